@@ -1,0 +1,1 @@
+//! Shared helpers for the top-level tests and benches.

@@ -1,0 +1,148 @@
+//! One waiter as the list stores it, and the rule a wake uses to decide
+//! whether it matches.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::Waker;
+
+/// How a waiter sleeps, which decides the wakes and signals that end it.
+///
+/// Kernel: the `TASK_*` state a task sets before `schedule()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Only a wake ends the sleep; signals are ignored. Kernel: `TASK_UNINTERRUPTIBLE`.
+    Uninterruptible,
+    /// A wake or any signal ends the sleep. Kernel: `TASK_INTERRUPTIBLE`.
+    Interruptible,
+    /// A wake or a fatal signal ends the sleep. Kernel: `TASK_KILLABLE`.
+    Killable,
+}
+
+/// Which waiters a wake may wake, by the state they sleep in.
+///
+/// Kernel: the `mode` argument of `__wake_up()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WakeMode {
+    /// Every waiter. Kernel: `TASK_NORMAL`, used by `wake_up*()`.
+    Normal,
+    /// Only [`TaskState::Interruptible`] waiters. Kernel: `TASK_INTERRUPTIBLE`,
+    /// used by `wake_up_interruptible*()`.
+    Interruptible,
+}
+
+impl WakeMode {
+    fn matches(self, state: TaskState) -> bool {
+        match self {
+            WakeMode::Normal => true,
+            WakeMode::Interruptible => state == TaskState::Interruptible,
+        }
+    }
+}
+
+/// What a wake passes to a custom wake function: its mode and its poll key.
+///
+/// Kernel: the `mode` and `key` arguments of a `wait_queue_func_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakeInfo {
+    pub(crate) mode: WakeMode,
+    pub(crate) key: u32,
+}
+
+impl WakeInfo {
+    /// The wake's mode.
+    pub fn mode(&self) -> WakeMode {
+        self.mode
+    }
+
+    /// The wake's poll mask; `0` for a wake without a key
+    /// (`wake_up`, as opposed to `wake_up_poll`).
+    pub fn key(&self) -> u32 {
+        self.key
+    }
+}
+
+/// A custom wake function's answer for one entry during one wake walk.
+///
+/// Kernel: the return value of a `wait_queue_func_t` (`0`, `> 0`, `< 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WakeDecision {
+    /// Leave this entry queued and do not count it (kernel: return 0).
+    Skip,
+    /// Wake this entry: it is unlinked, its waker is called, and if it is
+    /// exclusive it uses up one of the wake's exclusive slots (kernel: > 0).
+    Wake,
+    /// Leave this entry queued and end the walk here (kernel: < 0).
+    Stop,
+}
+
+/// A custom wake function, called under the queue lock once per wake walk
+/// that reaches its entry. It must not touch the queue.
+pub(crate) type WakeFn = Arc<dyn Fn(&WakeInfo) -> WakeDecision + Send + Sync>;
+
+/// How a woken entry's owner is told.
+pub(crate) enum Notifier {
+    /// Nobody to tell yet (a `prepare_to_wait` entry not yet awaited).
+    None,
+    /// An async task's waker, or a thread's (see `blocking.rs`).
+    Waker(Waker),
+}
+
+/// One linked waiter.
+pub(crate) struct Entry {
+    pub(crate) notifier: Notifier,
+    pub(crate) state: TaskState,
+    /// Poll mask this waiter cares about; `0` matches every wake.
+    pub(crate) key: u32,
+    /// Custom wake function replacing the mode/key match, if any.
+    pub(crate) func: Option<WakeFn>,
+    /// The last wake walk that evaluated this entry (see `queue::walk`).
+    pub(crate) visited: u64,
+}
+
+// ===== impl Entry =====
+
+impl Entry {
+    pub(crate) fn new(notifier: Notifier, state: TaskState, key: u32) -> Self {
+        Entry {
+            notifier,
+            state,
+            key,
+            func: None,
+            visited: 0,
+        }
+    }
+
+    /// Whether a wake with `info` should wake this entry.
+    pub(crate) fn decide(&self, info: &WakeInfo) -> WakeDecision {
+        if let Some(func) = &self.func {
+            return func(info);
+        }
+        let key_matches = self.key == 0 || info.key == 0 || self.key & info.key != 0;
+        if key_matches && info.mode.matches(self.state) {
+            WakeDecision::Wake
+        } else {
+            WakeDecision::Skip
+        }
+    }
+
+    /// Calls the owner's waker, consuming it.
+    pub(crate) fn wake(self) {
+        if let Notifier::Waker(waker) = self.notifier {
+            waker.wake();
+        }
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("state", &self.state)
+            .field("key", &self.key)
+            .field("custom_func", &self.func.is_some())
+            .field("has_waker", &matches!(self.notifier, Notifier::Waker(_)))
+            .finish()
+    }
+}

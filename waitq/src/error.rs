@@ -1,0 +1,140 @@
+//! Why a wait ended without its condition: small opaque error types.
+
+use std::fmt;
+use std::io;
+
+/// Why a wait ended early (private: each public error wraps one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Interrupted,
+    Killed,
+    TimedOut,
+    Closed,
+}
+
+macro_rules! wait_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        pub struct $name {
+            reason: Reason,
+        }
+
+        impl $name {
+            pub(crate) fn new(reason: Reason) -> Self {
+                $name { reason }
+            }
+
+            /// Whether the wait ended because the queue was closed
+            /// ([`WaitQueue::close`](crate::WaitQueue::close)).
+            pub fn is_closed(&self) -> bool {
+                self.reason == Reason::Closed
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.reason).finish()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.reason.message())
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl From<$name> for io::Error {
+            fn from(err: $name) -> io::Error {
+                io::Error::new(err.reason.io_kind(), err)
+            }
+        }
+    };
+}
+
+impl Reason {
+    fn message(self) -> &'static str {
+        match self {
+            Reason::Interrupted => "wait interrupted by a signal",
+            Reason::Killed => "wait ended by a fatal signal",
+            Reason::TimedOut => "wait timed out",
+            Reason::Closed => "wait queue closed",
+        }
+    }
+
+    fn io_kind(self) -> io::ErrorKind {
+        match self {
+            Reason::Interrupted | Reason::Killed => io::ErrorKind::Interrupted,
+            Reason::TimedOut => io::ErrorKind::TimedOut,
+            Reason::Closed => io::ErrorKind::BrokenPipe,
+        }
+    }
+}
+
+wait_error! {
+    /// The queue was closed while (or before) waiting.
+    ///
+    /// Returned by the uninterruptible waits (`wait_event`, `_exclusive`,
+    /// `_value`, `_key`, `_lock`, the blocking family). Converts to an
+    /// [`io::Error`] of kind [`BrokenPipe`](io::ErrorKind::BrokenPipe).
+    Closed
+}
+
+wait_error! {
+    /// An interruptible wait ended by a signal with its condition false.
+    ///
+    /// Kernel: `-ERESTARTSYS` from `wait_event_interruptible()`. Also carries
+    /// [`is_closed`](Self::is_closed) when the queue was closed instead.
+    /// Converts to an [`io::Error`] of kind [`Interrupted`](io::ErrorKind::Interrupted).
+    Interrupted
+}
+
+wait_error! {
+    /// A killable wait ended by a fatal signal with its condition false.
+    ///
+    /// Kernel: `-ERESTARTSYS` from `wait_event_killable()`. Also carries
+    /// [`is_closed`](Self::is_closed) when the queue was closed instead.
+    Killed
+}
+
+wait_error! {
+    /// A timed wait reached its deadline with its condition still false.
+    ///
+    /// Kernel: `wait_event_timeout()` returning 0. Also carries
+    /// [`is_closed`](Self::is_closed) when the queue was closed instead.
+    /// Converts to an [`io::Error`] of kind [`TimedOut`](io::ErrorKind::TimedOut).
+    TimedOut
+}
+
+wait_error! {
+    /// Why an interruptible or killable timed wait ended without its condition:
+    /// see the predicates. Converts to an [`io::Error`] whose kind follows
+    /// the cause (`Interrupted`, `TimedOut` or `BrokenPipe`).
+    WaitError
+}
+
+impl Interrupted {
+    /// Whether the signal was fatal (a kill), which also ends interruptible waits.
+    pub fn is_fatal(&self) -> bool {
+        self.reason == Reason::Killed
+    }
+}
+
+impl WaitError {
+    /// Whether a signal (fatal or not) ended the wait.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self.reason, Reason::Interrupted | Reason::Killed)
+    }
+
+    /// Whether a fatal signal ended the wait.
+    pub fn is_killed(&self) -> bool {
+        self.reason == Reason::Killed
+    }
+
+    /// Whether the deadline passed with the condition false.
+    pub fn is_timed_out(&self) -> bool {
+        self.reason == Reason::TimedOut
+    }
+}

@@ -1,0 +1,213 @@
+//! The waiter list: a slab of entries threaded by two index-linked FIFO
+//! lists, one for non-exclusive and one for exclusive waiters.
+//!
+//! This module is a plain data structure. It knows nothing of futures,
+//! threads or locking: [`crate::queue`] owns one behind its mutex, and every
+//! method here runs with that lock held. It never wakes anybody; it hands
+//! entries back to the caller, who wakes them after unlocking.
+//!
+//! # Handles and generations
+//!
+//! `Slab` reuses the most recently freed key first, so a key alone cannot
+//! identify a waiter: a future whose entry was removed by a wake could
+//! otherwise touch the next occupant of its old slot (ABA). Every insertion
+//! therefore takes a fresh 64-bit sequence number from a per-list counter,
+//! stored in the entry and in the [`Handle`]. A handle is valid only while
+//! `slab[key].seq == handle.seq`.
+//!
+//! The same sequence number orders waiters by registration time, and both
+//! lists are sorted by it (entries are only ever appended at the tail). A
+//! wake snapshots the counter when it starts and only considers entries
+//! with a smaller sequence number: that is how a broadcast that drops the
+//! lock between batches stays atomic (waiters that register meanwhile are
+//! newer than the snapshot and are not woken by it).
+
+use slab::Slab;
+
+use crate::entry::Entry;
+
+/// "No entry": the end of a list.
+const NIL: usize = usize::MAX;
+
+/// A registered waiter's identity: slab key plus the sequence number it was
+/// registered with (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Handle {
+    key: usize,
+    seq: u64,
+}
+
+impl Handle {
+    /// The registration sequence number: orders waiters by age.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Which of the two lists an entry is linked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Non-exclusive waiters: every matching one is woken by every wake.
+    Shared,
+    /// Exclusive waiters (kernel `WQ_FLAG_EXCLUSIVE`): a wake stops after `nr`.
+    Exclusive,
+}
+
+#[derive(Debug)]
+struct Node {
+    seq: u64,
+    prev: usize,
+    next: usize,
+    class: Class,
+    entry: Entry,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    head: usize,
+    tail: usize,
+}
+
+impl Ends {
+    const EMPTY: Ends = Ends { head: NIL, tail: NIL };
+}
+
+/// Slab-backed waiter storage with two FIFO lists (see the module docs).
+#[derive(Debug)]
+pub(crate) struct WaitList {
+    slab: Slab<Node>,
+    shared: Ends,
+    exclusive: Ends,
+    next_seq: u64,
+}
+
+// ===== impl WaitList =====
+
+impl WaitList {
+    pub(crate) const fn new() -> Self {
+        WaitList {
+            slab: Slab::new(),
+            shared: Ends::EMPTY,
+            exclusive: Ends::EMPTY,
+            next_seq: 0,
+        }
+    }
+
+    /// Number of linked waiters.
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Slots allocated (linked or free): bounded by the peak `len()`.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slab.capacity()
+    }
+
+    /// The sequence number the next insertion will get. A wake takes this as
+    /// its snapshot: entries with `seq < snapshot` existed when it started.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Links `entry` at the tail of `class`'s list.
+    pub(crate) fn push_back(&mut self, class: Class, entry: Entry) -> Handle {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let tail = self.ends(class).tail;
+        let key = self.slab.insert(Node {
+            seq,
+            prev: tail,
+            next: NIL,
+            class,
+            entry,
+        });
+        if tail == NIL {
+            self.ends_mut(class).head = key;
+        } else {
+            self.slab[tail].next = key;
+        }
+        self.ends_mut(class).tail = key;
+        Handle { key, seq }
+    }
+
+    /// Whether `handle` still names a linked entry.
+    pub(crate) fn contains(&self, handle: Handle) -> bool {
+        self.node(handle).is_some()
+    }
+
+    /// The entry behind `handle`, if it is still linked.
+    pub(crate) fn get_mut(&mut self, handle: Handle) -> Option<&mut Entry> {
+        match self.slab.get_mut(handle.key) {
+            Some(node) if node.seq == handle.seq => Some(&mut node.entry),
+            _ => None,
+        }
+    }
+
+    /// Unlinks and returns the entry behind `handle`; `None` if it is gone
+    /// (woken, closed, or removed before).
+    pub(crate) fn remove(&mut self, handle: Handle) -> Option<Entry> {
+        self.node(handle)?;
+        let node = self.slab.remove(handle.key);
+        if node.prev == NIL {
+            self.ends_mut(node.class).head = node.next;
+        } else {
+            self.slab[node.prev].next = node.next;
+        }
+        if node.next == NIL {
+            self.ends_mut(node.class).tail = node.prev;
+        } else {
+            self.slab[node.next].prev = node.prev;
+        }
+        Some(node.entry)
+    }
+
+    /// The oldest entry of `class`, if any.
+    pub(crate) fn first(&self, class: Class) -> Option<Handle> {
+        self.handle_at(self.ends(class).head)
+    }
+
+    /// The entry after `handle` on its list. `handle` must be linked.
+    pub(crate) fn next(&self, handle: Handle) -> Option<Handle> {
+        let node = self.node(handle).expect("next() on an unlinked handle");
+        self.handle_at(node.next)
+    }
+
+    /// Unlinks and returns the oldest entry, non-exclusive list first.
+    pub(crate) fn pop_front(&mut self) -> Option<Entry> {
+        let handle = self
+            .first(Class::Shared)
+            .or_else(|| self.first(Class::Exclusive))?;
+        self.remove(handle)
+    }
+
+    fn handle_at(&self, key: usize) -> Option<Handle> {
+        if key == NIL {
+            return None;
+        }
+        Some(Handle {
+            key,
+            seq: self.slab[key].seq,
+        })
+    }
+
+    fn node(&self, handle: Handle) -> Option<&Node> {
+        self.slab.get(handle.key).filter(|n| n.seq == handle.seq)
+    }
+
+    fn ends(&self, class: Class) -> Ends {
+        match class {
+            Class::Shared => self.shared,
+            Class::Exclusive => self.exclusive,
+        }
+    }
+
+    fn ends_mut(&mut self, class: Class) -> &mut Ends {
+        match class {
+            Class::Shared => &mut self.shared,
+            Class::Exclusive => &mut self.exclusive,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

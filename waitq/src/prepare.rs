@@ -1,0 +1,315 @@
+//! Hand-written wait loops: `prepare_to_wait` / wait / `finish_wait`.
+//!
+//! For loops the `wait_event*` family does not fit, exactly as in the
+//! kernel: link the entry, test, sleep, and unlink when done.
+//!
+//! ```text
+//! kernel                                   waitq
+//! DEFINE_WAIT(wait);                       let mut entry = WaitEntry::new(&queue);
+//! for (;;) {                               loop {
+//!   prepare_to_wait(&wq, &wait, state);      queue.prepare_to_wait(&mut entry, state);
+//!   if (cond) break;                         if cond() { break; }
+//!   schedule();                              entry.wait().await?;
+//! }                                        }
+//! finish_wait(&wq, &wait);                 queue.finish_wait(&mut entry);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::FusedFuture;
+
+use crate::entry::{Entry, Notifier, TaskState, WakeDecision, WakeFn, WakeInfo};
+use crate::error::{Closed, Reason};
+use crate::list::{Class, Handle};
+use crate::queue::Registration;
+use crate::WaitQueue;
+
+/// A wait-queue entry for a hand-written wait loop.
+///
+/// Kernel: `struct wait_queue_entry` as made by `DEFINE_WAIT()`, or by
+/// `DEFINE_WAIT_FUNC()` with [`with_func`](Self::with_func). Dropping it is
+/// [`finish_wait`](WaitQueue::finish_wait).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use waitq::{TaskState, WaitEntry, WaitQueue};
+///
+/// let queue = WaitQueue::new();
+/// let ready = AtomicBool::new(false);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         ready.store(true, Ordering::SeqCst);
+///         queue.wake_up();
+///     });
+///     futures::executor::block_on(async {
+///         let mut entry = WaitEntry::new(&queue);
+///         loop {
+///             queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+///             if ready.load(Ordering::SeqCst) {
+///                 break;
+///             }
+///             entry.wait().await.unwrap();
+///         }
+///         queue.finish_wait(&mut entry);
+///     });
+/// });
+/// ```
+pub struct WaitEntry<'a> {
+    queue: &'a WaitQueue,
+    handle: Option<Handle>,
+    func: Option<WakeFn>,
+}
+
+/// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
+/// hand-written loop. Resolves once the entry has been woken (unlinked).
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct Wait<'e, 'a> {
+    entry: &'e mut WaitEntry<'a>,
+    done: bool,
+}
+
+// ===== impl WaitEntry =====
+
+impl<'a> WaitEntry<'a> {
+    /// An unlinked entry for `queue`. Kernel: `DEFINE_WAIT()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// let entry = waitq::WaitEntry::new(&queue);
+    /// assert!(!entry.is_queued());
+    /// ```
+    pub fn new(queue: &'a WaitQueue) -> Self {
+        WaitEntry {
+            queue,
+            handle: None,
+            func: None,
+        }
+    }
+
+    /// An entry whose wake decision is `func` instead of the mode and key
+    /// match. `func` runs under the queue lock, once per wake walk that
+    /// reaches the entry, and must not touch the queue.
+    ///
+    /// Kernel: `DEFINE_WAIT_FUNC()` / `init_waitqueue_func_entry()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue, WakeDecision};
+    ///
+    /// let queue = WaitQueue::new();
+    /// // Only wakes carrying poll bit 4 may wake this entry.
+    /// let mut entry = WaitEntry::with_func(&queue, |info| {
+    ///     if info.key() & 4 != 0 { WakeDecision::Wake } else { WakeDecision::Skip }
+    /// });
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// assert_eq!(queue.wake_up(), 0);
+    /// assert_eq!(queue.wake_up_poll(4), 1);
+    /// ```
+    pub fn with_func<F>(queue: &'a WaitQueue, func: F) -> Self
+    where
+        F: Fn(&WakeInfo) -> WakeDecision + Send + Sync + 'static,
+    {
+        WaitEntry {
+            queue,
+            handle: None,
+            func: Some(Arc::new(func)),
+        }
+    }
+
+    /// Whether the entry is linked on its queue (prepared and not yet woken).
+    pub fn is_queued(&self) -> bool {
+        self.handle.is_some_and(|h| self.queue.is_linked(h))
+    }
+
+    /// Sleeps until the entry is woken. Kernel: `schedule()` after
+    /// `prepare_to_wait()`.
+    ///
+    /// Resolves at once if the entry is not queued (never prepared, or
+    /// already woken): the loop then re-tests its condition, as the kernel's
+    /// does after `schedule()` returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the queue was closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the entry as it is (still queued if it
+    /// was); the entry itself unlinks on [`finish_wait`](WaitQueue::finish_wait)
+    /// or drop.
+    ///
+    /// # Examples
+    ///
+    /// See [`WaitEntry`].
+    pub fn wait(&mut self) -> Wait<'_, 'a> {
+        Wait {
+            entry: self,
+            done: false,
+        }
+    }
+
+    fn link(&mut self, class: Class, state: TaskState) -> Option<bool> {
+        if let Some(handle) = self.handle {
+            // Already queued: keep the position, update the state.
+            if self.queue.with_entry(handle, |e| e.state = state).is_some() {
+                return None;
+            }
+        }
+        let mut entry = Entry::new(Notifier::None, state, 0);
+        entry.func = self.func.clone();
+        match self.queue.register_checking_empty(class, entry) {
+            Ok((handle, was_empty)) => {
+                self.handle = Some(handle);
+                Some(was_empty)
+            }
+            Err(_) => {
+                self.handle = None;
+                Some(false)
+            }
+        }
+    }
+}
+
+impl Drop for WaitEntry<'_> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            drop(self.queue.unregister(handle));
+        }
+    }
+}
+
+impl fmt::Debug for WaitEntry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitEntry")
+            .field("queued", &self.handle.is_some())
+            .field("custom_func", &self.func.is_some())
+            .finish()
+    }
+}
+
+// ===== impl WaitQueue =====
+
+impl WaitQueue {
+    /// Links `entry` as a non-exclusive waiter sleeping in `state`, unless
+    /// it is already queued (then only its state changes).
+    ///
+    /// Kernel: `prepare_to_wait()`. Does nothing on a closed queue (the
+    /// following [`WaitEntry::wait`] reports [`Closed`]).
+    ///
+    /// # Panics
+    ///
+    /// If `entry` was made for another queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Interruptible);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Interruptible); // idempotent
+    /// assert_eq!(queue.len(), 1);
+    /// ```
+    pub fn prepare_to_wait(&self, entry: &mut WaitEntry<'_>, state: TaskState) {
+        self.check_owner(entry);
+        entry.link(Class::Shared, state);
+    }
+
+    /// Links `entry` as an exclusive waiter at the tail, unless it is already
+    /// queued. Returns whether the queue was empty before the insertion
+    /// (`false` when nothing was inserted).
+    ///
+    /// Kernel: `prepare_to_wait_exclusive()`.
+    ///
+    /// # Panics
+    ///
+    /// If `entry` was made for another queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// assert!(queue.prepare_to_wait_exclusive(&mut entry, TaskState::Uninterruptible));
+    /// assert!(!queue.prepare_to_wait_exclusive(&mut entry, TaskState::Uninterruptible));
+    /// ```
+    pub fn prepare_to_wait_exclusive(&self, entry: &mut WaitEntry<'_>, state: TaskState) -> bool {
+        self.check_owner(entry);
+        entry.link(Class::Exclusive, state).unwrap_or(false)
+    }
+
+    /// Unlinks `entry` if a wake has not already. Kernel: `finish_wait()`.
+    ///
+    /// Unlike dropping a `wait_event` future, this does not pass on an
+    /// exclusive wake the entry was picked for: a hand-written loop that
+    /// gives up after such a wake should call [`wake_up`](Self::wake_up).
+    ///
+    /// # Panics
+    ///
+    /// If `entry` was made for another queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// queue.finish_wait(&mut entry);
+    /// assert_eq!(queue.len(), 0);
+    /// ```
+    pub fn finish_wait(&self, entry: &mut WaitEntry<'_>) {
+        self.check_owner(entry);
+        if let Some(handle) = entry.handle.take() {
+            drop(self.unregister(handle));
+        }
+    }
+
+    fn check_owner(&self, entry: &WaitEntry<'_>) {
+        assert!(
+            std::ptr::eq(self, entry.queue),
+            "WaitEntry used with a queue other than the one it was made for"
+        );
+    }
+}
+
+// ===== impl Wait =====
+
+impl Future for Wait<'_, '_> {
+    type Output = Result<(), Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "wait future polled after it completed");
+        let entry = &mut *this.entry;
+        if let Some(handle) = entry.handle {
+            match entry.queue.refresh(handle, cx.waker()) {
+                Registration::Linked => return Poll::Pending,
+                Registration::Gone => entry.handle = None,
+            }
+        }
+        this.done = true;
+        if entry.queue.is_closed() {
+            Poll::Ready(Err(Closed::new(Reason::Closed)))
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+impl FusedFuture for Wait<'_, '_> {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}

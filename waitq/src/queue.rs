@@ -1,0 +1,631 @@
+//! The wait queue head: a mutex-protected [`WaitList`] plus a lock-free
+//! waiter count, and the wake walk.
+//!
+//! # Locking and ownership
+//!
+//! - `inner` (the mutex) protects the list and the `closed` flag. It is held
+//!   only to link, unlink and walk entries: no condition, no waker (call,
+//!   clone or drop) and no user `Drop` ever runs under it. The one exception
+//!   is a custom wake function, which the walk must call under the lock; it
+//!   is documented to not touch the queue.
+//! - `waiters` mirrors `list.len()`. It is written only under the lock and
+//!   read without it by [`WaitQueue::waitqueue_active`],
+//!   [`WaitQueue::wq_has_sleeper`] and the empty-queue fast path of every wake.
+//! - `closed` mirrors `inner.closed` for [`WaitQueue::is_closed`]; it only
+//!   ever goes from false to true, under the lock.
+//!
+//! # No lost wake-ups
+//!
+//! A waiter links its entry under the lock, issues `fence(SeqCst)` and only
+//! then re-checks its condition (kernel: `prepare_to_wait()` sets the task
+//! state, which implies `smp_mb()`, before the condition is tested). A waker
+//! changes the state the condition reads, issues `fence(SeqCst)` and then
+//! reads `waiters` (kernel: `wq_has_sleeper()`). The two fences order the
+//! pairs: either the waker sees the waiter counted and takes the lock to
+//! wake it, or the waiter's re-check sees the new state. Without the fast
+//! path the lock alone would suffice; the fence is what lets a wake on an
+//! empty queue skip the lock.
+//!
+//! # The wake walk
+//!
+//! A wake snapshots the list's sequence counter, then walks the non-exclusive
+//! list and then the exclusive list, oldest first, considering only entries
+//! older than the snapshot. Each entry's mode, poll key or custom function
+//! decides: wake (unlink it and take its waker into a [`WakeBatch`]), skip
+//! (leave it), or stop the walk. Non-exclusive entries never use up the
+//! budget; each woken exclusive entry uses one of `nr` (`nr == 0` = no
+//! limit). When the batch is full the lock is dropped, the batch woken, and
+//! the walk resumes after the last skipped entry, or at the head since woken
+//! entries are gone. Entries evaluated by this walk carry its id in
+//! `visited`, so a restart never asks a custom function twice. Because the
+//! snapshot excludes newer entries, a broadcast is atomic: waiters that
+//! register while it runs (including one re-registering from inside a
+//! woken waker) are not woken by it.
+//!
+//! # Cancellation hand-off
+//!
+//! A woken entry is unlinked by the wake itself (kernel:
+//! `autoremove_wake_function`), so its owner learns it was woken by finding
+//! its handle gone. An exclusive owner that then ends without success
+//! (dropped, timed out, interrupted, its condition false) calls
+//! [`WaitQueue::hand_off`], which wakes the next exclusive waiter, so a
+//! wake is never swallowed by a waiter that does not act on it.
+
+use std::any::Any;
+use std::fmt;
+use std::panic;
+use std::task::Waker;
+
+use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
+use crate::error::Closed;
+use crate::list::{Class, Handle, WaitList};
+use crate::sync::{fence, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::wake_batch::WakeBatch;
+
+/// A Linux-kernel-style wait queue for async tasks and plain threads.
+///
+/// Kernel: `struct wait_queue_head` (`include/linux/wait.h`).
+///
+/// Tasks sleep on it with the `wait_event*` family until a condition holds;
+/// other tasks or threads make the condition true and call a `wake_up*`
+/// method. See the [crate documentation](crate) for the full contract.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use waitq::WaitQueue;
+///
+/// static QUEUE: WaitQueue = WaitQueue::new(); // DECLARE_WAIT_QUEUE_HEAD
+/// let ready = Arc::new(AtomicBool::new(false));
+///
+/// let setter = {
+///     let ready = ready.clone();
+///     std::thread::spawn(move || {
+///         ready.store(true, Ordering::SeqCst); // change the state first,
+///         QUEUE.wake_up();                     // then wake
+///     })
+/// };
+/// futures::executor::block_on(QUEUE.wait_event(|| ready.load(Ordering::SeqCst))).unwrap();
+/// setter.join().unwrap();
+/// ```
+pub struct WaitQueue {
+    inner: Mutex<Inner>,
+    waiters: AtomicUsize,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+struct Inner {
+    list: WaitList,
+    closed: bool,
+    /// Id of the last wake walk started (see "The wake walk").
+    walks: u64,
+}
+
+/// What one call of the walk should do.
+#[derive(Clone, Copy)]
+pub(crate) struct WakeSpec {
+    pub(crate) info: WakeInfo,
+    /// Exclusive waiters to wake; `0` = all.
+    pub(crate) nr_exclusive: usize,
+    /// Skip the non-exclusive list (a hand-off wakes one exclusive waiter).
+    pub(crate) exclusive_only: bool,
+}
+
+/// Where a walk stands between batches.
+struct Cursor {
+    class: Class,
+    /// The last entry this walk skipped on `class`'s list, if any.
+    after: Option<Handle>,
+    budget: usize,
+}
+
+/// What a waiter's handle turned out to be on re-poll.
+pub(crate) enum Registration {
+    /// Still linked: no wake has picked it.
+    Linked,
+    /// Gone: a wake picked it, or `close()` removed it.
+    Gone,
+}
+
+// ===== impl WaitQueue =====
+
+impl WaitQueue {
+    /// Creates an empty wait queue. `const`, so it can be a `static`.
+    ///
+    /// Kernel: `DECLARE_WAIT_QUEUE_HEAD()` / `init_waitqueue_head()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::new();
+    /// assert_eq!(QUEUE.len(), 0);
+    /// ```
+    pub const fn new() -> Self {
+        WaitQueue {
+            inner: Mutex::new(Inner {
+                list: WaitList::new(),
+                closed: false,
+                walks: 0,
+            }),
+            waiters: AtomicUsize::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether anybody is waiting, read without the lock: a hint only.
+    ///
+    /// Kernel: `waitqueue_active()`. Safe to use to skip a `wake_up` only if
+    /// a full fence separates the store to the condition from this load; use
+    /// [`wq_has_sleeper`](Self::wq_has_sleeper), which issues it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert!(!queue.waitqueue_active());
+    /// ```
+    pub fn waitqueue_active(&self) -> bool {
+        self.waiters.load(Ordering::Relaxed) != 0
+    }
+
+    /// Issues a full fence, then reports whether anybody is waiting.
+    ///
+    /// Kernel: `wq_has_sleeper()`. The fence pairs with the one a waiter
+    /// issues after registering and before re-checking its condition, so
+    /// `cond = true; if queue.wq_has_sleeper() { queue.wake_up(); }` never
+    /// loses a wake-up. (Every `wake_up*` already does this internally.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// if queue.wq_has_sleeper() {
+    ///     queue.wake_up();
+    /// }
+    /// ```
+    pub fn wq_has_sleeper(&self) -> bool {
+        // Pairs with the fence in `register` (see "No lost wake-ups").
+        fence(Ordering::SeqCst);
+        self.waiters.load(Ordering::Relaxed) != 0
+    }
+
+    /// The number of waiters currently linked (for tests and metrics).
+    ///
+    /// A waiter is linked from the poll that registers it until a wake picks
+    /// it or it finishes; a woken waiter no longer counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.waiters.load(Ordering::Acquire)
+    }
+
+    /// Whether no waiter is linked; see [`len`](Self::len).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots the waiter slab has allocated (linked or free). It never
+    /// shrinks, and it is bounded by the largest `len()` ever reached.
+    pub fn capacity(&self) -> usize {
+        self.lock().list.capacity()
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes every non-exclusive waiter and the oldest exclusive one.
+    /// Returns how many waiters it woke.
+    ///
+    /// Kernel: `wake_up()`. Change the state the waiters' conditions read
+    /// *before* calling it; on an empty queue it does nothing (no permit is
+    /// stored: the condition is the state).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up(), 0); // nobody waiting, nothing stored
+    /// ```
+    #[doc(alias = "notify_one")]
+    pub fn wake_up(&self) -> usize {
+        self.wake(WakeMode::Normal, 1, 0)
+    }
+
+    /// Wakes every non-exclusive waiter and the `nr` oldest exclusive ones
+    /// (`nr == 0` wakes them all). Returns how many waiters it woke.
+    ///
+    /// Kernel: `wake_up_nr()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_nr(3), 0);
+    /// ```
+    pub fn wake_up_nr(&self, nr: usize) -> usize {
+        self.wake(WakeMode::Normal, nr, 0)
+    }
+
+    /// Wakes every waiter, exclusive ones included. Returns how many it woke.
+    ///
+    /// Kernel: `wake_up_all()`. Atomic: a waiter that registers while it
+    /// runs (even from inside a woken waker) is not woken by it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_all(), 0);
+    /// ```
+    #[doc(alias = "notify_waiters")]
+    #[doc(alias = "notify_all")]
+    pub fn wake_up_all(&self) -> usize {
+        self.wake(WakeMode::Normal, 0, 0)
+    }
+
+    /// Like [`wake_up`](Self::wake_up), but only for waiters sleeping in
+    /// [`TaskState::Interruptible`](crate::TaskState::Interruptible); others
+    /// are skipped and not counted.
+    ///
+    /// Kernel: `wake_up_interruptible()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_interruptible(), 0);
+    /// ```
+    pub fn wake_up_interruptible(&self) -> usize {
+        self.wake(WakeMode::Interruptible, 1, 0)
+    }
+
+    /// Like [`wake_up_nr`](Self::wake_up_nr), for interruptible waiters only.
+    ///
+    /// Kernel: `wake_up_interruptible_nr()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_interruptible_nr(2), 0);
+    /// ```
+    pub fn wake_up_interruptible_nr(&self, nr: usize) -> usize {
+        self.wake(WakeMode::Interruptible, nr, 0)
+    }
+
+    /// Like [`wake_up_all`](Self::wake_up_all), for interruptible waiters only.
+    ///
+    /// Kernel: `wake_up_interruptible_all()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_interruptible_all(), 0);
+    /// ```
+    pub fn wake_up_interruptible_all(&self) -> usize {
+        self.wake(WakeMode::Interruptible, 0, 0)
+    }
+
+    /// Wakes like [`wake_up`](Self::wake_up), but only waiters whose poll
+    /// mask shares a bit with `mask` (waiters without a mask always match).
+    /// Non-matching waiters are skipped and use up no exclusive slot.
+    ///
+    /// Kernel: `wake_up_poll()` with `pollwake()`'s key filter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// const READABLE: u32 = 1;
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_poll(READABLE), 0);
+    /// ```
+    pub fn wake_up_poll(&self, mask: u32) -> usize {
+        self.wake(WakeMode::Normal, 1, mask)
+    }
+
+    /// Like [`wake_up_poll`](Self::wake_up_poll), for interruptible waiters only.
+    ///
+    /// Kernel: `wake_up_interruptible_poll()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.wake_up_interruptible_poll(1), 0);
+    /// ```
+    pub fn wake_up_interruptible_poll(&self, mask: u32) -> usize {
+        self.wake(WakeMode::Interruptible, 1, mask)
+    }
+
+    /// Closes the queue: every current waiter ends with a `Closed` error
+    /// (unless its condition is true when it looks), every later wait fails
+    /// at once when its condition is false, and wakes become no-ops.
+    /// Returns how many waiters it ended. Idempotent.
+    ///
+    /// Not in `wait.h` (the closest is `wake_up_pollfree()`): it is how a
+    /// runtime shuts down without leaving anybody asleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// queue.close();
+    /// assert!(queue.is_closed());
+    /// let err = futures::executor::block_on(queue.wait_event(|| false)).unwrap_err();
+    /// assert!(err.is_closed());
+    /// ```
+    pub fn close(&self) -> usize {
+        let mut ended = 0;
+        let mut batch = WakeBatch::new();
+        let mut panic = None;
+        let mut inner = self.lock();
+        inner.closed = true;
+        self.closed.store(true, Ordering::Release);
+        loop {
+            while !batch.is_full() {
+                match inner.list.pop_front() {
+                    Some(entry) => batch.push(entry),
+                    None => break,
+                }
+            }
+            let done = inner.list.len() == 0;
+            self.waiters.store(inner.list.len(), Ordering::Release);
+            drop(inner);
+            ended += batch.len();
+            batch.wake_all(&mut panic);
+            if done {
+                break;
+            }
+            inner = self.lock();
+        }
+        resume(panic);
+        ended
+    }
+
+    /// The walk behind every wake (kernel: `__wake_up()`).
+    fn wake(&self, mode: WakeMode, nr_exclusive: usize, key: u32) -> usize {
+        self.wake_spec(WakeSpec {
+            info: WakeInfo { mode, key },
+            nr_exclusive,
+            exclusive_only: false,
+        })
+    }
+
+    pub(crate) fn wake_spec(&self, spec: WakeSpec) -> usize {
+        // Empty-queue fast path; pairs with the fence in `register`.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let mut woken = 0;
+        let mut panic = None;
+        let mut batch = WakeBatch::new();
+        let mut cursor = Cursor {
+            class: if spec.exclusive_only {
+                Class::Exclusive
+            } else {
+                Class::Shared
+            },
+            after: None,
+            budget: if spec.nr_exclusive == 0 {
+                usize::MAX
+            } else {
+                spec.nr_exclusive
+            },
+        };
+        let mut inner = self.lock();
+        if inner.closed {
+            return 0;
+        }
+        inner.walks += 1;
+        let walk = inner.walks;
+        let snapshot = inner.list.next_seq();
+        loop {
+            let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch);
+            self.waiters.store(inner.list.len(), Ordering::Release);
+            drop(inner);
+            woken += batch.len();
+            batch.wake_all(&mut panic);
+            if done {
+                break;
+            }
+            inner = self.lock();
+        }
+        resume(panic);
+        woken
+    }
+
+    /// Passes an unconsumed exclusive wake on to the next exclusive waiter
+    /// (see "Cancellation hand-off").
+    pub(crate) fn hand_off(&self) {
+        self.wake_spec(WakeSpec {
+            info: WakeInfo {
+                mode: WakeMode::Normal,
+                key: 0,
+            },
+            nr_exclusive: 1,
+            exclusive_only: true,
+        });
+    }
+
+    /// Links `entry` at the tail of its list and issues the fence the
+    /// re-check of the condition must follow.
+    pub(crate) fn register(&self, class: Class, entry: Entry) -> Result<Handle, Closed> {
+        let mut inner = self.lock();
+        if inner.closed {
+            drop(inner);
+            drop(entry); // its waker is dropped outside the lock
+            return Err(Closed::new(crate::error::Reason::Closed));
+        }
+        let handle = inner.list.push_back(class, entry);
+        self.waiters.store(inner.list.len(), Ordering::Release);
+        drop(inner);
+        // Pairs with the fence in `wake_spec` / `wq_has_sleeper` (kernel: the
+        // smp_mb() in set_current_state()).
+        fence(Ordering::SeqCst);
+        Ok(handle)
+    }
+
+    /// Unlinks `handle`'s entry if it is still linked and returns it, for
+    /// the caller to drop outside the lock. `None`: a wake or `close()` took it.
+    pub(crate) fn unregister(&self, handle: Handle) -> Option<Entry> {
+        let mut inner = self.lock();
+        let entry = inner.list.remove(handle);
+        self.waiters.store(inner.list.len(), Ordering::Release);
+        entry
+    }
+
+    /// On re-poll: whether `handle` is still linked, making sure its waker
+    /// is `waker` (cloned outside the lock, and only if it would not wake
+    /// the same task).
+    pub(crate) fn refresh(&self, handle: Handle, waker: &Waker) -> Registration {
+        let mut inner = self.lock();
+        match inner.list.get_mut(handle) {
+            None => return Registration::Gone,
+            Some(entry) => match &entry.notifier {
+                Notifier::Waker(old) if old.will_wake(waker) => return Registration::Linked,
+                _ => {}
+            },
+        }
+        drop(inner);
+        let new = Notifier::Waker(waker.clone());
+        let mut inner = self.lock();
+        let old = match inner.list.get_mut(handle) {
+            None => return Registration::Gone,
+            Some(entry) => std::mem::replace(&mut entry.notifier, new),
+        };
+        drop(inner);
+        drop(old);
+        Registration::Linked
+    }
+
+    /// Runs `f` on `handle`'s entry if it is still linked, under the lock.
+    pub(crate) fn with_entry<R>(&self, handle: Handle, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        self.lock().list.get_mut(handle).map(f)
+    }
+
+    /// Whether the queue had no linked waiter (checked under the lock).
+    pub(crate) fn register_checking_empty(
+        &self,
+        class: Class,
+        entry: Entry,
+    ) -> Result<(Handle, bool), Closed> {
+        let mut inner = self.lock();
+        let was_empty = inner.list.len() == 0;
+        if inner.closed {
+            drop(inner);
+            drop(entry);
+            return Err(Closed::new(crate::error::Reason::Closed));
+        }
+        let handle = inner.list.push_back(class, entry);
+        self.waiters.store(inner.list.len(), Ordering::Release);
+        drop(inner);
+        fence(Ordering::SeqCst);
+        Ok((handle, was_empty))
+    }
+
+    /// Whether `handle` is still linked.
+    pub(crate) fn is_linked(&self, handle: Handle) -> bool {
+        self.lock().list.contains(handle)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic under the lock can only come from a custom wake function,
+        // which runs before the walk mutates anything: the list is consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        WaitQueue::new()
+    }
+}
+
+impl fmt::Debug for WaitQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitQueue")
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+// ===== impl Inner =====
+
+impl Inner {
+    /// Fills `batch` from where `cursor` stands. Returns `true` when the walk
+    /// is over, `false` when it stopped because the batch is full.
+    fn walk(
+        &mut self,
+        spec: &WakeSpec,
+        walk: u64,
+        snapshot: u64,
+        cursor: &mut Cursor,
+        batch: &mut WakeBatch,
+    ) -> bool {
+        loop {
+            let mut pos = match cursor.after {
+                Some(after) if self.list.contains(after) => self.list.next(after),
+                _ => self.list.first(cursor.class),
+            };
+            loop {
+                let handle = match pos {
+                    Some(handle) if handle.seq() < snapshot => handle,
+                    // End of this list, or only entries newer than the wake.
+                    _ => break,
+                };
+                if cursor.class == Class::Exclusive && cursor.budget == 0 {
+                    return true;
+                }
+                let next = self.list.next(handle);
+                let entry = self.list.get_mut(handle).expect("walked handle is linked");
+                let decision = if entry.visited == walk {
+                    WakeDecision::Skip
+                } else {
+                    entry.visited = walk;
+                    entry.decide(&spec.info)
+                };
+                match decision {
+                    WakeDecision::Skip => cursor.after = Some(handle),
+                    WakeDecision::Stop => return true,
+                    WakeDecision::Wake => {
+                        let entry = self.list.remove(handle).expect("walked handle is linked");
+                        batch.push(entry);
+                        if cursor.class == Class::Exclusive {
+                            cursor.budget -= 1;
+                        }
+                        if batch.is_full() {
+                            return false;
+                        }
+                    }
+                }
+                pos = next;
+            }
+            if cursor.class == Class::Exclusive {
+                return true;
+            }
+            cursor.class = Class::Exclusive;
+            cursor.after = None;
+        }
+    }
+}
+
+fn resume(panic: Option<Box<dyn Any + Send>>) {
+    if let Some(payload) = panic {
+        panic::resume_unwind(payload);
+    }
+}
+
+#[cfg(test)]
+mod tests;

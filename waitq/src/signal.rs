@@ -1,0 +1,188 @@
+//! Signals without a runtime: the [`SignalSource`] trait the interruptible
+//! and killable waits ask, and [`TaskSignals`], a ready-made source.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use crate::entry::TaskState;
+use crate::sync::{Mutex, PoisonError};
+
+/// A signal that can end a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignalKind {
+    /// An ordinary signal: ends interruptible waits only.
+    Interrupt,
+    /// A fatal signal (kernel: `SIGKILL`): ends interruptible and killable waits.
+    Kill,
+}
+
+/// Where an interruptible or killable wait learns that its task was signalled.
+///
+/// Kernel: `signal_pending_state(state, current)`. The runtime implements it
+/// for its per-task signals; on another executor, use [`TaskSignals`] (one
+/// per task, shared with whoever may signal it) or implement it over your
+/// own cancellation state.
+///
+/// # Examples
+///
+/// ```
+/// use std::task::{Context, Poll};
+/// use waitq::{SignalKind, SignalSource, TaskState};
+///
+/// /// A source that never signals.
+/// struct Never;
+/// impl SignalSource for Never {
+///     fn poll_signal(&self, _: TaskState, _: &mut Context<'_>) -> Poll<SignalKind> {
+///         Poll::Pending
+///     }
+/// }
+/// let queue = waitq::WaitQueue::new();
+/// futures::executor::block_on(queue.wait_event_interruptible(Never, || true)).unwrap();
+/// ```
+pub trait SignalSource {
+    /// Returns `Ready(kind)` if a signal that a sleep in `state` honours is
+    /// pending (any signal for [`TaskState::Interruptible`], only
+    /// [`SignalKind::Kill`] for [`TaskState::Killable`]); otherwise arranges
+    /// for `cx`'s waker to be woken when one is raised and returns `Pending`.
+    /// Checking must not consume the signal: it stays pending until cleared.
+    fn poll_signal(&self, state: TaskState, cx: &mut Context<'_>) -> Poll<SignalKind>;
+}
+
+impl<S: SignalSource + ?Sized> SignalSource for &S {
+    fn poll_signal(&self, state: TaskState, cx: &mut Context<'_>) -> Poll<SignalKind> {
+        (**self).poll_signal(state, cx)
+    }
+}
+
+impl<S: SignalSource + ?Sized> SignalSource for Arc<S> {
+    fn poll_signal(&self, state: TaskState, cx: &mut Context<'_>) -> Poll<SignalKind> {
+        (**self).poll_signal(state, cx)
+    }
+}
+
+const INTERRUPT: u8 = 0b01;
+const KILL: u8 = 0b10;
+
+/// A task's pending-signal set, usable as a [`SignalSource`] on any executor.
+///
+/// Kernel: a task's `TIF_SIGPENDING` plus `fatal_signal_pending()`. Signals
+/// stay pending until [`clear`](Self::clear)ed, as in the kernel.
+///
+/// # Examples
+///
+/// ```
+/// use waitq::{TaskSignals, WaitQueue};
+///
+/// let queue = WaitQueue::new();
+/// let signals = TaskSignals::new();
+/// signals.interrupt();
+/// let err = futures::executor::block_on(queue.wait_event_interruptible(&signals, || false))
+///     .unwrap_err();
+/// assert!(!err.is_closed());
+/// ```
+pub struct TaskSignals {
+    pending: AtomicU8,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl TaskSignals {
+    /// A signal set with nothing pending.
+    pub const fn new() -> Self {
+        TaskSignals {
+            pending: AtomicU8::new(0),
+            wakers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Raises an ordinary signal and wakes every wait polling this set.
+    /// Kernel: `signal_wake_up(t, 0)`.
+    pub fn interrupt(&self) {
+        self.raise(INTERRUPT);
+    }
+
+    /// Raises a fatal signal and wakes every wait polling this set.
+    /// Kernel: `signal_wake_up(t, 1)` for `SIGKILL`.
+    pub fn kill(&self) {
+        self.raise(KILL);
+    }
+
+    /// Clears every pending signal (kernel: the signal was delivered).
+    pub fn clear(&self) {
+        self.pending.store(0, Ordering::SeqCst);
+    }
+
+    /// The most severe pending signal, if any.
+    pub fn pending(&self) -> Option<SignalKind> {
+        kind_of(self.pending.load(Ordering::SeqCst))
+    }
+
+    fn raise(&self, bit: u8) {
+        self.pending.fetch_or(bit, Ordering::SeqCst);
+        let wakers = std::mem::take(&mut *self.lock());
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    fn honoured(&self, state: TaskState) -> Option<SignalKind> {
+        let bits = self.pending.load(Ordering::SeqCst);
+        match state {
+            TaskState::Uninterruptible => None,
+            TaskState::Interruptible => kind_of(bits),
+            TaskState::Killable => (bits & KILL != 0).then_some(SignalKind::Kill),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.wakers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn kind_of(bits: u8) -> Option<SignalKind> {
+    if bits & KILL != 0 {
+        Some(SignalKind::Kill)
+    } else if bits & INTERRUPT != 0 {
+        Some(SignalKind::Interrupt)
+    } else {
+        None
+    }
+}
+
+impl SignalSource for TaskSignals {
+    fn poll_signal(&self, state: TaskState, cx: &mut Context<'_>) -> Poll<SignalKind> {
+        if let Some(kind) = self.honoured(state) {
+            return Poll::Ready(kind);
+        }
+        if state == TaskState::Uninterruptible {
+            return Poll::Pending;
+        }
+        {
+            let mut wakers = self.lock();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+        }
+        // Re-check after registering: a raise in between is not lost.
+        match self.honoured(state) {
+            Some(kind) => Poll::Ready(kind),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Default for TaskSignals {
+    fn default() -> Self {
+        TaskSignals::new()
+    }
+}
+
+impl fmt::Debug for TaskSignals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSignals")
+            .field("pending", &self.pending())
+            .finish()
+    }
+}

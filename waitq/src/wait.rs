@@ -1,0 +1,231 @@
+//! The poll logic every wait future shares (kernel: `___wait_event()`).
+//!
+//! # The loop, per poll
+//!
+//! 1. Not registered: test the condition; if true, done without touching
+//!    the queue (the fast path). Otherwise ask the *end sources* (signal,
+//!    deadline) whether the wait must end; they register their own wakers.
+//!    Then link an entry (waker cloned before the lock), and **test the
+//!    condition again**: a waker that changed the state before we were
+//!    linked is caught here, one that changes it after finds us linked.
+//! 2. Registered: test the condition; if true, unlink and finish. Otherwise
+//!    look at the entry: still linked means no wake picked us (the poll came
+//!    from an end source or a spurious wake): refresh the waker and ask the
+//!    end sources. Gone means a wake picked us (or `close()` did) and the
+//!    condition was false when we looked: go back to 1 and register again,
+//!    at the tail (kernel: an exclusive waiter woken with its condition
+//!    false re-queues at the tail).
+//!
+//! # Ending without success
+//!
+//! A true condition always wins: every failure path re-tests it after the
+//! entry is unlinked. An exclusive waiter whose entry had been taken by a
+//! wake and that still fails (signal, deadline, drop) calls
+//! [`WaitQueue::hand_off`] so the next exclusive waiter gets the wake.
+
+use std::task::{Context, Poll};
+
+use crate::entry::{Entry, Notifier, TaskState};
+use crate::error::Reason;
+use crate::list::{Class, Handle};
+use crate::queue::{Registration, WaitQueue};
+
+/// One waiter's registration state, shared by every wait future.
+#[derive(Debug)]
+pub(crate) struct Waiter<'a> {
+    queue: &'a WaitQueue,
+    handle: Option<Handle>,
+    class: Class,
+    state: TaskState,
+    key: u32,
+    done: bool,
+}
+
+// ===== impl Waiter =====
+
+impl<'a> Waiter<'a> {
+    pub(crate) fn new(queue: &'a WaitQueue, exclusive: bool, state: TaskState, key: u32) -> Self {
+        Waiter {
+            queue,
+            handle: None,
+            class: if exclusive {
+                Class::Exclusive
+            } else {
+                Class::Shared
+            },
+            state,
+            key,
+            done: false,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub(crate) fn queue(&self) -> &'a WaitQueue {
+        self.queue
+    }
+
+    /// Polls the wait. `cond` returns `Some` when the wait is over; `ends`
+    /// returns why the wait must end early (it is only asked while the
+    /// condition is false) and registers `cx`'s waker with its sources.
+    ///
+    /// # Panics
+    ///
+    /// If called again after it returned `Ready`.
+    pub(crate) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        cond: &mut impl FnMut() -> Option<T>,
+        ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
+    ) -> Poll<Result<T, Reason>> {
+        assert!(!self.done, "wait future polled after it completed");
+        let poll = self.poll_inner(cx, cond, ends);
+        if poll.is_ready() {
+            self.done = true;
+        }
+        poll
+    }
+
+    fn poll_inner<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        cond: &mut impl FnMut() -> Option<T>,
+        ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
+    ) -> Poll<Result<T, Reason>> {
+        if let Some(value) = cond() {
+            self.finish();
+            return Poll::Ready(Ok(value));
+        }
+        match self.check_linked(cx) {
+            Some(Registration::Linked) => {
+                if let Some(reason) = ends(cx) {
+                    return Poll::Ready(self.fail(reason, cond));
+                }
+                return Poll::Pending;
+            }
+            Some(Registration::Gone) => {
+                // Picked by a wake (or closed) after our test above.
+                if let Some(value) = cond() {
+                    return Poll::Ready(Ok(value));
+                }
+                if self.queue.is_closed() {
+                    return Poll::Ready(Err(Reason::Closed));
+                }
+                if let Some(reason) = ends(cx) {
+                    self.hand_off_if_exclusive();
+                    return Poll::Ready(Err(reason));
+                }
+                // Woken with the condition false: queue again, at the tail.
+            }
+            None => {
+                if let Some(reason) = ends(cx) {
+                    return Poll::Ready(Err(reason));
+                }
+            }
+        }
+        if let Err(reason) = self.link(cx) {
+            return Poll::Ready(Err(reason));
+        }
+        // The re-check that makes the wait lossless (see the module docs).
+        if let Some(value) = cond() {
+            self.finish();
+            return Poll::Ready(Ok(value));
+        }
+        Poll::Pending
+    }
+
+    /// If registered: whether the entry is still linked (its waker made
+    /// `cx`'s) or gone (the handle is then forgotten). `None` if not registered.
+    pub(crate) fn check_linked(&mut self, cx: &mut Context<'_>) -> Option<Registration> {
+        let handle = self.handle?;
+        let registration = self.queue.refresh(handle, cx.waker());
+        if let Registration::Gone = registration {
+            self.handle = None;
+        }
+        Some(registration)
+    }
+
+    /// Links a new entry for `cx`'s waker at the tail of the waiter's list.
+    pub(crate) fn link(&mut self, cx: &mut Context<'_>) -> Result<(), Reason> {
+        debug_assert!(self.handle.is_none());
+        let entry = Entry::new(Notifier::Waker(cx.waker().clone()), self.state, self.key);
+        let handle = self
+            .queue
+            .register(self.class, entry)
+            .map_err(|_| Reason::Closed)?;
+        self.handle = Some(handle);
+        Ok(())
+    }
+
+    /// Marks the wait over (for futures that drive the steps themselves).
+    pub(crate) fn set_done(&mut self) {
+        self.done = true;
+    }
+
+    /// Ends the wait successfully: unlinks the entry if a wake has not.
+    /// A wake that picked us is consumed by this success.
+    pub(crate) fn finish(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            drop(self.queue.unregister(handle));
+        }
+    }
+
+    /// Ends the wait for `reason`, unless the condition turns out true.
+    fn fail<T>(&mut self, reason: Reason, cond: &mut impl FnMut() -> Option<T>) -> Result<T, Reason> {
+        let Some(handle) = self.handle.take() else {
+            return Err(reason);
+        };
+        if let Some(entry) = self.queue.unregister(handle) {
+            drop(entry); // still linked: no wake was ours to pass on
+            return Err(reason);
+        }
+        // A wake (or close) took the entry since we last looked.
+        if let Some(value) = cond() {
+            return Ok(value);
+        }
+        if !self.queue.is_closed() {
+            self.hand_off_if_exclusive();
+        }
+        Err(reason)
+    }
+
+    fn hand_off_if_exclusive(&self) {
+        if self.class == Class::Exclusive {
+            self.queue.hand_off();
+        }
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        if self.queue.unregister(handle).is_none() && !self.queue.is_closed() {
+            // Picked by a wake we will never act on: pass it on.
+            self.hand_off_if_exclusive();
+        }
+    }
+}
+
+/// Adapts a `bool` condition to the `Option` form the core uses.
+pub(crate) fn as_option(cond: &mut impl FnMut() -> bool) -> impl FnMut() -> Option<()> + '_ {
+    move || cond().then_some(())
+}
+
+/// No end sources: the wait ends only on its condition or `close()`.
+pub(crate) fn no_end(_: &mut Context<'_>) -> Option<Reason> {
+    None
+}
+
+mod event;
+mod interruptible;
+mod locked;
+mod timeout;
+
+pub use event::{WaitEvent, WaitEventValue};
+pub use interruptible::{WaitEventInterruptible, WaitEventKillable};
+pub use locked::WaitEventLock;
+pub use timeout::{WaitEventInterruptibleTimeout, WaitEventKillableTimeout, WaitEventTimeout};

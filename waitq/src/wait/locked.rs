@@ -1,0 +1,156 @@
+//! `wait_event_lock`: the condition runs under a user mutex (kernel:
+//! `wait_event_lock_irq()`, the condition-variable pattern).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_core::FusedFuture;
+
+use crate::entry::TaskState;
+use crate::error::{Closed, Reason};
+use crate::queue::Registration;
+use crate::wait::Waiter;
+use crate::WaitQueue;
+
+/// Future returned by [`WaitQueue::wait_event_lock`] and
+/// [`WaitQueue::wait_event_lock_exclusive`]: resolves to the guard of the
+/// user mutex, held, with the condition true.
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct WaitEventLock<'a, 'm, T, F> {
+    waiter: Waiter<'a>,
+    lock: &'m Mutex<T>,
+    cond: F,
+}
+
+// ===== impl WaitQueue =====
+
+impl WaitQueue {
+    /// Sleeps until `cond` holds, evaluating it with `lock` held, and
+    /// resolves to the held guard.
+    ///
+    /// Kernel: `wait_event_lock_irq()`. Each poll locks `lock` and tests
+    /// `cond`; if it is false, the waiter is linked on the queue *before*
+    /// the lock is released, so a setter that takes the lock, changes the
+    /// state, unlocks and calls `wake_up` can never be missed. `cond` never
+    /// runs without the lock. The guard is never held across a `Pending`.
+    /// A poisoned mutex is used as is (the poison is ignored).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the queue is (or gets) closed while `cond` is false.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unlinks its entry; nothing is lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use waitq::WaitQueue;
+    ///
+    /// let queue = WaitQueue::new();
+    /// let state = Mutex::new(0);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         *state.lock().unwrap() = 5;
+    ///         queue.wake_up();
+    ///     });
+    ///     let guard = futures::executor::block_on(queue.wait_event_lock(&state, |n| *n == 5))
+    ///         .unwrap();
+    ///     assert_eq!(*guard, 5);
+    /// });
+    /// ```
+    #[doc(alias = "wait_event_lock_irq")]
+    pub fn wait_event_lock<'m, T, F: FnMut(&mut T) -> bool>(
+        &self,
+        lock: &'m Mutex<T>,
+        cond: F,
+    ) -> WaitEventLock<'_, 'm, T, F> {
+        WaitEventLock {
+            waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
+            lock,
+            cond,
+        }
+    }
+
+    /// [`wait_event_lock`](Self::wait_event_lock) as an exclusive waiter:
+    /// an async condition variable whose `wake_up` is `notify_one`.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the queue is (or gets) closed while `cond` is false.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unlinks its entry; a wake it had been picked for
+    /// is handed on to the next exclusive waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// let queue = waitq::WaitQueue::new();
+    /// let items = Mutex::new(vec![1]);
+    /// let mut guard =
+    ///     futures::executor::block_on(queue.wait_event_lock_exclusive(&items, |v| !v.is_empty()))
+    ///         .unwrap();
+    /// assert_eq!(guard.pop(), Some(1));
+    /// ```
+    pub fn wait_event_lock_exclusive<'m, T, F: FnMut(&mut T) -> bool>(
+        &self,
+        lock: &'m Mutex<T>,
+        cond: F,
+    ) -> WaitEventLock<'_, 'm, T, F> {
+        WaitEventLock {
+            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
+            lock,
+            cond,
+        }
+    }
+}
+
+// ===== impl WaitEventLock =====
+
+impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
+    type Output = Result<MutexGuard<'m, T>, Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.waiter.is_done(), "wait future polled after it completed");
+        let mut guard = this.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if (this.cond)(&mut guard) {
+            this.waiter.finish();
+            this.waiter.set_done();
+            return Poll::Ready(Ok(guard));
+        }
+        match this.waiter.check_linked(cx) {
+            Some(Registration::Linked) => return Poll::Pending,
+            Some(Registration::Gone) if this.waiter.queue().is_closed() => {
+                this.waiter.set_done();
+                return Poll::Ready(Err(Closed::new(Reason::Closed)));
+            }
+            // Woken with the condition false, or first poll: link (again).
+            Some(Registration::Gone) | None => {}
+        }
+        // Linked while the user lock is still held: a setter must take the
+        // lock to change the state, so its wake_up finds us linked.
+        if let Err(reason) = this.waiter.link(cx) {
+            this.waiter.set_done();
+            return Poll::Ready(Err(Closed::new(reason)));
+        }
+        drop(guard);
+        Poll::Pending
+    }
+}
+
+impl<T, F: FnMut(&mut T) -> bool> FusedFuture for WaitEventLock<'_, '_, T, F> {
+    fn is_terminated(&self) -> bool {
+        self.waiter.is_done()
+    }
+}
+
+impl<T, F> Unpin for WaitEventLock<'_, '_, T, F> {}
