@@ -1,1 +1,0 @@
-//! Shared helpers for the top-level tests and benches.

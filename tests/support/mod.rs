@@ -1,0 +1,209 @@
+//! Helpers shared by the top-level tests: wakers that record, a watchdog,
+//! thread repetition, and `waitq::Clock` implementations (a manual virtual
+//! clock, tokio's timer, smol's timer).
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+// ===== recording wakers =====
+
+/// A waker that counts how often it was woken.
+#[derive(Debug, Default)]
+pub struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    pub fn new() -> Arc<Self> {
+        Arc::new(CountingWaker::default())
+    }
+
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+
+    pub fn waker(self: &Arc<Self>) -> Waker {
+        Waker::from(self.clone())
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut` once with `waker`.
+pub fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(waker))
+}
+
+// ===== threads =====
+
+/// Runs `f` on a thread and panics (naming `what`) if it has not finished
+/// within `limit`. A hang detector, never a timing assertion: `limit` is
+/// orders of magnitude above the expected time.
+pub fn watchdog<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let out = f();
+        let _ = tx.send(());
+        out
+    });
+    match rx.recv_timeout(limit) {
+        Ok(()) => handle.join().expect("watched thread panicked"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("watchdog: `{what}` still running after {limit:?}: a lost wake-up or a hang")
+        }
+    }
+}
+
+/// The default watchdog limit for stress scenarios.
+pub const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Iterations for real-thread stress scenarios (override with WAITQ_STRESS_ITERS).
+pub fn stress_iters() -> usize {
+    std::env::var("WAITQ_STRESS_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
+}
+
+// ===== clocks =====
+
+/// A virtual clock: time moves only on `advance`, which wakes every sleep
+/// whose deadline it passes. Deterministic timeouts without real time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+#[derive(Debug)]
+struct ManualInner {
+    base: Instant,
+    offset_ns: AtomicU64,
+    sleepers: Mutex<Vec<Waker>>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                base: Instant::now(),
+                offset_ns: AtomicU64::new(0),
+                sleepers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Moves time forward by `d` and wakes every sleep.
+    pub fn advance(&self, d: Duration) {
+        self.inner
+            .offset_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+        let sleepers = std::mem::take(&mut *self.inner.sleepers.lock().unwrap());
+        for w in sleepers {
+            w.wake();
+        }
+    }
+
+    /// Number of sleeps currently registered (created and polled, not fired).
+    pub fn sleepers(&self) -> usize {
+        self.inner.sleepers.lock().unwrap().len()
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl waitq::Clock for ManualClock {
+    type Sleep = ManualSleep;
+
+    fn now(&self) -> Instant {
+        self.inner.base + Duration::from_nanos(self.inner.offset_ns.load(Ordering::SeqCst))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> ManualSleep {
+        ManualSleep {
+            clock: self.clone(),
+            deadline,
+        }
+    }
+}
+
+/// The sleep of a [`ManualClock`].
+#[derive(Debug)]
+pub struct ManualSleep {
+    clock: ManualClock,
+    deadline: Instant,
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        use waitq::Clock;
+        if self.clock.now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        self.clock
+            .inner
+            .sleepers
+            .lock()
+            .unwrap()
+            .push(cx.waker().clone());
+        if self.clock.now() >= self.deadline {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// tokio's timer as a `waitq::Clock` (honours `tokio::time::pause()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl waitq::Clock for TokioClock {
+    type Sleep = Pin<Box<tokio::time::Sleep>>;
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+}
+
+/// smol's (async-io's) timer as a `waitq::Clock`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmolClock;
+
+impl waitq::Clock for SmolClock {
+    type Sleep = async_io::Timer;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        async_io::Timer::at(deadline)
+    }
+}
