@@ -46,9 +46,7 @@ impl Daemon {
                 self.sleeps.fetch_add(1, Ordering::Relaxed);
             }
             self.smbiod_wait
-                .wait_event_interruptible(&self.signals, || {
-                    self.data_ready.load(Ordering::SeqCst)
-                })
+                .wait_event_interruptible(&self.signals, || self.data_ready.load(Ordering::SeqCst))
                 .await
                 .inspect_err(|_| println!("daemon: interrupted after {served} requests"))?;
             self.data_ready.store(false, Ordering::SeqCst);

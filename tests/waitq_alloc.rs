@@ -109,5 +109,9 @@ fn blocking_waits_do_not_allocate_after_warm_up() {
             })
             .unwrap();
     }
-    assert_eq!(allocs() - before, 0, "a blocking wait allocated after warm-up");
+    assert_eq!(
+        allocs() - before,
+        0,
+        "a blocking wait allocated after warm-up"
+    );
 }

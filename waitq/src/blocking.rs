@@ -76,7 +76,10 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// queue.blocking_wait_event_exclusive(|| true).unwrap();
     /// ```
-    pub fn blocking_wait_event_exclusive(&self, mut cond: impl FnMut() -> bool) -> Result<(), Closed> {
+    pub fn blocking_wait_event_exclusive(
+        &self,
+        mut cond: impl FnMut() -> bool,
+    ) -> Result<(), Closed> {
         let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
         block(&mut waiter, &mut as_option(&mut cond), None).map_err(Closed::new)
     }

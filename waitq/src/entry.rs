@@ -52,12 +52,40 @@ pub struct WakeInfo {
 
 impl WakeInfo {
     /// The wake's mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue, WakeDecision, WakeMode};
+    /// let queue = WaitQueue::new();
+    /// // Refuse interruptible-only wakes.
+    /// let mut entry = WaitEntry::with_func(&queue, |info| match info.mode() {
+    ///     WakeMode::Normal => WakeDecision::Wake,
+    ///     _ => WakeDecision::Skip,
+    /// });
+    /// queue.prepare_to_wait(&mut entry, TaskState::Interruptible);
+    /// assert_eq!(queue.wake_up_interruptible(), 0);
+    /// assert_eq!(queue.wake_up(), 1);
+    /// ```
     pub fn mode(&self) -> WakeMode {
         self.mode
     }
 
     /// The wake's poll mask; `0` for a wake without a key
     /// (`wake_up`, as opposed to `wake_up_poll`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue, WakeDecision};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::with_func(&queue, |info| {
+    ///     if info.key() == 0 { WakeDecision::Skip } else { WakeDecision::Wake }
+    /// });
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// assert_eq!(queue.wake_up(), 0);
+    /// assert_eq!(queue.wake_up_poll(1), 1);
+    /// ```
     pub fn key(&self) -> u32 {
         self.key
     }

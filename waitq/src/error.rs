@@ -27,6 +27,16 @@ macro_rules! wait_error {
 
             /// Whether the wait ended because the queue was closed
             /// ([`WaitQueue::close`](crate::WaitQueue::close)).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let queue = waitq::WaitQueue::new();
+            /// queue.close();
+            #[doc = concat!("let err: waitq::", stringify!($name), " = ")]
+            ///     futures::executor::block_on(queue.wait_event(|| false)).unwrap_err().into();
+            /// assert!(err.is_closed());
+            /// ```
             pub fn is_closed(&self) -> bool {
                 self.reason == Reason::Closed
             }
@@ -117,11 +127,38 @@ wait_error! {
 
 impl Interrupted {
     /// Whether the signal was fatal (a kill), which also ends interruptible waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// let signals = waitq::TaskSignals::new();
+    /// signals.kill();
+    /// let err = futures::executor::block_on(queue.wait_event_interruptible(&signals, || false))
+    ///     .unwrap_err();
+    /// assert!(err.is_fatal());
+    /// ```
     pub fn is_fatal(&self) -> bool {
         self.reason == Reason::Killed
     }
 }
 
+/// # Examples
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # struct SysClock;
+/// # impl waitq::Clock for SysClock {
+/// #     type Sleep = std::future::Pending<()>;
+/// #     fn now(&self) -> Instant { Instant::now() }
+/// #     fn sleep_until(&self, _: Instant) -> Self::Sleep { std::future::pending() }
+/// # }
+/// let queue = waitq::WaitQueue::new();
+/// let signals = waitq::TaskSignals::new();
+/// let wait = queue.wait_event_killable_timeout(&signals, SysClock, Duration::ZERO, || false);
+/// let err = futures::executor::block_on(wait).unwrap_err();
+/// assert!(err.is_timed_out() && !err.is_interrupted() && !err.is_killed() && !err.is_closed());
+/// ```
 impl WaitError {
     /// Whether a signal (fatal or not) ended the wait.
     pub fn is_interrupted(&self) -> bool {
@@ -138,3 +175,15 @@ impl WaitError {
         self.reason == Reason::TimedOut
     }
 }
+
+macro_rules! from_closed {
+    ($($name:ident),*) => {$(
+        impl From<Closed> for $name {
+            fn from(closed: Closed) -> Self {
+                $name::new(closed.reason)
+            }
+        }
+    )*};
+}
+
+from_closed!(Interrupted, Killed, TimedOut, WaitError);

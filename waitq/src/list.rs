@@ -69,7 +69,10 @@ struct Ends {
 }
 
 impl Ends {
-    const EMPTY: Ends = Ends { head: NIL, tail: NIL };
+    const EMPTY: Ends = Ends {
+        head: NIL,
+        tail: NIL,
+    };
 }
 
 /// Slab-backed waiter storage with two FIFO lists (see the module docs).

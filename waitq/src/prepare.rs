@@ -127,6 +127,18 @@ impl<'a> WaitEntry<'a> {
     }
 
     /// Whether the entry is linked on its queue (prepared and not yet woken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// assert!(entry.is_queued());
+    /// queue.wake_up();
+    /// assert!(!entry.is_queued()); // a wake unlinks the entry it picks
+    /// ```
     pub fn is_queued(&self) -> bool {
         self.handle.is_some_and(|h| self.queue.is_linked(h))
     }
@@ -150,7 +162,14 @@ impl<'a> WaitEntry<'a> {
     ///
     /// # Examples
     ///
-    /// See [`WaitEntry`].
+    /// ```
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// queue.wake_up(); // picked before it sleeps: the wait returns at once
+    /// futures::executor::block_on(entry.wait()).unwrap();
+    /// ```
     pub fn wait(&mut self) -> Wait<'_, 'a> {
         Wait {
             entry: self,

@@ -53,7 +53,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 
 use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
@@ -207,17 +207,39 @@ impl WaitQueue {
     }
 
     /// Whether no waiter is linked; see [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(waitq::WaitQueue::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Slots the waiter slab has allocated (linked or free). It never
     /// shrinks, and it is bounded by the largest `len()` ever reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(queue.capacity(), 0); // nothing allocated until a wait registers
+    /// ```
     pub fn capacity(&self) -> usize {
         self.lock().list.capacity()
     }
 
     /// Whether [`close`](Self::close) has been called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert!(!queue.is_closed());
+    /// queue.close();
+    /// assert!(queue.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -431,7 +453,7 @@ impl WaitQueue {
         let walk = inner.walks;
         let snapshot = inner.list.next_seq();
         loop {
-            let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch);
+            let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
             self.waiters.store(inner.list.len(), Ordering::Release);
             drop(inner);
             woken += batch.len();
@@ -510,7 +532,11 @@ impl WaitQueue {
     }
 
     /// Runs `f` on `handle`'s entry if it is still linked, under the lock.
-    pub(crate) fn with_entry<R>(&self, handle: Handle, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    pub(crate) fn with_entry<R>(
+        &self,
+        handle: Handle,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Option<R> {
         self.lock().list.get_mut(handle).map(f)
     }
 
@@ -540,8 +566,8 @@ impl WaitQueue {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic under the lock can only come from a custom wake function,
-        // which runs before the walk mutates anything: the list is consistent.
+        // Nothing panics under the lock (a custom wake function's panic is
+        // caught in the walk), so poisoning cannot leave the list inconsistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -573,6 +599,7 @@ impl Inner {
         snapshot: u64,
         cursor: &mut Cursor,
         batch: &mut WakeBatch,
+        panic: &mut Option<Box<dyn Any + Send>>,
     ) -> bool {
         loop {
             let mut pos = match cursor.after {
@@ -594,7 +621,16 @@ impl Inner {
                     WakeDecision::Skip
                 } else {
                     entry.visited = walk;
-                    entry.decide(&spec.info)
+                    // A custom function may panic: treat it as "skip", finish
+                    // the walk (the batch holds unlinked entries that must be
+                    // woken), and re-raise afterwards.
+                    match panic::catch_unwind(AssertUnwindSafe(|| entry.decide(&spec.info))) {
+                        Ok(decision) => decision,
+                        Err(payload) => {
+                            panic.get_or_insert(payload);
+                            WakeDecision::Skip
+                        }
+                    }
                 };
                 match decision {
                     WakeDecision::Skip => cursor.after = Some(handle),

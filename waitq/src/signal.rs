@@ -90,6 +90,13 @@ pub struct TaskSignals {
 
 impl TaskSignals {
     /// A signal set with nothing pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signals = waitq::TaskSignals::new();
+    /// assert_eq!(signals.pending(), None);
+    /// ```
     pub const fn new() -> Self {
         TaskSignals {
             pending: AtomicU8::new(0),
@@ -99,22 +106,55 @@ impl TaskSignals {
 
     /// Raises an ordinary signal and wakes every wait polling this set.
     /// Kernel: `signal_wake_up(t, 0)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signals = waitq::TaskSignals::new();
+    /// signals.interrupt();
+    /// assert_eq!(signals.pending(), Some(waitq::SignalKind::Interrupt));
+    /// ```
     pub fn interrupt(&self) {
         self.raise(INTERRUPT);
     }
 
     /// Raises a fatal signal and wakes every wait polling this set.
     /// Kernel: `signal_wake_up(t, 1)` for `SIGKILL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signals = waitq::TaskSignals::new();
+    /// signals.interrupt();
+    /// signals.kill();
+    /// assert_eq!(signals.pending(), Some(waitq::SignalKind::Kill)); // the most severe
+    /// ```
     pub fn kill(&self) {
         self.raise(KILL);
     }
 
     /// Clears every pending signal (kernel: the signal was delivered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signals = waitq::TaskSignals::new();
+    /// signals.kill();
+    /// signals.clear();
+    /// assert_eq!(signals.pending(), None);
+    /// ```
     pub fn clear(&self) {
         self.pending.store(0, Ordering::SeqCst);
     }
 
     /// The most severe pending signal, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signals = waitq::TaskSignals::new();
+    /// assert!(signals.pending().is_none());
+    /// ```
     pub fn pending(&self) -> Option<SignalKind> {
         kind_of(self.pending.load(Ordering::SeqCst))
     }

@@ -173,7 +173,11 @@ impl<'a> Waiter<'a> {
     }
 
     /// Ends the wait for `reason`, unless the condition turns out true.
-    fn fail<T>(&mut self, reason: Reason, cond: &mut impl FnMut() -> Option<T>) -> Result<T, Reason> {
+    fn fail<T>(
+        &mut self,
+        reason: Reason,
+        cond: &mut impl FnMut() -> Option<T>,
+    ) -> Result<T, Reason> {
         let Some(handle) = self.handle.take() else {
             return Err(reason);
         };

@@ -45,7 +45,10 @@ fn stale_handle_never_touches_new_occupant_of_its_slot() {
     assert_ne!(a.seq, b.seq);
     assert!(!list.contains(a));
     assert!(list.get_mut(a).is_none());
-    assert!(list.remove(a).is_none(), "stale handle removed the new entry");
+    assert!(
+        list.remove(a).is_none(),
+        "stale handle removed the new entry"
+    );
     assert_eq!(list.get_mut(b).unwrap().key, 2);
     assert_eq!(list.len(), 1);
 }
@@ -55,7 +58,11 @@ fn sequence_numbers_order_each_list() {
     let mut list = WaitList::new();
     let mut handles = Vec::new();
     for i in 0..10 {
-        let class = if i % 3 == 0 { Class::Exclusive } else { Class::Shared };
+        let class = if i % 3 == 0 {
+            Class::Exclusive
+        } else {
+            Class::Shared
+        };
         handles.push(list.push_back(class, entry(i)));
     }
     for class in [Class::Shared, Class::Exclusive] {

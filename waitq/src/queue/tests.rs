@@ -115,9 +115,39 @@ fn exclusive_budget_counts_only_exclusive_across_batches() {
     let count = Arc::new(Count::default());
     let waker = Waker::from(count.clone());
     let mut shared: Vec<_> = (0..3).map(|_| queue.wait_event(|| false)).collect();
-    let mut excl: Vec<_> = (0..4).map(|_| queue.wait_event_exclusive(|| false)).collect();
+    let mut excl: Vec<_> = (0..4)
+        .map(|_| queue.wait_event_exclusive(|| false))
+        .collect();
     shared.iter_mut().for_each(|f| pending(f, &waker));
     excl.iter_mut().for_each(|f| pending(f, &waker));
     assert_eq!(queue.wake_up_nr(3), 6);
     assert_eq!(queue.len(), 1);
+}
+
+#[test]
+fn panicking_custom_function_does_not_lose_the_other_wakes() {
+    let queue = WaitQueue::new();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let mut before: Vec<_> = (0..3).map(|_| queue.wait_event(|| false)).collect();
+    before.iter_mut().for_each(|f| pending(f, &waker));
+    let mut bad = WaitEntry::with_func(&queue, |_| panic!("bad wake function"));
+    queue.prepare_to_wait(&mut bad, TaskState::Uninterruptible);
+    let mut after: Vec<_> = (0..3).map(|_| queue.wait_event(|| false)).collect();
+    after.iter_mut().for_each(|f| pending(f, &waker));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| queue.wake_up_all()));
+    assert!(res.is_err(), "the panic reaches the waker's caller");
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        6,
+        "every other waiter woken"
+    );
+    assert_eq!(
+        queue.len(),
+        1,
+        "the entry whose function panicked stays queued"
+    );
+    drop(bad);
+    assert_eq!(queue.len(), 0);
+    assert_eq!(queue.wake_up_all(), 0, "the queue is usable afterwards");
 }

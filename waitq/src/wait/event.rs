@@ -224,7 +224,11 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// futures::executor::block_on(queue.wait_event_key_exclusive(WRITABLE, || true)).unwrap();
     /// ```
-    pub fn wait_event_key_exclusive<F: FnMut() -> bool>(&self, mask: u32, cond: F) -> WaitEvent<'_, F> {
+    pub fn wait_event_key_exclusive<F: FnMut() -> bool>(
+        &self,
+        mask: u32,
+        cond: F,
+    ) -> WaitEvent<'_, F> {
         WaitEvent {
             waiter: Waiter::new(self, true, TaskState::Uninterruptible, mask),
             cond,

@@ -120,7 +120,10 @@ impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        assert!(!this.waiter.is_done(), "wait future polled after it completed");
+        assert!(
+            !this.waiter.is_done(),
+            "wait future polled after it completed"
+        );
         let mut guard = this.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if (this.cond)(&mut guard) {
             this.waiter.finish();

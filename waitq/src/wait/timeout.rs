@@ -60,7 +60,11 @@ impl<C: Clock> Deadline<C> {
             let sleep = this.clock.sleep_until(at);
             this.sleep.set(Some(sleep));
         }
-        let sleep = this.sleep.as_mut().as_pin_mut().expect("sleep was just set");
+        let sleep = this
+            .sleep
+            .as_mut()
+            .as_pin_mut()
+            .expect("sleep was just set");
         if sleep.poll(cx).is_ready() {
             *this.fired = true;
             this.sleep.set(None);
@@ -296,8 +300,12 @@ impl<C: Clock, F: FnMut() -> bool> Future for WaitEventTimeout<'_, C, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut deadline = this.deadline;
-        let mut ends =
-            |cx: &mut Context<'_>| deadline.as_mut().poll_expired(cx).then_some(Reason::TimedOut);
+        let mut ends = |cx: &mut Context<'_>| {
+            deadline
+                .as_mut()
+                .poll_expired(cx)
+                .then_some(Reason::TimedOut)
+        };
         let poll = this.waiter.poll(cx, &mut as_option(this.cond), &mut ends);
         poll.map(|res| match res {
             Ok(()) => Ok(deadline.remaining()),
@@ -313,16 +321,32 @@ impl<S: SignalSource, C: Clock, F: FnMut() -> bool> Future
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_signalled(this.waiter, this.signals, this.deadline, this.cond, TaskState::Interruptible, cx)
+        poll_signalled(
+            this.waiter,
+            this.signals,
+            this.deadline,
+            this.cond,
+            TaskState::Interruptible,
+            cx,
+        )
     }
 }
 
-impl<S: SignalSource, C: Clock, F: FnMut() -> bool> Future for WaitEventKillableTimeout<'_, S, C, F> {
+impl<S: SignalSource, C: Clock, F: FnMut() -> bool> Future
+    for WaitEventKillableTimeout<'_, S, C, F>
+{
     type Output = Result<Duration, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_signalled(this.waiter, this.signals, this.deadline, this.cond, TaskState::Killable, cx)
+        poll_signalled(
+            this.waiter,
+            this.signals,
+            this.deadline,
+            this.cond,
+            TaskState::Killable,
+            cx,
+        )
     }
 }
 
@@ -337,7 +361,12 @@ fn poll_signalled<S: SignalSource, C: Clock, F: FnMut() -> bool>(
 ) -> Poll<Result<Duration, WaitError>> {
     let mut signal = signal_end(signals, state);
     let mut ends = |cx: &mut Context<'_>| {
-        signal(cx).or_else(|| deadline.as_mut().poll_expired(cx).then_some(Reason::TimedOut))
+        signal(cx).or_else(|| {
+            deadline
+                .as_mut()
+                .poll_expired(cx)
+                .then_some(Reason::TimedOut)
+        })
     };
     let poll = waiter.poll(cx, &mut as_option(cond), &mut ends);
     poll.map(|res| match res {
