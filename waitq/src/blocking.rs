@@ -109,15 +109,50 @@ impl WaitQueue {
         timeout: Duration,
         mut cond: impl FnMut() -> bool,
     ) -> Result<Duration, TimedOut> {
-        let deadline = Instant::now().checked_add(timeout);
         let mut waiter = Waiter::new(self, false, TaskState::Uninterruptible, 0);
-        block(&mut waiter, &mut as_option(&mut cond), deadline)
-            .map(|()| match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            })
-            .map_err(TimedOut::new)
+        block_timed(&mut waiter, &mut as_option(&mut cond), timeout)
     }
+}
+
+impl WaitQueue {
+    /// [`blocking_wait_event_timeout`](Self::blocking_wait_event_timeout) as
+    /// an exclusive waiter (timing out after being picked hands the wake on).
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the deadline passed with `cond` false, or the queue
+    /// was closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let queue = waitq::WaitQueue::new();
+    /// let left = queue.blocking_wait_event_exclusive_timeout(Duration::from_secs(1), || true);
+    /// assert!(left.is_ok());
+    /// ```
+    pub fn blocking_wait_event_exclusive_timeout(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut() -> bool,
+    ) -> Result<Duration, TimedOut> {
+        let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
+        block_timed(&mut waiter, &mut as_option(&mut cond), timeout)
+    }
+}
+
+fn block_timed(
+    waiter: &mut Waiter<'_>,
+    cond: &mut impl FnMut() -> Option<()>,
+    timeout: Duration,
+) -> Result<Duration, TimedOut> {
+    let deadline = Instant::now().checked_add(timeout);
+    block(waiter, cond, deadline)
+        .map(|()| match deadline {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        })
+        .map_err(TimedOut::new)
 }
 
 /// Drives `waiter` on this thread, parking between polls.

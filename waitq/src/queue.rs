@@ -218,7 +218,9 @@ impl WaitQueue {
     }
 
     /// Slots the waiter slab has allocated (linked or free). It never
-    /// shrinks, and it is bounded by the largest `len()` ever reached.
+    /// shrinks and grows only when more waiters are linked at once than ever
+    /// before (by `Vec`'s doubling), so it stays bounded by the peak `len()`
+    /// rounded up to the allocation step.
     ///
     /// # Examples
     ///

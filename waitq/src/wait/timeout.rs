@@ -114,12 +114,14 @@ macro_rules! timed_future {
 }
 
 timed_future! {
-    /// Future returned by [`WaitQueue::wait_event_timeout`].
+    /// Future returned by [`WaitQueue::wait_event_timeout`] and
+    /// [`WaitQueue::wait_event_exclusive_timeout`].
     WaitEventTimeout<>, TimedOut
 }
 
 timed_future! {
-    /// Future returned by [`WaitQueue::wait_event_interruptible_timeout`].
+    /// Future returned by [`WaitQueue::wait_event_interruptible_timeout`] and
+    /// [`WaitQueue::wait_event_interruptible_exclusive_timeout`].
     WaitEventInterruptibleTimeout<S>, WaitError
 }
 
@@ -184,6 +186,55 @@ impl WaitQueue {
         }
     }
 
+    /// [`wait_event_timeout`](Self::wait_event_timeout) as an exclusive
+    /// waiter. Timing out after being picked by a wake, with `cond` false, it
+    /// passes the wake to the next exclusive waiter.
+    ///
+    /// Kernel: `___wait_event(..., exclusive = 1, ...)` with a timeout, as in
+    /// `wait_event_idle_exclusive_timeout()`.
+    ///
+    /// # Returns
+    ///
+    /// As [`wait_event_timeout`](Self::wait_event_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_event_timeout`](Self::wait_event_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unlinks its entry; a wake it had been picked for
+    /// is handed on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # struct SysClock;
+    /// # impl waitq::Clock for SysClock {
+    /// #     type Sleep = std::future::Pending<()>;
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn sleep_until(&self, _: Instant) -> Self::Sleep { std::future::pending() }
+    /// # }
+    /// let queue = waitq::WaitQueue::new();
+    /// let res = futures::executor::block_on(
+    ///     queue.wait_event_exclusive_timeout(SysClock, Duration::ZERO, || false),
+    /// );
+    /// assert!(res.is_err());
+    /// ```
+    pub fn wait_event_exclusive_timeout<C: Clock, F: FnMut() -> bool>(
+        &self,
+        clock: C,
+        timeout: Duration,
+        cond: F,
+    ) -> WaitEventTimeout<'_, C, F> {
+        WaitEventTimeout {
+            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
+            deadline: Deadline::new(clock, timeout),
+            cond,
+        }
+    }
+
     /// [`wait_event_timeout`](Self::wait_event_timeout) that a signal also ends.
     ///
     /// Kernel: `wait_event_interruptible_timeout()`.
@@ -233,6 +284,62 @@ impl WaitQueue {
     ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
         WaitEventInterruptibleTimeout {
             waiter: Waiter::new(self, false, TaskState::Interruptible, 0),
+            signals,
+            deadline: Deadline::new(clock, timeout),
+            cond,
+        }
+    }
+
+    /// [`wait_event_interruptible_timeout`](Self::wait_event_interruptible_timeout)
+    /// as an exclusive waiter (hand-off as in
+    /// [`wait_event_exclusive_timeout`](Self::wait_event_exclusive_timeout)).
+    ///
+    /// # Returns
+    ///
+    /// As [`wait_event_timeout`](Self::wait_event_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_event_interruptible_timeout`](Self::wait_event_interruptible_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unlinks its entry; a wake it had been picked for
+    /// is handed on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # struct SysClock;
+    /// # impl waitq::Clock for SysClock {
+    /// #     type Sleep = std::future::Pending<()>;
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn sleep_until(&self, _: Instant) -> Self::Sleep { std::future::pending() }
+    /// # }
+    /// let queue = waitq::WaitQueue::new();
+    /// let signals = waitq::TaskSignals::new();
+    /// let wait = queue.wait_event_interruptible_exclusive_timeout(
+    ///     &signals,
+    ///     SysClock,
+    ///     Duration::from_secs(1),
+    ///     || true,
+    /// );
+    /// assert!(futures::executor::block_on(wait).is_ok());
+    /// ```
+    pub fn wait_event_interruptible_exclusive_timeout<
+        S: SignalSource,
+        C: Clock,
+        F: FnMut() -> bool,
+    >(
+        &self,
+        signals: S,
+        clock: C,
+        timeout: Duration,
+        cond: F,
+    ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
+        WaitEventInterruptibleTimeout {
+            waiter: Waiter::new(self, true, TaskState::Interruptible, 0),
             signals,
             deadline: Deadline::new(clock, timeout),
             cond,
