@@ -38,6 +38,10 @@ pub(crate) struct Waiter<'a> {
     class: Class,
     state: TaskState,
     key: u32,
+    /// A wake took our entry and we have not yet acted on it: success
+    /// consumes it, re-queuing consumes it, anything else (failure, drop,
+    /// a panicking condition) must pass it on. See [`Waiter::pass_on`].
+    picked: bool,
     done: bool,
 }
 
@@ -55,6 +59,7 @@ impl<'a> Waiter<'a> {
             },
             state,
             key,
+            picked: false,
             done: false,
         }
     }
@@ -106,19 +111,25 @@ impl<'a> Waiter<'a> {
                 return Poll::Pending;
             }
             Some(Registration::Gone) => {
-                // Picked by a wake (or closed) after our test above.
+                // Picked by a wake (or closed) after our test above. Until
+                // we act on it, a panic in `cond` or `ends` hands it on (Drop).
+                self.picked = true;
                 if let Some(value) = cond() {
+                    self.picked = false;
                     return Poll::Ready(Ok(value));
                 }
                 if self.queue.is_closed() {
+                    self.picked = false;
                     return Poll::Ready(Err(Reason::Closed));
                 }
                 if let Some(reason) = ends(cx) {
-                    self.hand_off_if_exclusive();
+                    self.pass_on();
                     return Poll::Ready(Err(reason));
                 }
-                // Woken with the condition false: queue again, at the tail.
+                // Woken with the condition false: queue again, at the tail
+                // (`link` consumes the pick).
             }
+            None if self.queue.is_closed() => return Poll::Ready(Err(Reason::Closed)),
             None => {
                 if let Some(reason) = ends(cx) {
                     return Poll::Ready(Err(reason));
@@ -151,11 +162,10 @@ impl<'a> Waiter<'a> {
     pub(crate) fn link(&mut self, cx: &mut Context<'_>) -> Result<(), Reason> {
         debug_assert!(self.handle.is_none());
         let entry = Entry::new(Notifier::Waker(cx.waker().clone()), self.state, self.key);
-        let handle = self
-            .queue
-            .register(self.class, entry)
-            .map_err(|_| Reason::Closed)?;
-        self.handle = Some(handle);
+        let registered = self.queue.register(self.class, entry);
+        // Re-queued (or closed): a pick we held is consumed either way.
+        self.picked = false;
+        self.handle = Some(registered.map_err(|_| Reason::Closed)?);
         Ok(())
     }
 
@@ -186,17 +196,22 @@ impl<'a> Waiter<'a> {
             return Err(reason);
         }
         // A wake (or close) took the entry since we last looked.
+        self.picked = true;
         if let Some(value) = cond() {
+            self.picked = false;
             return Ok(value);
         }
-        if !self.queue.is_closed() {
-            self.hand_off_if_exclusive();
-        }
+        self.pass_on();
         Err(reason)
     }
 
-    fn hand_off_if_exclusive(&self) {
-        if self.class == Class::Exclusive {
+    /// Gives up a pick we hold: an exclusive waiter passes the wake to the
+    /// next exclusive waiter (not needed once the queue is closed).
+    fn pass_on(&mut self) {
+        if std::mem::take(&mut self.picked)
+            && self.class == Class::Exclusive
+            && !self.queue.is_closed()
+        {
             self.queue.hand_off();
         }
     }
@@ -204,13 +219,13 @@ impl<'a> Waiter<'a> {
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        let Some(handle) = self.handle.take() else {
-            return;
-        };
-        if self.queue.unregister(handle).is_none() && !self.queue.is_closed() {
-            // Picked by a wake we will never act on: pass it on.
-            self.hand_off_if_exclusive();
+        if let Some(handle) = self.handle.take() {
+            if self.queue.unregister(handle).is_none() {
+                // Picked by a wake we will never act on.
+                self.picked = true;
+            }
         }
+        self.pass_on();
     }
 }
 
