@@ -156,10 +156,14 @@ impl Entry {
         }
     }
 
-    /// Calls the owner's waker, consuming it.
-    pub(crate) fn wake(self) {
-        if let Notifier::Waker(waker) = self.notifier {
-            waker.wake();
+    /// The owner's waker, if it has one. The rest of the entry may be
+    /// dropped under the queue lock: it holds no waker, and its custom
+    /// function (if any) is a clone of the one its `WaitEntry` keeps alive
+    /// while the entry is linked, so dropping it runs no user code.
+    pub(crate) fn into_waker(self) -> Option<Waker> {
+        match self.notifier {
+            Notifier::Waker(waker) => Some(waker),
+            Notifier::None => None,
         }
     }
 }

@@ -35,12 +35,18 @@ const NIL: usize = usize::MAX;
 pub(crate) struct Handle {
     key: usize,
     seq: u64,
+    class: Class,
 }
 
 impl Handle {
     /// The registration sequence number: orders waiters by age.
     pub(crate) fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The list the entry was linked on.
+    pub(crate) fn class(&self) -> Class {
+        self.class
     }
 }
 
@@ -112,6 +118,16 @@ impl WaitList {
         self.next_seq
     }
 
+    /// Every entry of `class` with a smaller sequence number is unlinked:
+    /// the head's number (lists are sorted), or `next_seq` when empty.
+    /// Never decreases.
+    pub(crate) fn low_water(&self, class: Class) -> u64 {
+        match self.ends(class).head {
+            NIL => self.next_seq,
+            head => self.slab[head].seq,
+        }
+    }
+
     /// Links `entry` at the tail of `class`'s list.
     pub(crate) fn push_back(&mut self, class: Class, entry: Entry) -> Handle {
         let seq = self.next_seq;
@@ -130,7 +146,7 @@ impl WaitList {
             self.slab[tail].next = key;
         }
         self.ends_mut(class).tail = key;
-        Handle { key, seq }
+        Handle { key, seq, class }
     }
 
     /// Whether `handle` still names a linked entry.
@@ -187,9 +203,11 @@ impl WaitList {
         if key == NIL {
             return None;
         }
+        let node = &self.slab[key];
         Some(Handle {
             key,
-            seq: self.slab[key].seq,
+            seq: node.seq,
+            class: node.class,
         })
     }
 

@@ -8,23 +8,34 @@
 //!   clone or drop) and no user `Drop` ever runs under it. The one exception
 //!   is a custom wake function, which the walk must call under the lock; it
 //!   is documented to not touch the queue.
-//! - `waiters` mirrors `list.len()`. It is written only under the lock and
-//!   read without it by [`WaitQueue::waitqueue_active`],
-//!   [`WaitQueue::wq_has_sleeper`] and the empty-queue fast path of every wake.
+//! - `waiters` mirrors `list.len()` and `low_water` each list's
+//!   [`WaitList::low_water`] mark. They are written only under the lock
+//!   ([`WaitQueue::publish`]) and read without it: `waiters` by
+//!   [`WaitQueue::waitqueue_active`] and [`WaitQueue::len`] (hints), and
+//!   `low_water` by a waiter asking whether its entry is gone.
 //! - `closed` mirrors `inner.closed` for [`WaitQueue::is_closed`]; it only
 //!   ever goes from false to true, under the lock.
 //!
 //! # No lost wake-ups
 //!
-//! A waiter links its entry under the lock, issues `fence(SeqCst)` and only
-//! then re-checks its condition (kernel: `prepare_to_wait()` sets the task
-//! state, which implies `smp_mb()`, before the condition is tested). A waker
-//! changes the state the condition reads, issues `fence(SeqCst)` and then
-//! reads `waiters` (kernel: `wq_has_sleeper()`). The two fences order the
-//! pairs: either the waker sees the waiter counted and takes the lock to
-//! wake it, or the waiter's re-check sees the new state. Without the fast
-//! path the lock alone would suffice; the fence is what lets a wake on an
-//! empty queue skip the lock.
+//! A waiter links its entry under the lock and only then re-checks its
+//! condition. A waker changes the state the condition reads and then takes
+//! the same lock to walk the list. The lock orders the two: if the waker's
+//! critical section comes second, it finds the entry; if it comes first,
+//! its state change happens-before the waiter's critical section and so
+//! before the re-check, which sees it. (In the kernel, `set_current_state`'s
+//! `smp_mb()` plays this part.) Every wake takes the lock, even on an empty
+//! queue: no lock-free "anyone waiting?" shortcut, which is where peers have
+//! lost wake-ups, and a full fence per registration cost more than the lock
+//! it would save (see the `wake` benchmark).
+//!
+//! The one lock-free read that decides anything is the low-water mark: a
+//! list's head sequence number (or the next one, when empty) never
+//! decreases, lists are sorted by sequence number and a handle is never
+//! linked twice, so a handle below its list's mark is certainly unlinked.
+//! The mark is stored with `Release` after the unlink and loaded with
+//! `Acquire`, so a waiter that sees it also sees what the waker wrote
+//! before its wake.
 //!
 //! # The wake walk
 //!
@@ -59,7 +70,7 @@ use std::task::Waker;
 use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
 use crate::error::Closed;
 use crate::list::{Class, Handle, WaitList};
-use crate::sync::{fence, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
 use crate::wake_batch::WakeBatch;
 
 /// A Linux-kernel-style wait queue for async tasks and plain threads.
@@ -93,6 +104,9 @@ use crate::wake_batch::WakeBatch;
 pub struct WaitQueue {
     inner: Mutex<Inner>,
     waiters: AtomicUsize,
+    /// `WaitList::low_water` of the shared and exclusive lists, published
+    /// with `waiters`: a handle below it is known unlinked without the lock.
+    low_water: [AtomicU64; 2],
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -150,15 +164,16 @@ impl WaitQueue {
                 walks: 0,
             }),
             waiters: AtomicUsize::new(0),
+            low_water: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Whether anybody is waiting, read without the lock: a hint only.
     ///
-    /// Kernel: `waitqueue_active()`. Safe to use to skip a `wake_up` only if
-    /// a full fence separates the store to the condition from this load; use
-    /// [`wq_has_sleeper`](Self::wq_has_sleeper), which issues it.
+    /// Kernel: `waitqueue_active()`. Never use it to skip a `wake_up`: a
+    /// waiter may be linking itself right now. Use
+    /// [`wq_has_sleeper`](Self::wq_has_sleeper) for that.
     ///
     /// # Examples
     ///
@@ -170,12 +185,16 @@ impl WaitQueue {
         self.waiters.load(Ordering::Relaxed) != 0
     }
 
-    /// Issues a full fence, then reports whether anybody is waiting.
-    ///
-    /// Kernel: `wq_has_sleeper()`. The fence pairs with the one a waiter
-    /// issues after registering and before re-checking its condition, so
+    /// Whether anybody is waiting, ordered against the waiters' re-checks:
     /// `cond = true; if queue.wq_has_sleeper() { queue.wake_up(); }` never
-    /// loses a wake-up. (Every `wake_up*` already does this internally.)
+    /// loses a wake-up.
+    ///
+    /// Kernel: `wq_has_sleeper()`. The kernel issues `smp_mb()` here to pair
+    /// with the barrier in `set_current_state()`; waiters here pay no barrier
+    /// when they link, so this reads the count under the queue lock instead,
+    /// which orders it the same way. It therefore costs what a `wake_up` on
+    /// an empty queue costs: call `wake_up` directly unless you need the
+    /// answer.
     ///
     /// # Examples
     ///
@@ -186,9 +205,9 @@ impl WaitQueue {
     /// }
     /// ```
     pub fn wq_has_sleeper(&self) -> bool {
-        // Pairs with the fence in `register` (see "No lost wake-ups").
-        fence(Ordering::SeqCst);
-        self.waiters.load(Ordering::Relaxed) != 0
+        // The lock orders this against a waiter's link-then-recheck (see
+        // "No lost wake-ups").
+        self.lock().list.len() != 0
     }
 
     /// The number of waiters currently linked (for tests and metrics).
@@ -398,12 +417,12 @@ impl WaitQueue {
         loop {
             while !batch.is_full() {
                 match inner.list.pop_front() {
-                    Some(entry) => batch.push(entry),
+                    Some(entry) => batch.push_entry(entry),
                     None => break,
                 }
             }
             let done = inner.list.len() == 0;
-            self.waiters.store(inner.list.len(), Ordering::Release);
+            self.publish(&inner.list);
             drop(inner);
             ended += batch.len();
             batch.wake_all(&mut panic);
@@ -426,11 +445,6 @@ impl WaitQueue {
     }
 
     pub(crate) fn wake_spec(&self, spec: WakeSpec) -> usize {
-        // Empty-queue fast path; pairs with the fence in `register`.
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) == 0 {
-            return 0;
-        }
         let mut woken = 0;
         let mut panic = None;
         let mut batch = WakeBatch::new();
@@ -451,12 +465,22 @@ impl WaitQueue {
         if inner.closed {
             return 0;
         }
+        if inner.list.len() == 1 {
+            if let Some(entry) = inner.take_lone(&spec) {
+                self.publish(&inner.list);
+                drop(inner);
+                if let Some(waker) = entry.into_waker() {
+                    waker.wake();
+                }
+                return 1;
+            }
+        }
         inner.walks += 1;
         let walk = inner.walks;
         let snapshot = inner.list.next_seq();
         loop {
             let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
-            self.waiters.store(inner.list.len(), Ordering::Release);
+            self.publish(&inner.list);
             drop(inner);
             woken += batch.len();
             batch.wake_all(&mut panic);
@@ -482,8 +506,8 @@ impl WaitQueue {
         });
     }
 
-    /// Links `entry` at the tail of its list and issues the fence the
-    /// re-check of the condition must follow.
+    /// Links `entry` at the tail of its list. The caller re-checks its
+    /// condition afterwards (see "No lost wake-ups").
     pub(crate) fn register(&self, class: Class, entry: Entry) -> Result<Handle, Closed> {
         let mut inner = self.lock();
         if inner.closed {
@@ -492,20 +516,20 @@ impl WaitQueue {
             return Err(Closed::new(crate::error::Reason::Closed));
         }
         let handle = inner.list.push_back(class, entry);
-        self.waiters.store(inner.list.len(), Ordering::Release);
+        self.publish(&inner.list);
         drop(inner);
-        // Pairs with the fence in `wake_spec` / `wq_has_sleeper` (kernel: the
-        // smp_mb() in set_current_state()).
-        fence(Ordering::SeqCst);
         Ok(handle)
     }
 
     /// Unlinks `handle`'s entry if it is still linked and returns it, for
     /// the caller to drop outside the lock. `None`: a wake or `close()` took it.
     pub(crate) fn unregister(&self, handle: Handle) -> Option<Entry> {
+        if self.is_gone(handle) {
+            return None;
+        }
         let mut inner = self.lock();
         let entry = inner.list.remove(handle);
-        self.waiters.store(inner.list.len(), Ordering::Release);
+        self.publish(&inner.list);
         entry
     }
 
@@ -513,6 +537,9 @@ impl WaitQueue {
     /// is `waker` (cloned outside the lock, and only if it would not wake
     /// the same task).
     pub(crate) fn refresh(&self, handle: Handle, waker: &Waker) -> Registration {
+        if self.is_gone(handle) {
+            return Registration::Gone;
+        }
         let mut inner = self.lock();
         match inner.list.get_mut(handle) {
             None => return Registration::Gone,
@@ -556,15 +583,30 @@ impl WaitQueue {
             return Err(Closed::new(crate::error::Reason::Closed));
         }
         let handle = inner.list.push_back(class, entry);
-        self.waiters.store(inner.list.len(), Ordering::Release);
+        self.publish(&inner.list);
         drop(inner);
-        fence(Ordering::SeqCst);
         Ok((handle, was_empty))
     }
 
     /// Whether `handle` is still linked.
     pub(crate) fn is_linked(&self, handle: Handle) -> bool {
         self.lock().list.contains(handle)
+    }
+
+    /// Mirrors `list`'s length and low-water marks in the lock-free fields.
+    /// Called under the lock after every change to the list.
+    fn publish(&self, list: &WaitList) {
+        self.waiters.store(list.len(), Ordering::Release);
+        for class in [Class::Shared, Class::Exclusive] {
+            self.low_water[class as usize].store(list.low_water(class), Ordering::Release);
+        }
+    }
+
+    /// Whether `handle`'s entry is known to be unlinked, without the lock.
+    /// `false` means "maybe linked". Sound because a list's low-water mark
+    /// only grows and a handle is never linked again.
+    fn is_gone(&self, handle: Handle) -> bool {
+        handle.seq() < self.low_water[handle.class() as usize].load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -592,6 +634,20 @@ impl fmt::Debug for WaitQueue {
 // ===== impl Inner =====
 
 impl Inner {
+    /// The one linked entry, unlinked, if `spec` wakes it and it has no
+    /// custom wake function (the walk guards those). `None`: use the walk.
+    fn take_lone(&mut self, spec: &WakeSpec) -> Option<Entry> {
+        let handle = match spec.exclusive_only {
+            true => self.list.first(Class::Exclusive),
+            false => (self.list.first(Class::Shared)).or_else(|| self.list.first(Class::Exclusive)),
+        }?;
+        let entry = self.list.get_mut(handle)?;
+        if entry.func.is_some() || entry.decide(&spec.info) != WakeDecision::Wake {
+            return None;
+        }
+        self.list.remove(handle)
+    }
+
     /// Fills `batch` from where `cursor` stands. Returns `true` when the walk
     /// is over, `false` when it stopped because the batch is full.
     fn walk(
@@ -623,23 +679,14 @@ impl Inner {
                     WakeDecision::Skip
                 } else {
                     entry.visited = walk;
-                    // A custom function may panic: treat it as "skip", finish
-                    // the walk (the batch holds unlinked entries that must be
-                    // woken), and re-raise afterwards.
-                    match panic::catch_unwind(AssertUnwindSafe(|| entry.decide(&spec.info))) {
-                        Ok(decision) => decision,
-                        Err(payload) => {
-                            panic.get_or_insert(payload);
-                            WakeDecision::Skip
-                        }
-                    }
+                    decide(entry, &spec.info, panic)
                 };
                 match decision {
                     WakeDecision::Skip => cursor.after = Some(handle),
                     WakeDecision::Stop => return true,
                     WakeDecision::Wake => {
                         let entry = self.list.remove(handle).expect("walked handle is linked");
-                        batch.push(entry);
+                        batch.push_entry(entry);
                         if cursor.class == Class::Exclusive {
                             cursor.budget -= 1;
                         }
@@ -655,6 +702,22 @@ impl Inner {
             }
             cursor.class = Class::Exclusive;
             cursor.after = None;
+        }
+    }
+}
+
+/// `entry.decide`, with a custom function's panic caught: it counts as
+/// "skip", the walk goes on (the batch holds unlinked entries that must be
+/// woken), and the caller re-raises it afterwards.
+fn decide(entry: &Entry, info: &WakeInfo, panic: &mut Option<Box<dyn Any + Send>>) -> WakeDecision {
+    if entry.func.is_none() {
+        return entry.decide(info);
+    }
+    match panic::catch_unwind(AssertUnwindSafe(|| entry.decide(info))) {
+        Ok(decision) => decision,
+        Err(payload) => {
+            panic.get_or_insert(payload);
+            WakeDecision::Skip
         }
     }
 }

@@ -1,12 +1,14 @@
-//! A fixed-size batch of woken entries: filled under the queue lock, woken
-//! after it is released, so no waker ever runs (or is dropped) under the lock.
+//! A fixed-size batch of wakers: taken out of woken entries under the queue
+//! lock, called after it is released, so no waker ever runs (or is
+//! dropped) under the lock.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
 
 use crate::entry::Entry;
 
-/// Entries taken out per lock hold. Small under `cfg(test)` so the
+/// Wakers taken out per lock hold. Small under `cfg(test)` so the
 /// multi-batch path runs in the unit tests.
 #[cfg(not(test))]
 pub(crate) const BATCH: usize = 32;
@@ -14,14 +16,20 @@ pub(crate) const BATCH: usize = 32;
 pub(crate) const BATCH: usize = 2;
 
 pub(crate) struct WakeBatch {
-    entries: [Option<Entry>; BATCH],
+    /// The first waker, kept apart so that the common one-waiter wake
+    /// neither initializes nor drops the array.
+    first: Option<Waker>,
+    /// Wakers 2 to `BATCH`, built on the first second push.
+    rest: Option<[Option<Waker>; BATCH - 1]>,
+    /// Entries pushed (an entry without a waker counts but adds none).
     len: usize,
 }
 
 impl WakeBatch {
     pub(crate) fn new() -> Self {
         WakeBatch {
-            entries: [const { None }; BATCH],
+            first: None,
+            rest: None,
             len: 0,
         }
     }
@@ -34,21 +42,36 @@ impl WakeBatch {
         self.len
     }
 
-    pub(crate) fn push(&mut self, entry: Entry) {
+    /// Takes the waker out of a woken (unlinked) entry.
+    pub(crate) fn push_entry(&mut self, entry: Entry) {
         debug_assert!(!self.is_full());
-        self.entries[self.len] = Some(entry);
+        let waker = entry.into_waker();
+        if self.len == 0 {
+            self.first = waker;
+        } else {
+            let rest = match &mut self.rest {
+                Some(rest) => rest,
+                none => none.insert([const { None }; BATCH - 1]),
+            };
+            rest[self.len - 1] = waker;
+        }
         self.len += 1;
     }
 
-    /// Wakes every entry. A panicking waker does not stop the others: the
+    /// Wakes every waker. A panicking waker does not stop the others: the
     /// first panic is kept in `panic` for the caller to resume once the whole
     /// wake is done and the queue is consistent.
     pub(crate) fn wake_all(&mut self, panic: &mut Option<Box<dyn Any + Send>>) {
-        for slot in &mut self.entries[..self.len] {
-            if let Some(entry) = slot.take() {
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| entry.wake())) {
-                    panic.get_or_insert(payload);
-                }
+        let rest = match &mut self.rest {
+            Some(rest) => &mut rest[..self.len.saturating_sub(1)],
+            None => &mut [],
+        };
+        for waker in std::iter::once(&mut self.first)
+            .chain(rest)
+            .filter_map(Option::take)
+        {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                panic.get_or_insert(payload);
             }
         }
         self.len = 0;

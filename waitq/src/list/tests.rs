@@ -91,6 +91,7 @@ fn matches_vecdeque_model() {
     let mut model: [VecDeque<(Handle, u32)>; 2] = [VecDeque::new(), VecDeque::new()];
     let mut dead: Vec<Handle> = Vec::new();
     let mut peak = 0;
+    let mut marks = [0u64; 2];
     for step in 0..200_000u32 {
         let c = (next() % 2) as usize;
         let class = [Class::Shared, Class::Exclusive][c];
@@ -112,6 +113,15 @@ fn matches_vecdeque_model() {
             }
         }
         peak = peak.max(list.len());
+        // The low-water mark only grows and never covers a linked entry.
+        for (c, class) in [Class::Shared, Class::Exclusive].into_iter().enumerate() {
+            let mark = list.low_water(class);
+            assert!(mark >= marks[c], "low-water mark went down");
+            marks[c] = mark;
+            if let Some(&(h, _)) = model[c].front() {
+                assert!(h.seq() >= mark, "a linked entry is below the mark");
+            }
+        }
         if step % 1000 == 0 {
             for (c, class) in [Class::Shared, Class::Exclusive].into_iter().enumerate() {
                 let want: Vec<u32> = model[c].iter().map(|&(_, t)| t).collect();
