@@ -191,6 +191,30 @@ impl WaitList {
         self.handle_at(node.next)
     }
 
+    /// Unlinks and returns the head of `class`'s list if it is older than
+    /// `snapshot` and `take` accepts it: a wake's O(1) step when every entry
+    /// matches.
+    pub(crate) fn pop_front_if(
+        &mut self,
+        class: Class,
+        snapshot: u64,
+        take: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Entry> {
+        let head = self.ends(class).head;
+        let node = self.slab.get(head)?;
+        if node.seq >= snapshot || !take(&node.entry) {
+            return None;
+        }
+        let node = self.slab.remove(head);
+        self.ends_mut(class).head = node.next;
+        if node.next == NIL {
+            self.ends_mut(class).tail = NIL;
+        } else {
+            self.slab[node.next].prev = NIL;
+        }
+        Some(node.entry)
+    }
+
     /// Unlinks and returns the oldest entry, non-exclusive list first.
     pub(crate) fn pop_front(&mut self) -> Option<Entry> {
         let handle = self

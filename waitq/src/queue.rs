@@ -659,7 +659,26 @@ impl Inner {
         batch: &mut WakeBatch,
         panic: &mut Option<Box<dyn Any + Send>>,
     ) -> bool {
+        // A keyless normal-mode wake matches every entry without a custom
+        // function: while nothing was skipped, take them off the head.
+        let matches_all = spec.info.mode == WakeMode::Normal && spec.info.key == 0;
         loop {
+            while matches_all && cursor.after.is_none() {
+                if cursor.class == Class::Exclusive && cursor.budget == 0 {
+                    return true;
+                }
+                let no_func = |entry: &Entry| entry.func.is_none();
+                let Some(entry) = self.list.pop_front_if(cursor.class, snapshot, no_func) else {
+                    break;
+                };
+                batch.push_entry(entry);
+                if cursor.class == Class::Exclusive {
+                    cursor.budget -= 1;
+                }
+                if batch.is_full() {
+                    return false;
+                }
+            }
             let mut pos = match cursor.after {
                 Some(after) if self.list.contains(after) => self.list.next(after),
                 _ => self.list.first(cursor.class),

@@ -106,6 +106,18 @@ fn matches_vecdeque_model() {
                 assert_eq!(list.remove(h).unwrap().key, tag);
                 dead.push(h);
             }
+            3 if next() % 2 == 0 => {
+                // Head pop with a snapshot: only entries older than it.
+                let snapshot = list.next_seq().saturating_sub(next() % 4);
+                let popped = list.pop_front_if(class, snapshot, |e| e.key % 7 != 0);
+                match model[c].front() {
+                    Some(&(h, tag)) if h.seq() < snapshot && tag % 7 != 0 => {
+                        assert_eq!(popped.unwrap().key, tag);
+                        dead.push(model[c].pop_front().unwrap().0);
+                    }
+                    _ => assert!(popped.is_none()),
+                }
+            }
             _ => {
                 if let Some(&h) = dead.get((next() as usize) % dead.len().max(1)) {
                     assert!(list.remove(h).is_none());
