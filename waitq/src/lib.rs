@@ -83,7 +83,8 @@
 //! 8. **No ABA.** Waiters live in a slab whose keys are reused; every handle
 //!    carries a 64-bit registration number, so a stale future never touches
 //!    a new occupant of its old slot. After warm-up a wait allocates nothing
-//!    (the slab only grows to the peak number of simultaneous waiters).
+//!    (the slab grows only when more waiters are linked at once than ever
+//!    before).
 //!
 //! Futures are `Unpin` (the `_timeout` ones when the clock's sleep is),
 //! `Send` when their condition (and signal source and clock) are, fused

@@ -129,7 +129,10 @@ impl<'a> Waiter<'a> {
                 // Woken with the condition false: queue again, at the tail
                 // (`link` consumes the pick).
             }
-            None if self.queue.is_closed() => return Poll::Ready(Err(Reason::Closed)),
+            None if self.queue.is_closed() => {
+                // Closed since our test: a true condition still wins.
+                return Poll::Ready(cond().ok_or(Reason::Closed));
+            }
             None => {
                 if let Some(reason) = ends(cx) {
                     return Poll::Ready(Err(reason));
@@ -137,6 +140,10 @@ impl<'a> Waiter<'a> {
             }
         }
         if let Err(reason) = self.link(cx) {
+            // Closed since our test: a true condition still wins.
+            if let Some(value) = cond() {
+                return Poll::Ready(Ok(value));
+            }
             return Poll::Ready(Err(reason));
         }
         // The re-check that makes the wait lossless (see the module docs).
