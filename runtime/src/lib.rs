@@ -1,11 +1,75 @@
 //! An async runtime whose every sleep and wake goes through a kernel-style
-//! [`waitq::WaitQueue`].
+//! [`waitq::WaitQueue`]: join handles wait on the task's join queue, a
+//! sleep waits on its timer's queue, idle worker threads and blocking-pool
+//! threads sleep on wait queues, and shutdown closes queues so that every
+//! waiter ends with an error instead of hanging.
 //!
-//! This crate is a placeholder until the runtime issue lands: it only
-//! re-exports the wait queue as `runtime::sync`, the place runtime users will
-//! find it.
-#![deny(missing_docs)]
+//! | piece | where |
+//! | --- | --- |
+//! | [`Builder`], [`Runtime`], [`Handle`], [`block_on`] | `builder.rs`, `runtime.rs` (with the numbered shutdown protocol) |
+//! | [`spawn`], [`JoinHandle`](task::JoinHandle), [`JoinSet`](task::JoinSet), [`yield_now`](task::yield_now), signals | `task.rs`, `task/` |
+//! | current-thread and work-stealing schedulers (fairness rules in their module docs) | `scheduler/` |
+//! | [`spawn_blocking`] pool | `blocking.rs` |
+//! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
+//! | the wait queue itself | [`sync`] (re-exports `waitq`) |
+//!
+//! # Cooperative budget
+//!
+//! Every task poll gets 128 units of [`waitq::coop`] budget; each wait that
+//! makes progress spends one, and a wait that finds the budget spent yields
+//! (wakes its task and returns `Pending`), so one busy task cannot starve
+//! the others. CPU loops can call [`sync::coop::consume_budget`].
+//!
+//! # Signals
+//!
+//! Every task can be interrupted or killed through its handle
+//! ([`JoinHandle::interrupt`](task::JoinHandle::interrupt),
+//! [`kill`](task::JoinHandle::kill)); the task's
+//! [`signals()`](task::signals) are the [`waitq::SignalSource`] its
+//! `_interruptible` and `_killable` waits read, exactly as in the kernel.
+//!
+//! # Examples
+//!
+//! ```
+//! use runtime::sync::WaitQueue;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//!
+//! let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! rt.block_on(async {
+//!     let queue = Arc::new(WaitQueue::new());
+//!     let ready = Arc::new(AtomicBool::new(false));
+//!     let waiter = {
+//!         let (queue, ready) = (queue.clone(), ready.clone());
+//!         runtime::spawn(async move {
+//!             queue.wait_event(|| ready.load(Ordering::Acquire)).await.unwrap();
+//!         })
+//!     };
+//!     ready.store(true, Ordering::Release);
+//!     queue.wake_up_all();
+//!     waiter.await.unwrap();
+//! });
+//! ```
+#![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
+#![doc(test(attr(deny(warnings))))]
+
+mod blocking;
+mod builder;
+mod context;
+mod metrics;
+mod park;
+mod runtime;
+mod scheduler;
+pub mod signal;
+pub mod task;
+pub mod time;
+
+pub use builder::Builder;
+pub use metrics::RuntimeMetrics;
+pub use runtime::{block_on, EnterGuard, Handle, Runtime, SpawnError};
+pub use scheduler::UnhandledPanic;
+pub use task::{spawn, spawn_blocking};
 
 /// The wait queue primitive every part of the runtime sleeps on.
 pub mod sync {

@@ -1,0 +1,222 @@
+//! [`Builder`]: choose a scheduler and what it drives.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::blocking::{BlockingPool, PoolConfig};
+use crate::scheduler::{current_thread, multi_thread, Common, Config, Scheduler, UnhandledPanic};
+use crate::time::{Clock, Driver};
+use crate::Runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    CurrentThread,
+    MultiThread,
+}
+
+/// Builds a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .enable_all()
+///     .thread_name("app")
+///     .build()
+///     .unwrap();
+/// rt.block_on(async { runtime::time::sleep(Duration::from_millis(1)).await });
+/// ```
+pub struct Builder {
+    kind: Kind,
+    worker_threads: Option<usize>,
+    enable_time: bool,
+    start_paused: bool,
+    max_blocking_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+    stack_size: Option<usize>,
+    global_queue_interval: u32,
+    event_interval: u32,
+    unhandled_panic: UnhandledPanic,
+    drop_timeout: Duration,
+}
+
+impl Builder {
+    fn new(kind: Kind) -> Builder {
+        Builder {
+            kind,
+            worker_threads: None,
+            enable_time: false,
+            start_paused: false,
+            max_blocking_threads: 512,
+            keep_alive: Duration::from_secs(10),
+            thread_name: "runtime-worker".into(),
+            stack_size: None,
+            global_queue_interval: 31,
+            event_interval: 61,
+            unhandled_panic: UnhandledPanic::Ignore,
+            drop_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Every task runs on the thread that calls [`Runtime::block_on`].
+    pub fn new_current_thread() -> Builder {
+        Builder::new(Kind::CurrentThread)
+    }
+
+    /// A work-stealing pool of worker threads runs the tasks.
+    pub fn new_multi_thread() -> Builder {
+        Builder::new(Kind::MultiThread)
+    }
+
+    /// Worker threads for the multi-thread scheduler (default: the
+    /// available parallelism). Ignored by the current-thread scheduler.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        assert!(n > 0, "worker_threads must be at least 1");
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Enables every driver the runtime has: today, the timers.
+    pub fn enable_all(&mut self) -> &mut Self {
+        self.enable_time()
+    }
+
+    /// Enables the timer driver (`sleep`, `timeout`, `interval`, and the
+    /// `_timeout` waits through [`time::clock`](crate::time::clock)).
+    pub fn enable_time(&mut self) -> &mut Self {
+        self.enable_time = true;
+        self
+    }
+
+    /// Starts with the clock paused (implies [`enable_time`](Self::enable_time)):
+    /// it moves only through [`time::advance`](crate::time::advance), or
+    /// jumps to the next timer when no task can run. For tests.
+    pub fn start_paused(&mut self, paused: bool) -> &mut Self {
+        self.start_paused = paused;
+        if paused {
+            self.enable_time = true;
+        }
+        self
+    }
+
+    /// Most threads the blocking pool runs at once (default 512).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        assert!(n > 0, "max_blocking_threads must be at least 1");
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before it exits
+    /// (default 10 s).
+    pub fn thread_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Name prefix of the runtime's threads.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of the runtime's threads.
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Polls between checks of the global queue (default 31).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn global_queue_interval(&mut self, n: u32) -> &mut Self {
+        assert!(n > 0, "global_queue_interval must be at least 1");
+        self.global_queue_interval = n;
+        self
+    }
+
+    /// Polls between timer checks while tasks keep the scheduler busy
+    /// (default 61).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    pub fn event_interval(&mut self, n: u32) -> &mut Self {
+        assert!(n > 0, "event_interval must be at least 1");
+        self.event_interval = n;
+        self
+    }
+
+    /// What a panicking task does to the runtime (default: nothing; the
+    /// panic goes to its `JoinHandle`).
+    pub fn unhandled_panic(&mut self, policy: UnhandledPanic) -> &mut Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// How long dropping the runtime waits for worker threads and running
+    /// blocking jobs (default 10 s); see [`Runtime::shutdown_timeout`].
+    pub fn drop_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.drop_timeout = timeout;
+        self
+    }
+
+    /// Builds the runtime (starting its worker threads).
+    ///
+    /// # Errors
+    ///
+    /// When a worker thread cannot be started.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let config = Config {
+            global_queue_interval: self.global_queue_interval,
+            event_interval: self.event_interval,
+            unhandled_panic: self.unhandled_panic,
+            thread_name: self.thread_name.clone(),
+            thread_stack_size: self.stack_size,
+        };
+        let time = self
+            .enable_time
+            .then(|| Driver::new(Clock::new(self.start_paused)));
+        let blocking = BlockingPool::new(PoolConfig {
+            max_threads: self.max_blocking_threads,
+            keep_alive: self.keep_alive,
+            thread_name: self.thread_name.clone(),
+            stack_size: self.stack_size,
+        });
+        let common = Common::new(config, time, blocking);
+        let scheduler = match self.kind {
+            Kind::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(common)),
+            Kind::MultiThread => {
+                let workers = self.worker_threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                });
+                Scheduler::MultiThread(multi_thread::Shared::start(common, workers)?)
+            }
+        };
+        Ok(Runtime::from_parts(scheduler, self.drop_timeout))
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("kind", &self.kind)
+            .field("worker_threads", &self.worker_threads)
+            .field("enable_time", &self.enable_time)
+            .field("start_paused", &self.start_paused)
+            .finish_non_exhaustive()
+    }
+}

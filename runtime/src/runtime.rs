@@ -1,0 +1,338 @@
+//! [`Runtime`] and [`Handle`], and the shutdown protocol.
+//!
+//! # Shutdown
+//!
+//! Dropping a runtime, [`Runtime::shutdown_timeout`] and
+//! [`Runtime::shutdown_background`] all run these steps, each bounded by
+//! the one deadline (`drop_timeout`, default 10 s, for a drop):
+//!
+//! 1. **Refuse new work.** The shutdown flag is set: `spawn` and
+//!    `spawn_blocking` now return handles that resolve to a shutdown
+//!    [`JoinError`](crate::task::JoinError) (`try_spawn` returns
+//!    [`SpawnError`]).
+//! 2. **Stop the workers.** Every worker finishes the poll it is in, drops
+//!    its queues and exits; the caller waits for them until the deadline.
+//!    A worker stuck in a poll that never yields is left behind.
+//! 3. **End every task.** The owned-task list is closed and drained: every
+//!    task nobody is polling has its future dropped now, and its
+//!    `JoinHandle` gets a shutdown error. A task still being polled by a
+//!    stuck worker is dropped when that poll returns, and its join queue is
+//!    closed now, so whoever waits on it ends with an error at once.
+//! 4. **Stop the timers.** Every pending timer's wait queue is closed.
+//! 5. **Stop the blocking pool.** Queued jobs that never started were
+//!    cancelled in step 3; running jobs get until the deadline, then their
+//!    threads are left to finish on their own.
+//! 6. **Close the parkers**, so nothing in the runtime can sleep again.
+//!
+//! Nothing waits past the deadline, so shutdown never hangs forever.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::context;
+use crate::scheduler::{self, current_thread, multi_thread, Scheduler};
+use crate::task::error::JoinError;
+use crate::task::raw::{Runnable, Task};
+use crate::task::{BlockingTask, Id, JoinHandle};
+
+/// An async runtime: a scheduler, timers and a blocking pool.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Runtime::new().unwrap();
+/// let out = rt.block_on(async { runtime::spawn(async { "hi" }).await.unwrap() });
+/// assert_eq!(out, "hi");
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    drop_timeout: Duration,
+    shut_down: bool,
+}
+
+/// A cloneable reference to a runtime, for spawning from anywhere.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) scheduler: Scheduler,
+}
+
+/// `try_spawn` failed: the runtime is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpawnError(());
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cannot spawn: the runtime is shutting down")
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl Runtime {
+    /// A multi-thread runtime with every driver enabled.
+    ///
+    /// # Errors
+    ///
+    /// When a worker thread cannot be started.
+    pub fn new() -> std::io::Result<Runtime> {
+        crate::Builder::new_multi_thread().enable_all().build()
+    }
+
+    pub(crate) fn from_parts(scheduler: Scheduler, drop_timeout: Duration) -> Runtime {
+        Runtime {
+            handle: Handle { scheduler },
+            drop_timeout,
+            shut_down: false,
+        }
+    }
+
+    /// Runs `future` to completion on this thread; on the current-thread
+    /// runtime the spawned tasks run here meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// When called from inside a runtime (a thread that is driving tasks
+    /// must not block), and when a task panicked under
+    /// [`UnhandledPanic::ShutdownRuntime`](crate::UnhandledPanic::ShutdownRuntime).
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert_not_in_runtime();
+        let _driving = context::enter_driving();
+        match &self.handle.scheduler {
+            Scheduler::CurrentThread(shared) => current_thread::block_on(shared, future),
+            Scheduler::MultiThread(shared) => multi_thread::block_on(shared, future),
+        }
+    }
+
+    /// A handle to this runtime.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// See [`Handle::spawn`].
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// See [`Handle::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// Counters and gauges of this runtime.
+    pub fn metrics(&self) -> crate::RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for workers and blocking jobs
+    /// (see the module docs). Returns whether everything stopped in time.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        self.shutdown(timeout)
+    }
+
+    /// Shuts down without waiting for threads.
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(Duration::ZERO);
+    }
+
+    fn shutdown(&mut self, timeout: Duration) -> bool {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return true;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let scheduler = self.handle.scheduler.clone();
+        let common = scheduler.common();
+        // 1. Refuse new work.
+        common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        // 2. Stop the workers.
+        let mut stopped = true;
+        if let Scheduler::MultiThread(shared) = &scheduler {
+            shared.shutdown();
+            stopped &= shared.wait_for_workers(deadline);
+        }
+        // 3. End every task (drops may spawn or sleep: give them a context).
+        {
+            let _enter = context::enter(scheduler.clone());
+            scheduler::cancel_all_tasks(common);
+        }
+        // 4. Stop the timers.
+        if let Some(time) = &common.time {
+            time.shutdown();
+        }
+        // 5. Stop the blocking pool.
+        stopped &= common.blocking.shutdown(deadline);
+        // 6. Close the parkers (and drop what is still queued).
+        match &scheduler {
+            Scheduler::CurrentThread(shared) => shared.shutdown(),
+            Scheduler::MultiThread(shared) => shared.unpark_all(),
+        }
+        stopped
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let timeout = self.drop_timeout;
+        self.shutdown(timeout);
+    }
+}
+
+#[track_caller]
+fn assert_not_in_runtime() {
+    if context::is_driving() {
+        panic!(
+            "cannot block on a runtime from inside a runtime: this thread is already \
+             driving tasks, and blocking it would stall them (use `.await`, or \
+             `spawn_blocking` for blocking work)"
+        );
+    }
+}
+
+impl Handle {
+    /// The runtime this thread is in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (use [`try_current`](Self::try_current)).
+    #[track_caller]
+    pub fn current() -> Handle {
+        Handle::try_current().expect(
+            "there is no runtime here: call this from inside `block_on`, a spawned task, \
+             or after `Handle::enter`",
+        )
+    }
+
+    /// The runtime this thread is in, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::scheduler().map(|scheduler| Handle { scheduler })
+    }
+
+    /// Makes this runtime current on this thread until the guard drops, so
+    /// `spawn` and the timers work from outside its tasks.
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard(context::enter(self.scheduler.clone()))
+    }
+
+    /// Spawns `future` as a new task. After shutdown began, the returned
+    /// handle resolves at once to a shutdown [`JoinError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 1 + 1 })).join().unwrap();
+    /// assert_eq!(rt.block_on(task).unwrap(), 2);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.scheduler.spawn(future) {
+            Ok(handle) | Err(handle) => handle,
+        }
+    }
+
+    /// Spawns `future`, or fails when the runtime is shutting down.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] once shutdown began (the future is dropped).
+    pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.scheduler.spawn(future).map_err(|_| SpawnError(()))
+    }
+
+    /// Runs `f` on the blocking pool (see [`crate::blocking`]'s docs in
+    /// the crate root). After shutdown began, the handle resolves at once
+    /// to a shutdown [`JoinError`]; it is never silently dropped.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let id = Id::next();
+        let task = Task::new(BlockingTask(Some(f)), self.scheduler.clone(), id);
+        let join = JoinHandle::new(task.clone());
+        let common = self.scheduler.common();
+        let refused = match common.owned.insert(task.clone()) {
+            Ok(key) => {
+                task.header()
+                    .owned_key
+                    .store(key, std::sync::atomic::Ordering::Relaxed);
+                common.blocking.spawn(task).err().map(|refused| refused.0)
+            }
+            Err(task) => Some(task),
+        };
+        if let Some(task) = refused {
+            if task.header().state.claim_for_shutdown() {
+                task.cancel(JoinError::shutdown(id));
+            }
+        }
+        join
+    }
+
+    /// Counters and gauges of this runtime.
+    pub fn metrics(&self) -> crate::RuntimeMetrics {
+        crate::RuntimeMetrics::new(&self.scheduler)
+    }
+}
+
+/// Made by [`Handle::enter`].
+pub struct EnterGuard(#[allow(dead_code)] context::EnterGuard);
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnterGuard")
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("scheduler", &self.handle.scheduler)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("scheduler", &self.scheduler)
+            .finish()
+    }
+}
+
+/// Builds a current-thread runtime with every driver enabled, runs
+/// `future` on it, and shuts it down.
+///
+/// # Panics
+///
+/// Inside a runtime, or if the runtime cannot be built.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(runtime::block_on(async { 40 + 2 }), 42);
+/// ```
+#[track_caller]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    crate::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("failed to build a current-thread runtime")
+        .block_on(future)
+}

@@ -1,0 +1,260 @@
+//! The two schedulers behind one [`Scheduler`] handle, and what they share
+//! ([`Common`]): the owned-task list, the timer driver, the blocking pool,
+//! configuration and metrics.
+
+pub(crate) mod current_thread;
+pub(crate) mod multi_thread;
+mod owned;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::blocking::BlockingPool;
+use crate::task::error::JoinError;
+use crate::task::join::JoinHandle;
+use crate::task::raw::{Header, PollOutcome, Runnable, Task, TaskRef};
+use crate::task::Id;
+use crate::time::Driver;
+pub(crate) use owned::OwnedTasks;
+
+/// What happens when a spawned task panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnhandledPanic {
+    /// The panic goes to the task's [`JoinHandle`] as a [`JoinError`]; the
+    /// runtime carries on (tokio's default).
+    #[default]
+    Ignore,
+    /// The runtime shuts down and `block_on` panics, naming the task.
+    ShutdownRuntime,
+}
+
+/// Settings fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Polls between checks of the global (injection) queue.
+    pub(crate) global_queue_interval: u32,
+    /// Polls between timer (and I/O) checks when work never runs out.
+    pub(crate) event_interval: u32,
+    pub(crate) unhandled_panic: UnhandledPanic,
+    pub(crate) thread_name: String,
+    pub(crate) thread_stack_size: Option<usize>,
+}
+
+/// Counters behind [`crate::RuntimeMetrics`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) forced_yields: AtomicU64,
+    pub(crate) polls: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn forced_yield(&self) {
+        self.forced_yields.fetch_add(1, Relaxed);
+    }
+}
+
+/// State both scheduler flavours share.
+pub(crate) struct Common {
+    pub(crate) owned: OwnedTasks,
+    pub(crate) time: Option<Driver>,
+    pub(crate) blocking: BlockingPool,
+    pub(crate) config: Config,
+    pub(crate) counters: Counters,
+    /// Shutdown began: spawning fails, workers stop.
+    pub(crate) shutdown: AtomicBool,
+    /// The panic that `UnhandledPanic::ShutdownRuntime` reports.
+    pub(crate) fatal_panic: std::sync::Mutex<Option<Id>>,
+}
+
+impl Common {
+    pub(crate) fn new(config: Config, time: Option<Driver>, blocking: BlockingPool) -> Self {
+        Common {
+            owned: OwnedTasks::new(),
+            time,
+            blocking,
+            config,
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            fatal_panic: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// A handle to one runtime's scheduler; every task holds one.
+#[derive(Clone)]
+pub(crate) enum Scheduler {
+    CurrentThread(Arc<current_thread::Shared>),
+    MultiThread(Arc<multi_thread::Shared>),
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scheduler::CurrentThread(_) => f.write_str("Scheduler::CurrentThread"),
+            Scheduler::MultiThread(_) => f.write_str("Scheduler::MultiThread"),
+        }
+    }
+}
+
+impl Scheduler {
+    pub(crate) fn common(&self) -> &Common {
+        match self {
+            Scheduler::CurrentThread(s) => &s.common,
+            Scheduler::MultiThread(s) => &s.common,
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> &Counters {
+        &self.common().counters
+    }
+
+    /// Queues a woken task.
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        match self {
+            Scheduler::CurrentThread(s) => s.schedule(task),
+            Scheduler::MultiThread(s) => s.schedule(task, false),
+        }
+    }
+
+    /// Queues a task that was woken while it ran (a yield): behind the others.
+    fn requeue(&self, task: TaskRef) {
+        match self {
+            Scheduler::CurrentThread(s) => s.schedule(task),
+            Scheduler::MultiThread(s) => s.schedule(task, true),
+        }
+    }
+
+    /// Wakes whatever thread drives the timers (a timer earlier than its
+    /// sleep was added).
+    pub(crate) fn unpark_driver(&self) {
+        match self {
+            Scheduler::CurrentThread(s) => s.unpark(),
+            Scheduler::MultiThread(s) => s.unpark_driver(),
+        }
+    }
+
+    /// Removes a completed task from the owned list.
+    pub(crate) fn release(&self, header: &Header) {
+        drop(self.common().owned.remove(header.owned_key()));
+    }
+
+    /// Spawns `future`. After shutdown began the handle resolves at once to
+    /// a [`JoinError`] for which `is_shutdown()` holds.
+    pub(crate) fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = Id::next();
+        let task = Task::new(future, self.clone(), id);
+        let join = JoinHandle::new(task.clone());
+        let common = self.common();
+        match common.owned.insert(task.clone()) {
+            Ok(key) => {
+                task.header().owned_key.store(key, Relaxed);
+                common.counters.spawned.fetch_add(1, Relaxed);
+                self.schedule_new(task);
+                Ok(join)
+            }
+            Err(task) => {
+                task.header().state.claim_for_shutdown();
+                task.cancel(JoinError::shutdown(id));
+                Err(join)
+            }
+        }
+    }
+
+    fn schedule_new(&self, task: TaskRef) {
+        match self {
+            Scheduler::CurrentThread(s) => s.schedule(task),
+            Scheduler::MultiThread(s) => s.schedule(task, true),
+        }
+    }
+
+    /// The error for a cancelled task: plain, or "the runtime shut down".
+    pub(crate) fn cancel_error(&self, id: Id) -> JoinError {
+        if self.common().is_shutdown() {
+            JoinError::shutdown(id)
+        } else {
+            JoinError::cancelled(id)
+        }
+    }
+
+    /// Called when a task's poll panicked.
+    fn on_panic(&self, id: Id) {
+        let common = self.common();
+        if common.config.unhandled_panic == UnhandledPanic::ShutdownRuntime {
+            let mut fatal = common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
+            fatal.get_or_insert(id);
+            drop(fatal);
+            common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+            self.wake_everyone();
+        }
+    }
+
+    /// Wakes every parked scheduler thread (shutdown).
+    pub(crate) fn wake_everyone(&self) {
+        match self {
+            Scheduler::CurrentThread(s) => s.unpark(),
+            Scheduler::MultiThread(s) => s.unpark_all(),
+        }
+    }
+}
+
+/// Runs one queued task: claim it, poll it (or drop it if cancelled), and
+/// requeue it when it was woken during its poll.
+pub(crate) fn run(task: TaskRef) {
+    let header = task.header();
+    let Some(before) = header.state.transition_to_running() else {
+        return; // claimed by shutdown while queued
+    };
+    let scheduler = header.scheduler.clone();
+    scheduler.metrics().polls.fetch_add(1, Relaxed);
+    if before.is_cancelled() {
+        task.cancel(scheduler.cancel_error(header.id));
+        return;
+    }
+    let id = header.id;
+    match task.clone().poll_once() {
+        PollOutcome::Requeue => scheduler.requeue(task),
+        PollOutcome::Panicked => scheduler.on_panic(id),
+        PollOutcome::Complete | PollOutcome::Idle => {}
+    }
+}
+
+/// Shutdown step shared by both flavours: close the owned list and drop
+/// every task nobody is polling; each one's join handle gets a shutdown
+/// [`JoinError`].
+pub(crate) fn cancel_all_tasks(common: &Common) {
+    // Dropping a future may spawn or wake; the list is closed so spawns fail.
+    for task in common.owned.close_and_drain() {
+        let header = task.header();
+        if header.state.claim_for_shutdown() {
+            task.cancel(JoinError::shutdown(header.id));
+        } else if !header.state.load().is_complete() {
+            // Being polled by a stuck worker: whoever joins it ends now.
+            header.join_queue.close();
+        }
+    }
+}
+
+/// `UnhandledPanic::ShutdownRuntime`: `block_on` panics once a task did.
+pub(crate) fn check_fatal_panic(common: &Common) {
+    let fatal = *common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(id) = fatal {
+        panic!(
+            "task {id} panicked and the runtime is configured with \
+             `UnhandledPanic::ShutdownRuntime`: the runtime is shutting down"
+        );
+    }
+}

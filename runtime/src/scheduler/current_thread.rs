@@ -1,0 +1,242 @@
+//! The current-thread scheduler: every task runs on the thread that calls
+//! `block_on`.
+//!
+//! # Run loop and fairness
+//!
+//! Each turn polls the `block_on` future if it was woken, then runs up to
+//! `event_interval` (61) queued tasks. The local queue is FIFO; every
+//! `global_queue_interval` (31) polls the remote queue (tasks woken from
+//! other threads) is served first, so neither queue can starve the other.
+//! After `event_interval` polls, or when no task is ready, due timers fire.
+//! With nothing to do the thread parks on its wait queue until a remote
+//! wake, the `block_on` future's waker, or the next timer deadline.
+//! Guarantee: with a bounded number of tasks, each poll bounded, a woken
+//! task is polled within one pass over the queues.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Release};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crossbeam_deque::{Injector, Steal};
+
+use super::{run, Common, Scheduler};
+use crate::context::{self, Core as AnyCore};
+use crate::park::Parker;
+use crate::task::raw::{TaskRef, BUDGET};
+
+/// State shared with wakers on other threads.
+pub(crate) struct Shared {
+    pub(crate) common: Common,
+    /// Tasks woken from other threads.
+    inject: Injector<TaskRef>,
+    parker: Parker,
+    /// The local queue while no `block_on` holds it.
+    core: Mutex<Option<Box<Core>>>,
+}
+
+/// The local run queue; lives in the driving thread's context.
+pub(crate) struct Core {
+    owner: usize,
+    queue: VecDeque<TaskRef>,
+    tick: u32,
+}
+
+impl Shared {
+    pub(crate) fn new(common: Common) -> Arc<Shared> {
+        Arc::new_cyclic(|weak| Shared {
+            common,
+            inject: Injector::new(),
+            parker: Parker::new(),
+            core: Mutex::new(Some(Box::new(Core {
+                owner: weak.as_ptr() as usize,
+                queue: VecDeque::new(),
+                tick: 0,
+            }))),
+        })
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        let me = self.addr();
+        let mut task = Some(task);
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => {
+                core.queue.extend(task.take());
+            }
+            _ => {}
+        });
+        if let Some(task) = task {
+            self.inject.push(task);
+            self.parker.unpark();
+        }
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parker.unpark();
+    }
+
+    fn pop_inject(&self) -> Option<TaskRef> {
+        loop {
+            match self.inject.steal() {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Local queue depth plus remote queue depth (metrics).
+    pub(crate) fn queue_depth(&self) -> usize {
+        let local = self
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |c| c.queue.len());
+        local + self.inject.len()
+    }
+
+    fn next_task(&self) -> Option<TaskRef> {
+        let me = self.addr();
+        let interval = self.common.config.global_queue_interval;
+        context::with_core(|core| {
+            let AnyCore::CurrentThread(core) = core else {
+                return None;
+            };
+            debug_assert_eq!(core.owner, me);
+            core.tick = core.tick.wrapping_add(1);
+            if core.tick % interval == 0 {
+                self.pop_inject().or_else(|| core.queue.pop_front())
+            } else {
+                core.queue.pop_front().or_else(|| self.pop_inject())
+            }
+        })
+        .flatten()
+    }
+
+    /// Shutdown, current-thread part: the queued tasks are dropped (the
+    /// owned-task list has already cancelled them), and parks end at once.
+    pub(crate) fn shutdown(&self) {
+        if let Some(core) = self.core.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            core.queue.clear();
+        }
+        while self.pop_inject().is_some() {}
+        self.parker.close();
+    }
+}
+
+/// The `block_on` future's waker: marks it woken and unparks the thread.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Release);
+        self.shared.unpark();
+    }
+}
+
+/// Puts the core back into `Shared` when `block_on` returns or unwinds.
+struct CoreGuard<'a> {
+    shared: &'a Shared,
+    previous: Option<AnyCore>,
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take().unwrap_or(AnyCore::None);
+        if let AnyCore::CurrentThread(core) = context::set_core(previous) {
+            *self.shared.core.lock().unwrap_or_else(PoisonError::into_inner) = Some(core);
+        }
+    }
+}
+
+/// Runs `future` to completion on this thread, running the runtime's tasks
+/// while it waits.
+pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    let scheduler = Scheduler::CurrentThread(shared.clone());
+    let _enter = context::enter(scheduler.clone());
+    let mut future = pin!(future);
+    let main = Arc::new(MainWaker {
+        woken: AtomicBool::new(true),
+        shared: shared.clone(),
+    });
+    let waker = Waker::from(main.clone());
+    let mut cx = Context::from_waker(&waker);
+
+    let core = shared
+        .core
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let Some(core) = core else {
+        // Another thread drives the tasks: just wait for our own future.
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            shared.parker.park(None);
+        }
+    };
+    let _guard = CoreGuard {
+        shared,
+        previous: Some(context::set_core(AnyCore::CurrentThread(core))),
+    };
+    let event_interval = shared.common.config.event_interval;
+    loop {
+        super::check_fatal_panic(&shared.common);
+        if main.woken.swap(false, AcqRel) {
+            let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+            if let Poll::Ready(out) = poll {
+                return out;
+            }
+        }
+        let mut ran = 0;
+        while ran < event_interval {
+            match shared.next_task() {
+                Some(task) => {
+                    run(task);
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        if ran == event_interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
+            // Busy: fire due timers without sleeping.
+            if let Some(time) = &shared.common.time {
+                time.process();
+            }
+            continue;
+        }
+        park(shared);
+    }
+}
+
+/// Nothing to run: sleep until a wake or the next timer.
+fn park(shared: &Shared) {
+    shared
+        .common
+        .counters
+        .parks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match &shared.common.time {
+        Some(time) => {
+            let timeout = time.park_timeout();
+            shared.parker.park(timeout);
+            time.finish_park();
+            time.process();
+        }
+        None => shared.parker.park(None),
+    }
+}

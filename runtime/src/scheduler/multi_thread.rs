@@ -1,0 +1,473 @@
+//! The work-stealing multi-thread scheduler.
+//!
+//! # Queues
+//!
+//! Each worker owns a local FIFO deque (crossbeam's Chase-Lev deque; others
+//! steal half of it at a time) and a one-task **next-task (LIFO) slot**: a
+//! task woken by the running task goes there and runs next, which keeps a
+//! message ping-pong on one core. The slot is capped: after 3 slot polls in
+//! a row the worker takes from its queue instead, and an idle worker steals
+//! from the slot too, so a long-running task can never pin another behind
+//! it. Spawns from outside the runtime, and wakes from threads that are not
+//! workers, go to the global injection queue.
+//!
+//! # Fairness guarantee
+//!
+//! A worker serves the global queue first every `global_queue_interval`
+//! (31) polls, and fires due timers every `event_interval` (61) polls and
+//! whenever it runs out of work. So with a bounded number of tasks, each
+//! poll bounded, a woken task is polled within a bounded time; a task that
+//! never yields still blocks its own worker (the cooperative budget makes
+//! our own resources yield).
+//!
+//! # Waking workers
+//!
+//! On these machines waking a sleeping thread costs ~35 µs, so a worker is
+//! woken only when there is work it can take: a push to a local queue or
+//! the global queue wakes one parked worker if no worker is already
+//! searching; a task placed in the LIFO slot wakes nobody (its waker's
+//! worker runs it next). A searching worker that finds work and was the
+//! last searcher wakes one more only if more work is visible. A worker that
+//! is about to park re-checks every queue after announcing itself idle, so a
+//! push that raced with it is never stranded (see [`idle`]).
+//!
+//! # Shutdown (the runtime's numbered protocol calls these steps)
+//!
+//! `shutdown` sets the flag and closes every worker's parker; each worker
+//! finishes its current poll, drops the tasks in its queues and exits. The
+//! owned-task list then cancels every task nobody is polling.
+
+mod idle;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use waitq::WaitQueue;
+
+use super::{run, Common, Scheduler};
+use crate::context::{self, Core as AnyCore};
+use crate::park::Parker;
+use crate::task::raw::{TaskRef, BUDGET};
+use idle::Idle;
+
+/// Polls the LIFO slot may take in a row before the local queue gets a turn.
+const MAX_LIFO_POLLS: u32 = 3;
+const NO_WORKER: usize = usize::MAX;
+
+/// What other threads can reach of one worker.
+struct Remote {
+    stealer: Stealer<TaskRef>,
+    lifo: Mutex<Option<TaskRef>>,
+    parker: Parker,
+}
+
+/// State shared by the workers and every handle.
+pub(crate) struct Shared {
+    pub(crate) common: Common,
+    inject: Injector<TaskRef>,
+    remotes: Box<[Remote]>,
+    idle: Idle,
+    /// Which worker sleeps on the timer driver (it parks with a timeout).
+    driver_worker: AtomicUsize,
+    driver_taken: std::sync::atomic::AtomicBool,
+    /// Threads in `block_on`: woken when a panic shuts the runtime down.
+    block_on_parkers: Mutex<Vec<Arc<ThreadParker>>>,
+    /// Worker threads still running, and the queue shutdown waits on.
+    running: AtomicUsize,
+    exited: WaitQueue,
+}
+
+/// One worker's own state; lives in its thread's context.
+pub(crate) struct Core {
+    owner: usize,
+    index: usize,
+    local: Worker<TaskRef>,
+    tick: u32,
+    lifo_polls: u32,
+    searching: bool,
+}
+
+impl Shared {
+    /// Builds the scheduler and starts `workers` threads.
+    pub(crate) fn start(common: Common, workers: usize) -> std::io::Result<Arc<Shared>> {
+        let locals: Vec<Worker<TaskRef>> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let remotes = locals
+            .iter()
+            .map(|local| Remote {
+                stealer: local.stealer(),
+                lifo: Mutex::new(None),
+                parker: Parker::new(),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            common,
+            inject: Injector::new(),
+            remotes,
+            idle: Idle::new(workers),
+            driver_worker: AtomicUsize::new(NO_WORKER),
+            driver_taken: std::sync::atomic::AtomicBool::new(false),
+            block_on_parkers: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(workers),
+            exited: WaitQueue::new(),
+        });
+        for (index, local) in locals.into_iter().enumerate() {
+            let core = Box::new(Core {
+                owner: Arc::as_ptr(&shared) as usize,
+                index,
+                local,
+                tick: 0,
+                lifo_polls: 0,
+                searching: false,
+            });
+            let worker_shared = shared.clone();
+            let mut builder =
+                thread::Builder::new().name(format!("{}-{index}", shared.common.config.thread_name));
+            if let Some(size) = shared.common.config.thread_stack_size {
+                builder = builder.stack_size(size);
+            }
+            if let Err(err) = builder.spawn(move || worker_main(worker_shared, core)) {
+                shared.running.fetch_sub(workers - index, AcqRel);
+                shared.shutdown();
+                return Err(err);
+            }
+        }
+        Ok(shared)
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Queues a task. From one of our workers it goes to that worker's
+    /// LIFO slot (a wake) or local queue (a yield or spawn); from anywhere
+    /// else to the global queue.
+    pub(crate) fn schedule(&self, task: TaskRef, is_yield: bool) {
+        let me = self.addr();
+        let mut task = Some(task);
+        let pushed_local = context::with_core(|core| match core {
+            AnyCore::MultiThread(core) if core.owner == me => {
+                let task = task.take()?;
+                if is_yield {
+                    core.local.push(task);
+                    return Some(true);
+                }
+                let mut slot = self.remotes[core.index]
+                    .lifo
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let previous = slot.replace(task);
+                drop(slot);
+                // A task displaced from the slot is work another worker can take.
+                previous.map(|previous| core.local.push(previous)).map(|()| true).or(Some(false))
+            }
+            _ => None,
+        })
+        .flatten();
+        match (pushed_local, task) {
+            (Some(false), _) => {}
+            (Some(true), _) => self.notify_parked(),
+            (None, Some(task)) => {
+                self.inject.push(task);
+                self.notify_parked();
+            }
+            (None, None) => unreachable!("a task taken by the core was queued"),
+        }
+    }
+
+    /// Wakes one parked worker if work was queued and nobody searches.
+    fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].parker.unpark();
+        }
+    }
+
+    /// Whether any queue holds a task another worker could take. LIFO
+    /// slots do not count: a slot's owner is awake and runs it next.
+    fn has_visible_work(&self) -> bool {
+        !self.inject.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
+    }
+
+    /// A timer earlier than the driver worker's sleep was added.
+    pub(crate) fn unpark_driver(&self) {
+        let index = self.driver_worker.load(Acquire);
+        if index != NO_WORKER {
+            self.remotes[index].parker.unpark();
+        }
+    }
+
+    pub(crate) fn unpark_all(&self) {
+        for remote in self.remotes.iter() {
+            remote.parker.unpark();
+        }
+        for parker in self.parkers().iter() {
+            parker.0.unpark();
+        }
+    }
+
+    fn parkers(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ThreadParker>>> {
+        self.block_on_parkers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queue depths: global, then each worker's local queue.
+    pub(crate) fn queue_depths(&self) -> (usize, Vec<usize>) {
+        let locals = self
+            .remotes
+            .iter()
+            .map(|r| {
+                r.stealer.len()
+                    + usize::from(r.lifo.try_lock().map(|s| s.is_some()).unwrap_or(false))
+            })
+            .collect();
+        (self.inject.len(), locals)
+    }
+
+    /// Shutdown step: stop the workers (they finish their current poll).
+    pub(crate) fn shutdown(&self) {
+        self.common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        for remote in self.remotes.iter() {
+            remote.parker.close();
+        }
+    }
+
+    /// Waits until every worker thread has exited or `deadline` passes.
+    /// Returns whether they all exited.
+    pub(crate) fn wait_for_workers(&self, deadline: Option<Instant>) -> bool {
+        let done = || self.running.load(Acquire) == 0;
+        match deadline {
+            None => self.exited.blocking_wait_event(done).is_ok() || done(),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.exited.blocking_wait_event_timeout(left, done).is_ok() || done()
+            }
+        }
+    }
+
+    fn pop_inject(&self, local: &Worker<TaskRef>) -> Option<TaskRef> {
+        loop {
+            match self.inject.steal_batch_and_pop(local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+}
+
+fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
+    let scheduler = Scheduler::MultiThread(shared.clone());
+    let _enter = context::enter(scheduler);
+    let _driving = context::enter_driving();
+    let previous = context::set_core(AnyCore::MultiThread(core));
+    run_worker(&shared);
+    // Drop whatever is still queued here: the owned list cancels them.
+    let core = context::set_core(previous);
+    if let AnyCore::MultiThread(core) = core {
+        while core.local.pop().is_some() {}
+        drop(
+            shared.remotes[core.index]
+                .lifo
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+    shared.running.fetch_sub(1, AcqRel);
+    shared.exited.wake_up_all();
+}
+
+/// Runs `f` with this worker's core.
+fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
+    context::with_core(|core| match core {
+        AnyCore::MultiThread(core) => f(core),
+        _ => unreachable!("a worker thread always has its core"),
+    })
+    .expect("worker core is not borrowed across a poll")
+}
+
+fn run_worker(shared: &Shared) {
+    let event_interval = shared.common.config.event_interval;
+    loop {
+        if shared.common.is_shutdown() {
+            return;
+        }
+        let mut ran = 0;
+        while ran < event_interval {
+            let Some(task) = next_task(shared).or_else(|| steal(shared)) else {
+                break;
+            };
+            transition_from_searching(shared);
+            run(task);
+            ran += 1;
+            if shared.common.is_shutdown() {
+                return;
+            }
+        }
+        if ran == event_interval {
+            if let Some(time) = &shared.common.time {
+                time.process();
+            }
+            continue;
+        }
+        park(shared);
+    }
+}
+
+fn next_task(shared: &Shared) -> Option<TaskRef> {
+    let interval = shared.common.config.global_queue_interval;
+    with_worker(|core| {
+        core.tick = core.tick.wrapping_add(1);
+        if core.tick % interval == 0 {
+            if let Some(task) = shared.pop_inject(&core.local) {
+                return Some(task);
+            }
+        }
+        let remote = &shared.remotes[core.index];
+        let lifo = remote.lifo.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(task) = lifo {
+            if core.lifo_polls < MAX_LIFO_POLLS {
+                core.lifo_polls += 1;
+                return Some(task);
+            }
+            // Capped: the slot's task waits its turn in the queue.
+            core.local.push(task);
+        }
+        core.lifo_polls = 0;
+        core.local.pop().or_else(|| shared.pop_inject(&core.local))
+    })
+}
+
+/// Out of local work: steal half of another worker's queue (or its LIFO
+/// slot). At most half of the workers search at once.
+fn steal(shared: &Shared) -> Option<TaskRef> {
+    with_worker(|core| {
+        if !core.searching {
+            if !shared.idle.try_start_searching() {
+                return None;
+            }
+            core.searching = true;
+        }
+        let n = shared.remotes.len();
+        let start = (core.tick as usize) % n;
+        for offset in 0..n {
+            let victim = (start + offset) % n;
+            if victim == core.index {
+                continue;
+            }
+            let remote = &shared.remotes[victim];
+            loop {
+                match remote.stealer.steal_batch_and_pop(&core.local) {
+                    Steal::Success(task) => {
+                        shared.common.counters.steals.fetch_add(1, Relaxed);
+                        return Some(task);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+            if let Ok(mut slot) = remote.lifo.try_lock() {
+                if let Some(task) = slot.take() {
+                    shared.common.counters.steals.fetch_add(1, Relaxed);
+                    return Some(task);
+                }
+            }
+        }
+        shared.pop_inject(&core.local)
+    })
+}
+
+/// Found work: stop searching; the last searcher passes the baton on if
+/// more work is visible.
+fn transition_from_searching(shared: &Shared) {
+    let was_searching = with_worker(|core| std::mem::take(&mut core.searching));
+    if was_searching && shared.idle.stop_searching() && shared.has_visible_work() {
+        shared.notify_parked();
+    }
+}
+
+/// Nothing to run anywhere: sleep. One parked worker at a time drives the
+/// timers (parks with the next deadline as its timeout).
+fn park(shared: &Shared) {
+    let (index, searching) = with_worker(|core| (core.index, std::mem::take(&mut core.searching)));
+    shared.idle.park(index, searching);
+    // Announced idle; a push that raced with us is visible now.
+    if shared.has_visible_work() {
+        shared.notify_parked();
+    }
+    shared.common.counters.parks.fetch_add(1, Relaxed);
+    let parker = &shared.remotes[index].parker;
+    let driver = shared
+        .common
+        .time
+        .as_ref()
+        .filter(|_| !shared.driver_taken.swap(true, AcqRel));
+    match driver {
+        Some(time) => {
+            shared.driver_worker.store(index, std::sync::atomic::Ordering::Release);
+            let timeout = time.park_timeout();
+            if !shared.common.is_shutdown() {
+                parker.park(timeout);
+            }
+            shared.driver_worker.store(NO_WORKER, std::sync::atomic::Ordering::Release);
+            time.finish_park();
+            shared.driver_taken.store(false, std::sync::atomic::Ordering::Release);
+            time.process();
+        }
+        None => {
+            if !shared.common.is_shutdown() {
+                parker.park(None);
+            }
+        }
+    }
+    if shared.idle.unpark(index) {
+        with_worker(|core| core.searching = true);
+    }
+}
+
+/// Runs `future` on the calling thread while the workers run the tasks.
+pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    let _enter = context::enter(Scheduler::MultiThread(shared.clone()));
+    let mut future = pin!(future);
+    let parker = Arc::new(ThreadParker(Parker::new()));
+    shared.parkers().push(parker.clone());
+    let _registered = Unregister(shared, &parker);
+    let waker = std::task::Waker::from(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        super::check_fatal_panic(&shared.common);
+        let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+        if let Poll::Ready(out) = poll {
+            return out;
+        }
+        parker.0.park(None);
+    }
+}
+
+/// Takes a `block_on` parker off the registry.
+struct Unregister<'a>(&'a Shared, &'a Arc<ThreadParker>);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.0.parkers().retain(|p| !Arc::ptr_eq(p, self.1));
+    }
+}
+
+struct ThreadParker(Parker);
+
+impl std::task::Wake for ThreadParker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}

@@ -1,0 +1,158 @@
+//! Tasks: [`spawn`], [`spawn_blocking`], [`JoinHandle`], [`JoinSet`],
+//! [`yield_now`], and the per-task signals the `_interruptible` and
+//! `_killable` waits read ([`signals`]).
+//!
+//! # Reference kinds and who touches what
+//!
+//! A task is one `Arc` allocation: the [`Header`](raw::Header) (state word,
+//! id, scheduler, join wait queue, signals) plus its stage (the boxed
+//! future, then the output). Run queues, wakers, the runtime's owned-task
+//! list, `JoinHandle` and `AbortHandle` each hold one strong reference.
+//! Only the thread that moved the state word to `RUNNING` touches the
+//! future; the output passes to the `JoinHandle` through `COMPLETE` (see
+//! `state.rs`). A `JoinHandle` sleeps on the task's join wait queue, which
+//! the task wakes (`wake_up_all`) when it completes.
+
+pub(crate) mod error;
+pub(crate) mod join;
+pub(crate) mod raw;
+mod set;
+mod signal;
+pub(crate) mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+
+pub use error::JoinError;
+pub use join::{AbortHandle, JoinHandle};
+pub use set::JoinSet;
+pub use signal::{signals, try_signals, Signals};
+
+use crate::context;
+
+/// A task's id: unique among the tasks of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(pub(crate) u64);
+
+impl Id {
+    pub(crate) fn next() -> Id {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Id(NEXT.fetch_add(1, Relaxed))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The id of the task being polled, if any.
+pub fn try_id() -> Option<Id> {
+    context::current_task().map(|task| task.header().id)
+}
+
+/// Spawns `future` on the current runtime; see [`Handle::spawn`](crate::Handle::spawn).
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let sum = rt.block_on(async {
+///     let tasks: Vec<_> = (0..10u32).map(|i| runtime::spawn(async move { i })).collect();
+///     let mut sum = 0;
+///     for task in tasks {
+///         sum += task.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 45);
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::Handle::current().spawn(future)
+}
+
+/// Runs `f` on the runtime's blocking pool; see
+/// [`Handle::spawn_blocking`](crate::Handle::spawn_blocking).
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let n = rt.block_on(async { runtime::spawn_blocking(|| 6 * 7).await.unwrap() });
+/// assert_eq!(n, 42);
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::Handle::current().spawn_blocking(f)
+}
+
+/// Yields once: the task goes behind the other ready tasks.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let other = runtime::spawn(async { 1 });
+///     runtime::task::yield_now().await;
+///     assert!(other.is_finished());
+/// });
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future [`yield_now`] returns.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The blocking pool's job: a future that runs its closure on first poll.
+pub(crate) struct BlockingTask<F>(pub(crate) Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let f = self.0.take().expect("a blocking task runs once");
+        Poll::Ready(f())
+    }
+}

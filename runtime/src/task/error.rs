@@ -1,0 +1,145 @@
+//! [`JoinError`]: why a task has no output.
+
+use std::any::Any;
+use std::fmt;
+
+use super::Id;
+
+enum Repr {
+    Cancelled { shutdown: bool },
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+/// A task ended without producing its output: it was cancelled (aborted,
+/// or dropped by a runtime shutdown) or it panicked.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let err = rt.block_on(async {
+///     runtime::spawn(async { panic!("boom") }).await.unwrap_err()
+/// });
+/// assert!(err.is_panic());
+/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+/// ```
+pub struct JoinError {
+    id: Id,
+    repr: Repr,
+}
+
+impl JoinError {
+    pub(crate) fn cancelled(id: Id) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::Cancelled { shutdown: false },
+        }
+    }
+
+    pub(crate) fn shutdown(id: Id) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::Cancelled { shutdown: true },
+        }
+    }
+
+    pub(crate) fn panicked(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::Panicked(payload),
+        }
+    }
+
+    /// The task was cancelled: aborted, or dropped because its runtime shut
+    /// down (see [`is_shutdown`](Self::is_shutdown)).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled { .. })
+    }
+
+    /// The task was cancelled by a runtime shutdown, or spawned after one began.
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled { shutdown: true })
+    }
+
+    /// The task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panicked(_))
+    }
+
+    /// The id of the task.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The panic payload. Panics if the task was cancelled; see
+    /// [`try_into_panic`](Self::try_into_panic).
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("`JoinError::into_panic` called on a cancelled task")
+    }
+
+    /// The panic payload, or the error back if the task was cancelled.
+    ///
+    /// # Errors
+    ///
+    /// `self` when the task was cancelled rather than panicked.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panicked(payload) => Ok(payload),
+            _ => Err(self),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled { shutdown: false } => write!(f, "task {} was cancelled", self.id),
+            Repr::Cancelled { shutdown: true } => {
+                write!(f, "task {} was cancelled: the runtime shut down", self.id)
+            }
+            Repr::Panicked(payload) => match panic_message(payload.as_ref()) {
+                Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
+                None => write!(f, "task {} panicked", self.id),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled { shutdown } => f
+                .debug_struct("JoinError::Cancelled")
+                .field("id", &self.id)
+                .field("shutdown", shutdown)
+                .finish(),
+            Repr::Panicked(payload) => f
+                .debug_struct("JoinError::Panicked")
+                .field("id", &self.id)
+                .field("message", &panic_message(payload.as_ref()))
+                .finish(),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(err: JoinError) -> Self {
+        let kind = if err.is_cancelled() {
+            std::io::ErrorKind::Interrupted
+        } else {
+            std::io::ErrorKind::Other
+        };
+        std::io::Error::new(kind, err.to_string())
+    }
+}

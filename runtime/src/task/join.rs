@@ -1,0 +1,188 @@
+//! [`JoinHandle`] and [`AbortHandle`].
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use waitq::{PollWaiter, WaitQueue};
+
+use super::error::JoinError;
+use super::raw::{JoinCell, TaskRef};
+use super::Id;
+
+/// An owned permission to await a task's output; it sleeps on the task's
+/// join wait queue (`header.join_queue`).
+///
+/// Awaiting it gives `Ok(output)`, or a [`JoinError`] when the task panicked
+/// or was cancelled. Dropping it *detaches* the task: it keeps running and
+/// its output is dropped. Cancel-safe: a dropped `.await` loses nothing.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// let answer = rt.block_on(async { runtime::spawn(async { 6 * 7 }).await.unwrap() });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct JoinHandle<T> {
+    cell: Arc<dyn JoinCell<T>>,
+    waiter: Option<PollWaiter<JoinQueue<T>>>,
+}
+
+/// Lets the join waiter own a reference to the task's join queue.
+struct JoinQueue<T>(Arc<dyn JoinCell<T>>);
+
+impl<T> Deref for JoinQueue<T> {
+    type Target = WaitQueue;
+    fn deref(&self) -> &WaitQueue {
+        &self.0.header().join_queue
+    }
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(cell: Arc<dyn JoinCell<T>>) -> Self {
+        JoinHandle { cell, waiter: None }
+    }
+
+    /// Cancels the task: it is dropped at its next yield (now, if it is not
+    /// running), and awaiting this handle gives a cancelled [`JoinError`].
+    /// Does nothing once the task completed.
+    pub fn abort(&self) {
+        abort(self.task())
+    }
+
+    /// Whether the task has completed (finished, panicked or was cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.cell.header().state.load().is_complete()
+    }
+
+    /// A handle that can abort or signal the task without owning its output.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle { task: self.task() }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.cell.header().id
+    }
+
+    /// Raises an interrupt on the task: its `_interruptible` waits end with
+    /// `Interrupted` (kernel: a signal ends a `TASK_INTERRUPTIBLE` sleep).
+    pub fn interrupt(&self) {
+        self.cell.header().signals.interrupt();
+    }
+
+    /// Raises a fatal signal on the task: its `_killable` and
+    /// `_interruptible` waits end with `Killed` (kernel: `SIGKILL`). The
+    /// task still decides how to end; use [`abort`](Self::abort) to drop it.
+    pub fn kill(&self) {
+        self.cell.header().signals.kill();
+    }
+
+    fn task(&self) -> TaskRef {
+        self.cell.clone()
+    }
+}
+
+pub(crate) fn abort(task: TaskRef) {
+    if task.header().state.transition_to_cancelled() {
+        let scheduler = task.header().scheduler.clone();
+        scheduler.schedule(task);
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let cell = &this.cell;
+        if let Some(output) = cell.take_output() {
+            return Poll::Ready(output);
+        }
+        let waiter = this
+            .waiter
+            .get_or_insert_with(|| PollWaiter::new(JoinQueue(cell.clone())));
+        let header = cell.header();
+        match waiter.poll_wait_event(cx, || header.state.load().is_complete()) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => match cell.take_output() {
+                Some(output) => Poll::Ready(output),
+                // Closed by shutdown while a stuck worker still polls it.
+                None if !header.state.load().is_complete() => {
+                    Poll::Ready(Err(JoinError::shutdown(header.id)))
+                }
+                None => panic!("`JoinHandle` polled after it returned the task's output"),
+            },
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let before = self.cell.header().state.drop_join_interest();
+        if before.is_complete() {
+            // The task stored its output before it saw us go: drop it here.
+            drop(self.cell.take_output());
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Aborts or signals a task without owning its output; cloneable, and
+/// dropping it does nothing.
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let task = runtime::spawn(std::future::pending::<()>());
+///     task.abort_handle().abort();
+///     assert!(task.await.unwrap_err().is_cancelled());
+/// });
+/// ```
+#[derive(Clone)]
+pub struct AbortHandle {
+    task: TaskRef,
+}
+
+impl AbortHandle {
+    /// See [`JoinHandle::abort`].
+    pub fn abort(&self) {
+        abort(self.task.clone())
+    }
+    /// See [`JoinHandle::is_finished`].
+    pub fn is_finished(&self) -> bool {
+        self.task.header().state.load().is_complete()
+    }
+    /// See [`JoinHandle::interrupt`].
+    pub fn interrupt(&self) {
+        self.task.header().signals.interrupt();
+    }
+    /// See [`JoinHandle::kill`].
+    pub fn kill(&self) {
+        self.task.header().signals.kill();
+    }
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.task.header().id
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle").field("id", &self.id()).finish()
+    }
+}

@@ -1,0 +1,215 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`], and
+//! [`clock`], the runtime's clock for `waitq`'s `_timeout` waits.
+//!
+//! Timers live in a hierarchical timing wheel (8 levels of 64 slots, one
+//! microsecond per level-0 slot): insert and cancel are O(1); each fired
+//! timer is moved down at most once per level. A sleeper waits on its
+//! timer's own wait queue, which the driver wakes when the timer fires and
+//! closes when the runtime shuts down. The clock can start paused
+//! ([`Builder::start_paused`](crate::Builder::start_paused)): time then moves
+//! only by [`advance`], or jumps to the next timer when nothing can run.
+
+mod clock;
+mod driver;
+mod interval;
+mod sleep;
+mod timeout;
+mod wheel;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub(crate) use clock::Clock;
+pub(crate) use driver::Driver;
+pub use interval::{Interval, MissedTickBehavior};
+pub use sleep::Sleep;
+pub use timeout::{Elapsed, Timeout};
+
+use crate::context;
+use crate::scheduler::Scheduler;
+
+#[track_caller]
+fn current() -> Scheduler {
+    context::scheduler()
+        .expect("there is no runtime here: timers must be used from inside a runtime")
+}
+
+/// Completes after `duration` (on the runtime's clock).
+///
+/// # Panics
+///
+/// Outside a runtime, or on a runtime built without timers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     runtime::time::sleep(Duration::from_millis(5)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(5));
+/// });
+/// ```
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    let scheduler = current();
+    let now = now_on(&scheduler);
+    let deadline = now.checked_add(duration).unwrap_or_else(far_future);
+    Sleep::new(scheduler, deadline)
+}
+
+/// Completes at `deadline`; at once (no extra tick) if it has passed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async { runtime::time::sleep_until(Instant::now()).await }); // at once
+/// ```
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(current(), deadline)
+}
+
+/// Runs `future` with a time limit: `Err(Elapsed)` if `duration` passes first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let out = rt.block_on(async {
+///     runtime::time::timeout(Duration::from_millis(1), std::future::pending::<()>()).await
+/// });
+/// assert!(out.is_err());
+/// ```
+#[track_caller]
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout::new(future, sleep(duration))
+}
+
+/// [`timeout`] with an absolute deadline.
+#[track_caller]
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout::new(future, sleep_until(deadline))
+}
+
+/// Ticks every `period`, the first tick at once.
+///
+/// # Panics
+///
+/// If `period` is zero, or outside a runtime with timers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async {
+///     let mut ticks = runtime::time::interval(Duration::from_millis(1));
+///     let first = ticks.tick().await;
+///     let second = ticks.tick().await;
+///     assert_eq!(second - first, Duration::from_millis(1));
+/// });
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    let scheduler = current();
+    let now = now_on(&scheduler);
+    Interval::new(Sleep::new(scheduler, now), period)
+}
+
+/// The current instant on this runtime's clock (differs from
+/// `Instant::now()` only while the clock is paused).
+#[track_caller]
+pub fn now() -> Instant {
+    now_on(&current())
+}
+
+/// Moves a paused clock forward by `duration`, firing the timers that
+/// come due, then yields so their tasks run.
+///
+/// # Panics
+///
+/// If the runtime's clock is not paused.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let before = runtime::time::now();
+///     runtime::time::advance(Duration::from_secs(3600)).await;
+///     assert_eq!(runtime::time::now() - before, Duration::from_secs(3600));
+/// });
+/// ```
+pub async fn advance(duration: Duration) {
+    let scheduler = current();
+    let driver = driver(&scheduler);
+    assert!(driver.clock().is_paused(), "`advance` needs a paused clock");
+    let target = driver.clock().now() + duration;
+    driver.clock().advance_to(target);
+    driver.process();
+    crate::task::yield_now().await;
+}
+
+/// The runtime's clock as a [`waitq::Clock`], for the `_timeout` waits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async {
+///     let queue = runtime::sync::WaitQueue::new();
+///     let clock = runtime::time::clock();
+///     let left = queue
+///         .wait_event_timeout(&clock, Duration::from_millis(1), || false)
+///         .await;
+///     assert!(left.is_err()); // timed out
+/// });
+/// ```
+#[track_caller]
+pub fn clock() -> RuntimeClock {
+    let scheduler = current();
+    driver(&scheduler);
+    RuntimeClock { scheduler }
+}
+
+/// The runtime's clock, implementing [`waitq::Clock`]; see [`clock`].
+#[derive(Debug, Clone)]
+pub struct RuntimeClock {
+    scheduler: Scheduler,
+}
+
+impl waitq::Clock for RuntimeClock {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Instant {
+        now_on(&self.scheduler)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::new(self.scheduler.clone(), deadline)
+    }
+}
+
+#[track_caller]
+fn driver(scheduler: &Scheduler) -> &Driver {
+    scheduler
+        .common()
+        .time
+        .as_ref()
+        .expect("timers are disabled on this runtime: build it with `enable_time()` or `enable_all()`")
+}
+
+fn now_on(scheduler: &Scheduler) -> Instant {
+    driver(scheduler).clock().now()
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}

@@ -1,0 +1,90 @@
+//! [`Interval`]: ticks at a fixed period.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::Sleep;
+
+/// What an [`Interval`] does about ticks it missed (the task was busy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back, then keep the original schedule.
+    #[default]
+    Burst,
+    /// Start the schedule again from now.
+    Delay,
+    /// Skip the missed ticks; the next one is on the original grid.
+    Skip,
+}
+
+/// Made by [`interval`](super::interval): [`tick`](Interval::tick)
+/// completes once per period; the first tick completes at once.
+#[derive(Debug)]
+pub struct Interval {
+    sleep: Sleep,
+    period: Duration,
+    missed: MissedTickBehavior,
+}
+
+impl Interval {
+    pub(crate) fn new(sleep: Sleep, period: Duration) -> Interval {
+        assert!(period > Duration::ZERO, "`interval` period must be non-zero");
+        Interval {
+            sleep,
+            period,
+            missed: MissedTickBehavior::default(),
+        }
+    }
+
+    /// Waits for the next tick; returns its scheduled instant.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        let scheduled = self.sleep.deadline();
+        if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let now = self
+            .sleep
+            .scheduler_now();
+        let next = scheduled + self.period;
+        let next = if next > now {
+            next
+        } else {
+            match self.missed {
+                MissedTickBehavior::Burst => next,
+                MissedTickBehavior::Delay => now + self.period,
+                MissedTickBehavior::Skip => {
+                    let behind = now.duration_since(scheduled).as_nanos();
+                    let period = self.period.as_nanos();
+                    let periods = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
+                    scheduled + self.period * periods
+                }
+            }
+        };
+        self.sleep.reset(next);
+        Poll::Ready(scheduled)
+    }
+
+    /// Sets how missed ticks are handled.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        let now = self.sleep.scheduler_now();
+        self.sleep.reset(now + self.period);
+    }
+}

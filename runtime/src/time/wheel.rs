@@ -1,0 +1,339 @@
+//! A hierarchical timing wheel: the timer driver's store of pending deadlines.
+//!
+//! Ticks are microseconds (the driver converts `Instant`s to microseconds since
+//! its origin, rounding up). The wheel has [`LEVELS`] levels of [`SLOTS`] slots;
+//! a slot at level `l` spans `64^l` ticks, so the wheel covers `2^48` ticks
+//! (about 8.9 years) ahead of its clock; a deadline further out is clamped to
+//! the last representable tick, `elapsed + MAX_SPAN`.
+//!
+//! An entry sits at the level of the highest 6-bit group in which its deadline
+//! differs from the wheel's clock (`elapsed`), in the slot named by the
+//! deadline's bits in that group. Every entry at level `l` therefore falls due
+//! before any entry at a higher level, and only entries at level 0 are exact:
+//! a slot at level 0 holds entries of a single deadline. Advancing the clock
+//! past the start of a higher-level slot cascades that slot's entries down to
+//! the levels they now belong to.
+//!
+//! Entries live in a [`Slab`]; each slot is a doubly linked list threaded
+//! through the slab by index, so insert and remove are O(1) with no scan. Each
+//! level keeps a bitmask of its non-empty slots, so finding the next slot with
+//! work is a rotate and a count of trailing zeros.
+//!
+//! The wheel reads no clock and wakes nothing: it stores a payload `T` and
+//! hands payloads back from [`Wheel::poll`].
+
+use std::fmt;
+
+use slab::Slab;
+
+#[cfg(test)]
+#[path = "wheel/tests.rs"]
+mod tests;
+
+/// Bits of a deadline that select the slot within one level.
+const LEVEL_BITS: usize = 6;
+
+/// Slots per level.
+const SLOTS: usize = 1 << LEVEL_BITS;
+
+/// Levels in the wheel: 8 levels of 6 bits cover 2^48 ticks.
+const LEVELS: usize = 8;
+
+/// Mask selecting a slot number from a shifted deadline.
+const SLOT_MASK: u64 = (SLOTS as u64) - 1;
+
+/// The farthest a deadline may lie ahead of the clock, in ticks; later deadlines
+/// are clamped to `elapsed + MAX_SPAN`.
+const MAX_SPAN: u64 = (1 << (LEVEL_BITS * LEVELS)) - 1;
+
+/// Names one inserted entry; stale keys (fired or removed) are detected by a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    /// Index of the entry's node in the slab.
+    index: usize,
+    /// The wheel-wide insertion number of the entry, unique per wheel.
+    generation: u64,
+}
+
+/// One pending entry, linked into the list of its slot.
+#[derive(Debug)]
+struct Node<T> {
+    /// The payload handed back when the entry fires or is removed.
+    value: T,
+    /// The (clamped) tick at which the entry fires.
+    deadline: u64,
+    /// Insertion number; must match the key's to remove through it.
+    generation: u64,
+    /// Level whose list holds this node.
+    level: u8,
+    /// Slot (within `level`) whose list holds this node.
+    slot: u8,
+    /// Previous node in the slot's list.
+    prev: Option<usize>,
+    /// Next node in the slot's list.
+    next: Option<usize>,
+}
+
+/// Head and tail of one slot's doubly linked list of nodes.
+#[derive(Debug, Clone, Copy, Default)]
+struct List {
+    /// First (oldest) node in the slot.
+    head: Option<usize>,
+    /// Last (newest) node in the slot.
+    tail: Option<usize>,
+}
+
+/// One level of the wheel: 64 slots and a bitmask of the non-empty ones.
+#[derive(Debug)]
+struct Level {
+    /// Bit `s` is set when slot `s` holds at least one node.
+    occupied: u64,
+    /// The slots' lists.
+    slots: [List; SLOTS],
+}
+
+impl Level {
+    /// A level with every slot empty.
+    const EMPTY: Level = Level {
+        occupied: 0,
+        slots: [List {
+            head: None,
+            tail: None,
+        }; SLOTS],
+    };
+
+    /// The next non-empty slot of this level (number `level`) after the clock
+    /// `elapsed`, and the tick at which that slot starts.
+    fn next_slot(&self, level: usize, elapsed: u64) -> Option<(usize, u64)> {
+        if self.occupied == 0 {
+            return None;
+        }
+        let shift = LEVEL_BITS * level;
+        let now_slot = (elapsed >> shift) & SLOT_MASK;
+        // Search from the slot after the clock's, wrapping round to the clock's
+        // own slot last. Below the top level the clock's slot is never occupied
+        // (its entries were cascaded when the clock entered it); at the top
+        // level, slots at or before the clock's hold deadlines of the next
+        // rotation, which come after every slot later in this rotation.
+        let from = (now_slot + 1) & SLOT_MASK;
+        let distance = u64::from(self.occupied.rotate_right(from as u32).trailing_zeros());
+        let slot = (from + distance) & SLOT_MASK;
+        let slot_range = 1u64 << shift;
+        let level_range = slot_range << LEVEL_BITS;
+        let level_start = elapsed & !(level_range - 1);
+        // Cannot overflow: level_start + level_range - 1 <= u64::MAX.
+        let start = level_start + slot * slot_range;
+        if slot > now_slot {
+            Some((slot as usize, start))
+        } else {
+            debug_assert_eq!(level, LEVELS - 1, "wrapped slot below the top level");
+            Some((slot as usize, start.saturating_add(level_range)))
+        }
+    }
+}
+
+/// A hierarchical timing wheel holding payloads `T` keyed by deadline tick.
+pub(crate) struct Wheel<T> {
+    /// Ticks processed so far: the wheel's "now".
+    elapsed: u64,
+    /// Generation handed to the next inserted entry.
+    next_generation: u64,
+    /// Every pending entry.
+    nodes: Slab<Node<T>>,
+    /// The levels, level 0 (single ticks) first.
+    levels: Box<[Level; LEVELS]>,
+}
+
+impl<T> fmt::Debug for Wheel<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wheel")
+            .field("elapsed", &self.elapsed)
+            .field("len", &self.nodes.len())
+            .field("next_expiration", &self.next_expiration())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Wheel<T> {
+    /// An empty wheel whose clock reads tick 0.
+    pub(crate) fn new() -> Self {
+        Wheel {
+            elapsed: 0,
+            next_generation: 0,
+            nodes: Slab::new(),
+            levels: Box::new([Level::EMPTY; LEVELS]),
+        }
+    }
+
+    /// Ticks processed so far (the wheel's "now").
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Number of pending entries.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no entry is pending.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Inserts `value` to fire at `tick`. O(1). If `tick <= self.elapsed()` the deadline has
+    /// already passed: returns `Err(value)` and stores nothing (the caller fires it at once).
+    /// A tick more than `2^48 - 1` ahead of the clock is clamped to `elapsed + 2^48 - 1`.
+    pub(crate) fn insert(&mut self, tick: u64, value: T) -> Result<TimerKey, T> {
+        if tick <= self.elapsed {
+            return Err(value);
+        }
+        let deadline = tick.min(self.elapsed.saturating_add(MAX_SPAN));
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let index = self.nodes.insert(Node {
+            value,
+            deadline,
+            generation,
+            level: 0,
+            slot: 0,
+            prev: None,
+            next: None,
+        });
+        self.link(index, deadline);
+        Ok(TimerKey { index, generation })
+    }
+
+    /// Removes a pending entry. O(1). `None` if the key is stale (already fired or removed).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
+        if self.nodes.get(key.index)?.generation != key.generation {
+            return None;
+        }
+        self.unlink(key.index);
+        Some(self.nodes.remove(key.index).value)
+    }
+
+    /// The earliest tick at which `poll` has work to do, or `None` when empty. Never later than
+    /// the earliest entry's deadline; exact (equal to the earliest deadline) whenever the
+    /// earliest entry sits at level 0. It may be earlier than the earliest deadline when the
+    /// next work is a cascade from a higher level; the driver then polls, and asks again.
+    pub(crate) fn next_expiration(&self) -> Option<u64> {
+        self.next_slot().map(|(_, _, start)| start)
+    }
+
+    /// Advances the wheel to `now` (no-op if `now <= elapsed`), calling `fire(key, value)` for
+    /// every entry with deadline `<= now`, in deadline order (ties: insertion order), cascading
+    /// entries down levels as needed. Afterwards `elapsed() == now`; entries with a deadline
+    /// after `now` stay. Amortised O(levels) per entry.
+    pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(TimerKey, T)) {
+        if now <= self.elapsed {
+            return;
+        }
+        while let Some((level, slot, start)) = self.next_slot() {
+            if start > now {
+                break;
+            }
+            self.elapsed = start;
+            self.process_slot(level, slot, &mut fire);
+        }
+        self.elapsed = now;
+    }
+
+    /// The level, slot and start tick of the next slot with work: the first
+    /// non-empty level's next slot (lower levels always fall due first).
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        self.levels.iter().enumerate().find_map(|(level, lvl)| {
+            lvl.next_slot(level, self.elapsed)
+                .map(|(slot, start)| (level, slot, start))
+        })
+    }
+
+    /// Empties slot `slot` of `level` now that the clock has reached its start:
+    /// fires the entries that are due and re-links the rest at lower levels, in
+    /// list order (which keeps equal deadlines in insertion order).
+    fn process_slot(&mut self, level: usize, slot: usize, fire: &mut impl FnMut(TimerKey, T)) {
+        let lvl = &mut self.levels[level];
+        let list = std::mem::take(&mut lvl.slots[slot]);
+        lvl.occupied &= !(1u64 << slot);
+        let mut cursor = list.head;
+        while let Some(index) = cursor {
+            let node = &self.nodes[index];
+            cursor = node.next;
+            let deadline = node.deadline;
+            if deadline <= self.elapsed {
+                let node = self.nodes.remove(index);
+                let key = TimerKey {
+                    index,
+                    generation: node.generation,
+                };
+                fire(key, node.value);
+            } else {
+                debug_assert!(level_for(self.elapsed, deadline) < level);
+                self.link(index, deadline);
+            }
+        }
+    }
+
+    /// Appends node `index` (not in any list) to the slot its `deadline` belongs
+    /// in, relative to the current clock.
+    fn link(&mut self, index: usize, deadline: u64) {
+        debug_assert!(deadline > self.elapsed);
+        let level = level_for(self.elapsed, deadline);
+        let slot = slot_for(deadline, level);
+        let lvl = &mut self.levels[level];
+        let list = &mut lvl.slots[slot];
+        let tail = list.tail;
+        match tail {
+            Some(tail) => self.nodes[tail].next = Some(index),
+            None => list.head = Some(index),
+        }
+        list.tail = Some(index);
+        lvl.occupied |= 1u64 << slot;
+        let node = &mut self.nodes[index];
+        node.level = level as u8;
+        node.slot = slot as u8;
+        node.prev = tail;
+        node.next = None;
+    }
+
+    /// Unlinks node `index` from its slot's list, leaving it in the slab.
+    fn unlink(&mut self, index: usize) {
+        let node = &self.nodes[index];
+        let (prev, next) = (node.prev, node.next);
+        let (level, slot) = (usize::from(node.level), usize::from(node.slot));
+        let lvl = &mut self.levels[level];
+        let list = &mut lvl.slots[slot];
+        match prev {
+            Some(prev) => self.nodes[prev].next = next,
+            None => list.head = next,
+        }
+        match next {
+            Some(next) => self.nodes[next].prev = prev,
+            None => list.tail = prev,
+        }
+        if list.head.is_none() {
+            lvl.occupied &= !(1u64 << slot);
+        }
+    }
+}
+
+/// The level at which an entry due at `deadline` sits when the clock reads
+/// `elapsed`: the highest 6-bit group in which the two differ (group 0 when they
+/// differ only in the lowest), capped at the top level.
+fn level_for(elapsed: u64, deadline: u64) -> usize {
+    let masked = (elapsed ^ deadline) | SLOT_MASK;
+    let significant = 63 - masked.leading_zeros() as usize;
+    (significant / LEVEL_BITS).min(LEVELS - 1)
+}
+
+/// The slot of `level` that holds an entry due at `deadline`.
+fn slot_for(deadline: u64, level: usize) -> usize {
+    ((deadline >> (LEVEL_BITS * level)) & SLOT_MASK) as usize
+}

@@ -1,0 +1,582 @@
+//! Tests of the timing wheel, including a randomised comparison against a
+//! `BTreeMap` model.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{level_for, TimerKey, Wheel, LEVELS, MAX_SPAN, SLOTS};
+
+/// Polls `wheel` to `now`, collecting what fired.
+fn poll(wheel: &mut Wheel<u64>, now: u64) -> Vec<(TimerKey, u64)> {
+    let mut fired = Vec::new();
+    wheel.poll(now, |key, value| fired.push((key, value)));
+    fired
+}
+
+/// Polls `wheel` to `now`, collecting only the payloads that fired.
+fn poll_values(wheel: &mut Wheel<u64>, now: u64) -> Vec<u64> {
+    poll(wheel, now).into_iter().map(|(_, v)| v).collect()
+}
+
+/// Checks the wheel's internal structure: every node is linked exactly once,
+/// in the list of the level and slot its deadline belongs to relative to the
+/// clock, lists are consistently doubly linked, and `occupied` masks agree.
+fn assert_invariants<T>(wheel: &Wheel<T>) {
+    let mut seen = 0;
+    for (level, lvl) in wheel.levels.iter().enumerate() {
+        for slot in 0..SLOTS {
+            let list = lvl.slots[slot];
+            let bit = lvl.occupied & (1 << slot) != 0;
+            assert_eq!(bit, list.head.is_some(), "occupied bit of {level}/{slot}");
+            assert_eq!(list.head.is_some(), list.tail.is_some());
+            let mut prev = None;
+            let mut cursor = list.head;
+            while let Some(index) = cursor {
+                let node = &wheel.nodes[index];
+                assert_eq!(node.prev, prev, "prev link");
+                assert_eq!(usize::from(node.level), level);
+                assert_eq!(usize::from(node.slot), slot);
+                assert!(node.deadline > wheel.elapsed, "stale node left pending");
+                assert!(node.deadline - wheel.elapsed <= MAX_SPAN);
+                assert_eq!(
+                    level_for(wheel.elapsed, node.deadline),
+                    level,
+                    "node at wrong level"
+                );
+                assert_eq!(super::slot_for(node.deadline, level), slot);
+                seen += 1;
+                prev = Some(index);
+                cursor = node.next;
+            }
+            assert_eq!(list.tail, prev, "tail link");
+        }
+    }
+    assert_eq!(seen, wheel.len(), "every node linked exactly once");
+}
+
+/// A fixed-seed xorshift64 generator (no `rand` dependency).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A value in `1..=2^bits`.
+    fn delta(&mut self, bits: u32) -> u64 {
+        if bits >= 64 {
+            self.next().max(1)
+        } else {
+            1 + self.next() % (1u64 << bits)
+        }
+    }
+}
+
+/// The deltas at which level boundaries and far deadlines lie.
+fn boundary_deltas() -> Vec<u64> {
+    let mut deltas = vec![1, 2, 5, 62, 63, 64, 65, 127, 128, 4095, 4096, 4097];
+    for k in 1..=8u32 {
+        let p = 1u64 << (6 * k);
+        deltas.extend([p - 1, p, p + 1]);
+    }
+    deltas.extend([1 << 47, (1 << 47) + 12345, MAX_SPAN - 1, MAX_SPAN]);
+    deltas.retain(|&d| d <= MAX_SPAN);
+    deltas.sort_unstable();
+    deltas.dedup();
+    deltas
+}
+
+#[test]
+fn new_wheel_is_empty() {
+    let mut wheel = Wheel::<u64>::new();
+    assert_eq!(wheel.elapsed(), 0);
+    assert_eq!(wheel.len(), 0);
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiration(), None);
+    assert!(poll(&mut wheel, 100).is_empty());
+    assert_eq!(wheel.elapsed(), 100);
+    // Polling backwards is a no-op.
+    assert!(poll(&mut wheel, 50).is_empty());
+    assert_eq!(wheel.elapsed(), 100);
+    assert!(format!("{wheel:?}").contains("elapsed: 100"));
+}
+
+#[test]
+fn fires_exactly_at_deadline_at_every_boundary() {
+    let bases = [0, 1, 1000, 4095, 123_456_789, (1 << 48) - 7, (1 << 50) + 3];
+    for base in bases {
+        for delta in boundary_deltas() {
+            let deadline = base + delta;
+            let mut wheel = Wheel::new();
+            assert!(poll(&mut wheel, base).is_empty());
+            let key = wheel.insert(deadline, deadline).unwrap();
+            assert_eq!(wheel.len(), 1);
+            assert_invariants(&wheel);
+
+            let next = wheel.next_expiration().unwrap();
+            assert!(
+                next > base && next <= deadline,
+                "base {base} delta {delta}: next {next}"
+            );
+            if deadline >> 6 == base >> 6 {
+                assert_eq!(next, deadline, "level-0 deadline must be exact");
+            }
+
+            assert!(
+                poll(&mut wheel, deadline - 1).is_empty(),
+                "fired early: {base}+{delta}"
+            );
+            assert_eq!(wheel.elapsed(), deadline - 1);
+            assert_eq!(wheel.len(), 1);
+            assert_invariants(&wheel);
+            // One tick before, the deadline is the very next tick: exact.
+            assert_eq!(wheel.next_expiration(), Some(deadline));
+
+            assert_eq!(poll(&mut wheel, deadline), vec![(key, deadline)]);
+            assert_eq!(wheel.elapsed(), deadline);
+            assert!(wheel.is_empty());
+            assert_eq!(wheel.next_expiration(), None);
+            assert_eq!(wheel.remove(key), None);
+        }
+    }
+}
+
+#[test]
+fn driver_loop_reaches_deadline_through_next_expiration() {
+    // A driver that sleeps until `next_expiration` and polls there fires the
+    // entry exactly at its deadline, after at most one step per level.
+    for base in [0, 777, (1 << 48) - 3] {
+        for delta in boundary_deltas() {
+            let deadline = base + delta;
+            let mut wheel = Wheel::new();
+            poll(&mut wheel, base);
+            wheel.insert(deadline, 7).unwrap();
+            let mut steps = 0;
+            loop {
+                let next = wheel.next_expiration().expect("entry still pending");
+                assert!(next > wheel.elapsed() && next <= deadline);
+                let fired = poll_values(&mut wheel, next);
+                steps += 1;
+                if next == deadline {
+                    assert_eq!(fired, vec![7]);
+                    break;
+                }
+                assert!(fired.is_empty(), "fired before its deadline");
+            }
+            assert!(steps <= LEVELS + 1, "{steps} steps for delta {delta}");
+            assert_eq!(wheel.next_expiration(), None);
+        }
+    }
+}
+
+#[test]
+fn past_deadline_is_rejected() {
+    let mut wheel = Wheel::new();
+    assert_eq!(wheel.insert(0, 1), Err(1));
+    assert!(poll(&mut wheel, 10).is_empty());
+    assert_eq!(wheel.insert(10, 2), Err(2));
+    assert_eq!(wheel.insert(5, 3), Err(3));
+    assert_eq!(wheel.insert(0, 4), Err(4));
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiration(), None);
+    let key = wheel.insert(11, 5).unwrap();
+    assert_eq!(wheel.len(), 1);
+    assert_eq!(wheel.next_expiration(), Some(11));
+    assert_eq!(poll(&mut wheel, 11), vec![(key, 5)]);
+    assert_eq!(wheel.insert(11, 6), Err(6));
+}
+
+#[test]
+fn remove_returns_payload_and_cancels() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(100, 1).unwrap();
+    let b = wheel.insert(5000, 2).unwrap();
+    assert_eq!(wheel.len(), 2);
+    assert_eq!(wheel.remove(a), Some(1));
+    assert_eq!(wheel.len(), 1);
+    assert_eq!(wheel.remove(a), None, "stale after remove");
+    assert_invariants(&wheel);
+    assert_eq!(wheel.remove(b), Some(2));
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiration(), None);
+    assert!(
+        poll(&mut wheel, 1 << 40).is_empty(),
+        "removed entries must not fire"
+    );
+}
+
+#[test]
+fn stale_key_after_fire() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(3, 1).unwrap();
+    assert_eq!(poll(&mut wheel, 3), vec![(a, 1)]);
+    assert_eq!(wheel.remove(a), None);
+    // The slab slot is reused by the next insert; the old key stays stale.
+    let b = wheel.insert(10, 2).unwrap();
+    assert_eq!(a.index, b.index, "slab slot reused");
+    assert_ne!(a, b);
+    assert_eq!(wheel.remove(a), None);
+    assert_eq!(wheel.len(), 1);
+    assert_eq!(wheel.remove(b), Some(2));
+}
+
+#[test]
+fn stale_key_after_remove_and_slot_reuse() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(50, 1).unwrap();
+    assert_eq!(wheel.remove(a), Some(1));
+    let b = wheel.insert(50, 2).unwrap();
+    assert_eq!(a.index, b.index, "slab slot reused");
+    assert_eq!(
+        wheel.remove(a),
+        None,
+        "old key must not remove the new entry"
+    );
+    assert_eq!(wheel.len(), 1);
+    assert_eq!(poll(&mut wheel, 50), vec![(b, 2)]);
+    assert_eq!(wheel.remove(b), None);
+}
+
+#[test]
+fn remove_head_middle_and_tail_of_one_slot() {
+    for victims in [
+        &[0usize][..],
+        &[2],
+        &[4],
+        &[1, 3],
+        &[0, 4],
+        &[0, 1, 2, 3, 4],
+    ] {
+        let mut wheel = Wheel::new();
+        // All in one level-0 slot, then all in one level-2 slot.
+        for deadline in [40u64, 9000] {
+            let keys: Vec<_> = (0..5u64)
+                .map(|i| wheel.insert(deadline, deadline + i).unwrap())
+                .collect();
+            for &v in victims {
+                assert_eq!(wheel.remove(keys[v]), Some(deadline + v as u64));
+            }
+            assert_invariants(&wheel);
+        }
+        let expected: Vec<u64> = [40u64, 9000]
+            .iter()
+            .flat_map(|&d| {
+                (0..5u64)
+                    .filter(|i| !victims.contains(&(*i as usize)))
+                    .map(move |i| d + i)
+            })
+            .collect();
+        assert_eq!(poll_values(&mut wheel, 10_000), expected);
+        assert!(wheel.is_empty());
+    }
+}
+
+#[test]
+fn fires_in_deadline_order_within_one_poll() {
+    let mut wheel = Wheel::new();
+    for d in [5, 3, 4] {
+        wheel.insert(d, d).unwrap();
+    }
+    assert_eq!(wheel.next_expiration(), Some(3));
+    assert_eq!(poll_values(&mut wheel, 10), vec![3, 4, 5]);
+
+    // Deadlines spread over every level, inserted in scrambled order.
+    let mut wheel = Wheel::new();
+    let mut deadlines = boundary_deltas();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for i in (1..deadlines.len()).rev() {
+        deadlines.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for &d in &deadlines {
+        wheel.insert(d, d).unwrap();
+    }
+    deadlines.sort_unstable();
+    assert_eq!(poll_values(&mut wheel, MAX_SPAN), deadlines);
+}
+
+#[test]
+fn equal_deadlines_fire_in_insertion_order() {
+    let mut wheel = Wheel::new();
+    for i in 0..10 {
+        wheel.insert(20, i).unwrap();
+    }
+    assert_eq!(poll_values(&mut wheel, 20), (0..10).collect::<Vec<_>>());
+
+    // One inserted far ahead (high level, cascaded later), others inserted
+    // once the clock is close (straight into level 0).
+    let mut wheel = Wheel::new();
+    wheel.insert(300_000, 1).unwrap();
+    wheel.insert(300_001, 10).unwrap();
+    poll(&mut wheel, 290_000);
+    wheel.insert(300_000, 2).unwrap();
+    poll(&mut wheel, 299_990);
+    wheel.insert(300_000, 3).unwrap();
+    wheel.insert(299_999, 0).unwrap();
+    assert_eq!(poll_values(&mut wheel, 400_000), vec![0, 1, 2, 3, 10]);
+}
+
+#[test]
+fn cancel_storm_leaves_wheel_empty() {
+    const N: u64 = 65_536;
+    let mut wheel = Wheel::new();
+    let mut rng = XorShift(42);
+    poll(&mut wheel, 1_000_000);
+    // Read timeouts: mostly the same 30 s delay a few microseconds apart, and
+    // some spread over every level.
+    let mut keys: Vec<_> = (0..N)
+        .map(|i| {
+            let tick = if i % 4 == 0 {
+                wheel.elapsed() + rng.delta(48)
+            } else {
+                wheel.elapsed() + 30_000_000 + i
+            };
+            wheel.insert(tick, i).unwrap()
+        })
+        .collect();
+    assert_eq!(wheel.len(), N as usize);
+    assert_invariants(&wheel);
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for key in keys {
+        assert!(wheel.remove(key).is_some());
+    }
+    assert_eq!(wheel.len(), 0);
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiration(), None);
+    assert!(wheel.levels.iter().all(|lvl| lvl.occupied == 0));
+    assert_invariants(&wheel);
+    assert!(poll(&mut wheel, u64::MAX).is_empty());
+}
+
+#[test]
+fn far_deadlines_are_clamped() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(u64::MAX, 1).unwrap();
+    let b = wheel.insert(MAX_SPAN, 2).unwrap();
+    let c = wheel.insert(u64::MAX, 3).unwrap();
+    assert_invariants(&wheel);
+    let next = wheel.next_expiration().unwrap();
+    assert!(next > 0 && next <= MAX_SPAN);
+    assert!(poll(&mut wheel, MAX_SPAN - 1).is_empty());
+    assert_eq!(wheel.next_expiration(), Some(MAX_SPAN));
+    // All three are due at the last representable tick; insertion order.
+    assert_eq!(poll(&mut wheel, MAX_SPAN), vec![(a, 1), (b, 2), (c, 3)]);
+
+    // Clamping is relative to the clock, across a top-level rotation.
+    let start = (1 << 48) - 1000;
+    let mut wheel = Wheel::new();
+    poll(&mut wheel, start);
+    wheel.insert(u64::MAX, 1).unwrap();
+    wheel.insert(start + MAX_SPAN - 1, 0).unwrap();
+    assert_invariants(&wheel);
+    assert!(wheel.next_expiration().unwrap() < start + MAX_SPAN);
+    assert!(poll(&mut wheel, start + MAX_SPAN - 2).is_empty());
+    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN - 1), vec![0]);
+    assert_eq!(wheel.next_expiration(), Some(start + MAX_SPAN));
+    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN), vec![1]);
+
+    // A clamped entry that wraps into the clock's own top-level slot (next
+    // rotation) must not hide an entry in a later top-level slot of this one.
+    let top = 1u64 << 42;
+    let start = 5 * top + 7;
+    let mut wheel = Wheel::new();
+    poll(&mut wheel, start);
+    wheel.insert(u64::MAX, 2).unwrap();
+    wheel.insert(6 * top + 3, 1).unwrap();
+    assert_invariants(&wheel);
+    let next = wheel.next_expiration().unwrap();
+    assert!(next > start && next <= 6 * top + 3, "next {next}");
+    assert!(poll(&mut wheel, 6 * top + 2).is_empty());
+    assert_eq!(poll_values(&mut wheel, 6 * top + 3), vec![1]);
+    assert!(wheel.next_expiration().unwrap() <= start + MAX_SPAN);
+    assert!(poll(&mut wheel, start + MAX_SPAN - 1).is_empty());
+    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN), vec![2]);
+}
+
+#[test]
+fn clock_near_u64_max() {
+    let mut wheel = Wheel::new();
+    poll(&mut wheel, u64::MAX - 100);
+    wheel.insert(u64::MAX, 3).unwrap();
+    wheel.insert(u64::MAX - 50, 2).unwrap();
+    wheel.insert(u64::MAX - 99, 1).unwrap();
+    assert_eq!(wheel.next_expiration(), Some(u64::MAX - 99));
+    assert_invariants(&wheel);
+    assert_eq!(poll_values(&mut wheel, u64::MAX), vec![1, 2, 3]);
+    assert_eq!(wheel.elapsed(), u64::MAX);
+    assert_eq!(wheel.insert(u64::MAX, 4), Err(4));
+    assert!(poll(&mut wheel, u64::MAX).is_empty());
+}
+
+/// The model's pending entries, pickable at random: (key, seq, deadline).
+#[derive(Default)]
+struct Live {
+    items: Vec<(TimerKey, u64, u64)>,
+    position: HashMap<u64, usize>,
+}
+
+impl Live {
+    fn push(&mut self, key: TimerKey, seq: u64, deadline: u64) {
+        self.position.insert(seq, self.items.len());
+        self.items.push((key, seq, deadline));
+    }
+
+    fn remove(&mut self, seq: u64) -> (TimerKey, u64, u64) {
+        let i = self.position.remove(&seq).expect("seq is live");
+        let item = self.items.swap_remove(i);
+        if let Some(moved) = self.items.get(i) {
+            self.position.insert(moved.1, i);
+        }
+        item
+    }
+}
+
+/// Random operations against a `BTreeMap<(deadline, seq), key>` model.
+#[test]
+fn model() {
+    const OPS: usize = 100_000;
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut wheel = Wheel::new();
+    // Pending entries, in firing order: (deadline, insertion seq) -> key.
+    let mut model: BTreeMap<(u64, u64), TimerKey> = BTreeMap::new();
+    let mut live = Live::default();
+    // Keys of entries already fired or removed.
+    let mut stale: Vec<TimerKey> = Vec::new();
+    let mut seq = 0u64;
+    let (mut fired_total, mut stale_removes, mut live_removes) = (0usize, 0usize, 0usize);
+    let mut max_fired = 0;
+
+    for op in 0..OPS {
+        let elapsed = wheel.elapsed();
+        // Alternate phases: one that fills the wheel (inserts and short polls
+        // only), one that mixes everything, big jumps included.
+        let filling = (op / 5_000) % 2 == 0;
+        let choice = if filling {
+            rng.below(70)
+        } else {
+            rng.below(100)
+        };
+        if choice < 45 {
+            // Insert, at a delta from every level (or past / far beyond).
+            let tick = match rng.below(50) {
+                0 => elapsed - rng.below(elapsed.min(1000) + 1),
+                1 => u64::MAX,
+                bits => elapsed.saturating_add(rng.delta(bits as u32 - 1)),
+            };
+            seq += 1;
+            match wheel.insert(tick, seq) {
+                Err(v) => {
+                    assert!(tick <= elapsed, "rejected a future tick");
+                    assert_eq!(v, seq);
+                }
+                Ok(key) => {
+                    assert!(tick > elapsed, "accepted a past tick");
+                    let deadline = tick.min(elapsed.saturating_add(MAX_SPAN));
+                    model.insert((deadline, seq), key);
+                    live.push(key, seq, deadline);
+                }
+            }
+        } else if choice < 60 && !filling {
+            // Remove a random pending entry.
+            if !live.items.is_empty() {
+                let s = live.items[rng.below(live.items.len() as u64) as usize].1;
+                let (key, s, deadline) = live.remove(s);
+                assert_eq!(wheel.remove(key), Some(s));
+                assert_eq!(model.remove(&(deadline, s)), Some(key));
+                assert_eq!(wheel.remove(key), None, "stale right after remove");
+                stale.push(key);
+                live_removes += 1;
+            }
+        } else if choice < 65 {
+            // Remove through a stale key (fired or removed; its slab slot may
+            // have been reused since).
+            if !stale.is_empty() {
+                let key = stale[rng.below(stale.len() as u64) as usize];
+                assert_eq!(wheel.remove(key), None, "stale key removed something");
+                stale_removes += 1;
+            }
+        } else {
+            // Poll: to next_expiration, just before it, a little, or a lot.
+            let next = wheel.next_expiration();
+            let small_bits = rng.below(21) as u32;
+            let big_bits = 20 + rng.below(29) as u32;
+            let pick = if filling {
+                12 + rng.below(7)
+            } else {
+                rng.below(20)
+            };
+            let now = match (pick, next) {
+                (0..=7, Some(t)) => t,
+                (8..=11, Some(t)) => t - 1,
+                (19, _) => elapsed.saturating_add(rng.delta(big_bits)),
+                _ => elapsed.saturating_add(rng.delta(small_bits)),
+            };
+            let fired = poll(&mut wheel, now);
+            let mut expected = Vec::new();
+            while let Some(entry) = model.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let ((_, s), key) = entry.remove_entry();
+                live.remove(s);
+                stale.push(key);
+                expected.push((key, s));
+            }
+            assert_eq!(fired, expected, "op {op}: poll {elapsed} -> {now}");
+            if next.is_some_and(|t| now < t) {
+                assert!(fired.is_empty(), "fired before next_expiration");
+            }
+            fired_total += fired.len();
+            max_fired = max_fired.max(fired.len());
+            assert_eq!(wheel.elapsed(), now.max(elapsed));
+        }
+
+        assert_eq!(wheel.len(), model.len());
+        let elapsed = wheel.elapsed();
+        match (wheel.next_expiration(), model.keys().next()) {
+            (None, None) => {}
+            (Some(t), Some(&(min, _))) => {
+                assert!(t > elapsed, "next_expiration {t} not after clock {elapsed}");
+                assert!(
+                    t <= min,
+                    "next_expiration {t} after earliest deadline {min}"
+                );
+                if min >> 6 == elapsed >> 6 {
+                    assert_eq!(t, min, "level-0 earliest deadline must be exact");
+                }
+            }
+            (t, m) => panic!("next_expiration {t:?} but model earliest {m:?}"),
+        }
+        if op % 1000 == 0 {
+            assert_invariants(&wheel);
+        }
+    }
+    assert_invariants(&wheel);
+    // The run must have exercised every path.
+    println!(
+        "fired {fired_total} (max {max_fired} in one poll), removed {live_removes}, \
+         stale removes {stale_removes}, pending {}, clock {}",
+        wheel.len(),
+        wheel.elapsed()
+    );
+    assert!(fired_total > 10_000, "fired {fired_total}");
+    assert!(max_fired > 100, "no big poll");
+    assert!(
+        live_removes > 5_000 && stale_removes > 1_000,
+        "{live_removes} / {stale_removes}"
+    );
+    assert!(
+        wheel.elapsed() > 1 << 48,
+        "clock never crossed a top-level rotation"
+    );
+}
