@@ -23,9 +23,10 @@
 //! # Waking workers
 //!
 //! On these machines waking a sleeping thread costs ~35 µs, so a worker is
-//! woken only when there is work it can take: a push to a local queue or
-//! the global queue wakes one parked worker if no worker is already
-//! searching; a task placed in the LIFO slot wakes nobody (its waker's
+//! woken only when there is work it can take: a push to the global queue,
+//! or a push that leaves a worker's local queue with more than one task
+//! (the first is that worker's own next job), wakes one parked worker if
+//! no worker is already searching; a task placed in the LIFO slot wakes nobody (its waker's
 //! worker runs it next). A searching worker that finds work and was the
 //! last searcher wakes one more only if more work is visible. A worker that
 //! is about to park re-checks every queue after announcing itself idle, so a
@@ -159,7 +160,9 @@ impl Shared {
                 let task = task.take()?;
                 if is_yield {
                     core.local.push(task);
-                    return Some(true);
+                    // One queued task is this worker's own next job; only a
+                    // second one is work worth waking a parked worker for.
+                    return Some(core.local.len() > 1);
                 }
                 let mut slot = self.remotes[core.index]
                     .lifo
@@ -168,7 +171,10 @@ impl Shared {
                 let previous = slot.replace(task);
                 drop(slot);
                 // A task displaced from the slot is work another worker can take.
-                previous.map(|previous| core.local.push(previous)).map(|()| true).or(Some(false))
+                previous
+                    .map(|previous| core.local.push(previous))
+                    .map(|()| core.local.len() > 1)
+                    .or(Some(false))
             }
             _ => None,
         })
