@@ -142,7 +142,7 @@ impl WaitQueue {
 }
 
 fn block_timed(
-    waiter: &mut Waiter<'_>,
+    waiter: &mut Waiter<&WaitQueue>,
     cond: &mut impl FnMut() -> Option<()>,
     timeout: Duration,
 ) -> Result<Duration, TimedOut> {
@@ -157,7 +157,7 @@ fn block_timed(
 
 /// Drives `waiter` on this thread, parking between polls.
 fn block<T>(
-    waiter: &mut Waiter<'_>,
+    waiter: &mut Waiter<&WaitQueue>,
     cond: &mut impl FnMut() -> Option<T>,
     deadline: Option<Instant>,
 ) -> Result<T, Reason> {
@@ -169,7 +169,7 @@ fn block<T>(
             .map(|_| Reason::TimedOut)
     };
     loop {
-        if let Poll::Ready(res) = waiter.poll(&mut cx, cond, &mut ends) {
+        if let Poll::Ready(res) = waiter.poll_blocking(&mut cx, cond, &mut ends) {
             return res;
         }
         match deadline {

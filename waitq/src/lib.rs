@@ -38,6 +38,8 @@
 //! | poll table entry + `pollwake` key | [`WaitQueue::wait_event_key`] | none |
 //! | `prepare_to_wait[_exclusive]` / `schedule` / `finish_wait` | [`WaitQueue::prepare_to_wait`], [`WaitEntry::wait`], [`WaitQueue::finish_wait`] | `Notified::enable` / `listen()` |
 //! | `DEFINE_WAIT_FUNC` | [`WaitEntry::with_func`] | none |
+//! | `wait_queue_entry` embedded in the caller's struct | [`PollWaiter`] (owned, reusable, `poll_wait_event`) | `Notified` + `enable`, `EventListener` |
+//! | `cond_resched()` | [`coop`] ([`coop::with_budget`], [`coop::consume_budget`]) | tokio's `coop`, `task::consume_budget` |
 //! | `wait_event` in a kernel thread | [`WaitQueue::blocking_wait_event`] (`_exclusive`, `_timeout`) | `EventListener::wait` |
 //! | `wake_up` | [`WaitQueue::wake_up`] | `notify_one` (but stores a permit) / `notify(1)` |
 //! | `wake_up_nr(n)` | [`WaitQueue::wake_up_nr`] | `notify(n)` (at-least-n semantics) |
@@ -93,6 +95,15 @@
 //! unlinked by the next wake that picks it (a forgotten exclusive waiter
 //! absorbs that one wake).
 //!
+//! # Cooperative budget
+//!
+//! An executor may run each task poll inside [`coop::with_budget`]; every
+//! async wait then spends one unit per poll and, once the budget is spent,
+//! returns `Pending` after waking its task, so a task whose conditions are
+//! always true cannot starve the others (tokio's coop). Executors that set
+//! no budget (tokio, smol, `block_on`) see no change; blocking waits never
+//! spend budget.
+//!
 //! # Signals and time on any executor
 //!
 //! The interruptible and killable waits take a [`SignalSource`]; the timed
@@ -133,9 +144,11 @@
 
 mod blocking;
 mod clock;
+pub mod coop;
 mod entry;
 mod error;
 mod list;
+mod poll_waiter;
 mod prepare;
 mod queue;
 mod signal;
@@ -146,6 +159,7 @@ mod wake_batch;
 pub use clock::Clock;
 pub use entry::{TaskState, WakeDecision, WakeInfo, WakeMode};
 pub use error::{Closed, Interrupted, Killed, TimedOut, WaitError};
+pub use poll_waiter::PollWaiter;
 pub use prepare::{Wait, WaitEntry};
 pub use queue::WaitQueue;
 pub use signal::{SignalKind, SignalSource, TaskSignals};

@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
+use crate::coop;
 use crate::entry::{Entry, Notifier, TaskState, WakeDecision, WakeFn, WakeInfo};
 use crate::error::{Closed, Reason};
 use crate::list::{Class, Handle};
@@ -311,10 +312,17 @@ impl Future for Wait<'_, '_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "wait future polled after it completed");
+        // The budget, as in every async wait (see `wait`'s "Budget").
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let entry = &mut *this.entry;
         if let Some(handle) = entry.handle {
             match entry.queue.refresh(handle, cx.waker()) {
-                Registration::Linked => return Poll::Pending,
+                Registration::Linked => {
+                    coop::refund();
+                    return Poll::Pending;
+                }
                 Registration::Gone => entry.handle = None,
             }
         }

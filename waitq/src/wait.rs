@@ -22,18 +22,35 @@
 //! entry is unlinked. An exclusive waiter whose entry had been taken by a
 //! wake and that still fails (signal, deadline, drop) calls
 //! [`WaitQueue::hand_off`] so the next exclusive waiter gets the wake.
+//!
+//! # Budget
+//!
+//! Every async poll (the `wait_event*` futures, [`Wait`](crate::Wait),
+//! [`PollWaiter`](crate::PollWaiter)) first spends one unit of the task's
+//! [`coop`](crate::coop) budget. With the budget exhausted it returns
+//! `Pending` at once, touching neither the registration nor the condition:
+//! [`coop::poll_proceed`](crate::coop::poll_proceed) has woken the task, so
+//! the next poll (with a fresh budget) resumes exactly where this one would
+//! have, and a wake picked meanwhile is acted on (or handed off) then. A
+//! poll that ends `Pending` anyway made no progress and refunds its unit.
+//! Blocking (thread) waits never spend budget. Without
+//! [`coop::with_budget`](crate::coop::with_budget) nothing is constrained.
 
+use std::fmt;
+use std::ops::Deref;
 use std::task::{Context, Poll};
 
+use crate::coop;
 use crate::entry::{Entry, Notifier, TaskState};
 use crate::error::Reason;
 use crate::list::{Class, Handle};
 use crate::queue::{Registration, WaitQueue};
 
-/// One waiter's registration state, shared by every wait future.
-#[derive(Debug)]
-pub(crate) struct Waiter<'a> {
-    queue: &'a WaitQueue,
+/// One waiter's registration state, shared by every wait future. `Q` is
+/// how it reaches its queue: `&WaitQueue` for the borrowing futures, an
+/// owner (`Arc<WaitQueue>`, ...) for [`PollWaiter`](crate::PollWaiter).
+pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
+    queue: Q,
     handle: Option<Handle>,
     class: Class,
     state: TaskState,
@@ -47,8 +64,8 @@ pub(crate) struct Waiter<'a> {
 
 // ===== impl Waiter =====
 
-impl<'a> Waiter<'a> {
-    pub(crate) fn new(queue: &'a WaitQueue, exclusive: bool, state: TaskState, key: u32) -> Self {
+impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
+    pub(crate) fn new(queue: Q, exclusive: bool, state: TaskState, key: u32) -> Self {
         Waiter {
             queue,
             handle: None,
@@ -68,18 +85,44 @@ impl<'a> Waiter<'a> {
         self.done
     }
 
-    pub(crate) fn queue(&self) -> &'a WaitQueue {
-        self.queue
+    pub(crate) fn queue(&self) -> &WaitQueue {
+        &self.queue
     }
 
-    /// Polls the wait. `cond` returns `Some` when the wait is over; `ends`
-    /// returns why the wait must end early (it is only asked while the
-    /// condition is false) and registers `cx`'s waker with its sources.
+    /// Whether a wait is in progress: an entry is linked, or a wake took it
+    /// and the waiter has not acted on that yet.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.handle.is_some() || self.picked
+    }
+
+    /// Polls the wait from a task, spending one unit of its
+    /// [`coop`](crate::coop) budget (see "Budget" above). `cond` returns
+    /// `Some` when the wait is over; `ends` returns why the wait must end
+    /// early (it is only asked while the condition is false) and registers
+    /// `cx`'s waker with its sources.
     ///
     /// # Panics
     ///
-    /// If called again after it returned `Ready`.
+    /// If called again after it returned `Ready` (see [`Waiter::reset`]).
     pub(crate) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        cond: &mut impl FnMut() -> Option<T>,
+        ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
+    ) -> Poll<Result<T, Reason>> {
+        assert!(!self.done, "wait future polled after it completed");
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = self.poll_blocking(cx, cond, ends);
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+
+    /// [`Waiter::poll`] without the budget, for blocking (thread) waits.
+    pub(crate) fn poll_blocking<T>(
         &mut self,
         cx: &mut Context<'_>,
         cond: &mut impl FnMut() -> Option<T>,
@@ -91,6 +134,14 @@ impl<'a> Waiter<'a> {
             self.done = true;
         }
         poll
+    }
+
+    /// Makes a finished waiter ready for a new wait. A `Ready` poll leaves
+    /// no entry linked and no pick held (success or close consumed it).
+    pub(crate) fn reset(&mut self) {
+        debug_assert!(self.handle.is_none(), "reset with an entry linked");
+        self.picked = false;
+        self.done = false;
     }
 
     fn poll_inner<T>(
@@ -224,7 +275,7 @@ impl<'a> Waiter<'a> {
     }
 }
 
-impl Drop for Waiter<'_> {
+impl<Q: Deref<Target = WaitQueue>> Drop for Waiter<Q> {
     fn drop(&mut self) {
         if let Some(handle) = self.handle.take() {
             if self.queue.unregister(handle).is_none() {
@@ -233,6 +284,20 @@ impl Drop for Waiter<'_> {
             }
         }
         self.pass_on();
+    }
+}
+
+impl<Q: Deref<Target = WaitQueue>> fmt::Debug for Waiter<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiter")
+            .field("queue", self.queue())
+            .field("handle", &self.handle)
+            .field("class", &self.class)
+            .field("state", &self.state)
+            .field("key", &self.key)
+            .field("picked", &self.picked)
+            .field("done", &self.done)
+            .finish()
     }
 }
 

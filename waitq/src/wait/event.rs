@@ -16,7 +16,7 @@ use crate::WaitQueue;
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct WaitEvent<'a, F> {
-    waiter: Waiter<'a>,
+    waiter: Waiter<&'a WaitQueue>,
     cond: F,
 }
 
@@ -26,7 +26,7 @@ pub struct WaitEvent<'a, F> {
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct WaitEventValue<'a, F> {
-    waiter: Waiter<'a>,
+    waiter: Waiter<&'a WaitQueue>,
     cond: F,
 }
 

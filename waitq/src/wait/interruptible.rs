@@ -17,7 +17,7 @@ use crate::WaitQueue;
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct WaitEventInterruptible<'a, S, F> {
-    waiter: Waiter<'a>,
+    waiter: Waiter<&'a WaitQueue>,
     signals: S,
     cond: F,
 }
@@ -27,7 +27,7 @@ pub struct WaitEventInterruptible<'a, S, F> {
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct WaitEventKillable<'a, S, F> {
-    waiter: Waiter<'a>,
+    waiter: Waiter<&'a WaitQueue>,
     signals: S,
     cond: F,
 }

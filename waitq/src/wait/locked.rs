@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
+use crate::coop;
 use crate::entry::TaskState;
 use crate::error::{Closed, Reason};
 use crate::queue::Registration;
@@ -20,7 +21,7 @@ use crate::WaitQueue;
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct WaitEventLock<'a, 'm, T, F> {
-    waiter: Waiter<'a>,
+    waiter: Waiter<&'a WaitQueue>,
     lock: &'m Mutex<T>,
     cond: F,
 }
@@ -124,16 +125,30 @@ impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
             !this.waiter.is_done(),
             "wait future polled after it completed"
         );
-        let mut guard = this.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        if (this.cond)(&mut guard) {
-            this.waiter.finish();
-            this.waiter.set_done();
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = this.poll_locked(cx);
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+}
+
+impl<'m, T, F: FnMut(&mut T) -> bool> WaitEventLock<'_, 'm, T, F> {
+    /// One poll, budget already spent.
+    fn poll_locked(&mut self, cx: &mut Context<'_>) -> Poll<Result<MutexGuard<'m, T>, Closed>> {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if (self.cond)(&mut guard) {
+            self.waiter.finish();
+            self.waiter.set_done();
             return Poll::Ready(Ok(guard));
         }
-        match this.waiter.check_linked(cx) {
+        match self.waiter.check_linked(cx) {
             Some(Registration::Linked) => return Poll::Pending,
-            Some(Registration::Gone) if this.waiter.queue().is_closed() => {
-                this.waiter.set_done();
+            Some(Registration::Gone) if self.waiter.queue().is_closed() => {
+                self.waiter.set_done();
                 return Poll::Ready(Err(Closed::new(Reason::Closed)));
             }
             // Woken with the condition false, or first poll: link (again).
@@ -141,8 +156,8 @@ impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
         }
         // Linked while the user lock is still held: a setter must take the
         // lock to change the state, so its wake_up finds us linked.
-        if let Err(reason) = this.waiter.link(cx) {
-            this.waiter.set_done();
+        if let Err(reason) = self.waiter.link(cx) {
+            self.waiter.set_done();
             return Poll::Ready(Err(Closed::new(reason)));
         }
         drop(guard);

@@ -86,7 +86,7 @@ macro_rules! timed_future {
             $(#[$doc])*
             #[must_use = "futures do nothing unless polled"]
             pub struct $name<'a, $($sig,)? C: Clock, F> {
-                waiter: Waiter<'a>,
+                waiter: Waiter<&'a WaitQueue>,
                 $(signals: $sig,)?
                 #[pin]
                 deadline: Deadline<C>,
@@ -459,7 +459,7 @@ impl<S: SignalSource, C: Clock, F: FnMut() -> bool> Future
 
 /// The timed wait with a signal source: the signal is asked first.
 fn poll_signalled<S: SignalSource, C: Clock, F: FnMut() -> bool>(
-    waiter: &mut Waiter<'_>,
+    waiter: &mut Waiter<&WaitQueue>,
     signals: &S,
     mut deadline: Pin<&mut Deadline<C>>,
     cond: &mut F,
