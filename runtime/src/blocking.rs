@@ -83,8 +83,8 @@ impl BlockingPool {
             return Err(PoolShutdown(job));
         }
         state.jobs.push_back(job);
-        let start_thread = inner.idle.load(Acquire) < state.jobs.len()
-            && state.threads < inner.config.max_threads;
+        let start_thread =
+            inner.idle.load(Acquire) < state.jobs.len() && state.threads < inner.config.max_threads;
         if start_thread {
             state.threads += 1;
             let id = state.next_thread;
@@ -171,10 +171,12 @@ impl Inner {
     /// Waits for a job; false after `keep_alive` with none.
     fn sleep(&self) -> bool {
         self.idle.fetch_add(1, AcqRel);
-        let woken = self.work.blocking_wait_event_exclusive_timeout(self.config.keep_alive, || {
-            let state = self.lock();
-            !state.jobs.is_empty() || state.shutdown
-        });
+        let woken = self
+            .work
+            .blocking_wait_event_exclusive_timeout(self.config.keep_alive, || {
+                let state = self.lock();
+                !state.jobs.is_empty() || state.shutdown
+            });
         self.idle.fetch_sub(1, AcqRel);
         woken.is_ok()
     }

@@ -200,9 +200,9 @@ impl Builder {
         let scheduler = match self.kind {
             Kind::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(common)),
             Kind::MultiThread => {
-                let workers = self.worker_threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
-                });
+                let workers = self
+                    .worker_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 Scheduler::MultiThread(multi_thread::Shared::start(common, workers)?)
             }
         };

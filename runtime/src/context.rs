@@ -92,7 +92,10 @@ impl Drop for TaskGuard {
 
 /// The task being polled on this thread, if any.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    CONTEXT.try_with(|cx| cx.task.borrow().clone()).ok().flatten()
+    CONTEXT
+        .try_with(|cx| cx.task.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` with this thread's core (the scheduler's local queue).

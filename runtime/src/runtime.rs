@@ -152,7 +152,9 @@ impl Runtime {
         let scheduler = self.handle.scheduler.clone();
         let common = scheduler.common();
         // 1. Refuse new work.
-        common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        common
+            .shutdown
+            .store(true, std::sync::atomic::Ordering::Release);
         // 2. Stop the workers.
         let mut stopped = true;
         if let Scheduler::MultiThread(shared) = &scheduler {

@@ -197,7 +197,9 @@ impl Scheduler {
             let mut fatal = common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
             fatal.get_or_insert(id);
             drop(fatal);
-            common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+            common
+                .shutdown
+                .store(true, std::sync::atomic::Ordering::Release);
             self.wake_everyone();
         }
     }

@@ -199,11 +199,9 @@ impl waitq::Clock for RuntimeClock {
 
 #[track_caller]
 fn driver(scheduler: &Scheduler) -> &Driver {
-    scheduler
-        .common()
-        .time
-        .as_ref()
-        .expect("timers are disabled on this runtime: build it with `enable_time()` or `enable_all()`")
+    scheduler.common().time.as_ref().expect(
+        "timers are disabled on this runtime: build it with `enable_time()` or `enable_all()`",
+    )
 }
 
 fn now_on(scheduler: &Scheduler) -> Instant {

@@ -123,7 +123,12 @@ impl Shared {
     /// Shutdown, current-thread part: the queued tasks are dropped (the
     /// owned-task list has already cancelled them), and parks end at once.
     pub(crate) fn shutdown(&self) {
-        if let Some(core) = self.core.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        if let Some(core) = self
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             core.queue.clear();
         }
         while self.pop_inject().is_some() {}
@@ -157,7 +162,11 @@ impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
         let previous = self.previous.take().unwrap_or(AnyCore::None);
         if let AnyCore::CurrentThread(core) = context::set_core(previous) {
-            *self.shared.core.lock().unwrap_or_else(PoisonError::into_inner) = Some(core);
+            *self
+                .shared
+                .core
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(core);
         }
     }
 }

@@ -127,8 +127,8 @@ impl Shared {
                 searching: false,
             });
             let worker_shared = shared.clone();
-            let mut builder =
-                thread::Builder::new().name(format!("{}-{index}", shared.common.config.thread_name));
+            let mut builder = thread::Builder::new()
+                .name(format!("{}-{index}", shared.common.config.thread_name));
             if let Some(size) = shared.common.config.thread_stack_size {
                 builder = builder.stack_size(size);
             }
@@ -221,7 +221,9 @@ impl Shared {
     }
 
     fn parkers(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ThreadParker>>> {
-        self.block_on_parkers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.block_on_parkers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queue depths: global, then each worker's local queue.
@@ -239,7 +241,9 @@ impl Shared {
 
     /// Shutdown step: stop the workers (they finish their current poll).
     pub(crate) fn shutdown(&self) {
-        self.common.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        self.common
+            .shutdown
+            .store(true, std::sync::atomic::Ordering::Release);
         for remote in self.remotes.iter() {
             remote.parker.close();
         }
@@ -338,7 +342,11 @@ fn next_task(shared: &Shared) -> Option<TaskRef> {
             }
         }
         let remote = &shared.remotes[core.index];
-        let lifo = remote.lifo.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let lifo = remote
+            .lifo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(task) = lifo {
             if core.lifo_polls < MAX_LIFO_POLLS {
                 core.lifo_polls += 1;
@@ -418,14 +426,20 @@ fn park(shared: &Shared) {
         .filter(|_| !shared.driver_taken.swap(true, AcqRel));
     match driver {
         Some(time) => {
-            shared.driver_worker.store(index, std::sync::atomic::Ordering::Release);
+            shared
+                .driver_worker
+                .store(index, std::sync::atomic::Ordering::Release);
             let timeout = time.park_timeout();
             if !shared.common.is_shutdown() {
                 parker.park(timeout);
             }
-            shared.driver_worker.store(NO_WORKER, std::sync::atomic::Ordering::Release);
+            shared
+                .driver_worker
+                .store(NO_WORKER, std::sync::atomic::Ordering::Release);
             time.finish_park();
-            shared.driver_taken.store(false, std::sync::atomic::Ordering::Release);
+            shared
+                .driver_taken
+                .store(false, std::sync::atomic::Ordering::Release);
             time.process();
         }
         None => {

@@ -99,7 +99,10 @@ impl State {
         let mut cur = self.0.load(Acquire);
         loop {
             let (next, after) = if cur & NOTIFIED != 0 {
-                ((cur & !(RUNNING | NOTIFIED)) | SCHEDULED, AfterPoll::Requeue)
+                (
+                    (cur & !(RUNNING | NOTIFIED)) | SCHEDULED,
+                    AfterPoll::Requeue,
+                )
             } else {
                 (cur & !RUNNING, AfterPoll::Idle)
             };
@@ -143,7 +146,10 @@ impl State {
             if cur & RUNNING != 0 {
                 // The poller sees NOTIFIED + CANCELLED after its poll and
                 // drops the future itself.
-                match self.0.compare_exchange_weak(cur, cur | CANCELLED | NOTIFIED, AcqRel, Acquire) {
+                match self
+                    .0
+                    .compare_exchange_weak(cur, cur | CANCELLED | NOTIFIED, AcqRel, Acquire)
+                {
                     Ok(_) => return false,
                     Err(actual) => {
                         cur = actual;

@@ -89,7 +89,10 @@ impl Driver {
     }
 
     fn now_tick(&self) -> u64 {
-        let since = self.clock.now().saturating_duration_since(self.clock.origin());
+        let since = self
+            .clock
+            .now()
+            .saturating_duration_since(self.clock.origin());
         u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
     }
 
@@ -149,7 +152,8 @@ impl Driver {
             self.clock.advance_to(self.tick_instant(next));
             return Some(Duration::ZERO);
         }
-        self.sleep_until.store(next, std::sync::atomic::Ordering::Release);
+        self.sleep_until
+            .store(next, std::sync::atomic::Ordering::Release);
         let now = self.clock.now();
         Some(self.tick_instant(next).saturating_duration_since(now))
     }

@@ -31,7 +31,10 @@ pub struct Interval {
 
 impl Interval {
     pub(crate) fn new(sleep: Sleep, period: Duration) -> Interval {
-        assert!(period > Duration::ZERO, "`interval` period must be non-zero");
+        assert!(
+            period > Duration::ZERO,
+            "`interval` period must be non-zero"
+        );
         Interval {
             sleep,
             period,
@@ -50,9 +53,7 @@ impl Interval {
         if Pin::new(&mut self.sleep).poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let now = self
-            .sleep
-            .scheduler_now();
+        let now = self.sleep.scheduler_now();
         let next = scheduled + self.period;
         let next = if next > now {
             next

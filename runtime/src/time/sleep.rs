@@ -92,7 +92,8 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let State::Registered { key, timer, .. } = std::mem::replace(&mut self.state, State::Done)
+        if let State::Registered { key, timer, .. } =
+            std::mem::replace(&mut self.state, State::Done)
         {
             if !timer.is_fired() && !timer.queue.is_closed() {
                 self.driver().cancel(key);

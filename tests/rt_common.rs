@@ -1,0 +1,1132 @@
+//! Behaviour every `runtime` scheduler flavour must share. Each test body is
+//! expanded by [`rt_test!`] into three tests — current-thread,
+//! multi-thread(1) and multi-thread(2), all with `enable_all()` — and runs
+//! under a watchdog so a lost wake-up fails instead of hanging.
+//!
+//! Covered: spawn/await, detach on `JoinHandle` drop, abort (pending,
+//! running, completed), `is_finished`, `AbortHandle`, panics, `JoinSet`,
+//! `yield_now`, fairness against `yield_now` and always-ready waitq
+//! spinners (cooperative budget), timers (`sleep` order, past deadlines,
+//! `timeout`, `interval`, 10 000 fired / cancelled timers), waitq `_timeout`
+//! waits on `runtime::time::clock()`, per-task signals, spawning from tasks
+//! and foreign threads, nested `block_on`, and the `runtime::block_on`
+//! free function.
+mod support;
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::poll;
+use runtime::sync::{SignalKind, WaitQueue};
+use runtime::task::{yield_now, JoinSet};
+use runtime::time::{sleep, sleep_until};
+use runtime::{Builder, Handle, Runtime};
+
+/// Hang detector for one test body (never a timing assertion).
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Expands a behaviour test into one `#[test]` per scheduler flavour:
+/// `name::current_thread`, `name::multi_thread_1`, `name::multi_thread_2`.
+/// The body gets the runtime by value as `$rt`.
+macro_rules! rt_test {
+    ($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            $(#[$attr])*
+            fn current_thread() {
+                run_on(concat!(stringify!($name), "::current_thread"), None, |$rt: Runtime| $body);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn multi_thread_1() {
+                run_on(concat!(stringify!($name), "::multi_thread_1"), Some(1), |$rt: Runtime| $body);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn multi_thread_2() {
+                run_on(concat!(stringify!($name), "::multi_thread_2"), Some(2), |$rt: Runtime| $body);
+            }
+        }
+    };
+}
+
+/// Builds the flavour (`None`: current-thread; `Some(n)`: n workers) and
+/// runs `body` on it under the watchdog.
+fn run_on(what: &'static str, workers: Option<usize>, body: fn(Runtime)) {
+    support::watchdog(what, LIMIT, move || body(build(workers)));
+}
+
+fn build(workers: Option<usize>) -> Runtime {
+    match workers {
+        None => Builder::new_current_thread().enable_all().build().unwrap(),
+        Some(n) => Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
+            .unwrap(),
+    }
+}
+
+// ===== helpers =====
+
+/// A one-shot condition tasks (and threads) can wait for.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    queue: WaitQueue,
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+    fn open(&self) {
+        self.open.store(true, SeqCst);
+        self.queue.wake_up_all();
+    }
+    fn is_open(&self) -> bool {
+        self.open.load(SeqCst)
+    }
+    async fn wait(&self) {
+        self.queue.wait_event(|| self.is_open()).await.unwrap();
+    }
+}
+
+/// A counter tasks (and threads) can wait on.
+#[derive(Default)]
+struct Counter {
+    n: AtomicUsize,
+    queue: WaitQueue,
+}
+
+impl Counter {
+    fn new() -> Arc<Counter> {
+        Arc::new(Counter::default())
+    }
+    fn inc(&self) {
+        self.n.fetch_add(1, SeqCst);
+        self.queue.wake_up_all();
+    }
+    fn get(&self) -> usize {
+        self.n.load(SeqCst)
+    }
+    async fn wait_for(&self, n: usize) {
+        self.queue.wait_event(|| self.get() >= n).await.unwrap();
+    }
+}
+
+/// Increments its counter when dropped (a task's future was dropped).
+struct DropGuard(Arc<Counter>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.inc();
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+/// Tests that burn CPU (spinners) or depend on timers firing in order do
+/// not overlap, so the spinners cannot stall a timer test by 10 ms.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ===== spawn and join =====
+
+rt_test! {
+    fn spawn_and_await_output(rt) {
+        let out = rt.block_on(async {
+            let handles: Vec<_> = (0..100u64)
+                .map(|i| runtime::spawn(async move { i * 2 }))
+                .collect();
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(out, 9900);
+        // Runtime::spawn from outside, awaited by block_on.
+        let handle = rt.spawn(async { String::from("hi") });
+        assert_eq!(rt.block_on(handle).unwrap(), "hi");
+        assert_eq!(rt.metrics().spawned_tasks(), 101);
+    }
+}
+
+rt_test! {
+    fn join_handle_drop_detaches(rt) {
+        let gate = Gate::new();
+        let done = Gate::new();
+        rt.block_on({
+            let (gate, done) = (gate.clone(), done.clone());
+            async move {
+                let handle = runtime::spawn({
+                    let (gate, done) = (gate.clone(), done.clone());
+                    async move {
+                        gate.wait().await;
+                        yield_now().await;
+                        done.open();
+                    }
+                });
+                drop(handle); // detach: the task keeps running
+                yield_now().await;
+                assert!(!done.is_open());
+                gate.open();
+                done.wait().await;
+            }
+        });
+        assert!(done.is_open());
+    }
+}
+
+rt_test! {
+    fn abort_pending_task_drops_its_future(rt) {
+        rt.block_on(async {
+            let dropped = Counter::new();
+            let started = Gate::new();
+            let handle = runtime::spawn({
+                let (dropped, started) = (dropped.clone(), started.clone());
+                async move {
+                    let _guard = DropGuard(dropped);
+                    started.open();
+                    std::future::pending::<()>().await;
+                }
+            });
+            started.wait().await;
+            assert!(!handle.is_finished());
+            assert_eq!(dropped.get(), 0);
+            handle.abort();
+            let err = handle.await.unwrap_err();
+            assert!(err.is_cancelled(), "{err:?}");
+            assert!(!err.is_shutdown(), "{err:?}");
+            assert!(!err.is_panic(), "{err:?}");
+            assert_eq!(dropped.get(), 1, "the aborted task's future must be dropped");
+
+            // Aborted right after spawn: on current-thread before its first
+            // poll; on a worker it may already have run. Either way the
+            // outcome matches what happened, and the future is dropped once.
+            let ran = Arc::new(AtomicBool::new(false));
+            let handle = runtime::spawn({
+                let (ran, guard) = (ran.clone(), DropGuard(dropped.clone()));
+                async move {
+                    let _guard = guard;
+                    ran.store(true, SeqCst);
+                }
+            });
+            handle.abort();
+            match handle.await {
+                Ok(()) => assert!(ran.load(SeqCst)),
+                Err(err) => {
+                    assert!(err.is_cancelled(), "{err:?}");
+                    assert!(!ran.load(SeqCst), "aborted before its first poll, it must not run");
+                }
+            }
+            assert_eq!(dropped.get(), 2);
+        });
+    }
+}
+
+rt_test! {
+    fn abort_while_running_takes_effect_at_next_yield(rt) {
+        rt.block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel::<runtime::task::AbortHandle>();
+            let after_yield = Arc::new(AtomicBool::new(false));
+            let handle = runtime::spawn({
+                let after_yield = after_yield.clone();
+                async move {
+                    let me = rx.await.unwrap();
+                    me.abort(); // abort ourselves while running
+                    yield_now().await;
+                    after_yield.store(true, SeqCst);
+                }
+            });
+            tx.send(handle.abort_handle()).unwrap();
+            let err = handle.await.unwrap_err();
+            assert!(err.is_cancelled(), "{err:?}");
+            assert!(!after_yield.load(SeqCst), "the task ran past the yield after its abort");
+        });
+    }
+}
+
+rt_test! {
+    fn abort_after_completion_is_a_no_op(rt) {
+        rt.block_on(async {
+            let handle = runtime::spawn(async { 7u32 });
+            while !handle.is_finished() {
+                yield_now().await;
+            }
+            handle.abort();
+            handle.abort_handle().abort();
+            assert_eq!(handle.await.unwrap(), 7);
+        });
+    }
+}
+
+rt_test! {
+    fn is_finished_tracks_completion(rt) {
+        rt.block_on(async {
+            let gate = Gate::new();
+            let handle = runtime::spawn({
+                let gate = gate.clone();
+                async move { gate.wait().await }
+            });
+            for _ in 0..10 {
+                yield_now().await;
+            }
+            assert!(!handle.is_finished());
+            let abort = handle.abort_handle();
+            assert!(!abort.is_finished());
+            gate.open();
+            while !handle.is_finished() {
+                yield_now().await;
+            }
+            assert!(abort.is_finished());
+            handle.await.unwrap();
+        });
+    }
+}
+
+rt_test! {
+    fn abort_handle_cancels_from_another_task(rt) {
+        rt.block_on(async {
+            let dropped = Counter::new();
+            let handle = runtime::spawn({
+                let guard = DropGuard(dropped.clone());
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<u32>().await
+                }
+            });
+            let abort = handle.abort_handle();
+            assert_eq!(abort.id(), handle.id());
+            let clone = abort.clone();
+            drop(abort); // dropping an AbortHandle does nothing
+            yield_now().await;
+            assert!(!handle.is_finished());
+            runtime::spawn(async move { clone.abort() }).await.unwrap();
+            let err = handle.await.unwrap_err();
+            assert!(err.is_cancelled(), "{err:?}");
+            assert_eq!(dropped.get(), 1);
+        });
+    }
+}
+
+rt_test! {
+    fn panic_becomes_join_error_and_runtime_keeps_working(rt) {
+        rt.block_on(async {
+            let err = runtime::spawn(async { panic!("boom {}", 7) }).await.unwrap_err();
+            assert!(err.is_panic(), "{err:?}");
+            assert!(!err.is_cancelled(), "{err:?}");
+            assert!(err.to_string().contains("boom 7"), "{err}");
+            assert_eq!(panic_message(&*err.into_panic()), "boom 7");
+
+            let err = runtime::spawn(async {
+                yield_now().await;
+                std::panic::panic_any(42u32)
+            })
+            .await
+            .unwrap_err();
+            assert_eq!(*err.into_panic().downcast::<u32>().unwrap(), 42);
+
+            // Still works afterwards.
+            assert_eq!(runtime::spawn(async { 1 }).await.unwrap(), 1);
+        });
+        assert_eq!(rt.block_on(async { runtime::spawn(async { 2 }).await.unwrap() }), 2);
+    }
+}
+
+rt_test! {
+    fn join_set_order_and_total(rt) {
+        rt.block_on(async {
+            let gates: Vec<_> = (0..5).map(|_| Gate::new()).collect();
+            let mut set = JoinSet::new();
+            for (i, gate) in gates.iter().enumerate() {
+                let gate = gate.clone();
+                set.spawn(async move {
+                    gate.wait().await;
+                    i
+                });
+            }
+            assert_eq!(set.len(), 5);
+            for (left, i) in [3usize, 1, 4, 0, 2].into_iter().enumerate() {
+                gates[i].open();
+                assert_eq!(set.join_next().await.unwrap().unwrap(), i);
+                assert_eq!(set.len(), 4 - left);
+            }
+            assert!(set.is_empty());
+            assert!(set.join_next().await.is_none());
+
+            let mut set = JoinSet::new();
+            for i in 0..100u64 {
+                set.spawn(async move {
+                    if i % 3 == 0 {
+                        yield_now().await;
+                    }
+                    i
+                });
+            }
+            let (mut total, mut count) = (0, 0);
+            while let Some(out) = set.join_next().await {
+                total += out.unwrap();
+                count += 1;
+            }
+            assert_eq!((count, total), (100, 4950));
+        });
+    }
+}
+
+rt_test! {
+    fn join_set_drop_aborts_its_tasks(rt) {
+        rt.block_on(async {
+            let dropped = Counter::new();
+            let started = Counter::new();
+            let finished = Arc::new(AtomicUsize::new(0));
+            let mut set = JoinSet::new();
+            let mut aborts = Vec::new();
+            for _ in 0..10 {
+                let (guard, started, finished) =
+                    (DropGuard(dropped.clone()), started.clone(), finished.clone());
+                aborts.push(set.spawn(async move {
+                    let _guard = guard;
+                    started.inc();
+                    std::future::pending::<()>().await;
+                    finished.fetch_add(1, SeqCst);
+                }));
+            }
+            started.wait_for(10).await;
+            assert_eq!(dropped.get(), 0);
+            drop(set);
+            dropped.wait_for(10).await;
+            for abort in &aborts {
+                while !abort.is_finished() {
+                    yield_now().await;
+                }
+            }
+            assert_eq!(dropped.get(), 10);
+            assert_eq!(finished.load(SeqCst), 0);
+        });
+    }
+}
+
+// ===== yielding and fairness =====
+
+rt_test! {
+    fn yield_now_lets_others_run(rt) {
+        rt.block_on(async {
+            let flag = Arc::new(AtomicBool::new(false));
+            let spins = Arc::new(AtomicUsize::new(0));
+            let spinner = runtime::spawn({
+                let (flag, spins) = (flag.clone(), spins.clone());
+                async move {
+                    while !flag.load(SeqCst) {
+                        spins.fetch_add(1, SeqCst);
+                        yield_now().await;
+                    }
+                }
+            });
+            let setter = runtime::spawn({
+                let flag = flag.clone();
+                async move { flag.store(true, SeqCst) }
+            });
+            setter.await.unwrap();
+            spinner.await.unwrap();
+            assert!(flag.load(SeqCst));
+        });
+        // The block_on future yielding lets a spawned task run (current-
+        // thread: at once; multi-thread: a worker picks it up meanwhile).
+        rt.block_on(async {
+            let other = runtime::spawn(async { 1 });
+            while !other.is_finished() {
+                yield_now().await;
+            }
+            assert_eq!(other.await.unwrap(), 1);
+        });
+    }
+}
+
+/// How a fairness spinner burns its time.
+#[derive(Clone, Copy)]
+enum Spin {
+    YieldNow,
+    /// `wait_event(|| true)` in a loop: always ready, so only the
+    /// cooperative budget makes it yield.
+    ReadyWait,
+}
+
+/// A spinner runs until a victim that needs timers, a remote wake and
+/// several polls has finished; the victim must finish while the spinner
+/// still spins.
+fn fairness(rt: &Runtime, spin: Spin) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spins = Arc::new(AtomicUsize::new(0));
+    let spinner_done = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let spinner = runtime::spawn({
+            let (stop, spins, spinner_done) = (stop.clone(), spins.clone(), spinner_done.clone());
+            async move {
+                let queue = WaitQueue::new();
+                while !stop.load(SeqCst) {
+                    match spin {
+                        Spin::YieldNow => yield_now().await,
+                        Spin::ReadyWait => queue.wait_event(|| true).await.unwrap(),
+                    }
+                    spins.fetch_add(1, SeqCst);
+                }
+                spinner_done.store(true, SeqCst);
+            }
+        });
+        let victim = runtime::spawn({
+            let (stop, spins, spinner_done) = (stop.clone(), spins.clone(), spinner_done.clone());
+            async move {
+                // Make sure the spinner runs (and, for ReadyWait, has gone
+                // past one poll's budget at least once).
+                while spins.load(SeqCst) < 300 {
+                    yield_now().await;
+                }
+                sleep(ms(1)).await; // needs the timers processed
+                let remote = Gate::new();
+                let thread = std::thread::spawn({
+                    let remote = remote.clone();
+                    move || remote.open()
+                });
+                remote.wait().await; // needs a remote wake served
+                thread.join().unwrap();
+                for _ in 0..10 {
+                    yield_now().await;
+                }
+                let still_spinning = !spinner_done.load(SeqCst);
+                stop.store(true, SeqCst);
+                still_spinning
+            }
+        });
+        assert!(
+            victim.await.unwrap(),
+            "the victim finished only after the spinner stopped"
+        );
+        spinner.await.unwrap();
+    });
+    assert!(spins.load(SeqCst) >= 300);
+}
+
+rt_test! {
+    fn yield_now_spinner_cannot_starve_others(rt) {
+        let _serial = serial();
+        fairness(&rt, Spin::YieldNow);
+    }
+}
+
+rt_test! {
+    fn ready_waitq_spinner_cannot_starve_others(rt) {
+        let _serial = serial();
+        fairness(&rt, Spin::ReadyWait);
+        let forced = rt.metrics().budget_forced_yields();
+        assert!(forced > 0, "the always-ready waitq spinner was never forced to yield");
+    }
+}
+
+// ===== timers =====
+
+rt_test! {
+    fn sleeps_complete_in_deadline_order(rt) {
+        let _serial = serial();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let start = Instant::now();
+            let handles: Vec<_> = [30u64, 10, 20]
+                .into_iter()
+                .map(|n| {
+                    let order = order.clone();
+                    runtime::spawn(async move {
+                        sleep(ms(n)).await;
+                        order.lock().unwrap().push(n);
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+            assert!(start.elapsed() >= ms(30), "a sleep completed early");
+        });
+        assert_eq!(*order.lock().unwrap(), [10, 20, 30]);
+    }
+}
+
+rt_test! {
+    fn sleep_until_past_deadline_is_ready_on_first_poll(rt) {
+        rt.block_on(async {
+            let past = runtime::time::now() - ms(5);
+            let mut s = pin!(sleep_until(past));
+            assert!(poll!(s.as_mut()).is_ready());
+            assert!(s.is_elapsed());
+            let mut s = pin!(sleep_until(runtime::time::now()));
+            assert!(poll!(s.as_mut()).is_ready());
+            let mut s = pin!(sleep(Duration::ZERO));
+            assert!(poll!(s.as_mut()).is_ready());
+            // A future deadline is not.
+            let mut s = pin!(sleep(Duration::from_secs(3600)));
+            assert!(poll!(s.as_mut()).is_pending());
+        });
+        assert_eq!(rt.metrics().pending_timers(), 0);
+    }
+}
+
+rt_test! {
+    fn timeout_ok_and_elapsed(rt) {
+        rt.block_on(async {
+            let ok = runtime::time::timeout(Duration::from_secs(10), async { 7 }).await;
+            assert_eq!(ok, Ok(7));
+
+            let gate = Gate::new();
+            runtime::spawn({
+                let gate = gate.clone();
+                async move {
+                    sleep(ms(5)).await;
+                    gate.open();
+                }
+            });
+            let ok = runtime::time::timeout(Duration::from_secs(10), gate.wait()).await;
+            assert!(ok.is_ok());
+
+            let start = Instant::now();
+            let err = runtime::time::timeout(ms(10), std::future::pending::<()>()).await;
+            assert!(err.is_err());
+            assert!(start.elapsed() >= ms(10), "timed out early");
+
+            let deadline = runtime::time::now() + ms(5);
+            let err = runtime::time::timeout_at(deadline, std::future::pending::<()>()).await;
+            assert!(err.is_err());
+            assert!(runtime::time::now() >= deadline);
+        });
+        assert_eq!(rt.metrics().pending_timers(), 0);
+    }
+}
+
+rt_test! {
+    fn interval_ticks(rt) {
+        rt.block_on(async {
+            let period = ms(5);
+            let start = Instant::now();
+            let mut interval = runtime::time::interval(period);
+            assert_eq!(interval.period(), period);
+            let first = interval.tick().await;
+            let mut last = first;
+            for _ in 0..4 {
+                let tick = interval.tick().await;
+                assert_eq!(tick - last, period);
+                last = tick;
+            }
+            assert_eq!(last - first, period * 4);
+            assert!(start.elapsed() >= period * 4, "ticks came early");
+            assert!(runtime::time::now() >= last);
+        });
+    }
+}
+
+rt_test! {
+    fn ten_thousand_timers_fire(rt) {
+        const N: usize = 10_000;
+        let fired = Counter::new();
+        rt.block_on({
+            let fired = fired.clone();
+            async move {
+                for i in 0..N {
+                    let fired = fired.clone();
+                    runtime::spawn(async move {
+                        sleep(Duration::from_micros((i as u64 * 7) % 20_000)).await;
+                        fired.inc();
+                    });
+                }
+                fired.wait_for(N).await;
+            }
+        });
+        assert_eq!(fired.get(), N);
+        assert_eq!(rt.metrics().pending_timers(), 0);
+    }
+}
+
+rt_test! {
+    fn ten_thousand_cancelled_timers_leave_nothing(rt) {
+        const N: usize = 10_000;
+        rt.block_on(async {
+            // Dropped after registering.
+            let mut sleeps: Vec<_> = (0..N)
+                .map(|i| Box::pin(sleep(Duration::from_secs(3600 + i as u64))))
+                .collect();
+            for s in &mut sleeps {
+                assert!(poll!(s.as_mut()).is_pending());
+            }
+            assert!(runtime::time::now() < sleeps[0].deadline());
+            assert_eq!(Handle::current().metrics().pending_timers(), N);
+            drop(sleeps);
+            assert_eq!(Handle::current().metrics().pending_timers(), 0);
+
+            // Sleeping tasks that get aborted.
+            let registered = Counter::new();
+            let handles: Vec<_> = (0..N)
+                .map(|_| {
+                    let registered = registered.clone();
+                    runtime::spawn(async move {
+                        let mut s = pin!(sleep(Duration::from_secs(3600)));
+                        assert!(poll!(s.as_mut()).is_pending());
+                        registered.inc();
+                        s.await;
+                    })
+                })
+                .collect();
+            registered.wait_for(N).await;
+            assert_eq!(Handle::current().metrics().pending_timers(), N);
+            for handle in &handles {
+                handle.abort();
+            }
+            for handle in handles {
+                assert!(handle.await.unwrap_err().is_cancelled());
+            }
+        });
+        assert_eq!(rt.metrics().pending_timers(), 0);
+    }
+}
+
+rt_test! {
+    fn waitq_timeout_waits_use_the_runtime_clock(rt) {
+        rt.block_on(async {
+            let clock = runtime::time::clock();
+            let queue = Arc::new(WaitQueue::new());
+
+            let start = Instant::now();
+            let err = queue.wait_event_timeout(&clock, ms(10), || false).await.unwrap_err();
+            assert!(!err.is_closed());
+            assert!(start.elapsed() >= ms(10), "timed out early");
+
+            let left = queue.wait_event_timeout(&clock, ms(10), || true).await.unwrap();
+            assert!(left > Duration::ZERO && left <= ms(10));
+
+            let flag = Arc::new(AtomicBool::new(false));
+            runtime::spawn({
+                let (queue, flag) = (queue.clone(), flag.clone());
+                async move {
+                    sleep(ms(5)).await;
+                    flag.store(true, SeqCst);
+                    queue.wake_up_all();
+                }
+            });
+            let left = queue
+                .wait_event_timeout(&clock, Duration::from_secs(30), || flag.load(SeqCst))
+                .await
+                .unwrap();
+            assert!(left > Duration::ZERO && left < Duration::from_secs(30));
+
+            // Timed interruptible wait inside a task: times out, then is interrupted.
+            let timed_out_once = Gate::new();
+            let handle = runtime::spawn({
+                let (queue, timed_out_once) = (queue.clone(), timed_out_once.clone());
+                async move {
+                    let clock = runtime::time::clock();
+                    let signals = runtime::task::signals();
+                    let timed_out = queue
+                        .wait_event_interruptible_timeout(&signals, &clock, ms(5), || false)
+                        .await
+                        .unwrap_err();
+                    timed_out_once.open();
+                    let interrupted = queue
+                        .wait_event_interruptible_timeout(&signals, &clock, Duration::from_secs(30), || false)
+                        .await
+                        .unwrap_err();
+                    (timed_out, interrupted)
+                }
+            });
+            timed_out_once.wait().await;
+            handle.interrupt();
+            let (timed_out, interrupted) = handle.await.unwrap();
+            assert!(timed_out.is_timed_out() && !timed_out.is_interrupted(), "{timed_out:?}");
+            assert!(interrupted.is_interrupted() && !interrupted.is_timed_out(), "{interrupted:?}");
+        });
+        assert_eq!(rt.metrics().pending_timers(), 0);
+    }
+}
+
+// ===== signals =====
+
+/// Spawns a task that registers `wait` (polls it once: it must be pending),
+/// opens `sleeping`, then awaits it.
+fn spawn_sleeper<T, W>(
+    queue: &Arc<WaitQueue>,
+    sleeping: &Arc<Gate>,
+    wait: W,
+) -> runtime::task::JoinHandle<(T, Option<SignalKind>)>
+where
+    T: Send + 'static,
+    W: for<'q> FnOnce(
+            &'q WaitQueue,
+            runtime::task::Signals,
+        ) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'q>>
+        + Send
+        + 'static,
+{
+    let (queue, sleeping) = (queue.clone(), sleeping.clone());
+    runtime::spawn(async move {
+        let signals = runtime::task::signals();
+        let mut fut = wait(&queue, signals.clone());
+        assert!(poll!(fut.as_mut()).is_pending(), "the wait must sleep");
+        sleeping.open();
+        let out = fut.await;
+        (out, signals.pending())
+    })
+}
+
+rt_test! {
+    fn interruptible_wait_ends_on_interrupt(rt) {
+        rt.block_on(async {
+            let queue = Arc::new(WaitQueue::new());
+            let sleeping = Gate::new();
+            let handle = spawn_sleeper(&queue, &sleeping, |q, s| {
+                Box::pin(async move { q.wait_event_interruptible(&s, || false).await })
+            });
+            sleeping.wait().await;
+            handle.interrupt();
+            let (res, pending) = handle.await.unwrap();
+            let err = res.unwrap_err();
+            assert!(!err.is_fatal() && !err.is_closed(), "{err:?}");
+            assert_eq!(pending, Some(SignalKind::Interrupt), "the signal stays pending");
+        });
+    }
+}
+
+rt_test! {
+    fn killable_wait_ignores_interrupt_and_ends_on_kill(rt) {
+        rt.block_on(async {
+            let queue = Arc::new(WaitQueue::new());
+            let sleeping = Gate::new();
+            let handle = spawn_sleeper(&queue, &sleeping, |q, s| {
+                Box::pin(async move { q.wait_event_killable(&s, || false).await })
+            });
+            sleeping.wait().await;
+            handle.interrupt();
+            queue.wake_up_all(); // even a wake does not end it
+            sleep(ms(20)).await;
+            assert!(!handle.is_finished(), "a killable wait ended on an interrupt");
+            handle.kill();
+            let (res, pending) = handle.await.unwrap();
+            let err = res.unwrap_err();
+            assert!(!err.is_closed(), "{err:?}");
+            assert_eq!(pending, Some(SignalKind::Kill));
+        });
+    }
+}
+
+rt_test! {
+    fn uninterruptible_wait_ignores_signals(rt) {
+        rt.block_on(async {
+            let queue = Arc::new(WaitQueue::new());
+            let sleeping = Gate::new();
+            let flag = Arc::new(AtomicBool::new(false));
+            let handle = spawn_sleeper(&queue, &sleeping, {
+                let flag = flag.clone();
+                move |q, _s| Box::pin(async move { q.wait_event(|| flag.load(SeqCst)).await })
+            });
+            sleeping.wait().await;
+            handle.interrupt();
+            handle.kill();
+            queue.wake_up_all();
+            sleep(ms(20)).await;
+            assert!(!handle.is_finished(), "an uninterruptible wait ended on a signal");
+            flag.store(true, SeqCst);
+            queue.wake_up_all();
+            let (res, pending) = handle.await.unwrap();
+            res.unwrap();
+            assert_eq!(pending, Some(SignalKind::Kill));
+        });
+    }
+}
+
+rt_test! {
+    fn true_condition_wins_over_signal(rt) {
+        rt.block_on(async {
+            // In the task: signal pending and condition true at the first poll.
+            let out = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                signals.interrupt();
+                let queue = WaitQueue::new();
+                let a = queue.wait_event_interruptible(&signals, || true).await;
+                signals.kill();
+                let b = queue.wait_event_killable(&signals, || true).await;
+                let c = queue.wait_event_interruptible(&signals, || false).await;
+                (a.is_ok(), b.is_ok(), c.map_err(|e| e.is_fatal()))
+            })
+            .await
+            .unwrap();
+            assert_eq!(out, (true, true, Err(true)));
+
+            // Across tasks: the condition is made true before the signal.
+            let queue = Arc::new(WaitQueue::new());
+            let sleeping = Gate::new();
+            let flag = Arc::new(AtomicBool::new(false));
+            let handle = spawn_sleeper(&queue, &sleeping, {
+                let flag = flag.clone();
+                move |q, s| {
+                    Box::pin(async move { q.wait_event_interruptible(&s, || flag.load(SeqCst)).await })
+                }
+            });
+            sleeping.wait().await;
+            flag.store(true, SeqCst);
+            handle.interrupt();
+            queue.wake_up_all();
+            let (res, pending) = handle.await.unwrap();
+            assert!(res.is_ok(), "a signal beat a true condition: {res:?}");
+            assert_eq!(pending, Some(SignalKind::Interrupt));
+        });
+    }
+}
+
+rt_test! {
+    fn clearing_signals_makes_the_next_wait_sleep(rt) {
+        rt.block_on(async {
+            let queue = Arc::new(WaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let sleeping = Gate::new();
+            let handle = runtime::spawn({
+                let (queue, flag, sleeping) = (queue.clone(), flag.clone(), sleeping.clone());
+                async move {
+                    let signals = runtime::task::signals();
+                    signals.interrupt();
+                    let first = queue.wait_event_interruptible(&signals, || false).await;
+                    assert!(first.is_err(), "a pending interrupt must end the wait");
+                    let second = queue.wait_event_interruptible(&signals, || false).await;
+                    assert!(second.is_err(), "the interrupt stays pending until cleared");
+                    signals.clear();
+                    assert_eq!(signals.pending(), None);
+                    let mut wait = pin!(queue.wait_event_interruptible(&signals, || flag.load(SeqCst)));
+                    assert!(poll!(wait.as_mut()).is_pending(), "after clear() the wait must sleep");
+                    sleeping.open();
+                    wait.await
+                }
+            });
+            sleeping.wait().await;
+            flag.store(true, SeqCst);
+            queue.wake_up_all();
+            handle.await.unwrap().unwrap();
+        });
+    }
+}
+
+// ===== spawning from anywhere =====
+
+rt_test! {
+    fn spawn_from_task_and_foreign_thread(rt) {
+        // Nested spawn from inside a task.
+        let out = rt.block_on(async {
+            runtime::spawn(async {
+                let inner = runtime::spawn(async { runtime::spawn(async { 3 }).await.unwrap() + 1 });
+                inner.await.unwrap() + 1
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(out, 5);
+
+        // From plain threads, through a Handle.
+        let handle = rt.handle().clone();
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let handle = handle.clone();
+                std::thread::spawn(move || {
+                    let direct: Vec<_> = (0..25u64).map(|i| handle.spawn(async move { t * 100 + i })).collect();
+                    let _enter = handle.enter();
+                    let entered = runtime::spawn(async move { Handle::current().spawn(async { 1000u64 }).await.unwrap() });
+                    (direct, entered)
+                })
+            })
+            .collect();
+        let mut joins = Vec::new();
+        for thread in threads {
+            let (direct, entered) = thread.join().unwrap();
+            joins.extend(direct);
+            joins.push(entered);
+        }
+        let total = rt.block_on(async {
+            let mut total = 0;
+            for join in joins {
+                total += join.await.unwrap();
+            }
+            total
+        });
+        let expected: u64 = (0..4u64).map(|t| (0..25u64).map(|i| t * 100 + i).sum::<u64>() + 1000).sum();
+        assert_eq!(total, expected);
+        assert!(Handle::try_current().is_none());
+    }
+}
+
+rt_test! {
+    fn nested_block_on_panics_with_a_clear_message(rt) {
+        rt.block_on(async {
+            let err = runtime::spawn(async { runtime::block_on(async { 1 }) })
+                .await
+                .unwrap_err();
+            assert!(err.is_panic(), "{err:?}");
+            let msg = panic_message(&*err.into_panic());
+            assert!(msg.contains("inside a runtime"), "unclear message: {msg}");
+
+            // Caught inside the task, which then carries on.
+            let caught = runtime::spawn(async {
+                let res = std::panic::catch_unwind(|| runtime::block_on(async { 1 }));
+                let msg = panic_message(&*res.unwrap_err());
+                yield_now().await;
+                msg
+            })
+            .await
+            .unwrap();
+            assert!(caught.contains("inside a runtime"), "unclear message: {caught}");
+
+            // From the block_on future itself.
+            let res = std::panic::catch_unwind(|| runtime::block_on(async { 1 }));
+            let msg = panic_message(&*res.unwrap_err());
+            assert!(msg.contains("inside a runtime"), "unclear message: {msg}");
+        });
+        // And the runtime still works.
+        assert_eq!(rt.block_on(async { runtime::spawn(async { 9 }).await.unwrap() }), 9);
+    }
+}
+
+// ===== outside the macro =====
+
+#[test]
+fn block_on_free_function() {
+    support::watchdog("block_on_free_function", LIMIT, || {
+        assert_eq!(runtime::block_on(async { 40 + 2 }), 42);
+        let out = runtime::block_on(async {
+            let task = runtime::spawn(async {
+                sleep(ms(1)).await;
+                runtime::spawn_blocking(|| 5).await.unwrap()
+            });
+            task.await.unwrap() + 1
+        });
+        assert_eq!(out, 6);
+        // Each call gets (and drops) its own runtime.
+        assert!(Handle::try_current().is_none());
+        assert_eq!(
+            runtime::block_on(async { Handle::current().metrics().spawned_tasks() }),
+            0
+        );
+    });
+}
+
+#[test]
+fn paused_clock_auto_advances_long_timeouts() {
+    support::watchdog("paused_clock_auto_advances_long_timeouts", LIMIT, || {
+        let rt = Builder::new_current_thread()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let before = runtime::time::now();
+            let queue = WaitQueue::new();
+            let clock = runtime::time::clock();
+            let err = queue
+                .wait_event_timeout(&clock, Duration::from_secs(3600), || false)
+                .await
+                .unwrap_err();
+            assert!(!err.is_closed());
+            assert!(runtime::time::now() - before >= Duration::from_secs(3600));
+            sleep(Duration::from_secs(86_400)).await;
+            assert!(runtime::time::now() - before >= Duration::from_secs(3600 + 86_400));
+        });
+    });
+}
+
+// ===== current-thread block_on from two threads =====
+
+/// Thread A drives a current-thread runtime (holds its core) while thread B
+/// calls `block_on` on the same runtime. B's future must complete when it
+/// is woken, however the two threads share the runtime's parker.
+#[test]
+#[ignore = "BUG: current_thread::block_on without the core parks on the shared Parker; the core holder can consume the unpark, so B's wake is lost (hangs)"]
+fn current_thread_block_on_from_two_threads() {
+    support::watchdog(
+        "current_thread_block_on_from_two_threads",
+        Duration::from_secs(30),
+        || {
+            for _ in 0..20 {
+                let rt = Arc::new(Builder::new_current_thread().enable_all().build().unwrap());
+                let (gate_a, gate_b) = (Gate::new(), Gate::new());
+                let in_a = Gate::new();
+                let a = std::thread::spawn({
+                    let (rt, gate_a, in_a) = (rt.clone(), gate_a.clone(), in_a.clone());
+                    move || {
+                        rt.block_on(async move {
+                            in_a.open();
+                            gate_a.wait().await;
+                        })
+                    }
+                });
+                in_a.queue.blocking_wait_event(|| in_a.is_open()).unwrap();
+                let b = std::thread::spawn({
+                    let (rt, gate_b) = (rt.clone(), gate_b.clone());
+                    move || rt.block_on(async move { gate_b.wait().await })
+                });
+                std::thread::sleep(Duration::from_millis(1));
+                gate_b.open();
+                b.join().unwrap();
+                gate_a.open();
+                a.join().unwrap();
+            }
+        },
+    );
+}
+
+/// As above, but A's `block_on` returns while B still waits on a task: B
+/// must then run the tasks itself (nobody else drives them).
+#[test]
+#[ignore = "BUG: a current-thread block_on that started without the core never takes it when the holder returns, so spawned tasks never run (hangs)"]
+fn current_thread_second_block_on_takes_over_the_tasks() {
+    support::watchdog(
+        "current_thread_second_block_on_takes_over_the_tasks",
+        Duration::from_secs(30),
+        || {
+            let rt = Arc::new(Builder::new_current_thread().enable_all().build().unwrap());
+            let (gate_a, gate_b) = (Gate::new(), Gate::new());
+            let in_a = Gate::new();
+            let a = std::thread::spawn({
+                let (rt, gate_a, in_a) = (rt.clone(), gate_a.clone(), in_a.clone());
+                move || {
+                    rt.block_on(async move {
+                        in_a.open();
+                        gate_a.wait().await;
+                    })
+                }
+            });
+            in_a.queue.blocking_wait_event(|| in_a.is_open()).unwrap();
+            let b = std::thread::spawn({
+                let (rt, gate_b) = (rt.clone(), gate_b.clone());
+                move || {
+                    rt.block_on(async move {
+                        gate_b.wait().await;
+                        runtime::spawn(async { 11 }).await.unwrap()
+                    })
+                }
+            });
+            gate_a.open();
+            a.join().unwrap(); // A gives the core back
+            gate_b.open(); // B now needs a task run
+            assert_eq!(b.join().unwrap(), 11);
+        },
+    );
+}

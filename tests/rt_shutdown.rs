@@ -1,0 +1,527 @@
+//! The runtime's shutdown protocol (`runtime/src/runtime.rs`), on
+//! current-thread and multi-thread(2): dropping a runtime with pending,
+//! waitq-waiting, timer-sleeping and never-polled tasks and a blocking job
+//! in flight drops every future and hangs nowhere; join handles of its
+//! tasks resolve to a shutdown error on other runtimes and plain threads;
+//! a `Sleep` of a dropped runtime panics with a clear message instead of
+//! hanging; `shutdown_timeout` gives up on a stuck blocking job or worker;
+//! spawning after shutdown fails loudly; `UnhandledPanic::ShutdownRuntime`
+//! makes `block_on` panic naming the policy. Everything runs under a
+//! watchdog, so a hang fails the test.
+mod support;
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::poll;
+use runtime::sync::WaitQueue;
+use runtime::task::JoinHandle;
+use runtime::time::sleep;
+use runtime::{Builder, Runtime, UnhandledPanic};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Current-thread and multi-thread(2), with extra builder settings.
+fn flavours(configure: fn(&mut Builder) -> &mut Builder) -> [(&'static str, Runtime); 2] {
+    let mut ct = Builder::new_current_thread();
+    let mut mt = Builder::new_multi_thread();
+    mt.worker_threads(2);
+    [
+        (
+            "current_thread",
+            configure(ct.enable_all()).build().unwrap(),
+        ),
+        (
+            "multi_thread_2",
+            configure(mt.enable_all()).build().unwrap(),
+        ),
+    ]
+}
+
+fn plain(b: &mut Builder) -> &mut Builder {
+    b
+}
+
+/// A one-shot condition for tasks and plain threads.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    queue: WaitQueue,
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+    fn open(&self) {
+        self.open.store(true, SeqCst);
+        self.queue.wake_up_all();
+    }
+    fn is_open(&self) -> bool {
+        self.open.load(SeqCst)
+    }
+    fn blocking_wait(&self) {
+        self.queue.blocking_wait_event(|| self.is_open()).unwrap();
+    }
+}
+
+/// A counter tasks and threads can wait on.
+#[derive(Default)]
+struct Counter {
+    n: AtomicUsize,
+    queue: WaitQueue,
+}
+
+impl Counter {
+    fn new() -> Arc<Counter> {
+        Arc::new(Counter::default())
+    }
+    fn inc(&self) {
+        self.n.fetch_add(1, SeqCst);
+        self.queue.wake_up_all();
+    }
+    fn get(&self) -> usize {
+        self.n.load(SeqCst)
+    }
+    async fn wait_for(&self, n: usize) {
+        self.queue.wait_event(|| self.get() >= n).await.unwrap();
+    }
+    fn blocking_wait_for(&self, n: usize) {
+        self.queue.blocking_wait_event(|| self.get() >= n).unwrap();
+    }
+}
+
+/// Runs `on_drop` when dropped (a task's future was dropped).
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+fn counting_guard(counter: &Arc<Counter>) -> OnDrop<impl FnMut()> {
+    let counter = counter.clone();
+    OnDrop(move || counter.inc())
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+/// Awaits `fut` on a fresh plain thread with `futures::executor::block_on`.
+fn on_plain_thread<F: Future + Send + 'static>(fut: F) -> std::thread::JoinHandle<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || futures::executor::block_on(fut))
+}
+
+#[test]
+fn dropping_the_runtime_ends_every_kind_of_task() {
+    support::watchdog(
+        "dropping_the_runtime_ends_every_kind_of_task",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(plain) {
+                const N: usize = 20;
+                let started = Counter::new();
+                let dropped = Counter::new();
+                let queue = Arc::new(WaitQueue::new());
+                let release_job = Gate::new();
+                let job_done = Arc::new(AtomicBool::new(false));
+                let job_started = Counter::new();
+
+                let mut handles: Vec<JoinHandle<()>> = rt.block_on(async {
+                    let mut handles = Vec::new();
+                    for _ in 0..N {
+                        // Pending forever.
+                        let (guard, st) = (counting_guard(&dropped), started.clone());
+                        handles.push(runtime::spawn(async move {
+                            let _guard = guard;
+                            st.inc();
+                            std::future::pending::<()>().await;
+                        }));
+                        // Waiting on a wait queue nobody wakes.
+                        let (guard, st, queue) =
+                            (counting_guard(&dropped), started.clone(), queue.clone());
+                        handles.push(runtime::spawn(async move {
+                            let _guard = guard;
+                            st.inc();
+                            let res = queue.wait_event(|| false).await;
+                            panic!("the queue wait ended: {res:?}");
+                        }));
+                        // Sleeping on a long timer.
+                        let (guard, st) = (counting_guard(&dropped), started.clone());
+                        handles.push(runtime::spawn(async move {
+                            let _guard = guard;
+                            st.inc();
+                            sleep(Duration::from_secs(3600)).await;
+                            panic!("a one-hour timer fired");
+                        }));
+                    }
+                    // A task whose drop lets the blocking job finish.
+                    let release = release_job.clone();
+                    handles.push(runtime::spawn(async move {
+                        let _guard = OnDrop(move || release.open());
+                        std::future::pending::<()>().await;
+                    }));
+                    started.wait_for(3 * N).await;
+                    handles
+                });
+                // A blocking job in flight.
+                let job = rt.spawn_blocking({
+                    let (release_job, job_done, job_started) =
+                        (release_job.clone(), job_done.clone(), job_started.clone());
+                    move || {
+                        job_started.inc();
+                        release_job.blocking_wait();
+                        job_done.store(true, SeqCst);
+                    }
+                });
+                job_started.blocking_wait_for(1);
+                // Spawned but (on current-thread) never polled.
+                for _ in 0..N {
+                    let guard = counting_guard(&dropped);
+                    handles.push(rt.spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await;
+                    }));
+                }
+                assert!(rt.metrics().pending_timers() >= N, "{name}");
+                assert_eq!(dropped.get(), 0, "{name}");
+
+                // A plain thread already waiting on one of the handles.
+                let waiting = on_plain_thread(handles.pop().unwrap());
+                drop(rt);
+
+                assert_eq!(dropped.get(), 4 * N, "{name}: not every future was dropped");
+                assert!(release_job.is_open(), "{name}");
+                assert!(
+                    job_done.load(SeqCst),
+                    "{name}: drop did not wait for the blocking job"
+                );
+                assert!(
+                    queue.is_empty(),
+                    "{name}: dropped waiters still linked on the queue"
+                );
+                let err = waiting.join().unwrap().unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                for handle in handles {
+                    assert!(handle.is_finished(), "{name}");
+                    let err = futures::executor::block_on(handle).unwrap_err();
+                    assert!(err.is_shutdown() && err.is_cancelled(), "{name}: {err:?}");
+                }
+                futures::executor::block_on(job).unwrap();
+            }
+        },
+    );
+}
+
+#[test]
+fn join_handle_of_a_dropped_runtime_resolves_elsewhere() {
+    support::watchdog(
+        "join_handle_of_a_dropped_runtime_resolves_elsewhere",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(plain) {
+                let started = Counter::new();
+                let (finished, pending_a, pending_b, pending_c) = rt.block_on(async {
+                    let finished = runtime::spawn(async { 7u32 });
+                    let spawn_pending = || {
+                        let started = started.clone();
+                        runtime::spawn(async move {
+                            started.inc();
+                            std::future::pending::<u32>().await
+                        })
+                    };
+                    let handles = (finished, spawn_pending(), spawn_pending(), spawn_pending());
+                    started.wait_for(3).await;
+                    while !handles.0.is_finished() {
+                        runtime::task::yield_now().await;
+                    }
+                    handles
+                });
+                // Already awaited on another runtime when `rt` drops.
+                let other = Builder::new_current_thread().enable_all().build().unwrap();
+                let other_handle = other.handle().clone();
+                let awaiting = std::thread::spawn(move || {
+                    let rt = Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .build()
+                        .unwrap();
+                    rt.block_on(pending_c)
+                });
+                drop(rt);
+                // Awaited from another runtime after the drop.
+                let err = other.block_on(pending_a).unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                // Awaited by a task of another runtime.
+                let err = other
+                    .block_on(other_handle.spawn(pending_b))
+                    .unwrap()
+                    .unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                let err = awaiting.join().unwrap().unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                // A task that completed before the drop keeps its output.
+                assert_eq!(futures::executor::block_on(finished).unwrap(), 7, "{name}");
+            }
+        },
+    );
+}
+
+fn assert_shut_down_panic(name: &str, res: std::thread::Result<()>) {
+    let payload = res.expect_err("polling a Sleep of a dropped runtime must panic");
+    let msg = panic_message(&*payload);
+    assert!(msg.contains("shut down"), "{name}: unclear message: {msg}");
+}
+
+#[test]
+#[allow(clippy::async_yields_async)] // block_on hands out a registered Sleep on purpose
+fn sleep_of_a_dropped_runtime_panics_instead_of_hanging() {
+    support::watchdog(
+        "sleep_of_a_dropped_runtime_panics_instead_of_hanging",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(plain) {
+                // Never polled on `rt`.
+                let fresh = {
+                    let _enter = rt.handle().enter();
+                    sleep(Duration::from_secs(3600))
+                };
+                // Registered on `rt` (polled once there).
+                let registered = rt.block_on(async {
+                    let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+                    assert!(poll!(s.as_mut()).is_pending());
+                    s
+                });
+                // Being awaited on a plain thread while `rt` drops.
+                let awaited = {
+                    let _enter = rt.handle().enter();
+                    sleep(Duration::from_secs(3600))
+                };
+                let polled = Gate::new();
+                let awaiting = std::thread::spawn({
+                    let polled = polled.clone();
+                    move || {
+                        futures::executor::block_on(async move {
+                            let mut s = Box::pin(awaited);
+                            assert!(poll!(s.as_mut()).is_pending());
+                            polled.open();
+                            s.await
+                        })
+                    }
+                });
+                polled.blocking_wait();
+                drop(rt);
+
+                assert_shut_down_panic(name, on_plain_thread(fresh).join());
+                assert_shut_down_panic(name, on_plain_thread(registered).join());
+                assert_shut_down_panic(name, awaiting.join());
+            }
+        },
+    );
+}
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_stuck_blocking_job() {
+    support::watchdog(
+        "shutdown_timeout_gives_up_on_a_stuck_blocking_job",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(plain) {
+                let started = Counter::new();
+                let gate = Gate::new();
+                let job = rt.spawn_blocking({
+                    let (started, gate) = (started.clone(), gate.clone());
+                    move || {
+                        started.inc();
+                        gate.blocking_wait(); // "forever": until the test ends
+                        1
+                    }
+                });
+                started.blocking_wait_for(1);
+                let handle = rt.handle().clone();
+                let stopped = rt.shutdown_timeout(Duration::from_millis(100));
+                assert!(
+                    !stopped,
+                    "{name}: shutdown_timeout claimed a stuck job stopped"
+                );
+                // Doc step 3: whoever joins a task still running ends at once.
+                let err = on_plain_thread(job).join().unwrap().unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                assert!(!gate.is_open());
+                gate.open();
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while handle.metrics().blocking_threads() != 0 {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{name}: the job's thread never exited"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_stuck_worker() {
+    support::watchdog("shutdown_timeout_gives_up_on_a_stuck_worker", LIMIT, || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = Counter::new();
+        let gate = Gate::new();
+        let dropped = Counter::new();
+        let stuck = rt.spawn({
+            let (started, gate, guard) = (started.clone(), gate.clone(), counting_guard(&dropped));
+            async move {
+                let _guard = guard;
+                started.inc();
+                gate.blocking_wait(); // blocks its worker: never yields
+                runtime::task::yield_now().await;
+                std::future::pending::<()>().await;
+            }
+        });
+        started.blocking_wait_for(1);
+        let stopped = rt.shutdown_timeout(Duration::from_millis(100));
+        assert!(!stopped, "shutdown_timeout claimed a stuck worker stopped");
+        let err = on_plain_thread(stuck).join().unwrap().unwrap_err();
+        assert!(err.is_shutdown(), "{err:?}");
+        assert_eq!(dropped.get(), 0, "the future is still being polled");
+        gate.open();
+        // Dropped once its poll returns.
+        dropped.blocking_wait_for(1);
+    });
+}
+
+#[test]
+fn spawning_after_shutdown_fails() {
+    support::watchdog("spawning_after_shutdown_fails", LIMIT, || {
+        for (name, rt) in flavours(plain) {
+            let handle = rt.handle().clone();
+            // A future dropped during shutdown tries to spawn.
+            let from_drop = Arc::new(Mutex::new(None));
+            rt.block_on(async {
+                let from_drop = from_drop.clone();
+                let started = Counter::new();
+                let s = started.clone();
+                runtime::spawn(async move {
+                    let _guard = OnDrop(move || {
+                        // Step 3 gives drops a runtime context; spawns fail.
+                        let res =
+                            runtime::Handle::try_current().map(|h| h.try_spawn(async {}).is_err());
+                        *from_drop.lock().unwrap() = Some(res);
+                    });
+                    s.inc();
+                    std::future::pending::<()>().await;
+                });
+                started.wait_for(1).await;
+            });
+            drop(rt);
+            assert_eq!(
+                *from_drop.lock().unwrap(),
+                Some(Some(true)),
+                "{name}: a drop during shutdown had no runtime context, or its spawn was accepted"
+            );
+
+            let ran = Arc::new(AtomicBool::new(false));
+            let dropped = Counter::new();
+            let res = handle.try_spawn({
+                let (ran, guard) = (ran.clone(), counting_guard(&dropped));
+                async move {
+                    let _guard = guard;
+                    ran.store(true, SeqCst);
+                }
+            });
+            let err = res.unwrap_err();
+            assert!(err.to_string().contains("shutting down"), "{name}: {err}");
+            let join = handle.spawn({
+                let (ran, guard) = (ran.clone(), counting_guard(&dropped));
+                async move {
+                    let _guard = guard;
+                    ran.store(true, SeqCst);
+                    5
+                }
+            });
+            assert!(join.is_finished(), "{name}");
+            let err = futures::executor::block_on(join).unwrap_err();
+            assert!(err.is_shutdown(), "{name}: {err:?}");
+            // Through `enter` + `runtime::spawn` on another thread.
+            let h = handle.clone();
+            let err = std::thread::spawn(move || {
+                let _enter = h.enter();
+                futures::executor::block_on(runtime::spawn(async { 1 })).unwrap_err()
+            })
+            .join()
+            .unwrap();
+            assert!(err.is_shutdown(), "{name}: {err:?}");
+            assert!(
+                !ran.load(SeqCst),
+                "{name}: a future spawned after shutdown ran"
+            );
+            assert_eq!(dropped.get(), 2, "{name}: refused futures must be dropped");
+            assert_eq!(handle.metrics().alive_tasks(), 0, "{name}");
+        }
+    });
+}
+
+fn fatal_panic_case(name: &str, rt: Runtime, body: impl Future<Output = ()>) {
+    let res = catch_unwind(AssertUnwindSafe(|| rt.block_on(body)));
+    let msg = panic_message(&*res.expect_err("block_on must panic after a task panicked"));
+    assert!(
+        msg.contains("ShutdownRuntime"),
+        "{name}: message does not name the policy: {msg}"
+    );
+    drop(rt);
+}
+
+#[test]
+fn unhandled_panic_shutdown_runtime_joined() {
+    support::watchdog("unhandled_panic_shutdown_runtime_joined", LIMIT, || {
+        for (name, rt) in flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime)) {
+            // block_on awaits the panicking task: it is woken by the task's end.
+            fatal_panic_case(name, rt, async {
+                let res = runtime::spawn(async { panic!("task boom") }).await;
+                assert!(res.is_err());
+                // The next turn of block_on must notice the policy.
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+}
+
+#[test]
+fn unhandled_panic_shutdown_runtime_unrelated_block_on() {
+    support::watchdog(
+        "unhandled_panic_shutdown_runtime_unrelated_block_on",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime)) {
+                // block_on waits on something the panic never wakes.
+                fatal_panic_case(name, rt, async {
+                    let gate = Gate::new();
+                    let g = gate.clone();
+                    runtime::spawn(async move {
+                        g.queue.wait_event(|| g.is_open()).await.unwrap();
+                        panic!("task boom");
+                    });
+                    gate.open();
+                    std::future::pending::<()>().await;
+                });
+            }
+        },
+    );
+}
