@@ -258,9 +258,11 @@ impl Handle {
         self.scheduler.spawn(future).map_err(|_| SpawnError(()))
     }
 
-    /// Runs `f` on the blocking pool (see [`crate::blocking`]'s docs in
-    /// the crate root). After shutdown began, the handle resolves at once
-    /// to a shutdown [`JoinError`]; it is never silently dropped.
+    /// Runs `f` on the blocking pool: a FIFO of jobs served by at most
+    /// `max_blocking_threads` threads (default 512), started on demand;
+    /// a thread idle for `thread_keep_alive` (default 10 s) exits. After
+    /// shutdown began, the handle resolves at once to a shutdown
+    /// [`JoinError`]; a job is never silently dropped.
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,

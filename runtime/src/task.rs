@@ -4,7 +4,7 @@
 //!
 //! # Reference kinds and who touches what
 //!
-//! A task is one `Arc` allocation: the [`Header`](raw::Header) (state word,
+//! A task is one `Arc` allocation: the header (state word,
 //! id, scheduler, join wait queue, signals) plus its stage (the boxed
 //! future, then the output). Run queues, wakers, the runtime's owned-task
 //! list, `JoinHandle` and `AbortHandle` each hold one strong reference.
