@@ -1058,7 +1058,6 @@ fn paused_clock_auto_advances_long_timeouts() {
 /// calls `block_on` on the same runtime. B's future must complete when it
 /// is woken, however the two threads share the runtime's parker.
 #[test]
-#[ignore = "BUG: current_thread::block_on without the core parks on the shared Parker; the core holder can consume the unpark, so B's wake is lost (hangs)"]
 fn current_thread_block_on_from_two_threads() {
     support::watchdog(
         "current_thread_block_on_from_two_threads",
@@ -1095,7 +1094,6 @@ fn current_thread_block_on_from_two_threads() {
 /// As above, but A's `block_on` returns while B still waits on a task: B
 /// must then run the tasks itself (nobody else drives them).
 #[test]
-#[ignore = "BUG: a current-thread block_on that started without the core never takes it when the holder returns, so spawned tasks never run (hangs)"]
 fn current_thread_second_block_on_takes_over_the_tasks() {
     support::watchdog(
         "current_thread_second_block_on_takes_over_the_tasks",

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     parker: Parker,
     /// The local queue while no `block_on` holds it.
     core: Mutex<Option<Box<Core>>>,
+    /// `block_on` callers on other threads waiting for the core.
+    waiters: Mutex<Vec<Arc<MainWaker>>>,
 }
 
 /// The local run queue; lives in the driving thread's context.
@@ -55,6 +57,7 @@ impl Shared {
                 queue: VecDeque::new(),
                 tick: 0,
             }))),
+            waiters: Mutex::new(Vec::new()),
         })
     }
 
@@ -79,6 +82,10 @@ impl Shared {
 
     pub(crate) fn unpark(&self) {
         self.parker.unpark();
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Vec<Arc<MainWaker>>> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn pop_inject(&self) -> Option<TaskRef> {
@@ -136,10 +143,13 @@ impl Shared {
     }
 }
 
-/// The `block_on` future's waker: marks it woken and unparks the thread.
+/// The `block_on` future's waker: marks it woken and unparks the thread,
+/// whether it drives the tasks (sleeping on the shared parker) or waits
+/// for the core (sleeping on its own).
 struct MainWaker {
     woken: AtomicBool,
     shared: Arc<Shared>,
+    own: Parker,
 }
 
 impl Wake for MainWaker {
@@ -148,6 +158,7 @@ impl Wake for MainWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Release);
+        self.own.unpark();
         self.shared.unpark();
     }
 }
@@ -167,6 +178,10 @@ impl Drop for CoreGuard<'_> {
                 .core
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(core);
+            // A `block_on` on another thread may be waiting to drive.
+            for waiter in self.shared.waiters().iter() {
+                waiter.own.unpark();
+            }
         }
     }
 }
@@ -180,22 +195,37 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let main = Arc::new(MainWaker {
         woken: AtomicBool::new(true),
         shared: shared.clone(),
+        own: Parker::new(),
     });
     let waker = Waker::from(main.clone());
     let mut cx = Context::from_waker(&waker);
 
-    let core = shared
-        .core
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    let Some(core) = core else {
-        // Another thread drives the tasks: just wait for our own future.
-        loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
+    let take_core = || {
+        shared
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    };
+    let core = match take_core() {
+        Some(core) => core,
+        None => {
+            // Another thread drives the tasks: poll our own future until it
+            // is done, or until the core is released and we drive instead.
+            shared.waiters().push(main.clone());
+            let _unregister = Unregister(shared, &main);
+            loop {
+                if main.woken.swap(false, AcqRel) {
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        return out;
+                    }
+                }
+                if let Some(core) = take_core() {
+                    main.woken.store(true, Release);
+                    break core;
+                }
+                main.own.park(None);
             }
-            shared.parker.park(None);
         }
     };
     let _guard = CoreGuard {
@@ -229,6 +259,15 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             continue;
         }
         park(shared);
+    }
+}
+
+/// Takes a waiting `block_on` off the list.
+struct Unregister<'a>(&'a Shared, &'a Arc<MainWaker>);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.0.waiters().retain(|w| !Arc::ptr_eq(w, self.1));
     }
 }
 
