@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::blocking::{BlockingPool, PoolConfig};
+use crate::reactor::Reactor;
 use crate::scheduler::{current_thread, multi_thread, Common, Config, Scheduler, UnhandledPanic};
 use crate::time::{Clock, Driver};
 use crate::Runtime;
@@ -33,6 +35,7 @@ pub struct Builder {
     kind: Kind,
     worker_threads: Option<usize>,
     enable_time: bool,
+    enable_io: bool,
     start_paused: bool,
     max_blocking_threads: usize,
     keep_alive: Duration,
@@ -50,6 +53,7 @@ impl Builder {
             kind,
             worker_threads: None,
             enable_time: false,
+            enable_io: false,
             start_paused: false,
             max_blocking_threads: 512,
             keep_alive: Duration::from_secs(10),
@@ -84,9 +88,17 @@ impl Builder {
         self
     }
 
-    /// Enables every driver the runtime has: today, the timers.
+    /// Enables every driver the runtime has: the timers and the I/O
+    /// reactor.
     pub fn enable_all(&mut self) -> &mut Self {
-        self.enable_time()
+        self.enable_time().enable_io()
+    }
+
+    /// Enables the I/O reactor, which the sockets in [`net`](crate::net)
+    /// need.
+    pub fn enable_io(&mut self) -> &mut Self {
+        self.enable_io = true;
+        self
     }
 
     /// Enables the timer driver (`sleep`, `timeout`, `interval`, and the
@@ -178,7 +190,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// When a worker thread cannot be started.
+    /// When a worker thread cannot be started, or the reactor's poller
+    /// cannot be created.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let config = Config {
             global_queue_interval: self.global_queue_interval,
@@ -196,7 +209,11 @@ impl Builder {
             thread_name: self.thread_name.clone(),
             stack_size: self.stack_size,
         });
-        let common = Common::new(config, time, blocking);
+        let io = match self.enable_io {
+            true => Some(Arc::new(Reactor::new()?)),
+            false => None,
+        };
+        let common = Common::new(config, time, io, blocking);
         let scheduler = match self.kind {
             Kind::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(common)),
             Kind::MultiThread => {
@@ -216,6 +233,7 @@ impl fmt::Debug for Builder {
             .field("kind", &self.kind)
             .field("worker_threads", &self.worker_threads)
             .field("enable_time", &self.enable_time)
+            .field("enable_io", &self.enable_io)
             .field("start_paused", &self.start_paused)
             .finish_non_exhaustive()
     }

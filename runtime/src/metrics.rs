@@ -29,6 +29,7 @@ pub struct RuntimeMetrics {
     blocking_threads: usize,
     blocking_queue_depth: usize,
     pending_timers: usize,
+    io_sources: usize,
 }
 
 impl RuntimeMetrics {
@@ -56,6 +57,7 @@ impl RuntimeMetrics {
             blocking_threads,
             blocking_queue_depth,
             pending_timers: common.time.as_ref().map_or(0, |t| t.pending()),
+            io_sources: common.io.as_ref().map_or(0, |io| io.sources()),
         }
     }
 
@@ -106,5 +108,9 @@ impl RuntimeMetrics {
     /// Timers registered and not yet fired.
     pub fn pending_timers(&self) -> usize {
         self.pending_timers
+    }
+    /// Sockets registered with the reactor (0 without I/O enabled).
+    pub fn io_sources(&self) -> usize {
+        self.io_sources
     }
 }

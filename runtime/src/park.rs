@@ -1,16 +1,40 @@
 //! How an idle scheduler thread sleeps: on its own [`WaitQueue`], like a
-//! kernel thread in `wait_event_timeout(wq, notified, timeout)`.
+//! kernel thread in `wait_event_timeout(wq, notified, timeout)`, or, when
+//! it is the runtime's driver, inside the reactor's `epoll_wait`.
+//!
+//! # Waking a thread that sleeps in the reactor
+//!
+//! The sleeper announces `in_poll` and then re-checks `notified`; the
+//! waker sets `notified` and then reads `in_poll` (all `SeqCst`). Either
+//! the sleeper sees the notification and does not block, or the waker
+//! sees the announcement and interrupts the poll through the reactor's
+//! [`mio::Waker`]. No unpark is lost between the two.
+//!
+//! # Timer precision with I/O enabled
+//!
+//! `epoll_wait` counts in milliseconds and mio rounds a timeout up. The
+//! driver polls for the whole milliseconds only, then sleeps the
+//! remainder on the wait queue, which has nanosecond resolution: a timer
+//! never fires late because of the poller; an I/O event arriving in that
+//! last sub-millisecond is seen when it ends.
 
-use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Release};
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use waitq::WaitQueue;
+
+use crate::reactor::Reactor;
+use crate::scheduler::Common;
 
 /// One thread's sleep: `park` waits until `unpark` (or the timeout).
 #[derive(Debug, Default)]
 pub(crate) struct Parker {
     queue: WaitQueue,
     notified: AtomicBool,
+    /// The thread is (about to be) blocked in the reactor's poll.
+    in_poll: AtomicBool,
+    io_waker: Option<Arc<mio::Waker>>,
 }
 
 impl Parker {
@@ -18,6 +42,16 @@ impl Parker {
         Parker {
             queue: WaitQueue::new(),
             notified: AtomicBool::new(false),
+            in_poll: AtomicBool::new(false),
+            io_waker: None,
+        }
+    }
+
+    /// A parker that can sleep in `common`'s reactor, if it has one.
+    pub(crate) fn for_driver(common: &Common) -> Self {
+        Parker {
+            io_waker: common.io.as_ref().map(|io| io.waker()),
+            ..Parker::new()
         }
     }
 
@@ -32,14 +66,71 @@ impl Parker {
         }
     }
 
+    /// Sleeps in `reactor`'s poll until an I/O event, an unpark, or
+    /// `timeout`; see the module docs for the sub-millisecond remainder.
+    fn park_in_reactor(&self, reactor: &Reactor, timeout: Option<Duration>) {
+        if self.queue.is_closed() {
+            return;
+        }
+        let whole_ms = timeout.map(|t| Duration::from_millis(t.as_millis() as u64));
+        if whole_ms == Some(Duration::ZERO) {
+            // Under a millisecond: collect what is ready, then the precise sleep.
+            reactor.turn(Some(Duration::ZERO), true);
+            self.park(timeout);
+            return;
+        }
+        self.in_poll.store(true, SeqCst);
+        if self.notified.swap(false, SeqCst) {
+            self.in_poll.store(false, SeqCst);
+            reactor.turn(Some(Duration::ZERO), false);
+            return;
+        }
+        reactor.turn(whole_ms, true);
+        self.in_poll.store(false, SeqCst);
+        // The unpark (if any) that interrupted the poll is consumed here.
+        self.notified.store(false, SeqCst);
+    }
+
     /// Ends the current or next `park`.
     pub(crate) fn unpark(&self) {
-        self.notified.store(true, Release);
+        self.notified.store(true, SeqCst);
         self.queue.wake_up();
+        if self.in_poll.load(SeqCst) {
+            if let Some(waker) = &self.io_waker {
+                let _ = waker.wake();
+            }
+        }
     }
 
     /// Shutdown: every park returns at once from now on.
     pub(crate) fn close(&self) {
         self.queue.close();
+        self.unpark();
+    }
+}
+
+/// Sleeps as the runtime's driver: in the reactor if there is one, with
+/// the next timer's deadline as the timeout; then fires due timers.
+pub(crate) fn park_driving(common: &Common, parker: &Parker) {
+    let timeout = common.time.as_ref().and_then(|time| time.park_timeout());
+    match &common.io {
+        Some(io) => parker.park_in_reactor(io, timeout),
+        None => parker.park(timeout),
+    }
+    if let Some(time) = &common.time {
+        time.finish_park();
+        time.process();
+    }
+}
+
+/// A busy thread's check of the drivers, without sleeping: fire due
+/// timers and collect ready I/O (unless another thread drives the
+/// reactor right now).
+pub(crate) fn poll_drivers(common: &Common) {
+    if let Some(time) = &common.time {
+        time.process();
+    }
+    if let Some(io) = &common.io {
+        io.turn(Some(Duration::ZERO), false);
     }
 }

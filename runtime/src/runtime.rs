@@ -18,7 +18,10 @@
 //!    `JoinHandle` gets a shutdown error. A task still being polled by a
 //!    stuck worker is dropped when that poll returns, and its join queue is
 //!    closed now, so whoever waits on it ends with an error at once.
-//! 4. **Stop the timers.** Every pending timer's wait queue is closed.
+//! 4. **Stop the timers and the reactor.** Every pending timer's wait
+//!    queue is closed, and so is every registered socket's: a task waiting
+//!    for I/O ends with an error, and later socket operations fail with
+//!    "the runtime's I/O driver has shut down" instead of hanging.
 //! 5. **Stop the blocking pool.** Queued jobs that never started were
 //!    cancelled in step 3; running jobs get until the deadline, then their
 //!    threads are left to finish on their own.
@@ -166,9 +169,12 @@ impl Runtime {
             let _enter = context::enter(scheduler.clone());
             scheduler::cancel_all_tasks(common);
         }
-        // 4. Stop the timers.
+        // 4. Stop the timers and the reactor.
         if let Some(time) = &common.time {
             time.shutdown();
+        }
+        if let Some(io) = &common.io {
+            io.shutdown();
         }
         // 5. Stop the blocking pool.
         stopped &= common.blocking.shutdown(deadline);

@@ -1,6 +1,6 @@
 //! The two schedulers behind one [`Scheduler`] handle, and what they share
-//! ([`Common`]): the owned-task list, the timer driver, the blocking pool,
-//! configuration and metrics.
+//! ([`Common`]): the owned-task list, the timer and I/O drivers, the
+//! blocking pool, configuration and metrics.
 
 pub(crate) mod current_thread;
 pub(crate) mod multi_thread;
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
+use crate::reactor::Reactor;
 use crate::task::error::JoinError;
 use crate::task::join::JoinHandle;
 use crate::task::raw::{Header, PollOutcome, Runnable, Task, TaskRef};
@@ -63,6 +64,7 @@ impl Counters {
 pub(crate) struct Common {
     pub(crate) owned: OwnedTasks,
     pub(crate) time: Option<Driver>,
+    pub(crate) io: Option<Arc<Reactor>>,
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
     pub(crate) counters: Counters,
@@ -73,10 +75,16 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    pub(crate) fn new(config: Config, time: Option<Driver>, blocking: BlockingPool) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        time: Option<Driver>,
+        io: Option<Arc<Reactor>>,
+        blocking: BlockingPool,
+    ) -> Self {
         Common {
             owned: OwnedTasks::new(),
             time,
+            io,
             blocking,
             config,
             counters: Counters::default(),
@@ -134,8 +142,8 @@ impl Scheduler {
         }
     }
 
-    /// Wakes whatever thread drives the timers (a timer earlier than its
-    /// sleep was added).
+    /// Wakes whatever thread drives the timers and the reactor (a timer
+    /// earlier than its sleep was added).
     pub(crate) fn unpark_driver(&self) {
         match self {
             Scheduler::CurrentThread(s) => s.unpark(),

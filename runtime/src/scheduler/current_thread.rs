@@ -7,9 +7,10 @@
 //! `event_interval` (61) queued tasks. The local queue is FIFO; every
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
-//! After `event_interval` polls, or when no task is ready, due timers fire.
-//! With nothing to do the thread parks on its wait queue until a remote
-//! wake, the `block_on` future's waker, or the next timer deadline.
+//! After `event_interval` polls, or when no task is ready, due timers fire
+//! and ready I/O is collected. With nothing to do the thread sleeps in the
+//! reactor (or on its wait queue without one) until a remote wake, the
+//! `block_on` future's waker, an I/O event, or the next timer deadline.
 //! Guarantee: with a bounded number of tasks, each poll bounded, a woken
 //! task is polled within one pass over the queues.
 
@@ -48,10 +49,11 @@ pub(crate) struct Core {
 
 impl Shared {
     pub(crate) fn new(common: Common) -> Arc<Shared> {
+        let parker = Parker::for_driver(&common);
         Arc::new_cyclic(|weak| Shared {
             common,
             inject: Injector::new(),
-            parker: Parker::new(),
+            parker,
             core: Mutex::new(Some(Box::new(Core {
                 owner: weak.as_ptr() as usize,
                 queue: VecDeque::new(),
@@ -233,6 +235,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         previous: Some(context::set_core(AnyCore::CurrentThread(core))),
     };
     let event_interval = shared.common.config.event_interval;
+    // Polls since the drivers were last checked: a `block_on` future that
+    // wakes itself forever must not starve the timers and the reactor.
+    let mut since_drivers = 0;
     loop {
         super::check_fatal_panic(&shared.common);
         if main.woken.swap(false, AcqRel) {
@@ -251,13 +256,18 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 None => break,
             }
         }
+        since_drivers += ran + 1;
         if ran == event_interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
-            // Busy: fire due timers without sleeping.
-            if let Some(time) = &shared.common.time {
+            // Busy: check timers and I/O now and then, without sleeping.
+            if since_drivers >= event_interval {
+                since_drivers = 0;
+                crate::park::poll_drivers(&shared.common);
+            } else if let Some(time) = &shared.common.time {
                 time.process();
             }
             continue;
         }
+        since_drivers = 0;
         park(shared);
     }
 }
@@ -271,20 +281,12 @@ impl Drop for Unregister<'_> {
     }
 }
 
-/// Nothing to run: sleep until a wake or the next timer.
+/// Nothing to run: sleep until a wake, an I/O event or the next timer.
 fn park(shared: &Shared) {
     shared
         .common
         .counters
         .parks
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match &shared.common.time {
-        Some(time) => {
-            let timeout = time.park_timeout();
-            shared.parker.park(timeout);
-            time.finish_park();
-            time.process();
-        }
-        None => shared.parker.park(None),
-    }
+    crate::park::park_driving(&shared.common, &shared.parker);
 }

@@ -74,7 +74,8 @@ pub(crate) struct Shared {
     inject: Injector<TaskRef>,
     remotes: Box<[Remote]>,
     idle: Idle,
-    /// Which worker sleeps on the timer driver (it parks with a timeout).
+    /// Which worker sleeps as the driver (in the reactor, or parked with
+    /// the next timer's deadline as its timeout).
     driver_worker: AtomicUsize,
     driver_taken: std::sync::atomic::AtomicBool,
     /// Threads in `block_on`: woken when a panic shuts the runtime down.
@@ -103,7 +104,7 @@ impl Shared {
             .map(|local| Remote {
                 stealer: local.stealer(),
                 lifo: Mutex::new(None),
-                parker: Parker::new(),
+                parker: Parker::for_driver(&common),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -323,9 +324,7 @@ fn run_worker(shared: &Shared) {
             }
         }
         if ran == event_interval {
-            if let Some(time) = &shared.common.time {
-                time.process();
-            }
+            crate::park::poll_drivers(&shared.common);
             continue;
         }
         park(shared);
@@ -408,8 +407,9 @@ fn transition_from_searching(shared: &Shared) {
     }
 }
 
-/// Nothing to run anywhere: sleep. One parked worker at a time drives the
-/// timers (parks with the next deadline as its timeout).
+/// Nothing to run anywhere: sleep. One parked worker at a time is the
+/// driver: it sleeps in the reactor with the next timer's deadline as its
+/// timeout; the others park on their wait queues.
 fn park(shared: &Shared) {
     let (index, searching) = with_worker(|core| (core.index, std::mem::take(&mut core.searching)));
     shared.idle.park(index, searching);
@@ -419,34 +419,23 @@ fn park(shared: &Shared) {
     }
     shared.common.counters.parks.fetch_add(1, Relaxed);
     let parker = &shared.remotes[index].parker;
-    let driver = shared
-        .common
-        .time
-        .as_ref()
-        .filter(|_| !shared.driver_taken.swap(true, AcqRel));
-    match driver {
-        Some(time) => {
-            shared
-                .driver_worker
-                .store(index, std::sync::atomic::Ordering::Release);
-            let timeout = time.park_timeout();
-            if !shared.common.is_shutdown() {
-                parker.park(timeout);
-            }
-            shared
-                .driver_worker
-                .store(NO_WORKER, std::sync::atomic::Ordering::Release);
-            time.finish_park();
-            shared
-                .driver_taken
-                .store(false, std::sync::atomic::Ordering::Release);
-            time.process();
+    let common = &shared.common;
+    let has_drivers = common.time.is_some() || common.io.is_some();
+    if has_drivers && !shared.driver_taken.swap(true, AcqRel) {
+        shared
+            .driver_worker
+            .store(index, std::sync::atomic::Ordering::Release);
+        if !common.is_shutdown() {
+            crate::park::park_driving(common, parker);
         }
-        None => {
-            if !shared.common.is_shutdown() {
-                parker.park(None);
-            }
-        }
+        shared
+            .driver_worker
+            .store(NO_WORKER, std::sync::atomic::Ordering::Release);
+        shared
+            .driver_taken
+            .store(false, std::sync::atomic::Ordering::Release);
+    } else if !common.is_shutdown() {
+        parker.park(None);
     }
     if shared.idle.unpark(index) {
         with_worker(|core| core.searching = true);

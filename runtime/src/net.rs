@@ -1,0 +1,48 @@
+//! Sockets over the runtime's reactor: TCP, UDP and Unix-domain, each
+//! implementing [`futures_io::AsyncRead`] / [`futures_io::AsyncWrite`] as
+//! fits, with `poll_*` methods for hand-written futures and `try_*`
+//! methods that never wait.
+//!
+//! Readiness per direction is a [`WaitQueue`](crate::sync::WaitQueue):
+//! a task that finds its socket not ready sleeps on the socket's reader
+//! or writer queue as an exclusive waiter, so one readiness edge wakes one
+//! task, and a task that made progress hands the wake on (see the
+//! reactor's docs). Many tasks can therefore share one socket (an
+//! `Arc<UdpSocket>`, a `&TcpListener`) and each wake reaches one of them.
+//!
+//! Sockets must be created inside a runtime built with
+//! [`enable_io`](crate::Builder::enable_io) (or `enable_all`); elsewhere
+//! their constructors return an error. After the runtime shuts down, every
+//! pending and later operation fails with an error instead of hanging.
+//!
+//! # Examples
+//!
+//! ```
+//! use futures::{AsyncReadExt, AsyncWriteExt};
+//! use runtime::net::{TcpListener, TcpStream};
+//!
+//! runtime::Runtime::new().unwrap().block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     let server = runtime::spawn(async move {
+//!         let (mut conn, _) = listener.accept().await?;
+//!         let mut buf = [0; 5];
+//!         conn.read_exact(&mut buf).await?;
+//!         conn.write_all(&buf).await?; // echo
+//!         std::io::Result::Ok(())
+//!     });
+//!     let mut client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"hello").await?;
+//!     let mut echo = [0; 5];
+//!     client.read_exact(&mut echo).await?;
+//!     assert_eq!(&echo, b"hello");
+//!     server.await.unwrap()
+//! })
+//! .unwrap();
+//! ```
+
+mod addr;
+pub mod tcp;
+
+pub use addr::ToSocketAddrs;
+pub use tcp::{TcpListener, TcpStream};

@@ -1,0 +1,191 @@
+//! [`TcpListener`]: accepts TCP connections.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use super::TcpStream;
+use crate::net::addr::{each_addr, ToSocketAddrs};
+use crate::reactor::readiness::Direction;
+use crate::reactor::PollEvented;
+
+/// A listening TCP socket. Many tasks may `accept` on one listener (share
+/// it by reference or in an `Arc`); each connection goes to one of them.
+///
+/// # Examples
+///
+/// ```
+/// use runtime::net::{TcpListener, TcpStream};
+///
+/// runtime::Runtime::new().unwrap().block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, peer) = listener.accept().await?;
+///     assert_eq!(peer, client.local_addr()?);
+///     assert_eq!(server.peer_addr()?, client.local_addr()?);
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct TcpListener {
+    io: PollEvented<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (`SO_REUSEADDR` set, backlog 1024), trying each
+    /// address it resolves to in turn. Port 0 picks a free port.
+    ///
+    /// # Errors
+    ///
+    /// The last address's error (for example `AddrInUse`), or an error
+    /// outside a runtime with I/O.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(&addr, |addr| async move {
+            TcpListener::new(mio::net::TcpListener::bind(addr)?)
+        })
+        .await
+    }
+
+    fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+        })
+    }
+
+    /// Wraps a bound std listener (it is switched to non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime with I/O enabled, or if registration fails.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::new(mio::net::TcpListener::from_std(listener))
+    }
+
+    /// Deregisters the listener and returns it as a *blocking* std one.
+    ///
+    /// # Errors
+    ///
+    /// If switching back to blocking mode fails.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::from(OwnedFd::from(self.io.into_inner()));
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// # Errors
+    ///
+    /// As `accept(2)` (for example when out of file descriptors), or if
+    /// the runtime shut down.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let source = self.io.source();
+        let (stream, addr) = self
+            .io
+            .registration()
+            .async_io(Direction::Read, || source.accept())
+            .await?;
+        Ok((TcpStream::new(stream)?, addr))
+    }
+
+    /// [`accept`](Self::accept) for hand-written futures: only the task
+    /// that polled last is woken.
+    ///
+    /// # Errors
+    ///
+    /// As `accept`.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let source = self.io.source();
+        self.io
+            .registration()
+            .poll_io(cx, Direction::Read, || source.accept())
+            .map(|result| {
+                let (stream, addr) = result?;
+                Ok((TcpStream::new(stream)?, addr))
+            })
+    }
+
+    /// The connections as a [`Stream`]; it never ends, and yields accept
+    /// errors as items.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.source().local_addr()
+    }
+
+    /// Sets the IP time-to-live of accepted connections.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::TcpListener::set_ttl`].
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.source().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::TcpListener::ttl`].
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.source().ttl()
+    }
+}
+
+/// The stream of [`TcpListener::incoming`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener
+            .poll_accept(cx)
+            .map(|result| Some(result.map(|(stream, _)| stream)))
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.source().as_raw_fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.source().as_fd()
+    }
+}
+
+impl TryFrom<std::net::TcpListener> for TcpListener {
+    type Error = io::Error;
+    fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std(listener)
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("addr", &self.local_addr().ok())
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}

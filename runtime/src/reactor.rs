@@ -1,0 +1,265 @@
+//! The I/O driver: one [`mio::Poll`] per runtime, driven by whichever
+//! scheduler thread is idle (on the current-thread runtime, the thread
+//! itself), interrupted by a [`mio::Waker`].
+//!
+//! # Registrations
+//!
+//! Each source has a slot in a slab; its [`mio::Token`] is the slot key
+//! plus a generation, so an event that arrives for a slot that was freed
+//! and reused never completes a future of the new owner. A registration
+//! that `epoll_ctl` refuses is rolled back. A deregistered slot is freed
+//! only at the start of the next turn, when no event collected before the
+//! deregistration can still be in flight.
+//!
+//! # A turn
+//!
+//! 1. Free the slots deregistered since the last turn.
+//! 2. `epoll_wait` (at most [`EVENTS_PER_TURN`] events: a bounded batch).
+//! 3. Under the slab lock, record each event's readiness on its source.
+//! 4. With every lock released, wake each source's waiters, each wake
+//!    guarded so that a panicking waker cannot take the reactor down.
+//!
+//! # Shutdown
+//!
+//! [`Reactor::shutdown`] refuses new registrations and closes every
+//! source's wait queues: every pending and future readiness wait ends with
+//! an error, and socket operations report that the runtime is gone.
+
+pub(crate) mod readiness;
+pub(crate) mod registration;
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use mio::{Interest, Token};
+use slab::Slab;
+
+use readiness::{Ready, ScheduledIo};
+pub(crate) use registration::PollEvented;
+
+/// Most events handled in one turn.
+pub(crate) const EVENTS_PER_TURN: usize = 1024;
+
+/// Bits of a token that hold the slab key; the rest is the generation.
+const KEY_BITS: u32 = 24;
+const MAX_KEY: usize = (1 << KEY_BITS) - 1;
+/// Generations stay below the top bit, so no source token equals the
+/// waker's.
+const GENERATION_MASK: usize = usize::MAX >> (KEY_BITS + 1);
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+struct Turn {
+    poll: mio::Poll,
+    events: mio::Events,
+    tick: usize,
+    woken: Vec<(Arc<ScheduledIo>, Ready)>,
+}
+
+#[derive(Default)]
+struct Sources {
+    slab: Slab<Arc<ScheduledIo>>,
+    next_generation: usize,
+    /// Deregistered keys, freed at the start of the next turn.
+    released: Vec<usize>,
+    shutdown: bool,
+}
+
+/// The runtime's I/O driver.
+pub(crate) struct Reactor {
+    /// The poller; whoever holds this lock drives the reactor.
+    turn: Mutex<Turn>,
+    registry: mio::Registry,
+    waker: Arc<mio::Waker>,
+    sources: Mutex<Sources>,
+    shutdown: AtomicBool,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("sources", &self.lock_sources().slab.len())
+            .field("shutdown", &self.shutdown.load(Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error an operation gets once the runtime's reactor is gone.
+pub(crate) fn shutdown_error() -> io::Error {
+    io::Error::other("the runtime's I/O driver has shut down")
+}
+
+/// The error for a socket made outside a runtime with I/O enabled.
+pub(crate) fn no_reactor_error() -> io::Error {
+    io::Error::other(
+        "no I/O driver: sockets must be created inside a runtime built with \
+         `enable_io()` or `enable_all()`",
+    )
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE_TOKEN)?);
+        Ok(Reactor {
+            turn: Mutex::new(Turn {
+                poll,
+                events: mio::Events::with_capacity(EVENTS_PER_TURN),
+                tick: 0,
+                woken: Vec::new(),
+            }),
+            registry,
+            waker,
+            sources: Mutex::new(Sources::default()),
+            shutdown: AtomicBool::new(false),
+        })
+    }
+
+    /// The waker that interrupts a thread blocked in this reactor's poll.
+    pub(crate) fn waker(&self) -> Arc<mio::Waker> {
+        self.waker.clone()
+    }
+
+    fn lock_sources(&self) -> MutexGuard<'_, Sources> {
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `source`; on failure nothing stays behind.
+    pub(crate) fn register(
+        &self,
+        source: &mut impl mio::event::Source,
+        interest: Interest,
+    ) -> io::Result<(usize, Arc<ScheduledIo>)> {
+        let (key, io) = {
+            let mut sources = self.lock_sources();
+            if sources.shutdown {
+                return Err(shutdown_error());
+            }
+            let generation = sources.next_generation;
+            sources.next_generation = (generation + 1) & GENERATION_MASK;
+            let entry = sources.slab.vacant_entry();
+            let key = entry.key();
+            if key > MAX_KEY {
+                return Err(io::Error::other("too many I/O sources registered"));
+            }
+            let io = Arc::new(ScheduledIo::new(generation));
+            entry.insert(io.clone());
+            (key, io)
+        };
+        let token = Token(io.generation() << KEY_BITS | key);
+        if let Err(err) = self.registry.register(source, token, interest) {
+            // Roll back: nothing can have been delivered for this token.
+            drop(self.lock_sources().slab.try_remove(key));
+            return Err(err);
+        }
+        Ok((key, io))
+    }
+
+    /// Deregisters `source`; its slot is freed at the next turn.
+    pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, key: usize) {
+        let _ = self.registry.deregister(source);
+        let mut sources = self.lock_sources();
+        if !sources.shutdown {
+            sources.released.push(key);
+        }
+    }
+
+    /// Interrupts the thread blocked in this reactor's poll, if any.
+    pub(crate) fn unpark(&self) {
+        // An eventfd write; it can only fail if the fd is gone.
+        let _ = self.waker.wake();
+    }
+
+    /// One turn (see the module docs). `block`: wait for the poll lock
+    /// (the parked driver); otherwise give up if another thread drives.
+    /// Returns whether this thread drove.
+    pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> bool {
+        let mut guard = match self.turn.try_lock() {
+            Ok(turn) => turn,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if block => {
+                self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        let turn = &mut *guard;
+        self.free_released();
+        if self.shutdown.load(Acquire) {
+            return true;
+        }
+        turn.tick = turn.tick.wrapping_add(1);
+        if let Err(err) = turn.poll.poll(&mut turn.events, timeout) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                panic!("the reactor's epoll_wait failed: {err}");
+            }
+            return true;
+        }
+        {
+            let sources = self.lock_sources();
+            for event in turn.events.iter() {
+                let token = event.token();
+                if token == WAKE_TOKEN {
+                    continue;
+                }
+                let key = token.0 & MAX_KEY;
+                let generation = token.0 >> KEY_BITS;
+                let Some(io) = sources.slab.get(key) else {
+                    continue;
+                };
+                if io.generation() != generation {
+                    continue; // a stale event for a reused slot
+                }
+                let ready = Ready::from_mio(event);
+                io.set_readiness(turn.tick, ready);
+                turn.woken.push((io.clone(), ready));
+            }
+        }
+        let mut woken = std::mem::take(&mut turn.woken);
+        // Wake with the poll lock released too: another thread may drive.
+        drop(guard);
+        for (io, ready) in woken.drain(..) {
+            let _ = catch_unwind(AssertUnwindSafe(|| io.wake(ready)));
+        }
+        if let Ok(mut turn) = self.turn.try_lock() {
+            if turn.woken.capacity() < woken.capacity() {
+                turn.woken = woken;
+            }
+        }
+        true
+    }
+
+    fn free_released(&self) {
+        let mut sources = self.lock_sources();
+        let sources = &mut *sources;
+        for key in sources.released.drain(..) {
+            drop(sources.slab.try_remove(key));
+        }
+    }
+
+    /// Registered sources (metrics).
+    pub(crate) fn sources(&self) -> usize {
+        let sources = self.lock_sources();
+        sources.slab.len() - sources.released.len()
+    }
+
+    /// Shutdown: no new registrations; every wait on a source ends with
+    /// an error from now on.
+    pub(crate) fn shutdown(&self) {
+        if self.shutdown.swap(true, AcqRel) {
+            return;
+        }
+        let all: Vec<Arc<ScheduledIo>> = {
+            let mut sources = self.lock_sources();
+            sources.shutdown = true;
+            sources.released.clear();
+            sources.slab.drain().collect()
+        };
+        for io in all {
+            io.shutdown();
+        }
+        self.unpark();
+    }
+}

@@ -1,0 +1,255 @@
+//! One registered source's readiness: an atomic word the reactor sets and
+//! tasks clear, and one [`WaitQueue`] per direction that readers and
+//! writers sleep on (exclusive waiters, as the kernel's `accept` and
+//! `recv` sleep: one readiness edge wakes one task; a task that made
+//! progress passes the wake on, see [`ScheduledIo::pass_on`]).
+//!
+//! The word packs the ready bits with the reactor tick that set them:
+//! readiness is cleared only by a task that saw `WouldBlock`, and only if
+//! no newer event arrived since it read the word, so an edge reported
+//! between a task's read and its clear is never lost.
+
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
+
+use waitq::WaitQueue;
+
+/// A set of readiness bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Ready(usize);
+
+impl Ready {
+    pub(crate) const EMPTY: Ready = Ready(0);
+    pub(crate) const READABLE: Ready = Ready(1);
+    pub(crate) const WRITABLE: Ready = Ready(1 << 1);
+    pub(crate) const READ_CLOSED: Ready = Ready(1 << 2);
+    pub(crate) const WRITE_CLOSED: Ready = Ready(1 << 3);
+    pub(crate) const ERROR: Ready = Ready(1 << 4);
+    /// Bits that let a reader proceed (its syscall will not block).
+    pub(crate) const READ_SIDE: Ready = Ready(1 | 1 << 2 | 1 << 4);
+    /// Bits that let a writer proceed.
+    pub(crate) const WRITE_SIDE: Ready = Ready(1 << 1 | 1 << 3 | 1 << 4);
+    /// What a fresh source is assumed to be: try the syscall first, and
+    /// learn from `WouldBlock` (saves one reactor turn per new socket).
+    pub(crate) const OPTIMISTIC: Ready = Ready(1 | 1 << 1);
+
+    const MASK: usize = 0xff;
+
+    pub(crate) fn from_mio(event: &mio::event::Event) -> Ready {
+        let mut ready = Ready::EMPTY;
+        if event.is_readable() {
+            ready = ready | Ready::READABLE;
+        }
+        if event.is_writable() {
+            ready = ready | Ready::WRITABLE;
+        }
+        if event.is_read_closed() {
+            ready = ready | Ready::READ_CLOSED;
+        }
+        if event.is_write_closed() {
+            ready = ready | Ready::WRITE_CLOSED;
+        }
+        if event.is_error() {
+            ready = ready | Ready::ERROR;
+        }
+        ready
+    }
+
+    pub(crate) fn intersects(self, other: Ready) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    fn without(self, other: Ready) -> Ready {
+        Ready(self.0 & !other.0)
+    }
+}
+
+impl std::ops::BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, rhs: Ready) -> Ready {
+        Ready(self.0 | rhs.0)
+    }
+}
+
+/// Which direction a task waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    /// The bits that end a wait in this direction.
+    pub(crate) fn ready_bits(self) -> Ready {
+        match self {
+            Direction::Read => Ready::READ_SIDE,
+            Direction::Write => Ready::WRITE_SIDE,
+        }
+    }
+
+    /// The bits a `WouldBlock` in this direction clears. The closed and
+    /// error bits are final: they are never cleared.
+    fn clearable(self) -> Ready {
+        match self {
+            Direction::Read => Ready::READABLE,
+            Direction::Write => Ready::WRITABLE,
+        }
+    }
+}
+
+/// A snapshot of the readiness word: what was ready and at which tick.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadyEvent {
+    tick: usize,
+}
+
+const TICK_SHIFT: usize = 16;
+const SHUTDOWN: usize = 1 << 15;
+
+/// The reactor's per-source state.
+#[derive(Debug)]
+pub(crate) struct ScheduledIo {
+    /// `tick << 16 | SHUTDOWN | ready bits`.
+    word: AtomicUsize,
+    /// The slab generation this source was registered under.
+    generation: usize,
+    pub(crate) readers: WaitQueue,
+    pub(crate) writers: WaitQueue,
+}
+
+impl ScheduledIo {
+    pub(crate) fn new(generation: usize) -> ScheduledIo {
+        ScheduledIo {
+            word: AtomicUsize::new(Ready::OPTIMISTIC.0),
+            generation,
+            readers: WaitQueue::new(),
+            writers: WaitQueue::new(),
+        }
+    }
+
+    pub(crate) fn generation(&self) -> usize {
+        self.generation
+    }
+
+    pub(crate) fn queue(&self, direction: Direction) -> &WaitQueue {
+        match direction {
+            Direction::Read => &self.readers,
+            Direction::Write => &self.writers,
+        }
+    }
+
+    /// The reactor saw `ready` at `tick`: record it and wake one waiter
+    /// of each direction it concerns.
+    pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) {
+        let tick_bits = tick << TICK_SHIFT;
+        let _ = self.word.fetch_update(AcqRel, Acquire, |word| {
+            Some(tick_bits | (word & SHUTDOWN) | ((word | ready.0) & Ready::MASK))
+        });
+    }
+
+    /// Wakes the waiters `ready` lets proceed (called after the reactor's
+    /// locks are released).
+    pub(crate) fn wake(&self, ready: Ready) {
+        if ready.intersects(Ready::READ_SIDE) {
+            self.readers.wake_up();
+        }
+        if ready.intersects(Ready::WRITE_SIDE) {
+            self.writers.wake_up();
+        }
+    }
+
+    /// The current readiness for `direction`; `None` if nothing in it is
+    /// ready.
+    pub(crate) fn ready_event(&self, direction: Direction) -> Option<ReadyEvent> {
+        let word = self.word.load(Acquire);
+        Ready(word & Ready::MASK)
+            .intersects(direction.ready_bits())
+            .then_some(ReadyEvent {
+                tick: word >> TICK_SHIFT,
+            })
+    }
+
+    /// A syscall in `direction` said `WouldBlock`: clear that readiness,
+    /// unless an event newer than `seen` arrived meanwhile.
+    pub(crate) fn clear_readiness(&self, seen: ReadyEvent, direction: Direction) {
+        let _ = self.word.fetch_update(AcqRel, Acquire, |word| {
+            (word >> TICK_SHIFT == seen.tick).then(|| {
+                let ready = Ready(word & Ready::MASK).without(direction.clearable());
+                (word & !Ready::MASK) | ready.0
+            })
+        });
+    }
+
+    /// A task in `direction` made progress and the readiness may still
+    /// hold: hand the wake on to the next sleeper, as an exclusive waiter
+    /// in the kernel does when it leaves work behind.
+    pub(crate) fn pass_on(&self, direction: Direction) {
+        let queue = self.queue(direction);
+        if queue.waitqueue_active() {
+            queue.wake_up();
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.word.load(Acquire) & SHUTDOWN != 0
+    }
+
+    /// The reactor is gone: every wait on this source ends with an error.
+    pub(crate) fn shutdown(&self) {
+        self.word.fetch_or(SHUTDOWN, AcqRel);
+        self.readers.close();
+        self.writers.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_source_is_optimistically_ready_both_ways() {
+        let io = ScheduledIo::new(0);
+        assert!(io.ready_event(Direction::Read).is_some());
+        assert!(io.ready_event(Direction::Write).is_some());
+    }
+
+    #[test]
+    fn would_block_clears_only_its_direction() {
+        let io = ScheduledIo::new(0);
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        assert!(io.ready_event(Direction::Read).is_none());
+        assert!(io.ready_event(Direction::Write).is_some());
+    }
+
+    #[test]
+    fn a_newer_event_survives_a_stale_clear() {
+        let io = ScheduledIo::new(0);
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.set_readiness(1, Ready::READABLE); // the edge lands after the read
+        io.clear_readiness(seen, Direction::Read);
+        assert!(io.ready_event(Direction::Read).is_some(), "edge lost");
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        assert!(io.ready_event(Direction::Read).is_none());
+    }
+
+    #[test]
+    fn closed_and_error_bits_are_never_cleared() {
+        let io = ScheduledIo::new(0);
+        io.set_readiness(1, Ready::READ_CLOSED | Ready::ERROR);
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        assert!(io.ready_event(Direction::Read).is_some(), "EOF stays ready");
+        assert!(io.ready_event(Direction::Write).is_some(), "error wakes writers");
+    }
+
+    #[test]
+    fn shutdown_closes_both_queues() {
+        let io = ScheduledIo::new(0);
+        io.shutdown();
+        assert!(io.is_shutdown());
+        assert!(io.readers.is_closed() && io.writers.is_closed());
+        io.set_readiness(2, Ready::READABLE);
+        assert!(io.is_shutdown(), "an event never clears shutdown");
+    }
+}

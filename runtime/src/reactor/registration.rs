@@ -1,0 +1,251 @@
+//! A source registered with the reactor, and the two ways a task waits for
+//! it: `poll_*` (one stored waiter per direction, for hand-written futures
+//! and the `futures::io` traits) and `async` (one wait entry per call, so
+//! many tasks can wait on one socket and each wake reaches one of them).
+//!
+//! Every operation follows one loop: wait until the direction is ready,
+//! try the syscall, and on `WouldBlock` clear the readiness (only if no
+//! newer event came) and wait again. After any other outcome the wake is
+//! passed on to the next sleeper, since the readiness may still hold.
+
+use std::io;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use mio::Interest;
+use waitq::{PollWaiter, WaitQueue};
+
+use super::readiness::{Direction, ReadyEvent, ScheduledIo};
+use super::{no_reactor_error, shutdown_error, Reactor};
+
+/// One direction's wait queue of a source, owned (what a [`PollWaiter`]
+/// stores).
+#[derive(Debug)]
+struct Side {
+    io: Arc<ScheduledIo>,
+    direction: Direction,
+}
+
+impl Deref for Side {
+    type Target = WaitQueue;
+    fn deref(&self) -> &WaitQueue {
+        self.io.queue(self.direction)
+    }
+}
+
+/// A source's registration: its readiness and the `poll_*` waiters.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    reactor: Arc<Reactor>,
+    io: Arc<ScheduledIo>,
+    key: usize,
+    read_waiter: Mutex<PollWaiter<Side>>,
+    write_waiter: Mutex<PollWaiter<Side>>,
+}
+
+impl Registration {
+    fn new(source: &mut impl mio::event::Source, interest: Interest) -> io::Result<Registration> {
+        let reactor = crate::context::scheduler()
+            .and_then(|scheduler| scheduler.common().io.clone())
+            .ok_or_else(no_reactor_error)?;
+        let (key, io) = reactor.register(source, interest)?;
+        let waiter = |direction| {
+            Mutex::new(PollWaiter::new_exclusive(Side {
+                io: io.clone(),
+                direction,
+            }))
+        };
+        Ok(Registration {
+            read_waiter: waiter(Direction::Read),
+            write_waiter: waiter(Direction::Write),
+            reactor,
+            io,
+            key,
+        })
+    }
+
+    fn waiter(&self, direction: Direction) -> MutexGuard<'_, PollWaiter<Side>> {
+        match direction {
+            Direction::Read => &self.read_waiter,
+            Direction::Write => &self.write_waiter,
+        }
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_ready(&self, direction: Direction) -> bool {
+        self.io.is_shutdown() || self.io.ready_event(direction).is_some()
+    }
+
+    /// The readiness after a wait ended; `None` if another task cleared it
+    /// in between (wait again).
+    fn after_wait(&self, direction: Direction) -> Option<io::Result<ReadyEvent>> {
+        if self.io.is_shutdown() {
+            return Some(Err(shutdown_error()));
+        }
+        self.io.ready_event(direction).map(Ok)
+    }
+
+    /// Waits (poll style) until `direction` is ready. Only the task that
+    /// polled last is woken. Spends one unit of the cooperative budget.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let mut waiter = self.waiter(direction);
+        loop {
+            match ready!(waiter.poll_wait_event(cx, || self.is_ready(direction))) {
+                Err(_closed) => return Poll::Ready(Err(shutdown_error())),
+                Ok(()) => {
+                    if let Some(result) = self.after_wait(direction) {
+                        return Poll::Ready(result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits (async) until `direction` is ready; every caller has its own
+    /// exclusive wait entry.
+    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<ReadyEvent> {
+        loop {
+            let queue = self.io.queue(direction);
+            if queue
+                .wait_event_exclusive(|| self.is_ready(direction))
+                .await
+                .is_err()
+            {
+                return Err(shutdown_error());
+            }
+            if let Some(result) = self.after_wait(direction) {
+                return result;
+            }
+        }
+    }
+
+    /// The outcome of one syscall attempt after readiness `seen`: `None`
+    /// to wait again (it would block), `Some` to return.
+    fn finish<R>(
+        &self,
+        seen: ReadyEvent,
+        direction: Direction,
+        result: io::Result<R>,
+    ) -> Option<io::Result<R>> {
+        match result {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.io.clear_readiness(seen, direction);
+                None
+            }
+            result => {
+                self.io.pass_on(direction);
+                Some(result)
+            }
+        }
+    }
+
+    /// Poll-style I/O: `op` is tried whenever `direction` is ready.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let seen = ready!(self.poll_ready(cx, direction))?;
+            if let Some(result) = self.finish(seen, direction, op()) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Async I/O: `op` is tried whenever `direction` is ready.
+    pub(crate) async fn async_io<R>(
+        &self,
+        direction: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            let seen = self.ready(direction).await?;
+            if let Some(result) = self.finish(seen, direction, op()) {
+                return result;
+            }
+        }
+    }
+
+    /// One attempt without waiting: `WouldBlock` if not ready.
+    pub(crate) fn try_io<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        if self.io.is_shutdown() {
+            return Err(shutdown_error());
+        }
+        let Some(seen) = self.io.ready_event(direction) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        match self.finish(seen, direction, op()) {
+            Some(result) => result,
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+/// A mio source with its registration; dropping it deregisters the source
+/// before closing it.
+#[derive(Debug)]
+pub(crate) struct PollEvented<E: mio::event::Source> {
+    source: Option<E>,
+    registration: Registration,
+}
+
+impl<E: mio::event::Source> PollEvented<E> {
+    /// Registers `source` with the current runtime's reactor, for both
+    /// directions.
+    pub(crate) fn new(source: E) -> io::Result<Self> {
+        Self::with_interest(source, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub(crate) fn with_interest(mut source: E, interest: Interest) -> io::Result<Self> {
+        let registration = Registration::new(&mut source, interest)?;
+        Ok(PollEvented {
+            source: Some(source),
+            registration,
+        })
+    }
+
+    /// The source itself, for its syscalls.
+    pub(crate) fn source(&self) -> &E {
+        self.source
+            .as_ref()
+            .expect("the source is present until drop or into_inner")
+    }
+
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    /// Deregisters and hands the source back.
+    pub(crate) fn into_inner(mut self) -> E {
+        let mut source = self
+            .source
+            .take()
+            .expect("the source is present until drop or into_inner");
+        self.registration
+            .reactor
+            .deregister(&mut source, self.registration.key);
+        source
+    }
+}
+
+impl<E: mio::event::Source> Drop for PollEvented<E> {
+    fn drop(&mut self) {
+        if let Some(mut source) = self.source.take() {
+            self.registration
+                .reactor
+                .deregister(&mut source, self.registration.key);
+        }
+    }
+}
