@@ -11,6 +11,7 @@
 //! waits on `runtime::time::clock()`, per-task signals, spawning from tasks
 //! and foreign threads, nested `block_on`, and the `runtime::block_on`
 //! free function.
+#[macro_use]
 mod support;
 
 use std::any::Any;
@@ -25,55 +26,6 @@ use runtime::sync::{SignalKind, WaitQueue};
 use runtime::task::{yield_now, JoinSet};
 use runtime::time::{sleep, sleep_until};
 use runtime::{Builder, Handle, Runtime};
-
-/// Hang detector for one test body (never a timing assertion).
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Expands a behaviour test into one `#[test]` per scheduler flavour:
-/// `name::current_thread`, `name::multi_thread_1`, `name::multi_thread_2`.
-/// The body gets the runtime by value as `$rt`.
-macro_rules! rt_test {
-    ($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block) => {
-        mod $name {
-            use super::*;
-
-            #[test]
-            $(#[$attr])*
-            fn current_thread() {
-                run_on(concat!(stringify!($name), "::current_thread"), None, |$rt: Runtime| $body);
-            }
-
-            #[test]
-            $(#[$attr])*
-            fn multi_thread_1() {
-                run_on(concat!(stringify!($name), "::multi_thread_1"), Some(1), |$rt: Runtime| $body);
-            }
-
-            #[test]
-            $(#[$attr])*
-            fn multi_thread_2() {
-                run_on(concat!(stringify!($name), "::multi_thread_2"), Some(2), |$rt: Runtime| $body);
-            }
-        }
-    };
-}
-
-/// Builds the flavour (`None`: current-thread; `Some(n)`: n workers) and
-/// runs `body` on it under the watchdog.
-fn run_on(what: &'static str, workers: Option<usize>, body: fn(Runtime)) {
-    support::watchdog(what, LIMIT, move || body(build(workers)));
-}
-
-fn build(workers: Option<usize>) -> Runtime {
-    match workers {
-        None => Builder::new_current_thread().enable_all().build().unwrap(),
-        Some(n) => Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build()
-            .unwrap(),
-    }
-}
 
 // ===== helpers =====
 
@@ -1010,7 +962,7 @@ rt_test! {
 
 #[test]
 fn block_on_free_function() {
-    support::watchdog("block_on_free_function", LIMIT, || {
+    support::watchdog("block_on_free_function", support::RT_LIMIT, || {
         assert_eq!(runtime::block_on(async { 40 + 2 }), 42);
         let out = runtime::block_on(async {
             let task = runtime::spawn(async {
@@ -1031,25 +983,29 @@ fn block_on_free_function() {
 
 #[test]
 fn paused_clock_auto_advances_long_timeouts() {
-    support::watchdog("paused_clock_auto_advances_long_timeouts", LIMIT, || {
-        let rt = Builder::new_current_thread()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let before = runtime::time::now();
-            let queue = WaitQueue::new();
-            let clock = runtime::time::clock();
-            let err = queue
-                .wait_event_timeout(&clock, Duration::from_secs(3600), || false)
-                .await
-                .unwrap_err();
-            assert!(!err.is_closed());
-            assert!(runtime::time::now() - before >= Duration::from_secs(3600));
-            sleep(Duration::from_secs(86_400)).await;
-            assert!(runtime::time::now() - before >= Duration::from_secs(3600 + 86_400));
-        });
-    });
+    support::watchdog(
+        "paused_clock_auto_advances_long_timeouts",
+        support::RT_LIMIT,
+        || {
+            let rt = Builder::new_current_thread()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let before = runtime::time::now();
+                let queue = WaitQueue::new();
+                let clock = runtime::time::clock();
+                let err = queue
+                    .wait_event_timeout(&clock, Duration::from_secs(3600), || false)
+                    .await
+                    .unwrap_err();
+                assert!(!err.is_closed());
+                assert!(runtime::time::now() - before >= Duration::from_secs(3600));
+                sleep(Duration::from_secs(86_400)).await;
+                assert!(runtime::time::now() - before >= Duration::from_secs(3600 + 86_400));
+            });
+        },
+    );
 }
 
 // ===== current-thread block_on from two threads =====

@@ -207,3 +207,59 @@ impl waitq::Clock for SmolClock {
         async_io::Timer::at(deadline)
     }
 }
+
+// ===== one body on every scheduler flavour =====
+
+/// Hang detector for one test body (never a timing assertion).
+pub const RT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Expands a behaviour test into one `#[test]` per scheduler flavour:
+/// `name::current_thread`, `name::multi_thread_1`, `name::multi_thread_2`.
+/// The body gets the runtime by value as `$rt`. Needs `#[macro_use] mod support;`.
+#[allow(unused_macros)]
+macro_rules! rt_test {
+    ($(#[$attr:meta])* fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            $(#[$attr])*
+            fn current_thread() {
+                $crate::support::run_on(concat!(stringify!($name), "::current_thread"), None, |$rt: runtime::Runtime| $body);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn multi_thread_1() {
+                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_1"), Some(1), |$rt: runtime::Runtime| $body);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn multi_thread_2() {
+                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_2"), Some(2), |$rt: runtime::Runtime| $body);
+            }
+        }
+    };
+}
+
+/// Builds the flavour (`None`: current-thread; `Some(n)`: n workers) and
+/// runs `body` on it under the watchdog.
+pub fn run_on(what: &'static str, workers: Option<usize>, body: fn(runtime::Runtime)) {
+    watchdog(what, RT_LIMIT, move || body(build(workers)));
+}
+
+pub fn build(workers: Option<usize>) -> runtime::Runtime {
+    match workers {
+        None => runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        Some(n) => runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
+            .unwrap(),
+    }
+}
