@@ -1,0 +1,507 @@
+//! TCP over the reactor, on real loopback sockets, on every scheduler
+//! flavour (current-thread, mt(1), mt(2)) through `rt_test!`.
+//!
+//! Covered: echo round trips, 1,000 concurrent connections, EOF on peer
+//! close, reset by peer (an error, not a hang), half-close, peek, vectored
+//! writes, owned halves on two tasks and `reunite`, many tasks accepting on
+//! one listener (each connection reaches exactly one), a read future
+//! dropped mid-wait (no byte lost), sockets outliving their runtime (an
+//! error, not a hang), `incoming`, std conversions, refused connects, and
+//! sockets made without I/O enabled.
+#[macro_use]
+mod support;
+
+use std::collections::HashSet;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use runtime::net::{TcpListener, TcpStream};
+use runtime::Builder;
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// Accepts connections forever and echoes each one until EOF.
+fn spawn_echo_server(listener: TcpListener) {
+    runtime::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            runtime::spawn(async move {
+                let (mut read, mut write) = stream.into_split();
+                let mut buf = vec![0; 4096];
+                loop {
+                    match read.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+rt_test! {
+    fn echo_round_trips(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            spawn_echo_server(listener);
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            assert!(client.nodelay().unwrap());
+            for round in 0..200u32 {
+                let msg = round.to_le_bytes();
+                client.write_all(&msg).await.unwrap();
+                let mut back = [0; 4];
+                client.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, msg, "round {round}");
+            }
+            // A large message crosses many readiness edges both ways.
+            let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let (mut read, mut write) = client.into_split();
+            let sent = big.clone();
+            let writer = runtime::spawn(async move { write.write_all(&sent).await });
+            let mut back = vec![0; big.len()];
+            read.read_exact(&mut back).await.unwrap();
+            writer.await.unwrap().unwrap();
+            assert!(back == big, "bulk echo corrupted");
+        });
+    }
+}
+
+rt_test! {
+    fn thousand_concurrent_connections(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            spawn_echo_server(listener);
+            let clients: Vec<_> = (0..1000u32)
+                .map(|i| {
+                    runtime::spawn(async move {
+                        let mut stream = TcpStream::connect(addr).await?;
+                        let msg = i.to_le_bytes();
+                        stream.write_all(&msg).await?;
+                        let mut back = [0; 4];
+                        stream.read_exact(&mut back).await?;
+                        assert_eq!(back, msg);
+                        io::Result::Ok(())
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.await.unwrap().unwrap();
+            }
+        });
+    }
+}
+
+rt_test! {
+    fn peer_close_is_eof(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            server.write_all(b"last words").await.unwrap();
+            drop(server);
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"last words");
+            // EOF stays EOF.
+            assert_eq!(client.read(&mut [0; 8]).await.unwrap(), 0);
+        });
+    }
+}
+
+rt_test! {
+    fn peer_reset_is_an_error_not_a_hang(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            client.write_all(b"never read").await.unwrap();
+            // Wait until the bytes reached the server, then close it with
+            // them unread: the kernel answers with RST.
+            server.readable().await.unwrap();
+            drop(server);
+            let mut buf = [0; 16];
+            let err = loop {
+                match client.read(&mut buf).await {
+                    Ok(0) => panic!("a reset must be an error, not EOF"),
+                    Ok(_) => continue,
+                    Err(err) => break err,
+                }
+            };
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        });
+    }
+}
+
+rt_test! {
+    fn half_close_lets_the_other_direction_work(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            client.write_all(b"request").await.unwrap();
+            client.close().await.unwrap(); // shutdown(Write)
+            let mut request = Vec::new();
+            server.read_to_end(&mut request).await.unwrap();
+            assert_eq!(request, b"request");
+            server.write_all(b"response").await.unwrap();
+            server.shutdown(Shutdown::Write).unwrap();
+            let mut response = Vec::new();
+            client.read_to_end(&mut response).await.unwrap();
+            assert_eq!(response, b"response");
+        });
+    }
+}
+
+rt_test! {
+    fn peek_then_read_sees_the_same_bytes(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let client = runtime::spawn(async move {
+                let mut c = TcpStream::connect(addr).await.unwrap();
+                c.write_all(b"abcdef").await.unwrap();
+                c
+            });
+            let (mut server, _) = listener.accept().await.unwrap();
+            let _client = client.await.unwrap();
+            let mut peeked = [0; 6];
+            let mut n = 0;
+            while n < 6 {
+                n = server.peek(&mut peeked).await.unwrap();
+            }
+            assert_eq!(&peeked, b"abcdef");
+            let mut read = [0; 6];
+            server.read_exact(&mut read).await.unwrap();
+            assert_eq!(read, peeked);
+        });
+    }
+}
+
+rt_test! {
+    fn vectored_write_arrives_in_order(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let parts = [IoSlice::new(b"one "), IoSlice::new(b"two "), IoSlice::new(b"three")];
+            let n = client.write_vectored(&parts).await.unwrap();
+            assert_eq!(n, 13, "loopback takes a small vectored write whole");
+            drop(client);
+            let mut got = String::new();
+            server.read_to_string(&mut got).await.unwrap();
+            assert_eq!(got, "one two three");
+        });
+    }
+}
+
+rt_test! {
+    fn owned_halves_on_two_tasks_then_reunite(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            spawn_echo_server(listener);
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut read, mut write) = stream.into_split();
+            let writer = runtime::spawn(async move {
+                for i in 0..100u8 {
+                    write.write_all(&[i; 100]).await.unwrap();
+                }
+                write
+            });
+            let mut got = vec![0; 100 * 100];
+            read.read_exact(&mut got).await.unwrap();
+            for (i, chunk) in got.chunks(100).enumerate() {
+                assert!(chunk.iter().all(|&b| b == i as u8), "chunk {i} out of order");
+            }
+            let write = writer.await.unwrap();
+            let mut stream = read.reunite(write).expect("same stream");
+            stream.write_all(b"x").await.unwrap();
+            let mut x = [0];
+            stream.read_exact(&mut x).await.unwrap();
+            assert_eq!(&x, b"x");
+
+            // Halves of different streams do not reunite.
+            let (r1, _w1) = TcpStream::connect(addr).await.unwrap().into_split();
+            let (_r2, w2) = TcpStream::connect(addr).await.unwrap().into_split();
+            assert!(r1.reunite(w2).is_err());
+        });
+    }
+}
+
+rt_test! {
+    fn dropping_the_write_half_sends_eof(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let (_read, mut write) = client.into_split();
+            write.write_all(b"bye").await.unwrap();
+            drop(write);
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"bye");
+        });
+    }
+}
+
+rt_test! {
+    fn many_acceptors_each_connection_reaches_exactly_one(rt) {
+        rt.block_on(async {
+            const ACCEPTORS: usize = 16;
+            const CONNECTIONS: u32 = 200;
+            let (listener, addr) = listener().await;
+            let listener = Arc::new(listener);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let acceptors: Vec<_> = (0..ACCEPTORS)
+                .map(|_| {
+                    let (listener, seen) = (listener.clone(), seen.clone());
+                    runtime::spawn(async move {
+                        loop {
+                            let (mut stream, _) = listener.accept().await.unwrap();
+                            let mut id = [0; 4];
+                            stream.read_exact(&mut id).await.unwrap();
+                            let id = u32::from_le_bytes(id);
+                            if id == u32::MAX {
+                                return;
+                            }
+                            seen.lock().unwrap().push(id);
+                            stream.write_all(b"k").await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let clients: Vec<_> = (0..CONNECTIONS)
+                .map(|id| {
+                    runtime::spawn(async move {
+                        let mut stream = TcpStream::connect(addr).await.unwrap();
+                        stream.write_all(&id.to_le_bytes()).await.unwrap();
+                        let mut ack = [0];
+                        stream.read_exact(&mut ack).await.unwrap();
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.await.unwrap();
+            }
+            for _ in 0..ACCEPTORS {
+                let mut stop = TcpStream::connect(addr).await.unwrap();
+                stop.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+            }
+            for acceptor in acceptors {
+                acceptor.await.unwrap();
+            }
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..CONNECTIONS).collect::<Vec<_>>());
+        });
+    }
+}
+
+rt_test! {
+    fn a_dropped_read_future_loses_no_bytes(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 8];
+            // Poll a read until it sleeps, then drop it.
+            {
+                let mut read = server.read(&mut buf);
+                assert!(futures::poll!(&mut read).is_pending());
+            }
+            // Also a timed-out read: dropped by `timeout` mid-wait.
+            let timed = runtime::time::timeout(Duration::from_millis(5), server.read(&mut buf)).await;
+            assert!(timed.is_err(), "nothing was sent yet");
+            client.write_all(b"kept").await.unwrap();
+            let mut got = [0; 4];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"kept");
+        });
+    }
+}
+
+rt_test! {
+    fn incoming_yields_connections(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let connector = runtime::spawn(async move {
+                let mut streams = Vec::new();
+                for _ in 0..3 {
+                    streams.push(TcpStream::connect(addr).await.unwrap());
+                }
+                streams
+            });
+            let mut incoming = listener.incoming();
+            let mut peers = HashSet::new();
+            for _ in 0..3 {
+                let stream = incoming.next().await.unwrap().unwrap();
+                peers.insert(stream.peer_addr().unwrap());
+            }
+            let streams = connector.await.unwrap();
+            let expected: HashSet<_> = streams.iter().map(|s| s.local_addr().unwrap()).collect();
+            assert_eq!(peers, expected);
+        });
+    }
+}
+
+rt_test! {
+    fn std_conversions_round_trip(rt) {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let mut blocking_client = std::net::TcpStream::connect(addr).unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            blocking_client.write_all(b"hi").unwrap();
+            let mut server = server;
+            let mut got = [0; 2];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"hi");
+            // Back to std: blocking again.
+            let mut std_server = server.into_std().unwrap();
+            std_server.write_all(b"yo").unwrap();
+            let mut back = [0; 2];
+            blocking_client.read_exact(&mut back).unwrap();
+            assert_eq!(&back, b"yo");
+            let client = TcpStream::from_std(blocking_client).unwrap();
+            assert_eq!(client.peer_addr().unwrap(), addr);
+            let std_listener = listener.into_std().unwrap();
+            assert_eq!(std_listener.local_addr().unwrap(), addr);
+        });
+    }
+}
+
+rt_test! {
+    fn connect_to_a_closed_port_is_refused(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            drop(listener);
+            let err = TcpStream::connect(addr).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+            let err = TcpStream::connect_timeout(addr, Duration::from_secs(5)).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        });
+    }
+}
+
+rt_test! {
+    fn host_names_resolve_off_the_scheduler(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let stream = TcpStream::connect(("localhost", addr.port())).await;
+            // localhost may resolve to ::1 first; one of its addresses works.
+            let stream = stream.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            assert_eq!(stream.local_addr().unwrap(), server.peer_addr().unwrap());
+        });
+    }
+}
+
+rt_test! {
+    fn try_read_and_try_write_never_wait(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let err = server.try_read(&mut [0; 4]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            client.writable().await.unwrap();
+            assert_eq!(client.try_write(b"ok").unwrap(), 2);
+            server.readable().await.unwrap();
+            let mut buf = [0; 4];
+            assert_eq!(server.try_read(&mut buf).unwrap(), 2);
+            assert_eq!(&buf[..2], b"ok");
+        });
+    }
+}
+
+/// A socket kept past its runtime: waits end with an error, nothing hangs.
+#[test]
+fn io_after_runtime_shutdown_is_an_error() {
+    for workers in [None, Some(1), Some(2)] {
+        support::watchdog("io_after_runtime_shutdown", support::RT_LIMIT, move || {
+            let rt = support::build(workers);
+            let (server, client, pending_read) = rt.block_on(async {
+                let (listener, addr) = listener().await;
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (server, _) = listener.accept().await.unwrap();
+                let server = Arc::new(server);
+                // A task asleep in a read when the runtime goes away.
+                let reader = server.clone();
+                let pending_read = runtime::spawn(async move {
+                    let mut buf = [0; 4];
+                    (&*reader).read(&mut buf).await
+                });
+                runtime::task::yield_now().await;
+                (server, client, pending_read)
+            });
+            rt.shutdown_timeout(Duration::from_secs(5));
+            // The sleeping task was cancelled by shutdown.
+            let other = Builder::new_current_thread().build().unwrap();
+            let joined = other.block_on(pending_read);
+            assert!(joined.unwrap_err().is_shutdown());
+            // Later operations fail at once instead of waiting forever.
+            let mut buf = [0; 4];
+            let mut server_ref = &*server;
+            let read = futures::executor::block_on(server_ref.read(&mut buf));
+            let err = read.expect_err("no reactor to wait on");
+            assert!(err.to_string().contains("shut down"), "{err}");
+            let write = futures::executor::block_on((&client).write(b"x"));
+            // A write may still fit the socket buffer without waiting; it
+            // must never hang. Either outcome is fine, a hang is not.
+            let _ = write;
+        });
+    }
+}
+
+#[test]
+fn sockets_need_a_runtime_with_io() {
+    let rt = Builder::new_current_thread().enable_time().build().unwrap();
+    let err = rt
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect_err("no I/O driver");
+    assert!(err.to_string().contains("enable_io"), "{err}");
+    let err = futures::executor::block_on(TcpListener::bind("127.0.0.1:0")).unwrap_err();
+    assert!(err.to_string().contains("enable_io"), "{err}");
+}
+
+/// Polling a read by hand: `Pending` registers, data wakes it.
+#[test]
+fn poll_read_wakes_on_data() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (listener, addr) = listener().await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut buf = [0; 4];
+        let waker = support::CountingWaker::new();
+        {
+            let mut read = server.read(&mut buf);
+            assert!(support::poll_with(&mut read, &waker.waker()).is_pending());
+            client.write_all(b"ding").await.unwrap();
+            // The reactor runs when this task yields to the scheduler.
+            while waker.wakes() == 0 {
+                runtime::task::yield_now().await;
+                runtime::time::sleep(Duration::from_millis(1)).await;
+            }
+            match support::poll_with(&mut read, &waker.waker()) {
+                Poll::Ready(Ok(4)) => {}
+                other => panic!("expected 4 bytes, got {other:?}"),
+            }
+        }
+        assert_eq!(&buf, b"ding");
+    });
+}
