@@ -1,0 +1,430 @@
+//! Network benchmark: our reactor and sockets against tokio and smol, each
+//! in a current-thread and a 2-thread flavour, plus a hand-written
+//! single-threaded mio loop as the physical reference, in one process.
+//!
+//! - `tcp_echo_rr`: an echo server and 64 client connections in one
+//!   runtime; each client does 2,000 round trips of 64 bytes. Reported:
+//!   round trips per second (all clients together).
+//! - `tcp_bulk`: one connection writes 1 GiB in 64 KiB writes into a
+//!   server that discards it. Reported: MiB/s.
+//!
+//! Sizes scale with `NET_BENCH_SCALE` (default 1.0); each cell is the
+//! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
+//! alternating. Every run checks its byte counts. Ratio = ours / peer
+//! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows.
+
+use std::future::Future;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+const CLIENTS: usize = 64;
+const MESSAGE: usize = 64;
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Copy)]
+struct Sizes {
+    round_trips: usize,
+    bulk_bytes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    EchoRr,
+    Bulk,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::EchoRr => "tcp_echo_rr",
+            Workload::Bulk => "tcp_bulk",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Workload::EchoRr => "rt/s",
+            Workload::Bulk => "MiB/s",
+        }
+    }
+
+    /// Work units done in a run of these sizes.
+    fn units(self, sizes: Sizes) -> f64 {
+        match self {
+            Workload::EchoRr => (CLIENTS * sizes.round_trips) as f64,
+            Workload::Bulk => sizes.bulk_bytes as f64 / (1024.0 * 1024.0),
+        }
+    }
+}
+
+// ===== the workloads, over the futures-io traits (ours and smol) =====
+
+async fn echo_conn<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(mut stream: S) {
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn echo_client<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
+    mut stream: S,
+    round_trips: usize,
+) {
+    let msg = [7u8; MESSAGE];
+    let mut back = [0u8; MESSAGE];
+    for _ in 0..round_trips {
+        stream.write_all(&msg).await.expect("write");
+        stream.read_exact(&mut back).await.expect("read");
+        assert_eq!(back, msg);
+    }
+}
+
+async fn sink_conn<S: futures::AsyncRead + Unpin>(mut stream: S) -> usize {
+    let mut buf = vec![0; CHUNK];
+    let mut total = 0;
+    loop {
+        match stream.read(&mut buf).await.expect("sink read") {
+            0 => return total,
+            n => total += n,
+        }
+    }
+}
+
+async fn bulk_client<S: futures::AsyncWrite + Unpin>(mut stream: S, bytes: usize) {
+    let chunk = vec![1u8; CHUNK];
+    for _ in 0..bytes / CHUNK {
+        stream.write_all(&chunk).await.expect("bulk write");
+    }
+    stream.close().await.expect("close");
+}
+
+/// One runtime under test: how it builds, blocks, spawns and connects.
+macro_rules! futures_io_runtime {
+    ($fn_name:ident, $build:expr, $block_on:path, $spawn:path, $listener:ty, $stream:ty) => {
+        fn $fn_name(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
+            #[allow(clippy::redundant_closure_call)]
+            let rt = ($build)(workers);
+            $block_on(&rt, async move {
+                let listener = <$listener>::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let start = Instant::now();
+                match workload {
+                    Workload::EchoRr => {
+                        // Dropping the join handles detaches the tasks.
+                        drop($spawn(async move {
+                            loop {
+                                let (stream, _) = listener.accept().await.unwrap();
+                                drop($spawn(echo_conn(stream)));
+                            }
+                        }));
+                        let mut clients = Vec::new();
+                        for _ in 0..CLIENTS {
+                            let stream = <$stream>::connect(addr).await.unwrap();
+                            stream.set_nodelay(true).unwrap();
+                            clients.push($spawn(echo_client(stream, sizes.round_trips)));
+                        }
+                        for client in clients {
+                            client.await;
+                        }
+                    }
+                    Workload::Bulk => {
+                        let sink = $spawn(async move {
+                            let (stream, _) = listener.accept().await.unwrap();
+                            sink_conn(stream).await
+                        });
+                        let stream = <$stream>::connect(addr).await.unwrap();
+                        bulk_client(stream, sizes.bulk_bytes).await;
+                        assert_eq!(sink.await, sizes.bulk_bytes / CHUNK * CHUNK);
+                    }
+                }
+                start.elapsed()
+            })
+        }
+    };
+}
+
+// ===== ours =====
+
+fn ours_build(workers: usize) -> runtime::Runtime {
+    if workers == 1 {
+        runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .expect("our runtime builds")
+}
+
+fn ours_block_on<F: Future>(rt: &runtime::Runtime, future: F) -> F::Output {
+    rt.block_on(future)
+}
+
+fn ours_spawn<F>(future: F) -> impl Future<Output = F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = runtime::spawn(future);
+    async move { handle.await.expect("our task") }
+}
+
+futures_io_runtime!(
+    run_ours,
+    ours_build,
+    ours_block_on,
+    ours_spawn,
+    runtime::net::TcpListener,
+    runtime::net::TcpStream
+);
+
+// ===== smol =====
+
+static SMOL: smol::Executor<'static> = smol::Executor::new();
+
+struct SmolRt {
+    stop: Option<smol::channel::Sender<()>>,
+    helpers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SmolRt {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for helper in self.helpers.drain(..) {
+            helper.join().expect("smol helper");
+        }
+    }
+}
+
+fn smol_build(workers: usize) -> SmolRt {
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let helpers = (1..workers)
+        .map(|_| {
+            let stopped = stopped.clone();
+            std::thread::spawn(move || {
+                let _ = smol::block_on(SMOL.run(stopped.recv()));
+            })
+        })
+        .collect();
+    SmolRt {
+        stop: Some(stop),
+        helpers,
+    }
+}
+
+fn smol_block_on<F: Future>(_: &SmolRt, future: F) -> F::Output {
+    smol::block_on(SMOL.run(future))
+}
+
+fn smol_spawn<F>(future: F) -> smol::Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    SMOL.spawn(future)
+}
+
+/// smol's spawn with the task detached when the handle is unused.
+fn smol_spawn_kept<F>(future: F) -> impl Future<Output = F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let task = smol_spawn(future);
+    let (tx, rx) = smol::channel::bounded(1);
+    smol_spawn(async move {
+        let _ = tx.send(task.await).await;
+    })
+    .detach();
+    async move { rx.recv().await.expect("smol task") }
+}
+
+futures_io_runtime!(
+    run_smol,
+    smol_build,
+    smol_block_on,
+    smol_spawn_kept,
+    smol::net::TcpListener,
+    smol::net::TcpStream
+);
+
+// ===== tokio =====
+
+fn run_tokio(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .expect("tokio builds");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let start = Instant::now();
+        match workload {
+            Workload::EchoRr => {
+                tokio::spawn(async move {
+                    loop {
+                        let (mut stream, _) = listener.accept().await.unwrap();
+                        tokio::spawn(async move {
+                            let mut buf = [0; 4096];
+                            loop {
+                                match stream.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => {
+                                        if stream.write_all(&buf[..n]).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                        });
+                    }
+                });
+                let mut clients = Vec::new();
+                for _ in 0..CLIENTS {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let round_trips = sizes.round_trips;
+                    clients.push(tokio::spawn(async move {
+                        let msg = [7u8; MESSAGE];
+                        let mut back = [0u8; MESSAGE];
+                        for _ in 0..round_trips {
+                            stream.write_all(&msg).await.expect("write");
+                            stream.read_exact(&mut back).await.expect("read");
+                            assert_eq!(back, msg);
+                        }
+                    }));
+                }
+                for client in clients {
+                    client.await.unwrap();
+                }
+            }
+            Workload::Bulk => {
+                let sink = tokio::spawn(async move {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    let mut buf = vec![0; CHUNK];
+                    let mut total = 0;
+                    loop {
+                        match stream.read(&mut buf).await.unwrap() {
+                            0 => return total,
+                            n => total += n,
+                        }
+                    }
+                });
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let chunk = vec![1u8; CHUNK];
+                for _ in 0..sizes.bulk_bytes / CHUNK {
+                    stream.write_all(&chunk).await.unwrap();
+                }
+                stream.shutdown().await.unwrap();
+                assert_eq!(sink.await.unwrap(), sizes.bulk_bytes / CHUNK * CHUNK);
+            }
+        }
+        start.elapsed()
+    })
+}
+
+// ===== the physical reference: a hand-written mio loop =====
+
+#[path = "net/raw_mio.rs"]
+mod raw_mio;
+
+// ===== the harness =====
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().map_or(default, |s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got {s:?}"))
+    })
+}
+
+type Runner = fn(usize, Workload, Sizes) -> Duration;
+
+fn main() {
+    let scale: f64 = env_or("NET_BENCH_SCALE", 1.0);
+    let runs: usize = env_or("NET_BENCH_RUNS", 3usize).max(1);
+    let filter = std::env::var("NET_BENCH_FILTER").unwrap_or_default();
+    let sizes = Sizes {
+        round_trips: ((2_000.0 * scale) as usize).max(1),
+        bulk_bytes: ((1024.0 * 1024.0 * 1024.0 * scale) as usize / CHUNK).max(1) * CHUNK,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "net benchmark: {cpus} CPUs; tcp_echo_rr {CLIENTS} clients x {} round trips of \
+         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes; median of {runs} runs after a warm-up",
+        sizes.round_trips,
+        sizes.bulk_bytes >> 20,
+        CHUNK >> 10
+    );
+    println!("ratio = ours / peer (>1.0: ours is faster)\n");
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}",
+        "workload/flavour", "ours", "tokio", "smol", "raw mio", "ours/tokio", "ours/smol", "ours/mio"
+    );
+    let started = Instant::now();
+    for workload in [Workload::EchoRr, Workload::Bulk] {
+        for (flavour, workers) in [("current_thread", 1), ("2_thread", 2)] {
+            let label = format!("{}/{flavour}", workload.name());
+            if !label.contains(&filter) {
+                continue;
+            }
+            print!("{label:<28} ");
+            std::io::stdout().flush().unwrap();
+            let mut runners: Vec<(&str, Runner)> =
+                vec![("ours", run_ours), ("tokio", run_tokio), ("smol", run_smol)];
+            if workers == 1 && workload == Workload::EchoRr {
+                runners.push(("mio", raw_mio::run));
+            }
+            let mut samples = vec![Vec::new(); runners.len()];
+            for round in 0..=runs {
+                for i in 0..runners.len() {
+                    // Alternate the order so no runtime always goes first.
+                    let i = if round % 2 == 0 { i } else { runners.len() - 1 - i };
+                    let elapsed = runners[i].1(workers, workload, sizes);
+                    if round > 0 {
+                        samples[i].push(workload.units(sizes) / elapsed.as_secs_f64());
+                    }
+                }
+            }
+            let rates: Vec<f64> = samples.into_iter().map(median).collect();
+            let cell = |i: usize| rates.get(i).map_or("-".into(), |r| format!("{r:.0}"));
+            let ratio = |i: usize| rates.get(i).map_or("-".into(), |r| format!("{:.2}x", rates[0] / r));
+            println!(
+                "{:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}   ({})",
+                cell(0),
+                cell(1),
+                cell(2),
+                cell(3),
+                ratio(1),
+                ratio(2),
+                ratio(3),
+                workload.unit()
+            );
+        }
+    }
+    println!("\ntargets: tcp_echo_rr >= 1.0x tokio on each flavour and >= 0.97x raw mio on one thread; tcp_bulk within 5% of the best");
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
+}
+
