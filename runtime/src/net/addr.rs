@@ -48,7 +48,10 @@ pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<
 }
 
 /// Tries `op` on each address in turn; the last error if none works.
-pub(crate) async fn each_addr<T, F, Fut>(addr: &(impl ToSocketAddrs + ?Sized), mut op: F) -> io::Result<T>
+pub(crate) async fn each_addr<T, F, Fut>(
+    addr: &(impl ToSocketAddrs + ?Sized),
+    mut op: F,
+) -> io::Result<T>
 where
     F: FnMut(SocketAddr) -> Fut,
     Fut: std::future::Future<Output = io::Result<T>>,

@@ -240,7 +240,10 @@ mod tests {
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
         assert!(io.ready_event(Direction::Read).is_some(), "EOF stays ready");
-        assert!(io.ready_event(Direction::Write).is_some(), "error wakes writers");
+        assert!(
+            io.ready_event(Direction::Write).is_some(),
+            "error wakes writers"
+        );
     }
 
     #[test]

@@ -231,7 +231,11 @@ impl TcpStream {
     ///
     /// If the runtime shut down.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.registration().ready(Direction::Read).await.map(drop)
+        self.io
+            .registration()
+            .ready(Direction::Read)
+            .await
+            .map(drop)
     }
 
     /// Waits until a write would not block.
@@ -240,7 +244,11 @@ impl TcpStream {
     ///
     /// If the runtime shut down.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io.registration().ready(Direction::Write).await.map(drop)
+        self.io
+            .registration()
+            .ready(Direction::Write)
+            .await
+            .map(drop)
     }
 
     /// Reads what is there without waiting: `WouldBlock` if nothing is.
