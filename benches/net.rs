@@ -11,7 +11,8 @@
 //! Sizes scale with `NET_BENCH_SCALE` (default 1.0); each cell is the
 //! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
 //! alternating. Every run checks its byte counts. Ratio = ours / peer
-//! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows.
+//! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows;
+//! `NET_BENCH_ONLY=tokio` runs one runtime (for strace or perf).
 
 use std::future::Future;
 use std::io::Write;
@@ -381,7 +382,14 @@ fn main() {
     println!("ratio = ours / peer (>1.0: ours is faster)\n");
     println!(
         "{:<28} {:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}",
-        "workload/flavour", "ours", "tokio", "smol", "raw mio", "ours/tokio", "ours/smol", "ours/mio"
+        "workload/flavour",
+        "ours",
+        "tokio",
+        "smol",
+        "raw mio",
+        "ours/tokio",
+        "ours/smol",
+        "ours/mio"
     );
     let started = Instant::now();
     for workload in [Workload::EchoRr, Workload::Bulk] {
@@ -397,11 +405,19 @@ fn main() {
             if workers == 1 && workload == Workload::EchoRr {
                 runners.push(("mio", raw_mio::run));
             }
+            if let Ok(only) = std::env::var("NET_BENCH_ONLY") {
+                // For profiling one runtime (strace, perf): no ratios then.
+                runners.retain(|(name, _)| *name == only);
+            }
             let mut samples = vec![Vec::new(); runners.len()];
             for round in 0..=runs {
                 for i in 0..runners.len() {
                     // Alternate the order so no runtime always goes first.
-                    let i = if round % 2 == 0 { i } else { runners.len() - 1 - i };
+                    let i = if round % 2 == 0 {
+                        i
+                    } else {
+                        runners.len() - 1 - i
+                    };
                     let elapsed = runners[i].1(workers, workload, sizes);
                     if round > 0 {
                         samples[i].push(workload.units(sizes) / elapsed.as_secs_f64());
@@ -410,7 +426,11 @@ fn main() {
             }
             let rates: Vec<f64> = samples.into_iter().map(median).collect();
             let cell = |i: usize| rates.get(i).map_or("-".into(), |r| format!("{r:.0}"));
-            let ratio = |i: usize| rates.get(i).map_or("-".into(), |r| format!("{:.2}x", rates[0] / r));
+            let ratio = |i: usize| {
+                rates
+                    .get(i)
+                    .map_or("-".into(), |r| format!("{:.2}x", rates[0] / r))
+            };
             println!(
                 "{:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}   ({})",
                 cell(0),
@@ -427,4 +447,3 @@ fn main() {
     println!("\ntargets: tcp_echo_rr >= 1.0x tokio on each flavour and >= 0.97x raw mio on one thread; tcp_bulk within 5% of the best");
     println!("total {:.1} s", started.elapsed().as_secs_f64());
 }
-

@@ -26,7 +26,10 @@ enum Conn {
 
 /// Runs `tcp_echo_rr` on one thread (the only workload it has).
 pub(super) fn run(_workers: usize, workload: Workload, sizes: Sizes) -> Duration {
-    assert!(workload == Workload::EchoRr, "raw mio runs tcp_echo_rr only");
+    assert!(
+        workload == Workload::EchoRr,
+        "raw mio runs tcp_echo_rr only"
+    );
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(1024);
     let mut listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -41,7 +44,11 @@ pub(super) fn run(_workers: usize, workload: Workload, sizes: Sizes) -> Duration
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         poll.registry()
-            .register(&mut stream, Token(next), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut stream,
+                Token(next),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .unwrap();
         conns.insert(
             next,

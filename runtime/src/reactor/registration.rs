@@ -160,6 +160,36 @@ impl Registration {
         }
     }
 
+    /// Poll-style I/O on a stream socket (TCP, Unix stream), where `op`
+    /// moves up to `requested` bytes. A transfer shorter than asked means
+    /// the kernel buffer was drained (read) or filled (write) at that
+    /// moment: the readiness is cleared now, sparing the next call a
+    /// syscall that would only say `WouldBlock` (one `recv` per round trip
+    /// on an echo server). An edge that arrives later has a newer tick and
+    /// survives the clear.
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        requested: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let seen = ready!(self.poll_ready(cx, direction))?;
+            match op() {
+                Ok(n) if n > 0 && n < requested => {
+                    self.io.clear_readiness(seen, direction);
+                    return Poll::Ready(Ok(n));
+                }
+                result => {
+                    if let Some(result) = self.finish(seen, direction, result) {
+                        return Poll::Ready(result);
+                    }
+                }
+            }
+        }
+    }
+
     /// Async I/O: `op` is tried whenever `direction` is ready.
     pub(crate) async fn async_io<R>(
         &self,

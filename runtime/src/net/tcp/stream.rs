@@ -287,9 +287,10 @@ impl TcpStream {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let mut source = self.source();
+        let len = buf.len();
         self.io
             .registration()
-            .poll_io(cx, Direction::Read, || source.read(buf))
+            .poll_stream_io(cx, Direction::Read, len, || source.read(buf))
     }
 
     pub(super) fn poll_read_vectored_priv(
@@ -298,9 +299,10 @@ impl TcpStream {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut source = self.source();
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.io
             .registration()
-            .poll_io(cx, Direction::Read, || source.read_vectored(bufs))
+            .poll_stream_io(cx, Direction::Read, len, || source.read_vectored(bufs))
     }
 
     pub(super) fn poll_write_priv(
@@ -311,7 +313,7 @@ impl TcpStream {
         let mut source = self.source();
         self.io
             .registration()
-            .poll_io(cx, Direction::Write, || source.write(buf))
+            .poll_stream_io(cx, Direction::Write, buf.len(), || source.write(buf))
     }
 
     pub(super) fn poll_write_vectored_priv(
@@ -320,9 +322,10 @@ impl TcpStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut source = self.source();
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.io
             .registration()
-            .poll_io(cx, Direction::Write, || source.write_vectored(bufs))
+            .poll_stream_io(cx, Direction::Write, len, || source.write_vectored(bufs))
     }
 }
 
