@@ -1,0 +1,179 @@
+//! CREATE, CLOSE, READ and WRITE for the embedded server.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+
+use super::meta::{attrs, io_status};
+use super::sandbox::resolve;
+use super::{Connection, Open, Outcome};
+use crate::wire::create::{
+    CloseRequest, CloseResponse, CreateRequest, CreateResponse, FileId, CLOSE_POSTQUERY_ATTRIB,
+    FILE_CREATE, FILE_DELETE_ON_CLOSE, FILE_DIRECTORY_FILE, FILE_NON_DIRECTORY_FILE, FILE_OPEN,
+    FILE_OPEN_IF, FILE_OVERWRITE,
+};
+use crate::wire::message::Response;
+use crate::wire::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
+use crate::wire::status;
+
+/// Access bits that need a writable handle: WRITE_DATA, APPEND_DATA,
+/// DELETE, MAXIMUM_ALLOWED, GENERIC_ALL, GENERIC_WRITE.
+const WRITE_ACCESS: u32 = 0x2 | 0x4 | 0x1_0000 | 0x0200_0000 | 0x1000_0000 | 0x4000_0000;
+/// CreateAction values.
+const OPENED: u32 = 1;
+const CREATED: u32 = 2;
+const OVERWRITTEN: u32 = 3;
+
+impl Connection {
+    pub(super) fn create(&mut self, r: &CreateRequest) -> Outcome {
+        let path = resolve(&self.share.root, &r.name)?;
+        let existing = fs::metadata(&path).ok();
+        let want_dir = r.options & FILE_DIRECTORY_FILE != 0;
+        let writable = r.desired_access & WRITE_ACCESS != 0;
+        let (file, action) = match existing {
+            Some(_) if r.disposition == FILE_CREATE => return Err(status::OBJECT_NAME_COLLISION),
+            Some(md) if md.is_dir() => {
+                if r.options & FILE_NON_DIRECTORY_FILE != 0 {
+                    return Err(status::FILE_IS_A_DIRECTORY);
+                }
+                (None, OPENED)
+            }
+            Some(_) if want_dir => return Err(status::NOT_A_DIRECTORY),
+            Some(_) => {
+                let truncate = !matches!(r.disposition, FILE_OPEN | FILE_OPEN_IF);
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(writable || truncate)
+                    .truncate(truncate)
+                    .open(&path)
+                    .map_err(|e| io_status(&e))?;
+                (Some(f), if truncate { OVERWRITTEN } else { OPENED })
+            }
+            None if matches!(r.disposition, FILE_OPEN | FILE_OVERWRITE) => {
+                return Err(status::OBJECT_NAME_NOT_FOUND)
+            }
+            None if want_dir => {
+                fs::create_dir(&path).map_err(|e| io_status(&e))?;
+                (None, CREATED)
+            }
+            None => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| io_status(&e))?;
+                (Some(f), CREATED)
+            }
+        };
+        let md = fs::metadata(&path).map_err(|e| io_status(&e))?;
+        let id = self.next_file;
+        self.next_file += 1;
+        let file_id = FileId {
+            persistent: id,
+            volatile: id,
+        };
+        self.opens.insert(
+            id,
+            Open {
+                path,
+                name: r.name.clone(),
+                writable: file.is_some()
+                    && (writable || action == OVERWRITTEN || action == CREATED),
+                file,
+                access: if writable {
+                    super::session::FULL_ACCESS
+                } else {
+                    r.desired_access
+                },
+                listing: None,
+                delete_on_close: r.options & FILE_DELETE_ON_CLOSE != 0,
+            },
+        );
+        Ok((
+            status::SUCCESS,
+            Response::Create(CreateResponse {
+                oplock: 0,
+                create_action: action,
+                attrs: attrs(&md),
+                file_id,
+            }),
+        ))
+    }
+
+    /// The open named by `fid` (both halves must match what we issued).
+    pub(super) fn open_mut(&mut self, fid: FileId) -> Result<&mut Open, u32> {
+        if fid.persistent != fid.volatile {
+            return Err(status::FILE_CLOSED);
+        }
+        self.opens.get_mut(&fid.volatile).ok_or(status::FILE_CLOSED)
+    }
+
+    pub(super) fn close(&mut self, r: &CloseRequest) -> Outcome {
+        self.open_mut(r.file_id)?;
+        let open = self
+            .opens
+            .remove(&r.file_id.volatile)
+            .ok_or(status::FILE_CLOSED)?;
+        let mut resp = CloseResponse::default();
+        if r.flags & CLOSE_POSTQUERY_ATTRIB != 0 {
+            if let Ok(md) = fs::metadata(&open.path) {
+                resp.flags = CLOSE_POSTQUERY_ATTRIB;
+                resp.attrs = attrs(&md);
+            }
+        }
+        drop(open.file);
+        if open.delete_on_close {
+            let gone = if open.path.is_dir() {
+                fs::remove_dir(&open.path)
+            } else {
+                fs::remove_file(&open.path)
+            };
+            gone.map_err(|e| io_status(&e))?;
+        }
+        Ok((status::SUCCESS, Response::Close(resp)))
+    }
+
+    pub(super) fn read(&mut self, r: &ReadRequest) -> Outcome {
+        let max = self.max_io();
+        let open = self.open_mut(r.file_id)?;
+        let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
+        let mut data = vec![0u8; r.length.min(max) as usize];
+        let mut got = 0;
+        while got < data.len() {
+            match file.read_at(&mut data[got..], r.offset + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_status(&e)),
+            }
+        }
+        if got == 0 && !data.is_empty() || (got as u32) < r.minimum_count {
+            return Err(status::END_OF_FILE);
+        }
+        data.truncate(got);
+        Ok((
+            status::SUCCESS,
+            Response::Read(ReadResponse { remaining: 0, data }),
+        ))
+    }
+
+    pub(super) fn write(&mut self, r: &WriteRequest) -> Outcome {
+        let max = self.max_io();
+        if r.data.len() > max as usize {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let open = self.open_mut(r.file_id)?;
+        if !open.writable {
+            return Err(status::ACCESS_DENIED);
+        }
+        let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
+        file.write_all_at(&r.data, r.offset)
+            .map_err(|e| io_status(&e))?;
+        Ok((
+            status::SUCCESS,
+            Response::Write(WriteResponse {
+                count: r.data.len() as u32, // ≤ max_io, checked above
+            }),
+        ))
+    }
+}

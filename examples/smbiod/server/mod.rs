@@ -1,0 +1,285 @@
+//! The embedded SMB2 server: one directory served as one guest share.
+//!
+//! [`Connection`] is a per-connection state machine, pure with respect to
+//! the network (it does real file-system I/O): feed it each incoming SMB2
+//! message with [`Connection::handle`], write back the frames it returns.
+//! Any transport can drive it; [`blocking`] is a thread-per-connection
+//! std::net driver used by the tests and `main`.
+//!
+//! Scope (enough for smbclient's `ls`, `get`, `put`): NEGOTIATE (no DFS,
+//! no signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
+//! share, CREATE, CLOSE, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, ECHO,
+//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. Anything
+//! else gets `STATUS_NOT_SUPPORTED`.
+
+pub mod blocking;
+mod files;
+mod meta;
+mod query;
+mod sandbox;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+
+use crate::wire::create::FileId;
+use crate::wire::dir::DirEntry;
+use crate::wire::header::{FLAG_RELATED, FLAG_SERVER_TO_REDIR};
+use crate::wire::message::{split_compound, ErrorResponse, Request, Response};
+use crate::wire::{frame, status, Command, Header, WireError};
+
+/// Credits granted per reply at most.
+const MAX_GRANT: u16 = 512;
+
+/// What the server serves.
+#[derive(Debug, Clone)]
+pub struct ShareConfig {
+    /// The share name (`\\host\NAME`), compared case-insensitively.
+    pub name: String,
+    /// The canonical directory served.
+    pub root: PathBuf,
+}
+
+impl ShareConfig {
+    /// Serves `dir` (canonicalized) as `name`.
+    pub fn new(name: &str, dir: &std::path::Path) -> io::Result<ShareConfig> {
+        Ok(ShareConfig {
+            name: name.to_string(),
+            root: dir.canonicalize()?,
+        })
+    }
+}
+
+/// An open handle.
+#[derive(Debug)]
+struct Open {
+    /// Where it is on disk.
+    path: PathBuf,
+    /// Share-relative name, as the client sent it.
+    name: String,
+    /// The file (None for directories).
+    file: Option<File>,
+    /// Opened with write access.
+    writable: bool,
+    /// Granted access mask (reported by FileAllInformation).
+    access: u32,
+    /// Directory enumeration: entries and the next one to return.
+    listing: Option<(Vec<DirEntry>, usize)>,
+    /// Remove on CLOSE.
+    delete_on_close: bool,
+}
+
+/// Authentication state of the (single) session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// CHALLENGE sent, waiting for AUTHENTICATE; raw NTLMSSP if true.
+    Challenged { raw: bool },
+    /// Logged on.
+    Done,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Connection {
+    share: ShareConfig,
+    dialect: Option<u16>,
+    session: Option<(u64, Auth)>,
+    next_session: u64,
+    trees: HashSet<u32>,
+    next_tree: u32,
+    opens: HashMap<u64, Open>,
+    next_file: u64,
+    server_guid: [u8; 16],
+    closed: bool,
+}
+
+/// The result of one command: a status and a body (the error body unless
+/// the status allows the command's own).
+type Outcome = Result<(u32, Response), u32>;
+
+impl Connection {
+    /// A fresh connection serving `share`.
+    pub fn new(share: ShareConfig) -> Connection {
+        Connection {
+            share,
+            dialect: None,
+            session: None,
+            next_session: 0x0000_1000_0000_0001,
+            trees: HashSet::new(),
+            next_tree: 1,
+            opens: HashMap::new(),
+            next_file: 1,
+            server_guid: *b"smbiod-server\0\0\0",
+            closed: false,
+        }
+    }
+
+    /// True once the connection must be dropped (a frame that is not SMB2).
+    pub fn wants_close(&self) -> bool {
+        self.closed
+    }
+
+    /// Handles one SMB2 message (a frame's payload, possibly a compound
+    /// chain) and returns the response frames, transport headers included.
+    /// A message whose header does not parse (SMB1, garbage) yields nothing
+    /// and marks the connection for closing.
+    pub fn handle(&mut self, msg: &[u8]) -> Vec<u8> {
+        let parts = match split_compound(msg) {
+            Ok(p) => p,
+            Err(_) => {
+                self.closed = true;
+                return Vec::new();
+            }
+        };
+        let mut reply = Vec::new();
+        let mut last_file: Option<FileId> = None;
+        let mut related_ids = (0u64, 0u32);
+        for (i, part) in parts.iter().enumerate() {
+            let start = reply.len();
+            let out = self.one(part, &mut last_file, &mut related_ids);
+            reply.extend(out);
+            if i + 1 < parts.len() {
+                while reply.len() % 8 != 0 {
+                    reply.push(0);
+                }
+                let next = (reply.len() - start) as u32;
+                reply[start + 20..start + 24].copy_from_slice(&next.to_le_bytes());
+            }
+        }
+        frame::encode(&reply).unwrap_or_default()
+    }
+
+    /// Handles one message of a chain; returns the response message.
+    fn one(&mut self, msg: &[u8], last_file: &mut Option<FileId>, ids: &mut (u64, u32)) -> Vec<u8> {
+        let mut h = match Header::decode(msg) {
+            Ok(h) => h,
+            Err(_) => return Vec::new(), // split_compound decoded it already
+        };
+        if h.flags & FLAG_RELATED != 0 {
+            if h.session_id == u64::MAX {
+                h.session_id = ids.0;
+            }
+            if h.tree_id == u32::MAX {
+                h.tree_id = ids.1;
+            }
+        }
+        let outcome = match Request::parse(msg) {
+            Ok((_, mut req)) => {
+                substitute_related(&mut req, h.flags & FLAG_RELATED != 0, *last_file);
+                self.dispatch(&mut h, req)
+            }
+            Err(WireError::Unsupported(_)) => Err(status::NOT_SUPPORTED),
+            Err(_) => Err(status::INVALID_PARAMETER),
+        };
+        if let Ok((_, Response::Create(c))) = &outcome {
+            *last_file = Some(c.file_id);
+        }
+        *ids = (h.session_id, h.tree_id);
+        let (status, body) = match outcome {
+            Ok(ok) => ok,
+            Err(st) => (st, Response::Error(ErrorResponse::default())),
+        };
+        let grant = h.credits.max(h.credit_charge).clamp(1, MAX_GRANT);
+        let rh = Header {
+            status,
+            credits: grant,
+            flags: FLAG_SERVER_TO_REDIR | (h.flags & FLAG_RELATED),
+            next_command: 0,
+            ..h
+        };
+        let mut out = Vec::with_capacity(128);
+        rh.encode(&mut out);
+        if body.encode(&mut out).is_err() {
+            // only an oversized field can fail; answer with a plain error
+            out.clear();
+            Header {
+                status: status::UNSUCCESSFUL,
+                ..rh
+            }
+            .encode(&mut out);
+            let _ = ErrorResponse::default().encode(&mut out);
+        }
+        out
+    }
+
+    /// Runs one parsed request. May update the header's session and tree
+    /// ids (SESSION_SETUP and TREE_CONNECT assign them).
+    fn dispatch(&mut self, h: &mut Header, req: Request) -> Outcome {
+        match req {
+            Request::Negotiate(r) => return self.negotiate(&r),
+            Request::Echo => return Ok((status::SUCCESS, Response::Echo)),
+            Request::SessionSetup(r) => return self.session_setup(h, &r),
+            Request::Other(_) => return Err(status::NOT_SUPPORTED),
+            _ => {}
+        }
+        self.check_session(h.session_id)?;
+        match req {
+            Request::Logoff => {
+                self.session = None;
+                self.trees.clear();
+                self.opens.clear();
+                return Ok((status::SUCCESS, Response::Logoff));
+            }
+            Request::TreeConnect(r) => return self.tree_connect(h, &r),
+            _ => {}
+        }
+        if !self.trees.contains(&h.tree_id) {
+            return Err(status::NETWORK_NAME_DELETED);
+        }
+        match req {
+            Request::TreeDisconnect => {
+                self.trees.remove(&h.tree_id);
+                Ok((status::SUCCESS, Response::TreeDisconnect))
+            }
+            Request::Create(r) => self.create(&r),
+            Request::Close(r) => self.close(&r),
+            Request::Read(r) => self.read(&r),
+            Request::Write(r) => self.write(&r),
+            Request::QueryDirectory(r) => self.query_directory(&r),
+            Request::QueryInfo(r) => self.query_info(&r),
+            _ => Err(status::NOT_SUPPORTED),
+        }
+    }
+
+    fn check_session(&self, id: u64) -> Result<(), u32> {
+        match self.session {
+            Some((sid, Auth::Done)) if sid == id => Ok(()),
+            _ => Err(status::USER_SESSION_DELETED),
+        }
+    }
+
+    /// The most a READ/WRITE/QUERY may move at once.
+    fn max_io(&self) -> u32 {
+        session::max_io(self.dialect.unwrap_or(0x0202))
+    }
+}
+
+/// In a related chain, a FileId of all ones means "the last CREATE's".
+fn substitute_related(req: &mut Request, related: bool, last: Option<FileId>) {
+    let Some(last) = last.filter(|_| related) else {
+        return;
+    };
+    let fid = match req {
+        Request::Close(r) => &mut r.file_id,
+        Request::Read(r) => &mut r.file_id,
+        Request::Write(r) => &mut r.file_id,
+        Request::QueryDirectory(r) => &mut r.file_id,
+        Request::QueryInfo(r) => &mut r.file_id,
+        _ => return,
+    };
+    if *fid == FileId::RELATED {
+        *fid = last;
+    }
+}
+
+/// The command name, for logs.
+pub fn command_name(code: u16) -> String {
+    match Command::from_u16(code) {
+        Some(c) => format!("{c:?}"),
+        None => format!("{code:#x}"),
+    }
+}

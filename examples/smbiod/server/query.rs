@@ -1,0 +1,138 @@
+//! QUERY_DIRECTORY and QUERY_INFO for the embedded server.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use super::meta::{attrs, io_status, list};
+use super::{Connection, Outcome};
+use crate::wire::buf::Put;
+use crate::wire::dir::{
+    encode_entry, is_known_class, QueryDirectoryRequest, REOPEN, RESTART_SCANS, RETURN_SINGLE_ENTRY,
+};
+use crate::wire::info::{self, file, fs as fsc, QueryInfoRequest, INFO_FILE, INFO_FILESYSTEM};
+use crate::wire::message::Response;
+use crate::wire::status;
+
+/// Reported volume size, in 4 KiB allocation units (1 TiB total, half free):
+/// std has no statvfs, and the figures only feed smbclient's `ls` footer.
+const TOTAL_UNITS: u64 = 1 << 28;
+
+impl Connection {
+    pub(super) fn query_directory(&mut self, r: &QueryDirectoryRequest) -> Outcome {
+        if !is_known_class(r.class) {
+            return Err(status::INVALID_INFO_CLASS);
+        }
+        let root = self.share.root.clone();
+        let max = self.max_io();
+        let open = self.open_mut(r.file_id)?;
+        if open.file.is_some() {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let restart = r.flags & (RESTART_SCANS | REOPEN) != 0;
+        let first = open.listing.is_none() || restart;
+        if first {
+            let parent = if open.path == root {
+                root.clone()
+            } else {
+                open.path.parent().unwrap_or(&root).to_path_buf()
+            };
+            let pattern = if r.pattern.is_empty() {
+                "*"
+            } else {
+                &r.pattern
+            };
+            let entries = list(&open.path, &parent, pattern).map_err(|e| io_status(&e))?;
+            open.listing = Some((entries, 0));
+        }
+        let Some((entries, next)) = open.listing.as_mut() else {
+            return Err(status::UNSUCCESSFUL);
+        };
+        if *next >= entries.len() {
+            return Err(if first {
+                status::NO_SUCH_FILE
+            } else {
+                status::NO_MORE_FILES
+            });
+        }
+        let limit = r.output_length.min(max) as usize;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut prev: Option<usize> = None;
+        while let Some(e) = entries.get(*next) {
+            let enc = encode_entry(r.class, e).map_err(|_| status::INVALID_INFO_CLASS)?;
+            let start = buf.len().next_multiple_of(8);
+            if start + enc.len() > limit {
+                break;
+            }
+            buf.pad_to(8);
+            if let Some(p) = prev {
+                let delta = (start - p) as u32;
+                buf[p..p + 4].copy_from_slice(&delta.to_le_bytes());
+            }
+            buf.extend(enc);
+            prev = Some(start);
+            *next += 1;
+            if r.flags & RETURN_SINGLE_ENTRY != 0 {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Err(status::INFO_LENGTH_MISMATCH);
+        }
+        Ok((status::SUCCESS, Response::QueryDirectory(buf)))
+    }
+
+    pub(super) fn query_info(&mut self, r: &QueryInfoRequest) -> Outcome {
+        let share_name = self.share.name.clone();
+        let open = self.open_mut(r.file_id)?;
+        let md = fs::metadata(&open.path).map_err(|e| io_status(&e))?;
+        let a = attrs(&md);
+        let (data, variable) = match (r.info_type, r.class) {
+            (INFO_FILE, file::BASIC) => (info::basic(&a), false),
+            (INFO_FILE, file::STANDARD) => {
+                (info::standard(&a, md.nlink() as u32, md.is_dir()), false)
+            }
+            (INFO_FILE, file::INTERNAL) => (md.ino().to_le_bytes().to_vec(), false),
+            (INFO_FILE, file::EA) => (vec![0; 4], false),
+            (INFO_FILE, file::ACCESS) => (open.access.to_le_bytes().to_vec(), false),
+            (INFO_FILE, file::POSITION) => (vec![0; 8], false),
+            (INFO_FILE, file::MODE) | (INFO_FILE, file::ALIGNMENT) => (vec![0; 4], false),
+            (INFO_FILE, file::ALL) => {
+                let name = format!("\\{}", open.name);
+                (
+                    info::all(&a, md.is_dir(), md.ino(), open.access, &name),
+                    true,
+                )
+            }
+            (INFO_FILE, file::NETWORK_OPEN) => (info::network_open(&a), false),
+            (INFO_FILE, file::ATTRIBUTE_TAG) => {
+                let mut v = Vec::new();
+                v.put_u32(a.attributes);
+                v.put_u32(0);
+                (v, false)
+            }
+            (INFO_FILE, _) => return Err(status::INVALID_INFO_CLASS),
+            (INFO_FILESYSTEM, fsc::VOLUME) => (info::fs_volume(0, 0x5342_494F, &share_name), true),
+            (INFO_FILESYSTEM, fsc::SIZE) => {
+                (info::fs_size(TOTAL_UNITS, TOTAL_UNITS / 2, false), false)
+            }
+            (INFO_FILESYSTEM, fsc::FULL_SIZE) => {
+                (info::fs_size(TOTAL_UNITS, TOTAL_UNITS / 2, true), false)
+            }
+            (INFO_FILESYSTEM, fsc::DEVICE) => (info::fs_device(), false),
+            (INFO_FILESYSTEM, fsc::ATTRIBUTE) => (info::fs_attribute("NTFS"), true),
+            (INFO_FILESYSTEM, _) => return Err(status::INVALID_INFO_CLASS),
+            _ => return Err(status::NOT_SUPPORTED),
+        };
+        let limit = r.output_length as usize;
+        if data.len() <= limit {
+            Ok((status::SUCCESS, Response::QueryInfo(data)))
+        } else if variable && limit > 0 {
+            Ok((
+                status::BUFFER_OVERFLOW,
+                Response::QueryInfo(data[..limit].to_vec()),
+            ))
+        } else {
+            Err(status::INFO_LENGTH_MISMATCH)
+        }
+    }
+}

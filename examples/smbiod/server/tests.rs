@@ -1,0 +1,292 @@
+//! The embedded server against the real smbclient, against our client,
+//! and against fuzzed and hostile requests.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+
+use super::{blocking, Connection, ShareConfig};
+use crate::client::blocking::SyncClient;
+use crate::client::ClientError;
+use crate::wire::create::{FILE_OPEN, FILE_OVERWRITE_IF};
+use crate::wire::fuzz::{mutate, Rng};
+use crate::wire::golden::ANON_311;
+use crate::wire::message::Response;
+use crate::wire::negotiate::DIALECTS;
+use crate::wire::session::{SESSION_FLAG_IS_GUEST, SESSION_FLAG_IS_NULL};
+use crate::wire::tests::unhex;
+use crate::wire::{frame, status};
+
+/// A fresh directory under the temp dir: `<base>/share` is served,
+/// `<base>/outside` is a sibling the server must never reach.
+fn fresh(tag: &str) -> (PathBuf, ShareConfig) {
+    let base = std::env::temp_dir().join(format!("smbiod-test-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    fs::create_dir_all(base.join("share")).unwrap();
+    fs::create_dir_all(base.join("outside")).unwrap();
+    fs::write(base.join("outside/secret.txt"), b"top secret").unwrap();
+    fs::write(base.join("share/hello.txt"), b"hello from smbiod\n").unwrap();
+    let share = ShareConfig::new("share", &base.join("share")).unwrap();
+    (base, share)
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+fn smbclient(port: u16, args: &[&str], cmds: &str) -> Option<std::process::Output> {
+    let out = Proc::new("smbclient")
+        .arg("//127.0.0.1/share")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .args(["-c", cmds])
+        .output();
+    match out {
+        Ok(o) => Some(o),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("SKIP: smbclient not installed");
+            None
+        }
+        Err(e) => panic!("running smbclient: {e}"),
+    }
+}
+
+#[test]
+fn smbclient_ls_get_put_byte_exact() {
+    let (base, share) = fresh("smbclient");
+    let big = pattern(300_000, 7);
+    fs::write(base.join("share/big.bin"), &big).unwrap();
+    let upload = pattern(200_001, 8);
+    let up_path = base.join("upload.bin");
+    fs::write(&up_path, &upload).unwrap();
+    let got_path = base.join("got.bin");
+    let port = blocking::spawn("127.0.0.1:0", share).unwrap().port();
+    let cmds = format!(
+        "ls; get big.bin {}; put {} up.bin; ls",
+        got_path.display(),
+        up_path.display()
+    );
+    for args in [
+        &["-N", "-m", "SMB3"][..],
+        &["-U%", "-N", "-m", "SMB2"],
+        &["-U", "someone%pw", "-m", "SMB3_11"],
+    ] {
+        let Some(out) = smbclient(port, args, &cmds) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "smbclient {args:?} failed:\n{text}");
+        assert!(
+            text.contains("hello.txt") && text.contains("big.bin"),
+            "{text}"
+        );
+        assert!(
+            text.contains("up.bin"),
+            "second ls shows the upload:\n{text}"
+        );
+        assert_eq!(fs::read(&got_path).unwrap(), big, "get is byte-exact");
+        assert_eq!(
+            fs::read(base.join("share/up.bin")).unwrap(),
+            upload,
+            "put is byte-exact"
+        );
+        fs::remove_file(&got_path).unwrap();
+        fs::remove_file(base.join("share/up.bin")).unwrap();
+    }
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn smbclient_every_dialect() {
+    let (base, share) = fresh("smbclient-dialects");
+    let port = blocking::spawn("127.0.0.1:0", share).unwrap().port();
+    for d in ["SMB2_02", "SMB2_10", "SMB3_00", "SMB3_02", "SMB3_11"] {
+        let min = format!("client min protocol={d}");
+        let Some(out) = smbclient(port, &["-N", "-m", d, "--option", &min], "get hello.txt -")
+        else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("hello from smbiod"),
+            "{d}: {text}"
+        );
+    }
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn smbclient_cannot_escape_the_share() {
+    let (base, share) = fresh("smbclient-escape");
+    std::os::unix::fs::symlink(base.join("outside"), base.join("share/link")).unwrap();
+    let port = blocking::spawn("127.0.0.1:0", share).unwrap().port();
+    let got = base.join("stolen.txt");
+    for path in [
+        "../outside/secret.txt",
+        "link/secret.txt",
+        "link\\secret.txt",
+    ] {
+        let cmd = format!("get {path} {}", got.display());
+        let Some(out) = smbclient(port, &["-N"], &cmd) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("NT_STATUS_"), "{path}: {text}");
+        assert!(!got.exists(), "{path} leaked the file");
+    }
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn our_client_against_our_server_every_dialect() {
+    let (base, share) = fresh("client-server");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    for (i, d) in DIALECTS.into_iter().enumerate() {
+        for user in ["", "guest-user"] {
+            let mut c = SyncClient::connect(&addr, &[d], user, "share").unwrap();
+            assert_eq!(c.state.dialect, d);
+            let want = if user.is_empty() {
+                SESSION_FLAG_IS_NULL
+            } else {
+                SESSION_FLAG_IS_GUEST
+            };
+            assert_eq!(c.session_flags, want);
+            let data = pattern(150_000 + i, d.into());
+            let name = format!("f-{d:04x}-{}.bin", user.len());
+            c.write_file(&name, &data).unwrap();
+            assert_eq!(c.read_file(&name).unwrap(), data);
+            assert_eq!(fs::read(base.join("share").join(&name)).unwrap(), data);
+            assert!(c
+                .list("")
+                .unwrap()
+                .iter()
+                .any(|e| e.name == name && e.attrs.eof == data.len() as u64));
+            assert!(c.state.credits() > 0);
+            c.logoff().unwrap();
+        }
+    }
+    fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn wire_level_errors() {
+    let (base, share) = fresh("errors");
+    std::os::unix::fs::symlink(base.join("outside"), base.join("share/link")).unwrap();
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let rw = 0x0012_019F;
+    assert_eq!(
+        status_of(c.create("..\\outside\\secret.txt", rw, FILE_OPEN, 0)),
+        status::ACCESS_DENIED
+    );
+    assert_eq!(
+        status_of(c.create("\\etc\\passwd", rw, FILE_OPEN, 0)),
+        status::OBJECT_PATH_SYNTAX_BAD
+    );
+    assert_eq!(
+        status_of(c.create("link\\secret.txt", rw, FILE_OPEN, 0)),
+        status::ACCESS_DENIED
+    );
+    assert_eq!(
+        status_of(c.create("link\\new.txt", rw, FILE_OVERWRITE_IF, 0)),
+        status::ACCESS_DENIED
+    );
+    assert!(!base.join("outside/new.txt").exists());
+    assert_eq!(
+        status_of(c.create("missing.txt", rw, FILE_OPEN, 0)),
+        status::OBJECT_NAME_NOT_FOUND
+    );
+    assert_eq!(status_of(c.read_file("")), status::FILE_IS_A_DIRECTORY);
+    // an unknown command (FLUSH is not implemented) is refused, not dropped
+    let h = crate::wire::Header {
+        command: crate::wire::Command::Flush as u16,
+        credits: 1,
+        message_id: 1000,
+        ..Default::default()
+    };
+    let mut conn = Connection::new(ShareConfig::new("share", &base.join("share")).unwrap());
+    let mut msg = Vec::new();
+    h.encode(&mut msg);
+    msg.extend_from_slice(&[24, 0, 0, 0, 0, 0, 0, 0]);
+    msg.extend_from_slice(&[0; 16]);
+    let out = conn.handle(&msg);
+    let (rh, body) = Response::parse(&out[4..]).unwrap();
+    assert_eq!((rh.status, rh.message_id), (status::NOT_SUPPORTED, 1000));
+    assert!(matches!(body, Response::Error(_)));
+    // SMB1 closes the connection
+    let mut smb1 = vec![0u8; 64];
+    smb1[..4].copy_from_slice(b"\xffSMB");
+    assert!(conn.handle(&smb1).is_empty() && conn.wants_close());
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// Replays the captured client session into a [`Connection`], then fuzzes
+/// it with mutated requests: every reply must be well-formed and nothing
+/// may appear outside the share.
+#[test]
+fn fuzzed_requests_never_panic_the_server() {
+    let (base, share) = fresh("fuzz-server");
+    let seeds: Vec<Vec<u8>> = ANON_311
+        .iter()
+        .filter(|(d, _)| *d == "C")
+        .map(|(_, h)| unhex(h))
+        .collect();
+    let mut rng = Rng::new(0xf00d_cafe);
+    let mut replies = 0;
+    for round in 0..50 {
+        let mut conn = Connection::new(share.clone());
+        for (i, s) in seeds.iter().take(4).enumerate() {
+            let mut s = s.clone();
+            if i >= 2 {
+                s[40..48].copy_from_slice(&0x0000_1000_0000_0001u64.to_le_bytes());
+                // our SessionId
+            }
+            if i >= 4 {
+                s[36..40].copy_from_slice(&1u32.to_le_bytes()); // our TreeId
+            }
+            conn.handle(&s);
+        }
+        for k in 0..220 {
+            let mut m = mutate(&mut rng, &seeds[(round + k) % seeds.len()]);
+            if m.len() >= 48 && rng.below(2) == 0 {
+                m[40..48].copy_from_slice(&0x0000_1000_0000_0001u64.to_le_bytes());
+                m[36..40].copy_from_slice(&1u32.to_le_bytes());
+            }
+            let out = conn.handle(&m);
+            if out.is_empty() {
+                conn = Connection::new(share.clone());
+                continue;
+            }
+            let (msg, used) = frame::split(&out, frame::MAX_FRAME_LEN).unwrap().unwrap();
+            assert_eq!(used, out.len());
+            for part in crate::wire::message::split_compound(msg).unwrap() {
+                Response::parse(part).unwrap();
+                replies += 1;
+            }
+        }
+    }
+    assert!(replies >= 5_000, "{replies}");
+    let outside: Vec<_> = fs::read_dir(base.join("outside")).unwrap().collect();
+    assert_eq!(outside.len(), 1, "nothing new outside the share");
+    assert!(entries_under(&base)
+        .iter()
+        .all(|p| p.starts_with(base.join("share")) || p.starts_with(base.join("outside"))));
+    fs::remove_dir_all(base).unwrap();
+}
+
+fn status_of<T: std::fmt::Debug>(r: Result<T, ClientError>) -> u32 {
+    match r {
+        Err(ClientError::Status { status, .. }) => status,
+        other => panic!("expected an error status, got {other:?}"),
+    }
+}
+
+fn entries_under(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
