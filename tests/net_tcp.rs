@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
 use runtime::net::{TcpListener, TcpStream};
 use runtime::Builder;
 
@@ -504,4 +504,47 @@ fn poll_read_wakes_on_data() {
         }
         assert_eq!(&buf, b"ding");
     });
+}
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+/// A panicking waker cannot take the reactor down: the wake is guarded,
+/// and every other socket keeps working.
+#[test]
+fn a_panicking_waker_does_not_stop_the_reactor() {
+    for workers in [None, Some(2)] {
+        support::watchdog("panicking_waker", support::RT_LIMIT, move || {
+            let rt = support::build(workers);
+            rt.block_on(async {
+                let (listener, addr) = listener().await;
+                let mut doomed_client = TcpStream::connect(addr).await.unwrap();
+                let (doomed, _) = listener.accept().await.unwrap();
+                let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+                let mut buf = [0; 4];
+                let mut cx = std::task::Context::from_waker(&waker);
+                // Registers the panicking waker on the doomed socket.
+                let mut reader = &doomed;
+                let polled = std::pin::Pin::new(&mut reader).poll_read(&mut cx, &mut buf);
+                assert!(polled.is_pending());
+                doomed_client.write_all(b"boom").await.unwrap();
+                // The reactor wakes it (and survives); other I/O still works.
+                spawn_echo_server(listener);
+                for _ in 0..20 {
+                    let mut client = TcpStream::connect(addr).await.unwrap();
+                    client.write_all(b"ping").await.unwrap();
+                    let mut back = [0; 4];
+                    client.read_exact(&mut back).await.unwrap();
+                    assert_eq!(&back, b"ping");
+                }
+                drop(doomed);
+            });
+        });
+    }
 }

@@ -263,3 +263,6 @@ impl Reactor {
         self.unpark();
     }
 }
+
+#[cfg(test)]
+mod tests;
