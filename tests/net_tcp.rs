@@ -548,3 +548,37 @@ fn a_panicking_waker_does_not_stop_the_reactor() {
         });
     }
 }
+
+rt_test! {
+    fn busy_tasks_do_not_starve_the_reactor(rt) {
+        rt.block_on(async {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            let (listener, addr) = listener().await;
+            spawn_echo_server(listener);
+            // Spinners that are always runnable: the scheduler never idles,
+            // so I/O is seen only through the every-N-polls driver check.
+            let stop = Arc::new(AtomicBool::new(false));
+            let spinners: Vec<_> = (0..4)
+                .map(|_| {
+                    let stop = stop.clone();
+                    runtime::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            runtime::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            for _ in 0..50 {
+                client.write_all(b"spin").await.unwrap();
+                let mut back = [0; 4];
+                client.read_exact(&mut back).await.unwrap();
+                assert_eq!(&back, b"spin");
+            }
+            stop.store(true, Ordering::Relaxed);
+            for spinner in spinners {
+                spinner.await.unwrap();
+            }
+        });
+    }
+}
