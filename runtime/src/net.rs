@@ -3,6 +3,10 @@
 //! fits, with `poll_*` methods for hand-written futures and `try_*`
 //! methods that never wait.
 //!
+//! The modules: [`tcp`] ([`TcpListener`], [`TcpStream`]), [`udp`]
+//! ([`UdpSocket`]) and [`unix`] ([`UnixListener`], [`UnixStream`],
+//! [`UnixDatagram`], and the rule for removing socket files).
+//!
 //! Readiness per direction is a [`WaitQueue`](crate::sync::WaitQueue):
 //! a task that finds its socket not ready sleeps on the socket's reader
 //! or writer queue as an exclusive waiter, so one readiness edge wakes one
@@ -43,6 +47,10 @@
 
 mod addr;
 pub mod tcp;
+pub mod udp;
+pub mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
