@@ -1084,3 +1084,53 @@ fn current_thread_second_block_on_takes_over_the_tasks() {
         },
     );
 }
+
+rt_test! {
+    fn join_set_joins_ten_thousand_members_each_once(rt) {
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            for i in 0..10_000u64 {
+                set.spawn(async move {
+                    for _ in 0..(i % 3) {
+                        yield_now().await;
+                    }
+                    i
+                });
+            }
+            let mut seen = vec![false; 10_000];
+            while let Some(out) = set.join_next().await {
+                let i = out.unwrap() as usize;
+                assert!(!std::mem::replace(&mut seen[i], true), "member {i} joined twice");
+            }
+            assert!(seen.iter().all(|&s| s), "a member was never joined");
+            assert!(set.is_empty());
+        });
+    }
+}
+
+rt_test! {
+    fn join_set_slots_reused_after_detach_do_not_mix_results(rt) {
+        rt.block_on(async {
+            let gate = Gate::new();
+            let mut set = JoinSet::new();
+            for _ in 0..8 {
+                let gate = gate.clone();
+                set.spawn(async move {
+                    gate.wait().await;
+                    "detached"
+                });
+            }
+            set.detach_all();
+            for _ in 0..8 {
+                set.spawn(async { "kept" });
+            }
+            gate.open(); // the detached members finish and wake stale keys
+            let mut kept = 0;
+            while let Some(out) = set.join_next().await {
+                assert_eq!(out.unwrap(), "kept");
+                kept += 1;
+            }
+            assert_eq!(kept, 8);
+        });
+    }
+}

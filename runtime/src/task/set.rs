@@ -1,9 +1,14 @@
 //! [`JoinSet`]: a group of tasks that is aborted when dropped.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Release};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use slab::Slab;
 
 use super::{AbortHandle, JoinError, JoinHandle};
 
@@ -11,8 +16,9 @@ use super::{AbortHandle, JoinError, JoinHandle};
 /// [`join_next`](Self::join_next); dropping the set aborts every task
 /// still in it (structured concurrency: nothing outlives its owner).
 ///
-/// `join_next` polls each member's handle, so one call costs O(members);
-/// fine for the tens-to-thousands of tasks a group usually holds.
+/// Each member's handle is polled with a waker of its own that puts the
+/// member on a ready list, so `join_next` polls only members that were
+/// woken: O(1) per joined task however large the set.
 ///
 /// # Examples
 ///
@@ -31,45 +37,140 @@ use super::{AbortHandle, JoinError, JoinHandle};
 /// });
 /// ```
 pub struct JoinSet<T> {
-    tasks: Vec<JoinHandle<T>>,
+    members: Slab<Member<T>>,
+    ready: Arc<ReadyList>,
+}
+
+struct Member<T> {
+    handle: JoinHandle<T>,
+    waker: Arc<MemberWaker>,
+}
+
+/// The members woken since the set last looked, and the set's own waker.
+#[derive(Default)]
+struct ReadyList {
+    inner: Mutex<ReadyInner>,
+}
+
+#[derive(Default)]
+struct ReadyInner {
+    keys: VecDeque<usize>,
+    waker: Option<Waker>,
+}
+
+impl ReadyList {
+    fn push(&self, key: usize) {
+        let waker = {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            inner.keys.push_back(key);
+            inner.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The next woken member, or `None` after storing `cx`'s waker.
+    fn pop_or_register(&self, cx: &Context<'_>) -> Option<usize> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = inner.keys.pop_front();
+        if key.is_none() {
+            match &mut inner.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+        }
+        key
+    }
+}
+
+/// One member's waker: queues the member once per wake.
+struct MemberWaker {
+    key: usize,
+    queued: AtomicBool,
+    ready: Arc<ReadyList>,
+}
+
+impl Wake for MemberWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, AcqRel) {
+            self.ready.push(self.key);
+        }
+    }
 }
 
 impl<T> JoinSet<T> {
     /// An empty set.
     pub fn new() -> Self {
-        JoinSet { tasks: Vec::new() }
+        JoinSet {
+            members: Slab::new(),
+            ready: Arc::default(),
+        }
     }
 
     /// Tasks in the set (finished ones count until joined).
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.members.len()
     }
 
     /// Whether the set holds no task.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.members.is_empty()
     }
 
     /// Aborts every task in the set; they stay in it until joined.
     pub fn abort_all(&self) {
-        for task in &self.tasks {
-            task.abort();
+        for (_, member) in &self.members {
+            member.handle.abort();
         }
     }
 
     /// Removes every task from the set without aborting them.
     pub fn detach_all(&mut self) {
-        self.tasks.clear();
+        self.members.clear();
+        let mut inner = self
+            .ready
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        inner.keys.clear();
+    }
+
+    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+        let abort = handle.abort_handle();
+        let entry = self.members.vacant_entry();
+        let key = entry.key();
+        let waker = Arc::new(MemberWaker {
+            key,
+            queued: AtomicBool::new(false),
+            ready: self.ready.clone(),
+        });
+        // Queued at once: its first poll registers the member's waker.
+        waker.wake_by_ref();
+        entry.insert(Member { handle, waker });
+        abort
     }
 
     /// Polls for the next finished task; `Ready(None)` when the set is empty.
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
-        if self.tasks.is_empty() {
+        if self.members.is_empty() {
             return Poll::Ready(None);
         }
-        for index in 0..self.tasks.len() {
-            if let Poll::Ready(out) = Pin::new(&mut self.tasks[index]).poll(cx) {
-                drop(self.tasks.swap_remove(index));
+        while let Some(key) = self.ready.pop_or_register(cx) {
+            // A key of a member joined or detached meanwhile is skipped; if
+            // its slot was reused, the new member just gets an extra poll.
+            let Some(member) = self.members.get_mut(key) else {
+                continue;
+            };
+            member.waker.queued.store(false, Release);
+            let waker = Waker::from(member.waker.clone());
+            let mut member_cx = Context::from_waker(&waker);
+            if let Poll::Ready(out) = Pin::new(&mut member.handle).poll(&mut member_cx) {
+                drop(self.members.remove(key));
                 return Poll::Ready(Some(out));
             }
         }
@@ -99,10 +200,7 @@ impl<T: Send + 'static> JoinSet<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let handle = super::spawn(future);
-        let abort = handle.abort_handle();
-        self.tasks.push(handle);
-        abort
+        self.insert(super::spawn(future))
     }
 
     /// Runs `f` on the blocking pool as a member of the set.
@@ -111,10 +209,7 @@ impl<T: Send + 'static> JoinSet<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let handle = super::spawn_blocking(f);
-        let abort = handle.abort_handle();
-        self.tasks.push(handle);
-        abort
+        self.insert(super::spawn_blocking(f))
     }
 }
 
