@@ -65,6 +65,7 @@ mod runtime;
 mod scheduler;
 pub mod signal;
 pub mod task;
+pub mod test_util;
 pub mod time;
 
 pub use builder::Builder;

@@ -135,7 +135,7 @@ impl Scheduler {
     }
 
     /// Queues a task that was woken while it ran (a yield): behind the others.
-    fn requeue(&self, task: TaskRef) {
+    pub(crate) fn requeue(&self, task: TaskRef) {
         match self {
             Scheduler::CurrentThread(s) => s.schedule(task),
             Scheduler::MultiThread(s) => s.schedule(task, true),
@@ -158,6 +158,7 @@ impl Scheduler {
 
     /// Spawns `future`. After shutdown began the handle resolves at once to
     /// a [`JoinError`] for which `is_shutdown()` holds.
+    #[track_caller]
     pub(crate) fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
     where
         F: Future + Send + 'static,
@@ -171,6 +172,11 @@ impl Scheduler {
             Ok(key) => {
                 task.header().owned_key.store(key, Relaxed);
                 common.counters.spawned.fetch_add(1, Relaxed);
+                if waitq::hook::is_enabled() {
+                    let site = std::panic::Location::caller();
+                    let erased: TaskRef = task.clone();
+                    crate::test_util::on_spawn(&erased, site, std::any::type_name::<F>());
+                }
                 self.schedule_new(task);
                 Ok(join)
             }
@@ -224,22 +230,28 @@ impl Scheduler {
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
 /// requeue it when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
+    let _ = run_outcome(task);
+}
+
+/// [`run`], telling what happened: `None` when shutdown had claimed the
+/// task, `Complete` for a cancelled one (the test toolkit reads this).
+pub(crate) fn run_outcome(task: TaskRef) -> Option<PollOutcome> {
     let header = task.header();
-    let Some(before) = header.state.transition_to_running() else {
-        return; // claimed by shutdown while queued
-    };
+    let before = header.state.transition_to_running()?; // None: claimed by shutdown
     let scheduler = header.scheduler.clone();
     scheduler.metrics().polls.fetch_add(1, Relaxed);
     if before.is_cancelled() {
         task.cancel(scheduler.cancel_error(header.id));
-        return;
+        return Some(PollOutcome::Complete);
     }
     let id = header.id;
-    match task.clone().poll_once() {
+    let outcome = task.clone().poll_once();
+    match outcome {
         PollOutcome::Requeue => scheduler.requeue(task),
         PollOutcome::Panicked => scheduler.on_panic(id),
         PollOutcome::Complete | PollOutcome::Idle => {}
     }
+    Some(outcome)
 }
 
 /// Shutdown step shared by both flavours: close the owned list and drop

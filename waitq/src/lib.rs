@@ -147,6 +147,7 @@ mod clock;
 pub mod coop;
 mod entry;
 mod error;
+pub mod hook;
 mod list;
 mod poll_waiter;
 mod prepare;

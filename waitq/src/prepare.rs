@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,6 +26,7 @@ use futures_core::FusedFuture;
 use crate::coop;
 use crate::entry::{Entry, Notifier, TaskState, WakeDecision, WakeFn, WakeInfo};
 use crate::error::{Closed, Reason};
+use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::Registration;
 use crate::WaitQueue;
@@ -65,6 +67,10 @@ pub struct WaitEntry<'a> {
     queue: &'a WaitQueue,
     handle: Option<Handle>,
     func: Option<WakeFn>,
+    /// The last `prepare_to_wait*` caller (for the test toolkit's reports).
+    site: &'static Location<'static>,
+    exclusive: bool,
+    state: TaskState,
 }
 
 /// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
@@ -88,11 +94,15 @@ impl<'a> WaitEntry<'a> {
     /// let entry = waitq::WaitEntry::new(&queue);
     /// assert!(!entry.is_queued());
     /// ```
+    #[track_caller]
     pub fn new(queue: &'a WaitQueue) -> Self {
         WaitEntry {
             queue,
             handle: None,
             func: None,
+            site: Location::caller(),
+            exclusive: false,
+            state: TaskState::Uninterruptible,
         }
     }
 
@@ -116,6 +126,7 @@ impl<'a> WaitEntry<'a> {
     /// assert_eq!(queue.wake_up(), 0);
     /// assert_eq!(queue.wake_up_poll(4), 1);
     /// ```
+    #[track_caller]
     pub fn with_func<F>(queue: &'a WaitQueue, func: F) -> Self
     where
         F: Fn(&WakeInfo) -> WakeDecision + Send + Sync + 'static,
@@ -124,6 +135,9 @@ impl<'a> WaitEntry<'a> {
             queue,
             handle: None,
             func: Some(Arc::new(func)),
+            site: Location::caller(),
+            exclusive: false,
+            state: TaskState::Uninterruptible,
         }
     }
 
@@ -178,6 +192,23 @@ impl<'a> WaitEntry<'a> {
         }
     }
 
+    /// A test toolkit's decision point (see [`hook`]).
+    fn decide(&self, kind: PointKind) {
+        hook::decide(kind, self.queue, self.site, self.exclusive, self.state);
+    }
+
+    /// Links (or keeps) the entry, with the decision points around it.
+    #[track_caller]
+    fn prepare(&mut self, class: Class, state: TaskState) -> Option<bool> {
+        self.site = Location::caller();
+        self.exclusive = class == Class::Exclusive;
+        self.state = state;
+        self.decide(PointKind::BeforeLink);
+        let linked = self.link(class, state);
+        self.decide(PointKind::AfterLink);
+        linked
+    }
+
     fn link(&mut self, class: Class, state: TaskState) -> Option<bool> {
         if let Some(handle) = self.handle {
             // Already queued: keep the position, update the state.
@@ -196,6 +227,24 @@ impl<'a> WaitEntry<'a> {
                 self.handle = None;
                 Some(false)
             }
+        }
+    }
+}
+
+impl WaitEntry<'_> {
+    /// Probe mode (see [`hook::probe`]): the condition of a hand-written
+    /// loop is the caller's, so only the registration is reported.
+    #[cold]
+    fn probe(&self) {
+        if let Some(handle) = self.handle {
+            hook::probed(hook::Sleeper {
+                queue: hook::QueueId::of(self.queue),
+                site: self.site,
+                exclusive: self.exclusive,
+                state: self.state,
+                linked: self.queue.is_linked(handle),
+                condition: None,
+            });
         }
     }
 }
@@ -240,9 +289,10 @@ impl WaitQueue {
     /// queue.prepare_to_wait(&mut entry, TaskState::Interruptible); // idempotent
     /// assert_eq!(queue.len(), 1);
     /// ```
+    #[track_caller]
     pub fn prepare_to_wait(&self, entry: &mut WaitEntry<'_>, state: TaskState) {
         self.check_owner(entry);
-        entry.link(Class::Shared, state);
+        entry.prepare(Class::Shared, state);
     }
 
     /// Links `entry` as an exclusive waiter at the tail, unless it is already
@@ -264,9 +314,10 @@ impl WaitQueue {
     /// assert!(queue.prepare_to_wait_exclusive(&mut entry, TaskState::Uninterruptible));
     /// assert!(!queue.prepare_to_wait_exclusive(&mut entry, TaskState::Uninterruptible));
     /// ```
+    #[track_caller]
     pub fn prepare_to_wait_exclusive(&self, entry: &mut WaitEntry<'_>, state: TaskState) -> bool {
         self.check_owner(entry);
-        entry.link(Class::Exclusive, state).unwrap_or(false)
+        entry.prepare(Class::Exclusive, state).unwrap_or(false)
     }
 
     /// Unlinks `entry` if a wake has not already. Kernel: `finish_wait()`.
@@ -291,6 +342,9 @@ impl WaitQueue {
     /// ```
     pub fn finish_wait(&self, entry: &mut WaitEntry<'_>) {
         self.check_owner(entry);
+        if entry.handle.is_some() {
+            entry.decide(PointKind::BeforeFinish);
+        }
         if let Some(handle) = entry.handle.take() {
             drop(self.unregister(handle));
         }
@@ -312,6 +366,10 @@ impl Future for Wait<'_, '_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "wait future polled after it completed");
+        if hook::is_probing() {
+            this.entry.probe();
+            return Poll::Pending;
+        }
         // The budget, as in every async wait (see `wait`'s "Budget").
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;

@@ -64,11 +64,12 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::task::Waker;
 
 use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
 use crate::error::Closed;
+use crate::hook::{self, PointKind, WakeKind};
 use crate::list::{Class, Handle, WaitList};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
 use crate::wake_batch::WakeBatch;
@@ -125,6 +126,8 @@ pub(crate) struct WakeSpec {
     pub(crate) nr_exclusive: usize,
     /// Skip the non-exclusive list (a hand-off wakes one exclusive waiter).
     pub(crate) exclusive_only: bool,
+    /// Who asked (for the test toolkit's reports).
+    pub(crate) site: &'static Location<'static>,
 }
 
 /// Where a walk stands between batches.
@@ -133,6 +136,8 @@ struct Cursor {
     /// The last entry this walk skipped on `class`'s list, if any.
     after: Option<Handle>,
     budget: usize,
+    /// One waiter per batch (under a test hook, see `hook::single_wakes`).
+    single: bool,
 }
 
 /// What a waiter's handle turned out to be on re-poll.
@@ -279,6 +284,7 @@ impl WaitQueue {
     /// assert_eq!(queue.wake_up(), 0); // nobody waiting, nothing stored
     /// ```
     #[doc(alias = "notify_one")]
+    #[track_caller]
     pub fn wake_up(&self) -> usize {
         self.wake(WakeMode::Normal, 1, 0)
     }
@@ -294,6 +300,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_nr(3), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_nr(&self, nr: usize) -> usize {
         self.wake(WakeMode::Normal, nr, 0)
     }
@@ -311,6 +318,7 @@ impl WaitQueue {
     /// ```
     #[doc(alias = "notify_waiters")]
     #[doc(alias = "notify_all")]
+    #[track_caller]
     pub fn wake_up_all(&self) -> usize {
         self.wake(WakeMode::Normal, 0, 0)
     }
@@ -327,6 +335,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_interruptible(), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_interruptible(&self) -> usize {
         self.wake(WakeMode::Interruptible, 1, 0)
     }
@@ -341,6 +350,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_interruptible_nr(2), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_interruptible_nr(&self, nr: usize) -> usize {
         self.wake(WakeMode::Interruptible, nr, 0)
     }
@@ -355,6 +365,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_interruptible_all(), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_interruptible_all(&self) -> usize {
         self.wake(WakeMode::Interruptible, 0, 0)
     }
@@ -372,6 +383,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_poll(READABLE), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_poll(&self, mask: u32) -> usize {
         self.wake(WakeMode::Normal, 1, mask)
     }
@@ -386,6 +398,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.wake_up_interruptible_poll(1), 0);
     /// ```
+    #[track_caller]
     pub fn wake_up_interruptible_poll(&self, mask: u32) -> usize {
         self.wake(WakeMode::Interruptible, 1, mask)
     }
@@ -407,6 +420,7 @@ impl WaitQueue {
     /// let err = futures::executor::block_on(queue.wait_event(|| false)).unwrap_err();
     /// assert!(err.is_closed());
     /// ```
+    #[track_caller]
     pub fn close(&self) -> usize {
         let mut ended = 0;
         let mut batch = WakeBatch::new();
@@ -431,20 +445,34 @@ impl WaitQueue {
             }
             inner = self.lock();
         }
+        hook::woke(self, Location::caller(), ended, WakeKind::Close);
         resume(panic);
         ended
     }
 
     /// The walk behind every wake (kernel: `__wake_up()`).
+    #[track_caller]
     fn wake(&self, mode: WakeMode, nr_exclusive: usize, key: u32) -> usize {
         self.wake_spec(WakeSpec {
             info: WakeInfo { mode, key },
             nr_exclusive,
             exclusive_only: false,
+            site: Location::caller(),
         })
     }
 
+    /// One wake, reported to the test toolkit's hook afterwards.
     pub(crate) fn wake_spec(&self, spec: WakeSpec) -> usize {
+        let woken = self.wake_walk(spec);
+        let kind = match spec.exclusive_only {
+            true => WakeKind::HandOff,
+            false => WakeKind::WakeUp,
+        };
+        hook::woke(self, spec.site, woken, kind);
+        woken
+    }
+
+    fn wake_walk(&self, spec: WakeSpec) -> usize {
         let mut woken = 0;
         let mut panic = None;
         let mut batch = WakeBatch::new();
@@ -460,6 +488,8 @@ impl WaitQueue {
             } else {
                 spec.nr_exclusive
             },
+            // Under a test hook: one waiter per lock hold, a decision point between.
+            single: hook::single_wakes(),
         };
         let mut inner = self.lock();
         if inner.closed {
@@ -487,6 +517,10 @@ impl WaitQueue {
             if done {
                 break;
             }
+            if cursor.single {
+                let state = crate::TaskState::Uninterruptible;
+                hook::decide(PointKind::BetweenWakes, self, spec.site, false, state);
+            }
             inner = self.lock();
         }
         resume(panic);
@@ -495,6 +529,7 @@ impl WaitQueue {
 
     /// Passes an unconsumed exclusive wake on to the next exclusive waiter
     /// (see "Cancellation hand-off").
+    #[track_caller]
     pub(crate) fn hand_off(&self) {
         self.wake_spec(WakeSpec {
             info: WakeInfo {
@@ -503,6 +538,7 @@ impl WaitQueue {
             },
             nr_exclusive: 1,
             exclusive_only: true,
+            site: Location::caller(),
         });
     }
 
@@ -675,7 +711,7 @@ impl Inner {
                 if cursor.class == Class::Exclusive {
                     cursor.budget -= 1;
                 }
-                if batch.is_full() {
+                if batch.is_full() || cursor.single {
                     return false;
                 }
             }
@@ -709,7 +745,7 @@ impl Inner {
                         if cursor.class == Class::Exclusive {
                             cursor.budget -= 1;
                         }
-                        if batch.is_full() {
+                        if batch.is_full() || cursor.single {
                             return false;
                         }
                     }

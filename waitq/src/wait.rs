@@ -38,11 +38,13 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use crate::coop;
 use crate::entry::{Entry, Notifier, TaskState};
 use crate::error::Reason;
+use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::{Registration, WaitQueue};
 
@@ -60,11 +62,14 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
     /// a panicking condition) must pass it on. See [`Waiter::pass_on`].
     picked: bool,
     done: bool,
+    /// Where the wait was created (for the test toolkit's reports).
+    site: &'static Location<'static>,
 }
 
 // ===== impl Waiter =====
 
 impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
+    #[track_caller]
     pub(crate) fn new(queue: Q, exclusive: bool, state: TaskState, key: u32) -> Self {
         Waiter {
             queue,
@@ -78,6 +83,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             key,
             picked: false,
             done: false,
+            site: Location::caller(),
         }
     }
 
@@ -111,6 +117,10 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
     ) -> Poll<Result<T, Reason>> {
         assert!(!self.done, "wait future polled after it completed");
+        if hook::is_probing() {
+            self.probe(cond);
+            return Poll::Pending;
+        }
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
@@ -151,6 +161,9 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
     ) -> Poll<Result<T, Reason>> {
         if let Some(value) = cond() {
+            if self.handle.is_some() {
+                self.decide(PointKind::BeforeFinish);
+            }
             self.finish();
             return Poll::Ready(Ok(value));
         }
@@ -190,6 +203,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
                 }
             }
         }
+        self.decide(PointKind::BeforeLink);
         if let Err(reason) = self.link(cx) {
             // Closed since our test: a true condition still wins.
             if let Some(value) = cond() {
@@ -197,12 +211,55 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             }
             return Poll::Ready(Err(reason));
         }
+        self.decide(PointKind::AfterLink);
         // The re-check that makes the wait lossless (see the module docs).
         if let Some(value) = cond() {
+            self.decide(PointKind::BeforeFinish);
             self.finish();
             return Poll::Ready(Ok(value));
         }
         Poll::Pending
+    }
+
+    /// A test toolkit's decision point (see [`hook`]): no lock is held here.
+    fn decide(&self, kind: PointKind) {
+        let exclusive = self.class == Class::Exclusive;
+        hook::decide(kind, &self.queue, self.site, exclusive, self.state);
+    }
+
+    /// Probe mode (see [`hook::probe`]): report this waiter, change nothing.
+    /// The condition is evaluated only while the entry is linked; a true
+    /// one is a lost wake-up, so its side effects no longer matter.
+    #[cold]
+    fn probe<T>(&mut self, cond: &mut impl FnMut() -> Option<T>) {
+        let Some(handle) = self.handle else {
+            return; // not asleep: nothing registered, or a wake picked it
+        };
+        let linked = self.queue.is_linked(handle);
+        hook::probed(hook::Sleeper {
+            queue: hook::QueueId::of(&self.queue),
+            site: self.site,
+            exclusive: self.class == Class::Exclusive,
+            state: self.state,
+            linked,
+            condition: linked.then(|| cond().is_some()),
+        });
+    }
+
+    /// Probe mode for a future that evaluates its condition itself.
+    pub(crate) fn probe_with(&mut self, cond: impl FnOnce() -> Option<bool>) {
+        let Some(handle) = self.handle else {
+            return;
+        };
+        let linked = self.queue.is_linked(handle);
+        hook::probed(hook::Sleeper {
+            queue: hook::QueueId::of(&self.queue),
+            site: self.site,
+            exclusive: self.class == Class::Exclusive,
+            state: self.state,
+            linked,
+            condition: if linked { cond() } else { None },
+        });
     }
 
     /// If registered: whether the entry is still linked (its waker made

@@ -129,6 +129,40 @@ impl Shared {
         .flatten()
     }
 
+    /// The test toolkit drives this scheduler itself: installs the core on
+    /// this thread (it goes back to `Shared` when the guard drops).
+    /// `None` while a `block_on` holds it.
+    pub(crate) fn enter_core(&self) -> Option<CoreGuard<'_>> {
+        let core = self
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        Some(CoreGuard {
+            shared: self,
+            previous: Some(context::set_core(AnyCore::CurrentThread(core))),
+        })
+    }
+
+    /// The test toolkit: takes every queued task, local queue first (in
+    /// wake order), then the ones woken from other threads.
+    pub(crate) fn drain_ready(&self, out: &mut Vec<TaskRef>) {
+        let me = self.addr();
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => out.extend(core.queue.drain(..)),
+            _ => {}
+        });
+        while let Some(task) = self.pop_inject() {
+            out.push(task);
+        }
+    }
+
+    /// The test toolkit: sleeps until a wake from another thread, at most
+    /// `timeout`.
+    pub(crate) fn park_timeout(&self, timeout: std::time::Duration) {
+        self.parker.park(Some(timeout));
+    }
+
     /// Shutdown, current-thread part: the queued tasks are dropped (the
     /// owned-task list has already cancelled them), and parks end at once.
     pub(crate) fn shutdown(&self) {
@@ -166,7 +200,7 @@ impl Wake for MainWaker {
 }
 
 /// Puts the core back into `Shared` when `block_on` returns or unwinds.
-struct CoreGuard<'a> {
+pub(crate) struct CoreGuard<'a> {
     shared: &'a Shared,
     previous: Option<AnyCore>,
 }

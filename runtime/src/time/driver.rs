@@ -177,6 +177,13 @@ impl Driver {
         }
     }
 
+    /// When the next timer may fire (never later than its deadline), for
+    /// the test toolkit's `advance`.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let next = self.lock().wheel.next_expiration()?;
+        Some(self.tick_instant(next))
+    }
+
     /// Pending timers (metrics).
     pub(crate) fn pending(&self) -> usize {
         self.lock().wheel.len()

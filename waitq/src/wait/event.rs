@@ -68,6 +68,7 @@ impl WaitQueue {
     ///         .unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn wait_event<F: FnMut() -> bool>(&self, cond: F) -> WaitEvent<'_, F> {
         WaitEvent {
             waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
@@ -104,6 +105,7 @@ impl WaitQueue {
     /// futures::executor::block_on(queue.wait_event_exclusive(take)).unwrap();
     /// assert_eq!(jobs.lock().unwrap().len(), 1);
     /// ```
+    #[track_caller]
     pub fn wait_event_exclusive<F: FnMut() -> bool>(&self, cond: F) -> WaitEvent<'_, F> {
         WaitEvent {
             waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
@@ -135,6 +137,7 @@ impl WaitQueue {
     /// let got = futures::executor::block_on(queue.wait_event_value(|| slot.lock().unwrap().take()));
     /// assert_eq!(got.unwrap(), 7);
     /// ```
+    #[track_caller]
     pub fn wait_event_value<T, F: FnMut() -> Option<T>>(&self, cond: F) -> WaitEventValue<'_, F> {
         WaitEventValue {
             waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
@@ -163,6 +166,7 @@ impl WaitQueue {
     /// );
     /// assert_eq!(job.unwrap(), "job");
     /// ```
+    #[track_caller]
     pub fn wait_event_value_exclusive<T, F: FnMut() -> Option<T>>(
         &self,
         cond: F,
@@ -199,6 +203,7 @@ impl WaitQueue {
     /// )
     /// .unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_event_key<F: FnMut() -> bool>(&self, mask: u32, cond: F) -> WaitEvent<'_, F> {
         WaitEvent {
             waiter: Waiter::new(self, false, TaskState::Uninterruptible, mask),
@@ -224,6 +229,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// futures::executor::block_on(queue.wait_event_key_exclusive(WRITABLE, || true)).unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_event_key_exclusive<F: FnMut() -> bool>(
         &self,
         mask: u32,

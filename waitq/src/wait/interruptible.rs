@@ -79,6 +79,7 @@ impl WaitQueue {
     ///     assert!(res.is_err()); // -ERESTARTSYS
     /// });
     /// ```
+    #[track_caller]
     pub fn wait_event_interruptible<S: SignalSource, F: FnMut() -> bool>(
         &self,
         signals: S,
@@ -114,6 +115,7 @@ impl WaitQueue {
     /// futures::executor::block_on(queue.wait_event_interruptible_exclusive(&signals, || true))
     ///     .unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_event_interruptible_exclusive<S: SignalSource, F: FnMut() -> bool>(
         &self,
         signals: S,
@@ -151,6 +153,7 @@ impl WaitQueue {
     /// let res = futures::executor::block_on(queue.wait_event_killable(&signals, || false));
     /// assert!(res.is_err());
     /// ```
+    #[track_caller]
     pub fn wait_event_killable<S: SignalSource, F: FnMut() -> bool>(
         &self,
         signals: S,
@@ -182,6 +185,7 @@ impl WaitQueue {
     /// let signals = waitq::TaskSignals::new();
     /// futures::executor::block_on(queue.wait_event_killable_exclusive(&signals, || true)).unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_event_killable_exclusive<S: SignalSource, F: FnMut() -> bool>(
         &self,
         signals: S,

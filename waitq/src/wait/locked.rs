@@ -66,6 +66,7 @@ impl WaitQueue {
     /// });
     /// ```
     #[doc(alias = "wait_event_lock_irq")]
+    #[track_caller]
     pub fn wait_event_lock<'m, T, F: FnMut(&mut T) -> bool>(
         &self,
         lock: &'m Mutex<T>,
@@ -101,6 +102,7 @@ impl WaitQueue {
     ///         .unwrap();
     /// assert_eq!(guard.pop(), Some(1));
     /// ```
+    #[track_caller]
     pub fn wait_event_lock_exclusive<'m, T, F: FnMut(&mut T) -> bool>(
         &self,
         lock: &'m Mutex<T>,
@@ -125,6 +127,16 @@ impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
             !this.waiter.is_done(),
             "wait future polled after it completed"
         );
+        if crate::hook::is_probing() {
+            // The user lock may be held by a sleeping task: never block on it.
+            let (lock, cond) = (this.lock, &mut this.cond);
+            this.waiter.probe_with(|| match lock.try_lock() {
+                Ok(mut guard) => Some(cond(&mut guard)),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(cond(&mut p.into_inner())),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            });
+            return Poll::Pending;
+        }
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }

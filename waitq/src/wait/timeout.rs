@@ -173,6 +173,7 @@ impl WaitQueue {
     /// .unwrap();
     /// assert!(left > Duration::ZERO);
     /// ```
+    #[track_caller]
     pub fn wait_event_timeout<C: Clock, F: FnMut() -> bool>(
         &self,
         clock: C,
@@ -222,6 +223,7 @@ impl WaitQueue {
     /// );
     /// assert!(res.is_err());
     /// ```
+    #[track_caller]
     pub fn wait_event_exclusive_timeout<C: Clock, F: FnMut() -> bool>(
         &self,
         clock: C,
@@ -275,6 +277,7 @@ impl WaitQueue {
     /// .unwrap_err();
     /// assert!(err.is_interrupted());
     /// ```
+    #[track_caller]
     pub fn wait_event_interruptible_timeout<S: SignalSource, C: Clock, F: FnMut() -> bool>(
         &self,
         signals: S,
@@ -327,6 +330,7 @@ impl WaitQueue {
     /// );
     /// assert!(futures::executor::block_on(wait).is_ok());
     /// ```
+    #[track_caller]
     pub fn wait_event_interruptible_exclusive_timeout<
         S: SignalSource,
         C: Clock,
@@ -383,6 +387,7 @@ impl WaitQueue {
     /// .unwrap_err();
     /// assert!(err.is_timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_event_killable_timeout<S: SignalSource, C: Clock, F: FnMut() -> bool>(
         &self,
         signals: S,

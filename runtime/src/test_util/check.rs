@@ -1,0 +1,704 @@
+//! [`Check`]: run a test body under many schedules, shrink and report a
+//! failure, count what was covered.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use super::report::{Failure, FailureKind};
+use super::schedule::{dfs_next, Policy, Schedule};
+use super::sim::{self, RunConfig, RunOutcome};
+
+/// Pins one seed: `RUNTIME_TEST_SEED=<n>`.
+pub const SEED_VAR: &str = "RUNTIME_TEST_SEED";
+/// Replays one schedule: `RUNTIME_TEST_REPLAY=<schedule>`.
+pub const REPLAY_VAR: &str = "RUNTIME_TEST_REPLAY";
+/// Overrides the number of seeds: `RUNTIME_TEST_SEEDS=<n>`.
+pub const SEEDS_VAR: &str = "RUNTIME_TEST_SEEDS";
+
+/// Replays tried while shrinking a failure.
+const SHRINK_BUDGET: usize = 400;
+
+/// A test body run under many schedules of the deterministic test runtime.
+///
+/// Each run builds a fresh current-thread runtime with a paused clock and
+/// runs the body as its main task; `spawn`, `JoinHandle`, `WaitQueue`,
+/// timers and signals are the production ones. The policy picks which
+/// runnable task runs next and whether a task is preempted at a wait-queue
+/// decision point; a run fails on a lost wake-up, a hang, a panic, too many
+/// polls or too much virtual time. A failure is shrunk and reported with
+/// its seed, its schedule and a one-line replay command.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use runtime::sync::WaitQueue;
+/// use runtime::test_util::{Check, Policy};
+///
+/// let stats = Check::new().seeds(32).policy(Policy::Random).run(|| async {
+///     let queue = Arc::new(WaitQueue::new());
+///     let ready = Arc::new(AtomicBool::new(false));
+///     let waiter = {
+///         let (queue, ready) = (queue.clone(), ready.clone());
+///         runtime::spawn(async move { queue.wait_event(|| ready.load(Ordering::SeqCst)).await })
+///     };
+///     ready.store(true, Ordering::SeqCst);
+///     queue.wake_up();
+///     waiter.await.unwrap().unwrap();
+/// });
+/// assert_eq!(stats.runs(), 32);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Check {
+    seeds: u64,
+    first_seed: u64,
+    policy: Policy,
+    max_polls: u64,
+    max_time: Duration,
+    max_depth: usize,
+    spurious: bool,
+    signals: bool,
+    time_jumps: bool,
+    oracle: bool,
+    allow_panics: bool,
+    determinism: bool,
+    shrink: bool,
+    quiet: bool,
+}
+
+/// What a check covered.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    runs: u64,
+    distinct: u64,
+    max_decisions: usize,
+    polls: u64,
+    exhausted: bool,
+    elapsed: Duration,
+    policy: Option<Policy>,
+}
+
+impl Stats {
+    /// Runs made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stats = runtime::test_util::Check::new().seeds(3).run(|| async {});
+    /// assert_eq!(stats.runs(), 3);
+    /// ```
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// Distinct schedules among them (by their full decision sequence).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stats = runtime::test_util::Check::new().seeds(3).run(|| async {});
+    /// assert_eq!(stats.distinct_schedules(), 1); // nothing to choose
+    /// ```
+    pub fn distinct_schedules(&self) -> u64 {
+        self.distinct
+    }
+
+    /// Whether a [`Policy::Dfs`] check explored its whole bounded tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::test_util::{Check, Policy};
+    /// let stats = Check::new().policy(Policy::Dfs { preemption_bound: 1 }).run(|| async {});
+    /// assert!(stats.exhausted());
+    /// ```
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "toolkit: {} runs ({:?}{}), {} distinct schedules, up to {} decisions, {} polls, {:?}",
+            self.runs,
+            self.policy.unwrap_or(Policy::Fifo),
+            if self.exhausted { ", exhausted" } else { "" },
+            self.distinct,
+            self.max_decisions,
+            self.polls,
+            self.elapsed
+        )
+    }
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check::new()
+    }
+}
+
+type Body<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>;
+
+impl Check {
+    /// One seed, [`Policy::Random`], limits of 100,000 polls and one hour
+    /// of virtual time, preemption up to two levels deep, the lost-wakeup
+    /// oracle and shrinking on, spurious wake-ups on, signals and time
+    /// jumps off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().run(|| async {});
+    /// ```
+    pub fn new() -> Check {
+        Check {
+            seeds: 1,
+            first_seed: 0,
+            policy: Policy::Random,
+            max_polls: 100_000,
+            max_time: Duration::from_secs(3600),
+            max_depth: 2,
+            spurious: true,
+            signals: false,
+            time_jumps: false,
+            oracle: true,
+            allow_panics: false,
+            determinism: false,
+            shrink: true,
+            quiet: false,
+        }
+    }
+
+    /// Runs `n` seeds (schedules, for DFS). `RUNTIME_TEST_SEEDS` overrides.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(runtime::test_util::Check::new().seeds(5).run(|| async {}).runs(), 5);
+    /// ```
+    pub fn seeds(mut self, n: u64) -> Self {
+        self.seeds = n.max(1);
+        self
+    }
+
+    /// The first seed (default 0); seeds `first..first + n` run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().first_seed(1000).run(|| async {});
+    /// ```
+    pub fn first_seed(mut self, seed: u64) -> Self {
+        self.first_seed = seed;
+        self
+    }
+
+    /// The scheduling policy (default [`Policy::Random`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::test_util::{Check, Policy};
+    /// Check::new().policy(Policy::Fifo).run(|| async {});
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Most polls per run before it fails as a livelock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::test_util::{Check, FailureKind};
+    /// let spin = || async { loop { runtime::task::yield_now().await } };
+    /// let failure = Check::new().max_polls(100).try_run(spin).unwrap_err();
+    /// assert_eq!(failure.kind(), FailureKind::Livelock);
+    /// ```
+    pub fn max_polls(mut self, n: u64) -> Self {
+        self.max_polls = n;
+        self
+    }
+
+    /// Most virtual time per run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runtime::test_util::{Check, FailureKind};
+    /// let failure = Check::new()
+    ///     .max_time(Duration::from_secs(1))
+    ///     .try_run(|| async { runtime::time::sleep(Duration::from_secs(2)).await })
+    ///     .unwrap_err();
+    /// assert_eq!(failure.kind(), FailureKind::TimeLimit);
+    /// ```
+    pub fn max_time(mut self, limit: Duration) -> Self {
+        self.max_time = limit;
+        self
+    }
+
+    /// How deep preemptions nest (default 2; 0 disables preemption at
+    /// wait-queue decision points).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().max_depth(1).run(|| async {});
+    /// ```
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Whether decision points may inject a spurious wake-up (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().spurious_wakeups(false).run(|| async {});
+    /// ```
+    pub fn spurious_wakeups(mut self, on: bool) -> Self {
+        self.spurious = on;
+        self
+    }
+
+    /// Whether decision points of interruptible and killable waits may
+    /// signal their task (default off: a signal changes what the code
+    /// under test must handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().inject_signals(true).run(|| async {});
+    /// ```
+    pub fn inject_signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// Whether decision points may fire the next timer early (as if the
+    /// task had been slow; default off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().time_jumps(true).run(|| async {});
+    /// ```
+    pub fn time_jumps(mut self, on: bool) -> Self {
+        self.time_jumps = on;
+        self
+    }
+
+    /// Whether the lost-wakeup oracle probes sleepers (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().oracle(false).run(|| async {});
+    /// ```
+    pub fn oracle(mut self, on: bool) -> Self {
+        self.oracle = on;
+        self
+    }
+
+    /// Whether a panicking task is fine (its `JoinHandle` reports it);
+    /// default: a task panic fails the run at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().allow_task_panics(true).run(|| async {
+    ///     assert!(runtime::spawn(async { panic!("expected") }).await.unwrap_err().is_panic());
+    /// });
+    /// ```
+    pub fn allow_task_panics(mut self, on: bool) -> Self {
+        self.allow_panics = on;
+        self
+    }
+
+    /// Runs the first seed twice first and fails at the first event where
+    /// the two runs differ (`HashMap` order, `std::time`, state leaking
+    /// between runs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().check_determinism(true).run(|| async {});
+    /// ```
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.determinism = on;
+        self
+    }
+
+    /// Whether a failure is shrunk before it is reported (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().shrink(false).run(|| async {});
+    /// ```
+    pub fn shrink(mut self, on: bool) -> Self {
+        self.shrink = on;
+        self
+    }
+
+    /// Whether [`run`](Self::run) prints its coverage line (default on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().quiet(true).run(|| async {});
+    /// ```
+    pub fn quiet(mut self, on: bool) -> Self {
+        self.quiet = on;
+        self
+    }
+
+    /// Runs the check; panics with the failure report if a run fails.
+    /// Prints the coverage (runs, distinct schedules) on success.
+    ///
+    /// # Panics
+    ///
+    /// When a run fails: the message is the full [`Failure`] report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().seeds(4).run(|| async {
+    ///     runtime::time::sleep(std::time::Duration::from_secs(60)).await; // instant
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn run<F, Fut>(self, body: F) -> Stats
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let quiet = self.quiet;
+        match self.try_run(body) {
+            Ok(stats) => {
+                if !quiet {
+                    println!("{stats}");
+                }
+                stats
+            }
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// Runs the check and returns the failure instead of panicking.
+    ///
+    /// # Errors
+    ///
+    /// The first failing run's [`Failure`], shrunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::test_util::{Check, FailureKind};
+    /// let failure = Check::new().try_run(|| async {
+    ///     runtime::spawn(std::future::pending::<()>()).await.unwrap();
+    /// });
+    /// assert_eq!(failure.unwrap_err().kind(), FailureKind::Hang);
+    /// ```
+    pub fn try_run<F, Fut>(self, body: F) -> Result<Stats, Failure>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let boxed = move || -> Pin<Box<dyn Future<Output = ()>>> { Box::pin(body()) };
+        self.run_boxed(&boxed)
+    }
+
+    fn config(&self, seed: u64, prefix: Vec<u32>, steps_hint: u64) -> RunConfig {
+        RunConfig {
+            policy: self.policy,
+            seed: mix(seed),
+            prefix,
+            steps_hint,
+            ..self.replay_config(Vec::new())
+        }
+    }
+
+    /// A replay: the schedule's choices, then every default (FIFO) choice.
+    fn replay_config(&self, prefix: Vec<u32>) -> RunConfig {
+        RunConfig {
+            policy: Policy::Fifo,
+            seed: 0,
+            prefix,
+            steps_hint: 0,
+            max_polls: self.max_polls,
+            max_time: self.max_time,
+            max_depth: self.max_depth,
+            spurious: self.spurious,
+            signals: self.signals,
+            time_jumps: self.time_jumps,
+            oracle: self.oracle,
+            allow_panics: self.allow_panics,
+        }
+    }
+
+    fn run_boxed(self, body: Body<'_>) -> Result<Stats, Failure> {
+        let start = Instant::now();
+        if let Some(replay) = env(REPLAY_VAR) {
+            let schedule: Schedule = replay
+                .parse()
+                .unwrap_or_else(|e| panic!("{REPLAY_VAR}: {e}"));
+            let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
+            return match outcome.failure {
+                None => Ok(self.stats(1, 1, &outcome, start)),
+                Some(_) => Err(self.report(None, outcome, body)),
+            };
+        }
+        let mut seeds = self.first_seed..self.first_seed + self.seeds;
+        if let Some(n) = env(SEEDS_VAR).and_then(|n| n.parse::<u64>().ok()) {
+            seeds = self.first_seed..self.first_seed + n;
+        }
+        if let Some(seed) = env(SEED_VAR) {
+            let seed = parse_seed(&seed).unwrap_or_else(|| panic!("{SEED_VAR}: not a number"));
+            seeds = seed..seed + 1;
+        }
+        if self.determinism {
+            self.check_determinism_of(seeds.start, body)?;
+        }
+        let mut distinct = HashSet::new();
+        let mut stats = Stats {
+            policy: Some(self.policy),
+            ..Stats::default()
+        };
+        let mut steps_hint = 50;
+        let mut dfs_prefix = Some(Vec::new());
+        for seed in seeds {
+            let prefix = match self.policy {
+                Policy::Dfs { .. } => match dfs_prefix.take() {
+                    Some(prefix) => prefix,
+                    None => break,
+                },
+                _ => Vec::new(),
+            };
+            let outcome = sim::run(self.config(seed, prefix, steps_hint), false, body);
+            stats.runs += 1;
+            stats.polls += outcome.polls;
+            stats.max_decisions = stats.max_decisions.max(outcome.record.len());
+            steps_hint = steps_hint.max(outcome.record.len() as u64);
+            distinct.insert(hash_of(&outcome.record));
+            if outcome.failure.is_some() {
+                let seed = match self.policy {
+                    Policy::Dfs { .. } => None,
+                    _ => Some(seed),
+                };
+                return Err(self.report(seed, outcome, body));
+            }
+            if let Policy::Dfs { preemption_bound } = self.policy {
+                dfs_prefix = dfs_next(&outcome.record, preemption_bound);
+            }
+        }
+        if let Policy::Dfs { .. } = self.policy {
+            stats.exhausted = dfs_prefix.is_none();
+        }
+        stats.distinct = distinct.len() as u64;
+        stats.elapsed = start.elapsed();
+        Ok(stats)
+    }
+
+    fn stats(&self, runs: u64, distinct: u64, outcome: &RunOutcome, start: Instant) -> Stats {
+        Stats {
+            runs,
+            distinct,
+            max_decisions: outcome.record.len(),
+            polls: outcome.polls,
+            exhausted: false,
+            elapsed: start.elapsed(),
+            policy: Some(self.policy),
+        }
+    }
+
+    /// Runs `seed` twice with tracing and compares.
+    fn check_determinism_of(&self, seed: u64, body: Body<'_>) -> Result<(), Failure> {
+        let a = sim::run(self.config(seed, Vec::new(), 50), true, body);
+        let b = sim::run(self.config(seed, Vec::new(), 50), true, body);
+        let diverge = a
+            .trace
+            .iter()
+            .zip(&b.trace)
+            .position(|(x, y)| x != y)
+            .or_else(|| (a.trace.len() != b.trace.len()).then(|| a.trace.len().min(b.trace.len())));
+        let Some(at) = diverge else {
+            return Ok(());
+        };
+        let show = |t: &[String]| t.get(at).cloned().unwrap_or_else(|| "(end of run)".into());
+        let report = format!(
+            "nondeterminism: seed {seed} ran twice and diverged at event {at}:\n  first run:  {}\n  second run: {}\n  \
+             (common causes: HashMap iteration order, std::time::Instant, thread-locals or statics \
+             kept between runs, real threads)",
+            show(&a.trace),
+            show(&b.trace)
+        );
+        Err(Failure {
+            kind: FailureKind::Nondeterminism,
+            report,
+            schedule: Schedule::from_record(&a.record),
+            seed: Some(seed),
+        })
+    }
+
+    /// Shrinks a failing run and builds its report.
+    fn report(&self, seed: Option<u64>, outcome: RunOutcome, body: Body<'_>) -> Failure {
+        let first = outcome.failure.clone().expect("a failing run");
+        let original = Schedule::from_record(&outcome.record);
+        let (schedule, failure, tries) = if self.shrink {
+            self.shrink_schedule(original.clone(), first.clone(), body)
+        } else {
+            (original.clone(), first, 0)
+        };
+        let mut report = String::new();
+        report.push_str(&failure.message);
+        report.push_str("\n\n");
+        match seed {
+            Some(seed) => report.push_str(&format!("seed: {seed} (policy {:?})", self.policy)),
+            None => report.push_str(&format!("policy {:?}", self.policy)),
+        }
+        report.push_str(&format!(", virtual time {:?}\n", failure.time));
+        report.push_str(&format!(
+            "schedule: {schedule} ({} non-default decisions; shrunk from {} in {tries} replays)\n",
+            schedule.len(),
+            original.len()
+        ));
+        report.push_str(&format!("replay: {}", replay_command(&schedule)));
+        if let Some(seed) = seed {
+            report.push_str(&format!("\n   or: {SEED_VAR}={seed} (the unshrunk run)"));
+        }
+        Failure {
+            kind: failure.kind,
+            report,
+            schedule,
+            seed,
+        }
+    }
+
+    /// Delta debugging: drops chunks of non-default decisions, then single
+    /// ones, then lowers choices to 1, while the failure (same kind) persists.
+    fn shrink_schedule(
+        &self,
+        mut best: Schedule,
+        mut failure: super::report::RunFailure,
+        body: Body<'_>,
+    ) -> (Schedule, super::report::RunFailure, usize) {
+        let mut tries = 0;
+        let kind = failure.kind;
+        let attempt = |candidate: Schedule, tries: &mut usize| {
+            *tries += 1;
+            let outcome = sim::run(self.replay_config(candidate.prefix()), false, body);
+            match outcome.failure {
+                Some(f) if f.kind == kind => Some((Schedule::from_record(&outcome.record), f)),
+                _ => None,
+            }
+        };
+        // The all-default schedule first: many failures need no choice at all.
+        if !best.is_empty() {
+            if let Some((s, f)) = attempt(Schedule::default(), &mut tries) {
+                return (s, f, tries);
+            }
+        }
+        let mut chunk = best.len().div_ceil(2).max(1);
+        while tries < SHRINK_BUDGET && !best.is_empty() {
+            let mut progressed = false;
+            let mut start = 0;
+            while start < best.len() && tries < SHRINK_BUDGET {
+                let mut entries = best.entries().to_vec();
+                let end = (start + chunk).min(entries.len());
+                entries.drain(start..end);
+                match attempt(Schedule::with_entries(entries), &mut tries) {
+                    Some((s, f)) if s.len() < best.len() => {
+                        best = s;
+                        failure = f;
+                        progressed = true;
+                    }
+                    _ => start += chunk,
+                }
+            }
+            if !progressed {
+                if chunk == 1 {
+                    break;
+                }
+                chunk = chunk.div_ceil(2);
+            }
+        }
+        // Lower each remaining choice to 1 where that still fails.
+        for i in 0..best.len() {
+            if tries >= SHRINK_BUDGET {
+                break;
+            }
+            let mut entries = best.entries().to_vec();
+            if i >= entries.len() || entries[i].1 <= 1 {
+                continue;
+            }
+            entries[i].1 = 1;
+            if let Some((s, f)) = attempt(Schedule::with_entries(entries), &mut tries) {
+                if s.len() <= best.len() {
+                    best = s;
+                    failure = f;
+                }
+            }
+        }
+        (best, failure, tries)
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_seed(s: &str) -> Option<u64> {
+    let s = s.trim().replace('_', "");
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Spreads consecutive seeds apart.
+fn mix(seed: u64) -> u64 {
+    let mut rng = super::rng::Rng::new(seed);
+    rng.next_u64()
+}
+
+fn hash_of(record: &[(u32, u32)]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    record.hash(&mut h);
+    h.finish()
+}
+
+/// `RUNTIME_TEST_REPLAY='…' cargo test [--release] --test <bin> -- <name> --exact`.
+fn replay_command(schedule: &Schedule) -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .and_then(|s| s.to_str())
+        .map(|s| s.rsplit_once('-').map_or(s, |(name, _)| name).to_string());
+    let release = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
+    let target = match stem {
+        Some(bin) => format!(" --test {bin}"),
+        None => String::new(),
+    };
+    let name = std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .map(|n| format!(" -- {n} --exact"))
+        .unwrap_or_default();
+    format!("{REPLAY_VAR}='{schedule}' cargo test{release}{target}{name}")
+}

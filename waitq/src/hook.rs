@@ -1,0 +1,435 @@
+//! Test hooks: decision points inside the wait queue and a probe of every
+//! sleeping waiter, for a deterministic test toolkit (the runtime's
+//! `test_util`). Production code never installs a hook.
+//!
+//! # What a hook sees
+//!
+//! - **Decision points** ([`Hook::decide`]) where lost wake-ups live: before
+//!   a waiter links its entry, between linking and re-checking the
+//!   condition, between the waiters one wake picks, and before a
+//!   registered waiter finishes (or [`finish_wait`](crate::WaitQueue::finish_wait)).
+//!   No queue lock (and no user lock taken by this crate) is held, so the
+//!   hook may poll other tasks re-entrantly there, emulating preemption.
+//! - **Wakes** ([`Hook::woke`]): every `wake_up*`, `close` and exclusive
+//!   hand-off, with the caller's source location and how many it woke
+//!   (a wake on an empty queue too: that is the one a lost wake-up misses).
+//! - **Sleepers** ([`Hook::probed`]): inside [`probe`], a wait future polled
+//!   by its task does nothing but report itself: the queue, its wait site
+//!   (`#[track_caller]` of the constructor), whether its entry is still
+//!   linked and, if so, whether its condition holds now. A sleeper whose
+//!   condition holds while its entry is linked and its task is idle is a
+//!   lost wake-up. Spurious polls are always legal in async Rust, so a probe
+//!   poll is a legal (if unusual) event for the task.
+//!
+//! # Cost when unused
+//!
+//! Every hook call site first does one `Relaxed` load of a global counter of
+//! installed hooks and touches nothing else (no thread-local) while it is
+//! zero. Wait sites are recorded as a `&'static Location` copied into the
+//! future (no allocation, no atomic).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//! use waitq::hook::{self, Hook, Point};
+//!
+//! #[derive(Default)]
+//! struct Count(Cell<usize>);
+//! impl Hook for Count {
+//!     fn decide(&self, _point: &Point) {
+//!         self.0.set(self.0.get() + 1);
+//!     }
+//! }
+//!
+//! let count = Rc::new(Count::default());
+//! let queue = waitq::WaitQueue::new();
+//! {
+//!     let _installed = hook::install(count.clone());
+//!     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//!     let mut wait = queue.wait_event(|| false);
+//!     assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+//! }
+//! assert_eq!(count.0.get(), 2); // before linking, and between linking and re-checking
+//! # use std::future::Future;
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crate::entry::TaskState;
+use crate::WaitQueue;
+
+/// Hooks installed on any thread; zero in production.
+static INSTALLED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<dyn Hook>>> = const { RefCell::new(None) };
+    static PROBING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Where a decision point sits in a wait or a wake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PointKind {
+    /// The condition was found false; the entry is about to be linked. A
+    /// waker running here wakes an empty queue (or not this waiter): a
+    /// waiter that does not re-check after linking loses that wake.
+    BeforeLink,
+    /// The entry is linked; the condition has not been re-checked yet.
+    AfterLink,
+    /// One wake has woken some of the waiters it picked; the others follow.
+    BetweenWakes,
+    /// A registered waiter found its condition true (or a hand-written loop
+    /// calls `finish_wait`); the entry is about to be unlinked.
+    BeforeFinish,
+}
+
+impl PointKind {
+    /// A short name for schedules and reports (`link`, `linked`, `wakes`, `finish`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(waitq::hook::PointKind::BeforeLink.name(), "link");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            PointKind::BeforeLink => "link",
+            PointKind::AfterLink => "linked",
+            PointKind::BetweenWakes => "wakes",
+            PointKind::BeforeFinish => "finish",
+        }
+    }
+}
+
+/// Which queue: its address, stable while the queue lives (a later queue
+/// may reuse it).
+///
+/// # Examples
+///
+/// ```
+/// let queue = waitq::WaitQueue::new();
+/// assert_eq!(waitq::hook::QueueId::of(&queue), waitq::hook::QueueId::of(&queue));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(usize);
+
+impl QueueId {
+    /// The id of `queue`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = (waitq::WaitQueue::new(), waitq::WaitQueue::new());
+    /// assert_ne!(waitq::hook::QueueId::of(&a), waitq::hook::QueueId::of(&b));
+    /// ```
+    pub fn of(queue: &WaitQueue) -> QueueId {
+        QueueId(queue as *const WaitQueue as usize)
+    }
+
+    /// The queue's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = waitq::WaitQueue::new();
+    /// assert_eq!(waitq::hook::QueueId::of(&queue).addr(), &queue as *const _ as usize);
+    /// ```
+    pub fn addr(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "queue@{:#x}", self.0)
+    }
+}
+
+/// A decision point reached by the current thread (see [`Hook::decide`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Point {
+    /// Which point.
+    pub kind: PointKind,
+    /// The queue waited on or woken.
+    pub queue: QueueId,
+    /// The wait site (the `wait_event*` or `prepare_to_wait` caller), or
+    /// the wake site for [`PointKind::BetweenWakes`].
+    pub site: &'static Location<'static>,
+    /// Whether the waiter is exclusive (`false` for wakes).
+    pub exclusive: bool,
+    /// How the waiter sleeps (`Uninterruptible` for wakes).
+    pub state: TaskState,
+}
+
+/// A wake on a queue (see [`Hook::woke`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Wake {
+    /// The queue woken.
+    pub queue: QueueId,
+    /// The caller of `wake_up*` (or `close`, or the waiter handing a wake on).
+    pub site: &'static Location<'static>,
+    /// Waiters it woke.
+    pub woken: usize,
+    /// What kind of wake.
+    pub kind: WakeKind,
+}
+
+/// What kind of wake a [`Wake`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WakeKind {
+    /// A `wake_up*` call.
+    WakeUp,
+    /// An exclusive waiter that ended without success passed its wake on.
+    HandOff,
+    /// [`WaitQueue::close`].
+    Close,
+}
+
+/// A wait future polled inside [`probe`] (see [`Hook::probed`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Sleeper {
+    /// The queue it sleeps on.
+    pub queue: QueueId,
+    /// Where the wait was created (`#[track_caller]`).
+    pub site: &'static Location<'static>,
+    /// Whether the waiter is exclusive.
+    pub exclusive: bool,
+    /// How it sleeps.
+    pub state: TaskState,
+    /// Whether its entry is still linked (no wake has picked it).
+    pub linked: bool,
+    /// Its condition, evaluated now while linked; `None` when not evaluated
+    /// (not linked, a hand-written loop whose condition this crate cannot
+    /// see, or a user lock that is held elsewhere).
+    pub condition: Option<bool>,
+}
+
+impl Sleeper {
+    /// Linked, condition true: nobody will wake it, yet it could go on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::cell::RefCell;
+    /// # use std::rc::Rc;
+    /// # use std::future::Future;
+    /// # use waitq::hook::{self, Hook, Point, Sleeper};
+    /// #[derive(Default)]
+    /// struct Lost(RefCell<Vec<Sleeper>>);
+    /// impl Hook for Lost {
+    ///     fn decide(&self, _: &Point) {}
+    ///     fn probed(&self, s: &Sleeper) {
+    ///         self.0.borrow_mut().push(*s);
+    ///     }
+    /// }
+    /// let lost = Rc::new(Lost::default());
+    /// let _installed = hook::install(lost.clone());
+    /// let queue = waitq::WaitQueue::new();
+    /// let flag = std::sync::atomic::AtomicBool::new(false);
+    /// let mut wait = queue.wait_event(|| flag.load(std::sync::atomic::Ordering::SeqCst));
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+    /// flag.store(true, std::sync::atomic::Ordering::SeqCst); // ...and no wake_up
+    /// hook::probe(|| std::pin::Pin::new(&mut wait).poll(&mut cx)).is_pending();
+    /// assert!(lost.0.borrow()[0].is_lost_wakeup());
+    /// ```
+    pub fn is_lost_wakeup(&self) -> bool {
+        self.linked && self.condition == Some(true)
+    }
+}
+
+/// What a test toolkit implements to observe and steer the waits of the
+/// thread it is installed on. Every method is called with no queue lock held.
+pub trait Hook {
+    /// A decision point. The hook may poll other tasks here (re-entrantly:
+    /// the current task is still in its poll), wake the current task (a
+    /// spurious wake-up), deliver a signal or fire timers.
+    fn decide(&self, point: &Point);
+
+    /// A wake happened (after its wakers ran).
+    fn woke(&self, wake: &Wake) {
+        let _ = wake;
+    }
+
+    /// A wait future was polled inside [`probe`].
+    fn probed(&self, sleeper: &Sleeper) {
+        let _ = sleeper;
+    }
+}
+
+/// Uninstalls the hook (restoring the previous one) when dropped.
+#[must_use = "the hook is uninstalled when the guard drops"]
+pub struct Installed {
+    previous: Option<Rc<dyn Hook>>,
+}
+
+impl fmt::Debug for Installed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Installed")
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+        INSTALLED.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Installs `hook` on this thread until the guard drops.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// struct Nothing;
+/// impl waitq::hook::Hook for Nothing {
+///     fn decide(&self, _: &waitq::hook::Point) {}
+/// }
+/// let guard = waitq::hook::install(Rc::new(Nothing));
+/// assert!(waitq::hook::is_enabled());
+/// drop(guard);
+/// ```
+pub fn install(hook: Rc<dyn Hook>) -> Installed {
+    INSTALLED.fetch_add(1, Relaxed);
+    let previous = CURRENT.with(|c| c.borrow_mut().replace(hook));
+    Installed { previous }
+}
+
+/// Whether a hook is installed on any thread: the one check every call site
+/// makes before anything else.
+///
+/// # Examples
+///
+/// ```
+/// // Nothing installed on this thread: every call site is a no-op.
+/// let _ = waitq::hook::is_enabled();
+/// ```
+#[inline]
+pub fn is_enabled() -> bool {
+    INSTALLED.load(Relaxed) != 0
+}
+
+/// Runs `f` in probe mode on this thread: every wait future polled meanwhile
+/// reports itself to the hook ([`Hook::probed`]) and returns `Pending`
+/// without touching its registration, its budget or its end sources.
+///
+/// # Examples
+///
+/// See [`Sleeper::is_lost_wakeup`].
+pub fn probe<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PROBING.with(|p| p.set(self.0));
+        }
+    }
+    let _reset = Reset(PROBING.with(|p| p.replace(true)));
+    f()
+}
+
+/// Whether this thread is probing (see [`probe`]); `false` when no hook is
+/// installed anywhere.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!waitq::hook::is_probing());
+/// assert!(waitq::hook::probe(waitq::hook::is_probing) || !waitq::hook::is_enabled());
+/// ```
+#[inline]
+pub fn is_probing() -> bool {
+    is_enabled() && PROBING.try_with(Cell::get).unwrap_or(false)
+}
+
+/// The hook of this thread, if any (cloned: no borrow is held while it runs,
+/// so it may re-enter).
+fn current() -> Option<Rc<dyn Hook>> {
+    if !is_enabled() {
+        return None;
+    }
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Whether the wake walk should wake one waiter per lock hold, so that
+/// [`PointKind::BetweenWakes`] falls between every two of them.
+#[inline]
+pub(crate) fn single_wakes() -> bool {
+    is_enabled() && current().is_some()
+}
+
+/// Reports a decision point (no-op without a hook).
+#[inline]
+pub(crate) fn decide(
+    kind: PointKind,
+    queue: &WaitQueue,
+    site: &'static Location<'static>,
+    exclusive: bool,
+    state: TaskState,
+) {
+    if !is_enabled() {
+        return;
+    }
+    decide_slow(kind, queue, site, exclusive, state);
+}
+
+#[cold]
+fn decide_slow(
+    kind: PointKind,
+    queue: &WaitQueue,
+    site: &'static Location<'static>,
+    exclusive: bool,
+    state: TaskState,
+) {
+    if PROBING.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
+    if let Some(hook) = current() {
+        hook.decide(&Point {
+            kind,
+            queue: QueueId::of(queue),
+            site,
+            exclusive,
+            state,
+        });
+    }
+}
+
+/// Reports a wake (no-op without a hook).
+#[inline]
+pub(crate) fn woke(
+    queue: &WaitQueue,
+    site: &'static Location<'static>,
+    woken: usize,
+    kind: WakeKind,
+) {
+    if !is_enabled() {
+        return;
+    }
+    if let Some(hook) = current() {
+        hook.woke(&Wake {
+            queue: QueueId::of(queue),
+            site,
+            woken,
+            kind,
+        });
+    }
+}
+
+/// Reports a probed sleeper.
+pub(crate) fn probed(sleeper: Sleeper) {
+    if let Some(hook) = current() {
+        hook.probed(&sleeper);
+    }
+}
