@@ -49,11 +49,9 @@ where
     }
 }
 
-/// Takes one item as an exclusive waiter, then passes leftovers on: a
-/// consumer may take an item whose wake went elsewhere and absorb the wake
-/// meant for the next one (see
-/// `toolkit_lost_wakeup::exclusive_success_absorbs_a_wake`), so leftovers
-/// are passed on, as kernel consumers do.
+/// Takes one item as an exclusive waiter. No hand-written pass-on of
+/// leftovers: waitq hands on a wake a success did not need (see
+/// `toolkit_lost_wakeup::an_exclusive_success_never_absorbs_another_items_wake`).
 async fn consume(queue: &WaitQueue, items: &AtomicUsize) {
     let take = || {
         items
@@ -61,9 +59,6 @@ async fn consume(queue: &WaitQueue, items: &AtomicUsize) {
             .is_ok()
     };
     queue.wait_event_exclusive(take).await.unwrap();
-    if items.load(SeqCst) > 0 {
-        queue.wake_up();
-    }
 }
 
 /// Exclusive consumers, producers that add one item and wake one waiter:

@@ -641,7 +641,7 @@ impl WaitQueue {
     /// Whether `handle`'s entry is known to be unlinked, without the lock.
     /// `false` means "maybe linked". Sound because a list's low-water mark
     /// only grows and a handle is never linked again.
-    fn is_gone(&self, handle: Handle) -> bool {
+    pub(crate) fn is_gone(&self, handle: Handle) -> bool {
         handle.seq() < self.low_water[handle.class() as usize].load(Ordering::Acquire)
     }
 

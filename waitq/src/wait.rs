@@ -160,11 +160,12 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         cond: &mut impl FnMut() -> Option<T>,
         ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
     ) -> Poll<Result<T, Reason>> {
+        let picked_before = self.picked_already();
         if let Some(value) = cond() {
             if self.handle.is_some() {
                 self.decide(PointKind::BeforeFinish);
             }
-            self.finish();
+            self.finish_success(picked_before);
             return Poll::Ready(Ok(value));
         }
         match self.check_linked(cx) {
@@ -213,9 +214,10 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         }
         self.decide(PointKind::AfterLink);
         // The re-check that makes the wait lossless (see the module docs).
+        let picked_before = self.picked_already();
         if let Some(value) = cond() {
             self.decide(PointKind::BeforeFinish);
-            self.finish();
+            self.finish_success(picked_before);
             return Poll::Ready(Ok(value));
         }
         Poll::Pending
@@ -294,6 +296,31 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     pub(crate) fn finish(&mut self) {
         if let Some(handle) = self.handle.take() {
             drop(self.queue.unregister(handle));
+        }
+    }
+
+    /// Whether a wake is known to have taken our entry already (lock-free;
+    /// `true` when not registered). Read before a condition test, so that
+    /// [`finish_success`](Self::finish_success) can tell a wake that came
+    /// for what the test saw from one that came after it.
+    fn picked_already(&self) -> bool {
+        self.handle.is_none_or(|handle| self.queue.is_gone(handle))
+    }
+
+    /// Ends the wait successfully (the condition held). If a wake took an
+    /// exclusive entry *after* the condition test began, that wake was
+    /// meant for a state change this waiter did not consume (it succeeded
+    /// on an earlier one): it is handed on, so a success never absorbs a
+    /// wake another exclusive waiter needs. A wake that took the entry
+    /// before the test is this waiter's own. (Found by the test toolkit:
+    /// three consumers taking items, three producers waking once each.)
+    fn finish_success(&mut self, picked_before: bool) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let picked = self.queue.unregister(handle).is_none();
+        if picked && !picked_before && self.class == Class::Exclusive && !self.queue.is_closed() {
+            self.queue.hand_off();
         }
     }
 
