@@ -76,7 +76,11 @@
 //!    to the tail, as in the kernel.
 //! 5. **Hand-off.** An exclusive waiter chosen by a wake that then ends
 //!    without success (dropped, timed out, interrupted with its condition
-//!    false) passes the wake to the next exclusive waiter.
+//!    false) passes the wake to the next exclusive waiter. So does one that
+//!    succeeds on a state it saw *before* the wake chose it (it was still
+//!    linked when its condition came true): that wake was for the next
+//!    change, and a success never absorbs it. Hand-written
+//!    `prepare_to_wait` loops own this choice, as in the kernel.
 //! 6. **A true condition wins** over a pending signal and over an expired
 //!    deadline.
 //! 7. **Close.** [`WaitQueue::close`] ends every current and future wait
