@@ -114,6 +114,7 @@ impl Runtime {
     }
 
     /// See [`Handle::spawn`].
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -241,6 +242,7 @@ impl Handle {
     /// let task = std::thread::spawn(move || handle.spawn(async { 1 + 1 })).join().unwrap();
     /// assert_eq!(rt.block_on(task).unwrap(), 2);
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -256,6 +258,7 @@ impl Handle {
     /// # Errors
     ///
     /// [`SpawnError`] once shutdown began (the future is dropped).
+    #[track_caller]
     pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,

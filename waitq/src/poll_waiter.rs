@@ -96,6 +96,7 @@ impl<Q: Deref<Target = WaitQueue>> PollWaiter<Q> {
     /// let waiter = waitq::PollWaiter::new(Arc::new(waitq::WaitQueue::new()));
     /// assert!(!waiter.is_waiting());
     /// ```
+    #[track_caller]
     pub fn new(queue: Q) -> Self {
         PollWaiter {
             waiter: Waiter::new(queue, false, TaskState::Uninterruptible, 0),
@@ -117,6 +118,7 @@ impl<Q: Deref<Target = WaitQueue>> PollWaiter<Q> {
     /// assert!(b.poll_wait_event(&mut cx, || false).is_pending());
     /// assert_eq!(queue.wake_up(), 1); // only `a`
     /// ```
+    #[track_caller]
     pub fn new_exclusive(queue: Q) -> Self {
         PollWaiter {
             waiter: Waiter::new(queue, true, TaskState::Uninterruptible, 0),
