@@ -1134,3 +1134,44 @@ rt_test! {
         });
     }
 }
+
+/// A paused clock does not jump past a timeout while a blocking job works
+/// in real time: the job finishes first, as it would on a real clock.
+#[test]
+fn paused_clock_waits_for_running_blocking_jobs() {
+    for workers in [None, Some(2)] {
+        support::watchdog(
+            "paused_clock_waits_for_blocking",
+            support::RT_LIMIT,
+            move || {
+                let rt = match workers {
+                    None => Builder::new_current_thread()
+                        .start_paused(true)
+                        .enable_io()
+                        .build(),
+                    Some(n) => Builder::new_multi_thread()
+                        .worker_threads(n)
+                        .start_paused(true)
+                        .enable_io()
+                        .build(),
+                }
+                .unwrap();
+                rt.block_on(async {
+                    let job = runtime::spawn_blocking(|| {
+                        std::thread::sleep(Duration::from_millis(30));
+                        7
+                    });
+                    let out = runtime::time::timeout(Duration::from_secs(10), job).await;
+                    assert_eq!(
+                        out.expect("the clock jumped past a running job").unwrap(),
+                        7
+                    );
+                    // With the job done, time jumps again.
+                    let before = runtime::time::now();
+                    sleep(Duration::from_secs(3600)).await;
+                    assert!(runtime::time::now() - before >= Duration::from_secs(3600));
+                });
+            },
+        );
+    }
+}

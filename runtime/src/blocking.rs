@@ -42,6 +42,9 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     idle: AtomicUsize,
+    /// Jobs queued or running: a paused clock does not jump while a job
+    /// works in real time.
+    in_flight: AtomicUsize,
     /// Idle threads wait here for a job.
     work: WaitQueue,
     /// Shutdown waits here for the threads to exit.
@@ -68,6 +71,7 @@ impl BlockingPool {
                     next_thread: 0,
                 }),
                 idle: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
                 work: WaitQueue::new(),
                 exited: WaitQueue::new(),
                 config,
@@ -83,6 +87,7 @@ impl BlockingPool {
             return Err(PoolShutdown(job));
         }
         state.jobs.push_back(job);
+        inner.in_flight.fetch_add(1, AcqRel);
         let start_thread =
             inner.idle.load(Acquire) < state.jobs.len() && state.threads < inner.config.max_threads;
         if start_thread {
@@ -107,6 +112,11 @@ impl BlockingPool {
         Ok(())
     }
 
+    /// Whether a job is queued or running.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.inner.in_flight.load(Acquire) > 0
+    }
+
     /// Threads alive, and jobs waiting (metrics).
     pub(crate) fn stats(&self) -> (usize, usize) {
         let state = self.inner.lock();
@@ -122,6 +132,7 @@ impl BlockingPool {
             state.shutdown = true;
             std::mem::take(&mut state.jobs)
         };
+        inner.in_flight.fetch_sub(queued.len(), AcqRel);
         drop(queued); // already cancelled through the owned-task list
         inner.work.close();
         let done = || inner.lock().threads == 0;
@@ -147,6 +158,7 @@ impl Inner {
                 drop(state);
                 let _enter = context::enter(job.header().scheduler.clone());
                 crate::scheduler::run(job);
+                self.in_flight.fetch_sub(1, AcqRel);
                 continue;
             }
             if !state.shutdown {

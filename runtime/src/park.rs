@@ -111,8 +111,28 @@ impl Parker {
 
 /// Sleeps as the runtime's driver: in the reactor if there is one, with
 /// the next timer's deadline as the timeout; then fires due timers.
+///
+/// With a paused clock, time jumps to the next timer only when nothing
+/// real is under way: ready I/O is collected first (its tasks run before
+/// any jump), and while a blocking job runs the thread sleeps in real
+/// time, a millisecond at a time, without moving the clock.
 pub(crate) fn park_driving(common: &Common, parker: &Parker) {
-    let timeout = common.time.as_ref().and_then(|time| time.park_timeout());
+    let timeout = match &common.time {
+        Some(time) if time.clock().is_paused() => {
+            if let Some(io) = &common.io {
+                if io.turn(Some(Duration::ZERO), true) > 0 {
+                    return; // woken tasks run before the clock may jump
+                }
+            }
+            if common.blocking.is_busy() {
+                Some(Duration::from_millis(1))
+            } else {
+                time.park_timeout()
+            }
+        }
+        Some(time) => time.park_timeout(),
+        None => None,
+    };
     match &common.io {
         Some(io) => parker.park_in_reactor(io, timeout),
         None => parker.park(timeout),

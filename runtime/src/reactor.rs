@@ -175,27 +175,28 @@ impl Reactor {
 
     /// One turn (see the module docs). `block`: wait for the poll lock
     /// (the parked driver); otherwise give up if another thread drives.
-    /// Returns whether this thread drove.
-    pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> bool {
+    /// Returns how many source events this thread handled (0 if it did not
+    /// drive).
+    pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> usize {
         let mut guard = match self.turn.try_lock() {
             Ok(turn) => turn,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) if block => {
                 self.turn.lock().unwrap_or_else(PoisonError::into_inner)
             }
-            Err(std::sync::TryLockError::WouldBlock) => return false,
+            Err(std::sync::TryLockError::WouldBlock) => return 0,
         };
         let turn = &mut *guard;
         self.free_released();
         if self.shutdown.load(Acquire) {
-            return true;
+            return 0;
         }
         turn.tick = turn.tick.wrapping_add(1);
         if let Err(err) = turn.poll.poll(&mut turn.events, timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
                 panic!("the reactor's epoll_wait failed: {err}");
             }
-            return true;
+            return 0;
         }
         {
             let sources = self.lock_sources();
@@ -218,6 +219,7 @@ impl Reactor {
             }
         }
         let mut woken = std::mem::take(&mut turn.woken);
+        let events = woken.len();
         // Wake with the poll lock released too: another thread may drive.
         drop(guard);
         for (io, ready) in woken.drain(..) {
@@ -228,7 +230,7 @@ impl Reactor {
                 turn.woken = woken;
             }
         }
-        true
+        events
     }
 
     fn free_released(&self) {
