@@ -157,6 +157,8 @@ impl Inner {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
                 let _enter = context::enter(job.header().scheduler.clone());
+                let counters = &job.header().scheduler.common().counters;
+                counters.add_polls(1);
                 crate::scheduler::run(job);
                 self.in_flight.fetch_sub(1, AcqRel);
                 continue;

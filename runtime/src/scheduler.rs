@@ -58,6 +58,14 @@ impl Counters {
     pub(crate) fn forced_yield(&self) {
         self.forced_yields.fetch_add(1, Relaxed);
     }
+
+    /// Adds a batch of polls (schedulers count locally and add per batch,
+    /// so workers do not contend on one counter per poll).
+    pub(crate) fn add_polls(&self, n: usize) {
+        if n > 0 {
+            self.polls.fetch_add(n as u64, Relaxed);
+        }
+    }
 }
 
 /// State both scheduler flavours share.
@@ -238,17 +246,18 @@ pub(crate) fn run(task: TaskRef) {
 pub(crate) fn run_outcome(task: TaskRef) -> Option<PollOutcome> {
     let header = task.header();
     let before = header.state.transition_to_running()?; // None: claimed by shutdown
-    let scheduler = header.scheduler.clone();
-    scheduler.metrics().polls.fetch_add(1, Relaxed);
     if before.is_cancelled() {
-        task.cancel(scheduler.cancel_error(header.id));
+        task.cancel(header.scheduler.cancel_error(header.id));
         return Some(PollOutcome::Complete);
     }
     let id = header.id;
     let outcome = task.clone().poll_once();
     match outcome {
-        PollOutcome::Requeue => scheduler.requeue(task),
-        PollOutcome::Panicked => scheduler.on_panic(id),
+        PollOutcome::Requeue => {
+            let scheduler = task.header().scheduler.clone();
+            scheduler.requeue(task);
+        }
+        PollOutcome::Panicked => task.header().scheduler.on_panic(id),
         PollOutcome::Complete | PollOutcome::Idle => {}
     }
     Some(outcome)

@@ -291,6 +291,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             }
         }
         since_drivers += ran + 1;
+        shared.common.counters.add_polls(ran as usize);
         if ran == event_interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
             // Busy: check timers and I/O now and then, without sleeping.
             if since_drivers >= event_interval {

@@ -320,9 +320,11 @@ fn run_worker(shared: &Shared) {
             run(task);
             ran += 1;
             if shared.common.is_shutdown() {
+                shared.common.counters.add_polls(ran as usize);
                 return;
             }
         }
+        shared.common.counters.add_polls(ran as usize);
         if ran == event_interval {
             crate::park::poll_drivers(&shared.common);
             continue;

@@ -64,7 +64,11 @@ pub(crate) trait JoinCell<T>: Runnable {
 }
 
 enum Stage<F: Future> {
-    Running(Pin<Box<F>>),
+    /// The future, and the task's waker once the first poll made it. The
+    /// waker holds the task (a cycle) until the future is dropped, which
+    /// every ending does through [`Task::drop_future`]; reusing it spares
+    /// two reference-count updates per poll.
+    Running(Pin<Box<F>>, Option<Waker>),
     Finished(Result<F::Output, JoinError>),
     Consumed,
 }
@@ -91,7 +95,7 @@ where
                 join_queue: WaitQueue::new(),
                 signals: TaskSignals::new(),
             },
-            stage: Mutex::new(Stage::Running(Box::pin(future))),
+            stage: Mutex::new(Stage::Running(Box::pin(future), None)),
         })
     }
 
@@ -134,14 +138,14 @@ where
     }
 
     fn poll_once(self: Arc<Self>) -> PollOutcome {
-        let waker = Waker::from(self.clone());
-        let mut cx = Context::from_waker(&waker);
         let id = self.header.id;
         let polled = {
             let mut stage = self.stage();
-            let Stage::Running(future) = &mut *stage else {
+            let Stage::Running(future, waker) = &mut *stage else {
                 unreachable!("a task is polled only while its future runs");
             };
+            let waker = waker.get_or_insert_with(|| Waker::from(self.clone()));
+            let mut cx = Context::from_waker(waker);
             let _current = context::enter_task(self.clone());
             catch_unwind(AssertUnwindSafe(|| {
                 let (poll, forced) =
