@@ -92,6 +92,9 @@ pub(crate) struct Core {
     local: Worker<TaskRef>,
     tick: u32,
     lifo_polls: u32,
+    /// This worker put a task in its LIFO slot that it has not taken back
+    /// (a thief may have): only then is the slot's lock worth taking.
+    lifo_filled: bool,
     searching: bool,
 }
 
@@ -125,6 +128,7 @@ impl Shared {
                 local,
                 tick: 0,
                 lifo_polls: 0,
+                lifo_filled: false,
                 searching: false,
             });
             let worker_shared = shared.clone();
@@ -171,6 +175,7 @@ impl Shared {
                     .unwrap_or_else(PoisonError::into_inner);
                 let previous = slot.replace(task);
                 drop(slot);
+                core.lifo_filled = true;
                 // A task displaced from the slot is work another worker can take.
                 previous
                     .map(|previous| core.local.push(previous))
@@ -343,11 +348,15 @@ fn next_task(shared: &Shared) -> Option<TaskRef> {
             }
         }
         let remote = &shared.remotes[core.index];
-        let lifo = remote
-            .lifo
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let lifo = if std::mem::take(&mut core.lifo_filled) {
+            remote
+                .lifo
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        } else {
+            None
+        };
         if let Some(task) = lifo {
             if core.lifo_polls < MAX_LIFO_POLLS {
                 core.lifo_polls += 1;
