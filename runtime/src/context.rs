@@ -40,6 +40,15 @@ pub(crate) fn scheduler() -> Option<Scheduler> {
         .flatten()
 }
 
+/// Runs `f` with the runtime this thread runs in, without cloning the
+/// handle (its count is shared by every task: hot paths borrow it).
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(&Scheduler) -> R) -> Option<R> {
+    CONTEXT
+        .try_with(|cx| cx.scheduler.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
 /// Whether this thread drives tasks (for the nested `block_on` check).
 pub(crate) fn is_driving() -> bool {
     CONTEXT.try_with(|cx| cx.driving.get()).unwrap_or(false)

@@ -172,6 +172,21 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_at(future, std::panic::Location::caller())
+    }
+
+    /// [`spawn`](Self::spawn) with the spawn site given (for callers that
+    /// reach the scheduler through a closure, where `#[track_caller]`
+    /// cannot follow).
+    pub(crate) fn spawn_at<F>(
+        &self,
+        future: F,
+        site: &'static std::panic::Location<'static>,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = Id::next();
         let task = Task::new(future, self.clone(), id);
         let join = JoinHandle::new(task.clone());
@@ -181,7 +196,6 @@ impl Scheduler {
                 task.header().owned_key.store(key, Relaxed);
                 common.counters.spawned.fetch_add(1, Relaxed);
                 if waitq::hook::is_enabled() {
-                    let site = std::panic::Location::caller();
                     let erased: TaskRef = task.clone();
                     crate::test_util::on_spawn(&erased, site, std::any::type_name::<F>());
                 }
@@ -254,8 +268,11 @@ pub(crate) fn run_outcome(task: TaskRef) -> Option<PollOutcome> {
     let outcome = task.clone().poll_once();
     match outcome {
         PollOutcome::Requeue => {
-            let scheduler = task.header().scheduler.clone();
-            scheduler.requeue(task);
+            // Clone the task, not the scheduler: every task shares the
+            // scheduler's count, and bouncing it between workers costs
+            // more than the rest of a yield.
+            let me = task.clone();
+            me.header().scheduler.requeue(task);
         }
         PollOutcome::Panicked => task.header().scheduler.on_panic(id),
         PollOutcome::Complete | PollOutcome::Idle => {}

@@ -81,7 +81,21 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    crate::Handle::current().spawn(future)
+    // Borrow the current scheduler rather than clone a `Handle`: its
+    // count is shared by every task.
+    let site = std::panic::Location::caller();
+    let spawned = crate::context::with_scheduler(|scheduler| {
+        match scheduler.spawn_at(future, site) {
+            Ok(handle) | Err(handle) => handle,
+        }
+    });
+    match spawned {
+        Some(handle) => handle,
+        None => panic!(
+            "there is no runtime here: call `spawn` from inside `block_on`, a spawned \
+             task, or after `Handle::enter`"
+        ),
+    }
 }
 
 /// Runs `f` on the runtime's blocking pool; see

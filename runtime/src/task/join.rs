@@ -89,8 +89,8 @@ impl<T> JoinHandle<T> {
 
 pub(crate) fn abort(task: TaskRef) {
     if task.header().state.transition_to_cancelled() {
-        let scheduler = task.header().scheduler.clone();
-        scheduler.schedule(task);
+        let me = task.clone();
+        me.header().scheduler.schedule(task);
     }
 }
 

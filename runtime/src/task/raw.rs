@@ -212,10 +212,8 @@ where
     F::Output: Send + 'static,
 {
     fn wake(self: Arc<Self>) {
-        if self.header.state.transition_to_scheduled() {
-            let scheduler = self.header.scheduler.clone();
-            scheduler.schedule(self);
-        }
+        // Not `scheduler.clone()`: that count is shared by every task.
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
