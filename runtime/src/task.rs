@@ -84,11 +84,10 @@ where
     // Borrow the current scheduler rather than clone a `Handle`: its
     // count is shared by every task.
     let site = std::panic::Location::caller();
-    let spawned = crate::context::with_scheduler(|scheduler| {
-        match scheduler.spawn_at(future, site) {
+    let spawned =
+        crate::context::with_scheduler(|scheduler| match scheduler.spawn_at(future, site) {
             Ok(handle) | Err(handle) => handle,
-        }
-    });
+        });
     match spawned {
         Some(handle) => handle,
         None => panic!(
