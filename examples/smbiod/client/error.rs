@@ -46,6 +46,15 @@ pub enum ClientError {
     /// The server's reply is well-formed but not what the protocol allows
     /// at this point (e.g. SESSION_SETUP without a CHALLENGE).
     Protocol(&'static str),
+    /// The caller was signalled (its task interrupted or killed) while it
+    /// waited for credits or for its reply; a late reply is discarded.
+    Interrupted,
+    /// The connection is gone (server closed or reset it, or sent a
+    /// malformed or oversized frame); the text says why.
+    Disconnected(std::sync::Arc<str>),
+    /// The daemon is shutting down (Ctrl-C, logoff or the last handle
+    /// dropped) and takes no more requests.
+    Shutdown,
 }
 
 impl fmt::Display for ClientError {
@@ -76,6 +85,9 @@ impl fmt::Display for ClientError {
                 write!(f, "request of {len} bytes exceeds the negotiated {max}")
             }
             ClientError::Protocol(what) => write!(f, "protocol violation: {what}"),
+            ClientError::Interrupted => f.write_str("interrupted while waiting for the server"),
+            ClientError::Disconnected(why) => write!(f, "connection lost: {why}"),
+            ClientError::Shutdown => f.write_str("smbiod is shutting down"),
         }
     }
 }

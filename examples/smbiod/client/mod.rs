@@ -11,11 +11,13 @@
 //! [`blocking`] is the simplest such driver (std::net, one request at a
 //! time, or pipelined by hand in tests).
 
+pub mod api;
 pub mod auth;
+#[cfg(test)]
 pub mod blocking;
 pub mod error;
 #[cfg(test)]
-mod tests;
+pub mod tests;
 
 use std::collections::HashMap;
 
@@ -68,6 +70,8 @@ pub struct ClientState {
     pub max_transact: u32,
     /// SessionId, set by the first SESSION_SETUP reply.
     pub session_id: u64,
+    /// Credits asked for with every request (CreditRequest).
+    pub credit_request: u16,
 }
 
 impl Default for ClientState {
@@ -89,6 +93,7 @@ impl ClientState {
             max_write: CREDIT_UNIT as u32,
             max_transact: CREDIT_UNIT as u32,
             session_id: 0,
+            credit_request: CREDIT_REQUEST,
         }
     }
 
@@ -98,6 +103,7 @@ impl ClientState {
     }
 
     /// Requests sent and not finally answered.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.outstanding.len()
     }
@@ -130,7 +136,9 @@ impl ClientState {
         u32::from(self.credit_charge(req).max(1))
     }
 
-    fn check_size(&self, req: &Request) -> Result<(), ClientError> {
+    /// Fails with `TooLarge` when `req` moves more than the negotiated
+    /// MaxRead/MaxWrite/MaxTransact allow.
+    pub fn check_size(&self, req: &Request) -> Result<(), ClientError> {
         let (len, max) = match req {
             Request::Read(r) => (r.length as usize, self.max_read),
             Request::Write(w) => (w.data.len(), self.max_write),
@@ -160,7 +168,7 @@ impl ClientState {
         let h = Header {
             credit_charge: self.credit_charge(req),
             command: req.command(),
-            credits: CREDIT_REQUEST,
+            credits: self.credit_request,
             message_id,
             tree_id,
             session_id: self.session_id,

@@ -16,7 +16,7 @@ use crate::wire::rw::ReadRequest;
 use crate::wire::tests::unhex;
 use crate::wire::{status, Command, Header};
 
-const SAMBA: &str = "127.0.0.1:4445";
+pub const SAMBA: &str = "127.0.0.1:4445";
 
 fn reply(h: Header, body: &Response) -> Vec<u8> {
     crate::wire::message::encode_message(&h, |out| body.encode(out)).unwrap()
@@ -110,7 +110,7 @@ fn credits_and_message_ids_follow_the_replies() {
 
 /// A Samba reachable on 4445: already running, or started with the
 /// project's script when we are root and smbd is installed.
-fn samba() -> bool {
+pub fn samba() -> bool {
     static START: Once = Once::new();
     START.call_once(|| {
         if TcpStream::connect(SAMBA).is_ok() {

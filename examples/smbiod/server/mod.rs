@@ -12,6 +12,8 @@
 //! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. Anything
 //! else gets `STATUS_NOT_SUPPORTED`.
 
+pub mod async_driver;
+#[cfg(test)]
 pub mod blocking;
 mod files;
 mod meta;

@@ -2,6 +2,7 @@
 //! message is preceded by a 4-byte header, a zero byte and a 24-bit
 //! big-endian length.
 
+#[cfg(test)]
 use std::io::{self, Read};
 
 use super::WireError;
@@ -69,8 +70,10 @@ pub fn split(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, WireError
     Ok(buf.get(4..4 + len).map(|msg| (msg, 4 + len)))
 }
 
-/// Reads one frame from a blocking reader. `Ok(None)` on a clean end of
-/// stream before the first byte; framing errors become `InvalidData`.
+/// Reads one frame from a blocking reader (the tests' std drivers).
+/// `Ok(None)` on a clean end of stream before the first byte; framing
+/// errors become `InvalidData`.
+#[cfg(test)]
 pub fn read_blocking(r: &mut impl Read, max: usize) -> io::Result<Option<Vec<u8>>> {
     let mut hdr = [0u8; 4];
     let mut got = 0;

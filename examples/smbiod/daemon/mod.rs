@@ -1,0 +1,261 @@
+//! smbiod: the SMB2 I/O daemon, after Linux's `fs/smbfs/smbiod.c`.
+//!
+//! Callers on any number of tasks hand requests to one daemon per
+//! connection ([`Daemon::call`], kernel: `smb_add_request`):
+//!
+//! 1. the caller sleeps on the **credit** wait queue until the server's
+//!    credit window covers the request, then reserves those credits and
+//!    queues the request;
+//! 2. it sets `DATA_READY` and `wake_up_interruptible(&smbiod_wait)`;
+//! 3. the daemon task, asleep in
+//!    `wait_event_interruptible(smbiod_wait, DATA_READY || shutdown)`,
+//!    clears the bit, gives each queued request its MessageId(s) and
+//!    writes them out in one batch — never more than the credits granted;
+//! 4. a reader task owns the socket's read half: it matches each reply to
+//!    its request by MessageId, keeps the caller asleep on an interim
+//!    `STATUS_PENDING`, adds the credits granted (waking credit waiters)
+//!    and wakes the caller's own wait queue with the final reply.
+//!
+//! Every wait is interruptible: a signalled caller gets
+//! [`ClientError::Interrupted`] and its late reply is discarded (a late
+//! CREATE's handle is closed by the daemon). A signal to the daemon task
+//! (Ctrl-C routed by [`Daemon::route_ctrl_c`]) ends it cleanly: callers get
+//! [`ClientError::Shutdown`], the session is logged off. When the
+//! connection dies (EOF, reset, malformed or oversized frame) every waiting
+//! caller gets [`ClientError::Disconnected`] with the reason.
+
+mod iod;
+mod reader;
+pub mod request;
+#[cfg(test)]
+mod samba_tests;
+mod shared;
+pub mod stats;
+#[cfg(test)]
+pub mod tests;
+#[cfg(test)]
+pub mod testserver;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use runtime::net::TcpStream;
+use runtime::task::AbortHandle;
+use waitq::SignalKind;
+
+use crate::client::{ClientError, ClientState};
+use crate::wire::message::Request;
+use request::{Queued, Reply, Signals, Slot};
+use shared::Shared;
+pub use stats::Stats;
+
+/// A handle on one connection's daemon; cheap to clone and share.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+}
+
+impl Daemon {
+    /// Starts the daemon and reader tasks on `stream` (on the current
+    /// runtime), with `credit_request` credits asked for per request.
+    pub fn start(stream: TcpStream, credit_request: u16) -> Daemon {
+        let _ = stream.set_nodelay(true);
+        let mut proto = ClientState::new();
+        proto.credit_request = credit_request.max(1);
+        let shared = Arc::new(Shared::new(proto));
+        let (rd, wr) = stream.into_split();
+        let reader = runtime::spawn(reader::run(shared.clone(), rd));
+        let daemon = runtime::spawn(iod::run(shared.clone(), wr));
+        let _ = shared.tasks.set(Tasks {
+            reader: reader.abort_handle(),
+            daemon: daemon.abort_handle(),
+        });
+        Daemon { shared }
+    }
+
+    /// Sends `req` on `tree_id` and sleeps until its final reply (kernel:
+    /// `smb_add_request` + `wait_event_interruptible(req->rq_wait, ...)`).
+    /// Error statuses come back as replies; see [`crate::client::check`].
+    pub async fn call(&self, req: Request, tree_id: u32) -> Result<Reply, ClientError> {
+        let signals = Signals::current();
+        let slot = Slot::new();
+        let mut guard = Abandon {
+            shared: &self.shared,
+            slot: &slot,
+            armed: false,
+        };
+        self.reserve_and_queue(req, tree_id, &slot, &signals)
+            .await?;
+        guard.armed = true;
+        self.shared.set_data_ready();
+        let waited = slot.wait(&signals).await;
+        guard.armed = false;
+        if let Err(e) = waited {
+            // A reply that raced the signal wins; otherwise give up.
+            if !slot.is_done() {
+                self.shared.abandon(&slot);
+                return Err(e);
+            }
+        }
+        slot.take()
+            .unwrap_or(Err(ClientError::Protocol("reply slot emptied twice")))
+    }
+
+    /// Step 1: wait on the credit queue until the window covers `req`,
+    /// then reserve its credits and queue it, in one locked step.
+    async fn reserve_and_queue(
+        &self,
+        req: Request,
+        tree_id: u32,
+        slot: &Arc<Slot>,
+        signals: &Signals,
+    ) -> Result<(), ClientError> {
+        let sh = &*self.shared;
+        let mut req = Some(req);
+        loop {
+            {
+                let mut g = sh.lock();
+                g.usable()?;
+                let r = req.as_ref().ok_or(ClientError::Shutdown)?;
+                g.proto.check_size(r)?;
+                let cost = g.proto.cost(r);
+                if g.available() >= cost {
+                    g.reserved += cost;
+                    g.queue.push_back(Queued {
+                        req: req.take().ok_or(ClientError::Shutdown)?,
+                        tree_id,
+                        cost,
+                        slot: Some(slot.clone()),
+                        queued_at: Instant::now(),
+                    });
+                    return Ok(());
+                }
+                if g.never_enough(cost) {
+                    return Err(ClientError::NoCredits {
+                        need: cost,
+                        have: g.available(),
+                    });
+                }
+                g.acct.credit_waits += 1;
+            }
+            let cost = sh
+                .lock()
+                .proto
+                .cost(req.as_ref().ok_or(ClientError::Shutdown)?);
+            sh.credit_wait
+                .wait_event_interruptible(signals, || sh.credits_ready(cost))
+                .await
+                .map_err(|e| {
+                    if e.is_closed() {
+                        sh.lock().usable().err().unwrap_or(ClientError::Shutdown)
+                    } else {
+                        ClientError::Interrupted
+                    }
+                })?;
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Asks the daemon to log off and stop; callers still waiting get
+    /// [`ClientError::Shutdown`]. Returns once it has stopped.
+    pub async fn shutdown(&self) {
+        self.shared.request_shutdown();
+        let sh = &*self.shared;
+        let _ = sh.stopped_wait.wait_event(|| sh.is_stopped()).await;
+    }
+
+    /// Asks the daemon to log off and stop, without waiting for it.
+    pub fn request_shutdown(&self) {
+        if !self.is_stopped() {
+            self.shared.request_shutdown();
+        }
+    }
+
+    /// Whether the daemon has stopped (shut down or connection lost).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.is_stopped()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn dead_reason(&self) -> Option<Arc<str>> {
+        self.shared.lock().dead.clone()
+    }
+
+    /// Raises an interrupt on the daemon task, as a routed Ctrl-C does.
+    #[cfg(test)]
+    pub fn interrupt(&self) {
+        if let Some(t) = self.shared.tasks.get() {
+            t.daemon.interrupt();
+        }
+    }
+
+    /// Routes the process's Ctrl-C (SIGINT) to the daemon task: it then
+    /// fails its callers, logs off and stops.
+    pub fn route_ctrl_c(&self) -> std::io::Result<()> {
+        let t = self
+            .shared
+            .tasks
+            .get()
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        runtime::signal::route(
+            runtime::signal::ProcessSignal::CtrlC,
+            &t.daemon,
+            SignalKind::Interrupt,
+        )
+    }
+
+    /// The negotiated MaxRead, MaxWrite, MaxTransact, and whether
+    /// multi-credit (large MTU) requests are allowed.
+    pub fn limits(&self) -> (u32, u32, u32, bool) {
+        let g = self.shared.lock();
+        let p = &g.proto;
+        (p.max_read, p.max_write, p.max_transact, p.large_mtu)
+    }
+
+    /// The credit window: credits held plus those charged in flight.
+    pub fn window(&self) -> u32 {
+        let g = self.shared.lock();
+        g.proto.credits() + g.acct.in_flight
+    }
+
+    /// The negotiated dialect (0 before NEGOTIATE).
+    pub fn dialect(&self) -> u16 {
+        self.shared.lock().proto.dialect
+    }
+
+    /// Whether the daemon logged the session off.
+    pub fn logged_off(&self) -> bool {
+        self.shared.logged_off.load(Ordering::Acquire)
+    }
+}
+
+/// The two tasks of a connection.
+#[derive(Debug)]
+struct Tasks {
+    reader: AbortHandle,
+    daemon: AbortHandle,
+}
+
+/// Abandons a queued or sent request if its caller's future is dropped
+/// before the reply arrives (cancel safety).
+struct Abandon<'a> {
+    shared: &'a Arc<Shared>,
+    slot: &'a Arc<Slot>,
+    armed: bool,
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if self.armed && !self.slot.is_done() {
+            self.shared.abandon(self.slot);
+        }
+    }
+}
+
+/// Set once: the task handles.
+type TaskCell = OnceLock<Tasks>;

@@ -1,0 +1,144 @@
+//! One request's life in smbiod: the caller's [`Slot`] (its own wait queue
+//! and the reply it sleeps for), the [`Queued`] entry the daemon sends, and
+//! the [`Sent`] entry the reader matches a reply to.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use waitq::{SignalKind, SignalSource, TaskSignals, TaskState, WaitQueue};
+
+use crate::client::ClientError;
+use crate::wire::message::{Request, Response};
+use crate::wire::Header;
+
+/// A final reply: its header and body.
+pub type Reply = (Header, Response);
+
+/// Where a caller sleeps until its reply (or an error) arrives (kernel:
+/// `struct smb_request`'s `rq_wait`).
+#[derive(Debug, Default)]
+pub struct Slot {
+    wq: WaitQueue,
+    done: AtomicBool,
+    abandoned: AtomicBool,
+    result: Mutex<Option<Result<Reply, ClientError>>>,
+}
+
+impl Slot {
+    /// A fresh, empty slot.
+    pub fn new() -> Arc<Slot> {
+        Arc::new(Slot::default())
+    }
+
+    /// Stores the outcome (the first one wins) and wakes the caller.
+    pub fn complete(&self, r: Result<Reply, ClientError>) {
+        {
+            let mut g = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+            if g.is_some() || self.done.load(Ordering::Acquire) {
+                return;
+            }
+            *g = Some(r);
+            self.done.store(true, Ordering::Release);
+        }
+        self.wq.wake_up();
+    }
+
+    /// Whether the outcome is in.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Takes the outcome (once).
+    pub fn take(&self) -> Option<Result<Reply, ClientError>> {
+        self.result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// The caller gave up (interrupted, or its future dropped): a late
+    /// reply is discarded.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+    }
+
+    /// Whether the caller gave up.
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Sleeps (interruptibly) until the outcome is in.
+    pub async fn wait(&self, signals: &Signals) -> Result<(), ClientError> {
+        self.wq
+            .wait_event_interruptible(signals, || self.is_done())
+            .await
+            .map_err(|_| ClientError::Interrupted)
+    }
+}
+
+/// A request the caller has paid credits for, waiting for the daemon.
+#[derive(Debug)]
+pub struct Queued {
+    /// The request.
+    pub req: Request,
+    /// Its TreeId.
+    pub tree_id: u32,
+    /// The credits reserved for it.
+    pub cost: u32,
+    /// The caller's slot; `None` for the daemon's own cleanup requests.
+    pub slot: Option<Arc<Slot>>,
+    /// When it was queued (for the latency figures).
+    pub queued_at: Instant,
+}
+
+/// A request on the wire, by MessageId.
+#[derive(Debug)]
+pub struct Sent {
+    /// The credits it consumed.
+    pub cost: u32,
+    /// The caller's slot, if any.
+    pub slot: Option<Arc<Slot>>,
+    /// When it was queued.
+    pub queued_at: Instant,
+}
+
+/// The signals a caller's waits read: its task's, or none outside a task.
+#[derive(Debug, Clone)]
+pub enum Signals {
+    /// Inside a runtime task: its per-task signals.
+    Task(runtime::task::Signals),
+    /// Outside a task (e.g. `block_on`'s future): a source never raised.
+    Never(Arc<TaskSignals>),
+}
+
+impl Signals {
+    /// The current task's signals, or a silent source outside a task.
+    pub fn current() -> Signals {
+        match runtime::task::try_signals() {
+            Some(s) => Signals::Task(s),
+            None => Signals::Never(Arc::new(TaskSignals::new())),
+        }
+    }
+
+    /// Forgets pending signals.
+    pub fn clear(&self) {
+        match self {
+            Signals::Task(s) => s.clear(),
+            Signals::Never(s) => s.clear(),
+        }
+    }
+}
+
+impl SignalSource for Signals {
+    fn poll_signal(
+        &self,
+        state: TaskState,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<SignalKind> {
+        match self {
+            Signals::Task(s) => s.poll_signal(state, cx),
+            Signals::Never(s) => s.poll_signal(state, cx),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! smbiod against our own servers: the async embedded server, and the
+//! controllable [`TestServer`] that holds replies back or sends garbage.
+
+use std::sync::Arc;
+
+use super::testserver::TestServer;
+use crate::client::api::{Client, ConnectOptions};
+use crate::client::ClientError;
+use crate::server::{async_driver, ShareConfig};
+use crate::wire::negotiate::DIALECTS;
+use crate::wire::Command;
+use crate::workload::{self, pattern, Plan, Progress};
+
+/// A two-worker runtime with I/O and timers.
+pub fn rt() -> runtime::Runtime {
+    runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Serves a fresh temp dir with the async driver; returns its address.
+async fn embedded(tag: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("smbiod-emb-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hello.txt"), b"hello\n").unwrap();
+    let share = ShareConfig::new("share", &dir).unwrap();
+    let (addr, _) = async_driver::spawn("127.0.0.1:0", share).await.unwrap();
+    addr.to_string()
+}
+
+#[test]
+fn async_client_against_async_embedded_server_every_dialect() {
+    rt().block_on(async {
+        let addr = embedded("dialects").await;
+        for d in DIALECTS {
+            let mut opts = ConnectOptions::new("share");
+            opts.dialects = vec![d];
+            let c = Client::connect(&addr, &opts).await.unwrap();
+            assert_eq!(c.daemon().dialect(), d);
+            // big enough to be split into several chunks on every dialect
+            let data = pattern(d as usize, 1, 3 * 1024 * 1024 + 17);
+            let name = format!("emb-{d:04x}.bin");
+            c.write_file(&name, &data).await.unwrap();
+            assert_eq!(c.file_size(&name).await.unwrap(), data.len() as u64);
+            assert_eq!(c.read_file(&name).await.unwrap(), data);
+            let list = c.list("").await.unwrap();
+            assert!(list.iter().any(|e| e.name == name));
+            assert!(list.iter().any(|e| e.name == "hello.txt"));
+            c.delete(&name).await.unwrap();
+            assert!(matches!(
+                c.file_size(&name).await,
+                Err(ClientError::Status { .. })
+            ));
+            let s = c.daemon().stats();
+            assert_eq!(s.acct.overdrawn, 0);
+            assert!(s.acct.requests > 10 && s.acct.replies == s.acct.requests);
+            c.logoff().await.unwrap();
+            assert!(c.daemon().logged_off() && c.daemon().is_stopped());
+            assert!(matches!(c.list("").await, Err(ClientError::Shutdown)));
+        }
+    });
+}
+
+#[test]
+fn the_cli_workload_in_process_verifies_everything() {
+    rt().block_on(async {
+        let addr = embedded("cli").await;
+        let c = Client::connect(&addr, &ConnectOptions::new("share"))
+            .await
+            .unwrap();
+        let plan = Plan {
+            callers: 64,
+            rounds: 2,
+            size: 70_000,
+            tag: "cli-test".into(),
+        };
+        let out = workload::run(&c, &plan, Arc::new(Progress::default())).await;
+        assert!(out.all_verified(), "{:?}", out.failures);
+        assert_eq!((out.verified, out.total), (128, 128));
+        let text = crate::report::summary(&out);
+        assert!(text.contains("all 128 verified"), "{text}");
+        assert!(out.stats.sleeps > 0 && out.stats.wakes > 0);
+        c.logoff().await.unwrap();
+    });
+}
+
+#[test]
+fn an_interrupted_caller_gets_interrupted_and_others_carry_on() {
+    let ts = TestServer::start("interrupt");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &ConnectOptions::new("share"))
+            .await
+            .unwrap();
+        let data = pattern(1, 1, 4096);
+        c.write_file("a.bin", &data).await.unwrap();
+        let fid = c.open("a.bin", false).await.unwrap();
+        ts.hold(Some(Command::Read as u16));
+        let waiter = {
+            let c = c.clone();
+            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+        };
+        ts.wait_held(1).await;
+        waiter.interrupt();
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(ClientError::Interrupted)
+        ));
+        // The connection stays usable for everybody else ...
+        ts.hold(None);
+        assert_eq!(c.read_at(fid, 0, 4096).await.unwrap(), data);
+        // ... and the late reply, when it comes, is discarded.
+        ts.release();
+        assert_eq!(c.read_file("a.bin").await.unwrap(), data);
+        let s = c.daemon().stats();
+        assert_eq!((s.acct.discarded, s.acct.overdrawn), (1, 0));
+        assert_eq!(s.acct.replies, s.acct.requests);
+        c.close(fid).await.unwrap();
+        c.logoff().await.unwrap();
+    });
+}
+
+#[test]
+fn a_late_create_reply_gets_its_handle_closed() {
+    let ts = TestServer::start("late-create");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &ConnectOptions::new("share"))
+            .await
+            .unwrap();
+        c.write_file("b.bin", b"bee").await.unwrap();
+        ts.hold(Some(Command::Create as u16));
+        let waiter = {
+            let c = c.clone();
+            runtime::spawn(async move { c.open("b.bin", false).await })
+        };
+        ts.wait_held(1).await;
+        waiter.interrupt();
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(ClientError::Interrupted)
+        ));
+        ts.hold(None);
+        let closes_before = count(&ts.commands(), Command::Close);
+        ts.release();
+        // A round trip after the release: the reader has seen the late
+        // CREATE by then, and the daemon sends its CLOSE before ours.
+        assert_eq!(c.read_file("b.bin").await.unwrap(), b"bee");
+        assert_eq!(c.daemon().stats().acct.discarded, 1);
+        // the daemon's CLOSE plus read_file's own
+        assert_eq!(count(&ts.commands(), Command::Close), closes_before + 2);
+        c.logoff().await.unwrap();
+    });
+}
+
+fn count(cmds: &[u16], c: Command) -> usize {
+    cmds.iter().filter(|x| **x == c as u16).count()
+}
+
+#[test]
+fn ctrl_c_fails_waiting_callers_and_logs_off() {
+    let ts = TestServer::start("ctrlc");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &ConnectOptions::new("share"))
+            .await
+            .unwrap();
+        c.write_file("c.bin", &[7u8; 8192]).await.unwrap();
+        let fid = c.open("c.bin", false).await.unwrap();
+        ts.hold(Some(Command::Read as u16));
+        let waiters: Vec<_> = (0..4u64)
+            .map(|i| {
+                let c = c.clone();
+                runtime::spawn(async move { c.read_at(fid, i * 1024, 1024).await })
+            })
+            .collect();
+        ts.wait_held(4).await;
+        // What a routed Ctrl-C does: interrupt the daemon task.
+        c.daemon().interrupt();
+        for w in waiters {
+            assert!(matches!(w.await.unwrap(), Err(ClientError::Shutdown)));
+        }
+        c.daemon().shutdown().await;
+        assert!(c.daemon().logged_off(), "LOGOFF answered");
+        assert_eq!(ts.commands().last(), Some(&(Command::Logoff as u16)));
+        assert!(c.list("").await.is_err());
+    });
+}
+
+#[test]
+fn garbage_or_oversized_frames_fail_every_waiting_caller() {
+    let bad: [(&str, Vec<u8>); 3] = [
+        ("oversized", vec![0, 0xFF, 0xFF, 0xFF]),
+        (
+            "not a session message",
+            b"\x85garbage garbage garbage".to_vec(),
+        ),
+        ("not SMB2", {
+            let mut f = vec![0, 0, 0, 80];
+            f.extend_from_slice(&[0xAB; 80]);
+            f
+        }),
+    ];
+    for (what, raw) in bad {
+        let ts = TestServer::start("garbage");
+        rt().block_on(async {
+            let addr = ts.addr.to_string();
+            let c = Client::connect(&addr, &ConnectOptions::new("share"))
+                .await
+                .unwrap();
+            c.write_file("g.bin", &[1u8; 4096]).await.unwrap();
+            let fid = c.open("g.bin", false).await.unwrap();
+            ts.hold(Some(Command::Read as u16));
+            let waiters: Vec<_> = (0..8u64)
+                .map(|i| {
+                    let c = c.clone();
+                    runtime::spawn(async move { c.read_at(fid, i * 512, 512).await })
+                })
+                .collect();
+            ts.wait_held(8).await;
+            ts.send_raw(&raw);
+            for w in waiters {
+                match w.await.unwrap() {
+                    Err(ClientError::Disconnected(why)) => {
+                        assert!(why.contains("bad"), "{what}: {why}")
+                    }
+                    other => panic!("{what}: {other:?}"),
+                }
+            }
+            assert!(matches!(
+                c.list("").await,
+                Err(ClientError::Disconnected(_))
+            ));
+            c.daemon().shutdown().await;
+            // A new connection can be made.
+            ts.hold(None);
+            let c2 = Client::connect(&addr, &ConnectOptions::new("share"))
+                .await
+                .unwrap();
+            assert_eq!(c2.read_file("g.bin").await.unwrap(), vec![1u8; 4096]);
+            c2.logoff().await.unwrap();
+        });
+    }
+}
