@@ -36,6 +36,8 @@ use crate::wire::{frame, status, Command, Header, WireError};
 
 /// Credits granted per reply at most.
 const MAX_GRANT: u16 = 512;
+/// Credits a client may hold at once (Samba's `smb2 max credits` default).
+pub const MAX_CREDIT_WINDOW: u32 = 8192;
 
 /// What the server serves.
 #[derive(Debug, Clone)]
@@ -97,6 +99,9 @@ pub struct Connection {
     next_file: u64,
     server_guid: [u8; 16],
     closed: bool,
+    /// Credits the client holds: granted and not yet spent (starts at the
+    /// one every connection begins with).
+    credits_held: u32,
 }
 
 /// The result of one command: a status and a body (the error body unless
@@ -117,7 +122,29 @@ impl Connection {
             next_file: 1,
             server_guid: *b"smbiod-server\0\0\0",
             closed: false,
+            credits_held: 1,
         }
+    }
+
+    /// Spends the request's charge and grants what it asks for, keeping
+    /// what the client holds within [`MAX_CREDIT_WINDOW`]; a client left
+    /// with nothing always gets one credit, so it can never stall.
+    fn grant_credits(&mut self, charge: u16, requested: u16) -> u16 {
+        self.credits_held = self.credits_held.saturating_sub(u32::from(charge.max(1)));
+        let room = MAX_CREDIT_WINDOW.saturating_sub(self.credits_held);
+        let wanted = u32::from(requested.max(charge).clamp(1, MAX_GRANT));
+        let mut grant = wanted.min(room);
+        if grant == 0 && self.credits_held == 0 {
+            grant = 1;
+        }
+        self.credits_held += grant;
+        u16::try_from(grant).unwrap_or(MAX_GRANT)
+    }
+
+    /// Credits the client holds now (granted, not yet spent).
+    #[cfg(test)]
+    pub fn credits_held(&self) -> u32 {
+        self.credits_held
     }
 
     /// True once the connection must be dropped (a frame that is not SMB2).
@@ -185,7 +212,7 @@ impl Connection {
             Ok(ok) => ok,
             Err(st) => (st, Response::Error(ErrorResponse::default())),
         };
-        let grant = h.credits.max(h.credit_charge).clamp(1, MAX_GRANT);
+        let grant = self.grant_credits(h.credit_charge, h.credits);
         let rh = Header {
             status,
             credits: grant,

@@ -223,6 +223,42 @@ fn wire_level_errors() {
     fs::remove_dir_all(base).unwrap();
 }
 
+/// A greedy client asking 512 credits per request never holds more than
+/// the window, and one that spent everything still gets a credit back.
+#[test]
+fn credit_grants_stay_within_the_window() {
+    let (base, share) = fresh("credits");
+    let mut conn = Connection::new(share);
+    let mut held: u32 = 1;
+    for id in 0..200u64 {
+        let h = crate::wire::Header {
+            command: crate::wire::Command::Flush as u16,
+            credits: 512,
+            credit_charge: 1,
+            message_id: id,
+            ..Default::default()
+        };
+        let mut msg = Vec::new();
+        h.encode(&mut msg);
+        msg.extend_from_slice(&[24, 0, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(&[0; 16]);
+        let out = conn.handle(&msg);
+        let (rh, _) = Response::parse(&out[4..]).unwrap();
+        held = held - 1 + u32::from(rh.credits);
+        assert!(
+            held <= super::MAX_CREDIT_WINDOW,
+            "request {id}: {held} held"
+        );
+        assert_eq!(held, conn.credits_held());
+    }
+    assert_eq!(
+        held,
+        super::MAX_CREDIT_WINDOW,
+        "a greedy client fills the window"
+    );
+    fs::remove_dir_all(base).unwrap();
+}
+
 /// Replays the captured client session into a [`Connection`], then fuzzes
 /// it with mutated requests: every reply must be well-formed and nothing
 /// may appear outside the share.
