@@ -205,16 +205,19 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             }
         }
         self.decide(PointKind::BeforeLink);
-        if let Err(reason) = self.link(cx) {
-            // Closed since our test: a true condition still wins.
-            if let Some(value) = cond() {
-                return Poll::Ready(Ok(value));
+        let handle = match self.link(cx) {
+            Ok(handle) => handle,
+            Err(reason) => {
+                // Closed since our test: a true condition still wins.
+                if let Some(value) = cond() {
+                    return Poll::Ready(Ok(value));
+                }
+                return Poll::Ready(Err(reason));
             }
-            return Poll::Ready(Err(reason));
-        }
+        };
         self.decide(PointKind::AfterLink);
         // The re-check that makes the wait lossless (see the module docs).
-        let picked_before = self.picked_already();
+        let picked_before = self.queue.is_gone(handle);
         if let Some(value) = cond() {
             self.decide(PointKind::BeforeFinish);
             self.finish_success(picked_before);
@@ -276,14 +279,15 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     }
 
     /// Links a new entry for `cx`'s waker at the tail of the waiter's list.
-    pub(crate) fn link(&mut self, cx: &mut Context<'_>) -> Result<(), Reason> {
+    pub(crate) fn link(&mut self, cx: &mut Context<'_>) -> Result<Handle, Reason> {
         debug_assert!(self.handle.is_none());
         let entry = Entry::new(Notifier::Waker(cx.waker().clone()), self.state, self.key);
         let registered = self.queue.register(self.class, entry);
         // Re-queued (or closed): a pick we held is consumed either way.
         self.picked = false;
-        self.handle = Some(registered.map_err(|_| Reason::Closed)?);
-        Ok(())
+        let handle = registered.map_err(|_| Reason::Closed)?;
+        self.handle = Some(handle);
+        Ok(handle)
     }
 
     /// Marks the wait over (for futures that drive the steps themselves).
