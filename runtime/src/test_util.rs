@@ -35,6 +35,7 @@
 #![doc = include_str!("test_util/guide.md")]
 
 mod check;
+mod duplex;
 pub mod io;
 mod report;
 mod rng;
@@ -48,6 +49,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use check::{Check, Stats, REPLAY_VAR, SEEDS_VAR, SEED_VAR};
+pub use duplex::{duplex, DuplexStream};
 pub use report::{Failure, FailureKind};
 pub use schedule::{ParseScheduleError, Policy, Schedule};
 
