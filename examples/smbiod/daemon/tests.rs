@@ -122,6 +122,54 @@ fn an_interrupted_caller_gets_interrupted_and_others_carry_on() {
     });
 }
 
+/// A caller asleep on the *credit* queue (the window is used up by a
+/// reply the server holds back) is interruptible too, and its request is
+/// never sent.
+#[test]
+fn a_caller_waiting_for_credits_can_be_interrupted() {
+    let ts = TestServer::start("credit-interrupt");
+    rt().block_on(async {
+        let mut opts = ConnectOptions::new("share");
+        opts.credit_request = 1; // a window of one credit
+        let c = Client::connect(&ts.addr.to_string(), &opts).await.unwrap();
+        let data = pattern(2, 2, 4096);
+        c.write_file("c.bin", &data).await.unwrap();
+        let fid = c.open("c.bin", false).await.unwrap();
+        ts.hold(Some(Command::Read as u16));
+        let first = {
+            let c = c.clone();
+            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+        };
+        ts.wait_held(1).await; // the only credit is in flight
+        let waits_before = c.daemon().stats().acct.credit_waits;
+        let second = {
+            let c = c.clone();
+            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+        };
+        while c.daemon().stats().acct.credit_waits == waits_before {
+            runtime::task::yield_now().await; // until it sleeps on the credits
+        }
+        let requests_before = c.daemon().stats().acct.requests;
+        second.interrupt();
+        assert!(matches!(
+            second.await.unwrap(),
+            Err(ClientError::Interrupted)
+        ));
+        assert_eq!(
+            c.daemon().stats().acct.requests,
+            requests_before,
+            "an interrupted credit waiter sends nothing"
+        );
+        ts.hold(None);
+        ts.release();
+        assert_eq!(first.await.unwrap().unwrap(), data);
+        assert_eq!(c.read_at(fid, 0, 4096).await.unwrap(), data);
+        assert_eq!(c.daemon().stats().acct.overdrawn, 0);
+        c.close(fid).await.unwrap();
+        c.logoff().await.unwrap();
+    });
+}
+
 #[test]
 fn a_late_create_reply_gets_its_handle_closed() {
     let ts = TestServer::start("late-create");
