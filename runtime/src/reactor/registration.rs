@@ -10,6 +10,7 @@
 
 use std::io;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
@@ -42,6 +43,10 @@ pub(crate) struct Registration {
     key: usize,
     read_waiter: Mutex<PollWaiter<Side>>,
     write_waiter: Mutex<PollWaiter<Side>>,
+    /// Whether each direction's `poll_*` waiter has a wait in progress
+    /// (written under its lock): with none, a ready direction needs no lock.
+    read_waiting: AtomicBool,
+    write_waiting: AtomicBool,
 }
 
 impl Registration {
@@ -59,6 +64,8 @@ impl Registration {
         Ok(Registration {
             read_waiter: waiter(Direction::Read),
             write_waiter: waiter(Direction::Write),
+            read_waiting: AtomicBool::new(false),
+            write_waiting: AtomicBool::new(false),
             reactor,
             io,
             key,
@@ -87,6 +94,13 @@ impl Registration {
         self.io.ready_event(direction).map(Ok)
     }
 
+    fn waiting(&self, direction: Direction) -> &AtomicBool {
+        match direction {
+            Direction::Read => &self.read_waiting,
+            Direction::Write => &self.write_waiting,
+        }
+    }
+
     /// Waits (poll style) until `direction` is ready. Only the task that
     /// polled last is woken. Spends one unit of the cooperative budget.
     pub(crate) fn poll_ready(
@@ -94,17 +108,32 @@ impl Registration {
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
+        let waiting = self.waiting(direction);
+        if !waiting.load(Acquire) {
+            // Fast path: no wait of ours to finish, and the direction is
+            // ready (or the reactor is gone): no lock, no queue.
+            if self.io.is_shutdown() {
+                return Poll::Ready(Err(shutdown_error()));
+            }
+            if let Some(seen) = self.io.ready_event(direction) {
+                ready!(waitq::coop::poll_proceed(cx));
+                return Poll::Ready(Ok(seen));
+            }
+        }
         let mut waiter = self.waiter(direction);
-        loop {
-            match ready!(waiter.poll_wait_event(cx, || self.is_ready(direction))) {
-                Err(_closed) => return Poll::Ready(Err(shutdown_error())),
-                Ok(()) => {
+        let result = loop {
+            match waiter.poll_wait_event(cx, || self.is_ready(direction)) {
+                Poll::Pending => break Poll::Pending,
+                Poll::Ready(Err(_closed)) => break Poll::Ready(Err(shutdown_error())),
+                Poll::Ready(Ok(())) => {
                     if let Some(result) = self.after_wait(direction) {
-                        return Poll::Ready(result);
+                        break Poll::Ready(result);
                     }
                 }
             }
-        }
+        };
+        waiting.store(waiter.is_waiting(), Release);
+        result
     }
 
     /// Waits (async) until `direction` is ready; every caller has its own
