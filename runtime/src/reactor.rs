@@ -27,6 +27,7 @@
 
 pub(crate) mod readiness;
 pub(crate) mod registration;
+mod stream;
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};

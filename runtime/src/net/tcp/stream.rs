@@ -1,7 +1,7 @@
 //! [`TcpStream`]: a connected TCP socket.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
@@ -231,11 +231,7 @@ impl TcpStream {
     ///
     /// If the runtime shut down.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Read)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Read).await
     }
 
     /// Waits until a write would not block.
@@ -244,11 +240,7 @@ impl TcpStream {
     ///
     /// If the runtime shut down.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Write)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Write).await
     }
 
     /// Reads what is there without waiting: `WouldBlock` if nothing is.
@@ -257,10 +249,7 @@ impl TcpStream {
     ///
     /// `WouldBlock`, or as a read.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut source = self.source();
-        self.io
-            .registration()
-            .try_io(Direction::Read, || source.read(buf))
+        self.io.try_read(buf)
     }
 
     /// Writes what fits without waiting: `WouldBlock` if nothing does.
@@ -269,10 +258,7 @@ impl TcpStream {
     ///
     /// `WouldBlock`, or as a write.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut source = self.source();
-        self.io
-            .registration()
-            .try_io(Direction::Write, || source.write(buf))
+        self.io.try_write(buf)
     }
 
     /// Splits into halves that can move to different tasks; dropping the
@@ -286,11 +272,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        let len = buf.len();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Read, len, || source.read(buf))
+        self.io.poll_read(cx, buf)
     }
 
     pub(super) fn poll_read_vectored_priv(
@@ -298,11 +280,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Read, len, || source.read_vectored(bufs))
+        self.io.poll_read_vectored(cx, bufs)
     }
 
     pub(super) fn poll_write_priv(
@@ -310,10 +288,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Write, buf.len(), || source.write(buf))
+        self.io.poll_write(cx, buf)
     }
 
     pub(super) fn poll_write_vectored_priv(
@@ -321,11 +296,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Write, len, || source.write_vectored(bufs))
+        self.io.poll_write_vectored(cx, bufs)
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`UnixStream`]: a connected Unix-domain stream socket.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -158,11 +158,7 @@ impl UnixStream {
     ///
     /// If the runtime shut down.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Read)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Read).await
     }
 
     /// Waits until a write would not block.
@@ -171,11 +167,7 @@ impl UnixStream {
     ///
     /// If the runtime shut down.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Write)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Write).await
     }
 
     /// Reads what is there without waiting: `WouldBlock` if nothing is.
@@ -184,10 +176,7 @@ impl UnixStream {
     ///
     /// `WouldBlock`, or as a read.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut source = self.source();
-        self.io
-            .registration()
-            .try_io(Direction::Read, || source.read(buf))
+        self.io.try_read(buf)
     }
 
     /// Writes what fits without waiting: `WouldBlock` if nothing does.
@@ -196,10 +185,7 @@ impl UnixStream {
     ///
     /// `WouldBlock`, or as a write.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut source = self.source();
-        self.io
-            .registration()
-            .try_io(Direction::Write, || source.write(buf))
+        self.io.try_write(buf)
     }
 
     /// Splits into halves that can move to different tasks; dropping the
@@ -213,11 +199,7 @@ impl UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        let mut source = self.source();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Read, len, || source.read(buf))
+        self.io.poll_read(cx, buf)
     }
 
     pub(super) fn poll_read_vectored_priv(
@@ -225,11 +207,7 @@ impl UnixStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        let mut source = self.source();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Read, len, || source.read_vectored(bufs))
+        self.io.poll_read_vectored(cx, bufs)
     }
 
     pub(super) fn poll_write_priv(
@@ -237,11 +215,7 @@ impl UnixStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        let mut source = self.source();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Write, len, || source.write(buf))
+        self.io.poll_write(cx, buf)
     }
 
     pub(super) fn poll_write_vectored_priv(
@@ -249,11 +223,7 @@ impl UnixStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        let mut source = self.source();
-        self.io
-            .registration()
-            .poll_stream_io(cx, Direction::Write, len, || source.write_vectored(bufs))
+        self.io.poll_write_vectored(cx, bufs)
     }
 
     /// Shuts down the write side; a peer that is already gone is fine.
