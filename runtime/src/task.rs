@@ -1,6 +1,7 @@
 //! Tasks: [`spawn`], [`spawn_blocking`], [`JoinHandle`], [`JoinSet`],
 //! [`yield_now`], and the per-task signals the `_interruptible` and
-//! `_killable` waits read ([`signals`]).
+//! `_killable` waits read ([`signals`]). [`LocalSet`] and [`spawn_local`]
+//! run `!Send` futures on the thread that drives the set.
 //!
 //! # Reference kinds and who touches what
 //!
@@ -15,6 +16,7 @@
 
 pub(crate) mod error;
 pub(crate) mod join;
+mod local;
 pub(crate) mod raw;
 mod set;
 mod signal;
@@ -28,6 +30,7 @@ use std::task::{Context, Poll};
 
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
+pub use local::{spawn_local, LocalJoinHandle, LocalSet, RunUntil};
 pub use set::JoinSet;
 pub use signal::{signals, try_signals, Signals};
 

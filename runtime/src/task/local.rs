@@ -1,0 +1,404 @@
+//! [`LocalSet`] and [`spawn_local`]: `!Send` futures on one thread.
+//!
+//! A local task lives in its set's slab (`Rc<RefCell<Slab>>`, touched only
+//! on the set's thread). Only its `Header` is shared: its waker is an
+//! `Arc<Header>`, so a wake from any thread pushes the header onto the
+//! set's ready queue (a mutex-guarded `VecDeque`) and wakes every
+//! `run_until` future that registered for work. Join handles sleep on the
+//! header's join wait queue, which the task wakes (`wake_up_all`) when it
+//! completes; the output passes through a mutex slot.
+//!
+//! Each `run_until` poll polls its own future, then at most
+//! [`MAX_TASKS_PER_POLL`] ready local tasks (each with the runtime's
+//! cooperative budget, panics caught), and yields back to its executor
+//! (waking itself) when more are ready.
+
+mod join;
+mod task;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use pin_project_lite::pin_project;
+use slab::Slab;
+
+use self::task::{erase, Header, Ready, Run};
+use super::error::JoinError;
+use super::raw::BUDGET;
+
+pub use self::join::LocalJoinHandle;
+
+/// Local tasks one `run_until` poll runs before it yields to its executor
+/// (the current-thread scheduler's `event_interval`).
+const MAX_TASKS_PER_POLL: usize = 61;
+
+thread_local! {
+    /// The set whose `run_until` is being polled on this thread.
+    static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
+}
+
+/// A set of `!Send` tasks that run on the thread that drives it, inside
+/// [`run_until`](Self::run_until) (or [`block_on`](Self::block_on)).
+///
+/// Tasks spawned before the set runs wait until it does. Dropping the set
+/// drops every unfinished task; their handles resolve to a cancelled
+/// [`JoinError`]. Inside a local task, [`task::try_id`](super::try_id) and
+/// [`task::signals`](super::signals) are those of the runtime task (or
+/// `block_on`) that drives the set.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use runtime::task::LocalSet;
+///
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let local = LocalSet::new();
+/// let shared = Rc::new(String::from("not Send"));
+/// let len = local.block_on(&rt, async move {
+///     runtime::task::spawn_local(async move { shared.len() }).await.unwrap()
+/// });
+/// assert_eq!(len, 8);
+/// ```
+pub struct LocalSet {
+    inner: Rc<Inner>,
+}
+
+/// The thread-bound part of a set.
+struct Inner {
+    tasks: RefCell<Slab<Entry>>,
+    ready: Arc<Ready>,
+}
+
+/// One unfinished task. `run` is `None` while the task is being polled.
+struct Entry {
+    header: Arc<Header>,
+    waker: Waker,
+    run: Option<Box<dyn Run>>,
+}
+
+impl Inner {
+    fn spawn<F>(&self, future: F) -> LocalJoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (run, slot) = erase(future);
+        let mut tasks = self.tasks.borrow_mut();
+        let vacant = tasks.vacant_entry();
+        let header = Header::new(vacant.key(), self.ready.clone());
+        vacant.insert(Entry {
+            header: header.clone(),
+            waker: Waker::from(header.clone()),
+            run: Some(run),
+        });
+        drop(tasks);
+        self.ready.push(header.clone());
+        LocalJoinHandle::new(header, slot)
+    }
+
+    /// Runs at most [`MAX_TASKS_PER_POLL`] ready tasks; true when more are
+    /// ready.
+    fn tick(&self) -> bool {
+        let mut in_flight = Vec::new();
+        for _ in 0..MAX_TASKS_PER_POLL {
+            let Some(header) = self.ready.pop() else {
+                break;
+            };
+            header.unschedule();
+            self.run_one(header, &mut in_flight);
+        }
+        for header in in_flight {
+            // Woken while a `run_until` further up the stack polls it.
+            header.wake_by_ref();
+        }
+        !self.ready.is_empty()
+    }
+
+    fn run_one(&self, header: Arc<Header>, in_flight: &mut Vec<Arc<Header>>) {
+        let (mut run, waker) = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(entry) = tasks
+                .get_mut(header.key)
+                .filter(|entry| Arc::ptr_eq(&entry.header, &header))
+            else {
+                return; // already complete
+            };
+            let Some(run) = entry.run.take() else {
+                in_flight.push(header);
+                return;
+            };
+            (run, entry.waker.clone())
+        };
+        if header.is_cancelled() {
+            return self.finish(&header, run, Some(JoinError::cancelled(header.id)));
+        }
+        let mut cx = Context::from_waker(&waker);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            waitq::coop::with_budget(BUDGET, || run.poll_run(&mut cx)).0
+        }));
+        match polled {
+            Ok(Poll::Pending) if header.is_cancelled() => {
+                self.finish(&header, run, Some(JoinError::cancelled(header.id)))
+            }
+            Ok(Poll::Pending) => {
+                if let Some(entry) = self.tasks.borrow_mut().get_mut(header.key) {
+                    entry.run = Some(run);
+                }
+            }
+            Ok(Poll::Ready(())) => self.finish(&header, run, None),
+            Err(panic) => self.finish(&header, run, Some(JoinError::panicked(header.id, panic))),
+        }
+    }
+
+    /// Removes the task, drops its future, publishes its result.
+    fn finish(&self, header: &Header, run: Box<dyn Run>, error: Option<JoinError>) {
+        let entry = self.tasks.borrow_mut().try_remove(header.key);
+        drop(entry);
+        run.finish(header.id, error);
+        header.complete();
+    }
+}
+
+/// Makes a set this thread's current one until dropped.
+struct Enter(Option<Rc<Inner>>);
+
+fn enter(inner: Rc<Inner>) -> Enter {
+    Enter(CURRENT.with(|current| current.replace(Some(inner))))
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        let _ = CURRENT.try_with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+impl LocalSet {
+    /// An empty set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = runtime::task::LocalSet::new();
+    /// assert!(local.is_empty());
+    /// ```
+    pub fn new() -> LocalSet {
+        LocalSet {
+            inner: Rc::new(Inner {
+                tasks: RefCell::new(Slab::new()),
+                ready: Ready::new(),
+            }),
+        }
+    }
+
+    /// Spawns a `!Send` future on this set; it runs while the set runs
+    /// ([`run_until`](Self::run_until)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let local = runtime::task::LocalSet::new();
+    /// let hits = Rc::new(Cell::new(0));
+    /// let task = local.spawn_local({
+    ///     let hits = hits.clone();
+    ///     async move { hits.set(hits.get() + 1) }
+    /// });
+    /// local.block_on(&rt, task).unwrap();
+    /// assert_eq!(hits.get(), 1);
+    /// ```
+    pub fn spawn_local<F>(&self, future: F) -> LocalJoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.spawn(future)
+    }
+
+    /// Runs `future` on the current thread, running this set's tasks while
+    /// it waits. Works under any executor: inside
+    /// [`Runtime::block_on`](crate::Runtime::block_on) on either scheduler,
+    /// inside a local task, or on `futures::executor::block_on`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    /// let local = runtime::task::LocalSet::new();
+    /// let out = rt.block_on(local.run_until(async {
+    ///     runtime::task::spawn_local(async { 7 }).await.unwrap()
+    /// }));
+    /// assert_eq!(out, 7);
+    /// ```
+    pub fn run_until<F: Future>(&self, future: F) -> RunUntil<'_, F> {
+        RunUntil { set: self, future }
+    }
+
+    /// `rt.block_on(self.run_until(future))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let local = runtime::task::LocalSet::new();
+    /// assert_eq!(local.block_on(&rt, async { 1 + 1 }), 2);
+    /// ```
+    pub fn block_on<F: Future>(&self, rt: &crate::Runtime, future: F) -> F::Output {
+        rt.block_on(self.run_until(future))
+    }
+
+    /// The number of unfinished tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = runtime::task::LocalSet::new();
+    /// let _task = local.spawn_local(async {});
+    /// assert_eq!(local.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.tasks.borrow().len()
+    }
+
+    /// Whether every task has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = runtime::task::LocalSet::new();
+    /// let task = local.spawn_local(async {});
+    /// futures::executor::block_on(local.run_until(task)).unwrap();
+    /// assert!(local.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for LocalSet {
+    fn default() -> Self {
+        LocalSet::new()
+    }
+}
+
+impl Drop for LocalSet {
+    fn drop(&mut self) {
+        self.inner.ready.close();
+        // Futures are dropped outside the slab borrow; loop in case one
+        // left a task behind (nothing can reach the set now, but be sure).
+        loop {
+            let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
+            if tasks.is_empty() {
+                break;
+            }
+            for (_, entry) in tasks {
+                let header = entry.header;
+                if let Some(run) = entry.run {
+                    run.finish(header.id, Some(JoinError::cancelled(header.id)));
+                }
+                header.complete();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for LocalSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSet")
+            .field("len", &self.inner.tasks.try_borrow().map(|t| t.len()).ok())
+            .finish()
+    }
+}
+
+pin_project! {
+    /// Made by [`LocalSet::run_until`]: polls its future, then up to 61
+    /// ready local tasks, per poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = runtime::task::LocalSet::new();
+    /// let run: runtime::task::RunUntil<'_, _> = local.run_until(async { 3 });
+    /// assert_eq!(runtime::block_on(run), 3);
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct RunUntil<'a, F> {
+        set: &'a LocalSet,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for RunUntil<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = &this.set.inner;
+        // Before the tick: a wake after it finds this waker.
+        inner.ready.register(cx.waker());
+        let _enter = enter(inner.clone());
+        if let Poll::Ready(out) = this.future.poll(cx) {
+            return Poll::Ready(out);
+        }
+        if inner.tick() {
+            // More ready than one turn's share: let the executor run others.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl<F> fmt::Debug for RunUntil<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunUntil").field("set", self.set).finish()
+    }
+}
+
+/// Spawns a `!Send` future on the [`LocalSet`] that is running on this
+/// thread.
+///
+/// # Panics
+///
+/// Outside [`LocalSet::run_until`] (and its local tasks).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let local = runtime::task::LocalSet::new();
+/// let n = runtime::block_on(local.run_until(async {
+///     let rc = Rc::new(5);
+///     runtime::task::spawn_local(async move { *rc * 2 }).await.unwrap()
+/// }));
+/// assert_eq!(n, 10);
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> LocalJoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let current = CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten();
+    match current {
+        Some(inner) => inner.spawn(future),
+        None => panic!(
+            "`spawn_local` called from outside of a `task::LocalSet`: call it from inside \
+             `LocalSet::run_until`, `LocalSet::block_on`, or a local task"
+        ),
+    }
+}

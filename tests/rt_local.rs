@@ -1,0 +1,591 @@
+//! `runtime::task::LocalSet` and `spawn_local`: `!Send` tasks on the thread
+//! that drives the set. Each body runs on current-thread, multi-thread(1)
+//! and multi-thread(2) ([`rt_test!`]) under a watchdog, so a lost wake-up
+//! or a starved task fails instead of hanging.
+//!
+//! Covered: `Rc`/`RefCell` state shared by 100 tasks; wakes from a
+//! `std::thread` and from a `runtime::spawn`ed task; output, abort (local
+//! and from another task), panics; `spawn_local` outside a set; dropping
+//! the set cancels its tasks; fairness against a `yield_now` spinner and an
+//! always-ready wait queue spinner; nested `spawn_local`; a set inside a
+//! local task; tasks spawned before the set runs.
+#[macro_use]
+mod support;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+use runtime::sync::WaitQueue;
+use runtime::task::{spawn_local, yield_now, LocalJoinHandle, LocalSet};
+
+// ===== helpers =====
+
+/// A one-shot condition tasks (and threads) can wait for.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    queue: WaitQueue,
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+    fn open(&self) {
+        self.open.store(true, SeqCst);
+        self.queue.wake_up_all();
+    }
+    fn is_open(&self) -> bool {
+        self.open.load(SeqCst)
+    }
+    async fn wait(&self) {
+        self.queue.wait_event(|| self.is_open()).await.unwrap();
+    }
+}
+
+/// Counts its drops (a task's future was dropped).
+struct DropCount(Rc<Cell<usize>>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+const OUTSIDE: &str = "`spawn_local` called from outside of a `task::LocalSet`";
+
+/// Compile-time: a join handle can be sent when its output can.
+#[allow(dead_code)]
+fn handle_is_send_when_output_is() {
+    fn is_send<T: Send>() {}
+    is_send::<LocalJoinHandle<u32>>();
+}
+
+// ===== shared !Send state =====
+
+rt_test! {
+    fn rc_refcell_state_shared_by_100_tasks(rt) {
+        let local = LocalSet::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = local.block_on(&rt, {
+            let log = log.clone();
+            async move {
+                let handles: Vec<_> = (0..100usize)
+                    .map(|i| {
+                        let log = log.clone();
+                        spawn_local(async move {
+                            yield_now().await;
+                            log.borrow_mut().push(i);
+                            i
+                        })
+                    })
+                    .collect();
+                let mut sum = 0;
+                for handle in handles {
+                    sum += handle.await.unwrap();
+                }
+                sum
+            }
+        });
+        assert_eq!(out, (0..100).sum::<usize>());
+        let mut seen = log.borrow().clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        assert!(local.is_empty());
+        assert_eq!(Rc::strong_count(&log), 1, "every task dropped its Rc");
+    }
+}
+
+// ===== wakes from other threads =====
+
+rt_test! {
+    fn woken_from_std_thread(rt) {
+        let local = LocalSet::new();
+        let gate = Gate::new();
+        let thread = std::thread::spawn({
+            let gate = gate.clone();
+            move || {
+                // Wake only once the local task sleeps on the queue.
+                while gate.queue.is_empty() {
+                    std::thread::yield_now();
+                }
+                gate.open();
+            }
+        });
+        let hits = Rc::new(Cell::new(0));
+        local.block_on(&rt, {
+            let (gate, hits) = (gate.clone(), hits.clone());
+            async move {
+                spawn_local(async move {
+                    gate.wait().await;
+                    hits.set(hits.get() + 1);
+                })
+                .await
+                .unwrap();
+            }
+        });
+        thread.join().unwrap();
+        assert_eq!(hits.get(), 1);
+    }
+}
+
+rt_test! {
+    fn woken_from_spawned_send_task(rt) {
+        let local = LocalSet::new();
+        let gate = Gate::new();
+        let woken = local.block_on(&rt, {
+            let gate = gate.clone();
+            async move {
+                let waker = runtime::spawn({
+                    let gate = gate.clone();
+                    async move {
+                        while gate.queue.is_empty() {
+                            yield_now().await;
+                        }
+                        gate.open();
+                    }
+                });
+                let state = Rc::new(RefCell::new(String::new()));
+                let task = spawn_local({
+                    let state = state.clone();
+                    async move {
+                        gate.wait().await;
+                        state.borrow_mut().push_str("woken");
+                    }
+                });
+                task.await.unwrap();
+                waker.await.unwrap();
+                let woken = state.borrow().clone();
+                woken
+            }
+        });
+        assert_eq!(woken, "woken");
+    }
+}
+
+// ===== join handles =====
+
+rt_test! {
+    fn join_output_abort_and_panic(rt) {
+        let local = LocalSet::new();
+        local.block_on(&rt, async {
+            // Output (a `!Send` one).
+            let rc = spawn_local(async { Rc::new(41) }).await.unwrap();
+            assert_eq!(*rc + 1, 42);
+
+            // Abort of a pending task.
+            let pending = spawn_local(std::future::pending::<()>());
+            yield_now().await;
+            assert!(!pending.is_finished());
+            pending.abort();
+            let id = pending.id();
+            let err = pending.await.unwrap_err();
+            assert!(err.is_cancelled() && !err.is_panic());
+            assert_eq!(err.id(), id);
+
+            // Abort after completion changes nothing.
+            let done = spawn_local(async { 5 });
+            while !done.is_finished() {
+                yield_now().await;
+            }
+            done.abort();
+            assert_eq!(done.await.unwrap(), 5);
+
+            // A task that aborts itself is dropped after its poll.
+            let me: Rc<RefCell<Option<LocalJoinHandle<()>>>> = Rc::default();
+            let selfish = spawn_local({
+                let me = me.clone();
+                async move {
+                    yield_now().await;
+                    if let Some(handle) = me.borrow().as_ref() {
+                        handle.abort();
+                    }
+                    std::future::pending::<()>().await;
+                }
+            });
+            *me.borrow_mut() = Some(selfish);
+            while !me.borrow().as_ref().unwrap().is_finished() {
+                yield_now().await;
+            }
+            let selfish = me.borrow_mut().take().unwrap();
+            assert!(selfish.await.unwrap_err().is_cancelled());
+
+            // Panic.
+            let err = spawn_local(async { panic!("local boom {}", 7) })
+                .await
+                .unwrap_err();
+            assert!(err.is_panic());
+            assert_eq!(panic_message(&*err.into_panic()), "local boom 7");
+
+            // The set still runs after a panic.
+            assert_eq!(spawn_local(async { 1 }).await.unwrap(), 1);
+        });
+        assert!(local.is_empty());
+    }
+}
+
+rt_test! {
+    fn handle_aborted_and_awaited_from_send_task(rt) {
+        let local = LocalSet::new();
+        let gate = Gate::new();
+        local.block_on(&rt, async {
+            let pending = spawn_local({
+                let gate = gate.clone();
+                async move { gate.wait().await }
+            });
+            let finished = spawn_local(async { 9u32 });
+            // Both handles go to a Send task (another worker, maybe).
+            let joiner = runtime::spawn(async move {
+                pending.abort();
+                let cancelled = pending.await.unwrap_err().is_cancelled();
+                (cancelled, finished.await.unwrap())
+            });
+            assert_eq!(joiner.await.unwrap(), (true, 9));
+        });
+        assert!(local.is_empty());
+    }
+}
+
+// ===== spawn_local outside a set =====
+
+rt_test! {
+    fn spawn_local_outside_a_set_panics(rt) {
+        let outside = || {
+            std::panic::catch_unwind(|| drop(spawn_local(async {})))
+                .map_err(|payload| panic_message(&*payload))
+        };
+        // No set at all.
+        assert!(outside().unwrap_err().contains(OUTSIDE));
+        rt.block_on(async {
+            // In block_on, and in a spawned task, without a set.
+            assert!(outside().unwrap_err().contains(OUTSIDE));
+            let err = runtime::spawn(async { drop(spawn_local(async {})) })
+                .await
+                .unwrap_err();
+            assert!(panic_message(&*err.into_panic()).contains(OUTSIDE));
+        });
+        // Inside, it works; after run_until returns, it panics again.
+        let local = LocalSet::new();
+        assert_eq!(local.block_on(&rt, async { spawn_local(async { 3 }).await.unwrap() }), 3);
+        assert!(outside().unwrap_err().contains(OUTSIDE));
+    }
+}
+
+// ===== dropping the set =====
+
+rt_test! {
+    fn dropping_the_set_cancels_pending_tasks(rt) {
+        let local = LocalSet::new();
+        let drops = Rc::new(Cell::new(0));
+        let gate = Gate::new();
+        let started = Rc::new(Cell::new(0));
+        let mut handles = Vec::new();
+        for _ in 0..10 {
+            let (guard, gate, started) = (DropCount(drops.clone()), gate.clone(), started.clone());
+            handles.push(local.spawn_local(async move {
+                let _guard = guard;
+                started.set(started.get() + 1);
+                gate.wait().await;
+            }));
+        }
+        local.block_on(&rt, async {
+            while started.get() < 10 {
+                yield_now().await;
+            }
+        });
+        // One never polled: the set does not run again.
+        let guard = DropCount(drops.clone());
+        let never = local.spawn_local(async move { drop(guard) });
+        // One awaited by a Send task, which must be woken by the drop.
+        let remote = rt.spawn(handles.pop().unwrap());
+        assert_eq!(local.len(), 11);
+        assert_eq!(drops.get(), 0);
+
+        drop(local);
+        assert_eq!(drops.get(), 11, "every future was dropped");
+        assert!(never.is_finished());
+        assert!(rt.block_on(never).unwrap_err().is_cancelled());
+        for handle in handles {
+            assert!(handle.is_finished());
+            assert!(rt.block_on(handle).unwrap_err().is_cancelled());
+        }
+        assert!(rt.block_on(remote).unwrap().unwrap_err().is_cancelled());
+        assert!(!gate.is_open());
+    }
+}
+
+// ===== fairness =====
+
+rt_test! {
+    fn spinning_local_tasks_starve_nobody(rt) {
+        let local = LocalSet::new();
+        let stop = Rc::new(Cell::new(false));
+        let spins = Rc::new(Cell::new(0usize));
+        let always = Arc::new(WaitQueue::new());
+        // A task that yields forever, and one whose waits are always ready
+        // (only the cooperative budget makes it yield).
+        let yielder = local.spawn_local({
+            let (stop, spins) = (stop.clone(), spins.clone());
+            async move {
+                while !stop.get() {
+                    spins.set(spins.get() + 1);
+                    yield_now().await;
+                }
+            }
+        });
+        let busy = local.spawn_local({
+            let (stop, always) = (stop.clone(), always.clone());
+            async move {
+                while !stop.get() {
+                    always.wait_event(|| true).await.unwrap();
+                }
+            }
+        });
+        let steps = local.block_on(&rt, {
+            let stop = stop.clone();
+            async move {
+                // Another local task, a runtime task spawned from a local
+                // task, and this future itself all make progress.
+                let other = spawn_local(async {
+                    let sent = runtime::spawn(async {
+                        for _ in 0..10 {
+                            yield_now().await;
+                        }
+                        10
+                    });
+                    let mut n = 0;
+                    for _ in 0..100 {
+                        yield_now().await;
+                        n += 1;
+                    }
+                    n + sent.await.unwrap()
+                });
+                let mut steps = 0;
+                for _ in 0..100 {
+                    yield_now().await;
+                    steps += 1;
+                }
+                let n = other.await.unwrap();
+                stop.set(true);
+                yielder.await.unwrap();
+                busy.await.unwrap();
+                steps + n
+            }
+        });
+        assert_eq!(steps, 210);
+        assert!(spins.get() > 0);
+    }
+}
+
+// ===== nesting =====
+
+fn fan_out(depth: u32, count: Rc<Cell<u32>>) -> Pin<Box<dyn Future<Output = u32>>> {
+    Box::pin(async move {
+        count.set(count.get() + 1);
+        if depth == 0 {
+            return 1;
+        }
+        let left = spawn_local(fan_out(depth - 1, count.clone()));
+        let right = spawn_local(fan_out(depth - 1, count));
+        1 + left.await.unwrap() + right.await.unwrap()
+    })
+}
+
+rt_test! {
+    fn nested_spawn_local_from_local_tasks(rt) {
+        let local = LocalSet::new();
+        let count = Rc::new(Cell::new(0));
+        let total = local.block_on(&rt, {
+            let count = count.clone();
+            async move { spawn_local(fan_out(5, count)).await.unwrap() }
+        });
+        assert_eq!(total, 63);
+        assert_eq!(count.get(), 63);
+        assert!(local.is_empty());
+    }
+}
+
+rt_test! {
+    fn set_inside_a_local_task(rt) {
+        let outer = LocalSet::new();
+        let out = outer.block_on(&rt, async {
+            spawn_local(async {
+                let inner = LocalSet::new();
+                let three = inner
+                    .run_until(async {
+                        // Goes to the inner set, which keeps it (detached).
+                        drop(spawn_local(std::future::pending::<()>()));
+                        spawn_local(async { 2 }).await.unwrap() + 1
+                    })
+                    .await;
+                assert_eq!(inner.len(), 1);
+                // Back in the outer set once the inner run_until is done.
+                let four = spawn_local(async { 4 }).await.unwrap();
+                assert_eq!(inner.len(), 1);
+                drop(inner);
+                three + four
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(out, 7);
+        assert!(outer.is_empty());
+    }
+}
+
+rt_test! {
+    fn tasks_spawned_before_the_set_runs(rt) {
+        let local = LocalSet::new();
+        let ran = Rc::new(Cell::new(0));
+        let gate = Gate::new();
+        let early = local.spawn_local({
+            let ran = ran.clone();
+            async move { ran.set(ran.get() + 1) }
+        });
+        let later = local.spawn_local({
+            let (ran, gate) = (ran.clone(), gate.clone());
+            async move {
+                gate.wait().await;
+                ran.set(ran.get() + 10);
+            }
+        });
+        assert_eq!(ran.get(), 0);
+        local.block_on(&rt, early).unwrap();
+        assert_eq!(ran.get(), 1);
+        // Woken while no run_until runs: it runs in the next one.
+        gate.open();
+        assert!(!later.is_finished());
+        local.block_on(&rt, later).unwrap();
+        assert_eq!(ran.get(), 11);
+    }
+}
+
+// ===== other executors =====
+
+#[test]
+fn run_until_on_a_foreign_executor() {
+    support::watchdog("foreign executor", support::RT_LIMIT, foreign_executor);
+}
+
+fn foreign_executor() {
+    let local = LocalSet::new();
+    let count = Rc::new(Cell::new(0));
+    let out = futures::executor::block_on(local.run_until({
+        let count = count.clone();
+        async move { spawn_local(fan_out(3, count)).await.unwrap() }
+    }));
+    assert_eq!(out, 15);
+    assert_eq!(count.get(), 15);
+
+    // No outer budget here: only the per-task budget stops a task whose
+    // waits are always ready from holding the thread forever.
+    let stop = Rc::new(Cell::new(false));
+    let always = WaitQueue::new();
+    let busy = local.spawn_local({
+        let stop = stop.clone();
+        async move {
+            let mut waits = 0u64;
+            while !stop.get() {
+                always.wait_event(|| true).await.unwrap();
+                waits += 1;
+            }
+            waits
+        }
+    });
+    let waits = futures::executor::block_on(local.run_until(async {
+        yield_now().await;
+        stop.set(true);
+        busy.await.unwrap()
+    }));
+    assert!(waits > 0);
+}
+
+#[test]
+fn many_wakes_from_many_threads() {
+    support::watchdog("many wakes", support::RT_LIMIT, many_wakes);
+}
+
+fn many_wakes() {
+    let rt = support::build(Some(2));
+    let local = LocalSet::new();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(WaitQueue::new());
+    let total = local.block_on(&rt, async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (hits, queue) = (hits.clone(), queue.clone());
+                spawn_local(async move {
+                    let mut seen = 0;
+                    while seen < 1000 {
+                        let before = seen;
+                        queue
+                            .wait_event(|| hits.load(SeqCst) > before)
+                            .await
+                            .unwrap();
+                        seen = hits.load(SeqCst);
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (hits, queue) = (hits.clone(), queue.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        hits.fetch_add(1, SeqCst);
+                        queue.wake_up_all();
+                    }
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        total
+    });
+    assert_eq!(total, 8 * 1000);
+}
+
+#[test]
+fn same_set_reentered_from_its_own_task() {
+    support::watchdog("re-entered set", support::RT_LIMIT, || {
+        let local = Rc::new(LocalSet::new());
+        let out = futures::executor::block_on(local.run_until({
+            let again = local.clone();
+            async move {
+                spawn_local(async move {
+                    // The inner run_until polls this set's tasks while this
+                    // task is itself being polled, and wakes this task.
+                    again
+                        .run_until(async {
+                            yield_now().await;
+                            spawn_local(async { 5 }).await.unwrap()
+                        })
+                        .await
+                })
+                .await
+                .unwrap()
+            }
+        }));
+        assert_eq!(out, 5);
+        assert!(local.is_empty());
+    });
+}
