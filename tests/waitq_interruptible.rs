@@ -520,3 +520,56 @@ fn errors_predicates() {
     assert_eq!(closed_err(), closed_err());
     assert_ne!(interrupted_err(false), interrupted_err(true));
 }
+
+/// A signal source that, when asked, first makes the condition true (as a
+/// setter on another CPU would, just before signalling) and then reports
+/// the signal: the kernel tests the condition after the signal, so the
+/// condition wins. Deterministic form of a race `toolkit_rules` found.
+struct SetThenSignal<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl waitq::SignalSource for SetThenSignal<'_> {
+    fn poll_signal(
+        &self,
+        _: waitq::TaskState,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<waitq::SignalKind> {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(waitq::SignalKind::Interrupt)
+    }
+}
+
+#[test]
+fn a_condition_set_just_before_the_signal_wins() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let queue = waitq::WaitQueue::new();
+    // First poll, nothing registered yet.
+    let flag = AtomicBool::new(false);
+    let signals = SetThenSignal(&flag);
+    let wait = queue.wait_event_interruptible(&signals, || flag.load(Ordering::SeqCst));
+    assert_eq!(futures::executor::block_on(wait), Ok(()));
+    // Already linked, then asked again (the signal path of a re-poll).
+    let flag = AtomicBool::new(false);
+    let armed = AtomicBool::new(false);
+    struct Later<'a>(&'a AtomicBool, &'a AtomicBool);
+    impl waitq::SignalSource for Later<'_> {
+        fn poll_signal(
+            &self,
+            _: waitq::TaskState,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<waitq::SignalKind> {
+            if !self.1.load(Ordering::SeqCst) {
+                return std::task::Poll::Pending;
+            }
+            self.0.store(true, Ordering::SeqCst);
+            std::task::Poll::Ready(waitq::SignalKind::Interrupt)
+        }
+    }
+    let later = Later(&flag, &armed);
+    let mut wait = queue.wait_event_interruptible(&later, || flag.load(Ordering::SeqCst));
+    let waker = futures::task::noop_waker();
+    assert!(poll_with(&mut wait, &waker).is_pending());
+    assert_eq!(queue.len(), 1);
+    armed.store(true, Ordering::SeqCst);
+    assert_eq!(poll_with(&mut wait, &waker), std::task::Poll::Ready(Ok(())));
+    assert_eq!(queue.len(), 0);
+}

@@ -82,7 +82,10 @@
 //!    change, and a success never absorbs it. Hand-written
 //!    `prepare_to_wait` loops own this choice, as in the kernel.
 //! 6. **A true condition wins** over a pending signal and over an expired
-//!    deadline.
+//!    deadline: every failure path tests the condition again *after* its
+//!    signal or deadline spoke (the kernel's order), so a state change that
+//!    lands just before the signal is never reported as `Interrupted`. (A
+//!    zero timeout still tests the condition exactly once.)
 //! 7. **Close.** [`WaitQueue::close`] ends every current and future wait
 //!    whose condition is false with [`Closed`] (or the `is_closed()` form of
 //!    the wait's own error); wakes after it are no-ops.

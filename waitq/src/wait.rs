@@ -188,6 +188,12 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
                     return Poll::Ready(Err(Reason::Closed));
                 }
                 if let Some(reason) = ends(cx) {
+                    // The state may have changed since the test above (a
+                    // setter that also signals): a true condition wins.
+                    if let Some(value) = cond() {
+                        self.picked = false;
+                        return Poll::Ready(Ok(value));
+                    }
                     self.pass_on();
                     return Poll::Ready(Err(reason));
                 }
@@ -200,7 +206,14 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             }
             None => {
                 if let Some(reason) = ends(cx) {
-                    return Poll::Ready(Err(reason));
+                    // Kernel order: the condition is tested after the
+                    // signal, so one set just before the signal wins. (A
+                    // deadline already past at the first poll is a zero
+                    // timeout: the kernel tests the condition once.)
+                    if reason == Reason::TimedOut {
+                        return Poll::Ready(Err(reason));
+                    }
+                    return Poll::Ready(cond().ok_or(reason));
                 }
             }
         }
@@ -339,7 +352,9 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         };
         if let Some(entry) = self.queue.unregister(handle) {
             drop(entry); // still linked: no wake was ours to pass on
-            return Err(reason);
+                         // The state may have changed after our last test, just before
+                         // the signal or the deadline: a true condition still wins.
+            return cond().ok_or(reason);
         }
         // A wake (or close) took the entry since we last looked.
         self.picked = true;
