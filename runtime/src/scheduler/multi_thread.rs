@@ -167,7 +167,7 @@ impl Shared {
                     core.local.push(task);
                     // One queued task is this worker's own next job; only a
                     // second one is work worth waking a parked worker for.
-                    return Some(core.local.len() > 1);
+                    return Some((core.local.len() > 1, core.index));
                 }
                 let mut slot = self.remotes[core.index]
                     .lifo
@@ -179,15 +179,18 @@ impl Shared {
                 // A task displaced from the slot is work another worker can take.
                 previous
                     .map(|previous| core.local.push(previous))
-                    .map(|()| core.local.len() > 1)
-                    .or(Some(false))
+                    .map(|()| (core.local.len() > 1, core.index))
+                    .or(Some((false, core.index)))
             }
             _ => None,
         })
         .flatten();
         match (pushed_local, task) {
-            (Some(false), _) => {}
-            (Some(true), _) => self.notify_parked(),
+            (Some((false, _)), _) => {}
+            // Not ourselves: a driver that wakes tasks from inside its
+            // reactor turn is still listed as parked (and would be woken
+            // through the eventfd for nothing).
+            (Some((true, me)), _) => self.notify_parked_except(Some(me)),
             (None, Some(task)) => {
                 self.inject.push(task);
                 self.notify_parked();
@@ -198,7 +201,13 @@ impl Shared {
 
     /// Wakes one parked worker if work was queued and nobody searches.
     fn notify_parked(&self) {
-        if let Some(index) = self.idle.worker_to_notify() {
+        self.notify_parked_except(None);
+    }
+
+    /// [`notify_parked`](Self::notify_parked), never waking worker `me`.
+    fn notify_parked_except(&self, me: Option<usize>) {
+        let driver = self.driver_worker.load(Acquire);
+        if let Some(index) = self.idle.worker_to_notify(me, driver) {
             self.remotes[index].parker.unpark();
         }
     }

@@ -32,8 +32,11 @@ impl Idle {
     }
 
     /// After queuing work: the parked worker to wake, if one should be.
-    /// It counts as searching from here on.
-    pub(super) fn worker_to_notify(&self) -> Option<usize> {
+    /// It counts as searching from here on. Never `me` (the caller, when it
+    /// is a worker still listed as parked); a worker other than `driver`
+    /// (asleep in the reactor, which I/O wakes anyway and which only an
+    /// eventfd write can interrupt) is preferred.
+    pub(super) fn worker_to_notify(&self, me: Option<usize>, driver: usize) -> Option<usize> {
         fence(SeqCst);
         if self.searching.load(SeqCst) != 0 || self.sleeping.load(SeqCst) == 0 {
             return None;
@@ -42,7 +45,12 @@ impl Idle {
         if self.searching.load(SeqCst) != 0 {
             return None;
         }
-        let index = sleepers.pop()?;
+        let other = |i: usize| Some(i) != me;
+        let at = sleepers
+            .iter()
+            .rposition(|&i| other(i) && i != driver)
+            .or_else(|| sleepers.iter().rposition(|&i| other(i)))?;
+        let index = sleepers.remove(at);
         self.sleeping.fetch_sub(1, SeqCst);
         self.searching.fetch_add(1, SeqCst);
         Some(index)
