@@ -265,7 +265,7 @@ pub(crate) fn run_outcome(task: TaskRef) -> Option<PollOutcome> {
         return Some(PollOutcome::Complete);
     }
     let id = header.id;
-    let outcome = task.clone().poll_once();
+    let outcome = task.poll_once(&task);
     match outcome {
         PollOutcome::Requeue => {
             // Clone the task, not the scheduler: every task shares the

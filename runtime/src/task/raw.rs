@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use waitq::{TaskSignals, WaitQueue};
@@ -39,8 +39,9 @@ pub(crate) struct Header {
 /// What a scheduler can do with a task without knowing its type.
 pub(crate) trait Runnable: Send + Sync {
     fn header(&self) -> &Header;
-    /// Polls the future once. The caller has moved the state to `RUNNING`.
-    fn poll_once(self: Arc<Self>) -> PollOutcome;
+    /// Polls the future once. The caller has moved the state to `RUNNING`;
+    /// `me` is this task (it becomes the thread's current task meanwhile).
+    fn poll_once(&self, me: &TaskRef) -> PollOutcome;
     /// Drops the future and completes the task as cancelled. The caller
     /// holds `RUNNING` (claimed through the state word).
     fn cancel(&self, error: JoinError);
@@ -78,6 +79,9 @@ enum Stage<F: Future> {
 pub(crate) struct Task<F: Future> {
     header: Header,
     stage: Mutex<Stage<F>>,
+    /// This task, for making its waker at the first poll (a weak count:
+    /// polling needs no reference-count traffic of its own).
+    me: Weak<Task<F>>,
 }
 
 impl<F> Task<F>
@@ -86,7 +90,8 @@ where
     F::Output: Send + 'static,
 {
     pub(crate) fn new(future: F, scheduler: Scheduler, id: Id) -> Arc<Self> {
-        Arc::new(Task {
+        Arc::new_cyclic(|me| Task {
+            me: me.clone(),
             header: Header {
                 state: State::new(),
                 id,
@@ -137,16 +142,19 @@ where
         &self.header
     }
 
-    fn poll_once(self: Arc<Self>) -> PollOutcome {
+    fn poll_once(&self, me: &TaskRef) -> PollOutcome {
         let id = self.header.id;
         let polled = {
             let mut stage = self.stage();
             let Stage::Running(future, waker) = &mut *stage else {
                 unreachable!("a task is polled only while its future runs");
             };
-            let waker = waker.get_or_insert_with(|| Waker::from(self.clone()));
+            let waker = waker.get_or_insert_with(|| {
+                let me = self.me.upgrade().expect("a task being polled is alive");
+                Waker::from(me)
+            });
             let mut cx = Context::from_waker(waker);
-            let _current = context::enter_task(self.clone());
+            let _current = context::enter_task(me.clone());
             catch_unwind(AssertUnwindSafe(|| {
                 let (poll, forced) =
                     waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
