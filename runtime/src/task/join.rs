@@ -107,6 +107,12 @@ impl<T> Future for JoinHandle<T> {
             .waiter
             .get_or_insert_with(|| PollWaiter::new(JoinQueue(cell.clone())));
         let header = cell.header();
+        if header.state.set_join_waiting().is_complete() {
+            return match cell.take_output() {
+                Some(output) => Poll::Ready(output),
+                None => panic!("`JoinHandle` polled after it returned the task's output"),
+            };
+        }
         match waiter.poll_wait_event(cx, || header.state.load().is_complete()) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(_) => match cell.take_output() {

@@ -118,7 +118,11 @@ where
             let stage = std::mem::replace(&mut *self.stage(), Stage::Consumed);
             drop_quietly(stage);
         }
-        self.header.join_queue.wake_up_all();
+        if before.has_join_waiter() {
+            // Only a joiner that announced itself can be asleep there
+            // (see `JOIN_WAITING` in `state.rs`).
+            self.header.join_queue.wake_up_all();
+        }
         self.header.scheduler.release(&self.header);
     }
 

@@ -8,7 +8,13 @@
 //! | `COMPLETE` | the worker whose poll finished or cancelled the task | never |
 //! | `CANCELLED` | `abort()` and shutdown | never |
 //! | `JOIN_INTEREST` | spawn (the `JoinHandle` exists) | dropping the `JoinHandle` |
+//! | `JOIN_WAITING` | a `JoinHandle` about to sleep on the join queue | never |
 //!
+//! `JOIN_WAITING` lets completion skip waking an empty join queue. Both
+//! sides read-modify-write the one word, so they are ordered: either the
+//! joiner's RMW sees `COMPLETE` (it does not sleep), or the completer's
+//! sees `JOIN_WAITING` (it wakes the queue, and a joiner not yet linked
+//! re-checks `COMPLETE` after linking under the queue's lock).
 //! Only the holder of `RUNNING` touches the future; the output slot is
 //! handed over through `COMPLETE` and `JOIN_INTEREST` (see `Task::complete`).
 
@@ -20,6 +26,7 @@ const NOTIFIED: usize = 1 << 2;
 const COMPLETE: usize = 1 << 3;
 const CANCELLED: usize = 1 << 4;
 const JOIN_INTEREST: usize = 1 << 5;
+const JOIN_WAITING: usize = 1 << 6;
 
 /// A snapshot of the state word.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +41,9 @@ impl Snapshot {
     }
     pub(crate) fn has_join_interest(self) -> bool {
         self.0 & JOIN_INTEREST != 0
+    }
+    pub(crate) fn has_join_waiter(self) -> bool {
+        self.0 & JOIN_WAITING != 0
     }
 }
 
@@ -58,6 +68,12 @@ impl State {
 
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Acquire))
+    }
+
+    /// A `JoinHandle` is about to wait; returns the state before (if it
+    /// is `COMPLETE` already, the handle does not sleep).
+    pub(crate) fn set_join_waiting(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(JOIN_WAITING, AcqRel))
     }
 
     /// A wake. Returns true when the caller must queue the task.
@@ -173,6 +189,18 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn join_waiting_and_complete_see_each_other() {
+        // The joiner first: completion sees it and wakes the queue.
+        let state = State::new();
+        assert!(!state.set_join_waiting().is_complete());
+        assert!(state.transition_to_complete().has_join_waiter());
+        // Completion first: the joiner's RMW sees COMPLETE and never sleeps.
+        let state = State::new();
+        assert!(!state.transition_to_complete().has_join_waiter());
+        assert!(state.set_join_waiting().is_complete());
+    }
+
     use super::*;
 
     #[test]
