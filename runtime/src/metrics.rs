@@ -49,7 +49,7 @@ impl RuntimeMetrics {
             alive_tasks: common.owned.alive(),
             global_queue_depth,
             local_queue_depths,
-            spawned: c.spawned.load(Relaxed),
+            spawned: common.owned.spawned(),
             polls: c.polls.load(Relaxed),
             parks: c.parks.load(Relaxed),
             steals: c.steals.load(Relaxed),

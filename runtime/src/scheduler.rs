@@ -47,7 +47,6 @@ pub(crate) struct Config {
 /// Counters behind [`crate::RuntimeMetrics`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) spawned: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) forced_yields: AtomicU64,
@@ -194,7 +193,6 @@ impl Scheduler {
         match common.owned.insert(task.clone()) {
             Ok(key) => {
                 task.header().owned_key.store(key, Relaxed);
-                common.counters.spawned.fetch_add(1, Relaxed);
                 if waitq::hook::is_enabled() {
                     let erased: TaskRef = task.clone();
                     crate::test_util::on_spawn(&erased, site, std::any::type_name::<F>());

@@ -1,7 +1,8 @@
 //! Every live task of one runtime, so that shutdown can reach them all.
-//! Sharded by task id so spawns on different workers rarely share a lock.
+//! Sharded by task id so spawns on different workers rarely share a lock;
+//! each shard sits on its own cache lines and keeps its own counts (under
+//! its lock), so no spawn touches a counter another worker writes.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use slab::Slab;
@@ -14,24 +15,29 @@ const SHARDS: usize = 16;
 struct Shard {
     tasks: Slab<TaskRef>,
     closed: bool,
+    /// Tasks ever inserted here.
+    spawned: u64,
 }
+
+/// Keeps each shard's lock off its neighbours' cache lines.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
 
 /// The runtime's owned-task list.
 pub(crate) struct OwnedTasks {
-    shards: [Mutex<Shard>; SHARDS],
-    alive: AtomicUsize,
+    shards: [Padded; SHARDS],
 }
 
 impl OwnedTasks {
     pub(crate) fn new() -> Self {
         OwnedTasks {
-            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
-            alive: AtomicUsize::new(0),
+            shards: std::array::from_fn(|_| Padded(Mutex::new(Shard::default()))),
         }
     }
 
     fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
         self.shards[index]
+            .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -44,17 +50,13 @@ impl OwnedTasks {
             return Err(task);
         }
         let key = shard.tasks.insert(task);
-        self.alive.fetch_add(1, Relaxed);
+        shard.spawned += 1;
         Ok(key * SHARDS + index)
     }
 
     /// Removes a completed task.
     pub(crate) fn remove(&self, key: usize) -> Option<TaskRef> {
-        let removed = self.shard(key % SHARDS).tasks.try_remove(key / SHARDS);
-        if removed.is_some() {
-            self.alive.fetch_sub(1, Relaxed);
-        }
-        removed
+        self.shard(key % SHARDS).tasks.try_remove(key / SHARDS)
     }
 
     /// Closes the list (later inserts fail) and takes every task in it.
@@ -65,12 +67,16 @@ impl OwnedTasks {
             shard.closed = true;
             all.extend(shard.tasks.drain());
         }
-        self.alive.fetch_sub(all.len(), Relaxed);
         all
     }
 
-    /// Tasks spawned and not yet completed.
+    /// Tasks spawned and not yet completed (metrics: takes every lock).
     pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Relaxed)
+        (0..SHARDS).map(|i| self.shard(i).tasks.len()).sum()
+    }
+
+    /// Tasks ever spawned (metrics: takes every lock).
+    pub(crate) fn spawned(&self) -> u64 {
+        (0..SHARDS).map(|i| self.shard(i).spawned).sum()
     }
 }
