@@ -1,0 +1,122 @@
+//! Decision points: the toolkit's [`Hook`] (nested runs of other tasks at
+//! a point inside the wait queue) and the faults it may inject there.
+
+use super::*;
+
+impl Sim {
+    /// The faults that may be injected into `current` at `point`.
+    fn faults(&self, current: u32, point: &Point) -> Vec<Fault> {
+        let mut faults = Vec::new();
+        if self.cfg.spurious {
+            faults.push(Fault::Spurious);
+        }
+        if self.cfg.signals && current != 0 && point.state != TaskState::Uninterruptible {
+            faults.push(Fault::Signal(point.state));
+        }
+        if self.cfg.time_jumps && self.driver().next_deadline().is_some() {
+            faults.push(Fault::TimeJump);
+        }
+        faults
+    }
+
+    fn inject(&self, current: u32, fault: Fault) {
+        self.trace(|| format!("fault {fault:?} into {current}"));
+        let task = self.st.borrow().tasks[current as usize].task.clone();
+        match (fault, task) {
+            (Fault::Spurious, None) => self.main_wake.woken.store(true, Release),
+            (Fault::Spurious, Some(task)) => {
+                // Running: this marks it notified; it is polled again.
+                let _ = task.header().state.transition_to_scheduled();
+            }
+            (Fault::Signal(TaskState::Killable), Some(task)) => task.header().signals.kill(),
+            (Fault::Signal(_), Some(task)) => task.header().signals.interrupt(),
+            (Fault::Signal(_), None) => {}
+            (Fault::TimeJump, _) => {
+                if let Some(next) = self.driver().next_deadline() {
+                    self.fire_until(next);
+                }
+            }
+        }
+    }
+}
+
+impl Hook for Sim {
+    fn decide(&self, point: &Point) {
+        let current = {
+            let mut st = self.st.borrow_mut();
+            let Some(&current) = st.running.last() else {
+                return; // the driver or the loop itself, not a task
+            };
+            if st.failure.is_some() || st.probing.is_some() || st.in_driver {
+                return;
+            }
+            if point.kind == PointKind::AfterLink {
+                st.seq += 1;
+                let seq = st.seq;
+                let info = &mut st.tasks[current as usize];
+                let start = info.poll_start;
+                info.links.retain(|l| l.0 != point.queue);
+                info.links.push((point.queue, seq, start));
+            }
+            if st.running.len() > self.cfg.max_depth {
+                return;
+            }
+            current
+        };
+        loop {
+            self.collect();
+            let slots: Vec<u32> = {
+                let st = self.st.borrow();
+                st.runnable
+                    .iter()
+                    .copied()
+                    .filter(|s| !st.running.contains(s))
+                    .collect()
+            };
+            let faults = self.faults(current, point);
+            let n = 1 + slots.len() + faults.len();
+            let ask = Ask::Point {
+                current,
+                slots: &slots,
+                faults: faults.len(),
+            };
+            let choice = self.chooser.borrow_mut().choose(ask, n);
+            if choice == 0 {
+                return;
+            }
+            if let Some(&slot) = slots.get(choice - 1) {
+                self.st.borrow_mut().runnable.retain(|&s| s != slot);
+                self.trace(|| format!("preempt {current} at {} for {slot}", point.kind.name()));
+                self.poll_slot(slot);
+                if self.failed() {
+                    return;
+                }
+                continue;
+            }
+            self.inject(current, faults[choice - 1 - slots.len()]);
+            return;
+        }
+    }
+
+    fn woke(&self, wake: &WakeEvent) {
+        let time = self.now();
+        let mut st = self.st.borrow_mut();
+        st.seq += 1;
+        let record = WakeRecord {
+            site: wake.site,
+            woken: wake.woken,
+            kind: wake.kind,
+            seq: st.seq,
+            by: st.running.last().copied(),
+            time,
+        };
+        st.wakes.insert(wake.queue, record);
+    }
+
+    fn probed(&self, sleeper: &Sleeper) {
+        let mut st = self.st.borrow_mut();
+        if let Some(slot) = st.probing {
+            st.probed.push((slot, *sleeper));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The lost-wake-up oracle and the failure reports of one run: probing
+//! every sleeper at quiescence, naming tasks, queues and wakes, and the
+//! hang dump.
+
+use super::*;
+
+impl Sim {
+    /// Probes every idle task (and the test body): a sleeper whose
+    /// condition holds while linked is a lost wake-up.
+    pub(super) fn oracle(&self) {
+        self.probe_all();
+        let st = self.st.borrow();
+        let lost = st.probed.iter().find(|(_, s)| s.is_lost_wakeup()).copied();
+        drop(st);
+        if let Some((slot, sleeper)) = lost {
+            let message = self.lost_message(slot, &sleeper, None);
+            self.fail(FailureKind::LostWakeup, message);
+        }
+    }
+
+    fn probe_all(&self) {
+        self.st.borrow_mut().probed.clear();
+        let count = self.st.borrow().tasks.len();
+        for slot in 0..count as u32 {
+            let (task, skip) = {
+                let st = self.st.borrow();
+                let skip = st.runnable.contains(&slot) || st.running.contains(&slot);
+                (st.tasks[slot as usize].task.clone(), skip)
+            };
+            if skip {
+                continue;
+            }
+            self.st.borrow_mut().probing = Some(slot);
+            match task {
+                None => {
+                    if !self.st.borrow().main_done {
+                        self.st.borrow_mut().running.push(0);
+                        hook::probe(|| self.poll_main());
+                        self.st.borrow_mut().running.pop();
+                    }
+                }
+                Some(task) => {
+                    // Idle → scheduled, claimed by us; anything else (queued,
+                    // complete) is not asleep.
+                    if task.header().state.transition_to_scheduled() {
+                        self.st.borrow_mut().running.push(slot);
+                        hook::probe(|| self.poll_task(slot, task));
+                        self.st.borrow_mut().running.pop();
+                    }
+                }
+            }
+            self.st.borrow_mut().probing = None;
+        }
+    }
+
+    fn describe(&self, slot: u32) -> String {
+        self.st.borrow().tasks[slot as usize].name.to_string()
+    }
+
+    fn queue(&self, queue: QueueId) -> String {
+        queue_name(queue, self.names.borrow().get(&queue).map(String::as_str))
+    }
+
+    fn last_wake(&self, queue: QueueId) -> String {
+        let wake = self.st.borrow().wakes.get(&queue).copied();
+        match wake {
+            None => "no wake_up on it so far".into(),
+            Some(w) => {
+                let by =
+                    w.by.map_or_else(|| "the runtime".into(), |s| self.describe(s));
+                format!("last: {}", wake_line(&w, &by))
+            }
+        }
+    }
+
+    fn lost_message(&self, slot: u32, s: &Sleeper, why: Option<String>) -> String {
+        let queue = self.queue(s.queue);
+        let mut m = format!(
+            "lost wake-up: {} sleeps at {} on {queue}",
+            self.describe(slot),
+            s.site
+        );
+        match why {
+            None => m.push_str(" although its condition is true"),
+            Some(why) => {
+                let _ = write!(m, " ({why})");
+            }
+        }
+        let _ = write!(m, "\n  {}", self.last_wake(s.queue));
+        m
+    }
+
+    /// Nothing runnable, no timer, no outside work: fail with every task.
+    pub(super) fn hang(&self) {
+        self.probe_all();
+        // A hand-written loop that linked after the wake it needed ran
+        // (while it was preempted between its check and its link).
+        let suspects: Vec<(u32, Sleeper)> = self.st.borrow().probed.clone();
+        for (slot, s) in &suspects {
+            if !s.linked || s.condition.is_some() {
+                continue;
+            }
+            let st = self.st.borrow();
+            let link = st.tasks[*slot as usize]
+                .links
+                .iter()
+                .rev()
+                .find(|l| l.0 == s.queue)
+                .copied();
+            let wake = st.wakes.get(&s.queue).copied();
+            drop(st);
+            if let (Some((_, linked, start)), Some(w)) = (link, wake) {
+                if start < w.seq && w.seq < linked {
+                    let why = "it linked after the wake it needed: that wake ran between the \
+                               start of its poll (its condition check) and its prepare_to_wait"
+                        .to_string();
+                    let message = self.lost_message(*slot, s, Some(why));
+                    let dump = self.dump();
+                    self.fail(FailureKind::LostWakeup, format!("{message}\n{dump}"));
+                    return;
+                }
+            }
+        }
+        let dump = self.dump();
+        self.fail(
+            FailureKind::Hang,
+            format!("hang: nothing can run, no timer is pending and no outside work is in flight\n{dump}"),
+        );
+    }
+
+    /// Every live task: name, sleep and what it sleeps on.
+    fn dump(&self) -> String {
+        let st = self.st.borrow();
+        let mut out = String::from("live tasks:");
+        for (slot, info) in st.tasks.iter().enumerate() {
+            let slot = slot as u32;
+            let live = match &info.task {
+                None => !st.main_done,
+                Some(t) => !t.header().state.load().is_complete(),
+            };
+            if !live {
+                continue;
+            }
+            let _ = write!(
+                out,
+                "\n  {} (asleep since t={:?})",
+                info.name, info.asleep_since
+            );
+            let mut any = false;
+            for (_, s) in st.probed.iter().filter(|(p, _)| *p == slot) {
+                any = true;
+                let queue = queue_name(
+                    s.queue,
+                    self.names.borrow().get(&s.queue).map(String::as_str),
+                );
+                let _ = write!(out, "\n    sleeps: {}", sleeper_line(s, &queue));
+                if let Some(w) = st.wakes.get(&s.queue) {
+                    let by = w.by.map_or_else(
+                        || "the runtime".into(),
+                        |b| st.tasks[b as usize].name.to_string(),
+                    );
+                    let _ = write!(out, "\n      last: {}", wake_line(w, &by));
+                }
+            }
+            if !any {
+                out.push_str("\n    sleeps on something outside the wait queues");
+            }
+        }
+        out
+    }
+}
