@@ -151,7 +151,11 @@ fn our_client_against_samba_every_dialect_anonymous_and_guest() {
             assert_eq!(c.state.dialect, d);
             assert_eq!(c.session_flags, flags, "Samba 4.17: guest=1, anonymous=0");
             let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8 ^ d as u8).collect();
-            let name = format!("smbiod-client-{d:04x}-{}.bin", user.len());
+            let name = format!(
+                "smbiod-client-{d:04x}-{}-{}.bin",
+                user.len(),
+                std::process::id()
+            );
             c.write_file(&name, &data).unwrap();
             assert_eq!(c.read_file(&name).unwrap(), data);
             let list = c.list("").unwrap();
@@ -161,8 +165,15 @@ fn our_client_against_samba_every_dialect_anonymous_and_guest() {
             assert!(list.iter().any(|e| e.name == "hello.txt"));
             assert!(c.state.credits() > 1, "Samba grants what we ask");
             c.logoff().unwrap();
+            remove_from_share(&name);
         }
     }
+}
+
+/// The blocking client has no DELETE: tests that run beside Samba remove
+/// their files from its share directory (best effort).
+fn remove_from_share(name: &str) {
+    let _ = std::fs::remove_file(Path::new("/tmp/smbtest/share").join(name));
 }
 
 /// Several READs in flight on one connection, answered by MessageId.
@@ -173,10 +184,9 @@ fn pipelined_reads_against_samba() {
     }
     let mut c = SyncClient::connect(SAMBA, &DIALECTS, "", "share").unwrap();
     let data: Vec<u8> = (0..8 * 4096u32).map(|i| (i / 4096) as u8).collect();
-    c.write_file("smbiod-pipelined.bin", &data).unwrap();
-    let fid = c
-        .create("smbiod-pipelined.bin", 0x0012_0089, 1, 0x40)
-        .unwrap();
+    let name = format!("smbiod-pipelined-{}.bin", std::process::id());
+    c.write_file(&name, &data).unwrap();
+    let fid = c.create(&name, 0x0012_0089, 1, 0x40).unwrap();
     let mut ids = Vec::new();
     for k in 0..8u64 {
         let req = Request::Read(ReadRequest {
@@ -199,4 +209,5 @@ fn pipelined_reads_against_samba() {
     assert_eq!(c.state.in_flight(), 0);
     c.close(fid).unwrap();
     c.logoff().unwrap();
+    remove_from_share(&name);
 }

@@ -30,7 +30,12 @@ fn async_client_against_samba_every_dialect_anonymous_and_guest() {
                 assert_eq!(c.daemon().dialect(), d);
                 assert_eq!(c.session_flags(), flags, "Samba 4.17: guest=1, anonymous=0");
                 let data = pattern(d as usize, user.len(), 1_500_000);
-                let name = format!("smbiod-async-{d:04x}-{}.bin", user.len());
+                // The share is shared: names carry the process id.
+                let name = format!(
+                    "smbiod-async-{d:04x}-{}-{}.bin",
+                    user.len(),
+                    std::process::id()
+                );
                 c.write_file(&name, &data).await.unwrap();
                 assert_eq!(c.file_size(&name).await.unwrap(), data.len() as u64);
                 assert_eq!(c.read_file(&name).await.unwrap(), data);
@@ -66,7 +71,7 @@ fn sixty_four_tasks_by_a_hundred_reads_over_one_connection() {
             let mut opts = ConnectOptions::new("share");
             opts.credit_request = credits;
             let c = Client::connect(SAMBA, &opts).await.unwrap();
-            let name = format!("smbiod-64x100-{credits}.bin");
+            let name = format!("smbiod-64x100-{credits}-{}.bin", std::process::id());
             let data: Vec<u8> = (0..TASKS * BLOCK)
                 .flat_map(|i| [(i / BLOCK) as u8; 1])
                 .collect();
