@@ -1175,3 +1175,42 @@ fn paused_clock_waits_for_running_blocking_jobs() {
         );
     }
 }
+
+/// Panics when dropped, and counts its drops.
+struct PanicsOnDrop(Arc<AtomicUsize>);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+        panic!("this destructor panics on purpose");
+    }
+}
+
+rt_test! {
+    fn a_future_whose_drop_panics_is_dropped_once_and_reported(rt) {
+        rt.block_on(async {
+            // Completes, then its destructor panics: the output is lost and
+            // the handle reports the panic.
+            let drops = Arc::new(AtomicUsize::new(0));
+            let guard = PanicsOnDrop(drops.clone());
+            let done = runtime::spawn(async move {
+                let _guard = guard;
+                7
+            });
+            let err = done.await.expect_err("a panicking destructor is a panic");
+            assert!(err.is_panic(), "{err}");
+            // Aborted while pending: dropped once, the handle says cancelled.
+            let pending = PanicsOnDrop(drops.clone());
+            let stuck = runtime::spawn(async move {
+                let _pending = pending;
+                std::future::pending::<()>().await
+            });
+            yield_now().await;
+            stuck.abort();
+            assert!(stuck.await.expect_err("aborted").is_cancelled());
+            // The runtime carries on, and nothing was dropped twice.
+            assert_eq!(runtime::spawn(async { 1 }).await.unwrap(), 1);
+            assert_eq!(drops.load(SeqCst), 2);
+        });
+    }
+}
