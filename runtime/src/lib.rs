@@ -12,6 +12,14 @@
 //! | [`spawn_blocking`] pool | `blocking.rs` |
 //! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
 //! | the wait queue itself | [`sync`] (re-exports `waitq`) |
+//! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
+//! | the deterministic test toolkit | [`test_util`] |
+//! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
+//!
+//! `unsafe` is denied crate-wide with one audited exception: a task's
+//! future is pinned in place inside the task allocation
+//! (`task/raw.rs`, with its `SAFETY` invariant), which saves one
+//! allocation per spawn.
 //!
 //! # Cooperative budget
 //!
