@@ -6,9 +6,7 @@
 //! Covered: spawn/await, detach on `JoinHandle` drop, abort (pending,
 //! running, completed), `is_finished`, `AbortHandle`, panics, `JoinSet`,
 //! `yield_now`, fairness against `yield_now` and always-ready waitq
-//! spinners (cooperative budget), timers (`sleep` order, past deadlines,
-//! `timeout`, `interval`, 10 000 fired / cancelled timers), waitq `_timeout`
-//! waits on `runtime::time::clock()`, per-task signals, spawning from tasks
+//! spinners (cooperative budget), per-task signals, spawning from tasks
 //! and foreign threads, nested `block_on`, and the `runtime::block_on`
 //! free function.
 #[macro_use]
@@ -19,61 +17,16 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::poll;
 use runtime::sync::{SignalKind, WaitQueue};
 use runtime::task::{yield_now, JoinSet};
-use runtime::time::{sleep, sleep_until};
+use runtime::time::sleep;
 use runtime::{Builder, Handle, Runtime};
+use support::{Counter, Gate};
 
 // ===== helpers =====
-
-/// A one-shot condition tasks (and threads) can wait for.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    queue: WaitQueue,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-    fn open(&self) {
-        self.open.store(true, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn is_open(&self) -> bool {
-        self.open.load(SeqCst)
-    }
-    async fn wait(&self) {
-        self.queue.wait_event(|| self.is_open()).await.unwrap();
-    }
-}
-
-/// A counter tasks (and threads) can wait on.
-#[derive(Default)]
-struct Counter {
-    n: AtomicUsize,
-    queue: WaitQueue,
-}
-
-impl Counter {
-    fn new() -> Arc<Counter> {
-        Arc::new(Counter::default())
-    }
-    fn inc(&self) {
-        self.n.fetch_add(1, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn get(&self) -> usize {
-        self.n.load(SeqCst)
-    }
-    async fn wait_for(&self, n: usize) {
-        self.queue.wait_event(|| self.get() >= n).await.unwrap();
-    }
-}
 
 /// Increments its counter when dropped (a task's future was dropped).
 struct DropGuard(Arc<Counter>);
@@ -496,226 +449,6 @@ rt_test! {
     }
 }
 
-// ===== timers =====
-
-rt_test! {
-    fn sleeps_complete_in_deadline_order(rt) {
-        let _serial = serial();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        rt.block_on(async {
-            let start = Instant::now();
-            let handles: Vec<_> = [30u64, 10, 20]
-                .into_iter()
-                .map(|n| {
-                    let order = order.clone();
-                    runtime::spawn(async move {
-                        sleep(ms(n)).await;
-                        order.lock().unwrap().push(n);
-                    })
-                })
-                .collect();
-            for handle in handles {
-                handle.await.unwrap();
-            }
-            assert!(start.elapsed() >= ms(30), "a sleep completed early");
-        });
-        assert_eq!(*order.lock().unwrap(), [10, 20, 30]);
-    }
-}
-
-rt_test! {
-    fn sleep_until_past_deadline_is_ready_on_first_poll(rt) {
-        rt.block_on(async {
-            let past = runtime::time::now() - ms(5);
-            let mut s = pin!(sleep_until(past));
-            assert!(poll!(s.as_mut()).is_ready());
-            assert!(s.is_elapsed());
-            let mut s = pin!(sleep_until(runtime::time::now()));
-            assert!(poll!(s.as_mut()).is_ready());
-            let mut s = pin!(sleep(Duration::ZERO));
-            assert!(poll!(s.as_mut()).is_ready());
-            // A future deadline is not.
-            let mut s = pin!(sleep(Duration::from_secs(3600)));
-            assert!(poll!(s.as_mut()).is_pending());
-        });
-        assert_eq!(rt.metrics().pending_timers(), 0);
-    }
-}
-
-rt_test! {
-    fn timeout_ok_and_elapsed(rt) {
-        rt.block_on(async {
-            let ok = runtime::time::timeout(Duration::from_secs(10), async { 7 }).await;
-            assert_eq!(ok, Ok(7));
-
-            let gate = Gate::new();
-            runtime::spawn({
-                let gate = gate.clone();
-                async move {
-                    sleep(ms(5)).await;
-                    gate.open();
-                }
-            });
-            let ok = runtime::time::timeout(Duration::from_secs(10), gate.wait()).await;
-            assert!(ok.is_ok());
-
-            let start = Instant::now();
-            let err = runtime::time::timeout(ms(10), std::future::pending::<()>()).await;
-            assert!(err.is_err());
-            assert!(start.elapsed() >= ms(10), "timed out early");
-
-            let deadline = runtime::time::now() + ms(5);
-            let err = runtime::time::timeout_at(deadline, std::future::pending::<()>()).await;
-            assert!(err.is_err());
-            assert!(runtime::time::now() >= deadline);
-        });
-        assert_eq!(rt.metrics().pending_timers(), 0);
-    }
-}
-
-rt_test! {
-    fn interval_ticks(rt) {
-        rt.block_on(async {
-            let period = ms(5);
-            let start = Instant::now();
-            let mut interval = runtime::time::interval(period);
-            assert_eq!(interval.period(), period);
-            let first = interval.tick().await;
-            let mut last = first;
-            for _ in 0..4 {
-                let tick = interval.tick().await;
-                assert_eq!(tick - last, period);
-                last = tick;
-            }
-            assert_eq!(last - first, period * 4);
-            assert!(start.elapsed() >= period * 4, "ticks came early");
-            assert!(runtime::time::now() >= last);
-        });
-    }
-}
-
-rt_test! {
-    fn ten_thousand_timers_fire(rt) {
-        const N: usize = 10_000;
-        let fired = Counter::new();
-        rt.block_on({
-            let fired = fired.clone();
-            async move {
-                for i in 0..N {
-                    let fired = fired.clone();
-                    runtime::spawn(async move {
-                        sleep(Duration::from_micros((i as u64 * 7) % 20_000)).await;
-                        fired.inc();
-                    });
-                }
-                fired.wait_for(N).await;
-            }
-        });
-        assert_eq!(fired.get(), N);
-        assert_eq!(rt.metrics().pending_timers(), 0);
-    }
-}
-
-rt_test! {
-    fn ten_thousand_cancelled_timers_leave_nothing(rt) {
-        const N: usize = 10_000;
-        rt.block_on(async {
-            // Dropped after registering.
-            let mut sleeps: Vec<_> = (0..N)
-                .map(|i| Box::pin(sleep(Duration::from_secs(3600 + i as u64))))
-                .collect();
-            for s in &mut sleeps {
-                assert!(poll!(s.as_mut()).is_pending());
-            }
-            assert!(runtime::time::now() < sleeps[0].deadline());
-            assert_eq!(Handle::current().metrics().pending_timers(), N);
-            drop(sleeps);
-            assert_eq!(Handle::current().metrics().pending_timers(), 0);
-
-            // Sleeping tasks that get aborted.
-            let registered = Counter::new();
-            let handles: Vec<_> = (0..N)
-                .map(|_| {
-                    let registered = registered.clone();
-                    runtime::spawn(async move {
-                        let mut s = pin!(sleep(Duration::from_secs(3600)));
-                        assert!(poll!(s.as_mut()).is_pending());
-                        registered.inc();
-                        s.await;
-                    })
-                })
-                .collect();
-            registered.wait_for(N).await;
-            assert_eq!(Handle::current().metrics().pending_timers(), N);
-            for handle in &handles {
-                handle.abort();
-            }
-            for handle in handles {
-                assert!(handle.await.unwrap_err().is_cancelled());
-            }
-        });
-        assert_eq!(rt.metrics().pending_timers(), 0);
-    }
-}
-
-rt_test! {
-    fn waitq_timeout_waits_use_the_runtime_clock(rt) {
-        rt.block_on(async {
-            let clock = runtime::time::clock();
-            let queue = Arc::new(WaitQueue::new());
-
-            let start = Instant::now();
-            let err = queue.wait_event_timeout(&clock, ms(10), || false).await.unwrap_err();
-            assert!(!err.is_closed());
-            assert!(start.elapsed() >= ms(10), "timed out early");
-
-            let left = queue.wait_event_timeout(&clock, ms(10), || true).await.unwrap();
-            assert!(left > Duration::ZERO && left <= ms(10));
-
-            let flag = Arc::new(AtomicBool::new(false));
-            runtime::spawn({
-                let (queue, flag) = (queue.clone(), flag.clone());
-                async move {
-                    sleep(ms(5)).await;
-                    flag.store(true, SeqCst);
-                    queue.wake_up_all();
-                }
-            });
-            let left = queue
-                .wait_event_timeout(&clock, Duration::from_secs(30), || flag.load(SeqCst))
-                .await
-                .unwrap();
-            assert!(left > Duration::ZERO && left < Duration::from_secs(30));
-
-            // Timed interruptible wait inside a task: times out, then is interrupted.
-            let timed_out_once = Gate::new();
-            let handle = runtime::spawn({
-                let (queue, timed_out_once) = (queue.clone(), timed_out_once.clone());
-                async move {
-                    let clock = runtime::time::clock();
-                    let signals = runtime::task::signals();
-                    let timed_out = queue
-                        .wait_event_interruptible_timeout(&signals, &clock, ms(5), || false)
-                        .await
-                        .unwrap_err();
-                    timed_out_once.open();
-                    let interrupted = queue
-                        .wait_event_interruptible_timeout(&signals, &clock, Duration::from_secs(30), || false)
-                        .await
-                        .unwrap_err();
-                    (timed_out, interrupted)
-                }
-            });
-            timed_out_once.wait().await;
-            handle.interrupt();
-            let (timed_out, interrupted) = handle.await.unwrap();
-            assert!(timed_out.is_timed_out() && !timed_out.is_interrupted(), "{timed_out:?}");
-            assert!(interrupted.is_interrupted() && !interrupted.is_timed_out(), "{interrupted:?}");
-        });
-        assert_eq!(rt.metrics().pending_timers(), 0);
-    }
-}
-
 // ===== signals =====
 
 /// Spawns a task that registers `wait` (polls it once: it must be pending),
@@ -981,33 +714,6 @@ fn block_on_free_function() {
     });
 }
 
-#[test]
-fn paused_clock_auto_advances_long_timeouts() {
-    support::watchdog(
-        "paused_clock_auto_advances_long_timeouts",
-        support::RT_LIMIT,
-        || {
-            let rt = Builder::new_current_thread()
-                .start_paused(true)
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let before = runtime::time::now();
-                let queue = WaitQueue::new();
-                let clock = runtime::time::clock();
-                let err = queue
-                    .wait_event_timeout(&clock, Duration::from_secs(3600), || false)
-                    .await
-                    .unwrap_err();
-                assert!(!err.is_closed());
-                assert!(runtime::time::now() - before >= Duration::from_secs(3600));
-                sleep(Duration::from_secs(86_400)).await;
-                assert!(runtime::time::now() - before >= Duration::from_secs(3600 + 86_400));
-            });
-        },
-    );
-}
-
 // ===== current-thread block_on from two threads =====
 
 /// Thread A drives a current-thread runtime (holds its core) while thread B
@@ -1132,47 +838,6 @@ rt_test! {
             }
             assert_eq!(kept, 8);
         });
-    }
-}
-
-/// A paused clock does not jump past a timeout while a blocking job works
-/// in real time: the job finishes first, as it would on a real clock.
-#[test]
-fn paused_clock_waits_for_running_blocking_jobs() {
-    for workers in [None, Some(2)] {
-        support::watchdog(
-            "paused_clock_waits_for_blocking",
-            support::RT_LIMIT,
-            move || {
-                let rt = match workers {
-                    None => Builder::new_current_thread()
-                        .start_paused(true)
-                        .enable_io()
-                        .build(),
-                    Some(n) => Builder::new_multi_thread()
-                        .worker_threads(n)
-                        .start_paused(true)
-                        .enable_io()
-                        .build(),
-                }
-                .unwrap();
-                rt.block_on(async {
-                    let job = runtime::spawn_blocking(|| {
-                        std::thread::sleep(Duration::from_millis(30));
-                        7
-                    });
-                    let out = runtime::time::timeout(Duration::from_secs(10), job).await;
-                    assert_eq!(
-                        out.expect("the clock jumped past a running job").unwrap(),
-                        7
-                    );
-                    // With the job done, time jumps again.
-                    let before = runtime::time::now();
-                    sleep(Duration::from_secs(3600)).await;
-                    assert!(runtime::time::now() - before >= Duration::from_secs(3600));
-                });
-            },
-        );
     }
 }
 

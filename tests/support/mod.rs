@@ -263,3 +263,51 @@ pub fn build(workers: Option<usize>) -> runtime::Runtime {
             .unwrap(),
     }
 }
+
+// ===== waitable conditions for task tests =====
+
+/// A one-shot condition tasks (and threads) can wait for.
+#[derive(Default)]
+pub struct Gate {
+    open: std::sync::atomic::AtomicBool,
+    pub queue: waitq::WaitQueue,
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        self.queue.wake_up_all();
+    }
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+    pub async fn wait(&self) {
+        self.queue.wait_event(|| self.is_open()).await.unwrap();
+    }
+}
+
+/// A counter tasks (and threads) can wait on.
+#[derive(Default)]
+pub struct Counter {
+    n: AtomicUsize,
+    queue: waitq::WaitQueue,
+}
+
+impl Counter {
+    pub fn new() -> Arc<Counter> {
+        Arc::new(Counter::default())
+    }
+    pub fn inc(&self) {
+        self.n.fetch_add(1, Ordering::SeqCst);
+        self.queue.wake_up_all();
+    }
+    pub fn get(&self) -> usize {
+        self.n.load(Ordering::SeqCst)
+    }
+    pub async fn wait_for(&self, n: usize) {
+        self.queue.wait_event(|| self.get() >= n).await.unwrap();
+    }
+}
