@@ -11,76 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime::sync::WaitQueue;
-use runtime::{Builder, Runtime};
+use support::{flavours, plain, Counter, Gate};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Both flavours, with extra builder settings.
-fn flavours(configure: fn(&mut Builder) -> &mut Builder) -> [(&'static str, Runtime); 2] {
-    let mut ct = Builder::new_current_thread();
-    let mut mt = Builder::new_multi_thread();
-    mt.worker_threads(2);
-    [
-        (
-            "current_thread",
-            configure(ct.enable_all()).build().unwrap(),
-        ),
-        (
-            "multi_thread_2",
-            configure(mt.enable_all()).build().unwrap(),
-        ),
-    ]
-}
-
-fn plain(b: &mut Builder) -> &mut Builder {
-    b
-}
-
-/// A one-shot condition for plain (blocking-pool) threads.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    queue: WaitQueue,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-    fn open(&self) {
-        self.open.store(true, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn blocking_wait(&self) {
-        self.queue
-            .blocking_wait_event(|| self.open.load(SeqCst))
-            .unwrap();
-    }
-}
-
-/// A counter plain threads can wait on.
-#[derive(Default)]
-struct Counter {
-    n: AtomicUsize,
-    queue: WaitQueue,
-}
-
-impl Counter {
-    fn new() -> Arc<Counter> {
-        Arc::new(Counter::default())
-    }
-    fn inc(&self) {
-        self.n.fetch_add(1, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn get(&self) -> usize {
-        self.n.load(SeqCst)
-    }
-    fn blocking_wait_for(&self, n: usize) {
-        self.queue.blocking_wait_event(|| self.get() >= n).unwrap();
-    }
-}
 
 #[test]
 fn spawn_blocking_returns_the_value() {

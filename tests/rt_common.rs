@@ -12,7 +12,6 @@
 #[macro_use]
 mod support;
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -24,7 +23,7 @@ use runtime::sync::{SignalKind, WaitQueue};
 use runtime::task::{yield_now, JoinSet};
 use runtime::time::sleep;
 use runtime::{Builder, Handle, Runtime};
-use support::{Counter, Gate};
+use support::{panic_message, Counter, Gate};
 
 // ===== helpers =====
 
@@ -35,14 +34,6 @@ impl Drop for DropGuard {
     fn drop(&mut self) {
         self.0.inc();
     }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
 /// Tests that burn CPU (spinners) or depend on timers firing in order do

@@ -12,41 +12,18 @@
 #[macro_use]
 mod support;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use runtime::sync::WaitQueue;
 use runtime::task::{spawn_local, yield_now, LocalJoinHandle, LocalSet};
+use support::{panic_message, Gate};
 
 // ===== helpers =====
-
-/// A one-shot condition tasks (and threads) can wait for.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    queue: WaitQueue,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-    fn open(&self) {
-        self.open.store(true, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn is_open(&self) -> bool {
-        self.open.load(SeqCst)
-    }
-    async fn wait(&self) {
-        self.queue.wait_event(|| self.is_open()).await.unwrap();
-    }
-}
 
 /// Counts its drops (a task's future was dropped).
 struct DropCount(Rc<Cell<usize>>);
@@ -55,14 +32,6 @@ impl Drop for DropCount {
     fn drop(&mut self) {
         self.0.set(self.0.get() + 1);
     }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
 const OUTSIDE: &str = "`spawn_local` called from outside of a `task::LocalSet`";

@@ -10,10 +10,9 @@
 //! watchdog, so a hang fails the test.
 mod support;
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,78 +21,9 @@ use runtime::sync::WaitQueue;
 use runtime::task::JoinHandle;
 use runtime::time::sleep;
 use runtime::{Builder, Runtime, UnhandledPanic};
+use support::{flavours, panic_message, plain, Counter, Gate};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Current-thread and multi-thread(2), with extra builder settings.
-fn flavours(configure: fn(&mut Builder) -> &mut Builder) -> [(&'static str, Runtime); 2] {
-    let mut ct = Builder::new_current_thread();
-    let mut mt = Builder::new_multi_thread();
-    mt.worker_threads(2);
-    [
-        (
-            "current_thread",
-            configure(ct.enable_all()).build().unwrap(),
-        ),
-        (
-            "multi_thread_2",
-            configure(mt.enable_all()).build().unwrap(),
-        ),
-    ]
-}
-
-fn plain(b: &mut Builder) -> &mut Builder {
-    b
-}
-
-/// A one-shot condition for tasks and plain threads.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    queue: WaitQueue,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-    fn open(&self) {
-        self.open.store(true, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn is_open(&self) -> bool {
-        self.open.load(SeqCst)
-    }
-    fn blocking_wait(&self) {
-        self.queue.blocking_wait_event(|| self.is_open()).unwrap();
-    }
-}
-
-/// A counter tasks and threads can wait on.
-#[derive(Default)]
-struct Counter {
-    n: AtomicUsize,
-    queue: WaitQueue,
-}
-
-impl Counter {
-    fn new() -> Arc<Counter> {
-        Arc::new(Counter::default())
-    }
-    fn inc(&self) {
-        self.n.fetch_add(1, SeqCst);
-        self.queue.wake_up_all();
-    }
-    fn get(&self) -> usize {
-        self.n.load(SeqCst)
-    }
-    async fn wait_for(&self, n: usize) {
-        self.queue.wait_event(|| self.get() >= n).await.unwrap();
-    }
-    fn blocking_wait_for(&self, n: usize) {
-        self.queue.blocking_wait_event(|| self.get() >= n).unwrap();
-    }
-}
 
 /// Runs `on_drop` when dropped (a task's future was dropped).
 struct OnDrop<F: FnMut()>(F);
@@ -107,14 +37,6 @@ impl<F: FnMut()> Drop for OnDrop<F> {
 fn counting_guard(counter: &Arc<Counter>) -> OnDrop<impl FnMut()> {
     let counter = counter.clone();
     OnDrop(move || counter.inc())
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
 /// Awaits `fut` on a fresh plain thread with `futures::executor::block_on`.

@@ -287,6 +287,9 @@ impl Gate {
     pub async fn wait(&self) {
         self.queue.wait_event(|| self.is_open()).await.unwrap();
     }
+    pub fn blocking_wait(&self) {
+        self.queue.blocking_wait_event(|| self.is_open()).unwrap();
+    }
 }
 
 /// A counter tasks (and threads) can wait on.
@@ -310,4 +313,41 @@ impl Counter {
     pub async fn wait_for(&self, n: usize) {
         self.queue.wait_event(|| self.get() >= n).await.unwrap();
     }
+    pub fn blocking_wait_for(&self, n: usize) {
+        self.queue.blocking_wait_event(|| self.get() >= n).unwrap();
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+/// Current-thread and multi-thread(2), both `enable_all()`, with extra
+/// builder settings from `configure`.
+pub fn flavours(
+    configure: fn(&mut runtime::Builder) -> &mut runtime::Builder,
+) -> [(&'static str, runtime::Runtime); 2] {
+    let mut ct = runtime::Builder::new_current_thread();
+    let mut mt = runtime::Builder::new_multi_thread();
+    mt.worker_threads(2);
+    [
+        (
+            "current_thread",
+            configure(ct.enable_all()).build().unwrap(),
+        ),
+        (
+            "multi_thread_2",
+            configure(mt.enable_all()).build().unwrap(),
+        ),
+    ]
+}
+
+/// No extra settings (for [`flavours`]).
+pub fn plain(b: &mut runtime::Builder) -> &mut runtime::Builder {
+    b
 }
