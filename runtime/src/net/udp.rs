@@ -286,11 +286,7 @@ impl UdpSocket {
     ///
     /// If the runtime shut down.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Read)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Read).await
     }
 
     /// Waits until a send would not block.
@@ -299,11 +295,7 @@ impl UdpSocket {
     ///
     /// If the runtime shut down.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Write)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Write).await
     }
 
     /// The bound address (the real port when bound to port 0).

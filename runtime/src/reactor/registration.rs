@@ -286,6 +286,12 @@ impl<E: mio::event::Source> PollEvented<E> {
         &self.registration
     }
 
+    /// Waits until `direction` would not block (or the runtime is gone):
+    /// every socket type's `readable()` / `writable()`.
+    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
+        self.registration.ready(direction).await.map(drop)
+    }
+
     /// Deregisters and hands the source back.
     pub(crate) fn into_inner(mut self) -> E {
         let mut source = self

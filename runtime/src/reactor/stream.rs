@@ -64,9 +64,4 @@ where
         self.registration()
             .try_io(Direction::Write, || source.write(buf))
     }
-
-    /// Waits until `direction` would not block (or the runtime is gone).
-    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
-        self.registration().ready(direction).await.map(drop)
-    }
 }

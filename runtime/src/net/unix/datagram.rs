@@ -280,11 +280,7 @@ impl UnixDatagram {
     ///
     /// If the runtime shut down.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Read)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Read).await
     }
 
     /// Waits until a send would not block.
@@ -293,11 +289,7 @@ impl UnixDatagram {
     ///
     /// If the runtime shut down.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io
-            .registration()
-            .ready(Direction::Write)
-            .await
-            .map(drop)
+        self.io.ready(Direction::Write).await
     }
 
     /// The bound address (unnamed if not bound).
