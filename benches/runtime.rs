@@ -27,7 +27,7 @@
 //! hang shows as the last row label printed without its numbers.
 //!
 //! `RT_BENCH_FILTER=herd/2_thread` runs only the rows whose label contains
-//! the string.
+//! the string; `RT_BENCH_ONLY=ours` runs one runtime (for perf).
 
 use std::future::Future;
 use std::io::Write as _;
@@ -692,8 +692,11 @@ fn bench_row(flavour: Flavour, workload: Workload, sizes: Sizes, runs: usize) ->
     let rts = Runtimes::build(flavour.workers());
     let mut samples: [Vec<f64>; 3] = Default::default();
     let mut failed: [Option<String>; 3] = Default::default();
+    // `RT_BENCH_ONLY=ours` runs one runtime (for perf); the others show NaN.
+    let only = std::env::var("RT_BENCH_ONLY").ok();
+    let skipped = |which: usize| only.as_deref().is_some_and(|o| o != RUNTIMES[which]);
     let mut record = |which: usize, keep: bool| {
-        if failed[which].is_some() {
+        if failed[which].is_some() || skipped(which) {
             return;
         }
         match rts.run(which, workload, sizes) {
@@ -716,6 +719,7 @@ fn bench_row(flavour: Flavour, workload: Workload, sizes: Sizes, runs: usize) ->
     }
     std::array::from_fn(|i| match failed[i].take() {
         Some(msg) => Err(msg),
+        None if skipped(i) => Ok(f64::NAN),
         None => {
             let s = &mut samples[i];
             s.sort_by(f64::total_cmp);

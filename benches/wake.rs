@@ -19,7 +19,8 @@
 //!   after each item, so every item is a wake rather than one backlog.
 //!
 //! `WAKE_BENCH_FILTER=ping_pong/current` runs only the rows whose label
-//! contains the string (for profiling one workload).
+//! contains the string, `WAKE_BENCH_ONLY=waitq` only one primitive (for
+//! profiling one workload).
 //!
 //! Each (runtime, workload) is run once as a warm-up, then 7 times with the
 //! order of the primitives alternating; the median is reported. Every run
@@ -411,6 +412,13 @@ fn run(rt: &Runtime, which: usize, workload: Workload, sizes: Sizes) -> Duration
 /// Median per-op time of each primitive in `which` (warm-up, then `REPS`
 /// runs with the order alternating).
 fn bench(rt: &Runtime, which: &[usize], workload: Workload, sizes: Sizes) -> Vec<Duration> {
+    // `WAKE_BENCH_ONLY=waitq` runs one primitive (for perf); the others show 0.
+    let only = std::env::var("WAKE_BENCH_ONLY").ok();
+    let skipped = |w: usize| only.as_deref().is_some_and(|o| o != PRIMITIVES[w]);
+    let run = |rt: &Runtime, w: usize, workload, sizes| match skipped(w) {
+        true => Duration::ZERO,
+        false => run(rt, w, workload, sizes),
+    };
     let mut samples = vec![Vec::with_capacity(REPS); which.len()];
     for &w in which {
         run(rt, w, workload, sizes);

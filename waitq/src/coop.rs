@@ -135,6 +135,7 @@ pub fn with_budget<R>(budget: u32, f: impl FnOnce() -> R) -> (R, bool) {
 /// let mut cx = Context::from_waker(Waker::noop());
 /// assert!(waitq::coop::poll_proceed(&mut cx).is_ready()); // unconstrained
 /// ```
+#[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let exhausted = BUDGET
         .try_with(|b| match b.units.get() {
@@ -175,6 +176,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 ///     assert!(coop::has_budget_remaining());
 /// });
 /// ```
+#[inline]
 pub fn refund() {
     let _ = BUDGET.try_with(|b| {
         if let Some(n) = b.units.get() {
@@ -193,6 +195,7 @@ pub fn refund() {
 /// assert!(coop::has_budget_remaining());
 /// coop::with_budget(0, || assert!(!coop::has_budget_remaining()));
 /// ```
+#[inline]
 pub fn has_budget_remaining() -> bool {
     BUDGET
         .try_with(|b| b.units.get() != Some(0))

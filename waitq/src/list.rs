@@ -33,8 +33,11 @@ const NIL: usize = usize::MAX;
 /// registered with (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Handle {
-    key: usize,
     seq: u64,
+    /// A `u32`, so that a handle is 16 bytes and travels in two registers
+    /// (a 24-byte one went through memory and stalled the re-check that
+    /// follows every `register`; see the `wake` benchmark).
+    key: u32,
     class: Class,
 }
 
@@ -146,7 +149,11 @@ impl WaitList {
             self.slab[tail].next = key;
         }
         self.ends_mut(class).tail = key;
-        Handle { key, seq, class }
+        Handle {
+            key: slot_key(key),
+            seq,
+            class,
+        }
     }
 
     /// Whether `handle` still names a linked entry.
@@ -156,7 +163,7 @@ impl WaitList {
 
     /// The entry behind `handle`, if it is still linked.
     pub(crate) fn get_mut(&mut self, handle: Handle) -> Option<&mut Entry> {
-        match self.slab.get_mut(handle.key) {
+        match self.slab.get_mut(handle.key as usize) {
             Some(node) if node.seq == handle.seq => Some(&mut node.entry),
             _ => None,
         }
@@ -166,7 +173,7 @@ impl WaitList {
     /// (woken, closed, or removed before).
     pub(crate) fn remove(&mut self, handle: Handle) -> Option<Entry> {
         self.node(handle)?;
-        let node = self.slab.remove(handle.key);
+        let node = self.slab.remove(handle.key as usize);
         if node.prev == NIL {
             self.ends_mut(node.class).head = node.next;
         } else {
@@ -229,14 +236,16 @@ impl WaitList {
         }
         let node = &self.slab[key];
         Some(Handle {
-            key,
+            key: slot_key(key),
             seq: node.seq,
             class: node.class,
         })
     }
 
     fn node(&self, handle: Handle) -> Option<&Node> {
-        self.slab.get(handle.key).filter(|n| n.seq == handle.seq)
+        self.slab
+            .get(handle.key as usize)
+            .filter(|n| n.seq == handle.seq)
     }
 
     fn ends(&self, class: Class) -> Ends {
@@ -252,6 +261,12 @@ impl WaitList {
             Class::Exclusive => &mut self.exclusive,
         }
     }
+}
+
+/// A slab key as a handle stores it. Four billion waiters linked at once
+/// would need hundreds of gigabytes of entries first.
+fn slot_key(key: usize) -> u32 {
+    u32::try_from(key).expect("fewer than 2^32 waiters are linked at once")
 }
 
 #[cfg(test)]

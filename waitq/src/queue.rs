@@ -184,6 +184,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert!(!queue.waitqueue_active());
     /// ```
+    #[inline]
     pub fn waitqueue_active(&self) -> bool {
         self.waiters.load(Ordering::Relaxed) != 0
     }
@@ -224,6 +225,7 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert_eq!(queue.len(), 0);
     /// ```
+    #[inline]
     pub fn len(&self) -> usize {
         self.waiters.load(Ordering::Acquire)
     }
@@ -235,6 +237,7 @@ impl WaitQueue {
     /// ```
     /// assert!(waitq::WaitQueue::new().is_empty());
     /// ```
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -264,6 +267,7 @@ impl WaitQueue {
     /// queue.close();
     /// assert!(queue.is_closed());
     /// ```
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -560,10 +564,15 @@ impl WaitQueue {
 
     /// Unlinks `handle`'s entry if it is still linked and returns it, for
     /// the caller to drop outside the lock. `None`: a wake or `close()` took it.
+    #[inline]
     pub(crate) fn unregister(&self, handle: Handle) -> Option<Entry> {
         if self.is_gone(handle) {
             return None;
         }
+        self.unregister_locked(handle)
+    }
+
+    fn unregister_locked(&self, handle: Handle) -> Option<Entry> {
         let mut inner = self.lock();
         let entry = inner.list.remove(handle);
         self.publish(&inner.list);
@@ -573,10 +582,15 @@ impl WaitQueue {
     /// On re-poll: whether `handle` is still linked, making sure its waker
     /// is `waker` (cloned outside the lock, and only if it would not wake
     /// the same task).
+    #[inline]
     pub(crate) fn refresh(&self, handle: Handle, waker: &Waker) -> Registration {
         if self.is_gone(handle) {
             return Registration::Gone;
         }
+        self.refresh_locked(handle, waker)
+    }
+
+    fn refresh_locked(&self, handle: Handle, waker: &Waker) -> Registration {
         let mut inner = self.lock();
         match inner.list.get_mut(handle) {
             None => return Registration::Gone,
