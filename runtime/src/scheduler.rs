@@ -248,34 +248,37 @@ impl Scheduler {
 }
 
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
-/// requeue it when it was woken during its poll.
+/// requeue it through its own scheduler when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
-    let _ = run_outcome(task);
+    let (_, again) = run_outcome(task);
+    if let Some(task) = again {
+        let me = task.clone();
+        me.header().scheduler.requeue(task);
+    }
 }
 
-/// [`run`], telling what happened: `None` when shutdown had claimed the
-/// task, `Complete` for a cancelled one (the test toolkit reads this).
-pub(crate) fn run_outcome(task: TaskRef) -> Option<PollOutcome> {
+/// [`run`], telling what happened (`None` when shutdown had claimed the
+/// task, `Complete` for a cancelled one; the test toolkit reads this) and
+/// handing the task back when it must be queued again, behind the others:
+/// the scheduler loops queue it themselves, which spares a reference-count
+/// round trip per yield.
+pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef>) {
     let header = task.header();
-    let before = header.state.transition_to_running()?; // None: claimed by shutdown
+    let Some(before) = header.state.transition_to_running() else {
+        return (None, None); // claimed by shutdown
+    };
     if before.is_cancelled() {
         task.cancel(header.scheduler.cancel_error(header.id));
-        return Some(PollOutcome::Complete);
+        return (Some(PollOutcome::Complete), None);
     }
     let id = header.id;
-    let outcome = task.poll_once(&task);
+    let outcome = task.poll_once();
     match outcome {
-        PollOutcome::Requeue => {
-            // Clone the task, not the scheduler: every task shares the
-            // scheduler's count, and bouncing it between workers costs
-            // more than the rest of a yield.
-            let me = task.clone();
-            me.header().scheduler.requeue(task);
-        }
+        PollOutcome::Requeue => return (Some(outcome), Some(task)),
         PollOutcome::Panicked => task.header().scheduler.on_panic(id),
         PollOutcome::Complete | PollOutcome::Idle => {}
     }
-    Some(outcome)
+    (Some(outcome), None)
 }
 
 /// Shutdown step shared by both flavours: close the owned list and drop

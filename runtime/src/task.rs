@@ -55,7 +55,7 @@ impl fmt::Display for Id {
 
 /// The id of the task being polled, if any.
 pub fn try_id() -> Option<Id> {
-    context::current_task().map(|task| task.header().id)
+    context::current_task_id()
 }
 
 /// Spawns `future` on the current runtime; see [`Handle::spawn`](crate::Handle::spawn).

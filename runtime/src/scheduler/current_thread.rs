@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crossbeam_deque::{Injector, Steal};
 
-use super::{run, Common, Scheduler};
+use super::{run_outcome, Common, Scheduler};
 use crate::context::{self, Core as AnyCore};
 use crate::park::Parker;
 use crate::task::raw::{TaskRef, BUDGET};
@@ -284,7 +284,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         while ran < event_interval {
             match shared.next_task() {
                 Some(task) => {
-                    run(task);
+                    if let (_, Some(again)) = run_outcome(task) {
+                        shared.schedule(again);
+                    }
                     ran += 1;
                 }
                 None => break,

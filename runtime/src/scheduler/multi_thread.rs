@@ -51,7 +51,7 @@ use std::time::Instant;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use waitq::WaitQueue;
 
-use super::{run, Common, Scheduler};
+use super::{run_outcome, Common, Scheduler};
 use crate::context::{self, Core as AnyCore};
 use crate::park::Parker;
 use crate::task::raw::{TaskRef, BUDGET};
@@ -331,7 +331,9 @@ fn run_worker(shared: &Shared) {
                 break;
             };
             transition_from_searching(shared);
-            run(task);
+            if let (_, Some(again)) = run_outcome(task) {
+                shared.schedule(again, true);
+            }
             ran += 1;
             if shared.common.is_shutdown() {
                 shared.common.counters.add_polls(ran as usize);

@@ -54,6 +54,12 @@ impl OwnedTasks {
         Ok(key * SHARDS + index)
     }
 
+    /// The task listed under `key`, if any (a key is reused once its task
+    /// completed: the caller checks the id).
+    pub(crate) fn get(&self, key: usize) -> Option<TaskRef> {
+        self.shard(key % SHARDS).tasks.get(key / SHARDS).cloned()
+    }
+
     /// Removes a completed task.
     pub(crate) fn remove(&self, key: usize) -> Option<TaskRef> {
         self.shard(key % SHARDS).tasks.try_remove(key / SHARDS)

@@ -39,9 +39,9 @@ pub(crate) struct Header {
 /// What a scheduler can do with a task without knowing its type.
 pub(crate) trait Runnable: Send + Sync {
     fn header(&self) -> &Header;
-    /// Polls the future once. The caller has moved the state to `RUNNING`;
-    /// `me` is this task (it becomes the thread's current task meanwhile).
-    fn poll_once(&self, me: &TaskRef) -> PollOutcome;
+    /// Polls the future once (the task is the thread's current task
+    /// meanwhile). The caller has moved the state to `RUNNING`.
+    fn poll_once(&self) -> PollOutcome;
     /// Drops the future and completes the task as cancelled. The caller
     /// holds `RUNNING` (claimed through the state word).
     fn cancel(&self, error: JoinError);
@@ -151,7 +151,7 @@ where
         &self.header
     }
 
-    fn poll_once(&self, me: &TaskRef) -> PollOutcome {
+    fn poll_once(&self) -> PollOutcome {
         let id = self.header.id;
         let polled = {
             let mut stage = self.stage();
@@ -163,7 +163,7 @@ where
                 Waker::from(me)
             });
             let mut cx = Context::from_waker(waker);
-            let _current = context::enter_task(me.clone());
+            let _current = context::enter_task(&self.header);
             // SAFETY: the future is pinned here for the rest of its life. It
             // lives inline in the task's `Arc` allocation, which never moves,
             // inside `Stage::Running`; no code moves a `Running` stage out

@@ -419,7 +419,11 @@ impl Sim {
     }
 
     fn poll_task(&self, slot: u32, task: TaskRef) {
-        let outcome = scheduler::run_outcome(task);
+        let (outcome, again) = scheduler::run_outcome(task);
+        if let Some(task) = again {
+            let me = task.clone();
+            me.header().scheduler.requeue(task);
+        }
         self.trace(|| format!("polled {slot}: {outcome:?}"));
         match outcome {
             Some(PollOutcome::Panicked) if !self.cfg.allow_panics => {
