@@ -6,7 +6,9 @@
 //! (b) 10 × `stress_iters()` ping-pong round trips between two tasks over
 //! two wait queues (multi-thread(2)); (c) `stress_iters()` spawn / abort /
 //! complete races, where each future must be dropped exactly once and the
-//! join result must match what happened. A lost wake-up trips the watchdog
+//! join result must match what happened; (d) `stress_iters()` join handles
+//! dropped on a plain thread while their tasks complete, each output dropped
+//! exactly once. A lost wake-up trips the watchdog
 //! instead of hanging the suite.
 mod support;
 
@@ -335,5 +337,73 @@ fn spawn_abort_complete_current_thread() {
 fn spawn_abort_complete_multi_thread_2() {
     support::watchdog("spawn_abort_complete_multi_thread_2", LIMIT, || {
         spawn_abort_complete(multi_thread(2))
+    });
+}
+
+// ===== (d) the output hand-over: join handle dropped while the task completes =====
+
+/// Each task's output is a `DropCount`; its join handle is dropped on a
+/// plain thread, racing the task's completion on a worker (or awaited, one
+/// time in four). Whichever side owns the output when the other lets go
+/// must drop it: exactly once per task, never twice, and at once (an
+/// abort handle keeps every task allocation alive to the end, so an output
+/// left behind in its task would show up as missing from the count).
+fn output_handover(rt: Runtime) {
+    let iters = stress_iters();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<runtime::task::JoinHandle<DropCount>>();
+    let dropper = std::thread::spawn(move || {
+        for handle in rx {
+            drop(handle);
+        }
+    });
+    let keep_alive = rt.block_on({
+        let dropped = dropped.clone();
+        async move {
+            let mut keep_alive = Vec::with_capacity(iters);
+            for i in 0..iters {
+                let output = DropCount(dropped.clone());
+                let task = runtime::spawn(async move {
+                    if i % 2 == 0 {
+                        yield_now().await;
+                    }
+                    output
+                });
+                keep_alive.push(task.abort_handle());
+                match i % 4 {
+                    3 => drop(task.await.expect("task completes")),
+                    _ => tx.send(task).unwrap(),
+                }
+                if i % 64 == 0 {
+                    yield_now().await;
+                }
+            }
+            drop(tx);
+            while Handle::current().metrics().alive_tasks() != 0 {
+                yield_now().await;
+            }
+            keep_alive
+        }
+    });
+    dropper.join().unwrap();
+    assert_eq!(
+        dropped.load(SeqCst),
+        iters,
+        "an output was left in its task or dropped twice"
+    );
+    drop(keep_alive);
+}
+
+#[test]
+fn output_handover_current_thread() {
+    support::watchdog("output_handover_current_thread", LIMIT, || {
+        output_handover(current_thread())
+    });
+}
+
+#[test]
+fn output_handover_multi_thread_2() {
+    support::watchdog("output_handover_multi_thread_2", LIMIT, || {
+        output_handover(multi_thread(2))
     });
 }

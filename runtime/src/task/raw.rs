@@ -1,11 +1,17 @@
 //! One spawned task: header, future, output, and how a worker polls it.
+//!
+//! The runtime's only `unsafe` code lives here, each block with its
+//! `SAFETY` invariant: the future pinned inline in the task (`poll_once`)
+//! and the lock-free stage ([`StageCell`]).
+#![allow(unsafe_code)]
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use waitq::{TaskSignals, WaitQueue};
@@ -74,11 +80,53 @@ enum Stage<F: Future> {
     Consumed,
 }
 
+/// The stage, without a lock: the state word (`state.rs`) decides who
+/// may touch it, so each access is one plain memory access instead of a
+/// mutex round trip (two atomic operations; a task's life took four or
+/// five of them: see `benches/runtime.rs`, spawn_many and yield_many).
+///
+/// 1. Until `COMPLETE` is published, only the holder of `RUNNING` touches
+///    it: the worker polling the task, or whoever claimed it to cancel it.
+///    `RUNNING` is taken and released by AcqRel read-modify-writes, so
+///    successive holders see each other's writes.
+/// 2. Once `COMPLETE` is published, the output belongs to the join handle
+///    if `JOIN_INTEREST` was still set when it was published (the handle
+///    takes it, or drops it in its own `Drop`), and to the completing
+///    worker otherwise (it drops it at once). `JOIN_INTEREST` is cleared
+///    and `COMPLETE` set by read-modify-writes of the same word, so exactly
+///    one side owns it.
+struct StageCell<F: Future>(UnsafeCell<Stage<F>>);
+
+impl<F: Future> StageCell<F> {
+    /// Runs `f` on the stage.
+    ///
+    /// # Safety
+    ///
+    /// The caller has the stage to itself by rule 1 or 2 above, for the
+    /// whole of `f`.
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut Stage<F>) -> R) -> R {
+        // SAFETY: the caller's exclusive access (rules 1 and 2) means no
+        // other reference to the stage exists while `f` runs.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+// SAFETY: `Task` is shared between workers and join handles through
+// `Arc`. Its only field without its own synchronization is `stage`, which
+// is touched by one thread at a time as `StageCell`'s rules order it, and
+// which holds an `F` and an `F::Output`, both `Send`.
+unsafe impl<F> Sync for Task<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+}
+
 /// A task: header plus its stage, the future inline (one allocation per
 /// task, see the `SAFETY` note in `poll_once`).
 pub(crate) struct Task<F: Future> {
     header: Header,
-    stage: Mutex<Stage<F>>,
+    stage: StageCell<F>,
     /// This task, for making its waker at the first poll (a weak count:
     /// polling needs no reference-count traffic of its own).
     me: Weak<Task<F>>,
@@ -100,22 +148,25 @@ where
                 join_queue: WaitQueue::new(),
                 signals: TaskSignals::new(),
             },
-            stage: Mutex::new(Stage::Running(future, None)),
+            stage: StageCell(UnsafeCell::new(Stage::Running(future, None))),
         })
     }
 
-    fn stage(&self) -> MutexGuard<'_, Stage<F>> {
-        self.stage.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Stores the result, publishes `COMPLETE`, wakes joiners, leaves the
-    /// owned list. The future has already been dropped.
+    /// owned list. The future has already been dropped. The caller holds
+    /// `RUNNING`.
     fn complete(&self, result: Result<F::Output, JoinError>) {
-        *self.stage() = Stage::Finished(result);
+        // SAFETY: the caller holds `RUNNING` (rule 1 of `StageCell`).
+        unsafe { self.stage.with(|stage| *stage = Stage::Finished(result)) };
         let before = self.header.state.transition_to_complete();
         if !before.has_join_interest() {
-            // Nobody will take it: drop it now, outside the lock.
-            let stage = std::mem::replace(&mut *self.stage(), Stage::Consumed);
+            // Nobody will take it: drop it now.
+            // SAFETY: `COMPLETE` is published and the join handle was gone
+            // before it: the output is ours (rule 2 of `StageCell`).
+            let stage = unsafe {
+                self.stage
+                    .with(|stage| std::mem::replace(stage, Stage::Consumed))
+            };
             drop_quietly(stage);
         }
         if before.has_join_waiter() {
@@ -126,15 +177,57 @@ where
         self.header.scheduler.release(&self.header);
     }
 
-    /// Drops the future (a panic in its destructor is caught).
+    /// Drops the future (a panic in its destructor is caught). The caller
+    /// holds `RUNNING`.
     fn drop_future(&self) -> Option<Box<dyn Any + Send>> {
-        let mut stage = self.stage();
-        if !matches!(*stage, Stage::Running(..)) {
-            return None;
+        // SAFETY: the caller holds `RUNNING` (rule 1 of `StageCell`).
+        unsafe {
+            self.stage.with(|stage| {
+                if !matches!(*stage, Stage::Running(..)) {
+                    return None;
+                }
+                // Dropped in place, never moved: it is pinned (see
+                // `poll_once`). An assignment still stores `Consumed` if the
+                // drop panics.
+                catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed)).err()
+            })
         }
-        // Dropped in place, never moved: it is pinned (see `poll_once`).
-        // An assignment still stores `Consumed` if the drop panics.
-        catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed)).err()
+    }
+}
+
+impl<F> Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Polls the future in `stage` once, as the thread's current task,
+    /// inside the task's coop budget; a panic comes back as `Err`.
+    fn poll_stage(&self, stage: &mut Stage<F>) -> std::thread::Result<Poll<F::Output>> {
+        let Stage::Running(future, waker) = stage else {
+            unreachable!("a task is polled only while its future runs");
+        };
+        let waker = waker.get_or_insert_with(|| {
+            let me = self.me.upgrade().expect("a task being polled is alive");
+            Waker::from(me)
+        });
+        let mut cx = Context::from_waker(waker);
+        let _current = context::enter_task(&self.header);
+        // SAFETY: the future is pinned here for the rest of its life. It
+        // lives inline in the task's `Arc` allocation, which never moves,
+        // inside `Stage::Running`; no code moves a `Running` stage out
+        // (`drop_future` drops it in place, by assignment, and every other
+        // stage change happens after that). So it is never moved between
+        // this first pin and its drop, as `Pin` requires. Inline rather
+        // than boxed saves one allocation per task (see
+        // `benches/runtime.rs`, spawn_many and chained_spawn).
+        let future = unsafe { Pin::new_unchecked(future) };
+        catch_unwind(AssertUnwindSafe(|| {
+            let (poll, forced) = waitq::coop::with_budget(BUDGET, || future.poll(&mut cx));
+            if forced {
+                self.header.scheduler.metrics().forced_yield();
+            }
+            poll
+        }))
     }
 }
 
@@ -153,35 +246,10 @@ where
 
     fn poll_once(&self) -> PollOutcome {
         let id = self.header.id;
-        let polled = {
-            let mut stage = self.stage();
-            let Stage::Running(future, waker) = &mut *stage else {
-                unreachable!("a task is polled only while its future runs");
-            };
-            let waker = waker.get_or_insert_with(|| {
-                let me = self.me.upgrade().expect("a task being polled is alive");
-                Waker::from(me)
-            });
-            let mut cx = Context::from_waker(waker);
-            let _current = context::enter_task(&self.header);
-            // SAFETY: the future is pinned here for the rest of its life. It
-            // lives inline in the task's `Arc` allocation, which never moves,
-            // inside `Stage::Running`; no code moves a `Running` stage out
-            // (`drop_future` drops it in place, by assignment, and every
-            // other stage change happens after that). So it is never moved
-            // between this first pin and its drop, as `Pin` requires.
-            // Inline rather than boxed saves one allocation per task (see
-            // `benches/runtime.rs`, spawn_many and chained_spawn).
-            #[allow(unsafe_code)]
-            let future = unsafe { Pin::new_unchecked(future) };
-            catch_unwind(AssertUnwindSafe(|| {
-                let (poll, forced) = waitq::coop::with_budget(BUDGET, || future.poll(&mut cx));
-                if forced {
-                    self.header.scheduler.metrics().forced_yield();
-                }
-                poll
-            }))
-        };
+        // SAFETY: the caller holds `RUNNING` (rule 1 of `StageCell`); the
+        // future cannot reach this task's stage (`take_output` returns
+        // before touching it while the task is not complete).
+        let polled = unsafe { self.stage.with(|stage| self.poll_stage(stage)) };
         match polled {
             Ok(Poll::Ready(output)) => {
                 if let Some(panic) = self.drop_future() {
@@ -225,7 +293,12 @@ where
         if !self.header.state.load().is_complete() {
             return None;
         }
-        match std::mem::replace(&mut *self.stage(), Stage::Consumed) {
+        // SAFETY: `COMPLETE` is published and only the join handle, which
+        // owns the output from then on, calls this (rule 2 of `StageCell`).
+        match unsafe {
+            self.stage
+                .with(|stage| std::mem::replace(stage, Stage::Consumed))
+        } {
             Stage::Finished(result) => Some(result),
             _ => None,
         }
