@@ -214,9 +214,10 @@ impl Reactor {
                 if io.generation() != generation {
                     continue; // a stale event for a reused slot
                 }
-                let ready = Ready::from_mio(event);
-                io.set_readiness(turn.tick, ready);
-                turn.woken.push((io.clone(), ready));
+                let edges = io.set_readiness(turn.tick, Ready::from_mio(event));
+                if !edges.is_empty() {
+                    turn.woken.push((io.clone(), edges));
+                }
             }
         }
         let mut woken = std::mem::take(&mut turn.woken);

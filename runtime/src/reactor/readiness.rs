@@ -54,6 +54,10 @@ impl Ready {
         ready
     }
 
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     pub(crate) fn intersects(self, other: Ready) -> bool {
         self.0 & other.0 != 0
     }
@@ -137,13 +141,22 @@ impl ScheduledIo {
         }
     }
 
-    /// The reactor saw `ready` at `tick`: record it and wake one waiter
-    /// of each direction it concerns.
-    pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) {
+    /// The reactor saw `ready` at `tick`: record it. Returns the bits that
+    /// were clear before, the only ones that can have sleepers to wake: a
+    /// task sleeps on a direction only after it saw that direction's bits
+    /// clear (it re-checks after linking its entry), so a bit already set
+    /// has had its wake, and the next sleepers are woken by `pass_on` or by
+    /// the edge that follows the next clear. (epoll reports the whole mask
+    /// on every edge: each readable edge also says "writable", and waking
+    /// the empty writer queue each time cost a lock round trip per event.)
+    pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) -> Ready {
         let tick_bits = tick << TICK_SHIFT;
-        let _ = self.word.fetch_update(AcqRel, Acquire, |word| {
-            Some(tick_bits | (word & SHUTDOWN) | ((word | ready.0) & Ready::MASK))
-        });
+        let update =
+            |word: usize| Some(tick_bits | (word & SHUTDOWN) | ((word | ready.0) & Ready::MASK));
+        let before = match self.word.fetch_update(AcqRel, Acquire, update) {
+            Ok(word) | Err(word) => word,
+        };
+        Ready(ready.0 & !before & Ready::MASK)
     }
 
     /// Wakes the waiters `ready` lets proceed (called after the reactor's
@@ -231,6 +244,25 @@ mod tests {
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
         assert!(io.ready_event(Direction::Read).is_none());
+    }
+
+    #[test]
+    fn only_new_edges_are_reported_for_waking() {
+        let io = ScheduledIo::new(0);
+        // Both bits start set (optimistic): an event repeating them wakes nobody.
+        assert!(io
+            .set_readiness(1, Ready::READABLE | Ready::WRITABLE)
+            .is_empty());
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        // Readable went clear -> set: only it is an edge, not writable.
+        let edges = io.set_readiness(2, Ready::READABLE | Ready::WRITABLE);
+        assert!(edges.intersects(Ready::READABLE));
+        assert!(!edges.intersects(Ready::WRITABLE));
+        // EOF is new even though readable is still set.
+        assert!(io
+            .set_readiness(3, Ready::READ_CLOSED)
+            .intersects(Ready::READ_CLOSED));
     }
 
     #[test]
