@@ -41,9 +41,27 @@ use crate::context;
 pub struct Id(pub(crate) u64);
 
 impl Id {
+    /// A fresh id. Each thread takes ids from the global counter in
+    /// blocks, so a spawn does not write a counter every spawning thread
+    /// shares: ids are unique, and increasing per thread, not globally.
     pub(crate) fn next() -> Id {
+        const BLOCK: u64 = 256;
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        Id(NEXT.fetch_add(1, Relaxed))
+        thread_local! {
+            /// The next id of this thread's block, and the block's end.
+            static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let from_block = RANGE.try_with(|range| {
+            let (mut next, mut end) = range.get();
+            if next == end {
+                next = NEXT.fetch_add(BLOCK, Relaxed);
+                end = next + BLOCK;
+            }
+            range.set((next + 1, end));
+            Id(next)
+        });
+        // A spawn from a thread-local destructor takes one id directly.
+        from_block.unwrap_or_else(|_| Id(NEXT.fetch_add(1, Relaxed)))
     }
 }
 

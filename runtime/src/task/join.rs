@@ -29,7 +29,10 @@ use super::Id;
 /// ```
 pub struct JoinHandle<T> {
     cell: Arc<dyn JoinCell<T>>,
-    waiter: Option<PollWaiter<JoinQueue<T>>>,
+    /// Made the first time the handle has to sleep, and boxed, so the
+    /// handle itself is two words: handles are moved around (collected,
+    /// captured by futures) far more often than they sleep.
+    waiter: Option<Box<PollWaiter<JoinQueue<T>>>>,
 }
 
 /// Lets the join waiter own a reference to the task's join queue.
@@ -105,7 +108,7 @@ impl<T> Future for JoinHandle<T> {
         }
         let waiter = this
             .waiter
-            .get_or_insert_with(|| PollWaiter::new(JoinQueue(cell.clone())));
+            .get_or_insert_with(|| Box::new(PollWaiter::new(JoinQueue(cell.clone()))));
         let header = cell.header();
         if header.state.set_join_waiting().is_complete() {
             return match cell.take_output() {

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use waitq::{TaskSignals, WaitQueue};
@@ -71,10 +71,11 @@ pub(crate) trait JoinCell<T>: Runnable {
 }
 
 enum Stage<F: Future> {
-    /// The future, and the task's waker once the first poll made it. The
-    /// waker holds the task (a cycle) until the future is dropped, which
-    /// every ending does through [`Task::drop_future`]; reusing it spares
-    /// two reference-count updates per poll.
+    /// The future, and the task's waker (made at spawn, so `None` only
+    /// for the moment before). The waker holds the task (a cycle) until
+    /// the future is dropped, which every ending does through
+    /// [`Task::drop_future`]; reusing it spares two reference-count
+    /// updates per poll.
     Running(F, Option<Waker>),
     Finished(Result<F::Output, JoinError>),
     Consumed,
@@ -127,9 +128,6 @@ where
 pub(crate) struct Task<F: Future> {
     header: Header,
     stage: StageCell<F>,
-    /// This task, for making its waker at the first poll (a weak count:
-    /// polling needs no reference-count traffic of its own).
-    me: Weak<Task<F>>,
 }
 
 impl<F> Task<F>
@@ -138,8 +136,7 @@ where
     F::Output: Send + 'static,
 {
     pub(crate) fn new(future: F, scheduler: Scheduler, id: Id) -> Arc<Self> {
-        Arc::new_cyclic(|me| Task {
-            me: me.clone(),
+        let task = Arc::new(Task {
             header: Header {
                 state: State::new(),
                 id,
@@ -149,7 +146,21 @@ where
                 signals: TaskSignals::new(),
             },
             stage: StageCell(UnsafeCell::new(Stage::Running(future, None))),
-        })
+        });
+        // One strong count for the waker now, instead of a weak self
+        // reference upgraded at the first poll (three atomic operations).
+        let waker = Waker::from(task.clone());
+        // SAFETY: nobody else can reach the task yet (it is in no queue and
+        // no list, and no handle to it exists), so this thread has the
+        // stage to itself, as rule 1 of `StageCell` requires of `RUNNING`.
+        unsafe {
+            task.stage.with(|stage| {
+                if let Stage::Running(_, slot) = stage {
+                    *slot = Some(waker);
+                }
+            });
+        }
+        task
     }
 
     /// Stores the result, publishes `COMPLETE`, wakes joiners, leaves the
@@ -206,10 +217,7 @@ where
         let Stage::Running(future, waker) = stage else {
             unreachable!("a task is polled only while its future runs");
         };
-        let waker = waker.get_or_insert_with(|| {
-            let me = self.me.upgrade().expect("a task being polled is alive");
-            Waker::from(me)
-        });
+        let waker = waker.as_ref().expect("a task's waker is made at spawn");
         let mut cx = Context::from_waker(waker);
         let _current = context::enter_task(&self.header);
         // SAFETY: the future is pinned here for the rest of its life. It
