@@ -292,7 +292,7 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
             task.cancel(JoinError::shutdown(header.id));
         } else if !header.state.load().is_complete() {
             // Being polled by a stuck worker: whoever joins it ends now.
-            header.join_queue.close();
+            header.join_queue().close();
         }
     }
 }

@@ -41,7 +41,7 @@ struct JoinQueue<T>(Arc<dyn JoinCell<T>>);
 impl<T> Deref for JoinQueue<T> {
     type Target = WaitQueue;
     fn deref(&self) -> &WaitQueue {
-        &self.0.header().join_queue
+        self.0.header().join_queue()
     }
 }
 

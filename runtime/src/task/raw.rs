@@ -11,7 +11,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use waitq::{TaskSignals, WaitQueue};
@@ -36,8 +36,10 @@ pub(crate) struct Header {
     pub(crate) scheduler: Scheduler,
     /// Key in the runtime's owned-task list; set once before the first poll.
     pub(crate) owned_key: AtomicUsize,
-    /// Join handles sleep here until the task completes.
-    pub(crate) join_queue: WaitQueue,
+    /// Join handles sleep here until the task completes; made by the
+    /// first one that has to (most tasks are never waited for while they
+    /// run, and an inline queue made every task 120 bytes larger).
+    join_queue: OnceLock<Box<WaitQueue>>,
     /// Interrupt and kill, read by `_interruptible` and `_killable` waits.
     pub(crate) signals: TaskSignals,
 }
@@ -142,7 +144,7 @@ where
                 id,
                 scheduler,
                 owned_key: AtomicUsize::new(usize::MAX),
-                join_queue: WaitQueue::new(),
+                join_queue: OnceLock::new(),
                 signals: TaskSignals::new(),
             },
             stage: StageCell(UnsafeCell::new(Stage::Running(future, None))),
@@ -183,7 +185,9 @@ where
         if before.has_join_waiter() {
             // Only a joiner that announced itself can be asleep there
             // (see `JOIN_WAITING` in `state.rs`).
-            self.header.join_queue.wake_up_all();
+            // `join_queue()` makes the queue if the joiner has not yet: the
+            // queue's lock then orders this wake with its registration.
+            self.header.join_queue().wake_up_all();
         }
         self.header.scheduler.release(&self.header);
     }
@@ -331,6 +335,11 @@ where
 }
 
 impl Header {
+    /// The queue join handles sleep on, made on first use.
+    pub(crate) fn join_queue(&self) -> &WaitQueue {
+        self.join_queue.get_or_init(|| Box::new(WaitQueue::new()))
+    }
+
     pub(crate) fn owned_key(&self) -> usize {
         self.owned_key.load(Relaxed)
     }

@@ -285,7 +285,7 @@ impl Sim {
         info.name.site = Some(site);
         info.name.type_name = name;
         drop(st);
-        let join = QueueId::of(&task.header().join_queue);
+        let join = QueueId::of(task.header().join_queue());
         self.name_queue(join, format!("join queue of task {slot}"));
     }
 
