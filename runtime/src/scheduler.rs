@@ -141,6 +141,14 @@ impl Scheduler {
         }
     }
 
+    /// The address that identifies a current-thread scheduler's core.
+    fn current_thread_owner(&self) -> Option<usize> {
+        match self {
+            Scheduler::CurrentThread(s) => Some(s.addr()),
+            Scheduler::MultiThread(_) => None,
+        }
+    }
+
     /// Queues a task that was woken while it ran (a yield): behind the others.
     pub(crate) fn requeue(&self, task: TaskRef) {
         match self {
@@ -245,6 +253,22 @@ impl Scheduler {
             Scheduler::MultiThread(s) => s.unpark_all(),
         }
     }
+}
+
+/// Queues a task whose wake claimed `SCHEDULED`, taking over the waker's
+/// count: on the thread that holds its current-thread core it goes straight
+/// into the local queue; anywhere else it is cloned once to reach its
+/// scheduler (the handle lives inside the task being moved).
+pub(crate) fn schedule_woken(task: TaskRef) {
+    let task = match task.header().scheduler.current_thread_owner() {
+        Some(owner) => match current_thread::push_local(owner, task) {
+            Ok(()) => return,
+            Err(task) => task,
+        },
+        None => task,
+    };
+    let me = task.clone();
+    me.header().scheduler.schedule(task);
 }
 
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and

@@ -63,20 +63,12 @@ impl Shared {
         })
     }
 
-    fn addr(&self) -> usize {
+    pub(crate) fn addr(&self) -> usize {
         self as *const Shared as usize
     }
 
     pub(crate) fn schedule(&self, task: TaskRef) {
-        let me = self.addr();
-        let mut task = Some(task);
-        context::with_core(|core| match core {
-            AnyCore::CurrentThread(core) if core.owner == me => {
-                core.queue.extend(task.take());
-            }
-            _ => {}
-        });
-        if let Some(task) = task {
+        if let Err(task) = push_local(self.addr(), task) {
             self.inject.push(task);
             self.parker.unpark();
         }
@@ -176,6 +168,20 @@ impl Shared {
         }
         while self.pop_inject().is_some() {}
         self.parker.close();
+    }
+}
+
+/// Queues `task` on the local queue if this thread holds the core of the
+/// scheduler whose `Shared` is at `owner`; gives it back otherwise.
+pub(crate) fn push_local(owner: usize, task: TaskRef) -> Result<(), TaskRef> {
+    let mut task = Some(task);
+    context::with_core(|core| match core {
+        AnyCore::CurrentThread(core) if core.owner == owner => core.queue.extend(task.take()),
+        _ => {}
+    });
+    match task {
+        None => Ok(()),
+        Some(task) => Err(task),
     }
 }
 

@@ -323,8 +323,11 @@ where
     F::Output: Send + 'static,
 {
     fn wake(self: Arc<Self>) {
-        // Not `scheduler.clone()`: that count is shared by every task.
-        self.wake_by_ref();
+        if self.header.state.transition_to_scheduled() {
+            // The waker's own count goes into the queue (every wait queue
+            // wakes by value): no clone and no drop on the way.
+            crate::scheduler::schedule_woken(self);
+        }
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
