@@ -833,12 +833,31 @@ rt_test! {
 }
 
 /// Panics when dropped, and counts its drops.
+#[derive(Debug)]
 struct PanicsOnDrop(Arc<AtomicUsize>);
 
 impl Drop for PanicsOnDrop {
     fn drop(&mut self) {
         self.0.fetch_add(1, SeqCst);
         panic!("this destructor panics on purpose");
+    }
+}
+
+/// Ready at once with its output; its own field panics when the future
+/// is dropped afterwards.
+struct ReadyThenPanics {
+    _guard: PanicsOnDrop,
+    output: Option<PanicsOnDrop>,
+}
+
+impl std::future::Future for ReadyThenPanics {
+    type Output = PanicsOnDrop;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<PanicsOnDrop> {
+        std::task::Poll::Ready(self.output.take().expect("polled once"))
     }
 }
 
@@ -855,6 +874,17 @@ rt_test! {
             });
             let err = done.await.expect_err("a panicking destructor is a panic");
             assert!(err.is_panic(), "{err}");
+            // Returns its output, and then dropping the future panics (a
+            // field, not a local: dropped after the poll), and so does
+            // dropping the output, which nobody will get now. Both are
+            // dropped once and neither panic escapes into the worker.
+            let both = runtime::spawn(ReadyThenPanics {
+                _guard: PanicsOnDrop(drops.clone()),
+                output: Some(PanicsOnDrop(drops.clone())),
+            });
+            let err = both.await.expect_err("a panicking destructor is a panic");
+            assert!(err.is_panic(), "{err}");
+            assert_eq!(drops.load(SeqCst), 3, "future and output dropped once each");
             // Aborted while pending: dropped once, the handle says cancelled.
             let pending = PanicsOnDrop(drops.clone());
             let stuck = runtime::spawn(async move {
@@ -866,7 +896,7 @@ rt_test! {
             assert!(stuck.await.expect_err("aborted").is_cancelled());
             // The runtime carries on, and nothing was dropped twice.
             assert_eq!(runtime::spawn(async { 1 }).await.unwrap(), 1);
-            assert_eq!(drops.load(SeqCst), 2);
+            assert_eq!(drops.load(SeqCst), 4);
         });
     }
 }

@@ -209,7 +209,10 @@ impl Scheduler {
                 Ok(join)
             }
             Err(task) => {
-                task.header().state.claim_for_shutdown();
+                // Never published (no list, no queue, the handle is ours):
+                // the claim cannot lose.
+                let claimed = task.header().state.claim_for_shutdown();
+                debug_assert!(claimed, "an unpublished task is claimed");
                 task.cancel(JoinError::shutdown(id));
                 Err(join)
             }

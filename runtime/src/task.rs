@@ -6,8 +6,8 @@
 //! # Reference kinds and who touches what
 //!
 //! A task is one `Arc` allocation: the header (state word,
-//! id, scheduler, join wait queue, signals) plus its stage (the boxed
-//! future, then the output). Run queues, wakers, the runtime's owned-task
+//! id, scheduler, join wait queue made on first use, signals) plus its
+//! stage (the future, inline, then the output). Run queues, wakers, the runtime's owned-task
 //! list, `JoinHandle` and `AbortHandle` each hold one strong reference.
 //! Only the thread that moved the state word to `RUNNING` touches the
 //! future; the output passes to the `JoinHandle` through `COMPLETE` (see

@@ -265,6 +265,9 @@ where
         match polled {
             Ok(Poll::Ready(output)) => {
                 if let Some(panic) = self.drop_future() {
+                    // The output is dropped too; its own destructor may
+                    // panic, which must not unwind into the worker.
+                    drop_quietly(output);
                     self.complete(Err(JoinError::panicked(id, panic)));
                     return PollOutcome::Panicked;
                 }
