@@ -33,6 +33,10 @@ pub struct JoinHandle<T> {
     /// handle itself is two words: handles are moved around (collected,
     /// captured by futures) far more often than they sleep.
     waiter: Option<Box<PollWaiter<JoinQueue<T>>>>,
+    /// The output was taken: the task is complete and owes us nothing, so
+    /// dropping the handle has no join interest to give up (one atomic
+    /// operation less per joined task).
+    taken: bool,
 }
 
 /// Lets the join waiter own a reference to the task's join queue.
@@ -47,7 +51,11 @@ impl<T> Deref for JoinQueue<T> {
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(cell: Arc<dyn JoinCell<T>>) -> Self {
-        JoinHandle { cell, waiter: None }
+        JoinHandle {
+            cell,
+            waiter: None,
+            taken: false,
+        }
     }
 
     /// Cancels the task: it is dropped at its next yield (now, if it is not
@@ -104,6 +112,7 @@ impl<T> Future for JoinHandle<T> {
         let this = self.get_mut();
         let cell = &this.cell;
         if let Some(output) = cell.take_output() {
+            this.taken = true;
             return Poll::Ready(output);
         }
         let waiter = this
@@ -112,14 +121,20 @@ impl<T> Future for JoinHandle<T> {
         let header = cell.header();
         if header.state.set_join_waiting().is_complete() {
             return match cell.take_output() {
-                Some(output) => Poll::Ready(output),
+                Some(output) => {
+                    this.taken = true;
+                    Poll::Ready(output)
+                }
                 None => panic!("`JoinHandle` polled after it returned the task's output"),
             };
         }
         match waiter.poll_wait_event(cx, || header.state.load().is_complete()) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(_) => match cell.take_output() {
-                Some(output) => Poll::Ready(output),
+                Some(output) => {
+                    this.taken = true;
+                    Poll::Ready(output)
+                }
                 // Closed by shutdown while a stuck worker still polls it.
                 None if !header.state.load().is_complete() => {
                     Poll::Ready(Err(JoinError::shutdown(header.id)))
@@ -132,6 +147,9 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
         let before = self.cell.header().state.drop_join_interest();
         if before.is_complete() {
             // The task stored its output before it saw us go: drop it here.
