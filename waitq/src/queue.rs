@@ -4,7 +4,8 @@
 //! # Locking and ownership
 //!
 //! - `inner` (the mutex) protects the list and the `closed` flag. It is held
-//!   only to link, unlink and walk entries: no condition, no waker (call,
+//!   only to link, unlink and walk entries (and taken with a short spin
+//!   first, as the kernel's spinlock would be: see [`WaitQueue::lock`]): no condition, no waker (call,
 //!   clone or drop) and no user `Drop` ever runs under it. The one exception
 //!   is a custom wake function, which the walk must call under the lock; it
 //!   is documented to not touch the queue.
@@ -71,7 +72,7 @@ use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
 use crate::error::Closed;
 use crate::hook::{self, PointKind, WakeKind};
 use crate::list::{Class, Handle, WaitList};
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError, TryLockError};
 use crate::wake_batch::WakeBatch;
 
 /// A Linux-kernel-style wait queue for async tasks and plain threads.
@@ -661,9 +662,34 @@ impl WaitQueue {
         handle.seq() < self.low_water[handle.class() as usize].load(Ordering::Acquire)
     }
 
+    /// Takes the queue lock, spinning briefly before sleeping on it.
+    ///
+    /// The kernel guards a wait queue with a spinlock: every hold is short
+    /// (a link, an unlink, or one batch of a wake walk). `std`'s mutex
+    /// spins only a little before it sleeps in the kernel, and with two
+    /// cores registering and waking on one queue (a herd re-arming while
+    /// the broadcast that woke it is still walking) that sleep, and the
+    /// wake that ends it, cost more than the holds themselves. So a few
+    /// tries spaced well apart come first (about 3 µs in all, the length of
+    /// a 32-waiter wake batch), spaced so a waiting core does not keep
+    /// taking the lock's cache line from the holder; only then the
+    /// sleeping lock. `wake` benchmark, herd on 2 threads: 0.77-0.86x ->
+    /// 1.01-1.06x tokio `Notify`; closer tries (4 pauses) or a longer spin
+    /// (12 µs and more) were slower there or on the runtime's own herd.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing panics under the lock (a custom wake function's panic is
         // caught in the walk), so poisoning cannot leave the list inconsistent.
+        for _ in 0..SPIN_TRIES {
+            match self.inner.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    for _ in 0..SPIN_PAUSES {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        }
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -792,6 +818,12 @@ fn decide(entry: &Entry, info: &WakeInfo, panic: &mut Option<Box<dyn Any + Send>
         }
     }
 }
+
+/// Tries at the lock before sleeping on it (see `WaitQueue::lock`).
+const SPIN_TRIES: u32 = 4;
+/// Pauses between two tries: about 0.7 µs on these machines (AMD EPYC,
+/// ~22 ns per pause), longer than most lock holds.
+const SPIN_PAUSES: u32 = 32;
 
 fn resume(panic: Option<Box<dyn Any + Send>>) {
     if let Some(payload) = panic {

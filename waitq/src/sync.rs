@@ -2,4 +2,4 @@
 //! checker or the runtime's deterministic toolkit can swap the primitives.
 
 pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-pub(crate) use std::sync::{Mutex, MutexGuard, PoisonError};
+pub(crate) use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
