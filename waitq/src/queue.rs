@@ -676,18 +676,30 @@ impl WaitQueue {
     /// sleeping lock. `wake` benchmark, herd on 2 threads: 0.77-0.86x ->
     /// 1.01-1.06x tokio `Notify`; closer tries (4 pauses) or a longer spin
     /// (12 µs and more) were slower there or on the runtime's own herd.
+    #[inline]
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing panics under the lock (a custom wake function's panic is
         // caught in the walk), so poisoning cannot leave the list inconsistent.
+        match self.inner.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => self.lock_contended(),
+        }
+    }
+
+    /// [`lock`](Self::lock) once the first try failed: spaced tries, then
+    /// the sleeping lock. Out of line, so the uncontended path stays small.
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) -> MutexGuard<'_, Inner> {
         for _ in 0..SPIN_TRIES {
+            for _ in 0..SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
             match self.inner.try_lock() {
                 Ok(guard) => return guard,
                 Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {
-                    for _ in 0..SPIN_PAUSES {
-                        std::hint::spin_loop();
-                    }
-                }
+                Err(TryLockError::WouldBlock) => {}
             }
         }
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
