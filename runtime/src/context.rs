@@ -1,9 +1,7 @@
 //! What the current thread is doing: which runtime it runs, which task it
 //! polls, and (on a scheduler thread) that scheduler's local run queue.
 
-use std::cell::RefCell;
-
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
 use crate::task::raw::{Header, TaskRef};
@@ -18,7 +16,7 @@ pub(crate) enum Core {
 
 struct Context {
     /// This thread drives tasks (`block_on`, a worker): it must not block.
-    driving: std::cell::Cell<bool>,
+    driving: Cell<bool>,
     scheduler: RefCell<Option<Scheduler>>,
     task: Cell<Option<CurrentTask>>,
     core: RefCell<Core>,
@@ -27,7 +25,7 @@ struct Context {
 thread_local! {
     static CONTEXT: Context = const {
         Context {
-            driving: std::cell::Cell::new(false),
+            driving: Cell::new(false),
             scheduler: RefCell::new(None),
             task: Cell::new(None),
             core: RefCell::new(Core::None),
