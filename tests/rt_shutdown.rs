@@ -81,12 +81,17 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                             let res = queue.wait_event(|| false).await;
                             panic!("the queue wait ended: {res:?}");
                         }));
-                        // Sleeping on a long timer.
+                        // Sleeping on a long timer: polled once (which
+                        // registers the timer) before it counts as started,
+                        // so `pending_timers()` below sees every one of them
+                        // even when another worker runs it.
                         let (guard, st) = (counting_guard(&dropped), started.clone());
                         handles.push(runtime::spawn(async move {
                             let _guard = guard;
+                            let mut one_hour = std::pin::pin!(sleep(Duration::from_secs(3600)));
+                            assert!(futures::poll!(one_hour.as_mut()).is_pending());
                             st.inc();
-                            sleep(Duration::from_secs(3600)).await;
+                            one_hour.await;
                             panic!("a one-hour timer fired");
                         }));
                     }
