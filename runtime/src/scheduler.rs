@@ -141,6 +141,14 @@ impl Scheduler {
         }
     }
 
+    /// Which runtime this is (the address of its shared state).
+    fn addr(&self) -> usize {
+        match self {
+            Scheduler::CurrentThread(s) => Arc::as_ptr(s) as usize,
+            Scheduler::MultiThread(s) => Arc::as_ptr(s) as usize,
+        }
+    }
+
     /// The address that identifies a current-thread scheduler's core.
     fn current_thread_owner(&self) -> Option<usize> {
         match self {
@@ -259,10 +267,13 @@ impl Scheduler {
 }
 
 /// Queues a task whose wake claimed `SCHEDULED`, taking over the waker's
-/// count: on the thread that holds its current-thread core it goes straight
-/// into the local queue; anywhere else it is cloned once to reach its
+/// count: on a thread that holds its current-thread core the task goes
+/// straight into the local queue, and on a thread that runs its runtime
+/// (a worker, a `block_on`) the thread's own handle queues it; either way
+/// with no clone and no drop. Anywhere else it is cloned once to reach its
 /// scheduler (the handle lives inside the task being moved).
 pub(crate) fn schedule_woken(task: TaskRef) {
+    let runtime = task.header().scheduler.addr();
     let task = match task.header().scheduler.current_thread_owner() {
         Some(owner) => match current_thread::push_local(owner, task) {
             Ok(()) => return,
@@ -270,8 +281,16 @@ pub(crate) fn schedule_woken(task: TaskRef) {
         },
         None => task,
     };
-    let me = task.clone();
-    me.header().scheduler.schedule(task);
+    let mut task = Some(task);
+    crate::context::with_scheduler(|here| {
+        if here.addr() == runtime {
+            here.schedule(task.take().expect("taken once"));
+        }
+    });
+    if let Some(task) = task {
+        let me = task.clone();
+        me.header().scheduler.schedule(task);
+    }
 }
 
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
