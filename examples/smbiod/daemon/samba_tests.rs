@@ -191,7 +191,24 @@ impl PrivateSmbd {
                 .args([sig, "--", &format!("-{pid}")])
                 .status();
             let _ = Proc::new("kill").args([sig, &pid.to_string()]).status();
+            self.wait_until_not_listening();
         }
+    }
+
+    /// `kill` only sends the signal: until the dying daemon's listener is
+    /// closed, a connect can still land in its backlog and be reset a
+    /// moment later. A restart right after a kill therefore waits for the
+    /// port to refuse first (`smbd -D` is not our child, so there is no
+    /// process to wait for). Without this, the reconnect after a restart
+    /// failed about once in 30 runs with "Connection reset by peer".
+    fn wait_until_not_listening(&self) {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(self.addr()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("killed smbd still listens on {}", self.addr());
     }
 }
 
