@@ -274,6 +274,9 @@ impl Scheduler {
 /// scheduler (the handle lives inside the task being moved).
 pub(crate) fn schedule_woken(task: TaskRef) {
     let runtime = task.header().scheduler.addr();
+    // The current-thread check first: it skips the context's `RefCell`
+    // borrow, and the general path below measured slower on current-thread
+    // herd (84-89 against 82.5 ns per wake).
     let task = match task.header().scheduler.current_thread_owner() {
         Some(owner) => match current_thread::push_local(owner, task) {
             Ok(()) => return,
@@ -288,18 +291,26 @@ pub(crate) fn schedule_woken(task: TaskRef) {
         }
     });
     if let Some(task) = task {
-        let me = task.clone();
-        me.header().scheduler.schedule(task);
+        schedule_via_own_handle(task, false);
+    }
+}
+
+/// Queues `task` through the scheduler handle stored inside it (a yield
+/// when `requeue`: behind the others). The handle borrows from the task
+/// being moved, so the task is cloned once to reach it.
+pub(crate) fn schedule_via_own_handle(task: TaskRef, requeue: bool) {
+    let me = task.clone();
+    match requeue {
+        true => me.header().scheduler.requeue(task),
+        false => me.header().scheduler.schedule(task),
     }
 }
 
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
 /// requeue it through its own scheduler when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
-    let (_, again) = run_outcome(task);
-    if let Some(task) = again {
-        let me = task.clone();
-        me.header().scheduler.requeue(task);
+    if let (_, Some(again)) = run_outcome(task) {
+        schedule_via_own_handle(again, true);
     }
 }
 

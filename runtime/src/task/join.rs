@@ -100,8 +100,7 @@ impl<T> JoinHandle<T> {
 
 pub(crate) fn abort(task: TaskRef) {
     if task.header().state.transition_to_cancelled() {
-        let me = task.clone();
-        me.header().scheduler.schedule(task);
+        crate::scheduler::schedule_via_own_handle(task, false);
     }
 }
 

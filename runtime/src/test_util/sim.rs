@@ -421,8 +421,7 @@ impl Sim {
     fn poll_task(&self, slot: u32, task: TaskRef) {
         let (outcome, again) = scheduler::run_outcome(task);
         if let Some(task) = again {
-            let me = task.clone();
-            me.header().scheduler.requeue(task);
+            scheduler::schedule_via_own_handle(task, true);
         }
         self.trace(|| format!("polled {slot}: {outcome:?}"));
         match outcome {
