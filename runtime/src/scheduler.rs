@@ -244,7 +244,7 @@ impl Scheduler {
     }
 
     /// Called when a task's poll panicked.
-    fn on_panic(&self, id: Id) {
+    pub(crate) fn on_panic(&self, id: Id) {
         let common = self.common();
         if common.config.unhandled_panic == UnhandledPanic::ShutdownRuntime {
             let mut fatal = common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
@@ -328,14 +328,8 @@ pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef
         task.cancel(header.scheduler.cancel_error(header.id));
         return (Some(PollOutcome::Complete), None);
     }
-    let id = header.id;
-    let outcome = task.poll_once();
-    match outcome {
-        PollOutcome::Requeue => return (Some(outcome), Some(task)),
-        PollOutcome::Panicked => task.header().scheduler.on_panic(id),
-        PollOutcome::Complete | PollOutcome::Idle => {}
-    }
-    (Some(outcome), None)
+    let (outcome, again) = task.poll_once();
+    (Some(outcome), again)
 }
 
 /// Shutdown step shared by both flavours: close the owned list and drop

@@ -83,14 +83,14 @@ impl<T> JoinHandle<T> {
     /// Raises an interrupt on the task: its `_interruptible` waits end with
     /// `Interrupted` (kernel: a signal ends a `TASK_INTERRUPTIBLE` sleep).
     pub fn interrupt(&self) {
-        self.cell.header().signals.interrupt();
+        self.cell.header().signals().interrupt();
     }
 
     /// Raises a fatal signal on the task: its `_killable` and
     /// `_interruptible` waits end with `Killed` (kernel: `SIGKILL`). The
     /// task still decides how to end; use [`abort`](Self::abort) to drop it.
     pub fn kill(&self) {
-        self.cell.header().signals.kill();
+        self.cell.header().signals().kill();
     }
 
     fn task(&self) -> TaskRef {
@@ -195,11 +195,11 @@ impl AbortHandle {
     }
     /// See [`JoinHandle::interrupt`].
     pub fn interrupt(&self) {
-        self.task.header().signals.interrupt();
+        self.task.header().signals().interrupt();
     }
     /// See [`JoinHandle::kill`].
     pub fn kill(&self) {
-        self.task.header().signals.kill();
+        self.task.header().signals().kill();
     }
     /// The task's id.
     pub fn id(&self) -> Id {

@@ -41,28 +41,28 @@ pub struct Signals {
 impl Signals {
     /// Which signal is pending, if any.
     pub fn pending(&self) -> Option<SignalKind> {
-        self.task.header().signals.pending()
+        self.task.header().signals().pending()
     }
 
     /// Forgets every pending signal (kernel: the signal was delivered).
     pub fn clear(&self) {
-        self.task.header().signals.clear();
+        self.task.header().signals().clear();
     }
 
     /// Raises an interrupt on this task.
     pub fn interrupt(&self) {
-        self.task.header().signals.interrupt();
+        self.task.header().signals().interrupt();
     }
 
     /// Raises a fatal signal on this task.
     pub fn kill(&self) {
-        self.task.header().signals.kill();
+        self.task.header().signals().kill();
     }
 }
 
 impl SignalSource for Signals {
     fn poll_signal(&self, state: TaskState, cx: &mut Context<'_>) -> Poll<SignalKind> {
-        self.task.header().signals.poll_signal(state, cx)
+        self.task.header().signals().poll_signal(state, cx)
     }
 }
 

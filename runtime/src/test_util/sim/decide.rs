@@ -28,8 +28,8 @@ impl Sim {
                 // Running: this marks it notified; it is polled again.
                 let _ = task.header().state.transition_to_scheduled();
             }
-            (Fault::Signal(TaskState::Killable), Some(task)) => task.header().signals.kill(),
-            (Fault::Signal(_), Some(task)) => task.header().signals.interrupt(),
+            (Fault::Signal(TaskState::Killable), Some(task)) => task.header().signals().kill(),
+            (Fault::Signal(_), Some(task)) => task.header().signals().interrupt(),
             (Fault::Signal(_), None) => {}
             (Fault::TimeJump, _) => {
                 if let Some(next) = self.driver().next_deadline() {
