@@ -165,9 +165,7 @@ impl Shared {
                 let task = task.take()?;
                 if is_yield {
                     core.local.push(task);
-                    // One queued task is this worker's own next job; only a
-                    // second one is work worth waking a parked worker for.
-                    return Some((core.local.len() > 1, core.index));
+                    return Some((made_work_stealable(&core.local), core.index));
                 }
                 let mut slot = self.remotes[core.index]
                     .lifo
@@ -179,7 +177,7 @@ impl Shared {
                 // A task displaced from the slot is work another worker can take.
                 previous
                     .map(|previous| core.local.push(previous))
-                    .map(|()| (core.local.len() > 1, core.index))
+                    .map(|()| (made_work_stealable(&core.local), core.index))
                     .or(Some((false, core.index)))
             }
             _ => None,
@@ -308,6 +306,18 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
     }
     shared.running.fetch_sub(1, AcqRel);
     shared.exited.wake_up_all();
+}
+
+/// Whether the push just made gave this worker's queue work for another
+/// worker: one queued task is the owner's own next job, so only the second
+/// is. Only the owner pushes and thieves only take, so the queue reaches
+/// two by a push of ours each time it becomes worth stealing from, and
+/// that push checks for parked workers (`worker_to_notify`: a full fence,
+/// then the sleeper count). A worker that parks later re-checks every queue
+/// after announcing itself, and finds this one non-empty. Longer queues
+/// skip the check, which costs a fence per yield (yield_many, 2 threads).
+fn made_work_stealable(local: &Worker<TaskRef>) -> bool {
+    local.len() == 2
 }
 
 /// Runs `f` with this worker's core.
