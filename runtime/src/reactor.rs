@@ -176,28 +176,28 @@ impl Reactor {
 
     /// One turn (see the module docs). `block`: wait for the poll lock
     /// (the parked driver); otherwise give up if another thread drives.
-    /// Returns how many source events this thread handled (0 if it did not
-    /// drive).
-    pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> usize {
+    /// Returns how many source events this thread handled, `None` if it
+    /// did not drive (another thread does).
+    pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> Option<usize> {
         let mut guard = match self.turn.try_lock() {
             Ok(turn) => turn,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) if block => {
                 self.turn.lock().unwrap_or_else(PoisonError::into_inner)
             }
-            Err(std::sync::TryLockError::WouldBlock) => return 0,
+            Err(std::sync::TryLockError::WouldBlock) => return None,
         };
         let turn = &mut *guard;
         self.free_released();
         if self.shutdown.load(Acquire) {
-            return 0;
+            return Some(0);
         }
         turn.tick = turn.tick.wrapping_add(1);
         if let Err(err) = turn.poll.poll(&mut turn.events, timeout) {
             if err.kind() != io::ErrorKind::Interrupted {
                 panic!("the reactor's epoll_wait failed: {err}");
             }
-            return 0;
+            return Some(0);
         }
         {
             let sources = self.lock_sources();
@@ -232,7 +232,7 @@ impl Reactor {
                 turn.woken = woken;
             }
         }
-        events
+        Some(events)
     }
 
     fn free_released(&self) {

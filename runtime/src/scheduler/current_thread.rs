@@ -8,7 +8,8 @@
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
 //! After `event_interval` polls, or when no task is ready, due timers fire
-//! and ready I/O is collected. With nothing to do the thread sleeps in the
+//! and ready I/O is collected; while those checks keep finding I/O they come
+//! twice as often (`park::next_event_interval`). With nothing to do the thread sleeps in the
 //! reactor (or on its wait queue without one) until a remote wake, the
 //! `block_on` future's waker, an I/O event, or the next timer deadline.
 //! Guarantee: with a bounded number of tasks, each poll bounded, a woken
@@ -278,6 +279,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     // Polls since the drivers were last checked: a `block_on` future that
     // wakes itself forever must not starve the timers and the reactor.
     let mut since_drivers = 0;
+    let mut interval = event_interval;
     loop {
         super::check_fatal_panic(&shared.common);
         if main.woken.swap(false, AcqRel) {
@@ -287,7 +289,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             }
         }
         let mut ran = 0;
-        while ran < event_interval {
+        while ran < interval {
             match shared.next_task() {
                 Some(task) => {
                     if let (_, Some(again)) = run_outcome(task) {
@@ -300,17 +302,19 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         }
         since_drivers += ran + 1;
         shared.common.counters.add_polls(ran as usize);
-        if ran == event_interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
+        if ran == interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
             // Busy: check timers and I/O now and then, without sleeping.
-            if since_drivers >= event_interval {
+            if since_drivers >= interval {
                 since_drivers = 0;
-                crate::park::poll_drivers(&shared.common);
+                let found_io = crate::park::poll_drivers(&shared.common);
+                interval = crate::park::next_event_interval(event_interval, interval, found_io);
             } else if let Some(time) = &shared.common.time {
                 time.process();
             }
             continue;
         }
         since_drivers = 0;
+        interval = event_interval;
         park(shared);
     }
 }

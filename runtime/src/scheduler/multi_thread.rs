@@ -14,8 +14,9 @@
 //! # Fairness guarantee
 //!
 //! A worker serves the global queue first every `global_queue_interval`
-//! (31) polls, and fires due timers every `event_interval` (61) polls and
-//! whenever it runs out of work. So with a bounded number of tasks, each
+//! (31) polls, and fires due timers and collects ready I/O every
+//! `event_interval` (61) polls (half that while those checks keep finding
+//! I/O) and whenever it runs out of work. So with a bounded number of tasks, each
 //! poll bounded, a woken task is polled within a bounded time; a task that
 //! never yields still blocks its own worker (the cooperative budget makes
 //! our own resources yield).
@@ -331,12 +332,13 @@ fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 
 fn run_worker(shared: &Shared) {
     let event_interval = shared.common.config.event_interval;
+    let mut interval = event_interval;
     loop {
         if shared.common.is_shutdown() {
             return;
         }
         let mut ran = 0;
-        while ran < event_interval {
+        while ran < interval {
             let Some(task) = next_task(shared).or_else(|| steal(shared)) else {
                 break;
             };
@@ -351,10 +353,12 @@ fn run_worker(shared: &Shared) {
             }
         }
         shared.common.counters.add_polls(ran as usize);
-        if ran == event_interval {
-            crate::park::poll_drivers(&shared.common);
+        if ran == interval {
+            let found_io = crate::park::poll_drivers(&shared.common);
+            interval = crate::park::next_event_interval(event_interval, interval, found_io);
             continue;
         }
+        interval = event_interval;
         park(shared);
     }
 }
