@@ -85,9 +85,11 @@ impl Parker {
             reactor.turn(Some(Duration::ZERO), false);
             return;
         }
-        reactor.turn(whole_ms, true);
+        reactor.turn_then(whole_ms, true, || self.in_poll.store(false, SeqCst));
         self.in_poll.store(false, SeqCst);
-        // The unpark (if any) that interrupted the poll is consumed here.
+        // The unpark (if any) that interrupted the poll, or came while this
+        // thread handed out the turn's wakes, is consumed here: the caller
+        // re-checks its queues after every park.
         self.notified.store(false, SeqCst);
     }
 
@@ -181,7 +183,64 @@ pub(crate) fn next_event_interval(
 
 #[cfg(test)]
 mod tests {
-    use super::next_event_interval;
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    use std::time::Duration;
+
+    use mio::net::UnixStream;
+    use mio::Interest;
+    use waitq::PollWaiter;
+
+    use super::{next_event_interval, Parker};
+    use crate::reactor::readiness::Direction;
+    use crate::reactor::Reactor;
+
+    /// A waker that unparks a parker, as the `block_on` future's does.
+    struct Unpark(Arc<Parker>, AtomicBool);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.1.store(true, SeqCst);
+            self.0.unpark();
+        }
+    }
+
+    #[test]
+    fn a_wake_the_parked_thread_makes_in_its_own_turn_does_not_interrupt_a_poll() {
+        let reactor = Reactor::new().unwrap();
+        let parker = Arc::new(Parker {
+            io_waker: Some(reactor.waker()),
+            ..Parker::new()
+        });
+        let (mut socket, mut peer) = UnixStream::pair().unwrap();
+        let (_key, io) = reactor.register(&mut socket, Interest::READABLE).unwrap();
+        // New sources start out ready; a would-block clears that, so the
+        // event below is a new edge, which wakes the queue.
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        let unpark = Arc::new(Unpark(parker.clone(), AtomicBool::new(false)));
+        let waker = Waker::from(unpark.clone());
+        let mut waiter = PollWaiter::new(io.queue(Direction::Read));
+        let registered = waiter.poll_wait_event(&mut Context::from_waker(&waker), || false);
+        assert!(registered.is_pending());
+        peer.write_all(b"x").unwrap();
+        // The event wakes the waiter from inside this turn, on this thread.
+        parker.park_in_reactor(&reactor, Some(Duration::from_secs(5)));
+        assert!(unpark.1.load(SeqCst), "the event woke the waiter");
+        reactor.turn(Some(Duration::ZERO), true);
+        assert_eq!(
+            reactor.interrupts(),
+            0,
+            "the unpark wrote the eventfd for a poll that was already over"
+        );
+        // An unpark from outside a poll still reaches the next one.
+        parker.in_poll.store(true, SeqCst);
+        parker.unpark();
+        reactor.turn(Some(Duration::ZERO), true);
+        assert_eq!(reactor.interrupts(), 1);
+    }
 
     #[test]
     fn the_check_interval_halves_while_io_is_found_and_resets_when_none_is() {

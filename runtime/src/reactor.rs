@@ -57,6 +57,8 @@ struct Turn {
     events: mio::Events,
     tick: usize,
     woken: Vec<(Arc<ScheduledIo>, Ready)>,
+    /// Polls the eventfd interrupted (`unpark`), for tests.
+    interrupts: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +113,7 @@ impl Reactor {
                 events: mio::Events::with_capacity(EVENTS_PER_TURN),
                 tick: 0,
                 woken: Vec::new(),
+                interrupts: 0,
             }),
             registry,
             waker,
@@ -179,6 +182,19 @@ impl Reactor {
     /// Returns how many source events this thread handled, `None` if it
     /// did not drive (another thread does).
     pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> Option<usize> {
+        self.turn_then(timeout, block, || {})
+    }
+
+    /// [`turn`](Self::turn), calling `polled` as soon as the poll returns,
+    /// before the wakes: a parked thread marks itself out of the poll there,
+    /// so the wakes it makes itself (its own `block_on` future's, say) do
+    /// not write the eventfd to interrupt a poll that is already over.
+    pub(crate) fn turn_then(
+        &self,
+        timeout: Option<Duration>,
+        block: bool,
+        polled: impl FnOnce(),
+    ) -> Option<usize> {
         let mut guard = match self.turn.try_lock() {
             Ok(turn) => turn,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -193,7 +209,9 @@ impl Reactor {
             return Some(0);
         }
         turn.tick = turn.tick.wrapping_add(1);
-        if let Err(err) = turn.poll.poll(&mut turn.events, timeout) {
+        let result = turn.poll.poll(&mut turn.events, timeout);
+        polled();
+        if let Err(err) = result {
             if err.kind() != io::ErrorKind::Interrupted {
                 panic!("the reactor's epoll_wait failed: {err}");
             }
@@ -204,6 +222,7 @@ impl Reactor {
             for event in turn.events.iter() {
                 let token = event.token();
                 if token == WAKE_TOKEN {
+                    turn.interrupts += 1;
                     continue;
                 }
                 let key = token.0 & MAX_KEY;
@@ -241,6 +260,15 @@ impl Reactor {
         for key in sources.released.drain(..) {
             drop(sources.slab.try_remove(key));
         }
+    }
+
+    /// How many turns an `unpark` (the eventfd) interrupted so far.
+    #[cfg(test)]
+    pub(crate) fn interrupts(&self) -> u64 {
+        self.turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .interrupts
     }
 
     /// Registered sources (metrics).
