@@ -90,7 +90,10 @@ impl Parker {
         // The unpark (if any) that interrupted the poll, or came while this
         // thread handed out the turn's wakes, is consumed here: the caller
         // re-checks its queues after every park.
-        self.notified.store(false, SeqCst);
+        // A swap, not a store: it reads the unparker's `true`, so what the
+        // unparker published before (a queued task, a woken flag) is
+        // visible to those re-checks.
+        self.notified.swap(false, SeqCst);
     }
 
     /// Ends the current or next `park`.

@@ -66,6 +66,13 @@ impl<S: SignalSource + ?Sized> SignalSource for Arc<S> {
 const INTERRUPT: u8 = 0b01;
 const KILL: u8 = 0b10;
 
+/// The most wakers a [`TaskSignals`] keeps between signals. Wakers are
+/// kept once each (`will_wake`), but an executor whose wakers do not
+/// compare equal from poll to poll would otherwise add one per poll until
+/// the next signal. At the bound every kept waker is woken (a spurious
+/// wake: each wait polls again and registers anew) and the list restarts.
+const MAX_KEPT_WAKERS: usize = 1024;
+
 /// A task's pending-signal set, usable as a [`SignalSource`] on any executor.
 ///
 /// Kernel: a task's `TIF_SIGPENDING` plus `fatal_signal_pending()`. Signals
@@ -199,12 +206,18 @@ impl SignalSource for TaskSignals {
         if state == TaskState::Uninterruptible {
             return Poll::Pending;
         }
-        {
+        let overflow = {
             let mut wakers = self.lock();
+            let mut overflow = Vec::new();
             if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                if wakers.len() >= MAX_KEPT_WAKERS {
+                    overflow = std::mem::take(&mut *wakers);
+                }
                 wakers.push(cx.waker().clone());
             }
-        }
+            overflow
+        };
+        overflow.into_iter().for_each(Waker::wake);
         // Re-check after registering: a raise in between is not lost.
         match self.honoured(state) {
             Some(kind) => Poll::Ready(kind),
@@ -224,5 +237,55 @@ impl fmt::Debug for TaskSignals {
         f.debug_struct("TaskSignals")
             .field("pending", &self.pending())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::{SignalSource, TaskSignals, MAX_KEPT_WAKERS};
+    use crate::entry::TaskState;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn wakers_that_never_compare_equal_are_kept_within_a_bound_and_still_woken() {
+        let signals = TaskSignals::new();
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        // A new waker for every poll, as some executors make.
+        for _ in 0..3 * MAX_KEPT_WAKERS {
+            let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+            let polled =
+                signals.poll_signal(TaskState::Interruptible, &mut Context::from_waker(&waker));
+            assert_eq!(polled, Poll::Pending);
+        }
+        assert!(signals.lock().len() <= MAX_KEPT_WAKERS);
+        // The latest wait is still woken by a signal.
+        let waker = Waker::from(woken.clone());
+        let polled =
+            signals.poll_signal(TaskState::Interruptible, &mut Context::from_waker(&waker));
+        assert_eq!(polled, Poll::Pending);
+        signals.interrupt();
+        assert_eq!(woken.0.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn the_same_waker_is_kept_once() {
+        let signals = TaskSignals::new();
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        for _ in 0..10 {
+            let polled = signals.poll_signal(TaskState::Killable, &mut Context::from_waker(&waker));
+            assert_eq!(polled, Poll::Pending);
+        }
+        assert_eq!(signals.lock().len(), 1);
     }
 }

@@ -4,7 +4,8 @@
 //! # Run loop and fairness
 //!
 //! Each turn polls the `block_on` future if it was woken, then runs up to
-//! `event_interval` (61) queued tasks. The local queue is FIFO; every
+//! `event_interval` (61) queued tasks (half that while the I/O checks
+//! below keep finding ready I/O). The local queue is FIFO; every
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
 //! After `event_interval` polls, or when no task is ready, due timers fire

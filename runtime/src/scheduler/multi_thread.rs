@@ -25,9 +25,10 @@
 //!
 //! On these machines waking a sleeping thread costs ~35 µs, so a worker is
 //! woken only when there is work it can take: a push to the global queue,
-//! or a push that leaves a worker's local queue with more than one task
-//! (the first is that worker's own next job), wakes one parked worker if
-//! no worker is already searching; a task placed in the LIFO slot wakes nobody (its waker's
+//! a push that brings a worker's local queue to two tasks (the first is
+//! that worker's own next job; longer queues were checked when they
+//! reached two), or a batch taken from the global queue that leaves two or
+//! more, wakes one parked worker if no worker is already searching; a task placed in the LIFO slot wakes nobody (its waker's
 //! worker runs it next). A searching worker that finds work and was the
 //! last searcher wakes one more only if more work is visible. A worker that
 //! is about to park re-checks every queue after announcing itself idle, so a
@@ -279,7 +280,16 @@ impl Shared {
     fn pop_inject(&self, local: &Worker<TaskRef>) -> Option<TaskRef> {
         loop {
             match self.inject.steal_batch_and_pop(local) {
-                Steal::Success(task) => return Some(task),
+                Steal::Success(task) => {
+                    // The batch moved here without a push, and while it
+                    // moved it was in neither queue: a worker that parked
+                    // then saw nothing. Check for one now if the batch left
+                    // work to steal (`made_work_stealable` covers pushes).
+                    if local.len() >= 2 {
+                        self.notify_parked();
+                    }
+                    return Some(task);
+                }
                 Steal::Empty => return None,
                 Steal::Retry => {}
             }

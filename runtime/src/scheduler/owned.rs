@@ -82,9 +82,14 @@ impl OwnedTasks {
     pub(crate) fn close_and_drain(&self) -> Vec<TaskRef> {
         let mut all = Vec::new();
         for index in 0..SHARDS {
-            let mut shard = self.shard(index);
-            shard.closed = true;
-            all.extend(shard.tasks.drain());
+            // Take the slab under the lock, copy it out after: other
+            // threads spin while a shard is held.
+            let tasks = {
+                let mut shard = self.shard(index);
+                shard.closed = true;
+                std::mem::take(&mut shard.tasks)
+            };
+            all.extend(tasks.into_iter().map(|(_, task)| task));
         }
         all
     }

@@ -123,12 +123,23 @@ impl Ready {
         lock(&self.0).queue.is_empty()
     }
 
-    /// A `run_until` future wants to hear of the next push.
+    /// A `run_until` future wants to hear of the next push. Wakers are kept
+    /// once each (`will_wake`); if an executor's wakers never compare equal
+    /// they are woken and dropped at 1,024 (a spurious wake) rather than
+    /// piling up until the next push.
     pub(super) fn register(&self, waker: &Waker) {
+        const MAX_KEPT_WAKERS: usize = 1024;
         let mut state = lock(&self.0);
-        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
-            state.wakers.push(waker.clone());
+        if state.wakers.iter().any(|w| w.will_wake(waker)) {
+            return;
         }
+        let overflow = match state.wakers.len() >= MAX_KEPT_WAKERS {
+            true => std::mem::take(&mut state.wakers),
+            false => Vec::new(),
+        };
+        state.wakers.push(waker.clone());
+        drop(state);
+        overflow.into_iter().for_each(Waker::wake);
     }
 
     /// The set is gone: refuse wakes, and break the header <-> queue cycle.
