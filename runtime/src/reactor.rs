@@ -31,7 +31,9 @@ mod stream;
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::atomic::{
+    AtomicBool, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -77,6 +79,11 @@ pub(crate) struct Reactor {
     registry: mio::Registry,
     waker: Arc<mio::Waker>,
     sources: Mutex<Sources>,
+    /// Sources registered and not yet deregistered. With none, a busy
+    /// worker's non-blocking turn has nothing to find and skips the
+    /// `epoll_wait` (one syscall per `event_interval` polls was 6% of
+    /// yield_many on 2 threads).
+    live: AtomicUsize,
     shutdown: AtomicBool,
 }
 
@@ -118,6 +125,7 @@ impl Reactor {
             registry,
             waker,
             sources: Mutex::new(Sources::default()),
+            live: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
         })
     }
@@ -159,11 +167,13 @@ impl Reactor {
             drop(self.lock_sources().slab.try_remove(key));
             return Err(err);
         }
+        self.live.fetch_add(1, Release);
         Ok((key, io))
     }
 
     /// Deregisters `source`; its slot is freed at the next turn.
     pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, key: usize) {
+        self.live.fetch_sub(1, Release);
         let _ = self.registry.deregister(source);
         let mut sources = self.lock_sources();
         if !sources.shutdown {
@@ -195,6 +205,12 @@ impl Reactor {
         block: bool,
         polled: impl FnOnce(),
     ) -> Option<usize> {
+        if !block && timeout == Some(Duration::ZERO) && self.live.load(Acquire) == 0 {
+            // A busy worker's check with no sources: nothing to collect (an
+            // unpark's eventfd write waits for the next blocking poll,
+            // which it only shortens).
+            return Some(0);
+        }
         let mut guard = match self.turn.try_lock() {
             Ok(turn) => turn,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),

@@ -76,3 +76,28 @@ fn shutdown_refuses_registrations_and_closes_queues() {
     let (mut b, _peer_b) = pair();
     assert!(reactor.register(&mut b, Interest::READABLE).is_err());
 }
+
+#[test]
+fn a_busy_check_polls_only_while_sources_are_registered() {
+    let reactor = Reactor::new().unwrap();
+    // No sources: a non-blocking check returns without polling (the
+    // pending interrupt is still there for the next blocking poll).
+    reactor.unpark();
+    assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(0));
+    assert_eq!(reactor.interrupts(), 0);
+    reactor.turn(Some(Duration::ZERO), true);
+    assert_eq!(reactor.interrupts(), 1);
+    // With a source, the same check polls and records its edge.
+    let (mut a, mut peer) = pair();
+    let (key, io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let seen = io.ready_event(Direction::Read).unwrap();
+    io.clear_readiness(seen, Direction::Read);
+    peer.write_all(b"x").unwrap();
+    assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(1));
+    assert!(io.ready_event(Direction::Read).is_some());
+    // Deregistered again: back to skipping.
+    reactor.deregister(&mut a, key);
+    reactor.unpark();
+    assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(0));
+    assert_eq!(reactor.interrupts(), 1);
+}
