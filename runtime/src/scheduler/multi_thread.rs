@@ -16,8 +16,8 @@
 //! A worker serves the global queue first every `global_queue_interval`
 //! (31) polls, and fires due timers and collects ready I/O every
 //! `event_interval` (61) polls (half that while those checks keep finding
-//! I/O) and whenever it runs out of work. So with a bounded number of tasks, each
-//! poll bounded, a woken task is polled within a bounded time; a task that
+//! I/O) and whenever it runs out of work. So with a bounded number of
+//! tasks, each poll bounded, a woken task is polled within a bounded time; a task that
 //! never yields still blocks its own worker (the cooperative budget makes
 //! our own resources yield).
 //!
@@ -28,8 +28,8 @@
 //! a push that brings a worker's local queue to two tasks (the first is
 //! that worker's own next job; longer queues were checked when they
 //! reached two), or a batch taken from the global queue that leaves two or
-//! more, wakes one parked worker if no worker is already searching; a task placed in the LIFO slot wakes nobody (its waker's
-//! worker runs it next). A searching worker that finds work and was the
+//! more, wakes one parked worker if no worker is already searching; a task
+//! placed in the LIFO slot wakes nobody (its waker's worker runs it next). A searching worker that finds work and was the
 //! last searcher wakes one more only if more work is visible. A worker that
 //! is about to park re-checks every queue after announcing itself idle, so a
 //! push that raced with it is never stranded (see [`idle`]).
@@ -321,9 +321,10 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
 
 /// Whether the push just made gave this worker's queue work for another
 /// worker: one queued task is the owner's own next job, so only the second
-/// is. Only the owner pushes and thieves only take, so the queue reaches
-/// two by a push of ours each time it becomes worth stealing from, and
-/// that push checks for parked workers (`worker_to_notify`: a full fence,
+/// is. Only the owner adds to its queue (these pushes, and batches from the
+/// global queue, which check on their own in `pop_inject`) and thieves only
+/// take, so the queue reaches two by a push of ours each time it becomes
+/// worth stealing from, and that push checks for parked workers (`worker_to_notify`: a full fence,
 /// then the sleeper count). A worker that parks later re-checks every queue
 /// after announcing itself, and finds this one non-empty. Longer queues
 /// skip the check, which costs a fence per yield (yield_many, 2 threads).
