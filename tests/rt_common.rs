@@ -15,7 +15,7 @@ mod support;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::poll;
@@ -23,7 +23,7 @@ use runtime::sync::{SignalKind, WaitQueue};
 use runtime::task::{yield_now, JoinSet};
 use runtime::time::sleep;
 use runtime::{Builder, Handle, Runtime};
-use support::{panic_message, Counter, Gate};
+use support::{ms, panic_message, serial, Counter, Gate};
 
 // ===== helpers =====
 
@@ -34,17 +34,6 @@ impl Drop for DropGuard {
     fn drop(&mut self) {
         self.0.inc();
     }
-}
-
-/// Tests that burn CPU (spinners) or depend on timers firing in order do
-/// not overlap, so the spinners cannot stall a timer test by 10 ms.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 // ===== spawn and join =====

@@ -7,24 +7,14 @@ mod support;
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::poll;
 use runtime::sync::WaitQueue;
 use runtime::time::{sleep, sleep_until};
 use runtime::{Builder, Handle};
-use support::{Counter, Gate};
-
-/// Timer tests that depend on firing order do not overlap.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+use support::{ms, serial, Counter, Gate};
 
 // ===== timers =====
 

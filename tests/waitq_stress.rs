@@ -7,24 +7,16 @@ use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Condvar, Mutex, PoisonError, TryLockError};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use support::{CountingWaker, ManualClock};
+use support::{serial, CountingWaker, ManualClock};
 use waitq::{Clock, TaskSignals, WaitQueue};
 
 // ===== harness =====
-
-/// The scenarios share two cores: run them one at a time so each gets the
-/// CPU it needs to actually race.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// xorshift64*: per-thread jitter, so the racing sides meet in many orders.
 struct Rng(u64);

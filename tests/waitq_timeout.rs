@@ -8,15 +8,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use support::{ManualClock, ManualSleep, TokioClock, WATCHDOG};
+use support::{ms, ManualClock, ManualSleep, TokioClock, WATCHDOG};
 use tokio_test::{assert_pending, assert_ready, task};
 use waitq::{Clock, TaskSignals, WaitQueue};
 
 const MS: Duration = Duration::from_millis(1);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// A user-level timeout combinator that checks its deadline *before* polling
 /// the inner future, and drops the inner future when the deadline has passed

@@ -1,6 +1,6 @@
 //! Helpers shared by the top-level tests: wakers that record, a watchdog,
-//! thread repetition, and `waitq::Clock` implementations (a manual virtual
-//! clock, tokio's timer, smol's timer).
+//! thread repetition, `serial` and `ms`, and `waitq::Clock` implementations
+//! (a manual virtual clock, tokio's timer, smol's timer).
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -9,6 +9,23 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
+
+// ===== small shared helpers =====
+
+/// Tests that take a binary's tests out of parallel (CPU-burning spinners,
+/// timers that must fire in order, races that need both cores) hold this
+/// for their whole run: one at a time within the test binary.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 // ===== recording wakers =====
 
