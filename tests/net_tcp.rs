@@ -82,6 +82,54 @@ rt_test! {
 }
 
 rt_test! {
+    /// Frames read with `read_exact` of their size, sent in chunks of
+    /// every size and pace: a read that empties the queue clears the
+    /// readiness (TCP_INQ), one that leaves bytes must not, and neither
+    /// may lose a later edge.
+    fn exact_size_frame_reads_lose_nothing(rt) {
+        const FRAME: usize = 64;
+        const FRAMES: usize = 2_000;
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let stream: Vec<u8> = (0..FRAME * FRAMES).map(|i| (i % 253) as u8).collect();
+            let expected = stream.clone();
+            let writer = runtime::spawn(async move {
+                let mut server = server;
+                let mut seed = 0x2545_f491_u32;
+                // The last three frames go in one write after a pause: no
+                // edge follows them, so a read that wrongly cleared the
+                // readiness with bytes left would wait forever.
+                let tail = stream.len() - 3 * FRAME;
+                let mut at = 0;
+                while at < tail {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let chunk = (seed >> 16) as usize % (3 * FRAME) + 1;
+                    let end = (at + chunk).min(tail);
+                    server.write_all(&stream[at..end]).await.unwrap();
+                    at = end;
+                    if seed.is_multiple_of(3) {
+                        runtime::task::yield_now().await;
+                    }
+                }
+                runtime::time::sleep(Duration::from_millis(1)).await;
+                server.write_all(&stream[tail..]).await.unwrap();
+                server // kept open until every frame is read
+            });
+            let (mut read, _write) = client.into_split();
+            let mut frame = [0; FRAME];
+            for i in 0..FRAMES {
+                read.read_exact(&mut frame).await.unwrap();
+                assert!(frame[..] == expected[i * FRAME..][..FRAME], "frame {i}");
+            }
+            drop(writer.await.unwrap());
+            assert_eq!(read.read(&mut frame).await.unwrap(), 0, "then EOF");
+        });
+    }
+}
+
+rt_test! {
     fn thousand_concurrent_connections(rt) {
         rt.block_on(async {
             let (listener, addr) = listener().await;

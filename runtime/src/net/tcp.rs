@@ -1,5 +1,6 @@
 //! TCP: [`TcpListener`], [`TcpStream`], and a stream's owned halves.
 
+mod inq;
 mod listener;
 mod split;
 mod stream;

@@ -20,6 +20,24 @@ use waitq::{PollWaiter, WaitQueue};
 use super::readiness::{Direction, ReadyEvent, ScheduledIo};
 use super::{no_reactor_error, shutdown_error, Reactor};
 
+/// What one stream syscall moved: its byte count, and whether the kernel
+/// said that emptied its buffer (known only where it reports it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Moved {
+    pub(crate) bytes: usize,
+    pub(crate) drained: bool,
+}
+
+impl Moved {
+    /// A byte count with nothing more known.
+    pub(crate) fn bytes(bytes: usize) -> Moved {
+        Moved {
+            bytes,
+            drained: false,
+        }
+    }
+}
+
 /// One direction's wait queue of a source, owned (what a [`PollWaiter`]
 /// stores).
 #[derive(Debug)]
@@ -192,25 +210,27 @@ impl Registration {
     /// Poll-style I/O on a stream socket (TCP, Unix stream), where `op`
     /// moves up to `requested` bytes. A transfer shorter than asked means
     /// the kernel buffer was drained (read) or filled (write) at that
-    /// moment: the readiness is cleared now, sparing the next call a
-    /// syscall that would only say `WouldBlock` (one `recv` per round trip
-    /// on an echo server). An edge that arrives later has a newer tick and
-    /// survives the clear.
+    /// moment, and so does one the kernel reported as draining it (a TCP
+    /// read with `TCP_INQ`): the readiness is cleared now, sparing the
+    /// next call a syscall that would only say `WouldBlock` (one `recv`
+    /// per round trip on each side of a request/response exchange). An
+    /// edge that arrives later has a newer tick and survives the clear.
     pub(crate) fn poll_stream_io(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
         requested: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
+        mut op: impl FnMut() -> io::Result<Moved>,
     ) -> Poll<io::Result<usize>> {
         loop {
             let seen = ready!(self.poll_ready(cx, direction))?;
             match op() {
-                Ok(n) if n > 0 && n < requested => {
+                Ok(moved) if moved.bytes > 0 && (moved.bytes < requested || moved.drained) => {
                     self.io.clear_readiness(seen, direction);
-                    return Poll::Ready(Ok(n));
+                    return Poll::Ready(Ok(moved.bytes));
                 }
                 result => {
+                    let result = result.map(|moved| moved.bytes);
                     if let Some(result) = self.finish(seen, direction, result) {
                         return Poll::Ready(result);
                     }
@@ -284,6 +304,12 @@ impl<E: mio::event::Source> PollEvented<E> {
 
     pub(crate) fn registration(&self) -> &Registration {
         &self.registration
+    }
+
+    /// Whether `direction` is marked ready now (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, direction: Direction) -> bool {
+        self.registration.is_ready(direction)
     }
 
     /// Waits until `direction` would not block (or the runtime is gone):

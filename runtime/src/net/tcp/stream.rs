@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::inq::InqReads;
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf};
 use crate::net::addr::{each_addr, ToSocketAddrs};
 use crate::reactor::readiness::Direction;
@@ -42,6 +43,7 @@ use crate::reactor::PollEvented;
 /// ```
 pub struct TcpStream {
     pub(super) io: PollEvented<mio::net::TcpStream>,
+    pub(super) inq: InqReads,
 }
 
 impl TcpStream {
@@ -99,6 +101,7 @@ impl TcpStream {
     pub(super) fn new(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
             io: PollEvented::new(stream)?,
+            inq: InqReads::new(),
         })
     }
 
@@ -118,6 +121,7 @@ impl TcpStream {
     ///
     /// If switching back to blocking mode fails.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.inq.turn_off(self.io.source());
         let stream = std::net::TcpStream::from(OwnedFd::from(self.io.into_inner()));
         stream.set_nonblocking(false)?;
         Ok(stream)
@@ -272,7 +276,9 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read(cx, buf)
+        let len = buf.len();
+        self.io
+            .poll_read_reporting(cx, len, |source| self.inq.read(source, buf))
     }
 
     pub(super) fn poll_read_vectored_priv(
@@ -280,7 +286,9 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read_vectored(cx, bufs)
+        let len = bufs.iter().map(|buf| buf.len()).sum();
+        self.io
+            .poll_read_reporting(cx, len, |source| self.inq.read_vectored(source, bufs))
     }
 
     pub(super) fn poll_write_priv(
