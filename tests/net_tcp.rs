@@ -12,7 +12,7 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -109,7 +109,7 @@ rt_test! {
                     let end = (at + chunk).min(tail);
                     server.write_all(&stream[at..end]).await.unwrap();
                     at = end;
-                    if seed.is_multiple_of(3) {
+                    if seed & 3 == 0 {
                         runtime::task::yield_now().await;
                     }
                 }
@@ -125,6 +125,38 @@ rt_test! {
             }
             drop(writer.await.unwrap());
             assert_eq!(read.read(&mut frame).await.unwrap(), 0, "then EOF");
+        });
+    }
+}
+
+rt_test! {
+    /// One vectored read passes at most 1,024 buffers to the kernel: a
+    /// read over more that fills those is not short, so the bytes left
+    /// are read next without waiting for an edge that will not come.
+    fn a_read_over_more_than_1024_buffers_keeps_what_is_left(rt) {
+        rt.block_on(async {
+            let (listener, addr) = listener().await;
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let sent: Vec<u8> = (0..2048u32).map(|i| i as u8).collect();
+            server.write_all(&sent).await.unwrap();
+            // Everything is queued before the first read: no later edge.
+            let mut peeked = vec![0; sent.len()];
+            while client.peek(&mut peeked).await.unwrap() < sent.len() {
+                runtime::task::yield_now().await;
+            }
+            // Let the reactor take in that data's edge now, so that no
+            // pending edge can make up for a wrongly cleared readiness.
+            runtime::time::sleep(Duration::from_millis(1)).await;
+            let mut got = vec![0; sent.len()];
+            let mut at = 0;
+            while at < got.len() {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    got[at..].chunks_mut(1).map(IoSliceMut::new).collect();
+                at += client.read_vectored(&mut bufs).await.unwrap();
+            }
+            assert_eq!(got, sent);
+            drop(server); // open until here: its FIN would be an edge
         });
     }
 }

@@ -103,6 +103,36 @@ rt_test! {
 }
 
 rt_test! {
+    /// One vectored read passes at most 1,024 buffers to the kernel (and
+    /// a vectored write as many): a transfer that fills those is not
+    /// short, so the rest moves without waiting for an edge.
+    fn vectored_transfers_over_more_than_1024_buffers_lose_nothing(rt) {
+        rt.block_on(async {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            let sent: Vec<u8> = (0..2048u32).map(|i| i as u8).collect();
+            let mut at = 0;
+            while at < sent.len() {
+                let bufs: Vec<IoSlice<'_>> = sent[at..].chunks(1).map(IoSlice::new).collect();
+                at += a.write_vectored(&bufs).await.unwrap();
+            }
+            // A socketpair write is queued at the peer when it returns;
+            // let the reactor take in its edge now, so that no pending
+            // edge can make up for a wrongly cleared readiness.
+            runtime::time::sleep(Duration::from_millis(1)).await;
+            let mut got = vec![0; sent.len()];
+            let mut at = 0;
+            while at < got.len() {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    got[at..].chunks_mut(1).map(IoSliceMut::new).collect();
+                at += b.read_vectored(&mut bufs).await.unwrap();
+            }
+            assert_eq!(got, sent);
+            drop(a); // open until here: its close would be an edge
+        });
+    }
+}
+
+rt_test! {
     fn two_hundred_concurrent_connections(rt) {
         const CLIENTS: u32 = 200;
         let dir = TempDir::new();

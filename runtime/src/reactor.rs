@@ -29,6 +29,8 @@ pub(crate) mod readiness;
 pub(crate) mod registration;
 mod stream;
 
+pub(crate) use stream::{vectored_len, MAX_IOVECS};
+
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{

@@ -8,6 +8,17 @@ use super::readiness::Direction;
 use super::registration::Moved;
 use super::PollEvented;
 
+/// The most buffers one vectored syscall takes (Linux's `UIO_MAXIOV`);
+/// std's `read_vectored` / `write_vectored` pass no more than this.
+pub(crate) const MAX_IOVECS: usize = 1024;
+
+/// The bytes one vectored syscall over `bufs` can move: the buffers past
+/// [`MAX_IOVECS`] are not passed, so a transfer that fills the ones that
+/// are is not short (and must not clear the readiness).
+pub(crate) fn vectored_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    bufs.iter().take(MAX_IOVECS).map(|buf| buf.len()).sum()
+}
+
 impl<E> PollEvented<E>
 where
     E: mio::event::Source,
@@ -32,7 +43,7 @@ where
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut source = self.source();
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs);
         self.registration()
             .poll_stream_io(cx, Direction::Read, len, || {
                 source.read_vectored(bufs).map(Moved::bytes)
@@ -66,7 +77,7 @@ where
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut source = self.source();
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs);
         self.registration()
             .poll_stream_io(cx, Direction::Write, len, || {
                 source.write_vectored(bufs).map(Moved::bytes)

@@ -13,15 +13,21 @@
 //! bulk read the saved syscall is small against the copy, and a plain
 //! `recv` is cheaper than `recvmsg`. It is turned on lazily, by a stream's
 //! first message-sized read that fills its buffer exactly, so a stream
-//! that never does one pays nothing. After a FIN the kernel reports one
-//! byte left, so the read that returns end-of-file still happens. Where
-//! the option is refused (a kernel before 4.18, another system), reads
-//! stay plain.
+//! that never does one pays nothing. Where the option is refused (a kernel
+//! before 4.18, another system), reads stay plain.
+//!
+//! End-of-file is never lost to the clear: the kernel counts a received
+//! FIN as one byte left, and the reactor's read-closed bit, set by the
+//! FIN's own edge, is never cleared. Code that borrows the socket's fd
+//! (`AsRawFd`) while the stream holds it may see `TCP_CM_INQ` control
+//! messages; [`into_std`](super::TcpStream::into_std) turns the option
+//! back off.
 
 use std::io::{self, IoSliceMut, Read};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use crate::reactor::registration::Moved;
+use crate::reactor::vectored_len;
 
 /// The largest read that asks the kernel what it left.
 pub(super) const MESSAGE_READ: usize = 16 * 1024;
@@ -55,7 +61,7 @@ impl InqReads {
         socket: &mio::net::TcpStream,
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<Moved> {
-        let requested = bufs.iter().map(|buf| buf.len()).sum();
+        let requested = vectored_len(bufs);
         if requested <= MESSAGE_READ && self.0.load(Relaxed) == ON {
             return sys::recv_reporting(socket, bufs);
         }
@@ -104,9 +110,14 @@ mod sys {
     use std::os::fd::AsRawFd;
 
     use crate::reactor::registration::Moved;
+    use crate::reactor::MAX_IOVECS;
 
-    /// The most iovecs one `recvmsg` takes (Linux's `UIO_MAXIOV`).
-    const MAX_IOVECS: usize = 1024;
+    /// Room for one control message carrying an int (`CMSG_SPACE(4)`: 24
+    /// bytes on 64-bit Linux, 16 on 32-bit), 8-byte aligned.
+    type Control = [u64; 4];
+    // SAFETY: CMSG_SPACE only computes a size from its argument.
+    const _: () =
+        assert!(unsafe { libc::CMSG_SPACE(4) } as usize <= std::mem::size_of::<Control>());
 
     /// Sets `TCP_INQ`; whether the kernel took it.
     pub(super) fn set_inq(socket: &impl AsRawFd, on: bool) -> bool {
@@ -133,9 +144,7 @@ mod sys {
         socket: &impl AsRawFd,
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<Moved> {
-        // Room for one control message carrying an int, 8-byte aligned
-        // (`CMSG_SPACE(sizeof(int))` is 24 bytes on 64-bit Linux).
-        let mut control = [0u64; 4];
+        let mut control: Control = [0; 4];
         // SAFETY: `msghdr` is plain integers and pointers, for which all
         // zeroes is a valid value (null pointers, zero lengths).
         let mut msg: libc::msghdr = unsafe { zeroed() };
@@ -193,13 +202,10 @@ mod sys {
         false
     }
 
-    pub(super) fn recv_reporting(
-        _: &mio::net::TcpStream,
-        _: &mut [IoSliceMut<'_>],
-    ) -> io::Result<Moved> {
+    pub(super) fn recv_reporting(_: &impl AsRawFd, _: &mut [IoSliceMut<'_>]) -> io::Result<Moved> {
         unreachable!("TCP_INQ is never on here")
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests;

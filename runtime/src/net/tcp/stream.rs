@@ -14,7 +14,7 @@ use super::inq::InqReads;
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf};
 use crate::net::addr::{each_addr, ToSocketAddrs};
 use crate::reactor::readiness::Direction;
-use crate::reactor::PollEvented;
+use crate::reactor::{vectored_len, PollEvented};
 
 /// A TCP connection, read and written through [`futures_io::AsyncRead`] and
 /// [`futures_io::AsyncWrite`] (use `futures::AsyncReadExt` and friends).
@@ -286,7 +286,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|buf| buf.len()).sum();
+        let len = vectored_len(bufs);
         self.io
             .poll_read_reporting(cx, len, |source| self.inq.read_vectored(source, bufs))
     }

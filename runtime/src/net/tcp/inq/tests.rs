@@ -1,6 +1,6 @@
 //! `TCP_INQ` reads on real loopback sockets, in a current-thread runtime:
-//! when the option turns on, what a draining read clears, and what a read
-//! that leaves bytes (or a FIN) keeps.
+//! when the option turns on, what a draining read clears, what a read
+//! that leaves bytes keeps, and that a FIN counts as a byte left.
 
 use std::io::IoSliceMut;
 use std::time::Duration;
@@ -136,11 +136,37 @@ fn end_of_file_after_an_exact_read_is_still_read() {
         server.close().await.unwrap();
         let mut got = [0; FRAME];
         client.read_exact(&mut got).await.unwrap();
-        // If the FIN came before that read, the kernel counted it as one
-        // byte left and the readiness stayed; if after, its edge sets it.
-        // Either way the end is read, and nothing hangs.
         assert_eq!(client.read(&mut got).await.unwrap(), 0);
     });
+}
+
+#[test]
+fn a_fin_counts_as_a_byte_left() {
+    // Plain sockets, so that nothing but the kernel's count is tested: the
+    // reactor's read-closed bit would keep EOF readable on its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (receiver, _) = listener.accept().unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    let mut receiver = mio::net::TcpStream::from_std(receiver);
+    assert!(sys::set_inq(&receiver, true));
+    std::io::Write::write_all(&mut sender, &[1; FRAME]).unwrap();
+    sender.shutdown(std::net::Shutdown::Write).unwrap();
+    // Wait until the FIN is in: the read-closed event.
+    let mut poll = mio::Poll::new().unwrap();
+    let mut events = mio::Events::with_capacity(4);
+    poll.registry()
+        .register(&mut receiver, mio::Token(0), mio::Interest::READABLE)
+        .unwrap();
+    while !events.iter().any(|event| event.is_read_closed()) {
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(!events.is_empty(), "no FIN within 10 s");
+    }
+    let mut got = [0; FRAME];
+    let moved = sys::recv_reporting(&receiver, &mut [IoSliceMut::new(&mut got)]).unwrap();
+    assert_eq!(moved.bytes, FRAME);
+    assert!(!moved.drained, "the FIN is still to be read");
 }
 
 #[test]
@@ -150,6 +176,10 @@ fn into_std_turns_the_option_off() {
         server.write_all(&[2; FRAME]).await.unwrap();
         client.readable().await.unwrap();
         let std_client = client.into_std().unwrap();
+        // Blocking now: a stall must fail the test, not hang it.
+        std_client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut got = [0; FRAME];
         let moved = sys::recv_reporting(&std_client, &mut [IoSliceMut::new(&mut got)]).unwrap();
         assert_eq!(moved.bytes, FRAME);
