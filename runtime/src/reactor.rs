@@ -193,6 +193,11 @@ impl Reactor {
     /// (the parked driver); otherwise give up if another thread drives.
     /// Returns how many source events this thread handled, `None` if it
     /// did not drive (another thread does).
+    /// Whether any source is registered (the reactor's own waker aside).
+    pub(crate) fn has_sources(&self) -> bool {
+        self.live.load(Acquire) > 0
+    }
+
     pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> Option<usize> {
         self.turn_then(timeout, block, || {})
     }
@@ -207,7 +212,7 @@ impl Reactor {
         block: bool,
         polled: impl FnOnce(),
     ) -> Option<usize> {
-        if !block && timeout == Some(Duration::ZERO) && self.live.load(Acquire) == 0 {
+        if !block && timeout == Some(Duration::ZERO) && !self.has_sources() {
             // A busy worker's check with no sources: nothing to collect (an
             // unpark's eventfd write waits for the next blocking poll,
             // which it only shortens).

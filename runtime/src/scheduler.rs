@@ -39,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) global_queue_interval: u32,
     /// Polls between timer (and I/O) checks when work never runs out.
     pub(crate) event_interval: u32,
+    /// How long an idle multi-thread worker polls the reactor without
+    /// sleeping before it sleeps in it (while sources are registered).
+    pub(crate) io_spin: std::time::Duration,
     pub(crate) unhandled_panic: UnhandledPanic,
     pub(crate) thread_name: String,
     pub(crate) thread_stack_size: Option<usize>,
