@@ -12,7 +12,8 @@
 //! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
 //! alternating. Every run checks its byte counts. Ratio = ours / peer
 //! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows;
-//! `NET_BENCH_ONLY=tokio` runs one runtime (for strace or perf).
+//! `NET_BENCH_ONLY=tokio` runs one runtime (for strace or perf);
+//! `NET_BENCH_SAMPLES=1` prints every run's figure (to stderr).
 
 use std::future::Future;
 use std::io::Write;
@@ -422,6 +423,13 @@ fn main() {
                     if round > 0 {
                         samples[i].push(workload.units(sizes) / elapsed.as_secs_f64());
                     }
+                }
+            }
+            if std::env::var_os("NET_BENCH_SAMPLES").is_some() {
+                // Every run, in order: shows a bimodal machine (tcp_bulk).
+                for (i, runs) in samples.iter().enumerate() {
+                    let runs: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
+                    eprintln!("  {:<6} {}", runners[i].0, runs.join(" "));
                 }
             }
             let rates: Vec<f64> = samples.into_iter().map(median).collect();
