@@ -12,7 +12,7 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -148,13 +148,7 @@ rt_test! {
             // Let the reactor take in that data's edge now, so that no
             // pending edge can make up for a wrongly cleared readiness.
             runtime::time::sleep(Duration::from_millis(1)).await;
-            let mut got = vec![0; sent.len()];
-            let mut at = 0;
-            while at < got.len() {
-                let mut bufs: Vec<IoSliceMut<'_>> =
-                    got[at..].chunks_mut(1).map(IoSliceMut::new).collect();
-                at += client.read_vectored(&mut bufs).await.unwrap();
-            }
+            let got = support::read_bytewise_vectored(&mut client, sent.len()).await;
             assert_eq!(got, sent);
             drop(server); // open until here: its FIN would be an edge
         });

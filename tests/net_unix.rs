@@ -119,13 +119,7 @@ rt_test! {
             // let the reactor take in its edge now, so that no pending
             // edge can make up for a wrongly cleared readiness.
             runtime::time::sleep(Duration::from_millis(1)).await;
-            let mut got = vec![0; sent.len()];
-            let mut at = 0;
-            while at < got.len() {
-                let mut bufs: Vec<IoSliceMut<'_>> =
-                    got[at..].chunks_mut(1).map(IoSliceMut::new).collect();
-                at += b.read_vectored(&mut bufs).await.unwrap();
-            }
+            let got = support::read_bytewise_vectored(&mut b, sent.len()).await;
             assert_eq!(got, sent);
             drop(a); // open until here: its close would be an edge
         });

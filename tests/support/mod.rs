@@ -12,6 +12,25 @@ use std::time::{Duration, Instant};
 
 // ===== small shared helpers =====
 
+/// Reads `len` bytes through vectored reads of one-byte buffers: more
+/// buffers than one syscall takes (1,024), until the last 1,024 bytes.
+pub async fn read_bytewise_vectored<R>(reader: &mut R, len: usize) -> Vec<u8>
+where
+    R: futures::AsyncRead + Unpin,
+{
+    use futures::AsyncReadExt;
+    let mut got = vec![0; len];
+    let mut at = 0;
+    while at < len {
+        let mut bufs: Vec<std::io::IoSliceMut<'_>> = got[at..]
+            .chunks_mut(1)
+            .map(std::io::IoSliceMut::new)
+            .collect();
+        at += reader.read_vectored(&mut bufs).await.unwrap();
+    }
+    got
+}
+
 /// Tests that take a binary's tests out of parallel (CPU-burning spinners,
 /// timers that must fire in order, races that need both cores) hold this
 /// for their whole run: one at a time within the test binary.
