@@ -183,7 +183,7 @@ impl Builder {
     /// wake-up: a thread woken from sleep on an idle CPU costs the waking
     /// side tens of µs on virtual machines (the sender of a bulk TCP
     /// transfer paid it for every 64 KiB its reader waited for:
-    /// `benches/net.rs` tcp_bulk on 2 threads, 4,750 → 6,480 MiB/s). The
+    /// `benches/net.rs` tcp_bulk on 2 threads, 5,064 → 6,530 MiB/s). The
     /// price is up to this much CPU each time a worker runs out of work.
     ///
     /// ```

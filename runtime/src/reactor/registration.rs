@@ -209,9 +209,9 @@ impl Registration {
 
     /// Poll-style I/O on a stream socket (TCP, Unix stream), where `op`
     /// moves up to `requested` bytes (for a vectored call, what the
-    /// buffers one syscall takes can hold: see `vectored_len`). A transfer shorter than asked means
-    /// the kernel buffer was drained (read) or filled (write) at that
-    /// moment, and so does one the kernel reported as draining it (a TCP
+    /// buffers one syscall takes can hold: see `vectored_len`). A
+    /// transfer shorter than asked means the kernel buffer was drained
+    /// (read) or filled (write) at that moment, and so does one the kernel reported as draining it (a TCP
     /// read with `TCP_INQ`): the readiness is cleared now, sparing the
     /// next call a syscall that would only say `WouldBlock` (one `recv`
     /// per round trip on each side of a request/response exchange). An

@@ -481,17 +481,17 @@ fn park(shared: &Shared) {
         shared
             .driver_worker
             .store(index, std::sync::atomic::Ordering::Release);
-        // Polling a while first takes I/O that is about to come without a
-        // sleep and a wake-up (`Builder::io_spin`).
-        let spun = common.io.as_ref().is_some_and(|io| {
-            crate::park::spin_for_io(io, common.config.io_spin, || shared.has_visible_work())
-        });
-        if spun {
-            if let Some(time) = &common.time {
+        if !common.is_shutdown() {
+            // Polling a while first takes I/O that is about to come without
+            // a sleep and a wake-up (`Builder::io_spin`).
+            let spun = common.io.as_ref().is_some_and(|io| {
+                crate::park::spin_for_io(io, common.config.io_spin, || shared.has_visible_work())
+            });
+            if !spun {
+                crate::park::park_driving(common, parker);
+            } else if let Some(time) = &common.time {
                 time.process();
             }
-        } else if !common.is_shutdown() {
-            crate::park::park_driving(common, parker);
         }
         shared
             .driver_worker
