@@ -28,6 +28,14 @@ async fn listener() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
+/// A connected pair on loopback: (the connecting end, the accepted end).
+async fn connected() -> (TcpStream, TcpStream) {
+    let (listener, addr) = listener().await;
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 /// Accepts connections forever and echoes each one until EOF.
 fn spawn_echo_server(listener: TcpListener) {
     runtime::spawn(async move {
@@ -90,9 +98,7 @@ rt_test! {
         const FRAME: usize = 64;
         const FRAMES: usize = 2_000;
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let client = TcpStream::connect(addr).await.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (client, server) = connected().await;
             let stream: Vec<u8> = (0..FRAME * FRAMES).map(|i| (i % 253) as u8).collect();
             let expected = stream.clone();
             let writer = runtime::spawn(async move {
@@ -135,9 +141,7 @@ rt_test! {
     /// are read next without waiting for an edge that will not come.
     fn a_read_over_more_than_1024_buffers_keeps_what_is_left(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (mut client, mut server) = connected().await;
             let sent: Vec<u8> = (0..2048u32).map(|i| i as u8).collect();
             server.write_all(&sent).await.unwrap();
             // Everything is queued before the first read: no later edge.
@@ -183,9 +187,7 @@ rt_test! {
 rt_test! {
     fn peer_close_is_eof(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (mut client, mut server) = connected().await;
             server.write_all(b"last words").await.unwrap();
             drop(server);
             let mut got = Vec::new();
@@ -200,9 +202,7 @@ rt_test! {
 rt_test! {
     fn peer_reset_is_an_error_not_a_hang(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (mut client, server) = connected().await;
             client.write_all(b"never read").await.unwrap();
             // Wait until the bytes reached the server, then close it with
             // them unread: the kernel answers with RST.
@@ -224,9 +224,7 @@ rt_test! {
 rt_test! {
     fn half_close_lets_the_other_direction_work(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (mut client, mut server) = connected().await;
             client.write_all(b"request").await.unwrap();
             client.close().await.unwrap(); // shutdown(Write)
             let mut request = Vec::new();
@@ -268,9 +266,7 @@ rt_test! {
 rt_test! {
     fn vectored_write_arrives_in_order(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (mut client, mut server) = connected().await;
             let parts = [IoSlice::new(b"one "), IoSlice::new(b"two "), IoSlice::new(b"three")];
             let n = client.write_vectored(&parts).await.unwrap();
             assert_eq!(n, 13, "loopback takes a small vectored write whole");
@@ -318,9 +314,7 @@ rt_test! {
 rt_test! {
     fn dropping_the_write_half_sends_eof(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (client, mut server) = connected().await;
             let (_read, mut write) = client.into_split();
             write.write_all(b"bye").await.unwrap();
             drop(write);
@@ -387,9 +381,7 @@ rt_test! {
 rt_test! {
     fn a_dropped_read_future_loses_no_bytes(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
+            let (mut client, mut server) = connected().await;
             let mut buf = [0; 8];
             // Poll a read until it sleeps, then drop it.
             {
@@ -487,9 +479,7 @@ rt_test! {
 rt_test! {
     fn try_read_and_try_write_never_wait(rt) {
         rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let client = TcpStream::connect(addr).await.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
+            let (client, server) = connected().await;
             let err = server.try_read(&mut [0; 4]).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
             client.writable().await.unwrap();
@@ -509,9 +499,7 @@ fn io_after_runtime_shutdown_is_an_error() {
         support::watchdog("io_after_runtime_shutdown", support::RT_LIMIT, move || {
             let rt = support::build(workers);
             let (server, client, pending_read) = rt.block_on(async {
-                let (listener, addr) = listener().await;
-                let client = TcpStream::connect(addr).await.unwrap();
-                let (server, _) = listener.accept().await.unwrap();
+                let (client, server) = connected().await;
                 let server = Arc::new(server);
                 // A task asleep in a read when the runtime goes away.
                 let reader = server.clone();
@@ -557,9 +545,7 @@ fn sockets_need_a_runtime_with_io() {
 fn poll_read_wakes_on_data() {
     let rt = support::build(None);
     rt.block_on(async {
-        let (listener, addr) = listener().await;
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let (mut server, _) = listener.accept().await.unwrap();
+        let (mut client, mut server) = connected().await;
         let mut buf = [0; 4];
         let waker = support::CountingWaker::new();
         {
