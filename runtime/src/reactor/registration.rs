@@ -211,11 +211,12 @@ impl Registration {
     /// moves up to `requested` bytes (for a vectored call, what the
     /// buffers one syscall takes can hold: see `vectored_len`). A
     /// transfer shorter than asked means the kernel buffer was drained
-    /// (read) or filled (write) at that moment, and so does one the kernel reported as draining it (a TCP
-    /// read with `TCP_INQ`): the readiness is cleared now, sparing the
-    /// next call a syscall that would only say `WouldBlock` (one `recv`
-    /// per round trip on each side of a request/response exchange). An
-    /// edge that arrives later has a newer tick and survives the clear.
+    /// (read) or filled (write) at that moment, and so does one the
+    /// kernel reported as draining it (a TCP read with `TCP_INQ`): the
+    /// readiness is cleared now, sparing the next call a syscall that
+    /// would only say `WouldBlock` (one `recv` per round trip on each side
+    /// of a request/response exchange). An edge that arrives later has a
+    /// newer tick and survives the clear.
     pub(crate) fn poll_stream_io(
         &self,
         cx: &mut Context<'_>,
