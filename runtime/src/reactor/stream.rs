@@ -29,12 +29,9 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        let len = buf.len();
-        self.registration()
-            .poll_stream_io(cx, Direction::Read, len, || {
-                source.read(buf).map(Moved::bytes)
-            })
+        self.poll_read_reporting(cx, buf.len(), |mut source| {
+            source.read(buf).map(Moved::bytes)
+        })
     }
 
     pub(crate) fn poll_read_vectored(
@@ -42,12 +39,9 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut source = self.source();
-        let len = vectored_len(bufs);
-        self.registration()
-            .poll_stream_io(cx, Direction::Read, len, || {
-                source.read_vectored(bufs).map(Moved::bytes)
-            })
+        self.poll_read_reporting(cx, vectored_len(bufs), |mut source| {
+            source.read_vectored(bufs).map(Moved::bytes)
+        })
     }
 
     /// A read through `op`, which may also report whether it emptied the
