@@ -6,7 +6,8 @@
 //!   runtime; each client does 2,000 round trips of 64 bytes. Reported:
 //!   round trips per second (all clients together).
 //! - `tcp_bulk`: one connection writes 1 GiB in 64 KiB writes into a
-//!   server that discards it. Reported: MiB/s.
+//!   server that discards it, with the congestion control pinned (see
+//!   [`BULK_CONGESTION_CONTROL`]). Reported: MiB/s.
 //!
 //! Sizes scale with `NET_BENCH_SCALE` (default 1.0); each cell is the
 //! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
@@ -26,15 +27,56 @@ const CLIENTS: usize = 64;
 const MESSAGE: usize = 64;
 const CHUNK: usize = 64 * 1024;
 
-/// `tcp_bulk` rows take this many times `NET_BENCH_RUNS`. On a small VM
-/// loopback bulk throughput is bimodal for every runtime: about 3.2k or
-/// 8k MiB/s per run on 2 cores, with the same syscalls in either mode.
-/// The kernel's receive-buffer autotuning of each new connection picks
-/// the mode (with `net.ipv4.tcp_moderate_rcvbuf=0` every run is steady),
-/// so a median of a few runs picks a mode by luck. A bulk run takes about
-/// 0.3 s, a quarter of an echo run: four times the runs keep each row
-/// about as long and put most medians in the common mode.
+/// `tcp_bulk` rows take this many times `NET_BENCH_RUNS`: a bulk run
+/// takes about 0.3 s, a quarter of an echo run, so each row takes about as
+/// long as an echo row and its median rests on more runs.
 const BULK_RUN_FACTOR: usize = 4;
+
+/// The congestion control both ends of a `tcp_bulk` connection use. Under
+/// BBR (the default on these machines) each loopback connection settles
+/// at about 3.2k or 8k MiB/s by chance, for every runtime and with the
+/// same syscalls either way, so a median compared luck; under Reno or
+/// CUBIC every run is steady. Reno is the one every Linux lets an
+/// unprivileged socket choose.
+const BULK_CONGESTION_CONTROL: &str = "reno";
+
+/// Puts a new socket on [`BULK_CONGESTION_CONTROL`], before it connects
+/// or listens: switching later leaves the socket paced as BBR set it up,
+/// which is bimodal again. Where the kernel refuses, says so once and goes
+/// on with its default.
+fn bulk_socket() -> socket2::Socket {
+    static WARN: std::sync::Once = std::sync::Once::new();
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    if let Err(e) = socket.set_tcp_congestion(BULK_CONGESTION_CONTROL.as_bytes()) {
+        WARN.call_once(|| {
+            eprintln!(
+                "tcp_bulk: cannot choose {BULK_CONGESTION_CONTROL} ({e}); runs may be bimodal"
+            )
+        });
+    }
+    socket
+}
+
+/// A non-blocking loopback listener for `tcp_bulk`; the connections it
+/// accepts inherit its congestion control.
+fn bulk_listener() -> std::net::TcpListener {
+    let socket = bulk_socket();
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any_port.into()).expect("bind");
+    socket.listen(128).expect("listen");
+    socket.set_nonblocking(true).expect("non-blocking");
+    socket.into()
+}
+
+/// A non-blocking connection to a [`bulk_listener`] (on loopback the
+/// connect completes before anyone accepts).
+fn bulk_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = bulk_socket();
+    socket.connect(&addr.into()).expect("connect");
+    socket.set_nonblocking(true).expect("non-blocking");
+    socket.into()
+}
 
 #[derive(Clone, Copy)]
 struct Sizes {
@@ -127,7 +169,10 @@ macro_rules! futures_io_runtime {
             #[allow(clippy::redundant_closure_call)]
             let rt = ($build)(workers);
             $block_on(&rt, async move {
-                let listener = <$listener>::bind("127.0.0.1:0").await.unwrap();
+                let listener = match workload {
+                    Workload::EchoRr => <$listener>::bind("127.0.0.1:0").await.unwrap(),
+                    Workload::Bulk => <$listener>::try_from(bulk_listener()).unwrap(),
+                };
                 let addr = listener.local_addr().unwrap();
                 let start = Instant::now();
                 match workload {
@@ -154,7 +199,7 @@ macro_rules! futures_io_runtime {
                             let (stream, _) = listener.accept().await.unwrap();
                             sink_conn(stream).await
                         });
-                        let stream = <$stream>::connect(addr).await.unwrap();
+                        let stream = <$stream>::try_from(bulk_connect(addr)).unwrap();
                         bulk_client(stream, sizes.bulk_bytes).await;
                         assert_eq!(sink.await, sizes.bulk_bytes / CHUNK * CHUNK);
                     }
@@ -287,7 +332,10 @@ fn run_tokio(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
     }
     .expect("tokio builds");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match workload {
+            Workload::EchoRr => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            Workload::Bulk => tokio::net::TcpListener::from_std(bulk_listener()).unwrap(),
+        };
         let addr = listener.local_addr().unwrap();
         let start = Instant::now();
         match workload {
@@ -341,7 +389,7 @@ fn run_tokio(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
                         }
                     }
                 });
-                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let mut stream = tokio::net::TcpStream::from_std(bulk_connect(addr)).unwrap();
                 let chunk = vec![1u8; CHUNK];
                 for _ in 0..sizes.bulk_bytes / CHUNK {
                     stream.write_all(&chunk).await.unwrap();
@@ -386,7 +434,7 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "net benchmark: {cpus} CPUs; tcp_echo_rr {CLIENTS} clients x {} round trips of \
-         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes; median of {runs} runs ({} for \
+         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes ({BULK_CONGESTION_CONTROL}); median of {runs} runs ({} for \
          tcp_bulk) after a warm-up",
         sizes.round_trips,
         sizes.bulk_bytes >> 20,
