@@ -250,6 +250,10 @@ futures_io_runtime!(
 
 static SMOL: smol::Executor<'static> = smol::Executor::new();
 
+/// smol shaped like the other two: one thread runs everything
+/// (current-thread), or `workers` threads run the executor while the
+/// calling thread runs only the `block_on` future (async-executor's own
+/// multi-threaded example), as tokio's and our `block_on` do.
 struct SmolRt {
     stop: Option<smol::channel::Sender<()>>,
     helpers: Vec<std::thread::JoinHandle<()>>,
@@ -266,7 +270,8 @@ impl Drop for SmolRt {
 
 fn smol_build(workers: usize) -> SmolRt {
     let (stop, stopped) = smol::channel::bounded::<()>(1);
-    let helpers = (1..workers)
+    let threads = if workers == 1 { 0 } else { workers };
+    let helpers = (0..threads)
         .map(|_| {
             let stopped = stopped.clone();
             std::thread::spawn(move || {
@@ -280,8 +285,12 @@ fn smol_build(workers: usize) -> SmolRt {
     }
 }
 
-fn smol_block_on<F: Future>(_: &SmolRt, future: F) -> F::Output {
-    smol::block_on(SMOL.run(future))
+fn smol_block_on<F: Future>(rt: &SmolRt, future: F) -> F::Output {
+    if rt.helpers.is_empty() {
+        smol::block_on(SMOL.run(future))
+    } else {
+        smol::block_on(future)
+    }
 }
 
 fn smol_spawn<F>(future: F) -> smol::Task<F::Output>
