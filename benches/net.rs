@@ -40,21 +40,39 @@ const BULK_RUN_FACTOR: usize = 4;
 /// unprivileged socket choose.
 const BULK_CONGESTION_CONTROL: &str = "reno";
 
-/// Puts a new socket on [`BULK_CONGESTION_CONTROL`], before it connects
-/// or listens: switching later leaves the socket paced as BBR set it up,
-/// which is bimodal again. Where the kernel refuses, says so once and goes
-/// on with its default.
-fn bulk_socket() -> socket2::Socket {
-    static WARN: std::sync::Once = std::sync::Once::new();
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    if let Err(e) = socket.set_tcp_congestion(BULK_CONGESTION_CONTROL.as_bytes()) {
-        WARN.call_once(|| {
-            eprintln!(
-                "tcp_bulk: cannot choose {BULK_CONGESTION_CONTROL} ({e}); runs may be bimodal"
-            )
-        });
+/// Puts `socket` on [`BULK_CONGESTION_CONTROL`], on the systems that let
+/// a socket choose (Linux, FreeBSD).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn choose_congestion_control(socket: &socket2::Socket) -> std::io::Result<()> {
+    socket.set_tcp_congestion(BULK_CONGESTION_CONTROL.as_bytes())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn choose_congestion_control(_: &socket2::Socket) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+fn tcp_socket() -> socket2::Socket {
+    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket")
+}
+
+/// The congestion control `tcp_bulk` runs under here, for the header.
+fn bulk_congestion_control() -> String {
+    match choose_congestion_control(&tcp_socket()) {
+        Ok(()) => BULK_CONGESTION_CONTROL.into(),
+        Err(e) => format!(
+            "the system's congestion control: {BULK_CONGESTION_CONTROL} refused ({e}), \
+             runs may be bimodal"
+        ),
     }
+}
+
+/// A new socket on [`BULK_CONGESTION_CONTROL`], chosen before it connects
+/// or listens: switching later leaves the socket paced as BBR set it up,
+/// which is bimodal again. A refusal is in the header.
+fn bulk_socket() -> socket2::Socket {
+    let socket = tcp_socket();
+    let _ = choose_congestion_control(&socket);
     socket
 }
 
@@ -63,8 +81,7 @@ fn bulk_socket() -> socket2::Socket {
 /// next connection to it from them, so on one address every run began
 /// where the previous one (another runtime's) left off: ours alone ran at
 /// 5.2k MiB/s on 2 threads after its own runs, 6.8k with that memory
-/// off. Linux routes all of 127.0.0.0/8 to loopback; where binding one
-/// fails (other systems), 127.0.0.1.
+/// off. Linux routes all of 127.0.0.0/8 to loopback.
 fn fresh_loopback() -> std::net::SocketAddr {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -72,15 +89,23 @@ fn fresh_loopback() -> std::net::SocketAddr {
     (std::net::Ipv4Addr::new(127, a, b, c), 0).into()
 }
 
-/// A non-blocking loopback listener for `tcp_bulk`; the connections it
-/// accepts inherit its congestion control.
+/// A non-blocking listener for `tcp_bulk` on a [`fresh_loopback`] address
+/// (127.0.0.1, with a warning, where the system refuses it); the
+/// connections it accepts inherit its congestion control.
 fn bulk_listener() -> std::net::TcpListener {
+    static WARN: std::sync::Once = std::sync::Once::new();
     let socket = bulk_socket();
-    let localhost: std::net::SocketAddr = (std::net::Ipv4Addr::LOCALHOST, 0).into();
-    socket
-        .bind(&fresh_loopback().into())
-        .or_else(|_| socket.bind(&localhost.into()))
-        .expect("bind");
+    let fresh = fresh_loopback();
+    if let Err(e) = socket.bind(&fresh.into()) {
+        WARN.call_once(|| {
+            eprintln!(
+                "tcp_bulk: cannot bind {fresh} ({e}); every run uses 127.0.0.1 and starts \
+                 from the previous run's window"
+            )
+        });
+        let localhost: std::net::SocketAddr = (std::net::Ipv4Addr::LOCALHOST, 0).into();
+        socket.bind(&localhost.into()).expect("bind");
+    }
     socket.listen(128).expect("listen");
     socket.set_nonblocking(true).expect("non-blocking");
     socket.into()
@@ -273,14 +298,15 @@ static SMOL: smol::Executor<'static> = smol::Executor::new();
 /// multi-threaded example), as tokio's and our `block_on` do.
 struct SmolRt {
     stop: Option<smol::channel::Sender<()>>,
-    helpers: Vec<std::thread::JoinHandle<()>>,
+    /// Empty for current-thread: the calling thread runs the executor.
+    executor_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for SmolRt {
     fn drop(&mut self) {
         drop(self.stop.take());
-        for helper in self.helpers.drain(..) {
-            helper.join().expect("smol helper");
+        for thread in self.executor_threads.drain(..) {
+            thread.join().expect("smol executor thread");
         }
     }
 }
@@ -288,7 +314,7 @@ impl Drop for SmolRt {
 fn smol_build(workers: usize) -> SmolRt {
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     let threads = if workers == 1 { 0 } else { workers };
-    let helpers = (0..threads)
+    let executor_threads = (0..threads)
         .map(|_| {
             let stopped = stopped.clone();
             std::thread::spawn(move || {
@@ -298,12 +324,12 @@ fn smol_build(workers: usize) -> SmolRt {
         .collect();
     SmolRt {
         stop: Some(stop),
-        helpers,
+        executor_threads,
     }
 }
 
 fn smol_block_on<F: Future>(rt: &SmolRt, future: F) -> F::Output {
-    if rt.helpers.is_empty() {
+    if rt.executor_threads.is_empty() {
         smol::block_on(SMOL.run(future))
     } else {
         smol::block_on(future)
@@ -458,9 +484,10 @@ fn main() {
         bulk_bytes: ((1024.0 * 1024.0 * 1024.0 * scale) as usize / CHUNK).max(1) * CHUNK,
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bulk_congestion_control = bulk_congestion_control();
     println!(
         "net benchmark: {cpus} CPUs; tcp_echo_rr {CLIENTS} clients x {} round trips of \
-         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes ({BULK_CONGESTION_CONTROL}); median of {runs} runs ({} for \
+         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes ({bulk_congestion_control}); median of {runs} runs ({} for \
          tcp_bulk) after a warm-up",
         sizes.round_trips,
         sizes.bulk_bytes >> 20,
