@@ -182,12 +182,14 @@ impl Builder {
     /// I/O that comes back within the spin is taken without a sleep and a
     /// wake-up: a thread woken from sleep on an idle CPU costs the waking
     /// side tens of µs on virtual machines. How much that pays depends on
-    /// how the data comes (`benches/net.rs` tcp_bulk on 2 threads, 2 CPUs,
-    /// loopback, median of 12 runs, 3 pairs against zero):
-    /// - paced, as under BBR: about +25% (4.2k → 5.2k MiB/s);
-    /// - in bursts, as under Reno or CUBIC: about −4% (6.9k → 6.6k MiB/s),
-    ///   because the reader then takes each segment as it lands instead of
-    ///   64 KiB at a time.
+    /// how the data comes. `benches/net.rs` tcp_bulk on 2 threads, 2 CPUs,
+    /// loopback, median of 48 runs in 6 alternating pairs against
+    /// `io_spin(Duration::ZERO)`:
+    /// - paced, as under BBR (`BULK_CONGESTION_CONTROL = "bbr"` in the
+    ///   bench): +37% (4.7k → 6.5k MiB/s);
+    /// - in bursts, as under Reno (the bench's choice): −2% (6.8k → 6.7k
+    ///   MiB/s), because the spinning reader takes each 64 KiB write in
+    ///   two pieces as they land (65,483 + 53 bytes) instead of whole.
     ///
     /// Request-response traffic (tcp_echo_rr) neither gains nor loses. The
     /// price is up to this much CPU each time a worker runs out of work.
