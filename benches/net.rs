@@ -6,8 +6,9 @@
 //!   runtime; each client does 2,000 round trips of 64 bytes. Reported:
 //!   round trips per second (all clients together).
 //! - `tcp_bulk`: one connection writes 1 GiB in 64 KiB writes into a
-//!   server that discards it, with the congestion control pinned (see
-//!   [`BULK_CONGESTION_CONTROL`]). Reported: MiB/s.
+//!   server that discards it, on sockets set up alike for every runtime
+//!   ([`bulk_sockets`]: a pinned congestion control, a fresh loopback
+//!   address per run). Reported: MiB/s.
 //!
 //! Sizes scale with `NET_BENCH_SCALE` (default 1.0); each cell is the
 //! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
@@ -23,6 +24,10 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "net/bulk_sockets.rs"]
+mod bulk_sockets;
+use bulk_sockets::{bulk_congestion_control, bulk_connect, bulk_listener};
+
 const CLIENTS: usize = 64;
 const MESSAGE: usize = 64;
 const CHUNK: usize = 64 * 1024;
@@ -31,94 +36,6 @@ const CHUNK: usize = 64 * 1024;
 /// takes about 0.3 s, a quarter of an echo run, so each row takes about as
 /// long as an echo row and its median rests on more runs.
 const BULK_RUN_FACTOR: usize = 4;
-
-/// The congestion control both ends of a `tcp_bulk` connection use. Under
-/// BBR (the default on these machines) each loopback connection settles
-/// at about 3.2k or 8k MiB/s by chance, for every runtime and with the
-/// same syscalls either way, so a median compared luck; under Reno or
-/// CUBIC every run is steady. Reno is the one every Linux lets an
-/// unprivileged socket choose.
-const BULK_CONGESTION_CONTROL: &str = "reno";
-
-/// Puts `socket` on [`BULK_CONGESTION_CONTROL`], on the systems that let
-/// a socket choose (Linux, FreeBSD).
-#[cfg(any(target_os = "linux", target_os = "freebsd"))]
-fn choose_congestion_control(socket: &socket2::Socket) -> std::io::Result<()> {
-    socket.set_tcp_congestion(BULK_CONGESTION_CONTROL.as_bytes())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-fn choose_congestion_control(_: &socket2::Socket) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-fn tcp_socket() -> socket2::Socket {
-    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket")
-}
-
-/// The congestion control `tcp_bulk` runs under here, for the header.
-fn bulk_congestion_control() -> String {
-    match choose_congestion_control(&tcp_socket()) {
-        Ok(()) => BULK_CONGESTION_CONTROL.into(),
-        Err(e) => format!(
-            "the system's congestion control: {BULK_CONGESTION_CONTROL} refused ({e}), \
-             runs may be bimodal"
-        ),
-    }
-}
-
-/// A new socket on [`BULK_CONGESTION_CONTROL`], chosen before it connects
-/// or listens: switching later leaves the socket paced as BBR set it up,
-/// which is bimodal again. A refusal is in the header.
-fn bulk_socket() -> socket2::Socket {
-    let socket = tcp_socket();
-    let _ = choose_congestion_control(&socket);
-    socket
-}
-
-/// A loopback address no earlier `tcp_bulk` run connected to. The kernel
-/// remembers each destination's congestion window and RTT and starts the
-/// next connection to it from them, so on one address every run began
-/// where the previous one (another runtime's) left off: ours alone ran at
-/// 5.2k MiB/s on 2 threads after its own runs, 6.8k with that memory
-/// off. Linux routes all of 127.0.0.0/8 to loopback.
-fn fresh_loopback() -> std::net::SocketAddr {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let [_, a, b, c] = (0x7f01_0001 + n).to_be_bytes();
-    (std::net::Ipv4Addr::new(127, a, b, c), 0).into()
-}
-
-/// A non-blocking listener for `tcp_bulk` on a [`fresh_loopback`] address
-/// (127.0.0.1, with a warning, where the system refuses it); the
-/// connections it accepts inherit its congestion control.
-fn bulk_listener() -> std::net::TcpListener {
-    static WARN: std::sync::Once = std::sync::Once::new();
-    let socket = bulk_socket();
-    let fresh = fresh_loopback();
-    if let Err(e) = socket.bind(&fresh.into()) {
-        WARN.call_once(|| {
-            eprintln!(
-                "tcp_bulk: cannot bind {fresh} ({e}); every run uses 127.0.0.1 and starts \
-                 from the previous run's window"
-            )
-        });
-        let localhost: std::net::SocketAddr = (std::net::Ipv4Addr::LOCALHOST, 0).into();
-        socket.bind(&localhost.into()).expect("bind");
-    }
-    socket.listen(128).expect("listen");
-    socket.set_nonblocking(true).expect("non-blocking");
-    socket.into()
-}
-
-/// A non-blocking connection to a [`bulk_listener`] (on loopback the
-/// connect completes before anyone accepts).
-fn bulk_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
-    let socket = bulk_socket();
-    socket.connect(&addr.into()).expect("connect");
-    socket.set_nonblocking(true).expect("non-blocking");
-    socket.into()
-}
 
 #[derive(Clone, Copy)]
 struct Sizes {

@@ -185,8 +185,8 @@ impl Builder {
     /// how the data comes. `benches/net.rs` tcp_bulk on 2 threads, 2 CPUs,
     /// loopback, median of 48 runs in 6 alternating pairs against
     /// `io_spin(Duration::ZERO)`:
-    /// - paced, as under BBR (`BULK_CONGESTION_CONTROL = "bbr"` in the
-    ///   bench): +37% (4.7k → 6.5k MiB/s);
+    /// - paced, as under BBR (`BULK_CONGESTION_CONTROL = "bbr"` in
+    ///   `benches/net/bulk_sockets.rs`): +37% (4.7k → 6.5k MiB/s);
     /// - in bursts, as under Reno (the bench's choice): −2% (6.8k → 6.7k
     ///   MiB/s), because the spinning reader takes each 64 KiB write in
     ///   two pieces as they land (65,483 + 53 bytes) instead of whole.
