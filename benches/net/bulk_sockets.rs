@@ -8,7 +8,7 @@
 /// same syscalls either way, so a median compared luck; under Reno or
 /// CUBIC every run is steady. Reno is the one every Linux lets an
 /// unprivileged socket choose.
-pub(crate) const BULK_CONGESTION_CONTROL: &str = "reno";
+const BULK_CONGESTION_CONTROL: &str = "reno";
 
 /// Puts `socket` on [`BULK_CONGESTION_CONTROL`], on the systems that let
 /// a socket choose (Linux, FreeBSD).
