@@ -16,7 +16,9 @@
 //! (see there). Every run checks its byte counts. Ratio = ours / peer
 //! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows;
 //! `NET_BENCH_ONLY=tokio` runs one runtime (for strace or perf);
-//! `NET_BENCH_SAMPLES=1` prints every run's figure (to stderr).
+//! `NET_BENCH_SAMPLES=1` prints every run's figure (to stderr);
+//! `NET_BENCH_SINK_PAUSE_US=60` delays the bulk sink's reads (a
+//! diagnostic: [`pause_after_short_read`]).
 
 use std::future::Future;
 use std::io::Write;
@@ -41,6 +43,8 @@ const BULK_RUN_FACTOR: usize = 4;
 struct Sizes {
     round_trips: usize,
     bulk_bytes: usize,
+    /// `NET_BENCH_SINK_PAUSE_US`; see [`pause_after_short_read`].
+    sink_pause: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -102,13 +106,32 @@ async fn echo_client<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     }
 }
 
-async fn sink_conn<S: futures::AsyncRead + Unpin>(mut stream: S) -> usize {
+async fn sink_conn<S: futures::AsyncRead + Unpin>(mut stream: S, pause: Duration) -> usize {
     let mut buf = vec![0; CHUNK];
     let mut total = 0;
     loop {
         match stream.read(&mut buf).await.expect("sink read") {
             0 => return total,
-            n => total += n,
+            n => {
+                total += n;
+                pause_after_short_read(n, pause);
+            }
+        }
+    }
+}
+
+/// A diagnostic, off by default: after a read shorter than its buffer
+/// (it took all there was), the `tcp_bulk` sink busy-waits `pause`
+/// before reading again, for every runtime alike, so data piles up
+/// between reads. It shows how much of `tcp_bulk` on 2 threads is the
+/// reader's timing rather than the runtime's I/O path: a reader that
+/// comes back late finds several 64 KiB chunks queued, and the kernel
+/// then moves sending and receiving work onto the reader's thread.
+fn pause_after_short_read(read: usize, pause: Duration) {
+    if read < CHUNK && !pause.is_zero() {
+        let start = Instant::now();
+        while start.elapsed() < pause {
+            std::hint::spin_loop();
         }
     }
 }
@@ -156,7 +179,7 @@ macro_rules! futures_io_runtime {
                     Workload::Bulk => {
                         let sink = $spawn(async move {
                             let (stream, _) = listener.accept().await.unwrap();
-                            sink_conn(stream).await
+                            sink_conn(stream, sizes.sink_pause).await
                         });
                         let stream = <$stream>::try_from(bulk_connect(addr)).unwrap();
                         bulk_client(stream, sizes.bulk_bytes).await;
@@ -354,7 +377,10 @@ fn run_tokio(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
                     loop {
                         match stream.read(&mut buf).await.unwrap() {
                             0 => return total,
-                            n => total += n,
+                            n => {
+                                total += n;
+                                pause_after_short_read(n, sizes.sink_pause);
+                            }
                         }
                     }
                 });
@@ -399,6 +425,7 @@ fn main() {
     let sizes = Sizes {
         round_trips: ((2_000.0 * scale) as usize).max(1),
         bulk_bytes: ((1024.0 * 1024.0 * 1024.0 * scale) as usize / CHUNK).max(1) * CHUNK,
+        sink_pause: Duration::from_micros(env_or("NET_BENCH_SINK_PAUSE_US", 0)),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bulk_congestion_control = bulk_congestion_control();
@@ -411,6 +438,12 @@ fn main() {
         CHUNK >> 10,
         runs * BULK_RUN_FACTOR
     );
+    if !sizes.sink_pause.is_zero() {
+        println!(
+            "diagnostic: the tcp_bulk sink pauses {:?} after each short read",
+            sizes.sink_pause
+        );
+    }
     println!("ratio = ours / peer (>1.0: ours is faster)\n");
     println!(
         "{:<28} {:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}",
