@@ -81,7 +81,7 @@ pub(crate) struct Common {
     /// Shutdown began: spawning fails, workers stop.
     pub(crate) shutdown: AtomicBool,
     /// The panic that `UnhandledPanic::ShutdownRuntime` reports.
-    pub(crate) fatal_panic: std::sync::Mutex<Option<Id>>,
+    pub(crate) fatal_panic: std::sync::Mutex<Option<FatalPanic>>,
 }
 
 impl Common {
@@ -105,6 +105,60 @@ impl Common {
 
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Runs `wake` (a wake of a wait queue on a runtime thread: a task's
+    /// join queue as it completes, a timer's queue as it fires, a blocking
+    /// job's join queue), catching a panicking waker so that it never
+    /// unwinds through a worker, the timer driver or a pool thread. The
+    /// panic hook has already printed it; the runtime then follows its
+    /// [`UnhandledPanic`] policy and carries on. `whose` names the waker in
+    /// the `ShutdownRuntime` report ("the join waker of task 7").
+    pub(crate) fn wake_guarded(&self, whose: impl FnOnce() -> String, wake: impl FnOnce()) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(wake)).is_err()
+            && self.on_fatal(FatalPanic::Waker(whose()))
+        {
+            // The runtime's threads sleep on parkers this does not reach:
+            // the scheduler this thread runs (this one: the driver, the
+            // workers and the pool run inside their runtime) wakes them.
+            crate::context::with_scheduler(|here| {
+                if std::ptr::eq(here.common(), self) {
+                    here.wake_everyone();
+                }
+            });
+        }
+    }
+
+    /// A panic escaped a task or a waker: under `ShutdownRuntime` the
+    /// runtime shuts down and `block_on` panics with `what`.
+    pub(crate) fn on_fatal(&self, what: FatalPanic) -> bool {
+        if self.config.unhandled_panic != UnhandledPanic::ShutdownRuntime {
+            return false;
+        }
+        let mut fatal = self.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
+        fatal.get_or_insert(what);
+        drop(fatal);
+        self.shutdown
+            .store(true, std::sync::atomic::Ordering::Release);
+        true
+    }
+}
+
+/// What panicked, for `UnhandledPanic::ShutdownRuntime`'s report.
+#[derive(Debug, Clone)]
+pub(crate) enum FatalPanic {
+    /// A task's poll (or its output's drop).
+    Task(Id),
+    /// A waker the runtime called (see [`Common::wake_guarded`]).
+    Waker(String),
+}
+
+impl fmt::Display for FatalPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FatalPanic::Task(id) => write!(f, "task {id} panicked"),
+            FatalPanic::Waker(whose) => write!(f, "{whose} panicked"),
+        }
     }
 }
 
@@ -248,17 +302,11 @@ impl Scheduler {
 
     /// Called when a task's poll panicked.
     pub(crate) fn on_panic(&self, id: Id) {
-        let common = self.common();
-        if common.config.unhandled_panic == UnhandledPanic::ShutdownRuntime {
-            let mut fatal = common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
-            fatal.get_or_insert(id);
-            drop(fatal);
-            common
-                .shutdown
-                .store(true, std::sync::atomic::Ordering::Release);
+        if self.common().on_fatal(FatalPanic::Task(id)) {
             self.wake_everyone();
         }
     }
+
 
     /// Wakes every parked scheduler thread (shutdown).
     pub(crate) fn wake_everyone(&self) {
@@ -353,10 +401,14 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
 
 /// `UnhandledPanic::ShutdownRuntime`: `block_on` panics once a task did.
 pub(crate) fn check_fatal_panic(common: &Common) {
-    let fatal = *common.fatal_panic.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(id) = fatal {
+    let fatal = common
+        .fatal_panic
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(what) = fatal {
         panic!(
-            "task {id} panicked and the runtime is configured with \
+            "{what} and the runtime is configured with \
              `UnhandledPanic::ShutdownRuntime`: the runtime is shutting down"
         );
     }

@@ -179,7 +179,16 @@ where
             // (see `JOIN_WAITING` in `state.rs`).
             // `join_queue()` makes the queue if the joiner has not yet: the
             // queue's lock then orders this wake with its registration.
-            self.header.join_queue().wake_up_all();
+            // A joiner's waker may panic: it must not unwind through the
+            // worker (or the pool thread) completing this task.
+            let queue = self.header.join_queue();
+            let id = self.header.id;
+            self.header.scheduler.common().wake_guarded(
+                || format!("the waker of a `JoinHandle` of task {id}"),
+                || {
+                    queue.wake_up_all();
+                },
+            );
         }
         self.header.scheduler.release(&self.header);
     }
