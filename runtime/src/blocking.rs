@@ -7,11 +7,17 @@
 //! so one job wakes one thread. A job is a task like any other (its
 //! `JoinHandle` is the same type); it cannot be cancelled once it runs.
 //!
+//! When the pool has no thread and the OS refuses to start one (a pid
+//! limit, `RLIMIT_NPROC`, no address space for a stack), the job's handle
+//! resolves at once to a [`JoinError`](crate::task::JoinError) for which
+//! `is_spawn_failed()` holds, naming the OS error; nothing waits forever.
+//!
 //! Shutdown: no new job is accepted (its handle resolves to a shutdown
 //! `JoinError`); queued jobs that never started are cancelled the same way;
 //! running jobs get the shutdown timeout to finish, after which their
 //! threads are left to end on their own.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -101,9 +107,8 @@ impl BlockingPool {
             if let Some(size) = inner.config.stack_size {
                 builder = builder.stack_size(size);
             }
-            if builder.spawn(move || pool.thread_main()).is_err() {
-                // No thread: the job waits for a running one (or shutdown).
-                inner.lock().threads -= 1;
+            if let Err(err) = builder.spawn(move || pool.thread_main()) {
+                inner.no_thread(err);
             }
         } else {
             drop(state);
@@ -124,7 +129,9 @@ impl BlockingPool {
     }
 
     /// Refuses new jobs, drops queued ones, and waits until `deadline` for
-    /// running jobs. Returns whether every pool thread exited.
+    /// running jobs. Returns whether every pool thread exited. A pool
+    /// thread that shuts its own runtime down (a job that drops the
+    /// `Runtime`) is not waited for: it exits when its job returns.
     pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
         let inner = &self.inner;
         let queued = {
@@ -135,7 +142,8 @@ impl BlockingPool {
         inner.in_flight.fetch_sub(queued.len(), AcqRel);
         drop(queued); // already cancelled through the owned-task list
         inner.work.close();
-        let done = || inner.lock().threads == 0;
+        let me = usize::from(inner.is_current_thread());
+        let done = || inner.lock().threads <= me;
         match deadline {
             None => inner.exited.blocking_wait_event(done).is_ok() || done(),
             Some(deadline) => {
@@ -146,12 +154,52 @@ impl BlockingPool {
     }
 }
 
+thread_local! {
+    /// The pool this thread serves (its `Inner`'s address), 0 elsewhere.
+    static POOL_THREAD: Cell<usize> = const { Cell::new(0) };
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the calling thread is one of this pool's threads.
+    fn is_current_thread(&self) -> bool {
+        POOL_THREAD.with(Cell::get) == self as *const Inner as usize
+    }
+
+    /// The OS refused to start a thread for a job just queued. If the pool
+    /// has no thread at all, nothing will ever run the queued jobs: each
+    /// ends now with a [`JoinError`](crate::task::JoinError) naming the OS
+    /// error, and stops counting as in flight (so a paused clock does not
+    /// wait for it). Otherwise the jobs wait for a running thread, as they
+    /// do when the pool is at `max_blocking_threads`.
+    fn no_thread(&self, err: std::io::Error) {
+        let jobs = {
+            let mut state = self.lock();
+            state.threads -= 1;
+            if state.threads > 0 {
+                return;
+            }
+            std::mem::take(&mut state.jobs)
+        };
+        self.in_flight.fetch_sub(jobs.len(), AcqRel);
+        for job in jobs {
+            let err = match err.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(err.kind(), err.to_string()),
+            };
+            // Queued and never started: nobody else can hold it.
+            if job.header().state.claim_for_shutdown() {
+                let id = job.header().id;
+                job.cancel(crate::task::JoinError::spawn_failed(id, err));
+            }
+        }
+    }
+
     fn thread_main(self: Arc<Self>) {
+        POOL_THREAD.with(|pool| pool.set(Arc::as_ptr(&self) as usize));
         loop {
             let mut state = self.lock();
             if let Some(job) = state.jobs.pop_front() {

@@ -18,6 +18,9 @@ struct Context {
     /// This thread drives tasks (`block_on`, a worker): it must not block.
     driving: Cell<bool>,
     scheduler: RefCell<Option<Scheduler>>,
+    /// How many [`EnterGuard`]s are alive on this thread (they must drop
+    /// in the reverse order they were made).
+    enter_depth: Cell<usize>,
     task: Cell<Option<CurrentTask>>,
     core: RefCell<Core>,
 }
@@ -27,6 +30,7 @@ thread_local! {
         Context {
             driving: Cell::new(false),
             scheduler: RefCell::new(None),
+            enter_depth: Cell::new(0),
             task: Cell::new(None),
             core: RefCell::new(Core::None),
         }
@@ -70,18 +74,51 @@ impl Drop for DrivingGuard {
     }
 }
 
-/// Restores the previous runtime when dropped.
-pub(crate) struct EnterGuard(Option<Scheduler>);
+/// Restores the previous runtime when dropped. Not `Send`: it restores
+/// the thread it was made on.
+pub(crate) struct EnterGuard {
+    previous: Option<Scheduler>,
+    /// Guards alive on this thread once this one was made.
+    depth: usize,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
 
 /// Makes `scheduler` this thread's runtime until the guard drops.
 pub(crate) fn enter(scheduler: Scheduler) -> EnterGuard {
-    EnterGuard(CONTEXT.with(|cx| cx.scheduler.replace(Some(scheduler))))
+    CONTEXT.with(|cx| {
+        let depth = cx.enter_depth.get() + 1;
+        cx.enter_depth.set(depth);
+        EnterGuard {
+            previous: cx.scheduler.replace(Some(scheduler)),
+            depth,
+            _not_send: std::marker::PhantomData,
+        }
+    })
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        let prev = self.0.take();
-        let _ = CONTEXT.try_with(|cx| *cx.scheduler.borrow_mut() = prev);
+        let previous = self.previous.take();
+        let in_order = CONTEXT
+            .try_with(|cx| {
+                let in_order = cx.enter_depth.get() == self.depth;
+                if in_order {
+                    cx.enter_depth.set(self.depth - 1);
+                    *cx.scheduler.borrow_mut() = previous;
+                }
+                in_order
+            })
+            .unwrap_or(true);
+        // Restoring out of order would leave the wrong runtime current,
+        // silently; a second panic while unwinding would abort.
+        if !in_order && !std::thread::panicking() {
+            panic!(
+                "`EnterGuard`s dropped out of order: the guards that `Handle::enter` \
+                 returns must be dropped in the reverse order they were made (the \
+                 innermost first), or the wrong runtime would stay current on this \
+                 thread"
+            );
+        }
     }
 }
 

@@ -25,9 +25,16 @@
 //! 5. **Stop the blocking pool.** Queued jobs that never started were
 //!    cancelled in step 3; running jobs get until the deadline, then their
 //!    threads are left to finish on their own.
-//! 6. **Close the parkers**, so nothing in the runtime can sleep again.
+//! 6. **Close the parkers and empty the run queues**, so nothing in the
+//!    runtime can sleep again, and no queued task (each holds the runtime)
+//!    keeps the runtime's memory, threads' parkers and the reactor's fds
+//!    alive. A task woken later (from another thread, or by a waker that
+//!    outlived the runtime) is dropped instead of queued.
 //!
-//! Nothing waits past the deadline, so shutdown never hangs forever.
+//! Nothing waits past the deadline, so shutdown never hangs forever. A
+//! runtime dropped by one of its own threads (inside a task on a worker,
+//! or a `spawn_blocking` job) shuts down the same way without waiting for
+//! that thread, which exits once the task's poll or the job returns.
 
 use std::fmt;
 use std::future::Future;
@@ -182,7 +189,10 @@ impl Runtime {
         // 6. Close the parkers (and drop what is still queued).
         match &scheduler {
             Scheduler::CurrentThread(shared) => shared.shutdown(),
-            Scheduler::MultiThread(shared) => shared.unpark_all(),
+            Scheduler::MultiThread(shared) => {
+                shared.drain_queues();
+                shared.unpark_all();
+            }
         }
         stopped
     }
@@ -227,6 +237,23 @@ impl Handle {
 
     /// Makes this runtime current on this thread until the guard drops, so
     /// `spawn` and the timers work from outside its tasks.
+    ///
+    /// # Panics
+    ///
+    /// Guards must be dropped in the reverse order they were made (the
+    /// innermost first): dropping an outer guard while an inner one is
+    /// alive panics, instead of silently leaving the wrong runtime current.
+    /// The guard is not `Send`: it belongs to the thread it was made on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let guard = rt.handle().enter();
+    /// let task = runtime::spawn(async { 7 }); // no `block_on` needed to spawn
+    /// drop(guard);
+    /// assert_eq!(rt.block_on(task).unwrap(), 7);
+    /// ```
     pub fn enter(&self) -> EnterGuard {
         EnterGuard(context::enter(self.scheduler.clone()))
     }

@@ -144,6 +144,37 @@ impl Common {
     }
 }
 
+/// After a push to a scheduler's shared queue (`inject`): if shutdown has
+/// begun, empties that queue. Every queued task holds its scheduler, and
+/// the scheduler holds the queue, so a task left queued after shutdown
+/// keeps the whole runtime (its threads' parkers, the reactor's fds, the
+/// wheel) alive forever. Shutdown empties the queues once its workers have
+/// stopped; a wake that pushes later (a task woken from another thread
+/// just as the runtime drops, a stray waker after it) empties the queue
+/// itself. The two sides are ordered like Dekker's: each writes (the push,
+/// the flag) then fences then reads (the flag, the queue), so at least one
+/// of them sees the other's write. Dropping a queued task here loses
+/// nothing: after shutdown began, the owned-task list ends every task
+/// (`cancel_all_tasks`), queued or not.
+pub(crate) fn drain_after_shutdown(common: &Common, inject: &crossbeam_deque::Injector<TaskRef>) {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    if common.is_shutdown() {
+        drain(inject);
+    }
+}
+
+/// Empties a shared queue (see [`drain_after_shutdown`]).
+pub(crate) fn drain(inject: &crossbeam_deque::Injector<TaskRef>) {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    loop {
+        match inject.steal() {
+            crossbeam_deque::Steal::Success(task) => drop(task),
+            crossbeam_deque::Steal::Empty => return,
+            crossbeam_deque::Steal::Retry => {}
+        }
+    }
+}
+
 /// What panicked, for `UnhandledPanic::ShutdownRuntime`'s report.
 #[derive(Debug, Clone)]
 pub(crate) enum FatalPanic {
@@ -151,6 +182,8 @@ pub(crate) enum FatalPanic {
     Task(Id),
     /// A waker the runtime called (see [`Common::wake_guarded`]).
     Waker(String),
+    /// The destructor of a task's output.
+    Output(Id),
 }
 
 impl fmt::Display for FatalPanic {
@@ -158,6 +191,9 @@ impl fmt::Display for FatalPanic {
         match self {
             FatalPanic::Task(id) => write!(f, "task {id} panicked"),
             FatalPanic::Waker(whose) => write!(f, "{whose} panicked"),
+            FatalPanic::Output(id) => {
+                write!(f, "the output of task {id} panicked as it was dropped")
+            }
         }
     }
 }
@@ -306,7 +342,6 @@ impl Scheduler {
             self.wake_everyone();
         }
     }
-
 
     /// Wakes every parked scheduler thread (shutdown).
     pub(crate) fn wake_everyone(&self) {

@@ -72,6 +72,7 @@ impl Shared {
     pub(crate) fn schedule(&self, task: TaskRef) {
         if let Err(task) = push_local(self.addr(), task) {
             self.inject.push(task);
+            super::drain_after_shutdown(&self.common, &self.inject);
             self.parker.unpark();
         }
     }
@@ -168,7 +169,7 @@ impl Shared {
         {
             core.queue.clear();
         }
-        while self.pop_inject().is_some() {}
+        super::drain(&self.inject);
         self.parker.close();
     }
 }

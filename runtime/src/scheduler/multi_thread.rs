@@ -202,6 +202,7 @@ impl Shared {
             (Some((true, me)), _) => self.notify_parked_except(Some(me)),
             (None, Some(task)) => {
                 self.inject.push(task);
+                super::drain_after_shutdown(&self.common, &self.inject);
                 self.notify_parked();
             }
             (None, None) => unreachable!("a task taken by the core was queued"),
@@ -273,10 +274,43 @@ impl Shared {
         }
     }
 
+    /// Shutdown's last step: drops every task still queued anywhere (the
+    /// global queue, each worker's queue and LIFO slot), which the
+    /// owned-task list has already ended. A queued task holds this
+    /// scheduler, so one left behind would keep the runtime alive forever
+    /// (see [`super::drain_after_shutdown`] for wakes that come later). A
+    /// worker still stuck in a poll empties its own queues when it exits.
+    pub(crate) fn drain_queues(&self) {
+        super::drain(&self.inject);
+        for remote in self.remotes.iter() {
+            loop {
+                match remote.stealer.steal() {
+                    Steal::Success(task) => drop(task),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+            drop(
+                remote
+                    .lifo
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take(),
+            );
+        }
+    }
+
     /// Waits until every worker thread has exited or `deadline` passes.
-    /// Returns whether they all exited.
+    /// Returns whether they all exited. A worker that shuts its own
+    /// runtime down (a task that drops the `Runtime`) is not waited for:
+    /// it exits when that poll returns.
     pub(crate) fn wait_for_workers(&self, deadline: Option<Instant>) -> bool {
-        let done = || self.running.load(Acquire) == 0;
+        let me = self.addr();
+        let on_worker = context::with_core(
+            |core| matches!(core, AnyCore::MultiThread(core) if core.owner == me),
+        )
+        .unwrap_or(false);
+        let done = || self.running.load(Acquire) <= usize::from(on_worker);
         match deadline {
             None => self.exited.blocking_wait_event(done).is_ok() || done(),
             Some(deadline) => {

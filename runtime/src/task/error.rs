@@ -6,12 +6,18 @@ use std::fmt;
 use super::Id;
 
 enum Repr {
-    Cancelled { shutdown: bool },
+    Cancelled {
+        shutdown: bool,
+    },
     Panicked(Box<dyn Any + Send + 'static>),
+    /// A blocking job that never ran: no pool thread could be started.
+    SpawnFailed(std::io::Error),
 }
 
 /// A task ended without producing its output: it was cancelled (aborted,
-/// or dropped by a runtime shutdown) or it panicked.
+/// or dropped by a runtime shutdown), it panicked, or (a
+/// [`spawn_blocking`](crate::spawn_blocking) job) it never ran because the
+/// OS refused to start a thread for it.
 ///
 /// # Examples
 ///
@@ -43,6 +49,13 @@ impl JoinError {
         }
     }
 
+    pub(crate) fn spawn_failed(id: Id, err: std::io::Error) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::SpawnFailed(err),
+        }
+    }
+
     pub(crate) fn panicked(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
             id,
@@ -64,6 +77,23 @@ impl JoinError {
     /// The task panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self.repr, Repr::Panicked(_))
+    }
+
+    /// A [`spawn_blocking`](crate::spawn_blocking) job never ran: the
+    /// blocking pool had no thread and the OS refused to start one (a
+    /// container's pid limit, `RLIMIT_NPROC`, address space). The OS error
+    /// is [`spawn_error`](Self::spawn_error) (and the error's `source`).
+    pub fn is_spawn_failed(&self) -> bool {
+        matches!(self.repr, Repr::SpawnFailed(_))
+    }
+
+    /// The OS error that kept a blocking job from running (see
+    /// [`is_spawn_failed`](Self::is_spawn_failed)).
+    pub fn spawn_error(&self) -> Option<&std::io::Error> {
+        match &self.repr {
+            Repr::SpawnFailed(err) => Some(err),
+            _ => None,
+        }
     }
 
     /// The id of the task.
@@ -110,6 +140,12 @@ impl fmt::Display for JoinError {
                 Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
                 None => write!(f, "task {} panicked", self.id),
             },
+            Repr::SpawnFailed(err) => write!(
+                f,
+                "blocking job {} never ran: the OS refused to start a blocking-pool \
+                 thread: {err}",
+                self.id
+            ),
         }
     }
 }
@@ -127,18 +163,30 @@ impl fmt::Debug for JoinError {
                 .field("id", &self.id)
                 .field("message", &panic_message(payload.as_ref()))
                 .finish(),
+            Repr::SpawnFailed(err) => f
+                .debug_struct("JoinError::SpawnFailed")
+                .field("id", &self.id)
+                .field("error", err)
+                .finish(),
         }
     }
 }
 
-impl std::error::Error for JoinError {}
+impl std::error::Error for JoinError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.repr {
+            Repr::SpawnFailed(err) => Some(err),
+            _ => None,
+        }
+    }
+}
 
 impl From<JoinError> for std::io::Error {
     fn from(err: JoinError) -> Self {
-        let kind = if err.is_cancelled() {
-            std::io::ErrorKind::Interrupted
-        } else {
-            std::io::ErrorKind::Other
+        let kind = match &err.repr {
+            Repr::Cancelled { .. } => std::io::ErrorKind::Interrupted,
+            Repr::SpawnFailed(os) => os.kind(),
+            Repr::Panicked(_) => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, err.to_string())
     }

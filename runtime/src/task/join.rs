@@ -110,6 +110,9 @@ impl<T> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let cell = &this.cell;
+        // A finished task's handle is ready at once: spend budget so that a
+        // loop joining finished tasks yields like any other resource.
+        std::task::ready!(waitq::coop::poll_proceed(cx));
         if let Some(output) = cell.take_output() {
             this.taken = true;
             return Poll::Ready(output);
@@ -127,6 +130,8 @@ impl<T> Future for JoinHandle<T> {
                 None => panic!("`JoinHandle` polled after it returned the task's output"),
             };
         }
+        // The wait spends its own unit: give back the one spent above.
+        waitq::coop::refund();
         match waiter.poll_wait_event(cx, || header.state.load().is_complete()) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(_) => match cell.take_output() {
@@ -149,10 +154,17 @@ impl<T> Drop for JoinHandle<T> {
         if self.taken {
             return;
         }
-        let before = self.cell.header().state.drop_join_interest();
+        let header = self.cell.header();
+        let before = header.state.drop_join_interest();
         if before.is_complete() {
             // The task stored its output before it saw us go: drop it here.
-            drop(self.cell.take_output());
+            // Its destructor may panic; that panic is the task's, and is
+            // handled as it would be had the task dropped its output itself
+            // (it does when no handle is left): caught, and reported
+            // through the runtime's `UnhandledPanic` policy, never raised
+            // in the code that happened to drop the handle.
+            let output = self.cell.take_output();
+            crate::task::raw::drop_output_quietly(header, output);
         }
     }
 }

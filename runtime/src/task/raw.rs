@@ -172,7 +172,7 @@ where
                 self.stage
                     .with(|stage| std::mem::replace(stage, Stage::Consumed))
             };
-            drop_quietly(stage);
+            drop_output_quietly(&self.header, stage);
         }
         if before.has_join_waiter() {
             // Only a joiner that announced itself can be asleep there
@@ -250,6 +250,19 @@ where
 
 fn drop_quietly<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// Drops a finished task's output (or whatever holds it), catching a
+/// panic in its destructor: the panic hook has printed it, and the runtime
+/// follows its `UnhandledPanic` policy (as for a panic in the task).
+pub(crate) fn drop_output_quietly<T>(header: &Header, output: T) {
+    if catch_unwind(AssertUnwindSafe(move || drop(output))).is_err() {
+        let id = header.id;
+        let what = crate::scheduler::FatalPanic::Output(id);
+        if header.scheduler.common().on_fatal(what) {
+            header.scheduler.wake_everyone();
+        }
+    }
 }
 
 impl<F> Runnable for Task<F>

@@ -173,6 +173,13 @@ impl<T> JoinSet<T> {
                 drop(self.members.remove(key));
                 return Poll::Ready(Some(out));
             }
+            if !waitq::coop::has_budget_remaining() {
+                // The handle yielded for the budget (and its own waker
+                // queued it again): yield too, or this loop would pop it
+                // forever.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         Poll::Pending
     }
