@@ -1,71 +1,162 @@
 //! Process signals routed to tasks: `SIGTERM`/`SIGINT` end the routed
-//! tasks' interruptible and killable waits; `ctrl_c()` wakes on `SIGINT`.
-//! One test per process-wide signal flow, run in sequence in one test.
+//! tasks' interruptible and killable waits; `recv()` and `ctrl_c()` wake
+//! on the next signal after their call.
+//!
+//! Every test signals a child process, never this one: each `#[test]`
+//! re-runs this binary on itself alone ([`in_child`]), with an environment
+//! variable that makes the test run its body there. The parent only waits
+//! for the child, under a watchdog, and reports its output.
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use runtime::signal::{self, ProcessSignal};
 use runtime::sync::{SignalKind, WaitQueue};
 
 static NEVER: WaitQueue = WaitQueue::new();
 
+/// Names the test whose body this process runs (set in children only).
+const CHILD: &str = "RT_SIGNAL_CHILD";
+
+/// Runs `body` in a child process: the test binary, re-run on test `name`
+/// alone with [`CHILD`] set; in that child, runs `body` itself. With
+/// `nofile`, the child runs with that many file descriptors at most
+/// (`ulimit -n`). The parent fails if the child fails or outlives the
+/// watchdog (a minute; the bodies take milliseconds), or runs no test.
+fn in_child(name: &str, nofile: Option<u32>, body: impl FnOnce()) {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match nofile {
+        None => Command::new(exe),
+        Some(n) => {
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(exe);
+            sh
+        }
+    };
+    command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, output) = run_with_watchdog(command);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "child for `{name}` failed ({status:?}):\n{output}"
+    );
+    // The child ran the body, not an empty filter.
+    assert!(output.contains("1 passed"), "child for `{name}`:\n{output}");
+}
+
+/// Spawns `command` and waits for it at most a minute (then kills it and
+/// gives `None`); returns its status and its stdout and stderr.
+fn run_with_watchdog(mut command: Command) -> (Option<ExitStatus>, String) {
+    let mut child = command.spawn().unwrap();
+    let readers = [
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    ];
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = readers.map(|r| r.join().unwrap()).concat();
+    (status, output)
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+/// A watchdog for an await in a child: far longer than any test needs.
+const WATCHDOG: Duration = Duration::from_secs(30);
+
 #[test]
 fn process_signals_reach_routed_tasks() {
-    let rt = runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        // SIGTERM as an interrupt ends an interruptible wait.
-        let interruptible = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_interruptible(&signals, || false).await
-        });
-        // SIGTERM as a kill ends a killable wait (an interrupt would not).
-        let killable = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_killable(&signals, || false).await
-        });
-        signal::route(
-            ProcessSignal::Terminate,
-            &interruptible.abort_handle(),
-            SignalKind::Interrupt,
-        )
-        .unwrap();
-        signal::route(
-            ProcessSignal::Terminate,
-            &killable.abort_handle(),
-            SignalKind::Kill,
-        )
-        .unwrap();
-        // Not routed: must keep sleeping.
-        let bystander = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_interruptible(&signals, || false).await
-        });
-        signal::raise(ProcessSignal::Terminate).unwrap();
-        let err = interruptible.await.unwrap().unwrap_err();
-        assert!(!err.is_closed() && !err.is_fatal(), "{err:?}");
-        let err = killable.await.unwrap().unwrap_err();
-        assert!(!err.is_closed(), "{err:?}");
-        assert!(!bystander.is_finished());
-        bystander.abort();
-        assert!(bystander.await.unwrap_err().is_cancelled());
+    in_child("process_signals_reach_routed_tasks", None, || {
+        let rt = runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // SIGTERM as an interrupt ends an interruptible wait.
+            let interruptible = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            // SIGTERM as a kill ends a killable wait (an interrupt would not).
+            let killable = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_killable(&signals, || false).await
+            });
+            signal::route(
+                ProcessSignal::Terminate,
+                &interruptible.abort_handle(),
+                SignalKind::Interrupt,
+            )
+            .unwrap();
+            signal::route(
+                ProcessSignal::Terminate,
+                &killable.abort_handle(),
+                SignalKind::Kill,
+            )
+            .unwrap();
+            // Not routed: must keep sleeping.
+            let bystander = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            signal::raise(ProcessSignal::Terminate).unwrap();
+            let err = interruptible.await.unwrap().unwrap_err();
+            assert!(!err.is_closed() && !err.is_fatal(), "{err:?}");
+            let err = killable.await.unwrap().unwrap_err();
+            assert!(!err.is_closed(), "{err:?}");
+            assert!(!bystander.is_finished());
+            bystander.abort();
+            assert!(bystander.await.unwrap_err().is_cancelled());
 
-        // ctrl_c() wakes on the next SIGINT.
-        let waiter = runtime::spawn(signal::ctrl_c());
-        runtime::task::yield_now().await;
-        std::thread::spawn(|| {
-            // Keep raising until the waiter has seen one (it may not have
-            // registered its baseline count before the first).
-            for _ in 0..1000 {
-                signal::raise(ProcessSignal::CtrlC).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                if DONE.load(std::sync::atomic::Ordering::Acquire) {
-                    return;
+            // ctrl_c() wakes on the next SIGINT.
+            let waiter = runtime::spawn(signal::ctrl_c());
+            runtime::task::yield_now().await;
+            let raiser = std::thread::spawn(|| {
+                // Keep raising until the waiter has seen one (it may not have
+                // registered its baseline count before the first).
+                for _ in 0..1000 {
+                    signal::raise(ProcessSignal::CtrlC).unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                    if DONE.load(std::sync::atomic::Ordering::Acquire) {
+                        return;
+                    }
                 }
-            }
+            });
+            runtime::time::timeout(WATCHDOG, waiter)
+                .await
+                .expect("ctrl_c() saw no SIGINT")
+                .unwrap()
+                .unwrap();
+            DONE.store(true, std::sync::atomic::Ordering::Release);
+            raiser.join().unwrap();
         });
-        waiter.await.unwrap().unwrap();
-        DONE.store(true, std::sync::atomic::Ordering::Release);
     });
 }
 
