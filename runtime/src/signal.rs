@@ -16,6 +16,9 @@ use signal_hook::iterator::Signals;
 use waitq::{SignalKind, WaitQueue};
 
 use crate::task::AbortHandle;
+use routes::Routes;
+
+mod routes;
 
 /// A process signal that can be routed to tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,16 +46,10 @@ impl ProcessSignal {
     }
 }
 
-struct Route {
-    signal: ProcessSignal,
-    task: AbortHandle,
-    kind: SignalKind,
-}
-
 struct Listener {
     counts: [AtomicU64; 2],
     queues: [WaitQueue; 2],
-    routes: Mutex<Vec<Route>>,
+    routes: Mutex<Routes>,
     handle: signal_hook::iterator::Handle,
 }
 
@@ -80,7 +77,7 @@ fn listener() -> io::Result<&'static Listener> {
         Ok(Listener {
             counts: [AtomicU64::new(0), AtomicU64::new(0)],
             queues: [WaitQueue::new(), WaitQueue::new()],
-            routes: Mutex::new(Vec::new()),
+            routes: Mutex::new(Routes::new()),
             handle,
         })
     });
@@ -94,19 +91,20 @@ impl Listener {
         let i = signal.index();
         self.counts[i].fetch_add(1, AcqRel);
         self.queues[i].wake_up_all();
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        routes.retain(|route| !route.task.is_finished());
-        for route in routes.iter().filter(|r| r.signal == signal) {
-            match route.kind {
-                SignalKind::Kill => route.task.kill(),
-                _ => route.task.interrupt(),
-            }
-        }
+        let targets = self
+            .routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .targets(signal);
+        routes::raise_on(targets);
     }
 }
 
 /// From now on, each `signal` the process receives raises `kind` on
 /// `task` (an interrupt or a kill), until the task finishes.
+///
+/// The route does not keep the task (nor its runtime) alive: it goes
+/// when the task is freed.
 ///
 /// # Errors
 ///
@@ -136,11 +134,7 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
         .routes
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(Route {
-            signal,
-            task: task.clone(),
-            kind,
-        });
+        .push(signal, task, kind);
     Ok(())
 }
 
