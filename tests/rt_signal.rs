@@ -187,3 +187,60 @@ fn routes_do_not_keep_dropped_runtimes() {
         }
     });
 }
+// The listener's first failure is not for ever: with no file descriptor
+// left (the self-pipe needs two), `route`, `recv` and `raise` fail; once
+// descriptors are free again, they work, and SIGINT reaches the runtime.
+#[test]
+fn signal_listener_retries_after_fd_exhaustion() {
+    in_child(
+        "signal_listener_retries_after_fd_exhaustion",
+        Some(64),
+        || {
+            let rt = runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .unwrap();
+            let task = rt.spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            let mut files = Vec::new();
+            for _ in 0..100_000 {
+                match std::fs::File::open("/dev/null") {
+                    Ok(file) => files.push(file),
+                    Err(e) => {
+                        assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
+                        break;
+                    }
+                }
+            }
+            let routed = signal::route(
+                ProcessSignal::CtrlC,
+                &task.abort_handle(),
+                SignalKind::Interrupt,
+            );
+            assert!(routed.is_err(), "route worked without descriptors");
+            assert!(rt.block_on(signal::recv(ProcessSignal::CtrlC)).is_err());
+            assert!(signal::raise(ProcessSignal::CtrlC).is_err());
+            drop(files);
+
+            signal::route(
+                ProcessSignal::CtrlC,
+                &task.abort_handle(),
+                SignalKind::Interrupt,
+            )
+            .expect("route failed after descriptors were freed");
+            let ctrl_c = signal::ctrl_c();
+            signal::raise(ProcessSignal::CtrlC).unwrap();
+            rt.block_on(async {
+                runtime::time::timeout(WATCHDOG, ctrl_c)
+                    .await
+                    .expect("ctrl_c() saw no SIGINT")
+                    .unwrap();
+                let err = task.await.unwrap().unwrap_err();
+                assert!(!err.is_fatal(), "{err:?}");
+            });
+        },
+    );
+}

@@ -6,18 +6,26 @@
 //! iterator); each delivery bumps a per-signal counter, wakes that
 //! signal's wait queue, and raises the routed kind on every routed task
 //! that is still alive.
+//!
+//! # Errors
+//!
+//! Starting the listener needs a thread and two file descriptors (the
+//! self-pipe). When it cannot start (say the process has run out of file
+//! descriptors), the call that tried fails, no handler is installed
+//! (`SIGINT` and `SIGTERM` keep their default actions), and the next call
+//! tries again.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::atomic::Ordering::Acquire;
+use std::sync::PoisonError;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use waitq::{SignalKind, WaitQueue};
+use waitq::SignalKind;
 
 use crate::task::AbortHandle;
-use routes::Routes;
+use listener::listener;
 
+mod listener;
 mod routes;
 
 /// A process signal that can be routed to tasks.
@@ -46,60 +54,6 @@ impl ProcessSignal {
     }
 }
 
-struct Listener {
-    counts: [AtomicU64; 2],
-    queues: [WaitQueue; 2],
-    routes: Mutex<Routes>,
-    handle: signal_hook::iterator::Handle,
-}
-
-static LISTENER: OnceLock<Result<Listener, String>> = OnceLock::new();
-
-fn listener() -> io::Result<&'static Listener> {
-    let listener = LISTENER.get_or_init(|| {
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
-        let handle = signals.handle();
-        std::thread::Builder::new()
-            .name("runtime-signals".into())
-            .spawn(move || {
-                for raw in signals.forever() {
-                    let signal = if raw == SIGINT {
-                        ProcessSignal::CtrlC
-                    } else {
-                        ProcessSignal::Terminate
-                    };
-                    if let Ok(listener) = listener() {
-                        listener.deliver(signal);
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(Listener {
-            counts: [AtomicU64::new(0), AtomicU64::new(0)],
-            queues: [WaitQueue::new(), WaitQueue::new()],
-            routes: Mutex::new(Routes::new()),
-            handle,
-        })
-    });
-    listener
-        .as_ref()
-        .map_err(|e| io::Error::other(format!("cannot listen for signals: {e}")))
-}
-
-impl Listener {
-    fn deliver(&self, signal: ProcessSignal) {
-        let i = signal.index();
-        self.counts[i].fetch_add(1, AcqRel);
-        self.queues[i].wake_up_all();
-        let targets = self
-            .routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .targets(signal);
-        routes::raise_on(targets);
-    }
-}
-
 /// From now on, each `signal` the process receives raises `kind` on
 /// `task` (an interrupt or a kill), until the task finishes.
 ///
@@ -108,7 +62,8 @@ impl Listener {
 ///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again.
 ///
 /// # Examples
 ///
@@ -142,7 +97,8 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
 ///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again.
 pub async fn recv(signal: ProcessSignal) -> io::Result<()> {
     let listener = listener()?;
     let i = signal.index();
@@ -157,7 +113,8 @@ pub async fn recv(signal: ProcessSignal) -> io::Result<()> {
 ///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again.
 pub async fn ctrl_c() -> io::Result<()> {
     recv(ProcessSignal::CtrlC).await
 }
@@ -166,15 +123,9 @@ pub async fn ctrl_c() -> io::Result<()> {
 ///
 /// # Errors
 ///
-/// When the handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again. Then nothing is raised.
 pub fn raise(signal: ProcessSignal) -> io::Result<()> {
     listener()?;
     signal_hook::low_level::raise(signal.raw())
-}
-
-impl std::fmt::Debug for Listener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = &self.handle;
-        f.write_str("Listener")
-    }
 }
