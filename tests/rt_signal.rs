@@ -87,6 +87,17 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
     })
 }
 
+/// Polls `done` up to 2,000 times, 5 ms apart; whether it became true.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..2000 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
 /// A watchdog for an await in a child: far longer than any test needs.
 const WATCHDOG: Duration = Duration::from_secs(30);
 
@@ -135,32 +146,18 @@ fn process_signals_reach_routed_tasks() {
             bystander.abort();
             assert!(bystander.await.unwrap_err().is_cancelled());
 
-            // ctrl_c() wakes on the next SIGINT.
+            // ctrl_c() wakes on the next SIGINT after its call.
             let waiter = runtime::spawn(signal::ctrl_c());
-            runtime::task::yield_now().await;
-            let raiser = std::thread::spawn(|| {
-                // Keep raising until the waiter has seen one (it may not have
-                // registered its baseline count before the first).
-                for _ in 0..1000 {
-                    signal::raise(ProcessSignal::CtrlC).unwrap();
-                    std::thread::sleep(Duration::from_millis(5));
-                    if DONE.load(std::sync::atomic::Ordering::Acquire) {
-                        return;
-                    }
-                }
-            });
+            signal::raise(ProcessSignal::CtrlC).unwrap();
             runtime::time::timeout(WATCHDOG, waiter)
                 .await
                 .expect("ctrl_c() saw no SIGINT")
                 .unwrap()
                 .unwrap();
-            DONE.store(true, std::sync::atomic::Ordering::Release);
-            raiser.join().unwrap();
         });
     });
 }
 
-static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 // A routed task must not keep its runtime alive: with its runtime dropped,
 // the reactor's file descriptors are closed. Under `ulimit -n 64`, making
 // and dropping 200 runtimes with I/O (each holds an epoll fd and a waker
@@ -187,6 +184,7 @@ fn routes_do_not_keep_dropped_runtimes() {
         }
     });
 }
+
 // The listener's first failure is not for ever: with no file descriptor
 // left (the self-pipe needs two), `route`, `recv` and `raise` fail; once
 // descriptors are free again, they work, and SIGINT reaches the runtime.
@@ -243,4 +241,46 @@ fn signal_listener_retries_after_fd_exhaustion() {
             });
         },
     );
+}
+
+// `recv` and `ctrl_c` count from their call, not from their first poll: a
+// signal delivered between the two completes them.
+#[test]
+fn recv_and_ctrl_c_register_at_the_call() {
+    in_child("recv_and_ctrl_c_register_at_the_call", None, || {
+        let rt = runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        // A routed task per signal: once it has ended, the listener has
+        // counted the delivery.
+        let witness = |signal| {
+            let task = rt.spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            signal::route(signal, &task.abort_handle(), SignalKind::Interrupt).unwrap();
+            task
+        };
+        let term_seen = witness(ProcessSignal::Terminate);
+        let int_seen = witness(ProcessSignal::CtrlC);
+        let term = signal::recv(ProcessSignal::Terminate);
+        let int = signal::ctrl_c();
+        signal::raise(ProcessSignal::Terminate).unwrap();
+        signal::raise(ProcessSignal::CtrlC).unwrap();
+        assert!(eventually(
+            || term_seen.is_finished() && int_seen.is_finished()
+        ));
+        rt.block_on(async {
+            runtime::time::timeout(WATCHDOG, term)
+                .await
+                .expect("recv() missed the SIGTERM after its call")
+                .unwrap();
+            runtime::time::timeout(WATCHDOG, int)
+                .await
+                .expect("ctrl_c() missed the SIGINT after its call")
+                .unwrap();
+        });
+    });
 }

@@ -16,7 +16,6 @@
 //! tries again.
 
 use std::io;
-use std::sync::atomic::Ordering::Acquire;
 use std::sync::PoisonError;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -26,7 +25,10 @@ use crate::task::AbortHandle;
 use listener::listener;
 
 mod listener;
+mod recv;
 mod routes;
+
+pub use recv::Recv;
 
 /// A process signal that can be routed to tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,30 +95,40 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
     Ok(())
 }
 
-/// Waits for the next `signal` the process receives (after this call).
+/// Waits for the next `signal` the process receives after this call.
+///
+/// The call itself starts listening (not the first poll): a signal that
+/// arrives before the returned future is first polled completes it.
 ///
 /// # Errors
 ///
-/// When the signal handlers cannot be installed (see the [module
-/// docs](crate::signal#errors)); a later call tries again.
-pub async fn recv(signal: ProcessSignal) -> io::Result<()> {
-    let listener = listener()?;
-    let i = signal.index();
-    let seen = listener.counts[i].load(Acquire);
-    listener.queues[i]
-        .wait_event(|| listener.counts[i].load(Acquire) != seen)
-        .await
-        .map_err(io::Error::from)
+/// The future gives an error when the signal handlers cannot be installed
+/// (see the [module docs](crate::signal#errors)); a later call tries
+/// again.
+///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing, but a new call counts from itself:
+/// see [`Recv`].
+pub fn recv(signal: ProcessSignal) -> Recv {
+    Recv::new(signal)
 }
 
-/// Waits for the next Ctrl-C (`SIGINT`).
+/// Waits for the next Ctrl-C (`SIGINT`) after this call:
+/// [`recv`]`(`[`ProcessSignal::CtrlC`]`)`.
 ///
 /// # Errors
 ///
-/// When the signal handlers cannot be installed (see the [module
-/// docs](crate::signal#errors)); a later call tries again.
-pub async fn ctrl_c() -> io::Result<()> {
-    recv(ProcessSignal::CtrlC).await
+/// The future gives an error when the signal handlers cannot be installed
+/// (see the [module docs](crate::signal#errors)); a later call tries
+/// again.
+///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing, but a new call counts from itself:
+/// see [`Recv`].
+pub fn ctrl_c() -> Recv {
+    recv(ProcessSignal::CtrlC)
 }
 
 /// Sends `signal` to this process (for tests and for "stop yourself").
