@@ -1,11 +1,43 @@
 //! Process signals as task signals: route Ctrl-C (`SIGINT`) or `SIGTERM`
 //! to chosen tasks, so their `_interruptible` / `_killable` waits end as a
-//! kernel task's do; or await [`ctrl_c`].
+//! kernel task's do; or await [`recv`] / [`ctrl_c`].
 //!
 //! The first use starts one listener thread (signal-hook's self-pipe
 //! iterator); each delivery bumps a per-signal counter, wakes that
 //! signal's wait queue, and raises the routed kind on every routed task
 //! that is still alive.
+//!
+//! # Ctrl-C no longer ends the process
+//!
+//! The first use of this module ([`route`], [`recv`], [`ctrl_c`] or
+//! [`raise`]) installs handlers for both `SIGINT` and `SIGTERM`, and
+//! replaces their default action for the rest of the process: from then
+//! on, Ctrl-C and `SIGTERM` no longer kill the process. Each is delivered
+//! to the runtime instead (counted, waking [`recv`] and [`ctrl_c`],
+//! raised on the routed tasks), and that is all, even when nothing waits
+//! for it and every runtime has been dropped: the handlers are never
+//! removed.
+//!
+//! So a program that uses this module ends itself: it awaits [`ctrl_c`]
+//! (and [`recv`]`(`[`ProcessSignal::Terminate`]`)` if it is a service),
+//! stops its work, and returns from `main` (or calls
+//! [`std::process::exit`]). A program that routes a signal to tasks
+//! without awaiting it ignores that signal once those tasks have
+//! finished.
+//!
+//! ```no_run
+//! fn main() -> std::io::Result<()> {
+//!     let rt = runtime::Builder::new_multi_thread().enable_all().build()?;
+//!     rt.block_on(async {
+//!         // From this call on, Ctrl-C comes here instead of ending the process.
+//!         let ctrl_c = runtime::signal::ctrl_c();
+//!         let work = runtime::spawn(std::future::pending::<()>());
+//!         ctrl_c.await?;
+//!         work.abort(); // stop the work, then return: the process exits
+//!         Ok(())
+//!     })
+//! }
+//! ```
 //!
 //! # Errors
 //!
