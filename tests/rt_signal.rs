@@ -1,72 +1,286 @@
 //! Process signals routed to tasks: `SIGTERM`/`SIGINT` end the routed
-//! tasks' interruptible and killable waits; `ctrl_c()` wakes on `SIGINT`.
-//! One test per process-wide signal flow, run in sequence in one test.
+//! tasks' interruptible and killable waits; `recv()` and `ctrl_c()` wake
+//! on the next signal after their call.
+//!
+//! Every test signals a child process, never this one: each `#[test]`
+//! re-runs this binary on itself alone ([`in_child`]), with an environment
+//! variable that makes the test run its body there. The parent only waits
+//! for the child, under a watchdog, and reports its output.
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use runtime::signal::{self, ProcessSignal};
 use runtime::sync::{SignalKind, WaitQueue};
 
 static NEVER: WaitQueue = WaitQueue::new();
 
+/// Names the test whose body this process runs (set in children only).
+const CHILD: &str = "RT_SIGNAL_CHILD";
+
+/// Runs `body` in a child process: the test binary, re-run on test `name`
+/// alone with [`CHILD`] set; in that child, runs `body` itself. With
+/// `nofile`, the child runs with that many file descriptors at most
+/// (`ulimit -n`). The parent fails if the child fails or outlives the
+/// watchdog (a minute; the bodies take milliseconds), or runs no test.
+fn in_child(name: &str, nofile: Option<u32>, body: impl FnOnce()) {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match nofile {
+        None => Command::new(exe),
+        Some(n) => {
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(exe);
+            sh
+        }
+    };
+    command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, output) = run_with_watchdog(command);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "child for `{name}` failed ({status:?}):\n{output}"
+    );
+    // The child ran the body, not an empty filter.
+    assert!(output.contains("1 passed"), "child for `{name}`:\n{output}");
+}
+
+/// Spawns `command` and waits for it at most a minute (then kills it and
+/// gives `None`); returns its status and its stdout and stderr.
+fn run_with_watchdog(mut command: Command) -> (Option<ExitStatus>, String) {
+    let mut child = command.spawn().unwrap();
+    let readers = [
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    ];
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = readers.map(|r| r.join().unwrap()).concat();
+    (status, output)
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+/// Polls `done` up to 2,000 times, 5 ms apart; whether it became true.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..2000 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+/// A watchdog for an await in a child: far longer than any test needs.
+const WATCHDOG: Duration = Duration::from_secs(30);
+
 #[test]
 fn process_signals_reach_routed_tasks() {
-    let rt = runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        // SIGTERM as an interrupt ends an interruptible wait.
-        let interruptible = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_interruptible(&signals, || false).await
-        });
-        // SIGTERM as a kill ends a killable wait (an interrupt would not).
-        let killable = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_killable(&signals, || false).await
-        });
-        signal::route(
-            ProcessSignal::Terminate,
-            &interruptible.abort_handle(),
-            SignalKind::Interrupt,
-        )
-        .unwrap();
-        signal::route(
-            ProcessSignal::Terminate,
-            &killable.abort_handle(),
-            SignalKind::Kill,
-        )
-        .unwrap();
-        // Not routed: must keep sleeping.
-        let bystander = runtime::spawn(async {
-            let signals = runtime::task::signals();
-            NEVER.wait_event_interruptible(&signals, || false).await
-        });
-        signal::raise(ProcessSignal::Terminate).unwrap();
-        let err = interruptible.await.unwrap().unwrap_err();
-        assert!(!err.is_closed() && !err.is_fatal(), "{err:?}");
-        let err = killable.await.unwrap().unwrap_err();
-        assert!(!err.is_closed(), "{err:?}");
-        assert!(!bystander.is_finished());
-        bystander.abort();
-        assert!(bystander.await.unwrap_err().is_cancelled());
+    in_child("process_signals_reach_routed_tasks", None, || {
+        let rt = runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // SIGTERM as an interrupt ends an interruptible wait.
+            let interruptible = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            // SIGTERM as a kill ends a killable wait (an interrupt would not).
+            let killable = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_killable(&signals, || false).await
+            });
+            signal::route(
+                ProcessSignal::Terminate,
+                &interruptible.abort_handle(),
+                SignalKind::Interrupt,
+            )
+            .unwrap();
+            signal::route(
+                ProcessSignal::Terminate,
+                &killable.abort_handle(),
+                SignalKind::Kill,
+            )
+            .unwrap();
+            // Not routed: must keep sleeping.
+            let bystander = runtime::spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            signal::raise(ProcessSignal::Terminate).unwrap();
+            let err = interruptible.await.unwrap().unwrap_err();
+            assert!(!err.is_closed() && !err.is_fatal(), "{err:?}");
+            let err = killable.await.unwrap().unwrap_err();
+            assert!(!err.is_closed(), "{err:?}");
+            assert!(!bystander.is_finished());
+            bystander.abort();
+            assert!(bystander.await.unwrap_err().is_cancelled());
 
-        // ctrl_c() wakes on the next SIGINT.
-        let waiter = runtime::spawn(signal::ctrl_c());
-        runtime::task::yield_now().await;
-        std::thread::spawn(|| {
-            // Keep raising until the waiter has seen one (it may not have
-            // registered its baseline count before the first).
-            for _ in 0..1000 {
-                signal::raise(ProcessSignal::CtrlC).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                if DONE.load(std::sync::atomic::Ordering::Acquire) {
-                    return;
-                }
-            }
+            // ctrl_c() wakes on the next SIGINT after its call.
+            let waiter = runtime::spawn(signal::ctrl_c());
+            signal::raise(ProcessSignal::CtrlC).unwrap();
+            runtime::time::timeout(WATCHDOG, waiter)
+                .await
+                .expect("ctrl_c() saw no SIGINT")
+                .unwrap()
+                .unwrap();
         });
-        waiter.await.unwrap().unwrap();
-        DONE.store(true, std::sync::atomic::Ordering::Release);
     });
 }
 
-static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+// A routed task must not keep its runtime alive: with its runtime dropped,
+// the reactor's file descriptors are closed. Under `ulimit -n 64`, making
+// and dropping 200 runtimes with I/O (each holds an epoll fd and a waker
+// fd), each with a routed, finished task, runs out of descriptors if the
+// routes keep the runtimes.
+#[test]
+fn routes_do_not_keep_dropped_runtimes() {
+    in_child("routes_do_not_keep_dropped_runtimes", Some(64), || {
+        for i in 0..200 {
+            let rt = runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .unwrap_or_else(|e| panic!("runtime {i}: {e}"));
+            rt.block_on(async {
+                let task = runtime::spawn(async {});
+                signal::route(
+                    ProcessSignal::Terminate,
+                    &task.abort_handle(),
+                    SignalKind::Interrupt,
+                )
+                .unwrap();
+                task.await.unwrap();
+            });
+        }
+    });
+}
+
+// The listener's first failure is not for ever: with no file descriptor
+// left (the self-pipe needs two), `route`, `recv` and `raise` fail; once
+// descriptors are free again, they work, and SIGINT reaches the runtime.
+#[test]
+fn signal_listener_retries_after_fd_exhaustion() {
+    in_child(
+        "signal_listener_retries_after_fd_exhaustion",
+        Some(64),
+        || {
+            let rt = runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .unwrap();
+            let task = rt.spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            let mut files = Vec::new();
+            for _ in 0..100_000 {
+                match std::fs::File::open("/dev/null") {
+                    Ok(file) => files.push(file),
+                    Err(e) => {
+                        assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
+                        break;
+                    }
+                }
+            }
+            let routed = signal::route(
+                ProcessSignal::CtrlC,
+                &task.abort_handle(),
+                SignalKind::Interrupt,
+            );
+            assert!(routed.is_err(), "route worked without descriptors");
+            assert!(rt.block_on(signal::recv(ProcessSignal::CtrlC)).is_err());
+            assert!(signal::raise(ProcessSignal::CtrlC).is_err());
+            drop(files);
+
+            signal::route(
+                ProcessSignal::CtrlC,
+                &task.abort_handle(),
+                SignalKind::Interrupt,
+            )
+            .expect("route failed after descriptors were freed");
+            let ctrl_c = signal::ctrl_c();
+            signal::raise(ProcessSignal::CtrlC).unwrap();
+            rt.block_on(async {
+                runtime::time::timeout(WATCHDOG, ctrl_c)
+                    .await
+                    .expect("ctrl_c() saw no SIGINT")
+                    .unwrap();
+                let err = task.await.unwrap().unwrap_err();
+                assert!(!err.is_fatal(), "{err:?}");
+            });
+        },
+    );
+}
+
+// `recv` and `ctrl_c` count from their call, not from their first poll: a
+// signal delivered between the two completes them.
+#[test]
+fn recv_and_ctrl_c_register_at_the_call() {
+    in_child("recv_and_ctrl_c_register_at_the_call", None, || {
+        let rt = runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        // A routed task per signal: once it has ended, the listener has
+        // counted the delivery.
+        let witness = |signal| {
+            let task = rt.spawn(async {
+                let signals = runtime::task::signals();
+                NEVER.wait_event_interruptible(&signals, || false).await
+            });
+            signal::route(signal, &task.abort_handle(), SignalKind::Interrupt).unwrap();
+            task
+        };
+        let term_seen = witness(ProcessSignal::Terminate);
+        let int_seen = witness(ProcessSignal::CtrlC);
+        let term = signal::recv(ProcessSignal::Terminate);
+        let int = signal::ctrl_c();
+        signal::raise(ProcessSignal::Terminate).unwrap();
+        signal::raise(ProcessSignal::CtrlC).unwrap();
+        assert!(eventually(
+            || term_seen.is_finished() && int_seen.is_finished()
+        ));
+        rt.block_on(async {
+            runtime::time::timeout(WATCHDOG, term)
+                .await
+                .expect("recv() missed the SIGTERM after its call")
+                .unwrap();
+            runtime::time::timeout(WATCHDOG, int)
+                .await
+                .expect("ctrl_c() missed the SIGINT after its call")
+                .unwrap();
+        });
+    });
+}

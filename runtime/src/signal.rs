@@ -1,21 +1,66 @@
 //! Process signals as task signals: route Ctrl-C (`SIGINT`) or `SIGTERM`
 //! to chosen tasks, so their `_interruptible` / `_killable` waits end as a
-//! kernel task's do; or await [`ctrl_c`].
+//! kernel task's do; or await [`recv`] / [`ctrl_c`].
 //!
 //! The first use starts one listener thread (signal-hook's self-pipe
 //! iterator); each delivery bumps a per-signal counter, wakes that
 //! signal's wait queue, and raises the routed kind on every routed task
 //! that is still alive.
+//!
+//! # Ctrl-C no longer ends the process
+//!
+//! The first use of this module ([`route`], [`recv`], [`ctrl_c`] or
+//! [`raise`]) installs handlers for both `SIGINT` and `SIGTERM`, and
+//! replaces their default action for the rest of the process: from then
+//! on, Ctrl-C and `SIGTERM` no longer kill the process. Each is delivered
+//! to the runtime instead (counted, waking [`recv`] and [`ctrl_c`],
+//! raised on the routed tasks), and that is all, even when nothing waits
+//! for it and every runtime has been dropped: the handlers are never
+//! removed.
+//!
+//! So a program that uses this module ends itself: it awaits [`ctrl_c`]
+//! (and [`recv`]`(`[`ProcessSignal::Terminate`]`)` if it is a service),
+//! stops its work, and returns from `main` (or calls
+//! [`std::process::exit`]). A program that routes a signal to tasks
+//! without awaiting it ignores that signal once those tasks have
+//! finished.
+//!
+//! ```no_run
+//! fn main() -> std::io::Result<()> {
+//!     let rt = runtime::Builder::new_multi_thread().enable_all().build()?;
+//!     rt.block_on(async {
+//!         // From this call on, Ctrl-C comes here instead of ending the process.
+//!         let ctrl_c = runtime::signal::ctrl_c();
+//!         let work = runtime::spawn(std::future::pending::<()>());
+//!         ctrl_c.await?;
+//!         work.abort(); // stop the work, then return: the process exits
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! # Errors
+//!
+//! Starting the listener needs a thread and two file descriptors (the
+//! self-pipe). When it cannot start (say the process has run out of file
+//! descriptors), the call that tried fails, no handler is installed
+//! (`SIGINT` and `SIGTERM` keep their default actions), and the next call
+//! tries again.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::PoisonError;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use waitq::{SignalKind, WaitQueue};
+use waitq::SignalKind;
 
 use crate::task::AbortHandle;
+use listener::listener;
+
+mod listener;
+mod recv;
+mod routes;
+
+pub use recv::Recv;
 
 /// A process signal that can be routed to tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,74 +88,16 @@ impl ProcessSignal {
     }
 }
 
-struct Route {
-    signal: ProcessSignal,
-    task: AbortHandle,
-    kind: SignalKind,
-}
-
-struct Listener {
-    counts: [AtomicU64; 2],
-    queues: [WaitQueue; 2],
-    routes: Mutex<Vec<Route>>,
-    handle: signal_hook::iterator::Handle,
-}
-
-static LISTENER: OnceLock<Result<Listener, String>> = OnceLock::new();
-
-fn listener() -> io::Result<&'static Listener> {
-    let listener = LISTENER.get_or_init(|| {
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
-        let handle = signals.handle();
-        std::thread::Builder::new()
-            .name("runtime-signals".into())
-            .spawn(move || {
-                for raw in signals.forever() {
-                    let signal = if raw == SIGINT {
-                        ProcessSignal::CtrlC
-                    } else {
-                        ProcessSignal::Terminate
-                    };
-                    if let Ok(listener) = listener() {
-                        listener.deliver(signal);
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(Listener {
-            counts: [AtomicU64::new(0), AtomicU64::new(0)],
-            queues: [WaitQueue::new(), WaitQueue::new()],
-            routes: Mutex::new(Vec::new()),
-            handle,
-        })
-    });
-    listener
-        .as_ref()
-        .map_err(|e| io::Error::other(format!("cannot listen for signals: {e}")))
-}
-
-impl Listener {
-    fn deliver(&self, signal: ProcessSignal) {
-        let i = signal.index();
-        self.counts[i].fetch_add(1, AcqRel);
-        self.queues[i].wake_up_all();
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        routes.retain(|route| !route.task.is_finished());
-        for route in routes.iter().filter(|r| r.signal == signal) {
-            match route.kind {
-                SignalKind::Kill => route.task.kill(),
-                _ => route.task.interrupt(),
-            }
-        }
-    }
-}
-
 /// From now on, each `signal` the process receives raises `kind` on
 /// `task` (an interrupt or a kill), until the task finishes.
 ///
+/// The route does not keep the task (nor its runtime) alive: it goes
+/// when the task is freed.
+///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again.
 ///
 /// # Examples
 ///
@@ -136,51 +123,53 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
         .routes
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(Route {
-            signal,
-            task: task.clone(),
-            kind,
-        });
+        .push(signal, task, kind);
     Ok(())
 }
 
-/// Waits for the next `signal` the process receives (after this call).
+/// Waits for the next `signal` the process receives after this call.
+///
+/// The call itself starts listening (not the first poll): a signal that
+/// arrives before the returned future is first polled completes it.
 ///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
-pub async fn recv(signal: ProcessSignal) -> io::Result<()> {
-    let listener = listener()?;
-    let i = signal.index();
-    let seen = listener.counts[i].load(Acquire);
-    listener.queues[i]
-        .wait_event(|| listener.counts[i].load(Acquire) != seen)
-        .await
-        .map_err(io::Error::from)
+/// The future gives an error when the signal handlers cannot be installed
+/// (see the [module docs](crate::signal#errors)); a later call tries
+/// again.
+///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing, but a new call counts from itself:
+/// see [`Recv`].
+pub fn recv(signal: ProcessSignal) -> Recv {
+    Recv::new(signal)
 }
 
-/// Waits for the next Ctrl-C (`SIGINT`).
+/// Waits for the next Ctrl-C (`SIGINT`) after this call:
+/// [`recv`]`(`[`ProcessSignal::CtrlC`]`)`.
 ///
 /// # Errors
 ///
-/// When the signal handler cannot be installed.
-pub async fn ctrl_c() -> io::Result<()> {
-    recv(ProcessSignal::CtrlC).await
+/// The future gives an error when the signal handlers cannot be installed
+/// (see the [module docs](crate::signal#errors)); a later call tries
+/// again.
+///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing, but a new call counts from itself:
+/// see [`Recv`].
+pub fn ctrl_c() -> Recv {
+    recv(ProcessSignal::CtrlC)
 }
 
 /// Sends `signal` to this process (for tests and for "stop yourself").
 ///
 /// # Errors
 ///
-/// When the handler cannot be installed.
+/// When the signal handlers cannot be installed (see the [module
+/// docs](crate::signal#errors)); a later call tries again. Then nothing is raised.
 pub fn raise(signal: ProcessSignal) -> io::Result<()> {
     listener()?;
     signal_hook::low_level::raise(signal.raw())
-}
-
-impl std::fmt::Debug for Listener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = &self.handle;
-        f.write_str("Listener")
-    }
 }

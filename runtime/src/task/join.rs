@@ -217,6 +217,10 @@ impl AbortHandle {
     pub fn id(&self) -> Id {
         self.task.header().id
     }
+    /// A reference that does not keep the task alive (signal routes).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<dyn super::raw::Runnable> {
+        Arc::downgrade(&self.task)
+    }
 }
 
 impl fmt::Debug for AbortHandle {

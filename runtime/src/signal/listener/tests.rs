@@ -1,0 +1,96 @@
+//! The listener's start, with its thread spawn failing on purpose. Each
+//! test runs in a child process (this binary, re-run on that test alone),
+//! since a started listener or a raised signal lasts for the process.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use super::*;
+
+/// Names the test whose body this process runs (set in children only).
+const CHILD: &str = "RUNTIME_SIGNAL_LISTENER_CHILD";
+
+/// Runs `body` in a child process and gives its status (`None`: killed
+/// by the one-minute watchdog) and its output; in the child, runs `body`.
+fn in_child(name: &str, body: impl FnOnce()) -> Option<(Option<ExitStatus>, String)> {
+    let test = format!("{}::{name}", module_path!().trim_start_matches("runtime::"));
+    if std::env::var(CHILD).as_deref() == Ok(test.as_str()) {
+        body();
+        return None;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, &test)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = [output.stdout, output.stderr].concat();
+    Some((status, String::from_utf8_lossy(&text).into_owned()))
+}
+
+fn fail_to_spawn(body: Body) -> io::Result<()> {
+    drop(body);
+    Err(io::Error::other("injected: no thread"))
+}
+
+// If the thread cannot start, no handler is left installed: `SIGINT`
+// keeps its default action and ends the (child) process.
+#[test]
+fn a_failed_thread_spawn_installs_no_handler() {
+    let Some((status, output)) = in_child("a_failed_thread_spawn_installs_no_handler", || {
+        let err = start(fail_to_spawn).unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert!(!STARTED.load(Acquire));
+        eprintln!("child: raising SIGINT");
+        signal_hook::low_level::raise(SIGINT).unwrap();
+    }) else {
+        return;
+    };
+    assert!(output.contains("child: raising SIGINT"), "{output}");
+    let died_of = status.and_then(|s| s.signal());
+    assert_eq!(
+        died_of,
+        Some(SIGINT),
+        "SIGINT was swallowed ({status:?}):\n{output}"
+    );
+}
+
+// A failed start is not kept: the next one starts the thread, which then
+// counts a `SIGINT`.
+#[test]
+fn start_retries_after_a_failed_thread_spawn() {
+    let Some((status, output)) = in_child("start_retries_after_a_failed_thread_spawn", || {
+        start(fail_to_spawn).unwrap_err();
+        let listener = listener().expect("a failed start was kept");
+        let before = listener.counts[0].load(Acquire);
+        signal_hook::low_level::raise(SIGINT).unwrap();
+        let mut counted = false;
+        for _ in 0..2000 {
+            counted = listener.counts[0].load(Acquire) != before;
+            if counted {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(counted, "the listener did not count the SIGINT");
+    }) else {
+        return;
+    };
+    assert!(status.is_some_and(|s| s.success()), "{status:?}:\n{output}");
+    assert!(output.contains("1 passed"), "{output}");
+}
