@@ -286,6 +286,9 @@ fn shutdown_timeout_gives_up_on_a_stuck_blocking_job() {
                 // Doc step 3: whoever joins a task still running ends at once.
                 let err = on_plain_thread(job).join().unwrap().unwrap_err();
                 assert!(err.is_shutdown(), "{name}: {err:?}");
+                // Not cancelled: the closure still runs.
+                assert!(err.is_abandoned() && !err.is_cancelled(), "{name}: {err:?}");
+                assert!(err.to_string().contains("abandoned"), "{name}: {err}");
                 assert!(!gate.is_open());
                 gate.open();
                 let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -327,6 +330,7 @@ fn shutdown_timeout_gives_up_on_a_stuck_worker() {
         assert!(!stopped, "shutdown_timeout claimed a stuck worker stopped");
         let err = on_plain_thread(stuck).join().unwrap().unwrap_err();
         assert!(err.is_shutdown(), "{err:?}");
+        assert!(err.is_abandoned() && !err.is_cancelled(), "{err:?}");
         assert_eq!(dropped.get(), 0, "the future is still being polled");
         gate.open();
         // Dropped once its poll returns.

@@ -15,7 +15,9 @@
 //! Shutdown: no new job is accepted (its handle resolves to a shutdown
 //! `JoinError`); queued jobs that never started are cancelled the same way;
 //! running jobs get the shutdown timeout to finish, after which their
-//! threads are left to end on their own.
+//! threads are left to end on their own. A running job's handle resolves
+//! at once to a `JoinError` for which `is_abandoned()` holds: the closure
+//! cannot be cancelled, and goes on in its thread.
 
 use std::cell::Cell;
 use std::collections::VecDeque;

@@ -16,12 +16,18 @@
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //!
-//! `unsafe` is denied crate-wide with one audited exception, the task
-//! cell (`task/raw.rs`, each block with its `SAFETY` invariant): a task's
-//! future is pinned in place inside the task allocation (one allocation
-//! per spawn instead of two), and its stage (future, then output) sits in
-//! an `UnsafeCell` whose access the task's state word serializes instead
-//! of a mutex (four or five fewer lock round trips per task).
+//! `unsafe` is denied crate-wide with two audited exceptions, each block
+//! with its `SAFETY` invariant:
+//!
+//! - the task cell (`task/raw.rs`): a task's future is pinned in place
+//!   inside the task allocation (one allocation per spawn instead of two),
+//!   and its stage (future, then output) sits in an `UnsafeCell` whose
+//!   access the task's state word serializes instead of a mutex (four or
+//!   five fewer lock round trips per task);
+//! - `TCP_INQ` reads (`net/tcp/inq.rs`, Linux only): `setsockopt` and
+//!   `recvmsg` with a control message, which `std` does not expose, so a
+//!   message-sized read learns that it emptied the receive queue and saves
+//!   the `recv` that would only return `WouldBlock`.
 //!
 //! # Cooperative budget
 //!

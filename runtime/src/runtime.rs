@@ -17,14 +17,16 @@
 //!    task nobody is polling has its future dropped now, and its
 //!    `JoinHandle` gets a shutdown error. A task still being polled by a
 //!    stuck worker is dropped when that poll returns, and its join queue is
-//!    closed now, so whoever waits on it ends with an error at once.
+//!    closed now, so whoever waits on it ends at once with an error for
+//!    which `is_abandoned()` holds (it was not cancelled: it runs on).
 //! 4. **Stop the timers and the reactor.** Every pending timer's wait
 //!    queue is closed, and so is every registered socket's: a task waiting
 //!    for I/O ends with an error, and later socket operations fail with
 //!    "the runtime's I/O driver has shut down" instead of hanging.
 //! 5. **Stop the blocking pool.** Queued jobs that never started were
 //!    cancelled in step 3; running jobs get until the deadline, then their
-//!    threads are left to finish on their own.
+//!    threads are left to finish on their own (their join handles ended in
+//!    step 3 as abandoned: the closure goes on, nothing cancelled it).
 //! 6. **Close the parkers and empty the run queues**, so nothing in the
 //!    runtime can sleep again, and no queued task (each holds the runtime)
 //!    keeps the runtime's memory, threads' parkers and the reactor's fds

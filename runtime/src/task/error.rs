@@ -12,6 +12,9 @@ enum Repr {
     Panicked(Box<dyn Any + Send + 'static>),
     /// A blocking job that never ran: no pool thread could be started.
     SpawnFailed(std::io::Error),
+    /// The runtime shut down while the task was still running (a blocking
+    /// job's closure, or a poll that never returned): its thread goes on.
+    Abandoned,
 }
 
 /// A task ended without producing its output: it was cancelled (aborted,
@@ -49,6 +52,13 @@ impl JoinError {
         }
     }
 
+    pub(crate) fn abandoned(id: Id) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::Abandoned,
+        }
+    }
+
     pub(crate) fn spawn_failed(id: Id, err: std::io::Error) -> JoinError {
         JoinError {
             id,
@@ -69,9 +79,23 @@ impl JoinError {
         matches!(self.repr, Repr::Cancelled { .. })
     }
 
-    /// The task was cancelled by a runtime shutdown, or spawned after one began.
+    /// The runtime shut down: the task was cancelled by it, spawned after
+    /// it began, or [abandoned](Self::is_abandoned) by it.
     pub fn is_shutdown(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled { shutdown: true })
+        matches!(
+            self.repr,
+            Repr::Cancelled { shutdown: true } | Repr::Abandoned
+        )
+    }
+
+    /// The runtime shut down while the task was still running, and stopped
+    /// waiting for it: a [`spawn_blocking`](crate::spawn_blocking) job
+    /// whose closure was still running when `shutdown_timeout` ran out, or
+    /// a task whose poll never returned. It was not cancelled: the closure
+    /// (or the poll) goes on in its thread, and its output is dropped when
+    /// it ends.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self.repr, Repr::Abandoned)
     }
 
     /// The task panicked.
@@ -140,6 +164,12 @@ impl fmt::Display for JoinError {
                 Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
                 None => write!(f, "task {} panicked", self.id),
             },
+            Repr::Abandoned => write!(
+                f,
+                "task {} was abandoned: the runtime shut down while it was still \
+                 running, and it goes on in its thread",
+                self.id
+            ),
             Repr::SpawnFailed(err) => write!(
                 f,
                 "blocking job {} never ran: the OS refused to start a blocking-pool \
@@ -162,6 +192,10 @@ impl fmt::Debug for JoinError {
                 .debug_struct("JoinError::Panicked")
                 .field("id", &self.id)
                 .field("message", &panic_message(payload.as_ref()))
+                .finish(),
+            Repr::Abandoned => f
+                .debug_struct("JoinError::Abandoned")
+                .field("id", &self.id)
                 .finish(),
             Repr::SpawnFailed(err) => f
                 .debug_struct("JoinError::SpawnFailed")
@@ -186,7 +220,7 @@ impl From<JoinError> for std::io::Error {
         let kind = match &err.repr {
             Repr::Cancelled { .. } => std::io::ErrorKind::Interrupted,
             Repr::SpawnFailed(os) => os.kind(),
-            Repr::Panicked(_) => std::io::ErrorKind::Other,
+            Repr::Panicked(_) | Repr::Abandoned => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, err.to_string())
     }

@@ -1,6 +1,7 @@
 //! One spawned task: header, future, output, and how a worker polls it.
 //!
-//! The runtime's only `unsafe` code lives here, each block with its
+//! Most of the runtime's `unsafe` code lives here (the rest is in
+//! `net/tcp/inq.rs`; the crate docs list both), each block with its
 //! `SAFETY` invariant: the future pinned inline in the task (`poll_once`)
 //! and the lock-free stage ([`StageCell`]).
 #![allow(unsafe_code)]
