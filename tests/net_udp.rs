@@ -341,6 +341,7 @@ rt_test! {
 /// A skipped check: under `CI=true` it fails (CI must run everything);
 /// elsewhere the reason goes straight to stderr, which `cargo test` shows
 /// even for a passing test (`eprintln!` would be captured with stdout).
+#[track_caller]
 fn skip(reason: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("cannot skip under CI=true: {reason}");
