@@ -15,7 +15,7 @@
 //! - `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`, which `cargo test` sets
 //!   for the test process (not only at compile time), for `-p <package>`;
 //! - the test thread's name, which libtest sets to the test's path, for
-//!   `-- <path> --exact`.
+//!   `-- <path> --exact --include-ignored`.
 //!
 //! When the kind cannot be told, the command names no target: `cargo test
 //! -p <package> -- <path> --exact` builds every target of the package, but
@@ -85,7 +85,7 @@ pub(crate) fn replay_command(schedule: &str, caller: &str) -> String {
 }
 
 /// `RUNTIME_TEST_REPLAY='<schedule>' cargo test [profile] [-p <package>]
-/// [target] [-- <filter> [--exact]]`.
+/// [target] [-- <filter> [--exact --include-ignored]]`.
 pub(crate) fn command(process: &Process<'_>, schedule: &str) -> String {
     let mut cmd = format!("{REPLAY_VAR}='{schedule}' cargo test");
     match process.exe.and_then(profile) {
@@ -109,7 +109,9 @@ pub(crate) fn command(process: &Process<'_>, schedule: &str) -> String {
         Target::Unknown => {}
     }
     match (process.test, &target) {
-        (Some(test), _) => cmd.push_str(&format!(" -- {test} --exact")),
+        // `--include-ignored`: the test ran, so it runs again even if it
+        // is `#[ignore]`d (and was run with `--ignored`).
+        (Some(test), _) => cmd.push_str(&format!(" -- {test} --exact --include-ignored")),
         // Doc tests run on `main`; their names start with their file.
         (None, Target::Doc) => {
             if let Some(file) = process.caller {

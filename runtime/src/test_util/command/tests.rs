@@ -30,7 +30,7 @@ fn integration_test_in_tests() {
     assert_eq!(
         command(&p, "3:1"),
         "RUNTIME_TEST_REPLAY='3:1' cargo test -p waitq-workspace --test toolkit_features \
-         -- replay_and_seed_pinning_reproduce_the_failure --exact"
+         -- replay_and_seed_pinning_reproduce_the_failure --exact --include-ignored"
     );
 }
 
@@ -69,7 +69,7 @@ fn unit_test_in_a_library() {
     assert_eq!(
         command(&p, "fifo"),
         "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime --lib \
-         -- test_util::check::tests::replays --exact"
+         -- test_util::check::tests::replays --exact --include-ignored"
     );
     // A package with a `-`: its crate (and binary) name has a `_`.
     let p = Process {
@@ -103,7 +103,7 @@ fn unit_test_in_a_binary() {
         "t",
     );
     assert_eq!(target(&p), Target::Bin("extra".into()));
-    assert!(command(&p, "fifo").contains(" -p runtime --bin extra -- t --exact"));
+    assert!(command(&p, "fifo").contains(" -p runtime --bin extra -- t --exact --include-ignored"));
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn example() {
     assert_eq!(
         command(&p, "1:1"),
         "RUNTIME_TEST_REPLAY='1:1' cargo test -p waitq-workspace --example smbiod \
-         -- daemon::tests::t --exact"
+         -- daemon::tests::t --exact --include-ignored"
     );
 }
 
@@ -173,7 +173,7 @@ fn unknown_targets_name_none_but_still_filter_the_test() {
     assert_eq!(target(&p), Target::Unknown);
     assert_eq!(
         command(&p, "fifo"),
-        "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime -- a::t --exact"
+        "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime -- a::t --exact --include-ignored"
     );
     // Code outside the workspace, or no binary path at all.
     let p = process("/w/target/debug/deps/x-1", "/registry/src/lib.rs", "t");
@@ -185,7 +185,7 @@ fn unknown_targets_name_none_but_still_filter_the_test() {
     };
     assert_eq!(
         command(&p, "fifo"),
-        "RUNTIME_TEST_REPLAY='fifo' cargo test -- t --exact"
+        "RUNTIME_TEST_REPLAY='fifo' cargo test -- t --exact --include-ignored"
     );
 }
 
@@ -198,12 +198,13 @@ fn a_failing_check_in_this_lib_prints_a_lib_command() {
     let report = failure.report();
     let name = "test_util::command::tests::a_failing_check_in_this_lib_prints_a_lib_command";
     assert!(
-        report.contains(&format!("' cargo test -p runtime --lib -- {name} --exact"))
-            || std::env::var_os("CARGO_PKG_NAME").is_none(),
+        report.contains(&format!(
+            "' cargo test -p runtime --lib -- {name} --exact --include-ignored"
+        )) || std::env::var_os("CARGO_PKG_NAME").is_none(),
         "{report}"
     );
     assert!(
-        report.contains(&format!(" --lib -- {name} --exact")),
+        report.contains(&format!(" --lib -- {name} --exact --include-ignored")),
         "{report}"
     );
 }
