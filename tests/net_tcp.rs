@@ -6,7 +6,8 @@
 //! writes, owned halves on two tasks and `reunite`, many tasks accepting on
 //! one listener (each connection reaches exactly one), a read future
 //! dropped mid-wait (no byte lost), sockets outliving their runtime (an
-//! error, not a hang), `incoming`, std conversions, refused connects, and
+//! error, not a hang), `incoming`, std conversions, refused connects, host
+//! names looked up on the blocking pool (the scheduler runs meanwhile), and
 //! sockets made without I/O enabled.
 #[macro_use]
 mod support;
@@ -463,16 +464,69 @@ rt_test! {
     }
 }
 
-rt_test! {
-    fn host_names_resolve_off_the_scheduler(rt) {
-        rt.block_on(async {
-            let (listener, addr) = listener().await;
-            let stream = TcpStream::connect(("localhost", addr.port())).await;
-            // localhost may resolve to ::1 first; one of its addresses works.
-            let stream = stream.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
-            assert_eq!(stream.local_addr().unwrap(), server.peer_addr().unwrap());
-        });
+/// Host names are looked up on the blocking pool, never on a scheduler
+/// thread. With the pool's only thread held busy, `connect("localhost")`
+/// must queue its lookup there and stay pending while the scheduler keeps
+/// running this task; once the pool is free the connection completes. A
+/// lookup made on the scheduler (inline) never queues, and fails the wait.
+#[test]
+fn host_names_resolve_off_the_scheduler() {
+    for workers in [None, Some(1), Some(2)] {
+        support::watchdog(
+            "host_names_resolve_off_the_scheduler",
+            support::RT_LIMIT,
+            move || {
+                let mut builder = match workers {
+                    None => Builder::new_current_thread(),
+                    Some(_) => Builder::new_multi_thread(),
+                };
+                if let Some(n) = workers {
+                    builder.worker_threads(n);
+                }
+                let rt = builder
+                    .enable_all()
+                    .max_blocking_threads(1)
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let (listener, addr) = listener().await;
+                    // Hold the pool's only thread until told (bounded).
+                    let (busy_tx, busy_rx) = futures::channel::oneshot::channel();
+                    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+                    let holder = runtime::spawn_blocking(move || {
+                        busy_tx.send(()).unwrap();
+                        release_rx.recv_timeout(Duration::from_secs(30))
+                    });
+                    busy_rx.await.unwrap();
+                    let connect = runtime::spawn(async move {
+                        TcpStream::connect(("localhost", addr.port())).await
+                    });
+                    // The lookup is queued behind the held thread, and this task
+                    // (on the scheduler) keeps running meanwhile. The bound is
+                    // a watchdog: the lookup queues at the connect's first poll.
+                    let metrics = || runtime::Handle::current().metrics();
+                    let mut waits = 0;
+                    while metrics().blocking_queue_depth() == 0 {
+                        waits += 1;
+                        assert!(
+                            waits < 10_000,
+                            "connect(\"localhost\") queued no lookup on the blocking pool \
+                         (finished: {}): was the name resolved on the scheduler?",
+                            connect.is_finished()
+                        );
+                        runtime::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    assert_eq!(metrics().blocking_queue_depth(), 1);
+                    assert!(!connect.is_finished(), "connected before the lookup ran");
+                    release_tx.send(()).unwrap();
+                    holder.await.unwrap().unwrap();
+                    // localhost may resolve to ::1 first; one of its addresses works.
+                    let stream = connect.await.unwrap().unwrap();
+                    let (server, _) = listener.accept().await.unwrap();
+                    assert_eq!(stream.local_addr().unwrap(), server.peer_addr().unwrap());
+                });
+            },
+        );
     }
 }
 

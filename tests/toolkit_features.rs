@@ -154,37 +154,185 @@ fn same_deadline_timers_run_in_different_orders() {
     );
 }
 
+/// A bug that needs a particular order: the last of three tasks to run
+/// panics if it is task 0. FIFO never runs it last.
+async fn task_0_last_panics() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let count = count.clone();
+            runtime::spawn(async move {
+                if count.fetch_add(1, SeqCst) == 2 && i == 0 {
+                    panic!("task 0 ran last");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// The check that finds it. Its first seed does not fail (seed 1 passes,
+/// 3 is the first failure), so a pinned seed is told from a plain search.
+fn failing_check() -> Check {
+    Check::new().first_seed(1).seeds(64)
+}
+
+/// Set in the child processes that
+/// `replay_and_seed_pinning_reproduce_the_failure` starts.
+const CHILD_VAR: &str = "TOOLKIT_FEATURES_REPLAY_CHILD";
+
+/// The failing check, in a child process of the test below: it fails on
+/// purpose, and elsewhere does nothing.
+#[test]
+#[ignore = "fails on purpose: run as a child by replay_and_seed_pinning_reproduce_the_failure"]
+fn failing_check_for_replay() {
+    if std::env::var_os(CHILD_VAR).is_some() {
+        failing_check().run(task_0_last_panics);
+    }
+}
+
+/// What one child run of `failing_check_for_replay` printed.
+#[derive(Debug)]
+struct ChildRun {
+    failed: bool,
+    /// The report's first line (which task panicked), and its
+    /// `schedule:`, `replay:` and `or:` (seed) lines.
+    panic: Option<String>,
+    schedule: Option<String>,
+    replay: Option<String>,
+    seed: Option<String>,
+    output: String,
+}
+
+/// Runs this test binary with `args` and `env`, the toolkit's variables
+/// cleared otherwise, under a watchdog.
+fn run_child(args: &[&str], env: &[(&str, &str)]) -> ChildRun {
+    use runtime::test_util::{REPLAY_VAR, SEEDS_VAR, SEED_VAR};
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child.args(args).env(CHILD_VAR, "1");
+    for var in [REPLAY_VAR, SEED_VAR, SEEDS_VAR] {
+        child.env_remove(var);
+    }
+    child.envs(env.iter().copied());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.output()));
+    let out = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("watchdog: the child test run hung")
+        .unwrap();
+    let output =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let line = |prefix: &str| {
+        output
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(prefix))
+            .map(str::to_string)
+    };
+    ChildRun {
+        failed: !out.status.success(),
+        panic: output
+            .contains("task 0 ran last")
+            .then(|| {
+                output
+                    .lines()
+                    .find(|l| l.starts_with("task ") && l.contains(" panicked"))
+            })
+            .flatten()
+            .map(without_task_id),
+        schedule: line("schedule: ").map(|s| s.split(' ').next().unwrap().to_string()),
+        replay: line("replay: "),
+        seed: line("or: RUNTIME_TEST_SEED=").map(|s| s.split(' ').next().unwrap().to_string()),
+        output,
+    }
+}
+
+/// `task 1 (id 7) spawned at …` without ` (id 7)`: task ids count every
+/// task the process spawned, so they differ between a search and a replay.
+fn without_task_id(line: &str) -> String {
+    match (line.find(" (id "), line.find(") ")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &line[..start], &line[end + 1..])
+        }
+        _ => line.to_string(),
+    }
+}
+
 #[test]
 fn replay_and_seed_pinning_reproduce_the_failure() {
-    // A bug that needs a particular order: the last of three tasks to run panics.
-    let body = || async {
-        let count = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..3)
-            .map(|i| {
-                let count = count.clone();
-                runtime::spawn(async move {
-                    if count.fetch_add(1, SeqCst) == 2 && i == 0 {
-                        panic!("task 0 ran last");
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            let _ = task.await;
-        }
-    };
-    let failure = Check::new().seeds(64).try_run(body).unwrap_err();
+    // In process: the check finds the order, and its schedule round-trips.
+    let failure = failing_check().try_run(task_0_last_panics).unwrap_err();
     assert_eq!(failure.kind(), FailureKind::Panic);
     assert!(!failure.schedule().is_empty());
-    // The schedule alone reproduces it (what RUNTIME_TEST_REPLAY does).
     let schedule = failure.schedule().to_string();
-    let replayed: runtime::test_util::Schedule = schedule.parse().unwrap();
-    assert_eq!(&replayed, failure.schedule());
-    assert!(failure
-        .report()
-        .contains(&format!("RUNTIME_TEST_REPLAY='{schedule}'")));
+    let parsed: runtime::test_util::Schedule = schedule.parse().unwrap();
+    assert_eq!(&parsed, failure.schedule());
     // FIFO never runs task 0 last.
-    Check::new().policy(Policy::Fifo).run(body);
+    Check::new().policy(Policy::Fifo).run(task_0_last_panics);
+
+    // The same check in a child process prints the replay command.
+    let name = "failing_check_for_replay";
+    let first = run_child(&[name, "--exact", "--include-ignored"], &[]);
+    assert!(
+        first.failed,
+        "the check found no failure:\n{}",
+        first.output
+    );
+    let panic = first.panic.clone().expect("the panic message");
+    assert_eq!(
+        first.schedule.as_deref(),
+        Some(&*schedule),
+        "{}",
+        first.output
+    );
+    let seed = first.seed.clone().expect("the seed line");
+    assert_eq!(Some(seed.parse::<u64>().unwrap()), failure.seed());
+    assert_ne!(seed, "1", "pick a first seed that passes");
+    let replay = first.replay.clone().expect("the replay line");
+    let assignment = format!("RUNTIME_TEST_REPLAY='{schedule}'");
+    let (head, filter) = replay.split_once(" -- ").expect("a test filter");
+    assert!(
+        head.starts_with(&format!("{assignment} cargo test")),
+        "{replay}"
+    );
+    assert!(head.ends_with(" --test toolkit_features"), "{replay}");
+    if std::env::var_os("CARGO_PKG_NAME").is_some() {
+        assert!(head.contains(" -p waitq-workspace "), "{replay}");
+    }
+    assert_eq!(filter, format!("{name} --exact --include-ignored"));
+
+    // Replay: the printed command's variable and test arguments, run.
+    let args: Vec<&str> = filter.split(' ').collect();
+    let replayed = run_child(&args, &[("RUNTIME_TEST_REPLAY", &schedule)]);
+    assert!(replayed.failed, "the replay passed:\n{}", replayed.output);
+    assert_eq!(replayed.panic.as_ref(), Some(&panic), "{}", replayed.output);
+    assert_eq!(
+        replayed.schedule.as_deref(),
+        Some(&*schedule),
+        "same decisions"
+    );
+    assert_eq!(
+        replayed.seed, None,
+        "a replay has no seed: {}",
+        replayed.output
+    );
+
+    // Pinning the printed seed reproduces it too (with one seed to run,
+    // an ignored pin would run the first seed only, which passes).
+    let pinned = run_child(
+        &args,
+        &[("RUNTIME_TEST_SEED", &seed), ("RUNTIME_TEST_SEEDS", "1")],
+    );
+    assert!(pinned.failed, "the pinned seed passed:\n{}", pinned.output);
+    assert_eq!(pinned.panic.as_ref(), Some(&panic), "{}", pinned.output);
+    assert_eq!(pinned.schedule.as_deref(), Some(&*schedule));
+    assert_eq!(pinned.seed.as_deref(), Some(&*seed));
+
+    // And the replay follows the schedule: the FIFO one passes.
+    let fifo = run_child(&args, &[("RUNTIME_TEST_REPLAY", "fifo")]);
+    assert!(!fifo.failed, "replaying FIFO failed:\n{}", fifo.output);
+    assert!(fifo.output.contains("1 passed"), "{}", fifo.output);
 }
 
 #[test]

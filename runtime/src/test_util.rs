@@ -35,6 +35,7 @@
 #![doc = include_str!("test_util/guide.md")]
 
 mod check;
+mod command;
 mod duplex;
 pub mod io;
 mod report;

@@ -7,6 +7,7 @@ use std::process::Command as Proc;
 
 use super::{blocking, Connection, ShareConfig};
 use crate::client::blocking::SyncClient;
+use crate::client::tests::skip;
 use crate::client::ClientError;
 use crate::wire::create::{FILE_OPEN, FILE_OVERWRITE_IF};
 use crate::wire::fuzz::{mutate, Rng};
@@ -45,7 +46,7 @@ fn smbclient(port: u16, args: &[&str], cmds: &str) -> Option<std::process::Outpu
     match out {
         Ok(o) => Some(o),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("SKIP: smbclient not installed");
+            skip("smbclient not installed");
             None
         }
         Err(e) => panic!("running smbclient: {e}"),

@@ -5,9 +5,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::panic::Location;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use super::command::replay_command;
 use super::report::{Failure, FailureKind};
 use super::schedule::{dfs_next, Policy, Schedule};
 use super::sim::{self, RunConfig, RunOutcome};
@@ -410,13 +412,15 @@ impl Check {
     /// });
     /// assert_eq!(failure.unwrap_err().kind(), FailureKind::Hang);
     /// ```
+    #[track_caller]
     pub fn try_run<F, Fut>(self, body: F) -> Result<Stats, Failure>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()> + 'static,
     {
+        let caller = Location::caller();
         let boxed = move || -> Pin<Box<dyn Future<Output = ()>>> { Box::pin(body()) };
-        self.run_boxed(&boxed)
+        self.run_boxed(&boxed, caller)
     }
 
     fn config(&self, seed: u64, prefix: Vec<u32>, steps_hint: u64) -> RunConfig {
@@ -447,7 +451,7 @@ impl Check {
         }
     }
 
-    fn run_boxed(self, body: Body<'_>) -> Result<Stats, Failure> {
+    fn run_boxed(self, body: Body<'_>, caller: &Location<'_>) -> Result<Stats, Failure> {
         let start = Instant::now();
         if let Some(replay) = env(REPLAY_VAR) {
             let schedule: Schedule = replay
@@ -456,7 +460,7 @@ impl Check {
             let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
             return match outcome.failure {
                 None => Ok(self.stats(1, 1, &outcome, start)),
-                Some(_) => Err(self.report(None, outcome, body)),
+                Some(_) => Err(self.report(None, outcome, body, caller)),
             };
         }
         let mut seeds = self.first_seed..self.first_seed + self.seeds;
@@ -496,7 +500,7 @@ impl Check {
                     Policy::Dfs { .. } => None,
                     _ => Some(seed),
                 };
-                return Err(self.report(seed, outcome, body));
+                return Err(self.report(seed, outcome, body, caller));
             }
             if let Policy::Dfs { preemption_bound } = self.policy {
                 dfs_prefix = dfs_next(&outcome.record, preemption_bound);
@@ -551,8 +555,15 @@ impl Check {
         })
     }
 
-    /// Shrinks a failing run and builds its report.
-    fn report(&self, seed: Option<u64>, outcome: RunOutcome, body: Body<'_>) -> Failure {
+    /// Shrinks a failing run and builds its report; `caller` is where the
+    /// check was run from (it tells the replay command the test's target).
+    fn report(
+        &self,
+        seed: Option<u64>,
+        outcome: RunOutcome,
+        body: Body<'_>,
+        caller: &Location<'_>,
+    ) -> Failure {
         let first = outcome.failure.clone().expect("a failing run");
         let original = Schedule::from_record(&outcome.record);
         let (schedule, failure, tries) = if self.shrink {
@@ -573,7 +584,8 @@ impl Check {
             schedule.len(),
             original.len()
         ));
-        report.push_str(&format!("replay: {}", replay_command(&schedule)));
+        let replay = replay_command(&schedule.to_string(), caller.file());
+        report.push_str(&format!("replay: {replay}"));
         if let Some(seed) = seed {
             report.push_str(&format!("\n   or: {SEED_VAR}={seed} (the unshrunk run)"));
         }
@@ -676,29 +688,4 @@ fn hash_of(record: &[(u32, u32)]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     record.hash(&mut h);
     h.finish()
-}
-
-/// `RUNTIME_TEST_REPLAY='…' cargo test [--release] --test <bin> -- <name> --exact`.
-fn replay_command(schedule: &Schedule) -> String {
-    let exe = std::env::current_exe().ok();
-    let stem = exe
-        .as_ref()
-        .and_then(|p| p.file_stem())
-        .and_then(|s| s.to_str())
-        .map(|s| s.rsplit_once('-').map_or(s, |(name, _)| name).to_string());
-    let release = if cfg!(debug_assertions) {
-        ""
-    } else {
-        " --release"
-    };
-    let target = match stem {
-        Some(bin) => format!(" --test {bin}"),
-        None => String::new(),
-    };
-    let name = std::thread::current()
-        .name()
-        .filter(|n| *n != "main")
-        .map(|n| format!(" -- {n} --exact"))
-        .unwrap_or_default();
-    format!("{REPLAY_VAR}='{schedule}' cargo test{release}{target}{name}")
 }

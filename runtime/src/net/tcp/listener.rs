@@ -37,8 +37,9 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (`SO_REUSEADDR` set, backlog 1024), trying each
-    /// address it resolves to in turn. Port 0 picks a free port.
+    /// Binds to `addr` (`SO_REUSEADDR` set, listen backlog 128: mio's
+    /// `TcpListener::bind`, which uses std's value), trying each address it
+    /// resolves to in turn. Port 0 picks a free port.
     ///
     /// # Errors
     ///
