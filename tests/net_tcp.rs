@@ -696,3 +696,48 @@ rt_test! {
         });
     }
 }
+
+rt_test! {
+    /// A socket whose reads are always ready spends the cooperative
+    /// budget: a loop reading it byte by byte yields to other tasks (on
+    /// the current-thread flavour nothing else could run otherwise).
+    fn a_read_loop_over_a_ready_socket_yields(rt) {
+        const LEN: usize = 4096;
+        rt.block_on(async {
+            let (mut client, server) = connected().await;
+            client.write_all(&[7; LEN]).await.unwrap();
+            let reader = runtime::spawn(async move {
+                let mut server = server;
+                // Wait until everything arrived, so every read below is
+                // ready at once.
+                let mut peek = [0u8; LEN];
+                let mut first = 0;
+                while first == 0 {
+                    first = server.read(&mut peek[..1]).await.unwrap();
+                }
+                let other_ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let o = other_ran.clone();
+                let other = runtime::spawn(async move {
+                    o.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+                let mut reads_before_other = 0;
+                let mut byte = [0u8; 1];
+                for _ in 1..LEN {
+                    assert_eq!(server.read(&mut byte).await.unwrap(), 1);
+                    if !other_ran.load(std::sync::atomic::Ordering::SeqCst) {
+                        reads_before_other += 1;
+                    }
+                }
+                other.await.unwrap();
+                reads_before_other
+            });
+            let reads_before_other = reader.await.unwrap();
+            assert!(
+                reads_before_other < LEN - 1,
+                "{} ready reads in a row never yielded",
+                LEN - 1
+            );
+            drop(client);
+        });
+    }
+}
