@@ -80,6 +80,7 @@ mod reactor;
 mod runtime;
 mod scheduler;
 pub mod signal;
+pub mod sync;
 pub mod task;
 pub mod test_util;
 pub mod time;
@@ -90,7 +91,3 @@ pub use runtime::{block_on, EnterGuard, Handle, Runtime, SpawnError};
 pub use scheduler::UnhandledPanic;
 pub use task::{spawn, spawn_blocking};
 
-/// The wait queue primitive every part of the runtime sleeps on.
-pub mod sync {
-    pub use waitq::*;
-}

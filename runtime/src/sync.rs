@@ -1,0 +1,38 @@
+//! Synchronization for tasks, every sleep a [`WaitQueue`]: the wait queue
+//! itself (re-exported from [`waitq`]), and the channels, locks and
+//! counters a service uses every day, built on it.
+//!
+//! # The primitives
+//!
+//! | ours | tokio | kernel |
+//! | --- | --- | --- |
+//! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
+//!
+//! # The kernel family on every wait
+//!
+//! Each operation that can sleep comes in the forms the wait queue has:
+//! the plain one (`lock`, `recv`), `_interruptible` (ends with
+//! [`Interrupted`] when the current task is signalled, as
+//! `mutex_lock_interruptible` ends with `-EINTR`), `_killable` (ends only
+//! on a fatal signal, [`Killed`]) and `_timeout(d)` (ends with
+//! [`TimedOut`] after `d` on the runtime's clock, as `down_timeout`).
+//! The signals are the current task's ([`task::signals`](crate::task::signals));
+//! outside a task (a `block_on` future, another executor) nothing can
+//! signal the caller, and the interruptible and killable forms wait as
+//! the plain one does.
+//!
+//! # Contract
+//!
+//! - **Cancel safety.** Every async method says what a dropped future
+//!   loses (`# Cancel safety`): a dropped `recv` loses no message, a
+//!   dropped `lock`, `acquire` or `send` gives its place (or the permit or
+//!   slot it was granted) to the next waiter.
+//! - **Cooperative budget.** An operation that completes at once spends a
+//!   unit of the task's budget, so a loop over a channel that is never
+//!   empty (or a lock never contended) still yields.
+//! - **Fairness.** Lockers, acquirers and the senders of a full bounded
+//!   channel are exclusive waiters, served in FIFO order.
+
+mod signals;
+
+pub use waitq::*;
