@@ -8,6 +8,12 @@
 //! closes when the runtime shuts down. The clock can start paused
 //! ([`Builder::start_paused`](crate::Builder::start_paused)): time then moves
 //! only by [`advance`], or jumps to the next timer when nothing can run.
+//!
+//! What a user sees at the edges:
+//!
+//! - **Panics point at the caller.** The panics of [`sleep`], [`interval`]
+//!   and the others (outside a runtime, timers disabled, a zero period)
+//!   report the caller's file and line.
 
 mod clock;
 mod driver;
@@ -61,6 +67,10 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 /// Completes at `deadline`; at once (no extra tick) if it has passed.
 ///
+/// # Panics
+///
+/// Outside a runtime, or on a runtime built without timers.
+///
 /// # Examples
 ///
 /// ```
@@ -74,6 +84,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// Runs `future` with a time limit: `Err(Elapsed)` if `duration` passes first.
+///
+/// # Panics
+///
+/// Outside a runtime, or on a runtime built without timers.
 ///
 /// # Examples
 ///
@@ -119,6 +133,31 @@ pub fn interval(period: Duration) -> Interval {
     let scheduler = current();
     let now = now_on(&scheduler);
     Interval::new(Sleep::new(scheduler, now), period)
+}
+
+/// Ticks every `period`, the first tick at `start` (at once if it has
+/// passed; missed ticks are then handled as
+/// [`set_missed_tick_behavior`](Interval::set_missed_tick_behavior) says).
+///
+/// # Panics
+///
+/// If `period` is zero, or outside a runtime with timers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let start = runtime::time::now() + Duration::from_secs(5);
+///     let mut ticks = runtime::time::interval_at(start, Duration::from_secs(1));
+///     assert_eq!(ticks.tick().await, start);
+///     assert_eq!(ticks.tick().await, start + Duration::from_secs(1));
+/// });
+/// ```
+#[track_caller]
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    Interval::new(Sleep::new(current(), start), period)
 }
 
 /// The current instant on this runtime's clock (differs from
@@ -204,6 +243,7 @@ fn driver(scheduler: &Scheduler) -> &Driver {
     )
 }
 
+#[track_caller]
 fn now_on(scheduler: &Scheduler) -> Instant {
     driver(scheduler).clock().now()
 }

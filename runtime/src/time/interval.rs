@@ -20,8 +20,10 @@ pub enum MissedTickBehavior {
     Skip,
 }
 
-/// Made by [`interval`](super::interval): [`tick`](Interval::tick)
-/// completes once per period; the first tick completes at once.
+/// Made by [`interval`](super::interval) and
+/// [`interval_at`](super::interval_at): [`tick`](Interval::tick) completes
+/// once per period; the first tick completes at its start instant (at once
+/// for `interval`).
 #[derive(Debug)]
 pub struct Interval {
     sleep: Sleep,
@@ -30,6 +32,7 @@ pub struct Interval {
 }
 
 impl Interval {
+    #[track_caller]
     pub(crate) fn new(sleep: Sleep, period: Duration) -> Interval {
         assert!(
             period > Duration::ZERO,

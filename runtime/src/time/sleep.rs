@@ -54,6 +54,7 @@ impl std::ops::Deref for TimerQueue {
 }
 
 impl Sleep {
+    #[track_caller]
     pub(crate) fn new(scheduler: Scheduler, deadline: Instant) -> Sleep {
         assert!(
             scheduler.common().time.is_some(),
