@@ -1,4 +1,6 @@
-//! Timer faults (#18): the timer functions' panics point at their caller.
+//! Timer faults (#18), on every scheduler flavour: timers that are already
+//! due spend the cooperative budget (a loop over them lets other tasks
+//! run); the timer functions' panics point at their caller.
 //!
 //! No test measures time: the paused clock moves by `advance` or jumps to
 //! the next timer, starvation is counted in loop steps, and hangs are
@@ -7,12 +9,65 @@
 mod support;
 
 use std::cell::RefCell;
+use std::future::{pending, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Once;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use runtime::time::{interval, interval_at, now, sleep, sleep_until, timeout, timeout_at};
-use runtime::Builder;
+use runtime::time::{advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at};
+use runtime::{Builder, Runtime};
+
+/// Expands like `rt_test!`, on runtimes whose clock starts paused.
+macro_rules! paused_test {
+    (fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn current_thread() {
+                super::run_paused(
+                    concat!(stringify!($name), "::current_thread"),
+                    None,
+                    |$rt: Runtime| $body,
+                );
+            }
+
+            #[test]
+            fn multi_thread_1() {
+                super::run_paused(
+                    concat!(stringify!($name), "::multi_thread_1"),
+                    Some(1),
+                    |$rt: Runtime| $body,
+                );
+            }
+
+            #[test]
+            fn multi_thread_2() {
+                super::run_paused(
+                    concat!(stringify!($name), "::multi_thread_2"),
+                    Some(2),
+                    |$rt: Runtime| $body,
+                );
+            }
+        }
+    };
+}
+
+fn run_paused(what: &'static str, workers: Option<usize>, body: fn(Runtime)) {
+    support::watchdog(what, support::RT_LIMIT, move || {
+        body(
+            builder(workers)
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap(),
+        )
+    });
+}
 
 /// A builder of the flavour (`None`: current-thread; `Some(n)`: n workers).
 fn builder(workers: Option<usize>) -> Builder {
@@ -23,6 +78,155 @@ fn builder(workers: Option<usize>) -> Builder {
             builder.worker_threads(n);
             builder
         }
+    }
+}
+
+// ===== 1. the cooperative budget =====
+
+/// Steps a looping task may take before another task must have run: far
+/// above the budget (128 polls), far below "forever".
+const STEPS: usize = 1_000_000;
+
+/// Spawns `looper` with a flag, then a task that sets the flag; `looper`
+/// steps until it sees the flag (through [`go_on`]). Without the budget
+/// the looper never yields, the other task never runs, and `go_on` fails.
+async fn other_task_runs<Fut>(looper: impl FnOnce(Arc<AtomicBool>) -> Fut)
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let flag = Arc::new(AtomicBool::new(false));
+    let looping = runtime::spawn(looper(flag.clone()));
+    let setter = runtime::spawn(async move { flag.store(true, SeqCst) });
+    looping
+        .await
+        .expect("the looping task starved the other task");
+    setter.await.unwrap();
+}
+
+/// Whether the looper takes another step; panics after [`STEPS`].
+fn go_on(flag: &AtomicBool, steps: &mut usize) -> bool {
+    if flag.load(SeqCst) {
+        return false;
+    }
+    *steps += 1;
+    assert!(
+        *steps <= STEPS,
+        "{STEPS} ready timers in a row and the other task never ran: they spend no budget"
+    );
+    true
+}
+
+rt_test! {
+    fn sleep_zero_in_a_loop_lets_other_tasks_run(rt) {
+        rt.block_on(other_task_runs(|flag| async move {
+            let mut steps = 0;
+            while go_on(&flag, &mut steps) {
+                sleep(Duration::ZERO).await;
+            }
+        }));
+    }
+}
+
+rt_test! {
+    fn sleep_until_past_in_a_loop_lets_other_tasks_run(rt) {
+        rt.block_on(other_task_runs(|flag| async move {
+            let past = now();
+            let mut steps = 0;
+            while go_on(&flag, &mut steps) {
+                sleep_until(past).await;
+            }
+        }));
+    }
+}
+
+rt_test! {
+    fn elapsed_sleep_polled_again_lets_other_tasks_run(rt) {
+        rt.block_on(other_task_runs(|flag| async move {
+            let mut done = pin!(sleep(Duration::ZERO));
+            let mut steps = 0;
+            while go_on(&flag, &mut steps) {
+                done.as_mut().await;
+            }
+        }));
+    }
+}
+
+rt_test! {
+    fn timeout_zero_in_a_loop_lets_other_tasks_run(rt) {
+        rt.block_on(other_task_runs(|flag| async move {
+            let mut steps = 0;
+            while go_on(&flag, &mut steps) {
+                assert!(timeout(Duration::ZERO, pending::<()>()).await.is_err());
+                assert!(timeout_at(now(), pending::<()>()).await.is_err());
+            }
+        }));
+    }
+}
+
+rt_test! {
+    fn interval_catching_up_lets_other_tasks_run(rt) {
+        rt.block_on(async {
+            // A billion ticks behind, caught up in burst mode.
+            let start = now() - Duration::from_secs(1);
+            let ticks = interval_at(start, Duration::from_nanos(1));
+            other_task_runs(|flag| async move {
+                let mut ticks = ticks;
+                let mut steps = 0;
+                while go_on(&flag, &mut steps) {
+                    ticks.tick().await;
+                }
+            })
+            .await;
+        });
+    }
+}
+
+paused_test! {
+    fn interval_catching_up_after_advance_lets_other_tasks_run(rt) {
+        rt.block_on(async {
+            let mut ticks = interval(Duration::from_nanos(1));
+            ticks.tick().await;
+            advance(Duration::from_secs(1)).await;
+            other_task_runs(|flag| async move {
+                let mut steps = 0;
+                while go_on(&flag, &mut steps) {
+                    ticks.tick().await;
+                }
+            })
+            .await;
+        });
+    }
+}
+
+/// A future that spends the whole budget on every poll and never ends.
+struct BudgetEater {
+    polls: Arc<AtomicUsize>,
+}
+
+impl Future for BudgetEater {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let polls = self.polls.fetch_add(1, SeqCst) + 1;
+        assert!(polls < 10_000, "the timeout never fired");
+        while waitq::coop::poll_proceed(cx).is_ready() {}
+        Poll::Pending
+    }
+}
+
+rt_test! {
+    fn timeout_fires_when_its_future_spends_the_budget(rt) {
+        // The deadline is polled without a budget when the inner future
+        // spent it (as tokio's `Timeout` does), or it could never fire.
+        rt.block_on(async {
+            let polls = Arc::new(AtomicUsize::new(0));
+            let out = runtime::spawn({
+                let polls = polls.clone();
+                async move { timeout(Duration::ZERO, BudgetEater { polls }).await }
+            });
+            assert!(out.await.unwrap().is_err());
+            assert_eq!(polls.load(SeqCst), 1);
+        });
     }
 }
 

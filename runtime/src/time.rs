@@ -11,6 +11,12 @@
 //!
 //! What a user sees at the edges:
 //!
+//! - **Due timers spend the cooperative budget.** A timer future that
+//!   completes (a `sleep(Duration::ZERO)`, a past `sleep_until`, a
+//!   `timeout(Duration::ZERO, ..)`, an [`Interval`] catching up missed ticks
+//!   in burst mode) spends one unit of the task's [`coop`](waitq::coop)
+//!   budget, so a loop over them yields to the other tasks on its thread
+//!   after 128 polls instead of starving them.
 //! - **Panics point at the caller.** The panics of [`sleep`], [`interval`]
 //!   and the others (outside a runtime, timers disabled, a zero period)
 //!   report the caller's file and line.

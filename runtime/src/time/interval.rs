@@ -24,6 +24,11 @@ pub enum MissedTickBehavior {
 /// [`interval_at`](super::interval_at): [`tick`](Interval::tick) completes
 /// once per period; the first tick completes at its start instant (at once
 /// for `interval`).
+///
+/// Each tick is a [`Sleep`]: a tick already due (the first one, or missed
+/// ticks caught up in [`Burst`](MissedTickBehavior::Burst) mode) spends one
+/// unit of the task's [`coop`](waitq::coop) budget, so catching up yields
+/// to other tasks now and then.
 #[derive(Debug)]
 pub struct Interval {
     sleep: Sleep,
@@ -46,6 +51,11 @@ impl Interval {
     }
 
     /// Waits for the next tick; returns its scheduled instant.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a `tick()` dropped before it completes consumes no
+    /// tick; the next call waits for the same one.
     pub async fn tick(&mut self) -> Instant {
         poll_fn(|cx| self.poll_tick(cx)).await
     }
