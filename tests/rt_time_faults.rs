@@ -1,6 +1,8 @@
 //! Timer faults (#18), on every scheduler flavour: timers that are already
 //! due spend the cooperative budget (a loop over them lets other tasks
-//! run); the timer functions' panics point at their caller.
+//! run); deadlines beyond the wheel's range (about 8.9 years) and
+//! `Duration::MAX` never fire early; the timer functions' panics point at
+//! their caller.
 //!
 //! No test measures time: the paused clock moves by `advance` or jumps to
 //! the next timer, starvation is counted in loop steps, and hangs are
@@ -17,8 +19,12 @@ use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::poll;
+use runtime::sync::WaitQueue;
 use runtime::time::{advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at};
 use runtime::{Builder, Runtime};
+
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
 /// Expands like `rt_test!`, on runtimes whose clock starts paused.
 macro_rules! paused_test {
@@ -226,6 +232,59 @@ rt_test! {
             });
             assert!(out.await.unwrap().is_err());
             assert_eq!(polls.load(SeqCst), 1);
+        });
+    }
+}
+
+// ===== 2. far deadlines =====
+
+paused_test! {
+    fn deadlines_beyond_the_wheel_range_are_not_cut_short(rt) {
+        rt.block_on(async {
+            // Nothing else runs: the paused clock jumps from timer to timer,
+            // so an early fire shows as an early `now()`.
+            let far = 20 * YEAR;
+            let start = now();
+            sleep(far).await;
+            assert!(now() - start >= far, "sleep(20 years) ended after {:?}", now() - start);
+
+            let start = now();
+            assert!(timeout(far, pending::<()>()).await.is_err());
+            assert!(now() - start >= far, "timeout(20 years) fired after {:?}", now() - start);
+
+            let start = now();
+            let queue = WaitQueue::new();
+            let err = queue
+                .wait_event_timeout(&runtime::time::clock(), far, || false)
+                .await
+                .unwrap_err();
+            assert!(!err.is_closed());
+            assert!(now() - start >= far, "wait_event_timeout(20 years) ended after {:?}", now() - start);
+        });
+    }
+}
+
+paused_test! {
+    fn duration_max_never_fires(rt) {
+        rt.block_on(async {
+            let mut forever = pin!(sleep(Duration::MAX));
+            let mut bounded = pin!(timeout(Duration::MAX, pending::<()>()));
+            assert!(poll!(forever.as_mut()).is_pending());
+            assert!(poll!(bounded.as_mut()).is_pending());
+            for _ in 0..4 {
+                // Past the old 30-year stand-in for "never", and far past
+                // the wheel's range.
+                advance(31 * YEAR).await;
+                assert!(poll!(forever.as_mut()).is_pending(), "sleep(Duration::MAX) fired");
+                assert!(poll!(bounded.as_mut()).is_pending(), "timeout(Duration::MAX) fired");
+                assert!(poll!(pin!(sleep(Duration::MAX))).is_pending());
+            }
+            // Past the driver's last tick (2^64 microseconds, about 584,000
+            // years): the sleeps cannot be stored any more, and still wait.
+            advance(600_000 * YEAR).await;
+            assert!(poll!(forever.as_mut()).is_pending(), "sleep(Duration::MAX) fired");
+            assert!(poll!(bounded.as_mut()).is_pending(), "timeout(Duration::MAX) fired");
+            assert!(poll!(pin!(sleep(Duration::MAX))).is_pending());
         });
     }
 }

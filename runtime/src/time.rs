@@ -11,6 +11,17 @@
 //!
 //! What a user sees at the edges:
 //!
+//! - **Far deadlines are kept.** The wheel reaches about 8.9 years ahead; a
+//!   later deadline is woken at that horizon and its [`Sleep`] registers
+//!   again, as often as needed, so `sleep(20 years)`, `timeout(20 years, ..)`
+//!   and `waitq`'s `_timeout` waits on [`clock`] end at 20 years, never
+//!   before.
+//! - **Time arithmetic saturates.** A deadline that overflows `Instant`
+//!   (`sleep(Duration::MAX)`, `timeout(Duration::MAX, ..)`) is the latest
+//!   instant the platform represents (some 292 billion years ahead on
+//!   Linux): "never" on a real clock. (The driver counts microseconds from
+//!   the runtime's start in 64 bits, about 584,000 years; a deadline beyond
+//!   that completes only if a paused clock is moved past it.)
 //! - **Due timers spend the cooperative budget.** A timer future that
 //!   completes (a `sleep(Duration::ZERO)`, a past `sleep_until`, a
 //!   `timeout(Duration::ZERO, ..)`, an [`Interval`] catching up missed ticks
@@ -67,8 +78,7 @@ fn current() -> Scheduler {
 pub fn sleep(duration: Duration) -> Sleep {
     let scheduler = current();
     let now = now_on(&scheduler);
-    let deadline = now.checked_add(duration).unwrap_or_else(far_future);
-    Sleep::new(scheduler, deadline)
+    Sleep::new(scheduler, clock::saturating_add(now, duration))
 }
 
 /// Completes at `deadline`; at once (no extra tick) if it has passed.
@@ -252,8 +262,4 @@ fn driver(scheduler: &Scheduler) -> &Driver {
 #[track_caller]
 fn now_on(scheduler: &Scheduler) -> Instant {
     driver(scheduler).clock().now()
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }

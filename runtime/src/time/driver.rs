@@ -6,6 +6,14 @@
 //! `now` rounds down, and the parked thread's timeout is the exact time to
 //! the next tick, so sub-millisecond deadlines are honoured (parking uses
 //! the thread parker, which has nanosecond resolution, not epoll's ms).
+//!
+//! Far deadlines: the wheel holds deadlines up to about 8.9 years ahead and
+//! fires a later one at that horizon, early; the [`Sleep`](super::Sleep)
+//! that owns it sees that its own deadline has not come and registers again,
+//! until it has. Ticks end about 584,000 years after the origin: a deadline
+//! beyond that can never be registered ([`Registered::Never`]): the sleep
+//! never completes, unless a paused clock is moved past its deadline and
+//! the sleep is polled.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use waitq::WaitQueue;
 
-use super::clock::Clock;
+use super::clock::{self, Clock};
 use super::wheel::{TimerKey, Wheel};
 
 /// One timer's shared state: fired flag plus the queue its sleeper waits on.
@@ -56,6 +64,10 @@ pub(crate) enum Registered {
     Pending { key: TimerKey, unpark: bool },
     /// The deadline has passed: done, nothing stored.
     Due,
+    /// The deadline lies past the last tick (about 584,000 years after the
+    /// origin) and the clock has reached that tick: nothing can be stored,
+    /// and no timer will fire for it.
+    Never,
     /// The runtime shut down: the timer can never fire.
     Shutdown,
 }
@@ -81,7 +93,8 @@ impl Driver {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A deadline's tick, rounded up so the timer never fires early.
+    /// A deadline's tick, rounded up so the timer never fires early; a
+    /// deadline past the last tick gets the last tick.
     fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.clock.origin());
         let micros = since.as_nanos().div_ceil(1_000);
@@ -96,13 +109,15 @@ impl Driver {
         u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
     }
 
+    /// The instant a tick starts at (saturating: never earlier than the
+    /// tick, so a paused clock moved there reaches it).
     fn tick_instant(&self, tick: u64) -> Instant {
-        self.clock
-            .origin()
-            .checked_add(Duration::from_micros(tick))
-            .unwrap_or_else(|| self.clock.origin() + Duration::from_secs(86_400 * 365 * 30))
+        clock::saturating_add(self.clock.origin(), Duration::from_micros(tick))
     }
 
+    /// Stores `timer` to fire at `deadline`, or at the wheel's horizon
+    /// (about 8.9 years ahead) if that comes first: the caller checks the
+    /// deadline when it fires, and registers again if it is early.
     pub(crate) fn register(&self, deadline: Instant, timer: Arc<TimerShared>) -> Registered {
         let tick = self.deadline_tick(deadline);
         let mut inner = self.lock();
@@ -114,6 +129,11 @@ impl Driver {
                 key,
                 unpark: tick < self.sleep_until.load(Acquire),
             },
+            // The wheel's clock is at or past the tick. Ticks round the
+            // deadline up and the clock down, so the deadline has passed,
+            // unless the tick is the last one, which deadlines beyond it
+            // share.
+            Err(_) if tick == u64::MAX && self.clock.now() < deadline => Registered::Never,
             Err(_) => Registered::Due,
         }
     }

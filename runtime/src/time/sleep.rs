@@ -19,6 +19,12 @@ use crate::scheduler::Scheduler;
 /// `Sleep` costs nothing) and removed from the wheel when dropped, in O(1).
 /// A deadline already past completes on the first poll, with no extra tick.
 ///
+/// A deadline is never cut short: one beyond the timer wheel's range
+/// (about 8.9 years ahead) wakes the sleep at the end of the range, and the
+/// sleep registers again until its deadline comes. `Duration::MAX` (or any
+/// deadline that overflows `Instant`) means the latest instant the platform
+/// represents: such a sleep never completes on a real clock.
+///
 /// # Cooperative budget
 ///
 /// A poll that completes spends one unit of the task's
@@ -156,6 +162,8 @@ impl Future for Sleep {
                             this.state = State::Done;
                             return Poll::Ready(());
                         }
+                        // Past the driver's last tick: no timer can fire.
+                        Registered::Never => return Poll::Pending,
                         Registered::Shutdown => shut_down(),
                     }
                 }
@@ -165,8 +173,14 @@ impl Future for Sleep {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(_closed)) => shut_down(),
                         Poll::Ready(Ok(())) => {
-                            this.state = State::Done;
-                            return Poll::Ready(());
+                            if this.driver().clock().now() >= this.deadline {
+                                this.state = State::Done;
+                                return Poll::Ready(());
+                            }
+                            // Fired at the wheel's horizon, before the
+                            // deadline: register again (no progress made).
+                            waitq::coop::refund();
+                            this.state = State::Idle;
                         }
                     }
                 }
