@@ -1,8 +1,9 @@
 //! Timer faults (#18), on every scheduler flavour: timers that are already
 //! due spend the cooperative budget (a loop over them lets other tasks
 //! run); deadlines beyond the wheel's range (about 8.9 years) and
-//! `Duration::MAX` never fire early; the timer functions' panics point at
-//! their caller.
+//! `Duration::MAX` never fire early; `interval(Duration::MAX)` and
+//! `advance(Duration::MAX)` saturate instead of panicking; the timer
+//! functions' panics point at their caller.
 //!
 //! No test measures time: the paused clock moves by `advance` or jumps to
 //! the next timer, starvation is counted in loop steps, and hangs are
@@ -21,7 +22,10 @@ use std::time::Duration;
 
 use futures::poll;
 use runtime::sync::WaitQueue;
-use runtime::time::{advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at};
+use runtime::time::{
+    advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
+    MissedTickBehavior,
+};
 use runtime::{Builder, Runtime};
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
@@ -269,6 +273,8 @@ paused_test! {
         rt.block_on(async {
             let mut forever = pin!(sleep(Duration::MAX));
             let mut bounded = pin!(timeout(Duration::MAX, pending::<()>()));
+            let mut ticks = interval(Duration::MAX);
+            ticks.tick().await;
             assert!(poll!(forever.as_mut()).is_pending());
             assert!(poll!(bounded.as_mut()).is_pending());
             for _ in 0..4 {
@@ -278,6 +284,8 @@ paused_test! {
                 assert!(poll!(forever.as_mut()).is_pending(), "sleep(Duration::MAX) fired");
                 assert!(poll!(bounded.as_mut()).is_pending(), "timeout(Duration::MAX) fired");
                 assert!(poll!(pin!(sleep(Duration::MAX))).is_pending());
+                // `interval(Duration::MAX)`'s second tick: no overflow.
+                assert!(poll!(pin!(ticks.tick())).is_pending());
             }
             // Past the driver's last tick (2^64 microseconds, about 584,000
             // years): the sleeps cannot be stored any more, and still wait.
@@ -285,6 +293,31 @@ paused_test! {
             assert!(poll!(forever.as_mut()).is_pending(), "sleep(Duration::MAX) fired");
             assert!(poll!(bounded.as_mut()).is_pending(), "timeout(Duration::MAX) fired");
             assert!(poll!(pin!(sleep(Duration::MAX))).is_pending());
+        });
+    }
+}
+
+// ===== 3. saturation =====
+
+paused_test! {
+    fn advance_by_duration_max_saturates(rt) {
+        rt.block_on(async {
+            let start = now();
+            let mut ticks = interval(Duration::MAX);
+            ticks.tick().await;
+            advance(Duration::MAX).await;
+            assert!(now() - start > 1_000_000 * YEAR, "the clock moved only {:?}", now() - start);
+            // The clock is as late as it gets: every deadline has passed.
+            sleep(Duration::from_secs(1)).await;
+            sleep(Duration::MAX).await;
+            advance(Duration::MAX).await;
+            // Ticks past the end of time: each behaviour's next tick saturates.
+            for behavior in [MissedTickBehavior::Burst, MissedTickBehavior::Delay, MissedTickBehavior::Skip] {
+                ticks.set_missed_tick_behavior(behavior);
+                ticks.tick().await;
+            }
+            ticks.reset();
+            ticks.tick().await;
         });
     }
 }

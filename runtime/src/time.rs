@@ -21,7 +21,10 @@
 //!   instant the platform represents (some 292 billion years ahead on
 //!   Linux): "never" on a real clock. (The driver counts microseconds from
 //!   the runtime's start in 64 bits, about 584,000 years; a deadline beyond
-//!   that completes only if a paused clock is moved past it.)
+//!   that completes only if a paused clock is moved past it.) An
+//!   [`Interval`] whose next tick overflows never ticks again, and
+//!   [`advance`] by `Duration::MAX` moves a paused clock to that latest
+//!   instant instead of panicking.
 //! - **Due timers spend the cooperative budget.** A timer future that
 //!   completes (a `sleep(Duration::ZERO)`, a past `sleep_until`, a
 //!   `timeout(Duration::ZERO, ..)`, an [`Interval`] catching up missed ticks
@@ -184,11 +187,18 @@ pub fn now() -> Instant {
 }
 
 /// Moves a paused clock forward by `duration`, firing the timers that
-/// come due, then yields so their tasks run.
+/// come due, then yields so their tasks run. The clock saturates: by
+/// `Duration::MAX` it moves to the latest representable instant, where
+/// every deadline has passed.
+///
+/// # Cancel safety
+///
+/// The clock moves and the timers fire on the first poll; dropping the
+/// future after that only skips the final yield.
 ///
 /// # Panics
 ///
-/// If the runtime's clock is not paused.
+/// Outside a runtime with timers, or if the runtime's clock is not paused.
 ///
 /// # Examples
 ///
@@ -205,7 +215,7 @@ pub async fn advance(duration: Duration) {
     let scheduler = current();
     let driver = driver(&scheduler);
     assert!(driver.clock().is_paused(), "`advance` needs a paused clock");
-    let target = driver.clock().now() + duration;
+    let target = clock::saturating_add(driver.clock().now(), duration);
     driver.clock().advance_to(target);
     driver.process();
     crate::task::yield_now().await;

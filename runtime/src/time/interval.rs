@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::clock::saturating_add;
 use super::Sleep;
 
 /// What an [`Interval`] does about ticks it missed (the task was busy).
@@ -28,7 +29,9 @@ pub enum MissedTickBehavior {
 /// Each tick is a [`Sleep`]: a tick already due (the first one, or missed
 /// ticks caught up in [`Burst`](MissedTickBehavior::Burst) mode) spends one
 /// unit of the task's [`coop`](waitq::coop) budget, so catching up yields
-/// to other tasks now and then.
+/// to other tasks now and then. Schedule arithmetic saturates: a tick that
+/// would lie past the latest representable `Instant` lies there, so
+/// `interval(Duration::MAX)` ticks once and then never again.
 #[derive(Debug)]
 pub struct Interval {
     sleep: Sleep,
@@ -67,18 +70,19 @@ impl Interval {
             return Poll::Pending;
         }
         let now = self.sleep.scheduler_now();
-        let next = scheduled + self.period;
+        let next = saturating_add(scheduled, self.period);
         let next = if next > now {
             next
         } else {
             match self.missed {
                 MissedTickBehavior::Burst => next,
-                MissedTickBehavior::Delay => now + self.period,
+                MissedTickBehavior::Delay => saturating_add(now, self.period),
                 MissedTickBehavior::Skip => {
                     let behind = now.duration_since(scheduled).as_nanos();
                     let period = self.period.as_nanos();
                     let periods = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
-                    scheduled + self.period * periods
+                    let ahead = self.period.checked_mul(periods).unwrap_or(Duration::MAX);
+                    saturating_add(scheduled, ahead)
                 }
             }
         };
@@ -99,6 +103,6 @@ impl Interval {
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
         let now = self.sleep.scheduler_now();
-        self.sleep.reset(now + self.period);
+        self.sleep.reset(saturating_add(now, self.period));
     }
 }
