@@ -3,7 +3,8 @@
 //! run); deadlines beyond the wheel's range (about 8.9 years) and
 //! `Duration::MAX` never fire early; `interval(Duration::MAX)` and
 //! `advance(Duration::MAX)` saturate instead of panicking; the timer
-//! functions' panics point at their caller.
+//! functions' panics point at their caller; a panicking timer waker takes
+//! no runtime thread down.
 //!
 //! No test measures time: the paused clock moves by `advance` or jumps to
 //! the next timer, starvation is counted in loop steps, and hangs are
@@ -17,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Once};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use futures::poll;
@@ -26,7 +27,7 @@ use runtime::time::{
     advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
     MissedTickBehavior,
 };
-use runtime::{Builder, Runtime};
+use runtime::{Builder, Runtime, UnhandledPanic};
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
@@ -403,6 +404,109 @@ fn timer_panics_point_at_the_caller() {
             panics_here!(sleep(Duration::ZERO));
             panics_here!(interval(Duration::from_secs(1)));
             panics_here!(now());
+        },
+    );
+}
+
+// ===== 5. a panicking timer waker =====
+
+/// A waker that panics when woken.
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a timer's waker panics on purpose (test)");
+    }
+}
+
+/// A sleep registered with a [`PanickingWaker`], kept alive (not awaited).
+struct Hostile {
+    _sleep: Pin<Box<runtime::time::Sleep>>,
+}
+
+/// A [`Hostile`] sleep of `duration`. (On a paused multi-thread runtime an
+/// idle worker may jump the clock to the new timer and fire it before the
+/// waker is in: then try again.)
+fn hostile_sleep(duration: Duration) -> Hostile {
+    let waker = Waker::from(Arc::new(PanickingWaker));
+    for _ in 0..1_000 {
+        let mut sleep = Box::pin(sleep(duration));
+        if sleep
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
+            return Hostile { _sleep: sleep };
+        }
+    }
+    panic!("a sleep of {duration:?} never stayed pending");
+}
+
+paused_test! {
+    fn panicking_timer_waker_takes_no_thread_down(rt) {
+        rt.block_on(async {
+            // Registered from a task, woken by the driver on the thread
+            // that drives it (a worker, or block_on's).
+            let hostile = runtime::spawn(async { hostile_sleep(Duration::from_secs(1)) })
+                .await
+                .unwrap();
+            // Due with the hostile timer (the same batch, unless a jump
+            // of the clock came between the two).
+            let same_batch = runtime::spawn(sleep(Duration::from_secs(1)));
+            // The clock jumps to 1 s (the hostile waker panics), then to 2 s.
+            sleep(Duration::from_secs(2)).await;
+            same_batch.await.unwrap();
+            assert_eq!(runtime::spawn(async { 7 }).await.unwrap(), 7);
+            drop(hostile);
+        });
+        assert!(rt.shutdown_timeout(Duration::from_secs(3600)), "a runtime thread died");
+    }
+}
+
+rt_test! {
+    fn panicking_timer_waker_on_the_real_clock(rt) {
+        let at_shutdown = rt.block_on(async {
+            let hostile = hostile_sleep(Duration::from_millis(1));
+            // Fires after the hostile timer (deadline order).
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(runtime::spawn(async { 7 }).await.unwrap(), 7);
+            drop(hostile);
+            // Still pending at shutdown, which closes its queue: a wake.
+            hostile_sleep(Duration::from_secs(3600))
+        });
+        assert!(rt.shutdown_timeout(Duration::from_secs(3600)), "a runtime thread died");
+        drop(at_shutdown);
+    }
+}
+
+#[test]
+fn panicking_timer_waker_under_shutdown_runtime_policy() {
+    support::watchdog(
+        "panicking_timer_waker_under_shutdown_runtime_policy",
+        support::RT_LIMIT,
+        || {
+            for workers in [None, Some(1), Some(2)] {
+                let rt = builder(workers)
+                    .enable_all()
+                    .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+                    .build()
+                    .unwrap();
+                let out = catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async {
+                        let _hostile = hostile_sleep(Duration::from_millis(1));
+                        pending::<()>().await;
+                    })
+                }));
+                let message = support::panic_message(&*out.expect_err("block_on must panic"));
+                assert!(
+                    message.contains("the waker of a timer") && message.contains("ShutdownRuntime"),
+                    "{workers:?}: {message}"
+                );
+                assert!(
+                    rt.shutdown_timeout(Duration::from_secs(3600)),
+                    "{workers:?}: a runtime thread died"
+                );
+            }
         },
     );
 }

@@ -34,6 +34,11 @@
 //! - **Panics point at the caller.** The panics of [`sleep`], [`interval`]
 //!   and the others (outside a runtime, timers disabled, a zero period)
 //!   report the caller's file and line.
+//! - **A panicking waker is contained.** When a timer fires (or its queue
+//!   closes at shutdown), a sleeper's waker that panics is caught: the other
+//!   timers still fire, and the thread that drives the timers (a worker or
+//!   `block_on`) carries on under the runtime's
+//!   [`UnhandledPanic`](crate::UnhandledPanic) policy.
 
 mod clock;
 mod driver;

@@ -14,7 +14,15 @@
 //! beyond that can never be registered ([`Registered::Never`]): the sleep
 //! never completes, unless a paused clock is moved past its deadline and
 //! the sleep is polled.
+//!
+//! Wakers: firing a timer (or closing its queue at shutdown) runs its
+//! sleepers' wakers on whatever thread drives the timers. A waker that
+//! panics is caught ([`Common::wake_guarded`](crate::scheduler::Common::wake_guarded)
+//! when that thread runs this runtime, which then follows its
+//! `UnhandledPanic` policy); the other timers of the batch still fire, and
+//! the panic never unwinds through a worker or `block_on`.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -143,7 +151,8 @@ impl Driver {
         drop(removed);
     }
 
-    /// Fires every due timer (their sleepers are woken after the lock).
+    /// Fires every due timer (their sleepers are woken after the lock; a
+    /// panicking waker is caught, see [`wake_guarded`](Self::wake_guarded)).
     pub(crate) fn process(&self) {
         let now = self.now_tick();
         let mut fired = {
@@ -155,13 +164,51 @@ impl Driver {
             inner.wheel.poll(now, |_, timer| fired.push(timer));
             fired
         };
-        for timer in fired.drain(..) {
-            timer.fire();
+        let panic = self.wake_guarded(fired.drain(..), TimerShared::fire);
+        {
+            let mut inner = self.lock();
+            if inner.fired.capacity() < fired.capacity() {
+                inner.fired = fired;
+            }
         }
-        let mut inner = self.lock();
-        if inner.fired.capacity() < fired.capacity() {
-            inner.fired = fired;
+        if let Some(panic) = panic {
+            resume_unwind(panic);
         }
+    }
+
+    /// Runs `wake` (which runs wakers) on each timer, every one of them
+    /// even if a waker panics. On a thread that runs this driver's runtime
+    /// (every caller of `process`) each panic goes to
+    /// [`Common::wake_guarded`](crate::scheduler::Common::wake_guarded) and
+    /// nothing unwinds. Elsewhere the first panic is returned, for the
+    /// caller to resume once its work is done (as `waitq` does for one
+    /// queue's wakers).
+    fn wake_guarded(
+        &self,
+        timers: impl Iterator<Item = Arc<TimerShared>>,
+        wake: impl Fn(&TimerShared),
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut timers = timers.peekable();
+        timers.peek()?;
+        // One handle per batch (a reference count), not one per timer.
+        let here = crate::context::scheduler().filter(|scheduler| {
+            let time = scheduler.common().time.as_ref();
+            time.is_some_and(|time| std::ptr::eq(time, self))
+        });
+        let mut first = None;
+        for timer in timers {
+            match &here {
+                Some(scheduler) => scheduler
+                    .common()
+                    .wake_guarded(|| "the waker of a timer".into(), || wake(&timer)),
+                None => {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| wake(&timer))) {
+                        first.get_or_insert(panic);
+                    }
+                }
+            }
+        }
+        first
     }
 
     /// The caller is about to park: how long it may sleep. With a paused
@@ -184,7 +231,10 @@ impl Driver {
     }
 
     /// Shutdown: no timer can fire any more; every pending sleeper's queue
-    /// is closed, so it ends with an error instead of hanging.
+    /// is closed, so it ends with an error instead of hanging. A waker
+    /// that panics as its queue closes is caught; off the runtime's
+    /// threads (a `Runtime` dropped by its owner) the panic is dropped
+    /// (the panic hook has reported it) rather than cut the shutdown short.
     pub(crate) fn shutdown(&self) {
         let mut pending = Vec::new();
         {
@@ -192,9 +242,9 @@ impl Driver {
             inner.shutdown = true;
             inner.wheel.poll(u64::MAX, |_, timer| pending.push(timer));
         }
-        for timer in pending {
+        drop(self.wake_guarded(pending.into_iter(), |timer| {
             timer.queue.close();
-        }
+        }));
     }
 
     /// When the next timer may fire (never later than its deadline), for
