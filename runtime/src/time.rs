@@ -8,6 +8,37 @@
 //! closes when the runtime shuts down. The clock can start paused
 //! ([`Builder::start_paused`](crate::Builder::start_paused)): time then moves
 //! only by [`advance`], or jumps to the next timer when nothing can run.
+//!
+//! What a user sees at the edges:
+//!
+//! - **Far deadlines are kept.** The wheel reaches about 8.9 years ahead; a
+//!   later deadline is woken at that horizon and its [`Sleep`] registers
+//!   again, as often as needed, so `sleep(20 years)`, `timeout(20 years, ..)`
+//!   and `waitq`'s `_timeout` waits on [`clock`] end at 20 years, never
+//!   before.
+//! - **Time arithmetic saturates.** A deadline that overflows `Instant`
+//!   (`sleep(Duration::MAX)`, `timeout(Duration::MAX, ..)`) is the latest
+//!   instant the platform represents (some 292 billion years ahead on
+//!   Linux): "never" on a real clock. (The driver counts microseconds from
+//!   the runtime's start in 64 bits, about 584,000 years; a deadline beyond
+//!   that completes only if a paused clock is moved past it.) An
+//!   [`Interval`] whose next tick overflows never ticks again, and
+//!   [`advance`] by `Duration::MAX` moves a paused clock to that latest
+//!   instant instead of panicking.
+//! - **Due timers spend the cooperative budget.** A timer future that
+//!   completes (a `sleep(Duration::ZERO)`, a past `sleep_until`, a
+//!   `timeout(Duration::ZERO, ..)`, an [`Interval`] catching up missed ticks
+//!   in burst mode) spends one unit of the task's [`coop`](waitq::coop)
+//!   budget, so a loop over them yields to the other tasks on its thread
+//!   after 128 polls instead of starving them.
+//! - **Panics point at the caller.** The panics of [`sleep`], [`interval`]
+//!   and the others (outside a runtime, timers disabled, a zero period)
+//!   report the caller's file and line.
+//! - **A panicking waker is contained.** When a timer fires (or its queue
+//!   closes at shutdown), a sleeper's waker that panics is caught: the other
+//!   timers still fire, and the thread that drives the timers (a worker or
+//!   `block_on`) carries on under the runtime's
+//!   [`UnhandledPanic`](crate::UnhandledPanic) policy.
 
 mod clock;
 mod driver;
@@ -55,11 +86,14 @@ fn current() -> Scheduler {
 pub fn sleep(duration: Duration) -> Sleep {
     let scheduler = current();
     let now = now_on(&scheduler);
-    let deadline = now.checked_add(duration).unwrap_or_else(far_future);
-    Sleep::new(scheduler, deadline)
+    Sleep::new(scheduler, clock::saturating_add(now, duration))
 }
 
 /// Completes at `deadline`; at once (no extra tick) if it has passed.
+///
+/// # Panics
+///
+/// Outside a runtime, or on a runtime built without timers.
 ///
 /// # Examples
 ///
@@ -74,6 +108,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// Runs `future` with a time limit: `Err(Elapsed)` if `duration` passes first.
+///
+/// # Panics
+///
+/// Outside a runtime, or on a runtime built without timers.
 ///
 /// # Examples
 ///
@@ -121,6 +159,31 @@ pub fn interval(period: Duration) -> Interval {
     Interval::new(Sleep::new(scheduler, now), period)
 }
 
+/// Ticks every `period`, the first tick at `start` (at once if it has
+/// passed; missed ticks are then handled as
+/// [`set_missed_tick_behavior`](Interval::set_missed_tick_behavior) says).
+///
+/// # Panics
+///
+/// If `period` is zero, or outside a runtime with timers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let start = runtime::time::now() + Duration::from_secs(5);
+///     let mut ticks = runtime::time::interval_at(start, Duration::from_secs(1));
+///     assert_eq!(ticks.tick().await, start);
+///     assert_eq!(ticks.tick().await, start + Duration::from_secs(1));
+/// });
+/// ```
+#[track_caller]
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    Interval::new(Sleep::new(current(), start), period)
+}
+
 /// The current instant on this runtime's clock (differs from
 /// `Instant::now()` only while the clock is paused).
 #[track_caller]
@@ -129,11 +192,18 @@ pub fn now() -> Instant {
 }
 
 /// Moves a paused clock forward by `duration`, firing the timers that
-/// come due, then yields so their tasks run.
+/// come due, then yields so their tasks run. The clock saturates: by
+/// `Duration::MAX` it moves to the latest representable instant, where
+/// every deadline has passed.
+///
+/// # Cancel safety
+///
+/// The clock moves and the timers fire on the first poll; dropping the
+/// future after that only skips the final yield.
 ///
 /// # Panics
 ///
-/// If the runtime's clock is not paused.
+/// Outside a runtime with timers, or if the runtime's clock is not paused.
 ///
 /// # Examples
 ///
@@ -150,7 +220,7 @@ pub async fn advance(duration: Duration) {
     let scheduler = current();
     let driver = driver(&scheduler);
     assert!(driver.clock().is_paused(), "`advance` needs a paused clock");
-    let target = driver.clock().now() + duration;
+    let target = clock::saturating_add(driver.clock().now(), duration);
     driver.clock().advance_to(target);
     driver.process();
     crate::task::yield_now().await;
@@ -204,10 +274,7 @@ fn driver(scheduler: &Scheduler) -> &Driver {
     )
 }
 
+#[track_caller]
 fn now_on(scheduler: &Scheduler) -> Instant {
     driver(scheduler).clock().now()
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }

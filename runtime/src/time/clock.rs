@@ -1,8 +1,18 @@
 //! The runtime's clock: the real one, or a paused one that only moves when
 //! told to (or, with nothing left to run, jumps to the next timer).
+//!
+//! Time arithmetic saturates ([`saturating_add`]): an `Instant` that would
+//! overflow becomes the latest one the platform represents ([`max_instant`],
+//! some 292 billion years ahead on Linux), the timers' "never". So
+//! `sleep(Duration::MAX)` never completes early, and a paused clock moved by
+//! `Duration::MAX` stops there instead of panicking.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+#[cfg(test)]
+#[path = "clock/tests.rs"]
+mod tests;
 
 /// A real or paused clock, shared by the driver and its handles.
 #[derive(Debug, Clone)]
@@ -45,4 +55,42 @@ impl Clock {
             }
         }
     }
+}
+
+/// `instant + duration`, or [`max_instant`] where that overflows.
+pub(crate) fn saturating_add(instant: Instant, duration: Duration) -> Instant {
+    instant.checked_add(duration).unwrap_or_else(max_instant)
+}
+
+/// The latest `Instant` the platform represents: no sum of an `Instant`
+/// and a `Duration` is later. Found once, by bisection (the standard
+/// library has no `Instant::MAX`).
+pub(crate) fn max_instant() -> Instant {
+    static MAX: OnceLock<Instant> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        let base = Instant::now();
+        let secs = largest(u64::MAX, |s| {
+            base.checked_add(Duration::from_secs(s)).is_some()
+        });
+        let base = base + Duration::from_secs(secs);
+        let nanos = largest(999_999_999, |n| {
+            base.checked_add(Duration::from_nanos(n)).is_some()
+        });
+        base + Duration::from_nanos(nanos)
+    })
+}
+
+/// The largest `n <= max` with `fits(n)`, for a `fits` that holds up to
+/// some bound and fails above it (`fits(0)` must hold).
+fn largest(max: u64, fits: impl Fn(u64) -> bool) -> u64 {
+    let (mut low, mut high) = (0, max);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    low
 }

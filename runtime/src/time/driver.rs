@@ -6,14 +6,30 @@
 //! `now` rounds down, and the parked thread's timeout is the exact time to
 //! the next tick, so sub-millisecond deadlines are honoured (parking uses
 //! the thread parker, which has nanosecond resolution, not epoll's ms).
+//!
+//! Far deadlines: the wheel holds deadlines up to about 8.9 years ahead and
+//! fires a later one at that horizon, early; the [`Sleep`](super::Sleep)
+//! that owns it sees that its own deadline has not come and registers again,
+//! until it has. Ticks end about 584,000 years after the origin: a deadline
+//! beyond that can never be registered ([`Registered::Never`]): the sleep
+//! never completes, unless a paused clock is moved past its deadline and
+//! the sleep is polled.
+//!
+//! Wakers: firing a timer (or closing its queue at shutdown) runs its
+//! sleepers' wakers on whatever thread drives the timers. A waker that
+//! panics is caught ([`Common::wake_guarded`](crate::scheduler::Common::wake_guarded)
+//! when that thread runs this runtime, which then follows its
+//! `UnhandledPanic` policy); the other timers of the batch still fire, and
+//! the panic never unwinds through a worker or `block_on`.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use waitq::WaitQueue;
 
-use super::clock::Clock;
+use super::clock::{self, Clock};
 use super::wheel::{TimerKey, Wheel};
 
 /// One timer's shared state: fired flag plus the queue its sleeper waits on.
@@ -56,6 +72,10 @@ pub(crate) enum Registered {
     Pending { key: TimerKey, unpark: bool },
     /// The deadline has passed: done, nothing stored.
     Due,
+    /// The deadline lies past the last tick (about 584,000 years after the
+    /// origin) and the clock has reached that tick: nothing can be stored,
+    /// and no timer will fire for it.
+    Never,
     /// The runtime shut down: the timer can never fire.
     Shutdown,
 }
@@ -81,7 +101,8 @@ impl Driver {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A deadline's tick, rounded up so the timer never fires early.
+    /// A deadline's tick, rounded up so the timer never fires early; a
+    /// deadline past the last tick gets the last tick.
     fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.clock.origin());
         let micros = since.as_nanos().div_ceil(1_000);
@@ -96,13 +117,15 @@ impl Driver {
         u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
     }
 
+    /// The instant a tick starts at (saturating: never earlier than the
+    /// tick, so a paused clock moved there reaches it).
     fn tick_instant(&self, tick: u64) -> Instant {
-        self.clock
-            .origin()
-            .checked_add(Duration::from_micros(tick))
-            .unwrap_or_else(|| self.clock.origin() + Duration::from_secs(86_400 * 365 * 30))
+        clock::saturating_add(self.clock.origin(), Duration::from_micros(tick))
     }
 
+    /// Stores `timer` to fire at `deadline`, or at the wheel's horizon
+    /// (about 8.9 years ahead) if that comes first: the caller checks the
+    /// deadline when it fires, and registers again if it is early.
     pub(crate) fn register(&self, deadline: Instant, timer: Arc<TimerShared>) -> Registered {
         let tick = self.deadline_tick(deadline);
         let mut inner = self.lock();
@@ -114,6 +137,11 @@ impl Driver {
                 key,
                 unpark: tick < self.sleep_until.load(Acquire),
             },
+            // The wheel's clock is at or past the tick. Ticks round the
+            // deadline up and the clock down, so the deadline has passed,
+            // unless the tick is the last one, which deadlines beyond it
+            // share.
+            Err(_) if tick == u64::MAX && self.clock.now() < deadline => Registered::Never,
             Err(_) => Registered::Due,
         }
     }
@@ -123,7 +151,8 @@ impl Driver {
         drop(removed);
     }
 
-    /// Fires every due timer (their sleepers are woken after the lock).
+    /// Fires every due timer (their sleepers are woken after the lock; a
+    /// panicking waker is caught, see [`wake_guarded`](Self::wake_guarded)).
     pub(crate) fn process(&self) {
         let now = self.now_tick();
         let mut fired = {
@@ -135,13 +164,51 @@ impl Driver {
             inner.wheel.poll(now, |_, timer| fired.push(timer));
             fired
         };
-        for timer in fired.drain(..) {
-            timer.fire();
+        let panic = self.wake_guarded(fired.drain(..), TimerShared::fire);
+        {
+            let mut inner = self.lock();
+            if inner.fired.capacity() < fired.capacity() {
+                inner.fired = fired;
+            }
         }
-        let mut inner = self.lock();
-        if inner.fired.capacity() < fired.capacity() {
-            inner.fired = fired;
+        if let Some(panic) = panic {
+            resume_unwind(panic);
         }
+    }
+
+    /// Runs `wake` (which runs wakers) on each timer, every one of them
+    /// even if a waker panics. On a thread that runs this driver's runtime
+    /// (every caller of `process`) each panic goes to
+    /// [`Common::wake_guarded`](crate::scheduler::Common::wake_guarded) and
+    /// nothing unwinds. Elsewhere the first panic is returned, for the
+    /// caller to resume once its work is done (as `waitq` does for one
+    /// queue's wakers).
+    fn wake_guarded(
+        &self,
+        timers: impl Iterator<Item = Arc<TimerShared>>,
+        wake: impl Fn(&TimerShared),
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut timers = timers.peekable();
+        timers.peek()?;
+        // One handle per batch (a reference count), not one per timer.
+        let here = crate::context::scheduler().filter(|scheduler| {
+            let time = scheduler.common().time.as_ref();
+            time.is_some_and(|time| std::ptr::eq(time, self))
+        });
+        let mut first = None;
+        for timer in timers {
+            match &here {
+                Some(scheduler) => scheduler
+                    .common()
+                    .wake_guarded(|| "the waker of a timer".into(), || wake(&timer)),
+                None => {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| wake(&timer))) {
+                        first.get_or_insert(panic);
+                    }
+                }
+            }
+        }
+        first
     }
 
     /// The caller is about to park: how long it may sleep. With a paused
@@ -164,7 +231,10 @@ impl Driver {
     }
 
     /// Shutdown: no timer can fire any more; every pending sleeper's queue
-    /// is closed, so it ends with an error instead of hanging.
+    /// is closed, so it ends with an error instead of hanging. A waker
+    /// that panics as its queue closes is caught; off the runtime's
+    /// threads (a `Runtime` dropped by its owner) the panic is dropped
+    /// (the panic hook has reported it) rather than cut the shutdown short.
     pub(crate) fn shutdown(&self) {
         let mut pending = Vec::new();
         {
@@ -172,9 +242,9 @@ impl Driver {
             inner.shutdown = true;
             inner.wheel.poll(u64::MAX, |_, timer| pending.push(timer));
         }
-        for timer in pending {
+        drop(self.wake_guarded(pending.into_iter(), |timer| {
             timer.queue.close();
-        }
+        }));
     }
 
     /// When the next timer may fire (never later than its deadline), for

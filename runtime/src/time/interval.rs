@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::clock::saturating_add;
 use super::Sleep;
 
 /// What an [`Interval`] does about ticks it missed (the task was busy).
@@ -20,8 +21,17 @@ pub enum MissedTickBehavior {
     Skip,
 }
 
-/// Made by [`interval`](super::interval): [`tick`](Interval::tick)
-/// completes once per period; the first tick completes at once.
+/// Made by [`interval`](super::interval) and
+/// [`interval_at`](super::interval_at): [`tick`](Interval::tick) completes
+/// once per period; the first tick completes at its start instant (at once
+/// for `interval`).
+///
+/// Each tick is a [`Sleep`]: a tick already due (the first one, or missed
+/// ticks caught up in [`Burst`](MissedTickBehavior::Burst) mode) spends one
+/// unit of the task's [`coop`](waitq::coop) budget, so catching up yields
+/// to other tasks now and then. Schedule arithmetic saturates: a tick that
+/// would lie past the latest representable `Instant` lies there, so
+/// `interval(Duration::MAX)` ticks once and then never again.
 #[derive(Debug)]
 pub struct Interval {
     sleep: Sleep,
@@ -30,6 +40,7 @@ pub struct Interval {
 }
 
 impl Interval {
+    #[track_caller]
     pub(crate) fn new(sleep: Sleep, period: Duration) -> Interval {
         assert!(
             period > Duration::ZERO,
@@ -43,6 +54,11 @@ impl Interval {
     }
 
     /// Waits for the next tick; returns its scheduled instant.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a `tick()` dropped before it completes consumes no
+    /// tick; the next call waits for the same one.
     pub async fn tick(&mut self) -> Instant {
         poll_fn(|cx| self.poll_tick(cx)).await
     }
@@ -54,18 +70,19 @@ impl Interval {
             return Poll::Pending;
         }
         let now = self.sleep.scheduler_now();
-        let next = scheduled + self.period;
+        let next = saturating_add(scheduled, self.period);
         let next = if next > now {
             next
         } else {
             match self.missed {
                 MissedTickBehavior::Burst => next,
-                MissedTickBehavior::Delay => now + self.period,
+                MissedTickBehavior::Delay => saturating_add(now, self.period),
                 MissedTickBehavior::Skip => {
                     let behind = now.duration_since(scheduled).as_nanos();
                     let period = self.period.as_nanos();
                     let periods = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
-                    scheduled + self.period * periods
+                    let ahead = self.period.checked_mul(periods).unwrap_or(Duration::MAX);
+                    saturating_add(scheduled, ahead)
                 }
             }
         };
@@ -86,6 +103,6 @@ impl Interval {
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
         let now = self.sleep.scheduler_now();
-        self.sleep.reset(now + self.period);
+        self.sleep.reset(saturating_add(now, self.period));
     }
 }

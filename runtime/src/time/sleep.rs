@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use waitq::PollWaiter;
@@ -18,6 +18,24 @@ use crate::scheduler::Scheduler;
 /// The timer is registered on the first poll (creating and dropping a
 /// `Sleep` costs nothing) and removed from the wheel when dropped, in O(1).
 /// A deadline already past completes on the first poll, with no extra tick.
+///
+/// A deadline is never cut short: one beyond the timer wheel's range
+/// (about 8.9 years ahead) wakes the sleep at the end of the range, and the
+/// sleep registers again until its deadline comes. `Duration::MAX` (or any
+/// deadline that overflows `Instant`) means the latest instant the platform
+/// represents: such a sleep never completes on a real clock.
+///
+/// # Cooperative budget
+///
+/// A poll that completes spends one unit of the task's
+/// [`coop`](waitq::coop) budget, so a loop over sleeps that are already
+/// due (`sleep(Duration::ZERO)`, an elapsed `Sleep` awaited again) yields
+/// to the other tasks once the budget is spent, like any wait.
+///
+/// # Cancel safety
+///
+/// Dropping a `Sleep` before it completes removes its timer; nothing else
+/// is lost. Awaiting `&mut sleep` in a `select!` loop keeps the deadline.
 ///
 /// # Panics
 ///
@@ -54,6 +72,7 @@ impl std::ops::Deref for TimerQueue {
 }
 
 impl Sleep {
+    #[track_caller]
     pub(crate) fn new(scheduler: Scheduler, deadline: Instant) -> Sleep {
         assert!(
             scheduler.common().time.is_some(),
@@ -115,11 +134,16 @@ impl Future for Sleep {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                State::Done => return Poll::Ready(()),
+                State::Done => {
+                    ready!(waitq::coop::poll_proceed(cx));
+                    return Poll::Ready(());
+                }
                 State::Idle => {
                     if this.driver().clock().now() >= this.deadline {
+                        // Due at once: spends budget like any other wait.
+                        ready!(waitq::coop::poll_proceed(cx));
                         this.state = State::Done;
-                        continue;
+                        return Poll::Ready(());
                     }
                     let timer = Arc::new(TimerShared::default());
                     match this.driver().register(this.deadline, timer.clone()) {
@@ -133,15 +157,31 @@ impl Future for Sleep {
                                 timer,
                             };
                         }
-                        Registered::Due => this.state = State::Done,
+                        Registered::Due => {
+                            ready!(waitq::coop::poll_proceed(cx));
+                            this.state = State::Done;
+                            return Poll::Ready(());
+                        }
+                        // Past the driver's last tick: no timer can fire.
+                        Registered::Never => return Poll::Pending,
                         Registered::Shutdown => shut_down(),
                     }
                 }
                 State::Registered { timer, waiter, .. } => {
+                    // (The wait spends the budget.)
                     match waiter.poll_wait_event(cx, || timer.is_fired()) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(())) => this.state = State::Done,
                         Poll::Ready(Err(_closed)) => shut_down(),
+                        Poll::Ready(Ok(())) => {
+                            if this.driver().clock().now() >= this.deadline {
+                                this.state = State::Done;
+                                return Poll::Ready(());
+                            }
+                            // Fired at the wheel's horizon, before the
+                            // deadline: register again (no progress made).
+                            waitq::coop::refund();
+                            this.state = State::Idle;
+                        }
                     }
                 }
             }

@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+use waitq::coop;
 
 use super::Sleep;
 
@@ -31,6 +32,20 @@ pin_project! {
     /// Made by [`timeout`](super::timeout) and
     /// [`timeout_at`](super::timeout_at). The inner future is polled first,
     /// so a future that is ready at the deadline still wins.
+    ///
+    /// # Cooperative budget
+    ///
+    /// As in tokio: a poll that ends with the inner future's output spends
+    /// what the inner future spent; the deadline's [`Sleep`] spends one unit
+    /// when it completes (`timeout(Duration::ZERO, ..)` in a loop yields to
+    /// other tasks). If the inner future used up the budget, the deadline is
+    /// still checked (without one), so a future that always spends the
+    /// whole budget still times out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping a `Timeout` drops the inner future (whose own cancel safety
+    /// applies) and removes the deadline's timer.
     #[derive(Debug)]
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timeout<F> {
@@ -61,10 +76,18 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = coop::has_budget_remaining();
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(this.sleep).poll(cx) {
+        let sleep = if had_budget && !coop::has_budget_remaining() {
+            // The inner future spent the last unit: check the deadline
+            // anyway, or a future that always does so never times out.
+            pin!(coop::unconstrained(this.sleep)).poll(cx)
+        } else {
+            Pin::new(this.sleep).poll(cx)
+        };
+        match sleep {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }
