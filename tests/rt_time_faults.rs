@@ -510,3 +510,28 @@ fn panicking_timer_waker_under_shutdown_runtime_policy() {
         },
     );
 }
+
+#[test]
+fn test_util_advance_by_duration_max_saturates() {
+    support::watchdog(
+        "test_util::advance(Duration::MAX)",
+        support::RT_LIMIT,
+        || {
+            let rt = runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let start = now();
+                runtime::test_util::advance(Duration::MAX).await;
+                assert!(
+                    now() - start > 1_000_000 * YEAR,
+                    "the clock moved only {:?}",
+                    now() - start
+                );
+                sleep(Duration::from_secs(1)).await;
+            });
+        },
+    );
+}

@@ -90,4 +90,3 @@ pub use metrics::RuntimeMetrics;
 pub use runtime::{block_on, EnterGuard, Handle, Runtime, SpawnError};
 pub use scheduler::UnhandledPanic;
 pub use task::{spawn, spawn_blocking};
-

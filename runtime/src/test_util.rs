@@ -182,7 +182,7 @@ pub async fn advance(duration: Duration) {
     let common = scheduler.common();
     let driver = common.time.as_ref().expect("`advance` needs timers");
     assert!(driver.clock().is_paused(), "`advance` needs a paused clock");
-    let target = driver.clock().now() + duration;
+    let target = crate::time::saturating_add(driver.clock().now(), duration);
     loop {
         until_idle().await;
         match driver.next_deadline() {

@@ -50,7 +50,7 @@ mod wheel;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-pub(crate) use clock::Clock;
+pub(crate) use clock::{saturating_add, Clock};
 pub(crate) use driver::Driver;
 pub use interval::{Interval, MissedTickBehavior};
 pub use sleep::Sleep;
