@@ -535,3 +535,39 @@ fn test_util_advance_by_duration_max_saturates() {
         },
     );
 }
+
+// The paused clock jumps only when no thread of the runtime runs tasks: a
+// `block_on` future or a task between reading the clock and registering its
+// timer must not find the clock already moved past its deadline (an idle
+// worker jumping to the next timer, a day away, made a fresh `sleep(1 h)`
+// ready at its first poll, a day late).
+paused_test! {
+    fn the_paused_clock_never_jumps_while_a_thread_runs_tasks(rt) {
+        const DAY: Duration = Duration::from_secs(86_400);
+        const HOUR: Duration = Duration::from_secs(3_600);
+        rt.block_on(async {
+            // Always a timer a day away for an idle worker to jump to.
+            let background = runtime::spawn(async {
+                loop {
+                    sleep(DAY).await;
+                }
+            });
+            let in_task = runtime::spawn(async {
+                for i in 0..300 {
+                    let start = now();
+                    sleep(HOUR).await;
+                    assert_eq!(now() - start, HOUR, "task, round {i}");
+                }
+            });
+            for i in 0..300 {
+                let start = now();
+                let mut hour = pin!(sleep(HOUR));
+                assert!(poll!(hour.as_mut()).is_pending(), "a fresh sleep(1 h) was ready, round {i}");
+                hour.await;
+                assert_eq!(now() - start, HOUR, "block_on, round {i}");
+            }
+            in_task.await.unwrap();
+            background.abort();
+        });
+    }
+}

@@ -119,9 +119,11 @@ impl Parker {
 ///
 /// With a paused clock, time jumps to the next timer only when nothing
 /// real is under way: ready I/O is collected first (its tasks run before
-/// any jump), and while a blocking job runs the thread sleeps in real
-/// time, a millisecond at a time, without moving the clock.
-pub(crate) fn park_driving(common: &Common, parker: &Parker) {
+/// any jump), and while a blocking job runs, or `others_idle` says another
+/// thread of the runtime runs tasks or has some to run (a worker, a woken
+/// `block_on` future: it may be about to register a timer), the thread
+/// sleeps in real time, a millisecond at a time, without moving the clock.
+pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl FnOnce() -> bool) {
     let timeout = match &common.time {
         Some(time) if time.clock().is_paused() => {
             if let Some(io) = &common.io {
@@ -129,7 +131,7 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker) {
                     return; // woken tasks run before the clock may jump
                 }
             }
-            if common.blocking.is_busy() {
+            if common.blocking.is_busy() || !others_idle() {
                 Some(Duration::from_millis(1))
             } else {
                 time.park_timeout()

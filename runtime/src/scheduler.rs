@@ -8,7 +8,7 @@ mod owned;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
@@ -82,6 +82,12 @@ pub(crate) struct Common {
     pub(crate) shutdown: AtomicBool,
     /// The panic that `UnhandledPanic::ShutdownRuntime` reports.
     pub(crate) fatal_panic: std::sync::Mutex<Option<FatalPanic>>,
+    /// With a paused clock: threads of this runtime running tasks now
+    /// (multi-thread workers out of their park, `block_on` threads polling
+    /// their future). The clock jumps to the next timer only when none is:
+    /// a thread about to register a timer must not find the clock moved
+    /// past its deadline by an idle worker. Not counted on a real clock.
+    pub(crate) busy: Arc<AtomicUsize>,
 }
 
 impl Common {
@@ -100,6 +106,27 @@ impl Common {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             fatal_panic: std::sync::Mutex::new(None),
+            busy: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Whether the clock is paused (then [`busy`](Self::busy) is counted).
+    pub(crate) fn has_paused_clock(&self) -> bool {
+        self.time
+            .as_ref()
+            .is_some_and(|time| time.clock().is_paused())
+    }
+
+    /// A thread of a paused runtime starts running tasks (see `busy`);
+    /// the guard ends it. Nothing on a real clock.
+    pub(crate) fn enter_busy(&self) -> BusyGuard<'_> {
+        let counted = self.has_paused_clock();
+        if counted {
+            self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        BusyGuard {
+            common: self,
+            counted,
         }
     }
 
@@ -171,6 +198,22 @@ pub(crate) fn drain(inject: &crossbeam_deque::Injector<TaskRef>) {
             crossbeam_deque::Steal::Success(task) => drop(task),
             crossbeam_deque::Steal::Empty => return,
             crossbeam_deque::Steal::Retry => {}
+        }
+    }
+}
+
+/// Made by [`Common::enter_busy`].
+pub(crate) struct BusyGuard<'a> {
+    common: &'a Common,
+    counted: bool,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.common
+                .busy
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

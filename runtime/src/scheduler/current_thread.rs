@@ -337,5 +337,6 @@ fn park(shared: &Shared) {
         .counters
         .parks
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    crate::park::park_driving(&shared.common, &shared.parker);
+    // The only thread: it parks with nothing left to run.
+    crate::park::park_driving(&shared.common, &shared.parker, || true);
 }

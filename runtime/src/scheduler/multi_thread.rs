@@ -53,7 +53,9 @@ mod idle;
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread;
@@ -241,7 +243,7 @@ impl Shared {
             remote.parker.unpark();
         }
         for parker in self.parkers().iter() {
-            parker.0.unpark();
+            parker.unpark();
         }
     }
 
@@ -345,7 +347,9 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
     let _enter = context::enter(scheduler);
     let _driving = context::enter_driving();
     let previous = context::set_core(AnyCore::MultiThread(core));
+    let busy = shared.common.enter_busy();
     run_worker(&shared);
+    drop(busy);
     // Drop whatever is still queued here: the owned list cancels them.
     let core = context::set_core(previous);
     if let AnyCore::MultiThread(core) = core {
@@ -510,6 +514,13 @@ fn park(shared: &Shared) {
     shared.common.counters.parks.fetch_add(1, Relaxed);
     let parker = &shared.remotes[index].parker;
     let common = &shared.common;
+    // Idle while parked: with a paused clock, a jump needs every thread so.
+    let paused = common.has_paused_clock();
+    if paused {
+        common
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let has_drivers = common.time.is_some() || common.io.is_some();
     if has_drivers && !shared.driver_taken.swap(true, AcqRel) {
         shared
@@ -522,7 +533,12 @@ fn park(shared: &Shared) {
                 crate::park::spin_for_io(io, common.config.io_spin, || shared.has_visible_work())
             });
             if !spun {
-                crate::park::park_driving(common, parker);
+                // A paused clock jumps only when no thread runs tasks (a
+                // woken `block_on` counts from its wake) and none is queued.
+                crate::park::park_driving(common, parker, || {
+                    common.busy.load(std::sync::atomic::Ordering::SeqCst) == 0
+                        && !shared.has_visible_work()
+                });
             } else if let Some(time) = &common.time {
                 time.process();
             }
@@ -536,6 +552,11 @@ fn park(shared: &Shared) {
     } else if !common.is_shutdown() {
         parker.park(None);
     }
+    if paused {
+        common
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     if shared.idle.unpark(index) {
         with_worker(|core| core.searching = true);
     }
@@ -545,18 +566,27 @@ fn park(shared: &Shared) {
 pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let _enter = context::enter(Scheduler::MultiThread(shared.clone()));
     let mut future = pin!(future);
-    let parker = Arc::new(ThreadParker(Parker::new()));
+    let parker = Arc::new(ThreadParker {
+        parker: Parker::new(),
+        busy: shared
+            .common
+            .has_paused_clock()
+            .then(|| (AtomicU8::new(IDLE), shared.common.busy.clone())),
+    });
     shared.parkers().push(parker.clone());
     let _registered = Unregister(shared, &parker);
     let waker = std::task::Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
         super::check_fatal_panic(&shared.common);
+        let busy = shared.common.enter_busy();
+        parker.took_wake();
         let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+        drop(busy);
         if let Poll::Ready(out) = poll {
             return out;
         }
-        parker.0.park(None);
+        parker.parker.park(None);
     }
 }
 
@@ -566,16 +596,62 @@ struct Unregister<'a>(&'a Shared, &'a Arc<ThreadParker>);
 impl Drop for Unregister<'_> {
     fn drop(&mut self) {
         self.0.parkers().retain(|p| !Arc::ptr_eq(p, self.1));
+        self.1.finish();
     }
 }
 
-struct ThreadParker(Parker);
+/// A `block_on` thread's parker, and its waker.
+struct ThreadParker {
+    parker: Parker,
+    /// With a paused clock: a wake not yet taken by the thread, counted in
+    /// the runtime's `busy` from the wake until the thread polls (then its
+    /// poll counts), so the clock never jumps while the thread is woken
+    /// but not yet running.
+    /// (`IDLE`, `WOKEN` or `DONE`: `block_on` returned, and a late wake
+    /// through a waker that outlived it counts nothing.)
+    busy: Option<(AtomicU8, Arc<AtomicUsize>)>,
+}
+
+const IDLE: u8 = 0;
+const WOKEN: u8 = 1;
+const DONE: u8 = 2;
+
+impl ThreadParker {
+    fn unpark(&self) {
+        if let Some((state, busy)) = &self.busy {
+            if state.compare_exchange(IDLE, WOKEN, SeqCst, SeqCst).is_ok() {
+                busy.fetch_add(1, SeqCst);
+            }
+        }
+        self.parker.unpark();
+    }
+
+    /// The thread is counted as polling now: its pending wake stops
+    /// counting.
+    fn took_wake(&self) {
+        if let Some((state, busy)) = &self.busy {
+            if state.compare_exchange(WOKEN, IDLE, SeqCst, SeqCst).is_ok() {
+                busy.fetch_sub(1, SeqCst);
+            }
+        }
+    }
+
+    /// `block_on` returns: a pending wake stops counting, and later ones
+    /// never count.
+    fn finish(&self) {
+        if let Some((state, busy)) = &self.busy {
+            if state.swap(DONE, SeqCst) == WOKEN {
+                busy.fetch_sub(1, SeqCst);
+            }
+        }
+    }
+}
 
 impl std::task::Wake for ThreadParker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.unpark();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        self.unpark();
     }
 }
