@@ -604,3 +604,65 @@ fn every_kind_of_send_wakes_a_sleeping_receiver() {
         }
     }
 }
+
+/// Senders of a full channel, one of them aborted right after a receive
+/// freed a slot (its wait may have been chosen for that slot, and not yet
+/// polled): every send that returned `Ok` is received, and nobody is left
+/// asleep.
+async fn aborted_senders_never_strand_a_slot() {
+    let (tx, mut rx) = mpsc::channel::<usize>(1);
+    tx.try_send(0).unwrap();
+    let mut senders = Vec::new();
+    for i in 1..=3 {
+        let tx = tx.clone();
+        senders.push(runtime::spawn(async move {
+            tx.send(i).await.unwrap();
+            i
+        }));
+    }
+    drop(tx);
+    yield_now().await;
+    let mut got = vec![rx.recv().await.unwrap()];
+    senders[0].abort();
+    while let Some(v) = rx.recv().await {
+        got.push(v);
+    }
+    let mut sent = vec![0];
+    for s in senders {
+        sent.extend(s.await.ok());
+    }
+    got.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn aborted_senders_hand_the_slot_on() {
+    both("aborted_senders", aborted_senders_never_strand_a_slot);
+}
+
+#[test]
+fn public_types_are_send_sync_unpin() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send_unpin<T: Send + Unpin>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let (utx, mut urx) = mpsc::unbounded_channel::<u8>();
+    send_sync(&tx);
+    send_sync(&rx);
+    send_sync(&utx);
+    send_sync(&urx);
+    send_sync(&tx.downgrade());
+    send_sync(&tx.try_reserve().unwrap());
+    send(&tx.send(1));
+    send(&tx.reserve());
+    send(&tx.closed());
+    send(&tx.send_timeout(1, Duration::ZERO));
+    send(&tx.send_interruptible(1));
+    send_unpin(&rx.recv());
+    send(&rx.recv_timeout(Duration::ZERO));
+    send_unpin(&urx.recv());
+    let (otx, orx) = runtime::sync::oneshot::channel::<u8>();
+    send_sync(&otx);
+    send_unpin(&orx);
+}
