@@ -7,6 +7,8 @@
 //! | ours | tokio | kernel |
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
+//! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe) |
+//! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`) |
 //!
 //! # The kernel family on every wait
 //!
@@ -33,6 +35,8 @@
 //! - **Fairness.** Lockers, acquirers and the senders of a full bounded
 //!   channel are exclusive waiters, served in FIFO order.
 
+pub mod mpsc;
+pub mod oneshot;
 mod signals;
 
 pub use waitq::*;

@@ -1,0 +1,73 @@
+//! Multi-producer, single-consumer channels: [`channel`] (bounded: a
+//! sender waits while every slot is taken) and [`unbounded_channel`].
+//!
+//! The API is tokio's (`tokio::sync::mpsc`), plus the kernel family on
+//! every wait: `_interruptible`, `_killable` and `_timeout` forms of
+//! `send`/`recv` (`reserve_timeout` too), and `blocking_*` forms for
+//! plain threads.
+//!
+//! ```
+//! use runtime::sync::mpsc;
+//!
+//! let rt = runtime::Builder::new_current_thread().build().unwrap();
+//! rt.block_on(async {
+//!     let (tx, mut rx) = mpsc::channel(8);
+//!     for id in 0..3 {
+//!         let tx = tx.clone();
+//!         runtime::spawn(async move { tx.send(id).await.unwrap() });
+//!     }
+//!     drop(tx); // the channel ends when the last sender is gone
+//!     let mut got = Vec::new();
+//!     while let Some(id) = rx.recv().await {
+//!         got.push(id);
+//!     }
+//!     got.sort();
+//!     assert_eq!(got, [0, 1, 2]);
+//! });
+//! ```
+//!
+//! # Contract
+//!
+//! - **Ending.** When every sender is gone, `recv` returns the buffered
+//!   messages and then `None`. When the receiver is dropped or
+//!   [`close`](Receiver::close)d, every send and reserve fails with its
+//!   value back (senders asleep on a full channel too). After `close`,
+//!   buffered messages can still be received, and permits reserved before
+//!   it can still send; `recv` returns `None` once both are used up.
+//! - **Fairness.** Senders of a full channel are exclusive waiters, woken
+//!   oldest first, one per freed slot; a sender that was woken and then
+//!   dropped (cancelled, timed out, interrupted) hands the slot to the
+//!   next. A sender arriving while a slot is free takes it at once, even
+//!   with older senders still waking up (the kernel's and `std`'s
+//!   choice: no convoy).
+//! - **Cancel safety.** A dropped `recv` loses no message; a dropped
+//!   `send` sends nothing (its value is dropped with it) and gives its
+//!   place away; a dropped `reserve` reserves nothing, and a dropped
+//!   [`Permit`] frees its slot.
+//! - **Budget.** Every completed `send`, `reserve` or `recv` spends a unit
+//!   of the task's cooperative budget, so a loop over a channel that is
+//!   never empty (or never full) still lets other tasks run.
+//! - **Memory.** A bounded channel allocates its ring when it is created
+//!   (up to 1,024 slots; a larger one grows up to its capacity on demand
+//!   and keeps it) and nothing per message after that.
+//!
+//! # Kernel counterparts
+//!
+//! There is no mpsc channel in the kernel; the nearest is a `kfifo` with a
+//! wait queue on each side (a pipe: `pipe_read` sleeps in
+//! `wait_event_interruptible(pipe->rd_wait, ...)`, `pipe_write` in
+//! `wait_event_interruptible_exclusive(pipe->wr_wait, ...)`). This is
+//! that: one ring and its accounting under a short lock, the receiver a
+//! non-exclusive waiter, senders exclusive ones. The wake protocol (wake
+//! only when somebody sleeps, and why no wake-up is lost) is written at
+//! the top of `mpsc/chan.rs`.
+
+mod bounded;
+mod chan;
+pub mod error;
+mod rx;
+mod unbounded;
+
+pub use bounded::{channel, OwnedPermit, Permit, Receiver, Sender, WeakSender};
+pub use rx::Recv;
+pub use unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};

@@ -1,0 +1,141 @@
+//! The receiving half both flavours share, and its `Recv` future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use waitq::{Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
+
+use super::chan::{Chan, RxQueue};
+use super::error::TryRecvError;
+
+/// The receiver's state: the channel and the waiter its `poll_recv` (and
+/// `Stream`) reuse between polls.
+pub(super) struct Rx<T> {
+    pub(super) chan: Arc<Chan<T>>,
+    waiter: PollWaiter<RxQueue<T>>,
+}
+
+/// Future returned by [`Receiver::recv`](super::Receiver::recv) and
+/// [`UnboundedReceiver::recv`](super::UnboundedReceiver::recv).
+///
+/// # Cancel safety
+///
+/// Dropping it loses no message: a message is taken only by the poll that
+/// returns it.
+#[must_use = "futures do nothing unless polled"]
+pub struct Recv<'a, T> {
+    chan: &'a Chan<T>,
+    waiter: PollWaiter<&'a WaitQueue>,
+}
+
+// ===== impl Rx =====
+
+impl<T> Rx<T> {
+    pub(super) fn new(chan: Arc<Chan<T>>) -> Self {
+        let waiter = PollWaiter::new(chan.rx_queue());
+        Rx { chan, waiter }
+    }
+
+    #[track_caller]
+    pub(super) fn recv(&mut self) -> Recv<'_, T> {
+        Recv {
+            chan: &self.chan,
+            waiter: PollWaiter::new(self.chan.rx_wait()),
+        }
+    }
+
+    pub(super) async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        let chan = &*self.chan;
+        let mut waiter = PollWaiter::new(chan.rx_wait());
+        std::future::poll_fn(|cx| chan.poll_recv_many(&mut waiter, cx, buffer, limit)).await
+    }
+
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.chan.poll_recv(&mut self.waiter, cx)
+    }
+
+    pub(super) fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        self.chan
+            .poll_recv_many(&mut self.waiter, cx, buffer, limit)
+    }
+
+    pub(super) fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.chan.try_recv()
+    }
+
+    pub(super) async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
+        self.chan.recv_interruptible().await
+    }
+
+    pub(super) async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
+        self.chan.recv_killable().await
+    }
+
+    pub(super) async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
+        self.chan.recv_timeout(timeout).await
+    }
+
+    #[track_caller]
+    pub(super) fn blocking_recv(&mut self) -> Option<T> {
+        assert_blocking_allowed("blocking_recv");
+        self.chan.blocking_recv()
+    }
+
+    pub(super) fn close(&mut self) {
+        self.chan.close_rx();
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.chan.is_rx_closed() || self.chan.strong_count() == 0
+    }
+}
+
+impl<T> Drop for Rx<T> {
+    fn drop(&mut self) {
+        self.chan.drop_rx();
+    }
+}
+
+impl<T> std::fmt::Debug for Rx<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.chan.fmt(f)
+    }
+}
+
+// ===== impl Recv =====
+
+impl<T> Future for Recv<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        this.chan.poll_recv(&mut this.waiter, cx)
+    }
+}
+
+impl<T> std::fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recv")
+            .field("waiting", &self.waiter.is_waiting())
+            .finish()
+    }
+}
+
+/// `blocking_*` from a thread that drives tasks would stall them.
+#[track_caller]
+pub(super) fn assert_blocking_allowed(what: &str) {
+    if crate::context::is_driving() {
+        panic!(
+            "`{what}` called from inside a runtime: it would block the thread that \
+             drives tasks (use the async form, or call it from `spawn_blocking`)"
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! The unbounded channel: [`UnboundedSender`], [`UnboundedReceiver`].
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use waitq::{Interrupted, Killed, TimedOut};
+
+use super::chan::Chan;
+use super::error::{SendError, TryRecvError, TrySendError};
+use super::rx::{Recv, Rx};
+
+/// Creates an unbounded channel: sends never wait (the buffer grows as
+/// needed, and keeps its size for later messages).
+///
+/// # Examples
+///
+/// ```
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let (tx, mut rx) = runtime::sync::mpsc::unbounded_channel();
+///     tx.send(1).unwrap(); // not async
+///     drop(tx);
+///     assert_eq!(rx.recv().await, Some(1));
+///     assert_eq!(rx.recv().await, None);
+/// });
+/// ```
+pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
+    let chan = Chan::new(usize::MAX);
+    (
+        UnboundedSender { chan: chan.clone() },
+        UnboundedReceiver { rx: Rx::new(chan) },
+    )
+}
+
+/// Sends values to an [`UnboundedReceiver`]; cloning adds a sender.
+pub struct UnboundedSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// A sender that does not keep the channel open; see
+/// [`UnboundedSender::downgrade`].
+pub struct WeakUnboundedSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// Receives the values of an unbounded channel; also a
+/// [`Stream`](futures_core::Stream) of them.
+pub struct UnboundedReceiver<T> {
+    rx: Rx<T>,
+}
+
+// ===== impl UnboundedSender =====
+
+impl<T> UnboundedSender<T> {
+    /// Sends `value` without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the receiver is gone (dropped or
+    /// closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::mpsc::unbounded_channel();
+    /// tx.send("a").unwrap();
+    /// assert_eq!(rx.try_recv(), Ok("a"));
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.chan.try_send(value).map_err(|err| match err {
+            TrySendError::Full(v) | TrySendError::Closed(v) => SendError(v),
+        })
+    }
+
+    /// Completes once the receiver is gone (dropped or closed).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, rx) = runtime::sync::mpsc::unbounded_channel::<u8>();
+    ///     drop(rx);
+    ///     tx.closed().await;
+    /// });
+    /// ```
+    pub async fn closed(&self) {
+        self.chan.closed().await;
+    }
+
+    /// Whether the receiver is gone (dropped or closed).
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_rx_closed()
+    }
+
+    /// Whether both senders send to the same channel.
+    pub fn same_channel(&self, other: &Self) -> bool {
+        Chan::same(&self.chan, &other.chan)
+    }
+
+    /// A [`WeakUnboundedSender`], which does not keep the channel open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::mpsc::unbounded_channel::<u8>();
+    /// let weak = tx.downgrade();
+    /// drop(tx);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakUnboundedSender<T> {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+
+    /// Live senders of this channel (weak ones not counted).
+    pub fn strong_count(&self) -> usize {
+        self.chan.strong_count()
+    }
+}
+
+impl<T> Clone for UnboundedSender<T> {
+    fn clone(&self) -> Self {
+        self.chan.add_sender();
+        UnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for UnboundedSender<T> {
+    fn drop(&mut self) {
+        self.chan.drop_sender();
+    }
+}
+
+impl<T> fmt::Debug for UnboundedSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnboundedSender")
+            .field("chan", &self.chan)
+            .finish()
+    }
+}
+
+// ===== impl WeakUnboundedSender =====
+
+impl<T> WeakUnboundedSender<T> {
+    /// A sender again, unless every sender is gone.
+    pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
+        self.chan.upgrade_sender().then(|| UnboundedSender {
+            chan: self.chan.clone(),
+        })
+    }
+}
+
+impl<T> Clone for WeakUnboundedSender<T> {
+    fn clone(&self) -> Self {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakUnboundedSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakUnboundedSender")
+            .finish_non_exhaustive()
+    }
+}
+
+// ===== impl UnboundedReceiver =====
+
+/// Each method is [`Receiver`](super::Receiver)'s of the same name (the
+/// docs there say what it does, what a dropped future loses and what it
+/// panics on).
+impl<T> UnboundedReceiver<T> {
+    /// See [`Receiver::recv`](super::Receiver::recv).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no message.
+    #[track_caller]
+    pub fn recv(&mut self) -> Recv<'_, T> {
+        self.rx.recv()
+    }
+
+    /// See [`Receiver::recv_many`](super::Receiver::recv_many).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no message.
+    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        self.rx.recv_many(buffer, limit).await
+    }
+
+    /// See [`Receiver::recv_interruptible`](super::Receiver::recv_interruptible).
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`] if a signal came while the channel was empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no message.
+    pub async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
+        self.rx.recv_interruptible().await
+    }
+
+    /// See [`Receiver::recv_killable`](super::Receiver::recv_killable).
+    ///
+    /// # Errors
+    ///
+    /// [`Killed`] if a fatal signal came while the channel was empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no message.
+    pub async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
+        self.rx.recv_killable().await
+    }
+
+    /// See [`Receiver::recv_timeout`](super::Receiver::recv_timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] if nothing arrived in time.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or on one built without timers.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no message.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
+        self.rx.recv_timeout(timeout).await
+    }
+
+    /// See [`Receiver::blocking_recv`](super::Receiver::blocking_recv).
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a runtime's tasks.
+    #[track_caller]
+    pub fn blocking_recv(&mut self) -> Option<T> {
+        self.rx.blocking_recv()
+    }
+
+    /// See [`Receiver::try_recv`](super::Receiver::try_recv).
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// See [`Receiver::close`](super::Receiver::close).
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+
+    /// See [`Receiver::is_closed`](super::Receiver::is_closed).
+    pub fn is_closed(&self) -> bool {
+        self.rx.is_closed()
+    }
+
+    /// Buffered messages.
+    pub fn len(&self) -> usize {
+        self.rx.chan.len()
+    }
+
+    /// Whether no message is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// See [`Receiver::poll_recv`](super::Receiver::poll_recv).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.rx.poll_recv(cx)
+    }
+
+    /// See [`Receiver::poll_recv_many`](super::Receiver::poll_recv_many).
+    pub fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        self.rx.poll_recv_many(cx, buffer, limit)
+    }
+}
+
+impl<T> futures_core::Stream for UnboundedReceiver<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<T> fmt::Debug for UnboundedReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnboundedReceiver")
+            .field("chan", &self.rx)
+            .finish()
+    }
+}

@@ -1,0 +1,513 @@
+//! A channel for one value: [`channel`] gives a [`Sender`] that sends it
+//! once and a [`Receiver`] that is a future of it.
+//!
+//! ```
+//! use runtime::sync::oneshot;
+//!
+//! let rt = runtime::Builder::new_current_thread().build().unwrap();
+//! rt.block_on(async {
+//!     let (tx, rx) = oneshot::channel();
+//!     runtime::spawn(async move {
+//!         tx.send(6 * 7).unwrap();
+//!     });
+//!     assert_eq!(rx.await, Ok(42));
+//! });
+//! ```
+//!
+//! Kernel: `struct completion`. [`Sender::send`] is `complete()` (with a
+//! value), awaiting the [`Receiver`] is `wait_for_completion()`, and its
+//! [`recv_interruptible`](Receiver::recv_interruptible),
+//! [`recv_killable`](Receiver::recv_killable) and
+//! [`recv_timeout`](Receiver::recv_timeout) are
+//! `wait_for_completion_interruptible`, `_killable` and `_timeout`. The
+//! API is otherwise tokio's (`tokio::sync::oneshot`).
+//!
+//! # Contract
+//!
+//! - The receiver gets the value, or [`RecvError`] if the sender was
+//!   dropped without sending.
+//! - [`Sender::send`] gives the value back if the receiver is gone
+//!   (dropped or [`close`](Receiver::close)d); [`Sender::closed`]
+//!   completes then.
+//! - **Cancel safety.** The receiver is its own future: polling it and
+//!   dropping the poll loses nothing, and the kernel-family methods borrow
+//!   it, so a dropped wait leaves the value to the next one.
+//! - **Budget.** A receive that completes at once spends a unit of the
+//!   task's cooperative budget.
+//!
+//! # Internals
+//!
+//! One allocation (an `Arc` of the value slot under a `std::sync::Mutex`,
+//! and one wait queue, which allocates only if somebody has to sleep on
+//! it). Each side takes the lock once: the sender to store the value, the
+//! receiver to take it. Either side wakes the other only if it sleeps
+//! ([`WaitQueue::waitqueue_active`] after the state change): a waiter links
+//! its entry before its condition takes the lock, so the lock orders the
+//! two, as in `mpsc` (see its `chan.rs`).
+
+pub mod error;
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use waitq::{coop, Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
+
+pub use error::{RecvError, TryRecvError};
+
+use crate::sync::signals;
+
+/// Creates a one-value channel.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = runtime::sync::oneshot::channel();
+/// tx.send("done").unwrap();
+/// assert_eq!(rx.blocking_recv(), Ok("done"));
+/// ```
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let inner = Arc::new(Inner {
+        state: Mutex::new(State {
+            value: None,
+            tx_done: false,
+            rx_closed: false,
+        }),
+        queue: WaitQueue::new(),
+    });
+    (
+        Sender {
+            inner: Some(inner.clone()),
+        },
+        Receiver {
+            inner,
+            waiter: None,
+            done: false,
+        },
+    )
+}
+
+/// Sends the one value; see [`channel`].
+pub struct Sender<T> {
+    /// `None` once sent.
+    inner: Option<Arc<Inner<T>>>,
+}
+
+/// The future of the one value; see [`channel`].
+///
+/// Resolves to the value, or [`RecvError`] if the sender was dropped
+/// without sending.
+#[must_use = "futures do nothing unless polled"]
+pub struct Receiver<T> {
+    inner: Arc<Inner<T>>,
+    /// Made on the first poll that has to sleep.
+    waiter: Option<PollWaiter<QueueOf<T>>>,
+    /// The value (or the error) was handed out.
+    done: bool,
+}
+
+struct Inner<T> {
+    state: Mutex<State<T>>,
+    /// Both sides sleep here: the receiver for the value, the sender in
+    /// `closed()`.
+    queue: WaitQueue,
+}
+
+struct State<T> {
+    value: Option<T>,
+    /// The sender sent or was dropped.
+    tx_done: bool,
+    /// The receiver closed or was dropped.
+    rx_closed: bool,
+}
+
+/// `PollWaiter`'s handle on the queue.
+struct QueueOf<T>(Arc<Inner<T>>);
+
+impl<T> Deref for QueueOf<T> {
+    type Target = WaitQueue;
+    fn deref(&self) -> &WaitQueue {
+        &self.0.queue
+    }
+}
+
+// ===== impl Inner =====
+
+impl<T> Inner<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the other side if it sleeps (the state changed first).
+    fn wake(&self) {
+        if self.queue.waitqueue_active() {
+            self.queue.wake_up();
+        }
+    }
+
+    /// The receiver's condition: something to hand out.
+    fn rx_ready(&self) -> bool {
+        let state = self.lock();
+        state.value.is_some() || state.tx_done || state.rx_closed
+    }
+
+    fn is_rx_closed(&self) -> bool {
+        self.lock().rx_closed
+    }
+
+    /// The value, the error, or `None` while the sender may still send.
+    fn try_take(&self) -> Option<Result<T, RecvError>> {
+        let mut state = self.lock();
+        match state.value.take() {
+            Some(value) => Some(Ok(value)),
+            None if state.tx_done || state.rx_closed => Some(Err(RecvError(()))),
+            None => None,
+        }
+    }
+
+    fn close_rx(&self) {
+        let mut state = self.lock();
+        if state.rx_closed {
+            return;
+        }
+        state.rx_closed = true;
+        drop(state);
+        self.wake();
+    }
+}
+
+// ===== impl Sender =====
+
+impl<T> Sender<T> {
+    /// Sends the value (kernel: `complete()`), waking the receiver.
+    ///
+    /// # Errors
+    ///
+    /// The value, if the receiver is gone (dropped or closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::oneshot::channel();
+    /// drop(rx);
+    /// assert_eq!(tx.send(1), Err(1));
+    /// ```
+    pub fn send(mut self, value: T) -> Result<(), T> {
+        let inner = self.inner.take().expect("sender used after send");
+        let mut state = inner.lock();
+        if state.rx_closed {
+            return Err(value);
+        }
+        state.value = Some(value);
+        state.tx_done = true;
+        drop(state);
+        inner.wake();
+        Ok(())
+    }
+
+    /// Completes once the receiver is gone (dropped or closed): for a
+    /// producer to stop computing a value nobody wants.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (mut tx, rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     runtime::spawn(async move { drop(rx) });
+    ///     tx.closed().await;
+    ///     assert!(tx.is_closed());
+    /// });
+    /// ```
+    pub async fn closed(&mut self) {
+        let inner = self.inner.as_ref().expect("sender used after send");
+        let _ = inner.queue.wait_event(|| inner.is_rx_closed()).await;
+    }
+
+    /// Whether the receiver is gone (dropped or closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    /// rx.close();
+    /// assert!(tx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.inner.as_ref().is_none_or(|inner| inner.is_rx_closed())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.lock().tx_done = true;
+            inner.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("sent", &self.inner.is_none())
+            .finish()
+    }
+}
+
+// ===== impl Receiver =====
+
+impl<T> Receiver<T> {
+    /// Takes the value if it was sent.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if not yet, [`TryRecvError::Closed`] if it
+    /// never will be (or was already taken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::oneshot::channel();
+    /// tx.send(3).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(3));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        if self.done {
+            return Err(TryRecvError::Closed);
+        }
+        match self.inner.try_take() {
+            Some(res) => {
+                self.finish();
+                res.map_err(TryRecvError::from)
+            }
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Closes the channel: a later [`Sender::send`] fails with its value,
+    /// [`Sender::closed`] completes. A value sent before still arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::oneshot::channel();
+    /// rx.close();
+    /// assert_eq!(tx.send(1), Err(1));
+    /// assert!(rx.try_recv().is_err());
+    /// ```
+    pub fn close(&mut self) {
+        self.inner.close_rx();
+    }
+
+    /// Whether the value (or the error) was already handed out.
+    pub fn is_terminated(&self) -> bool {
+        self.done
+    }
+
+    /// Waits from a plain thread (kernel: `wait_for_completion` in a
+    /// kernel thread).
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] if the sender was dropped without sending.
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a runtime's tasks (it would stall them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::oneshot::channel();
+    /// std::thread::spawn(move || tx.send(5).unwrap());
+    /// assert_eq!(rx.blocking_recv(), Ok(5));
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv(mut self) -> Result<T, RecvError> {
+        if crate::context::is_driving() {
+            panic!(
+                "`blocking_recv` called from inside a runtime: it would block the thread \
+                 that drives tasks (await the receiver instead)"
+            );
+        }
+        let inner = &*self.inner;
+        let _ = inner.queue.blocking_wait_event(|| inner.rx_ready());
+        let res = self.inner.try_take().unwrap_or(Err(RecvError(())));
+        self.finish();
+        res
+    }
+
+    /// Waits for the value, ending early if the task is interrupted or
+    /// killed (kernel: `wait_for_completion_interruptible`). The outer
+    /// result is the wait's, the inner one the channel's.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`] if a signal came first (a value sent together with
+    /// it wins); the receiver can be awaited again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses nothing: the value stays for the next wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = runtime::sync::oneshot::channel();
+    ///     tx.send(1).unwrap();
+    ///     assert_eq!(rx.recv_interruptible().await, Ok(Ok(1)));
+    /// });
+    /// ```
+    pub async fn recv_interruptible(&mut self) -> Result<Result<T, RecvError>, Interrupted> {
+        let inner = &*self.inner;
+        let res = inner
+            .queue
+            .wait_event_interruptible(signals::current(), || inner.rx_ready())
+            .await;
+        self.after_wait(res)
+    }
+
+    /// Waits for the value, ending early only if the task is killed
+    /// (kernel: `wait_for_completion_killable`).
+    ///
+    /// # Errors
+    ///
+    /// [`Killed`] if a fatal signal came first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     drop(tx);
+    ///     assert!(rx.recv_killable().await.unwrap().is_err());
+    /// });
+    /// ```
+    pub async fn recv_killable(&mut self) -> Result<Result<T, RecvError>, Killed> {
+        let inner = &*self.inner;
+        let res = inner
+            .queue
+            .wait_event_killable(signals::current(), || inner.rx_ready())
+            .await;
+        self.after_wait(res)
+    }
+
+    /// Waits for the value at most `timeout` on the runtime's clock
+    /// (kernel: `wait_for_completion_timeout`).
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] if nothing came in time; the receiver can be awaited
+    /// again.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or on one built without timers.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (_tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err());
+    /// });
+    /// ```
+    pub async fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Result<T, RecvError>, TimedOut> {
+        let inner = &*self.inner;
+        let res = inner
+            .queue
+            .wait_event_timeout(crate::time::clock(), timeout, || inner.rx_ready())
+            .await
+            .map(drop);
+        self.after_wait(res)
+    }
+
+    fn after_wait<E>(&mut self, res: Result<(), E>) -> Result<Result<T, RecvError>, E> {
+        if self.done {
+            return Ok(Err(RecvError(())));
+        }
+        match self.inner.try_take() {
+            // A true condition wins over a signal or a deadline.
+            Some(got) => {
+                self.finish();
+                Ok(got)
+            }
+            None => match res {
+                Err(err) => Err(err),
+                // The queue is never closed: `Ok` means something is there.
+                Ok(()) => Ok(Err(RecvError(()))),
+            },
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.waiter = None;
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Err(RecvError(())));
+        }
+        ready!(coop::poll_proceed(cx));
+        loop {
+            if let Some(res) = this.inner.try_take() {
+                this.finish();
+                return Poll::Ready(res);
+            }
+            // The wait spends its own unit.
+            coop::refund();
+            let inner = &this.inner;
+            let waiter = this
+                .waiter
+                .get_or_insert_with(|| PollWaiter::new(QueueOf(inner.clone())));
+            ready!(waiter.poll_wait_event(cx, || inner.rx_ready())).ok();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.inner.close_rx();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("done", &self.done)
+            .finish()
+    }
+}

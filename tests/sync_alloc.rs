@@ -1,0 +1,120 @@
+//! After warm-up a bounded channel allocates nothing per message (sends,
+//! receives, a sender sleeping on a full channel and being woken, a
+//! receiver sleeping on an empty one), and a oneshot exchange allocates
+//! once. A counting global allocator needs a test binary of its own.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use runtime::sync::{mpsc, oneshot};
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread while counting (`None`: not counting).
+    static COUNT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(Some(0)));
+    f();
+    COUNT.with(|c| c.replace(None)).unwrap()
+}
+
+fn poll<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// One round: fill the channel, a sender sleeps on it and is woken by a
+/// receive, a receiver sleeps on the empty channel and is woken by a send.
+fn round(tx: &mpsc::Sender<u64>, rx: &mut mpsc::Receiver<u64>, cap: usize) {
+    for i in 0..cap as u64 {
+        tx.try_send(i).unwrap();
+    }
+    {
+        let mut send = pin!(tx.send(99));
+        assert!(poll(send.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert!(poll(send.as_mut()).is_ready());
+    }
+    while rx.try_recv().is_ok() {}
+    {
+        let mut recv = rx.recv();
+        assert!(poll(pin!(&mut recv)).is_pending());
+        tx.try_send(7).unwrap();
+        assert_eq!(poll(pin!(&mut recv)), Poll::Ready(Some(7)));
+    }
+    for i in 0..cap as u64 {
+        let permit = tx.try_reserve().unwrap();
+        permit.send(i);
+        let mut recv = pin!(rx.recv());
+        assert_eq!(poll(recv.as_mut()), Poll::Ready(Some(i)));
+    }
+}
+
+#[test]
+fn bounded_channel_allocates_nothing_per_message_after_warm_up() {
+    let cap = 64;
+    let (tx, mut rx) = mpsc::channel::<u64>(cap);
+    round(&tx, &mut rx, cap); // warm-up: the wait queues' slabs
+    let n = allocations(|| {
+        for _ in 0..1_000 {
+            round(&tx, &mut rx, cap);
+        }
+    });
+    assert_eq!(n, 0, "allocations in 1,000 warm rounds");
+}
+
+#[test]
+fn unbounded_channel_allocates_nothing_once_its_buffer_has_grown() {
+    let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+    for i in 0..256 {
+        tx.send(i).unwrap();
+    }
+    while rx.try_recv().is_ok() {}
+    let n = allocations(|| {
+        for _ in 0..100 {
+            for i in 0..256 {
+                tx.send(i).unwrap();
+            }
+            while rx.try_recv().is_ok() {}
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn oneshot_exchange_allocates_once() {
+    let n = allocations(|| {
+        let (tx, rx) = oneshot::channel::<u64>();
+        tx.send(1).unwrap();
+        assert_eq!(poll(pin!(rx)), Poll::Ready(Ok(1)));
+    });
+    assert_eq!(n, 1);
+}

@@ -1,0 +1,668 @@
+//! `runtime::sync::mpsc`: delivery, ending, cancellation, fairness,
+//! budget and the kernel-family waits. The concurrency scenarios run on
+//! real threads (every flavour, many times) and under the test toolkit.
+#[macro_use]
+mod support;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::{poll, StreamExt};
+use runtime::sync::mpsc::{self, error::*};
+use runtime::task::yield_now;
+use runtime::test_util::{Check, Policy};
+use support::CountingWaker;
+use tokio_test::{assert_pending, assert_ready, task};
+
+const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
+const ITERS: usize = if cfg!(debug_assertions) { 100 } else { 1_000 };
+
+/// Runs `scenario` `ITERS` times on a 2-worker runtime, then under the
+/// toolkit with random and PCT schedules.
+fn both<F, Fut>(name: &str, scenario: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = support::build(Some(2));
+    for i in 0..ITERS {
+        let run = scenario();
+        rt.block_on(async move {
+            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
+                .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
+        });
+    }
+    drop(rt);
+    for policy in [Policy::Random, Policy::Pct { depth: 3 }] {
+        let stats = Check::new()
+            .seeds(SEEDS)
+            .policy(policy)
+            .quiet(true)
+            .run(scenario.clone());
+        println!("{name}: {stats}");
+    }
+}
+
+/// A tiny deterministic generator (xorshift) for random drops.
+struct Rng(u64);
+
+impl Rng {
+    fn one_in(&mut self, n: u64) -> bool {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n == 0
+    }
+}
+
+// ===== no message lost or duplicated =====
+
+/// Several senders, some sends cancelled after a `Pending` poll, some
+/// receive futures dropped after a `Pending` poll: the multiset received
+/// is exactly the multiset of sends that returned `Ok`.
+async fn exactly_once(senders: usize, per_sender: usize, cap: usize) {
+    let (tx, mut rx) = mpsc::channel::<usize>(cap);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let (tx, sent) = (tx.clone(), sent.clone());
+        tasks.push(runtime::spawn(async move {
+            let mut rng = Rng(0x9e37_79b9 + s as u64);
+            let mut ok = Vec::new();
+            for i in 0..per_sender {
+                let value = s * per_sender + i;
+                let mut send = pin!(tx.send(value));
+                match poll!(send.as_mut()) {
+                    Poll::Ready(res) => {
+                        res.unwrap();
+                        ok.push(value);
+                    }
+                    // Cancelled: nothing sent.
+                    Poll::Pending if rng.one_in(3) => {}
+                    Poll::Pending => {
+                        send.await.unwrap();
+                        ok.push(value);
+                    }
+                }
+            }
+            sent.lock().unwrap().extend(ok);
+        }));
+    }
+    drop(tx);
+    let mut rng = Rng(42);
+    let mut got = Vec::new();
+    loop {
+        let mut recv = rx.recv();
+        let next = match poll!(&mut recv) {
+            Poll::Ready(next) => next,
+            Poll::Pending if rng.one_in(2) => {
+                drop(recv);
+                yield_now().await;
+                continue;
+            }
+            Poll::Pending => recv.await,
+        };
+        match next {
+            Some(v) => got.push(v),
+            None => break,
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut sent = std::mem::take(&mut *sent.lock().unwrap());
+    sent.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, sent, "received multiset differs from sent multiset");
+}
+
+rt_test! {
+    fn no_message_lost_or_duplicated(rt) {
+        let per = if cfg!(debug_assertions) { 20_000 } else { 200_000 };
+        rt.block_on(exactly_once(5, per, 16));
+        rt.block_on(exactly_once(5, per / 10, 1));
+    }
+}
+
+#[test]
+fn no_message_lost_or_duplicated_under_the_toolkit() {
+    both("exactly_once", || exactly_once(3, 4, 1));
+}
+
+// ===== ending =====
+
+/// The receiver sleeps; the last sender leaves: `recv` ends with `None`.
+async fn last_sender_drop_wakes_receiver() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let tx2 = tx.clone();
+    let receiver = runtime::spawn(async move { rx.recv().await });
+    yield_now().await;
+    drop(tx);
+    runtime::spawn(async move { drop(tx2) }).await.unwrap();
+    assert_eq!(receiver.await.unwrap(), None);
+}
+
+/// A sender sleeps on a full channel; the receiver goes: the send ends
+/// with its value back.
+async fn receiver_drop_wakes_sender() {
+    let (tx, rx) = mpsc::channel::<u8>(1);
+    tx.try_send(1).unwrap();
+    let sender = runtime::spawn(async move { tx.send(2).await });
+    yield_now().await;
+    drop(rx);
+    assert_eq!(sender.await.unwrap(), Err(SendError(2)));
+}
+
+/// Same, through `close()`, and `closed()` wakes too; buffered messages
+/// stay receivable.
+async fn close_wakes_senders_and_closed() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(1).unwrap();
+    let sender = {
+        let tx = tx.clone();
+        runtime::spawn(async move { tx.send(2).await })
+    };
+    let watcher = {
+        let tx = tx.clone();
+        runtime::spawn(async move { tx.closed().await })
+    };
+    yield_now().await;
+    rx.close();
+    assert_eq!(sender.await.unwrap(), Err(SendError(2)));
+    watcher.await.unwrap();
+    assert_eq!(rx.recv().await, Some(1));
+    assert_eq!(rx.recv().await, None);
+}
+
+#[test]
+fn lost_wake_on_close_receiver() {
+    both("last_sender_drop", last_sender_drop_wakes_receiver);
+}
+
+#[test]
+fn lost_wake_on_close_sender() {
+    both("receiver_drop", receiver_drop_wakes_sender);
+}
+
+#[test]
+fn lost_wake_on_close_explicit() {
+    both("close", close_wakes_senders_and_closed);
+}
+
+#[test]
+fn permits_outstanding_at_close_still_send() {
+    let (tx, mut rx) = mpsc::channel::<u8>(2);
+    let permit = tx.try_reserve().unwrap();
+    rx.close();
+    assert!(matches!(tx.try_reserve(), Err(TrySendError::Closed(()))));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty)); // a permit is out
+    permit.send(7);
+    assert_eq!(rx.try_recv(), Ok(7));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn unused_permit_after_close_ends_the_receiver() {
+    let (tx, mut rx) = mpsc::channel::<u8>(2);
+    let permit = tx.try_reserve().unwrap();
+    rx.close();
+    let mut recv = task::spawn(rx.recv());
+    assert_pending!(recv.poll());
+    drop(permit);
+    assert!(recv.is_woken());
+    assert_eq!(assert_ready!(recv.poll()), None);
+}
+
+#[test]
+fn buffered_messages_outlive_the_senders() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    drop(tx);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn receiver_drop_drops_buffered_messages_and_fails_sends() {
+    let (tx, rx) = mpsc::channel(4);
+    let value = Arc::new(());
+    tx.try_send(value.clone()).unwrap();
+    drop(rx);
+    assert_eq!(Arc::strong_count(&value), 1);
+    assert!(tx.is_closed());
+    assert!(matches!(tx.try_send(value), Err(TrySendError::Closed(_))));
+}
+
+// ===== cancellation and fairness (hand-polled) =====
+
+#[test]
+fn cancelled_chosen_sender_hands_the_slot_on() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(0).unwrap();
+    let mut a = task::spawn(tx.send(1));
+    let mut b = task::spawn(tx.send(2));
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_eq!(rx.try_recv(), Ok(0)); // frees one slot: wakes `a` only
+    assert!(a.is_woken());
+    assert!(!b.is_woken());
+    drop(a); // chosen, then cancelled: the slot goes to `b`
+    assert!(b.is_woken());
+    assert_ready!(b.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+#[test]
+fn dropped_permit_frees_its_slot() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let permit = tx.try_reserve().unwrap();
+    assert_eq!(tx.capacity(), 0);
+    let mut waiting = task::spawn(tx.send(5));
+    assert_pending!(waiting.poll());
+    drop(permit);
+    assert!(waiting.is_woken());
+    assert_ready!(waiting.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(5));
+    assert_eq!(tx.capacity(), 1);
+}
+
+#[test]
+fn dropped_reserve_future_frees_its_place() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(0).unwrap();
+    let mut r = task::spawn(tx.reserve());
+    let mut s = task::spawn(tx.send(9));
+    assert_pending!(r.poll());
+    assert_pending!(s.poll());
+    assert_eq!(rx.try_recv(), Ok(0));
+    drop(r);
+    assert!(s.is_woken());
+    assert_ready!(s.poll()).unwrap();
+    assert_eq!(tx.capacity(), 0);
+}
+
+#[test]
+fn blocked_senders_are_served_fifo() {
+    let (tx, mut rx) = mpsc::channel::<usize>(1);
+    tx.try_send(0).unwrap();
+    let wakers: Vec<_> = (0..5).map(|_| CountingWaker::new()).collect();
+    let mut sends: Vec<_> = (1..=5).map(|i| Some(Box::pin(tx.send(i)))).collect();
+    for (send, w) in sends.iter_mut().zip(&wakers) {
+        let send = send.as_mut().unwrap();
+        assert!(support::poll_with(send, &w.waker()).is_pending());
+    }
+    let mut seen = [0; 5];
+    let mut order = Vec::new();
+    for _ in 0..5 {
+        order.push(rx.try_recv().unwrap());
+        // Poll, newest first, only the senders that were woken (as an
+        // executor would).
+        for i in (0..5).rev() {
+            if wakers[i].wakes() == seen[i] {
+                continue;
+            }
+            seen[i] = wakers[i].wakes();
+            let send = sends[i].as_mut().unwrap();
+            if support::poll_with(send, &wakers[i].waker()).is_ready() {
+                sends[i] = None;
+            }
+        }
+    }
+    order.push(rx.try_recv().unwrap());
+    assert_eq!(order, [0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn dropped_recv_future_loses_nothing() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let mut recv = task::spawn(rx.recv());
+    assert_pending!(recv.poll());
+    tx.try_send(3).unwrap();
+    assert!(recv.is_woken());
+    drop(recv);
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+// ===== recv_many, Stream, blocking =====
+
+rt_test! {
+    fn recv_many_takes_what_is_there(rt) {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel(8);
+            let mut buf = Vec::new();
+            assert_eq!(rx.recv_many(&mut buf, 0).await, 0);
+            for i in 0..5 {
+                tx.send(i).await.unwrap();
+            }
+            assert_eq!(rx.recv_many(&mut buf, 2).await, 2);
+            assert_eq!(rx.recv_many(&mut buf, 10).await, 3);
+            assert_eq!(buf, [0, 1, 2, 3, 4]);
+            let sender = runtime::spawn(async move {
+                tx.send(5).await.unwrap();
+            });
+            assert_eq!(rx.recv_many(&mut buf, 10).await, 1); // waits
+            sender.await.unwrap();
+            assert_eq!(rx.recv_many(&mut buf, 10).await, 0); // ended
+            assert_eq!(buf, [0, 1, 2, 3, 4, 5]);
+        });
+    }
+}
+
+rt_test! {
+    fn receivers_are_streams(rt) {
+        rt.block_on(async {
+            let (tx, rx) = mpsc::channel(2);
+            let (utx, urx) = mpsc::unbounded_channel();
+            runtime::spawn(async move {
+                for i in 0..100 {
+                    tx.send(i).await.unwrap();
+                    utx.send(i).unwrap();
+                }
+            });
+            let a: Vec<i32> = rx.collect().await;
+            let b: Vec<i32> = urx.collect().await;
+            assert_eq!(a, (0..100).collect::<Vec<_>>());
+            assert_eq!(a, b);
+        });
+    }
+}
+
+rt_test! {
+    fn blocking_send_and_recv_meet_tasks(rt) {
+        let (tx, mut rx) = mpsc::channel::<u32>(4);
+        let (back_tx, mut back_rx) = mpsc::unbounded_channel::<u32>();
+        let thread = std::thread::spawn(move || {
+            for i in 0..1_000 {
+                tx.blocking_send(i).unwrap();
+            }
+            drop(tx);
+            let mut sum = 0;
+            while let Some(v) = back_rx.blocking_recv() {
+                sum += v;
+            }
+            sum
+        });
+        rt.block_on(async move {
+            let mut n = 0;
+            while let Some(v) = rx.recv().await {
+                assert_eq!(v, n);
+                back_tx.send(v).unwrap();
+                n += 1;
+            }
+            assert_eq!(n, 1_000);
+        });
+        assert_eq!(thread.join().unwrap(), (0..1_000).sum());
+    }
+}
+
+#[test]
+fn blocking_recv_inside_a_runtime_panics() {
+    let rt = support::build(None);
+    let res = rt.block_on(async {
+        runtime::spawn(async {
+            let (_tx, mut rx) = mpsc::channel::<u8>(1);
+            rx.blocking_recv()
+        })
+        .await
+    });
+    assert!(res.unwrap_err().is_panic());
+}
+
+// ===== the kernel family =====
+
+fn paused() -> runtime::Runtime {
+    runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn timeouts_end_on_the_paused_clock() {
+    paused().block_on(async {
+        let (tx, mut rx) = mpsc::channel::<u8>(1);
+        let hour = Duration::from_secs(3600);
+        assert!(!rx.recv_timeout(hour).await.unwrap_err().is_closed());
+        tx.send(1).await.unwrap();
+        assert_eq!(
+            tx.send_timeout(2, hour).await,
+            Err(SendTimeoutError::Timeout(2))
+        );
+        assert!(matches!(
+            tx.reserve_timeout(hour).await,
+            Err(SendTimeoutError::Timeout(()))
+        ));
+        assert_eq!(rx.recv_timeout(hour).await, Ok(Some(1)));
+        // A slot that comes free in time wins.
+        tx.send(3).await.unwrap();
+        let sender = {
+            let tx = tx.clone();
+            runtime::spawn(async move { tx.send_timeout(4, hour).await })
+        };
+        yield_now().await;
+        assert_eq!(rx.recv().await, Some(3));
+        sender.await.unwrap().unwrap();
+        drop(tx);
+        assert_eq!(rx.recv_timeout(hour).await, Ok(Some(4)));
+        assert_eq!(rx.recv_timeout(hour).await, Ok(None));
+    });
+}
+
+#[test]
+fn interruptible_and_killable_forms_end_on_signals() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::channel::<u8>(1);
+        let (_keep, mut urx) = mpsc::unbounded_channel::<u8>();
+        let recv = runtime::spawn(async move {
+            let err = urx.recv_interruptible().await.unwrap_err();
+            assert!(!err.is_fatal());
+        });
+        yield_now().await;
+        recv.interrupt();
+        recv.await.unwrap();
+
+        tx.send(0).await.unwrap();
+        let sender = {
+            let tx = tx.clone();
+            runtime::spawn(async move { tx.send_interruptible(1).await })
+        };
+        yield_now().await;
+        sender.interrupt();
+        assert_eq!(
+            sender.await.unwrap(),
+            Err(SendInterruptError::Interrupted(1))
+        );
+
+        // Killable waits ignore interrupts and end on a kill.
+        let sender = {
+            let tx = tx.clone();
+            runtime::spawn(async move { tx.send_killable(2).await })
+        };
+        yield_now().await;
+        sender.interrupt();
+        yield_now().await;
+        assert!(!sender.is_finished());
+        sender.kill();
+        assert_eq!(sender.await.unwrap(), Err(SendInterruptError::Killed(2)));
+
+        assert_eq!(rx.recv().await, Some(0));
+        let receiver = runtime::spawn(async move { rx.recv_killable().await });
+        yield_now().await;
+        receiver.kill();
+        assert!(receiver.await.unwrap().is_err());
+    });
+}
+
+// ===== budget =====
+
+/// A loop over a channel that never runs dry still lets another task run
+/// on a current-thread runtime.
+#[test]
+fn receiving_loop_yields() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..10_000 {
+            tx.send(i).unwrap();
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = {
+            let ran = ran.clone();
+            runtime::spawn(async move { ran.store(true, SeqCst) })
+        };
+        let mut at = None;
+        for i in 0..10_000 {
+            rx.recv().await.unwrap();
+            if at.is_none() && ran.load(SeqCst) {
+                at = Some(i);
+            }
+        }
+        assert!(at.is_some(), "the receiving loop never yielded");
+        other.await.unwrap();
+    });
+}
+
+#[test]
+fn sending_loop_yields() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (tx, _rx) = mpsc::channel(100_000);
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = {
+            let ran = ran.clone();
+            runtime::spawn(async move { ran.store(true, SeqCst) })
+        };
+        let mut at = None;
+        for i in 0..10_000 {
+            tx.send(i).await.unwrap();
+            if at.is_none() && ran.load(SeqCst) {
+                at = Some(i);
+            }
+        }
+        assert!(at.is_some(), "the sending loop never yielded");
+        other.await.unwrap();
+    });
+}
+
+// ===== misc API =====
+
+#[test]
+fn weak_senders_do_not_keep_the_channel_open() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let weak = tx.downgrade();
+    assert_eq!(tx.strong_count(), 1);
+    let tx2 = weak.upgrade().unwrap();
+    drop(tx);
+    drop(tx2);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn owned_permits_and_capacity() {
+    let (tx, mut rx) = mpsc::channel::<u8>(2);
+    assert_eq!((tx.capacity(), tx.max_capacity()), (2, 2));
+    let permit = tx.clone().try_reserve_owned().unwrap();
+    assert_eq!(tx.capacity(), 1);
+    let _tx = permit.send(1);
+    assert_eq!((rx.len(), rx.is_empty()), (1, false));
+    assert!(tx.same_channel(&_tx));
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+#[test]
+fn every_kind_of_send_wakes_a_sleeping_receiver() {
+    let (tx, mut rx) = mpsc::channel::<u8>(4);
+    let (utx, mut urx) = mpsc::unbounded_channel::<u8>();
+    for kind in 0..4 {
+        let mut recv = task::spawn(rx.recv());
+        let mut urecv = task::spawn(urx.recv());
+        assert_pending!(recv.poll());
+        assert_pending!(urecv.poll());
+        match kind {
+            0 => tx.try_send(kind).unwrap(),
+            1 => assert_ready!(task::spawn(tx.send(kind)).poll()).unwrap(),
+            2 => tx.try_reserve().unwrap().send(kind),
+            _ => utx.send(kind).unwrap(),
+        }
+        if kind < 3 {
+            assert!(recv.is_woken(), "send kind {kind} did not wake");
+            assert_eq!(assert_ready!(recv.poll()), Some(kind));
+        } else {
+            assert!(urecv.is_woken(), "unbounded send did not wake");
+            assert_eq!(assert_ready!(urecv.poll()), Some(kind));
+        }
+    }
+}
+
+/// Senders of a full channel, one of them aborted right after a receive
+/// freed a slot (its wait may have been chosen for that slot, and not yet
+/// polled): every send that returned `Ok` is received, and nobody is left
+/// asleep.
+async fn aborted_senders_never_strand_a_slot() {
+    let (tx, mut rx) = mpsc::channel::<usize>(1);
+    tx.try_send(0).unwrap();
+    let mut senders = Vec::new();
+    for i in 1..=3 {
+        let tx = tx.clone();
+        senders.push(runtime::spawn(async move {
+            tx.send(i).await.unwrap();
+            i
+        }));
+    }
+    drop(tx);
+    yield_now().await;
+    let mut got = vec![rx.recv().await.unwrap()];
+    senders[0].abort();
+    while let Some(v) = rx.recv().await {
+        got.push(v);
+    }
+    let mut sent = vec![0];
+    for s in senders {
+        sent.extend(s.await.ok());
+    }
+    got.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn aborted_senders_hand_the_slot_on() {
+    both("aborted_senders", aborted_senders_never_strand_a_slot);
+}
+
+#[test]
+fn public_types_are_send_sync_unpin() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send_unpin<T: Send + Unpin>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let (utx, mut urx) = mpsc::unbounded_channel::<u8>();
+    send_sync(&tx);
+    send_sync(&rx);
+    send_sync(&utx);
+    send_sync(&urx);
+    send_sync(&tx.downgrade());
+    send_sync(&tx.try_reserve().unwrap());
+    send(&tx.send(1));
+    send(&tx.reserve());
+    send(&tx.closed());
+    send(&tx.send_timeout(1, Duration::ZERO));
+    send(&tx.send_interruptible(1));
+    send_unpin(&rx.recv());
+    send(&rx.recv_timeout(Duration::ZERO));
+    send_unpin(&urx.recv());
+    let (otx, orx) = runtime::sync::oneshot::channel::<u8>();
+    send_sync(&otx);
+    send_unpin(&orx);
+}

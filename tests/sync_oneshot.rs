@@ -1,0 +1,262 @@
+//! `runtime::sync::oneshot`: delivery, the sender's and receiver's ends,
+//! `closed()`, the kernel-family waits, and the wake races (real threads
+//! and the toolkit).
+#[macro_use]
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::sync::oneshot::{self, error::TryRecvError, RecvError};
+use runtime::task::yield_now;
+use runtime::test_util::{Check, Policy};
+use tokio_test::{assert_pending, assert_ready, task};
+
+const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
+const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
+
+/// Runs `scenario` `ITERS` times on a 2-worker runtime, then under the
+/// toolkit with random and PCT schedules.
+fn both<F, Fut>(name: &str, scenario: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = support::build(Some(2));
+    for i in 0..ITERS {
+        let run = scenario();
+        rt.block_on(async move {
+            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
+                .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
+        });
+    }
+    drop(rt);
+    for policy in [Policy::Random, Policy::Pct { depth: 3 }] {
+        let stats = Check::new()
+            .seeds(SEEDS)
+            .policy(policy)
+            .quiet(true)
+            .run(scenario.clone());
+        println!("{name}: {stats}");
+    }
+}
+
+// ===== races =====
+
+/// The receiver may sleep before the send or not: it always gets the value.
+async fn send_reaches_the_receiver() {
+    let (tx, rx) = oneshot::channel();
+    let receiver = runtime::spawn(rx);
+    runtime::spawn(async move { tx.send(7).unwrap() });
+    assert_eq!(receiver.await.unwrap(), Ok(7));
+}
+
+/// The sender goes without sending: the receiver, asleep or not, ends.
+async fn sender_drop_ends_the_receiver() {
+    let (tx, rx) = oneshot::channel::<u8>();
+    let receiver = runtime::spawn(rx);
+    runtime::spawn(async move { drop(tx) });
+    assert_eq!(receiver.await.unwrap(), Err(RecvError(())));
+}
+
+/// The receiver goes: `closed()` ends, asleep or not, and a send fails.
+async fn receiver_drop_ends_closed() {
+    let (mut tx, rx) = oneshot::channel::<u8>();
+    let sender = runtime::spawn(async move {
+        tx.closed().await;
+        tx.send(1)
+    });
+    runtime::spawn(async move { drop(rx) });
+    assert_eq!(sender.await.unwrap(), Err(1));
+}
+
+#[test]
+fn send_wakes_the_receiver() {
+    both("send", send_reaches_the_receiver);
+}
+
+#[test]
+fn sender_drop_wakes_the_receiver() {
+    both("sender_drop", sender_drop_ends_the_receiver);
+}
+
+#[test]
+fn receiver_drop_wakes_closed() {
+    both("receiver_drop", receiver_drop_ends_closed);
+}
+
+// ===== hand-polled =====
+
+#[test]
+fn send_before_and_after_the_receiver_waits() {
+    let (tx, rx) = oneshot::channel();
+    tx.send(1).unwrap();
+    assert_eq!(assert_ready!(task::spawn(rx).poll()), Ok(1));
+
+    let (tx, rx) = oneshot::channel();
+    let mut rx = task::spawn(rx);
+    assert_pending!(rx.poll());
+    tx.send(2).unwrap();
+    assert!(rx.is_woken());
+    assert_eq!(assert_ready!(rx.poll()), Ok(2));
+}
+
+#[test]
+fn receiver_dropped_send_gives_the_value_back() {
+    let (tx, rx) = oneshot::channel();
+    assert!(!tx.is_closed());
+    drop(rx);
+    assert!(tx.is_closed());
+    assert_eq!(tx.send("v"), Err("v"));
+}
+
+#[test]
+fn sent_value_is_dropped_with_the_receiver() {
+    let value = Arc::new(());
+    let (tx, rx) = oneshot::channel();
+    tx.send(value.clone()).unwrap();
+    drop(rx);
+    assert_eq!(Arc::strong_count(&value), 1);
+}
+
+#[test]
+fn sender_dropped_is_recv_error() {
+    let (tx, rx) = oneshot::channel::<u8>();
+    let mut rx = task::spawn(rx);
+    assert_pending!(rx.poll());
+    drop(tx);
+    assert!(rx.is_woken());
+    assert_eq!(assert_ready!(rx.poll()), Err(RecvError(())));
+}
+
+#[test]
+fn closed_wakes_on_receiver_drop_and_close() {
+    let (mut tx, rx) = oneshot::channel::<u8>();
+    let mut closed = task::spawn(tx.closed());
+    assert_pending!(closed.poll());
+    drop(rx);
+    assert!(closed.is_woken());
+    assert_ready!(closed.poll());
+
+    let (mut tx, mut rx) = oneshot::channel::<u8>();
+    let mut closed = task::spawn(tx.closed());
+    assert_pending!(closed.poll());
+    rx.close();
+    assert!(closed.is_woken());
+    assert_ready!(closed.poll());
+    drop(closed);
+    assert_eq!(tx.send(1), Err(1));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+}
+
+#[test]
+fn close_keeps_a_value_sent_before() {
+    let (tx, mut rx) = oneshot::channel();
+    tx.send(4).unwrap();
+    rx.close();
+    assert_eq!(rx.try_recv(), Ok(4));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+}
+
+#[test]
+fn try_recv_and_blocking_recv() {
+    let (tx, mut rx) = oneshot::channel();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    let thread = std::thread::spawn(move || rx.blocking_recv());
+    std::thread::yield_now();
+    tx.send(9).unwrap();
+    assert_eq!(thread.join().unwrap(), Ok(9));
+}
+
+rt_test! {
+    fn between_a_thread_and_a_task(rt) {
+        let (tx, rx) = oneshot::channel();
+        let (back_tx, back_rx) = oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let v = rx.blocking_recv().unwrap();
+            back_tx.send(v + 1).unwrap();
+        });
+        rt.block_on(async move {
+            tx.send(1).unwrap();
+            assert_eq!(back_rx.await, Ok(2));
+        });
+        thread.join().unwrap();
+    }
+}
+
+// ===== the kernel family =====
+
+#[test]
+fn timeout_on_the_paused_clock() {
+    let rt = runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = oneshot::channel();
+        let hour = Duration::from_secs(3600);
+        assert!(rx.recv_timeout(hour).await.is_err());
+        // The receiver is still usable.
+        runtime::spawn(async move {
+            runtime::time::sleep(Duration::from_secs(1)).await;
+            tx.send(5).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(hour).await, Ok(Ok(5)));
+    });
+}
+
+#[test]
+fn interruptible_and_killable() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        let waiter = runtime::spawn(async move {
+            assert!(rx.recv_interruptible().await.is_err());
+            rx.recv_killable().await
+        });
+        yield_now().await;
+        waiter.interrupt();
+        yield_now().await;
+        yield_now().await;
+        // Now in the killable wait: an interrupt does not end it.
+        waiter.interrupt();
+        yield_now().await;
+        assert!(!waiter.is_finished());
+        tx.send(3).unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok(Ok(3)));
+
+        let (_tx, mut rx) = oneshot::channel::<u8>();
+        let waiter = runtime::spawn(async move { rx.recv_killable().await });
+        yield_now().await;
+        waiter.kill();
+        assert!(waiter.await.unwrap().is_err());
+    });
+}
+
+// ===== budget =====
+
+#[test]
+fn ready_receives_spend_budget() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = {
+            let ran = ran.clone();
+            runtime::spawn(async move { ran.store(true, SeqCst) })
+        };
+        let mut saw = false;
+        for _ in 0..10_000 {
+            let (tx, rx) = oneshot::channel();
+            tx.send(()).unwrap();
+            rx.await.unwrap();
+            saw |= ran.load(SeqCst);
+        }
+        assert!(saw, "a loop of ready receives never yielded");
+        other.await.unwrap();
+    });
+}
