@@ -7,6 +7,7 @@
 //! | ours | tokio | kernel |
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
+//! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //!
 //! # The kernel family on every wait
 //!
@@ -33,6 +34,7 @@
 //! - **Fairness.** Lockers, acquirers and the senders of a full bounded
 //!   channel are exclusive waiters, served in FIFO order.
 
+pub mod broadcast;
 mod signals;
 
 pub use waitq::*;
