@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
+//! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
 //!
 //! # The kernel family on every wait
 //!
@@ -36,5 +37,6 @@
 
 pub mod broadcast;
 mod signals;
+pub mod watch;
 
 pub use waitq::*;
