@@ -7,6 +7,11 @@
 //! | ours | tokio | kernel |
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
+//! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`) |
+//! | [`Mutex`] | `Mutex` | `struct mutex` |
+//! | [`RwLock`] | `RwLock` | `struct rw_semaphore` |
+//! | [`Barrier`] | `Barrier` | none (`pthread_barrier_wait`) |
+//! | [`OnceCell`] | `OnceCell` | `DO_ONCE()` (closest) |
 //!
 //! # The kernel family on every wait
 //!
@@ -36,3 +41,26 @@
 mod signals;
 
 pub use waitq::*;
+
+mod semaphore;
+
+pub use semaphore::{
+    AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
+};
+
+mod mutex;
+
+pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+
+mod rwlock;
+
+pub use rwlock::{
+    MappedRwLockReadGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
+};
+
+mod barrier;
+mod once_cell;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use once_cell::{OnceCell, SetError};

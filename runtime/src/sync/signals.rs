@@ -11,12 +11,10 @@ use crate::task::{try_signals, Signals};
 /// (a `block_on` future or another executor cannot be signalled, so a
 /// wait there never ends by a signal).
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // until the primitives of issue 19 use it
 pub(crate) struct CurrentSignals(Option<Signals>);
 
 /// The calling task's signals (taken at the call, as the kernel reads
 /// `current`'s).
-#[allow(dead_code)] // until the primitives of issue 19 use it
 pub(crate) fn current() -> CurrentSignals {
     CurrentSignals(try_signals())
 }
