@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use waitq::{
     coop, Clock, Closed, Interrupted, Killed, SignalKind, SignalSource, TaskState, TimedOut,
-    WaitEntry, WaitQueue,
+    WaitEntry,
 };
 
 use super::state::{is_closed, permits, queued, Fast, Slot};
@@ -298,57 +298,22 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Polls `future` once, with a waker that does nothing: for the error
-/// values below, which only `waitq`'s waits can make.
-fn now<F: Future>(future: F) -> Option<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(coop::unconstrained(future)).poll(&mut cx) {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
-    }
-}
-
-/// A signal source that always reports `kind`.
-struct Raised(SignalKind);
-
-impl SignalSource for Raised {
-    fn poll_signal(&self, _: TaskState, _: &mut Context<'_>) -> Poll<SignalKind> {
-        Poll::Ready(self.0)
-    }
-}
-
 /// The error of a wait on a closed queue.
 pub(crate) fn closed() -> Closed {
-    let queue = WaitQueue::new();
-    queue.close();
-    match now(queue.wait_event(|| false)) {
-        Some(Err(closed)) => closed,
-        _ => unreachable!("a wait on a closed queue fails at once"),
-    }
+    Closed::queue_closed()
 }
 
 /// The error of a wait interrupted by `kind`.
 pub(crate) fn interrupted(kind: SignalKind) -> Interrupted {
-    let queue = WaitQueue::new();
-    match now(queue.wait_event_interruptible(Raised(kind), || false)) {
-        Some(Err(err)) => err,
-        _ => unreachable!("a raised signal ends an interruptible wait at once"),
-    }
+    Interrupted::by(kind)
 }
 
 /// The error of a killable wait ended by a fatal signal.
 pub(crate) fn killed() -> Killed {
-    let queue = WaitQueue::new();
-    match now(queue.wait_event_killable(Raised(SignalKind::Kill), || false)) {
-        Some(Err(err)) => err,
-        _ => unreachable!("a fatal signal ends a killable wait at once"),
-    }
+    Killed::by_kill()
 }
 
 /// The error of a wait whose deadline passed.
 pub(crate) fn timed_out() -> TimedOut {
-    match WaitQueue::new().blocking_wait_event_timeout(Duration::ZERO, || false) {
-        Err(err) => err,
-        Ok(_) => unreachable!("a zero timeout with a false condition times out"),
-    }
+    TimedOut::deadline_passed()
 }
