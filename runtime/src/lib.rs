@@ -15,6 +15,7 @@
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
+//! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
 //!
 //! `unsafe` is denied crate-wide with two audited exceptions, each block
 //! with its `SAFETY` invariant:
@@ -90,3 +91,27 @@ pub use metrics::RuntimeMetrics;
 pub use runtime::{block_on, EnterGuard, Handle, Runtime, SpawnError};
 pub use scheduler::UnhandledPanic;
 pub use task::{spawn, spawn_blocking};
+
+// `#[runtime::main]` and `#[runtime::test]`; their docs are in the
+// `runtime-macros` crate and show here.
+pub use runtime_macros::{main, test};
+
+// `extern crate self as runtime;` would clash with `mod runtime`: inside
+// this crate the attributes take `crate = "crate"`.
+#[cfg(test)]
+mod macro_tests {
+    #[crate::test(crate = "crate", start_paused = true)]
+    async fn test_attribute_inside_the_crate() {
+        let start = crate::time::now();
+        crate::time::sleep(std::time::Duration::from_secs(3600)).await;
+        assert_eq!(
+            crate::time::now() - start,
+            std::time::Duration::from_secs(3600)
+        );
+    }
+
+    #[crate::test(crate = "crate", check(seeds = 4))]
+    async fn check_inside_the_crate() {
+        assert!(crate::test_util::is_checking());
+    }
+}

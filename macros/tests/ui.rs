@@ -1,0 +1,10 @@
+//! Compile errors of `#[runtime::test]` and `#[runtime::main]`: each case
+//! in `ui/` must fail to compile with exactly the messages and spans in its
+//! `.stderr` file. `TRYBUILD=overwrite cargo test -p runtime-macros --test ui`
+//! rewrites them after a deliberate change.
+
+#[test]
+fn compile_errors() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/*.rs");
+}
