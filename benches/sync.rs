@@ -1,0 +1,595 @@
+//! Synchronization benchmark (issue 19): `runtime::sync` against the
+//! primitives people use instead, every contender on our runtime's
+//! executor (all of them work on any executor), current-thread (`ct`) and
+//! 2 workers (`2wk`). One measurement per process, ours and the peers
+//! alternating, ratios = peer / ours (above 1.0: ours is faster): the
+//! method of [`harness`] (issue 21), whose docs list the environment
+//! variables (`SYNC_BENCH_SCALE`, `_PAIRS`, `_FILTER`, `_IN_PROCESS`,
+//! `_TIMEOUT_S`, `_WARMUP`).
+//!
+//! Rows (sizes at `SYNC_BENCH_SCALE=1`; ns/op is per message, exchange,
+//! write or lock):
+//!
+//! - `mpsc_spsc`: one sender task, the root task receiving, 1,000,000
+//!   `u64` through a bounded(1024) channel.
+//! - `mpsc_4tx`: 4 sender tasks, 250,000 each, bounded(1024).
+//! - `mpsc_unbounded_4tx`: the same through an unbounded channel.
+//! - `mpsc_10tx_64B`: 10 sender tasks x 100,000 messages of 64 bytes
+//!   through a bounded(100) channel (senders keep it full: the sleeping
+//!   sender path).
+//! - `oneshot`: 1,000,000 times create a channel, then in one task poll
+//!   the receiver (it sleeps), send (it wakes the task) and receive.
+//!   Peers without a oneshot (async-channel, flume, kanal) use a
+//!   bounded(1) channel.
+//! - `mutex_16`: 16 tasks x 50,000 lock/increment/unlock; every 16th hold
+//!   spans a yield, so the others queue on the lock.
+//! - `rwlock_95r`: 16 tasks x 50,000 operations, every 20th a write that
+//!   holds the lock across a yield; reads check the writes' invariant.
+//! - `semaphore_64x8`: 64 tasks x 10,000 acquires of 8 permits, each
+//!   permit held across a yield; the holders are counted and never
+//!   exceed 8.
+//!
+//! Channel peers: tokio::sync, async-channel, flume and kanal (their
+//! async APIs), futures-channel (its bounded channel holds `buffer` plus
+//! one slot per sender). Lock peers: tokio::sync and async-lock. Every
+//! workload checks its result (each sender's messages arrive in order
+//! and all of them, counters, invariants) and panics otherwise, so a
+//! broken primitive posts `FAIL`, not a time.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=... cargo bench --bench sync
+//! SYNC_BENCH_SCALE=0.05 SYNC_BENCH_PAIRS=2 SYNC_BENCH_FILTER=mpsc cargo bench --bench sync
+//! ```
+
+use std::future::Future;
+use std::time::Instant;
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::{Contender, Row};
+
+/// `ct` is the current-thread flavour; `2wk` has 2 worker threads.
+const FLAVOURS: [(&str, usize); 2] = [("ct", 1), ("2wk", 2)];
+
+/// Scales a size, at least 1.
+fn scaled(n: f64, scale: f64) -> u64 {
+    ((n * scale) as u64).max(1)
+}
+
+/// Runs `body` as the root task of a fresh runtime of ours with `workers`
+/// workers (1: current-thread) and returns its time per op in ns. The
+/// root task takes the time, so `block_on` and the runtime's start and
+/// shutdown are not measured.
+fn on_ours<F, Fut>(workers: usize, ops: u64, body: F) -> f64
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = if workers == 1 {
+        runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .expect("our runtime builds");
+    let elapsed = rt.block_on(async move {
+        runtime::spawn(async move {
+            let start = Instant::now();
+            body().await;
+            start.elapsed()
+        })
+        .await
+        .expect("the root task panicked")
+    });
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+/// Awaits every task, re-raising a panic.
+async fn join_all<T>(handles: Vec<runtime::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("a task panicked"));
+    }
+    out
+}
+
+// ===== channels =====
+
+/// The sending half of a channel, as its async API sends.
+trait ChanTx<T>: Clone + Send + Sync + 'static {
+    /// Sends `value`, waiting for room; panics if the receiver is gone.
+    fn send(&mut self, value: T) -> impl Future<Output = ()> + Send + '_;
+}
+
+/// The receiving half; `None` once every sender is gone and it is empty.
+trait ChanRx<T>: Send + 'static {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_;
+}
+
+/// A channel library.
+trait Chans: 'static {
+    const NAME: &'static str;
+    type Tx<T: Send + 'static>: ChanTx<T>;
+    type Rx<T: Send + 'static>: ChanRx<T>;
+    type UTx<T: Send + 'static>: ChanTx<T>;
+    type URx<T: Send + 'static>: ChanRx<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>);
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>);
+
+    /// Creates a oneshot channel, polls its receiver (which sleeps), sends
+    /// `value` (which wakes this task) and returns what was received.
+    fn oneshot(value: u64) -> impl Future<Output = u64> + Send;
+}
+
+/// Ours.
+struct Ours;
+
+impl<T: Send + 'static> ChanTx<T> for runtime::sync::mpsc::Sender<T> {
+    async fn send(&mut self, value: T) {
+        if runtime::sync::mpsc::Sender::send(self, value)
+            .await
+            .is_err()
+        {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanTx<T> for runtime::sync::mpsc::UnboundedSender<T> {
+    async fn send(&mut self, value: T) {
+        if runtime::sync::mpsc::UnboundedSender::send(self, value).is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for runtime::sync::mpsc::Receiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        runtime::sync::mpsc::Receiver::recv(self)
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for runtime::sync::mpsc::UnboundedReceiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        runtime::sync::mpsc::UnboundedReceiver::recv(self)
+    }
+}
+
+impl Chans for Ours {
+    const NAME: &'static str = "ours";
+    type Tx<T: Send + 'static> = runtime::sync::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = runtime::sync::mpsc::Receiver<T>;
+    type UTx<T: Send + 'static> = runtime::sync::mpsc::UnboundedSender<T>;
+    type URx<T: Send + 'static> = runtime::sync::mpsc::UnboundedReceiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        runtime::sync::mpsc::channel(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        runtime::sync::mpsc::unbounded_channel()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = runtime::sync::oneshot::channel();
+        let send = async move { tx.send(value).expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx, send).await;
+        got.expect("sent")
+    }
+}
+
+/// tokio::sync.
+struct Tokio;
+
+impl<T: Send + 'static> ChanTx<T> for tokio::sync::mpsc::Sender<T> {
+    async fn send(&mut self, value: T) {
+        if tokio::sync::mpsc::Sender::send(self, value).await.is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanTx<T> for tokio::sync::mpsc::UnboundedSender<T> {
+    async fn send(&mut self, value: T) {
+        if tokio::sync::mpsc::UnboundedSender::send(self, value).is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for tokio::sync::mpsc::Receiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        tokio::sync::mpsc::Receiver::recv(self)
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for tokio::sync::mpsc::UnboundedReceiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        tokio::sync::mpsc::UnboundedReceiver::recv(self)
+    }
+}
+
+impl Chans for Tokio {
+    const NAME: &'static str = "tokio";
+    type Tx<T: Send + 'static> = tokio::sync::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = tokio::sync::mpsc::Receiver<T>;
+    type UTx<T: Send + 'static> = tokio::sync::mpsc::UnboundedSender<T>;
+    type URx<T: Send + 'static> = tokio::sync::mpsc::UnboundedReceiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        tokio::sync::mpsc::channel(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        tokio::sync::mpsc::unbounded_channel()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let send = async move { tx.send(value).expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx, send).await;
+        got.expect("sent")
+    }
+}
+
+/// async-channel (smol's).
+struct AsyncChannel;
+
+impl<T: Send + 'static> ChanTx<T> for async_channel::Sender<T> {
+    async fn send(&mut self, value: T) {
+        if async_channel::Sender::send(self, value).await.is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for async_channel::Receiver<T> {
+    async fn recv(&mut self) -> Option<T> {
+        async_channel::Receiver::recv(self).await.ok()
+    }
+}
+
+impl Chans for AsyncChannel {
+    const NAME: &'static str = "async-channel";
+    type Tx<T: Send + 'static> = async_channel::Sender<T>;
+    type Rx<T: Send + 'static> = async_channel::Receiver<T>;
+    type UTx<T: Send + 'static> = async_channel::Sender<T>;
+    type URx<T: Send + 'static> = async_channel::Receiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        async_channel::bounded(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        async_channel::unbounded()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = async_channel::bounded(1);
+        let send = async move { tx.send(value).await.expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx.recv(), send).await;
+        got.expect("sent")
+    }
+}
+
+/// flume (its async API).
+struct Flume;
+
+impl<T: Send + 'static> ChanTx<T> for flume::Sender<T> {
+    async fn send(&mut self, value: T) {
+        if self.send_async(value).await.is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for flume::Receiver<T> {
+    async fn recv(&mut self) -> Option<T> {
+        self.recv_async().await.ok()
+    }
+}
+
+impl Chans for Flume {
+    const NAME: &'static str = "flume";
+    type Tx<T: Send + 'static> = flume::Sender<T>;
+    type Rx<T: Send + 'static> = flume::Receiver<T>;
+    type UTx<T: Send + 'static> = flume::Sender<T>;
+    type URx<T: Send + 'static> = flume::Receiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        flume::bounded(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        flume::unbounded()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = flume::bounded(1);
+        let send = async move { tx.send_async(value).await.expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx.recv_async(), send).await;
+        got.expect("sent")
+    }
+}
+
+/// kanal (its async API).
+struct Kanal;
+
+impl<T: Send + 'static> ChanTx<T> for kanal::AsyncSender<T> {
+    async fn send(&mut self, value: T) {
+        if kanal::AsyncSender::send(self, value).await.is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for kanal::AsyncReceiver<T> {
+    async fn recv(&mut self) -> Option<T> {
+        kanal::AsyncReceiver::recv(self).await.ok()
+    }
+}
+
+impl Chans for Kanal {
+    const NAME: &'static str = "kanal";
+    type Tx<T: Send + 'static> = kanal::AsyncSender<T>;
+    type Rx<T: Send + 'static> = kanal::AsyncReceiver<T>;
+    type UTx<T: Send + 'static> = kanal::AsyncSender<T>;
+    type URx<T: Send + 'static> = kanal::AsyncReceiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        kanal::bounded_async(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        kanal::unbounded_async()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = kanal::bounded_async(1);
+        let send = async move { tx.send(value).await.expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx.recv(), send).await;
+        got.expect("sent")
+    }
+}
+
+/// futures-channel.
+struct FuturesChannel;
+
+impl<T: Send + 'static> ChanTx<T> for futures_channel::mpsc::Sender<T> {
+    async fn send(&mut self, value: T) {
+        if futures::SinkExt::send(self, value).await.is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanTx<T> for futures_channel::mpsc::UnboundedSender<T> {
+    async fn send(&mut self, value: T) {
+        if self.unbounded_send(value).is_err() {
+            panic!("receiver gone");
+        }
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for futures_channel::mpsc::Receiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        futures::StreamExt::next(self)
+    }
+}
+
+impl<T: Send + 'static> ChanRx<T> for futures_channel::mpsc::UnboundedReceiver<T> {
+    fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
+        futures::StreamExt::next(self)
+    }
+}
+
+impl Chans for FuturesChannel {
+    const NAME: &'static str = "futures-channel";
+    type Tx<T: Send + 'static> = futures_channel::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = futures_channel::mpsc::Receiver<T>;
+    type UTx<T: Send + 'static> = futures_channel::mpsc::UnboundedSender<T>;
+    type URx<T: Send + 'static> = futures_channel::mpsc::UnboundedReceiver<T>;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
+        futures_channel::mpsc::channel(capacity)
+    }
+
+    fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
+        futures_channel::mpsc::unbounded()
+    }
+
+    async fn oneshot(value: u64) -> u64 {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let send = async move { tx.send(value).expect("receiver alive") };
+        let (got, ()) = futures::future::join(rx, send).await;
+        got.expect("sent")
+    }
+}
+
+// ===== channel workloads =====
+
+/// A message that says who sent it and its sequence number.
+trait Msg: Send + 'static {
+    fn new(sender: u64, seq: u64) -> Self;
+    fn id(&self) -> (u64, u64);
+}
+
+impl Msg for u64 {
+    fn new(sender: u64, seq: u64) -> u64 {
+        (sender << 40) | seq
+    }
+
+    fn id(&self) -> (u64, u64) {
+        (self >> 40, self & ((1 << 40) - 1))
+    }
+}
+
+/// A 64-byte message: sender and sequence, then 48 bytes of filler
+/// derived from the sequence (checked, so it is really carried).
+impl Msg for [u8; 64] {
+    fn new(sender: u64, seq: u64) -> [u8; 64] {
+        let mut m = [seq as u8; 64];
+        m[..8].copy_from_slice(&sender.to_le_bytes());
+        m[8..16].copy_from_slice(&seq.to_le_bytes());
+        m
+    }
+
+    fn id(&self) -> (u64, u64) {
+        let sender = u64::from_le_bytes(self[..8].try_into().expect("8 bytes"));
+        let seq = u64::from_le_bytes(self[8..16].try_into().expect("8 bytes"));
+        assert_eq!(self[63], seq as u8, "64-byte message corrupted");
+        (sender, seq)
+    }
+}
+
+/// `senders` tasks each send `per_sender` messages; the calling (root)
+/// task receives until the channel ends and checks that each sender's
+/// messages all arrived, in order.
+async fn many_to_one<M: Msg, Tx: ChanTx<M>, Rx: ChanRx<M>>(
+    tx: Tx,
+    mut rx: Rx,
+    senders: u64,
+    per_sender: u64,
+) {
+    let handles = (0..senders)
+        .map(|sender| {
+            let mut tx = tx.clone();
+            runtime::spawn(async move {
+                for seq in 0..per_sender {
+                    tx.send(M::new(sender, seq)).await;
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut next = vec![0; senders as usize];
+    while let Some(msg) = rx.recv().await {
+        let (sender, seq) = msg.id();
+        assert_eq!(seq, next[sender as usize], "sender {sender} out of order");
+        next[sender as usize] += 1;
+    }
+    assert!(
+        next.iter().all(|&n| n == per_sender),
+        "messages lost: {next:?}"
+    );
+    join_all(handles).await;
+}
+
+/// A channel workload, generic over the library (a trait, so a row can
+/// list one closure per library).
+trait ChanWorkload: 'static {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64;
+}
+
+struct Spsc;
+
+impl ChanWorkload for Spsc {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64 {
+        let n = scaled(1_000_000.0, scale);
+        on_ours(workers, n, move || {
+            let (tx, rx) = L::bounded::<u64>(1024);
+            many_to_one(tx, rx, 1, n)
+        })
+    }
+}
+
+struct Mpsc4;
+
+impl ChanWorkload for Mpsc4 {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64 {
+        let per = scaled(250_000.0, scale);
+        on_ours(workers, 4 * per, move || {
+            let (tx, rx) = L::bounded::<u64>(1024);
+            many_to_one(tx, rx, 4, per)
+        })
+    }
+}
+
+struct Unbounded4;
+
+impl ChanWorkload for Unbounded4 {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64 {
+        let per = scaled(250_000.0, scale);
+        on_ours(workers, 4 * per, move || {
+            let (tx, rx) = L::unbounded::<u64>();
+            many_to_one(tx, rx, 4, per)
+        })
+    }
+}
+
+struct Ten64B;
+
+impl ChanWorkload for Ten64B {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64 {
+        let per = scaled(100_000.0, scale);
+        on_ours(workers, 10 * per, move || {
+            let (tx, rx) = L::bounded::<[u8; 64]>(100);
+            many_to_one(tx, rx, 10, per)
+        })
+    }
+}
+
+struct Oneshot;
+
+impl ChanWorkload for Oneshot {
+    fn run<L: Chans>(workers: usize, scale: f64) -> f64 {
+        let n = scaled(1_000_000.0, scale);
+        on_ours(workers, n, move || async move {
+            for i in 0..n {
+                assert_eq!(L::oneshot(i).await, i);
+            }
+        })
+    }
+}
+
+/// A row of `W` with every channel library as a contender.
+fn chan_row<W: ChanWorkload>(name: &str, flavour: &str, workers: usize) -> Row {
+    fn c<W: ChanWorkload, L: Chans>(workers: usize) -> Contender {
+        Contender::new(L::NAME, move |scale| W::run::<L>(workers, scale))
+    }
+    Row::new(
+        format!("{name}/{flavour}"),
+        vec![
+            c::<W, Ours>(workers),
+            c::<W, Tokio>(workers),
+            c::<W, AsyncChannel>(workers),
+            c::<W, Flume>(workers),
+            c::<W, Kanal>(workers),
+            c::<W, FuturesChannel>(workers),
+        ],
+    )
+}
+
+// ===== main =====
+
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    type Chan = fn(&str, &str, usize) -> Row;
+    let chan_rows: [(&str, Chan); 5] = [
+        ("mpsc_spsc", chan_row::<Spsc>),
+        ("mpsc_4tx", chan_row::<Mpsc4>),
+        ("mpsc_unbounded_4tx", chan_row::<Unbounded4>),
+        ("mpsc_10tx_64B", chan_row::<Ten64B>),
+        ("oneshot", chan_row::<Oneshot>),
+    ];
+    for (name, row) in chan_rows {
+        for (flavour, workers) in FLAVOURS {
+            rows.push(row(name, flavour, workers));
+        }
+    }
+    rows
+}
+
+fn main() -> std::process::ExitCode {
+    let bench = harness::Bench {
+        prefix: "SYNC_BENCH",
+        title: "sync benchmark (issue 19): runtime::sync vs peers, all on our runtime's executor",
+        unit: "ns/op",
+    };
+    harness::main(&bench, rows())
+}
