@@ -9,6 +9,8 @@
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
 //! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe) |
 //! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`) |
+//! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
+//! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
 //!
 //! # The kernel family on every wait
 //!
@@ -35,8 +37,10 @@
 //! - **Fairness.** Lockers, acquirers and the senders of a full bounded
 //!   channel are exclusive waiters, served in FIFO order.
 
+pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
 mod signals;
+pub mod watch;
 
 pub use waitq::*;

@@ -1,11 +1,34 @@
 //! The timer driver: the wheel, the clock, and the sleeping thread.
 //!
-//! Each pending timer is an `Arc<TimerShared>` in the wheel; firing sets
-//! its flag and wakes its wait queue. Ticks are microseconds since the
-//! driver's origin: a deadline rounds *up* to its tick (never fires early),
-//! `now` rounds down, and the parked thread's timeout is the exact time to
-//! the next tick, so sub-millisecond deadlines are honoured (parking uses
-//! the thread parker, which has nanosecond resolution, not epoll's ms).
+//! A pending timer is one node of the wheel's slab: its deadline tick, its
+//! list links and its sleeper's waker (48 bytes); the [`Sleep`](super::Sleep)
+//! holds only the node's key. Registering clones the waker and links the
+//! node under the driver lock, which is also where firing takes the waker
+//! out, so the sleeper's "link, then re-check" is one critical section and
+//! no wake-up can fall between them. Firing removes the node and wakes its
+//! sleeper after the lock; a `Sleep` whose key has gone stale therefore
+//! fired. Cancelling (dropping a `Sleep`) removes the node in O(1), and
+//! [`reset`](Driver::reset) moves it in place. Nothing is allocated per
+//! timer once the slab has grown, and the slab shrinks again when it empties
+//! (see the wheel).
+//!
+//! Ticks are microseconds since the driver's origin: a deadline rounds *up*
+//! to its tick (never fires early), `now` rounds down, and the parked
+//! thread's timeout is the exact time to the next tick, so sub-millisecond
+//! deadlines are honoured (parking uses the thread parker, which has
+//! nanosecond resolution, not epoll's ms).
+//!
+//! Why not a wait queue per timer, as every other sleep in the runtime: a
+//! `WaitQueue` is 136 bytes, and its first waiter allocates room for four
+//! entries, 512-576 bytes per timer in all, where tokio's timer costs
+//! nothing beyond its 112-byte `Sleep`; one shared queue would still cost a
+//! 72-byte list entry plus a 40-byte `PollWaiter` per sleeper, and `waitq`
+//! has no O(1) wake of one chosen entry (a keyed wake walks the list), so
+//! firing one of a million timers would walk a million entries. The timer
+//! is the kernel's `hrtimer` here, not a `wait_event`: its callback wakes
+//! one task. What the test toolkit needs still holds: the driver fires
+//! timers only where the toolkit lets it, and a probe poll of a `Sleep`
+//! changes nothing.
 //!
 //! Far deadlines: the wheel holds deadlines up to about 8.9 years ahead and
 //! fires a later one at that horizon, early; the [`Sleep`](super::Sleep)
@@ -15,46 +38,41 @@
 //! never completes, unless a paused clock is moved past its deadline and
 //! the sleep is polled.
 //!
-//! Wakers: firing a timer (or closing its queue at shutdown) runs its
-//! sleepers' wakers on whatever thread drives the timers. A waker that
-//! panics is caught ([`Common::wake_guarded`](crate::scheduler::Common::wake_guarded)
+//! Shutdown closes every pending timer: its node stays (the wheel unlinks
+//! it) and its sleeper is woken, to find on its next poll that the timer
+//! can never fire. A timer that fired before shutdown still completes.
+//!
+//! Wakers: firing a timer (or closing it at shutdown) runs its sleeper's
+//! waker on whatever thread drives the timers. A waker that panics is
+//! caught ([`Common::wake_guarded`](crate::scheduler::Common::wake_guarded)
 //! when that thread runs this runtime, which then follows its
 //! `UnhandledPanic` policy); the other timers of the batch still fire, and
 //! the panic never unwinds through a worker or `block_on`.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use waitq::WaitQueue;
-
 use super::clock::{self, Clock};
-use super::wheel::{TimerKey, Wheel};
+pub(crate) use super::wheel::TimerKey;
+use super::wheel::Wheel;
 
-/// One timer's shared state: fired flag plus the queue its sleeper waits on.
-#[derive(Debug, Default)]
-pub(crate) struct TimerShared {
-    pub(crate) fired: AtomicBool,
-    pub(crate) queue: WaitQueue,
-}
+#[cfg(test)]
+#[path = "driver/tests.rs"]
+mod tests;
 
-impl TimerShared {
-    pub(crate) fn is_fired(&self) -> bool {
-        self.fired.load(Acquire)
-    }
-
-    fn fire(&self) {
-        self.fired.store(true, std::sync::atomic::Ordering::Release);
-        self.queue.wake_up_all();
-    }
-}
+/// Fired wakers kept for the next batch; a bigger batch's buffer is freed.
+const FIRED_KEEP: usize = 1024;
 
 #[derive(Debug)]
 struct Inner {
-    wheel: Wheel<Arc<TimerShared>>,
+    /// Each pending timer's sleeper waker (`None` until its first poll
+    /// after a reset).
+    wheel: Wheel<Option<Waker>>,
     shutdown: bool,
-    fired: Vec<Arc<TimerShared>>,
+    fired: Vec<Waker>,
 }
 
 /// The runtime's timer driver.
@@ -62,7 +80,10 @@ struct Inner {
 pub(crate) struct Driver {
     clock: Clock,
     inner: Mutex<Inner>,
-    /// The tick the driving thread sleeps until (`u64::MAX`: not asleep).
+    /// The tick the driving thread sleeps until (`u64::MAX`: not asleep,
+    /// or asleep with no timer; either way a new timer unparks it). Several
+    /// threads may drive the timers, so "not asleep" cannot be told apart
+    /// from "asleep" here.
     sleep_until: AtomicU64,
 }
 
@@ -102,11 +123,16 @@ impl Driver {
     }
 
     /// A deadline's tick, rounded up so the timer never fires early; a
-    /// deadline past the last tick gets the last tick.
+    /// deadline past the last tick gets the last tick. (64-bit arithmetic:
+    /// a 128-bit division cost more than the rest of a registration.)
     fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.clock.origin());
-        let micros = since.as_nanos().div_ceil(1_000);
-        u64::try_from(micros).unwrap_or(u64::MAX)
+        let micros = u64::from(since.subsec_nanos().div_ceil(1_000));
+        since
+            .as_secs()
+            .checked_mul(1_000_000)
+            .and_then(|secs| secs.checked_add(micros))
+            .unwrap_or(u64::MAX)
     }
 
     fn now_tick(&self) -> u64 {
@@ -123,29 +149,96 @@ impl Driver {
         clock::saturating_add(self.clock.origin(), Duration::from_micros(tick))
     }
 
-    /// Stores `timer` to fire at `deadline`, or at the wheel's horizon
-    /// (about 8.9 years ahead) if that comes first: the caller checks the
-    /// deadline when it fires, and registers again if it is early.
-    pub(crate) fn register(&self, deadline: Instant, timer: Arc<TimerShared>) -> Registered {
+    /// Stores a timer to fire at `deadline` and wake `waker`, or at the
+    /// wheel's horizon (about 8.9 years ahead) if that comes first: the
+    /// caller checks the deadline when it fires, and registers again if it
+    /// is early. The waker is cloned by the caller and dropped after the
+    /// lock if nothing is stored.
+    pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> Registered {
         let tick = self.deadline_tick(deadline);
         let mut inner = self.lock();
         if inner.shutdown {
+            drop(inner);
             return Registered::Shutdown;
         }
-        match inner.wheel.insert(tick, timer) {
-            Ok(key) => Registered::Pending {
-                key,
-                unpark: tick < self.sleep_until.load(Acquire),
-            },
+        let inserted = inner.wheel.insert(tick, Some(waker));
+        let unpark = self.must_unpark(tick);
+        drop(inner);
+        self.registered(inserted, tick, deadline, unpark)
+    }
+
+    /// Whether a timer at `tick` comes before the parked driving thread
+    /// wakes (called under the lock, see [`Driver::sleep_until`]).
+    fn must_unpark(&self, tick: u64) -> bool {
+        tick < self.sleep_until.load(Acquire)
+    }
+
+    /// The outcome of inserting (or resetting) a timer at `tick`.
+    fn registered<T>(
+        &self,
+        inserted: Result<TimerKey, T>,
+        tick: u64,
+        deadline: Instant,
+        unpark: bool,
+    ) -> Registered {
+        match inserted {
+            Ok(key) => Registered::Pending { key, unpark },
             // The wheel's clock is at or past the tick. Ticks round the
             // deadline up and the clock down, so the deadline has passed,
             // unless the tick is the last one, which deadlines beyond it
-            // share.
+            // share. (The payload, a waker, is dropped after the lock.)
             Err(_) if tick == u64::MAX && self.clock.now() < deadline => Registered::Never,
             Err(_) => Registered::Due,
         }
     }
 
+    /// Where a registered timer stands, making sure it will wake `waker`
+    /// (cloned outside the lock, and only if the stored one would not wake
+    /// the same task).
+    pub(crate) fn poll_timer(&self, key: TimerKey, waker: &Waker) -> TimerState {
+        let mut inner = self.lock();
+        let shutdown = inner.shutdown;
+        match inner.wheel.get_mut(key) {
+            None => return TimerState::Fired,
+            Some(_) if shutdown => return TimerState::Closed,
+            Some(Some(stored)) if stored.will_wake(waker) => return TimerState::Pending,
+            Some(_) => {}
+        }
+        drop(inner);
+        let waker = Some(waker.clone());
+        let mut inner = self.lock();
+        let shutdown = inner.shutdown;
+        let old = match inner.wheel.get_mut(key) {
+            None => TimerState::Fired,
+            Some(_) if shutdown => TimerState::Closed,
+            Some(stored) => {
+                let old = std::mem::replace(stored, waker);
+                drop(inner);
+                drop(old);
+                return TimerState::Pending;
+            }
+        };
+        drop(inner);
+        old
+    }
+
+    /// Moves a registered timer to `deadline` in place (same key, nothing
+    /// allocated). `None`: the timer has fired (or shut down) and is gone
+    /// or closed; the caller registers afresh. Its waker stays.
+    pub(crate) fn reset(&self, key: TimerKey, deadline: Instant) -> Option<Registered> {
+        let tick = self.deadline_tick(deadline);
+        let mut inner = self.lock();
+        if inner.shutdown {
+            return None;
+        }
+        let reset = inner.wheel.reset(key, tick)?;
+        let unpark = self.must_unpark(tick);
+        drop(inner);
+        // A due timer was removed: its waker is dropped here, after the lock.
+        Some(self.registered(reset.map(|()| key), tick, deadline, unpark))
+    }
+
+    /// Removes a registered timer (pending, fired or closed): O(1).
     pub(crate) fn cancel(&self, key: TimerKey) {
         let removed = self.lock().wheel.remove(key);
         drop(removed);
@@ -161,11 +254,11 @@ impl Driver {
                 return;
             }
             let mut fired = std::mem::take(&mut inner.fired);
-            inner.wheel.poll(now, |_, timer| fired.push(timer));
+            inner.wheel.poll(now, |_, waker| fired.extend(waker));
             fired
         };
-        let panic = self.wake_guarded(fired.drain(..), TimerShared::fire);
-        {
+        let panic = self.wake_guarded(fired.drain(..));
+        if fired.capacity() <= FIRED_KEEP {
             let mut inner = self.lock();
             if inner.fired.capacity() < fired.capacity() {
                 inner.fired = fired;
@@ -176,8 +269,8 @@ impl Driver {
         }
     }
 
-    /// Runs `wake` (which runs wakers) on each timer, every one of them
-    /// even if a waker panics. On a thread that runs this driver's runtime
+    /// Wakes each timer's sleeper, every one of them even if a waker
+    /// panics. On a thread that runs this driver's runtime
     /// (every caller of `process`) each panic goes to
     /// [`Common::wake_guarded`](crate::scheduler::Common::wake_guarded) and
     /// nothing unwinds. Elsewhere the first panic is returned, for the
@@ -185,8 +278,7 @@ impl Driver {
     /// queue's wakers).
     fn wake_guarded(
         &self,
-        timers: impl Iterator<Item = Arc<TimerShared>>,
-        wake: impl Fn(&TimerShared),
+        timers: impl Iterator<Item = Waker>,
     ) -> Option<Box<dyn std::any::Any + Send>> {
         let mut timers = timers.peekable();
         timers.peek()?;
@@ -196,13 +288,13 @@ impl Driver {
             time.is_some_and(|time| std::ptr::eq(time, self))
         });
         let mut first = None;
-        for timer in timers {
+        for waker in timers {
             match &here {
                 Some(scheduler) => scheduler
                     .common()
-                    .wake_guarded(|| "the waker of a timer".into(), || wake(&timer)),
+                    .wake_guarded(|| "the waker of a timer".into(), || waker.wake()),
                 None => {
-                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| wake(&timer))) {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
                         first.get_or_insert(panic);
                     }
                 }
@@ -214,13 +306,16 @@ impl Driver {
     /// The caller is about to park: how long it may sleep. With a paused
     /// clock nothing sleeps: time jumps to the next deadline instead.
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
-        let next = self.lock().wheel.next_expiration()?;
+        let inner = self.lock();
+        let next = inner.wheel.next_expiration()?;
         if self.clock.is_paused() {
+            drop(inner);
             self.clock.advance_to(self.tick_instant(next));
             return Some(Duration::ZERO);
         }
         self.sleep_until
             .store(next, std::sync::atomic::Ordering::Release);
+        drop(inner);
         let now = self.clock.now();
         Some(self.tick_instant(next).saturating_duration_since(now))
     }
@@ -230,21 +325,20 @@ impl Driver {
         self.sleep_until.swap(u64::MAX, AcqRel);
     }
 
-    /// Shutdown: no timer can fire any more; every pending sleeper's queue
-    /// is closed, so it ends with an error instead of hanging. A waker
-    /// that panics as its queue closes is caught; off the runtime's
-    /// threads (a `Runtime` dropped by its owner) the panic is dropped
-    /// (the panic hook has reported it) rather than cut the shutdown short.
+    /// Shutdown: no timer can fire any more; every pending timer is
+    /// closed and its sleeper woken, so it ends with an error instead of
+    /// hanging. A waker that panics is caught; off the runtime's threads
+    /// (a `Runtime` dropped by its owner) the panic is dropped (the panic
+    /// hook has reported it) rather than cut the shutdown short.
     pub(crate) fn shutdown(&self) {
         let mut pending = Vec::new();
         {
             let mut inner = self.lock();
             inner.shutdown = true;
-            inner.wheel.poll(u64::MAX, |_, timer| pending.push(timer));
+            inner.wheel.close(|waker| pending.extend(waker.take()));
+            inner.fired = Vec::new();
         }
-        drop(self.wake_guarded(pending.into_iter(), |timer| {
-            timer.queue.close();
-        }));
+        drop(self.wake_guarded(pending.into_iter()));
     }
 
     /// When the next timer may fire (never later than its deadline), for
@@ -258,4 +352,21 @@ impl Driver {
     pub(crate) fn pending(&self) -> usize {
         self.lock().wheel.len()
     }
+
+    /// Slots the wheel holds memory for (tests of the memory given back).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.lock().wheel.capacity()
+    }
+}
+
+/// Where a registered timer stands ([`Driver::poll_timer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerState {
+    /// Not yet fired; the sleeper's waker is stored.
+    Pending,
+    /// Fired (at its deadline, or early at the wheel's horizon): gone.
+    Fired,
+    /// The runtime shut down before it fired: it never will.
+    Closed,
 }

@@ -1,15 +1,11 @@
-//! [`Sleep`]: a timer entry whose sleeper waits on the entry's wait queue.
+//! [`Sleep`]: a deadline plus the key of its timer in the driver's wheel.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use waitq::PollWaiter;
-
-use super::driver::{Registered, TimerShared};
-use super::wheel::TimerKey;
+use super::driver::{Registered, TimerKey, TimerState};
 use crate::scheduler::Scheduler;
 
 /// A future that completes at a deadline; made by [`sleep`](super::sleep)
@@ -18,6 +14,8 @@ use crate::scheduler::Scheduler;
 /// The timer is registered on the first poll (creating and dropping a
 /// `Sleep` costs nothing) and removed from the wheel when dropped, in O(1).
 /// A deadline already past completes on the first poll, with no extra tick.
+/// A registered timer is one 48-byte node of the wheel; [`reset`](Self::reset)
+/// moves it in place, without allocating.
 ///
 /// A deadline is never cut short: one beyond the timer wheel's range
 /// (about 8.9 years ahead) wakes the sleep at the end of the range, and the
@@ -52,23 +50,8 @@ pub struct Sleep {
 #[derive(Debug)]
 enum State {
     Idle,
-    Registered {
-        key: TimerKey,
-        timer: Arc<TimerShared>,
-        waiter: PollWaiter<TimerQueue>,
-    },
+    Registered(TimerKey),
     Done,
-}
-
-/// Lets the waiter own a reference to the timer's queue.
-#[derive(Debug)]
-struct TimerQueue(Arc<TimerShared>);
-
-impl std::ops::Deref for TimerQueue {
-    type Target = waitq::WaitQueue;
-    fn deref(&self) -> &waitq::WaitQueue {
-        &self.0.queue
-    }
 }
 
 impl Sleep {
@@ -95,10 +78,44 @@ impl Sleep {
         matches!(self.state, State::Done)
     }
 
-    /// Moves the deadline; the sleep can be awaited again.
+    /// Moves the deadline; the sleep can be awaited again (also after it
+    /// completed). A registered timer is moved in place in the wheel (same
+    /// node, nothing allocated), and a task already waiting on it is woken
+    /// at the new deadline without polling it first; otherwise the timer is
+    /// registered on the next poll.
+    ///
+    /// `Sleep` is `Unpin`, so tokio's `sleep.as_mut().reset(deadline)` on a
+    /// pinned `Sleep` works as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = runtime::time::now();
+    ///     let mut sleep = runtime::time::sleep(Duration::from_secs(60));
+    ///     sleep.reset(start + Duration::from_secs(1));
+    ///     (&mut sleep).await;
+    ///     assert_eq!(runtime::time::now() - start, Duration::from_secs(1));
+    /// });
+    /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.unregister();
         self.deadline = deadline;
+        if let State::Registered(key) = self.state {
+            match self.driver().reset(key, deadline) {
+                Some(Registered::Pending { unpark, .. }) => {
+                    if unpark {
+                        self.scheduler.unpark_driver();
+                    }
+                    return;
+                }
+                // Removed as due: the next poll completes at once.
+                Some(_) => {}
+                // Fired or closed: register afresh on the next poll.
+                None => self.driver().cancel(key),
+            }
+        }
         self.state = State::Idle;
     }
 
@@ -111,12 +128,8 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let State::Registered { key, timer, .. } =
-            std::mem::replace(&mut self.state, State::Done)
-        {
-            if !timer.is_fired() && !timer.queue.is_closed() {
-                self.driver().cancel(key);
-            }
+        if let State::Registered(key) = std::mem::replace(&mut self.state, State::Done) {
+            self.driver().cancel(key);
         }
     }
 }
@@ -132,58 +145,49 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if waitq::hook::is_probing() {
+            // The test toolkit's probe: report nothing, change nothing (a
+            // timer cannot lose a wake-up: see the driver's docs).
+            return Poll::Pending;
+        }
         loop {
-            match &mut this.state {
+            match this.state {
                 State::Done => {
                     ready!(waitq::coop::poll_proceed(cx));
                     return Poll::Ready(());
                 }
+                State::Idle if this.driver().clock().now() >= this.deadline => {
+                    // Due at once (the wheel's clock may lag the runtime's).
+                    this.state = State::Done;
+                }
                 State::Idle => {
-                    if this.driver().clock().now() >= this.deadline {
-                        // Due at once: spends budget like any other wait.
-                        ready!(waitq::coop::poll_proceed(cx));
-                        this.state = State::Done;
-                        return Poll::Ready(());
-                    }
-                    let timer = Arc::new(TimerShared::default());
-                    match this.driver().register(this.deadline, timer.clone()) {
+                    let waker = cx.waker().clone();
+                    match this.driver().register(this.deadline, waker) {
                         Registered::Pending { key, unpark } => {
                             if unpark {
                                 this.scheduler.unpark_driver();
                             }
-                            this.state = State::Registered {
-                                key,
-                                waiter: PollWaiter::new(TimerQueue(timer.clone())),
-                                timer,
-                            };
+                            this.state = State::Registered(key);
+                            return Poll::Pending;
                         }
-                        Registered::Due => {
-                            ready!(waitq::coop::poll_proceed(cx));
-                            this.state = State::Done;
-                            return Poll::Ready(());
-                        }
+                        Registered::Due => this.state = State::Done,
                         // Past the driver's last tick: no timer can fire.
                         Registered::Never => return Poll::Pending,
                         Registered::Shutdown => shut_down(),
                     }
                 }
-                State::Registered { timer, waiter, .. } => {
-                    // (The wait spends the budget.)
-                    match waiter.poll_wait_event(cx, || timer.is_fired()) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Err(_closed)) => shut_down(),
-                        Poll::Ready(Ok(())) => {
-                            if this.driver().clock().now() >= this.deadline {
-                                this.state = State::Done;
-                                return Poll::Ready(());
-                            }
-                            // Fired at the wheel's horizon, before the
-                            // deadline: register again (no progress made).
-                            waitq::coop::refund();
-                            this.state = State::Idle;
-                        }
+                State::Registered(key) => match this.driver().poll_timer(key, cx.waker()) {
+                    TimerState::Pending => return Poll::Pending,
+                    TimerState::Closed => shut_down(),
+                    TimerState::Fired => {
+                        // Fired at the wheel's horizon, before the
+                        // deadline: register again (no progress made).
+                        this.state = match this.driver().clock().now() >= this.deadline {
+                            true => State::Done,
+                            false => State::Idle,
+                        };
                     }
-                }
+                },
             }
         }
     }

@@ -15,12 +15,20 @@
 //! the levels they now belong to.
 //!
 //! Entries live in a [`Slab`]; each slot is a doubly linked list threaded
-//! through the slab by index, so insert and remove are O(1) with no scan. Each
-//! level keeps a bitmask of its non-empty slots, so finding the next slot with
-//! work is a rotate and a count of trailing zeros.
+//! through the slab by 32-bit index, so insert, remove and
+//! [`reset`](Wheel::reset) are O(1) with no scan. Each level keeps a bitmask
+//! of its non-empty slots, so finding the next slot with work is a rotate and
+//! a count of trailing zeros.
+//!
+//! The slab gives its memory back: when fewer than a quarter of its slots are
+//! occupied it drops the vacant ones at its end (keys stay valid), so a wheel
+//! that held a million timers and lost them returns to a few bytes. An
+//! attempt that frees little is not repeated until the wheel has halved
+//! again, so the scans stay amortised O(1) per removal.
 //!
 //! The wheel reads no clock and wakes nothing: it stores a payload `T` and
-//! hands payloads back from [`Wheel::poll`].
+//! hands payloads back from [`Wheel::poll`]. [`Wheel::close`] unlinks every
+//! entry but keeps it (its payload stays reachable by key) until removed.
 
 use std::fmt;
 
@@ -46,41 +54,58 @@ const SLOT_MASK: u64 = (SLOTS as u64) - 1;
 /// are clamped to `elapsed + MAX_SPAN`.
 const MAX_SPAN: u64 = (1 << (LEVEL_BITS * LEVELS)) - 1;
 
+/// "No node": the end of a slot's list.
+const NIL: u32 = u32::MAX;
+
+/// The `level` of a node that is in no list (the wheel was closed).
+const UNLINKED: u8 = u8::MAX;
+
+/// Slabs at most this many slots long are never shrunk.
+const SHRINK_MIN: usize = 64;
+
 /// Names one inserted entry; stale keys (fired or removed) are detected by a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TimerKey {
     /// Index of the entry's node in the slab.
-    index: usize,
+    index: u32,
     /// The wheel-wide insertion number of the entry, unique per wheel.
     generation: u64,
 }
 
-/// One pending entry, linked into the list of its slot.
+/// One pending entry, linked into the list of its slot (48 bytes with a
+/// 16-byte payload).
 #[derive(Debug)]
 struct Node<T> {
     /// The payload handed back when the entry fires or is removed.
     value: T,
     /// The (clamped) tick at which the entry fires.
     deadline: u64,
-    /// Insertion number; must match the key's to remove through it.
+    /// Insertion number; must match the key's to reach the entry through it.
     generation: u64,
-    /// Level whose list holds this node.
+    /// Previous node in the slot's list, or [`NIL`].
+    prev: u32,
+    /// Next node in the slot's list, or [`NIL`].
+    next: u32,
+    /// Level whose list holds this node ([`UNLINKED`]: none).
     level: u8,
     /// Slot (within `level`) whose list holds this node.
     slot: u8,
-    /// Previous node in the slot's list.
-    prev: Option<usize>,
-    /// Next node in the slot's list.
-    next: Option<usize>,
 }
 
 /// Head and tail of one slot's doubly linked list of nodes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct List {
-    /// First (oldest) node in the slot.
-    head: Option<usize>,
-    /// Last (newest) node in the slot.
-    tail: Option<usize>,
+    /// First (oldest) node in the slot, or [`NIL`].
+    head: u32,
+    /// Last (newest) node in the slot, or [`NIL`].
+    tail: u32,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
 }
 
 /// One level of the wheel: 64 slots and a bitmask of the non-empty ones.
@@ -96,10 +121,7 @@ impl Level {
     /// A level with every slot empty.
     const EMPTY: Level = Level {
         occupied: 0,
-        slots: [List {
-            head: None,
-            tail: None,
-        }; SLOTS],
+        slots: [List::EMPTY; SLOTS],
     };
 
     /// The next non-empty slot of this level (number `level`) after the clock
@@ -142,6 +164,10 @@ pub(crate) struct Wheel<T> {
     nodes: Slab<Node<T>>,
     /// The levels, level 0 (single ticks) first.
     levels: Box<[Level; LEVELS]>,
+    /// Try to shrink the slab once `len` falls below this (see the module
+    /// docs): a quarter of the capacity, or half the length at the last
+    /// attempt that left the slab long.
+    shrink_below: usize,
 }
 
 impl<T> fmt::Debug for Wheel<T> {
@@ -168,6 +194,7 @@ impl<T> Wheel<T> {
             next_generation: 0,
             nodes: Slab::new(),
             levels: Box::new([Level::EMPTY; LEVELS]),
+            shrink_below: 0,
         }
     }
 
@@ -188,6 +215,12 @@ impl<T> Wheel<T> {
         self.nodes.is_empty()
     }
 
+    /// Slots the slab holds memory for, occupied or not.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// Inserts `value` to fire at `tick`. O(1). If `tick <= self.elapsed()` the deadline has
     /// already passed: returns `Err(value)` and stores nothing (the caller fires it at once).
     /// A tick more than `2^48 - 1` ahead of the clock is clamped to `elapsed + 2^48 - 1`.
@@ -202,22 +235,94 @@ impl<T> Wheel<T> {
             value,
             deadline,
             generation,
-            level: 0,
+            prev: NIL,
+            next: NIL,
+            level: UNLINKED,
             slot: 0,
-            prev: None,
-            next: None,
         });
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&index| index != NIL)
+            .expect("fewer than 2^32 - 1 timers are pending at once");
         self.link(index, deadline);
+        if self.nodes.capacity() / 4 > self.shrink_below {
+            self.shrink_below = self.nodes.capacity() / 4;
+        }
         Ok(TimerKey { index, generation })
     }
 
-    /// Removes a pending entry. O(1). `None` if the key is stale (already fired or removed).
+    /// Removes an entry (pending, or kept by [`close`](Self::close)). O(1)
+    /// (amortised: it may shrink the slab). `None` if the key is stale
+    /// (already fired or removed).
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
-        if self.nodes.get(key.index)?.generation != key.generation {
-            return None;
-        }
+        self.get_mut(key)?;
         self.unlink(key.index);
-        Some(self.nodes.remove(key.index).value)
+        let value = self.nodes.remove(key.index as usize).value;
+        self.maybe_shrink();
+        Some(value)
+    }
+
+    /// The payload of an entry that has neither fired nor been removed.
+    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
+        match self.nodes.get_mut(key.index as usize) {
+            Some(node) if node.generation == key.generation => Some(&mut node.value),
+            _ => None,
+        }
+    }
+
+    /// Moves a pending entry to fire at `tick` instead, in place: O(1), the
+    /// key stays valid and nothing is allocated. `None` if the key is stale.
+    /// If `tick <= self.elapsed()` the entry is removed and its payload
+    /// returned in `Some(Err(..))` (the caller fires it at once). On a
+    /// closed wheel the entry is left alone (`Some(Ok(()))`).
+    pub(crate) fn reset(&mut self, key: TimerKey, tick: u64) -> Option<Result<(), T>> {
+        self.get_mut(key)?;
+        if self.nodes[key.index as usize].level == UNLINKED {
+            return Some(Ok(()));
+        }
+        if tick <= self.elapsed {
+            return self.remove(key).map(Err);
+        }
+        let deadline = tick.min(self.elapsed.saturating_add(MAX_SPAN));
+        self.unlink(key.index);
+        self.nodes[key.index as usize].deadline = deadline;
+        self.link(key.index, deadline);
+        Some(Ok(()))
+    }
+
+    /// Unlinks every entry and calls `visit` on each payload; the entries
+    /// stay (reachable by [`get_mut`](Self::get_mut), gone from
+    /// [`next_expiration`](Self::next_expiration) and [`poll`](Self::poll))
+    /// until [`remove`](Self::remove)d. O(capacity). For shutdown.
+    pub(crate) fn close(&mut self, mut visit: impl FnMut(&mut T)) {
+        for level in self.levels.iter_mut() {
+            *level = Level::EMPTY;
+        }
+        for (_, node) in self.nodes.iter_mut() {
+            if node.level != UNLINKED {
+                node.level = UNLINKED;
+                node.prev = NIL;
+                node.next = NIL;
+                visit(&mut node.value);
+            }
+        }
+    }
+
+    /// Gives memory back when at most a quarter of the slab is occupied:
+    /// drops the vacant slots at its end (occupied keys stay valid). An
+    /// attempt scans the slab, so a failed one (occupied slots near the
+    /// end) waits until the length halves again.
+    fn maybe_shrink(&mut self) {
+        let len = self.nodes.len();
+        if len >= self.shrink_below || self.nodes.capacity() <= SHRINK_MIN {
+            return;
+        }
+        if len == 0 {
+            self.nodes = Slab::new();
+        } else {
+            self.nodes.shrink_to_fit();
+        }
+        self.shrink_below = (self.nodes.capacity() / 4).min(len.div_ceil(2));
     }
 
     /// The earliest tick at which `poll` has work to do, or `None` when empty. Never later than
@@ -244,6 +349,7 @@ impl<T> Wheel<T> {
             self.process_slot(level, slot, &mut fire);
         }
         self.elapsed = now;
+        self.maybe_shrink();
     }
 
     /// The level, slot and start tick of the next slot with work: the first
@@ -260,15 +366,16 @@ impl<T> Wheel<T> {
     /// list order (which keeps equal deadlines in insertion order).
     fn process_slot(&mut self, level: usize, slot: usize, fire: &mut impl FnMut(TimerKey, T)) {
         let lvl = &mut self.levels[level];
-        let list = std::mem::take(&mut lvl.slots[slot]);
+        let list = std::mem::replace(&mut lvl.slots[slot], List::EMPTY);
         lvl.occupied &= !(1u64 << slot);
         let mut cursor = list.head;
-        while let Some(index) = cursor {
-            let node = &self.nodes[index];
+        while cursor != NIL {
+            let index = cursor;
+            let node = &self.nodes[index as usize];
             cursor = node.next;
             let deadline = node.deadline;
             if deadline <= self.elapsed {
-                let node = self.nodes.remove(index);
+                let node = self.nodes.remove(index as usize);
                 let key = TimerKey {
                     index,
                     generation: node.generation,
@@ -283,44 +390,52 @@ impl<T> Wheel<T> {
 
     /// Appends node `index` (not in any list) to the slot its `deadline` belongs
     /// in, relative to the current clock.
-    fn link(&mut self, index: usize, deadline: u64) {
+    fn link(&mut self, index: u32, deadline: u64) {
         debug_assert!(deadline > self.elapsed);
         let level = level_for(self.elapsed, deadline);
         let slot = slot_for(deadline, level);
         let lvl = &mut self.levels[level];
         let list = &mut lvl.slots[slot];
         let tail = list.tail;
-        match tail {
-            Some(tail) => self.nodes[tail].next = Some(index),
-            None => list.head = Some(index),
+        if tail == NIL {
+            list.head = index;
+        } else {
+            self.nodes[tail as usize].next = index;
         }
-        list.tail = Some(index);
+        list.tail = index;
         lvl.occupied |= 1u64 << slot;
-        let node = &mut self.nodes[index];
+        let node = &mut self.nodes[index as usize];
         node.level = level as u8;
         node.slot = slot as u8;
         node.prev = tail;
-        node.next = None;
+        node.next = NIL;
     }
 
-    /// Unlinks node `index` from its slot's list, leaving it in the slab.
-    fn unlink(&mut self, index: usize) {
-        let node = &self.nodes[index];
+    /// Unlinks node `index` from its slot's list (if it is in one), leaving
+    /// it in the slab.
+    fn unlink(&mut self, index: u32) {
+        let node = &self.nodes[index as usize];
+        if node.level == UNLINKED {
+            return;
+        }
         let (prev, next) = (node.prev, node.next);
         let (level, slot) = (usize::from(node.level), usize::from(node.slot));
         let lvl = &mut self.levels[level];
         let list = &mut lvl.slots[slot];
-        match prev {
-            Some(prev) => self.nodes[prev].next = next,
-            None => list.head = next,
+        if prev == NIL {
+            list.head = next;
+        } else {
+            self.nodes[prev as usize].next = next;
         }
-        match next {
-            Some(next) => self.nodes[next].prev = prev,
-            None => list.tail = prev,
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.nodes[next as usize].prev = prev;
         }
-        if list.head.is_none() {
+        if list.head == NIL {
             lvl.occupied &= !(1u64 << slot);
         }
+        self.nodes[index as usize].level = UNLINKED;
     }
 }
 

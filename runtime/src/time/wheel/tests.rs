@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{level_for, TimerKey, Wheel, LEVELS, MAX_SPAN, SLOTS};
+use super::{level_for, TimerKey, Wheel, LEVELS, MAX_SPAN, NIL, SLOTS};
 
 /// Polls `wheel` to `now`, collecting what fired.
 fn poll(wheel: &mut Wheel<u64>, now: u64) -> Vec<(TimerKey, u64)> {
@@ -26,12 +26,13 @@ fn assert_invariants<T>(wheel: &Wheel<T>) {
         for slot in 0..SLOTS {
             let list = lvl.slots[slot];
             let bit = lvl.occupied & (1 << slot) != 0;
-            assert_eq!(bit, list.head.is_some(), "occupied bit of {level}/{slot}");
-            assert_eq!(list.head.is_some(), list.tail.is_some());
-            let mut prev = None;
+            assert_eq!(bit, list.head != NIL, "occupied bit of {level}/{slot}");
+            assert_eq!(list.head != NIL, list.tail != NIL);
+            let mut prev = NIL;
             let mut cursor = list.head;
-            while let Some(index) = cursor {
-                let node = &wheel.nodes[index];
+            while cursor != NIL {
+                let index = cursor;
+                let node = &wheel.nodes[index as usize];
                 assert_eq!(node.prev, prev, "prev link");
                 assert_eq!(usize::from(node.level), level);
                 assert_eq!(usize::from(node.slot), slot);
@@ -44,7 +45,7 @@ fn assert_invariants<T>(wheel: &Wheel<T>) {
                 );
                 assert_eq!(super::slot_for(node.deadline, level), slot);
                 seen += 1;
-                prev = Some(index);
+                prev = index;
                 cursor = node.next;
             }
             assert_eq!(list.tail, prev, "tail link");
@@ -579,4 +580,91 @@ fn model() {
         wheel.elapsed() > 1 << 48,
         "clock never crossed a top-level rotation"
     );
+}
+
+#[test]
+fn slab_gives_memory_back_after_mass_cancel() {
+    const N: u64 = 10_000;
+    let mut wheel = Wheel::new();
+    let keys: Vec<_> = (0..N)
+        .map(|i| wheel.insert(1_000 + i, i).unwrap())
+        .collect();
+    assert!(wheel.capacity() >= N as usize);
+    // Every timer but the first (lowest slot) is cancelled: the vacant tail goes.
+    for &key in &keys[1..] {
+        assert!(wheel.remove(key).is_some());
+    }
+    assert_eq!(wheel.len(), 1);
+    assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
+    assert_invariants(&wheel);
+    assert_eq!(wheel.remove(keys[0]), Some(0));
+    assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
+    // Fired timers give it back too.
+    for i in 0..N {
+        wheel.insert(2_000_000 + i, i).unwrap();
+    }
+    assert_eq!(poll(&mut wheel, 3_000_000).len(), N as usize);
+    assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
+}
+
+#[test]
+fn shrinking_keeps_the_keys_of_survivors() {
+    let mut wheel = Wheel::new();
+    let keys: Vec<_> = (0..1_000u64)
+        .map(|i| wheel.insert(10 + i, i).unwrap())
+        .collect();
+    // Survivors spread over the slab: nothing at the end can go at first.
+    for (i, &key) in keys.iter().enumerate() {
+        if i % 100 != 0 {
+            assert!(wheel.remove(key).is_some());
+        }
+    }
+    assert_invariants(&wheel);
+    for (i, &key) in keys.iter().enumerate().rev() {
+        if i % 100 == 0 {
+            assert_eq!(wheel.remove(key), Some(i as u64));
+            assert_invariants(&wheel);
+        }
+    }
+    assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
+}
+
+#[test]
+fn reset_moves_an_entry_in_place() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(5_000, 1).unwrap();
+    wheel.insert(6_000, 2).unwrap();
+    let capacity = wheel.capacity();
+    // Later, then earlier than its neighbour; the key stays valid.
+    assert_eq!(wheel.reset(a, 9_000_000), Some(Ok(())));
+    assert_invariants(&wheel);
+    assert_eq!(poll_values(&mut wheel, 7_000), vec![2]);
+    assert_eq!(wheel.reset(a, 8_000), Some(Ok(())));
+    assert_eq!(wheel.capacity(), capacity);
+    assert_invariants(&wheel);
+    assert_eq!(poll(&mut wheel, 8_000), vec![(a, 1)]);
+    // Stale keys are refused; a past tick removes the entry as due.
+    assert_eq!(wheel.reset(a, 9_000), None);
+    let c = wheel.insert(9_000, 3).unwrap();
+    assert_eq!(wheel.reset(c, 8_000), Some(Err(3)));
+    assert!(wheel.is_empty());
+    assert_invariants(&wheel);
+}
+
+#[test]
+fn close_unlinks_but_keeps_entries() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(100, 1).unwrap();
+    let b = wheel.insert(1 << 40, 2).unwrap();
+    let mut seen = Vec::new();
+    wheel.close(|v| seen.push(*v));
+    seen.sort_unstable();
+    assert_eq!(seen, vec![1, 2]);
+    assert_eq!(wheel.next_expiration(), None);
+    assert!(poll(&mut wheel, u64::MAX).is_empty());
+    assert_eq!(wheel.get_mut(a).copied(), Some(1));
+    assert_eq!(wheel.reset(a, 5), Some(Ok(())), "a closed entry stays put");
+    assert_eq!(wheel.remove(a), Some(1));
+    assert_eq!(wheel.remove(b), Some(2));
+    assert!(wheel.is_empty());
 }

@@ -1,0 +1,266 @@
+//! Timer benchmark: our `runtime::time::Sleep` against tokio's, each on a
+//! current-thread runtime with timers enabled, printed as ratios.
+//!
+//! Rows (`N` timers, `TIMERS_N`, default 1,000,000; deadlines 1 s ahead,
+//! one microsecond apart):
+//!
+//! - `register`: make `N` sleeps (each boxed, as hyper's `Timer` hands them
+//!   out) and poll each once, which registers it. Ratio = tokio / ours.
+//! - `cancel`: register `N`, then drop them all (timed). Ratio = tokio / ours.
+//! - `reset`: register `N`, then `reset` each to a new deadline 1 s later
+//!   (timed). Ratio = tokio / ours.
+//! - `bytes`: live heap bytes per registered timer, the boxed `Sleep`
+//!   included, counted by this binary's global allocator (a counter of live
+//!   bytes around the system allocator). Shown: ours − tokio.
+//! - `rss`: resident set growth (from `/proc/self/statm`) once all `N`
+//!   timers are registered and then cancelled, against the baseline taken
+//!   before the first one; and the live heap bytes left. Shown per runtime.
+//!
+//! Method: the parent re-executes itself (`TIMERS_ROW=<row>:<runtime>`) so
+//! every (row, runtime) measurement runs in a fresh process, alternating
+//! which runtime goes first, `TIMERS_PAIRS` pairs (default 5); it prints
+//! the median of the pair ratios with their range. `TIMERS_FILTER=reset`
+//! runs the rows whose name contains the string.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::process::Command;
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures::poll;
+
+struct Counting;
+
+/// Heap bytes allocated and not yet freed, by anyone in this process.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; the only
+// addition is an atomic counter, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ROWS: [&str; 5] = ["register", "cancel", "reset", "bytes", "rss"];
+
+fn n() -> u64 {
+    std::env::var("TIMERS_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn rss_bytes() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// What one child measures: `(seconds, live bytes per timer, rss growth
+/// after cancel, live bytes left after cancel)`.
+#[derive(Debug, Default)]
+struct Sample {
+    secs: f64,
+    bytes_per_timer: f64,
+    rss_after_cancel: i64,
+    live_after_cancel: i64,
+}
+
+/// The same workload on either runtime; `$sleep` makes one boxed sleep.
+macro_rules! workload {
+    ($row:expr, $now:expr, $sleep:expr) => {{
+        let n = n();
+        let row: &str = $row;
+        let base_rss = rss_bytes();
+        let base_live = LIVE.load(Relaxed);
+        let start = $now + Duration::from_secs(1);
+        let mut sample = Sample::default();
+        let t = Instant::now();
+        let mut sleeps = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let mut s = $sleep(start + Duration::from_micros(i));
+            assert!(poll!(s.as_mut()).is_pending());
+            sleeps.push(s);
+        }
+        if row == "register" {
+            sample.secs = t.elapsed().as_secs_f64();
+        }
+        let vec_bytes = (n as usize * std::mem::size_of_val(&sleeps[0])) as isize;
+        sample.bytes_per_timer = (LIVE.load(Relaxed) - base_live - vec_bytes) as f64 / n as f64;
+        if row == "reset" {
+            let later = start + Duration::from_secs(1);
+            let t = Instant::now();
+            for (i, s) in sleeps.iter_mut().enumerate() {
+                s.as_mut().reset(later + Duration::from_micros(i as u64));
+            }
+            sample.secs = t.elapsed().as_secs_f64();
+        }
+        let t = Instant::now();
+        drop(sleeps);
+        if row == "cancel" {
+            sample.secs = t.elapsed().as_secs_f64();
+        }
+        sample.rss_after_cancel = rss_bytes() - base_rss;
+        sample.live_after_cancel = (LIVE.load(Relaxed) - base_live) as i64;
+        sample
+    }};
+}
+
+fn child(row: &str, rt: &str) -> Sample {
+    match rt {
+        "ours" => {
+            let rt = runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                workload!(row, runtime::time::now(), |at: Instant| Box::pin(
+                    runtime::time::sleep_until(at)
+                ))
+            })
+        }
+        _ => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                workload!(
+                    row,
+                    tokio::time::Instant::now(),
+                    |at: tokio::time::Instant| Box::pin(tokio::time::sleep_until(at))
+                )
+            })
+        }
+    }
+}
+
+fn run_child(row: &str, rt: &str) -> Sample {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env("TIMERS_ROW", format!("{row}:{rt}"))
+        .output()
+        .expect("re-exec the bench");
+    assert!(
+        out.status.success(),
+        "{row}:{rt} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("SAMPLE "))
+        .expect("a SAMPLE line");
+    let f: Vec<f64> = line[7..].split(' ').map(|s| s.parse().unwrap()).collect();
+    Sample {
+        secs: f[0],
+        bytes_per_timer: f[1],
+        rss_after_cancel: f[2] as i64,
+        live_after_cancel: f[3] as i64,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("TIMERS_ROW") {
+        let (row, rt) = spec.split_once(':').expect("row:runtime");
+        let s = child(row, rt);
+        println!(
+            "SAMPLE {} {} {} {}",
+            s.secs, s.bytes_per_timer, s.rss_after_cancel, s.live_after_cancel
+        );
+        return;
+    }
+    let pairs: usize = std::env::var("TIMERS_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let filter = std::env::var("TIMERS_FILTER").unwrap_or_default();
+    println!(
+        "timers: {} timers, {pairs} pairs, one process per (row, runtime); \
+         sizes: ours Sleep {} B, tokio Sleep {} B",
+        n(),
+        std::mem::size_of::<runtime::time::Sleep>(),
+        std::mem::size_of::<tokio::time::Sleep>()
+    );
+    for row in ROWS.iter().filter(|r| r.contains(filter.as_str())) {
+        let mut ours = Vec::new();
+        let mut tokio = Vec::new();
+        for pair in 0..pairs {
+            if pair % 2 == 0 {
+                ours.push(run_child(row, "ours"));
+                tokio.push(run_child(row, "tokio"));
+            } else {
+                tokio.push(run_child(row, "tokio"));
+                ours.push(run_child(row, "ours"));
+            }
+        }
+        match *row {
+            "bytes" => {
+                let mut o: Vec<f64> = ours.iter().map(|s| s.bytes_per_timer).collect();
+                let mut t: Vec<f64> = tokio.iter().map(|s| s.bytes_per_timer).collect();
+                let (o, t) = (median(&mut o), median(&mut t));
+                println!(
+                    "{row:<9} ours {o:.1} B/timer, tokio {t:.1} B/timer: ours - tokio = {:+.1} B",
+                    o - t
+                );
+            }
+            "rss" => {
+                for (name, v) in [("ours", &ours), ("tokio", &tokio)] {
+                    let mut rss: Vec<f64> = v
+                        .iter()
+                        .map(|s| s.rss_after_cancel as f64 / 1024.0)
+                        .collect();
+                    let mut live: Vec<f64> = v.iter().map(|s| s.live_after_cancel as f64).collect();
+                    let (lo, hi) = (
+                        rss.iter().copied().fold(f64::MAX, f64::min),
+                        rss.iter().copied().fold(f64::MIN, f64::max),
+                    );
+                    println!(
+                        "{row:<9} {name:<5} after cancel: RSS {:+.0} KiB over baseline ({lo:+.0}..{hi:+.0}), live heap {:+.0} B",
+                        median(&mut rss),
+                        median(&mut live)
+                    );
+                }
+            }
+            _ => {
+                let mut ratios: Vec<f64> = ours
+                    .iter()
+                    .zip(&tokio)
+                    .map(|(o, t)| t.secs / o.secs)
+                    .collect();
+                let med = median(&mut ratios);
+                println!(
+                    "{row:<9} {med:.2}x tokio (range {:.2}-{:.2})",
+                    ratios[0],
+                    ratios[ratios.len() - 1]
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! [`Receiver`]: reading, waiting in every form, subscribing, dropping.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+use waitq::{Interrupted, Killed, TimedOut};
+
+use super::error::{RecvError, RecvWaitError, TryRecvError};
+use super::{lock, Receiver};
+use crate::sync::signals;
+
+// ===== impl Receiver =====
+
+impl<T: Clone> Receiver<T> {
+    /// Receives the next message, sleeping until one is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Lagged(n)`](RecvError::Lagged) when this receiver
+    /// missed `n` messages (the next call returns the oldest message still
+    /// held); [`RecvError::Closed`] when every sender is gone and every
+    /// message has been received.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message is taken only by the poll that returns it,
+    /// so a dropped `recv` (in a `select!`, a timeout) loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::broadcast::{self, error::RecvError};
+    ///
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = broadcast::channel(2);
+    ///     for i in 0..5 {
+    ///         tx.send(i).unwrap();
+    ///     }
+    ///     drop(tx);
+    ///     assert_eq!(rx.recv().await, Err(RecvError::Lagged(3))); // 0, 1, 2 are gone
+    ///     assert_eq!(rx.recv().await, Ok(3));
+    ///     assert_eq!(rx.recv().await, Ok(4));
+    ///     assert_eq!(rx.recv().await, Err(RecvError::Closed));
+    /// });
+    /// ```
+    pub async fn recv(&mut self) -> Result<T, RecvError> {
+        let Receiver { shared, next } = self;
+        let shared = &**shared;
+        // The channel never closes its queue: the wait ends on its condition.
+        shared
+            .queue
+            .wait_event_value(|| shared.poll_recv(next))
+            .await
+            .unwrap_or(Err(RecvError::Closed))
+    }
+
+    /// [`recv`](Self::recv) that the task's signals also end (kernel:
+    /// `wait_event_interruptible()`); the signals are the calling task's,
+    /// taken at the call.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] on an interrupt
+    /// or a kill with no message there.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::broadcast::{self, error::RecvWaitError};
+    ///
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = broadcast::channel::<u8>(4);
+    ///     let task = runtime::spawn(async move { rx.recv_interruptible().await });
+    ///     runtime::task::yield_now().await;
+    ///     task.interrupt();
+    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     drop(tx);
+    /// });
+    /// ```
+    pub fn recv_interruptible(
+        &mut self,
+    ) -> impl Future<Output = Result<T, RecvWaitError<Interrupted>>> + Send + '_
+    where
+        T: Send,
+    {
+        let signals = signals::current();
+        async move {
+            let Receiver { shared, next } = self;
+            let shared = &**shared;
+            let mut out = None;
+            let waited = shared
+                .queue
+                .wait_event_interruptible(signals, || {
+                    out = shared.poll_recv(next);
+                    out.is_some()
+                })
+                .await;
+            finish(out, waited)
+        }
+    }
+
+    /// [`recv`](Self::recv) that only a fatal signal also ends (kernel:
+    /// `wait_event_killable()`); the signals are the calling task's, taken
+    /// at the call.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] on a kill with
+    /// no message there.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::broadcast::{self, error::RecvWaitError};
+    ///
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = broadcast::channel::<u8>(4);
+    ///     let task = runtime::spawn(async move { rx.recv_killable().await });
+    ///     runtime::task::yield_now().await;
+    ///     task.kill();
+    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     drop(tx);
+    /// });
+    /// ```
+    pub fn recv_killable(
+        &mut self,
+    ) -> impl Future<Output = Result<T, RecvWaitError<Killed>>> + Send + '_
+    where
+        T: Send,
+    {
+        let signals = signals::current();
+        async move {
+            let Receiver { shared, next } = self;
+            let shared = &**shared;
+            let mut out = None;
+            let waited = shared
+                .queue
+                .wait_event_killable(signals, || {
+                    out = shared.poll_recv(next);
+                    out.is_some()
+                })
+                .await;
+            finish(out, waited)
+        }
+    }
+
+    /// [`recv`](Self::recv) for at most `timeout` on the runtime's clock
+    /// (kernel: `wait_event_timeout()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] when `timeout`
+    /// passed with no message.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime with timers enabled.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    ///     tx.send(1).unwrap();
+    ///     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await, Ok(1));
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, RecvWaitError<TimedOut>>> + Send + '_
+    where
+        T: Send,
+    {
+        let clock = crate::time::clock();
+        async move {
+            let Receiver { shared, next } = self;
+            let shared = &**shared;
+            let mut out = None;
+            let waited = shared
+                .queue
+                .wait_event_timeout(clock, timeout, || {
+                    out = shared.poll_recv(next);
+                    out.is_some()
+                })
+                .await;
+            finish(out, waited)
+        }
+    }
+
+    /// [`recv`](Self::recv) from a plain thread: blocks it until a message
+    /// comes (kernel: `wait_event()` in a kernel thread).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a runtime's tasks (it would stall them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    /// let reader = std::thread::spawn(move || rx.blocking_recv());
+    /// tx.send(5).unwrap();
+    /// assert_eq!(reader.join().unwrap(), Ok(5));
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv(&mut self) -> Result<T, RecvError> {
+        assert!(
+            !crate::context::is_driving(),
+            "`blocking_recv` called on a thread that drives tasks: use `recv().await`"
+        );
+        let Receiver { shared, next } = self;
+        let shared = &**shared;
+        let mut out = None;
+        let _ = shared.queue.blocking_wait_event(|| {
+            out = shared.poll_recv(next);
+            out.is_some()
+        });
+        out.unwrap_or(Err(RecvError::Closed))
+    }
+
+    /// Receives the next message if there is one, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] when nothing new was sent, otherwise as
+    /// [`recv`](Self::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::broadcast::{self, error::TryRecvError};
+    /// let (tx, mut rx) = broadcast::channel(4);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.shared.try_recv(&mut self.next)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// A new receiver on the same channel, starting at the tail: it sees
+    /// what is sent from now on, not what this one has still to read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::broadcast::channel(4);
+    /// tx.send(1).unwrap();
+    /// let mut rx2 = rx.resubscribe();
+    /// assert!(rx2.try_recv().is_err());
+    /// ```
+    pub fn resubscribe(&self) -> Self {
+        self.shared.clone().new_receiver()
+    }
+
+    /// How many messages this receiver has still to read (the count since
+    /// its position, lagged ones included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.len(), 2);
+    /// rx.try_recv().unwrap();
+    /// assert_eq!(rx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.written.load(SeqCst).saturating_sub(self.next) as usize
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every sender is gone (messages may remain to be read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// assert!(!rx.is_closed());
+    /// drop(tx);
+    /// assert!(rx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(SeqCst)
+    }
+
+    /// Whether `other` reads the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// assert!(rx.same_channel(&rx.resubscribe()));
+    /// ```
+    pub fn same_channel(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let shared = &*self.shared;
+        let mut tail = lock(&shared.tail);
+        tail.rx_cnt -= 1;
+        let end = tail.pos;
+        let last = tail.rx_cnt == 0;
+        drop(tail);
+        // Every message below `end` still held counted us; later ones will
+        // not. A slot overwritten meanwhile counts only the receivers left.
+        let start = self
+            .next
+            .max(end.saturating_sub(shared.buffer.len() as u64));
+        for pos in start..end {
+            let mut slot = lock(&shared.buffer[shared.index(pos)]);
+            if slot.pos != pos {
+                continue;
+            }
+            slot.rem -= 1;
+            let unread = if slot.rem == 0 { slot.val.take() } else { None };
+            drop(slot);
+            drop(unread); // no lock held
+        }
+        if last {
+            shared.rx_gone.wake_up_all();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("broadcast::Receiver")
+    }
+}
+
+/// What a kernel-form wait leaves: the condition's last result, or why the
+/// wait ended without one (a true condition always wins, so `out` is `None`
+/// exactly when the wait failed).
+fn finish<T, L, E>(
+    out: Option<Result<T, RecvError>>,
+    waited: Result<L, E>,
+) -> Result<T, RecvWaitError<E>> {
+    match (out, waited) {
+        (Some(res), _) => res.map_err(RecvWaitError::from),
+        (None, Err(err)) => Err(RecvWaitError::Wait(err)),
+        (None, Ok(_)) => unreachable!("a wait succeeded with its condition false"),
+    }
+}

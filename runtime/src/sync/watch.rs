@@ -1,0 +1,489 @@
+//! A single value, versioned: senders replace it, receivers see the latest
+//! one and wait for the next change (tokio's `sync::watch`).
+//!
+//! ```
+//! use runtime::sync::watch;
+//!
+//! let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! rt.block_on(async {
+//!     let (tx, mut rx) = watch::channel("starting");
+//!     let reader = runtime::spawn(async move {
+//!         while rx.changed().await.is_ok() {
+//!             if *rx.borrow_and_update() == "done" {
+//!                 return true;
+//!             }
+//!         }
+//!         false
+//!     });
+//!     tx.send("working").unwrap();
+//!     tx.send("done").unwrap();
+//!     assert!(reader.await.unwrap()); // the last value is never missed
+//! });
+//! ```
+//!
+//! # The contract
+//!
+//! - **Latest value only.** A receiver sees the value as it is when it
+//!   looks; intermediate values may be skipped, the *last* one never is:
+//!   after a send, every receiver's [`changed`](Receiver::changed) returns
+//!   (at once if it was not waiting), and a
+//!   [`borrow_and_update`](Receiver::borrow_and_update) then shows that value
+//!   or a newer one.
+//! - **Seen, per receiver.** Each receiver remembers the version it last
+//!   marked seen: `changed` and `borrow_and_update` mark it,
+//!   [`borrow`](Receiver::borrow) does not; a new receiver has seen the
+//!   current value.
+//! - **Closing.** When the last [`Sender`] drops, `changed` still reports a
+//!   change not yet seen, then fails with [`RecvError`].
+//!   [`Sender::send`] fails when no receiver is left (the other send forms
+//!   store the value anyway).
+//! - **Waiting.** `changed` sleeps on the channel's wait queue as a
+//!   non-exclusive waiter (every receiver must see the change), in the
+//!   kernel's forms ([`changed_interruptible`](Receiver::changed_interruptible),
+//!   [`changed_killable`](Receiver::changed_killable),
+//!   [`changed_timeout`](Receiver::changed_timeout),
+//!   [`blocking_changed`](Receiver::blocking_changed)); a `changed` that
+//!   returns at once spends a unit of the task's cooperative budget.
+//!
+//! Kernel counterpart: a value published under a lock with a sequence
+//! count (`seqcount_t`), readers sleeping in
+//! `wait_event(wq, read_seqcount(&seq) != seen)`.
+//!
+//! # Internals
+//!
+//! The value sits behind a `std::sync::RwLock`; the version is an atomic
+//! (`state`: version in steps of 2, bit 0 = closed) bumped *while the
+//! write lock is still held*, after the write. A reader that reads the
+//! version under the read lock therefore gets exactly the version of the
+//! value it sees (reading them separately is the classic lost-update bug:
+//! a reader marks seen a version whose value it never saw), and a reader
+//! that sees a new version without the lock (`changed`) then waits for the
+//! writer's lock to be released before it can look at the value. A send
+//! wakes the wait queue only if someone sleeps there (a full fence, then
+//! `waitqueue_active`, pairing with the fence in the receivers' re-check).
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use waitq::WaitQueue;
+
+pub mod error;
+mod recv;
+
+use error::{RecvError, SendError};
+
+/// Bit 0 of `state`: every sender is gone.
+const CLOSED: u64 = 1;
+/// One version step (bit 0 is the closed flag).
+const STEP: u64 = 2;
+
+/// Creates a watch channel holding `init`, and its first receiver (which
+/// has seen `init`).
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = runtime::sync::watch::channel(1);
+/// tx.send(2).unwrap();
+/// assert_eq!(*rx.borrow(), 2);
+/// ```
+pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        value: RwLock::new(init),
+        state: AtomicU64::new(0),
+        senders: AtomicUsize::new(1),
+        receivers: AtomicUsize::new(1),
+        queue: WaitQueue::new(),
+        rx_gone: WaitQueue::new(),
+    });
+    let rx = Receiver {
+        shared: shared.clone(),
+        version: 0,
+    };
+    (Sender { shared }, rx)
+}
+
+/// The sending half; cloning it adds a sender. The channel closes when the
+/// last one drops.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = runtime::sync::watch::channel(0);
+/// tx.send_modify(|v| *v += 1);
+/// assert_eq!(*rx.borrow(), 1);
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving half: cloning it gives a receiver that has seen what this
+/// one has.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut rx) = runtime::sync::watch::channel(0);
+/// tx.send(1).unwrap();
+/// let rx2 = rx.clone();
+/// assert!(rx2.has_changed().unwrap());
+/// assert_eq!(*rx.borrow_and_update(), 1);
+/// assert!(!rx.has_changed().unwrap());
+/// ```
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// The version this receiver last marked seen.
+    version: u64,
+}
+
+/// A read guard on the value ([`Sender::borrow`], [`Receiver::borrow`],
+/// ...): senders wait while it lives, so keep it short and never hold it
+/// across an `.await`.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = runtime::sync::watch::channel(String::from("a"));
+/// tx.send_replace("b".into());
+/// let value = rx.borrow();
+/// assert_eq!(*value, "b");
+/// assert!(value.has_changed()); // `borrow` does not mark it seen
+/// ```
+pub struct Ref<'a, T> {
+    inner: RwLockReadGuard<'a, T>,
+    has_changed: bool,
+}
+
+struct Shared<T> {
+    value: RwLock<T>,
+    /// The version (in steps of [`STEP`]) and [`CLOSED`]; the version is
+    /// bumped under `value`'s write lock, after the write.
+    state: AtomicU64,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+    /// Receivers sleep here (non-exclusive).
+    queue: WaitQueue,
+    /// [`Sender::closed`] sleeps here until no receiver is left.
+    rx_gone: WaitQueue,
+}
+
+// ===== impl Sender =====
+
+impl<T> Sender<T> {
+    /// A sender on a new channel with no receiver yet ([`subscribe`](Self::subscribe) makes one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tx = runtime::sync::watch::Sender::new(0);
+    /// assert!(tx.send(1).is_err()); // nobody to see it
+    /// let rx = tx.subscribe();
+    /// assert!(tx.send(2).is_ok());
+    /// assert_eq!(*rx.borrow(), 2);
+    /// ```
+    pub fn new(init: T) -> Self {
+        let (tx, _) = channel(init);
+        tx
+    }
+
+    /// Replaces the value and notifies every receiver.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`], with the value (not stored), when no receiver exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// assert!(tx.send(1).is_ok());
+    /// drop(rx);
+    /// assert!(tx.send(2).is_err());
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        if self.receiver_count() == 0 {
+            return Err(SendError(value));
+        }
+        self.send_replace(value);
+        Ok(())
+    }
+
+    /// Replaces the value (even with no receiver), notifies every receiver,
+    /// and returns the old value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::watch::channel(1);
+    /// assert_eq!(tx.send_replace(2), 1);
+    /// ```
+    pub fn send_replace(&self, value: T) -> T {
+        let mut old = None;
+        self.send_if_modified(|current| {
+            old = Some(std::mem::replace(current, value));
+            true
+        });
+        old.expect("the closure ran")
+    }
+
+    /// Modifies the value in place (even with no receiver) and notifies
+    /// every receiver.
+    ///
+    /// # Panics
+    ///
+    /// If `modify` panics: the panic propagates and nobody is notified
+    /// (the value may be partly modified, as `modify` left it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::watch::channel(vec![1]);
+    /// tx.send_modify(|v| v.push(2));
+    /// assert_eq!(*rx.borrow(), [1, 2]);
+    /// ```
+    pub fn send_modify(&self, modify: impl FnOnce(&mut T)) {
+        self.send_if_modified(|value| {
+            modify(value);
+            true
+        });
+    }
+
+    /// Lets `modify` change the value in place; if it returns `true`, the
+    /// change is published and every receiver notified. Returns what
+    /// `modify` returned.
+    ///
+    /// # Panics
+    ///
+    /// If `modify` panics: as [`send_modify`](Self::send_modify).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::watch::channel(5);
+    /// assert!(!tx.send_if_modified(|v| std::mem::replace(v, 5) != 5)); // same value: quiet
+    /// assert!(!rx.has_changed().unwrap());
+    /// assert!(tx.send_if_modified(|v| std::mem::replace(v, 6) != 6));
+    /// assert!(rx.has_changed().unwrap());
+    /// ```
+    pub fn send_if_modified(&self, modify: impl FnOnce(&mut T) -> bool) -> bool {
+        let shared = &*self.shared;
+        let mut value = shared.value.write().unwrap_or_else(PoisonError::into_inner);
+        if !modify(&mut value) {
+            return false;
+        }
+        // Still under the write lock: a reader that takes the read lock
+        // sees this version with this value, never one without the other.
+        shared.state.fetch_add(STEP, SeqCst);
+        drop(value);
+        // Pairs with the fence in `Shared::poll_changed` (kernel:
+        // `smp_mb(); if (waitqueue_active(wq)) wake_up(wq);`).
+        fence(SeqCst);
+        if shared.queue.waitqueue_active() {
+            shared.queue.wake_up_all();
+        }
+        true
+    }
+
+    /// A read guard on the current value (its
+    /// [`has_changed`](Ref::has_changed) is `false`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::watch::channel(3);
+    /// assert_eq!(*tx.borrow(), 3);
+    /// ```
+    pub fn borrow(&self) -> Ref<'_, T> {
+        Ref {
+            inner: self.shared.read(),
+            has_changed: false,
+        }
+    }
+
+    /// A new receiver, which has seen the current value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::watch::channel(0);
+    /// let rx = tx.subscribe();
+    /// assert!(!rx.has_changed().unwrap());
+    /// ```
+    pub fn subscribe(&self) -> Receiver<T> {
+        let version = self.shared.state.load(SeqCst) & !CLOSED;
+        self.shared.receivers.fetch_add(1, SeqCst);
+        Receiver {
+            shared: self.shared.clone(),
+            version,
+        }
+    }
+
+    /// How many receivers exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// assert_eq!(tx.receiver_count(), 1);
+    /// drop(rx);
+    /// assert_eq!(tx.receiver_count(), 0);
+    /// ```
+    pub fn receiver_count(&self) -> usize {
+        self.shared.receivers.load(SeqCst)
+    }
+
+    /// Whether no receiver is left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// drop(rx);
+    /// assert!(tx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.receiver_count() == 0
+    }
+
+    /// Waits until no receiver is left.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, rx) = runtime::sync::watch::channel(0);
+    ///     runtime::spawn(async move { drop(rx) });
+    ///     tx.closed().await;
+    ///     assert!(tx.is_closed());
+    /// });
+    /// ```
+    pub async fn closed(&self) {
+        let shared = &*self.shared;
+        // The queue is never closed, so the wait ends only on its condition.
+        let _ = shared
+            .rx_gone
+            .wait_event(|| shared.receivers.load(SeqCst) == 0)
+            .await;
+    }
+
+    /// Whether `other` sends on the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::watch::channel(0);
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// ```
+    pub fn same_channel(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, SeqCst);
+        Sender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, SeqCst) == 1 {
+            self.shared.state.fetch_or(CLOSED, SeqCst);
+            self.shared.queue.wake_up_all();
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("watch::Sender")
+            .field("value", &*self.borrow())
+            .finish()
+    }
+}
+
+// ===== impl Ref =====
+
+impl<T> Ref<'_, T> {
+    /// Whether this value is newer than what the receiver had marked seen
+    /// when it borrowed it (always `false` from [`Sender::borrow`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::watch::channel(0);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.borrow_and_update().has_changed());
+    /// assert!(!rx.borrow_and_update().has_changed());
+    /// ```
+    pub fn has_changed(&self) -> bool {
+        self.has_changed
+    }
+}
+
+impl<T> Deref for Ref<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+// ===== impl Shared =====
+
+impl<T> Shared<T> {
+    fn read(&self) -> RwLockReadGuard<'_, T> {
+        // A panic in `send_modify` poisons the lock; the value is what the
+        // closure left, which is what tokio shows too.
+        self.value.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value with its version, read consistently (under the lock), and
+    /// marked seen.
+    fn read_and_mark(&self, seen: &mut u64) -> Ref<'_, T> {
+        let inner = self.read();
+        let version = self.state.load(SeqCst) & !CLOSED;
+        let has_changed = version != *seen;
+        *seen = version;
+        Ref { inner, has_changed }
+    }
+
+    /// `changed`'s condition: `Some` when there is a change to report (it
+    /// is then marked seen) or the channel closed with none.
+    fn poll_changed(&self, seen: &mut u64) -> Option<Result<(), RecvError>> {
+        let check = |seen: &mut u64| {
+            let state = self.state.load(SeqCst);
+            if state & !CLOSED != *seen {
+                *seen = state & !CLOSED;
+                Some(Ok(()))
+            } else if state & CLOSED != 0 {
+                Some(Err(RecvError(())))
+            } else {
+                None
+            }
+        };
+        check(seen).or_else(|| {
+            // Before concluding "sleep", a full fence between our entry's
+            // link and this second look, pairing with the one in
+            // `send_if_modified` (kernel: `set_current_state()`'s barrier).
+            fence(SeqCst);
+            check(seen)
+        })
+    }
+}

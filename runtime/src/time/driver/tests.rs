@@ -1,0 +1,92 @@
+//! Tests of the driver's timer storage: cancel gives memory back, reset
+//! moves a timer in place, shutdown closes pending timers.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use super::{Driver, Registered, TimerKey, TimerState};
+use crate::time::Clock;
+
+/// Counts its wakes.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn pending(registered: Registered) -> TimerKey {
+    match registered {
+        Registered::Pending { key, .. } => key,
+        _ => panic!("the timer was not stored"),
+    }
+}
+
+#[test]
+fn mass_cancel_gives_the_memory_back() {
+    let driver = Driver::new(Clock::new(true));
+    let at = driver.clock().now() + Duration::from_secs(1);
+    let keys: Vec<_> = (0..20_000u64)
+        .map(|i| pending(driver.register(at + Duration::from_micros(i), Waker::noop().clone())))
+        .collect();
+    assert!(driver.capacity() >= 20_000);
+    for key in keys {
+        driver.cancel(key);
+    }
+    assert_eq!(driver.pending(), 0);
+    assert!(driver.capacity() <= 64, "capacity {}", driver.capacity());
+}
+
+#[test]
+fn reset_moves_the_timer_in_place_and_keeps_its_waker() {
+    let driver = Driver::new(Clock::new(true));
+    let start = driver.clock().now();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let key = pending(driver.register(start + Duration::from_secs(1), waker.clone()));
+    let capacity = driver.capacity();
+    let later = start + Duration::from_secs(5);
+    assert!(matches!(
+        driver.reset(key, later),
+        Some(Registered::Pending { key: k, .. }) if k == key
+    ));
+    assert_eq!((driver.pending(), driver.capacity()), (1, capacity));
+    driver.clock().advance_to(start + Duration::from_secs(2));
+    driver.process();
+    assert_eq!(count.0.load(SeqCst), 0, "fired at the old deadline");
+    assert_eq!(driver.poll_timer(key, &waker), TimerState::Pending);
+    driver.clock().advance_to(later);
+    driver.process();
+    assert_eq!(count.0.load(SeqCst), 1);
+    assert_eq!(driver.poll_timer(key, &waker), TimerState::Fired);
+    // A fired timer is gone: reset says so, and the caller registers again.
+    assert!(driver.reset(key, later + Duration::from_secs(1)).is_none());
+}
+
+#[test]
+fn shutdown_closes_pending_timers_and_wakes_their_sleepers() {
+    let driver = Driver::new(Clock::new(true));
+    let start = driver.clock().now();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let fired = pending(driver.register(start + Duration::from_secs(1), waker.clone()));
+    let open = pending(driver.register(start + Duration::from_secs(9), waker.clone()));
+    driver.clock().advance_to(start + Duration::from_secs(1));
+    driver.process();
+    driver.shutdown();
+    assert_eq!(count.0.load(SeqCst), 2);
+    // Fired before shutdown still counts as fired.
+    assert_eq!(driver.poll_timer(fired, &waker), TimerState::Fired);
+    assert_eq!(driver.poll_timer(open, &waker), TimerState::Closed);
+    assert_eq!(driver.next_deadline(), None);
+    assert!(matches!(
+        driver.register(start + Duration::from_secs(3), waker.clone()),
+        Registered::Shutdown
+    ));
+    driver.cancel(open);
+    assert_eq!(driver.pending(), 0);
+}

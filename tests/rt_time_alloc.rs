@@ -1,0 +1,78 @@
+//! Timers allocate nothing per registration once the wheel has grown: a
+//! counting global allocator watches register / poll / reset / fire /
+//! cancel on a current-thread runtime with a paused clock.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::poll;
+use runtime::time::{sleep, sleep_until};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the only
+// addition is a thread-local counter, which itself never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+const ROUNDS: u64 = 100;
+
+#[test]
+fn register_reset_fire_and_cancel_allocate_nothing_after_warm_up() {
+    let rt = runtime::Builder::new_current_thread()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Warm-up: the wheel's slab and the fired batch get their memory.
+        for _ in 0..2 {
+            let mut a = pin!(sleep(Duration::from_secs(3600)));
+            let mut b = pin!(sleep(Duration::from_millis(1)));
+            assert!(poll!(a.as_mut()).is_pending());
+            assert!(poll!(b.as_mut()).is_pending());
+            runtime::time::advance(Duration::from_millis(1)).await;
+            assert!(poll!(b.as_mut()).is_ready());
+        }
+        let before = allocs();
+        let mut sleep = pin!(sleep(Duration::from_secs(3600)));
+        assert!(poll!(sleep.as_mut()).is_pending());
+        for i in 0..ROUNDS {
+            let at = runtime::time::now() + Duration::from_secs(60 + i);
+            sleep.as_mut().reset(at);
+            assert!(poll!(sleep.as_mut()).is_pending());
+        }
+        let start = runtime::time::now();
+        sleep.as_mut().reset(start + Duration::from_millis(2));
+        runtime::time::advance(Duration::from_millis(2)).await;
+        assert!(poll!(sleep.as_mut()).is_ready());
+        // Re-armed after it completed: a fresh node, no allocation.
+        sleep.as_mut().reset(start + Duration::from_secs(7));
+        assert!(poll!(sleep.as_mut()).is_pending());
+        let mut other = pin!(sleep_until(start + Duration::from_secs(8)));
+        assert!(poll!(other.as_mut()).is_pending());
+        assert_eq!(allocs() - before, 0, "allocations by timers after warm-up");
+    });
+}

@@ -1,0 +1,350 @@
+//! `runtime::sync::watch`: no update missed (real threads and the
+//! toolkit), seen-marking, `wait_for`, closing, the kernel forms, the budget.
+
+#[macro_use]
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use runtime::sync::watch::{self, error::RecvWaitError};
+use runtime::test_util::{Check, Policy};
+use support::{watchdog, WATCHDOG};
+
+const SEEDS: u64 = if cfg!(debug_assertions) { 300 } else { 3_000 };
+const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
+
+/// Runs `scenario` `ITERS` times on a 2-worker runtime, then under the
+/// toolkit with random and PCT schedules (as tests/toolkit_rules.rs).
+fn both<F, Fut>(name: &str, scenario: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = support::build(Some(2));
+    for i in 0..ITERS {
+        let run = scenario();
+        rt.block_on(async move {
+            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
+                .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
+        });
+    }
+    drop(rt);
+    for policy in [Policy::Random, Policy::Pct { depth: 3 }] {
+        let stats = Check::new()
+            .seeds(SEEDS)
+            .policy(policy)
+            .quiet(true)
+            .run(scenario.clone());
+        println!("{name}: {stats}");
+        assert!(stats.distinct_schedules() > 1, "{name}: one schedule only");
+    }
+}
+
+// ===== no update missed =====
+
+const LAST: u32 = 5;
+
+/// A sender updates while receivers loop on `changed` + `borrow_and_update`
+/// (and `wait_for`): each observes the final value, with the sender still
+/// alive (so only the send's own wake can deliver it).
+async fn changed_never_misses_the_last_update() {
+    let (tx, rx) = watch::channel(0u32);
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = rx.clone();
+            runtime::spawn(async move {
+                let mut last = *rx.borrow_and_update();
+                while last != LAST {
+                    rx.changed().await.unwrap();
+                    let now = *rx.borrow_and_update();
+                    assert!(now >= last, "went back from {last} to {now}");
+                    last = now;
+                }
+            })
+        })
+        .collect();
+    let mut waiter = rx.clone();
+    let waiter = runtime::spawn(async move { *waiter.wait_for(|v| *v == LAST).await.unwrap() });
+    drop(rx);
+    let sender = runtime::spawn(async move {
+        for i in 1..=LAST {
+            if i % 2 == 0 {
+                tx.send_modify(|v| *v = i);
+            } else {
+                tx.send(i).unwrap();
+            }
+            runtime::task::yield_now().await;
+        }
+        tx
+    });
+    let tx = sender.await.unwrap();
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert_eq!(waiter.await.unwrap(), LAST);
+    drop(tx);
+}
+
+#[test]
+fn changed_never_misses_an_update() {
+    both(
+        "changed_never_misses_the_last_update",
+        changed_never_misses_the_last_update,
+    );
+}
+
+/// Plain threads hammer the version: a sender thread with no yields, a
+/// reader thread with `blocking_changed`; the reader always ends on the
+/// final value.
+#[test]
+fn the_final_value_is_always_observed_on_threads() {
+    watchdog("watch final value", WATCHDOG, || {
+        for _ in 0..ITERS {
+            let (tx, mut rx) = watch::channel(0u32);
+            // tokio's loop: look (marking seen), then wait for the next.
+            let reader = std::thread::spawn(move || loop {
+                let last = *rx.borrow_and_update();
+                if rx.blocking_changed().is_err() {
+                    return last;
+                }
+            });
+            for i in 1..=1000 {
+                tx.send_replace(i);
+                if i % 8 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            drop(tx);
+            assert_eq!(reader.join().unwrap(), 1000);
+        }
+    });
+}
+
+/// The version moves with the value, under its lock: while a sender is in
+/// the middle of a modification, nobody sees a new version yet, and once
+/// the new version is visible the value read is the new one.
+#[test]
+fn the_version_never_runs_ahead_of_the_value() {
+    let (tx, mut rx) = watch::channel(0u32);
+    let inside = Arc::new(Barrier::new(2));
+    let release = Arc::new(Barrier::new(2));
+    let sender = {
+        let (inside, release) = (inside.clone(), release.clone());
+        std::thread::spawn(move || {
+            tx.send_modify(|v| {
+                *v = 1;
+                inside.wait();
+                release.wait();
+            });
+            tx
+        })
+    };
+    inside.wait();
+    assert_eq!(
+        rx.has_changed(),
+        Ok(false),
+        "version bumped before the write finished"
+    );
+    release.wait();
+    // Blocks on the lock until the sender is done, then sees both.
+    let seen = *rx.borrow_and_update();
+    let tx = sender.join().unwrap();
+    assert_eq!(seen, 1);
+    assert_eq!(rx.has_changed(), Ok(false));
+    drop(tx);
+}
+
+// ===== seen-marking =====
+
+#[test]
+fn borrow_and_update_marks_seen_and_borrow_does_not() {
+    let (tx, mut rx) = watch::channel("a");
+    assert!(!rx.borrow().has_changed());
+    tx.send("b").unwrap();
+    assert!(rx.borrow().has_changed());
+    assert_eq!(rx.has_changed(), Ok(true));
+    assert!(rx.borrow_and_update().has_changed());
+    assert_eq!(rx.has_changed(), Ok(false));
+    assert!(!rx.borrow_and_update().has_changed());
+    // A clone has seen what its original had; a subscriber the current value.
+    tx.send("c").unwrap();
+    let rx2 = rx.clone();
+    assert_eq!(rx2.has_changed(), Ok(true));
+    assert_eq!(tx.subscribe().has_changed(), Ok(false));
+    // mark_changed / mark_unchanged.
+    rx.mark_unchanged();
+    assert_eq!(rx.has_changed(), Ok(false));
+    rx.mark_changed();
+    assert_eq!(rx.has_changed(), Ok(true));
+    let rt = support::build(None);
+    rt.block_on(async {
+        rx.changed().await.unwrap(); // at once
+        assert_eq!(rx.has_changed(), Ok(false));
+        // send_if_modified(false) is quiet.
+        assert!(!tx.send_if_modified(|_| false));
+        assert_eq!(rx.has_changed(), Ok(false));
+    });
+    assert!(rx.same_channel(&rx2) && !rx.same_channel(&watch::channel("x").1));
+}
+
+#[test]
+fn wait_for_checks_the_current_value_then_waits() {
+    let rt = support::build(Some(2));
+    rt.block_on(async {
+        let (tx, mut rx) = watch::channel(3);
+        assert_eq!(*rx.wait_for(|v| *v == 3).await.unwrap(), 3); // already true
+        let sender = runtime::spawn(async move {
+            for i in 4..=8 {
+                tx.send(i).unwrap();
+                runtime::task::yield_now().await;
+            }
+        });
+        let got = *rx.wait_for(|v| *v >= 6).await.unwrap();
+        assert!(got >= 6);
+        sender.await.unwrap();
+        // Closed: the last value is still checked once.
+        assert_eq!(*rx.wait_for(|v| *v == 8).await.unwrap(), 8);
+        assert!(rx.wait_for(|v| *v == 9).await.is_err());
+    });
+}
+
+// ===== closing =====
+
+/// Receivers asleep in `changed` (every async form) are woken with an error
+/// when the sender drops; an unseen change is reported first.
+async fn sender_drop_wakes_changed() {
+    let hour = Duration::from_secs(3600);
+    let (tx, rx) = watch::channel(0);
+    let (mut a, mut b, mut c) = (rx.clone(), rx.clone(), rx);
+    let a = runtime::spawn(async move { a.changed().await });
+    let b = runtime::spawn(async move { b.changed_interruptible().await });
+    let c = runtime::spawn(async move { (c.changed_timeout(hour).await, c) });
+    runtime::spawn(async move { drop(tx) }).await.unwrap();
+    assert!(a.await.unwrap().is_err());
+    assert_eq!(b.await.unwrap(), Err(RecvWaitError::Closed));
+    let (res, c) = c.await.unwrap();
+    assert_eq!(res, Err(RecvWaitError::Closed));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn sender_drop_wakes_changed_with_an_error() {
+    both("sender_drop_wakes_changed", sender_drop_wakes_changed);
+    // An unseen change comes first.
+    let (tx, mut rx) = watch::channel(0);
+    tx.send(1).unwrap();
+    drop(tx);
+    assert!(rx.has_changed().is_err()); // tokio: has_changed reports the close
+    let rt = support::build(None);
+    rt.block_on(async {
+        assert!(rx.changed().await.is_ok());
+        assert_eq!(*rx.borrow_and_update(), 1);
+        assert!(rx.changed().await.is_err());
+    });
+}
+
+#[test]
+fn send_needs_a_receiver_and_closed_waits_for_none() {
+    let rt = support::build(Some(2));
+    rt.block_on(async {
+        let (tx, rx) = watch::channel(0);
+        let rx2 = tx.subscribe();
+        assert_eq!(tx.receiver_count(), 2);
+        let closed = {
+            let tx = tx.clone();
+            runtime::spawn(async move { tx.closed().await })
+        };
+        drop(rx);
+        runtime::task::yield_now().await;
+        assert!(!closed.is_finished());
+        drop(rx2);
+        closed.await.unwrap();
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(1), Err(watch::error::SendError(1)));
+        assert_eq!(tx.send_replace(2), 0); // stored anyway
+        assert_eq!(*tx.borrow(), 2);
+    });
+}
+
+// ===== cancel safety and kernel forms =====
+
+#[test]
+fn a_dropped_changed_loses_nothing() {
+    let (tx, mut rx) = watch::channel(0);
+    let mut cx = Context::from_waker(Waker::noop());
+    {
+        let mut changed = std::pin::pin!(rx.changed());
+        assert!(changed.as_mut().poll(&mut cx).is_pending());
+        tx.send(1).unwrap();
+    }
+    assert_eq!(rx.has_changed(), Ok(true));
+}
+
+#[test]
+fn interruptible_killable_and_timeout_forms() {
+    let rt = runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, rx) = watch::channel(0);
+        let mut r1 = rx.clone();
+        let intr = runtime::spawn(async move { r1.changed_interruptible().await });
+        let mut r2 = rx.clone();
+        let kill = runtime::spawn(async move { (r2.changed_killable().await, r2) });
+        runtime::task::yield_now().await;
+        intr.interrupt();
+        kill.interrupt(); // not fatal: the killable wait goes on
+        assert!(matches!(intr.await.unwrap(), Err(RecvWaitError::Wait(e)) if !e.is_fatal()));
+        runtime::task::yield_now().await;
+        assert!(!kill.is_finished());
+        kill.kill();
+        let (res, r2) = kill.await.unwrap();
+        assert!(matches!(res, Err(RecvWaitError::Wait(_))));
+        let mut r3 = rx;
+        let start = runtime::time::now();
+        let timed = r3.changed_timeout(Duration::from_secs(5)).await;
+        assert!(matches!(timed, Err(RecvWaitError::Wait(_))));
+        assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
+        // Nothing was lost by the failed waits; a change wins over a zero timeout.
+        tx.send(1).unwrap();
+        assert_eq!(r2.has_changed(), Ok(true));
+        assert_eq!(r3.changed_timeout(Duration::ZERO).await, Ok(()));
+    });
+}
+
+// ===== budget =====
+
+/// A loop over `changed` on a watch that keeps changing yields to the other
+/// tasks of a current-thread runtime.
+#[test]
+fn a_changed_loop_on_a_changing_watch_yields() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let (tx, mut rx) = watch::channel(0u32);
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let other_ran = other_ran.clone();
+            runtime::spawn(async move {
+                for i in 1..=2000 {
+                    tx.send(i).unwrap(); // it keeps changing
+                    rx.changed().await.unwrap();
+                }
+                other_ran.load(SeqCst)
+            })
+        };
+        let other = {
+            let other_ran = other_ran.clone();
+            runtime::spawn(async move { other_ran.store(true, SeqCst) })
+        };
+        assert!(reader.await.unwrap(), "the changed loop never yielded");
+        other.await.unwrap();
+    });
+}
