@@ -21,6 +21,13 @@
 //!   the receiver (it sleeps), send (it wakes the task) and receive.
 //!   Peers without a oneshot (async-channel, flume, kanal) use a
 //!   bounded(1) channel.
+//! - `broadcast_1to16`: the root task sends 100,000 `u64` through a
+//!   broadcast(1024) to 16 receiver tasks, pausing every 256 until every
+//!   receiver is within 512 (so nobody lags). Peers: tokio and
+//!   async-broadcast.
+//! - `watch_1w16r`: the root task publishes 100,000 values, yielding after
+//!   each, to 16 reader tasks (`changed` then `borrow_and_update`). Peer:
+//!   tokio.
 //! - `mutex_16`: 16 tasks x 50,000 lock/increment/unlock; every 16th hold
 //!   spans a yield, so the others queue on the lock.
 //! - `rwlock_95r`: 16 tasks x 50,000 operations, every 20th a write that
@@ -42,6 +49,8 @@
 //! ```
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[path = "harness/mod.rs"]
@@ -565,6 +574,274 @@ fn chan_row<W: ChanWorkload>(name: &str, flavour: &str, workers: usize) -> Row {
     )
 }
 
+// ===== broadcast and watch =====
+
+/// A broadcast channel library.
+trait Bcast: 'static {
+    const NAME: &'static str;
+    type Tx: Send + Sync + 'static;
+    type Rx: Send + 'static;
+
+    fn channel(capacity: usize) -> (Self::Tx, Self::Rx);
+
+    fn subscribe(tx: &Self::Tx) -> Self::Rx;
+
+    /// Sends to every receiver; panics if there is none.
+    fn send(tx: &Self::Tx, value: u64) -> impl Future<Output = ()> + Send + '_;
+
+    /// The next message, `None` once closed; panics on a lag (the
+    /// workload paces the sender so that none happens).
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send + '_;
+}
+
+impl Bcast for Ours {
+    const NAME: &'static str = "ours";
+    type Tx = runtime::sync::broadcast::Sender<u64>;
+    type Rx = runtime::sync::broadcast::Receiver<u64>;
+
+    fn channel(capacity: usize) -> (Self::Tx, Self::Rx) {
+        runtime::sync::broadcast::channel(capacity)
+    }
+
+    fn subscribe(tx: &Self::Tx) -> Self::Rx {
+        tx.subscribe()
+    }
+
+    async fn send(tx: &Self::Tx, value: u64) {
+        tx.send(value).expect("receivers alive");
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        use runtime::sync::broadcast::error::RecvError;
+        match rx.recv().await {
+            Ok(value) => Some(value),
+            Err(RecvError::Closed) => None,
+            Err(RecvError::Lagged(n)) => panic!("lagged by {n}"),
+        }
+    }
+}
+
+impl Bcast for Tokio {
+    const NAME: &'static str = "tokio";
+    type Tx = tokio::sync::broadcast::Sender<u64>;
+    type Rx = tokio::sync::broadcast::Receiver<u64>;
+
+    fn channel(capacity: usize) -> (Self::Tx, Self::Rx) {
+        tokio::sync::broadcast::channel(capacity)
+    }
+
+    fn subscribe(tx: &Self::Tx) -> Self::Rx {
+        tx.subscribe()
+    }
+
+    async fn send(tx: &Self::Tx, value: u64) {
+        tx.send(value).expect("receivers alive");
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        use tokio::sync::broadcast::error::RecvError;
+        match rx.recv().await {
+            Ok(value) => Some(value),
+            Err(RecvError::Closed) => None,
+            Err(RecvError::Lagged(n)) => panic!("lagged by {n}"),
+        }
+    }
+}
+
+/// async-broadcast (smol's; its sender waits while the channel is full,
+/// which the pacing never lets happen).
+struct AsyncBroadcast;
+
+impl Bcast for AsyncBroadcast {
+    const NAME: &'static str = "async-broadcast";
+    type Tx = async_broadcast::Sender<u64>;
+    type Rx = async_broadcast::Receiver<u64>;
+
+    fn channel(capacity: usize) -> (Self::Tx, Self::Rx) {
+        async_broadcast::broadcast(capacity)
+    }
+
+    fn subscribe(tx: &Self::Tx) -> Self::Rx {
+        tx.new_receiver()
+    }
+
+    async fn send(tx: &Self::Tx, value: u64) {
+        tx.broadcast_direct(value).await.expect("receivers alive");
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        use async_broadcast::RecvError;
+        match rx.recv_direct().await {
+            Ok(value) => Some(value),
+            Err(RecvError::Closed) => None,
+            Err(RecvError::Overflowed(n)) => panic!("lagged by {n}"),
+        }
+    }
+}
+
+/// A watch channel library.
+trait Watch: 'static {
+    const NAME: &'static str;
+    type Tx: Send + Sync + 'static;
+    type Rx: Clone + Send + 'static;
+
+    fn channel(init: u64) -> (Self::Tx, Self::Rx);
+
+    /// Publishes `value`; panics if no receiver is left.
+    fn send(tx: &Self::Tx, value: u64);
+
+    /// Waits for a value this receiver has not seen; `false` once the
+    /// sender is gone and it has seen the last one.
+    fn changed(rx: &mut Self::Rx) -> impl Future<Output = bool> + Send + '_;
+
+    /// The current value, marked seen.
+    fn latest(rx: &mut Self::Rx) -> u64;
+}
+
+impl Watch for Ours {
+    const NAME: &'static str = "ours";
+    type Tx = runtime::sync::watch::Sender<u64>;
+    type Rx = runtime::sync::watch::Receiver<u64>;
+
+    fn channel(init: u64) -> (Self::Tx, Self::Rx) {
+        runtime::sync::watch::channel(init)
+    }
+
+    fn send(tx: &Self::Tx, value: u64) {
+        tx.send(value).expect("receivers alive");
+    }
+
+    async fn changed(rx: &mut Self::Rx) -> bool {
+        rx.changed().await.is_ok()
+    }
+
+    fn latest(rx: &mut Self::Rx) -> u64 {
+        *rx.borrow_and_update()
+    }
+}
+
+impl Watch for Tokio {
+    const NAME: &'static str = "tokio";
+    type Tx = tokio::sync::watch::Sender<u64>;
+    type Rx = tokio::sync::watch::Receiver<u64>;
+
+    fn channel(init: u64) -> (Self::Tx, Self::Rx) {
+        tokio::sync::watch::channel(init)
+    }
+
+    fn send(tx: &Self::Tx, value: u64) {
+        tx.send(value).expect("receivers alive");
+    }
+
+    async fn changed(rx: &mut Self::Rx) -> bool {
+        rx.changed().await.is_ok()
+    }
+
+    fn latest(rx: &mut Self::Rx) -> u64 {
+        *rx.borrow_and_update()
+    }
+}
+
+/// One sender (the root task), 16 receiver tasks, `n` messages through a
+/// broadcast(1024); each receiver checks it got 0..n in order. The sender
+/// pauses (yielding) every 256 messages until every receiver is within
+/// 512 of it, so no receiver lags and every contender does the same work.
+async fn broadcast_fanout<B: Bcast>(receivers: usize, n: u64) {
+    let (tx, first) = B::channel(1024);
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..receivers).map(|_| 0.into()).collect());
+    let mut rxs = vec![first];
+    rxs.extend((1..receivers).map(|_| B::subscribe(&tx)));
+    let handles = rxs
+        .into_iter()
+        .enumerate()
+        .map(|(r, mut rx)| {
+            let progress = progress.clone();
+            runtime::spawn(async move {
+                let mut next = 0;
+                while let Some(value) = B::recv(&mut rx).await {
+                    assert_eq!(value, next, "receiver {r} out of order");
+                    next += 1;
+                    progress[r].store(next, Ordering::Release);
+                }
+                assert_eq!(next, n, "receiver {r} lost messages");
+            })
+        })
+        .collect();
+    for i in 0..n {
+        B::send(&tx, i).await;
+        let sent = i + 1;
+        if sent % 256 == 0 {
+            while progress
+                .iter()
+                .any(|p| p.load(Ordering::Acquire) + 512 < sent)
+            {
+                runtime::task::yield_now().await;
+            }
+        }
+    }
+    drop(tx);
+    join_all(handles).await;
+}
+
+/// One writer (the root task) publishes 1..=n, yielding after each write
+/// so the 16 reader tasks run; each reader checks the values it sees only
+/// grow and that the last is `n`.
+async fn watch_fanout<W: Watch>(readers: usize, n: u64) {
+    let (tx, rx) = W::channel(0);
+    let handles = (0..readers)
+        .map(|_| {
+            let mut rx = rx.clone();
+            runtime::spawn(async move {
+                let (mut last, mut seen) = (0, 0u64);
+                while W::changed(&mut rx).await {
+                    let value = W::latest(&mut rx);
+                    assert!(value > last, "watch went back: {value} after {last}");
+                    (last, seen) = (value, seen + 1);
+                }
+                assert_eq!(W::latest(&mut rx), n, "the last value is lost");
+                assert!(seen > 0);
+            })
+        })
+        .collect();
+    drop(rx);
+    for i in 1..=n {
+        W::send(&tx, i);
+        runtime::task::yield_now().await;
+    }
+    drop(tx);
+    join_all(handles).await;
+}
+
+fn broadcast_row(flavour: &str, workers: usize) -> Row {
+    fn c<B: Bcast>(workers: usize) -> Contender {
+        Contender::new(B::NAME, move |scale| {
+            let n = scaled(100_000.0, scale);
+            on_ours(workers, n, move || broadcast_fanout::<B>(16, n))
+        })
+    }
+    Row::new(
+        format!("broadcast_1to16/{flavour}"),
+        vec![
+            c::<Ours>(workers),
+            c::<Tokio>(workers),
+            c::<AsyncBroadcast>(workers),
+        ],
+    )
+}
+
+fn watch_row(flavour: &str, workers: usize) -> Row {
+    fn c<W: Watch>(workers: usize) -> Contender {
+        Contender::new(W::NAME, move |scale| {
+            let n = scaled(100_000.0, scale);
+            on_ours(workers, n, move || watch_fanout::<W>(16, n))
+        })
+    }
+    Row::new(
+        format!("watch_1w16r/{flavour}"),
+        vec![c::<Ours>(workers), c::<Tokio>(workers)],
+    )
+}
+
 // ===== main =====
 
 fn rows() -> Vec<Row> {
@@ -581,6 +858,12 @@ fn rows() -> Vec<Row> {
         for (flavour, workers) in FLAVOURS {
             rows.push(row(name, flavour, workers));
         }
+    }
+    for (flavour, workers) in FLAVOURS {
+        rows.push(broadcast_row(flavour, workers));
+    }
+    for (flavour, workers) in FLAVOURS {
+        rows.push(watch_row(flavour, workers));
     }
     rows
 }
