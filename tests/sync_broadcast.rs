@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use runtime::sync::broadcast::{
     self,
-    error::{RecvError, RecvWaitError, TryRecvError},
+    error::{RecvError, TryRecvError},
 };
 use runtime::test_util::{Check, Policy};
 use support::{watchdog, WATCHDOG};
@@ -267,17 +267,17 @@ async fn recv_wakes_on_send_and_close() {
     let (got, mut plain) = a.await.unwrap();
     assert_eq!(got, Ok(7));
     let (got, mut intr) = b.await.unwrap();
-    assert_eq!(got, Ok(7));
+    assert_eq!(got, Ok(Ok(7)));
     let (got, mut timed) = c.await.unwrap();
-    assert_eq!(got, Ok(7));
+    assert_eq!(got, Ok(Ok(7)));
     // Now the close.
     let a = runtime::spawn(async move { plain.recv().await });
     let b = runtime::spawn(async move { intr.recv_interruptible().await });
     let c = runtime::spawn(async move { timed.recv_timeout(hour).await });
     runtime::spawn(async move { drop(tx) }).await.unwrap();
     assert_eq!(a.await.unwrap(), Err(RecvError::Closed));
-    assert_eq!(b.await.unwrap(), Err(RecvWaitError::Closed));
-    assert_eq!(c.await.unwrap(), Err(RecvWaitError::Closed));
+    assert_eq!(b.await.unwrap(), Ok(Err(RecvError::Closed)));
+    assert_eq!(c.await.unwrap(), Ok(Err(RecvError::Closed)));
 }
 
 #[test]
@@ -369,22 +369,76 @@ fn interruptible_killable_and_timeout_forms() {
         intr.interrupt();
         kill.interrupt(); // not fatal: the killable wait goes on
         let err = intr.await.unwrap().unwrap_err();
-        assert!(matches!(err, RecvWaitError::Wait(e) if !e.is_fatal()));
+        assert!(!err.is_fatal());
         runtime::task::yield_now().await;
         assert!(!kill.is_finished());
         kill.kill();
         let (res, mut r2) = kill.await.unwrap();
-        assert!(matches!(res, Err(RecvWaitError::Wait(_))));
+        assert!(res.is_err());
         let mut r3 = rx;
         let start = runtime::time::now();
         let timed = r3.recv_timeout(Duration::from_secs(5)).await;
-        assert!(matches!(timed, Err(RecvWaitError::Wait(_))));
+        assert!(timed.is_err());
         assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
         // Nothing was lost by the interrupted or timed-out waits.
         tx.send(5).unwrap();
         assert_eq!(r2.try_recv(), Ok(5));
         // A message there wins over a zero timeout.
-        assert_eq!(r3.recv_timeout(Duration::ZERO).await, Ok(5));
+        assert_eq!(r3.recv_timeout(Duration::ZERO).await, Ok(Ok(5)));
+        // Lagged and Closed come through as the inner error.
+        for i in 0..6 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(
+            r3.recv_timeout(Duration::ZERO).await,
+            Ok(Err(RecvError::Lagged(2)))
+        );
+        assert_eq!(r3.recv_timeout(Duration::ZERO).await, Ok(Ok(2)));
+        let mut r4 = r3.resubscribe();
+        drop(tx);
+        assert_eq!(
+            r4.recv_timeout(Duration::ZERO).await,
+            Ok(Err(RecvError::Closed))
+        );
+    });
+}
+
+/// With a signal pending, a message that is there (or a lag, or the close)
+/// still wins; only an empty channel lets the signal end the wait. And `?`
+/// on the wait's error leaves exactly what the plain `recv` returns.
+#[test]
+fn message_wins_over_pending_signal() {
+    let rt = runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = broadcast::channel::<u8>(2);
+        let task = runtime::spawn(async move {
+            let signals = runtime::task::signals();
+            signals.interrupt();
+            tx.send(1).unwrap();
+            assert_eq!(rx.recv_interruptible().await, Ok(Ok(1)));
+            for i in 2..6 {
+                tx.send(i).unwrap(); // 2 and 3 are overwritten
+            }
+            assert_eq!(rx.recv_interruptible().await, Ok(Err(RecvError::Lagged(2))));
+            assert_eq!(rx.recv_interruptible().await, Ok(Ok(4)));
+            let plain: Result<u8, RecvError> = async {
+                let res = rx.recv_interruptible().await?;
+                Ok::<_, runtime::sync::Interrupted>(res)
+            }
+            .await
+            .unwrap();
+            assert_eq!(plain, Ok(5));
+            // Empty: the signal ends the wait (and stays pending).
+            assert!(!rx.recv_interruptible().await.unwrap_err().is_fatal());
+            signals.kill();
+            assert!(rx.recv_killable().await.is_err());
+            tx.send(6).unwrap();
+            assert_eq!(rx.recv_killable().await, Ok(Ok(6)));
+            drop(tx);
+            assert_eq!(rx.recv_killable().await, Ok(Err(RecvError::Closed)));
+            assert_eq!(rx.recv_interruptible().await, Ok(Err(RecvError::Closed)));
+        });
+        task.await.unwrap();
     });
 }
 

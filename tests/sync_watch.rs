@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use runtime::sync::watch::{self, error::RecvWaitError};
+use runtime::sync::watch;
 use runtime::test_util::{Check, Policy};
 use support::{watchdog, WATCHDOG};
 
@@ -227,9 +227,9 @@ async fn sender_drop_wakes_changed() {
     let c = runtime::spawn(async move { (c.changed_timeout(hour).await, c) });
     runtime::spawn(async move { drop(tx) }).await.unwrap();
     assert!(a.await.unwrap().is_err());
-    assert_eq!(b.await.unwrap(), Err(RecvWaitError::Closed));
+    assert!(matches!(b.await.unwrap(), Ok(Err(_))));
     let (res, c) = c.await.unwrap();
-    assert_eq!(res, Err(RecvWaitError::Closed));
+    assert!(matches!(res, Ok(Err(_))));
     assert!(c.is_closed());
 }
 
@@ -302,21 +302,63 @@ fn interruptible_killable_and_timeout_forms() {
         runtime::task::yield_now().await;
         intr.interrupt();
         kill.interrupt(); // not fatal: the killable wait goes on
-        assert!(matches!(intr.await.unwrap(), Err(RecvWaitError::Wait(e)) if !e.is_fatal()));
+        assert!(!intr.await.unwrap().unwrap_err().is_fatal());
         runtime::task::yield_now().await;
         assert!(!kill.is_finished());
         kill.kill();
         let (res, r2) = kill.await.unwrap();
-        assert!(matches!(res, Err(RecvWaitError::Wait(_))));
+        assert!(res.is_err());
         let mut r3 = rx;
         let start = runtime::time::now();
         let timed = r3.changed_timeout(Duration::from_secs(5)).await;
-        assert!(matches!(timed, Err(RecvWaitError::Wait(_))));
+        assert!(timed.is_err());
         assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
         // Nothing was lost by the failed waits; a change wins over a zero timeout.
         tx.send(1).unwrap();
         assert_eq!(r2.has_changed(), Ok(true));
-        assert_eq!(r3.changed_timeout(Duration::ZERO).await, Ok(()));
+        assert_eq!(r3.changed_timeout(Duration::ZERO).await, Ok(Ok(())));
+        // The close comes through as the inner error.
+        drop(tx);
+        assert!(matches!(
+            r3.changed_timeout(Duration::ZERO).await,
+            Ok(Err(_))
+        ));
+    });
+}
+
+/// With a signal pending, a change not yet seen (or the close) still wins;
+/// only with nothing new does the signal end the wait. And `?` on the
+/// wait's error leaves exactly what the plain `changed` returns.
+#[test]
+fn change_wins_over_pending_signal() {
+    let rt = runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = watch::channel(0);
+        let task = runtime::spawn(async move {
+            let signals = runtime::task::signals();
+            signals.interrupt();
+            tx.send(1).unwrap();
+            assert_eq!(rx.changed_interruptible().await, Ok(Ok(())));
+            tx.send(2).unwrap();
+            let plain: Result<(), watch::error::RecvError> = async {
+                let res = rx.changed_interruptible().await?;
+                Ok::<_, runtime::sync::Interrupted>(res)
+            }
+            .await
+            .unwrap();
+            assert_eq!(plain, Ok(()));
+            // Nothing new: the signal ends the wait (and stays pending).
+            assert!(!rx.changed_interruptible().await.unwrap_err().is_fatal());
+            signals.kill();
+            assert!(rx.changed_killable().await.is_err());
+            tx.send(3).unwrap();
+            assert_eq!(rx.changed_killable().await, Ok(Ok(())));
+            assert_eq!(*rx.borrow(), 3);
+            drop(tx);
+            assert!(matches!(rx.changed_killable().await, Ok(Err(_))));
+            assert!(matches!(rx.changed_interruptible().await, Ok(Err(_))));
+        });
+        task.await.unwrap();
     });
 }
 

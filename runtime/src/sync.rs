@@ -20,6 +20,13 @@
 //! `mutex_lock_interruptible` ends with `-EINTR`), `_killable` (ends only
 //! on a fatal signal, [`Killed`]) and `_timeout(d)` (ends with
 //! [`TimedOut`] after `d` on the runtime's clock, as `down_timeout`).
+//! The three forms of a receive (`recv`, `changed`) return `Result<P, E>`,
+//! `P` being exactly what the plain form returns and `E` the wait's error
+//! (mpsc's `recv() -> Option<T>` gives
+//! `recv_timeout(d) -> Result<Option<T>, TimedOut>`), so
+//! `rx.recv_timeout(d).await?` leaves the plain form's result; a send that
+//! fails hands its value back in one error instead (mpsc's
+//! `SendTimeoutError`).
 //! The signals are the current task's ([`task::signals`](crate::task::signals));
 //! outside a task (a `block_on` future, another executor) nothing can
 //! signal the caller, and the interruptible and killable forms wait as

@@ -1,5 +1,7 @@
-//! The errors of [`broadcast`](super): tokio's, plus [`RecvWaitError`]
-//! for the kernel forms of `recv`.
+//! The errors of [`broadcast`](super), tokio's. The kernel forms of `recv`
+//! ([`recv_interruptible`](super::Receiver::recv_interruptible) and the
+//! others) return `recv`'s own result inside the wait's error:
+//! `Result<Result<T, RecvError>, Interrupted>`.
 
 use std::fmt;
 
@@ -95,56 +97,3 @@ impl fmt::Display for TryRecvError {
 }
 
 impl std::error::Error for TryRecvError {}
-
-/// Why a kernel form of `recv` returned no message:
-/// [`recv_interruptible`](super::Receiver::recv_interruptible)
-/// (`E` = [`Interrupted`](crate::sync::Interrupted)),
-/// [`recv_killable`](super::Receiver::recv_killable)
-/// ([`Killed`](crate::sync::Killed)) or
-/// [`recv_timeout`](super::Receiver::recv_timeout)
-/// ([`TimedOut`](crate::sync::TimedOut)).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use runtime::sync::broadcast::{self, error::RecvWaitError};
-///
-/// let rt = runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-/// rt.block_on(async {
-///     let (_tx, mut rx) = broadcast::channel::<u8>(4);
-///     let err = rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err();
-///     assert!(matches!(err, RecvWaitError::Wait(_))); // nothing came within a second
-/// });
-/// ```
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum RecvWaitError<E> {
-    /// As [`RecvError::Closed`].
-    Closed,
-    /// As [`RecvError::Lagged`].
-    Lagged(u64),
-    /// The wait itself ended first: a signal, a fatal signal, or the
-    /// deadline, with no message received.
-    Wait(E),
-}
-
-impl<E> From<RecvError> for RecvWaitError<E> {
-    fn from(err: RecvError) -> Self {
-        match err {
-            RecvError::Closed => RecvWaitError::Closed,
-            RecvError::Lagged(n) => RecvWaitError::Lagged(n),
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for RecvWaitError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvWaitError::Closed => f.write_str("channel closed"),
-            RecvWaitError::Lagged(n) => write!(f, "channel lagged by {n}"),
-            RecvWaitError::Wait(err) => err.fmt(f),
-        }
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> std::error::Error for RecvWaitError<E> {}

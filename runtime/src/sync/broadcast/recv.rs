@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use waitq::{Interrupted, Killed, TimedOut};
 
-use super::error::{RecvError, RecvWaitError, TryRecvError};
+use super::error::{RecvError, TryRecvError};
 use super::{lock, Receiver};
 use crate::sync::signals;
 
@@ -59,12 +59,16 @@ impl<T: Clone> Receiver<T> {
 
     /// [`recv`](Self::recv) that the task's signals also end (kernel:
     /// `wait_event_interruptible()`); the signals are the calling task's,
-    /// taken at the call.
+    /// taken at the call. The outer result is the wait's, the inner one is
+    /// what [`recv`](Self::recv) returns, so `recv_interruptible().await?`
+    /// gives `recv`'s result.
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] on an interrupt
-    /// or a kill with no message there.
+    /// [`Interrupted`] on an interrupt or a kill with no message there (a
+    /// message there wins over a pending signal). Otherwise `Ok` of
+    /// [`recv`](Self::recv)'s result: [`RecvError::Lagged`] and
+    /// [`RecvError::Closed`] come as the inner `Err`.
     ///
     /// # Cancel safety
     ///
@@ -73,21 +77,27 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast::{self, error::RecvWaitError};
+    /// use runtime::sync::broadcast::{self, error::RecvError};
+    /// use runtime::sync::Interrupted;
     ///
     /// let rt = runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (tx, mut rx) = broadcast::channel::<u8>(4);
-    ///     let task = runtime::spawn(async move { rx.recv_interruptible().await });
+    ///     let task = runtime::spawn(async move {
+    ///         let res = rx.recv_interruptible().await;
+    ///         (res, rx)
+    ///     });
     ///     runtime::task::yield_now().await;
     ///     task.interrupt();
-    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     let (res, mut rx) = task.await.unwrap();
+    ///     assert!(matches!(res, Err(Interrupted { .. })));
     ///     drop(tx);
+    ///     assert_eq!(rx.recv_interruptible().await, Ok(Err(RecvError::Closed)));
     /// });
     /// ```
     pub fn recv_interruptible(
         &mut self,
-    ) -> impl Future<Output = Result<T, RecvWaitError<Interrupted>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<T, RecvError>, Interrupted>> + Send + '_
     where
         T: Send,
     {
@@ -109,12 +119,15 @@ impl<T: Clone> Receiver<T> {
 
     /// [`recv`](Self::recv) that only a fatal signal also ends (kernel:
     /// `wait_event_killable()`); the signals are the calling task's, taken
-    /// at the call.
+    /// at the call. The outer result is the wait's, the inner one is what
+    /// [`recv`](Self::recv) returns.
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] on a kill with
-    /// no message there.
+    /// [`Killed`] on a kill with no message there (a message there wins
+    /// over a pending kill). Otherwise `Ok` of [`recv`](Self::recv)'s
+    /// result: [`RecvError::Lagged`] and [`RecvError::Closed`] come as the
+    /// inner `Err`.
     ///
     /// # Cancel safety
     ///
@@ -123,7 +136,8 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast::{self, error::RecvWaitError};
+    /// use runtime::sync::broadcast;
+    /// use runtime::sync::Killed;
     ///
     /// let rt = runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
@@ -131,13 +145,13 @@ impl<T: Clone> Receiver<T> {
     ///     let task = runtime::spawn(async move { rx.recv_killable().await });
     ///     runtime::task::yield_now().await;
     ///     task.kill();
-    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     assert!(matches!(task.await.unwrap(), Err(Killed { .. })));
     ///     drop(tx);
     /// });
     /// ```
     pub fn recv_killable(
         &mut self,
-    ) -> impl Future<Output = Result<T, RecvWaitError<Killed>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<T, RecvError>, Killed>> + Send + '_
     where
         T: Send,
     {
@@ -158,12 +172,15 @@ impl<T: Clone> Receiver<T> {
     }
 
     /// [`recv`](Self::recv) for at most `timeout` on the runtime's clock
-    /// (kernel: `wait_event_timeout()`).
+    /// (kernel: `wait_event_timeout()`). The outer result is the wait's,
+    /// the inner one is what [`recv`](Self::recv) returns.
     ///
     /// # Errors
     ///
-    /// As [`recv`](Self::recv), and [`RecvWaitError::Wait`] when `timeout`
-    /// passed with no message.
+    /// [`TimedOut`] when `timeout` passed with no message (a message there
+    /// at the deadline wins). Otherwise `Ok` of [`recv`](Self::recv)'s
+    /// result: [`RecvError::Lagged`] and [`RecvError::Closed`] come as the
+    /// inner `Err`.
     ///
     /// # Panics
     ///
@@ -182,14 +199,15 @@ impl<T: Clone> Receiver<T> {
     /// rt.block_on(async {
     ///     let (tx, mut rx) = runtime::sync::broadcast::channel(4);
     ///     tx.send(1).unwrap();
-    ///     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await, Ok(1));
+    ///     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await, Ok(Ok(1)));
+    ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err()); // nothing more came
     /// });
     /// ```
     #[track_caller]
     pub fn recv_timeout(
         &mut self,
         timeout: Duration,
-    ) -> impl Future<Output = Result<T, RecvWaitError<TimedOut>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<T, RecvError>, TimedOut>> + Send + '_
     where
         T: Send,
     {
@@ -372,16 +390,16 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// What a kernel-form wait leaves: the condition's last result, or why the
-/// wait ended without one (a true condition always wins, so `out` is `None`
-/// exactly when the wait failed).
+/// What a kernel-form wait leaves: `Ok` of the condition's last result, or
+/// why the wait ended without one (a true condition always wins, so `out`
+/// is `None` exactly when the wait failed).
 fn finish<T, L, E>(
     out: Option<Result<T, RecvError>>,
     waited: Result<L, E>,
-) -> Result<T, RecvWaitError<E>> {
+) -> Result<Result<T, RecvError>, E> {
     match (out, waited) {
-        (Some(res), _) => res.map_err(RecvWaitError::from),
-        (None, Err(err)) => Err(RecvWaitError::Wait(err)),
+        (Some(res), _) => Ok(res),
+        (None, Err(err)) => Err(err),
         (None, Ok(_)) => unreachable!("a wait succeeded with its condition false"),
     }
 }

@@ -1,5 +1,7 @@
-//! The errors of [`watch`](super): tokio's, plus [`RecvWaitError`] for the
-//! kernel forms of `changed`.
+//! The errors of [`watch`](super), tokio's. The kernel forms of `changed`
+//! ([`changed_interruptible`](super::Receiver::changed_interruptible) and
+//! the others) return `changed`'s own result inside the wait's error:
+//! `Result<Result<(), RecvError>, Interrupted>`.
 
 use std::fmt;
 
@@ -52,50 +54,3 @@ impl fmt::Display for RecvError {
 }
 
 impl std::error::Error for RecvError {}
-
-/// Why a kernel form of `changed` returned without a change:
-/// [`changed_interruptible`](super::Receiver::changed_interruptible)
-/// (`E` = [`Interrupted`](crate::sync::Interrupted)),
-/// [`changed_killable`](super::Receiver::changed_killable)
-/// ([`Killed`](crate::sync::Killed)) or
-/// [`changed_timeout`](super::Receiver::changed_timeout)
-/// ([`TimedOut`](crate::sync::TimedOut)).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use runtime::sync::watch::{self, error::RecvWaitError};
-///
-/// let rt = runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-/// rt.block_on(async {
-///     let (_tx, mut rx) = watch::channel(0);
-///     let err = rx.changed_timeout(Duration::from_secs(1)).await.unwrap_err();
-///     assert!(matches!(err, RecvWaitError::Wait(_))); // no change within a second
-/// });
-/// ```
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum RecvWaitError<E> {
-    /// As [`RecvError`]: every sender is gone, nothing new to see.
-    Closed,
-    /// The wait itself ended first: a signal, a fatal signal, or the
-    /// deadline, with no change seen.
-    Wait(E),
-}
-
-impl<E> From<RecvError> for RecvWaitError<E> {
-    fn from(_: RecvError) -> Self {
-        RecvWaitError::Closed
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for RecvWaitError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvWaitError::Closed => f.write_str("channel closed"),
-            RecvWaitError::Wait(err) => err.fmt(f),
-        }
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> std::error::Error for RecvWaitError<E> {}

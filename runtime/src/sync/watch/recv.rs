@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use waitq::{Interrupted, Killed, TimedOut};
 
-use super::error::{RecvError, RecvWaitError};
+use super::error::RecvError;
 use super::{Receiver, Ref, Shared, CLOSED, STEP};
 use crate::sync::signals;
 
@@ -211,12 +211,16 @@ impl<T> Receiver<T> {
 
     /// [`changed`](Self::changed) that the task's signals also end (kernel:
     /// `wait_event_interruptible()`); the signals are the calling task's,
-    /// taken at the call.
+    /// taken at the call. The outer result is the wait's, the inner one is
+    /// what [`changed`](Self::changed) returns, so
+    /// `changed_interruptible().await?` gives `changed`'s result.
     ///
     /// # Errors
     ///
-    /// As [`changed`](Self::changed) ([`RecvWaitError::Closed`]), and
-    /// [`RecvWaitError::Wait`] on an interrupt or a kill with no change.
+    /// [`Interrupted`] on an interrupt or a kill with no change (a change
+    /// not yet seen wins over a pending signal). Otherwise `Ok` of
+    /// [`changed`](Self::changed)'s result: [`RecvError`] (every sender
+    /// gone, nothing new to see) comes as the inner `Err`.
     ///
     /// # Cancel safety
     ///
@@ -225,20 +229,26 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::watch::{self, error::RecvWaitError};
+    /// use runtime::sync::{watch, Interrupted};
     ///
     /// let rt = runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (_tx, mut rx) = watch::channel(0);
-    ///     let task = runtime::spawn(async move { rx.changed_interruptible().await });
+    ///     let (tx, mut rx) = watch::channel(0);
+    ///     let task = runtime::spawn(async move {
+    ///         let res = rx.changed_interruptible().await;
+    ///         (res, rx)
+    ///     });
     ///     runtime::task::yield_now().await;
     ///     task.interrupt();
-    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     let (res, mut rx) = task.await.unwrap();
+    ///     assert!(matches!(res, Err(Interrupted { .. })));
+    ///     drop(tx);
+    ///     assert!(matches!(rx.changed_interruptible().await, Ok(Err(_)))); // closed
     /// });
     /// ```
     pub fn changed_interruptible(
         &mut self,
-    ) -> impl Future<Output = Result<(), RecvWaitError<Interrupted>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<(), RecvError>, Interrupted>> + Send + '_
     where
         T: Send + Sync,
     {
@@ -259,12 +269,14 @@ impl<T> Receiver<T> {
     }
 
     /// [`changed`](Self::changed) that only a fatal signal also ends
-    /// (kernel: `wait_event_killable()`).
+    /// (kernel: `wait_event_killable()`). The outer result is the wait's,
+    /// the inner one is what [`changed`](Self::changed) returns.
     ///
     /// # Errors
     ///
-    /// As [`changed`](Self::changed), and [`RecvWaitError::Wait`] on a kill
-    /// with no change.
+    /// [`Killed`] on a kill with no change (a change not yet seen wins over
+    /// a pending kill). Otherwise `Ok` of [`changed`](Self::changed)'s
+    /// result: [`RecvError`] comes as the inner `Err`.
     ///
     /// # Cancel safety
     ///
@@ -273,7 +285,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::watch::{self, error::RecvWaitError};
+    /// use runtime::sync::{watch, Killed};
     ///
     /// let rt = runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
@@ -281,12 +293,12 @@ impl<T> Receiver<T> {
     ///     let task = runtime::spawn(async move { rx.changed_killable().await });
     ///     runtime::task::yield_now().await;
     ///     task.kill();
-    ///     assert!(matches!(task.await.unwrap(), Err(RecvWaitError::Wait(_))));
+    ///     assert!(matches!(task.await.unwrap(), Err(Killed { .. })));
     /// });
     /// ```
     pub fn changed_killable(
         &mut self,
-    ) -> impl Future<Output = Result<(), RecvWaitError<Killed>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<(), RecvError>, Killed>> + Send + '_
     where
         T: Send + Sync,
     {
@@ -307,12 +319,14 @@ impl<T> Receiver<T> {
     }
 
     /// [`changed`](Self::changed) for at most `timeout` on the runtime's
-    /// clock (kernel: `wait_event_timeout()`).
+    /// clock (kernel: `wait_event_timeout()`). The outer result is the
+    /// wait's, the inner one is what [`changed`](Self::changed) returns.
     ///
     /// # Errors
     ///
-    /// As [`changed`](Self::changed), and [`RecvWaitError::Wait`] when
-    /// `timeout` passed with no change.
+    /// [`TimedOut`] when `timeout` passed with no change (a change there at
+    /// the deadline wins). Otherwise `Ok` of [`changed`](Self::changed)'s
+    /// result: [`RecvError`] comes as the inner `Err`.
     ///
     /// # Panics
     ///
@@ -331,14 +345,15 @@ impl<T> Receiver<T> {
     /// rt.block_on(async {
     ///     let (tx, mut rx) = runtime::sync::watch::channel(0);
     ///     tx.send(1).unwrap();
-    ///     assert!(rx.changed_timeout(Duration::from_secs(1)).await.is_ok());
+    ///     assert_eq!(rx.changed_timeout(Duration::from_secs(1)).await, Ok(Ok(())));
+    ///     assert!(rx.changed_timeout(Duration::from_millis(1)).await.is_err()); // no new change
     /// });
     /// ```
     #[track_caller]
     pub fn changed_timeout(
         &mut self,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), RecvWaitError<TimedOut>>> + Send + '_
+    ) -> impl Future<Output = Result<Result<(), RecvError>, TimedOut>> + Send + '_
     where
         T: Send + Sync,
     {
@@ -434,16 +449,16 @@ async fn changed<T>(shared: &Shared<T>, version: &mut u64) -> Result<(), RecvErr
         .unwrap_or(Err(RecvError(())))
 }
 
-/// What a kernel-form wait leaves: the condition's last result, or why the
-/// wait ended without one (a true condition always wins, so `out` is `None`
-/// exactly when the wait failed).
+/// What a kernel-form wait leaves: `Ok` of the condition's last result, or
+/// why the wait ended without one (a true condition always wins, so `out`
+/// is `None` exactly when the wait failed).
 fn finish<L, E>(
     out: Option<Result<(), RecvError>>,
     waited: Result<L, E>,
-) -> Result<(), RecvWaitError<E>> {
+) -> Result<Result<(), RecvError>, E> {
     match (out, waited) {
-        (Some(res), _) => res.map_err(RecvWaitError::from),
-        (None, Err(err)) => Err(RecvWaitError::Wait(err)),
+        (Some(res), _) => Ok(res),
+        (None, Err(err)) => Err(err),
         (None, Ok(_)) => unreachable!("a wait succeeded with its condition false"),
     }
 }
