@@ -11,6 +11,11 @@
 //! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`) |
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
+//! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`) |
+//! | [`Mutex`] | `Mutex` | `struct mutex` |
+//! | [`RwLock`] | `RwLock` | `struct rw_semaphore` |
+//! | [`Barrier`] | `Barrier` | none (`pthread_barrier_wait`) |
+//! | [`OnceCell`] | `OnceCell` | `DO_ONCE()` (closest) |
 //!
 //! # The kernel family on every wait
 //!
@@ -51,3 +56,26 @@ mod signals;
 pub mod watch;
 
 pub use waitq::*;
+
+mod semaphore;
+
+pub use semaphore::{
+    AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
+};
+
+mod mutex;
+
+pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+
+mod rwlock;
+
+pub use rwlock::{
+    MappedRwLockReadGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
+};
+
+mod barrier;
+mod once_cell;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use once_cell::{OnceCell, SetError};

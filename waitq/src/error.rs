@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::SignalKind;
+
 /// Why a wait ended early (private: each public error wraps one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
@@ -123,6 +125,50 @@ wait_error! {
     /// see the predicates. Converts to an [`io::Error`] whose kind follows
     /// the cause (`Interrupted`, `TimedOut` or `BrokenPipe`).
     WaitError
+}
+
+/// Constructors, for primitives built on wait queues that decide a wait's
+/// outcome themselves (a semaphore that hands permits over in a wake
+/// function, a channel that ends its waiters on close): each gives the
+/// same error a wait of this crate would return in that case.
+///
+/// ```
+/// use waitq::{Closed, Interrupted, Killed, SignalKind, TimedOut};
+/// assert!(Closed::queue_closed().is_closed());
+/// assert!(Interrupted::by(SignalKind::Kill).is_fatal());
+/// assert!(!Interrupted::by(SignalKind::Interrupt).is_fatal());
+/// assert!(!Killed::by_kill().is_closed());
+/// assert!(!TimedOut::deadline_passed().is_closed());
+/// ```
+impl Closed {
+    /// The queue was closed.
+    pub fn queue_closed() -> Closed {
+        Closed::new(Reason::Closed)
+    }
+}
+
+impl Interrupted {
+    /// A signal of `kind` ended the wait (a kill is fatal).
+    pub fn by(kind: SignalKind) -> Interrupted {
+        Interrupted::new(match kind {
+            SignalKind::Kill => Reason::Killed,
+            _ => Reason::Interrupted,
+        })
+    }
+}
+
+impl Killed {
+    /// A fatal signal ended the wait.
+    pub fn by_kill() -> Killed {
+        Killed::new(Reason::Killed)
+    }
+}
+
+impl TimedOut {
+    /// The deadline passed with the condition false.
+    pub fn deadline_passed() -> TimedOut {
+        TimedOut::new(Reason::TimedOut)
+    }
 }
 
 impl Interrupted {

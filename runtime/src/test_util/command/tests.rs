@@ -197,9 +197,15 @@ fn a_failing_check_in_this_lib_prints_a_lib_command() {
         .unwrap_err();
     let report = failure.report();
     let name = "test_util::command::tests::a_failing_check_in_this_lib_prints_a_lib_command";
+    // This test binary's own profile: `cargo test --release` runs it too.
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
     assert!(
         report.contains(&format!(
-            "' cargo test -p runtime --lib -- {name} --exact --include-ignored"
+            "' cargo test{profile} -p runtime --lib -- {name} --exact --include-ignored"
         )) || std::env::var_os("CARGO_PKG_NAME").is_none(),
         "{report}"
     );

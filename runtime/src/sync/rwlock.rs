@@ -1,0 +1,631 @@
+//! [`RwLock`]: an async reader-writer lock, fair: once a writer waits, new
+//! readers queue behind it, so a stream of readers never starves writers.
+//!
+//! Kernel: `struct rw_semaphore` (`kernel/locking/rwsem.c`): [`read`] is
+//! `down_read()`, [`write`] `down_write()`, the `_interruptible`,
+//! `_killable` forms theirs, [`try_read`]/[`try_write`]
+//! `down_read_trylock()`/`down_write_trylock()`, and
+//! [`RwLockWriteGuard::downgrade`] `downgrade_write()`.
+//!
+//! [`read`]: RwLock::read
+//! [`write`]: RwLock::write
+//! [`try_read`]: RwLock::try_read
+//! [`try_write`]: RwLock::try_write
+//!
+//! # Contract
+//!
+//! - **FIFO, writer-preferring.** Readers and writers are served in
+//!   arrival order; consecutive readers share the lock. A writer that
+//!   waits blocks every later reader (no writer starvation).
+//! - **Cancel safety.** A dropped `read` or `write` future gives back its
+//!   place, and whatever it had been granted, to the next waiter.
+//! - **Budget.** An uncontended `read` or `write` spends a unit of the
+//!   task's cooperative budget.
+//!
+//! # Internals
+//!
+//! A [`Semaphore`] with `max_readers` permits (as tokio's): a reader takes
+//! one, a writer all of them (taking them as readers leave, while blocking
+//! everyone behind it: the semaphore's strict FIFO). The value lives in a
+//! cell (`rwlock/cell.rs`) reached without `unsafe`: readers hold an `Arc`
+//! of it, the writer a spin-lock guard (never contended: only the holder
+//! of every permit takes it).
+
+mod cell;
+mod guards;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spin::mutex::SpinMutex;
+use waitq::{Interrupted, Killed, TimedOut};
+
+use crate::sync::mutex::TryLockError;
+use crate::sync::semaphore::{self, Semaphore};
+use crate::task::Id;
+use cell::Slot;
+
+pub use guards::{
+    MappedRwLockReadGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLockReadGuard,
+    RwLockWriteGuard,
+};
+
+/// Readers an [`RwLock`] admits at once by default (tokio's `MAX_READS`).
+const MAX_READS: u32 = u32::MAX >> 3;
+
+/// An async reader-writer lock: many readers or one writer, served in
+/// FIFO order.
+///
+/// Kernel: `struct rw_semaphore`. Guards may be held across `.await`.
+///
+/// # Contract
+///
+/// - **FIFO, writer-preferring.** Readers and writers are served in
+///   arrival order; consecutive readers share the lock. A writer that
+///   waits blocks every later reader (no writer starvation).
+/// - **Cancel safety.** A dropped `read` or `write` future gives back its
+///   place, and whatever it had been granted, to the next waiter.
+/// - **Budget.** An uncontended `read` or `write` spends a unit of the
+///   task's cooperative budget.
+///
+/// # Examples
+///
+/// ```
+/// use runtime::sync::RwLock;
+///
+/// runtime::block_on(async {
+///     let lock = RwLock::new(5);
+///     {
+///         let a = lock.read().await;
+///         let b = lock.read().await; // readers share
+///         assert_eq!(*a + *b, 10);
+///     }
+///     *lock.write().await += 1;
+///     assert_eq!(*lock.read().await, 6);
+/// });
+/// ```
+pub struct RwLock<T> {
+    sem: Semaphore,
+    max_readers: u32,
+    /// The last writer's task id (0: none, or not a task). Kept for dumps.
+    owner: AtomicU64,
+    data: SpinMutex<Slot<T>>,
+}
+
+// ===== impl RwLock =====
+
+impl<T> RwLock<T> {
+    /// An unlocked lock holding `value`.
+    ///
+    /// Kernel: `init_rwsem()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::new(1);
+    /// assert_eq!(lock.into_inner(), 1);
+    /// ```
+    pub fn new(value: T) -> RwLock<T> {
+        RwLock::with_max_readers(value, MAX_READS)
+    }
+
+    /// An unlocked lock that admits at most `max_readers` readers at once.
+    ///
+    /// # Panics
+    ///
+    /// If `max_readers` is 0 or above `u32::MAX >> 3`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::with_max_readers(0, 2);
+    /// let _a = lock.try_read().unwrap();
+    /// let _b = lock.try_read().unwrap();
+    /// assert!(lock.try_read().is_err());
+    /// ```
+    pub fn with_max_readers(value: T, max_readers: u32) -> RwLock<T> {
+        assert!(
+            max_readers > 0 && max_readers <= MAX_READS,
+            "max_readers must be in 1..={MAX_READS}"
+        );
+        RwLock {
+            sem: Semaphore::new(max_readers as usize),
+            max_readers,
+            owner: AtomicU64::new(0),
+            data: SpinMutex::new(Slot::Here(value)),
+        }
+    }
+
+    /// [`new`](Self::new) for `static`s.
+    ///
+    /// Kernel: `DECLARE_RWSEM()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::RwLock;
+    /// static CONFIG: RwLock<u32> = RwLock::const_new(80);
+    /// runtime::block_on(async { assert_eq!(*CONFIG.read().await, 80) });
+    /// ```
+    pub const fn const_new(value: T) -> RwLock<T> {
+        RwLock {
+            sem: Semaphore::const_new(MAX_READS as usize),
+            max_readers: MAX_READS,
+            owner: AtomicU64::new(0),
+            data: SpinMutex::new(Slot::Here(value)),
+        }
+    }
+
+    /// Locks for reading, sharing the lock with other readers; waits
+    /// behind every earlier writer (and reader).
+    ///
+    /// Kernel: `down_read()`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives back its place in the queue, or the read
+    /// lock it had been granted, to the next waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(vec![1, 2]);
+    ///     assert_eq!(lock.read().await.len(), 2);
+    /// });
+    /// ```
+    #[doc(alias = "down_read")]
+    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
+        if semaphore::acquire_one(&self.sem).await.is_err() {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        self.read_guard()
+    }
+
+    /// [`read`](Self::read) unless the current task is signalled first.
+    ///
+    /// Kernel: `down_read_interruptible()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`] on any signal of the current task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     assert_eq!(*lock.read_interruptible().await.unwrap(), 1);
+    /// });
+    /// ```
+    pub async fn read_interruptible(&self) -> Result<RwLockReadGuard<'_, T>, Interrupted> {
+        semaphore::acquire_interruptible(&self.sem, 1).await?;
+        Ok(self.read_guard())
+    }
+
+    /// [`read`](Self::read) unless the current task is killed first.
+    ///
+    /// Kernel: `down_read_killable()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Killed`] on a fatal signal of the current task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     assert_eq!(*lock.read_killable().await.unwrap(), 1);
+    /// });
+    /// ```
+    pub async fn read_killable(&self) -> Result<RwLockReadGuard<'_, T>, Killed> {
+        semaphore::acquire_killable(&self.sem, 1).await?;
+        Ok(self.read_guard())
+    }
+
+    /// [`read`](Self::read) unless `timeout` passes first on the runtime's
+    /// clock.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the deadline passes first.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a runtime with timers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     let writer = lock.write().await;
+    ///     assert!(lock.read_timeout(Duration::from_secs(1)).await.is_err());
+    ///     drop(writer);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn read_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<RwLockReadGuard<'_, T>, TimedOut>> + '_ {
+        let acquire = semaphore::acquire_timeout(&self.sem, 1, timeout);
+        async move {
+            acquire.await?;
+            Ok(self.read_guard())
+        }
+    }
+
+    /// Locks for writing, alone; waits behind every earlier reader and
+    /// writer, and blocks every later one.
+    ///
+    /// Kernel: `down_write()`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives back its place in the queue and every
+    /// reader slot it had collected, and wakes the next waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     *lock.write().await = 2;
+    ///     assert_eq!(*lock.read().await, 2);
+    /// });
+    /// ```
+    #[doc(alias = "down_write")]
+    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
+        if semaphore::acquire_n(&self.sem, self.max_readers as u64)
+            .await
+            .is_err()
+        {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        self.write_guard()
+    }
+
+    /// [`write`](Self::write) unless the current task is signalled first.
+    ///
+    /// Kernel: `down_write_interruptible()` (the kernel has only the
+    /// killable form; this one follows `down_read_interruptible()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`] on any signal of the current task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](Self::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     *lock.write_interruptible().await.unwrap() += 1;
+    /// });
+    /// ```
+    pub async fn write_interruptible(&self) -> Result<RwLockWriteGuard<'_, T>, Interrupted> {
+        semaphore::acquire_interruptible(&self.sem, self.max_readers as u64).await?;
+        Ok(self.write_guard())
+    }
+
+    /// [`write`](Self::write) unless the current task is killed first.
+    ///
+    /// Kernel: `down_write_killable()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Killed`] on a fatal signal of the current task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](Self::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     *lock.write_killable().await.unwrap() += 1;
+    /// });
+    /// ```
+    pub async fn write_killable(&self) -> Result<RwLockWriteGuard<'_, T>, Killed> {
+        semaphore::acquire_killable(&self.sem, self.max_readers as u64).await?;
+        Ok(self.write_guard())
+    }
+
+    /// [`write`](Self::write) unless `timeout` passes first on the
+    /// runtime's clock.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the deadline passes first.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](Self::write).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a runtime with timers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     let reader = lock.read().await;
+    ///     assert!(lock.write_timeout(Duration::from_secs(1)).await.is_err());
+    ///     drop(reader);
+    ///     assert!(lock.write_timeout(Duration::from_secs(1)).await.is_ok());
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn write_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<RwLockWriteGuard<'_, T>, TimedOut>> + '_ {
+        let acquire = semaphore::acquire_timeout(&self.sem, self.max_readers as u64, timeout);
+        async move {
+            acquire.await?;
+            Ok(self.write_guard())
+        }
+    }
+
+    /// [`read`](Self::read), blocking the current thread (for code outside
+    /// async tasks). Do not call it from a task: it blocks the worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::new(3);
+    /// assert_eq!(*lock.blocking_read(), 3);
+    /// ```
+    pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
+        if semaphore::block_on(semaphore::acquire_one(&self.sem)).is_err() {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        self.read_guard()
+    }
+
+    /// [`write`](Self::write), blocking the current thread (for code
+    /// outside async tasks). Do not call it from a task: it blocks the
+    /// worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::new(3);
+    /// *lock.blocking_write() += 1;
+    /// assert_eq!(*lock.blocking_read(), 4);
+    /// ```
+    pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
+        let acquire = semaphore::acquire_n(&self.sem, self.max_readers as u64);
+        if semaphore::block_on(acquire).is_err() {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        self.write_guard()
+    }
+
+    /// Locks for reading if no writer holds or waits for the lock.
+    ///
+    /// Kernel: `down_read_trylock()`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if a writer holds or waits for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::new(1);
+    /// let r = lock.try_read().unwrap();
+    /// assert!(lock.try_write().is_err());
+    /// drop(r);
+    /// ```
+    pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
+        self.try_take(1)?;
+        Ok(self.read_guard())
+    }
+
+    /// Locks for writing if nobody holds or waits for the lock.
+    ///
+    /// Kernel: `down_write_trylock()`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it is held or waited for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = runtime::sync::RwLock::new(1);
+    /// let w = lock.try_write().unwrap();
+    /// assert!(lock.try_read().is_err());
+    /// drop(w);
+    /// ```
+    pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
+        self.try_take(self.max_readers)?;
+        Ok(self.write_guard())
+    }
+
+    fn try_take(&self, n: u32) -> Result<(), TryLockError> {
+        match self.sem.try_acquire_many(n) {
+            Ok(permit) => {
+                permit.forget();
+                Ok(())
+            }
+            Err(_) => Err(TryLockError::new()),
+        }
+    }
+
+    /// [`read`](Self::read) for an `Arc<RwLock>`: the guard keeps the lock
+    /// alive and can move into a spawned task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// runtime::block_on(async {
+    ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
+    ///     let guard = lock.clone().read_owned().await;
+    ///     runtime::spawn(async move { assert_eq!(*guard, 1) }).await.unwrap();
+    /// });
+    /// ```
+    pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
+        if semaphore::acquire_one(&self.sem).await.is_err() {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        let value = self.data.lock().share();
+        OwnedRwLockReadGuard::new(self, value)
+    }
+
+    /// [`write`](Self::write) for an `Arc<RwLock>`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](Self::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// runtime::block_on(async {
+    ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
+    ///     let mut guard = lock.clone().write_owned().await;
+    ///     runtime::spawn(async move { *guard += 1 }).await.unwrap();
+    ///     assert_eq!(*lock.read().await, 2);
+    /// });
+    /// ```
+    pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
+        if semaphore::acquire_n(&self.sem, self.max_readers as u64)
+            .await
+            .is_err()
+        {
+            unreachable!("an rwlock's semaphore is never closed");
+        }
+        self.set_owner();
+        let slot = std::mem::replace(&mut *self.data.lock(), Slot::Out);
+        OwnedRwLockWriteGuard::new(self, slot)
+    }
+
+    /// The value, through `&mut self` (no locking needed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut lock = runtime::sync::RwLock::new(1);
+    /// *lock.get_mut() = 2;
+    /// assert_eq!(lock.into_inner(), 2);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut().get_mut()
+    }
+
+    /// The value, consuming the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(runtime::sync::RwLock::new(7).into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data.into_inner().into_inner()
+    }
+
+    /// The task that holds the lock for writing, if a task does: for dumps
+    /// and hang reports. A hint: it may change as soon as it is read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::RwLock::new(());
+    ///     assert!(lock.writer().is_none());
+    /// });
+    /// ```
+    pub fn writer(&self) -> Option<Id> {
+        match self.owner.load(Relaxed) {
+            0 => None,
+            id => Some(Id(id)),
+        }
+    }
+
+    /// The read guard for a caller that holds one permit.
+    fn read_guard(&self) -> RwLockReadGuard<'_, T> {
+        let value = self.data.lock().share();
+        RwLockReadGuard::new(&self.sem, value)
+    }
+
+    /// The write guard for a caller that holds every permit.
+    fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
+        self.set_owner();
+        let data = match self.data.try_lock() {
+            Some(data) => data,
+            None => unreachable!("no reader holds the cell while a writer holds every permit"),
+        };
+        RwLockWriteGuard::new(self, data)
+    }
+
+    #[inline]
+    fn set_owner(&self) {
+        if let Some(id) = crate::task::try_id() {
+            self.owner.store(id.0, Relaxed);
+        }
+    }
+
+    /// Gives back a writer's permits (`keep` of them stay with the caller).
+    fn release_write(&self, keep: u32) {
+        self.owner.store(0, Relaxed);
+        self.sem.release((self.max_readers - keep) as u64);
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(value: T) -> Self {
+        RwLock::new(value)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => d.field("data", &&*guard),
+            Err(_) => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}

@@ -1,0 +1,774 @@
+//! [`Semaphore`]: a counting semaphore whose acquirers sleep on a wait
+//! queue, served in strict FIFO order.
+//!
+//! Kernel: `struct semaphore` (`kernel/locking/semaphore.c`): [`acquire`]
+//! is `down()`, [`acquire_interruptible`] `down_interruptible()`,
+//! [`acquire_killable`] `down_killable()`, [`acquire_timeout`]
+//! `down_timeout()`, [`try_acquire`] `down_trylock()`, and dropping a
+//! permit is `up()`. As there, a release while somebody waits hands the
+//! permits to the first waiter instead of making them free for anyone.
+//!
+//! [`acquire`]: Semaphore::acquire
+//! [`acquire_interruptible`]: Semaphore::acquire_interruptible
+//! [`acquire_killable`]: Semaphore::acquire_killable
+//! [`acquire_timeout`]: Semaphore::acquire_timeout
+//! [`try_acquire`]: Semaphore::try_acquire
+//!
+//! # Contract
+//!
+//! - **Strict FIFO.** Once anybody waits, new acquirers queue behind it,
+//!   even when enough permits are free for them: the first waiter takes
+//!   released permits as they come, and blocks everybody behind it until
+//!   it has all it asked for, so [`acquire_many`](Semaphore::acquire_many)
+//!   is never starved by a stream of small acquires.
+//! - **Cancel safety.** A dropped acquire gives back every permit it had
+//!   been assigned and wakes the next waiter.
+//! - **Close** ends every current and future acquire with an error
+//!   (permits held stay held and can still be released).
+//! - **Budget.** An acquire that completes at once spends a unit of the
+//!   task's cooperative budget.
+//!
+//! # Internals
+//!
+//! The permits and the number of queued acquirers share one atomic word
+//! (`semaphore/state.rs`); queued acquirers are exclusive entries of one
+//! [`WaitQueue`] whose wake function assigns them permits under the queue
+//! lock, oldest first (`semaphore/acquire.rs`).
+
+mod acquire;
+mod state;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use waitq::{Interrupted, Killed, TimedOut, WaitQueue};
+
+pub(crate) use acquire::{
+    acquire as acquire_n, acquire_interruptible, acquire_killable, acquire_one, acquire_timeout,
+    block_on,
+};
+use state::{Fast, Shared};
+
+/// A counting semaphore: [`acquire`](Self::acquire) waits for a permit,
+/// dropping the permit gives it back.
+///
+/// Kernel: `struct semaphore`. Waiters are served in strict FIFO order
+/// (see the contract below).
+///
+/// # Contract
+///
+/// - **Strict FIFO.** Once anybody waits, new acquirers queue behind it,
+///   even when enough permits are free for them: the first waiter takes
+///   released permits as they come, and blocks everybody behind it until
+///   it has all it asked for, so [`acquire_many`](Semaphore::acquire_many)
+///   is never starved by a stream of small acquires.
+/// - **Cancel safety.** A dropped acquire gives back every permit it had
+///   been assigned and wakes the next waiter.
+/// - **Close** ends every current and future acquire with an error
+///   (permits held stay held and can still be released).
+/// - **Budget.** An acquire that completes at once spends a unit of the
+///   task's cooperative budget.
+///
+/// # Examples
+///
+/// At most two tasks in the critical section:
+///
+/// ```
+/// use std::sync::Arc;
+/// use runtime::sync::Semaphore;
+///
+/// runtime::block_on(async {
+///     let sem = Arc::new(Semaphore::new(2));
+///     let mut tasks = Vec::new();
+///     for _ in 0..8 {
+///         let sem = sem.clone();
+///         tasks.push(runtime::spawn(async move {
+///             let _permit = sem.acquire().await.unwrap();
+///             // ... at most two tasks here ...
+///         }));
+///     }
+///     for task in tasks {
+///         task.await.unwrap();
+///     }
+///     assert_eq!(sem.available_permits(), 2);
+/// });
+/// ```
+pub struct Semaphore {
+    /// The state word, in an `Arc` because the wake functions of queued
+    /// acquirers must own what they touch; made on first use when the
+    /// semaphore came from [`const_new`](Self::const_new).
+    shared: OnceLock<Arc<Shared>>,
+    initial: u64,
+    queue: WaitQueue,
+}
+
+/// Permits taken from a [`Semaphore`], given back when dropped.
+#[must_use = "the permits are given back as soon as the permit is dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+    permits: u32,
+}
+
+/// Permits taken from an `Arc<Semaphore>`, given back when dropped.
+#[must_use = "the permits are given back as soon as the permit is dropped"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+    permits: u32,
+}
+
+/// The semaphore was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquireError(());
+
+/// Why [`Semaphore::try_acquire`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryAcquireError {
+    /// The semaphore was closed.
+    Closed,
+    /// Not enough permits free, or others are waiting for them.
+    NoPermits,
+}
+
+// ===== impl Semaphore =====
+
+impl Semaphore {
+    /// The most permits a semaphore can hold: 2^39 - 1.
+    pub const MAX_PERMITS: usize = state::MAX_PERMITS as usize;
+
+    /// A semaphore with `permits` free permits.
+    ///
+    /// Kernel: `sema_init()`.
+    ///
+    /// # Panics
+    ///
+    /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(3);
+    /// assert_eq!(sem.available_permits(), 3);
+    /// ```
+    pub fn new(permits: usize) -> Semaphore {
+        let permits = permits as u64;
+        Semaphore {
+            shared: OnceLock::from(Arc::new(Shared::new(permits))),
+            initial: permits,
+            queue: WaitQueue::new(),
+        }
+    }
+
+    /// [`new`](Self::new) for `static`s. (Allocates its state on first use.)
+    ///
+    /// Kernel: `DEFINE_SEMAPHORE()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::Semaphore;
+    /// static CONNECTIONS: Semaphore = Semaphore::const_new(10);
+    /// assert_eq!(CONNECTIONS.available_permits(), 10);
+    /// ```
+    pub const fn const_new(permits: usize) -> Semaphore {
+        assert!(permits as u64 <= state::MAX_PERMITS);
+        Semaphore {
+            shared: OnceLock::new(),
+            initial: permits as u64,
+            queue: WaitQueue::new(),
+        }
+    }
+
+    #[inline]
+    fn shared(&self) -> &Arc<Shared> {
+        self.shared
+            .get_or_init(|| Arc::new(Shared::new(self.initial)))
+    }
+
+    /// The free permits now (a waiter's partial assignment not included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(2);
+    /// let _p = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn available_permits(&self) -> usize {
+        state::permits(
+            self.shared()
+                .state
+                .load(std::sync::atomic::Ordering::Acquire),
+        ) as usize
+    }
+
+    /// Adds `n` permits, serving waiters first, in order.
+    ///
+    /// Kernel: `up()` (`n` times).
+    ///
+    /// # Panics
+    ///
+    /// If the semaphore would hold more than [`MAX_PERMITS`](Self::MAX_PERMITS).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(0);
+    /// sem.add_permits(2);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
+    pub fn add_permits(&self, n: usize) {
+        self.release(n as u64);
+    }
+
+    /// Gives back `n` permits: to the waiters first (a wake walk assigns
+    /// them in FIFO order), the rest free.
+    pub(crate) fn release(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let before = self.shared().add(n);
+        // Added first, then walk (pairs with the re-read in `Acquire::link`).
+        if state::queued(before) > 0 && !state::is_closed(before) {
+            self.queue.wake_up_all();
+        }
+    }
+
+    /// Closes the semaphore: every waiting and future acquire fails.
+    /// Permits already held stay valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(1);
+    /// sem.close();
+    /// assert!(sem.is_closed());
+    /// assert!(sem.try_acquire().is_err());
+    /// ```
+    pub fn close(&self) {
+        self.shared()
+            .state
+            .fetch_or(state::CLOSED, std::sync::atomic::Ordering::AcqRel);
+        self.queue.close();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!runtime::sync::Semaphore::new(1).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        state::is_closed(
+            self.shared()
+                .state
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
+    }
+
+    /// Takes one permit if one is free and nobody waits.
+    ///
+    /// Kernel: `down_trylock()` (which returns 0 on success).
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`], or [`TryAcquireError::NoPermits`] when
+    /// none is free or others wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{Semaphore, TryAcquireError};
+    /// let sem = Semaphore::new(1);
+    /// let permit = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.try_acquire().err(), Some(TryAcquireError::NoPermits));
+    /// drop(permit);
+    /// assert!(sem.try_acquire().is_ok());
+    /// ```
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if they are free and nobody waits.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(3);
+    /// let permits = sem.try_acquire_many(2).unwrap();
+    /// assert_eq!(permits.num_permits(), 2);
+    /// assert!(sem.try_acquire_many(2).is_err());
+    /// ```
+    pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_take(n)?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    fn try_take(&self, n: u32) -> Result<(), TryAcquireError> {
+        match self.shared().try_take(n as u64, false) {
+            Fast::Acquired => Ok(()),
+            Fast::Closed => Err(TryAcquireError::Closed),
+            Fast::NoPermits | Fast::Queued => Err(TryAcquireError::NoPermits),
+        }
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for an `Arc<Semaphore>`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let permit = sem.clone().try_acquire_owned().unwrap();
+    /// drop(permit);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn try_acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`try_acquire_many`](Self::try_acquire_many) for an `Arc<Semaphore>`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(4));
+    /// let permits = sem.clone().try_acquire_many_owned(4).unwrap();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// drop(permits);
+    /// ```
+    pub fn try_acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_take(n)?;
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// Waits for one permit.
+    ///
+    /// Kernel: `down()`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is (or gets) closed first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives back the place in the queue and every
+    /// permit it had been assigned, and wakes the next waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let sem = runtime::sync::Semaphore::new(1);
+    ///     let permit = sem.acquire().await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 0);
+    ///     drop(permit);
+    /// });
+    /// ```
+    #[doc(alias = "down")]
+    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.acquire_many(1).await
+    }
+
+    /// Waits for `n` permits, taking them as they come while it is the
+    /// first waiter, and blocking later acquirers until it has all `n`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is (or gets) closed first.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire): the permits assigned so far go back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let sem = runtime::sync::Semaphore::new(5);
+    ///     let permits = sem.acquire_many(3).await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 2);
+    ///     drop(permits);
+    /// });
+    /// ```
+    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        match acquire::acquire(self, n as u64).await {
+            Ok(()) => Ok(SemaphorePermit {
+                sem: self,
+                permits: n,
+            }),
+            Err(_) => Err(AcquireError(())),
+        }
+    }
+
+    /// [`acquire`](Self::acquire) for an `Arc<Semaphore>`: the permit
+    /// keeps the semaphore alive (for permits moved into spawned tasks).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is (or gets) closed first.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// runtime::block_on(async {
+    ///     let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    ///     let permit = sem.clone().acquire_owned().await.unwrap();
+    ///     runtime::spawn(async move { drop(permit) }).await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// ```
+    pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.acquire_many_owned(1).await
+    }
+
+    /// [`acquire_many`](Self::acquire_many) for an `Arc<Semaphore>`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is (or gets) closed first.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// runtime::block_on(async {
+    ///     let sem = Arc::new(runtime::sync::Semaphore::new(2));
+    ///     let permits = sem.clone().acquire_many_owned(2).await.unwrap();
+    ///     assert_eq!(permits.num_permits(), 2);
+    /// });
+    /// ```
+    pub async fn acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        match acquire::acquire(&self, n as u64).await {
+            Ok(()) => Ok(OwnedSemaphorePermit {
+                sem: self,
+                permits: n,
+            }),
+            Err(_) => Err(AcquireError(())),
+        }
+    }
+
+    /// Waits for one permit unless the current task is signalled first.
+    ///
+    /// Kernel: `down_interruptible()` (`-EINTR`). A permit granted before
+    /// the signal is looked at wins. Outside a task nothing can signal the
+    /// caller and it waits as [`acquire`](Self::acquire).
+    ///
+    /// # Errors
+    ///
+    /// [`Interrupted`] on any signal of the current task (see
+    /// [`Interrupted::is_fatal`]), or when the semaphore is closed
+    /// ([`Interrupted::is_closed`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use runtime::sync::Semaphore;
+    ///
+    /// runtime::block_on(async {
+    ///     let sem = Arc::new(Semaphore::new(0));
+    ///     let waiter = {
+    ///         let sem = sem.clone();
+    ///         runtime::spawn(async move { sem.acquire_interruptible().await.map(drop) })
+    ///     };
+    ///     runtime::task::yield_now().await; // let it start waiting
+    ///     waiter.interrupt();
+    ///     assert!(waiter.await.unwrap().is_err());
+    /// });
+    /// ```
+    #[doc(alias = "down_interruptible")]
+    pub async fn acquire_interruptible(&self) -> Result<SemaphorePermit<'_>, Interrupted> {
+        acquire::acquire_interruptible(self, 1).await?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: 1,
+        })
+    }
+
+    /// Waits for one permit unless the current task is killed first
+    /// (ordinary signals are ignored).
+    ///
+    /// Kernel: `down_killable()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Killed`] on a fatal signal, or when the semaphore is closed
+    /// ([`Killed::is_closed`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use runtime::sync::Semaphore;
+    ///
+    /// runtime::block_on(async {
+    ///     let sem = Arc::new(Semaphore::new(0));
+    ///     let waiter = {
+    ///         let sem = sem.clone();
+    ///         runtime::spawn(async move { sem.acquire_killable().await.map(drop) })
+    ///     };
+    ///     runtime::task::yield_now().await;
+    ///     waiter.kill();
+    ///     assert!(waiter.await.unwrap().is_err());
+    /// });
+    /// ```
+    #[doc(alias = "down_killable")]
+    pub async fn acquire_killable(&self) -> Result<SemaphorePermit<'_>, Killed> {
+        acquire::acquire_killable(self, 1).await?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: 1,
+        })
+    }
+
+    /// Waits for one permit at most `timeout` on the runtime's clock.
+    ///
+    /// Kernel: `down_timeout()`. A permit granted at the deadline wins.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] when the deadline passes first, or when the semaphore
+    /// is closed ([`TimedOut::is_closed`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a runtime with timers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let sem = runtime::sync::Semaphore::new(0);
+    ///     assert!(sem.acquire_timeout(Duration::from_secs(1)).await.is_err());
+    /// });
+    /// ```
+    #[doc(alias = "down_timeout")]
+    #[track_caller]
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<SemaphorePermit<'_>, TimedOut>> + '_ {
+        let acquire = acquire::acquire_timeout(self, 1, timeout);
+        async move {
+            acquire.await?;
+            Ok(SemaphorePermit {
+                sem: self,
+                permits: 1,
+            })
+        }
+    }
+
+    /// Waits for one permit, blocking the current thread (for code outside
+    /// async tasks). Do not call it from a task: it blocks the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is (or gets) closed first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(0));
+    /// let giver = {
+    ///     let sem = sem.clone();
+    ///     std::thread::spawn(move || sem.add_permits(1))
+    /// };
+    /// let permit = sem.blocking_acquire().unwrap();
+    /// drop(permit);
+    /// giver.join().unwrap();
+    /// ```
+    pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        match acquire::blocking_acquire(self, 1) {
+            Ok(()) => Ok(SemaphorePermit {
+                sem: self,
+                permits: 1,
+            }),
+            Err(_) => Err(AcquireError(())),
+        }
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("permits", &self.available_permits())
+            .field("waiters", &self.queue.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+// ===== impl SemaphorePermit =====
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permits taken for good: they are not given back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(2);
+    /// sem.try_acquire().unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = runtime::sync::Semaphore::new(2);
+    /// assert_eq!(sem.try_acquire_many(2).unwrap().num_permits(), 2);
+    /// ```
+    pub fn num_permits(&self) -> usize {
+        self.permits as usize
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release(self.permits as u64);
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+// ===== impl OwnedSemaphorePermit =====
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permits taken for good: they are not given back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// sem.clone().try_acquire_owned().unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// assert_eq!(sem.try_acquire_owned().unwrap().num_permits(), 1);
+    /// ```
+    pub fn num_permits(&self) -> usize {
+        self.permits as usize
+    }
+
+    /// The semaphore the permits came from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let permit = sem.clone().try_acquire_owned().unwrap();
+    /// assert!(Arc::ptr_eq(permit.semaphore(), &sem));
+    /// ```
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        self.sem.release(self.permits as u64);
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+// ===== errors =====
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore closed")
+    }
+}
+
+impl std::error::Error for AcquireError {}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryAcquireError::Closed => f.write_str("semaphore closed"),
+            TryAcquireError::NoPermits => f.write_str("no permits available"),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
