@@ -49,6 +49,7 @@
 //! ```
 
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -842,6 +843,279 @@ fn watch_row(flavour: &str, workers: usize) -> Row {
     )
 }
 
+// ===== locks =====
+
+/// The two halves a reader checks: a write bumps both, across a yield.
+type Pair = [u64; 2];
+
+/// A lock library: its Mutex, RwLock and Semaphore.
+trait Locks: 'static {
+    const NAME: &'static str;
+    type Mutex: Send + Sync + 'static;
+    type MutexGuard<'a>: DerefMut<Target = u64> + Send;
+    type RwLock: Send + Sync + 'static;
+    type ReadGuard<'a>: Deref<Target = Pair> + Send;
+    type WriteGuard<'a>: DerefMut<Target = Pair> + Send;
+    type Semaphore: Send + Sync + 'static;
+    type Permit<'a>: Send;
+
+    fn mutex() -> Self::Mutex;
+    fn lock(mutex: &Self::Mutex) -> impl Future<Output = Self::MutexGuard<'_>> + Send;
+    fn rwlock() -> Self::RwLock;
+    fn read(lock: &Self::RwLock) -> impl Future<Output = Self::ReadGuard<'_>> + Send;
+    fn write(lock: &Self::RwLock) -> impl Future<Output = Self::WriteGuard<'_>> + Send;
+    fn semaphore(permits: usize) -> Self::Semaphore;
+    fn acquire(semaphore: &Self::Semaphore) -> impl Future<Output = Self::Permit<'_>> + Send;
+}
+
+impl Locks for Ours {
+    const NAME: &'static str = "ours";
+    type Mutex = runtime::sync::Mutex<u64>;
+    type MutexGuard<'a> = runtime::sync::MutexGuard<'a, u64>;
+    type RwLock = runtime::sync::RwLock<Pair>;
+    type ReadGuard<'a> = runtime::sync::RwLockReadGuard<'a, Pair>;
+    type WriteGuard<'a> = runtime::sync::RwLockWriteGuard<'a, Pair>;
+    type Semaphore = runtime::sync::Semaphore;
+    type Permit<'a> = runtime::sync::SemaphorePermit<'a>;
+
+    fn mutex() -> Self::Mutex {
+        runtime::sync::Mutex::new(0)
+    }
+
+    fn lock(mutex: &Self::Mutex) -> impl Future<Output = Self::MutexGuard<'_>> + Send {
+        mutex.lock()
+    }
+
+    fn rwlock() -> Self::RwLock {
+        runtime::sync::RwLock::new([0; 2])
+    }
+
+    fn read(lock: &Self::RwLock) -> impl Future<Output = Self::ReadGuard<'_>> + Send {
+        lock.read()
+    }
+
+    fn write(lock: &Self::RwLock) -> impl Future<Output = Self::WriteGuard<'_>> + Send {
+        lock.write()
+    }
+
+    fn semaphore(permits: usize) -> Self::Semaphore {
+        runtime::sync::Semaphore::new(permits)
+    }
+
+    async fn acquire(semaphore: &Self::Semaphore) -> Self::Permit<'_> {
+        semaphore.acquire().await.expect("never closed")
+    }
+}
+
+impl Locks for Tokio {
+    const NAME: &'static str = "tokio";
+    type Mutex = tokio::sync::Mutex<u64>;
+    type MutexGuard<'a> = tokio::sync::MutexGuard<'a, u64>;
+    type RwLock = tokio::sync::RwLock<Pair>;
+    type ReadGuard<'a> = tokio::sync::RwLockReadGuard<'a, Pair>;
+    type WriteGuard<'a> = tokio::sync::RwLockWriteGuard<'a, Pair>;
+    type Semaphore = tokio::sync::Semaphore;
+    type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
+
+    fn mutex() -> Self::Mutex {
+        tokio::sync::Mutex::new(0)
+    }
+
+    fn lock(mutex: &Self::Mutex) -> impl Future<Output = Self::MutexGuard<'_>> + Send {
+        mutex.lock()
+    }
+
+    fn rwlock() -> Self::RwLock {
+        tokio::sync::RwLock::new([0; 2])
+    }
+
+    fn read(lock: &Self::RwLock) -> impl Future<Output = Self::ReadGuard<'_>> + Send {
+        lock.read()
+    }
+
+    fn write(lock: &Self::RwLock) -> impl Future<Output = Self::WriteGuard<'_>> + Send {
+        lock.write()
+    }
+
+    fn semaphore(permits: usize) -> Self::Semaphore {
+        tokio::sync::Semaphore::new(permits)
+    }
+
+    async fn acquire(semaphore: &Self::Semaphore) -> Self::Permit<'_> {
+        semaphore.acquire().await.expect("never closed")
+    }
+}
+
+/// async-lock (smol's).
+struct AsyncLock;
+
+impl Locks for AsyncLock {
+    const NAME: &'static str = "async-lock";
+    type Mutex = async_lock::Mutex<u64>;
+    type MutexGuard<'a> = async_lock::MutexGuard<'a, u64>;
+    type RwLock = async_lock::RwLock<Pair>;
+    type ReadGuard<'a> = async_lock::RwLockReadGuard<'a, Pair>;
+    type WriteGuard<'a> = async_lock::RwLockWriteGuard<'a, Pair>;
+    type Semaphore = async_lock::Semaphore;
+    type Permit<'a> = async_lock::SemaphoreGuard<'a>;
+
+    fn mutex() -> Self::Mutex {
+        async_lock::Mutex::new(0)
+    }
+
+    fn lock(mutex: &Self::Mutex) -> impl Future<Output = Self::MutexGuard<'_>> + Send {
+        mutex.lock()
+    }
+
+    fn rwlock() -> Self::RwLock {
+        async_lock::RwLock::new([0; 2])
+    }
+
+    fn read(lock: &Self::RwLock) -> impl Future<Output = Self::ReadGuard<'_>> + Send {
+        lock.read()
+    }
+
+    fn write(lock: &Self::RwLock) -> impl Future<Output = Self::WriteGuard<'_>> + Send {
+        lock.write()
+    }
+
+    fn semaphore(permits: usize) -> Self::Semaphore {
+        async_lock::Semaphore::new(permits)
+    }
+
+    fn acquire(semaphore: &Self::Semaphore) -> impl Future<Output = Self::Permit<'_>> + Send {
+        semaphore.acquire()
+    }
+}
+
+/// `tasks` tasks each lock and increment `per_task` times; every 16th
+/// hold spans a yield, so the others queue on the lock. Checks the total.
+async fn mutex_contended<L: Locks>(tasks: u64, per_task: u64) {
+    let mutex = Arc::new(L::mutex());
+    let handles = (0..tasks)
+        .map(|_| {
+            let mutex = mutex.clone();
+            runtime::spawn(async move {
+                for i in 0..per_task {
+                    let mut guard = L::lock(&mutex).await;
+                    *guard += 1;
+                    if i % 16 == 0 {
+                        runtime::task::yield_now().await;
+                    }
+                    drop(guard);
+                }
+            })
+        })
+        .collect();
+    join_all(handles).await;
+    assert_eq!(*L::lock(&mutex).await, tasks * per_task, "lost increments");
+}
+
+/// `tasks` tasks each do `per_task` operations, every 20th a write that
+/// bumps both halves of a pair across a yield (so readers queue behind
+/// it), the rest reads that check the halves are equal. Checks the count
+/// of writes.
+async fn rwlock_read_heavy<L: Locks>(tasks: u64, per_task: u64) {
+    let lock = Arc::new(L::rwlock());
+    let handles = (0..tasks)
+        .map(|_| {
+            let lock = lock.clone();
+            runtime::spawn(async move {
+                for i in 0..per_task {
+                    if i % 20 == 0 {
+                        let mut pair = L::write(&lock).await;
+                        pair[0] += 1;
+                        runtime::task::yield_now().await;
+                        pair[1] += 1;
+                    } else {
+                        let pair = L::read(&lock).await;
+                        assert_eq!(pair[0], pair[1], "a read saw half a write");
+                    }
+                }
+            })
+        })
+        .collect();
+    join_all(handles).await;
+    let writes = tasks * per_task.div_ceil(20);
+    assert_eq!(*L::read(&lock).await, [writes; 2], "lost writes");
+}
+
+/// `tasks` tasks each acquire one of `permits` permits `per_task` times
+/// and hold it across a yield; the holders are counted and never exceed
+/// `permits`.
+async fn semaphore_contended<L: Locks>(tasks: u64, permits: usize, per_task: u64) {
+    let semaphore = Arc::new(L::semaphore(permits));
+    let holders = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let handles = (0..tasks)
+        .map(|_| {
+            let (semaphore, holders, done) = (semaphore.clone(), holders.clone(), done.clone());
+            runtime::spawn(async move {
+                for _ in 0..per_task {
+                    let permit = L::acquire(&semaphore).await;
+                    let now = holders.fetch_add(1, Ordering::AcqRel) + 1;
+                    assert!(now <= permits as u64, "{now} holders of {permits} permits");
+                    runtime::task::yield_now().await;
+                    holders.fetch_sub(1, Ordering::AcqRel);
+                    drop(permit);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    join_all(handles).await;
+    assert_eq!(done.load(Ordering::Relaxed), tasks * per_task);
+}
+
+fn lock_rows(flavour: &str, workers: usize) -> Vec<Row> {
+    fn mutex<L: Locks>(workers: usize) -> Contender {
+        Contender::new(L::NAME, move |scale| {
+            let per = scaled(50_000.0, scale);
+            on_ours(workers, 16 * per, move || mutex_contended::<L>(16, per))
+        })
+    }
+    fn rwlock<L: Locks>(workers: usize) -> Contender {
+        Contender::new(L::NAME, move |scale| {
+            let per = scaled(50_000.0, scale);
+            on_ours(workers, 16 * per, move || rwlock_read_heavy::<L>(16, per))
+        })
+    }
+    fn semaphore<L: Locks>(workers: usize) -> Contender {
+        Contender::new(L::NAME, move |scale| {
+            let per = scaled(10_000.0, scale);
+            on_ours(workers, 64 * per, move || {
+                semaphore_contended::<L>(64, 8, per)
+            })
+        })
+    }
+    vec![
+        Row::new(
+            format!("mutex_16/{flavour}"),
+            vec![
+                mutex::<Ours>(workers),
+                mutex::<Tokio>(workers),
+                mutex::<AsyncLock>(workers),
+            ],
+        ),
+        Row::new(
+            format!("rwlock_95r/{flavour}"),
+            vec![
+                rwlock::<Ours>(workers),
+                rwlock::<Tokio>(workers),
+                rwlock::<AsyncLock>(workers),
+            ],
+        ),
+        Row::new(
+            format!("semaphore_64x8/{flavour}"),
+            vec![
+                semaphore::<Ours>(workers),
+                semaphore::<Tokio>(workers),
+                semaphore::<AsyncLock>(workers),
+            ],
+        ),
+    ]
+}
+
 // ===== main =====
 
 fn rows() -> Vec<Row> {
@@ -864,6 +1138,15 @@ fn rows() -> Vec<Row> {
     }
     for (flavour, workers) in FLAVOURS {
         rows.push(watch_row(flavour, workers));
+    }
+    let locks: Vec<Vec<Row>> = FLAVOURS
+        .iter()
+        .map(|&(flavour, workers)| lock_rows(flavour, workers))
+        .collect();
+    // Row order: each workload's current-thread row, then its 2-worker one.
+    let [ct, mt] = <[Vec<Row>; 2]>::try_from(locks).ok().expect("two flavours");
+    for (ct, mt) in ct.into_iter().zip(mt) {
+        rows.extend([ct, mt]);
     }
     rows
 }
