@@ -386,7 +386,7 @@ fn ratio_cell((median, min, max): Ratios) -> String {
 fn summary(outcomes: &[Outcome]) {
     println!("\n===== summary: ratio = peer / ours, median (min-max) =====");
     println!(
-        "{:<28} {:<30} {:>5} {:>5}  every peer",
+        "{:<28} {:<36} {:>5} {:>5}  every peer",
         "row", "vs fastest peer", ">=1.0", ">=1.2"
     );
     let (mut at_1, mut at_1_2, mut counted) = (0, 0, 0);
@@ -420,7 +420,7 @@ fn summary(outcomes: &[Outcome]) {
             }
         };
         println!(
-            "{:<28} {vs:<30} {ok_1:>5} {ok_1_2:>5}  {}",
+            "{:<28} {vs:<36} {ok_1:>5} {ok_1_2:>5}  {}",
             o.row,
             every.join(", ")
         );
