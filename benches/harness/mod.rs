@@ -1,0 +1,438 @@
+//! The project's benchmark method (issue 21): one measurement per process,
+//! as a user's program is, with ours and each peer alternating, and
+//! hyperfine-style ratios.
+//!
+//! # Model
+//!
+//! A bench binary (`harness = false`) describes its [`Row`]s: a unique
+//! name and a list of [`Contender`]s, ours first. A contender is a closure
+//! `scale -> cost` that runs the workload once and returns its cost, lower
+//! is better (ns per operation in `sync.rs`; a throughput bench returns
+//! its inverse, e.g. ns per byte). It checks its own result (counts,
+//! final values) and panics when it is wrong, so a broken primitive posts
+//! a `FAIL`, never a time. [`main`] does the rest.
+//!
+//! # Protocol
+//!
+//! - **Driver** (the default). For each row matching the filter it runs
+//!   `PAIRS` rounds; a round measures ours once and every peer once, each
+//!   in a fresh child process: `std::env::current_exe()` re-executed with
+//!   `{PREFIX}_CHILD=<row>` and `{PREFIX}_CONTENDER=<name>`. The order
+//!   flips every round (ours first, then the peers; then the peers in
+//!   reverse, ours last), so a drift in machine load falls on both sides
+//!   of a pair. Peer `p` in round `i` pairs with ours in round `i`: the
+//!   pair ratio is `peer cost / our cost` (above 1.0: ours is faster).
+//!   Per peer the row prints the median pair ratio and its range
+//!   (min–max); per contender the median cost.
+//! - **Child.** Runs `{PREFIX}_WARMUP` unmeasured runs (default 0: a
+//!   user's program starts cold), then one measured run, and prints one
+//!   line, `RESULT cost=<f64>`, on stdout. A child that panics, exits
+//!   non-zero, prints no `RESULT` line, or outlives `{PREFIX}_TIMEOUT_S`
+//!   (default 120 s; the driver kills it) is a `FAIL` with its reason;
+//!   that contender is not run again in the row, and the binary exits
+//!   non-zero at the end.
+//! - **In process** (`{PREFIX}_IN_PROCESS=1`): the same rounds and ratios,
+//!   each measurement a call in the driver's process (a panic is caught
+//!   and is a `FAIL`; there is no watchdog).
+//!
+//! The summary at the end lists every row's ratio against each peer and
+//! against the fastest peer (the one with the lowest median ratio), and
+//! counts the rows where ours is at least 1.0x and 1.2x that peer.
+//!
+//! # Environment
+//!
+//! `{PREFIX}_SCALE` (default 1.0) multiplies the workload sizes;
+//! `{PREFIX}_PAIRS` (default 5) rounds per row; `{PREFIX}_FILTER` runs
+//! only rows whose name contains the string; `{PREFIX}_IN_PROCESS=1`;
+//! `{PREFIX}_TIMEOUT_S`; `{PREFIX}_WARMUP`. For `perf`, run one child by
+//! hand: `{PREFIX}_CHILD=mpsc_spsc/ct {PREFIX}_CONTENDER=ours perf record
+//! target/release/deps/sync-…`.
+//!
+//! # Adopting it
+//!
+//! ```ignore
+//! #[path = "harness/mod.rs"]
+//! mod harness;
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let rows = vec![harness::Row::new("ping_pong/ct", vec![
+//!         harness::Contender::new("ours", |scale| ping_pong_ours(scale)),
+//!         harness::Contender::new("tokio", |scale| ping_pong_tokio(scale)),
+//!     ])];
+//!     harness::main(&harness::Bench { prefix: "WAKE_BENCH", title: "wake", unit: "ns/op" }, rows)
+//! }
+//! ```
+
+use std::io::{Read, Write as _};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a bench binary is called and how its costs read.
+pub struct Bench {
+    /// Prefix of every environment variable (`SYNC_BENCH`).
+    pub prefix: &'static str,
+    /// One line printed first.
+    pub title: &'static str,
+    /// The unit of a contender's cost (`ns/op`).
+    pub unit: &'static str,
+}
+
+/// One implementation of a row's workload.
+pub struct Contender {
+    /// Unique within its row.
+    pub name: &'static str,
+    /// Runs the workload once at the given scale, checks its result
+    /// (panics if wrong) and returns its cost (lower is better).
+    pub run: Box<dyn Fn(f64) -> f64>,
+}
+
+impl Contender {
+    pub fn new(name: &'static str, run: impl Fn(f64) -> f64 + 'static) -> Contender {
+        Contender {
+            name,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// A workload and its contenders; the first contender is ours.
+pub struct Row {
+    /// Unique within the binary; what the filter matches.
+    pub name: String,
+    pub contenders: Vec<Contender>,
+}
+
+impl Row {
+    pub fn new(name: impl Into<String>, contenders: Vec<Contender>) -> Row {
+        Row {
+            name: name.into(),
+            contenders,
+        }
+    }
+}
+
+/// The settings read from the environment.
+struct Settings {
+    scale: f64,
+    pairs: usize,
+    filter: String,
+    in_process: bool,
+    timeout: Duration,
+    warmup: usize,
+}
+
+impl Settings {
+    fn read(prefix: &str) -> Settings {
+        Settings {
+            scale: env_or(prefix, "SCALE", 1.0),
+            pairs: env_or(prefix, "PAIRS", 5usize).max(1),
+            filter: std::env::var(format!("{prefix}_FILTER")).unwrap_or_default(),
+            in_process: env_or(prefix, "IN_PROCESS", 0u8) != 0,
+            timeout: Duration::from_secs_f64(env_or(prefix, "TIMEOUT_S", 120.0)),
+            warmup: env_or(prefix, "WARMUP", 0usize),
+        }
+    }
+}
+
+/// Reads `{prefix}_{name}`, or `default` when unset; panics on garbage.
+pub fn env_or<T: std::str::FromStr>(prefix: &str, name: &str, default: T) -> T {
+    let var = format!("{prefix}_{name}");
+    std::env::var(&var).ok().map_or(default, |s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("{var} must be a number, got {s:?}"))
+    })
+}
+
+/// Runs the binary: a child when `{PREFIX}_CHILD` is set, the driver
+/// otherwise. Returns failure if any measurement failed.
+pub fn main(bench: &Bench, rows: Vec<Row>) -> ExitCode {
+    let settings = Settings::read(bench.prefix);
+    if let Ok(row) = std::env::var(format!("{}_CHILD", bench.prefix)) {
+        return child(bench, &settings, &rows, &row);
+    }
+    drive(bench, &settings, &rows)
+}
+
+// ===== child =====
+
+fn child(bench: &Bench, settings: &Settings, rows: &[Row], row: &str) -> ExitCode {
+    let name = std::env::var(format!("{}_CONTENDER", bench.prefix))
+        .unwrap_or_else(|_| panic!("{}_CONTENDER is not set", bench.prefix));
+    let row = rows
+        .iter()
+        .find(|r| r.name == row)
+        .unwrap_or_else(|| panic!("no row named {row:?}"));
+    let contender = row
+        .contenders
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("row {} has no contender {name:?}", row.name));
+    for _ in 0..settings.warmup {
+        (contender.run)(settings.scale);
+    }
+    let cost = (contender.run)(settings.scale);
+    println!("RESULT cost={cost}");
+    ExitCode::SUCCESS
+}
+
+/// Runs one contender of `row` in a child process under the watchdog.
+fn spawn_child(bench: &Bench, settings: &Settings, row: &str, name: &str) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut child = Command::new(exe)
+        .env(format!("{}_CHILD", bench.prefix), row)
+        .env(format!("{}_CONTENDER", bench.prefix), name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    // Drained on threads so a chatty child cannot fill a pipe and stall.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + settings.timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| format!("wait: {e}"))? {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        return Err(format!("timed out after {:?} (killed)", settings.timeout));
+    };
+    if !status.success() {
+        return Err(format!("{status}: {}", panic_message(&err)));
+    }
+    out.lines()
+        .find_map(|l| l.strip_prefix("RESULT cost="))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no RESULT line in {out:?}"))
+}
+
+/// The panic message in a child's stderr ("thread … panicked at
+/// file:line:col:" and the line after it), or its last non-empty line.
+fn panic_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(at) => lines[at..(at + 4).min(lines.len())].join(" "),
+        None => lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map_or_else(String::new, |l| l.trim().to_string()),
+    }
+}
+
+/// Runs one contender in this process, catching a panic.
+fn run_here(settings: &Settings, contender: &Contender) -> Result<f64, String> {
+    catch_unwind(AssertUnwindSafe(|| {
+        for _ in 0..settings.warmup {
+            (contender.run)(settings.scale);
+        }
+        (contender.run)(settings.scale)
+    }))
+    .map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into())
+    })
+}
+
+// ===== driver =====
+
+/// Median, min and max of a row's pair ratios against one peer.
+type Ratios = (f64, f64, f64);
+
+/// One row's outcome, for the summary.
+struct Outcome {
+    row: String,
+    /// Each peer's ratios, or its failure.
+    peers: Vec<(&'static str, Result<Ratios, String>)>,
+    /// Our failure, if any.
+    ours: Option<String>,
+}
+
+fn drive(bench: &Bench, settings: &Settings, rows: &[Row]) -> ExitCode {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{}", bench.title);
+    println!(
+        "{cpus} CPUs, load average {}; {} pairs per row, scale {}, {}; \
+         ratio = peer / ours (>1.0: ours is faster), median (min-max) of the pair ratios",
+        load_average(),
+        settings.pairs,
+        settings.scale,
+        if settings.in_process {
+            "in process"
+        } else {
+            "one process per measurement"
+        },
+    );
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for row in rows.iter().filter(|r| r.name.contains(&settings.filter)) {
+        outcomes.push(run_row(bench, settings, row));
+    }
+    summary(&outcomes);
+    println!(
+        "\n{} rows in {:.1} s; load average at the end {}",
+        outcomes.len(),
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+    let failed = outcomes
+        .iter()
+        .any(|o| o.ours.is_some() || o.peers.iter().any(|(_, r)| r.is_err()));
+    if failed {
+        println!("some measurements FAILED (see above)");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_row(bench: &Bench, settings: &Settings, row: &Row) -> Outcome {
+    println!("\n== {}", row.name);
+    let n = row.contenders.len();
+    // costs[contender][round]; a failure stops that contender's rounds.
+    let mut costs: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut failures: Vec<Option<String>> = vec![None; n];
+    for round in 0..settings.pairs {
+        let mut order: Vec<usize> = (0..n).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for c in order {
+            if failures[c].is_some() {
+                continue;
+            }
+            let contender = &row.contenders[c];
+            let result = if settings.in_process {
+                run_here(settings, contender)
+            } else {
+                spawn_child(bench, settings, &row.name, contender.name)
+            };
+            match result {
+                Ok(cost) => costs[c].push(cost),
+                Err(why) => failures[c] = Some(why),
+            }
+        }
+    }
+    for (c, contender) in row.contenders.iter().enumerate() {
+        let cost = match &failures[c] {
+            Some(why) => format!("FAIL: {why}"),
+            None => format!("{:>10.1} {}", median(&costs[c]), bench.unit),
+        };
+        let ratio = match (c, &failures[0], &failures[c]) {
+            (0, _, _) | (_, Some(_), _) | (_, _, Some(_)) => String::new(),
+            _ => ratio_cell(pair_ratios(&costs[0], &costs[c])),
+        };
+        println!("  {:<16} {cost:<24} {ratio}", contender.name);
+        std::io::stdout().flush().expect("stdout");
+    }
+    Outcome {
+        row: row.name.clone(),
+        ours: failures[0].clone(),
+        peers: (1..n)
+            .map(|c| {
+                let result = match (&failures[0], &failures[c]) {
+                    (_, Some(why)) => Err(why.clone()),
+                    (Some(_), None) => Err("ours failed".into()),
+                    (None, None) => Ok(pair_ratios(&costs[0], &costs[c])),
+                };
+                (row.contenders[c].name, result)
+            })
+            .collect(),
+    }
+}
+
+/// Median, min and max of `peer[i] / ours[i]`.
+fn pair_ratios(ours: &[f64], peer: &[f64]) -> Ratios {
+    let ratios: Vec<f64> = ours.iter().zip(peer).map(|(o, p)| p / o).collect();
+    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(&ratios), min, max)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn ratio_cell((median, min, max): Ratios) -> String {
+    format!("{median:.2}x ({min:.2}-{max:.2})")
+}
+
+fn summary(outcomes: &[Outcome]) {
+    println!("\n===== summary: ratio = peer / ours, median (min-max) =====");
+    println!(
+        "{:<28} {:<36} {:>5} {:>5}  every peer",
+        "row", "vs fastest peer", ">=1.0", ">=1.2"
+    );
+    let (mut at_1, mut at_1_2, mut counted) = (0, 0, 0);
+    for o in outcomes {
+        let every: Vec<String> = o
+            .peers
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(r) => format!("{name} {}", ratio_cell(*r)),
+                Err(_) => format!("{name} FAIL"),
+            })
+            .collect();
+        let fastest = o
+            .peers
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().ok().map(|r| (*name, *r)))
+            .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
+        let (vs, ok_1, ok_1_2) = match (&o.ours, fastest) {
+            (Some(_), _) => ("ours FAIL".to_string(), "-", "-"),
+            (None, None) => ("no peer".to_string(), "-", "-"),
+            (None, Some((name, r))) => {
+                counted += 1;
+                let yes_no = |b: bool| if b { "yes" } else { "MISS" };
+                at_1 += usize::from(r.0 >= 1.0);
+                at_1_2 += usize::from(r.0 >= 1.2);
+                (
+                    format!("{} {name}", ratio_cell(r)),
+                    yes_no(r.0 >= 1.0),
+                    if r.0 >= 1.2 { "yes" } else { "no" },
+                )
+            }
+        };
+        println!(
+            "{:<28} {vs:<36} {ok_1:>5} {ok_1_2:>5}  {}",
+            o.row,
+            every.join(", ")
+        );
+    }
+    println!(
+        "\nours >= 1.0x the fastest peer on {at_1}/{counted} rows (target: all), \
+         >= 1.2x on {at_1_2}/{counted} (target: at least half)"
+    );
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
