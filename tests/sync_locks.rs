@@ -310,8 +310,17 @@ fn acquire_many_not_starved_by_single_acquires() {
             while singles.load(SeqCst) < 100 {
                 yield_now().await;
             }
+            // Count from the moment the big acquire is queued (its first
+            // poll), not from before it: this thread may be descheduled in
+            // between while the streams run on.
+            let mut many = std::pin::pin!(sem.acquire_many(PERMITS as u32));
+            let first = futures::poll!(many.as_mut());
             let before = singles.load(SeqCst);
-            let all = sem.acquire_many(PERMITS as u32).await.unwrap();
+            let all = match first {
+                std::task::Poll::Ready(all) => all,
+                std::task::Poll::Pending => many.await,
+            }
+            .unwrap();
             let overtaken = singles.load(SeqCst) - before;
             drop(all);
             stop.store(true, SeqCst);
@@ -378,9 +387,18 @@ fn writer_not_starved_by_a_stream_of_readers() {
             while count.load(SeqCst) < 100 {
                 yield_now().await;
             }
+            // Count from the moment the writer is queued (its first poll):
+            // this thread may be descheduled before it while readers run.
+            let mut write = std::pin::pin!(lock.write());
+            let first = futures::poll!(write.as_mut());
             let before = count.load(SeqCst);
-            *lock.write().await += 1;
+            let mut guard = match first {
+                std::task::Poll::Ready(guard) => guard,
+                std::task::Poll::Pending => write.await,
+            };
             let reads = count.load(SeqCst) - before;
+            *guard += 1;
+            drop(guard);
             stop.store(true, SeqCst);
             for reader in readers {
                 reader.await.unwrap();
