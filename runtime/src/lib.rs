@@ -13,6 +13,7 @@
 //! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
 //! | the wait queue itself | [`sync`] (re-exports `waitq`) |
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
+//! | [`fs`]: files and directories on the blocking pool | `fs.rs`, `fs/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //!
@@ -73,6 +74,7 @@
 mod blocking;
 mod builder;
 mod context;
+pub mod fs;
 mod metrics;
 pub mod net;
 mod park;
