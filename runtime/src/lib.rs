@@ -13,6 +13,8 @@
 //! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
 //! | the wait queue itself | [`sync`] (re-exports `waitq`) |
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
+//! | [`fs`]: files and directories on the blocking pool | `fs.rs`, `fs/` |
+//! | [`process`]: child processes, their exits and pipes in the reactor | `process.rs`, `process/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
@@ -74,9 +76,11 @@
 mod blocking;
 mod builder;
 mod context;
+pub mod fs;
 mod metrics;
 pub mod net;
 mod park;
+pub mod process;
 mod reactor;
 mod runtime;
 mod scheduler;

@@ -1,0 +1,541 @@
+//! Child processes: tokio's `process` API, where a child's exit and its
+//! pipes are reactor events like a socket's.
+//!
+//! ```
+//! use futures::{AsyncReadExt, AsyncWriteExt};
+//! use runtime::process::Command;
+//! use std::process::Stdio;
+//!
+//! runtime::Runtime::new().unwrap().block_on(async {
+//!     // Run to completion, capturing the output.
+//!     let out = Command::new("sh").args(["-c", "echo hi; exit 3"]).output().await?;
+//!     assert_eq!(out.stdout, b"hi\n");
+//!     assert_eq!(out.status.code(), Some(3));
+//!
+//!     // Talk to it through pipes.
+//!     let mut child = Command::new("cat")
+//!         .stdin(Stdio::piped())
+//!         .stdout(Stdio::piped())
+//!         .spawn()?;
+//!     let mut stdin = child.stdin.take().unwrap();
+//!     stdin.write_all(b"echo").await?;
+//!     stdin.close().await?; // EOF for cat
+//!     let mut echoed = String::new();
+//!     child.stdout.take().unwrap().read_to_string(&mut echoed).await?;
+//!     assert_eq!(echoed, "echo");
+//!     assert!(child.wait().await?.success());
+//!     std::io::Result::Ok(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! # Contract
+//!
+//! - **A runtime with I/O.** [`Command::spawn`] registers the child with
+//!   the current runtime's reactor: outside a runtime built with
+//!   `enable_io()` it fails, before any process is started.
+//! - **No zombies.** A child is reaped when it exits, awaited or not: a
+//!   [`Child`] dropped before its process exited is reaped in the
+//!   background once it does (the reaper thread, see below), so a child
+//!   never lingers as a zombie.
+//! - **Dropping does not kill** (as std and tokio): the process runs on,
+//!   unless [`Command::kill_on_drop`] was set, when dropping its
+//!   [`Child`] sends `SIGKILL` (if it has not exited).
+//! - **After shutdown.** [`Child::wait`] on a child whose runtime shut
+//!   down ends with an error (not a hang) unless the child had already
+//!   been reaped; [`Child::try_wait`] and [`Child::start_kill`] still
+//!   work, and the process is still reaped when it exits.
+//! - **Cancel safety.** [`Child::wait`] is cancel safe; see each method.
+//!
+//! # What maps to what in tokio
+//!
+//! | ours | tokio |
+//! | --- | --- |
+//! | [`Command`] (`spawn`, `output`, `status`, `kill_on_drop`, the std builder methods) | `Command` |
+//! | [`Child`] (`id`, `wait`, `try_wait`, `kill`, `start_kill`, `wait_with_output`, `stdin`/`stdout`/`stderr` fields) | `Child` |
+//! | [`ChildStdin`] ([`futures_io::AsyncWrite`]), [`ChildStdout`] and [`ChildStderr`] ([`futures_io::AsyncRead`]) | the same names, `tokio::io` traits |
+//! | the reaper thread woken by `SIGCHLD`, and an exit pipe per child in the reactor | a pidfd in the reactor (Linux ≥ 5.3), else the signal driver's `SIGCHLD` and an orphan queue |
+//!
+//! # Internals
+//!
+//! `pidfd_open(2)` would make the exit itself a reactor source, but it
+//! needs a raw syscall (`unsafe`, denied in this crate) and std's
+//! `PidFd` is unstable. So exits reach the runtime as in the kernel, where
+//! `SIGCHLD` and the parent's wait queue carry them: one process-wide
+//! thread reaps on `SIGCHLD` (see `process/reaper.rs` for the protocol
+//! that loses no exit) and closes the reaped child's *exit pipe*, whose
+//! read end is registered with the reactor; [`Child::wait`] sleeps on that
+//! source's wait queue like a socket read. Pipes are std's, made
+//! non-blocking and registered through `mio::unix::pipe`.
+//!
+//! Installing the `SIGCHLD` handler is process-wide and permanent (the
+//! default action of `SIGCHLD` is to ignore it, so nothing else changes).
+
+mod pipe;
+mod reaper;
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::path::Path;
+use std::pin::{pin, Pin};
+use std::process::{ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures_io::AsyncRead;
+use mio::Interest;
+
+pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::reactor::readiness::Direction;
+use crate::reactor::PollEvented;
+use reaper::Entry;
+
+// ===== impl Command =====
+
+/// A process to start: [`std::process::Command`]'s builder (the same
+/// methods), started onto the reactor.
+///
+/// # Examples
+///
+/// ```
+/// use runtime::process::Command;
+///
+/// runtime::Runtime::new().unwrap().block_on(async {
+///     let status = Command::new("true").status().await?;
+///     assert!(status.success());
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct Command {
+    std: std::process::Command,
+    kill_on_drop: bool,
+    /// Which streams the caller chose (`output` pipes the others).
+    stdin_set: bool,
+    stdout_set: bool,
+    stderr_set: bool,
+}
+
+impl Command {
+    /// A command running `program` (looked up in `PATH` unless a path).
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command::from(std::process::Command::new(program))
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.std.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.std.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.std.env(key, val);
+        self
+    }
+
+    /// Sets environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.std.envs(vars);
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.std.env_remove(key);
+        self
+    }
+
+    /// Starts from an empty environment.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.std.env_clear();
+        self
+    }
+
+    /// The child's working directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.std.current_dir(dir);
+        self
+    }
+
+    /// The child's stdin ([`Stdio::piped`] makes [`Child::stdin`]).
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stdin(cfg);
+        self.stdin_set = true;
+        self
+    }
+
+    /// The child's stdout ([`Stdio::piped`] makes [`Child::stdout`]).
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stdout(cfg);
+        self.stdout_set = true;
+        self
+    }
+
+    /// The child's stderr ([`Stdio::piped`] makes [`Child::stderr`]).
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stderr(cfg);
+        self.stderr_set = true;
+        self
+    }
+
+    /// Whether dropping the [`Child`] (or the `output` / `status` future)
+    /// sends `SIGKILL` to a process that has not exited. Off by default.
+    pub fn kill_on_drop(&mut self, kill_on_drop: bool) -> &mut Command {
+        self.kill_on_drop = kill_on_drop;
+        self
+    }
+
+    /// The std builder inside (for what it has and this one does not:
+    /// `uid`, `process_group`, …).
+    pub fn as_std(&self) -> &std::process::Command {
+        &self.std
+    }
+
+    /// The std builder inside, to change. Stdio set through it counts as
+    /// not set for [`output`](Self::output)'s defaults.
+    pub fn as_std_mut(&mut self) -> &mut std::process::Command {
+        &mut self.std
+    }
+
+    /// Starts the process. Stdio not set is inherited.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime with I/O (nothing is started); when the program
+    /// cannot be started (as [`std::process::Command::spawn`]: `NotFound`
+    /// for a missing program); when the reaper cannot start (no thread, no
+    /// file descriptor). If registering the child's pipes fails after it
+    /// started, it is killed (and reaped).
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        reaper::ensure_started()?;
+        // The exit pipe first: outside a runtime this fails, before any
+        // process exists.
+        let (notify, exited) = mio::unix::pipe::new()?;
+        let exited = PollEvented::with_interest(exited, Interest::READABLE)?;
+        let mut std = self.std.spawn()?;
+        let pid = std.id();
+        let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
+        let (entry, key) = reaper::list(std, notify);
+        let mut child = Child {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            inner: ChildInner {
+                entry,
+                key,
+                exited,
+                pid,
+                kill_on_drop: self.kill_on_drop,
+                observed: false,
+            },
+        };
+        // See reaper.rs, "No lost exit".
+        child.inner.entry.try_wait(key)?;
+        let pipes = (|| {
+            child.stdin = stdin.map(ChildStdin::new).transpose()?;
+            child.stdout = stdout.map(ChildStdout::new).transpose()?;
+            child.stderr = stderr.map(ChildStderr::new).transpose()?;
+            io::Result::Ok(())
+        })();
+        if let Err(err) = pipes {
+            let _ = child.start_kill();
+            return Err(err);
+        }
+        Ok(child)
+    }
+
+    /// Starts the process and waits for it, capturing stdout and stderr
+    /// (unless set otherwise); stdin is `/dev/null` unless set.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), or when reading the pipes or waiting
+    /// fails (say the runtime shut down).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the child: it runs on unless
+    /// [`kill_on_drop`](Self::kill_on_drop) was set, and is reaped when it
+    /// exits; its output is lost.
+    pub async fn output(&mut self) -> io::Result<Output> {
+        if !self.stdin_set {
+            self.std.stdin(Stdio::null());
+        }
+        if !self.stdout_set {
+            self.std.stdout(Stdio::piped());
+        }
+        if !self.stderr_set {
+            self.std.stderr(Stdio::piped());
+        }
+        let child = self.spawn();
+        self.restore_defaults();
+        child?.wait_with_output().await
+    }
+
+    /// Starts the process (stdio inherited unless set) and waits for it to
+    /// exit. Pipes set up for it are closed at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn) and [`Child::wait`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`output`](Self::output).
+    pub async fn status(&mut self) -> io::Result<ExitStatus> {
+        let mut child = self.spawn()?;
+        drop((child.stdin.take(), child.stdout.take(), child.stderr.take()));
+        child.wait().await
+    }
+
+    /// Puts back the stdio `output` chose, so a later `spawn` inherits.
+    fn restore_defaults(&mut self) {
+        if !self.stdin_set {
+            self.std.stdin(Stdio::inherit());
+        }
+        if !self.stdout_set {
+            self.std.stdout(Stdio::inherit());
+        }
+        if !self.stderr_set {
+            self.std.stderr(Stdio::inherit());
+        }
+    }
+}
+
+impl From<std::process::Command> for Command {
+    fn from(std: std::process::Command) -> Command {
+        Command {
+            std,
+            kill_on_drop: false,
+            stdin_set: false,
+            stdout_set: false,
+            stderr_set: false,
+        }
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("std", &self.std)
+            .field("kill_on_drop", &self.kill_on_drop)
+            .finish()
+    }
+}
+
+// ===== impl Child =====
+
+/// A started process: see [`Command::spawn`].
+///
+/// Dropping it does not kill the process (unless
+/// [`kill_on_drop`](Command::kill_on_drop)) and does not leave a zombie:
+/// the process is reaped in the background when it exits.
+pub struct Child {
+    /// Its stdin, if [`Stdio::piped`].
+    pub stdin: Option<ChildStdin>,
+    /// Its stdout, if [`Stdio::piped`].
+    pub stdout: Option<ChildStdout>,
+    /// Its stderr, if [`Stdio::piped`].
+    pub stderr: Option<ChildStderr>,
+    inner: ChildInner,
+}
+
+struct ChildInner {
+    entry: Arc<Entry>,
+    /// Its key in the reaper's list.
+    key: usize,
+    /// The exit pipe's read end: readable (EOF) once reaped.
+    exited: PollEvented<mio::unix::pipe::Receiver>,
+    pid: u32,
+    kill_on_drop: bool,
+    /// `wait` or `try_wait` returned the status.
+    observed: bool,
+}
+
+impl Child {
+    /// The process id, until [`wait`](Self::wait) or
+    /// [`try_wait`](Self::try_wait) returned its exit status (then `None`,
+    /// as tokio).
+    ///
+    /// The reaper reaps a child as soon as it exits, so once the process
+    /// has exited the id may already name another process: signal the
+    /// child through [`start_kill`](Self::start_kill), which knows.
+    pub fn id(&self) -> Option<u32> {
+        (!self.inner.observed).then_some(self.inner.pid)
+    }
+
+    /// The exit status if the process has exited (reaping it), without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::process::Child::try_wait`] (`ECHILD` if something else
+    /// in the process reaped it).
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let status = self.inner.entry.try_wait(self.inner.key)?;
+        self.inner.observed |= status.is_some();
+        Ok(status)
+    }
+
+    /// Waits for the process to exit; its status (kept: every later call
+    /// returns it too). Does not close stdin: a child that reads until
+    /// EOF waits for [`stdin`](Self::stdin) to be closed or dropped.
+    ///
+    /// # Errors
+    ///
+    /// When the child's runtime shut down before it exited (an error, not
+    /// a hang); as [`try_wait`](Self::try_wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is lost, a later call waits again.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let ChildInner {
+            entry, key, exited, ..
+        } = &self.inner;
+        let status = match entry.try_wait(*key)? {
+            Some(status) => status,
+            None => {
+                exited
+                    .registration()
+                    .async_io(Direction::Read, || match entry.try_wait(*key)? {
+                        Some(status) => Ok(status),
+                        None => Err(io::ErrorKind::WouldBlock.into()),
+                    })
+                    .await?
+            }
+        };
+        self.inner.observed = true;
+        Ok(status)
+    }
+
+    /// Sends `SIGKILL` without waiting; nothing if the process has already
+    /// been reaped.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::process::Child::kill`].
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        self.inner.entry.kill()
+    }
+
+    /// Sends `SIGKILL` and waits for the process to exit.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_kill`](Self::start_kill) and [`wait`](Self::wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// The signal is sent on the first poll; dropping the future after
+    /// that loses nothing (the process is reaped in the background).
+    pub async fn kill(&mut self) -> io::Result<()> {
+        self.start_kill()?;
+        self.wait().await.map(drop)
+    }
+
+    /// Closes stdin, then reads stdout and stderr to the end while
+    /// waiting for the process to exit.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), or a read error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the child (see [`Child`]) and loses the
+    /// output read so far.
+    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
+        let mut out = pin!(read_to_end(stdout));
+        let mut err = pin!(read_to_end(stderr));
+        let mut status = pin!(self.wait());
+        let (mut got_out, mut got_err, mut got_status) = (None, None, None);
+        poll_fn(|cx| {
+            if got_out.is_none() {
+                if let Poll::Ready(done) = out.as_mut().poll(cx) {
+                    got_out = Some(done);
+                }
+            }
+            if got_err.is_none() {
+                if let Poll::Ready(done) = err.as_mut().poll(cx) {
+                    got_err = Some(done);
+                }
+            }
+            if got_status.is_none() {
+                if let Poll::Ready(done) = status.as_mut().poll(cx) {
+                    got_status = Some(done);
+                }
+            }
+            match (&got_out, &got_err, &got_status) {
+                (Some(_), Some(_), Some(_)) => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        Ok(Output {
+            status: got_status.expect("polled to completion")?,
+            stdout: got_out.expect("polled to completion")?,
+            stderr: got_err.expect("polled to completion")?,
+        })
+    }
+}
+
+/// Reads `io` to EOF (nothing for `None`).
+async fn read_to_end<R: AsyncRead + Unpin>(io: Option<R>) -> io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let Some(mut io) = io else {
+        return Ok(all);
+    };
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut chunk)).await {
+            Ok(0) => return Ok(all),
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+impl Drop for Child {
+    /// Kills the process if [`kill_on_drop`](Command::kill_on_drop) was
+    /// set. An unreaped process stays in the reaper's list until it exits.
+    fn drop(&mut self) {
+        if self.inner.kill_on_drop {
+            let _ = self.inner.entry.kill();
+        }
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.inner.pid)
+            .field("status", &self.inner.entry.status())
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .finish()
+    }
+}

@@ -1,0 +1,273 @@
+//! `runtime::process` on real child processes (`sh`, `cat`, `sleep`,
+//! `true`), on every scheduler flavour (current-thread, mt(1), mt(2))
+//! through `rt_test!`. Only child processes are signalled, never this one.
+//!
+//! Covered: exit codes and `output`/`status`, env and working directory,
+//! a child killed by a signal, 8 MiB through `cat` both ways at once,
+//! `kill_on_drop`, 1,000 short-lived children with no zombie left, a
+//! `Child` dropped unawaited (reaped when it exits), `wait` after the
+//! runtime shut down (an error, not a hang), spawning outside a runtime.
+#[macro_use]
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use runtime::process::Command;
+
+/// The state letter and parent of process `pid` (`/proc/<pid>/stat`),
+/// `None` if there is no such process.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Whether `pid` is a zombie child of this process.
+fn is_our_zombie(pid: u32) -> bool {
+    stat(pid) == Some(('Z', std::process::id()))
+}
+
+/// Whether `pid` is no longer a child of ours (exited and reaped).
+fn is_gone(pid: u32) -> bool {
+    stat(pid).is_none_or(|(_, ppid)| ppid != std::process::id())
+}
+
+/// Waits (bounded: a hang detector, not a timing assertion) until `done`.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: still not done after 30 s"
+        );
+        runtime::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+rt_test! {
+    fn exit_codes_and_output(rt) {
+        rt.block_on(async {
+            assert!(Command::new("true").status().await.unwrap().success());
+            assert_eq!(Command::new("false").status().await.unwrap().code(), Some(1));
+            let out = Command::new("sh")
+                .args(["-c", "echo out; echo err >&2; exit 7"])
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(out.status.code(), Some(7));
+            assert_eq!(out.stdout, b"out\n");
+            assert_eq!(out.stderr, b"err\n");
+
+            let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+            assert!(child.id().is_some());
+            let status = child.wait().await.unwrap();
+            assert_eq!(status.code(), Some(3));
+            assert_eq!(child.wait().await.unwrap().code(), Some(3), "kept");
+            assert_eq!(child.try_wait().unwrap().map(|s| s.code()), Some(Some(3)));
+            assert_eq!(child.id(), None, "no id once reaped");
+
+            let dir = std::env::temp_dir().canonicalize().unwrap();
+            let out = Command::new("/bin/sh")
+                .args(["-c", "echo \"${FOO-unset}:${BAR-unset}:${HOME-unset}\"; pwd"])
+                .env_clear()
+                .envs([("FOO", "1"), ("BAR", "2")])
+                .env_remove("BAR")
+                .current_dir(&dir)
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(text, format!("1:unset:unset\n{}\n", dir.display()));
+
+            let err = Command::new("no-such-program-here").spawn().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        });
+    }
+}
+
+rt_test! {
+    fn killed_by_a_signal(rt) {
+        rt.block_on(async {
+            // The child signals itself.
+            let status = Command::new("sh").args(["-c", "kill -TERM $$"]).status().await.unwrap();
+            assert_eq!(status.signal(), Some(15));
+            assert_eq!(status.code(), None);
+
+            let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+            assert!(child.try_wait().unwrap().is_none());
+            child.kill().await.unwrap();
+            assert_eq!(child.wait().await.unwrap().signal(), Some(9));
+            child.start_kill().unwrap(); // reaped: nothing to do
+        });
+    }
+}
+
+rt_test! {
+    fn pipes_both_ways_8_mib(rt) {
+        rt.block_on(async {
+            let data: Vec<u8> = (0..8 * 1024 * 1024).map(|i: usize| (i * 31 % 251) as u8).collect();
+            let mut child = Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            // Both at once: cat's pipes hold 64 KiB each way, so writing it
+            // all before reading would block both sides.
+            let write = async {
+                for chunk in data.chunks(100_000) {
+                    stdin.write_all(chunk).await.unwrap();
+                }
+                stdin.close().await.unwrap();
+                assert!(stdin.write(b"x").await.is_err(), "written after close");
+            };
+            let read = async {
+                let mut got = Vec::new();
+                stdout.read_to_end(&mut got).await.unwrap();
+                got
+            };
+            let ((), got) = futures::join!(write, read);
+            assert!(got == data, "cat echoed something else ({} bytes)", got.len());
+            assert!(child.wait().await.unwrap().success());
+
+            // And through `wait_with_output`, stderr too.
+            let mut child = Command::new("sh")
+                .args(["-c", "cat; cat >&2 < /dev/null; head -c 1000000 /dev/zero >&2"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.as_mut().unwrap().write_all(b"hello").await.unwrap();
+            let out = child.wait_with_output().await.unwrap();
+            assert!(out.status.success());
+            assert_eq!(out.stdout, b"hello");
+            assert_eq!(out.stderr.len(), 1_000_000);
+        });
+    }
+}
+
+rt_test! {
+    fn kill_on_drop(rt) {
+        rt.block_on(async {
+            let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap();
+            let pid = child.id().unwrap();
+            assert!(!is_gone(pid));
+            drop(child);
+            // Killed, and reaped in the background.
+            eventually("killed child reaped", || is_gone(pid)).await;
+
+            // Without it the process runs on after the drop (`kill -0`
+            // finds it); killed from outside, it is reaped as an orphan.
+            let child = Command::new("sleep").arg("1000").spawn().unwrap();
+            let pid = child.id().unwrap().to_string();
+            drop(child);
+            let alive = Command::new("kill").args(["-0", &pid]).status().await.unwrap();
+            assert!(alive.success(), "killed without kill_on_drop");
+            assert!(Command::new("kill").args(["-9", &pid]).status().await.unwrap().success());
+            eventually("orphan killed from outside reaped", || is_gone(pid.parse().unwrap())).await;
+        });
+    }
+}
+
+rt_test! {
+    fn dropped_child_is_reaped_after_it_exits(rt) {
+        rt.block_on(async {
+            // `cat` exits when its stdin closes, which happens when the
+            // `Child` is dropped, after its drop listed it as an orphan.
+            let child = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
+            let pid = child.id().unwrap();
+            drop(child);
+            eventually("orphan reaped", || is_gone(pid)).await;
+            assert!(!is_our_zombie(pid));
+
+            // A child that exits on its own, dropped unawaited.
+            let pids: Vec<u32> = (0..20)
+                .map(|_| Command::new("true").spawn().unwrap().id().unwrap())
+                .collect();
+            eventually("unawaited children reaped", || pids.iter().all(|&pid| is_gone(pid))).await;
+        });
+    }
+}
+
+rt_test! {
+    fn a_thousand_children_no_zombies(rt) {
+        rt.block_on(async {
+            let mut pids = Vec::new();
+            for _batch in 0..20 {
+                let tasks: Vec<_> = (0..50)
+                    .map(|_| {
+                        runtime::spawn(async {
+                            let mut child = Command::new("true").spawn().unwrap();
+                            let pid = child.id().unwrap();
+                            assert!(child.wait().await.unwrap().success());
+                            pid
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    pids.push(task.await.unwrap());
+                }
+            }
+            assert_eq!(pids.len(), 1000);
+            // Each was reaped by its own `wait`: none is a zombie now.
+            let zombies: Vec<_> = pids.iter().filter(|&&pid| is_our_zombie(pid)).collect();
+            assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+        });
+    }
+}
+
+#[test]
+fn wait_after_shutdown_is_an_error() {
+    for workers in [None, Some(1), Some(2)] {
+        let rt = support::build(workers);
+        let mut child = rt
+            .block_on(async { Command::new("sleep").arg("1000").kill_on_drop(true).spawn() })
+            .unwrap();
+        drop(rt);
+        let (child, result) =
+            support::watchdog("wait after shutdown", support::RT_LIMIT, move || {
+                let result = futures::executor::block_on(child.wait());
+                (child, result)
+            });
+        assert!(
+            result.is_err(),
+            "{workers:?}: wait after shutdown gave {result:?}"
+        );
+        let pid = child.id().unwrap();
+        drop(child); // killed, and reaped by the reaper thread
+        let start = Instant::now();
+        while !is_gone(pid) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "child of a dead runtime not reaped"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[test]
+fn spawn_outside_a_runtime_fails_and_starts_nothing() {
+    let err = Command::new("true").spawn().unwrap_err();
+    assert!(err.to_string().contains("runtime"), "{err}");
+}
+
+#[test]
+fn process_types_are_send_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Command>();
+    send_sync::<runtime::process::Child>();
+    send_sync::<runtime::process::ChildStdin>();
+    send_sync::<runtime::process::ChildStdout>();
+    send_sync::<runtime::process::ChildStderr>();
+}
