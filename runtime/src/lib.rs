@@ -73,6 +73,8 @@
 mod blocking;
 mod builder;
 mod context;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod metrics;
 pub mod net;
 mod park;
