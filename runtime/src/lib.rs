@@ -11,10 +11,11 @@
 //! | current-thread and work-stealing schedulers (fairness rules in their module docs) | `scheduler/` |
 //! | [`spawn_blocking`] pool | `blocking.rs` |
 //! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
-//! | the wait queue itself | [`sync`] (re-exports `waitq`) |
+//! | channels, locks, semaphores and the wait queue itself | [`sync`] (re-exports `waitq`), `sync/` |
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
 //! | [`fs`]: files and directories on the blocking pool | `fs.rs`, `fs/` |
 //! | [`process`]: child processes, their exits and pipes in the reactor | `process.rs`, `process/` |
+//! | `runtime::hyper` (feature `hyper`): hyper's executor, timer and I/O glue | `hyper.rs`, `hyper/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
@@ -77,6 +78,8 @@ mod blocking;
 mod builder;
 mod context;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod metrics;
 pub mod net;
 mod park;

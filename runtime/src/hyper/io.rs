@@ -1,0 +1,271 @@
+//! [`Io`]: `futures::io` streams as hyper's I/O, and hyper's I/O as
+//! `futures::io` streams.
+
+use std::any::TypeId;
+use std::cell::Cell;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use hyper::rt::{ReadBuf, ReadBufCursor};
+use pin_project_lite::pin_project;
+
+use crate::net::{TcpStream, UnixStream};
+
+pin_project! {
+    /// Adapts a stream between the two I/O trait families: a
+    /// [`futures_io::AsyncRead`] + [`AsyncWrite`] stream (this runtime's
+    /// [`TcpStream`], [`UnixStream`], or any other) becomes a
+    /// [`hyper::rt::Read`] + [`hyper::rt::Write`] one, to hand to hyper's
+    /// `serve_connection` or `handshake`; and a hyper stream (an upgraded
+    /// connection, `hyper::upgrade::Upgraded`) becomes a `futures::io` one.
+    /// The counterpart of hyper-util's `TokioIo`.
+    ///
+    /// # Reads
+    ///
+    /// hyper reads into memory it has not initialised, and filling it
+    /// without `unsafe` (denied in this crate) is possible only with
+    /// [`ReadBufCursor::put_slice`], a copy. So each read goes to the
+    /// inner stream through a scratch buffer, initialised once and shared
+    /// by every `Io` on the thread, and the bytes read (only those) are
+    /// copied into hyper's buffer: a request of a few hundred bytes costs a
+    /// copy of a few hundred bytes, and no memory per connection. The
+    /// scratch holds at most 64 KiB: one read asks for no more than that.
+    ///
+    /// The alternative is to zero hyper's buffer before each read (8 KiB
+    /// and up: hyper hands every read a fresh cursor that counts nothing as
+    /// initialised) and read into it; that still needs `unsafe` to mark
+    /// the bytes filled (`ReadBufCursor::advance`), and costs more where
+    /// HTTP spends its reads. `cargo bench --bench http -- readbuf`
+    /// (in-memory reader, one read, ns; a syscall adds about 1,000):
+    ///
+    /// | bytes read | hyper's buffer | copy (this) | zero, then advance |
+    /// | ---: | ---: | ---: | ---: |
+    /// | 100 | 8 KiB | 13.5 | 46.2 |
+    /// | 1,024 | 8 KiB | 34.1 | 67.4 |
+    /// | 16 KiB | 16 KiB | 289 | 193 |
+    /// | 64 KiB | 64 KiB | 3,383 | 2,675 |
+    ///
+    /// Requests and small bodies read faster; a read that fills a big
+    /// buffer pays a copy on top of the kernel's (about 1.3x the zeroing,
+    /// under a microsecond per 16 KiB). hyper-util's `TokioIo` does neither:
+    /// tokio's `AsyncRead` takes uninitialised memory, which
+    /// `futures::io`'s `&mut [u8]` cannot.
+    ///
+    /// # Vectored writes
+    ///
+    /// `poll_write_vectored` is forwarded. hyper only uses it (queueing
+    /// headers and body as separate buffers instead of copying the body
+    /// behind the headers) when [`is_write_vectored`](hyper::rt::Write::is_write_vectored)
+    /// says the stream writes several buffers in one go, which
+    /// `futures::io` cannot tell. [`Io::new`] answers yes for this
+    /// runtime's [`TcpStream`] and [`UnixStream`] (one `writev` each) and
+    /// no for every other type, whose vectored write may be the trait's
+    /// default (the first buffer only: headers and body would go out in
+    /// two writes, and Nagle plus delayed ACKs can stall the second one).
+    /// [`Io::with_write_vectored`] states it for other streams.
+    ///
+    /// # Examples
+    ///
+    /// A server on this runtime: name [`Io`], [`RuntimeTimer`](super::RuntimeTimer)
+    /// and [`RuntimeExecutor`](super::RuntimeExecutor) where hyper-util's
+    /// `TokioIo`, `TokioTimer` and `TokioExecutor` would go.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use futures::{AsyncReadExt, AsyncWriteExt};
+    /// use http_body_util::Full;
+    /// use hyper::body::{Bytes, Incoming};
+    /// use hyper::server::conn::http1;
+    /// use hyper::service::service_fn;
+    /// use hyper::{Request, Response};
+    /// use runtime::hyper::{Io, RuntimeTimer};
+    /// use runtime::net::{TcpListener, TcpStream};
+    ///
+    /// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    ///     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    /// }
+    ///
+    /// runtime::Runtime::new().unwrap().block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let addr = listener.local_addr()?;
+    ///     runtime::spawn(async move {
+    ///         loop {
+    ///             let (stream, _) = listener.accept().await.unwrap();
+    ///             runtime::spawn(async move {
+    ///                 let served = http1::Builder::new()
+    ///                     .timer(RuntimeTimer::new())
+    ///                     .serve_connection(Io::new(stream), service_fn(hello))
+    ///                     .await;
+    ///                 if let Err(err) = served {
+    ///                     eprintln!("connection: {err}");
+    ///                 }
+    ///             });
+    ///         }
+    ///     });
+    ///
+    ///     let mut client = TcpStream::connect(addr).await?;
+    ///     client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    ///     let mut response = String::new();
+    ///     client.read_to_string(&mut response).await?;
+    ///     assert!(response.starts_with("HTTP/1.1 200 OK"));
+    ///     assert!(response.ends_with("hello"));
+    ///     std::io::Result::Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    #[derive(Debug)]
+    pub struct Io<T> {
+        #[pin]
+        inner: T,
+        vectored: bool,
+    }
+}
+
+/// The most one read asks of the inner stream (the scratch's cap).
+const SCRATCH_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// The initialised buffer reads go through (see `Io`'s docs). Taken
+    /// out for the read and put back, so a read polled re-entrantly
+    /// inside another (the test toolkit can do that) finds it empty and
+    /// uses one of its own instead of failing.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+// ===== impl Io =====
+
+impl<T: 'static> Io<T> {
+    /// Wraps `inner`. Writes are vectored (see [above](Io#vectored-writes))
+    /// when `inner` is this runtime's [`TcpStream`] or [`UnixStream`].
+    ///
+    /// For a borrowed stream (not `'static`), use
+    /// [`with_write_vectored`](Io::with_write_vectored).
+    pub fn new(inner: T) -> Io<T> {
+        let vectored = is_runtime_stream::<T>();
+        Io::with_write_vectored(inner, vectored)
+    }
+}
+
+impl<T> Io<T> {
+    /// Wraps `inner`, stating whether its `poll_write_vectored` writes
+    /// several buffers at once (what hyper's `is_write_vectored` asks).
+    pub fn with_write_vectored(inner: T, vectored: bool) -> Io<T> {
+        Io { inner, vectored }
+    }
+
+    /// The wrapped stream.
+    pub fn inner(&self) -> &T {
+        &self.inner
+    }
+
+    /// The wrapped stream, mutably.
+    pub fn inner_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Unwraps the stream.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+fn is_runtime_stream<T: 'static>() -> bool {
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<TcpStream>() || id == TypeId::of::<UnixStream>()
+}
+
+// ===== futures::io -> hyper =====
+
+impl<T: AsyncRead> hyper::rt::Read for Io<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let want = buf.remaining().min(SCRATCH_MAX);
+        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        if scratch.len() < want {
+            scratch.resize(want, 0);
+        }
+        let read = self.project().inner.poll_read(cx, &mut scratch[..want]);
+        if let Poll::Ready(Ok(n)) = read {
+            buf.put_slice(&scratch[..n]);
+        }
+        // Gone only in the thread's teardown: then the scratch goes too.
+        let _ = SCRATCH.try_with(|cell| cell.set(scratch));
+        read.map_ok(drop)
+    }
+}
+
+impl<T: AsyncWrite> hyper::rt::Write for Io<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_close(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+}
+
+// ===== hyper -> futures::io =====
+
+impl<T: hyper::rt::Read> AsyncRead for Io<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        // `buf` is initialised: hyper's cursor over it needs no copy.
+        let mut read_buf = ReadBuf::new(buf);
+        ready!(self.project().inner.poll_read(cx, read_buf.unfilled()))?;
+        Poll::Ready(Ok(read_buf.filled().len()))
+    }
+}
+
+impl<T: hyper::rt::Write> AsyncWrite for Io<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,520 @@
+//! hyper 1.x on this runtime through `runtime::hyper` (`Io`, `RuntimeTimer`,
+//! `RuntimeExecutor`), on real loopback sockets, on every scheduler flavour
+//! (current-thread, mt(1), mt(2)) through `rt_test!`, against a real client
+//! (`curl`, when installed) and against hyper's own client.
+//!
+//! Covered: keep-alive (one connection for several requests: curl's
+//! `num_connects`, hyper's client reusing its `SendRequest`), pipelined
+//! requests in one write, the header-read timeout closing a slow client
+//! (our timer fires), HTTP/2 keep-alive pings over a long idle spell (our
+//! timer's `reset` moves the deadline: a no-op reset times the connection
+//! out), h2c with 100 concurrent streams (all in their handlers at once),
+//! a client that disconnects mid-response (the connection task ends with
+//! an error, the server keeps serving), graceful shutdown with a request in
+//! flight (it completes), an axum `Router` as the service (its handler
+//! runs on our runtime, with no tokio runtime anywhere), and `Io` both
+//! ways (hyper's traits over a `futures::io` stream, and back).
+//!
+//! No timing assertions: timeouts here are hang detectors, far above the
+//! expected times.
+#[macro_use]
+mod support;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::client::conn::{http1 as client1, http2 as client2};
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use runtime::hyper::{Io, RuntimeExecutor, RuntimeTimer};
+use runtime::net::{TcpListener, TcpStream};
+use runtime::sync::{oneshot, Barrier};
+use runtime::time::timeout;
+
+/// Hang detector for one client exchange (never a timing assertion).
+const LIMIT: Duration = Duration::from_secs(20);
+
+// ===== helpers =====
+
+/// Accepts on a fresh loopback listener and runs `serve` on each
+/// connection in its own task. Returns the address and the number of
+/// connections accepted so far.
+async fn server<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    runtime::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            runtime::spawn(serve(stream));
+        }
+    });
+    (addr, accepted)
+}
+
+/// Answers `hello <path>`.
+async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = format!("hello {}", request.uri().path());
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+/// Serves one HTTP/1.1 connection with `hello`.
+async fn serve_h1(stream: TcpStream) {
+    let _ = http1::Builder::new()
+        .timer(RuntimeTimer::new())
+        .serve_connection(Io::new(stream), service_fn(hello))
+        .await;
+}
+
+/// Serves one h2c (prior knowledge) connection with `hello`.
+async fn serve_h2(stream: TcpStream) {
+    let _ = http2::Builder::new(RuntimeExecutor::new())
+        .timer(RuntimeTimer::new())
+        .serve_connection(Io::new(stream), service_fn(hello))
+        .await;
+}
+
+/// hyper's HTTP/1.1 client on a fresh connection to `addr`.
+async fn h1_client(addr: SocketAddr) -> client1::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = client1::handshake(Io::new(stream)).await.unwrap();
+    runtime::spawn(connection);
+    sender
+}
+
+/// hyper's HTTP/2 client (prior knowledge) on a fresh connection to `addr`.
+async fn h2_client(addr: SocketAddr) -> client2::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = client2::handshake(RuntimeExecutor::new(), Io::new(stream))
+        .await
+        .unwrap();
+    runtime::spawn(connection);
+    sender
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(format!("http://localhost{path}"))
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// The status and whole body of `response`.
+async fn read(response: Response<Incoming>) -> (StatusCode, Bytes) {
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn h1_get(
+    sender: &mut client1::SendRequest<Empty<Bytes>>,
+    path: &str,
+) -> (StatusCode, Bytes) {
+    // HTTP/1: the connection takes the next request once it has finished
+    // the last response (its task may still be at it).
+    let response = timeout(LIMIT, async {
+        sender.ready().await?;
+        sender.send_request(get(path)).await
+    })
+    .await;
+    read(response.expect("response within the limit").unwrap()).await
+}
+
+/// Runs curl with `args` on the blocking pool (a current-thread runtime
+/// keeps serving meanwhile), bounded by `--max-time`. `None`, said on
+/// stderr, when curl is not installed; under `CI=true` that fails instead.
+async fn curl(args: &[&str]) -> Option<String> {
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    runtime::spawn_blocking(move || {
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(&args)
+            .output();
+        match output {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                if std::env::var("CI").as_deref() == Ok("true") {
+                    panic!("curl is not installed, and CI=true: install curl");
+                }
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED (curl is not installed): curl {}",
+                    args.join(" ")
+                );
+                None
+            }
+            Err(err) => panic!("running curl: {err}"),
+            Ok(output) => {
+                assert!(
+                    output.status.success(),
+                    "curl {args:?} failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                Some(String::from_utf8(output.stdout).unwrap())
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+// ===== keep-alive and pipelining =====
+
+rt_test! {
+    fn curl_keep_alive(rt) {
+        rt.block_on(async {
+            let (addr, accepted) = server(serve_h1).await;
+            let (a, b) = (format!("http://{addr}/a"), format!("http://{addr}/b"));
+            // One curl, two URLs: the second reuses the connection (0 new connects).
+            let Some(out) = curl(&["-w", " %{num_connects}\n", &a, &b]).await else {
+                return;
+            };
+            assert_eq!(out, "hello /a 1\nhello /b 0\n");
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+}
+
+rt_test! {
+    fn curl_h2c(rt) {
+        rt.block_on(async {
+            let (addr, _) = server(serve_h2).await;
+            let url = format!("http://{addr}/h2");
+            let args = ["--http2-prior-knowledge", "-w", " %{http_version}", &url];
+            let Some(out) = curl(&args).await else {
+                return;
+            };
+            assert_eq!(out, "hello /h2 2");
+        });
+    }
+}
+
+rt_test! {
+    fn hyper_client_keep_alive(rt) {
+        rt.block_on(async {
+            let (addr, accepted) = server(serve_h1).await;
+            let mut sender = h1_client(addr).await;
+            for i in 0..5 {
+                let path = format!("/{i}");
+                let (status, body) = h1_get(&mut sender, &path).await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body, format!("hello {path}"));
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+}
+
+rt_test! {
+    fn pipelined_requests(rt) {
+        rt.block_on(async {
+            let (addr, _) = server(serve_h1).await;
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            // Both requests in one write: the second waits in hyper's buffer.
+            stream
+                .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            timeout(LIMIT, stream.read_to_end(&mut got)).await.unwrap().unwrap();
+            let got = String::from_utf8(got).unwrap();
+            assert_eq!(got.matches("HTTP/1.1 200 OK").count(), 2, "{got}");
+            let (first, second) = (got.find("hello /first"), got.find("hello /second"));
+            assert!(first.unwrap() < second.unwrap(), "{got}");
+        });
+    }
+}
+
+// ===== timers =====
+
+rt_test! {
+    fn header_read_timeout_closes_slow_client(rt) {
+        rt.block_on(async {
+            let (result_tx, result_rx) = oneshot::channel();
+            let result_tx = Arc::new(std::sync::Mutex::new(Some(result_tx)));
+            let (addr, _) = server(move |stream| {
+                let result_tx = result_tx.clone();
+                async move {
+                    let served = http1::Builder::new()
+                        .timer(RuntimeTimer::new())
+                        .header_read_timeout(Duration::from_millis(100))
+                        .serve_connection(Io::new(stream), service_fn(hello))
+                        .await;
+                    let tx = result_tx.lock().unwrap().take().unwrap();
+                    let _ = tx.send(served.map_err(|err| err.is_timeout()));
+                }
+            })
+            .await;
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            // Half a request head, then nothing.
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            let mut got = Vec::new();
+            let closed = timeout(LIMIT, stream.read_to_end(&mut got)).await;
+            assert!(closed.is_ok(), "the server never closed the slow connection");
+            assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
+            assert_eq!(result_rx.await.unwrap(), Err(true), "not a header timeout");
+        });
+    }
+}
+
+rt_test! {
+    fn h2_keep_alive_pings_move_the_timer(rt) {
+        rt.block_on(async {
+            // The server pings every 10 ms and gives each ping 10 s. hyper
+            // moves one sleep between the two deadlines with `reset`: if
+            // `reset` left the first (passed) deadline, the ping would time
+            // out at once and close the connection.
+            let (addr, _) = server(|stream| async move {
+                let _ = http2::Builder::new(RuntimeExecutor::new())
+                    .timer(RuntimeTimer::new())
+                    .keep_alive_interval(Duration::from_millis(10))
+                    .keep_alive_timeout(Duration::from_secs(10))
+                    .serve_connection(Io::new(stream), service_fn(hello))
+                    .await;
+            })
+            .await;
+            let mut sender = h2_client(addr).await;
+            let response = sender.send_request(get("/before")).await.unwrap();
+            assert_eq!(read(response).await.1, "hello /before");
+            // Idle across many ping rounds (the client answers them).
+            runtime::time::sleep(Duration::from_millis(300)).await;
+            let response = timeout(LIMIT, sender.send_request(get("/after"))).await.unwrap();
+            let response = response.expect("the server closed a live connection");
+            assert_eq!(read(response).await.1, "hello /after");
+        });
+    }
+}
+
+// ===== HTTP/2 =====
+
+rt_test! {
+    fn h2c_100_concurrent_streams(rt) {
+        rt.block_on(async {
+            const STREAMS: usize = 100;
+            // Every handler waits for all the others: the test ends only if
+            // all 100 streams are in their handlers at once.
+            let barrier = Arc::new(Barrier::new(STREAMS));
+            let (addr, accepted) = server(move |stream| {
+                let barrier = barrier.clone();
+                async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let barrier = barrier.clone();
+                        async move {
+                            barrier.wait().await;
+                            hello(request).await
+                        }
+                    });
+                    let _ = http2::Builder::new(RuntimeExecutor::new())
+                        .timer(RuntimeTimer::new())
+                        .serve_connection(Io::new(stream), service)
+                        .await;
+                }
+            })
+            .await;
+            let sender = h2_client(addr).await;
+            let streams: Vec<_> = (0..STREAMS)
+                .map(|i| {
+                    let mut sender = sender.clone();
+                    runtime::spawn(async move {
+                        let response = sender.send_request(get(&format!("/{i}"))).await.unwrap();
+                        read(response).await
+                    })
+                })
+                .collect();
+            for (i, stream) in streams.into_iter().enumerate() {
+                let (status, body) = timeout(LIMIT, stream).await.expect("all streams at once").unwrap();
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body, format!("hello /{i}"));
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+}
+
+// ===== failures and shutdown =====
+
+rt_test! {
+    fn client_disconnects_mid_response(rt) {
+        rt.block_on(async {
+            let (ended_tx, ended_rx) = oneshot::channel::<bool>();
+            let ended_tx = Arc::new(std::sync::Mutex::new(Some(ended_tx)));
+            let (addr, _) = server(move |stream| {
+                let ended_tx = ended_tx.clone();
+                async move {
+                    // `/endless` streams 64 KiB chunks forever.
+                    let service = service_fn(|request: Request<Incoming>| async move {
+                        if request.uri().path() != "/endless" {
+                            let response = hello(request).await?;
+                            return Ok::<_, Infallible>(response.map(|body| body.map_err(|never| match never {}).boxed()));
+                        }
+                        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                        let chunks = futures::stream::repeat_with(move || Ok::<_, Infallible>(Frame::data(chunk.clone())));
+                        Ok(Response::new(StreamBody::new(chunks).boxed()))
+                    });
+                    let served = http1::Builder::new()
+                        .timer(RuntimeTimer::new())
+                        .serve_connection(Io::new(stream), service)
+                        .await;
+                    if let Some(tx) = ended_tx.lock().unwrap().take() {
+                        let _ = tx.send(served.is_err());
+                    }
+                }
+            })
+            .await;
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            let mut some = vec![0; 256 * 1024];
+            timeout(LIMIT, stream.read_exact(&mut some)).await.unwrap().unwrap();
+            assert!(some.starts_with(b"HTTP/1.1 200 OK"));
+            drop(stream); // mid-response
+            let ended = timeout(LIMIT, ended_rx).await.expect("the connection task never ended");
+            assert!(ended.unwrap(), "the aborted response did not end in an error");
+            // Still serving.
+            let mut sender = h1_client(addr).await;
+            assert_eq!(h1_get(&mut sender, "/next").await.1, "hello /next");
+        });
+    }
+}
+
+rt_test! {
+    fn graceful_shutdown_finishes_the_request_in_flight(rt) {
+        rt.block_on(async {
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let (release_tx, release_rx) = oneshot::channel::<()>();
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+            let (done_tx, done_rx) = oneshot::channel::<bool>();
+            let handler = Arc::new(std::sync::Mutex::new(Some((started_tx, release_rx))));
+            let server_side = Arc::new(std::sync::Mutex::new(Some((stop_rx, stopping_tx, done_tx))));
+            let (addr, _) = server(move |stream| {
+                let handler = handler.clone();
+                let (stop_rx, stopping_tx, done_tx) = server_side.lock().unwrap().take().unwrap();
+                async move {
+                    // `/slow` tells the test it started, then waits to be released.
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let handler = handler.lock().unwrap().take();
+                        async move {
+                            if let Some((started, release)) = handler {
+                                started.send(()).unwrap();
+                                release.await.unwrap();
+                            }
+                            hello(request).await
+                        }
+                    });
+                    let connection = http1::Builder::new()
+                        .timer(RuntimeTimer::new())
+                        .serve_connection(Io::new(stream), service);
+                    let mut connection = pin!(connection);
+                    let served = match select(connection.as_mut(), stop_rx).await {
+                        Either::Left((served, _)) => served,
+                        Either::Right(_) => {
+                            connection.as_mut().graceful_shutdown();
+                            stopping_tx.send(()).unwrap();
+                            connection.await
+                        }
+                    };
+                    done_tx.send(served.is_ok()).unwrap();
+                }
+            })
+            .await;
+            let mut sender = h1_client(addr).await;
+            let in_flight = runtime::spawn(sender.send_request(get("/slow")));
+            timeout(LIMIT, started_rx).await.unwrap().unwrap();
+            stop_tx.send(()).unwrap();
+            timeout(LIMIT, stopping_rx).await.unwrap().unwrap();
+            release_tx.send(()).unwrap();
+            let response = timeout(LIMIT, in_flight).await.unwrap().unwrap();
+            let (status, body) = read(response.expect("the request in flight was cut off")).await;
+            assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello /slow"[..]));
+            assert!(timeout(LIMIT, done_rx).await.unwrap().unwrap(), "the connection ended in an error");
+            // Closed after that request: no new one on this connection.
+            assert!(sender.send_request(get("/late")).await.is_err());
+        });
+    }
+}
+
+// ===== axum and Io =====
+
+rt_test! {
+    fn axum_router_runs_on_our_runtime(rt) {
+        use axum::routing::get as route_get;
+        use tower_service::Service;
+        rt.block_on(async {
+            let router = axum::Router::new().route(
+                "/where",
+                route_get(|| async {
+                    let ours = runtime::Handle::try_current().is_some();
+                    let tokio = tokio::runtime::Handle::try_current().is_ok();
+                    format!("ours={ours} tokio={tokio}")
+                }),
+            );
+            let (addr, _) = server(move |stream| {
+                let router = router.clone();
+                async move {
+                    let service = service_fn(move |request: Request<Incoming>| router.clone().call(request));
+                    let _ = http1::Builder::new()
+                        .timer(RuntimeTimer::new())
+                        .serve_connection(Io::new(stream), service)
+                        .await;
+                }
+            })
+            .await;
+            let mut sender = h1_client(addr).await;
+            assert_eq!(h1_get(&mut sender, "/where").await.1, "ours=true tokio=false");
+            assert_eq!(h1_get(&mut sender, "/nowhere").await.0, StatusCode::NOT_FOUND);
+        });
+    }
+}
+
+rt_test! {
+    fn io_both_ways(rt) {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            // futures::io -> hyper::rt -> futures::io again.
+            let mut client = Io::new(Io::new(client));
+            let mut server = Io::new(Io::new(server));
+            client.write_all(b"ping").await.unwrap();
+            client.close().await.unwrap();
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"ping");
+        });
+    }
+}
+
+#[test]
+fn runtime_streams_write_vectored() {
+    use hyper::rt::Write;
+    let rt = support::build(None);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        // A borrowed stream says what it is told.
+        assert!(Io::with_write_vectored(&stream, true).is_write_vectored());
+        assert!(Io::new(stream).is_write_vectored());
+        let (duplex, _) = runtime::test_util::duplex(64);
+        assert!(!Io::new(duplex).is_write_vectored());
+    });
+}
