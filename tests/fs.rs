@@ -144,20 +144,105 @@ rt_test! {
     }
 }
 
-/// Polls one 64 KiB read once and drops it: when it was left pending,
-/// its job reads ahead data no one has consumed yet. When it was not (the
-/// job was done at once), the read consumed its bytes: seek back to `at`.
-/// Returns 1 when the read was left pending.
-async fn read_ahead(file: &mut File, at: u64) -> usize {
+/// Polls one 64 KiB read once and drops it, with the runtime's only pool
+/// thread held by a blocking job meanwhile, so the read's job is surely
+/// queued when polled (left pending: on a busy machine an unheld pool
+/// could finish it before the first poll returned, and then nothing was
+/// read ahead). Its job then reads ahead data no one has consumed yet.
+/// Needs a runtime with `max_blocking_threads(1)`.
+async fn read_ahead(file: &mut File) {
+    let gate = support::Gate::new();
+    let g = gate.clone();
+    let holder = runtime::spawn_blocking(move || g.blocking_wait());
+    // The holder runs first: wait until it holds the thread (bounded).
+    let metrics = runtime::Handle::current().metrics();
+    for _ in 0..1_000_000 {
+        if metrics.blocking_threads() == 1 && metrics.blocking_queue_depth() == 0 {
+            break;
+        }
+        runtime::task::yield_now().await;
+    }
     let mut big = vec![0; 64 * 1024];
     let waker = futures::task::noop_waker();
     let pending = Pin::new(&mut *file)
         .poll_read(&mut Context::from_waker(&waker), &mut big)
         .is_pending();
-    if !pending {
-        file.seek(SeekFrom::Start(at)).await.unwrap();
+    assert!(
+        pending,
+        "a read polled while the only pool thread is held completed"
+    );
+    gate.open();
+    holder.await.unwrap();
+}
+
+/// A runtime of `workers` (`None`: current-thread) with one pool thread.
+fn one_pool_thread(workers: Option<usize>) -> runtime::Runtime {
+    let mut builder = match workers {
+        None => runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    builder
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn data_read_ahead_is_given_back() {
+    for workers in [None, Some(1), Some(2)] {
+        let dir = TempDir::new();
+        support::watchdog(
+            "data_read_ahead_is_given_back",
+            support::RT_LIMIT,
+            move || {
+                one_pool_thread(workers).block_on(async move {
+                    let path = dir.path("r");
+                    let data = pattern(1 << 20, 5);
+                    fs::write(&path, &data).await.unwrap();
+                    let mut f = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&path)
+                        .await
+                        .unwrap();
+                    // Data read ahead (a 64 KiB read left pending, then 10 bytes
+                    // consumed): the position is where the caller is, for a
+                    // seek from the current position and for a write.
+                    for round in 0..20u64 {
+                        let at = round * 50_000;
+                        f.seek(SeekFrom::Start(at)).await.unwrap();
+                        read_ahead(&mut f).await;
+                        let mut ten = [0; 10];
+                        f.read_exact(&mut ten).await.unwrap();
+                        assert_eq!(&ten[..], &data[at as usize..at as usize + 10]);
+                        assert_eq!(f.seek(SeekFrom::Current(0)).await.unwrap(), at + 10);
+                        f.read_exact(&mut ten).await.unwrap();
+                        assert_eq!(&ten[..], &data[at as usize + 10..at as usize + 20]);
+                        // A read served from what was read ahead, then a write:
+                        // the write lands right after the bytes the caller read.
+                        f.read_exact(&mut ten).await.unwrap();
+                        f.write_all(b"XY").await.unwrap(); // at + 30
+                        f.flush().await.unwrap();
+                        assert_eq!(f.seek(SeekFrom::Current(0)).await.unwrap(), at + 32);
+                    }
+                    let now = fs::read(&path).await.unwrap();
+                    for round in 0..20usize {
+                        let at = round * 50_000 + 30;
+                        assert_eq!(
+                            &now[at..at + 2],
+                            b"XY",
+                            "write landed elsewhere (round {round})"
+                        );
+                    }
+                });
+            },
+        );
     }
-    usize::from(pending)
 }
 
 rt_test! {
@@ -178,33 +263,6 @@ rt_test! {
             let mut tail = Vec::new();
             f.read_to_end(&mut tail).await.unwrap();
             assert_eq!(&tail[..], &data[data.len() - 10..]);
-
-            // Data read ahead (a 64 KiB read left pending, then 10 bytes
-            // consumed): the position is where the caller is, for a seek
-            // from the current position and for a write.
-            let mut exercised = 0;
-            for round in 0..20u64 {
-                let at = round * 50_000;
-                f.seek(SeekFrom::Start(at)).await.unwrap();
-                exercised += read_ahead(&mut f, at).await;
-                let mut ten = [0; 10];
-                f.read_exact(&mut ten).await.unwrap();
-                assert_eq!(&ten[..], &data[at as usize..at as usize + 10]);
-                assert_eq!(f.seek(SeekFrom::Current(0)).await.unwrap(), at + 10);
-                f.read_exact(&mut ten).await.unwrap();
-                assert_eq!(&ten[..], &data[at as usize + 10..at as usize + 20]);
-                exercised += read_ahead(&mut f, at + 20).await;
-                f.read_exact(&mut ten).await.unwrap();
-                f.write_all(b"XY").await.unwrap(); // at + 30
-                f.flush().await.unwrap();
-                assert_eq!(f.seek(SeekFrom::Current(0)).await.unwrap(), at + 32);
-            }
-            assert!(exercised > 0, "no read was ever left pending: read-ahead not exercised");
-            let now = fs::read(&path).await.unwrap();
-            for round in 0..20usize {
-                let at = round * 50_000 + 30;
-                assert_eq!(&now[at..at + 2], b"XY", "write landed elsewhere (round {round})");
-            }
 
             // set_len: truncate, then extend with zeros; the cursor stays.
             f.seek(SeekFrom::Start(50)).await.unwrap();
