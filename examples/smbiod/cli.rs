@@ -39,6 +39,8 @@ OPTIONS:
   --serve DIR          embedded server: serve DIR instead of a temp dir
   --stay               embedded server: keep serving after the workload
                        (for smbclient -p PORT //127.0.0.1/share)
+  --max-open N         embedded server: handles one session may hold
+                       (default 256, or 2 per caller if more)
   --callers N          concurrent callers (default 64)
   --rounds N           files per caller (default 8)
   --size BYTES         bytes per file (default 524288)
@@ -55,6 +57,8 @@ pub struct Config {
     pub serve: Option<PathBuf>,
     /// `--stay`.
     pub stay: bool,
+    /// `--max-open`.
+    pub max_open: Option<usize>,
     /// Connection options.
     pub connect: ConnectOptions,
     /// The workload.
@@ -67,6 +71,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         server: None,
         serve: None,
         stay: false,
+        max_open: None,
         connect: ConnectOptions::new("share"),
         plan: Plan {
             callers: 64,
@@ -86,6 +91,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--dialect" => cfg.connect.dialects = parse_dialects(&val()?)?,
             "--serve" => cfg.serve = Some(val()?.into()),
             "--stay" => cfg.stay = true,
+            "--max-open" => cfg.max_open = Some(num(val()?)?.max(1)),
             "--callers" => cfg.plan.callers = num(val()?)?.max(1),
             "--rounds" => cfg.plan.rounds = num(val()?)?,
             "--size" => cfg.plan.size = num(val()?)?,
@@ -153,7 +159,10 @@ async fn run(cfg: Config) -> i32 {
                 },
             };
             let share = match ShareConfig::new(&cfg.connect.share, &dir) {
-                Ok(s) => s,
+                Ok(mut s) => {
+                    s.max_open = cfg.max_open.unwrap_or(s.max_open.max(2 * cfg.plan.callers));
+                    s
+                }
                 Err(e) => return fail(&format!("cannot serve {}: {e}", dir.display())),
             };
             match async_driver::spawn("127.0.0.1:0", share).await {

@@ -25,6 +25,9 @@ const OVERWRITTEN: u32 = 3;
 
 impl Connection {
     pub(super) fn create(&mut self, r: &CreateRequest) -> Outcome {
+        if self.opens.len() >= self.share.max_open {
+            return Err(status::TOO_MANY_OPENED_FILES);
+        }
         let path = resolve(&self.share.root, &r.name)?;
         let existing = fs::metadata(&path).ok();
         let want_dir = r.options & FILE_DIRECTORY_FILE != 0;

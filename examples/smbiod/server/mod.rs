@@ -46,7 +46,18 @@ pub struct ShareConfig {
     pub name: String,
     /// The canonical directory served.
     pub root: PathBuf,
+    /// Handles one session may hold open (Samba's `max open files`);
+    /// CREATE beyond it gets `STATUS_TOO_MANY_OPENED_FILES`.
+    pub max_open: usize,
 }
+
+/// The default [`ShareConfig::max_open`]. Samba's 16,384 is per smbd
+/// process, and Samba runs one process per client; here one process
+/// serves every client, under Linux's usual soft `RLIMIT_NOFILE` of 1,024.
+/// A quarter of that lets one session do real work (the workload holds at
+/// most one handle per caller) while three greedy sessions still leave
+/// descriptors for new connections and the runtime itself.
+pub const DEFAULT_MAX_OPEN: usize = 256;
 
 impl ShareConfig {
     /// Serves `dir` (canonicalized) as `name`.
@@ -54,6 +65,7 @@ impl ShareConfig {
         Ok(ShareConfig {
             name: name.to_string(),
             root: dir.canonicalize()?,
+            max_open: DEFAULT_MAX_OPEN,
         })
     }
 }

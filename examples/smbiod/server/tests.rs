@@ -327,3 +327,34 @@ fn entries_under(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .collect()
 }
+
+/// One session cannot hold more handles than `max_open` (issue 25: an
+/// anonymous client opened files until the process ran out of
+/// descriptors); closing one makes room again.
+#[test]
+fn open_handles_are_capped_per_session() {
+    let (base, mut share) = fresh("max-open");
+    share.max_open = 8;
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let mut fids = Vec::new();
+    for _ in 0..8 {
+        fids.push(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap());
+    }
+    assert_eq!(
+        status_of(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0)),
+        status::TOO_MANY_OPENED_FILES
+    );
+    assert_eq!(
+        status_of(c.create("new.txt", 0x0012_019F, FILE_OVERWRITE_IF, 0)),
+        status::TOO_MANY_OPENED_FILES
+    );
+    assert!(
+        !base.join("share/new.txt").exists(),
+        "a refused CREATE creates nothing"
+    );
+    c.close(fids.pop().unwrap()).unwrap();
+    fids.push(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap());
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}

@@ -48,6 +48,8 @@ pub const NETWORK_NAME_DELETED: u32 = 0xC000_00C9;
 pub const BAD_NETWORK_NAME: u32 = 0xC000_00CC;
 /// The target is a file but a directory was required.
 pub const NOT_A_DIRECTORY: u32 = 0xC000_0103;
+/// CREATE: the session holds as many handles as the server allows.
+pub const TOO_MANY_OPENED_FILES: u32 = 0xC000_011F;
 /// The FileId does not name an open handle.
 pub const FILE_CLOSED: u32 = 0xC000_0128;
 /// The SessionId does not name a session.
