@@ -9,8 +9,9 @@
 //! Scope (enough for smbclient's `ls`, `get`, `put`): NEGOTIATE (no DFS,
 //! no signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
 //! share, CREATE, CLOSE, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, ECHO,
-//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. Anything
-//! else gets `STATUS_NOT_SUPPORTED`.
+//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. CANCEL
+//! is never answered (no request is ever pending). Anything else gets
+//! `STATUS_NOT_SUPPORTED`.
 
 pub mod async_driver;
 #[cfg(test)]
@@ -176,20 +177,28 @@ impl Connection {
                 return Vec::new();
             }
         };
-        let mut reply = Vec::new();
         let mut last_file: Option<FileId> = None;
         let mut related_ids = (0u64, 0u32);
-        for (i, part) in parts.iter().enumerate() {
+        // CANCEL yields nothing: only the answered messages are chained.
+        let outs: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|part| self.one(part, &mut last_file, &mut related_ids))
+            .filter(|out| !out.is_empty())
+            .collect();
+        let mut reply = Vec::new();
+        for (i, out) in outs.iter().enumerate() {
             let start = reply.len();
-            let out = self.one(part, &mut last_file, &mut related_ids);
-            reply.extend(out);
-            if i + 1 < parts.len() {
+            reply.extend_from_slice(out);
+            if i + 1 < outs.len() {
                 while reply.len() % 8 != 0 {
                     reply.push(0);
                 }
                 let next = (reply.len() - start) as u32;
                 reply[start + 20..start + 24].copy_from_slice(&next.to_le_bytes());
             }
+        }
+        if reply.is_empty() {
+            return Vec::new();
         }
         frame::encode(&reply).unwrap_or_default()
     }
@@ -200,6 +209,12 @@ impl Connection {
             Ok(h) => h,
             Err(_) => return Vec::new(), // split_compound decoded it already
         };
+        if h.command == Command::Cancel as u16 {
+            // MS-SMB2 3.3.5.16: no response, and no credit charged or
+            // granted. Every request here completes before the next is
+            // read, so none is ever pending for a CANCEL to name.
+            return Vec::new();
+        }
         if h.flags & FLAG_RELATED != 0 {
             if h.session_id == u64::MAX {
                 h.session_id = ids.0;

@@ -358,3 +358,40 @@ fn open_handles_are_capped_per_session() {
     c.logoff().unwrap();
     fs::remove_dir_all(base).unwrap();
 }
+
+/// CANCEL is never answered (MS-SMB2 3.3.5.16; issue 25: a stray
+/// NOT_SUPPORTED reply made clients drop the connection), charges and
+/// grants no credit, and the connection carries on.
+#[test]
+fn cancel_is_never_answered() {
+    let (base, share) = fresh("cancel");
+    let addr = blocking::spawn("127.0.0.1:0", share.clone())
+        .unwrap()
+        .to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let cancel = |message_id: u64| {
+        let h = crate::wire::Header {
+            command: crate::wire::Command::Cancel as u16,
+            message_id,
+            session_id: c.state.session_id,
+            ..Default::default()
+        };
+        let mut msg = Vec::new();
+        h.encode(&mut msg);
+        msg.extend_from_slice(&[4, 0, 0, 0]);
+        msg
+    };
+    let msg = cancel(7);
+    c.send(&frame::encode(&msg).unwrap()).unwrap();
+    // the next reply read is ECHO's own, not an answer to the CANCEL
+    let (h, body) = c.call(crate::wire::message::Request::Echo, &[]).unwrap();
+    assert_eq!(h.command, crate::wire::Command::Echo as u16);
+    assert!(matches!(body, Response::Echo));
+    let mut conn = Connection::new(share);
+    let held = conn.credits_held();
+    assert!(conn.handle(&msg).is_empty());
+    assert!(!conn.wants_close());
+    assert_eq!(conn.credits_held(), held, "no credit charged or granted");
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
