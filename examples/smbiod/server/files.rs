@@ -25,7 +25,8 @@ const OVERWRITTEN: u32 = 3;
 
 impl Connection {
     pub(super) fn create(&mut self, r: &CreateRequest) -> Outcome {
-        if self.opens.len() >= self.share.max_open {
+        let (session, tree) = self.current;
+        if self.opens.values().filter(|o| o.session == session).count() >= self.share.max_open {
             return Err(status::TOO_MANY_OPENED_FILES);
         }
         let path = resolve(&self.share.root, &r.name)?;
@@ -78,6 +79,8 @@ impl Connection {
         self.opens.insert(
             id,
             Open {
+                session,
+                tree,
                 path,
                 name: r.name.clone(),
                 writable: file.is_some()
@@ -103,12 +106,17 @@ impl Connection {
         ))
     }
 
-    /// The open named by `fid` (both halves must match what we issued).
+    /// The open named by `fid` (both halves must match what we issued),
+    /// if it was opened through the current request's tree connect.
     pub(super) fn open_mut(&mut self, fid: FileId) -> Result<&mut Open, u32> {
         if fid.persistent != fid.volatile {
             return Err(status::FILE_CLOSED);
         }
-        self.opens.get_mut(&fid.volatile).ok_or(status::FILE_CLOSED)
+        let tree = self.current.1;
+        self.opens
+            .get_mut(&fid.volatile)
+            .filter(|o| o.tree == tree)
+            .ok_or(status::FILE_CLOSED)
     }
 
     pub(super) fn close(&mut self, r: &CloseRequest) -> Outcome {

@@ -24,7 +24,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -71,9 +71,16 @@ impl ShareConfig {
     }
 }
 
+/// Sessions one connection may set up at once.
+const MAX_SESSIONS: usize = 64;
+
 /// An open handle.
 #[derive(Debug)]
 struct Open {
+    /// The session that opened it.
+    session: u64,
+    /// The tree connect it was opened through, and only works through.
+    tree: u32,
     /// Where it is on disk.
     path: PathBuf,
     /// Share-relative name, as the client sent it.
@@ -90,13 +97,14 @@ struct Open {
     delete_on_close: bool,
 }
 
-/// Authentication state of the (single) session.
+/// One session of a connection (there may be several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Auth {
+struct Session {
+    /// Authenticated once: its trees and handles work. Stays true during
+    /// a re-authentication, which keeps the session, trees and handles.
+    logged_on: bool,
     /// CHALLENGE sent, waiting for AUTHENTICATE; raw NTLMSSP if true.
-    Challenged { raw: bool },
-    /// Logged on.
-    Done,
+    challenged: Option<bool>,
 }
 
 /// One client connection.
@@ -104,9 +112,11 @@ enum Auth {
 pub struct Connection {
     share: ShareConfig,
     dialect: Option<u16>,
-    session: Option<(u64, Auth)>,
+    /// Sessions by SessionId.
+    sessions: HashMap<u64, Session>,
     next_session: u64,
-    trees: HashSet<u32>,
+    /// Tree connects: TreeId → the SessionId that made it.
+    trees: HashMap<u32, u64>,
     next_tree: u32,
     opens: HashMap<u64, Open>,
     next_file: u64,
@@ -115,6 +125,8 @@ pub struct Connection {
     /// Credits the client holds: granted and not yet spent (starts at the
     /// one every connection begins with).
     credits_held: u32,
+    /// The session and tree of the request being handled.
+    current: (u64, u32),
 }
 
 /// The result of one command: a status and a body (the error body unless
@@ -127,15 +139,16 @@ impl Connection {
         Connection {
             share,
             dialect: None,
-            session: None,
+            sessions: HashMap::new(),
             next_session: 0x0000_1000_0000_0001,
-            trees: HashSet::new(),
+            trees: HashMap::new(),
             next_tree: 1,
             opens: HashMap::new(),
             next_file: 1,
             server_guid: *b"smbiod-server\0\0\0",
             closed: false,
             credits_held: 1,
+            current: (0, 0),
         }
     }
 
@@ -275,20 +288,24 @@ impl Connection {
         self.check_session(h.session_id)?;
         match req {
             Request::Logoff => {
-                self.session = None;
-                self.trees.clear();
-                self.opens.clear();
+                let sid = h.session_id;
+                self.sessions.remove(&sid);
+                self.trees.retain(|_, s| *s != sid);
+                self.opens.retain(|_, o| o.session != sid);
                 return Ok((status::SUCCESS, Response::Logoff));
             }
             Request::TreeConnect(r) => return self.tree_connect(h, &r),
             _ => {}
         }
-        if !self.trees.contains(&h.tree_id) {
+        if self.trees.get(&h.tree_id) != Some(&h.session_id) {
             return Err(status::NETWORK_NAME_DELETED);
         }
+        self.current = (h.session_id, h.tree_id);
         match req {
             Request::TreeDisconnect => {
-                self.trees.remove(&h.tree_id);
+                let tid = h.tree_id;
+                self.trees.remove(&tid);
+                self.opens.retain(|_, o| o.tree != tid);
                 Ok((status::SUCCESS, Response::TreeDisconnect))
             }
             Request::Create(r) => self.create(&r),
@@ -302,8 +319,8 @@ impl Connection {
     }
 
     fn check_session(&self, id: u64) -> Result<(), u32> {
-        match self.session {
-            Some((sid, Auth::Done)) if sid == id => Ok(()),
+        match self.sessions.get(&id) {
+            Some(s) if s.logged_on => Ok(()),
             _ => Err(status::USER_SESSION_DELETED),
         }
     }

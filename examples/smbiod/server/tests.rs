@@ -395,3 +395,100 @@ fn cancel_is_never_answered() {
     c.logoff().unwrap();
     fs::remove_dir_all(base).unwrap();
 }
+
+/// Runs both SESSION_SETUP legs with the client's current SessionId (0:
+/// a new session, which the client adopts).
+fn session_setup(c: &mut SyncClient) {
+    use crate::client::auth;
+    use crate::wire::session::SessionSetupResponse;
+    let (_, first) = c
+        .call(auth::session_setup_1(), &[status::MORE_PROCESSING_REQUIRED])
+        .unwrap();
+    let Response::SessionSetup(SessionSetupResponse {
+        security_buffer, ..
+    }) = first
+    else {
+        panic!("SESSION_SETUP reply without a body");
+    };
+    c.call(auth::session_setup_2(&security_buffer, "").unwrap(), &[])
+        .unwrap();
+}
+
+fn tree_connect(c: &mut SyncClient, addr: &str) -> u32 {
+    let host = addr.rsplit_once(':').unwrap().0;
+    let req = crate::wire::message::Request::TreeConnect(crate::wire::tree::TreeConnectRequest {
+        flags: 0,
+        path: format!("\\\\{host}\\share"),
+    });
+    c.call(req, &[]).unwrap().0.tree_id
+}
+
+/// A SESSION_SETUP carrying the current SessionId re-authenticates and
+/// keeps the session, its trees and handles; a second session on the same
+/// connection leaves the first alone (issue 25: one session slot, and a
+/// re-auth replaced it under a new id).
+#[test]
+fn reauth_keeps_the_session_and_sessions_coexist() {
+    let (base, share) = fresh("sessions");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let (a, tree_a) = (c.state.session_id, c.tree_id);
+    let fid = c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    session_setup(&mut c);
+    assert_eq!(c.state.session_id, a);
+    assert_eq!(c.size(fid).unwrap(), 18, "the handle survives a re-auth");
+    // a second session beside the first
+    c.state.session_id = 0;
+    session_setup(&mut c);
+    let b = c.state.session_id;
+    assert_ne!(b, a);
+    let tree_b = tree_connect(&mut c, &addr);
+    c.tree_id = tree_b;
+    assert_eq!(
+        status_of(c.size(fid)),
+        status::FILE_CLOSED,
+        "not B's handle"
+    );
+    c.tree_id = tree_a;
+    assert_eq!(
+        status_of(c.size(fid)),
+        status::NETWORK_NAME_DELETED,
+        "not B's tree"
+    );
+    c.state.session_id = a;
+    assert_eq!(c.size(fid).unwrap(), 18, "session A still works");
+    // logging B off leaves A
+    c.state.session_id = b;
+    c.tree_id = tree_b;
+    c.call(crate::wire::message::Request::Logoff, &[]).unwrap();
+    c.state.session_id = a;
+    c.tree_id = tree_a;
+    assert_eq!(c.size(fid).unwrap(), 18);
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// A handle works only through the tree connect that opened it, and
+/// TREE_DISCONNECT closes the tree's handles (issue 25).
+#[test]
+fn handles_are_bound_to_their_tree() {
+    let (base, mut share) = fresh("tree-bound");
+    share.max_open = 1;
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let tree1 = c.tree_id;
+    let tree2 = tree_connect(&mut c, &addr);
+    let fid = c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    c.tree_id = tree2;
+    assert_eq!(status_of(c.size(fid)), status::FILE_CLOSED);
+    c.tree_id = tree1;
+    assert_eq!(c.size(fid).unwrap(), 18);
+    c.call(crate::wire::message::Request::TreeDisconnect, &[])
+        .unwrap();
+    c.tree_id = tree2;
+    assert_eq!(status_of(c.size(fid)), status::FILE_CLOSED);
+    // the disconnect closed the handle: the one-handle cap has room again
+    c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}

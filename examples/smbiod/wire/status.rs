@@ -34,6 +34,8 @@ pub const OBJECT_NAME_COLLISION: u32 = 0xC000_0035;
 pub const OBJECT_PATH_NOT_FOUND: u32 = 0xC000_003A;
 /// The path is syntactically refused (absolute, `..` ...).
 pub const OBJECT_PATH_SYNTAX_BAD: u32 = 0xC000_003B;
+/// Out of a server resource (here: too many sessions on a connection).
+pub const INSUFFICIENT_RESOURCES: u32 = 0xC000_009A;
 /// The disk is full.
 pub const DISK_FULL: u32 = 0xC000_007F;
 /// Authentication failed.
