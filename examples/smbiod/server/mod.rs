@@ -81,6 +81,11 @@ struct Open {
     session: u64,
     /// The tree connect it was opened through, and only works through.
     tree: u32,
+    /// What it may do to the data: FILE_SHARE_* bits (read, write,
+    /// delete), from the desired access.
+    data_access: u32,
+    /// What it lets other opens of the same file do (FILE_SHARE_*).
+    share_mode: u32,
     /// Where it is on disk.
     path: PathBuf,
     /// Share-relative name, as the client sent it.

@@ -492,3 +492,66 @@ fn handles_are_bound_to_their_tree() {
     c.logoff().unwrap();
     fs::remove_dir_all(base).unwrap();
 }
+
+/// A READ on a handle opened without read access fails, and an open that
+/// does not share what another wants (or wants what another does not
+/// share) gets STATUS_SHARING_VIOLATION (issue 25).
+#[test]
+fn access_rights_and_share_modes_are_enforced() {
+    use crate::wire::create::{CreateRequest, FileId};
+    use crate::wire::message::Request;
+    use crate::wire::rw::ReadRequest;
+    let (base, share) = fresh("access");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let open = |c: &mut SyncClient, access: u32, share_access: u32| {
+        let req = CreateRequest {
+            impersonation: 2,
+            desired_access: access,
+            file_attributes: 0x80,
+            share_access,
+            disposition: FILE_OPEN,
+            name: "hello.txt".into(),
+            ..CreateRequest::default()
+        };
+        match c.call(Request::Create(req), &[]) {
+            Ok((_, Response::Create(r))) => Ok(r.file_id),
+            Ok(_) => panic!("CREATE reply without a body"),
+            Err(e) => Err(e),
+        }
+    };
+    let read = |c: &mut SyncClient, file_id: FileId| {
+        let req = ReadRequest {
+            length: 5,
+            file_id,
+            ..ReadRequest::default()
+        };
+        c.call(Request::Read(req), &[])
+    };
+    const READ_DATA: u32 = 0x1;
+    const WRITE_DATA: u32 = 0x2;
+    // write-only handle, shared for everything: no READ through it
+    let w = open(&mut c, WRITE_DATA, 7).unwrap();
+    assert_eq!(status_of(read(&mut c, w)), status::ACCESS_DENIED);
+    // a reader that does not share write conflicts with the writer
+    assert_eq!(
+        status_of(open(&mut c, READ_DATA, 1)),
+        status::SHARING_VIOLATION
+    );
+    let r = open(&mut c, READ_DATA, 7).unwrap();
+    assert!(read(&mut c, r).is_ok());
+    c.close(w).unwrap();
+    // an open sharing only read: a writer conflicts, a reader does not
+    let r1 = open(&mut c, READ_DATA, 1).unwrap();
+    assert_eq!(
+        status_of(open(&mut c, WRITE_DATA, 7)),
+        status::SHARING_VIOLATION
+    );
+    let r2 = open(&mut c, READ_DATA, 7).unwrap();
+    for f in [r, r1, r2] {
+        c.close(f).unwrap();
+    }
+    open(&mut c, WRITE_DATA, 0).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}

@@ -26,6 +26,8 @@ pub const MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
 pub const ACCESS_DENIED: u32 = 0xC000_0022;
 /// The file name is not valid.
 pub const OBJECT_NAME_INVALID: u32 = 0xC000_0033;
+/// CREATE: an open of the file does not share the access asked for.
+pub const SHARING_VIOLATION: u32 = 0xC000_0043;
 /// The file does not exist.
 pub const OBJECT_NAME_NOT_FOUND: u32 = 0xC000_0034;
 /// The file exists and the disposition wanted a new one.
