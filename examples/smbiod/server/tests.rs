@@ -555,3 +555,25 @@ fn access_rights_and_share_modes_are_enforced() {
     c.logoff().unwrap();
     fs::remove_dir_all(base).unwrap();
 }
+
+/// Listings hide symlinks leading outside the share (issue 25: they showed
+/// the target's size and times); symlinks inside it stay visible.
+#[test]
+fn listings_hide_symlinks_leading_out() {
+    let (base, share) = fresh("list-links");
+    std::os::unix::fs::symlink(base.join("outside/secret.txt"), base.join("share/out-file"))
+        .unwrap();
+    std::os::unix::fs::symlink(base.join("outside"), base.join("share/out-dir")).unwrap();
+    std::os::unix::fs::symlink("hello.txt", base.join("share/in-link")).unwrap();
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let names: Vec<String> = c.list("").unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.iter().any(|n| n == "hello.txt"), "{names:?}");
+    assert!(names.iter().any(|n| n == "in-link"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("out-")),
+        "links out are hidden: {names:?}"
+    );
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
