@@ -26,7 +26,7 @@ every caller writes files, checks their size, reads them back, verifies
 every byte, lists the share and deletes its files. A live progress line
 runs meanwhile; the summary gives requests, bytes, throughput, p50/p99
 latency, how often the daemon slept and was woken, and 'all N verified'.
-Ctrl-C stops the daemon cleanly (callers get an error, the session is
+Ctrl-C or SIGTERM stops the daemon cleanly (callers get an error, the session is
 logged off). The exit code is non-zero on any verification failure.
 
 OPTIONS:
@@ -121,7 +121,11 @@ pub fn parse_dialects(list: &str) -> Result<Vec<u16>, String> {
 
 /// Runs the program; returns the exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    main_with(std::env::args().skip(1).collect())
+}
+
+/// [`main`] with these arguments (without the program name).
+pub fn main_with(args: Vec<String>) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{HELP}");
         return 0;
@@ -176,8 +180,13 @@ async fn run(cfg: Config) -> i32 {
     };
     let code = session(&cfg, &addr).await;
     if cfg.stay && cfg.server.is_none() {
-        println!("serving until Ctrl-C: smbclient //127.0.0.1/share -p PORT -N");
-        let _ = runtime::signal::ctrl_c().await;
+        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
+        use runtime::signal::{recv, ProcessSignal};
+        let stop = futures::future::select(
+            Box::pin(recv(ProcessSignal::CtrlC)),
+            Box::pin(recv(ProcessSignal::Terminate)),
+        );
+        let _ = stop.await;
     }
     if let Some(d) = temp {
         let _ = std::fs::remove_dir_all(d);

@@ -577,3 +577,69 @@ fn listings_hide_symlinks_leading_out() {
     c.logoff().unwrap();
     fs::remove_dir_all(base).unwrap();
 }
+
+/// SIGTERM stops a `--stay` embedded server cleanly, as Ctrl-C does
+/// (issue 25: only Ctrl-C or SIGKILL stopped it). The program runs in a
+/// child process (this test binary re-executed), never this one.
+#[test]
+fn sigterm_stops_a_staying_server() {
+    use std::io::BufRead;
+    const CHILD: &str = "SMBIOD_SIGTERM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let args = [
+            "--stay",
+            "--callers",
+            "1",
+            "--rounds",
+            "1",
+            "--size",
+            "1000",
+        ];
+        let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
+        std::process::exit(code);
+    }
+    let mut child = Proc::new(std::env::current_exe().unwrap())
+        .args([
+            "server::tests::sigterm_stops_a_staying_server",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Watchdog: kill the child if the test has not finished in 60 s.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        for _ in 0..600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if d.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+        }
+        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..1000 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen += &line;
+        if line.starts_with("serving until") {
+            break;
+        }
+    }
+    assert!(seen.contains("serving until"), "{seen}");
+    let st = Proc::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM:\n{seen}");
+}
