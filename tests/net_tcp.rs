@@ -741,3 +741,115 @@ rt_test! {
         });
     }
 }
+
+/// Out of file descriptors, `accept_with_backoff` pauses instead of
+/// spinning (issue 25: a plain loop made ~120k accept calls a second), and
+/// accepts again once descriptors are freed. Runs in a child process under
+/// `ulimit -n 64` so exhausting descriptors touches nothing else.
+#[test]
+fn accept_backs_off_when_out_of_descriptors() {
+    const CHILD: &str = "NET_TCP_ACCEPT_BACKOFF_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        accept_backoff_child();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" accept_backs_off_when_out_of_descriptors --exact --nocapture --test-threads=1"#)
+        .arg(exe)
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watchdog: 60 s in 50 ms steps.
+    let mut status = None;
+    for _ in 0..1200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(status.is_some(), "child hung:\n{text}");
+    assert!(out.status.success(), "child failed:\n{text}");
+    assert!(text.contains("1 passed"), "the child ran the test:\n{text}");
+}
+
+fn accept_backoff_child() {
+    use runtime::net::{is_resource_exhaustion, AcceptBackoff};
+    use runtime::time::timeout;
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (listener, addr) = listener().await;
+        // Connected before the descriptors run out: the handshakes complete
+        // in the backlog, so the listener is readable from here on.
+        let mut clients: Vec<_> = (0..4)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let mut hog = Vec::new();
+        for _ in 0..1000 {
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => hog.push(f),
+                Err(e) if e.raw_os_error() == Some(24) => break,
+                Err(e) => panic!("opening /dev/null: {e}"),
+            }
+        }
+        assert!(hog.len() < 1000, "the descriptor limit applies");
+        let mut backoff = AcceptBackoff::new();
+        // The first failure of the episode is returned, once.
+        let first = timeout(
+            Duration::from_secs(10),
+            listener.accept_with_backoff(&mut backoff),
+        )
+        .await
+        .expect("the first failure is returned at once");
+        let e = first.expect_err("no descriptor left");
+        assert!(is_resource_exhaustion(&e), "{e}");
+        assert!(backoff.in_episode());
+        // Then silent retries with growing pauses; 500 ms of them is a
+        // handful of accept calls (the pauses bound it from above), where a
+        // plain loop makes tens of thousands.
+        let quiet = timeout(
+            Duration::from_millis(500),
+            listener.accept_with_backoff(&mut backoff),
+        )
+        .await;
+        assert!(
+            quiet.is_err(),
+            "nothing is accepted and nothing returned while out of descriptors"
+        );
+        assert!(
+            backoff.failures() <= 50,
+            "{} accept calls while out of descriptors",
+            backoff.failures()
+        );
+        assert!(backoff.failures() >= 2);
+        // Descriptors freed: the next accept succeeds and the episode ends.
+        drop(hog);
+        let (mut conn, _) = timeout(
+            Duration::from_secs(10),
+            listener.accept_with_backoff(&mut backoff),
+        )
+        .await
+        .expect("accepts again once descriptors are freed")
+        .unwrap();
+        assert!(!backoff.in_episode());
+        assert_eq!(backoff.episodes(), 1);
+        conn.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        clients[0]
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        clients[0].read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"x");
+        clients.clear();
+    });
+}

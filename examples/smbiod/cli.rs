@@ -26,7 +26,7 @@ every caller writes files, checks their size, reads them back, verifies
 every byte, lists the share and deletes its files. A live progress line
 runs meanwhile; the summary gives requests, bytes, throughput, p50/p99
 latency, how often the daemon slept and was woken, and 'all N verified'.
-Ctrl-C stops the daemon cleanly (callers get an error, the session is
+Ctrl-C or SIGTERM stops the daemon cleanly (callers get an error, the session is
 logged off). The exit code is non-zero on any verification failure.
 
 OPTIONS:
@@ -39,6 +39,8 @@ OPTIONS:
   --serve DIR          embedded server: serve DIR instead of a temp dir
   --stay               embedded server: keep serving after the workload
                        (for smbclient -p PORT //127.0.0.1/share)
+  --max-open N         embedded server: handles one session may hold
+                       (default 256, or 2 per caller if more)
   --callers N          concurrent callers (default 64)
   --rounds N           files per caller (default 8)
   --size BYTES         bytes per file (default 524288)
@@ -55,6 +57,8 @@ pub struct Config {
     pub serve: Option<PathBuf>,
     /// `--stay`.
     pub stay: bool,
+    /// `--max-open`.
+    pub max_open: Option<usize>,
     /// Connection options.
     pub connect: ConnectOptions,
     /// The workload.
@@ -67,6 +71,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         server: None,
         serve: None,
         stay: false,
+        max_open: None,
         connect: ConnectOptions::new("share"),
         plan: Plan {
             callers: 64,
@@ -86,6 +91,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--dialect" => cfg.connect.dialects = parse_dialects(&val()?)?,
             "--serve" => cfg.serve = Some(val()?.into()),
             "--stay" => cfg.stay = true,
+            "--max-open" => cfg.max_open = Some(num(val()?)?.max(1)),
             "--callers" => cfg.plan.callers = num(val()?)?.max(1),
             "--rounds" => cfg.plan.rounds = num(val()?)?,
             "--size" => cfg.plan.size = num(val()?)?,
@@ -115,7 +121,11 @@ pub fn parse_dialects(list: &str) -> Result<Vec<u16>, String> {
 
 /// Runs the program; returns the exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    main_with(std::env::args().skip(1).collect())
+}
+
+/// [`main`] with these arguments (without the program name).
+pub fn main_with(args: Vec<String>) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{HELP}");
         return 0;
@@ -153,7 +163,10 @@ async fn run(cfg: Config) -> i32 {
                 },
             };
             let share = match ShareConfig::new(&cfg.connect.share, &dir) {
-                Ok(s) => s,
+                Ok(mut s) => {
+                    s.max_open = cfg.max_open.unwrap_or(s.max_open.max(2 * cfg.plan.callers));
+                    s
+                }
                 Err(e) => return fail(&format!("cannot serve {}: {e}", dir.display())),
             };
             match async_driver::spawn("127.0.0.1:0", share).await {
@@ -167,8 +180,13 @@ async fn run(cfg: Config) -> i32 {
     };
     let code = session(&cfg, &addr).await;
     if cfg.stay && cfg.server.is_none() {
-        println!("serving until Ctrl-C: smbclient //127.0.0.1/share -p PORT -N");
-        let _ = runtime::signal::ctrl_c().await;
+        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
+        use runtime::signal::{recv, ProcessSignal};
+        let stop = futures::future::select(
+            Box::pin(recv(ProcessSignal::CtrlC)),
+            Box::pin(recv(ProcessSignal::Terminate)),
+        );
+        let _ = stop.await;
     }
     if let Some(d) = temp {
         let _ = std::fs::remove_dir_all(d);

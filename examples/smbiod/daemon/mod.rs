@@ -202,11 +202,14 @@ impl Daemon {
             .tasks
             .get()
             .ok_or(std::io::ErrorKind::NotFound)?;
-        runtime::signal::route(
+        // SIGTERM does what Ctrl-C does.
+        for signal in [
             runtime::signal::ProcessSignal::CtrlC,
-            &t.daemon,
-            SignalKind::Interrupt,
-        )
+            runtime::signal::ProcessSignal::Terminate,
+        ] {
+            runtime::signal::route(signal, &t.daemon, SignalKind::Interrupt)?;
+        }
+        Ok(())
     }
 
     /// The negotiated MaxRead, MaxWrite, MaxTransact, and whether

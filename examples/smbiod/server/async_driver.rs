@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use runtime::net::{TcpListener, TcpStream};
+use runtime::net::{AcceptBackoff, TcpListener, TcpStream};
 use runtime::task::JoinHandle;
 
 use super::{Connection, ShareConfig};
@@ -23,8 +23,11 @@ pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, Jo
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = runtime::spawn(async move {
+        // Out of descriptors (a client holding thousands of handles), the
+        // loop pauses instead of spinning, and logs once per episode.
+        let mut backoff = AcceptBackoff::new();
         loop {
-            match listener.accept().await {
+            match listener.accept_with_backoff(&mut backoff).await {
                 Ok((stream, _)) => {
                     let share = share.clone();
                     runtime::spawn(async move {
@@ -34,6 +37,9 @@ pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, Jo
                             }
                         }
                     });
+                }
+                Err(e) if backoff.in_episode() => {
+                    eprintln!("smbiod server: accept failed: {e}; pausing accepts")
                 }
                 Err(e) => eprintln!("smbiod server: accept failed: {e}"),
             }

@@ -18,6 +18,42 @@ use crate::wire::status;
 /// Access bits that need a writable handle: WRITE_DATA, APPEND_DATA,
 /// DELETE, MAXIMUM_ALLOWED, GENERIC_ALL, GENERIC_WRITE.
 const WRITE_ACCESS: u32 = 0x2 | 0x4 | 0x1_0000 | 0x0200_0000 | 0x1000_0000 | 0x4000_0000;
+/// The data-access classes share modes and READ/WRITE checks use, as
+/// FILE_SHARE_* bits: read (READ_DATA, EXECUTE), write (WRITE_DATA,
+/// APPEND_DATA), delete (DELETE).
+const SHARE_READ: u32 = 1;
+const SHARE_WRITE: u32 = 2;
+const SHARE_DELETE: u32 = 4;
+
+/// `desired` mapped onto [`SHARE_READ`] | [`SHARE_WRITE`] | [`SHARE_DELETE`]
+/// (generic rights and MAXIMUM_ALLOWED included: a guest here gets all).
+pub(super) fn data_access(desired: u32) -> u32 {
+    const GENERIC_ALL: u32 = 0x1000_0000;
+    const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+    if desired & (GENERIC_ALL | MAXIMUM_ALLOWED) != 0 {
+        return SHARE_READ | SHARE_WRITE | SHARE_DELETE;
+    }
+    let mut a = 0;
+    // READ_DATA, EXECUTE, GENERIC_READ, GENERIC_EXECUTE
+    if desired & (0x1 | 0x20 | 0x8000_0000 | 0x2000_0000) != 0 {
+        a |= SHARE_READ;
+    }
+    // WRITE_DATA, APPEND_DATA, GENERIC_WRITE
+    if desired & (0x2 | 0x4 | 0x4000_0000) != 0 {
+        a |= SHARE_WRITE;
+    }
+    if desired & 0x1_0000 != 0 {
+        a |= SHARE_DELETE;
+    }
+    a
+}
+
+/// MS-FSA 2.1.5.1.2.1: two opens conflict when either wants a kind of
+/// access the other does not share.
+fn conflicts(a_access: u32, a_share: u32, b_access: u32, b_share: u32) -> bool {
+    a_access & !b_share != 0 || b_access & !a_share != 0
+}
+
 /// CreateAction values.
 const OPENED: u32 = 1;
 const CREATED: u32 = 2;
@@ -25,7 +61,20 @@ const OVERWRITTEN: u32 = 3;
 
 impl Connection {
     pub(super) fn create(&mut self, r: &CreateRequest) -> Outcome {
+        let (session, tree) = self.current;
+        if self.opens.values().filter(|o| o.session == session).count() >= self.share.max_open {
+            return Err(status::TOO_MANY_OPENED_FILES);
+        }
         let path = resolve(&self.share.root, &r.name)?;
+        let access = data_access(r.desired_access);
+        let share_mode = r.share_access & (SHARE_READ | SHARE_WRITE | SHARE_DELETE);
+        if self
+            .opens
+            .values()
+            .any(|o| o.path == path && conflicts(o.data_access, o.share_mode, access, share_mode))
+        {
+            return Err(status::SHARING_VIOLATION);
+        }
         let existing = fs::metadata(&path).ok();
         let want_dir = r.options & FILE_DIRECTORY_FILE != 0;
         let writable = r.desired_access & WRITE_ACCESS != 0;
@@ -75,6 +124,10 @@ impl Connection {
         self.opens.insert(
             id,
             Open {
+                session,
+                tree,
+                data_access: access,
+                share_mode,
                 path,
                 name: r.name.clone(),
                 writable: file.is_some()
@@ -100,12 +153,17 @@ impl Connection {
         ))
     }
 
-    /// The open named by `fid` (both halves must match what we issued).
+    /// The open named by `fid` (both halves must match what we issued),
+    /// if it was opened through the current request's tree connect.
     pub(super) fn open_mut(&mut self, fid: FileId) -> Result<&mut Open, u32> {
         if fid.persistent != fid.volatile {
             return Err(status::FILE_CLOSED);
         }
-        self.opens.get_mut(&fid.volatile).ok_or(status::FILE_CLOSED)
+        let tree = self.current.1;
+        self.opens
+            .get_mut(&fid.volatile)
+            .filter(|o| o.tree == tree)
+            .ok_or(status::FILE_CLOSED)
     }
 
     pub(super) fn close(&mut self, r: &CloseRequest) -> Outcome {
@@ -137,6 +195,9 @@ impl Connection {
         let max = self.max_io();
         let open = self.open_mut(r.file_id)?;
         let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
+        if open.data_access & SHARE_READ == 0 {
+            return Err(status::ACCESS_DENIED);
+        }
         let mut data = vec![0u8; r.length.min(max) as usize];
         let mut got = 0;
         while got < data.len() {

@@ -94,8 +94,10 @@ pub fn wildcard(pattern: &str, name: &str) -> bool {
 
 /// The entries of directory `dir` matching `pattern`: `.` and `..` first,
 /// then the rest sorted by name. Entries whose metadata cannot be read
-/// (dangling symlinks) and names that are not UTF-8 are skipped.
-pub fn list(dir: &Path, parent: &Path, pattern: &str) -> io::Result<Vec<DirEntry>> {
+/// (dangling symlinks), symlinks leading outside `root` (as Samba hides
+/// them: their target's size and times would leak) and names that are
+/// not UTF-8 are skipped.
+pub fn list(root: &Path, dir: &Path, parent: &Path, pattern: &str) -> io::Result<Vec<DirEntry>> {
     let mut out = Vec::new();
     for (name, p) in [(".", dir), ("..", parent)] {
         if wildcard(pattern, name) {
@@ -114,6 +116,10 @@ pub fn list(dir: &Path, parent: &Path, pattern: &str) -> io::Result<Vec<DirEntry
             continue;
         };
         if !wildcard(pattern, &name) {
+            continue;
+        }
+        let is_link = ent.file_type().is_ok_and(|t| t.is_symlink());
+        if is_link && !fs::canonicalize(ent.path()).is_ok_and(|real| real.starts_with(root)) {
             continue;
         }
         let Ok(md) = fs::metadata(ent.path()) else {

@@ -9,8 +9,9 @@
 //! Scope (enough for smbclient's `ls`, `get`, `put`): NEGOTIATE (no DFS,
 //! no signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
 //! share, CREATE, CLOSE, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, ECHO,
-//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. Anything
-//! else gets `STATUS_NOT_SUPPORTED`.
+//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. CANCEL
+//! is never answered (no request is ever pending). Anything else gets
+//! `STATUS_NOT_SUPPORTED`.
 
 pub mod async_driver;
 #[cfg(test)]
@@ -23,7 +24,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -46,7 +47,18 @@ pub struct ShareConfig {
     pub name: String,
     /// The canonical directory served.
     pub root: PathBuf,
+    /// Handles one session may hold open (Samba's `max open files`);
+    /// CREATE beyond it gets `STATUS_TOO_MANY_OPENED_FILES`.
+    pub max_open: usize,
 }
+
+/// The default [`ShareConfig::max_open`]. Samba's 16,384 is per smbd
+/// process, and Samba runs one process per client; here one process
+/// serves every client, under Linux's usual soft `RLIMIT_NOFILE` of 1,024.
+/// A quarter of that lets one session do real work (the workload holds at
+/// most one handle per caller) while three greedy sessions still leave
+/// descriptors for new connections and the runtime itself.
+pub const DEFAULT_MAX_OPEN: usize = 256;
 
 impl ShareConfig {
     /// Serves `dir` (canonicalized) as `name`.
@@ -54,13 +66,26 @@ impl ShareConfig {
         Ok(ShareConfig {
             name: name.to_string(),
             root: dir.canonicalize()?,
+            max_open: DEFAULT_MAX_OPEN,
         })
     }
 }
 
+/// Sessions one connection may set up at once.
+const MAX_SESSIONS: usize = 64;
+
 /// An open handle.
 #[derive(Debug)]
 struct Open {
+    /// The session that opened it.
+    session: u64,
+    /// The tree connect it was opened through, and only works through.
+    tree: u32,
+    /// What it may do to the data: FILE_SHARE_* bits (read, write,
+    /// delete), from the desired access.
+    data_access: u32,
+    /// What it lets other opens of the same file do (FILE_SHARE_*).
+    share_mode: u32,
     /// Where it is on disk.
     path: PathBuf,
     /// Share-relative name, as the client sent it.
@@ -77,13 +102,14 @@ struct Open {
     delete_on_close: bool,
 }
 
-/// Authentication state of the (single) session.
+/// One session of a connection (there may be several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Auth {
+struct Session {
+    /// Authenticated once: its trees and handles work. Stays true during
+    /// a re-authentication, which keeps the session, trees and handles.
+    logged_on: bool,
     /// CHALLENGE sent, waiting for AUTHENTICATE; raw NTLMSSP if true.
-    Challenged { raw: bool },
-    /// Logged on.
-    Done,
+    challenged: Option<bool>,
 }
 
 /// One client connection.
@@ -91,9 +117,11 @@ enum Auth {
 pub struct Connection {
     share: ShareConfig,
     dialect: Option<u16>,
-    session: Option<(u64, Auth)>,
+    /// Sessions by SessionId.
+    sessions: HashMap<u64, Session>,
     next_session: u64,
-    trees: HashSet<u32>,
+    /// Tree connects: TreeId → the SessionId that made it.
+    trees: HashMap<u32, u64>,
     next_tree: u32,
     opens: HashMap<u64, Open>,
     next_file: u64,
@@ -102,6 +130,8 @@ pub struct Connection {
     /// Credits the client holds: granted and not yet spent (starts at the
     /// one every connection begins with).
     credits_held: u32,
+    /// The session and tree of the request being handled.
+    current: (u64, u32),
 }
 
 /// The result of one command: a status and a body (the error body unless
@@ -114,15 +144,16 @@ impl Connection {
         Connection {
             share,
             dialect: None,
-            session: None,
+            sessions: HashMap::new(),
             next_session: 0x0000_1000_0000_0001,
-            trees: HashSet::new(),
+            trees: HashMap::new(),
             next_tree: 1,
             opens: HashMap::new(),
             next_file: 1,
             server_guid: *b"smbiod-server\0\0\0",
             closed: false,
             credits_held: 1,
+            current: (0, 0),
         }
     }
 
@@ -164,20 +195,28 @@ impl Connection {
                 return Vec::new();
             }
         };
-        let mut reply = Vec::new();
         let mut last_file: Option<FileId> = None;
         let mut related_ids = (0u64, 0u32);
-        for (i, part) in parts.iter().enumerate() {
+        // CANCEL yields nothing: only the answered messages are chained.
+        let outs: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|part| self.one(part, &mut last_file, &mut related_ids))
+            .filter(|out| !out.is_empty())
+            .collect();
+        let mut reply = Vec::new();
+        for (i, out) in outs.iter().enumerate() {
             let start = reply.len();
-            let out = self.one(part, &mut last_file, &mut related_ids);
-            reply.extend(out);
-            if i + 1 < parts.len() {
+            reply.extend_from_slice(out);
+            if i + 1 < outs.len() {
                 while reply.len() % 8 != 0 {
                     reply.push(0);
                 }
                 let next = (reply.len() - start) as u32;
                 reply[start + 20..start + 24].copy_from_slice(&next.to_le_bytes());
             }
+        }
+        if reply.is_empty() {
+            return Vec::new();
         }
         frame::encode(&reply).unwrap_or_default()
     }
@@ -188,6 +227,12 @@ impl Connection {
             Ok(h) => h,
             Err(_) => return Vec::new(), // split_compound decoded it already
         };
+        if h.command == Command::Cancel as u16 {
+            // MS-SMB2 3.3.5.16: no response, and no credit charged or
+            // granted. Every request here completes before the next is
+            // read, so none is ever pending for a CANCEL to name.
+            return Vec::new();
+        }
         if h.flags & FLAG_RELATED != 0 {
             if h.session_id == u64::MAX {
                 h.session_id = ids.0;
@@ -248,20 +293,24 @@ impl Connection {
         self.check_session(h.session_id)?;
         match req {
             Request::Logoff => {
-                self.session = None;
-                self.trees.clear();
-                self.opens.clear();
+                let sid = h.session_id;
+                self.sessions.remove(&sid);
+                self.trees.retain(|_, s| *s != sid);
+                self.opens.retain(|_, o| o.session != sid);
                 return Ok((status::SUCCESS, Response::Logoff));
             }
             Request::TreeConnect(r) => return self.tree_connect(h, &r),
             _ => {}
         }
-        if !self.trees.contains(&h.tree_id) {
+        if self.trees.get(&h.tree_id) != Some(&h.session_id) {
             return Err(status::NETWORK_NAME_DELETED);
         }
+        self.current = (h.session_id, h.tree_id);
         match req {
             Request::TreeDisconnect => {
-                self.trees.remove(&h.tree_id);
+                let tid = h.tree_id;
+                self.trees.remove(&tid);
+                self.opens.retain(|_, o| o.tree != tid);
                 Ok((status::SUCCESS, Response::TreeDisconnect))
             }
             Request::Create(r) => self.create(&r),
@@ -275,8 +324,8 @@ impl Connection {
     }
 
     fn check_session(&self, id: u64) -> Result<(), u32> {
-        match self.session {
-            Some((sid, Auth::Done)) if sid == id => Ok(()),
+        match self.sessions.get(&id) {
+            Some(s) if s.logged_on => Ok(()),
             _ => Err(status::USER_SESSION_DELETED),
         }
     }

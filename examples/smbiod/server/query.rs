@@ -41,7 +41,7 @@ impl Connection {
             } else {
                 &r.pattern
             };
-            let entries = list(&open.path, &parent, pattern).map_err(|e| io_status(&e))?;
+            let entries = list(&root, &open.path, &parent, pattern).map_err(|e| io_status(&e))?;
             open.listing = Some((entries, 0));
         }
         let Some((entries, next)) = open.listing.as_mut() else {

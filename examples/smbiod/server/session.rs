@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::{Auth, Connection, Outcome};
+use super::{Connection, Outcome, Session, MAX_SESSIONS};
 use crate::wire::message::Response;
 use crate::wire::negotiate::{
     NegotiateContext, NegotiateRequest, NegotiateResponse, CAP_LARGE_MTU, DIALECTS, DIALECT_311,
@@ -88,10 +88,30 @@ impl Connection {
         match ntlmssp::message_type(token).map_err(|_| status::INVALID_PARAMETER)? {
             1 => {
                 ntlmssp::parse_negotiate(token).map_err(|_| status::INVALID_PARAMETER)?;
-                let id = self.next_session;
-                self.next_session += 1;
-                self.session = Some((id, Auth::Challenged { raw }));
-                h.session_id = id;
+                // SessionId 0 starts a new session beside any others; a
+                // known one re-authenticates it, keeping its trees and
+                // handles (MS-SMB2 3.3.5.5.3).
+                if h.session_id == 0 {
+                    if self.sessions.len() >= MAX_SESSIONS {
+                        return Err(status::INSUFFICIENT_RESOURCES);
+                    }
+                    let id = self.next_session;
+                    self.next_session += 1;
+                    self.sessions.insert(
+                        id,
+                        Session {
+                            logged_on: false,
+                            challenged: Some(raw),
+                        },
+                    );
+                    h.session_id = id;
+                } else {
+                    let s = self
+                        .sessions
+                        .get_mut(&h.session_id)
+                        .ok_or(status::USER_SESSION_DELETED)?;
+                    s.challenged = Some(raw);
+                }
                 let challenge = ntlmssp::Challenge {
                     flags: CHALLENGE_FLAGS,
                     server_challenge: *b"smbiod!!",
@@ -119,15 +139,17 @@ impl Connection {
                 ))
             }
             3 => {
-                let Some((id, Auth::Challenged { raw })) = self.session else {
+                let s = self
+                    .sessions
+                    .get_mut(&h.session_id)
+                    .ok_or(status::USER_SESSION_DELETED)?;
+                let Some(raw) = s.challenged else {
                     return Err(status::USER_SESSION_DELETED);
                 };
-                if id != h.session_id {
-                    return Err(status::USER_SESSION_DELETED);
-                }
                 let auth =
                     ntlmssp::Authenticate::parse(token).map_err(|_| status::LOGON_FAILURE)?;
-                self.session = Some((id, Auth::Done));
+                s.challenged = None;
+                s.logged_on = true;
                 let flags = if auth.is_anonymous() {
                     SESSION_FLAG_IS_NULL
                 } else {
@@ -155,7 +177,7 @@ impl Connection {
         }
         let id = self.next_tree;
         self.next_tree += 1;
-        self.trees.insert(id);
+        self.trees.insert(id, h.session_id);
         h.tree_id = id;
         Ok((
             status::SUCCESS,

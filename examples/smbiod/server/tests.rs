@@ -327,3 +327,319 @@ fn entries_under(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .collect()
 }
+
+/// One session cannot hold more handles than `max_open` (issue 25: an
+/// anonymous client opened files until the process ran out of
+/// descriptors); closing one makes room again.
+#[test]
+fn open_handles_are_capped_per_session() {
+    let (base, mut share) = fresh("max-open");
+    share.max_open = 8;
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let mut fids = Vec::new();
+    for _ in 0..8 {
+        fids.push(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap());
+    }
+    assert_eq!(
+        status_of(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0)),
+        status::TOO_MANY_OPENED_FILES
+    );
+    assert_eq!(
+        status_of(c.create("new.txt", 0x0012_019F, FILE_OVERWRITE_IF, 0)),
+        status::TOO_MANY_OPENED_FILES
+    );
+    assert!(
+        !base.join("share/new.txt").exists(),
+        "a refused CREATE creates nothing"
+    );
+    c.close(fids.pop().unwrap()).unwrap();
+    fids.push(c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap());
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// CANCEL is never answered (MS-SMB2 3.3.5.16; issue 25: a stray
+/// NOT_SUPPORTED reply made clients drop the connection), charges and
+/// grants no credit, and the connection carries on.
+#[test]
+fn cancel_is_never_answered() {
+    let (base, share) = fresh("cancel");
+    let addr = blocking::spawn("127.0.0.1:0", share.clone())
+        .unwrap()
+        .to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let cancel = |message_id: u64| {
+        let h = crate::wire::Header {
+            command: crate::wire::Command::Cancel as u16,
+            message_id,
+            session_id: c.state.session_id,
+            ..Default::default()
+        };
+        let mut msg = Vec::new();
+        h.encode(&mut msg);
+        msg.extend_from_slice(&[4, 0, 0, 0]);
+        msg
+    };
+    let msg = cancel(7);
+    c.send(&frame::encode(&msg).unwrap()).unwrap();
+    // the next reply read is ECHO's own, not an answer to the CANCEL
+    let (h, body) = c.call(crate::wire::message::Request::Echo, &[]).unwrap();
+    assert_eq!(h.command, crate::wire::Command::Echo as u16);
+    assert!(matches!(body, Response::Echo));
+    let mut conn = Connection::new(share);
+    let held = conn.credits_held();
+    assert!(conn.handle(&msg).is_empty());
+    assert!(!conn.wants_close());
+    assert_eq!(conn.credits_held(), held, "no credit charged or granted");
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// Runs both SESSION_SETUP legs with the client's current SessionId (0:
+/// a new session, which the client adopts).
+fn session_setup(c: &mut SyncClient) {
+    use crate::client::auth;
+    use crate::wire::session::SessionSetupResponse;
+    let (_, first) = c
+        .call(auth::session_setup_1(), &[status::MORE_PROCESSING_REQUIRED])
+        .unwrap();
+    let Response::SessionSetup(SessionSetupResponse {
+        security_buffer, ..
+    }) = first
+    else {
+        panic!("SESSION_SETUP reply without a body");
+    };
+    c.call(auth::session_setup_2(&security_buffer, "").unwrap(), &[])
+        .unwrap();
+}
+
+fn tree_connect(c: &mut SyncClient, addr: &str) -> u32 {
+    let host = addr.rsplit_once(':').unwrap().0;
+    let req = crate::wire::message::Request::TreeConnect(crate::wire::tree::TreeConnectRequest {
+        flags: 0,
+        path: format!("\\\\{host}\\share"),
+    });
+    c.call(req, &[]).unwrap().0.tree_id
+}
+
+/// A SESSION_SETUP carrying the current SessionId re-authenticates and
+/// keeps the session, its trees and handles; a second session on the same
+/// connection leaves the first alone (issue 25: one session slot, and a
+/// re-auth replaced it under a new id).
+#[test]
+fn reauth_keeps_the_session_and_sessions_coexist() {
+    let (base, share) = fresh("sessions");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let (a, tree_a) = (c.state.session_id, c.tree_id);
+    let fid = c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    session_setup(&mut c);
+    assert_eq!(c.state.session_id, a);
+    assert_eq!(c.size(fid).unwrap(), 18, "the handle survives a re-auth");
+    // a second session beside the first
+    c.state.session_id = 0;
+    session_setup(&mut c);
+    let b = c.state.session_id;
+    assert_ne!(b, a);
+    let tree_b = tree_connect(&mut c, &addr);
+    c.tree_id = tree_b;
+    assert_eq!(
+        status_of(c.size(fid)),
+        status::FILE_CLOSED,
+        "not B's handle"
+    );
+    c.tree_id = tree_a;
+    assert_eq!(
+        status_of(c.size(fid)),
+        status::NETWORK_NAME_DELETED,
+        "not B's tree"
+    );
+    c.state.session_id = a;
+    assert_eq!(c.size(fid).unwrap(), 18, "session A still works");
+    // logging B off leaves A
+    c.state.session_id = b;
+    c.tree_id = tree_b;
+    c.call(crate::wire::message::Request::Logoff, &[]).unwrap();
+    c.state.session_id = a;
+    c.tree_id = tree_a;
+    assert_eq!(c.size(fid).unwrap(), 18);
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// A handle works only through the tree connect that opened it, and
+/// TREE_DISCONNECT closes the tree's handles (issue 25).
+#[test]
+fn handles_are_bound_to_their_tree() {
+    let (base, mut share) = fresh("tree-bound");
+    share.max_open = 1;
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let tree1 = c.tree_id;
+    let tree2 = tree_connect(&mut c, &addr);
+    let fid = c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    c.tree_id = tree2;
+    assert_eq!(status_of(c.size(fid)), status::FILE_CLOSED);
+    c.tree_id = tree1;
+    assert_eq!(c.size(fid).unwrap(), 18);
+    c.call(crate::wire::message::Request::TreeDisconnect, &[])
+        .unwrap();
+    c.tree_id = tree2;
+    assert_eq!(status_of(c.size(fid)), status::FILE_CLOSED);
+    // the disconnect closed the handle: the one-handle cap has room again
+    c.create("hello.txt", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// A READ on a handle opened without read access fails, and an open that
+/// does not share what another wants (or wants what another does not
+/// share) gets STATUS_SHARING_VIOLATION (issue 25).
+#[test]
+fn access_rights_and_share_modes_are_enforced() {
+    use crate::wire::create::{CreateRequest, FileId};
+    use crate::wire::message::Request;
+    use crate::wire::rw::ReadRequest;
+    let (base, share) = fresh("access");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let open = |c: &mut SyncClient, access: u32, share_access: u32| {
+        let req = CreateRequest {
+            impersonation: 2,
+            desired_access: access,
+            file_attributes: 0x80,
+            share_access,
+            disposition: FILE_OPEN,
+            name: "hello.txt".into(),
+            ..CreateRequest::default()
+        };
+        match c.call(Request::Create(req), &[]) {
+            Ok((_, Response::Create(r))) => Ok(r.file_id),
+            Ok(_) => panic!("CREATE reply without a body"),
+            Err(e) => Err(e),
+        }
+    };
+    let read = |c: &mut SyncClient, file_id: FileId| {
+        let req = ReadRequest {
+            length: 5,
+            file_id,
+            ..ReadRequest::default()
+        };
+        c.call(Request::Read(req), &[])
+    };
+    const READ_DATA: u32 = 0x1;
+    const WRITE_DATA: u32 = 0x2;
+    // write-only handle, shared for everything: no READ through it
+    let w = open(&mut c, WRITE_DATA, 7).unwrap();
+    assert_eq!(status_of(read(&mut c, w)), status::ACCESS_DENIED);
+    // a reader that does not share write conflicts with the writer
+    assert_eq!(
+        status_of(open(&mut c, READ_DATA, 1)),
+        status::SHARING_VIOLATION
+    );
+    let r = open(&mut c, READ_DATA, 7).unwrap();
+    assert!(read(&mut c, r).is_ok());
+    c.close(w).unwrap();
+    // an open sharing only read: a writer conflicts, a reader does not
+    let r1 = open(&mut c, READ_DATA, 1).unwrap();
+    assert_eq!(
+        status_of(open(&mut c, WRITE_DATA, 7)),
+        status::SHARING_VIOLATION
+    );
+    let r2 = open(&mut c, READ_DATA, 7).unwrap();
+    for f in [r, r1, r2] {
+        c.close(f).unwrap();
+    }
+    open(&mut c, WRITE_DATA, 0).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// Listings hide symlinks leading outside the share (issue 25: they showed
+/// the target's size and times); symlinks inside it stay visible.
+#[test]
+fn listings_hide_symlinks_leading_out() {
+    let (base, share) = fresh("list-links");
+    std::os::unix::fs::symlink(base.join("outside/secret.txt"), base.join("share/out-file"))
+        .unwrap();
+    std::os::unix::fs::symlink(base.join("outside"), base.join("share/out-dir")).unwrap();
+    std::os::unix::fs::symlink("hello.txt", base.join("share/in-link")).unwrap();
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let names: Vec<String> = c.list("").unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.iter().any(|n| n == "hello.txt"), "{names:?}");
+    assert!(names.iter().any(|n| n == "in-link"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("out-")),
+        "links out are hidden: {names:?}"
+    );
+    c.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
+/// SIGTERM stops a `--stay` embedded server cleanly, as Ctrl-C does
+/// (issue 25: only Ctrl-C or SIGKILL stopped it). The program runs in a
+/// child process (this test binary re-executed), never this one.
+#[test]
+fn sigterm_stops_a_staying_server() {
+    use std::io::BufRead;
+    const CHILD: &str = "SMBIOD_SIGTERM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let args = [
+            "--stay",
+            "--callers",
+            "1",
+            "--rounds",
+            "1",
+            "--size",
+            "1000",
+        ];
+        let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
+        std::process::exit(code);
+    }
+    let mut child = Proc::new(std::env::current_exe().unwrap())
+        .args([
+            "server::tests::sigterm_stops_a_staying_server",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Watchdog: kill the child if the test has not finished in 60 s.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        for _ in 0..600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if d.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+        }
+        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..1000 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen += &line;
+        if line.starts_with("serving until") {
+            break;
+        }
+    }
+    assert!(seen.contains("serving until"), "{seen}");
+    let st = Proc::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM:\n{seen}");
+}

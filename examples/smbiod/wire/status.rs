@@ -26,6 +26,8 @@ pub const MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
 pub const ACCESS_DENIED: u32 = 0xC000_0022;
 /// The file name is not valid.
 pub const OBJECT_NAME_INVALID: u32 = 0xC000_0033;
+/// CREATE: an open of the file does not share the access asked for.
+pub const SHARING_VIOLATION: u32 = 0xC000_0043;
 /// The file does not exist.
 pub const OBJECT_NAME_NOT_FOUND: u32 = 0xC000_0034;
 /// The file exists and the disposition wanted a new one.
@@ -34,6 +36,8 @@ pub const OBJECT_NAME_COLLISION: u32 = 0xC000_0035;
 pub const OBJECT_PATH_NOT_FOUND: u32 = 0xC000_003A;
 /// The path is syntactically refused (absolute, `..` ...).
 pub const OBJECT_PATH_SYNTAX_BAD: u32 = 0xC000_003B;
+/// Out of a server resource (here: too many sessions on a connection).
+pub const INSUFFICIENT_RESOURCES: u32 = 0xC000_009A;
 /// The disk is full.
 pub const DISK_FULL: u32 = 0xC000_007F;
 /// Authentication failed.
@@ -48,6 +52,8 @@ pub const NETWORK_NAME_DELETED: u32 = 0xC000_00C9;
 pub const BAD_NETWORK_NAME: u32 = 0xC000_00CC;
 /// The target is a file but a directory was required.
 pub const NOT_A_DIRECTORY: u32 = 0xC000_0103;
+/// CREATE: the session holds as many handles as the server allows.
+pub const TOO_MANY_OPENED_FILES: u32 = 0xC000_011F;
 /// The FileId does not name an open handle.
 pub const FILE_CLOSED: u32 = 0xC000_0128;
 /// The SessionId does not name a session.

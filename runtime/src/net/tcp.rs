@@ -5,6 +5,6 @@ mod listener;
 mod split;
 mod stream;
 
-pub use listener::{Incoming, TcpListener};
+pub use listener::{is_resource_exhaustion, AcceptBackoff, Incoming, TcpListener};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use stream::TcpStream;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::Stream;
 
@@ -95,6 +96,67 @@ impl TcpListener {
         Ok((TcpStream::new(stream)?, addr))
     }
 
+    /// [`accept`](Self::accept) for a server's accept loop: when the
+    /// process or the system runs out of resources (see
+    /// [`is_resource_exhaustion`]) it pauses accepting instead of spinning.
+    ///
+    /// Out of descriptors, `accept(2)` fails while the connection stays
+    /// queued, so the listener stays readable and a plain loop retries at
+    /// once, forever, at full speed. Here the first such error of an
+    /// *episode* is returned (log it: once per episode), and every later
+    /// call sleeps on the runtime's timer before retrying, silently,
+    /// [`AcceptBackoff::MIN`] doubling up to [`AcceptBackoff::MAX`]; a
+    /// successful accept ends the episode and resets the pause. Other
+    /// errors are returned as they come. Needs a runtime with timers.
+    ///
+    /// # Errors
+    ///
+    /// As `accept`, except that resource exhaustion is returned only once
+    /// per episode.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use runtime::net::{AcceptBackoff, TcpListener};
+    ///
+    /// # async fn serve(listener: TcpListener) {
+    /// let mut backoff = AcceptBackoff::new();
+    /// loop {
+    ///     match listener.accept_with_backoff(&mut backoff).await {
+    ///         Ok((stream, _peer)) => { runtime::spawn(async move { drop(stream) }); }
+    ///         Err(e) => eprintln!("accept failed: {e}"), // once per episode
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn accept_with_backoff(
+        &self,
+        backoff: &mut AcceptBackoff,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
+        // Bounded by the caller: each pass either returns or sleeps.
+        loop {
+            if let Some(pause) = backoff.pause {
+                crate::time::sleep(pause).await;
+                backoff.pause = Some((pause * 2).min(AcceptBackoff::MAX));
+            }
+            match self.accept().await {
+                Ok(ok) => {
+                    backoff.pause = None;
+                    return Ok(ok);
+                }
+                Err(e) if is_resource_exhaustion(&e) => {
+                    backoff.failures += 1;
+                    if backoff.pause.is_none() {
+                        backoff.pause = Some(AcceptBackoff::MIN);
+                        backoff.episodes += 1;
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// [`accept`](Self::accept) for hand-written futures: only the task
     /// that polled last is woken.
     ///
@@ -143,6 +205,53 @@ impl TcpListener {
     /// As [`std::net::TcpListener::ttl`].
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.source().ttl()
+    }
+}
+
+/// Whether `e` means the process or system is out of a resource that
+/// closing something frees: EMFILE, ENFILE, ENOMEM or ENOBUFS. An accept
+/// loop should pause on these rather than retry at once (see
+/// [`TcpListener::accept_with_backoff`]).
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
+    // Linux's values: EMFILE 24, ENFILE 23, ENOMEM 12, ENOBUFS 105.
+    matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105)) || e.kind() == io::ErrorKind::OutOfMemory
+}
+
+/// The state of [`TcpListener::accept_with_backoff`]: whether an episode
+/// of resource exhaustion is under way and how long the next pause is.
+/// Keep one per accept loop.
+#[derive(Debug, Default, Clone)]
+pub struct AcceptBackoff {
+    /// The pause before the next accept; `None` outside an episode.
+    pause: Option<Duration>,
+    episodes: u64,
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    /// The first pause of an episode.
+    pub const MIN: Duration = Duration::from_millis(10);
+    /// The longest pause.
+    pub const MAX: Duration = Duration::from_secs(1);
+
+    /// No episode under way.
+    pub fn new() -> AcceptBackoff {
+        AcceptBackoff::default()
+    }
+
+    /// Whether an episode of resource exhaustion is under way.
+    pub fn in_episode(&self) -> bool {
+        self.pause.is_some()
+    }
+
+    /// Episodes so far.
+    pub fn episodes(&self) -> u64 {
+        self.episodes
+    }
+
+    /// Accepts that failed for lack of resources so far.
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 }
 
