@@ -554,6 +554,107 @@ fn sending_loop_yields() {
     });
 }
 
+// ===== the receiver's batch =====
+//
+// A receive that finds the ring non-empty moves up to a batch more into
+// the receiver (one lock hold); the receives after it take from there.
+// Those messages keep their slots until they are handed out.
+
+/// A channel of `cap` holding `0..cap`, and its first message received
+/// (which moved the rest into the receiver's batch).
+fn batched(cap: u64) -> (mpsc::Sender<u64>, mpsc::Receiver<u64>) {
+    let (tx, mut rx) = mpsc::channel(cap as usize);
+    for i in 0..cap {
+        tx.try_send(i).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(0));
+    (tx, rx)
+}
+
+#[test]
+fn a_receive_from_the_batch_frees_exactly_its_slot() {
+    let (tx, mut rx) = batched(8);
+    assert_eq!((rx.len(), tx.capacity(), rx.capacity()), (7, 1, 1));
+    tx.try_send(8).unwrap();
+    assert!(matches!(tx.try_send(9), Err(TrySendError::Full(9))));
+    assert_eq!(rx.try_recv(), Ok(1)); // from the batch
+    assert_eq!((rx.len(), tx.capacity()), (7, 1));
+    tx.try_send(9).unwrap();
+    assert!(matches!(tx.try_send(10), Err(TrySendError::Full(10))));
+    let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(got, (2..=9).collect::<Vec<_>>());
+    assert_eq!((rx.len(), tx.capacity()), (0, 8));
+}
+
+#[test]
+fn a_receive_from_the_batch_wakes_a_sleeping_sender() {
+    let (tx, mut rx) = batched(4);
+    let mut send = task::spawn(tx.send(4));
+    assert_ready!(send.poll()).unwrap(); // the slot the first receive freed
+    let mut send = task::spawn(tx.send(5));
+    assert_pending!(send.poll());
+    assert_eq!(rx.try_recv(), Ok(1)); // from the batch
+    assert!(send.is_woken(), "a slot freed from the batch woke nobody");
+    assert_ready!(send.poll()).unwrap();
+    let mut recv = task::spawn(rx.recv());
+    assert_eq!(assert_ready!(recv.poll()), Some(2));
+}
+
+#[test]
+fn recv_many_takes_the_batch_first_then_the_ring() {
+    let (tx, mut rx) = batched(8);
+    tx.try_send(8).unwrap();
+    let mut out = Vec::new();
+    let n = assert_ready!(task::spawn(rx.recv_many(&mut out, 5)).poll());
+    assert_eq!((n, &out[..]), (5, &[1, 2, 3, 4, 5][..]));
+    assert_eq!(tx.capacity(), 5);
+    let n = assert_ready!(task::spawn(rx.recv_many(&mut out, 100)).poll());
+    assert_eq!(n, 3);
+    assert_eq!(out, (1..=8).collect::<Vec<_>>());
+    assert_eq!((rx.len(), tx.capacity()), (0, 8));
+}
+
+#[test]
+fn close_and_drop_with_messages_in_the_batch() {
+    let (tx, mut rx) = batched(4);
+    rx.close();
+    assert!(matches!(tx.try_send(9), Err(TrySendError::Closed(9))));
+    assert_eq!(
+        std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+
+    let (tx, mut rx) = mpsc::channel(4);
+    let value = Arc::new(());
+    for _ in 0..4 {
+        tx.try_send(value.clone()).unwrap();
+    }
+    drop(rx.try_recv().unwrap());
+    drop(rx);
+    assert_eq!(
+        Arc::strong_count(&value),
+        1,
+        "the batch outlived the receiver"
+    );
+}
+
+#[test]
+fn the_kernel_family_takes_the_batch_first() {
+    paused().block_on(async {
+        let (tx, mut rx) = batched(5);
+        let soon = Duration::from_secs(1);
+        assert_eq!(rx.recv_timeout(Duration::ZERO).await, Ok(Some(1)));
+        let got = runtime::time::timeout(soon, rx.recv_interruptible()).await;
+        assert_eq!(got.expect("slept with messages batched"), Ok(Some(2)));
+        let got = runtime::time::timeout(soon, rx.recv_killable()).await;
+        assert_eq!(got.expect("slept with messages batched"), Ok(Some(3)));
+        drop(tx);
+        let rx = runtime::task::spawn_blocking(move || (rx.blocking_recv(), rx.blocking_recv()));
+        assert_eq!(rx.await.unwrap(), (Some(4), None));
+    });
+}
+
 // ===== misc API =====
 
 #[test]
@@ -652,6 +753,9 @@ fn public_types_are_send_sync_unpin() {
     send_sync(&rx);
     send_sync(&utx);
     send_sync(&urx);
+    // `Sync` for any `T: Send`, the receiver's batch included.
+    send_sync(&mpsc::channel::<std::cell::Cell<u8>>(1).1);
+    send_sync(&mpsc::unbounded_channel::<std::cell::Cell<u8>>().1);
     send_sync(&tx.downgrade());
     send_sync(&tx.try_reserve().unwrap());
     send(&tx.send(1));

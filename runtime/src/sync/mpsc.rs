@@ -49,7 +49,8 @@
 //!   never empty (or never full) still lets other tasks run.
 //! - **Memory.** A bounded channel allocates its ring when it is created
 //!   (up to 1,024 slots; a larger one grows up to its capacity on demand
-//!   and keeps it) and nothing per message after that.
+//!   and keeps it), the receiver a batch of up to 64 messages at its first
+//!   receives, and nothing per message after that.
 //!
 //! # Kernel counterparts
 //!
@@ -58,9 +59,10 @@
 //! `wait_event_interruptible(pipe->rd_wait, ...)`, `pipe_write` in
 //! `wait_event_interruptible_exclusive(pipe->wr_wait, ...)`). This is
 //! that: one ring and its accounting under a short lock, the receiver a
-//! non-exclusive waiter, senders exclusive ones. The wake protocol (wake
-//! only when somebody sleeps, and why no wake-up is lost) is written at
-//! the top of `mpsc/chan.rs`.
+//! non-exclusive waiter, senders exclusive ones. A send takes one lock
+//! hold; the receiver moves up to 64 messages per lock hold into a batch
+//! of its own. The wake protocol (wake only when somebody sleeps, and why
+//! no wake-up is lost) is written at the top of `mpsc/chan.rs`.
 
 mod bounded;
 mod chan;

@@ -40,10 +40,15 @@
 //! One allocation (an `Arc` of the value slot under a `std::sync::Mutex`,
 //! and one wait queue, which allocates only if somebody has to sleep on
 //! it). Each side takes the lock once: the sender to store the value, the
-//! receiver to take it. Either side wakes the other only if it sleeps
-//! ([`WaitQueue::waitqueue_active`] after the state change): a waiter links
-//! its entry before its condition takes the lock, so the lock orders the
-//! two, as in `mpsc` (see its `chan.rs`).
+//! receiver to take it. The state's two flags (sender done, receiver
+//! closed) are mirrored in an atomic, set in the same lock hold, so a
+//! receive that finds nothing, and every waiter's condition, read it
+//! without the lock. Either side wakes the other only if it sleeps: it
+//! sets its flag, then a `SeqCst` fence, then reads
+//! [`WaitQueue::waitqueue_active`]; a waiter links its entry, then a
+//! `SeqCst` fence, then reads the flags. Of the two fences one comes
+//! first, so either the waker sees the waiter linked or the waiter sees
+//! the flag (the kernel's `wq_has_sleeper` pairing).
 
 pub mod error;
 
@@ -51,6 +56,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::atomic::{fence, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -77,6 +83,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
             tx_done: false,
             rx_closed: false,
         }),
+        flags: AtomicU8::new(0),
         queue: WaitQueue::new(),
     });
     (
@@ -112,6 +119,9 @@ pub struct Receiver<T> {
 
 struct Inner<T> {
     state: Mutex<State<T>>,
+    /// `State`'s two flags (`TX_DONE`, `RX_CLOSED`), set in the same lock
+    /// hold as the state, for the reads that need no lock.
+    flags: AtomicU8,
     /// Both sides sleep here: the receiver for the value, the sender in
     /// `closed()`.
     queue: WaitQueue,
@@ -124,6 +134,11 @@ struct State<T> {
     /// The receiver closed or was dropped.
     rx_closed: bool,
 }
+
+/// The sender sent or was dropped (`State::tx_done`).
+const TX_DONE: u8 = 1;
+/// The receiver closed or was dropped (`State::rx_closed`).
+const RX_CLOSED: u8 = 2;
 
 /// `PollWaiter`'s handle on the queue.
 struct QueueOf<T>(Arc<Inner<T>>);
@@ -142,25 +157,43 @@ impl<T> Inner<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the other side if it sleeps (the state changed first).
+    /// Mirrors a flag just set in `state` (call under the lock).
+    fn set(&self, flag: u8) {
+        self.flags.fetch_or(flag, Ordering::Relaxed);
+    }
+
+    /// Wakes the other side if it sleeps (the flag was set first; the
+    /// fence pairs with the one in `seen`, see "Internals").
     fn wake(&self) {
+        fence(Ordering::SeqCst);
         if self.queue.waitqueue_active() {
             self.queue.wake_up();
         }
     }
 
-    /// The receiver's condition: something to hand out.
+    /// A waiter's condition: any of `flags` set. The fence orders the
+    /// waiter's link before the read (see "Internals").
+    fn seen(&self, flags: u8) -> bool {
+        fence(Ordering::SeqCst);
+        self.flags.load(Ordering::Relaxed) & flags != 0
+    }
+
+    /// The receiver's condition: something to hand out (a sent value
+    /// sets `TX_DONE`).
     fn rx_ready(&self) -> bool {
-        let state = self.lock();
-        state.value.is_some() || state.tx_done || state.rx_closed
+        self.seen(TX_DONE | RX_CLOSED)
     }
 
     fn is_rx_closed(&self) -> bool {
-        self.lock().rx_closed
+        self.flags.load(Ordering::Acquire) & RX_CLOSED != 0
     }
 
     /// The value, the error, or `None` while the sender may still send.
+    /// Takes the lock only once a flag says something happened.
     fn try_take(&self) -> Option<Result<T, RecvError>> {
+        if self.flags.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut state = self.lock();
         match state.value.take() {
             Some(value) => Some(Ok(value)),
@@ -175,6 +208,7 @@ impl<T> Inner<T> {
             return;
         }
         state.rx_closed = true;
+        self.set(RX_CLOSED);
         drop(state);
         self.wake();
     }
@@ -204,6 +238,7 @@ impl<T> Sender<T> {
         }
         state.value = Some(value);
         state.tx_done = true;
+        inner.set(TX_DONE);
         drop(state);
         inner.wake();
         Ok(())
@@ -229,7 +264,7 @@ impl<T> Sender<T> {
     /// ```
     pub async fn closed(&mut self) {
         let inner = self.inner.as_ref().expect("sender used after send");
-        let _ = inner.queue.wait_event(|| inner.is_rx_closed()).await;
+        let _ = inner.queue.wait_event(|| inner.seen(RX_CLOSED)).await;
     }
 
     /// Whether the receiver is gone (dropped or closed).
@@ -249,7 +284,10 @@ impl<T> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
-            inner.lock().tx_done = true;
+            let mut state = inner.lock();
+            state.tx_done = true;
+            inner.set(TX_DONE);
+            drop(state);
             inner.wake();
         }
     }

@@ -113,6 +113,11 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.chan.send_now(value).await {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(value)) => return Err(SendError(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
         match self.chan.reserve().await {
             Ok(()) => {
                 self.chan.send_reserved(value);
@@ -146,6 +151,11 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub async fn send_interruptible(&self, value: T) -> Result<(), SendInterruptError<T>> {
+        let value = match self.chan.send_now(value).await {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
         match self.chan.reserve_interruptible().await {
             Ok(()) => {
                 self.chan.send_reserved(value);
@@ -180,6 +190,11 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub async fn send_killable(&self, value: T) -> Result<(), SendInterruptError<T>> {
+        let value = match self.chan.send_now(value).await {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
         match self.chan.reserve_killable().await {
             Ok(()) => {
                 self.chan.send_reserved(value);
@@ -214,6 +229,11 @@ impl<T> Sender<T> {
         value: T,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<T>> {
+        let value = match self.chan.send_now(value).await {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(value)) => return Err(SendTimeoutError::Closed(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
         match self.chan.reserve_timeout(timeout).await {
             Ok(()) => {
                 self.chan.send_reserved(value);
@@ -250,6 +270,11 @@ impl<T> Sender<T> {
     #[track_caller]
     pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
         assert_blocking_allowed("blocking_send");
+        let value = match self.chan.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(value)) => return Err(SendError(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
         match self.chan.blocking_reserve() {
             Ok(()) => {
                 self.chan.send_reserved(value);
@@ -796,7 +821,7 @@ impl<T> Receiver<T> {
 
     /// Buffered messages.
     pub fn len(&self) -> usize {
-        self.rx.chan.len()
+        self.rx.len()
     }
 
     /// Whether no message is buffered.

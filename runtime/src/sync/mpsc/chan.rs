@@ -5,12 +5,33 @@
 //! # State and who changes it
 //!
 //! `State` (under `Chan::state`) holds the ring (`buf`), the slots
-//! reserved by permits not yet used (`reserved`) and three one-way flags:
-//! `rx_closed` (the receiver closed or dropped: no new sends or reserves),
-//! `rx_dropped` (the receiver is gone: a permit's message is dropped) and
-//! `tx_gone` (every sender is gone). A bounded channel has a free slot
-//! while `buf.len() + reserved < cap`; the unbounded one has
-//! `cap == usize::MAX`.
+//! reserved by permits not yet used (`reserved`), the messages the
+//! receiver has moved into its batch (`rx_taken`, see below) and three
+//! one-way flags: `rx_closed` (the receiver closed or dropped: no new
+//! sends or reserves), `rx_dropped` (the receiver is gone: a permit's
+//! message is dropped) and `tx_gone` (every sender is gone). A bounded
+//! channel has a free slot while `used() < cap`, `used()` being
+//! `buf.len() + reserved` plus the batch's messages not yet handed out;
+//! the unbounded one has `cap == usize::MAX` and counts nothing.
+//!
+//! A send into a free slot takes it and fills it in one lock hold
+//! (`send_now`, then `try_send`); only a sender that finds the channel
+//! full reserves a slot through the wait below and then fills it.
+//!
+//! # The receiver's batch
+//!
+//! A receive that finds its batch empty takes the ring's first message
+//! and moves up to `batch_len()` more (at most 64, about 2 KiB) into the
+//! receiver's own `VecDeque` in the same lock hold (`rx_taken +=` that
+//! many); the receives after it pop the batch without the lock. A
+//! batched message keeps its slot until it is handed out, so capacity,
+//! `len` (the receiver adds its batch) and the senders' view are those of
+//! an unbatched channel. Handing one out (`hand_out`) frees its slot
+//! without the lock: the receiver, the only writer, bumps `delivered`,
+//! and `used()` counts `rx_taken - delivered` of the batch. Closing and
+//! ending are unchanged: the receiver waits only with its batch empty
+//! (the kernel-family receives take from the batch before they wait),
+//! and a dropped receiver drops its batch with itself.
 //!
 //! # Sleeping and waking
 //!
@@ -36,6 +57,14 @@
 //! `wq_has_sleeper` needs an `smp_mb()` for this; here the state lock
 //! both sides take is the barrier.)
 //!
+//! A slot freed from the batch is the one change made outside the state
+//! lock, so it takes the kernel's barriers instead: `hand_out` stores
+//! `delivered`, then a `SeqCst` fence, then reads the sender queue's
+//! waiter count; a sleeping sender's condition links first, then a
+//! `SeqCst` fence, then reads `delivered`. Of two `SeqCst` fences one
+//! comes first, so either the receiver sees the sender linked and wakes
+//! it, or the sender's condition sees the slot free.
+//!
 //! # Conditions with side effects, and the toolkit's probe
 //!
 //! A sender's condition takes its slot, so that a wake and the slot it
@@ -45,7 +74,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -60,6 +89,11 @@ use crate::sync::signals;
 /// message allocates nothing either way.
 const PREALLOC: usize = 1024;
 
+/// The most messages the receiver moves into its batch per lock hold, and
+/// about how many bytes of them.
+const BATCH_MAX: usize = 64;
+const BATCH_BYTES: usize = 2048;
+
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
     rx_wait: WaitQueue,
@@ -67,12 +101,18 @@ pub(super) struct Chan<T> {
     closed_wait: WaitQueue,
     /// Live senders (not counting weak ones).
     senders: AtomicUsize,
+    /// Messages the receiver has handed out of its batch, a wrapping
+    /// count that only the receiver writes (see "The receiver's batch").
+    delivered: AtomicUsize,
     cap: usize,
 }
 
 struct State<T> {
     buf: VecDeque<T>,
     reserved: usize,
+    /// Messages the receiver has moved from `buf` into its batch, a
+    /// wrapping count: `rx_taken - delivered` of them still hold a slot.
+    rx_taken: usize,
     rx_closed: bool,
     rx_dropped: bool,
     tx_gone: bool,
@@ -127,6 +167,7 @@ impl<T> Chan<T> {
             state: Mutex::new(State {
                 buf: VecDeque::with_capacity(prealloc),
                 reserved: 0,
+                rx_taken: 0,
                 rx_closed: false,
                 rx_dropped: false,
                 tx_gone: false,
@@ -135,6 +176,7 @@ impl<T> Chan<T> {
             tx_wait: WaitQueue::new(),
             closed_wait: WaitQueue::new(),
             senders: AtomicUsize::new(1),
+            delivered: AtomicUsize::new(0),
             cap,
         })
     }
@@ -153,10 +195,20 @@ impl<T> Chan<T> {
 
     /// Free slots now (bounded).
     pub(super) fn capacity(&self) -> usize {
-        let state = self.lock();
-        self.cap - state.buf.len() - state.reserved
+        self.cap - self.used(&self.lock())
     }
 
+    /// Slots taken: buffered messages, messages in the receiver's batch
+    /// not yet handed out, and reserved slots. Exact under the state lock
+    /// except for the receiver's hand-outs, which only lower it.
+    fn used(&self, state: &State<T>) -> usize {
+        let batched = state
+            .rx_taken
+            .wrapping_sub(self.delivered.load(Ordering::Relaxed));
+        state.buf.len() + state.reserved + batched
+    }
+
+    /// Messages in the ring (the receiver adds its batch).
     pub(super) fn len(&self) -> usize {
         self.lock().buf.len()
     }
@@ -205,7 +257,7 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(()));
         }
-        if state.buf.len() + state.reserved >= self.cap {
+        if self.used(&state) >= self.cap {
             return Err(TrySendError::Full(()));
         }
         state.reserved += 1;
@@ -218,13 +270,32 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(value));
         }
-        if state.buf.len() + state.reserved >= self.cap {
+        if self.is_bounded() && self.used(&state) >= self.cap {
             return Err(TrySendError::Full(value));
         }
         state.buf.push_back(value);
         drop(state);
         self.wake_rx();
         Ok(())
+    }
+
+    /// A send's first step, before any wait: spends the unit of budget a
+    /// completed send spends, then [`try_send`](Self::try_send)s, so a
+    /// free slot is taken and filled in one lock hold. `Full` refunds the
+    /// unit (the wait for a slot that follows spends its own).
+    pub(super) async fn send_now(&self, value: T) -> Result<(), TrySendError<T>> {
+        std::future::poll_fn(|cx| {
+            if waitq::hook::is_probing() {
+                return Poll::Pending;
+            }
+            coop::poll_proceed(cx)
+        })
+        .await;
+        let res = self.try_send(value);
+        if let Err(TrySendError::Full(_)) = res {
+            coop::refund();
+        }
+        res
     }
 
     /// Sends into a slot reserved earlier. After the receiver is gone the
@@ -258,7 +329,7 @@ impl<T> Chan<T> {
 
     fn slot_free_or_closed(&self) -> bool {
         let state = self.lock();
-        state.rx_closed || state.buf.len() + state.reserved < self.cap
+        state.rx_closed || self.used(&state) < self.cap
     }
 
     /// The condition of a sender waiting for a slot: takes one (`got =
@@ -268,6 +339,9 @@ impl<T> Chan<T> {
             if got.is_some() {
                 return true;
             }
+            // Pairs with the fence in `hand_out`: our entry is linked
+            // before we read `delivered` (see "The receiver's batch").
+            fence(Ordering::SeqCst);
             if waitq::hook::is_probing() {
                 return self.slot_free_or_closed();
             }
@@ -350,30 +424,60 @@ impl<T> Chan<T> {
 
     // ----- the receiver -----
 
-    /// A message is buffered, or none will ever come.
+    /// A message is buffered, or none will ever come. (The receiver waits
+    /// only with its batch empty.)
     fn recv_ready(&self) -> bool {
         let state = self.lock();
         !state.buf.is_empty() || state.is_disconnected()
     }
 
-    pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut state = self.lock();
-        match state.buf.pop_front() {
-            Some(value) => {
-                drop(state);
-                self.wake_tx(1);
-                Ok(value)
-            }
-            None if state.is_disconnected() => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+    /// Takes the next message: from the receiver's batch `local` without
+    /// the lock, or else the ring's first one, moving up to a batch more
+    /// into `local` in the same lock hold.
+    pub(super) fn try_recv(&self, local: &mut VecDeque<T>) -> Result<T, TryRecvError> {
+        if let Some(value) = local.pop_front() {
+            self.hand_out(1);
+            return Ok(value);
         }
+        let mut state = self.lock();
+        let Some(value) = state.buf.pop_front() else {
+            return Err(if state.is_disconnected() {
+                TryRecvError::Disconnected
+            } else {
+                TryRecvError::Empty
+            });
+        };
+        let more = state.buf.len().min(batch_len::<T>() - 1);
+        if more > 0 {
+            local.extend(state.buf.drain(..more));
+            state.rx_taken = state.rx_taken.wrapping_add(more);
+        }
+        drop(state);
+        self.wake_tx(1);
+        Ok(value)
     }
 
-    /// Moves up to `limit` messages into `out`; how many.
-    fn try_recv_many(&self, out: &mut Vec<T>, limit: usize) -> Result<usize, TryRecvError> {
+    /// Moves up to `limit` messages into `out` (the batch's first); how many.
+    fn try_recv_many(
+        &self,
+        local: &mut VecDeque<T>,
+        out: &mut Vec<T>,
+        limit: usize,
+    ) -> Result<usize, TryRecvError> {
+        let batched = local.len().min(limit);
+        if batched > 0 {
+            out.extend(local.drain(..batched));
+            self.hand_out(batched);
+        }
+        if batched == limit {
+            return Ok(batched);
+        }
         let mut state = self.lock();
-        let n = state.buf.len().min(limit);
+        let n = state.buf.len().min(limit - batched);
         if n == 0 {
+            if batched > 0 {
+                return Ok(batched);
+            }
             return Err(if state.is_disconnected() {
                 TryRecvError::Disconnected
             } else {
@@ -383,21 +487,57 @@ impl<T> Chan<T> {
         out.extend(state.buf.drain(..n));
         drop(state);
         self.wake_tx(n);
-        Ok(n)
+        Ok(batched + n)
+    }
+
+    /// The receiver handed `n` messages out of its batch: their slots are
+    /// free, and sleeping senders are woken for them (see "The receiver's
+    /// batch" for the fence).
+    fn hand_out(&self, n: usize) {
+        if !self.is_bounded() {
+            return;
+        }
+        let delivered = self.delivered.load(Ordering::Relaxed);
+        self.delivered
+            .store(delivered.wrapping_add(n), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.wake_tx(n);
+    }
+
+    /// One message from a non-empty batch, after spending the unit of
+    /// budget a completed `recv` spends (the kernel-family waits take the
+    /// batch first: they wait only with it empty). `None`: the batch is
+    /// empty.
+    async fn recv_batched(&self, local: &mut VecDeque<T>) -> Option<T> {
+        if local.is_empty() {
+            return None;
+        }
+        std::future::poll_fn(|cx| {
+            if waitq::hook::is_probing() {
+                return Poll::Pending;
+            }
+            coop::poll_proceed(cx)
+        })
+        .await;
+        let value = local.pop_front()?;
+        self.hand_out(1);
+        Some(value)
     }
 
     /// One poll of `recv` with `waiter` (the receiver's or a `Recv`
     /// future's). Spends one unit of budget when it completes.
     pub(super) fn poll_recv<Q: Deref<Target = WaitQueue>>(
         &self,
+        local: &mut VecDeque<T>,
         waiter: &mut PollWaiter<Q>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<T>> {
-        self.poll_with(waiter, cx, |chan| chan.try_recv())
+        self.poll_with(waiter, cx, |chan| chan.try_recv(local))
     }
 
     pub(super) fn poll_recv_many<Q: Deref<Target = WaitQueue>>(
         &self,
+        local: &mut VecDeque<T>,
         waiter: &mut PollWaiter<Q>,
         cx: &mut Context<'_>,
         out: &mut Vec<T>,
@@ -406,7 +546,7 @@ impl<T> Chan<T> {
         if limit == 0 {
             return Poll::Ready(0);
         }
-        self.poll_with(waiter, cx, |chan| chan.try_recv_many(out, limit))
+        self.poll_with(waiter, cx, |chan| chan.try_recv_many(local, out, limit))
             .map(|n| n.unwrap_or(0))
     }
 
@@ -439,32 +579,49 @@ impl<T> Chan<T> {
         }
     }
 
-    /// The receiver's kernel-family waits: wait with `wait`, then take.
-    pub(super) async fn recv_interruptible(&self) -> Result<Option<T>, Interrupted> {
+    /// The receiver's kernel-family waits: the batch first, then wait with
+    /// `wait` and take.
+    pub(super) async fn recv_interruptible(
+        &self,
+        local: &mut VecDeque<T>,
+    ) -> Result<Option<T>, Interrupted> {
+        if let Some(value) = self.recv_batched(local).await {
+            return Ok(Some(value));
+        }
         loop {
             let res = self
                 .rx_wait
                 .wait_event_interruptible(signals::current(), || self.recv_ready())
                 .await;
-            if let Some(got) = self.after_wait(res)? {
+            if let Some(got) = self.after_wait(local, res)? {
                 return Ok(got);
             }
         }
     }
 
-    pub(super) async fn recv_killable(&self) -> Result<Option<T>, Killed> {
+    pub(super) async fn recv_killable(&self, local: &mut VecDeque<T>) -> Result<Option<T>, Killed> {
+        if let Some(value) = self.recv_batched(local).await {
+            return Ok(Some(value));
+        }
         loop {
             let res = self
                 .rx_wait
                 .wait_event_killable(signals::current(), || self.recv_ready())
                 .await;
-            if let Some(got) = self.after_wait(res)? {
+            if let Some(got) = self.after_wait(local, res)? {
                 return Ok(got);
             }
         }
     }
 
-    pub(super) async fn recv_timeout(&self, timeout: Duration) -> Result<Option<T>, TimedOut> {
+    pub(super) async fn recv_timeout(
+        &self,
+        local: &mut VecDeque<T>,
+        timeout: Duration,
+    ) -> Result<Option<T>, TimedOut> {
+        if let Some(value) = self.recv_batched(local).await {
+            return Ok(Some(value));
+        }
         let clock = crate::time::clock();
         let deadline = waitq::Clock::now(&clock) + timeout;
         loop {
@@ -474,16 +631,20 @@ impl<T> Chan<T> {
                 .wait_event_timeout(&clock, left, || self.recv_ready())
                 .await
                 .map(drop);
-            if let Some(got) = self.after_wait(res)? {
+            if let Some(got) = self.after_wait(local, res)? {
                 return Ok(got);
             }
         }
     }
 
-    pub(super) fn blocking_recv(&self) -> Option<T> {
+    pub(super) fn blocking_recv(&self, local: &mut VecDeque<T>) -> Option<T> {
+        if let Some(value) = local.pop_front() {
+            self.hand_out(1);
+            return Some(value);
+        }
         loop {
             let res = self.rx_wait.blocking_wait_event(|| self.recv_ready());
-            if let Ok(Some(got)) = self.after_wait(res) {
+            if let Ok(Some(got)) = self.after_wait(local, res) {
                 return got;
             }
         }
@@ -491,17 +652,21 @@ impl<T> Chan<T> {
 
     /// After a receiver's wait: `Some(message or None at the end)`, `None`
     /// to wait again; the wait's own error unless it was the close.
-    fn after_wait<E: WaitErr>(&self, res: Result<(), E>) -> Result<Option<Option<T>>, E> {
+    fn after_wait<E: WaitErr>(
+        &self,
+        local: &mut VecDeque<T>,
+        res: Result<(), E>,
+    ) -> Result<Option<Option<T>>, E> {
         match res {
             Err(err) if !err.is_closed() => {
                 // A true condition wins over the signal or the deadline.
-                match self.try_recv() {
+                match self.try_recv(local) {
                     Ok(value) => Ok(Some(Some(value))),
                     Err(TryRecvError::Disconnected) => Ok(Some(None)),
                     Err(TryRecvError::Empty) => Err(err),
                 }
             }
-            _ => match self.try_recv() {
+            _ => match self.try_recv(local) {
                 Ok(value) => Ok(Some(Some(value))),
                 Err(TryRecvError::Disconnected) => Ok(Some(None)),
                 Err(TryRecvError::Empty) => Ok(None),
@@ -550,6 +715,12 @@ impl<T> State<T> {
     fn is_disconnected(&self) -> bool {
         self.tx_gone || (self.rx_closed && self.reserved == 0)
     }
+}
+
+/// How many messages the receiver moves into its batch in one lock hold:
+/// up to 64, and about 2 KiB of them (at least one).
+fn batch_len<T>() -> usize {
+    (BATCH_BYTES / std::mem::size_of::<T>().max(1)).clamp(1, BATCH_MAX)
 }
 
 /// What a sender's wait for a slot came to.

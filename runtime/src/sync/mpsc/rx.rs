@@ -1,8 +1,9 @@
 //! The receiving half both flavours share, and its `Recv` future.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,10 +12,16 @@ use waitq::{Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
 use super::chan::{Chan, RxQueue};
 use super::error::TryRecvError;
 
-/// The receiver's state: the channel and the waiter its `poll_recv` (and
-/// `Stream`) reuse between polls.
+/// The receiver's state: the channel, its batch of messages taken from
+/// the ring but not yet handed out (see `chan.rs`, "The receiver's
+/// batch"), and the waiter its `poll_recv` (and `Stream`) reuse between
+/// polls.
 pub(super) struct Rx<T> {
     pub(super) chan: Arc<Chan<T>>,
+    /// Only ever reached through `&mut self` (`Mutex::get_mut`, no
+    /// locking), except by `len`; the `Mutex` keeps the receiver `Sync`
+    /// for any `T: Send`, as the ring's own lock does.
+    local: Mutex<VecDeque<T>>,
     waiter: PollWaiter<RxQueue<T>>,
 }
 
@@ -28,6 +35,7 @@ pub(super) struct Rx<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'a, T> {
     chan: &'a Chan<T>,
+    local: &'a mut Mutex<VecDeque<T>>,
     waiter: PollWaiter<&'a WaitQueue>,
 }
 
@@ -36,25 +44,32 @@ pub struct Recv<'a, T> {
 impl<T> Rx<T> {
     pub(super) fn new(chan: Arc<Chan<T>>) -> Self {
         let waiter = PollWaiter::new(chan.rx_queue());
-        Rx { chan, waiter }
+        Rx {
+            chan,
+            local: Mutex::new(VecDeque::new()),
+            waiter,
+        }
     }
 
     #[track_caller]
     pub(super) fn recv(&mut self) -> Recv<'_, T> {
         Recv {
             chan: &self.chan,
+            local: &mut self.local,
             waiter: PollWaiter::new(self.chan.rx_wait()),
         }
     }
 
     pub(super) async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
         let chan = &*self.chan;
+        let local = batch(&mut self.local);
         let mut waiter = PollWaiter::new(chan.rx_wait());
-        std::future::poll_fn(|cx| chan.poll_recv_many(&mut waiter, cx, buffer, limit)).await
+        std::future::poll_fn(|cx| chan.poll_recv_many(local, &mut waiter, cx, buffer, limit)).await
     }
 
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.chan.poll_recv(&mut self.waiter, cx)
+        let local = batch(&mut self.local);
+        self.chan.poll_recv(local, &mut self.waiter, cx)
     }
 
     pub(super) fn poll_recv_many(
@@ -63,30 +78,43 @@ impl<T> Rx<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
+        let local = batch(&mut self.local);
         self.chan
-            .poll_recv_many(&mut self.waiter, cx, buffer, limit)
+            .poll_recv_many(local, &mut self.waiter, cx, buffer, limit)
     }
 
     pub(super) fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.chan.try_recv()
+        self.chan.try_recv(batch(&mut self.local))
     }
 
     pub(super) async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
-        self.chan.recv_interruptible().await
+        self.chan.recv_interruptible(batch(&mut self.local)).await
     }
 
     pub(super) async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
-        self.chan.recv_killable().await
+        self.chan.recv_killable(batch(&mut self.local)).await
     }
 
     pub(super) async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
-        self.chan.recv_timeout(timeout).await
+        self.chan
+            .recv_timeout(batch(&mut self.local), timeout)
+            .await
     }
 
     #[track_caller]
     pub(super) fn blocking_recv(&mut self) -> Option<T> {
         assert_blocking_allowed("blocking_recv");
-        self.chan.blocking_recv()
+        self.chan.blocking_recv(batch(&mut self.local))
+    }
+
+    /// Messages waiting: the ring's and the batch's.
+    pub(super) fn len(&self) -> usize {
+        let batched = self
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        self.chan.len() + batched
     }
 
     pub(super) fn close(&mut self) {
@@ -97,6 +125,10 @@ impl<T> Rx<T> {
         self.chan.is_rx_closed() || self.chan.strong_count() == 0
     }
 }
+
+// Nothing in the receiver is pinned (`VecDeque<T>` is `Unpin` only for
+// `T: Unpin`, but the messages are never pinned in place).
+impl<T> Unpin for Rx<T> {}
 
 impl<T> Drop for Rx<T> {
     fn drop(&mut self) {
@@ -117,7 +149,7 @@ impl<T> Future for Recv<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        this.chan.poll_recv(&mut this.waiter, cx)
+        this.chan.poll_recv(batch(this.local), &mut this.waiter, cx)
     }
 }
 
@@ -127,6 +159,11 @@ impl<T> std::fmt::Debug for Recv<'_, T> {
             .field("waiting", &self.waiter.is_waiting())
             .finish()
     }
+}
+
+/// The batch, reached through `&mut` without locking.
+fn batch<T>(local: &mut Mutex<VecDeque<T>>) -> &mut VecDeque<T> {
+    local.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `blocking_*` from a thread that drives tasks would stall them.

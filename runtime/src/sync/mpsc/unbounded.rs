@@ -275,7 +275,7 @@ impl<T> UnboundedReceiver<T> {
 
     /// Buffered messages.
     pub fn len(&self) -> usize {
-        self.rx.chan.len()
+        self.rx.len()
     }
 
     /// Whether no message is buffered.
