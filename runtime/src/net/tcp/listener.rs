@@ -119,6 +119,7 @@ impl TcpListener {
     /// ```no_run
     /// use runtime::net::{AcceptBackoff, TcpListener};
     ///
+    /// # #[allow(dead_code)]
     /// # async fn serve(listener: TcpListener) {
     /// let mut backoff = AcceptBackoff::new();
     /// loop {
