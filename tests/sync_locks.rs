@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use runtime::sync::{Barrier, Mutex, OnceCell, RwLock, Semaphore, TryAcquireError};
 use runtime::task::yield_now;
-use runtime::test_util::{Check, Policy};
+use runtime::test_util::Check;
 use tokio_test::{assert_pending, assert_ready, task};
 
 use support::{watchdog, WATCHDOG};
@@ -23,34 +23,14 @@ use support::{watchdog, WATCHDOG};
 const SEEDS: u64 = if cfg!(debug_assertions) { 300 } else { 3_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 100 } else { 1_000 };
 
-/// Runs `scenario` `ITERS` times on a 2-worker runtime (under a watchdog),
-/// then under the toolkit with random and PCT schedules.
-fn both<F, Fut>(name: &'static str, scenario: F)
+/// Runs `scenario` `ITERS` times on a 2-worker runtime, then `SEEDS`
+/// seeds under the toolkit with random and PCT schedules.
+fn both<F, Fut>(name: &str, scenario: F)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let real = scenario.clone();
-    watchdog(name, WATCHDOG, move || {
-        let rt = support::build(Some(2));
-        for i in 0..ITERS {
-            let run = real();
-            rt.block_on(async move {
-                runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
-                    .await
-                    .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
-                    .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
-            });
-        }
-    });
-    for policy in [Policy::Random, Policy::Pct { depth: 3 }] {
-        let stats = Check::new()
-            .seeds(SEEDS)
-            .policy(policy)
-            .quiet(true)
-            .run(scenario.clone());
-        println!("{name}: {stats}");
-    }
+    support::both_modes(name, ITERS, SEEDS, false, scenario);
 }
 
 /// A small pseudo-random sequence (the toolkit's runs must be

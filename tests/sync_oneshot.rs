@@ -11,38 +11,19 @@ use std::time::Duration;
 
 use runtime::sync::oneshot::{self, error::TryRecvError, RecvError};
 use runtime::task::yield_now;
-use runtime::test_util::{Check, Policy};
 use tokio_test::{assert_pending, assert_ready, task};
 
 const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
 
-/// Runs `scenario` `ITERS` times on a 2-worker runtime, then under the
-/// toolkit with random and PCT schedules.
+/// Runs `scenario` `ITERS` times on a 2-worker runtime, then `SEEDS`
+/// seeds under the toolkit with random and PCT schedules.
 fn both<F, Fut>(name: &str, scenario: F)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let rt = support::build(Some(2));
-    for i in 0..ITERS {
-        let run = scenario();
-        rt.block_on(async move {
-            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
-                .await
-                .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
-                .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
-        });
-    }
-    drop(rt);
-    for policy in [Policy::Random, Policy::Pct { depth: 3 }] {
-        let stats = Check::new()
-            .seeds(SEEDS)
-            .policy(policy)
-            .quiet(true)
-            .run(scenario.clone());
-        println!("{name}: {stats}");
-    }
+    support::both_modes(name, ITERS, SEEDS, false, scenario);
 }
 
 // ===== races =====

@@ -387,3 +387,50 @@ pub fn flavours(
 pub fn plain(b: &mut runtime::Builder) -> &mut runtime::Builder {
     b
 }
+
+// ===== one scenario on real threads and under the toolkit =====
+
+/// Runs `scenario` `iters` times on a 2-worker runtime, each run bounded
+/// by 30 s (a hang detector, not a timing assertion).
+pub fn real_threads<F, Fut>(name: &str, iters: usize, scenario: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = build(Some(2));
+    for i in 0..iters {
+        let run = scenario();
+        rt.block_on(async move {
+            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
+                .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
+        });
+    }
+}
+
+/// Both modes: `scenario` `iters` times on real threads, then `seeds`
+/// seeds under the toolkit with random and PCT (depth 3) schedules. With
+/// `distinct`, the toolkit must have explored more than one schedule (a
+/// scenario it cannot interleave would pass vacuously).
+pub fn both_modes<F, Fut>(name: &str, iters: usize, seeds: u64, distinct: bool, scenario: F)
+where
+    F: Fn() -> Fut + Clone,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    real_threads(name, iters, scenario.clone());
+    for policy in [
+        runtime::test_util::Policy::Random,
+        runtime::test_util::Policy::Pct { depth: 3 },
+    ] {
+        let stats = runtime::test_util::Check::new()
+            .seeds(seeds)
+            .policy(policy)
+            .quiet(true)
+            .run(scenario.clone());
+        println!("{name}: {stats}");
+        if distinct {
+            assert!(stats.distinct_schedules() > 1, "{name}: one schedule only");
+        }
+    }
+}
