@@ -3,49 +3,16 @@
 //! receiver sleeping on an empty one), and a oneshot exchange allocates
 //! once. A counting global allocator needs a test binary of its own.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use runtime::sync::{mpsc, oneshot};
 
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    /// Allocations made by this thread while counting (`None`: not counting).
-    static COUNT: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Allocations `f` makes on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    COUNT.with(|c| c.set(Some(0)));
-    f();
-    COUNT.with(|c| c.replace(None)).unwrap()
-}
+use counting_alloc::allocations;
 
 fn poll<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
@@ -117,4 +84,17 @@ fn oneshot_exchange_allocates_once() {
         assert_eq!(poll(pin!(rx)), Poll::Ready(Ok(1)));
     });
     assert_eq!(n, 1);
+}
+
+/// The counter these tests rely on sees an allocation and a reallocation
+/// (so a zero from it means none happened, not a blind counter).
+#[test]
+fn the_counter_counts() {
+    let mut v: Vec<u8> = Vec::with_capacity(1);
+    assert_eq!(
+        allocations(|| drop(std::hint::black_box(Box::new(1u64)))),
+        1
+    );
+    assert_eq!(allocations(|| v.reserve_exact(4096)), 1);
+    assert_eq!(allocations(|| v.push(1)), 0);
 }
