@@ -281,3 +281,81 @@ fn rule24_foreign_queue_panic_leaves_both_queues_clean() {
     assert_eq!(q2.len(), 0);
     assert!(!e.is_queued());
 }
+
+// Breaks if `set_waker` before `prepare_to_wait` did not link the entry with
+// that waker (the wake would then call nobody: a lost wake-up for a future
+// that returns `Pending` without polling `wait()`).
+#[test]
+fn rule24_a_waker_set_before_prepare_is_woken_without_a_wait_poll() {
+    let queue = WaitQueue::new();
+    let counter = support::CountingWaker::new();
+    let mut e = WaitEntry::new(&queue);
+    e.set_waker(&counter.waker());
+    queue.prepare_to_wait_exclusive(&mut e, TaskState::Uninterruptible);
+    assert_eq!(queue.wake_up(), 1);
+    assert_eq!(
+        counter.wakes(),
+        1,
+        "the waker set before the link was called"
+    );
+    // The next link has no waker unless set again: `wait()` installs one.
+    queue.prepare_to_wait(&mut e, TaskState::Uninterruptible);
+    let mut w = task::spawn(e.wait());
+    assert_pending!(w.poll());
+    queue.wake_up();
+    assert!(w.is_woken());
+    assert_eq!(counter.wakes(), 1, "the first waker is not reused");
+}
+
+// Breaks if `set_waker` on a linked entry left the old waker in place, or if
+// the first `wait()` poll of a waker-less link did not install its waker.
+#[test]
+fn rule24_set_waker_on_a_linked_entry_replaces_the_waker() {
+    let queue = WaitQueue::new();
+    let (first, second) = (support::CountingWaker::new(), support::CountingWaker::new());
+    let mut e = WaitEntry::new(&queue);
+    queue.prepare_to_wait(&mut e, TaskState::Uninterruptible);
+    e.set_waker(&first.waker()); // installs: the link had none
+    e.set_waker(&second.waker()); // replaces
+    assert_eq!(queue.wake_up(), 1);
+    assert_eq!((first.wakes(), second.wakes()), (0, 1));
+    // On an entry a wake already took, `set_waker` keeps the waker for the
+    // next link, and `wait()` resolves at once.
+    e.set_waker(&first.waker());
+    assert_ready!(task::spawn(e.wait()).poll()).unwrap();
+    queue.prepare_to_wait(&mut e, TaskState::Uninterruptible);
+    queue.wake_up();
+    assert_eq!((first.wakes(), second.wakes()), (1, 1));
+}
+
+// Breaks if an entry made with `with_shared_func` did not consult the
+// caller's function, or did not share the caller's `Arc` (no second copy).
+#[test]
+fn rule24_with_shared_func_uses_the_callers_arc() {
+    use std::sync::Arc;
+    use waitq::{WakeDecision, WakeFunction, WakeInfo};
+    struct OnlyKey4(AtomicBool);
+    impl WakeFunction for OnlyKey4 {
+        fn decide(&self, info: &WakeInfo) -> WakeDecision {
+            self.0.store(true, Ordering::SeqCst);
+            match info.key() & 4 {
+                0 => WakeDecision::Skip,
+                _ => WakeDecision::Wake,
+            }
+        }
+    }
+    let queue = WaitQueue::new();
+    let func = Arc::new(OnlyKey4(AtomicBool::new(false)));
+    let mut e = WaitEntry::with_shared_func(&queue, func.clone());
+    assert_eq!(
+        Arc::strong_count(&func),
+        2,
+        "the entry holds the caller's Arc"
+    );
+    queue.prepare_to_wait(&mut e, TaskState::Uninterruptible);
+    assert_eq!(queue.wake_up_poll(1), 0);
+    assert!(func.0.load(Ordering::SeqCst), "the function was asked");
+    assert_eq!(queue.wake_up_poll(4), 1);
+    drop(e);
+    assert_eq!(Arc::strong_count(&func), 1, "the entry gave its clone back");
+}

@@ -106,9 +106,60 @@ pub enum WakeDecision {
     Stop,
 }
 
-/// A custom wake function, called under the queue lock once per wake walk
-/// that reaches its entry. It must not touch the queue.
-pub(crate) type WakeFn = Arc<dyn Fn(&WakeInfo) -> WakeDecision + Send + Sync>;
+/// A custom wake function: decides, under the queue lock, whether a wake
+/// takes its entry. Called once per wake walk that reaches the entry; it
+/// must not touch the queue.
+///
+/// Kernel: `wait_queue_func_t`, the `func` of a `struct wait_queue_entry`.
+///
+/// Closures `Fn(&WakeInfo) -> WakeDecision` implement it, for
+/// [`WaitEntry::with_func`](crate::WaitEntry::with_func). A type of your
+/// own implements it to keep the waiter's state and its wake function in
+/// one allocation, shared with the entry through
+/// [`WaitEntry::with_shared_func`](crate::WaitEntry::with_shared_func)
+/// (kernel: the `private` pointer a wake function reads).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use waitq::{TaskState, WaitEntry, WaitQueue, WakeDecision, WakeFunction, WakeInfo};
+///
+/// /// Counts the wakes that reached it, and takes the third.
+/// struct Third(AtomicU32);
+/// impl WakeFunction for Third {
+///     fn decide(&self, _: &WakeInfo) -> WakeDecision {
+///         match self.0.fetch_add(1, Ordering::Relaxed) {
+///             2 => WakeDecision::Wake,
+///             _ => WakeDecision::Skip,
+///         }
+///     }
+/// }
+///
+/// let queue = WaitQueue::new();
+/// let third = Arc::new(Third(AtomicU32::new(0)));
+/// let mut entry = WaitEntry::with_shared_func(&queue, third.clone());
+/// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+/// assert_eq!((queue.wake_up(), queue.wake_up(), queue.wake_up()), (0, 0, 1));
+/// assert_eq!(third.0.load(Ordering::Relaxed), 3);
+/// ```
+pub trait WakeFunction: Send + Sync + 'static {
+    /// Whether the wake described by `info` takes this entry.
+    fn decide(&self, info: &WakeInfo) -> WakeDecision;
+}
+
+impl<F> WakeFunction for F
+where
+    F: Fn(&WakeInfo) -> WakeDecision + Send + Sync + 'static,
+{
+    fn decide(&self, info: &WakeInfo) -> WakeDecision {
+        self(info)
+    }
+}
+
+/// A custom wake function as an entry holds it.
+pub(crate) type WakeFn = Arc<dyn WakeFunction>;
 
 /// How a woken entry's owner is told.
 pub(crate) enum Notifier {
@@ -146,7 +197,7 @@ impl Entry {
     /// Whether a wake with `info` should wake this entry.
     pub(crate) fn decide(&self, info: &WakeInfo) -> WakeDecision {
         if let Some(func) = &self.func {
-            return func(info);
+            return func.decide(info);
         }
         let key_matches = self.key == 0 || info.key == 0 || self.key & info.key != 0;
         if key_matches && info.mode.matches(self.state) {

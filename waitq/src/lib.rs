@@ -37,7 +37,7 @@
 //! | `wait_event_lock_irq` | [`WaitQueue::wait_event_lock`] | none (async condvar) |
 //! | poll table entry + `pollwake` key | [`WaitQueue::wait_event_key`] | none |
 //! | `prepare_to_wait[_exclusive]` / `schedule` / `finish_wait` | [`WaitQueue::prepare_to_wait`], [`WaitEntry::wait`], [`WaitQueue::finish_wait`] | `Notified::enable` / `listen()` |
-//! | `DEFINE_WAIT_FUNC` | [`WaitEntry::with_func`] | none |
+//! | `DEFINE_WAIT_FUNC` | [`WaitEntry::with_func`], [`WaitEntry::with_shared_func`] | none |
 //! | `wait_queue_entry` embedded in the caller's struct | [`PollWaiter`] (owned, reusable, `poll_wait_event`) | `Notified` + `enable`, `EventListener` |
 //! | `cond_resched()` | [`coop`] ([`coop::with_budget`], [`coop::consume_budget`]) | tokio's `coop`, `task::consume_budget` |
 //! | `wait_event` in a kernel thread | [`WaitQueue::blocking_wait_event`] (`_exclusive`, `_timeout`) | `EventListener::wait` |
@@ -165,7 +165,7 @@ mod wait;
 mod wake_batch;
 
 pub use clock::Clock;
-pub use entry::{TaskState, WakeDecision, WakeInfo, WakeMode};
+pub use entry::{TaskState, WakeDecision, WakeFunction, WakeInfo, WakeMode};
 pub use error::{Closed, Interrupted, Killed, TimedOut, WaitError};
 pub use poll_waiter::PollWaiter;
 pub use prepare::{Wait, WaitEntry};

@@ -19,12 +19,12 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::FusedFuture;
 
 use crate::coop;
-use crate::entry::{Entry, Notifier, TaskState, WakeDecision, WakeFn, WakeInfo};
+use crate::entry::{Entry, Notifier, TaskState, WakeDecision, WakeFn, WakeFunction, WakeInfo};
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
@@ -71,6 +71,11 @@ pub struct WaitEntry<'a> {
     site: &'static Location<'static>,
     exclusive: bool,
     state: TaskState,
+    /// The waker the next link hands its entry (see [`WaitEntry::set_waker`]).
+    waker: Option<Waker>,
+    /// Whether the linked entry holds a waker: without one, the first
+    /// `wait()` poll installs it in one queue-lock hold.
+    linked_with_waker: bool,
 }
 
 /// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
@@ -103,6 +108,8 @@ impl<'a> WaitEntry<'a> {
             site: Location::caller(),
             exclusive: false,
             state: TaskState::Uninterruptible,
+            waker: None,
+            linked_with_waker: false,
         }
     }
 
@@ -138,6 +145,102 @@ impl<'a> WaitEntry<'a> {
             site: Location::caller(),
             exclusive: false,
             state: TaskState::Uninterruptible,
+            waker: None,
+            linked_with_waker: false,
+        }
+    }
+
+    /// An entry whose wake decision is `func`, shared through the `Arc` the
+    /// caller already holds: a waiter that keeps its own state in the type
+    /// implementing [`WakeFunction`] makes one allocation per wait instead
+    /// of two. `func` runs under the queue lock, once per wake walk that
+    /// reaches the entry, and must not touch the queue.
+    ///
+    /// Kernel: `init_waitqueue_func_entry()` with the waiter's state behind
+    /// the entry's `private` pointer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use waitq::{TaskState, WaitEntry, WaitQueue, WakeDecision, WakeFunction, WakeInfo};
+    ///
+    /// /// Takes the first wake and remembers it was taken.
+    /// struct Taken(AtomicBool);
+    /// impl WakeFunction for Taken {
+    ///     fn decide(&self, _: &WakeInfo) -> WakeDecision {
+    ///         self.0.store(true, Ordering::Release);
+    ///         WakeDecision::Wake
+    ///     }
+    /// }
+    ///
+    /// let queue = WaitQueue::new();
+    /// let taken = Arc::new(Taken(AtomicBool::new(false)));
+    /// let mut entry = WaitEntry::with_shared_func(&queue, taken.clone());
+    /// queue.prepare_to_wait_exclusive(&mut entry, TaskState::Uninterruptible);
+    /// assert_eq!(queue.wake_up(), 1);
+    /// assert!(taken.0.load(Ordering::Acquire));
+    /// ```
+    #[track_caller]
+    pub fn with_shared_func<F: WakeFunction>(queue: &'a WaitQueue, func: Arc<F>) -> Self {
+        let mut entry = WaitEntry::new(queue);
+        entry.func = Some(func);
+        entry
+    }
+
+    /// Gives the entry the waker its wake calls, before it is linked: the
+    /// next `prepare_to_wait*` links it ready to wake, in the same queue-lock
+    /// hold. A hand-written future that prepares inside its own `poll` sets
+    /// `cx.waker()` here, and can then return `Pending` after its re-check
+    /// without polling [`wait`](Self::wait) (which would take the lock once
+    /// more to install the waker). Without it, the first `wait()` poll
+    /// installs the waker. On a linked entry it replaces the waker now.
+    ///
+    /// Kernel: the entry's `private = current`, which `DEFINE_WAIT()` sets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::task::{Wake, Waker};
+    /// use waitq::{TaskState, WaitEntry, WaitQueue};
+    ///
+    /// struct Count(AtomicUsize);
+    /// impl Wake for Count {
+    ///     fn wake(self: Arc<Self>) {
+    ///         self.0.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// }
+    /// let count = Arc::new(Count(AtomicUsize::new(0)));
+    /// let waker = Waker::from(count.clone());
+    ///
+    /// let queue = WaitQueue::new();
+    /// let mut entry = WaitEntry::new(&queue);
+    /// entry.set_waker(&waker);
+    /// queue.prepare_to_wait(&mut entry, TaskState::Uninterruptible);
+    /// queue.wake_up(); // calls `waker`: nobody polled `wait()`
+    /// assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn set_waker(&mut self, waker: &Waker) {
+        if let Some(handle) = self.handle {
+            let registration = match self.linked_with_waker {
+                true => self.queue.refresh(handle, waker),
+                false => self.queue.install_waker(handle, waker),
+            };
+            match registration {
+                Registration::Linked => {
+                    self.linked_with_waker = true;
+                    return;
+                }
+                // Taken by a wake: keep the waker for the next link.
+                Registration::Gone => self.handle = None,
+            }
+        }
+        match &mut self.waker {
+            Some(old) => old.clone_from(waker),
+            None => self.waker = Some(waker.clone()),
         }
     }
 
@@ -216,11 +319,17 @@ impl<'a> WaitEntry<'a> {
                 return None;
             }
         }
-        let mut entry = Entry::new(Notifier::None, state, 0);
+        let notifier = match self.waker.take() {
+            Some(waker) => Notifier::Waker(waker),
+            None => Notifier::None,
+        };
+        let with_waker = matches!(notifier, Notifier::Waker(_));
+        let mut entry = Entry::new(notifier, state, 0);
         entry.func = self.func.clone();
         match self.queue.register_checking_empty(class, entry) {
             Ok((handle, was_empty)) => {
                 self.handle = Some(handle);
+                self.linked_with_waker = with_waker;
                 Some(was_empty)
             }
             Err(_) => {
@@ -376,8 +485,14 @@ impl Future for Wait<'_, '_> {
         }
         let entry = &mut *this.entry;
         if let Some(handle) = entry.handle {
-            match entry.queue.refresh(handle, cx.waker()) {
+            // A fresh link without a waker gets it in one lock hold.
+            let registration = match entry.linked_with_waker {
+                true => entry.queue.refresh(handle, cx.waker()),
+                false => entry.queue.install_waker(handle, cx.waker()),
+            };
+            match registration {
                 Registration::Linked => {
+                    entry.linked_with_waker = true;
                     coop::refund();
                     return Poll::Pending;
                 }

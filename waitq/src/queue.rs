@@ -613,6 +613,31 @@ impl WaitQueue {
     }
 
     /// Runs `f` on `handle`'s entry if it is still linked, under the lock.
+    /// Gives a linked entry that has no waker yet (a fresh
+    /// `prepare_to_wait` link) `waker`, in one lock hold: the clone is made
+    /// before the lock, and whatever it replaces is dropped after it.
+    pub(crate) fn install_waker(&self, handle: Handle, waker: &Waker) -> Registration {
+        if self.is_gone(handle) {
+            return Registration::Gone;
+        }
+        let mut new = Notifier::Waker(waker.clone());
+        let mut inner = self.lock();
+        let linked = match inner.list.get_mut(handle) {
+            Some(entry) => {
+                std::mem::swap(&mut entry.notifier, &mut new);
+                true
+            }
+            None => false,
+        };
+        drop(inner);
+        // Outside the lock: the old notifier, or the unused new one.
+        drop(new);
+        match linked {
+            true => Registration::Linked,
+            false => Registration::Gone,
+        }
+    }
+
     pub(crate) fn with_entry<R>(
         &self,
         handle: Handle,

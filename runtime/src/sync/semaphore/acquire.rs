@@ -101,10 +101,22 @@ impl<'a> Acquire<'a> {
                     self.phase = Phase::Done;
                     return Poll::Ready(Err(closed()));
                 }
-                Fast::Queued | Fast::NoPermits => self.link(),
+                Fast::Queued | Fast::NoPermits => {}
             }
-            // The wait below spends its own unit.
+            // Linked with `cx`'s waker: unless the walk after the link
+            // granted us already, or the semaphore closed before it (the
+            // wait below then ends at once), this poll is over.
+            let sleeps = self.link(cx);
             coop::refund();
+            if let Phase::Queued { slot, .. } = &self.phase {
+                if slot.is_granted() {
+                    self.phase = Phase::Done;
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            if sleeps {
+                return Poll::Pending;
+            }
         }
         let Phase::Queued { entry, slot } = &mut self.phase else {
             panic!("acquire polled after it completed");
@@ -133,22 +145,27 @@ impl<'a> Acquire<'a> {
         }
     }
 
-    /// Counted as queued: links the entry, then re-reads the word.
-    fn link(&mut self) {
-        let shared = self.sem.shared().clone();
-        let slot = Slot::new(self.need);
-        let mine = slot.clone();
-        let sh = shared.clone();
-        let mut entry = WaitEntry::with_func(&self.sem.queue, move |_| sh.assign(&mine));
+    /// Counted as queued: links the entry with `cx`'s waker (one queue-lock
+    /// hold, one allocation: the slot is the wake function), then re-reads
+    /// the word. Returns `false` if the semaphore was closed by then (the
+    /// link may have failed, so the caller must not sleep on it).
+    fn link(&mut self, cx: &Context<'_>) -> bool {
+        let slot = Slot::new(self.sem.shared().clone(), self.need);
+        let mut entry = WaitEntry::with_shared_func(&self.sem.queue, slot.clone());
+        entry.set_waker(cx.waker());
         self.sem
             .queue
             .prepare_to_wait_exclusive(&mut entry, self.state);
-        // Pairs with the releaser's add-then-walk (see `state.rs`).
-        let word = shared.state.load(Acq);
-        if permits(word) > 0 && !is_closed(word) {
+        // Pairs with the releaser's add-then-walk (see `state.rs`). `close`
+        // sets CLOSED before it closes the queue, so a link refused by a
+        // closed queue sees CLOSED here.
+        let word = slot.shared.state.load(Acq);
+        let closed = is_closed(word);
+        if permits(word) > 0 && !closed {
             self.sem.queue.wake_up_all();
         }
         self.phase = Phase::Queued { entry, slot };
+        !closed
     }
 
     /// Ends the acquire now. Returns whether it had been granted (the

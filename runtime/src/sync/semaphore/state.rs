@@ -36,7 +36,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::Arc;
 
-use waitq::WakeDecision;
+use waitq::{WakeDecision, WakeFunction, WakeInfo};
 
 /// Closed flag.
 pub(super) const CLOSED: u64 = 1;
@@ -84,8 +84,12 @@ pub(super) struct Shared {
 /// One queued acquirer's share, written by [`Shared::assign`] under the
 /// queue lock and read by its owner (after its entry is unlinked, or to
 /// learn that it was served).
+///
+/// It is also the entry's wake function ([`WakeFunction`]), so a queued
+/// acquirer makes one allocation.
 #[derive(Debug)]
 pub(super) struct Slot {
+    pub(super) shared: Arc<Shared>,
     pub(super) need: u64,
     pub(super) assigned: AtomicU64,
     /// Set with the last assigned permit, just before the walk unlinks the
@@ -211,8 +215,9 @@ impl Shared {
 }
 
 impl Slot {
-    pub(super) fn new(need: u64) -> Arc<Slot> {
+    pub(super) fn new(shared: Arc<Shared>, need: u64) -> Arc<Slot> {
         Arc::new(Slot {
+            shared,
             need,
             assigned: AtomicU64::new(0),
             granted: AtomicBool::new(false),
@@ -221,5 +226,11 @@ impl Slot {
 
     pub(super) fn is_granted(&self) -> bool {
         self.granted.load(Acquire)
+    }
+}
+
+impl WakeFunction for Slot {
+    fn decide(&self, _: &WakeInfo) -> WakeDecision {
+        self.shared.assign(self)
     }
 }
