@@ -292,3 +292,70 @@ fn rule28_waits_run_on_a_multi_thread_runtime() {
         }
     });
 }
+
+trait IsSync {
+    fn is_sync(&self) -> bool {
+        true
+    }
+}
+impl<T: Sync> IsSync for Probe<T> {}
+trait NotSync {
+    fn is_sync(&self) -> bool {
+        false
+    }
+}
+impl<T> NotSync for &Probe<T> {}
+
+/// `(Send, Sync)` of a value's type (monomorphic call sites only).
+macro_rules! traits_of {
+    ($value:expr) => {
+        ((&probe(&$value)).is_send(), (&probe(&$value)).is_sync())
+    };
+}
+
+// Breaks if a lock or guard of `runtime::sync` is `Sync` or `Send` where
+// sharing or moving its value would be unsound (a `Cell` shared through a
+// guard, an `Rc` moved through a mutex), or misses the bounds tokio's have.
+#[test]
+fn rule28_lock_and_guard_auto_traits_follow_tokios() {
+    use runtime::sync::{
+        MappedMutexGuard, MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex as AsyncMutex,
+        MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    };
+    use std::cell::Cell;
+    runtime::block_on(async {
+        // Mutex<T>: Send + Sync when T: Send (its value is never shared).
+        let cell = AsyncMutex::new(Cell::new(1));
+        assert_eq!(traits_of!(cell), (true, true));
+        assert_eq!(traits_of!(AsyncMutex::new(Rc::new(1))), (false, false));
+        // Its guards are `&mut T`: Send when T: Send, Sync when T: Sync.
+        let guard = cell.lock().await;
+        assert_eq!(traits_of!(guard), (true, false));
+        let mapped: MappedMutexGuard<'_, Cell<i32>> = MutexGuard::map(guard, |c| c);
+        assert_eq!(traits_of!(mapped), (true, false));
+        drop(mapped);
+        let plain = AsyncMutex::new(1);
+        let mapped = MutexGuard::map(plain.lock().await, |n| n);
+        assert_eq!(traits_of!(mapped), (true, true));
+        drop(mapped);
+
+        // RwLock<T>: Sync only when T: Send + Sync (readers share `&T`).
+        let rw_cell = RwLock::new(Cell::new(1));
+        assert_eq!(traits_of!(rw_cell), (true, false));
+        let rw = RwLock::new(1);
+        assert_eq!(traits_of!(rw), (true, true));
+        let read = rw.read().await;
+        assert_eq!(traits_of!(read), (true, true));
+        let mapped: MappedRwLockReadGuard<'_, i32> = RwLockReadGuard::map(read, |n| n);
+        assert_eq!(traits_of!(mapped), (true, true));
+        drop(mapped);
+        let write = rw.write().await;
+        assert_eq!(traits_of!(write), (true, true));
+        let mapped: MappedRwLockWriteGuard<'_, i32> = RwLockWriteGuard::map(write, |n| n);
+        assert_eq!(traits_of!(mapped), (true, true));
+        drop(mapped);
+        let write = rw_cell.write().await;
+        let mapped = RwLockWriteGuard::map(write, |c| c);
+        assert_eq!(traits_of!(mapped), (true, false));
+    });
+}

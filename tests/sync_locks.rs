@@ -830,3 +830,46 @@ fn owned_guards_downgrade_and_holder() {
         assert!(rw.try_write().is_ok());
     });
 }
+
+// ===== mapped guards =====
+
+// Breaks if a mapped guard gave the lock back early (the counter would see
+// two holders) or never (the other tasks would hang: the watchdog), or if
+// a mapped write guard of the rwlock let readers in while it lived.
+#[test]
+fn mapped_guards_hold_the_whole_lock_until_dropped() {
+    use runtime::sync::{MappedMutexGuard, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+    both("mapped_guards", || async {
+        let lock = Arc::new(Mutex::new((0u64, 0u64)));
+        let rw = Arc::new(RwLock::new((0u64, 0u64)));
+        let mut tasks = Vec::new();
+        for i in 0..3u64 {
+            let (lock, rw) = (lock.clone(), rw.clone());
+            tasks.push(runtime::spawn(async move {
+                for _ in 0..3 {
+                    // Both halves move together under one mapped guard.
+                    let pair = MutexGuard::map(lock.lock().await, |p| p);
+                    let mut first = MappedMutexGuard::map(pair, |p| &mut p.0);
+                    let before = *first;
+                    yield_now().await;
+                    *first = before + 1;
+                    drop(first);
+                    if i == 0 {
+                        let mut w = RwLockWriteGuard::map(rw.write().await, |p| p);
+                        w.0 += 1;
+                        yield_now().await;
+                        w.1 += 1;
+                    } else {
+                        let r = RwLockReadGuard::map(rw.read().await, |p| p);
+                        assert_eq!(r.0, r.1, "a reader saw a half-done write");
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(lock.lock().await.0, 9, "an increment was lost");
+        assert_eq!(*rw.read().await, (3, 3));
+    });
+}

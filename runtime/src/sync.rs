@@ -12,8 +12,8 @@
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
 //! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`) |
-//! | [`Mutex`] | `Mutex` | `struct mutex` |
-//! | [`RwLock`] | `RwLock` | `struct rw_semaphore` |
+//! | [`Mutex`], [`MutexGuard::map`] | `Mutex`, `MutexGuard::map` | `struct mutex` |
+//! | [`RwLock`], [`RwLockReadGuard::map`], [`RwLockWriteGuard::map`] | `RwLock` and its guards' `map` | `struct rw_semaphore` |
 //! | [`Barrier`] | `Barrier` | none (`pthread_barrier_wait`) |
 //! | [`OnceCell`] | `OnceCell` | `DO_ONCE()` (closest) |
 //!
@@ -65,13 +65,13 @@ pub use semaphore::{
 
 mod mutex;
 
-pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 
 mod rwlock;
 
 pub use rwlock::{
-    MappedRwLockReadGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard,
-    RwLockWriteGuard,
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard,
+    RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
 mod barrier;

@@ -25,18 +25,24 @@
 //! # Internals
 //!
 //! A [`Semaphore`] with one permit (its strict FIFO and hand-off are the
-//! lock's), and the value in a spin lock that only the permit's holder
-//! ever takes, so it never spins: it is how `&mut T` reaches the holder
-//! without `unsafe`. An [`OwnedMutexGuard`] moves the value out of the
-//! cell while it holds the lock and puts it back on unlock.
+//! lock's), and the value in an `UnsafeCell` that only the permit's holder
+//! reaches: one of the crate's audited `unsafe` places (see the crate
+//! docs). Each guard turns the cell's pointer into a reference only while
+//! it holds the permit, so that reference is the only one. (The first
+//! version kept the value in a spin lock to stay safe: two more atomic
+//! read-modify-writes per lock, and no mapped guards.)
 
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use spin::mutex::{SpinMutex, SpinMutexGuard};
 use waitq::{Interrupted, Killed, TimedOut};
 
 use crate::sync::semaphore::{self, Semaphore, SemaphorePermit};
@@ -80,30 +86,52 @@ use crate::task::Id;
 ///     assert_eq!(*count.lock().await, 10);
 /// });
 /// ```
-pub struct Mutex<T> {
+pub struct Mutex<T: ?Sized> {
     sem: Semaphore,
     /// The last holder's task id (0: none, or not a task). Kept for dumps.
     owner: AtomicU64,
-    /// `None` only while an [`OwnedMutexGuard`] holds the value.
-    data: SpinMutex<Option<T>>,
+    /// Reached only by the holder of `sem`'s one permit.
+    data: UnsafeCell<T>,
 }
+
+// SAFETY: a `&Mutex<T>` hands out `&mut T` only to the holder of the one
+// permit, so it moves `T` between threads (hence `T: Send`) but never
+// shares it; `Send` for the mutex itself follows from `UnsafeCell<T>`'s.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// Holds a [`Mutex`] locked; unlocks it when dropped.
 ///
 /// `Send` when `T: Send`, `Sync` when `T: Send + Sync` (as tokio's).
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct MutexGuard<'a, T> {
-    // Field order is drop order: the value's cell, then the unlock.
-    data: SpinMutexGuard<'a, Option<T>>,
-    _unlock: Unlock<'a>,
+pub struct MutexGuard<'a, T: ?Sized> {
+    lock: &'a Mutex<T>,
+    /// `&mut T`'s auto traits: `Send` when `T: Send`, `Sync` when `T: Sync`.
+    _value: PhantomData<&'a mut T>,
 }
+
+/// A [`MutexGuard`] narrowed to a part of the value
+/// ([`MutexGuard::map`]); unlocks the whole mutex when dropped.
+///
+/// `Send` when `U: Send`, `Sync` when `U: Sync` (as tokio's).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MappedMutexGuard<'a, U: ?Sized> {
+    value: NonNull<U>,
+    unlock: Unlock<'a>,
+    _value: PhantomData<&'a mut U>,
+}
+
+// SAFETY: the guard is a `&mut U` (its pointer came from one, made while the
+// mutex was locked, and it keeps the mutex locked until dropped) plus an
+// unlock that is `Send + Sync`: exactly `&mut U`'s auto traits.
+unsafe impl<U: ?Sized + Send> Send for MappedMutexGuard<'_, U> {}
+// SAFETY: as above: a shared `&MappedMutexGuard` only gives `&U`.
+unsafe impl<U: ?Sized + Sync> Sync for MappedMutexGuard<'_, U> {}
 
 /// Holds an `Arc<Mutex>` locked (for guards moved into spawned tasks);
 /// unlocks it when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct OwnedMutexGuard<T> {
+pub struct OwnedMutexGuard<T: ?Sized> {
     lock: Arc<Mutex<T>>,
-    value: Option<T>,
 }
 
 /// The lock was held ([`Mutex::try_lock`]), or held in a conflicting mode
@@ -112,7 +140,7 @@ pub struct OwnedMutexGuard<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TryLockError(());
 
-/// Releases the permit when dropped (after the value's cell).
+/// Releases the permit when dropped.
 struct Unlock<'a> {
     sem: &'a Semaphore,
     owner: &'a AtomicU64,
@@ -135,7 +163,7 @@ impl<T> Mutex<T> {
         Mutex {
             sem: Semaphore::new(1),
             owner: AtomicU64::new(0),
-            data: SpinMutex::new(Some(value)),
+            data: UnsafeCell::new(value),
         }
     }
 
@@ -154,10 +182,22 @@ impl<T> Mutex<T> {
         Mutex {
             sem: Semaphore::const_new(1),
             owner: AtomicU64::new(0),
-            data: SpinMutex::new(Some(value)),
+            data: UnsafeCell::new(value),
         }
     }
+    /// The value, consuming the mutex.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(runtime::sync::Mutex::new("x").into_inner(), "x");
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
 
+impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, waiting for it in FIFO order.
     ///
     /// Kernel: `mutex_lock()`.
@@ -394,24 +434,7 @@ impl<T> Mutex<T> {
     /// assert_eq!(lock.into_inner(), 2);
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
-        match self.data.get_mut() {
-            Some(value) => value,
-            None => unreachable!("an owned guard borrows the mutex"),
-        }
-    }
-
-    /// The value, consuming the mutex.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(runtime::sync::Mutex::new("x").into_inner(), "x");
-    /// ```
-    pub fn into_inner(self) -> T {
-        match self.data.into_inner() {
-            Some(value) => value,
-            None => unreachable!("an owned guard borrows the mutex"),
-        }
+        self.data.get_mut()
     }
 
     /// The task that holds the lock, if it is locked by a task (kernel:
@@ -443,23 +466,21 @@ impl<T> Mutex<T> {
     /// The guard for a caller that holds the permit.
     fn guard(&self) -> MutexGuard<'_, T> {
         self.set_owner();
-        let data = match self.data.try_lock() {
-            Some(data) => data,
-            None => unreachable!("only the permit's holder takes the cell"),
-        };
         MutexGuard {
-            data,
-            _unlock: Unlock {
-                sem: &self.sem,
-                owner: &self.owner,
-            },
+            lock: self,
+            _value: PhantomData,
         }
     }
 
     fn owned_guard(self: Arc<Self>) -> OwnedMutexGuard<T> {
         self.set_owner();
-        let value = self.data.lock().take();
-        OwnedMutexGuard { lock: self, value }
+        OwnedMutexGuard { lock: self }
+    }
+
+    /// Gives the permit back (the guards' drop).
+    fn unlock(&self) {
+        self.owner.store(0, Relaxed);
+        self.sem.release(1);
     }
 
     #[inline]
@@ -482,7 +503,7 @@ impl<T> From<T> for Mutex<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
         match self.try_lock() {
@@ -495,33 +516,130 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
 
 // ===== impl MutexGuard =====
 
-impl<T> Deref for MutexGuard<'_, T> {
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// Narrows the guard to a part of the value: the mutex stays locked
+    /// until the returned guard drops. An associated function (call it as
+    /// `MutexGuard::map(guard, ..)`), so it does not hide a method of `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{MutexGuard, Mutex};
+    /// runtime::block_on(async {
+    ///     let lock = Mutex::new((1, String::from("a")));
+    ///     let mut name = MutexGuard::map(lock.lock().await, |pair| &mut pair.1);
+    ///     name.push('b');
+    ///     assert!(lock.try_lock().is_err(), "still locked");
+    ///     drop(name);
+    ///     assert_eq!(lock.lock().await.1, "ab");
+    /// });
+    /// ```
+    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&mut T) -> &mut U) -> MappedMutexGuard<'a, U> {
+        let lock = this.lock;
+        std::mem::forget(this); // the mapped guard unlocks
+        let unlock = Unlock {
+            sem: &lock.sem,
+            owner: &lock.owner,
+        };
+        // SAFETY: we hold the permit (taken over from `this`), so no other
+        // reference to the value exists; the `&mut T` lives for `'a`, the
+        // mutex's borrow, and `unlock` gives the permit back only when the
+        // mapped guard (which alone holds the projection) drops.
+        let value = f(unsafe { &mut *lock.data.get() });
+        MappedMutexGuard {
+            value: NonNull::from(value),
+            unlock,
+            _value: PhantomData,
+        }
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline: the guard comes back
+    /// unchanged in `Err`.
+    ///
+    /// # Errors
+    ///
+    /// `Err(this)` if `f` returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{MutexGuard, Mutex};
+    /// runtime::block_on(async {
+    ///     let lock = Mutex::new(vec![1, 2]);
+    ///     let guard = MutexGuard::try_map(lock.lock().await, |v| v.get_mut(5)).unwrap_err();
+    ///     let mut first = MutexGuard::try_map(guard, |v| v.first_mut()).unwrap();
+    ///     *first = 7;
+    ///     drop(first);
+    ///     assert_eq!(*lock.lock().await, [7, 2]);
+    /// });
+    /// ```
+    pub fn try_map<U: ?Sized>(
+        mut this: Self,
+        f: impl FnOnce(&mut T) -> Option<&mut U>,
+    ) -> Result<MappedMutexGuard<'a, U>, Self> {
+        let value = match f(&mut *this) {
+            Some(value) => NonNull::from(value),
+            None => return Err(this),
+        };
+        let lock = this.lock;
+        std::mem::forget(this); // the mapped guard unlocks
+        Ok(MappedMutexGuard {
+            value,
+            unlock: Unlock {
+                sem: &lock.sem,
+                owner: &lock.owner,
+            },
+            _value: PhantomData,
+        })
+    }
+
+    /// The mutex this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::block_on(async {
+    ///     let lock = runtime::sync::Mutex::new(0);
+    ///     let guard = lock.lock().await;
+    ///     assert!(std::ptr::eq(runtime::sync::MutexGuard::mutex(&guard), &lock));
+    /// });
+    /// ```
+    pub fn mutex(this: &Self) -> &'a Mutex<T> {
+        this.lock
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        match &*self.data {
-            Some(value) => value,
-            None => unreachable!("the value is in the cell while a guard holds it"),
-        }
+        // SAFETY: the guard holds the permit, so the only references to the
+        // value are the ones made through this guard, whose borrows of the
+        // guard keep them exclusive (`&mut self`) or shared (`&self`).
+        unsafe { &*self.lock.data.get() }
     }
 }
 
-impl<T> DerefMut for MutexGuard<'_, T> {
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        match &mut *self.data {
-            Some(value) => value,
-            None => unreachable!("the value is in the cell while a guard holds it"),
-        }
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { &mut *self.lock.data.get() }
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: fmt::Display> fmt::Display for MutexGuard<'_, T> {
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
@@ -534,9 +652,69 @@ impl Drop for Unlock<'_> {
     }
 }
 
+// ===== impl MappedMutexGuard =====
+
+impl<'a, U: ?Sized> MappedMutexGuard<'a, U> {
+    /// Narrows the guard further (see [`MutexGuard::map`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{MappedMutexGuard, Mutex, MutexGuard};
+    /// runtime::block_on(async {
+    ///     let lock = Mutex::new(((1, 2), 3));
+    ///     let inner = MutexGuard::map(lock.lock().await, |v| &mut v.0);
+    ///     let mut second = MappedMutexGuard::map(inner, |v| &mut v.1);
+    ///     *second = 20;
+    ///     drop(second);
+    ///     assert_eq!(*lock.lock().await, ((1, 20), 3));
+    /// });
+    /// ```
+    pub fn map<V: ?Sized>(
+        mut this: Self,
+        f: impl FnOnce(&mut U) -> &mut V,
+    ) -> MappedMutexGuard<'a, V> {
+        let value = NonNull::from(f(&mut *this));
+        MappedMutexGuard {
+            value,
+            unlock: this.unlock,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<U: ?Sized> Deref for MappedMutexGuard<'_, U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        // SAFETY: `value` came from the `&mut` that `map` made while the
+        // mutex was locked, and `unlock` keeps it locked while we exist.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<U: ?Sized> DerefMut for MappedMutexGuard<'_, U> {
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<U: ?Sized + fmt::Display> fmt::Display for MappedMutexGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
 // ===== impl OwnedMutexGuard =====
 
-impl<T> OwnedMutexGuard<T> {
+impl<T: ?Sized> OwnedMutexGuard<T> {
     /// The mutex this guard holds.
     ///
     /// # Examples
@@ -552,41 +730,36 @@ impl<T> OwnedMutexGuard<T> {
     }
 }
 
-impl<T> Deref for OwnedMutexGuard<T> {
+impl<T: ?Sized> Deref for OwnedMutexGuard<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        match &self.value {
-            Some(value) => value,
-            None => unreachable!("an owned guard holds the value until dropped"),
-        }
+        // SAFETY: the guard holds the permit (see `MutexGuard::deref`).
+        unsafe { &*self.lock.data.get() }
     }
 }
 
-impl<T> DerefMut for OwnedMutexGuard<T> {
+impl<T: ?Sized> DerefMut for OwnedMutexGuard<T> {
     fn deref_mut(&mut self) -> &mut T {
-        match &mut self.value {
-            Some(value) => value,
-            None => unreachable!("an owned guard holds the value until dropped"),
-        }
+        // SAFETY: the guard holds the permit; `&mut self` makes this the
+        // only reference.
+        unsafe { &mut *self.lock.data.get() }
     }
 }
 
-impl<T> Drop for OwnedMutexGuard<T> {
+impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
     fn drop(&mut self) {
-        *self.lock.data.lock() = self.value.take();
-        self.lock.owner.store(0, Relaxed);
-        self.lock.sem.release(1);
+        self.lock.unlock();
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: fmt::Display> fmt::Display for OwnedMutexGuard<T> {
+impl<T: ?Sized + fmt::Display> fmt::Display for OwnedMutexGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }

@@ -1,14 +1,21 @@
-//! The guards of an [`RwLock`]: read guards hold an `Arc` of the value,
-//! write guards the value's cell; each gives back its permits on drop,
-//! after letting go of the value (so a writer finds no reader's clone).
+//! The guards of an [`RwLock`]: each holds its permits (one for a reader,
+//! all of them for a writer), reaches the value through the lock's cell
+//! while it holds them, and gives them back when dropped.
+//!
+//! Every `unsafe` block here turns the cell's pointer into a reference
+//! under one rule: a guard holding one permit makes only `&T`, a guard
+//! holding every permit may make `&mut T`, and no reference outlives the
+//! guard that made it (the borrow of the guard, or the mapped guard's
+//! lifetime, ties them).
+
+#![allow(unsafe_code)]
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
-use spin::mutex::SpinMutexGuard;
-
-use super::cell::Slot;
 use super::RwLock;
 use crate::sync::semaphore::Semaphore;
 
@@ -17,61 +24,87 @@ use crate::sync::semaphore::Semaphore;
 /// `Send` and `Sync` when `T: Send + Sync`.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T> {
-    value: Option<Arc<T>>,
-    sem: &'a Semaphore,
+    lock: &'a RwLock<T>,
+    _value: PhantomData<&'a T>,
 }
 
 /// A read guard narrowed to a part of the value by
-/// [`RwLockReadGuard::map`].
+/// [`RwLockReadGuard::map`]; gives the read lock back when dropped.
+///
+/// `Send` and `Sync` when `U: Sync` (it is a `&U`).
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct MappedRwLockReadGuard<'a, T, U: ?Sized> {
-    guard: RwLockReadGuard<'a, T>,
-    project: fn(&T) -> &U,
+pub struct MappedRwLockReadGuard<'a, U: ?Sized> {
+    value: NonNull<U>,
+    sem: &'a Semaphore,
+    _value: PhantomData<&'a U>,
 }
+
+// SAFETY: the guard is a `&U` (made while one permit was held, which it
+// keeps until dropped) plus a `&Semaphore`: `&U`'s auto traits.
+unsafe impl<U: ?Sized + Sync> Send for MappedRwLockReadGuard<'_, U> {}
+// SAFETY: as above.
+unsafe impl<U: ?Sized + Sync> Sync for MappedRwLockReadGuard<'_, U> {}
 
 /// Holds an [`RwLock`] for writing; unlocks it when dropped.
 ///
 /// `Send` and `Sync` when `T: Send + Sync`.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockWriteGuard<'a, T> {
-    // Field order is drop order: the value's cell, then the permits.
-    data: SpinMutexGuard<'a, Slot<T>>,
-    release: WriteRelease<'a, T>,
+    lock: &'a RwLock<T>,
+    _value: PhantomData<&'a mut T>,
 }
+
+/// A write guard narrowed to a part of the value by
+/// [`RwLockWriteGuard::map`]; unlocks the whole lock when dropped.
+///
+/// `Send` when `U: Send`, `Sync` when `U: Sync` (it is a `&mut U`).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MappedRwLockWriteGuard<'a, U: ?Sized> {
+    value: NonNull<U>,
+    release: WriteRelease<'a>,
+    _value: PhantomData<&'a mut U>,
+}
+
+// SAFETY: the guard is a `&mut U` (made while every permit was held, which
+// it keeps until dropped) plus a `Send + Sync` release: `&mut U`'s traits.
+unsafe impl<U: ?Sized + Send> Send for MappedRwLockWriteGuard<'_, U> {}
+// SAFETY: as above: a shared `&MappedRwLockWriteGuard` only gives `&U`.
+unsafe impl<U: ?Sized + Sync> Sync for MappedRwLockWriteGuard<'_, U> {}
 
 /// Holds an `Arc<RwLock>` for reading.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct OwnedRwLockReadGuard<T> {
-    value: Option<Arc<T>>,
     lock: Arc<RwLock<T>>,
 }
 
-/// Holds an `Arc<RwLock>` for writing (the value moves into the guard
-/// while it holds the lock).
+/// Holds an `Arc<RwLock>` for writing.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct OwnedRwLockWriteGuard<T> {
-    slot: Slot<T>,
     lock: Arc<RwLock<T>>,
+    /// Cleared by `downgrade`, which gives the permits back itself.
+    holds: bool,
 }
 
 /// Gives back a writer's permits when dropped.
-struct WriteRelease<'a, T>(&'a RwLock<T>);
+struct WriteRelease<'a> {
+    sem: &'a Semaphore,
+    owner: &'a std::sync::atomic::AtomicU64,
+    permits: u32,
+}
 
 // ===== impl RwLockReadGuard =====
 
 impl<'a, T> RwLockReadGuard<'a, T> {
-    pub(super) fn new(sem: &'a Semaphore, value: Arc<T>) -> Self {
+    pub(super) fn new(lock: &'a RwLock<T>) -> Self {
         RwLockReadGuard {
-            value: Some(value),
-            sem,
+            lock,
+            _value: PhantomData,
         }
     }
 
-    /// Narrows the guard to a part of the value.
-    ///
-    /// Unlike tokio's, `f` is a function (a closure that captures
-    /// nothing), called again on every access: the guard keeps the whole
-    /// value and no pointer into it (this crate has no `unsafe`).
+    /// Narrows the guard to a part of the value; the read lock is held
+    /// until the returned guard drops. An associated function (call it as
+    /// `RwLockReadGuard::map(guard, ..)`), so it hides no method of `T`.
     ///
     /// # Examples
     ///
@@ -81,12 +114,20 @@ impl<'a, T> RwLockReadGuard<'a, T> {
     ///     let lock = RwLock::new((1, "one"));
     ///     let name = RwLockReadGuard::map(lock.read().await, |pair| &pair.1);
     ///     assert_eq!(*name, "one");
+    ///     assert!(lock.try_write().is_err(), "still read-locked");
     /// });
     /// ```
-    pub fn map<U: ?Sized>(this: Self, f: fn(&T) -> &U) -> MappedRwLockReadGuard<'a, T, U> {
+    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U> {
+        let lock = this.lock;
+        std::mem::forget(this); // the mapped guard gives the permit back
+                                // SAFETY: we hold a read permit (taken over from `this`), so no
+                                // `&mut T` exists; the `&T` lives for `'a`, and the permit is given
+                                // back only when the mapped guard, which alone holds it, drops.
+        let value = NonNull::from(f(unsafe { &*lock.data.get() }));
         MappedRwLockReadGuard {
-            guard: this,
-            project: f,
+            value,
+            sem: &lock.sem,
+            _value: PhantomData,
         }
     }
 }
@@ -95,17 +136,15 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        match &self.value {
-            Some(value) => value,
-            None => unreachable!("a read guard holds the value until dropped"),
-        }
+        // SAFETY: we hold a read permit, so no writer holds every permit
+        // and no `&mut T` exists while this `&T` (tied to `&self`) lives.
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        drop(self.value.take()); // before the permit: see the module docs
-        self.sem.release(1);
+        self.lock.sem.release(1);
     }
 }
 
@@ -115,15 +154,50 @@ impl<T: fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
     }
 }
 
-impl<T, U: ?Sized> Deref for MappedRwLockReadGuard<'_, T, U> {
-    type Target = U;
+// ===== impl MappedRwLockReadGuard =====
 
-    fn deref(&self) -> &U {
-        (self.project)(&self.guard)
+impl<'a, U: ?Sized> MappedRwLockReadGuard<'a, U> {
+    /// Narrows the guard further (see [`RwLockReadGuard::map`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+    /// runtime::block_on(async {
+    ///     let lock = RwLock::new(((1, 2), 3));
+    ///     let inner = RwLockReadGuard::map(lock.read().await, |v| &v.0);
+    ///     assert_eq!(*MappedRwLockReadGuard::map(inner, |v| &v.1), 2);
+    /// });
+    /// ```
+    pub fn map<V: ?Sized>(this: Self, f: impl FnOnce(&U) -> &V) -> MappedRwLockReadGuard<'a, V> {
+        let value = NonNull::from(f(&*this));
+        let sem = this.sem;
+        std::mem::forget(this); // the new guard gives the permit back
+        MappedRwLockReadGuard {
+            value,
+            sem,
+            _value: PhantomData,
+        }
     }
 }
 
-impl<T, U: ?Sized + fmt::Debug> fmt::Debug for MappedRwLockReadGuard<'_, T, U> {
+impl<U: ?Sized> Deref for MappedRwLockReadGuard<'_, U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        // SAFETY: `value` came from a `&U` made under the read permit we
+        // still hold (see `RwLockReadGuard::map`).
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<U: ?Sized> Drop for MappedRwLockReadGuard<'_, U> {
+    fn drop(&mut self) {
+        self.sem.release(1);
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedRwLockReadGuard<'_, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -132,15 +206,15 @@ impl<T, U: ?Sized + fmt::Debug> fmt::Debug for MappedRwLockReadGuard<'_, T, U> {
 // ===== impl RwLockWriteGuard =====
 
 impl<'a, T> RwLockWriteGuard<'a, T> {
-    pub(super) fn new(lock: &'a RwLock<T>, data: SpinMutexGuard<'a, Slot<T>>) -> Self {
+    pub(super) fn new(lock: &'a RwLock<T>) -> Self {
         RwLockWriteGuard {
-            data,
-            release: WriteRelease(lock),
+            lock,
+            _value: PhantomData,
         }
     }
 
-    /// Turns the write lock into a read lock without letting any other
-    /// writer in between (waiting readers then join it).
+    /// Turns the write lock into a read lock without letting a writer in
+    /// between; waiting readers behind it may then join.
     ///
     /// Kernel: `downgrade_write()`.
     ///
@@ -153,18 +227,49 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
     ///     *w = 2;
     ///     let r = w.downgrade();
     ///     assert_eq!(*r, 2);
-    ///     assert_eq!(*lock.try_read().unwrap(), 2); // readers share it now
+    ///     assert!(lock.try_read().is_ok(), "readers share it now");
     /// });
     /// ```
     #[doc(alias = "downgrade_write")]
     pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
-        let RwLockWriteGuard { mut data, release } = self;
-        let value = data.share();
-        drop(data);
-        let lock = release.0;
-        std::mem::forget(release);
+        let lock = self.lock;
+        std::mem::forget(self); // keeps one permit: the read guard's
         lock.release_write(1);
-        RwLockReadGuard::new(&lock.sem, value)
+        RwLockReadGuard::new(lock)
+    }
+
+    /// Narrows the guard to a part of the value; the lock stays
+    /// write-locked until the returned guard drops. An associated function
+    /// (call it as `RwLockWriteGuard::map(guard, ..)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{RwLock, RwLockWriteGuard};
+    /// runtime::block_on(async {
+    ///     let lock = RwLock::new((1, String::from("a")));
+    ///     let mut name = RwLockWriteGuard::map(lock.write().await, |pair| &mut pair.1);
+    ///     name.push('b');
+    ///     assert!(lock.try_read().is_err(), "still write-locked");
+    ///     drop(name);
+    ///     assert_eq!(lock.read().await.1, "ab");
+    /// });
+    /// ```
+    pub fn map<U: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&mut T) -> &mut U,
+    ) -> MappedRwLockWriteGuard<'a, U> {
+        let lock = this.lock;
+        std::mem::forget(this); // the mapped guard gives the permits back
+                                // SAFETY: we hold every permit (taken over from `this`), so this
+                                // `&mut T` is the only reference; it lives for `'a`, and the permits
+                                // go back only when the mapped guard, which alone holds it, drops.
+        let value = NonNull::from(f(unsafe { &mut *lock.data.get() }));
+        MappedRwLockWriteGuard {
+            value,
+            release: lock.write_release(),
+            _value: PhantomData,
+        }
     }
 }
 
@@ -172,13 +277,22 @@ impl<T> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.data.get()
+        // SAFETY: we hold every permit: no other guard exists, and the
+        // references we make are tied to our own borrow.
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.data.get_mut()
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release_write(0);
     }
 }
 
@@ -188,20 +302,81 @@ impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     }
 }
 
-impl<T> Drop for WriteRelease<'_, T> {
+// ===== impl MappedRwLockWriteGuard =====
+
+impl<'a, U: ?Sized> MappedRwLockWriteGuard<'a, U> {
+    /// Narrows the guard further (see [`RwLockWriteGuard::map`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::{MappedRwLockWriteGuard, RwLock, RwLockWriteGuard};
+    /// runtime::block_on(async {
+    ///     let lock = RwLock::new(((1, 2), 3));
+    ///     let inner = RwLockWriteGuard::map(lock.write().await, |v| &mut v.0);
+    ///     *MappedRwLockWriteGuard::map(inner, |v| &mut v.1) = 20;
+    ///     assert_eq!(*lock.read().await, ((1, 20), 3));
+    /// });
+    /// ```
+    pub fn map<V: ?Sized>(
+        mut this: Self,
+        f: impl FnOnce(&mut U) -> &mut V,
+    ) -> MappedRwLockWriteGuard<'a, V> {
+        let value = NonNull::from(f(&mut *this));
+        MappedRwLockWriteGuard {
+            value,
+            release: this.release,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<U: ?Sized> Deref for MappedRwLockWriteGuard<'_, U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        // SAFETY: `value` came from the `&mut U` that `map` made while every
+        // permit was held, and `release` keeps them until we drop.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<U: ?Sized> DerefMut for MappedRwLockWriteGuard<'_, U> {
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedRwLockWriteGuard<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Drop for WriteRelease<'_> {
     fn drop(&mut self) {
-        self.0.release_write(0);
+        self.owner.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.sem.release(u64::from(self.permits));
+    }
+}
+
+impl<T> RwLock<T> {
+    /// The release of every permit, for a mapped write guard.
+    fn write_release(&self) -> WriteRelease<'_> {
+        WriteRelease {
+            sem: &self.sem,
+            owner: &self.owner,
+            permits: self.max_readers,
+        }
     }
 }
 
 // ===== impl OwnedRwLockReadGuard =====
 
 impl<T> OwnedRwLockReadGuard<T> {
-    pub(super) fn new(lock: Arc<RwLock<T>>, value: Arc<T>) -> Self {
-        OwnedRwLockReadGuard {
-            value: Some(value),
-            lock,
-        }
+    pub(super) fn new(lock: Arc<RwLock<T>>) -> Self {
+        OwnedRwLockReadGuard { lock }
     }
 
     /// The lock this guard holds.
@@ -211,7 +386,7 @@ impl<T> OwnedRwLockReadGuard<T> {
     /// ```
     /// use std::sync::Arc;
     /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(()));
+    ///     let lock = Arc::new(runtime::sync::RwLock::new(0));
     ///     let guard = lock.clone().read_owned().await;
     ///     assert!(Arc::ptr_eq(guard.rwlock(), &lock));
     /// });
@@ -225,16 +400,13 @@ impl<T> Deref for OwnedRwLockReadGuard<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        match &self.value {
-            Some(value) => value,
-            None => unreachable!("a read guard holds the value until dropped"),
-        }
+        // SAFETY: we hold a read permit (see `RwLockReadGuard::deref`).
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T> Drop for OwnedRwLockReadGuard<T> {
     fn drop(&mut self) {
-        drop(self.value.take()); // before the permit
         self.lock.sem.release(1);
     }
 }
@@ -248,12 +420,12 @@ impl<T: fmt::Debug> fmt::Debug for OwnedRwLockReadGuard<T> {
 // ===== impl OwnedRwLockWriteGuard =====
 
 impl<T> OwnedRwLockWriteGuard<T> {
-    pub(super) fn new(lock: Arc<RwLock<T>>, slot: Slot<T>) -> Self {
-        OwnedRwLockWriteGuard { slot, lock }
+    pub(super) fn new(lock: Arc<RwLock<T>>) -> Self {
+        OwnedRwLockWriteGuard { lock, holds: true }
     }
 
-    /// Turns the write lock into a read lock without letting any other
-    /// writer in between.
+    /// Turns the write lock into a read lock without letting a writer in
+    /// between (kernel: `downgrade_write()`).
     ///
     /// # Examples
     ///
@@ -263,18 +435,16 @@ impl<T> OwnedRwLockWriteGuard<T> {
     ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
     ///     let r = lock.clone().write_owned().await.downgrade();
     ///     assert_eq!(*r, 1);
+    ///     assert!(lock.try_read().is_ok());
     /// });
     /// ```
+    #[doc(alias = "downgrade_write")]
     pub fn downgrade(mut self) -> OwnedRwLockReadGuard<T> {
         let lock = self.lock.clone();
-        let value = {
-            let mut data = lock.data.lock();
-            *data = std::mem::replace(&mut self.slot, Slot::Out);
-            data.share()
-        };
-        drop(self); // its slot is `Out` now: dropping it gives nothing back
-        lock.release_write(1);
-        OwnedRwLockReadGuard::new(lock, value)
+        self.holds = false;
+        drop(self);
+        lock.release_write(1); // keeps one permit: the read guard's
+        OwnedRwLockReadGuard::new(lock)
     }
 
     /// The lock this guard holds.
@@ -284,7 +454,7 @@ impl<T> OwnedRwLockWriteGuard<T> {
     /// ```
     /// use std::sync::Arc;
     /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(()));
+    ///     let lock = Arc::new(runtime::sync::RwLock::new(0));
     ///     let guard = lock.clone().write_owned().await;
     ///     assert!(Arc::ptr_eq(guard.rwlock(), &lock));
     /// });
@@ -298,23 +468,24 @@ impl<T> Deref for OwnedRwLockWriteGuard<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.slot.get()
+        // SAFETY: we hold every permit (see `RwLockWriteGuard::deref`).
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T> DerefMut for OwnedRwLockWriteGuard<T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.slot.get_mut()
+        // SAFETY: we hold every permit; `&mut self` makes this the only
+        // reference.
+        unsafe { &mut *self.lock.data.get() }
     }
 }
 
 impl<T> Drop for OwnedRwLockWriteGuard<T> {
     fn drop(&mut self) {
-        if let Slot::Out = self.slot {
-            return; // downgraded
+        if self.holds {
+            self.lock.release_write(0);
         }
-        *self.lock.data.lock() = std::mem::replace(&mut self.slot, Slot::Out);
-        self.lock.release_write(0);
     }
 }
 
