@@ -51,6 +51,6 @@ pub mod udp;
 pub mod unix;
 
 pub use addr::ToSocketAddrs;
-pub use tcp::{is_resource_exhaustion, AcceptBackoff, TcpListener, TcpStream};
+pub use tcp::{is_resource_exhaustion, AcceptBackoff, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,0 +1,344 @@
+//! `TcpSocket` (options before connect/listen), `TcpStream`'s keepalive
+//! and linger, and `lookup_host`, on real loopback sockets, on every
+//! scheduler flavour through `rt_test!`.
+//!
+//! Every option is read back twice: through our getter, and through
+//! `getsockopt(2)` on the descriptor directly (socket2's `SockRef`, or
+//! std's own getter), so a setter that sets the wrong option is caught
+//! even if its getter reads the same wrong one.
+#[macro_use]
+mod support;
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use runtime::net::{TcpListener, TcpSocket, TcpStream};
+use socket2::SockRef;
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A skipped check: under `CI=true` it fails (CI must run everything);
+/// elsewhere the reason goes straight to stderr.
+#[track_caller]
+fn skip(reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("cannot skip under CI=true: {reason}");
+    }
+    let _ = writeln!(io::stderr().lock(), "SKIP: {reason}");
+}
+
+rt_test! {
+    fn every_option_reads_back_through_getsockopt(rt) {
+        rt.block_on(async {
+            let socket = TcpSocket::new_v4().unwrap();
+            let raw = SockRef::from(&socket);
+            // Defaults first, so that each set below changes something.
+            assert!(!socket.reuseaddr().unwrap() && !raw.reuse_address().unwrap());
+            assert!(!socket.reuseport().unwrap() && !raw.reuse_port().unwrap());
+            assert!(!socket.keepalive().unwrap() && !raw.keepalive().unwrap());
+            assert!(!socket.nodelay().unwrap() && !raw.tcp_nodelay().unwrap());
+            assert_eq!(socket.linger().unwrap(), None);
+            assert_eq!(raw.linger().unwrap(), None);
+
+            socket.set_reuseaddr(true).unwrap();
+            assert!(socket.reuseaddr().unwrap() && raw.reuse_address().unwrap());
+            // Only SO_REUSEADDR so far: each setter sets its own option.
+            assert!(!raw.reuse_port().unwrap());
+            socket.set_reuseport(true).unwrap();
+            assert!(socket.reuseport().unwrap() && raw.reuse_port().unwrap());
+            socket.set_keepalive(true).unwrap();
+            assert!(socket.keepalive().unwrap() && raw.keepalive().unwrap());
+            socket.set_nodelay(true).unwrap();
+            assert!(socket.nodelay().unwrap() && raw.tcp_nodelay().unwrap());
+            socket.set_linger(Some(Duration::from_secs(3))).unwrap();
+            assert_eq!(socket.linger().unwrap(), Some(Duration::from_secs(3)));
+            assert_eq!(raw.linger().unwrap(), Some(Duration::from_secs(3)));
+
+            // Linux doubles SO_SNDBUF / SO_RCVBUF; both sides read the
+            // kernel's value, and the two buffers are set independently.
+            socket.set_send_buffer_size(64 * 1024).unwrap();
+            let send = socket.send_buffer_size().unwrap();
+            assert_eq!(send as usize, raw.send_buffer_size().unwrap());
+            assert!(send >= 64 * 1024, "SO_SNDBUF {send}");
+            socket.set_recv_buffer_size(48 * 1024).unwrap();
+            let recv = socket.recv_buffer_size().unwrap();
+            assert_eq!(recv as usize, raw.recv_buffer_size().unwrap());
+            assert!(recv >= 48 * 1024, "SO_RCVBUF {recv}");
+            assert_eq!(raw.send_buffer_size().unwrap(), send as usize);
+            assert_ne!(send, recv, "one setter changed the other buffer");
+            assert!(socket.take_error().unwrap().is_none());
+
+            // The options stay on the listener.
+            socket.bind(loopback(0)).unwrap();
+            let addr = socket.local_addr().unwrap();
+            assert_eq!(addr.ip(), Ipv4Addr::LOCALHOST);
+            assert_ne!(addr.port(), 0);
+            let listener = socket.listen(64).unwrap();
+            assert_eq!(listener.local_addr().unwrap(), addr);
+            let raw = SockRef::from(&listener);
+            assert!(raw.reuse_address().unwrap() && raw.reuse_port().unwrap());
+            assert_eq!(raw.recv_buffer_size().unwrap(), recv as usize);
+
+            // And on the connected stream.
+            let client = TcpSocket::new_v4().unwrap();
+            client.set_nodelay(true).unwrap();
+            client.set_keepalive(true).unwrap();
+            client.set_linger(Some(Duration::from_secs(1))).unwrap();
+            let stream = client.connect(addr).await.unwrap();
+            assert!(stream.nodelay().unwrap());
+            let raw = SockRef::from(&stream);
+            assert!(raw.tcp_nodelay().unwrap() && raw.keepalive().unwrap());
+            assert!(stream.keepalive().unwrap());
+            assert_eq!(raw.linger().unwrap(), Some(Duration::from_secs(1)));
+            let (server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, stream.local_addr().unwrap());
+            // The accepted end inherits the listener's options (Linux
+            // copies the listener's socket): set there, read back here.
+            assert!(server.nodelay().unwrap() && server.keepalive().unwrap());
+            assert_eq!(server.linger().unwrap(), Some(Duration::from_secs(3)));
+        });
+    }
+}
+
+rt_test! {
+    fn stream_keepalive_and_linger_read_back(rt) {
+        rt.block_on(async {
+            let listener = TcpListener::bind(loopback(0)).await.unwrap();
+            let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let raw = SockRef::from(&stream);
+            assert!(!stream.keepalive().unwrap() && !raw.keepalive().unwrap());
+            stream.set_keepalive(true).unwrap();
+            assert!(stream.keepalive().unwrap() && raw.keepalive().unwrap());
+            stream.set_keepalive(false).unwrap();
+            assert!(!stream.keepalive().unwrap() && !raw.keepalive().unwrap());
+            assert_eq!(stream.linger().unwrap(), None);
+            stream.set_linger(Some(Duration::from_secs(7))).unwrap();
+            assert_eq!(stream.linger().unwrap(), Some(Duration::from_secs(7)));
+            assert_eq!(raw.linger().unwrap(), Some(Duration::from_secs(7)));
+            stream.set_linger(None).unwrap();
+            assert_eq!(raw.linger().unwrap(), None);
+            // Through std's own getter too (a second, independent reader).
+            let std_view = stream.into_std().unwrap();
+            assert_eq!(SockRef::from(&std_view).linger().unwrap(), None);
+            assert!(!std_view.nodelay().unwrap());
+        });
+    }
+}
+
+rt_test! {
+    /// A zero linger makes dropping the stream reset the connection: the
+    /// peer's read fails with `ConnectionReset` instead of reading EOF.
+    fn zero_linger_resets_on_drop(rt) {
+        rt.block_on(async {
+            let listener = TcpListener::bind(loopback(0)).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            // Without linger: a clean EOF.
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            drop(stream);
+            let mut buf = [0; 8];
+            assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+            // With a zero linger: RST.
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_linger(Some(Duration::ZERO)).unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            drop(stream);
+            let err = server.read(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        });
+    }
+}
+
+rt_test! {
+    /// Two listeners with `SO_REUSEPORT` share one port, and the kernel
+    /// hands each connection to one of them; without it, the second bind
+    /// fails.
+    fn reuseport_lets_two_listeners_share_a_port(rt) {
+        rt.block_on(async {
+            let first = TcpSocket::new_v4().unwrap();
+            first.set_reuseport(true).unwrap();
+            first.bind(loopback(0)).unwrap();
+            let addr = first.local_addr().unwrap();
+            let first = first.listen(128).unwrap();
+
+            let refused = TcpSocket::new_v4().unwrap();
+            let err = refused.bind(addr).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+
+            let second = TcpSocket::new_v4().unwrap();
+            second.set_reuseport(true).unwrap();
+            second.bind(addr).unwrap();
+            let second = second.listen(128).unwrap();
+            assert_eq!(second.local_addr().unwrap(), addr);
+
+            // Every connection reaches one of the two; with 64 of them both
+            // get some (the kernel hashes each 4-tuple over the group).
+            let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+            for (i, listener) in [first, second].into_iter().enumerate() {
+                let counts = counts.clone();
+                runtime::spawn(async move {
+                    let mut held = Vec::new();
+                    while let Ok((stream, _)) = listener.accept().await {
+                        held.push(stream);
+                        counts[i].fetch_add(1, SeqCst);
+                    }
+                });
+            }
+            let mut clients = Vec::new();
+            for _ in 0..64 {
+                clients.push(TcpStream::connect(addr).await.unwrap());
+            }
+            let total = || counts[0].load(SeqCst) + counts[1].load(SeqCst);
+            for _ in 0..10_000 {
+                if total() == 64 {
+                    break;
+                }
+                runtime::time::sleep(Duration::from_millis(1)).await;
+            }
+            let got = [counts[0].load(SeqCst), counts[1].load(SeqCst)];
+            assert_eq!(got[0] + got[1], 64, "{got:?}");
+            assert!(got[0] > 0 && got[1] > 0, "one listener got everything: {got:?}");
+        });
+    }
+}
+
+rt_test! {
+    /// A client bound before it connects keeps its source address: the
+    /// server sees the connection come from 127.0.0.2 (loopback is all of
+    /// 127.0.0.0/8).
+    fn bind_before_connect_sets_the_source_address(rt) {
+        rt.block_on(async {
+            let listener = TcpListener::bind(loopback(0)).await.unwrap();
+            let client = TcpSocket::new_v4().unwrap();
+            client.set_reuseaddr(true).unwrap();
+            client.bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
+            let bound = client.local_addr().unwrap();
+            let mut stream = client.connect(listener.local_addr().unwrap()).await.unwrap();
+            assert_eq!(stream.local_addr().unwrap(), bound);
+            let (mut server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, bound);
+            assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 2]));
+            stream.write_all(b"from .2").await.unwrap();
+            stream.close().await.unwrap();
+            let mut got = String::new();
+            server.read_to_string(&mut got).await.unwrap();
+            assert_eq!(got, "from .2");
+        });
+    }
+}
+
+rt_test! {
+    /// `listen` on an unbound socket picks a free port, as the kernel
+    /// does; connections to it are accepted.
+    fn listen_unbound_picks_a_port(rt) {
+        rt.block_on(async {
+            let listener = TcpSocket::new_v4().unwrap().listen(1).unwrap();
+            let addr = listener.local_addr().unwrap();
+            assert_ne!(addr.port(), 0);
+            let client = TcpStream::connect(loopback(addr.port())).await.unwrap();
+            let (_server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+        });
+    }
+}
+
+rt_test! {
+    fn connect_errors_are_reported(rt) {
+        rt.block_on(async {
+            // A port nobody listens on: bound, then closed.
+            let port = TcpSocket::new_v4().unwrap();
+            port.bind(loopback(0)).unwrap();
+            let addr = port.local_addr().unwrap();
+            drop(port);
+            let err = TcpSocket::new_v4().unwrap().connect(addr).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+            // The other family: refused at once.
+            let err = TcpSocket::new_v4()
+                .unwrap()
+                .connect(SocketAddr::from((Ipv6Addr::LOCALHOST, 1)))
+                .await
+                .unwrap_err();
+            assert!(err.raw_os_error().is_some(), "{err}");
+            let err = TcpSocket::new_v4()
+                .unwrap()
+                .bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)))
+                .unwrap_err();
+            assert!(err.raw_os_error().is_some(), "{err}");
+        });
+    }
+}
+
+rt_test! {
+    fn ipv6_sockets_connect_and_listen(rt) {
+        rt.block_on(async {
+            let socket = TcpSocket::new_v6().unwrap();
+            if let Err(e) = socket.bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))) {
+                return skip(&format!("no IPv6 loopback here: {e}"));
+            }
+            let addr = socket.local_addr().unwrap();
+            assert!(addr.is_ipv6());
+            let listener = socket.listen(16).unwrap();
+            let client = TcpSocket::new_v6().unwrap();
+            client.set_nodelay(true).unwrap();
+            let mut stream = client.connect(addr).await.unwrap();
+            let (mut server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, stream.local_addr().unwrap());
+            stream.write_all(b"v6").await.unwrap();
+            let mut buf = [0; 2];
+            server.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"v6");
+        });
+    }
+}
+
+rt_test! {
+    /// A std stream's socket taken over: its options are readable, and it
+    /// listens.
+    fn from_std_stream_keeps_the_socket(rt) {
+        rt.block_on(async {
+            let std_socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )
+            .unwrap();
+            std_socket.set_keepalive(true).unwrap();
+            let socket = TcpSocket::from_std_stream(std_socket.into()).unwrap();
+            assert!(socket.keepalive().unwrap());
+            socket.bind(loopback(0)).unwrap();
+            let listener = socket.listen(8).unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let (_server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+        });
+    }
+}
+
+/// `listen` and `connect` need the reactor: outside a runtime with I/O
+/// they fail with the runtime's message. Making and configuring a socket
+/// needs nothing.
+#[test]
+fn listen_and_connect_need_a_runtime_with_io() {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(loopback(0)).unwrap();
+    let err = socket.listen(8).unwrap_err();
+    assert!(err.to_string().contains("enable_io"), "{err}");
+
+    let std_listener = std::net::TcpListener::bind(loopback(0)).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let rt = runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(TcpSocket::new_v4().unwrap().connect(addr))
+        .unwrap_err();
+    assert!(err.to_string().contains("enable_io"), "{err}");
+}
