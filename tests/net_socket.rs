@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use runtime::net::{TcpListener, TcpSocket, TcpStream};
+use runtime::net::{lookup_host, TcpListener, TcpSocket, TcpStream};
 use socket2::SockRef;
 
 fn loopback(port: u16) -> SocketAddr {
@@ -341,4 +341,118 @@ fn listen_and_connect_need_a_runtime_with_io() {
         .block_on(TcpSocket::new_v4().unwrap().connect(addr))
         .unwrap_err();
     assert!(err.to_string().contains("enable_io"), "{err}");
+}
+
+// ===== lookup_host =====
+
+rt_test! {
+    fn lookup_host_resolves_names_and_literals(rt) {
+        rt.block_on(async {
+            // A name, through /etc/hosts: loopback addresses, port kept.
+            let addrs: Vec<SocketAddr> = lookup_host("localhost:8080").await.unwrap().collect();
+            assert!(!addrs.is_empty());
+            assert!(
+                addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080),
+                "{addrs:?}"
+            );
+            let pair: Vec<SocketAddr> = lookup_host(("localhost", 9)).await.unwrap().collect();
+            assert!(pair.iter().all(|a| a.ip().is_loopback() && a.port() == 9), "{pair:?}");
+            // Literals come back as they are.
+            let v4: Vec<_> = lookup_host("127.0.0.1:80").await.unwrap().collect();
+            assert_eq!(v4, [loopback(80)]);
+            let v6: Vec<_> = lookup_host("[::1]:443").await.unwrap().collect();
+            assert_eq!(v6, [SocketAddr::from((Ipv6Addr::LOCALHOST, 443))]);
+            let ip: Vec<_> = lookup_host((Ipv4Addr::LOCALHOST, 7)).await.unwrap().collect();
+            assert_eq!(ip, [loopback(7)]);
+            // An address lookup_host gave connects.
+            let listener = TcpListener::bind(loopback(0)).await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let addr = lookup_host(("127.0.0.1", port)).await.unwrap().next().unwrap();
+            let client = TcpStream::connect(addr).await.unwrap();
+            assert_eq!(listener.accept().await.unwrap().1, client.local_addr().unwrap());
+        });
+    }
+}
+
+rt_test! {
+    /// Bad input is an `io::Error`, never a panic; none of these reaches
+    /// a resolver (std rejects them before any lookup).
+    fn lookup_host_errors_are_io_errors(rt) {
+        rt.block_on(async {
+            for bad in ["localhost", "localhost:99999", "localhost:port", "127.0.0.1", ""] {
+                let err = lookup_host(bad).await.err().unwrap_or_else(|| {
+                    panic!("`{bad}` resolved")
+                });
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "`{bad}`: {err}");
+            }
+        });
+    }
+}
+
+/// A name is looked up on the blocking pool: with the pool's one thread
+/// held, `lookup_host("localhost:…")` queues there and waits, while the
+/// scheduler runs on; a literal address needs no pool and resolves at
+/// once.
+#[test]
+fn lookup_host_uses_the_blocking_pool_for_names_only() {
+    for workers in [None, Some(1), Some(2)] {
+        support::watchdog("lookup_host_on_the_pool", support::RT_LIMIT, move || {
+            let mut builder = match workers {
+                None => runtime::Builder::new_current_thread(),
+                Some(n) => {
+                    let mut b = runtime::Builder::new_multi_thread();
+                    b.worker_threads(n);
+                    b
+                }
+            };
+            let rt = builder
+                .enable_all()
+                .max_blocking_threads(1)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (busy_tx, busy_rx) = futures::channel::oneshot::channel();
+                let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+                let holder = runtime::spawn_blocking(move || {
+                    busy_tx.send(()).unwrap();
+                    release_rx.recv_timeout(Duration::from_secs(30))
+                });
+                busy_rx.await.unwrap();
+                // A literal: no pool needed, done although the pool is busy.
+                let literal: Vec<_> = lookup_host("127.0.0.1:5").await.unwrap().collect();
+                assert_eq!(literal, [loopback(5)]);
+                let name = runtime::spawn(async {
+                    lookup_host("localhost:5")
+                        .await
+                        .map(Iterator::collect::<Vec<_>>)
+                });
+                let metrics = || runtime::Handle::current().metrics();
+                let mut waits = 0;
+                while metrics().blocking_queue_depth() == 0 {
+                    waits += 1;
+                    assert!(waits < 10_000, "lookup_host(\"localhost:5\") queued no job");
+                    runtime::time::sleep(Duration::from_millis(1)).await;
+                }
+                assert!(!name.is_finished(), "resolved before the pool was free");
+                release_tx.send(()).unwrap();
+                holder.await.unwrap().unwrap();
+                let addrs = name.await.unwrap().unwrap();
+                assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 5));
+            });
+        });
+    }
+}
+
+/// A name outside a runtime: an error naming the cause, not a panic.
+#[test]
+fn lookup_host_outside_a_runtime_is_an_error() {
+    let err = futures::executor::block_on(lookup_host("localhost:1"))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no runtime"), "{err}");
+    // A literal needs no runtime.
+    let addrs: Vec<_> = futures::executor::block_on(lookup_host("127.0.0.1:1"))
+        .unwrap()
+        .collect();
+    assert_eq!(addrs, [loopback(1)]);
 }
