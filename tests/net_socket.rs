@@ -1,6 +1,6 @@
 //! `TcpSocket` (options before connect/listen), `TcpStream`'s keepalive
-//! and linger, and `lookup_host`, on real loopback sockets, on every
-//! scheduler flavour through `rt_test!`.
+//! and linger, `lookup_host`, and `AsyncFd` (over a Unix socket pair), on
+//! real loopback sockets, on every scheduler flavour through `rt_test!`.
 //!
 //! Every option is read back twice: through our getter, and through
 //! `getsockopt(2)` on the descriptor directly (socket2's `SockRef`, or
@@ -9,15 +9,21 @@
 #[macro_use]
 mod support;
 
-use std::io::{self, Write};
+use std::future::Future;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use runtime::net::{lookup_host, TcpListener, TcpSocket, TcpStream};
+use runtime::net::{lookup_host, AsyncFd, TcpListener, TcpSocket, TcpStream};
 use socket2::SockRef;
+
+/// A watchdog for an await: far longer than any test needs.
+const WATCHDOG: Duration = Duration::from_secs(30);
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
@@ -455,4 +461,145 @@ fn lookup_host_outside_a_runtime_is_an_error() {
         .unwrap()
         .collect();
     assert_eq!(addrs, [loopback(1)]);
+}
+
+// ===== AsyncFd =====
+
+/// A connected, non-blocking Unix socket pair from std: (wrapped end,
+/// peer).
+fn fd_pair() -> (AsyncFd<StdUnixStream>, StdUnixStream) {
+    let (ours, peer) = StdUnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    (AsyncFd::new(ours).unwrap(), peer)
+}
+
+/// Whether `fut` is ready at its first poll.
+fn ready_now<F: Future>(fut: F) -> bool {
+    let waker = futures::task::noop_waker();
+    std::pin::pin!(fut)
+        .poll(&mut std::task::Context::from_waker(&waker))
+        .is_ready()
+}
+
+rt_test! {
+    /// `read_with` sleeps until the peer writes (from another thread),
+    /// `write_with` until the peer drains a full buffer.
+    fn async_fd_read_with_and_write_with_wait_for_the_peer(rt) {
+        rt.block_on(async {
+            let (fd, mut peer) = fd_pair();
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                peer.write_all(b"ping").unwrap();
+                peer
+            });
+            let mut buf = [0; 4];
+            let n = runtime::time::timeout(WATCHDOG, fd.read_with(|s| (&*s).read(&mut buf)))
+                .await
+                .expect("read_with never woke")
+                .unwrap();
+            assert_eq!(&buf[..n], b"ping");
+            let mut peer = writer.join().unwrap();
+
+            // Fill the socket until it would block, then write_with waits.
+            let chunk = [7u8; 4096];
+            let mut filled = 0usize;
+            for _ in 0..100_000 {
+                match fd.get_ref().write(&chunk) {
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let fd = Arc::new(fd);
+            let writer = {
+                let fd = fd.clone();
+                runtime::spawn(async move { fd.write_with(|s| (&*s).write(b"tail")).await })
+            };
+            runtime::time::sleep(Duration::from_millis(20)).await;
+            assert!(!writer.is_finished(), "write_with did not wait for room");
+            let drain = std::thread::spawn(move || {
+                let mut got = vec![0; filled + 4];
+                peer.read_exact(&mut got).unwrap();
+                got
+            });
+            let wrote = runtime::time::timeout(WATCHDOG, writer)
+                .await
+                .expect("write_with never woke")
+                .unwrap()
+                .unwrap();
+            assert_eq!(wrote, 4);
+            let got = drain.join().unwrap();
+            assert_eq!(&got[filled..], b"tail");
+        });
+    }
+}
+
+rt_test! {
+    /// A guard's `try_io` that sees `WouldBlock` clears the readiness: the
+    /// next `readable` sleeps until new data comes. One that succeeds
+    /// keeps it.
+    fn async_fd_guard_clears_readiness_on_would_block(rt) {
+        rt.block_on(async {
+            let (fd, mut peer) = fd_pair();
+            peer.write_all(b"abc").unwrap();
+            let mut buf = [0; 8];
+            let mut guard = fd.readable().await.unwrap();
+            let n = guard.try_io(|fd| fd.get_ref().read(&mut buf)).unwrap().unwrap();
+            assert_eq!(&buf[..n], b"abc");
+            drop(guard);
+            // Kept after a read that worked: the next readable is at once.
+            let mut guard = fd.readable().await.unwrap();
+            let err = guard.try_io(|fd| fd.get_ref().read(&mut buf)).unwrap_err();
+            assert_eq!(err.to_string(), "the I/O would have blocked; the readiness was cleared");
+            drop(guard);
+            assert!(!ready_now(fd.readable()), "readable after WouldBlock without new data");
+            peer.write_all(b"d").unwrap();
+            let mut guard = runtime::time::timeout(WATCHDOG, fd.readable())
+                .await
+                .expect("readable never woke for new data")
+                .unwrap();
+            let n = guard.try_io(|fd| fd.get_ref().read(&mut buf)).unwrap().unwrap();
+            assert_eq!(&buf[..n], b"d");
+            // clear_ready by hand does the same.
+            guard.clear_ready();
+            drop(guard);
+            assert!(!ready_now(fd.readable()));
+            // Writable at once (an empty send buffer).
+            let guard = fd.writable().await.unwrap();
+            assert_eq!(guard.get_ref().as_raw_fd(), fd.as_raw_fd());
+        });
+    }
+}
+
+rt_test! {
+    /// `into_inner` gives the descriptor back, working; an unwatchable
+    /// descriptor (a regular file) is refused with an error.
+    fn async_fd_into_inner_and_refusals(rt) {
+        rt.block_on(async {
+            let (fd, mut peer) = fd_pair();
+            let mut ours = fd.into_inner();
+            ours.set_nonblocking(false).unwrap();
+            peer.write_all(b"back").unwrap();
+            let mut buf = [0; 4];
+            ours.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"back");
+            let file = std::fs::File::open("/proc/self/exe").unwrap();
+            let err = AsyncFd::new(file).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(1), "{err}"); // EPERM
+        });
+    }
+}
+
+/// Outside a runtime with I/O: an error; after the runtime shuts down, a
+/// wait is an error, not a hang.
+#[test]
+fn async_fd_needs_a_live_runtime_with_io() {
+    let (ours, _peer) = StdUnixStream::pair().unwrap();
+    let err = AsyncFd::new(ours).unwrap_err();
+    assert!(err.to_string().contains("enable_io"), "{err}");
+    let rt = support::build(Some(1));
+    let (fd, _peer) = rt.block_on(async { fd_pair() });
+    drop(rt);
+    let err = futures::executor::block_on(fd.readable()).unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
 }
