@@ -3,9 +3,14 @@
 //! fits, with `poll_*` methods for hand-written futures and `try_*`
 //! methods that never wait.
 //!
-//! The modules: [`tcp`] ([`TcpListener`], [`TcpStream`]), [`udp`]
+//! The modules: [`tcp`] ([`TcpListener`], [`TcpStream`], and
+//! [`TcpSocket`] for options set before connecting or listening), [`udp`]
 //! ([`UdpSocket`]) and [`unix`] ([`UnixListener`], [`UnixStream`],
 //! [`UnixDatagram`], and the rule for removing socket files).
+//! [`lookup_host`] resolves a host name on the blocking pool, as every
+//! constructor that takes a [`ToSocketAddrs`] does. [`AsyncFd`] registers
+//! any other descriptor (a pipe, a device, another crate's socket) with
+//! the reactor.
 //!
 //! Readiness per direction is a [`WaitQueue`](crate::sync::WaitQueue):
 //! a task that finds its socket not ready sleeps on the socket's reader
@@ -46,11 +51,13 @@
 //! ```
 
 mod addr;
+mod async_fd;
 pub mod tcp;
 pub mod udp;
 pub mod unix;
 
-pub use addr::ToSocketAddrs;
-pub use tcp::{is_resource_exhaustion, AcceptBackoff, TcpListener, TcpStream};
+pub use addr::{lookup_host, ToSocketAddrs};
+pub use async_fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
+pub use tcp::{is_resource_exhaustion, AcceptBackoff, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -1,6 +1,13 @@
-//! Process signals as task signals: route Ctrl-C (`SIGINT`) or `SIGTERM`
-//! to chosen tasks, so their `_interruptible` / `_killable` waits end as a
-//! kernel task's do; or await [`recv`] / [`ctrl_c`].
+//! Process signals. Two ways in:
+//!
+//! - **As streams**: [`unix::signal`]`(`[`unix::SignalKind::hangup()`]`)`
+//!   and friends give a [`unix::Signal`] whose `recv().await` completes
+//!   at each delivery of any Unix signal (`SIGHUP` to reload, `SIGUSR1`,
+//!   `SIGQUIT`, `SIGCHLD`, ...), as tokio's `signal::unix`. [`ctrl_c`] and
+//!   [`recv`] wait for the next Ctrl-C (`SIGINT`) or `SIGTERM`.
+//! - **As task signals**: [`route`] Ctrl-C or `SIGTERM` to chosen tasks,
+//!   so their `_interruptible` / `_killable` waits end as a kernel task's
+//!   do; [`unroute`] takes a route back.
 //!
 //! The first use starts one listener thread (signal-hook's self-pipe
 //! iterator); each delivery bumps a per-signal counter, wakes that
@@ -9,8 +16,8 @@
 //!
 //! # Ctrl-C no longer ends the process
 //!
-//! The first use of this module ([`route`], [`recv`], [`ctrl_c`] or
-//! [`raise`]) installs handlers for both `SIGINT` and `SIGTERM`, and
+//! The first use of [`route`], [`recv`], [`ctrl_c`] or [`raise`]
+//! installs handlers for both `SIGINT` and `SIGTERM`, and
 //! replaces their default action for the rest of the process: from then
 //! on, Ctrl-C and `SIGTERM` no longer kill the process. Each is delivered
 //! to the runtime instead (counted, waking [`recv`] and [`ctrl_c`],
@@ -23,7 +30,8 @@
 //! stops its work, and returns from `main` (or calls
 //! [`std::process::exit`]). A program that routes a signal to tasks
 //! without awaiting it ignores that signal once those tasks have
-//! finished.
+//! finished. [`unix::signal`] does the same for the one signal it is
+//! asked for (see [its docs](unix#what-a-call-changes-for-the-process)).
 //!
 //! ```no_run
 //! fn main() -> std::io::Result<()> {
@@ -59,6 +67,7 @@ use listener::listener;
 mod listener;
 mod recv;
 mod routes;
+pub mod unix;
 
 pub use recv::Recv;
 
@@ -73,17 +82,23 @@ pub enum ProcessSignal {
 }
 
 impl ProcessSignal {
+    /// Its slot in the listener's counts and queues: its number.
     fn index(self) -> usize {
-        match self {
-            ProcessSignal::CtrlC => 0,
-            ProcessSignal::Terminate => 1,
-        }
+        self.raw() as usize
     }
 
     fn raw(self) -> i32 {
         match self {
             ProcessSignal::CtrlC => SIGINT,
             ProcessSignal::Terminate => SIGTERM,
+        }
+    }
+
+    fn from_raw(raw: i32) -> Option<ProcessSignal> {
+        match raw {
+            SIGINT => Some(ProcessSignal::CtrlC),
+            SIGTERM => Some(ProcessSignal::Terminate),
+            _ => None,
         }
     }
 }
@@ -125,6 +140,36 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
         .unwrap_or_else(PoisonError::into_inner)
         .push(signal, task, kind);
     Ok(())
+}
+
+/// Removes the routes of `signal` to `task` made by [`route`]: from now
+/// on that signal no longer raises anything on it. Gives how many routes
+/// were removed (0 if there were none; a task routed twice, say once as
+/// an interrupt and once as a kill, loses both).
+///
+/// The handlers stay installed (see the [module docs](crate::signal)):
+/// the signal is still counted, and [`recv`] still sees it.
+///
+/// # Examples
+///
+/// ```
+/// use runtime::signal::{route, unroute, ProcessSignal};
+/// use runtime::sync::SignalKind;
+///
+/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let task = runtime::spawn(std::future::pending::<()>());
+///     route(ProcessSignal::Terminate, &task.abort_handle(), SignalKind::Interrupt).unwrap();
+///     assert_eq!(unroute(ProcessSignal::Terminate, &task.abort_handle()), 1);
+///     assert_eq!(unroute(ProcessSignal::Terminate, &task.abort_handle()), 0);
+///     task.abort();
+/// });
+/// ```
+pub fn unroute(signal: ProcessSignal, task: &AbortHandle) -> usize {
+    listener::routes()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(signal, task)
 }
 
 /// Waits for the next `signal` the process receives after this call.

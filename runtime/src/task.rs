@@ -2,6 +2,8 @@
 //! [`yield_now`], and the per-task signals the `_interruptible` and
 //! `_killable` waits read ([`signals`]). [`LocalSet`] and [`spawn_local`]
 //! run `!Send` futures on the thread that drives the set.
+//! [`task_local!`](crate::task_local) declares task-local storage
+//! ([`LocalKey`]).
 //!
 //! # Reference kinds and who touches what
 //!
@@ -21,6 +23,7 @@ pub(crate) mod raw;
 mod set;
 mod signal;
 pub(crate) mod state;
+mod task_local;
 
 use std::fmt;
 use std::future::Future;
@@ -33,6 +36,7 @@ pub use join::{AbortHandle, JoinHandle};
 pub use local::{spawn_local, LocalJoinHandle, LocalSet, RunUntil};
 pub use set::JoinSet;
 pub use signal::{signals, try_signals, Signals};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 
 use crate::context;
 

@@ -28,16 +28,72 @@ pub(crate) mod sealed {
 
 use sealed::{Resolve, Resolved};
 
-/// Resolves `addr` (host names on the blocking pool).
+/// Looks up `host` on the blocking pool and gives its socket addresses;
+/// a literal address (`"127.0.0.1:80"`, a [`SocketAddr`], an `(ip, port)`
+/// pair) is given back at once, with no lookup and no blocking-pool job.
+///
+/// A name is resolved as [`std::net::ToSocketAddrs`] resolves it
+/// (`getaddrinfo(3)`: `/etc/hosts`, then DNS, as the system is set up),
+/// which blocks; running it on the blocking pool keeps the scheduler's
+/// threads free meanwhile. A name needs a port: `"example.com:443"` or
+/// `("example.com", 443)`.
+///
+/// As tokio's `net::lookup_host`. Every `connect`, `bind` and `send_to`
+/// that takes an address resolves it the same way.
+///
+/// # Errors
+///
+/// As [`std::net::ToSocketAddrs`]: `InvalidInput` for a string that is
+/// not `host:port` or a port out of range, the resolver's error for a
+/// name it cannot find; an error if the runtime shut down before the
+/// lookup ran, or for a name looked up outside a runtime.
+///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing; a lookup already running on the
+/// blocking pool finishes there and its result is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// runtime::Runtime::new().unwrap().block_on(async {
+///     let addrs: Vec<SocketAddr> = runtime::net::lookup_host("localhost:8080").await?.collect();
+///     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub async fn lookup_host(
+    host: impl ToSocketAddrs,
+) -> io::Result<impl Iterator<Item = SocketAddr> + Send + 'static> {
+    Ok(lookup(&host).await?.into_iter())
+}
+
+/// Resolves `addr` (host names on the blocking pool); may be empty.
+async fn lookup(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
+    match addr.resolve() {
+        Resolved::Addrs(addrs) => Ok(addrs),
+        Resolved::Lookup(name) => crate::Handle::try_current()
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "cannot look up `{name}`: names are looked up on a runtime's blocking \
+                     pool, and there is no runtime here"
+                ))
+            })?
+            .spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
+            })
+            .await
+            .map_err(|err| io::Error::other(format!("the lookup did not run: {err}")))?,
+    }
+}
+
+/// Resolves `addr` (host names on the blocking pool); at least one
+/// address, or an error.
 pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
-    let addrs = match addr.resolve() {
-        Resolved::Addrs(addrs) => addrs,
-        Resolved::Lookup(name) => crate::spawn_blocking(move || {
-            std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
-        })
-        .await
-        .map_err(|err| io::Error::other(err.to_string()))??,
-    };
+    let addrs = lookup(addr).await?;
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

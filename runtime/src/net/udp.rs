@@ -48,6 +48,11 @@ impl UdpSocket {
     ///
     /// The last address's error (for example `AddrInUse`), or an error
     /// outside a runtime with I/O.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes binds nothing (a host-name
+    /// lookup still running on the blocking pool finishes there, unused).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(&addr, |addr| async move {
             UdpSocket::new(mio::net::UdpSocket::bind(addr)?)
@@ -94,6 +99,11 @@ impl UdpSocket {
     ///
     /// The last address's error, for example an address of the other IP
     /// family.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes leaves the socket's peer as
+    /// it was: connecting a UDP socket is one call, made after the lookup.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let source = self.source();
         each_addr(&addr, |addr| async move { source.connect(addr) }).await
@@ -106,6 +116,11 @@ impl UdpSocket {
     ///
     /// `NotConnected` without [`connect`](Self::connect), or as
     /// `send(2)` (for example `ConnectionRefused` after an ICMP error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram is sent whole or not at all, and if the
+    /// future is dropped before it completes, nothing was sent.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let source = self.source();
         self.io
@@ -120,6 +135,11 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recv(2)`, or if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// datagram was taken from the socket (none is lost).
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let source = self.source();
         self.io
@@ -134,6 +154,11 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If `target` does not resolve, or as `sendto(2)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram is sent whole or not at all, and if the
+    /// future is dropped before it completes, nothing was sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = resolve(&target).await?[0];
         let source = self.source();
@@ -149,6 +174,11 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recvfrom(2)`, or if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// datagram was taken from the socket (none is lost).
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let source = self.source();
         self.io
@@ -163,6 +193,10 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recv_from`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking consumes nothing.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let source = self.source();
         self.io
@@ -285,6 +319,11 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn readable(&self) -> io::Result<()> {
         self.io.ready(Direction::Read).await
     }
@@ -294,6 +333,11 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn writable(&self) -> io::Result<()> {
         self.io.ready(Direction::Write).await
     }

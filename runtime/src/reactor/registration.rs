@@ -172,6 +172,18 @@ impl Registration {
         }
     }
 
+    /// Clears `direction`'s readiness seen as `seen` (unless a newer event
+    /// came): for `AsyncFd`'s guard, whose caller saw `WouldBlock`.
+    pub(crate) fn clear_readiness(&self, seen: ReadyEvent, direction: Direction) {
+        self.io.clear_readiness(seen, direction);
+    }
+
+    /// Passes a wake on to the next sleeper of `direction` (the readiness
+    /// may still hold): for `AsyncFd`'s guard, dropped without a clear.
+    pub(crate) fn pass_on(&self, direction: Direction) {
+        self.io.pass_on(direction);
+    }
+
     /// The outcome of one syscall attempt after readiness `seen`: `None`
     /// to wait again (it would block), `Some` to return.
     fn finish<R>(

@@ -60,6 +60,15 @@ impl Routes {
         });
     }
 
+    /// Removes every route of `signal` to `task`; how many there were.
+    pub(super) fn remove(&mut self, signal: ProcessSignal, task: &AbortHandle) -> usize {
+        let task = task.downgrade();
+        let before = self.list.len();
+        self.list
+            .retain(|route| !(route.signal == signal && route.task.ptr_eq(&task)));
+        before - self.list.len()
+    }
+
     /// Drops the routes of freed tasks.
     ///
     /// It reads reference counts only: upgrading here could make this

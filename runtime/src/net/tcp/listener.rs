@@ -46,6 +46,11 @@ impl TcpListener {
     ///
     /// The last address's error (for example `AddrInUse`), or an error
     /// outside a runtime with I/O.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes binds nothing (a host-name
+    /// lookup still running on the blocking pool finishes there, unused).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(&addr, |addr| async move {
             TcpListener::new(mio::net::TcpListener::bind(addr)?)
@@ -53,7 +58,7 @@ impl TcpListener {
         .await
     }
 
-    fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
+    pub(super) fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
         })
@@ -86,6 +91,11 @@ impl TcpListener {
     ///
     /// As `accept(2)` (for example when out of file descriptors), or if
     /// the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// connection was accepted; it stays queued for the next `accept`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let source = self.io.source();
         let (stream, addr) = self
@@ -113,6 +123,11 @@ impl TcpListener {
     ///
     /// As `accept`, except that resource exhaustion is returned only once
     /// per episode.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe as [`accept`](Self::accept); dropped during a pause, the
+    /// `AcceptBackoff` keeps its episode and the next call pauses again.
     ///
     /// # Examples
     ///

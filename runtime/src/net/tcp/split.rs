@@ -73,6 +73,10 @@ impl OwnedReadHalf {
     /// # Errors
     ///
     /// As a read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking consumes nothing.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.stream.peek(buf).await
     }

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
+use socket2::SockRef;
 
 use super::inq::InqReads;
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf};
@@ -21,6 +22,8 @@ use crate::reactor::{vectored_len, PollEvented};
 ///
 /// `&TcpStream` implements both traits too, so one task can read while
 /// another writes; [`into_split`](Self::into_split) gives owned halves.
+/// To set options before connecting (or bind first), use a
+/// [`TcpSocket`](crate::net::TcpSocket).
 ///
 /// # Examples
 ///
@@ -53,6 +56,11 @@ impl TcpStream {
     ///
     /// The last address's error if none accepts (for example
     /// `ConnectionRefused`), or an error outside a runtime with I/O.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the attempt and closes the socket being
+    /// connected; nothing else is lost. Call `connect` again to retry.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(&addr, TcpStream::connect_addr).await
     }
@@ -63,6 +71,11 @@ impl TcpStream {
     /// # Errors
     ///
     /// As `connect`, plus `TimedOut`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the attempt and closes the socket being
+    /// connected; nothing else is lost. Call `connect` again to retry.
     pub async fn connect_timeout(
         addr: impl ToSocketAddrs,
         timeout: Duration,
@@ -77,7 +90,13 @@ impl TcpStream {
     }
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::new(mio::net::TcpStream::connect(addr)?)?;
+        TcpStream::connected(mio::net::TcpStream::connect(addr)?).await
+    }
+
+    /// Registers `stream`, whose non-blocking `connect(2)` has started,
+    /// and waits until it is connected (or failed).
+    pub(super) async fn connected(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        let stream = TcpStream::new(stream)?;
         // Writable means connected, or failed: the socket error tells.
         let source = stream.io.source();
         let registration = stream.io.registration();
@@ -177,6 +196,47 @@ impl TcpStream {
         self.source().nodelay()
     }
 
+    /// Sets `SO_KEEPALIVE`: the kernel probes the connection when idle
+    /// and fails it (reads and writes get an error) if the peer is gone.
+    ///
+    /// # Errors
+    ///
+    /// As `setsockopt(2)`.
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        SockRef::from(self).set_keepalive(keepalive)
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockopt(2)`.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        SockRef::from(self).keepalive()
+    }
+
+    /// Sets `SO_LINGER`: see
+    /// [`TcpSocket::set_linger`](crate::net::TcpSocket::set_linger).
+    /// `Some(Duration::ZERO)` makes
+    /// dropping the stream reset the connection; a longer linger makes the
+    /// drop block the thread for up to that long.
+    ///
+    /// # Errors
+    ///
+    /// As `setsockopt(2)`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self).set_linger(linger)
+    }
+
+    /// `SO_LINGER` (whole seconds).
+    ///
+    /// # Errors
+    ///
+    /// As `getsockopt(2)`.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(self).linger()
+    }
+
     /// Sets the IP time-to-live.
     ///
     /// # Errors
@@ -209,6 +269,10 @@ impl TcpStream {
     /// # Errors
     ///
     /// As a read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking consumes nothing.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let source = self.source();
         self.io
@@ -234,6 +298,11 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn readable(&self) -> io::Result<()> {
         self.io.ready(Direction::Read).await
     }
@@ -243,6 +312,11 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn writable(&self) -> io::Result<()> {
         self.io.ready(Direction::Write).await
     }

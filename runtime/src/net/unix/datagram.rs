@@ -142,6 +142,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `NotConnected` without a peer, or as `send(2)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram is sent whole or not at all, and if the
+    /// future is dropped before it completes, nothing was sent.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let source = self.source();
         self.io
@@ -155,6 +160,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `recv(2)`, or if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// datagram was taken from the socket (none is lost).
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let source = self.source();
         self.io
@@ -168,6 +178,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `sendto(2)` (for example `NotFound` or `ConnectionRefused`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram is sent whole or not at all, and if the
+    /// future is dropped before it completes, nothing was sent.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let (source, path) = (self.source(), path.as_ref());
         self.io
@@ -182,6 +197,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `recvfrom(2)`, or if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// datagram was taken from the socket (none is lost).
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let source = self.source();
         self.io
@@ -279,6 +299,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn readable(&self) -> io::Result<()> {
         self.io.ready(Direction::Read).await
     }
@@ -288,6 +313,11 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn writable(&self) -> io::Result<()> {
         self.io.ready(Direction::Write).await
     }

@@ -104,6 +104,11 @@ impl UnixListener {
     ///
     /// As `accept(2)` (for example when out of file descriptors), or if
     /// the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no
+    /// connection was accepted; it stays queued for the next `accept`.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let source = self.io.source();
         let (stream, addr) = self

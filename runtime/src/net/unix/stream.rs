@@ -51,6 +51,11 @@ impl UnixStream {
     /// As `connect(2)`: `NotFound` if nothing is at `path`,
     /// `ConnectionRefused` if no one listens there, `WouldBlock` if the
     /// listener's backlog is full; or an error outside a runtime with I/O.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the attempt and closes the socket being
+    /// connected; nothing else is lost. Call `connect` again to retry.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let stream = UnixStream::new(mio::net::UnixStream::connect(path)?)?;
         // Writable means connected, or failed: the socket error tells.
@@ -157,6 +162,11 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn readable(&self) -> io::Result<()> {
         self.io.ready(Direction::Read).await
     }
@@ -166,6 +176,11 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
+    /// wake-up it had received passes on to the next waiter.
     pub async fn writable(&self) -> io::Result<()> {
         self.io.ready(Direction::Write).await
     }

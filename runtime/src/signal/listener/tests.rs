@@ -77,11 +77,11 @@ fn start_retries_after_a_failed_thread_spawn() {
     let Some((status, output)) = in_child("start_retries_after_a_failed_thread_spawn", || {
         start(fail_to_spawn).unwrap_err();
         let listener = listener().expect("a failed start was kept");
-        let before = listener.counts[0].load(Acquire);
+        let before = listener.counts[SIGINT as usize].load(Acquire);
         signal_hook::low_level::raise(SIGINT).unwrap();
         let mut counted = false;
         for _ in 0..2000 {
-            counted = listener.counts[0].load(Acquire) != before;
+            counted = listener.counts[SIGINT as usize].load(Acquire) != before;
             if counted {
                 break;
             }

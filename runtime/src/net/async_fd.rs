@@ -1,0 +1,328 @@
+//! [`AsyncFd`]: any file descriptor (anything [`AsRawFd`]) registered with
+//! the runtime's reactor, as tokio's `io::unix::AsyncFd`.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Poll};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::reactor::readiness::{Direction, ReadyEvent};
+use crate::reactor::PollEvented;
+
+/// A file descriptor the runtime's reactor watches: wait until it is
+/// readable or writable, then do the I/O yourself, without blocking.
+///
+/// Use it for what the runtime has no type for: a pipe, a character
+/// device, an inotify or timer fd, a socket type from another crate. The
+/// descriptor must be in non-blocking mode (set it before wrapping), and
+/// it must stay open and the same while wrapped.
+///
+/// Readiness is kept per direction, with a wait queue each, as for the
+/// runtime's sockets: [`readable`](Self::readable) waits (an exclusive
+/// waiter: one readiness edge wakes one task) and gives a guard. Do the
+/// I/O through the guard's [`try_io`](AsyncFdReadyGuard::try_io): a
+/// `WouldBlock` clears the readiness (the next wait sleeps until the
+/// kernel reports an edge), anything else keeps it. Or let
+/// [`read_with`](Self::read_with) / [`write_with`](Self::write_with) run
+/// that loop for you.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use runtime::net::AsyncFd;
+///
+/// runtime::Runtime::new().unwrap().block_on(async {
+///     let (mut ours, theirs) = UnixStream::pair()?;
+///     theirs.set_nonblocking(true)?;
+///     let fd = AsyncFd::new(theirs)?;
+///     ours.write_all(b"hi")?;
+///     let mut buf = [0; 2];
+///     let n = fd.read_with(|s| (&*s).read(&mut buf)).await?;
+///     assert_eq!(&buf[..n], b"hi");
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct AsyncFd<T: AsRawFd> {
+    io: PollEvented<FdSource<T>>,
+}
+
+/// The wrapped value as a mio source: its descriptor, registered as is.
+struct FdSource<T>(T);
+
+impl<T: AsRawFd> mio::event::Source for FdSource<T> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.0.as_raw_fd()).register(registry, token, interest)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interest)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        SourceFd(&self.0.as_raw_fd()).deregister(registry)
+    }
+}
+
+impl<T: AsRawFd> AsyncFd<T> {
+    /// Registers `inner`'s descriptor with the current runtime's reactor,
+    /// for both directions.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime with I/O enabled, or as `epoll_ctl(2)` (for
+    /// example `EPERM` for a regular file, which is always ready and
+    /// cannot be watched).
+    pub fn new(inner: T) -> io::Result<AsyncFd<T>> {
+        Ok(AsyncFd {
+            io: PollEvented::new(FdSource(inner))?,
+        })
+    }
+
+    /// The wrapped value.
+    pub fn get_ref(&self) -> &T {
+        &self.io.source().0
+    }
+
+    /// Deregisters the descriptor and gives the value back.
+    pub fn into_inner(self) -> T {
+        self.io.into_inner().0
+    }
+
+    /// Waits until the descriptor is readable (or the reactor saw an
+    /// error or hang-up on it); gives a guard to do the read through.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. A wake-up it had received passes on to
+    /// the next waiter.
+    pub async fn readable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
+        self.ready(Direction::Read).await
+    }
+
+    /// Waits until the descriptor is writable; gives a guard to do the
+    /// write through.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`readable`](Self::readable).
+    pub async fn writable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
+        self.ready(Direction::Write).await
+    }
+
+    async fn ready(&self, direction: Direction) -> io::Result<AsyncFdReadyGuard<'_, T>> {
+        let seen = self.io.registration().ready(direction).await?;
+        Ok(AsyncFdReadyGuard::new(self, seen, direction))
+    }
+
+    /// [`readable`](Self::readable) for hand-written futures: only the
+    /// waker of the latest call is woken.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub fn poll_read_ready(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<AsyncFdReadyGuard<'_, T>>> {
+        self.poll_ready(cx, Direction::Read)
+    }
+
+    /// [`writable`](Self::writable) for hand-written futures.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub fn poll_write_ready(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<AsyncFdReadyGuard<'_, T>>> {
+        self.poll_ready(cx, Direction::Write)
+    }
+
+    fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<AsyncFdReadyGuard<'_, T>>> {
+        self.io
+            .registration()
+            .poll_ready(cx, direction)
+            .map_ok(|seen| AsyncFdReadyGuard::new(self, seen, direction))
+    }
+
+    /// Runs `f` (a non-blocking read) whenever the descriptor is readable,
+    /// until it gives anything but `WouldBlock`.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, or an error if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe if `f` is: the future is dropped only between calls of
+    /// `f`, after a `WouldBlock`.
+    pub async fn read_with<R>(&self, f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.io_with(Direction::Read, f).await
+    }
+
+    /// Runs `f` (a non-blocking write) whenever the descriptor is
+    /// writable, until it gives anything but `WouldBlock`.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error, or an error if the runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read_with`](Self::read_with).
+    pub async fn write_with<R>(&self, f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.io_with(Direction::Write, f).await
+    }
+
+    async fn io_with<R>(
+        &self,
+        direction: Direction,
+        mut f: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let inner = self.get_ref();
+        self.io
+            .registration()
+            .async_io(direction, || f(inner))
+            .await
+    }
+}
+
+impl<T: AsRawFd> AsRawFd for AsyncFd<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.get_ref().as_raw_fd()
+    }
+}
+
+impl<T: AsRawFd + fmt::Debug> fmt::Debug for AsyncFd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncFd")
+            .field("inner", self.get_ref())
+            .finish()
+    }
+}
+
+/// A readiness [`AsyncFd::readable`] or [`AsyncFd::writable`] saw. Do the
+/// I/O through [`try_io`](Self::try_io), or clear the readiness with
+/// [`clear_ready`](Self::clear_ready) after a `WouldBlock` of your own;
+/// dropped without a clear, the readiness stays and the next waiter is
+/// woken to use it.
+#[must_use = "the readiness is used through the guard"]
+pub struct AsyncFdReadyGuard<'a, T: AsRawFd> {
+    fd: &'a AsyncFd<T>,
+    seen: ReadyEvent,
+    direction: Direction,
+    /// Cleared (or passed on) already: nothing to do on drop.
+    done: bool,
+}
+
+/// The error of [`AsyncFdReadyGuard::try_io`] when the I/O would have
+/// blocked: the readiness was cleared; wait again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TryIoError(());
+
+impl fmt::Display for TryIoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the I/O would have blocked; the readiness was cleared")
+    }
+}
+
+impl std::error::Error for TryIoError {}
+
+impl<'a, T: AsRawFd> AsyncFdReadyGuard<'a, T> {
+    fn new(fd: &'a AsyncFd<T>, seen: ReadyEvent, direction: Direction) -> Self {
+        AsyncFdReadyGuard {
+            fd,
+            seen,
+            direction,
+            done: false,
+        }
+    }
+
+    /// The [`AsyncFd`] this readiness is of.
+    pub fn get_ref(&self) -> &'a AsyncFd<T> {
+        self.fd
+    }
+
+    /// Says the descriptor is no longer ready (you saw `WouldBlock`): the
+    /// next wait sleeps until the kernel reports a new edge. An edge that
+    /// came after this guard's readiness is kept.
+    pub fn clear_ready(&mut self) {
+        self.fd
+            .io
+            .registration()
+            .clear_readiness(self.seen, self.direction);
+        self.done = true;
+    }
+
+    /// Keeps the readiness (what dropping the guard does).
+    pub fn retain_ready(&mut self) {
+        self.fd.io.registration().pass_on(self.direction);
+        self.done = true;
+    }
+
+    /// Runs `f` (one non-blocking I/O call): on `WouldBlock`, clears the
+    /// readiness and gives `Err(TryIoError)` (wait again); otherwise gives
+    /// `f`'s result, and the readiness stays.
+    ///
+    /// # Errors
+    ///
+    /// [`TryIoError`] when `f` would have blocked.
+    pub fn try_io<R>(
+        &mut self,
+        f: impl FnOnce(&'a AsyncFd<T>) -> io::Result<R>,
+    ) -> Result<io::Result<R>, TryIoError> {
+        match f(self.fd) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_ready();
+                Err(TryIoError(()))
+            }
+            result => Ok(result),
+        }
+    }
+}
+
+impl<T: AsRawFd> Drop for AsyncFdReadyGuard<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.retain_ready();
+        }
+    }
+}
+
+impl<T: AsRawFd> fmt::Debug for AsyncFdReadyGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncFdReadyGuard")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("direction", &self.direction)
+            .finish()
+    }
+}
