@@ -472,3 +472,52 @@ fn recv_polls_spend_budget() {
     assert_eq!((polls, forced), (2, true));
     assert_eq!(rx.try_recv(), Ok(2)); // the yielded recv took nothing
 }
+
+// Breaks if a `WeakSender` kept the channel open (the receiver would wait
+// forever: the watchdog), if `upgrade` revived a closed channel, or if an
+// upgrade racing the last sender's drop both failed to send and left the
+// channel open.
+#[test]
+fn weak_senders_do_not_keep_the_channel_open() {
+    let (tx, mut rx) = broadcast::channel::<u32>(4);
+    let weak = tx.downgrade();
+    assert_eq!((tx.strong_count(), tx.weak_count()), (1, 1));
+    weak.upgrade().unwrap().send(7).unwrap();
+    drop(tx);
+    assert!(weak.upgrade().is_none(), "closed for good");
+    assert_eq!(rx.try_recv(), Ok(7));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    drop(weak);
+
+    // The race: an upgrade against the last drop, on two threads.
+    for round in 0..2_000u32 {
+        let (tx, mut rx) = broadcast::channel::<u32>(4);
+        let weak = tx.downgrade();
+        let upgrader = std::thread::spawn(move || match weak.upgrade() {
+            Some(tx) => tx.send(round).is_ok(),
+            None => false,
+        });
+        drop(tx);
+        let sent = upgrader.join().unwrap();
+        watchdog("weak-upgrade race", WATCHDOG, move || {
+            runtime::block_on(async move {
+                if sent {
+                    assert_eq!(rx.recv().await, Ok(round));
+                }
+                assert_eq!(rx.recv().await, Err(RecvError::Closed));
+            })
+        });
+    }
+}
+
+// Breaks if `Sender::new` made a receiver (a send would succeed) or its
+// first subscriber missed a message sent after subscribing.
+#[test]
+fn sender_new_starts_without_receivers() {
+    let tx = broadcast::Sender::<u8>::new(2);
+    assert_eq!(tx.receiver_count(), 0);
+    assert_eq!(tx.send(1), Err(broadcast::error::SendError(1)));
+    let mut rx = tx.subscribe();
+    assert_eq!(tx.send(2), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+}

@@ -241,3 +241,27 @@ fn ready_receives_spend_budget() {
         other.await.unwrap();
     });
 }
+
+// Breaks if `poll_closed` lost its registration between polls (the waker
+// of the pending poll would never be woken) or woke the wrong waker.
+#[test]
+fn poll_closed_wakes_the_last_pollers_waker() {
+    let (mut tx, rx) = oneshot::channel::<u8>();
+    let first = support::CountingWaker::new();
+    let second = support::CountingWaker::new();
+    let mut poll = |waker: &std::task::Waker| {
+        let mut cx = std::task::Context::from_waker(waker);
+        tx.poll_closed(&mut cx)
+    };
+    assert!(poll(&first.waker()).is_pending());
+    assert!(poll(&second.waker()).is_pending());
+    drop(rx);
+    assert_eq!((first.wakes(), second.wakes()), (0, 1));
+    assert!(poll(&second.waker()).is_ready());
+    assert!(tx.is_closed());
+    // A receiver closed before the first poll: ready at once.
+    let (mut tx, mut rx) = oneshot::channel::<u8>();
+    rx.close();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(tx.poll_closed(&mut cx).is_ready());
+}

@@ -90,36 +90,44 @@ const NEVER: u64 = u64::MAX;
 /// ```
 #[track_caller]
 pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(capacity > 0, "broadcast channel capacity cannot be zero");
-    assert!(
-        capacity <= usize::MAX >> 1,
-        "broadcast channel capacity exceeded `usize::MAX / 2`"
-    );
-    let capacity = capacity.next_power_of_two();
-    let buffer = (0..capacity)
-        .map(|_| {
-            Mutex::new(Slot {
-                pos: NEVER,
-                rem: 0,
-                val: None,
-            })
-        })
-        .collect();
-    let shared = Arc::new(Shared {
-        buffer,
-        mask: capacity - 1,
-        tail: Mutex::new(Tail { pos: 0, rx_cnt: 1 }),
-        written: AtomicU64::new(0),
-        closed: AtomicBool::new(false),
-        senders: AtomicUsize::new(1),
-        queue: WaitQueue::new(),
-        rx_gone: WaitQueue::new(),
-    });
+    let shared = Shared::new(capacity, 1);
     let rx = Receiver {
         shared: shared.clone(),
         next: 0,
     };
     (Sender { shared }, rx)
+}
+
+impl<T> Shared<T> {
+    #[track_caller]
+    fn new(capacity: usize, rx_cnt: usize) -> Arc<Shared<T>> {
+        assert!(capacity > 0, "broadcast channel capacity cannot be zero");
+        assert!(
+            capacity <= usize::MAX >> 1,
+            "broadcast channel capacity exceeded `usize::MAX / 2`"
+        );
+        let capacity = capacity.next_power_of_two();
+        let buffer = (0..capacity)
+            .map(|_| {
+                Mutex::new(Slot {
+                    pos: NEVER,
+                    rem: 0,
+                    val: None,
+                })
+            })
+            .collect();
+        Arc::new(Shared {
+            buffer,
+            mask: capacity - 1,
+            tail: Mutex::new(Tail { pos: 0, rx_cnt }),
+            written: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            senders: AtomicUsize::new(1),
+            weak_senders: AtomicUsize::new(0),
+            queue: WaitQueue::new(),
+            rx_gone: WaitQueue::new(),
+        })
+    }
 }
 
 /// The sending half; cloning it adds a sender. The channel closes when the
@@ -134,6 +142,13 @@ pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
 pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// A sender that does not keep the channel open (receivers still see it
+/// closed once every [`Sender`] is gone); [`upgrade`](Self::upgrade) it to
+/// send. See [`Sender::downgrade`].
+pub struct WeakSender<T> {
     shared: Arc<Shared<T>>,
 }
 
@@ -168,6 +183,8 @@ struct Shared<T> {
     /// Set (under `tail`) when the last sender drops, after the last send.
     closed: AtomicBool,
     senders: AtomicUsize,
+    /// [`WeakSender`]s (they keep nothing open; counted for `weak_count`).
+    weak_senders: AtomicUsize,
     /// Receivers sleep here (non-exclusive).
     queue: WaitQueue,
     /// [`Sender::closed`] sleeps here until no receiver is left.
@@ -234,6 +251,91 @@ impl<T> Sender<T> {
         // An overwritten message is dropped with no lock held.
         drop(old);
         Ok(receivers)
+    }
+
+    /// A sender with no receiver yet (as tokio's `Sender::new`): sends fail
+    /// until [`subscribe`](Self::subscribe) makes one.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0 or above `usize::MAX / 2`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tx = runtime::sync::broadcast::Sender::new(4);
+    /// assert!(tx.send(1).is_err(), "nobody listens yet");
+    /// let mut rx = tx.subscribe();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(2));
+    /// ```
+    #[track_caller]
+    pub fn new(capacity: usize) -> Sender<T> {
+        Sender {
+            shared: Shared::new(capacity, 0),
+        }
+    }
+
+    /// A [`WeakSender`]: it does not keep the channel open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let weak = tx.downgrade();
+    /// weak.upgrade().unwrap().send(1).unwrap();
+    /// drop(tx);
+    /// assert!(weak.upgrade().is_none(), "the last sender closed it");
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// ```
+    pub fn downgrade(&self) -> WeakSender<T> {
+        self.shared.weak_senders.fetch_add(1, SeqCst);
+        WeakSender {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// How many [`Sender`]s exist (this one included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let tx2 = tx.clone();
+    /// assert_eq!(tx.sender_count(), 2);
+    /// drop(tx2);
+    /// assert_eq!(tx.sender_count(), 1);
+    /// ```
+    pub fn sender_count(&self) -> usize {
+        self.shared.senders.load(SeqCst)
+    }
+
+    /// How many [`Sender`]s exist (tokio's name for
+    /// [`sender_count`](Self::sender_count)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// assert_eq!(tx.strong_count(), 1);
+    /// ```
+    pub fn strong_count(&self) -> usize {
+        self.sender_count()
+    }
+
+    /// How many [`WeakSender`]s exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let weak = tx.downgrade();
+    /// assert_eq!(tx.weak_count(), 1);
+    /// drop(weak);
+    /// assert_eq!(tx.weak_count(), 0);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        self.shared.weak_senders.load(SeqCst)
     }
 
     /// A new receiver, which sees the messages sent after this call.
@@ -376,6 +478,91 @@ impl<T> Drop for Sender<T> {
         self.shared.closed.store(true, SeqCst);
         drop(tail);
         self.shared.queue.wake_up_all();
+    }
+}
+
+// ===== impl WeakSender =====
+
+impl<T> WeakSender<T> {
+    /// A [`Sender`], unless every sender is gone (the channel is then
+    /// closed for good).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let weak = tx.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(tx);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<Sender<T>> {
+        // Never from 0: the last sender's drop closed the channel.
+        let mut count = self.shared.senders.load(SeqCst);
+        loop {
+            if count == 0 {
+                return None;
+            }
+            match self
+                .shared
+                .senders
+                .compare_exchange_weak(count, count + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    return Some(Sender {
+                        shared: self.shared.clone(),
+                    })
+                }
+                Err(actual) => count = actual,
+            }
+        }
+    }
+
+    /// How many [`Sender`]s exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// assert_eq!(tx.downgrade().strong_count(), 1);
+    /// ```
+    pub fn strong_count(&self) -> usize {
+        self.shared.senders.load(SeqCst)
+    }
+
+    /// How many [`WeakSender`]s exist (this one included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let weak = tx.downgrade();
+    /// let _weak2 = weak.clone();
+    /// assert_eq!(weak.weak_count(), 2);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        self.shared.weak_senders.load(SeqCst)
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.weak_senders.fetch_add(1, SeqCst);
+        WeakSender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for WeakSender<T> {
+    fn drop(&mut self) {
+        self.shared.weak_senders.fetch_sub(1, SeqCst);
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("broadcast::WeakSender")
     }
 }
 

@@ -89,6 +89,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     (
         Sender {
             inner: Some(inner.clone()),
+            closed_waiter: None,
         },
         Receiver {
             inner,
@@ -102,6 +103,8 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 pub struct Sender<T> {
     /// `None` once sent.
     inner: Option<Arc<Inner<T>>>,
+    /// Made on the first `poll_closed` that has to sleep.
+    closed_waiter: Option<PollWaiter<QueueOf<T>>>,
 }
 
 /// The future of the one value; see [`channel`].
@@ -265,6 +268,36 @@ impl<T> Sender<T> {
     pub async fn closed(&mut self) {
         let inner = self.inner.as_ref().expect("sender used after send");
         let _ = inner.queue.wait_event(|| inner.seen(RX_CLOSED)).await;
+    }
+
+    /// [`closed`](Self::closed) as a poll function, for hand-written
+    /// futures (as tokio's): `Ready` once the receiver is gone. The
+    /// registration lives in the sender, so only the waker of the last
+    /// call is woken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// runtime::block_on(async {
+    ///     let (mut tx, rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     let task = runtime::spawn(async move {
+    ///         poll_fn(|cx| tx.poll_closed(cx)).await;
+    ///         tx.is_closed()
+    ///     });
+    ///     drop(rx);
+    ///     assert!(task.await.unwrap());
+    /// });
+    /// ```
+    pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = self.inner.as_ref().expect("sender used after send");
+        let waiter = self
+            .closed_waiter
+            .get_or_insert_with(|| PollWaiter::new(QueueOf(inner.clone())));
+        // The queue is never closed: `Ready` means the receiver is gone.
+        waiter
+            .poll_wait_event(cx, || inner.seen(RX_CLOSED))
+            .map(|_| ())
     }
 
     /// Whether the receiver is gone (dropped or closed).
