@@ -303,3 +303,33 @@ fn paused_clock_waits_for_running_blocking_jobs() {
         );
     }
 }
+
+// Breaks if registering a timer while the driving thread is awake (it is
+// running the task that registers) unparks it anyway: each such park would
+// then return at once and park again, about two parks per round instead
+// of one. (A cost, not a lost wake: the thread looks at the wheel before
+// it parks.)
+#[test]
+fn a_timer_registered_by_the_awake_driver_does_not_unpark_it() {
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    const ROUNDS: u64 = 50;
+    let parks = || rt.handle().metrics().parks();
+    let before = parks();
+    rt.block_on(rt.spawn(async {
+        for _ in 0..ROUNDS {
+            // A far timer, registered while this thread drives: no unpark.
+            let mut far = pin!(sleep(Duration::from_secs(3600)));
+            assert!(poll!(far.as_mut()).is_pending());
+            // The park that follows is for this 1 ms sleep only.
+            sleep(ms(1)).await;
+        }
+    }))
+    .unwrap();
+    {
+        let parks = parks() - before;
+        assert!(
+            parks < ROUNDS * 3 / 2,
+            "{parks} parks for {ROUNDS} one-millisecond sleeps: registering woke the driver"
+        );
+    }
+}

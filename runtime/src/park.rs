@@ -132,6 +132,7 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl F
                 }
             }
             if common.blocking.is_busy() || !others_idle() {
+                time.park_untimed();
                 Some(Duration::from_millis(1))
             } else {
                 time.park_timeout()

@@ -63,6 +63,10 @@ use super::wheel::Wheel;
 #[path = "driver/tests.rs"]
 mod tests;
 
+/// `Driver::sleep_until` while the driving thread is not parked: no tick is
+/// below it, so registering a timer then unparks nobody.
+const AWAKE: u64 = 0;
+
 /// Fired wakers kept for the next batch; a bigger batch's buffer is freed.
 const FIRED_KEEP: usize = 1024;
 
@@ -80,10 +84,12 @@ struct Inner {
 pub(crate) struct Driver {
     clock: Clock,
     inner: Mutex<Inner>,
-    /// The tick the driving thread sleeps until (`u64::MAX`: not asleep,
-    /// or asleep with no timer; either way a new timer unparks it). Several
-    /// threads may drive the timers, so "not asleep" cannot be told apart
-    /// from "asleep" here.
+    /// The tick the parked driving thread sleeps until: `u64::MAX` while it
+    /// sleeps with no timer, [`AWAKE`] while it is not parked (it will look
+    /// at the wheel before it parks, so a new timer need not wake it). Only
+    /// one thread parks as the driver at a time (the current-thread
+    /// runtime's core holder, or the multi-thread runtime's `driver_taken`
+    /// worker); busy threads that fire timers never park here.
     sleep_until: AtomicU64,
 }
 
@@ -110,7 +116,7 @@ impl Driver {
                 shutdown: false,
                 fired: Vec::new(),
             }),
-            sleep_until: AtomicU64::new(u64::MAX),
+            sleep_until: AtomicU64::new(AWAKE),
         }
     }
 
@@ -307,7 +313,11 @@ impl Driver {
     /// clock nothing sleeps: time jumps to the next deadline instead.
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
         let inner = self.lock();
-        let next = inner.wheel.next_expiration()?;
+        let Some(next) = inner.wheel.next_expiration() else {
+            // Asleep with no timer: every new timer must wake it.
+            self.park_untimed();
+            return None;
+        };
         if self.clock.is_paused() {
             drop(inner);
             self.clock.advance_to(self.tick_instant(next));
@@ -320,9 +330,18 @@ impl Driver {
         Some(self.tick_instant(next).saturating_duration_since(now))
     }
 
-    /// The parked thread woke.
-    pub(crate) fn finish_park(&self) {
+    /// The caller parks for a while without a deadline from the wheel
+    /// (no timer, or a paused clock's real-time step): any new timer
+    /// unparks it.
+    pub(crate) fn park_untimed(&self) {
         self.sleep_until.swap(u64::MAX, AcqRel);
+    }
+
+    /// The parked thread woke: until it parks again, a new timer need not
+    /// unpark it (it reads the wheel before it parks, under the lock that
+    /// registration takes).
+    pub(crate) fn finish_park(&self) {
+        self.sleep_until.swap(AWAKE, AcqRel);
     }
 
     /// Shutdown: no timer can fire any more; every pending timer is
