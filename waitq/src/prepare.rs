@@ -29,6 +29,7 @@ use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::Registration;
+use crate::registry::{self, WaitApi, WaitKind};
 use crate::WaitQueue;
 
 /// A wait-queue entry for a hand-written wait loop.
@@ -76,6 +77,8 @@ pub struct WaitEntry<'a> {
     /// Whether the linked entry holds a waker: without one, the first
     /// `wait()` poll installs it in one queue-lock hold.
     linked_with_waker: bool,
+    /// Our record in the wait registry while linked.
+    record: Option<registry::Key>,
 }
 
 /// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
@@ -110,6 +113,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
+            record: None,
         }
     }
 
@@ -147,6 +151,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
+            record: None,
         }
     }
 
@@ -327,9 +332,13 @@ impl<'a> WaitEntry<'a> {
         let mut entry = Entry::new(notifier, state, 0);
         entry.func = self.func.clone();
         match self.queue.register_checking_empty(class, entry) {
-            Ok((handle, was_empty)) => {
+            Ok((handle, was_empty, name)) => {
                 self.handle = Some(handle);
                 self.linked_with_waker = with_waker;
+                let kind = WaitKind::new(WaitApi::Prepare, state, self.exclusive, None);
+                let queue = hook::QueueId::of(self.queue);
+                let record = registry::record(self.record, queue, name, self.site, kind);
+                self.record = Some(record);
                 Some(was_empty)
             }
             Err(_) => {
@@ -358,8 +367,18 @@ impl WaitEntry<'_> {
     }
 }
 
+impl WaitEntry<'_> {
+    /// Unlists the entry from the wait registry.
+    fn unrecord(&mut self) {
+        if let Some(key) = self.record.take() {
+            registry::remove(key);
+        }
+    }
+}
+
 impl Drop for WaitEntry<'_> {
     fn drop(&mut self) {
+        self.unrecord();
         if let Some(handle) = self.handle.take() {
             drop(self.queue.unregister(handle));
         }
@@ -454,6 +473,7 @@ impl WaitQueue {
         if entry.handle.is_some() {
             entry.decide(PointKind::BeforeFinish);
         }
+        entry.unrecord();
         if let Some(handle) = entry.handle.take() {
             drop(self.unregister(handle));
         }
@@ -499,6 +519,7 @@ impl Future for Wait<'_, '_> {
                 Registration::Gone => entry.handle = None,
             }
         }
+        entry.unrecord();
         this.done = true;
         if entry.queue.is_closed() {
             Poll::Ready(Err(Closed::new(Reason::Closed)))

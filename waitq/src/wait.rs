@@ -47,6 +47,7 @@ use crate::error::Reason;
 use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::{Registration, WaitQueue};
+use crate::registry::{self, WaitApi, WaitKind};
 
 /// One waiter's registration state, shared by every wait future. `Q` is
 /// how it reaches its queue: `&WaitQueue` for the borrowing futures, an
@@ -62,8 +63,15 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
     /// a panicking condition) must pass it on. See [`Waiter::pass_on`].
     picked: bool,
     done: bool,
+    /// Which API this is, for the wait registry.
+    api: WaitApi,
     /// Where the wait was created (for the test toolkit's reports).
     site: &'static Location<'static>,
+    /// The deadline of a timed wait, for the wait registry.
+    deadline: Option<std::time::Instant>,
+    /// Our record in the wait registry, from our first sleep until the wait
+    /// ends (see [`registry`]).
+    record: Option<registry::Key>,
 }
 
 // ===== impl Waiter =====
@@ -83,7 +91,29 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             key,
             picked: false,
             done: false,
+            api: WaitApi::Event,
             site: Location::caller(),
+            deadline: None,
+            record: None,
+        }
+    }
+
+    /// Sets the API the registry names (`WaitApi::Event` by default).
+    pub(crate) fn with_api(mut self, api: WaitApi) -> Self {
+        self.api = api;
+        self
+    }
+
+    /// Sets the deadline the registry reports.
+    pub(crate) fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// The wait is over: unlist it from the registry.
+    #[inline]
+    fn unrecord(&mut self) {
+        if let Some(key) = self.record.take() {
+            registry::remove(key);
         }
     }
 
@@ -142,6 +172,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         let poll = self.poll_inner(cx, cond, ends);
         if poll.is_ready() {
             self.done = true;
+            self.unrecord();
         }
         poll
     }
@@ -298,19 +329,37 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         let registered = self.queue.register(self.class, entry);
         // Re-queued (or closed): a pick we held is consumed either way.
         self.picked = false;
-        let handle = registered.map_err(|_| Reason::Closed)?;
+        let (handle, name) = registered.map_err(|_| Reason::Closed)?;
         self.handle = Some(handle);
+        self.record(name);
         Ok(handle)
+    }
+
+    /// Lists this sleep in the wait registry (the slow path only: we just
+    /// linked an entry because the condition was false).
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, name: Option<&'static str>) {
+        let kind = WaitKind::new(
+            self.api,
+            self.state,
+            self.class == Class::Exclusive,
+            self.deadline,
+        );
+        let queue = hook::QueueId::of(&self.queue);
+        self.record = Some(registry::record(self.record, queue, name, self.site, kind));
     }
 
     /// Marks the wait over (for futures that drive the steps themselves).
     pub(crate) fn set_done(&mut self) {
         self.done = true;
+        self.unrecord();
     }
 
     /// Ends the wait successfully: unlinks the entry if a wake has not.
     /// A wake that picked us is consumed by this success.
     pub(crate) fn finish(&mut self) {
+        self.unrecord();
         if let Some(handle) = self.handle.take() {
             drop(self.queue.unregister(handle));
         }
@@ -380,6 +429,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
 
 impl<Q: Deref<Target = WaitQueue>> Drop for Waiter<Q> {
     fn drop(&mut self) {
+        self.unrecord();
         if let Some(handle) = self.handle.take() {
             if self.queue.unregister(handle).is_none() {
                 // Picked by a wake we will never act on.

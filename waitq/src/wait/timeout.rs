@@ -180,9 +180,12 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventTimeout<'_, C, F> {
+        let deadline = Deadline::new(clock, timeout);
+        let mut waiter = Waiter::new(self, false, TaskState::Uninterruptible, 0);
+        waiter.set_deadline(deadline.at);
         WaitEventTimeout {
-            waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
-            deadline: Deadline::new(clock, timeout),
+            waiter,
+            deadline,
             cond,
         }
     }
@@ -230,9 +233,12 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventTimeout<'_, C, F> {
+        let deadline = Deadline::new(clock, timeout);
+        let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
+        waiter.set_deadline(deadline.at);
         WaitEventTimeout {
-            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
-            deadline: Deadline::new(clock, timeout),
+            waiter,
+            deadline,
             cond,
         }
     }
@@ -285,10 +291,13 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
+        let deadline = Deadline::new(clock, timeout);
+        let mut waiter = Waiter::new(self, false, TaskState::Interruptible, 0);
+        waiter.set_deadline(deadline.at);
         WaitEventInterruptibleTimeout {
-            waiter: Waiter::new(self, false, TaskState::Interruptible, 0),
+            waiter,
             signals,
-            deadline: Deadline::new(clock, timeout),
+            deadline,
             cond,
         }
     }
@@ -342,10 +351,13 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
+        let deadline = Deadline::new(clock, timeout);
+        let mut waiter = Waiter::new(self, true, TaskState::Interruptible, 0);
+        waiter.set_deadline(deadline.at);
         WaitEventInterruptibleTimeout {
-            waiter: Waiter::new(self, true, TaskState::Interruptible, 0),
+            waiter,
             signals,
-            deadline: Deadline::new(clock, timeout),
+            deadline,
             cond,
         }
     }
@@ -395,10 +407,13 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventKillableTimeout<'_, S, C, F> {
+        let deadline = Deadline::new(clock, timeout);
+        let mut waiter = Waiter::new(self, false, TaskState::Killable, 0);
+        waiter.set_deadline(deadline.at);
         WaitEventKillableTimeout {
-            waiter: Waiter::new(self, false, TaskState::Killable, 0),
+            waiter,
             signals,
-            deadline: Deadline::new(clock, timeout),
+            deadline,
             cond,
         }
     }
