@@ -337,8 +337,7 @@ impl<'a> WaitEntry<'a> {
                 self.linked_with_waker = with_waker;
                 let kind = WaitKind::new(WaitApi::Prepare, state, self.exclusive, None);
                 let queue = hook::QueueId::of(self.queue);
-                let record = registry::record(self.record, queue, name, self.site, kind);
-                self.record = Some(record);
+                self.record = registry::record(self.record, queue, name, self.site, kind);
                 Some(was_empty)
             }
             Err(_) => {

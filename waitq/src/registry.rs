@@ -21,8 +21,11 @@
 //!
 //! ```
 //! use std::future::Future;
+//! use waitq::registry::{self, TaskStamp};
 //! static SMBIOD_WAIT: waitq::WaitQueue = waitq::WaitQueue::named("smbiod_wait");
 //!
+//! // An executor names the task it polls (here: always task 7).
+//! registry::set_task_source(|| Some(TaskStamp { task: Some(7), now: std::time::Instant::now() }));
 //! let mut wait = SMBIOD_WAIT.wait_event_exclusive(|| false);
 //! let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
 //! assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
@@ -30,6 +33,7 @@
 //! let sleeping: Vec<_> = waitq::registry::snapshot().into_iter().filter(|w| w.queue == me).collect();
 //! assert_eq!(sleeping[0].queue_name, Some("smbiod_wait"));
 //! assert_eq!(sleeping[0].kind.to_string(), "wait_event_exclusive");
+//! assert_eq!(sleeping[0].task, Some(7));
 //! drop(wait); // the wait ended: no longer listed
 //! assert!(waitq::registry::snapshot().iter().all(|w| w.queue != me));
 //! ```
@@ -167,13 +171,15 @@ pub struct Waiting {
 /// What an executor tells the registry about the waiter being linked.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskStamp {
-    /// The task being polled on this thread.
-    pub task: u64,
+    /// The task being polled on this thread; `None` on a thread the
+    /// executor runs outside its tasks (its `block_on`): the thread is
+    /// then recorded.
+    pub task: Option<u64>,
     /// The time now, as the executor knows it cheaply (a coarse clock).
     pub now: Instant,
 }
 
-/// Where the executor's task comes from; `None` outside its tasks.
+/// Where the executor's task comes from; `None` on threads it does not run.
 pub type TaskSource = fn() -> Option<TaskStamp>;
 
 static TASK_SOURCE: OnceLock<TaskSource> = OnceLock::new();
@@ -246,27 +252,41 @@ fn my_shard() -> usize {
         .unwrap_or(0)
 }
 
-/// Who waits and since when: the executor's task, or this thread.
-fn stamp(api: WaitApi) -> (Option<u64>, Option<Thread>, Instant) {
-    if let Some(stamp) = TASK_SOURCE.get().and_then(|source| source()) {
-        return (Some(stamp.task), None, stamp.now);
+/// Who waits and since when: the executor's task (or a thread it runs
+/// outside its tasks, such as its `block_on`), or a plain thread in a
+/// blocking wait. `None`: an async wait outside any executor that set a
+/// source (nobody to name and no cheap clock): not listed.
+fn stamp(api: WaitApi) -> Option<(Option<u64>, Option<Thread>, Instant)> {
+    match TASK_SOURCE.get().and_then(|source| source()) {
+        Some(TaskStamp {
+            task: Some(task),
+            now,
+        }) => Some((Some(task), None, now)),
+        Some(TaskStamp { task: None, now }) => Some((None, Some(std::thread::current()), now)),
+        // A blocking wait parks the thread: a clock read is cheap beside that.
+        None if api == WaitApi::Blocking => {
+            Some((None, Some(std::thread::current()), Instant::now()))
+        }
+        None => None,
     }
-    // A thread's own wait (blocking waits park it: a clock read is cheap
-    // beside that) or a future polled outside any known executor.
-    let thread = (api == WaitApi::Blocking).then(std::thread::current);
-    (None, thread, Instant::now())
 }
 
 /// Lists a waiter that just linked its entry; `key` is its record from an
-/// earlier sleep of the same wait, if any (then updated in place).
+/// earlier sleep of the same wait, if any (then updated in place). `None`:
+/// not listed (see [`stamp`]).
 pub(crate) fn record(
     key: Option<Key>,
     queue: QueueId,
     queue_name: Option<&'static str>,
     site: &'static Location<'static>,
     kind: WaitKind,
-) -> Key {
-    let (task, thread, since) = stamp(kind.api);
+) -> Option<Key> {
+    let Some((task, thread, since)) = stamp(kind.api) else {
+        if let Some(key) = key {
+            remove(key);
+        }
+        return None;
+    };
     if let Some(key) = key {
         let mut shard = shard(key.shard as usize);
         shard.sleeps += 1;
@@ -277,7 +297,7 @@ pub(crate) fn record(
             w.task = task;
             w.queue_name = queue_name;
             w.kind = kind;
-            return key;
+            return Some(key);
         }
     }
     let index = my_shard();
@@ -294,10 +314,10 @@ pub(crate) fn record(
         thread,
         sleep,
     });
-    Key {
+    Some(Key {
         shard: index as u32,
         slot: u32::try_from(slot).expect("fewer than 2^32 sleepers per shard"),
-    }
+    })
 }
 
 /// The wait ended: unlists it.

@@ -347,7 +347,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             self.deadline,
         );
         let queue = hook::QueueId::of(&self.queue);
-        self.record = Some(registry::record(self.record, queue, name, self.site, kind));
+        self.record = registry::record(self.record, queue, name, self.site, kind);
     }
 
     /// Marks the wait over (for futures that drive the steps themselves).
