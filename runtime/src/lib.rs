@@ -82,6 +82,7 @@ pub mod fs;
 pub mod hyper;
 mod metrics;
 pub mod net;
+pub mod obs;
 mod park;
 pub mod process;
 mod reactor;

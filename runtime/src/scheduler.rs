@@ -88,6 +88,8 @@ pub(crate) struct Common {
     /// a thread about to register a timer must not find the clock moved
     /// past its deadline by an idle worker. Not counted on a real clock.
     pub(crate) busy: Arc<AtomicUsize>,
+    /// Per-worker poll slots and the SIGQUIT listener (task dumps).
+    pub(crate) obs: crate::obs::Observer,
 }
 
 impl Common {
@@ -107,6 +109,7 @@ impl Common {
             shutdown: AtomicBool::new(false),
             fatal_panic: std::sync::Mutex::new(None),
             busy: Arc::new(AtomicUsize::new(0)),
+            obs: crate::obs::Observer::default(),
         }
     }
 
@@ -338,8 +341,22 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_named(future, site, None)
+    }
+
+    /// [`spawn_at`](Self::spawn_at) with a name for task dumps.
+    pub(crate) fn spawn_named<F>(
+        &self,
+        future: F,
+        site: &'static std::panic::Location<'static>,
+        name: Option<Arc<str>>,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = Id::next();
-        let task = Task::new(future, self.clone(), id);
+        let task = Task::new(future, self.clone(), id, site, name);
         let join = JoinHandle::new(task.clone());
         let common = self.common();
         match common.owned.insert(task.clone()) {

@@ -132,7 +132,7 @@ impl Shared {
             driver_taken: std::sync::atomic::AtomicBool::new(false),
             block_on_parkers: Mutex::new(Vec::new()),
             running: AtomicUsize::new(workers),
-            exited: WaitQueue::new(),
+            exited: WaitQueue::named("runtime::workers_exited"),
         });
         for (index, local) in locals.into_iter().enumerate() {
             let core = Box::new(Core {
@@ -389,6 +389,7 @@ fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 }
 
 fn run_worker(shared: &Shared) {
+    let slot = shared.common.obs.slot(with_worker(|core| core.index));
     let event_interval = shared.common.config.event_interval;
     let mut interval = event_interval;
     loop {
@@ -401,7 +402,10 @@ fn run_worker(shared: &Shared) {
                 break;
             };
             transition_from_searching(shared);
-            if let (_, Some(again)) = run_outcome(task) {
+            let polling = slot.polling(task.header().id);
+            let (_, again) = run_outcome(task);
+            drop(polling);
+            if let Some(again) = again {
                 shared.schedule(again, true);
             }
             ran += 1;
