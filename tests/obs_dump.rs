@@ -222,7 +222,11 @@ fn everything(rt: Runtime, flavour: &str) {
 
 #[test]
 fn dump_current_thread() {
-    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
     everything(rt, "current_thread");
 }
 
@@ -231,6 +235,7 @@ fn dump_multi_thread() {
     let rt = Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
+        .wait_registry(true)
         .build()
         .unwrap();
     everything(rt, "multi_thread");

@@ -24,6 +24,8 @@ pub(crate) type OnStuck = Arc<dyn Fn(&StuckWorker) + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct Config {
     pub(crate) dump_on_sigquit: bool,
+    /// Turn the wait registry on (also implied by the options below).
+    pub(crate) wait_registry: bool,
     pub(crate) hung_task_timeout: Option<Duration>,
     pub(crate) on_hung_task: Option<OnHung>,
     pub(crate) stuck_worker_threshold: Option<Duration>,
@@ -139,6 +141,9 @@ impl WeakScheduler {
 /// Starts what `config` asks for on the runtime of `scheduler`.
 pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<()> {
     super::install();
+    if config.wait_registry || config.dump_on_sigquit || config.hung_task_timeout.is_some() {
+        waitq::registry::enable();
+    }
     let weak = WeakScheduler::new(scheduler);
     if config.dump_on_sigquit {
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
