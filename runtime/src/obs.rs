@@ -13,7 +13,8 @@
 //! - **Timers** come from the timer wheel: each pending timer holds its
 //!   sleeper's waker, whose data pointer is the task.
 //! - **Workers** publish "polling task X since t" in a per-worker slot
-//!   (`PollSlot`): a few relaxed stores per poll, no clock read.
+//!   (`PollSlot`): two plain stores per poll, the time once per turn of
+//!   the worker loop, no clock read.
 //! - **Tasks** come from the owned-task list: id, name, spawn site and state
 //!   word. Nothing is polled, nothing waits for a worker: a dump returns
 //!   while a worker is stuck in a poll, and reports it as busy.
@@ -53,10 +54,13 @@ fn epoch() -> Instant {
 pub(crate) fn tick() -> Instant {
     let now = Instant::now();
     let nanos = now.saturating_duration_since(epoch()).as_nanos();
-    COARSE.fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Relaxed);
+    // A plain store: two threads' ticks may land out of order, which only
+    // makes the coarse clock coarser (readers saturate).
+    COARSE.store(u64::try_from(nanos).unwrap_or(u64::MAX), Relaxed);
     now
 }
 
+#[inline]
 fn coarse_nanos() -> u64 {
     COARSE.load(Relaxed)
 }
@@ -91,64 +95,52 @@ fn task_stamp() -> Option<waitq::registry::TaskStamp> {
 
 // ===== per-worker poll slots =====
 
-/// What one worker is polling: a sequence number (odd while a poll runs),
-/// the task, and when the poll began on the coarse clock. Written only by
-/// its worker, with relaxed stores; read by dumps and the detector. On
-/// its own cache lines: two workers' slots on one line made every poll of
-/// each a cache miss for the other (yield_many, 2 workers: 2.1x slower).
+/// What one worker is polling: the task (0: none), and since when, on the
+/// coarse clock. Written only by its worker: one store when a poll begins
+/// and one when it ends (plain moves on x86), and the time once per turn
+/// of its loop (every `event_interval` polls at most, and after it
+/// parks), so the start of a poll reads as the start of the loop turn it
+/// runs in: a stuck poll looks older by the polls before it in that turn
+/// (the coarse clock itself is as coarse). Read by dumps and the
+/// detector. On its own cache lines: two workers' slots on one line made
+/// every poll of each a cache miss for the other (yield_many, 2 workers:
+/// 2.1x slower).
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct PollSlot {
-    seq: AtomicU64,
     task: AtomicU64,
     since: AtomicU64,
 }
 
 impl PollSlot {
-    /// A poll of task `id` begins.
+    /// A turn of the worker's loop begins: its polls start from now.
+    #[inline]
+    pub(crate) fn turn(&self) {
+        self.since.store(coarse_nanos(), Relaxed);
+    }
+
+    /// A poll of task `id` begins. (`Release`: a reader that sees the task
+    /// sees the turn's time.)
     #[inline]
     pub(crate) fn begin(&self, id: Id) {
-        let seq = self.seq.load(Relaxed);
-        self.task.store(id.0, Relaxed);
-        self.since.store(coarse_nanos(), Relaxed);
-        self.seq.store(seq | 1, Release);
+        self.task.store(id.0, Release);
     }
 
     /// The poll ended.
     #[inline]
     pub(crate) fn end(&self) {
-        let seq = self.seq.load(Relaxed);
-        self.seq.store(seq + 1, Release);
+        self.task.store(0, Relaxed);
     }
 
-    /// `(seq, task, since)` if a poll runs now.
-    fn read(&self) -> Option<(u64, Id, Instant)> {
-        let seq = self.seq.load(std::sync::atomic::Ordering::Acquire);
-        if seq & 1 == 0 {
+    /// `(task, since)` if a poll runs now; `since` on the coarse clock in
+    /// nanoseconds: with the task, it tells one poll from the next (the
+    /// same task polled again in the same loop turn reads the same).
+    fn read(&self) -> Option<(Id, u64)> {
+        let task = self.task.load(std::sync::atomic::Ordering::Acquire);
+        if task == 0 {
             return None;
         }
-        let task = Id(self.task.load(Relaxed));
-        let since = at(self.since.load(Relaxed));
-        Some((seq, task, since))
-    }
-}
-
-/// Ends the poll when dropped (a poll that panics ends too).
-pub(crate) struct Polling<'a>(&'a PollSlot);
-
-impl Drop for Polling<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.0.end();
-    }
-}
-
-impl PollSlot {
-    /// [`begin`](Self::begin), ended by the guard.
-    #[inline]
-    pub(crate) fn polling(&self, id: Id) -> Polling<'_> {
-        self.begin(id);
-        Polling(self)
+        Some((Id(task), self.since.load(Relaxed)))
     }
 }
 

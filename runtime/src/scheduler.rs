@@ -455,7 +455,7 @@ pub(crate) fn schedule_via_own_handle(task: TaskRef, requeue: bool) {
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
 /// requeue it through its own scheduler when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
-    if let (_, Some(again)) = run_outcome(task) {
+    if let (_, Some(again)) = run_outcome(task, None) {
         schedule_via_own_handle(again, true);
     }
 }
@@ -465,7 +465,14 @@ pub(crate) fn run(task: TaskRef) {
 /// handing the task back when it must be queued again, behind the others:
 /// the scheduler loops queue it themselves, which spares a reference-count
 /// round trip per yield.
-pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef>) {
+///
+/// A worker passes its poll slot (task dumps, the stuck-worker detector):
+/// it names the task while its poll runs (`poll_once` catches panics, so
+/// the slot is always cleared).
+pub(crate) fn run_outcome(
+    task: TaskRef,
+    slot: Option<&crate::obs::PollSlot>,
+) -> (Option<PollOutcome>, Option<TaskRef>) {
     let header = task.header();
     let Some(before) = header.state.transition_to_running() else {
         return (None, None); // claimed by shutdown
@@ -474,7 +481,13 @@ pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef
         task.cancel(header.scheduler.cancel_error(header.id));
         return (Some(PollOutcome::Complete), None);
     }
+    if let Some(slot) = slot {
+        slot.begin(header.id);
+    }
     let (outcome, again) = task.poll_once();
+    if let Some(slot) = slot {
+        slot.end();
+    }
     (Some(outcome), again)
 }
 

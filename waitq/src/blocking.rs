@@ -156,7 +156,6 @@ fn block_timed(
     timeout: Duration,
 ) -> Result<Duration, TimedOut> {
     let deadline = Instant::now().checked_add(timeout);
-    waiter.set_deadline(deadline);
     block(waiter, cond, deadline)
         .map(|()| match deadline {
             Some(at) => at.saturating_duration_since(Instant::now()),
@@ -181,6 +180,9 @@ fn block<T>(
     loop {
         if let Poll::Ready(res) = waiter.poll_blocking(&mut cx, cond, &mut ends) {
             return res;
+        }
+        if deadline.is_some() {
+            waiter.note_deadline(deadline);
         }
         match deadline {
             None => thread::park(),

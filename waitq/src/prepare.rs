@@ -77,8 +77,9 @@ pub struct WaitEntry<'a> {
     /// Whether the linked entry holds a waker: without one, the first
     /// `wait()` poll installs it in one queue-lock hold.
     linked_with_waker: bool,
-    /// Our record in the wait registry while linked.
-    record: Option<registry::Key>,
+    /// Whether the current entry (`handle`) is listed in the wait registry
+    /// (found again by its handle: the entry stays the size it was).
+    recorded: bool,
 }
 
 /// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
@@ -113,7 +114,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
-            record: None,
+            recorded: false,
         }
     }
 
@@ -151,7 +152,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
-            record: None,
+            recorded: false,
         }
     }
 
@@ -240,7 +241,9 @@ impl<'a> WaitEntry<'a> {
                     return;
                 }
                 // Taken by a wake: keep the waker for the next link.
-                Registration::Gone => self.handle = None,
+                Registration::Gone => {
+                    self.take_handle();
+                }
             }
         }
         match &mut self.waker {
@@ -332,16 +335,18 @@ impl<'a> WaitEntry<'a> {
         let mut entry = Entry::new(notifier, state, 0);
         entry.func = self.func.clone();
         match self.queue.register_checking_empty(class, entry) {
-            Ok((handle, was_empty, name)) => {
+            Ok((handle, was_empty)) => {
+                // A wake took the entry we had: its record goes.
+                self.take_handle();
                 self.handle = Some(handle);
                 self.linked_with_waker = with_waker;
-                let kind = WaitKind::new(WaitApi::Prepare, state, self.exclusive, None);
-                let queue = hook::QueueId::of(self.queue);
-                self.record = registry::record(self.record, queue, name, self.site, kind);
+                if registry::is_enabled() {
+                    self.record(handle, state);
+                }
                 Some(was_empty)
             }
             Err(_) => {
-                self.handle = None;
+                self.take_handle();
                 Some(false)
             }
         }
@@ -367,18 +372,37 @@ impl WaitEntry<'_> {
 }
 
 impl WaitEntry<'_> {
-    /// Unlists the entry from the wait registry.
+    /// Lists this sleep in the wait registry (the registry is on).
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, handle: Handle, state: TaskState) {
+        let kind = WaitKind::new(WaitApi::Prepare, state, self.exclusive, None);
+        self.recorded = registry::record(self.queue, handle.seq(), self.site, kind);
+    }
+
+    /// Forgets our entry (a wake took it, or we unlink it now), and its
+    /// record in the wait registry if it has one.
+    #[inline(always)]
+    fn take_handle(&mut self) -> Option<Handle> {
+        if self.recorded {
+            self.unrecord();
+        }
+        self.handle.take()
+    }
+
+    #[cold]
+    #[inline(never)]
     fn unrecord(&mut self) {
-        if let Some(key) = self.record.take() {
-            registry::remove(key);
+        self.recorded = false;
+        if let Some(handle) = self.handle {
+            registry::remove(self.queue, handle.seq());
         }
     }
 }
 
 impl Drop for WaitEntry<'_> {
     fn drop(&mut self) {
-        self.unrecord();
-        if let Some(handle) = self.handle.take() {
+        if let Some(handle) = self.take_handle() {
             drop(self.queue.unregister(handle));
         }
     }
@@ -472,8 +496,7 @@ impl WaitQueue {
         if entry.handle.is_some() {
             entry.decide(PointKind::BeforeFinish);
         }
-        entry.unrecord();
-        if let Some(handle) = entry.handle.take() {
+        if let Some(handle) = entry.take_handle() {
             drop(self.unregister(handle));
         }
     }
@@ -515,10 +538,11 @@ impl Future for Wait<'_, '_> {
                     coop::refund();
                     return Poll::Pending;
                 }
-                Registration::Gone => entry.handle = None,
+                Registration::Gone => {
+                    entry.take_handle();
+                }
             }
         }
-        entry.unrecord();
         this.done = true;
         if entry.queue.is_closed() {
             Poll::Ready(Err(Closed::new(Reason::Closed)))

@@ -115,7 +115,8 @@ pub struct WaitQueue {
 struct Inner {
     list: WaitList,
     closed: bool,
-    /// The name the wait registry reports (`named`, `set_name`).
+    /// The name the wait registry reports (`named`, `set_name`); read only
+    /// when the registry lists a sleep.
     name: Option<&'static str>,
     /// Id of the last wake walk started (see "The wake walk").
     walks: u64,
@@ -597,12 +598,7 @@ impl WaitQueue {
 
     /// Links `entry` at the tail of its list. The caller re-checks its
     /// condition afterwards (see "No lost wake-ups").
-    /// Also returns the queue's name, for the wait registry.
-    pub(crate) fn register(
-        &self,
-        class: Class,
-        entry: Entry,
-    ) -> Result<(Handle, Option<&'static str>), Closed> {
+    pub(crate) fn register(&self, class: Class, entry: Entry) -> Result<Handle, Closed> {
         let mut inner = self.lock();
         if inner.closed {
             drop(inner);
@@ -611,9 +607,8 @@ impl WaitQueue {
         }
         let handle = inner.list.push_back(class, entry);
         self.publish(&inner.list);
-        let name = inner.name;
         drop(inner);
-        Ok((handle, name))
+        Ok(handle)
     }
 
     /// Unlinks `handle`'s entry if it is still linked and returns it, for
@@ -704,7 +699,7 @@ impl WaitQueue {
         &self,
         class: Class,
         entry: Entry,
-    ) -> Result<(Handle, bool, Option<&'static str>), Closed> {
+    ) -> Result<(Handle, bool), Closed> {
         let mut inner = self.lock();
         let was_empty = inner.list.len() == 0;
         if inner.closed {
@@ -714,9 +709,8 @@ impl WaitQueue {
         }
         let handle = inner.list.push_back(class, entry);
         self.publish(&inner.list);
-        let name = inner.name;
         drop(inner);
-        Ok((handle, was_empty, name))
+        Ok((handle, was_empty))
     }
 
     /// Whether `handle` is still linked.

@@ -1,25 +1,35 @@
 //! The wait registry: who sleeps on which queue, where, how, and since when.
 //!
 //! Every waiter that actually sleeps (its condition was false and it
-//! linked an entry) is listed here until its wait ends: the queue (address
+//! linked an entry) is listed here from the link until it sees that its
+//! entry is gone (a wake took it, or the wait ended): the queue (address
 //! and [name](crate::WaitQueue::named)), the wait site (`#[track_caller]`),
 //! the [kind](WaitKind) of wait (interruptible, exclusive, its deadline...),
 //! since when, and who waits: the task an executor names through
-//! [`set_task_source`], or the plain thread. A wait whose condition is
-//! already true never touches the registry. It is off until something asks
-//! for it ([`enable`]: a runtime built with a dump, hung-task or registry
-//! option does), and then stays on for the process; a dump or a hung-task
-//! detector reads it with [`snapshot`], without polling anything. Off, a
-//! sleep pays one relaxed load: on, about 50 ns per sleep (a ping-pong of
-//! two tasks measured 1.4-1.6x slower), which is why it is not always on.
+//! [`set_task_source`], or the plain thread. A waiter woken with its
+//! condition still false sleeps again under a new record. A wait whose
+//! condition is already true never touches the registry. It is off until
+//! something asks for it ([`enable`]: a runtime built with a dump,
+//! hung-task or registry option does), and then stays on for the process;
+//! a dump or a hung-task detector reads it with [`snapshot`], without
+//! polling anything.
 //!
 //! # Cost
 //!
-//! A sleep writes one record into a shard picked per thread (one
-//! uncontended lock, a slab insert: no allocation once the shard has grown,
-//! no backtrace), and the end of the wait removes it (one more lock). The
-//! time comes from the executor's task source (a coarse clock it keeps
-//! fresh) or, outside a task, from `Instant::now()`.
+//! Off, a sleep pays one relaxed load and a wait's end one byte test: the
+//! waiter and the queue entry keep the size they had without the registry
+//! (a test checks it). The waiter keeps one "recorded" bit and finds its
+//! record again by its queue and its entry's sequence number; the site,
+//! kind and deadline are written only into the record.
+//!
+//! On, a sleep writes one record into a shard picked by that key (one
+//! uncontended lock, a hash-map insert: no allocation once the shard has
+//! grown, no backtrace, one more lock to read the queue's name), and the
+//! entry's end removes it (one more lock); a timed wait adds one lock to
+//! note its deadline. About 50 ns per sleep: a ping-pong of two tasks
+//! measured 1.4-1.6x slower, which is why it is not always on. The time
+//! comes from the executor's task source (a coarse clock it keeps fresh)
+//! or, outside a task, from `Instant::now()`.
 //!
 //! # Examples
 //!
@@ -43,18 +53,17 @@
 //! assert!(waitq::registry::snapshot().iter().all(|w| w.queue != me));
 //! ```
 
-use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::panic::Location;
 use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::Instant;
 
-use slab::Slab;
-
 use crate::entry::TaskState;
 use crate::hook::QueueId;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
 
 /// Whether sleeps are listed (see [`enable`]).
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -66,12 +75,14 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
-/// Whether the registry is on.
+/// Whether the registry is on (one relaxed load: the only cost of the
+/// registry on a sleep while it is off).
+#[inline]
 pub fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Shards of the registry; a thread keeps writing to the one it was given.
+/// Shards of the registry, picked by the record's key.
 const SHARDS: usize = 16;
 
 /// Which API a waiter sleeps in (the first part of [`WaitKind`]'s name).
@@ -88,6 +99,24 @@ pub enum WaitApi {
     Prepare,
     /// A [`PollWaiter`](crate::PollWaiter).
     Poll,
+}
+
+impl WaitApi {
+    /// Three bits, kept in the waiter's flags.
+    pub(crate) const fn to_bits(self) -> u8 {
+        self as u8
+    }
+
+    /// The inverse of [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: u8) -> WaitApi {
+        match bits {
+            1 => WaitApi::Lock,
+            2 => WaitApi::Blocking,
+            3 => WaitApi::Prepare,
+            4 => WaitApi::Poll,
+            _ => WaitApi::Event,
+        }
+    }
 }
 
 /// How a waiter sleeps: `wait_event_interruptible_exclusive_timeout` and
@@ -222,8 +251,41 @@ pub fn set_task_source(source: TaskSource) -> bool {
     TASK_SOURCE.set(source).is_ok()
 }
 
+/// A record's key: the queue and the registration sequence number of the
+/// entry the waiter linked (unique while the queue lives, see `list.rs`).
+/// The waiter keeps only one bit ("recorded") and finds its record again by
+/// its handle, so that a wait is no larger with the registry than without.
+type RecordKey = (usize, u64);
+
+/// A fixed, cheap hash for [`RecordKey`]s (no random state: the maps are
+/// built in a `static`).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type Map = HashMap<RecordKey, Waiting, BuildHasherDefault<KeyHasher>>;
+
 struct Shard {
-    waiting: Slab<Waiting>,
+    waiting: Map,
     sleeps: u64,
 }
 
@@ -233,22 +295,14 @@ struct Padded(Mutex<Shard>);
 
 static REGISTRY: [Padded; SHARDS] = [const {
     Padded(Mutex::new(Shard {
-        waiting: Slab::new(),
+        waiting: HashMap::with_hasher(BuildHasherDefault::new()),
         sleeps: 0,
     }))
 }; SHARDS];
 
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static MY_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-/// Where a record sits, kept by its waiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key {
-    shard: u32,
-    slot: u32,
+fn shard_of(key: RecordKey) -> usize {
+    // Queue addresses are aligned; sequence numbers count up by one.
+    ((key.0 >> 4) ^ key.1 as usize) % SHARDS
 }
 
 fn shard(index: usize) -> MutexGuard<'static, Shard> {
@@ -257,19 +311,6 @@ fn shard(index: usize) -> MutexGuard<'static, Shard> {
         .0
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-}
-
-fn my_shard() -> usize {
-    MY_SHARD
-        .try_with(|s| {
-            let mut index = s.get();
-            if index == usize::MAX {
-                index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
-                s.set(index);
-            }
-            index
-        })
-        .unwrap_or(0)
 }
 
 /// Who waits and since when: the executor's task (or a thread it runs
@@ -291,66 +332,64 @@ fn stamp(api: WaitApi) -> Option<(Option<u64>, Option<Thread>, Instant)> {
     }
 }
 
-/// Lists a waiter that just linked its entry; `key` is its record from an
-/// earlier sleep of the same wait, if any (then updated in place). `None`:
-/// not listed (see [`stamp`]).
+/// Lists a waiter that just linked the entry with sequence number `seq` on
+/// `queue` (the slow path, and only while the registry is on: callers test
+/// [`is_enabled`] first). Returns whether it was listed (see [`stamp`]);
+/// the waiter then calls [`remove`] with the same key when that entry is
+/// gone (taken by a wake it has seen, or unlinked).
+#[cold]
+#[inline(never)]
 pub(crate) fn record(
-    key: Option<Key>,
-    queue: QueueId,
-    queue_name: Option<&'static str>,
+    queue: &crate::WaitQueue,
+    seq: u64,
     site: &'static Location<'static>,
     kind: WaitKind,
-) -> Option<Key> {
-    if !is_enabled() {
-        if let Some(key) = key {
-            remove(key);
-        }
-        return None;
-    }
+) -> bool {
     let Some((task, thread, since)) = stamp(kind.api) else {
-        if let Some(key) = key {
-            remove(key);
-        }
-        return None;
+        return false;
     };
-    if let Some(key) = key {
-        let mut shard = shard(key.shard as usize);
-        shard.sleeps += 1;
-        let sleep = shard.sleeps * SHARDS as u64 + key.shard as u64;
-        if let Some(w) = shard.waiting.get_mut(key.slot as usize) {
-            w.since = since;
-            w.sleep = sleep;
-            w.task = task;
-            w.queue_name = queue_name;
-            w.kind = kind;
-            return Some(key);
-        }
-    }
-    let index = my_shard();
+    let queue_name = queue.name();
+    let queue = QueueId::of(queue);
+    let key = (queue.addr(), seq);
+    let index = shard_of(key);
     let mut shard = shard(index);
     shard.sleeps += 1;
     let sleep = shard.sleeps * SHARDS as u64 + index as u64;
-    let slot = shard.waiting.insert(Waiting {
-        queue,
-        queue_name,
-        site,
-        kind,
-        since,
-        task,
-        thread,
-        sleep,
-    });
-    Some(Key {
-        shard: index as u32,
-        slot: u32::try_from(slot).expect("fewer than 2^32 sleepers per shard"),
-    })
+    let old = shard.waiting.insert(
+        key,
+        Waiting {
+            queue,
+            queue_name,
+            site,
+            kind,
+            since,
+            task,
+            thread,
+            sleep,
+        },
+    );
+    drop(shard);
+    drop(old);
+    true
 }
 
-/// The wait ended: unlists it.
-pub(crate) fn remove(key: Key) {
-    let removed = shard(key.shard as usize)
-        .waiting
-        .try_remove(key.slot as usize);
+/// Sets the deadline of a listed timed wait (its future knows it; the
+/// waiter does not carry it).
+#[cold]
+#[inline(never)]
+pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
+    let key = (QueueId::of(queue).addr(), seq);
+    if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
+        w.kind.deadline = deadline;
+    }
+}
+
+/// The entry `seq` of `queue` is gone: unlists its sleep.
+#[cold]
+#[inline(never)]
+pub(crate) fn remove(queue: &crate::WaitQueue, seq: u64) {
+    let key = (QueueId::of(queue).addr(), seq);
+    let removed = shard(shard_of(key)).waiting.remove(&key);
     // A thread handle is dropped outside the lock.
     drop(removed);
 }
@@ -367,7 +406,130 @@ pub fn snapshot() -> Vec<Waiting> {
     for index in 0..SHARDS {
         let shard = shard(index);
         all.reserve(shard.waiting.len());
-        all.extend(shard.waiting.iter().map(|(_, w)| w.clone()));
+        all.extend(shard.waiting.values().cloned());
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use crate::entry::Entry;
+    use crate::wait::Waiter;
+    use crate::{WaitEntry, WaitQueue};
+
+    /// The registry costs a sleep nothing while it is off only if the
+    /// structures every wait and wake touches keep their size: the waiter
+    /// carries one "recorded" bit (in its flags) and finds its record by its
+    /// handle; site, kind and deadline live only in the record. These are
+    /// the sizes before the registry (x86_64 and other 64-bit targets).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn hot_structs_keep_their_size() {
+        assert_eq!(size_of::<Waiter<&WaitQueue>>(), 40, "Waiter grew");
+        assert_eq!(size_of::<WaitEntry<'static>>(), 72, "WaitEntry grew");
+        assert_eq!(size_of::<Entry>(), 48, "the queue's Entry grew");
+    }
+
+    /// Every record of `queue` now.
+    fn records(queue: &WaitQueue) -> Vec<super::Waiting> {
+        let me = crate::hook::QueueId::of(queue);
+        super::snapshot()
+            .into_iter()
+            .filter(|w| w.queue == me)
+            .collect()
+    }
+
+    /// Polls `ok` on the records of `queue` until it holds (watchdog: 10 s).
+    fn records_until(
+        queue: &WaitQueue,
+        ok: impl Fn(&[super::Waiting]) -> bool,
+    ) -> Vec<super::Waiting> {
+        let start = std::time::Instant::now();
+        loop {
+            let now = records(queue);
+            if ok(&now) {
+                return now;
+            }
+            assert!(
+                start.elapsed() < WATCHDOG,
+                "records never got there: {now:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// A timed wait's record carries its deadline (the waiter does not: its
+    /// future notes it after the poll that put it to sleep), and the record
+    /// goes when the wait ends.
+    #[test]
+    fn a_timed_sleep_is_listed_with_its_deadline_until_it_ends() {
+        static Q: WaitQueue = WaitQueue::named("registry_timed");
+        static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        super::enable();
+        let before = std::time::Instant::now();
+        let waiter = std::thread::spawn(|| {
+            Q.blocking_wait_event_timeout(std::time::Duration::from_secs(3600), || {
+                GO.load(std::sync::atomic::Ordering::SeqCst)
+            })
+        });
+        let listed = records_until(&Q, |r| r.iter().any(|w| w.kind.deadline.is_some()));
+        assert_eq!(listed.len(), 1, "one sleeper, one record: {listed:?}");
+        let w = &listed[0];
+        assert_eq!(w.kind.to_string(), "blocking_wait_event_timeout");
+        assert_eq!(w.queue_name, Some("registry_timed"));
+        assert!(!w.kind.is_uninterruptible(), "a timed wait ends by itself");
+        let deadline = w.kind.deadline.expect("deadline");
+        assert!(
+            deadline >= before + std::time::Duration::from_secs(3599),
+            "{deadline:?}"
+        );
+        GO.store(true, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        waiter.join().unwrap().expect("woken before the deadline");
+        assert!(records(&Q).is_empty(), "the ended wait is still listed");
+    }
+
+    /// A waiter woken with its condition still false sleeps again: its old
+    /// record goes with the entry the wake took, and the new sleep gets a
+    /// new record (a new sleep id), never two at once.
+    #[test]
+    fn a_waiter_that_sleeps_again_has_one_record() {
+        static Q: WaitQueue = WaitQueue::new();
+        static STEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        super::enable();
+        let waiter = std::thread::spawn(|| {
+            Q.blocking_wait_event(|| STEP.load(std::sync::atomic::Ordering::SeqCst) >= 2)
+        });
+        let first = records_until(&Q, |r| r.len() == 1);
+        assert_eq!(first[0].kind.to_string(), "blocking_wait_event");
+        assert!(first[0].kind.is_uninterruptible());
+        // Wake with the condition false: the waiter re-links.
+        STEP.store(1, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        let second = records_until(&Q, |r| r.len() == 1 && r[0].sleep != first[0].sleep);
+        assert_eq!(second.len(), 1, "{second:?}");
+        STEP.store(2, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        waiter.join().unwrap().unwrap();
+        assert!(records(&Q).is_empty(), "the ended wait is still listed");
+    }
+
+    #[test]
+    fn api_bits_round_trip() {
+        use super::WaitApi;
+        for api in [
+            WaitApi::Event,
+            WaitApi::Lock,
+            WaitApi::Blocking,
+            WaitApi::Prepare,
+            WaitApi::Poll,
+        ] {
+            assert!(api.to_bits() < 8, "three bits in the waiter's flags");
+            assert_eq!(WaitApi::from_bits(api.to_bits()), api);
+        }
+    }
 }

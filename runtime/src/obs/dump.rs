@@ -172,7 +172,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             index,
             polling: slot
                 .read()
-                .map(|(_, task, since)| (task, taken.saturating_duration_since(since))),
+                .map(|(task, since)| (task, taken.saturating_duration_since(super::at(since)))),
         })
         .collect();
     let mut out = Vec::with_capacity(tasks.len());

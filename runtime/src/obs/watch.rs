@@ -187,7 +187,7 @@ fn watchdog(weak: WeakScheduler, config: Config) {
         .unwrap_or(Duration::from_secs(1));
     let period = (smallest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut hung = HungState::default();
-    let mut stuck: HashMap<usize, (u64, Instant, bool)> = HashMap::new();
+    let mut stuck: HashMap<usize, ((Id, u64), Instant, bool)> = HashMap::new();
     loop {
         std::thread::sleep(period);
         let Some(scheduler) = weak.upgrade() else {
@@ -278,25 +278,27 @@ impl HungState {
     }
 }
 
-/// The stuck-worker pass: a worker whose poll sequence has not moved for
+/// The stuck-worker pass: a worker still in the same poll after
 /// `threshold` (measured between this thread's own observations, so never
 /// early) is reported once per poll.
 fn check_stuck(
     scheduler: &Scheduler,
     threshold: Duration,
     now: Instant,
-    state: &mut HashMap<usize, (u64, Instant, bool)>,
+    state: &mut HashMap<usize, ((Id, u64), Instant, bool)>,
     on: Option<&OnStuck>,
 ) {
     let slots = scheduler.common().obs.slots();
     for (index, slot) in slots.iter().enumerate() {
-        let Some((seq, task, _since)) = slot.read() else {
+        // The task and its start time tell one poll from the next.
+        let Some(poll) = slot.read() else {
             state.remove(&index);
             continue;
         };
-        let entry = state.entry(index).or_insert((seq, now, false));
-        if entry.0 != seq {
-            *entry = (seq, now, false);
+        let task = poll.0;
+        let entry = state.entry(index).or_insert((poll, now, false));
+        if entry.0 != poll {
+            *entry = (poll, now, false);
             continue;
         }
         let busy = now.saturating_duration_since(entry.1);

@@ -291,14 +291,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 return out;
             }
         }
+        slot.turn();
         let mut ran = 0;
         while ran < interval {
             match shared.next_task() {
                 Some(task) => {
-                    let polling = slot.polling(task.header().id);
-                    let (_, again) = run_outcome(task);
-                    drop(polling);
-                    if let Some(again) = again {
+                    if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
                         shared.schedule(again);
                     }
                     ran += 1;

@@ -396,16 +396,14 @@ fn run_worker(shared: &Shared) {
         if shared.common.is_shutdown() {
             return;
         }
+        slot.turn();
         let mut ran = 0;
         while ran < interval {
             let Some(task) = next_task(shared).or_else(|| steal(shared)) else {
                 break;
             };
             transition_from_searching(shared);
-            let polling = slot.polling(task.header().id);
-            let (_, again) = run_outcome(task);
-            drop(polling);
-            if let Some(again) = again {
+            if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
                 shared.schedule(again, true);
             }
             ran += 1;

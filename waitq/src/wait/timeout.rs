@@ -180,12 +180,9 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventTimeout<'_, C, F> {
-        let deadline = Deadline::new(clock, timeout);
-        let mut waiter = Waiter::new(self, false, TaskState::Uninterruptible, 0);
-        waiter.set_deadline(deadline.at);
         WaitEventTimeout {
-            waiter,
-            deadline,
+            waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
+            deadline: Deadline::new(clock, timeout),
             cond,
         }
     }
@@ -233,12 +230,9 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventTimeout<'_, C, F> {
-        let deadline = Deadline::new(clock, timeout);
-        let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
-        waiter.set_deadline(deadline.at);
         WaitEventTimeout {
-            waiter,
-            deadline,
+            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
+            deadline: Deadline::new(clock, timeout),
             cond,
         }
     }
@@ -291,13 +285,10 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
-        let deadline = Deadline::new(clock, timeout);
-        let mut waiter = Waiter::new(self, false, TaskState::Interruptible, 0);
-        waiter.set_deadline(deadline.at);
         WaitEventInterruptibleTimeout {
-            waiter,
+            waiter: Waiter::new(self, false, TaskState::Interruptible, 0),
             signals,
-            deadline,
+            deadline: Deadline::new(clock, timeout),
             cond,
         }
     }
@@ -351,13 +342,10 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventInterruptibleTimeout<'_, S, C, F> {
-        let deadline = Deadline::new(clock, timeout);
-        let mut waiter = Waiter::new(self, true, TaskState::Interruptible, 0);
-        waiter.set_deadline(deadline.at);
         WaitEventInterruptibleTimeout {
-            waiter,
+            waiter: Waiter::new(self, true, TaskState::Interruptible, 0),
             signals,
-            deadline,
+            deadline: Deadline::new(clock, timeout),
             cond,
         }
     }
@@ -407,13 +395,10 @@ impl WaitQueue {
         timeout: Duration,
         cond: F,
     ) -> WaitEventKillableTimeout<'_, S, C, F> {
-        let deadline = Deadline::new(clock, timeout);
-        let mut waiter = Waiter::new(self, false, TaskState::Killable, 0);
-        waiter.set_deadline(deadline.at);
         WaitEventKillableTimeout {
-            waiter,
+            waiter: Waiter::new(self, false, TaskState::Killable, 0),
             signals,
-            deadline,
+            deadline: Deadline::new(clock, timeout),
             cond,
         }
     }
@@ -434,6 +419,9 @@ impl<C: Clock, F: FnMut() -> bool> Future for WaitEventTimeout<'_, C, F> {
                 .then_some(Reason::TimedOut)
         };
         let poll = this.waiter.poll(cx, &mut as_option(this.cond), &mut ends);
+        if poll.is_pending() {
+            this.waiter.note_deadline(deadline.at);
+        }
         poll.map(|res| match res {
             Ok(()) => Ok(deadline.remaining()),
             Err(reason) => Err(TimedOut::new(reason)),
@@ -496,6 +484,9 @@ fn poll_signalled<S: SignalSource, C: Clock, F: FnMut() -> bool>(
         })
     };
     let poll = waiter.poll(cx, &mut as_option(cond), &mut ends);
+    if poll.is_pending() {
+        waiter.note_deadline(deadline.at);
+    }
     poll.map(|res| match res {
         Ok(()) => Ok(deadline.remaining()),
         Err(reason) => Err(WaitError::new(reason)),
