@@ -183,3 +183,17 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
 pub(crate) fn set_core(core: Core) -> Core {
     CONTEXT.with(|cx| cx.core.replace(core))
 }
+
+/// For the wait registry: `Some(task)` on a thread of a runtime (`None`
+/// inside when no task is being polled: a `block_on` future, a parked
+/// worker), `None` on a thread outside every runtime.
+pub(crate) fn registry_task() -> Option<Option<Id>> {
+    CONTEXT
+        .try_with(|cx| match cx.task.get() {
+            Some(task) => Some(Some(task.id)),
+            None if cx.enter_depth.get() > 0 => Some(None),
+            None => None,
+        })
+        .ok()
+        .flatten()
+}

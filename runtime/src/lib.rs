@@ -91,6 +91,7 @@ pub mod fs;
 pub mod hyper;
 mod metrics;
 pub mod net;
+pub mod obs;
 mod park;
 pub mod process;
 mod reactor;

@@ -40,7 +40,7 @@ pub(crate) struct Parker {
 impl Parker {
     pub(crate) const fn new() -> Self {
         Parker {
-            queue: WaitQueue::new(),
+            queue: WaitQueue::named("runtime::park"),
             notified: AtomicBool::new(false),
             in_poll: AtomicBool::new(false),
             io_waker: None,
@@ -64,6 +64,7 @@ impl Parker {
             None => drop(self.queue.blocking_wait_event(woken)),
             Some(timeout) => drop(self.queue.blocking_wait_event_timeout(timeout, woken)),
         }
+        crate::obs::tick(); // the coarse clock of the wait registry
     }
 
     /// Sleeps in `reactor`'s poll until an I/O event, an unpark, or
@@ -183,6 +184,7 @@ pub(crate) fn spin_for_io(
 /// Returns what the reactor turn found: `None` when another thread drives
 /// it (a parked worker is asleep in it).
 pub(crate) fn poll_drivers(common: &Common) -> Option<bool> {
+    crate::obs::tick(); // the coarse clock of the wait registry
     if let Some(time) = &common.time {
         time.process();
     }

@@ -133,12 +133,18 @@ impl Runtime {
     }
 
     /// See [`Handle::spawn_blocking`].
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
         self.handle.spawn_blocking(f)
+    }
+
+    /// See [`Handle::dump`].
+    pub fn dump(&self) -> crate::obs::Dump {
+        self.handle.dump()
     }
 
     /// Counters and gauges of this runtime.
@@ -301,13 +307,35 @@ impl Handle {
     /// a thread idle for `thread_keep_alive` (default 10 s) exits. After
     /// shutdown began, the handle resolves at once to a shutdown
     /// [`JoinError`]; a job is never silently dropped.
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.spawn_blocking_named(f, std::panic::Location::caller(), None)
+    }
+
+    /// [`spawn_blocking`](Self::spawn_blocking) with its site and name
+    /// given (`task::Builder`).
+    pub(crate) fn spawn_blocking_named<F, R>(
+        &self,
+        f: F,
+        site: &'static std::panic::Location<'static>,
+        name: Option<std::sync::Arc<str>>,
+    ) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
         let id = Id::next();
-        let task = Task::new(BlockingTask(Some(f)), self.scheduler.clone(), id);
+        let task = Task::new(
+            BlockingTask(Some(f)),
+            self.scheduler.clone(),
+            id,
+            site,
+            name,
+        );
         let join = JoinHandle::new(task.clone());
         let common = self.scheduler.common();
         let refused = match common.owned.insert(task.clone()) {
@@ -325,6 +353,29 @@ impl Handle {
             }
         }
         join
+    }
+
+    /// A snapshot of every task of this runtime: what each one runs or
+    /// sleeps on, where, and since when (see [`Dump`](crate::obs::Dump)).
+    /// Polls nothing and waits for no worker: it returns while a worker is
+    /// stuck in a poll, and reports that worker as busy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static SMBIOD_WAIT: runtime::sync::WaitQueue = runtime::sync::WaitQueue::named("smbiod_wait");
+    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let daemon = runtime::task::Builder::new()
+    ///     .name("smbiod")
+    ///     .spawn_on(async { SMBIOD_WAIT.wait_event(|| false).await }, rt.handle());
+    /// rt.block_on(runtime::task::yield_now()); // the daemon runs, and sleeps
+    /// let dump = rt.handle().dump();
+    /// println!("{dump}");
+    /// let task = dump.task(daemon.id()).unwrap();
+    /// assert_eq!(task.waits[0].queue_name, Some("smbiod_wait"));
+    /// ```
+    pub fn dump(&self) -> crate::obs::Dump {
+        crate::obs::dump::take(&self.scheduler)
     }
 
     /// Counters and gauges of this runtime.

@@ -88,6 +88,8 @@ pub(crate) struct Common {
     /// a thread about to register a timer must not find the clock moved
     /// past its deadline by an idle worker. Not counted on a real clock.
     pub(crate) busy: Arc<AtomicUsize>,
+    /// Per-worker poll slots and the SIGQUIT listener (task dumps).
+    pub(crate) obs: crate::obs::Observer,
 }
 
 impl Common {
@@ -107,6 +109,7 @@ impl Common {
             shutdown: AtomicBool::new(false),
             fatal_panic: std::sync::Mutex::new(None),
             busy: Arc::new(AtomicUsize::new(0)),
+            obs: crate::obs::Observer::default(),
         }
     }
 
@@ -338,8 +341,22 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_named(future, site, None)
+    }
+
+    /// [`spawn_at`](Self::spawn_at) with a name for task dumps.
+    pub(crate) fn spawn_named<F>(
+        &self,
+        future: F,
+        site: &'static std::panic::Location<'static>,
+        name: Option<Arc<str>>,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = Id::next();
-        let task = Task::new(future, self.clone(), id);
+        let task = Task::new(future, self.clone(), id, site, name);
         let join = JoinHandle::new(task.clone());
         let common = self.common();
         match common.owned.insert(task.clone()) {
@@ -438,7 +455,7 @@ pub(crate) fn schedule_via_own_handle(task: TaskRef, requeue: bool) {
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
 /// requeue it through its own scheduler when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
-    if let (_, Some(again)) = run_outcome(task) {
+    if let (_, Some(again)) = run_outcome(task, None) {
         schedule_via_own_handle(again, true);
     }
 }
@@ -448,7 +465,14 @@ pub(crate) fn run(task: TaskRef) {
 /// handing the task back when it must be queued again, behind the others:
 /// the scheduler loops queue it themselves, which spares a reference-count
 /// round trip per yield.
-pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef>) {
+///
+/// A worker passes its poll slot (task dumps, the stuck-worker detector):
+/// it names the task while its poll runs (`poll_once` catches panics, so
+/// the slot is always cleared).
+pub(crate) fn run_outcome(
+    task: TaskRef,
+    slot: Option<&crate::obs::PollSlot>,
+) -> (Option<PollOutcome>, Option<TaskRef>) {
     let header = task.header();
     let Some(before) = header.state.transition_to_running() else {
         return (None, None); // claimed by shutdown
@@ -457,7 +481,13 @@ pub(crate) fn run_outcome(task: TaskRef) -> (Option<PollOutcome>, Option<TaskRef
         task.cancel(header.scheduler.cancel_error(header.id));
         return (Some(PollOutcome::Complete), None);
     }
+    if let Some(slot) = slot {
+        slot.begin(header.id);
+    }
     let (outcome, again) = task.poll_once();
+    if let Some(slot) = slot {
+        slot.end();
+    }
     (Some(outcome), again)
 }
 

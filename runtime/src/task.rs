@@ -16,6 +16,7 @@
 //! `state.rs`). A `JoinHandle` sleeps on the task's join wait queue, which
 //! the task wakes (`wake_up_all`) when it completes.
 
+mod builder;
 pub(crate) mod error;
 pub(crate) mod join;
 mod local;
@@ -31,6 +32,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
+pub use builder::Builder;
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
 pub use local::{spawn_local, LocalJoinHandle, LocalSet, RunUntil};

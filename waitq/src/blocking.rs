@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::entry::TaskState;
 use crate::error::{Closed, Reason, TimedOut};
+use crate::registry::WaitApi;
 use crate::wait::{as_option, Waiter};
 use crate::WaitQueue;
 
@@ -57,8 +58,10 @@ impl WaitQueue {
     ///     queue.blocking_wait_event(|| ready.load(Ordering::SeqCst)).unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn blocking_wait_event(&self, mut cond: impl FnMut() -> bool) -> Result<(), Closed> {
-        let mut waiter = Waiter::new(self, false, TaskState::Uninterruptible, 0);
+        let mut waiter =
+            Waiter::new(self, false, TaskState::Uninterruptible, 0).with_api(WaitApi::Blocking);
         block(&mut waiter, &mut as_option(&mut cond), None).map_err(Closed::new)
     }
 
@@ -76,11 +79,13 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// queue.blocking_wait_event_exclusive(|| true).unwrap();
     /// ```
+    #[track_caller]
     pub fn blocking_wait_event_exclusive(
         &self,
         mut cond: impl FnMut() -> bool,
     ) -> Result<(), Closed> {
-        let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
+        let mut waiter =
+            Waiter::new(self, true, TaskState::Uninterruptible, 0).with_api(WaitApi::Blocking);
         block(&mut waiter, &mut as_option(&mut cond), None).map_err(Closed::new)
     }
 
@@ -104,12 +109,14 @@ impl WaitQueue {
     /// let res = queue.blocking_wait_event_timeout(Duration::from_millis(1), || false);
     /// assert!(res.is_err());
     /// ```
+    #[track_caller]
     pub fn blocking_wait_event_timeout(
         &self,
         timeout: Duration,
         mut cond: impl FnMut() -> bool,
     ) -> Result<Duration, TimedOut> {
-        let mut waiter = Waiter::new(self, false, TaskState::Uninterruptible, 0);
+        let mut waiter =
+            Waiter::new(self, false, TaskState::Uninterruptible, 0).with_api(WaitApi::Blocking);
         block_timed(&mut waiter, &mut as_option(&mut cond), timeout)
     }
 }
@@ -131,12 +138,14 @@ impl WaitQueue {
     /// let left = queue.blocking_wait_event_exclusive_timeout(Duration::from_secs(1), || true);
     /// assert!(left.is_ok());
     /// ```
+    #[track_caller]
     pub fn blocking_wait_event_exclusive_timeout(
         &self,
         timeout: Duration,
         mut cond: impl FnMut() -> bool,
     ) -> Result<Duration, TimedOut> {
-        let mut waiter = Waiter::new(self, true, TaskState::Uninterruptible, 0);
+        let mut waiter =
+            Waiter::new(self, true, TaskState::Uninterruptible, 0).with_api(WaitApi::Blocking);
         block_timed(&mut waiter, &mut as_option(&mut cond), timeout)
     }
 }
@@ -171,6 +180,9 @@ fn block<T>(
     loop {
         if let Poll::Ready(res) = waiter.poll_blocking(&mut cx, cond, &mut ends) {
             return res;
+        }
+        if deadline.is_some() {
+            waiter.note_deadline(deadline);
         }
         match deadline {
             None => thread::park(),

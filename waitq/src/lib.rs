@@ -159,6 +159,7 @@ mod list;
 mod poll_waiter;
 mod prepare;
 mod queue;
+pub mod registry;
 mod signal;
 mod sync;
 mod wait;

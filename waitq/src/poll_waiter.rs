@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::entry::TaskState;
 use crate::error::Closed;
+use crate::registry::WaitApi;
 use crate::wait::{as_option, no_end, Waiter};
 use crate::WaitQueue;
 
@@ -99,7 +100,8 @@ impl<Q: Deref<Target = WaitQueue>> PollWaiter<Q> {
     #[track_caller]
     pub fn new(queue: Q) -> Self {
         PollWaiter {
-            waiter: Waiter::new(queue, false, TaskState::Uninterruptible, 0),
+            waiter: Waiter::new(queue, false, TaskState::Uninterruptible, 0)
+                .with_api(WaitApi::Poll),
         }
     }
 
@@ -121,7 +123,7 @@ impl<Q: Deref<Target = WaitQueue>> PollWaiter<Q> {
     #[track_caller]
     pub fn new_exclusive(queue: Q) -> Self {
         PollWaiter {
-            waiter: Waiter::new(queue, true, TaskState::Uninterruptible, 0),
+            waiter: Waiter::new(queue, true, TaskState::Uninterruptible, 0).with_api(WaitApi::Poll),
         }
     }
 

@@ -29,6 +29,7 @@ use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::Registration;
+use crate::registry::{self, WaitApi, WaitKind};
 use crate::WaitQueue;
 
 /// A wait-queue entry for a hand-written wait loop.
@@ -76,6 +77,9 @@ pub struct WaitEntry<'a> {
     /// Whether the linked entry holds a waker: without one, the first
     /// `wait()` poll installs it in one queue-lock hold.
     linked_with_waker: bool,
+    /// Whether the current entry (`handle`) is listed in the wait registry
+    /// (found again by its handle: the entry stays the size it was).
+    recorded: bool,
 }
 
 /// Future returned by [`WaitEntry::wait`]: the `schedule()` of a
@@ -110,6 +114,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
+            recorded: false,
         }
     }
 
@@ -147,6 +152,7 @@ impl<'a> WaitEntry<'a> {
             state: TaskState::Uninterruptible,
             waker: None,
             linked_with_waker: false,
+            recorded: false,
         }
     }
 
@@ -235,7 +241,9 @@ impl<'a> WaitEntry<'a> {
                     return;
                 }
                 // Taken by a wake: keep the waker for the next link.
-                Registration::Gone => self.handle = None,
+                Registration::Gone => {
+                    self.take_handle();
+                }
             }
         }
         match &mut self.waker {
@@ -328,12 +336,17 @@ impl<'a> WaitEntry<'a> {
         entry.func = self.func.clone();
         match self.queue.register_checking_empty(class, entry) {
             Ok((handle, was_empty)) => {
+                // A wake took the entry we had: its record goes.
+                self.take_handle();
                 self.handle = Some(handle);
                 self.linked_with_waker = with_waker;
+                if registry::is_enabled() {
+                    self.record(handle, state);
+                }
                 Some(was_empty)
             }
             Err(_) => {
-                self.handle = None;
+                self.take_handle();
                 Some(false)
             }
         }
@@ -358,9 +371,38 @@ impl WaitEntry<'_> {
     }
 }
 
+impl WaitEntry<'_> {
+    /// Lists this sleep in the wait registry (the registry is on).
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, handle: Handle, state: TaskState) {
+        let kind = WaitKind::new(WaitApi::Prepare, state, self.exclusive, None);
+        self.recorded = registry::record(self.queue, handle.seq(), self.site, kind);
+    }
+
+    /// Forgets our entry (a wake took it, or we unlink it now), and its
+    /// record in the wait registry if it has one.
+    #[inline(always)]
+    fn take_handle(&mut self) -> Option<Handle> {
+        if self.recorded {
+            self.unrecord();
+        }
+        self.handle.take()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unrecord(&mut self) {
+        self.recorded = false;
+        if let Some(handle) = self.handle {
+            registry::remove(self.queue, handle.seq());
+        }
+    }
+}
+
 impl Drop for WaitEntry<'_> {
     fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
+        if let Some(handle) = self.take_handle() {
             drop(self.queue.unregister(handle));
         }
     }
@@ -454,7 +496,7 @@ impl WaitQueue {
         if entry.handle.is_some() {
             entry.decide(PointKind::BeforeFinish);
         }
-        if let Some(handle) = entry.handle.take() {
+        if let Some(handle) = entry.take_handle() {
             drop(self.unregister(handle));
         }
     }
@@ -496,7 +538,9 @@ impl Future for Wait<'_, '_> {
                     coop::refund();
                     return Poll::Pending;
                 }
-                Registration::Gone => entry.handle = None,
+                Registration::Gone => {
+                    entry.take_handle();
+                }
             }
         }
         this.done = true;

@@ -115,6 +115,9 @@ pub struct WaitQueue {
 struct Inner {
     list: WaitList,
     closed: bool,
+    /// The name the wait registry reports (`named`, `set_name`); read only
+    /// when the registry lists a sleep.
+    name: Option<&'static str>,
     /// Id of the last wake walk started (see "The wake walk").
     walks: u64,
 }
@@ -161,16 +164,61 @@ impl WaitQueue {
     /// assert_eq!(QUEUE.len(), 0);
     /// ```
     pub const fn new() -> Self {
+        Self::with_name(None)
+    }
+
+    /// Creates an empty wait queue with a name, which task dumps and the
+    /// [wait registry](crate::registry) report for its sleepers. `const`.
+    ///
+    /// Kernel: `DECLARE_WAIT_QUEUE_HEAD(name)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static SMBIOD_WAIT: waitq::WaitQueue = waitq::WaitQueue::named("smbiod_wait");
+    /// assert_eq!(SMBIOD_WAIT.name(), Some("smbiod_wait"));
+    /// ```
+    pub const fn named(name: &'static str) -> Self {
+        Self::with_name(Some(name))
+    }
+
+    const fn with_name(name: Option<&'static str>) -> Self {
         WaitQueue {
             inner: Mutex::new(Inner {
                 list: WaitList::new(),
                 closed: false,
+                name,
                 walks: 0,
             }),
             waiters: AtomicUsize::new(0),
             low_water: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Names (or renames) the queue; waiters that sleep from now on are
+    /// reported under the new name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = std::sync::Arc::new(waitq::WaitQueue::new());
+    /// queue.set_name("req_wq");
+    /// assert_eq!(queue.name(), Some("req_wq"));
+    /// ```
+    pub fn set_name(&self, name: &'static str) {
+        self.lock().name = Some(name);
+    }
+
+    /// The queue's name, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(waitq::WaitQueue::new().name(), None);
+    /// ```
+    pub fn name(&self) -> Option<&'static str> {
+        self.lock().name
     }
 
     /// Whether anybody is waiting, read without the lock: a hint only.
@@ -740,6 +788,7 @@ impl Default for WaitQueue {
 impl fmt::Debug for WaitQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitQueue")
+            .field("name", &self.name())
             .field("len", &self.len())
             .field("closed", &self.is_closed())
             .finish()

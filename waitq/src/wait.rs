@@ -47,6 +47,7 @@ use crate::error::Reason;
 use crate::hook::{self, PointKind};
 use crate::list::{Class, Handle};
 use crate::queue::{Registration, WaitQueue};
+use crate::registry::{self, WaitApi, WaitKind};
 
 /// One waiter's registration state, shared by every wait future. `Q` is
 /// how it reaches its queue: `&WaitQueue` for the borrowing futures, an
@@ -61,10 +62,21 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
     /// consumes it, re-queuing consumes it, anything else (failure, drop,
     /// a panicking condition) must pass it on. See [`Waiter::pass_on`].
     picked: bool,
-    done: bool,
-    /// Where the wait was created (for the test toolkit's reports).
+    /// [`DONE`], [`RECORDED`] and the [`WaitApi`] bits: one byte, so that a
+    /// waiter is no larger than it was before the wait registry (the
+    /// `sizes` test checks it).
+    flags: u8,
+    /// Where the wait was created (for the test toolkit's reports and the
+    /// wait registry).
     site: &'static Location<'static>,
 }
+
+/// The wait returned `Ready`.
+const DONE: u8 = 1;
+/// The current entry (`handle`) is listed in the wait registry.
+const RECORDED: u8 = 2;
+/// The [`WaitApi`] bits start here (three bits).
+const API_SHIFT: u32 = 2;
 
 // ===== impl Waiter =====
 
@@ -82,13 +94,53 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             state,
             key,
             picked: false,
-            done: false,
+            flags: WaitApi::Event.to_bits() << API_SHIFT,
             site: Location::caller(),
         }
     }
 
+    /// Sets the API the registry names (`WaitApi::Event` by default).
+    pub(crate) fn with_api(mut self, api: WaitApi) -> Self {
+        self.flags = (self.flags & !(7 << API_SHIFT)) | (api.to_bits() << API_SHIFT);
+        self
+    }
+
+    /// A timed wait tells the registry its deadline after each poll that
+    /// left it asleep (the waiter does not carry the deadline: see
+    /// `flags`). Off, or not asleep: one byte test.
+    #[inline]
+    pub(crate) fn note_deadline(&self, deadline: Option<std::time::Instant>) {
+        if self.flags & RECORDED != 0 {
+            if let Some(handle) = self.handle {
+                registry::set_deadline(&self.queue, handle.seq(), deadline);
+            }
+        }
+    }
+
+    /// Forgets our entry (a wake took it, or we unlink it now), and its
+    /// record in the wait registry if it has one. The record goes first,
+    /// by a call that reads the handle itself: a hot caller keeps nothing
+    /// live across it (passing the handle cost every `finish` ~10
+    /// instructions of spills).
+    #[inline(always)]
+    fn take_handle(&mut self) -> Option<Handle> {
+        if self.flags & RECORDED != 0 {
+            self.unrecord();
+        }
+        self.handle.take()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unrecord(&mut self) {
+        self.flags &= !RECORDED;
+        if let Some(handle) = self.handle {
+            registry::remove(&self.queue, handle.seq());
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
-        self.done
+        self.flags & DONE != 0
     }
 
     pub(crate) fn queue(&self) -> &WaitQueue {
@@ -116,7 +168,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         cond: &mut impl FnMut() -> Option<T>,
         ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
     ) -> Poll<Result<T, Reason>> {
-        assert!(!self.done, "wait future polled after it completed");
+        assert!(!self.is_done(), "wait future polled after it completed");
         if hook::is_probing() {
             self.probe(cond);
             return Poll::Pending;
@@ -138,10 +190,10 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         cond: &mut impl FnMut() -> Option<T>,
         ends: &mut impl FnMut(&mut Context<'_>) -> Option<Reason>,
     ) -> Poll<Result<T, Reason>> {
-        assert!(!self.done, "wait future polled after it completed");
+        assert!(!self.is_done(), "wait future polled after it completed");
         let poll = self.poll_inner(cx, cond, ends);
         if poll.is_ready() {
-            self.done = true;
+            self.flags |= DONE;
         }
         poll
     }
@@ -151,7 +203,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     pub(crate) fn reset(&mut self) {
         debug_assert!(self.handle.is_none(), "reset with an entry linked");
         self.picked = false;
-        self.done = false;
+        self.flags &= !DONE;
     }
 
     fn poll_inner<T>(
@@ -286,7 +338,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         let handle = self.handle?;
         let registration = self.queue.refresh(handle, cx.waker());
         if let Registration::Gone = registration {
-            self.handle = None;
+            self.take_handle();
         }
         Some(registration)
     }
@@ -300,18 +352,34 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         self.picked = false;
         let handle = registered.map_err(|_| Reason::Closed)?;
         self.handle = Some(handle);
+        if registry::is_enabled() {
+            self.record(handle);
+        }
         Ok(handle)
+    }
+
+    /// Lists this sleep in the wait registry (the slow path only: we just
+    /// linked an entry because the condition was false).
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, handle: Handle) {
+        let api = WaitApi::from_bits(self.flags >> API_SHIFT);
+        let exclusive = self.class == Class::Exclusive;
+        let kind = WaitKind::new(api, self.state, exclusive, None);
+        if registry::record(&self.queue, handle.seq(), self.site, kind) {
+            self.flags |= RECORDED;
+        }
     }
 
     /// Marks the wait over (for futures that drive the steps themselves).
     pub(crate) fn set_done(&mut self) {
-        self.done = true;
+        self.flags |= DONE;
     }
 
     /// Ends the wait successfully: unlinks the entry if a wake has not.
     /// A wake that picked us is consumed by this success.
     pub(crate) fn finish(&mut self) {
-        if let Some(handle) = self.handle.take() {
+        if let Some(handle) = self.take_handle() {
             drop(self.queue.unregister(handle));
         }
     }
@@ -332,7 +400,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     /// before the test is this waiter's own. (Found by the test toolkit:
     /// three consumers taking items, three producers waking once each.)
     fn finish_success(&mut self, picked_before: bool) {
-        let Some(handle) = self.handle.take() else {
+        let Some(handle) = self.take_handle() else {
             return;
         };
         let picked = self.queue.unregister(handle).is_none();
@@ -347,7 +415,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         reason: Reason,
         cond: &mut impl FnMut() -> Option<T>,
     ) -> Result<T, Reason> {
-        let Some(handle) = self.handle.take() else {
+        let Some(handle) = self.take_handle() else {
             return Err(reason);
         };
         if let Some(entry) = self.queue.unregister(handle) {
@@ -380,7 +448,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
 
 impl<Q: Deref<Target = WaitQueue>> Drop for Waiter<Q> {
     fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
+        if let Some(handle) = self.take_handle() {
             if self.queue.unregister(handle).is_none() {
                 // Picked by a wake we will never act on.
                 self.picked = true;
@@ -399,7 +467,7 @@ impl<Q: Deref<Target = WaitQueue>> fmt::Debug for Waiter<Q> {
             .field("state", &self.state)
             .field("key", &self.key)
             .field("picked", &self.picked)
-            .field("done", &self.done)
+            .field("done", &self.is_done())
             .finish()
     }
 }

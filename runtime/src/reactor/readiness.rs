@@ -125,8 +125,8 @@ impl ScheduledIo {
         ScheduledIo {
             word: AtomicUsize::new(Ready::OPTIMISTIC.0),
             generation,
-            readers: WaitQueue::new(),
-            writers: WaitQueue::new(),
+            readers: WaitQueue::named("socket_readable"),
+            writers: WaitQueue::named("socket_writable"),
         }
     }
 

@@ -277,6 +277,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         shared,
         previous: Some(context::set_core(AnyCore::CurrentThread(core))),
     };
+    let slot = shared.common.obs.slot(0);
     let event_interval = shared.common.config.event_interval;
     // Polls since the drivers were last checked: a `block_on` future that
     // wakes itself forever must not starve the timers and the reactor.
@@ -290,11 +291,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 return out;
             }
         }
+        slot.turn();
         let mut ran = 0;
         while ran < interval {
             match shared.next_task() {
                 Some(task) => {
-                    if let (_, Some(again)) = run_outcome(task) {
+                    if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
                         shared.schedule(again);
                     }
                     ran += 1;

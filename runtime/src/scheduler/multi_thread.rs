@@ -132,7 +132,7 @@ impl Shared {
             driver_taken: std::sync::atomic::AtomicBool::new(false),
             block_on_parkers: Mutex::new(Vec::new()),
             running: AtomicUsize::new(workers),
-            exited: WaitQueue::new(),
+            exited: WaitQueue::named("runtime::workers_exited"),
         });
         for (index, local) in locals.into_iter().enumerate() {
             let core = Box::new(Core {
@@ -389,19 +389,21 @@ fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 }
 
 fn run_worker(shared: &Shared) {
+    let slot = shared.common.obs.slot(with_worker(|core| core.index));
     let event_interval = shared.common.config.event_interval;
     let mut interval = event_interval;
     loop {
         if shared.common.is_shutdown() {
             return;
         }
+        slot.turn();
         let mut ran = 0;
         while ran < interval {
             let Some(task) = next_task(shared).or_else(|| steal(shared)) else {
                 break;
             };
             transition_from_searching(shared);
-            if let (_, Some(again)) = run_outcome(task) {
+            if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
                 shared.schedule(again, true);
             }
             ran += 1;

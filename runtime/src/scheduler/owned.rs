@@ -94,6 +94,16 @@ impl OwnedTasks {
         all
     }
 
+    /// Every listed task (task dumps: one shard's lock at a time).
+    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
+        let mut all = Vec::new();
+        for index in 0..SHARDS {
+            let shard = self.shard(index);
+            all.extend(shard.tasks.iter().map(|(_, task)| task.clone()));
+        }
+        all
+    }
+
     /// Tasks spawned and not yet completed (metrics: takes every lock).
     pub(crate) fn alive(&self) -> usize {
         (0..SHARDS).map(|i| self.shard(i).tasks.len()).sum()

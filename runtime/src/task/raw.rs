@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -39,6 +39,8 @@ pub(crate) struct Header {
     pub(crate) scheduler: Scheduler,
     /// Key in the runtime's owned-task list; set once before the first poll.
     pub(crate) owned_key: AtomicUsize,
+    /// Where it was spawned (`#[track_caller]`), for task dumps.
+    pub(crate) site: &'static Location<'static>,
     /// The join queue and the signals, made on first use: most tasks are
     /// never waited for while they run and never signalled, and inline they
     /// made every task 160 bytes larger. At 104 bytes a trivial task fits
@@ -54,6 +56,9 @@ struct Rare {
     join_queue: WaitQueue,
     /// Interrupt and kill, read by `_interruptible` and `_killable` waits.
     signals: TaskSignals,
+    /// The name given at spawn (`task::Builder::name`), for task dumps: a
+    /// named task makes its `Rare` at spawn.
+    name: Option<Arc<str>>,
 }
 
 /// What a scheduler can do with a task without knowing its type.
@@ -145,14 +150,25 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    pub(crate) fn new(future: F, scheduler: Scheduler, id: Id) -> Arc<Self> {
+    pub(crate) fn new(
+        future: F,
+        scheduler: Scheduler,
+        id: Id,
+        site: &'static Location<'static>,
+        name: Option<Arc<str>>,
+    ) -> Arc<Self> {
+        let rare = OnceLock::new();
+        if name.is_some() {
+            let _ = rare.set(Box::new(Rare::new(name)));
+        }
         Arc::new(Task {
             header: Header {
                 state: State::new(),
                 id,
                 scheduler,
                 owned_key: AtomicUsize::new(usize::MAX),
-                rare: OnceLock::new(),
+                site,
+                rare,
             },
             stage: StageCell(UnsafeCell::new(Stage::Running(future))),
         })
@@ -361,6 +377,16 @@ where
     }
 }
 
+impl Rare {
+    fn new(name: Option<Arc<str>>) -> Self {
+        Rare {
+            join_queue: WaitQueue::named("join"),
+            signals: TaskSignals::new(),
+            name,
+        }
+    }
+}
+
 impl Header {
     /// The queue join handles sleep on, made on first use.
     pub(crate) fn join_queue(&self) -> &WaitQueue {
@@ -373,12 +399,12 @@ impl Header {
     }
 
     fn rare(&self) -> &Rare {
-        self.rare.get_or_init(|| {
-            Box::new(Rare {
-                join_queue: WaitQueue::new(),
-                signals: TaskSignals::new(),
-            })
-        })
+        self.rare.get_or_init(|| Box::new(Rare::new(None)))
+    }
+
+    /// The name given at spawn, if any.
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.rare.get().and_then(|rare| rare.name.as_ref())
     }
 
     pub(crate) fn owned_key(&self) -> usize {

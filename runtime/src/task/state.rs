@@ -33,6 +33,16 @@ const JOIN_WAITING: usize = 1 << 6;
 pub(crate) struct Snapshot(usize);
 
 impl Snapshot {
+    /// A worker polls it now (task dumps).
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & RUNNING != 0
+    }
+
+    /// Queued to run, or woken while it runs (task dumps).
+    pub(crate) fn is_scheduled(self) -> bool {
+        self.0 & (SCHEDULED | NOTIFIED) != 0
+    }
+
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }

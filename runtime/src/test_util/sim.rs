@@ -419,7 +419,7 @@ impl Sim {
     }
 
     fn poll_task(&self, slot: u32, task: TaskRef) {
-        let (outcome, again) = scheduler::run_outcome(task);
+        let (outcome, again) = scheduler::run_outcome(task, None);
         if let Some(task) = again {
             scheduler::schedule_via_own_handle(task, true);
         }

@@ -124,6 +124,20 @@ impl Driver {
         &self.clock
     }
 
+    /// Every pending timer whose sleeper has a waker: its deadline and the
+    /// waker's data pointer, which names the task for a task dump (a
+    /// task's waker points at the task). Fires nothing, wakes nobody.
+    pub(crate) fn sleepers(&self) -> Vec<(Instant, usize)> {
+        let inner = self.lock();
+        let mut out = Vec::with_capacity(inner.wheel.len());
+        inner.wheel.for_each(|tick, waker| {
+            if let Some(waker) = waker {
+                out.push((self.tick_instant(tick), waker.data() as usize));
+            }
+        });
+        out
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -187,6 +187,15 @@ impl<T> Default for Wheel<T> {
 }
 
 impl<T> Wheel<T> {
+    /// Visits every pending entry with its deadline tick (task dumps).
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(u64, &T)) {
+        for (_, node) in &self.nodes {
+            if node.level != UNLINKED {
+                visit(node.deadline, &node.value);
+            }
+        }
+    }
+
     /// An empty wheel whose clock reads tick 0.
     pub(crate) fn new() -> Self {
         Wheel {

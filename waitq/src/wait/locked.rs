@@ -12,6 +12,7 @@ use crate::coop;
 use crate::entry::TaskState;
 use crate::error::{Closed, Reason};
 use crate::queue::Registration;
+use crate::registry::WaitApi;
 use crate::wait::Waiter;
 use crate::WaitQueue;
 
@@ -73,7 +74,7 @@ impl WaitQueue {
         cond: F,
     ) -> WaitEventLock<'_, 'm, T, F> {
         WaitEventLock {
-            waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0),
+            waiter: Waiter::new(self, false, TaskState::Uninterruptible, 0).with_api(WaitApi::Lock),
             lock,
             cond,
         }
@@ -109,7 +110,7 @@ impl WaitQueue {
         cond: F,
     ) -> WaitEventLock<'_, 'm, T, F> {
         WaitEventLock {
-            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0),
+            waiter: Waiter::new(self, true, TaskState::Uninterruptible, 0).with_api(WaitApi::Lock),
             lock,
             cond,
         }

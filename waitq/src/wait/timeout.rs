@@ -419,6 +419,9 @@ impl<C: Clock, F: FnMut() -> bool> Future for WaitEventTimeout<'_, C, F> {
                 .then_some(Reason::TimedOut)
         };
         let poll = this.waiter.poll(cx, &mut as_option(this.cond), &mut ends);
+        if poll.is_pending() {
+            this.waiter.note_deadline(deadline.at);
+        }
         poll.map(|res| match res {
             Ok(()) => Ok(deadline.remaining()),
             Err(reason) => Err(TimedOut::new(reason)),
@@ -481,6 +484,9 @@ fn poll_signalled<S: SignalSource, C: Clock, F: FnMut() -> bool>(
         })
     };
     let poll = waiter.poll(cx, &mut as_option(cond), &mut ends);
+    if poll.is_pending() {
+        waiter.note_deadline(deadline.at);
+    }
     poll.map(|res| match res {
         Ok(()) => Ok(deadline.remaining()),
         Err(reason) => Err(WaitError::new(reason)),

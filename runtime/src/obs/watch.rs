@@ -1,0 +1,328 @@
+//! The background side: the hung-task and stuck-worker detectors (one
+//! low-rate thread) and the dump on SIGQUIT (a signal listener thread).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Write;
+use std::panic::Location;
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use waitq::registry::Waiting;
+
+use super::dump::{TaskLabel, WaitBracket};
+use super::fmt_duration;
+use crate::scheduler::{current_thread, multi_thread, Scheduler};
+use crate::task::Id;
+
+/// A callback for hung tasks.
+pub(crate) type OnHung = Arc<dyn Fn(&HungTask) + Send + Sync>;
+/// A callback for stuck workers.
+pub(crate) type OnStuck = Arc<dyn Fn(&StuckWorker) + Send + Sync>;
+
+/// What `Builder` collects for this module.
+#[derive(Clone, Default)]
+pub(crate) struct Config {
+    pub(crate) dump_on_sigquit: bool,
+    /// Turn the wait registry on (also implied by the options below).
+    pub(crate) wait_registry: bool,
+    pub(crate) hung_task_timeout: Option<Duration>,
+    pub(crate) on_hung_task: Option<OnHung>,
+    pub(crate) stuck_worker_threshold: Option<Duration>,
+    pub(crate) on_stuck_worker: Option<OnStuck>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("dump_on_sigquit", &self.dump_on_sigquit)
+            .field("hung_task_timeout", &self.hung_task_timeout)
+            .field("stuck_worker_threshold", &self.stuck_worker_threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task asleep in an uninterruptible, untimed wait for longer than
+/// `Builder::hung_task_timeout`, as the detector reports it (once per
+/// sleep). [`Display`](fmt::Display) gives the default one-line report.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HungTask {
+    /// The task.
+    pub id: Id,
+    /// Its name.
+    pub name: Option<Arc<str>>,
+    /// Where it was spawned.
+    pub spawned_at: &'static Location<'static>,
+    /// The wait it is stuck in.
+    pub wait: Waiting,
+    /// How long it has slept, when detected.
+    pub asleep: Duration,
+    /// The timeout it exceeded.
+    pub timeout: Duration,
+}
+
+impl fmt::Display for HungTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let now = self.wait.since + self.asleep;
+        write!(
+            f,
+            "hung task: {} [{}] spawned at {}, waits at {} (asleep longer than ",
+            TaskLabel(self.id, self.name.as_deref()),
+            WaitBracket(&self.wait, now),
+            self.spawned_at,
+            self.wait.site
+        )?;
+        fmt_duration(self.timeout, f)?;
+        f.write_str(")")
+    }
+}
+
+/// A worker that has not returned from one poll for longer than
+/// `Builder::stuck_worker_threshold`, reported once per poll.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StuckWorker {
+    /// The worker.
+    pub worker: usize,
+    /// The task it polls.
+    pub task: Id,
+    /// Its name.
+    pub name: Option<Arc<str>>,
+    /// Where that task was spawned.
+    pub spawned_at: Option<&'static Location<'static>>,
+    /// How long the poll has run, at least.
+    pub busy: Duration,
+    /// The threshold it exceeded.
+    pub threshold: Duration,
+}
+
+impl fmt::Display for StuckWorker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stuck worker: worker {} has been polling {} for ",
+            self.worker,
+            TaskLabel(self.task, self.name.as_deref())
+        )?;
+        fmt_duration(self.busy, f)?;
+        if let Some(site) = self.spawned_at {
+            write!(f, ", spawned at {site}")?;
+        }
+        f.write_str(" (blocking code in async? threshold ")?;
+        fmt_duration(self.threshold, f)?;
+        f.write_str(")")
+    }
+}
+
+/// A scheduler that does not keep its runtime alive.
+#[derive(Clone)]
+enum WeakScheduler {
+    CurrentThread(Weak<current_thread::Shared>),
+    MultiThread(Weak<multi_thread::Shared>),
+}
+
+impl WeakScheduler {
+    fn new(scheduler: &Scheduler) -> Self {
+        match scheduler {
+            Scheduler::CurrentThread(s) => WeakScheduler::CurrentThread(Arc::downgrade(s)),
+            Scheduler::MultiThread(s) => WeakScheduler::MultiThread(Arc::downgrade(s)),
+        }
+    }
+
+    fn upgrade(&self) -> Option<Scheduler> {
+        match self {
+            WeakScheduler::CurrentThread(s) => s.upgrade().map(Scheduler::CurrentThread),
+            WeakScheduler::MultiThread(s) => s.upgrade().map(Scheduler::MultiThread),
+        }
+    }
+}
+
+/// Starts what `config` asks for on the runtime of `scheduler`.
+pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<()> {
+    super::install();
+    if config.wait_registry || config.dump_on_sigquit || config.hung_task_timeout.is_some() {
+        waitq::registry::enable();
+    }
+    let weak = WeakScheduler::new(scheduler);
+    if config.dump_on_sigquit {
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
+        let handle = signals.handle();
+        *scheduler
+            .common()
+            .obs
+            .sigquit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let weak = weak.clone();
+        std::thread::Builder::new()
+            .name("runtime-sigquit".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let Some(scheduler) = weak.upgrade() else {
+                        return;
+                    };
+                    let dump = super::dump::take(&scheduler);
+                    drop(scheduler);
+                    let _ = write!(std::io::stderr().lock(), "{dump}");
+                }
+            })?;
+    }
+    if config.hung_task_timeout.is_some() || config.stuck_worker_threshold.is_some() {
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("runtime-watchdog".into())
+            .spawn(move || watchdog(weak, config))?;
+    }
+    Ok(())
+}
+
+/// The detectors' thread: wakes every quarter of the smallest threshold
+/// (at most once a second, at least every 10 ms) until the runtime goes.
+fn watchdog(weak: WeakScheduler, config: Config) {
+    let smallest = [config.hung_task_timeout, config.stuck_worker_threshold]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(Duration::from_secs(1));
+    let period = (smallest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut hung = HungState::default();
+    let mut stuck: HashMap<usize, ((Id, u64), Instant, bool)> = HashMap::new();
+    loop {
+        std::thread::sleep(period);
+        let Some(scheduler) = weak.upgrade() else {
+            return;
+        };
+        if scheduler.common().is_shutdown() {
+            return;
+        }
+        let now = super::tick();
+        if let Some(timeout) = config.hung_task_timeout {
+            hung.check(&scheduler, timeout, now, config.on_hung_task.as_ref());
+        }
+        if let Some(threshold) = config.stuck_worker_threshold {
+            check_stuck(
+                &scheduler,
+                threshold,
+                now,
+                &mut stuck,
+                config.on_stuck_worker.as_ref(),
+            );
+        }
+    }
+}
+
+/// Sleeps seen by the previous check, and those already reported.
+#[derive(Default)]
+struct HungState {
+    seen: HashSet<u64>,
+    reported: HashSet<u64>,
+}
+
+impl HungState {
+    /// khungtaskd's pass: every task of this runtime asleep in an
+    /// uninterruptible untimed wait for longer than `timeout`, reported once
+    /// per sleep, and only if the previous check saw that same sleep (so a
+    /// stale coarse clock cannot make a fresh sleep look old).
+    fn check(
+        &mut self,
+        scheduler: &Scheduler,
+        timeout: Duration,
+        now: Instant,
+        on: Option<&OnHung>,
+    ) {
+        let waits = waitq::registry::snapshot();
+        let mut seen = HashSet::new();
+        let mut candidates = Vec::new();
+        for w in waits {
+            if w.task.is_none() || !w.kind.is_uninterruptible() {
+                continue;
+            }
+            seen.insert(w.sleep);
+            if self.seen.contains(&w.sleep)
+                && !self.reported.contains(&w.sleep)
+                && now.saturating_duration_since(w.since) >= timeout
+            {
+                candidates.push(w);
+            }
+        }
+        self.reported.retain(|sleep| seen.contains(sleep));
+        self.seen = seen;
+        if candidates.is_empty() {
+            return;
+        }
+        let tasks = scheduler.common().owned.snapshot();
+        for w in candidates {
+            let Some(task) = tasks.iter().find(|t| Some(t.header().id.0) == w.task) else {
+                continue; // another runtime's task
+            };
+            let header = task.header();
+            let state = header.state.load();
+            if state.is_running() || state.is_scheduled() {
+                continue; // woken: no longer asleep
+            }
+            self.reported.insert(w.sleep);
+            let report = HungTask {
+                id: header.id,
+                name: header.name().cloned(),
+                spawned_at: header.site,
+                asleep: now.saturating_duration_since(w.since),
+                wait: w,
+                timeout,
+            };
+            match on {
+                Some(on) => on(&report),
+                None => eprintln!("{report}"),
+            }
+        }
+    }
+}
+
+/// The stuck-worker pass: a worker still in the same poll after
+/// `threshold` (measured between this thread's own observations, so never
+/// early) is reported once per poll.
+fn check_stuck(
+    scheduler: &Scheduler,
+    threshold: Duration,
+    now: Instant,
+    state: &mut HashMap<usize, ((Id, u64), Instant, bool)>,
+    on: Option<&OnStuck>,
+) {
+    let slots = scheduler.common().obs.slots();
+    for (index, slot) in slots.iter().enumerate() {
+        // The task and its start time tell one poll from the next.
+        let Some(poll) = slot.read() else {
+            state.remove(&index);
+            continue;
+        };
+        let task = poll.0;
+        let entry = state.entry(index).or_insert((poll, now, false));
+        if entry.0 != poll {
+            *entry = (poll, now, false);
+            continue;
+        }
+        let busy = now.saturating_duration_since(entry.1);
+        if entry.2 || busy < threshold {
+            continue;
+        }
+        entry.2 = true;
+        let found = scheduler
+            .common()
+            .owned
+            .snapshot()
+            .into_iter()
+            .find(|t| t.header().id == task);
+        let report = StuckWorker {
+            worker: index,
+            task,
+            name: found.as_ref().and_then(|t| t.header().name().cloned()),
+            spawned_at: found.as_ref().map(|t| t.header().site),
+            busy,
+            threshold,
+        };
+        match on {
+            Some(on) => on(&report),
+            None => eprintln!("{report}"),
+        }
+    }
+}

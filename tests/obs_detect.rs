@@ -1,0 +1,227 @@
+//! The hung-task and stuck-worker detectors, on both flavours: each fires
+//! where it should (once per sleep / per poll) and stays silent otherwise.
+//! Thresholds are generous and no timing is asserted beyond "fired / did
+//! not fire"; every wait is bounded by a watchdog.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use runtime::obs::{HungTask, StuckWorker};
+use runtime::sync::WaitQueue;
+use runtime::task::Builder as TaskBuilder;
+use runtime::{Builder, Runtime};
+
+const WATCHDOG: Duration = Duration::from_secs(20);
+const THRESHOLD: Duration = Duration::from_millis(100);
+
+fn build(multi: bool) -> Builder {
+    let mut b = match multi {
+        true => Builder::new_multi_thread(),
+        false => Builder::new_current_thread(),
+    };
+    if multi {
+        b.worker_threads(2);
+    }
+    b.enable_all();
+    b
+}
+
+/// Waits until `ok` holds (panics at the watchdog).
+fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < WATCHDOG, "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Lets the detector run several checks (each a quarter of the threshold).
+fn several_checks() {
+    std::thread::sleep(THRESHOLD * 6);
+}
+
+fn hung(multi: bool) {
+    static Q: WaitQueue = WaitQueue::named("obs_hung");
+    let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .hung_task_timeout(THRESHOLD)
+            .on_hung_task(move |h| reports.lock().unwrap().push(h.clone()))
+            .build()
+            .unwrap()
+    };
+    let flag = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let stuck = {
+        let (flag, done) = (flag.clone(), done.clone());
+        // Sleeps, is woken with its condition still false (a new sleep),
+        // sleeps again: one report per sleep.
+        TaskBuilder::new().name("stuck").spawn_on(
+            async move {
+                Q.wait_event(|| flag.load(SeqCst)).await.unwrap();
+                flag.store(false, SeqCst);
+                Q.wait_event(|| done.load(SeqCst)).await.unwrap();
+            },
+            rt.handle(),
+        )
+    };
+    let interruptible = {
+        let done = done.clone();
+        rt.spawn(async move {
+            let signals = runtime::task::signals();
+            let _ = Q
+                .wait_event_interruptible(signals, || done.load(SeqCst))
+                .await;
+        })
+    };
+    let timed = {
+        let done = done.clone();
+        rt.spawn(async move {
+            let clock = runtime::time::clock();
+            let _ = Q
+                .wait_event_timeout(&clock, WATCHDOG, || done.load(SeqCst))
+                .await;
+        })
+    };
+    let killable = {
+        let done = done.clone();
+        rt.spawn(async move {
+            let signals = runtime::task::signals();
+            let _ = Q.wait_event_killable(signals, || done.load(SeqCst)).await;
+        })
+    };
+    let drive = |rt: &Runtime, f: &mut dyn FnMut()| {
+        /// Stops the driver even when `f` panics (else the scope never ends).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, SeqCst);
+            }
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
+                        runtime::time::sleep(Duration::from_millis(2)).await;
+                    }
+                })
+            });
+            let _stop = Stop(&stop);
+            f();
+        })
+    };
+    drive(&rt, &mut || {
+        until("the first report", || !reports.lock().unwrap().is_empty());
+        several_checks();
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r.len(), 1, "{r:#?}");
+            assert_eq!(r[0].id, stuck.id());
+            assert_eq!(r[0].name.as_deref(), Some("stuck"));
+            assert_eq!(r[0].wait.queue_name, Some("obs_hung"));
+            let line = r[0].to_string();
+            assert!(line.starts_with("hung task: task "), "{line}");
+            assert!(
+                line.contains("\"stuck\" [wait_event on obs_hung, "),
+                "{line}"
+            );
+            assert!(line.contains("spawned at tests/obs_detect.rs:"), "{line}");
+        }
+        // A wake with the condition true: the task goes on, and sleeps anew.
+        flag.store(true, SeqCst);
+        Q.wake_up_all();
+        until("the second sleep's report", || {
+            reports.lock().unwrap().len() >= 2
+        });
+        several_checks();
+        let r = reports.lock().unwrap();
+        assert_eq!(r.len(), 2, "{r:#?}");
+        assert_eq!(r[1].id, stuck.id());
+        assert_ne!(r[0].wait.sleep, r[1].wait.sleep);
+    });
+    let _ = (interruptible, timed, killable);
+    done.store(true, SeqCst);
+    Q.wake_up_all();
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn hung_task_current_thread() {
+    hung(false);
+}
+
+#[test]
+fn hung_task_multi_thread() {
+    hung(true);
+}
+
+fn stuck(multi: bool) {
+    let reports: Arc<Mutex<Vec<StuckWorker>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .stuck_worker_threshold(THRESHOLD)
+            .on_stuck_worker(move |s| reports.lock().unwrap().push(s.clone()))
+            .build()
+            .unwrap()
+    };
+    // Busy but well-behaved tasks: short polls, many of them.
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            tasks.push(runtime::spawn(async {
+                let start = Instant::now();
+                while start.elapsed() < THRESHOLD * 6 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    runtime::task::yield_now().await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert!(start.elapsed() >= THRESHOLD * 6);
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "{:#?}",
+        reports.lock().unwrap()
+    );
+
+    // Blocking code in async: one poll far past the threshold.
+    let line = line!() + 1;
+    let blocker = TaskBuilder::new().name("blocker").spawn_on(
+        async {
+            std::thread::sleep(THRESHOLD * 8);
+        },
+        rt.handle(),
+    );
+    let id = blocker.id();
+    rt.block_on(blocker).unwrap();
+    until("a report", || !reports.lock().unwrap().is_empty());
+    let r = reports.lock().unwrap();
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!(r[0].task, id);
+    assert_eq!(r[0].name.as_deref(), Some("blocker"));
+    let site = r[0].spawned_at.unwrap();
+    assert!(site.file().ends_with("obs_detect.rs") && site.line() == line);
+    let text = r[0].to_string();
+    assert!(text.contains("\"blocker\" for "), "{text}");
+    drop(r);
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn stuck_worker_current_thread() {
+    stuck(false);
+}
+
+#[test]
+fn stuck_worker_multi_thread() {
+    stuck(true);
+}

@@ -1,0 +1,334 @@
+//! Task dumps (`Handle::dump`), on both flavours: every kind of sleep is
+//! listed with its fields, and the dump returns while a worker is stuck in
+//! a long poll. Also SIGQUIT printing, in a child process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime::obs::{Dump, TaskStatus};
+use runtime::sync::WaitQueue;
+use runtime::task::Builder as TaskBuilder;
+use runtime::{Builder, Runtime};
+
+static NAMED: WaitQueue = WaitQueue::named("obs_named");
+static GO: WaitQueue = WaitQueue::named("obs_go");
+static POOL_Q: WaitQueue = WaitQueue::named("obs_pool");
+static THREAD_Q: WaitQueue = WaitQueue::named("obs_thread");
+
+/// Every wait in these tests gives up after this.
+const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// Takes dumps until `ok` holds (or panics at the watchdog, printing the last one).
+fn dump_until(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
+    let start = Instant::now();
+    loop {
+        let dump = rt.handle().dump();
+        if ok(&dump) {
+            return dump;
+        }
+        assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn file_of(site: &std::panic::Location<'_>) -> String {
+    site.file().replace('\\', "/")
+}
+
+fn everything(rt: Runtime, flavour: &str) {
+    let release = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let line = line!() + 3;
+    let sleeper = {
+        let release = release.clone();
+        TaskBuilder::new().name("sleeper").spawn_on(
+            async move { NAMED.wait_event(|| release.load(SeqCst)).await },
+            rt.handle(),
+        )
+    };
+    let interruptible = {
+        let release = release.clone();
+        rt.spawn(async move {
+            let signals = runtime::task::signals();
+            NAMED
+                .wait_event_interruptible_exclusive(signals, || release.load(SeqCst))
+                .await
+        })
+    };
+    let timer = TaskBuilder::new().name("timer").spawn_on(
+        async { runtime::time::sleep(Duration::from_secs(3600)).await },
+        rt.handle(),
+    );
+    let listener = rt
+        .block_on(runtime::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let socket = TaskBuilder::new().name("acceptor").spawn_on(
+        async move { listener.accept().await.map(|_| ()) },
+        rt.handle(),
+    );
+    let pool = {
+        let release = release.clone();
+        let _enter = rt.handle().enter();
+        TaskBuilder::new()
+            .name("pool")
+            .spawn_blocking(move || POOL_Q.blocking_wait_event(|| release.load(SeqCst)))
+    };
+    let thread = {
+        let release = release.clone();
+        std::thread::Builder::new()
+            .name("obs-plain".into())
+            .spawn(move || THREAD_Q.blocking_wait_event(|| release.load(SeqCst)))
+            .unwrap()
+    };
+    let spinner = {
+        let (go, stop) = (go.clone(), stop.clone());
+        TaskBuilder::new().name("spinner").spawn_on(
+            async move {
+                GO.wait_event(|| go.load(SeqCst)).await.unwrap();
+                // Blocking code in async: the worker is stuck here.
+                let start = Instant::now();
+                while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            },
+            rt.handle(),
+        )
+    };
+    let all_asleep = |d: &Dump| {
+        let asleep = |id| d.task(id).is_some_and(|t| !t.waits.is_empty());
+        asleep(sleeper.id())
+            && asleep(interruptible.id())
+            && asleep(socket.id())
+            && asleep(pool.id())
+            && asleep(spinner.id())
+            && d.task(timer.id()).is_some_and(|t| !t.timers.is_empty())
+            && d.threads()
+                .iter()
+                .any(|w| w.queue_name == Some("obs_thread"))
+    };
+    std::thread::scope(|scope| {
+        // A current-thread runtime runs its tasks inside `block_on` only.
+        let driver = {
+            let (rt, stop) = (&rt, stop.clone());
+            scope.spawn(move || {
+                // Keep driving until the test is done (the spinner blocks it meanwhile).
+                rt.block_on(async move {
+                    let start = Instant::now();
+                    while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
+                        runtime::time::sleep(Duration::from_millis(2)).await;
+                    }
+                })
+            })
+        };
+        let dump = dump_until(&rt, all_asleep);
+        println!("{flavour}:\n{dump}");
+
+        let t = dump.task(sleeper.id()).unwrap();
+        assert_eq!(t.name.as_deref(), Some("sleeper"));
+        assert_eq!(file_of(t.spawned_at), "tests/obs_dump.rs");
+        assert_eq!(t.spawned_at.line(), line);
+        assert_eq!(t.status, TaskStatus::Idle);
+        let w = &t.waits[0];
+        assert_eq!(w.queue_name, Some("obs_named"));
+        assert_eq!(w.queue, runtime::sync::hook::QueueId::of(&NAMED));
+        assert_eq!(w.kind.to_string(), "wait_event");
+        assert!(w.kind.is_uninterruptible());
+        assert_eq!(file_of(w.site), "tests/obs_dump.rs");
+        assert_eq!(w.task, Some(sleeper.id().to_string().parse().unwrap()));
+        assert!(w.since <= dump.taken());
+
+        let t = dump.task(interruptible.id()).unwrap();
+        assert_eq!(t.name, None);
+        assert_eq!(
+            t.waits[0].kind.to_string(),
+            "wait_event_interruptible_exclusive"
+        );
+        assert!(!t.waits[0].kind.is_uninterruptible());
+
+        let t = dump.task(timer.id()).unwrap();
+        assert!(t.waits.is_empty());
+        let left = t.timers[0].saturating_duration_since(dump.taken());
+        assert!(left > Duration::from_secs(3000), "{left:?}");
+
+        let t = dump.task(socket.id()).unwrap();
+        assert_eq!(t.waits[0].queue_name, Some("socket_readable"));
+
+        let t = dump.task(pool.id()).unwrap();
+        assert_eq!(t.name.as_deref(), Some("pool"));
+        assert!(matches!(t.status, TaskStatus::Running { worker: None, .. }));
+        assert_eq!(t.waits[0].kind.to_string(), "blocking_wait_event");
+        assert_eq!(t.waits[0].queue_name, Some("obs_pool"));
+
+        let w = dump
+            .threads()
+            .iter()
+            .find(|w| w.queue_name == Some("obs_thread"))
+            .unwrap();
+        assert_eq!(w.thread.as_ref().unwrap().name(), Some("obs-plain"));
+        assert_eq!(w.kind.to_string(), "blocking_wait_event");
+
+        let text = dump.to_string();
+        let want = format!(
+            "task {} \"sleeper\" [wait_event on obs_named, ",
+            sleeper.id()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert!(text.contains("queue obs_named (queue@0x"), "{text}");
+        assert!(text.contains("] spawned at tests/obs_dump.rs:"), "{text}");
+        assert!(text.contains(", waits at tests/obs_dump.rs:"), "{text}");
+        assert!(text.contains("[timer, fires in 59m"), "{text}");
+        assert!(text.contains("thread \"obs-plain\""), "{text}");
+
+        // Now the spinner gets stuck in its poll: the dump still returns, and
+        // names the busy worker and the task it runs.
+        go.store(true, SeqCst);
+        GO.wake_up_all();
+        let dump = dump_until(&rt, |d| {
+            d.workers()
+                .iter()
+                .any(|w| w.polling.is_some_and(|(id, _)| id == spinner.id()))
+        });
+        println!("{flavour}, stuck:\n{dump}");
+        let t = dump.task(spinner.id()).unwrap();
+        assert!(matches!(
+            t.status,
+            TaskStatus::Running {
+                worker: Some(_),
+                ..
+            }
+        ));
+        let text = dump.to_string();
+        assert!(
+            text.contains(&format!(
+                "busy polling task {} \"spinner\" for ",
+                spinner.id()
+            )),
+            "{text}"
+        );
+
+        stop.store(true, SeqCst);
+        release.store(true, SeqCst);
+        for q in [&NAMED, &POOL_Q, &THREAD_Q] {
+            q.wake_up_all();
+        }
+        thread.join().unwrap().unwrap();
+        driver.join().unwrap();
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn dump_current_thread() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    everything(rt, "current_thread");
+}
+
+#[test]
+fn dump_multi_thread() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    everything(rt, "multi_thread");
+}
+
+/// The child half of `sigquit_prints_the_dump` (does nothing unless the
+/// parent re-executes the test binary with `OBS_SIGQUIT_CHILD` set).
+#[test]
+fn sigquit_child() {
+    if std::env::var_os("OBS_SIGQUIT_CHILD").is_none() {
+        return;
+    }
+    let multi = std::env::var("OBS_SIGQUIT_CHILD").unwrap() == "multi";
+    let mut builder = match multi {
+        true => Builder::new_multi_thread(),
+        false => Builder::new_current_thread(),
+    };
+    let rt = builder.enable_all().dump_on_sigquit(true).build().unwrap();
+    let _daemon = TaskBuilder::new()
+        .name("obs_child")
+        .spawn_on(async { NAMED.wait_event(|| false).await }, rt.handle());
+    rt.block_on(async {
+        for _ in 0..10 {
+            runtime::task::yield_now().await;
+        }
+    });
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    // The parent sends SIGQUIT, reads the dump, then writes a line here.
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    println!("ALIVE");
+}
+
+fn sigquit_prints_the_dump(flavour: &str) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sigquit_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("OBS_SIGQUIT_CHILD", flavour)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(("out", line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx2.send(("err", line));
+        }
+    });
+    let wait_for = |stream: &str, what: &str| {
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((s, line)) if s == stream && line.contains(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("child never printed {what:?} on {stream}: {e}"),
+            }
+        }
+    };
+    wait_for("out", "READY");
+    let status = std::process::Command::new("kill")
+        .args(["-QUIT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = wait_for("err", "\"obs_child\" [wait_event on obs_named, ");
+    assert!(line.contains("spawned at tests/obs_dump.rs:"), "{line}");
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    wait_for("out", "ALIVE");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the child was killed: {status:?}");
+}
+
+#[test]
+fn sigquit_current_thread() {
+    sigquit_prints_the_dump("current");
+}
+
+#[test]
+fn sigquit_multi_thread() {
+    sigquit_prints_the_dump("multi");
+}

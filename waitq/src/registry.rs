@@ -1,0 +1,535 @@
+//! The wait registry: who sleeps on which queue, where, how, and since when.
+//!
+//! Every waiter that actually sleeps (its condition was false and it
+//! linked an entry) is listed here from the link until it sees that its
+//! entry is gone (a wake took it, or the wait ended): the queue (address
+//! and [name](crate::WaitQueue::named)), the wait site (`#[track_caller]`),
+//! the [kind](WaitKind) of wait (interruptible, exclusive, its deadline...),
+//! since when, and who waits: the task an executor names through
+//! [`set_task_source`], or the plain thread. A waiter woken with its
+//! condition still false sleeps again under a new record. A wait whose
+//! condition is already true never touches the registry. It is off until
+//! something asks for it ([`enable`]: a runtime built with a dump,
+//! hung-task or registry option does), and then stays on for the process;
+//! a dump or a hung-task detector reads it with [`snapshot`], without
+//! polling anything.
+//!
+//! # Cost
+//!
+//! Off, a sleep pays one relaxed load and a wait's end one byte test: the
+//! waiter and the queue entry keep the size they had without the registry
+//! (a test checks it). The waiter keeps one "recorded" bit and finds its
+//! record again by its queue and its entry's sequence number; the site,
+//! kind and deadline are written only into the record.
+//!
+//! On, a sleep writes one record into a shard picked by that key (one
+//! uncontended lock, a hash-map insert: no allocation once the shard has
+//! grown, no backtrace, one more lock to read the queue's name), and the
+//! entry's end removes it (one more lock); a timed wait adds one lock to
+//! note its deadline. About 50 ns per sleep: a ping-pong of two tasks
+//! measured 1.4-1.6x slower, which is why it is not always on. The time
+//! comes from the executor's task source (a coarse clock it keeps fresh)
+//! or, outside a task, from `Instant::now()`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::future::Future;
+//! use waitq::registry::{self, TaskStamp};
+//! static SMBIOD_WAIT: waitq::WaitQueue = waitq::WaitQueue::named("smbiod_wait");
+//!
+//! registry::enable();
+//! // An executor names the task it polls (here: always task 7).
+//! registry::set_task_source(|| Some(TaskStamp { task: Some(7), now: std::time::Instant::now() }));
+//! let mut wait = SMBIOD_WAIT.wait_event_exclusive(|| false);
+//! let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+//! let me = waitq::hook::QueueId::of(&SMBIOD_WAIT);
+//! let sleeping: Vec<_> = waitq::registry::snapshot().into_iter().filter(|w| w.queue == me).collect();
+//! assert_eq!(sleeping[0].queue_name, Some("smbiod_wait"));
+//! assert_eq!(sleeping[0].kind.to_string(), "wait_event_exclusive");
+//! assert_eq!(sleeping[0].task, Some(7));
+//! drop(wait); // the wait ended: no longer listed
+//! assert!(waitq::registry::snapshot().iter().all(|w| w.queue != me));
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasherDefault;
+use std::panic::Location;
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::Instant;
+
+use crate::entry::TaskState;
+use crate::hook::QueueId;
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+
+/// Whether sleeps are listed (see [`enable`]).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the registry on for the rest of the process: from now on every
+/// waiter that sleeps is listed. (Waits already asleep are listed from
+/// their next sleep.)
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the registry is on (one relaxed load: the only cost of the
+/// registry on a sleep while it is off).
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Shards of the registry, picked by the record's key.
+const SHARDS: usize = 16;
+
+/// Which API a waiter sleeps in (the first part of [`WaitKind`]'s name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitApi {
+    /// `wait_event*` (and `wait_event_value*`, `wait_event_key*`).
+    Event,
+    /// `wait_event_lock*`.
+    Lock,
+    /// `blocking_wait_event*`, from a plain thread.
+    Blocking,
+    /// A hand-written `prepare_to_wait` loop.
+    Prepare,
+    /// A [`PollWaiter`](crate::PollWaiter).
+    Poll,
+}
+
+impl WaitApi {
+    /// Three bits, kept in the waiter's flags.
+    pub(crate) const fn to_bits(self) -> u8 {
+        self as u8
+    }
+
+    /// The inverse of [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: u8) -> WaitApi {
+        match bits {
+            1 => WaitApi::Lock,
+            2 => WaitApi::Blocking,
+            3 => WaitApi::Prepare,
+            4 => WaitApi::Poll,
+            _ => WaitApi::Event,
+        }
+    }
+}
+
+/// How a waiter sleeps: `wait_event_interruptible_exclusive_timeout` and
+/// its relatives, as [`Display`](fmt::Display) names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct WaitKind {
+    /// The API.
+    pub api: WaitApi,
+    /// Which signals end it.
+    pub state: TaskState,
+    /// Exclusive (woken one at a time) or not.
+    pub exclusive: bool,
+    /// The deadline of a `_timeout` wait.
+    pub deadline: Option<Instant>,
+}
+
+impl WaitKind {
+    /// Whether a hung-task detector should watch it: uninterruptible and
+    /// without a deadline (the kernel's `TASK_UNINTERRUPTIBLE`, minus
+    /// `TASK_KILLABLE`; a timed wait ends by itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::registry::{WaitApi, WaitKind};
+    /// let kind = WaitKind::new(WaitApi::Event, waitq::TaskState::Uninterruptible, false, None);
+    /// assert!(kind.is_uninterruptible());
+    /// ```
+    pub fn is_uninterruptible(&self) -> bool {
+        self.state == TaskState::Uninterruptible && self.deadline.is_none()
+    }
+
+    /// A kind, for tests and for executors that build their own reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waitq::registry::{WaitApi, WaitKind};
+    /// let kind = WaitKind::new(WaitApi::Blocking, waitq::TaskState::Killable, true, None);
+    /// assert_eq!(kind.to_string(), "blocking_wait_event_killable_exclusive");
+    /// ```
+    pub fn new(api: WaitApi, state: TaskState, exclusive: bool, deadline: Option<Instant>) -> Self {
+        WaitKind {
+            api,
+            state,
+            exclusive,
+            deadline,
+        }
+    }
+}
+
+impl fmt::Display for WaitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.api {
+            WaitApi::Event => "wait_event",
+            WaitApi::Lock => "wait_event_lock",
+            WaitApi::Blocking => "blocking_wait_event",
+            WaitApi::Prepare => "prepare_to_wait",
+            WaitApi::Poll => "poll_wait_event",
+        })?;
+        match self.state {
+            TaskState::Interruptible => f.write_str("_interruptible")?,
+            TaskState::Killable => f.write_str("_killable")?,
+            _ => {}
+        }
+        if self.exclusive {
+            f.write_str("_exclusive")?;
+        }
+        if self.deadline.is_some() {
+            f.write_str("_timeout")?;
+        }
+        Ok(())
+    }
+}
+
+/// One sleeping waiter, as [`snapshot`] reports it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Waiting {
+    /// The queue it sleeps on.
+    pub queue: QueueId,
+    /// The queue's name, if it has one ([`WaitQueue::named`](crate::WaitQueue::named)).
+    pub queue_name: Option<&'static str>,
+    /// Where the wait was made (`#[track_caller]`).
+    pub site: &'static Location<'static>,
+    /// How it sleeps.
+    pub kind: WaitKind,
+    /// When it went to sleep (linked its entry; again after a wake that
+    /// found its condition false).
+    pub since: Instant,
+    /// The executor's task that waits (see [`set_task_source`]), if any.
+    pub task: Option<u64>,
+    /// The plain thread that waits, for waits outside any task.
+    pub thread: Option<Thread>,
+    /// Identifies this one sleep: a new sleep of the same waiter (after a
+    /// wake) gets a new id. A detector reports each sleep once by it.
+    pub sleep: u64,
+}
+
+/// What an executor tells the registry about the waiter being linked.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskStamp {
+    /// The task being polled on this thread; `None` on a thread the
+    /// executor runs outside its tasks (its `block_on`): the thread is
+    /// then recorded.
+    pub task: Option<u64>,
+    /// The time now, as the executor knows it cheaply (a coarse clock).
+    pub now: Instant,
+}
+
+/// Where the executor's task comes from; `None` on threads it does not run.
+pub type TaskSource = fn() -> Option<TaskStamp>;
+
+static TASK_SOURCE: OnceLock<TaskSource> = OnceLock::new();
+
+/// Names the task behind each waiter: `source` is called on this thread
+/// when a waiter links its entry (the slow path only) and returns the task
+/// being polled and the time. The first source set stays; returns whether
+/// this one was taken. An executor calls it once (the workspace's runtime
+/// does when it builds).
+///
+/// # Examples
+///
+/// ```
+/// fn none() -> Option<waitq::registry::TaskStamp> {
+///     None
+/// }
+/// let _ = waitq::registry::set_task_source(none);
+/// ```
+pub fn set_task_source(source: TaskSource) -> bool {
+    TASK_SOURCE.set(source).is_ok()
+}
+
+/// A record's key: the queue and the registration sequence number of the
+/// entry the waiter linked (unique while the queue lives, see `list.rs`).
+/// The waiter keeps only one bit ("recorded") and finds its record again by
+/// its handle, so that a wait is no larger with the registry than without.
+type RecordKey = (usize, u64);
+
+/// A fixed, cheap hash for [`RecordKey`]s (no random state: the maps are
+/// built in a `static`).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type Map = HashMap<RecordKey, Waiting, BuildHasherDefault<KeyHasher>>;
+
+struct Shard {
+    waiting: Map,
+    sleeps: u64,
+}
+
+/// Keeps each shard's lock off its neighbours' cache lines.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+static REGISTRY: [Padded; SHARDS] = [const {
+    Padded(Mutex::new(Shard {
+        waiting: HashMap::with_hasher(BuildHasherDefault::new()),
+        sleeps: 0,
+    }))
+}; SHARDS];
+
+fn shard_of(key: RecordKey) -> usize {
+    // Queue addresses are aligned; sequence numbers count up by one.
+    ((key.0 >> 4) ^ key.1 as usize) % SHARDS
+}
+
+fn shard(index: usize) -> MutexGuard<'static, Shard> {
+    // Nothing panics under the lock.
+    REGISTRY[index]
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Who waits and since when: the executor's task (or a thread it runs
+/// outside its tasks, such as its `block_on`), or a plain thread in a
+/// blocking wait. `None`: an async wait outside any executor that set a
+/// source (nobody to name and no cheap clock): not listed.
+fn stamp(api: WaitApi) -> Option<(Option<u64>, Option<Thread>, Instant)> {
+    match TASK_SOURCE.get().and_then(|source| source()) {
+        Some(TaskStamp {
+            task: Some(task),
+            now,
+        }) => Some((Some(task), None, now)),
+        Some(TaskStamp { task: None, now }) => Some((None, Some(std::thread::current()), now)),
+        // A blocking wait parks the thread: a clock read is cheap beside that.
+        None if api == WaitApi::Blocking => {
+            Some((None, Some(std::thread::current()), Instant::now()))
+        }
+        None => None,
+    }
+}
+
+/// Lists a waiter that just linked the entry with sequence number `seq` on
+/// `queue` (the slow path, and only while the registry is on: callers test
+/// [`is_enabled`] first). Returns whether it was listed (see [`stamp`]);
+/// the waiter then calls [`remove`] with the same key when that entry is
+/// gone (taken by a wake it has seen, or unlinked).
+#[cold]
+#[inline(never)]
+pub(crate) fn record(
+    queue: &crate::WaitQueue,
+    seq: u64,
+    site: &'static Location<'static>,
+    kind: WaitKind,
+) -> bool {
+    let Some((task, thread, since)) = stamp(kind.api) else {
+        return false;
+    };
+    let queue_name = queue.name();
+    let queue = QueueId::of(queue);
+    let key = (queue.addr(), seq);
+    let index = shard_of(key);
+    let mut shard = shard(index);
+    shard.sleeps += 1;
+    let sleep = shard.sleeps * SHARDS as u64 + index as u64;
+    let old = shard.waiting.insert(
+        key,
+        Waiting {
+            queue,
+            queue_name,
+            site,
+            kind,
+            since,
+            task,
+            thread,
+            sleep,
+        },
+    );
+    drop(shard);
+    drop(old);
+    true
+}
+
+/// Sets the deadline of a listed timed wait (its future knows it; the
+/// waiter does not carry it).
+#[cold]
+#[inline(never)]
+pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
+    let key = (QueueId::of(queue).addr(), seq);
+    if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
+        w.kind.deadline = deadline;
+    }
+}
+
+/// The entry `seq` of `queue` is gone: unlists its sleep.
+#[cold]
+#[inline(never)]
+pub(crate) fn remove(queue: &crate::WaitQueue, seq: u64) {
+    let key = (QueueId::of(queue).addr(), seq);
+    let removed = shard(shard_of(key)).waiting.remove(&key);
+    // A thread handle is dropped outside the lock.
+    drop(removed);
+}
+
+/// Every waiter sleeping now (each shard is read under its lock, one at a
+/// time: a waiter that moves between shards while this runs may be missed
+/// or seen twice).
+///
+/// # Examples
+///
+/// See the [module docs](self).
+pub fn snapshot() -> Vec<Waiting> {
+    let mut all = Vec::new();
+    for index in 0..SHARDS {
+        let shard = shard(index);
+        all.reserve(shard.waiting.len());
+        all.extend(shard.waiting.values().cloned());
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use crate::entry::Entry;
+    use crate::wait::Waiter;
+    use crate::{WaitEntry, WaitQueue};
+
+    /// The registry costs a sleep nothing while it is off only if the
+    /// structures every wait and wake touches keep their size: the waiter
+    /// carries one "recorded" bit (in its flags) and finds its record by its
+    /// handle; site, kind and deadline live only in the record. These are
+    /// the sizes before the registry (x86_64 and other 64-bit targets).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn hot_structs_keep_their_size() {
+        assert_eq!(size_of::<Waiter<&WaitQueue>>(), 40, "Waiter grew");
+        assert_eq!(size_of::<WaitEntry<'static>>(), 72, "WaitEntry grew");
+        assert_eq!(size_of::<Entry>(), 48, "the queue's Entry grew");
+    }
+
+    /// Every record of `queue` now.
+    fn records(queue: &WaitQueue) -> Vec<super::Waiting> {
+        let me = crate::hook::QueueId::of(queue);
+        super::snapshot()
+            .into_iter()
+            .filter(|w| w.queue == me)
+            .collect()
+    }
+
+    /// Polls `ok` on the records of `queue` until it holds (watchdog: 10 s).
+    fn records_until(
+        queue: &WaitQueue,
+        ok: impl Fn(&[super::Waiting]) -> bool,
+    ) -> Vec<super::Waiting> {
+        let start = std::time::Instant::now();
+        loop {
+            let now = records(queue);
+            if ok(&now) {
+                return now;
+            }
+            assert!(
+                start.elapsed() < WATCHDOG,
+                "records never got there: {now:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// A timed wait's record carries its deadline (the waiter does not: its
+    /// future notes it after the poll that put it to sleep), and the record
+    /// goes when the wait ends.
+    #[test]
+    fn a_timed_sleep_is_listed_with_its_deadline_until_it_ends() {
+        static Q: WaitQueue = WaitQueue::named("registry_timed");
+        static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        super::enable();
+        let before = std::time::Instant::now();
+        let waiter = std::thread::spawn(|| {
+            Q.blocking_wait_event_timeout(std::time::Duration::from_secs(3600), || {
+                GO.load(std::sync::atomic::Ordering::SeqCst)
+            })
+        });
+        let listed = records_until(&Q, |r| r.iter().any(|w| w.kind.deadline.is_some()));
+        assert_eq!(listed.len(), 1, "one sleeper, one record: {listed:?}");
+        let w = &listed[0];
+        assert_eq!(w.kind.to_string(), "blocking_wait_event_timeout");
+        assert_eq!(w.queue_name, Some("registry_timed"));
+        assert!(!w.kind.is_uninterruptible(), "a timed wait ends by itself");
+        let deadline = w.kind.deadline.expect("deadline");
+        assert!(
+            deadline >= before + std::time::Duration::from_secs(3599),
+            "{deadline:?}"
+        );
+        GO.store(true, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        waiter.join().unwrap().expect("woken before the deadline");
+        assert!(records(&Q).is_empty(), "the ended wait is still listed");
+    }
+
+    /// A waiter woken with its condition still false sleeps again: its old
+    /// record goes with the entry the wake took, and the new sleep gets a
+    /// new record (a new sleep id), never two at once.
+    #[test]
+    fn a_waiter_that_sleeps_again_has_one_record() {
+        static Q: WaitQueue = WaitQueue::new();
+        static STEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        super::enable();
+        let waiter = std::thread::spawn(|| {
+            Q.blocking_wait_event(|| STEP.load(std::sync::atomic::Ordering::SeqCst) >= 2)
+        });
+        let first = records_until(&Q, |r| r.len() == 1);
+        assert_eq!(first[0].kind.to_string(), "blocking_wait_event");
+        assert!(first[0].kind.is_uninterruptible());
+        // Wake with the condition false: the waiter re-links.
+        STEP.store(1, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        let second = records_until(&Q, |r| r.len() == 1 && r[0].sleep != first[0].sleep);
+        assert_eq!(second.len(), 1, "{second:?}");
+        STEP.store(2, std::sync::atomic::Ordering::SeqCst);
+        Q.wake_up_all();
+        waiter.join().unwrap().unwrap();
+        assert!(records(&Q).is_empty(), "the ended wait is still listed");
+    }
+
+    #[test]
+    fn api_bits_round_trip() {
+        use super::WaitApi;
+        for api in [
+            WaitApi::Event,
+            WaitApi::Lock,
+            WaitApi::Blocking,
+            WaitApi::Prepare,
+            WaitApi::Poll,
+        ] {
+            assert!(api.to_bits() < 8, "three bits in the waiter's flags");
+            assert_eq!(WaitApi::from_bits(api.to_bits()), api);
+        }
+    }
+}
