@@ -225,3 +225,117 @@ fn stuck_worker_current_thread() {
 fn stuck_worker_multi_thread() {
     stuck(true);
 }
+
+/// A task asleep on a `Mutex` another task holds: the hung-task report and
+/// the dump name the holder (kernel: the blocker the hung-task detector
+/// names since 2025).
+fn hung_on_a_lock(multi: bool) {
+    static RELEASE: WaitQueue = WaitQueue::named("obs_release");
+    let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .hung_task_timeout(THRESHOLD)
+            .on_hung_task(move |h| reports.lock().unwrap().push(h.clone()))
+            .build()
+            .unwrap()
+    };
+    let lock = Arc::new(runtime::sync::Mutex::new(0u32));
+    let release = Arc::new(AtomicBool::new(false));
+    let locked = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let (lock, release, locked) = (lock.clone(), release.clone(), locked.clone());
+        TaskBuilder::new().name("holder").spawn_on(
+            async move {
+                let mut guard = lock.lock().await;
+                locked.store(true, SeqCst);
+                // A timed sleep: the holder itself is never reported.
+                let clock = runtime::time::clock();
+                let _ = RELEASE
+                    .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
+                    .await;
+                *guard += 1;
+            },
+            rt.handle(),
+        )
+    };
+    drive(&rt, &mut || {
+        until("the holder takes the lock", || locked.load(SeqCst));
+        let waiter = {
+            let lock = lock.clone();
+            TaskBuilder::new().name("waiter").spawn_on(
+                async move {
+                    *lock.lock().await += 1;
+                },
+                rt.handle(),
+            )
+        };
+        until("the waiter's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r[0].id, waiter.id(), "{r:#?}");
+            assert_eq!(r[0].wait.queue_name, Some("sync::Mutex"));
+            let (id, name) = r[0].holder.clone().expect("the holder is named");
+            assert_eq!((id, name.as_deref()), (holder.id(), Some("holder")));
+            let line = r[0].to_string();
+            assert!(line.contains(", lock held by task "), "{line}");
+            assert!(line.ends_with("\"holder\""), "{line}");
+        }
+        let dump = rt.handle().dump().to_string();
+        let header = dump
+            .lines()
+            .find(|l| l.starts_with("queue sync::Mutex "))
+            .unwrap_or_else(|| panic!("no mutex queue in the dump:\n{dump}"));
+        assert!(
+            header.ends_with(&format!(
+                "1 sleeping, held by task {} \"holder\"",
+                holder.id()
+            )),
+            "{header}"
+        );
+        release.store(true, SeqCst);
+        RELEASE.wake_up_all();
+        until("both are done", || lock.try_lock().is_ok_and(|n| *n == 2));
+        // Given back: nobody holds it now.
+        let dump = rt.handle().dump().to_string();
+        assert!(!dump.contains("held by"), "{dump}");
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+/// Runs `f` on this thread while another thread drives `rt` (a
+/// current-thread runtime runs its tasks only inside `block_on`).
+fn drive(rt: &Runtime, f: &mut dyn FnMut()) {
+    /// Stops the driver even when `f` panics (else the scope never ends).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.block_on(async {
+                let start = Instant::now();
+                while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
+                    runtime::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        });
+        let _stop = Stop(&stop);
+        f();
+    })
+}
+
+#[test]
+fn hung_on_a_lock_names_the_holder_current_thread() {
+    hung_on_a_lock(false);
+}
+
+#[test]
+fn hung_on_a_lock_names_the_holder_multi_thread() {
+    hung_on_a_lock(true);
+}

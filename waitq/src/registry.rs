@@ -215,6 +215,11 @@ pub struct Waiting {
     /// Identifies this one sleep: a new sleep of the same waiter (after a
     /// wake) gets a new id. A detector reports each sleep once by it.
     pub sleep: u64,
+    /// The task that holds what the queue's waiters wait for (a lock's
+    /// owner), if whoever owns the queue says ([`set_holder`]) and it is
+    /// held by a task now. Kernel: the mutex owner the hung-task detector
+    /// names (`hung_task_detect_blocker`, 2025).
+    pub holder: Option<u64>,
 }
 
 /// What an executor tells the registry about the waiter being linked.
@@ -313,6 +318,79 @@ fn shard(index: usize) -> MutexGuard<'static, Shard> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Holders by queue (see [`set_holder`]), sharded by the queue's address.
+type Holders = HashMap<QueueId, u64, BuildHasherDefault<KeyHasher>>;
+
+/// Keeps each shard's lock off its neighbours' cache lines.
+#[repr(align(128))]
+struct PaddedHolders(Mutex<Holders>);
+
+static HOLDERS: [PaddedHolders; SHARDS] =
+    [const { PaddedHolders(Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()))) }; SHARDS];
+
+fn holders(queue: QueueId) -> MutexGuard<'static, Holders> {
+    let index = (queue.addr() >> 4) % SHARDS;
+    // Nothing panics under the lock.
+    HOLDERS[index]
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Says which task now holds what `queue`'s waiters wait for (`None`: no
+/// task holds it): a lock calls it when it is taken and given back, so a
+/// dump or a hang report can name the holder of the lock a task sleeps
+/// on. Does nothing while the registry is off (one relaxed load).
+///
+/// Kernel: `mutex->owner`, which the hung-task detector prints.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use waitq::registry;
+/// static LOCK_WAIT: waitq::WaitQueue = waitq::WaitQueue::named("lock_wait");
+///
+/// registry::enable();
+/// registry::set_task_source(|| Some(registry::TaskStamp { task: Some(3), now: std::time::Instant::now() }));
+/// registry::set_holder(&LOCK_WAIT, Some(9)); // task 9 took the lock
+/// let mut wait = LOCK_WAIT.wait_event_exclusive(|| false);
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+/// let me = waitq::hook::QueueId::of(&LOCK_WAIT);
+/// let waits: Vec<_> = registry::snapshot().into_iter().filter(|w| w.queue == me).collect();
+/// assert_eq!(waits[0].holder, Some(9));
+/// registry::set_holder(&LOCK_WAIT, None);
+/// assert_eq!(registry::holder_of(me), None);
+/// ```
+pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
+    if !is_enabled() {
+        return;
+    }
+    let id = QueueId::of(queue);
+    let mut holders = holders(id);
+    match task {
+        Some(task) => {
+            holders.insert(id, task);
+        }
+        None => {
+            holders.remove(&id);
+        }
+    }
+}
+
+/// The task [`set_holder`] last named for `queue`, if any.
+///
+/// # Examples
+///
+/// ```
+/// let queue = waitq::WaitQueue::new();
+/// assert_eq!(waitq::registry::holder_of(waitq::hook::QueueId::of(&queue)), None);
+/// ```
+pub fn holder_of(queue: QueueId) -> Option<u64> {
+    holders(queue).get(&queue).copied()
+}
+
 /// Who waits and since when: the executor's task (or a thread it runs
 /// outside its tasks, such as its `block_on`), or a plain thread in a
 /// blocking wait. `None`: an async wait outside any executor that set a
@@ -366,6 +444,7 @@ pub(crate) fn record(
             task,
             thread,
             sleep,
+            holder: None,
         },
     );
     drop(shard);
@@ -407,6 +486,9 @@ pub fn snapshot() -> Vec<Waiting> {
         let shard = shard(index);
         all.reserve(shard.waiting.len());
         all.extend(shard.waiting.values().cloned());
+    }
+    for waiting in &mut all {
+        waiting.holder = holder_of(waiting.queue);
     }
     all
 }

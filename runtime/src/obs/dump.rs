@@ -321,7 +321,15 @@ impl fmt::Display for Dump {
             if current != Some(w.queue) {
                 current = Some(w.queue);
                 let n = queues.iter().filter(|(o, _)| o.queue == w.queue).count();
-                writeln!(f, "queue {} ({}): {n} sleeping", QueueName(w), w.queue)?;
+                write!(f, "queue {} ({}): {n} sleeping", QueueName(w), w.queue)?;
+                match w.holder {
+                    Some(holder) => {
+                        let id = Id(holder);
+                        let name = self.task(id).and_then(|t| t.name.as_deref());
+                        writeln!(f, ", held by {}", TaskLabel(id, name))?;
+                    }
+                    None => writeln!(f)?,
+                }
             }
             t.wait_line(w, now, f)?;
         }

@@ -60,6 +60,10 @@ pub struct HungTask {
     pub asleep: Duration,
     /// The timeout it exceeded.
     pub timeout: Duration,
+    /// The task that holds the lock it waits for ([`Mutex`](crate::sync::Mutex),
+    /// an [`RwLock`](crate::sync::RwLock)'s writer), and its name, when
+    /// known (kernel: the blocker the hung-task detector names since 2025).
+    pub holder: Option<(Id, Option<Arc<str>>)>,
 }
 
 impl fmt::Display for HungTask {
@@ -74,7 +78,11 @@ impl fmt::Display for HungTask {
             self.wait.site
         )?;
         fmt_duration(self.timeout, f)?;
-        f.write_str(")")
+        f.write_str(")")?;
+        if let Some((id, name)) = &self.holder {
+            write!(f, ", lock held by {}", TaskLabel(*id, name.as_deref()))?;
+        }
+        Ok(())
     }
 }
 
@@ -262,6 +270,13 @@ impl HungState {
                 continue; // woken: no longer asleep
             }
             self.reported.insert(w.sleep);
+            let holder = w.holder.map(|holder| {
+                let name = tasks
+                    .iter()
+                    .find(|t| t.header().id.0 == holder)
+                    .and_then(|t| t.header().name().cloned());
+                (Id(holder), name)
+            });
             let report = HungTask {
                 id: header.id,
                 name: header.name().cloned(),
@@ -269,6 +284,7 @@ impl HungState {
                 asleep: now.saturating_duration_since(w.since),
                 wait: w,
                 timeout,
+                holder,
             };
             match on {
                 Some(on) => on(&report),

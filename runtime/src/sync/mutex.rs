@@ -161,7 +161,7 @@ impl<T> Mutex<T> {
     /// ```
     pub fn new(value: T) -> Mutex<T> {
         Mutex {
-            sem: Semaphore::new(1),
+            sem: Semaphore::named(1, "sync::Mutex"),
             owner: AtomicU64::new(0),
             data: UnsafeCell::new(value),
         }
@@ -180,7 +180,7 @@ impl<T> Mutex<T> {
     /// ```
     pub const fn const_new(value: T) -> Mutex<T> {
         Mutex {
-            sem: Semaphore::const_new(1),
+            sem: Semaphore::const_named(1, "sync::Mutex"),
             owner: AtomicU64::new(0),
             data: UnsafeCell::new(value),
         }
@@ -480,6 +480,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Gives the permit back (the guards' drop).
     fn unlock(&self) {
         self.owner.store(0, Relaxed);
+        self.sem.set_holder(None);
         self.sem.release(1);
     }
 
@@ -487,6 +488,7 @@ impl<T: ?Sized> Mutex<T> {
     fn set_owner(&self) {
         if let Some(id) = crate::task::try_id() {
             self.owner.store(id.0, Relaxed);
+            self.sem.set_holder(Some(id.0));
         }
     }
 }
@@ -648,6 +650,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 impl Drop for Unlock<'_> {
     fn drop(&mut self) {
         self.owner.store(0, Relaxed);
+        self.sem.set_holder(None);
         self.sem.release(1);
     }
 }

@@ -140,7 +140,7 @@ impl<T> RwLock<T> {
             "max_readers must be in 1..={MAX_READS}"
         );
         RwLock {
-            sem: Semaphore::new(max_readers as usize),
+            sem: Semaphore::named(max_readers as usize, "sync::RwLock"),
             max_readers,
             owner: AtomicU64::new(0),
             data: UnsafeCell::new(value),
@@ -160,7 +160,7 @@ impl<T> RwLock<T> {
     /// ```
     pub const fn const_new(value: T) -> RwLock<T> {
         RwLock {
-            sem: Semaphore::const_new(MAX_READS as usize),
+            sem: Semaphore::const_named(MAX_READS as usize, "sync::RwLock"),
             max_readers: MAX_READS,
             owner: AtomicU64::new(0),
             data: UnsafeCell::new(value),
@@ -599,12 +599,14 @@ impl<T> RwLock<T> {
     fn set_owner(&self) {
         if let Some(id) = crate::task::try_id() {
             self.owner.store(id.0, Relaxed);
+            self.sem.set_holder(Some(id.0));
         }
     }
 
     /// Gives back a writer's permits (`keep` of them stay with the caller).
     fn release_write(&self, keep: u32) {
         self.owner.store(0, Relaxed);
+        self.sem.set_holder(None);
         self.sem.release((self.max_readers - keep) as u64);
     }
 }

@@ -156,7 +156,7 @@ impl Semaphore {
         Semaphore {
             shared: OnceLock::from(Arc::new(Shared::new(permits))),
             initial: permits,
-            queue: WaitQueue::new(),
+            queue: WaitQueue::named("sync::Semaphore"),
         }
     }
 
@@ -172,11 +172,34 @@ impl Semaphore {
     /// assert_eq!(CONNECTIONS.available_permits(), 10);
     /// ```
     pub const fn const_new(permits: usize) -> Semaphore {
+        Semaphore::const_named(permits, "sync::Semaphore")
+    }
+
+    /// [`const_new`](Self::const_new) with the wait queue named for dumps
+    /// (the locks built on a semaphore name theirs after themselves).
+    pub(crate) const fn const_named(permits: usize, name: &'static str) -> Semaphore {
         assert!(permits as u64 <= state::MAX_PERMITS);
         Semaphore {
             shared: OnceLock::new(),
             initial: permits as u64,
-            queue: WaitQueue::new(),
+            queue: WaitQueue::named(name),
+        }
+    }
+
+    /// [`new`](Self::new) with the wait queue named for dumps.
+    pub(crate) fn named(permits: usize, name: &'static str) -> Semaphore {
+        let sem = Semaphore::const_named(permits, name);
+        let _ = sem.shared();
+        sem
+    }
+
+    /// Tells the wait registry which task holds the semaphore now (a lock
+    /// built on it: see `waitq::registry::set_holder`); nothing while the
+    /// registry is off.
+    #[inline]
+    pub(crate) fn set_holder(&self, task: Option<u64>) {
+        if waitq::registry::is_enabled() {
+            waitq::registry::set_holder(&self.queue, task);
         }
     }
 

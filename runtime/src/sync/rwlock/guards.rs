@@ -357,6 +357,7 @@ impl<U: ?Sized + fmt::Debug> fmt::Debug for MappedRwLockWriteGuard<'_, U> {
 impl Drop for WriteRelease<'_> {
     fn drop(&mut self) {
         self.owner.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.sem.set_holder(None);
         self.sem.release(u64::from(self.permits));
     }
 }
