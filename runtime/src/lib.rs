@@ -110,6 +110,9 @@
 //!
 //! Guides:
 //!
+//! - [Coming from tokio](guide::coming_from_tokio): each tokio item and
+//!   ours side by side, which tokio-ecosystem crates work here and which
+//!   do not (and why), and `futures::io` versus tokio's I/O traits.
 //! - [Testing with the toolkit](test_util): run a test body under many
 //!   schedules, with a paused clock, and get a replay line for a failure.
 //!
@@ -222,6 +225,7 @@ mod blocking;
 mod builder;
 mod context;
 pub mod fs;
+pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod metrics;
