@@ -106,6 +106,10 @@
 //! .unwrap();
 //! ```
 //!
+//! A real server also backs off when it runs out of file descriptors and
+//! stops gracefully on Ctrl-C and `SIGTERM`: the guide [write a
+//! server](guide::write_a_server) shows both, and how to test it.
+//!
 //! ## Where to go next
 //!
 //! Guides:
@@ -113,6 +117,9 @@
 //! - [Coming from tokio](guide::coming_from_tokio): each tokio item and
 //!   ours side by side, which tokio-ecosystem crates work here and which
 //!   do not (and why), and `futures::io` versus tokio's I/O traits.
+//! - [Write a server](guide::write_a_server): an accept loop that
+//!   survives `EMFILE`, a task per connection, graceful shutdown with a
+//!   deadline, and its tests.
 //! - [Testing with the toolkit](test_util): run a test body under many
 //!   schedules, with a paused clock, and get a replay line for a failure.
 //!
