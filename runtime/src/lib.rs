@@ -1,8 +1,151 @@
-//! An async runtime whose every sleep and wake goes through a kernel-style
+//! An async runtime for Linux services: tasks on a current-thread or
+//! work-stealing scheduler, timers, TCP, UDP and Unix sockets, files,
+//! child processes and signals, with the shapes a tokio user knows
+//! (`spawn`, `JoinHandle`, `sleep`, `TcpListener`, `mpsc`, ...). Its
+//! sockets and streams implement the [`futures::io`](futures_io) traits.
+//! Underneath, every sleep and wake goes through a kernel-style
+//! [`waitq::WaitQueue`] (see [Internals](#internals)).
+//!
+//! # Start here
+//!
+//! ## Build a runtime, or let `#[runtime::main]` build it
+//!
+//! A [`Runtime`] runs futures: [`Runtime::new`] is the work-stealing
+//! scheduler with a worker per CPU and every driver (timers, sockets)
+//! on; the [`Builder`] picks the scheduler and the drivers.
+//! [`block_on`](Runtime::block_on) runs your top-level future on the
+//! calling thread.
+//!
+//! ```
+//! let rt = runtime::Builder::new_multi_thread()
+//!     .worker_threads(2)
+//!     .enable_all() // timers and sockets
+//!     .build()
+//!     .unwrap();
+//! let answer = rt.block_on(async { 40 + 2 });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! In a program, [`#[runtime::main]`](macro@main) on `async fn main`
+//! does the same (`flavor = "current_thread"` for one thread); in tests,
+//! [`#[runtime::test]`](macro@test) runs each `async fn` test on a fresh
+//! current-thread runtime, or under the deterministic
+//! [test toolkit](test_util) with `check`.
+//!
+//! ## Spawn tasks
+//!
+//! [`spawn`] starts a task; its [`JoinHandle`](task::JoinHandle) is a
+//! future of the task's output (an `Err` if it panicked or was
+//! aborted). A [`JoinSet`](task::JoinSet) keeps a group of them and
+//! aborts what is left when dropped; [`spawn_blocking`] runs blocking
+//! code on a thread pool.
+//!
+//! ```
+//! runtime::Runtime::new().unwrap().block_on(async {
+//!     let tasks: Vec<_> = (0..4u64).map(|i| runtime::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for task in tasks {
+//!         sum += task.await.unwrap();
+//!     }
+//!     let text = runtime::spawn_blocking(move || sum.to_string()).await.unwrap();
+//!     assert_eq!(text, "14");
+//! });
+//! ```
+//!
+//! ## Sleep, time out, tick
+//!
+//! [`time::sleep`], [`time::timeout`] and [`time::interval`] run on the
+//! runtime's timer (build it with `enable_time()` or `enable_all()`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use runtime::time::{sleep, timeout};
+//!
+//! runtime::Runtime::new().unwrap().block_on(async {
+//!     sleep(Duration::from_millis(10)).await;
+//!     let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(60))).await;
+//!     assert!(slow.is_err(), "the sleep did not finish in time");
+//! });
+//! ```
+//!
+//! ## Serve TCP
+//!
+//! [`net::TcpListener`] accepts [`net::TcpStream`]s, which read and
+//! write through [`futures::io`](futures_io)'s `AsyncRead` and
+//! `AsyncWrite` (with the extension traits of the `futures` crate). One
+//! task per connection:
+//!
+//! ```
+//! use futures::{AsyncReadExt, AsyncWriteExt};
+//! use runtime::net::{TcpListener, TcpStream};
+//!
+//! runtime::Runtime::new().unwrap().block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     runtime::spawn(async move {
+//!         while let Ok((mut conn, _peer)) = listener.accept().await {
+//!             runtime::spawn(async move {
+//!                 let mut buf = [0; 1024];
+//!                 // Echo until the client closes its side.
+//!                 while let Ok(n @ 1..) = conn.read(&mut buf).await {
+//!                     if conn.write_all(&buf[..n]).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             });
+//!         }
+//!     });
+//!
+//!     let mut client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"hello").await?;
+//!     let mut echo = [0; 5];
+//!     client.read_exact(&mut echo).await?;
+//!     assert_eq!(&echo, b"hello");
+//!     std::io::Result::Ok(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! A real server also backs off when it runs out of file descriptors and
+//! stops gracefully on Ctrl-C and `SIGTERM`: the guide [write a
+//! server](guide::write_a_server) shows both, and how to test it.
+//!
+//! ## Where to go next
+//!
+//! Guides:
+//!
+//! - [Coming from tokio](guide::coming_from_tokio): each tokio item and
+//!   ours side by side, which tokio-ecosystem crates work here and which
+//!   do not (and why), and `futures::io` versus tokio's I/O traits.
+//! - [Write a server](guide::write_a_server): an accept loop that
+//!   survives `EMFILE`, a task per connection, graceful shutdown with a
+//!   deadline, and its tests.
+//! - [Testing with the toolkit](test_util): run a test body under many
+//!   schedules, with a paused clock, and get a replay line for a failure.
+//!
+//! The modules:
+//!
+//! | module | for |
+//! | --- | --- |
+//! | [`task`] | `spawn`, `JoinHandle`, `JoinSet`, `LocalSet` for `!Send` futures, task-local values ([`task_local!`]), task signals |
+//! | [`time`] | `sleep`, `timeout`, `interval`, the runtime's clock |
+//! | [`net`] | TCP (with `TcpSocket` for options), UDP, Unix sockets, `lookup_host`, `AsyncFd` for any other descriptor |
+//! | [`fs`] | files and directories, on the blocking pool |
+//! | [`process`] | child processes: `wait`, `output`, pipes |
+//! | [`signal`] | Ctrl-C, `SIGTERM`, any Unix signal as a stream |
+//! | [`sync`] | channels (`mpsc`, `oneshot`, `broadcast`, `watch`), `Mutex`, `RwLock`, `Semaphore`, `Barrier`, `OnceCell`, and the wait queue |
+//! | [`test_util`] | the deterministic test toolkit, in-memory duplex streams, mock I/O |
+//! | `hyper` (feature `hyper`) | hyper 1.x's executor, timer and I/O glue |
+//!
+//! # Internals
+//!
+//! Every sleep and wake goes through a kernel-style
 //! [`waitq::WaitQueue`]: join handles wait on the task's join queue, a
 //! sleep waits on its timer's queue, idle worker threads and blocking-pool
 //! threads sleep on wait queues, and shutdown closes queues so that every
 //! waiter ends with an error instead of hanging.
+//!
+//! ## Where each piece lives
 //!
 //! | piece | where |
 //! | --- | --- |
@@ -19,6 +162,8 @@
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
+//!
+//! ## Audited `unsafe`
 //!
 //! `unsafe` is denied crate-wide with three audited exceptions, each block
 //! with its `SAFETY` invariant:
@@ -42,14 +187,14 @@
 //!   workers went from 0.15x to 0.37x async-lock and 0.55x to 0.73x tokio
 //!   (`cargo bench --bench sync`).
 //!
-//! # Cooperative budget
+//! ## Cooperative budget
 //!
 //! Every task poll gets 128 units of [`waitq::coop`] budget; each wait that
 //! makes progress spends one, and a wait that finds the budget spent yields
 //! (wakes its task and returns `Pending`), so one busy task cannot starve
 //! the others. CPU loops can call [`sync::coop::consume_budget`].
 //!
-//! # Signals
+//! ## Task signals
 //!
 //! Every task can be interrupted or killed through its handle
 //! ([`JoinHandle::interrupt`](task::JoinHandle::interrupt),
@@ -57,7 +202,7 @@
 //! [`signals()`](task::signals) are the [`waitq::SignalSource`] its
 //! `_interruptible` and `_killable` waits read, exactly as in the kernel.
 //!
-//! # Examples
+//! ## A wait queue, by hand
 //!
 //! ```
 //! use runtime::sync::WaitQueue;
@@ -87,6 +232,7 @@ mod blocking;
 mod builder;
 mod context;
 pub mod fs;
+pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod metrics;
