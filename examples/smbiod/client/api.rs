@@ -6,6 +6,7 @@
 //! credit window.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::try_join_all;
 use runtime::net::TcpStream;
@@ -35,6 +36,10 @@ const SMALL_CHUNK: u32 = 65_536;
 /// Directory listing buffer per QUERY_DIRECTORY.
 const LIST_CHUNK: u32 = 65_536;
 
+/// [`ConnectOptions::timeout`]'s default (the kernel's cifs waits 60 s
+/// for a reply and probes every 60 s; an interactive tool wants less).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -47,6 +52,11 @@ pub struct ConnectOptions {
     pub share: String,
     /// Credits asked for per request.
     pub credit_request: u16,
+    /// How long a request may wait for its reply (credits included)
+    /// before its caller gets [`ClientError::TimedOut`]; a connection
+    /// silent for half of it gets a keepalive ECHO, and one that answers
+    /// nothing for all of it is declared dead. Default 30 s.
+    pub timeout: Duration,
 }
 
 impl ConnectOptions {
@@ -57,6 +67,7 @@ impl ConnectOptions {
             user: String::new(),
             share: share.to_string(),
             credit_request: CREDIT_REQUEST,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -85,8 +96,10 @@ impl Client {
     /// Connects to `addr` (HOST:PORT), negotiates, logs on and connects
     /// `\\HOST\share`. Must run inside a runtime with I/O and timers.
     pub async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Client, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        let daemon = Daemon::start(stream, opts.credit_request);
+        let stream = runtime::time::timeout(opts.timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::TimedOut(opts.timeout))??;
+        let daemon = Daemon::start(stream, opts.credit_request, opts.timeout);
         match Client::setup(&daemon, addr, opts).await {
             Ok(inner) => Ok(Client {
                 inner: Arc::new(inner),
