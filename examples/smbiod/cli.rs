@@ -195,12 +195,14 @@ async fn run(cfg: Config) -> i32 {
     };
     let code = session(&cfg, &addr).await;
     if cfg.stay && cfg.server.is_none() {
-        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
         use runtime::signal::{recv, ProcessSignal};
+        // Listen before saying so: a signal sent on reading the line below
+        // must not fall between the line and the listening.
         let stop = futures::future::select(
             Box::pin(recv(ProcessSignal::CtrlC)),
             Box::pin(recv(ProcessSignal::Terminate)),
         );
+        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
         let _ = stop.await;
     }
     if let Some(d) = temp {
