@@ -36,6 +36,8 @@
 mod hung_tests;
 mod iod;
 mod keepalive;
+#[cfg(test)]
+mod list_memory_tests;
 mod reader;
 pub mod request;
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod async_driver;
 #[cfg(test)]
 pub mod blocking;
 mod files;
+mod listing;
 mod meta;
 mod query;
 mod sandbox;
@@ -30,10 +31,10 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::wire::create::FileId;
-use crate::wire::dir::DirEntry;
 use crate::wire::header::{FLAG_RELATED, FLAG_SERVER_TO_REDIR};
 use crate::wire::message::{split_compound, ErrorResponse, Request, Response};
 use crate::wire::{frame, status, Command, Header, WireError};
+use listing::Listing;
 
 /// Credits granted per reply at most.
 const MAX_GRANT: u16 = 512;
@@ -96,8 +97,8 @@ struct Open {
     writable: bool,
     /// Granted access mask (reported by FileAllInformation).
     access: u32,
-    /// Directory enumeration: entries and the next one to return.
-    listing: Option<(Vec<DirEntry>, usize)>,
+    /// Directory enumeration in progress.
+    listing: Option<Listing>,
     /// Remove on CLOSE.
     delete_on_close: bool,
 }

@@ -3,7 +3,8 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::meta::{attrs, io_status, list};
+use super::listing::Listing;
+use super::meta::{attrs, io_status};
 use super::{Connection, Outcome};
 use crate::wire::buf::Put;
 use crate::wire::dir::{
@@ -41,23 +42,17 @@ impl Connection {
             } else {
                 &r.pattern
             };
-            let entries = list(&root, &open.path, &parent, pattern).map_err(|e| io_status(&e))?;
-            open.listing = Some((entries, 0));
+            let listing =
+                Listing::start(&root, &open.path, &parent, pattern).map_err(|e| io_status(&e))?;
+            open.listing = Some(listing);
         }
-        let Some((entries, next)) = open.listing.as_mut() else {
+        let Some(listing) = open.listing.as_mut() else {
             return Err(status::UNSUCCESSFUL);
         };
-        if *next >= entries.len() {
-            return Err(if first {
-                status::NO_SUCH_FILE
-            } else {
-                status::NO_MORE_FILES
-            });
-        }
         let limit = r.output_length.min(max) as usize;
         let mut buf: Vec<u8> = Vec::new();
         let mut prev: Option<usize> = None;
-        while let Some(e) = entries.get(*next) {
+        while let Some(e) = listing.peek().map_err(|e| io_status(&e))? {
             let enc = encode_entry(r.class, e).map_err(|_| status::INVALID_INFO_CLASS)?;
             let start = buf.len().next_multiple_of(8);
             if start + enc.len() > limit {
@@ -70,10 +65,17 @@ impl Connection {
             }
             buf.extend(enc);
             prev = Some(start);
-            *next += 1;
+            listing.advance();
             if r.flags & RETURN_SINGLE_ENTRY != 0 {
                 break;
             }
+        }
+        if buf.is_empty() && listing.peek().map_err(|e| io_status(&e))?.is_none() {
+            return Err(if first && listing.returned() == 0 {
+                status::NO_SUCH_FILE
+            } else {
+                status::NO_MORE_FILES
+            });
         }
         if buf.is_empty() {
             return Err(status::INFO_LENGTH_MISMATCH);
