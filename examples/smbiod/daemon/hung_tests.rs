@@ -97,6 +97,30 @@ impl ServerChild {
         assert!(st.success(), "kill {sig}");
     }
 
+    /// SIGSTOP, then waits until every thread of the child has stopped:
+    /// `kill` returns before they all have (a thread on another CPU, or a
+    /// descheduled vCPU, stops a little later and could answer meanwhile).
+    fn freeze(&self) {
+        self.signal("-STOP");
+        let tasks = format!("/proc/{}/task", self.child.id());
+        for _ in 0..10_000 {
+            let all_stopped = std::fs::read_dir(&tasks).unwrap().all(|t| {
+                let stat =
+                    std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+                // the state follows the parenthesised command name
+                let state = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().next());
+                matches!(state, Some("T" | "t"))
+            });
+            if all_stopped {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the server child never stopped");
+    }
+
     /// SIGTERM, and the exit code it stops with.
     fn stop(&mut self) -> Option<i32> {
         self.signal("-TERM");
@@ -149,16 +173,20 @@ fn a_frozen_server_times_callers_out_and_is_declared_dead() {
         "daemon::hung_tests::a_frozen_server_times_callers_out_and_is_declared_dead",
     );
     let addr = server.addr.clone();
-    let t = Duration::from_secs(2);
+    // The busy connection's own keepalive would declare it dead half a
+    // timeout after its callers time out: a wide margin, so that even a
+    // starved runtime lets the callers' timeouts come first.
+    let t = Duration::from_secs(4);
+    let short = Duration::from_secs(1);
     rt().block_on(async {
         let busy = Client::connect(&addr, &opts(t)).await.unwrap();
-        let idle = Client::connect(&addr, &opts(t)).await.unwrap();
+        let idle = Client::connect(&addr, &opts(short)).await.unwrap();
+        idle.list("").await.unwrap();
         busy.write_file("frozen.bin", &pattern(3, 3, 5000))
             .await
             .unwrap();
-        idle.list("").await.unwrap();
 
-        server.signal("-STOP");
+        server.freeze();
         let first = {
             let c = busy.clone();
             runtime::spawn(async move { c.file_size("frozen.bin").await })
@@ -203,7 +231,7 @@ fn a_frozen_server_times_callers_out_and_is_declared_dead() {
 
         // A new connection to the frozen server: the kernel completes the
         // TCP handshake, NEGOTIATE is never answered.
-        let r = guarded("connecting", Client::connect(&addr, &opts(t))).await;
+        let r = guarded("connecting", Client::connect(&addr, &opts(short))).await;
         assert!(matches!(r, Err(ClientError::TimedOut(_))), "{r:?}");
 
         server.signal("-CONT");
