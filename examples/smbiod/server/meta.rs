@@ -24,6 +24,7 @@ pub fn io_status(e: &io::Error) -> u32 {
         io::ErrorKind::AlreadyExists => status::OBJECT_NAME_COLLISION,
         io::ErrorKind::NotADirectory => status::NOT_A_DIRECTORY,
         io::ErrorKind::IsADirectory => status::FILE_IS_A_DIRECTORY,
+        io::ErrorKind::DirectoryNotEmpty => status::DIRECTORY_NOT_EMPTY,
         io::ErrorKind::StorageFull => status::DISK_FULL,
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => status::OBJECT_NAME_INVALID,
         _ => status::UNSUCCESSFUL,

@@ -6,10 +6,12 @@
 //! Any transport can drive it; [`blocking`] is a thread-per-connection
 //! std::net driver used by the tests and `main`.
 //!
-//! Scope (enough for smbclient's `ls`, `get`, `put`): NEGOTIATE (no DFS,
-//! no signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
-//! share, CREATE, CLOSE, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, ECHO,
-//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. CANCEL
+//! Scope (enough for smbclient's `ls`, `get`, `put`, `rm`, `rename`,
+//! `mkdir`, `rmdir`, `allinfo`, `setmode`): NEGOTIATE (no DFS, no
+//! signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
+//! share, CREATE, CLOSE, READ, WRITE, FLUSH, QUERY_DIRECTORY, QUERY_INFO,
+//! SET_INFO (basic info, rename, disposition, end of file), ECHO, LOGOFF,
+//! TREE_DISCONNECT, related and unrelated compound chains. CANCEL
 //! is never answered (no request is ever pending). Anything else gets
 //! `STATUS_NOT_SUPPORTED`.
 
@@ -22,6 +24,9 @@ mod meta;
 mod query;
 mod sandbox;
 mod session;
+mod setinfo;
+#[cfg(test)]
+mod setinfo_tests;
 #[cfg(test)]
 mod tests;
 
@@ -320,6 +325,8 @@ impl Connection {
             Request::Write(r) => self.write(&r),
             Request::QueryDirectory(r) => self.query_directory(&r),
             Request::QueryInfo(r) => self.query_info(&r),
+            Request::SetInfo(r) => self.set_info(&r),
+            Request::Flush(r) => self.flush(&r),
             _ => Err(status::NOT_SUPPORTED),
         }
     }
@@ -348,6 +355,8 @@ fn substitute_related(req: &mut Request, related: bool, last: Option<FileId>) {
         Request::Write(r) => &mut r.file_id,
         Request::QueryDirectory(r) => &mut r.file_id,
         Request::QueryInfo(r) => &mut r.file_id,
+        Request::SetInfo(r) => &mut r.file_id,
+        Request::Flush(r) => &mut r.file_id,
         _ => return,
     };
     if *fid == FileId::RELATED {

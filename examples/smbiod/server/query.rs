@@ -106,6 +106,12 @@ impl Connection {
                 )
             }
             (INFO_FILE, file::NETWORK_OPEN) => (info::network_open(&a), false),
+            // No 8.3 names here (as Samba with `mangled names = no`);
+            // smbclient's allinfo goes on without one.
+            (INFO_FILE, file::ALTERNATE_NAME) => return Err(status::NOT_SUPPORTED),
+            // Directories have no data stream.
+            (INFO_FILE, file::STREAM) if md.is_dir() => (Vec::new(), true),
+            (INFO_FILE, file::STREAM) => (info::data_stream(&a), true),
             (INFO_FILE, file::ATTRIBUTE_TAG) => {
                 let mut v = Vec::new();
                 v.put_u32(a.attributes);

@@ -32,6 +32,10 @@ pub mod file {
     pub const ALIGNMENT: u8 = 17;
     /// FileAllInformation.
     pub const ALL: u8 = 18;
+    /// FileAlternateNameInformation (the 8.3 name).
+    pub const ALTERNATE_NAME: u8 = 21;
+    /// FileStreamInformation.
+    pub const STREAM: u8 = 22;
     /// FileNetworkOpenInformation.
     pub const NETWORK_OPEN: u8 = 34;
     /// FileAttributeTagInformation.
@@ -122,6 +126,19 @@ pub fn basic(a: &FileAttrs) -> Vec<u8> {
     }
     out.put_u32(a.attributes);
     out.put_u32(0);
+    out
+}
+
+/// FileStreamInformation of a plain file: its one unnamed data stream,
+/// `::$DATA`.
+pub fn data_stream(a: &FileAttrs) -> Vec<u8> {
+    let name = to_utf16("::$DATA");
+    let mut out = Vec::with_capacity(24 + name.len());
+    out.put_u32(0); // NextEntryOffset
+    out.put_u32(name.len() as u32);
+    out.put_u64(a.eof);
+    out.put_u64(a.allocation);
+    out.extend_from_slice(&name);
     out
 }
 
