@@ -29,6 +29,8 @@ mod setinfo;
 mod setinfo_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod volume_tests;
 
 use std::collections::HashMap;
 use std::fs::File;
