@@ -140,21 +140,6 @@ impl Drop for ServerChild {
     }
 }
 
-/// In the child: run the program as a staying embedded server.
-fn child_main() -> ! {
-    let args = [
-        "--stay",
-        "--callers",
-        "1",
-        "--rounds",
-        "1",
-        "--size",
-        "1000",
-    ];
-    let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
-    std::process::exit(code)
-}
-
 /// The server is frozen with SIGSTOP: the caller whose request gets no
 /// reply gets `TimedOut` and declares the connection dead, so a caller who
 /// started later gets `Disconnected` at once; an idle connection finds out
@@ -167,7 +152,19 @@ fn child_main() -> ! {
 #[test]
 fn a_frozen_server_times_callers_out_and_is_declared_dead() {
     if std::env::var_os(CHILD).is_some() {
-        child_main();
+        // The child: the program as a staying embedded server. (Inside the
+        // #[test] fn: benches/smbiod.rs compiles this module without `cli`.)
+        let args = [
+            "--stay",
+            "--callers",
+            "1",
+            "--rounds",
+            "1",
+            "--size",
+            "1000",
+        ];
+        let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
+        std::process::exit(code);
     }
     let mut server = ServerChild::start(
         "daemon::hung_tests::a_frozen_server_times_callers_out_and_is_declared_dead",
