@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::client::api::{dialect_name, Client, ConnectOptions};
 use crate::report::{summary, ticker};
@@ -45,6 +46,10 @@ OPTIONS:
   --rounds N           files per caller (default 8)
   --size BYTES         bytes per file (default 524288)
   --credits N          credits to ask for per request (default 64)
+  --timeout SECS       a request with no reply in SECS fails with a timeout
+                       (default 30); an idle connection gets an ECHO every
+                       SECS/2, and a server that answers nothing for SECS
+                       is declared dead (every caller gets an error)
   -h, --help           this text
 ";
 
@@ -96,10 +101,20 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--rounds" => cfg.plan.rounds = num(val()?)?,
             "--size" => cfg.plan.size = num(val()?)?,
             "--credits" => cfg.connect.credit_request = num(val()?)?.clamp(1, 8192) as u16,
+            "--timeout" => cfg.connect.timeout = parse_secs(&val()?)?,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(cfg)
+}
+
+/// "30" or "0.5" seconds → a timeout; it must be positive and at most a day.
+pub fn parse_secs(v: &str) -> Result<Duration, String> {
+    let secs: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("--timeout {v}: want seconds in (0, 86400]"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// "3.1.1,0202" → [0x0311, 0x0202].
@@ -180,12 +195,14 @@ async fn run(cfg: Config) -> i32 {
     };
     let code = session(&cfg, &addr).await;
     if cfg.stay && cfg.server.is_none() {
-        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
         use runtime::signal::{recv, ProcessSignal};
+        // Listen before saying so: a signal sent on reading the line below
+        // must not fall between the line and the listening.
         let stop = futures::future::select(
             Box::pin(recv(ProcessSignal::CtrlC)),
             Box::pin(recv(ProcessSignal::Terminate)),
         );
+        println!("serving until Ctrl-C or SIGTERM: smbclient //127.0.0.1/share -p PORT -N");
         let _ = stop.await;
     }
     if let Some(d) = temp {
@@ -254,4 +271,26 @@ fn seed_temp_dir() -> std::io::Result<PathBuf> {
     std::fs::write(dir.join("docs/notes.txt"), "wait queues all the way down\n")?;
     std::fs::write(dir.join("sample.bin"), workload::pattern(999, 0, 1 << 20))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::time::Duration;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn timeout_defaults_to_30_s_and_takes_fractions() {
+        let cfg = parse(&[]).unwrap();
+        assert_eq!(cfg.connect.timeout, Duration::from_secs(30));
+        let cfg = parse(&args(&["--timeout", "0.25"])).unwrap();
+        assert_eq!(cfg.connect.timeout, Duration::from_millis(250));
+        for bad in ["0", "-1", "abc", "NaN", "inf", "1e9"] {
+            assert!(parse(&args(&["--timeout", bad])).is_err(), "{bad}");
+        }
+        assert!(parse(&args(&["--timeout"])).is_err());
+    }
 }

@@ -89,8 +89,8 @@ pub fn summary(o: &Outcome) -> String {
     line(
         "daemon",
         format!(
-            "slept {} times, woken {} times, {} send batches",
-            s.sleeps, s.wakes, a.batches
+            "slept {} times, woken {} times, {} send batches, {} keepalive ECHOs",
+            s.sleeps, s.wakes, a.batches, a.echoes
         ),
     );
     line(

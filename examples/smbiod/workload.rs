@@ -145,10 +145,18 @@ async fn caller(client: &Client, plan: &Plan, c: usize, progress: &Progress) -> 
         names.push(name);
         progress.verified.fetch_add(1, Ordering::Relaxed);
     }
-    let listing = client.list("").await.map_err(|e| format!("list: {e}"))?;
-    for name in &names {
-        let found = listing.iter().find(|e| &e.name == name);
-        if found.map(|e| e.attrs.eof) != Some(plan.size as u64) {
+    // Streamed: only our own names are kept, whatever the share holds.
+    let mut sizes: Vec<Option<u64>> = vec![None; names.len()];
+    client
+        .list_each("", |e| {
+            if let Some(i) = names.iter().position(|n| *n == e.name) {
+                sizes[i] = Some(e.attrs.eof);
+            }
+        })
+        .await
+        .map_err(|e| format!("list: {e}"))?;
+    for (name, size) in names.iter().zip(&sizes) {
+        if *size != Some(plan.size as u64) {
             return Err(format!("{name}: missing from the listing or wrong size"));
         }
     }

@@ -6,6 +6,7 @@
 //! credit window.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::try_join_all;
 use runtime::net::TcpStream;
@@ -35,6 +36,10 @@ const SMALL_CHUNK: u32 = 65_536;
 /// Directory listing buffer per QUERY_DIRECTORY.
 const LIST_CHUNK: u32 = 65_536;
 
+/// [`ConnectOptions::timeout`]'s default (the kernel's cifs waits 60 s
+/// for a reply and probes every 60 s; an interactive tool wants less).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -47,6 +52,11 @@ pub struct ConnectOptions {
     pub share: String,
     /// Credits asked for per request.
     pub credit_request: u16,
+    /// How long a request may wait for its reply (credits included)
+    /// before its caller gets [`ClientError::TimedOut`]; a connection
+    /// silent for half of it gets a keepalive ECHO, and one that answers
+    /// nothing for all of it is declared dead. Default 30 s.
+    pub timeout: Duration,
 }
 
 impl ConnectOptions {
@@ -57,6 +67,7 @@ impl ConnectOptions {
             user: String::new(),
             share: share.to_string(),
             credit_request: CREDIT_REQUEST,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -85,8 +96,10 @@ impl Client {
     /// Connects to `addr` (HOST:PORT), negotiates, logs on and connects
     /// `\\HOST\share`. Must run inside a runtime with I/O and timers.
     pub async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Client, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        let daemon = Daemon::start(stream, opts.credit_request);
+        let stream = runtime::time::timeout(opts.timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::TimedOut(opts.timeout))??;
+        let daemon = Daemon::start(stream, opts.credit_request, opts.timeout);
         match Client::setup(&daemon, addr, opts).await {
             Ok(inner) => Ok(Client {
                 inner: Arc::new(inner),
@@ -200,20 +213,53 @@ impl Client {
         self.close(fid).await
     }
 
-    /// Lists directory `dir` ("" = the share root) until NO_MORE_FILES.
+    /// Lists directory `dir` ("" = the share root) until NO_MORE_FILES,
+    /// collecting every entry: memory grows with the directory, so for a
+    /// large one prefer [`list_each`](Self::list_each).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`list_each`](Self::list_each).
+    #[cfg_attr(not(test), allow(dead_code))] // the program itself streams
     pub async fn list(&self, dir: &str) -> Result<Vec<DirEntry>, ClientError> {
-        let fid = self
-            .create(dir, 0x0010_0081, FILE_OPEN, FILE_DIRECTORY_FILE)
-            .await?;
-        let listed = self.list_open(fid).await;
-        let closed = self.close(fid).await;
-        let out = listed?;
-        closed?;
+        let mut out = Vec::new();
+        self.list_each(dir, |e| out.push(e)).await?;
         Ok(out)
     }
 
-    async fn list_open(&self, fid: FileId) -> Result<Vec<DirEntry>, ClientError> {
-        let mut out = Vec::new();
+    /// Lists directory `dir` ("" = the share root), handing each entry to
+    /// `each` as its QUERY_DIRECTORY reply comes in; returns how many there
+    /// were. Only one reply (at most 64 KiB, or MaxTransact) and its
+    /// entries are held at a time, whatever the directory's size, so any
+    /// number of callers can list a huge directory at once (issue 25: 512
+    /// callers collecting a 16k-entry directory held 1.19 GB).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the listing; the directory handle is
+    /// left open on the server until the session ends (the request in
+    /// flight, if any, is abandoned as by [`Daemon::call`]).
+    pub async fn list_each(
+        &self,
+        dir: &str,
+        mut each: impl FnMut(DirEntry),
+    ) -> Result<usize, ClientError> {
+        let fid = self
+            .create(dir, 0x0010_0081, FILE_OPEN, FILE_DIRECTORY_FILE)
+            .await?;
+        let listed = self.list_open(fid, &mut each).await;
+        let closed = self.close(fid).await;
+        let n = listed?;
+        closed?;
+        Ok(n)
+    }
+
+    async fn list_open(
+        &self,
+        fid: FileId,
+        each: &mut impl FnMut(DirEntry),
+    ) -> Result<usize, ClientError> {
+        let mut n = 0;
         let mut flags = RESTART_SCANS;
         loop {
             let req = QueryDirectoryRequest {
@@ -227,9 +273,12 @@ impl Client {
             let ok = &[status::NO_MORE_FILES];
             match self.call(Request::QueryDirectory(req), ok).await? {
                 (h, Response::QueryDirectory(buf)) if h.status == status::SUCCESS => {
-                    out.extend(parse_entries(FILE_ID_BOTH_DIRECTORY_INFORMATION, &buf)?);
+                    let entries = parse_entries(FILE_ID_BOTH_DIRECTORY_INFORMATION, &buf)?;
+                    drop(buf);
+                    n += entries.len();
+                    entries.into_iter().for_each(&mut *each);
                 }
-                _ => return Ok(out),
+                _ => return Ok(n),
             }
             flags = 0;
         }

@@ -49,6 +49,12 @@ pub enum ClientError {
     /// The caller was signalled (its task interrupted or killed) while it
     /// waited for credits or for its reply; a late reply is discarded.
     Interrupted,
+    /// No reply within the per-request timeout
+    /// ([`ConnectOptions::timeout`](crate::client::api::ConnectOptions::timeout));
+    /// a late reply is discarded. If the server sent nothing at all while
+    /// the caller waited, the connection is also declared dead and every
+    /// other caller gets [`ClientError::Disconnected`].
+    TimedOut(std::time::Duration),
     /// The connection is gone (server closed or reset it, or sent a
     /// malformed or oversized frame); the text says why.
     Disconnected(std::sync::Arc<str>),
@@ -86,6 +92,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Protocol(what) => write!(f, "protocol violation: {what}"),
             ClientError::Interrupted => f.write_str("interrupted while waiting for the server"),
+            ClientError::TimedOut(t) => write!(f, "no reply from the server within {t:?}"),
             ClientError::Disconnected(why) => write!(f, "connection lost: {why}"),
             ClientError::Shutdown => f.write_str("smbiod is shutting down"),
         }

@@ -1,5 +1,6 @@
 //! The daemon task (kernel: `smbiod()` and `smbiod_doio()`): sleeps until
-//! `DATA_READY` or shutdown, sends what is queued in MessageId order, and
+//! `DATA_READY`, shutdown or the next keepalive event, sends what is
+//! queued in MessageId order, and
 //! on a signal (Ctrl-C) or a shutdown request fails its callers, logs the
 //! session off and stops.
 
@@ -13,6 +14,7 @@ use futures::future::{select, Either};
 use futures::io::AsyncWriteExt;
 use runtime::net::tcp::OwnedWriteHalf;
 
+use super::keepalive::{self, Tick};
 use super::request::{Queued, Sent, Signals, Slot};
 use super::shared::Shared;
 use crate::client::ClientError;
@@ -36,13 +38,23 @@ pub async fn run(shared: Arc<Shared>, mut wr: OwnedWriteHalf) {
         if !cond() {
             sh.sleeps.fetch_add(1, Ordering::Relaxed);
         }
-        match sh
-            .smbiod_wait
-            .wait_event_interruptible(&signals, cond)
-            .await
-        {
-            Ok(()) => {}
+        let wait = sh.smbiod_wait.wait_event_interruptible_timeout(
+            &signals,
+            &sh.clock,
+            keepalive::next_in(sh),
+            cond,
+        );
+        match wait.await {
+            Ok(_) => {}
             Err(e) if e.is_closed() => break,
+            Err(e) if e.is_timed_out() => match keepalive::tick(sh) {
+                Tick::Idle => continue,
+                Tick::Echo => {}
+                Tick::Dead(why) => {
+                    sh.kill(&why);
+                    break;
+                }
+            },
             Err(_) => {
                 // Ctrl-C (or an interrupt): deliver it, then shut down.
                 signals.clear();

@@ -8,7 +8,7 @@
 //!    queues the request;
 //! 2. it sets `DATA_READY` and `wake_up_interruptible(&smbiod_wait)`;
 //! 3. the daemon task, asleep in
-//!    `wait_event_interruptible(smbiod_wait, DATA_READY || shutdown)`,
+//!    `wait_event_interruptible_timeout(smbiod_wait, DATA_READY || shutdown)`,
 //!    clears the bit, gives each queued request its MessageId(s) and
 //!    writes them out in one batch — never more than the credits granted;
 //! 4. a reader task owns the socket's read half: it matches each reply to
@@ -23,8 +23,21 @@
 //! [`ClientError::Shutdown`], the session is logged off. When the
 //! connection dies (EOF, reset, malformed or oversized frame) every waiting
 //! caller gets [`ClientError::Disconnected`] with the reason.
+//!
+//! A hung server hangs nobody (`keepalive.rs`): every call is bounded by the
+//! daemon's timeout (the caller sleeps in
+//! `wait_event_interruptible_timeout` and gets [`ClientError::TimedOut`]);
+//! a connection silent for half the timeout gets an SMB2 ECHO from the
+//! daemon (the kernel's cifs `SMB2_echo`); and a connection that answers
+//! neither the ECHO nor a timed-out caller within the timeout is declared
+//! dead, so every caller gets an error at once.
 
+#[cfg(test)]
+mod hung_tests;
 mod iod;
+mod keepalive;
+#[cfg(test)]
+mod list_memory_tests;
 mod reader;
 pub mod request;
 #[cfg(test)]
@@ -38,11 +51,11 @@ pub mod testserver;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use runtime::net::TcpStream;
 use runtime::task::AbortHandle;
-use waitq::SignalKind;
+use waitq::{Clock, SignalKind};
 
 use crate::client::{ClientError, ClientState};
 use crate::wire::message::Request;
@@ -58,12 +71,13 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts the daemon and reader tasks on `stream` (on the current
-    /// runtime), with `credit_request` credits asked for per request.
-    pub fn start(stream: TcpStream, credit_request: u16) -> Daemon {
+    /// runtime, which must have timers), with `credit_request` credits
+    /// asked for per request and each request timing out after `timeout`.
+    pub fn start(stream: TcpStream, credit_request: u16, timeout: Duration) -> Daemon {
         let _ = stream.set_nodelay(true);
         let mut proto = ClientState::new();
         proto.credit_request = credit_request.max(1);
-        let shared = Arc::new(Shared::new(proto));
+        let shared = Arc::new(Shared::new(proto, timeout));
         let (rd, wr) = stream.into_split();
         let reader = runtime::spawn(reader::run(shared.clone(), rd));
         let daemon = runtime::spawn(iod::run(shared.clone(), wr));
@@ -75,26 +89,55 @@ impl Daemon {
     }
 
     /// Sends `req` on `tree_id` and sleeps until its final reply (kernel:
-    /// `smb_add_request` + `wait_event_interruptible(req->rq_wait, ...)`).
-    /// Error statuses come back as replies; see [`crate::client::check`].
+    /// `smb_add_request` + `wait_event_interruptible_timeout(req->rq_wait,
+    /// ...)`). Error statuses come back as replies; see
+    /// [`crate::client::check`].
+    ///
+    /// The whole call, the wait for credits included, is bounded by the
+    /// daemon's timeout: past it the caller gets
+    /// [`ClientError::TimedOut`] and a late reply is discarded. If the
+    /// server sent nothing at all during the wait, the connection is
+    /// declared dead too (every other caller gets
+    /// [`ClientError::Disconnected`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the request: unsent, it is unqueued
+    /// and its credits returned; sent, its reply is discarded (a late
+    /// CREATE's handle is closed).
     pub async fn call(&self, req: Request, tree_id: u32) -> Result<Reply, ClientError> {
         let signals = Signals::current();
+        let sh = &*self.shared;
+        let started = sh.clock.now();
+        let deadline = started + sh.timeout;
         let slot = Slot::new();
         let mut guard = Abandon {
             shared: &self.shared,
             slot: &slot,
             armed: false,
         };
-        self.reserve_and_queue(req, tree_id, &slot, &signals)
-            .await?;
+        let queued = self
+            .reserve_and_queue(req, tree_id, &slot, &signals, deadline)
+            .await;
+        if let Err(e) = queued {
+            if matches!(e, ClientError::TimedOut(_)) {
+                sh.timed_out(started);
+            }
+            return Err(e);
+        }
         guard.armed = true;
-        self.shared.set_data_ready();
-        let waited = slot.wait(&signals).await;
+        sh.set_data_ready();
+        let left = deadline.saturating_duration_since(sh.clock.now());
+        let waited = slot.wait(&signals, &sh.clock, left, sh.timeout).await;
         guard.armed = false;
         if let Err(e) = waited {
-            // A reply that raced the signal wins; otherwise give up.
+            // A reply that raced the signal or the deadline wins;
+            // otherwise give up.
             if !slot.is_done() {
-                self.shared.abandon(&slot);
+                sh.abandon(&slot);
+                if matches!(e, ClientError::TimedOut(_)) {
+                    sh.timed_out(started);
+                }
                 return Err(e);
             }
         }
@@ -110,6 +153,7 @@ impl Daemon {
         tree_id: u32,
         slot: &Arc<Slot>,
         signals: &Signals,
+        deadline: Instant,
     ) -> Result<(), ClientError> {
         let sh = &*self.shared;
         let mut req = Some(req);
@@ -143,12 +187,17 @@ impl Daemon {
                 .lock()
                 .proto
                 .cost(req.as_ref().ok_or(ClientError::Shutdown)?);
+            let left = deadline.saturating_duration_since(sh.clock.now());
             sh.credit_wait
-                .wait_event_interruptible(signals, || sh.credits_ready(cost))
+                .wait_event_interruptible_timeout(signals, &sh.clock, left, || {
+                    sh.credits_ready(cost)
+                })
                 .await
                 .map_err(|e| {
                     if e.is_closed() {
                         sh.lock().usable().err().unwrap_or(ClientError::Shutdown)
+                    } else if e.is_timed_out() {
+                        ClientError::TimedOut(sh.timeout)
                     } else {
                         ClientError::Interrupted
                     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use futures::io::{AsyncReadExt, BufReader};
 use runtime::net::tcp::OwnedReadHalf;
+use waitq::Clock;
 
 use super::request::Slot;
 use super::shared::Shared;
@@ -58,7 +59,9 @@ fn eof_reason(shared: &Shared, e: &io::Error) -> String {
 fn deliver(shared: &Shared, msg: &[u8]) -> Result<(), ClientError> {
     let mut done: Option<(Arc<Slot>, Result<_, ClientError>)> = None;
     let (wake_credits, wake_daemon) = {
+        let now = shared.clock.now();
         let mut g = shared.lock();
+        g.last_rx = now;
         let before = g.proto.credits();
         let incoming = g.proto.receive(msg)?;
         let granted = g.proto.credits() - before;

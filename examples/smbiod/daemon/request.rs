@@ -4,8 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use runtime::time::RuntimeClock;
 use waitq::{SignalKind, SignalSource, TaskSignals, TaskState, WaitQueue};
 
 use crate::client::ClientError;
@@ -68,12 +69,26 @@ impl Slot {
         self.abandoned.load(Ordering::Acquire)
     }
 
-    /// Sleeps (interruptibly) until the outcome is in.
-    pub async fn wait(&self, signals: &Signals) -> Result<(), ClientError> {
+    /// Sleeps (interruptibly) until the outcome is in, for at most `left`
+    /// on `clock`; a timeout reports `limit`, the whole call's timeout.
+    pub async fn wait(
+        &self,
+        signals: &Signals,
+        clock: &RuntimeClock,
+        left: Duration,
+        limit: Duration,
+    ) -> Result<(), ClientError> {
         self.wq
-            .wait_event_interruptible(signals, || self.is_done())
+            .wait_event_interruptible_timeout(signals, clock, left, || self.is_done())
             .await
-            .map_err(|_| ClientError::Interrupted)
+            .map(drop)
+            .map_err(|e| {
+                if e.is_timed_out() {
+                    ClientError::TimedOut(limit)
+                } else {
+                    ClientError::Interrupted
+                }
+            })
     }
 }
 

@@ -5,8 +5,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use waitq::WaitQueue;
+use runtime::time::RuntimeClock;
+use waitq::{Clock, WaitQueue};
 
 use super::request::{Queued, Sent, Slot};
 use super::{Stats, TaskCell};
@@ -40,6 +42,11 @@ pub struct Inner {
     pub acct: Accounting,
     /// Request latencies, queued → final reply, in microseconds.
     pub latencies_us: Vec<u32>,
+    /// When the last frame came in (the connection's start before any).
+    pub last_rx: Instant,
+    /// When the keepalive last probed the server (an ECHO, or an attempt
+    /// that found no credit free): unanswered while `last_rx` is older.
+    pub probe: Option<Instant>,
 }
 
 /// Credit and traffic counters.
@@ -67,6 +74,8 @@ pub struct Accounting {
     pub discarded: u64,
     /// Batches the daemon wrote.
     pub batches: u64,
+    /// Keepalive ECHOs sent.
+    pub echoes: u64,
 }
 
 impl Inner {
@@ -126,11 +135,18 @@ pub struct Shared {
     pub wakes: AtomicU64,
     /// The task handles.
     pub tasks: TaskCell,
+    /// The per-request timeout; also how long an unanswered keepalive
+    /// waits before the connection is declared dead.
+    pub timeout: Duration,
+    /// The runtime's clock, for the `_timeout` waits.
+    pub clock: RuntimeClock,
 }
 
 impl Shared {
-    /// Fresh state around `proto`.
-    pub fn new(proto: ClientState) -> Shared {
+    /// Fresh state around `proto`, with requests timing out after
+    /// `timeout`. Must be called on a runtime with timers.
+    pub fn new(proto: ClientState, timeout: Duration) -> Shared {
+        let clock = runtime::time::clock();
         Shared {
             inner: Mutex::new(Inner {
                 proto,
@@ -145,6 +161,8 @@ impl Shared {
                     ..Accounting::default()
                 },
                 latencies_us: Vec::new(),
+                last_rx: clock.now(),
+                probe: None,
             }),
             smbiod_wait: WaitQueue::new(),
             credit_wait: WaitQueue::new(),
@@ -158,6 +176,21 @@ impl Shared {
             sleeps: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
             tasks: TaskCell::new(),
+            timeout,
+            clock,
+        }
+    }
+
+    /// A caller that started waiting at `started` timed out: if the server
+    /// has sent nothing since, it has stopped answering, and the connection
+    /// is declared dead so that no other caller waits for it too.
+    pub fn timed_out(&self, started: Instant) {
+        let silent = self.lock().last_rx < started;
+        if silent {
+            self.kill(&format!(
+                "the server stopped answering: nothing received for {:?}",
+                self.timeout
+            ));
         }
     }
 

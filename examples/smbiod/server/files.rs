@@ -5,6 +5,7 @@ use std::os::unix::fs::FileExt;
 
 use super::meta::{attrs, io_status};
 use super::sandbox::resolve;
+use super::setinfo::check_deletable;
 use super::{Connection, Open, Outcome};
 use crate::wire::create::{
     CloseRequest, CloseResponse, CreateRequest, CreateResponse, FileId, CLOSE_POSTQUERY_ATTRIB,
@@ -21,9 +22,9 @@ const WRITE_ACCESS: u32 = 0x2 | 0x4 | 0x1_0000 | 0x0200_0000 | 0x1000_0000 | 0x4
 /// The data-access classes share modes and READ/WRITE checks use, as
 /// FILE_SHARE_* bits: read (READ_DATA, EXECUTE), write (WRITE_DATA,
 /// APPEND_DATA), delete (DELETE).
-const SHARE_READ: u32 = 1;
-const SHARE_WRITE: u32 = 2;
-const SHARE_DELETE: u32 = 4;
+pub(super) const SHARE_READ: u32 = 1;
+pub(super) const SHARE_WRITE: u32 = 2;
+pub(super) const SHARE_DELETE: u32 = 4;
 
 /// `desired` mapped onto [`SHARE_READ`] | [`SHARE_WRITE`] | [`SHARE_DELETE`]
 /// (generic rights and MAXIMUM_ALLOWED included: a guest here gets all).
@@ -76,6 +77,11 @@ impl Connection {
             return Err(status::SHARING_VIOLATION);
         }
         let existing = fs::metadata(&path).ok();
+        if existing.is_some() && r.options & FILE_DELETE_ON_CLOSE != 0 {
+            // MS-FSA 2.1.5.1.2.1: the root and read-only files cannot be
+            // deleted (a directory's emptiness is checked on CLOSE).
+            check_deletable(&self.share.root, &path, false)?;
+        }
         let want_dir = r.options & FILE_DIRECTORY_FILE != 0;
         let writable = r.desired_access & WRITE_ACCESS != 0;
         let (file, action) = match existing {

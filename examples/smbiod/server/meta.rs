@@ -1,14 +1,12 @@
 //! File metadata as SMB sees it, directory listings, and io::Error to
 //! NTSTATUS.
 
-use std::fs::{self, Metadata};
+use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::wire::create::FileAttrs;
-use crate::wire::dir::DirEntry;
 use crate::wire::{filetime, status};
 
 /// FileAttributes: read-only.
@@ -26,6 +24,7 @@ pub fn io_status(e: &io::Error) -> u32 {
         io::ErrorKind::AlreadyExists => status::OBJECT_NAME_COLLISION,
         io::ErrorKind::NotADirectory => status::NOT_A_DIRECTORY,
         io::ErrorKind::IsADirectory => status::FILE_IS_A_DIRECTORY,
+        io::ErrorKind::DirectoryNotEmpty => status::DIRECTORY_NOT_EMPTY,
         io::ErrorKind::StorageFull => status::DISK_FULL,
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => status::OBJECT_NAME_INVALID,
         _ => status::UNSUCCESSFUL,
@@ -90,50 +89,6 @@ pub fn wildcard(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|c| *c == '*')
-}
-
-/// The entries of directory `dir` matching `pattern`: `.` and `..` first,
-/// then the rest sorted by name. Entries whose metadata cannot be read
-/// (dangling symlinks), symlinks leading outside `root` (as Samba hides
-/// them: their target's size and times would leak) and names that are
-/// not UTF-8 are skipped.
-pub fn list(root: &Path, dir: &Path, parent: &Path, pattern: &str) -> io::Result<Vec<DirEntry>> {
-    let mut out = Vec::new();
-    for (name, p) in [(".", dir), ("..", parent)] {
-        if wildcard(pattern, name) {
-            let md = fs::metadata(p)?;
-            out.push(DirEntry {
-                name: name.into(),
-                attrs: attrs(&md),
-                file_id: md.ino(),
-            });
-        }
-    }
-    let mut rest = Vec::new();
-    for ent in fs::read_dir(dir)? {
-        let ent = ent?;
-        let Ok(name) = ent.file_name().into_string() else {
-            continue;
-        };
-        if !wildcard(pattern, &name) {
-            continue;
-        }
-        let is_link = ent.file_type().is_ok_and(|t| t.is_symlink());
-        if is_link && !fs::canonicalize(ent.path()).is_ok_and(|real| real.starts_with(root)) {
-            continue;
-        }
-        let Ok(md) = fs::metadata(ent.path()) else {
-            continue;
-        };
-        rest.push(DirEntry {
-            name,
-            attrs: attrs(&md),
-            file_id: md.ino(),
-        });
-    }
-    rest.sort_by(|a, b| a.name.cmp(&b.name));
-    out.extend(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

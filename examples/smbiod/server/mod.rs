@@ -6,10 +6,12 @@
 //! Any transport can drive it; [`blocking`] is a thread-per-connection
 //! std::net driver used by the tests and `main`.
 //!
-//! Scope (enough for smbclient's `ls`, `get`, `put`): NEGOTIATE (no DFS,
-//! no signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
-//! share, CREATE, CLOSE, READ, WRITE, QUERY_DIRECTORY, QUERY_INFO, ECHO,
-//! LOGOFF, TREE_DISCONNECT, related and unrelated compound chains. CANCEL
+//! Scope (enough for smbclient's `ls`, `get`, `put`, `rm`, `rename`,
+//! `mkdir`, `rmdir`, `allinfo`, `setmode`): NEGOTIATE (no DFS, no
+//! signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
+//! share, CREATE, CLOSE, READ, WRITE, FLUSH, QUERY_DIRECTORY, QUERY_INFO,
+//! SET_INFO (basic info, rename, disposition, end of file), ECHO, LOGOFF,
+//! TREE_DISCONNECT, related and unrelated compound chains. CANCEL
 //! is never answered (no request is ever pending). Anything else gets
 //! `STATUS_NOT_SUPPORTED`.
 
@@ -17,12 +19,18 @@ pub mod async_driver;
 #[cfg(test)]
 pub mod blocking;
 mod files;
+mod listing;
 mod meta;
 mod query;
 mod sandbox;
 mod session;
+mod setinfo;
+#[cfg(test)]
+mod setinfo_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod volume_tests;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,10 +38,10 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::wire::create::FileId;
-use crate::wire::dir::DirEntry;
 use crate::wire::header::{FLAG_RELATED, FLAG_SERVER_TO_REDIR};
 use crate::wire::message::{split_compound, ErrorResponse, Request, Response};
 use crate::wire::{frame, status, Command, Header, WireError};
+use listing::Listing;
 
 /// Credits granted per reply at most.
 const MAX_GRANT: u16 = 512;
@@ -96,8 +104,8 @@ struct Open {
     writable: bool,
     /// Granted access mask (reported by FileAllInformation).
     access: u32,
-    /// Directory enumeration: entries and the next one to return.
-    listing: Option<(Vec<DirEntry>, usize)>,
+    /// Directory enumeration in progress.
+    listing: Option<Listing>,
     /// Remove on CLOSE.
     delete_on_close: bool,
 }
@@ -319,6 +327,8 @@ impl Connection {
             Request::Write(r) => self.write(&r),
             Request::QueryDirectory(r) => self.query_directory(&r),
             Request::QueryInfo(r) => self.query_info(&r),
+            Request::SetInfo(r) => self.set_info(&r),
+            Request::Flush(r) => self.flush(&r),
             _ => Err(status::NOT_SUPPORTED),
         }
     }
@@ -347,6 +357,8 @@ fn substitute_related(req: &mut Request, related: bool, last: Option<FileId>) {
         Request::Write(r) => &mut r.file_id,
         Request::QueryDirectory(r) => &mut r.file_id,
         Request::QueryInfo(r) => &mut r.file_id,
+        Request::SetInfo(r) => &mut r.file_id,
+        Request::Flush(r) => &mut r.file_id,
         _ => return,
     };
     if *fid == FileId::RELATED {

@@ -1,21 +1,42 @@
 //! QUERY_DIRECTORY and QUERY_INFO for the embedded server.
 
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
-use super::meta::{attrs, io_status, list};
+use super::listing::Listing;
+use super::meta::{attrs, io_status};
 use super::{Connection, Outcome};
 use crate::wire::buf::Put;
 use crate::wire::dir::{
     encode_entry, is_known_class, QueryDirectoryRequest, REOPEN, RESTART_SCANS, RETURN_SINGLE_ENTRY,
 };
-use crate::wire::info::{self, file, fs as fsc, QueryInfoRequest, INFO_FILE, INFO_FILESYSTEM};
+use crate::wire::info::{
+    self, file, fs as fsc, QueryInfoRequest, VolumeSize, INFO_FILE, INFO_FILESYSTEM,
+};
 use crate::wire::message::Response;
 use crate::wire::status;
 
-/// Reported volume size, in 4 KiB allocation units (1 TiB total, half free):
-/// std has no statvfs, and the figures only feed smbclient's `ls` footer.
-const TOTAL_UNITS: u64 = 1 << 28;
+/// The size and free space of the file system holding `dir` (statvfs),
+/// as Samba reports them: allocation units of the fragment size, in
+/// 512-byte sectors where it is a multiple of 512.
+pub(super) fn volume_size(dir: &Path) -> io::Result<VolumeSize> {
+    let st = rustix::fs::statvfs(dir)?;
+    let unit = st.f_frsize.max(1);
+    let (sectors_per_unit, bytes_per_sector) = match u32::try_from(unit) {
+        Ok(u) if u % 512 == 0 => (u / 512, 512),
+        Ok(u) => (1, u),
+        Err(_) => return Err(io::ErrorKind::InvalidData.into()),
+    };
+    Ok(VolumeSize {
+        total_units: st.f_blocks,
+        caller_available_units: st.f_bavail,
+        actual_available_units: st.f_bfree,
+        sectors_per_unit,
+        bytes_per_sector,
+    })
+}
 
 impl Connection {
     pub(super) fn query_directory(&mut self, r: &QueryDirectoryRequest) -> Outcome {
@@ -41,23 +62,17 @@ impl Connection {
             } else {
                 &r.pattern
             };
-            let entries = list(&root, &open.path, &parent, pattern).map_err(|e| io_status(&e))?;
-            open.listing = Some((entries, 0));
+            let listing =
+                Listing::start(&root, &open.path, &parent, pattern).map_err(|e| io_status(&e))?;
+            open.listing = Some(listing);
         }
-        let Some((entries, next)) = open.listing.as_mut() else {
+        let Some(listing) = open.listing.as_mut() else {
             return Err(status::UNSUCCESSFUL);
         };
-        if *next >= entries.len() {
-            return Err(if first {
-                status::NO_SUCH_FILE
-            } else {
-                status::NO_MORE_FILES
-            });
-        }
         let limit = r.output_length.min(max) as usize;
         let mut buf: Vec<u8> = Vec::new();
         let mut prev: Option<usize> = None;
-        while let Some(e) = entries.get(*next) {
+        while let Some(e) = listing.peek().map_err(|e| io_status(&e))? {
             let enc = encode_entry(r.class, e).map_err(|_| status::INVALID_INFO_CLASS)?;
             let start = buf.len().next_multiple_of(8);
             if start + enc.len() > limit {
@@ -70,10 +85,17 @@ impl Connection {
             }
             buf.extend(enc);
             prev = Some(start);
-            *next += 1;
+            listing.advance();
             if r.flags & RETURN_SINGLE_ENTRY != 0 {
                 break;
             }
+        }
+        if buf.is_empty() && listing.peek().map_err(|e| io_status(&e))?.is_none() {
+            return Err(if first && listing.returned() == 0 {
+                status::NO_SUCH_FILE
+            } else {
+                status::NO_MORE_FILES
+            });
         }
         if buf.is_empty() {
             return Err(status::INFO_LENGTH_MISMATCH);
@@ -104,6 +126,12 @@ impl Connection {
                 )
             }
             (INFO_FILE, file::NETWORK_OPEN) => (info::network_open(&a), false),
+            // No 8.3 names here (as Samba with `mangled names = no`);
+            // smbclient's allinfo goes on without one.
+            (INFO_FILE, file::ALTERNATE_NAME) => return Err(status::NOT_SUPPORTED),
+            // Directories have no data stream.
+            (INFO_FILE, file::STREAM) if md.is_dir() => (Vec::new(), true),
+            (INFO_FILE, file::STREAM) => (info::data_stream(&a), true),
             (INFO_FILE, file::ATTRIBUTE_TAG) => {
                 let mut v = Vec::new();
                 v.put_u32(a.attributes);
@@ -112,11 +140,9 @@ impl Connection {
             }
             (INFO_FILE, _) => return Err(status::INVALID_INFO_CLASS),
             (INFO_FILESYSTEM, fsc::VOLUME) => (info::fs_volume(0, 0x5342_494F, &share_name), true),
-            (INFO_FILESYSTEM, fsc::SIZE) => {
-                (info::fs_size(TOTAL_UNITS, TOTAL_UNITS / 2, false), false)
-            }
-            (INFO_FILESYSTEM, fsc::FULL_SIZE) => {
-                (info::fs_size(TOTAL_UNITS, TOTAL_UNITS / 2, true), false)
+            (INFO_FILESYSTEM, fsc::SIZE | fsc::FULL_SIZE) => {
+                let v = volume_size(&open.path).map_err(|e| io_status(&e))?;
+                (info::fs_size(&v, r.class == fsc::FULL_SIZE), false)
             }
             (INFO_FILESYSTEM, fsc::DEVICE) => (info::fs_device(), false),
             (INFO_FILESYSTEM, fsc::ATTRIBUTE) => (info::fs_attribute("NTFS"), true),

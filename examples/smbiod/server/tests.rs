@@ -20,7 +20,7 @@ use crate::wire::{frame, status};
 
 /// A fresh directory under the temp dir: `<base>/share` is served,
 /// `<base>/outside` is a sibling the server must never reach.
-fn fresh(tag: &str) -> (PathBuf, ShareConfig) {
+pub(super) fn fresh(tag: &str) -> (PathBuf, ShareConfig) {
     let base = std::env::temp_dir().join(format!("smbiod-test-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&base);
     fs::create_dir_all(base.join("share")).unwrap();
@@ -36,7 +36,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|_| rng.next() as u8).collect()
 }
 
-fn smbclient(port: u16, args: &[&str], cmds: &str) -> Option<std::process::Output> {
+pub(super) fn smbclient(port: u16, args: &[&str], cmds: &str) -> Option<std::process::Output> {
     let out = Proc::new("smbclient")
         .arg("//127.0.0.1/share")
         .args(["-p", &port.to_string()])
@@ -201,9 +201,9 @@ fn wire_level_errors() {
         status::OBJECT_NAME_NOT_FOUND
     );
     assert_eq!(status_of(c.read_file("")), status::FILE_IS_A_DIRECTORY);
-    // an unknown command (FLUSH is not implemented) is refused, not dropped
+    // an unknown command (IOCTL is not implemented) is refused, not dropped
     let h = crate::wire::Header {
-        command: crate::wire::Command::Flush as u16,
+        command: crate::wire::Command::Ioctl as u16,
         credits: 1,
         message_id: 1000,
         ..Default::default()
@@ -233,7 +233,7 @@ fn credit_grants_stay_within_the_window() {
     let mut held: u32 = 1;
     for id in 0..200u64 {
         let h = crate::wire::Header {
-            command: crate::wire::Command::Flush as u16,
+            command: crate::wire::Command::Ioctl as u16,
             credits: 512,
             credit_charge: 1,
             message_id: id,
@@ -314,7 +314,7 @@ fn fuzzed_requests_never_panic_the_server() {
     fs::remove_dir_all(base).unwrap();
 }
 
-fn status_of<T: std::fmt::Debug>(r: Result<T, ClientError>) -> u32 {
+pub(super) fn status_of<T: std::fmt::Debug>(r: Result<T, ClientError>) -> u32 {
     match r {
         Err(ClientError::Status { status, .. }) => status,
         other => panic!("expected an error status, got {other:?}"),

@@ -32,6 +32,10 @@ pub mod file {
     pub const ALIGNMENT: u8 = 17;
     /// FileAllInformation.
     pub const ALL: u8 = 18;
+    /// FileAlternateNameInformation (the 8.3 name).
+    pub const ALTERNATE_NAME: u8 = 21;
+    /// FileStreamInformation.
+    pub const STREAM: u8 = 22;
     /// FileNetworkOpenInformation.
     pub const NETWORK_OPEN: u8 = 34;
     /// FileAttributeTagInformation.
@@ -125,6 +129,19 @@ pub fn basic(a: &FileAttrs) -> Vec<u8> {
     out
 }
 
+/// FileStreamInformation of a plain file: its one unnamed data stream,
+/// `::$DATA`.
+pub fn data_stream(a: &FileAttrs) -> Vec<u8> {
+    let name = to_utf16("::$DATA");
+    let mut out = Vec::with_capacity(24 + name.len());
+    out.put_u32(0); // NextEntryOffset
+    out.put_u32(name.len() as u32);
+    out.put_u64(a.eof);
+    out.put_u64(a.allocation);
+    out.extend_from_slice(&name);
+    out
+}
+
 /// FileStandardInformation (24 bytes).
 pub fn standard(a: &FileAttrs, links: u32, is_dir: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
@@ -185,16 +202,32 @@ pub fn fs_volume(created: u64, serial: u32, label: &str) -> Vec<u8> {
     out
 }
 
+/// A volume's size as SMB reports it: allocation units of
+/// `sectors_per_unit` × `bytes_per_sector` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeSize {
+    /// TotalAllocationUnits.
+    pub total_units: u64,
+    /// CallerAvailableAllocationUnits (what an unprivileged user may use).
+    pub caller_available_units: u64,
+    /// ActualAvailableAllocationUnits (free, reserved blocks included).
+    pub actual_available_units: u64,
+    /// SectorsPerAllocationUnit.
+    pub sectors_per_unit: u32,
+    /// BytesPerSector.
+    pub bytes_per_sector: u32,
+}
+
 /// FileFsSizeInformation (24 bytes) or, with `full`, FileFsFullSizeInformation (32).
-pub fn fs_size(total_units: u64, free_units: u64, full: bool) -> Vec<u8> {
+pub fn fs_size(v: &VolumeSize, full: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
-    out.put_u64(total_units);
-    out.put_u64(free_units);
+    out.put_u64(v.total_units);
+    out.put_u64(v.caller_available_units);
     if full {
-        out.put_u64(free_units);
+        out.put_u64(v.actual_available_units);
     }
-    out.put_u32(8); // SectorsPerAllocationUnit
-    out.put_u32(512); // BytesPerSector
+    out.put_u32(v.sectors_per_unit);
+    out.put_u32(v.bytes_per_sector);
     out
 }
 

@@ -10,6 +10,9 @@ use super::info::QueryInfoRequest;
 use super::negotiate::{NegotiateRequest, NegotiateResponse};
 use super::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 use super::session::{encode_empty, parse_empty, SessionSetupRequest, SessionSetupResponse};
+use super::setinfo::{
+    encode_set_info_response, parse_set_info_response, FlushRequest, SetInfoRequest,
+};
 use super::tree::{TreeConnectRequest, TreeConnectResponse};
 use super::{status, WireError};
 
@@ -41,6 +44,10 @@ pub enum Request {
     QueryDirectory(QueryDirectoryRequest),
     /// QUERY_INFO
     QueryInfo(QueryInfoRequest),
+    /// SET_INFO
+    SetInfo(SetInfoRequest),
+    /// FLUSH
+    Flush(FlushRequest),
     /// ECHO
     Echo,
     /// Any other command (the body is not parsed).
@@ -72,6 +79,10 @@ pub enum Response {
     QueryDirectory(Vec<u8>),
     /// QUERY_INFO: the raw info buffer.
     QueryInfo(Vec<u8>),
+    /// SET_INFO
+    SetInfo,
+    /// FLUSH
+    Flush,
     /// ECHO
     Echo,
     /// The error body (also the body of interim and warning replies).
@@ -134,6 +145,8 @@ impl Request {
             Write(_) => Command::Write,
             QueryDirectory(_) => Command::QueryDirectory,
             QueryInfo(_) => Command::QueryInfo,
+            SetInfo(_) => Command::SetInfo,
+            Flush(_) => Command::Flush,
             Echo => Command::Echo,
             Other(code) => return *code,
         };
@@ -153,6 +166,8 @@ impl Request {
             Request::Write(r) => r.encode(out)?,
             Request::QueryDirectory(r) => r.encode(out)?,
             Request::QueryInfo(r) => r.encode(out)?,
+            Request::SetInfo(r) => r.encode(out)?,
+            Request::Flush(r) => r.encode(out),
             Request::Other(_) => return Err(WireError::Unsupported("encoding an unknown command")),
         }
         Ok(())
@@ -177,6 +192,8 @@ impl Request {
                 Request::QueryDirectory(QueryDirectoryRequest::parse(msg)?)
             }
             Some(Command::QueryInfo) => Request::QueryInfo(QueryInfoRequest::parse(msg)?),
+            Some(Command::SetInfo) => Request::SetInfo(SetInfoRequest::parse(msg)?),
+            Some(Command::Flush) => Request::Flush(FlushRequest::parse(msg)?),
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Request::Echo)?,
             _ => Request::Other(h.command),
         };
@@ -203,7 +220,10 @@ impl Response {
         match self {
             Response::Negotiate(r) => r.encode(out)?,
             Response::SessionSetup(r) => r.encode(out)?,
-            Response::Logoff | Response::TreeDisconnect | Response::Echo => encode_empty(out),
+            Response::Logoff | Response::TreeDisconnect | Response::Echo | Response::Flush => {
+                encode_empty(out)
+            }
+            Response::SetInfo => encode_set_info_response(out),
             Response::TreeConnect(r) => r.encode(out),
             Response::Create(r) => r.encode(out),
             Response::Close(r) => r.encode(out),
@@ -245,6 +265,8 @@ impl Response {
                 Response::QueryDirectory(parse_output(msg, Command::QueryDirectory)?)
             }
             Some(Command::QueryInfo) => Response::QueryInfo(parse_output(msg, Command::QueryInfo)?),
+            Some(Command::SetInfo) => parse_set_info_response(msg).map(|_| Response::SetInfo)?,
+            Some(Command::Flush) => parse_empty(msg, Command::Flush).map(|_| Response::Flush)?,
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Response::Echo)?,
             _ => return Err(WireError::Unsupported("response to an unknown command")),
         };

@@ -20,6 +20,7 @@ pub mod negotiate;
 pub mod ntlmssp;
 pub mod rw;
 pub mod session;
+pub mod setinfo;
 pub mod spnego;
 pub mod status;
 #[cfg(test)]

@@ -58,3 +58,7 @@ pub const TOO_MANY_OPENED_FILES: u32 = 0xC000_011F;
 pub const FILE_CLOSED: u32 = 0xC000_0128;
 /// The SessionId does not name a session.
 pub const USER_SESSION_DELETED: u32 = 0xC000_0203;
+/// STATUS_DIRECTORY_NOT_EMPTY
+pub const DIRECTORY_NOT_EMPTY: u32 = 0xC000_0101;
+/// STATUS_CANNOT_DELETE
+pub const CANNOT_DELETE: u32 = 0xC000_0121;
