@@ -451,7 +451,10 @@ fn rows() -> Vec<Row> {
                 contender("smol", run_smol, workers, workload),
             ];
             if workers == 1 && workload == Workload::EchoRr {
-                contenders.push(contender("mio", raw_mio::run, workers, workload));
+                contenders.push(Contender::reference("mio", move |scale| {
+                    let sizes = Sizes::new(scale);
+                    workload.cost(sizes, raw_mio::run(workers, workload, sizes))
+                }));
             }
             let row = Row::new(format!("{}/{flavour}", workload.name()), contenders)
                 .unit(workload.unit());

@@ -16,6 +16,10 @@
 //! - `herd`: 1,000 waiters on one queue, 1,000 generations of "bump the
 //!   generation, wake all, wait until every waiter has seen it". ns/op = per
 //!   woken waiter.
+//! - `ping_pong_xt`: [`cross_thread`]: `ping_pong`'s two sides on two
+//!   current-thread runtimes on two threads, 100,000 round trips, with two
+//!   plain threads parking and unparking as the runtime-free reference.
+//!   ns/op = per round trip.
 //!
 //! Every workload runs inside one spawned root task, which also takes the
 //! time, so the measurement excludes building the runtime, `block_on` and
@@ -52,6 +56,9 @@ use tokio::sync::Notify;
 mod harness;
 
 use harness::{Contender, Outcome, Row};
+
+#[path = "runtime/cross_thread.rs"]
+mod cross_thread;
 
 const SPAWN_MANY_TASKS: f64 = 100_000.0;
 const YIELD_TASKS: u64 = 1_000;
@@ -559,26 +566,13 @@ async fn chained_spawn<R: Rt>(depth: u64) -> u64 {
 async fn ping_pong<R: Rt>(round_trips: u64) -> u64 {
     let ball = Arc::new(AtomicU64::new(0));
     let queues = Arc::new([R::Queue::default(), R::Queue::default()]);
-    // Side `me` sleeps on `queues[me]`. Round i: A (0) serves 2i+1 and waits
-    // for 2i+2; B (1) waits for 2i+1 and serves 2i+2.
     let side = |me: usize| {
-        let (ball, queues) = (ball.clone(), queues.clone());
-        R::spawn(async move {
-            let serve = |value: u64| {
-                ball.store(value, SeqCst);
-                queues[1 - me].wake_one();
-            };
-            for i in 0..round_trips {
-                if me == 0 {
-                    serve(2 * i + 1);
-                }
-                let want = 2 * i + 2 - me as u64;
-                queues[me].wait_until(|| ball.load(SeqCst) == want).await;
-                if me == 1 {
-                    serve(2 * i + 2);
-                }
-            }
-        })
+        R::spawn(ping_pong_side(
+            me,
+            ball.clone(),
+            queues.clone(),
+            round_trips,
+        ))
     };
     let (a, b) = (side(0), side(1));
     a.await;
@@ -589,6 +583,30 @@ async fn ping_pong<R: Rt>(round_trips: u64) -> u64 {
         "ping_pong lost a round trip"
     );
     round_trips
+}
+
+/// Side `me` of a ping-pong; it sleeps on `queues[me]`. Round i: A (0)
+/// serves 2i+1 and waits for 2i+2; B (1) waits for 2i+1 and serves 2i+2.
+async fn ping_pong_side<Q: Primitive>(
+    me: usize,
+    ball: Arc<AtomicU64>,
+    queues: Arc<[Q; 2]>,
+    round_trips: u64,
+) {
+    let serve = |value: u64| {
+        ball.store(value, SeqCst);
+        queues[1 - me].wake_one();
+    };
+    for i in 0..round_trips {
+        if me == 0 {
+            serve(2 * i + 1);
+        }
+        let want = 2 * i + 2 - me as u64;
+        queues[me].wait_until(|| ball.load(SeqCst) == want).await;
+        if me == 1 {
+            serve(2 * i + 2);
+        }
+    }
 }
 
 /// `HERD_WAITERS` tasks on one queue; per generation the driver bumps
@@ -678,13 +696,14 @@ fn rows() -> Vec<Row> {
             rows.push(row);
         }
     }
+    rows.push(cross_thread::row());
     rows
 }
 
 /// Our 2-worker medians against our current-thread ones (each from its
 /// own processes; >= 1.00x: 2 workers not slower).
 fn flavours(outcomes: &[Outcome]) {
-    println!("\n===== ours: 2 workers vs current-thread (>=1.00x: 2 workers not slower) =====");
+    let mut lines = Vec::new();
     for workload in WORKLOADS {
         let ours = |flavour: &str| {
             let name = format!("{}/{flavour}", workload.name());
@@ -702,7 +721,13 @@ fn flavours(outcomes: &[Outcome]) {
             ),
             _ => "FAIL".into(),
         };
-        println!("{:<16} {line}", workload.name());
+        lines.push(format!("{:<16} {line}", workload.name()));
+    }
+    if !lines.is_empty() {
+        println!("\n===== ours: 2 workers vs current-thread (>=1.00x: 2 workers not slower) =====");
+        for line in lines {
+            println!("{line}");
+        }
     }
 }
 

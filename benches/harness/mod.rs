@@ -54,6 +54,8 @@
 //!
 //! # Per-row extras
 //!
+//! [`Contender::reference`] marks a runtime-free reference (measured and
+//! paired like a peer, left out of "fastest peer");
 //! [`Row::unit`] overrides the bench's unit for a row (a network bench
 //! mixes ns per round trip and µs per MiB); [`Row::target`] states a
 //! goal against one peer (`ours >= min x` that peer's cost), judged in the
@@ -102,6 +104,10 @@ pub struct Contender {
     /// Runs the workload once at the given scale, checks its result
     /// (panics if wrong) and returns its cost (lower is better).
     pub run: Box<dyn Fn(f64) -> f64>,
+    /// A runtime-free reference (a raw mio loop, plain threads): measured
+    /// and paired like a peer, but not a peer to beat, so the summary's
+    /// fastest peer leaves it out.
+    pub reference: bool,
 }
 
 impl Contender {
@@ -109,6 +115,15 @@ impl Contender {
         Contender {
             name,
             run: Box::new(run),
+            reference: false,
+        }
+    }
+
+    /// A runtime-free reference: how close a runtime can get, not a peer.
+    pub fn reference(name: &'static str, run: impl Fn(f64) -> f64 + 'static) -> Contender {
+        Contender {
+            reference: true,
+            ..Contender::new(name, run)
         }
     }
 }
@@ -357,6 +372,8 @@ pub struct Outcome {
     pub ours: Option<String>,
     /// The row's goals, as [`Row::target`] stated them.
     pub targets: Vec<(&'static str, f64)>,
+    /// The contenders that are references ([`Contender::reference`]).
+    pub references: Vec<&'static str>,
 }
 
 impl Outcome {
@@ -483,6 +500,12 @@ fn run_row(bench: &Bench, settings: &Settings, row: &Row) -> Outcome {
             })
             .collect(),
         targets: row.targets.clone(),
+        references: row
+            .contenders
+            .iter()
+            .filter(|c| c.reference)
+            .map(|c| c.name)
+            .collect(),
         ours: failures[0].clone(),
         peers: (1..n)
             .map(|c| {
@@ -530,14 +553,22 @@ fn summary(outcomes: &[Outcome]) {
         let every: Vec<String> = o
             .peers
             .iter()
-            .map(|(name, r)| match r {
-                Ok(r) => format!("{name} {}", ratio_cell(*r)),
-                Err(_) => format!("{name} FAIL"),
+            .map(|(name, r)| {
+                let name = if o.references.contains(name) {
+                    format!("{name} (reference)")
+                } else {
+                    name.to_string()
+                };
+                match r {
+                    Ok(r) => format!("{name} {}", ratio_cell(*r)),
+                    Err(_) => format!("{name} FAIL"),
+                }
             })
             .collect();
         let fastest = o
             .peers
             .iter()
+            .filter(|(name, _)| !o.references.contains(name))
             .filter_map(|(name, r)| r.as_ref().ok().map(|r| (*name, *r)))
             .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
         let (vs, ok_1, ok_1_2) = match (&o.ours, fastest) {
