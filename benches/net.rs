@@ -1,46 +1,61 @@
 //! Network benchmark: our reactor and sockets against tokio and smol, each
-//! in a current-thread and a 2-thread flavour, plus a hand-written
-//! single-threaded mio loop as the physical reference, in one process.
+//! in a current-thread (`ct`) and a 2-worker (`2wk`) flavour, plus a
+//! hand-written single-threaded mio loop as the physical reference.
 //!
 //! - `tcp_echo_rr`: an echo server and 64 client connections in one
-//!   runtime; each client does 2,000 round trips of 64 bytes. Reported:
-//!   round trips per second (all clients together).
+//!   runtime; each client does 2,000 round trips of 64 bytes. Cost: ns per
+//!   round trip (all clients together).
 //! - `tcp_bulk`: one connection writes 1 GiB in 64 KiB writes into a
 //!   server that discards it, on sockets set up alike for every runtime
 //!   ([`bulk_sockets`]: a pinned congestion control, a fresh loopback
-//!   address per run). Reported: MiB/s.
+//!   address per run). Cost: µs per MiB. Its rows take [`BULK_PAIRS_FACTOR`]
+//!   times as many rounds (see there).
 //!
-//! Sizes scale with `NET_BENCH_SCALE` (default 1.0); each cell is the
-//! median of `NET_BENCH_RUNS` (default 3) runs after a warm-up, runtimes
-//! alternating; `tcp_bulk` rows take [`BULK_RUN_FACTOR`] times as many
-//! (see there). Every run checks its byte counts. Ratio = ours / peer
-//! (> 1.0: ours is faster). `NET_BENCH_FILTER=bulk` runs matching rows;
-//! `NET_BENCH_ONLY=tokio` runs one runtime (for strace or perf);
-//! `NET_BENCH_SAMPLES=1` prints every run's figure (to stderr);
+//! Method: [`harness`] (issue 21): every (row, runtime) measurement in a
+//! fresh process, the runtimes alternating, `NET_BENCH_PAIRS` rounds
+//! (default 5), the median of the pair ratios with their range; ratio =
+//! peer cost / ours (above 1.0: ours is faster). Every run checks its byte
+//! counts and panics when they are wrong (a `FAIL`, not a figure). The
+//! goals (tcp_echo_rr >= 1.0x tokio on both flavours and >= 0.97x the mio
+//! loop; tcp_bulk within 5 % of the best) are [`Row::target`]s, judged in
+//! the summary.
+//!
+//! ```text
+//! cargo bench --bench net
+//! NET_BENCH_SCALE=0.02 NET_BENCH_PAIRS=2 NET_BENCH_FILTER=bulk cargo bench --bench net
+//! NET_BENCH_IN_PROCESS=1 cargo bench --bench net        # every run in one process
+//! NET_BENCH_SAMPLES=1 cargo bench --bench net           # every run's figure (bimodal rows)
+//! NET_BENCH_CHILD=tcp_bulk/2wk NET_BENCH_CONTENDER=tokio strace -f -c target/release/deps/net-…
+//! ```
+//!
 //! `NET_BENCH_SINK_PAUSE_US=60` delays the bulk sink's reads (a
 //! diagnostic: [`pause_after_short_read`]).
 
 use std::future::Future;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "net/bulk_sockets.rs"]
 mod bulk_sockets;
+#[path = "harness/mod.rs"]
+mod harness;
+
 use bulk_sockets::{bulk_congestion_control, bulk_connect, bulk_listener};
+use harness::{Contender, Row};
 
 const CLIENTS: usize = 64;
 const MESSAGE: usize = 64;
 const CHUNK: usize = 64 * 1024;
 
-/// `tcp_bulk` rows take this many times `NET_BENCH_RUNS`: a bulk run
-/// takes about 0.3 s, a quarter of an echo run, so each row takes about as
-/// long as an echo row and its median rests on more runs.
-const BULK_RUN_FACTOR: usize = 4;
+/// `tcp_bulk` rows take this many times `NET_BENCH_PAIRS` rounds: a bulk
+/// run takes about 0.3 s, a quarter of an echo run, so each row takes about
+/// as long as an echo row and its median rests on more pairs (the row is
+/// bimodal from run to run).
+const BULK_PAIRS_FACTOR: usize = 4;
 
 #[derive(Clone, Copy)]
-struct Sizes {
+pub(crate) struct Sizes {
     round_trips: usize,
     bulk_bytes: usize,
     /// `NET_BENCH_SINK_PAUSE_US`; see [`pause_after_short_read`].
@@ -48,7 +63,7 @@ struct Sizes {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Workload {
+pub(crate) enum Workload {
     EchoRr,
     Bulk,
 }
@@ -61,18 +76,31 @@ impl Workload {
         }
     }
 
+    /// The unit of a row's cost.
     fn unit(self) -> &'static str {
         match self {
-            Workload::EchoRr => "rt/s",
-            Workload::Bulk => "MiB/s",
+            Workload::EchoRr => "ns/round trip",
+            Workload::Bulk => "us/MiB",
         }
     }
 
-    /// Work units done in a run of these sizes.
-    fn units(self, sizes: Sizes) -> f64 {
+    /// The cost of a run of these sizes that took `elapsed`.
+    fn cost(self, sizes: Sizes, elapsed: Duration) -> f64 {
         match self {
-            Workload::EchoRr => (CLIENTS * sizes.round_trips) as f64,
-            Workload::Bulk => sizes.bulk_bytes as f64 / (1024.0 * 1024.0),
+            Workload::EchoRr => elapsed.as_nanos() as f64 / (CLIENTS * sizes.round_trips) as f64,
+            Workload::Bulk => {
+                elapsed.as_micros() as f64 / (sizes.bulk_bytes as f64 / (1024.0 * 1024.0))
+            }
+        }
+    }
+}
+
+impl Sizes {
+    fn new(scale: f64) -> Sizes {
+        Sizes {
+            round_trips: ((2_000.0 * scale) as usize).max(1),
+            bulk_bytes: ((1024.0 * 1024.0 * 1024.0 * scale) as usize / CHUNK).max(1) * CHUNK,
+            sink_pause: Duration::from_micros(harness::env_or("NET_BENCH", "SINK_PAUSE_US", 0)),
         }
     }
 }
@@ -402,124 +430,69 @@ fn run_tokio(workers: usize, workload: Workload, sizes: Sizes) -> Duration {
 #[path = "net/raw_mio.rs"]
 mod raw_mio;
 
-// ===== the harness =====
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().map_or(default, |s| {
-        s.parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, got {s:?}"))
-    })
-}
+// ===== the rows =====
 
 type Runner = fn(usize, Workload, Sizes) -> Duration;
 
-fn main() {
-    let scale: f64 = env_or("NET_BENCH_SCALE", 1.0);
-    let runs: usize = env_or("NET_BENCH_RUNS", 3usize).max(1);
-    let filter = std::env::var("NET_BENCH_FILTER").unwrap_or_default();
-    let sizes = Sizes {
-        round_trips: ((2_000.0 * scale) as usize).max(1),
-        bulk_bytes: ((1024.0 * 1024.0 * 1024.0 * scale) as usize / CHUNK).max(1) * CHUNK,
-        sink_pause: Duration::from_micros(env_or("NET_BENCH_SINK_PAUSE_US", 0)),
-    };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let bulk_congestion_control = bulk_congestion_control();
-    println!(
-        "net benchmark: {cpus} CPUs; tcp_echo_rr {CLIENTS} clients x {} round trips of \
-         {MESSAGE} B; tcp_bulk {} MiB in {} KiB writes ({bulk_congestion_control}); median of {runs} runs ({} for \
-         tcp_bulk) after a warm-up",
+fn contender(name: &'static str, runner: Runner, workers: usize, workload: Workload) -> Contender {
+    Contender::new(name, move |scale| {
+        let sizes = Sizes::new(scale);
+        workload.cost(sizes, runner(workers, workload, sizes))
+    })
+}
+
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for workload in [Workload::EchoRr, Workload::Bulk] {
+        for (flavour, workers) in [("ct", 1), ("2wk", 2)] {
+            let mut contenders = vec![
+                contender("ours", run_ours, workers, workload),
+                contender("tokio", run_tokio, workers, workload),
+                contender("smol", run_smol, workers, workload),
+            ];
+            if workers == 1 && workload == Workload::EchoRr {
+                contenders.push(Contender::reference("mio", move |scale| {
+                    let sizes = Sizes::new(scale);
+                    workload.cost(sizes, raw_mio::run(workers, workload, sizes))
+                }));
+            }
+            let row = Row::new(format!("{}/{flavour}", workload.name()), contenders)
+                .unit(workload.unit());
+            rows.push(match workload {
+                Workload::EchoRr if workers == 1 => row.target("tokio", 1.0).target("mio", 0.97),
+                Workload::EchoRr => row.target("tokio", 1.0),
+                Workload::Bulk => row
+                    .target("tokio", 0.95)
+                    .target("smol", 0.95)
+                    .pairs_factor(BULK_PAIRS_FACTOR),
+            });
+        }
+    }
+    rows
+}
+
+fn main() -> std::process::ExitCode {
+    let sizes = Sizes::new(harness::env_or("NET_BENCH", "SCALE", 1.0));
+    let mut title = format!(
+        "net benchmark: ours vs tokio vs smol, and a raw mio loop\n\
+         tcp_echo_rr {CLIENTS} clients x {} round trips of {MESSAGE} B; tcp_bulk {} MiB in {} KiB \
+         writes ({}), {BULK_PAIRS_FACTOR}x the pairs",
         sizes.round_trips,
         sizes.bulk_bytes >> 20,
         CHUNK >> 10,
-        runs * BULK_RUN_FACTOR
+        bulk_congestion_control(),
     );
     if !sizes.sink_pause.is_zero() {
-        println!(
-            "diagnostic: the tcp_bulk sink pauses {:?} after each short read",
+        title += &format!(
+            "\ndiagnostic: the tcp_bulk sink pauses {:?} after each short read",
             sizes.sink_pause
         );
     }
-    println!("ratio = ours / peer (>1.0: ours is faster)\n");
-    println!(
-        "{:<28} {:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}",
-        "workload/flavour",
-        "ours",
-        "tokio",
-        "smol",
-        "raw mio",
-        "ours/tokio",
-        "ours/smol",
-        "ours/mio"
-    );
-    let started = Instant::now();
-    for workload in [Workload::EchoRr, Workload::Bulk] {
-        for (flavour, workers) in [("current_thread", 1), ("2_thread", 2)] {
-            let label = format!("{}/{flavour}", workload.name());
-            if !label.contains(&filter) {
-                continue;
-            }
-            print!("{label:<28} ");
-            std::io::stdout().flush().unwrap();
-            let mut runners: Vec<(&str, Runner)> =
-                vec![("ours", run_ours), ("tokio", run_tokio), ("smol", run_smol)];
-            if workers == 1 && workload == Workload::EchoRr {
-                runners.push(("mio", raw_mio::run));
-            }
-            if let Ok(only) = std::env::var("NET_BENCH_ONLY") {
-                // For profiling one runtime (strace, perf): no ratios then.
-                runners.retain(|(name, _)| *name == only);
-            }
-            let runs = match workload {
-                Workload::EchoRr => runs,
-                Workload::Bulk => runs * BULK_RUN_FACTOR,
-            };
-            let mut samples = vec![Vec::new(); runners.len()];
-            for round in 0..=runs {
-                for i in 0..runners.len() {
-                    // Alternate the order so no runtime always goes first.
-                    let i = if round % 2 == 0 {
-                        i
-                    } else {
-                        runners.len() - 1 - i
-                    };
-                    let elapsed = runners[i].1(workers, workload, sizes);
-                    if round > 0 {
-                        samples[i].push(workload.units(sizes) / elapsed.as_secs_f64());
-                    }
-                }
-            }
-            if std::env::var_os("NET_BENCH_SAMPLES").is_some() {
-                // Every run, in order: shows a bimodal machine (tcp_bulk).
-                for (i, runs) in samples.iter().enumerate() {
-                    let runs: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
-                    eprintln!("  {:<6} {}", runners[i].0, runs.join(" "));
-                }
-            }
-            let rates: Vec<f64> = samples.into_iter().map(median).collect();
-            let cell = |i: usize| rates.get(i).map_or("-".into(), |r| format!("{r:.0}"));
-            let ratio = |i: usize| {
-                rates
-                    .get(i)
-                    .map_or("-".into(), |r| format!("{:.2}x", rates[0] / r))
-            };
-            println!(
-                "{:>12} {:>12} {:>12} {:>12} {:>11} {:>10} {:>9}   ({})",
-                cell(0),
-                cell(1),
-                cell(2),
-                cell(3),
-                ratio(1),
-                ratio(2),
-                ratio(3),
-                workload.unit()
-            );
-        }
-    }
-    println!("\ntargets: tcp_echo_rr >= 1.0x tokio on each flavour and >= 0.97x raw mio on one thread; tcp_bulk within 5% of the best");
-    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    let bench = harness::Bench {
+        prefix: "NET_BENCH",
+        // Printed once, by the driver; one leaked string per process.
+        title: Box::leak(title.into_boxed_str()),
+        unit: "ns/op",
+    };
+    harness::main(&bench, rows())
 }

@@ -1,16 +1,29 @@
 //! smbiod against the `smb2` crate (on tokio), both against the same
-//! Samba on 127.0.0.1:4445: 64 concurrent callers doing 4 KiB reads over
-//! one connection, and a 64 MiB sequential write then read. Prints each
-//! side's best of a few runs and the ratio ours/peer as a speed ratio
-//! (> 1.0 = smbiod faster).
+//! Samba on 127.0.0.1:4445, each on a 2-worker runtime:
+//!
+//! - `reads_64x4KiB`: 64 concurrent callers doing 100 reads of 4 KiB each
+//!   over one connection. Cost: ns per read.
+//! - `write_read_64MiB`: a 64 MiB sequential write, then reading it back.
+//!   Cost: µs per MiB moved (both directions).
+//!
+//! Sizes scale with `SMBIOD_BENCH_SCALE` (reads per caller, the file
+//! size). Every run checks what it read back and panics when it differs,
+//! so a wrong result posts `FAIL`, not a time; so does a peer error.
+//!
+//! Method: [`harness`] (issue 21): every (row, client) measurement in a
+//! fresh process, smbiod and smb2 alternating, `SMBIOD_BENCH_PAIRS`
+//! rounds (default 5), the median of the pair ratios with their range;
+//! ratio = smb2's cost / smbiod's (above 1.0: smbiod is faster).
+//! `SMBIOD_BENCH_IN_PROCESS=1` keeps one process.
 //!
 //! ```text
 //! cargo bench --bench smbiod
+//! SMBIOD_BENCH_SCALE=0.1 SMBIOD_BENCH_PAIRS=2 cargo bench --bench smbiod
 //! ```
 //!
 //! Runs when Samba is reachable on 127.0.0.1:4445 (it starts the project's
 //! one via `.ci/smb/start-smbd.sh` when root and `smbd` is installed);
-//! otherwise says so and exits 0.
+//! otherwise it says so on stderr and exits 0 (under `CI=true`, 1).
 #![forbid(unsafe_code)]
 // The example's modules are compiled in by path: the bench uses a part of
 // them, and cargo builds benches with cfg(test) but without their #[test]
@@ -39,12 +52,41 @@ use std::time::{Duration, Instant};
 
 use client::api::{Client, ConnectOptions};
 
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::{Contender, Row};
+
 const SAMBA: &str = "127.0.0.1:4445";
 const CALLERS: usize = 64;
-const READS_PER_CALLER: usize = 100;
+const READS_PER_CALLER: f64 = 100.0;
 const BLOCK: usize = 4096;
-const BIG: usize = 64 << 20;
-const RUNS: usize = 3;
+const BIG_MIB: f64 = 64.0;
+
+/// Sizes of one run, after `SMBIOD_BENCH_SCALE`.
+#[derive(Clone, Copy)]
+struct Sizes {
+    reads_per_caller: usize,
+    big: usize,
+}
+
+impl Sizes {
+    fn new(scale: f64) -> Sizes {
+        Sizes {
+            reads_per_caller: ((READS_PER_CALLER * scale) as usize).max(1),
+            big: ((BIG_MIB * scale) as usize).max(1) << 20,
+        }
+    }
+
+    fn reads(self) -> f64 {
+        (CALLERS * self.reads_per_caller) as f64
+    }
+
+    /// MiB moved by `write_read`: written, then read back.
+    fn mib(self) -> f64 {
+        2.0 * self.big as f64 / 1048576.0
+    }
+}
 
 fn samba_up() -> bool {
     if StdStream::connect(SAMBA).is_ok() {
@@ -71,45 +113,6 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// The best of `RUNS` timings of `f`.
-fn best<F: FnMut() -> Duration>(mut f: F) -> Duration {
-    (0..RUNS).map(|_| f()).min().unwrap_or_default()
-}
-
-/// One workload's timings, ours and the peer's.
-struct Row {
-    name: &'static str,
-    ours: Duration,
-    peer: Result<Duration, String>,
-    unit: f64,
-    unit_name: &'static str,
-}
-
-fn print(rows: &[Row]) {
-    println!(
-        "{:<34} {:>16} {:>16} {:>8}",
-        "workload", "smbiod", "smb2 (tokio)", "ratio"
-    );
-    for r in rows {
-        let rate = |d: Duration| format!("{:.1} {}", r.unit / d.as_secs_f64(), r.unit_name);
-        let (peer, ratio) = match &r.peer {
-            Ok(p) => (
-                rate(*p),
-                format!("{:.2}x", p.as_secs_f64() / r.ours.as_secs_f64()),
-            ),
-            Err(why) => ("n/a".to_string(), format!("n/a ({why})")),
-        };
-        println!(
-            "{:<34} {:>16} {:>16} {:>8}",
-            r.name,
-            rate(r.ours),
-            peer,
-            ratio
-        );
-    }
-    println!("ratio = smbiod speed / smb2 speed (> 1.0 = smbiod faster); best of {RUNS} runs each");
-}
-
 // ---- ours ---------------------------------------------------------------
 
 fn ours_rt() -> runtime::Runtime {
@@ -126,7 +129,7 @@ async fn ours_connect() -> Client {
         .expect("smbiod connect")
 }
 
-fn ours_reads(rt: &runtime::Runtime) -> Duration {
+fn ours_reads(rt: &runtime::Runtime, sizes: Sizes) -> Duration {
     rt.block_on(async {
         let c = ours_connect().await;
         let file = data(CALLERS * BLOCK, 1);
@@ -139,7 +142,7 @@ fn ours_reads(rt: &runtime::Runtime) -> Duration {
                 let (c, file) = (c.clone(), file.clone());
                 runtime::spawn(async move {
                     let off = k * BLOCK;
-                    for _ in 0..READS_PER_CALLER {
+                    for _ in 0..sizes.reads_per_caller {
                         let got = c.read_at(fid, off as u64, BLOCK as u32).await.unwrap();
                         assert_eq!(got, file[off..off + BLOCK]);
                     }
@@ -180,14 +183,14 @@ fn peer_rt() -> tokio::runtime::Runtime {
         .expect("tokio")
 }
 
-fn peer<F: Future<Output = Result<Duration, smb2::Error>>>(
-    rt: &tokio::runtime::Runtime,
-    f: F,
-) -> Result<Duration, String> {
-    rt.block_on(f).map_err(|e| e.to_string())
+/// Runs `f` on a fresh tokio runtime; an smb2 error is a failure.
+fn peer<F: Future<Output = Result<Duration, smb2::Error>>>(f: F) -> Duration {
+    peer_rt()
+        .block_on(f)
+        .unwrap_or_else(|e| panic!("smb2 failed: {e}"))
 }
 
-async fn peer_reads() -> Result<Duration, smb2::Error> {
+async fn peer_reads(reads_per_caller: usize) -> Result<Duration, smb2::Error> {
     let mut c = smb2::connect(SAMBA, "", "").await?;
     let tree = c.connect_share("share").await?;
     let file = data(CALLERS * BLOCK, 2);
@@ -201,7 +204,7 @@ async fn peer_reads() -> Result<Duration, smb2::Error> {
             let (reader, file) = (reader.clone(), file.clone());
             tokio::spawn(async move {
                 let off = k * BLOCK;
-                for _ in 0..READS_PER_CALLER {
+                for _ in 0..reads_per_caller {
                     let got = reader.read_at(off as u64, BLOCK as u64).await?;
                     assert_eq!(got, file[off..off + BLOCK]);
                 }
@@ -230,39 +233,69 @@ async fn peer_big(big: &[u8]) -> Result<Duration, smb2::Error> {
     Ok(took)
 }
 
-fn main() {
-    if !samba_up() {
-        println!("smbiod bench: no Samba on {SAMBA} (needs root and smbd; see .ci/smb/start-smbd.sh) -- skipped");
-        return;
+// ---- the rows -----------------------------------------------------------
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row::new(
+            "reads_64x4KiB",
+            vec![
+                Contender::new("smbiod", |scale| {
+                    let sizes = Sizes::new(scale);
+                    ours_reads(&ours_rt(), sizes).as_nanos() as f64 / sizes.reads()
+                }),
+                Contender::new("smb2", |scale| {
+                    let sizes = Sizes::new(scale);
+                    peer(peer_reads(sizes.reads_per_caller)).as_nanos() as f64 / sizes.reads()
+                }),
+            ],
+        )
+        .unit("ns/read"),
+        Row::new(
+            "write_read_64MiB",
+            vec![
+                Contender::new("smbiod", |scale| {
+                    let sizes = Sizes::new(scale);
+                    let big = data(sizes.big, 3);
+                    ours_big(&ours_rt(), &big).as_micros() as f64 / sizes.mib()
+                }),
+                Contender::new("smb2", |scale| {
+                    let sizes = Sizes::new(scale);
+                    let big = data(sizes.big, 3);
+                    peer(peer_big(&big)).as_micros() as f64 / sizes.mib()
+                }),
+            ],
+        )
+        .unit("us/MiB"),
+    ]
+}
+
+fn main() -> std::process::ExitCode {
+    const PREFIX: &str = "SMBIOD_BENCH";
+    if !harness::is_child(PREFIX) && !samba_up() {
+        let why = format!(
+            "SKIP: smbiod bench: no Samba on {SAMBA} (needs root and smbd; see \
+             .ci/smb/start-smbd.sh)\n"
+        );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), why.as_bytes());
+        return if std::env::var("CI").is_ok_and(|v| v == "true") {
+            std::process::ExitCode::FAILURE
+        } else {
+            std::process::ExitCode::SUCCESS
+        };
     }
-    println!("smbiod bench against Samba on {SAMBA}: {CALLERS} callers x {READS_PER_CALLER} reads of {BLOCK} B; {} MiB write then read", BIG >> 20);
-    let (ours, tokio_rt) = (ours_rt(), peer_rt());
-    let big = data(BIG, 3);
-    let reads = (CALLERS * READS_PER_CALLER) as f64;
-    let mib = 2.0 * BIG as f64 / 1048576.0;
-    let peer_reads = (0..RUNS)
-        .map(|_| peer(&tokio_rt, peer_reads()))
-        .collect::<Result<Vec<_>, _>>()
-        .map(|v| v.into_iter().min().unwrap_or_default());
-    let peer_big = (0..RUNS)
-        .map(|_| peer(&tokio_rt, peer_big(&big)))
-        .collect::<Result<Vec<_>, _>>()
-        .map(|v| v.into_iter().min().unwrap_or_default());
-    let rows = [
-        Row {
-            name: "64 callers x 4 KiB reads",
-            ours: best(|| ours_reads(&ours)),
-            peer: peer_reads,
-            unit: reads,
-            unit_name: "reads/s",
-        },
-        Row {
-            name: "64 MiB write + read (sequential)",
-            ours: best(|| ours_big(&ours, &big)),
-            peer: peer_big,
-            unit: mib,
-            unit_name: "MiB/s",
-        },
-    ];
-    print(&rows);
+    let sizes = Sizes::new(harness::env_or(PREFIX, "SCALE", 1.0));
+    let title = format!(
+        "smbiod bench against Samba on {SAMBA}: smbiod (ours) vs the smb2 crate on tokio\n\
+         {CALLERS} callers x {} reads of {BLOCK} B; {} MiB write then read",
+        sizes.reads_per_caller,
+        sizes.big >> 20
+    );
+    let bench = harness::Bench {
+        prefix: PREFIX,
+        // Printed once, by the driver; one leaked string per process.
+        title: Box::leak(title.into_boxed_str()),
+        unit: "ns/op",
+    };
+    harness::main(&bench, rows())
 }

@@ -1,7 +1,9 @@
 //! Wake-path benchmark: `waitq::WaitQueue` against `tokio::sync::Notify` and
-//! `event_listener::Event`, each driven the same way on the same executor.
+//! `event_listener::Event`, each driven the same way on the same executor
+//! (tokio's, current-thread `ct` and 2 workers `2wk`), so the rows compare
+//! the primitives, not the runtimes.
 //!
-//! Workloads (sizes scale with `WAKE_BENCH_SCALE`, default `1.0`):
+//! Workloads (sizes at `WAKE_BENCH_SCALE=1`):
 //!
 //! - `ping_pong`: two tasks, each sleeping on its own queue, bounce a counter
 //!   100,000 times. ns/op = per round trip.
@@ -13,31 +15,43 @@
 //!   (waking all 4 observers). ns/op = per item. The consumers and the
 //!   observers sleep on two queues for every primitive: a `notify_one` /
 //!   `notify(1)` on a queue shared with observers could land on an observer
-//!   and strand an item. `mixed_1q` runs waitq's own idiom as an extra line:
-//!   one queue, exclusive consumers plus non-exclusive observers, where every
-//!   per-item `wake_up` also wakes all the observers. The producer yields
-//!   after each item, so every item is a wake rather than one backlog.
+//!   and strand an item. `mixed_1q` runs waitq's own idiom as a row of its
+//!   own (no peer): one queue, exclusive consumers plus non-exclusive
+//!   observers, where every per-item `wake_up` also wakes all the
+//!   observers. The producer yields after each item, so every item is a
+//!   wake rather than one backlog.
 //!
-//! `WAKE_BENCH_FILTER=ping_pong/current` runs only the rows whose label
-//! contains the string, `WAKE_BENCH_ONLY=waitq` only one primitive (for
-//! profiling one workload).
+//! Method: [`harness`] (issue 21): every (row, primitive) measurement in a
+//! fresh process, the primitives alternating, `WAKE_BENCH_PAIRS` rounds
+//! (default 5), the median of the pair ratios with their range; ratio =
+//! peer / waitq (above 1.0: waitq is faster). Every run checks its counts
+//! and panics when they are wrong, so a broken workload posts `FAIL`, not a
+//! time; a lost wake-up hangs the child, which the driver kills after
+//! `WAKE_BENCH_TIMEOUT_S` (a `FAIL` too).
 //!
-//! Each (runtime, workload) is run once as a warm-up, then 7 times with the
-//! order of the primitives alternating; the median is reported. Every run
-//! checks its counts, so a broken workload fails instead of being timed.
+//! ```text
+//! cargo bench --bench wake
+//! WAKE_BENCH_SCALE=0.02 WAKE_BENCH_PAIRS=2 WAKE_BENCH_FILTER=herd cargo bench --bench wake
+//! WAKE_BENCH_IN_PROCESS=1 cargo bench --bench wake     # every run in one process
+//! WAKE_BENCH_CHILD=herd/ct WAKE_BENCH_CONTENDER=waitq perf record target/release/deps/wake-…
+//! ```
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::{Contender, Row};
 
 use event_listener::Event;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Builder;
 use tokio::sync::Notify;
 use waitq::WaitQueue;
 
-const REPS: usize = 7;
 const PING_PONG_ROUND_TRIPS: f64 = 100_000.0;
 const HERD_WAITERS: usize = 1_000;
 const HERD_GENERATIONS: f64 = 1_000.0;
@@ -193,11 +207,7 @@ struct Sizes {
 }
 
 impl Sizes {
-    fn from_env() -> Self {
-        let scale: f64 = std::env::var("WAKE_BENCH_SCALE")
-            .ok()
-            .map(|s| s.parse().expect("WAKE_BENCH_SCALE must be a number"))
-            .unwrap_or(1.0);
+    fn new(scale: f64) -> Self {
         let scaled = |n: f64| ((n * scale) as u64).max(1);
         Sizes {
             round_trips: scaled(PING_PONG_ROUND_TRIPS),
@@ -208,16 +218,15 @@ impl Sizes {
     }
 }
 
-/// Runs `workload` once on `P` and returns its wall time per op.
-async fn measure<P: Primitive>(workload: Workload, sizes: Sizes) -> Duration {
+/// Runs `workload` once on `P` and returns its wall time per op, in ns.
+async fn measure<P: Primitive>(workload: Workload, sizes: Sizes) -> f64 {
     let start = Instant::now();
     let ops = match workload {
         Workload::PingPong => ping_pong::<P>(sizes.round_trips).await,
         Workload::Herd => herd::<P>(sizes.generations).await,
         Workload::Mixed { shared_queue } => mixed::<P>(sizes.items, shared_queue).await,
     };
-    FINISHED_RUNS.fetch_add(1, SeqCst);
-    start.elapsed() / u32::try_from(ops).expect("op count fits in u32")
+    start.elapsed().as_nanos() as f64 / ops as f64
 }
 
 /// Awaits every task, propagating panics.
@@ -396,117 +405,30 @@ async fn mixed<P: Primitive>(items: u64, shared_queue: bool) -> u64 {
     items
 }
 
-// ===== the harness =====
+// ===== the rows =====
 
-const PRIMITIVES: [&str; 3] = [WaitQueue::NAME, Notify::NAME, Event::NAME];
+/// `ct` is tokio's current-thread runtime; `2wk` has 2 worker threads.
+const FLAVOURS: [(&str, usize); 2] = [("ct", 1), ("2wk", 2)];
 
-/// Runs `workload` on primitive number `which` (an index into `PRIMITIVES`).
-fn run(rt: &Runtime, which: usize, workload: Workload, sizes: Sizes) -> Duration {
-    match which {
-        0 => rt.block_on(measure::<WaitQueue>(workload, sizes)),
-        1 => rt.block_on(measure::<Notify>(workload, sizes)),
-        _ => rt.block_on(measure::<Event>(workload, sizes)),
+/// One run of `workload` on `P`, on a fresh tokio runtime with `workers`
+/// workers (1: current-thread): ns per op. The future in `block_on` takes
+/// the time, so building and dropping the runtime is not measured.
+fn run<P: Primitive>(workers: usize, workload: Workload, scale: f64) -> f64 {
+    let rt = if workers == 1 {
+        Builder::new_current_thread().build()
+    } else {
+        Builder::new_multi_thread().worker_threads(workers).build()
     }
+    .expect("tokio runtime builds");
+    rt.block_on(measure::<P>(workload, Sizes::new(scale)))
 }
 
-/// Median per-op time of each primitive in `which` (warm-up, then `REPS`
-/// runs with the order alternating).
-fn bench(rt: &Runtime, which: &[usize], workload: Workload, sizes: Sizes) -> Vec<Duration> {
-    // `WAKE_BENCH_ONLY=waitq` runs one primitive (for perf); the others show 0.
-    let only = std::env::var("WAKE_BENCH_ONLY").ok();
-    let skipped = |w: usize| only.as_deref().is_some_and(|o| o != PRIMITIVES[w]);
-    let run = |rt: &Runtime, w: usize, workload, sizes| match skipped(w) {
-        true => Duration::ZERO,
-        false => run(rt, w, workload, sizes),
-    };
-    let mut samples = vec![Vec::with_capacity(REPS); which.len()];
-    for &w in which {
-        run(rt, w, workload, sizes);
-    }
-    for rep in 0..REPS {
-        let mut order: Vec<usize> = (0..which.len()).collect();
-        if rep % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
-            samples[i].push(run(rt, which[i], workload, sizes));
-        }
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort();
-            s[s.len() / 2]
-        })
-        .collect()
+fn contender<P: Primitive>(workers: usize, workload: Workload) -> Contender {
+    Contender::new(P::NAME, move |scale| run::<P>(workers, workload, scale))
 }
 
-/// A lost wake-up hangs a run: no run may take longer than this.
-const HANG: Duration = Duration::from_secs(60);
-
-static FINISHED_RUNS: AtomicU64 = AtomicU64::new(0);
-static CURRENT_ROW: Mutex<String> = Mutex::new(String::new());
-
-/// Exits with an error if no run finishes within `HANG` (a thread of its
-/// own, so the executors run without a timer driver).
-fn start_watchdog() {
-    std::thread::spawn(|| {
-        let mut last = FINISHED_RUNS.load(SeqCst);
-        loop {
-            std::thread::sleep(HANG);
-            let now = FINISHED_RUNS.load(SeqCst);
-            if now == last {
-                let row = CURRENT_ROW.lock().unwrap();
-                eprintln!("{row}: no run finished in {HANG:?}, a wake-up was lost");
-                std::process::exit(1);
-            }
-            last = now;
-        }
-    });
-}
-
-/// Whether the row `label` passes `WAKE_BENCH_FILTER`; if so, it becomes
-/// the row the watchdog names.
-fn select(label: &str, filter: &str) -> bool {
-    let selected = label.contains(filter);
-    if selected {
-        label.clone_into(&mut CURRENT_ROW.lock().unwrap());
-    }
-    selected
-}
-
-fn runtimes() -> [(&'static str, Runtime); 2] {
-    let current = Builder::new_current_thread()
-        .build()
-        .expect("current-thread runtime");
-    let multi = Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("multi-thread runtime");
-    [("current_thread", current), ("multi_thread(2)", multi)]
-}
-
-fn main() {
-    let sizes = Sizes::from_env();
-    let started = Instant::now();
-    start_watchdog();
-    println!("wake benchmark: 2 vCPUs shared; compare ratios, not absolute times");
-    println!(
-        "sizes: ping_pong {} round trips, herd {} waiters x {} generations, mixed {} items \
-         ({} consumers, {} observers); median of {} runs after a warm-up",
-        sizes.round_trips,
-        HERD_WAITERS,
-        sizes.generations,
-        sizes.items,
-        MIXED_CONSUMERS,
-        MIXED_OBSERVERS,
-        REPS
-    );
-    println!("ratio = fastest peer / waitq (>1.0: waitq is faster)\n");
-    println!(
-        "{:<32} {:>10} {:>14} {:>15} {:>7}",
-        "workload/runtime (ns/op)", PRIMITIVES[0], PRIMITIVES[1], PRIMITIVES[2], "ratio"
-    );
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
     let workloads = [
         Workload::PingPong,
         Workload::Herd,
@@ -514,53 +436,39 @@ fn main() {
             shared_queue: false,
         },
     ];
-    let filter = std::env::var("WAKE_BENCH_FILTER").unwrap_or_default();
-    let mut lines = Vec::new();
-    for (rt_name, rt) in runtimes() {
+    for (flavour, workers) in FLAVOURS {
         for workload in workloads {
-            let label = format!("{}/{}", workload.name(), rt_name);
-            if !select(&label, &filter) {
-                continue;
-            }
-            let [waitq, notify, event] = bench(&rt, &[0, 1, 2], workload, sizes)[..] else {
-                unreachable!("three primitives");
-            };
-            let ratio = notify.min(event).as_secs_f64() / waitq.as_secs_f64();
-            let ns = |d: Duration| d.as_nanos();
-            println!(
-                "{label:<32} {:>10} {:>14} {:>15} {ratio:>6.2}x",
-                ns(waitq),
-                ns(notify),
-                ns(event)
-            );
-            lines.push(format!(
-                "{label}: {} {} ns, {} {} ns, {} {} ns -> {ratio:.2}x fastest peer",
-                PRIMITIVES[0],
-                ns(waitq),
-                PRIMITIVES[1],
-                ns(notify),
-                PRIMITIVES[2],
-                ns(event)
+            rows.push(Row::new(
+                format!("{}/{flavour}", workload.name()),
+                vec![
+                    contender::<WaitQueue>(workers, workload),
+                    contender::<Notify>(workers, workload),
+                    contender::<Event>(workers, workload),
+                ],
             ));
         }
         let shared = Workload::Mixed { shared_queue: true };
-        let label = format!("{}/{}", shared.name(), rt_name);
-        if !select(&label, &filter) {
-            continue;
-        }
-        let [one_queue] = bench(&rt, &[0], shared, sizes)[..] else {
-            unreachable!("one primitive");
-        };
-        println!(
-            "{label:<32} {:>10} {:>14} {:>15}",
-            one_queue.as_nanos(),
-            "-",
-            "-"
-        );
+        rows.push(Row::new(
+            format!("{}/{flavour}", shared.name()),
+            vec![contender::<WaitQueue>(workers, shared)],
+        ));
     }
-    println!();
-    for line in lines {
-        println!("{line}");
-    }
-    println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+    rows
+}
+
+fn main() -> std::process::ExitCode {
+    let sizes = Sizes::new(harness::env_or("WAKE_BENCH", "SCALE", 1.0));
+    let title = format!(
+        "wake benchmark: waitq vs tokio::Notify vs event-listener, all on tokio's executor\n\
+         sizes: ping_pong {} round trips, herd {HERD_WAITERS} waiters x {} generations, \
+         mixed {} items ({MIXED_CONSUMERS} consumers, {MIXED_OBSERVERS} observers)",
+        sizes.round_trips, sizes.generations, sizes.items,
+    );
+    let bench = harness::Bench {
+        prefix: "WAKE_BENCH",
+        // Printed once, by the driver; one leaked string per process.
+        title: Box::leak(title.into_boxed_str()),
+        unit: "ns/op",
+    };
+    harness::main(&bench, rows())
 }

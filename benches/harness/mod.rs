@@ -42,11 +42,26 @@
 //! # Environment
 //!
 //! `{PREFIX}_SCALE` (default 1.0) multiplies the workload sizes;
-//! `{PREFIX}_PAIRS` (default 5) rounds per row; `{PREFIX}_FILTER` runs
-//! only rows whose name contains the string; `{PREFIX}_IN_PROCESS=1`;
-//! `{PREFIX}_TIMEOUT_S`; `{PREFIX}_WARMUP`. For `perf`, run one child by
+//! `{PREFIX}_PAIRS` (default 5) rounds per row (a row may ask for a
+//! multiple of it: [`Row::pairs_factor`]); `{PREFIX}_FILTER` runs only
+//! rows whose name contains the string; `{PREFIX}_IN_PROCESS=1`;
+//! `{PREFIX}_TIMEOUT_S` (also the in-process watchdog: a measurement that
+//! outlives it ends the process with an error); `{PREFIX}_WARMUP`;
+//! `{PREFIX}_SAMPLES=1` prints every measurement of a row, in order (a
+//! bimodal row shows there). For `perf` or `strace`, run one child by
 //! hand: `{PREFIX}_CHILD=mpsc_spsc/ct {PREFIX}_CONTENDER=ours perf record
 //! target/release/deps/sync-…`.
+//!
+//! # Per-row extras
+//!
+//! [`Contender::reference`] marks a runtime-free reference (measured and
+//! paired like a peer, left out of "fastest peer");
+//! [`Row::unit`] overrides the bench's unit for a row (a network bench
+//! mixes ns per round trip and µs per MiB); [`Row::target`] states a
+//! goal against one peer (`ours >= min x` that peer's cost), judged in the
+//! summary; [`main_with`] hands every row's [`Outcome`] to a closure after
+//! the summary (a bench's own cross-row lines, or a CI gate's comparison
+//! with recorded values).
 //!
 //! # Adopting it
 //!
@@ -63,9 +78,13 @@
 //! }
 //! ```
 
+// Each bench binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::io::{Read, Write as _};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a bench binary is called and how its costs read.
@@ -85,6 +104,10 @@ pub struct Contender {
     /// Runs the workload once at the given scale, checks its result
     /// (panics if wrong) and returns its cost (lower is better).
     pub run: Box<dyn Fn(f64) -> f64>,
+    /// A runtime-free reference (a raw mio loop, plain threads): measured
+    /// and paired like a peer, but not a peer to beat, so the summary's
+    /// fastest peer leaves it out.
+    pub reference: bool,
 }
 
 impl Contender {
@@ -92,6 +115,15 @@ impl Contender {
         Contender {
             name,
             run: Box::new(run),
+            reference: false,
+        }
+    }
+
+    /// A runtime-free reference: how close a runtime can get, not a peer.
+    pub fn reference(name: &'static str, run: impl Fn(f64) -> f64 + 'static) -> Contender {
+        Contender {
+            reference: true,
+            ..Contender::new(name, run)
         }
     }
 }
@@ -101,6 +133,12 @@ pub struct Row {
     /// Unique within the binary; what the filter matches.
     pub name: String,
     pub contenders: Vec<Contender>,
+    /// The unit of this row's costs, when not the bench's.
+    pub unit: Option<&'static str>,
+    /// Goals: `(peer, min)`, ours at least `min` times as fast as `peer`.
+    pub targets: Vec<(&'static str, f64)>,
+    /// This row runs `pairs_factor` times `{PREFIX}_PAIRS` rounds.
+    pub pairs_factor: usize,
 }
 
 impl Row {
@@ -108,7 +146,34 @@ impl Row {
         Row {
             name: name.into(),
             contenders,
+            unit: None,
+            targets: Vec::new(),
+            pairs_factor: 1,
         }
+    }
+
+    /// This row's costs are in `unit` (the bench's unit otherwise).
+    pub fn unit(mut self, unit: &'static str) -> Row {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// A goal: the median pair ratio against `peer` is at least `min`.
+    /// The summary prints `ok` or `MISS` (a miss is not a failure).
+    pub fn target(mut self, peer: &'static str, min: f64) -> Row {
+        assert!(
+            self.contenders.iter().skip(1).any(|c| c.name == peer),
+            "row {}: target against unknown peer {peer:?}",
+            self.name
+        );
+        self.targets.push((peer, min));
+        self
+    }
+
+    /// Runs `factor` times `{PREFIX}_PAIRS` rounds (a short, noisy row).
+    pub fn pairs_factor(mut self, factor: usize) -> Row {
+        self.pairs_factor = factor.max(1);
+        self
     }
 }
 
@@ -120,6 +185,7 @@ struct Settings {
     in_process: bool,
     timeout: Duration,
     warmup: usize,
+    samples: bool,
 }
 
 impl Settings {
@@ -131,6 +197,7 @@ impl Settings {
             in_process: env_or(prefix, "IN_PROCESS", 0u8) != 0,
             timeout: Duration::from_secs_f64(env_or(prefix, "TIMEOUT_S", 120.0)),
             warmup: env_or(prefix, "WARMUP", 0usize),
+            samples: env_or(prefix, "SAMPLES", 0u8) != 0,
         }
     }
 }
@@ -147,11 +214,23 @@ pub fn env_or<T: std::str::FromStr>(prefix: &str, name: &str, default: T) -> T {
 /// Runs the binary: a child when `{PREFIX}_CHILD` is set, the driver
 /// otherwise. Returns failure if any measurement failed.
 pub fn main(bench: &Bench, rows: Vec<Row>) -> ExitCode {
+    main_with(bench, rows, |_| {})
+}
+
+/// [`main`], and in the driver `after` gets every row's outcome once the
+/// summary is printed.
+pub fn main_with(bench: &Bench, rows: Vec<Row>, after: impl FnOnce(&[Outcome])) -> ExitCode {
     let settings = Settings::read(bench.prefix);
     if let Ok(row) = std::env::var(format!("{}_CHILD", bench.prefix)) {
         return child(bench, &settings, &rows, &row);
     }
-    drive(bench, &settings, &rows)
+    drive(bench, &settings, &rows, after)
+}
+
+/// Whether this process is a child measuring one contender (a bench's
+/// `main` prints its own header only in the driver).
+pub fn is_child(prefix: &str) -> bool {
+    std::env::var_os(format!("{prefix}_CHILD")).is_some()
 }
 
 // ===== child =====
@@ -237,15 +316,38 @@ fn panic_message(stderr: &str) -> String {
     }
 }
 
+/// Measurements started and finished in this process, for the watchdog.
+static STARTED: AtomicU64 = AtomicU64::new(0);
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// In process, a lost wake-up would hang the driver: a thread that ends
+/// the process when one measurement outlives `timeout`.
+fn start_watchdog(timeout: Duration) {
+    std::thread::spawn(move || loop {
+        let before = (
+            STARTED.load(Ordering::SeqCst),
+            FINISHED.load(Ordering::SeqCst),
+        );
+        std::thread::sleep(timeout);
+        let after = FINISHED.load(Ordering::SeqCst);
+        if before.0 > before.1 && after == before.1 {
+            eprintln!("FAIL: a measurement ran past {timeout:?} (a lost wake-up?); exiting");
+            std::process::exit(2);
+        }
+    });
+}
+
 /// Runs one contender in this process, catching a panic.
 fn run_here(settings: &Settings, contender: &Contender) -> Result<f64, String> {
-    catch_unwind(AssertUnwindSafe(|| {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    let result = catch_unwind(AssertUnwindSafe(|| {
         for _ in 0..settings.warmup {
             (contender.run)(settings.scale);
         }
         (contender.run)(settings.scale)
-    }))
-    .map_err(|panic| {
+    }));
+    FINISHED.fetch_add(1, Ordering::SeqCst);
+    result.map_err(|panic| {
         panic
             .downcast_ref::<String>()
             .cloned()
@@ -257,18 +359,46 @@ fn run_here(settings: &Settings, contender: &Contender) -> Result<f64, String> {
 // ===== driver =====
 
 /// Median, min and max of a row's pair ratios against one peer.
-type Ratios = (f64, f64, f64);
+pub type Ratios = (f64, f64, f64);
 
-/// One row's outcome, for the summary.
-struct Outcome {
-    row: String,
-    /// Each peer's ratios, or its failure.
-    peers: Vec<(&'static str, Result<Ratios, String>)>,
+/// One row's outcome: the summary's input, and what [`main_with`] hands on.
+pub struct Outcome {
+    pub row: String,
+    /// Every contender's median cost (ours first), or its failure.
+    pub costs: Vec<(&'static str, Result<f64, String>)>,
+    /// Each peer's ratios (peer / ours: median, min, max), or a failure.
+    pub peers: Vec<(&'static str, Result<Ratios, String>)>,
     /// Our failure, if any.
-    ours: Option<String>,
+    pub ours: Option<String>,
+    /// The row's goals, as [`Row::target`] stated them.
+    pub targets: Vec<(&'static str, f64)>,
+    /// The contenders that are references ([`Contender::reference`]).
+    pub references: Vec<&'static str>,
 }
 
-fn drive(bench: &Bench, settings: &Settings, rows: &[Row]) -> ExitCode {
+impl Outcome {
+    /// The ratios against `peer`, if both sides measured.
+    pub fn ratio(&self, peer: &str) -> Option<Ratios> {
+        self.peers
+            .iter()
+            .find(|(name, _)| *name == peer)
+            .and_then(|(_, r)| r.as_ref().ok().copied())
+    }
+
+    /// Our median cost, if we measured.
+    pub fn our_cost(&self) -> Option<f64> {
+        self.costs
+            .first()
+            .and_then(|(_, c)| c.as_ref().ok().copied())
+    }
+}
+
+fn drive(
+    bench: &Bench,
+    settings: &Settings,
+    rows: &[Row],
+    after: impl FnOnce(&[Outcome]),
+) -> ExitCode {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("{}", bench.title);
     println!(
@@ -283,12 +413,16 @@ fn drive(bench: &Bench, settings: &Settings, rows: &[Row]) -> ExitCode {
             "one process per measurement"
         },
     );
+    if settings.in_process {
+        start_watchdog(settings.timeout);
+    }
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for row in rows.iter().filter(|r| r.name.contains(&settings.filter)) {
         outcomes.push(run_row(bench, settings, row));
     }
     summary(&outcomes);
+    after(&outcomes);
     println!(
         "\n{} rows in {:.1} s; load average at the end {}",
         outcomes.len(),
@@ -308,11 +442,13 @@ fn drive(bench: &Bench, settings: &Settings, rows: &[Row]) -> ExitCode {
 
 fn run_row(bench: &Bench, settings: &Settings, row: &Row) -> Outcome {
     println!("\n== {}", row.name);
+    std::io::stdout().flush().expect("stdout");
     let n = row.contenders.len();
+    let unit = row.unit.unwrap_or(bench.unit);
     // costs[contender][round]; a failure stops that contender's rounds.
     let mut costs: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut failures: Vec<Option<String>> = vec![None; n];
-    for round in 0..settings.pairs {
+    for round in 0..settings.pairs * row.pairs_factor {
         let mut order: Vec<usize> = (0..n).collect();
         if round % 2 == 1 {
             order.reverse();
@@ -336,17 +472,40 @@ fn run_row(bench: &Bench, settings: &Settings, row: &Row) -> Outcome {
     for (c, contender) in row.contenders.iter().enumerate() {
         let cost = match &failures[c] {
             Some(why) => format!("FAIL: {why}"),
-            None => format!("{:>10.1} {}", median(&costs[c]), bench.unit),
+            None => format!("{:>10.1} {unit}", median(&costs[c])),
         };
         let ratio = match (c, &failures[0], &failures[c]) {
             (0, _, _) | (_, Some(_), _) | (_, _, Some(_)) => String::new(),
             _ => ratio_cell(pair_ratios(&costs[0], &costs[c])),
         };
         println!("  {:<16} {cost:<24} {ratio}", contender.name);
+        if settings.samples {
+            let all: Vec<String> = costs[c].iter().map(|v| format!("{v:.1}")).collect();
+            println!("  {:<16} every run: {}", "", all.join(" "));
+        }
         std::io::stdout().flush().expect("stdout");
     }
     Outcome {
         row: row.name.clone(),
+        costs: row
+            .contenders
+            .iter()
+            .enumerate()
+            .map(|(c, contender)| {
+                let cost = match &failures[c] {
+                    Some(why) => Err(why.clone()),
+                    None => Ok(median(&costs[c])),
+                };
+                (contender.name, cost)
+            })
+            .collect(),
+        targets: row.targets.clone(),
+        references: row
+            .contenders
+            .iter()
+            .filter(|c| c.reference)
+            .map(|c| c.name)
+            .collect(),
         ours: failures[0].clone(),
         peers: (1..n)
             .map(|c| {
@@ -369,7 +528,7 @@ fn pair_ratios(ours: &[f64], peer: &[f64]) -> Ratios {
     (median(&ratios), min, max)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -379,7 +538,7 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn ratio_cell((median, min, max): Ratios) -> String {
+pub fn ratio_cell((median, min, max): Ratios) -> String {
     format!("{median:.2}x ({min:.2}-{max:.2})")
 }
 
@@ -394,14 +553,22 @@ fn summary(outcomes: &[Outcome]) {
         let every: Vec<String> = o
             .peers
             .iter()
-            .map(|(name, r)| match r {
-                Ok(r) => format!("{name} {}", ratio_cell(*r)),
-                Err(_) => format!("{name} FAIL"),
+            .map(|(name, r)| {
+                let name = if o.references.contains(name) {
+                    format!("{name} (reference)")
+                } else {
+                    name.to_string()
+                };
+                match r {
+                    Ok(r) => format!("{name} {}", ratio_cell(*r)),
+                    Err(_) => format!("{name} FAIL"),
+                }
             })
             .collect();
         let fastest = o
             .peers
             .iter()
+            .filter(|(name, _)| !o.references.contains(name))
             .filter_map(|(name, r)| r.as_ref().ok().map(|r| (*name, *r)))
             .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
         let (vs, ok_1, ok_1_2) = match (&o.ours, fastest) {
@@ -429,6 +596,26 @@ fn summary(outcomes: &[Outcome]) {
         "\nours >= 1.0x the fastest peer on {at_1}/{counted} rows (target: all), \
          >= 1.2x on {at_1_2}/{counted} (target: at least half)"
     );
+    let goals: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.targets.iter().map(move |&(peer, min)| {
+                let verdict = match o.ratio(peer) {
+                    Some(r) if r.0 >= min => format!("ok   {}", ratio_cell(r)),
+                    Some(r) => format!("MISS {}", ratio_cell(r)),
+                    None => "FAIL".to_string(),
+                };
+                format!("{:<28} vs {peer:<8} >= {min:.2}x  {verdict}", o.row)
+            })
+        })
+        .collect();
+    if !goals.is_empty() {
+        let missed = goals.iter().filter(|g| !g.contains(" ok ")).count();
+        println!("\ntargets ({missed} of {} missed):", goals.len());
+        for goal in goals {
+            println!("  {goal}");
+        }
+    }
 }
 
 fn load_average() -> String {
