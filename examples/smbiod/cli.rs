@@ -50,7 +50,14 @@ OPTIONS:
                        (default 30); an idle connection gets an ECHO every
                        SECS/2, and a server that answers nothing for SECS
                        is declared dead (every caller gets an error)
+  --hung-timeout SECS  report a task asleep in an uninterruptible wait
+                       longer than SECS on stderr, once per sleep (the
+                       kernel's hung-task detector; default off)
   -h, --help           this text
+
+kill -QUIT PID (Ctrl-\\) prints who sleeps on what to stderr (the daemon
+\"smbiod\", its reader, every \"caller N\": the wait queue, the wait,
+for how long, where) and keeps running.
 ";
 
 /// Parsed arguments.
@@ -64,6 +71,8 @@ pub struct Config {
     pub stay: bool,
     /// `--max-open`.
     pub max_open: Option<usize>,
+    /// `--hung-timeout`.
+    pub hung_timeout: Option<Duration>,
     /// Connection options.
     pub connect: ConnectOptions,
     /// The workload.
@@ -77,6 +86,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         serve: None,
         stay: false,
         max_open: None,
+        hung_timeout: None,
         connect: ConnectOptions::new("share"),
         plan: Plan {
             callers: 64,
@@ -102,6 +112,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--size" => cfg.plan.size = num(val()?)?,
             "--credits" => cfg.connect.credit_request = num(val()?)?.clamp(1, 8192) as u16,
             "--timeout" => cfg.connect.timeout = parse_secs(&val()?)?,
+            "--hung-timeout" => cfg.hung_timeout = Some(parse_secs(&val()?)?),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -152,7 +163,7 @@ pub fn main_with(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    let rt = match runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match runtime_builder(&cfg).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("smbiod: cannot start the runtime: {e}");
@@ -160,6 +171,17 @@ pub fn main_with(args: Vec<String>) -> i32 {
         }
     };
     rt.block_on(run(cfg))
+}
+
+/// The runtime smbiod runs on: `kill -QUIT` prints who sleeps on what
+/// (the process keeps running), and `--hung-timeout` reports hung tasks.
+pub fn runtime_builder(cfg: &Config) -> runtime::Builder {
+    let mut builder = runtime::Builder::new_multi_thread();
+    builder.enable_all().dump_on_sigquit(true);
+    if let Some(timeout) = cfg.hung_timeout {
+        builder.hung_task_timeout(timeout);
+    }
+    builder
 }
 
 async fn run(cfg: Config) -> i32 {
@@ -235,7 +257,11 @@ async fn session(cfg: &Config, addr: &str) -> i32 {
     );
     let progress = Arc::new(Progress::default());
     let done = Arc::new(AtomicBool::new(false));
-    let tick = runtime::spawn(ticker(progress.clone(), p.callers * p.rounds, done.clone()));
+    let tick = runtime::task::Builder::new().name("progress").spawn(ticker(
+        progress.clone(),
+        p.callers * p.rounds,
+        done.clone(),
+    ));
     let outcome = workload::run(&client, p, progress).await;
     done.store(true, Ordering::Release);
     let _ = tick.await;

@@ -81,7 +81,8 @@ pub async fn run(client: &Client, plan: &Plan, progress: Arc<Progress>) -> Outco
         .map(|c| {
             let (client, plan) = (client.clone(), plan.clone());
             let (progress, failures) = (progress.clone(), failures.clone());
-            runtime::spawn(async move {
+            let name = format!("caller {c}");
+            runtime::task::Builder::new().name(&name).spawn(async move {
                 let verified = caller(&client, &plan, c, &progress).await;
                 if let Err(e) = verified {
                     progress.failed.fetch_add(1, Ordering::Relaxed);

@@ -38,6 +38,8 @@ mod iod;
 mod keepalive;
 #[cfg(test)]
 mod list_memory_tests;
+#[cfg(test)]
+mod obs_tests;
 mod reader;
 pub mod request;
 #[cfg(test)]
@@ -79,8 +81,12 @@ impl Daemon {
         proto.credit_request = credit_request.max(1);
         let shared = Arc::new(Shared::new(proto, timeout));
         let (rd, wr) = stream.into_split();
-        let reader = runtime::spawn(reader::run(shared.clone(), rd));
-        let daemon = runtime::spawn(iod::run(shared.clone(), wr));
+        let reader = runtime::task::Builder::new()
+            .name("smbiod-reader")
+            .spawn(reader::run(shared.clone(), rd));
+        let daemon = runtime::task::Builder::new()
+            .name("smbiod")
+            .spawn(iod::run(shared.clone(), wr));
         let _ = shared.tasks.set(Tasks {
             reader: reader.abort_handle(),
             daemon: daemon.abort_handle(),

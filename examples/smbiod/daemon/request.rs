@@ -18,7 +18,7 @@ pub type Reply = (Header, Response);
 
 /// Where a caller sleeps until its reply (or an error) arrives (kernel:
 /// `struct smb_request`'s `rq_wait`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Slot {
     wq: WaitQueue,
     done: AtomicBool,
@@ -29,7 +29,14 @@ pub struct Slot {
 impl Slot {
     /// A fresh, empty slot.
     pub fn new() -> Arc<Slot> {
-        Arc::new(Slot::default())
+        Arc::new(Slot {
+            // Named for dumps (`kill -QUIT`): a caller shows as
+            // "[wait_event_interruptible_timeout on rq_wait, ...]".
+            wq: WaitQueue::named("rq_wait"),
+            done: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            result: Mutex::new(None),
+        })
     }
 
     /// Stores the outcome (the first one wins) and wakes the caller.

@@ -164,9 +164,10 @@ impl Shared {
                 last_rx: clock.now(),
                 probe: None,
             }),
-            smbiod_wait: WaitQueue::new(),
-            credit_wait: WaitQueue::new(),
-            stopped_wait: WaitQueue::new(),
+            // Named for dumps (`kill -QUIT`, `--hung-timeout`).
+            smbiod_wait: WaitQueue::named("smbiod_wait"),
+            credit_wait: WaitQueue::named("credit_wait"),
+            stopped_wait: WaitQueue::named("stopped_wait"),
             data_ready: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             dead: AtomicBool::new(false),
