@@ -180,7 +180,10 @@ impl Builder {
 
     /// How long an idle worker of the multi-thread runtime keeps polling
     /// the reactor without sleeping before it sleeps in it (default 20 µs;
-    /// zero: sleep at once). Only while sockets are registered.
+    /// zero: sleep at once). Only while sockets are registered, and no more
+    /// than 8 of them: with more (a server with many connections) a spin
+    /// would take one event per reactor turn where a sleep batches several,
+    /// so the worker sleeps at once.
     ///
     /// I/O that comes back within the spin is taken without a sleep and a
     /// wake-up: a thread woken from sleep on an idle CPU costs the waking

@@ -156,12 +156,25 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl F
 /// for up to `spin` while sources are registered. Returns whether that
 /// found I/O (its tasks are woken) or `work_arrived` said to stop; then the
 /// worker runs instead of sleeping.
+/// Above this many registered sources an idle driver sleeps at once
+/// instead of spinning. A spin pays when one flow (a transfer, a
+/// ping-pong) is about to send again: the reader takes it without a sleep
+/// and a wake-up. With many connections (a server under load) it does not:
+/// the spin returns at the first ready socket, so each turn of the reactor
+/// collects one event, where a short sleep collects several. Measured on
+/// `examples/http` with 2 workers under `wrk -t1 -c64` (perf's
+/// `syscalls:sys_enter_epoll_wait` per request, busy 2-vCPU machine):
+/// 0.55-1.97 with the spin, 0.04-0.06 without it (tokio: 0.09), and the
+/// server's CPU per request down by a median 6 % over 5 pairs.
+const SPIN_MAX_SOURCES: usize = 8;
+
 pub(crate) fn spin_for_io(
     io: &Reactor,
     spin: Duration,
     mut work_arrived: impl FnMut() -> bool,
 ) -> bool {
-    if spin.is_zero() || !io.has_sources() {
+    let sources = io.live_sources();
+    if spin.is_zero() || sources == 0 || sources > SPIN_MAX_SOURCES {
         return false;
     }
     let start = Instant::now();
@@ -299,6 +312,33 @@ mod tests {
             io.ready_event(Direction::Read).is_some(),
             "the edge was taken in"
         );
+    }
+
+    #[test]
+    fn an_idle_worker_with_many_sources_sleeps_without_spinning() {
+        use super::SPIN_MAX_SOURCES;
+        let reactor = Reactor::new().unwrap();
+        let mut sockets = Vec::new();
+        for _ in 0..SPIN_MAX_SOURCES + 1 {
+            let (mut socket, peer) = UnixStream::pair().unwrap();
+            let (key, io) = reactor.register(&mut socket, Interest::READABLE).unwrap();
+            let seen = io.ready_event(Direction::Read).unwrap();
+            io.clear_readiness(seen, Direction::Read);
+            sockets.push((socket, peer, key, io));
+        }
+        // Ready I/O, but a server's worth of sources: no spin takes it in
+        // (the sleep that follows collects it with whatever else is ready).
+        sockets[0].1.write_all(b"x").unwrap();
+        assert!(!spin_for_io(&reactor, Duration::from_secs(3600), || false));
+        assert!(
+            sockets[0].3.ready_event(Direction::Read).is_none(),
+            "not polled"
+        );
+        // One source fewer: the spin polls again.
+        let (mut socket, _peer, key, _io) = sockets.pop().unwrap();
+        reactor.deregister(&mut socket, key);
+        assert!(spin_for_io(&reactor, Duration::from_millis(1), || false));
+        assert!(sockets[0].3.ready_event(Direction::Read).is_some());
     }
 
     #[test]

@@ -198,6 +198,11 @@ impl Reactor {
         self.live.load(Acquire) > 0
     }
 
+    /// Registered sources now, without the lock (a hint).
+    pub(crate) fn live_sources(&self) -> usize {
+        self.live.load(Acquire)
+    }
+
     pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> Option<usize> {
         self.turn_then(timeout, block, || {})
     }

@@ -37,8 +37,9 @@
 //! # Sleeping
 //!
 //! One idle worker at a time is the driver and sleeps in the reactor; the
-//! others sleep on their parkers. While sockets are registered the driver
-//! first polls the reactor without sleeping for up to `io_spin` (20 µs by
+//! others sleep on their parkers. While a few sockets (at most 8) are
+//! registered the driver first polls the reactor without sleeping for up
+//! to `io_spin` (20 µs by
 //! default, [`Builder::io_spin`](crate::Builder::io_spin)): I/O that comes
 //! back that soon (the next chunk of a transfer, a peer's answer) is taken
 //! without the ~35 µs sleep and wake-up, which the waking side pays too.
