@@ -364,7 +364,8 @@ impl Handle {
     ///
     /// ```
     /// static SMBIOD_WAIT: runtime::sync::WaitQueue = runtime::sync::WaitQueue::named("smbiod_wait");
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// // The wait registry lists what each task sleeps on (off by default).
+    /// let rt = runtime::Builder::new_current_thread().wait_registry(true).build().unwrap();
     /// let daemon = runtime::task::Builder::new()
     ///     .name("smbiod")
     ///     .spawn_on(async { SMBIOD_WAIT.wait_event(|| false).await }, rt.handle());
