@@ -333,3 +333,33 @@ fn a_timer_registered_by_the_awake_driver_does_not_unpark_it() {
         );
     }
 }
+
+// Breaks if a reset to a later deadline (left lazily at the old one) were
+// not moved to the new deadline when the old one fires (the sleep would end
+// early), or if the sleep forgot where its timer sits after that move (a
+// reset between the old and new deadlines would then be skipped too, and
+// the sleep would end late).
+#[test]
+fn resets_later_then_earlier_end_exactly_at_the_last_deadline() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let start = runtime::time::now();
+        let mut sleep = pin!(sleep(Duration::from_secs(1)));
+        assert!(poll!(sleep.as_mut()).is_pending()); // registered at 1 s
+        sleep.as_mut().reset(start + Duration::from_secs(5)); // later: lazy
+        runtime::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            poll!(sleep.as_mut()).is_pending(),
+            "ended at the old deadline"
+        );
+        // Now registered at 5 s: a reset to 3 s must move it.
+        sleep.as_mut().reset(start + Duration::from_secs(3));
+        runtime::time::advance(Duration::from_secs(2)).await;
+        assert!(poll!(sleep.as_mut()).is_ready(), "did not end at 3 s");
+        assert_eq!(runtime::time::now() - start, Duration::from_secs(3));
+    });
+}

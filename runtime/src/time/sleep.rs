@@ -43,6 +43,9 @@ use crate::scheduler::Scheduler;
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
+    /// The deadline the wheel's timer was registered (or moved) with; a
+    /// reset to a later deadline leaves the timer here (see `reset`).
+    armed: Instant,
     scheduler: Scheduler,
     state: State,
 }
@@ -63,6 +66,7 @@ impl Sleep {
         );
         Sleep {
             deadline,
+            armed: deadline,
             scheduler,
             state: State::Idle,
         }
@@ -79,10 +83,13 @@ impl Sleep {
     }
 
     /// Moves the deadline; the sleep can be awaited again (also after it
-    /// completed). A registered timer is moved in place in the wheel (same
-    /// node, nothing allocated), and a task already waiting on it is woken
-    /// at the new deadline without polling it first; otherwise the timer is
-    /// registered on the next poll.
+    /// completed). A registered timer moved earlier is moved in place in
+    /// the wheel (same node, nothing allocated), and a task already waiting
+    /// on it is woken at the new deadline without polling it first. Moved
+    /// later, it stays where it is, untouched (no lock, as tokio does): when
+    /// it fires, the sleep sees its deadline has not come and moves itself
+    /// there, so the task is woken at the new deadline, after one poll at
+    /// the old one. An unregistered sleep is registered on its next poll.
     ///
     /// `Sleep` is `Unpin`, so tokio's `sleep.as_mut().reset(deadline)` on a
     /// pinned `Sleep` works as it is.
@@ -103,8 +110,13 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         if let State::Registered(key) = self.state {
+            if deadline >= self.armed {
+                // Later: the timer fires at `armed` and re-arms (see `poll`).
+                return;
+            }
             match self.driver().reset(key, deadline) {
                 Some(Registered::Pending { unpark, .. }) => {
+                    self.armed = deadline;
                     if unpark {
                         self.scheduler.unpark_driver();
                     }
@@ -168,6 +180,7 @@ impl Future for Sleep {
                                 this.scheduler.unpark_driver();
                             }
                             this.state = State::Registered(key);
+                            this.armed = this.deadline;
                             return Poll::Pending;
                         }
                         Registered::Due => this.state = State::Done,
@@ -180,8 +193,9 @@ impl Future for Sleep {
                     TimerState::Pending => return Poll::Pending,
                     TimerState::Closed => shut_down(),
                     TimerState::Fired => {
-                        // Fired at the wheel's horizon, before the
-                        // deadline: register again (no progress made).
+                        // Fired before the deadline (at the wheel's
+                        // horizon, or at the deadline before a reset moved
+                        // it later): register again (no progress made).
                         this.state = match this.driver().clock().now() >= this.deadline {
                             true => State::Done,
                             false => State::Idle,
