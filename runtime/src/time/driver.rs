@@ -2,8 +2,9 @@
 //!
 //! A pending timer is one node of the wheel's slab: its deadline tick, its
 //! list links and its sleeper's waker (48 bytes); the [`Sleep`](super::Sleep)
-//! holds the node's key and the deadline it armed it with. Registering clones the waker and links the
-//! node under the driver lock, which is also where firing takes the waker
+//! holds the node's key and the deadline it armed it with. Registering
+//! clones the waker and links the node under the driver lock, which is also
+//! where firing takes the waker
 //! out, so the sleeper's "link, then re-check" is one critical section and
 //! no wake-up can fall between them. Firing removes the node and wakes its
 //! sleeper after the lock; a `Sleep` whose key has gone stale therefore
