@@ -339,3 +339,113 @@ fn hung_on_a_lock_names_the_holder_current_thread() {
 fn hung_on_a_lock_names_the_holder_multi_thread() {
     hung_on_a_lock(true);
 }
+
+/// The futurelock: a task polls `lock()` once (it queues), then goes on
+/// with other work without polling that future again, and the lock is
+/// handed to it while others queue behind. The lost-grant detector names
+/// it once; a task that takes its grant promptly is never named.
+fn lost_grant(multi: bool) {
+    use runtime::obs::LostGrant;
+    static RELEASE: WaitQueue = WaitQueue::named("obs_release_grant");
+    let reports: Arc<Mutex<Vec<LostGrant>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .lost_grant_timeout(THRESHOLD)
+            .on_lost_grant(move |l| reports.lock().unwrap().push(l.clone()))
+            .build()
+            .unwrap()
+    };
+    let lock = Arc::new(runtime::sync::Mutex::new(0u32));
+    let (release, locked, queued, stop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let holder = {
+        let (lock, release, locked) = (lock.clone(), release.clone(), locked.clone());
+        TaskBuilder::new().name("holder").spawn_on(
+            async move {
+                let _guard = lock.lock().await;
+                locked.store(true, SeqCst);
+                let clock = runtime::time::clock();
+                let _ = RELEASE
+                    .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
+                    .await;
+            },
+            rt.handle(),
+        )
+    };
+    drive(&rt, &mut || {
+        until("the holder takes the lock", || locked.load(SeqCst));
+        let forgetful = {
+            let (lock, queued, stop) = (lock.clone(), queued.clone(), stop.clone());
+            TaskBuilder::new().name("forgetful").spawn_on(
+                async move {
+                    let mut mine = std::pin::pin!(lock.lock());
+                    assert!(futures::poll!(mine.as_mut()).is_pending());
+                    queued.store(true, SeqCst);
+                    // Other work, never polling `mine` again while it lives.
+                    while !stop.load(SeqCst) {
+                        runtime::time::sleep(Duration::from_millis(2)).await;
+                    }
+                },
+                rt.handle(),
+            )
+        };
+        until("the forgetful task queues", || queued.load(SeqCst));
+        let prompt = {
+            let lock = lock.clone();
+            TaskBuilder::new().name("prompt").spawn_on(
+                async move {
+                    *lock.lock().await += 1;
+                },
+                rt.handle(),
+            )
+        };
+        // The holder lets go: the lock goes to the forgetful task's entry.
+        release.store(true, SeqCst);
+        RELEASE.wake_up_all();
+        until("the lost grant's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        several_checks();
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r.len(), 1, "once per sleep: {r:#?}");
+            assert_eq!(r[0].id, forgetful.id());
+            assert_eq!(r[0].wait.queue_name, Some("sync::Mutex"));
+            assert!(r[0].unclaimed >= THRESHOLD);
+            let line = r[0].to_string();
+            assert!(line.starts_with("lost grant: task "), "{line}");
+            assert!(
+                line.contains("\"forgetful\" was handed sync::Mutex"),
+                "{line}"
+            );
+        }
+        // Dropping the future hands the lock on: the prompt task gets it.
+        stop.store(true, SeqCst);
+        until("the prompt task runs", || {
+            lock.try_lock().is_ok_and(|n| *n == 1)
+        });
+        let _ = (&holder, prompt);
+        several_checks();
+        assert_eq!(
+            reports.lock().unwrap().len(),
+            1,
+            "the prompt task was named"
+        );
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn lost_grant_current_thread() {
+    lost_grant(false);
+}
+
+#[test]
+fn lost_grant_multi_thread() {
+    lost_grant(true);
+}

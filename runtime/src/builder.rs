@@ -313,6 +313,54 @@ impl Builder {
         self
     }
 
+    /// Reports a lost grant: a task that an exclusive wake handed a lock,
+    /// permit, channel slot or turn (a [`Mutex`](crate::sync::Mutex), a
+    /// [`Semaphore`](crate::sync::Semaphore), a bounded
+    /// [`mpsc`](crate::sync::mpsc) send, an exclusive `wait_event`) more
+    /// than `threshold` ago, and that has run since without polling the
+    /// future that waits for it: the "futurelock" of a future left unpolled
+    /// in a `select!` loop while others queue behind what it holds. Once
+    /// per sleep, to [`on_lost_grant`](Self::on_lost_grant), or one line on
+    /// stderr. Turns the wait registry on. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_multi_thread()
+    ///     .lost_grant_timeout(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn lost_grant_timeout(&mut self, threshold: Duration) -> &mut Self {
+        self.obs.lost_grant_timeout = Some(threshold);
+        self
+    }
+
+    /// Where lost grants are reported (see
+    /// [`lost_grant_timeout`](Self::lost_grant_timeout)); called on the
+    /// detector's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = runtime::Builder::new_current_thread()
+    ///     .lost_grant_timeout(Duration::from_secs(1))
+    ///     .on_lost_grant(|lost| eprintln!("{lost}"))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_lost_grant(
+        &mut self,
+        f: impl Fn(&crate::obs::LostGrant) + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.obs.on_lost_grant = Some(Arc::new(f));
+        self
+    }
+
     /// Reports a worker that has not returned from one poll for longer
     /// than `threshold` (blocking code in async), with the task it polls
     /// and its spawn site, once per poll; to

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 pub use dump::{Dump, TaskDump, TaskStatus, WorkerDump};
 pub(crate) use watch::{start, Config};
-pub use watch::{HungTask, StuckWorker};
+pub use watch::{HungTask, LostGrant, StuckWorker};
 
 use crate::task::Id;
 

@@ -72,6 +72,7 @@ use crate::entry::{Entry, Notifier, WakeDecision, WakeInfo, WakeMode};
 use crate::error::Closed;
 use crate::hook::{self, PointKind, WakeKind};
 use crate::list::{Class, Handle, WaitList};
+use crate::registry;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, PoisonError, TryLockError};
 use crate::wake_batch::WakeBatch;
 
@@ -140,6 +141,19 @@ struct Cursor {
     budget: usize,
     /// One waiter per batch (under a test hook, see `hook::single_wakes`).
     single: bool,
+    /// The exclusive entries this lock hold took, while the wait registry
+    /// is on (`None` otherwise): it notes them as picked after the hold.
+    picks: Option<Vec<u64>>,
+}
+
+impl Cursor {
+    /// Notes an exclusive entry the walk took (while the registry is on).
+    #[inline]
+    fn note(&mut self, taken: Option<Handle>) {
+        if let (Some(picks), Some(handle)) = (&mut self.picks, taken) {
+            picks.push(handle.seq());
+        }
+    }
 }
 
 /// What a waiter's handle turned out to be on re-poll.
@@ -527,6 +541,23 @@ impl WaitQueue {
     }
 
     fn wake_walk(&self, spec: WakeSpec, site: &'static Location<'static>) -> usize {
+        let mut inner = self.lock();
+        if inner.closed {
+            return 0;
+        }
+        if inner.list.len() == 1 {
+            if let Some((handle, entry)) = inner.take_lone(&spec) {
+                self.publish(&inner.list);
+                drop(inner);
+                if handle.class() == Class::Exclusive && registry::is_enabled() {
+                    registry::note_picked(self, &[handle.seq()]);
+                }
+                if let Some(waker) = entry.into_waker() {
+                    waker.wake();
+                }
+                return 1;
+            }
+        }
         let mut woken = 0;
         let mut panic = None;
         let mut batch = WakeBatch::new();
@@ -544,21 +575,8 @@ impl WaitQueue {
             },
             // Under a test hook: one waiter per lock hold, a decision point between.
             single: hook::single_wakes(),
+            picks: registry::is_enabled().then(Vec::new),
         };
-        let mut inner = self.lock();
-        if inner.closed {
-            return 0;
-        }
-        if inner.list.len() == 1 {
-            if let Some(entry) = inner.take_lone(&spec) {
-                self.publish(&inner.list);
-                drop(inner);
-                if let Some(waker) = entry.into_waker() {
-                    waker.wake();
-                }
-                return 1;
-            }
-        }
         inner.walks += 1;
         let walk = inner.walks;
         let snapshot = inner.list.next_seq();
@@ -566,6 +584,10 @@ impl WaitQueue {
             let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
             self.publish(&inner.list);
             drop(inner);
+            if let Some(picks) = cursor.picks.as_mut().filter(|p| !p.is_empty()) {
+                registry::note_picked(self, picks);
+                picks.clear();
+            }
             woken += batch.len();
             batch.wake_all(&mut panic);
             if done {
@@ -800,7 +822,7 @@ impl fmt::Debug for WaitQueue {
 impl Inner {
     /// The one linked entry, unlinked, if `spec` wakes it and it has no
     /// custom wake function (the walk guards those). `None`: use the walk.
-    fn take_lone(&mut self, spec: &WakeSpec) -> Option<Entry> {
+    fn take_lone(&mut self, spec: &WakeSpec) -> Option<(Handle, Entry)> {
         let handle = match spec.exclusive_only {
             true => self.list.first(Class::Exclusive),
             false => (self.list.first(Class::Shared)).or_else(|| self.list.first(Class::Exclusive)),
@@ -809,7 +831,7 @@ impl Inner {
         if entry.func.is_some() || entry.decide(&spec.info) != WakeDecision::Wake {
             return None;
         }
-        self.list.remove(handle)
+        self.list.remove(handle).map(|entry| (handle, entry))
     }
 
     /// Fills `batch` from where `cursor` stands. Returns `true` when the walk
@@ -832,12 +854,17 @@ impl Inner {
                     return true;
                 }
                 let no_func = |entry: &Entry| entry.func.is_none();
+                let head = match cursor.picks {
+                    Some(_) => self.list.first(cursor.class),
+                    None => None,
+                };
                 let Some(entry) = self.list.pop_front_if(cursor.class, snapshot, no_func) else {
                     break;
                 };
                 batch.push_entry(entry);
                 if cursor.class == Class::Exclusive {
                     cursor.budget -= 1;
+                    cursor.note(head);
                 }
                 if batch.is_full() || cursor.single {
                     return false;
@@ -872,6 +899,7 @@ impl Inner {
                         batch.push_entry(entry);
                         if cursor.class == Class::Exclusive {
                             cursor.budget -= 1;
+                            cursor.note(Some(handle));
                         }
                         if batch.is_full() || cursor.single {
                             return false;

@@ -220,6 +220,12 @@ pub struct Waiting {
     /// held by a task now. Kernel: the mutex owner the hung-task detector
     /// names (`hung_task_detect_blocker`, 2025).
     pub holder: Option<u64>,
+    /// When an exclusive wake took this waiter's entry (handed it the
+    /// lock, permit, slot or turn) while its future has not yet acted on
+    /// it: the record stays listed until the future's next poll. Long ago,
+    /// with its task running meanwhile, it is a lost grant ("futurelock":
+    /// a future left unpolled in a `select!` while others queue behind it).
+    pub picked: Option<Instant>,
 }
 
 /// What an executor tells the registry about the waiter being linked.
@@ -445,6 +451,7 @@ pub(crate) fn record(
             thread,
             sleep,
             holder: None,
+            picked: None,
         },
     );
     drop(shard);
@@ -460,6 +467,23 @@ pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<
     let key = (QueueId::of(queue).addr(), seq);
     if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
         w.kind.deadline = deadline;
+    }
+}
+
+/// An exclusive wake of `queue` took the entries `seqs` (after its lock
+/// hold, before it wakes their owners): their records note when, until
+/// each owner acts on it and unlists its sleep. Only while the registry is
+/// on (the caller tests [`is_enabled`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn note_picked(queue: &crate::WaitQueue, seqs: &[u64]) {
+    let now = Instant::now();
+    let queue = QueueId::of(queue).addr();
+    for &seq in seqs {
+        let key = (queue, seq);
+        if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
+            w.picked.get_or_insert(now);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use waitq::registry::Waiting;
 
-use super::dump::{TaskLabel, WaitBracket};
+use super::dump::{QueueName, TaskLabel, WaitBracket};
 use super::fmt_duration;
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
 use crate::task::Id;
@@ -19,6 +19,9 @@ use crate::task::Id;
 pub(crate) type OnHung = Arc<dyn Fn(&HungTask) + Send + Sync>;
 /// A callback for stuck workers.
 pub(crate) type OnStuck = Arc<dyn Fn(&StuckWorker) + Send + Sync>;
+
+/// A callback for lost grants.
+pub(crate) type OnLostGrant = Arc<dyn Fn(&LostGrant) + Send + Sync>;
 
 /// What `Builder` collects for this module.
 #[derive(Clone, Default)]
@@ -30,6 +33,8 @@ pub(crate) struct Config {
     pub(crate) on_hung_task: Option<OnHung>,
     pub(crate) stuck_worker_threshold: Option<Duration>,
     pub(crate) on_stuck_worker: Option<OnStuck>,
+    pub(crate) lost_grant_timeout: Option<Duration>,
+    pub(crate) on_lost_grant: Option<OnLostGrant>,
 }
 
 impl fmt::Debug for Config {
@@ -38,6 +43,7 @@ impl fmt::Debug for Config {
             .field("dump_on_sigquit", &self.dump_on_sigquit)
             .field("hung_task_timeout", &self.hung_task_timeout)
             .field("stuck_worker_threshold", &self.stuck_worker_threshold)
+            .field("lost_grant_timeout", &self.lost_grant_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +129,102 @@ impl fmt::Display for StuckWorker {
     }
 }
 
+/// A task handed a lock, permit, slot or turn by an exclusive wake more
+/// than `Builder::lost_grant_timeout` ago, that has run since without
+/// polling the future waiting for it (reported once per sleep).
+/// [`Display`](fmt::Display) gives the default one-line report.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LostGrant {
+    /// The task.
+    pub id: Id,
+    /// Its name.
+    pub name: Option<Arc<str>>,
+    /// Where it was spawned.
+    pub spawned_at: &'static Location<'static>,
+    /// The wait whose grant is unclaimed (`wait.picked` says when).
+    pub wait: Waiting,
+    /// How long the grant has gone unclaimed, when detected.
+    pub unclaimed: Duration,
+    /// The threshold it exceeded.
+    pub threshold: Duration,
+}
+
+impl fmt::Display for LostGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lost grant: {} was handed {} by a wake ",
+            TaskLabel(self.id, self.name.as_deref()),
+            QueueName(&self.wait),
+        )?;
+        fmt_duration(self.unclaimed, f)?;
+        write!(
+            f,
+            " ago and has run since without polling the wait at {} (a future left unpolled in a select!? threshold ",
+            self.wait.site
+        )?;
+        fmt_duration(self.threshold, f)?;
+        write!(f, "), spawned at {}", self.spawned_at)
+    }
+}
+
+/// Grants already reported (by sleep id), kept while their records live.
+#[derive(Default)]
+struct LostState {
+    reported: HashSet<u64>,
+}
+
+impl LostState {
+    /// The lost-grant pass: a record picked by an exclusive wake more than
+    /// `threshold` ago (the future has not acted on it, or the record would
+    /// be gone) whose task is idle (it was woken by the grant, so it has
+    /// been polled since, and went back to sleep without that future).
+    fn check(&mut self, scheduler: &Scheduler, threshold: Duration, on: Option<&OnLostGrant>) {
+        let now = Instant::now();
+        let mut live = HashSet::new();
+        let mut candidates = Vec::new();
+        for w in waitq::registry::snapshot() {
+            let Some(picked) = w.picked else { continue };
+            live.insert(w.sleep);
+            if w.task.is_some()
+                && !self.reported.contains(&w.sleep)
+                && now.saturating_duration_since(picked) >= threshold
+            {
+                candidates.push((w, picked));
+            }
+        }
+        self.reported.retain(|sleep| live.contains(sleep));
+        if candidates.is_empty() {
+            return;
+        }
+        let tasks = scheduler.common().owned.snapshot();
+        for (w, picked) in candidates {
+            let Some(task) = tasks.iter().find(|t| Some(t.header().id.0) == w.task) else {
+                continue; // another runtime's task
+            };
+            let header = task.header();
+            let state = header.state.load();
+            if state.is_running() || state.is_scheduled() {
+                continue; // about to poll it, or stuck in a poll (another detector)
+            }
+            self.reported.insert(w.sleep);
+            let report = LostGrant {
+                id: header.id,
+                name: header.name().cloned(),
+                spawned_at: header.site,
+                unclaimed: now.saturating_duration_since(picked),
+                wait: w,
+                threshold,
+            };
+            match on {
+                Some(on) => on(&report),
+                None => eprintln!("{report}"),
+            }
+        }
+    }
+}
+
 /// A scheduler that does not keep its runtime alive.
 #[derive(Clone)]
 enum WeakScheduler {
@@ -149,7 +251,11 @@ impl WeakScheduler {
 /// Starts what `config` asks for on the runtime of `scheduler`.
 pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<()> {
     super::install();
-    if config.wait_registry || config.dump_on_sigquit || config.hung_task_timeout.is_some() {
+    if config.wait_registry
+        || config.dump_on_sigquit
+        || config.hung_task_timeout.is_some()
+        || config.lost_grant_timeout.is_some()
+    {
         waitq::registry::enable();
     }
     let weak = WeakScheduler::new(scheduler);
@@ -176,7 +282,10 @@ pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<(
                 }
             })?;
     }
-    if config.hung_task_timeout.is_some() || config.stuck_worker_threshold.is_some() {
+    if config.hung_task_timeout.is_some()
+        || config.stuck_worker_threshold.is_some()
+        || config.lost_grant_timeout.is_some()
+    {
         let config = config.clone();
         std::thread::Builder::new()
             .name("runtime-watchdog".into())
@@ -188,13 +297,18 @@ pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<(
 /// The detectors' thread: wakes every quarter of the smallest threshold
 /// (at most once a second, at least every 10 ms) until the runtime goes.
 fn watchdog(weak: WeakScheduler, config: Config) {
-    let smallest = [config.hung_task_timeout, config.stuck_worker_threshold]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(Duration::from_secs(1));
+    let smallest = [
+        config.hung_task_timeout,
+        config.stuck_worker_threshold,
+        config.lost_grant_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(Duration::from_secs(1));
     let period = (smallest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut hung = HungState::default();
+    let mut lost = LostState::default();
     let mut stuck: HashMap<usize, ((Id, u64), Instant, bool)> = HashMap::new();
     loop {
         std::thread::sleep(period);
@@ -207,6 +321,9 @@ fn watchdog(weak: WeakScheduler, config: Config) {
         let now = super::tick();
         if let Some(timeout) = config.hung_task_timeout {
             hung.check(&scheduler, timeout, now, config.on_hung_task.as_ref());
+        }
+        if let Some(threshold) = config.lost_grant_timeout {
+            lost.check(&scheduler, threshold, config.on_lost_grant.as_ref());
         }
         if let Some(threshold) = config.stuck_worker_threshold {
             check_stuck(
