@@ -134,15 +134,12 @@ impl Stats {
     ///
     /// ```
     /// use runtime::sync::hook::PointKind;
-    /// use runtime::sync::WaitQueue;
     /// let stats = runtime::test_util::Check::new().seeds(4).quiet(true).run(|| async {
-    ///     let queue = std::sync::Arc::new(WaitQueue::new());
-    ///     let q = queue.clone();
-    ///     let waiter = runtime::spawn(async move { q.wait_event(|| true).await });
-    ///     waiter.await.unwrap().unwrap();
+    ///     let lock = runtime::sync::Mutex::new(0);
+    ///     *lock.lock().await += 1;
     /// });
-    /// let (hits, sites, _) = stats.points(PointKind::BeforeLink);
-    /// assert_eq!((hits, sites), (0, 0)); // the condition held at once: no link
+    /// let (hits, sites, led) = stats.points(PointKind::Acquire);
+    /// assert_eq!((hits, sites, led), (4, 1, 0)); // one per run; nothing else to run
     /// ```
     pub fn points(&self, kind: PointKind) -> (u64, usize, usize) {
         let mut out = (0, 0, 0);
