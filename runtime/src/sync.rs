@@ -49,6 +49,7 @@
 //! - **Fairness.** Lockers, acquirers and the senders of a full bounded
 //!   channel are exclusive waiters, served in FIFO order.
 
+pub mod atomic;
 pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;

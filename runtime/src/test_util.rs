@@ -79,6 +79,44 @@ pub fn is_checking() -> bool {
     sim::current().is_some()
 }
 
+/// A decision point at the caller: under a [`Check`], other tasks may run
+/// here, as if this task were preempted between the statements around it.
+/// Put it between two accesses to shared memory that another task's writes
+/// may land between (or declare that memory with
+/// [`runtime::sync::atomic`](crate::sync::atomic), which puts one before
+/// every access). Outside a check: one `Relaxed` load of a global and a
+/// branch.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+/// use std::sync::Arc;
+/// use runtime::test_util::{switch_point, Check, FailureKind};
+///
+/// // Reads "empty?" and "closed?" apart: a sender's item and close can land between.
+/// let failure = Check::new().seeds(200).try_run(|| async {
+///     let (item, closed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+///     let (i, c) = (item.clone(), closed.clone());
+///     let sender = runtime::spawn(async move {
+///         i.store(true, SeqCst);
+///         c.store(true, SeqCst);
+///     });
+///     let empty = !item.load(SeqCst);
+///     switch_point();
+///     if empty && closed.load(SeqCst) {
+///         assert!(!item.load(SeqCst), "an item was left behind");
+///     }
+///     sender.await.unwrap();
+/// });
+/// assert_eq!(failure.unwrap_err().kind(), FailureKind::Panic);
+/// ```
+#[track_caller]
+#[inline]
+pub fn switch_point() {
+    waitq::hook::switch_point();
+}
+
 /// Names `queue` in the failure reports of the current check (no-op
 /// outside one).
 ///

@@ -6,10 +6,16 @@
 //!
 //! - **Decision points** ([`Hook::decide`]) where lost wake-ups live: before
 //!   a waiter links its entry, between linking and re-checking the
-//!   condition, between the waiters one wake picks, and before a
+//!   condition, between the waiters one wake picks, right after a wake that
+//!   woke someone (before the waker's next statement), and before a
 //!   registered waiter finishes (or [`finish_wait`](crate::WaitQueue::finish_wait)).
+//!   Other crates add their own with [`acquire_point`] (a lock or
+//!   semaphore about to be taken, contended or not) and [`switch_point`]
+//!   (a shared-memory access that matters).
 //!   No queue lock (and no user lock taken by this crate) is held, so the
 //!   hook may poll other tasks re-entrantly there, emulating preemption.
+//! - **Ownership** ([`Hook::held`]): a lock built on a queue says which
+//!   task holds it ([`held`]), so a toolkit can name the cycle of a deadlock.
 //! - **Wakes** ([`Hook::woke`]): every `wake_up*`, `close` and exclusive
 //!   hand-off, with the caller's source location and how many it woke
 //!   (a wake on an empty queue too: that is the one a lost wake-up misses).
@@ -25,7 +31,8 @@
 //!
 //! Every hook call site first does one `Relaxed` load of a global counter of
 //! installed hooks and touches nothing else (no thread-local) while it is
-//! zero. Wait sites are recorded as a `&'static Location` copied into the
+//! zero. The point after a wake costs nothing more: it shares the load of
+//! the wake report ([`Hook::woke`]) that was already there. Wait sites are recorded as a `&'static Location` copied into the
 //! future (no allocation, no atomic).
 //!
 //! # Examples
@@ -87,10 +94,21 @@ pub enum PointKind {
     /// A registered waiter found its condition true (or a hand-written loop
     /// calls `finish_wait`); the entry is about to be unlinked.
     BeforeFinish,
+    /// A wake woke at least one waiter; the waker has not gone on yet. A
+    /// waker that wakes first and changes the state after is caught here.
+    AfterWake,
+    /// A lock or semaphore built on the queue is about to be taken
+    /// ([`acquire_point`]): before its fast path, so two locks taken in
+    /// opposite orders can interleave even when neither is contended.
+    Acquire,
+    /// An explicit point on a shared-memory access ([`switch_point`]); the
+    /// point's queue is [`QueueId::NONE`].
+    Switch,
 }
 
 impl PointKind {
-    /// A short name for schedules and reports (`link`, `linked`, `wakes`, `finish`).
+    /// A short name for schedules and reports (`link`, `linked`, `wakes`,
+    /// `finish`, `woke`, `acquire`, `switch`).
     ///
     /// # Examples
     ///
@@ -103,6 +121,9 @@ impl PointKind {
             PointKind::AfterLink => "linked",
             PointKind::BetweenWakes => "wakes",
             PointKind::BeforeFinish => "finish",
+            PointKind::AfterWake => "woke",
+            PointKind::Acquire => "acquire",
+            PointKind::Switch => "switch",
         }
     }
 }
@@ -120,6 +141,15 @@ impl PointKind {
 pub struct QueueId(usize);
 
 impl QueueId {
+    /// No queue: the id of a [`switch_point`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(waitq::hook::QueueId::NONE.addr(), 0);
+    /// ```
+    pub const NONE: QueueId = QueueId(0);
+
     /// The id of `queue`.
     ///
     /// # Examples
@@ -166,6 +196,20 @@ pub struct Point {
     pub exclusive: bool,
     /// How the waiter sleeps (`Uninterruptible` for wakes).
     pub state: TaskState,
+    /// The queue's name ([`WaitQueue::named`]), if it has one.
+    pub queue_name: Option<&'static str>,
+}
+
+/// Who holds a lock built on a queue now (see [`Hook::held`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Held {
+    /// The lock's queue.
+    pub queue: QueueId,
+    /// The queue's name ([`WaitQueue::named`]), if it has one.
+    pub queue_name: Option<&'static str>,
+    /// The holder's task id (the executor's), `None` once released.
+    pub task: Option<u64>,
 }
 
 /// A wake on a queue (see [`Hook::woke`]).
@@ -264,6 +308,11 @@ pub trait Hook {
     /// A wait future was polled inside [`probe`].
     fn probed(&self, sleeper: &Sleeper) {
         let _ = sleeper;
+    }
+
+    /// A lock built on a queue changed hands (see [`held`]).
+    fn held(&self, held: &Held) {
+        let _ = held;
     }
 }
 
@@ -381,13 +430,14 @@ pub(crate) fn decide(
     if !is_enabled() {
         return;
     }
-    decide_slow(kind, queue, site, exclusive, state);
+    decide_slow(kind, Some(queue), site, exclusive, state);
 }
 
 #[cold]
+#[inline(never)]
 fn decide_slow(
     kind: PointKind,
-    queue: &WaitQueue,
+    queue: Option<&WaitQueue>,
     site: &'static Location<'static>,
     exclusive: bool,
     state: TaskState,
@@ -398,15 +448,17 @@ fn decide_slow(
     if let Some(hook) = current() {
         hook.decide(&Point {
             kind,
-            queue: QueueId::of(queue),
+            queue: queue.map_or(QueueId::NONE, QueueId::of),
             site,
             exclusive,
             state,
+            queue_name: queue.and_then(WaitQueue::name),
         });
     }
 }
 
-/// Reports a wake (no-op without a hook).
+/// Reports a wake, then (if it woke someone) the decision point after it
+/// ([`PointKind::AfterWake`]); a no-op without a hook.
 #[inline]
 pub(crate) fn woke(
     queue: &WaitQueue,
@@ -417,12 +469,110 @@ pub(crate) fn woke(
     if !is_enabled() {
         return;
     }
+    woke_slow(queue, site, woken, kind);
+}
+
+#[cold]
+#[inline(never)]
+fn woke_slow(queue: &WaitQueue, site: &'static Location<'static>, woken: usize, kind: WakeKind) {
     if let Some(hook) = current() {
         hook.woke(&Wake {
             queue: QueueId::of(queue),
             site,
             woken,
             kind,
+        });
+        drop(hook);
+        if woken > 0 {
+            let state = TaskState::Uninterruptible;
+            decide_slow(PointKind::AfterWake, Some(queue), site, false, state);
+        }
+    }
+}
+
+/// A decision point before a lock or semaphore built on `queue` is taken
+/// ([`PointKind::Acquire`]): call it before the fast path of every
+/// acquisition, contended or not. One `Relaxed` load when no hook is
+/// installed anywhere.
+///
+/// # Examples
+///
+/// ```
+/// let queue = waitq::WaitQueue::named("my_lock");
+/// waitq::hook::acquire_point(&queue); // no hook: nothing happens
+/// ```
+#[inline]
+#[track_caller]
+pub fn acquire_point(queue: &WaitQueue) {
+    if !is_enabled() {
+        return;
+    }
+    let state = TaskState::Uninterruptible;
+    decide_slow(
+        PointKind::Acquire,
+        Some(queue),
+        Location::caller(),
+        true,
+        state,
+    );
+}
+
+/// An explicit decision point ([`PointKind::Switch`]) at the caller: the
+/// toolkit may run other tasks here, as if this thread were preempted.
+/// Put it between two accesses to shared memory whose interleaving with
+/// another task matters. One `Relaxed` load when no hook is installed.
+///
+/// # Examples
+///
+/// ```
+/// waitq::hook::switch_point(); // no hook: nothing happens
+/// ```
+#[inline]
+#[track_caller]
+pub fn switch_point() {
+    if !is_enabled() {
+        return;
+    }
+    switch_slow(Location::caller());
+}
+
+#[cold]
+#[inline(never)]
+fn switch_slow(site: &'static Location<'static>) {
+    decide_slow(
+        PointKind::Switch,
+        None,
+        site,
+        false,
+        TaskState::Uninterruptible,
+    );
+}
+
+/// Tells the hook that `task` holds the lock built on `queue` now (`None`:
+/// released). One `Relaxed` load when no hook is installed.
+///
+/// # Examples
+///
+/// ```
+/// let queue = waitq::WaitQueue::named("my_lock");
+/// waitq::hook::held(&queue, Some(7)); // no hook: nothing happens
+/// ```
+#[inline]
+pub fn held(queue: &WaitQueue, task: Option<u64>) {
+    if !is_enabled() {
+        return;
+    }
+    held_slow(queue, task);
+}
+
+#[cold]
+#[inline(never)]
+fn held_slow(queue: &WaitQueue, task: Option<u64>) {
+    if let Some(hook) = current() {
+        hook.held(&Held {
+            queue: QueueId::of(queue),
+            queue_name: queue.name(),
+            task,
         });
     }
 }

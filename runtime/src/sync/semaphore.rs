@@ -194,10 +194,11 @@ impl Semaphore {
     }
 
     /// Tells the wait registry which task holds the semaphore now (a lock
-    /// built on it: see `waitq::registry::set_holder`); nothing while the
-    /// registry is off.
+    /// built on it: see `waitq::registry::set_holder`), and the test
+    /// toolkit's hook; one relaxed load each while they are off.
     #[inline]
     pub(crate) fn set_holder(&self, task: Option<u64>) {
+        waitq::hook::held(&self.queue, task); // for the test toolkit's deadlock report
         if waitq::registry::is_enabled() {
             waitq::registry::set_holder(&self.queue, task);
         }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::command::replay_command;
 use super::report::{Failure, FailureKind};
 use super::schedule::{dfs_next, Policy, Schedule};
-use super::sim::{self, RunConfig, RunOutcome};
+use super::sim::{self, PointCounts, RunConfig, RunOutcome};
+use waitq::hook::PointKind;
 
 /// Pins one seed: `RUNTIME_TEST_SEED=<n>`.
 pub const SEED_VAR: &str = "RUNTIME_TEST_SEED";
@@ -71,6 +72,7 @@ pub struct Check {
     determinism: bool,
     shrink: bool,
     quiet: bool,
+    coverage: bool,
 }
 
 /// What a check covered.
@@ -83,7 +85,19 @@ pub struct Stats {
     exhausted: bool,
     elapsed: Duration,
     policy: Option<Policy>,
+    points: PointCounts,
 }
+
+/// The decision-point kinds in the order the coverage line lists them.
+const KINDS: [PointKind; 7] = [
+    PointKind::BeforeLink,
+    PointKind::AfterLink,
+    PointKind::BetweenWakes,
+    PointKind::AfterWake,
+    PointKind::BeforeFinish,
+    PointKind::Acquire,
+    PointKind::Switch,
+];
 
 impl Stats {
     /// Runs made.
@@ -108,6 +122,88 @@ impl Stats {
     /// ```
     pub fn distinct_schedules(&self) -> u64 {
         self.distinct
+    }
+
+    /// Decision points of one kind over all runs: `(hits, sites, sites
+    /// that ever led elsewhere)`. A site *led elsewhere* when a run took a
+    /// non-default choice there (ran another task nested, or injected a
+    /// fault); a site that never did was either never offered a choice
+    /// (nothing else was runnable) or never picked one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use runtime::sync::hook::PointKind;
+    /// let stats = runtime::test_util::Check::new().seeds(4).quiet(true).run(|| async {
+    ///     let lock = runtime::sync::Mutex::new(0);
+    ///     *lock.lock().await += 1;
+    /// });
+    /// let (hits, sites, led) = stats.points(PointKind::Acquire);
+    /// assert_eq!((hits, sites, led), (4, 1, 0)); // one per run; nothing else to run
+    /// ```
+    pub fn points(&self, kind: PointKind) -> (u64, usize, usize) {
+        let mut out = (0, 0, 0);
+        for (&(k, _), c) in &self.points {
+            if k == kind {
+                out.0 += c[0];
+                out.1 += 1;
+                out.2 += usize::from(c[2] > 0);
+            }
+        }
+        out
+    }
+
+    /// The coverage line: decision points hit per kind (`kind hits/sites,
+    /// N led elsewhere`), then the sites offered a choice that never led
+    /// elsewhere. Printed by [`Check::run`] with [`Check::coverage`], and
+    /// in every failure report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stats = runtime::test_util::Check::new().quiet(true).run(|| async {});
+    /// assert!(stats.coverage_line().starts_with("points:"));
+    /// ```
+    pub fn coverage_line(&self) -> String {
+        let mut line = String::from("points:");
+        let mut any = false;
+        for kind in KINDS {
+            let (hits, sites, led) = self.points(kind);
+            if hits > 0 {
+                any = true;
+                line.push_str(&format!(
+                    " {} {hits} at {sites} site{}, {led} led elsewhere;",
+                    kind.name(),
+                    if sites == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        if !any {
+            line.push_str(" none");
+        }
+        let mut idle: Vec<String> = self
+            .points
+            .iter()
+            .filter(|(_, c)| c[1] > 0 && c[2] == 0)
+            .map(|((k, site), _)| format!("{} at {site}", k.name()))
+            .collect();
+        idle.sort();
+        if !idle.is_empty() {
+            line.push_str(&format!(
+                " offered a choice but never led elsewhere: {}",
+                idle.join(", ")
+            ));
+        }
+        line.trim_end_matches(';').to_string()
+    }
+
+    fn add_points(&mut self, points: &PointCounts) {
+        for (key, c) in points {
+            let mine = self.points.entry(*key).or_default();
+            for i in 0..3 {
+                mine[i] += c[i];
+            }
+        }
     }
 
     /// Whether a [`Policy::Dfs`] check explored its whole bounded tree.
@@ -175,6 +271,7 @@ impl Check {
             determinism: false,
             shrink: true,
             quiet: false,
+            coverage: false,
         }
     }
 
@@ -365,6 +462,20 @@ impl Check {
         self
     }
 
+    /// Whether [`run`](Self::run) also prints the coverage of decision
+    /// points ([`Stats::coverage_line`]; default off, always in a failure
+    /// report).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// runtime::test_util::Check::new().coverage(true).run(|| async {});
+    /// ```
+    pub fn coverage(mut self, on: bool) -> Self {
+        self.coverage = on;
+        self
+    }
+
     /// Runs the check; panics with the failure report if a run fails.
     /// Prints the coverage (runs, distinct schedules) on success.
     ///
@@ -385,11 +496,14 @@ impl Check {
         F: Fn() -> Fut,
         Fut: Future<Output = ()> + 'static,
     {
-        let quiet = self.quiet;
+        let (quiet, coverage) = (self.quiet, self.coverage);
         match self.try_run(body) {
             Ok(stats) => {
                 if !quiet {
                     println!("{stats}");
+                }
+                if coverage {
+                    println!("  {}", stats.coverage_line());
                 }
                 stats
             }
@@ -458,9 +572,10 @@ impl Check {
                 .parse()
                 .unwrap_or_else(|e| panic!("{REPLAY_VAR}: {e}"));
             let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
+            let stats = self.stats(1, 1, &outcome, start);
             return match outcome.failure {
-                None => Ok(self.stats(1, 1, &outcome, start)),
-                Some(_) => Err(self.report(None, outcome, body, caller)),
+                None => Ok(stats),
+                Some(_) => Err(self.report(None, outcome, body, caller, &stats)),
             };
         }
         let mut seeds = self.first_seed..self.first_seed + self.seeds;
@@ -495,12 +610,14 @@ impl Check {
             stats.max_decisions = stats.max_decisions.max(outcome.record.len());
             steps_hint = steps_hint.max(outcome.record.len() as u64);
             distinct.insert(hash_of(&outcome.record));
+            stats.add_points(&outcome.points);
             if outcome.failure.is_some() {
                 let seed = match self.policy {
                     Policy::Dfs { .. } => None,
                     _ => Some(seed),
                 };
-                return Err(self.report(seed, outcome, body, caller));
+                stats.distinct = distinct.len() as u64;
+                return Err(self.report(seed, outcome, body, caller, &stats));
             }
             if let Policy::Dfs { preemption_bound } = self.policy {
                 dfs_prefix = dfs_next(&outcome.record, preemption_bound);
@@ -523,6 +640,7 @@ impl Check {
             exhausted: false,
             elapsed: start.elapsed(),
             policy: Some(self.policy),
+            points: outcome.points.clone(),
         }
     }
 
@@ -563,6 +681,7 @@ impl Check {
         outcome: RunOutcome,
         body: Body<'_>,
         caller: &Location<'_>,
+        stats: &Stats,
     ) -> Failure {
         let first = outcome.failure.clone().expect("a failing run");
         let original = Schedule::from_record(&outcome.record);
@@ -589,6 +708,12 @@ impl Check {
         if let Some(seed) = seed {
             report.push_str(&format!("\n   or: {SEED_VAR}={seed} (the unshrunk run)"));
         }
+        report.push_str(&format!(
+            "\ncoverage: {} runs, {} distinct schedules; {}",
+            stats.runs,
+            stats.distinct,
+            stats.coverage_line()
+        ));
         Failure {
             kind: failure.kind,
             report,

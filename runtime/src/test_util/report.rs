@@ -18,6 +18,10 @@ pub enum FailureKind {
     LostWakeup,
     /// Nothing can run, no timer is pending and no outside work is in flight.
     Hang,
+    /// A hang where tasks sleep in a cycle on locks (our `Mutex`, `RwLock`
+    /// writer) each held by the next: the report names every task, what it
+    /// holds, what it waits for and where.
+    Deadlock,
     /// A task (or the test body) panicked.
     Panic,
     /// More polls than the limit: a livelock, or a test too large.
@@ -153,7 +157,7 @@ impl fmt::Display for TaskName {
     }
 }
 
-fn is_runtime_site(site: &Location<'_>) -> bool {
+pub(crate) fn is_runtime_site(site: &Location<'_>) -> bool {
     let file = site.file().replace('\\', "/");
     file.contains("runtime/src/")
 }

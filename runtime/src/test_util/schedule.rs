@@ -40,7 +40,9 @@ pub enum Policy {
     /// random task priorities, the highest runnable one runs, and `depth - 1`
     /// random steps lower the running task's priority. Finds a bug of depth
     /// `d` with probability at least `1 / (n k^(d-1))`. A task that yields
-    /// drops to the lowest priority, so spin loops make progress.
+    /// drops below every task or draws a fresh random priority (even odds),
+    /// so spin loops make progress and a task that yields before it acts
+    /// still runs ahead of others.
     Pct {
         /// The bug depth to aim for (2 or 3 catches most ordering bugs).
         depth: u32,
@@ -192,6 +194,11 @@ pub(crate) enum Ask<'a> {
     },
 }
 
+/// PCT's initial priorities are `PCT_BASE + [0, PCT_SPAN)`; change points
+/// lower a task below `PCT_BASE` (to the change point's index).
+const PCT_BASE: i64 = 1_000;
+const PCT_SPAN: usize = 1 << 20;
+
 /// Applies a policy (after a replayed prefix) and records every decision.
 pub(crate) struct Chooser {
     policy: Policy,
@@ -248,12 +255,24 @@ impl Chooser {
         choice
     }
 
-    /// A task woke itself during its poll (a yield): PCT lowers it.
+    /// A task woke itself during its poll (a yield): PCT either drops it
+    /// below every task (probability 1/2) or draws it a fresh random
+    /// priority among the initial ones (a task a change point lowered
+    /// stays where it is). A spin loop still ends (each yield has an even
+    /// chance to let every other task run first, a task lowered by a change
+    /// point included), yet a task that yields before it acts is no longer
+    /// starved: the old rule, "a yield drops to the lowest priority", never
+    /// let a yielding waker preempt anyone, and hid every bug whose window
+    /// such a waker opens.
     pub(crate) fn yielded(&mut self, slot: u32) {
         if let Policy::Pct { .. } = self.policy {
-            let min = self.pct.priorities.iter().copied().min().unwrap_or(0);
-            self.priority(slot);
-            self.pct.priorities[slot as usize] = min - 1;
+            let mine = self.priority(slot);
+            if self.rng.one_in(2) {
+                let min = self.pct.priorities.iter().copied().min().unwrap_or(0);
+                self.pct.priorities[slot as usize] = min - 1;
+            } else if mine >= PCT_BASE {
+                self.pct.priorities[slot as usize] = PCT_BASE + self.rng.below(PCT_SPAN) as i64;
+            }
         }
     }
 
@@ -279,7 +298,7 @@ impl Chooser {
     fn priority(&mut self, slot: u32) -> i64 {
         let slot = slot as usize;
         while self.pct.priorities.len() <= slot {
-            let p = 1_000 + self.rng.below(1 << 20) as i64;
+            let p = PCT_BASE + self.rng.below(PCT_SPAN) as i64;
             self.pct.priorities.push(p);
         }
         self.pct.priorities[slot]

@@ -9,7 +9,7 @@
 //! point, wake a queue or spawn, and all of those come back here.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use waitq::hook::{self, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent};
+use waitq::hook::{self, Held, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent};
 use waitq::TaskState;
 
 use super::report::{
@@ -58,7 +58,12 @@ pub(crate) struct RunOutcome {
     pub(crate) failure: Option<RunFailure>,
     pub(crate) trace: Vec<String>,
     pub(crate) polls: u64,
+    pub(crate) points: PointCounts,
 }
+
+/// Decision points of one run, by kind and site: `[hits, hits with a
+/// choice to make, hits where a non-default choice was taken]`.
+pub(crate) type PointCounts = HashMap<(PointKind, &'static Location<'static>), [u64; 3]>;
 
 /// A fault the toolkit may inject at a decision point.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +100,11 @@ struct State {
     in_driver: bool,
     external_wait: Duration,
     trace: Vec<String>,
+    /// The holder (task id) of each lock built on a queue (`Hook::held`).
+    holders: BTreeMap<QueueId, u64>,
+    /// Join queues: no decision point after their wakes (runtime internals).
+    join_queues: BTreeSet<QueueId>,
+    points: PointCounts,
 }
 
 struct MainWake {
@@ -211,6 +221,7 @@ pub(crate) fn run(cfg: RunConfig, trace: bool, body: &dyn Fn() -> MainFuture) ->
         failure: st.failure.take(),
         trace: std::mem::take(&mut st.trace),
         polls: st.polls,
+        points: std::mem::take(&mut st.points),
     };
     drop(st);
     outcome
@@ -286,6 +297,7 @@ impl Sim {
         info.name.type_name = name;
         drop(st);
         let join = QueueId::of(task.header().join_queue());
+        self.st.borrow_mut().join_queues.insert(join);
         self.name_queue(join, format!("join queue of task {slot}"));
     }
 

@@ -92,6 +92,8 @@ impl<'a> Acquire<'a> {
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
+            // The test toolkit may switch tasks here, contended or not.
+            waitq::hook::acquire_point(&self.sem.queue);
             match self.sem.shared().try_take(self.need, true) {
                 Fast::Acquired => {
                     self.phase = Phase::Done;

@@ -58,11 +58,21 @@ impl Hook for Sim {
                 info.links.retain(|l| l.0 != point.queue);
                 info.links.push((point.queue, seq, start));
             }
+            if point.kind == PointKind::AfterWake && st.join_queues.contains(&point.queue) {
+                return; // a task's completion waking its joiner: runtime internals
+            }
+            st.points.entry((point.kind, point.site)).or_default()[0] += 1;
             if st.running.len() > self.cfg.max_depth {
                 return;
             }
             current
         };
+        if let Some(name) = point.queue_name {
+            self.names
+                .borrow_mut()
+                .entry(point.queue)
+                .or_insert_with(|| name.to_string());
+        }
         loop {
             self.collect();
             let slots: Vec<u32> = {
@@ -81,6 +91,12 @@ impl Hook for Sim {
                 faults: faults.len(),
             };
             let choice = self.chooser.borrow_mut().choose(ask, n);
+            if n > 1 {
+                let mut st = self.st.borrow_mut();
+                let counts = st.points.entry((point.kind, point.site)).or_default();
+                counts[1] += 1;
+                counts[2] += u64::from(choice != 0);
+            }
             if choice == 0 {
                 return;
             }
@@ -111,6 +127,21 @@ impl Hook for Sim {
             time,
         };
         st.wakes.insert(wake.queue, record);
+    }
+
+    fn held(&self, held: &Held) {
+        let mut st = self.st.borrow_mut();
+        match held.task {
+            Some(task) => st.holders.insert(held.queue, task),
+            None => st.holders.remove(&held.queue),
+        };
+        drop(st);
+        if let Some(name) = held.queue_name {
+            self.names
+                .borrow_mut()
+                .entry(held.queue)
+                .or_insert_with(|| name.to_string());
+        }
     }
 
     fn probed(&self, sleeper: &Sleeper) {

@@ -121,11 +121,96 @@ impl Sim {
                 }
             }
         }
+        if let Some(cycle) = self.lock_cycle() {
+            let message = self.deadlock_message(&cycle);
+            let dump = self.dump();
+            self.fail(FailureKind::Deadlock, format!("{message}\n{dump}"));
+            return;
+        }
         let dump = self.dump();
         self.fail(
             FailureKind::Hang,
             format!("hang: nothing can run, no timer is pending and no outside work is in flight\n{dump}"),
         );
+    }
+
+    /// What each sleeping task waits for: the first lock (a queue with a
+    /// holder) it sleeps on, and the slot of that holder.
+    fn waits_for(&self) -> BTreeMap<u32, (Sleeper, u32)> {
+        let st = self.st.borrow();
+        let mut edges = BTreeMap::new();
+        for (slot, s) in &st.probed {
+            if !s.linked || edges.contains_key(slot) {
+                continue;
+            }
+            let holder = st.holders.get(&s.queue).and_then(|id| st.by_id.get(id));
+            if let Some(&holder) = holder {
+                edges.insert(*slot, (*s, holder));
+            }
+        }
+        edges
+    }
+
+    /// A cycle of tasks each asleep on a lock the next one holds, if any.
+    fn lock_cycle(&self) -> Option<Vec<(u32, Sleeper)>> {
+        let edges = self.waits_for();
+        for &start in edges.keys() {
+            let mut path: Vec<u32> = vec![start];
+            let mut at = start;
+            while let Some(&(_, next)) = edges.get(&at) {
+                if let Some(pos) = path.iter().position(|&p| p == next) {
+                    let cycle = path[pos..].iter().map(|s| (*s, edges[s].0)).collect();
+                    return Some(cycle);
+                }
+                if path.len() > edges.len() {
+                    break;
+                }
+                path.push(next);
+                at = next;
+            }
+        }
+        None
+    }
+
+    /// Names each task of `cycle`, what it holds, what it waits for, where.
+    fn deadlock_message(&self, cycle: &[(u32, Sleeper)]) -> String {
+        let mut m = format!(
+            "deadlock: {} tasks wait in a cycle on locks the next one holds",
+            cycle.len()
+        );
+        for (i, (slot, s)) in cycle.iter().enumerate() {
+            let next = cycle[(i + 1) % cycle.len()].0;
+            let held: Vec<String> = {
+                let st = self.st.borrow();
+                let id = st.tasks[*slot as usize].name.id;
+                st.holders
+                    .iter()
+                    .filter(|(_, &h)| Some(h) == id)
+                    .map(|(&q, _)| q)
+                    .collect::<Vec<_>>()
+            }
+            .into_iter()
+            .map(|q| self.queue(q))
+            .collect();
+            // A lock's own wait site is inside the runtime: the task's name
+            // (its spawn site and future type) says where instead.
+            let site = match super::super::report::is_runtime_site(s.site) {
+                true => String::new(),
+                false => format!(" at {}", s.site),
+            };
+            let _ = write!(
+                m,
+                "\n  {}\n    holds {}\n    waits for {}{site}, held by task {next}",
+                self.describe(*slot),
+                if held.is_empty() {
+                    "nothing".into()
+                } else {
+                    held.join(", ")
+                },
+                self.queue(s.queue),
+            );
+        }
+        m
     }
 
     /// Every live task: name, sleep and what it sleeps on.
@@ -154,6 +239,9 @@ impl Sim {
                     self.names.borrow().get(&s.queue).map(String::as_str),
                 );
                 let _ = write!(out, "\n    sleeps: {}", sleeper_line(s, &queue));
+                if let Some(h) = st.holders.get(&s.queue).and_then(|id| st.by_id.get(id)) {
+                    let _ = write!(out, "\n      held by {}", st.tasks[*h as usize].name);
+                }
                 if let Some(w) = st.wakes.get(&s.queue) {
                     let by = w.by.map_or_else(
                         || "the runtime".into(),
