@@ -1,5 +1,5 @@
-//! File and process benchmark (issue 24): `runtime::fs::read`/`write` of
-//! 4 KiB and 1 MiB files and `runtime::process::Command::output()` of
+//! File and process benchmark (issue 24): `waitrt::fs::read`/`write` of
+//! 4 KiB and 1 MiB files and `waitrt::process::Command::output()` of
 //! `true`, against tokio's, each on its own runtime's 2-worker
 //! multi-thread scheduler. One measurement per process, ours and tokio
 //! alternating, ratio = tokio / ours (above 1.0: ours is faster): the
@@ -61,8 +61,8 @@ impl Drop for Scratch {
     }
 }
 
-fn ours_rt() -> runtime::Runtime {
-    runtime::Builder::new_multi_thread()
+fn ours_rt() -> waitrt::Runtime {
+    waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -111,7 +111,7 @@ fn read_ours(size: usize, n: usize) -> f64 {
     ours_rt().block_on(async {
         let start = Instant::now();
         for _ in 0..n {
-            check_read(&runtime::fs::read(&path).await.unwrap(), &expected);
+            check_read(&waitrt::fs::read(&path).await.unwrap(), &expected);
         }
         start.elapsed().as_nanos() as f64 / n as f64
     })
@@ -142,7 +142,7 @@ fn write_ours(size: usize, n: usize) -> f64 {
         for i in 0..n {
             data[0] = i as u8;
             // The buffer is lent by reference, as a caller keeps it.
-            runtime::fs::write(&path, &data).await.unwrap();
+            waitrt::fs::write(&path, &data).await.unwrap();
         }
         start.elapsed().as_nanos() as f64 / n as f64
     });
@@ -172,7 +172,7 @@ fn output_ours(n: usize) -> f64 {
     ours_rt().block_on(async {
         let start = Instant::now();
         for _ in 0..n {
-            let out = runtime::process::Command::new("true")
+            let out = waitrt::process::Command::new("true")
                 .output()
                 .await
                 .expect("spawn `true` (coreutils)");
@@ -227,7 +227,7 @@ fn rows() -> Vec<Row> {
 fn main() -> std::process::ExitCode {
     let bench = harness::Bench {
         prefix: "FS_PROCESS_BENCH",
-        title: "fs and process benchmark (issue 24): runtime::fs / runtime::process vs tokio's, 2 workers each",
+        title: "fs and process benchmark (issue 24): waitrt::fs / waitrt::process vs tokio's, 2 workers each",
         unit: "ns/op",
     };
     harness::main(&bench, rows())

@@ -1,5 +1,5 @@
 //! HTTP benchmark: the same hyper server (`GET /plaintext`, 13 bytes) on
-//! our runtime (`runtime::hyper`) and on tokio (hyper-util's `TokioIo`,
+//! our runtime (`waitrt::hyper`) and on tokio (hyper-util's `TokioIo`,
 //! `TokioTimer`, `TokioExecutor`), driven by `wrk` (HTTP/1.1 keep-alive)
 //! and `h2load` (h2c, prior knowledge), printed as ratios.
 //!
@@ -80,14 +80,14 @@ fn serve(which: &str, threads: usize, port: u16) {
 
 mod ours {
     use super::*;
-    use runtime::hyper::{Io, RuntimeExecutor, RuntimeTimer};
-    use runtime::net::{TcpListener, TcpStream};
+    use waitrt::hyper::{Io, RuntimeExecutor, RuntimeTimer};
+    use waitrt::net::{TcpListener, TcpStream};
 
     pub(super) fn serve(listener: StdListener, threads: usize) {
         let rt = match threads {
-            1 => runtime::Builder::new_current_thread(),
+            1 => waitrt::Builder::new_current_thread(),
             n => {
-                let mut builder = runtime::Builder::new_multi_thread();
+                let mut builder = waitrt::Builder::new_multi_thread();
                 builder.worker_threads(n);
                 builder
             }
@@ -99,7 +99,7 @@ mod ours {
             let listener = TcpListener::from_std(listener).unwrap();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                runtime::spawn(connection(stream));
+                waitrt::spawn(connection(stream));
             }
         });
     }
@@ -531,9 +531,9 @@ mod readbuf {
         best
     }
 
-    /// Through `runtime::hyper::Io`, as hyper calls it.
+    /// Through `waitrt::hyper::Io`, as hyper calls it.
     fn read_ours(source: &mut Source, buf: &mut Vec<u8>, cx: &mut Context<'_>) {
-        let mut io = runtime::hyper::Io::with_write_vectored(source, false);
+        let mut io = waitrt::hyper::Io::with_write_vectored(source, false);
         let mut read_buf = ReadBuf::uninit(buf.spare_capacity_mut());
         let _ = Pin::new(&mut io).poll_read(cx, read_buf.unfilled());
         let n = read_buf.filled().len();

@@ -222,11 +222,11 @@ macro_rules! futures_io_runtime {
 
 // ===== ours =====
 
-fn ours_build(workers: usize) -> runtime::Runtime {
+fn ours_build(workers: usize) -> waitrt::Runtime {
     if workers == 1 {
-        runtime::Builder::new_current_thread().enable_all().build()
+        waitrt::Builder::new_current_thread().enable_all().build()
     } else {
-        runtime::Builder::new_multi_thread()
+        waitrt::Builder::new_multi_thread()
             .worker_threads(workers)
             .enable_all()
             .build()
@@ -234,7 +234,7 @@ fn ours_build(workers: usize) -> runtime::Runtime {
     .expect("our runtime builds")
 }
 
-fn ours_block_on<F: Future>(rt: &runtime::Runtime, future: F) -> F::Output {
+fn ours_block_on<F: Future>(rt: &waitrt::Runtime, future: F) -> F::Output {
     rt.block_on(future)
 }
 
@@ -243,7 +243,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let handle = runtime::spawn(future);
+    let handle = waitrt::spawn(future);
     async move { handle.await.expect("our task") }
 }
 
@@ -252,8 +252,8 @@ futures_io_runtime!(
     ours_build,
     ours_block_on,
     ours_spawn,
-    runtime::net::TcpListener,
-    runtime::net::TcpStream
+    waitrt::net::TcpListener,
+    waitrt::net::TcpStream
 );
 
 // ===== smol =====

@@ -1,4 +1,4 @@
-//! Runtime comparison benchmark: our `runtime` against tokio and smol
+//! Runtime comparison benchmark: our runtime (`waitrt`) against tokio and smol
 //! (`async-executor`), each in a current-thread (`ct`) and a 2-worker
 //! (`2wk`) flavour, every workload written once for all three.
 //!
@@ -48,9 +48,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
-use runtime::sync::WaitQueue;
 use smol::Executor;
 use tokio::sync::Notify;
+use waitrt::sync::WaitQueue;
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -189,7 +189,7 @@ trait Rt: Sized + 'static {
 }
 
 /// Ours.
-struct Ours(runtime::Runtime);
+struct Ours(waitrt::Runtime);
 
 impl Rt for Ours {
     const NAME: &'static str = "ours";
@@ -197,9 +197,9 @@ impl Rt for Ours {
 
     fn build(workers: usize) -> Self {
         let rt = if workers == 1 {
-            runtime::Builder::new_current_thread().enable_all().build()
+            waitrt::Builder::new_current_thread().enable_all().build()
         } else {
-            runtime::Builder::new_multi_thread()
+            waitrt::Builder::new_multi_thread()
                 .worker_threads(workers)
                 .enable_all()
                 .build()
@@ -220,7 +220,7 @@ impl Rt for Ours {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let handle = runtime::spawn(future);
+        let handle = waitrt::spawn(future);
         async move { handle.await.expect("task of ours failed") }
     }
 
@@ -228,11 +228,11 @@ impl Rt for Ours {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        drop(runtime::spawn(future));
+        drop(waitrt::spawn(future));
     }
 
     fn yield_now() -> impl Future<Output = ()> + Send {
-        runtime::task::yield_now()
+        waitrt::task::yield_now()
     }
 
     fn completion() -> (

@@ -115,8 +115,8 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 
 // ---- ours ---------------------------------------------------------------
 
-fn ours_rt() -> runtime::Runtime {
-    runtime::Builder::new_multi_thread()
+fn ours_rt() -> waitrt::Runtime {
+    waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -129,7 +129,7 @@ async fn ours_connect() -> Client {
         .expect("smbiod connect")
 }
 
-fn ours_reads(rt: &runtime::Runtime, sizes: Sizes) -> Duration {
+fn ours_reads(rt: &waitrt::Runtime, sizes: Sizes) -> Duration {
     rt.block_on(async {
         let c = ours_connect().await;
         let file = data(CALLERS * BLOCK, 1);
@@ -140,7 +140,7 @@ fn ours_reads(rt: &runtime::Runtime, sizes: Sizes) -> Duration {
         let tasks: Vec<_> = (0..CALLERS)
             .map(|k| {
                 let (c, file) = (c.clone(), file.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let off = k * BLOCK;
                     for _ in 0..sizes.reads_per_caller {
                         let got = c.read_at(fid, off as u64, BLOCK as u32).await.unwrap();
@@ -159,7 +159,7 @@ fn ours_reads(rt: &runtime::Runtime, sizes: Sizes) -> Duration {
     })
 }
 
-fn ours_big(rt: &runtime::Runtime, big: &[u8]) -> Duration {
+fn ours_big(rt: &waitrt::Runtime, big: &[u8]) -> Duration {
     rt.block_on(async {
         let c = ours_connect().await;
         let t = Instant::now();

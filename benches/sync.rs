@@ -1,4 +1,4 @@
-//! Synchronization benchmark (issue 19): `runtime::sync` against the
+//! Synchronization benchmark (issue 19): `waitrt::sync` against the
 //! primitives people use instead, every contender on our runtime's
 //! executor (all of them work on any executor), current-thread (`ct`) and
 //! 2 workers (`2wk`). One measurement per process, ours and the peers
@@ -77,16 +77,16 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let rt = if workers == 1 {
-        runtime::Builder::new_current_thread().enable_all().build()
+        waitrt::Builder::new_current_thread().enable_all().build()
     } else {
-        runtime::Builder::new_multi_thread()
+        waitrt::Builder::new_multi_thread()
             .worker_threads(workers)
             .enable_all()
             .build()
     }
     .expect("our runtime builds");
     let elapsed = rt.block_on(async move {
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             let start = Instant::now();
             body().await;
             start.elapsed()
@@ -98,7 +98,7 @@ where
 }
 
 /// Awaits every task, re-raising a panic.
-async fn join_all<T>(handles: Vec<runtime::task::JoinHandle<T>>) -> Vec<T> {
+async fn join_all<T>(handles: Vec<waitrt::task::JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(handles.len());
     for handle in handles {
         out.push(handle.await.expect("a task panicked"));
@@ -139,54 +139,51 @@ trait Chans: 'static {
 /// Ours.
 struct Ours;
 
-impl<T: Send + 'static> ChanTx<T> for runtime::sync::mpsc::Sender<T> {
+impl<T: Send + 'static> ChanTx<T> for waitrt::sync::mpsc::Sender<T> {
     async fn send(&mut self, value: T) {
-        if runtime::sync::mpsc::Sender::send(self, value)
-            .await
-            .is_err()
-        {
+        if waitrt::sync::mpsc::Sender::send(self, value).await.is_err() {
             panic!("receiver gone");
         }
     }
 }
 
-impl<T: Send + 'static> ChanTx<T> for runtime::sync::mpsc::UnboundedSender<T> {
+impl<T: Send + 'static> ChanTx<T> for waitrt::sync::mpsc::UnboundedSender<T> {
     async fn send(&mut self, value: T) {
-        if runtime::sync::mpsc::UnboundedSender::send(self, value).is_err() {
+        if waitrt::sync::mpsc::UnboundedSender::send(self, value).is_err() {
             panic!("receiver gone");
         }
     }
 }
 
-impl<T: Send + 'static> ChanRx<T> for runtime::sync::mpsc::Receiver<T> {
+impl<T: Send + 'static> ChanRx<T> for waitrt::sync::mpsc::Receiver<T> {
     fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
-        runtime::sync::mpsc::Receiver::recv(self)
+        waitrt::sync::mpsc::Receiver::recv(self)
     }
 }
 
-impl<T: Send + 'static> ChanRx<T> for runtime::sync::mpsc::UnboundedReceiver<T> {
+impl<T: Send + 'static> ChanRx<T> for waitrt::sync::mpsc::UnboundedReceiver<T> {
     fn recv(&mut self) -> impl Future<Output = Option<T>> + Send + '_ {
-        runtime::sync::mpsc::UnboundedReceiver::recv(self)
+        waitrt::sync::mpsc::UnboundedReceiver::recv(self)
     }
 }
 
 impl Chans for Ours {
     const NAME: &'static str = "ours";
-    type Tx<T: Send + 'static> = runtime::sync::mpsc::Sender<T>;
-    type Rx<T: Send + 'static> = runtime::sync::mpsc::Receiver<T>;
-    type UTx<T: Send + 'static> = runtime::sync::mpsc::UnboundedSender<T>;
-    type URx<T: Send + 'static> = runtime::sync::mpsc::UnboundedReceiver<T>;
+    type Tx<T: Send + 'static> = waitrt::sync::mpsc::Sender<T>;
+    type Rx<T: Send + 'static> = waitrt::sync::mpsc::Receiver<T>;
+    type UTx<T: Send + 'static> = waitrt::sync::mpsc::UnboundedSender<T>;
+    type URx<T: Send + 'static> = waitrt::sync::mpsc::UnboundedReceiver<T>;
 
     fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>) {
-        runtime::sync::mpsc::channel(capacity)
+        waitrt::sync::mpsc::channel(capacity)
     }
 
     fn unbounded<T: Send + 'static>() -> (Self::UTx<T>, Self::URx<T>) {
-        runtime::sync::mpsc::unbounded_channel()
+        waitrt::sync::mpsc::unbounded_channel()
     }
 
     async fn oneshot(value: u64) -> u64 {
-        let (tx, rx) = runtime::sync::oneshot::channel();
+        let (tx, rx) = waitrt::sync::oneshot::channel();
         let send = async move { tx.send(value).expect("receiver alive") };
         let (got, ()) = futures::future::join(rx, send).await;
         got.expect("sent")
@@ -469,7 +466,7 @@ async fn many_to_one<M: Msg, Tx: ChanTx<M>, Rx: ChanRx<M>>(
     let handles = (0..senders)
         .map(|sender| {
             let mut tx = tx.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for seq in 0..per_sender {
                     tx.send(M::new(sender, seq)).await;
                 }
@@ -597,11 +594,11 @@ trait Bcast: 'static {
 
 impl Bcast for Ours {
     const NAME: &'static str = "ours";
-    type Tx = runtime::sync::broadcast::Sender<u64>;
-    type Rx = runtime::sync::broadcast::Receiver<u64>;
+    type Tx = waitrt::sync::broadcast::Sender<u64>;
+    type Rx = waitrt::sync::broadcast::Receiver<u64>;
 
     fn channel(capacity: usize) -> (Self::Tx, Self::Rx) {
-        runtime::sync::broadcast::channel(capacity)
+        waitrt::sync::broadcast::channel(capacity)
     }
 
     fn subscribe(tx: &Self::Tx) -> Self::Rx {
@@ -613,7 +610,7 @@ impl Bcast for Ours {
     }
 
     async fn recv(rx: &mut Self::Rx) -> Option<u64> {
-        use runtime::sync::broadcast::error::RecvError;
+        use waitrt::sync::broadcast::error::RecvError;
         match rx.recv().await {
             Ok(value) => Some(value),
             Err(RecvError::Closed) => None,
@@ -701,11 +698,11 @@ trait Watch: 'static {
 
 impl Watch for Ours {
     const NAME: &'static str = "ours";
-    type Tx = runtime::sync::watch::Sender<u64>;
-    type Rx = runtime::sync::watch::Receiver<u64>;
+    type Tx = waitrt::sync::watch::Sender<u64>;
+    type Rx = waitrt::sync::watch::Receiver<u64>;
 
     fn channel(init: u64) -> (Self::Tx, Self::Rx) {
-        runtime::sync::watch::channel(init)
+        waitrt::sync::watch::channel(init)
     }
 
     fn send(tx: &Self::Tx, value: u64) {
@@ -757,7 +754,7 @@ async fn broadcast_fanout<B: Bcast>(receivers: usize, n: u64) {
         .enumerate()
         .map(|(r, mut rx)| {
             let progress = progress.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut next = 0;
                 while let Some(value) = B::recv(&mut rx).await {
                     assert_eq!(value, next, "receiver {r} out of order");
@@ -776,7 +773,7 @@ async fn broadcast_fanout<B: Bcast>(receivers: usize, n: u64) {
                 .iter()
                 .any(|p| p.load(Ordering::Acquire) + 512 < sent)
             {
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
         }
     }
@@ -792,7 +789,7 @@ async fn watch_fanout<W: Watch>(readers: usize, n: u64) {
     let handles = (0..readers)
         .map(|_| {
             let mut rx = rx.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let (mut last, mut seen) = (0, 0u64);
                 while W::changed(&mut rx).await {
                     let value = W::latest(&mut rx);
@@ -807,7 +804,7 @@ async fn watch_fanout<W: Watch>(readers: usize, n: u64) {
     drop(rx);
     for i in 1..=n {
         W::send(&tx, i);
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
     }
     drop(tx);
     join_all(handles).await;
@@ -870,16 +867,16 @@ trait Locks: 'static {
 
 impl Locks for Ours {
     const NAME: &'static str = "ours";
-    type Mutex = runtime::sync::Mutex<u64>;
-    type MutexGuard<'a> = runtime::sync::MutexGuard<'a, u64>;
-    type RwLock = runtime::sync::RwLock<Pair>;
-    type ReadGuard<'a> = runtime::sync::RwLockReadGuard<'a, Pair>;
-    type WriteGuard<'a> = runtime::sync::RwLockWriteGuard<'a, Pair>;
-    type Semaphore = runtime::sync::Semaphore;
-    type Permit<'a> = runtime::sync::SemaphorePermit<'a>;
+    type Mutex = waitrt::sync::Mutex<u64>;
+    type MutexGuard<'a> = waitrt::sync::MutexGuard<'a, u64>;
+    type RwLock = waitrt::sync::RwLock<Pair>;
+    type ReadGuard<'a> = waitrt::sync::RwLockReadGuard<'a, Pair>;
+    type WriteGuard<'a> = waitrt::sync::RwLockWriteGuard<'a, Pair>;
+    type Semaphore = waitrt::sync::Semaphore;
+    type Permit<'a> = waitrt::sync::SemaphorePermit<'a>;
 
     fn mutex() -> Self::Mutex {
-        runtime::sync::Mutex::new(0)
+        waitrt::sync::Mutex::new(0)
     }
 
     fn lock(mutex: &Self::Mutex) -> impl Future<Output = Self::MutexGuard<'_>> + Send {
@@ -887,7 +884,7 @@ impl Locks for Ours {
     }
 
     fn rwlock() -> Self::RwLock {
-        runtime::sync::RwLock::new([0; 2])
+        waitrt::sync::RwLock::new([0; 2])
     }
 
     fn read(lock: &Self::RwLock) -> impl Future<Output = Self::ReadGuard<'_>> + Send {
@@ -899,7 +896,7 @@ impl Locks for Ours {
     }
 
     fn semaphore(permits: usize) -> Self::Semaphore {
-        runtime::sync::Semaphore::new(permits)
+        waitrt::sync::Semaphore::new(permits)
     }
 
     async fn acquire(semaphore: &Self::Semaphore) -> Self::Permit<'_> {
@@ -995,12 +992,12 @@ async fn mutex_contended<L: Locks>(tasks: u64, per_task: u64) {
     let handles = (0..tasks)
         .map(|_| {
             let mutex = mutex.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for i in 0..per_task {
                     let mut guard = L::lock(&mutex).await;
                     *guard += 1;
                     if i % 16 == 0 {
-                        runtime::task::yield_now().await;
+                        waitrt::task::yield_now().await;
                     }
                     drop(guard);
                 }
@@ -1020,12 +1017,12 @@ async fn rwlock_read_heavy<L: Locks>(tasks: u64, per_task: u64) {
     let handles = (0..tasks)
         .map(|_| {
             let lock = lock.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for i in 0..per_task {
                     if i % 20 == 0 {
                         let mut pair = L::write(&lock).await;
                         pair[0] += 1;
-                        runtime::task::yield_now().await;
+                        waitrt::task::yield_now().await;
                         pair[1] += 1;
                     } else {
                         let pair = L::read(&lock).await;
@@ -1050,12 +1047,12 @@ async fn semaphore_contended<L: Locks>(tasks: u64, permits: usize, per_task: u64
     let handles = (0..tasks)
         .map(|_| {
             let (semaphore, holders, done) = (semaphore.clone(), holders.clone(), done.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for _ in 0..per_task {
                     let permit = L::acquire(&semaphore).await;
                     let now = holders.fetch_add(1, Ordering::AcqRel) + 1;
                     assert!(now <= permits as u64, "{now} holders of {permits} permits");
-                    runtime::task::yield_now().await;
+                    waitrt::task::yield_now().await;
                     holders.fetch_sub(1, Ordering::AcqRel);
                     drop(permit);
                     done.fetch_add(1, Ordering::Relaxed);
@@ -1154,7 +1151,7 @@ fn rows() -> Vec<Row> {
 fn main() -> std::process::ExitCode {
     let bench = harness::Bench {
         prefix: "SYNC_BENCH",
-        title: "sync benchmark (issue 19): runtime::sync vs peers, all on our runtime's executor",
+        title: "sync benchmark (issue 19): waitrt::sync vs peers, all on our runtime's executor",
         unit: "ns/op",
     };
     harness::main(&bench, rows())

@@ -1,4 +1,4 @@
-//! Timer benchmark: our `runtime::time::Sleep` against tokio's, each on a
+//! Timer benchmark: our `waitrt::time::Sleep` against tokio's, each on a
 //! current-thread runtime with timers enabled, printed as ratios.
 //!
 //! Rows (`N` timers, `TIMERS_N`, default 1,000,000; deadlines 1 s ahead,
@@ -131,13 +131,13 @@ macro_rules! workload {
 fn child(row: &str, rt: &str) -> Sample {
     match rt {
         "ours" => {
-            let rt = runtime::Builder::new_current_thread()
+            let rt = waitrt::Builder::new_current_thread()
                 .enable_time()
                 .build()
                 .unwrap();
             rt.block_on(async {
-                workload!(row, runtime::time::now(), |at: Instant| Box::pin(
-                    runtime::time::sleep_until(at)
+                workload!(row, waitrt::time::now(), |at: Instant| Box::pin(
+                    waitrt::time::sleep_until(at)
                 ))
             })
         }
@@ -205,7 +205,7 @@ fn main() {
         "timers: {} timers, {pairs} pairs, one process per (row, runtime); \
          sizes: ours Sleep {} B, tokio Sleep {} B",
         n(),
-        std::mem::size_of::<runtime::time::Sleep>(),
+        std::mem::size_of::<waitrt::time::Sleep>(),
         std::mem::size_of::<tokio::time::Sleep>()
     );
     for row in ROWS.iter().filter(|r| r.contains(filter.as_str())) {

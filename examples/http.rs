@@ -15,7 +15,7 @@
 //! `--threads 1` runs the current-thread scheduler, `--threads N` (N > 1)
 //! N work-stealing workers; the default is one worker per CPU.
 //!
-//! The glue is `runtime::hyper`: `Io` where hyper-util's `TokioIo` would
+//! The glue is `waitrt::hyper`: `Io` where hyper-util's `TokioIo` would
 //! go, `RuntimeTimer` for `TokioTimer`, `RuntimeExecutor` for
 //! `TokioExecutor`. axum's `Router` needs no tokio runtime (only
 //! `axum::serve` does: it accepts on `tokio::net`), so it is served here by
@@ -38,11 +38,11 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use runtime::hyper::{Io, RuntimeExecutor, RuntimeTimer};
-use runtime::net::{TcpListener, TcpStream};
-use runtime::signal::{self, ProcessSignal};
-use runtime::sync::{watch, WaitQueue};
 use tower_service::Service;
+use waitrt::hyper::{Io, RuntimeExecutor, RuntimeTimer};
+use waitrt::net::{TcpListener, TcpStream};
+use waitrt::signal::{self, ProcessSignal};
+use waitrt::sync::{watch, WaitQueue};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,9 +52,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 fn main() -> io::Result<()> {
     let args = Args::parse()?;
     let rt = match args.threads {
-        1 => runtime::Builder::new_current_thread(),
+        1 => waitrt::Builder::new_current_thread(),
         n => {
-            let mut builder = runtime::Builder::new_multi_thread();
+            let mut builder = waitrt::Builder::new_multi_thread();
             builder.worker_threads(n);
             builder
         }
@@ -79,7 +79,7 @@ async fn serve(port: u16) -> io::Result<()> {
             Either::Left((Ok((stream, _)), _)) => {
                 let guard = live.enter();
                 let (router, stop_rx) = (router.clone(), stop_rx.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     connection(stream, router, stop_rx).await;
                     drop(guard);
                 });
@@ -87,7 +87,7 @@ async fn serve(port: u16) -> io::Result<()> {
             Either::Left((Err(err), _)) => {
                 // Out of descriptors, say: back off a little, keep serving.
                 eprintln!("accept: {err}");
-                runtime::time::sleep(Duration::from_millis(10)).await;
+                waitrt::time::sleep(Duration::from_millis(10)).await;
             }
             Either::Right((signal, _)) => {
                 println!("{:?}: shutting down", signal?);
@@ -99,7 +99,7 @@ async fn serve(port: u16) -> io::Result<()> {
     drop(listener);
     let _ = stopping.send(true);
     println!("draining {} connection(s)", live.count());
-    if runtime::time::timeout(DRAIN_TIMEOUT, live.drained())
+    if waitrt::time::timeout(DRAIN_TIMEOUT, live.drained())
         .await
         .is_err()
     {
@@ -197,7 +197,7 @@ async fn sniff(stream: &TcpStream) -> io::Result<Protocol> {
             return Ok(Protocol::H2c);
         }
         // Part of the preface so far: the rest is on its way.
-        runtime::time::sleep(Duration::from_millis(1)).await;
+        waitrt::time::sleep(Duration::from_millis(1)).await;
     }
     Ok(Protocol::Http1)
 }

@@ -1,7 +1,7 @@
 //! A miniature of Linux's smbiod pattern, on plain threads and
 //! `futures::executor::block_on`: `waitq` needs no particular executor.
 //! (`examples/smbiod` is the full daemon, as tasks on this workspace's
-//! `runtime`.) Callers queue requests, set DATA_READY and
+//! `waitrt` runtime.) Callers queue requests, set DATA_READY and
 //! `wake_up_interruptible` the daemon; the daemon sleeps in
 //! `wait_event_interruptible` until there is work, answers each request,
 //! and wakes the callers, who sleep on a shared reply queue with keyed

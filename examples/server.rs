@@ -1,5 +1,5 @@
 //! A TCP server written as the "write a server" guide
-//! (`runtime::guide::write_a_server`) says: an accept loop that backs off
+//! (`waitrt::guide::write_a_server`) says: an accept loop that backs off
 //! when out of file descriptors, a task per connection, and a graceful
 //! shutdown on Ctrl-C or `SIGTERM`: the listener closes, every
 //! connection finishes the request it is serving and closes, and
@@ -36,10 +36,10 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use futures::io::BufReader;
 use futures::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
-use runtime::net::{is_resource_exhaustion, AcceptBackoff, TcpListener};
-use runtime::signal::{self, ProcessSignal};
-use runtime::sync::{watch, WaitQueue};
-use runtime::task::AbortHandle;
+use waitrt::net::{is_resource_exhaustion, AcceptBackoff, TcpListener};
+use waitrt::signal::{self, ProcessSignal};
+use waitrt::sync::{watch, WaitQueue};
+use waitrt::task::AbortHandle;
 
 /// The longest request line, in bytes (without its newline).
 pub const MAX_LINE: usize = 1024;
@@ -62,7 +62,7 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
             return 2;
         }
     };
-    let rt = match runtime::Runtime::new() {
+    let rt = match waitrt::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("server: cannot start the runtime: {e}");
@@ -246,7 +246,7 @@ impl Connections {
         self.inner.live.fetch_add(1, Ordering::AcqRel);
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         let leave = Leave(self.inner.clone());
-        let task = runtime::spawn(async move {
+        let task = waitrt::spawn(async move {
             let _leave = leave;
             connection.await;
         });
@@ -273,7 +273,7 @@ impl Connections {
         let all_done = inner
             .idle
             .wait_event(|| inner.live.load(Ordering::Acquire) == 0);
-        let cut_off = match runtime::time::timeout(drain, all_done).await {
+        let cut_off = match waitrt::time::timeout(drain, all_done).await {
             Ok(_) => 0,
             Err(_elapsed) => {
                 let cut_off = self.live();
@@ -286,7 +286,7 @@ impl Connections {
                 let gone = inner
                     .idle
                     .wait_event(|| inner.live.load(Ordering::Acquire) == 0);
-                let _ = runtime::time::timeout(Duration::from_secs(1), gone).await;
+                let _ = waitrt::time::timeout(Duration::from_secs(1), gone).await;
                 cut_off
             }
         };
@@ -359,7 +359,7 @@ pub async fn respond(request: &str) -> String {
         None if request == "PING" => "PONG".to_string(),
         Some(("SLEEP", ms)) => match ms.parse::<u64>() {
             Ok(ms) if ms <= MAX_SLEEP_MS => {
-                runtime::time::sleep(Duration::from_millis(ms)).await;
+                waitrt::time::sleep(Duration::from_millis(ms)).await;
                 format!("SLEPT {ms}")
             }
             _ => format!("ERR bad duration {ms:?}"),

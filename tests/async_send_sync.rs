@@ -313,17 +313,17 @@ macro_rules! traits_of {
     };
 }
 
-// Breaks if a lock or guard of `runtime::sync` is `Sync` or `Send` where
+// Breaks if a lock or guard of `waitrt::sync` is `Sync` or `Send` where
 // sharing or moving its value would be unsound (a `Cell` shared through a
 // guard, an `Rc` moved through a mutex), or misses the bounds tokio's have.
 #[test]
 fn rule28_lock_and_guard_auto_traits_follow_tokios() {
-    use runtime::sync::{
+    use std::cell::Cell;
+    use waitrt::sync::{
         MappedMutexGuard, MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex as AsyncMutex,
         MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     };
-    use std::cell::Cell;
-    runtime::block_on(async {
+    waitrt::block_on(async {
         // Mutex<T>: Send + Sync when T: Send (its value is never shared).
         let cell = AsyncMutex::new(Cell::new(1));
         assert_eq!(traits_of!(cell), (true, true));

@@ -1,4 +1,4 @@
-//! `runtime::fs` on real files in temporary directories, on every
+//! `waitrt::fs` on real files in temporary directories, on every
 //! scheduler flavour (current-thread, mt(1), mt(2)) through `rt_test!`.
 //!
 //! Covered: whole-file round trips and the directory functions, many
@@ -19,7 +19,7 @@ use std::task::Context;
 use std::time::{Duration, Instant};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, StreamExt};
-use runtime::fs::{self, File, OpenOptions};
+use waitrt::fs::{self, File, OpenOptions};
 
 /// A fresh directory, removed with everything in it on drop.
 struct TempDir(PathBuf);
@@ -56,7 +56,7 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             start.elapsed() < Duration::from_secs(30),
             "{what}: still not done after 30 s"
         );
-        runtime::time::sleep(Duration::from_millis(5)).await;
+        waitrt::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -153,14 +153,14 @@ rt_test! {
 async fn read_ahead(file: &mut File) {
     let gate = support::Gate::new();
     let g = gate.clone();
-    let holder = runtime::spawn_blocking(move || g.blocking_wait());
+    let holder = waitrt::spawn_blocking(move || g.blocking_wait());
     // The holder runs first: wait until it holds the thread (bounded).
-    let metrics = runtime::Handle::current().metrics();
+    let metrics = waitrt::Handle::current().metrics();
     for _ in 0..1_000_000 {
         if metrics.blocking_threads() == 1 && metrics.blocking_queue_depth() == 0 {
             break;
         }
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
     }
     let mut big = vec![0; 64 * 1024];
     let waker = futures::task::noop_waker();
@@ -176,11 +176,11 @@ async fn read_ahead(file: &mut File) {
 }
 
 /// A runtime of `workers` (`None`: current-thread) with one pool thread.
-fn one_pool_thread(workers: Option<usize>) -> runtime::Runtime {
+fn one_pool_thread(workers: Option<usize>) -> waitrt::Runtime {
     let mut builder = match workers {
-        None => runtime::Builder::new_current_thread(),
+        None => waitrt::Builder::new_current_thread(),
         Some(n) => {
-            let mut b = runtime::Builder::new_multi_thread();
+            let mut b = waitrt::Builder::new_multi_thread();
             b.worker_threads(n);
             b
         }
@@ -311,7 +311,7 @@ rt_test! {
             let tasks: Vec<_> = (0..16)
                 .map(|i| {
                     let path = base.join(format!("f{i}"));
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let data = pattern(256 * 1024 + i, i);
                         let mut f = File::create(&path).await.unwrap();
                         for chunk in data.chunks(4096 + i) {
@@ -444,7 +444,7 @@ rt_test! {
                     expected.extend_from_slice(&i.to_le_bytes());
                 }
             };
-            runtime::time::timeout(Duration::from_secs(20), small)
+            waitrt::time::timeout(Duration::from_secs(20), small)
                 .await
                 .expect("small writes waited for the stuck write: no write-behind");
             go.send(()).unwrap();

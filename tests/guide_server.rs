@@ -1,4 +1,4 @@
-//! The guides' claims (`runtime::guide`) and the server of
+//! The guides' claims (`waitrt::guide`) and the server of
 //! `examples/server.rs` (the "write a server" guide), tested.
 
 use std::time::Duration;
@@ -11,16 +11,16 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// `tokio::sync` needs no tokio runtime and works.
 #[test]
 fn tokio_timers_panic_on_our_runtime_and_tokio_sync_works() {
-    let rt = runtime::Builder::new_multi_thread()
+    let rt = waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let timer = runtime::spawn(async {
+        let timer = waitrt::spawn(async {
             tokio::time::sleep(Duration::from_millis(1)).await;
         });
-        let err = runtime::time::timeout(LIMIT, timer)
+        let err = waitrt::time::timeout(LIMIT, timer)
             .await
             .expect("the task ended in time")
             .expect_err("tokio's timer has no runtime here");
@@ -36,11 +36,11 @@ fn tokio_timers_panic_on_our_runtime_and_tokio_sync_works() {
         );
 
         let (tx, rx) = tokio::sync::oneshot::channel();
-        runtime::spawn(async move {
-            runtime::time::sleep(Duration::from_millis(1)).await;
+        waitrt::spawn(async move {
+            waitrt::time::sleep(Duration::from_millis(1)).await;
             tx.send(7).unwrap();
         });
-        let got = runtime::time::timeout(LIMIT, rx).await.expect("in time");
+        let got = waitrt::time::timeout(LIMIT, rx).await.expect("in time");
         assert_eq!(got.unwrap(), 7);
     });
 }
@@ -53,10 +53,10 @@ mod server;
 
 use futures::io::BufReader;
 use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use runtime::net::{TcpListener, TcpStream};
-use runtime::sync::{oneshot, watch};
-use runtime::test_util::{duplex, Check, DuplexStream, Policy};
 use server::{handle, serve, Connections, Report};
+use waitrt::net::{TcpListener, TcpStream};
+use waitrt::sync::{oneshot, watch};
+use waitrt::test_util::{duplex, Check, DuplexStream, Policy};
 
 /// Seeds per policy for the toolkit tests.
 const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 1_000 };
@@ -97,9 +97,9 @@ fn stop_finishes_the_request_in_flight_and_closes_idle_connections() {
             assert_eq!(&pong, b"PONG\n");
             busy.write_all(b"SLEEP 5000\n").await.unwrap();
 
-            let start = runtime::time::now();
+            let start = waitrt::time::now();
             let report = connections.stop(&stopping, Duration::from_secs(10)).await;
-            let took = runtime::time::now() - start;
+            let took = waitrt::time::now() - start;
             assert_eq!(
                 report,
                 Report {
@@ -134,9 +134,9 @@ fn a_connection_busy_past_the_deadline_is_cut_off() {
         connect(&connections, busy_end, &stop);
         busy.write_all(b"SLEEP 3600000\n").await.unwrap();
 
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         let report = connections.stop(&stopping, Duration::from_secs(10)).await;
-        let took = runtime::time::now() - start;
+        let took = waitrt::time::now() - start;
         assert_eq!(
             report,
             Report {
@@ -175,12 +175,12 @@ fn bad_requests_get_errors_and_a_long_line_closes() {
 
 /// The whole accept loop on real sockets: serves, then on shutdown
 /// finishes the request in flight, closes, and refuses new connections.
-#[runtime::test(flavor = "multi_thread", worker_threads = 2)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_real_sockets_drains_and_refuses_new_connections() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let server = runtime::spawn(serve(
+    let server = waitrt::spawn(serve(
         listener,
         async move {
             let _ = shutdown_rx.await;
@@ -193,14 +193,14 @@ async fn serve_on_real_sockets_drains_and_refuses_new_connections() {
     // read the SLEEP line too (into its buffer), so it is in flight.
     client.write_all(b"PING\nSLEEP 200\n").await.unwrap();
     let mut pong = String::new();
-    runtime::time::timeout(LIMIT, client.read_line(&mut pong))
+    waitrt::time::timeout(LIMIT, client.read_line(&mut pong))
         .await
         .expect("PONG in time")
         .unwrap();
     assert_eq!(pong, "PONG\n");
 
     shutdown.send(()).unwrap();
-    let report = runtime::time::timeout(LIMIT, server)
+    let report = waitrt::time::timeout(LIMIT, server)
         .await
         .expect("the server stopped in time")
         .unwrap();
@@ -212,7 +212,7 @@ async fn serve_on_real_sockets_drains_and_refuses_new_connections() {
         }
     );
     let mut rest = String::new();
-    runtime::time::timeout(LIMIT, client.read_to_string(&mut rest))
+    waitrt::time::timeout(LIMIT, client.read_to_string(&mut rest))
         .await
         .expect("the reply in time")
         .unwrap();

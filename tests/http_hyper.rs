@@ -1,4 +1,4 @@
-//! hyper 1.x on this runtime through `runtime::hyper` (`Io`, `RuntimeTimer`,
+//! hyper 1.x on this runtime through `waitrt::hyper` (`Io`, `RuntimeTimer`,
 //! `RuntimeExecutor`), on real loopback sockets, on every scheduler flavour
 //! (current-thread, mt(1), mt(2)) through `rt_test!`, against a real client
 //! (`curl`, when installed) and against hyper's own client.
@@ -38,10 +38,10 @@ use hyper::client::conn::{http1 as client1, http2 as client2};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use runtime::hyper::{Io, RuntimeExecutor, RuntimeTimer};
-use runtime::net::{TcpListener, TcpStream};
-use runtime::sync::{oneshot, Barrier};
-use runtime::time::timeout;
+use waitrt::hyper::{Io, RuntimeExecutor, RuntimeTimer};
+use waitrt::net::{TcpListener, TcpStream};
+use waitrt::sync::{oneshot, Barrier};
+use waitrt::time::timeout;
 
 /// Hang detector for one client exchange (never a timing assertion).
 const LIMIT: Duration = Duration::from_secs(20);
@@ -60,11 +60,11 @@ where
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let counter = accepted.clone();
-    runtime::spawn(async move {
+    waitrt::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             counter.fetch_add(1, Ordering::SeqCst);
-            runtime::spawn(serve(stream));
+            waitrt::spawn(serve(stream));
         }
     });
     (addr, accepted)
@@ -96,7 +96,7 @@ async fn serve_h2(stream: TcpStream) {
 async fn h1_client(addr: SocketAddr) -> client1::SendRequest<Empty<Bytes>> {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (sender, connection) = client1::handshake(Io::new(stream)).await.unwrap();
-    runtime::spawn(connection);
+    waitrt::spawn(connection);
     sender
 }
 
@@ -106,7 +106,7 @@ async fn h2_client(addr: SocketAddr) -> client2::SendRequest<Empty<Bytes>> {
     let (sender, connection) = client2::handshake(RuntimeExecutor::new(), Io::new(stream))
         .await
         .unwrap();
-    runtime::spawn(connection);
+    waitrt::spawn(connection);
     sender
 }
 
@@ -144,7 +144,7 @@ async fn h1_get(
 /// stderr, when curl is not installed; under `CI=true` that fails instead.
 async fn curl(args: &[&str]) -> Option<String> {
     let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
-    runtime::spawn_blocking(move || {
+    waitrt::spawn_blocking(move || {
         let output = Command::new("curl")
             .args(["--silent", "--show-error", "--max-time", "20"])
             .args(&args)
@@ -295,7 +295,7 @@ rt_test! {
             let response = sender.send_request(get("/before")).await.unwrap();
             assert_eq!(read(response).await.1, "hello /before");
             // Idle across many ping rounds (the client answers them).
-            runtime::time::sleep(Duration::from_millis(300)).await;
+            waitrt::time::sleep(Duration::from_millis(300)).await;
             let response = timeout(LIMIT, sender.send_request(get("/after"))).await.unwrap();
             let response = response.expect("the server closed a live connection");
             assert_eq!(read(response).await.1, "hello /after");
@@ -333,7 +333,7 @@ rt_test! {
             let streams: Vec<_> = (0..STREAMS)
                 .map(|i| {
                     let mut sender = sender.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let response = sender.send_request(get(&format!("/{i}"))).await.unwrap();
                         read(response).await
                     })
@@ -436,7 +436,7 @@ rt_test! {
             })
             .await;
             let mut sender = h1_client(addr).await;
-            let in_flight = runtime::spawn(sender.send_request(get("/slow")));
+            let in_flight = waitrt::spawn(sender.send_request(get("/slow")));
             timeout(LIMIT, started_rx).await.unwrap().unwrap();
             stop_tx.send(()).unwrap();
             timeout(LIMIT, stopping_rx).await.unwrap().unwrap();
@@ -461,7 +461,7 @@ rt_test! {
             let router = axum::Router::new().route(
                 "/where",
                 route_get(|| async {
-                    let ours = runtime::Handle::try_current().is_some();
+                    let ours = waitrt::Handle::try_current().is_some();
                     let tokio = tokio::runtime::Handle::try_current().is_ok();
                     format!("ours={ours} tokio={tokio}")
                 }),
@@ -514,7 +514,7 @@ fn runtime_streams_write_vectored() {
         // A borrowed stream says what it is told.
         assert!(Io::with_write_vectored(&stream, true).is_write_vectored());
         assert!(Io::new(stream).is_write_vectored());
-        let (duplex, _) = runtime::test_util::duplex(64);
+        let (duplex, _) = waitrt::test_util::duplex(64);
         assert!(!Io::new(duplex).is_write_vectored());
     });
 }

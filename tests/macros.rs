@@ -1,4 +1,4 @@
-//! `#[runtime::test]` and `#[runtime::main]`: each option does what it
+//! `#[waitrt::test]` and `#[waitrt::main]`: each option does what it
 //! says, seen from inside the body (worker count, thread names, the clock),
 //! `check` runs the body under the test toolkit (a lost wake-up fails with
 //! the toolkit's report, a correct body passes every seed), and both
@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use runtime::sync::{TaskState, WaitEntry, WaitQueue};
-use runtime::time::{now, sleep};
+use waitrt::sync::{TaskState, WaitEntry, WaitQueue};
+use waitrt::time::{now, sleep};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -48,7 +48,7 @@ fn deadline(what: &'static str) -> Deadline {
 
 /// The thread a task spawned now runs on, and its name.
 async fn spawned_on() -> (ThreadId, Option<String>) {
-    runtime::spawn(async {
+    waitrt::spawn(async {
         let me = thread::current();
         (me.id(), me.name().map(String::from))
     })
@@ -58,45 +58,45 @@ async fn spawned_on() -> (ThreadId, Option<String>) {
 
 // ===== flavors =====
 
-#[runtime::test]
+#[waitrt::test]
 async fn default_is_current_thread() {
     let _deadline = deadline("default_is_current_thread");
-    assert_eq!(runtime::Handle::current().metrics().workers(), 1);
+    assert_eq!(waitrt::Handle::current().metrics().workers(), 1);
     // The body runs on the test's own thread, and so does every task.
     let (on, _) = spawned_on().await;
     assert_eq!(on, thread::current().id());
 }
 
-#[runtime::test(flavor = "current_thread")]
+#[waitrt::test(flavor = "current_thread")]
 async fn current_thread_flavor() {
     let _deadline = deadline("current_thread_flavor");
-    assert_eq!(runtime::Handle::current().metrics().workers(), 1);
+    assert_eq!(waitrt::Handle::current().metrics().workers(), 1);
     assert_eq!(spawned_on().await.0, thread::current().id());
 }
 
-#[runtime::test(flavor = "multi_thread", worker_threads = 3)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 3)]
 async fn multi_thread_with_three_workers() {
     let _deadline = deadline("multi_thread_with_three_workers");
-    assert_eq!(runtime::Handle::current().metrics().workers(), 3);
+    assert_eq!(waitrt::Handle::current().metrics().workers(), 3);
     // Tasks run on the workers, not on the thread that blocks on the body.
     assert_ne!(spawned_on().await.0, thread::current().id());
 }
 
-#[runtime::test(flavor = "multi_thread", worker_threads = 1)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 1)]
 async fn multi_thread_with_one_worker() {
     let _deadline = deadline("multi_thread_with_one_worker");
-    assert_eq!(runtime::Handle::current().metrics().workers(), 1);
+    assert_eq!(waitrt::Handle::current().metrics().workers(), 1);
     assert_ne!(spawned_on().await.0, thread::current().id());
 }
 
-#[runtime::test(flavor = "multi_thread")]
+#[waitrt::test(flavor = "multi_thread")]
 async fn multi_thread_defaults_to_the_available_parallelism() {
     let _deadline = deadline("multi_thread_defaults_to_the_available_parallelism");
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(runtime::Handle::current().metrics().workers(), cpus);
+    assert_eq!(waitrt::Handle::current().metrics().workers(), cpus);
 }
 
-#[runtime::test(
+#[waitrt::test(
     flavor = "multi_thread",
     worker_threads = 2,
     thread_name = "macro-test"
@@ -110,7 +110,7 @@ async fn thread_name_names_the_workers() {
 
 // ===== the clock =====
 
-#[runtime::test(start_paused = true)]
+#[waitrt::test(start_paused = true)]
 async fn start_paused_sleeps_an_hour_in_no_time() {
     let _deadline = deadline("start_paused_sleeps_an_hour_in_no_time");
     let start = now();
@@ -118,18 +118,18 @@ async fn start_paused_sleeps_an_hour_in_no_time() {
     assert_eq!(now() - start, HOUR);
 }
 
-#[runtime::test(flavor = "multi_thread", worker_threads = 2, start_paused = true)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 2, start_paused = true)]
 async fn start_paused_on_multi_thread() {
     let _deadline = deadline("start_paused_on_multi_thread");
     let start = now();
-    let sleeper = runtime::spawn(async move {
+    let sleeper = waitrt::spawn(async move {
         sleep(HOUR).await;
         now() - start
     });
     assert_eq!(sleeper.await.unwrap(), HOUR);
 }
 
-#[runtime::test(start_paused = false)]
+#[waitrt::test(start_paused = false)]
 async fn start_paused_false_keeps_the_real_clock() {
     let _deadline = deadline("start_paused_false_keeps_the_real_clock");
     let start = std::time::Instant::now();
@@ -139,27 +139,27 @@ async fn start_paused_false_keeps_the_real_clock() {
 
 // ===== return types =====
 
-#[runtime::test]
+#[waitrt::test]
 async fn returns_ok() -> Result<(), std::num::ParseIntError> {
     let _deadline = deadline("returns_ok");
     let n: u32 = "7".parse()?;
-    runtime::task::yield_now().await;
+    waitrt::task::yield_now().await;
     assert_eq!(n, 7);
     Ok(())
 }
 
-#[runtime::test(flavor = "multi_thread", worker_threads = 2)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returns_ok_boxed_error() -> Result<(), Box<dyn std::error::Error>> {
     let _deadline = deadline("returns_ok_boxed_error");
-    let n = runtime::spawn(async { 40 + 2 }).await?;
+    let n = waitrt::spawn(async { 40 + 2 }).await?;
     assert_eq!(n, 42);
     Ok(())
 }
 
-#[runtime::test]
+#[waitrt::test]
 async fn return_in_the_body_returns_from_the_test() {
     let _deadline = deadline("return_in_the_body_returns_from_the_test");
-    if runtime::Handle::current().metrics().workers() == 1 {
+    if waitrt::Handle::current().metrics().workers() == 1 {
         return;
     }
     unreachable!("the test returned early");
@@ -167,15 +167,15 @@ async fn return_in_the_body_returns_from_the_test() {
 
 // ===== other attributes =====
 
-#[runtime::test]
+#[waitrt::test]
 #[should_panic(expected = "a panic in the body")]
 async fn should_panic_goes_through() {
     let _deadline = deadline("should_panic_goes_through");
-    runtime::task::yield_now().await;
+    waitrt::task::yield_now().await;
     panic!("a panic in the body");
 }
 
-#[runtime::test]
+#[waitrt::test]
 #[ignore = "shows that #[ignore] goes through: it must not run"]
 async fn ignore_goes_through() {
     panic!("an ignored test ran");
@@ -185,15 +185,15 @@ async fn ignore_goes_through() {
 /// own unit tests do with `crate = "crate"`).
 mod renamed {
     pub(crate) mod rt {
-        pub(crate) use runtime::*;
+        pub(crate) use waitrt::*;
     }
 
-    #[runtime::test(crate = "rt", start_paused = true)]
+    #[waitrt::test(crate = "rt", start_paused = true)]
     async fn crate_option_names_the_runtime() {
         let _deadline = super::deadline("crate_option_names_the_runtime");
-        let start = runtime::time::now();
-        runtime::time::sleep(super::HOUR).await;
-        assert_eq!(runtime::time::now() - start, super::HOUR);
+        let start = waitrt::time::now();
+        waitrt::time::sleep(super::HOUR).await;
+        assert_eq!(waitrt::time::now() - start, super::HOUR);
     }
 }
 
@@ -214,11 +214,11 @@ async fn check_then_register(queue: &WaitQueue, ready: &AtomicBool) {
 /// One waiter (right or wrong), one task that sets the flag and wakes.
 async fn flag_scenario(correct: bool) {
     let queue = Arc::new(WaitQueue::new());
-    runtime::test_util::name_queue(&queue, "ready_wq");
+    waitrt::test_util::name_queue(&queue, "ready_wq");
     let ready = Arc::new(AtomicBool::new(false));
     let waiter = {
         let (queue, ready) = (queue.clone(), ready.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             if correct {
                 queue.wait_event(|| ready.load(SeqCst)).await.unwrap();
             } else {
@@ -226,7 +226,7 @@ async fn flag_scenario(correct: bool) {
             }
         })
     };
-    let setter = runtime::spawn(async move {
+    let setter = waitrt::spawn(async move {
         ready.store(true, SeqCst);
         queue.wake_up();
     });
@@ -234,13 +234,13 @@ async fn flag_scenario(correct: bool) {
     waiter.await.unwrap();
 }
 
-#[runtime::test(check(seeds = 64, policy = "pct", depth = 2, quiet = true))]
+#[waitrt::test(check(seeds = 64, policy = "pct", depth = 2, quiet = true))]
 #[should_panic(expected = "lost wake-up: task")]
 async fn check_finds_a_lost_wakeup() {
     flag_scenario(false).await;
 }
 
-#[runtime::test(check(seeds = 64))]
+#[waitrt::test(check(seeds = 64))]
 #[should_panic(expected = "replay: RUNTIME_TEST_REPLAY=")]
 async fn check_reports_a_replay_command() {
     flag_scenario(false).await;
@@ -252,9 +252,9 @@ thread_local! {
     static RUNS: AtomicUsize = const { AtomicUsize::new(0) };
 }
 
-#[runtime::test(check(seeds = 200, policy = "pct", depth = 3))]
+#[waitrt::test(check(seeds = 200, policy = "pct", depth = 3))]
 async fn check_passes_a_correct_body_every_seed() {
-    assert!(runtime::test_util::is_checking());
+    assert!(waitrt::test_util::is_checking());
     RUNS.with(|runs| runs.fetch_add(1, SeqCst));
     flag_scenario(true).await;
 }
@@ -263,7 +263,7 @@ async fn check_passes_a_correct_body_every_seed() {
 /// toolkit's variables change the seeds).
 #[test]
 fn check_runs_the_body_once_per_seed() {
-    use runtime::test_util::{REPLAY_VAR, SEEDS_VAR, SEED_VAR};
+    use waitrt::test_util::{REPLAY_VAR, SEEDS_VAR, SEED_VAR};
     if [REPLAY_VAR, SEED_VAR, SEEDS_VAR]
         .iter()
         .any(|var| std::env::var_os(var).is_some())
@@ -275,26 +275,26 @@ fn check_runs_the_body_once_per_seed() {
     assert_eq!(RUNS.with(|runs| runs.load(SeqCst)), 200);
 }
 
-#[runtime::test(check)]
+#[waitrt::test(check)]
 async fn check_runs_with_a_paused_clock() {
     let start = now();
     sleep(HOUR).await;
     assert_eq!(now() - start, HOUR);
 }
 
-#[runtime::test(check(seeds = 50, policy = "dfs", preemption_bound = 1))]
+#[waitrt::test(check(seeds = 50, policy = "dfs", preemption_bound = 1))]
 async fn check_with_dfs() {
     flag_scenario(true).await;
 }
 
-#[runtime::test(check(seeds = 8, policy = "fifo", spurious_wakeups = false))]
+#[waitrt::test(check(seeds = 8, policy = "fifo", spurious_wakeups = false))]
 async fn check_with_fifo_and_a_flag() -> Result<(), std::num::ParseIntError> {
     let n: u32 = "5".parse()?;
     assert_eq!(n, 5);
     Ok(())
 }
 
-#[runtime::test(check(seeds = 4, policy = "random"))]
+#[waitrt::test(check(seeds = 4, policy = "random"))]
 #[should_panic(expected = "the test body returned Err(ParseIntError")]
 async fn check_fails_a_run_that_returns_err() -> Result<(), std::num::ParseIntError> {
     let _n: u32 = "not a number".parse()?;

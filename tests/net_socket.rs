@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use runtime::net::{lookup_host, AsyncFd, TcpListener, TcpSocket, TcpStream};
 use socket2::SockRef;
+use waitrt::net::{lookup_host, AsyncFd, TcpListener, TcpSocket, TcpStream};
 
 /// A watchdog for an await: far longer than any test needs.
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -188,7 +188,7 @@ rt_test! {
             let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
             for (i, listener) in [first, second].into_iter().enumerate() {
                 let counts = counts.clone();
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let mut held = Vec::new();
                     while let Ok((stream, _)) = listener.accept().await {
                         held.push(stream);
@@ -205,7 +205,7 @@ rt_test! {
                 if total() == 64 {
                     break;
                 }
-                runtime::time::sleep(Duration::from_millis(1)).await;
+                waitrt::time::sleep(Duration::from_millis(1)).await;
             }
             let got = [counts[0].load(SeqCst), counts[1].load(SeqCst)];
             assert_eq!(got[0] + got[1], 64, "{got:?}");
@@ -339,7 +339,7 @@ fn listen_and_connect_need_a_runtime_with_io() {
 
     let std_listener = std::net::TcpListener::bind(loopback(0)).unwrap();
     let addr = std_listener.local_addr().unwrap();
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
@@ -404,9 +404,9 @@ fn lookup_host_uses_the_blocking_pool_for_names_only() {
     for workers in [None, Some(1), Some(2)] {
         support::watchdog("lookup_host_on_the_pool", support::RT_LIMIT, move || {
             let mut builder = match workers {
-                None => runtime::Builder::new_current_thread(),
+                None => waitrt::Builder::new_current_thread(),
                 Some(n) => {
-                    let mut b = runtime::Builder::new_multi_thread();
+                    let mut b = waitrt::Builder::new_multi_thread();
                     b.worker_threads(n);
                     b
                 }
@@ -419,7 +419,7 @@ fn lookup_host_uses_the_blocking_pool_for_names_only() {
             rt.block_on(async {
                 let (busy_tx, busy_rx) = futures::channel::oneshot::channel();
                 let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-                let holder = runtime::spawn_blocking(move || {
+                let holder = waitrt::spawn_blocking(move || {
                     busy_tx.send(()).unwrap();
                     release_rx.recv_timeout(Duration::from_secs(30))
                 });
@@ -427,17 +427,17 @@ fn lookup_host_uses_the_blocking_pool_for_names_only() {
                 // A literal: no pool needed, done although the pool is busy.
                 let literal: Vec<_> = lookup_host("127.0.0.1:5").await.unwrap().collect();
                 assert_eq!(literal, [loopback(5)]);
-                let name = runtime::spawn(async {
+                let name = waitrt::spawn(async {
                     lookup_host("localhost:5")
                         .await
                         .map(Iterator::collect::<Vec<_>>)
                 });
-                let metrics = || runtime::Handle::current().metrics();
+                let metrics = || waitrt::Handle::current().metrics();
                 let mut waits = 0;
                 while metrics().blocking_queue_depth() == 0 {
                     waits += 1;
                     assert!(waits < 10_000, "lookup_host(\"localhost:5\") queued no job");
-                    runtime::time::sleep(Duration::from_millis(1)).await;
+                    waitrt::time::sleep(Duration::from_millis(1)).await;
                 }
                 assert!(!name.is_finished(), "resolved before the pool was free");
                 release_tx.send(()).unwrap();
@@ -493,7 +493,7 @@ rt_test! {
                 peer
             });
             let mut buf = [0; 4];
-            let n = runtime::time::timeout(WATCHDOG, fd.read_with(|s| (&*s).read(&mut buf)))
+            let n = waitrt::time::timeout(WATCHDOG, fd.read_with(|s| (&*s).read(&mut buf)))
                 .await
                 .expect("read_with never woke")
                 .unwrap();
@@ -513,16 +513,16 @@ rt_test! {
             let fd = Arc::new(fd);
             let writer = {
                 let fd = fd.clone();
-                runtime::spawn(async move { fd.write_with(|s| (&*s).write(b"tail")).await })
+                waitrt::spawn(async move { fd.write_with(|s| (&*s).write(b"tail")).await })
             };
-            runtime::time::sleep(Duration::from_millis(20)).await;
+            waitrt::time::sleep(Duration::from_millis(20)).await;
             assert!(!writer.is_finished(), "write_with did not wait for room");
             let drain = std::thread::spawn(move || {
                 let mut got = vec![0; filled + 4];
                 peer.read_exact(&mut got).unwrap();
                 got
             });
-            let wrote = runtime::time::timeout(WATCHDOG, writer)
+            let wrote = waitrt::time::timeout(WATCHDOG, writer)
                 .await
                 .expect("write_with never woke")
                 .unwrap()
@@ -554,7 +554,7 @@ rt_test! {
             drop(guard);
             assert!(!ready_now(fd.readable()), "readable after WouldBlock without new data");
             peer.write_all(b"d").unwrap();
-            let mut guard = runtime::time::timeout(WATCHDOG, fd.readable())
+            let mut guard = waitrt::time::timeout(WATCHDOG, fd.readable())
                 .await
                 .expect("readable never woke for new data")
                 .unwrap();

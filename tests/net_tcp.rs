@@ -20,8 +20,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
-use runtime::net::{TcpListener, TcpStream};
-use runtime::Builder;
+use waitrt::net::{TcpListener, TcpStream};
+use waitrt::Builder;
 
 async fn listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -39,12 +39,12 @@ async fn connected() -> (TcpStream, TcpStream) {
 
 /// Accepts connections forever and echoes each one until EOF.
 fn spawn_echo_server(listener: TcpListener) {
-    runtime::spawn(async move {
+    waitrt::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let (mut read, mut write) = stream.into_split();
                 let mut buf = vec![0; 4096];
                 loop {
@@ -81,7 +81,7 @@ rt_test! {
             let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
             let (mut read, mut write) = client.into_split();
             let sent = big.clone();
-            let writer = runtime::spawn(async move { write.write_all(&sent).await });
+            let writer = waitrt::spawn(async move { write.write_all(&sent).await });
             let mut back = vec![0; big.len()];
             read.read_exact(&mut back).await.unwrap();
             writer.await.unwrap().unwrap();
@@ -102,7 +102,7 @@ rt_test! {
             let (client, server) = connected().await;
             let stream: Vec<u8> = (0..FRAME * FRAMES).map(|i| (i % 253) as u8).collect();
             let expected = stream.clone();
-            let writer = runtime::spawn(async move {
+            let writer = waitrt::spawn(async move {
                 let mut server = server;
                 let mut seed = 0x2545_f491_u32;
                 // The last three frames go in one write after a pause: no
@@ -117,10 +117,10 @@ rt_test! {
                     server.write_all(&stream[at..end]).await.unwrap();
                     at = end;
                     if seed & 3 == 0 {
-                        runtime::task::yield_now().await;
+                        waitrt::task::yield_now().await;
                     }
                 }
-                runtime::time::sleep(Duration::from_millis(1)).await;
+                waitrt::time::sleep(Duration::from_millis(1)).await;
                 server.write_all(&stream[tail..]).await.unwrap();
                 server // kept open until every frame is read
             });
@@ -148,11 +148,11 @@ rt_test! {
             // Everything is queued before the first read: no later edge.
             let mut peeked = vec![0; sent.len()];
             while client.peek(&mut peeked).await.unwrap() < sent.len() {
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
             // Let the reactor take in that data's edge now, so that no
             // pending edge can make up for a wrongly cleared readiness.
-            runtime::time::sleep(Duration::from_millis(1)).await;
+            waitrt::time::sleep(Duration::from_millis(1)).await;
             let got = support::read_bytewise_vectored(&mut client, sent.len()).await;
             assert_eq!(got, sent);
             drop(server); // open until here: its FIN would be an edge
@@ -167,7 +167,7 @@ rt_test! {
             spawn_echo_server(listener);
             let clients: Vec<_> = (0..1000u32)
                 .map(|i| {
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let mut stream = TcpStream::connect(addr).await?;
                         let msg = i.to_le_bytes();
                         stream.write_all(&msg).await?;
@@ -244,7 +244,7 @@ rt_test! {
     fn peek_then_read_sees_the_same_bytes(rt) {
         rt.block_on(async {
             let (listener, addr) = listener().await;
-            let client = runtime::spawn(async move {
+            let client = waitrt::spawn(async move {
                 let mut c = TcpStream::connect(addr).await.unwrap();
                 c.write_all(b"abcdef").await.unwrap();
                 c
@@ -286,7 +286,7 @@ rt_test! {
             spawn_echo_server(listener);
             let stream = TcpStream::connect(addr).await.unwrap();
             let (mut read, mut write) = stream.into_split();
-            let writer = runtime::spawn(async move {
+            let writer = waitrt::spawn(async move {
                 for i in 0..100u8 {
                     write.write_all(&[i; 100]).await.unwrap();
                 }
@@ -337,7 +337,7 @@ rt_test! {
             let acceptors: Vec<_> = (0..ACCEPTORS)
                 .map(|_| {
                     let (listener, seen) = (listener.clone(), seen.clone());
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         loop {
                             let (mut stream, _) = listener.accept().await.unwrap();
                             let mut id = [0; 4];
@@ -354,7 +354,7 @@ rt_test! {
                 .collect();
             let clients: Vec<_> = (0..CONNECTIONS)
                 .map(|id| {
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let mut stream = TcpStream::connect(addr).await.unwrap();
                         stream.write_all(&id.to_le_bytes()).await.unwrap();
                         let mut ack = [0];
@@ -390,7 +390,7 @@ rt_test! {
                 assert!(futures::poll!(&mut read).is_pending());
             }
             // Also a timed-out read: dropped by `timeout` mid-wait.
-            let timed = runtime::time::timeout(Duration::from_millis(5), server.read(&mut buf)).await;
+            let timed = waitrt::time::timeout(Duration::from_millis(5), server.read(&mut buf)).await;
             assert!(timed.is_err(), "nothing was sent yet");
             client.write_all(b"kept").await.unwrap();
             let mut got = [0; 4];
@@ -404,7 +404,7 @@ rt_test! {
     fn incoming_yields_connections(rt) {
         rt.block_on(async {
             let (listener, addr) = listener().await;
-            let connector = runtime::spawn(async move {
+            let connector = waitrt::spawn(async move {
                 let mut streams = Vec::new();
                 for _ in 0..3 {
                     streams.push(TcpStream::connect(addr).await.unwrap());
@@ -493,18 +493,18 @@ fn host_names_resolve_off_the_scheduler() {
                     // Hold the pool's only thread until told (bounded).
                     let (busy_tx, busy_rx) = futures::channel::oneshot::channel();
                     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-                    let holder = runtime::spawn_blocking(move || {
+                    let holder = waitrt::spawn_blocking(move || {
                         busy_tx.send(()).unwrap();
                         release_rx.recv_timeout(Duration::from_secs(30))
                     });
                     busy_rx.await.unwrap();
-                    let connect = runtime::spawn(async move {
+                    let connect = waitrt::spawn(async move {
                         TcpStream::connect(("localhost", addr.port())).await
                     });
                     // The lookup is queued behind the held thread, and this task
                     // (on the scheduler) keeps running meanwhile. The bound is
                     // a watchdog: the lookup queues at the connect's first poll.
-                    let metrics = || runtime::Handle::current().metrics();
+                    let metrics = || waitrt::Handle::current().metrics();
                     let mut waits = 0;
                     while metrics().blocking_queue_depth() == 0 {
                         waits += 1;
@@ -514,7 +514,7 @@ fn host_names_resolve_off_the_scheduler() {
                          (finished: {}): was the name resolved on the scheduler?",
                             connect.is_finished()
                         );
-                        runtime::time::sleep(Duration::from_millis(1)).await;
+                        waitrt::time::sleep(Duration::from_millis(1)).await;
                     }
                     assert_eq!(metrics().blocking_queue_depth(), 1);
                     assert!(!connect.is_finished(), "connected before the lookup ran");
@@ -557,11 +557,11 @@ fn io_after_runtime_shutdown_is_an_error() {
                 let server = Arc::new(server);
                 // A task asleep in a read when the runtime goes away.
                 let reader = server.clone();
-                let pending_read = runtime::spawn(async move {
+                let pending_read = waitrt::spawn(async move {
                     let mut buf = [0; 4];
                     (&*reader).read(&mut buf).await
                 });
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
                 (server, client, pending_read)
             });
             rt.shutdown_timeout(Duration::from_secs(5));
@@ -608,8 +608,8 @@ fn poll_read_wakes_on_data() {
             client.write_all(b"ding").await.unwrap();
             // The reactor runs when this task yields to the scheduler.
             while waker.wakes() == 0 {
-                runtime::task::yield_now().await;
-                runtime::time::sleep(Duration::from_millis(1)).await;
+                waitrt::task::yield_now().await;
+                waitrt::time::sleep(Duration::from_millis(1)).await;
             }
             match support::poll_with(&mut read, &waker.waker()) {
                 Poll::Ready(Ok(4)) => {}
@@ -675,9 +675,9 @@ rt_test! {
             let spinners: Vec<_> = (0..4)
                 .map(|_| {
                     let stop = stop.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         while !stop.load(Ordering::Relaxed) {
-                            runtime::task::yield_now().await;
+                            waitrt::task::yield_now().await;
                         }
                     })
                 })
@@ -706,7 +706,7 @@ rt_test! {
         rt.block_on(async {
             let (mut client, server) = connected().await;
             client.write_all(&[7; LEN]).await.unwrap();
-            let reader = runtime::spawn(async move {
+            let reader = waitrt::spawn(async move {
                 let mut server = server;
                 // Wait until everything arrived, so every read below is
                 // ready at once.
@@ -717,7 +717,7 @@ rt_test! {
                 }
                 let other_ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let o = other_ran.clone();
-                let other = runtime::spawn(async move {
+                let other = waitrt::spawn(async move {
                     o.store(true, std::sync::atomic::Ordering::SeqCst);
                 });
                 let mut reads_before_other = 0;
@@ -784,8 +784,8 @@ fn accept_backs_off_when_out_of_descriptors() {
 }
 
 fn accept_backoff_child() {
-    use runtime::net::{is_resource_exhaustion, AcceptBackoff};
-    use runtime::time::timeout;
+    use waitrt::net::{is_resource_exhaustion, AcceptBackoff};
+    use waitrt::time::timeout;
     let rt = Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (listener, addr) = listener().await;

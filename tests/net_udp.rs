@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::net::UdpSocket;
-use runtime::sync::WaitQueue;
-use runtime::time::{sleep, timeout};
-use runtime::Builder;
+use waitrt::net::UdpSocket;
+use waitrt::sync::WaitQueue;
+use waitrt::time::{sleep, timeout};
+use waitrt::Builder;
 
 async fn bind() -> (UdpSocket, SocketAddr) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -57,7 +57,7 @@ rt_test! {
     fn echo_round_trips(rt) {
         rt.block_on(async {
             let (server, server_addr) = bind().await;
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut buf = [0; 1500];
                 while let Ok((n, from)) = server.recv_from(&mut buf).await {
                     server.send_to(&buf[..n], from).await.unwrap();
@@ -141,7 +141,7 @@ rt_test! {
             let (tx, tx_addr) = bind().await;
             rx.connect(tx_addr).await.unwrap();
             tx.connect(rx_addr).await.unwrap();
-            let receiver = runtime::spawn(async move {
+            let receiver = waitrt::spawn(async move {
                 let mut buf = [0; 8];
                 for expected in 0..COUNT {
                     let n = rx.recv(&mut buf).await.unwrap();
@@ -197,7 +197,7 @@ rt_test! {
             let receivers: Vec<_> = (0..TASKS)
                 .map(|_| {
                     let (socket, received) = (socket.clone(), received.clone());
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let mut mine = Vec::new();
                         let mut buf = [0; 8];
                         loop {
@@ -272,7 +272,7 @@ rt_test! {
             // `first` queues before `second`, so the datagram wakes it.
             assert!(futures::poll!(first.as_mut()).is_pending());
             let other = a.clone();
-            let second = runtime::spawn(async move {
+            let second = waitrt::spawn(async move {
                 let mut buf = [0; 16];
                 let (n, _) = other.recv_from(&mut buf).await.unwrap();
                 buf[..n].to_vec()

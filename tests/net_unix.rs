@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use runtime::net::{UnixDatagram, UnixListener, UnixStream};
-use runtime::Builder;
+use waitrt::net::{UnixDatagram, UnixListener, UnixStream};
+use waitrt::Builder;
 
 /// A fresh directory, removed with everything in it on drop.
 struct TempDir(PathBuf);
@@ -51,9 +51,9 @@ impl Drop for TempDir {
 
 /// Accepts connections forever and echoes each one until EOF.
 fn spawn_echo_server(listener: UnixListener) {
-    runtime::spawn(async move {
+    waitrt::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let (mut read, mut write) = stream.into_split();
                 let mut buf = vec![0; 4096];
                 while let Ok(n @ 1..) = read.read(&mut buf).await {
@@ -93,7 +93,7 @@ rt_test! {
             let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
             let (mut read, mut write) = client.into_split();
             let sent = big.clone();
-            let writer = runtime::spawn(async move { write.write_all(&sent).await });
+            let writer = waitrt::spawn(async move { write.write_all(&sent).await });
             let mut back = vec![0; big.len()];
             read.read_exact(&mut back).await.unwrap();
             writer.await.unwrap().unwrap();
@@ -118,7 +118,7 @@ rt_test! {
             // A socketpair write is queued at the peer when it returns;
             // let the reactor take in its edge now, so that no pending
             // edge can make up for a wrongly cleared readiness.
-            runtime::time::sleep(Duration::from_millis(1)).await;
+            waitrt::time::sleep(Duration::from_millis(1)).await;
             let got = support::read_bytewise_vectored(&mut b, sent.len()).await;
             assert_eq!(got, sent);
             drop(a); // open until here: its close would be an edge
@@ -136,7 +136,7 @@ rt_test! {
             let clients: Vec<_> = (0..CLIENTS)
                 .map(|id| {
                     let path = path.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let mut stream = UnixStream::connect(&*path).await.unwrap();
                         let msg = [id.to_le_bytes(), (!id).to_le_bytes()].concat();
                         stream.write_all(&msg).await.unwrap();
@@ -218,13 +218,13 @@ rt_test! {
             let (client, server) = connected(&dir).await;
             let (mut read, mut write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
-            let writer = runtime::spawn(async move {
+            let writer = waitrt::spawn(async move {
                 for i in 0..100u8 {
                     write.write_all(&[i; 16]).await.unwrap();
                 }
                 write
             });
-            let reader = runtime::spawn(async move {
+            let reader = waitrt::spawn(async move {
                 let mut buf = [0; 16];
                 for i in 0..100u8 {
                     read.read_exact(&mut buf).await.unwrap();
@@ -264,7 +264,7 @@ rt_test! {
             let listener = UnixListener::bind(&path).unwrap();
             let connector = {
                 let path = path.clone();
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let mut streams = Vec::new();
                     for _ in 0..3 {
                         streams.push(UnixStream::connect(&path).await.unwrap());
@@ -339,7 +339,7 @@ rt_test! {
         rt.block_on(async {
             let (a, b) = UnixDatagram::pair().unwrap();
             assert!(a.peer_addr().unwrap().is_unnamed());
-            let sender = runtime::spawn(async move {
+            let sender = waitrt::spawn(async move {
                 for seq in 0..COUNT {
                     a.send(&seq.to_le_bytes()).await.unwrap();
                 }
@@ -355,7 +355,7 @@ rt_test! {
             let dir = TempDir::new();
             let path = dir.path("dgram.sock");
             let server = UnixDatagram::bind(&path).unwrap();
-            let sender = runtime::spawn(async move {
+            let sender = waitrt::spawn(async move {
                 for seq in 0..COUNT {
                     a.send_to(&seq.to_le_bytes(), &path).await.unwrap();
                 }

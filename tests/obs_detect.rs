@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runtime::obs::{HungTask, StuckWorker};
-use runtime::sync::WaitQueue;
-use runtime::task::Builder as TaskBuilder;
-use runtime::{Builder, Runtime};
+use waitrt::obs::{HungTask, StuckWorker};
+use waitrt::sync::WaitQueue;
+use waitrt::task::Builder as TaskBuilder;
+use waitrt::{Builder, Runtime};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
 const THRESHOLD: Duration = Duration::from_millis(100);
@@ -70,7 +70,7 @@ fn hung(multi: bool) {
     let interruptible = {
         let done = done.clone();
         rt.spawn(async move {
-            let signals = runtime::task::signals();
+            let signals = waitrt::task::signals();
             let _ = Q
                 .wait_event_interruptible(signals, || done.load(SeqCst))
                 .await;
@@ -79,7 +79,7 @@ fn hung(multi: bool) {
     let timed = {
         let done = done.clone();
         rt.spawn(async move {
-            let clock = runtime::time::clock();
+            let clock = waitrt::time::clock();
             let _ = Q
                 .wait_event_timeout(&clock, WATCHDOG, || done.load(SeqCst))
                 .await;
@@ -88,7 +88,7 @@ fn hung(multi: bool) {
     let killable = {
         let done = done.clone();
         rt.spawn(async move {
-            let signals = runtime::task::signals();
+            let signals = waitrt::task::signals();
             let _ = Q.wait_event_killable(signals, || done.load(SeqCst)).await;
         })
     };
@@ -106,7 +106,7 @@ fn hung(multi: bool) {
                 rt.block_on(async {
                     let start = Instant::now();
                     while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
-                        runtime::time::sleep(Duration::from_millis(2)).await;
+                        waitrt::time::sleep(Duration::from_millis(2)).await;
                     }
                 })
             });
@@ -174,11 +174,11 @@ fn stuck(multi: bool) {
     rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..4 {
-            tasks.push(runtime::spawn(async {
+            tasks.push(waitrt::spawn(async {
                 let start = Instant::now();
                 while start.elapsed() < THRESHOLD * 6 {
                     std::thread::sleep(Duration::from_millis(1));
-                    runtime::task::yield_now().await;
+                    waitrt::task::yield_now().await;
                 }
             }));
         }
@@ -240,7 +240,7 @@ fn hung_on_a_lock(multi: bool) {
             .build()
             .unwrap()
     };
-    let lock = Arc::new(runtime::sync::Mutex::new(0u32));
+    let lock = Arc::new(waitrt::sync::Mutex::new(0u32));
     let release = Arc::new(AtomicBool::new(false));
     let locked = Arc::new(AtomicBool::new(false));
     let holder = {
@@ -250,7 +250,7 @@ fn hung_on_a_lock(multi: bool) {
                 let mut guard = lock.lock().await;
                 locked.store(true, SeqCst);
                 // A timed sleep: the holder itself is never reported.
-                let clock = runtime::time::clock();
+                let clock = waitrt::time::clock();
                 let _ = RELEASE
                     .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
                     .await;
@@ -321,7 +321,7 @@ fn drive(rt: &Runtime, f: &mut dyn FnMut()) {
             rt.block_on(async {
                 let start = Instant::now();
                 while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
-                    runtime::time::sleep(Duration::from_millis(2)).await;
+                    waitrt::time::sleep(Duration::from_millis(2)).await;
                 }
             })
         });
@@ -345,7 +345,7 @@ fn hung_on_a_lock_names_the_holder_multi_thread() {
 /// handed to it while others queue behind. The lost-grant detector names
 /// it once; a task that takes its grant promptly is never named.
 fn lost_grant(multi: bool) {
-    use runtime::obs::LostGrant;
+    use waitrt::obs::LostGrant;
     static RELEASE: WaitQueue = WaitQueue::named("obs_release_grant");
     let reports: Arc<Mutex<Vec<LostGrant>>> = Arc::default();
     let rt = {
@@ -356,7 +356,7 @@ fn lost_grant(multi: bool) {
             .build()
             .unwrap()
     };
-    let lock = Arc::new(runtime::sync::Mutex::new(0u32));
+    let lock = Arc::new(waitrt::sync::Mutex::new(0u32));
     let (release, locked, queued, stop) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
@@ -369,7 +369,7 @@ fn lost_grant(multi: bool) {
             async move {
                 let _guard = lock.lock().await;
                 locked.store(true, SeqCst);
-                let clock = runtime::time::clock();
+                let clock = waitrt::time::clock();
                 let _ = RELEASE
                     .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
                     .await;
@@ -388,7 +388,7 @@ fn lost_grant(multi: bool) {
                     queued.store(true, SeqCst);
                     // Other work, never polling `mine` again while it lives.
                     while !stop.load(SeqCst) {
-                        runtime::time::sleep(Duration::from_millis(2)).await;
+                        waitrt::time::sleep(Duration::from_millis(2)).await;
                     }
                 },
                 rt.handle(),

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime::obs::{Dump, TaskStatus};
-use runtime::sync::WaitQueue;
-use runtime::task::Builder as TaskBuilder;
-use runtime::{Builder, Runtime};
+use waitrt::obs::{Dump, TaskStatus};
+use waitrt::sync::WaitQueue;
+use waitrt::task::Builder as TaskBuilder;
+use waitrt::{Builder, Runtime};
 
 static NAMED: WaitQueue = WaitQueue::named("obs_named");
 static GO: WaitQueue = WaitQueue::named("obs_go");
@@ -52,18 +52,18 @@ fn everything(rt: Runtime, flavour: &str) {
     let interruptible = {
         let release = release.clone();
         rt.spawn(async move {
-            let signals = runtime::task::signals();
+            let signals = waitrt::task::signals();
             NAMED
                 .wait_event_interruptible_exclusive(signals, || release.load(SeqCst))
                 .await
         })
     };
     let timer = TaskBuilder::new().name("timer").spawn_on(
-        async { runtime::time::sleep(Duration::from_secs(3600)).await },
+        async { waitrt::time::sleep(Duration::from_secs(3600)).await },
         rt.handle(),
     );
     let listener = rt
-        .block_on(runtime::net::TcpListener::bind("127.0.0.1:0"))
+        .block_on(waitrt::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let socket = TaskBuilder::new().name("acceptor").spawn_on(
         async move { listener.accept().await.map(|_| ()) },
@@ -118,7 +118,7 @@ fn everything(rt: Runtime, flavour: &str) {
                 rt.block_on(async move {
                     let start = Instant::now();
                     while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
-                        runtime::time::sleep(Duration::from_millis(2)).await;
+                        waitrt::time::sleep(Duration::from_millis(2)).await;
                     }
                 })
             })
@@ -133,7 +133,7 @@ fn everything(rt: Runtime, flavour: &str) {
         assert_eq!(t.status, TaskStatus::Idle);
         let w = &t.waits[0];
         assert_eq!(w.queue_name, Some("obs_named"));
-        assert_eq!(w.queue, runtime::sync::hook::QueueId::of(&NAMED));
+        assert_eq!(w.queue, waitrt::sync::hook::QueueId::of(&NAMED));
         assert_eq!(w.kind.to_string(), "wait_event");
         assert!(w.kind.is_uninterruptible());
         assert_eq!(file_of(w.site), "tests/obs_dump.rs");
@@ -259,7 +259,7 @@ fn sigquit_child() {
         .spawn_on(async { NAMED.wait_event(|| false).await }, rt.handle());
     rt.block_on(async {
         for _ in 0..10 {
-            runtime::task::yield_now().await;
+            waitrt::task::yield_now().await;
         }
     });
     println!("READY");

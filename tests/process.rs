@@ -1,4 +1,4 @@
-//! `runtime::process` on real child processes (`sh`, `cat`, `sleep`,
+//! `waitrt::process` on real child processes (`sh`, `cat`, `sleep`,
 //! `true`), on every scheduler flavour (current-thread, mt(1), mt(2))
 //! through `rt_test!`. Only child processes are signalled, never this one.
 //!
@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use runtime::process::Command;
+use waitrt::process::Command;
 
 /// The state letter and parent of process `pid` (`/proc/<pid>/stat`),
 /// `None` if there is no such process.
@@ -47,7 +47,7 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             start.elapsed() < Duration::from_secs(30),
             "{what}: still not done after 30 s"
         );
-        runtime::time::sleep(Duration::from_millis(5)).await;
+        waitrt::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -206,7 +206,7 @@ rt_test! {
             for _batch in 0..20 {
                 let tasks: Vec<_> = (0..50)
                     .map(|_| {
-                        runtime::spawn(async {
+                        waitrt::spawn(async {
                             let mut child = Command::new("true").spawn().unwrap();
                             let pid = child.id().unwrap();
                             assert!(child.wait().await.unwrap().success());
@@ -266,8 +266,8 @@ fn spawn_outside_a_runtime_fails_and_starts_nothing() {
 fn process_types_are_send_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Command>();
-    send_sync::<runtime::process::Child>();
-    send_sync::<runtime::process::ChildStdin>();
-    send_sync::<runtime::process::ChildStdout>();
-    send_sync::<runtime::process::ChildStderr>();
+    send_sync::<waitrt::process::Child>();
+    send_sync::<waitrt::process::ChildStdin>();
+    send_sync::<waitrt::process::ChildStdout>();
+    send_sync::<waitrt::process::ChildStderr>();
 }

@@ -1,4 +1,4 @@
-//! The blocking pool behind `runtime::spawn_blocking`: results and panics,
+//! The blocking pool behind `waitrt::spawn_blocking`: results and panics,
 //! the `max_blocking_threads` cap (at most N jobs at once, the rest
 //! queued and all finishing), idle threads exiting after
 //! `thread_keep_alive`, and shutdown (a spawn after it began, and a queued
@@ -22,8 +22,8 @@ fn spawn_blocking_returns_the_value() {
             // From a task, from block_on, and from outside.
             let out = rt.block_on(async {
                 let from_task =
-                    runtime::spawn(async { runtime::spawn_blocking(|| 6 * 7).await.unwrap() });
-                let direct = runtime::spawn_blocking(|| String::from("direct"))
+                    waitrt::spawn(async { waitrt::spawn_blocking(|| 6 * 7).await.unwrap() });
+                let direct = waitrt::spawn_blocking(|| String::from("direct"))
                     .await
                     .unwrap();
                 (from_task.await.unwrap(), direct)
@@ -182,7 +182,7 @@ fn spawn_blocking_after_shutdown_is_a_shutdown_error() {
                 let handle2 = handle.clone();
                 let err = std::thread::spawn(move || {
                     let _enter = handle2.enter();
-                    futures::executor::block_on(runtime::spawn_blocking(|| 1)).unwrap_err()
+                    futures::executor::block_on(waitrt::spawn_blocking(|| 1)).unwrap_err()
                 })
                 .join()
                 .unwrap();

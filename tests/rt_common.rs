@@ -7,7 +7,7 @@
 //! running, completed), `is_finished`, `AbortHandle`, panics, `JoinSet`,
 //! `yield_now`, fairness against `yield_now` and always-ready waitq
 //! spinners (cooperative budget), per-task signals, spawning from tasks
-//! and foreign threads, nested `block_on`, and the `runtime::block_on`
+//! and foreign threads, nested `block_on`, and the `waitrt::block_on`
 //! free function.
 #[macro_use]
 mod support;
@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::poll;
-use runtime::sync::{SignalKind, WaitQueue};
-use runtime::task::{yield_now, JoinSet};
-use runtime::time::sleep;
-use runtime::{Builder, Handle, Runtime};
 use support::{ms, panic_message, serial, Counter, Gate};
+use waitrt::sync::{SignalKind, WaitQueue};
+use waitrt::task::{yield_now, JoinSet};
+use waitrt::time::sleep;
+use waitrt::{Builder, Handle, Runtime};
 
 // ===== helpers =====
 
@@ -42,7 +42,7 @@ rt_test! {
     fn spawn_and_await_output(rt) {
         let out = rt.block_on(async {
             let handles: Vec<_> = (0..100u64)
-                .map(|i| runtime::spawn(async move { i * 2 }))
+                .map(|i| waitrt::spawn(async move { i * 2 }))
                 .collect();
             let mut sum = 0;
             for handle in handles {
@@ -65,7 +65,7 @@ rt_test! {
         rt.block_on({
             let (gate, done) = (gate.clone(), done.clone());
             async move {
-                let handle = runtime::spawn({
+                let handle = waitrt::spawn({
                     let (gate, done) = (gate.clone(), done.clone());
                     async move {
                         gate.wait().await;
@@ -89,7 +89,7 @@ rt_test! {
         rt.block_on(async {
             let dropped = Counter::new();
             let started = Gate::new();
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let (dropped, started) = (dropped.clone(), started.clone());
                 async move {
                     let _guard = DropGuard(dropped);
@@ -111,7 +111,7 @@ rt_test! {
             // poll; on a worker it may already have run. Either way the
             // outcome matches what happened, and the future is dropped once.
             let ran = Arc::new(AtomicBool::new(false));
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let (ran, guard) = (ran.clone(), DropGuard(dropped.clone()));
                 async move {
                     let _guard = guard;
@@ -134,9 +134,9 @@ rt_test! {
 rt_test! {
     fn abort_while_running_takes_effect_at_next_yield(rt) {
         rt.block_on(async {
-            let (tx, rx) = futures::channel::oneshot::channel::<runtime::task::AbortHandle>();
+            let (tx, rx) = futures::channel::oneshot::channel::<waitrt::task::AbortHandle>();
             let after_yield = Arc::new(AtomicBool::new(false));
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let after_yield = after_yield.clone();
                 async move {
                     let me = rx.await.unwrap();
@@ -156,7 +156,7 @@ rt_test! {
 rt_test! {
     fn abort_after_completion_is_a_no_op(rt) {
         rt.block_on(async {
-            let handle = runtime::spawn(async { 7u32 });
+            let handle = waitrt::spawn(async { 7u32 });
             while !handle.is_finished() {
                 yield_now().await;
             }
@@ -171,7 +171,7 @@ rt_test! {
     fn is_finished_tracks_completion(rt) {
         rt.block_on(async {
             let gate = Gate::new();
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let gate = gate.clone();
                 async move { gate.wait().await }
             });
@@ -195,7 +195,7 @@ rt_test! {
     fn abort_handle_cancels_from_another_task(rt) {
         rt.block_on(async {
             let dropped = Counter::new();
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let guard = DropGuard(dropped.clone());
                 async move {
                     let _guard = guard;
@@ -208,7 +208,7 @@ rt_test! {
             drop(abort); // dropping an AbortHandle does nothing
             yield_now().await;
             assert!(!handle.is_finished());
-            runtime::spawn(async move { clone.abort() }).await.unwrap();
+            waitrt::spawn(async move { clone.abort() }).await.unwrap();
             let err = handle.await.unwrap_err();
             assert!(err.is_cancelled(), "{err:?}");
             assert_eq!(dropped.get(), 1);
@@ -219,13 +219,13 @@ rt_test! {
 rt_test! {
     fn panic_becomes_join_error_and_runtime_keeps_working(rt) {
         rt.block_on(async {
-            let err = runtime::spawn(async { panic!("boom {}", 7) }).await.unwrap_err();
+            let err = waitrt::spawn(async { panic!("boom {}", 7) }).await.unwrap_err();
             assert!(err.is_panic(), "{err:?}");
             assert!(!err.is_cancelled(), "{err:?}");
             assert!(err.to_string().contains("boom 7"), "{err}");
             assert_eq!(panic_message(&*err.into_panic()), "boom 7");
 
-            let err = runtime::spawn(async {
+            let err = waitrt::spawn(async {
                 yield_now().await;
                 std::panic::panic_any(42u32)
             })
@@ -234,9 +234,9 @@ rt_test! {
             assert_eq!(*err.into_panic().downcast::<u32>().unwrap(), 42);
 
             // Still works afterwards.
-            assert_eq!(runtime::spawn(async { 1 }).await.unwrap(), 1);
+            assert_eq!(waitrt::spawn(async { 1 }).await.unwrap(), 1);
         });
-        assert_eq!(rt.block_on(async { runtime::spawn(async { 2 }).await.unwrap() }), 2);
+        assert_eq!(rt.block_on(async { waitrt::spawn(async { 2 }).await.unwrap() }), 2);
     }
 }
 
@@ -320,7 +320,7 @@ rt_test! {
         rt.block_on(async {
             let flag = Arc::new(AtomicBool::new(false));
             let spins = Arc::new(AtomicUsize::new(0));
-            let spinner = runtime::spawn({
+            let spinner = waitrt::spawn({
                 let (flag, spins) = (flag.clone(), spins.clone());
                 async move {
                     while !flag.load(SeqCst) {
@@ -329,7 +329,7 @@ rt_test! {
                     }
                 }
             });
-            let setter = runtime::spawn({
+            let setter = waitrt::spawn({
                 let flag = flag.clone();
                 async move { flag.store(true, SeqCst) }
             });
@@ -340,7 +340,7 @@ rt_test! {
         // The block_on future yielding lets a spawned task run (current-
         // thread: at once; multi-thread: a worker picks it up meanwhile).
         rt.block_on(async {
-            let other = runtime::spawn(async { 1 });
+            let other = waitrt::spawn(async { 1 });
             while !other.is_finished() {
                 yield_now().await;
             }
@@ -366,7 +366,7 @@ fn fairness(rt: &Runtime, spin: Spin) {
     let spins = Arc::new(AtomicUsize::new(0));
     let spinner_done = Arc::new(AtomicBool::new(false));
     rt.block_on(async {
-        let spinner = runtime::spawn({
+        let spinner = waitrt::spawn({
             let (stop, spins, spinner_done) = (stop.clone(), spins.clone(), spinner_done.clone());
             async move {
                 let queue = WaitQueue::new();
@@ -380,7 +380,7 @@ fn fairness(rt: &Runtime, spin: Spin) {
                 spinner_done.store(true, SeqCst);
             }
         });
-        let victim = runtime::spawn({
+        let victim = waitrt::spawn({
             let (stop, spins, spinner_done) = (stop.clone(), spins.clone(), spinner_done.clone());
             async move {
                 // Make sure the spinner runs (and, for ReadyWait, has gone
@@ -437,19 +437,19 @@ fn spawn_sleeper<T, W>(
     queue: &Arc<WaitQueue>,
     sleeping: &Arc<Gate>,
     wait: W,
-) -> runtime::task::JoinHandle<(T, Option<SignalKind>)>
+) -> waitrt::task::JoinHandle<(T, Option<SignalKind>)>
 where
     T: Send + 'static,
     W: for<'q> FnOnce(
             &'q WaitQueue,
-            runtime::task::Signals,
+            waitrt::task::Signals,
         ) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'q>>
         + Send
         + 'static,
 {
     let (queue, sleeping) = (queue.clone(), sleeping.clone());
-    runtime::spawn(async move {
-        let signals = runtime::task::signals();
+    waitrt::spawn(async move {
+        let signals = waitrt::task::signals();
         let mut fut = wait(&queue, signals.clone());
         assert!(poll!(fut.as_mut()).is_pending(), "the wait must sleep");
         sleeping.open();
@@ -527,8 +527,8 @@ rt_test! {
     fn true_condition_wins_over_signal(rt) {
         rt.block_on(async {
             // In the task: signal pending and condition true at the first poll.
-            let out = runtime::spawn(async {
-                let signals = runtime::task::signals();
+            let out = waitrt::spawn(async {
+                let signals = waitrt::task::signals();
                 signals.interrupt();
                 let queue = WaitQueue::new();
                 let a = queue.wait_event_interruptible(&signals, || true).await;
@@ -568,10 +568,10 @@ rt_test! {
             let queue = Arc::new(WaitQueue::new());
             let flag = Arc::new(AtomicBool::new(false));
             let sleeping = Gate::new();
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let (queue, flag, sleeping) = (queue.clone(), flag.clone(), sleeping.clone());
                 async move {
-                    let signals = runtime::task::signals();
+                    let signals = waitrt::task::signals();
                     signals.interrupt();
                     let first = queue.wait_event_interruptible(&signals, || false).await;
                     assert!(first.is_err(), "a pending interrupt must end the wait");
@@ -599,8 +599,8 @@ rt_test! {
     fn spawn_from_task_and_foreign_thread(rt) {
         // Nested spawn from inside a task.
         let out = rt.block_on(async {
-            runtime::spawn(async {
-                let inner = runtime::spawn(async { runtime::spawn(async { 3 }).await.unwrap() + 1 });
+            waitrt::spawn(async {
+                let inner = waitrt::spawn(async { waitrt::spawn(async { 3 }).await.unwrap() + 1 });
                 inner.await.unwrap() + 1
             })
             .await
@@ -616,7 +616,7 @@ rt_test! {
                 std::thread::spawn(move || {
                     let direct: Vec<_> = (0..25u64).map(|i| handle.spawn(async move { t * 100 + i })).collect();
                     let _enter = handle.enter();
-                    let entered = runtime::spawn(async move { Handle::current().spawn(async { 1000u64 }).await.unwrap() });
+                    let entered = waitrt::spawn(async move { Handle::current().spawn(async { 1000u64 }).await.unwrap() });
                     (direct, entered)
                 })
             })
@@ -643,7 +643,7 @@ rt_test! {
 rt_test! {
     fn nested_block_on_panics_with_a_clear_message(rt) {
         rt.block_on(async {
-            let err = runtime::spawn(async { runtime::block_on(async { 1 }) })
+            let err = waitrt::spawn(async { waitrt::block_on(async { 1 }) })
                 .await
                 .unwrap_err();
             assert!(err.is_panic(), "{err:?}");
@@ -651,8 +651,8 @@ rt_test! {
             assert!(msg.contains("inside a runtime"), "unclear message: {msg}");
 
             // Caught inside the task, which then carries on.
-            let caught = runtime::spawn(async {
-                let res = std::panic::catch_unwind(|| runtime::block_on(async { 1 }));
+            let caught = waitrt::spawn(async {
+                let res = std::panic::catch_unwind(|| waitrt::block_on(async { 1 }));
                 let msg = panic_message(&*res.unwrap_err());
                 yield_now().await;
                 msg
@@ -662,12 +662,12 @@ rt_test! {
             assert!(caught.contains("inside a runtime"), "unclear message: {caught}");
 
             // From the block_on future itself.
-            let res = std::panic::catch_unwind(|| runtime::block_on(async { 1 }));
+            let res = std::panic::catch_unwind(|| waitrt::block_on(async { 1 }));
             let msg = panic_message(&*res.unwrap_err());
             assert!(msg.contains("inside a runtime"), "unclear message: {msg}");
         });
         // And the runtime still works.
-        assert_eq!(rt.block_on(async { runtime::spawn(async { 9 }).await.unwrap() }), 9);
+        assert_eq!(rt.block_on(async { waitrt::spawn(async { 9 }).await.unwrap() }), 9);
     }
 }
 
@@ -676,11 +676,11 @@ rt_test! {
 #[test]
 fn block_on_free_function() {
     support::watchdog("block_on_free_function", support::RT_LIMIT, || {
-        assert_eq!(runtime::block_on(async { 40 + 2 }), 42);
-        let out = runtime::block_on(async {
-            let task = runtime::spawn(async {
+        assert_eq!(waitrt::block_on(async { 40 + 2 }), 42);
+        let out = waitrt::block_on(async {
+            let task = waitrt::spawn(async {
                 sleep(ms(1)).await;
-                runtime::spawn_blocking(|| 5).await.unwrap()
+                waitrt::spawn_blocking(|| 5).await.unwrap()
             });
             task.await.unwrap() + 1
         });
@@ -688,7 +688,7 @@ fn block_on_free_function() {
         // Each call gets (and drops) its own runtime.
         assert!(Handle::try_current().is_none());
         assert_eq!(
-            runtime::block_on(async { Handle::current().metrics().spawned_tasks() }),
+            waitrt::block_on(async { Handle::current().metrics().spawned_tasks() }),
             0
         );
     });
@@ -759,7 +759,7 @@ fn current_thread_second_block_on_takes_over_the_tasks() {
                 move || {
                     rt.block_on(async move {
                         gate_b.wait().await;
-                        runtime::spawn(async { 11 }).await.unwrap()
+                        waitrt::spawn(async { 11 }).await.unwrap()
                     })
                 }
             });
@@ -857,7 +857,7 @@ rt_test! {
             // the handle reports the panic.
             let drops = Arc::new(AtomicUsize::new(0));
             let guard = PanicsOnDrop(drops.clone());
-            let done = runtime::spawn(async move {
+            let done = waitrt::spawn(async move {
                 let _guard = guard;
                 7
             });
@@ -867,7 +867,7 @@ rt_test! {
             // field, not a local: dropped after the poll), and so does
             // dropping the output, which nobody will get now. Both are
             // dropped once and neither panic escapes into the worker.
-            let both = runtime::spawn(ReadyThenPanics {
+            let both = waitrt::spawn(ReadyThenPanics {
                 _guard: PanicsOnDrop(drops.clone()),
                 output: Some(PanicsOnDrop(drops.clone())),
             });
@@ -876,7 +876,7 @@ rt_test! {
             assert_eq!(drops.load(SeqCst), 3, "future and output dropped once each");
             // Aborted while pending: dropped once, the handle says cancelled.
             let pending = PanicsOnDrop(drops.clone());
-            let stuck = runtime::spawn(async move {
+            let stuck = waitrt::spawn(async move {
                 let _pending = pending;
                 std::future::pending::<()>().await
             });
@@ -884,7 +884,7 @@ rt_test! {
             stuck.abort();
             assert!(stuck.await.expect_err("aborted").is_cancelled());
             // The runtime carries on, and nothing was dropped twice.
-            assert_eq!(runtime::spawn(async { 1 }).await.unwrap(), 1);
+            assert_eq!(waitrt::spawn(async { 1 }).await.unwrap(), 1);
             assert_eq!(drops.load(SeqCst), 4);
         });
     }

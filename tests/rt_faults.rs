@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use runtime::{Builder, Runtime, UnhandledPanic};
 use support::{panic_message, Gate};
+use waitrt::{Builder, Runtime, UnhandledPanic};
 
 /// A waker whose `wake` panics.
 struct PanickingWaker;
@@ -45,7 +45,7 @@ fn run_until(rt: &Runtime, done: impl Fn() -> bool) {
             if done() {
                 return;
             }
-            runtime::task::yield_now().await;
+            waitrt::task::yield_now().await;
         }
         panic!("the condition never held");
     });
@@ -56,8 +56,8 @@ fn run_until(rt: &Runtime, done: impl Fn() -> bool) {
 /// never reports its exit, and shutdown would wait out its timeout).
 fn assert_runtime_healthy(rt: Runtime) {
     let out = rt.block_on(async {
-        let task = runtime::spawn(async { 2 }).await.unwrap();
-        let job = runtime::spawn_blocking(|| 3).await.unwrap();
+        let task = waitrt::spawn(async { 2 }).await.unwrap();
+        let job = waitrt::spawn_blocking(|| 3).await.unwrap();
         task + job
     });
     assert_eq!(out, 5);
@@ -267,17 +267,17 @@ fn spawn_blocking_without_a_thread_resolves_with_the_os_error() {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let err = runtime::spawn_blocking(|| 1).await.unwrap_err();
+                let err = waitrt::spawn_blocking(|| 1).await.unwrap_err();
                 assert!(err.is_spawn_failed(), "{err:?}");
                 assert!(err.spawn_error().is_some(), "{err:?}");
                 assert!(err.to_string().contains("never ran"), "{err}");
                 // A job that cannot run must not hold a paused clock: this
                 // hour passes at once when the clock is paused.
                 if paused {
-                    runtime::time::sleep(Duration::from_secs(3600)).await;
+                    waitrt::time::sleep(Duration::from_secs(3600)).await;
                 }
                 // Later jobs fail the same way, each with its own error.
-                let again = runtime::spawn_blocking(|| 2).await.unwrap_err();
+                let again = waitrt::spawn_blocking(|| 2).await.unwrap_err();
                 assert!(again.is_spawn_failed(), "{again:?}");
             });
             assert!(rt.shutdown_timeout(Duration::from_secs(30)));
@@ -292,8 +292,8 @@ async fn finished_handles_spend_budget(blocking: bool) {
     let mut handles = Vec::with_capacity(N);
     for i in 0..N {
         handles.push(match blocking {
-            false => runtime::spawn(async move { i }),
-            true => runtime::spawn_blocking(move || i),
+            false => waitrt::spawn(async move { i }),
+            true => waitrt::spawn_blocking(move || i),
         });
     }
     let finished: Vec<_> = handles.iter().map(|h| h.abort_handle()).collect();
@@ -301,12 +301,12 @@ async fn finished_handles_spend_budget(blocking: bool) {
         if finished.iter().all(|h| h.is_finished()) {
             break;
         }
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
     }
     assert!(finished.iter().all(|h| h.is_finished()));
     let other_ran = Arc::new(AtomicBool::new(false));
     let o = other_ran.clone();
-    let other = runtime::spawn(async move { o.store(true, SeqCst) });
+    let other = waitrt::spawn(async move { o.store(true, SeqCst) });
     let mut joined_before_other = 0;
     for handle in handles {
         handle.await.unwrap();
@@ -335,7 +335,7 @@ fn ready_join_handles_spend_the_budget() {
                 .build()
                 .unwrap();
             mt.block_on(async {
-                runtime::spawn(finished_handles_spend_budget(blocking))
+                waitrt::spawn(finished_handles_spend_budget(blocking))
                     .await
                     .unwrap()
             });

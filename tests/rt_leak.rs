@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::sync::WaitQueue;
-use runtime::{Builder, Runtime};
+use waitrt::sync::WaitQueue;
+use waitrt::{Builder, Runtime};
 
 const ROUNDS: usize = 1_000;
 
@@ -142,11 +142,11 @@ fn dropped_runtimes_give_back_fds_and_memory() {
                 let rt = multi_thread();
                 rt.block_on(async {
                     for _ in 0..8 {
-                        drop(runtime::spawn(runtime::time::sleep(Duration::from_secs(
+                        drop(waitrt::spawn(waitrt::time::sleep(Duration::from_secs(
                             3600,
                         ))));
                     }
-                    runtime::task::yield_now().await;
+                    waitrt::task::yield_now().await;
                 });
                 drop(rt);
             });
@@ -156,13 +156,13 @@ fn dropped_runtimes_give_back_fds_and_memory() {
                 let rt = multi_thread();
                 rt.block_on(async {
                     for _ in 0..8 {
-                        drop(runtime::spawn(async {
+                        drop(waitrt::spawn(async {
                             loop {
-                                runtime::task::yield_now().await;
+                                waitrt::task::yield_now().await;
                             }
                         }));
                     }
-                    runtime::task::yield_now().await;
+                    waitrt::task::yield_now().await;
                 });
                 rt.shutdown_background();
             });

@@ -1,10 +1,10 @@
-//! `runtime::task::LocalSet` and `spawn_local`: `!Send` tasks on the thread
+//! `waitrt::task::LocalSet` and `spawn_local`: `!Send` tasks on the thread
 //! that drives the set. Each body runs on current-thread, multi-thread(1)
 //! and multi-thread(2) ([`rt_test!`]) under a watchdog, so a lost wake-up
 //! or a starved task fails instead of hanging.
 //!
 //! Covered: `Rc`/`RefCell` state shared by 100 tasks; wakes from a
-//! `std::thread` and from a `runtime::spawn`ed task; output, abort (local
+//! `std::thread` and from a `waitrt::spawn`ed task; output, abort (local
 //! and from another task), panics; `spawn_local` outside a set; dropping
 //! the set cancels its tasks; fairness against a `yield_now` spinner and an
 //! always-ready wait queue spinner; nested `spawn_local`; a set inside a
@@ -19,9 +19,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
-use runtime::sync::WaitQueue;
-use runtime::task::{spawn_local, yield_now, LocalJoinHandle, LocalSet};
 use support::{panic_message, Gate};
+use waitrt::sync::WaitQueue;
+use waitrt::task::{spawn_local, yield_now, LocalJoinHandle, LocalSet};
 
 // ===== helpers =====
 
@@ -118,7 +118,7 @@ rt_test! {
         let woken = local.block_on(&rt, {
             let gate = gate.clone();
             async move {
-                let waker = runtime::spawn({
+                let waker = waitrt::spawn({
                     let gate = gate.clone();
                     async move {
                         while gate.queue.is_empty() {
@@ -217,7 +217,7 @@ rt_test! {
             });
             let finished = spawn_local(async { 9u32 });
             // Both handles go to a Send task (another worker, maybe).
-            let joiner = runtime::spawn(async move {
+            let joiner = waitrt::spawn(async move {
                 pending.abort();
                 let cancelled = pending.await.unwrap_err().is_cancelled();
                 (cancelled, finished.await.unwrap())
@@ -241,7 +241,7 @@ rt_test! {
         rt.block_on(async {
             // In block_on, and in a spawned task, without a set.
             assert!(outside().unwrap_err().contains(OUTSIDE));
-            let err = runtime::spawn(async { drop(spawn_local(async {})) })
+            let err = waitrt::spawn(async { drop(spawn_local(async {})) })
                 .await
                 .unwrap_err();
             assert!(panic_message(&*err.into_panic()).contains(OUTSIDE));
@@ -329,7 +329,7 @@ rt_test! {
                 // Another local task, a runtime task spawned from a local
                 // task, and this future itself all make progress.
                 let other = spawn_local(async {
-                    let sent = runtime::spawn(async {
+                    let sent = waitrt::spawn(async {
                         for _ in 0..10 {
                             yield_now().await;
                         }

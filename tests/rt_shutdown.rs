@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::poll;
-use runtime::sync::WaitQueue;
-use runtime::task::JoinHandle;
-use runtime::time::sleep;
-use runtime::{Builder, Runtime, UnhandledPanic};
 use support::{flavours, panic_message, plain, Counter, Gate};
+use waitrt::sync::WaitQueue;
+use waitrt::task::JoinHandle;
+use waitrt::time::sleep;
+use waitrt::{Builder, Runtime, UnhandledPanic};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -67,7 +67,7 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                     for _ in 0..N {
                         // Pending forever.
                         let (guard, st) = (counting_guard(&dropped), started.clone());
-                        handles.push(runtime::spawn(async move {
+                        handles.push(waitrt::spawn(async move {
                             let _guard = guard;
                             st.inc();
                             std::future::pending::<()>().await;
@@ -75,7 +75,7 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                         // Waiting on a wait queue nobody wakes.
                         let (guard, st, queue) =
                             (counting_guard(&dropped), started.clone(), queue.clone());
-                        handles.push(runtime::spawn(async move {
+                        handles.push(waitrt::spawn(async move {
                             let _guard = guard;
                             st.inc();
                             let res = queue.wait_event(|| false).await;
@@ -86,7 +86,7 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                         // so `pending_timers()` below sees every one of them
                         // even when another worker runs it.
                         let (guard, st) = (counting_guard(&dropped), started.clone());
-                        handles.push(runtime::spawn(async move {
+                        handles.push(waitrt::spawn(async move {
                             let _guard = guard;
                             let mut one_hour = std::pin::pin!(sleep(Duration::from_secs(3600)));
                             assert!(futures::poll!(one_hour.as_mut()).is_pending());
@@ -97,7 +97,7 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                     }
                     // A task whose drop lets the blocking job finish.
                     let release = release_job.clone();
-                    handles.push(runtime::spawn(async move {
+                    handles.push(waitrt::spawn(async move {
                         let _guard = OnDrop(move || release.open());
                         std::future::pending::<()>().await;
                     }));
@@ -162,10 +162,10 @@ fn join_handle_of_a_dropped_runtime_resolves_elsewhere() {
             for (name, rt) in flavours(plain) {
                 let started = Counter::new();
                 let (finished, pending_a, pending_b, pending_c) = rt.block_on(async {
-                    let finished = runtime::spawn(async { 7u32 });
+                    let finished = waitrt::spawn(async { 7u32 });
                     let spawn_pending = || {
                         let started = started.clone();
-                        runtime::spawn(async move {
+                        waitrt::spawn(async move {
                             started.inc();
                             std::future::pending::<u32>().await
                         })
@@ -173,7 +173,7 @@ fn join_handle_of_a_dropped_runtime_resolves_elsewhere() {
                     let handles = (finished, spawn_pending(), spawn_pending(), spawn_pending());
                     started.wait_for(3).await;
                     while !handles.0.is_finished() {
-                        runtime::task::yield_now().await;
+                        waitrt::task::yield_now().await;
                     }
                     handles
                 });
@@ -321,7 +321,7 @@ fn shutdown_timeout_gives_up_on_a_stuck_worker() {
                 let _guard = guard;
                 started.inc();
                 gate.blocking_wait(); // blocks its worker: never yields
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
                 std::future::pending::<()>().await;
             }
         });
@@ -349,11 +349,11 @@ fn spawning_after_shutdown_fails() {
                 let from_drop = from_drop.clone();
                 let started = Counter::new();
                 let s = started.clone();
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let _guard = OnDrop(move || {
                         // Step 3 gives drops a runtime context; spawns fail.
                         let res =
-                            runtime::Handle::try_current().map(|h| h.try_spawn(async {}).is_err());
+                            waitrt::Handle::try_current().map(|h| h.try_spawn(async {}).is_err());
                         *from_drop.lock().unwrap() = Some(res);
                     });
                     s.inc();
@@ -390,11 +390,11 @@ fn spawning_after_shutdown_fails() {
             assert!(join.is_finished(), "{name}");
             let err = futures::executor::block_on(join).unwrap_err();
             assert!(err.is_shutdown(), "{name}: {err:?}");
-            // Through `enter` + `runtime::spawn` on another thread.
+            // Through `enter` + `waitrt::spawn` on another thread.
             let h = handle.clone();
             let err = std::thread::spawn(move || {
                 let _enter = h.enter();
-                futures::executor::block_on(runtime::spawn(async { 1 })).unwrap_err()
+                futures::executor::block_on(waitrt::spawn(async { 1 })).unwrap_err()
             })
             .join()
             .unwrap();
@@ -425,7 +425,7 @@ fn unhandled_panic_shutdown_runtime_joined() {
         for (name, rt) in flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime)) {
             // block_on awaits the panicking task: it is woken by the task's end.
             fatal_panic_case(name, rt, async {
-                let res = runtime::spawn(async { panic!("task boom") }).await;
+                let res = waitrt::spawn(async { panic!("task boom") }).await;
                 assert!(res.is_err());
                 // The next turn of block_on must notice the policy.
                 std::future::pending::<()>().await;
@@ -445,7 +445,7 @@ fn unhandled_panic_shutdown_runtime_unrelated_block_on() {
                 fatal_panic_case(name, rt, async {
                     let gate = Gate::new();
                     let g = gate.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         g.queue.wait_event(|| g.is_open()).await.unwrap();
                         panic!("task boom");
                     });

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use runtime::signal::{self, ProcessSignal};
-use runtime::sync::{SignalKind, WaitQueue};
+use waitrt::signal::{self, ProcessSignal};
+use waitrt::sync::{SignalKind, WaitQueue};
 
 static NEVER: WaitQueue = WaitQueue::new();
 
@@ -104,20 +104,20 @@ const WATCHDOG: Duration = Duration::from_secs(30);
 #[test]
 fn process_signals_reach_routed_tasks() {
     in_child("process_signals_reach_routed_tasks", None, || {
-        let rt = runtime::Builder::new_multi_thread()
+        let rt = waitrt::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_time()
             .build()
             .unwrap();
         rt.block_on(async {
             // SIGTERM as an interrupt ends an interruptible wait.
-            let interruptible = runtime::spawn(async {
-                let signals = runtime::task::signals();
+            let interruptible = waitrt::spawn(async {
+                let signals = waitrt::task::signals();
                 NEVER.wait_event_interruptible(&signals, || false).await
             });
             // SIGTERM as a kill ends a killable wait (an interrupt would not).
-            let killable = runtime::spawn(async {
-                let signals = runtime::task::signals();
+            let killable = waitrt::spawn(async {
+                let signals = waitrt::task::signals();
                 NEVER.wait_event_killable(&signals, || false).await
             });
             signal::route(
@@ -133,8 +133,8 @@ fn process_signals_reach_routed_tasks() {
             )
             .unwrap();
             // Not routed: must keep sleeping.
-            let bystander = runtime::spawn(async {
-                let signals = runtime::task::signals();
+            let bystander = waitrt::spawn(async {
+                let signals = waitrt::task::signals();
                 NEVER.wait_event_interruptible(&signals, || false).await
             });
             signal::raise(ProcessSignal::Terminate).unwrap();
@@ -147,9 +147,9 @@ fn process_signals_reach_routed_tasks() {
             assert!(bystander.await.unwrap_err().is_cancelled());
 
             // ctrl_c() wakes on the next SIGINT after its call.
-            let waiter = runtime::spawn(signal::ctrl_c());
+            let waiter = waitrt::spawn(signal::ctrl_c());
             signal::raise(ProcessSignal::CtrlC).unwrap();
-            runtime::time::timeout(WATCHDOG, waiter)
+            waitrt::time::timeout(WATCHDOG, waiter)
                 .await
                 .expect("ctrl_c() saw no SIGINT")
                 .unwrap()
@@ -167,12 +167,12 @@ fn process_signals_reach_routed_tasks() {
 fn routes_do_not_keep_dropped_runtimes() {
     in_child("routes_do_not_keep_dropped_runtimes", Some(64), || {
         for i in 0..200 {
-            let rt = runtime::Builder::new_current_thread()
+            let rt = waitrt::Builder::new_current_thread()
                 .enable_io()
                 .build()
                 .unwrap_or_else(|e| panic!("runtime {i}: {e}"));
             rt.block_on(async {
-                let task = runtime::spawn(async {});
+                let task = waitrt::spawn(async {});
                 signal::route(
                     ProcessSignal::Terminate,
                     &task.abort_handle(),
@@ -194,13 +194,13 @@ fn signal_listener_retries_after_fd_exhaustion() {
         "signal_listener_retries_after_fd_exhaustion",
         Some(64),
         || {
-            let rt = runtime::Builder::new_multi_thread()
+            let rt = waitrt::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_time()
                 .build()
                 .unwrap();
             let task = rt.spawn(async {
-                let signals = runtime::task::signals();
+                let signals = waitrt::task::signals();
                 NEVER.wait_event_interruptible(&signals, || false).await
             });
             let mut files = Vec::new();
@@ -232,7 +232,7 @@ fn signal_listener_retries_after_fd_exhaustion() {
             let ctrl_c = signal::ctrl_c();
             signal::raise(ProcessSignal::CtrlC).unwrap();
             rt.block_on(async {
-                runtime::time::timeout(WATCHDOG, ctrl_c)
+                waitrt::time::timeout(WATCHDOG, ctrl_c)
                     .await
                     .expect("ctrl_c() saw no SIGINT")
                     .unwrap();
@@ -248,7 +248,7 @@ fn signal_listener_retries_after_fd_exhaustion() {
 #[test]
 fn recv_and_ctrl_c_register_at_the_call() {
     in_child("recv_and_ctrl_c_register_at_the_call", None, || {
-        let rt = runtime::Builder::new_multi_thread()
+        let rt = waitrt::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_time()
             .build()
@@ -257,7 +257,7 @@ fn recv_and_ctrl_c_register_at_the_call() {
         // counted the delivery.
         let witness = |signal| {
             let task = rt.spawn(async {
-                let signals = runtime::task::signals();
+                let signals = waitrt::task::signals();
                 NEVER.wait_event_interruptible(&signals, || false).await
             });
             signal::route(signal, &task.abort_handle(), SignalKind::Interrupt).unwrap();
@@ -273,11 +273,11 @@ fn recv_and_ctrl_c_register_at_the_call() {
             || term_seen.is_finished() && int_seen.is_finished()
         ));
         rt.block_on(async {
-            runtime::time::timeout(WATCHDOG, term)
+            waitrt::time::timeout(WATCHDOG, term)
                 .await
                 .expect("recv() missed the SIGTERM after its call")
                 .unwrap();
-            runtime::time::timeout(WATCHDOG, int)
+            waitrt::time::timeout(WATCHDOG, int)
                 .await
                 .expect("ctrl_c() missed the SIGINT after its call")
                 .unwrap();

@@ -15,9 +15,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
-use runtime::signal::unix::{signal, Signal, SignalKind};
-use runtime::signal::{self as rt_signal, ProcessSignal};
-use runtime::sync::WaitQueue;
+use waitrt::signal::unix::{signal, Signal, SignalKind};
+use waitrt::signal::{self as rt_signal, ProcessSignal};
+use waitrt::sync::WaitQueue;
 
 static NEVER: WaitQueue = WaitQueue::new();
 
@@ -99,16 +99,16 @@ fn send(kind: SignalKind) {
 }
 
 /// The three flavours, one after another (the handlers are per process).
-fn flavours() -> [runtime::Runtime; 3] {
+fn flavours() -> [waitrt::Runtime; 3] {
     let mt = |n| {
-        runtime::Builder::new_multi_thread()
+        waitrt::Builder::new_multi_thread()
             .worker_threads(n)
             .enable_all()
             .build()
             .unwrap()
     };
     [
-        runtime::Builder::new_current_thread()
+        waitrt::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap(),
@@ -128,7 +128,7 @@ fn has_pending(signal: &mut Signal) -> bool {
 /// Awaits `signal`'s next delivery, under the watchdog.
 async fn next(signal: &mut Signal) {
     let kind = signal.kind();
-    let got = runtime::time::timeout(WATCHDOG, signal.recv())
+    let got = waitrt::time::timeout(WATCHDOG, signal.recv())
         .await
         .unwrap_or_else(|_| panic!("{kind:?} never arrived"));
     assert_eq!(got, Some(()), "{kind:?}");
@@ -163,7 +163,7 @@ fn every_signal_kind_reaches_its_stream() {
                     assert_eq!(mine.kind(), kind);
                     send(kind);
                     // Awaited in a spawned task: the wake crosses threads.
-                    mine = runtime::spawn(async move {
+                    mine = waitrt::spawn(async move {
                         next(&mut mine).await;
                         mine
                     })
@@ -232,7 +232,7 @@ fn deliveries_count_from_the_call_and_reach_every_listener() {
 
                     // As a Stream.
                     send(SignalKind::user_defined1());
-                    let item = runtime::time::timeout(WATCHDOG, first.next()).await;
+                    let item = waitrt::time::timeout(WATCHDOG, first.next()).await;
                     assert_eq!(item.expect("no SIGUSR1 from the stream"), Some(()));
                     // `second` saw both later deliveries too (at least one
                     // report: deliveries between two reports make one).
@@ -250,7 +250,7 @@ fn deliveries_count_from_the_call_and_reach_every_listener() {
 fn only_the_signal_asked_for_loses_its_default_action() {
     let Some((status, output)) =
         run_child("only_the_signal_asked_for_loses_its_default_action", || {
-            let rt = runtime::Builder::new_current_thread()
+            let rt = waitrt::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
@@ -307,15 +307,15 @@ fn unroute_removes_a_route() {
         for rt in flavours() {
             rt.block_on(async {
                 let sleeper = || {
-                    runtime::spawn(async {
-                        let signals = runtime::task::signals();
+                    waitrt::spawn(async {
+                        let signals = waitrt::task::signals();
                         NEVER.wait_event_interruptible(&signals, || false).await
                     })
                 };
                 let unrouted = sleeper();
                 let routed = sleeper();
                 let term = ProcessSignal::Terminate;
-                use runtime::sync::SignalKind as Task;
+                use waitrt::sync::SignalKind as Task;
                 rt_signal::route(term, &unrouted.abort_handle(), Task::Interrupt).unwrap();
                 rt_signal::route(term, &unrouted.abort_handle(), Task::Kill).unwrap();
                 rt_signal::route(
@@ -330,11 +330,11 @@ fn unroute_removes_a_route() {
 
                 let seen = rt_signal::recv(term);
                 send(SignalKind::terminate());
-                runtime::time::timeout(WATCHDOG, seen)
+                waitrt::time::timeout(WATCHDOG, seen)
                     .await
                     .expect("SIGTERM never arrived")
                     .unwrap();
-                let err = runtime::time::timeout(WATCHDOG, routed)
+                let err = waitrt::time::timeout(WATCHDOG, routed)
                     .await
                     .expect("the routed task was not interrupted")
                     .unwrap()
@@ -344,12 +344,12 @@ fn unroute_removes_a_route() {
                 // routed task ended): the unrouted task was not touched. (A
                 // raise on it would have come in the same delivery, before
                 // the routed task's: give a woken task time to end.)
-                runtime::time::sleep(Duration::from_millis(100)).await;
+                waitrt::time::sleep(Duration::from_millis(100)).await;
                 assert!(!unrouted.is_finished(), "an unrouted task was interrupted");
 
                 // Its SIGINT route is still there.
                 send(SignalKind::interrupt());
-                let err = runtime::time::timeout(WATCHDOG, unrouted)
+                let err = waitrt::time::timeout(WATCHDOG, unrouted)
                     .await
                     .expect("the SIGINT route was removed too")
                     .unwrap()

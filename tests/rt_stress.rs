@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use runtime::sync::WaitQueue;
-use runtime::task::{yield_now, AbortHandle};
-use runtime::{Builder, Handle, Runtime};
 use support::stress_iters;
+use waitrt::sync::WaitQueue;
+use waitrt::task::{yield_now, AbortHandle};
+use waitrt::{Builder, Handle, Runtime};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -143,7 +143,7 @@ fn many_tasks_one_queue(rt: Runtime) {
     rt.block_on({
         let shared = shared.clone();
         async move {
-            let inner = runtime::spawn({
+            let inner = waitrt::spawn({
                 let shared = shared.clone();
                 async move {
                     let handle = Handle::current();
@@ -204,7 +204,7 @@ fn ping_pong_multi_thread_2() {
         let ping_q = Arc::new(WaitQueue::new());
         let pong_q = Arc::new(WaitQueue::new());
         let (ping, pong) = rt.block_on(async {
-            let ping = runtime::spawn({
+            let ping = waitrt::spawn({
                 let (turn, mine, theirs) = (turn.clone(), ping_q.clone(), pong_q.clone());
                 async move {
                     for i in 0..rounds {
@@ -217,7 +217,7 @@ fn ping_pong_multi_thread_2() {
                     rounds
                 }
             });
-            let pong = runtime::spawn({
+            let pong = waitrt::spawn({
                 let (turn, mine, theirs) = (turn.clone(), pong_q.clone(), ping_q.clone());
                 async move {
                     for i in 0..rounds {
@@ -264,7 +264,7 @@ fn spawn_abort_complete(rt: Runtime) {
         async move {
             let (mut oks, mut cancelled) = (0usize, 0usize);
             for i in 0..iters {
-                let task = runtime::spawn({
+                let task = waitrt::spawn({
                     let (guard, ran_to_end) = (DropCount(dropped.clone()), ran_to_end.clone());
                     async move {
                         let _guard = guard;
@@ -280,7 +280,7 @@ fn spawn_abort_complete(rt: Runtime) {
                     // Aborted by another task, after a few yields.
                     0 | 1 => {
                         let yields = i % 2;
-                        drop(runtime::spawn(async move {
+                        drop(waitrt::spawn(async move {
                             for _ in 0..yields {
                                 yield_now().await;
                             }
@@ -351,7 +351,7 @@ fn spawn_abort_complete_multi_thread_2() {
 fn output_handover(rt: Runtime) {
     let iters = stress_iters();
     let dropped = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<runtime::task::JoinHandle<DropCount>>();
+    let (tx, rx) = mpsc::channel::<waitrt::task::JoinHandle<DropCount>>();
     let dropper = std::thread::spawn(move || {
         for handle in rx {
             drop(handle);
@@ -363,7 +363,7 @@ fn output_handover(rt: Runtime) {
             let mut keep_alive = Vec::with_capacity(iters);
             for i in 0..iters {
                 let output = DropCount(dropped.clone());
-                let task = runtime::spawn(async move {
+                let task = waitrt::spawn(async move {
                     if i % 2 == 0 {
                         yield_now().await;
                     }

@@ -1,6 +1,6 @@
 //! Timers on every scheduler flavour (through `rt_test!`): `sleep` order,
 //! past deadlines, `timeout`, `interval`, 10 000 fired and cancelled
-//! timers, waitq `_timeout` waits on `runtime::time::clock()`, and the
+//! timers, waitq `_timeout` waits on `waitrt::time::clock()`, and the
 //! paused clock (auto-advance, and holding still while a blocking job runs).
 #[macro_use]
 mod support;
@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::poll;
-use runtime::sync::WaitQueue;
-use runtime::time::{sleep, sleep_until};
-use runtime::{Builder, Handle};
 use support::{ms, serial, Counter, Gate};
+use waitrt::sync::WaitQueue;
+use waitrt::time::{sleep, sleep_until};
+use waitrt::{Builder, Handle};
 
 // ===== timers =====
 
@@ -28,7 +28,7 @@ rt_test! {
                 .into_iter()
                 .map(|n| {
                     let order = order.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         sleep(ms(n)).await;
                         order.lock().unwrap().push(n);
                     })
@@ -46,11 +46,11 @@ rt_test! {
 rt_test! {
     fn sleep_until_past_deadline_is_ready_on_first_poll(rt) {
         rt.block_on(async {
-            let past = runtime::time::now() - ms(5);
+            let past = waitrt::time::now() - ms(5);
             let mut s = pin!(sleep_until(past));
             assert!(poll!(s.as_mut()).is_ready());
             assert!(s.is_elapsed());
-            let mut s = pin!(sleep_until(runtime::time::now()));
+            let mut s = pin!(sleep_until(waitrt::time::now()));
             assert!(poll!(s.as_mut()).is_ready());
             let mut s = pin!(sleep(Duration::ZERO));
             assert!(poll!(s.as_mut()).is_ready());
@@ -65,29 +65,29 @@ rt_test! {
 rt_test! {
     fn timeout_ok_and_elapsed(rt) {
         rt.block_on(async {
-            let ok = runtime::time::timeout(Duration::from_secs(10), async { 7 }).await;
+            let ok = waitrt::time::timeout(Duration::from_secs(10), async { 7 }).await;
             assert_eq!(ok, Ok(7));
 
             let gate = Gate::new();
-            runtime::spawn({
+            waitrt::spawn({
                 let gate = gate.clone();
                 async move {
                     sleep(ms(5)).await;
                     gate.open();
                 }
             });
-            let ok = runtime::time::timeout(Duration::from_secs(10), gate.wait()).await;
+            let ok = waitrt::time::timeout(Duration::from_secs(10), gate.wait()).await;
             assert!(ok.is_ok());
 
             let start = Instant::now();
-            let err = runtime::time::timeout(ms(10), std::future::pending::<()>()).await;
+            let err = waitrt::time::timeout(ms(10), std::future::pending::<()>()).await;
             assert!(err.is_err());
             assert!(start.elapsed() >= ms(10), "timed out early");
 
-            let deadline = runtime::time::now() + ms(5);
-            let err = runtime::time::timeout_at(deadline, std::future::pending::<()>()).await;
+            let deadline = waitrt::time::now() + ms(5);
+            let err = waitrt::time::timeout_at(deadline, std::future::pending::<()>()).await;
             assert!(err.is_err());
-            assert!(runtime::time::now() >= deadline);
+            assert!(waitrt::time::now() >= deadline);
         });
         assert_eq!(rt.metrics().pending_timers(), 0);
     }
@@ -98,7 +98,7 @@ rt_test! {
         rt.block_on(async {
             let period = ms(5);
             let start = Instant::now();
-            let mut interval = runtime::time::interval(period);
+            let mut interval = waitrt::time::interval(period);
             assert_eq!(interval.period(), period);
             let first = interval.tick().await;
             let mut last = first;
@@ -109,7 +109,7 @@ rt_test! {
             }
             assert_eq!(last - first, period * 4);
             assert!(start.elapsed() >= period * 4, "ticks came early");
-            assert!(runtime::time::now() >= last);
+            assert!(waitrt::time::now() >= last);
         });
     }
 }
@@ -123,7 +123,7 @@ rt_test! {
             async move {
                 for i in 0..N {
                     let fired = fired.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         sleep(Duration::from_micros((i as u64 * 7) % 20_000)).await;
                         fired.inc();
                     });
@@ -147,7 +147,7 @@ rt_test! {
             for s in &mut sleeps {
                 assert!(poll!(s.as_mut()).is_pending());
             }
-            assert!(runtime::time::now() < sleeps[0].deadline());
+            assert!(waitrt::time::now() < sleeps[0].deadline());
             assert_eq!(Handle::current().metrics().pending_timers(), N);
             drop(sleeps);
             assert_eq!(Handle::current().metrics().pending_timers(), 0);
@@ -157,7 +157,7 @@ rt_test! {
             let handles: Vec<_> = (0..N)
                 .map(|_| {
                     let registered = registered.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         let mut s = pin!(sleep(Duration::from_secs(3600)));
                         assert!(poll!(s.as_mut()).is_pending());
                         registered.inc();
@@ -181,7 +181,7 @@ rt_test! {
 rt_test! {
     fn waitq_timeout_waits_use_the_runtime_clock(rt) {
         rt.block_on(async {
-            let clock = runtime::time::clock();
+            let clock = waitrt::time::clock();
             let queue = Arc::new(WaitQueue::new());
 
             let start = Instant::now();
@@ -193,7 +193,7 @@ rt_test! {
             assert!(left > Duration::ZERO && left <= ms(10));
 
             let flag = Arc::new(AtomicBool::new(false));
-            runtime::spawn({
+            waitrt::spawn({
                 let (queue, flag) = (queue.clone(), flag.clone());
                 async move {
                     sleep(ms(5)).await;
@@ -209,11 +209,11 @@ rt_test! {
 
             // Timed interruptible wait inside a task: times out, then is interrupted.
             let timed_out_once = Gate::new();
-            let handle = runtime::spawn({
+            let handle = waitrt::spawn({
                 let (queue, timed_out_once) = (queue.clone(), timed_out_once.clone());
                 async move {
-                    let clock = runtime::time::clock();
-                    let signals = runtime::task::signals();
+                    let clock = waitrt::time::clock();
+                    let signals = waitrt::task::signals();
                     let timed_out = queue
                         .wait_event_interruptible_timeout(&signals, &clock, ms(5), || false)
                         .await
@@ -247,17 +247,17 @@ fn paused_clock_auto_advances_long_timeouts() {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let before = runtime::time::now();
+                let before = waitrt::time::now();
                 let queue = WaitQueue::new();
-                let clock = runtime::time::clock();
+                let clock = waitrt::time::clock();
                 let err = queue
                     .wait_event_timeout(&clock, Duration::from_secs(3600), || false)
                     .await
                     .unwrap_err();
                 assert!(!err.is_closed());
-                assert!(runtime::time::now() - before >= Duration::from_secs(3600));
+                assert!(waitrt::time::now() - before >= Duration::from_secs(3600));
                 sleep(Duration::from_secs(86_400)).await;
-                assert!(runtime::time::now() - before >= Duration::from_secs(3600 + 86_400));
+                assert!(waitrt::time::now() - before >= Duration::from_secs(3600 + 86_400));
             });
         },
     );
@@ -285,19 +285,19 @@ fn paused_clock_waits_for_running_blocking_jobs() {
                 }
                 .unwrap();
                 rt.block_on(async {
-                    let job = runtime::spawn_blocking(|| {
+                    let job = waitrt::spawn_blocking(|| {
                         std::thread::sleep(Duration::from_millis(30));
                         7
                     });
-                    let out = runtime::time::timeout(Duration::from_secs(10), job).await;
+                    let out = waitrt::time::timeout(Duration::from_secs(10), job).await;
                     assert_eq!(
                         out.expect("the clock jumped past a running job").unwrap(),
                         7
                     );
                     // With the job done, time jumps again.
-                    let before = runtime::time::now();
+                    let before = waitrt::time::now();
                     sleep(Duration::from_secs(3600)).await;
-                    assert!(runtime::time::now() - before >= Duration::from_secs(3600));
+                    assert!(waitrt::time::now() - before >= Duration::from_secs(3600));
                 });
             },
         );
@@ -347,19 +347,19 @@ fn resets_later_then_earlier_end_exactly_at_the_last_deadline() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         let mut sleep = pin!(sleep(Duration::from_secs(1)));
         assert!(poll!(sleep.as_mut()).is_pending()); // registered at 1 s
         sleep.as_mut().reset(start + Duration::from_secs(5)); // later: lazy
-        runtime::time::advance(Duration::from_secs(1)).await;
+        waitrt::time::advance(Duration::from_secs(1)).await;
         assert!(
             poll!(sleep.as_mut()).is_pending(),
             "ended at the old deadline"
         );
         // Now registered at 5 s: a reset to 3 s must move it.
         sleep.as_mut().reset(start + Duration::from_secs(3));
-        runtime::time::advance(Duration::from_secs(2)).await;
+        waitrt::time::advance(Duration::from_secs(2)).await;
         assert!(poll!(sleep.as_mut()).is_ready(), "did not end at 3 s");
-        assert_eq!(runtime::time::now() - start, Duration::from_secs(3));
+        assert_eq!(waitrt::time::now() - start, Duration::from_secs(3));
     });
 }

@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures::poll;
-use runtime::time::{sleep, sleep_until};
+use waitrt::time::{sleep, sleep_until};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -17,7 +17,7 @@ const ROUNDS: u64 = 100;
 
 #[test]
 fn register_reset_fire_and_cancel_allocate_nothing_after_warm_up() {
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .start_paused(true)
         .build()
         .unwrap();
@@ -28,20 +28,20 @@ fn register_reset_fire_and_cancel_allocate_nothing_after_warm_up() {
             let mut b = pin!(sleep(Duration::from_millis(1)));
             assert!(poll!(a.as_mut()).is_pending());
             assert!(poll!(b.as_mut()).is_pending());
-            runtime::time::advance(Duration::from_millis(1)).await;
+            waitrt::time::advance(Duration::from_millis(1)).await;
             assert!(poll!(b.as_mut()).is_ready());
         }
         let before = allocs();
         let mut sleep = pin!(sleep(Duration::from_secs(3600)));
         assert!(poll!(sleep.as_mut()).is_pending());
         for i in 0..ROUNDS {
-            let at = runtime::time::now() + Duration::from_secs(60 + i);
+            let at = waitrt::time::now() + Duration::from_secs(60 + i);
             sleep.as_mut().reset(at);
             assert!(poll!(sleep.as_mut()).is_pending());
         }
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         sleep.as_mut().reset(start + Duration::from_millis(2));
-        runtime::time::advance(Duration::from_millis(2)).await;
+        waitrt::time::advance(Duration::from_millis(2)).await;
         assert!(poll!(sleep.as_mut()).is_ready());
         // Re-armed after it completed: a fresh node, no allocation.
         sleep.as_mut().reset(start + Duration::from_secs(7));

@@ -22,12 +22,12 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use futures::poll;
-use runtime::sync::WaitQueue;
-use runtime::time::{
+use waitrt::sync::WaitQueue;
+use waitrt::time::{
     advance, interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
     MissedTickBehavior,
 };
-use runtime::{Builder, Runtime, UnhandledPanic};
+use waitrt::{Builder, Runtime, UnhandledPanic};
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
@@ -106,8 +106,8 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let flag = Arc::new(AtomicBool::new(false));
-    let looping = runtime::spawn(looper(flag.clone()));
-    let setter = runtime::spawn(async move { flag.store(true, SeqCst) });
+    let looping = waitrt::spawn(looper(flag.clone()));
+    let setter = waitrt::spawn(async move { flag.store(true, SeqCst) });
     looping
         .await
         .expect("the looping task starved the other task");
@@ -231,7 +231,7 @@ rt_test! {
         // spent it (as tokio's `Timeout` does), or it could never fire.
         rt.block_on(async {
             let polls = Arc::new(AtomicUsize::new(0));
-            let out = runtime::spawn({
+            let out = waitrt::spawn({
                 let polls = polls.clone();
                 async move { timeout(Duration::ZERO, BudgetEater { polls }).await }
             });
@@ -260,7 +260,7 @@ paused_test! {
             let start = now();
             let queue = WaitQueue::new();
             let err = queue
-                .wait_event_timeout(&runtime::time::clock(), far, || false)
+                .wait_event_timeout(&waitrt::time::clock(), far, || false)
                 .await
                 .unwrap_err();
             assert!(!err.is_closed());
@@ -391,7 +391,7 @@ fn timer_panics_point_at_the_caller() {
                         Duration::from_secs(1)
                     ));
                     panics_here!(now());
-                    panics_here!(runtime::time::clock());
+                    panics_here!(waitrt::time::clock());
                 });
                 // A zero period.
                 let rt = builder(workers).enable_time().build().unwrap();
@@ -421,7 +421,7 @@ impl Wake for PanickingWaker {
 
 /// A sleep registered with a [`PanickingWaker`], kept alive (not awaited).
 struct Hostile {
-    _sleep: Pin<Box<runtime::time::Sleep>>,
+    _sleep: Pin<Box<waitrt::time::Sleep>>,
 }
 
 /// A [`Hostile`] sleep of `duration`. (On a paused multi-thread runtime an
@@ -447,16 +447,16 @@ paused_test! {
         rt.block_on(async {
             // Registered from a task, woken by the driver on the thread
             // that drives it (a worker, or block_on's).
-            let hostile = runtime::spawn(async { hostile_sleep(Duration::from_secs(1)) })
+            let hostile = waitrt::spawn(async { hostile_sleep(Duration::from_secs(1)) })
                 .await
                 .unwrap();
             // Due with the hostile timer (the same batch, unless a jump
             // of the clock came between the two).
-            let same_batch = runtime::spawn(sleep(Duration::from_secs(1)));
+            let same_batch = waitrt::spawn(sleep(Duration::from_secs(1)));
             // The clock jumps to 1 s (the hostile waker panics), then to 2 s.
             sleep(Duration::from_secs(2)).await;
             same_batch.await.unwrap();
-            assert_eq!(runtime::spawn(async { 7 }).await.unwrap(), 7);
+            assert_eq!(waitrt::spawn(async { 7 }).await.unwrap(), 7);
             drop(hostile);
         });
         assert!(rt.shutdown_timeout(Duration::from_secs(3600)), "a runtime thread died");
@@ -469,7 +469,7 @@ rt_test! {
             let hostile = hostile_sleep(Duration::from_millis(1));
             // Fires after the hostile timer (deadline order).
             sleep(Duration::from_millis(20)).await;
-            assert_eq!(runtime::spawn(async { 7 }).await.unwrap(), 7);
+            assert_eq!(waitrt::spawn(async { 7 }).await.unwrap(), 7);
             drop(hostile);
             // Still pending at shutdown, which closes its queue: a wake.
             hostile_sleep(Duration::from_secs(3600))
@@ -517,14 +517,14 @@ fn test_util_advance_by_duration_max_saturates() {
         "test_util::advance(Duration::MAX)",
         support::RT_LIMIT,
         || {
-            let rt = runtime::Builder::new_current_thread()
+            let rt = waitrt::Builder::new_current_thread()
                 .enable_all()
                 .start_paused(true)
                 .build()
                 .unwrap();
             rt.block_on(async {
                 let start = now();
-                runtime::test_util::advance(Duration::MAX).await;
+                waitrt::test_util::advance(Duration::MAX).await;
                 assert!(
                     now() - start > 1_000_000 * YEAR,
                     "the clock moved only {:?}",
@@ -547,12 +547,12 @@ paused_test! {
         const HOUR: Duration = Duration::from_secs(3_600);
         rt.block_on(async {
             // Always a timer a day away for an idle worker to jump to.
-            let background = runtime::spawn(async {
+            let background = waitrt::spawn(async {
                 loop {
                     sleep(DAY).await;
                 }
             });
-            let in_task = runtime::spawn(async {
+            let in_task = waitrt::spawn(async {
                 for i in 0..300 {
                     let start = now();
                     sleep(HOUR).await;

@@ -39,7 +39,7 @@ impl Future for CompareWakers {
 rt_test! {
     fn a_tasks_waker_will_wake_its_clones_on_later_polls(rt) {
         let same = rt.block_on(async {
-            runtime::spawn(CompareWakers { kept: None, polls: 8, same: Vec::new() })
+            waitrt::spawn(CompareWakers { kept: None, polls: 8, same: Vec::new() })
                 .await
                 .unwrap()
         });

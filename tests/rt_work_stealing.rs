@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime::Builder;
+use waitrt::Builder;
 
 /// How long the busy worker waits for the queued tasks to run elsewhere.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -41,14 +41,14 @@ fn tasks_queued_behind_a_blocked_worker_are_stolen_by_a_parked_one() {
                 let ran = Arc::new(AtomicUsize::new(0));
                 let root_ran = ran.clone();
                 rt.block_on(async move {
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         // The other worker has nothing to do: let it park.
                         std::thread::sleep(Duration::from_millis(20));
                         // The last spawn stays in this worker's next-task
                         // slot; the two before it go to its queue.
                         for _ in 0..3 {
                             let ran = root_ran.clone();
-                            drop(runtime::spawn(async move {
+                            drop(waitrt::spawn(async move {
                                 ran.fetch_add(1, SeqCst);
                             }));
                         }

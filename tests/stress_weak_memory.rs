@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use runtime::sync::WaitQueue;
+use waitrt::sync::WaitQueue;
 
 /// How the waker orders its store before its peek at the queue.
 #[derive(Clone, Copy, Debug)]

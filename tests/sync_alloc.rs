@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use runtime::sync::{mpsc, oneshot};
+use waitrt::sync::{mpsc, oneshot};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;

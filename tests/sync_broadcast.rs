@@ -1,4 +1,4 @@
-//! `runtime::sync::broadcast`: lag accounting, closing, wake-ups (real
+//! `waitrt::sync::broadcast`: lag accounting, closing, wake-ups (real
 //! threads and the toolkit), cancel safety, the kernel forms, the budget.
 
 #[macro_use]
@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use runtime::sync::broadcast::{
+use support::{watchdog, WATCHDOG};
+use waitrt::sync::broadcast::{
     self,
     error::{RecvError, TryRecvError},
 };
-use support::{watchdog, WATCHDOG};
 
 const SEEDS: u64 = if cfg!(debug_assertions) { 300 } else { 3_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
@@ -195,10 +195,10 @@ fn send_fails_without_receivers_and_closed_waits_for_them() {
         assert_eq!(tx.receiver_count(), 2);
         let closed = {
             let tx = tx.clone();
-            runtime::spawn(async move { tx.closed().await })
+            waitrt::spawn(async move { tx.closed().await })
         };
         drop(rx);
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
         assert!(!closed.is_finished());
         drop(rx2);
         closed.await.unwrap();
@@ -235,11 +235,11 @@ async fn recv_wakes_on_send_and_close() {
     let hour = Duration::from_secs(3600);
     let (tx, rx) = broadcast::channel::<u32>(2);
     let (mut plain, mut intr, mut timed) = (rx.resubscribe(), rx.resubscribe(), rx);
-    let a = runtime::spawn(async move { (plain.recv().await, plain) });
-    let b = runtime::spawn(async move { (intr.recv_interruptible().await, intr) });
-    let c = runtime::spawn(async move { (timed.recv_timeout(hour).await, timed) });
-    let sender = runtime::spawn(async move {
-        runtime::task::yield_now().await;
+    let a = waitrt::spawn(async move { (plain.recv().await, plain) });
+    let b = waitrt::spawn(async move { (intr.recv_interruptible().await, intr) });
+    let c = waitrt::spawn(async move { (timed.recv_timeout(hour).await, timed) });
+    let sender = waitrt::spawn(async move {
+        waitrt::task::yield_now().await;
         assert_eq!(tx.send(7), Ok(3));
         tx
     });
@@ -251,10 +251,10 @@ async fn recv_wakes_on_send_and_close() {
     let (got, mut timed) = c.await.unwrap();
     assert_eq!(got, Ok(Ok(7)));
     // Now the close.
-    let a = runtime::spawn(async move { plain.recv().await });
-    let b = runtime::spawn(async move { intr.recv_interruptible().await });
-    let c = runtime::spawn(async move { timed.recv_timeout(hour).await });
-    runtime::spawn(async move { drop(tx) }).await.unwrap();
+    let a = waitrt::spawn(async move { plain.recv().await });
+    let b = waitrt::spawn(async move { intr.recv_interruptible().await });
+    let c = waitrt::spawn(async move { timed.recv_timeout(hour).await });
+    waitrt::spawn(async move { drop(tx) }).await.unwrap();
     assert_eq!(a.await.unwrap(), Err(RecvError::Closed));
     assert_eq!(b.await.unwrap(), Ok(Err(RecvError::Closed)));
     assert_eq!(c.await.unwrap(), Ok(Err(RecvError::Closed)));
@@ -269,8 +269,8 @@ fn recv_wake_is_not_lost_on_send_or_close() {
 async fn two_senders_one_receiver() {
     let (tx, mut rx) = broadcast::channel::<u32>(4);
     let tx2 = tx.clone();
-    let s1 = runtime::spawn(async move { tx.send(1).unwrap() });
-    let s2 = runtime::spawn(async move { tx2.send(2).unwrap() });
+    let s1 = waitrt::spawn(async move { tx.send(1).unwrap() });
+    let s2 = waitrt::spawn(async move { tx2.send(2).unwrap() });
     let mut got = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
     got.sort_unstable();
     assert_eq!(got, [1, 2]);
@@ -314,14 +314,14 @@ fn a_dropped_recv_loses_nothing() {
     }
     assert_eq!(rx.try_recv(), Ok(1));
     // Through a timeout on a runtime.
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap();
     rt.block_on(async {
         let hour = Duration::from_secs(3600);
-        assert!(runtime::time::timeout(hour, rx.recv()).await.is_err());
+        assert!(waitrt::time::timeout(hour, rx.recv()).await.is_err());
         tx.send(2).unwrap();
         assert_eq!(rx.recv().await, Ok(2));
     });
@@ -331,7 +331,7 @@ fn a_dropped_recv_loses_nothing() {
 
 #[test]
 fn interruptible_killable_and_timeout_forms() {
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
@@ -339,27 +339,27 @@ fn interruptible_killable_and_timeout_forms() {
     rt.block_on(async {
         let (tx, rx) = broadcast::channel::<u8>(4);
         let mut r1 = rx.resubscribe();
-        let intr = runtime::spawn(async move { r1.recv_interruptible().await });
+        let intr = waitrt::spawn(async move { r1.recv_interruptible().await });
         let mut r2 = rx.resubscribe();
-        let kill = runtime::spawn(async move {
+        let kill = waitrt::spawn(async move {
             let res = r2.recv_killable().await;
             (res, r2)
         });
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
         intr.interrupt();
         kill.interrupt(); // not fatal: the killable wait goes on
         let err = intr.await.unwrap().unwrap_err();
         assert!(!err.is_fatal());
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
         assert!(!kill.is_finished());
         kill.kill();
         let (res, mut r2) = kill.await.unwrap();
         assert!(res.is_err());
         let mut r3 = rx;
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         let timed = r3.recv_timeout(Duration::from_secs(5)).await;
         assert!(timed.is_err());
-        assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
+        assert_eq!(waitrt::time::now() - start, Duration::from_secs(5));
         // Nothing was lost by the interrupted or timed-out waits.
         tx.send(5).unwrap();
         assert_eq!(r2.try_recv(), Ok(5));
@@ -388,11 +388,11 @@ fn interruptible_killable_and_timeout_forms() {
 /// on the wait's error leaves exactly what the plain `recv` returns.
 #[test]
 fn message_wins_over_pending_signal() {
-    let rt = runtime::Builder::new_current_thread().build().unwrap();
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let (tx, mut rx) = broadcast::channel::<u8>(2);
-        let task = runtime::spawn(async move {
-            let signals = runtime::task::signals();
+        let task = waitrt::spawn(async move {
+            let signals = waitrt::task::signals();
             signals.interrupt();
             tx.send(1).unwrap();
             assert_eq!(rx.recv_interruptible().await, Ok(Ok(1)));
@@ -403,7 +403,7 @@ fn message_wins_over_pending_signal() {
             assert_eq!(rx.recv_interruptible().await, Ok(Ok(4)));
             let plain: Result<u8, RecvError> = async {
                 let res = rx.recv_interruptible().await?;
-                Ok::<_, runtime::sync::Interrupted>(res)
+                Ok::<_, waitrt::sync::Interrupted>(res)
             }
             .await
             .unwrap();
@@ -438,7 +438,7 @@ fn a_recv_loop_on_a_full_channel_yields() {
         // The reader is queued first, so it runs first.
         let reader = {
             let other_ran = other_ran.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for i in 0..2000u32 {
                     assert_eq!(rx.recv().await, Ok(i));
                 }
@@ -447,7 +447,7 @@ fn a_recv_loop_on_a_full_channel_yields() {
         };
         let other = {
             let other_ran = other_ran.clone();
-            runtime::spawn(async move { other_ran.store(true, SeqCst) })
+            waitrt::spawn(async move { other_ran.store(true, SeqCst) })
         };
         assert!(reader.await.unwrap(), "the recv loop never yielded");
         other.await.unwrap();
@@ -461,7 +461,7 @@ fn recv_polls_spend_budget() {
         tx.send(i).unwrap();
     }
     let mut cx = Context::from_waker(Waker::noop());
-    let (polls, forced) = runtime::sync::coop::with_budget(2, || {
+    let (polls, forced) = waitrt::sync::coop::with_budget(2, || {
         let mut ready = 0;
         while let Poll::Ready(v) = std::pin::pin!(rx.recv()).poll(&mut cx) {
             assert_eq!(v, Ok(ready));
@@ -500,7 +500,7 @@ fn weak_senders_do_not_keep_the_channel_open() {
         drop(tx);
         let sent = upgrader.join().unwrap();
         watchdog("weak-upgrade race", WATCHDOG, move || {
-            runtime::block_on(async move {
+            waitrt::block_on(async move {
                 if sent {
                     assert_eq!(rx.recv().await, Ok(round));
                 }

@@ -1,4 +1,4 @@
-//! `runtime::sync`'s locks and counters: Semaphore, Mutex, RwLock, Barrier,
+//! `waitrt::sync`'s locks and counters: Semaphore, Mutex, RwLock, Barrier,
 //! OnceCell. Each rule of their contract has a test here; the concurrency
 //! scenarios run on real threads many times (under a watchdog) and under
 //! the test toolkit (random and PCT schedules), as `toolkit_rules.rs` does.
@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::sync::{Barrier, Mutex, OnceCell, RwLock, Semaphore, TryAcquireError};
-use runtime::task::yield_now;
-use runtime::test_util::Check;
 use tokio_test::{assert_pending, assert_ready, task};
+use waitrt::sync::{Barrier, Mutex, OnceCell, RwLock, Semaphore, TryAcquireError};
+use waitrt::task::yield_now;
+use waitrt::test_util::Check;
 
 use support::{watchdog, WATCHDOG};
 
@@ -64,7 +64,7 @@ fn mutex_is_fifo_under_contention() {
             let tasks: Vec<_> = (0..TASKS)
                 .map(|_| {
                     let (lock, arrivals, log) = (lock.clone(), arrivals.clone(), log.clone());
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         for _ in 0..ROUNDS {
                             let arrived = arrivals.fetch_add(1, SeqCst);
                             let mut queued = None;
@@ -123,12 +123,12 @@ async fn cancelled_acquires_lose_no_permits() {
     let tasks: Vec<_> = (0..4u64)
         .map(|t| {
             let sem = sem.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut seed = t + 1;
                 for _ in 0..4 {
                     let n = 1 + (lcg(&mut seed) % 3) as u32;
                     let wait = Duration::from_micros(lcg(&mut seed) % 50);
-                    if let Ok(Ok(permits)) = runtime::time::timeout(wait, sem.acquire_many(n)).await
+                    if let Ok(Ok(permits)) = waitrt::time::timeout(wait, sem.acquire_many(n)).await
                     {
                         yield_now().await;
                         drop(permits);
@@ -161,11 +161,11 @@ async fn cancelled_locks_hand_their_turn_on() {
     let tasks: Vec<_> = (0..3u64)
         .map(|t| {
             let (lock, done) = (lock.clone(), done.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut seed = t + 7;
                 for _ in 0..4 {
                     let wait = Duration::from_micros(lcg(&mut seed) % 30);
-                    if let Ok(mut guard) = runtime::time::timeout(wait, lock.lock()).await {
+                    if let Ok(mut guard) = waitrt::time::timeout(wait, lock.lock()).await {
                         *guard += 1;
                         yield_now().await;
                         done.fetch_add(1, SeqCst);
@@ -213,12 +213,12 @@ async fn picked_waiter_aborted() {
     let held = lock.clone().lock_owned().await;
     let victim = {
         let lock = lock.clone();
-        runtime::spawn(async move { drop(lock.lock().await) })
+        waitrt::spawn(async move { drop(lock.lock().await) })
     };
     let others: Vec<_> = (0..2)
         .map(|_| {
             let lock = lock.clone();
-            runtime::spawn(async move { drop(lock.lock().await) })
+            waitrt::spawn(async move { drop(lock.lock().await) })
         })
         .collect();
     yield_now().await;
@@ -275,7 +275,7 @@ fn acquire_many_not_starved_by_single_acquires() {
             let streams: Vec<_> = (0..PERMITS + 2)
                 .map(|_| {
                     let (sem, stop, singles) = (sem.clone(), stop.clone(), singles.clone());
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         for _ in 0..100_000 {
                             if stop.load(SeqCst) {
                                 break;
@@ -352,7 +352,7 @@ fn writer_not_starved_by_a_stream_of_readers() {
             let readers: Vec<_> = (0..READERS)
                 .map(|_| {
                     let (lock, stop, count) = (lock.clone(), stop.clone(), count.clone());
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         for _ in 0..100_000 {
                             if stop.load(SeqCst) {
                                 break;
@@ -397,7 +397,7 @@ async fn readers_and_writers() {
     let tasks: Vec<_> = (0..4u32)
         .map(|t| {
             let lock = lock.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for _ in 0..3 {
                     if t % 2 == 0 {
                         let mut w = lock.write().await;
@@ -432,7 +432,7 @@ async fn close_wakes_every_waiter() {
     let waiters: Vec<_> = (0..3)
         .map(|i| {
             let sem = sem.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 match i {
                     0 => sem.acquire().await.map(drop).is_err(),
                     1 => sem.acquire_many(2).await.map(drop).is_err(),
@@ -471,7 +471,7 @@ rt_test! {
 
             let interruptible = {
                 let (sem, lock, rw) = (sem.clone(), lock.clone(), rw.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let s = sem.acquire_interruptible().await.map(drop).unwrap_err();
                     let m = lock.lock_interruptible().await.map(drop).unwrap_err();
                     let r = rw.read_interruptible().await.map(drop).unwrap_err();
@@ -482,7 +482,7 @@ rt_test! {
             // A killable wait ignores the interrupt, and ends on the kill.
             let killable = {
                 let (sem, lock, rw) = (sem.clone(), lock.clone(), rw.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let s = sem.acquire_killable().await.map(drop).unwrap_err();
                     let m = lock.lock_killable().await.map(drop).unwrap_err();
                     let r = rw.read_killable().await.map(drop).unwrap_err();
@@ -514,7 +514,7 @@ rt_test! {
 /// deadline when nothing comes, and succeed when the resource comes first.
 #[test]
 fn timeout_forms_on_a_paused_clock() {
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .start_paused(true)
         .build()
         .unwrap();
@@ -524,7 +524,7 @@ fn timeout_forms_on_a_paused_clock() {
         let rw = Arc::new(RwLock::new(()));
         let hour = Duration::from_secs(3600);
 
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         assert!(sem.acquire_timeout(hour).await.is_err());
         let held = lock.try_lock().unwrap();
         assert!(lock.lock_timeout(hour).await.is_err());
@@ -535,19 +535,19 @@ fn timeout_forms_on_a_paused_clock() {
         let w = rw.try_write().unwrap();
         assert!(rw.read_timeout(hour).await.is_err());
         drop(w);
-        assert_eq!(runtime::time::now() - start, 4 * hour);
+        assert_eq!(waitrt::time::now() - start, 4 * hour);
 
         // The resource comes before the deadline: success.
         let giver = {
             let sem = sem.clone();
-            runtime::spawn(async move {
-                runtime::time::sleep(Duration::from_secs(5)).await;
+            waitrt::spawn(async move {
+                waitrt::time::sleep(Duration::from_secs(5)).await;
                 sem.add_permits(1);
             })
         };
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         let permit = sem.acquire_timeout(hour).await.unwrap();
-        assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
+        assert_eq!(waitrt::time::now() - start, Duration::from_secs(5));
         drop(permit);
         giver.await.unwrap();
         assert_eq!(
@@ -568,13 +568,13 @@ fn timed_out_waiter_hands_on_its_place() {
         let sem = Arc::new(Semaphore::new(0));
         let timed = {
             let sem = sem.clone();
-            runtime::spawn(async move { sem.acquire_many_timeout_for_test().await })
+            waitrt::spawn(async move { sem.acquire_many_timeout_for_test().await })
         };
         let patient = {
             let sem = sem.clone();
-            runtime::spawn(async move { sem.acquire().await.map(drop).is_ok() })
+            waitrt::spawn(async move { sem.acquire().await.map(drop).is_ok() })
         };
-        runtime::test_util::advance(Duration::from_secs(2)).await;
+        waitrt::test_util::advance(Duration::from_secs(2)).await;
         sem.add_permits(1);
         assert!(timed.await.unwrap());
         assert!(patient.await.unwrap());
@@ -636,7 +636,7 @@ fn blocking_forms_mix_with_tasks() {
 /// current-thread runtime (each completed lock spends budget).
 #[test]
 fn uncontended_lock_loop_yields() {
-    let rt = runtime::Builder::new_current_thread().build().unwrap();
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let lock = Arc::new(Mutex::new(0u64));
         let sem = Arc::new(Semaphore::new(1));
@@ -646,7 +646,7 @@ fn uncontended_lock_loop_yields() {
         let looper = {
             let (lock, sem, rw, other_ran) =
                 (lock.clone(), sem.clone(), rw.clone(), other_ran.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 assert!(!other_ran.load(SeqCst));
                 for i in 0..10_000 {
                     match i % 3 {
@@ -663,7 +663,7 @@ fn uncontended_lock_loop_yields() {
         };
         let other = {
             let other_ran = other_ran.clone();
-            runtime::spawn(async move { other_ran.store(true, SeqCst) })
+            waitrt::spawn(async move { other_ran.store(true, SeqCst) })
         };
         assert!(looper.await.unwrap(), "the lock loop never yielded");
         other.await.unwrap();
@@ -699,7 +699,7 @@ async fn once_cell_many_callers() {
     let tasks: Vec<_> = (0..4u32)
         .map(|i| {
             let (cell, runs) = (cell.clone(), runs.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let init = || async {
                     runs.fetch_add(1, SeqCst);
                     yield_now().await;
@@ -743,7 +743,7 @@ async fn barrier_generations() {
     let tasks: Vec<_> = (0..N)
         .map(|_| {
             let (barrier, arrived, leaders) = (barrier.clone(), arrived.clone(), leaders.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for g in 0..GENERATIONS {
                     arrived.fetch_add(1, SeqCst);
                     if barrier.wait().await.is_leader() {
@@ -797,10 +797,10 @@ fn owned_guards_downgrade_and_holder() {
         let lock = Arc::new(Mutex::new(vec![1]));
         let task = {
             let lock = lock.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut guard = lock.lock_owned().await;
                 guard.push(2);
-                let id = runtime::task::try_id();
+                let id = waitrt::task::try_id();
                 assert_eq!(guard.mutex().holder(), id);
             })
         };
@@ -817,7 +817,7 @@ fn owned_guards_downgrade_and_holder() {
         assert_pending!(late_writer.poll());
         // The waiting writer blocks new readers: map the one we have.
         assert!(rw.try_read().is_err());
-        let mapped = runtime::sync::RwLockReadGuard::map(r, |n| n);
+        let mapped = waitrt::sync::RwLockReadGuard::map(r, |n| n);
         assert_eq!(*mapped, 2);
         drop(mapped);
         *assert_ready!(late_writer.poll()) += 1;
@@ -838,14 +838,14 @@ fn owned_guards_downgrade_and_holder() {
 // a mapped write guard of the rwlock let readers in while it lived.
 #[test]
 fn mapped_guards_hold_the_whole_lock_until_dropped() {
-    use runtime::sync::{MappedMutexGuard, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+    use waitrt::sync::{MappedMutexGuard, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
     both("mapped_guards", || async {
         let lock = Arc::new(Mutex::new((0u64, 0u64)));
         let rw = Arc::new(RwLock::new((0u64, 0u64)));
         let mut tasks = Vec::new();
         for i in 0..3u64 {
             let (lock, rw) = (lock.clone(), rw.clone());
-            tasks.push(runtime::spawn(async move {
+            tasks.push(waitrt::spawn(async move {
                 for _ in 0..3 {
                     // Both halves move together under one mapped guard.
                     let pair = MutexGuard::map(lock.lock().await, |p| p);

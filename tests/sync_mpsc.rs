@@ -1,4 +1,4 @@
-//! `runtime::sync::mpsc`: delivery, ending, cancellation, fairness,
+//! `waitrt::sync::mpsc`: delivery, ending, cancellation, fairness,
 //! budget and the kernel-family waits. The concurrency scenarios run on
 //! real threads (every flavour, many times) and under the test toolkit.
 #[macro_use]
@@ -12,10 +12,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::{poll, StreamExt};
-use runtime::sync::mpsc::{self, error::*};
-use runtime::task::yield_now;
 use support::CountingWaker;
 use tokio_test::{assert_pending, assert_ready, task};
+use waitrt::sync::mpsc::{self, error::*};
+use waitrt::task::yield_now;
 
 const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 100 } else { 1_000 };
@@ -53,7 +53,7 @@ async fn exactly_once(senders: usize, per_sender: usize, cap: usize) {
     let mut tasks = Vec::new();
     for s in 0..senders {
         let (tx, sent) = (tx.clone(), sent.clone());
-        tasks.push(runtime::spawn(async move {
+        tasks.push(waitrt::spawn(async move {
             let mut rng = Rng(0x9e37_79b9 + s as u64);
             let mut ok = Vec::new();
             for i in 0..per_sender {
@@ -122,10 +122,10 @@ fn no_message_lost_or_duplicated_under_the_toolkit() {
 async fn last_sender_drop_wakes_receiver() {
     let (tx, mut rx) = mpsc::channel::<u8>(1);
     let tx2 = tx.clone();
-    let receiver = runtime::spawn(async move { rx.recv().await });
+    let receiver = waitrt::spawn(async move { rx.recv().await });
     yield_now().await;
     drop(tx);
-    runtime::spawn(async move { drop(tx2) }).await.unwrap();
+    waitrt::spawn(async move { drop(tx2) }).await.unwrap();
     assert_eq!(receiver.await.unwrap(), None);
 }
 
@@ -134,7 +134,7 @@ async fn last_sender_drop_wakes_receiver() {
 async fn receiver_drop_wakes_sender() {
     let (tx, rx) = mpsc::channel::<u8>(1);
     tx.try_send(1).unwrap();
-    let sender = runtime::spawn(async move { tx.send(2).await });
+    let sender = waitrt::spawn(async move { tx.send(2).await });
     yield_now().await;
     drop(rx);
     assert_eq!(sender.await.unwrap(), Err(SendError(2)));
@@ -147,11 +147,11 @@ async fn close_wakes_senders_and_closed() {
     tx.try_send(1).unwrap();
     let sender = {
         let tx = tx.clone();
-        runtime::spawn(async move { tx.send(2).await })
+        waitrt::spawn(async move { tx.send(2).await })
     };
     let watcher = {
         let tx = tx.clone();
-        runtime::spawn(async move { tx.closed().await })
+        waitrt::spawn(async move { tx.closed().await })
     };
     yield_now().await;
     rx.close();
@@ -326,7 +326,7 @@ rt_test! {
             assert_eq!(rx.recv_many(&mut buf, 2).await, 2);
             assert_eq!(rx.recv_many(&mut buf, 10).await, 3);
             assert_eq!(buf, [0, 1, 2, 3, 4]);
-            let sender = runtime::spawn(async move {
+            let sender = waitrt::spawn(async move {
                 tx.send(5).await.unwrap();
             });
             assert_eq!(rx.recv_many(&mut buf, 10).await, 1); // waits
@@ -342,7 +342,7 @@ rt_test! {
         rt.block_on(async {
             let (tx, rx) = mpsc::channel(2);
             let (utx, urx) = mpsc::unbounded_channel();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for i in 0..100 {
                     tx.send(i).await.unwrap();
                     utx.send(i).unwrap();
@@ -388,7 +388,7 @@ rt_test! {
 fn blocking_recv_inside_a_runtime_panics() {
     let rt = support::build(None);
     let res = rt.block_on(async {
-        runtime::spawn(async {
+        waitrt::spawn(async {
             let (_tx, mut rx) = mpsc::channel::<u8>(1);
             rx.blocking_recv()
         })
@@ -399,8 +399,8 @@ fn blocking_recv_inside_a_runtime_panics() {
 
 // ===== the kernel family =====
 
-fn paused() -> runtime::Runtime {
-    runtime::Builder::new_current_thread()
+fn paused() -> waitrt::Runtime {
+    waitrt::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
@@ -427,7 +427,7 @@ fn timeouts_end_on_the_paused_clock() {
         tx.send(3).await.unwrap();
         let sender = {
             let tx = tx.clone();
-            runtime::spawn(async move { tx.send_timeout(4, hour).await })
+            waitrt::spawn(async move { tx.send_timeout(4, hour).await })
         };
         yield_now().await;
         assert_eq!(rx.recv().await, Some(3));
@@ -444,7 +444,7 @@ fn interruptible_and_killable_forms_end_on_signals() {
     rt.block_on(async {
         let (tx, mut rx) = mpsc::channel::<u8>(1);
         let (_keep, mut urx) = mpsc::unbounded_channel::<u8>();
-        let recv = runtime::spawn(async move {
+        let recv = waitrt::spawn(async move {
             let err = urx.recv_interruptible().await.unwrap_err();
             assert!(!err.is_fatal());
         });
@@ -455,7 +455,7 @@ fn interruptible_and_killable_forms_end_on_signals() {
         tx.send(0).await.unwrap();
         let sender = {
             let tx = tx.clone();
-            runtime::spawn(async move { tx.send_interruptible(1).await })
+            waitrt::spawn(async move { tx.send_interruptible(1).await })
         };
         yield_now().await;
         sender.interrupt();
@@ -467,7 +467,7 @@ fn interruptible_and_killable_forms_end_on_signals() {
         // Killable waits ignore interrupts and end on a kill.
         let sender = {
             let tx = tx.clone();
-            runtime::spawn(async move { tx.send_killable(2).await })
+            waitrt::spawn(async move { tx.send_killable(2).await })
         };
         yield_now().await;
         sender.interrupt();
@@ -477,7 +477,7 @@ fn interruptible_and_killable_forms_end_on_signals() {
         assert_eq!(sender.await.unwrap(), Err(SendInterruptError::Killed(2)));
 
         assert_eq!(rx.recv().await, Some(0));
-        let receiver = runtime::spawn(async move { rx.recv_killable().await });
+        let receiver = waitrt::spawn(async move { rx.recv_killable().await });
         yield_now().await;
         receiver.kill();
         assert!(receiver.await.unwrap().is_err());
@@ -499,7 +499,7 @@ fn receiving_loop_yields() {
         let ran = Arc::new(AtomicBool::new(false));
         let other = {
             let ran = ran.clone();
-            runtime::spawn(async move { ran.store(true, SeqCst) })
+            waitrt::spawn(async move { ran.store(true, SeqCst) })
         };
         let mut at = None;
         for i in 0..10_000 {
@@ -521,7 +521,7 @@ fn sending_loop_yields() {
         let ran = Arc::new(AtomicBool::new(false));
         let other = {
             let ran = ran.clone();
-            runtime::spawn(async move { ran.store(true, SeqCst) })
+            waitrt::spawn(async move { ran.store(true, SeqCst) })
         };
         let mut at = None;
         for i in 0..10_000 {
@@ -626,12 +626,12 @@ fn the_kernel_family_takes_the_batch_first() {
         let (tx, mut rx) = batched(5);
         let soon = Duration::from_secs(1);
         assert_eq!(rx.recv_timeout(Duration::ZERO).await, Ok(Some(1)));
-        let got = runtime::time::timeout(soon, rx.recv_interruptible()).await;
+        let got = waitrt::time::timeout(soon, rx.recv_interruptible()).await;
         assert_eq!(got.expect("slept with messages batched"), Ok(Some(2)));
-        let got = runtime::time::timeout(soon, rx.recv_killable()).await;
+        let got = waitrt::time::timeout(soon, rx.recv_killable()).await;
         assert_eq!(got.expect("slept with messages batched"), Ok(Some(3)));
         drop(tx);
-        let rx = runtime::task::spawn_blocking(move || (rx.blocking_recv(), rx.blocking_recv()));
+        let rx = waitrt::task::spawn_blocking(move || (rx.blocking_recv(), rx.blocking_recv()));
         assert_eq!(rx.await.unwrap(), (Some(4), None));
     });
 }
@@ -697,7 +697,7 @@ async fn aborted_senders_never_strand_a_slot() {
     let mut senders = Vec::new();
     for i in 1..=3 {
         let tx = tx.clone();
-        senders.push(runtime::spawn(async move {
+        senders.push(waitrt::spawn(async move {
             tx.send(i).await.unwrap();
             i
         }));
@@ -747,7 +747,7 @@ fn public_types_are_send_sync_unpin() {
     send_unpin(&rx.recv());
     send(&rx.recv_timeout(Duration::ZERO));
     send_unpin(&urx.recv());
-    let (otx, orx) = runtime::sync::oneshot::channel::<u8>();
+    let (otx, orx) = waitrt::sync::oneshot::channel::<u8>();
     send_sync(&otx);
     send_unpin(&orx);
 }

@@ -1,4 +1,4 @@
-//! `runtime::sync::oneshot`: delivery, the sender's and receiver's ends,
+//! `waitrt::sync::oneshot`: delivery, the sender's and receiver's ends,
 //! `closed()`, the kernel-family waits, and the wake races (real threads
 //! and the toolkit).
 #[macro_use]
@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::sync::oneshot::{self, error::TryRecvError, RecvError};
-use runtime::task::yield_now;
 use tokio_test::{assert_pending, assert_ready, task};
+use waitrt::sync::oneshot::{self, error::TryRecvError, RecvError};
+use waitrt::task::yield_now;
 
 const SEEDS: u64 = if cfg!(debug_assertions) { 200 } else { 2_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
@@ -31,27 +31,27 @@ where
 /// The receiver may sleep before the send or not: it always gets the value.
 async fn send_reaches_the_receiver() {
     let (tx, rx) = oneshot::channel();
-    let receiver = runtime::spawn(rx);
-    runtime::spawn(async move { tx.send(7).unwrap() });
+    let receiver = waitrt::spawn(rx);
+    waitrt::spawn(async move { tx.send(7).unwrap() });
     assert_eq!(receiver.await.unwrap(), Ok(7));
 }
 
 /// The sender goes without sending: the receiver, asleep or not, ends.
 async fn sender_drop_ends_the_receiver() {
     let (tx, rx) = oneshot::channel::<u8>();
-    let receiver = runtime::spawn(rx);
-    runtime::spawn(async move { drop(tx) });
+    let receiver = waitrt::spawn(rx);
+    waitrt::spawn(async move { drop(tx) });
     assert_eq!(receiver.await.unwrap(), Err(RecvError(())));
 }
 
 /// The receiver goes: `closed()` ends, asleep or not, and a send fails.
 async fn receiver_drop_ends_closed() {
     let (mut tx, rx) = oneshot::channel::<u8>();
-    let sender = runtime::spawn(async move {
+    let sender = waitrt::spawn(async move {
         tx.closed().await;
         tx.send(1)
     });
-    runtime::spawn(async move { drop(rx) });
+    waitrt::spawn(async move { drop(rx) });
     assert_eq!(sender.await.unwrap(), Err(1));
 }
 
@@ -173,7 +173,7 @@ rt_test! {
 
 #[test]
 fn timeout_on_the_paused_clock() {
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
@@ -183,8 +183,8 @@ fn timeout_on_the_paused_clock() {
         let hour = Duration::from_secs(3600);
         assert!(rx.recv_timeout(hour).await.is_err());
         // The receiver is still usable.
-        runtime::spawn(async move {
-            runtime::time::sleep(Duration::from_secs(1)).await;
+        waitrt::spawn(async move {
+            waitrt::time::sleep(Duration::from_secs(1)).await;
             tx.send(5).unwrap();
         });
         assert_eq!(rx.recv_timeout(hour).await, Ok(Ok(5)));
@@ -196,7 +196,7 @@ fn interruptible_and_killable() {
     let rt = support::build(None);
     rt.block_on(async {
         let (tx, mut rx) = oneshot::channel::<u8>();
-        let waiter = runtime::spawn(async move {
+        let waiter = waitrt::spawn(async move {
             assert!(rx.recv_interruptible().await.is_err());
             rx.recv_killable().await
         });
@@ -212,7 +212,7 @@ fn interruptible_and_killable() {
         assert_eq!(waiter.await.unwrap(), Ok(Ok(3)));
 
         let (_tx, mut rx) = oneshot::channel::<u8>();
-        let waiter = runtime::spawn(async move { rx.recv_killable().await });
+        let waiter = waitrt::spawn(async move { rx.recv_killable().await });
         yield_now().await;
         waiter.kill();
         assert!(waiter.await.unwrap().is_err());
@@ -228,7 +228,7 @@ fn ready_receives_spend_budget() {
         let ran = Arc::new(AtomicBool::new(false));
         let other = {
             let ran = ran.clone();
-            runtime::spawn(async move { ran.store(true, SeqCst) })
+            waitrt::spawn(async move { ran.store(true, SeqCst) })
         };
         let mut saw = false;
         for _ in 0..10_000 {

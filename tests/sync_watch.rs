@@ -1,4 +1,4 @@
-//! `runtime::sync::watch`: no update missed (real threads and the
+//! `waitrt::sync::watch`: no update missed (real threads and the
 //! toolkit), seen-marking, `wait_for`, closing, the kernel forms, the budget.
 
 #[macro_use]
@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use runtime::sync::watch;
 use support::{watchdog, WATCHDOG};
+use waitrt::sync::watch;
 
 const SEEDS: u64 = if cfg!(debug_assertions) { 300 } else { 3_000 };
 const ITERS: usize = if cfg!(debug_assertions) { 200 } else { 2_000 };
@@ -38,7 +38,7 @@ async fn changed_never_misses_the_last_update() {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let mut rx = rx.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let mut last = *rx.borrow_and_update();
                 while last != LAST {
                     rx.changed().await.unwrap();
@@ -50,16 +50,16 @@ async fn changed_never_misses_the_last_update() {
         })
         .collect();
     let mut waiter = rx.clone();
-    let waiter = runtime::spawn(async move { *waiter.wait_for(|v| *v == LAST).await.unwrap() });
+    let waiter = waitrt::spawn(async move { *waiter.wait_for(|v| *v == LAST).await.unwrap() });
     drop(rx);
-    let sender = runtime::spawn(async move {
+    let sender = waitrt::spawn(async move {
         for i in 1..=LAST {
             if i % 2 == 0 {
                 tx.send_modify(|v| *v = i);
             } else {
                 tx.send(i).unwrap();
             }
-            runtime::task::yield_now().await;
+            waitrt::task::yield_now().await;
         }
         tx
     });
@@ -179,10 +179,10 @@ fn wait_for_checks_the_current_value_then_waits() {
     rt.block_on(async {
         let (tx, mut rx) = watch::channel(3);
         assert_eq!(*rx.wait_for(|v| *v == 3).await.unwrap(), 3); // already true
-        let sender = runtime::spawn(async move {
+        let sender = waitrt::spawn(async move {
             for i in 4..=8 {
                 tx.send(i).unwrap();
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
         });
         let got = *rx.wait_for(|v| *v >= 6).await.unwrap();
@@ -202,10 +202,10 @@ async fn sender_drop_wakes_changed() {
     let hour = Duration::from_secs(3600);
     let (tx, rx) = watch::channel(0);
     let (mut a, mut b, mut c) = (rx.clone(), rx.clone(), rx);
-    let a = runtime::spawn(async move { a.changed().await });
-    let b = runtime::spawn(async move { b.changed_interruptible().await });
-    let c = runtime::spawn(async move { (c.changed_timeout(hour).await, c) });
-    runtime::spawn(async move { drop(tx) }).await.unwrap();
+    let a = waitrt::spawn(async move { a.changed().await });
+    let b = waitrt::spawn(async move { b.changed_interruptible().await });
+    let c = waitrt::spawn(async move { (c.changed_timeout(hour).await, c) });
+    waitrt::spawn(async move { drop(tx) }).await.unwrap();
     assert!(a.await.unwrap().is_err());
     assert!(matches!(b.await.unwrap(), Ok(Err(_))));
     let (res, c) = c.await.unwrap();
@@ -238,10 +238,10 @@ fn send_needs_a_receiver_and_closed_waits_for_none() {
         assert_eq!(tx.receiver_count(), 2);
         let closed = {
             let tx = tx.clone();
-            runtime::spawn(async move { tx.closed().await })
+            waitrt::spawn(async move { tx.closed().await })
         };
         drop(rx);
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
         assert!(!closed.is_finished());
         drop(rx2);
         closed.await.unwrap();
@@ -268,7 +268,7 @@ fn a_dropped_changed_loses_nothing() {
 
 #[test]
 fn interruptible_killable_and_timeout_forms() {
-    let rt = runtime::Builder::new_current_thread()
+    let rt = waitrt::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
@@ -276,23 +276,23 @@ fn interruptible_killable_and_timeout_forms() {
     rt.block_on(async {
         let (tx, rx) = watch::channel(0);
         let mut r1 = rx.clone();
-        let intr = runtime::spawn(async move { r1.changed_interruptible().await });
+        let intr = waitrt::spawn(async move { r1.changed_interruptible().await });
         let mut r2 = rx.clone();
-        let kill = runtime::spawn(async move { (r2.changed_killable().await, r2) });
-        runtime::task::yield_now().await;
+        let kill = waitrt::spawn(async move { (r2.changed_killable().await, r2) });
+        waitrt::task::yield_now().await;
         intr.interrupt();
         kill.interrupt(); // not fatal: the killable wait goes on
         assert!(!intr.await.unwrap().unwrap_err().is_fatal());
-        runtime::task::yield_now().await;
+        waitrt::task::yield_now().await;
         assert!(!kill.is_finished());
         kill.kill();
         let (res, r2) = kill.await.unwrap();
         assert!(res.is_err());
         let mut r3 = rx;
-        let start = runtime::time::now();
+        let start = waitrt::time::now();
         let timed = r3.changed_timeout(Duration::from_secs(5)).await;
         assert!(timed.is_err());
-        assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
+        assert_eq!(waitrt::time::now() - start, Duration::from_secs(5));
         // Nothing was lost by the failed waits; a change wins over a zero timeout.
         tx.send(1).unwrap();
         assert_eq!(r2.has_changed(), Ok(true));
@@ -311,18 +311,18 @@ fn interruptible_killable_and_timeout_forms() {
 /// wait's error leaves exactly what the plain `changed` returns.
 #[test]
 fn change_wins_over_pending_signal() {
-    let rt = runtime::Builder::new_current_thread().build().unwrap();
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let (tx, mut rx) = watch::channel(0);
-        let task = runtime::spawn(async move {
-            let signals = runtime::task::signals();
+        let task = waitrt::spawn(async move {
+            let signals = waitrt::task::signals();
             signals.interrupt();
             tx.send(1).unwrap();
             assert_eq!(rx.changed_interruptible().await, Ok(Ok(())));
             tx.send(2).unwrap();
             let plain: Result<(), watch::error::RecvError> = async {
                 let res = rx.changed_interruptible().await?;
-                Ok::<_, runtime::sync::Interrupted>(res)
+                Ok::<_, waitrt::sync::Interrupted>(res)
             }
             .await
             .unwrap();
@@ -354,7 +354,7 @@ fn a_changed_loop_on_a_changing_watch_yields() {
         let other_ran = Arc::new(AtomicBool::new(false));
         let reader = {
             let other_ran = other_ran.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 for i in 1..=2000 {
                     tx.send(i).unwrap(); // it keeps changing
                     rx.changed().await.unwrap();
@@ -364,7 +364,7 @@ fn a_changed_loop_on_a_changing_watch_yields() {
         };
         let other = {
             let other_ran = other_ran.clone();
-            runtime::spawn(async move { other_ran.store(true, SeqCst) })
+            waitrt::spawn(async move { other_ran.store(true, SeqCst) })
         };
         assert!(reader.await.unwrap(), "the changed loop never yielded");
         other.await.unwrap();

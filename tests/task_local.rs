@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use runtime::task::yield_now;
+use waitrt::task::yield_now;
 
-runtime::task_local! {
+waitrt::task_local! {
     static NUMBER: u32;
     /// A documented key, public within the crate.
     pub(crate) static NAME: String;
@@ -92,7 +92,7 @@ rt_test! {
                     for _ in 0..10 {
                         yield_now().await;
                         seen.push(NUMBER.get());
-                        runtime::time::sleep(Duration::from_millis(1)).await;
+                        waitrt::time::sleep(Duration::from_millis(1)).await;
                         seen.push(NUMBER.with(|n| *n));
                     }
                     seen
@@ -110,18 +110,18 @@ rt_test! {
         rt.block_on(async {
             NUMBER
                 .scope(1, async {
-                    let child = runtime::spawn(async { NUMBER.try_with(|n| *n) });
+                    let child = waitrt::spawn(async { NUMBER.try_with(|n| *n) });
                     assert!(child.await.unwrap().is_err(), "a spawned task saw its spawner's value");
                     // A spawned task with its own scope sees its own value,
                     // and the spawner keeps its own.
-                    let child = runtime::spawn(NUMBER.scope(2, async {
+                    let child = waitrt::spawn(NUMBER.scope(2, async {
                         yield_now().await;
                         NUMBER.get()
                     }));
                     assert_eq!(child.await.unwrap(), 2);
                     assert_eq!(NUMBER.get(), 1);
                     // Blocking-pool jobs do not see it either.
-                    let job = runtime::spawn_blocking(|| NUMBER.try_with(|n| *n));
+                    let job = waitrt::spawn_blocking(|| NUMBER.try_with(|n| *n));
                     assert!(job.await.unwrap().is_err());
                 })
                 .await;
@@ -139,13 +139,13 @@ rt_test! {
             let mut tasks = Vec::new();
             for i in 0..100u32 {
                 let wrong = wrong.clone();
-                tasks.push(runtime::spawn(NUMBER.scope(i, async move {
+                tasks.push(waitrt::spawn(NUMBER.scope(i, async move {
                     for round in 0..50 {
                         if NUMBER.get() != i {
                             wrong.fetch_add(1, SeqCst);
                         }
                         if round % 7 == 0 {
-                            runtime::time::sleep(Duration::from_micros(50)).await;
+                            waitrt::time::sleep(Duration::from_micros(50)).await;
                         } else {
                             yield_now().await;
                         }
@@ -234,7 +234,7 @@ rt_test! {
             // An aborted task: the same order, on the task's own drop.
             let events = log();
             let trace = Trace { name: "aborted", log: events.clone() };
-            let task = runtime::spawn(TRACE.scope(trace, ReadsOnDrop(events.clone())));
+            let task = waitrt::spawn(TRACE.scope(trace, ReadsOnDrop(events.clone())));
             yield_now().await;
             task.abort();
             assert!(task.await.unwrap_err().is_cancelled());
@@ -244,7 +244,7 @@ rt_test! {
             // can be joined.
             let events = log();
             let trace = Trace { name: "task", log: events.clone() };
-            runtime::spawn(TRACE.scope(trace, async { yield_now().await }))
+            waitrt::spawn(TRACE.scope(trace, async { yield_now().await }))
                 .await
                 .unwrap();
             assert_eq!(entries(&events), ["drop value task"]);
@@ -288,12 +288,12 @@ rt_test! {
     /// behind on the thread: the next task there sees none.
     fn a_panicking_poll_restores_the_slot(rt) {
         rt.block_on(async {
-            let task = runtime::spawn(NUMBER.scope(4, async {
+            let task = waitrt::spawn(NUMBER.scope(4, async {
                 yield_now().await;
                 panic!("boom inside the scope");
             }));
             assert!(task.await.unwrap_err().is_panic());
-            let after = runtime::spawn(async { NUMBER.try_with(|n| *n) });
+            let after = waitrt::spawn(async { NUMBER.try_with(|n| *n) });
             assert!(after.await.unwrap().is_err());
             assert!(NUMBER.try_with(|_| ()).is_err());
             NUMBER
@@ -322,7 +322,7 @@ fn a_migrating_task_keeps_its_value() {
         || {
             let rt = support::build(Some(2));
             rt.block_on(async {
-                let task = runtime::spawn(NUMBER.scope(42, async {
+                let task = waitrt::spawn(NUMBER.scope(42, async {
                     let leaked = Arc::new(AtomicUsize::new(0));
                     let mut threads: Vec<ThreadId> = vec![std::thread::current().id()];
                     let mut moves = 0;
@@ -334,7 +334,7 @@ fn a_migrating_task_keeps_its_value() {
                         let moved = Arc::new(AtomicUsize::new(0));
                         let hog = {
                             let (moved, leaked) = (moved.clone(), leaked.clone());
-                            runtime::spawn(async move {
+                            waitrt::spawn(async move {
                                 if NUMBER.try_with(|_| ()).is_ok() {
                                     leaked.fetch_add(1, SeqCst);
                                 }

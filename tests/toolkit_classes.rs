@@ -16,10 +16,10 @@
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
-use runtime::sync::atomic;
-use runtime::sync::hook::PointKind;
-use runtime::sync::{Mutex, RwLock, TaskState, WaitEntry, WaitQueue};
-use runtime::test_util::{name_queue, Check, Failure, FailureKind, Policy};
+use waitrt::sync::atomic;
+use waitrt::sync::hook::PointKind;
+use waitrt::sync::{Mutex, RwLock, TaskState, WaitEntry, WaitQueue};
+use waitrt::test_util::{name_queue, Check, Failure, FailureKind, Policy};
 
 /// Seeds for a passing check: fewer in debug builds.
 fn many() -> u64 {
@@ -90,9 +90,9 @@ async fn wake_then_set(correct: bool) {
     let ready = Arc::new(AtomicBool::new(false));
     let waiter = {
         let (queue, ready) = (queue.clone(), ready.clone());
-        runtime::spawn(async move { queue.wait_event(|| ready.load(SeqCst)).await.unwrap() })
+        waitrt::spawn(async move { queue.wait_event(|| ready.load(SeqCst)).await.unwrap() })
     };
-    let waker = runtime::spawn(async move {
+    let waker = waitrt::spawn(async move {
         if correct {
             ready.store(true, SeqCst);
             queue.wake_up();
@@ -138,14 +138,14 @@ async fn two_locks(correct: bool) {
     let b = Arc::new(Mutex::new(0u32));
     let first = {
         let (a, b) = (a.clone(), b.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             let mut ga = a.lock().await;
             let mut gb = b.lock().await;
             *ga += 1;
             *gb += 1;
         })
     };
-    let second = runtime::spawn(async move {
+    let second = waitrt::spawn(async move {
         if correct {
             let mut ga = a.lock().await;
             let mut gb = b.lock().await;
@@ -197,12 +197,12 @@ fn class2_a_writer_and_a_mutex_in_opposite_orders_deadlock() {
         let mutex = Arc::new(Mutex::new(0u32));
         let first = {
             let (lock, mutex) = (lock.clone(), mutex.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let _w = lock.write().await;
                 let _m = mutex.lock().await;
             })
         };
-        let second = runtime::spawn(async move {
+        let second = waitrt::spawn(async move {
             let _m = mutex.lock().await;
             let _w = lock.write().await;
         });
@@ -222,7 +222,7 @@ async fn empty_then_closed(correct: bool) {
     let closed = Arc::new(atomic::AtomicBool::new(false));
     let sender = {
         let (queue, items, closed) = (queue.clone(), items.clone(), closed.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             items.fetch_add(1, SeqCst);
             closed.store(true, SeqCst);
             queue.wake_up_all();
@@ -280,13 +280,13 @@ fn class3_switch_point_alone_finds_the_race_on_std_atomics() {
         let closed = Arc::new(AtomicBool::new(false));
         let sender = {
             let (items, closed) = (items.clone(), closed.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 items.fetch_add(1, SeqCst);
                 closed.store(true, SeqCst);
             })
         };
         let empty = items.load(SeqCst) == 0;
-        runtime::test_util::switch_point();
+        waitrt::test_util::switch_point();
         if empty && closed.load(SeqCst) {
             assert_eq!(items.load(SeqCst), 0, "left the item behind");
         }
@@ -303,7 +303,7 @@ fn class3_without_the_points_the_race_is_not_found() {
         let closed = Arc::new(AtomicBool::new(false));
         let sender = {
             let (items, closed) = (items.clone(), closed.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 items.fetch_add(1, SeqCst);
                 closed.store(true, SeqCst);
             })
@@ -350,15 +350,15 @@ async fn spinning_waker(correct: bool) {
     let ready = Arc::new(AtomicBool::new(false));
     let waker = {
         let (queue, ready) = (queue.clone(), ready.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             for _ in 0..3 {
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
             ready.store(true, SeqCst);
             queue.wake_up();
         })
     };
-    let waiter = runtime::spawn(async move {
+    let waiter = waitrt::spawn(async move {
         let cond = || ready.load(SeqCst);
         if correct {
             park_then_check(&queue, cond).await;
@@ -410,7 +410,7 @@ fn pct_still_ends_a_spin_loop() {
             let tasks: Vec<_> = (0..3)
                 .map(|_| {
                     let ran = ran.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         ran.fetch_add(1, SeqCst);
                     })
                 })
@@ -419,7 +419,7 @@ fn pct_still_ends_a_spin_loop() {
                 if ran.as_std().load(SeqCst) == 3 {
                     break;
                 }
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
             assert_eq!(
                 ran.as_std().load(SeqCst),

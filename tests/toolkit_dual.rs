@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::sync::WaitQueue;
-use runtime::test_util::{Check, Policy};
+use waitrt::sync::WaitQueue;
+use waitrt::test_util::{Check, Policy};
 
 fn seeds() -> u64 {
     if cfg!(debug_assertions) {
@@ -23,7 +23,7 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let rt = runtime::Builder::new_multi_thread()
+    let rt = waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -32,7 +32,7 @@ where
     for _ in 0..iters {
         let s = scenario.clone();
         rt.block_on(async move {
-            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(s()))
+            waitrt::time::timeout(Duration::from_secs(30), waitrt::spawn(s()))
                 .await
                 .expect("real-thread run hung")
                 .unwrap();
@@ -70,7 +70,7 @@ async fn exclusive_hand_over() {
     let consumers: Vec<_> = (0..3)
         .map(|_| {
             let (queue, items, taken) = (queue.clone(), items.clone(), taken.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 consume(&queue, &items).await;
                 taken.fetch_add(1, SeqCst);
             })
@@ -79,7 +79,7 @@ async fn exclusive_hand_over() {
     let producers: Vec<_> = (0..3)
         .map(|_| {
             let (queue, items) = (queue.clone(), items.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 items.fetch_add(1, SeqCst);
                 queue.wake_up();
             })
@@ -104,7 +104,7 @@ async fn broadcast_reaches_everyone() {
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let (queue, generation) = (queue.clone(), generation.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 queue
                     .wait_event(|| generation.load(SeqCst) >= 1)
                     .await
@@ -112,7 +112,7 @@ async fn broadcast_reaches_everyone() {
             })
         })
         .collect();
-    runtime::task::yield_now().await;
+    waitrt::task::yield_now().await;
     generation.store(1, SeqCst);
     queue.wake_up_all();
     for w in waiters {
@@ -132,17 +132,17 @@ async fn cancellation_hands_off() {
     let mut tasks = Vec::new();
     for i in 0..3 {
         let (queue, items) = (queue.clone(), items.clone());
-        tasks.push(runtime::spawn(async move {
+        tasks.push(waitrt::spawn(async move {
             if i == 0 {
                 // Gives up quickly: a wake it was picked for must pass on.
                 let quick = Duration::from_micros(1);
-                let _ = runtime::time::timeout(quick, consume(&queue, &items)).await;
+                let _ = waitrt::time::timeout(quick, consume(&queue, &items)).await;
             } else {
                 consume(&queue, &items).await;
             }
         }));
     }
-    runtime::task::yield_now().await;
+    waitrt::task::yield_now().await;
     for _ in 0..2 {
         items.fetch_add(1, SeqCst);
         queue.wake_up();
@@ -164,11 +164,11 @@ fn cancelled_exclusive_waiters_hand_off() {
 
 /// Join handles, timers and a task group all sleep on wait queues.
 async fn join_and_timers() {
-    let start = runtime::time::now();
-    let mut set = runtime::task::JoinSet::new();
+    let start = waitrt::time::now();
+    let mut set = waitrt::task::JoinSet::new();
     for ms in [3u64, 1, 2] {
         set.spawn(async move {
-            runtime::time::sleep(Duration::from_millis(ms)).await;
+            waitrt::time::sleep(Duration::from_millis(ms)).await;
             ms
         });
     }
@@ -177,7 +177,7 @@ async fn join_and_timers() {
         total += res.unwrap();
     }
     assert_eq!(total, 6);
-    assert!(runtime::time::now() - start >= Duration::from_millis(3));
+    assert!(waitrt::time::now() - start >= Duration::from_millis(3));
 }
 
 #[test]

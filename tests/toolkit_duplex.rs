@@ -4,13 +4,13 @@
 //! multi-thread runtime.
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use runtime::test_util::{duplex, Check, FailureKind, Policy};
+use waitrt::test_util::{duplex, Check, FailureKind, Policy};
 
 /// A length-prefixed echo: the client sends frames, the server echoes
 /// them; small pipe capacities force partial reads and writes.
 async fn framed_echo(capacity: usize) {
     let (mut client, mut server) = duplex(capacity);
-    let server = runtime::spawn(async move {
+    let server = waitrt::spawn(async move {
         loop {
             let mut len = [0u8; 2];
             if server.read_exact(&mut len).await.is_err() {
@@ -56,7 +56,7 @@ fn framed_echo_over_duplex_under_every_policy() {
 
 #[test]
 fn framed_echo_over_duplex_on_real_threads() {
-    let rt = runtime::Builder::new_multi_thread()
+    let rt = waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .unwrap();
@@ -83,8 +83,8 @@ fn eof_after_the_peer_goes_and_broken_pipe_on_write() {
 fn a_writer_blocked_on_a_full_pipe_wakes_when_the_reader_leaves() {
     Check::new().seeds(64).run(|| async {
         let (mut a, b) = duplex(2);
-        let writer = runtime::spawn(async move { a.write_all(b"too long").await });
-        runtime::test_util::until_idle().await; // the writer sleeps, pipe full
+        let writer = waitrt::spawn(async move { a.write_all(b"too long").await });
+        waitrt::test_util::until_idle().await; // the writer sleeps, pipe full
         drop(b);
         let err = writer.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
@@ -100,7 +100,7 @@ fn the_toolkit_catches_a_short_read_bug() {
         .seeds(16)
         .try_run(|| async {
             let (mut client, mut server) = duplex(4);
-            let sender = runtime::spawn(async move {
+            let sender = waitrt::spawn(async move {
                 client.write_all(b"12345678").await.unwrap();
             });
             let mut buf = [0; 8];

@@ -4,16 +4,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::sync::WaitQueue;
-use runtime::test_util::{advance, until_idle, Check, FailureKind, Policy};
-use runtime::time::{now, sleep};
+use waitrt::sync::WaitQueue;
+use waitrt::test_util::{advance, until_idle, Check, FailureKind, Policy};
+use waitrt::time::{now, sleep};
 
 #[test]
 fn task_panic_fails_at_once_naming_task_seed_and_time() {
     let failure = Check::new()
         .seeds(4)
         .try_run(|| async {
-            let task = runtime::spawn(async {
+            let task = waitrt::spawn(async {
                 sleep(Duration::from_millis(7)).await;
                 panic!("boom");
             });
@@ -33,9 +33,9 @@ fn hang_lists_every_task_and_what_it_sleeps_on() {
     let failure = Check::new()
         .try_run(|| async {
             let queue = Arc::new(WaitQueue::new());
-            runtime::test_util::name_queue(&queue, "never_woken");
+            waitrt::test_util::name_queue(&queue, "never_woken");
             let q = queue.clone();
-            let sleeper = runtime::spawn(async move { q.wait_event(|| false).await });
+            let sleeper = waitrt::spawn(async move { q.wait_event(|| false).await });
             sleeper.await.unwrap().unwrap();
         })
         .unwrap_err();
@@ -53,7 +53,7 @@ fn livelock_and_time_limit_are_reported_with_the_seed() {
         .max_polls(1_000)
         .try_run(|| async {
             loop {
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
         })
         .unwrap_err();
@@ -75,9 +75,9 @@ fn clock_auto_advances_only_when_idle_with_nanosecond_now() {
         assert_eq!(now() - start, Duration::from_secs(600));
         let busy = Arc::new(AtomicBool::new(true));
         let b = busy.clone();
-        let spinner = runtime::spawn(async move {
+        let spinner = waitrt::spawn(async move {
             for _ in 0..100 {
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
             }
             b.store(false, SeqCst);
         });
@@ -98,7 +98,7 @@ fn advance_fires_timers_in_deadline_order_at_their_own_deadlines() {
         let mut tasks = Vec::new();
         for ms in [30u64, 10, 20, 10] {
             let order = order.clone();
-            tasks.push(runtime::spawn(async move {
+            tasks.push(waitrt::spawn(async move {
                 sleep(Duration::from_millis(ms)).await;
                 order.lock().unwrap().push((ms, now() - start));
             }));
@@ -135,7 +135,7 @@ fn same_deadline_timers_run_in_different_orders() {
             let tasks: Vec<_> = (0..3)
                 .map(|i| {
                     let order = order.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         sleep(Duration::from_millis(5)).await;
                         order.lock().unwrap().push(i);
                     })
@@ -161,7 +161,7 @@ async fn task_0_last_panics() {
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let count = count.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 if count.fetch_add(1, SeqCst) == 2 && i == 0 {
                     panic!("task 0 ran last");
                 }
@@ -209,7 +209,7 @@ struct ChildRun {
 /// Runs this test binary with `args` and `env`, the toolkit's variables
 /// cleared otherwise, under a watchdog.
 fn run_child(args: &[&str], env: &[(&str, &str)]) -> ChildRun {
-    use runtime::test_util::{REPLAY_VAR, SEEDS_VAR, SEED_VAR};
+    use waitrt::test_util::{REPLAY_VAR, SEEDS_VAR, SEED_VAR};
     let mut child = std::process::Command::new(std::env::current_exe().unwrap());
     child.args(args).env(CHILD_VAR, "1");
     for var in [REPLAY_VAR, SEED_VAR, SEEDS_VAR] {
@@ -266,7 +266,7 @@ fn replay_and_seed_pinning_reproduce_the_failure() {
     assert_eq!(failure.kind(), FailureKind::Panic);
     assert!(!failure.schedule().is_empty());
     let schedule = failure.schedule().to_string();
-    let parsed: runtime::test_util::Schedule = schedule.parse().unwrap();
+    let parsed: waitrt::test_util::Schedule = schedule.parse().unwrap();
     assert_eq!(&parsed, failure.schedule());
     // FIFO never runs task 0 last.
     Check::new().policy(Policy::Fifo).run(task_0_last_panics);
@@ -341,7 +341,7 @@ fn determinism_self_check_passes_and_catches_divergence() {
         let q = Arc::new(WaitQueue::new());
         let flag = Arc::new(AtomicBool::new(false));
         let (q2, f2) = (q.clone(), flag.clone());
-        let t = runtime::spawn(async move { q2.wait_event(|| f2.load(SeqCst)).await });
+        let t = waitrt::spawn(async move { q2.wait_event(|| f2.load(SeqCst)).await });
         sleep(Duration::from_millis(1)).await;
         flag.store(true, SeqCst);
         q.wake_up();
@@ -354,7 +354,7 @@ fn determinism_self_check_passes_and_catches_divergence() {
         .try_run(|| async {
             let extra = RUNS.fetch_add(1, SeqCst) % 2;
             for _ in 0..=extra {
-                runtime::spawn(async {}).await.unwrap();
+                waitrt::spawn(async {}).await.unwrap();
             }
         })
         .unwrap_err();
@@ -370,8 +370,8 @@ fn dfs_counts_distinct_schedules_and_exhausts() {
             preemption_bound: 2,
         })
         .run(|| async {
-            let a = runtime::spawn(async { runtime::task::yield_now().await });
-            let b = runtime::spawn(async {});
+            let a = waitrt::spawn(async { waitrt::task::yield_now().await });
+            let b = waitrt::spawn(async {});
             a.await.unwrap();
             b.await.unwrap();
         });
@@ -386,8 +386,8 @@ fn until_idle_runs_everything_runnable_first() {
         let done = Arc::new(AtomicUsize::new(0));
         for _ in 0..4 {
             let done = done.clone();
-            runtime::spawn(async move {
-                runtime::task::yield_now().await;
+            waitrt::spawn(async move {
+                waitrt::task::yield_now().await;
                 done.fetch_add(1, SeqCst);
             });
         }
@@ -400,11 +400,11 @@ fn until_idle_runs_everything_runnable_first() {
 fn blocking_jobs_hold_the_clock() {
     Check::new().seeds(4).run(|| async {
         let start = now();
-        let job = runtime::spawn_blocking(|| {
+        let job = waitrt::spawn_blocking(|| {
             std::thread::sleep(Duration::from_millis(20));
             7
         });
-        let timer = runtime::spawn(async { sleep(Duration::from_secs(1)).await });
+        let timer = waitrt::spawn(async { sleep(Duration::from_secs(1)).await });
         assert_eq!(job.await.unwrap(), 7);
         // The clock did not jump to the 1 s timer while the job ran.
         assert_eq!(now() - start, Duration::ZERO);
@@ -427,12 +427,12 @@ fn signals_can_be_injected_into_interruptible_waits() {
                 let q = Arc::new(WaitQueue::new());
                 let flag = Arc::new(AtomicBool::new(false));
                 let (q2, f2) = (q.clone(), flag.clone());
-                let t = runtime::spawn(async move {
-                    let signals = runtime::task::signals();
+                let t = waitrt::spawn(async move {
+                    let signals = waitrt::task::signals();
                     q2.wait_event_interruptible(&signals, || f2.load(SeqCst))
                         .await
                 });
-                runtime::task::yield_now().await;
+                waitrt::task::yield_now().await;
                 flag.store(true, SeqCst);
                 q.wake_up();
                 if t.await.unwrap().is_err() {

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
-use runtime::sync::{TaskState, WaitEntry, WaitQueue};
-use runtime::test_util::{name_queue, Check, Failure, FailureKind, Policy};
+use waitrt::sync::{TaskState, WaitEntry, WaitQueue};
+use waitrt::test_util::{name_queue, Check, Failure, FailureKind, Policy};
 
 /// Seeds for a passing check: fewer in debug builds (CI budget).
 fn many() -> u64 {
@@ -51,7 +51,7 @@ async fn flag_scenario(correct: bool) {
     let ready = Arc::new(AtomicBool::new(false));
     let waiter = {
         let (queue, ready) = (queue.clone(), ready.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             let cond = || ready.load(SeqCst);
             if correct {
                 register_then_check(&queue, cond).await;
@@ -60,7 +60,7 @@ async fn flag_scenario(correct: bool) {
             }
         })
     };
-    let setter = runtime::spawn(async move {
+    let setter = waitrt::spawn(async move {
         ready.store(true, SeqCst);
         queue.wake_up();
     });
@@ -157,7 +157,7 @@ async fn exclusive_scenario(correct: bool) {
     let items = Arc::new(AtomicUsize::new(0));
     let first = {
         let (queue, items) = (queue.clone(), items.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             if correct {
                 queue.wait_event_exclusive(|| take(&items)).await.unwrap();
             } else {
@@ -165,14 +165,14 @@ async fn exclusive_scenario(correct: bool) {
             }
         })
     };
-    runtime::test_util::until_idle().await; // `first` is the oldest exclusive waiter
+    waitrt::test_util::until_idle().await; // `first` is the oldest exclusive waiter
     let second = {
         let (queue, items) = (queue.clone(), items.clone());
-        runtime::spawn(async move {
+        waitrt::spawn(async move {
             queue.wait_event_exclusive(|| take(&items)).await.unwrap();
         })
     };
-    let producer = runtime::spawn(async move {
+    let producer = waitrt::spawn(async move {
         items.fetch_add(1, SeqCst);
         queue.wake_up(); // one item, one exclusive wake
     });
@@ -214,9 +214,9 @@ fn state_change_without_wake_is_reported_at_the_wait_site() {
             let ready = Arc::new(AtomicBool::new(false));
             let waiter = {
                 let (queue, ready) = (queue.clone(), ready.clone());
-                runtime::spawn(async move { queue.wait_event(|| ready.load(SeqCst)).await })
+                waitrt::spawn(async move { queue.wait_event(|| ready.load(SeqCst)).await })
             };
-            runtime::test_util::until_idle().await; // the waiter sleeps
+            waitrt::test_util::until_idle().await; // the waiter sleeps
             ready.store(true, SeqCst); // ...and no wake_up
             waiter.await.unwrap().unwrap();
         })
@@ -245,7 +245,7 @@ async fn exclusive_consumers_without_pass_on() {
     let consumers: Vec<_> = (0..3)
         .map(|_| {
             let (queue, items) = (queue.clone(), items.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 queue.wait_event_exclusive(|| take(&items)).await.unwrap();
             })
         })
@@ -253,7 +253,7 @@ async fn exclusive_consumers_without_pass_on() {
     let producers: Vec<_> = (0..3)
         .map(|_| {
             let (queue, items) = (queue.clone(), items.clone());
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 items.fetch_add(1, SeqCst);
                 queue.wake_up();
             })

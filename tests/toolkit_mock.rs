@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use runtime::sync::WaitQueue;
-use runtime::test_util::io::Builder;
-use runtime::test_util::Check;
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
+use waitrt::sync::WaitQueue;
+use waitrt::test_util::io::Builder;
+use waitrt::test_util::Check;
 
 #[test]
 fn tokio_test_mock_task_drives_wait_event_unchanged() {
@@ -41,7 +41,7 @@ fn tokio_test_mock_task_sees_exclusive_hand_off() {
 #[test]
 fn tokio_test_poll_waiter_and_wait_entry() {
     let queue = Arc::new(WaitQueue::new());
-    let mut waiter = runtime::sync::PollWaiter::new(queue.clone());
+    let mut waiter = waitrt::sync::PollWaiter::new(queue.clone());
     let flag = AtomicBool::new(false);
     let mut t = task::spawn(());
     assert_pending!(t.enter(|cx, _| waiter.poll_wait_event(cx, || flag.load(SeqCst))));

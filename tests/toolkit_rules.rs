@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use runtime::sync::{PollWaiter, TaskState, WaitEntry, WaitQueue};
-use runtime::task::{signals, yield_now, JoinHandle, JoinSet};
-use runtime::test_util::{name_queue, Check, Policy};
-use runtime::time::{clock, now, sleep};
+use waitrt::sync::{PollWaiter, TaskState, WaitEntry, WaitQueue};
+use waitrt::task::{signals, yield_now, JoinHandle, JoinSet};
+use waitrt::test_util::{name_queue, Check, Policy};
+use waitrt::time::{clock, now, sleep};
 
 // ===== the runner =====
 
@@ -28,7 +28,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 macro_rules! spawn_with {
     ([$($v:ident),*] $body:expr) => {{
         $(let $v = $v.clone();)*
-        runtime::spawn(async move { $body })
+        waitrt::spawn(async move { $body })
     }};
 }
 
@@ -63,7 +63,7 @@ where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let rt = runtime::Builder::new_multi_thread()
+    let rt = waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -72,7 +72,7 @@ where
         let run = scenario();
         rt.block_on(async move {
             // A hang detector, not a timing assertion.
-            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+            waitrt::time::timeout(Duration::from_secs(30), waitrt::spawn(run))
                 .await
                 .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
                 .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
@@ -505,7 +505,7 @@ async fn lock_wait(broken: bool) {
         let guard = queue.wait_event_lock(&state, |n| *n == 1).await.unwrap();
         assert_eq!(*guard, 1);
     });
-    let setter = runtime::spawn(async move {
+    let setter = waitrt::spawn(async move {
         let active = {
             let mut n = state.lock().unwrap();
             *n = 1;
@@ -605,7 +605,7 @@ async fn spawn_abort_complete() {
     let (dropped, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut oks = 0;
     for i in 0..3 {
-        let task = runtime::spawn(worker(i % 3, &dropped, &ran));
+        let task = waitrt::spawn(worker(i % 3, &dropped, &ran));
         let abort = task.abort_handle();
         let aborter = (i < 2).then(|| {
             spawn_with!([abort] {
@@ -634,7 +634,7 @@ async fn spawn_abort_complete() {
     for yields in [0, 2] {
         set.spawn(worker(yields, &dropped, &ran));
     }
-    runtime::spawn(async move { victim.abort() }).await.unwrap();
+    waitrt::spawn(async move { victim.abort() }).await.unwrap();
     let mut joined = 0;
     while let Some(res) = set.join_next().await {
         joined += 1;

@@ -1,5 +1,5 @@
 //! The CI message-passing gate (issue 21): 10 sender tasks x 10,000
-//! messages through a bounded `runtime::sync::mpsc::channel(100)` into the
+//! messages through a bounded `waitrt::sync::mpsc::channel(100)` into the
 //! root task, on a current-thread runtime (`ct`) and on 2 workers
 //! (`2wk`), against tokio's `mpsc` on tokio's runtime of the same flavour.
 //! The senders keep the channel full, so most sends sleep and are woken:
@@ -97,9 +97,9 @@ fn reps() -> usize {
 /// Ours: ns per message, timed in the root task.
 fn ours(workers: usize, scale: f64) -> f64 {
     let rt = if workers == 1 {
-        runtime::Builder::new_current_thread().enable_all().build()
+        waitrt::Builder::new_current_thread().enable_all().build()
     } else {
-        runtime::Builder::new_multi_thread()
+        waitrt::Builder::new_multi_thread()
             .worker_threads(workers)
             .enable_all()
             .build()
@@ -108,13 +108,13 @@ fn ours(workers: usize, scale: f64) -> f64 {
     let per_sender = per_sender(scale);
     let run = || {
         rt.block_on(async move {
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let start = Instant::now();
-                let (tx, mut rx) = runtime::sync::mpsc::channel(CAPACITY);
+                let (tx, mut rx) = waitrt::sync::mpsc::channel(CAPACITY);
                 let senders: Vec<_> = (0..SENDERS)
                     .map(|sender| {
                         let tx = tx.clone();
-                        runtime::spawn(async move {
+                        waitrt::spawn(async move {
                             for seq in 0..per_sender {
                                 if tx.send(sender << 32 | seq).await.is_err() {
                                     panic!("receiver gone");
@@ -329,7 +329,7 @@ fn main() -> std::process::ExitCode {
     }
     let bench = harness::Bench {
         prefix: PREFIX,
-        title: "mpsc gate (issue 21): runtime::sync::mpsc on our runtime vs tokio::sync::mpsc \
+        title: "mpsc gate (issue 21): waitrt::sync::mpsc on our runtime vs tokio::sync::mpsc \
                 on tokio, 10 senders x 10k messages, bounded(100)",
         unit: "ns/msg",
     };

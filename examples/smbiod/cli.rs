@@ -175,8 +175,8 @@ pub fn main_with(args: Vec<String>) -> i32 {
 
 /// The runtime smbiod runs on: `kill -QUIT` prints who sleeps on what
 /// (the process keeps running), and `--hung-timeout` reports hung tasks.
-pub fn runtime_builder(cfg: &Config) -> runtime::Builder {
-    let mut builder = runtime::Builder::new_multi_thread();
+pub fn runtime_builder(cfg: &Config) -> waitrt::Builder {
+    let mut builder = waitrt::Builder::new_multi_thread();
     builder.enable_all().dump_on_sigquit(true);
     if let Some(timeout) = cfg.hung_timeout {
         builder.hung_task_timeout(timeout);
@@ -217,7 +217,7 @@ async fn run(cfg: Config) -> i32 {
     };
     let code = session(&cfg, &addr).await;
     if cfg.stay && cfg.server.is_none() {
-        use runtime::signal::{recv, ProcessSignal};
+        use waitrt::signal::{recv, ProcessSignal};
         // Listen before saying so: a signal sent on reading the line below
         // must not fall between the line and the listening.
         let stop = futures::future::select(
@@ -257,7 +257,7 @@ async fn session(cfg: &Config, addr: &str) -> i32 {
     );
     let progress = Arc::new(Progress::default());
     let done = Arc::new(AtomicBool::new(false));
-    let tick = runtime::task::Builder::new().name("progress").spawn(ticker(
+    let tick = waitrt::task::Builder::new().name("progress").spawn(ticker(
         progress.clone(),
         p.callers * p.rounds,
         done.clone(),

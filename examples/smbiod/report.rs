@@ -15,7 +15,7 @@ pub async fn ticker(progress: Arc<Progress>, total: usize, done: Arc<AtomicBool>
     let start = Instant::now();
     let mut last_print = Instant::now();
     while !done.load(Ordering::Acquire) {
-        runtime::time::sleep(Duration::from_millis(20)).await;
+        waitrt::time::sleep(Duration::from_millis(20)).await;
         if last_print.elapsed() < Duration::from_millis(every) || done.load(Ordering::Acquire) {
             continue;
         }

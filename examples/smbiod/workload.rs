@@ -82,7 +82,7 @@ pub async fn run(client: &Client, plan: &Plan, progress: Arc<Progress>) -> Outco
             let (client, plan) = (client.clone(), plan.clone());
             let (progress, failures) = (progress.clone(), failures.clone());
             let name = format!("caller {c}");
-            runtime::task::Builder::new().name(&name).spawn(async move {
+            waitrt::task::Builder::new().name(&name).spawn(async move {
                 let verified = caller(&client, &plan, c, &progress).await;
                 if let Err(e) = verified {
                     progress.failed.fetch_add(1, Ordering::Relaxed);

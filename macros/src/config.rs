@@ -43,7 +43,7 @@ pub(crate) struct Config {
     worker_threads: Option<(LitInt, Meta)>,
     start_paused: Option<(LitBool, Meta)>,
     thread_name: Option<(LitStr, Meta)>,
-    /// `crate = "path"`: where the runtime crate is (default `::runtime`).
+    /// `crate = "path"`: where the runtime crate is (default `::waitrt`).
     krate: Option<syn::Path>,
     /// `check` or `check(...)`.
     check: Option<Check>,
@@ -130,7 +130,7 @@ impl Config {
             }
             "check" if self.kind == Kind::Main => Err(syn::Error::new_spanned(
                 &meta,
-                "`check` is for `#[runtime::test]`: a program's `main` cannot run many times",
+                "`check` is for `#[waitrt::test]`: a program's `main` cannot run many times",
             )),
             "check" => {
                 let check = Check::parse(&meta)?;
@@ -139,7 +139,7 @@ impl Config {
             _ => Err(syn::Error::new_spanned(
                 meta.path(),
                 format!(
-                    "unknown option `{key}` for `#[runtime::{}]`: expected one of `flavor`, \
+                    "unknown option `{key}` for `#[waitrt::{}]`: expected one of `flavor`, \
                      `worker_threads`, `start_paused`, `thread_name`, `crate`{}",
                     self.kind.name(),
                     if self.kind == Kind::Test {
@@ -335,7 +335,7 @@ impl Config {
     pub(crate) fn krate(&self) -> TokenStream {
         match &self.krate {
             Some(path) => path.to_token_stream(),
-            None => quote!(::runtime),
+            None => quote!(::waitrt),
         }
     }
 

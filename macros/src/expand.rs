@@ -9,14 +9,14 @@ use syn::{ItemFn, ReturnType};
 
 use crate::config::{Config, Kind};
 
-/// Expands `#[runtime::test]` or `#[runtime::main]` (`kind`).
+/// Expands `#[waitrt::test]` or `#[waitrt::main]` (`kind`).
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(_) => {
             let what = match kind {
-                Kind::Test => "`#[runtime::test]` goes on an `async fn`",
-                Kind::Main => "`#[runtime::main]` goes on an `async fn`",
+                Kind::Test => "`#[waitrt::test]` goes on an `async fn`",
+                Kind::Main => "`#[waitrt::main]` goes on an `async fn`",
             };
             let error = syn::Error::new_spanned(&item, what).to_compile_error();
             return quote!(#error #item);
@@ -84,7 +84,7 @@ fn check_fn(kind: Kind, item: &ItemFn) -> syn::Result<()> {
             if path.is_ident("test") || path.segments.last().is_some_and(|s| s.ident == "test") {
                 errors.push(syn::Error::new_spanned(
                     attr,
-                    "a second test attribute: `#[runtime::test]` already makes this a test",
+                    "a second test attribute: `#[waitrt::test]` already makes this a test",
                 ));
             }
         }

@@ -1,5 +1,5 @@
-//! The `#[runtime::test]` and `#[runtime::main]` attributes. Use them
-//! through `runtime`, which re-exports both; this crate only expands them.
+//! The `#[waitrt::test]` and `#[waitrt::main]` attributes. Use them
+//! through `waitrt`, which re-exports both; this crate only expands them.
 //!
 //! | piece | where |
 //! | --- | --- |
@@ -7,7 +7,7 @@
 //! | the attribute's arguments: parsing, the rules between them, spans of errors | `config.rs` |
 //! | what the function becomes | `expand.rs` |
 //!
-//! The expansion names the runtime as `::runtime` (`crate = "path"`
+//! The expansion names the runtime as `::waitrt` (`crate = "path"`
 //! changes that: inside the runtime crate itself, `crate = "crate"`).
 //! Errors in the arguments are compile errors that point at the argument
 //! at fault.
@@ -25,9 +25,9 @@ use proc_macro::TokenStream;
 /// test toolkit with `check`.
 ///
 /// ```
-/// #[runtime::test]
+/// #[waitrt::test]
 /// async fn sleeps() {
-///     runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+///     waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
 /// }
 /// # fn main() {}
 /// ```
@@ -43,9 +43,9 @@ use proc_macro::TokenStream;
 /// // #[test]
 /// fn sleeps() {
 ///     let body = async {
-///         runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+///         waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
 ///     };
-///     runtime::Builder::new_current_thread()
+///     waitrt::Builder::new_current_thread()
 ///         .enable_all()
 ///         .build()
 ///         .expect("failed to build the runtime")
@@ -63,18 +63,18 @@ use proc_macro::TokenStream;
 /// | `worker_threads = N` | the pool's size (with `multi_thread` only; default: the available parallelism) |
 /// | `start_paused = true` | the clock starts paused: it moves only through `time::advance`, or jumps to the next timer when no task can run, so a one-hour sleep takes no time |
 /// | `thread_name = "name"` | the runtime's threads are named `name-0`, `name-1`, … |
-/// | `check` or `check(...)` | the body runs under `runtime::test_util::Check`, once per seed (below) |
-/// | `crate = "path"` | where the runtime crate is (default `::runtime`) |
+/// | `check` or `check(...)` | the body runs under `waitrt::test_util::Check`, once per seed (below) |
+/// | `crate = "path"` | where the runtime crate is (default `::waitrt`) |
 ///
 /// ```
-/// #[runtime::test(flavor = "multi_thread", worker_threads = 2)]
+/// #[waitrt::test(flavor = "multi_thread", worker_threads = 2)]
 /// async fn on_two_workers() {
-///     assert_eq!(runtime::Handle::current().metrics().workers(), 2);
+///     assert_eq!(waitrt::Handle::current().metrics().workers(), 2);
 /// }
 ///
-/// #[runtime::test(start_paused = true)]
+/// #[waitrt::test(start_paused = true)]
 /// async fn an_hour_in_no_time() {
-///     use runtime::time::{now, sleep};
+///     use waitrt::time::{now, sleep};
 ///     use std::time::Duration;
 ///
 ///     let start = now();
@@ -86,7 +86,7 @@ use proc_macro::TokenStream;
 ///
 /// # Under the test toolkit: `check`
 ///
-/// With `check`, the body runs under `runtime::test_util::Check`: on the
+/// With `check`, the body runs under `waitrt::test_util::Check`: on the
 /// toolkit's current-thread runtime with a paused clock, once per seed,
 /// each time under a different schedule, and a lost wake-up, a hang or a
 /// panic in any run fails the test with the toolkit's report (shrunk, with
@@ -103,9 +103,9 @@ use proc_macro::TokenStream;
 /// | `spurious_wakeups`, `inject_signals`, `time_jumps`, `allow_task_panics`, `check_determinism`, `shrink`, `quiet` `= bool` | the method of that name |
 ///
 /// ```
-/// #[runtime::test(check(seeds = 64, policy = "pct", depth = 2))]
+/// #[waitrt::test(check(seeds = 64, policy = "pct", depth = 2))]
 /// async fn the_waiter_wakes() {
-///     use runtime::sync::WaitQueue;
+///     use waitrt::sync::WaitQueue;
 ///     use std::sync::atomic::{AtomicBool, Ordering};
 ///     use std::sync::Arc;
 ///
@@ -113,7 +113,7 @@ use proc_macro::TokenStream;
 ///     let ready = Arc::new(AtomicBool::new(false));
 ///     let waiter = {
 ///         let (queue, ready) = (queue.clone(), ready.clone());
-///         runtime::spawn(async move { queue.wait_event(|| ready.load(Ordering::SeqCst)).await })
+///         waitrt::spawn(async move { queue.wait_event(|| ready.load(Ordering::SeqCst)).await })
 ///     };
 ///     ready.store(true, Ordering::SeqCst);
 ///     queue.wake_up();
@@ -136,7 +136,7 @@ use proc_macro::TokenStream;
 /// run (with its `Debug` form in the report).
 ///
 /// ```
-/// #[runtime::test]
+/// #[waitrt::test]
 /// async fn parses() -> Result<(), std::num::ParseIntError> {
 ///     let n: u32 = "42".parse()?;
 ///     assert_eq!(n, 42);
@@ -160,9 +160,9 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Runs a program's `async fn main` on a runtime.
 ///
 /// ```
-/// #[runtime::main]
+/// #[waitrt::main]
 /// async fn main() {
-///     let sum = runtime::spawn(async { 1 + 1 }).await.unwrap();
+///     let sum = waitrt::spawn(async { 1 + 1 }).await.unwrap();
 ///     assert_eq!(sum, 2);
 /// }
 /// ```
@@ -173,10 +173,10 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 /// fn main() {
 ///     let body = async {
-///         let sum = runtime::spawn(async { 1 + 1 }).await.unwrap();
+///         let sum = waitrt::spawn(async { 1 + 1 }).await.unwrap();
 ///         assert_eq!(sum, 2);
 ///     };
-///     runtime::Builder::new_multi_thread()
+///     waitrt::Builder::new_multi_thread()
 ///         .enable_all()
 ///         .build()
 ///         .expect("failed to build the runtime")
@@ -194,10 +194,10 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 /// use std::io::Write;
 ///
-/// #[runtime::main(flavor = "multi_thread", worker_threads = 2, thread_name = "app")]
+/// #[waitrt::main(flavor = "multi_thread", worker_threads = 2, thread_name = "app")]
 /// async fn main() -> std::io::Result<()> {
-///     assert_eq!(runtime::Handle::current().metrics().workers(), 2);
-///     let on = runtime::spawn(async { std::thread::current().name().map(String::from) });
+///     assert_eq!(waitrt::Handle::current().metrics().workers(), 2);
+///     let on = waitrt::spawn(async { std::thread::current().name().map(String::from) });
 ///     assert!(on.await.unwrap().unwrap().starts_with("app"));
 ///     std::io::stdout().flush()
 /// }

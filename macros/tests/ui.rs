@@ -1,6 +1,6 @@
-//! Compile errors of `#[runtime::test]` and `#[runtime::main]`: each case
+//! Compile errors of `#[waitrt::test]` and `#[waitrt::main]`: each case
 //! in `ui/` must fail to compile with exactly the messages and spans in its
-//! `.stderr` file. `TRYBUILD=overwrite cargo test -p runtime-macros --test ui`
+//! `.stderr` file. `TRYBUILD=overwrite cargo test -p waitrt-macros --test ui`
 //! rewrites them after a deliberate change.
 
 #[test]

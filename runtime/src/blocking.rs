@@ -80,8 +80,8 @@ impl BlockingPool {
                 }),
                 idle: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
-                work: WaitQueue::named("runtime::blocking_pool"),
-                exited: WaitQueue::named("runtime::blocking_pool_exited"),
+                work: WaitQueue::named("waitrt::blocking_pool"),
+                exited: WaitQueue::named("waitrt::blocking_pool_exited"),
                 config,
             }),
         }

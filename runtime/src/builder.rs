@@ -23,13 +23,13 @@ enum Kind {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_multi_thread()
+/// let rt = waitrt::Builder::new_multi_thread()
 ///     .worker_threads(2)
 ///     .enable_all()
 ///     .thread_name("app")
 ///     .build()
 ///     .unwrap();
-/// rt.block_on(async { runtime::time::sleep(Duration::from_millis(1)).await });
+/// rt.block_on(async { waitrt::time::sleep(Duration::from_millis(1)).await });
 /// ```
 pub struct Builder {
     kind: Kind,
@@ -203,7 +203,7 @@ impl Builder {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let rt = runtime::Builder::new_multi_thread()
+    /// let rt = waitrt::Builder::new_multi_thread()
     ///     .worker_threads(2)
     ///     .io_spin(Duration::ZERO) // an idle service that must not spin
     ///     .enable_all()
@@ -238,7 +238,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_multi_thread().dump_on_sigquit(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_multi_thread().dump_on_sigquit(true).build().unwrap();
     /// # drop(rt);
     /// ```
     pub fn dump_on_sigquit(&mut self, enable: bool) -> &mut Self {
@@ -259,7 +259,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().wait_registry(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().wait_registry(true).build().unwrap();
     /// # drop(rt);
     /// ```
     pub fn wait_registry(&mut self, enable: bool) -> &mut Self {
@@ -279,7 +279,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_multi_thread()
+    /// let rt = waitrt::Builder::new_multi_thread()
     ///     .hung_task_timeout(Duration::from_secs(120))
     ///     .build()
     ///     .unwrap();
@@ -298,7 +298,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread()
+    /// let rt = waitrt::Builder::new_current_thread()
     ///     .hung_task_timeout(Duration::from_secs(60))
     ///     .on_hung_task(|hung| eprintln!("{hung}"))
     ///     .build()
@@ -327,7 +327,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_multi_thread()
+    /// let rt = waitrt::Builder::new_multi_thread()
     ///     .lost_grant_timeout(Duration::from_secs(1))
     ///     .build()
     ///     .unwrap();
@@ -346,7 +346,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread()
+    /// let rt = waitrt::Builder::new_current_thread()
     ///     .lost_grant_timeout(Duration::from_secs(1))
     ///     .on_lost_grant(|lost| eprintln!("{lost}"))
     ///     .build()
@@ -371,7 +371,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_multi_thread()
+    /// let rt = waitrt::Builder::new_multi_thread()
     ///     .stuck_worker_threshold(Duration::from_secs(1))
     ///     .build()
     ///     .unwrap();
@@ -389,7 +389,7 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_multi_thread()
+    /// let rt = waitrt::Builder::new_multi_thread()
     ///     .stuck_worker_threshold(Duration::from_secs(1))
     ///     .on_stuck_worker(|stuck| eprintln!("{stuck}"))
     ///     .build()

@@ -6,9 +6,9 @@
 //!
 //! ```
 //! use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-//! use runtime::fs;
+//! use waitrt::fs;
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     let dir = std::env::temp_dir().join(format!("fs-doc-{}", std::process::id()));
 //!     fs::create_dir_all(&dir).await?;
 //!

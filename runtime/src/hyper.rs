@@ -61,13 +61,13 @@
 //! use http_body_util::{BodyExt, Empty, Full};
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::{Request, Response};
-//! use runtime::hyper::{Io, RuntimeTimer};
-//! use runtime::net::{TcpListener, TcpStream};
+//! use waitrt::hyper::{Io, RuntimeTimer};
+//! use waitrt::net::{TcpListener, TcpStream};
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     let listener = TcpListener::bind("127.0.0.1:0").await?;
 //!     let addr = listener.local_addr()?;
-//!     runtime::spawn(async move {
+//!     waitrt::spawn(async move {
 //!         let (stream, _) = listener.accept().await.unwrap();
 //!         let service = hyper::service::service_fn(|_: Request<Incoming>| async {
 //!             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
@@ -80,7 +80,7 @@
 //!
 //!     let stream = TcpStream::connect(addr).await?;
 //!     let (mut sender, connection) = hyper::client::conn::http1::handshake(Io::new(stream)).await?;
-//!     runtime::spawn(connection);
+//!     waitrt::spawn(connection);
 //!     let request = Request::get("/").header("host", "x").body(Empty::<Bytes>::new())?;
 //!     let response = sender.send_request(request).await?;
 //!     assert_eq!(response.into_body().collect().await?.to_bytes(), "hi");

@@ -8,7 +8,7 @@
 //!
 //! # Start here
 //!
-//! ## Build a runtime, or let `#[runtime::main]` build it
+//! ## Build a runtime, or let `#[waitrt::main]` build it
 //!
 //! A [`Runtime`] runs futures: [`Runtime::new`] is the work-stealing
 //! scheduler with a worker per CPU and every driver (timers, sockets)
@@ -17,7 +17,7 @@
 //! calling thread.
 //!
 //! ```
-//! let rt = runtime::Builder::new_multi_thread()
+//! let rt = waitrt::Builder::new_multi_thread()
 //!     .worker_threads(2)
 //!     .enable_all() // timers and sockets
 //!     .build()
@@ -26,9 +26,9 @@
 //! assert_eq!(answer, 42);
 //! ```
 //!
-//! In a program, [`#[runtime::main]`](macro@main) on `async fn main`
+//! In a program, [`#[waitrt::main]`](macro@main) on `async fn main`
 //! does the same (`flavor = "current_thread"` for one thread); in tests,
-//! [`#[runtime::test]`](macro@test) runs each `async fn` test on a fresh
+//! [`#[waitrt::test]`](macro@test) runs each `async fn` test on a fresh
 //! current-thread runtime, or under the deterministic
 //! [test toolkit](test_util) with `check`.
 //!
@@ -41,13 +41,13 @@
 //! code on a thread pool.
 //!
 //! ```
-//! runtime::Runtime::new().unwrap().block_on(async {
-//!     let tasks: Vec<_> = (0..4u64).map(|i| runtime::spawn(async move { i * i })).collect();
+//! waitrt::Runtime::new().unwrap().block_on(async {
+//!     let tasks: Vec<_> = (0..4u64).map(|i| waitrt::spawn(async move { i * i })).collect();
 //!     let mut sum = 0;
 //!     for task in tasks {
 //!         sum += task.await.unwrap();
 //!     }
-//!     let text = runtime::spawn_blocking(move || sum.to_string()).await.unwrap();
+//!     let text = waitrt::spawn_blocking(move || sum.to_string()).await.unwrap();
 //!     assert_eq!(text, "14");
 //! });
 //! ```
@@ -59,9 +59,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use runtime::time::{sleep, timeout};
+//! use waitrt::time::{sleep, timeout};
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     sleep(Duration::from_millis(10)).await;
 //!     let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(60))).await;
 //!     assert!(slow.is_err(), "the sleep did not finish in time");
@@ -77,14 +77,14 @@
 //!
 //! ```
 //! use futures::{AsyncReadExt, AsyncWriteExt};
-//! use runtime::net::{TcpListener, TcpStream};
+//! use waitrt::net::{TcpListener, TcpStream};
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     let listener = TcpListener::bind("127.0.0.1:0").await?;
 //!     let addr = listener.local_addr()?;
-//!     runtime::spawn(async move {
+//!     waitrt::spawn(async move {
 //!         while let Ok((mut conn, _peer)) = listener.accept().await {
-//!             runtime::spawn(async move {
+//!             waitrt::spawn(async move {
 //!                 let mut buf = [0; 1024];
 //!                 // Echo until the client closes its side.
 //!                 while let Ok(n @ 1..) = conn.read(&mut buf).await {
@@ -158,7 +158,7 @@
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
 //! | [`fs`]: files and directories on the blocking pool | `fs.rs`, `fs/` |
 //! | [`process`]: child processes, their exits and pipes in the reactor | `process.rs`, `process/` |
-//! | `runtime::hyper` (feature `hyper`): hyper's executor, timer and I/O glue | `hyper.rs`, `hyper/` |
+//! | `waitrt::hyper` (feature `hyper`): hyper's executor, timer and I/O glue | `hyper.rs`, `hyper/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
 //! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
@@ -205,17 +205,17 @@
 //! ## A wait queue, by hand
 //!
 //! ```
-//! use runtime::sync::WaitQueue;
+//! use waitrt::sync::WaitQueue;
 //! use std::sync::atomic::{AtomicBool, Ordering};
 //! use std::sync::Arc;
 //!
-//! let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! let rt = waitrt::Builder::new_multi_thread().worker_threads(2).build().unwrap();
 //! rt.block_on(async {
 //!     let queue = Arc::new(WaitQueue::new());
 //!     let ready = Arc::new(AtomicBool::new(false));
 //!     let waiter = {
 //!         let (queue, ready) = (queue.clone(), ready.clone());
-//!         runtime::spawn(async move {
+//!         waitrt::spawn(async move {
 //!             queue.wait_event(|| ready.load(Ordering::Acquire)).await.unwrap();
 //!         })
 //!     };
@@ -255,12 +255,12 @@ pub use runtime::{block_on, EnterGuard, Handle, Runtime, SpawnError};
 pub use scheduler::UnhandledPanic;
 pub use task::{spawn, spawn_blocking};
 
-// `#[runtime::main]` and `#[runtime::test]`; their docs are in the
-// `runtime-macros` crate and show here.
-pub use runtime_macros::{main, test};
+// `#[waitrt::main]` and `#[waitrt::test]`; their docs are in the
+// `waitrt-macros` crate and show here.
+pub use waitrt_macros::{main, test};
 
-// `extern crate self as runtime;` would clash with `mod runtime`: inside
-// this crate the attributes take `crate = "crate"`.
+// Inside this crate the attributes take `crate = "crate"` (the crate's own
+// code says `crate::`, as everywhere else in it).
 #[cfg(test)]
 mod macro_tests {
     #[crate::test(crate = "crate", start_paused = true)]

@@ -9,8 +9,8 @@ use crate::scheduler::Scheduler;
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
-/// rt.block_on(async { runtime::spawn(async {}).await.unwrap() });
+/// let rt = waitrt::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// rt.block_on(async { waitrt::spawn(async {}).await.unwrap() });
 /// let m = rt.metrics();
 /// assert_eq!(m.workers(), 2);
 /// assert_eq!(m.spawned_tasks(), 1);

@@ -28,12 +28,12 @@
 //!
 //! ```
 //! use futures::{AsyncReadExt, AsyncWriteExt};
-//! use runtime::net::{TcpListener, TcpStream};
+//! use waitrt::net::{TcpListener, TcpStream};
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     let listener = TcpListener::bind("127.0.0.1:0").await?;
 //!     let addr = listener.local_addr()?;
-//!     let server = runtime::spawn(async move {
+//!     let server = waitrt::spawn(async move {
 //!         let (mut conn, _) = listener.accept().await?;
 //!         let mut buf = [0; 5];
 //!         conn.read_exact(&mut buf).await?;

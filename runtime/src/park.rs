@@ -40,7 +40,7 @@ pub(crate) struct Parker {
 impl Parker {
     pub(crate) const fn new() -> Self {
         Parker {
-            queue: WaitQueue::named("runtime::park"),
+            queue: WaitQueue::named("waitrt::park"),
             notified: AtomicBool::new(false),
             in_poll: AtomicBool::new(false),
             io_waker: None,

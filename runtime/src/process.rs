@@ -3,10 +3,10 @@
 //!
 //! ```
 //! use futures::{AsyncReadExt, AsyncWriteExt};
-//! use runtime::process::Command;
+//! use waitrt::process::Command;
 //! use std::process::Stdio;
 //!
-//! runtime::Runtime::new().unwrap().block_on(async {
+//! waitrt::Runtime::new().unwrap().block_on(async {
 //!     // Run to completion, capturing the output.
 //!     let out = Command::new("sh").args(["-c", "echo hi; exit 3"]).output().await?;
 //!     assert_eq!(out.stdout, b"hi\n");
@@ -101,9 +101,9 @@ use reaper::Entry;
 /// # Examples
 ///
 /// ```
-/// use runtime::process::Command;
+/// use waitrt::process::Command;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let status = Command::new("true").status().await?;
 ///     assert!(status.success());
 ///     std::io::Result::Ok(())

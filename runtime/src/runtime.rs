@@ -53,8 +53,8 @@ use crate::task::{BlockingTask, Id, JoinHandle};
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Runtime::new().unwrap();
-/// let out = rt.block_on(async { runtime::spawn(async { "hi" }).await.unwrap() });
+/// let rt = waitrt::Runtime::new().unwrap();
+/// let out = rt.block_on(async { waitrt::spawn(async { "hi" }).await.unwrap() });
 /// assert_eq!(out, "hi");
 /// ```
 pub struct Runtime {
@@ -256,9 +256,9 @@ impl Handle {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_all().build().unwrap();
     /// let guard = rt.handle().enter();
-    /// let task = runtime::spawn(async { 7 }); // no `block_on` needed to spawn
+    /// let task = waitrt::spawn(async { 7 }); // no `block_on` needed to spawn
     /// drop(guard);
     /// assert_eq!(rt.block_on(task).unwrap(), 7);
     /// ```
@@ -272,7 +272,7 @@ impl Handle {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// let handle = rt.handle().clone();
     /// let task = std::thread::spawn(move || handle.spawn(async { 1 + 1 })).join().unwrap();
     /// assert_eq!(rt.block_on(task).unwrap(), 2);
@@ -363,13 +363,13 @@ impl Handle {
     /// # Examples
     ///
     /// ```
-    /// static SMBIOD_WAIT: runtime::sync::WaitQueue = runtime::sync::WaitQueue::named("smbiod_wait");
+    /// static SMBIOD_WAIT: waitrt::sync::WaitQueue = waitrt::sync::WaitQueue::named("smbiod_wait");
     /// // The wait registry lists what each task sleeps on (off by default).
-    /// let rt = runtime::Builder::new_current_thread().wait_registry(true).build().unwrap();
-    /// let daemon = runtime::task::Builder::new()
+    /// let rt = waitrt::Builder::new_current_thread().wait_registry(true).build().unwrap();
+    /// let daemon = waitrt::task::Builder::new()
     ///     .name("smbiod")
     ///     .spawn_on(async { SMBIOD_WAIT.wait_event(|| false).await }, rt.handle());
-    /// rt.block_on(runtime::task::yield_now()); // the daemon runs, and sleeps
+    /// rt.block_on(waitrt::task::yield_now()); // the daemon runs, and sleeps
     /// let dump = rt.handle().dump();
     /// println!("{dump}");
     /// let task = dump.task(daemon.id()).unwrap();
@@ -420,7 +420,7 @@ impl fmt::Debug for Handle {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(runtime::block_on(async { 40 + 2 }), 42);
+/// assert_eq!(waitrt::block_on(async { 40 + 2 }), 42);
 /// ```
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {

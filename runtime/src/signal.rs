@@ -35,11 +35,11 @@
 //!
 //! ```no_run
 //! fn main() -> std::io::Result<()> {
-//!     let rt = runtime::Builder::new_multi_thread().enable_all().build()?;
+//!     let rt = waitrt::Builder::new_multi_thread().enable_all().build()?;
 //!     rt.block_on(async {
 //!         // From this call on, Ctrl-C comes here instead of ending the process.
-//!         let ctrl_c = runtime::signal::ctrl_c();
-//!         let work = runtime::spawn(std::future::pending::<()>());
+//!         let ctrl_c = waitrt::signal::ctrl_c();
+//!         let work = waitrt::spawn(std::future::pending::<()>());
 //!         ctrl_c.await?;
 //!         work.abort(); // stop the work, then return: the process exits
 //!         Ok(())
@@ -117,14 +117,14 @@ impl ProcessSignal {
 /// # Examples
 ///
 /// ```
-/// use runtime::signal::{route, ProcessSignal};
-/// use runtime::sync::{SignalKind, WaitQueue};
+/// use waitrt::signal::{route, ProcessSignal};
+/// use waitrt::sync::{SignalKind, WaitQueue};
 ///
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     static WORK: WaitQueue = WaitQueue::new();
-///     let daemon = runtime::spawn(async {
-///         let signals = runtime::task::signals();
+///     let daemon = waitrt::spawn(async {
+///         let signals = waitrt::task::signals();
 ///         WORK.wait_event_interruptible(&signals, || false).await
 ///     });
 ///     route(ProcessSignal::Terminate, &daemon.abort_handle(), SignalKind::Interrupt).unwrap();
@@ -153,12 +153,12 @@ pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io:
 /// # Examples
 ///
 /// ```
-/// use runtime::signal::{route, unroute, ProcessSignal};
-/// use runtime::sync::SignalKind;
+/// use waitrt::signal::{route, unroute, ProcessSignal};
+/// use waitrt::sync::SignalKind;
 ///
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     let task = runtime::spawn(std::future::pending::<()>());
+///     let task = waitrt::spawn(std::future::pending::<()>());
 ///     route(ProcessSignal::Terminate, &task.abort_handle(), SignalKind::Interrupt).unwrap();
 ///     assert_eq!(unroute(ProcessSignal::Terminate, &task.abort_handle()), 1);
 ///     assert_eq!(unroute(ProcessSignal::Terminate, &task.abort_handle()), 0);

@@ -91,9 +91,9 @@ pub fn try_id() -> Option<Id> {
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// let sum = rt.block_on(async {
-///     let tasks: Vec<_> = (0..10u32).map(|i| runtime::spawn(async move { i })).collect();
+///     let tasks: Vec<_> = (0..10u32).map(|i| waitrt::spawn(async move { i })).collect();
 ///     let mut sum = 0;
 ///     for task in tasks {
 ///         sum += task.await.unwrap();
@@ -134,8 +134,8 @@ where
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
-/// let n = rt.block_on(async { runtime::spawn_blocking(|| 6 * 7).await.unwrap() });
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+/// let n = rt.block_on(async { waitrt::spawn_blocking(|| 6 * 7).await.unwrap() });
 /// assert_eq!(n, 42);
 /// ```
 #[track_caller]
@@ -152,10 +152,10 @@ where
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     let other = runtime::spawn(async { 1 });
-///     runtime::task::yield_now().await;
+///     let other = waitrt::spawn(async { 1 });
+///     waitrt::task::yield_now().await;
 ///     assert!(other.is_finished());
 /// });
 /// ```

@@ -12,22 +12,22 @@
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use std::sync::Arc;
-//! use runtime::sync::WaitQueue;
-//! use runtime::test_util::{Check, Policy};
+//! use waitrt::sync::WaitQueue;
+//! use waitrt::test_util::{Check, Policy};
 //!
 //! Check::new().seeds(64).policy(Policy::Pct { depth: 2 }).run(|| async {
 //!     let queue = Arc::new(WaitQueue::new());
 //!     let items = Arc::new(AtomicUsize::new(0));
 //!     let consumer = {
 //!         let (queue, items) = (queue.clone(), items.clone());
-//!         runtime::spawn(async move {
+//!         waitrt::spawn(async move {
 //!             queue.wait_event(|| items.load(Ordering::SeqCst) == 2).await.unwrap();
 //!         })
 //!     };
 //!     for _ in 0..2 {
 //!         items.fetch_add(1, Ordering::SeqCst);
 //!         queue.wake_up();
-//!         runtime::task::yield_now().await;
+//!         waitrt::task::yield_now().await;
 //!     }
 //!     consumer.await.unwrap();
 //! });
@@ -70,9 +70,9 @@ pub(crate) fn on_spawn(task: &TaskRef, site: &'static Location<'static>, name: &
 /// # Examples
 ///
 /// ```
-/// assert!(!runtime::test_util::is_checking());
-/// runtime::test_util::Check::new().run(|| async {
-///     assert!(runtime::test_util::is_checking());
+/// assert!(!waitrt::test_util::is_checking());
+/// waitrt::test_util::Check::new().run(|| async {
+///     assert!(waitrt::test_util::is_checking());
 /// });
 /// ```
 pub fn is_checking() -> bool {
@@ -83,7 +83,7 @@ pub fn is_checking() -> bool {
 /// here, as if this task were preempted between the statements around it.
 /// Put it between two accesses to shared memory that another task's writes
 /// may land between (or declare that memory with
-/// [`runtime::sync::atomic`](crate::sync::atomic), which puts one before
+/// [`waitrt::sync::atomic`](crate::sync::atomic), which puts one before
 /// every access). Outside a check: one `Relaxed` load of a global and a
 /// branch.
 ///
@@ -92,13 +92,13 @@ pub fn is_checking() -> bool {
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 /// use std::sync::Arc;
-/// use runtime::test_util::{switch_point, Check, FailureKind};
+/// use waitrt::test_util::{switch_point, Check, FailureKind};
 ///
 /// // Reads "empty?" and "closed?" apart: a sender's item and close can land between.
 /// let failure = Check::new().seeds(200).try_run(|| async {
 ///     let (item, closed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
 ///     let (i, c) = (item.clone(), closed.clone());
-///     let sender = runtime::spawn(async move {
+///     let sender = waitrt::spawn(async move {
 ///         i.store(true, SeqCst);
 ///         c.store(true, SeqCst);
 ///     });
@@ -123,9 +123,9 @@ pub fn switch_point() {
 /// # Examples
 ///
 /// ```
-/// use runtime::test_util::{name_queue, Check};
+/// use waitrt::test_util::{name_queue, Check};
 /// let failure = Check::new().try_run(|| async {
-///     let queue = runtime::sync::WaitQueue::new();
+///     let queue = waitrt::sync::WaitQueue::new();
 ///     name_queue(&queue, "smbiod_wait");
 ///     queue.wait_event(|| false).await.unwrap();
 /// });
@@ -145,11 +145,11 @@ pub fn name_queue(queue: &waitq::WaitQueue, name: &str) {
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
-/// runtime::test_util::Check::new().seeds(8).run(|| async {
+/// waitrt::test_util::Check::new().seeds(8).run(|| async {
 ///     let done = Arc::new(AtomicBool::new(false));
 ///     let d = done.clone();
-///     runtime::spawn(async move { d.store(true, Ordering::SeqCst) });
-///     runtime::test_util::until_idle().await;
+///     waitrt::spawn(async move { d.store(true, Ordering::SeqCst) });
+///     waitrt::test_util::until_idle().await;
 ///     assert!(done.load(Ordering::SeqCst));
 /// });
 /// ```
@@ -202,14 +202,14 @@ impl Future for UntilIdle {
 ///
 /// ```
 /// use std::time::Duration;
-/// use runtime::time::{now, sleep};
-/// runtime::test_util::Check::new().run(|| async {
+/// use waitrt::time::{now, sleep};
+/// waitrt::test_util::Check::new().run(|| async {
 ///     let start = now();
-///     let sleeper = runtime::spawn(async move {
+///     let sleeper = waitrt::spawn(async move {
 ///         sleep(Duration::from_millis(10)).await;
 ///         now() - start // when it woke
 ///     });
-///     runtime::test_util::advance(Duration::from_secs(1)).await;
+///     waitrt::test_util::advance(Duration::from_secs(1)).await;
 ///     assert_eq!(now() - start, Duration::from_secs(1));
 ///     assert!(sleeper.is_finished());
 ///     assert_eq!(sleeper.await.unwrap(), Duration::from_millis(10)); // not 1 s

@@ -77,10 +77,10 @@ fn current() -> Scheduler {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
 /// rt.block_on(async {
 ///     let start = Instant::now();
-///     runtime::time::sleep(Duration::from_millis(5)).await;
+///     waitrt::time::sleep(Duration::from_millis(5)).await;
 ///     assert!(start.elapsed() >= Duration::from_millis(5));
 /// });
 /// ```
@@ -101,8 +101,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// ```
 /// use std::time::Instant;
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
-/// rt.block_on(async { runtime::time::sleep_until(Instant::now()).await }); // at once
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async { waitrt::time::sleep_until(Instant::now()).await }); // at once
 /// ```
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
@@ -119,9 +119,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
 /// let out = rt.block_on(async {
-///     runtime::time::timeout(Duration::from_millis(1), std::future::pending::<()>()).await
+///     waitrt::time::timeout(Duration::from_millis(1), std::future::pending::<()>()).await
 /// });
 /// assert!(out.is_err());
 /// ```
@@ -146,9 +146,9 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
 /// rt.block_on(async {
-///     let mut ticks = runtime::time::interval(Duration::from_millis(1));
+///     let mut ticks = waitrt::time::interval(Duration::from_millis(1));
 ///     let first = ticks.tick().await;
 ///     let second = ticks.tick().await;
 ///     assert_eq!(second - first, Duration::from_millis(1));
@@ -173,10 +173,10 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
 /// rt.block_on(async {
-///     let start = runtime::time::now() + Duration::from_secs(5);
-///     let mut ticks = runtime::time::interval_at(start, Duration::from_secs(1));
+///     let start = waitrt::time::now() + Duration::from_secs(5);
+///     let mut ticks = waitrt::time::interval_at(start, Duration::from_secs(1));
 ///     assert_eq!(ticks.tick().await, start);
 ///     assert_eq!(ticks.tick().await, start + Duration::from_secs(1));
 /// });
@@ -211,11 +211,11 @@ pub fn now() -> Instant {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
 /// rt.block_on(async {
-///     let before = runtime::time::now();
-///     runtime::time::advance(Duration::from_secs(3600)).await;
-///     assert_eq!(runtime::time::now() - before, Duration::from_secs(3600));
+///     let before = waitrt::time::now();
+///     waitrt::time::advance(Duration::from_secs(3600)).await;
+///     assert_eq!(waitrt::time::now() - before, Duration::from_secs(3600));
 /// });
 /// ```
 pub async fn advance(duration: Duration) {
@@ -234,10 +234,10 @@ pub async fn advance(duration: Duration) {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
 /// rt.block_on(async {
-///     let queue = runtime::sync::WaitQueue::new();
-///     let clock = runtime::time::clock();
+///     let queue = waitrt::sync::WaitQueue::new();
+///     let clock = waitrt::time::clock();
 ///     let left = queue
 ///         .wait_event_timeout(&clock, Duration::from_millis(1), || false)
 ///         .await;

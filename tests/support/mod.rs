@@ -262,19 +262,19 @@ macro_rules! rt_test {
             #[test]
             $(#[$attr])*
             fn current_thread() {
-                $crate::support::run_on(concat!(stringify!($name), "::current_thread"), None, |$rt: runtime::Runtime| $body);
+                $crate::support::run_on(concat!(stringify!($name), "::current_thread"), None, |$rt: waitrt::Runtime| $body);
             }
 
             #[test]
             $(#[$attr])*
             fn multi_thread_1() {
-                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_1"), Some(1), |$rt: runtime::Runtime| $body);
+                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_1"), Some(1), |$rt: waitrt::Runtime| $body);
             }
 
             #[test]
             $(#[$attr])*
             fn multi_thread_2() {
-                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_2"), Some(2), |$rt: runtime::Runtime| $body);
+                $crate::support::run_on(concat!(stringify!($name), "::multi_thread_2"), Some(2), |$rt: waitrt::Runtime| $body);
             }
         }
     };
@@ -282,17 +282,17 @@ macro_rules! rt_test {
 
 /// Builds the flavour (`None`: current-thread; `Some(n)`: n workers) and
 /// runs `body` on it under the watchdog.
-pub fn run_on(what: &'static str, workers: Option<usize>, body: fn(runtime::Runtime)) {
+pub fn run_on(what: &'static str, workers: Option<usize>, body: fn(waitrt::Runtime)) {
     watchdog(what, RT_LIMIT, move || body(build(workers)));
 }
 
-pub fn build(workers: Option<usize>) -> runtime::Runtime {
+pub fn build(workers: Option<usize>) -> waitrt::Runtime {
     match workers {
-        None => runtime::Builder::new_current_thread()
+        None => waitrt::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap(),
-        Some(n) => runtime::Builder::new_multi_thread()
+        Some(n) => waitrt::Builder::new_multi_thread()
             .worker_threads(n)
             .enable_all()
             .build()
@@ -366,10 +366,10 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Current-thread and multi-thread(2), both `enable_all()`, with extra
 /// builder settings from `configure`.
 pub fn flavours(
-    configure: fn(&mut runtime::Builder) -> &mut runtime::Builder,
-) -> [(&'static str, runtime::Runtime); 2] {
-    let mut ct = runtime::Builder::new_current_thread();
-    let mut mt = runtime::Builder::new_multi_thread();
+    configure: fn(&mut waitrt::Builder) -> &mut waitrt::Builder,
+) -> [(&'static str, waitrt::Runtime); 2] {
+    let mut ct = waitrt::Builder::new_current_thread();
+    let mut mt = waitrt::Builder::new_multi_thread();
     mt.worker_threads(2);
     [
         (
@@ -384,7 +384,7 @@ pub fn flavours(
 }
 
 /// No extra settings (for [`flavours`]).
-pub fn plain(b: &mut runtime::Builder) -> &mut runtime::Builder {
+pub fn plain(b: &mut waitrt::Builder) -> &mut waitrt::Builder {
     b
 }
 
@@ -401,7 +401,7 @@ where
     for i in 0..iters {
         let run = scenario();
         rt.block_on(async move {
-            runtime::time::timeout(Duration::from_secs(30), runtime::spawn(run))
+            waitrt::time::timeout(Duration::from_secs(30), waitrt::spawn(run))
                 .await
                 .unwrap_or_else(|_| panic!("{name}: real-thread run {i} hung"))
                 .unwrap_or_else(|e| panic!("{name}: real-thread run {i}: {e:?}"));
@@ -420,10 +420,10 @@ where
 {
     real_threads(name, iters, scenario.clone());
     for policy in [
-        runtime::test_util::Policy::Random,
-        runtime::test_util::Policy::Pct { depth: 3 },
+        waitrt::test_util::Policy::Random,
+        waitrt::test_util::Policy::Pct { depth: 3 },
     ] {
-        let stats = runtime::test_util::Check::new()
+        let stats = waitrt::test_util::Check::new()
             .seeds(seeds)
             .policy(policy)
             .quiet(true)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use runtime::net::TcpStream;
+use waitrt::net::TcpStream;
 
 use super::{auth, check, ClientError, CREDIT_REQUEST};
 use crate::daemon::Daemon;
@@ -96,7 +96,7 @@ impl Client {
     /// Connects to `addr` (HOST:PORT), negotiates, logs on and connects
     /// `\\HOST\share`. Must run inside a runtime with I/O and timers.
     pub async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Client, ClientError> {
-        let stream = runtime::time::timeout(opts.timeout, TcpStream::connect(addr))
+        let stream = waitrt::time::timeout(opts.timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::TimedOut(opts.timeout))??;
         let daemon = Daemon::start(stream, opts.credit_request, opts.timeout);

@@ -1,6 +1,6 @@
 //! A blocking std::net driver for [`ClientState`]: one request at a time,
 //! plus the high-level operations the tests and `main` use (list, write,
-//! read back). The async daemon replaces it once `runtime::net` lands.
+//! read back). The async daemon replaces it once `waitrt::net` lands.
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -29,7 +29,7 @@ fn opts(timeout: Duration) -> ConnectOptions {
 
 /// `fut`, or a panic naming `what` if it has not finished within [`GUARD`].
 async fn guarded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match runtime::time::timeout(GUARD, fut).await {
+    match waitrt::time::timeout(GUARD, fut).await {
         Ok(v) => v,
         Err(_) => panic!("{what}: still waiting after {GUARD:?} (a hang)"),
     }
@@ -186,14 +186,14 @@ fn a_frozen_server_times_callers_out_and_is_declared_dead() {
         server.freeze();
         let first = {
             let c = busy.clone();
-            runtime::spawn(async move { c.file_size("frozen.bin").await })
+            waitrt::spawn(async move { c.file_size("frozen.bin").await })
         };
         // A second caller starts half a timeout later: the first one's
         // timeout declares the connection dead before its own would end.
-        runtime::time::sleep(t / 2).await;
+        waitrt::time::sleep(t / 2).await;
         let second = {
             let c = busy.clone();
-            runtime::spawn(async move { c.read_file("frozen.bin").await })
+            waitrt::spawn(async move { c.read_file("frozen.bin").await })
         };
         let r1 = guarded("the first caller", first).await.unwrap();
         assert!(
@@ -214,7 +214,7 @@ fn a_frozen_server_times_callers_out_and_is_declared_dead() {
         // The idle connection: no caller, yet it finds out by itself.
         guarded("the idle connection's keepalive", async {
             while idle.daemon().dead_reason().is_none() {
-                runtime::time::sleep(Duration::from_millis(20)).await;
+                waitrt::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
@@ -292,7 +292,7 @@ fn keepalive_echoes_keep_an_idle_connection() {
                 .count()
                 < 3
             {
-                runtime::time::sleep(Duration::from_millis(20)).await;
+                waitrt::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::{select, Either};
 use futures::io::AsyncWriteExt;
-use runtime::net::tcp::OwnedWriteHalf;
+use waitrt::net::tcp::OwnedWriteHalf;
 
 use super::keepalive::{self, Tick};
 use super::request::{Queued, Sent, Signals, Slot};
@@ -195,7 +195,7 @@ async fn logoff(sh: &Shared, wr: &mut OwnedWriteHalf, signals: &Signals) {
         sh.dead.load(Ordering::Acquire) || sh.lock().proto.credits() > 0
     });
     if !matches!(
-        runtime::time::timeout(LOGOFF_WAIT, has_credit).await,
+        waitrt::time::timeout(LOGOFF_WAIT, has_credit).await,
         Ok(Ok(()))
     ) {
         return;
@@ -226,5 +226,5 @@ async fn logoff(sh: &Shared, wr: &mut OwnedWriteHalf, signals: &Signals) {
     let done = sh.smbiod_wait.wait_event_interruptible(signals, || {
         sh.logged_off.load(Ordering::Acquire) || sh.dead.load(Ordering::Acquire)
     });
-    let _ = runtime::time::timeout(LOGOFF_WAIT, done).await;
+    let _ = waitrt::time::timeout(LOGOFF_WAIT, done).await;
 }

@@ -64,7 +64,7 @@ fn child_main() -> ! {
         let callers: Vec<_> = (0..CALLERS)
             .map(|_| {
                 let (c, seen) = (c.clone(), seen.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let mut mine = 0;
                     let n = c
                         .list_each("", |e| mine += usize::from(e.attrs.eof == 1))

@@ -55,9 +55,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use runtime::net::TcpStream;
-use runtime::task::AbortHandle;
 use waitq::{Clock, SignalKind};
+use waitrt::net::TcpStream;
+use waitrt::task::AbortHandle;
 
 use crate::client::{ClientError, ClientState};
 use crate::wire::message::Request;
@@ -81,10 +81,10 @@ impl Daemon {
         proto.credit_request = credit_request.max(1);
         let shared = Arc::new(Shared::new(proto, timeout));
         let (rd, wr) = stream.into_split();
-        let reader = runtime::task::Builder::new()
+        let reader = waitrt::task::Builder::new()
             .name("smbiod-reader")
             .spawn(reader::run(shared.clone(), rd));
-        let daemon = runtime::task::Builder::new()
+        let daemon = waitrt::task::Builder::new()
             .name("smbiod")
             .spawn(iod::run(shared.clone(), wr));
         let _ = shared.tasks.set(Tasks {
@@ -259,10 +259,10 @@ impl Daemon {
             .ok_or(std::io::ErrorKind::NotFound)?;
         // SIGTERM does what Ctrl-C does.
         for signal in [
-            runtime::signal::ProcessSignal::CtrlC,
-            runtime::signal::ProcessSignal::Terminate,
+            waitrt::signal::ProcessSignal::CtrlC,
+            waitrt::signal::ProcessSignal::Terminate,
         ] {
-            runtime::signal::route(signal, &t.daemon, SignalKind::Interrupt)?;
+            waitrt::signal::route(signal, &t.daemon, SignalKind::Interrupt)?;
         }
         Ok(())
     }

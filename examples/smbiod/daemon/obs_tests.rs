@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli;
 use crate::client::api::{Client, ConnectOptions};
 use crate::server::{async_driver, ShareConfig};
 
@@ -60,33 +59,35 @@ fn wait_for(out: &mut impl BufRead, mark: &str) -> String {
     panic!("the child never printed {mark:?}:\n{seen}");
 }
 
-/// The child: smbiod's runtime (`cli::runtime_builder`, as `main` builds
-/// it) with a client connected to an embedded server, idle until SIGTERM.
-fn idle_client_child(hung: Option<Duration>) -> ! {
-    let mut cfg = cli::parse(&[]).unwrap();
-    cfg.hung_timeout = hung;
-    let rt = cli::runtime_builder(&cfg).build().unwrap();
-    let code = rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("smbiod-obs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let share = ShareConfig::new("share", &dir).unwrap();
-        let (addr, _) = async_driver::spawn("127.0.0.1:0", share).await.unwrap();
-        let client = Client::connect(&addr.to_string(), &ConnectOptions::new("share"))
-            .await
-            .unwrap();
-        println!("ready");
-        let _ = runtime::signal::recv(runtime::signal::ProcessSignal::Terminate).await;
-        drop(client);
-        let _ = std::fs::remove_dir_all(&dir);
-        0
-    });
-    std::process::exit(code);
-}
-
 // Breaks if smbiod's runtime does not print the dump on SIGQUIT (the child
 // would die of the signal), or its tasks and queues are not named.
 #[test]
 fn kill_quit_prints_who_sleeps_on_what() {
+    // Nested: benches/smbiod.rs compiles this module without `cli`, and
+    // only the #[test] fns are left out there.
+    use crate::cli;
+    /// The child: smbiod's runtime (`cli::runtime_builder`, as `main` builds
+    /// it) with a client connected to an embedded server, idle until SIGTERM.
+    fn idle_client_child(hung: Option<Duration>) -> ! {
+        let mut cfg = cli::parse(&[]).unwrap();
+        cfg.hung_timeout = hung;
+        let rt = cli::runtime_builder(&cfg).build().unwrap();
+        let code = rt.block_on(async {
+            let dir = std::env::temp_dir().join(format!("smbiod-obs-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let share = ShareConfig::new("share", &dir).unwrap();
+            let (addr, _) = async_driver::spawn("127.0.0.1:0", share).await.unwrap();
+            let client = Client::connect(&addr.to_string(), &ConnectOptions::new("share"))
+                .await
+                .unwrap();
+            println!("ready");
+            let _ = waitrt::signal::recv(waitrt::signal::ProcessSignal::Terminate).await;
+            drop(client);
+            let _ = std::fs::remove_dir_all(&dir);
+            0
+        });
+        std::process::exit(code);
+    }
     if std::env::var(CHILD).as_deref() == Ok("quit") {
         idle_client_child(None);
     }
@@ -138,28 +139,30 @@ fn kill_quit_prints_who_sleeps_on_what() {
     assert!(err.contains("queue smbiod_wait ("), "{err}");
 }
 
-/// The child for the hung-task case: smbiod's runtime as `--hung-timeout
-/// 0.2` builds it, and a task stuck in an uninterruptible, untimed wait
-/// (smbiod's own long waits are interruptible or timed, as the kernel's
-/// smbiod's are: the detector is for what else runs beside it).
-fn stuck_task_child() -> ! {
-    static NEVER: waitq::WaitQueue = waitq::WaitQueue::named("never_woken");
-    let cfg = cli::parse(&["--hung-timeout".into(), "0.2".into()]).unwrap();
-    let rt = cli::runtime_builder(&cfg).build().unwrap();
-    let code = rt.block_on(async move {
-        let _stuck = runtime::task::Builder::new()
-            .name("stuck")
-            .spawn(async { NEVER.wait_event(|| false).await });
-        println!("ready");
-        let _ = runtime::signal::recv(runtime::signal::ProcessSignal::Terminate).await;
-        0
-    });
-    std::process::exit(code);
-}
-
 // Breaks if `--hung-timeout` does not reach the runtime smbiod builds.
 #[test]
 fn hung_timeout_turns_the_detector_on() {
+    // Nested: benches/smbiod.rs compiles this module without `cli`, and
+    // only the #[test] fns are left out there.
+    use crate::cli;
+    /// The child for the hung-task case: smbiod's runtime as `--hung-timeout
+    /// 0.2` builds it, and a task stuck in an uninterruptible, untimed wait
+    /// (smbiod's own long waits are interruptible or timed, as the kernel's
+    /// smbiod's are: the detector is for what else runs beside it).
+    fn stuck_task_child() -> ! {
+        static NEVER: waitq::WaitQueue = waitq::WaitQueue::named("never_woken");
+        let cfg = cli::parse(&["--hung-timeout".into(), "0.2".into()]).unwrap();
+        let rt = cli::runtime_builder(&cfg).build().unwrap();
+        let code = rt.block_on(async move {
+            let _stuck = waitrt::task::Builder::new()
+                .name("stuck")
+                .spawn(async { NEVER.wait_event(|| false).await });
+            println!("ready");
+            let _ = waitrt::signal::recv(waitrt::signal::ProcessSignal::Terminate).await;
+            0
+        });
+        std::process::exit(code);
+    }
     if std::env::var(CHILD).as_deref() == Ok("hung") {
         stuck_task_child();
     }

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::io::{AsyncReadExt, BufReader};
-use runtime::net::tcp::OwnedReadHalf;
 use waitq::Clock;
+use waitrt::net::tcp::OwnedReadHalf;
 
 use super::request::Slot;
 use super::shared::Shared;

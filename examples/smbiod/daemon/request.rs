@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use runtime::time::RuntimeClock;
 use waitq::{SignalKind, SignalSource, TaskSignals, TaskState, WaitQueue};
+use waitrt::time::RuntimeClock;
 
 use crate::client::ClientError;
 use crate::wire::message::{Request, Response};
@@ -129,7 +129,7 @@ pub struct Sent {
 #[derive(Debug, Clone)]
 pub enum Signals {
     /// Inside a runtime task: its per-task signals.
-    Task(runtime::task::Signals),
+    Task(waitrt::task::Signals),
     /// Outside a task (e.g. `block_on`'s future): a source never raised.
     Never(Arc<TaskSignals>),
 }
@@ -137,7 +137,7 @@ pub enum Signals {
 impl Signals {
     /// The current task's signals, or a silent source outside a task.
     pub fn current() -> Signals {
-        match runtime::task::try_signals() {
+        match waitrt::task::try_signals() {
             Some(s) => Signals::Task(s),
             None => Signals::Never(Arc::new(TaskSignals::new())),
         }

@@ -80,7 +80,7 @@ fn sixty_four_tasks_by_a_hundred_reads_over_one_connection() {
             let tasks: Vec<_> = (0..TASKS)
                 .map(|t| {
                     let c = c.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         for k in 0..READS {
                             let off = (t * BLOCK) as u64;
                             let got = c.read_at(fid, off, BLOCK as u32).await.unwrap();
@@ -251,7 +251,7 @@ fn samba_killed_mid_workload_every_caller_errors_out() {
         let tasks: Vec<_> = (0..64)
             .map(|t| {
                 let (c, done) = (c.clone(), done.clone());
-                runtime::spawn(async move {
+                waitrt::spawn(async move {
                     let data = pattern(t, 0, 64 * 1024);
                     let name = format!("kill-{t}.bin");
                     loop {
@@ -265,7 +265,7 @@ fn samba_killed_mid_workload_every_caller_errors_out() {
             })
             .collect();
         while done.load(Ordering::Relaxed) < 200 {
-            runtime::time::sleep(Duration::from_millis(2)).await;
+            waitrt::time::sleep(Duration::from_millis(2)).await;
         }
         smbd.kill("-KILL");
         for t in tasks {

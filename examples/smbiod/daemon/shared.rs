@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use runtime::time::RuntimeClock;
 use waitq::{Clock, WaitQueue};
+use waitrt::time::RuntimeClock;
 
 use super::request::{Queued, Sent, Slot};
 use super::{Stats, TaskCell};
@@ -146,7 +146,7 @@ impl Shared {
     /// Fresh state around `proto`, with requests timing out after
     /// `timeout`. Must be called on a runtime with timers.
     pub fn new(proto: ClientState, timeout: Duration) -> Shared {
-        let clock = runtime::time::clock();
+        let clock = waitrt::time::clock();
         Shared {
             inner: Mutex::new(Inner {
                 proto,

@@ -12,8 +12,8 @@ use crate::wire::Command;
 use crate::workload::{self, pattern, Plan, Progress};
 
 /// A two-worker runtime with I/O and timers.
-pub fn rt() -> runtime::Runtime {
-    runtime::Builder::new_multi_thread()
+pub fn rt() -> waitrt::Runtime {
+    waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
@@ -100,7 +100,7 @@ fn an_interrupted_caller_gets_interrupted_and_others_carry_on() {
         ts.hold(Some(Command::Read as u16));
         let waiter = {
             let c = c.clone();
-            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
         };
         ts.wait_held(1).await;
         waiter.interrupt();
@@ -138,16 +138,16 @@ fn a_caller_waiting_for_credits_can_be_interrupted() {
         ts.hold(Some(Command::Read as u16));
         let first = {
             let c = c.clone();
-            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
         };
         ts.wait_held(1).await; // the only credit is in flight
         let waits_before = c.daemon().stats().acct.credit_waits;
         let second = {
             let c = c.clone();
-            runtime::spawn(async move { c.read_at(fid, 0, 4096).await })
+            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
         };
         while c.daemon().stats().acct.credit_waits == waits_before {
-            runtime::task::yield_now().await; // until it sleeps on the credits
+            waitrt::task::yield_now().await; // until it sleeps on the credits
         }
         let requests_before = c.daemon().stats().acct.requests;
         second.interrupt();
@@ -181,7 +181,7 @@ fn a_late_create_reply_gets_its_handle_closed() {
         ts.hold(Some(Command::Create as u16));
         let waiter = {
             let c = c.clone();
-            runtime::spawn(async move { c.open("b.bin", false).await })
+            waitrt::spawn(async move { c.open("b.bin", false).await })
         };
         ts.wait_held(1).await;
         waiter.interrupt();
@@ -219,7 +219,7 @@ fn ctrl_c_fails_waiting_callers_and_logs_off() {
         let waiters: Vec<_> = (0..4u64)
             .map(|i| {
                 let c = c.clone();
-                runtime::spawn(async move { c.read_at(fid, i * 1024, 1024).await })
+                waitrt::spawn(async move { c.read_at(fid, i * 1024, 1024).await })
             })
             .collect();
         ts.wait_held(4).await;
@@ -262,7 +262,7 @@ fn garbage_or_oversized_frames_fail_every_waiting_caller() {
             let waiters: Vec<_> = (0..8u64)
                 .map(|i| {
                     let c = c.clone();
-                    runtime::spawn(async move { c.read_at(fid, i * 512, 512).await })
+                    waitrt::spawn(async move { c.read_at(fid, i * 512, 512).await })
                 })
                 .collect();
             ts.wait_held(8).await;

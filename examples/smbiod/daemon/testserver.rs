@@ -91,7 +91,7 @@ impl TestServer {
             if self.held_total() >= n {
                 return;
             }
-            runtime::time::sleep(Duration::from_millis(1)).await;
+            waitrt::time::sleep(Duration::from_millis(1)).await;
         }
         panic!("the client never sent {n} held requests");
     }

@@ -1,5 +1,5 @@
 //! The embedded server on our runtime: an accept loop on
-//! [`runtime::net::TcpListener`], one task per connection, each frame
+//! [`waitrt::net::TcpListener`], one task per connection, each frame
 //! through [`Connection::handle`]. Replies are batched: they are flushed
 //! when no further complete request is already buffered, so a pipelining
 //! client gets many replies per write.
@@ -8,8 +8,8 @@ use std::io;
 use std::net::SocketAddr;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use runtime::net::{AcceptBackoff, TcpListener, TcpStream};
-use runtime::task::JoinHandle;
+use waitrt::net::{AcceptBackoff, TcpListener, TcpStream};
+use waitrt::task::JoinHandle;
 
 use super::{Connection, ShareConfig};
 use crate::wire::frame;
@@ -22,7 +22,7 @@ const FLUSH_AT: usize = 1 << 20;
 pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let task = runtime::spawn(async move {
+    let task = waitrt::spawn(async move {
         // Out of descriptors (a client holding thousands of handles), the
         // loop pauses instead of spinning, and logs once per episode.
         let mut backoff = AcceptBackoff::new();
@@ -30,7 +30,7 @@ pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, Jo
             match listener.accept_with_backoff(&mut backoff).await {
                 Ok((stream, _)) => {
                     let share = share.clone();
-                    runtime::spawn(async move {
+                    waitrt::spawn(async move {
                         if let Err(e) = serve_connection(stream, share).await {
                             if e.kind() != io::ErrorKind::ConnectionReset {
                                 eprintln!("smbiod server: connection ended: {e}");

@@ -1,5 +1,5 @@
 //! A blocking std::net driver for [`Connection`]: one thread per client.
-//! The async driver on our runtime replaces it once `runtime::net` lands.
+//! The async driver on our runtime replaces it once `waitrt::net` lands.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

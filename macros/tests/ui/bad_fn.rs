@@ -1,18 +1,18 @@
 // The function itself: not async, with arguments, generic, or a second
 // test attribute.
 
-#[runtime::test]
+#[waitrt::test]
 fn not_async() {}
 
-#[runtime::test]
+#[waitrt::test]
 async fn with_an_argument(n: u32) {
     let _ = n;
 }
 
-#[runtime::test]
+#[waitrt::test]
 async fn generic<T>() {}
 
-#[runtime::test]
+#[waitrt::test]
 #[test]
 async fn two_test_attributes() {}
 

@@ -1,10 +1,10 @@
-// `#[runtime::main]`: not async, and `check` (tests only). No "`main`
+// `#[waitrt::main]`: not async, and `check` (tests only). No "`main`
 // not found" error follows either.
 
-#[runtime::main(check)]
+#[waitrt::main(check)]
 async fn main() {}
 
 mod not_async {
-    #[runtime::main(flavor = "current_thread")]
+    #[waitrt::main(flavor = "current_thread")]
     pub fn main() {}
 }

@@ -1,21 +1,21 @@
 // A value of the wrong type or out of range: the error points at the value.
 
-#[runtime::test(flavor = "multi_thread", worker_threads = "4")]
+#[waitrt::test(flavor = "multi_thread", worker_threads = "4")]
 async fn string_for_an_integer() {}
 
-#[runtime::test(start_paused = 1)]
+#[waitrt::test(start_paused = 1)]
 async fn integer_for_a_bool() {}
 
-#[runtime::test(flavor = "many_threads")]
+#[waitrt::test(flavor = "many_threads")]
 async fn unknown_flavor() {}
 
-#[runtime::test(flavor = "multi_thread", worker_threads = 0)]
+#[waitrt::test(flavor = "multi_thread", worker_threads = 0)]
 async fn no_workers() {}
 
-#[runtime::test(start_paused)]
+#[waitrt::test(start_paused)]
 async fn no_value() {}
 
-#[runtime::test(check(seeds = "many", policy = "round_robin"))]
+#[waitrt::test(check(seeds = "many", policy = "round_robin"))]
 async fn bad_check_values() {}
 
 fn main() {}

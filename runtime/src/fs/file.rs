@@ -64,10 +64,10 @@ pub(crate) const MAX_BUF: usize = 2 * 1024 * 1024;
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-/// use runtime::fs::File;
+/// use waitrt::fs::File;
 /// use std::io::SeekFrom;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let path = std::env::temp_dir().join(format!("file-doc-{}", std::process::id()));
 ///     let mut file = File::options().read(true).write(true).create(true).truncate(true).open(&path).await?;
 ///     file.write_all(b"hello, world").await?;
@@ -75,7 +75,7 @@ pub(crate) const MAX_BUF: usize = 2 * 1024 * 1024;
 ///     let mut word = String::new();
 ///     file.read_to_string(&mut word).await?;
 ///     assert_eq!(word, "world");
-///     runtime::fs::remove_file(&path).await
+///     waitrt::fs::remove_file(&path).await
 /// })
 /// .unwrap();
 /// ```

@@ -11,16 +11,16 @@ use super::{on_path, File};
 /// # Examples
 ///
 /// ```
-/// use runtime::fs::OpenOptions;
+/// use waitrt::fs::OpenOptions;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let path = std::env::temp_dir().join(format!("open-options-doc-{}", std::process::id()));
 ///     let file = OpenOptions::new().write(true).create_new(true).open(&path).await?;
 ///     drop(file);
 ///     // A second `create_new` finds it there.
 ///     let err = OpenOptions::new().write(true).create_new(true).open(&path).await.unwrap_err();
 ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-///     runtime::fs::remove_file(&path).await
+///     waitrt::fs::remove_file(&path).await
 /// })
 /// .unwrap();
 /// ```

@@ -34,8 +34,8 @@ const BATCH: usize = 32;
 /// # Examples
 ///
 /// ```
-/// runtime::Runtime::new().unwrap().block_on(async {
-///     let mut entries = runtime::fs::read_dir(env!("CARGO_MANIFEST_DIR")).await?;
+/// waitrt::Runtime::new().unwrap().block_on(async {
+///     let mut entries = waitrt::fs::read_dir(env!("CARGO_MANIFEST_DIR")).await?;
 ///     let mut names = Vec::new();
 ///     while let Some(entry) = entries.next_entry().await? {
 ///         names.push(entry.file_name());

@@ -18,10 +18,10 @@ use std::future::Future;
 ///
 /// ```
 /// use hyper::rt::Executor;
-/// use runtime::hyper::RuntimeExecutor;
+/// use waitrt::hyper::RuntimeExecutor;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
-///     let (tx, rx) = runtime::sync::oneshot::channel();
+/// waitrt::Runtime::new().unwrap().block_on(async {
+///     let (tx, rx) = waitrt::sync::oneshot::channel();
 ///     RuntimeExecutor::new().execute(async move { tx.send(7).unwrap() });
 ///     assert_eq!(rx.await.unwrap(), 7);
 /// });

@@ -80,20 +80,20 @@ pin_project! {
     /// use hyper::server::conn::http1;
     /// use hyper::service::service_fn;
     /// use hyper::{Request, Response};
-    /// use runtime::hyper::{Io, RuntimeTimer};
-    /// use runtime::net::{TcpListener, TcpStream};
+    /// use waitrt::hyper::{Io, RuntimeTimer};
+    /// use waitrt::net::{TcpListener, TcpStream};
     ///
     /// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     ///     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
     /// }
     ///
-    /// runtime::Runtime::new().unwrap().block_on(async {
+    /// waitrt::Runtime::new().unwrap().block_on(async {
     ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
     ///     let addr = listener.local_addr()?;
-    ///     runtime::spawn(async move {
+    ///     waitrt::spawn(async move {
     ///         loop {
     ///             let (stream, _) = listener.accept().await.unwrap();
-    ///             runtime::spawn(async move {
+    ///             waitrt::spawn(async move {
     ///                 let served = http1::Builder::new()
     ///                     .timer(RuntimeTimer::new())
     ///                     .serve_connection(Io::new(stream), service_fn(hello))

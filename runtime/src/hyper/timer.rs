@@ -10,7 +10,7 @@ use crate::time::Sleep;
 /// pool's idle timeout) on this runtime's timer wheel. The counterpart of
 /// hyper-util's `TokioTimer`.
 ///
-/// The sleeps it hands out are [`runtime::time::Sleep`](Sleep)s, boxed;
+/// The sleeps it hands out are [`waitrt::time::Sleep`](Sleep)s, boxed;
 /// [`reset`](hyper::rt::Timer::reset) finds ours by downcasting and moves
 /// the deadline in place ([`Sleep::reset`]: same wheel node, nothing
 /// allocated), which is what hyper does to a header-read timeout on every
@@ -18,7 +18,7 @@ use crate::time::Sleep;
 /// replaced by a fresh one, as hyper's default does.
 ///
 /// [`now`](hyper::rt::Timer::now) is the runtime's clock
-/// ([`runtime::time::now`](crate::time::now)), so a paused clock (the test
+/// ([`waitrt::time::now`](crate::time::now)), so a paused clock (the test
 /// toolkit's, `start_paused`) drives hyper's timeouts too; outside a
 /// runtime, or on one without timers, it is `Instant::now()`.
 ///
@@ -33,9 +33,9 @@ use crate::time::Sleep;
 /// ```
 /// use std::time::Duration;
 /// use hyper::rt::Timer;
-/// use runtime::hyper::RuntimeTimer;
+/// use waitrt::hyper::RuntimeTimer;
 ///
-/// let rt = runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
 /// rt.block_on(async {
 ///     let timer = RuntimeTimer::new();
 ///     let start = timer.now();

@@ -58,8 +58,8 @@ use sealed::{Resolve, Resolved};
 /// ```
 /// use std::net::SocketAddr;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
-///     let addrs: Vec<SocketAddr> = runtime::net::lookup_host("localhost:8080").await?.collect();
+/// waitrt::Runtime::new().unwrap().block_on(async {
+///     let addrs: Vec<SocketAddr> = waitrt::net::lookup_host("localhost:8080").await?.collect();
 ///     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
 ///     std::io::Result::Ok(())
 /// })

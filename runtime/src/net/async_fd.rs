@@ -34,9 +34,9 @@ use crate::reactor::PollEvented;
 /// ```
 /// use std::io::{Read, Write};
 /// use std::os::unix::net::UnixStream;
-/// use runtime::net::AsyncFd;
+/// use waitrt::net::AsyncFd;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let (mut ours, theirs) = UnixStream::pair()?;
 ///     theirs.set_nonblocking(true)?;
 ///     let fd = AsyncFd::new(theirs)?;

@@ -23,9 +23,9 @@ use crate::reactor::PollEvented;
 /// # Examples
 ///
 /// ```
-/// use runtime::net::UdpSocket;
+/// use waitrt::net::UdpSocket;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
 ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
 ///     a.send_to(b"ping", b.local_addr()?).await?;

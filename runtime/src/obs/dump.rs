@@ -82,7 +82,7 @@ impl Dump {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
+    /// let rt = waitrt::Runtime::new().unwrap();
     /// let dump = rt.handle().dump();
     /// assert!(dump.tasks().is_empty());
     /// ```
@@ -95,7 +95,7 @@ impl Dump {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
+    /// let rt = waitrt::Runtime::new().unwrap();
     /// let task = rt.spawn(std::future::pending::<()>());
     /// assert!(rt.handle().dump().task(task.id()).is_some());
     /// ```
@@ -108,7 +108,7 @@ impl Dump {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    /// let rt = waitrt::Builder::new_multi_thread().worker_threads(1).build().unwrap();
     /// # let _ = rt.block_on(rt.spawn(async {}));
     /// assert!(rt.handle().dump().workers().len() <= 1);
     /// ```
@@ -122,7 +122,7 @@ impl Dump {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
+    /// let rt = waitrt::Runtime::new().unwrap();
     /// let _ = rt.handle().dump().threads();
     /// ```
     pub fn threads(&self) -> &[Waiting] {
@@ -134,7 +134,7 @@ impl Dump {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
+    /// let rt = waitrt::Runtime::new().unwrap();
     /// assert!(rt.handle().dump().taken() <= std::time::Instant::now());
     /// ```
     pub fn taken(&self) -> Instant {
@@ -153,7 +153,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         match w.task {
             Some(task) => waits.entry(task).or_default().push(w),
             // Runtime threads idle in their own queues are not news.
-            None if w.queue_name.is_some_and(|n| n.starts_with("runtime::")) => {}
+            None if w.queue_name.is_some_and(|n| n.starts_with("waitrt::")) => {}
             None => threads.push(w),
         }
     }

@@ -133,7 +133,7 @@ impl Shared {
             driver_taken: std::sync::atomic::AtomicBool::new(false),
             block_on_parkers: Mutex::new(Vec::new()),
             running: AtomicUsize::new(workers),
-            exited: WaitQueue::named("runtime::workers_exited"),
+            exited: WaitQueue::named("waitrt::workers_exited"),
         });
         for (index, local) in locals.into_iter().enumerate() {
             let core = Box::new(Core {

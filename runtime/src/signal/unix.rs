@@ -6,11 +6,11 @@
 //! `signal::unix`.
 //!
 //! ```no_run
-//! use runtime::signal::unix::{signal, SignalKind};
+//! use waitrt::signal::unix::{signal, SignalKind};
 //!
 //! # fn reload() {}
 //! # fn main() -> std::io::Result<()> {
-//! runtime::Runtime::new()?.block_on(async {
+//! waitrt::Runtime::new()?.block_on(async {
 //!     let mut hangups = signal(SignalKind::hangup())?;
 //!     while hangups.recv().await.is_some() {
 //!         reload(); // one call for one or more SIGHUPs since the last

@@ -36,7 +36,7 @@
 //!
 //! ```
 //! use std::sync::atomic::Ordering::SeqCst;
-//! use runtime::sync::atomic::AtomicUsize;
+//! use waitrt::sync::atomic::AtomicUsize;
 //!
 //! let n = AtomicUsize::new(1);
 //! n.fetch_add(1, SeqCst); // a decision point when a check runs
@@ -56,7 +56,7 @@ macro_rules! common {
         ///
         /// ```
         /// use std::sync::atomic::Ordering::SeqCst;
-        #[doc = concat!("let a = runtime::sync::atomic::", stringify!($name), "::new(", stringify!($example), ");")]
+        #[doc = concat!("let a = waitrt::sync::atomic::", stringify!($name), "::new(", stringify!($example), ");")]
         #[doc = concat!("assert_eq!(a.swap(", stringify!($example), ", SeqCst), ", stringify!($example), ");")]
         /// ```
         #[derive(Default)]

@@ -16,14 +16,14 @@ use waitq::WaitQueue;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use runtime::sync::Barrier;
+/// use waitrt::sync::Barrier;
 ///
-/// runtime::block_on(async {
+/// waitrt::block_on(async {
 ///     let barrier = Arc::new(Barrier::new(3));
 ///     let tasks: Vec<_> = (0..3)
 ///         .map(|_| {
 ///             let barrier = barrier.clone();
-///             runtime::spawn(async move { barrier.wait().await.is_leader() })
+///             waitrt::spawn(async move { barrier.wait().await.is_leader() })
 ///         })
 ///         .collect();
 ///     let mut leaders = 0;
@@ -54,8 +54,8 @@ impl Barrier {
     /// # Examples
     ///
     /// ```
-    /// let barrier = runtime::sync::Barrier::new(1);
-    /// runtime::block_on(async { assert!(barrier.wait().await.is_leader()) });
+    /// let barrier = waitrt::sync::Barrier::new(1);
+    /// waitrt::block_on(async { assert!(barrier.wait().await.is_leader()) });
     /// ```
     pub fn new(n: usize) -> Barrier {
         Barrier {
@@ -80,13 +80,13 @@ impl Barrier {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let barrier = Arc::new(runtime::sync::Barrier::new(2));
+    /// waitrt::block_on(async {
+    ///     let barrier = Arc::new(waitrt::sync::Barrier::new(2));
     ///     for _ in 0..3 {
     ///         // three generations
     ///         let other = {
     ///             let barrier = barrier.clone();
-    ///             runtime::spawn(async move { barrier.wait().await })
+    ///             waitrt::spawn(async move { barrier.wait().await })
     ///         };
     ///         let mine = barrier.wait().await;
     ///         assert!(mine.is_leader() != other.await.unwrap().is_leader());
@@ -159,8 +159,8 @@ impl BarrierWaitResult {
     /// # Examples
     ///
     /// ```
-    /// let barrier = runtime::sync::Barrier::new(1);
-    /// runtime::block_on(async { assert!(barrier.wait().await.is_leader()) });
+    /// let barrier = waitrt::sync::Barrier::new(1);
+    /// waitrt::block_on(async { assert!(barrier.wait().await.is_leader()) });
     /// ```
     pub fn is_leader(&self) -> bool {
         self.0

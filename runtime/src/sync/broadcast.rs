@@ -2,14 +2,14 @@
 //! every message (tokio's `sync::broadcast`).
 //!
 //! ```
-//! use runtime::sync::broadcast;
+//! use waitrt::sync::broadcast;
 //!
-//! let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! let rt = waitrt::Builder::new_multi_thread().worker_threads(2).build().unwrap();
 //! rt.block_on(async {
 //!     let (tx, mut rx1) = broadcast::channel(16);
 //!     let mut rx2 = tx.subscribe();
-//!     let a = runtime::spawn(async move { (rx1.recv().await, rx1.recv().await) });
-//!     let b = runtime::spawn(async move { (rx2.recv().await, rx2.recv().await) });
+//!     let a = waitrt::spawn(async move { (rx1.recv().await, rx1.recv().await) });
+//!     let b = waitrt::spawn(async move { (rx2.recv().await, rx2.recv().await) });
 //!     tx.send(10).unwrap();
 //!     tx.send(20).unwrap();
 //!     assert_eq!(a.await.unwrap(), (Ok(10), Ok(20)));
@@ -84,7 +84,7 @@ const NEVER: u64 = u64::MAX;
 /// # Examples
 ///
 /// ```
-/// let (tx, mut rx) = runtime::sync::broadcast::channel(2);
+/// let (tx, mut rx) = waitrt::sync::broadcast::channel(2);
 /// tx.send("hello").unwrap();
 /// assert_eq!(rx.try_recv(), Ok("hello"));
 /// ```
@@ -136,7 +136,7 @@ impl<T> Shared<T> {
 /// # Examples
 ///
 /// ```
-/// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+/// let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
 /// let tx2 = tx.clone();
 /// assert_eq!(tx2.send(1), Ok(1)); // one receiver got it
 /// assert_eq!(rx.try_recv(), Ok(1));
@@ -159,7 +159,7 @@ pub struct WeakSender<T> {
 /// # Examples
 ///
 /// ```
-/// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+/// let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
 /// tx.send(1).unwrap();
 /// let mut late = rx.resubscribe(); // starts at the tail
 /// tx.send(2).unwrap();
@@ -218,7 +218,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, rx) = waitrt::sync::broadcast::channel(4);
     /// let _rx2 = tx.subscribe();
     /// assert_eq!(tx.send('a'), Ok(2));
     /// drop((rx, _rx2));
@@ -263,7 +263,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let tx = runtime::sync::broadcast::Sender::new(4);
+    /// let tx = waitrt::sync::broadcast::Sender::new(4);
     /// assert!(tx.send(1).is_err(), "nobody listens yet");
     /// let mut rx = tx.subscribe();
     /// tx.send(2).unwrap();
@@ -281,7 +281,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, mut rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// let weak = tx.downgrade();
     /// weak.upgrade().unwrap().send(1).unwrap();
     /// drop(tx);
@@ -300,7 +300,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// let tx2 = tx.clone();
     /// assert_eq!(tx.sender_count(), 2);
     /// drop(tx2);
@@ -316,7 +316,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// assert_eq!(tx.strong_count(), 1);
     /// ```
     pub fn strong_count(&self) -> usize {
@@ -328,7 +328,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// let weak = tx.downgrade();
     /// assert_eq!(tx.weak_count(), 1);
     /// drop(weak);
@@ -343,7 +343,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel(4);
     /// tx.send(1).unwrap(); // before: not seen
     /// let mut rx = tx.subscribe();
     /// tx.send(2).unwrap();
@@ -358,7 +358,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::broadcast::channel::<()>(4);
+    /// let (tx, rx) = waitrt::sync::broadcast::channel::<()>(4);
     /// let rx2 = rx.resubscribe();
     /// assert_eq!(tx.receiver_count(), 2);
     /// drop((rx, rx2));
@@ -375,7 +375,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx1) = runtime::sync::broadcast::channel(4);
+    /// let (tx, mut rx1) = waitrt::sync::broadcast::channel(4);
     /// let mut rx2 = tx.subscribe();
     /// tx.send(1).unwrap();
     /// tx.send(2).unwrap();
@@ -409,7 +409,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
     /// tx.send(1).unwrap();
     /// assert!(!tx.is_empty());
     /// rx.try_recv().unwrap();
@@ -424,8 +424,8 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<()>(4);
-    /// let (other, _rx2) = runtime::sync::broadcast::channel::<()>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<()>(4);
+    /// let (other, _rx2) = waitrt::sync::broadcast::channel::<()>(4);
     /// assert!(tx.same_channel(&tx.clone()) && !tx.same_channel(&other));
     /// ```
     pub fn same_channel(&self, other: &Self) -> bool {
@@ -441,10 +441,10 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
-    ///     runtime::spawn(async move { drop(rx) });
+    ///     let (tx, rx) = waitrt::sync::broadcast::channel::<u8>(4);
+    ///     waitrt::spawn(async move { drop(rx) });
     ///     tx.closed().await;
     ///     assert_eq!(tx.receiver_count(), 0);
     /// });
@@ -490,7 +490,7 @@ impl<T> WeakSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// let weak = tx.downgrade();
     /// assert!(weak.upgrade().is_some());
     /// drop(tx);
@@ -523,7 +523,7 @@ impl<T> WeakSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// assert_eq!(tx.downgrade().strong_count(), 1);
     /// ```
     pub fn strong_count(&self) -> usize {
@@ -535,7 +535,7 @@ impl<T> WeakSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, _rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// let weak = tx.downgrade();
     /// let _weak2 = weak.clone();
     /// assert_eq!(weak.weak_count(), 2);

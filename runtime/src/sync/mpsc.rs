@@ -7,14 +7,14 @@
 //! plain threads.
 //!
 //! ```
-//! use runtime::sync::mpsc;
+//! use waitrt::sync::mpsc;
 //!
-//! let rt = runtime::Builder::new_current_thread().build().unwrap();
+//! let rt = waitrt::Builder::new_current_thread().build().unwrap();
 //! rt.block_on(async {
 //!     let (tx, mut rx) = mpsc::channel(8);
 //!     for id in 0..3 {
 //!         let tx = tx.clone();
-//!         runtime::spawn(async move { tx.send(id).await.unwrap() });
+//!         waitrt::spawn(async move { tx.send(id).await.unwrap() });
 //!     }
 //!     drop(tx); // the channel ends when the last sender is gone
 //!     let mut got = Vec::new();

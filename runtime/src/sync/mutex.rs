@@ -69,14 +69,14 @@ use crate::task::Id;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use runtime::sync::Mutex;
+/// use waitrt::sync::Mutex;
 ///
-/// runtime::block_on(async {
+/// waitrt::block_on(async {
 ///     let count = Arc::new(Mutex::new(0));
 ///     let mut tasks = Vec::new();
 ///     for _ in 0..10 {
 ///         let count = count.clone();
-///         tasks.push(runtime::spawn(async move {
+///         tasks.push(waitrt::spawn(async move {
 ///             *count.lock().await += 1;
 ///         }));
 ///     }
@@ -156,7 +156,7 @@ impl<T> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::Mutex::new(5);
+    /// let lock = waitrt::sync::Mutex::new(5);
     /// assert_eq!(lock.into_inner(), 5);
     /// ```
     pub fn new(value: T) -> Mutex<T> {
@@ -174,9 +174,9 @@ impl<T> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::Mutex;
+    /// use waitrt::sync::Mutex;
     /// static LOG: Mutex<Vec<String>> = Mutex::const_new(Vec::new());
-    /// runtime::block_on(async { LOG.lock().await.push("up".into()) });
+    /// waitrt::block_on(async { LOG.lock().await.push("up".into()) });
     /// ```
     pub const fn const_new(value: T) -> Mutex<T> {
         Mutex {
@@ -190,7 +190,7 @@ impl<T> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(runtime::sync::Mutex::new("x").into_inner(), "x");
+    /// assert_eq!(waitrt::sync::Mutex::new("x").into_inner(), "x");
     /// ```
     pub fn into_inner(self) -> T {
         self.data.into_inner()
@@ -210,8 +210,8 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::Mutex::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::Mutex::new(1);
     ///     *lock.lock().await += 1;
     ///     assert_eq!(*lock.lock().await, 2);
     /// });
@@ -242,14 +242,14 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::Mutex::new(()));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::Mutex::new(()));
     ///     let held = lock.lock().await;
     ///     let waiter = {
     ///         let lock = lock.clone();
-    ///         runtime::spawn(async move { lock.lock_interruptible().await.map(drop) })
+    ///         waitrt::spawn(async move { lock.lock_interruptible().await.map(drop) })
     ///     };
-    ///     runtime::task::yield_now().await;
+    ///     waitrt::task::yield_now().await;
     ///     waiter.interrupt();
     ///     assert!(waiter.await.unwrap().is_err());
     ///     drop(held);
@@ -277,8 +277,8 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::Mutex::new(0);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::Mutex::new(0);
     ///     *lock.lock_killable().await.unwrap() += 1;
     /// });
     /// ```
@@ -306,9 +306,9 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
     /// rt.block_on(async {
-    ///     let lock = runtime::sync::Mutex::new(());
+    ///     let lock = waitrt::sync::Mutex::new(());
     ///     let held = lock.lock().await;
     ///     assert!(lock.lock_timeout(Duration::from_secs(1)).await.is_err());
     ///     drop(held);
@@ -334,7 +334,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let lock = Arc::new(runtime::sync::Mutex::new(0));
+    /// let lock = Arc::new(waitrt::sync::Mutex::new(0));
     /// let other = {
     ///     let lock = lock.clone();
     ///     std::thread::spawn(move || *lock.blocking_lock() += 1)
@@ -360,7 +360,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::Mutex::new(1);
+    /// let lock = waitrt::sync::Mutex::new(1);
     /// let guard = lock.try_lock().unwrap();
     /// assert!(lock.try_lock().is_err());
     /// drop(guard);
@@ -387,10 +387,10 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::Mutex::new(1));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::Mutex::new(1));
     ///     let mut guard = lock.clone().lock_owned().await;
-    ///     runtime::spawn(async move { *guard += 1 }).await.unwrap();
+    ///     waitrt::spawn(async move { *guard += 1 }).await.unwrap();
     ///     assert_eq!(*lock.lock().await, 2);
     /// });
     /// ```
@@ -411,7 +411,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let lock = Arc::new(runtime::sync::Mutex::new(1));
+    /// let lock = Arc::new(waitrt::sync::Mutex::new(1));
     /// let guard = lock.clone().try_lock_owned().unwrap();
     /// assert!(lock.try_lock().is_err());
     /// drop(guard);
@@ -429,7 +429,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// let mut lock = runtime::sync::Mutex::new(1);
+    /// let mut lock = waitrt::sync::Mutex::new(1);
     /// *lock.get_mut() = 2;
     /// assert_eq!(lock.into_inner(), 2);
     /// ```
@@ -444,10 +444,10 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = std::sync::Arc::new(runtime::sync::Mutex::new(()));
+    /// waitrt::block_on(async {
+    ///     let lock = std::sync::Arc::new(waitrt::sync::Mutex::new(()));
     ///     assert!(lock.holder().is_none());
-    ///     let task = runtime::spawn({
+    ///     let task = waitrt::spawn({
     ///         let lock = lock.clone();
     ///         async move { std::mem::forget(lock.lock_owned().await) }
     ///     });
@@ -526,8 +526,8 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{MutexGuard, Mutex};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{MutexGuard, Mutex};
+    /// waitrt::block_on(async {
     ///     let lock = Mutex::new((1, String::from("a")));
     ///     let mut name = MutexGuard::map(lock.lock().await, |pair| &mut pair.1);
     ///     name.push('b');
@@ -565,8 +565,8 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{MutexGuard, Mutex};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{MutexGuard, Mutex};
+    /// waitrt::block_on(async {
     ///     let lock = Mutex::new(vec![1, 2]);
     ///     let guard = MutexGuard::try_map(lock.lock().await, |v| v.get_mut(5)).unwrap_err();
     ///     let mut first = MutexGuard::try_map(guard, |v| v.first_mut()).unwrap();
@@ -600,10 +600,10 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::Mutex::new(0);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::Mutex::new(0);
     ///     let guard = lock.lock().await;
-    ///     assert!(std::ptr::eq(runtime::sync::MutexGuard::mutex(&guard), &lock));
+    ///     assert!(std::ptr::eq(waitrt::sync::MutexGuard::mutex(&guard), &lock));
     /// });
     /// ```
     pub fn mutex(this: &Self) -> &'a Mutex<T> {
@@ -663,8 +663,8 @@ impl<'a, U: ?Sized> MappedMutexGuard<'a, U> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{MappedMutexGuard, Mutex, MutexGuard};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{MappedMutexGuard, Mutex, MutexGuard};
+    /// waitrt::block_on(async {
     ///     let lock = Mutex::new(((1, 2), 3));
     ///     let inner = MutexGuard::map(lock.lock().await, |v| &mut v.0);
     ///     let mut second = MappedMutexGuard::map(inner, |v| &mut v.1);
@@ -724,7 +724,7 @@ impl<T: ?Sized> OwnedMutexGuard<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let lock = Arc::new(runtime::sync::Mutex::new(()));
+    /// let lock = Arc::new(waitrt::sync::Mutex::new(()));
     /// let guard = lock.clone().try_lock_owned().unwrap();
     /// assert!(Arc::ptr_eq(guard.mutex(), &lock));
     /// ```

@@ -17,11 +17,11 @@ use crate::sync::semaphore::Semaphore;
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::OnceCell;
+/// use waitrt::sync::OnceCell;
 ///
 /// static CONFIG: OnceCell<String> = OnceCell::const_new();
 ///
-/// runtime::block_on(async {
+/// waitrt::block_on(async {
 ///     let value = CONFIG.get_or_init(|| async { "loaded".to_string() }).await;
 ///     assert_eq!(value, "loaded");
 ///     assert_eq!(CONFIG.get().map(String::as_str), Some("loaded"));
@@ -51,7 +51,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let cell = runtime::sync::OnceCell::<u32>::new();
+    /// let cell = waitrt::sync::OnceCell::<u32>::new();
     /// assert!(!cell.initialized());
     /// ```
     pub fn new() -> Self {
@@ -66,7 +66,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// static CELL: runtime::sync::OnceCell<u32> = runtime::sync::OnceCell::const_new();
+    /// static CELL: waitrt::sync::OnceCell<u32> = waitrt::sync::OnceCell::const_new();
     /// assert!(CELL.get().is_none());
     /// ```
     pub const fn const_new() -> Self {
@@ -81,7 +81,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let cell = runtime::sync::OnceCell::new_with(Some(3));
+    /// let cell = waitrt::sync::OnceCell::new_with(Some(3));
     /// assert_eq!(cell.get(), Some(&3));
     /// ```
     pub fn new_with(value: Option<T>) -> Self {
@@ -98,7 +98,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let cell = runtime::sync::OnceCell::new();
+    /// let cell = waitrt::sync::OnceCell::new();
     /// assert_eq!(cell.get(), None);
     /// cell.set(1).unwrap();
     /// assert_eq!(cell.get(), Some(&1));
@@ -112,7 +112,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let mut cell = runtime::sync::OnceCell::new_with(Some(1));
+    /// let mut cell = waitrt::sync::OnceCell::new_with(Some(1));
     /// *cell.get_mut().unwrap() += 1;
     /// assert_eq!(cell.get(), Some(&2));
     /// ```
@@ -125,7 +125,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let cell = runtime::sync::OnceCell::new_with(Some(()));
+    /// let cell = waitrt::sync::OnceCell::new_with(Some(()));
     /// assert!(cell.initialized());
     /// ```
     pub fn initialized(&self) -> bool {
@@ -141,7 +141,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{OnceCell, SetError};
+    /// use waitrt::sync::{OnceCell, SetError};
     /// let cell = OnceCell::new();
     /// assert!(cell.set(1).is_ok());
     /// assert_eq!(cell.set(2), Err(SetError::AlreadyInitializedError(2)));
@@ -172,8 +172,8 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let cell = runtime::sync::OnceCell::new();
+    /// waitrt::block_on(async {
+    ///     let cell = waitrt::sync::OnceCell::new();
     ///     assert_eq!(*cell.get_or_init(|| async { 1 }).await, 1);
     ///     assert_eq!(*cell.get_or_init(|| async { 2 }).await, 1);
     /// });
@@ -207,8 +207,8 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let cell = runtime::sync::OnceCell::new();
+    /// waitrt::block_on(async {
+    ///     let cell = waitrt::sync::OnceCell::new();
     ///     assert!(cell.get_or_try_init(|| async { Err::<u8, _>("down") }).await.is_err());
     ///     assert_eq!(*cell.get_or_try_init(|| async { Ok::<_, ()>(7) }).await.unwrap(), 7);
     /// });
@@ -254,7 +254,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(runtime::sync::OnceCell::new_with(Some(1)).into_inner(), Some(1));
+    /// assert_eq!(waitrt::sync::OnceCell::new_with(Some(1)).into_inner(), Some(1));
     /// ```
     pub fn into_inner(self) -> Option<T> {
         self.value.into_inner()
@@ -266,7 +266,7 @@ impl<T> OnceCell<T> {
     /// # Examples
     ///
     /// ```
-    /// let mut cell = runtime::sync::OnceCell::new_with(Some(1));
+    /// let mut cell = waitrt::sync::OnceCell::new_with(Some(1));
     /// assert_eq!(cell.take(), Some(1));
     /// assert!(cell.set(2).is_ok());
     /// ```

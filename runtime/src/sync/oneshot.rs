@@ -2,12 +2,12 @@
 //! once and a [`Receiver`] that is a future of it.
 //!
 //! ```
-//! use runtime::sync::oneshot;
+//! use waitrt::sync::oneshot;
 //!
-//! let rt = runtime::Builder::new_current_thread().build().unwrap();
+//! let rt = waitrt::Builder::new_current_thread().build().unwrap();
 //! rt.block_on(async {
 //!     let (tx, rx) = oneshot::channel();
-//!     runtime::spawn(async move {
+//!     waitrt::spawn(async move {
 //!         tx.send(6 * 7).unwrap();
 //!     });
 //!     assert_eq!(rx.await, Ok(42));
@@ -72,7 +72,7 @@ use crate::sync::signals;
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::oneshot::channel();
+/// let (tx, rx) = waitrt::sync::oneshot::channel();
 /// tx.send("done").unwrap();
 /// assert_eq!(rx.blocking_recv(), Ok("done"));
 /// ```
@@ -229,7 +229,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::oneshot::channel();
+    /// let (tx, rx) = waitrt::sync::oneshot::channel();
     /// drop(rx);
     /// assert_eq!(tx.send(1), Err(1));
     /// ```
@@ -257,10 +257,10 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (mut tx, rx) = runtime::sync::oneshot::channel::<u8>();
-    ///     runtime::spawn(async move { drop(rx) });
+    ///     let (mut tx, rx) = waitrt::sync::oneshot::channel::<u8>();
+    ///     waitrt::spawn(async move { drop(rx) });
     ///     tx.closed().await;
     ///     assert!(tx.is_closed());
     /// });
@@ -279,9 +279,9 @@ impl<T> Sender<T> {
     ///
     /// ```
     /// use std::future::poll_fn;
-    /// runtime::block_on(async {
-    ///     let (mut tx, rx) = runtime::sync::oneshot::channel::<u8>();
-    ///     let task = runtime::spawn(async move {
+    /// waitrt::block_on(async {
+    ///     let (mut tx, rx) = waitrt::sync::oneshot::channel::<u8>();
+    ///     let task = waitrt::spawn(async move {
     ///         poll_fn(|cx| tx.poll_closed(cx)).await;
     ///         tx.is_closed()
     ///     });
@@ -305,7 +305,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    /// let (tx, mut rx) = waitrt::sync::oneshot::channel::<u8>();
     /// rx.close();
     /// assert!(tx.is_closed());
     /// ```
@@ -347,7 +347,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::oneshot::channel();
+    /// let (tx, mut rx) = waitrt::sync::oneshot::channel();
     /// tx.send(3).unwrap();
     /// assert_eq!(rx.try_recv(), Ok(3));
     /// ```
@@ -370,7 +370,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::oneshot::channel();
+    /// let (tx, mut rx) = waitrt::sync::oneshot::channel();
     /// rx.close();
     /// assert_eq!(tx.send(1), Err(1));
     /// assert!(rx.try_recv().is_err());
@@ -398,7 +398,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::oneshot::channel();
+    /// let (tx, rx) = waitrt::sync::oneshot::channel();
     /// std::thread::spawn(move || tx.send(5).unwrap());
     /// assert_eq!(rx.blocking_recv(), Ok(5));
     /// ```
@@ -433,9 +433,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::oneshot::channel();
+    ///     let (tx, mut rx) = waitrt::sync::oneshot::channel();
     ///     tx.send(1).unwrap();
     ///     assert_eq!(rx.recv_interruptible().await, Ok(Ok(1)));
     /// });
@@ -463,9 +463,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     let (tx, mut rx) = waitrt::sync::oneshot::channel::<u8>();
     ///     drop(tx);
     ///     assert!(rx.recv_killable().await.unwrap().is_err());
     /// });
@@ -499,9 +499,9 @@ impl<T> Receiver<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
     /// rt.block_on(async {
-    ///     let (_tx, mut rx) = runtime::sync::oneshot::channel::<u8>();
+    ///     let (_tx, mut rx) = waitrt::sync::oneshot::channel::<u8>();
     ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err());
     /// });
     /// ```

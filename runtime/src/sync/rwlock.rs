@@ -76,9 +76,9 @@ const MAX_READS: u32 = u32::MAX >> 3;
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::RwLock;
+/// use waitrt::sync::RwLock;
 ///
-/// runtime::block_on(async {
+/// waitrt::block_on(async {
 ///     let lock = RwLock::new(5);
 ///     {
 ///         let a = lock.read().await;
@@ -113,7 +113,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::new(1);
+    /// let lock = waitrt::sync::RwLock::new(1);
     /// assert_eq!(lock.into_inner(), 1);
     /// ```
     pub fn new(value: T) -> RwLock<T> {
@@ -129,7 +129,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::with_max_readers(0, 2);
+    /// let lock = waitrt::sync::RwLock::with_max_readers(0, 2);
     /// let _a = lock.try_read().unwrap();
     /// let _b = lock.try_read().unwrap();
     /// assert!(lock.try_read().is_err());
@@ -154,9 +154,9 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::RwLock;
+    /// use waitrt::sync::RwLock;
     /// static CONFIG: RwLock<u32> = RwLock::const_new(80);
-    /// runtime::block_on(async { assert_eq!(*CONFIG.read().await, 80) });
+    /// waitrt::block_on(async { assert_eq!(*CONFIG.read().await, 80) });
     /// ```
     pub const fn const_new(value: T) -> RwLock<T> {
         RwLock {
@@ -180,8 +180,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(vec![1, 2]);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(vec![1, 2]);
     ///     assert_eq!(lock.read().await.len(), 2);
     /// });
     /// ```
@@ -208,8 +208,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     assert_eq!(*lock.read_interruptible().await.unwrap(), 1);
     /// });
     /// ```
@@ -233,8 +233,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     assert_eq!(*lock.read_killable().await.unwrap(), 1);
     /// });
     /// ```
@@ -262,9 +262,9 @@ impl<T> RwLock<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
     /// rt.block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     let writer = lock.write().await;
     ///     assert!(lock.read_timeout(Duration::from_secs(1)).await.is_err());
     ///     drop(writer);
@@ -295,8 +295,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     *lock.write().await = 2;
     ///     assert_eq!(*lock.read().await, 2);
     /// });
@@ -328,8 +328,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     *lock.write_interruptible().await.unwrap() += 1;
     /// });
     /// ```
@@ -353,8 +353,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     *lock.write_killable().await.unwrap() += 1;
     /// });
     /// ```
@@ -382,9 +382,9 @@ impl<T> RwLock<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
     /// rt.block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     let reader = lock.read().await;
     ///     assert!(lock.write_timeout(Duration::from_secs(1)).await.is_err());
     ///     drop(reader);
@@ -409,7 +409,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::new(3);
+    /// let lock = waitrt::sync::RwLock::new(3);
     /// assert_eq!(*lock.blocking_read(), 3);
     /// ```
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
@@ -426,7 +426,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::new(3);
+    /// let lock = waitrt::sync::RwLock::new(3);
     /// *lock.blocking_write() += 1;
     /// assert_eq!(*lock.blocking_read(), 4);
     /// ```
@@ -449,7 +449,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::new(1);
+    /// let lock = waitrt::sync::RwLock::new(1);
     /// let r = lock.try_read().unwrap();
     /// assert!(lock.try_write().is_err());
     /// drop(r);
@@ -470,7 +470,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let lock = runtime::sync::RwLock::new(1);
+    /// let lock = waitrt::sync::RwLock::new(1);
     /// let w = lock.try_write().unwrap();
     /// assert!(lock.try_read().is_err());
     /// drop(w);
@@ -501,10 +501,10 @@ impl<T> RwLock<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::RwLock::new(1));
     ///     let guard = lock.clone().read_owned().await;
-    ///     runtime::spawn(async move { assert_eq!(*guard, 1) }).await.unwrap();
+    ///     waitrt::spawn(async move { assert_eq!(*guard, 1) }).await.unwrap();
     /// });
     /// ```
     pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
@@ -524,10 +524,10 @@ impl<T> RwLock<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::RwLock::new(1));
     ///     let mut guard = lock.clone().write_owned().await;
-    ///     runtime::spawn(async move { *guard += 1 }).await.unwrap();
+    ///     waitrt::spawn(async move { *guard += 1 }).await.unwrap();
     ///     assert_eq!(*lock.read().await, 2);
     /// });
     /// ```
@@ -547,7 +547,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// let mut lock = runtime::sync::RwLock::new(1);
+    /// let mut lock = waitrt::sync::RwLock::new(1);
     /// *lock.get_mut() = 2;
     /// assert_eq!(lock.into_inner(), 2);
     /// ```
@@ -560,7 +560,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(runtime::sync::RwLock::new(7).into_inner(), 7);
+    /// assert_eq!(waitrt::sync::RwLock::new(7).into_inner(), 7);
     /// ```
     pub fn into_inner(self) -> T {
         self.data.into_inner()
@@ -572,8 +572,8 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(());
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(());
     ///     assert!(lock.writer().is_none());
     /// });
     /// ```

@@ -76,14 +76,14 @@ use state::{Fast, Shared};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use runtime::sync::Semaphore;
+/// use waitrt::sync::Semaphore;
 ///
-/// runtime::block_on(async {
+/// waitrt::block_on(async {
 ///     let sem = Arc::new(Semaphore::new(2));
 ///     let mut tasks = Vec::new();
 ///     for _ in 0..8 {
 ///         let sem = sem.clone();
-///         tasks.push(runtime::spawn(async move {
+///         tasks.push(waitrt::spawn(async move {
 ///             let _permit = sem.acquire().await.unwrap();
 ///             // ... at most two tasks here ...
 ///         }));
@@ -148,7 +148,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(3);
+    /// let sem = waitrt::sync::Semaphore::new(3);
     /// assert_eq!(sem.available_permits(), 3);
     /// ```
     pub fn new(permits: usize) -> Semaphore {
@@ -167,7 +167,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::Semaphore;
+    /// use waitrt::sync::Semaphore;
     /// static CONNECTIONS: Semaphore = Semaphore::const_new(10);
     /// assert_eq!(CONNECTIONS.available_permits(), 10);
     /// ```
@@ -215,7 +215,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(2);
+    /// let sem = waitrt::sync::Semaphore::new(2);
     /// let _p = sem.try_acquire().unwrap();
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
@@ -238,7 +238,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(0);
+    /// let sem = waitrt::sync::Semaphore::new(0);
     /// sem.add_permits(2);
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
@@ -265,7 +265,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(1);
+    /// let sem = waitrt::sync::Semaphore::new(1);
     /// sem.close();
     /// assert!(sem.is_closed());
     /// assert!(sem.try_acquire().is_err());
@@ -282,7 +282,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// assert!(!runtime::sync::Semaphore::new(1).is_closed());
+    /// assert!(!waitrt::sync::Semaphore::new(1).is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
         state::is_closed(
@@ -304,7 +304,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{Semaphore, TryAcquireError};
+    /// use waitrt::sync::{Semaphore, TryAcquireError};
     /// let sem = Semaphore::new(1);
     /// let permit = sem.try_acquire().unwrap();
     /// assert_eq!(sem.try_acquire().err(), Some(TryAcquireError::NoPermits));
@@ -324,7 +324,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(3);
+    /// let sem = waitrt::sync::Semaphore::new(3);
     /// let permits = sem.try_acquire_many(2).unwrap();
     /// assert_eq!(permits.num_permits(), 2);
     /// assert!(sem.try_acquire_many(2).is_err());
@@ -355,7 +355,7 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     /// let permit = sem.clone().try_acquire_owned().unwrap();
     /// drop(permit);
     /// assert_eq!(sem.available_permits(), 1);
@@ -374,7 +374,7 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(4));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(4));
     /// let permits = sem.clone().try_acquire_many_owned(4).unwrap();
     /// assert_eq!(sem.available_permits(), 0);
     /// drop(permits);
@@ -406,8 +406,8 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let sem = runtime::sync::Semaphore::new(1);
+    /// waitrt::block_on(async {
+    ///     let sem = waitrt::sync::Semaphore::new(1);
     ///     let permit = sem.acquire().await.unwrap();
     ///     assert_eq!(sem.available_permits(), 0);
     ///     drop(permit);
@@ -432,8 +432,8 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let sem = runtime::sync::Semaphore::new(5);
+    /// waitrt::block_on(async {
+    ///     let sem = waitrt::sync::Semaphore::new(5);
     ///     let permits = sem.acquire_many(3).await.unwrap();
     ///     assert_eq!(sem.available_permits(), 2);
     ///     drop(permits);
@@ -464,10 +464,10 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// waitrt::block_on(async {
+    ///     let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     ///     let permit = sem.clone().acquire_owned().await.unwrap();
-    ///     runtime::spawn(async move { drop(permit) }).await.unwrap();
+    ///     waitrt::spawn(async move { drop(permit) }).await.unwrap();
     ///     assert_eq!(sem.available_permits(), 1);
     /// });
     /// ```
@@ -489,8 +489,8 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let sem = Arc::new(runtime::sync::Semaphore::new(2));
+    /// waitrt::block_on(async {
+    ///     let sem = Arc::new(waitrt::sync::Semaphore::new(2));
     ///     let permits = sem.clone().acquire_many_owned(2).await.unwrap();
     ///     assert_eq!(permits.num_permits(), 2);
     /// });
@@ -528,15 +528,15 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use runtime::sync::Semaphore;
+    /// use waitrt::sync::Semaphore;
     ///
-    /// runtime::block_on(async {
+    /// waitrt::block_on(async {
     ///     let sem = Arc::new(Semaphore::new(0));
     ///     let waiter = {
     ///         let sem = sem.clone();
-    ///         runtime::spawn(async move { sem.acquire_interruptible().await.map(drop) })
+    ///         waitrt::spawn(async move { sem.acquire_interruptible().await.map(drop) })
     ///     };
-    ///     runtime::task::yield_now().await; // let it start waiting
+    ///     waitrt::task::yield_now().await; // let it start waiting
     ///     waiter.interrupt();
     ///     assert!(waiter.await.unwrap().is_err());
     /// });
@@ -568,15 +568,15 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use runtime::sync::Semaphore;
+    /// use waitrt::sync::Semaphore;
     ///
-    /// runtime::block_on(async {
+    /// waitrt::block_on(async {
     ///     let sem = Arc::new(Semaphore::new(0));
     ///     let waiter = {
     ///         let sem = sem.clone();
-    ///         runtime::spawn(async move { sem.acquire_killable().await.map(drop) })
+    ///         waitrt::spawn(async move { sem.acquire_killable().await.map(drop) })
     ///     };
-    ///     runtime::task::yield_now().await;
+    ///     waitrt::task::yield_now().await;
     ///     waiter.kill();
     ///     assert!(waiter.await.unwrap().is_err());
     /// });
@@ -611,9 +611,9 @@ impl Semaphore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
     /// rt.block_on(async {
-    ///     let sem = runtime::sync::Semaphore::new(0);
+    ///     let sem = waitrt::sync::Semaphore::new(0);
     ///     assert!(sem.acquire_timeout(Duration::from_secs(1)).await.is_err());
     /// });
     /// ```
@@ -644,7 +644,7 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(0));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(0));
     /// let giver = {
     ///     let sem = sem.clone();
     ///     std::thread::spawn(move || sem.add_permits(1))
@@ -682,7 +682,7 @@ impl SemaphorePermit<'_> {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(2);
+    /// let sem = waitrt::sync::Semaphore::new(2);
     /// sem.try_acquire().unwrap().forget();
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
@@ -695,7 +695,7 @@ impl SemaphorePermit<'_> {
     /// # Examples
     ///
     /// ```
-    /// let sem = runtime::sync::Semaphore::new(2);
+    /// let sem = waitrt::sync::Semaphore::new(2);
     /// assert_eq!(sem.try_acquire_many(2).unwrap().num_permits(), 2);
     /// ```
     pub fn num_permits(&self) -> usize {
@@ -726,7 +726,7 @@ impl OwnedSemaphorePermit {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     /// sem.clone().try_acquire_owned().unwrap().forget();
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
@@ -740,7 +740,7 @@ impl OwnedSemaphorePermit {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     /// assert_eq!(sem.try_acquire_owned().unwrap().num_permits(), 1);
     /// ```
     pub fn num_permits(&self) -> usize {
@@ -753,7 +753,7 @@ impl OwnedSemaphorePermit {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(runtime::sync::Semaphore::new(1));
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     /// let permit = sem.clone().try_acquire_owned().unwrap();
     /// assert!(Arc::ptr_eq(permit.semaphore(), &sem));
     /// ```

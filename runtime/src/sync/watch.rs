@@ -2,12 +2,12 @@
 //! one and wait for the next change (tokio's `sync::watch`).
 //!
 //! ```
-//! use runtime::sync::watch;
+//! use waitrt::sync::watch;
 //!
-//! let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! let rt = waitrt::Builder::new_multi_thread().worker_threads(2).build().unwrap();
 //! rt.block_on(async {
 //!     let (tx, mut rx) = watch::channel("starting");
-//!     let reader = runtime::spawn(async move {
+//!     let reader = waitrt::spawn(async move {
 //!         while rx.changed().await.is_ok() {
 //!             if *rx.borrow_and_update() == "done" {
 //!                 return true;
@@ -85,7 +85,7 @@ const STEP: u64 = 2;
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::watch::channel(1);
+/// let (tx, rx) = waitrt::sync::watch::channel(1);
 /// tx.send(2).unwrap();
 /// assert_eq!(*rx.borrow(), 2);
 /// ```
@@ -111,7 +111,7 @@ pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::watch::channel(0);
+/// let (tx, rx) = waitrt::sync::watch::channel(0);
 /// tx.send_modify(|v| *v += 1);
 /// assert_eq!(*rx.borrow(), 1);
 /// ```
@@ -125,7 +125,7 @@ pub struct Sender<T> {
 /// # Examples
 ///
 /// ```
-/// let (tx, mut rx) = runtime::sync::watch::channel(0);
+/// let (tx, mut rx) = waitrt::sync::watch::channel(0);
 /// tx.send(1).unwrap();
 /// let rx2 = rx.clone();
 /// assert!(rx2.has_changed().unwrap());
@@ -145,7 +145,7 @@ pub struct Receiver<T> {
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::watch::channel(String::from("a"));
+/// let (tx, rx) = waitrt::sync::watch::channel(String::from("a"));
 /// tx.send_replace("b".into());
 /// let value = rx.borrow();
 /// assert_eq!(*value, "b");
@@ -177,7 +177,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let tx = runtime::sync::watch::Sender::new(0);
+    /// let tx = waitrt::sync::watch::Sender::new(0);
     /// assert!(tx.send(1).is_err()); // nobody to see it
     /// let rx = tx.subscribe();
     /// assert!(tx.send(2).is_ok());
@@ -197,7 +197,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// assert!(tx.send(1).is_ok());
     /// drop(rx);
     /// assert!(tx.send(2).is_err());
@@ -216,7 +216,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::watch::channel(1);
+    /// let (tx, _rx) = waitrt::sync::watch::channel(1);
     /// assert_eq!(tx.send_replace(2), 1);
     /// ```
     pub fn send_replace(&self, value: T) -> T {
@@ -239,7 +239,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(vec![1]);
+    /// let (tx, rx) = waitrt::sync::watch::channel(vec![1]);
     /// tx.send_modify(|v| v.push(2));
     /// assert_eq!(*rx.borrow(), [1, 2]);
     /// ```
@@ -261,7 +261,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(5);
+    /// let (tx, rx) = waitrt::sync::watch::channel(5);
     /// assert!(!tx.send_if_modified(|v| std::mem::replace(v, 5) != 5)); // same value: quiet
     /// assert!(!rx.has_changed().unwrap());
     /// assert!(tx.send_if_modified(|v| std::mem::replace(v, 6) != 6));
@@ -292,7 +292,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::watch::channel(3);
+    /// let (tx, _rx) = waitrt::sync::watch::channel(3);
     /// assert_eq!(*tx.borrow(), 3);
     /// ```
     pub fn borrow(&self) -> Ref<'_, T> {
@@ -307,7 +307,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::watch::channel(0);
+    /// let (tx, _rx) = waitrt::sync::watch::channel(0);
     /// let rx = tx.subscribe();
     /// assert!(!rx.has_changed().unwrap());
     /// ```
@@ -325,7 +325,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// assert_eq!(tx.receiver_count(), 1);
     /// drop(rx);
     /// assert_eq!(tx.receiver_count(), 0);
@@ -339,7 +339,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// drop(rx);
     /// assert!(tx.is_closed());
     /// ```
@@ -356,10 +356,10 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, rx) = runtime::sync::watch::channel(0);
-    ///     runtime::spawn(async move { drop(rx) });
+    ///     let (tx, rx) = waitrt::sync::watch::channel(0);
+    ///     waitrt::spawn(async move { drop(rx) });
     ///     tx.closed().await;
     ///     assert!(tx.is_closed());
     /// });
@@ -378,7 +378,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::watch::channel(0);
+    /// let (tx, _rx) = waitrt::sync::watch::channel(0);
     /// assert!(tx.same_channel(&tx.clone()));
     /// ```
     pub fn same_channel(&self, other: &Self) -> bool {
@@ -421,7 +421,7 @@ impl<T> Ref<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::watch::channel(0);
+    /// let (tx, mut rx) = waitrt::sync::watch::channel(0);
     /// tx.send(1).unwrap();
     /// assert!(rx.borrow_and_update().has_changed());
     /// assert!(!rx.borrow_and_update().has_changed());

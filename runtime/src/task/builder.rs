@@ -13,9 +13,9 @@ use crate::Handle;
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Runtime::new().unwrap();
+/// let rt = waitrt::Runtime::new().unwrap();
 /// rt.block_on(async {
-///     let daemon = runtime::task::Builder::new().name("smbiod").spawn(async { 7 });
+///     let daemon = waitrt::task::Builder::new().name("smbiod").spawn(async { 7 });
 ///     assert_eq!(daemon.await.unwrap(), 7);
 /// });
 /// ```
@@ -30,7 +30,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _ = runtime::task::Builder::new();
+    /// let _ = waitrt::task::Builder::new();
     /// ```
     pub fn new() -> Builder {
         Builder { name: None }
@@ -41,7 +41,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _ = runtime::task::Builder::new().name("reader");
+    /// let _ = waitrt::task::Builder::new().name("reader");
     /// ```
     pub fn name(mut self, name: &str) -> Builder {
         self.name = Some(Arc::from(name));
@@ -71,8 +71,8 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
-    /// let task = runtime::task::Builder::new().name("one").spawn_on(async { 1 }, rt.handle());
+    /// let rt = waitrt::Runtime::new().unwrap();
+    /// let task = waitrt::task::Builder::new().name("one").spawn_on(async { 1 }, rt.handle());
     /// assert_eq!(rt.block_on(task).unwrap(), 1);
     /// ```
     #[track_caller]
@@ -97,9 +97,9 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Runtime::new().unwrap();
+    /// let rt = waitrt::Runtime::new().unwrap();
     /// rt.block_on(async {
-    ///     let job = runtime::task::Builder::new().name("fsync").spawn_blocking(|| 3);
+    ///     let job = waitrt::task::Builder::new().name("fsync").spawn_blocking(|| 3);
     ///     assert_eq!(job.await.unwrap(), 3);
     /// });
     /// ```

@@ -25,9 +25,9 @@ enum Repr {
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// let err = rt.block_on(async {
-///     runtime::spawn(async { panic!("boom") }).await.unwrap_err()
+///     waitrt::spawn(async { panic!("boom") }).await.unwrap_err()
 /// });
 /// assert!(err.is_panic());
 /// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");

@@ -23,8 +23,8 @@ use super::Id;
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
-/// let answer = rt.block_on(async { runtime::spawn(async { 6 * 7 }).await.unwrap() });
+/// let rt = waitrt::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// let answer = rt.block_on(async { waitrt::spawn(async { 6 * 7 }).await.unwrap() });
 /// assert_eq!(answer, 42);
 /// ```
 pub struct JoinHandle<T> {
@@ -186,9 +186,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     let task = runtime::spawn(std::future::pending::<()>());
+///     let task = waitrt::spawn(std::future::pending::<()>());
 ///     task.abort_handle().abort();
 ///     assert!(task.await.unwrap_err().is_cancelled());
 /// });

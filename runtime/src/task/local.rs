@@ -56,13 +56,13 @@ thread_local! {
 ///
 /// ```
 /// use std::rc::Rc;
-/// use runtime::task::LocalSet;
+/// use waitrt::task::LocalSet;
 ///
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// let local = LocalSet::new();
 /// let shared = Rc::new(String::from("not Send"));
 /// let len = local.block_on(&rt, async move {
-///     runtime::task::spawn_local(async move { shared.len() }).await.unwrap()
+///     waitrt::task::spawn_local(async move { shared.len() }).await.unwrap()
 /// });
 /// assert_eq!(len, 8);
 /// ```
@@ -186,7 +186,7 @@ impl LocalSet {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// assert!(local.is_empty());
     /// ```
     pub fn new() -> LocalSet {
@@ -207,8 +207,8 @@ impl LocalSet {
     /// use std::cell::Cell;
     /// use std::rc::Rc;
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
-    /// let local = runtime::task::LocalSet::new();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    /// let local = waitrt::task::LocalSet::new();
     /// let hits = Rc::new(Cell::new(0));
     /// let task = local.spawn_local({
     ///     let hits = hits.clone();
@@ -233,10 +233,10 @@ impl LocalSet {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
-    /// let local = runtime::task::LocalSet::new();
+    /// let rt = waitrt::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    /// let local = waitrt::task::LocalSet::new();
     /// let out = rt.block_on(local.run_until(async {
-    ///     runtime::task::spawn_local(async { 7 }).await.unwrap()
+    ///     waitrt::task::spawn_local(async { 7 }).await.unwrap()
     /// }));
     /// assert_eq!(out, 7);
     /// ```
@@ -249,8 +249,8 @@ impl LocalSet {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
-    /// let local = runtime::task::LocalSet::new();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    /// let local = waitrt::task::LocalSet::new();
     /// assert_eq!(local.block_on(&rt, async { 1 + 1 }), 2);
     /// ```
     pub fn block_on<F: Future>(&self, rt: &crate::Runtime, future: F) -> F::Output {
@@ -262,7 +262,7 @@ impl LocalSet {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// let _task = local.spawn_local(async {});
     /// assert_eq!(local.len(), 1);
     /// ```
@@ -275,7 +275,7 @@ impl LocalSet {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// let task = local.spawn_local(async {});
     /// futures::executor::block_on(local.run_until(task)).unwrap();
     /// assert!(local.is_empty());
@@ -327,9 +327,9 @@ pin_project! {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
-    /// let run: runtime::task::RunUntil<'_, _> = local.run_until(async { 3 });
-    /// assert_eq!(runtime::block_on(run), 3);
+    /// let local = waitrt::task::LocalSet::new();
+    /// let run: waitrt::task::RunUntil<'_, _> = local.run_until(async { 3 });
+    /// assert_eq!(waitrt::block_on(run), 3);
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct RunUntil<'a, F> {
@@ -377,10 +377,10 @@ impl<F> fmt::Debug for RunUntil<'_, F> {
 /// ```
 /// use std::rc::Rc;
 ///
-/// let local = runtime::task::LocalSet::new();
-/// let n = runtime::block_on(local.run_until(async {
+/// let local = waitrt::task::LocalSet::new();
+/// let n = waitrt::block_on(local.run_until(async {
 ///     let rc = Rc::new(5);
-///     runtime::task::spawn_local(async move { *rc * 2 }).await.unwrap()
+///     waitrt::task::spawn_local(async move { *rc * 2 }).await.unwrap()
 /// }));
 /// assert_eq!(n, 10);
 /// ```

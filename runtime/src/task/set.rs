@@ -23,9 +23,9 @@ use super::{AbortHandle, JoinError, JoinHandle};
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     let mut set = runtime::task::JoinSet::new();
+///     let mut set = waitrt::task::JoinSet::new();
 ///     for i in 0..3u32 {
 ///         set.spawn(async move { i * 10 });
 ///     }

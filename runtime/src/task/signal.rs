@@ -21,14 +21,14 @@ use crate::context;
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     static QUEUE: runtime::sync::WaitQueue = runtime::sync::WaitQueue::new();
-///     let task = runtime::spawn(async {
-///         let signals = runtime::task::signals();
+///     static QUEUE: waitrt::sync::WaitQueue = waitrt::sync::WaitQueue::new();
+///     let task = waitrt::spawn(async {
+///         let signals = waitrt::task::signals();
 ///         QUEUE.wait_event_interruptible(&signals, || false).await
 ///     });
-///     runtime::task::yield_now().await; // let it start waiting
+///     waitrt::task::yield_now().await; // let it start waiting
 ///     task.interrupt();
 ///     assert!(task.await.unwrap().is_err());
 /// });
@@ -82,7 +82,7 @@ impl fmt::Debug for Signals {
 /// When not called from inside a task (use [`try_signals`]).
 #[track_caller]
 pub fn signals() -> Signals {
-    try_signals().expect("`runtime::task::signals()` must be called from inside a spawned task")
+    try_signals().expect("`waitrt::task::signals()` must be called from inside a spawned task")
 }
 
 /// The current task's signals, or `None` outside a task.

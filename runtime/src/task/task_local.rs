@@ -36,15 +36,15 @@ use pin_project_lite::pin_project;
 /// # Examples
 ///
 /// ```
-/// runtime::task_local! {
+/// waitrt::task_local! {
 ///     static REQUEST_ID: u64;
 ///     pub static USER: String;
 /// }
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     REQUEST_ID
 ///         .scope(7, async {
-///             runtime::task::yield_now().await; // kept across awaits
+///             waitrt::task::yield_now().await; // kept across awaits
 ///             assert_eq!(REQUEST_ID.get(), 7);
 ///             USER.sync_scope("ada".to_string(), || {
 ///                 USER.with(|user| assert_eq!(user, "ada"));
@@ -116,9 +116,9 @@ impl<T: 'static> LocalKey<T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::task_local! { static DEPTH: u32; }
+    /// waitrt::task_local! { static DEPTH: u32; }
     ///
-    /// runtime::Runtime::new().unwrap().block_on(async {
+    /// waitrt::Runtime::new().unwrap().block_on(async {
     ///     let depth = DEPTH.scope(1, async {
     ///         DEPTH.scope(2, async { DEPTH.get() }).await + DEPTH.get()
     ///     });

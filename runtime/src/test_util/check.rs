@@ -40,15 +40,15 @@ const SHRINK_BUDGET: usize = 400;
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
-/// use runtime::sync::WaitQueue;
-/// use runtime::test_util::{Check, Policy};
+/// use waitrt::sync::WaitQueue;
+/// use waitrt::test_util::{Check, Policy};
 ///
 /// let stats = Check::new().seeds(32).policy(Policy::Random).run(|| async {
 ///     let queue = Arc::new(WaitQueue::new());
 ///     let ready = Arc::new(AtomicBool::new(false));
 ///     let waiter = {
 ///         let (queue, ready) = (queue.clone(), ready.clone());
-///         runtime::spawn(async move { queue.wait_event(|| ready.load(Ordering::SeqCst)).await })
+///         waitrt::spawn(async move { queue.wait_event(|| ready.load(Ordering::SeqCst)).await })
 ///     };
 ///     ready.store(true, Ordering::SeqCst);
 ///     queue.wake_up();
@@ -105,7 +105,7 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = runtime::test_util::Check::new().seeds(3).run(|| async {});
+    /// let stats = waitrt::test_util::Check::new().seeds(3).run(|| async {});
     /// assert_eq!(stats.runs(), 3);
     /// ```
     pub fn runs(&self) -> u64 {
@@ -117,7 +117,7 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = runtime::test_util::Check::new().seeds(3).run(|| async {});
+    /// let stats = waitrt::test_util::Check::new().seeds(3).run(|| async {});
     /// assert_eq!(stats.distinct_schedules(), 1); // nothing to choose
     /// ```
     pub fn distinct_schedules(&self) -> u64 {
@@ -133,9 +133,9 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::hook::PointKind;
-    /// let stats = runtime::test_util::Check::new().seeds(4).quiet(true).run(|| async {
-    ///     let lock = runtime::sync::Mutex::new(0);
+    /// use waitrt::sync::hook::PointKind;
+    /// let stats = waitrt::test_util::Check::new().seeds(4).quiet(true).run(|| async {
+    ///     let lock = waitrt::sync::Mutex::new(0);
     ///     *lock.lock().await += 1;
     /// });
     /// let (hits, sites, led) = stats.points(PointKind::Acquire);
@@ -161,7 +161,7 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = runtime::test_util::Check::new().quiet(true).run(|| async {});
+    /// let stats = waitrt::test_util::Check::new().quiet(true).run(|| async {});
     /// assert!(stats.coverage_line().starts_with("points:"));
     /// ```
     pub fn coverage_line(&self) -> String {
@@ -211,7 +211,7 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::{Check, Policy};
+    /// use waitrt::test_util::{Check, Policy};
     /// let stats = Check::new().policy(Policy::Dfs { preemption_bound: 1 }).run(|| async {});
     /// assert!(stats.exhausted());
     /// ```
@@ -253,7 +253,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().run(|| async {});
+    /// waitrt::test_util::Check::new().run(|| async {});
     /// ```
     pub fn new() -> Check {
         Check {
@@ -280,7 +280,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(runtime::test_util::Check::new().seeds(5).run(|| async {}).runs(), 5);
+    /// assert_eq!(waitrt::test_util::Check::new().seeds(5).run(|| async {}).runs(), 5);
     /// ```
     pub fn seeds(mut self, n: u64) -> Self {
         self.seeds = n.max(1);
@@ -292,7 +292,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().first_seed(1000).run(|| async {});
+    /// waitrt::test_util::Check::new().first_seed(1000).run(|| async {});
     /// ```
     pub fn first_seed(mut self, seed: u64) -> Self {
         self.first_seed = seed;
@@ -304,7 +304,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::{Check, Policy};
+    /// use waitrt::test_util::{Check, Policy};
     /// Check::new().policy(Policy::Fifo).run(|| async {});
     /// ```
     pub fn policy(mut self, policy: Policy) -> Self {
@@ -317,8 +317,8 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::{Check, FailureKind};
-    /// let spin = || async { loop { runtime::task::yield_now().await } };
+    /// use waitrt::test_util::{Check, FailureKind};
+    /// let spin = || async { loop { waitrt::task::yield_now().await } };
     /// let failure = Check::new().max_polls(100).try_run(spin).unwrap_err();
     /// assert_eq!(failure.kind(), FailureKind::Livelock);
     /// ```
@@ -333,10 +333,10 @@ impl Check {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use runtime::test_util::{Check, FailureKind};
+    /// use waitrt::test_util::{Check, FailureKind};
     /// let failure = Check::new()
     ///     .max_time(Duration::from_secs(1))
-    ///     .try_run(|| async { runtime::time::sleep(Duration::from_secs(2)).await })
+    ///     .try_run(|| async { waitrt::time::sleep(Duration::from_secs(2)).await })
     ///     .unwrap_err();
     /// assert_eq!(failure.kind(), FailureKind::TimeLimit);
     /// ```
@@ -351,7 +351,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().max_depth(1).run(|| async {});
+    /// waitrt::test_util::Check::new().max_depth(1).run(|| async {});
     /// ```
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
@@ -363,7 +363,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().spurious_wakeups(false).run(|| async {});
+    /// waitrt::test_util::Check::new().spurious_wakeups(false).run(|| async {});
     /// ```
     pub fn spurious_wakeups(mut self, on: bool) -> Self {
         self.spurious = on;
@@ -377,7 +377,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().inject_signals(true).run(|| async {});
+    /// waitrt::test_util::Check::new().inject_signals(true).run(|| async {});
     /// ```
     pub fn inject_signals(mut self, on: bool) -> Self {
         self.signals = on;
@@ -390,7 +390,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().time_jumps(true).run(|| async {});
+    /// waitrt::test_util::Check::new().time_jumps(true).run(|| async {});
     /// ```
     pub fn time_jumps(mut self, on: bool) -> Self {
         self.time_jumps = on;
@@ -402,7 +402,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().oracle(false).run(|| async {});
+    /// waitrt::test_util::Check::new().oracle(false).run(|| async {});
     /// ```
     pub fn oracle(mut self, on: bool) -> Self {
         self.oracle = on;
@@ -415,8 +415,8 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().allow_task_panics(true).run(|| async {
-    ///     assert!(runtime::spawn(async { panic!("expected") }).await.unwrap_err().is_panic());
+    /// waitrt::test_util::Check::new().allow_task_panics(true).run(|| async {
+    ///     assert!(waitrt::spawn(async { panic!("expected") }).await.unwrap_err().is_panic());
     /// });
     /// ```
     pub fn allow_task_panics(mut self, on: bool) -> Self {
@@ -431,7 +431,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().check_determinism(true).run(|| async {});
+    /// waitrt::test_util::Check::new().check_determinism(true).run(|| async {});
     /// ```
     pub fn check_determinism(mut self, on: bool) -> Self {
         self.determinism = on;
@@ -443,7 +443,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().shrink(false).run(|| async {});
+    /// waitrt::test_util::Check::new().shrink(false).run(|| async {});
     /// ```
     pub fn shrink(mut self, on: bool) -> Self {
         self.shrink = on;
@@ -455,7 +455,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().quiet(true).run(|| async {});
+    /// waitrt::test_util::Check::new().quiet(true).run(|| async {});
     /// ```
     pub fn quiet(mut self, on: bool) -> Self {
         self.quiet = on;
@@ -469,7 +469,7 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().coverage(true).run(|| async {});
+    /// waitrt::test_util::Check::new().coverage(true).run(|| async {});
     /// ```
     pub fn coverage(mut self, on: bool) -> Self {
         self.coverage = on;
@@ -486,8 +486,8 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// runtime::test_util::Check::new().seeds(4).run(|| async {
-    ///     runtime::time::sleep(std::time::Duration::from_secs(60)).await; // instant
+    /// waitrt::test_util::Check::new().seeds(4).run(|| async {
+    ///     waitrt::time::sleep(std::time::Duration::from_secs(60)).await; // instant
     /// });
     /// ```
     #[track_caller]
@@ -520,9 +520,9 @@ impl Check {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::{Check, FailureKind};
+    /// use waitrt::test_util::{Check, FailureKind};
     /// let failure = Check::new().try_run(|| async {
-    ///     runtime::spawn(std::future::pending::<()>()).await.unwrap();
+    ///     waitrt::spawn(std::future::pending::<()>()).await.unwrap();
     /// });
     /// assert_eq!(failure.unwrap_err().kind(), FailureKind::Hang);
     /// ```

@@ -95,11 +95,11 @@ pub struct DuplexStream {
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncWriteExt};
-/// use runtime::test_util::{duplex, Check};
+/// use waitrt::test_util::{duplex, Check};
 ///
 /// Check::new().seeds(32).run(|| async {
 ///     let (mut client, mut server) = duplex(4);
-///     let echo = runtime::spawn(async move {
+///     let echo = waitrt::spawn(async move {
 ///         let mut buf = [0; 16];
 ///         let n = server.read(&mut buf).await.unwrap();
 ///         server.write_all(&buf[..n]).await.unwrap();

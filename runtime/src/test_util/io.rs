@@ -6,9 +6,9 @@
 //!
 //! ```
 //! use futures::io::{AsyncReadExt, AsyncWriteExt};
-//! use runtime::test_util::io::Builder;
+//! use waitrt::test_util::io::Builder;
 //!
-//! runtime::test_util::Check::new().run(|| async {
+//! waitrt::test_util::Check::new().run(|| async {
 //!     let mut mock = Builder::new().write(b"ping").read(b"pong").build();
 //!     mock.write_all(b"ping").await.unwrap();
 //!     let mut reply = [0; 4];
@@ -63,7 +63,7 @@ fn preview(data: &[u8]) -> String {
 /// # Examples
 ///
 /// ```
-/// let mock = runtime::test_util::io::Builder::new().name("server").build();
+/// let mock = waitrt::test_util::io::Builder::new().name("server").build();
 /// drop(mock); // empty script: nothing left over
 /// ```
 #[derive(Debug, Default)]
@@ -78,7 +78,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _ = runtime::test_util::io::Builder::new();
+    /// let _ = waitrt::test_util::io::Builder::new();
     /// ```
     pub fn new() -> Builder {
         Builder::default()
@@ -91,7 +91,7 @@ impl Builder {
     ///
     /// ```
     /// use futures::io::AsyncReadExt;
-    /// let mut mock = runtime::test_util::io::Builder::new().read(b"hi").build();
+    /// let mut mock = waitrt::test_util::io::Builder::new().read(b"hi").build();
     /// let mut buf = [0; 2];
     /// futures::executor::block_on(mock.read_exact(&mut buf)).unwrap();
     /// ```
@@ -107,7 +107,7 @@ impl Builder {
     ///
     /// ```
     /// use futures::io::AsyncWriteExt;
-    /// let mut mock = runtime::test_util::io::Builder::new().write(b"hi").build();
+    /// let mut mock = waitrt::test_util::io::Builder::new().write(b"hi").build();
     /// futures::executor::block_on(mock.write_all(b"hi")).unwrap();
     /// ```
     pub fn write(mut self, data: &[u8]) -> Builder {
@@ -122,7 +122,7 @@ impl Builder {
     /// ```
     /// use futures::io::AsyncReadExt;
     /// let err = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-    /// let mut mock = runtime::test_util::io::Builder::new().read_error(err).build();
+    /// let mut mock = waitrt::test_util::io::Builder::new().read_error(err).build();
     /// let mut buf = [0; 1];
     /// assert!(futures::executor::block_on(mock.read(&mut buf)).is_err());
     /// ```
@@ -138,7 +138,7 @@ impl Builder {
     /// ```
     /// use futures::io::AsyncWriteExt;
     /// let err = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
-    /// let mut mock = runtime::test_util::io::Builder::new().write_error(err).build();
+    /// let mut mock = waitrt::test_util::io::Builder::new().write_error(err).build();
     /// assert!(futures::executor::block_on(mock.write(b"x")).is_err());
     /// ```
     pub fn write_error(mut self, error: io::Error) -> Builder {
@@ -154,15 +154,15 @@ impl Builder {
     /// ```
     /// use std::time::Duration;
     /// use futures::io::AsyncReadExt;
-    /// runtime::test_util::Check::new().run(|| async {
-    ///     let start = runtime::time::now();
-    ///     let mut mock = runtime::test_util::io::Builder::new()
+    /// waitrt::test_util::Check::new().run(|| async {
+    ///     let start = waitrt::time::now();
+    ///     let mut mock = waitrt::test_util::io::Builder::new()
     ///         .wait(Duration::from_secs(5))
     ///         .read(b"late")
     ///         .build();
     ///     let mut buf = [0; 4];
     ///     mock.read_exact(&mut buf).await.unwrap();
-    ///     assert_eq!(runtime::time::now() - start, Duration::from_secs(5));
+    ///     assert_eq!(waitrt::time::now() - start, Duration::from_secs(5));
     /// });
     /// ```
     pub fn wait(mut self, duration: Duration) -> Builder {
@@ -175,7 +175,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _ = runtime::test_util::io::Builder::new().name("smb server");
+    /// let _ = waitrt::test_util::io::Builder::new().name("smb server");
     /// ```
     pub fn name(mut self, name: &str) -> Builder {
         self.name = Some(name.to_string());
@@ -187,7 +187,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let _mock = runtime::test_util::io::Builder::new().build();
+    /// let _mock = waitrt::test_util::io::Builder::new().build();
     /// ```
     pub fn build(self) -> Mock {
         Mock {

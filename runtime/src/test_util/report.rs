@@ -50,7 +50,7 @@ impl Failure {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::{Check, FailureKind};
+    /// use waitrt::test_util::{Check, FailureKind};
     /// let failure = Check::new().seeds(1).try_run(|| async { std::future::pending::<()>().await })
     ///     .unwrap_err();
     /// assert_eq!(failure.kind(), FailureKind::Hang);
@@ -64,7 +64,7 @@ impl Failure {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::Check;
+    /// use waitrt::test_util::Check;
     /// let failure = Check::new().try_run(|| async { panic!("boom") }).unwrap_err();
     /// assert!(failure.schedule().is_empty()); // fails on the FIFO schedule already
     /// ```
@@ -77,7 +77,7 @@ impl Failure {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::Check;
+    /// use waitrt::test_util::Check;
     /// let failure = Check::new().try_run(|| async { panic!("boom") }).unwrap_err();
     /// assert_eq!(failure.seed(), Some(0));
     /// ```
@@ -90,7 +90,7 @@ impl Failure {
     /// # Examples
     ///
     /// ```
-    /// use runtime::test_util::Check;
+    /// use waitrt::test_util::Check;
     /// let failure = Check::new().try_run(|| async { panic!("boom") }).unwrap_err();
     /// assert!(failure.report().contains("boom"));
     /// ```

@@ -21,9 +21,9 @@ use super::rng::Rng;
 /// # Examples
 ///
 /// ```
-/// use runtime::test_util::{Check, Policy};
+/// use waitrt::test_util::{Check, Policy};
 /// Check::new().seeds(8).policy(Policy::Pct { depth: 2 }).run(|| async {
-///     runtime::spawn(async {}).await.unwrap();
+///     waitrt::spawn(async {}).await.unwrap();
 /// });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub enum Policy {
 /// # Examples
 ///
 /// ```
-/// use runtime::test_util::Schedule;
+/// use waitrt::test_util::Schedule;
 /// let s: Schedule = "3:1,17:2".parse().unwrap();
 /// assert_eq!(s.len(), 2);
 /// assert_eq!(s.to_string(), "3:1,17:2");
@@ -90,7 +90,7 @@ impl Schedule {
     /// # Examples
     ///
     /// ```
-    /// assert!(runtime::test_util::Schedule::default().is_empty());
+    /// assert!(waitrt::test_util::Schedule::default().is_empty());
     /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -101,7 +101,7 @@ impl Schedule {
     /// # Examples
     ///
     /// ```
-    /// assert!("fifo".parse::<runtime::test_util::Schedule>().unwrap().is_empty());
+    /// assert!("fifo".parse::<waitrt::test_util::Schedule>().unwrap().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

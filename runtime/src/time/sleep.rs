@@ -98,13 +98,13 @@ impl Sleep {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
     /// rt.block_on(async {
-    ///     let start = runtime::time::now();
-    ///     let mut sleep = runtime::time::sleep(Duration::from_secs(60));
+    ///     let start = waitrt::time::now();
+    ///     let mut sleep = waitrt::time::sleep(Duration::from_secs(60));
     ///     sleep.reset(start + Duration::from_secs(1));
     ///     (&mut sleep).await;
-    ///     assert_eq!(runtime::time::now() - start, Duration::from_secs(1));
+    ///     assert_eq!(waitrt::time::now() - start, Duration::from_secs(1));
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {

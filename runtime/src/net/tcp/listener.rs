@@ -21,9 +21,9 @@ use crate::reactor::PollEvented;
 /// # Examples
 ///
 /// ```
-/// use runtime::net::{TcpListener, TcpStream};
+/// use waitrt::net::{TcpListener, TcpStream};
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
 ///     let client = TcpStream::connect(listener.local_addr()?).await?;
 ///     let (server, peer) = listener.accept().await?;
@@ -132,14 +132,14 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```no_run
-    /// use runtime::net::{AcceptBackoff, TcpListener};
+    /// use waitrt::net::{AcceptBackoff, TcpListener};
     ///
     /// # #[allow(dead_code)]
     /// # async fn serve(listener: TcpListener) {
     /// let mut backoff = AcceptBackoff::new();
     /// loop {
     ///     match listener.accept_with_backoff(&mut backoff).await {
-    ///         Ok((stream, _peer)) => { runtime::spawn(async move { drop(stream) }); }
+    ///         Ok((stream, _peer)) => { waitrt::spawn(async move { drop(stream) }); }
     ///         Err(e) => eprintln!("accept failed: {e}"), // once per episode
     ///     }
     /// }

@@ -39,9 +39,9 @@ const EINPROGRESS: i32 = 36; // the BSDs' and macOS's value
 /// that sets `TCP_NODELAY` before it connects:
 ///
 /// ```
-/// use runtime::net::TcpSocket;
+/// use waitrt::net::TcpSocket;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let socket = TcpSocket::new_v4()?;
 ///     socket.set_reuseaddr(true)?;
 ///     socket.set_reuseport(true)?;

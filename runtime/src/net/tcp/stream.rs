@@ -29,9 +29,9 @@ use crate::reactor::{vectored_len, PollEvented};
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncWriteExt};
-/// use runtime::net::{TcpListener, TcpStream};
+/// use waitrt::net::{TcpListener, TcpStream};
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
 ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
 ///     let (mut server, _) = listener.accept().await?;

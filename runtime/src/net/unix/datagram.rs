@@ -29,12 +29,12 @@ use crate::reactor::PollEvented;
 /// # Examples
 ///
 /// ```
-/// use runtime::net::UnixDatagram;
+/// use waitrt::net::UnixDatagram;
 ///
 /// let dir = std::env::temp_dir().join(format!("rt-doc-dgram-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("sock");
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let server = UnixDatagram::bind(&path)?;
 ///     let client = UnixDatagram::unbound()?;
 ///     client.send_to(b"ping", &path).await?;

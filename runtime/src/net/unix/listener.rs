@@ -24,12 +24,12 @@ use crate::reactor::PollEvented;
 /// # Examples
 ///
 /// ```
-/// use runtime::net::{UnixListener, UnixStream};
+/// use waitrt::net::{UnixListener, UnixStream};
 ///
 /// let dir = std::env::temp_dir().join(format!("rt-doc-listener-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("sock");
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let listener = UnixListener::bind(&path)?;
 ///     let client = UnixStream::connect(&path).await?;
 ///     let (server, _) = listener.accept().await?;

@@ -62,9 +62,9 @@ impl OwnedReadHalf {
     ///
     /// ```
     /// use futures::{AsyncReadExt, AsyncWriteExt};
-    /// use runtime::net::UnixStream;
+    /// use waitrt::net::UnixStream;
     ///
-    /// runtime::Runtime::new().unwrap().block_on(async {
+    /// waitrt::Runtime::new().unwrap().block_on(async {
     ///     let (a, b) = UnixStream::pair()?;
     ///     let (a_read, a_write) = a.into_split();
     ///     let (b_read, b_write) = b.into_split();

@@ -26,9 +26,9 @@ use crate::reactor::PollEvented;
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncWriteExt};
-/// use runtime::net::UnixStream;
+/// use waitrt::net::UnixStream;
 ///
-/// runtime::Runtime::new().unwrap().block_on(async {
+/// waitrt::Runtime::new().unwrap().block_on(async {
 ///     let (mut a, mut b) = UnixStream::pair()?;
 ///     a.write_all(b"ping").await?;
 ///     a.close().await?; // shuts down the write side: EOF for `b`

@@ -14,7 +14,7 @@ const CHILD: &str = "RUNTIME_SIGNAL_LISTENER_CHILD";
 /// Runs `body` in a child process and gives its status (`None`: killed
 /// by the one-minute watchdog) and its output; in the child, runs `body`.
 fn in_child(name: &str, body: impl FnOnce()) -> Option<(Option<ExitStatus>, String)> {
-    let test = format!("{}::{name}", module_path!().trim_start_matches("runtime::"));
+    let test = format!("{}::{name}", module_path!().trim_start_matches("waitrt::"));
     if std::env::var(CHILD).as_deref() == Ok(test.as_str()) {
         body();
         return None;

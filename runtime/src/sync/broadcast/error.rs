@@ -11,7 +11,7 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::broadcast;
+/// use waitrt::sync::broadcast;
 /// let (tx, rx) = broadcast::channel(4);
 /// drop(rx);
 /// assert_eq!(tx.send(7).unwrap_err().0, 7);
@@ -38,10 +38,10 @@ impl<T> std::error::Error for SendError<T> {}
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::broadcast::{self, error::RecvError};
+/// use waitrt::sync::broadcast::{self, error::RecvError};
 /// let (tx, mut rx) = broadcast::channel::<u8>(4);
 /// drop(tx);
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// assert_eq!(rt.block_on(rx.recv()), Err(RecvError::Closed));
 /// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -70,7 +70,7 @@ impl std::error::Error for RecvError {}
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::broadcast::{self, error::TryRecvError};
+/// use waitrt::sync::broadcast::{self, error::TryRecvError};
 /// let (tx, mut rx) = broadcast::channel::<u8>(4);
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 /// drop(tx);

@@ -31,9 +31,9 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast::{self, error::RecvError};
+    /// use waitrt::sync::broadcast::{self, error::RecvError};
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (tx, mut rx) = broadcast::channel(2);
     ///     for i in 0..5 {
@@ -77,17 +77,17 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast::{self, error::RecvError};
-    /// use runtime::sync::Interrupted;
+    /// use waitrt::sync::broadcast::{self, error::RecvError};
+    /// use waitrt::sync::Interrupted;
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (tx, mut rx) = broadcast::channel::<u8>(4);
-    ///     let task = runtime::spawn(async move {
+    ///     let task = waitrt::spawn(async move {
     ///         let res = rx.recv_interruptible().await;
     ///         (res, rx)
     ///     });
-    ///     runtime::task::yield_now().await;
+    ///     waitrt::task::yield_now().await;
     ///     task.interrupt();
     ///     let (res, mut rx) = task.await.unwrap();
     ///     assert!(matches!(res, Err(Interrupted { .. })));
@@ -136,14 +136,14 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast;
-    /// use runtime::sync::Killed;
+    /// use waitrt::sync::broadcast;
+    /// use waitrt::sync::Killed;
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (tx, mut rx) = broadcast::channel::<u8>(4);
-    ///     let task = runtime::spawn(async move { rx.recv_killable().await });
-    ///     runtime::task::yield_now().await;
+    ///     let task = waitrt::spawn(async move { rx.recv_killable().await });
+    ///     waitrt::task::yield_now().await;
     ///     task.kill();
     ///     assert!(matches!(task.await.unwrap(), Err(Killed { .. })));
     ///     drop(tx);
@@ -195,9 +195,9 @@ impl<T: Clone> Receiver<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    ///     let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
     ///     tx.send(1).unwrap();
     ///     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await, Ok(Ok(1)));
     ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err()); // nothing more came
@@ -241,7 +241,7 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
     /// let reader = std::thread::spawn(move || rx.blocking_recv());
     /// tx.send(5).unwrap();
     /// assert_eq!(reader.join().unwrap(), Ok(5));
@@ -272,7 +272,7 @@ impl<T: Clone> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::broadcast::{self, error::TryRecvError};
+    /// use waitrt::sync::broadcast::{self, error::TryRecvError};
     /// let (tx, mut rx) = broadcast::channel(4);
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     /// tx.send(1).unwrap();
@@ -290,7 +290,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, rx) = waitrt::sync::broadcast::channel(4);
     /// tx.send(1).unwrap();
     /// let mut rx2 = rx.resubscribe();
     /// assert!(rx2.try_recv().is_err());
@@ -305,7 +305,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::broadcast::channel(4);
+    /// let (tx, mut rx) = waitrt::sync::broadcast::channel(4);
     /// tx.send(1).unwrap();
     /// tx.send(2).unwrap();
     /// assert_eq!(rx.len(), 2);
@@ -321,7 +321,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (_tx, rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// assert!(rx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -333,7 +333,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (tx, rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// assert!(!rx.is_closed());
     /// drop(tx);
     /// assert!(rx.is_closed());
@@ -347,7 +347,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_tx, rx) = runtime::sync::broadcast::channel::<u8>(4);
+    /// let (_tx, rx) = waitrt::sync::broadcast::channel::<u8>(4);
     /// assert!(rx.same_channel(&rx.resubscribe()));
     /// ```
     pub fn same_channel(&self, other: &Self) -> bool {

@@ -23,11 +23,11 @@ use super::rx::{assert_blocking_allowed, Recv, Rx};
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::mpsc;
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// use waitrt::sync::mpsc;
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let (tx, mut rx) = mpsc::channel(16);
-///     runtime::spawn(async move {
+///     waitrt::spawn(async move {
 ///         for i in 0..3 {
 ///             tx.send(i).await.unwrap();
 ///         }
@@ -105,9 +105,9 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     tx.send("hello").await.unwrap();
     ///     assert_eq!(rx.recv().await, Some("hello"));
     /// });
@@ -143,9 +143,9 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     tx.send_interruptible(1).await.unwrap();
     ///     assert_eq!(rx.recv().await, Some(1));
     /// });
@@ -182,9 +182,9 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     tx.send_killable(1).await.unwrap();
     ///     assert_eq!(rx.recv().await, Some(1));
     /// });
@@ -258,7 +258,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    /// let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     /// let thread = std::thread::spawn(move || {
     ///     tx.blocking_send(1).unwrap();
     ///     tx.blocking_send(2).unwrap(); // waits for the first to be received
@@ -313,9 +313,9 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     let permit = tx.reserve().await.unwrap();
     ///     assert!(tx.try_send(2).is_err()); // the slot is taken
     ///     permit.send(1);
@@ -348,9 +348,9 @@ impl<T> Sender<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, _rx) = runtime::sync::mpsc::channel::<u8>(1);
+    ///     let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
     ///     let _held = tx.reserve().await.unwrap();
     ///     assert!(tx.reserve_timeout(Duration::from_millis(1)).await.is_err());
     /// });
@@ -380,9 +380,9 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     let permit = tx.reserve_owned().await.unwrap();
     ///     let tx = permit.send(3);
     ///     assert_eq!(rx.recv().await, Some(3));
@@ -406,7 +406,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::channel::<u8>(1);
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
     /// let permit = tx.try_reserve().unwrap();
     /// assert!(tx.try_reserve().is_err());
     /// drop(permit);
@@ -426,7 +426,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::channel::<u8>(1);
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
     /// let permit = tx.try_reserve_owned().unwrap();
     /// let _tx = permit.release();
     /// ```
@@ -447,10 +447,10 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, rx) = runtime::sync::mpsc::channel::<u8>(1);
-    ///     runtime::spawn(async move { drop(rx) });
+    ///     let (tx, rx) = waitrt::sync::mpsc::channel::<u8>(1);
+    ///     waitrt::spawn(async move { drop(rx) });
     ///     tx.closed().await;
     ///     assert!(tx.is_closed());
     /// });
@@ -464,7 +464,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::mpsc::channel::<u8>(1);
+    /// let (tx, mut rx) = waitrt::sync::mpsc::channel::<u8>(1);
     /// rx.close();
     /// assert!(tx.is_closed());
     /// ```
@@ -477,7 +477,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::channel(4);
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel(4);
     /// tx.try_send(1).unwrap();
     /// assert_eq!((tx.capacity(), tx.max_capacity()), (3, 4));
     /// ```
@@ -495,7 +495,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::channel::<u8>(1);
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
     /// assert!(tx.same_channel(&tx.clone()));
     /// ```
     pub fn same_channel(&self, other: &Self) -> bool {
@@ -508,7 +508,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::channel::<u8>(1);
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
     /// let weak = tx.downgrade();
     /// assert!(weak.upgrade().is_some());
     /// drop(tx);
@@ -643,9 +643,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(2);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(2);
     ///     tx.send(1).await.unwrap();
     ///     drop(tx);
     ///     assert_eq!(rx.recv().await, Some(1)); // buffered messages first
@@ -668,9 +668,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(8);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(8);
     ///     for i in 0..5 {
     ///         tx.send(i).await.unwrap();
     ///     }
@@ -699,9 +699,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     ///     tx.send(1).await.unwrap();
     ///     assert_eq!(rx.recv_interruptible().await, Ok(Some(1)));
     /// });
@@ -724,9 +724,9 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::mpsc::channel::<u8>(1);
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel::<u8>(1);
     ///     drop(tx);
     ///     assert_eq!(rx.recv_killable().await, Ok(None));
     /// });
@@ -754,9 +754,9 @@ impl<T> Receiver<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
     /// rt.block_on(async {
-    ///     let (_tx, mut rx) = runtime::sync::mpsc::channel::<u8>(1);
+    ///     let (_tx, mut rx) = waitrt::sync::mpsc::channel::<u8>(1);
     ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err());
     /// });
     /// ```
@@ -788,7 +788,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    /// let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
     /// tx.try_send(1).unwrap();
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
@@ -803,7 +803,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::mpsc::channel(2);
+    /// let (tx, mut rx) = waitrt::sync::mpsc::channel(2);
     /// tx.try_send(1).unwrap();
     /// rx.close();
     /// assert!(tx.try_send(2).is_err());

@@ -8,7 +8,7 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::mpsc::unbounded_channel();
+/// let (tx, rx) = waitrt::sync::mpsc::unbounded_channel();
 /// drop(rx);
 /// assert_eq!(tx.send(7).unwrap_err().0, 7);
 /// ```
@@ -20,7 +20,7 @@ pub struct SendError<T>(pub T);
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::mpsc::{self, error::TrySendError};
+/// use waitrt::sync::mpsc::{self, error::TrySendError};
 /// let (tx, _rx) = mpsc::channel(1);
 /// tx.try_send(1).unwrap();
 /// assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2))));
@@ -38,9 +38,9 @@ pub enum TrySendError<T> {
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::mpsc::{self, error::SendTimeoutError};
+/// use waitrt::sync::mpsc::{self, error::SendTimeoutError};
 /// use std::time::Duration;
-/// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
 /// rt.block_on(async {
 ///     let (tx, _rx) = mpsc::channel(1);
 ///     tx.send(1).await.unwrap();
@@ -61,8 +61,8 @@ pub enum SendTimeoutError<T> {
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::mpsc::{self, error::SendInterruptError};
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// use waitrt::sync::mpsc::{self, error::SendInterruptError};
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let (tx, rx) = mpsc::channel(1);
 ///     drop(rx);
@@ -86,7 +86,7 @@ pub enum SendInterruptError<T> {
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::mpsc::{self, error::TryRecvError};
+/// use waitrt::sync::mpsc::{self, error::TryRecvError};
 /// let (tx, mut rx) = mpsc::unbounded_channel::<u8>();
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 /// drop(tx);

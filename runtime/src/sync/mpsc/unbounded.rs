@@ -18,9 +18,9 @@ use super::rx::{Recv, Rx};
 /// # Examples
 ///
 /// ```
-/// let rt = runtime::Builder::new_current_thread().build().unwrap();
+/// let rt = waitrt::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
-///     let (tx, mut rx) = runtime::sync::mpsc::unbounded_channel();
+///     let (tx, mut rx) = waitrt::sync::mpsc::unbounded_channel();
 ///     tx.send(1).unwrap(); // not async
 ///     drop(tx);
 ///     assert_eq!(rx.recv().await, Some(1));
@@ -65,7 +65,7 @@ impl<T> UnboundedSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::mpsc::unbounded_channel();
+    /// let (tx, mut rx) = waitrt::sync::mpsc::unbounded_channel();
     /// tx.send("a").unwrap();
     /// assert_eq!(rx.try_recv(), Ok("a"));
     /// ```
@@ -84,9 +84,9 @@ impl<T> UnboundedSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, rx) = runtime::sync::mpsc::unbounded_channel::<u8>();
+    ///     let (tx, rx) = waitrt::sync::mpsc::unbounded_channel::<u8>();
     ///     drop(rx);
     ///     tx.closed().await;
     /// });
@@ -110,7 +110,7 @@ impl<T> UnboundedSender<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, _rx) = runtime::sync::mpsc::unbounded_channel::<u8>();
+    /// let (tx, _rx) = waitrt::sync::mpsc::unbounded_channel::<u8>();
     /// let weak = tx.downgrade();
     /// drop(tx);
     /// assert!(weak.upgrade().is_none());

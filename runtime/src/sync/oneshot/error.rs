@@ -7,9 +7,9 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::oneshot::channel::<u8>();
+/// let (tx, rx) = waitrt::sync::oneshot::channel::<u8>();
 /// drop(tx);
-/// assert_eq!(rx.blocking_recv(), Err(runtime::sync::oneshot::error::RecvError(())));
+/// assert_eq!(rx.blocking_recv(), Err(waitrt::sync::oneshot::error::RecvError(())));
 /// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct RecvError(pub ());
@@ -19,7 +19,7 @@ pub struct RecvError(pub ());
 /// # Examples
 ///
 /// ```
-/// use runtime::sync::oneshot::{self, error::TryRecvError};
+/// use waitrt::sync::oneshot::{self, error::TryRecvError};
 /// let (tx, mut rx) = oneshot::channel::<u8>();
 /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 /// drop(tx);

@@ -109,8 +109,8 @@ impl<'a, T> RwLockReadGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{RwLock, RwLockReadGuard};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{RwLock, RwLockReadGuard};
+    /// waitrt::block_on(async {
     ///     let lock = RwLock::new((1, "one"));
     ///     let name = RwLockReadGuard::map(lock.read().await, |pair| &pair.1);
     ///     assert_eq!(*name, "one");
@@ -162,8 +162,8 @@ impl<'a, U: ?Sized> MappedRwLockReadGuard<'a, U> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+    /// waitrt::block_on(async {
     ///     let lock = RwLock::new(((1, 2), 3));
     ///     let inner = RwLockReadGuard::map(lock.read().await, |v| &v.0);
     ///     assert_eq!(*MappedRwLockReadGuard::map(inner, |v| &v.1), 2);
@@ -221,8 +221,8 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// runtime::block_on(async {
-    ///     let lock = runtime::sync::RwLock::new(1);
+    /// waitrt::block_on(async {
+    ///     let lock = waitrt::sync::RwLock::new(1);
     ///     let mut w = lock.write().await;
     ///     *w = 2;
     ///     let r = w.downgrade();
@@ -245,8 +245,8 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{RwLock, RwLockWriteGuard};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{RwLock, RwLockWriteGuard};
+    /// waitrt::block_on(async {
     ///     let lock = RwLock::new((1, String::from("a")));
     ///     let mut name = RwLockWriteGuard::map(lock.write().await, |pair| &mut pair.1);
     ///     name.push('b');
@@ -310,8 +310,8 @@ impl<'a, U: ?Sized> MappedRwLockWriteGuard<'a, U> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{MappedRwLockWriteGuard, RwLock, RwLockWriteGuard};
-    /// runtime::block_on(async {
+    /// use waitrt::sync::{MappedRwLockWriteGuard, RwLock, RwLockWriteGuard};
+    /// waitrt::block_on(async {
     ///     let lock = RwLock::new(((1, 2), 3));
     ///     let inner = RwLockWriteGuard::map(lock.write().await, |v| &mut v.0);
     ///     *MappedRwLockWriteGuard::map(inner, |v| &mut v.1) = 20;
@@ -386,8 +386,8 @@ impl<T> OwnedRwLockReadGuard<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(0));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::RwLock::new(0));
     ///     let guard = lock.clone().read_owned().await;
     ///     assert!(Arc::ptr_eq(guard.rwlock(), &lock));
     /// });
@@ -432,8 +432,8 @@ impl<T> OwnedRwLockWriteGuard<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(1));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::RwLock::new(1));
     ///     let r = lock.clone().write_owned().await.downgrade();
     ///     assert_eq!(*r, 1);
     ///     assert!(lock.try_read().is_ok());
@@ -454,8 +454,8 @@ impl<T> OwnedRwLockWriteGuard<T> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// runtime::block_on(async {
-    ///     let lock = Arc::new(runtime::sync::RwLock::new(0));
+    /// waitrt::block_on(async {
+    ///     let lock = Arc::new(waitrt::sync::RwLock::new(0));
     ///     let guard = lock.clone().write_owned().await;
     ///     assert!(Arc::ptr_eq(guard.rwlock(), &lock));
     /// });

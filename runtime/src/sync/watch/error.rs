@@ -11,7 +11,7 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::watch::channel(0);
+/// let (tx, rx) = waitrt::sync::watch::channel(0);
 /// drop(rx);
 /// assert_eq!(tx.send(7).unwrap_err().0, 7);
 /// ```
@@ -40,7 +40,7 @@ impl<T> std::error::Error for SendError<T> {}
 /// # Examples
 ///
 /// ```
-/// let (tx, rx) = runtime::sync::watch::channel(0);
+/// let (tx, rx) = waitrt::sync::watch::channel(0);
 /// drop(tx);
 /// assert!(rx.has_changed().is_err());
 /// ```

@@ -22,7 +22,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// tx.send(1).unwrap();
     /// assert_eq!(*rx.borrow(), 1);
     /// assert!(rx.has_changed().unwrap()); // still unseen
@@ -44,7 +44,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::watch::channel(0);
+    /// let (tx, mut rx) = waitrt::sync::watch::channel(0);
     /// tx.send(1).unwrap();
     /// assert_eq!(*rx.borrow_and_update(), 1);
     /// assert!(!rx.has_changed().unwrap());
@@ -63,7 +63,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// assert_eq!(rx.has_changed(), Ok(false));
     /// tx.send(1).unwrap();
     /// assert_eq!(rx.has_changed(), Ok(true));
@@ -81,7 +81,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = runtime::sync::watch::channel(0);
+    /// let (tx, rx) = waitrt::sync::watch::channel(0);
     /// drop(tx);
     /// assert!(rx.is_closed());
     /// ```
@@ -95,7 +95,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_tx, mut rx) = runtime::sync::watch::channel(0);
+    /// let (_tx, mut rx) = waitrt::sync::watch::channel(0);
     /// rx.mark_changed();
     /// assert_eq!(rx.has_changed(), Ok(true));
     /// ```
@@ -109,7 +109,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::watch::channel(0);
+    /// let (tx, mut rx) = waitrt::sync::watch::channel(0);
     /// tx.send(1).unwrap();
     /// rx.mark_unchanged();
     /// assert_eq!(rx.has_changed(), Ok(false));
@@ -123,7 +123,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (_tx, rx) = runtime::sync::watch::channel(0);
+    /// let (_tx, rx) = waitrt::sync::watch::channel(0);
     /// assert!(rx.same_channel(&rx.clone()));
     /// ```
     pub fn same_channel(&self, other: &Self) -> bool {
@@ -147,10 +147,10 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::watch::channel(0);
-    ///     runtime::spawn(async move { tx.send(1).unwrap() });
+    ///     let (tx, mut rx) = waitrt::sync::watch::channel(0);
+    ///     waitrt::spawn(async move { tx.send(1).unwrap() });
     ///     rx.changed().await.unwrap();
     ///     assert_eq!(*rx.borrow_and_update(), 1);
     ///     assert!(rx.changed().await.is_err()); // the sender is gone
@@ -176,13 +176,13 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::watch::channel(0);
-    ///     runtime::spawn(async move {
+    ///     let (tx, mut rx) = waitrt::sync::watch::channel(0);
+    ///     waitrt::spawn(async move {
     ///         for i in 1..=3 {
     ///             tx.send(i).unwrap();
-    ///             runtime::task::yield_now().await;
+    ///             waitrt::task::yield_now().await;
     ///         }
     ///     });
     ///     assert_eq!(*rx.wait_for(|v| *v == 3).await.unwrap(), 3);
@@ -229,16 +229,16 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{watch, Interrupted};
+    /// use waitrt::sync::{watch, Interrupted};
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (tx, mut rx) = watch::channel(0);
-    ///     let task = runtime::spawn(async move {
+    ///     let task = waitrt::spawn(async move {
     ///         let res = rx.changed_interruptible().await;
     ///         (res, rx)
     ///     });
-    ///     runtime::task::yield_now().await;
+    ///     waitrt::task::yield_now().await;
     ///     task.interrupt();
     ///     let (res, mut rx) = task.await.unwrap();
     ///     assert!(matches!(res, Err(Interrupted { .. })));
@@ -285,13 +285,13 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// use runtime::sync::{watch, Killed};
+    /// use waitrt::sync::{watch, Killed};
     ///
-    /// let rt = runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async {
     ///     let (_tx, mut rx) = watch::channel(0);
-    ///     let task = runtime::spawn(async move { rx.changed_killable().await });
-    ///     runtime::task::yield_now().await;
+    ///     let task = waitrt::spawn(async move { rx.changed_killable().await });
+    ///     waitrt::task::yield_now().await;
     ///     task.kill();
     ///     assert!(matches!(task.await.unwrap(), Err(Killed { .. })));
     /// });
@@ -341,9 +341,9 @@ impl<T> Receiver<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let rt = runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
     /// rt.block_on(async {
-    ///     let (tx, mut rx) = runtime::sync::watch::channel(0);
+    ///     let (tx, mut rx) = waitrt::sync::watch::channel(0);
     ///     tx.send(1).unwrap();
     ///     assert_eq!(rx.changed_timeout(Duration::from_secs(1)).await, Ok(Ok(())));
     ///     assert!(rx.changed_timeout(Duration::from_millis(1)).await.is_err()); // no new change
@@ -387,7 +387,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
-    /// let (tx, mut rx) = runtime::sync::watch::channel(0);
+    /// let (tx, mut rx) = waitrt::sync::watch::channel(0);
     /// let reader = std::thread::spawn(move || {
     ///     rx.blocking_changed().unwrap();
     ///     *rx.borrow_and_update()

@@ -20,9 +20,9 @@ use crate::task::{Id, JoinError};
 /// # Examples
 ///
 /// ```
-/// let local = runtime::task::LocalSet::new();
+/// let local = waitrt::task::LocalSet::new();
 /// let task = local.spawn_local(async { panic!("boom") });
-/// let err = runtime::block_on(local.run_until(task)).unwrap_err();
+/// let err = waitrt::block_on(local.run_until(task)).unwrap_err();
 /// assert!(err.is_panic());
 /// ```
 pub struct LocalJoinHandle<T> {
@@ -57,10 +57,10 @@ impl<T> LocalJoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// let task = local.spawn_local(std::future::pending::<()>());
     /// task.abort();
-    /// let err = runtime::block_on(local.run_until(task)).unwrap_err();
+    /// let err = waitrt::block_on(local.run_until(task)).unwrap_err();
     /// assert!(err.is_cancelled());
     /// ```
     pub fn abort(&self) {
@@ -72,7 +72,7 @@ impl<T> LocalJoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// let task = local.spawn_local(async {});
     /// assert!(!task.is_finished());
     /// drop(local);
@@ -87,7 +87,7 @@ impl<T> LocalJoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let local = runtime::task::LocalSet::new();
+    /// let local = waitrt::task::LocalSet::new();
     /// let (a, b) = (local.spawn_local(async {}), local.spawn_local(async {}));
     /// assert_ne!(a.id(), b.id());
     /// ```

@@ -9,7 +9,7 @@ fn process<'a>(exe: &'a str, caller: &'a str, test: &'a str) -> Process<'a> {
     Process {
         exe: Some(Path::new(exe)),
         caller: Some(caller),
-        package: Some("runtime"),
+        package: Some("waitrt"),
         has_lib: true,
         test: Some(test),
         debug_assertions: true,
@@ -61,14 +61,14 @@ fn integration_test_called_from_a_helper_module_or_a_member_package() {
 #[test]
 fn unit_test_in_a_library() {
     let p = process(
-        "/w/target/debug/deps/runtime-89ab",
+        "/w/target/debug/deps/waitrt-89ab",
         "runtime/src/test_util/check.rs",
         "test_util::check::tests::replays",
     );
     assert_eq!(target(&p), Target::Lib);
     assert_eq!(
         command(&p, "fifo"),
-        "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime --lib \
+        "RUNTIME_TEST_REPLAY='fifo' cargo test -p waitrt --lib \
          -- test_util::check::tests::replays --exact --include-ignored"
     );
     // A package with a `-`: its crate (and binary) name has a `_`.
@@ -103,7 +103,7 @@ fn unit_test_in_a_binary() {
         "t",
     );
     assert_eq!(target(&p), Target::Bin("extra".into()));
-    assert!(command(&p, "fifo").contains(" -p runtime --bin extra -- t --exact --include-ignored"));
+    assert!(command(&p, "fifo").contains(" -p waitrt --bin extra -- t --exact --include-ignored"));
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn doc_test() {
     assert_eq!(target(&p), Target::Doc);
     assert_eq!(
         command(&p, "fifo"),
-        "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime --doc \
+        "RUNTIME_TEST_REPLAY='fifo' cargo test -p waitrt --doc \
          -- 'runtime/src/test_util/check.rs'"
     );
 }
@@ -151,9 +151,9 @@ fn doc_test() {
 #[test]
 fn profiles_from_the_binary_path() {
     let p = process("/w/target/release/deps/net-1", "tests/net.rs", "t");
-    assert!(command(&p, "fifo").contains("cargo test --release -p runtime --test net"));
+    assert!(command(&p, "fifo").contains("cargo test --release -p waitrt --test net"));
     let p = process("/w/target/ci/deps/net-1", "tests/net.rs", "t");
-    assert!(command(&p, "fifo").contains("cargo test --profile ci -p runtime"));
+    assert!(command(&p, "fifo").contains("cargo test --profile ci -p waitrt"));
     // A binary outside a target dir: the build's own debug_assertions.
     let p = Process {
         debug_assertions: false,
@@ -173,7 +173,7 @@ fn unknown_targets_name_none_but_still_filter_the_test() {
     assert_eq!(target(&p), Target::Unknown);
     assert_eq!(
         command(&p, "fifo"),
-        "RUNTIME_TEST_REPLAY='fifo' cargo test -p runtime -- a::t --exact --include-ignored"
+        "RUNTIME_TEST_REPLAY='fifo' cargo test -p waitrt -- a::t --exact --include-ignored"
     );
     // Code outside the workspace, or no binary path at all.
     let p = process("/w/target/debug/deps/x-1", "/registry/src/lib.rs", "t");
@@ -205,7 +205,7 @@ fn a_failing_check_in_this_lib_prints_a_lib_command() {
     };
     assert!(
         report.contains(&format!(
-            "' cargo test{profile} -p runtime --lib -- {name} --exact --include-ignored"
+            "' cargo test{profile} -p waitrt --lib -- {name} --exact --include-ignored"
         )) || std::env::var_os("CARGO_PKG_NAME").is_none(),
         "{report}"
     );
