@@ -357,5 +357,17 @@ fn rule28_lock_and_guard_auto_traits_follow_tokios() {
         let write = rw_cell.write().await;
         let mapped = RwLockWriteGuard::map(write, |c| c);
         assert_eq!(traits_of!(mapped), (true, false));
+        drop(mapped);
+
+        // Owned guards: sharing one shares `&T`, so `Sync` needs `T: Sync`
+        // (their `Arc<Mutex<T>>` alone is `Sync` with `T: Send`).
+        let owned = Arc::new(AsyncMutex::new(Cell::new(1))).lock_owned().await;
+        assert_eq!(traits_of!(owned), (true, false));
+        let owned = Arc::new(AsyncMutex::new(1)).lock_owned().await;
+        assert_eq!(traits_of!(owned), (true, true));
+        let owned = Arc::new(RwLock::new(1)).read_owned().await;
+        assert_eq!(traits_of!(owned), (true, true));
+        let owned = Arc::new(RwLock::new(1)).write_owned().await;
+        assert_eq!(traits_of!(owned), (true, true));
     });
 }

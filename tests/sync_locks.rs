@@ -873,3 +873,38 @@ fn mapped_guards_hold_the_whole_lock_until_dropped() {
         assert_eq!(*rw.read().await, (3, 3));
     });
 }
+
+// Breaks if a panic inside a guard's `map` closure leaked the lock (every
+// later lock would hang: the try_* calls below fail) or gave it back twice.
+#[test]
+fn a_panic_in_map_gives_the_lock_back_once() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use waitrt::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+    waitrt::block_on(async {
+        let rw = RwLock::new(vec![1]);
+        let read = rw.read().await;
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            RwLockReadGuard::map(read, |v| &v[5]);
+        }));
+        assert!(caught.is_err());
+        assert!(rw.try_write().is_ok(), "the read permit leaked");
+        let write = rw.write().await;
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            RwLockWriteGuard::map(write, |v| &mut v[5]);
+        }));
+        assert!(caught.is_err());
+        assert!(rw.try_read().is_ok(), "the write permits leaked");
+        // Given back once: a writer still excludes a reader.
+        let _w = rw.try_write().unwrap();
+        assert!(rw.try_read().is_err(), "permits were given back twice");
+
+        let lock = Mutex::new(vec![1]);
+        let guard = lock.lock().await;
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            MutexGuard::map(guard, |v| &mut v[5]);
+        }));
+        assert!(caught.is_err());
+        let _g = lock.try_lock().expect("the mutex leaked");
+        assert!(lock.try_lock().is_err(), "the mutex was unlocked twice");
+    });
+}

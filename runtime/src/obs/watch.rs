@@ -208,6 +208,14 @@ impl LostState {
             if state.is_running() || state.is_scheduled() {
                 continue; // about to poll it, or stuck in a poll (another detector)
             }
+            // Idle now: still unclaimed? (It may have run, claimed the grant
+            // and gone idle on something else since the snapshot above.)
+            if !waitq::registry::snapshot()
+                .iter()
+                .any(|now| now.sleep == w.sleep && now.picked.is_some())
+            {
+                continue;
+            }
             self.reported.insert(w.sleep);
             let report = LostGrant {
                 id: header.id,

@@ -134,6 +134,12 @@ pub struct OwnedMutexGuard<T: ?Sized> {
     lock: Arc<Mutex<T>>,
 }
 
+// SAFETY: a shared `&OwnedMutexGuard` gives `&T` to every thread that has
+// it, so sharing the guard needs `T: Sync` (its `Arc<Mutex<T>>` alone would
+// be `Sync` with `T: Send`); this impl replaces the automatic one, as in
+// tokio. `Send` stays automatic: moving the guard moves `T`'s ownership.
+unsafe impl<T: ?Sized + Send + Sync> Sync for OwnedMutexGuard<T> {}
+
 /// The lock was held ([`Mutex::try_lock`]), or held in a conflicting mode
 /// ([`RwLock::try_read`](super::RwLock::try_read),
 /// [`RwLock::try_write`](super::RwLock::try_write)).

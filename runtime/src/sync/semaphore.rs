@@ -664,6 +664,15 @@ impl Semaphore {
     }
 }
 
+impl Drop for Semaphore {
+    /// A lock dropped while the wait registry is on takes its holder out of
+    /// the registry's table (a later queue at the same address must not
+    /// inherit it).
+    fn drop(&mut self) {
+        self.set_holder(None);
+    }
+}
+
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")

@@ -119,11 +119,12 @@ impl<'a, T> RwLockReadGuard<'a, T> {
     /// ```
     pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U> {
         let lock = this.lock;
-        std::mem::forget(this); // the mapped guard gives the permit back
-                                // SAFETY: we hold a read permit (taken over from `this`), so no
-                                // `&mut T` exists; the `&T` lives for `'a`, and the permit is given
-                                // back only when the mapped guard, which alone holds it, drops.
+        // SAFETY: `this` holds a read permit, so no `&mut T` exists; the
+        // `&T` lives for `'a`, and the permit goes from `this` to the mapped
+        // guard, which gives it back only when it drops. (`f` runs while
+        // `this` lives: if it panics, `this` gives the permit back.)
         let value = NonNull::from(f(unsafe { &*lock.data.get() }));
+        std::mem::forget(this); // the mapped guard gives the permit back
         MappedRwLockReadGuard {
             value,
             sem: &lock.sem,
@@ -260,11 +261,13 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
         f: impl FnOnce(&mut T) -> &mut U,
     ) -> MappedRwLockWriteGuard<'a, U> {
         let lock = this.lock;
-        std::mem::forget(this); // the mapped guard gives the permits back
-                                // SAFETY: we hold every permit (taken over from `this`), so this
-                                // `&mut T` is the only reference; it lives for `'a`, and the permits
-                                // go back only when the mapped guard, which alone holds it, drops.
+        // SAFETY: `this` holds every permit, so this `&mut T` is the only
+        // reference (`this` itself holds none); it lives for `'a`, and the
+        // permits go from `this` to the mapped guard, which gives them back
+        // only when it drops. (`f` runs while `this` lives: if it panics,
+        // `this` gives the permits back.)
         let value = NonNull::from(f(unsafe { &mut *lock.data.get() }));
+        std::mem::forget(this); // the mapped guard gives the permits back
         MappedRwLockWriteGuard {
             value,
             release: lock.write_release(),

@@ -109,13 +109,15 @@ impl<'a> Acquire<'a> {
             // granted us already, or the semaphore closed before it (the
             // wait below then ends at once), this poll is over.
             let sleeps = self.link(cx);
-            coop::refund();
             if let Phase::Queued { slot, .. } = &self.phase {
                 if slot.is_granted() {
+                    // Granted by its own walk: progress, the unit is spent.
                     self.phase = Phase::Done;
                     return Poll::Ready(Ok(()));
                 }
             }
+            // No progress here (the wait below spends its own unit).
+            coop::refund();
             if sleeps {
                 return Poll::Pending;
             }
