@@ -31,7 +31,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[path = "harness/mod.rs"]
-#[allow(dead_code)] // the harness's helpers this bench does not call
 mod harness;
 
 use harness::{Contender, Row};

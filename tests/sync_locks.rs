@@ -884,13 +884,13 @@ fn a_panic_in_map_gives_the_lock_back_once() {
         let rw = RwLock::new(vec![1]);
         let read = rw.read().await;
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            RwLockReadGuard::map(read, |v| &v[5]);
+            let _ = RwLockReadGuard::map(read, |v| &v[5]);
         }));
         assert!(caught.is_err());
         assert!(rw.try_write().is_ok(), "the read permit leaked");
         let write = rw.write().await;
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            RwLockWriteGuard::map(write, |v| &mut v[5]);
+            let _ = RwLockWriteGuard::map(write, |v| &mut v[5]);
         }));
         assert!(caught.is_err());
         assert!(rw.try_read().is_ok(), "the write permits leaked");
@@ -901,7 +901,7 @@ fn a_panic_in_map_gives_the_lock_back_once() {
         let lock = Mutex::new(vec![1]);
         let guard = lock.lock().await;
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            MutexGuard::map(guard, |v| &mut v[5]);
+            let _ = MutexGuard::map(guard, |v| &mut v[5]);
         }));
         assert!(caught.is_err());
         let _g = lock.try_lock().expect("the mutex leaked");
