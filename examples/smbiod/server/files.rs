@@ -1,7 +1,7 @@
 //! CREATE, CLOSE, READ and WRITE for the embedded server.
 
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 
 use super::meta::{attrs, io_status};
 use super::sandbox::resolve;
@@ -121,6 +121,9 @@ impl Connection {
             }
         };
         let md = fs::metadata(&path).map_err(|e| io_status(&e))?;
+        let locks = file
+            .as_ref()
+            .map(|_| self.share.state.locks.get((md.dev(), md.ino())));
         let id = self.next_file;
         self.next_file += 1;
         let file_id = FileId {
@@ -146,6 +149,8 @@ impl Connection {
                 },
                 listing: None,
                 delete_on_close: r.options & FILE_DELETE_ON_CLOSE != 0,
+                uid: self.share.state.uid(),
+                locks,
             },
         );
         Ok((
@@ -174,7 +179,7 @@ impl Connection {
 
     pub(super) fn close(&mut self, r: &CloseRequest) -> Outcome {
         self.open_mut(r.file_id)?;
-        let open = self
+        let mut open = self
             .opens
             .remove(&r.file_id.volatile)
             .ok_or(status::FILE_CLOSED)?;
@@ -185,7 +190,7 @@ impl Connection {
                 resp.attrs = attrs(&md);
             }
         }
-        drop(open.file);
+        drop(open.file.take());
         if open.delete_on_close {
             let gone = if open.path.is_dir() {
                 fs::remove_dir(&open.path)
@@ -203,6 +208,9 @@ impl Connection {
         let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
         if open.data_access & SHARE_READ == 0 {
             return Err(status::ACCESS_DENIED);
+        }
+        if let Some(l) = &open.locks {
+            l.check_io(open.uid, r.offset, u64::from(r.length), false)?;
         }
         let mut data = vec![0u8; r.length.min(max) as usize];
         let mut got = 0;
@@ -234,6 +242,9 @@ impl Connection {
             return Err(status::ACCESS_DENIED);
         }
         let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
+        if let Some(l) = &open.locks {
+            l.check_io(open.uid, r.offset, r.data.len() as u64, true)?;
+        }
         file.write_all_at(&r.data, r.offset)
             .map_err(|e| io_status(&e))?;
         Ok((

@@ -15,6 +15,7 @@ pub mod fuzz;
 pub mod golden;
 pub mod header;
 pub mod info;
+pub mod lock;
 pub mod message;
 pub mod negotiate;
 pub mod ntlmssp;
