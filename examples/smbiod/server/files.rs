@@ -4,6 +4,7 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
 use super::meta::{attrs, io_status};
+use super::notify::filter;
 use super::sandbox::resolve;
 use super::setinfo::check_deletable;
 use super::{Connection, Open, Outcome};
@@ -13,6 +14,7 @@ use crate::wire::create::{
     FILE_OPEN_IF, FILE_OVERWRITE,
 };
 use crate::wire::message::Response;
+use crate::wire::notify::action;
 use crate::wire::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 use crate::wire::status;
 
@@ -121,6 +123,16 @@ impl Connection {
             }
         };
         let md = fs::metadata(&path).map_err(|e| io_status(&e))?;
+        let kind = if md.is_dir() {
+            filter::DIR_NAME
+        } else {
+            filter::FILE_NAME
+        };
+        match action {
+            CREATED => self.notify(&path, action::ADDED, kind),
+            OVERWRITTEN => self.notify(&path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE),
+            _ => {}
+        }
         let locks = file
             .as_ref()
             .map(|_| self.share.state.locks.get((md.dev(), md.ino())));
@@ -151,6 +163,7 @@ impl Connection {
                 delete_on_close: r.options & FILE_DELETE_ON_CLOSE != 0,
                 uid: self.share.state.uid(),
                 locks,
+                watch: None,
             },
         );
         Ok((
@@ -198,6 +211,12 @@ impl Connection {
                 fs::remove_file(&open.path)
             };
             gone.map_err(|e| io_status(&e))?;
+            let kind = if open.locks.is_none() {
+                filter::DIR_NAME
+            } else {
+                filter::FILE_NAME
+            };
+            self.notify(&open.path, action::REMOVED, kind);
         }
         Ok((status::SUCCESS, Response::Close(resp)))
     }
@@ -247,6 +266,8 @@ impl Connection {
         }
         file.write_all_at(&r.data, r.offset)
             .map_err(|e| io_status(&e))?;
+        let path = open.path.clone();
+        self.notify(&path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
         Ok((
             status::SUCCESS,
             Response::Write(WriteResponse {

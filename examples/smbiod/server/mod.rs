@@ -13,7 +13,8 @@
 //! SET_INFO (basic info, rename, disposition, end of file), ECHO, LOGOFF,
 //! TREE_DISCONNECT, related and unrelated compound chains, and LOCK
 //! (byte-range locks shared by every connection; a blocking lock request
-//! goes async, see [`pending`]). CANCEL is never answered; it ends the
+//! goes async, see [`pending`]), CHANGE_NOTIFY (watchers asleep on the
+//! directory's wait queue, see [`notify`]). CANCEL is never answered; it ends the
 //! pending request it names. Anything else gets `STATUS_NOT_SUPPORTED`.
 
 pub mod async_driver;
@@ -26,6 +27,9 @@ mod lock;
 mod lock_tests;
 pub mod locks;
 mod meta;
+pub mod notify;
+#[cfg(test)]
+mod notify_tests;
 pub mod pending;
 mod query;
 mod sandbox;
@@ -78,6 +82,8 @@ pub struct ShareConfig {
 pub struct ServerState {
     /// Byte-range locks by file.
     pub locks: LockTable,
+    /// Directory watches (CHANGE_NOTIFY).
+    pub notify: notify::NotifyTable,
     /// Server-wide ids: of opens (lock owners) and blocked lock requests.
     next_uid: AtomicU64,
 }
@@ -142,18 +148,13 @@ struct Open {
     uid: u64,
     /// The file's lock state (None for directories).
     locks: Option<Arc<FileLocks>>,
+    /// The directory's change buffer, from its first CHANGE_NOTIFY on.
+    watch: Option<Arc<notify::Watch>>,
 }
-
-impl Drop for Open {
-    /// However the handle goes (CLOSE, tree disconnect, logoff, the
-    /// connection lost), its locks go with it and its blocked lock
-    /// requests end; whoever waited for its ranges is granted and woken.
-    fn drop(&mut self) {
-        if let Some(l) = &self.locks {
-            l.release_owner(self.uid);
-        }
-    }
-}
+// Drop for Open (in notify.rs): however the handle goes (CLOSE, tree
+// disconnect, logoff, the connection lost), its locks go with it and its
+// blocked lock requests end, whoever waited for its ranges is granted
+// and woken, and its pending CHANGE_NOTIFYs end NOTIFY_CLEANUP.
 
 /// One session of a connection (there may be several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,6 +415,7 @@ impl Connection {
             Request::SetInfo(r) => self.set_info(&r),
             Request::Flush(r) => self.flush(&r),
             Request::Lock(r) => self.lock(h, &r),
+            Request::ChangeNotify(r) => self.change_notify(h, &r),
             _ => Err(status::NOT_SUPPORTED),
         }
     }
@@ -445,6 +447,7 @@ fn substitute_related(req: &mut Request, related: bool, last: Option<FileId>) {
         Request::SetInfo(r) => &mut r.file_id,
         Request::Flush(r) => &mut r.file_id,
         Request::Lock(r) => &mut r.file_id,
+        Request::ChangeNotify(r) => &mut r.file_id,
         _ => return,
     };
     if *fid == FileId::RELATED {

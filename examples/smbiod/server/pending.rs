@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::locks::FileLocks;
+use super::notify::Watch;
 use super::Connection;
 use crate::wire::header::{FLAG_ASYNC, FLAG_SERVER_TO_REDIR};
 use crate::wire::message::{ErrorResponse, Response};
@@ -49,6 +50,8 @@ pub type Work = Pin<Box<dyn Future<Output = (u32, Response)> + Send>>;
 pub enum Canceller {
     /// A blocked lock request: its id in the file's lock state.
     Lock(Arc<FileLocks>, u64),
+    /// A CHANGE_NOTIFY asleep on a watch: the request's id there.
+    Notify(Arc<Watch>, u64),
 }
 
 impl Canceller {
@@ -57,6 +60,7 @@ impl Canceller {
             Canceller::Lock(file, id) => {
                 file.cancel(*id, status::CANCELLED);
             }
+            Canceller::Notify(w, id) => w.abort(*id, status::CANCELLED),
         }
     }
 }
@@ -132,6 +136,15 @@ impl Connection {
         let map = self.pending.map();
         let found = if h.flags & FLAG_ASYNC != 0 {
             map.get(&h.async_id)
+        } else if h.message_id == 0 {
+            // MessageId 0 is NEGOTIATE's and never pending: Samba 4.17's
+            // client (smbtorture) sends such a CANCEL, without AsyncId,
+            // for its newest request gone async. Take the session's
+            // newest pending request.
+            map.iter()
+                .filter(|(_, e)| e.session_id == h.session_id)
+                .max_by_key(|(id, _)| **id)
+                .map(|(_, e)| e)
         } else {
             map.values()
                 .find(|e| e.message_id == h.message_id && e.session_id == h.session_id)

@@ -9,6 +9,7 @@ use super::header::{Command, Header, FLAG_SERVER_TO_REDIR, HEADER_LEN};
 use super::info::QueryInfoRequest;
 use super::lock::{encode_lock_response, parse_lock_response, LockRequest};
 use super::negotiate::{NegotiateRequest, NegotiateResponse};
+use super::notify::ChangeNotifyRequest;
 use super::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 use super::session::{encode_empty, parse_empty, SessionSetupRequest, SessionSetupResponse};
 use super::setinfo::{
@@ -51,6 +52,8 @@ pub enum Request {
     Flush(FlushRequest),
     /// LOCK
     Lock(LockRequest),
+    /// CHANGE_NOTIFY
+    ChangeNotify(ChangeNotifyRequest),
     /// ECHO
     Echo,
     /// Any other command (the body is not parsed).
@@ -88,6 +91,8 @@ pub enum Response {
     Flush,
     /// LOCK
     Lock,
+    /// CHANGE_NOTIFY: the raw FILE_NOTIFY_INFORMATION list.
+    ChangeNotify(Vec<u8>),
     /// ECHO
     Echo,
     /// The error body (also the body of interim and warning replies).
@@ -153,6 +158,7 @@ impl Request {
             SetInfo(_) => Command::SetInfo,
             Flush(_) => Command::Flush,
             Lock(_) => Command::Lock,
+            ChangeNotify(_) => Command::ChangeNotify,
             Echo => Command::Echo,
             Other(code) => return *code,
         };
@@ -175,6 +181,7 @@ impl Request {
             Request::SetInfo(r) => r.encode(out)?,
             Request::Flush(r) => r.encode(out),
             Request::Lock(r) => r.encode(out)?,
+            Request::ChangeNotify(r) => r.encode(out),
             Request::Other(_) => return Err(WireError::Unsupported("encoding an unknown command")),
         }
         Ok(())
@@ -202,6 +209,7 @@ impl Request {
             Some(Command::SetInfo) => Request::SetInfo(SetInfoRequest::parse(msg)?),
             Some(Command::Flush) => Request::Flush(FlushRequest::parse(msg)?),
             Some(Command::Lock) => Request::Lock(LockRequest::parse(msg)?),
+            Some(Command::ChangeNotify) => Request::ChangeNotify(ChangeNotifyRequest::parse(msg)?),
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Request::Echo)?,
             _ => Request::Other(h.command),
         };
@@ -238,7 +246,9 @@ impl Response {
             Response::Close(r) => r.encode(out),
             Response::Read(r) => r.encode(out)?,
             Response::Write(r) => r.encode(out),
-            Response::QueryDirectory(b) | Response::QueryInfo(b) => encode_output(out, b)?,
+            Response::QueryDirectory(b) | Response::QueryInfo(b) | Response::ChangeNotify(b) => {
+                encode_output(out, b)?
+            }
             Response::Error(e) => e.encode(out)?,
         }
         Ok(())
@@ -277,6 +287,9 @@ impl Response {
             Some(Command::SetInfo) => parse_set_info_response(msg).map(|_| Response::SetInfo)?,
             Some(Command::Flush) => parse_empty(msg, Command::Flush).map(|_| Response::Flush)?,
             Some(Command::Lock) => parse_lock_response(msg).map(|_| Response::Lock)?,
+            Some(Command::ChangeNotify) => {
+                Response::ChangeNotify(parse_output(msg, Command::ChangeNotify)?)
+            }
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Response::Echo)?,
             _ => return Err(WireError::Unsupported("response to an unknown command")),
         };

@@ -18,6 +18,7 @@ pub mod info;
 pub mod lock;
 pub mod message;
 pub mod negotiate;
+pub mod notify;
 pub mod ntlmssp;
 pub mod rw;
 pub mod session;

@@ -75,3 +75,7 @@ pub const INVALID_LOCK_RANGE: u32 = 0xC000_01A1;
 pub const CANCELLED: u32 = 0xC000_0120;
 /// The request does not apply to this kind of handle.
 pub const INVALID_DEVICE_REQUEST: u32 = 0xC000_0010;
+/// CHANGE_NOTIFY: the handle was closed (or its tree/session went).
+pub const NOTIFY_CLEANUP: u32 = 0x0000_010B;
+/// CHANGE_NOTIFY: too many changes to list; enumerate the directory.
+pub const NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
