@@ -82,6 +82,21 @@ impl SyncClient {
         Ok(())
     }
 
+    /// Bounds every later read of a reply (a test's watchdog).
+    #[cfg(test)]
+    pub fn set_timeout(&self, d: std::time::Duration) -> Result<(), ClientError> {
+        self.stream.set_read_timeout(Some(d))?;
+        Ok(())
+    }
+
+    /// Reads one reply, interim or final.
+    #[cfg(test)]
+    pub fn recv_one(&mut self) -> Result<Incoming, ClientError> {
+        let msg = frame::read_blocking(&mut self.stream, frame::MAX_FRAME_LEN)?
+            .ok_or(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
+        self.state.receive(&msg)
+    }
+
     /// Reads replies until a final one arrives (skipping interim ones).
     pub fn recv_final(&mut self) -> Result<(Header, Response), ClientError> {
         loop {

@@ -104,6 +104,9 @@ fn serve(mut stream: TcpStream, share: ShareConfig, state: &Mutex<State>) {
     while let Ok(Some(msg)) = frame::read_blocking(&mut stream, frame::MAX_FRAME_LEN) {
         let command = Header::decode(&msg).map(|h| h.command).unwrap_or(u16::MAX);
         let reply = conn.handle(&msg);
+        // The daemon never sends LOCK or CHANGE_NOTIFY; a request that
+        // went async anyway is ended when `conn` drops.
+        drop(conn.take_deferred());
         let mut g = lock();
         g.commands.push(command);
         if g.hold == Some(command) {

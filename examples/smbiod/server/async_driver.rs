@@ -8,8 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use waitrt::net::{AcceptBackoff, TcpListener, TcpStream};
-use waitrt::task::JoinHandle;
+use runtime::net::{AcceptBackoff, TcpListener, TcpStream};
+use runtime::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use runtime::task::JoinHandle;
 
 use super::{Connection, ShareConfig};
 use crate::wire::frame;
@@ -49,9 +50,32 @@ pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, Jo
 }
 
 /// Serves one connection until the peer closes it or sends garbage.
+///
+/// Two tasks: this one reads requests and handles them; a writer task
+/// sends what the reader hands it, and the final replies of requests gone
+/// async (each completed by its own task, asleep on a wait queue until
+/// then), in the order they were queued. When the reader stops, the
+/// connection's state is dropped: its handles close, which ends every
+/// pending request, so the writer always finishes.
 pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = runtime::spawn(write_replies(wr, rx));
+    let read = read_requests(rd, share, tx).await;
+    let written = writer
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(format!("writer task: {e}"))));
+    read.and(written)
+}
+
+/// Reads and handles requests; replies go to `tx`, batched while more
+/// requests are already buffered.
+async fn read_requests(
+    rd: impl futures::io::AsyncRead + Unpin,
+    share: ShareConfig,
+    tx: UnboundedSender<Vec<u8>>,
+) -> io::Result<()> {
     let mut rd = BufReader::with_capacity(256 * 1024, rd);
     let mut conn = Connection::new(share);
     let mut out = Vec::new();
@@ -67,15 +91,49 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
         let mut msg = vec![0u8; len];
         rd.read_exact(&mut msg).await?;
         out.extend(conn.handle(&msg));
+        let deferred = conn.take_deferred();
         if conn.wants_close() {
             break;
         }
-        if !has_frame(rd.buffer()) || out.len() >= FLUSH_AT {
-            wr.write_all(&out).await?;
-            out.clear();
+        if !deferred.is_empty() || !has_frame(rd.buffer()) || out.len() >= FLUSH_AT {
+            // The interim replies go first; the final ones follow.
+            if tx.send(std::mem::take(&mut out)).is_err() {
+                return Ok(()); // the writer failed; it reports why
+            }
+        }
+        for d in deferred {
+            let tx = tx.clone();
+            runtime::spawn(async move {
+                let frame = d.await;
+                if !frame.is_empty() {
+                    let _ = tx.send(frame);
+                }
+            });
         }
     }
-    wr.write_all(&out).await?;
+    if !out.is_empty() {
+        let _ = tx.send(out);
+    }
+    Ok(())
+}
+
+/// Writes what arrives on `rx`, as many queued frames per write as fit
+/// in [`FLUSH_AT`], until every sender is gone.
+async fn write_replies(
+    mut wr: impl futures::io::AsyncWrite + Unpin,
+    mut rx: UnboundedReceiver<Vec<u8>>,
+) -> io::Result<()> {
+    while let Some(mut buf) = rx.recv().await {
+        while buf.len() < FLUSH_AT {
+            match rx.try_recv() {
+                Ok(more) => buf.extend(more),
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() {
+            wr.write_all(&buf).await?;
+        }
+    }
     wr.close().await
 }
 

@@ -3,17 +3,34 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use super::{Connection, ShareConfig};
 use crate::wire::frame;
 
 /// Serves one connection until the peer closes it or sends garbage.
+/// A request gone async completes on a thread of its own (the wait
+/// queue's futures run on any executor), writing its final reply under
+/// the same lock as the replies.
 pub fn serve_connection(mut stream: TcpStream, share: ShareConfig) -> io::Result<()> {
+    let writer = Arc::new(Mutex::new(stream.try_clone()?));
+    let write = |w: &Mutex<TcpStream>, bytes: &[u8]| {
+        w.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_all(bytes)
+    };
     let mut conn = Connection::new(share);
     while let Some(msg) = frame::read_blocking(&mut stream, frame::MAX_FRAME_LEN)? {
         let out = conn.handle(&msg);
-        stream.write_all(&out)?;
+        write(&writer, &out)?;
+        for d in conn.take_deferred() {
+            let w = writer.clone();
+            thread::spawn(move || {
+                let frame = futures::executor::block_on(d);
+                let _ = write(&w, &frame);
+            });
+        }
         if conn.wants_close() {
             break;
         }

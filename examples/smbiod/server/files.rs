@@ -1,9 +1,10 @@
 //! CREATE, CLOSE, READ and WRITE for the embedded server.
 
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 
 use super::meta::{attrs, io_status};
+use super::notify::filter;
 use super::sandbox::resolve;
 use super::setinfo::check_deletable;
 use super::{Connection, Open, Outcome};
@@ -13,6 +14,7 @@ use crate::wire::create::{
     FILE_OPEN_IF, FILE_OVERWRITE,
 };
 use crate::wire::message::Response;
+use crate::wire::notify::action;
 use crate::wire::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 use crate::wire::status;
 
@@ -121,6 +123,19 @@ impl Connection {
             }
         };
         let md = fs::metadata(&path).map_err(|e| io_status(&e))?;
+        let kind = if md.is_dir() {
+            filter::DIR_NAME
+        } else {
+            filter::FILE_NAME
+        };
+        match action {
+            CREATED => self.notify(&path, action::ADDED, kind),
+            OVERWRITTEN => self.notify(&path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE),
+            _ => {}
+        }
+        let locks = file
+            .as_ref()
+            .map(|_| self.share.state.locks.get((md.dev(), md.ino())));
         let id = self.next_file;
         self.next_file += 1;
         let file_id = FileId {
@@ -146,6 +161,9 @@ impl Connection {
                 },
                 listing: None,
                 delete_on_close: r.options & FILE_DELETE_ON_CLOSE != 0,
+                uid: self.share.state.uid(),
+                locks,
+                watch: None,
             },
         );
         Ok((
@@ -174,7 +192,7 @@ impl Connection {
 
     pub(super) fn close(&mut self, r: &CloseRequest) -> Outcome {
         self.open_mut(r.file_id)?;
-        let open = self
+        let mut open = self
             .opens
             .remove(&r.file_id.volatile)
             .ok_or(status::FILE_CLOSED)?;
@@ -185,7 +203,7 @@ impl Connection {
                 resp.attrs = attrs(&md);
             }
         }
-        drop(open.file);
+        drop(open.file.take());
         if open.delete_on_close {
             let gone = if open.path.is_dir() {
                 fs::remove_dir(&open.path)
@@ -193,6 +211,12 @@ impl Connection {
                 fs::remove_file(&open.path)
             };
             gone.map_err(|e| io_status(&e))?;
+            let kind = if open.locks.is_none() {
+                filter::DIR_NAME
+            } else {
+                filter::FILE_NAME
+            };
+            self.notify(&open.path, action::REMOVED, kind);
         }
         Ok((status::SUCCESS, Response::Close(resp)))
     }
@@ -203,6 +227,9 @@ impl Connection {
         let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
         if open.data_access & SHARE_READ == 0 {
             return Err(status::ACCESS_DENIED);
+        }
+        if let Some(l) = &open.locks {
+            l.check_io(open.uid, r.offset, u64::from(r.length), false)?;
         }
         let mut data = vec![0u8; r.length.min(max) as usize];
         let mut got = 0;
@@ -234,8 +261,13 @@ impl Connection {
             return Err(status::ACCESS_DENIED);
         }
         let file = open.file.as_ref().ok_or(status::FILE_IS_A_DIRECTORY)?;
+        if let Some(l) = &open.locks {
+            l.check_io(open.uid, r.offset, r.data.len() as u64, true)?;
+        }
         file.write_all_at(&r.data, r.offset)
             .map_err(|e| io_status(&e))?;
+        let path = open.path.clone();
+        self.notify(&path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
         Ok((
             status::SUCCESS,
             Response::Write(WriteResponse {

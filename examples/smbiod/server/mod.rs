@@ -11,16 +11,26 @@
 //! signing), guest/anonymous SESSION_SETUP, TREE_CONNECT to the one
 //! share, CREATE, CLOSE, READ, WRITE, FLUSH, QUERY_DIRECTORY, QUERY_INFO,
 //! SET_INFO (basic info, rename, disposition, end of file), ECHO, LOGOFF,
-//! TREE_DISCONNECT, related and unrelated compound chains. CANCEL
-//! is never answered (no request is ever pending). Anything else gets
-//! `STATUS_NOT_SUPPORTED`.
+//! TREE_DISCONNECT, related and unrelated compound chains, and LOCK
+//! (byte-range locks shared by every connection; a blocking lock request
+//! goes async, see [`pending`]), CHANGE_NOTIFY (watchers asleep on the
+//! directory's wait queue, see [`notify`]). CANCEL is never answered; it ends the
+//! pending request it names. Anything else gets `STATUS_NOT_SUPPORTED`.
 
 pub mod async_driver;
 #[cfg(test)]
 pub mod blocking;
 mod files;
 mod listing;
+mod lock;
+#[cfg(test)]
+mod lock_tests;
+pub mod locks;
 mod meta;
+pub mod notify;
+#[cfg(test)]
+mod notify_tests;
+pub mod pending;
 mod query;
 mod sandbox;
 mod session;
@@ -36,12 +46,16 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::wire::create::FileId;
-use crate::wire::header::{FLAG_RELATED, FLAG_SERVER_TO_REDIR};
+use crate::wire::header::{FLAG_ASYNC, FLAG_RELATED, FLAG_SERVER_TO_REDIR};
 use crate::wire::message::{split_compound, ErrorResponse, Request, Response};
 use crate::wire::{frame, status, Command, Header, WireError};
 use listing::Listing;
+use locks::{FileLocks, LockTable};
+use pending::{DeferredQueue, PendingTable};
 
 /// Credits granted per reply at most.
 const MAX_GRANT: u16 = 512;
@@ -58,6 +72,27 @@ pub struct ShareConfig {
     /// Handles one session may hold open (Samba's `max open files`);
     /// CREATE beyond it gets `STATUS_TOO_MANY_OPENED_FILES`.
     pub max_open: usize,
+    /// What every connection to this share sees alike (byte-range locks);
+    /// clones of a config share it.
+    pub state: Arc<ServerState>,
+}
+
+/// Server-wide state shared by the connections of one share.
+#[derive(Debug, Default)]
+pub struct ServerState {
+    /// Byte-range locks by file.
+    pub locks: LockTable,
+    /// Directory watches (CHANGE_NOTIFY).
+    pub notify: notify::NotifyTable,
+    /// Server-wide ids: of opens (lock owners) and blocked lock requests.
+    next_uid: AtomicU64,
+}
+
+impl ServerState {
+    /// A fresh server-wide id.
+    pub fn uid(&self) -> u64 {
+        self.next_uid.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 /// The default [`ShareConfig::max_open`]. Samba's 16,384 is per smbd
@@ -75,6 +110,7 @@ impl ShareConfig {
             name: name.to_string(),
             root: dir.canonicalize()?,
             max_open: DEFAULT_MAX_OPEN,
+            state: Arc::default(),
         })
     }
 }
@@ -108,7 +144,17 @@ struct Open {
     listing: Option<Listing>,
     /// Remove on CLOSE.
     delete_on_close: bool,
+    /// Server-wide id: the owner of its byte-range locks.
+    uid: u64,
+    /// The file's lock state (None for directories).
+    locks: Option<Arc<FileLocks>>,
+    /// The directory's change buffer, from its first CHANGE_NOTIFY on.
+    watch: Option<Arc<notify::Watch>>,
 }
+// Drop for Open (in notify.rs): however the handle goes (CLOSE, tree
+// disconnect, logoff, the connection lost), its locks go with it and its
+// blocked lock requests end, whoever waited for its ranges is granted
+// and woken, and its pending CHANGE_NOTIFYs end NOTIFY_CLEANUP.
 
 /// One session of a connection (there may be several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +186,19 @@ pub struct Connection {
     credits_held: u32,
     /// The session and tree of the request being handled.
     current: (u64, u32),
+    /// Requests gone async, by AsyncId.
+    pending: PendingTable,
+    next_async: u64,
+    /// Completions of async requests, for the driver to run.
+    deferred: DeferredQueue,
+    /// Set by a handler that went async: the interim reply's AsyncId.
+    went_async: Option<u64>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.drop_opens(|_| true);
+    }
 }
 
 /// The result of one command: a status and a body (the error body unless
@@ -162,6 +221,26 @@ impl Connection {
             closed: false,
             credits_held: 1,
             current: (0, 0),
+            pending: PendingTable::default(),
+            next_async: 1,
+            deferred: DeferredQueue::default(),
+            went_async: None,
+        }
+    }
+
+    /// Closes the opens `which` selects, oldest first (so a lock freed by
+    /// an older handle goes to a younger one's blocked request, as Samba
+    /// does on a tree disconnect).
+    fn drop_opens(&mut self, which: impl Fn(&Open) -> bool) {
+        let mut ids: Vec<u64> = self
+            .opens
+            .iter()
+            .filter(|(_, o)| which(o))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            drop(self.opens.remove(&id));
         }
     }
 
@@ -237,8 +316,8 @@ impl Connection {
         };
         if h.command == Command::Cancel as u16 {
             // MS-SMB2 3.3.5.16: no response, and no credit charged or
-            // granted. Every request here completes before the next is
-            // read, so none is ever pending for a CANCEL to name.
+            // granted; the pending request it names ends (CANCELLED).
+            self.cancel(&h);
             return Vec::new();
         }
         if h.flags & FLAG_RELATED != 0 {
@@ -266,13 +345,19 @@ impl Connection {
             Err(st) => (st, Response::Error(ErrorResponse::default())),
         };
         let grant = self.grant_credits(h.credit_charge, h.credits);
-        let rh = Header {
+        let mut rh = Header {
             status,
             credits: grant,
             flags: FLAG_SERVER_TO_REDIR | (h.flags & FLAG_RELATED),
             next_command: 0,
             ..h
         };
+        if let Some(async_id) = self.went_async.take() {
+            // The interim reply (MS-SMB2 3.3.4.2): async form, credits
+            // granted here; the final reply follows from the deferred.
+            rh.flags |= FLAG_ASYNC;
+            rh.async_id = async_id;
+        }
         let mut out = Vec::with_capacity(128);
         rh.encode(&mut out);
         if body.encode(&mut out).is_err() {
@@ -304,7 +389,7 @@ impl Connection {
                 let sid = h.session_id;
                 self.sessions.remove(&sid);
                 self.trees.retain(|_, s| *s != sid);
-                self.opens.retain(|_, o| o.session != sid);
+                self.drop_opens(|o| o.session == sid);
                 return Ok((status::SUCCESS, Response::Logoff));
             }
             Request::TreeConnect(r) => return self.tree_connect(h, &r),
@@ -318,7 +403,7 @@ impl Connection {
             Request::TreeDisconnect => {
                 let tid = h.tree_id;
                 self.trees.remove(&tid);
-                self.opens.retain(|_, o| o.tree != tid);
+                self.drop_opens(|o| o.tree == tid);
                 Ok((status::SUCCESS, Response::TreeDisconnect))
             }
             Request::Create(r) => self.create(&r),
@@ -329,6 +414,8 @@ impl Connection {
             Request::QueryInfo(r) => self.query_info(&r),
             Request::SetInfo(r) => self.set_info(&r),
             Request::Flush(r) => self.flush(&r),
+            Request::Lock(r) => self.lock(h, &r),
+            Request::ChangeNotify(r) => self.change_notify(h, &r),
             _ => Err(status::NOT_SUPPORTED),
         }
     }
@@ -359,6 +446,8 @@ fn substitute_related(req: &mut Request, related: bool, last: Option<FileId>) {
         Request::QueryInfo(r) => &mut r.file_id,
         Request::SetInfo(r) => &mut r.file_id,
         Request::Flush(r) => &mut r.file_id,
+        Request::Lock(r) => &mut r.file_id,
+        Request::ChangeNotify(r) => &mut r.file_id,
         _ => return,
     };
     if *fid == FileId::RELATED {

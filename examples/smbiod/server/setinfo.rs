@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::files::{SHARE_DELETE, SHARE_WRITE};
 use super::meta::{io_status, ATTR_DIRECTORY, ATTR_READONLY};
+use super::notify::filter;
 use super::sandbox::resolve;
 use super::{Connection, Outcome};
 use crate::wire::create::FileId;
 use crate::wire::info::INFO_FILE;
 use crate::wire::message::Response;
+use crate::wire::notify::action;
 use crate::wire::setinfo::{
     class, parse_disposition, parse_end_of_file, BasicInfo, FlushRequest, RenameInfo,
     SetInfoRequest,
@@ -42,6 +44,17 @@ impl Connection {
             }
             _ => Err(status::INVALID_INFO_CLASS),
         }?;
+        let changed = match r.class {
+            class::BASIC => {
+                filter::ATTRIBUTES | filter::LAST_WRITE | filter::LAST_ACCESS | filter::CREATION
+            }
+            class::END_OF_FILE => filter::SIZE | filter::LAST_WRITE,
+            _ => 0,
+        };
+        if changed != 0 {
+            let path = self.open_mut(r.file_id)?.path.clone();
+            self.notify(&path, action::MODIFIED, changed);
+        }
         Ok((status::SUCCESS, Response::SetInfo))
     }
 
@@ -146,6 +159,18 @@ impl Connection {
             return Err(status::ACCESS_DENIED);
         }
         fs::rename(&from, &to).map_err(|e| io_status(&e))?;
+        let kind = if to.is_dir() {
+            filter::DIR_NAME
+        } else {
+            filter::FILE_NAME
+        };
+        if from.parent() == to.parent() {
+            self.notify(&from, action::RENAMED_OLD_NAME, kind);
+            self.notify(&to, action::RENAMED_NEW_NAME, kind);
+        } else {
+            self.notify(&from, action::REMOVED, kind);
+            self.notify(&to, action::ADDED, kind);
+        }
         for o in self.opens.values_mut().filter(|o| o.path == from) {
             o.path = to.clone();
             o.name = info.name.clone();

@@ -7,7 +7,9 @@ use super::create::{CloseRequest, CloseResponse, CreateRequest, CreateResponse};
 use super::dir::{encode_output, parse_output, QueryDirectoryRequest};
 use super::header::{Command, Header, FLAG_SERVER_TO_REDIR, HEADER_LEN};
 use super::info::QueryInfoRequest;
+use super::lock::{encode_lock_response, parse_lock_response, LockRequest};
 use super::negotiate::{NegotiateRequest, NegotiateResponse};
+use super::notify::ChangeNotifyRequest;
 use super::rw::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 use super::session::{encode_empty, parse_empty, SessionSetupRequest, SessionSetupResponse};
 use super::setinfo::{
@@ -48,6 +50,10 @@ pub enum Request {
     SetInfo(SetInfoRequest),
     /// FLUSH
     Flush(FlushRequest),
+    /// LOCK
+    Lock(LockRequest),
+    /// CHANGE_NOTIFY
+    ChangeNotify(ChangeNotifyRequest),
     /// ECHO
     Echo,
     /// Any other command (the body is not parsed).
@@ -83,6 +89,10 @@ pub enum Response {
     SetInfo,
     /// FLUSH
     Flush,
+    /// LOCK
+    Lock,
+    /// CHANGE_NOTIFY: the raw FILE_NOTIFY_INFORMATION list.
+    ChangeNotify(Vec<u8>),
     /// ECHO
     Echo,
     /// The error body (also the body of interim and warning replies).
@@ -147,6 +157,8 @@ impl Request {
             QueryInfo(_) => Command::QueryInfo,
             SetInfo(_) => Command::SetInfo,
             Flush(_) => Command::Flush,
+            Lock(_) => Command::Lock,
+            ChangeNotify(_) => Command::ChangeNotify,
             Echo => Command::Echo,
             Other(code) => return *code,
         };
@@ -168,6 +180,8 @@ impl Request {
             Request::QueryInfo(r) => r.encode(out)?,
             Request::SetInfo(r) => r.encode(out)?,
             Request::Flush(r) => r.encode(out),
+            Request::Lock(r) => r.encode(out)?,
+            Request::ChangeNotify(r) => r.encode(out),
             Request::Other(_) => return Err(WireError::Unsupported("encoding an unknown command")),
         }
         Ok(())
@@ -194,6 +208,8 @@ impl Request {
             Some(Command::QueryInfo) => Request::QueryInfo(QueryInfoRequest::parse(msg)?),
             Some(Command::SetInfo) => Request::SetInfo(SetInfoRequest::parse(msg)?),
             Some(Command::Flush) => Request::Flush(FlushRequest::parse(msg)?),
+            Some(Command::Lock) => Request::Lock(LockRequest::parse(msg)?),
+            Some(Command::ChangeNotify) => Request::ChangeNotify(ChangeNotifyRequest::parse(msg)?),
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Request::Echo)?,
             _ => Request::Other(h.command),
         };
@@ -224,12 +240,15 @@ impl Response {
                 encode_empty(out)
             }
             Response::SetInfo => encode_set_info_response(out),
+            Response::Lock => encode_lock_response(out),
             Response::TreeConnect(r) => r.encode(out),
             Response::Create(r) => r.encode(out),
             Response::Close(r) => r.encode(out),
             Response::Read(r) => r.encode(out)?,
             Response::Write(r) => r.encode(out),
-            Response::QueryDirectory(b) | Response::QueryInfo(b) => encode_output(out, b)?,
+            Response::QueryDirectory(b) | Response::QueryInfo(b) | Response::ChangeNotify(b) => {
+                encode_output(out, b)?
+            }
             Response::Error(e) => e.encode(out)?,
         }
         Ok(())
@@ -267,6 +286,10 @@ impl Response {
             Some(Command::QueryInfo) => Response::QueryInfo(parse_output(msg, Command::QueryInfo)?),
             Some(Command::SetInfo) => parse_set_info_response(msg).map(|_| Response::SetInfo)?,
             Some(Command::Flush) => parse_empty(msg, Command::Flush).map(|_| Response::Flush)?,
+            Some(Command::Lock) => parse_lock_response(msg).map(|_| Response::Lock)?,
+            Some(Command::ChangeNotify) => {
+                Response::ChangeNotify(parse_output(msg, Command::ChangeNotify)?)
+            }
             Some(Command::Echo) => parse_empty(msg, Command::Echo).map(|_| Response::Echo)?,
             _ => return Err(WireError::Unsupported("response to an unknown command")),
         };

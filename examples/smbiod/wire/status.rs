@@ -62,3 +62,20 @@ pub const USER_SESSION_DELETED: u32 = 0xC000_0203;
 pub const DIRECTORY_NOT_EMPTY: u32 = 0xC000_0101;
 /// STATUS_CANNOT_DELETE
 pub const CANNOT_DELETE: u32 = 0xC000_0121;
+/// READ/WRITE: the range is locked by another open (or, for a write, a
+/// shared lock of any open).
+pub const FILE_LOCK_CONFLICT: u32 = 0xC000_0054;
+/// LOCK: a conflicting lock is held.
+pub const LOCK_NOT_GRANTED: u32 = 0xC000_0055;
+/// LOCK unlock: no such lock of this open.
+pub const RANGE_NOT_LOCKED: u32 = 0xC000_007E;
+/// LOCK: the range runs past 2^64.
+pub const INVALID_LOCK_RANGE: u32 = 0xC000_01A1;
+/// A pending request was cancelled (SMB2 CANCEL).
+pub const CANCELLED: u32 = 0xC000_0120;
+/// The request does not apply to this kind of handle.
+pub const INVALID_DEVICE_REQUEST: u32 = 0xC000_0010;
+/// CHANGE_NOTIFY: the handle was closed (or its tree/session went).
+pub const NOTIFY_CLEANUP: u32 = 0x0000_010B;
+/// CHANGE_NOTIFY: too many changes to list; enumerate the directory.
+pub const NOTIFY_ENUM_DIR: u32 = 0x0000_010C;
