@@ -8,9 +8,9 @@ use std::io;
 use std::net::SocketAddr;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use runtime::net::{AcceptBackoff, TcpListener, TcpStream};
-use runtime::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use runtime::task::JoinHandle;
+use waitrt::net::{AcceptBackoff, TcpListener, TcpStream};
+use waitrt::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use waitrt::task::JoinHandle;
 
 use super::{Connection, ShareConfig};
 use crate::wire::frame;
@@ -61,7 +61,7 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = runtime::spawn(write_replies(wr, rx));
+    let writer = waitrt::spawn(write_replies(wr, rx));
     let read = read_requests(rd, share, tx).await;
     let written = writer
         .await
@@ -103,7 +103,7 @@ async fn read_requests(
         }
         for d in deferred {
             let tx = tx.clone();
-            runtime::spawn(async move {
+            waitrt::spawn(async move {
                 let frame = d.await;
                 if !frame.is_empty() {
                     let _ = tx.send(frame);

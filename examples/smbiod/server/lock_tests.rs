@@ -25,7 +25,7 @@ const WATCHDOG: Duration = Duration::from_secs(10);
 
 pub(super) struct Server {
     /// Runs the server while the test lasts.
-    _rt: runtime::Runtime,
+    _rt: waitrt::Runtime,
     pub addr: SocketAddr,
     pub share: ShareConfig,
     pub base: PathBuf,
@@ -34,7 +34,7 @@ pub(super) struct Server {
 /// The async server on a runtime of its own, serving a fresh directory.
 pub(super) fn server(tag: &str) -> Server {
     let (base, share) = fresh(tag);
-    let rt = runtime::Builder::new_multi_thread()
+    let rt = waitrt::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()

@@ -26,7 +26,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use runtime::sync::WaitQueue;
+use waitrt::sync::WaitQueue;
 
 use crate::wire::status;
 

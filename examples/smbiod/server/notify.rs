@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use runtime::sync::WaitQueue;
+use waitrt::sync::WaitQueue;
 
 use super::pending::Canceller;
 use super::{Connection, Outcome};
