@@ -13,6 +13,17 @@ use waitrt::task::Builder as TaskBuilder;
 use waitrt::{Builder, Runtime};
 
 const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// The flavours of each case share their static queues: one case at a
+/// time, or one test's `wake_up_all` starts a new sleep in the other's
+/// task, which the detectors (once per sleep) would report again.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 const THRESHOLD: Duration = Duration::from_millis(100);
 
 fn build(multi: bool) -> Builder {
@@ -42,6 +53,7 @@ fn several_checks() {
 }
 
 fn hung(multi: bool) {
+    let _one = one_at_a_time();
     static Q: WaitQueue = WaitQueue::named("obs_hung");
     let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
     let rt = {
@@ -160,6 +172,7 @@ fn hung_task_multi_thread() {
 }
 
 fn stuck(multi: bool) {
+    let _one = one_at_a_time();
     let reports: Arc<Mutex<Vec<StuckWorker>>> = Arc::default();
     let rt = {
         let reports = reports.clone();
@@ -230,6 +243,7 @@ fn stuck_worker_multi_thread() {
 /// the dump name the holder (kernel: the blocker the hung-task detector
 /// names since 2025).
 fn hung_on_a_lock(multi: bool) {
+    let _one = one_at_a_time();
     static RELEASE: WaitQueue = WaitQueue::named("obs_release");
     let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
     let rt = {
@@ -345,6 +359,7 @@ fn hung_on_a_lock_names_the_holder_multi_thread() {
 /// handed to it while others queue behind. The lost-grant detector names
 /// it once; a task that takes its grant promptly is never named.
 fn lost_grant(multi: bool) {
+    let _one = one_at_a_time();
     use waitrt::obs::LostGrant;
     static RELEASE: WaitQueue = WaitQueue::named("obs_release_grant");
     let reports: Arc<Mutex<Vec<LostGrant>>> = Arc::default();

@@ -17,6 +17,11 @@ static GO: WaitQueue = WaitQueue::named("obs_go");
 static POOL_Q: WaitQueue = WaitQueue::named("obs_pool");
 static THREAD_Q: WaitQueue = WaitQueue::named("obs_thread");
 
+/// The two flavours share the queues above: run them one at a time, or one
+/// test's final `wake_up_all` wakes the other's sleepers mid-check (seen in
+/// CI: a sleeper dumped as woken while its condition was still false).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Every wait in these tests gives up after this.
 const WATCHDOG: Duration = Duration::from_secs(20);
 
@@ -38,6 +43,9 @@ fn file_of(site: &std::panic::Location<'_>) -> String {
 }
 
 fn everything(rt: Runtime, flavour: &str) {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let release = Arc::new(AtomicBool::new(false));
     let go = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
