@@ -449,3 +449,24 @@ fn coverage_line_lists_points_per_kind() {
     let (acq, _, _) = stats.points(PointKind::Acquire);
     assert_eq!(acq, 0, "no lock in this program: {line}");
 }
+
+// Breaks if a bounded channel's send or reserve offers the toolkit no
+// decision point when a slot is free (its uncontended acquisition, as a
+// lock's: a lock-order-style cycle through channel slots could not show).
+#[test]
+fn class2_bounded_channel_slots_are_acquisition_points() {
+    let stats = Check::new().seeds(20).quiet(true).run(|| async {
+        let (tx, mut rx) = waitrt::sync::mpsc::channel(4);
+        tx.send(1u8).await.unwrap();
+        tx.reserve().await.unwrap().send(2);
+        assert_eq!((rx.recv().await, rx.recv().await), (Some(1), Some(2)));
+    });
+    let (hits, sites, _) = stats.points(PointKind::Acquire);
+    assert_eq!(
+        hits,
+        40,
+        "one send and one reserve per run: {}",
+        stats.coverage_line()
+    );
+    assert_eq!(sites, 2, "{}", stats.coverage_line());
+}

@@ -291,6 +291,11 @@ impl<T> Chan<T> {
             coop::poll_proceed(cx)
         })
         .await;
+        if self.is_bounded() {
+            // The test toolkit may switch tasks here, slot free or not (as
+            // at a lock's acquisition: issue 23's class 2).
+            waitq::hook::acquire_point(&self.tx_wait);
+        }
         let res = self.try_send(value);
         if let Err(TrySendError::Full(_)) = res {
             coop::refund();
@@ -356,6 +361,7 @@ impl<T> Chan<T> {
 
     /// Sleeps for a slot; `Ok` means one is reserved for the caller.
     pub(super) async fn reserve(&self) -> Result<(), SlotFail<Closed>> {
+        waitq::hook::acquire_point(&self.tx_wait); // see `send_now`
         let mut got = None;
         let res = self
             .tx_wait
