@@ -111,6 +111,13 @@ fn class1_waker_that_wakes_before_it_sets_is_found() {
         wake_then_set(false)
     });
     assert!(failure.report().contains("ready_wq"), "{failure}");
+    // The wait is named as the production dump names it (one formatter).
+    assert!(
+        failure
+            .report()
+            .contains("sleeps [wait_event on `ready_wq` ("),
+        "{failure}"
+    );
 }
 
 #[test]

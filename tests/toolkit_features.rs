@@ -42,6 +42,11 @@ fn hang_lists_every_task_and_what_it_sleeps_on() {
     assert_eq!(failure.kind(), FailureKind::Hang);
     let report = failure.report();
     assert!(report.contains("never_woken"), "{report}");
+    // Named as the production dump names a wait (one formatter).
+    assert!(
+        report.contains("sleeps: [wait_event on `never_woken` ("),
+        "{report}"
+    );
     assert!(report.contains("join queue of task 1"), "{report}");
     assert!(report.contains(file!()), "wait site: {report}");
 }

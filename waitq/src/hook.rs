@@ -256,6 +256,11 @@ pub struct Sleeper {
     /// (not linked, a hand-written loop whose condition this crate cannot
     /// see, or a user lock that is held elsewhere).
     pub condition: Option<bool>,
+    /// Which wait it is (`wait_event_exclusive`, `prepare_to_wait`, ...),
+    /// as the wait registry names it, so that a test report and a
+    /// production dump name a wait alike (no deadline: the probe does not
+    /// see it).
+    pub kind: crate::registry::WaitKind,
 }
 
 impl Sleeper {

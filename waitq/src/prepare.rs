@@ -366,6 +366,7 @@ impl WaitEntry<'_> {
                 state: self.state,
                 linked: self.queue.is_linked(handle),
                 condition: None,
+                kind: WaitKind::new(WaitApi::Prepare, self.state, self.exclusive, None),
             });
         }
     }

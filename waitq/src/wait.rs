@@ -313,7 +313,14 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             state: self.state,
             linked,
             condition: linked.then(|| cond().is_some()),
+            kind: self.probe_kind(),
         });
+    }
+
+    /// The wait's kind, for a probe's report (no deadline).
+    fn probe_kind(&self) -> WaitKind {
+        let api = WaitApi::from_bits(self.flags >> API_SHIFT);
+        WaitKind::new(api, self.state, self.class == Class::Exclusive, None)
     }
 
     /// Probe mode for a future that evaluates its condition itself.
@@ -329,6 +336,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             state: self.state,
             linked,
             condition: if linked { cond() } else { None },
+            kind: self.probe_kind(),
         });
     }
 

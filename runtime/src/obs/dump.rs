@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use waitq::registry::Waiting;
+use waitq::registry::{WaitKind, Waiting};
 
 use super::fmt_duration;
 use crate::scheduler::Scheduler;
@@ -231,6 +231,18 @@ impl fmt::Display for QueueName<'_> {
     }
 }
 
+/// `wait_event_interruptible_exclusive on smbiod_wait`: what a sleeping
+/// waiter waits in and on. The one formatter of a wait that the dump, the
+/// hung-task and lost-grant reports and the test toolkit's hang report
+/// share, so a wait reads the same in a test failure and in production.
+pub(crate) struct WaitOn<'a>(pub(crate) &'a WaitKind, pub(crate) &'a dyn fmt::Display);
+
+impl fmt::Display for WaitOn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}", self.0, self.1)
+    }
+}
+
 /// `wait_event_interruptible on smbiod_wait, 12m03s` (and `, deadline in
 /// 3s` for a timed wait): the bracket of a dump line, also used by the
 /// hung-task report.
@@ -239,7 +251,7 @@ pub(crate) struct WaitBracket<'a>(pub(crate) &'a Waiting, pub(crate) Instant);
 impl fmt::Display for WaitBracket<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (w, now) = (self.0, self.1);
-        write!(f, "{} on {}, ", w.kind, QueueName(w))?;
+        write!(f, "{}, ", WaitOn(&w.kind, &QueueName(w)))?;
         fmt_duration(now.saturating_duration_since(w.since), f)?;
         if let Some(deadline) = w.kind.deadline {
             f.write_str(", deadline in ")?;

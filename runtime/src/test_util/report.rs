@@ -175,16 +175,19 @@ pub(crate) fn queue_name(queue: QueueId, name: Option<&str>) -> String {
     }
 }
 
-/// One line about a sleeper found by the probe.
+/// One line about a sleeper found by the probe: the wait named as the
+/// production dump names it (`[wait_event_exclusive on `q` (queue@..),
+/// linked, condition false] waits at src/x.rs:3:5`, the shared
+/// [`WaitOn`](crate::obs::dump::WaitOn)), then what the probe saw.
 pub(crate) fn sleeper_line(s: &Sleeper, queue: &str) -> String {
-    let how = if s.exclusive { "exclusive " } else { "" };
     let cond = match (s.linked, s.condition) {
         (false, _) => "picked by a wake (not linked)",
         (true, Some(true)) => "linked, condition TRUE",
         (true, Some(false)) => "linked, condition false",
         (true, None) => "linked, condition not visible",
     };
-    format!("{how}{:?} wait at {} on {queue}: {cond}", s.state, s.site)
+    let on = crate::obs::dump::WaitOn(&s.kind, &queue);
+    format!("[{on}, {cond}] waits at {}", s.site)
 }
 
 /// One line about a wake.

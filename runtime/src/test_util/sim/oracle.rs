@@ -75,8 +75,10 @@ impl Sim {
 
     fn lost_message(&self, slot: u32, s: &Sleeper, why: Option<String>) -> String {
         let queue = self.queue(s.queue);
+        // The wait named as the production dump names it (one formatter).
+        let on = crate::obs::dump::WaitOn(&s.kind, &queue);
         let mut m = format!(
-            "lost wake-up: {} sleeps at {} on {queue}",
+            "lost wake-up: {} sleeps [{on}] at {}",
             self.describe(slot),
             s.site
         );
