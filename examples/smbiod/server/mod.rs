@@ -57,8 +57,11 @@ use listing::Listing;
 use locks::{FileLocks, LockTable};
 use pending::{DeferredQueue, PendingTable};
 
-/// Credits granted per reply at most.
-const MAX_GRANT: u16 = 512;
+/// Credits granted per reply at most: the whole window, as Samba and
+/// Windows do (smbtorture's smb2.credits asks 65,535 in one request and
+/// needs at least 8,192 back); what a client holds stays within
+/// [`MAX_CREDIT_WINDOW`] whatever it asks.
+const MAX_GRANT: u16 = 8192;
 /// Credits a client may hold at once (Samba's `smb2 max credits` default).
 pub const MAX_CREDIT_WINDOW: u32 = 8192;
 

@@ -224,6 +224,42 @@ fn wire_level_errors() {
     fs::remove_dir_all(base).unwrap();
 }
 
+/// One request may take the whole window at once (as on Samba and Windows:
+/// smbtorture's smb2.credits asks 65,535 and needs at least 8,192 back),
+/// and a client that asks for one credit gets exactly one.
+#[test]
+fn one_request_may_fill_the_window_and_one_credit_stays_one() {
+    let (base, share) = fresh("credits-window");
+    let mut conn = Connection::new(share);
+    let mut ask = |id: u64, credits: u16| {
+        let h = crate::wire::Header {
+            command: crate::wire::Command::Ioctl as u16,
+            credits,
+            credit_charge: 1,
+            message_id: id,
+            ..Default::default()
+        };
+        let mut msg = Vec::new();
+        h.encode(&mut msg);
+        msg.extend_from_slice(&[24, 0, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(&[0; 16]);
+        let out = conn.handle(&msg);
+        Response::parse(&out[4..]).unwrap().0.credits
+    };
+    assert_eq!(ask(0, 1), 1, "asked for one");
+    assert_eq!(
+        u32::from(ask(1, 65535)),
+        super::MAX_CREDIT_WINDOW,
+        "one reply fills the window"
+    );
+    assert_eq!(
+        ask(2, 65535),
+        1,
+        "a full window only refills what was spent"
+    );
+    fs::remove_dir_all(base).unwrap();
+}
+
 /// A greedy client asking 512 credits per request never holds more than
 /// the window, and one that spent everything still gets a credit back.
 #[test]
