@@ -7,7 +7,7 @@ use super::meta::{attrs, io_status};
 use super::notify::filter;
 use super::sandbox::resolve;
 use super::setinfo::check_deletable;
-use super::{Connection, Open, Outcome};
+use super::{shares, Connection, Open, Outcome};
 use crate::wire::create::{
     CloseRequest, CloseResponse, CreateRequest, CreateResponse, FileId, CLOSE_POSTQUERY_ATTRIB,
     FILE_CREATE, FILE_DELETE_ON_CLOSE, FILE_DIRECTORY_FILE, FILE_NON_DIRECTORY_FILE, FILE_OPEN,
@@ -51,12 +51,6 @@ pub(super) fn data_access(desired: u32) -> u32 {
     a
 }
 
-/// MS-FSA 2.1.5.1.2.1: two opens conflict when either wants a kind of
-/// access the other does not share.
-fn conflicts(a_access: u32, a_share: u32, b_access: u32, b_share: u32) -> bool {
-    a_access & !b_share != 0 || b_access & !a_share != 0
-}
-
 /// CreateAction values.
 const OPENED: u32 = 1;
 const CREATED: u32 = 2;
@@ -71,14 +65,23 @@ impl Connection {
         let path = resolve(&self.share.root, &r.name)?;
         let access = data_access(r.desired_access);
         let share_mode = r.share_access & (SHARE_READ | SHARE_WRITE | SHARE_DELETE);
-        if self
-            .opens
-            .values()
-            .any(|o| o.path == path && conflicts(o.data_access, o.share_mode, access, share_mode))
-        {
-            return Err(status::SHARING_VIOLATION);
-        }
+        let uid = self.share.state.uid();
         let existing = fs::metadata(&path).ok();
+        // Share modes, checked against every connection's opens of the file
+        // (and recorded in the same step), before anything is truncated.
+        let mut share_entry = match &existing {
+            Some(md) => Some(
+                shares::try_open(
+                    &self.share.state,
+                    (md.dev(), md.ino()),
+                    uid,
+                    access,
+                    share_mode,
+                )
+                .map_err(|()| status::SHARING_VIOLATION)?,
+            ),
+            None => None,
+        };
         if existing.is_some() && r.options & FILE_DELETE_ON_CLOSE != 0 {
             // MS-FSA 2.1.5.1.2.1: the root and read-only files cannot be
             // deleted (a directory's emptiness is checked on CLOSE).
@@ -123,6 +126,17 @@ impl Connection {
             }
         };
         let md = fs::metadata(&path).map_err(|e| io_status(&e))?;
+        if share_entry.is_none() {
+            // Created now: nobody else can have it open yet.
+            share_entry = shares::try_open(
+                &self.share.state,
+                (md.dev(), md.ino()),
+                uid,
+                access,
+                share_mode,
+            )
+            .ok();
+        }
         let kind = if md.is_dir() {
             filter::DIR_NAME
         } else {
@@ -148,7 +162,6 @@ impl Connection {
                 session,
                 tree,
                 data_access: access,
-                share_mode,
                 path,
                 name: r.name.clone(),
                 writable: file.is_some()
@@ -161,9 +174,10 @@ impl Connection {
                 },
                 listing: None,
                 delete_on_close: r.options & FILE_DELETE_ON_CLOSE != 0,
-                uid: self.share.state.uid(),
+                uid,
                 locks,
                 watch: None,
+                _share: share_entry,
             },
         );
         Ok((

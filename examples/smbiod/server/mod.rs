@@ -37,6 +37,7 @@ mod session;
 mod setinfo;
 #[cfg(test)]
 mod setinfo_tests;
+mod shares;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -87,6 +88,8 @@ pub struct ServerState {
     pub locks: LockTable,
     /// Directory watches (CHANGE_NOTIFY).
     pub notify: notify::NotifyTable,
+    /// Share modes of every open, by file (checked across connections).
+    pub shares: shares::ShareTable,
     /// Server-wide ids: of opens (lock owners) and blocked lock requests.
     next_uid: AtomicU64,
 }
@@ -131,8 +134,6 @@ struct Open {
     /// What it may do to the data: FILE_SHARE_* bits (read, write,
     /// delete), from the desired access.
     data_access: u32,
-    /// What it lets other opens of the same file do (FILE_SHARE_*).
-    share_mode: u32,
     /// Where it is on disk.
     path: PathBuf,
     /// Share-relative name, as the client sent it.
@@ -153,6 +154,8 @@ struct Open {
     locks: Option<Arc<FileLocks>>,
     /// The directory's change buffer, from its first CHANGE_NOTIFY on.
     watch: Option<Arc<notify::Watch>>,
+    /// Its share-mode record, server-wide (dropped with the open).
+    _share: Option<shares::ShareEntry>,
 }
 // Drop for Open (in notify.rs): however the handle goes (CLOSE, tree
 // disconnect, logoff, the connection lost), its locks go with it and its

@@ -592,6 +592,63 @@ fn access_rights_and_share_modes_are_enforced() {
     fs::remove_dir_all(base).unwrap();
 }
 
+/// Share modes hold across connections (issue 25, defect 5: they were
+/// checked within one connection only): an open that shares nothing keeps
+/// every other connection out until it is closed, or its connection goes.
+#[test]
+fn share_modes_hold_across_connections() {
+    use crate::wire::create::{CreateRequest, FileId};
+    use crate::wire::message::Request;
+    let (base, share) = fresh("access-xconn");
+    let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
+    let mut a = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let mut b = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
+    let open = |c: &mut SyncClient, share_access: u32| -> Result<FileId, ClientError> {
+        let req = CreateRequest {
+            impersonation: 2,
+            desired_access: 0x1, // READ_DATA
+            file_attributes: 0x80,
+            share_access,
+            disposition: FILE_OPEN,
+            name: "hello.txt".into(),
+            ..CreateRequest::default()
+        };
+        match c.call(Request::Create(req), &[]) {
+            Ok((_, Response::Create(r))) => Ok(r.file_id),
+            Ok(_) => panic!("CREATE reply without a body"),
+            Err(e) => Err(e),
+        }
+    };
+    // A shares nothing: B is kept out, whatever B shares.
+    let mine = open(&mut a, 0).unwrap();
+    assert_eq!(status_of(open(&mut b, 7)), status::SHARING_VIOLATION);
+    a.close(mine).unwrap();
+    let theirs = open(&mut b, 7).unwrap();
+    b.close(theirs).unwrap();
+    // A's connection goes without a CLOSE: its record goes with it.
+    let _held = open(&mut a, 0).unwrap();
+    assert_eq!(status_of(open(&mut b, 7)), status::SHARING_VIOLATION);
+    drop(a);
+    let mut freed = false;
+    for _ in 0..250 {
+        match open(&mut b, 7) {
+            Ok(f) => {
+                b.close(f).unwrap();
+                freed = true;
+                break;
+            }
+            Err(e) => assert_eq!(status_of::<()>(Err(e)), status::SHARING_VIOLATION),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        freed,
+        "a lost connection's open still keeps others out after 5 s"
+    );
+    b.logoff().unwrap();
+    fs::remove_dir_all(base).unwrap();
+}
+
 /// Listings hide symlinks leading outside the share (issue 25: they showed
 /// the target's size and times); symlinks inside it stay visible.
 #[test]
@@ -678,4 +735,73 @@ fn sigterm_stops_a_staying_server() {
     let status = child.wait().unwrap();
     done.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM:\n{seen}");
+}
+
+/// A SIGTERM to a running client run does what Ctrl-C does: the callers
+/// get an error, the session is logged off, and the run exits non-zero
+/// (defect 8 of issue 25, the client side; the `--stay` server side is
+/// `sigterm_stops_a_staying_server`). A child process is signalled, never
+/// the test process.
+#[test]
+fn sigterm_interrupts_a_running_client() {
+    use std::io::{BufRead, Read};
+    const CHILD: &str = "SMBIOD_SIGTERM_CLIENT_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        // A workload far longer than the test waits: it must be cut short.
+        let args = ["--callers", "8", "--rounds", "100000", "--size", "65536"];
+        let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
+        std::process::exit(code);
+    }
+    let mut child = Proc::new(std::env::current_exe().unwrap())
+        .args([
+            "server::tests::sigterm_interrupts_a_running_client",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Watchdog: kill the child if the test has not finished in 60 s.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        for _ in 0..600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if d.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+        }
+        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..1000 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen += &line;
+        if line.starts_with("connected to") {
+            break;
+        }
+    }
+    assert!(seen.contains("connected to"), "{seen}");
+    // Let the callers get going, then stop the run.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = Proc::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(status.code(), Some(1), "an interrupted run fails:\n{seen}");
+    assert!(
+        seen.contains("smbiod is shutting down"),
+        "callers got the error:\n{seen}"
+    );
+    assert!(seen.contains("session     logged off"), "{seen}");
 }
