@@ -1,4 +1,4 @@
-//! Behaviour every `runtime` scheduler flavour must share. Each test body is
+//! Behaviour every `waitrt` scheduler flavour must share. Each test body is
 //! expanded by [`rt_test!`] into three tests — current-thread,
 //! multi-thread(1) and multi-thread(2), all with `enable_all()` — and runs
 //! under a watchdog so a lost wake-up fails instead of hanging.
