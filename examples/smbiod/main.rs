@@ -21,6 +21,8 @@ mod client;
 mod daemon;
 mod report;
 mod server;
+#[cfg(test)]
+mod testchild;
 mod wire;
 mod workload;
 

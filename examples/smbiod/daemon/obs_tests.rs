@@ -6,58 +6,13 @@
 //! signalled.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command as Proc, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::client::api::{Client, ConnectOptions};
 use crate::server::{async_driver, ShareConfig};
 
 const CHILD: &str = "SMBIOD_OBS_CHILD";
-
-/// Kills `pid` if the test has not finished within 60 s.
-fn watchdog(pid: u32) -> Arc<AtomicBool> {
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        for _ in 0..600 {
-            std::thread::sleep(Duration::from_millis(100));
-            if d.load(Ordering::Acquire) {
-                return;
-            }
-        }
-        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
-    });
-    done
-}
-
-/// Starts this test in a child process with `CHILD=mode`.
-fn child(test: &str, mode: &str) -> Child {
-    Proc::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture"])
-        .env(CHILD, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Reads stdout lines until one starts with `mark`.
-fn wait_for(out: &mut impl BufRead, mark: &str) -> String {
-    let mut seen = String::new();
-    for _ in 0..1000 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen += &line;
-        if line.starts_with(mark) {
-            return seen;
-        }
-    }
-    panic!("the child never printed {mark:?}:\n{seen}");
-}
 
 // Breaks if smbiod's runtime does not print the dump on SIGQUIT (the child
 // would die of the signal), or its tasks and queues are not named.
@@ -91,28 +46,19 @@ fn kill_quit_prints_who_sleeps_on_what() {
     if std::env::var(CHILD).as_deref() == Ok("quit") {
         idle_client_child(None);
     }
-    let mut proc = child(
-        "daemon::obs_tests::kill_quit_prints_who_sleeps_on_what",
-        "quit",
-    );
+    use crate::testchild::{signal, spawn, wait_for, watchdog};
+    let test = "daemon::obs_tests::kill_quit_prints_who_sleeps_on_what";
+    let mut proc = spawn(test, CHILD, "quit", true);
     let pid = proc.id();
     let done = watchdog(pid);
     let mut out = BufReader::new(proc.stdout.take().unwrap());
     wait_for(&mut out, "ready");
     // The daemon goes to sleep on its queue right after the handshake.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(Proc::new("kill")
-        .args(["-QUIT", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "-QUIT");
     // The dump ends with its list of idle tasks; give it a moment, then stop.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(Proc::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(pid, "-TERM");
     let status = proc.wait().unwrap();
     done.store(true, Ordering::Release);
     let mut err = String::new();
@@ -166,10 +112,9 @@ fn hung_timeout_turns_the_detector_on() {
     if std::env::var(CHILD).as_deref() == Ok("hung") {
         stuck_task_child();
     }
-    let mut proc = child(
-        "daemon::obs_tests::hung_timeout_turns_the_detector_on",
-        "hung",
-    );
+    use crate::testchild::{signal, spawn, wait_for, watchdog};
+    let test = "daemon::obs_tests::hung_timeout_turns_the_detector_on";
+    let mut proc = spawn(test, CHILD, "hung", true);
     let pid = proc.id();
     let done = watchdog(pid);
     let mut out = BufReader::new(proc.stdout.take().unwrap());
@@ -188,7 +133,7 @@ fn hung_timeout_turns_the_detector_on() {
             break;
         }
     }
-    let _ = Proc::new("kill").args(["-TERM", &pid.to_string()]).status();
+    signal(pid, "-TERM");
     let _ = proc.wait();
     done.store(true, Ordering::Release);
     let report = report.unwrap_or_else(|| panic!("no hung-task report:\n{seen}"));

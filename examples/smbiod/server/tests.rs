@@ -676,7 +676,6 @@ fn listings_hide_symlinks_leading_out() {
 /// child process (this test binary re-executed), never this one.
 #[test]
 fn sigterm_stops_a_staying_server() {
-    use std::io::BufRead;
     const CHILD: &str = "SMBIOD_SIGTERM_CHILD";
     if std::env::var_os(CHILD).is_some() {
         let args = [
@@ -691,47 +690,18 @@ fn sigterm_stops_a_staying_server() {
         let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
         std::process::exit(code);
     }
-    let mut child = Proc::new(std::env::current_exe().unwrap())
-        .args([
-            "server::tests::sigterm_stops_a_staying_server",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    use crate::testchild::{signal, spawn, wait_for, watchdog};
+    let mut child = spawn(
+        "server::tests::sigterm_stops_a_staying_server",
+        CHILD,
+        "1",
+        false,
+    );
     let pid = child.id();
-    // Watchdog: kill the child if the test has not finished in 60 s.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        for _ in 0..600 {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if d.load(std::sync::atomic::Ordering::Acquire) {
-                return;
-            }
-        }
-        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
-    });
+    let done = watchdog(pid);
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    for _ in 0..1000 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen += &line;
-        if line.starts_with("serving until") {
-            break;
-        }
-    }
-    assert!(seen.contains("serving until"), "{seen}");
-    let st = Proc::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let seen = wait_for(&mut out, "serving until");
+    signal(pid, "-TERM");
     let status = child.wait().unwrap();
     done.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM:\n{seen}");
@@ -744,7 +714,7 @@ fn sigterm_stops_a_staying_server() {
 /// the test process.
 #[test]
 fn sigterm_interrupts_a_running_client() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     const CHILD: &str = "SMBIOD_SIGTERM_CLIENT_CHILD";
     if std::env::var_os(CHILD).is_some() {
         // A workload far longer than the test waits: it must be cut short.
@@ -752,49 +722,20 @@ fn sigterm_interrupts_a_running_client() {
         let code = crate::cli::main_with(args.iter().map(|a| a.to_string()).collect());
         std::process::exit(code);
     }
-    let mut child = Proc::new(std::env::current_exe().unwrap())
-        .args([
-            "server::tests::sigterm_interrupts_a_running_client",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    use crate::testchild::{signal, spawn, wait_for, watchdog};
+    let mut child = spawn(
+        "server::tests::sigterm_interrupts_a_running_client",
+        CHILD,
+        "1",
+        false,
+    );
     let pid = child.id();
-    // Watchdog: kill the child if the test has not finished in 60 s.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        for _ in 0..600 {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if d.load(std::sync::atomic::Ordering::Acquire) {
-                return;
-            }
-        }
-        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
-    });
+    let done = watchdog(pid);
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    for _ in 0..1000 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen += &line;
-        if line.starts_with("connected to") {
-            break;
-        }
-    }
-    assert!(seen.contains("connected to"), "{seen}");
+    let mut seen = wait_for(&mut out, "connected to");
     // Let the callers get going, then stop the run.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let st = Proc::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    signal(pid, "-TERM");
     out.read_to_string(&mut seen).unwrap();
     let status = child.wait().unwrap();
     done.store(true, std::sync::atomic::Ordering::Release);
