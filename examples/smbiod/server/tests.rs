@@ -529,33 +529,40 @@ fn handles_are_bound_to_their_tree() {
     fs::remove_dir_all(base).unwrap();
 }
 
+/// Opens `hello.txt` with `access` (desired access) and `share_access`.
+fn open_hello(
+    c: &mut SyncClient,
+    access: u32,
+    share_access: u32,
+) -> Result<crate::wire::create::FileId, ClientError> {
+    let req = crate::wire::create::CreateRequest {
+        impersonation: 2,
+        desired_access: access,
+        file_attributes: 0x80,
+        share_access,
+        disposition: FILE_OPEN,
+        name: "hello.txt".into(),
+        ..Default::default()
+    };
+    match c.call(crate::wire::message::Request::Create(req), &[]) {
+        Ok((_, Response::Create(r))) => Ok(r.file_id),
+        Ok(_) => panic!("CREATE reply without a body"),
+        Err(e) => Err(e),
+    }
+}
+
 /// A READ on a handle opened without read access fails, and an open that
 /// does not share what another wants (or wants what another does not
 /// share) gets STATUS_SHARING_VIOLATION (issue 25).
 #[test]
 fn access_rights_and_share_modes_are_enforced() {
-    use crate::wire::create::{CreateRequest, FileId};
+    use crate::wire::create::FileId;
     use crate::wire::message::Request;
     use crate::wire::rw::ReadRequest;
     let (base, share) = fresh("access");
     let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
     let mut c = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
-    let open = |c: &mut SyncClient, access: u32, share_access: u32| {
-        let req = CreateRequest {
-            impersonation: 2,
-            desired_access: access,
-            file_attributes: 0x80,
-            share_access,
-            disposition: FILE_OPEN,
-            name: "hello.txt".into(),
-            ..CreateRequest::default()
-        };
-        match c.call(Request::Create(req), &[]) {
-            Ok((_, Response::Create(r))) => Ok(r.file_id),
-            Ok(_) => panic!("CREATE reply without a body"),
-            Err(e) => Err(e),
-        }
-    };
+    let open = open_hello;
     let read = |c: &mut SyncClient, file_id: FileId| {
         let req = ReadRequest {
             length: 5,
@@ -597,29 +604,12 @@ fn access_rights_and_share_modes_are_enforced() {
 /// every other connection out until it is closed, or its connection goes.
 #[test]
 fn share_modes_hold_across_connections() {
-    use crate::wire::create::{CreateRequest, FileId};
-    use crate::wire::message::Request;
     let (base, share) = fresh("access-xconn");
     let addr = blocking::spawn("127.0.0.1:0", share).unwrap().to_string();
     let mut a = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
     let mut b = SyncClient::connect(&addr, &DIALECTS, "", "share").unwrap();
-    let open = |c: &mut SyncClient, share_access: u32| -> Result<FileId, ClientError> {
-        let req = CreateRequest {
-            impersonation: 2,
-            desired_access: 0x1, // READ_DATA
-            file_attributes: 0x80,
-            share_access,
-            disposition: FILE_OPEN,
-            name: "hello.txt".into(),
-            ..CreateRequest::default()
-        };
-        match c.call(Request::Create(req), &[]) {
-            Ok((_, Response::Create(r))) => Ok(r.file_id),
-            Ok(_) => panic!("CREATE reply without a body"),
-            Err(e) => Err(e),
-        }
-    };
-    // A shares nothing: B is kept out, whatever B shares.
+    let open = |c: &mut SyncClient, share_access: u32| open_hello(c, 0x1, share_access); // READ_DATA
+                                                                                         // A shares nothing: B is kept out, whatever B shares.
     let mine = open(&mut a, 0).unwrap();
     assert_eq!(status_of(open(&mut b, 7)), status::SHARING_VIOLATION);
     a.close(mine).unwrap();
