@@ -90,3 +90,37 @@ fn blocking_waits_do_not_allocate_after_warm_up() {
         "a blocking wait allocated after warm-up"
     );
 }
+
+/// The first waiter's slot lives in the queue itself: a fresh queue that
+/// never has two waiters at once (a join queue, a oneshot channel) never
+/// allocates, not even at its first sleep. A second waiter at once spills
+/// to the slab, which allocates.
+#[test]
+fn a_fresh_queue_sleeps_one_waiter_without_allocating() {
+    let flag = AtomicBool::new(false);
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let before = allocs();
+    for _ in 0..100 {
+        let queue = WaitQueue::new();
+        let mut wait = queue.wait_event(|| flag.load(Ordering::SeqCst));
+        assert!(poll(&mut wait, &mut cx).is_pending());
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.wake_up(), 1);
+        drop(wait);
+        let mut exclusive = queue.wait_event_exclusive(|| flag.load(Ordering::SeqCst));
+        assert!(poll(&mut exclusive, &mut cx).is_pending());
+        drop(exclusive); // cancelled: unlinked
+        assert_eq!(queue.len(), 0);
+    }
+    assert_eq!(allocs() - before, 0, "one waiter at a time allocated");
+
+    let queue = WaitQueue::new();
+    let mut first = queue.wait_event(|| flag.load(Ordering::SeqCst));
+    let mut second = queue.wait_event(|| flag.load(Ordering::SeqCst));
+    assert!(poll(&mut first, &mut cx).is_pending());
+    let before = allocs();
+    assert!(poll(&mut second, &mut cx).is_pending());
+    assert!(allocs() - before > 0, "the second waiter needs the slab");
+    assert_eq!(queue.wake_up(), 2);
+}

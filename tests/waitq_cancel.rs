@@ -143,8 +143,9 @@ fn rule26_forgotten_futures_do_not_grow_the_slab() {
         assert_eq!(queue.wake_up_all(), 10);
         assert_eq!(queue.len(), 0);
     }
+    // The inline slot, plus a slab doubled to 16 for the other 9.
     assert!(
-        queue.capacity() <= 16,
+        queue.capacity() <= 1 + 16,
         "capacity {} grew past the peak of 10 waiters",
         queue.capacity()
     );

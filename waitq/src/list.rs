@@ -1,5 +1,6 @@
 //! The waiter list: a slab of entries threaded by two index-linked FIFO
-//! lists, one for non-exclusive and one for exclusive waiters.
+//! lists, one for non-exclusive and one for exclusive waiters. The first
+//! slot is kept inline, in the list itself (see [`Nodes`]).
 //!
 //! This module is a plain data structure. It knows nothing of futures,
 //! threads or locking: [`crate::queue`] owns one behind its mutex, and every
@@ -71,6 +72,93 @@ struct Node {
     entry: Entry,
 }
 
+/// Where the nodes live: one slot inline, the rest in a slab.
+///
+/// Most queues never have two waiters at once (a task's join queue, a
+/// oneshot channel, a socket read by one task), so the inline slot spares
+/// them the slab's heap allocation, and its `malloc`/`free`, at their first
+/// sleep. Measured with callgrind (`SYNC_BENCH_CHILD=oneshot/ct`,
+/// `RT_BENCH_CHILD=…`, scale 0.05): a oneshot send-and-receive 10 % fewer
+/// instructions, ping-pong 2.5 % fewer; a herd of 1,000 waiters on one
+/// queue pays 2.4 % more for the key test below. Keys: `0` is the inline
+/// slot, `k + 1` the slab's key `k`.
+#[derive(Debug)]
+struct Nodes {
+    inline: Option<Node>,
+    spill: Slab<Node>,
+}
+
+impl Nodes {
+    const fn new() -> Self {
+        Nodes {
+            inline: None,
+            spill: Slab::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.inline.is_some()) + self.spill.len()
+    }
+
+    /// The slab's slots (the inline one is not counted here).
+    fn spilled_capacity(&self) -> usize {
+        self.spill.capacity()
+    }
+
+    fn insert(&mut self, node: Node) -> usize {
+        if self.inline.is_none() {
+            self.inline = Some(node);
+            0
+        } else {
+            self.spill.insert(node) + 1
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: usize) -> Option<&Node> {
+        match key {
+            0 => self.inline.as_ref(),
+            // `NIL - 1` is no slab key either.
+            _ => self.spill.get(key - 1),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: usize) -> Option<&mut Node> {
+        match key {
+            0 => self.inline.as_mut(),
+            _ => self.spill.get_mut(key - 1),
+        }
+    }
+
+    /// Takes the node at `key`, which must be occupied.
+    #[inline]
+    fn remove(&mut self, key: usize) -> Node {
+        match key {
+            0 => self
+                .inline
+                .take()
+                .expect("remove() of the empty inline slot"),
+            _ => self.spill.remove(key - 1),
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Nodes {
+    type Output = Node;
+    #[inline]
+    fn index(&self, key: usize) -> &Node {
+        self.get(key).expect("no node at this key")
+    }
+}
+
+impl std::ops::IndexMut<usize> for Nodes {
+    #[inline]
+    fn index_mut(&mut self, key: usize) -> &mut Node {
+        self.get_mut(key).expect("no node at this key")
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Ends {
     head: usize,
@@ -87,7 +175,7 @@ impl Ends {
 /// Slab-backed waiter storage with two FIFO lists (see the module docs).
 #[derive(Debug)]
 pub(crate) struct WaitList {
-    slab: Slab<Node>,
+    slab: Nodes,
     shared: Ends,
     exclusive: Ends,
     next_seq: u64,
@@ -98,7 +186,7 @@ pub(crate) struct WaitList {
 impl WaitList {
     pub(crate) const fn new() -> Self {
         WaitList {
-            slab: Slab::new(),
+            slab: Nodes::new(),
             shared: Ends::EMPTY,
             exclusive: Ends::EMPTY,
             next_seq: 0,
@@ -110,9 +198,12 @@ impl WaitList {
         self.slab.len()
     }
 
-    /// Slots allocated (linked or free): bounded by the peak `len()`.
+    /// Slots set up (linked or free): the inline one once used, plus the
+    /// slab's. Bounded by the peak `len()` rounded up to the slab's step.
     pub(crate) fn capacity(&self) -> usize {
-        self.slab.capacity()
+        // The first insertion of all always takes the (then empty) inline
+        // slot, so it has been used once anything was.
+        usize::from(self.next_seq > 0) + self.slab.spilled_capacity()
     }
 
     /// The sequence number the next insertion will get. A wake takes this as

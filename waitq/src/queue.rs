@@ -305,10 +305,13 @@ impl WaitQueue {
         self.len() == 0
     }
 
-    /// Slots the waiter slab has allocated (linked or free). It never
-    /// shrinks and grows only when more waiters are linked at once than ever
-    /// before (by `Vec`'s doubling), so it stays bounded by the peak `len()`
-    /// rounded up to the allocation step.
+    /// Slots for waiters the queue has set up (linked or free): the first
+    /// waiter's slot lives inline in the queue (counted once it has been
+    /// used), the rest in a slab on the heap. It never shrinks and grows
+    /// only when more waiters are linked at once than ever before (the slab
+    /// by `Vec`'s doubling), so it stays bounded by the peak `len()` rounded
+    /// up to the allocation step. A queue that never has two waiters at
+    /// once never allocates.
     ///
     /// # Examples
     ///

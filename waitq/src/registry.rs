@@ -536,6 +536,8 @@ mod tests {
         assert_eq!(size_of::<Waiter<&WaitQueue>>(), 40, "Waiter grew");
         assert_eq!(size_of::<WaitEntry<'static>>(), 72, "WaitEntry grew");
         assert_eq!(size_of::<Entry>(), 48, "the queue's Entry grew");
+        // 152 before the inline first slot (a list node, 80 B) was added.
+        assert_eq!(size_of::<WaitQueue>(), 232, "WaitQueue grew");
     }
 
     /// Every record of `queue` now.

@@ -38,8 +38,8 @@
 //! # Internals
 //!
 //! One allocation (an `Arc` of the value slot under a `std::sync::Mutex`,
-//! and one wait queue, which allocates only if somebody has to sleep on
-//! it). Each side takes the lock once: the sender to store the value, the
+//! and one wait queue, whose first waiter's slot is inline: it allocates
+//! only if the receiver and a sender in `closed()` sleep at once). Each side takes the lock once: the sender to store the value, the
 //! receiver to take it. The state's two flags (sender done, receiver
 //! closed) are mirrored in an atomic, set in the same lock hold, so a
 //! receive that finds nothing, and every waiter's condition, read it
