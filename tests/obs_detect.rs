@@ -3,7 +3,8 @@
 //! Thresholds are generous and no timing is asserted beyond "fired / did
 //! not fire"; every wait is bounded by a watchdog.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -182,15 +183,22 @@ fn stuck(multi: bool) {
             .build()
             .unwrap()
     };
-    // Busy but well-behaved tasks: short polls, many of them.
+    // Busy but well-behaved tasks: short polls, many of them. Each task
+    // times its own polls: on a loaded machine a thread can be descheduled
+    // mid-poll for longer than the threshold, and then a report is right.
+    let longest_poll = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..4 {
-            tasks.push(waitrt::spawn(async {
+            let longest_poll = longest_poll.clone();
+            tasks.push(waitrt::spawn(async move {
                 let start = Instant::now();
                 while start.elapsed() < THRESHOLD * 6 {
+                    let poll = Instant::now();
                     std::thread::sleep(Duration::from_millis(1));
+                    let took = u64::try_from(poll.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    longest_poll.fetch_max(took, SeqCst);
                     waitrt::task::yield_now().await;
                 }
             }));
@@ -200,11 +208,22 @@ fn stuck(multi: bool) {
         }
     });
     assert!(start.elapsed() >= THRESHOLD * 6);
-    assert!(
-        reports.lock().unwrap().is_empty(),
-        "{:#?}",
-        reports.lock().unwrap()
-    );
+    let longest_poll = Duration::from_nanos(longest_poll.load(SeqCst));
+    if longest_poll < THRESHOLD / 2 {
+        assert!(
+            reports.lock().unwrap().is_empty(),
+            "no poll took over {longest_poll:?}, yet: {:#?}",
+            reports.lock().unwrap()
+        );
+    } else {
+        let mut err = std::io::stderr();
+        let _ = writeln!(
+            err,
+            "NOTE: a poll took {longest_poll:?} on this loaded machine; the \
+             no-false-report check is not conclusive this run"
+        );
+        reports.lock().unwrap().clear();
+    }
 
     // Blocking code in async: one poll far past the threshold.
     let line = line!() + 1;
