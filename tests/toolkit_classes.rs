@@ -219,6 +219,43 @@ fn class2_a_writer_and_a_mutex_in_opposite_orders_deadlock() {
     assert!(failure.report().contains("sync::RwLock"), "{failure}");
 }
 
+/// The test body itself holds one of the two locks: the cycle goes
+/// through it, and the report names it (a lock taken outside any task
+/// once had no holder, and this showed as a plain hang).
+#[test]
+fn class2_a_cycle_through_the_test_body_is_a_deadlock_naming_it() {
+    let failure = find(
+        "body and task in opposite orders",
+        FailureKind::Deadlock,
+        || async {
+            let a = Arc::new(Mutex::new(0u32));
+            let b = Arc::new(Mutex::new(0u32));
+            let task = {
+                let (a, b) = (a.clone(), b.clone());
+                waitrt::spawn(async move {
+                    let _b = b.lock().await;
+                    let _a = a.lock().await;
+                })
+            };
+            {
+                let _a = a.lock().await;
+                let _b = b.lock().await;
+            }
+            task.await.unwrap();
+        },
+    );
+    let report = failure.report();
+    assert!(
+        report.contains("deadlock: 2 tasks wait in a cycle"),
+        "{report}"
+    );
+    assert!(
+        report.contains("the test body\n    holds `sync::Mutex`"),
+        "{report}"
+    );
+    assert!(report.contains("held by the test body"), "{report}");
+}
+
 // ===== class 3: two reads racing two writes =====
 
 /// A receiver that asks "an item?" and "closed?" with two reads; a sender

@@ -208,9 +208,16 @@ pub struct Held {
     pub queue: QueueId,
     /// The queue's name ([`WaitQueue::named`]), if it has one.
     pub queue_name: Option<&'static str>,
-    /// The holder's task id (the executor's), `None` once released.
+    /// The holder's task id (the executor's), `None` once released;
+    /// [`NOT_A_TASK`] when the holder is no task (a runtime's root future,
+    /// e.g. a test body, or a plain thread).
     pub task: Option<u64>,
 }
+
+/// The holder id [`held`] reports for a holder that is not a task: a
+/// runtime's root future (the test toolkit's test body) or a plain
+/// thread. No executor gives a task this id.
+pub const NOT_A_TASK: u64 = u64::MAX;
 
 /// A wake on a queue (see [`Hook::woke`]).
 #[derive(Debug, Clone, Copy)]
@@ -554,7 +561,8 @@ fn switch_slow(site: &'static Location<'static>) {
 }
 
 /// Tells the hook that `task` holds the lock built on `queue` now (`None`:
-/// released). One `Relaxed` load when no hook is installed.
+/// released; [`NOT_A_TASK`]: a holder that is not a task). One `Relaxed`
+/// load when no hook is installed.
 ///
 /// # Examples
 ///

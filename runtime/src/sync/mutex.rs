@@ -492,9 +492,12 @@ impl<T: ?Sized> Mutex<T> {
 
     #[inline]
     fn set_owner(&self) {
-        if let Some(id) = crate::task::try_id() {
-            self.owner.store(id.0, Relaxed);
-            self.sem.set_holder(Some(id.0));
+        match crate::task::try_id() {
+            Some(id) => {
+                self.owner.store(id.0, Relaxed);
+                self.sem.set_holder(Some(id.0));
+            }
+            None => self.sem.set_holder_not_a_task(),
         }
     }
 }

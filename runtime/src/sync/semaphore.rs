@@ -204,6 +204,15 @@ impl Semaphore {
         }
     }
 
+    /// [`set_holder`](Self::set_holder) for a holder that is not a task
+    /// (a root future, a plain thread): only the test toolkit hears of it,
+    /// so that a test body's lock can close a deadlock cycle; a dump names
+    /// task holders only.
+    #[inline]
+    pub(crate) fn set_holder_not_a_task(&self) {
+        waitq::hook::held(&self.queue, Some(waitq::hook::NOT_A_TASK));
+    }
+
     #[inline]
     fn shared(&self) -> &Arc<Shared> {
         self.shared

@@ -193,6 +193,8 @@ pub(crate) fn run(cfg: RunConfig, trace: bool, body: &dyn Fn() -> MainFuture) ->
         asleep_since: Duration::ZERO,
         links: Vec::new(),
     });
+    // A lock the test body holds names it (slot 0) as the holder.
+    sim.st.borrow_mut().by_id.insert(hook::NOT_A_TASK, 0);
     {
         let scheduler = Scheduler::CurrentThread(shared.clone());
         let _enter = context::enter(scheduler);

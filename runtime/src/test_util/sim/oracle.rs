@@ -184,7 +184,10 @@ impl Sim {
             let next = cycle[(i + 1) % cycle.len()].0;
             let held: Vec<String> = {
                 let st = self.st.borrow();
-                let id = st.tasks[*slot as usize].name.id;
+                let id = match slot {
+                    0 => Some(hook::NOT_A_TASK), // the test body
+                    _ => st.tasks[*slot as usize].name.id,
+                };
                 st.holders
                     .iter()
                     .filter(|(_, &h)| Some(h) == id)
@@ -202,7 +205,7 @@ impl Sim {
             };
             let _ = write!(
                 m,
-                "\n  {}\n    holds {}\n    waits for {}{site}, held by task {next}",
+                "\n  {}\n    holds {}\n    waits for {}{site}, held by {}",
                 self.describe(*slot),
                 if held.is_empty() {
                     "nothing".into()
@@ -210,6 +213,10 @@ impl Sim {
                     held.join(", ")
                 },
                 self.queue(s.queue),
+                match next {
+                    0 => "the test body".to_string(),
+                    _ => format!("task {next}"),
+                },
             );
         }
         m
