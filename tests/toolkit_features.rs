@@ -193,9 +193,89 @@ const CHILD_VAR: &str = "TOOLKIT_FEATURES_REPLAY_CHILD";
 #[test]
 #[ignore = "fails on purpose: run as a child by replay_and_seed_pinning_reproduce_the_failure"]
 fn failing_check_for_replay() {
-    if std::env::var_os(CHILD_VAR).is_some() {
-        failing_check().run(task_0_last_panics);
+    match std::env::var(CHILD_VAR).as_deref() {
+        Ok(LONG) => drop(long_failing_check().run(|| last_of_three_panics(100))),
+        Ok(_) => drop(failing_check().run(task_0_last_panics)),
+        Err(_) => {}
     }
+}
+
+/// `CHILD_VAR`'s value for the long-schedule child run.
+const LONG: &str = "long";
+
+/// A check whose failing schedule stays long: shrinking is off, and the
+/// tasks yield many times under Random.
+fn long_failing_check() -> Check {
+    Check::new().first_seed(1).seeds(64).shrink(false)
+}
+
+/// Three tasks yield `yields` times each; the one that finishes last
+/// panics when it is task 0.
+async fn last_of_three_panics(yields: usize) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let done = done.clone();
+            waitrt::spawn(async move {
+                for _ in 0..yields {
+                    waitrt::task::yield_now().await;
+                }
+                if done.fetch_add(1, SeqCst) == 2 && i == 0 {
+                    panic!("task 0 ran last");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// A long schedule is not printed whole: the report shows its head and
+/// names a file holding it, and `RUNTIME_TEST_REPLAY=@file` replays it.
+#[test]
+fn a_long_schedule_is_replayed_from_a_file() {
+    let name = "failing_check_for_replay";
+    let first = run_child(
+        &[name, "--exact", "--include-ignored"],
+        &[(CHILD_VAR, LONG)],
+    );
+    assert!(first.failed, "no failure found:\n{}", first.output);
+    let schedule_line = first
+        .output
+        .lines()
+        .find(|l| l.starts_with("schedule: "))
+        .expect("a schedule line");
+    assert!(schedule_line.contains(",…"), "{schedule_line}");
+    assert!(schedule_line.len() < 400, "{schedule_line}");
+    let replay = first.replay.clone().expect("the replay line");
+    let file = replay
+        .strip_prefix("RUNTIME_TEST_REPLAY='@")
+        .and_then(|r| r.split_once('\''))
+        .map(|(file, _)| file.to_string())
+        .unwrap_or_else(|| panic!("no file in: {replay}"));
+    assert!(schedule_line.contains(&file), "{schedule_line}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let schedule: waitrt::test_util::Schedule = text.parse().unwrap();
+    assert!(schedule.len() > 64, "{} entries", schedule.len());
+
+    let replayed = run_child(
+        &[name, "--exact", "--include-ignored"],
+        &[
+            (CHILD_VAR, LONG),
+            ("RUNTIME_TEST_REPLAY", &format!("@{file}")),
+        ],
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert!(replayed.failed, "the replay passed:\n{}", replayed.output);
+    assert_eq!(replayed.panic, first.panic, "{}", replayed.output);
+    // Replays print the schedule they ran, again through a file.
+    let again = replayed.replay.expect("the replay's replay line");
+    let again = again
+        .strip_prefix("RUNTIME_TEST_REPLAY='@")
+        .and_then(|r| r.split_once('\''))
+        .unwrap_or_else(|| panic!("no file in: {again}"));
+    std::fs::remove_file(again.0).unwrap();
 }
 
 /// What one child run of `failing_check_for_replay` printed.

@@ -17,7 +17,9 @@ use waitq::hook::PointKind;
 
 /// Pins one seed: `RUNTIME_TEST_SEED=<n>`.
 pub const SEED_VAR: &str = "RUNTIME_TEST_SEED";
-/// Replays one schedule: `RUNTIME_TEST_REPLAY=<schedule>`.
+/// Replays one schedule: `RUNTIME_TEST_REPLAY=<schedule>`, or
+/// `RUNTIME_TEST_REPLAY=@<file>` for a schedule in a file (a report writes
+/// a schedule longer than 64 entries to one).
 pub const REPLAY_VAR: &str = "RUNTIME_TEST_REPLAY";
 /// Overrides the number of seeds: `RUNTIME_TEST_SEEDS=<n>`.
 pub const SEEDS_VAR: &str = "RUNTIME_TEST_SEEDS";
@@ -568,9 +570,7 @@ impl Check {
     fn run_boxed(self, body: Body<'_>, caller: &Location<'_>) -> Result<Stats, Failure> {
         let start = Instant::now();
         if let Some(replay) = env(REPLAY_VAR) {
-            let schedule: Schedule = replay
-                .parse()
-                .unwrap_or_else(|e| panic!("{REPLAY_VAR}: {e}"));
+            let schedule = read_replay(&replay).unwrap_or_else(|e| panic!("{REPLAY_VAR}: {e}"));
             let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
             let stats = self.stats(1, 1, &outcome, start);
             return match outcome.failure {
@@ -698,12 +698,26 @@ impl Check {
             None => report.push_str(&format!("policy {:?}", self.policy)),
         }
         report.push_str(&format!(", virtual time {:?}\n", failure.time));
+        // A long schedule (a livelock, or one shrinking could not cut) goes
+        // to a file: the report stays readable and the replay exact.
+        let (shown, replay_value) = match long_schedule_file(&schedule) {
+            Some(path) => (
+                format!(
+                    "{} ({}, in full in {})",
+                    head_of(&schedule),
+                    schedule.len(),
+                    path.display()
+                ),
+                format!("@{}", path.display()),
+            ),
+            None => (schedule.to_string(), schedule.to_string()),
+        };
         report.push_str(&format!(
-            "schedule: {schedule} ({} non-default decisions; shrunk from {} in {tries} replays)\n",
+            "schedule: {shown} ({} non-default decisions; shrunk from {} in {tries} replays)\n",
             schedule.len(),
             original.len()
         ));
-        let replay = replay_command(&schedule.to_string(), caller.file());
+        let replay = replay_command(&replay_value, caller.file());
         report.push_str(&format!("replay: {replay}"));
         if let Some(seed) = seed {
             report.push_str(&format!("\n   or: {SEED_VAR}={seed} (the unshrunk run)"));
@@ -789,6 +803,41 @@ impl Check {
         }
         (best, failure, tries)
     }
+}
+
+/// Schedules longer than this many entries are written to a file rather
+/// than into the report (see [`long_schedule_file`]).
+const SHOWN_ENTRIES: usize = 64;
+
+/// Writes `schedule` to a file of its own in the temporary directory if
+/// it is too long to show, returning the path; `None` if it is short (or
+/// the file cannot be written: the report then shows it whole).
+fn long_schedule_file(schedule: &Schedule) -> Option<std::path::PathBuf> {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if schedule.len() <= SHOWN_ENTRIES {
+        return None;
+    }
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("waitrt-replay-{}-{n}.txt", std::process::id()));
+    std::fs::write(&path, schedule.to_string()).ok()?;
+    Some(path)
+}
+
+/// The first few entries of a long schedule, then `…`.
+fn head_of(schedule: &Schedule) -> String {
+    let head = Schedule::with_entries(schedule.entries()[..8.min(schedule.len())].to_vec());
+    format!("{head},…")
+}
+
+/// The schedule a replay variable names: the schedule string itself, or
+/// `@path` for a file holding it (what a report gives for a long one).
+fn read_replay(value: &str) -> Result<Schedule, String> {
+    let text = match value.trim().strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the schedule file {path}: {e}"))?,
+        None => value.to_string(),
+    };
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 fn env(name: &str) -> Option<String> {
