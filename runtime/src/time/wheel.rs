@@ -302,6 +302,7 @@ impl<T> Wheel<T> {
     /// Inserts `value` to fire at `tick`. O(1). If `tick <= self.elapsed()` the deadline has
     /// already passed: returns `Err(value)` and stores nothing (the caller fires it at once).
     /// A tick more than `2^48 - 1` ahead of the clock is clamped to `elapsed + 2^48 - 1`.
+    #[inline]
     pub(crate) fn insert(&mut self, tick: u64, value: T) -> Result<TimerKey, T> {
         if tick <= self.elapsed {
             return Err(value);
@@ -342,11 +343,13 @@ impl<T> Wheel<T> {
     /// Removes an entry, pending, fired or closed, and hands its payload
     /// back. O(1) (amortised: it may shrink the slab).
     pub(crate) fn remove(&mut self, key: TimerKey) -> T {
-        let index = key.index();
-        self.unlink(index, Place::Fired);
-        let value = self.nodes.remove(index as usize).value;
+        // Out of the slab first, then out of its list: one slab access.
+        let node = self.nodes.remove(key.index() as usize);
+        if let Some(level) = node.place.level() {
+            self.detach(level, slot_for(node.deadline, level), node.prev, node.next);
+        }
         self.maybe_shrink();
-        value
+        node.value
     }
 
     /// Where an entry stands.
@@ -516,6 +519,12 @@ impl<T> Wheel<T> {
         node.place = to;
         let (prev, next) = (node.prev, node.next);
         let slot = slot_for(node.deadline, level);
+        self.detach(level, slot, prev, next);
+    }
+
+    /// Closes the gap a node between `prev` and `next` in the list of
+    /// `slot` at `level` leaves (the node itself is not touched).
+    fn detach(&mut self, level: usize, slot: usize, prev: u32, next: u32) {
         let lvl = &mut self.levels[level];
         let list = &mut lvl.slots[slot];
         if prev == NIL {
