@@ -4,7 +4,8 @@
 //! `Duration::MAX` never fire early; `interval(Duration::MAX)` and
 //! `advance(Duration::MAX)` saturate instead of panicking; the timer
 //! functions' panics point at their caller; a panicking timer waker takes
-//! no runtime thread down.
+//! no runtime thread down; a sleep that fired and is not polled again
+//! counts as no pending timer, and still completes, resets and drops.
 //!
 //! No test measures time: the paused clock moves by `advance` or jumps to
 //! the next timer, starvation is counted in loop steps, and hangs are
@@ -568,6 +569,45 @@ paused_test! {
             }
             in_task.await.unwrap();
             background.abort();
+        });
+    }
+}
+
+// ===== 6. fired timers nobody polls =====
+
+// A sleep owns its timer until it is polled or dropped: one that fired and
+// was never polled again is no longer a pending timer, still completes when
+// polled, re-arms when reset (later or earlier), and dropping it leaves
+// nothing behind.
+paused_test! {
+    fn a_fired_sleep_left_unpolled_completes_resets_and_drops(rt) {
+        rt.block_on(async {
+            let pending_timers = || waitrt::Handle::current().metrics().pending_timers();
+            let start = now();
+            let mut sleeps: Vec<_> = (0..4).map(|_| Box::pin(sleep(Duration::from_secs(1)))).collect();
+            for s in &mut sleeps {
+                assert!(poll!(s.as_mut()).is_pending());
+            }
+            assert_eq!(pending_timers(), 4);
+            // The paused clock jumps: all four fire; none is polled.
+            sleep(Duration::from_secs(2)).await;
+            assert_eq!(pending_timers(), 0, "fired timers still counted as pending");
+            let (dropped, mut later, mut earlier, mut polled) = {
+                let mut it = sleeps.into_iter();
+                let mut next = || it.next().unwrap();
+                (next(), next(), next(), next())
+            };
+            assert!(poll!(polled.as_mut()).is_ready());
+            drop(dropped);
+            // Reset later than the deadline it fired at, and earlier.
+            later.as_mut().reset(start + Duration::from_secs(10));
+            earlier.as_mut().reset(start + Duration::from_millis(500));
+            assert!(poll!(earlier.as_mut()).is_ready(), "a past deadline completes at once");
+            assert!(poll!(later.as_mut()).is_pending());
+            assert_eq!(pending_timers(), 1);
+            later.await;
+            assert_eq!(now() - start, Duration::from_secs(10));
+            assert_eq!(pending_timers(), 0);
         });
     }
 }

@@ -4,7 +4,7 @@
 //! Timers live in a hierarchical timing wheel (8 levels of 64 slots, one
 //! microsecond per level-0 slot): insert and cancel are O(1); each fired
 //! timer is moved down at most once per level. A registered timer is one
-//! 48-byte node of the wheel holding its sleeper's waker (no allocation per
+//! 40-byte node of the wheel holding its sleeper's waker (no allocation per
 //! timer; [`Sleep::reset`] moves it in place), which the driver wakes when
 //! the timer fires and closes when the runtime shuts down; the wheel gives
 //! its memory back as it empties. The clock can start paused

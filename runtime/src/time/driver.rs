@@ -1,14 +1,15 @@
 //! The timer driver: the wheel, the clock, and the sleeping thread.
 //!
 //! A pending timer is one node of the wheel's slab: its deadline tick, its
-//! list links and its sleeper's waker (48 bytes); the [`Sleep`](super::Sleep)
-//! holds the node's key and the deadline it armed it with. Registering
-//! clones the waker and links the node under the driver lock, which is also
-//! where firing takes the waker
+//! list links and its sleeper's waker (40 bytes); the [`Sleep`](super::Sleep)
+//! holds the node's key (owned: only the `Sleep` removes the node) and the
+//! deadline it armed it with. Registering clones the waker and links the
+//! node under the driver lock, which is also where firing takes the waker
 //! out, so the sleeper's "link, then re-check" is one critical section and
-//! no wake-up can fall between them. Firing removes the node and wakes its
-//! sleeper after the lock; a `Sleep` whose key has gone stale therefore
-//! fired. Cancelling (dropping a `Sleep`) removes the node in O(1), and
+//! no wake-up can fall between them. Firing marks the node fired, takes its
+//! waker and wakes its sleeper after the lock; the node stays until the
+//! sleeper's next poll (which finds it fired and removes it) or its drop.
+//! Cancelling (dropping a `Sleep`) removes the node in O(1), and
 //! [`reset`](Driver::reset) moves it in place. Nothing is allocated per
 //! timer once the slab has grown, and the slab shrinks again when it empties
 //! (see the wheel).
@@ -40,8 +41,9 @@
 //! the sleep is polled.
 //!
 //! Shutdown closes every pending timer: its node stays (the wheel unlinks
-//! it) and its sleeper is woken, to find on its next poll that the timer
-//! can never fire. A timer that fired before shutdown still completes.
+//! it and marks it closed) and its sleeper is woken, to find on its next
+//! poll that the timer can never fire. A timer that fired before shutdown
+//! still completes.
 //!
 //! Wakers: firing a timer (or closing it at shutdown) runs its sleeper's
 //! waker on whatever thread drives the timers. A waker that panics is
@@ -58,7 +60,7 @@ use std::time::{Duration, Instant};
 
 use super::clock::{self, Clock};
 pub(crate) use super::wheel::TimerKey;
-use super::wheel::Wheel;
+use super::wheel::{Status, Wheel};
 
 #[cfg(test)]
 #[path = "driver/tests.rs"]
@@ -73,8 +75,7 @@ const FIRED_KEEP: usize = 1024;
 
 #[derive(Debug)]
 struct Inner {
-    /// Each pending timer's sleeper waker (`None` until its first poll
-    /// after a reset).
+    /// Each timer's sleeper waker (`None` once fired or closed).
     wheel: Wheel<Option<Waker>>,
     shutdown: bool,
     fired: Vec<Waker>,
@@ -194,7 +195,7 @@ impl Driver {
         tick < self.sleep_until.load(Acquire)
     }
 
-    /// The outcome of inserting (or resetting) a timer at `tick`.
+    /// The outcome of inserting a timer at `tick`.
     fn registered<T>(
         &self,
         inserted: Result<TimerKey, T>,
@@ -213,50 +214,73 @@ impl Driver {
         }
     }
 
-    /// Where a registered timer stands, making sure it will wake `waker`
-    /// (cloned outside the lock, and only if the stored one would not wake
-    /// the same task).
-    pub(crate) fn poll_timer(&self, key: TimerKey, waker: &Waker) -> TimerState {
+    /// Where the registered timer `timer` holds the key of stands, making
+    /// sure it will wake `waker` (cloned outside the lock, and only if the
+    /// stored one would not wake the same task). A timer that fired or
+    /// closed is removed: its key is taken out of `timer`.
+    pub(crate) fn poll_timer(&self, timer: &mut Option<TimerKey>, waker: &Waker) -> TimerState {
+        let Some(key) = timer.as_ref() else {
+            return TimerState::Fired;
+        };
         let mut inner = self.lock();
-        let shutdown = inner.shutdown;
-        match inner.wheel.get_mut(key) {
-            None => return TimerState::Fired,
-            Some(_) if shutdown => return TimerState::Closed,
-            Some(Some(stored)) if stored.will_wake(waker) => return TimerState::Pending,
-            Some(_) => {}
+        match inner.wheel.status(key) {
+            Status::Pending => match inner.wheel.get_mut(key) {
+                Some(stored) if stored.will_wake(waker) => return TimerState::Pending,
+                _ => {}
+            },
+            status => return Self::remove_done(inner, timer, status),
         }
         drop(inner);
         let waker = Some(waker.clone());
         let mut inner = self.lock();
-        let shutdown = inner.shutdown;
-        let old = match inner.wheel.get_mut(key) {
-            None => TimerState::Fired,
-            Some(_) if shutdown => TimerState::Closed,
-            Some(stored) => {
-                let old = std::mem::replace(stored, waker);
+        match inner.wheel.status(key) {
+            Status::Pending => {
+                let old = std::mem::replace(inner.wheel.get_mut(key), waker);
                 drop(inner);
                 drop(old);
-                return TimerState::Pending;
+                TimerState::Pending
             }
-        };
-        drop(inner);
-        old
+            status => Self::remove_done(inner, timer, status),
+        }
     }
 
-    /// Moves a registered timer to `deadline` in place (same key, nothing
-    /// allocated). `None`: the timer has fired (or shut down) and is gone
-    /// or closed; the caller registers afresh. Its waker stays.
-    pub(crate) fn reset(&self, key: TimerKey, deadline: Instant) -> Option<Registered> {
+    /// Removes the fired or closed timer `timer` holds the key of, and says
+    /// which it was. (Its waker is already gone, taken when it fired or
+    /// closed.)
+    fn remove_done(
+        mut inner: MutexGuard<'_, Inner>,
+        timer: &mut Option<TimerKey>,
+        status: Status,
+    ) -> TimerState {
+        if let Some(key) = timer.take() {
+            let waker = inner.wheel.remove(key);
+            drop(inner);
+            drop(waker);
+        }
+        match status {
+            Status::Closed => TimerState::Closed,
+            _ => TimerState::Fired,
+        }
+    }
+
+    /// Moves the registered timer `timer` holds the key of to `deadline`,
+    /// in place (same key, same waker, nothing allocated): `Some(unpark)`,
+    /// where `unpark` says the driving thread sleeps past it. `None`: the
+    /// timer was removed (its key taken out of `timer`) because the new
+    /// deadline has passed, or it had fired or closed; the caller registers
+    /// afresh on its next poll (which then completes, re-arms, or finds
+    /// the runtime shut down).
+    pub(crate) fn reset(&self, timer: &mut Option<TimerKey>, deadline: Instant) -> Option<bool> {
+        let key = timer.as_ref()?;
         let tick = self.deadline_tick(deadline);
         let mut inner = self.lock();
-        if inner.shutdown {
-            return None;
+        if inner.wheel.reset(key, tick) {
+            return Some(self.must_unpark(tick));
         }
-        let reset = inner.wheel.reset(key, tick)?;
-        let unpark = self.must_unpark(tick);
+        let waker = inner.wheel.remove(timer.take()?);
         drop(inner);
-        // A due timer was removed: its waker is dropped here, after the lock.
-        Some(self.registered(reset.map(|()| key), tick, deadline, unpark))
+        drop(waker);
+        None
     }
 
     /// Removes a registered timer (pending, fired or closed): O(1).
@@ -275,7 +299,7 @@ impl Driver {
                 return;
             }
             let mut fired = std::mem::take(&mut inner.fired);
-            inner.wheel.poll(now, |_, waker| fired.extend(waker));
+            inner.wheel.poll(now, |waker| fired.extend(waker.take()));
             fired
         };
         let panic = self.wake_guarded(fired.drain(..));
@@ -382,7 +406,7 @@ impl Driver {
         Some(self.tick_instant(next))
     }
 
-    /// Pending timers (metrics).
+    /// Pending timers (metrics): neither fired nor closed.
     pub(crate) fn pending(&self) -> usize {
         self.lock().wheel.len()
     }
@@ -392,6 +416,13 @@ impl Driver {
     pub(crate) fn capacity(&self) -> usize {
         self.lock().wheel.capacity()
     }
+
+    /// Timers held, pending or not (a fired one stays until its key's
+    /// holder removes it).
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.lock().wheel.entries()
+    }
 }
 
 /// Where a registered timer stands ([`Driver::poll_timer`]).
@@ -399,8 +430,8 @@ impl Driver {
 pub(crate) enum TimerState {
     /// Not yet fired; the sleeper's waker is stored.
     Pending,
-    /// Fired (at its deadline, or early at the wheel's horizon): gone.
+    /// Fired (at its deadline, or early at the wheel's horizon): removed.
     Fired,
-    /// The runtime shut down before it fired: it never will.
+    /// The runtime shut down before it fired: it never will (removed).
     Closed,
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use super::driver::{Registered, TimerKey, TimerState};
+use super::driver::{Driver, Registered, TimerKey, TimerState};
 use crate::scheduler::Scheduler;
 
 /// A future that completes at a deadline; made by [`sleep`](super::sleep)
@@ -14,7 +14,7 @@ use crate::scheduler::Scheduler;
 /// The timer is registered on the first poll (creating and dropping a
 /// `Sleep` costs nothing) and removed from the wheel when dropped, in O(1).
 /// A deadline already past completes on the first poll, with no extra tick.
-/// A registered timer is one 48-byte node of the wheel; [`reset`](Self::reset)
+/// A registered timer is one 40-byte node of the wheel; [`reset`](Self::reset)
 /// moves it in place, without allocating.
 ///
 /// A deadline is never cut short: one beyond the timer wheel's range
@@ -47,14 +47,11 @@ pub struct Sleep {
     /// reset to a later deadline leaves the timer here (see `reset`).
     armed: Instant,
     scheduler: Scheduler,
-    state: State,
-}
-
-#[derive(Debug)]
-enum State {
-    Idle,
-    Registered(TimerKey),
-    Done,
+    /// The key of the timer while one is registered (the `Sleep` owns it:
+    /// the node stays in the wheel until the `Sleep` removes it).
+    timer: Option<TimerKey>,
+    /// The deadline was reached (and no timer is registered).
+    elapsed: bool,
 }
 
 impl Sleep {
@@ -68,7 +65,8 @@ impl Sleep {
             deadline,
             armed: deadline,
             scheduler,
-            state: State::Idle,
+            timer: None,
+            elapsed: false,
         }
     }
 
@@ -79,7 +77,7 @@ impl Sleep {
 
     /// Whether the deadline has been reached (after a `Ready` poll).
     pub fn is_elapsed(&self) -> bool {
-        matches!(self.state, State::Done)
+        self.elapsed
     }
 
     /// Moves the deadline; the sleep can be awaited again (also after it
@@ -109,41 +107,35 @@ impl Sleep {
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        if let State::Registered(key) = self.state {
-            if deadline >= self.armed {
-                // Later: the timer fires at `armed` and re-arms (see `poll`).
-                return;
-            }
-            match self.driver().reset(key, deadline) {
-                Some(Registered::Pending { unpark, .. }) => {
-                    self.armed = deadline;
-                    if unpark {
-                        self.scheduler.unpark_driver();
-                    }
-                    return;
-                }
-                // Removed as due: the next poll completes at once.
-                Some(_) => {}
-                // Fired or closed: register afresh on the next poll.
-                None => self.driver().cancel(key),
+        self.elapsed = false;
+        if self.timer.is_none() || deadline >= self.armed {
+            // Unregistered: registers on the next poll. Later: the timer
+            // fires at `armed` and re-arms (see `poll`).
+            return;
+        }
+        // `None`: removed (due, fired or closed); the next poll registers
+        // afresh, or completes at once.
+        if let Some(unpark) = driver(&self.scheduler).reset(&mut self.timer, deadline) {
+            self.armed = deadline;
+            if unpark {
+                self.scheduler.unpark_driver();
             }
         }
-        self.state = State::Idle;
     }
 
-    fn driver(&self) -> &super::driver::Driver {
-        self.scheduler
-            .common()
-            .time
-            .as_ref()
-            .expect("checked in Sleep::new")
+    fn driver(&self) -> &Driver {
+        driver(&self.scheduler)
     }
+}
 
-    fn unregister(&mut self) {
-        if let State::Registered(key) = std::mem::replace(&mut self.state, State::Done) {
-            self.driver().cancel(key);
-        }
-    }
+/// The timer driver of `scheduler` (a function of the field alone, so that
+/// the `Sleep`'s other fields can be borrowed beside it).
+fn driver(scheduler: &Scheduler) -> &Driver {
+    scheduler
+        .common()
+        .time
+        .as_ref()
+        .expect("checked in Sleep::new")
 }
 
 #[cold]
@@ -162,46 +154,40 @@ impl Future for Sleep {
             // timer cannot lose a wake-up: see the driver's docs).
             return Poll::Pending;
         }
+        let driver = driver(&this.scheduler);
         loop {
-            match this.state {
-                State::Done => {
-                    ready!(waitq::coop::poll_proceed(cx));
-                    return Poll::Ready(());
-                }
-                State::Idle if this.driver().clock().now() >= this.deadline => {
-                    // Due at once (the wheel's clock may lag the runtime's).
-                    this.state = State::Done;
-                }
-                State::Idle => {
-                    let waker = cx.waker().clone();
-                    match this.driver().register(this.deadline, waker) {
-                        Registered::Pending { key, unpark } => {
-                            if unpark {
-                                this.scheduler.unpark_driver();
-                            }
-                            this.state = State::Registered(key);
-                            this.armed = this.deadline;
-                            return Poll::Pending;
-                        }
-                        Registered::Due => this.state = State::Done,
-                        // Past the driver's last tick: no timer can fire.
-                        Registered::Never => return Poll::Pending,
-                        Registered::Shutdown => shut_down(),
-                    }
-                }
-                State::Registered(key) => match this.driver().poll_timer(key, cx.waker()) {
+            if this.timer.is_some() {
+                match driver.poll_timer(&mut this.timer, cx.waker()) {
                     TimerState::Pending => return Poll::Pending,
+                    // Removed: a later poll registers again, and panics again.
                     TimerState::Closed => shut_down(),
-                    TimerState::Fired => {
-                        // Fired before the deadline (at the wheel's
-                        // horizon, or at the deadline before a reset moved
-                        // it later): register again (no progress made).
-                        this.state = match this.driver().clock().now() >= this.deadline {
-                            true => State::Done,
-                            false => State::Idle,
-                        };
+                    // Removed. Fired before the deadline (at the wheel's
+                    // horizon, or at the deadline before a reset moved it
+                    // later): register again (no progress made).
+                    TimerState::Fired => this.elapsed = driver.clock().now() >= this.deadline,
+                }
+            } else if this.elapsed {
+                ready!(waitq::coop::poll_proceed(cx));
+                return Poll::Ready(());
+            } else if driver.clock().now() >= this.deadline {
+                // Due at once (the wheel's clock may lag the runtime's).
+                this.elapsed = true;
+            } else {
+                let waker = cx.waker().clone();
+                match driver.register(this.deadline, waker) {
+                    Registered::Pending { key, unpark } => {
+                        if unpark {
+                            this.scheduler.unpark_driver();
+                        }
+                        this.timer = Some(key);
+                        this.armed = this.deadline;
+                        return Poll::Pending;
                     }
-                },
+                    Registered::Due => this.elapsed = true,
+                    // Past the driver's last tick: no timer can fire.
+                    Registered::Never => return Poll::Pending,
+                    Registered::Shutdown => shut_down(),
+                }
             }
         }
     }
@@ -209,7 +195,9 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        self.unregister();
+        if let Some(key) = self.timer.take() {
+            self.driver().cancel(key);
+        }
     }
 }
 

@@ -18,7 +18,18 @@
 //! through the slab by 32-bit index, so insert, remove and
 //! [`reset`](Wheel::reset) are O(1) with no scan. Each level keeps a bitmask
 //! of its non-empty slots, so finding the next slot with work is a rotate and
-//! a count of trailing zeros.
+//! a count of trailing zeros. A node is 40 bytes with a 16-byte payload (a
+//! waker): the payload, the deadline, two links and where the node stands
+//! ([`Place`], whose spare values also carry the slab's vacant/occupied tag).
+//!
+//! Keys are owned: [`TimerKey`] is neither `Copy` nor `Clone`, and only
+//! [`Wheel::remove`] consumes it, so an entry stays in the slab (and its
+//! slot is not reused) until its key is handed back, whatever happened to it
+//! meanwhile. Firing ([`Wheel::poll`]) and closing ([`Wheel::close`]) unlink
+//! an entry and mark it [`Status::Fired`] or [`Status::Closed`] but keep it,
+//! payload and all, for the key's holder to find and remove. So a key can
+//! never name another entry that reused its slot, and no generation number
+//! is needed to tell (the timer driver's `Sleep` holds exactly one key).
 //!
 //! The slab gives its memory back: when fewer than a quarter of its slots are
 //! occupied it drops the vacant ones at its end (keys stay valid), so a wheel
@@ -27,10 +38,10 @@
 //! again, so the scans stay amortised O(1) per removal.
 //!
 //! The wheel reads no clock and wakes nothing: it stores a payload `T` and
-//! hands payloads back from [`Wheel::poll`]. [`Wheel::close`] unlinks every
-//! entry but keeps it (its payload stays reachable by key) until removed.
+//! hands payloads to [`Wheel::poll`]'s callback as they fall due.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use slab::Slab;
 
@@ -57,39 +68,90 @@ const MAX_SPAN: u64 = (1 << (LEVEL_BITS * LEVELS)) - 1;
 /// "No node": the end of a slot's list.
 const NIL: u32 = u32::MAX;
 
-/// The `level` of a node that is in no list (the wheel was closed).
-const UNLINKED: u8 = u8::MAX;
-
 /// Slabs at most this many slots long are never shrunk.
 const SHRINK_MIN: usize = 64;
 
-/// Names one inserted entry; stale keys (fired or removed) are detected by a generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TimerKey {
-    /// Index of the entry's node in the slab.
-    index: u32,
-    /// The wheel-wide insertion number of the entry, unique per wheel.
-    generation: u64,
+/// Names one entry from its insertion until [`Wheel::remove`] consumes it.
+/// Neither `Copy` nor `Clone`: the one holder of a key is the one who
+/// removes the entry (see the module docs), so a key never goes stale.
+/// A key is used only with the wheel that made it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey(NonZeroU32);
+
+impl TimerKey {
+    /// The entry's index in the slab (stored plus one, so that an
+    /// `Option<TimerKey>` takes no more room than the key).
+    fn index(&self) -> u32 {
+        self.0.get() - 1
+    }
 }
 
-/// One pending entry, linked into the list of its slot (48 bytes with a
-/// 16-byte payload).
+/// Where an entry stands, as [`Wheel::status`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Linked in the wheel: it fires when its deadline comes.
+    Pending,
+    /// Fell due in a [`Wheel::poll`]; kept until removed.
+    Fired,
+    /// Unlinked by [`Wheel::close`] before it fell due; kept until removed.
+    Closed,
+}
+
+/// Where a node stands: in the list of a level (`L0`..`L7`; the slot
+/// follows from the deadline), or in none. An enum rather than a `u8` so
+/// that its unused values carry the slab's vacant/occupied tag (a node is
+/// 40 bytes in the slab, not 48).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    L0,
+    L1,
+    L2,
+    L3,
+    L4,
+    L5,
+    L6,
+    L7,
+    /// Fired: in no list.
+    Fired,
+    /// Closed: in no list.
+    Closed,
+}
+
+impl Place {
+    /// The place of a node linked at `level`.
+    const AT_LEVEL: [Place; LEVELS] = [
+        Place::L0,
+        Place::L1,
+        Place::L2,
+        Place::L3,
+        Place::L4,
+        Place::L5,
+        Place::L6,
+        Place::L7,
+    ];
+
+    /// The level whose list holds the node, if any.
+    fn level(self) -> Option<usize> {
+        let level = self as usize;
+        (level < LEVELS).then_some(level)
+    }
+}
+
+/// One entry, linked into the list of its slot while pending (40 bytes
+/// with a 16-byte payload).
 #[derive(Debug)]
 struct Node<T> {
-    /// The payload handed back when the entry fires or is removed.
+    /// The payload.
     value: T,
     /// The (clamped) tick at which the entry fires.
     deadline: u64,
-    /// Insertion number; must match the key's to reach the entry through it.
-    generation: u64,
     /// Previous node in the slot's list, or [`NIL`].
     prev: u32,
     /// Next node in the slot's list, or [`NIL`].
     next: u32,
-    /// Level whose list holds this node ([`UNLINKED`]: none).
-    level: u8,
-    /// Slot (within `level`) whose list holds this node.
-    slot: u8,
+    /// The level whose list holds this node (its slot is
+    /// `slot_for(deadline, level)`), or why it is in none.
+    place: Place,
 }
 
 /// Head and tail of one slot's doubly linked list of nodes.
@@ -158,10 +220,10 @@ impl Level {
 pub(crate) struct Wheel<T> {
     /// Ticks processed so far: the wheel's "now".
     elapsed: u64,
-    /// Generation handed to the next inserted entry.
-    next_generation: u64,
-    /// Every pending entry.
+    /// Every entry, pending, fired or closed, until removed.
     nodes: Slab<Node<T>>,
+    /// Entries linked in the wheel (pending).
+    linked: usize,
     /// The levels, level 0 (single ticks) first.
     levels: Box<[Level; LEVELS]>,
     /// Try to shrink the slab once `len` falls below this (see the module
@@ -174,7 +236,8 @@ impl<T> fmt::Debug for Wheel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wheel")
             .field("elapsed", &self.elapsed)
-            .field("len", &self.nodes.len())
+            .field("pending", &self.linked)
+            .field("entries", &self.nodes.len())
             .field("next_expiration", &self.next_expiration())
             .finish_non_exhaustive()
     }
@@ -190,7 +253,7 @@ impl<T> Wheel<T> {
     /// Visits every pending entry with its deadline tick (task dumps).
     pub(crate) fn for_each(&self, mut visit: impl FnMut(u64, &T)) {
         for (_, node) in &self.nodes {
-            if node.level != UNLINKED {
+            if node.place.level().is_some() {
                 visit(node.deadline, &node.value);
             }
         }
@@ -200,8 +263,8 @@ impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
         Wheel {
             elapsed: 0,
-            next_generation: 0,
             nodes: Slab::new(),
+            linked: 0,
             levels: Box::new([Level::EMPTY; LEVELS]),
             shrink_below: 0,
         }
@@ -213,15 +276,21 @@ impl<T> Wheel<T> {
         self.elapsed
     }
 
-    /// Number of pending entries.
+    /// Number of pending entries (fired and closed ones not counted).
     pub(crate) fn len(&self) -> usize {
-        self.nodes.len()
+        self.linked
     }
 
     /// Whether no entry is pending.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.linked == 0
+    }
+
+    /// Entries held, pending or not: those whose keys are not yet removed.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn entries(&self) -> usize {
+        self.nodes.len()
     }
 
     /// Slots the slab holds memory for, occupied or not.
@@ -233,99 +302,120 @@ impl<T> Wheel<T> {
     /// Inserts `value` to fire at `tick`. O(1). If `tick <= self.elapsed()` the deadline has
     /// already passed: returns `Err(value)` and stores nothing (the caller fires it at once).
     /// A tick more than `2^48 - 1` ahead of the clock is clamped to `elapsed + 2^48 - 1`.
+    #[inline]
     pub(crate) fn insert(&mut self, tick: u64, value: T) -> Result<TimerKey, T> {
         if tick <= self.elapsed {
             return Err(value);
         }
         let deadline = tick.min(self.elapsed.saturating_add(MAX_SPAN));
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let index = self.nodes.insert(Node {
-            value,
-            deadline,
-            generation,
-            prev: NIL,
-            next: NIL,
-            level: UNLINKED,
-            slot: 0,
-        });
-        let index = u32::try_from(index)
+        let index = u32::try_from(self.nodes.vacant_key())
             .ok()
             .filter(|&index| index != NIL)
-            .expect("fewer than 2^32 - 1 timers are pending at once");
-        self.link(index, deadline);
+            .expect("fewer than 2^32 - 1 timers are held at once");
+        // Linked straight at its tail: one write of the node.
+        let level = level_for(self.elapsed, deadline);
+        let slot = slot_for(deadline, level);
+        let lvl = &mut self.levels[level];
+        let list = &mut lvl.slots[slot];
+        let tail = std::mem::replace(&mut list.tail, index);
+        if tail == NIL {
+            list.head = index;
+        }
+        lvl.occupied |= 1u64 << slot;
+        let inserted = self.nodes.insert(Node {
+            value,
+            deadline,
+            prev: tail,
+            next: NIL,
+            place: Place::AT_LEVEL[level],
+        });
+        debug_assert_eq!(inserted, index as usize);
+        if tail != NIL {
+            self.nodes[tail as usize].next = index;
+        }
+        self.linked += 1;
         if self.nodes.capacity() / 4 > self.shrink_below {
             self.shrink_below = self.nodes.capacity() / 4;
         }
-        Ok(TimerKey { index, generation })
+        Ok(TimerKey(NonZeroU32::MIN.saturating_add(index)))
     }
 
-    /// Removes an entry (pending, or kept by [`close`](Self::close)). O(1)
-    /// (amortised: it may shrink the slab). `None` if the key is stale
-    /// (already fired or removed).
-    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
-        self.get_mut(key)?;
-        self.unlink(key.index);
-        let value = self.nodes.remove(key.index as usize).value;
-        self.maybe_shrink();
-        Some(value)
-    }
-
-    /// The payload of an entry that has neither fired nor been removed.
-    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
-        match self.nodes.get_mut(key.index as usize) {
-            Some(node) if node.generation == key.generation => Some(&mut node.value),
-            _ => None,
+    /// Removes an entry, pending, fired or closed, and hands its payload
+    /// back. O(1) (amortised: it may shrink the slab).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> T {
+        // Out of the slab first, then out of its list: one slab access.
+        let node = self.nodes.remove(key.index() as usize);
+        if let Some(level) = node.place.level() {
+            self.detach(level, slot_for(node.deadline, level), node.prev, node.next);
         }
+        self.maybe_shrink();
+        node.value
+    }
+
+    /// Where an entry stands.
+    pub(crate) fn status(&self, key: &TimerKey) -> Status {
+        match self.nodes[key.index() as usize].place {
+            Place::Fired => Status::Fired,
+            Place::Closed => Status::Closed,
+            _ => Status::Pending,
+        }
+    }
+
+    /// An entry's payload (pending, fired or closed).
+    pub(crate) fn get_mut(&mut self, key: &TimerKey) -> &mut T {
+        &mut self.nodes[key.index() as usize].value
     }
 
     /// Moves a pending entry to fire at `tick` instead, in place: O(1), the
-    /// key stays valid and nothing is allocated. `None` if the key is stale.
-    /// If `tick <= self.elapsed()` the entry is removed and its payload
-    /// returned in `Some(Err(..))` (the caller fires it at once). On a
-    /// closed wheel the entry is left alone (`Some(Ok(()))`).
-    pub(crate) fn reset(&mut self, key: TimerKey, tick: u64) -> Option<Result<(), T>> {
-        self.get_mut(key)?;
-        if self.nodes[key.index as usize].level == UNLINKED {
-            return Some(Ok(()));
-        }
-        if tick <= self.elapsed {
-            return self.remove(key).map(Err);
+    /// key stays valid and nothing is allocated. Returns `false` and
+    /// changes nothing if the entry is not pending (fired or closed) or if
+    /// `tick <= self.elapsed()` (the deadline has passed: the caller
+    /// removes the entry and fires it itself).
+    pub(crate) fn reset(&mut self, key: &TimerKey, tick: u64) -> bool {
+        let index = key.index();
+        if tick <= self.elapsed || self.nodes[index as usize].place.level().is_none() {
+            return false;
         }
         let deadline = tick.min(self.elapsed.saturating_add(MAX_SPAN));
-        self.unlink(key.index);
-        self.nodes[key.index as usize].deadline = deadline;
-        self.link(key.index, deadline);
-        Some(Ok(()))
+        self.unlink(index, Place::Fired);
+        self.nodes[index as usize].deadline = deadline;
+        self.link(index, deadline);
+        true
     }
 
-    /// Unlinks every entry and calls `visit` on each payload; the entries
-    /// stay (reachable by [`get_mut`](Self::get_mut), gone from
-    /// [`next_expiration`](Self::next_expiration) and [`poll`](Self::poll))
-    /// until [`remove`](Self::remove)d. O(capacity). For shutdown.
+    /// Unlinks every pending entry, marks it [`Status::Closed`] and calls
+    /// `visit` on its payload; the entries stay until removed. O(capacity).
+    /// For shutdown.
     pub(crate) fn close(&mut self, mut visit: impl FnMut(&mut T)) {
         for level in self.levels.iter_mut() {
             *level = Level::EMPTY;
         }
         for (_, node) in self.nodes.iter_mut() {
-            if node.level != UNLINKED {
-                node.level = UNLINKED;
+            if node.place.level().is_some() {
+                node.place = Place::Closed;
                 node.prev = NIL;
                 node.next = NIL;
                 visit(&mut node.value);
             }
         }
+        self.linked = 0;
     }
 
-    /// Gives memory back when at most a quarter of the slab is occupied:
-    /// drops the vacant slots at its end (occupied keys stay valid). An
-    /// attempt scans the slab, so a failed one (occupied slots near the
-    /// end) waits until the length halves again.
+    /// Gives memory back when at most a quarter of the slab is occupied
+    /// (see [`shrink`](Self::shrink)); inline, as every removal asks.
+    #[inline]
     fn maybe_shrink(&mut self) {
-        let len = self.nodes.len();
-        if len >= self.shrink_below || self.nodes.capacity() <= SHRINK_MIN {
-            return;
+        if self.nodes.len() < self.shrink_below && self.nodes.capacity() > SHRINK_MIN {
+            self.shrink();
         }
+    }
+
+    /// Drops the vacant slots at the slab's end (occupied keys stay
+    /// valid). An attempt scans the slab, so a failed one (occupied slots
+    /// near the end) waits until the length halves again.
+    #[cold]
+    fn shrink(&mut self) {
+        let len = self.nodes.len();
         if len == 0 {
             self.nodes = Slab::new();
         } else {
@@ -334,19 +424,20 @@ impl<T> Wheel<T> {
         self.shrink_below = (self.nodes.capacity() / 4).min(len.div_ceil(2));
     }
 
-    /// The earliest tick at which `poll` has work to do, or `None` when empty. Never later than
-    /// the earliest entry's deadline; exact (equal to the earliest deadline) whenever the
-    /// earliest entry sits at level 0. It may be earlier than the earliest deadline when the
+    /// The earliest tick at which `poll` has work to do, or `None` when none is pending. Never
+    /// later than the earliest entry's deadline; exact (equal to the earliest deadline) whenever
+    /// the earliest entry sits at level 0. It may be earlier than the earliest deadline when the
     /// next work is a cascade from a higher level; the driver then polls, and asks again.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         self.next_slot().map(|(_, _, start)| start)
     }
 
-    /// Advances the wheel to `now` (no-op if `now <= elapsed`), calling `fire(key, value)` for
-    /// every entry with deadline `<= now`, in deadline order (ties: insertion order), cascading
-    /// entries down levels as needed. Afterwards `elapsed() == now`; entries with a deadline
-    /// after `now` stay. Amortised O(levels) per entry.
-    pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(TimerKey, T)) {
+    /// Advances the wheel to `now` (no-op if `now <= elapsed`), marking every entry with
+    /// deadline `<= now` [`Status::Fired`] and calling `fire` on its payload, in deadline order
+    /// (ties: insertion order), cascading entries down levels as needed. Fired entries stay until
+    /// removed. Afterwards `elapsed() == now`; entries with a deadline after `now` stay pending.
+    /// Amortised O(levels) per entry.
+    pub(crate) fn poll(&mut self, now: u64, mut fire: impl FnMut(&mut T)) {
         if now <= self.elapsed {
             return;
         }
@@ -358,7 +449,6 @@ impl<T> Wheel<T> {
             self.process_slot(level, slot, &mut fire);
         }
         self.elapsed = now;
-        self.maybe_shrink();
     }
 
     /// The level, slot and start tick of the next slot with work: the first
@@ -373,25 +463,25 @@ impl<T> Wheel<T> {
     /// Empties slot `slot` of `level` now that the clock has reached its start:
     /// fires the entries that are due and re-links the rest at lower levels, in
     /// list order (which keeps equal deadlines in insertion order).
-    fn process_slot(&mut self, level: usize, slot: usize, fire: &mut impl FnMut(TimerKey, T)) {
+    fn process_slot(&mut self, level: usize, slot: usize, fire: &mut impl FnMut(&mut T)) {
         let lvl = &mut self.levels[level];
         let list = std::mem::replace(&mut lvl.slots[slot], List::EMPTY);
         lvl.occupied &= !(1u64 << slot);
         let mut cursor = list.head;
         while cursor != NIL {
             let index = cursor;
-            let node = &self.nodes[index as usize];
+            let node = &mut self.nodes[index as usize];
             cursor = node.next;
             let deadline = node.deadline;
             if deadline <= self.elapsed {
-                let node = self.nodes.remove(index as usize);
-                let key = TimerKey {
-                    index,
-                    generation: node.generation,
-                };
-                fire(key, node.value);
+                node.place = Place::Fired;
+                node.prev = NIL;
+                node.next = NIL;
+                self.linked -= 1;
+                fire(&mut node.value);
             } else {
                 debug_assert!(level_for(self.elapsed, deadline) < level);
+                self.linked -= 1;
                 self.link(index, deadline);
             }
         }
@@ -405,30 +495,36 @@ impl<T> Wheel<T> {
         let slot = slot_for(deadline, level);
         let lvl = &mut self.levels[level];
         let list = &mut lvl.slots[slot];
-        let tail = list.tail;
+        let tail = std::mem::replace(&mut list.tail, index);
         if tail == NIL {
             list.head = index;
         } else {
             self.nodes[tail as usize].next = index;
         }
-        list.tail = index;
         lvl.occupied |= 1u64 << slot;
         let node = &mut self.nodes[index as usize];
-        node.level = level as u8;
-        node.slot = slot as u8;
+        node.place = Place::AT_LEVEL[level];
         node.prev = tail;
         node.next = NIL;
+        self.linked += 1;
     }
 
-    /// Unlinks node `index` from its slot's list (if it is in one), leaving
-    /// it in the slab.
-    fn unlink(&mut self, index: u32) {
-        let node = &self.nodes[index as usize];
-        if node.level == UNLINKED {
+    /// Unlinks node `index` from its slot's list, if it is in one, and
+    /// marks it `to`; leaves it in the slab.
+    fn unlink(&mut self, index: u32, to: Place) {
+        let node = &mut self.nodes[index as usize];
+        let Some(level) = node.place.level() else {
             return;
-        }
+        };
+        node.place = to;
         let (prev, next) = (node.prev, node.next);
-        let (level, slot) = (usize::from(node.level), usize::from(node.slot));
+        let slot = slot_for(node.deadline, level);
+        self.detach(level, slot, prev, next);
+    }
+
+    /// Closes the gap a node between `prev` and `next` in the list of
+    /// `slot` at `level` leaves (the node itself is not touched).
+    fn detach(&mut self, level: usize, slot: usize, prev: u32, next: u32) {
         let lvl = &mut self.levels[level];
         let list = &mut lvl.slots[slot];
         if prev == NIL {
@@ -444,7 +540,7 @@ impl<T> Wheel<T> {
         if list.head == NIL {
             lvl.occupied &= !(1u64 << slot);
         }
-        self.nodes[index as usize].level = UNLINKED;
+        self.linked -= 1;
     }
 }
 

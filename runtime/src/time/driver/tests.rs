@@ -47,24 +47,53 @@ fn reset_moves_the_timer_in_place_and_keeps_its_waker() {
     let start = driver.clock().now();
     let count = Arc::new(Count::default());
     let waker = Waker::from(count.clone());
-    let key = pending(driver.register(start + Duration::from_secs(1), waker.clone()));
+    let mut timer = Some(pending(
+        driver.register(start + Duration::from_secs(1), waker.clone()),
+    ));
     let capacity = driver.capacity();
     let later = start + Duration::from_secs(5);
-    assert!(matches!(
-        driver.reset(key, later),
-        Some(Registered::Pending { key: k, .. }) if k == key
-    ));
+    assert!(driver.reset(&mut timer, later).is_some());
+    assert!(timer.is_some(), "the key stays");
     assert_eq!((driver.pending(), driver.capacity()), (1, capacity));
     driver.clock().advance_to(start + Duration::from_secs(2));
     driver.process();
     assert_eq!(count.0.load(SeqCst), 0, "fired at the old deadline");
-    assert_eq!(driver.poll_timer(key, &waker), TimerState::Pending);
+    assert_eq!(driver.poll_timer(&mut timer, &waker), TimerState::Pending);
     driver.clock().advance_to(later);
     driver.process();
     assert_eq!(count.0.load(SeqCst), 1);
-    assert_eq!(driver.poll_timer(key, &waker), TimerState::Fired);
-    // A fired timer is gone: reset says so, and the caller registers again.
-    assert!(driver.reset(key, later + Duration::from_secs(1)).is_none());
+    assert_eq!(driver.pending(), 0);
+    // The fired timer's node stays for its key's holder, who removes it.
+    assert_eq!(driver.entries(), 1);
+    assert_eq!(driver.poll_timer(&mut timer, &waker), TimerState::Fired);
+    assert!(timer.is_none(), "the key was taken");
+    assert_eq!(driver.entries(), 0);
+    // A timer reset to a deadline already past is removed, for the caller
+    // to register again.
+    let mut timer = Some(pending(
+        driver.register(later + Duration::from_secs(1), waker.clone()),
+    ));
+    assert_eq!(driver.reset(&mut timer, start), None);
+    assert!(timer.is_none());
+    assert_eq!((driver.pending(), driver.entries()), (0, 0));
+}
+
+#[test]
+fn reset_of_a_fired_timer_removes_it() {
+    let driver = Driver::new(Clock::new(true));
+    let start = driver.clock().now();
+    let waker = Waker::noop().clone();
+    let mut timer = Some(pending(
+        driver.register(start + Duration::from_secs(1), waker),
+    ));
+    driver.clock().advance_to(start + Duration::from_secs(1));
+    driver.process();
+    assert_eq!(
+        driver.reset(&mut timer, start + Duration::from_secs(9)),
+        None
+    );
+    assert!(timer.is_none());
+    assert_eq!(driver.entries(), 0);
 }
 
 #[test]
@@ -73,20 +102,27 @@ fn shutdown_closes_pending_timers_and_wakes_their_sleepers() {
     let start = driver.clock().now();
     let count = Arc::new(Count::default());
     let waker = Waker::from(count.clone());
-    let fired = pending(driver.register(start + Duration::from_secs(1), waker.clone()));
-    let open = pending(driver.register(start + Duration::from_secs(9), waker.clone()));
+    let mut fired = Some(pending(
+        driver.register(start + Duration::from_secs(1), waker.clone()),
+    ));
+    let mut open = Some(pending(
+        driver.register(start + Duration::from_secs(9), waker.clone()),
+    ));
+    let dropped = pending(driver.register(start + Duration::from_secs(9), waker.clone()));
     driver.clock().advance_to(start + Duration::from_secs(1));
     driver.process();
     driver.shutdown();
-    assert_eq!(count.0.load(SeqCst), 2);
+    assert_eq!(count.0.load(SeqCst), 3);
     // Fired before shutdown still counts as fired.
-    assert_eq!(driver.poll_timer(fired, &waker), TimerState::Fired);
-    assert_eq!(driver.poll_timer(open, &waker), TimerState::Closed);
+    assert_eq!(driver.poll_timer(&mut fired, &waker), TimerState::Fired);
+    assert_eq!(driver.poll_timer(&mut open, &waker), TimerState::Closed);
+    assert!(fired.is_none() && open.is_none(), "both removed");
     assert_eq!(driver.next_deadline(), None);
     assert!(matches!(
         driver.register(start + Duration::from_secs(3), waker.clone()),
         Registered::Shutdown
     ));
-    driver.cancel(open);
-    assert_eq!(driver.pending(), 0);
+    assert_eq!(driver.entries(), 1);
+    driver.cancel(dropped);
+    assert_eq!((driver.pending(), driver.entries()), (0, 0));
 }

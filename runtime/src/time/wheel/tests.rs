@@ -1,20 +1,28 @@
 //! Tests of the timing wheel, including a randomised comparison against a
 //! `BTreeMap` model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use super::{level_for, TimerKey, Wheel, LEVELS, MAX_SPAN, NIL, SLOTS};
+use super::{level_for, Node, Status, TimerKey, Wheel, LEVELS, MAX_SPAN, NIL, SLOTS};
 
-/// Polls `wheel` to `now`, collecting what fired.
-fn poll(wheel: &mut Wheel<u64>, now: u64) -> Vec<(TimerKey, u64)> {
+/// Polls `wheel` to `now`, collecting the payloads that fired.
+fn poll(wheel: &mut Wheel<u64>, now: u64) -> Vec<u64> {
     let mut fired = Vec::new();
-    wheel.poll(now, |key, value| fired.push((key, value)));
+    wheel.poll(now, |value| fired.push(*value));
     fired
 }
 
-/// Polls `wheel` to `now`, collecting only the payloads that fired.
-fn poll_values(wheel: &mut Wheel<u64>, now: u64) -> Vec<u64> {
-    poll(wheel, now).into_iter().map(|(_, v)| v).collect()
+/// Polls `wheel` to `now` and removes what fired through `keys` (which
+/// must name every entry that can fire): the payloads, in firing order.
+fn poll_and_remove(wheel: &mut Wheel<u64>, now: u64, keys: Vec<TimerKey>) -> Vec<u64> {
+    let fired = poll(wheel, now);
+    for key in keys {
+        if wheel.status(&key) == Status::Fired {
+            let value = wheel.remove(key);
+            assert!(fired.contains(&value), "{value} fired unreported");
+        }
+    }
+    fired
 }
 
 /// Checks the wheel's internal structure: every node is linked exactly once,
@@ -34,8 +42,7 @@ fn assert_invariants<T>(wheel: &Wheel<T>) {
                 let index = cursor;
                 let node = &wheel.nodes[index as usize];
                 assert_eq!(node.prev, prev, "prev link");
-                assert_eq!(usize::from(node.level), level);
-                assert_eq!(usize::from(node.slot), slot);
+                assert_eq!(node.place.level(), Some(level));
                 assert!(node.deadline > wheel.elapsed, "stale node left pending");
                 assert!(node.deadline - wheel.elapsed <= MAX_SPAN);
                 assert_eq!(
@@ -52,6 +59,33 @@ fn assert_invariants<T>(wheel: &Wheel<T>) {
         }
     }
     assert_eq!(seen, wheel.len(), "every node linked exactly once");
+    let unlinked = wheel
+        .nodes
+        .iter()
+        .filter(|(_, node)| node.place.level().is_none())
+        .count();
+    assert_eq!(
+        seen + unlinked,
+        wheel.entries(),
+        "every entry linked, fired or closed"
+    );
+}
+
+#[test]
+fn a_node_is_40_bytes_in_the_slab() {
+    // The waker payload, the deadline, two links and the place, whose
+    // spare values carry the tag of the slab's entry (slab 0.4 stores this
+    // enum): 40 bytes, where a generation number and a separate tag made
+    // 56. And an `Option<TimerKey>` is as small as the key.
+    #[allow(dead_code)]
+    enum SlabEntry<T> {
+        Vacant(usize),
+        Occupied(T),
+    }
+    type TimerNode = Node<Option<std::task::Waker>>;
+    assert_eq!(std::mem::size_of::<TimerNode>(), 40);
+    assert_eq!(std::mem::size_of::<SlabEntry<TimerNode>>(), 40);
+    assert_eq!(std::mem::size_of::<Option<TimerKey>>(), 4);
 }
 
 /// A fixed-seed xorshift64 generator (no `rand` dependency).
@@ -142,11 +176,13 @@ fn fires_exactly_at_deadline_at_every_boundary() {
             // One tick before, the deadline is the very next tick: exact.
             assert_eq!(wheel.next_expiration(), Some(deadline));
 
-            assert_eq!(poll(&mut wheel, deadline), vec![(key, deadline)]);
+            assert_eq!(poll(&mut wheel, deadline), vec![deadline]);
             assert_eq!(wheel.elapsed(), deadline);
             assert!(wheel.is_empty());
             assert_eq!(wheel.next_expiration(), None);
-            assert_eq!(wheel.remove(key), None);
+            assert_eq!(wheel.status(&key), Status::Fired);
+            assert_eq!(wheel.remove(key), deadline);
+            assert_eq!(wheel.entries(), 0);
         }
     }
 }
@@ -165,7 +201,7 @@ fn driver_loop_reaches_deadline_through_next_expiration() {
             loop {
                 let next = wheel.next_expiration().expect("entry still pending");
                 assert!(next > wheel.elapsed() && next <= deadline);
-                let fired = poll_values(&mut wheel, next);
+                let fired = poll(&mut wheel, next);
                 steps += 1;
                 if next == deadline {
                     assert_eq!(fired, vec![7]);
@@ -192,8 +228,9 @@ fn past_deadline_is_rejected() {
     let key = wheel.insert(11, 5).unwrap();
     assert_eq!(wheel.len(), 1);
     assert_eq!(wheel.next_expiration(), Some(11));
-    assert_eq!(poll(&mut wheel, 11), vec![(key, 5)]);
+    assert_eq!(poll(&mut wheel, 11), vec![5]);
     assert_eq!(wheel.insert(11, 6), Err(6));
+    assert_eq!(wheel.remove(key), 5);
 }
 
 #[test]
@@ -202,11 +239,10 @@ fn remove_returns_payload_and_cancels() {
     let a = wheel.insert(100, 1).unwrap();
     let b = wheel.insert(5000, 2).unwrap();
     assert_eq!(wheel.len(), 2);
-    assert_eq!(wheel.remove(a), Some(1));
-    assert_eq!(wheel.len(), 1);
-    assert_eq!(wheel.remove(a), None, "stale after remove");
+    assert_eq!(wheel.remove(a), 1);
+    assert_eq!((wheel.len(), wheel.entries()), (1, 1));
     assert_invariants(&wheel);
-    assert_eq!(wheel.remove(b), Some(2));
+    assert_eq!(wheel.remove(b), 2);
     assert!(wheel.is_empty());
     assert_eq!(wheel.next_expiration(), None);
     assert!(
@@ -216,35 +252,36 @@ fn remove_returns_payload_and_cancels() {
 }
 
 #[test]
-fn stale_key_after_fire() {
+fn a_fired_entry_stays_until_its_key_removes_it() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(3, 1).unwrap();
-    assert_eq!(poll(&mut wheel, 3), vec![(a, 1)]);
-    assert_eq!(wheel.remove(a), None);
-    // The slab slot is reused by the next insert; the old key stays stale.
     let b = wheel.insert(10, 2).unwrap();
-    assert_eq!(a.index, b.index, "slab slot reused");
-    assert_ne!(a, b);
-    assert_eq!(wheel.remove(a), None);
-    assert_eq!(wheel.len(), 1);
-    assert_eq!(wheel.remove(b), Some(2));
+    assert_eq!(poll(&mut wheel, 3), vec![1]);
+    assert_eq!(wheel.status(&a), Status::Fired);
+    assert_eq!(wheel.status(&b), Status::Pending);
+    assert_eq!((wheel.len(), wheel.entries()), (1, 2));
+    assert_invariants(&wheel);
+    // Its slot is not reused while the key is held.
+    let c = wheel.insert(20, 3).unwrap();
+    assert!(a.index() != c.index() && b.index() != c.index());
+    assert_eq!(*wheel.get_mut(&a), 1);
+    assert_eq!(wheel.remove(a), 1);
+    assert_eq!(poll(&mut wheel, 100), vec![2, 3]);
+    assert_eq!(wheel.remove(c), 3);
+    assert_eq!(wheel.remove(b), 2);
+    assert_eq!(wheel.entries(), 0);
 }
 
 #[test]
-fn stale_key_after_remove_and_slot_reuse() {
+fn a_removed_slot_goes_to_the_next_key() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(50, 1).unwrap();
-    assert_eq!(wheel.remove(a), Some(1));
+    let index = a.index();
+    assert_eq!(wheel.remove(a), 1);
     let b = wheel.insert(50, 2).unwrap();
-    assert_eq!(a.index, b.index, "slab slot reused");
-    assert_eq!(
-        wheel.remove(a),
-        None,
-        "old key must not remove the new entry"
-    );
-    assert_eq!(wheel.len(), 1);
-    assert_eq!(poll(&mut wheel, 50), vec![(b, 2)]);
-    assert_eq!(wheel.remove(b), None);
+    assert_eq!(b.index(), index, "slab slot reused");
+    assert_eq!(poll(&mut wheel, 50), vec![2]);
+    assert_eq!(wheel.remove(b), 2);
 }
 
 #[test]
@@ -260,11 +297,12 @@ fn remove_head_middle_and_tail_of_one_slot() {
         let mut wheel = Wheel::new();
         // All in one level-0 slot, then all in one level-2 slot.
         for deadline in [40u64, 9000] {
-            let keys: Vec<_> = (0..5u64)
-                .map(|i| wheel.insert(deadline, deadline + i).unwrap())
+            let mut keys: Vec<_> = (0..5u64)
+                .map(|i| wheel.insert(deadline, deadline + i).ok())
                 .collect();
             for &v in victims {
-                assert_eq!(wheel.remove(keys[v]), Some(deadline + v as u64));
+                let key = keys[v].take().unwrap();
+                assert_eq!(wheel.remove(key), deadline + v as u64);
             }
             assert_invariants(&wheel);
         }
@@ -276,7 +314,7 @@ fn remove_head_middle_and_tail_of_one_slot() {
                     .map(move |i| d + i)
             })
             .collect();
-        assert_eq!(poll_values(&mut wheel, 10_000), expected);
+        assert_eq!(poll(&mut wheel, 10_000), expected);
         assert!(wheel.is_empty());
     }
 }
@@ -288,7 +326,7 @@ fn fires_in_deadline_order_within_one_poll() {
         wheel.insert(d, d).unwrap();
     }
     assert_eq!(wheel.next_expiration(), Some(3));
-    assert_eq!(poll_values(&mut wheel, 10), vec![3, 4, 5]);
+    assert_eq!(poll(&mut wheel, 10), vec![3, 4, 5]);
 
     // Deadlines spread over every level, inserted in scrambled order.
     let mut wheel = Wheel::new();
@@ -301,7 +339,7 @@ fn fires_in_deadline_order_within_one_poll() {
         wheel.insert(d, d).unwrap();
     }
     deadlines.sort_unstable();
-    assert_eq!(poll_values(&mut wheel, MAX_SPAN), deadlines);
+    assert_eq!(poll(&mut wheel, MAX_SPAN), deadlines);
 }
 
 #[test]
@@ -310,7 +348,7 @@ fn equal_deadlines_fire_in_insertion_order() {
     for i in 0..10 {
         wheel.insert(20, i).unwrap();
     }
-    assert_eq!(poll_values(&mut wheel, 20), (0..10).collect::<Vec<_>>());
+    assert_eq!(poll(&mut wheel, 20), (0..10).collect::<Vec<_>>());
 
     // One inserted far ahead (high level, cascaded later), others inserted
     // once the clock is close (straight into level 0).
@@ -322,7 +360,7 @@ fn equal_deadlines_fire_in_insertion_order() {
     poll(&mut wheel, 299_990);
     wheel.insert(300_000, 3).unwrap();
     wheel.insert(299_999, 0).unwrap();
-    assert_eq!(poll_values(&mut wheel, 400_000), vec![0, 1, 2, 3, 10]);
+    assert_eq!(poll(&mut wheel, 400_000), vec![0, 1, 2, 3, 10]);
 }
 
 #[test]
@@ -349,9 +387,9 @@ fn cancel_storm_leaves_wheel_empty() {
         keys.swap(i, rng.below(i as u64 + 1) as usize);
     }
     for key in keys {
-        assert!(wheel.remove(key).is_some());
+        wheel.remove(key);
     }
-    assert_eq!(wheel.len(), 0);
+    assert_eq!((wheel.len(), wheel.entries()), (0, 0));
     assert!(wheel.is_empty());
     assert_eq!(wheel.next_expiration(), None);
     assert!(wheel.levels.iter().all(|lvl| lvl.occupied == 0));
@@ -362,16 +400,16 @@ fn cancel_storm_leaves_wheel_empty() {
 #[test]
 fn far_deadlines_are_clamped() {
     let mut wheel = Wheel::new();
-    let a = wheel.insert(u64::MAX, 1).unwrap();
-    let b = wheel.insert(MAX_SPAN, 2).unwrap();
-    let c = wheel.insert(u64::MAX, 3).unwrap();
+    wheel.insert(u64::MAX, 1).unwrap();
+    wheel.insert(MAX_SPAN, 2).unwrap();
+    wheel.insert(u64::MAX, 3).unwrap();
     assert_invariants(&wheel);
     let next = wheel.next_expiration().unwrap();
     assert!(next > 0 && next <= MAX_SPAN);
     assert!(poll(&mut wheel, MAX_SPAN - 1).is_empty());
     assert_eq!(wheel.next_expiration(), Some(MAX_SPAN));
     // All three are due at the last representable tick; insertion order.
-    assert_eq!(poll(&mut wheel, MAX_SPAN), vec![(a, 1), (b, 2), (c, 3)]);
+    assert_eq!(poll(&mut wheel, MAX_SPAN), vec![1, 2, 3]);
 
     // Clamping is relative to the clock, across a top-level rotation.
     let start = (1 << 48) - 1000;
@@ -382,9 +420,9 @@ fn far_deadlines_are_clamped() {
     assert_invariants(&wheel);
     assert!(wheel.next_expiration().unwrap() < start + MAX_SPAN);
     assert!(poll(&mut wheel, start + MAX_SPAN - 2).is_empty());
-    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN - 1), vec![0]);
+    assert_eq!(poll(&mut wheel, start + MAX_SPAN - 1), vec![0]);
     assert_eq!(wheel.next_expiration(), Some(start + MAX_SPAN));
-    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN), vec![1]);
+    assert_eq!(poll(&mut wheel, start + MAX_SPAN), vec![1]);
 
     // A clamped entry that wraps into the clock's own top-level slot (next
     // rotation) must not hide an entry in a later top-level slot of this one.
@@ -398,10 +436,10 @@ fn far_deadlines_are_clamped() {
     let next = wheel.next_expiration().unwrap();
     assert!(next > start && next <= 6 * top + 3, "next {next}");
     assert!(poll(&mut wheel, 6 * top + 2).is_empty());
-    assert_eq!(poll_values(&mut wheel, 6 * top + 3), vec![1]);
+    assert_eq!(poll(&mut wheel, 6 * top + 3), vec![1]);
     assert!(wheel.next_expiration().unwrap() <= start + MAX_SPAN);
     assert!(poll(&mut wheel, start + MAX_SPAN - 1).is_empty());
-    assert_eq!(poll_values(&mut wheel, start + MAX_SPAN), vec![2]);
+    assert_eq!(poll(&mut wheel, start + MAX_SPAN), vec![2]);
 }
 
 #[test]
@@ -413,7 +451,7 @@ fn clock_near_u64_max() {
     wheel.insert(u64::MAX - 99, 1).unwrap();
     assert_eq!(wheel.next_expiration(), Some(u64::MAX - 99));
     assert_invariants(&wheel);
-    assert_eq!(poll_values(&mut wheel, u64::MAX), vec![1, 2, 3]);
+    assert_eq!(poll(&mut wheel, u64::MAX), vec![1, 2, 3]);
     assert_eq!(wheel.elapsed(), u64::MAX);
     assert_eq!(wheel.insert(u64::MAX, 4), Err(4));
     assert!(poll(&mut wheel, u64::MAX).is_empty());
@@ -448,13 +486,13 @@ fn model() {
     const OPS: usize = 100_000;
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
     let mut wheel = Wheel::new();
-    // Pending entries, in firing order: (deadline, insertion seq) -> key.
-    let mut model: BTreeMap<(u64, u64), TimerKey> = BTreeMap::new();
+    // Pending entries, in firing order: (deadline, insertion seq).
+    let mut model: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut live = Live::default();
-    // Keys of entries already fired or removed.
-    let mut stale: Vec<TimerKey> = Vec::new();
+    // Keys of entries fired and not yet removed, with their seq.
+    let mut fired_keys: Vec<(TimerKey, u64)> = Vec::new();
     let mut seq = 0u64;
-    let (mut fired_total, mut stale_removes, mut live_removes) = (0usize, 0usize, 0usize);
+    let (mut fired_total, mut fired_removes, mut live_removes) = (0usize, 0usize, 0usize);
     let mut max_fired = 0;
 
     for op in 0..OPS {
@@ -483,7 +521,7 @@ fn model() {
                 Ok(key) => {
                     assert!(tick > elapsed, "accepted a past tick");
                     let deadline = tick.min(elapsed.saturating_add(MAX_SPAN));
-                    model.insert((deadline, seq), key);
+                    model.insert((deadline, seq));
                     live.push(key, seq, deadline);
                 }
             }
@@ -492,19 +530,20 @@ fn model() {
             if !live.items.is_empty() {
                 let s = live.items[rng.below(live.items.len() as u64) as usize].1;
                 let (key, s, deadline) = live.remove(s);
-                assert_eq!(wheel.remove(key), Some(s));
-                assert_eq!(model.remove(&(deadline, s)), Some(key));
-                assert_eq!(wheel.remove(key), None, "stale right after remove");
-                stale.push(key);
+                assert_eq!(wheel.status(&key), Status::Pending);
+                assert_eq!(wheel.remove(key), s);
+                assert!(model.remove(&(deadline, s)));
                 live_removes += 1;
             }
         } else if choice < 65 {
-            // Remove through a stale key (fired or removed; its slab slot may
-            // have been reused since).
-            if !stale.is_empty() {
-                let key = stale[rng.below(stale.len() as u64) as usize];
-                assert_eq!(wheel.remove(key), None, "stale key removed something");
-                stale_removes += 1;
+            // Remove a fired entry (its key's holder comes back for it).
+            if !fired_keys.is_empty() {
+                let i = rng.below(fired_keys.len() as u64) as usize;
+                let (key, s) = fired_keys.swap_remove(i);
+                assert_eq!(wheel.status(&key), Status::Fired);
+                assert_eq!(*wheel.get_mut(&key), s);
+                assert_eq!(wheel.remove(key), s);
+                fired_removes += 1;
             }
         } else {
             // Poll: to next_expiration, just before it, a little, or a lot.
@@ -524,14 +563,14 @@ fn model() {
             };
             let fired = poll(&mut wheel, now);
             let mut expected = Vec::new();
-            while let Some(entry) = model.first_entry() {
-                if entry.key().0 > now {
+            while let Some(&(deadline, s)) = model.first() {
+                if deadline > now {
                     break;
                 }
-                let ((_, s), key) = entry.remove_entry();
-                live.remove(s);
-                stale.push(key);
-                expected.push((key, s));
+                model.pop_first();
+                let (key, _, _) = live.remove(s);
+                fired_keys.push((key, s));
+                expected.push(s);
             }
             assert_eq!(fired, expected, "op {op}: poll {elapsed} -> {now}");
             if next.is_some_and(|t| now < t) {
@@ -543,8 +582,9 @@ fn model() {
         }
 
         assert_eq!(wheel.len(), model.len());
+        assert_eq!(wheel.entries(), model.len() + fired_keys.len());
         let elapsed = wheel.elapsed();
-        match (wheel.next_expiration(), model.keys().next()) {
+        match (wheel.next_expiration(), model.first()) {
             (None, None) => {}
             (Some(t), Some(&(min, _))) => {
                 assert!(t > elapsed, "next_expiration {t} not after clock {elapsed}");
@@ -566,15 +606,15 @@ fn model() {
     // The run must have exercised every path.
     println!(
         "fired {fired_total} (max {max_fired} in one poll), removed {live_removes}, \
-         stale removes {stale_removes}, pending {}, clock {}",
+         fired removed {fired_removes}, pending {}, clock {}",
         wheel.len(),
         wheel.elapsed()
     );
     assert!(fired_total > 10_000, "fired {fired_total}");
     assert!(max_fired > 100, "no big poll");
     assert!(
-        live_removes > 5_000 && stale_removes > 1_000,
-        "{live_removes} / {stale_removes}"
+        live_removes > 5_000 && fired_removes > 1_000,
+        "{live_removes} / {fired_removes}"
     );
     assert!(
         wheel.elapsed() > 1 << 48,
@@ -591,38 +631,43 @@ fn slab_gives_memory_back_after_mass_cancel() {
         .collect();
     assert!(wheel.capacity() >= N as usize);
     // Every timer but the first (lowest slot) is cancelled: the vacant tail goes.
-    for &key in &keys[1..] {
-        assert!(wheel.remove(key).is_some());
+    let mut keys = keys.into_iter();
+    let first = keys.next().unwrap();
+    for key in keys {
+        wheel.remove(key);
     }
     assert_eq!(wheel.len(), 1);
     assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
     assert_invariants(&wheel);
-    assert_eq!(wheel.remove(keys[0]), Some(0));
+    assert_eq!(wheel.remove(first), 0);
     assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
-    // Fired timers give it back too.
-    for i in 0..N {
-        wheel.insert(2_000_000 + i, i).unwrap();
-    }
-    assert_eq!(poll(&mut wheel, 3_000_000).len(), N as usize);
+    // Fired timers give it back too, once their keys remove them.
+    let keys: Vec<_> = (0..N)
+        .map(|i| wheel.insert(2_000_000 + i, i).unwrap())
+        .collect();
+    assert_eq!(
+        poll_and_remove(&mut wheel, 3_000_000, keys).len(),
+        N as usize
+    );
     assert!(wheel.capacity() <= 64, "capacity {}", wheel.capacity());
 }
 
 #[test]
 fn shrinking_keeps_the_keys_of_survivors() {
     let mut wheel = Wheel::new();
-    let keys: Vec<_> = (0..1_000u64)
-        .map(|i| wheel.insert(10 + i, i).unwrap())
+    let mut keys: Vec<_> = (0..1_000u64)
+        .map(|i| wheel.insert(10 + i, i).ok())
         .collect();
     // Survivors spread over the slab: nothing at the end can go at first.
-    for (i, &key) in keys.iter().enumerate() {
+    for (i, key) in keys.iter_mut().enumerate() {
         if i % 100 != 0 {
-            assert!(wheel.remove(key).is_some());
+            assert_eq!(wheel.remove(key.take().unwrap()), i as u64);
         }
     }
     assert_invariants(&wheel);
-    for (i, &key) in keys.iter().enumerate().rev() {
-        if i % 100 == 0 {
-            assert_eq!(wheel.remove(key), Some(i as u64));
+    for (i, key) in keys.into_iter().enumerate().rev() {
+        if let Some(key) = key {
+            assert_eq!(wheel.remove(key), i as u64);
             assert_invariants(&wheel);
         }
     }
@@ -633,22 +678,27 @@ fn shrinking_keeps_the_keys_of_survivors() {
 fn reset_moves_an_entry_in_place() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(5_000, 1).unwrap();
-    wheel.insert(6_000, 2).unwrap();
+    let b = wheel.insert(6_000, 2).unwrap();
     let capacity = wheel.capacity();
     // Later, then earlier than its neighbour; the key stays valid.
-    assert_eq!(wheel.reset(a, 9_000_000), Some(Ok(())));
+    assert!(wheel.reset(&a, 9_000_000));
     assert_invariants(&wheel);
-    assert_eq!(poll_values(&mut wheel, 7_000), vec![2]);
-    assert_eq!(wheel.reset(a, 8_000), Some(Ok(())));
+    assert_eq!(poll(&mut wheel, 7_000), vec![2]);
+    assert!(wheel.reset(&a, 8_000));
     assert_eq!(wheel.capacity(), capacity);
     assert_invariants(&wheel);
-    assert_eq!(poll(&mut wheel, 8_000), vec![(a, 1)]);
-    // Stale keys are refused; a past tick removes the entry as due.
-    assert_eq!(wheel.reset(a, 9_000), None);
+    assert_eq!(poll(&mut wheel, 8_000), vec![1]);
+    // A fired entry is not moved, nor one to a past tick.
+    assert!(!wheel.reset(&a, 9_000));
+    assert_eq!(wheel.status(&a), Status::Fired);
     let c = wheel.insert(9_000, 3).unwrap();
-    assert_eq!(wheel.reset(c, 8_000), Some(Err(3)));
-    assert!(wheel.is_empty());
+    assert!(!wheel.reset(&c, 8_000));
+    assert_eq!((wheel.status(&c), wheel.len()), (Status::Pending, 1));
     assert_invariants(&wheel);
+    assert_eq!(wheel.remove(a), 1);
+    assert_eq!(wheel.remove(b), 2);
+    assert_eq!(wheel.remove(c), 3);
+    assert_eq!(wheel.entries(), 0);
 }
 
 #[test]
@@ -656,15 +706,22 @@ fn close_unlinks_but_keeps_entries() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(100, 1).unwrap();
     let b = wheel.insert(1 << 40, 2).unwrap();
+    let fired = wheel.insert(50, 3).unwrap();
+    assert_eq!(poll(&mut wheel, 50), vec![3]);
     let mut seen = Vec::new();
     wheel.close(|v| seen.push(*v));
     seen.sort_unstable();
-    assert_eq!(seen, vec![1, 2]);
+    assert_eq!(seen, vec![1, 2], "a fired entry is not closed");
     assert_eq!(wheel.next_expiration(), None);
     assert!(poll(&mut wheel, u64::MAX).is_empty());
-    assert_eq!(wheel.get_mut(a).copied(), Some(1));
-    assert_eq!(wheel.reset(a, 5), Some(Ok(())), "a closed entry stays put");
-    assert_eq!(wheel.remove(a), Some(1));
-    assert_eq!(wheel.remove(b), Some(2));
-    assert!(wheel.is_empty());
+    assert_eq!((wheel.len(), wheel.entries()), (0, 3));
+    assert_invariants(&wheel);
+    assert_eq!(wheel.status(&a), Status::Closed);
+    assert_eq!(wheel.status(&fired), Status::Fired);
+    assert_eq!(*wheel.get_mut(&a), 1);
+    assert!(!wheel.reset(&a, 5), "a closed entry stays put");
+    assert_eq!(wheel.remove(a), 1);
+    assert_eq!(wheel.remove(b), 2);
+    assert_eq!(wheel.remove(fired), 3);
+    assert_eq!(wheel.entries(), 0);
 }
