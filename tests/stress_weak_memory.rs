@@ -1,7 +1,8 @@
-//! Bug class 4 of issue 23: weak memory ordering, which the deterministic
-//! toolkit cannot find (it runs every task on one thread, so a store is
-//! never reordered with a later load). Real threads can: these tests run a
-//! waiter and a waker on two threads for a bounded number of rounds. See
+//! Bug class 4 of issue 23: weak memory ordering, on real threads. The
+//! deterministic toolkit finds these shapes by modelling store buffers on
+//! `waitrt::sync::atomic` (`tests/toolkit_classes.rs`, class 4); this
+//! file runs them on plain `std` atomics and two threads, for a bounded
+//! number of rounds, as a user would for code the model does not see. See
 //! the toolkit guide, "Weak memory".
 //!
 //! The bug: a waker that publishes its condition with a `Release` store and

@@ -9,11 +9,17 @@
 //!    acquisition, and the deadlock report).
 //! 3. Two plain reads racing two writes (toolkit-aware atomics and
 //!    `switch_point`).
-//! 4. Weak memory: not the toolkit's to find; see `tests/stress_weak_memory.rs`.
+//! 4. Weak memory: a store left in its task's store buffer while another
+//!    task reads the old value (`Check::weak_memory`, on by default; x86's
+//!    TSO). `tests/stress_weak_memory.rs` runs the same shapes on real
+//!    threads.
 //! 5. A waker that spins on `yield_now` before it wakes (PCT no longer
 //!    starves a task that yields).
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{Acquire, Release, SeqCst},
+};
 use std::sync::Arc;
 
 use waitrt::sync::atomic;
@@ -358,6 +364,129 @@ fn class3_without_the_points_the_race_is_not_found() {
         }
         sender.await.unwrap();
     });
+}
+
+// ===== class 4: weak memory =====
+
+/// How the waker of `store_then_peek` orders its store before its peek.
+#[derive(Clone, Copy)]
+enum Peek {
+    /// WRONG: `store(Release)`, then the Relaxed `waitqueue_active()`.
+    Unfenced,
+    /// `store(Release)`, `fence(SeqCst)`, then `waitqueue_active()`.
+    Fenced,
+    /// `store(Release)`, then `wq_has_sleeper()` (it takes the queue lock).
+    HasSleeper,
+}
+
+/// A waiter on `ready`, and a waker that publishes `ready` and wakes only
+/// if it sees someone waiting (the kernel's `waitqueue_active()` idiom).
+async fn store_then_peek(peek: Peek) {
+    let queue = Arc::new(WaitQueue::new());
+    name_queue(&queue, "ready_wq");
+    let ready = Arc::new(atomic::AtomicBool::new(false));
+    let waiter = {
+        let (queue, ready) = (queue.clone(), ready.clone());
+        waitrt::spawn(async move { queue.wait_event(|| ready.load(Acquire)).await.unwrap() })
+    };
+    let waker = waitrt::spawn(async move {
+        ready.store(true, Release);
+        let someone = match peek {
+            Peek::Unfenced => queue.waitqueue_active(),
+            Peek::Fenced => {
+                atomic::fence(SeqCst);
+                queue.waitqueue_active()
+            }
+            Peek::HasSleeper => queue.wq_has_sleeper(),
+        };
+        if someone {
+            queue.wake_up();
+        }
+    });
+    waker.await.unwrap();
+    waiter.await.unwrap();
+}
+
+#[test]
+fn class4_a_store_then_an_unfenced_peek_is_found() {
+    let failure = find("store, unfenced peek", FailureKind::LostWakeup, || {
+        store_then_peek(Peek::Unfenced)
+    });
+    assert!(failure.report().contains("ready_wq"), "{failure}");
+}
+
+#[test]
+fn class4_a_fence_before_the_peek_passes() {
+    passes(|| store_then_peek(Peek::Fenced));
+}
+
+#[test]
+fn class4_wq_has_sleeper_passes() {
+    passes(|| store_then_peek(Peek::HasSleeper));
+}
+
+/// The same check with weak memory off: sequentially consistent, so the
+/// unfenced peek is never caught (a control for the model).
+#[test]
+fn class4_without_weak_memory_the_unfenced_peek_is_not_found() {
+    let stats = Check::new()
+        .weak_memory(false)
+        .seeds(FIND_WITHIN)
+        .quiet(true)
+        .run(|| store_then_peek(Peek::Unfenced));
+    assert_eq!(stats.runs(), FIND_WITHIN);
+}
+
+/// The model drains a task's buffer wherever the runtime publishes (a
+/// spawn, a channel send, a lock, a task's end): a Relaxed store made
+/// before one is seen after it, whatever the schedule.
+async fn publications(n: usize) {
+    let x = Arc::new(atomic::AtomicUsize::new(0));
+    let probe = Arc::new(atomic::AtomicUsize::new(0));
+    // A spawn publishes the spawner's stores to the new task.
+    x.store(1, std::sync::atomic::Ordering::Relaxed);
+    let seen = {
+        let x = x.clone();
+        waitrt::spawn(async move { x.load(std::sync::atomic::Ordering::Relaxed) })
+    };
+    probe.load(SeqCst); // a decision point: the new task may run here
+    assert_eq!(seen.await.unwrap(), 1, "spawn");
+    // A oneshot send; an mpsc send; a Mutex hand-off; a task's end.
+    let (tx, rx) = waitrt::sync::oneshot::channel();
+    let (mtx, mut mrx) = waitrt::sync::mpsc::unbounded_channel();
+    let lock = Arc::new(Mutex::new(()));
+    let writer = {
+        let (x, probe, lock) = (x.clone(), probe.clone(), lock.clone());
+        waitrt::spawn(async move {
+            x.store(2, std::sync::atomic::Ordering::Relaxed);
+            tx.send(()).unwrap();
+            probe.load(SeqCst);
+            x.store(3, std::sync::atomic::Ordering::Relaxed);
+            mtx.send(()).unwrap();
+            probe.load(SeqCst);
+            {
+                let _g = lock.lock().await;
+                x.store(4, std::sync::atomic::Ordering::Relaxed);
+            }
+            probe.load(SeqCst);
+            x.store(5, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    rx.await.unwrap();
+    assert!(x.load(std::sync::atomic::Ordering::Relaxed) >= 2, "oneshot");
+    mrx.recv().await.unwrap();
+    assert!(x.load(std::sync::atomic::Ordering::Relaxed) >= 3, "mpsc");
+    for _ in 0..n {
+        let _g = lock.lock().await;
+        let _ = x.load(std::sync::atomic::Ordering::Relaxed);
+    }
+    writer.await.unwrap();
+    assert_eq!(x.load(std::sync::atomic::Ordering::Relaxed), 5, "join");
+}
+
+#[test]
+fn class4_what_the_runtime_publishes_is_seen() {
+    passes(|| publications(2));
 }
 
 // ===== class 5: a waker that yields before it wakes =====

@@ -42,6 +42,8 @@ mod report;
 mod rng;
 mod schedule;
 mod sim;
+/// The store buffers `crate::sync::atomic` consults under a check.
+pub(crate) use sim::memory as weak_memory;
 
 use std::future::Future;
 use std::panic::Location;
@@ -60,6 +62,7 @@ use crate::task::raw::TaskRef;
 /// future type, for reports). Called by the scheduler only while a waitq
 /// hook is installed somewhere.
 pub(crate) fn on_spawn(task: &TaskRef, site: &'static Location<'static>, name: &'static str) {
+    waitq::hook::barrier(); // publishing a task: the spawner's store buffer drains
     if let Some(sim) = sim::current() {
         sim.on_spawn(task, site, name);
     }

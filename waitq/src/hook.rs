@@ -326,6 +326,18 @@ pub trait Hook {
     fn held(&self, held: &Held) {
         let _ = held;
     }
+
+    /// The current task passed a full barrier outside any decision point
+    /// (see [`barrier`]). A hook that models store buffers drains the
+    /// task's here.
+    fn barrier(&self) {}
+
+    /// Whether the current task has stores in flight (a hook that models
+    /// store buffers): [`WaitQueue::waitqueue_active`] is then a decision
+    /// point after its read.
+    fn buffered(&self) -> bool {
+        false
+    }
 }
 
 /// Uninstalls the hook (restoring the previous one) when dropped.
@@ -587,6 +599,55 @@ fn held_slow(queue: &WaitQueue, task: Option<u64>) {
             queue_name: queue.name(),
             task,
         });
+    }
+}
+
+/// Tells the hook the current task passed a full barrier: a primitive
+/// built on queues publishes something (a send, a spawn, a wake) through
+/// locks or read-modify-writes the hook cannot see. A test toolkit that
+/// models store buffers drains the task's here (see [`Hook::barrier`]).
+/// One `Relaxed` load when no hook is installed.
+///
+/// # Examples
+///
+/// ```
+/// waitq::hook::barrier(); // no hook: nothing happens
+/// ```
+#[inline]
+pub fn barrier() {
+    if is_enabled() {
+        barrier_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn barrier_slow() {
+    if let Some(hook) = current() {
+        hook.barrier();
+    }
+}
+
+/// [`WaitQueue::waitqueue_active`]'s decision point, after its read, taken
+/// only while the hook says the task has stores in flight.
+#[inline]
+pub(crate) fn peeked(queue: &WaitQueue, site: &'static Location<'static>) {
+    if is_enabled() {
+        peeked_slow(queue, site);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn peeked_slow(queue: &WaitQueue, site: &'static Location<'static>) {
+    if current().is_some_and(|hook| hook.buffered()) {
+        decide_slow(
+            PointKind::Switch,
+            Some(queue),
+            site,
+            false,
+            TaskState::Uninterruptible,
+        );
     }
 }
 

@@ -247,9 +247,17 @@ impl WaitQueue {
     /// let queue = waitq::WaitQueue::new();
     /// assert!(!queue.waitqueue_active());
     /// ```
+    ///
+    /// Under a test hook that models store buffers, a call made while the
+    /// task has stores in flight is a decision point after the read (the
+    /// toolkit may run a waiter before the caller acts on the answer);
+    /// otherwise it costs one more `Relaxed` load.
     #[inline]
+    #[track_caller]
     pub fn waitqueue_active(&self) -> bool {
-        self.waiters.load(Ordering::Relaxed) != 0
+        let active = self.waiters.load(Ordering::Relaxed) != 0;
+        crate::hook::peeked(self, Location::caller());
+        active
     }
 
     /// Whether anybody is waiting, ordered against the waiters' re-checks:
@@ -274,7 +282,9 @@ impl WaitQueue {
     pub fn wq_has_sleeper(&self) -> bool {
         // The lock orders this against a waiter's link-then-recheck (see
         // "No lost wake-ups").
-        self.lock().list.len() != 0
+        let active = self.lock().list.len() != 0;
+        crate::hook::barrier();
+        active
     }
 
     /// The number of waiters currently linked (for tests and metrics).

@@ -28,9 +28,25 @@
 //! never taken: no thread-local, no allocation. The types have the layout
 //! of the `std` ones.
 //!
-//! They do not model weak memory: under a check every access is
-//! sequentially consistent in effect (one thread). Ordering bugs need
-//! real-thread stress (see the toolkit's guide).
+//! # Weak memory
+//!
+//! Under a check (with [`Check::weak_memory`], on by default) a `store`
+//! weaker than `SeqCst` stays in the storing task's *store buffer* for a
+//! while: other tasks keep reading the old value until that task passes a
+//! full barrier (a read-modify-write, a `SeqCst` store, [`fence`]`(SeqCst)`,
+//! a wait-queue or lock operation, a spawn, a wake, a channel send, or the
+//! end of its poll). That is x86's TSO, each task on a core of its own,
+//! and it is what finds a Release store followed by a Relaxed
+//! `waitqueue_active()` with no fence between. Use [`fence`] rather than
+//! `std::sync::atomic::fence` in such code, and publish through the
+//! runtime's primitives or `SeqCst` rather than a `std::sync::Mutex`: the
+//! check sees only these, and would report a store published through an
+//! unseen `std` lock as still buffered.
+//! Orderings weaker than TSO (ARM's load reordering) are not modelled:
+//! run real-thread stress on such hardware for those (see the toolkit's
+//! guide).
+//!
+//! [`Check::weak_memory`]: crate::test_util::Check::weak_memory
 //!
 //! # Examples
 //!
@@ -47,6 +63,61 @@
 
 use std::fmt;
 use std::sync::atomic::{self as std_atomic, Ordering};
+
+use crate::test_util::weak_memory as weak;
+
+/// [`std::sync::atomic::fence`], which a check also sees: `fence(SeqCst)`
+/// drains the running task's store buffer (see [Weak memory](self#weak-memory)).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::Ordering::{Release, SeqCst};
+/// use waitrt::sync::atomic::{fence, AtomicBool};
+///
+/// let ready = AtomicBool::new(false);
+/// ready.store(true, Release);
+/// fence(SeqCst); // the store is visible to every task from here on
+/// ```
+#[inline]
+pub fn fence(order: Ordering) {
+    if order == Ordering::SeqCst && waitq::hook::is_enabled() {
+        weak::fence();
+    }
+    std_atomic::fence(order);
+}
+
+/// A value as the store buffers keep it (`u64` bits).
+trait Bits: Copy {
+    fn to_bits(self) -> u64;
+    fn from_bits(bits: u64) -> Self;
+}
+
+impl Bits for bool {
+    fn to_bits(self) -> u64 {
+        u64::from(self)
+    }
+    fn from_bits(bits: u64) -> Self {
+        bits != 0
+    }
+}
+
+macro_rules! bits {
+    ($($ty:ty),*) => {$(
+        impl Bits for $ty {
+            #[allow(clippy::cast_sign_loss, clippy::cast_lossless)]
+            fn to_bits(self) -> u64 {
+                self as u64
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            fn from_bits(bits: u64) -> Self {
+                bits as $ty
+            }
+        }
+    )*};
+}
+
+bits!(usize, isize, u32, i32, u64, i64);
 
 macro_rules! common {
     ($name:ident, $ty:ty, $example:expr) => {
@@ -81,6 +152,11 @@ macro_rules! common {
             #[track_caller]
             pub fn load(&self, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                if waitq::hook::is_enabled() {
+                    if let Some(bits) = weak::load(self.addr()) {
+                        return <$ty as Bits>::from_bits(bits);
+                    }
+                }
                 self.0.load(order)
             }
 
@@ -89,6 +165,10 @@ macro_rules! common {
             #[track_caller]
             pub fn store(&self, v: $ty, order: Ordering) {
                 waitq::hook::switch_point();
+                if waitq::hook::is_enabled() {
+                    let old = Bits::to_bits(self.0.load(Ordering::Relaxed));
+                    weak::store(self.addr(), old, order == Ordering::SeqCst);
+                }
                 self.0.store(v, order)
             }
 
@@ -97,6 +177,7 @@ macro_rules! common {
             #[track_caller]
             pub fn swap(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.swap(v, order)
             }
 
@@ -115,6 +196,7 @@ macro_rules! common {
                 failure: Ordering,
             ) -> Result<$ty, $ty> {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.compare_exchange(current, new, success, failure)
             }
 
@@ -133,6 +215,7 @@ macro_rules! common {
                 failure: Ordering,
             ) -> Result<$ty, $ty> {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.compare_exchange_weak(current, new, success, failure)
             }
 
@@ -141,6 +224,7 @@ macro_rules! common {
             #[track_caller]
             pub fn fetch_and(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_and(v, order)
             }
 
@@ -149,6 +233,7 @@ macro_rules! common {
             #[track_caller]
             pub fn fetch_or(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_or(v, order)
             }
 
@@ -157,19 +242,44 @@ macro_rules! common {
             #[track_caller]
             pub fn fetch_xor(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_xor(v, order)
             }
 
             /// The value, through exclusive access (no decision point).
             #[inline]
             pub fn get_mut(&mut self) -> &mut $ty {
+                if waitq::hook::is_enabled() {
+                    weak::forget(self.addr());
+                }
                 self.0.get_mut()
             }
 
             /// The value (no decision point).
             #[inline]
             pub fn into_inner(self) -> $ty {
-                self.0.into_inner()
+                self.0.load(Ordering::Relaxed)
+            }
+
+            fn addr(&self) -> usize {
+                std::ptr::from_ref(self).addr()
+            }
+
+            /// A read-modify-write: a full barrier (see [Weak memory](self#weak-memory)).
+            #[inline]
+            fn read_modify_write(&self) {
+                if waitq::hook::is_enabled() {
+                    weak::read_modify_write(self.addr());
+                }
+            }
+        }
+
+        impl Drop for $name {
+            #[inline]
+            fn drop(&mut self) {
+                if waitq::hook::is_enabled() {
+                    weak::forget(self.addr());
+                }
             }
         }
 
@@ -197,6 +307,7 @@ macro_rules! integer {
             #[track_caller]
             pub fn fetch_add(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_add(v, order)
             }
 
@@ -205,6 +316,7 @@ macro_rules! integer {
             #[track_caller]
             pub fn fetch_sub(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_sub(v, order)
             }
 
@@ -213,6 +325,7 @@ macro_rules! integer {
             #[track_caller]
             pub fn fetch_max(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_max(v, order)
             }
 
@@ -221,6 +334,7 @@ macro_rules! integer {
             #[track_caller]
             pub fn fetch_min(&self, v: $ty, order: Ordering) -> $ty {
                 waitq::hook::switch_point();
+                self.read_modify_write();
                 self.0.fetch_min(v, order)
             }
         }

@@ -660,5 +660,6 @@ impl<T: Clone> Shared<T> {
 /// Locks `mutex`; a panic elsewhere (in a message's `Clone` or `Drop`) left
 /// the data consistent, so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -157,6 +157,7 @@ impl<T> Deref for QueueOf<T> {
 
 impl<T> Inner<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
+        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -261,6 +261,7 @@ impl Semaphore {
         if n == 0 {
             return;
         }
+        waitq::hook::barrier(); // a read-modify-write: store buffers drain
         let before = self.shared().add(n);
         // Added first, then walk (pairs with the re-read in `Acquire::link`).
         if state::queued(before) > 0 && !state::is_closed(before) {

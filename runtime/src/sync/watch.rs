@@ -269,6 +269,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn send_if_modified(&self, modify: impl FnOnce(&mut T) -> bool) -> bool {
         let shared = &*self.shared;
+        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         let mut value = shared.value.write().unwrap_or_else(PoisonError::into_inner);
         if !modify(&mut value) {
             return false;

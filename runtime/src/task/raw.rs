@@ -363,6 +363,7 @@ where
     F::Output: Send + 'static,
 {
     fn wake(self: Arc<Self>) {
+        waitq::hook::barrier(); // a read-modify-write: the test toolkit's store buffers drain
         if self.header.state.transition_to_scheduled() {
             // The waker's own count goes into the queue (every wait queue
             // wakes by value): no clone and no drop on the way.
@@ -371,6 +372,7 @@ where
     }
 
     fn wake_by_ref(arc_self: &Arc<Self>) {
+        waitq::hook::barrier(); // as in `wake`
         if arc_self.header.state.transition_to_scheduled() {
             arc_self.header.scheduler.schedule(arc_self.clone());
         }

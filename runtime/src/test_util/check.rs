@@ -67,6 +67,7 @@ pub struct Check {
     max_time: Duration,
     max_depth: usize,
     spurious: bool,
+    weak_memory: bool,
     signals: bool,
     time_jumps: bool,
     oracle: bool,
@@ -266,6 +267,7 @@ impl Check {
             max_time: Duration::from_secs(3600),
             max_depth: 2,
             spurious: true,
+            weak_memory: true,
             signals: false,
             time_jumps: false,
             oracle: true,
@@ -369,6 +371,29 @@ impl Check {
     /// ```
     pub fn spurious_wakeups(mut self, on: bool) -> Self {
         self.spurious = on;
+        self
+    }
+
+    /// Whether stores through [`waitrt::sync::atomic`](crate::sync::atomic)
+    /// with an ordering weaker than `SeqCst` may stay in their task's
+    /// *store buffer* for a while (default on): other tasks keep reading
+    /// the old value until the storing task passes a full barrier (a
+    /// read-modify-write, a `SeqCst` store,
+    /// [`fence`](crate::sync::atomic::fence)`(SeqCst)`, a wait-queue or lock
+    /// operation, a spawn, a wake or a channel send, the end of its poll).
+    /// This is x86's TSO model, each task on a core of its own, and it
+    /// finds the weak-memory bug of a Release store followed by a Relaxed
+    /// [`waitqueue_active`](crate::sync::WaitQueue::waitqueue_active) check
+    /// with no fence between (see the toolkit's guide, class 4). Plain
+    /// `std` atomics are not modelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// waitrt::test_util::Check::new().weak_memory(false).run(|| async {});
+    /// ```
+    pub fn weak_memory(mut self, on: bool) -> Self {
+        self.weak_memory = on;
         self
     }
 
@@ -560,6 +585,7 @@ impl Check {
             max_time: self.max_time,
             max_depth: self.max_depth,
             spurious: self.spurious,
+            weak_memory: self.weak_memory,
             signals: self.signals,
             time_jumps: self.time_jumps,
             oracle: self.oracle,

@@ -32,6 +32,7 @@ use crate::scheduler::{self, current_thread, Scheduler};
 use crate::task::raw::{PollOutcome, TaskRef, BUDGET};
 
 mod decide;
+pub(crate) mod memory;
 mod oracle;
 
 /// Settings of one run.
@@ -45,6 +46,7 @@ pub(crate) struct RunConfig {
     pub(crate) max_time: Duration,
     pub(crate) max_depth: usize,
     pub(crate) spurious: bool,
+    pub(crate) weak_memory: bool,
     pub(crate) signals: bool,
     pub(crate) time_jumps: bool,
     pub(crate) oracle: bool,
@@ -104,6 +106,8 @@ struct State {
     holders: BTreeMap<QueueId, u64>,
     /// Join queues: no decision point after their wakes (runtime internals).
     join_queues: BTreeSet<QueueId>,
+    /// The tasks' store buffers (`Check::weak_memory`).
+    weak: memory::WeakMemory,
     points: PointCounts,
 }
 
@@ -117,6 +121,7 @@ impl Wake for MainWake {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
+        waitq::hook::barrier(); // as a task's wake
         self.woken.store(true, Release);
         self.shared.unpark();
     }
@@ -395,6 +400,7 @@ impl Sim {
             Some(task) => self.poll_task(slot, task),
         }
         self.st.borrow_mut().running.pop();
+        self.weak_poll_end(slot);
     }
 
     fn poll_main(&self) {

@@ -182,6 +182,7 @@ impl<T> Chan<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
+        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -42,6 +42,10 @@ impl Sim {
 
 impl Hook for Sim {
     fn decide(&self, point: &Point) {
+        if point.kind != PointKind::Switch {
+            // A wait-queue or lock operation takes a lock: a full barrier.
+            self.weak_barrier();
+        }
         let current = {
             let mut st = self.st.borrow_mut();
             let Some(&current) = st.running.last() else {
@@ -115,6 +119,7 @@ impl Hook for Sim {
     }
 
     fn woke(&self, wake: &WakeEvent) {
+        self.weak_barrier(); // the wake took the queue's lock
         let time = self.now();
         let mut st = self.st.borrow_mut();
         st.seq += 1;
@@ -129,7 +134,16 @@ impl Hook for Sim {
         st.wakes.insert(wake.queue, record);
     }
 
+    fn barrier(&self) {
+        self.weak_barrier();
+    }
+
+    fn buffered(&self) -> bool {
+        self.weak_buffered()
+    }
+
     fn held(&self, held: &Held) {
+        self.weak_barrier(); // a lock changed hands
         let mut st = self.st.borrow_mut();
         match held.task {
             Some(task) => st.holders.insert(held.queue, task),
