@@ -141,7 +141,10 @@ impl Exit {
         child: std::process::Child,
         pidfd: OwnedFd,
     ) -> Result<Exit, (std::process::Child, io::Error)> {
-        match PollEvented::with_interest(PidFd(pidfd), Interest::READABLE) {
+        // Not ready until the exit: `wait` sleeps before its first
+        // `waitpid` (one per child, as tokio), and an exit before this
+        // registration is reported by `epoll_ctl(ADD)` itself.
+        match PollEvented::with_interest_unready(PidFd(pidfd), Interest::READABLE) {
             Ok(fd) => Ok(Exit {
                 child: Some(child),
                 status: None,
@@ -163,9 +166,10 @@ impl Exit {
         Ok(self.status)
     }
 
-    /// Waits for the exit on the pidfd's wait queue, then reaps.
+    /// Waits for the exit on the pidfd's wait queue, then reaps (one
+    /// `waitpid` after the wake).
     pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
-        if let Some(status) = self.try_wait()? {
+        if let Some(status) = self.status {
             return Ok(status);
         }
         let Exit { child, status, fd } = self;

@@ -210,3 +210,30 @@ fn an_orphan_listed_before_the_reaper_started_is_reaped() {
         },
     );
 }
+
+// A pidfd registered after its process exited is ready at once: the wait
+// (which does not try `waitpid` before its first wake) ends.
+#[test]
+fn a_pidfd_registered_after_the_exit_is_ready() {
+    let rt = runtime(true);
+    rt.block_on(async {
+        let std = std::process::Command::new("true").spawn().unwrap();
+        let pid = std.id();
+        let start = Instant::now();
+        while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .contains(") Z ")
+        {
+            assert!(start.elapsed() < Duration::from_secs(30), "`true` ran on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let fd = pidfd::open(&std).unwrap();
+        let mut exit = pidfd::Exit::new(std, fd).map_err(|(_, err)| err).unwrap();
+        let status = crate::time::timeout(Duration::from_secs(30), exit.wait())
+            .await
+            .expect("the wait missed an exit from before the registration")
+            .unwrap();
+        assert!(status.success());
+        assert!(is_gone(pid));
+    });
+}
