@@ -333,6 +333,13 @@ impl<E: mio::event::Source> PollEvented<E> {
             .expect("the source is present until drop or into_inner")
     }
 
+    /// The source itself, mutably (it stays registered).
+    pub(crate) fn source_mut(&mut self) -> &mut E {
+        self.source
+            .as_mut()
+            .expect("the source is present until drop or into_inner")
+    }
+
     pub(crate) fn registration(&self) -> &Registration {
         &self.registration
     }
