@@ -590,6 +590,86 @@ rt_test! {
     }
 }
 
+rt_test! {
+    /// `with_interest` registers one direction: the other fails at once
+    /// (`InvalidInput`) instead of sleeping forever; the registered one
+    /// works. At tokio's path, `waitrt::io::unix::AsyncFd`, the same type.
+    fn async_fd_with_interest_one_direction(rt) {
+        use waitrt::io::{unix, Interest};
+        rt.block_on(async {
+            let (ours, mut peer) = StdUnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            let fd: AsyncFd<_> = unix::AsyncFd::with_interest(ours, Interest::READABLE).unwrap();
+            let invalid = |result: io::Result<_>, what: &str| {
+                let err = result.map(drop).expect_err(what);
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{what}: {err}");
+                assert!(err.to_string().contains("is registered for"), "{err}");
+            };
+            invalid(fd.writable().await.map(drop), "writable on READABLE");
+            invalid(fd.write_with(|s| (&*s).write(b"x")).await.map(drop), "write_with on READABLE");
+            let waker = futures::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            match fd.poll_write_ready(&mut cx) {
+                std::task::Poll::Ready(result) => invalid(result.map(drop), "poll_write_ready"),
+                std::task::Poll::Pending => panic!("poll_write_ready on READABLE is pending"),
+            }
+            peer.write_all(b"in").unwrap();
+            let mut buf = [0; 2];
+            let n = waitrt::time::timeout(WATCHDOG, fd.read_with(|s| (&*s).read(&mut buf)))
+                .await
+                .expect("read_with never woke")
+                .unwrap();
+            assert_eq!(&buf[..n], b"in");
+
+            let (ours, mut peer) = StdUnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            let interest = Interest::WRITABLE;
+            assert!(interest.is_writable() && !interest.is_readable());
+            assert_eq!(interest | Interest::READABLE, Interest::READABLE.add(Interest::WRITABLE));
+            let fd = unix::AsyncFd::with_interest(ours, interest).unwrap();
+            invalid(fd.readable().await.map(drop), "readable on WRITABLE");
+            let n = fd.write_with(|s| (&*s).write(b"out")).await.unwrap();
+            assert_eq!(n, 3);
+            let mut got = [0; 3];
+            peer.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"out");
+        });
+    }
+}
+
+rt_test! {
+    /// `get_mut` reaches the wrapped value for `&mut self` calls (std's
+    /// `Read for UnixStream`); it stays registered, so a read that would
+    /// block, then new data, wakes the next wait.
+    fn async_fd_get_mut(rt) {
+        rt.block_on(async {
+            let (mut fd, mut peer) = fd_pair();
+            peer.write_all(b"one").unwrap();
+            let mut buf = [0; 8];
+            fd.readable().await.unwrap().retain_ready();
+            let n = fd.get_mut().read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"one");
+            let err = fd.get_mut().read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            fd.readable().await.unwrap().clear_ready();
+            let peer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                peer.write_all(b"two").unwrap();
+                peer
+            });
+            let mut guard = waitrt::time::timeout(WATCHDOG, fd.readable())
+                .await
+                .expect("readable never woke after get_mut's reads")
+                .unwrap();
+            let n = guard.try_io(|fd| fd.get_ref().read(&mut buf)).unwrap().unwrap();
+            assert_eq!(&buf[..n], b"two");
+            drop(guard);
+            drop(peer.join().unwrap());
+            assert_eq!(fd.get_mut().as_raw_fd(), fd.as_raw_fd());
+        });
+    }
+}
+
 /// Outside a runtime with I/O: an error; after the runtime shuts down, a
 /// wait is an error, not a hang.
 #[test]

@@ -1,12 +1,16 @@
 //! `waitrt::process` on real child processes (`sh`, `cat`, `sleep`,
 //! `true`), on every scheduler flavour (current-thread, mt(1), mt(2))
-//! through `rt_test!`. Only child processes are signalled, never this one.
+//! and both exit paths (`pidfd`, the default; `reaper`, forced with
+//! `Builder::process_pidfd(false)`) through `process_test!`. Only child
+//! processes are signalled, never this one.
 //!
 //! Covered: exit codes and `output`/`status`, env and working directory,
 //! a child killed by a signal, 8 MiB through `cat` both ways at once,
 //! `kill_on_drop`, 1,000 short-lived children with no zombie left, a
 //! `Child` dropped unawaited (reaped when it exits), `wait` after the
-//! runtime shut down (an error, not a hang), spawning outside a runtime.
+//! runtime shut down (an error, not a hang), spawning outside a runtime,
+//! and that each path is the one taken (a pidfd of the child's in
+//! `/proc/self/fdinfo`, or none).
 #[macro_use]
 mod support;
 
@@ -16,6 +20,96 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use waitrt::process::Command;
+
+/// A behaviour test on both exit paths and every flavour:
+/// `name::{pidfd,reaper}_{current_thread,multi_thread_1,multi_thread_2}`.
+macro_rules! process_test {
+    (fn $name:ident($rt:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($rt: waitrt::Runtime) $body
+
+            #[test]
+            fn pidfd_current_thread() {
+                run(concat!(stringify!($name), "::pidfd_current_thread"), None, true, body);
+            }
+
+            #[test]
+            fn pidfd_multi_thread_1() {
+                run(concat!(stringify!($name), "::pidfd_multi_thread_1"), Some(1), true, body);
+            }
+
+            #[test]
+            fn pidfd_multi_thread_2() {
+                run(concat!(stringify!($name), "::pidfd_multi_thread_2"), Some(2), true, body);
+            }
+
+            #[test]
+            fn reaper_current_thread() {
+                run(concat!(stringify!($name), "::reaper_current_thread"), None, false, body);
+            }
+
+            #[test]
+            fn reaper_multi_thread_1() {
+                run(concat!(stringify!($name), "::reaper_multi_thread_1"), Some(1), false, body);
+            }
+
+            #[test]
+            fn reaper_multi_thread_2() {
+                run(concat!(stringify!($name), "::reaper_multi_thread_2"), Some(2), false, body);
+            }
+        }
+    };
+}
+
+/// Builds the flavour (`None`: current-thread; `Some(n)`: n workers) on
+/// the pidfd path or the reaper path.
+fn build(workers: Option<usize>, pidfd: bool) -> waitrt::Runtime {
+    let mut builder = match workers {
+        None => waitrt::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = waitrt::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    builder.enable_all().process_pidfd(pidfd).build().unwrap()
+}
+
+/// Runs `body` on its runtime under the watchdog.
+fn run(what: &'static str, workers: Option<usize>, pidfd: bool, body: fn(waitrt::Runtime)) {
+    support::watchdog(what, support::RT_LIMIT, move || body(build(workers, pidfd)));
+}
+
+/// Whether this process has a pidfd open for `pid` (a descriptor whose
+/// `/proc/self/fdinfo` says `Pid: <pid>`, which only pidfds do).
+fn has_pidfd_for(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fdinfo") else {
+        return false;
+    };
+    fds.filter_map(Result::ok).any(|fd| {
+        std::fs::read_to_string(fd.path()).is_ok_and(|info| {
+            info.lines()
+                .any(|line| line.strip_prefix("Pid:").map(str::trim) == Some(&pid.to_string()))
+        })
+    })
+}
+
+/// Whether pidfds show their pid in `/proc/self/fdinfo` here (Linux
+/// 5.4 and later): checked on a pidfd of this process's own.
+fn fdinfo_shows_pids() -> bool {
+    use std::os::fd::AsRawFd;
+    let own = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    );
+    own.is_ok_and(|fd| {
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+            .is_ok_and(|info| info.contains(&format!("Pid:\t{}", std::process::id())))
+    })
+}
 
 /// The state letter and parent of process `pid` (`/proc/<pid>/stat`),
 /// `None` if there is no such process.
@@ -51,7 +145,7 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-rt_test! {
+process_test! {
     fn exit_codes_and_output(rt) {
         rt.block_on(async {
             assert!(Command::new("true").status().await.unwrap().success());
@@ -92,7 +186,7 @@ rt_test! {
     }
 }
 
-rt_test! {
+process_test! {
     fn killed_by_a_signal(rt) {
         rt.block_on(async {
             // The child signals itself.
@@ -109,7 +203,7 @@ rt_test! {
     }
 }
 
-rt_test! {
+process_test! {
     fn pipes_both_ways_8_mib(rt) {
         rt.block_on(async {
             let data: Vec<u8> = (0..8 * 1024 * 1024).map(|i: usize| (i * 31 % 251) as u8).collect();
@@ -156,7 +250,7 @@ rt_test! {
     }
 }
 
-rt_test! {
+process_test! {
     fn kill_on_drop(rt) {
         rt.block_on(async {
             let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap();
@@ -179,7 +273,7 @@ rt_test! {
     }
 }
 
-rt_test! {
+process_test! {
     fn dropped_child_is_reaped_after_it_exits(rt) {
         rt.block_on(async {
             // `cat` exits when its stdin closes, which happens when the
@@ -199,7 +293,7 @@ rt_test! {
     }
 }
 
-rt_test! {
+process_test! {
     fn a_thousand_children_no_zombies(rt) {
         rt.block_on(async {
             let mut pids = Vec::new();
@@ -228,8 +322,9 @@ rt_test! {
 
 #[test]
 fn wait_after_shutdown_is_an_error() {
-    for workers in [None, Some(1), Some(2)] {
-        let rt = support::build(workers);
+    let paths = [true, false].into_iter();
+    for (pidfd, workers) in paths.flat_map(|p| [(p, None), (p, Some(1)), (p, Some(2))]) {
+        let rt = build(workers, pidfd);
         let mut child = rt
             .block_on(async { Command::new("sleep").arg("1000").kill_on_drop(true).spawn() })
             .unwrap();
@@ -241,7 +336,7 @@ fn wait_after_shutdown_is_an_error() {
             });
         assert!(
             result.is_err(),
-            "{workers:?}: wait after shutdown gave {result:?}"
+            "{workers:?}, pidfd {pidfd}: wait after shutdown gave {result:?}"
         );
         let pid = child.id().unwrap();
         drop(child); // killed, and reaped by the reaper thread
@@ -270,4 +365,47 @@ fn process_types_are_send_sync() {
     send_sync::<waitrt::process::ChildStdin>();
     send_sync::<waitrt::process::ChildStdout>();
     send_sync::<waitrt::process::ChildStderr>();
+}
+
+// Each path is the one taken: on the default path the child has a pidfd
+// in this process; forced onto the reaper, it has none.
+#[test]
+fn each_exit_path_is_the_one_taken() {
+    if !fdinfo_shows_pids() {
+        let why = "pidfds do not show their pid in /proc/self/fdinfo (Linux < 5.4) \
+                   or pidfd_open is unavailable";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped each_exit_path_is_the_one_taken: {why}"
+        );
+        return;
+    }
+    for (pidfd, workers) in [
+        (true, None),
+        (true, Some(2)),
+        (false, None),
+        (false, Some(2)),
+    ] {
+        let rt = build(workers, pidfd);
+        rt.block_on(async {
+            let mut child = Command::new("sleep")
+                .arg("1000")
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let pid = child.id().unwrap();
+            assert_eq!(
+                has_pidfd_for(pid),
+                pidfd,
+                "{workers:?}: process_pidfd({pidfd}) but a pidfd for the child: {}",
+                has_pidfd_for(pid)
+            );
+            child.kill().await.unwrap();
+            // Reaped, its pidfd closed with the `Child`.
+            drop(child);
+            assert!(!has_pidfd_for(pid), "the pidfd outlived its Child");
+        });
+    }
 }

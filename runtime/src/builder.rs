@@ -46,6 +46,7 @@ pub struct Builder {
     io_spin: Duration,
     unhandled_panic: UnhandledPanic,
     drop_timeout: Duration,
+    process_pidfd: bool,
     /// Task dumps on SIGQUIT, the hung-task and stuck-worker detectors.
     obs: crate::obs::Config,
 }
@@ -67,6 +68,7 @@ impl Builder {
             io_spin: Duration::from_micros(20),
             unhandled_panic: UnhandledPanic::Ignore,
             drop_timeout: Duration::from_secs(10),
+            process_pidfd: true,
             obs: crate::obs::Config::default(),
         }
     }
@@ -227,6 +229,35 @@ impl Builder {
     /// blocking jobs (default 10 s); see [`Runtime::shutdown_timeout`].
     pub fn drop_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.drop_timeout = timeout;
+        self
+    }
+
+    /// How the exits of [child processes](crate::process) reach the
+    /// runtime. On (the default), each child gets a pidfd
+    /// (`pidfd_open(2)`, Linux ≥ 5.3) registered with the reactor, and no
+    /// thread or signal handler is involved; where the kernel has no
+    /// pidfd (or a seccomp policy denies it with an error), the runtime
+    /// falls back to the reaper by itself. Off, every child goes through
+    /// the reaper: one process-wide thread that reaps on `SIGCHLD` and
+    /// wakes the child's waiter through an exit pipe in the reactor.
+    ///
+    /// Turn it off only where `pidfd_open` must not be called at all: a
+    /// seccomp policy that kills the process on a syscall it does not
+    /// list, instead of failing the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Builder::new_current_thread()
+    ///     .enable_io()
+    ///     .process_pidfd(false) // the SIGCHLD reaper for every child
+    ///     .build()
+    ///     .unwrap();
+    /// let status = rt.block_on(async { waitrt::process::Command::new("true").status().await });
+    /// assert!(status.unwrap().success());
+    /// ```
+    pub fn process_pidfd(&mut self, enable: bool) -> &mut Self {
+        self.process_pidfd = enable;
         self
     }
 
@@ -418,6 +449,7 @@ impl Builder {
             unhandled_panic: self.unhandled_panic,
             thread_name: self.thread_name.clone(),
             thread_stack_size: self.stack_size,
+            process_pidfd: self.process_pidfd,
         };
         let time = self
             .enable_time
@@ -455,6 +487,7 @@ impl fmt::Debug for Builder {
             .field("enable_time", &self.enable_time)
             .field("enable_io", &self.enable_io)
             .field("start_paused", &self.start_paused)
+            .field("process_pidfd", &self.process_pidfd)
             .finish_non_exhaustive()
     }
 }

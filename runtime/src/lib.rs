@@ -130,6 +130,7 @@
 //! | [`task`] | `spawn`, `JoinHandle`, `JoinSet`, `LocalSet` for `!Send` futures, task-local values ([`task_local!`]), task signals |
 //! | [`time`] | `sleep`, `timeout`, `interval`, the runtime's clock |
 //! | [`net`] | TCP (with `TcpSocket` for options), UDP, Unix sockets, `lookup_host`, `AsyncFd` for any other descriptor |
+//! | [`io`] | tokio's paths for `io::unix::AsyncFd` and `io::Interest` |
 //! | [`fs`] | files and directories, on the blocking pool |
 //! | [`process`] | child processes: `wait`, `output`, pipes |
 //! | [`signal`] | Ctrl-C, `SIGTERM`, any Unix signal as a stream |
@@ -156,8 +157,11 @@
 //! | [`time`]: `sleep`, `timeout`, `interval` on a hierarchical wheel | `time/` |
 //! | channels, locks, semaphores and the wait queue itself | [`sync`] (re-exports `waitq`), `sync/` |
 //! | the mio reactor and sockets: [`net`] (TCP, UDP, Unix) | `reactor.rs`, `reactor/`, `net/` |
+//! | [`AsyncFd`](net::AsyncFd): any descriptor in the reactor, with [`io::Interest`] | `net/async_fd.rs`, `io.rs` (tokio's `io::unix` path) |
 //! | [`fs`]: files and directories on the blocking pool | `fs.rs`, `fs/` |
-//! | [`process`]: child processes, their exits and pipes in the reactor | `process.rs`, `process/` |
+//! | [`process`]: child processes, their exits and pipes in the reactor | `process.rs`, `process/` (`pidfd.rs`: exits as pidfds; `reaper.rs`: the `SIGCHLD` fallback and orphans) |
+//! | signals routed to tasks' waits, and any signal as a stream ([`signal::unix`]) | `signal.rs`, `signal/` (`unix.rs` for the streams) |
+//! | task-local values ([`task_local!`]) | `task/task_local.rs` |
 //! | `waitrt::hyper` (feature `hyper`): hyper's executor, timer and I/O glue | `hyper.rs`, `hyper/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
@@ -235,6 +239,7 @@ pub mod fs;
 pub mod guide;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+pub mod io;
 mod metrics;
 pub mod net;
 pub mod obs;

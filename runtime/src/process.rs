@@ -36,8 +36,8 @@
 //!   `enable_io()` it fails, before any process is started.
 //! - **No zombies.** A child is reaped when it exits, awaited or not: a
 //!   [`Child`] dropped before its process exited is reaped in the
-//!   background once it does (the reaper thread, see below), so a child
-//!   never lingers as a zombie.
+//!   background once it does (it joins the reaper's list, see below), so
+//!   a child never lingers as a zombie.
 //! - **Dropping does not kill** (as std and tokio): the process runs on,
 //!   unless [`Command::kill_on_drop`] was set, when dropping its
 //!   [`Child`] sends `SIGKILL` (if it has not exited).
@@ -54,25 +54,40 @@
 //! | [`Command`] (`spawn`, `output`, `status`, `kill_on_drop`, the std builder methods) | `Command` |
 //! | [`Child`] (`id`, `wait`, `try_wait`, `kill`, `start_kill`, `wait_with_output`, `stdin`/`stdout`/`stderr` fields) | `Child` |
 //! | [`ChildStdin`] ([`futures_io::AsyncWrite`]), [`ChildStdout`] and [`ChildStderr`] ([`futures_io::AsyncRead`]) | the same names, `tokio::io` traits |
-//! | the reaper thread woken by `SIGCHLD`, and an exit pipe per child in the reactor | a pidfd in the reactor (Linux ≥ 5.3), else the signal driver's `SIGCHLD` and an orphan queue |
+//! | a pidfd per child in the reactor (Linux ≥ 5.3); else, and for a dropped running child, the reaper thread woken by `SIGCHLD` | a pidfd in the reactor (Linux ≥ 5.3), else the signal driver's `SIGCHLD` and an orphan queue |
 //!
 //! # Internals
 //!
-//! `pidfd_open(2)` would make the exit itself a reactor source, but it
-//! needs a raw syscall (`unsafe`, denied in this crate) and std's
-//! `PidFd` is unstable. So exits reach the runtime as in the kernel, where
-//! `SIGCHLD` and the parent's wait queue carry them: one process-wide
-//! thread reaps on `SIGCHLD` (see `process/reaper.rs` for the protocol
-//! that loses no exit) and closes the reaped child's *exit pipe*, whose
-//! read end is registered with the reactor; [`Child::wait`] sleeps on that
-//! source's wait queue like a socket read. Pipes are std's, made
-//! non-blocking and registered through `mio::unix::pipe`.
+//! A child's exit is a reactor source. By default it is the child's
+//! *pidfd* (`pidfd_open(2)`, Linux ≥ 5.3, through rustix's safe
+//! binding), which the kernel makes readable when the process exits:
+//! [`Child::wait`] sleeps on that source's wait queue like a socket read,
+//! then reaps with `waitpid(WNOHANG)`. No thread and no signal handler
+//! take part (see `process/pidfd.rs`).
+//!
+//! Where `pidfd_open` fails (`ENOSYS` before 5.3, `EPERM` under seccomp;
+//! remembered for the process), or with
+//! [`Builder::process_pidfd(false)`](crate::Builder::process_pidfd),
+//! exits reach the runtime as in the kernel, where `SIGCHLD` and the
+//! parent's wait queue carry them: one process-wide thread reaps on
+//! `SIGCHLD` (see `process/reaper.rs` for the protocol that loses no
+//! exit) and closes the reaped child's *exit pipe*, whose read end is
+//! registered with the reactor, and [`Child::wait`] sleeps on that.
+//! The same thread reaps pidfd children dropped before they exited (the
+//! orphan list, as tokio's orphan queue): it starts with the first child
+//! that needs it, so a program whose children all use pidfds and are
+//! waited for has none.
 //!
 //! Installing the `SIGCHLD` handler is process-wide and permanent (the
 //! default action of `SIGCHLD` is to ignore it, so nothing else changes).
+//! Pipes are std's, made non-blocking and registered through
+//! `mio::unix::pipe`.
 
+mod pidfd;
 mod pipe;
 mod reaper;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -81,17 +96,13 @@ use std::io;
 use std::path::Path;
 use std::pin::{pin, Pin};
 use std::process::{ExitStatus, Output, Stdio};
-use std::sync::Arc;
 use std::task::Poll;
 
 use futures_io::AsyncRead;
-use mio::Interest;
 
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 
-use crate::reactor::readiness::Direction;
-use crate::reactor::PollEvented;
-use reaper::Entry;
+use crate::reactor::no_reactor_error;
 
 // ===== impl Command =====
 
@@ -226,30 +237,35 @@ impl Command {
     /// file descriptor). If registering the child's pipes fails after it
     /// started, it is killed (and reaped).
     pub fn spawn(&mut self) -> io::Result<Child> {
-        reaper::ensure_started()?;
-        // The exit pipe first: outside a runtime this fails, before any
-        // process exists.
-        let (notify, exited) = mio::unix::pipe::new()?;
-        let exited = PollEvented::with_interest(exited, Interest::READABLE)?;
+        // Outside a runtime with I/O this fails before any process exists.
+        let use_pidfd = crate::context::with_scheduler(|scheduler| {
+            let common = scheduler.common();
+            common.io.is_some().then_some(common.config.process_pidfd)
+        })
+        .flatten()
+        .ok_or_else(no_reactor_error)?;
+        let prepared = match use_pidfd && pidfd::supported() {
+            true => None,
+            false => Some(reaper::Exit::prepare()?),
+        };
         let mut std = self.std.spawn()?;
         let pid = std.id();
         let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
-        let (entry, key) = reaper::list(std, notify);
+        let exit = match prepared {
+            Some(prepared) => Exit::Reaper(reaper::Exit::watch(std, prepared)?),
+            None => watch_pidfd(std)?,
+        };
         let mut child = Child {
             stdin: None,
             stdout: None,
             stderr: None,
             inner: ChildInner {
-                entry,
-                key,
-                exited,
+                exit,
                 pid,
                 kill_on_drop: self.kill_on_drop,
                 observed: false,
             },
         };
-        // See reaper.rs, "No lost exit".
-        child.inner.entry.try_wait(key)?;
         let pipes = (|| {
             child.stdin = stdin.map(ChildStdin::new).transpose()?;
             child.stdout = stdout.map(ChildStdout::new).transpose()?;
@@ -321,6 +337,31 @@ impl Command {
     }
 }
 
+/// Watches `std`'s exit through a pidfd; through the reaper if there is
+/// no pidfd for it.
+fn watch_pidfd(std: std::process::Child) -> io::Result<Exit> {
+    let fd = match pidfd::open(&std) {
+        Ok(fd) => fd,
+        Err(_) => {
+            return match reaper::Exit::prepare() {
+                Ok(prepared) => reaper::Exit::watch(std, prepared).map(Exit::Reaper),
+                Err(err) => Err(abandon(std, err)),
+            }
+        }
+    };
+    pidfd::Exit::new(std, fd)
+        .map(Exit::Pidfd)
+        .map_err(|(std, err)| abandon(std, err))
+}
+
+/// Kills `child`, which cannot be watched, and has it reaped in the
+/// background; gives back `err`.
+fn abandon(mut child: std::process::Child, err: io::Error) -> io::Error {
+    let _ = child.kill();
+    reaper::orphan(child);
+    err
+}
+
 impl From<std::process::Command> for Command {
     fn from(std: std::process::Command) -> Command {
         Command {
@@ -360,15 +401,50 @@ pub struct Child {
 }
 
 struct ChildInner {
-    entry: Arc<Entry>,
-    /// Its key in the reaper's list.
-    key: usize,
-    /// The exit pipe's read end: readable (EOF) once reaped.
-    exited: PollEvented<mio::unix::pipe::Receiver>,
+    exit: Exit,
     pid: u32,
     kill_on_drop: bool,
     /// `wait` or `try_wait` returned the status.
     observed: bool,
+}
+
+/// How the child's exit reaches its runtime.
+#[derive(Debug)]
+enum Exit {
+    /// A pidfd in the reactor (the default).
+    Pidfd(pidfd::Exit),
+    /// The `SIGCHLD` reaper and an exit pipe in the reactor.
+    Reaper(reaper::Exit),
+}
+
+impl Exit {
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self {
+            Exit::Pidfd(exit) => exit.try_wait(),
+            Exit::Reaper(exit) => exit.try_wait(),
+        }
+    }
+
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Exit::Pidfd(exit) => exit.wait().await,
+            Exit::Reaper(exit) => exit.wait().await,
+        }
+    }
+
+    fn status(&self) -> Option<ExitStatus> {
+        match self {
+            Exit::Pidfd(exit) => exit.status(),
+            Exit::Reaper(exit) => exit.status(),
+        }
+    }
+
+    fn kill(&mut self) -> io::Result<()> {
+        match self {
+            Exit::Pidfd(exit) => exit.kill(),
+            Exit::Reaper(exit) => exit.kill(),
+        }
+    }
 }
 
 impl Child {
@@ -376,9 +452,10 @@ impl Child {
     /// [`try_wait`](Self::try_wait) returned its exit status (then `None`,
     /// as tokio).
     ///
-    /// The reaper reaps a child as soon as it exits, so once the process
-    /// has exited the id may already name another process: signal the
-    /// child through [`start_kill`](Self::start_kill), which knows.
+    /// On the reaper path (no pidfd) a child is reaped as soon as it
+    /// exits, so once the process has exited the id may already name
+    /// another process: signal the child through
+    /// [`start_kill`](Self::start_kill), which knows.
     pub fn id(&self) -> Option<u32> {
         (!self.inner.observed).then_some(self.inner.pid)
     }
@@ -391,7 +468,7 @@ impl Child {
     /// As [`std::process::Child::try_wait`] (`ECHILD` if something else
     /// in the process reaped it).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        let status = self.inner.entry.try_wait(self.inner.key)?;
+        let status = self.inner.exit.try_wait()?;
         self.inner.observed |= status.is_some();
         Ok(status)
     }
@@ -409,21 +486,7 @@ impl Child {
     ///
     /// Cancel safe: nothing is lost, a later call waits again.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        let ChildInner {
-            entry, key, exited, ..
-        } = &self.inner;
-        let status = match entry.try_wait(*key)? {
-            Some(status) => status,
-            None => {
-                exited
-                    .registration()
-                    .async_io(Direction::Read, || match entry.try_wait(*key)? {
-                        Some(status) => Ok(status),
-                        None => Err(io::ErrorKind::WouldBlock.into()),
-                    })
-                    .await?
-            }
-        };
+        let status = self.inner.exit.wait().await?;
         self.inner.observed = true;
         Ok(status)
     }
@@ -435,7 +498,7 @@ impl Child {
     ///
     /// As [`std::process::Child::kill`].
     pub fn start_kill(&mut self) -> io::Result<()> {
-        self.inner.entry.kill()
+        self.inner.exit.kill()
     }
 
     /// Sends `SIGKILL` and waits for the process to exit.
@@ -501,29 +564,49 @@ impl Child {
     }
 }
 
-/// Reads `io` to EOF (nothing for `None`).
+/// Reads `io` to EOF (nothing for `None`), straight into the result.
+///
+/// The room to read into starts small and doubles each time a read fills
+/// it (up to [`READ_ROOM_MAX`] more at a time): a child that prints
+/// nothing costs no large zeroed buffer (a fixed 64 KiB chunk per stream
+/// was two 64 KiB `memset`s per `output()` of `true`), and a large output
+/// still reads a pipe's worth per call.
 async fn read_to_end<R: AsyncRead + Unpin>(io: Option<R>) -> io::Result<Vec<u8>> {
     let mut all = Vec::new();
     let Some(mut io) = io else {
         return Ok(all);
     };
-    let mut chunk = vec![0; 64 * 1024];
+    let mut len = 0;
     loop {
-        match poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut chunk)).await {
-            Ok(0) => return Ok(all),
-            Ok(n) => all.extend_from_slice(&chunk[..n]),
+        if len == all.len() {
+            let room = len.clamp(READ_ROOM_MIN, READ_ROOM_MAX);
+            all.resize(len + room, 0);
+        }
+        match poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut all[len..])).await {
+            Ok(0) => {
+                all.truncate(len);
+                return Ok(all);
+            }
+            Ok(n) => len += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
 }
 
+/// The first room [`read_to_end`] reads into.
+const READ_ROOM_MIN: usize = 1024;
+
+/// The most room [`read_to_end`] adds at once: a pipe's default capacity.
+const READ_ROOM_MAX: usize = 64 * 1024;
+
 impl Drop for Child {
     /// Kills the process if [`kill_on_drop`](Command::kill_on_drop) was
-    /// set. An unreaped process stays in the reaper's list until it exits.
+    /// set. A process that has not exited joins the reaper's list, which
+    /// reaps it when it does.
     fn drop(&mut self) {
         if self.inner.kill_on_drop {
-            let _ = self.inner.entry.kill();
+            let _ = self.inner.exit.kill();
         }
     }
 }
@@ -532,7 +615,7 @@ impl fmt::Debug for Child {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Child")
             .field("pid", &self.inner.pid)
-            .field("status", &self.inner.entry.status())
+            .field("status", &self.inner.exit.status())
             .field("stdin", &self.stdin)
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)

@@ -45,6 +45,8 @@ pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
     pub(crate) thread_name: String,
     pub(crate) thread_stack_size: Option<usize>,
+    /// Child exits through pidfds (else the `SIGCHLD` reaper).
+    pub(crate) process_pidfd: bool,
 }
 
 /// Counters behind [`crate::RuntimeMetrics`].

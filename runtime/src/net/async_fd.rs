@@ -1,5 +1,6 @@
 //! [`AsyncFd`]: any file descriptor (anything [`AsRawFd`]) registered with
-//! the runtime's reactor, as tokio's `io::unix::AsyncFd`.
+//! the runtime's reactor, as tokio's `io::unix::AsyncFd` (also at
+//! [`waitrt::io::unix`](crate::io::unix)).
 
 use std::fmt;
 use std::io;
@@ -7,8 +8,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll};
 
 use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 
+use crate::io::Interest;
 use crate::reactor::readiness::{Direction, ReadyEvent};
 use crate::reactor::PollEvented;
 
@@ -50,6 +52,8 @@ use crate::reactor::PollEvented;
 /// ```
 pub struct AsyncFd<T: AsRawFd> {
     io: PollEvented<FdSource<T>>,
+    /// The directions registered: a wait in another fails at once.
+    interest: Interest,
 }
 
 /// The wrapped value as a mio source: its descriptor, registered as is.
@@ -60,7 +64,7 @@ impl<T: AsRawFd> mio::event::Source for FdSource<T> {
         &mut self,
         registry: &Registry,
         token: Token,
-        interest: Interest,
+        interest: mio::Interest,
     ) -> io::Result<()> {
         SourceFd(&self.0.as_raw_fd()).register(registry, token, interest)
     }
@@ -69,7 +73,7 @@ impl<T: AsRawFd> mio::event::Source for FdSource<T> {
         &mut self,
         registry: &Registry,
         token: Token,
-        interest: Interest,
+        interest: mio::Interest,
     ) -> io::Result<()> {
         SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interest)
     }
@@ -89,14 +93,72 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// example `EPERM` for a regular file, which is always ready and
     /// cannot be watched).
     pub fn new(inner: T) -> io::Result<AsyncFd<T>> {
+        AsyncFd::with_interest(inner, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Registers `inner`'s descriptor for `interest` only: the reactor
+    /// reports only those directions (a read-only descriptor, say an
+    /// inotify fd, is never woken for "writable"). Waiting in a direction
+    /// not registered ([`writable`](Self::writable) on
+    /// [`Interest::READABLE`]) fails at once with `InvalidInput` instead
+    /// of sleeping forever.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use waitrt::io::{unix::AsyncFd, Interest};
+    ///
+    /// waitrt::Runtime::new().unwrap().block_on(async {
+    ///     let (ours, _theirs) = UnixStream::pair()?;
+    ///     ours.set_nonblocking(true)?;
+    ///     let fd = AsyncFd::with_interest(ours, Interest::READABLE)?;
+    ///     let err = fd.writable().await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    ///     std::io::Result::Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn with_interest(inner: T, interest: Interest) -> io::Result<AsyncFd<T>> {
         Ok(AsyncFd {
-            io: PollEvented::new(FdSource(inner))?,
+            io: PollEvented::with_interest(FdSource(inner), interest.to_mio())?,
+            interest,
         })
     }
 
     /// The wrapped value.
     pub fn get_ref(&self) -> &T {
         &self.io.source().0
+    }
+
+    /// The wrapped value, mutably. It stays registered: replacing it with
+    /// a value of another descriptor breaks the contract above (the
+    /// reactor watches the old one).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io.source_mut().0
+    }
+
+    /// `InvalidInput` unless registered for `direction`.
+    fn check(&self, direction: Direction) -> io::Result<()> {
+        let (registered, name) = match direction {
+            Direction::Read => (self.interest.is_readable(), "readable"),
+            Direction::Write => (self.interest.is_writable(), "writable"),
+        };
+        if registered {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "this AsyncFd is registered for {:?} only: it is never {name} \
+                 (register it with AsyncFd::with_interest for both)",
+                self.interest
+            ),
+        ))
     }
 
     /// Deregisters the descriptor and gives the value back.
@@ -109,7 +171,8 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// If the runtime shut down.
+    /// If the runtime shut down; `InvalidInput` if not registered for
+    /// [`Interest::READABLE`].
     ///
     /// # Cancel safety
     ///
@@ -124,7 +187,8 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// If the runtime shut down.
+    /// If the runtime shut down; `InvalidInput` if not registered for
+    /// [`Interest::WRITABLE`].
     ///
     /// # Cancel safety
     ///
@@ -134,6 +198,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     }
 
     async fn ready(&self, direction: Direction) -> io::Result<AsyncFdReadyGuard<'_, T>> {
+        self.check(direction)?;
         let seen = self.io.registration().ready(direction).await?;
         Ok(AsyncFdReadyGuard::new(self, seen, direction))
     }
@@ -143,7 +208,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// If the runtime shut down.
+    /// As [`readable`](Self::readable).
     pub fn poll_read_ready(
         &self,
         cx: &mut Context<'_>,
@@ -155,7 +220,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// If the runtime shut down.
+    /// As [`writable`](Self::writable).
     pub fn poll_write_ready(
         &self,
         cx: &mut Context<'_>,
@@ -168,6 +233,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<AsyncFdReadyGuard<'_, T>>> {
+        self.check(direction)?;
         self.io
             .registration()
             .poll_ready(cx, direction)
@@ -179,7 +245,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// `f`'s error, or an error if the runtime shut down.
+    /// `f`'s error, or as [`readable`](Self::readable).
     ///
     /// # Cancel safety
     ///
@@ -194,7 +260,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// # Errors
     ///
-    /// `f`'s error, or an error if the runtime shut down.
+    /// `f`'s error, or as [`writable`](Self::writable).
     ///
     /// # Cancel safety
     ///
@@ -208,6 +274,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         direction: Direction,
         mut f: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
+        self.check(direction)?;
         let inner = self.get_ref();
         self.io
             .registration()

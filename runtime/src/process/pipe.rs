@@ -85,8 +85,10 @@ macro_rules! impl_reader {
             pub(super) fn new(std: $std) -> io::Result<$ty> {
                 let receiver = Receiver::from(std);
                 receiver.set_nonblocking(true)?;
+                // Empty until the child writes: the first read waits for
+                // the reactor's edge instead of trying (`EAGAIN`) first.
                 Ok($ty {
-                    io: PollEvented::with_interest(receiver, Interest::READABLE)?,
+                    io: PollEvented::with_interest_unready(receiver, Interest::READABLE)?,
                 })
             }
         }

@@ -1,31 +1,43 @@
-//! The reaper: every child this module spawned and has not reaped, and
-//! one thread that reaps them on `SIGCHLD`.
+//! The fallback exit path, and the orphan list: every child that this
+//! module must reap and has no pidfd for, and one thread that reaps them
+//! on `SIGCHLD`.
+//!
+//! Two kinds of child are listed: children spawned on the reaper path
+//! (`pidfd_open` unavailable, or [`Builder::process_pidfd(false)`]), and
+//! *orphans*: pidfd-path children whose [`Child`](super::Child) was
+//! dropped before their process exited ([`orphan`]). The thread starts
+//! with the first of either; a process that only ever uses pidfds and
+//! waits for its children has no reaper thread and no `SIGCHLD` handler.
 //!
 //! The kernel wakes `wait4` through the parent's wait queue when a child
 //! exits; here `SIGCHLD` stands for that wake. The thread (signal-hook's
 //! self-pipe iterator, as the signal listener's) calls `try_wait` on
 //! every listed child at each delivery; a child found exited gets its
-//! status recorded, leaves the list, and has its *exit pipe* closed: the
-//! write end is dropped, so the read end, registered with the child's
-//! runtime reactor, becomes readable, and the task in
-//! [`Child::wait`](super::Child::wait) wakes from that source's wait
-//! queue. Being a reactor source, the wait also ends (with an error)
+//! status recorded, leaves the list, and has its *exit pipe* (reaper-path
+//! children only) closed: the write end is dropped, so the read end,
+//! registered with the child's runtime reactor, becomes readable, and the
+//! task in [`Child::wait`](super::Child::wait) wakes from that source's
+//! wait queue. Being a reactor source, the wait also ends (with an error)
 //! when that runtime shuts down.
 //!
 //! # No lost exit
 //!
-//! A child is listed before its first `try_wait` (in `spawn`): an exit
-//! before the listing is seen by that `try_wait`, one after it raises
-//! `SIGCHLD`, whose scan sees the listed child (signal-hook clears its
-//! pending flag before the iterator yields, so a delivery during a scan
-//! yields again). The handler is installed before the first child is
-//! spawned.
+//! A child is listed before its first `try_wait` (in `spawn`, or in
+//! [`orphan`]): an exit before the listing is seen by that `try_wait`, one
+//! after it raises `SIGCHLD`, whose scan sees the listed child
+//! (signal-hook clears its pending flag before the iterator yields, so a
+//! delivery during a scan yields again). The handler is installed before
+//! the listing; if it cannot be (no thread, no descriptor), the child
+//! stays listed and the first start that succeeds scans once.
 //!
 //! # No zombie
 //!
-//! A [`Child`](super::Child) dropped before its process exited stays
-//! listed (the list owns the entry): the next scan after the exit reaps
-//! it, as tokio's orphan queue does.
+//! A reaper-path [`Child`](super::Child) dropped before its process
+//! exited stays listed (the list owns the entry); an orphan is listed
+//! when dropped: the next scan after the exit reaps either, as tokio's
+//! orphan queue does.
+//!
+//! [`Builder::process_pidfd(false)`]: crate::Builder::process_pidfd
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,9 +45,13 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
+use mio::Interest;
 use signal_hook::consts::SIGCHLD;
 use signal_hook::iterator::Signals;
 use slab::Slab;
+
+use crate::reactor::readiness::Direction;
+use crate::reactor::PollEvented;
 
 /// One spawned child, until reaped.
 #[derive(Debug)]
@@ -50,7 +66,8 @@ struct EntryState {
     /// Set once, when reaped.
     status: Option<ExitStatus>,
     /// The exit pipe's write end: dropped when the child is reaped (or
-    /// cannot be: someone else reaped it), waking its `wait`.
+    /// cannot be: someone else reaped it), waking its `wait`. `None` for
+    /// an orphan.
     notify: Option<mio::unix::pipe::Sender>,
 }
 
@@ -82,6 +99,12 @@ pub(super) fn ensure_started() -> io::Result<()> {
     if STARTED.load(Acquire) {
         return Ok(());
     }
+    #[cfg(test)]
+    if FAIL_NEXT_START.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        return Err(io::Error::other(
+            "cannot reap children: injected: no reaper thread",
+        ));
+    }
     let (installed, result) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("runtime-reaper".into())
@@ -103,6 +126,9 @@ pub(super) fn ensure_started() -> io::Result<()> {
     match result.recv() {
         Ok(Ok(())) => {
             STARTED.store(true, Release);
+            // Children listed while no handler was installed (a start
+            // that failed): their `SIGCHLD` may have come and gone.
+            scan();
             Ok(())
         }
         Ok(Err(err)) => Err(failed("cannot install the SIGCHLD handler", err)),
@@ -110,6 +136,16 @@ pub(super) fn ensure_started() -> io::Result<()> {
             "cannot reap children: the reaper thread ended before it listened",
         )),
     }
+}
+
+/// Makes the next start fail, as without a thread or a descriptor.
+#[cfg(test)]
+pub(super) static FAIL_NEXT_START: AtomicBool = AtomicBool::new(false);
+
+/// Whether the thread runs (tests of when it starts).
+#[cfg(test)]
+pub(super) fn started() -> bool {
+    STARTED.load(Acquire)
 }
 
 fn failed(what: &str, err: io::Error) -> io::Error {
@@ -123,19 +159,107 @@ fn scan() {
 
 /// Lists `child`; returns its entry and key. The caller then calls
 /// [`Entry::try_wait`] once (see "No lost exit").
-pub(super) fn list(
+fn list(
     child: std::process::Child,
-    notify: mio::unix::pipe::Sender,
+    notify: Option<mio::unix::pipe::Sender>,
 ) -> (Arc<Entry>, usize) {
     let entry = Arc::new(Entry {
         state: Mutex::new(EntryState {
             child,
             status: None,
-            notify: Some(notify),
+            notify,
         }),
     });
     let key = children().insert(entry.clone());
     (entry, key)
+}
+
+/// Reaps `child` (not reaped, no longer watched by anyone) once it exits:
+/// lists it and starts the reaper thread if it does not run. If the
+/// thread cannot start, the child stays listed for the first start that
+/// succeeds (see "No lost exit").
+pub(super) fn orphan(child: std::process::Child) {
+    let (entry, key) = list(child, None);
+    let _ = ensure_started();
+    let _ = entry.try_wait(key);
+}
+
+/// A reaper-path child's exit: its listed entry and the exit pipe's read
+/// end in the reactor.
+#[derive(Debug)]
+pub(super) struct Exit {
+    entry: Arc<Entry>,
+    /// Its key in the list.
+    key: usize,
+    /// The exit pipe's read end: readable (EOF) once reaped.
+    exited: PollEvented<mio::unix::pipe::Receiver>,
+}
+
+/// What [`Exit::watch`] needs, made before it: the reaper running and an
+/// exit pipe in the current runtime's reactor.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    notify: mio::unix::pipe::Sender,
+    exited: PollEvented<mio::unix::pipe::Receiver>,
+}
+
+impl Exit {
+    /// Starts the reaper if needed and makes the exit pipe.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime with I/O; when the reaper cannot start (no
+    /// thread, no descriptor) or the pipe cannot be made.
+    pub(super) fn prepare() -> io::Result<Prepared> {
+        ensure_started()?;
+        let (notify, exited) = mio::unix::pipe::new()?;
+        let exited = PollEvented::with_interest(exited, Interest::READABLE)?;
+        Ok(Prepared { notify, exited })
+    }
+
+    /// Lists `child` and checks it once (see "No lost exit").
+    ///
+    /// # Errors
+    ///
+    /// As `waitpid(2)` (the child stays listed: the reaper reaps it).
+    pub(super) fn watch(child: std::process::Child, prepared: Prepared) -> io::Result<Exit> {
+        let (entry, key) = list(child, Some(prepared.notify));
+        entry.try_wait(key)?;
+        Ok(Exit {
+            entry,
+            key,
+            exited: prepared.exited,
+        })
+    }
+
+    /// The status if the process exited (reaping it), without waiting.
+    pub(super) fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        self.entry.try_wait(self.key)
+    }
+
+    /// Waits on the exit pipe's wait queue until the child is reaped.
+    pub(super) async fn wait(&self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.try_wait()? {
+            return Ok(status);
+        }
+        self.exited
+            .registration()
+            .async_io(Direction::Read, || match self.try_wait()? {
+                Some(status) => Ok(status),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            })
+            .await
+    }
+
+    /// The status, if reaped.
+    pub(super) fn status(&self) -> Option<ExitStatus> {
+        self.entry.status()
+    }
+
+    /// `SIGKILL`, unless reaped (then nothing: the pid may be reused).
+    pub(super) fn kill(&self) -> io::Result<()> {
+        self.entry.kill()
+    }
 }
 
 /// Unlists `entry` (reaped by its `Child`), if `key` is still its.
@@ -178,7 +302,7 @@ impl Entry {
     }
 
     /// The child's status if it exited (reaping it), for its `Child`.
-    pub(super) fn try_wait(self: &Arc<Self>, key: usize) -> io::Result<Option<ExitStatus>> {
+    fn try_wait(self: &Arc<Self>, key: usize) -> io::Result<Option<ExitStatus>> {
         let mut state = self.lock();
         if let Some(status) = state.status {
             return Ok(Some(status));
@@ -194,12 +318,12 @@ impl Entry {
     }
 
     /// The status, if reaped.
-    pub(super) fn status(&self) -> Option<ExitStatus> {
+    fn status(&self) -> Option<ExitStatus> {
         self.lock().status
     }
 
     /// `SIGKILL`, unless reaped (then nothing: the pid may be reused).
-    pub(super) fn kill(&self) -> io::Result<()> {
+    fn kill(&self) -> io::Result<()> {
         let mut state = self.lock();
         if state.status.is_some() {
             return Ok(());

@@ -106,6 +106,13 @@ pub(crate) struct ReadyEvent {
     tick: usize,
 }
 
+impl ReadyEvent {
+    /// A fresh source's optimistic readiness, before any reactor event
+    /// (the reactor's ticks start at 1): clearing it keeps any readiness
+    /// an event has reported since.
+    pub(crate) const FRESH: ReadyEvent = ReadyEvent { tick: 0 };
+}
+
 const TICK_SHIFT: usize = 16;
 const SHUTDOWN: usize = 1 << 15;
 

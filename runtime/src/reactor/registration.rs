@@ -309,10 +309,34 @@ impl<E: mio::event::Source> PollEvented<E> {
         })
     }
 
+    /// [`with_interest`](Self::with_interest) for a source known not to
+    /// be ready when registered (a running child's pidfd, its new output
+    /// pipes): the first wait sleeps until the reactor reports an edge
+    /// instead of trying the syscall first, which could only say
+    /// `WouldBlock`. Nothing is lost when the source was ready after all:
+    /// epoll reports a ready source as it is added, and a readiness
+    /// already reported is kept.
+    pub(crate) fn with_interest_unready(source: E, interest: Interest) -> io::Result<Self> {
+        let this = Self::with_interest(source, interest)?;
+        for direction in [Direction::Read, Direction::Write] {
+            this.registration
+                .io
+                .clear_readiness(ReadyEvent::FRESH, direction);
+        }
+        Ok(this)
+    }
+
     /// The source itself, for its syscalls.
     pub(crate) fn source(&self) -> &E {
         self.source
             .as_ref()
+            .expect("the source is present until drop or into_inner")
+    }
+
+    /// The source itself, mutably (it stays registered).
+    pub(crate) fn source_mut(&mut self) -> &mut E {
+        self.source
+            .as_mut()
             .expect("the source is present until drop or into_inner")
     }
 
