@@ -260,6 +260,32 @@ impl WaitQueue {
         active
     }
 
+    /// [`waitqueue_active`](Self::waitqueue_active) for a caller that has
+    /// passed a full barrier since its last store (it released a lock, or
+    /// ran `fence(SeqCst)`: the kernel's `smp_mb(); if
+    /// (waitqueue_active(wq)) wake_up(wq);`). The same read; a test hook
+    /// that models store buffers is told of the barrier (the task's buffer
+    /// drains), and the read is no decision point. The runtime's channels
+    /// wake this way after a send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+    /// let queue = waitq::WaitQueue::new();
+    /// let ready = AtomicBool::new(false);
+    /// ready.store(true, SeqCst);
+    /// fence(SeqCst);
+    /// if queue.waitqueue_active_after_barrier() {
+    ///     queue.wake_up();
+    /// }
+    /// ```
+    #[inline]
+    pub fn waitqueue_active_after_barrier(&self) -> bool {
+        crate::hook::barrier();
+        self.waiters.load(Ordering::Relaxed) != 0
+    }
+
     /// Whether anybody is waiting, ordered against the waiters' re-checks:
     /// `cond = true; if queue.wq_has_sleeper() { queue.wake_up(); }` never
     /// loses a wake-up.

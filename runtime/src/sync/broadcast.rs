@@ -245,7 +245,7 @@ impl<T> Sender<T> {
         // re-check sees `written`, or we see its entry (kernel:
         // `smp_mb(); if (waitqueue_active(wq)) wake_up(wq);`).
         fence(SeqCst);
-        if shared.queue.waitqueue_active() {
+        if shared.queue.waitqueue_active_after_barrier() {
             shared.queue.wake_up_all();
         }
         // An overwritten message is dropped with no lock held.
@@ -660,6 +660,5 @@ impl<T: Clone> Shared<T> {
 /// Locks `mutex`; a panic elsewhere (in a message's `Clone` or `Drop`) left
 /// the data consistent, so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

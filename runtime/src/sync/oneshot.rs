@@ -157,7 +157,6 @@ impl<T> Deref for QueueOf<T> {
 
 impl<T> Inner<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -170,7 +169,7 @@ impl<T> Inner<T> {
     /// fence pairs with the one in `seen`, see "Internals").
     fn wake(&self) {
         fence(Ordering::SeqCst);
-        if self.queue.waitqueue_active() {
+        if self.queue.waitqueue_active_after_barrier() {
             self.queue.wake_up();
         }
     }

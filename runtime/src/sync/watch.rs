@@ -269,7 +269,6 @@ impl<T> Sender<T> {
     /// ```
     pub fn send_if_modified(&self, modify: impl FnOnce(&mut T) -> bool) -> bool {
         let shared = &*self.shared;
-        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         let mut value = shared.value.write().unwrap_or_else(PoisonError::into_inner);
         if !modify(&mut value) {
             return false;
@@ -281,7 +280,7 @@ impl<T> Sender<T> {
         // Pairs with the fence in `Shared::poll_changed` (kernel:
         // `smp_mb(); if (waitqueue_active(wq)) wake_up(wq);`).
         fence(SeqCst);
-        if shared.queue.waitqueue_active() {
+        if shared.queue.waitqueue_active_after_barrier() {
             shared.queue.wake_up_all();
         }
         true

@@ -182,7 +182,6 @@ impl<T> Chan<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        waitq::hook::barrier(); // a lock: the test toolkit's store buffers drain
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -417,14 +416,14 @@ impl<T> Chan<T> {
     }
 
     fn wake_rx(&self) {
-        if self.rx_wait.waitqueue_active() {
+        if self.rx_wait.waitqueue_active_after_barrier() {
             self.rx_wait.wake_up();
         }
     }
 
     /// `n` slots came free: wake that many sleeping senders.
     fn wake_tx(&self, n: usize) {
-        if self.is_bounded() && self.tx_wait.waitqueue_active() {
+        if self.is_bounded() && self.tx_wait.waitqueue_active_after_barrier() {
             self.tx_wait.wake_up_nr(n);
         }
     }

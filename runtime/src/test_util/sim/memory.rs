@@ -13,7 +13,9 @@
 //! read-modify-write or `SeqCst` store, `fence(SeqCst)`, a wait-queue or
 //! lock operation (they take a lock: a locked instruction on x86), a
 //! publishing operation of the runtime's primitives (a spawn, a task's
-//! wake, a channel send: `waitq::hook::barrier`), and the end of its poll
+//! wake, a semaphore release: `waitq::hook::barrier`; a channel's wake
+//! after a send: `WaitQueue::waitqueue_active_after_barrier`), and the
+//! end of its poll
 //! (the runtime's poll ends with a read-modify-write of the task's state).
 //! So the window is inside one poll, and other tasks run in it only at
 //! the poll's decision points: a `waitrt::sync::atomic` access, and
