@@ -363,6 +363,94 @@ fn drive(rt: &Runtime, f: &mut dyn FnMut()) {
     })
 }
 
+/// A task asleep on a `Semaphore` whose permit another task took: the
+/// hung-task report and the dump name the task that last took it
+/// (kernel: "blocked on a semaphore likely last held by task X").
+fn hung_on_a_semaphore(multi: bool) {
+    let _one = one_at_a_time();
+    static RELEASE: WaitQueue = WaitQueue::named("obs_release_sem");
+    let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .hung_task_timeout(THRESHOLD)
+            .on_hung_task(move |h| reports.lock().unwrap().push(h.clone()))
+            .build()
+            .unwrap()
+    };
+    let sem = Arc::new(waitrt::sync::Semaphore::new(1));
+    let release = Arc::new(AtomicBool::new(false));
+    let taken = Arc::new(AtomicBool::new(false));
+    let taker = {
+        let (sem, release, taken) = (sem.clone(), release.clone(), taken.clone());
+        TaskBuilder::new().name("taker").spawn_on(
+            async move {
+                let _permit = sem.acquire().await.unwrap();
+                taken.store(true, SeqCst);
+                let clock = waitrt::time::clock();
+                let _ = RELEASE
+                    .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
+                    .await;
+            },
+            rt.handle(),
+        )
+    };
+    drive(&rt, &mut || {
+        until("the taker takes the permit", || taken.load(SeqCst));
+        let waiter = {
+            let sem = sem.clone();
+            TaskBuilder::new().name("waiter").spawn_on(
+                async move {
+                    drop(sem.acquire().await.unwrap());
+                },
+                rt.handle(),
+            )
+        };
+        until("the waiter's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r[0].id, waiter.id(), "{r:#?}");
+            assert_eq!(r[0].wait.queue_name, Some("sync::Semaphore"));
+            assert!(r[0].wait.last_holder, "{r:#?}");
+            let (id, name) = r[0].holder.clone().expect("the last taker is named");
+            assert_eq!((id, name.as_deref()), (taker.id(), Some("taker")));
+            let line = r[0].to_string();
+            assert!(line.contains(", semaphore last taken by task "), "{line}");
+            assert!(line.ends_with("\"taker\""), "{line}");
+        }
+        let dump = rt.handle().dump().to_string();
+        let header = dump
+            .lines()
+            .find(|l| l.starts_with("queue sync::Semaphore "))
+            .unwrap_or_else(|| panic!("no semaphore queue in the dump:\n{dump}"));
+        assert!(
+            header.ends_with(&format!(
+                "1 sleeping, last taken by task {} \"taker\"",
+                taker.id()
+            )),
+            "{header}"
+        );
+        release.store(true, SeqCst);
+        RELEASE.wake_up_all();
+        until("both are done", || {
+            sem.available_permits() == 1 && taker.is_finished()
+        });
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn hung_on_a_semaphore_names_its_last_taker_current_thread() {
+    hung_on_a_semaphore(false);
+}
+
+#[test]
+fn hung_on_a_semaphore_names_its_last_taker_multi_thread() {
+    hung_on_a_semaphore(true);
+}
+
 #[test]
 fn hung_on_a_lock_names_the_holder_current_thread() {
     hung_on_a_lock(false);

@@ -220,6 +220,10 @@ pub struct Waiting {
     /// held by a task now. Kernel: the mutex owner the hung-task detector
     /// names (`hung_task_detect_blocker`, 2025).
     pub holder: Option<u64>,
+    /// `holder` is only the task that last took the semaphore the queue
+    /// belongs to ([`set_last_holder`]), not its one owner: others may
+    /// hold permits too. Kernel: "likely last held by".
+    pub last_holder: bool,
     /// When an exclusive wake took this waiter's entry (handed it the
     /// lock, permit, slot or turn) while its future has not yet acted on
     /// it: the record stays listed until the future's next poll. Long ago,
@@ -324,8 +328,9 @@ fn shard(index: usize) -> MutexGuard<'static, Shard> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Holders by queue (see [`set_holder`]), sharded by the queue's address.
-type Holders = HashMap<QueueId, u64, BuildHasherDefault<KeyHasher>>;
+/// Holders by queue (see [`set_holder`]), sharded by the queue's address;
+/// `true`: only the last taker ([`set_last_holder`]).
+type Holders = HashMap<QueueId, (u64, bool), BuildHasherDefault<KeyHasher>>;
 
 /// Keeps each shard's lock off its neighbours' cache lines.
 #[repr(align(128))]
@@ -377,7 +382,7 @@ pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
     let mut holders = holders(id);
     match task {
         Some(task) => {
-            holders.insert(id, task);
+            holders.insert(id, (task, false));
         }
         None => {
             holders.remove(&id);
@@ -385,7 +390,55 @@ pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
     }
 }
 
-/// The task [`set_holder`] last named for `queue`, if any.
+/// Says that `task` just took what `queue`'s waiters wait for, where
+/// several may hold it at once (a semaphore's permits): a dump or a hang
+/// report names it as the one that *last* took it. Does nothing while the
+/// registry is off (one relaxed load).
+///
+/// Kernel: `sem->last_holder` (2025), printed by the hung-task detector
+/// as "blocked on a semaphore likely last held by task X".
+///
+/// # Examples
+///
+/// ```
+/// use waitq::{hook::QueueId, registry};
+/// static PERMITS: waitq::WaitQueue = waitq::WaitQueue::named("permits");
+/// registry::enable();
+/// registry::set_last_holder(&PERMITS, 4);
+/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), Some(4));
+/// registry::clear_last_holder(&PERMITS, 5); // not the last taker: kept
+/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), Some(4));
+/// registry::clear_last_holder(&PERMITS, 4);
+/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), None);
+/// ```
+pub fn set_last_holder(queue: &crate::WaitQueue, task: u64) {
+    if !is_enabled() {
+        return;
+    }
+    let id = QueueId::of(queue);
+    holders(id).insert(id, (task, true));
+}
+
+/// `task` gave back what it took (see [`set_last_holder`]): if it is the
+/// last taker named, nobody is named any more. Kernel: `up()` clearing
+/// `last_holder` when the releaser is it.
+///
+/// # Examples
+///
+/// See [`set_last_holder`].
+pub fn clear_last_holder(queue: &crate::WaitQueue, task: u64) {
+    if !is_enabled() {
+        return;
+    }
+    let id = QueueId::of(queue);
+    let mut holders = holders(id);
+    if holders.get(&id) == Some(&(task, true)) {
+        holders.remove(&id);
+    }
+}
+
+/// The task [`set_holder`] or [`set_last_holder`] last named for `queue`,
+/// if any.
 ///
 /// # Examples
 ///
@@ -394,7 +447,7 @@ pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
 /// assert_eq!(waitq::registry::holder_of(waitq::hook::QueueId::of(&queue)), None);
 /// ```
 pub fn holder_of(queue: QueueId) -> Option<u64> {
-    holders(queue).get(&queue).copied()
+    holders(queue).get(&queue).map(|&(task, _)| task)
 }
 
 /// Who waits and since when: the executor's task (or a thread it runs
@@ -451,6 +504,7 @@ pub(crate) fn record(
             thread,
             sleep,
             holder: None,
+            last_holder: false,
             picked: None,
         },
     );
@@ -512,7 +566,9 @@ pub fn snapshot() -> Vec<Waiting> {
         all.extend(shard.waiting.values().cloned());
     }
     for waiting in &mut all {
-        waiting.holder = holder_of(waiting.queue);
+        let holder = holders(waiting.queue).get(&waiting.queue).copied();
+        waiting.holder = holder.map(|(task, _)| task);
+        waiting.last_holder = holder.is_some_and(|(_, last)| last);
     }
     all
 }

@@ -338,7 +338,10 @@ impl fmt::Display for Dump {
                     Some(holder) => {
                         let id = Id(holder);
                         let name = self.task(id).and_then(|t| t.name.as_deref());
-                        writeln!(f, ", held by {}", TaskLabel(id, name))?;
+                        match w.last_holder {
+                            true => writeln!(f, ", last taken by {}", TaskLabel(id, name))?,
+                            false => writeln!(f, ", held by {}", TaskLabel(id, name))?,
+                        }
                     }
                     None => writeln!(f)?,
                 }

@@ -67,8 +67,11 @@ pub struct HungTask {
     /// The timeout it exceeded.
     pub timeout: Duration,
     /// The task that holds the lock it waits for ([`Mutex`](crate::sync::Mutex),
-    /// an [`RwLock`](crate::sync::RwLock)'s writer), and its name, when
-    /// known (kernel: the blocker the hung-task detector names since 2025).
+    /// an [`RwLock`](crate::sync::RwLock)'s writer), or that last took the
+    /// [`Semaphore`](crate::sync::Semaphore) it waits on
+    /// (`wait.last_holder`), and its name, when known (kernel: the blocker
+    /// the hung-task detector names since 2025, "likely last held by" for
+    /// a semaphore).
     pub holder: Option<(Id, Option<Arc<str>>)>,
 }
 
@@ -86,7 +89,11 @@ impl fmt::Display for HungTask {
         fmt_duration(self.timeout, f)?;
         f.write_str(")")?;
         if let Some((id, name)) = &self.holder {
-            write!(f, ", lock held by {}", TaskLabel(*id, name.as_deref()))?;
+            let label = TaskLabel(*id, name.as_deref());
+            match self.wait.last_holder {
+                true => write!(f, ", semaphore last taken by {label}")?,
+                false => write!(f, ", lock held by {label}")?,
+            }
         }
         Ok(())
     }

@@ -204,6 +204,21 @@ impl Semaphore {
         }
     }
 
+    /// A task took permits through the `Semaphore` API: while the wait
+    /// registry is on, it is named as the one that last took the
+    /// semaphore (kernel: `sem->last_holder`, which the hung-task detector
+    /// prints as "likely last held by"). A semaphore has no one owner:
+    /// others may hold permits too. One relaxed load while the registry
+    /// is off.
+    #[inline]
+    fn took(&self) {
+        if waitq::registry::is_enabled() {
+            if let Some(id) = crate::task::try_id() {
+                waitq::registry::set_last_holder(&self.queue, id.0);
+            }
+        }
+    }
+
     /// [`set_holder`](Self::set_holder) for a holder that is not a task
     /// (a root future, a plain thread): only the test toolkit hears of it,
     /// so that a test body's lock can close a deadlock cycle; a dump names
@@ -262,6 +277,12 @@ impl Semaphore {
             return;
         }
         waitq::hook::barrier(); // a read-modify-write: store buffers drain
+        if waitq::registry::is_enabled() {
+            if let Some(id) = crate::task::try_id() {
+                // Kernel `up()`: the last holder gives the semaphore back.
+                waitq::registry::clear_last_holder(&self.queue, id.0);
+            }
+        }
         let before = self.shared().add(n);
         // Added first, then walk (pairs with the re-read in `Acquire::link`).
         if state::queued(before) > 0 && !state::is_closed(before) {
@@ -349,7 +370,10 @@ impl Semaphore {
 
     fn try_take(&self, n: u32) -> Result<(), TryAcquireError> {
         match self.shared().try_take(n as u64, false) {
-            Fast::Acquired => Ok(()),
+            Fast::Acquired => {
+                self.took();
+                Ok(())
+            }
             Fast::Closed => Err(TryAcquireError::Closed),
             Fast::NoPermits | Fast::Queued => Err(TryAcquireError::NoPermits),
         }
@@ -450,7 +474,10 @@ impl Semaphore {
     /// });
     /// ```
     pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
-        match acquire::acquire(self, n as u64).await {
+        match acquire::acquire(self, n as u64)
+            .await
+            .inspect(|()| self.took())
+        {
             Ok(()) => Ok(SemaphorePermit {
                 sem: self,
                 permits: n,
@@ -509,7 +536,10 @@ impl Semaphore {
         self: Arc<Self>,
         n: u32,
     ) -> Result<OwnedSemaphorePermit, AcquireError> {
-        match acquire::acquire(&self, n as u64).await {
+        match acquire::acquire(&self, n as u64)
+            .await
+            .inspect(|()| self.took())
+        {
             Ok(()) => Ok(OwnedSemaphorePermit {
                 sem: self,
                 permits: n,
@@ -554,6 +584,7 @@ impl Semaphore {
     #[doc(alias = "down_interruptible")]
     pub async fn acquire_interruptible(&self) -> Result<SemaphorePermit<'_>, Interrupted> {
         acquire::acquire_interruptible(self, 1).await?;
+        self.took();
         Ok(SemaphorePermit {
             sem: self,
             permits: 1,
@@ -594,6 +625,7 @@ impl Semaphore {
     #[doc(alias = "down_killable")]
     pub async fn acquire_killable(&self) -> Result<SemaphorePermit<'_>, Killed> {
         acquire::acquire_killable(self, 1).await?;
+        self.took();
         Ok(SemaphorePermit {
             sem: self,
             permits: 1,
@@ -636,6 +668,7 @@ impl Semaphore {
         let acquire = acquire::acquire_timeout(self, 1, timeout);
         async move {
             acquire.await?;
+            self.took();
             Ok(SemaphorePermit {
                 sem: self,
                 permits: 1,
@@ -664,7 +697,7 @@ impl Semaphore {
     /// giver.join().unwrap();
     /// ```
     pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
-        match acquire::blocking_acquire(self, 1) {
+        match acquire::blocking_acquire(self, 1).inspect(|()| self.took()) {
             Ok(()) => Ok(SemaphorePermit {
                 sem: self,
                 permits: 1,
