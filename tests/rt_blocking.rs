@@ -120,6 +120,46 @@ fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A job wakes the thread that went idle last: under a trickle of jobs,
+/// one at a time, the threads an earlier burst started are never chosen,
+/// and exit after their keep-alive (waking the one that went idle first
+/// would pass the jobs round all of them and keep every one alive).
+#[test]
+fn threads_a_trickle_of_jobs_does_not_need_exit_after_keep_alive() {
+    support::watchdog("threads a trickle of jobs does not need", LIMIT, || {
+        for (name, rt) in flavours(|b| b.thread_keep_alive(Duration::from_millis(300))) {
+            let started = Counter::new();
+            let gate = Gate::new();
+            let burst: Vec<_> = (0..4)
+                .map(|_| {
+                    let (started, gate) = (started.clone(), gate.clone());
+                    rt.spawn_blocking(move || {
+                        started.inc();
+                        gate.blocking_wait();
+                    })
+                })
+                .collect();
+            started.blocking_wait_for(4);
+            assert_eq!(rt.metrics().blocking_threads(), 4, "{name}");
+            gate.open();
+            for h in burst {
+                rt.block_on(h).unwrap();
+            }
+            // One job at a time, every few milliseconds (far more often
+            // than the keep-alive), until the idle threads have gone.
+            let trickle = || {
+                rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+                rt.metrics().blocking_threads() == 1
+            };
+            assert!(
+                eventually(Duration::from_secs(30), trickle),
+                "{name}: a trickle of one job at a time kept {} threads alive",
+                rt.metrics().blocking_threads()
+            );
+        }
+    });
+}
+
 #[test]
 fn idle_blocking_threads_exit_after_keep_alive() {
     support::watchdog("idle_blocking_threads_exit_after_keep_alive", LIMIT, || {

@@ -506,7 +506,7 @@ fn transition_from_searching(shared: &Shared) {
 
 /// Nothing to run anywhere: sleep. One parked worker at a time is the
 /// driver: it sleeps in the reactor with the next timer's deadline as its
-/// timeout; the others park on their wait queues.
+/// timeout; the others park on their own parkers (`park.rs`).
 fn park(shared: &Shared) {
     let (index, searching) = with_worker(|core| (core.index, std::mem::take(&mut core.searching)));
     shared.idle.park(index, searching);
