@@ -13,7 +13,12 @@
 //! job is queued for it, and a job never waits while an idle thread
 //! sleeps. (A parker is a swap and, for a sleeping thread, one futex wake:
 //! the wait queue it replaced cost about 2,600 instructions per job,
-//! callgrind, `benches/fs_process.rs` fs_write/4KiB.) A job is a task
+//! callgrind, `benches/fs_process.rs` fs_write/4KiB.) Kernel: a
+//! workqueue pool's idle workers (`pool->idle_list`, where new idlers go
+//! to the front and `wake_up_worker()` wakes the first with
+//! `wake_up_process()`), which sleep on no wait queue either: there is
+//! nothing to wait *for* but a job, and a dump lists what a job waits on
+//! while it runs. A job is a task
 //! like any other (its `JoinHandle` is the same type); it cannot be
 //! cancelled once it runs.
 //!
