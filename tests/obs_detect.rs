@@ -258,10 +258,22 @@ fn stuck_worker_multi_thread() {
     stuck(true);
 }
 
-/// A task asleep on a `Mutex` another task holds: the hung-task report and
-/// the dump name the holder (kernel: the blocker the hung-task detector
-/// names since 2025).
-fn hung_on_a_lock(multi: bool) {
+/// What the hung waiter of `hung_on` waits for.
+#[derive(Clone, Copy, PartialEq)]
+enum Held {
+    /// A `Mutex` another task holds: named as its holder (kernel: the
+    /// mutex owner the hung-task detector names since 2025).
+    Mutex,
+    /// A `Semaphore` whose one permit another task took: named as the
+    /// task that last took it (kernel: "blocked on a semaphore likely last
+    /// held by task X").
+    Semaphore,
+}
+
+/// A task asleep on `held` while a task named "holder" has it: the
+/// hung-task report and the dump name the holder; once given back, the
+/// dump names nobody.
+fn hung_on(multi: bool, held: Held) {
     let _one = one_at_a_time();
     static RELEASE: WaitQueue = WaitQueue::named("obs_release");
     let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
@@ -273,32 +285,47 @@ fn hung_on_a_lock(multi: bool) {
             .build()
             .unwrap()
     };
-    let lock = Arc::new(waitrt::sync::Mutex::new(0u32));
+    let lock = Arc::new(waitrt::sync::Mutex::new(()));
+    let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     let release = Arc::new(AtomicBool::new(false));
-    let locked = Arc::new(AtomicBool::new(false));
+    let taken = Arc::new(AtomicBool::new(false));
     let holder = {
-        let (lock, release, locked) = (lock.clone(), release.clone(), locked.clone());
+        let (lock, sem) = (lock.clone(), sem.clone());
+        let (release, taken) = (release.clone(), taken.clone());
         TaskBuilder::new().name("holder").spawn_on(
             async move {
-                let mut guard = lock.lock().await;
-                locked.store(true, SeqCst);
+                let _held: Box<dyn std::any::Any + Send> = match held {
+                    Held::Mutex => Box::new(lock.lock_owned().await),
+                    Held::Semaphore => Box::new(sem.acquire_owned().await.unwrap()),
+                };
+                taken.store(true, SeqCst);
                 // A timed sleep: the holder itself is never reported.
                 let clock = waitrt::time::clock();
                 let _ = RELEASE
                     .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
                     .await;
-                *guard += 1;
             },
             rt.handle(),
         )
     };
+    let (queue, report_says, dump_says) = match held {
+        Held::Mutex => ("sync::Mutex", ", lock held by task ", "held by"),
+        Held::Semaphore => (
+            "sync::Semaphore",
+            ", semaphore last taken by task ",
+            "last taken by",
+        ),
+    };
     drive(&rt, &mut || {
-        until("the holder takes the lock", || locked.load(SeqCst));
+        until("the holder takes it", || taken.load(SeqCst));
         let waiter = {
-            let lock = lock.clone();
+            let (lock, sem) = (lock.clone(), sem.clone());
             TaskBuilder::new().name("waiter").spawn_on(
                 async move {
-                    *lock.lock().await += 1;
+                    match held {
+                        Held::Mutex => drop(lock.lock().await),
+                        Held::Semaphore => drop(sem.acquire().await.unwrap()),
+                    }
                 },
                 rt.handle(),
             )
@@ -309,31 +336,34 @@ fn hung_on_a_lock(multi: bool) {
         {
             let r = reports.lock().unwrap();
             assert_eq!(r[0].id, waiter.id(), "{r:#?}");
-            assert_eq!(r[0].wait.queue_name, Some("sync::Mutex"));
+            assert_eq!(r[0].wait.queue_name, Some(queue));
+            assert_eq!(r[0].wait.last_holder, held == Held::Semaphore, "{r:#?}");
             let (id, name) = r[0].holder.clone().expect("the holder is named");
             assert_eq!((id, name.as_deref()), (holder.id(), Some("holder")));
             let line = r[0].to_string();
-            assert!(line.contains(", lock held by task "), "{line}");
+            assert!(line.contains(report_says), "{line}");
             assert!(line.ends_with("\"holder\""), "{line}");
         }
         let dump = rt.handle().dump().to_string();
         let header = dump
             .lines()
-            .find(|l| l.starts_with("queue sync::Mutex "))
-            .unwrap_or_else(|| panic!("no mutex queue in the dump:\n{dump}"));
+            .find(|l| l.starts_with(&format!("queue {queue} ")))
+            .unwrap_or_else(|| panic!("no {queue} queue in the dump:\n{dump}"));
         assert!(
             header.ends_with(&format!(
-                "1 sleeping, held by task {} \"holder\"",
+                "1 sleeping, {dump_says} task {} \"holder\"",
                 holder.id()
             )),
             "{header}"
         );
         release.store(true, SeqCst);
         RELEASE.wake_up_all();
-        until("both are done", || lock.try_lock().is_ok_and(|n| *n == 2));
+        until("both are done", || {
+            holder.is_finished() && waiter.is_finished()
+        });
         // Given back: nobody holds it now.
         let dump = rt.handle().dump().to_string();
-        assert!(!dump.contains("held by"), "{dump}");
+        assert!(!dump.contains(dump_says), "{dump}");
     });
     rt.shutdown_timeout(WATCHDOG);
 }
@@ -363,102 +393,24 @@ fn drive(rt: &Runtime, f: &mut dyn FnMut()) {
     })
 }
 
-/// A task asleep on a `Semaphore` whose permit another task took: the
-/// hung-task report and the dump name the task that last took it
-/// (kernel: "blocked on a semaphore likely last held by task X").
-fn hung_on_a_semaphore(multi: bool) {
-    let _one = one_at_a_time();
-    static RELEASE: WaitQueue = WaitQueue::named("obs_release_sem");
-    let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
-    let rt = {
-        let reports = reports.clone();
-        build(multi)
-            .hung_task_timeout(THRESHOLD)
-            .on_hung_task(move |h| reports.lock().unwrap().push(h.clone()))
-            .build()
-            .unwrap()
-    };
-    let sem = Arc::new(waitrt::sync::Semaphore::new(1));
-    let release = Arc::new(AtomicBool::new(false));
-    let taken = Arc::new(AtomicBool::new(false));
-    let taker = {
-        let (sem, release, taken) = (sem.clone(), release.clone(), taken.clone());
-        TaskBuilder::new().name("taker").spawn_on(
-            async move {
-                let _permit = sem.acquire().await.unwrap();
-                taken.store(true, SeqCst);
-                let clock = waitrt::time::clock();
-                let _ = RELEASE
-                    .wait_event_timeout(&clock, WATCHDOG, || release.load(SeqCst))
-                    .await;
-            },
-            rt.handle(),
-        )
-    };
-    drive(&rt, &mut || {
-        until("the taker takes the permit", || taken.load(SeqCst));
-        let waiter = {
-            let sem = sem.clone();
-            TaskBuilder::new().name("waiter").spawn_on(
-                async move {
-                    drop(sem.acquire().await.unwrap());
-                },
-                rt.handle(),
-            )
-        };
-        until("the waiter's report", || {
-            !reports.lock().unwrap().is_empty()
-        });
-        {
-            let r = reports.lock().unwrap();
-            assert_eq!(r[0].id, waiter.id(), "{r:#?}");
-            assert_eq!(r[0].wait.queue_name, Some("sync::Semaphore"));
-            assert!(r[0].wait.last_holder, "{r:#?}");
-            let (id, name) = r[0].holder.clone().expect("the last taker is named");
-            assert_eq!((id, name.as_deref()), (taker.id(), Some("taker")));
-            let line = r[0].to_string();
-            assert!(line.contains(", semaphore last taken by task "), "{line}");
-            assert!(line.ends_with("\"taker\""), "{line}");
-        }
-        let dump = rt.handle().dump().to_string();
-        let header = dump
-            .lines()
-            .find(|l| l.starts_with("queue sync::Semaphore "))
-            .unwrap_or_else(|| panic!("no semaphore queue in the dump:\n{dump}"));
-        assert!(
-            header.ends_with(&format!(
-                "1 sleeping, last taken by task {} \"taker\"",
-                taker.id()
-            )),
-            "{header}"
-        );
-        release.store(true, SeqCst);
-        RELEASE.wake_up_all();
-        until("both are done", || {
-            sem.available_permits() == 1 && taker.is_finished()
-        });
-    });
-    rt.shutdown_timeout(WATCHDOG);
-}
-
-#[test]
-fn hung_on_a_semaphore_names_its_last_taker_current_thread() {
-    hung_on_a_semaphore(false);
-}
-
-#[test]
-fn hung_on_a_semaphore_names_its_last_taker_multi_thread() {
-    hung_on_a_semaphore(true);
-}
-
 #[test]
 fn hung_on_a_lock_names_the_holder_current_thread() {
-    hung_on_a_lock(false);
+    hung_on(false, Held::Mutex);
 }
 
 #[test]
 fn hung_on_a_lock_names_the_holder_multi_thread() {
-    hung_on_a_lock(true);
+    hung_on(true, Held::Mutex);
+}
+
+#[test]
+fn hung_on_a_semaphore_names_its_last_taker_current_thread() {
+    hung_on(false, Held::Semaphore);
+}
+
+#[test]
+fn hung_on_a_semaphore_names_its_last_taker_multi_thread() {
+    hung_on(true, Held::Semaphore);
 }
 
 /// The futurelock: a task polls `lock()` once (it queues), then goes on

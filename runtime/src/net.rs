@@ -51,7 +51,7 @@
 //! ```
 
 mod addr;
-mod async_fd;
+pub(crate) mod async_fd;
 pub mod tcp;
 pub mod udp;
 pub mod unix;

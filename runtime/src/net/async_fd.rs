@@ -56,8 +56,10 @@ pub struct AsyncFd<T: AsRawFd> {
     interest: Interest,
 }
 
-/// The wrapped value as a mio source: its descriptor, registered as is.
-struct FdSource<T>(T);
+/// The wrapped value as a mio source: its descriptor, registered as is
+/// (also a child's pidfd: `process/pidfd.rs`).
+#[derive(Debug)]
+pub(crate) struct FdSource<T>(pub(crate) T);
 
 impl<T: AsRawFd> mio::event::Source for FdSource<T> {
     fn register(

@@ -26,14 +26,14 @@
 //! child (other errors, say `EMFILE`, fall back for that child only).
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::Interest;
 
 use super::reaper;
+use crate::net::async_fd::FdSource;
 use crate::reactor::readiness::Direction;
 use crate::reactor::PollEvented;
 
@@ -91,32 +91,7 @@ fn open_os(_: &std::process::Child) -> io::Result<OwnedFd> {
 }
 
 /// A pidfd as a mio source (readable once the process exited).
-#[derive(Debug)]
-struct PidFd(OwnedFd);
-
-impl mio::event::Source for PidFd {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).register(registry, token, interest)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interest)
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        SourceFd(&self.0.as_raw_fd()).deregister(registry)
-    }
-}
+type PidFd = FdSource<OwnedFd>;
 
 /// A child's exit, watched through its pidfd.
 #[derive(Debug)]
@@ -144,7 +119,7 @@ impl Exit {
         // Not ready until the exit: `wait` sleeps before its first
         // `waitpid` (one per child, as tokio), and an exit before this
         // registration is reported by `epoll_ctl(ADD)` itself.
-        match PollEvented::with_interest_unready(PidFd(pidfd), Interest::READABLE) {
+        match PollEvented::with_interest_unready(FdSource(pidfd), Interest::READABLE) {
             Ok(fd) => Ok(Exit {
                 child: Some(child),
                 status: None,
