@@ -484,6 +484,36 @@ async fn publications(n: usize) {
     assert_eq!(x.load(std::sync::atomic::Ordering::Relaxed), 5, "join");
 }
 
+/// Release/acquire through a read-modify-write: the reader's swap reads
+/// the writer's Release store, so it sees the Relaxed store before it. A
+/// model that made only that one store visible reported this correct
+/// program as failing (a review found it; replay `2:1,5:1`).
+async fn release_then_swap() {
+    let data = Arc::new(atomic::AtomicUsize::new(0));
+    let flag = Arc::new(atomic::AtomicBool::new(false));
+    let probe = Arc::new(atomic::AtomicUsize::new(0));
+    let writer = {
+        let (data, flag, probe) = (data.clone(), flag.clone(), probe.clone());
+        waitrt::spawn(async move {
+            data.store(42, std::sync::atomic::Ordering::Relaxed);
+            flag.store(true, Release);
+            probe.load(SeqCst); // a decision point with both stores buffered
+        })
+    };
+    let reader = waitrt::spawn(async move {
+        if flag.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            assert_eq!(data.load(std::sync::atomic::Ordering::Relaxed), 42);
+        }
+    });
+    writer.await.unwrap();
+    reader.await.unwrap();
+}
+
+#[test]
+fn class4_a_swap_that_reads_a_release_store_sees_what_came_before() {
+    passes(release_then_swap);
+}
+
 #[test]
 fn class4_what_the_runtime_publishes_is_seen() {
     passes(|| publications(2));

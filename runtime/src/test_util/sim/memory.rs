@@ -23,9 +23,11 @@
 //! the task has buffered stores (so that a waiter can link between the
 //! waker's peek and what the waker does with it).
 //!
-//! Not modelled: stores of two tasks to one address both buffered (the
-//! second store drains the first), and a read-modify-write of an address
-//! another task's buffer holds (it drains that store first).
+//! Not modelled: stores of two tasks to one address both buffered. A
+//! store or read-modify-write that reaches an address another task's
+//! buffer holds drains that task's whole buffer first (in order, as a
+//! store buffer drains: once that store is visible, so are the task's
+//! earlier ones).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +44,16 @@ pub(super) struct WeakMemory {
 impl WeakMemory {
     fn drain(&mut self, slot: u32) {
         self.hidden.retain(|_, (owner, _)| *owner != slot);
+    }
+
+    /// Drains the whole buffer of the task whose buffered store hides
+    /// `addr`, if any: a store buffer drains in order, so once that store
+    /// is visible (another task's store or read-modify-write reached it)
+    /// so is every store the task made before it.
+    fn drain_holder_of(&mut self, addr: usize) {
+        if let Some(&(owner, _)) = self.hidden.get(&addr) {
+            self.drain(owner);
+        }
     }
 
     fn owns_any(&self, slot: u32) -> bool {
@@ -106,14 +118,16 @@ pub(crate) fn store(addr: usize, old: u64, seq_cst: bool) {
     let mut st = sim.st.borrow_mut();
     if seq_cst {
         st.weak.drain(slot);
-        st.weak.hidden.remove(&addr);
+        st.weak.drain_holder_of(addr);
         return;
     }
     match st.weak.hidden.get(&addr) {
         Some(&(owner, _)) if owner == slot => {} // the older value stays hidden
         _ => {
-            // Another task's buffered store to it drains first (see the
-            // module docs): `old` is that store's value.
+            // Another task's buffered store to it drains first, with all
+            // that task's earlier stores (see the module docs): `old` is
+            // that store's value.
+            st.weak.drain_holder_of(addr);
             st.weak.hidden.insert(addr, (slot, old));
         }
     }
@@ -128,7 +142,7 @@ pub(crate) fn read_modify_write(addr: usize) {
     };
     let mut st = sim.st.borrow_mut();
     st.weak.drain(slot);
-    st.weak.hidden.remove(&addr);
+    st.weak.drain_holder_of(addr);
 }
 
 /// `fence(SeqCst)`: a full barrier of the running task.
