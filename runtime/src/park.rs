@@ -20,8 +20,9 @@
 //!
 //! # Waking a thread that sleeps in the reactor
 //!
-//! The sleeper announces `in_poll` and then re-checks `notified`; the
-//! waker sets `notified` and then reads `in_poll` (all `SeqCst`). Either
+//! The sleeper announces `in_poll` and then re-checks the state word for
+//! `NOTIFIED`; the waker swaps in `NOTIFIED` and then reads `in_poll` (all
+//! `SeqCst`). Either
 //! the sleeper sees the notification and does not block, or the waker
 //! sees the announcement and interrupts the poll through the reactor's
 //! [`mio::Waker`]. No unpark is lost between the two.
