@@ -105,28 +105,6 @@ fn hung(multi: bool) {
             let _ = Q.wait_event_killable(signals, || done.load(SeqCst)).await;
         })
     };
-    let drive = |rt: &Runtime, f: &mut dyn FnMut()| {
-        /// Stops the driver even when `f` panics (else the scope never ends).
-        struct Stop<'a>(&'a AtomicBool);
-        impl Drop for Stop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, SeqCst);
-            }
-        }
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
-                        waitrt::time::sleep(Duration::from_millis(2)).await;
-                    }
-                })
-            });
-            let _stop = Stop(&stop);
-            f();
-        })
-    };
     drive(&rt, &mut || {
         until("the first report", || !reports.lock().unwrap().is_empty());
         several_checks();
