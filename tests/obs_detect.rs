@@ -53,9 +53,9 @@ fn several_checks() {
     std::thread::sleep(THRESHOLD * 6);
 }
 
-fn hung(multi: bool) {
-    let _one = one_at_a_time();
-    static Q: WaitQueue = WaitQueue::named("obs_hung");
+/// A runtime whose hung-task detector (threshold `THRESHOLD`) collects
+/// its reports.
+fn hung_runtime(multi: bool) -> (Runtime, Arc<Mutex<Vec<HungTask>>>) {
     let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
     let rt = {
         let reports = reports.clone();
@@ -65,6 +65,13 @@ fn hung(multi: bool) {
             .build()
             .unwrap()
     };
+    (rt, reports)
+}
+
+fn hung(multi: bool) {
+    let _one = one_at_a_time();
+    static Q: WaitQueue = WaitQueue::named("obs_hung");
+    let (rt, reports) = hung_runtime(multi);
     let flag = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let stuck = {
@@ -254,15 +261,7 @@ enum Held {
 fn hung_on(multi: bool, held: Held) {
     let _one = one_at_a_time();
     static RELEASE: WaitQueue = WaitQueue::named("obs_release");
-    let reports: Arc<Mutex<Vec<HungTask>>> = Arc::default();
-    let rt = {
-        let reports = reports.clone();
-        build(multi)
-            .hung_task_timeout(THRESHOLD)
-            .on_hung_task(move |h| reports.lock().unwrap().push(h.clone()))
-            .build()
-            .unwrap()
-    };
+    let (rt, reports) = hung_runtime(multi);
     let lock = Arc::new(waitrt::sync::Mutex::new(()));
     let sem = Arc::new(waitrt::sync::Semaphore::new(1));
     let release = Arc::new(AtomicBool::new(false));

@@ -128,23 +128,7 @@ fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 fn threads_a_trickle_of_jobs_does_not_need_exit_after_keep_alive() {
     support::watchdog("threads a trickle of jobs does not need", LIMIT, || {
         for (name, rt) in flavours(|b| b.thread_keep_alive(Duration::from_millis(300))) {
-            let started = Counter::new();
-            let gate = Gate::new();
-            let burst: Vec<_> = (0..4)
-                .map(|_| {
-                    let (started, gate) = (started.clone(), gate.clone());
-                    rt.spawn_blocking(move || {
-                        started.inc();
-                        gate.blocking_wait();
-                    })
-                })
-                .collect();
-            started.blocking_wait_for(4);
-            assert_eq!(rt.metrics().blocking_threads(), 4, "{name}");
-            gate.open();
-            for h in burst {
-                rt.block_on(h).unwrap();
-            }
+            start_blocking_threads(&rt, 4, name);
             // One job at a time, every few milliseconds (far more often
             // than the keep-alive), until the idle threads have gone.
             let trickle = || {
@@ -164,23 +148,7 @@ fn threads_a_trickle_of_jobs_does_not_need_exit_after_keep_alive() {
 fn idle_blocking_threads_exit_after_keep_alive() {
     support::watchdog("idle_blocking_threads_exit_after_keep_alive", LIMIT, || {
         for (name, rt) in flavours(|b| b.thread_keep_alive(Duration::from_millis(50))) {
-            let started = Counter::new();
-            let gate = Gate::new();
-            let handles: Vec<_> = (0..3)
-                .map(|_| {
-                    let (started, gate) = (started.clone(), gate.clone());
-                    rt.spawn_blocking(move || {
-                        started.inc();
-                        gate.blocking_wait();
-                    })
-                })
-                .collect();
-            started.blocking_wait_for(3);
-            assert_eq!(rt.metrics().blocking_threads(), 3, "{name}");
-            gate.open();
-            for h in handles {
-                rt.block_on(h).unwrap();
-            }
+            start_blocking_threads(&rt, 3, name);
             assert!(
                 eventually(Duration::from_secs(30), || rt.metrics().blocking_threads()
                     == 0),
@@ -285,4 +253,26 @@ fn queued_blocking_job_gets_a_shutdown_error() {
             assert!(!ran.load(SeqCst), "{name}");
         }
     });
+}
+
+/// Runs `n` blocking jobs at once, so that the pool has `n` threads, and
+/// lets them finish: the threads then sit idle.
+fn start_blocking_threads(rt: &waitrt::Runtime, n: usize, name: &str) {
+    let started = Counter::new();
+    let gate = Gate::new();
+    let jobs: Vec<_> = (0..n)
+        .map(|_| {
+            let (started, gate) = (started.clone(), gate.clone());
+            rt.spawn_blocking(move || {
+                started.inc();
+                gate.blocking_wait();
+            })
+        })
+        .collect();
+    started.blocking_wait_for(n);
+    assert_eq!(rt.metrics().blocking_threads(), n, "{name}");
+    gate.open();
+    for job in jobs {
+        rt.block_on(job).unwrap();
+    }
 }
