@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use waitrt::sync::{mpsc, oneshot};
+use waitrt::sync::{mpsc, oneshot, Mutex, Semaphore};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -84,6 +84,53 @@ fn oneshot_exchange_allocates_once() {
         assert_eq!(poll(pin!(rx)), Poll::Ready(Ok(1)));
     });
     assert_eq!(n, 1);
+}
+
+/// One sleep and wake on a semaphore: the acquire queues behind a held
+/// permit, the release hands the permit to it.
+fn semaphore_round(sem: &Semaphore) {
+    let held = sem.try_acquire().unwrap();
+    let mut acquire = pin!(sem.acquire());
+    assert!(poll(acquire.as_mut()).is_pending());
+    drop(held);
+    match poll(acquire.as_mut()) {
+        Poll::Ready(Ok(permit)) => drop(permit),
+        other => panic!("the released permit was not handed over: {other:?}"),
+    }
+}
+
+#[test]
+fn semaphore_sleep_and_wake_allocate_nothing_after_warm_up() {
+    let sem = Semaphore::new(1);
+    semaphore_round(&sem); // warm-up: the thread's spare waiter slot
+    let n = allocations(|| {
+        for _ in 0..1_000 {
+            semaphore_round(&sem);
+        }
+    });
+    assert_eq!(n, 0, "allocations in 1,000 warm rounds");
+    // Another semaphore reuses the same spare.
+    let other = Semaphore::new(1);
+    assert_eq!(allocations(|| semaphore_round(&other)), 0);
+}
+
+#[test]
+fn contended_mutex_allocates_nothing_after_warm_up() {
+    let mutex = Mutex::new(0u64);
+    let round = || {
+        let held = mutex.try_lock().unwrap();
+        let mut lock = pin!(mutex.lock());
+        assert!(poll(lock.as_mut()).is_pending());
+        drop(held);
+        match poll(lock.as_mut()) {
+            Poll::Ready(mut guard) => *guard += 1,
+            Poll::Pending => panic!("the unlock did not hand the lock over"),
+        }
+    };
+    round();
+    let n = allocations(|| (0..1_000).for_each(|_| round()));
+    assert_eq!(n, 0, "allocations in 1,000 warm rounds");
+    assert_eq!(*mutex.try_lock().unwrap(), 1_001);
 }
 
 /// The counter these tests rely on sees an allocation and a reallocation

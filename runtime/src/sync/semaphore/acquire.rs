@@ -112,7 +112,7 @@ impl<'a> Acquire<'a> {
             if let Phase::Queued { slot, .. } = &self.phase {
                 if slot.is_granted() {
                     // Granted by its own walk: progress, the unit is spent.
-                    self.phase = Phase::Done;
+                    self.finish();
                     return Poll::Ready(Ok(()));
                 }
             }
@@ -126,13 +126,13 @@ impl<'a> Acquire<'a> {
             panic!("acquire polled after it completed");
         };
         if slot.is_granted() {
-            self.phase = Phase::Done;
+            self.finish();
             return Poll::Ready(Ok(()));
         }
         match Pin::new(&mut entry.wait()).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(_) if slot.is_granted() => {
-                self.phase = Phase::Done;
+                self.finish();
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(_) if self.sem.queue.is_closed() => match self.end() {
@@ -150,11 +150,12 @@ impl<'a> Acquire<'a> {
     }
 
     /// Counted as queued: links the entry with `cx`'s waker (one queue-lock
-    /// hold, one allocation: the slot is the wake function), then re-reads
+    /// hold; the slot, which is the wake function, is the thread's spare
+    /// after the first wait, see `Slot`), then re-reads
     /// the word. Returns `false` if the semaphore was closed by then (the
     /// link may have failed, so the caller must not sleep on it).
     fn link(&mut self, cx: &Context<'_>) -> bool {
-        let slot = Slot::new(self.sem.shared().clone(), self.need);
+        let slot = Slot::obtain(self.sem.shared(), self.need);
         let mut entry = WaitEntry::with_shared_func(&self.sem.queue, slot.clone());
         entry.set_waker(cx.waker());
         self.sem
@@ -183,14 +184,27 @@ impl<'a> Acquire<'a> {
         // After this no walk can assign the slot anything.
         self.sem.queue.finish_wait(&mut entry);
         drop(entry);
-        if slot.is_granted() {
+        let granted = slot.is_granted();
+        let assigned = slot.assigned.load(Acq);
+        Slot::recycle(slot);
+        if granted {
             return true;
         }
-        let word = self.sem.shared().leave(slot.assigned.load(Acq));
+        let word = self.sem.shared().leave(assigned);
         if !is_closed(word) && queued(word) > 0 && permits(word) > 0 {
             self.sem.queue.wake_up_all();
         }
         false
+    }
+
+    /// Done, granted: the entry goes (a walk unlinked it already) and the
+    /// slot becomes the thread's spare.
+    #[inline]
+    fn finish(&mut self) {
+        if let Phase::Queued { entry, slot } = std::mem::replace(&mut self.phase, Phase::Done) {
+            drop(entry);
+            Slot::recycle(slot);
+        }
     }
 
     /// Polls until the permits are the caller's, the semaphore closes, or

@@ -33,6 +33,7 @@
 //! releaser's walk finds the entry linked, or the acquirer's re-read sees
 //! the permits (the queue lock orders the two, as in every waitq wait).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::Arc;
 
@@ -86,7 +87,10 @@ pub(super) struct Shared {
 /// learn that it was served).
 ///
 /// It is also the entry's wake function ([`WakeFunction`]), so a queued
-/// acquirer makes one allocation.
+/// acquirer needs one allocation, and not even that once its thread has
+/// run some: an acquire that ends hands its slot to the thread's spares
+/// ([`Slot::recycle`]), and the next one to queue on that thread takes one
+/// back ([`Slot::obtain`]) if nobody else still holds it.
 #[derive(Debug)]
 pub(super) struct Slot {
     pub(super) shared: Arc<Shared>,
@@ -95,6 +99,8 @@ pub(super) struct Slot {
     /// Set with the last assigned permit, just before the walk unlinks the
     /// entry and wakes its owner: the acquire succeeded.
     pub(super) granted: AtomicBool,
+    /// The next of the thread's spare slots, while this one is a spare.
+    next_spare: Option<Arc<Slot>>,
 }
 
 /// How a fast-path attempt ended.
@@ -214,14 +220,81 @@ impl Shared {
     }
 }
 
+/// Spare slots a thread keeps at most (see [`Slot`]): as many as acquires
+/// that end on it before the next ones queue, in the usual patterns (a
+/// batch of holders woken together re-queue after they are done).
+const SPARES: usize = 32;
+
+/// A thread's spare slots: a stack threaded through [`Slot::next_spare`].
+struct Spares {
+    head: Cell<Option<Arc<Slot>>>,
+    len: Cell<usize>,
+}
+
+thread_local! {
+    /// Slots of acquires that ended on this thread, for the next ones to
+    /// queue here (see [`Slot`]). They may keep a dropped semaphore's
+    /// `Shared` (one word) alive until then.
+    static SPARES_OF_THREAD: Spares = const {
+        Spares {
+            head: Cell::new(None),
+            len: Cell::new(0),
+        }
+    };
+}
+
 impl Slot {
-    pub(super) fn new(shared: Arc<Shared>, need: u64) -> Arc<Slot> {
-        Arc::new(Slot {
-            shared,
-            need,
-            assigned: AtomicU64::new(0),
-            granted: AtomicBool::new(false),
-        })
+    /// A fresh slot for an acquirer of `need` permits on `shared`: one of
+    /// this thread's spares, else a new one.
+    #[inline]
+    pub(super) fn obtain(shared: &Arc<Shared>, need: u64) -> Arc<Slot> {
+        let spare = SPARES_OF_THREAD.try_with(|spares| {
+            let mut head = spares.head.take()?;
+            // Only spares that nobody else held are kept (see `recycle`).
+            let slot = Arc::get_mut(&mut head)?;
+            spares.head.set(slot.next_spare.take());
+            spares.len.set(spares.len.get() - 1);
+            if !Arc::ptr_eq(&slot.shared, shared) {
+                slot.shared = shared.clone();
+            }
+            slot.need = need;
+            *slot.assigned.get_mut() = 0;
+            *slot.granted.get_mut() = false;
+            Some(head)
+        });
+        match spare {
+            Ok(Some(slot)) => slot,
+            _ => Arc::new(Slot {
+                shared: shared.clone(),
+                need,
+                assigned: AtomicU64::new(0),
+                granted: AtomicBool::new(false),
+                next_spare: None,
+            }),
+        }
+    }
+
+    /// Keeps the slot of an acquire that has ended (its entry unlinked, its
+    /// permits settled) as one of this thread's spares, for
+    /// [`obtain`](Self::obtain): if nobody else holds it any more (a walk
+    /// that woke its entry on another thread may still be dropping the
+    /// entry's clone) and the thread has fewer than [`SPARES`]. Otherwise
+    /// it is dropped.
+    #[inline]
+    pub(super) fn recycle(mut slot: Arc<Slot>) {
+        // Fails only while the thread's locals are being destroyed.
+        let _ = SPARES_OF_THREAD.try_with(move |spares| {
+            let len = spares.len.get();
+            if len == SPARES {
+                return;
+            }
+            let Some(unique) = Arc::get_mut(&mut slot) else {
+                return;
+            };
+            unique.next_spare = spares.head.take();
+            spares.len.set(len + 1);
+            spares.head.set(Some(slot));
+        });
     }
 
     pub(super) fn is_granted(&self) -> bool {
