@@ -289,20 +289,34 @@ impl WaitList {
         self.handle_at(node.next)
     }
 
-    /// Unlinks and returns the head of `class`'s list if it is older than
-    /// `snapshot` and `take` accepts it: a wake's O(1) step when every entry
-    /// matches.
-    pub(crate) fn pop_front_if(
+    /// The head of `class`'s list, if it is older than `snapshot`: its
+    /// handle and entry in one lookup (a wake's step at the head).
+    #[inline]
+    pub(crate) fn front_mut(
         &mut self,
         class: Class,
         snapshot: u64,
-        take: impl FnOnce(&Entry) -> bool,
-    ) -> Option<Entry> {
+    ) -> Option<(Handle, &mut Entry)> {
         let head = self.ends(class).head;
-        let node = self.slab.get(head)?;
-        if node.seq >= snapshot || !take(&node.entry) {
+        let node = self.slab.get_mut(head)?;
+        if node.seq >= snapshot {
             return None;
         }
+        let handle = Handle {
+            key: slot_key(head),
+            seq: node.seq,
+            class,
+        };
+        Some((handle, &mut node.entry))
+    }
+
+    /// Unlinks and returns the head of `class`'s list, which must not be
+    /// empty: O(1), the wake's step after [`front_mut`](Self::front_mut)
+    /// chose it.
+    #[inline]
+    pub(crate) fn pop_front_of(&mut self, class: Class) -> Entry {
+        let head = self.ends(class).head;
+        assert!(head != NIL, "pop_front_of() on an empty list");
         let node = self.slab.remove(head);
         self.ends_mut(class).head = node.next;
         if node.next == NIL {
@@ -310,7 +324,7 @@ impl WaitList {
         } else {
             self.slab[node.next].prev = NIL;
         }
-        Some(node.entry)
+        node.entry
     }
 
     /// Unlinks and returns the oldest entry, non-exclusive list first.

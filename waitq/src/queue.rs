@@ -885,28 +885,40 @@ impl Inner {
         panic: &mut Option<Box<dyn Any + Send>>,
     ) -> bool {
         // A keyless normal-mode wake matches every entry without a custom
-        // function: while nothing was skipped, take them off the head.
+        // function.
         let matches_all = spec.info.mode == WakeMode::Normal && spec.info.key == 0;
         loop {
-            while matches_all && cursor.after.is_none() {
+            // While nothing was skipped, every entry the walk takes is the
+            // head of its list: decide it and pop it, one lookup each.
+            while cursor.after.is_none() {
                 if cursor.class == Class::Exclusive && cursor.budget == 0 {
                     return true;
                 }
-                let no_func = |entry: &Entry| entry.func.is_none();
-                let head = match cursor.picks {
-                    Some(_) => self.list.first(cursor.class),
-                    None => None,
-                };
-                let Some(entry) = self.list.pop_front_if(cursor.class, snapshot, no_func) else {
+                let Some((head, entry)) = self.list.front_mut(cursor.class, snapshot) else {
                     break;
                 };
-                batch.push_entry(entry);
-                if cursor.class == Class::Exclusive {
-                    cursor.budget -= 1;
-                    cursor.note(head);
-                }
-                if batch.is_full() || cursor.single {
-                    return false;
+                let decision = if matches_all && entry.func.is_none() {
+                    WakeDecision::Wake
+                } else if entry.visited == walk {
+                    WakeDecision::Skip
+                } else {
+                    entry.visited = walk;
+                    decide(entry, &spec.info, panic)
+                };
+                match decision {
+                    WakeDecision::Skip => cursor.after = Some(head),
+                    WakeDecision::Stop => return true,
+                    WakeDecision::Wake => {
+                        let entry = self.list.pop_front_of(cursor.class);
+                        batch.push_entry(entry);
+                        if cursor.class == Class::Exclusive {
+                            cursor.budget -= 1;
+                            cursor.note(Some(head));
+                        }
+                        if batch.is_full() || cursor.single {
+                            return false;
+                        }
+                    }
                 }
             }
             let mut pos = match cursor.after {

@@ -109,9 +109,14 @@ fn matches_vecdeque_model() {
             3 if next() % 2 == 0 => {
                 // Head pop with a snapshot: only entries older than it.
                 let snapshot = list.next_seq().saturating_sub(next() % 4);
-                let popped = list.pop_front_if(class, snapshot, |e| e.key % 7 != 0);
+                let front = list.front_mut(class, snapshot).map(|(h, e)| (h, e.key));
+                let popped = match front {
+                    Some((_, key)) if key % 7 != 0 => Some(list.pop_front_of(class)),
+                    _ => None,
+                };
                 match model[c].front() {
                     Some(&(h, tag)) if h.seq() < snapshot && tag % 7 != 0 => {
+                        assert_eq!(front.unwrap().0, h);
                         assert_eq!(popped.unwrap().key, tag);
                         dead.push(model[c].pop_front().unwrap().0);
                     }
