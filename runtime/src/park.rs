@@ -338,38 +338,14 @@ impl SpinPolicy {
 
 /// A busy thread's check of the drivers, without sleeping: fire due
 /// timers and collect ready I/O (unless another thread drives the
-/// reactor right now).
-/// Returns what the reactor turn found: `None` when another thread drives
-/// it (a parked worker is asleep in it).
-pub(crate) fn poll_drivers(common: &Common) -> Option<bool> {
+/// reactor right now), every `event_interval` polls.
+pub(crate) fn poll_drivers(common: &Common) {
     crate::obs::tick(); // the coarse clock of the wait registry
     if let Some(time) = &common.time {
         time.process();
     }
-    match &common.io {
-        Some(io) => io
-            .turn(Some(Duration::ZERO), false)
-            .map(|events| events > 0),
-        None => Some(false),
-    }
-}
-
-/// Polls until a busy worker next turns the reactor: half of
-/// `event_interval` after a turn that found I/O, the whole of it after one
-/// that found none, and unchanged when another thread was driving. An
-/// I/O-bound service learns of readiness sooner, while tasks that do no I/O
-/// pay one `epoll_wait` per `event_interval` polls, as before
-/// (`benches/net.rs` tcp_echo_rr on 2 threads, `benches/runtime.rs`
-/// yield_many).
-pub(crate) fn next_event_interval(
-    event_interval: u32,
-    current: u32,
-    found_io: Option<bool>,
-) -> u32 {
-    match found_io {
-        Some(true) => (event_interval / 2).max(1),
-        Some(false) => event_interval,
-        None => current,
+    if let Some(io) = &common.io {
+        io.turn(Some(Duration::ZERO), false);
     }
 }
 
@@ -385,7 +361,7 @@ mod tests {
     use mio::Interest;
     use waitq::PollWaiter;
 
-    use super::{next_event_interval, spin_for_io, Parker};
+    use super::{spin_for_io, Parker};
     use crate::reactor::readiness::Direction;
     use crate::reactor::Reactor;
 
@@ -612,17 +588,5 @@ mod tests {
         policy.after_sleep(Duration::ZERO, Duration::ZERO);
         policy.after_sleep(Duration::ZERO, Duration::ZERO);
         assert!(!policy.should_spin(), "io_spin(0) never turns it on");
-    }
-
-    #[test]
-    fn the_check_interval_halves_while_io_is_found_and_resets_when_none_is() {
-        assert_eq!(next_event_interval(61, 61, Some(true)), 30);
-        assert_eq!(next_event_interval(61, 30, Some(true)), 30);
-        assert_eq!(next_event_interval(61, 30, Some(false)), 61);
-        // Another thread drives the reactor: nothing learned, keep going.
-        assert_eq!(next_event_interval(61, 30, None), 30);
-        assert_eq!(next_event_interval(61, 61, None), 61);
-        // Never zero, so a busy scheduler always polls a task between checks.
-        assert_eq!(next_event_interval(1, 1, Some(true)), 1);
     }
 }

@@ -523,3 +523,6 @@ pub(crate) fn check_fatal_panic(common: &Common) {
         );
     }
 }
+
+#[cfg(test)]
+mod event_interval_tests;

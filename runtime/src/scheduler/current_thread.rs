@@ -4,13 +4,11 @@
 //! # Run loop and fairness
 //!
 //! Each turn polls the `block_on` future if it was woken, then runs up to
-//! `event_interval` (61) queued tasks (half that while the I/O checks
-//! below keep finding ready I/O). The local queue is FIFO; every
+//! `event_interval` (61) queued tasks. The local queue is FIFO; every
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
 //! After `event_interval` polls, or when no task is ready, due timers fire
-//! and ready I/O is collected; while those checks keep finding I/O they come
-//! twice as often (`park::next_event_interval`). With nothing to do the thread sleeps in the
+//! and ready I/O is collected. With nothing to do the thread sleeps in the
 //! reactor (or on its wait queue without one) until a remote wake, the
 //! `block_on` future's waker, an I/O event, or the next timer deadline.
 //! Guarantee: with a bounded number of tasks, each poll bounded, a woken
@@ -278,11 +276,10 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         previous: Some(context::set_core(AnyCore::CurrentThread(core))),
     };
     let slot = shared.common.obs.slot(0);
-    let event_interval = shared.common.config.event_interval;
+    let interval = shared.common.config.event_interval;
     // Polls since the drivers were last checked: a `block_on` future that
     // wakes itself forever must not starve the timers and the reactor.
     let mut since_drivers = 0;
-    let mut interval = event_interval;
     loop {
         super::check_fatal_panic(&shared.common);
         if main.woken.swap(false, AcqRel) {
@@ -310,15 +307,13 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             // Busy: check timers and I/O now and then, without sleeping.
             if since_drivers >= interval {
                 since_drivers = 0;
-                let found_io = crate::park::poll_drivers(&shared.common);
-                interval = crate::park::next_event_interval(event_interval, interval, found_io);
+                crate::park::poll_drivers(&shared.common);
             } else if let Some(time) = &shared.common.time {
                 time.process();
             }
             continue;
         }
         since_drivers = 0;
-        interval = event_interval;
         park(shared);
     }
 }

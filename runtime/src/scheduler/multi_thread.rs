@@ -15,8 +15,7 @@
 //!
 //! A worker serves the global queue first every `global_queue_interval`
 //! (31) polls, and fires due timers and collects ready I/O every
-//! `event_interval` (61) polls (half that while those checks keep finding
-//! I/O) and whenever it runs out of work. So with a bounded number of
+//! `event_interval` (61) polls and whenever it runs out of work. So with a bounded number of
 //! tasks, each poll bounded, a woken task is polled within a bounded time; a task that
 //! never yields still blocks its own worker (the cooperative budget makes
 //! our own resources yield).
@@ -396,8 +395,7 @@ fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 
 fn run_worker(shared: &Shared) {
     let slot = shared.common.obs.slot(with_worker(|core| core.index));
-    let event_interval = shared.common.config.event_interval;
-    let mut interval = event_interval;
+    let interval = shared.common.config.event_interval;
     loop {
         if shared.common.is_shutdown() {
             return;
@@ -420,11 +418,9 @@ fn run_worker(shared: &Shared) {
         }
         shared.common.counters.add_polls(ran as usize);
         if ran == interval {
-            let found_io = crate::park::poll_drivers(&shared.common);
-            interval = crate::park::next_event_interval(event_interval, interval, found_io);
+            crate::park::poll_drivers(&shared.common);
             continue;
         }
-        interval = event_interval;
         park(shared);
     }
 }
