@@ -205,11 +205,7 @@ impl Builder {
     ///   two pieces as they land (65,483 + 53 bytes) instead of whole.
     ///
     /// Request-response traffic (tcp_echo_rr) neither gains nor loses. The
-    /// price is up to this much CPU each time a worker runs out of work, so
-    /// the spin adapts, as KVM's halt polling does: a spin that finds
-    /// nothing turns spinning off, and two sleeps in a row shorter than
-    /// the spin turn it back on (waiting for a child process, spinning only
-    /// took CPU time from the child starting).
+    /// price is up to this much CPU each time a worker runs out of work.
     ///
     /// ```
     /// use std::time::Duration;

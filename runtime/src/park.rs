@@ -35,7 +35,7 @@
 //! never fires late because of the poller; an I/O event arriving in that
 //! last sub-millisecond is seen when it ends.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -232,6 +232,10 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl F
     }
 }
 
+/// Before an idle worker sleeps in the reactor: polls it without sleeping
+/// for up to `spin` while sources are registered. Returns whether that
+/// found I/O (its tasks are woken) or `work_arrived` said to stop; then the
+/// worker runs instead of sleeping.
 /// Above this many registered sources an idle driver sleeps at once
 /// instead of spinning. A spin pays when one flow (a transfer, a
 /// ping-pong) is about to send again: the reader takes it without a sleep
@@ -244,24 +248,13 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl F
 /// server's CPU per request down by a median 6 % over 5 pairs.
 const SPIN_MAX_SOURCES: usize = 8;
 
-/// Whether [`spin_for_io`] would poll at all: a spin budget and 1 to
-/// [`SPIN_MAX_SOURCES`] registered sources.
-pub(crate) fn spin_applies(io: &Reactor, spin: Duration) -> bool {
-    let sources = io.live_sources();
-    !spin.is_zero() && sources != 0 && sources <= SPIN_MAX_SOURCES
-}
-
-/// Before an idle worker sleeps in the reactor: polls it without sleeping
-/// for up to `spin` while sources are registered. Returns whether that
-/// found I/O (its tasks are woken) or `work_arrived` said to stop; then the
-/// worker runs instead of sleeping. Whether to spin at all this time is
-/// the caller's [`SpinPolicy`].
 pub(crate) fn spin_for_io(
     io: &Reactor,
     spin: Duration,
     mut work_arrived: impl FnMut() -> bool,
 ) -> bool {
-    if !spin_applies(io, spin) {
+    let sources = io.live_sources();
+    if spin.is_zero() || sources == 0 || sources > SPIN_MAX_SOURCES {
         return false;
     }
     let start = Instant::now();
@@ -275,64 +268,6 @@ pub(crate) fn spin_for_io(
             return false;
         }
         std::hint::spin_loop();
-    }
-}
-
-/// Whether an idle driver spins before it sleeps, learnt from what the
-/// last spins and sleeps found, as KVM's halt polling adapts its window
-/// (`halt_poll_ns`: it shrinks after a poll that found nothing and grows
-/// only step by step after sleeps that a poll would have covered).
-///
-/// A spin that ends empty-handed turns spinning off: the I/O this
-/// runtime waits for comes later than the spin lasts (a child process
-/// starting, a client thinking), and on a machine with few CPUs the
-/// spinning thread takes CPU time from what it waits for (measured:
-/// `Command::output()` of `true` on 2 workers, 2 CPUs, ran at
-/// 0.87-1.00x tokio with the spin and level with it without). Two sleeps
-/// in a row that each ended within the spin's length turn it back on: a
-/// spin would have taken those wake-ups without the sleep. One is not
-/// enough: waiting for a child, one short sleep (between the child's exit
-/// events) comes between two long ones, and a spin after it would miss.
-/// So a flow that keeps answering within the spin (a ping-pong, a paced
-/// transfer) keeps spinning, at the price of two sleeps each time a spin
-/// misses.
-#[derive(Debug)]
-pub(crate) struct SpinPolicy {
-    /// Sleeps in a row that a spin would have covered, up to
-    /// [`SpinPolicy::SHORT_SLEEPS_TO_SPIN`] (spinning is on there).
-    short_sleeps: AtomicU8,
-}
-
-impl SpinPolicy {
-    const SHORT_SLEEPS_TO_SPIN: u8 = 2;
-
-    /// Spinning on: the first idle moment spins.
-    pub(crate) const fn new() -> SpinPolicy {
-        SpinPolicy {
-            short_sleeps: AtomicU8::new(Self::SHORT_SLEEPS_TO_SPIN),
-        }
-    }
-
-    pub(crate) fn should_spin(&self) -> bool {
-        self.short_sleeps.load(Relaxed) >= Self::SHORT_SLEEPS_TO_SPIN
-    }
-
-    /// After a spin: keep spinning only if it found something.
-    pub(crate) fn after_spin(&self, found: bool) {
-        if !found {
-            self.short_sleeps.store(0, Relaxed);
-        }
-    }
-
-    /// After a sleep of `slept`: one more short sleep in a row if a spin
-    /// of `spin` would have covered it, none otherwise.
-    pub(crate) fn after_sleep(&self, slept: Duration, spin: Duration) {
-        let short = slept <= spin && !spin.is_zero();
-        let next = match short {
-            true => (self.short_sleeps.load(Relaxed) + 1).min(Self::SHORT_SLEEPS_TO_SPIN),
-            false => 0,
-        };
-        self.short_sleeps.store(next, Relaxed);
     }
 }
 
@@ -554,39 +489,5 @@ mod tests {
         reactor.deregister(&mut socket, key);
         assert!(spin_for_io(&reactor, Duration::from_millis(1), || false));
         assert!(sockets[0].3.ready_event(Direction::Read).is_some());
-    }
-
-    #[test]
-    fn a_missed_spin_turns_spinning_off_until_two_sleeps_a_spin_would_have_covered() {
-        use super::SpinPolicy;
-        let spin = Duration::from_micros(20);
-        let (short, long) = (Duration::from_micros(5), Duration::from_millis(1));
-        let policy = SpinPolicy::new();
-        assert!(policy.should_spin(), "the first idle moment spins");
-        policy.after_spin(true);
-        assert!(policy.should_spin(), "a spin that found I/O keeps spinning");
-        policy.after_spin(false);
-        assert!(!policy.should_spin(), "a spin that found nothing stops");
-        policy.after_sleep(long, spin);
-        assert!(
-            !policy.should_spin(),
-            "a long sleep: a spin would have missed"
-        );
-        policy.after_sleep(short, spin);
-        assert!(!policy.should_spin(), "one short sleep is not enough");
-        policy.after_sleep(long, spin);
-        policy.after_sleep(short, spin);
-        assert!(!policy.should_spin(), "short sleeps between long ones: no");
-        policy.after_sleep(short, spin);
-        assert!(
-            policy.should_spin(),
-            "two short sleeps in a row: a spin pays"
-        );
-        policy.after_sleep(short, spin);
-        assert!(policy.should_spin(), "and more keep it on");
-        policy.after_spin(false);
-        policy.after_sleep(Duration::ZERO, Duration::ZERO);
-        policy.after_sleep(Duration::ZERO, Duration::ZERO);
-        assert!(!policy.should_spin(), "io_spin(0) never turns it on");
     }
 }

@@ -42,8 +42,6 @@
 //! default, [`Builder::io_spin`](crate::Builder::io_spin)): I/O that comes
 //! back that soon (the next chunk of a transfer, a peer's answer) is taken
 //! without the ~35 µs sleep and wake-up, which the waking side pays too.
-//! A spin that found nothing stops the spinning until two sleeps in a row
-//! end within the spin's length (`park::SpinPolicy`).
 //!
 //! # Shutdown (the runtime's numbered protocol calls these steps)
 //!
@@ -98,8 +96,6 @@ pub(crate) struct Shared {
     /// Worker threads still running, and the queue shutdown waits on.
     running: AtomicUsize,
     exited: WaitQueue,
-    /// Whether the driver spins on the reactor before it sleeps.
-    spin: crate::park::SpinPolicy,
 }
 
 /// One worker's own state; lives in its thread's context.
@@ -137,7 +133,6 @@ impl Shared {
             block_on_parkers: Mutex::new(Vec::new()),
             running: AtomicUsize::new(workers),
             exited: WaitQueue::named("waitrt::workers_exited"),
-            spin: crate::park::SpinPolicy::new(),
         });
         for (index, local) in locals.into_iter().enumerate() {
             let core = Box::new(Core {
@@ -533,24 +528,16 @@ fn park(shared: &Shared) {
         if !common.is_shutdown() {
             // Polling a while first takes I/O that is about to come without
             // a sleep and a wake-up (`Builder::io_spin`).
-            let spin = common.config.io_spin;
-            let spun = match &common.io {
-                Some(io) if shared.spin.should_spin() && crate::park::spin_applies(io, spin) => {
-                    let found = crate::park::spin_for_io(io, spin, || shared.has_visible_work());
-                    shared.spin.after_spin(found);
-                    found
-                }
-                _ => false,
-            };
+            let spun = common.io.as_ref().is_some_and(|io| {
+                crate::park::spin_for_io(io, common.config.io_spin, || shared.has_visible_work())
+            });
             if !spun {
-                let slept = Instant::now();
                 // A paused clock jumps only when no thread runs tasks (a
                 // woken `block_on` counts from its wake) and none is queued.
                 crate::park::park_driving(common, parker, || {
                     common.busy.load(std::sync::atomic::Ordering::SeqCst) == 0
                         && !shared.has_visible_work()
                 });
-                shared.spin.after_sleep(slept.elapsed(), spin);
             } else if let Some(time) = &common.time {
                 time.process();
             }
