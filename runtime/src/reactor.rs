@@ -302,7 +302,10 @@ impl Reactor {
     /// How many turns (`epoll_wait` calls) were made so far.
     #[cfg(test)]
     pub(crate) fn turns(&self) -> u64 {
-        self.turn.lock().unwrap_or_else(PoisonError::into_inner).tick as u64
+        self.turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick as u64
     }
 
     /// Registered sources (metrics).

@@ -19,7 +19,13 @@ const YIELDS: usize = 5_000;
 /// a socket before every yield (so each reactor turn finds I/O) and a
 /// reader that takes it; returns (task polls, reactor turns) meanwhile.
 fn polls_and_turns(rt: &Runtime) -> (u64, u64) {
-    let reactor = rt.handle().scheduler.common().io.clone().expect("I/O enabled");
+    let reactor = rt
+        .handle()
+        .scheduler
+        .common()
+        .io
+        .clone()
+        .expect("I/O enabled");
     rt.block_on(async {
         let (mut reader, writer) = UnixStream::pair().unwrap();
         let done = Arc::new(AtomicBool::new(false));
@@ -71,7 +77,12 @@ fn check(rt: Runtime) {
 
 #[test]
 fn a_busy_current_thread_scheduler_turns_the_reactor_once_per_interval() {
-    check(crate::Builder::new_current_thread().enable_all().build().unwrap());
+    check(
+        crate::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
 }
 
 #[test]
