@@ -154,6 +154,19 @@ impl Cursor {
             picks.push(handle.seq());
         }
     }
+
+    /// The walk unlinked `entry` (its handle was `handle`) to wake it: into
+    /// the batch, counted against the exclusive budget. Returns whether
+    /// this batch is over (full, or one wake per batch under a test hook).
+    #[inline]
+    fn took(&mut self, handle: Handle, entry: Entry, batch: &mut WakeBatch) -> bool {
+        batch.push_entry(entry);
+        if self.class == Class::Exclusive {
+            self.budget -= 1;
+            self.note(Some(handle));
+        }
+        batch.is_full() || self.single
+    }
 }
 
 /// What a waiter's handle turned out to be on re-poll.
@@ -899,23 +912,15 @@ impl Inner {
                 };
                 let decision = if matches_all && entry.func.is_none() {
                     WakeDecision::Wake
-                } else if entry.visited == walk {
-                    WakeDecision::Skip
                 } else {
-                    entry.visited = walk;
-                    decide(entry, &spec.info, panic)
+                    decide_once(entry, walk, &spec.info, panic)
                 };
                 match decision {
                     WakeDecision::Skip => cursor.after = Some(head),
                     WakeDecision::Stop => return true,
                     WakeDecision::Wake => {
                         let entry = self.list.pop_front_of(cursor.class);
-                        batch.push_entry(entry);
-                        if cursor.class == Class::Exclusive {
-                            cursor.budget -= 1;
-                            cursor.note(Some(head));
-                        }
-                        if batch.is_full() || cursor.single {
+                        if cursor.took(head, entry, batch) {
                             return false;
                         }
                     }
@@ -936,23 +941,12 @@ impl Inner {
                 }
                 let next = self.list.next(handle);
                 let entry = self.list.get_mut(handle).expect("walked handle is linked");
-                let decision = if entry.visited == walk {
-                    WakeDecision::Skip
-                } else {
-                    entry.visited = walk;
-                    decide(entry, &spec.info, panic)
-                };
-                match decision {
+                match decide_once(entry, walk, &spec.info, panic) {
                     WakeDecision::Skip => cursor.after = Some(handle),
                     WakeDecision::Stop => return true,
                     WakeDecision::Wake => {
                         let entry = self.list.remove(handle).expect("walked handle is linked");
-                        batch.push_entry(entry);
-                        if cursor.class == Class::Exclusive {
-                            cursor.budget -= 1;
-                            cursor.note(Some(handle));
-                        }
-                        if batch.is_full() || cursor.single {
+                        if cursor.took(handle, entry, batch) {
                             return false;
                         }
                     }
@@ -966,6 +960,22 @@ impl Inner {
             cursor.after = None;
         }
     }
+}
+
+/// [`decide`] once per walk: an entry this walk already asked (it skipped
+/// it before a batch restart) is skipped again.
+#[inline]
+fn decide_once(
+    entry: &mut Entry,
+    walk: u64,
+    info: &WakeInfo,
+    panic: &mut Option<Box<dyn Any + Send>>,
+) -> WakeDecision {
+    if entry.visited == walk {
+        return WakeDecision::Skip;
+    }
+    entry.visited = walk;
+    decide(entry, info, panic)
 }
 
 /// `entry.decide`, with a custom function's panic caught: it counts as
