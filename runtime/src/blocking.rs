@@ -4,23 +4,35 @@
 //! new thread starts when none is idle, up to `max_blocking_threads`
 //! (default 512). A thread idle for `thread_keep_alive` (default 10 s)
 //! exits. An idle thread parks on its own [`Parker`] and joins the pool's
-//! list of idle threads; a job takes the thread that went idle last off
-//! that list and unparks it, so one job wakes one thread, and threads the
-//! load no longer needs stay asleep until their keep-alive ends (a wait
-//! queue's exclusive wake takes the one that went idle first, which spread
-//! a trickle of jobs over every thread and kept them all alive). The list
-//! and the job queue share one lock, so a thread goes idle only when no
-//! job is queued for it, and a job never waits while an idle thread
-//! sleeps. (A parker is a swap and, for a sleeping thread, one futex wake:
-//! the wait queue it replaced cost about 2,600 instructions per job,
-//! callgrind, `benches/fs_process.rs` fs_write/4KiB.) Kernel: a
-//! workqueue pool's idle workers (`pool->idle_list`, where new idlers go
-//! to the front and `wake_up_worker()` wakes the first with
-//! `wake_up_process()`), which sleep on no wait queue either: there is
-//! nothing to wait *for* but a job, and a dump lists what a job waits on
-//! while it runs. A job is a task
-//! like any other (its `JoinHandle` is the same type); it cannot be
-//! cancelled once it runs.
+//! list of idle threads; a job takes one thread off that list and unparks
+//! it, so one job wakes one thread. The list and the job queue share one
+//! lock, so a thread goes idle only when no job is queued for it, and a
+//! job never waits while an idle thread sleeps. (A parker is a swap and,
+//! for a sleeping thread, one futex wake: the wait queue it replaced cost
+//! about 2,600 instructions per job, callgrind, `benches/fs_process.rs`
+//! fs_write/4KiB.) Kernel: a workqueue pool's idle workers
+//! (`pool->idle_list`, woken with `wake_up_process()`), which sleep on no
+//! wait queue either: there is nothing to wait *for* but a job, and a dump
+//! lists what a job waits on while it runs. A job is a task like any other
+//! (its `JoinHandle` is the same type); it cannot be cancelled once it
+//! runs.
+//!
+//! # Which idle thread a job wakes
+//!
+//! The one that went idle last (LIFO, as the workqueue's idle list), so
+//! threads the load no longer needs stay asleep until their keep-alive
+//! ends; a wake of the one idle longest (FIFO) spreads a trickle of jobs
+//! over every thread and keeps them all alive. But not while the one that
+//! went idle last did so within [`CACHE_HOT`] (the scheduler's
+//! `sched_migration_cost`: it counts a task that ran that recently as
+//! cache-hot on its CPU): jobs are coming back to back, and that thread
+//! ran on the CPU its waker runs on now, so the scheduler starts it on the
+//! other CPU, and on a virtual machine waking an idle CPU costs about 35
+//! µs. Then the job wakes the one idle longest. Back-to-back `fs::read`s
+//! of 4 KiB from one task (2 CPUs, `FS_PROCESS_BENCH_CHILD=fs_read/4KiB`,
+//! 8 runs each, median): 64–66 µs per call waking the last idle thread,
+//! 33–38 µs waking the longest idle one (tokio: 32–34 µs, its condition
+//! variable wakes the longest waiter).
 //!
 //! When the pool has no thread and the OS refuses to start one (a pid
 //! limit, `RLIMIT_NPROC`, no address space for a stack), the job's handle
@@ -61,10 +73,27 @@ struct State {
     threads: usize,
     shutdown: bool,
     next_thread: usize,
-    /// Idle threads' parkers, the one that went idle last at the end: a
-    /// job takes it (LIFO). A thread off this list has a job to look for
-    /// (or shutdown began); one still on it when it wakes was not chosen.
-    idle: Vec<Arc<Parker>>,
+    /// Idle threads' parkers and when each went idle, the one that went
+    /// idle last at the back (see [`choose_idle`]). A thread off this list
+    /// has a job to look for (or shutdown began); one still on it when it
+    /// wakes was not chosen.
+    idle: VecDeque<(Arc<Parker>, Instant)>,
+}
+
+/// A thread idle for less than this is cache-hot on the CPU it left (the
+/// kernel's default `sched_migration_cost`, 0.5 ms).
+const CACHE_HOT: Duration = Duration::from_micros(500);
+
+/// Takes the idle thread a job wakes off `idle` (see the module docs):
+/// the one that went idle last, unless it did so within [`CACHE_HOT`] of
+/// `now`; then the one idle longest.
+fn choose_idle(idle: &mut VecDeque<(Arc<Parker>, Instant)>, now: Instant) -> Option<Arc<Parker>> {
+    let (_, since) = idle.back()?;
+    let chosen = match now.saturating_duration_since(*since) >= CACHE_HOT {
+        true => idle.pop_back(),
+        false => idle.pop_front(),
+    };
+    chosen.map(|(thread, _)| thread)
 }
 
 struct Inner {
@@ -94,7 +123,7 @@ impl BlockingPool {
                     threads: 0,
                     shutdown: false,
                     next_thread: 0,
-                    idle: Vec::new(),
+                    idle: VecDeque::new(),
                 }),
                 in_flight: AtomicUsize::new(0),
                 exited: WaitQueue::named("waitrt::blocking_pool_exited"),
@@ -112,7 +141,7 @@ impl BlockingPool {
         }
         state.jobs.push_back(job);
         inner.in_flight.fetch_add(1, AcqRel);
-        if let Some(thread) = state.idle.pop() {
+        if let Some(thread) = choose_idle(&mut state.idle, Instant::now()) {
             drop(state);
             // An unpark before the thread parks is not lost.
             thread.unpark();
@@ -163,7 +192,7 @@ impl BlockingPool {
         };
         inner.in_flight.fetch_sub(queued.len(), AcqRel);
         drop(queued); // already cancelled through the owned-task list
-        for thread in idle {
+        for (thread, _) in idle {
             thread.close(); // off the list: it wakes, sees shutdown, exits
         }
         let me = usize::from(inner.is_current_thread());
@@ -237,7 +266,7 @@ impl Inner {
                 continue;
             }
             if !state.shutdown {
-                state.idle.push(parker.clone());
+                state.idle.push_back((parker.clone(), Instant::now()));
                 drop(state);
                 if self.sleep(&parker) {
                     continue;
@@ -268,7 +297,7 @@ impl Inner {
         loop {
             let timed_out = parker.park_timeout(self.config.keep_alive);
             let mut state = self.lock();
-            let Some(at) = state.idle.iter().rposition(|p| Arc::ptr_eq(p, parker)) else {
+            let Some(at) = state.idle.iter().rposition(|(p, _)| Arc::ptr_eq(p, parker)) else {
                 return true; // chosen for a job, or shutdown began
             };
             if timed_out {
@@ -276,5 +305,38 @@ impl Inner {
                 return false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{choose_idle, CACHE_HOT};
+    use crate::park::Parker;
+
+    #[test]
+    fn a_job_wakes_the_last_idle_thread_unless_it_went_idle_just_now() {
+        let now = Instant::now() + Duration::from_secs(1);
+        let (a, b) = (Arc::new(Parker::new()), Arc::new(Parker::new()));
+        let list = |b_since: Instant| {
+            VecDeque::from([
+                (a.clone(), now - Duration::from_millis(900)),
+                (b.clone(), b_since),
+            ])
+        };
+        // The last idle thread has been idle a while: it is taken (LIFO),
+        // so a trickle of jobs leaves the other to its keep-alive.
+        let mut idle = list(now - CACHE_HOT);
+        assert!(Arc::ptr_eq(&choose_idle(&mut idle, now).unwrap(), &b));
+        assert!(Arc::ptr_eq(&idle[0].0, &a));
+        // It went idle just now (jobs back to back): the one idle longest.
+        let mut idle = list(now - CACHE_HOT / 10);
+        assert!(Arc::ptr_eq(&choose_idle(&mut idle, now).unwrap(), &a));
+        assert!(Arc::ptr_eq(&idle[0].0, &b));
+        // Nobody idle: no thread to wake.
+        assert!(choose_idle(&mut VecDeque::new(), now).is_none());
     }
 }
