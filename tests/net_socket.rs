@@ -473,6 +473,17 @@ fn fd_pair() -> (AsyncFd<StdUnixStream>, StdUnixStream) {
     (AsyncFd::new(ours).unwrap(), peer)
 }
 
+/// Spends a new `AsyncFd`'s first readiness (a registration starts out
+/// ready, as tokio's) with a read that would block, so the read readiness
+/// the test sees next comes from an edge the reactor collected after its
+/// own writes, never from this start.
+async fn spend_initial_readiness(fd: &AsyncFd<StdUnixStream>) {
+    let mut guard = fd.readable().await.unwrap();
+    let mut buf = [0; 8];
+    let read = guard.try_io(|fd| fd.get_ref().read(&mut buf));
+    assert!(read.is_err(), "nothing was written yet: {read:?}");
+}
+
 /// Whether `fut` is ready at its first poll.
 fn ready_now<F: Future>(fut: F) -> bool {
     let waker = futures::task::noop_waker();
@@ -541,6 +552,7 @@ rt_test! {
     fn async_fd_guard_clears_readiness_on_would_block(rt) {
         rt.block_on(async {
             let (fd, mut peer) = fd_pair();
+            spend_initial_readiness(&fd).await;
             peer.write_all(b"abc").unwrap();
             let mut buf = [0; 8];
             let mut guard = fd.readable().await.unwrap();
@@ -644,6 +656,7 @@ rt_test! {
     fn async_fd_get_mut(rt) {
         rt.block_on(async {
             let (mut fd, mut peer) = fd_pair();
+            spend_initial_readiness(&fd).await;
             peer.write_all(b"one").unwrap();
             let mut buf = [0; 8];
             fd.readable().await.unwrap().retain_ready();
@@ -657,13 +670,21 @@ rt_test! {
                 peer.write_all(b"two").unwrap();
                 peer
             });
-            let mut guard = waitrt::time::timeout(WATCHDOG, fd.readable())
-                .await
-                .expect("readable never woke after get_mut's reads")
-                .unwrap();
-            let n = guard.try_io(|fd| fd.get_ref().read(&mut buf)).unwrap().unwrap();
+            // The usual loop: a readiness that was stale (the reactor may
+            // collect the edge of the first write only now) says
+            // `WouldBlock` to `try_io`, which clears it, and the loop waits
+            // again. Bounded by the watchdog: a lost registration never wakes.
+            let n = waitrt::time::timeout(WATCHDOG, async {
+                loop {
+                    let mut guard = fd.readable().await.unwrap();
+                    if let Ok(read) = guard.try_io(|fd| fd.get_ref().read(&mut buf)) {
+                        break read.unwrap();
+                    }
+                }
+            })
+            .await
+            .expect("readable never woke after get_mut's reads");
             assert_eq!(&buf[..n], b"two");
-            drop(guard);
             drop(peer.join().unwrap());
             assert_eq!(fd.get_mut().as_raw_fd(), fd.as_raw_fd());
         });
