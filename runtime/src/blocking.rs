@@ -23,16 +23,19 @@
 //! threads the load no longer needs stay asleep until their keep-alive
 //! ends; a wake of the one idle longest (FIFO) spreads a trickle of jobs
 //! over every thread and keeps them all alive. But not while the one that
-//! went idle last did so within [`CACHE_HOT`] (the scheduler's
-//! `sched_migration_cost`: it counts a task that ran that recently as
-//! cache-hot on its CPU): jobs are coming back to back, and that thread
-//! ran on the CPU its waker runs on now, so the scheduler starts it on the
-//! other CPU, and on a virtual machine waking an idle CPU costs about 35
-//! µs. Then the job wakes the one idle longest. Back-to-back `fs::read`s
-//! of 4 KiB from one task (2 CPUs, `FS_PROCESS_BENCH_CHILD=fs_read/4KiB`,
-//! 8 runs each, median): 64–66 µs per call waking the last idle thread,
-//! 33–38 µs waking the longest idle one (tokio: 32–34 µs, its condition
-//! variable wakes the longest waiter).
+//! went idle last did so within [`CACHE_HOT`] (the kernel's
+//! `sched_migration_cost`, the time within which the scheduler counts a
+//! task as cache-hot on the CPU it left): jobs are coming back to back,
+//! and that thread has most likely just shared a CPU with the task that
+//! now wakes it, so the scheduler starts it on the other CPU, whose wake
+//! from idle a virtual machine makes slow (`perf sched timehist`: 35–45 µs
+//! of scheduling delay per wake). Then the job wakes the one idle longest.
+//! Back-to-back `fs::read`s of 4 KiB from one task (2 CPUs,
+//! `FS_PROCESS_BENCH_CHILD=fs_read/4KiB`, 8 runs each, median µs per
+//! call): 63–73 waking the last idle thread always, 33–38 the longest idle
+//! one always, 28 with this rule (tokio: 32–34, its condition variable
+//! wakes the longest waiter). `fs::write`s of 4 KiB, which come about 175
+//! µs apart, went from 175 to 199.
 //!
 //! When the pool has no thread and the OS refuses to start one (a pid
 //! limit, `RLIMIT_NPROC`, no address space for a stack), the job's handle
