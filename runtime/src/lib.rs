@@ -267,6 +267,9 @@ pub use waitrt_macros::{main, test};
 // Inside this crate the attributes take `crate = "crate"` (the crate's own
 // code says `crate::`, as everywhere else in it).
 #[cfg(test)]
+mod test_child;
+
+#[cfg(test)]
 mod macro_tests {
     #[crate::test(crate = "crate", start_paused = true)]
     async fn test_attribute_inside_the_crate() {

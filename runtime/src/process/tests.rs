@@ -2,7 +2,6 @@
 //! test runs in a child process (this binary, re-run on that test alone):
 //! a started reaper and a failed `pidfd_open` last for the process.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -14,39 +13,9 @@ const CHILD: &str = "WAITRT_PROCESS_TEST_CHILD";
 /// passed; in the child, runs `body`.
 fn in_child(name: &str, body: impl FnOnce()) {
     let test = format!("{}::{name}", module_path!().trim_start_matches("waitrt::"));
-    if std::env::var(CHILD).as_deref() == Ok(test.as_str()) {
-        body();
+    let Some((status, text)) = crate::test_child::run_test_in_child(CHILD, &test, body) else {
         return;
-    }
-    // Output to a file, not a pipe: a grandchild left running by a
-    // failing test must not keep the reader waiting for EOF.
-    let log_path = std::env::temp_dir().join(format!(
-        "waitrt-process-test-{}-{name}.log",
-        std::process::id()
-    ));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, &test)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    for _ in 0..600 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if status.is_none() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&log_path);
+    };
     assert!(
         status.is_some_and(|status| status.success()) && text.contains("1 passed"),
         "{test} in a child process: {status:?} (None: killed after 60 s)\n{text}"

@@ -3,7 +3,7 @@
 //! since a started listener or a raised signal lasts for the process.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use super::*;
@@ -15,32 +15,7 @@ const CHILD: &str = "RUNTIME_SIGNAL_LISTENER_CHILD";
 /// by the one-minute watchdog) and its output; in the child, runs `body`.
 fn in_child(name: &str, body: impl FnOnce()) -> Option<(Option<ExitStatus>, String)> {
     let test = format!("{}::{name}", module_path!().trim_start_matches("waitrt::"));
-    if std::env::var(CHILD).as_deref() == Ok(test.as_str()) {
-        body();
-        return None;
-    }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, &test)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    for _ in 0..600 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if status.is_none() {
-        child.kill().unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    let text = [output.stdout, output.stderr].concat();
-    Some((status, String::from_utf8_lossy(&text).into_owned()))
+    crate::test_child::run_test_in_child(CHILD, &test, body)
 }
 
 fn fail_to_spawn(body: Body) -> io::Result<()> {
