@@ -7,8 +7,9 @@
 //! variable that makes the test run its body there. The parent only waits
 //! for the child, under a watchdog, and reports its output.
 
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use waitrt::signal::{self, ProcessSignal};
@@ -46,45 +47,13 @@ fn in_child(name: &str, nofile: Option<u32>, body: impl FnOnce()) {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let (status, output) = run_with_watchdog(command);
+    let (status, output) = support::run_with_watchdog(command);
     assert!(
         status.is_some_and(|s| s.success()),
         "child for `{name}` failed ({status:?}):\n{output}"
     );
     // The child ran the body, not an empty filter.
     assert!(output.contains("1 passed"), "child for `{name}`:\n{output}");
-}
-
-/// Spawns `command` and waits for it at most a minute (then kills it and
-/// gives `None`); returns its status and its stdout and stderr.
-fn run_with_watchdog(mut command: Command) -> (Option<ExitStatus>, String) {
-    let mut child = command.spawn().unwrap();
-    let readers = [
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
-    ];
-    let mut status = None;
-    for _ in 0..600 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if status.is_none() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let output = readers.map(|r| r.join().unwrap()).concat();
-    (status, output)
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = pipe.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    })
 }
 
 /// Polls `done` up to 2,000 times, 5 ms apart; whether it became true.

@@ -7,8 +7,10 @@
 //! the child's own exiting children (`SIGCHLD`). The parent only waits
 //! for the child, under a watchdog, and reports its output.
 
+mod support;
+
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::task::{Context, Poll};
@@ -35,32 +37,14 @@ fn run_child(name: &str, body: impl FnOnce()) -> Option<(Option<ExitStatus>, Str
         body();
         return None;
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, name)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let readers = [
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
-    ];
-    let mut status = None;
-    for _ in 0..600 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if status.is_none() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    let output = readers.map(|r| r.join().unwrap()).concat();
-    Some((status, output))
+        .stderr(Stdio::piped());
+    Some(support::run_with_watchdog(command))
 }
 
 /// [`run_child`], and the child must pass its one test.
@@ -73,14 +57,6 @@ fn in_child(name: &str, body: impl FnOnce()) {
         "child for `{name}` failed ({status:?}):\n{output}"
     );
     assert!(output.contains("1 passed"), "child for `{name}`:\n{output}");
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = pipe.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    })
 }
 
 /// Sends `kind` to this (child) process from another process: `kill`,

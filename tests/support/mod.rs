@@ -434,3 +434,41 @@ where
         }
     }
 }
+
+// ===== child processes =====
+
+/// Spawns `command` (its stdout and stderr piped) and waits for it at most
+/// a minute (then kills it and gives `None`); returns its status and its
+/// stdout and stderr.
+pub fn run_with_watchdog(
+    mut command: std::process::Command,
+) -> (Option<std::process::ExitStatus>, String) {
+    let mut child = command.spawn().unwrap();
+    let readers = [
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    ];
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = readers.map(|r| r.join().unwrap()).concat();
+    (status, output)
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
