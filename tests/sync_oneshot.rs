@@ -65,6 +65,34 @@ fn sender_drop_wakes_the_receiver() {
     both("sender_drop", sender_drop_ends_the_receiver);
 }
 
+/// A kernel-family receive (and a blocking one on a thread) that sleeps
+/// on the channel's queue is woken by a send that comes after it: the
+/// send looks at the queue once such a wait began.
+async fn kernel_family_receive_is_woken_by_a_later_send() {
+    let (tx, mut rx) = oneshot::channel();
+    let receiver = waitrt::spawn(async move { rx.recv_killable().await });
+    waitrt::spawn(async move { tx.send(3).unwrap() });
+    assert_eq!(receiver.await.unwrap(), Ok(Ok(3)));
+}
+
+#[test]
+fn kernel_family_receive_wakes_on_a_later_send() {
+    both(
+        "kernel-family",
+        kernel_family_receive_is_woken_by_a_later_send,
+    );
+    // And from a plain thread, asleep before the send.
+    support::watchdog("blocking receives", support::WATCHDOG, || {
+        for _ in 0..ITERS {
+            let (tx, rx) = oneshot::channel();
+            let receiver = std::thread::spawn(move || rx.blocking_recv());
+            std::thread::yield_now();
+            tx.send(5).unwrap();
+            assert_eq!(receiver.join().unwrap(), Ok(5));
+        }
+    });
+}
+
 #[test]
 fn receiver_drop_wakes_closed() {
     both("receiver_drop", receiver_drop_ends_closed);

@@ -31,6 +31,11 @@ thread_local! {
     static THREAD_WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
 }
 
+/// The current thread's waker: it unparks the thread.
+pub(crate) fn thread_waker() -> Waker {
+    THREAD_WAKER.with(Waker::clone)
+}
+
 // ===== impl WaitQueue =====
 
 impl WaitQueue {

@@ -162,6 +162,22 @@ impl QueueId {
         QueueId(queue as *const WaitQueue as usize)
     }
 
+    /// The id of a one-waiter [`RcuWait`](crate::RcuWait): its address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::new();
+    /// assert_eq!(waitq::hook::QueueId::of_rcuwait(&wait).addr(), &wait as *const _ as usize);
+    /// ```
+    pub fn of_rcuwait<S>(wait: &crate::RcuWait<S>) -> QueueId {
+        wait.id()
+    }
+
+    pub(crate) fn of_addr(addr: usize) -> QueueId {
+        QueueId(addr)
+    }
+
     /// The queue's address.
     ///
     /// # Examples
@@ -481,6 +497,44 @@ fn decide_slow(
     }
 }
 
+/// [`decide`] for a waiter that sleeps on something other than a
+/// [`WaitQueue`] (an [`RcuWait`](crate::RcuWait)): a non-exclusive,
+/// uninterruptible waiter on `queue`, named `name`.
+#[inline]
+pub(crate) fn decide_on(
+    kind: PointKind,
+    queue: QueueId,
+    name: Option<&'static str>,
+    site: &'static Location<'static>,
+) {
+    if is_enabled() {
+        decide_on_slow(kind, queue, name, site);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn decide_on_slow(
+    kind: PointKind,
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    site: &'static Location<'static>,
+) {
+    if PROBING.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
+    if let Some(hook) = current() {
+        hook.decide(&Point {
+            kind,
+            queue,
+            site,
+            exclusive: false,
+            state: TaskState::Uninterruptible,
+            queue_name,
+        });
+    }
+}
+
 /// Reports a wake, then (if it woke someone) the decision point after it
 /// ([`PointKind::AfterWake`]); a no-op without a hook.
 #[inline]
@@ -510,6 +564,44 @@ fn woke_slow(queue: &WaitQueue, site: &'static Location<'static>, woken: usize, 
         if woken > 0 {
             let state = TaskState::Uninterruptible;
             decide_slow(PointKind::AfterWake, Some(queue), site, false, state);
+        }
+    }
+}
+
+/// [`woke`] for a wake of something other than a [`WaitQueue`] (an
+/// [`RcuWait`](crate::RcuWait)).
+#[inline]
+pub(crate) fn woke_on(
+    queue: QueueId,
+    name: Option<&'static str>,
+    site: &'static Location<'static>,
+    woken: usize,
+    kind: WakeKind,
+) {
+    if is_enabled() {
+        woke_on_slow(queue, name, site, woken, kind);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn woke_on_slow(
+    queue: QueueId,
+    name: Option<&'static str>,
+    site: &'static Location<'static>,
+    woken: usize,
+    kind: WakeKind,
+) {
+    if let Some(hook) = current() {
+        hook.woke(&Wake {
+            queue,
+            site,
+            woken,
+            kind,
+        });
+        drop(hook);
+        if woken > 0 {
+            decide_on_slow(PointKind::AfterWake, queue, name, site);
         }
     }
 }

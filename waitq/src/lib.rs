@@ -49,6 +49,8 @@
 //! | `waitqueue_active`, `wq_has_sleeper` | [`WaitQueue::waitqueue_active`], [`WaitQueue::wq_has_sleeper`] | none |
 //! | `wake_up_pollfree` (closest) | [`WaitQueue::close`] → [`Closed`] | maitake `close` |
 //! | `signal_pending_state` | [`SignalSource`] ([`TaskSignals`]) | none |
+//! | `struct rcuwait` (one waiter, no list): `rcuwait_wait_event`, `rcuwait_wake_up`, `rcuwait_active` | [`RcuWait`] ([`RcuWait::poll_wait_event`], [`RcuWait::wake_up`], [`RcuWait::rcuwait_active`]) | `AtomicWaker` |
+//! | `struct completion` (`done` under the wait's lock, `swake_up_locked`) | [`RcuWait::with_state`], [`RcuWait::lock`] + [`RcuWaitGuard::wake_up`], [`RcuWait::poll_wait_event_locked`] | tokio's oneshot state word |
 //!
 //! # The contract
 //!
@@ -159,6 +161,7 @@ mod list;
 mod poll_waiter;
 mod prepare;
 mod queue;
+mod rcuwait;
 pub mod registry;
 mod signal;
 mod sync;
@@ -171,6 +174,7 @@ pub use error::{Closed, Interrupted, Killed, TimedOut, WaitError};
 pub use poll_waiter::PollWaiter;
 pub use prepare::{Wait, WaitEntry};
 pub use queue::WaitQueue;
+pub use rcuwait::{RcuWait, RcuWaitEvent, RcuWaitGuard};
 pub use signal::{SignalKind, SignalSource, TaskSignals};
 pub use wait::{
     WaitEvent, WaitEventInterruptible, WaitEventInterruptibleTimeout, WaitEventKillable,

@@ -99,6 +99,9 @@ pub enum WaitApi {
     Prepare,
     /// A [`PollWaiter`](crate::PollWaiter).
     Poll,
+    /// An [`RcuWait`](crate::RcuWait)'s one waiter, from a task or a
+    /// plain thread.
+    RcuWait,
 }
 
 impl WaitApi {
@@ -114,6 +117,7 @@ impl WaitApi {
             2 => WaitApi::Blocking,
             3 => WaitApi::Prepare,
             4 => WaitApi::Poll,
+            5 => WaitApi::RcuWait,
             _ => WaitApi::Event,
         }
     }
@@ -177,6 +181,7 @@ impl fmt::Display for WaitKind {
             WaitApi::Blocking => "blocking_wait_event",
             WaitApi::Prepare => "prepare_to_wait",
             WaitApi::Poll => "poll_wait_event",
+            WaitApi::RcuWait => "rcuwait_wait_event",
         })?;
         match self.state {
             TaskState::Interruptible => f.write_str("_interruptible")?,
@@ -482,11 +487,24 @@ pub(crate) fn record(
     site: &'static Location<'static>,
     kind: WaitKind,
 ) -> bool {
+    record_on(QueueId::of(queue), queue.name(), seq, site, kind)
+}
+
+/// [`record`] for a waiter on something other than a
+/// [`WaitQueue`](crate::WaitQueue) (an [`RcuWait`](crate::RcuWait)),
+/// identified by `queue` and named `queue_name`.
+#[cold]
+#[inline(never)]
+pub(crate) fn record_on(
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    seq: u64,
+    site: &'static Location<'static>,
+    kind: WaitKind,
+) -> bool {
     let Some((task, thread, since)) = stamp(kind.api) else {
         return false;
     };
-    let queue_name = queue.name();
-    let queue = QueueId::of(queue);
     let key = (queue.addr(), seq);
     let index = shard_of(key);
     let mut shard = shard(index);
@@ -545,7 +563,14 @@ pub(crate) fn note_picked(queue: &crate::WaitQueue, seqs: &[u64]) {
 #[cold]
 #[inline(never)]
 pub(crate) fn remove(queue: &crate::WaitQueue, seq: u64) {
-    let key = (QueueId::of(queue).addr(), seq);
+    remove_on(QueueId::of(queue), seq);
+}
+
+/// [`remove`] for a sleep listed by [`record_on`].
+#[cold]
+#[inline(never)]
+pub(crate) fn remove_on(queue: QueueId, seq: u64) {
+    let key = (queue.addr(), seq);
     let removed = shard(shard_of(key)).waiting.remove(&key);
     // A thread handle is dropped outside the lock.
     drop(removed);

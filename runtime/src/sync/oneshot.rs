@@ -37,18 +37,21 @@
 //!
 //! # Internals
 //!
-//! One allocation (an `Arc` of the value slot under a `std::sync::Mutex`,
-//! and one wait queue, whose first waiter's slot is inline: it allocates
-//! only if the receiver and a sender in `closed()` sleep at once). Each side takes the lock once: the sender to store the value, the
-//! receiver to take it. The state's two flags (sender done, receiver
-//! closed) are mirrored in an atomic, set in the same lock hold, so a
-//! receive that finds nothing, and every waiter's condition, read it
-//! without the lock. Either side wakes the other only if it sleeps: it
-//! sets its flag, then a `SeqCst` fence, then reads
-//! [`WaitQueue::waitqueue_active`]; a waiter links its entry, then a
-//! `SeqCst` fence, then reads the flags. Of the two fences one comes
-//! first, so either the waker sees the waiter linked or the waiter sees
-//! the flag (the kernel's `wq_has_sleeper` pairing).
+//! One allocation: an `Arc` of the value slot under a `std::sync::Mutex`,
+//! an [`RcuWait`] for the receiver's own poll (the one waiter it can have:
+//! no list, no allocation), and a wait queue for every other wait (the
+//! kernel-family and blocking receives, and a sender in `closed()`; its
+//! first waiter's slot is inline). Each side takes the value lock once:
+//! the sender to store the value, the receiver to take it. The state's
+//! two flags (sender done, receiver closed) are mirrored in an atomic,
+//! set in the same lock hold, so a receive that finds nothing, and every
+//! waiter's condition, read it without the lock. Either side wakes the
+//! other only if it sleeps: it sets its flag, then a `SeqCst` fence, then
+//! reads [`RcuWait::rcuwait_active`] and
+//! [`WaitQueue::waitqueue_active`]; a waiter stores its waker (or links
+//! its entry), then a `SeqCst` fence, then reads the flags. Of the two
+//! fences one comes first, so either the waker sees the waiter or the
+//! waiter sees the flag (the kernel's `wq_has_sleeper` pairing).
 
 pub mod error;
 
@@ -57,11 +60,11 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{fence, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use waitq::{coop, Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
+use waitq::{coop, Interrupted, Killed, PollWaiter, RcuWait, RcuWaitGuard, TimedOut, WaitQueue};
 
 pub use error::{RecvError, TryRecvError};
 
@@ -78,13 +81,17 @@ use crate::sync::signals;
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
-        state: Mutex::new(State {
-            value: None,
-            tx_done: false,
-            rx_closed: false,
-        }),
+        state: RcuWait::with_state(
+            Some("oneshot_recv"),
+            State {
+                value: None,
+                tx_done: false,
+                rx_closed: false,
+                queue_used: false,
+            },
+        ),
         flags: AtomicU8::new(0),
-        queue: WaitQueue::new(),
+        queue: OnceLock::new(),
     });
     (
         Sender {
@@ -93,7 +100,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             inner,
-            waiter: None,
+            slept: false,
             done: false,
         },
     )
@@ -114,20 +121,24 @@ pub struct Sender<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,
-    /// Made on the first poll that has to sleep.
-    waiter: Option<PollWaiter<QueueOf<T>>>,
+    /// A poll of the receiver itself stored its waker in `state` and no
+    /// later poll ended that wait.
+    slept: bool,
     /// The value (or the error) was handed out.
     done: bool,
 }
 
 struct Inner<T> {
-    state: Mutex<State<T>>,
+    /// The state, under the lock of the wait the receiver's own poll
+    /// sleeps on (its one waiter).
+    state: RcuWait<State<T>>,
     /// `State`'s two flags (`TX_DONE`, `RX_CLOSED`), set in the same lock
     /// hold as the state, for the reads that need no lock.
     flags: AtomicU8,
-    /// Both sides sleep here: the receiver for the value, the sender in
-    /// `closed()`.
-    queue: WaitQueue,
+    /// Every other wait: the receiver's kernel-family and blocking waits,
+    /// and the sender in `closed()`. Made by the first of them, boxed so
+    /// that a channel that never needs it stays small (no 232-byte copy).
+    queue: OnceLock<Box<WaitQueue>>,
 }
 
 struct State<T> {
@@ -136,6 +147,20 @@ struct State<T> {
     tx_done: bool,
     /// The receiver closed or was dropped.
     rx_closed: bool,
+    /// A wait on `queue` began: a state change must look there too.
+    queue_used: bool,
+}
+
+impl<T> State<T> {
+    /// What the receiver gets now: the value, the error, or `None` while
+    /// the sender may still send.
+    fn take(&mut self) -> Option<Result<T, RecvError>> {
+        match self.value.take() {
+            Some(value) => Some(Ok(value)),
+            None if self.tx_done || self.rx_closed => Some(Err(RecvError(()))),
+            None => None,
+        }
+    }
 }
 
 /// The sender sent or was dropped (`State::tx_done`).
@@ -149,15 +174,15 @@ struct QueueOf<T>(Arc<Inner<T>>);
 impl<T> Deref for QueueOf<T> {
     type Target = WaitQueue;
     fn deref(&self) -> &WaitQueue {
-        &self.0.queue
+        self.0.queue.get_or_init(Box::default)
     }
 }
 
 // ===== impl Inner =====
 
 impl<T> Inner<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> RcuWaitGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Mirrors a flag just set in `state` (call under the lock).
@@ -165,12 +190,34 @@ impl<T> Inner<T> {
         self.flags.fetch_or(flag, Ordering::Relaxed);
     }
 
-    /// Wakes the other side if it sleeps (the flag was set first; the
-    /// fence pairs with the one in `seen`, see "Internals").
-    fn wake(&self) {
-        fence(Ordering::SeqCst);
-        if self.queue.waitqueue_active_after_barrier() {
-            self.queue.wake_up();
+    /// The queue for every wait but the receiver's own poll, marked used
+    /// (under the lock) before the caller links an entry on it.
+    fn queue(&self) -> &WaitQueue {
+        self.lock().queue_used = true;
+        self.queue.get_or_init(Box::default)
+    }
+
+    /// Ends a lock hold that changed the state: wakes the receiver's poll
+    /// in the same hold, then, if a wait on the queue ever began, the
+    /// queue's sleepers (after a fence that pairs with the one in `seen`,
+    /// see "Internals").
+    #[inline]
+    fn wake(&self, state: &mut RcuWaitGuard<'_, State<T>>) -> bool {
+        state.wake_up();
+        state.queue_used
+    }
+
+    /// The second half of [`wake`](Self::wake), after the lock: wakes the
+    /// queue's sleepers if a wait on it ever began.
+    #[inline]
+    fn wake_queue(&self, queue_used: bool) {
+        if queue_used {
+            fence(Ordering::SeqCst);
+            if let Some(queue) = self.queue.get() {
+                if queue.waitqueue_active_after_barrier() {
+                    queue.wake_up();
+                }
+            }
         }
     }
 
@@ -197,12 +244,7 @@ impl<T> Inner<T> {
         if self.flags.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut state = self.lock();
-        match state.value.take() {
-            Some(value) => Some(Ok(value)),
-            None if state.tx_done || state.rx_closed => Some(Err(RecvError(()))),
-            None => None,
-        }
+        self.lock().take()
     }
 
     fn close_rx(&self) {
@@ -212,8 +254,9 @@ impl<T> Inner<T> {
         }
         state.rx_closed = true;
         self.set(RX_CLOSED);
+        let queue_used = self.wake(&mut state);
         drop(state);
-        self.wake();
+        self.wake_queue(queue_used);
     }
 }
 
@@ -242,8 +285,9 @@ impl<T> Sender<T> {
         state.value = Some(value);
         state.tx_done = true;
         inner.set(TX_DONE);
+        let queue_used = inner.wake(&mut state);
         drop(state);
-        inner.wake();
+        inner.wake_queue(queue_used);
         Ok(())
     }
 
@@ -267,7 +311,7 @@ impl<T> Sender<T> {
     /// ```
     pub async fn closed(&mut self) {
         let inner = self.inner.as_ref().expect("sender used after send");
-        let _ = inner.queue.wait_event(|| inner.seen(RX_CLOSED)).await;
+        let _ = inner.queue().wait_event(|| inner.seen(RX_CLOSED)).await;
     }
 
     /// [`closed`](Self::closed) as a poll function, for hand-written
@@ -291,9 +335,10 @@ impl<T> Sender<T> {
     /// ```
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let inner = self.inner.as_ref().expect("sender used after send");
-        let waiter = self
-            .closed_waiter
-            .get_or_insert_with(|| PollWaiter::new(QueueOf(inner.clone())));
+        let waiter = self.closed_waiter.get_or_insert_with(|| {
+            inner.queue(); // marks the queue used before a wait links
+            PollWaiter::new(QueueOf(inner.clone()))
+        });
         // The queue is never closed: `Ready` means the receiver is gone.
         waiter
             .poll_wait_event(cx, || inner.seen(RX_CLOSED))
@@ -320,8 +365,9 @@ impl<T> Drop for Sender<T> {
             let mut state = inner.lock();
             state.tx_done = true;
             inner.set(TX_DONE);
+            let queue_used = inner.wake(&mut state);
             drop(state);
-            inner.wake();
+            inner.wake_queue(queue_used);
         }
     }
 }
@@ -411,7 +457,7 @@ impl<T> Receiver<T> {
             );
         }
         let inner = &*self.inner;
-        let _ = inner.queue.blocking_wait_event(|| inner.rx_ready());
+        let _ = inner.queue().blocking_wait_event(|| inner.rx_ready());
         let res = self.inner.try_take().unwrap_or(Err(RecvError(())));
         self.finish();
         res
@@ -443,7 +489,7 @@ impl<T> Receiver<T> {
     pub async fn recv_interruptible(&mut self) -> Result<Result<T, RecvError>, Interrupted> {
         let inner = &*self.inner;
         let res = inner
-            .queue
+            .queue()
             .wait_event_interruptible(signals::current(), || inner.rx_ready())
             .await;
         self.after_wait(res)
@@ -473,7 +519,7 @@ impl<T> Receiver<T> {
     pub async fn recv_killable(&mut self) -> Result<Result<T, RecvError>, Killed> {
         let inner = &*self.inner;
         let res = inner
-            .queue
+            .queue()
             .wait_event_killable(signals::current(), || inner.rx_ready())
             .await;
         self.after_wait(res)
@@ -511,7 +557,7 @@ impl<T> Receiver<T> {
     ) -> Result<Result<T, RecvError>, TimedOut> {
         let inner = &*self.inner;
         let res = inner
-            .queue
+            .queue()
             .wait_event_timeout(crate::time::clock(), timeout, || inner.rx_ready())
             .await
             .map(drop);
@@ -538,7 +584,14 @@ impl<T> Receiver<T> {
 
     fn finish(&mut self) {
         self.done = true;
-        self.waiter = None;
+        self.finish_wait();
+    }
+
+    /// Takes the receiver's waker back out of `state`, if a poll left it.
+    fn finish_wait(&mut self) {
+        if std::mem::take(&mut self.slept) {
+            self.inner.state.finish_wait();
+        }
     }
 }
 
@@ -551,24 +604,25 @@ impl<T> Future for Receiver<T> {
             return Poll::Ready(Err(RecvError(())));
         }
         ready!(coop::poll_proceed(cx));
-        loop {
-            if let Some(res) = this.inner.try_take() {
-                this.finish();
-                return Poll::Ready(res);
-            }
-            // The wait spends its own unit.
-            coop::refund();
-            let inner = &this.inner;
-            let waiter = this
-                .waiter
-                .get_or_insert_with(|| PollWaiter::new(QueueOf(inner.clone())));
-            ready!(waiter.poll_wait_event(cx, || inner.rx_ready())).ok();
+        // Lock-free first: the flags say whether anything is there.
+        if let Some(res) = this.inner.try_take() {
+            this.finish();
+            return Poll::Ready(res);
         }
+        // The wait spends its own unit.
+        coop::refund();
+        let poll = this.inner.state.poll_wait_event_locked(cx, State::take);
+        this.slept = poll.is_pending();
+        // The wait is never closed.
+        let res = ready!(poll).unwrap_or(Err(RecvError(())));
+        this.finish();
+        Poll::Ready(res)
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        self.finish_wait();
         if !self.done {
             self.inner.close_rx();
         }

@@ -1,0 +1,576 @@
+//! [`RcuWait`]: a wait with room for exactly one waiter, and no list
+//! (kernel: `struct rcuwait`); the type's docs hold the contract.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use crate::coop;
+use crate::error::{Closed, Reason};
+use crate::hook::{self, PointKind, QueueId, WakeKind};
+use crate::registry::{self, WaitApi, WaitKind};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::TaskState;
+
+/// A wait for one waiter at a time: [`poll_wait_event`](Self::poll_wait_event)
+/// (or [`wait_event`](Self::wait_event)) until a condition holds, woken by
+/// [`wake_up`](Self::wake_up).
+///
+/// Kernel: `struct rcuwait` (`include/linux/rcuwait.h`: `rcuwait_wait_event()`,
+/// `rcuwait_wake_up()`, `rcuwait_active()`).
+///
+/// A oneshot's receiver, a channel's one receiver, a socket's `poll_read`
+/// caller: where only one task can ever wait, a list, sequence numbers and
+/// exclusive hand-off are cost without use. The waiter stores its waker in
+/// the one slot; a wake takes it out and calls it.
+///
+/// # Contract
+///
+/// - **One waiter.** A second waiter replaces the first one's waker: only
+///   the task that polled last is woken (tokio's `poll_*` rule, and the
+///   kernel's: `rcuwait_wait_event` callers must serialize themselves).
+/// - **No lost wake-ups**, by the queue's own rule: the waiter stores its
+///   waker under the slot's lock and only then re-checks its condition; a
+///   waker changes the state first and then takes the same lock to take
+///   the waker. Whichever lock hold comes second sees the other's work.
+///   [`rcuwait_active`](RcuWait::rcuwait_active) skips the lock, and is
+///   only sound after a full barrier on both sides (see its docs).
+/// - **Close** ends the wait with [`Closed`] (unless the condition holds),
+///   and every later wait whose condition is false fails at once.
+/// - **Nothing runs under the lock**: no condition, and no waker clone,
+///   call or drop. The one exception is the locked form, for state that
+///   lives under the wait's own lock ([`with_state`](RcuWait::with_state),
+///   [`lock`](RcuWait::lock), [`poll_wait_event_locked`](RcuWait::poll_wait_event_locked),
+///   kernel: `struct completion`): there the condition reads that state
+///   under the lock, and a wake changes it and takes the waker in one hold.
+/// - The wait spends the task's [`coop`] budget, reports the test
+///   toolkit's decision points ([`hook`]) and lists its sleep in the
+///   [wait registry](crate::registry) when that is on, as every other wait.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use waitq::RcuWait;
+///
+/// static DONE_WAIT: RcuWait = RcuWait::named("done_wait");
+/// static DONE: AtomicBool = AtomicBool::new(false);
+///
+/// let setter = std::thread::spawn(|| {
+///     DONE.store(true, Ordering::SeqCst); // change the state first,
+///     DONE_WAIT.wake_up();                // then wake
+/// });
+/// futures::executor::block_on(DONE_WAIT.wait_event(|| DONE.load(Ordering::SeqCst))).unwrap();
+/// setter.join().unwrap();
+/// ```
+pub struct RcuWait<S = ()> {
+    slot: Mutex<Slot<S>>,
+    /// `slot.waker.is_some()`, written under the lock and read without it
+    /// (a hint: see [`RcuWait::rcuwait_active`]).
+    armed: AtomicBool,
+    closed: AtomicBool,
+    /// The name the wait registry and the toolkit report.
+    name: Option<&'static str>,
+}
+
+struct Slot<S> {
+    waker: Option<Waker>,
+    /// The sleep is listed in the wait registry (under the key
+    /// `(address, 0)`: there is only one sleeper).
+    recorded: bool,
+    /// The owner's state, for locked waits (see [`RcuWait::lock`]).
+    state: S,
+}
+
+/// The registry key's sequence part: one sleeper, one key.
+const SEQ: u64 = 0;
+
+// ===== impl RcuWait =====
+
+impl RcuWait {
+    /// An empty wait. `const`, so it can be a `static`.
+    ///
+    /// Kernel: `rcuwait_init()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static WAIT: waitq::RcuWait = waitq::RcuWait::new();
+    /// assert!(!WAIT.rcuwait_active());
+    /// ```
+    pub const fn new() -> Self {
+        Self::with_name(None)
+    }
+
+    /// An empty wait with a name, which task dumps and the wait registry
+    /// report for its sleeper. `const`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::named("rx_wait");
+    /// assert_eq!(wait.name(), Some("rx_wait"));
+    /// ```
+    pub const fn named(name: &'static str) -> Self {
+        Self::with_name(Some(name))
+    }
+
+    const fn with_name(name: Option<&'static str>) -> Self {
+        RcuWait::with_state(name, ())
+    }
+}
+
+impl<S> RcuWait<S> {
+    /// A wait whose lock also guards `state`, for waits whose condition
+    /// reads that state under the lock and wakes that change it in the
+    /// same lock hold (see [`lock`](Self::lock)). `const`.
+    ///
+    /// Kernel: a `struct completion`, whose `done` count lives under its
+    /// wait's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::with_state(Some("done_wait"), 0u32);
+    /// assert_eq!(*wait.lock(), 0);
+    /// ```
+    pub const fn with_state(name: Option<&'static str>, state: S) -> Self {
+        RcuWait {
+            slot: Mutex::new(Slot {
+                waker: None,
+                recorded: false,
+                state,
+            }),
+            armed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            name,
+        }
+    }
+
+    /// The name, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(waitq::RcuWait::new().name(), None);
+    /// ```
+    pub fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// Whether a waiter's waker is stored, read without the lock: a hint.
+    ///
+    /// Kernel: `rcuwait_active()`. To skip a [`wake_up`](Self::wake_up)
+    /// with it, the waker must issue a full barrier (`fence(SeqCst)`)
+    /// between its state change and this read, and the waiter's condition
+    /// must issue one before it reads the state (the kernel's
+    /// `smp_mb()` pairing): then either the waker sees the waiter's waker
+    /// or the waiter sees the state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+    /// let wait = waitq::RcuWait::new();
+    /// let ready = AtomicBool::new(false);
+    /// ready.store(true, SeqCst);
+    /// fence(SeqCst);
+    /// if wait.rcuwait_active() {
+    ///     wait.wake_up();
+    /// }
+    /// ```
+    #[inline]
+    pub fn rcuwait_active(&self) -> bool {
+        hook::barrier();
+        self.armed.load(Ordering::Relaxed)
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::new();
+    /// wait.close();
+    /// assert!(wait.is_closed());
+    /// ```
+    #[inline]
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes the waiter, if one is stored; returns whether it woke one.
+    /// Change the state its condition reads first. Always takes the
+    /// slot's lock, so it never loses a wake-up.
+    ///
+    /// Kernel: `rcuwait_wake_up()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::new();
+    /// assert!(!wait.wake_up()); // nobody waiting, nothing stored
+    /// ```
+    #[track_caller]
+    pub fn wake_up(&self) -> bool {
+        self.wake(Location::caller(), WakeKind::WakeUp)
+    }
+
+    /// Closes the wait: the waiter (if any) is woken and ends with
+    /// [`Closed`] unless its condition holds, and every later wait whose
+    /// condition is false fails at once. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::new();
+    /// wait.close();
+    /// let err = futures::executor::block_on(wait.wait_event(|| false)).unwrap_err();
+    /// assert!(err.is_closed());
+    /// ```
+    #[track_caller]
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake(Location::caller(), WakeKind::Close);
+    }
+
+    fn wake(&self, site: &'static Location<'static>, kind: WakeKind) -> bool {
+        let (waker, recorded) = self.take();
+        self.unlist(recorded);
+        let woken = waker.is_some();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        hook::woke_on(self.id(), self.name, site, usize::from(woken), kind);
+        woken
+    }
+
+    /// One step of a wait: `Ready(Ok(()))` once `cond` is true, `Pending`
+    /// with `cx`'s waker stored otherwise. The condition is tested, the
+    /// waker stored, and the condition tested again, so a wake between
+    /// the two tests is not lost. Spends one unit of the [`coop`] budget.
+    /// A wait that ends on a true condition takes its waker back out, so a
+    /// later wake wakes nobody.
+    ///
+    /// A waiter that gives up before its condition holds (its future is
+    /// dropped) calls [`finish_wait`](Self::finish_wait).
+    ///
+    /// Kernel: one pass of `rcuwait_wait_event()`'s loop.
+    ///
+    /// # Errors
+    ///
+    /// `Ready(Err(Closed))` if the wait is (or gets) closed while `cond`
+    /// is false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// let wait = waitq::RcuWait::new();
+    /// let ready = AtomicBool::new(false);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let cond = || ready.load(Ordering::SeqCst);
+    /// assert!(wait.poll_wait_event(&mut cx, cond).is_pending());
+    /// assert!(wait.rcuwait_active());
+    /// ready.store(true, Ordering::SeqCst);
+    /// assert!(wait.wake_up());
+    /// assert_eq!(wait.poll_wait_event(&mut cx, cond), Poll::Ready(Ok(())));
+    /// ```
+    #[track_caller]
+    pub fn poll_wait_event(
+        &self,
+        cx: &mut Context<'_>,
+        mut cond: impl FnMut() -> bool,
+    ) -> Poll<Result<(), Closed>> {
+        let site = Location::caller();
+        if hook::is_probing() {
+            self.probe(site, &mut cond);
+            return Poll::Pending;
+        }
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = self.poll_step(cx.waker(), &mut cond, site, WaitApi::RcuWait);
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+
+    /// Waits until `cond` holds (a future for [`poll_wait_event`](Self::poll_wait_event)).
+    ///
+    /// Kernel: `rcuwait_wait_event(w, condition, TASK_UNINTERRUPTIBLE)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the wait is (or gets) closed while `cond` is false.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future takes its waker back out of the slot; it
+    /// consumed nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::new();
+    /// futures::executor::block_on(wait.wait_event(|| true)).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn wait_event<F: FnMut() -> bool>(&self, cond: F) -> RcuWaitEvent<'_, F, S> {
+        RcuWaitEvent {
+            wait: self,
+            cond,
+            site: Location::caller(),
+            stored: false,
+        }
+    }
+
+    /// Blocks the current thread until `cond` holds (the waker unparks the
+    /// thread). Do not call it from an async task.
+    ///
+    /// Kernel: `rcuwait_wait_event()` from a kernel thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the wait is (or gets) closed while `cond` is false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// let wait = waitq::RcuWait::new();
+    /// let ready = AtomicBool::new(false);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         ready.store(true, Ordering::SeqCst);
+    ///         wait.wake_up();
+    ///     });
+    ///     wait.blocking_wait_event(|| ready.load(Ordering::SeqCst)).unwrap();
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn blocking_wait_event(&self, mut cond: impl FnMut() -> bool) -> Result<(), Closed> {
+        let site = Location::caller();
+        let waker = crate::blocking::thread_waker();
+        loop {
+            if let Poll::Ready(res) = self.poll_step(&waker, &mut cond, site, WaitApi::Blocking) {
+                return res;
+            }
+            thread::park();
+        }
+    }
+
+    /// Takes a waiter's waker back out, for a waiter that gives up (its
+    /// future is dropped, or it stops waiting for another reason). A
+    /// no-op if a wake took it already.
+    ///
+    /// Kernel: `finish_rcuwait()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::{Context, Waker};
+    /// let wait = waitq::RcuWait::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(wait.poll_wait_event(&mut cx, || false).is_pending());
+    /// wait.finish_wait();
+    /// assert!(!wait.rcuwait_active());
+    /// assert!(!wait.wake_up());
+    /// ```
+    pub fn finish_wait(&self) {
+        // Only this waiter's thread sets `armed`, so it sees its own store;
+        // a wake that cleared it leaves nothing to take.
+        if !self.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let (waker, recorded) = self.take();
+        self.unlist(recorded);
+        drop(waker);
+    }
+
+    /// Unlists a sleep [`take`](Self::take) found listed (after the lock).
+    #[inline]
+    fn unlist(&self, recorded: bool) {
+        if recorded {
+            registry::remove_on(self.id(), SEQ);
+        }
+    }
+
+    /// The wait's id for the toolkit and the registry: its address.
+    pub(crate) fn id(&self) -> QueueId {
+        QueueId::of_addr(self as *const Self as usize)
+    }
+
+    fn lock_slot(&self) -> MutexGuard<'_, Slot<S>> {
+        // Only a locked wait's condition or a guard's holder can panic
+        // under the lock; the slot itself is never left half-written.
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Empties the slot: its waker, and whether its sleep was listed.
+    fn take(&self) -> (Option<Waker>, bool) {
+        let mut slot = self.lock_slot();
+        self.take_locked(&mut slot)
+    }
+
+    /// [`take`](Self::take) under a lock the caller holds.
+    fn take_locked(&self, slot: &mut Slot<S>) -> (Option<Waker>, bool) {
+        self.armed.store(false, Ordering::Relaxed);
+        let recorded = std::mem::take(&mut slot.recorded);
+        (slot.waker.take(), recorded)
+    }
+
+    /// Stores `waker` (cloned before the lock; the one it replaces is
+    /// dropped after it) and lists the sleep if the registry is on.
+    fn store(&self, waker: &Waker, site: &'static Location<'static>, api: WaitApi) {
+        let new = waker.clone();
+        let mut slot = self.lock_slot();
+        let old = self.store_locked(&mut slot, new, site, api);
+        drop(slot);
+        drop(old);
+    }
+
+    /// Stores `new` under a lock the caller holds; returns the waker it
+    /// replaced, for the caller to drop after the lock.
+    fn store_locked(
+        &self,
+        slot: &mut Slot<S>,
+        new: Waker,
+        site: &'static Location<'static>,
+        api: WaitApi,
+    ) -> Option<Waker> {
+        self.armed.store(true, Ordering::Relaxed);
+        let old = slot.waker.replace(new);
+        if registry::is_enabled() && !slot.recorded {
+            let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
+            slot.recorded = registry::record_on(self.id(), self.name, SEQ, site, kind);
+        }
+        old
+    }
+
+    /// One step without the budget: test, store, test again.
+    fn poll_step(
+        &self,
+        waker: &Waker,
+        cond: &mut impl FnMut() -> bool,
+        site: &'static Location<'static>,
+        api: WaitApi,
+    ) -> Poll<Result<(), Closed>> {
+        if cond() {
+            self.finish_wait();
+            return Poll::Ready(Ok(()));
+        }
+        if self.is_closed() {
+            self.finish_wait();
+            return Poll::Ready(Err(Closed::new(Reason::Closed)));
+        }
+        hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
+        self.store(waker, site, api);
+        hook::decide_on(PointKind::AfterLink, self.id(), self.name, site);
+        // The re-check that makes the wait lossless (see the module docs).
+        if cond() {
+            hook::decide_on(PointKind::BeforeFinish, self.id(), self.name, site);
+            self.finish_wait();
+            return Poll::Ready(Ok(()));
+        }
+        if self.is_closed() {
+            self.finish_wait();
+            return Poll::Ready(Err(Closed::new(Reason::Closed)));
+        }
+        Poll::Pending
+    }
+
+    /// Probe mode (see [`hook::probe`]): report the sleeper, change nothing.
+    #[cold]
+    fn probe(&self, site: &'static Location<'static>, cond: &mut impl FnMut() -> bool) {
+        let linked = self.armed.load(Ordering::Relaxed);
+        hook::probed(hook::Sleeper {
+            queue: self.id(),
+            site,
+            exclusive: false,
+            state: TaskState::Uninterruptible,
+            linked,
+            condition: linked.then(cond),
+            kind: WaitKind::new(WaitApi::RcuWait, TaskState::Uninterruptible, false, None),
+        });
+    }
+}
+
+impl<S: Default> Default for RcuWait<S> {
+    fn default() -> Self {
+        RcuWait::with_state(None, S::default())
+    }
+}
+
+impl<S> fmt::Debug for RcuWait<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RcuWait")
+            .field("name", &self.name)
+            .field("active", &self.armed.load(Ordering::Relaxed))
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The future of [`RcuWait::wait_event`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RcuWaitEvent<'a, F, S = ()> {
+    wait: &'a RcuWait<S>,
+    cond: F,
+    site: &'static Location<'static>,
+    /// A poll stored our waker and no later poll ended the wait.
+    stored: bool,
+}
+
+impl<F: FnMut() -> bool, S> Future for RcuWaitEvent<'_, F, S> {
+    type Output = Result<(), Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if hook::is_probing() {
+            this.wait.probe(this.site, &mut this.cond);
+            return Poll::Pending;
+        }
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = this
+            .wait
+            .poll_step(cx.waker(), &mut this.cond, this.site, WaitApi::RcuWait);
+        this.stored = poll.is_pending();
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+}
+
+// Nothing is pinned: `F` is only called through `&mut`.
+impl<F, S> Unpin for RcuWaitEvent<'_, F, S> {}
+
+impl<F, S> Drop for RcuWaitEvent<'_, F, S> {
+    fn drop(&mut self) {
+        if self.stored {
+            self.wait.finish_wait();
+        }
+    }
+}
+
+impl<F, S> fmt::Debug for RcuWaitEvent<'_, F, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RcuWaitEvent")
+            .field("wait", self.wait)
+            .field("stored", &self.stored)
+            .finish()
+    }
+}
+
+mod locked;
+
+pub use locked::RcuWaitGuard;

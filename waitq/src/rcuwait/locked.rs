@@ -1,0 +1,261 @@
+//! Locked waits on an [`RcuWait`]: the wait's lock also guards its
+//! owner's state, the waiter's condition reads that state under the lock,
+//! and a waker changes it and takes the waiter's waker in one lock hold.
+//!
+//! Kernel: `struct completion` over a simple wait queue. `complete()`
+//! bumps `done` and calls `swake_up_locked()` under the wait's lock, and
+//! `wait_for_completion()` tests `done` under the same lock before it
+//! sleeps. One lock hold per side, no fence, and no window between the
+//! test and the store for a wake to fall into.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use super::{RcuWait, Slot};
+use crate::coop;
+use crate::error::{Closed, Reason};
+use crate::hook::{self, PointKind, WakeKind};
+use crate::registry::WaitApi;
+use crate::sync::{MutexGuard, Ordering};
+
+impl<S> RcuWait<S> {
+    /// Locks the state. [`RcuWaitGuard::wake_up`] takes the waiter's
+    /// waker in the same hold; it is woken once the guard is dropped.
+    ///
+    /// A waiter's locked condition runs under this lock: do not wait on
+    /// the same `RcuWait` while holding the guard.
+    ///
+    /// Kernel: `spin_lock(&x->wait.lock)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::with_state(None, 0u32);
+    /// let mut done = wait.lock();
+    /// *done += 1; // complete(): the state first,
+    /// done.wake_up(); // then the wake, in the same hold
+    /// ```
+    pub fn lock(&self) -> RcuWaitGuard<'_, S> {
+        RcuWaitGuard {
+            wait: self,
+            slot: Some(self.lock_slot()),
+            wake: None,
+            woken: None,
+            unlist: false,
+        }
+    }
+
+    /// One step of a locked wait: `cond` runs on the state under the lock;
+    /// `Ready(Ok(r))` once it returns `Some(r)`, `Pending` with `cx`'s
+    /// waker stored (in the same hold) otherwise. Spends one unit of the
+    /// [`coop`] budget. The waker is cloned before the lock, so call it
+    /// when a cheaper test (an atomic the state mirrors) said "not yet".
+    ///
+    /// `cond` must not touch this `RcuWait`. A waiter that gives up calls
+    /// [`finish_wait`](Self::finish_wait).
+    ///
+    /// Kernel: one pass of `wait_for_completion()`'s loop.
+    ///
+    /// # Errors
+    ///
+    /// `Ready(Err(Closed))` if the wait is (or gets) closed while `cond`
+    /// returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// let wait = waitq::RcuWait::with_state(None, None::<u32>);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(wait.poll_wait_event_locked(&mut cx, |v| v.take()).is_pending());
+    /// let mut slot = wait.lock();
+    /// *slot = Some(7);
+    /// assert!(slot.wake_up());
+    /// drop(slot);
+    /// assert_eq!(wait.poll_wait_event_locked(&mut cx, |v| v.take()), Poll::Ready(Ok(7)));
+    /// ```
+    #[track_caller]
+    pub fn poll_wait_event_locked<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut cond: impl FnMut(&mut S) -> Option<R>,
+    ) -> Poll<Result<R, Closed>> {
+        let site = Location::caller();
+        if hook::is_probing() {
+            self.probe(site, &mut || cond(&mut self.lock_slot().state).is_some());
+            return Poll::Pending;
+        }
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = self.poll_step_locked(cx.waker(), &mut cond, site, WaitApi::RcuWait);
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+
+    /// Blocks the current thread until `cond` (run on the state under the
+    /// lock) returns `Some`. Do not call it from an async task.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the wait is (or gets) closed while `cond` returns
+    /// `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::with_state(None, None::<u32>);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let mut slot = wait.lock();
+    ///         *slot = Some(7);
+    ///         slot.wake_up();
+    ///     });
+    ///     assert_eq!(wait.blocking_wait_event_locked(|v| v.take()), Ok(7));
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn blocking_wait_event_locked<R>(
+        &self,
+        mut cond: impl FnMut(&mut S) -> Option<R>,
+    ) -> Result<R, Closed> {
+        let site = Location::caller();
+        let waker = crate::blocking::thread_waker();
+        loop {
+            if let Poll::Ready(res) =
+                self.poll_step_locked(&waker, &mut cond, site, WaitApi::Blocking)
+            {
+                return res;
+            }
+            thread::park();
+        }
+    }
+
+    /// One locked step without the budget: test and store in one hold.
+    fn poll_step_locked<R>(
+        &self,
+        waker: &Waker,
+        cond: &mut impl FnMut(&mut S) -> Option<R>,
+        site: &'static Location<'static>,
+        api: WaitApi,
+    ) -> Poll<Result<R, Closed>> {
+        hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
+        let new = waker.clone();
+        let mut slot = self.lock_slot();
+        let res = match cond(&mut slot.state) {
+            Some(value) => Ok(value),
+            None if self.is_closed() => Err(Closed::new(Reason::Closed)),
+            None => {
+                let old = self.store_locked(&mut slot, new, site, api);
+                drop(slot);
+                drop(old);
+                return Poll::Pending;
+            }
+        };
+        // The wait is over: take back a waker an earlier poll stored (only
+        // this waiter stores one, so its own store is what it reads).
+        let (old, recorded) = match self.armed.load(Ordering::Relaxed) {
+            true => self.take_locked(&mut slot),
+            false => (None, false),
+        };
+        drop(slot);
+        drop((old, new));
+        self.unlist(recorded);
+        Poll::Ready(res)
+    }
+}
+
+/// The state of an [`RcuWait`], locked (see [`RcuWait::lock`]). Derefs to
+/// the state; the waiter it wakes is woken when it is dropped, after the
+/// lock is released.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RcuWaitGuard<'a, S> {
+    wait: &'a RcuWait<S>,
+    /// `Some` until the guard is dropped.
+    slot: Option<MutexGuard<'a, Slot<S>>>,
+    /// Where [`wake_up`](Self::wake_up) was called, if it was.
+    wake: Option<&'static Location<'static>>,
+    /// The waker it took, woken after the lock.
+    woken: Option<Waker>,
+    /// The woken sleep was listed in the registry.
+    unlist: bool,
+}
+
+impl<S> RcuWaitGuard<'_, S> {
+    /// Takes the waiter's waker, if one is stored, to wake it once the
+    /// guard is dropped; returns whether there was one. Change the state
+    /// first (it is read under this same lock).
+    ///
+    /// Kernel: `swake_up_locked()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = waitq::RcuWait::with_state(None, false);
+    /// let mut done = wait.lock();
+    /// *done = true;
+    /// assert!(!done.wake_up()); // nobody waiting: the state is enough
+    /// ```
+    #[track_caller]
+    pub fn wake_up(&mut self) -> bool {
+        self.wake.get_or_insert(Location::caller());
+        let wait = self.wait;
+        let slot = self.slot.as_mut().expect("guard is live");
+        let (waker, recorded) = wait.take_locked(slot);
+        self.unlist |= recorded;
+        let woken = waker.is_some();
+        if woken {
+            self.woken = waker;
+        }
+        woken
+    }
+}
+
+impl<S> Deref for RcuWaitGuard<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.slot.as_ref().expect("guard is live").state
+    }
+}
+
+impl<S> DerefMut for RcuWaitGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.slot.as_mut().expect("guard is live").state
+    }
+}
+
+impl<S> Drop for RcuWaitGuard<'_, S> {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        self.wait.unlist(self.unlist);
+        let Some(site) = self.wake else {
+            return;
+        };
+        let woken = self.woken.take();
+        let count = usize::from(woken.is_some());
+        if let Some(waker) = woken {
+            waker.wake();
+        }
+        hook::woke_on(
+            self.wait.id(),
+            self.wait.name,
+            site,
+            count,
+            WakeKind::WakeUp,
+        );
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RcuWaitGuard<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RcuWaitGuard")
+            .field("state", &**self)
+            .field("wake", &self.wake.is_some())
+            .finish()
+    }
+}
