@@ -594,7 +594,9 @@ impl WaitQueue {
 
     fn wake_walk(&self, spec: WakeSpec, site: &'static Location<'static>) -> usize {
         let mut inner = self.lock();
-        if inner.closed {
+        // Closed, or nobody to wake: the lock hold alone orders this wake
+        // against a waiter's link-then-recheck (see "No lost wake-ups").
+        if inner.closed || inner.list.len() == 0 {
             return 0;
         }
         if inner.list.len() == 1 {

@@ -383,12 +383,17 @@ impl<S> RcuWait<S> {
     /// assert!(!wait.rcuwait_active());
     /// assert!(!wait.wake_up());
     /// ```
+    #[inline]
     pub fn finish_wait(&self) {
         // Only this waiter's thread sets `armed`, so it sees its own store;
         // a wake that cleared it leaves nothing to take.
-        if !self.armed.load(Ordering::Relaxed) {
-            return;
+        if self.armed.load(Ordering::Relaxed) {
+            self.finish_stored();
         }
+    }
+
+    #[inline(never)]
+    fn finish_stored(&self) {
         let (waker, recorded) = self.take();
         self.unlist(recorded);
         drop(waker);
@@ -429,6 +434,18 @@ impl<S> RcuWait<S> {
     /// Stores `waker` (cloned before the lock; the one it replaces is
     /// dropped after it) and lists the sleep if the registry is on.
     fn store(&self, waker: &Waker, site: &'static Location<'static>, api: WaitApi) {
+        if self.armed.load(Ordering::Relaxed) {
+            // Still stored from our last poll (no wake took it): keep it if
+            // it wakes the same task, sparing a clone and a drop.
+            if self
+                .lock_slot()
+                .waker
+                .as_ref()
+                .is_some_and(|stored| stored.will_wake(waker))
+            {
+                return;
+            }
+        }
         let new = waker.clone();
         let mut slot = self.lock_slot();
         let old = self.store_locked(&mut slot, new, site, api);

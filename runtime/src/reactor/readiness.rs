@@ -1,8 +1,10 @@
 //! One registered source's readiness: an atomic word the reactor sets and
-//! tasks clear, and one [`WaitQueue`] per direction that readers and
-//! writers sleep on (exclusive waiters, as the kernel's `accept` and
-//! `recv` sleep: one readiness edge wakes one task; a task that made
-//! progress passes the wake on, see [`ScheduledIo::pass_on`]).
+//! tasks clear, and per direction what tasks sleep on: one [`RcuWait`]
+//! for the `poll_*` caller (there is one: the task that polled last), and
+//! one [`WaitQueue`] for the async waiters (exclusive, as the kernel's
+//! `accept` and `recv` sleep). One readiness edge wakes the `poll_*`
+//! waiter and one async waiter; a task that made progress passes the wake
+//! on (see [`ScheduledIo::pass_on`]).
 //!
 //! The word packs the ready bits with the reactor tick that set them:
 //! readiness is cleared only by a task that saw `WouldBlock`, and only if
@@ -11,7 +13,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
 
-use waitq::WaitQueue;
+use waitq::{RcuWait, WaitQueue};
 
 /// A set of readiness bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -123,8 +125,14 @@ pub(crate) struct ScheduledIo {
     word: AtomicUsize,
     /// The slab generation this source was registered under.
     generation: usize,
+    /// The async waiters of each direction (`readable()`, `recv()`...):
+    /// exclusive, one edge wakes one of them.
     pub(crate) readers: WaitQueue,
     pub(crate) writers: WaitQueue,
+    /// The `poll_*` waiter of each direction (`poll_read`...): one task,
+    /// the one that polled last.
+    read_poll: RcuWait,
+    write_poll: RcuWait,
 }
 
 impl ScheduledIo {
@@ -134,6 +142,8 @@ impl ScheduledIo {
             generation,
             readers: WaitQueue::named("socket_readable"),
             writers: WaitQueue::named("socket_writable"),
+            read_poll: RcuWait::named("socket_readable"),
+            write_poll: RcuWait::named("socket_writable"),
         }
     }
 
@@ -145,6 +155,14 @@ impl ScheduledIo {
         match direction {
             Direction::Read => &self.readers,
             Direction::Write => &self.writers,
+        }
+    }
+
+    /// The direction's `poll_*` waiter.
+    pub(crate) fn poll_wait(&self, direction: Direction) -> &RcuWait {
+        match direction {
+            Direction::Read => &self.read_poll,
+            Direction::Write => &self.write_poll,
         }
     }
 
@@ -170,9 +188,11 @@ impl ScheduledIo {
     /// locks are released).
     pub(crate) fn wake(&self, ready: Ready) {
         if ready.intersects(Ready::READ_SIDE) {
+            self.read_poll.wake_up();
             self.readers.wake_up();
         }
         if ready.intersects(Ready::WRITE_SIDE) {
+            self.write_poll.wake_up();
             self.writers.wake_up();
         }
     }
@@ -203,6 +223,10 @@ impl ScheduledIo {
     /// hold: hand the wake on to the next sleeper, as an exclusive waiter
     /// in the kernel does when it leaves work behind.
     pub(crate) fn pass_on(&self, direction: Direction) {
+        let poll = self.poll_wait(direction);
+        if poll.rcuwait_active() {
+            poll.wake_up();
+        }
         let queue = self.queue(direction);
         if queue.waitqueue_active() {
             queue.wake_up();
@@ -216,6 +240,8 @@ impl ScheduledIo {
     /// The reactor is gone: every wait on this source ends with an error.
     pub(crate) fn shutdown(&self) {
         self.word.fetch_or(SHUTDOWN, AcqRel);
+        self.read_poll.close();
+        self.write_poll.close();
         self.readers.close();
         self.writers.close();
     }

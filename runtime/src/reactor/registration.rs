@@ -9,13 +9,10 @@
 //! passed on to the next sleeper, since the readiness may still hold.
 
 use std::io;
-use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use mio::Interest;
-use waitq::{PollWaiter, WaitQueue};
 
 use super::readiness::{Direction, ReadyEvent, ScheduledIo};
 use super::{no_reactor_error, shutdown_error, Reactor};
@@ -38,33 +35,13 @@ impl Moved {
     }
 }
 
-/// One direction's wait queue of a source, owned (what a [`PollWaiter`]
-/// stores).
-#[derive(Debug)]
-struct Side {
-    io: Arc<ScheduledIo>,
-    direction: Direction,
-}
-
-impl Deref for Side {
-    type Target = WaitQueue;
-    fn deref(&self) -> &WaitQueue {
-        self.io.queue(self.direction)
-    }
-}
-
-/// A source's registration: its readiness and the `poll_*` waiters.
+/// A source's registration: its readiness, and (in the reactor's
+/// [`ScheduledIo`]) each direction's `poll_*` waiter and async waiters.
 #[derive(Debug)]
 pub(crate) struct Registration {
     reactor: Arc<Reactor>,
     io: Arc<ScheduledIo>,
     key: usize,
-    read_waiter: Mutex<PollWaiter<Side>>,
-    write_waiter: Mutex<PollWaiter<Side>>,
-    /// Whether each direction's `poll_*` waiter has a wait in progress
-    /// (written under its lock): with none, a ready direction needs no lock.
-    read_waiting: AtomicBool,
-    write_waiting: AtomicBool,
 }
 
 impl Registration {
@@ -73,30 +50,7 @@ impl Registration {
             .and_then(|scheduler| scheduler.common().io.clone())
             .ok_or_else(no_reactor_error)?;
         let (key, io) = reactor.register(source, interest)?;
-        let waiter = |direction| {
-            Mutex::new(PollWaiter::new_exclusive(Side {
-                io: io.clone(),
-                direction,
-            }))
-        };
-        Ok(Registration {
-            read_waiter: waiter(Direction::Read),
-            write_waiter: waiter(Direction::Write),
-            read_waiting: AtomicBool::new(false),
-            write_waiting: AtomicBool::new(false),
-            reactor,
-            io,
-            key,
-        })
-    }
-
-    fn waiter(&self, direction: Direction) -> MutexGuard<'_, PollWaiter<Side>> {
-        match direction {
-            Direction::Read => &self.read_waiter,
-            Direction::Write => &self.write_waiter,
-        }
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+        Ok(Registration { reactor, io, key })
     }
 
     fn is_ready(&self, direction: Direction) -> bool {
@@ -112,46 +66,29 @@ impl Registration {
         self.io.ready_event(direction).map(Ok)
     }
 
-    fn waiting(&self, direction: Direction) -> &AtomicBool {
-        match direction {
-            Direction::Read => &self.read_waiting,
-            Direction::Write => &self.write_waiting,
-        }
-    }
-
-    /// Waits (poll style) until `direction` is ready. Only the task that
-    /// polled last is woken. Spends one unit of the cooperative budget.
+    /// Waits (poll style) until `direction` is ready, on the direction's
+    /// one-waiter [`RcuWait`](waitq::RcuWait): only the task that polled
+    /// last is woken. A ready direction costs no lock. Spends one unit of
+    /// the cooperative budget.
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        let waiting = self.waiting(direction);
-        if !waiting.load(Acquire) {
-            // Fast path: no wait of ours to finish, and the direction is
-            // ready (or the reactor is gone): no lock, no queue.
-            if self.io.is_shutdown() {
-                return Poll::Ready(Err(shutdown_error()));
-            }
-            if let Some(seen) = self.io.ready_event(direction) {
-                ready!(waitq::coop::poll_proceed(cx));
-                return Poll::Ready(Ok(seen));
-            }
-        }
-        let mut waiter = self.waiter(direction);
-        let result = loop {
-            match waiter.poll_wait_event(cx, || self.is_ready(direction)) {
-                Poll::Pending => break Poll::Pending,
-                Poll::Ready(Err(_closed)) => break Poll::Ready(Err(shutdown_error())),
+        let wait = self.io.poll_wait(direction);
+        loop {
+            match wait.poll_wait_event(cx, || self.is_ready(direction)) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_closed)) => return Poll::Ready(Err(shutdown_error())),
                 Poll::Ready(Ok(())) => {
+                    // `None`: another task cleared the readiness in
+                    // between; the next step sleeps (or spends the budget).
                     if let Some(result) = self.after_wait(direction) {
-                        break Poll::Ready(result);
+                        return Poll::Ready(result);
                     }
                 }
             }
-        };
-        waiting.store(waiter.is_waiting(), Release);
-        result
+        }
     }
 
     /// Waits (async) until `direction` is ready; every caller has its own
