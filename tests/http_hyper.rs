@@ -518,3 +518,48 @@ fn runtime_streams_write_vectored() {
         assert!(!Io::new(duplex).is_write_vectored());
     });
 }
+
+rt_test! {
+    /// A 4 MiB upload through hyper's server and a 4 MiB response to
+    /// hyper's client, both over `Io<TcpStream>`, which reads straight into
+    /// hyper's uninitialised buffer: small reads (headers, the
+    /// `TCP_INQ`-reporting `recvmsg`) and big ones (a plain `recv` into a
+    /// buffer hyper grew) all arrive whole and in order.
+    fn big_bodies_both_ways_arrive_whole(rt) {
+        rt.block_on(async {
+            const LEN: usize = 4 << 20;
+            let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+            let (addr, _) = server(|stream| async move {
+                let echo = service_fn(|request: Request<Incoming>| async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>(Response::new(Full::new(body)))
+                });
+                let _ = http1::Builder::new()
+                    .timer(RuntimeTimer::new())
+                    .serve_connection(Io::new(stream), echo)
+                    .await;
+            })
+            .await;
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) =
+                client1::handshake::<_, Full<Bytes>>(Io::new(stream)).await.unwrap();
+            waitrt::spawn(connection);
+            let upload: Vec<u8> = (0..LEN).map(pattern).collect();
+            let request = Request::post("http://localhost/echo")
+                .body(Full::new(Bytes::from(upload)))
+                .unwrap();
+            let response = timeout(LIMIT, sender.send_request(request))
+                .await
+                .expect("the echo came back")
+                .unwrap();
+            let body = timeout(LIMIT, response.into_body().collect())
+                .await
+                .expect("the whole body came back")
+                .unwrap()
+                .to_bytes();
+            assert_eq!(body.len(), LEN);
+            let first_bad = body.iter().enumerate().position(|(i, &b)| b != pattern(i));
+            assert_eq!(first_bad, None, "a byte arrived wrong");
+        });
+    }
+}

@@ -1,9 +1,13 @@
 //! [`Io`]: `futures::io` streams as hyper's I/O, and hyper's I/O as
 //! `futures::io` streams.
 
+// The read into hyper's uninitialised buffer (see `Io`'s "Reads").
+#![allow(unsafe_code)]
+
 use std::any::TypeId;
 use std::cell::Cell;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -24,34 +28,33 @@ pin_project! {
     ///
     /// # Reads
     ///
-    /// hyper reads into memory it has not initialised, and filling it
-    /// without `unsafe` (denied in this crate) is possible only with
-    /// [`ReadBufCursor::put_slice`], a copy. So each read goes to the
-    /// inner stream through a scratch buffer, initialised once and shared
-    /// by every `Io` on the thread, and the bytes read (only those) are
-    /// copied into hyper's buffer: a request of a few hundred bytes costs a
-    /// copy of a few hundred bytes, and no memory per connection. The
-    /// scratch holds at most 64 KiB: one read asks for no more than that.
+    /// A runtime [`TcpStream`] (on Linux) reads straight into hyper's
+    /// buffer, which hyper has not initialised: the `recv` only writes it,
+    /// and the cursor advances by what it wrote (one of the crate's
+    /// audited `unsafe` places, see the crate docs). That is what
+    /// hyper-util's `TokioIo` does with tokio's `ReadBuf`, and it saved
+    /// about 190 instructions per HTTP request here (callgrind).
     ///
-    /// The alternative is to zero hyper's buffer before each read (8 KiB
-    /// and up: hyper hands every read a fresh cursor that counts nothing as
-    /// initialised) and read into it; that still needs `unsafe` to mark
-    /// the bytes filled (`ReadBufCursor::advance`), and costs more where
-    /// HTTP spends its reads. `cargo bench --bench http -- readbuf`
-    /// (in-memory reader, one read, ns; a syscall adds about 1,000):
+    /// Every other stream's `AsyncRead` takes an initialised `&mut [u8]`
+    /// (`futures::io` has no uninitialised read), and the memory behind
+    /// it might be read by the stream, so its reads go through a scratch
+    /// buffer, initialised once and shared by every `Io` on the thread,
+    /// and the bytes read (only those) are copied in with
+    /// [`ReadBufCursor::put_slice`]: a request of a few hundred bytes
+    /// costs a copy of a few hundred bytes, and no memory per connection.
+    /// The scratch holds at most 64 KiB: one read asks for no more than
+    /// that. The other way, zeroing hyper's buffer before each read (8 KiB
+    /// and up: hyper hands every read a fresh cursor that counts nothing
+    /// as initialised), costs more where HTTP spends its reads
+    /// (`cargo bench --bench http -- readbuf`, in-memory reader, one read,
+    /// ns; a syscall adds about 1,000):
     ///
-    /// | bytes read | hyper's buffer | copy (this) | zero, then advance |
+    /// | bytes read | hyper's buffer | copy (scratch) | zero, then advance |
     /// | ---: | ---: | ---: | ---: |
     /// | 100 | 8 KiB | 13.5 | 46.2 |
     /// | 1,024 | 8 KiB | 34.1 | 67.4 |
     /// | 16 KiB | 16 KiB | 289 | 193 |
     /// | 64 KiB | 64 KiB | 3,383 | 2,675 |
-    ///
-    /// Requests and small bodies read faster; a read that fills a big
-    /// buffer pays a copy on top of the kernel's (about 1.3x the zeroing,
-    /// under a microsecond per 16 KiB). hyper-util's `TokioIo` does neither:
-    /// tokio's `AsyncRead` takes uninitialised memory, which
-    /// `futures::io`'s `&mut [u8]` cannot.
     ///
     /// # Vectored writes
     ///
@@ -120,6 +123,9 @@ pin_project! {
         #[pin]
         inner: T,
         vectored: bool,
+        // Reads into hyper's uninitialised buffer, for a runtime
+        // `TcpStream` (see "Reads").
+        read_uninit: Option<UninitRead<T>>,
     }
 }
 
@@ -144,7 +150,11 @@ impl<T: 'static> Io<T> {
     /// [`with_write_vectored`](Io::with_write_vectored).
     pub fn new(inner: T) -> Io<T> {
         let vectored = is_runtime_stream::<T>();
-        Io::with_write_vectored(inner, vectored)
+        Io {
+            inner,
+            vectored,
+            read_uninit: uninit_reader::<T>(),
+        }
     }
 }
 
@@ -152,7 +162,11 @@ impl<T> Io<T> {
     /// Wraps `inner`, stating whether its `poll_write_vectored` writes
     /// several buffers at once (what hyper's `is_write_vectored` asks).
     pub fn with_write_vectored(inner: T, vectored: bool) -> Io<T> {
-        Io { inner, vectored }
+        Io {
+            inner,
+            vectored,
+            read_uninit: None,
+        }
     }
 
     /// The wrapped stream.
@@ -176,6 +190,32 @@ fn is_runtime_stream<T: 'static>() -> bool {
     id == TypeId::of::<TcpStream>() || id == TypeId::of::<UnixStream>()
 }
 
+/// A read of `T` into memory that may be uninitialised.
+type UninitRead<T> = fn(&T, &mut Context<'_>, &mut [MaybeUninit<u8>]) -> Poll<io::Result<usize>>;
+
+/// The uninitialised read for `T`, if it is a runtime `TcpStream` on a
+/// system where its `recv` can take such memory.
+fn uninit_reader<T: 'static>() -> Option<UninitRead<T>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if TypeId::of::<T>() == TypeId::of::<TcpStream>() {
+        return Some(read_tcp_uninit::<T>);
+    }
+    None
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_tcp_uninit<T: 'static>(
+    inner: &T,
+    cx: &mut Context<'_>,
+    buf: &mut [MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    let stream: &dyn std::any::Any = inner;
+    stream
+        .downcast_ref::<TcpStream>()
+        .expect("made only for a TcpStream")
+        .poll_read_uninit(cx, buf)
+}
+
 // ===== futures::io -> hyper =====
 
 impl<T: AsyncRead> hyper::rt::Read for Io<T> {
@@ -184,6 +224,19 @@ impl<T: AsyncRead> hyper::rt::Read for Io<T> {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(read) = self.read_uninit {
+            let inner = self.project().inner.into_ref().get_ref();
+            // SAFETY: the bytes `as_mut` hands out are only passed to the
+            // stream's `recv` as its destination: the kernel writes them and
+            // nothing reads them, so none that hyper initialised is
+            // un-initialised.
+            let unfilled = unsafe { buf.as_mut() };
+            let n = ready!(read(inner, cx, unfilled))?;
+            // SAFETY: `recv` returned `n`: it wrote the first `n` bytes of
+            // `unfilled` (never more than its length).
+            unsafe { buf.advance(n) };
+            return Poll::Ready(Ok(()));
+        }
         let want = buf.remaining().min(SCRATCH_MAX);
         let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
         if scratch.len() < want {

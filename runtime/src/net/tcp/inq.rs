@@ -56,6 +56,22 @@ impl InqReads {
     }
 
     /// One read into `bufs`, filled in order.
+    /// [`read`](Self::read) into memory that may be uninitialised (hyper's
+    /// read buffer, see `hyper::Io`).
+    #[cfg(all(feature = "hyper", any(target_os = "linux", target_os = "android")))]
+    pub(super) fn read_uninit(
+        &self,
+        socket: &mio::net::TcpStream,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<Moved> {
+        if buf.len() <= MESSAGE_READ && self.0.load(Relaxed) == ON {
+            return sys::recv_reporting_uninit(socket, buf);
+        }
+        let bytes = sys::recv_uninit(socket, buf)?;
+        self.after_plain_read(socket, bytes, buf.len());
+        Ok(Moved::bytes(bytes))
+    }
+
     pub(super) fn read_vectored(
         &self,
         socket: &mio::net::TcpStream,
@@ -106,6 +122,8 @@ impl InqReads {
 #[allow(unsafe_code)]
 mod sys {
     use std::io::{self, IoSliceMut};
+    #[cfg(feature = "hyper")]
+    use std::mem::MaybeUninit;
     use std::mem::{size_of, size_of_val, zeroed};
     use std::os::fd::AsRawFd;
 
@@ -144,19 +162,70 @@ mod sys {
         socket: &impl AsRawFd,
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<Moved> {
+        // `IoSliceMut` is guaranteed ABI-compatible with `iovec` on Unix.
+        let iov = bufs.as_mut_ptr().cast::<libc::iovec>();
+        // SAFETY: the iovecs are the caller's buffers, borrowed mutably for
+        // this call.
+        unsafe { recvmsg_reporting(socket, iov, bufs.len().min(MAX_IOVECS)) }
+    }
+
+    /// [`recv_reporting`] into memory that may be uninitialised (hyper's
+    /// read buffer): the kernel only writes it.
+    #[cfg(feature = "hyper")]
+    pub(super) fn recv_reporting_uninit(
+        socket: &impl AsRawFd,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> io::Result<Moved> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: the one iovec describes `buf`, borrowed mutably for this
+        // call; `recvmsg` writes into it and never reads it.
+        unsafe { recvmsg_reporting(socket, &mut iov, 1) }
+    }
+
+    /// A plain `recv` into memory that may be uninitialised.
+    #[cfg(feature = "hyper")]
+    pub(super) fn recv_uninit(
+        socket: &impl AsRawFd,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> io::Result<usize> {
+        // SAFETY: `buf` is live and borrowed mutably for this call; `recv`
+        // writes at most `buf.len()` bytes into it and never reads it. The
+        // fd is open (borrowed from `socket`).
+        let received =
+            unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if received < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(received as usize)
+    }
+
+    /// `recvmsg` into the `iovlen` iovecs at `iov`, reporting the bytes
+    /// left in the receive queue.
+    ///
+    /// # Safety
+    ///
+    /// `iov` points at `iovlen` iovecs, each describing memory the caller
+    /// may write (initialised or not) for the duration of the call.
+    unsafe fn recvmsg_reporting(
+        socket: &impl AsRawFd,
+        iov: *mut libc::iovec,
+        iovlen: usize,
+    ) -> io::Result<Moved> {
         let mut control: Control = [0; 4];
         // SAFETY: `msghdr` is plain integers and pointers, for which all
         // zeroes is a valid value (null pointers, zero lengths).
         let mut msg: libc::msghdr = unsafe { zeroed() };
-        // `IoSliceMut` is guaranteed ABI-compatible with `iovec` on Unix.
-        msg.msg_iov = bufs.as_mut_ptr().cast::<libc::iovec>();
-        msg.msg_iovlen = bufs.len().min(MAX_IOVECS) as _;
+        msg.msg_iov = iov;
+        msg.msg_iovlen = iovlen as _;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = size_of_val(&control) as _;
-        // SAFETY: `msg` points at `msg_iovlen` live iovecs (the caller's
-        // buffers, borrowed mutably for this call) and at `control`, whose
-        // length is `msg_controllen`; the fd is open (borrowed from
-        // `socket`). The kernel writes only inside those.
+        // SAFETY: `msg` points at `msg_iovlen` iovecs of writable memory
+        // (this function's contract) and at `control`, whose length is
+        // `msg_controllen`; the fd is open (borrowed from `socket`). The
+        // kernel writes only inside those.
         let received = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
         if received < 0 {
             return Err(io::Error::last_os_error());

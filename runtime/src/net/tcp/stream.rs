@@ -355,6 +355,19 @@ impl TcpStream {
             .poll_read_reporting(cx, len, |source| self.inq.read(source, buf))
     }
 
+    /// A read into memory that may be uninitialised (hyper's read buffer,
+    /// see `hyper::Io`): the syscall only writes it.
+    #[cfg(all(feature = "hyper", any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        self.io
+            .poll_read_reporting(cx, len, |source| self.inq.read_uninit(source, buf))
+    }
+
     pub(super) fn poll_read_vectored_priv(
         &self,
         cx: &mut Context<'_>,
