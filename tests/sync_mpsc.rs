@@ -312,6 +312,37 @@ fn dropped_recv_future_loses_nothing() {
     assert_eq!(rx.try_recv(), Ok(3));
 }
 
+#[test]
+fn a_dropped_recv_future_is_woken_by_no_later_send() {
+    // The receiver's poll stores its waker in the channel's one-waiter
+    // wait; a dropped `recv` (or `recv_many`) takes it back, so a send
+    // after the drop wakes nobody (the task has moved on).
+    let (tx, mut rx) = mpsc::channel::<u8>(4);
+    let counter = CountingWaker::new();
+    let waker = counter.waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    {
+        let mut recv = pin!(rx.recv());
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+    }
+    tx.try_send(1).unwrap();
+    assert_eq!(counter.wakes(), 0, "a dropped recv was woken");
+    assert_eq!(rx.try_recv(), Ok(1));
+    let mut buf = Vec::new();
+    {
+        let mut many = pin!(rx.recv_many(&mut buf, 4));
+        assert!(many.as_mut().poll(&mut cx).is_pending());
+    }
+    tx.try_send(2).unwrap();
+    assert_eq!(counter.wakes(), 0, "a dropped recv_many was woken");
+    // A live one is woken.
+    let mut recv = pin!(rx.recv());
+    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(2)));
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    tx.try_send(3).unwrap();
+    assert_eq!(counter.wakes(), 1);
+}
+
 // ===== recv_many, Stream, blocking =====
 
 rt_test! {

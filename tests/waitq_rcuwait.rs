@@ -287,12 +287,10 @@ fn a_locked_wait_tests_and_stores_in_one_hold() {
         .poll_wait_event_locked(&mut cx, take_value)
         .is_pending());
     assert!(wait.rcuwait_active());
-    {
-        let mut slot = wait.lock();
-        *slot = Some(7);
-        assert!(slot.wake_up());
-        assert_eq!(waker.wakes(), 0, "woken only once the lock is released");
-    }
+    let mut slot = wait.lock();
+    *slot = Some(7);
+    assert_eq!(waker.wakes(), 0);
+    assert!(slot.wake_up(), "the hold took the stored waker");
     assert_eq!(waker.wakes(), 1);
     assert_eq!(
         wait.poll_wait_event_locked(&mut cx, take_value),
@@ -317,9 +315,7 @@ fn a_locked_wait_that_ends_takes_back_a_waker_stored_earlier() {
         Poll::Ready(Ok(3))
     );
     assert!(!wait.rcuwait_active());
-    let mut guard = wait.lock();
-    assert!(!guard.wake_up(), "the finished waiter is not woken");
-    drop(guard);
+    assert!(!wait.lock().wake_up(), "the finished waiter is not woken");
     assert_eq!(waker.wakes(), 0);
 }
 
@@ -393,4 +389,32 @@ fn stress_a_locked_handover() {
             assert!(sleeps > 0, "the consumer never slept: nothing was tested");
         }
     }
+}
+
+/// The waker a locked wake took runs after the lock is released: a waker
+/// that takes the same lock (as an executor's might, re-polling at once)
+/// does not deadlock.
+#[test]
+fn a_locked_wake_runs_the_waker_after_the_unlock() {
+    struct Relock(Arc<RcuWait<Option<u32>>>, AtomicUsize);
+    impl std::task::Wake for Relock {
+        fn wake(self: Arc<Self>) {
+            let _ = self.0.lock().is_some();
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let done = watchdog("a waker that relocks", WATCHDOG, || {
+        let wait = Arc::new(RcuWait::with_state(None, None::<u32>));
+        let relock = Arc::new(Relock(wait.clone(), AtomicUsize::new(0)));
+        let waker = Waker::from(relock.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(wait
+            .poll_wait_event_locked(&mut cx, take_value)
+            .is_pending());
+        let mut slot = wait.lock();
+        *slot = Some(1);
+        assert!(slot.wake_up());
+        relock.1.load(Ordering::SeqCst)
+    });
+    assert_eq!(done, 1);
 }

@@ -431,6 +431,16 @@ impl<S> RcuWait<S> {
         (slot.waker.take(), recorded)
     }
 
+    /// Takes the stored waker under a lock the caller holds, unlisting its
+    /// sleep (the registry's lock nests inside the slot's, as when the
+    /// sleep was listed).
+    #[inline(never)]
+    fn take_stored(&self, slot: &mut Slot<S>) -> Option<Waker> {
+        let (waker, recorded) = self.take_locked(slot);
+        self.unlist(recorded);
+        waker
+    }
+
     /// Stores `waker` (cloned before the lock; the one it replaces is
     /// dropped after it) and lists the sleep if the registry is on.
     fn store(&self, waker: &Waker, site: &'static Location<'static>, api: WaitApi) {

@@ -198,13 +198,14 @@ impl<T> Inner<T> {
     }
 
     /// Ends a lock hold that changed the state: wakes the receiver's poll
-    /// in the same hold, then, if a wait on the queue ever began, the
-    /// queue's sleepers (after a fence that pairs with the one in `seen`,
-    /// see "Internals").
+    /// (its waker taken in the hold, woken after it), then, if a wait on
+    /// the queue ever began, the queue's sleepers (after a fence that
+    /// pairs with the one in `seen`, see "Internals").
     #[inline]
-    fn wake(&self, state: &mut RcuWaitGuard<'_, State<T>>) -> bool {
+    fn wake(&self, state: RcuWaitGuard<'_, State<T>>) {
+        let queue_used = state.queue_used;
         state.wake_up();
-        state.queue_used
+        self.wake_queue(queue_used);
     }
 
     /// The second half of [`wake`](Self::wake), after the lock: wakes the
@@ -254,9 +255,7 @@ impl<T> Inner<T> {
         }
         state.rx_closed = true;
         self.set(RX_CLOSED);
-        let queue_used = self.wake(&mut state);
-        drop(state);
-        self.wake_queue(queue_used);
+        self.wake(state);
     }
 }
 
@@ -285,9 +284,7 @@ impl<T> Sender<T> {
         state.value = Some(value);
         state.tx_done = true;
         inner.set(TX_DONE);
-        let queue_used = inner.wake(&mut state);
-        drop(state);
-        inner.wake_queue(queue_used);
+        inner.wake(state);
         Ok(())
     }
 
@@ -365,9 +362,7 @@ impl<T> Drop for Sender<T> {
             let mut state = inner.lock();
             state.tx_done = true;
             inner.set(TX_DONE);
-            let queue_used = inner.wake(&mut state);
-            drop(state);
-            inner.wake_queue(queue_used);
+            inner.wake(state);
         }
     }
 }

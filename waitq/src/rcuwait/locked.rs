@@ -23,7 +23,7 @@ use crate::sync::{MutexGuard, Ordering};
 
 impl<S> RcuWait<S> {
     /// Locks the state. [`RcuWaitGuard::wake_up`] takes the waiter's
-    /// waker in the same hold; it is woken once the guard is dropped.
+    /// waker in the same hold, releases the lock and wakes it.
     ///
     /// A waiter's locked condition runs under this lock: do not wait on
     /// the same `RcuWait` while holding the guard.
@@ -36,15 +36,12 @@ impl<S> RcuWait<S> {
     /// let wait = waitq::RcuWait::with_state(None, 0u32);
     /// let mut done = wait.lock();
     /// *done += 1; // complete(): the state first,
-    /// done.wake_up(); // then the wake, in the same hold
+    /// done.wake_up(); // then the wake, taken in the same hold
     /// ```
     pub fn lock(&self) -> RcuWaitGuard<'_, S> {
         RcuWaitGuard {
             wait: self,
-            slot: Some(self.lock_slot()),
-            wake: None,
-            woken: None,
-            unlist: false,
+            slot: self.lock_slot(),
         }
     }
 
@@ -74,7 +71,6 @@ impl<S> RcuWait<S> {
     /// let mut slot = wait.lock();
     /// *slot = Some(7);
     /// assert!(slot.wake_up());
-    /// drop(slot);
     /// assert_eq!(wait.poll_wait_event_locked(&mut cx, |v| v.take()), Poll::Ready(Ok(7)));
     /// ```
     #[track_caller]
@@ -171,27 +167,20 @@ impl<S> RcuWait<S> {
 }
 
 /// The state of an [`RcuWait`], locked (see [`RcuWait::lock`]). Derefs to
-/// the state; the waiter it wakes is woken when it is dropped, after the
-/// lock is released.
+/// the state; [`wake_up`](Self::wake_up) ends the hold and wakes the
+/// waiter after the lock is released.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RcuWaitGuard<'a, S> {
     wait: &'a RcuWait<S>,
-    /// `Some` until the guard is dropped.
-    slot: Option<MutexGuard<'a, Slot<S>>>,
-    /// Where [`wake_up`](Self::wake_up) was called, if it was.
-    wake: Option<&'static Location<'static>>,
-    /// The waker it took, woken after the lock.
-    woken: Option<Waker>,
-    /// The woken sleep was listed in the registry.
-    unlist: bool,
+    slot: MutexGuard<'a, Slot<S>>,
 }
 
 impl<S> RcuWaitGuard<'_, S> {
-    /// Takes the waiter's waker, if one is stored, to wake it once the
-    /// guard is dropped; returns whether there was one. Change the state
-    /// first (it is read under this same lock).
+    /// Takes the waiter's waker, if one is stored, in this hold, releases
+    /// the lock, then wakes it; returns whether there was one. Change the
+    /// state first (the waiter reads it under this same lock).
     ///
-    /// Kernel: `swake_up_locked()`.
+    /// Kernel: `swake_up_locked()`, then the unlock.
     ///
     /// # Examples
     ///
@@ -202,16 +191,28 @@ impl<S> RcuWaitGuard<'_, S> {
     /// assert!(!done.wake_up()); // nobody waiting: the state is enough
     /// ```
     #[track_caller]
-    pub fn wake_up(&mut self) -> bool {
-        self.wake.get_or_insert(Location::caller());
+    #[inline(always)]
+    pub fn wake_up(mut self) -> bool {
+        let site = Location::caller();
         let wait = self.wait;
-        let slot = self.slot.as_mut().expect("guard is live");
-        let (waker, recorded) = wait.take_locked(slot);
-        self.unlist |= recorded;
+        // Under the lock `armed` is exact: with nobody stored there is
+        // nothing to take (the common case for a channel's sends).
+        let waker = match wait.armed.load(Ordering::Relaxed) {
+            true => wait.take_stored(&mut self.slot),
+            false => None,
+        };
+        drop(self);
         let woken = waker.is_some();
-        if woken {
-            self.woken = waker;
+        if let Some(waker) = waker {
+            waker.wake();
         }
+        hook::woke_on(
+            wait.id(),
+            wait.name,
+            site,
+            usize::from(woken),
+            WakeKind::WakeUp,
+        );
         woken
     }
 }
@@ -219,35 +220,13 @@ impl<S> RcuWaitGuard<'_, S> {
 impl<S> Deref for RcuWaitGuard<'_, S> {
     type Target = S;
     fn deref(&self) -> &S {
-        &self.slot.as_ref().expect("guard is live").state
+        &self.slot.state
     }
 }
 
 impl<S> DerefMut for RcuWaitGuard<'_, S> {
     fn deref_mut(&mut self) -> &mut S {
-        &mut self.slot.as_mut().expect("guard is live").state
-    }
-}
-
-impl<S> Drop for RcuWaitGuard<'_, S> {
-    fn drop(&mut self) {
-        drop(self.slot.take());
-        self.wait.unlist(self.unlist);
-        let Some(site) = self.wake else {
-            return;
-        };
-        let woken = self.woken.take();
-        let count = usize::from(woken.is_some());
-        if let Some(waker) = woken {
-            waker.wake();
-        }
-        hook::woke_on(
-            self.wait.id(),
-            self.wait.name,
-            site,
-            count,
-            WakeKind::WakeUp,
-        );
+        &mut self.slot.state
     }
 }
 
@@ -255,7 +234,6 @@ impl<S: fmt::Debug> fmt::Debug for RcuWaitGuard<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RcuWaitGuard")
             .field("state", &**self)
-            .field("wake", &self.wake.is_some())
             .finish()
     }
 }

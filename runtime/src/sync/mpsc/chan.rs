@@ -1,6 +1,6 @@
 //! The state both channel flavours share: a ring of messages under one
-//! short `std::sync::Mutex` hold, slot accounting for the bounded flavour,
-//! and three wait queues.
+//! short lock hold (the receiver's one-waiter [`RcuWait`]), slot
+//! accounting for the bounded flavour, and three wait queues.
 //!
 //! # State and who changes it
 //!
@@ -35,21 +35,27 @@
 //!
 //! # Sleeping and waking
 //!
-//! - The receiver sleeps on `rx_wait` (non-exclusive) until
-//!   `recv_ready()`: a message is buffered, or nothing will ever come
-//!   (`tx_gone`, or `rx_closed` with no permit outstanding).
+//! - The receiver's own polls (`recv`, `poll_recv`, the `Stream`) sleep
+//!   on `state`, the [`RcuWait`] whose lock is the state lock: it can
+//!   have one waiter, and its condition takes a message in the same lock
+//!   hold that stores its waker; a send takes that waker in the hold that
+//!   pushes the message (the kernel's `struct completion`). Its
+//!   kernel-family and blocking receives sleep on `rx_wait`
+//!   (non-exclusive) until `recv_ready()`: a message is buffered, or
+//!   nothing will ever come (`tx_gone`, or `rx_closed` with no permit
+//!   outstanding).
 //! - Senders of a full channel sleep on `tx_wait` as *exclusive* waiters
 //!   (FIFO) whose condition takes a slot when one is free, so a wake hands
 //!   exactly one slot to exactly one sender; a sender that was picked and
 //!   then dropped hands the wake on (waitq rule 5).
 //! - [`Sender::closed`](super::Sender::closed) sleeps on `closed_wait`.
 //! - The receiver closing closes `tx_wait` and `closed_wait` (every sender
-//!   waiting ends with its value back); the last sender leaving closes
-//!   `rx_wait`.
+//!   waiting ends with its value back); the last sender leaving sets
+//!   `tx_gone`, wakes the receiver's poll and closes `rx_wait`.
 //!
-//! A message or a freed slot wakes only when somebody sleeps, read with
-//! [`WaitQueue::waitqueue_active`] *after* the state change, outside the
-//! state lock. No wake-up is lost: a waiter links its entry, then its
+//! Apart from the receiver's poll, a message or a freed slot wakes only
+//! when somebody sleeps, read with [`WaitQueue::waitqueue_active`] *after*
+//! the state change, outside the state lock. No wake-up is lost: a waiter links its entry, then its
 //! condition takes the state lock. If the waker's critical section comes
 //! after the waiter's, the waiter's link happens-before the waker's read of
 //! the waiter count (through the state mutex), so the waker sees it; if it
@@ -73,13 +79,12 @@
 //! [`waitq::hook::is_probing`] the condition only looks.
 
 use std::collections::VecDeque;
-use std::ops::Deref;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use waitq::{coop, Closed, Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
+use waitq::{coop, Closed, Interrupted, Killed, RcuWait, RcuWaitGuard, TimedOut, WaitQueue};
 
 use super::error::{TryRecvError, TrySendError};
 use crate::sync::signals;
@@ -95,7 +100,10 @@ const BATCH_MAX: usize = 64;
 const BATCH_BYTES: usize = 2048;
 
 pub(super) struct Chan<T> {
-    state: Mutex<State<T>>,
+    /// The state, under the lock of the wait the receiver's own polls
+    /// (`recv`, `poll_recv`, the `Stream`) sleep on: the one waiter.
+    state: RcuWait<State<T>>,
+    /// The receiver's kernel-family and blocking waits.
     rx_wait: WaitQueue,
     tx_wait: WaitQueue,
     closed_wait: WaitQueue,
@@ -143,16 +151,6 @@ macro_rules! wait_err {
 
 wait_err!(Closed, Interrupted, Killed, TimedOut);
 
-/// `PollWaiter`'s handle on the receiver's queue.
-pub(super) struct RxQueue<T>(Arc<Chan<T>>);
-
-impl<T> Deref for RxQueue<T> {
-    type Target = WaitQueue;
-    fn deref(&self) -> &WaitQueue {
-        &self.0.rx_wait
-    }
-}
-
 // ===== impl Chan =====
 
 impl<T> Chan<T> {
@@ -164,14 +162,17 @@ impl<T> Chan<T> {
             cap.min(PREALLOC)
         };
         Arc::new(Chan {
-            state: Mutex::new(State {
-                buf: VecDeque::with_capacity(prealloc),
-                reserved: 0,
-                rx_taken: 0,
-                rx_closed: false,
-                rx_dropped: false,
-                tx_gone: false,
-            }),
+            state: RcuWait::with_state(
+                Some("mpsc_recv"),
+                State {
+                    buf: VecDeque::with_capacity(prealloc),
+                    reserved: 0,
+                    rx_taken: 0,
+                    rx_closed: false,
+                    rx_dropped: false,
+                    tx_gone: false,
+                },
+            ),
             rx_wait: WaitQueue::new(),
             tx_wait: WaitQueue::new(),
             closed_wait: WaitQueue::new(),
@@ -181,8 +182,8 @@ impl<T> Chan<T> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> RcuWaitGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     fn is_bounded(&self) -> bool {
@@ -245,7 +246,9 @@ impl<T> Chan<T> {
         if self.senders.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        self.lock().tx_gone = true;
+        let mut state = self.lock();
+        state.tx_gone = true;
+        state.wake_up();
         self.rx_wait.close();
     }
 
@@ -274,8 +277,8 @@ impl<T> Chan<T> {
             return Err(TrySendError::Full(value));
         }
         state.buf.push_back(value);
-        drop(state);
-        self.wake_rx();
+        state.wake_up();
+        self.wake_rx_queue();
         Ok(())
     }
 
@@ -315,8 +318,8 @@ impl<T> Chan<T> {
             return;
         }
         state.buf.push_back(value);
-        drop(state);
-        self.wake_rx();
+        state.wake_up();
+        self.wake_rx_queue();
     }
 
     /// Gives back a slot reserved earlier and never used.
@@ -325,10 +328,14 @@ impl<T> Chan<T> {
         state.reserved -= 1;
         // `recv` after `close` ends when the last permit goes unused.
         let last = state.rx_closed && state.reserved == 0 && state.buf.is_empty();
-        drop(state);
+        if last {
+            state.wake_up();
+        } else {
+            drop(state);
+        }
         self.wake_tx(1);
         if last {
-            self.wake_rx();
+            self.wake_rx_queue();
         }
     }
 
@@ -415,7 +422,9 @@ impl<T> Chan<T> {
         let _ = self.closed_wait.wait_event(|| self.is_rx_closed()).await;
     }
 
-    fn wake_rx(&self) {
+    /// After a lock hold that woke the receiver's poll (`wake_up` on the
+    /// guard): wakes a kernel-family or blocking receive, if one sleeps.
+    fn wake_rx_queue(&self) {
         if self.rx_wait.waitqueue_active_after_barrier() {
             self.rx_wait.wake_up();
         }
@@ -445,7 +454,21 @@ impl<T> Chan<T> {
             self.hand_out(1);
             return Ok(value);
         }
-        let mut state = self.lock();
+        let res = self.take_locked(&mut self.lock(), local);
+        if res.is_ok() {
+            self.wake_tx(1);
+        }
+        res
+    }
+
+    /// Under the lock: the ring's first message, and a batch behind it
+    /// moved into `local` (see "The receiver's batch"). The caller wakes a
+    /// sender for the freed slot after the lock.
+    fn take_locked(
+        &self,
+        state: &mut State<T>,
+        local: &mut VecDeque<T>,
+    ) -> Result<T, TryRecvError> {
         let Some(value) = state.buf.pop_front() else {
             return Err(if state.is_disconnected() {
                 TryRecvError::Disconnected
@@ -458,12 +481,9 @@ impl<T> Chan<T> {
             local.extend(state.buf.drain(..more));
             state.rx_taken = state.rx_taken.wrapping_add(more);
         }
-        drop(state);
-        self.wake_tx(1);
         Ok(value)
     }
 
-    /// Moves up to `limit` messages into `out` (the batch's first); how many.
     fn try_recv_many(
         &self,
         local: &mut VecDeque<T>,
@@ -478,12 +498,26 @@ impl<T> Chan<T> {
         if batched == limit {
             return Ok(batched);
         }
-        let mut state = self.lock();
-        let n = state.buf.len().min(limit - batched);
-        if n == 0 {
-            if batched > 0 {
-                return Ok(batched);
+        match self.take_many_locked(&mut self.lock(), out, limit - batched) {
+            Ok(n) => {
+                self.wake_tx(n);
+                Ok(batched + n)
             }
+            Err(_) if batched > 0 => Ok(batched),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Under the lock: up to `limit` messages into `out`. The caller wakes
+    /// that many senders after the lock.
+    fn take_many_locked(
+        &self,
+        state: &mut State<T>,
+        out: &mut Vec<T>,
+        limit: usize,
+    ) -> Result<usize, TryRecvError> {
+        let n = state.buf.len().min(limit);
+        if n == 0 {
             return Err(if state.is_disconnected() {
                 TryRecvError::Disconnected
             } else {
@@ -491,14 +525,9 @@ impl<T> Chan<T> {
             });
         }
         out.extend(state.buf.drain(..n));
-        drop(state);
-        self.wake_tx(n);
-        Ok(batched + n)
+        Ok(n)
     }
 
-    /// The receiver handed `n` messages out of its batch: their slots are
-    /// free, and sleeping senders are woken for them (see "The receiver's
-    /// batch" for the fence).
     fn hand_out(&self, n: usize) {
         if !self.is_bounded() {
             return;
@@ -532,19 +561,44 @@ impl<T> Chan<T> {
 
     /// One poll of `recv` with `waiter` (the receiver's or a `Recv`
     /// future's). Spends one unit of budget when it completes.
-    pub(super) fn poll_recv<Q: Deref<Target = WaitQueue>>(
+    /// The receiver's own poll: the batch, then the ring, then a sleep on
+    /// `state` (its one waiter) whose condition takes under the same lock
+    /// that stores the waker. `slept` records a stored waker, for
+    /// [`finish_wait`](Self::finish_wait).
+    pub(super) fn poll_recv(
         &self,
         local: &mut VecDeque<T>,
-        waiter: &mut PollWaiter<Q>,
+        slept: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Option<T>> {
-        self.poll_with(waiter, cx, |chan| chan.try_recv(local))
+        ready!(coop::poll_proceed(cx));
+        match self.try_recv(local) {
+            Ok(value) => return self.done(slept, Some(value)),
+            Err(TryRecvError::Disconnected) => return self.done(slept, None),
+            Err(TryRecvError::Empty) => {}
+        }
+        // The wait spends its own unit.
+        coop::refund();
+        let poll =
+            self.state
+                .poll_wait_event_locked(cx, |state| match self.take_locked(state, local) {
+                    Ok(value) => Some(Some(value)),
+                    Err(TryRecvError::Disconnected) => Some(None),
+                    Err(TryRecvError::Empty) => None,
+                });
+        *slept = poll.is_pending();
+        // The wait is never closed (the last sender sets `tx_gone`).
+        let got = ready!(poll).unwrap_or(None);
+        if got.is_some() {
+            self.wake_tx(1);
+        }
+        Poll::Ready(got)
     }
 
-    pub(super) fn poll_recv_many<Q: Deref<Target = WaitQueue>>(
+    pub(super) fn poll_recv_many(
         &self,
         local: &mut VecDeque<T>,
-        waiter: &mut PollWaiter<Q>,
+        slept: &mut bool,
         cx: &mut Context<'_>,
         out: &mut Vec<T>,
         limit: usize,
@@ -552,41 +606,41 @@ impl<T> Chan<T> {
         if limit == 0 {
             return Poll::Ready(0);
         }
-        self.poll_with(waiter, cx, |chan| chan.try_recv_many(local, out, limit))
-            .map(|n| n.unwrap_or(0))
+        ready!(coop::poll_proceed(cx));
+        match self.try_recv_many(local, out, limit) {
+            Ok(n) => return self.done(slept, n),
+            Err(TryRecvError::Disconnected) => return self.done(slept, 0),
+            Err(TryRecvError::Empty) => {}
+        }
+        coop::refund();
+        let poll = self.state.poll_wait_event_locked(cx, |state| {
+            match self.take_many_locked(state, out, limit) {
+                Ok(n) => Some(n),
+                Err(TryRecvError::Disconnected) => Some(0),
+                Err(TryRecvError::Empty) => None,
+            }
+        });
+        *slept = poll.is_pending();
+        let n = ready!(poll).unwrap_or(0);
+        self.wake_tx(n);
+        Poll::Ready(n)
     }
 
-    fn poll_with<Q: Deref<Target = WaitQueue>, R>(
-        &self,
-        waiter: &mut PollWaiter<Q>,
-        cx: &mut Context<'_>,
-        mut take: impl FnMut(&Self) -> Result<R, TryRecvError>,
-    ) -> Poll<Option<R>> {
-        ready!(coop::poll_proceed(cx));
-        loop {
-            match take(self) {
-                Ok(got) => {
-                    if waiter.is_waiting() {
-                        // An entry left linked by an earlier `Pending`
-                        // would make every send wake us: unlink it (the
-                        // wait spends the unit this poll already spent).
-                        coop::refund();
-                        let _ = waiter.poll_wait_event(cx, || true);
-                    }
-                    return Poll::Ready(Some(got));
-                }
-                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
-                Err(TryRecvError::Empty) => {}
-            }
-            // The wait spends its own unit.
-            coop::refund();
-            // `Ready` (the condition, or the last sender's close): look again.
-            ready!(waiter.poll_wait_event(cx, || self.recv_ready())).ok();
+    /// A receive that ended without sleeping again: takes back a waker an
+    /// earlier poll stored (every send would wake us otherwise).
+    fn done<R>(&self, slept: &mut bool, got: R) -> Poll<R> {
+        self.finish_wait(slept);
+        Poll::Ready(got)
+    }
+
+    /// Takes the receiver's stored waker back out, if `slept` says a poll
+    /// left one (a dropped `recv`, a dropped receiver).
+    pub(super) fn finish_wait(&self, slept: &mut bool) {
+        if std::mem::take(slept) {
+            self.state.finish_wait();
         }
     }
 
-    /// The receiver's kernel-family waits: the batch first, then wait with
-    /// `wait` and take.
     pub(super) async fn recv_interruptible(
         &self,
         local: &mut VecDeque<T>,
@@ -704,14 +758,6 @@ impl<T> Chan<T> {
         self.tx_wait.close();
         self.closed_wait.close();
         drop(buf);
-    }
-
-    pub(super) fn rx_queue(self: &Arc<Self>) -> RxQueue<T> {
-        RxQueue(self.clone())
-    }
-
-    pub(super) fn rx_wait(&self) -> &WaitQueue {
-        &self.rx_wait
     }
 }
 

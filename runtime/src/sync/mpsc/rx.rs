@@ -7,22 +7,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use waitq::{Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
+use waitq::{Interrupted, Killed, TimedOut};
 
-use super::chan::{Chan, RxQueue};
+use super::chan::Chan;
 use super::error::TryRecvError;
 
 /// The receiver's state: the channel, its batch of messages taken from
 /// the ring but not yet handed out (see `chan.rs`, "The receiver's
-/// batch"), and the waiter its `poll_recv` (and `Stream`) reuse between
-/// polls.
+/// batch"), and whether its `poll_recv` (or `Stream`) left a waker stored
+/// in the channel's one-waiter wait.
 pub(super) struct Rx<T> {
     pub(super) chan: Arc<Chan<T>>,
     /// Only ever reached through `&mut self` (`Mutex::get_mut`, no
     /// locking), except by `len`; the `Mutex` keeps the receiver `Sync`
     /// for any `T: Send`, as the ring's own lock does.
     local: Mutex<VecDeque<T>>,
-    waiter: PollWaiter<RxQueue<T>>,
+    slept: bool,
 }
 
 /// Future returned by [`Receiver::recv`](super::Receiver::recv) and
@@ -36,40 +36,49 @@ pub(super) struct Rx<T> {
 pub struct Recv<'a, T> {
     chan: &'a Chan<T>,
     local: &'a mut Mutex<VecDeque<T>>,
-    waiter: PollWaiter<&'a WaitQueue>,
+    /// A poll left its waker stored: a drop takes it back.
+    slept: bool,
 }
 
 // ===== impl Rx =====
 
 impl<T> Rx<T> {
     pub(super) fn new(chan: Arc<Chan<T>>) -> Self {
-        let waiter = PollWaiter::new(chan.rx_queue());
         Rx {
             chan,
             local: Mutex::new(VecDeque::new()),
-            waiter,
+            slept: false,
         }
     }
 
-    #[track_caller]
     pub(super) fn recv(&mut self) -> Recv<'_, T> {
+        // A waker the receiver's own `poll_recv` left goes first: the new
+        // future stores its own.
+        self.chan.finish_wait(&mut self.slept);
         Recv {
             chan: &self.chan,
             local: &mut self.local,
-            waiter: PollWaiter::new(self.chan.rx_wait()),
+            slept: false,
         }
     }
 
     pub(super) async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
-        let chan = &*self.chan;
+        self.chan.finish_wait(&mut self.slept);
+        let mut wait = FinishOnDrop {
+            chan: &self.chan,
+            slept: false,
+        };
         let local = batch(&mut self.local);
-        let mut waiter = PollWaiter::new(chan.rx_wait());
-        std::future::poll_fn(|cx| chan.poll_recv_many(local, &mut waiter, cx, buffer, limit)).await
+        std::future::poll_fn(|cx| {
+            wait.chan
+                .poll_recv_many(local, &mut wait.slept, cx, buffer, limit)
+        })
+        .await
     }
 
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let local = batch(&mut self.local);
-        self.chan.poll_recv(local, &mut self.waiter, cx)
+        self.chan.poll_recv(local, &mut self.slept, cx)
     }
 
     pub(super) fn poll_recv_many(
@@ -80,7 +89,7 @@ impl<T> Rx<T> {
     ) -> Poll<usize> {
         let local = batch(&mut self.local);
         self.chan
-            .poll_recv_many(local, &mut self.waiter, cx, buffer, limit)
+            .poll_recv_many(local, &mut self.slept, cx, buffer, limit)
     }
 
     pub(super) fn try_recv(&mut self) -> Result<T, TryRecvError> {
@@ -132,6 +141,7 @@ impl<T> Unpin for Rx<T> {}
 
 impl<T> Drop for Rx<T> {
     fn drop(&mut self) {
+        self.chan.finish_wait(&mut self.slept);
         self.chan.drop_rx();
     }
 }
@@ -149,15 +159,33 @@ impl<T> Future for Recv<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        this.chan.poll_recv(batch(this.local), &mut this.waiter, cx)
+        this.chan.poll_recv(batch(this.local), &mut this.slept, cx)
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        self.chan.finish_wait(&mut self.slept);
     }
 }
 
 impl<T> std::fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recv")
-            .field("waiting", &self.waiter.is_waiting())
+            .field("waiting", &self.slept)
             .finish()
+    }
+}
+
+/// A wait of `recv_many`'s: takes back its stored waker if dropped.
+struct FinishOnDrop<'a, T> {
+    chan: &'a Chan<T>,
+    slept: bool,
+}
+
+impl<T> Drop for FinishOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.chan.finish_wait(&mut self.slept);
     }
 }
 
