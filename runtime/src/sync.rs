@@ -1,5 +1,6 @@
-//! Synchronization for tasks, every sleep a [`WaitQueue`]: the wait queue
-//! itself (re-exported from [`waitq`]), and the channels, locks and
+//! Synchronization for tasks, every sleep a [`WaitQueue`] (or, where only
+//! one task can ever wait, its one-waiter form [`RcuWait`]): the wait
+//! queue itself (re-exported from [`waitq`]), and the channels, locks and
 //! counters a service uses every day, built on it.
 //!
 //! # The primitives
@@ -7,8 +8,9 @@
 //! | ours | tokio | kernel |
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
-//! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe) |
-//! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`) |
+//! | [`RcuWait`] (one waiter; with state under its lock) | `AtomicWaker` | `struct rcuwait` (`struct completion`'s locked wake) |
+//! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe); the one receiver's poll sleeps on the ring's lock as on a completion |
+//! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`): the value and the receiver's waker under one lock |
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
 //! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`) |
