@@ -277,6 +277,12 @@ fn take_value(slot: &mut Option<u32>) -> Option<u32> {
     slot.take()
 }
 
+/// A locked wait on an empty slot: it stores `cx`'s waker.
+fn asleep(wait: &RcuWait<Option<u32>>, cx: &mut Context<'_>) {
+    assert!(wait.poll_wait_event_locked(cx, take_value).is_pending());
+    assert!(wait.rcuwait_active());
+}
+
 #[test]
 fn a_locked_wait_tests_and_stores_in_one_hold() {
     let wait = RcuWait::with_state(Some("locked"), None::<u32>);
@@ -301,13 +307,10 @@ fn a_locked_wait_tests_and_stores_in_one_hold() {
 
 #[test]
 fn a_locked_wait_that_ends_takes_back_a_waker_stored_earlier() {
-    let wait = RcuWait::with_state(None, None::<u32>);
-    let waker = CountingWaker::new();
+    let (wait, waker) = (RcuWait::with_state(None, None::<u32>), CountingWaker::new());
     let w = waker.waker();
     let mut cx = Context::from_waker(&w);
-    assert!(wait
-        .poll_wait_event_locked(&mut cx, take_value)
-        .is_pending());
+    asleep(&wait, &mut cx);
     // The state changes without a wake (the waiter polls anyway).
     *wait.lock() = Some(3);
     assert_eq!(
@@ -321,13 +324,10 @@ fn a_locked_wait_that_ends_takes_back_a_waker_stored_earlier() {
 
 #[test]
 fn a_locked_wait_fails_on_close_unless_its_condition_holds() {
-    let wait = RcuWait::with_state(None, None::<u32>);
-    let waker = CountingWaker::new();
+    let (wait, waker) = (RcuWait::with_state(None, None::<u32>), CountingWaker::new());
     let w = waker.waker();
     let mut cx = Context::from_waker(&w);
-    assert!(wait
-        .poll_wait_event_locked(&mut cx, take_value)
-        .is_pending());
+    asleep(&wait, &mut cx);
     wait.close();
     assert_eq!(waker.wakes(), 1);
     assert!(matches!(

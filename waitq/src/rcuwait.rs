@@ -292,14 +292,9 @@ impl<S> RcuWait<S> {
             self.probe(site, &mut cond);
             return Poll::Pending;
         }
-        if coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let poll = self.poll_step(cx.waker(), &mut cond, site, WaitApi::RcuWait);
-        if poll.is_pending() {
-            coop::refund();
-        }
-        poll
+        budgeted(cx, |waker| {
+            self.poll_step(waker, &mut cond, site, WaitApi::RcuWait)
+        })
     }
 
     /// Waits until `cond` holds (a future for [`poll_wait_event`](Self::poll_wait_event)).
@@ -529,6 +524,21 @@ impl<S> RcuWait<S> {
     }
 }
 
+/// One wait step under the task's [`coop`] budget: an exhausted budget
+/// returns `Pending` at once (the task was woken to come back), and a step
+/// that ends `Pending` anyway made no progress and refunds its unit.
+#[inline]
+fn budgeted<R>(cx: &mut Context<'_>, step: impl FnOnce(&Waker) -> Poll<R>) -> Poll<R> {
+    if coop::poll_proceed(cx).is_pending() {
+        return Poll::Pending;
+    }
+    let poll = step(cx.waker());
+    if poll.is_pending() {
+        coop::refund();
+    }
+    poll
+}
+
 impl<S: Default> Default for RcuWait<S> {
     fn default() -> Self {
         RcuWait::with_state(None, S::default())
@@ -564,16 +574,11 @@ impl<F: FnMut() -> bool, S> Future for RcuWaitEvent<'_, F, S> {
             this.wait.probe(this.site, &mut this.cond);
             return Poll::Pending;
         }
-        if coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let poll = this
-            .wait
-            .poll_step(cx.waker(), &mut this.cond, this.site, WaitApi::RcuWait);
+        let (wait, site) = (this.wait, this.site);
+        let poll = budgeted(cx, |waker| {
+            wait.poll_step(waker, &mut this.cond, site, WaitApi::RcuWait)
+        });
         this.stored = poll.is_pending();
-        if poll.is_pending() {
-            coop::refund();
-        }
         poll
     }
 }

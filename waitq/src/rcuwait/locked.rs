@@ -14,8 +14,7 @@ use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use super::{RcuWait, Slot};
-use crate::coop;
+use super::{budgeted, RcuWait, Slot};
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, WakeKind};
 use crate::registry::WaitApi;
@@ -84,14 +83,9 @@ impl<S> RcuWait<S> {
             self.probe(site, &mut || cond(&mut self.lock_slot().state).is_some());
             return Poll::Pending;
         }
-        if coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let poll = self.poll_step_locked(cx.waker(), &mut cond, site, WaitApi::RcuWait);
-        if poll.is_pending() {
-            coop::refund();
-        }
-        poll
+        budgeted(cx, |waker| {
+            self.poll_step_locked(waker, &mut cond, site, WaitApi::RcuWait)
+        })
     }
 
     /// Blocks the current thread until `cond` (run on the state under the
