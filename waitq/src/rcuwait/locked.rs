@@ -47,7 +47,7 @@ impl<S> RcuWait<S> {
     /// One step of a locked wait: `cond` runs on the state under the lock;
     /// `Ready(Ok(r))` once it returns `Some(r)`, `Pending` with `cx`'s
     /// waker stored (in the same hold) otherwise. Spends one unit of the
-    /// [`coop`] budget. The waker is cloned before the lock, so call it
+    /// [`coop`](crate::coop) budget. The waker is cloned before the lock, so call it
     /// when a cheaper test (an atomic the state mirrors) said "not yet".
     ///
     /// `cond` must not touch this `RcuWait`. A waiter that gives up calls
