@@ -37,21 +37,25 @@
 //!
 //! # Internals
 //!
-//! One allocation: an `Arc` of the value slot under a `std::sync::Mutex`,
-//! an [`RcuWait`] for the receiver's own poll (the one waiter it can have:
-//! no list, no allocation), and a wait queue for every other wait (the
-//! kernel-family and blocking receives, and a sender in `closed()`; its
-//! first waiter's slot is inline). Each side takes the value lock once:
-//! the sender to store the value, the receiver to take it. The state's
-//! two flags (sender done, receiver closed) are mirrored in an atomic,
-//! set in the same lock hold, so a receive that finds nothing, and every
-//! waiter's condition, read it without the lock. Either side wakes the
-//! other only if it sleeps: it sets its flag, then a `SeqCst` fence, then
-//! reads [`RcuWait::rcuwait_active`] and
-//! [`WaitQueue::waitqueue_active`]; a waiter stores its waker (or links
-//! its entry), then a `SeqCst` fence, then reads the flags. Of the two
-//! fences one comes first, so either the waker sees the waiter or the
-//! waiter sees the flag (the kernel's `wq_has_sleeper` pairing).
+//! One allocation: an `Arc` of the state (the value and two flags) under
+//! the lock of an [`RcuWait`], the wait the receiver's own poll sleeps on
+//! (the one waiter it can have). It works as the kernel's `struct
+//! completion`: a send stores the value and takes the receiver's waker in
+//! one lock hold, and the receiver's poll tests for the value and stores
+//! its waker in one hold, so no wake can fall between them and no fence
+//! is needed. The flags are mirrored in an atomic, set in the same hold,
+//! so a receive that finds nothing reads them without the lock.
+//!
+//! Every other wait (the kernel-family and blocking receives, and a
+//! sender in `closed()`) sleeps on a wait queue, made (boxed) by the
+//! first of them, which first marks it used under the lock. A state
+//! change looks at the queue only once it is used: it reads the mark in
+//! its hold, then a `SeqCst` fence, then [`WaitQueue::waitqueue_active`];
+//! such a waiter links its entry, then a `SeqCst` fence, then reads the
+//! flags. Of the two fences one comes first, so either the waker sees the
+//! waiter or the waiter sees the flag (the kernel's `wq_has_sleeper`
+//! pairing); a waiter that marked the queue after the waker's hold sees
+//! the flag that hold set.
 
 pub mod error;
 
