@@ -251,6 +251,7 @@ fn stress_the_fenced_active_check() {
                 }
                 turn.store(2 * i + 2, Ordering::Relaxed);
                 fence(Ordering::SeqCst);
+                waitq::hook::barrier();
                 if wait.rcuwait_active() {
                     wait.wake_up();
                 }
