@@ -174,6 +174,18 @@ impl QueueId {
         wait.id()
     }
 
+    /// The id of a [`HandoffQueue`](crate::HandoffQueue): its address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: waitq::HandoffQueue<(), ()> = waitq::HandoffQueue::with_state(None, ());
+    /// assert_eq!(waitq::hook::QueueId::of_handoff(&q).addr(), &q as *const _ as usize);
+    /// ```
+    pub fn of_handoff<S, W>(queue: &crate::HandoffQueue<S, W>) -> QueueId {
+        queue.id()
+    }
+
     pub(crate) fn of_addr(addr: usize) -> QueueId {
         QueueId(addr)
     }
@@ -188,6 +200,51 @@ impl QueueId {
     /// ```
     pub fn addr(self) -> usize {
         self.0
+    }
+}
+
+/// What tasks sleep on, as the toolkit and the wait registry name it: a
+/// [`WaitQueue`], an [`RcuWait`](crate::RcuWait) or a
+/// [`HandoffQueue`](crate::HandoffQueue). Lets [`acquire_point`],
+/// [`held`] and the registry's holder functions take any of them.
+pub trait Sleepable: sealed::Sealed {
+    /// Its id (its address).
+    fn queue_id(&self) -> QueueId;
+    /// Its name, if it was given one.
+    fn queue_name(&self) -> Option<&'static str>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::WaitQueue {}
+    impl<S> Sealed for crate::RcuWait<S> {}
+    impl<S, W> Sealed for crate::HandoffQueue<S, W> {}
+}
+
+impl Sleepable for WaitQueue {
+    fn queue_id(&self) -> QueueId {
+        QueueId::of(self)
+    }
+    fn queue_name(&self) -> Option<&'static str> {
+        self.name()
+    }
+}
+
+impl<S> Sleepable for crate::RcuWait<S> {
+    fn queue_id(&self) -> QueueId {
+        self.id()
+    }
+    fn queue_name(&self) -> Option<&'static str> {
+        self.name()
+    }
+}
+
+impl<S, W> Sleepable for crate::HandoffQueue<S, W> {
+    fn queue_id(&self) -> QueueId {
+        self.id()
+    }
+    fn queue_name(&self) -> Option<&'static str> {
+        self.name()
     }
 }
 
@@ -508,7 +565,7 @@ pub(crate) fn decide_on(
     site: &'static Location<'static>,
 ) {
     if is_enabled() {
-        decide_on_slow(kind, queue, name, site);
+        decide_on_slow(kind, queue, name, site, false);
     }
 }
 
@@ -519,6 +576,7 @@ fn decide_on_slow(
     queue: QueueId,
     queue_name: Option<&'static str>,
     site: &'static Location<'static>,
+    exclusive: bool,
 ) {
     if PROBING.try_with(Cell::get).unwrap_or(false) {
         return;
@@ -528,7 +586,7 @@ fn decide_on_slow(
             kind,
             queue,
             site,
-            exclusive: false,
+            exclusive,
             state: TaskState::Uninterruptible,
             queue_name,
         });
@@ -601,7 +659,7 @@ fn woke_on_slow(
         });
         drop(hook);
         if woken > 0 {
-            decide_on_slow(PointKind::AfterWake, queue, name, site);
+            decide_on_slow(PointKind::AfterWake, queue, name, site, false);
         }
     }
 }
@@ -619,18 +677,12 @@ fn woke_on_slow(
 /// ```
 #[inline]
 #[track_caller]
-pub fn acquire_point(queue: &WaitQueue) {
+pub fn acquire_point(queue: &(impl Sleepable + ?Sized)) {
     if !is_enabled() {
         return;
     }
-    let state = TaskState::Uninterruptible;
-    decide_slow(
-        PointKind::Acquire,
-        Some(queue),
-        Location::caller(),
-        true,
-        state,
-    );
+    let (queue, name) = (queue.queue_id(), queue.queue_name());
+    decide_on_slow(PointKind::Acquire, queue, name, Location::caller(), true);
 }
 
 /// An explicit decision point ([`PointKind::Switch`]) at the caller: the
@@ -675,20 +727,20 @@ fn switch_slow(site: &'static Location<'static>) {
 /// waitq::hook::held(&queue, Some(7)); // no hook: nothing happens
 /// ```
 #[inline]
-pub fn held(queue: &WaitQueue, task: Option<u64>) {
+pub fn held(queue: &(impl Sleepable + ?Sized), task: Option<u64>) {
     if !is_enabled() {
         return;
     }
-    held_slow(queue, task);
+    held_slow(queue.queue_id(), queue.queue_name(), task);
 }
 
 #[cold]
 #[inline(never)]
-fn held_slow(queue: &WaitQueue, task: Option<u64>) {
+fn held_slow(queue: QueueId, queue_name: Option<&'static str>, task: Option<u64>) {
     if let Some(hook) = current() {
         hook.held(&Held {
-            queue: QueueId::of(queue),
-            queue_name: queue.name(),
+            queue,
+            queue_name,
             task,
         });
     }

@@ -51,6 +51,7 @@
 //! | `signal_pending_state` | [`SignalSource`] ([`TaskSignals`]) | none |
 //! | `struct rcuwait` (one waiter, no list): `rcuwait_wait_event`, `rcuwait_wake_up`, `rcuwait_active` | [`RcuWait`] ([`RcuWait::poll_wait_event`], [`RcuWait::wake_up`], [`RcuWait::rcuwait_active`]) | `AtomicWaker` |
 //! | `struct completion` (`done` under the wait's lock, `swake_up_locked`) | [`RcuWait::with_state`], [`RcuWait::lock`] + [`RcuWaitGuard::wake_up`], [`RcuWait::poll_wait_event_locked`] | tokio's oneshot state word |
+//! | `struct semaphore`'s `lock` + `wait_list`: `__down_common()` tests and links in one hold, `__up()` unlinks the first waiter and sets its `up` | [`HandoffQueue`] ([`HandoffQueue::poll_wait`], [`HandoffQueue::lock`] + [`HandoffGuard::hand_off_front`], [`HandoffGuard::unlink`]) | tokio's `batch_semaphore` waiter list |
 //!
 //! # The contract
 //!
@@ -156,6 +157,7 @@ mod clock;
 pub mod coop;
 mod entry;
 mod error;
+mod handoff;
 pub mod hook;
 mod list;
 mod poll_waiter;
@@ -171,6 +173,7 @@ mod wake_batch;
 pub use clock::Clock;
 pub use entry::{TaskState, WakeDecision, WakeFunction, WakeInfo, WakeMode};
 pub use error::{Closed, Interrupted, Killed, TimedOut, WaitError};
+pub use handoff::{HandoffEntry, HandoffGuard, HandoffQueue};
 pub use poll_waiter::PollWaiter;
 pub use prepare::{Wait, WaitEntry};
 pub use queue::WaitQueue;

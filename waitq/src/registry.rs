@@ -102,6 +102,9 @@ pub enum WaitApi {
     /// An [`RcuWait`](crate::RcuWait)'s one waiter, from a task or a
     /// plain thread.
     RcuWait,
+    /// A [`HandoffQueue`](crate::HandoffQueue)'s waiter (a semaphore's,
+    /// a lock's).
+    Handoff,
 }
 
 impl WaitApi {
@@ -118,6 +121,7 @@ impl WaitApi {
             3 => WaitApi::Prepare,
             4 => WaitApi::Poll,
             5 => WaitApi::RcuWait,
+            6 => WaitApi::Handoff,
             _ => WaitApi::Event,
         }
     }
@@ -182,6 +186,7 @@ impl fmt::Display for WaitKind {
             WaitApi::Prepare => "prepare_to_wait",
             WaitApi::Poll => "poll_wait_event",
             WaitApi::RcuWait => "rcuwait_wait_event",
+            WaitApi::Handoff => "handoff_wait",
         })?;
         match self.state {
             TaskState::Interruptible => f.write_str("_interruptible")?,
@@ -379,11 +384,11 @@ fn holders(queue: QueueId) -> MutexGuard<'static, Holders> {
 /// registry::set_holder(&LOCK_WAIT, None);
 /// assert_eq!(registry::holder_of(me), None);
 /// ```
-pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
+pub fn set_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: Option<u64>) {
     if !is_enabled() {
         return;
     }
-    let id = QueueId::of(queue);
+    let id = queue.queue_id();
     let mut holders = holders(id);
     match task {
         Some(task) => {
@@ -416,11 +421,11 @@ pub fn set_holder(queue: &crate::WaitQueue, task: Option<u64>) {
 /// registry::clear_last_holder(&PERMITS, 4);
 /// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), None);
 /// ```
-pub fn set_last_holder(queue: &crate::WaitQueue, task: u64) {
+pub fn set_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
     if !is_enabled() {
         return;
     }
-    let id = QueueId::of(queue);
+    let id = queue.queue_id();
     holders(id).insert(id, (task, true));
 }
 
@@ -431,11 +436,11 @@ pub fn set_last_holder(queue: &crate::WaitQueue, task: u64) {
 /// # Examples
 ///
 /// See [`set_last_holder`].
-pub fn clear_last_holder(queue: &crate::WaitQueue, task: u64) {
+pub fn clear_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
     if !is_enabled() {
         return;
     }
-    let id = QueueId::of(queue);
+    let id = queue.queue_id();
     let mut holders = holders(id);
     if holders.get(&id) == Some(&(task, true)) {
         holders.remove(&id);
@@ -549,8 +554,15 @@ pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<
 #[cold]
 #[inline(never)]
 pub(crate) fn note_picked(queue: &crate::WaitQueue, seqs: &[u64]) {
+    note_picked_on(QueueId::of(queue), seqs);
+}
+
+/// [`note_picked`] for a sleep listed by [`record_on`].
+#[cold]
+#[inline(never)]
+pub(crate) fn note_picked_on(queue: QueueId, seqs: &[u64]) {
     let now = Instant::now();
-    let queue = QueueId::of(queue).addr();
+    let queue = queue.addr();
     for &seq in seqs {
         let key = (queue, seq);
         if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
@@ -716,6 +728,8 @@ mod tests {
             WaitApi::Blocking,
             WaitApi::Prepare,
             WaitApi::Poll,
+            WaitApi::RcuWait,
+            WaitApi::Handoff,
         ] {
             assert!(api.to_bits() < 8, "three bits in the waiter's flags");
             assert_eq!(WaitApi::from_bits(api.to_bits()), api);

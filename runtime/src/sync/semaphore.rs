@@ -30,25 +30,29 @@
 //!
 //! # Internals
 //!
-//! The permits and the number of queued acquirers share one atomic word
-//! (`semaphore/state.rs`); queued acquirers are exclusive entries of one
-//! [`WaitQueue`] whose wake function assigns them permits under the queue
-//! lock, oldest first (`semaphore/acquire.rs`).
+//! The free permits, a "somebody is queued" bit and the closed flag share
+//! one atomic word, the whole fast path (`semaphore/state.rs`). Queued
+//! acquirers wait in a [`HandoffQueue`](waitq::HandoffQueue), whose lock
+//! orders them: a release that finds somebody queued gives its permits to
+//! the oldest waiters under that lock and unlinks those it served, which
+//! wakes them (kernel: `__up()`); `semaphore/acquire.rs` is the waiter's
+//! side.
 
 mod acquire;
 mod state;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use waitq::{Interrupted, Killed, TimedOut, WaitQueue};
+use waitq::{HandoffQueue, Interrupted, Killed, TimedOut};
 
 pub(crate) use acquire::{
     acquire as acquire_n, acquire_interruptible, acquire_killable, acquire_one, acquire_timeout,
     block_on,
 };
-use state::{Fast, Shared};
+use state::{Fast, Waiter};
 
 /// A counting semaphore: [`acquire`](Self::acquire) waits for a permit,
 /// dropping the permit gives it back.
@@ -95,12 +99,10 @@ use state::{Fast, Shared};
 /// });
 /// ```
 pub struct Semaphore {
-    /// The state word, in an `Arc` because the wake functions of queued
-    /// acquirers must own what they touch; made on first use when the
-    /// semaphore came from [`const_new`](Self::const_new).
-    shared: OnceLock<Arc<Shared>>,
-    initial: u64,
-    queue: WaitQueue,
+    /// Free permits, `WAITERS` and `CLOSED` (see `state.rs`).
+    state: AtomicU64,
+    /// The queued acquirers, oldest first.
+    waiters: HandoffQueue<(), Waiter>,
 }
 
 /// Permits taken from a [`Semaphore`], given back when dropped.
@@ -152,15 +154,10 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 3);
     /// ```
     pub fn new(permits: usize) -> Semaphore {
-        let permits = permits as u64;
-        Semaphore {
-            shared: OnceLock::from(Arc::new(Shared::new(permits))),
-            initial: permits,
-            queue: WaitQueue::named("sync::Semaphore"),
-        }
+        Semaphore::const_new(permits)
     }
 
-    /// [`new`](Self::new) for `static`s. (Allocates its state on first use.)
+    /// [`new`](Self::new) for `static`s.
     ///
     /// Kernel: `DEFINE_SEMAPHORE()`.
     ///
@@ -178,19 +175,15 @@ impl Semaphore {
     /// [`const_new`](Self::const_new) with the wait queue named for dumps
     /// (the locks built on a semaphore name theirs after themselves).
     pub(crate) const fn const_named(permits: usize, name: &'static str) -> Semaphore {
-        assert!(permits as u64 <= state::MAX_PERMITS);
         Semaphore {
-            shared: OnceLock::new(),
-            initial: permits as u64,
-            queue: WaitQueue::named(name),
+            state: AtomicU64::new(state::word(permits as u64)),
+            waiters: HandoffQueue::with_state(Some(name), ()),
         }
     }
 
     /// [`new`](Self::new) with the wait queue named for dumps.
     pub(crate) fn named(permits: usize, name: &'static str) -> Semaphore {
-        let sem = Semaphore::const_named(permits, name);
-        let _ = sem.shared();
-        sem
+        Semaphore::const_named(permits, name)
     }
 
     /// Tells the wait registry which task holds the semaphore now (a lock
@@ -198,9 +191,9 @@ impl Semaphore {
     /// toolkit's hook; one relaxed load each while they are off.
     #[inline]
     pub(crate) fn set_holder(&self, task: Option<u64>) {
-        waitq::hook::held(&self.queue, task); // for the test toolkit's deadlock report
+        waitq::hook::held(&self.waiters, task); // for the test toolkit's deadlock report
         if waitq::registry::is_enabled() {
-            waitq::registry::set_holder(&self.queue, task);
+            waitq::registry::set_holder(&self.waiters, task);
         }
     }
 
@@ -214,7 +207,7 @@ impl Semaphore {
     fn took(&self) {
         if waitq::registry::is_enabled() {
             if let Some(id) = crate::task::try_id() {
-                waitq::registry::set_last_holder(&self.queue, id.0);
+                waitq::registry::set_last_holder(&self.waiters, id.0);
             }
         }
     }
@@ -225,13 +218,7 @@ impl Semaphore {
     /// task holders only.
     #[inline]
     pub(crate) fn set_holder_not_a_task(&self) {
-        waitq::hook::held(&self.queue, Some(waitq::hook::NOT_A_TASK));
-    }
-
-    #[inline]
-    fn shared(&self) -> &Arc<Shared> {
-        self.shared
-            .get_or_init(|| Arc::new(Shared::new(self.initial)))
+        waitq::hook::held(&self.waiters, Some(waitq::hook::NOT_A_TASK));
     }
 
     /// The free permits now (a waiter's partial assignment not included).
@@ -244,11 +231,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
     pub fn available_permits(&self) -> usize {
-        state::permits(
-            self.shared()
-                .state
-                .load(std::sync::atomic::Ordering::Acquire),
-        ) as usize
+        state::permits(self.state.load(Ordering::Acquire)) as usize
     }
 
     /// Adds `n` permits, serving waiters first, in order.
@@ -270,8 +253,8 @@ impl Semaphore {
         self.release(n as u64);
     }
 
-    /// Gives back `n` permits: to the waiters first (a wake walk assigns
-    /// them in FIFO order), the rest free.
+    /// Gives back `n` permits: to the waiters first (handed off in FIFO
+    /// order under the queue's lock), the rest free.
     pub(crate) fn release(&self, n: u64) {
         if n == 0 {
             return;
@@ -280,13 +263,13 @@ impl Semaphore {
         if waitq::registry::is_enabled() {
             if let Some(id) = crate::task::try_id() {
                 // Kernel `up()`: the last holder gives the semaphore back.
-                waitq::registry::clear_last_holder(&self.queue, id.0);
+                waitq::registry::clear_last_holder(&self.waiters, id.0);
             }
         }
-        let before = self.shared().add(n);
-        // Added first, then walk (pairs with the re-read in `Acquire::link`).
-        if state::queued(before) > 0 && !state::is_closed(before) {
-            self.queue.wake_up_all();
+        if !state::add_unless_waiters(&self.state, n) {
+            // Somebody is queued: the permits are theirs first.
+            let mut waiters = self.waiters.lock();
+            self.hand_off(&mut waiters, n);
         }
     }
 
@@ -302,10 +285,8 @@ impl Semaphore {
     /// assert!(sem.try_acquire().is_err());
     /// ```
     pub fn close(&self) {
-        self.shared()
-            .state
-            .fetch_or(state::CLOSED, std::sync::atomic::Ordering::AcqRel);
-        self.queue.close();
+        self.state.fetch_or(state::CLOSED, Ordering::AcqRel);
+        self.waiters.close();
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -316,11 +297,7 @@ impl Semaphore {
     /// assert!(!waitrt::sync::Semaphore::new(1).is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        state::is_closed(
-            self.shared()
-                .state
-                .load(std::sync::atomic::Ordering::Acquire),
-        )
+        state::is_closed(self.state.load(Ordering::Acquire))
     }
 
     /// Takes one permit if one is free and nobody waits.
@@ -369,13 +346,13 @@ impl Semaphore {
     }
 
     fn try_take(&self, n: u32) -> Result<(), TryAcquireError> {
-        match self.shared().try_take(n as u64, false) {
+        match state::try_take(&self.state, n as u64) {
             Fast::Acquired => {
                 self.took();
                 Ok(())
             }
             Fast::Closed => Err(TryAcquireError::Closed),
-            Fast::NoPermits | Fast::Queued => Err(TryAcquireError::NoPermits),
+            Fast::NoPermits => Err(TryAcquireError::NoPermits),
         }
     }
 
@@ -720,7 +697,7 @@ impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
             .field("permits", &self.available_permits())
-            .field("waiters", &self.queue.len())
+            .field("waiters", &self.waiters.len())
             .field("closed", &self.is_closed())
             .finish()
     }

@@ -1,43 +1,41 @@
-//! One acquire: the fast path, then a hand-written exclusive wait on the
-//! semaphore's queue (kernel: `__down_common()`'s loop), and the helpers
-//! the lock types share (the kernel forms, the blocking driver).
+//! One acquire: the fast path, then a wait for a hand-off on the
+//! semaphore's [`HandoffQueue`](waitq::HandoffQueue) (kernel:
+//! `__down_common()`'s loop), and the helpers the lock types share (the
+//! kernel forms, the blocking driver).
 //!
 //! # Phases
 //!
-//! - `Start`: nothing registered. The first poll takes the permits at once
-//!   (nobody queued, enough free) or counts itself queued and links its
-//!   entry, with a wake function that assigns permits to it (see
-//!   `state.rs`), then re-reads the word and runs a walk if permits are
-//!   free (so none is left unassigned behind it).
-//! - `Queued`: the entry is linked, or unlinked by the walk that granted
-//!   it (`slot.granted`), or by `close()`. Each poll reads `granted` first;
-//!   otherwise it refreshes the waker through [`WaitEntry::wait`].
-//! - `Done`: the permits belong to the caller, or the acquire failed.
+//! - Not queued: the first poll takes the permits with one
+//!   compare-exchange (nobody queued, enough free); otherwise, under the
+//!   queue's lock, it tests again and either takes them or links its entry
+//!   (see `state.rs`).
+//! - Queued: a release hands the permits to it and unlinks it; its next
+//!   poll sees that and completes. `close()` wakes it to fail.
+//! - Done: the permits belong to the caller, or the acquire failed.
 //!
 //! # Ending without success
 //!
-//! Dropped, interrupted, killed or timed out in `Queued`, the acquirer
-//! unlinks its entry (after which no walk can assign it anything), then
-//! either gives back everything it was granted (a full release, which
-//! serves the next waiter) or gives back the permits a walk had assigned
-//! it so far and stops counting as queued, waking the next waiter if
-//! permits are now free. Nothing is lost; a true condition wins: an
-//! acquire granted just before its signal or deadline succeeds.
+//! Dropped, interrupted, killed or timed out while queued, the acquirer
+//! unlinks its entry under the lock. If a hand-off came first, the permits
+//! are its own and it gives them all back (a full release, which serves
+//! the next waiter); otherwise it gives back the permits assigned to it so
+//! far, in the same hold, to the next waiters. Nothing is lost; a true
+//! condition wins: an acquire served just before its signal or deadline
+//! succeeds.
 
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering::Acquire as Acq;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
 use waitq::{
-    coop, Clock, Closed, Interrupted, Killed, SignalKind, SignalSource, TaskState, TimedOut,
-    WaitEntry,
+    coop, Clock, Closed, HandoffEntry, Interrupted, Killed, SignalKind, SignalSource, TaskState,
+    TimedOut,
 };
 
-use super::state::{is_closed, permits, queued, Fast, Slot};
+use super::state::{self, Fast, Now};
 use super::Semaphore;
 use crate::sync::signals;
 
@@ -47,17 +45,8 @@ pub(crate) struct Acquire<'a> {
     sem: &'a Semaphore,
     need: u64,
     state: TaskState,
-    phase: Phase<'a>,
-}
-
-#[derive(Debug)]
-enum Phase<'a> {
-    Start,
-    Queued {
-        entry: WaitEntry<'a>,
-        slot: Arc<Slot>,
-    },
-    Done,
+    entry: HandoffEntry,
+    done: bool,
 }
 
 /// Why a kernel-form acquire ended without its permits.
@@ -74,136 +63,73 @@ impl<'a> Acquire<'a> {
             sem,
             need,
             state,
-            phase: Phase::Start,
+            entry: HandoffEntry::new(),
+            done: false,
         }
     }
 
     /// One step: `Ready(Ok)` once the permits are the caller's, `Ready(Err)`
     /// if the semaphore is closed first.
     pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
-        if waitq::hook::is_probing() {
-            // The test toolkit's oracle: report the entry, change nothing.
-            if let Phase::Queued { entry, .. } = &mut self.phase {
-                let _ = Pin::new(&mut entry.wait()).poll(cx);
+        let sem = self.sem;
+        if !self.entry.is_queued() {
+            if waitq::hook::is_probing() {
+                // The test toolkit's oracle: nothing linked to report.
+                return Poll::Pending;
             }
-            return Poll::Pending;
-        }
-        if let Phase::Start = self.phase {
+            assert!(!self.done, "acquire polled after it completed");
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
             // The test toolkit may switch tasks here, contended or not.
-            waitq::hook::acquire_point(&self.sem.queue);
-            match self.sem.shared().try_take(self.need, true) {
-                Fast::Acquired => {
-                    self.phase = Phase::Done;
-                    return Poll::Ready(Ok(()));
-                }
-                Fast::Closed => {
-                    self.phase = Phase::Done;
-                    return Poll::Ready(Err(closed()));
-                }
-                Fast::Queued | Fast::NoPermits => {}
+            waitq::hook::acquire_point(&sem.waiters);
+            match state::try_take(&sem.state, self.need) {
+                Fast::Acquired => return self.complete(Ok(())),
+                Fast::Closed => return self.complete(Err(closed())),
+                Fast::NoPermits => {}
             }
-            // Linked with `cx`'s waker: unless the walk after the link
-            // granted us already, or the semaphore closed before it (the
-            // wait below then ends at once), this poll is over.
-            let sleeps = self.link(cx);
-            if let Phase::Queued { slot, .. } = &self.phase {
-                if slot.is_granted() {
-                    // Granted by its own walk: progress, the unit is spent.
-                    self.finish();
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            // No progress here (the wait below spends its own unit).
+            // No progress yet (the wait below spends its own unit).
             coop::refund();
-            if sleeps {
-                return Poll::Pending;
-            }
         }
-        let Phase::Queued { entry, slot } = &mut self.phase else {
-            panic!("acquire polled after it completed");
-        };
-        if slot.is_granted() {
-            self.finish();
-            return Poll::Ready(Ok(()));
-        }
-        match Pin::new(&mut entry.wait()).poll(cx) {
+        let need = self.need;
+        let poll = sem
+            .waiters
+            .poll_wait(cx, &mut self.entry, self.state, |()| {
+                state::take_or_queue(&sem.state, need)
+            });
+        match poll {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(_) if slot.is_granted() => {
-                self.finish();
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(_) if self.sem.queue.is_closed() => match self.end() {
-                true => Poll::Ready(Ok(())),
-                false => Poll::Ready(Err(closed())),
+            // Taken under the lock, or handed off.
+            Poll::Ready(Ok(Some(Now::Acquired) | None)) => self.complete(Ok(())),
+            Poll::Ready(Ok(Some(Now::Closed)) | Err(_)) => match self.end() {
+                // Served before it saw the close: a true condition wins.
+                true => self.complete(Ok(())),
+                false => self.complete(Err(closed())),
             },
-            Poll::Ready(_) => {
-                // Unlinked by neither a grant nor close (cannot happen:
-                // only the assignment wakes these entries); queue again.
-                self.sem.queue.prepare_to_wait_exclusive(entry, self.state);
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
         }
     }
 
-    /// Counted as queued: links the entry with `cx`'s waker (one queue-lock
-    /// hold; the slot, which is the wake function, is the thread's spare
-    /// after the first wait, see `Slot`), then re-reads
-    /// the word. Returns `false` if the semaphore was closed by then (the
-    /// link may have failed, so the caller must not sleep on it).
-    fn link(&mut self, cx: &Context<'_>) -> bool {
-        let slot = Slot::obtain(self.sem.shared(), self.need);
-        let mut entry = WaitEntry::with_shared_func(&self.sem.queue, slot.clone());
-        entry.set_waker(cx.waker());
-        self.sem
-            .queue
-            .prepare_to_wait_exclusive(&mut entry, self.state);
-        // Pairs with the releaser's add-then-walk (see `state.rs`). `close`
-        // sets CLOSED before it closes the queue, so a link refused by a
-        // closed queue sees CLOSED here.
-        let word = slot.shared.state.load(Acq);
-        let closed = is_closed(word);
-        if permits(word) > 0 && !closed {
-            self.sem.queue.wake_up_all();
-        }
-        self.phase = Phase::Queued { entry, slot };
-        !closed
+    #[inline]
+    fn complete(&mut self, res: Result<(), Closed>) -> Poll<Result<(), Closed>> {
+        self.done = true;
+        Poll::Ready(res)
     }
 
-    /// Ends the acquire now. Returns whether it had been granted (the
+    /// Ends the acquire now. Returns whether it had been served (the
     /// permits are then the caller's); otherwise everything it was
     /// assigned went back to the semaphore.
     pub(crate) fn end(&mut self) -> bool {
-        let Phase::Queued { mut entry, slot } = std::mem::replace(&mut self.phase, Phase::Done)
-        else {
+        if !self.entry.is_queued() {
             return false;
-        };
-        // After this no walk can assign the slot anything.
-        self.sem.queue.finish_wait(&mut entry);
-        drop(entry);
-        let granted = slot.is_granted();
-        let assigned = slot.assigned.load(Acq);
-        Slot::recycle(slot);
-        if granted {
-            return true;
         }
-        let word = self.sem.shared().leave(assigned);
-        if !is_closed(word) && queued(word) > 0 && permits(word) > 0 {
-            self.sem.queue.wake_up_all();
-        }
-        false
-    }
-
-    /// Done, granted: the entry goes (a walk unlinked it already) and the
-    /// slot becomes the thread's spare.
-    #[inline]
-    fn finish(&mut self) {
-        if let Phase::Queued { entry, slot } = std::mem::replace(&mut self.phase, Phase::Done) {
-            drop(entry);
-            Slot::recycle(slot);
+        let mut waiters = self.sem.waiters.lock();
+        match waiters.unlink(&mut self.entry) {
+            // Still queued: its assigned permits go to the next waiters.
+            Some(waiter) => {
+                self.sem.hand_off(&mut waiters, waiter.assigned);
+                false
+            }
+            None => true,
         }
     }
 
@@ -222,8 +148,13 @@ impl<'a> Acquire<'a> {
         }
         match end(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(_) if self.end() => Poll::Ready(Ok(())),
-            Poll::Ready(reason) => Poll::Ready(Err(Ended::By(reason))),
+            Poll::Ready(reason) => {
+                self.done = true;
+                match self.end() {
+                    true => Poll::Ready(Ok(())),
+                    false => Poll::Ready(Err(Ended::By(reason))),
+                }
+            }
         }
     }
 }
@@ -231,7 +162,7 @@ impl<'a> Acquire<'a> {
 impl Drop for Acquire<'_> {
     fn drop(&mut self) {
         if self.end() {
-            // Granted but never handed out: a full release.
+            // Served but never handed out: a full release.
             self.sem.release(self.need);
         }
     }

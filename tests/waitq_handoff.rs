@@ -1,0 +1,309 @@
+//! `waitq::HandoffQueue`: a FIFO whose wakers hand what the oldest waiter
+//! waits for straight to it. The test and the link are one lock hold, so
+//! are the change and the hand-off; waiters are served in link order;
+//! unlinked means served; a waiter that gives up gets its payload back;
+//! close fails every waiter; wakers run after the unlock; the sleep is
+//! listed in the wait registry until its owner sees the hand-off.
+mod support;
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use support::{stress_iters, watchdog, CountingWaker, WATCHDOG};
+use waitq::{Closed, HandoffEntry, HandoffQueue, TaskState};
+
+/// A counter of free units; a waiter asks for one.
+type Units = HandoffQueue<u64, u64>;
+
+fn take_one(free: &mut u64) -> Result<(), u64> {
+    match *free {
+        0 => Err(1),
+        _ => {
+            *free -= 1;
+            Ok(())
+        }
+    }
+}
+
+fn step(q: &Units, waker: &Waker, entry: &mut HandoffEntry) -> Poll<Result<Option<()>, Closed>> {
+    q.poll_wait(
+        &mut Context::from_waker(waker),
+        entry,
+        TaskState::Uninterruptible,
+        take_one,
+    )
+}
+
+/// A release: a unit goes to the oldest waiter if there is one.
+fn release(q: &Units) {
+    let mut guard = q.lock();
+    if guard.hand_off_front().is_none() {
+        *guard += 1;
+    }
+}
+
+#[test]
+fn a_free_unit_is_taken_at_once_without_linking() {
+    let q = Units::with_state(None, 1);
+    let waker = CountingWaker::new();
+    let mut entry = HandoffEntry::new();
+    assert_eq!(
+        step(&q, &waker.waker(), &mut entry),
+        Poll::Ready(Ok(Some(())))
+    );
+    assert!(!entry.is_queued());
+    assert!(q.is_empty());
+    assert_eq!(*q.lock(), 0);
+}
+
+#[test]
+fn waiters_are_served_in_link_order() {
+    let q = Units::with_state(None, 0);
+    let wakers: Vec<_> = (0..4).map(|_| CountingWaker::new()).collect();
+    let mut entries = [HandoffEntry::new(); 4];
+    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
+        assert!(step(&q, &w.waker(), e).is_pending());
+        assert!(e.is_queued());
+    }
+    assert_eq!(q.len(), 4);
+    for served in 0..4 {
+        release(&q);
+        for (i, (w, e)) in wakers.iter().zip(entries.iter_mut()).enumerate() {
+            if i < served {
+                continue;
+            }
+            let poll = step(&q, &w.waker(), e);
+            if i == served {
+                assert_eq!(poll, Poll::Ready(Ok(None)), "waiter {i} not served");
+                assert_eq!(w.wakes(), 1, "the hand-off woke waiter {i}");
+                assert!(!e.is_queued());
+            } else {
+                assert!(poll.is_pending(), "waiter {i} served out of order");
+                assert_eq!(w.wakes(), 0);
+            }
+        }
+    }
+    assert!(q.is_empty());
+    assert_eq!(*q.lock(), 0, "every unit went to a waiter");
+}
+
+#[test]
+fn a_release_between_two_polls_is_not_lost_by_a_later_poll() {
+    // The test and the link share one hold: a unit freed just before the
+    // first poll is taken by it, and one freed after is handed to it.
+    let q = Units::with_state(None, 0);
+    let waker = CountingWaker::new();
+    let mut entry = HandoffEntry::new();
+    release(&q);
+    assert_eq!(
+        step(&q, &waker.waker(), &mut entry),
+        Poll::Ready(Ok(Some(())))
+    );
+    assert!(step(&q, &waker.waker(), &mut entry).is_pending());
+    release(&q);
+    assert_eq!(waker.wakes(), 1);
+    assert_eq!(step(&q, &waker.waker(), &mut entry), Poll::Ready(Ok(None)));
+}
+
+#[test]
+fn the_waker_of_the_last_poll_is_the_one_woken() {
+    let q = Units::with_state(None, 0);
+    let (old, new) = (CountingWaker::new(), CountingWaker::new());
+    let mut entry = HandoffEntry::new();
+    assert!(step(&q, &old.waker(), &mut entry).is_pending());
+    assert!(step(&q, &new.waker(), &mut entry).is_pending());
+    release(&q);
+    assert_eq!((old.wakes(), new.wakes()), (0, 1));
+}
+
+#[test]
+fn a_waiter_that_gives_up_gets_its_payload_back_or_learns_it_was_served() {
+    let q = Units::with_state(None, 0);
+    let waker = CountingWaker::new();
+    let (mut a, mut b) = (HandoffEntry::new(), HandoffEntry::new());
+    assert!(step(&q, &waker.waker(), &mut a).is_pending());
+    assert!(step(&q, &waker.waker(), &mut b).is_pending());
+    // Still linked: its payload comes back, and it is out of the list.
+    assert_eq!(q.lock().unlink(&mut a), Some(1));
+    assert!(!a.is_queued());
+    assert_eq!(q.len(), 1);
+    // Handed off before it gave up: `None`, the unit is its own.
+    release(&q);
+    assert_eq!(q.lock().unlink(&mut b), None);
+    assert!(!b.is_queued());
+    // Unlinking an empty entry does nothing.
+    assert_eq!(q.lock().unlink(&mut b), None);
+}
+
+#[test]
+fn a_stale_entry_never_touches_the_next_waiter_in_its_slot() {
+    let q = Units::with_state(None, 0);
+    let waker = CountingWaker::new();
+    let mut a = HandoffEntry::new();
+    assert!(step(&q, &waker.waker(), &mut a).is_pending());
+    let stale = a;
+    release(&q); // `a` served and unlinked; its slot is free
+    let mut b = HandoffEntry::new();
+    assert!(step(&q, &waker.waker(), &mut b).is_pending());
+    let mut stale = stale;
+    assert_eq!(q.lock().unlink(&mut stale), None, "took b's node");
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.lock().unlink(&mut b), Some(1));
+}
+
+#[test]
+fn close_fails_every_waiter_and_every_later_one() {
+    let q = Units::with_state(None, 0);
+    let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+    let mut entries = [HandoffEntry::new(); 3];
+    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
+        assert!(step(&q, &w.waker(), e).is_pending());
+    }
+    assert_eq!(q.close(), 3);
+    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
+        assert_eq!(w.wakes(), 1);
+        assert!(matches!(step(&q, &w.waker(), e), Poll::Ready(Err(_))));
+        // Still linked: the waiter unlinks itself, with its payload.
+        assert_eq!(q.lock().unlink(e), Some(1));
+    }
+    let mut late = HandoffEntry::new();
+    assert!(matches!(
+        step(&q, &wakers[0].waker(), &mut late),
+        Poll::Ready(Err(_))
+    ));
+    assert!(!late.is_queued(), "linked on a closed queue");
+    // A free unit still wins over the close.
+    *q.lock() = 1;
+    assert_eq!(
+        step(&q, &wakers[0].waker(), &mut late),
+        Poll::Ready(Ok(Some(())))
+    );
+}
+
+#[test]
+fn the_wait_spends_the_coop_budget() {
+    let q = Units::with_state(None, 5);
+    let waker = CountingWaker::new();
+    waitq::coop::with_budget(1, || {
+        let mut entry = HandoffEntry::new();
+        assert!(step(&q, &waker.waker(), &mut entry).is_ready());
+        assert!(step(&q, &waker.waker(), &mut entry).is_pending());
+        assert!(!entry.is_queued(), "an exhausted poll links nothing");
+    });
+    assert_eq!(waker.wakes(), 1);
+    assert_eq!(*q.lock(), 4);
+}
+
+/// The wakers of a hand-off run after the unlock: a waker that takes the
+/// same lock (as an executor's might, re-polling at once) does not
+/// deadlock.
+#[test]
+fn a_hand_off_runs_the_waker_after_the_unlock() {
+    struct Relock(Arc<Units>, AtomicUsize);
+    impl std::task::Wake for Relock {
+        fn wake(self: Arc<Self>) {
+            let _ = *self.0.lock();
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let woken = watchdog("a waker that relocks", WATCHDOG, || {
+        let q = Arc::new(Units::with_state(None, 0));
+        let relock = Arc::new(Relock(q.clone(), AtomicUsize::new(0)));
+        let waker = Waker::from(relock.clone());
+        let mut entry = HandoffEntry::new();
+        assert!(step(&q, &waker, &mut entry).is_pending());
+        release(&q);
+        q.close();
+        relock.1.load(Ordering::SeqCst)
+    });
+    assert_eq!(woken, 1);
+}
+
+#[test]
+fn the_registry_lists_the_sleep_until_its_owner_sees_the_hand_off() {
+    use waitq::registry;
+    registry::enable();
+    registry::set_task_source(|| {
+        Some(registry::TaskStamp {
+            task: Some(11),
+            now: std::time::Instant::now(),
+        })
+    });
+    static Q: Units = Units::with_state(Some("handoff_units"), 0);
+    let me = waitq::hook::QueueId::of_handoff(&Q);
+    let listed = || {
+        registry::snapshot()
+            .into_iter()
+            .filter(|w| w.queue == me)
+            .collect::<Vec<_>>()
+    };
+    let waker = CountingWaker::new();
+    let mut entry = HandoffEntry::new();
+    assert!(step(&Q, &waker.waker(), &mut entry).is_pending());
+    let w = listed();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].queue_name, Some("handoff_units"));
+    assert_eq!(w[0].kind.to_string(), "handoff_wait_exclusive");
+    assert!(w[0].picked.is_none());
+    release(&Q);
+    // Handed off, not yet seen by its owner: listed, and picked.
+    let w = listed();
+    assert_eq!(w.len(), 1, "unlisted before its owner saw the hand-off");
+    assert!(w[0].picked.is_some());
+    assert_eq!(step(&Q, &waker.waker(), &mut entry), Poll::Ready(Ok(None)));
+    assert!(listed().is_empty());
+    // A waiter that gives up is unlisted by its unlink.
+    assert!(step(&Q, &waker.waker(), &mut entry).is_pending());
+    assert_eq!(listed().len(), 1);
+    assert_eq!(Q.lock().unlink(&mut entry), Some(1));
+    assert!(listed().is_empty());
+}
+
+/// A semaphore of `PERMITS` units over real threads: each thread takes a
+/// unit (sleeping for a hand-off when none is free), holds it, gives it
+/// back. The holders never exceed the units and every round finishes; a
+/// lost hand-off hangs a thread and fires the watchdog.
+#[test]
+fn stress_threads_share_units_through_hand_offs() {
+    const PERMITS: u64 = 2;
+    const THREADS: usize = 4;
+    let rounds = stress_iters();
+    let q = Arc::new(Units::with_state(None, PERMITS));
+    let holders = Arc::new(AtomicU64::new(0));
+    let sleeps = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (q, holders, sleeps) = (q.clone(), holders.clone(), sleeps.clone());
+            std::thread::spawn(move || {
+                for _ in 0..rounds {
+                    let mut entry = HandoffEntry::new();
+                    futures::executor::block_on(poll_fn(|cx| {
+                        let poll =
+                            q.poll_wait(cx, &mut entry, TaskState::Uninterruptible, take_one);
+                        sleeps.fetch_add(usize::from(poll.is_pending()), Ordering::Relaxed);
+                        poll
+                    }))
+                    .unwrap();
+                    let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= PERMITS, "{now} holders of {PERMITS} units");
+                    std::hint::spin_loop();
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    release(&q);
+                }
+            })
+        })
+        .collect();
+    watchdog("hand-off stress", WATCHDOG, move || {
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+    assert_eq!(*q.lock(), PERMITS, "units lost or made");
+    assert!(q.is_empty());
+    assert!(
+        sleeps.load(Ordering::Relaxed) > 0,
+        "nobody ever slept: nothing was tested"
+    );
+}

@@ -1,0 +1,658 @@
+//! [`HandoffQueue`]: a FIFO of waiters whose lock also guards their
+//! owner's state, where a waker hands what the oldest waiter waits for
+//! straight to it (kernel: `struct semaphore`'s `wait_list` and `__up()`).
+//! The type's docs hold the contract.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use crate::coop;
+use crate::error::{Closed, Reason};
+use crate::hook::{self, PointKind, QueueId, WakeKind};
+use crate::registry::{self, WaitApi, WaitKind};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::TaskState;
+
+/// "No node": the end of the list.
+const NIL: u32 = u32::MAX;
+/// The key of the inline node (see [`Nodes`]).
+const INLINE: u32 = u32::MAX - 1;
+
+/// A FIFO of waiters under one lock with their owner's state `S`; each
+/// waiter carries a payload `W` (what it asks for, what it was given so
+/// far) that the owner reads and writes under the same lock.
+///
+/// Kernel: `struct semaphore` (`kernel/locking/semaphore.c`): `lock`,
+/// `count` and `wait_list` in one structure; `__down_common()` tests the
+/// count and links its `semaphore_waiter` in one lock hold, and `__up()`
+/// unlinks the first waiter, sets its `up` and wakes it. Here the owner's
+/// `count` is `S`, `semaphore_waiter` is `W`, and "`up` set" is "no longer
+/// linked".
+///
+/// A waiter calls [`poll_wait`](Self::poll_wait) with a [`HandoffEntry`]:
+/// the first call runs `try_now` on the state under the lock, which either
+/// completes at once or returns the payload to link; later calls complete
+/// once a waker has handed the entry off. A waker [`lock`](Self::lock)s the
+/// queue, changes the state, looks at the oldest waiter's payload
+/// ([`HandoffGuard::front`]) and unlinks it with
+/// [`hand_off_front`](HandoffGuard::hand_off_front); its waker is called
+/// after the lock is released.
+///
+/// # Contract
+///
+/// - **FIFO.** Waiters are linked at the tail; only the oldest can be
+///   handed off. The owner decides what a hand-off gives (the payload is
+///   its record of it).
+/// - **No lost wake-ups, and no window:** a waiter's test and its link are
+///   one lock hold, and so are a waker's change and its hand-off. A waiter
+///   is never woken to re-test: unlinked means served.
+/// - **Giving up.** A waiter that stops waiting (dropped, signalled, timed
+///   out, or told the queue closed) unlinks itself with
+///   [`HandoffGuard::unlink`], which returns its payload if it was still
+///   linked, or `None` if a hand-off came first: then what it waited for
+///   is its own, and it must give it back.
+/// - **Close** wakes every waiter; their next poll returns [`Closed`]
+///   (unless handed off first) and leaves them linked, to unlink as above.
+/// - Wakers are called, cloned and dropped outside the lock; `try_now` and
+///   the owner's code under a guard run under it, and must not touch the
+///   queue.
+/// - A wait spends the task's [`coop`] budget, reports the test toolkit's
+///   decision points ([`hook`]) and lists its sleep in the
+///   [wait registry](crate::registry) when that is on.
+///
+/// # Examples
+///
+/// A counter whose waiters are served in order, one unit each:
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// use waitq::{HandoffEntry, HandoffQueue, TaskState};
+///
+/// let queue = HandoffQueue::with_state(Some("units"), 0u32);
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut entry = HandoffEntry::new();
+/// // Nothing free: link, asking for one unit.
+/// let take = |free: &mut u32| if *free > 0 { *free -= 1; Ok(()) } else { Err(1u32) };
+/// assert!(queue.poll_wait(&mut cx, &mut entry, TaskState::Uninterruptible, take).is_pending());
+/// // A release hands its unit to the oldest waiter instead of freeing it.
+/// let mut guard = queue.lock();
+/// assert_eq!(guard.front().copied(), Some(1));
+/// guard.hand_off_front();
+/// drop(guard); // wakes the waiter
+/// assert_eq!(
+///     queue.poll_wait(&mut cx, &mut entry, TaskState::Uninterruptible, take),
+///     Poll::Ready(Ok(None)),
+/// );
+/// ```
+pub struct HandoffQueue<S, W> {
+    inner: Mutex<Inner<S, W>>,
+    closed: AtomicBool,
+    name: Option<&'static str>,
+}
+
+struct Inner<S, W> {
+    state: S,
+    nodes: Nodes<W>,
+    head: u32,
+    tail: u32,
+    /// The last sequence number given out (0: none yet; entries start at 1).
+    seq: u64,
+}
+
+struct Node<W> {
+    seq: u64,
+    prev: u32,
+    next: u32,
+    waker: Option<Waker>,
+    /// The sleep is listed in the wait registry under `(address, seq)`.
+    recorded: bool,
+    payload: W,
+}
+
+/// Where the nodes live: one inline, the rest in a slab. A lock or a
+/// semaphore rarely has two waiters at once, and the inline node spares
+/// its first sleep the slab's allocation (the slab keeps its capacity
+/// after that).
+struct Nodes<W> {
+    inline: Option<Node<W>>,
+    slab: Slab<Node<W>>,
+}
+
+impl<W> Nodes<W> {
+    fn len(&self) -> usize {
+        usize::from(self.inline.is_some()) + self.slab.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&mut self, node: Node<W>) -> u32 {
+        if self.inline.is_none() {
+            self.inline = Some(node);
+            return INLINE;
+        }
+        let key = self.slab.insert(node);
+        match u32::try_from(key) {
+            Ok(key) if key < INLINE => key,
+            _ => panic!("fewer than 2^32 - 2 waiters on one queue"),
+        }
+    }
+
+    fn get_mut(&mut self, key: u32) -> Option<&mut Node<W>> {
+        match key {
+            INLINE => self.inline.as_mut(),
+            key => self.slab.get_mut(key as usize),
+        }
+    }
+
+    /// The linked node at `key`.
+    fn at(&mut self, key: u32) -> &mut Node<W> {
+        self.get_mut(key).expect("a linked key")
+    }
+
+    fn remove(&mut self, key: u32) -> Node<W> {
+        match key {
+            INLINE => self.inline.take().expect("a linked key"),
+            key => self.slab.remove(key as usize),
+        }
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Node<W>> {
+        self.inline
+            .iter_mut()
+            .chain(self.slab.iter_mut().map(|(_, node)| node))
+    }
+}
+
+/// A waiter's place in a [`HandoffQueue`]: empty until its first
+/// [`poll_wait`](HandoffQueue::poll_wait) links it, and empty again once a
+/// hand-off or [`HandoffGuard::unlink`] takes it out.
+///
+/// The sequence number tells a node apart from a later one in the same
+/// slab slot, so an entry never touches another waiter's node.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffEntry {
+    key: u32,
+    /// The sleep is listed in the wait registry under `(address, seq)`,
+    /// until its owner sees it served or unlinks it.
+    recorded: bool,
+    /// 0: not linked.
+    seq: u64,
+}
+
+impl HandoffEntry {
+    /// An entry that is not linked.
+    pub const fn new() -> Self {
+        HandoffEntry {
+            key: 0,
+            recorded: false,
+            seq: 0,
+        }
+    }
+
+    /// Whether the entry was linked by a `poll_wait` and nothing has taken
+    /// it out since, as far as its owner knows (a hand-off clears it on
+    /// the owner's next poll).
+    pub fn is_queued(&self) -> bool {
+        self.seq != 0
+    }
+}
+
+/// The state of a [`HandoffQueue`], locked (see [`HandoffQueue::lock`]).
+/// Derefs to the state; the waiters handed off in this hold are woken
+/// when it is dropped, after the lock is released.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct HandoffGuard<'a, S, W> {
+    queue: &'a HandoffQueue<S, W>,
+    inner: Option<MutexGuard<'a, Inner<S, W>>>,
+    site: &'static Location<'static>,
+    /// The wakers of the waiters handed off in this hold.
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+    /// Wakers of waiters that unlinked themselves: dropped, not called.
+    unlinked: Vec<Waker>,
+}
+
+// ===== impl HandoffQueue =====
+
+impl<S, W> HandoffQueue<S, W> {
+    /// An empty queue whose lock guards `state`. `const`. `name` is what
+    /// task dumps and the wait registry report for its sleepers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue: waitq::HandoffQueue<u32, u32> = waitq::HandoffQueue::with_state(None, 3);
+    /// assert_eq!(*queue.lock(), 3);
+    /// ```
+    pub const fn with_state(name: Option<&'static str>, state: S) -> Self {
+        HandoffQueue {
+            inner: Mutex::new(Inner {
+                state,
+                nodes: Nodes {
+                    inline: None,
+                    slab: Slab::new(),
+                },
+                head: NIL,
+                tail: NIL,
+                seq: 0,
+            }),
+            closed: AtomicBool::new(false),
+            name,
+        }
+    }
+
+    /// The name given at creation.
+    pub fn name(&self) -> Option<&'static str> {
+        self.name
+    }
+
+    /// The queue's id for the test toolkit and the wait registry: its
+    /// address.
+    pub fn id(&self) -> QueueId {
+        QueueId::of_addr(self as *const Self as usize)
+    }
+
+    /// Locks the state and the waiter list. Waiters handed off under the
+    /// guard are woken when it is dropped.
+    ///
+    /// Kernel: `raw_spin_lock_irqsave(&sem->lock, flags)`.
+    #[track_caller]
+    pub fn lock(&self) -> HandoffGuard<'_, S, W> {
+        HandoffGuard {
+            queue: self,
+            inner: Some(self.lock_inner()),
+            site: Location::caller(),
+            first: None,
+            rest: Vec::new(),
+            unlinked: Vec::new(),
+        }
+    }
+
+    /// How many waiters are linked (a snapshot).
+    pub fn len(&self) -> usize {
+        self.lock_inner().nodes.len()
+    }
+
+    /// Whether nobody waits (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the queue: every waiter is woken, and its poll (and every
+    /// later first poll whose `try_now` does not complete) returns
+    /// [`Closed`]. Returns how many were woken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue: waitq::HandoffQueue<(), u32> = waitq::HandoffQueue::with_state(None, ());
+    /// assert_eq!(queue.close(), 0);
+    /// assert!(queue.is_closed());
+    /// ```
+    #[track_caller]
+    pub fn close(&self) -> usize {
+        let mut guard = self.lock();
+        self.closed.store(true, Ordering::Release);
+        let inner = guard.inner.as_mut().expect("held until drop");
+        let mut wakers = Vec::with_capacity(inner.nodes.len());
+        for node in inner.nodes.iter_mut() {
+            wakers.extend(node.waker.take());
+        }
+        drop(guard);
+        let woken = wakers.len();
+        for waker in wakers {
+            waker.wake();
+        }
+        hook::woke_on(
+            self.id(),
+            self.name,
+            Location::caller(),
+            woken,
+            WakeKind::Close,
+        );
+        woken
+    }
+
+    /// One step of a wait for a hand-off.
+    ///
+    /// - First call (`entry` not queued): `try_now` runs on the state under
+    ///   the lock. `Ok(r)` completes at once: `Ready(Ok(Some(r)))`.
+    ///   `Err(payload)` links the entry at the tail with the payload and
+    ///   `cx`'s waker, in the same hold: `Pending`. On a closed queue the
+    ///   entry is not linked: `Ready(Err(Closed))`.
+    /// - Later calls: `Ready(Ok(None))` once a waker has handed the entry
+    ///   off (it is then empty again), `Ready(Err(Closed))` if the queue
+    ///   closed first (the entry stays linked: unlink it), else `Pending`
+    ///   with the stored waker refreshed.
+    ///
+    /// Spends one unit of the [`coop`] budget (refunded when `Pending`).
+    /// `state` is how the waiter sleeps, for dumps and the toolkit; a
+    /// signal or deadline is the caller's to watch.
+    ///
+    /// Kernel: one pass of `__down_common()`'s loop.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] as above.
+    #[track_caller]
+    pub fn poll_wait<R>(
+        &self,
+        cx: &mut Context<'_>,
+        entry: &mut HandoffEntry,
+        state: TaskState,
+        try_now: impl FnOnce(&mut S) -> Result<R, W>,
+    ) -> Poll<Result<Option<R>, Closed>> {
+        let site = Location::caller();
+        if hook::is_probing() {
+            let linked = entry.is_queued() && self.lock_inner().find(entry).is_some();
+            self.probe(site, state, linked, None);
+            return Poll::Pending;
+        }
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let poll = if entry.is_queued() {
+            self.poll_queued(cx.waker(), entry)
+        } else {
+            self.poll_first(cx.waker(), entry, state, site, try_now)
+        };
+        if poll.is_pending() {
+            coop::refund();
+        }
+        poll
+    }
+
+    /// The first step: test, and link if not done, in one hold.
+    fn poll_first<R>(
+        &self,
+        waker: &Waker,
+        entry: &mut HandoffEntry,
+        state: TaskState,
+        site: &'static Location<'static>,
+        try_now: impl FnOnce(&mut S) -> Result<R, W>,
+    ) -> Poll<Result<Option<R>, Closed>> {
+        hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
+        let waker = waker.clone();
+        let mut inner = self.lock_inner();
+        let payload = match try_now(&mut inner.state) {
+            Ok(done) => return Poll::Ready(Ok(Some(done))),
+            Err(payload) => payload,
+        };
+        if self.closed.load(Ordering::Relaxed) {
+            drop(inner);
+            return Poll::Ready(Err(Closed::new(Reason::Closed)));
+        }
+        *entry = inner.push_back(payload, waker);
+        if registry::is_enabled() {
+            let kind = WaitKind::new(WaitApi::Handoff, state, true, None);
+            entry.recorded = registry::record_on(self.id(), self.name, entry.seq, site, kind);
+            if let Some(node) = inner.find(entry) {
+                node.recorded = entry.recorded;
+            }
+        }
+        Poll::Pending
+    }
+
+    /// A later step: served, closed, or still waiting.
+    fn poll_queued<R>(
+        &self,
+        waker: &Waker,
+        entry: &mut HandoffEntry,
+    ) -> Poll<Result<Option<R>, Closed>> {
+        let mut inner = self.lock_inner();
+        let Some(node) = inner.find(entry) else {
+            drop(inner);
+            return self.served(entry);
+        };
+        if self.closed.load(Ordering::Relaxed) {
+            return Poll::Ready(Err(Closed::new(Reason::Closed)));
+        }
+        if node.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return Poll::Pending;
+        }
+        drop(inner);
+        // Cloned, and the old one dropped, outside the lock.
+        let new = waker.clone();
+        let mut inner = self.lock_inner();
+        let old = match inner.find(entry) {
+            Some(node) => node.waker.replace(new),
+            None => {
+                drop(inner);
+                return self.served(entry);
+            }
+        };
+        drop(inner);
+        drop(old);
+        Poll::Pending
+    }
+
+    /// A poll found `entry` unlinked by a hand-off: it is served, and its
+    /// sleep (listed as picked since the hand-off) is unlisted.
+    fn served<R>(&self, entry: &mut HandoffEntry) -> Poll<Result<Option<R>, Closed>> {
+        let taken = std::mem::take(entry);
+        if taken.recorded {
+            registry::remove_on(self.id(), taken.seq);
+        }
+        Poll::Ready(Ok(None))
+    }
+
+    /// Reports the waiter to the test toolkit's probe.
+    fn probe(
+        &self,
+        site: &'static Location<'static>,
+        state: TaskState,
+        linked: bool,
+        condition: Option<bool>,
+    ) {
+        hook::probed(hook::Sleeper {
+            queue: self.id(),
+            site,
+            exclusive: true,
+            state,
+            linked,
+            condition,
+            kind: WaitKind::new(WaitApi::Handoff, state, true, None),
+        });
+    }
+
+    fn lock_inner(&self) -> MutexGuard<'_, Inner<S, W>> {
+        // Only the owner's code under a guard can panic under the lock; the
+        // list itself is never left half-written.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S: fmt::Debug, W> fmt::Debug for HandoffQueue<S, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.lock_inner();
+        f.debug_struct("HandoffQueue")
+            .field("name", &self.name)
+            .field("state", &inner.state)
+            .field("waiters", &inner.nodes.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+// ===== impl Inner =====
+
+impl<S, W> Inner<S, W> {
+    fn push_back(&mut self, payload: W, waker: Waker) -> HandoffEntry {
+        self.seq += 1;
+        let seq = self.seq;
+        let key = self.nodes.insert(Node {
+            seq,
+            prev: self.tail,
+            next: NIL,
+            waker: Some(waker),
+            recorded: false,
+            payload,
+        });
+        match self.tail {
+            NIL => self.head = key,
+            tail => self.nodes.at(tail).next = key,
+        }
+        self.tail = key;
+        HandoffEntry {
+            key,
+            recorded: false,
+            seq,
+        }
+    }
+
+    fn find(&mut self, entry: &HandoffEntry) -> Option<&mut Node<W>> {
+        self.nodes
+            .get_mut(entry.key)
+            .filter(|node| node.seq == entry.seq)
+    }
+
+    /// Unlinks the node at `key` (which must be linked).
+    fn remove(&mut self, key: u32) -> Node<W> {
+        let node = self.nodes.remove(key);
+        match node.prev {
+            NIL => self.head = node.next,
+            prev => self.nodes.at(prev).next = node.next,
+        }
+        match node.next {
+            NIL => self.tail = node.prev,
+            next => self.nodes.at(next).prev = node.prev,
+        }
+        node
+    }
+}
+
+// ===== impl HandoffGuard =====
+
+impl<S, W> HandoffGuard<'_, S, W> {
+    fn inner(&mut self) -> &mut Inner<S, W> {
+        self.inner.as_mut().expect("held until drop")
+    }
+
+    /// The oldest waiter's payload, if anybody waits.
+    pub fn front(&mut self) -> Option<&mut W> {
+        let inner = self.inner();
+        match inner.head {
+            NIL => None,
+            head => Some(&mut inner.nodes.at(head).payload),
+        }
+    }
+
+    /// Whether nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.inner
+            .as_ref()
+            .expect("held until drop")
+            .nodes
+            .is_empty()
+    }
+
+    /// How many wait.
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().expect("held until drop").nodes.len()
+    }
+
+    /// Unlinks the oldest waiter, which is served: its next poll returns
+    /// `Ready(Ok(None))`. Its waker is called when the guard is dropped.
+    /// Returns its payload (`None`: nobody waits).
+    ///
+    /// Kernel: `__up()`: `list_del(&waiter->list); waiter->up = true;
+    /// wake_q_add(...)`.
+    pub fn hand_off_front(&mut self) -> Option<W> {
+        let inner = self.inner();
+        let head = inner.head;
+        if head == NIL {
+            return None;
+        }
+        let node = inner.remove(head);
+        if node.recorded {
+            // Listed until its owner sees it (a lost-grant detector looks
+            // for hand-offs nobody takes).
+            registry::note_picked_on(self.queue.id(), &[node.seq]);
+        }
+        match (&self.first, node.waker) {
+            (None, waker) => self.first = waker,
+            (Some(_), Some(waker)) => self.rest.push(waker),
+            (Some(_), None) => {}
+        }
+        Some(node.payload)
+    }
+
+    /// Takes `entry` out of the list if it is still linked, and returns
+    /// its payload; `None` if it was handed off (what it waited for is its
+    /// owner's, to give back or keep) or never linked. `entry` is empty
+    /// afterwards. For a waiter that stops waiting.
+    ///
+    /// Kernel: `list_del(&waiter.list)` on `__down_common()`'s
+    /// interrupted and timed-out paths.
+    pub fn unlink(&mut self, entry: &mut HandoffEntry) -> Option<W> {
+        let taken = std::mem::take(entry);
+        if !taken.is_queued() {
+            return None;
+        }
+        if taken.recorded {
+            registry::remove_on(self.queue.id(), taken.seq);
+        }
+        let inner = self.inner();
+        inner.find(&taken)?;
+        let node = inner.remove(taken.key);
+        // Dropped outside the lock, with the guard's wakers.
+        self.unlinked.extend(node.waker);
+        Some(node.payload)
+    }
+}
+
+impl<S, W> Drop for HandoffGuard<'_, S, W> {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        drop(std::mem::take(&mut self.unlinked));
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        first.wake();
+        let rest = std::mem::take(&mut self.rest);
+        let woken = 1 + rest.len();
+        for waker in rest {
+            waker.wake();
+        }
+        hook::woke_on(
+            self.queue.id(),
+            self.queue.name,
+            self.site,
+            woken,
+            WakeKind::WakeUp,
+        );
+    }
+}
+
+impl<S, W> Deref for HandoffGuard<'_, S, W> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.inner.as_ref().expect("held until drop").state
+    }
+}
+
+impl<S, W> DerefMut for HandoffGuard<'_, S, W> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.inner().state
+    }
+}
+
+impl<S: fmt::Debug, W> fmt::Debug for HandoffGuard<'_, S, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandoffGuard")
+            .field("state", &**self)
+            .field("waiters", &self.len())
+            .finish()
+    }
+}
