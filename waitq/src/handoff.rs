@@ -174,7 +174,13 @@ impl<W> Nodes<W> {
 /// hand-off or [`HandoffGuard::unlink`] takes it out.
 ///
 /// The sequence number tells a node apart from a later one in the same
-/// slab slot, so an entry never touches another waiter's node.
+/// slab slot, so an entry never touches another waiter's node (a stale
+/// copy is harmless).
+///
+/// An entry is plain data: dropping it while it is queued leaves its node
+/// linked, and as the oldest it would block everyone behind it. A future
+/// that owns one unlinks it in its `Drop` ([`HandoffGuard::unlink`]), as
+/// the runtime's semaphore does.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HandoffEntry {
     key: u32,
