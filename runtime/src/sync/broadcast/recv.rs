@@ -49,6 +49,28 @@ impl<T: Clone> Receiver<T> {
     pub async fn recv(&mut self) -> Result<T, RecvError> {
         let Receiver { shared, next } = self;
         let shared = &**shared;
+        // A message already there is taken without a wait future: the same
+        // first test the wait makes (no entry linked, so no decision point
+        // either), and the same budget unit.
+        let now = std::future::poll_fn(|cx| {
+            if waitq::coop::poll_proceed(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(match shared.try_recv(next) {
+                Ok(value) => Some(Ok(value)),
+                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => {
+                    // No progress: the wait below spends its own unit.
+                    waitq::coop::refund();
+                    None
+                }
+            })
+        })
+        .await;
+        if let Some(res) = now {
+            return res;
+        }
         // The channel never closes its queue: the wait ends on its condition.
         shared
             .queue
