@@ -326,7 +326,7 @@ fn a_migrating_task_keeps_its_value() {
                     let leaked = Arc::new(AtomicUsize::new(0));
                     let mut threads: Vec<ThreadId> = vec![std::thread::current().id()];
                     let mut moves = 0;
-                    for _ in 0..500 {
+                    for _ in 0..2_000 {
                         if moves >= 5 {
                             break;
                         }
@@ -338,10 +338,14 @@ fn a_migrating_task_keeps_its_value() {
                                 if NUMBER.try_with(|_| ()).is_ok() {
                                     leaked.fetch_add(1, SeqCst);
                                 }
-                                // Hold this worker until the task has moved on
-                                // (or 50 ms): blocking on purpose.
+                                // Hold the task's worker until the task has
+                                // moved on (or 50 ms): blocking on purpose. A
+                                // hog another worker took blocks nothing the
+                                // task needs: it ends at once, and the next
+                                // round tries again.
                                 let start = Instant::now();
-                                while moved.load(SeqCst) == 0
+                                while std::thread::current().id() == here
+                                    && moved.load(SeqCst) == 0
                                     && start.elapsed() < Duration::from_millis(50)
                                 {
                                     std::thread::yield_now();
