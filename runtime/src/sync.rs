@@ -1,7 +1,8 @@
 //! Synchronization for tasks, every sleep a [`WaitQueue`] (or, where only
-//! one task can ever wait, its one-waiter form [`RcuWait`]): the wait
-//! queue itself (re-exported from [`waitq`]), and the channels, locks and
-//! counters a service uses every day, built on it.
+//! one task can ever wait, its one-waiter form [`RcuWait`]; for locks and
+//! semaphores, its hand-off form [`HandoffQueue`]): the wait queue itself
+//! (re-exported from [`waitq`]), and the channels, locks and counters a
+//! service uses every day, built on it.
 //!
 //! # The primitives
 //!
@@ -9,11 +10,12 @@
 //! | --- | --- | --- |
 //! | [`WaitQueue`] | `Notify` | `wait_queue_head_t` |
 //! | [`RcuWait`] (one waiter; with state under its lock) | `AtomicWaker` | `struct rcuwait` (`struct completion`'s locked wake) |
+//! | [`HandoffQueue`] (a FIFO whose wakers hand the oldest what it waits for) | `batch_semaphore`'s waiter list | `struct semaphore`'s `wait_list` (`__down_common`, `__up`) |
 //! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe); the one receiver's poll sleeps on the ring's lock as on a completion |
 //! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`): the value and the receiver's waker under one lock |
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
-//! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`) |
+//! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`): acquirers queue on a [`HandoffQueue`] |
 //! | [`Mutex`], [`MutexGuard::map`] | `Mutex`, `MutexGuard::map` | `struct mutex` |
 //! | [`RwLock`], [`RwLockReadGuard::map`], [`RwLockWriteGuard::map`] | `RwLock` and its guards' `map` | `struct rw_semaphore` |
 //! | [`Barrier`] | `Barrier` | none (`pthread_barrier_wait`) |
