@@ -44,6 +44,17 @@ fn release(q: &Units) {
     }
 }
 
+/// `N` waiters, each linked (nothing free) with a waker of its own.
+fn queue_waiters<const N: usize>(q: &Units) -> (Vec<Arc<CountingWaker>>, [HandoffEntry; N]) {
+    let wakers: Vec<_> = (0..N).map(|_| CountingWaker::new()).collect();
+    let mut entries = [HandoffEntry::new(); N];
+    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
+        assert!(step(q, &w.waker(), e).is_pending());
+        assert!(e.is_queued());
+    }
+    (wakers, entries)
+}
+
 #[test]
 fn a_free_unit_is_taken_at_once_without_linking() {
     let q = Units::with_state(None, 1);
@@ -61,12 +72,7 @@ fn a_free_unit_is_taken_at_once_without_linking() {
 #[test]
 fn waiters_are_served_in_link_order() {
     let q = Units::with_state(None, 0);
-    let wakers: Vec<_> = (0..4).map(|_| CountingWaker::new()).collect();
-    let mut entries = [HandoffEntry::new(); 4];
-    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
-        assert!(step(&q, &w.waker(), e).is_pending());
-        assert!(e.is_queued());
-    }
+    let (wakers, mut entries) = queue_waiters::<4>(&q);
     assert_eq!(q.len(), 4);
     for served in 0..4 {
         release(&q);
@@ -156,11 +162,7 @@ fn a_stale_entry_never_touches_the_next_waiter_in_its_slot() {
 #[test]
 fn close_fails_every_waiter_and_every_later_one() {
     let q = Units::with_state(None, 0);
-    let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
-    let mut entries = [HandoffEntry::new(); 3];
-    for (w, e) in wakers.iter().zip(entries.iter_mut()) {
-        assert!(step(&q, &w.waker(), e).is_pending());
-    }
+    let (wakers, mut entries) = queue_waiters::<3>(&q);
     assert_eq!(q.close(), 3);
     for (w, e) in wakers.iter().zip(entries.iter_mut()) {
         assert_eq!(w.wakes(), 1);
