@@ -4,6 +4,11 @@
 //! makes its queue worth stealing from (`made_work_stealable` in
 //! `scheduler/multi_thread.rs`); without that check the parked worker
 //! sleeps on and the busy worker's deadline below trips.
+//!
+//! A task that yields is held back on its worker until the worker runs
+//! dry, but never longer than one event interval: the last test keeps a
+//! worker busy forever with two tasks that wake each other, and a task
+//! that yields must still finish.
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -65,4 +70,65 @@ fn tasks_queued_behind_a_blocked_worker_are_stolen_by_a_parked_one() {
             "round {round}: the parked worker never ran the tasks queued behind the blocked one"
         );
     }
+}
+
+/// Two tasks that take turns waking each other (each wake puts the other
+/// in the next-task slot) never let their worker run dry; a task beside
+/// them that yields, by `yield_now` or by running out of cooperative
+/// budget, still runs again within an event interval. Without the
+/// interval's requeue of held-back yields it would wait for the pair
+/// forever, and the watchdog would fire.
+#[test]
+fn a_yielding_task_runs_on_while_its_worker_never_runs_dry() {
+    use std::sync::atomic::AtomicBool;
+    use waitrt::sync::mpsc;
+
+    support::watchdog(
+        "a_yielding_task_runs_on_while_its_worker_never_runs_dry",
+        Duration::from_secs(60),
+        || {
+            let rt = Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                waitrt::spawn(async {
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let (ping_tx, mut ping_rx) = mpsc::channel::<()>(1);
+                    let (pong_tx, mut pong_rx) = mpsc::channel::<()>(1);
+                    let pinger = waitrt::spawn({
+                        let stop = stop.clone();
+                        async move {
+                            let mut rounds = 0u64;
+                            while !stop.load(SeqCst) {
+                                ping_tx.send(()).await.unwrap();
+                                pong_rx.recv().await.unwrap();
+                                rounds += 1;
+                            }
+                            rounds
+                        }
+                    });
+                    let ponger = waitrt::spawn(async move {
+                        while ping_rx.recv().await.is_some() {
+                            if pong_tx.send(()).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    for _ in 0..50 {
+                        waitrt::task::yield_now().await;
+                    }
+                    // 20 budgets' worth of units: the budget makes it yield.
+                    for _ in 0..20 * 128 {
+                        waitq::coop::consume_budget().await;
+                    }
+                    stop.store(true, SeqCst);
+                    assert!(pinger.await.unwrap() > 0, "the pair never ran");
+                    ponger.await.unwrap();
+                })
+                .await
+                .unwrap();
+            });
+        },
+    );
 }

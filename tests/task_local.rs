@@ -310,10 +310,12 @@ rt_test! {
 }
 
 /// A task on a 2-worker runtime that moves between the workers keeps its
-/// value on each, and leaves none behind on the worker it left: a hog
-/// task, spawned behind it on its worker, blocks that worker (bounded),
-/// so the task continues on the other one after a yield. Every hog checks
-/// that the slot on its thread is empty.
+/// value on each, and leaves none behind on the worker it left. Each round
+/// the task spawns a hog behind it on its worker and sleeps on a oneshot;
+/// the hog blocks that worker (bounded) and, once running, lets a plain
+/// thread send. A wake from outside the runtime goes to the global queue,
+/// so the other worker, the only free one, continues the task. Every hog
+/// checks that the slot on its thread is empty.
 #[test]
 fn a_migrating_task_keeps_its_value() {
     support::watchdog(
@@ -326,18 +328,21 @@ fn a_migrating_task_keeps_its_value() {
                     let leaked = Arc::new(AtomicUsize::new(0));
                     let mut threads: Vec<ThreadId> = vec![std::thread::current().id()];
                     let mut moves = 0;
-                    for _ in 0..2_000 {
+                    for _ in 0..500 {
                         if moves >= 5 {
                             break;
                         }
                         let here = std::thread::current().id();
                         let moved = Arc::new(AtomicUsize::new(0));
+                        let started = Arc::new(AtomicUsize::new(0));
                         let hog = {
                             let (moved, leaked) = (moved.clone(), leaked.clone());
+                            let started = started.clone();
                             waitrt::spawn(async move {
                                 if NUMBER.try_with(|_| ()).is_ok() {
                                     leaked.fetch_add(1, SeqCst);
                                 }
+                                started.store(1, SeqCst);
                                 // Hold the task's worker until the task has
                                 // moved on (or 50 ms): blocking on purpose. A
                                 // hog another worker took blocks nothing the
@@ -352,7 +357,17 @@ fn a_migrating_task_keeps_its_value() {
                                 }
                             })
                         };
-                        yield_now().await;
+                        let (tx, rx) = waitrt::sync::oneshot::channel();
+                        let sender = std::thread::spawn(move || {
+                            let start = Instant::now();
+                            while started.load(SeqCst) == 0
+                                && start.elapsed() < Duration::from_secs(1)
+                            {
+                                std::thread::yield_now();
+                            }
+                            let _ = tx.send(());
+                        });
+                        rx.await.expect("the sender thread sends");
                         assert_eq!(NUMBER.get(), 42, "the value did not travel");
                         let now = std::thread::current().id();
                         if now != here {
@@ -361,6 +376,7 @@ fn a_migrating_task_keeps_its_value() {
                         }
                         moved.store(1, SeqCst);
                         hog.await.unwrap();
+                        sender.join().unwrap();
                         assert_eq!(NUMBER.get(), 42);
                     }
                     (moves, leaked.load(SeqCst), threads)

@@ -22,6 +22,9 @@ struct Context {
     /// in the reverse order they were made).
     enter_depth: Cell<usize>,
     task: Cell<Option<CurrentTask>>,
+    /// The task being polled called [`yield_now`](crate::task::yield_now)
+    /// (read and cleared after each task poll).
+    yielded: Cell<bool>,
     core: RefCell<Core>,
 }
 
@@ -32,6 +35,7 @@ thread_local! {
             scheduler: RefCell::new(None),
             enter_depth: Cell::new(0),
             task: Cell::new(None),
+            yielded: Cell::new(false),
             core: RefCell::new(Core::None),
         }
     };
@@ -142,13 +146,42 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard {
         id: header.id,
         owned_key: header.owned_key(),
     };
-    TaskGuard(CONTEXT.with(|cx| cx.task.replace(Some(current))))
+    TaskGuard(CONTEXT.with(|cx| {
+        cx.yielded.set(false);
+        cx.task.replace(Some(current))
+    }))
+}
+
+impl TaskGuard {
+    /// Restores the previous current task (as the drop does) and returns
+    /// whether the task called `yield_now` since [`enter_task`].
+    #[inline]
+    pub(crate) fn leave(self) -> bool {
+        let previous = self.0;
+        std::mem::forget(self);
+        CONTEXT
+            .try_with(|cx| {
+                cx.task.set(previous);
+                cx.yielded.replace(false)
+            })
+            .unwrap_or(false)
+    }
 }
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|cx| cx.task.set(self.0));
+        let _ = CONTEXT.try_with(|cx| {
+            cx.task.set(self.0);
+            cx.yielded.set(false);
+        });
     }
+}
+
+/// Notes that the task being polled yields on purpose (`yield_now`); its
+/// [`TaskGuard::leave`] reports it.
+#[inline]
+pub(crate) fn note_yield_now() {
+    let _ = CONTEXT.try_with(|cx| cx.yielded.set(true));
 }
 
 /// The id of the task being polled on this thread, if any.
@@ -172,6 +205,7 @@ pub(crate) fn current_task() -> Option<TaskRef> {
 
 /// Runs `f` with this thread's core (the scheduler's local queue).
 /// Returns `None` when the thread has no core or it is borrowed.
+#[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
     CONTEXT
         .try_with(|cx| cx.core.try_borrow_mut().ok().map(|mut core| f(&mut core)))

@@ -73,7 +73,8 @@ impl RuntimeMetrics {
     pub fn global_queue_depth(&self) -> usize {
         self.global_queue_depth
     }
-    /// Tasks in worker `index`'s local queue and LIFO slot.
+    /// Tasks in worker `index`'s local queue and LIFO slot, and those that
+    /// yielded and wait on it for their next turn.
     pub fn worker_local_queue_depth(&self, index: usize) -> usize {
         self.local_queue_depths.get(index).copied().unwrap_or(0)
     }

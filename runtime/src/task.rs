@@ -178,6 +178,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
+        crate::context::note_yield_now();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -20,6 +20,22 @@
 //! never yields still blocks its own worker (the cooperative budget makes
 //! our own resources yield).
 //!
+//! # Yields
+//!
+//! A task that yields (it ran out of cooperative budget, or called
+//! `yield_now`) is held back on its worker: it runs again when the worker
+//! has nothing else (no slot task, queued task or global task), or joins
+//! the back of the local queue at the end of the event interval, where
+//! other workers can steal it (woken as for any push). Queued at once, a
+//! yield would wake an idle worker, which would steal one side of a busy
+//! channel and run it across cores from then on (the 2-worker mpsc rows
+//! of `benches/sync.rs` ran at about 40 or about 100 ns per message,
+//! depending on the luck of that race). Tokio defers yields the same way.
+//! The cost: a poll that blocks its worker (never yielding) also delays
+//! the tasks that yielded just before it, as it delays the slot's task;
+//! the stuck-worker detector (`Builder::stuck_worker_threshold`) reports
+//! such a poll.
+//!
 //! # Waking workers
 //!
 //! On these machines waking a sleeping thread costs ~35 µs, so a worker is
@@ -67,7 +83,7 @@ use waitq::WaitQueue;
 use super::{run_outcome, Common, Scheduler};
 use crate::context::{self, Core as AnyCore};
 use crate::park::Parker;
-use crate::task::raw::{TaskRef, BUDGET};
+use crate::task::raw::{PollOutcome, TaskRef, BUDGET};
 use idle::Idle;
 
 /// Polls the LIFO slot may take in a row before the local queue gets a turn.
@@ -79,6 +95,9 @@ struct Remote {
     stealer: Stealer<TaskRef>,
     lifo: Mutex<Option<TaskRef>>,
     parker: Parker,
+    /// How many yields the worker holds back (`Core::deferred`), for the
+    /// metrics' queue depths.
+    deferred: AtomicUsize,
 }
 
 /// State shared by the workers and every handle.
@@ -104,11 +123,46 @@ pub(crate) struct Core {
     index: usize,
     local: Worker<TaskRef>,
     tick: u32,
+    /// Polls left before the global queue is served first (counts down
+    /// from `global_queue_interval`; a division per poll cost ~7 ns).
+    until_global: u32,
     lifo_polls: u32,
     /// This worker put a task in its LIFO slot that it has not taken back
     /// (a thief may have): only then is the slot's lock worth taking.
     lifo_filled: bool,
     searching: bool,
+    /// Tasks that yielded (`PollOutcome::Yielded`: the cooperative budget
+    /// ran out, or `yield_now`), held back from the local queue until this
+    /// worker has nothing else to run or ends an event interval (see
+    /// "Yields" above).
+    deferred: Vec<TaskRef>,
+}
+
+impl Core {
+    /// [`Shared::requeue`] on this core. Returns this worker's index when
+    /// the push made work for another worker, which must then be woken.
+    /// `held` is this worker's `Remote::deferred`.
+    #[inline]
+    fn requeue(&mut self, task: TaskRef, yielded: bool, held: &AtomicUsize) -> Option<usize> {
+        if yielded {
+            self.deferred.push(task);
+            held.store(self.deferred.len(), Relaxed);
+            return None;
+        }
+        self.local.push(task);
+        made_work_stealable(&self.local).then_some(self.index)
+    }
+
+    /// Moves the held-back yields to the back of the local queue.
+    fn requeue_deferred(&mut self, held: &AtomicUsize) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        for task in self.deferred.drain(..) {
+            self.local.push(task);
+        }
+        held.store(0, Relaxed);
+    }
 }
 
 impl Shared {
@@ -121,6 +175,7 @@ impl Shared {
                 stealer: local.stealer(),
                 lifo: Mutex::new(None),
                 parker: Parker::for_driver(&common),
+                deferred: AtomicUsize::new(0),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -140,9 +195,11 @@ impl Shared {
                 index,
                 local,
                 tick: 0,
+                until_global: shared.common.config.global_queue_interval,
                 lifo_polls: 0,
                 lifo_filled: false,
                 searching: false,
+                deferred: Vec::new(),
             });
             let worker_shared = shared.clone();
             let mut builder = thread::Builder::new()
@@ -211,6 +268,19 @@ impl Shared {
         }
     }
 
+    /// Queues again, from its own worker, a task woken during its poll
+    /// there: behind this worker's queue, or held back (`Core::deferred`)
+    /// when it yielded.
+    fn requeue(&self, task: TaskRef, yielded: bool) {
+        let pushed = with_worker(|core| {
+            let held = &self.remotes[core.index].deferred;
+            core.requeue(task, yielded, held)
+        });
+        if let Some(me) = pushed {
+            self.notify_parked_except(Some(me));
+        }
+    }
+
     /// Wakes one parked worker if work was queued and nobody searches.
     fn notify_parked(&self) {
         self.notify_parked_except(None);
@@ -261,6 +331,7 @@ impl Shared {
             .map(|r| {
                 r.stealer.len()
                     + usize::from(r.lifo.try_lock().map(|s| s.is_some()).unwrap_or(false))
+                    + r.deferred.load(Relaxed)
             })
             .collect();
         (self.inject.len(), locals)
@@ -352,8 +423,10 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
     drop(busy);
     // Drop whatever is still queued here: the owned list cancels them.
     let core = context::set_core(previous);
-    if let AnyCore::MultiThread(core) = core {
+    if let AnyCore::MultiThread(mut core) = core {
         while core.local.pop().is_some() {}
+        core.deferred.clear();
+        shared.remotes[core.index].deferred.store(0, Relaxed);
         drop(
             shared.remotes[core.index]
                 .lifo
@@ -368,18 +441,22 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
 
 /// Whether the push just made gave this worker's queue work for another
 /// worker: one queued task is the owner's own next job, so only the second
-/// is. Only the owner adds to its queue (these pushes, and batches from the
-/// global queue, which check on their own in `pop_inject`) and thieves only
-/// take, so the queue reaches two by a push of ours each time it becomes
-/// worth stealing from, and that push checks for parked workers (`worker_to_notify`: a full fence,
-/// then the sleeper count). A worker that parks later re-checks every queue
-/// after announcing itself, and finds this one non-empty. Longer queues
-/// skip the check, which costs a fence per yield (yield_many, 2 threads).
+/// is. Only the owner adds to its queue (these pushes; batches from the
+/// global queue, which check on their own in `pop_inject`; and the held-back
+/// yields, taken back without a check when the worker runs dry, which the
+/// end of the interval makes up for by checking whenever two or more are
+/// queued) and thieves only take, so the queue reaches two by a push of
+/// ours each time it becomes worth stealing from, and that push checks for
+/// parked workers (`worker_to_notify`: a full fence, then the sleeper
+/// count). A worker that parks later re-checks every queue after
+/// announcing itself, and finds this one non-empty. Longer queues skip the
+/// check, which costs a fence per push (yield_many, 2 threads).
 fn made_work_stealable(local: &Worker<TaskRef>) -> bool {
     local.len() == 2
 }
 
 /// Runs `f` with this worker's core.
+#[inline]
 fn with_worker<R>(f: impl FnOnce(&mut Core) -> R) -> R {
     context::with_core(|core| match core {
         AnyCore::MultiThread(core) => f(core),
@@ -397,39 +474,65 @@ fn run_worker(shared: &Shared) {
         }
         slot.turn();
         let mut ran = 0;
+        // A task woken during its poll, queued again by the next
+        // `next_task` (one core borrow for both).
+        let mut again = None;
         while ran < interval {
-            let Some(task) = next_task(shared).or_else(|| steal(shared)) else {
+            let Some(task) = next_task(shared, &mut again).or_else(|| steal(shared)) else {
                 break;
             };
             transition_from_searching(shared);
-            if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
-                shared.schedule(again, true);
+            if let (outcome, Some(task)) = run_outcome(task, Some(&slot)) {
+                again = Some((task, outcome == Some(PollOutcome::Yielded)));
             }
             ran += 1;
             if shared.common.is_shutdown() {
                 shared.common.counters.add_polls(ran as usize);
-                return;
+                return; // `again`, if any, is dropped: the owned list ends it
             }
+        }
+        if let Some((task, yielded)) = again {
+            shared.requeue(task, yielded);
         }
         shared.common.counters.add_polls(ran as usize);
         if ran == interval {
             crate::park::poll_drivers(&shared.common);
+            // Yields join the queue behind what the drivers woke, where
+            // other workers can take them. A queue of two or more has work
+            // for another worker: wake one (the yields taken back when the
+            // worker ran dry woke nobody).
+            let (index, queued) = with_worker(|core| {
+                core.requeue_deferred(&shared.remotes[core.index].deferred);
+                (core.index, core.local.len())
+            });
+            if queued >= 2 {
+                shared.notify_parked_except(Some(index));
+            }
             continue;
         }
         park(shared);
     }
 }
 
-fn next_task(shared: &Shared) -> Option<TaskRef> {
+/// The next task to run, after queueing `again` (a task woken during the
+/// last poll, and whether it yielded: see [`Shared::requeue`]).
+fn next_task(shared: &Shared, again: &mut Option<(TaskRef, bool)>) -> Option<TaskRef> {
     let interval = shared.common.config.global_queue_interval;
     with_worker(|core| {
+        let remote = &shared.remotes[core.index];
+        if let Some((task, yielded)) = again.take() {
+            if let Some(me) = core.requeue(task, yielded, &remote.deferred) {
+                shared.notify_parked_except(Some(me));
+            }
+        }
         core.tick = core.tick.wrapping_add(1);
-        if core.tick % interval == 0 {
+        core.until_global -= 1;
+        if core.until_global == 0 {
+            core.until_global = interval;
             if let Some(task) = shared.pop_inject(&core.local) {
                 return Some(task);
             }
         }
-        let remote = &shared.remotes[core.index];
         let lifo = if std::mem::take(&mut core.lifo_filled) {
             remote
                 .lifo
@@ -448,7 +551,15 @@ fn next_task(shared: &Shared) -> Option<TaskRef> {
             core.local.push(task);
         }
         core.lifo_polls = 0;
-        core.local.pop().or_else(|| shared.pop_inject(&core.local))
+        core.local
+            .pop()
+            .or_else(|| shared.pop_inject(&core.local))
+            .or_else(|| {
+                // Nothing else here: the yields run now, on this worker,
+                // which wakes nobody for them until the interval ends.
+                core.requeue_deferred(&remote.deferred);
+                core.local.pop()
+            })
     })
 }
 

@@ -82,6 +82,11 @@ pub(crate) enum PollOutcome {
     Idle,
     /// Woken during its poll: queue it again, behind the others.
     Requeue,
+    /// Woken during a poll in which it yielded to let others run: it ran
+    /// out of cooperative budget or called `yield_now`. Queue it again, as
+    /// `Requeue`; the multi-thread scheduler keeps it on its worker (see
+    /// its "Yields" section).
+    Yielded,
 }
 
 /// The join side: a [`Runnable`] whose output a `JoinHandle` can take.
@@ -239,13 +244,18 @@ where
     /// The waker is borrowed from the caller's reference (`waker_ref`):
     /// it takes a count only when the future clones it, so a task that
     /// completes without sleeping never touches its count for a waker.
-    fn poll_stage(self: &Arc<Self>, stage: &mut Stage<F>) -> std::thread::Result<Poll<F::Output>> {
+    /// Also says whether the task yielded: the budget ran out during the
+    /// poll, or it called `yield_now`.
+    fn poll_stage(
+        self: &Arc<Self>,
+        stage: &mut Stage<F>,
+    ) -> std::thread::Result<(Poll<F::Output>, bool)> {
         let Stage::Running(future) = stage else {
             unreachable!("a task is polled only while its future runs");
         };
         let waker = waker_ref(self);
         let mut cx = Context::from_waker(&waker);
-        let _current = context::enter_task(&self.header);
+        let current = context::enter_task(&self.header);
         // SAFETY: the future is pinned here for the rest of its life. It
         // lives inline in the task's `Arc` allocation, which never moves,
         // inside `Stage::Running`; no code moves a `Running` stage out
@@ -255,13 +265,15 @@ where
         // than boxed saves one allocation per task (see
         // `benches/runtime.rs`, spawn_many and chained_spawn).
         let future = unsafe { Pin::new_unchecked(future) };
-        catch_unwind(AssertUnwindSafe(|| {
+        let polled = catch_unwind(AssertUnwindSafe(|| {
             let (poll, forced) = waitq::coop::with_budget(BUDGET, || future.poll(&mut cx));
             if forced {
                 self.header.scheduler.metrics().forced_yield();
             }
-            poll
-        }))
+            (poll, forced)
+        }));
+        let yield_now = current.leave();
+        polled.map(|(poll, forced)| (poll, forced || yield_now))
     }
 }
 
@@ -298,7 +310,7 @@ where
         // before touching it while the task is not complete).
         let polled = unsafe { self.stage.with(|stage| self.poll_stage(stage)) };
         match polled {
-            Ok(Poll::Ready(output)) => {
+            Ok((Poll::Ready(output), _)) => {
                 if let Some(panic) = self.drop_future() {
                     // The output is dropped too; its own destructor may
                     // panic, which must not unwind into the worker.
@@ -310,7 +322,7 @@ where
                 self.complete(Ok(output));
                 (PollOutcome::Complete, None)
             }
-            Ok(Poll::Pending) => match self.header.state.transition_to_idle() {
+            Ok((Poll::Pending, yielded)) => match self.header.state.transition_to_idle() {
                 AfterPoll::Idle => (PollOutcome::Idle, None),
                 AfterPoll::Requeue if self.header.state.load().is_cancelled() => {
                     // Aborted while running: drop it now.
@@ -319,6 +331,7 @@ where
                     }
                     (PollOutcome::Complete, None)
                 }
+                AfterPoll::Requeue if yielded => (PollOutcome::Yielded, Some(self)),
                 AfterPoll::Requeue => (PollOutcome::Requeue, Some(self)),
             },
             Err(panic) => {

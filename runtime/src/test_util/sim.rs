@@ -452,7 +452,7 @@ impl Sim {
                     format!("{name} panicked (its message is printed above)"),
                 );
             }
-            Some(PollOutcome::Requeue) if !hook::is_probing() => {
+            Some(PollOutcome::Requeue | PollOutcome::Yielded) if !hook::is_probing() => {
                 self.chooser.borrow_mut().yielded(slot);
             }
             Some(PollOutcome::Idle) => {
