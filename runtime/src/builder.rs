@@ -176,6 +176,9 @@ impl Builder {
     /// against tokio's 1.1-1.6 ms, and 0.85-1.3 ms with the fixed interval
     /// (`cargo bench --bench http`).
     ///
+    /// On the multi-thread runtime it also bounds how long a task that
+    /// yielded waits on its worker (see [`yield_now`](crate::task::yield_now)).
+    ///
     /// # Panics
     ///
     /// If `n` is zero.

@@ -149,6 +149,13 @@ where
 
 /// Yields once: the task goes behind the other ready tasks.
 ///
+/// On the multi-thread runtime the task stays on its worker and runs again
+/// once that worker has run its other ready tasks, or at the end of the
+/// worker's event interval ([`Builder::event_interval`](crate::Builder::event_interval)),
+/// whichever comes first; a yield does not wake an idle worker to take it
+/// (tokio's `yield_now` behaves the same). A task that runs out of
+/// cooperative budget yields the same way.
+///
 /// # Examples
 ///
 /// ```
