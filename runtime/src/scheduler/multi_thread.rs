@@ -58,6 +58,8 @@
 //! default, [`Builder::io_spin`](crate::Builder::io_spin)): I/O that comes
 //! back that soon (the next chunk of a transfer, a peer's answer) is taken
 //! without the ~35 µs sleep and wake-up, which the waking side pays too.
+//! After 4 spins in a row that found nothing it spins on one park in 64
+//! until one finds I/O again (`park::spin_for_io`).
 //!
 //! # Shutdown (the runtime's numbered protocol calls these steps)
 //!
