@@ -170,10 +170,7 @@ impl TaskGuard {
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|cx| {
-            cx.task.set(self.0);
-            cx.yielded.set(false);
-        });
+        let _ = CONTEXT.try_with(|cx| cx.task.set(self.0));
     }
 }
 
