@@ -26,6 +26,7 @@ pub struct RuntimeMetrics {
     parks: u64,
     steals: u64,
     forced_yields: u64,
+    busy_driver_checks: u64,
     blocking_threads: usize,
     blocking_queue_depth: usize,
     pending_timers: usize,
@@ -54,6 +55,7 @@ impl RuntimeMetrics {
             parks: c.parks.load(Relaxed),
             steals: c.steals.load(Relaxed),
             forced_yields: c.forced_yields.load(Relaxed),
+            busy_driver_checks: c.busy_driver_checks.load(Relaxed),
             blocking_threads,
             blocking_queue_depth,
             pending_timers: common.time.as_ref().map_or(0, |t| t.pending()),
@@ -97,6 +99,14 @@ impl RuntimeMetrics {
     /// Polls that ended because the task ran out of cooperative budget.
     pub fn budget_forced_yields(&self) -> u64 {
         self.forced_yields
+    }
+    /// Times a busy scheduler thread checked the timers and the reactor
+    /// without sleeping: once per
+    /// [`event_interval`](crate::Builder::event_interval) polls, counted
+    /// across the thread's sleeps (a thread that sleeps checks them then
+    /// only if it sleeps in the reactor).
+    pub fn busy_driver_checks(&self) -> u64 {
+        self.busy_driver_checks
     }
     /// Blocking-pool threads alive.
     pub fn blocking_threads(&self) -> usize {

@@ -304,6 +304,7 @@ pub(crate) fn spin_for_io(
 /// reactor right now), every `event_interval` polls.
 pub(crate) fn poll_drivers(common: &Common) {
     crate::obs::tick(); // the coarse clock of the wait registry
+    common.counters.busy_driver_checks.fetch_add(1, Relaxed);
     if let Some(time) = &common.time {
         time.process();
     }

@@ -56,6 +56,9 @@ pub(crate) struct Counters {
     pub(crate) steals: AtomicU64,
     pub(crate) forced_yields: AtomicU64,
     pub(crate) polls: AtomicU64,
+    /// Checks of the timers and the reactor by a busy scheduler thread,
+    /// without sleeping (`park::poll_drivers`).
+    pub(crate) busy_driver_checks: AtomicU64,
 }
 
 impl Counters {

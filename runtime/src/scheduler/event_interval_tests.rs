@@ -1,4 +1,5 @@
-//! A busy scheduler turns the reactor once per `event_interval` polls,
+//! A busy scheduler turns the reactor once per `event_interval` polls, no
+//! more (the first two tests) and no less (the last one),
 //! even while every turn finds ready I/O (see `Builder::event_interval`:
 //! checking more often let a busy worker feed itself from the reactor and
 //! get preempted mid-run on a loaded machine).
@@ -93,5 +94,55 @@ fn a_busy_worker_turns_the_reactor_once_per_interval() {
             .enable_all()
             .build()
             .unwrap(),
+    );
+}
+
+/// A worker that runs dry after every poll and parks on its parker still
+/// checks the drivers once per `event_interval` polls: the count runs
+/// across its parks. (Restarted at each park, it never reached the
+/// interval, and every I/O event of a busy 2-worker runtime went through
+/// the driver, which then had to wake the other worker: tcp_echo_rr.)
+#[test]
+fn a_worker_that_parks_between_polls_still_checks_the_drivers_once_per_interval() {
+    const ROUND_TRIPS: u64 = 2_000;
+    let rt = crate::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, mut rx) = crate::sync::mpsc::unbounded_channel::<u64>();
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<u64>();
+    let before = rt.metrics();
+    // About one poll per round trip: the plain thread sends one message
+    // and waits for its answer, so the workers run dry (and park) between.
+    let echo = rt.spawn(async move {
+        while let Some(i) = rx.recv().await {
+            ack_tx.send(i).unwrap();
+        }
+    });
+    let pinger = std::thread::spawn(move || {
+        for i in 0..ROUND_TRIPS {
+            tx.send(i).unwrap();
+            let back = ack_rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert_eq!(back, Ok(i), "round trip {i} lost (watchdog: 10 s)");
+        }
+    });
+    pinger.join().unwrap();
+    rt.block_on(echo).unwrap();
+    let after = rt.metrics();
+    let polls = after.polls() - before.polls();
+    let checks = after.busy_driver_checks() - before.busy_driver_checks();
+    // A poll takes several messages when the next ones come in before it
+    // ends; enough polls for the check below to mean something.
+    assert!(
+        polls >= 10 * 61,
+        "{polls} polls for {ROUND_TRIPS} round trips"
+    );
+    // Each worker may leave up to one interval's polls unchecked.
+    let at_least = polls / 61 - 2;
+    assert!(
+        checks >= at_least,
+        "{checks} busy driver checks in {polls} polls: fewer than one per 61 polls \
+         (at least {at_least}); does the count restart when a worker parks?"
     );
 }
