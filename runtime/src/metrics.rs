@@ -102,9 +102,10 @@ impl RuntimeMetrics {
     }
     /// Times a busy scheduler thread checked the timers and the reactor
     /// without sleeping: once per
-    /// [`event_interval`](crate::Builder::event_interval) polls, counted
-    /// across the thread's sleeps (a thread that sleeps checks them then
-    /// only if it sleeps in the reactor).
+    /// [`event_interval`](crate::Builder::event_interval) polls. A
+    /// multi-thread worker counts its polls across its sleeps, since one
+    /// that slept on its own parker (not in the reactor) checked nothing
+    /// meanwhile.
     pub fn busy_driver_checks(&self) -> u64 {
         self.busy_driver_checks
     }
