@@ -37,6 +37,8 @@
 //! cargo bench --bench runtime
 //! RT_BENCH_SCALE=0.02 RT_BENCH_PAIRS=2 RT_BENCH_FILTER=herd cargo bench --bench runtime
 //! RT_BENCH_IN_PROCESS=1 cargo bench --bench runtime      # every run in one process
+//! RT_BENCH_WAIT_REGISTRY=1 cargo bench --bench runtime    # ours with Builder::wait_registry(true)
+//! RT_BENCH_WAIT_REGISTRY=full cargo bench --bench runtime # ours with the whole registry on
 //! RT_BENCH_CHILD=herd/ct RT_BENCH_CONTENDER=ours perf stat target/release/deps/runtime-…
 //! ```
 
@@ -196,14 +198,21 @@ impl Rt for Ours {
     type Queue = WaitQueue;
 
     fn build(workers: usize) -> Self {
-        let rt = if workers == 1 {
-            waitrt::Builder::new_current_thread().enable_all().build()
+        let mut builder = if workers == 1 {
+            waitrt::Builder::new_current_thread()
         } else {
-            waitrt::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .enable_all()
-                .build()
+            let mut builder = waitrt::Builder::new_multi_thread();
+            builder.worker_threads(workers);
+            builder
         };
+        // What the wait registry costs a row (issue 22): `1` lists tasks'
+        // sleeps in their slots (`Builder::wait_registry`), `full` every
+        // sleep in the shared map (as the hung-task detector has it).
+        let registry = std::env::var("RT_BENCH_WAIT_REGISTRY").unwrap_or_default();
+        let rt = builder.enable_all().wait_registry(registry == "1").build();
+        if registry == "full" {
+            waitq::registry::enable();
+        }
         Ours(rt.expect("our runtime builds"))
     }
 

@@ -345,3 +345,90 @@ fn sigquit_current_thread() {
 fn sigquit_multi_thread() {
     sigquit_prints_the_dump("multi");
 }
+
+/// What one task sleeps on, as the dump lists it: both waits of a task
+/// asleep on two queues at once (the first goes to the task's own slot,
+/// the second to the registry's shared map), and, once it wakes and sleeps
+/// on a third queue, that one alone (the ended sleeps are no longer
+/// listed). Unnamed queues, as most are.
+fn current_sleeps_only(rt: Runtime) {
+    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let queues: Arc<[WaitQueue; 3]> = Arc::new(std::array::from_fn(|_| WaitQueue::new()));
+    let ids: Vec<String> = queues
+        .iter()
+        .map(|q| format!("{:?}", waitrt::sync::hook::QueueId::of(q)))
+        .collect();
+    let task = {
+        let (step, queues) = (step.clone(), queues.clone());
+        TaskBuilder::new().name("two_then_one").spawn_on(
+            async move {
+                let first = queues[0].wait_event(|| step.load(SeqCst) >= 1);
+                let second = queues[1].wait_event(|| step.load(SeqCst) >= 1);
+                let (first, second) = futures::future::join(first, second).await;
+                first.and(second)?;
+                queues[2].wait_event(|| step.load(SeqCst) >= 2).await
+            },
+            rt.handle(),
+        )
+    };
+    let id = task.id();
+    let handle = rt.handle().clone();
+    // Runs the tasks (a current-thread runtime runs them only in
+    // `block_on`) until the task ends.
+    let driver = std::thread::spawn(move || {
+        rt.block_on(async { task.await.unwrap().unwrap() });
+        rt.shutdown_timeout(WATCHDOG);
+    });
+    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
+        let start = Instant::now();
+        loop {
+            let dump = handle.dump();
+            if ok(&dump) {
+                return dump;
+            }
+            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let queues_of = |dump: &Dump| -> Vec<String> {
+        let mut listed: Vec<String> = dump
+            .task(id)
+            .map(|t| t.waits.iter().map(|w| format!("{:?}", w.queue)).collect())
+            .unwrap_or_default();
+        listed.sort();
+        listed
+    };
+    let mut both = vec![ids[0].clone(), ids[1].clone()];
+    both.sort();
+    dump_until(&mut |dump| queues_of(dump) == both);
+    step.store(1, SeqCst);
+    queues[0].wake_up_all();
+    queues[1].wake_up_all();
+    // It sleeps again, on the third queue: that one alone is listed.
+    let dump = dump_until(&mut |dump| queues_of(dump).contains(&ids[2]));
+    assert_eq!(queues_of(&dump), vec![ids[2].clone()], "{dump}");
+    step.store(2, SeqCst);
+    queues[2].wake_up_all();
+    driver.join().unwrap();
+}
+
+#[test]
+fn current_sleeps_only_current_thread() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    current_sleeps_only(rt);
+}
+
+#[test]
+fn current_sleeps_only_multi_thread() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    current_sleeps_only(rt);
+}

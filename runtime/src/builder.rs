@@ -302,8 +302,12 @@ impl Builder {
     /// site, kind, since when, task), and [`Handle::dump`](crate::Handle::dump)
     /// shows who sleeps on what. [`dump_on_sigquit`](Self::dump_on_sigquit)
     /// and [`hung_task_timeout`](Self::hung_task_timeout) turn it on too.
-    /// Off by default: it costs about 50 ns per sleep (a ping-pong of two
-    /// tasks ran 1.4-1.6x slower with it on); without it a dump still lists
+    /// A task's sleep is written into the task's own slot with plain
+    /// stores: a ping-pong of two tasks, all sleeps and wakes, ran 4 %
+    /// slower with it on (`RT_BENCH_WAIT_REGISTRY=1 cargo bench --bench
+    /// runtime`). The hung-task and lost-grant detectors list every sleep
+    /// in the registry's shared map instead, about 50 ns per sleep (1.6x
+    /// on that ping-pong). Off by default; without it a dump still lists
     /// every task, the timers, busy workers and running tasks, but not what
     /// a sleeping task waits on.
     ///

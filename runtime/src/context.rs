@@ -2,6 +2,9 @@
 //! polls, and (on a scheduler thread) that scheduler's local run queue.
 
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+
+use waitq::registry::SleepSlot;
 
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
 use crate::task::raw::{Header, TaskRef};
@@ -137,28 +140,69 @@ struct CurrentTask {
 }
 
 /// Restores the previous current task when dropped.
-pub(crate) struct TaskGuard(Option<CurrentTask>);
+/// The current task (and its sleep slot) to put back; borrows the task
+/// being polled, so it cannot outlive it.
+pub(crate) struct TaskGuard<'task> {
+    previous: Option<CurrentTask>,
+    _task: PhantomData<&'task Header>,
+}
 
 /// Makes the task behind `header` the current task (for
-/// `task::signals()`, `task::id()`).
-pub(crate) fn enter_task(header: &Header) -> TaskGuard {
+/// `task::signals()`, `task::id()`), and its sleep slot the one its waits
+/// are listed in (`waitq::registry::enter_slot`).
+#[allow(unsafe_code)]
+pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
     let current = CurrentTask {
         id: header.id,
         owned_key: header.owned_key(),
     };
-    TaskGuard(CONTEXT.with(|cx| {
+    // SAFETY: `slot` is the task's sleep slot (in its runtime's
+    // `Observer`, which the task's `header.scheduler` keeps alive) with
+    // its borrow extended to `'static`, and stays reachable only through
+    // waitq's current-slot cell: waitq uses it inside the wait calls made
+    // on this thread and keeps no copy (`enter_slot`'s contract). The
+    // guard returned borrows `header` and empties the cell when it is
+    // left or dropped (also when the poll panics: the caller leaves it
+    // after `catch_unwind`, and a guard dropped while unwinding empties
+    // it), so the cell never holds it after the runtime could be freed.
+    // The guard is never leaked (`leave` forgets it only after emptying
+    // the cell). Slots, once enabled, stay enabled for the process, so a
+    // guard whose `enter_task` filled the cell always empties it. A poll
+    // nested in another (none is today) leaves its
+    // outer task without a slot: that task's later sleeps go to the
+    // registry's shared map. Measured: a sleep written to the task's own
+    // slot costs plain stores where the registry's shared map took two
+    // locks and a hash insert (see `obs.rs`).
+    if waitq::registry::slots_enabled() {
+        let slot = header
+            .scheduler
+            .common()
+            .obs
+            .sleeps
+            .get(current.owned_key)
+            .map(|slot| unsafe { &*std::ptr::from_ref::<SleepSlot>(slot) });
+        waitq::registry::enter_slot(slot);
+    }
+    let previous = CONTEXT.with(|cx| {
         cx.yielded.set(false);
         cx.task.replace(Some(current))
-    }))
+    });
+    TaskGuard {
+        previous,
+        _task: PhantomData,
+    }
 }
 
-impl TaskGuard {
+impl TaskGuard<'_> {
     /// Restores the previous current task (as the drop does) and returns
     /// whether the task called `yield_now` since [`enter_task`].
     #[inline]
     pub(crate) fn leave(self) -> bool {
-        let previous = self.0;
+        let previous = self.previous;
         std::mem::forget(self);
+        if waitq::registry::slots_enabled() {
+            waitq::registry::enter_slot(None);
+        }
         CONTEXT
             .try_with(|cx| {
                 cx.task.set(previous);
@@ -168,9 +212,12 @@ impl TaskGuard {
     }
 }
 
-impl Drop for TaskGuard {
+impl Drop for TaskGuard<'_> {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|cx| cx.task.set(self.0));
+        if waitq::registry::slots_enabled() {
+            waitq::registry::enter_slot(None);
+        }
+        let _ = CONTEXT.try_with(|cx| cx.task.set(self.previous));
     }
 }
 

@@ -6,10 +6,14 @@
 //!
 //! - **Sleeps** come from `waitq`'s [wait registry](waitq::registry): every
 //!   waiter that links an entry is listed with its queue, wait site, kind
-//!   and since when. This runtime names the task behind each one (its task
-//!   source, installed when a runtime is built), and gives the time from a
-//!   coarse clock that its threads refresh whenever they park or
-//!   check their drivers, so a sleep costs no clock read.
+//!   and since when. A task's sleep goes to its own slot (`SleepSlots`,
+//!   by owned-task key), which the task's polls make current; the
+//!   detectors, a task's second sleep at once and sleeps outside any task
+//!   go to the registry's shared map, where this runtime names the task
+//!   behind each one (its task source, installed when a runtime is
+//!   built). The time comes from a coarse clock that its threads refresh
+//!   whenever they park or check their drivers, so a sleep costs no clock
+//!   read.
 //! - **Timers** come from the timer wheel: each pending timer holds its
 //!   sleeper's waker, whose data pointer is the task.
 //! - **Workers** publish "polling task X since t" in a per-worker slot
@@ -31,7 +35,9 @@ mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use std::time::{Duration, Instant};
+use waitq::registry::SleepSlot;
 
 pub use dump::{Dump, TaskDump, TaskStatus, WorkerDump};
 pub(crate) use watch::{start, Config};
@@ -39,39 +45,26 @@ pub use watch::{HungTask, LostGrant, StuckWorker};
 
 use crate::task::Id;
 
-// ===== the coarse clock =====
-
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-/// Nanoseconds since `EPOCH` at the last [`tick`].
-static COARSE: AtomicU64 = AtomicU64::new(0);
-
-fn epoch() -> Instant {
-    *EPOCH.get_or_init(Instant::now)
-}
+// ===== the coarse clock (waitq's, which dates the sleeps) =====
 
 /// Reads the clock into the coarse clock (a runtime thread that parks or
 /// checks its drivers calls this; they read the clock there anyway).
 pub(crate) fn tick() -> Instant {
-    let now = Instant::now();
-    let nanos = now.saturating_duration_since(epoch()).as_nanos();
-    // A plain store: two threads' ticks may land out of order, which only
-    // makes the coarse clock coarser (readers saturate).
-    COARSE.store(u64::try_from(nanos).unwrap_or(u64::MAX), Relaxed);
-    now
+    waitq::registry::tick()
 }
 
 #[inline]
 fn coarse_nanos() -> u64 {
-    COARSE.load(Relaxed)
+    waitq::registry::coarse_nanos()
 }
 
 fn at(nanos: u64) -> Instant {
-    epoch() + Duration::from_nanos(nanos)
+    waitq::registry::at(nanos)
 }
 
 /// The time at the last [`tick`].
 pub(crate) fn coarse_now() -> Instant {
-    at(coarse_nanos())
+    waitq::registry::coarse_now()
 }
 
 /// Names this runtime's tasks in the wait registry (once per process).
@@ -81,6 +74,28 @@ pub(crate) fn install() {
         tick();
         waitq::registry::set_task_source(task_stamp);
     });
+}
+
+/// A sleep read from a task's slot (`Header::sleep`), as the registry
+/// lists sleeps.
+#[allow(unsafe_code)]
+pub(crate) fn slot_waiting(sleep: waitq::registry::RawSleep, task: Id) -> waitq::registry::Waiting {
+    // SAFETY: a `SleepSlot` stores its site only from a
+    // `&'static Location<'static>` and its name only from a `&'static str`
+    // (pointer and length, stored together), and `read` returns the fields
+    // of one whole write (its sequence count), never a mix of two: so both
+    // point at static data of the right type and length. Reading them here
+    // rather than keeping them as references in the slot is what lets a
+    // sleep be written with plain stores (waitq has no `unsafe`).
+    let (site, name) = unsafe {
+        (
+            &*sleep.site,
+            sleep.name.map(|(ptr, len)| {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr, len))
+            }),
+        )
+    };
+    sleep.into_waiting(site, name, task.0)
 }
 
 /// The registry's task source: the task this thread polls, on a thread of
@@ -144,9 +159,76 @@ impl PollSlot {
     }
 }
 
+// ===== tasks' sleep slots =====
+
+/// Slots in the first chunk of [`SleepSlots`]: `1 << FIRST_BITS`.
+const FIRST_BITS: u32 = 6;
+/// Chunks of [`SleepSlots`], each twice the last: 64 to 32M slots, for
+/// about 64M owned-task keys in all.
+const CHUNKS: usize = 20;
+
+/// Each task's sleep slot (`waitq::registry::SleepSlot`), by the task's key
+/// in the owned-task list: what the task sleeps on now, written by its own
+/// waits while it is polled (`context::enter_task` makes it the thread's
+/// current slot) and read by dumps. Beside the tasks rather than in them,
+/// so that a task stays in its allocator size class (`task/raw.rs`); keys
+/// are reused, so the slots number the most tasks alive at once. Chunks
+/// double in size and are made on first use, never moved, and freed with
+/// the runtime.
+#[derive(Default)]
+pub(crate) struct SleepSlots {
+    chunks: [OnceLock<Box<[SleepSlot]>>; CHUNKS],
+}
+
+impl std::fmt::Debug for SleepSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let made = self.chunks.iter().filter(|c| c.get().is_some()).count();
+        f.debug_struct("SleepSlots").field("chunks", &made).finish()
+    }
+}
+
+impl SleepSlots {
+    /// The chunk and the offset in it of `key`'s slot.
+    #[inline]
+    fn locate(key: usize) -> Option<(usize, usize)> {
+        let n = key.checked_add(1 << FIRST_BITS)?;
+        let high = usize::BITS - 1 - n.leading_zeros();
+        Some(((high - FIRST_BITS) as usize, n - (1 << high)))
+    }
+
+    /// The slot of the task under `key`, made if need be (`None` past the
+    /// last chunk: that task's sleeps go to the registry's shared map).
+    #[inline]
+    pub(crate) fn get(&self, key: usize) -> Option<&SleepSlot> {
+        let (chunk, offset) = Self::locate(key)?;
+        let slots = self.chunks.get(chunk)?.get_or_init(|| {
+            let len = 1usize << (FIRST_BITS as usize + chunk);
+            (0..len).map(|_| SleepSlot::new()).collect()
+        });
+        slots.get(offset)
+    }
+
+    /// The slot of the task under `key`, if it was ever made.
+    pub(crate) fn peek(&self, key: usize) -> Option<&SleepSlot> {
+        let (chunk, offset) = Self::locate(key)?;
+        self.chunks.get(chunk)?.get()?.get(offset)
+    }
+
+    /// Empties the slot of a task that completed, for the next task under
+    /// its key (a wait that ended outside its task's polls, say when the
+    /// future was dropped, may have left its record).
+    pub(crate) fn clear(&self, key: usize) {
+        if let Some(slot) = self.peek(key) {
+            slot.clear_any();
+        }
+    }
+}
+
 /// The runtime's observability state (in `Common`).
 #[derive(Debug, Default)]
 pub(crate) struct Observer {
+    /// Tasks' sleep slots, by owned-task key.
+    pub(crate) sleeps: SleepSlots,
     /// Worker slots by worker index (the current-thread flavour's driving
     /// thread is worker 0).
     workers: Mutex<Vec<Arc<PollSlot>>>,

@@ -320,7 +320,11 @@ impl Scheduler {
 
     /// Removes a completed task from the owned list.
     pub(crate) fn release(&self, header: &Header) {
-        drop(self.common().owned.remove(header.owned_key()));
+        let common = self.common();
+        if waitq::registry::slots_enabled() {
+            common.obs.sleeps.clear(header.owned_key());
+        }
+        drop(common.owned.remove(header.owned_key()));
     }
 
     /// Spawns `future`. After shutdown began the handle resolves at once to

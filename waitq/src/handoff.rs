@@ -400,7 +400,7 @@ impl<S, W> HandoffQueue<S, W> {
             return Poll::Ready(Err(Closed::new(Reason::Closed)));
         }
         *entry = inner.push_back(payload, waker);
-        if registry::is_enabled() {
+        if registry::is_recording() {
             let kind = WaitKind::new(WaitApi::Handoff, state, true, None);
             entry.recorded = registry::record_on(self.id(), self.name, entry.seq, site, kind);
             if let Some(node) = inner.find(entry) {

@@ -340,7 +340,7 @@ impl<'a> WaitEntry<'a> {
                 self.take_handle();
                 self.handle = Some(handle);
                 self.linked_with_waker = with_waker;
-                if registry::is_enabled() {
+                if registry::is_recording() {
                     self.record(handle, state);
                 }
                 Some(was_empty)

@@ -111,6 +111,9 @@ pub struct WaitQueue {
     /// with `waiters`: a handle below it is known unlinked without the lock.
     low_water: [AtomicU64; 2],
     closed: std::sync::atomic::AtomicBool,
+    /// The queue has a name (`Inner::name`): a sleep listed in the wait
+    /// registry takes the lock to read it only then.
+    named: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -220,6 +223,7 @@ impl WaitQueue {
             waiters: AtomicUsize::new(0),
             low_water: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: std::sync::atomic::AtomicBool::new(false),
+            named: std::sync::atomic::AtomicBool::new(name.is_some()),
         }
     }
 
@@ -235,6 +239,7 @@ impl WaitQueue {
     /// ```
     pub fn set_name(&self, name: &'static str) {
         self.lock().name = Some(name);
+        self.named.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The queue's name, if it has one.
@@ -246,6 +251,21 @@ impl WaitQueue {
     /// ```
     pub fn name(&self) -> Option<&'static str> {
         self.lock().name
+    }
+
+    /// Whether it was ever named (one relaxed load).
+    #[inline]
+    pub(crate) fn is_named(&self) -> bool {
+        self.named.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// [`name`](Self::name), without the lock for a queue never named.
+    #[inline]
+    pub(crate) fn name_if_named(&self) -> Option<&'static str> {
+        match self.named.load(std::sync::atomic::Ordering::Relaxed) {
+            true => self.name(),
+            false => None,
+        }
     }
 
     /// Whether anybody is waiting, read without the lock: a hint only.

@@ -471,7 +471,7 @@ impl<S> RcuWait<S> {
     ) -> Option<Waker> {
         self.armed.store(true, Ordering::Relaxed);
         let old = slot.waker.replace(new);
-        if registry::is_enabled() && !slot.recorded {
+        if registry::is_recording() && !slot.recorded {
             let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
             slot.recorded = registry::record_on(self.id(), self.name, SEQ, site, kind);
         }

@@ -9,10 +9,21 @@
 //! [`set_task_source`], or the plain thread. A waiter woken with its
 //! condition still false sleeps again under a new record. A wait whose
 //! condition is already true never touches the registry. It is off until
-//! something asks for it ([`enable`]: a runtime built with a dump,
-//! hung-task or registry option does), and then stays on for the process;
-//! a dump or a hung-task detector reads it with [`snapshot`], without
-//! polling anything.
+//! something asks for it, and then stays on for the process; a dump or a
+//! hung-task detector reads it without polling anything. It has two
+//! levels:
+//!
+//! - **Slots** ([`enable_slots`]: a runtime built with a dump or registry
+//!   option turns it on): an executor keeps a [`SleepSlot`] per task and
+//!   [enters](enter_slot) it while it polls the task; a task's sleep is
+//!   written there with plain stores, and its executor reads the slots of
+//!   its tasks for a dump. A second sleep of the same task at once, a
+//!   sleep outside any task and a plain thread's blocking wait go to the
+//!   shared map ([`snapshot`]).
+//! - **The whole registry** ([`enable`]: a runtime with a hung-task or
+//!   lost-grant detector turns it on): every sleep goes to the shared map,
+//!   which also notes when an exclusive wake picked a waiter, what the
+//!   detectors compare between their checks.
 //!
 //! # Cost
 //!
@@ -22,14 +33,21 @@
 //! record again by its queue and its entry's sequence number; the site,
 //! kind and deadline are written only into the record.
 //!
-//! On, a sleep writes one record into a shard picked by that key (one
-//! uncontended lock, a hash-map insert: no allocation once the shard has
-//! grown, no backtrace, one more lock to read the queue's name), and the
-//! entry's end removes it (one more lock); a timed wait adds one lock to
-//! note its deadline. About 50 ns per sleep: a ping-pong of two tasks
-//! measured 1.4-1.6x slower, which is why it is not always on. The time
-//! comes from the executor's task source (a coarse clock it keeps fresh)
-//! or, outside a task, from `Instant::now()`.
+//! With slots, a task's sleep costs about 8 stores into its slot (a
+//! sequence count around the queue, entry, site, kind, and the time from
+//! a coarse clock the executor keeps: [`tick`]), and its end one compare
+//! and one store: about 120 instructions per round trip of a ping-pong of
+//! two tasks (about 2,350 without), which ran 4 % slower (`cargo bench
+//! --bench runtime`, `RT_BENCH_WAIT_REGISTRY=1`).
+//!
+//! In the shared map, a sleep writes one record into a shard picked by
+//! that key (one uncontended lock, a hash-map insert: no allocation once
+//! the shard has grown, no backtrace, one more lock to read the queue's
+//! name), and the entry's end removes it (one more lock); a timed wait
+//! adds one lock to note its deadline. About 50 ns per sleep: the same
+//! ping-pong ran 1.6x slower (`RT_BENCH_WAIT_REGISTRY=full`). The time
+//! comes from the executor's task source (the coarse clock) or, outside a
+//! task, from `Instant::now()`.
 //!
 //! # Examples
 //!
@@ -63,23 +81,101 @@ use std::time::Instant;
 
 use crate::entry::TaskState;
 use crate::hook::QueueId;
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicU64, AtomicU8, Mutex, MutexGuard, Ordering, PoisonError};
 
-/// Whether sleeps are listed (see [`enable`]).
-static ENABLED: AtomicBool = AtomicBool::new(false);
+mod slot;
 
-/// Turns the registry on for the rest of the process: from now on every
-/// waiter that sleeps is listed. (Waits already asleep are listed from
-/// their next sleep.)
+pub(crate) use slot::pack_kind;
+pub use slot::{enter_slot, RawSleep, SleepSlot};
+
+/// What is listed: [`SLOTS`], [`FULL`], both or neither.
+static MODE: AtomicU8 = AtomicU8::new(0);
+/// Tasks' sleeps go to their [`SleepSlot`]s (see [`enable_slots`]).
+const SLOTS: u8 = 1;
+/// Every sleep goes to the shared map (see [`enable`]).
+const FULL: u8 = 2;
+
+/// Turns the whole registry on for the rest of the process: from now on
+/// every waiter that sleeps is listed in the shared map, with the holders
+/// of locks and the exclusive wakes' picks. (Waits already asleep are
+/// listed from their next sleep.)
 pub fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
+    MODE.fetch_or(FULL, Ordering::Relaxed);
 }
 
-/// Whether the registry is on (one relaxed load: the only cost of the
-/// registry on a sleep while it is off).
+/// Whether the whole registry is on (see [`enable`]).
 #[inline]
 pub fn is_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    MODE.load(Ordering::Relaxed) & FULL != 0
+}
+
+/// Turns on the listing of tasks' sleeps in their [`SleepSlot`]s, for
+/// the rest of the process: an executor that gives each task a slot (and
+/// [enters](enter_slot) it while it polls the task) calls this once. A
+/// sleep outside any slot then goes to the shared map if the executor's
+/// [task source](set_task_source) names a task or thread for it.
+pub fn enable_slots() {
+    MODE.fetch_or(SLOTS, Ordering::Relaxed);
+}
+
+/// Whether tasks' sleeps may go to their slots ([`enable_slots`]): an
+/// executor enters its tasks' slots only then (one relaxed load).
+#[inline]
+pub fn slots_enabled() -> bool {
+    MODE.load(Ordering::Relaxed) & SLOTS != 0
+}
+
+/// Whether sleeps are listed at all (one relaxed load: the only cost on a
+/// sleep while nothing is listed).
+#[inline]
+pub(crate) fn is_recording() -> bool {
+    MODE.load(Ordering::Relaxed) != 0
+}
+
+// ===== the coarse clock =====
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+/// Nanoseconds since [`EPOCH`] at the last [`tick`].
+static COARSE: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Reads the clock into the coarse clock that dates the sleeps written to
+/// [`SleepSlot`]s, and returns it. An executor calls it where it reads the
+/// clock anyway (when a thread parks, when it checks its timers).
+///
+/// # Examples
+///
+/// ```
+/// let now = waitq::registry::tick();
+/// assert!(waitq::registry::coarse_now() <= now);
+/// ```
+pub fn tick() -> Instant {
+    let epoch = epoch();
+    let now = Instant::now();
+    let nanos = now.saturating_duration_since(epoch).as_nanos();
+    // A plain store: two threads' ticks may land out of order, which only
+    // makes the coarse clock coarser (readers saturate).
+    COARSE.store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    now
+}
+
+/// The coarse clock in nanoseconds since its epoch (one relaxed load).
+#[inline]
+pub fn coarse_nanos() -> u64 {
+    COARSE.load(Ordering::Relaxed)
+}
+
+/// The instant `nanos` (from [`coarse_nanos`]) stands for.
+pub fn at(nanos: u64) -> Instant {
+    epoch() + std::time::Duration::from_nanos(nanos)
+}
+
+/// The time at the last [`tick`].
+pub fn coarse_now() -> Instant {
+    at(coarse_nanos())
 }
 
 /// Shards of the registry, picked by the record's key.
@@ -385,7 +481,7 @@ fn holders(queue: QueueId) -> MutexGuard<'static, Holders> {
 /// assert_eq!(registry::holder_of(me), None);
 /// ```
 pub fn set_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: Option<u64>) {
-    if !is_enabled() {
+    if !is_recording() {
         return;
     }
     let id = queue.queue_id();
@@ -422,7 +518,7 @@ pub fn set_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: Option<u
 /// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), None);
 /// ```
 pub fn set_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
-    if !is_enabled() {
+    if !is_recording() {
         return;
     }
     let id = queue.queue_id();
@@ -437,7 +533,7 @@ pub fn set_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64
 ///
 /// See [`set_last_holder`].
 pub fn clear_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
-    if !is_enabled() {
+    if !is_recording() {
         return;
     }
     let id = queue.queue_id();
@@ -481,26 +577,55 @@ fn stamp(api: WaitApi) -> Option<(Option<u64>, Option<Thread>, Instant)> {
 
 /// Lists a waiter that just linked the entry with sequence number `seq` on
 /// `queue` (the slow path, and only while the registry is on: callers test
-/// [`is_enabled`] first). Returns whether it was listed (see [`stamp`]);
+/// [`is_recording`] first). Returns whether it was listed (see [`stamp`]);
 /// the waiter then calls [`remove`] with the same key when that entry is
 /// gone (taken by a wake it has seen, or unlinked).
-#[cold]
-#[inline(never)]
+#[inline]
 pub(crate) fn record(
     queue: &crate::WaitQueue,
     seq: u64,
     site: &'static Location<'static>,
     kind: WaitKind,
 ) -> bool {
-    record_on(QueueId::of(queue), queue.name(), seq, site, kind)
+    record_on(QueueId::of(queue), queue.name_if_named(), seq, site, kind)
+}
+
+/// The hot wait's way in: the current task's slot, if it is empty and
+/// takes the sleep of `queue` as it is (the whole registry is off and the
+/// queue has no name to copy); `None`: take [`record`]'s way.
+#[inline(always)]
+pub(crate) fn free_slot(queue: &crate::WaitQueue) -> Option<&'static SleepSlot> {
+    if MODE.load(Ordering::Relaxed) & FULL != 0 || queue.is_named() {
+        return None;
+    }
+    slot::current().filter(|slot| slot.is_empty())
 }
 
 /// [`record`] for a waiter on something other than a
 /// [`WaitQueue`](crate::WaitQueue) (an [`RcuWait`](crate::RcuWait)),
 /// identified by `queue` and named `queue_name`.
+#[inline]
+pub(crate) fn record_on(
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    seq: u64,
+    site: &'static Location<'static>,
+    kind: WaitKind,
+) -> bool {
+    if MODE.load(Ordering::Relaxed) & FULL == 0 {
+        let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
+        if slot::try_record(queue, queue_name, seq, site, packed) {
+            return true;
+        }
+    }
+    record_in_map(queue, queue_name, seq, site, kind)
+}
+
+/// [`record_on`] into the shared map: the whole registry is on, or no
+/// task's slot could take the sleep.
 #[cold]
 #[inline(never)]
-pub(crate) fn record_on(
+fn record_in_map(
     queue: QueueId,
     queue_name: Option<&'static str>,
     seq: u64,
@@ -538,9 +663,16 @@ pub(crate) fn record_on(
 
 /// Sets the deadline of a listed timed wait (its future knows it; the
 /// waiter does not carry it).
+#[inline]
+pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
+    if !slot::try_set_deadline(QueueId::of(queue), seq, deadline) {
+        set_deadline_in_map(queue, seq, deadline);
+    }
+}
+
 #[cold]
 #[inline(never)]
-pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
+fn set_deadline_in_map(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
     let key = (QueueId::of(queue).addr(), seq);
     if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
         w.kind.deadline = deadline;
@@ -572,16 +704,24 @@ pub(crate) fn note_picked_on(queue: QueueId, seqs: &[u64]) {
 }
 
 /// The entry `seq` of `queue` is gone: unlists its sleep.
-#[cold]
-#[inline(never)]
+#[inline]
 pub(crate) fn remove(queue: &crate::WaitQueue, seq: u64) {
     remove_on(QueueId::of(queue), seq);
 }
 
 /// [`remove`] for a sleep listed by [`record_on`].
+#[inline]
+pub(crate) fn remove_on(queue: QueueId, seq: u64) {
+    if !slot::try_remove(queue, seq) {
+        remove_from_map(queue, seq);
+    }
+}
+
+/// [`remove_on`] from the shared map: the sleep is not in the current
+/// task's slot (it went to the map, or the wait ends outside its task).
 #[cold]
 #[inline(never)]
-pub(crate) fn remove_on(queue: QueueId, seq: u64) {
+fn remove_from_map(queue: QueueId, seq: u64) {
     let key = (queue.addr(), seq);
     let removed = shard(shard_of(key)).waiting.remove(&key);
     // A thread handle is dropped outside the lock.

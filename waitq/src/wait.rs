@@ -44,7 +44,7 @@ use std::task::{Context, Poll};
 use crate::coop;
 use crate::entry::{Entry, Notifier, TaskState};
 use crate::error::Reason;
-use crate::hook::{self, PointKind};
+use crate::hook::{self, PointKind, QueueId};
 use crate::list::{Class, Handle};
 use crate::queue::{Registration, WaitQueue};
 use crate::registry::{self, WaitApi, WaitKind};
@@ -130,7 +130,6 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         self.handle.take()
     }
 
-    #[cold]
     #[inline(never)]
     fn unrecord(&mut self) {
         self.flags &= !RECORDED;
@@ -360,7 +359,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         self.picked = false;
         let handle = registered.map_err(|_| Reason::Closed)?;
         self.handle = Some(handle);
-        if registry::is_enabled() {
+        if registry::is_recording() {
             self.record(handle);
         }
         Ok(handle)
@@ -368,10 +367,27 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
 
     /// Lists this sleep in the wait registry (the slow path only: we just
     /// linked an entry because the condition was false).
-    #[cold]
     #[inline(never)]
     fn record(&mut self, handle: Handle) {
-        let api = WaitApi::from_bits(self.flags >> API_SHIFT);
+        let api_bits = (self.flags >> API_SHIFT) & 7;
+        let exclusive = self.class == Class::Exclusive;
+        // The common case first, with no call in it: a task's sleep on a
+        // queue without a name goes to the task's own slot.
+        if let Some(slot) = registry::free_slot(&self.queue) {
+            let kind = registry::pack_kind(api_bits, self.state, exclusive);
+            slot.write_unnamed(QueueId::of(&self.queue), handle.seq(), self.site, kind);
+            self.flags |= RECORDED;
+            return;
+        }
+        self.record_elsewhere(handle);
+    }
+
+    /// [`record`](Self::record) of a sleep its fast path does not take (a
+    /// named queue, a busy slot, no task, or the whole registry on).
+    #[cold]
+    #[inline(never)]
+    fn record_elsewhere(&mut self, handle: Handle) {
+        let api = WaitApi::from_bits((self.flags >> API_SHIFT) & 7);
         let exclusive = self.class == Class::Exclusive;
         let kind = WaitKind::new(api, self.state, exclusive, None);
         if registry::record(&self.queue, handle.seq(), self.site, kind) {

@@ -197,6 +197,10 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         };
         let data = Arc::as_ptr(&task) as *const () as usize;
         let mut mine = waits.remove(&header.id.0).unwrap_or_default();
+        let slot = common.obs.sleeps.peek(header.owned_key());
+        if let Some(sleep) = slot.and_then(|slot| slot.read()) {
+            mine.push(super::slot_waiting(sleep, header.id));
+        }
         mine.sort_by_key(|w| w.since);
         out.push(TaskDump {
             id: header.id,

@@ -266,12 +266,14 @@ impl WeakScheduler {
 /// Starts what `config` asks for on the runtime of `scheduler`.
 pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<()> {
     super::install();
-    if config.wait_registry
-        || config.dump_on_sigquit
-        || config.hung_task_timeout.is_some()
-        || config.lost_grant_timeout.is_some()
-    {
+    // The detectors compare each sleep between their checks and note the
+    // exclusive wakes' picks: the whole registry (the shared map). A dump
+    // needs only what each task sleeps on: its slot (a sleep's record is a
+    // few plain stores there).
+    if config.hung_task_timeout.is_some() || config.lost_grant_timeout.is_some() {
         waitq::registry::enable();
+    } else if config.wait_registry || config.dump_on_sigquit {
+        waitq::registry::enable_slots();
     }
     let weak = WeakScheduler::new(scheduler);
     if config.dump_on_sigquit {

@@ -1,0 +1,442 @@
+//! A task's own sleep record: how the registry lists a task's sleep with
+//! plain stores, no lock and no map, so that it can stay on.
+//!
+//! An executor keeps one [`SleepSlot`] for each task and makes it the
+//! thread's current slot while it polls that task ([`enter_slot`]). A
+//! waiter that goes to sleep in that poll writes its record into the slot
+//! (queue, entry, site, kind, since), and clears it when its entry goes.
+//! A dump copies the slot out with [`SleepSlot::read`], without polling
+//! the task or waiting for it.
+//!
+//! The slot is a sequence lock (the kernel's `seqcount_t`): its one writer
+//! is the task being polled (one thread at a time), which makes the count
+//! odd, stores the fields, and makes it even again; a reader copies the
+//! fields and keeps the copy only if the count was even and unchanged.
+//! The writer never waits for a reader.
+//!
+//! One slot per task: a task asleep on a second queue at once (a
+//! `select!` over two waits) lists that second sleep in the registry's
+//! shared map, as it does a sleep outside any task.
+
+use std::cell::Cell;
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use super::{WaitApi, WaitKind, Waiting};
+use crate::entry::TaskState;
+use crate::hook::QueueId;
+use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// One task's current sleep (see the [registry's docs](super)): 64 bytes, kept
+/// for each task by its executor.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use waitq::registry::{self, SleepSlot};
+/// static SLOT: SleepSlot = SleepSlot::new();
+/// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::named("slot_example");
+///
+/// registry::enable_slots();
+/// registry::enter_slot(Some(&SLOT)); // "polling the task"
+/// let mut wait = QUEUE.wait_event(|| false);
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+/// let sleep = SLOT.read().expect("asleep");
+/// assert_eq!(sleep.queue, waitq::hook::QueueId::of(&QUEUE));
+/// assert_eq!(sleep.kind.to_string(), "wait_event");
+/// drop(wait); // the wait ended (in the same poll): the slot is empty
+/// assert!(SLOT.read().is_none());
+/// registry::enter_slot(None); // the poll ended
+/// ```
+#[derive(Debug, Default)]
+pub struct SleepSlot {
+    /// The sequence count: odd while the writer stores.
+    version: AtomicU32,
+    /// [`WaitKind`] without its deadline (`pack_kind`).
+    kind: AtomicU32,
+    /// The queue's address; 0: the slot is empty.
+    queue: AtomicUsize,
+    /// The entry's sequence number on that queue.
+    seq: AtomicU64,
+    /// Always from a `&'static Location` (or null, before the first sleep).
+    site: AtomicPtr<Location<'static>>,
+    /// The queue's name: always from one `&'static str`, with `name_len`
+    /// (or null: no name).
+    name: AtomicPtr<u8>,
+    name_len: AtomicUsize,
+    /// On the coarse clock ([`super::coarse_nanos`]).
+    since: AtomicU64,
+    /// Nanoseconds since the epoch plus one, valid while `kind` has
+    /// [`HAS_DEADLINE`].
+    deadline: AtomicU64,
+}
+
+/// A [`SleepSlot`]'s record as [`SleepSlot::read`] copies it. The site
+/// and the name are raw: a crate without `unsafe` cannot turn them back
+/// into references; an executor that may does so by
+/// [`into_waiting`](Self::into_waiting).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RawSleep {
+    /// The queue it sleeps on.
+    pub queue: QueueId,
+    /// The entry's sequence number on it (with `queue`, names this sleep).
+    pub seq: u64,
+    /// The wait site: was a `&'static Location<'static>`.
+    pub site: *const Location<'static>,
+    /// The queue's name: was a `&'static str` (pointer, length).
+    pub name: Option<(*const u8, usize)>,
+    /// How it sleeps.
+    pub kind: WaitKind,
+    /// Since when (the coarse clock).
+    pub since: Instant,
+}
+
+impl RawSleep {
+    /// The record as the registry lists sleeps, for `task`, with the site
+    /// and name `self` points at.
+    pub fn into_waiting(
+        self,
+        site: &'static Location<'static>,
+        queue_name: Option<&'static str>,
+        task: u64,
+    ) -> Waiting {
+        Waiting {
+            queue: self.queue,
+            queue_name,
+            site,
+            kind: self.kind,
+            since: self.since,
+            task: Some(task),
+            thread: None,
+            // Unique per sleep while the queue lives (entry numbers count
+            // up); the top bit keeps it apart from the map's ids.
+            sleep: (1 << 63) | (self.seq ^ (self.queue.addr() as u64).rotate_left(32)) >> 1,
+            holder: super::holder_of(self.queue),
+            last_holder: false,
+            picked: None,
+        }
+    }
+}
+
+impl SleepSlot {
+    /// An empty slot.
+    pub const fn new() -> SleepSlot {
+        SleepSlot {
+            version: AtomicU32::new(0),
+            kind: AtomicU32::new(0),
+            queue: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
+            site: AtomicPtr::new(std::ptr::null_mut()),
+            name: AtomicPtr::new(std::ptr::null_mut()),
+            name_len: AtomicUsize::new(0),
+            since: AtomicU64::new(0),
+            deadline: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens a write: the count goes odd (only the task writes, so a load
+    /// and a store suffice; the executor's hand-off of the task between
+    /// threads orders one writer after the last).
+    #[inline]
+    fn begin_write(&self) -> u32 {
+        let version = self.version.load(Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        version
+    }
+
+    #[inline]
+    fn end_write(&self, version: u32) {
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Whether it holds no sleep.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.load(Ordering::Relaxed) == 0
+    }
+
+    /// Writes a sleep on a queue without a name into an empty slot
+    /// ([`super::free_slot`] found it so).
+    #[inline(always)]
+    pub(crate) fn write_unnamed(
+        &self,
+        queue: QueueId,
+        seq: u64,
+        site: &'static Location<'static>,
+        kind: u32,
+    ) {
+        let version = self.begin_write();
+        self.queue.store(queue.addr(), Ordering::Relaxed);
+        self.seq.store(seq, Ordering::Relaxed);
+        self.site
+            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
+        self.name.store(std::ptr::null_mut(), Ordering::Relaxed);
+        self.kind.store(kind, Ordering::Relaxed);
+        self.since.store(super::coarse_nanos(), Ordering::Relaxed);
+        self.end_write(version);
+    }
+
+    /// Writes a sleep if the slot is empty; `false`: it holds another.
+    /// `kind` is packed ([`pack_kind`]); a new sleep has no deadline until
+    /// [`set_deadline`](Self::set_deadline) notes one.
+    #[inline]
+    fn try_write(
+        &self,
+        queue: QueueId,
+        queue_name: Option<&'static str>,
+        seq: u64,
+        site: &'static Location<'static>,
+        kind: u32,
+    ) -> bool {
+        if self.queue.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let version = self.begin_write();
+        self.queue.store(queue.addr(), Ordering::Relaxed);
+        self.seq.store(seq, Ordering::Relaxed);
+        self.site
+            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
+        match queue_name {
+            Some(name) => {
+                self.name.store(name.as_ptr().cast_mut(), Ordering::Relaxed);
+                self.name_len.store(name.len(), Ordering::Relaxed);
+            }
+            None => self.name.store(std::ptr::null_mut(), Ordering::Relaxed),
+        }
+        self.kind.store(kind, Ordering::Relaxed);
+        self.since.store(super::coarse_nanos(), Ordering::Relaxed);
+        self.end_write(version);
+        true
+    }
+
+    /// Empties the slot whatever it holds (its task is gone: the slot
+    /// goes to the next task).
+    pub fn clear_any(&self) {
+        self.queue.store(0, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn holds(&self, queue: QueueId, seq: u64) -> bool {
+        self.queue.load(Ordering::Relaxed) == queue.addr()
+            && self.seq.load(Ordering::Relaxed) == seq
+    }
+
+    /// Empties the slot if it holds sleep `seq` of `queue`. (One store: a
+    /// reader that read the fields before it still read one whole record.)
+    #[inline]
+    fn clear(&self, queue: QueueId, seq: u64) -> bool {
+        let holds = self.holds(queue, seq);
+        if holds {
+            self.queue.store(0, Ordering::Relaxed);
+        }
+        holds
+    }
+
+    /// Notes the deadline of the timed sleep it holds, if it holds `seq`.
+    #[inline]
+    fn set_deadline(&self, queue: QueueId, seq: u64, deadline: Option<Instant>) -> bool {
+        let holds = self.holds(queue, seq);
+        if holds {
+            let nanos = deadline.map_or(0, |d| {
+                let since_epoch = d.saturating_duration_since(super::epoch()).as_nanos();
+                u64::try_from(since_epoch).unwrap_or(u64::MAX - 1) + 1
+            });
+            let kind = self.kind.load(Ordering::Relaxed) & !HAS_DEADLINE;
+            let version = self.begin_write();
+            self.deadline.store(nanos, Ordering::Relaxed);
+            let flag = if nanos == 0 { 0 } else { HAS_DEADLINE };
+            self.kind.store(kind | flag, Ordering::Relaxed);
+            self.end_write(version);
+        }
+        holds
+    }
+
+    /// The sleep the slot holds now, if any. Never waits for the writer:
+    /// after a few attempts that each overlapped a write, it reports none.
+    pub fn read(&self) -> Option<RawSleep> {
+        for _ in 0..64 {
+            let version = self.version.load(Ordering::Acquire);
+            if version & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let queue = self.queue.load(Ordering::Relaxed);
+            let seq = self.seq.load(Ordering::Relaxed);
+            let site = self.site.load(Ordering::Relaxed);
+            let name = self.name.load(Ordering::Relaxed);
+            let name_len = self.name_len.load(Ordering::Relaxed);
+            let kind = self.kind.load(Ordering::Relaxed);
+            let since = self.since.load(Ordering::Relaxed);
+            let deadline = self.deadline.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if self.version.load(Ordering::Relaxed) != version {
+                continue;
+            }
+            if queue == 0 || site.is_null() {
+                return None;
+            }
+            let deadline = (kind & HAS_DEADLINE != 0 && deadline != 0)
+                .then(|| super::epoch() + Duration::from_nanos(deadline - 1));
+            return Some(RawSleep {
+                queue: QueueId::of_addr(queue),
+                seq,
+                site: site.cast_const(),
+                name: (!name.is_null()).then_some((name.cast_const(), name_len)),
+                kind: unpack_kind(kind, deadline),
+                since: super::at(since),
+            });
+        }
+        None
+    }
+}
+
+/// In a slot's `kind`: its `deadline` belongs to this sleep.
+const HAS_DEADLINE: u32 = 1 << 6;
+
+/// A [`WaitKind`] without its deadline in six bits: the API's three bits
+/// (as [`WaitApi::to_bits`] gives them), the state's two, exclusive.
+#[inline]
+pub(crate) fn pack_kind(api_bits: u8, state: TaskState, exclusive: bool) -> u32 {
+    let state = match state {
+        TaskState::Interruptible => 1,
+        TaskState::Killable => 2,
+        _ => 0,
+    };
+    u32::from(api_bits) | state << 3 | u32::from(exclusive) << 5
+}
+
+fn unpack_kind(bits: u32, deadline: Option<Instant>) -> WaitKind {
+    let state = match bits >> 3 & 3 {
+        1 => TaskState::Interruptible,
+        2 => TaskState::Killable,
+        _ => TaskState::Uninterruptible,
+    };
+    // Three bits, as `WaitApi::to_bits` gives them.
+    let api = WaitApi::from_bits((bits & 7) as u8);
+    WaitKind::new(api, state, bits >> 5 & 1 == 1, deadline)
+}
+
+thread_local! {
+    /// The slot of the task this thread polls now.
+    static CURRENT: Cell<Option<&'static SleepSlot>> = const { Cell::new(None) };
+}
+
+/// Makes `slot` the slot this thread's sleeps are recorded in (the task
+/// about to be polled), or none (`None`, when the poll ends).
+///
+/// The registry uses the current slot only inside the wait calls made on
+/// this thread and keeps no copy of the reference, so an executor may
+/// pass a slot that lives only as long as its task (extending the borrow
+/// itself), as long as it empties the cell before that task can be
+/// freed.
+#[inline]
+pub fn enter_slot(slot: Option<&'static SleepSlot>) {
+    CURRENT.with(|current| current.set(slot));
+}
+
+#[inline]
+pub(super) fn current() -> Option<&'static SleepSlot> {
+    CURRENT.with(Cell::get)
+}
+
+/// Writes the sleep into the current task's slot, if there is one and it
+/// is empty (`kind` packed by [`pack_kind`]).
+#[inline]
+pub(super) fn try_record(
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    seq: u64,
+    site: &'static Location<'static>,
+    kind: u32,
+) -> bool {
+    current().is_some_and(|slot| slot.try_write(queue, queue_name, seq, site, kind))
+}
+
+/// Clears the sleep from the current task's slot, if it is there.
+#[inline]
+pub(super) fn try_remove(queue: QueueId, seq: u64) -> bool {
+    current().is_some_and(|slot| slot.clear(queue, seq))
+}
+
+/// Notes a deadline in the current task's slot, if the sleep is there.
+#[inline]
+pub(super) fn try_set_deadline(queue: QueueId, seq: u64, deadline: Option<Instant>) -> bool {
+    current().is_some_and(|slot| slot.set_deadline(queue, seq, deadline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<SleepSlot>(), 64);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for api in [WaitApi::Event, WaitApi::Handoff, WaitApi::RcuWait] {
+            for state in [
+                TaskState::Uninterruptible,
+                TaskState::Interruptible,
+                TaskState::Killable,
+            ] {
+                for exclusive in [false, true] {
+                    let kind = WaitKind::new(api, state, exclusive, None);
+                    assert_eq!(
+                        unpack_kind(pack_kind(api.to_bits(), state, exclusive), None),
+                        kind
+                    );
+                }
+            }
+        }
+    }
+
+    /// A reader racing the writer gets whole records only: every record
+    /// it sees pairs a queue with that queue's own sequence number, site
+    /// and name.
+    #[test]
+    fn a_racing_reader_sees_whole_records() {
+        static SLOT: SleepSlot = SleepSlot::new();
+        static NAMES: [&str; 2] = ["a", "bbbbbbbb"];
+        let sites = [Location::caller(), Location::caller()];
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..200_000u64 {
+                    let which = (i % 2) as usize;
+                    let queue = QueueId::of_addr(0x1000 * (which + 1));
+                    let kind = pack_kind(WaitApi::Event.to_bits(), TaskState::Killable, which == 1);
+                    assert!(SLOT.try_write(
+                        queue,
+                        Some(NAMES[which]),
+                        which as u64,
+                        sites[which],
+                        kind
+                    ));
+                    assert!(SLOT.clear(queue, which as u64));
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let mut seen = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(raw) = SLOT.read() {
+                    let which = raw.queue.addr() / 0x1000 - 1;
+                    assert_eq!(raw.seq, which as u64);
+                    assert_eq!(raw.site, std::ptr::from_ref(sites[which]));
+                    assert_eq!(raw.name, Some((NAMES[which].as_ptr(), NAMES[which].len())));
+                    assert_eq!(raw.kind.exclusive, which == 1);
+                    seen += 1;
+                }
+            }
+            eprintln!("slot race: {seen} records read");
+        });
+    }
+}
