@@ -171,20 +171,10 @@ impl SleepSlot {
         site: &'static Location<'static>,
         kind: u32,
     ) {
-        let version = self.begin_write();
-        self.queue.store(queue.addr(), Ordering::Relaxed);
-        self.seq.store(seq, Ordering::Relaxed);
-        self.site
-            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
-        self.name.store(std::ptr::null_mut(), Ordering::Relaxed);
-        self.kind.store(kind, Ordering::Relaxed);
-        self.since.store(super::coarse_nanos(), Ordering::Relaxed);
-        self.end_write(version);
+        self.write(queue, None, seq, site, kind);
     }
 
     /// Writes a sleep if the slot is empty; `false`: it holds another.
-    /// `kind` is packed ([`pack_kind`]); a new sleep has no deadline until
-    /// [`set_deadline`](Self::set_deadline) notes one.
     #[inline]
     fn try_write(
         &self,
@@ -194,9 +184,25 @@ impl SleepSlot {
         site: &'static Location<'static>,
         kind: u32,
     ) -> bool {
-        if self.queue.load(Ordering::Relaxed) != 0 {
-            return false;
+        let empty = self.is_empty();
+        if empty {
+            self.write(queue, queue_name, seq, site, kind);
         }
+        empty
+    }
+
+    /// Writes a sleep (the slot is empty). `kind` is packed
+    /// ([`pack_kind`]); a new sleep has no deadline until
+    /// [`set_deadline`](Self::set_deadline) notes one.
+    #[inline(always)]
+    fn write(
+        &self,
+        queue: QueueId,
+        queue_name: Option<&'static str>,
+        seq: u64,
+        site: &'static Location<'static>,
+        kind: u32,
+    ) {
         let version = self.begin_write();
         self.queue.store(queue.addr(), Ordering::Relaxed);
         self.seq.store(seq, Ordering::Relaxed);
@@ -212,7 +218,6 @@ impl SleepSlot {
         self.kind.store(kind, Ordering::Relaxed);
         self.since.store(super::coarse_nanos(), Ordering::Relaxed);
         self.end_write(version);
-        true
     }
 
     /// Empties the slot whatever it holds (its task is gone: the slot
