@@ -36,7 +36,7 @@ mod watch;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use waitq::registry::SleepSlot;
 
 pub use dump::{Dump, TaskDump, TaskStatus, WorkerDump};
@@ -45,33 +45,14 @@ pub use watch::{HungTask, LostGrant, StuckWorker};
 
 use crate::task::Id;
 
-// ===== the coarse clock (waitq's, which dates the sleeps) =====
-
-/// Reads the clock into the coarse clock (a runtime thread that parks or
-/// checks its drivers calls this; they read the clock there anyway).
-pub(crate) fn tick() -> Instant {
-    waitq::registry::tick()
-}
-
-#[inline]
-fn coarse_nanos() -> u64 {
-    waitq::registry::coarse_nanos()
-}
-
-fn at(nanos: u64) -> Instant {
-    waitq::registry::at(nanos)
-}
-
-/// The time at the last [`tick`].
-pub(crate) fn coarse_now() -> Instant {
-    waitq::registry::coarse_now()
-}
+// The coarse clock is waitq's (`waitq::registry::tick`, `coarse_nanos`,
+// `at`): it dates the sleeps, and the poll slots below use it too.
 
 /// Names this runtime's tasks in the wait registry (once per process).
 pub(crate) fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        tick();
+        waitq::registry::tick();
         waitq::registry::set_task_source(task_stamp);
     });
 }
@@ -104,7 +85,7 @@ fn task_stamp() -> Option<waitq::registry::TaskStamp> {
     let task = crate::context::registry_task()?;
     Some(waitq::registry::TaskStamp {
         task: task.map(|id| id.0),
-        now: coarse_now(),
+        now: waitq::registry::coarse_now(),
     })
 }
 
@@ -131,7 +112,7 @@ impl PollSlot {
     /// A turn of the worker's loop begins: its polls start from now.
     #[inline]
     pub(crate) fn turn(&self) {
-        self.since.store(coarse_nanos(), Relaxed);
+        self.since.store(waitq::registry::coarse_nanos(), Relaxed);
     }
 
     /// A poll of task `id` begins. (`Release`: a reader that sees the task

@@ -91,7 +91,7 @@ impl Parker {
     /// what they wait for after every park.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         self.sleep(timeout);
-        crate::obs::tick(); // the coarse clock of the wait registry
+        waitq::registry::tick(); // the coarse clock of the wait registry
     }
 
     /// [`park`](Self::park) with a timeout, for a thread outside the
@@ -303,7 +303,7 @@ pub(crate) fn spin_for_io(
 /// timers and collect ready I/O (unless another thread drives the
 /// reactor right now), every `event_interval` polls.
 pub(crate) fn poll_drivers(common: &Common) {
-    crate::obs::tick(); // the coarse clock of the wait registry
+    waitq::registry::tick(); // the coarse clock of the wait registry
     common.counters.busy_driver_checks.fetch_add(1, Relaxed);
     if let Some(time) = &common.time {
         time.process();

@@ -144,7 +144,7 @@ impl Dump {
 
 /// Takes a dump of `scheduler`'s runtime (see [`Dump`]).
 pub(crate) fn take(scheduler: &Scheduler) -> Dump {
-    let taken = super::tick();
+    let taken = waitq::registry::tick();
     let common = scheduler.common();
     let tasks = common.owned.snapshot();
     let mut waits: HashMap<u64, Vec<Waiting>> = HashMap::new();
@@ -170,9 +170,12 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         .enumerate()
         .map(|(index, slot)| WorkerDump {
             index,
-            polling: slot
-                .read()
-                .map(|(task, since)| (task, taken.saturating_duration_since(super::at(since)))),
+            polling: slot.read().map(|(task, since)| {
+                (
+                    task,
+                    taken.saturating_duration_since(waitq::registry::at(since)),
+                )
+            }),
         })
         .collect();
     let mut out = Vec::with_capacity(tasks.len());

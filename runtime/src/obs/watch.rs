@@ -335,7 +335,7 @@ fn watchdog(weak: WeakScheduler, config: Config) {
         if scheduler.common().is_shutdown() {
             return;
         }
-        let now = super::tick();
+        let now = waitq::registry::tick();
         if let Some(timeout) = config.hung_task_timeout {
             hung.check(&scheduler, timeout, now, config.on_hung_task.as_ref());
         }
