@@ -105,9 +105,14 @@ fn everything(rt: Runtime, flavour: &str) {
             rt.handle(),
         )
     };
+    // A oneshot's receiver sleeps off the wait queue when nothing
+    // watches; with the registry on it sleeps on the channel's queue.
+    let (oneshot_tx, oneshot_rx) = waitrt::sync::oneshot::channel::<()>();
+    let oneshot = rt.spawn(oneshot_rx);
     let all_asleep = |d: &Dump| {
         let asleep = |id| d.task(id).is_some_and(|t| !t.waits.is_empty());
         asleep(sleeper.id())
+            && asleep(oneshot.id())
             && asleep(interruptible.id())
             && asleep(socket.id())
             && asleep(pool.id())
@@ -163,6 +168,9 @@ fn everything(rt: Runtime, flavour: &str) {
 
         let t = dump.task(socket.id()).unwrap();
         assert_eq!(t.waits[0].queue_name, Some("socket_readable"));
+
+        let t = dump.task(oneshot.id()).unwrap();
+        assert_eq!(t.waits[0].queue_name, Some("oneshot"));
 
         let t = dump.task(pool.id()).unwrap();
         assert_eq!(t.name.as_deref(), Some("pool"));
@@ -227,6 +235,7 @@ fn everything(rt: Runtime, flavour: &str) {
         for q in [&NAMED, &POOL_Q, &THREAD_Q] {
             q.wake_up_all();
         }
+        oneshot_tx.send(()).unwrap();
         thread.join().unwrap().unwrap();
         driver.join().unwrap();
     });

@@ -125,10 +125,19 @@ pub fn slots_enabled() -> bool {
     MODE.load(Ordering::Relaxed) & SLOTS != 0
 }
 
-/// Whether sleeps are listed at all (one relaxed load: the only cost on a
-/// sleep while nothing is listed).
+/// Whether sleeps are listed at all, in the shared map or in slots (one
+/// relaxed load: the only cost on a sleep while nothing is listed). A
+/// primitive with a fast path that bypasses the wait queue takes its
+/// queue path while this is true, so its sleeps are listed.
+///
+/// # Examples
+///
+/// ```
+/// waitq::registry::enable();
+/// assert!(waitq::registry::is_recording());
+/// ```
 #[inline]
-pub(crate) fn is_recording() -> bool {
+pub fn is_recording() -> bool {
     MODE.load(Ordering::Relaxed) != 0
 }
 

@@ -37,38 +37,66 @@
 //!
 //! # Internals
 //!
-//! One allocation: an `Arc` of the state (the value and two flags) under
-//! the lock of an [`RcuWait`], the wait the receiver's own poll sleeps on
-//! (the one waiter it can have). It works as the kernel's `struct
-//! completion`: a send stores the value and takes the receiver's waker in
-//! one lock hold, and the receiver's poll tests for the value and stores
-//! its waker in one hold, so no wake can fall between them and no fence
-//! is needed. The flags are mirrored in an atomic, set in the same hold,
-//! so a receive that finds nothing reads them without the lock.
+//! One allocation: an `Arc` of the value's cell, the receiver's waker
+//! cell and one state word, as tokio's oneshot (and the kernel's
+//! `completion`, whose `done` count is the one word a wake and a wait
+//! meet on). The word's bits: `RX_WAKER` (the receiver stored a waker),
+//! `COMPLETE` (the sender sent or was dropped), `CLOSED` (the receiver
+//! closed or was dropped) and `QUEUE_USED` (a wait on the queue began).
+//! A send and a receive that sleeps once are two read-modify-writes of
+//! that word, where a lock around the state took six locked
+//! instructions (a lock and an unlock per hold, three holds).
 //!
-//! Every other wait (the kernel-family and blocking receives, and a
-//! sender in `closed()`) sleeps on a wait queue, made (boxed) by the
-//! first of them, which first marks it used under the lock. A state
-//! change looks at the queue only once it is used: it reads the mark in
-//! its hold, then a `SeqCst` fence, then [`WaitQueue::waitqueue_active`];
-//! such a waiter links its entry, then a `SeqCst` fence, then reads the
-//! flags. Of the two fences one comes first, so either the waker sees the
-//! waiter or the waiter sees the flag (the kernel's `wq_has_sleeper`
-//! pairing); a waiter that marked the queue after the waker's hold sees
-//! the flag that hold set.
+//! Who may touch a cell is decided by the word, never by a lock:
+//!
+//! - **The value** is the sender's until its one read-modify-write sets
+//!   `COMPLETE` (release), and then the receiver's, who reads it after an
+//!   acquire that saw `COMPLETE`. A sender that finds `CLOSED` instead
+//!   never sets `COMPLETE` and takes its value back.
+//! - **The waker** is the receiver's while `RX_WAKER` is clear. It writes
+//!   it, then sets `RX_WAKER` (release). To replace it, it first clears
+//!   `RX_WAKER`; if that read-modify-write finds `COMPLETE`, the sender
+//!   owns the waker now and the receiver leaves it. A sender whose
+//!   `COMPLETE` read-modify-write found `RX_WAKER` set takes the waker
+//!   and wakes it; one that found it clear never touches it.
+//!
+//! Both parties' read-modify-writes are ordered on the one word, so
+//! exactly one of "the sender saw the waker" and "the receiver saw
+//! `COMPLETE` after storing its waker" holds: no wake is lost (the
+//! receiver re-checks after its store, as every wait does).
+//!
+//! Every other wait (the kernel-family and blocking receives, a sender
+//! in `closed()`) sleeps on a wait queue, made (boxed) by the first of
+//! them, which first sets `QUEUE_USED`. A state change that finds
+//! `QUEUE_USED` in its read-modify-write's result wakes the queue after a
+//! `SeqCst` fence; such a waiter links its entry, then a `SeqCst` fence,
+//! then reads the word (the kernel's `wq_has_sleeper` pairing). A waiter
+//! that set `QUEUE_USED` after the change reads the change.
+//!
+//! **Observed mode.** While a test hook is installed or the wait
+//! registry is on, the receiver's own poll also sleeps on the queue (a
+//! [`PollWaiter`]), so the test toolkit sees its decision points and
+//! probes, and a task dump lists the sleep; a send then always reports
+//! its wake on the queue. A poll picks its path each time; a send wakes
+//! both, so a receiver that changed path is woken either way.
+//!
+//! The two cells are the crate's audited `unsafe` (see the crate docs):
+//! without them a send and a receive took three holds of a mutex, and
+//! `oneshot/ct` ran at 0.76x tokio's (`cargo bench --bench sync`).
 
 pub mod error;
 
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::{fence, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
-use waitq::{coop, Interrupted, Killed, PollWaiter, RcuWait, RcuWaitGuard, TimedOut, WaitQueue};
+use waitq::{coop, hook, registry, Interrupted, Killed, PollWaiter, TimedOut, WaitQueue};
 
 pub use error::{RecvError, TryRecvError};
 
@@ -85,16 +113,9 @@ use crate::sync::signals;
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
-        state: RcuWait::with_state(
-            Some("oneshot_recv"),
-            State {
-                value: None,
-                tx_done: false,
-                rx_closed: false,
-                queue_used: false,
-            },
-        ),
-        flags: AtomicU8::new(0),
+        state: AtomicUsize::new(0),
+        value: UnsafeCell::new(None),
+        rx_waker: UnsafeCell::new(None),
         queue: OnceLock::new(),
     });
     (
@@ -104,7 +125,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             inner,
-            slept: false,
+            observed: None,
             done: false,
         },
     )
@@ -114,8 +135,9 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 pub struct Sender<T> {
     /// `None` once sent.
     inner: Option<Arc<Inner<T>>>,
-    /// Made on the first `poll_closed` that has to sleep.
-    closed_waiter: Option<PollWaiter<QueueOf<T>>>,
+    /// Made on the first `poll_closed` (boxed: a sender that never
+    /// calls it stays two words).
+    closed_waiter: Option<Box<PollWaiter<QueueOf<T>>>>,
 }
 
 /// The future of the one value; see [`channel`].
@@ -125,52 +147,49 @@ pub struct Sender<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,
-    /// A poll of the receiver itself stored its waker in `state` and no
-    /// later poll ended that wait.
-    slept: bool,
+    /// The receiver's own poll on the queue, in observed mode (made by
+    /// the first such poll).
+    observed: Option<Box<PollWaiter<QueueOf<T>>>>,
     /// The value (or the error) was handed out.
     done: bool,
 }
 
 struct Inner<T> {
-    /// The state, under the lock of the wait the receiver's own poll
-    /// sleeps on (its one waiter).
-    state: RcuWait<State<T>>,
-    /// `State`'s two flags (`TX_DONE`, `RX_CLOSED`), set in the same lock
-    /// hold as the state, for the reads that need no lock.
-    flags: AtomicU8,
-    /// Every other wait: the receiver's kernel-family and blocking waits,
-    /// and the sender in `closed()`. Made by the first of them, boxed so
-    /// that a channel that never needs it stays small (no 232-byte copy).
+    /// `RX_WAKER`, `COMPLETE`, `CLOSED`, `QUEUE_USED`: who owns which
+    /// cell (see "Internals").
+    state: AtomicUsize,
+    /// The value: the sender's until it sets `COMPLETE`, the receiver's
+    /// after.
+    value: UnsafeCell<Option<T>>,
+    /// The receiver's waker: the receiver's while `RX_WAKER` is clear,
+    /// the sender's once its `COMPLETE` found `RX_WAKER` set.
+    rx_waker: UnsafeCell<Option<Waker>>,
+    /// Every other wait: the receiver's kernel-family and blocking waits
+    /// (and its own poll in observed mode), and the sender in `closed()`.
+    /// Made by the first of them, boxed so that a channel that never
+    /// needs it stays small (no 232-byte copy).
     queue: OnceLock<Box<WaitQueue>>,
 }
 
-struct State<T> {
-    value: Option<T>,
-    /// The sender sent or was dropped.
-    tx_done: bool,
-    /// The receiver closed or was dropped.
-    rx_closed: bool,
-    /// A wait on `queue` began: a state change must look there too.
-    queue_used: bool,
-}
+// SAFETY: the cells are reached only as the state word allows (see
+// "Internals"): the value moves from the sender's thread to the
+// receiver's (so `T: Send`, as for any channel), and never both at once;
+// the waker is `Send + Sync`. Every other field is `Sync` already.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as for `Send`: shared `&Inner` reaches a cell only through the
+// ownership the state word hands out, one party at a time.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for Inner<T> {}
 
-impl<T> State<T> {
-    /// What the receiver gets now: the value, the error, or `None` while
-    /// the sender may still send.
-    fn take(&mut self) -> Option<Result<T, RecvError>> {
-        match self.value.take() {
-            Some(value) => Some(Ok(value)),
-            None if self.tx_done || self.rx_closed => Some(Err(RecvError(()))),
-            None => None,
-        }
-    }
-}
-
-/// The sender sent or was dropped (`State::tx_done`).
-const TX_DONE: u8 = 1;
-/// The receiver closed or was dropped (`State::rx_closed`).
-const RX_CLOSED: u8 = 2;
+/// The receiver stored a waker in `rx_waker`.
+const RX_WAKER: usize = 1;
+/// The sender sent (the value is in its cell) or was dropped (it is not).
+const COMPLETE: usize = 2;
+/// The receiver closed or was dropped.
+const CLOSED: usize = 4;
+/// A wait on `queue` began: a state change must look there too.
+const QUEUE_USED: usize = 8;
 
 /// `PollWaiter`'s handle on the queue.
 struct QueueOf<T>(Arc<Inner<T>>);
@@ -178,91 +197,189 @@ struct QueueOf<T>(Arc<Inner<T>>);
 impl<T> Deref for QueueOf<T> {
     type Target = WaitQueue;
     fn deref(&self) -> &WaitQueue {
-        self.0.queue.get_or_init(Box::default)
+        self.0.queue.get_or_init(new_queue)
     }
+}
+
+fn new_queue() -> Box<WaitQueue> {
+    Box::new(WaitQueue::named("oneshot"))
+}
+
+/// Whether the receiver's own poll sleeps on the queue, where the test
+/// toolkit and the wait registry see it (two relaxed loads).
+#[inline]
+fn observed() -> bool {
+    hook::is_enabled() || registry::is_recording()
 }
 
 // ===== impl Inner =====
 
 impl<T> Inner<T> {
-    fn lock(&self) -> RcuWaitGuard<'_, State<T>> {
-        self.state.lock()
-    }
-
-    /// Mirrors a flag just set in `state` (call under the lock). Every
-    /// writer holds the lock, so a load and a store do what a `fetch_or`
-    /// would, without a second locked instruction on the send path.
-    fn set(&self, flag: u8) {
-        let flags = self.flags.load(Ordering::Relaxed);
-        self.flags.store(flags | flag, Ordering::Relaxed);
-    }
-
-    /// The queue for every wait but the receiver's own poll, marked used
-    /// (under the lock) before the caller links an entry on it.
+    /// The queue for every wait but the receiver's own fast poll, marked
+    /// used before the caller links an entry on it.
     fn queue(&self) -> &WaitQueue {
-        self.lock().queue_used = true;
-        self.queue.get_or_init(Box::default)
+        self.state.fetch_or(QUEUE_USED, Ordering::AcqRel);
+        self.queue.get_or_init(new_queue)
     }
 
-    /// Ends a lock hold that changed the state: wakes the receiver's poll
-    /// (its waker taken in the hold, woken after it), then, if a wait on
-    /// the queue ever began, the queue's sleepers (after a fence that
-    /// pairs with the one in `seen`, see "Internals").
-    #[inline]
-    fn wake(&self, state: RcuWaitGuard<'_, State<T>>) {
-        let queue_used = state.queue_used;
-        state.wake_up();
-        self.wake_queue(queue_used);
-    }
-
-    /// The second half of [`wake`](Self::wake), after the lock: wakes the
-    /// queue's sleepers if a wait on it ever began.
-    #[inline]
-    fn wake_queue(&self, queue_used: bool) {
-        if queue_used {
-            fence(Ordering::SeqCst);
-            if let Some(queue) = self.queue.get() {
-                if queue.waitqueue_active_after_barrier() {
-                    queue.wake_up();
-                }
+    /// Sets `COMPLETE` unless the receiver closed first; returns the word
+    /// before (with `CLOSED` in it if nothing was set).
+    fn complete(&self) -> usize {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return cur;
             }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | COMPLETE,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return cur,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// After a `COMPLETE` that found `prev`: wakes the receiver's stored
+    /// waker (taking it) and the queue's sleepers.
+    fn wake_rx(&self, prev: usize) {
+        if prev & RX_WAKER != 0 {
+            // SAFETY: our read-modify-write set `COMPLETE` with `RX_WAKER`
+            // set: the receiver stored the waker before (release, seen by
+            // our acquire) and will not touch the cell again (it does
+            // only after clearing `RX_WAKER` finds `COMPLETE` unset).
+            #[allow(unsafe_code)]
+            let waker = unsafe { (*self.rx_waker.get()).take() };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+        self.wake_queue(prev);
+    }
+
+    /// Wakes the queue's sleepers if a wait on it began before the change
+    /// that returned `prev` (after a fence that pairs with the one in
+    /// `seen`), or always while a test hook watches.
+    #[inline]
+    fn wake_queue(&self, prev: usize) {
+        if prev & QUEUE_USED != 0 || hook::is_enabled() {
+            self.wake_queue_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_queue_slow(&self) {
+        fence(Ordering::SeqCst);
+        let queue = self.queue.get_or_init(new_queue);
+        if hook::is_enabled() || queue.waitqueue_active_after_barrier() {
+            queue.wake_up();
         }
     }
 
     /// A waiter's condition: any of `flags` set. The fence orders the
     /// waiter's link before the read (see "Internals").
-    fn seen(&self, flags: u8) -> bool {
+    fn seen(&self, flags: usize) -> bool {
         fence(Ordering::SeqCst);
-        self.flags.load(Ordering::Relaxed) & flags != 0
+        self.state.load(Ordering::Relaxed) & flags != 0
     }
 
-    /// The receiver's condition: something to hand out (a sent value
-    /// sets `TX_DONE`).
+    /// The receiver's condition: something to hand out.
     fn rx_ready(&self) -> bool {
-        self.seen(TX_DONE | RX_CLOSED)
+        self.seen(COMPLETE | CLOSED)
     }
 
     fn is_rx_closed(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & RX_CLOSED != 0
+        self.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// The value, the error, or `None` while the sender may still send.
-    /// Takes the lock only once a flag says something happened.
+    /// What the receiver gets for a word `state` read with acquire: the
+    /// value, the error, or `None` while the sender may still send. Call
+    /// it from the receiver only, and once a `Some` came, never again.
+    fn take(&self, state: usize) -> Option<Result<T, RecvError>> {
+        if state & COMPLETE != 0 {
+            // SAFETY: `COMPLETE` was read with acquire, so the sender's
+            // write of the value happened before, and the sender never
+            // touches the cell again; the receiver (through `&mut`) takes
+            // it once and then marks itself done.
+            #[allow(unsafe_code)]
+            let value = unsafe { (*self.value.get()).take() };
+            return Some(value.ok_or(RecvError(())));
+        }
+        if state & CLOSED != 0 {
+            return Some(Err(RecvError(())));
+        }
+        None
+    }
+
+    /// [`take`](Self::take) on the word now.
     fn try_take(&self) -> Option<Result<T, RecvError>> {
-        if self.flags.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        self.lock().take()
+        self.take(self.state.load(Ordering::Acquire))
     }
 
-    fn close_rx(&self) {
-        let mut state = self.lock();
-        if state.rx_closed {
-            return;
+    /// Stores `waker` for the sender (the receiver's fast poll); returns
+    /// the word if the sender completed meanwhile (then nothing will wake
+    /// the stored waker: the receiver takes what is there).
+    fn register(&self, waker: &Waker, state: usize) -> Option<usize> {
+        if state & RX_WAKER != 0 {
+            // An earlier poll stored one: take the cell back first.
+            let prev = self.state.fetch_and(!RX_WAKER, Ordering::AcqRel);
+            if prev & COMPLETE != 0 {
+                return Some(prev);
+            }
+            // SAFETY: `RX_WAKER` is clear and `COMPLETE` was not set when
+            // we cleared it, so the sender will not touch the cell (its
+            // `COMPLETE` will find `RX_WAKER` clear).
+            #[allow(unsafe_code)]
+            let slot = unsafe { &mut *self.rx_waker.get() };
+            if !slot.as_ref().is_some_and(|stored| stored.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        } else {
+            let waker = waker.clone();
+            // SAFETY: `RX_WAKER` is clear (only the receiver sets it, and
+            // it read it clear): the sender does not touch the cell.
+            #[allow(unsafe_code)]
+            let old = unsafe { (*self.rx_waker.get()).replace(waker) };
+            drop(old);
         }
-        state.rx_closed = true;
-        self.set(RX_CLOSED);
-        self.wake(state);
+        // Publish the waker (release), and see a completion (acquire).
+        let prev = self.state.fetch_or(RX_WAKER, Ordering::AcqRel);
+        (prev & COMPLETE != 0).then_some(prev)
+    }
+
+    /// Sets `CLOSED` (once), taking back a stored waker the sender can
+    /// no longer use, and wakes the queue's sleepers (a sender in
+    /// `closed()`).
+    fn close_rx(&self) {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return;
+            }
+            let mut new = cur | CLOSED;
+            if cur & COMPLETE == 0 {
+                new &= !RX_WAKER;
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur & (RX_WAKER | COMPLETE) == RX_WAKER {
+            // SAFETY: we cleared `RX_WAKER` before any `COMPLETE`, so the
+            // sender will not touch the cell (and, `CLOSED` now set, it
+            // never sets `COMPLETE`).
+            #[allow(unsafe_code)]
+            let waker = unsafe { (*self.rx_waker.get()).take() };
+            drop(waker);
+        }
+        self.wake_queue(cur);
     }
 }
 
@@ -284,14 +401,19 @@ impl<T> Sender<T> {
     /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
         let inner = self.inner.take().expect("sender used after send");
-        let mut state = inner.lock();
-        if state.rx_closed {
-            return Err(value);
+        // SAFETY: the value's cell is the sender's until its `COMPLETE`
+        // below (the receiver reads it only after seeing `COMPLETE`).
+        #[allow(unsafe_code)]
+        let old = unsafe { (*inner.value.get()).replace(value) };
+        debug_assert!(old.is_none());
+        let prev = inner.complete();
+        if prev & CLOSED != 0 {
+            // SAFETY: `COMPLETE` was not set, so the cell is still ours.
+            #[allow(unsafe_code)]
+            let value = unsafe { (*inner.value.get()).take() };
+            return Err(value.expect("the value just stored"));
         }
-        state.value = Some(value);
-        state.tx_done = true;
-        inner.set(TX_DONE);
-        inner.wake(state);
+        inner.wake_rx(prev);
         Ok(())
     }
 
@@ -315,7 +437,7 @@ impl<T> Sender<T> {
     /// ```
     pub async fn closed(&mut self) {
         let inner = self.inner.as_ref().expect("sender used after send");
-        let _ = inner.queue().wait_event(|| inner.seen(RX_CLOSED)).await;
+        let _ = inner.queue().wait_event(|| inner.seen(CLOSED)).await;
     }
 
     /// [`closed`](Self::closed) as a poll function, for hand-written
@@ -341,11 +463,11 @@ impl<T> Sender<T> {
         let inner = self.inner.as_ref().expect("sender used after send");
         let waiter = self.closed_waiter.get_or_insert_with(|| {
             inner.queue(); // marks the queue used before a wait links
-            PollWaiter::new(QueueOf(inner.clone()))
+            Box::new(PollWaiter::new(QueueOf(inner.clone())))
         });
         // The queue is never closed: `Ready` means the receiver is gone.
         waiter
-            .poll_wait_event(cx, || inner.seen(RX_CLOSED))
+            .poll_wait_event(cx, || inner.seen(CLOSED))
             .map(|_| ())
     }
 
@@ -366,10 +488,10 @@ impl<T> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
-            let mut state = inner.lock();
-            state.tx_done = true;
-            inner.set(TX_DONE);
-            inner.wake(state);
+            let prev = inner.complete();
+            if prev & CLOSED == 0 {
+                inner.wake_rx(prev);
+            }
         }
     }
 }
@@ -585,15 +707,26 @@ impl<T> Receiver<T> {
     }
 
     fn finish(&mut self) {
+        // An observed waiter resets itself when its wait ends; it goes
+        // with the receiver.
         self.done = true;
-        self.finish_wait();
     }
 
-    /// Takes the receiver's waker back out of `state`, if a poll left it.
-    fn finish_wait(&mut self) {
-        if std::mem::take(&mut self.slept) {
-            self.inner.state.finish_wait();
-        }
+    /// The receiver's own poll on the queue (observed mode; see
+    /// "Internals").
+    #[cold]
+    #[inline(never)]
+    fn poll_observed(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+        let inner = &self.inner;
+        let waiter = self.observed.get_or_insert_with(|| {
+            inner.queue(); // marks the queue used before a wait links
+            Box::new(PollWaiter::new(QueueOf(inner.clone())))
+        });
+        // The queue is never closed: `Ready` means something is there.
+        let _ = ready!(waiter.poll_wait_event(cx, || inner.rx_ready()));
+        let res = self.inner.try_take().unwrap_or(Err(RecvError(())));
+        self.finish();
+        Poll::Ready(res)
     }
 }
 
@@ -605,26 +738,29 @@ impl<T> Future for Receiver<T> {
         if this.done {
             return Poll::Ready(Err(RecvError(())));
         }
-        ready!(coop::poll_proceed(cx));
-        // Lock-free first: the flags say whether anything is there.
-        if let Some(res) = this.inner.try_take() {
-            this.finish();
-            return Poll::Ready(res);
+        if observed() {
+            return this.poll_observed(cx);
         }
-        // The wait spends its own unit.
-        coop::refund();
-        let poll = this.inner.state.poll_wait_event_locked(cx, State::take);
-        this.slept = poll.is_pending();
-        // The wait is never closed.
-        let res = ready!(poll).unwrap_or(Err(RecvError(())));
+        ready!(coop::poll_proceed(cx));
+        let state = this.inner.state.load(Ordering::Acquire);
+        let got = match this.inner.take(state) {
+            Some(got) => got,
+            None => match this.inner.register(cx.waker(), state) {
+                Some(state) => this.inner.take(state).expect("complete"),
+                None => {
+                    // A poll that sleeps spends nothing.
+                    coop::refund();
+                    return Poll::Pending;
+                }
+            },
+        };
         this.finish();
-        Poll::Ready(res)
+        Poll::Ready(got)
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.finish_wait();
         if !self.done {
             self.inner.close_rx();
         }
