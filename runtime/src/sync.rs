@@ -12,7 +12,7 @@
 //! | [`RcuWait`] (one waiter; with state under its lock) | `AtomicWaker` | `struct rcuwait` (`struct completion`'s locked wake) |
 //! | [`HandoffQueue`] (a FIFO whose wakers hand the oldest what it waits for) | `batch_semaphore`'s waiter list | `struct semaphore`'s `wait_list` (`__down_common`, `__up`) |
 //! | [`mpsc::channel`], [`mpsc::unbounded_channel`] | `mpsc::channel`, `mpsc::unbounded_channel` | a `kfifo` with a wait queue per side (a pipe); the one receiver's poll sleeps on the ring's lock as on a completion |
-//! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`): the value and the receiver's waker under one lock |
+//! | [`oneshot::channel`] | `oneshot::channel` | `struct completion` (`complete`, `wait_for_completion`): one state word decides who owns the value and the receiver's waker |
 //! | [`broadcast`] | `broadcast` | a multi-reader ring, readers in `wait_event()` |
 //! | [`watch`] | `watch` | a `seqcount_t`-versioned value, readers in `wait_event()` |
 //! | [`Semaphore`] | `Semaphore` | `struct semaphore` (`down`, `up`): acquirers queue on a [`HandoffQueue`] |

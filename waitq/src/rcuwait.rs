@@ -22,7 +22,7 @@ use crate::TaskState;
 /// Kernel: `struct rcuwait` (`include/linux/rcuwait.h`: `rcuwait_wait_event()`,
 /// `rcuwait_wake_up()`, `rcuwait_active()`).
 ///
-/// A oneshot's receiver, a channel's one receiver, a socket's `poll_read`
+/// A channel's one receiver, a socket's `poll_read`
 /// caller: where only one task can ever wait, a list, sequence numbers and
 /// exclusive hand-off are cost without use. The waiter stores its waker in
 /// the one slot; a wake takes it out and calls it.
