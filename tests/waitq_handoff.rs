@@ -266,7 +266,10 @@ fn the_registry_lists_the_sleep_until_its_owner_sees_the_hand_off() {
 /// A semaphore of `PERMITS` units over real threads: each thread takes a
 /// unit (sleeping for a hand-off when none is free), holds it, gives it
 /// back. The holders never exceed the units and every round finishes; a
-/// lost hand-off hangs a thread and fires the watchdog.
+/// lost hand-off hangs a thread and fires the watchdog. The threads start
+/// together and yield while they hold a unit, so that on a loaded
+/// machine too they overlap and some of them sleep (a run where each
+/// thread ran alone would test nothing, and says so).
 #[test]
 fn stress_threads_share_units_through_hand_offs() {
     const PERMITS: u64 = 2;
@@ -275,10 +278,13 @@ fn stress_threads_share_units_through_hand_offs() {
     let q = Arc::new(Units::with_state(None, PERMITS));
     let holders = Arc::new(AtomicU64::new(0));
     let sleeps = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(std::sync::Barrier::new(THREADS));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
             let (q, holders, sleeps) = (q.clone(), holders.clone(), sleeps.clone());
+            let start = start.clone();
             std::thread::spawn(move || {
+                start.wait();
                 for _ in 0..rounds {
                     let mut entry = HandoffEntry::new();
                     futures::executor::block_on(poll_fn(|cx| {
@@ -290,7 +296,7 @@ fn stress_threads_share_units_through_hand_offs() {
                     .unwrap();
                     let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
                     assert!(now <= PERMITS, "{now} holders of {PERMITS} units");
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                     holders.fetch_sub(1, Ordering::SeqCst);
                     release(&q);
                 }
