@@ -58,6 +58,7 @@ pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
 mod signals;
+pub(crate) mod spin;
 pub mod watch;
 
 pub use waitq::*;

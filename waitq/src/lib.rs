@@ -177,7 +177,7 @@ pub use handoff::{HandoffEntry, HandoffGuard, HandoffQueue};
 pub use poll_waiter::PollWaiter;
 pub use prepare::{Wait, WaitEntry};
 pub use queue::WaitQueue;
-pub use rcuwait::{RcuWait, RcuWaitEvent, RcuWaitGuard};
+pub use rcuwait::{LockKind, RcuWait, RcuWaitEvent, RcuWaitGuard, StateLock, StdLock};
 pub use signal::{SignalKind, SignalSource, TaskSignals};
 pub use wait::{
     WaitEvent, WaitEventInterruptible, WaitEventInterruptibleTimeout, WaitEventKillable,

@@ -12,7 +12,7 @@ use crate::coop;
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, QueueId, WakeKind};
 use crate::registry::{self, WaitApi, WaitKind};
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::TaskState;
 
 /// A wait for one waiter at a time: [`poll_wait_event`](Self::poll_wait_event)
@@ -66,8 +66,8 @@ use crate::TaskState;
 /// futures::executor::block_on(DONE_WAIT.wait_event(|| DONE.load(Ordering::SeqCst))).unwrap();
 /// setter.join().unwrap();
 /// ```
-pub struct RcuWait<S = ()> {
-    slot: Mutex<Slot<S>>,
+pub struct RcuWait<S = (), L: LockKind = StdLock> {
+    slot: L::Lock<Slot<S>>,
     /// `slot.waker.is_some()`, written under the lock and read without it
     /// (a hint: see [`RcuWait::rcuwait_active`]).
     armed: AtomicBool,
@@ -140,6 +140,31 @@ impl<S> RcuWait<S> {
     pub const fn with_state(name: Option<&'static str>, state: S) -> Self {
         RcuWait {
             slot: Mutex::new(Slot {
+                waker: None,
+                recorded: false,
+                state,
+            }),
+            armed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            name,
+        }
+    }
+}
+
+impl<S, L: LockKind> RcuWait<S, L> {
+    /// [`with_state`](RcuWait::with_state) under a lock of kind `L` (see
+    /// [`LockKind`]): e.g. a spin lock for state held a few instructions
+    /// at a time. Not `const`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait: waitq::RcuWait<u32, waitq::StdLock> = waitq::RcuWait::with_lock(None, 7);
+    /// assert_eq!(*wait.lock(), 7);
+    /// ```
+    pub fn with_lock(name: Option<&'static str>, state: S) -> Self {
+        RcuWait {
+            slot: L::Lock::new(Slot {
                 waker: None,
                 recorded: false,
                 state,
@@ -319,7 +344,7 @@ impl<S> RcuWait<S> {
     /// futures::executor::block_on(wait.wait_event(|| true)).unwrap();
     /// ```
     #[track_caller]
-    pub fn wait_event<F: FnMut() -> bool>(&self, cond: F) -> RcuWaitEvent<'_, F, S> {
+    pub fn wait_event<F: FnMut() -> bool>(&self, cond: F) -> RcuWaitEvent<'_, F, S, L> {
         RcuWaitEvent {
             wait: self,
             cond,
@@ -409,10 +434,10 @@ impl<S> RcuWait<S> {
         QueueId::of_addr(self as *const Self as usize)
     }
 
-    fn lock_slot(&self) -> MutexGuard<'_, Slot<S>> {
+    fn lock_slot(&self) -> SlotGuard<'_, S, L> {
         // Only a locked wait's condition or a guard's holder can panic
         // under the lock; the slot itself is never left half-written.
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        self.slot.lock()
     }
 
     /// Empties the slot: its waker, and whether its sleep was listed.
@@ -541,13 +566,13 @@ fn budgeted<R>(cx: &mut Context<'_>, step: impl FnOnce(&Waker) -> Poll<R>) -> Po
     poll
 }
 
-impl<S: Default> Default for RcuWait<S> {
+impl<S: Default, L: LockKind> Default for RcuWait<S, L> {
     fn default() -> Self {
-        RcuWait::with_state(None, S::default())
+        RcuWait::with_lock(None, S::default())
     }
 }
 
-impl<S> fmt::Debug for RcuWait<S> {
+impl<S, L: LockKind> fmt::Debug for RcuWait<S, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RcuWait")
             .field("name", &self.name)
@@ -559,15 +584,15 @@ impl<S> fmt::Debug for RcuWait<S> {
 
 /// The future of [`RcuWait::wait_event`].
 #[must_use = "futures do nothing unless polled"]
-pub struct RcuWaitEvent<'a, F, S = ()> {
-    wait: &'a RcuWait<S>,
+pub struct RcuWaitEvent<'a, F, S = (), L: LockKind = StdLock> {
+    wait: &'a RcuWait<S, L>,
     cond: F,
     site: &'static Location<'static>,
     /// A poll stored our waker and no later poll ended the wait.
     stored: bool,
 }
 
-impl<F: FnMut() -> bool, S> Future for RcuWaitEvent<'_, F, S> {
+impl<F: FnMut() -> bool, S, L: LockKind> Future for RcuWaitEvent<'_, F, S, L> {
     type Output = Result<(), Closed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -586,9 +611,9 @@ impl<F: FnMut() -> bool, S> Future for RcuWaitEvent<'_, F, S> {
 }
 
 // Nothing is pinned: `F` is only called through `&mut`.
-impl<F, S> Unpin for RcuWaitEvent<'_, F, S> {}
+impl<F, S, L: LockKind> Unpin for RcuWaitEvent<'_, F, S, L> {}
 
-impl<F, S> Drop for RcuWaitEvent<'_, F, S> {
+impl<F, S, L: LockKind> Drop for RcuWaitEvent<'_, F, S, L> {
     fn drop(&mut self) {
         if self.stored {
             self.wait.finish_wait();
@@ -596,7 +621,7 @@ impl<F, S> Drop for RcuWaitEvent<'_, F, S> {
     }
 }
 
-impl<F, S> fmt::Debug for RcuWaitEvent<'_, F, S> {
+impl<F, S, L: LockKind> fmt::Debug for RcuWaitEvent<'_, F, S, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RcuWaitEvent")
             .field("wait", self.wait)
@@ -605,6 +630,11 @@ impl<F, S> fmt::Debug for RcuWaitEvent<'_, F, S> {
     }
 }
 
+/// The guard of an [`RcuWait`]'s slot under its lock kind.
+type SlotGuard<'a, S, L> = <<L as LockKind>::Lock<Slot<S>> as StateLock<Slot<S>>>::Guard<'a>;
+
+mod lock;
 mod locked;
 
+pub use lock::{LockKind, StateLock, StdLock};
 pub use locked::RcuWaitGuard;

@@ -3,7 +3,7 @@
 //! each shard sits on its own cache lines and keeps its own counts (under
 //! its lock), so no spawn touches a counter another worker writes.
 //!
-//! A shard's lock is a spin lock ([`spin`]) whose waiters yield the CPU:
+//! A shard's lock is a spin lock (`crate::sync::spin`) whose waiters yield the CPU:
 //! every hold is a slab insert or remove (a drain at shutdown), and its
 //! release is a plain store where `std`'s mutex needs a read-modify-write
 //! to look for sleepers. Two such operations per task were a tenth of
@@ -11,8 +11,8 @@
 
 use slab::Slab;
 use spin::mutex::{SpinMutex, SpinMutexGuard};
-use spin::RelaxStrategy;
 
+use crate::sync::spin::YieldWhileLocked;
 use crate::task::raw::TaskRef;
 
 const SHARDS: usize = 16;
@@ -28,16 +28,6 @@ struct Shard {
 /// Keeps each shard's lock off its neighbours' cache lines.
 #[repr(align(128))]
 struct Padded(SpinMutex<Shard, YieldWhileLocked>);
-
-/// Waiting for a shard: give the CPU to the holder, which may be
-/// preempted (on two cores it often shares this one).
-struct YieldWhileLocked;
-
-impl RelaxStrategy for YieldWhileLocked {
-    fn relax() {
-        std::thread::yield_now();
-    }
-}
 
 /// The runtime's owned-task list.
 pub(crate) struct OwnedTasks {

@@ -14,13 +14,13 @@ use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use super::{budgeted, RcuWait, Slot};
+use super::{budgeted, LockKind, RcuWait, SlotGuard, StdLock};
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, WakeKind};
 use crate::registry::WaitApi;
-use crate::sync::{MutexGuard, Ordering};
+use crate::sync::Ordering;
 
-impl<S> RcuWait<S> {
+impl<S, L: LockKind> RcuWait<S, L> {
     /// Locks the state. [`RcuWaitGuard::wake_up`] takes the waiter's
     /// waker in the same hold, releases the lock and wakes it.
     ///
@@ -37,7 +37,7 @@ impl<S> RcuWait<S> {
     /// *done += 1; // complete(): the state first,
     /// done.wake_up(); // then the wake, taken in the same hold
     /// ```
-    pub fn lock(&self) -> RcuWaitGuard<'_, S> {
+    pub fn lock(&self) -> RcuWaitGuard<'_, S, L> {
         RcuWaitGuard {
             wait: self,
             slot: self.lock_slot(),
@@ -164,12 +164,12 @@ impl<S> RcuWait<S> {
 /// the state; [`wake_up`](Self::wake_up) ends the hold and wakes the
 /// waiter after the lock is released.
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct RcuWaitGuard<'a, S> {
-    wait: &'a RcuWait<S>,
-    slot: MutexGuard<'a, Slot<S>>,
+pub struct RcuWaitGuard<'a, S, L: LockKind = StdLock> {
+    wait: &'a RcuWait<S, L>,
+    slot: SlotGuard<'a, S, L>,
 }
 
-impl<S> RcuWaitGuard<'_, S> {
+impl<S, L: LockKind> RcuWaitGuard<'_, S, L> {
     /// Takes the waiter's waker, if one is stored, in this hold, releases
     /// the lock, then wakes it; returns whether there was one. Change the
     /// state first (the waiter reads it under this same lock).
@@ -211,20 +211,20 @@ impl<S> RcuWaitGuard<'_, S> {
     }
 }
 
-impl<S> Deref for RcuWaitGuard<'_, S> {
+impl<S, L: LockKind> Deref for RcuWaitGuard<'_, S, L> {
     type Target = S;
     fn deref(&self) -> &S {
         &self.slot.state
     }
 }
 
-impl<S> DerefMut for RcuWaitGuard<'_, S> {
+impl<S, L: LockKind> DerefMut for RcuWaitGuard<'_, S, L> {
     fn deref_mut(&mut self) -> &mut S {
         &mut self.slot.state
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for RcuWaitGuard<'_, S> {
+impl<S: fmt::Debug, L: LockKind> fmt::Debug for RcuWaitGuard<'_, S, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RcuWaitGuard")
             .field("state", &**self)
