@@ -281,6 +281,7 @@ impl<T> Chan<T> {
     }
 
     /// Sends without waiting: into a free slot (or any, unbounded).
+    #[inline]
     pub(super) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         let mut state = self.lock();
         if state.rx_closed {

@@ -157,6 +157,7 @@ impl<T> std::fmt::Debug for Rx<T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
         this.chan.poll_recv(batch(this.local), &mut this.slept, cx)
