@@ -85,6 +85,17 @@ struct Slot<S> {
     state: S,
 }
 
+impl<S> Slot<S> {
+    /// No waker stored, nothing listed.
+    const fn empty(state: S) -> Self {
+        Slot {
+            waker: None,
+            recorded: false,
+            state,
+        }
+    }
+}
+
 /// The registry key's sequence part: one sleeper, one key.
 const SEQ: u64 = 0;
 
@@ -138,16 +149,7 @@ impl<S> RcuWait<S> {
     /// assert_eq!(*wait.lock(), 0);
     /// ```
     pub const fn with_state(name: Option<&'static str>, state: S) -> Self {
-        RcuWait {
-            slot: Mutex::new(Slot {
-                waker: None,
-                recorded: false,
-                state,
-            }),
-            armed: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            name,
-        }
+        RcuWait::around(Mutex::new(Slot::empty(state)), name)
     }
 }
 
@@ -163,12 +165,13 @@ impl<S, L: LockKind> RcuWait<S, L> {
     /// assert_eq!(*wait.lock(), 7);
     /// ```
     pub fn with_lock(name: Option<&'static str>, state: S) -> Self {
+        RcuWait::around(L::Lock::new(Slot::empty(state)), name)
+    }
+
+    /// A wait around a locked empty slot.
+    const fn around(slot: L::Lock<Slot<S>>, name: Option<&'static str>) -> Self {
         RcuWait {
-            slot: L::Lock::new(Slot {
-                waker: None,
-                recorded: false,
-                state,
-            }),
+            slot,
             armed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             name,
