@@ -36,7 +36,9 @@
 //! is as short for a thousand messages as for one (`rx_taken +=` the
 //! batch's length). The receives after it pop the batch without the
 //! lock. Before its first take the batch gets the ring's starting room
-//! (outside the lock), so neither ring grows under the lock later. A
+//! (outside the lock), so neither ring grows under the lock later; the
+//! cost is memory: both rings keep the room of the largest backlog (a
+//! bounded(1024) channel of `u64` holds 16 KiB instead of 8). A
 //! batched message keeps its slot until it is handed out, so capacity,
 //! `len` (the receiver adds its batch) and the senders' view are those of
 //! an unbatched channel. Handing one out (`hand_out`) frees its slot
