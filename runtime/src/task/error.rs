@@ -9,7 +9,11 @@ enum Repr {
     Cancelled {
         shutdown: bool,
     },
-    Panicked(Box<dyn Any + Send + 'static>),
+    /// Boxed again, so that the payload is one word (a `dyn` box is two):
+    /// a task's output slot holds a `Result<T, JoinError>`, and one word
+    /// less keeps a trivial task in a smaller allocation (see
+    /// `task/raw.rs`). Panics are rare; the second box is made only then.
+    Panicked(Box<Box<dyn Any + Send + 'static>>),
     /// A blocking job that never ran: no pool thread could be started.
     SpawnFailed(std::io::Error),
     /// The runtime shut down while the task was still running (a blocking
@@ -69,7 +73,7 @@ impl JoinError {
     pub(crate) fn panicked(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
             id,
-            repr: Repr::Panicked(payload),
+            repr: Repr::Panicked(Box::new(payload)),
         }
     }
 
@@ -140,7 +144,7 @@ impl JoinError {
     /// `self` when the task was cancelled rather than panicked.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panicked(payload) => Ok(payload),
+            Repr::Panicked(payload) => Ok(*payload),
             _ => Err(self),
         }
     }
@@ -160,7 +164,7 @@ impl fmt::Display for JoinError {
             Repr::Cancelled { shutdown: true } => {
                 write!(f, "task {} was cancelled: the runtime shut down", self.id)
             }
-            Repr::Panicked(payload) => match panic_message(payload.as_ref()) {
+            Repr::Panicked(payload) => match panic_message(payload.as_ref().as_ref()) {
                 Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
                 None => write!(f, "task {} panicked", self.id),
             },
@@ -191,7 +195,7 @@ impl fmt::Debug for JoinError {
             Repr::Panicked(payload) => f
                 .debug_struct("JoinError::Panicked")
                 .field("id", &self.id)
-                .field("message", &panic_message(payload.as_ref()))
+                .field("message", &panic_message(payload.as_ref().as_ref()))
                 .finish(),
             Repr::Abandoned => f
                 .debug_struct("JoinError::Abandoned")
