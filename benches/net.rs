@@ -26,6 +26,7 @@
 //! NET_BENCH_IN_PROCESS=1 cargo bench --bench net        # every run in one process
 //! NET_BENCH_SAMPLES=1 cargo bench --bench net           # every run's figure (bimodal rows)
 //! NET_BENCH_CHILD=tcp_bulk/2wk NET_BENCH_CONTENDER=tokio strace -f -c target/release/deps/net-…
+//! NET_BENCH_WAIT_REGISTRY=1 cargo bench --bench net   # ours with Builder::wait_registry(true)
 //! ```
 //!
 //! `NET_BENCH_SINK_PAUSE_US=60` delays the bulk sink's reads (a
@@ -223,15 +224,18 @@ macro_rules! futures_io_runtime {
 // ===== ours =====
 
 fn ours_build(workers: usize) -> waitrt::Runtime {
-    if workers == 1 {
-        waitrt::Builder::new_current_thread().enable_all().build()
+    let mut builder = if workers == 1 {
+        waitrt::Builder::new_current_thread()
     } else {
-        waitrt::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    }
-    .expect("our runtime builds")
+        let mut builder = waitrt::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder
+        .enable_all()
+        .wait_registry(harness::wait_registry("NET_BENCH"))
+        .build()
+        .expect("our runtime builds")
 }
 
 fn ours_block_on<F: Future>(rt: &waitrt::Runtime, future: F) -> F::Output {

@@ -46,6 +46,7 @@
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench --bench sync
 //! SYNC_BENCH_SCALE=0.05 SYNC_BENCH_PAIRS=2 SYNC_BENCH_FILTER=mpsc cargo bench --bench sync
+//! SYNC_BENCH_WAIT_REGISTRY=1 cargo bench --bench sync   # ours with Builder::wait_registry(true)
 //! ```
 
 use std::future::Future;
@@ -76,15 +77,18 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let rt = if workers == 1 {
-        waitrt::Builder::new_current_thread().enable_all().build()
+    let mut builder = if workers == 1 {
+        waitrt::Builder::new_current_thread()
     } else {
-        waitrt::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    }
-    .expect("our runtime builds");
+        let mut builder = waitrt::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    let rt = builder
+        .enable_all()
+        .wait_registry(harness::wait_registry("SYNC_BENCH"))
+        .build()
+        .expect("our runtime builds");
     let elapsed = rt.block_on(async move {
         waitrt::spawn(async move {
             let start = Instant::now();

@@ -211,6 +211,13 @@ pub fn env_or<T: std::str::FromStr>(prefix: &str, name: &str, default: T) -> T {
     })
 }
 
+/// `{PREFIX}_WAIT_REGISTRY=1`: ours runs with the wait registry's task
+/// slots on ([`waitrt::Builder::wait_registry`]), to measure what the
+/// registry costs a row (issue 22: at most 2 % on the hot paths).
+pub fn wait_registry(prefix: &str) -> bool {
+    env_or(prefix, "WAIT_REGISTRY", 0u8) == 1
+}
+
 /// Runs the binary: a child when `{PREFIX}_CHILD` is set, the driver
 /// otherwise. Returns failure if any measurement failed.
 pub fn main(bench: &Bench, rows: Vec<Row>) -> ExitCode {
