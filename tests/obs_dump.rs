@@ -441,3 +441,86 @@ fn current_sleeps_only_multi_thread() {
         .unwrap();
     current_sleeps_only(rt);
 }
+
+/// A sleep on an [`RcuWait`](waitrt::sync::RcuWait) that another task's
+/// (or thread's) wake ends is no longer listed once the sleeper sleeps
+/// elsewhere: the dump lists the new sleep alone. (The wake runs on the
+/// waker's side, where the sleeper's slot is not current; the sleeper
+/// clears its record when it runs again.)
+fn rcuwait_sleep_ends_with_its_wake(rt: Runtime) {
+    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rcu = Arc::new(waitrt::sync::RcuWait::named("obs_rcu"));
+    let queue = Arc::new(WaitQueue::new());
+    let rcu_id = "obs_rcu".to_string();
+    let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
+    let task = {
+        let (step, rcu, queue) = (step.clone(), rcu.clone(), queue.clone());
+        TaskBuilder::new().name("rcu_then_queue").spawn_on(
+            async move {
+                rcu.wait_event(|| step.load(SeqCst) >= 1).await?;
+                queue.wait_event(|| step.load(SeqCst) >= 2).await
+            },
+            rt.handle(),
+        )
+    };
+    let id = task.id();
+    let handle = rt.handle().clone();
+    let driver = std::thread::spawn(move || {
+        rt.block_on(async { task.await.unwrap().unwrap() });
+        rt.shutdown_timeout(WATCHDOG);
+    });
+    // A named queue by its name, an unnamed one by its address.
+    let queues_of = |dump: &Dump| -> Vec<String> {
+        dump.task(id)
+            .map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| {
+                        w.queue_name
+                            .map_or_else(|| format!("{:?}", w.queue), str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
+        let start = Instant::now();
+        loop {
+            let dump = handle.dump();
+            if ok(&dump) {
+                return dump;
+            }
+            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    dump_until(&mut |dump| queues_of(dump) == [rcu_id.clone()]);
+    step.store(1, SeqCst);
+    rcu.wake_up();
+    let dump = dump_until(&mut |dump| queues_of(dump).contains(&queue_id));
+    assert_eq!(queues_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
+    step.store(2, SeqCst);
+    queue.wake_up_all();
+    driver.join().unwrap();
+}
+
+#[test]
+fn rcuwait_sleep_ends_with_its_wake_current_thread() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    rcuwait_sleep_ends_with_its_wake(rt);
+}
+
+#[test]
+fn rcuwait_sleep_ends_with_its_wake_multi_thread() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    rcuwait_sleep_ends_with_its_wake(rt);
+}

@@ -402,7 +402,7 @@ impl<S, W> HandoffQueue<S, W> {
         *entry = inner.push_back(payload, waker);
         if registry::is_recording() {
             let kind = WaitKind::new(WaitApi::Handoff, state, true, None);
-            entry.recorded = registry::record_on(self.id(), self.name, entry.seq, site, kind);
+            entry.recorded = registry::record_on(self.id(), self.name, entry.seq, site, kind).any();
             if let Some(node) = inner.find(entry) {
                 node.recorded = entry.recorded;
             }
@@ -581,9 +581,10 @@ impl<S, W> HandoffGuard<'_, S, W> {
             return None;
         }
         let node = inner.remove(head);
-        if node.recorded {
-            // Listed until its owner sees it (a lost-grant detector looks
-            // for hand-offs nobody takes).
+        if node.recorded && registry::is_enabled() {
+            // Listed until its owner sees it (the lost-grant detector, which
+            // turns the whole registry on, looks for hand-offs nobody
+            // takes; a task's slot has no place for the mark).
             registry::note_picked_on(self.queue.id(), &[node.seq]);
         }
         match (&self.first, node.waker) {

@@ -11,7 +11,7 @@ use std::thread;
 use crate::coop;
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, QueueId, WakeKind};
-use crate::registry::{self, WaitApi, WaitKind};
+use crate::registry::{self, Listed, WaitApi, WaitKind};
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::TaskState;
 
@@ -78,9 +78,9 @@ pub struct RcuWait<S = (), L: LockKind = StdLock> {
 
 struct Slot<S> {
     waker: Option<Waker>,
-    /// The sleep is listed in the wait registry (under the key
+    /// Where the sleep is listed in the wait registry (under the key
     /// `(address, 0)`: there is only one sleeper).
-    recorded: bool,
+    listed: Listed,
     /// The owner's state, for locked waits (see [`RcuWait::lock`]).
     state: S,
 }
@@ -90,7 +90,7 @@ impl<S> Slot<S> {
     const fn empty(state: S) -> Self {
         Slot {
             waker: None,
-            recorded: false,
+            listed: Listed::No,
             state,
         }
     }
@@ -268,8 +268,8 @@ impl<S, L: LockKind> RcuWait<S, L> {
     }
 
     fn wake(&self, site: &'static Location<'static>, kind: WakeKind) -> bool {
-        let (waker, recorded) = self.take();
-        self.unlist(recorded);
+        let (waker, listed) = self.take();
+        self.unlist(listed);
         let woken = waker.is_some();
         if let Some(waker) = waker {
             waker.wake();
@@ -419,16 +419,27 @@ impl<S, L: LockKind> RcuWait<S, L> {
 
     #[inline(never)]
     fn finish_stored(&self) {
-        let (waker, recorded) = self.take();
-        self.unlist(recorded);
+        let (waker, listed) = self.take();
+        self.unlist(listed);
         drop(waker);
     }
 
-    /// Unlists a sleep [`take`](Self::take) found listed (after the lock).
+    /// Unlists a sleep [`take`](Self::take) found listed (after the lock;
+    /// see [`registry::remove_listed`]).
     #[inline]
-    fn unlist(&self, recorded: bool) {
-        if recorded {
-            registry::remove_on(self.id(), SEQ);
+    fn unlist(&self, listed: Listed) {
+        if listed.any() {
+            registry::remove_listed(self.id(), SEQ, listed);
+        }
+    }
+
+    /// The waiter runs again: if no waker of its is stored (a wake took
+    /// it, unlisting the sleep only from the map), its task's slot may
+    /// still list the sleep; it is over.
+    #[inline]
+    fn forget_stale(&self) {
+        if !self.armed.load(Ordering::Relaxed) && registry::is_recording() {
+            registry::forget_stale(self.id(), SEQ);
         }
     }
 
@@ -443,17 +454,17 @@ impl<S, L: LockKind> RcuWait<S, L> {
         self.slot.lock()
     }
 
-    /// Empties the slot: its waker, and whether its sleep was listed.
-    fn take(&self) -> (Option<Waker>, bool) {
+    /// Empties the slot: its waker, and where its sleep was listed.
+    fn take(&self) -> (Option<Waker>, Listed) {
         let mut slot = self.lock_slot();
         self.take_locked(&mut slot)
     }
 
     /// [`take`](Self::take) under a lock the caller holds.
-    fn take_locked(&self, slot: &mut Slot<S>) -> (Option<Waker>, bool) {
+    fn take_locked(&self, slot: &mut Slot<S>) -> (Option<Waker>, Listed) {
         self.armed.store(false, Ordering::Relaxed);
-        let recorded = std::mem::take(&mut slot.recorded);
-        (slot.waker.take(), recorded)
+        let listed = std::mem::take(&mut slot.listed);
+        (slot.waker.take(), listed)
     }
 
     /// Takes the stored waker under a lock the caller holds, unlisting its
@@ -461,8 +472,8 @@ impl<S, L: LockKind> RcuWait<S, L> {
     /// sleep was listed).
     #[inline(never)]
     fn take_stored(&self, slot: &mut Slot<S>) -> Option<Waker> {
-        let (waker, recorded) = self.take_locked(slot);
-        self.unlist(recorded);
+        let (waker, listed) = self.take_locked(slot);
+        self.unlist(listed);
         waker
     }
 
@@ -499,9 +510,9 @@ impl<S, L: LockKind> RcuWait<S, L> {
     ) -> Option<Waker> {
         self.armed.store(true, Ordering::Relaxed);
         let old = slot.waker.replace(new);
-        if registry::is_recording() && !slot.recorded {
+        if registry::is_recording() && !slot.listed.any() {
             let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
-            slot.recorded = registry::record_on(self.id(), self.name, SEQ, site, kind);
+            slot.listed = registry::record_on(self.id(), self.name, SEQ, site, kind);
         }
         old
     }
@@ -514,6 +525,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
         site: &'static Location<'static>,
         api: WaitApi,
     ) -> Poll<Result<(), Closed>> {
+        self.forget_stale();
         if cond() {
             self.finish_wait();
             return Poll::Ready(Ok(()));

@@ -17,7 +17,7 @@ use std::thread;
 use super::{budgeted, LockKind, RcuWait, SlotGuard, StdLock};
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, WakeKind};
-use crate::registry::WaitApi;
+use crate::registry::{Listed, WaitApi};
 use crate::sync::Ordering;
 
 impl<S, L: LockKind> RcuWait<S, L> {
@@ -134,6 +134,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
         site: &'static Location<'static>,
         api: WaitApi,
     ) -> Poll<Result<R, Closed>> {
+        self.forget_stale();
         hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
         let new = waker.clone();
         let mut slot = self.lock_slot();
@@ -149,13 +150,13 @@ impl<S, L: LockKind> RcuWait<S, L> {
         };
         // The wait is over: take back a waker an earlier poll stored (only
         // this waiter stores one, so its own store is what it reads).
-        let (old, recorded) = match self.armed.load(Ordering::Relaxed) {
+        let (old, listed) = match self.armed.load(Ordering::Relaxed) {
             true => self.take_locked(&mut slot),
-            false => (None, false),
+            false => (None, Listed::No),
         };
         drop(slot);
         drop((old, new));
-        self.unlist(recorded);
+        self.unlist(listed);
         Poll::Ready(res)
     }
 }
