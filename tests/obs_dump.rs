@@ -524,3 +524,81 @@ fn rcuwait_sleep_ends_with_its_wake_multi_thread() {
         .unwrap();
     rcuwait_sleep_ends_with_its_wake(rt);
 }
+
+/// The same for a oneshot receiver, whose fast path writes its sleep into
+/// the task's slot itself: once the value came and the task sleeps
+/// elsewhere, the dump lists the new sleep alone.
+fn oneshot_sleep_ends_with_its_value(rt: Runtime) {
+    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (tx, rx) = waitrt::sync::oneshot::channel::<()>();
+    let queue = Arc::new(WaitQueue::new());
+    let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
+    let task = {
+        let (step, queue) = (step.clone(), queue.clone());
+        TaskBuilder::new().name("oneshot_then_queue").spawn_on(
+            async move {
+                rx.await.unwrap();
+                queue.wait_event(|| step.load(SeqCst) >= 1).await
+            },
+            rt.handle(),
+        )
+    };
+    let id = task.id();
+    let handle = rt.handle().clone();
+    let driver = std::thread::spawn(move || {
+        rt.block_on(async { task.await.unwrap().unwrap() });
+        rt.shutdown_timeout(WATCHDOG);
+    });
+    let queues_of = |dump: &Dump| -> Vec<String> {
+        dump.task(id)
+            .map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| {
+                        w.queue_name
+                            .map_or_else(|| format!("{:?}", w.queue), str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
+        let start = Instant::now();
+        loop {
+            let dump = handle.dump();
+            if ok(&dump) {
+                return dump;
+            }
+            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    dump_until(&mut |dump| queues_of(dump) == ["oneshot"]);
+    tx.send(()).unwrap();
+    let dump = dump_until(&mut |dump| queues_of(dump).contains(&queue_id));
+    assert_eq!(queues_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
+    step.store(1, SeqCst);
+    queue.wake_up_all();
+    driver.join().unwrap();
+}
+
+#[test]
+fn oneshot_sleep_ends_with_its_value_current_thread() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    oneshot_sleep_ends_with_its_value(rt);
+}
+
+#[test]
+fn oneshot_sleep_ends_with_its_value_multi_thread() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .wait_registry(true)
+        .build()
+        .unwrap();
+    oneshot_sleep_ends_with_its_value(rt);
+}

@@ -190,6 +190,21 @@ impl QueueId {
         QueueId(addr)
     }
 
+    /// The id of anything else a task can sleep on (a primitive with a
+    /// state word of its own, see [`registry::note_sleep`](crate::registry::note_sleep)):
+    /// its address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let state = std::sync::atomic::AtomicUsize::new(0);
+    /// let id = waitq::hook::QueueId::of_ptr(&state);
+    /// assert_eq!(id.addr(), &state as *const _ as usize);
+    /// ```
+    pub fn of_ptr<T: ?Sized>(ptr: *const T) -> QueueId {
+        QueueId(ptr.cast::<()>() as usize)
+    }
+
     /// The queue's address.
     ///
     /// # Examples

@@ -777,6 +777,59 @@ pub(crate) fn forget_stale(queue: QueueId, seq: u64) {
     slot::try_remove(queue, seq);
 }
 
+/// Lists the current task's sleep on `queue` in the task's own slot, for
+/// a wait that is not one of waitq's: an executor's primitive with a state
+/// word of its own (the runtime's oneshot receiver), which cannot afford a
+/// wait queue on its fast path. Only while the registry records, the
+/// whole registry is off and the slot is free ([`slot_is_free`]); returns
+/// whether it listed the sleep. The sleeper calls [`forget_sleep`] when it
+/// runs again, and when it gives up.
+///
+/// # Examples
+///
+/// ```
+/// use waitq::registry::{self, SleepSlot, WaitApi, WaitKind};
+/// use waitq::TaskState;
+/// static SLOT: SleepSlot = SleepSlot::new();
+/// static STATE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// let id = waitq::hook::QueueId::of_ptr(&STATE);
+/// registry::enable_slots();
+/// registry::enter_slot(Some(&SLOT)); // "polling the task"
+/// let kind = WaitKind::new(WaitApi::Poll, TaskState::Uninterruptible, false, None);
+/// assert!(registry::note_sleep(id, Some("my_state"), std::panic::Location::caller(), kind));
+/// assert_eq!(SLOT.read().unwrap().queue, id);
+/// registry::forget_sleep(id); // it runs again
+/// assert!(SLOT.read().is_none());
+/// registry::enter_slot(None);
+/// ```
+pub fn note_sleep(
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    site: &'static Location<'static>,
+    kind: WaitKind,
+) -> bool {
+    if !is_recording() || is_enabled() {
+        return false;
+    }
+    let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
+    slot::try_record(queue, queue_name, 0, site, packed)
+}
+
+/// Whether [`note_sleep`] would list a sleep now: the registry records
+/// into slots only (not the whole registry), and the task being polled on
+/// this thread has a free slot.
+#[inline]
+pub fn slot_is_free() -> bool {
+    is_recording() && !is_enabled() && slot::current().is_some_and(SleepSlot::is_empty)
+}
+
+/// The sleeper on `queue` runs again (or gives up): the current task's
+/// slot no longer lists the sleep [`note_sleep`] listed, if it still does.
+#[inline]
+pub fn forget_sleep(queue: QueueId) {
+    slot::try_remove(queue, 0);
+}
+
 /// [`remove_on`] from the shared map: the sleep is not in the current
 /// task's slot (it went to the map, or the wait ends outside its task).
 #[cold]

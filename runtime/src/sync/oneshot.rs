@@ -73,12 +73,19 @@
 //! then reads the word (the kernel's `wq_has_sleeper` pairing). A waiter
 //! that set `QUEUE_USED` after the change reads the change.
 //!
-//! **Observed mode.** While a test hook is installed or the wait
-//! registry is on, the receiver's own poll also sleeps on the queue (a
-//! [`PollWaiter`]), so the test toolkit sees its decision points and
-//! probes, and a task dump lists the sleep; a send then always reports
-//! its wake on the queue. A poll picks its path each time; a send wakes
-//! both, so a receiver that changed path is woken either way.
+//! **Observed mode.** While a test hook is installed or the whole wait
+//! registry is on (the hung-task and lost-grant detectors), the
+//! receiver's own poll also sleeps on the queue (a [`PollWaiter`]), so
+//! the test toolkit sees its decision points and probes, and the
+//! registry lists the sleep; a send then always reports its wake on the
+//! queue. A poll picks its path each time; a send wakes both, so a
+//! receiver that changed path is woken either way. With only the
+//! registry's task slots on (`Builder::wait_registry`, task dumps), the
+//! fast path writes its sleep into the task's slot itself
+//! (`registry::note_sleep`) and clears it when it runs again: on the
+//! queue instead, a receive took 2.08x as long (`oneshot/ct`,
+//! `SYNC_BENCH_WAIT_REGISTRY=1`). A receiver whose task's slot is taken
+//! (a second sleep at once) or that runs outside a task takes the queue.
 //!
 //! The two cells are the crate's audited `unsafe` (see the crate docs):
 //! without them a send and a receive took three holds of a mutex, and
@@ -202,15 +209,20 @@ impl<T> Deref for QueueOf<T> {
 }
 
 fn new_queue() -> Box<WaitQueue> {
-    Box::new(WaitQueue::named("oneshot"))
+    Box::new(WaitQueue::named(QUEUE_NAME))
 }
 
 /// Whether the receiver's own poll sleeps on the queue, where the test
-/// toolkit and the wait registry see it (two relaxed loads).
+/// toolkit and the whole wait registry see it (two relaxed loads). With
+/// the registry's task slots alone, the fast path lists its sleep in the
+/// task's slot itself (`Receiver::poll`).
 #[inline]
 fn observed() -> bool {
-    hook::is_enabled() || registry::is_recording()
+    hook::is_enabled() || registry::is_enabled()
 }
+
+/// The name a oneshot's sleeps are listed under.
+const QUEUE_NAME: &str = "oneshot";
 
 // ===== impl Inner =====
 
@@ -741,6 +753,16 @@ impl<T> Future for Receiver<T> {
         if observed() {
             return this.poll_observed(cx);
         }
+        // The wait registry's task slots are on: an earlier sleep is over
+        // (this task runs), and this one is listed in the slot, or (no
+        // free slot: a second sleep at once, or no task) on the queue.
+        let listing = registry::is_recording();
+        if listing {
+            registry::forget_sleep(this.id());
+            if !registry::slot_is_free() {
+                return this.poll_observed(cx);
+            }
+        }
         ready!(coop::poll_proceed(cx));
         let state = this.inner.state.load(Ordering::Acquire);
         let got = match this.inner.take(state) {
@@ -748,6 +770,9 @@ impl<T> Future for Receiver<T> {
             None => match this.inner.register(cx.waker(), state) {
                 Some(state) => this.inner.take(state).expect("complete"),
                 None => {
+                    if listing {
+                        this.list_sleep();
+                    }
                     // A poll that sleeps spends nothing.
                     coop::refund();
                     return Poll::Pending;
@@ -759,9 +784,38 @@ impl<T> Future for Receiver<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// The id the receiver's sleeps are listed under: the channel's
+    /// address.
+    fn id(&self) -> hook::QueueId {
+        hook::QueueId::of_ptr(Arc::as_ptr(&self.inner))
+    }
+
+    /// Lists the fast path's sleep in the task's slot.
+    #[cold]
+    #[inline(never)]
+    fn list_sleep(&self) {
+        let kind = registry::WaitKind::new(
+            registry::WaitApi::Poll,
+            waitq::TaskState::Uninterruptible,
+            false,
+            None,
+        );
+        registry::note_sleep(
+            self.id(),
+            Some(QUEUE_NAME),
+            std::panic::Location::caller(),
+            kind,
+        );
+    }
+}
+
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         if !self.done {
+            if registry::is_recording() {
+                registry::forget_sleep(self.id());
+            }
             self.inner.close_rx();
         }
     }
