@@ -58,12 +58,24 @@ run_one() {
   local name=$1 out rc
   out=$(timeout "$per_test_timeout" smbtorture "//127.0.0.1/share" -p "$port" -N -U% "$name" 2>&1)
   rc=$?
+  if [ "$rc" = 0 ] && grep -q '^success:' <<<"$out" && ! grep -qE '^(failure|error):' <<<"$out"; then
+    echo "PASS"
+    return
+  fi
   if [ "$rc" = 124 ]; then
     echo "TIMEOUT"
-  elif [ "$rc" = 0 ] && grep -q '^success:' <<<"$out" && ! grep -qE '^(failure|error):' <<<"$out"; then
-    echo "PASS"
   else
     echo "FAIL"
+  fi
+  # A listed test that fails in CI must say why: smbtorture's last words
+  # and the server's (on stderr, outside the captured result).
+  if [ "$mode" = list ]; then
+    {
+      echo "---- $name: smbtorture (exit $rc), last lines:"
+      tail -n 15 <<<"$out"
+      echo "---- $name: smbiod's log, last lines:"
+      tail -n 10 "$log"
+    } >&2
   fi
 }
 
