@@ -2,6 +2,7 @@
 //! listed with its fields, and the dump returns while a worker is stuck in
 //! a long poll. Also SIGQUIT printing, in a child process.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -26,10 +27,15 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const WATCHDOG: Duration = Duration::from_secs(20);
 
 /// Takes dumps until `ok` holds (or panics at the watchdog, printing the last one).
-fn dump_until(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
+fn dump_until(rt: &Runtime, ok: impl FnMut(&Dump) -> bool) -> Dump {
+    dump_until_on(rt.handle(), ok)
+}
+
+/// [`dump_until`] through a handle (its runtime runs on another thread).
+fn dump_until_on(handle: &waitrt::Handle, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
     let start = Instant::now();
     loop {
-        let dump = rt.handle().dump();
+        let dump = handle.dump();
         if ok(&dump) {
             return dump;
         }
@@ -355,6 +361,21 @@ fn sigquit_multi_thread() {
     sigquit_prints_the_dump("multi");
 }
 
+/// Runs `rt`'s tasks on a thread of their own (a current-thread runtime
+/// runs them only in `block_on`) until `task` ends, then shuts it down.
+/// Returns a handle for dumps and the thread.
+fn drive_until_done(
+    rt: Runtime,
+    task: waitrt::task::JoinHandle<Result<(), waitrt::sync::Closed>>,
+) -> (waitrt::Handle, std::thread::JoinHandle<()>) {
+    let handle = rt.handle().clone();
+    let driver = std::thread::spawn(move || {
+        rt.block_on(async { task.await.unwrap().unwrap() });
+        rt.shutdown_timeout(WATCHDOG);
+    });
+    (handle, driver)
+}
+
 /// What one task sleeps on, as the dump lists it: both waits of a task
 /// asleep on two queues at once (the first goes to the task's own slot,
 /// the second to the registry's shared map), and, once it wakes and sleeps
@@ -381,24 +402,7 @@ fn current_sleeps_only(rt: Runtime) {
         )
     };
     let id = task.id();
-    let handle = rt.handle().clone();
-    // Runs the tasks (a current-thread runtime runs them only in
-    // `block_on`) until the task ends.
-    let driver = std::thread::spawn(move || {
-        rt.block_on(async { task.await.unwrap().unwrap() });
-        rt.shutdown_timeout(WATCHDOG);
-    });
-    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
-        let start = Instant::now();
-        loop {
-            let dump = handle.dump();
-            if ok(&dump) {
-                return dump;
-            }
-            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let (handle, driver) = drive_until_done(rt, task);
     let queues_of = |dump: &Dump| -> Vec<String> {
         let mut listed: Vec<String> = dump
             .task(id)
@@ -409,12 +413,12 @@ fn current_sleeps_only(rt: Runtime) {
     };
     let mut both = vec![ids[0].clone(), ids[1].clone()];
     both.sort();
-    dump_until(&mut |dump| queues_of(dump) == both);
+    dump_until_on(&handle, |dump| queues_of(dump) == both);
     step.store(1, SeqCst);
     queues[0].wake_up_all();
     queues[1].wake_up_all();
     // It sleeps again, on the third queue: that one alone is listed.
-    let dump = dump_until(&mut |dump| queues_of(dump).contains(&ids[2]));
+    let dump = dump_until_on(&handle, |dump| queues_of(dump).contains(&ids[2]));
     assert_eq!(queues_of(&dump), vec![ids[2].clone()], "{dump}");
     step.store(2, SeqCst);
     queues[2].wake_up_all();
@@ -442,33 +446,29 @@ fn current_sleeps_only_multi_thread() {
     current_sleeps_only(rt);
 }
 
-/// A sleep on an [`RcuWait`](waitrt::sync::RcuWait) that another task's
-/// (or thread's) wake ends is no longer listed once the sleeper sleeps
-/// elsewhere: the dump lists the new sleep alone. (The wake runs on the
-/// waker's side, where the sleeper's slot is not current; the sleeper
-/// clears its record when it runs again.)
-fn rcuwait_sleep_ends_with_its_wake(rt: Runtime) {
+/// Runs `first_wait` then a wait on a fresh unnamed queue in one task, and
+/// checks the dump: the task is listed asleep on `first` (a queue's name)
+/// alone; once `wake` ends that sleep and the task sleeps on the queue,
+/// on the queue alone (the ended sleep is no longer listed).
+fn ended_sleep_unlisted<F>(rt: Runtime, first: &str, first_wait: F, wake: impl FnOnce())
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let rcu = Arc::new(waitrt::sync::RcuWait::named("obs_rcu"));
     let queue = Arc::new(WaitQueue::new());
-    let rcu_id = "obs_rcu".to_string();
     let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
     let task = {
-        let (step, rcu, queue) = (step.clone(), rcu.clone(), queue.clone());
-        TaskBuilder::new().name("rcu_then_queue").spawn_on(
+        let (step, queue) = (step.clone(), queue.clone());
+        TaskBuilder::new().name("first_then_queue").spawn_on(
             async move {
-                rcu.wait_event(|| step.load(SeqCst) >= 1).await?;
-                queue.wait_event(|| step.load(SeqCst) >= 2).await
+                first_wait.await;
+                queue.wait_event(|| step.load(SeqCst) >= 1).await
             },
             rt.handle(),
         )
     };
     let id = task.id();
-    let handle = rt.handle().clone();
-    let driver = std::thread::spawn(move || {
-        rt.block_on(async { task.await.unwrap().unwrap() });
-        rt.shutdown_timeout(WATCHDOG);
-    });
+    let (handle, driver) = drive_until_done(rt, task);
     // A named queue by its name, an unnamed one by its address.
     let queues_of = |dump: &Dump| -> Vec<String> {
         dump.task(id)
@@ -483,122 +483,68 @@ fn rcuwait_sleep_ends_with_its_wake(rt: Runtime) {
             })
             .unwrap_or_default()
     };
-    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
-        let start = Instant::now();
-        loop {
-            let dump = handle.dump();
-            if ok(&dump) {
-                return dump;
-            }
-            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
-    dump_until(&mut |dump| queues_of(dump) == [rcu_id.clone()]);
-    step.store(1, SeqCst);
-    rcu.wake_up();
-    let dump = dump_until(&mut |dump| queues_of(dump).contains(&queue_id));
+    dump_until_on(&handle, |dump| queues_of(dump) == [first]);
+    wake();
+    let dump = dump_until_on(&handle, |dump| queues_of(dump).contains(&queue_id));
     assert_eq!(queues_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
-    step.store(2, SeqCst);
+    step.store(1, SeqCst);
     queue.wake_up_all();
     driver.join().unwrap();
+}
+
+fn registry_runtime(workers: usize) -> Runtime {
+    let mut builder = if workers == 1 {
+        Builder::new_current_thread()
+    } else {
+        let mut builder = Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder.enable_all().wait_registry(true).build().unwrap()
+}
+
+/// A sleep on an [`RcuWait`](waitrt::sync::RcuWait) that a wake from
+/// another thread ends: the wake runs where the sleeper's slot is not
+/// current, and the sleeper clears its record when it runs again.
+fn rcuwait_sleep_ends_with_its_wake(workers: usize) {
+    let go = Arc::new(AtomicBool::new(false));
+    let rcu = Arc::new(waitrt::sync::RcuWait::named("obs_rcu"));
+    let first_wait = {
+        let (go, rcu) = (go.clone(), rcu.clone());
+        async move { rcu.wait_event(|| go.load(SeqCst)).await.unwrap() }
+    };
+    ended_sleep_unlisted(registry_runtime(workers), "obs_rcu", first_wait, || {
+        go.store(true, SeqCst);
+        rcu.wake_up();
+    });
 }
 
 #[test]
 fn rcuwait_sleep_ends_with_its_wake_current_thread() {
-    let rt = Builder::new_current_thread()
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    rcuwait_sleep_ends_with_its_wake(rt);
+    rcuwait_sleep_ends_with_its_wake(1);
 }
 
 #[test]
 fn rcuwait_sleep_ends_with_its_wake_multi_thread() {
-    let rt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    rcuwait_sleep_ends_with_its_wake(rt);
+    rcuwait_sleep_ends_with_its_wake(2);
 }
 
 /// The same for a oneshot receiver, whose fast path writes its sleep into
-/// the task's slot itself: once the value came and the task sleeps
-/// elsewhere, the dump lists the new sleep alone.
-fn oneshot_sleep_ends_with_its_value(rt: Runtime) {
-    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+/// the task's slot itself.
+fn oneshot_sleep_ends_with_its_value(workers: usize) {
     let (tx, rx) = waitrt::sync::oneshot::channel::<()>();
-    let queue = Arc::new(WaitQueue::new());
-    let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
-    let task = {
-        let (step, queue) = (step.clone(), queue.clone());
-        TaskBuilder::new().name("oneshot_then_queue").spawn_on(
-            async move {
-                rx.await.unwrap();
-                queue.wait_event(|| step.load(SeqCst) >= 1).await
-            },
-            rt.handle(),
-        )
-    };
-    let id = task.id();
-    let handle = rt.handle().clone();
-    let driver = std::thread::spawn(move || {
-        rt.block_on(async { task.await.unwrap().unwrap() });
-        rt.shutdown_timeout(WATCHDOG);
+    let first_wait = async move { rx.await.unwrap() };
+    ended_sleep_unlisted(registry_runtime(workers), "oneshot", first_wait, || {
+        tx.send(()).unwrap();
     });
-    let queues_of = |dump: &Dump| -> Vec<String> {
-        dump.task(id)
-            .map(|t| {
-                t.waits
-                    .iter()
-                    .map(|w| {
-                        w.queue_name
-                            .map_or_else(|| format!("{:?}", w.queue), str::to_string)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let dump_until = |ok: &mut dyn FnMut(&Dump) -> bool| -> Dump {
-        let start = Instant::now();
-        loop {
-            let dump = handle.dump();
-            if ok(&dump) {
-                return dump;
-            }
-            assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
-    dump_until(&mut |dump| queues_of(dump) == ["oneshot"]);
-    tx.send(()).unwrap();
-    let dump = dump_until(&mut |dump| queues_of(dump).contains(&queue_id));
-    assert_eq!(queues_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
-    step.store(1, SeqCst);
-    queue.wake_up_all();
-    driver.join().unwrap();
 }
 
 #[test]
 fn oneshot_sleep_ends_with_its_value_current_thread() {
-    let rt = Builder::new_current_thread()
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    oneshot_sleep_ends_with_its_value(rt);
+    oneshot_sleep_ends_with_its_value(1);
 }
 
 #[test]
 fn oneshot_sleep_ends_with_its_value_multi_thread() {
-    let rt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    oneshot_sleep_ends_with_its_value(rt);
+    oneshot_sleep_ends_with_its_value(2);
 }
