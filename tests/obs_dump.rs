@@ -44,6 +44,19 @@ fn dump_until_on(handle: &waitrt::Handle, mut ok: impl FnMut(&Dump) -> bool) -> 
     }
 }
 
+/// A runtime with the wait registry's task slots on: current-thread for
+/// `workers == 1`, else that many workers.
+fn registry_runtime(workers: usize) -> Runtime {
+    let mut builder = if workers == 1 {
+        Builder::new_current_thread()
+    } else {
+        let mut builder = Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder.enable_all().wait_registry(true).build().unwrap()
+}
+
 fn file_of(site: &std::panic::Location<'_>) -> String {
     site.file().replace('\\', "/")
 }
@@ -250,23 +263,12 @@ fn everything(rt: Runtime, flavour: &str) {
 
 #[test]
 fn dump_current_thread() {
-    let rt = Builder::new_current_thread()
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    everything(rt, "current_thread");
+    everything(registry_runtime(1), "current_thread");
 }
 
 #[test]
 fn dump_multi_thread() {
-    let rt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    everything(rt, "multi_thread");
+    everything(registry_runtime(2), "multi_thread");
 }
 
 /// The child half of `sigquit_prints_the_dump` (does nothing unless the
@@ -427,23 +429,12 @@ fn current_sleeps_only(rt: Runtime) {
 
 #[test]
 fn current_sleeps_only_current_thread() {
-    let rt = Builder::new_current_thread()
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    current_sleeps_only(rt);
+    current_sleeps_only(registry_runtime(1));
 }
 
 #[test]
 fn current_sleeps_only_multi_thread() {
-    let rt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .wait_registry(true)
-        .build()
-        .unwrap();
-    current_sleeps_only(rt);
+    current_sleeps_only(registry_runtime(2));
 }
 
 /// Runs `first_wait` then a wait on a fresh unnamed queue in one task, and
@@ -490,17 +481,6 @@ where
     step.store(1, SeqCst);
     queue.wake_up_all();
     driver.join().unwrap();
-}
-
-fn registry_runtime(workers: usize) -> Runtime {
-    let mut builder = if workers == 1 {
-        Builder::new_current_thread()
-    } else {
-        let mut builder = Builder::new_multi_thread();
-        builder.worker_threads(workers);
-        builder
-    };
-    builder.enable_all().wait_registry(true).build().unwrap()
 }
 
 /// A sleep on an [`RcuWait`](waitrt::sync::RcuWait) that a wake from
