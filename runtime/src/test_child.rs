@@ -18,6 +18,7 @@ pub(crate) fn run_test_in_child(
     body: impl FnOnce(),
 ) -> Option<(Option<ExitStatus>, String)> {
     if std::env::var(marker).as_deref() == Ok(test) {
+        default_interrupts();
         body();
         return None;
     }
@@ -50,4 +51,21 @@ pub(crate) fn run_test_in_child(
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let _ = std::fs::remove_file(&log_path);
     Some((status, text))
+}
+
+/// Gives `SIGINT` and `SIGQUIT` their default actions in a child, whose
+/// tests check them: a test run started in the background of a
+/// non-interactive shell has both ignored, and a child inherits that
+/// (seen in CI: `a_failed_thread_spawn_installs_no_handler` found SIGINT
+/// "swallowed").
+#[allow(unsafe_code)]
+fn default_interrupts() {
+    for signal in [libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: test-only. `SIG_DFL` installs no handler, and this runs
+        // first in the child's one test, before it starts any thread or
+        // handler of its own.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
 }
