@@ -97,7 +97,7 @@ impl<S> Slot<S> {
 }
 
 /// The registry key's sequence part: one sleeper, one key.
-const SEQ: u64 = 0;
+const SEQ: u64 = registry::SOLE_SEQ;
 
 // ===== impl RcuWait =====
 
@@ -439,7 +439,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
     #[inline]
     fn forget_stale(&self) {
         if !self.armed.load(Ordering::Relaxed) && registry::is_recording() {
-            registry::forget_stale(self.id(), SEQ);
+            registry::forget_sleep(self.id());
         }
     }
 

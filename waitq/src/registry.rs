@@ -754,7 +754,7 @@ pub(crate) fn remove_on(queue: QueueId, seq: u64) {
 /// the map at once; from a task's slot only when that slot is the
 /// current one (the sleeper's own poll ends its wait). A wake from
 /// another task leaves the sleeper's slot to the sleeper, which clears it
-/// when it runs again ([`forget_stale`]): looking for it in the map
+/// when it runs again ([`forget_sleep`]): looking for it in the map
 /// instead cost every such wake a map lookup, and left the record in the
 /// slot, so that the sleeper's later sleeps all went to the map (a TCP
 /// echo round trip ran 1.4x the instructions with the registry on).
@@ -767,14 +767,6 @@ pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
         }
         Listed::InMap => remove_from_map(queue, seq),
     }
-}
-
-/// The sleeper of `queue`'s sleep `seq` runs again with no waker of its
-/// stored (a wake took it): its task's slot no longer lists that sleep.
-/// Only while the registry records (the caller tests [`is_recording`]).
-#[inline]
-pub(crate) fn forget_stale(queue: QueueId, seq: u64) {
-    slot::try_remove(queue, seq);
 }
 
 /// Lists the current task's sleep on `queue` in the task's own slot, for
@@ -812,7 +804,7 @@ pub fn note_sleep(
         return false;
     }
     let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
-    slot::try_record(queue, queue_name, 0, site, packed)
+    slot::try_record(queue, queue_name, SOLE_SEQ, site, packed)
 }
 
 /// Whether [`note_sleep`] would list a sleep now: the registry records
@@ -827,8 +819,13 @@ pub fn slot_is_free() -> bool {
 /// slot no longer lists the sleep [`note_sleep`] listed, if it still does.
 #[inline]
 pub fn forget_sleep(queue: QueueId) {
-    slot::try_remove(queue, 0);
+    slot::try_remove(queue, SOLE_SEQ);
 }
+
+/// The key's sequence part for a wait with one sleeper at most (an
+/// [`RcuWait`](crate::RcuWait), a [`note_sleep`] sleep): one sleeper, one
+/// key.
+pub(crate) const SOLE_SEQ: u64 = 0;
 
 /// [`remove_on`] from the shared map: the sleep is not in the current
 /// task's slot (it went to the map, or the wait ends outside its task).
