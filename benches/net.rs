@@ -26,7 +26,7 @@
 //! NET_BENCH_IN_PROCESS=1 cargo bench --bench net        # every run in one process
 //! NET_BENCH_SAMPLES=1 cargo bench --bench net           # every run's figure (bimodal rows)
 //! NET_BENCH_CHILD=tcp_bulk/2wk NET_BENCH_CONTENDER=tokio strace -f -c target/release/deps/net-…
-//! NET_BENCH_WAIT_REGISTRY=1 cargo bench --bench net   # ours with Builder::wait_registry(true)
+//! NET_BENCH_WAIT_REGISTRY=0 cargo bench --bench net   # ours with Builder::wait_registry(false)
 //! ```
 //!
 //! `NET_BENCH_SINK_PAUSE_US=60` delays the bulk sink's reads (a

@@ -37,7 +37,7 @@
 //! cargo bench --bench runtime
 //! RT_BENCH_SCALE=0.02 RT_BENCH_PAIRS=2 RT_BENCH_FILTER=herd cargo bench --bench runtime
 //! RT_BENCH_IN_PROCESS=1 cargo bench --bench runtime      # every run in one process
-//! RT_BENCH_WAIT_REGISTRY=1 cargo bench --bench runtime    # ours with Builder::wait_registry(true)
+//! RT_BENCH_WAIT_REGISTRY=0 cargo bench --bench runtime    # ours with Builder::wait_registry(false)
 //! RT_BENCH_WAIT_REGISTRY=full cargo bench --bench runtime # ours with the whole registry on
 //! RT_BENCH_CHILD=herd/ct RT_BENCH_CONTENDER=ours perf stat target/release/deps/runtime-…
 //! ```
@@ -205,11 +205,12 @@ impl Rt for Ours {
             builder.worker_threads(workers);
             builder
         };
-        // What the wait registry costs a row (issue 22): `1` lists tasks'
-        // sleeps in their slots (`Builder::wait_registry`), `full` every
+        // What the wait registry costs a row (issue 22): by default (as
+        // the runtime's) tasks' sleeps go to their slots
+        // (`Builder::wait_registry`), `0` lists none, `full` lists every
         // sleep in the shared map (as the hung-task detector has it).
         let registry = std::env::var("RT_BENCH_WAIT_REGISTRY").unwrap_or_default();
-        let rt = builder.enable_all().wait_registry(registry == "1").build();
+        let rt = builder.enable_all().wait_registry(registry != "0").build();
         if registry == "full" {
             waitq::registry::enable();
         }

@@ -46,7 +46,7 @@
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench --bench sync
 //! SYNC_BENCH_SCALE=0.05 SYNC_BENCH_PAIRS=2 SYNC_BENCH_FILTER=mpsc cargo bench --bench sync
-//! SYNC_BENCH_WAIT_REGISTRY=1 cargo bench --bench sync   # ours with Builder::wait_registry(true)
+//! SYNC_BENCH_WAIT_REGISTRY=0 cargo bench --bench sync   # ours with Builder::wait_registry(false)
 //! ```
 
 use std::future::Future;

@@ -1,7 +1,8 @@
 //! `waitrt::sync::oneshot`'s fast path on real threads: the receiver's
 //! waker cell and the state word (see the module's "Internals"). This
-//! binary installs no test hook and leaves the wait registry off, so
-//! every receive here takes the fast path (the toolkit's runs in
+//! binary installs no test hook and builds its runtime with the wait
+//! registry off (`wait_registry(false)`), so every receive here takes the
+//! bare fast path (the toolkit's runs in
 //! `tests/sync_oneshot.rs` take the observed path, on the queue).
 #[macro_use]
 mod support;
@@ -56,7 +57,16 @@ fn sender_thread(
 #[test]
 fn no_wake_is_lost_between_the_check_and_the_store() {
     support::watchdog("oneshot fast path", support::WATCHDOG, || {
-        let rt = waitrt::Builder::new_current_thread().build().unwrap();
+        let rt = waitrt::Builder::new_current_thread()
+            .wait_registry(false)
+            .build()
+            .unwrap();
+        // The registry is on by default; this binary's only runtime opts
+        // out, so the receives below take the bare fast path.
+        assert!(
+            !waitq::registry::is_recording(),
+            "wait_registry(false) left the registry on"
+        );
         let (to_sender, senders) = mpsc::channel();
         let thread = sender_thread(senders);
         rt.block_on(async move {

@@ -211,11 +211,12 @@ pub fn env_or<T: std::str::FromStr>(prefix: &str, name: &str, default: T) -> T {
     })
 }
 
-/// `{PREFIX}_WAIT_REGISTRY=1`: ours runs with the wait registry's task
-/// slots on ([`waitrt::Builder::wait_registry`]), to measure what the
-/// registry costs a row (issue 22: at most 2 % on the hot paths).
+/// Whether ours runs with the wait registry's task slots on
+/// ([`waitrt::Builder::wait_registry`]): on, as the runtime's default,
+/// unless `{PREFIX}_WAIT_REGISTRY=0`, which measures what the registry
+/// costs a row (issue 22: at most 2 % on the hot paths).
 pub fn wait_registry(prefix: &str) -> bool {
-    env_or(prefix, "WAIT_REGISTRY", 0u8) == 1
+    env_or(prefix, "WAIT_REGISTRY", 1u8) != 0
 }
 
 /// Runs the binary: a child when `{PREFIX}_CHILD` is set, the driver

@@ -69,7 +69,12 @@ impl Builder {
             unhandled_panic: UnhandledPanic::Ignore,
             drop_timeout: Duration::from_secs(10),
             process_pidfd: true,
-            obs: crate::obs::Config::default(),
+            obs: crate::obs::Config {
+                // Issue 22: who sleeps on what is known from the start, so
+                // that the first dump of a hung service already says it.
+                wait_registry: true,
+                ..crate::obs::Config::default()
+            },
         }
     }
 
@@ -297,27 +302,39 @@ impl Builder {
         self
     }
 
-    /// Turns on the wait registry ([`waitq::registry`]), for the whole
-    /// process from now on: every waiter that sleeps is listed (queue, wait
-    /// site, kind, since when, task), and [`Handle::dump`](crate::Handle::dump)
-    /// shows who sleeps on what. [`dump_on_sigquit`](Self::dump_on_sigquit)
-    /// and [`hung_task_timeout`](Self::hung_task_timeout) turn it on too.
-    /// A task's sleep is written into the task's own slot with plain
-    /// stores. With it on, a TCP echo round trip took 1.00x-1.02x its
-    /// time, a contended `Mutex` 1.03x and a oneshot 1.06x
-    /// (`NET_BENCH_WAIT_REGISTRY=1`, `SYNC_BENCH_WAIT_REGISTRY=1`); the
-    /// pure wake loops pay most: a ping-pong of two tasks, all sleeps and
-    /// wakes, 1.03x-1.04x, a herd of 1,000 waiters 1.05x-1.08x
-    /// (`RT_BENCH_WAIT_REGISTRY=1 cargo bench --bench runtime`). The hung-task and lost-grant detectors list every sleep
-    /// in the registry's shared map instead, about 50 ns per sleep (1.6x
-    /// on that ping-pong). Off by default; without it a dump still lists
-    /// every task, the timers, busy workers and running tasks, but not what
-    /// a sleeping task waits on.
+    /// Whether the wait registry ([`waitq::registry`]) lists what each
+    /// task sleeps on: the queue, the wait site, the kind, since when.
+    /// **On by default**, so that [`Handle::dump`](crate::Handle::dump)
+    /// (and [`dump_on_sigquit`](Self::dump_on_sigquit)) answers "which
+    /// task sleeps on what" in a service that was never set up for it.
+    /// `wait_registry(false)` opts out, for a program that has measured
+    /// the cost and wants it back; a dump then still lists every task,
+    /// the timers, busy workers and running tasks, but not what a sleeping
+    /// task waits on.
+    ///
+    /// The switch is process-wide and one-way: the first runtime built
+    /// with it on (the default) turns the registry on for the whole
+    /// process, so `false` keeps it off only where no other runtime in the
+    /// process has it on.
+    ///
+    /// Cost: a task's sleep is written into the task's own slot with
+    /// plain stores (no lock, no allocation). Measured with it on against
+    /// off, one process per run, alternating (median of 6 or more pairs):
+    /// a TCP echo round trip 1.00x-1.02x its time
+    /// (`NET_BENCH_WAIT_REGISTRY`), a contended `Mutex` 1.03x and a oneshot
+    /// 1.06x (`SYNC_BENCH_WAIT_REGISTRY`); the pure wake loops pay most: a
+    /// ping-pong of two tasks, all sleeps and wakes, 1.03x-1.04x, a herd
+    /// of 1,000 waiters 1.05x-1.08x (`RT_BENCH_WAIT_REGISTRY=0|1 cargo
+    /// bench --bench runtime`). The hung-task and lost-grant detectors list
+    /// every sleep in the registry's shared map instead, about 50 ns per
+    /// sleep (1.6x on that ping-pong), and stay off by default.
     ///
     /// # Examples
     ///
     /// ```
-    /// let rt = waitrt::Builder::new_current_thread().wait_registry(true).build().unwrap();
+    /// // On by default (`Handle::dump` shows what a dump then says);
+    /// // opting out, for this runtime's process:
+    /// let rt = waitrt::Builder::new_current_thread().wait_registry(false).build().unwrap();
     /// # drop(rt);
     /// ```
     pub fn wait_registry(&mut self, enable: bool) -> &mut Self {

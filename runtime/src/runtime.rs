@@ -364,8 +364,8 @@ impl Handle {
     ///
     /// ```
     /// static SMBIOD_WAIT: waitrt::sync::WaitQueue = waitrt::sync::WaitQueue::named("smbiod_wait");
-    /// // The wait registry lists what each task sleeps on (off by default).
-    /// let rt = waitrt::Builder::new_current_thread().wait_registry(true).build().unwrap();
+    /// // The wait registry (on by default) lists what each task sleeps on.
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
     /// let daemon = waitrt::task::Builder::new()
     ///     .name("smbiod")
     ///     .spawn_on(async { SMBIOD_WAIT.wait_event(|| false).await }, rt.handle());

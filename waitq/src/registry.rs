@@ -13,8 +13,8 @@
 //! hung-task detector reads it without polling anything. It has two
 //! levels:
 //!
-//! - **Slots** ([`enable_slots`]: a runtime built with a dump or registry
-//!   option turns it on): an executor keeps a [`SleepSlot`] per task and
+//! - **Slots** ([`enable_slots`]: the runtime `waitrt` turns it on by
+//!   default, its `Builder::wait_registry(false)` leaves it off): an executor keeps a [`SleepSlot`] per task and
 //!   [enters](enter_slot) it while it polls the task; a task's sleep is
 //!   written there with plain stores, and its executor reads the slots of
 //!   its tasks for a dump. A second sleep of the same task at once, a

@@ -83,8 +83,8 @@
 //! registry's task slots on (`Builder::wait_registry`, task dumps), the
 //! fast path writes its sleep into the task's slot itself
 //! (`registry::note_sleep`) and clears it when it runs again: on the
-//! queue instead, a receive took 2.08x as long (`oneshot/ct`,
-//! `SYNC_BENCH_WAIT_REGISTRY=1`). A receiver whose task's slot is taken
+//! queue instead, a receive took 2.08x as long (`oneshot/ct`, against
+//! `SYNC_BENCH_WAIT_REGISTRY=0`). A receiver whose task's slot is taken
 //! (a second sleep at once) or that runs outside a task takes the queue.
 //!
 //! The two cells are the crate's audited `unsafe` (see the crate docs):
