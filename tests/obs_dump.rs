@@ -528,3 +528,71 @@ fn oneshot_sleep_ends_with_its_value_current_thread() {
 fn oneshot_sleep_ends_with_its_value_multi_thread() {
     oneshot_sleep_ends_with_its_value(2);
 }
+
+/// A task that ends with its wait still listed (the wait future leaked,
+/// so nothing unlisted it) leaves its record in the sleep slot under its
+/// task key, which the runtime no longer clears when a task ends: the
+/// tasks spawned next, one of which gets that key, must neither show that
+/// record as their own nor lose their own sleeps to it.
+fn ended_task_record_is_not_the_next_tasks(workers: usize) {
+    static LEFT: WaitQueue = WaitQueue::named("left_behind");
+    static NEXT: WaitQueue = WaitQueue::named("next_task_queue");
+    /// More than the owned-task list's shards (16): a key is picked by
+    /// the task id's shard, so one of these reuses the leaker's.
+    const NEXT_TASKS: usize = 64;
+    let rt = registry_runtime(workers);
+    let leaker = rt.spawn(async {
+        let mut wait = Box::pin(LEFT.wait_event(|| false));
+        assert!(futures::poll!(wait.as_mut()).is_pending());
+        std::mem::forget(wait); // listed, and never unlisted
+    });
+    rt.block_on(leaker).unwrap();
+    let next: Vec<_> = (0..NEXT_TASKS)
+        .map(|_| {
+            rt.spawn(async {
+                waitrt::task::yield_now().await;
+                NEXT.wait_event(|| false).await
+            })
+        })
+        .collect();
+    let waits_of = |dump: &Dump| -> Vec<Vec<Option<&'static str>>> {
+        next.iter()
+            .map(|task| {
+                dump.task(task.id())
+                    .map(|t| t.waits.iter().map(|w| w.queue_name).collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    // Whether they slept yet or not, none lists the leaked sleep.
+    let dump = rt.handle().dump();
+    let waits = waits_of(&dump);
+    assert!(
+        !waits
+            .iter()
+            .flatten()
+            .any(|&name| name == Some("left_behind")),
+        "{dump}"
+    );
+    // Each one's own sleep is listed, and only it.
+    let dump = dump_until(&rt, |dump| {
+        rt.block_on(waitrt::task::yield_now());
+        waits_of(dump).iter().all(|waits| !waits.is_empty())
+    });
+    for waits in waits_of(&dump) {
+        assert_eq!(waits, vec![Some("next_task_queue")], "{dump}");
+    }
+    for task in next {
+        task.abort();
+    }
+}
+
+#[test]
+fn ended_task_record_is_not_the_next_tasks_current_thread() {
+    ended_task_record_is_not_the_next_tasks(1);
+}
+
+#[test]
+fn ended_task_record_is_not_the_next_tasks_multi_thread() {
+    ended_task_record_is_not_the_next_tasks(2);
+}

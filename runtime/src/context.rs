@@ -181,7 +181,13 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
             .sleeps
             .get(current.owned_key)
             .map(|slot| unsafe { &*std::ptr::from_ref::<SleepSlot>(slot) });
-        waitq::registry::enter_slot(slot);
+        // Stamped with the task's id: a record an ended task left under
+        // this key counts as empty, so the slot is not cleared when a task
+        // ends (`Scheduler::release`).
+        match (slot, std::num::NonZeroU64::new(header.id.0)) {
+            (Some(slot), Some(owner)) => waitq::registry::enter_owned_slot(slot, owner),
+            _ => waitq::registry::enter_slot(None),
+        }
     }
     let previous = CONTEXT.with(|cx| {
         cx.yielded.set(false);

@@ -194,15 +194,6 @@ impl SleepSlots {
         let (chunk, offset) = Self::locate(key)?;
         self.chunks.get(chunk)?.get()?.get(offset)
     }
-
-    /// Empties the slot of a task that completed, for the next task under
-    /// its key (a wait that ended outside its task's polls, say when the
-    /// future was dropped, may have left its record).
-    pub(crate) fn clear(&self, key: usize) {
-        if let Some(slot) = self.peek(key) {
-            slot.clear_any();
-        }
-    }
 }
 
 /// The runtime's observability state (in `Common`).

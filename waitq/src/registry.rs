@@ -86,7 +86,7 @@ use crate::sync::{AtomicU64, AtomicU8, Mutex, MutexGuard, Ordering, PoisonError}
 mod slot;
 
 pub(crate) use slot::pack_kind;
-pub use slot::{enter_slot, RawSleep, SleepSlot};
+pub use slot::{enter_owned_slot, enter_slot, RawSleep, SleepSlot};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread
@@ -634,11 +634,11 @@ pub(crate) fn record(
 /// takes the sleep of `queue` as it is (the whole registry is off and the
 /// queue has no name to copy); `None`: take [`record`]'s way.
 #[inline(always)]
-pub(crate) fn free_slot(queue: &crate::WaitQueue) -> Option<&'static SleepSlot> {
+pub(crate) fn free_slot(queue: &crate::WaitQueue) -> Option<(&'static SleepSlot, u64)> {
     if MODE.load(Ordering::Relaxed) & FULL != 0 || queue.is_named() {
         return None;
     }
-    slot::current().filter(|slot| slot.is_empty())
+    slot::current_free()
 }
 
 /// Where [`record_on`] listed a sleep, so that a wake from another task
@@ -843,7 +843,7 @@ pub fn note_sleep(
 /// this thread has a free slot.
 #[inline]
 pub fn slot_is_free() -> bool {
-    is_recording() && !is_enabled() && slot::current().is_some_and(SleepSlot::is_empty)
+    is_recording() && !is_enabled() && slot::current_free().is_some()
 }
 
 /// The sleeper on `queue` runs again (or gives up): the current task's

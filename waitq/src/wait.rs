@@ -373,9 +373,15 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         let exclusive = self.class == Class::Exclusive;
         // The common case first, with no call in it: a task's sleep on a
         // queue without a name goes to the task's own slot.
-        if let Some(slot) = registry::free_slot(&self.queue) {
+        if let Some((slot, owner)) = registry::free_slot(&self.queue) {
             let kind = registry::pack_kind(api_bits, self.state, exclusive);
-            slot.write_unnamed(QueueId::of(&self.queue), handle.seq(), self.site, kind);
+            slot.write_unnamed(
+                owner,
+                QueueId::of(&self.queue),
+                handle.seq(),
+                self.site,
+                kind,
+            );
             self.flags |= RECORDED;
             return;
         }

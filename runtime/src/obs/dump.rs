@@ -201,7 +201,9 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         let data = Arc::as_ptr(&task) as *const () as usize;
         let mut mine = waits.remove(&header.id.0).unwrap_or_default();
         let slot = common.obs.sleeps.peek(header.owned_key());
-        if let Some(sleep) = slot.and_then(|slot| slot.read()) {
+        // A record another task left under this key is not this task's.
+        let sleep = slot.and_then(|slot| slot.read());
+        if let Some(sleep) = sleep.filter(|sleep| sleep.owner == header.id.0) {
             mine.push(super::slot_waiting(sleep, header.id));
         }
         mine.sort_by_key(|w| w.since);
