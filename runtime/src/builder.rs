@@ -318,16 +318,20 @@ impl Builder {
     /// process has it on.
     ///
     /// Cost: a task's sleep is written into the task's own slot with
-    /// plain stores (no lock, no allocation). Measured with it on against
-    /// off, one process per run, alternating (median of 6 or more pairs):
-    /// a TCP echo round trip 1.00x-1.02x its time
-    /// (`NET_BENCH_WAIT_REGISTRY`), a contended `Mutex` 1.03x and a oneshot
-    /// 1.06x (`SYNC_BENCH_WAIT_REGISTRY`); the pure wake loops pay most: a
-    /// ping-pong of two tasks, all sleeps and wakes, 1.03x-1.04x, a herd
-    /// of 1,000 waiters 1.05x-1.08x (`RT_BENCH_WAIT_REGISTRY=0|1 cargo
-    /// bench --bench runtime`). The hung-task and lost-grant detectors list
-    /// every sleep in the registry's shared map instead, about 50 ns per
-    /// sleep (1.6x on that ping-pong), and stay off by default.
+    /// plain stores (no lock, no allocation), about 130 instructions per
+    /// sleep. Measured on against off, one process per run, order
+    /// alternating, median of 8 pairs (2 vCPUs; the 2-worker rows swing
+    /// by 10 % and more from run to run): the pure wake loops pay most, a
+    /// ping-pong of two tasks 1.03x-1.04x and a herd of 1,000 waiters
+    /// 1.04x-1.05x (`RT_BENCH_WAIT_REGISTRY=0` turns it off in `cargo
+    /// bench --bench runtime`); a contended `Mutex`, `Semaphore`, `RwLock`
+    /// and `watch` about 1.03x on one thread, `mpsc`, `broadcast` and
+    /// `oneshot` 0.99x-1.03x (`SYNC_BENCH_WAIT_REGISTRY=0`); TCP echo and
+    /// bulk 0.98x-1.01x (`NET_BENCH_WAIT_REGISTRY=0`); spawning and
+    /// yielding 0.98x-1.06x.
+    /// The hung-task and lost-grant detectors list every sleep in the
+    /// registry's shared map instead, about 50 ns per sleep (1.6x on that
+    /// ping-pong), and stay off by default.
     ///
     /// # Examples
     ///
