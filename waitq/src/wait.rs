@@ -375,9 +375,10 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         // queue without a name goes to the task's own slot.
         if let Some((slot, owner)) = registry::free_slot(&self.queue) {
             let kind = registry::pack_kind(api_bits, self.state, exclusive);
-            slot.write_unnamed(
+            slot.write(
                 owner,
                 QueueId::of(&self.queue),
+                None,
                 handle.seq(),
                 self.site,
                 kind,

@@ -173,20 +173,6 @@ impl SleepSlot {
         self.queue.load(Ordering::Relaxed) == 0 || self.owner.load(Ordering::Relaxed) != owner
     }
 
-    /// Writes a sleep on a queue without a name into a slot free for
-    /// `owner` ([`super::free_slot`] found it so).
-    #[inline(always)]
-    pub(crate) fn write_unnamed(
-        &self,
-        owner: u64,
-        queue: QueueId,
-        seq: u64,
-        site: &'static Location<'static>,
-        kind: u32,
-    ) {
-        self.write(owner, queue, None, seq, site, kind);
-    }
-
     /// Writes a sleep if the slot is free for `owner`; `false`: it holds
     /// another of its sleeps.
     #[inline]
@@ -206,13 +192,14 @@ impl SleepSlot {
         free
     }
 
-    /// Writes a sleep (the slot is free). `kind` is packed
+    /// Writes a sleep (the slot is free for `owner`: [`try_write`](Self::try_write)
+    /// or [`super::free_slot`] found it so). `kind` is packed
     /// ([`pack_kind`]); a new sleep has no deadline until
     /// [`set_deadline`](Self::set_deadline) notes one. A name too long for
     /// `kind`'s bits is left out (never cut: the reader turns it back into
     /// a `str`).
     #[inline(always)]
-    fn write(
+    pub(crate) fn write(
         &self,
         owner: u64,
         queue: QueueId,
