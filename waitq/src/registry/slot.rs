@@ -173,27 +173,8 @@ impl SleepSlot {
         self.queue.load(Ordering::Relaxed) == 0 || self.owner.load(Ordering::Relaxed) != owner
     }
 
-    /// Writes a sleep if the slot is free for `owner`; `false`: it holds
-    /// another of its sleeps.
-    #[inline]
-    fn try_write(
-        &self,
-        owner: u64,
-        queue: QueueId,
-        queue_name: Option<&'static str>,
-        seq: u64,
-        site: &'static Location<'static>,
-        kind: u32,
-    ) -> bool {
-        let free = self.is_free_for(owner);
-        if free {
-            self.write(owner, queue, queue_name, seq, site, kind);
-        }
-        free
-    }
-
-    /// Writes a sleep (the slot is free for `owner`: [`try_write`](Self::try_write)
-    /// or [`super::free_slot`] found it so). `kind` is packed
+    /// Writes a sleep (the slot is free for `owner`: [`current_free`]
+    /// found it so). `kind` is packed
     /// ([`pack_kind`]); a new sleep has no deadline until
     /// [`set_deadline`](Self::set_deadline) notes one. A name too long for
     /// `kind`'s bits is left out (never cut: the reader turns it back into
@@ -424,8 +405,9 @@ pub(super) fn try_record(
     site: &'static Location<'static>,
     kind: u32,
 ) -> bool {
-    let (slot, owner) = CURRENT.with(Cell::get);
-    slot.is_some_and(|slot| slot.try_write(owner, queue, queue_name, seq, site, kind))
+    current_free()
+        .map(|(slot, owner)| slot.write(owner, queue, queue_name, seq, site, kind))
+        .is_some()
 }
 
 /// Clears the sleep from the current task's slot, if it is there.
@@ -484,14 +466,15 @@ mod tests {
                     let which = (i % 2) as usize;
                     let queue = QueueId::of_addr(0x1000 * (which + 1));
                     let kind = pack_kind(WaitApi::Event.to_bits(), TaskState::Killable, which == 1);
-                    assert!(SLOT.try_write(
+                    assert!(SLOT.is_free_for(0));
+                    SLOT.write(
                         0,
                         queue,
                         Some(NAMES[which]),
                         which as u64,
                         sites[which],
-                        kind
-                    ));
+                        kind,
+                    );
                     assert!(SLOT.clear(queue, which as u64));
                 }
                 done.store(true, Ordering::Relaxed);
