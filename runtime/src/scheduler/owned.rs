@@ -46,15 +46,28 @@ impl OwnedTasks {
     }
 
     /// Adds a task; `Err` once the list is closed (shutdown began).
-    pub(crate) fn insert(&self, task: TaskRef) -> Result<usize, TaskRef> {
+    ///
+    /// # Panics
+    ///
+    /// When the task's key would not fit the header's four bytes: more
+    /// than about 4 billion live tasks in one runtime (400 GB of tasks),
+    /// as `Vec` panics on a capacity overflow.
+    pub(crate) fn insert(&self, task: TaskRef) -> Result<u32, TaskRef> {
         let index = task.header().id.0 as usize % SHARDS;
         let mut shard = self.shard(index);
         if shard.closed {
             return Err(task);
         }
-        let key = shard.tasks.insert(task);
+        let key = shard.tasks.insert(task) * SHARDS + index;
         shard.spawned += 1;
-        Ok(key * SHARDS + index)
+        match u32::try_from(key) {
+            Ok(key) if key != u32::MAX => Ok(key),
+            _ => {
+                drop(shard.tasks.remove(key / SHARDS));
+                drop(shard);
+                panic!("more than 4 billion live tasks in one runtime");
+            }
+        }
     }
 
     /// The task listed under `key`, if any (a key is reused once its task

@@ -11,11 +11,12 @@ use std::cell::UnsafeCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_task::{waker_ref, ArcWake};
+use once_cell::race::OnceBox;
 
 use waitq::{TaskSignals, WaitQueue};
 
@@ -37,16 +38,19 @@ pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) id: Id,
     pub(crate) scheduler: Scheduler,
-    /// Key in the runtime's owned-task list; set once before the first poll.
-    pub(crate) owned_key: AtomicUsize,
+    /// Key in the runtime's owned-task list; set once before the first
+    /// poll (`u32::MAX` until then). Four bytes, beside the four of
+    /// `state`: see `rare`.
+    pub(crate) owned_key: AtomicU32,
     /// Where it was spawned (`#[track_caller]`), for task dumps.
     pub(crate) site: &'static Location<'static>,
     /// The join queue and the signals, made on first use: most tasks are
     /// never waited for while they run and never signalled, and inline they
-    /// made every task 160 bytes larger. With `Arc`'s counts a trivial task
-    /// is 104 bytes, one of the allocator's small size classes (the test
+    /// made every task 160 bytes larger. One word (`OnceBox`: a pointer
+    /// set once, where `OnceLock` adds a word for its state): with `Arc`'s
+    /// counts a trivial task is 88 bytes, glibc's 96-byte chunks (the test
     /// at the end of this file; `benches/runtime.rs`, spawn_many).
-    rare: OnceLock<Box<Rare>>,
+    rare: OnceBox<Rare>,
 }
 
 /// The parts of a [`Header`] most tasks never use.
@@ -162,7 +166,7 @@ where
         site: &'static Location<'static>,
         name: Option<Arc<str>>,
     ) -> Arc<Self> {
-        let rare = OnceLock::new();
+        let rare = OnceBox::new();
         if name.is_some() {
             let _ = rare.set(Box::new(Rare::new(name)));
         }
@@ -171,7 +175,7 @@ where
                 state: State::new(),
                 id,
                 scheduler,
-                owned_key: AtomicUsize::new(usize::MAX),
+                owned_key: AtomicU32::new(u32::MAX),
                 site,
                 rare,
             },
@@ -423,21 +427,23 @@ impl Header {
     }
 
     pub(crate) fn owned_key(&self) -> usize {
-        self.owned_key.load(Relaxed)
+        self.owned_key.load(Relaxed) as usize
     }
 }
 #[cfg(test)]
 mod tests {
-    /// A trivial task, with `Arc`'s two counts, stays within 104 bytes:
-    /// glibc's 112-byte chunks. Under 120 bytes (the fast bins) spawn_many
+    /// A trivial task, with `Arc`'s two counts, stays within 88 bytes:
+    /// glibc's 96-byte chunks. Under 120 bytes (the fast bins) spawn_many
     /// measured 167 -> 157-162 ns; a one-word panic payload in
     /// `JoinError` then took it from 128-byte chunks to 112, 16 bytes less
     /// resident memory per task (`RT_BENCH_SCALE=2 RT_BENCH_CHILD=spawn_many/ct`
-    /// under `/usr/bin/time -f %M`: 49.0 -> 45.8 MB for 200,000 tasks).
+    /// under `/usr/bin/time -f %M`: 49.0 -> 45.8 MB for 200,000 tasks);
+    /// the four-byte state and owned key and the one-word `rare` took it to
+    /// 96-byte chunks, 16 bytes less again.
     #[test]
     fn a_trivial_task_fits_a_small_allocation() {
         let arc_counts = 2 * std::mem::size_of::<usize>();
         let task = std::mem::size_of::<super::Task<std::future::Ready<u64>>>();
-        assert!(arc_counts + task <= 104, "task is {task} bytes");
+        assert!(arc_counts + task <= 88, "task is {task} bytes");
     }
 }

@@ -18,19 +18,19 @@
 //! Only the holder of `RUNNING` touches the future; the output slot is
 //! handed over through `COMPLETE` and `JOIN_INTEREST` (see `Task::complete`).
 
-use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::atomic::{AtomicU32, Ordering::AcqRel, Ordering::Acquire};
 
-const SCHEDULED: usize = 1 << 0;
-const RUNNING: usize = 1 << 1;
-const NOTIFIED: usize = 1 << 2;
-const COMPLETE: usize = 1 << 3;
-const CANCELLED: usize = 1 << 4;
-const JOIN_INTEREST: usize = 1 << 5;
-const JOIN_WAITING: usize = 1 << 6;
+const SCHEDULED: u32 = 1 << 0;
+const RUNNING: u32 = 1 << 1;
+const NOTIFIED: u32 = 1 << 2;
+const COMPLETE: u32 = 1 << 3;
+const CANCELLED: u32 = 1 << 4;
+const JOIN_INTEREST: u32 = 1 << 5;
+const JOIN_WAITING: u32 = 1 << 6;
 
 /// A snapshot of the state word.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Snapshot(usize);
+pub(crate) struct Snapshot(u32);
 
 impl Snapshot {
     /// A worker polls it now (task dumps).
@@ -68,12 +68,12 @@ pub(crate) enum AfterPoll {
 
 /// The atomic state word of one task.
 #[derive(Debug)]
-pub(crate) struct State(AtomicUsize);
+pub(crate) struct State(AtomicU32);
 
 impl State {
     /// A new task: scheduled (it is queued at spawn), with a join handle.
     pub(crate) fn new() -> State {
-        State(AtomicUsize::new(SCHEDULED | JOIN_INTEREST))
+        State(AtomicU32::new(SCHEDULED | JOIN_INTEREST))
     }
 
     pub(crate) fn load(&self) -> Snapshot {
