@@ -35,6 +35,15 @@
 //! - `semaphore_64x8`: 64 tasks x 10,000 acquires of 8 permits, each
 //!   permit held across a yield; the holders are counted and never
 //!   exceed 8.
+//! - `mutex_16_worst`, `rwlock_95r_worst`, `semaphore_64x8_worst`: the
+//!   same three workloads, each lock or permit acquisition timed; the
+//!   cost is the longest single wait of the run, in µs (above 1.0 the
+//!   peer kept some task waiting longer). What fairness buys, where the
+//!   plain rows measure what it costs: ours and tokio's queue waiters in
+//!   FIFO order, async-lock's let a newcomer take a free lock or permit
+//!   ahead of the woken waiter (barging). One process's maximum is
+//!   noisy (a descheduled worker on a busy machine shows in it), so
+//!   compare orders of magnitude.
 //!
 //! Channel peers: tokio::sync, async-channel, flume and kanal (their
 //! async APIs), futures-channel (its bounded channel holds `buffer` plus
@@ -77,6 +86,18 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let (elapsed, ()) = on_ours_with(workers, body);
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+/// [`on_ours`]'s runtime and root task: the root task's time and what
+/// `body` returned.
+fn on_ours_with<F, Fut, T>(workers: usize, body: F) -> (std::time::Duration, T)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
     let mut builder = if workers == 1 {
         waitrt::Builder::new_current_thread()
     } else {
@@ -89,16 +110,41 @@ where
         .wait_registry(harness::wait_registry("SYNC_BENCH"))
         .build()
         .expect("our runtime builds");
-    let elapsed = rt.block_on(async move {
+    rt.block_on(async move {
         waitrt::spawn(async move {
             let start = Instant::now();
-            body().await;
-            start.elapsed()
+            let out = body().await;
+            (start.elapsed(), out)
         })
         .await
         .expect("the root task panicked")
-    });
-    elapsed.as_nanos() as f64 / ops as f64
+    })
+}
+
+/// The longest single wait for a lock or permit in a `_worst` row: what
+/// a primitive's fairness buys, where the plain rows measure what it
+/// costs in throughput. Shared by a workload's tasks; `None` in the plain
+/// rows, which take no time stamps.
+#[derive(Default)]
+struct WorstWait(AtomicU64);
+
+impl WorstWait {
+    /// Awaits `wait`, noting how long it took if `worst` is `Some`.
+    async fn time<T>(worst: Option<&WorstWait>, wait: impl Future<Output = T>) -> T {
+        let Some(worst) = worst else {
+            return wait.await;
+        };
+        let start = Instant::now();
+        let out = wait.await;
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        worst.0.fetch_max(nanos, Ordering::Relaxed);
+        out
+    }
+
+    /// The longest wait noted, in µs.
+    fn micros(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1e3
+    }
 }
 
 /// Awaits every task, re-raising a panic.
@@ -991,14 +1037,14 @@ impl Locks for AsyncLock {
 
 /// `tasks` tasks each lock and increment `per_task` times; every 16th
 /// hold spans a yield, so the others queue on the lock. Checks the total.
-async fn mutex_contended<L: Locks>(tasks: u64, per_task: u64) {
+async fn mutex_contended<L: Locks>(tasks: u64, per_task: u64, worst: Option<Arc<WorstWait>>) {
     let mutex = Arc::new(L::mutex());
     let handles = (0..tasks)
         .map(|_| {
-            let mutex = mutex.clone();
+            let (mutex, worst) = (mutex.clone(), worst.clone());
             waitrt::spawn(async move {
                 for i in 0..per_task {
-                    let mut guard = L::lock(&mutex).await;
+                    let mut guard = WorstWait::time(worst.as_deref(), L::lock(&mutex)).await;
                     *guard += 1;
                     if i % 16 == 0 {
                         waitrt::task::yield_now().await;
@@ -1016,20 +1062,20 @@ async fn mutex_contended<L: Locks>(tasks: u64, per_task: u64) {
 /// bumps both halves of a pair across a yield (so readers queue behind
 /// it), the rest reads that check the halves are equal. Checks the count
 /// of writes.
-async fn rwlock_read_heavy<L: Locks>(tasks: u64, per_task: u64) {
+async fn rwlock_read_heavy<L: Locks>(tasks: u64, per_task: u64, worst: Option<Arc<WorstWait>>) {
     let lock = Arc::new(L::rwlock());
     let handles = (0..tasks)
         .map(|_| {
-            let lock = lock.clone();
+            let (lock, worst) = (lock.clone(), worst.clone());
             waitrt::spawn(async move {
                 for i in 0..per_task {
                     if i % 20 == 0 {
-                        let mut pair = L::write(&lock).await;
+                        let mut pair = WorstWait::time(worst.as_deref(), L::write(&lock)).await;
                         pair[0] += 1;
                         waitrt::task::yield_now().await;
                         pair[1] += 1;
                     } else {
-                        let pair = L::read(&lock).await;
+                        let pair = WorstWait::time(worst.as_deref(), L::read(&lock)).await;
                         assert_eq!(pair[0], pair[1], "a read saw half a write");
                     }
                 }
@@ -1044,16 +1090,22 @@ async fn rwlock_read_heavy<L: Locks>(tasks: u64, per_task: u64) {
 /// `tasks` tasks each acquire one of `permits` permits `per_task` times
 /// and hold it across a yield; the holders are counted and never exceed
 /// `permits`.
-async fn semaphore_contended<L: Locks>(tasks: u64, permits: usize, per_task: u64) {
+async fn semaphore_contended<L: Locks>(
+    tasks: u64,
+    permits: usize,
+    per_task: u64,
+    worst: Option<Arc<WorstWait>>,
+) {
     let semaphore = Arc::new(L::semaphore(permits));
     let holders = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let handles = (0..tasks)
         .map(|_| {
             let (semaphore, holders, done) = (semaphore.clone(), holders.clone(), done.clone());
+            let worst = worst.clone();
             waitrt::spawn(async move {
                 for _ in 0..per_task {
-                    let permit = L::acquire(&semaphore).await;
+                    let permit = WorstWait::time(worst.as_deref(), L::acquire(&semaphore)).await;
                     let now = holders.fetch_add(1, Ordering::AcqRel) + 1;
                     assert!(now <= permits as u64, "{now} holders of {permits} permits");
                     waitrt::task::yield_now().await;
@@ -1068,53 +1120,90 @@ async fn semaphore_contended<L: Locks>(tasks: u64, permits: usize, per_task: u64
     assert_eq!(done.load(Ordering::Relaxed), tasks * per_task);
 }
 
+/// What a lock row measures: time per operation, or (the `_worst` rows)
+/// the longest single wait in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    PerOp,
+    Worst,
+}
+
 fn lock_rows(flavour: &str, workers: usize) -> Vec<Row> {
-    fn mutex<L: Locks>(workers: usize) -> Contender {
+    /// Runs a lock workload of `ops` operations for `measure`.
+    fn measured<F, Fut>(workers: usize, ops: u64, measure: Measure, body: F) -> f64
+    where
+        F: FnOnce(Option<Arc<WorstWait>>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        match measure {
+            Measure::PerOp => on_ours(workers, ops, move || body(None)),
+            Measure::Worst => {
+                let worst = Arc::new(WorstWait::default());
+                let noted = worst.clone();
+                on_ours_with(workers, move || body(Some(noted)));
+                worst.micros()
+            }
+        }
+    }
+    fn mutex<L: Locks>(workers: usize, measure: Measure) -> Contender {
         Contender::new(L::NAME, move |scale| {
             let per = scaled(50_000.0, scale);
-            on_ours(workers, 16 * per, move || mutex_contended::<L>(16, per))
-        })
-    }
-    fn rwlock<L: Locks>(workers: usize) -> Contender {
-        Contender::new(L::NAME, move |scale| {
-            let per = scaled(50_000.0, scale);
-            on_ours(workers, 16 * per, move || rwlock_read_heavy::<L>(16, per))
-        })
-    }
-    fn semaphore<L: Locks>(workers: usize) -> Contender {
-        Contender::new(L::NAME, move |scale| {
-            let per = scaled(10_000.0, scale);
-            on_ours(workers, 64 * per, move || {
-                semaphore_contended::<L>(64, 8, per)
+            measured(workers, 16 * per, measure, move |worst| {
+                mutex_contended::<L>(16, per, worst)
             })
         })
     }
-    vec![
-        Row::new(
-            format!("mutex_16/{flavour}"),
+    fn rwlock<L: Locks>(workers: usize, measure: Measure) -> Contender {
+        Contender::new(L::NAME, move |scale| {
+            let per = scaled(50_000.0, scale);
+            measured(workers, 16 * per, measure, move |worst| {
+                rwlock_read_heavy::<L>(16, per, worst)
+            })
+        })
+    }
+    fn semaphore<L: Locks>(workers: usize, measure: Measure) -> Contender {
+        Contender::new(L::NAME, move |scale| {
+            let per = scaled(10_000.0, scale);
+            measured(workers, 64 * per, measure, move |worst| {
+                semaphore_contended::<L>(64, 8, per, worst)
+            })
+        })
+    }
+    let mut rows = Vec::new();
+    for (suffix, measure) in [("", Measure::PerOp), ("_worst", Measure::Worst)] {
+        let row = |name: &str, contenders| {
+            let row = Row::new(format!("{name}{suffix}/{flavour}"), contenders);
+            match measure {
+                Measure::PerOp => row,
+                Measure::Worst => row.unit("us worst wait"),
+            }
+        };
+        rows.push(row(
+            "mutex_16",
             vec![
-                mutex::<Ours>(workers),
-                mutex::<Tokio>(workers),
-                mutex::<AsyncLock>(workers),
+                mutex::<Ours>(workers, measure),
+                mutex::<Tokio>(workers, measure),
+                mutex::<AsyncLock>(workers, measure),
             ],
-        ),
-        Row::new(
-            format!("rwlock_95r/{flavour}"),
+        ));
+        rows.push(row(
+            "rwlock_95r",
             vec![
-                rwlock::<Ours>(workers),
-                rwlock::<Tokio>(workers),
-                rwlock::<AsyncLock>(workers),
+                rwlock::<Ours>(workers, measure),
+                rwlock::<Tokio>(workers, measure),
+                rwlock::<AsyncLock>(workers, measure),
             ],
-        ),
-        Row::new(
-            format!("semaphore_64x8/{flavour}"),
+        ));
+        rows.push(row(
+            "semaphore_64x8",
             vec![
-                semaphore::<Ours>(workers),
-                semaphore::<Tokio>(workers),
-                semaphore::<AsyncLock>(workers),
+                semaphore::<Ours>(workers, measure),
+                semaphore::<Tokio>(workers, measure),
+                semaphore::<AsyncLock>(workers, measure),
             ],
-        ),
-    ]
+        ));
+    }
+    rows
 }
 
 // ===== main =====
