@@ -59,9 +59,11 @@ impl OwnedTasks {
             return Err(task);
         }
         let key = shard.tasks.insert(task) * SHARDS + index;
-        shard.spawned += 1;
         match u32::try_from(key) {
-            Ok(key) if key != u32::MAX => Ok(key),
+            Ok(key) if key != u32::MAX => {
+                shard.spawned += 1;
+                Ok(key)
+            }
             _ => {
                 drop(shard.tasks.remove(key / SHARDS));
                 drop(shard);
