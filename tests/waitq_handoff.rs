@@ -95,6 +95,55 @@ fn waiters_are_served_in_link_order() {
     assert_eq!(*q.lock(), 0, "every unit went to a waiter");
 }
 
+/// A served waiter learns it without the queue's lock (the newest
+/// hand-off's sequence number is a watermark: hand-offs go in link order),
+/// so that watermark must never cover a waiter still linked: not one
+/// linked behind a waiter that gave up, nor one linked after the last
+/// hand-off.
+#[test]
+fn a_waiter_behind_the_served_ones_is_not_served_early() {
+    let q = Units::with_state(None, 0);
+    let (wakers, mut entries) = queue_waiters::<4>(&q);
+    // The second gives up: the third is next after the first.
+    assert_eq!(q.lock().unlink(&mut entries[1]), Some(1));
+    release(&q);
+    for i in [2, 3] {
+        assert!(
+            step(&q, &wakers[i].waker(), &mut entries[i]).is_pending(),
+            "waiter {i} served early"
+        );
+    }
+    assert_eq!(
+        step(&q, &wakers[0].waker(), &mut entries[0]),
+        Poll::Ready(Ok(None))
+    );
+    release(&q);
+    assert!(
+        step(&q, &wakers[3].waker(), &mut entries[3]).is_pending(),
+        "waiter 3 served early"
+    );
+    assert_eq!(
+        step(&q, &wakers[2].waker(), &mut entries[2]),
+        Poll::Ready(Ok(None))
+    );
+    // A waiter linked after every hand-off so far waits for its own.
+    let late = CountingWaker::new();
+    let mut entry = HandoffEntry::new();
+    assert!(step(&q, &late.waker(), &mut entry).is_pending());
+    release(&q);
+    assert_eq!(
+        step(&q, &wakers[3].waker(), &mut entries[3]),
+        Poll::Ready(Ok(None))
+    );
+    assert!(
+        step(&q, &late.waker(), &mut entry).is_pending(),
+        "the late waiter served early"
+    );
+    release(&q);
+    assert_eq!(step(&q, &late.waker(), &mut entry), Poll::Ready(Ok(None)));
+    assert!(q.is_empty());
+}
+
 #[test]
 fn a_release_between_two_polls_is_not_lost_by_a_later_poll() {
     // The test and the link share one hold: a unit freed just before the

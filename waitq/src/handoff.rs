@@ -14,7 +14,7 @@ use crate::coop;
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, QueueId, WakeKind};
 use crate::registry::{self, WaitApi, WaitKind};
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, PoisonError};
 use crate::TaskState;
 
 /// "No node": the end of the list.
@@ -90,6 +90,12 @@ const INLINE: u32 = u32::MAX - 1;
 /// ```
 pub struct HandoffQueue<S, W> {
     inner: Mutex<Inner<S, W>>,
+    /// The sequence number of the newest node handed off (0: none yet),
+    /// stored under the lock by [`HandoffGuard::hand_off_front`]. Nodes are
+    /// handed off only from the head, in the order they were linked, so a
+    /// linked entry whose number is at most this one has been served: its
+    /// owner's next poll learns it without the lock (see `poll_queued`).
+    served_to: AtomicU64,
     closed: AtomicBool,
     name: Option<&'static str>,
 }
@@ -248,6 +254,7 @@ impl<S, W> HandoffQueue<S, W> {
                 tail: NIL,
                 seq: 0,
             }),
+            served_to: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             name,
         }
@@ -359,24 +366,56 @@ impl<S, W> HandoffQueue<S, W> {
         state: TaskState,
         try_now: impl FnOnce(&mut S) -> Result<R, W>,
     ) -> Poll<Result<Option<R>, Closed>> {
-        let site = Location::caller();
         if hook::is_probing() {
-            let linked = entry.is_queued() && self.lock_inner().find(entry).is_some();
-            self.probe(site, state, linked, None);
+            self.probe_entry(Location::caller(), entry, state);
             return Poll::Pending;
         }
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
-        let poll = if entry.is_queued() {
-            self.poll_queued(cx.waker(), entry)
-        } else {
-            self.poll_first(cx.waker(), entry, state, site, try_now)
-        };
+        let poll = self.poll_wait_spent(cx, entry, state, try_now);
         if poll.is_pending() {
             coop::refund();
         }
         poll
+    }
+
+    /// [`poll_wait`](Self::poll_wait) for a caller that has spent this
+    /// poll's [`coop`] budget unit itself (and refunds it when the poll
+    /// ends `Pending`) and has handled the test toolkit's probe mode
+    /// ([`hook::is_probing`]; see [`probe_entry`](Self::probe_entry)): a
+    /// semaphore whose lock-free fast path failed goes on here without a
+    /// second budget check.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] as [`poll_wait`](Self::poll_wait).
+    #[track_caller]
+    pub fn poll_wait_spent<R>(
+        &self,
+        cx: &mut Context<'_>,
+        entry: &mut HandoffEntry,
+        state: TaskState,
+        try_now: impl FnOnce(&mut S) -> Result<R, W>,
+    ) -> Poll<Result<Option<R>, Closed>> {
+        if entry.is_queued() {
+            self.poll_queued(cx.waker(), entry)
+        } else {
+            self.poll_first(cx.waker(), entry, state, Location::caller(), try_now)
+        }
+    }
+
+    /// Probe mode ([`hook::is_probing`]): reports the waiter behind
+    /// `entry` to the test toolkit and changes nothing (a wait in probe
+    /// mode returns `Pending`).
+    pub fn probe_entry(
+        &self,
+        site: &'static Location<'static>,
+        entry: &HandoffEntry,
+        state: TaskState,
+    ) {
+        let linked = entry.is_queued() && self.lock_inner().find(entry).is_some();
+        self.probe(site, state, linked, None);
     }
 
     /// The first step: test, and link if not done, in one hold.
@@ -399,14 +438,14 @@ impl<S, W> HandoffQueue<S, W> {
             drop(inner);
             return Poll::Ready(Err(Closed::new(Reason::Closed)));
         }
-        *entry = inner.push_back(payload, waker);
-        if registry::is_recording() {
+        // Listed under the number the node is about to get, so that the
+        // node is written once (a lookup after the link cost ~15
+        // instructions per contended acquire).
+        let recorded = registry::is_recording() && {
             let kind = WaitKind::new(WaitApi::Handoff, state, true, None);
-            entry.recorded = registry::record_on(self.id(), self.name, entry.seq, site, kind).any();
-            if let Some(node) = inner.find(entry) {
-                node.recorded = entry.recorded;
-            }
-        }
+            registry::record_on(self.id(), self.name, inner.seq + 1, site, kind).any()
+        };
+        *entry = inner.push_back(payload, waker, recorded);
         Poll::Pending
     }
 
@@ -416,6 +455,13 @@ impl<S, W> HandoffQueue<S, W> {
         waker: &Waker,
         entry: &mut HandoffEntry,
     ) -> Poll<Result<Option<R>, Closed>> {
+        // Served (the common case: a waiter is polled because a hand-off
+        // woke it) is known without the lock; see `served_to`. The
+        // Acquire pairs with the hand-off's Release, so whatever the
+        // waker did before it (the data a lock guards) is visible.
+        if self.served_to.load(Ordering::Acquire) >= entry.seq {
+            return self.served(entry);
+        }
         let mut inner = self.lock_inner();
         let Some(node) = inner.find(entry) else {
             drop(inner);
@@ -494,7 +540,9 @@ impl<S: fmt::Debug, W> fmt::Debug for HandoffQueue<S, W> {
 // ===== impl Inner =====
 
 impl<S, W> Inner<S, W> {
-    fn push_back(&mut self, payload: W, waker: Waker) -> HandoffEntry {
+    /// Links a node at the tail with the next sequence number
+    /// (`self.seq + 1`), listed in the wait registry or not.
+    fn push_back(&mut self, payload: W, waker: Waker, recorded: bool) -> HandoffEntry {
         self.seq += 1;
         let seq = self.seq;
         let key = self.nodes.insert(Node {
@@ -502,7 +550,7 @@ impl<S, W> Inner<S, W> {
             prev: self.tail,
             next: NIL,
             waker: Some(waker),
-            recorded: false,
+            recorded,
             payload,
         });
         match self.tail {
@@ -510,11 +558,7 @@ impl<S, W> Inner<S, W> {
             tail => self.nodes.at(tail).next = key,
         }
         self.tail = key;
-        HandoffEntry {
-            key,
-            recorded: false,
-            seq,
-        }
+        HandoffEntry { key, recorded, seq }
     }
 
     fn find(&mut self, entry: &HandoffEntry) -> Option<&mut Node<W>> {
@@ -581,6 +625,9 @@ impl<S, W> HandoffGuard<'_, S, W> {
             return None;
         }
         let node = inner.remove(head);
+        // Under the lock, and in link order (the head is the oldest): the
+        // watermark `served_to` describes.
+        self.queue.served_to.store(node.seq, Ordering::Release);
         if node.recorded && registry::is_enabled() {
             // Listed until its owner sees it (the lost-grant detector, which
             // turns the whole registry on, looks for hand-offs nobody

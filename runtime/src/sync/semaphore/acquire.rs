@@ -72,15 +72,21 @@ impl<'a> Acquire<'a> {
     /// if the semaphore is closed first.
     pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         let sem = self.sem;
+        if waitq::hook::is_probing() {
+            // The test toolkit's oracle: report a queued entry, change nothing.
+            if self.entry.is_queued() {
+                sem.waiters
+                    .probe_entry(std::panic::Location::caller(), &self.entry, self.state);
+            }
+            return Poll::Pending;
+        }
+        // One budget unit per poll, fast path or queue (refunded below
+        // when the poll ends `Pending`: no progress).
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         if !self.entry.is_queued() {
-            if waitq::hook::is_probing() {
-                // The test toolkit's oracle: nothing linked to report.
-                return Poll::Pending;
-            }
             assert!(!self.done, "acquire polled after it completed");
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
             // The test toolkit may switch tasks here, contended or not.
             waitq::hook::acquire_point(&sem.waiters);
             match state::try_take(&sem.state, self.need) {
@@ -88,17 +94,18 @@ impl<'a> Acquire<'a> {
                 Fast::Closed => return self.complete(Err(closed())),
                 Fast::NoPermits => {}
             }
-            // No progress yet (the wait below spends its own unit).
-            coop::refund();
         }
         let need = self.need;
         let poll = sem
             .waiters
-            .poll_wait(cx, &mut self.entry, self.state, |()| {
+            .poll_wait_spent(cx, &mut self.entry, self.state, |()| {
                 state::take_or_queue(&sem.state, need)
             });
         match poll {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                coop::refund();
+                Poll::Pending
+            }
             // Taken under the lock, or handed off.
             Poll::Ready(Ok(Some(Now::Acquired) | None)) => self.complete(Ok(())),
             Poll::Ready(Ok(Some(Now::Closed)) | Err(_)) => match self.end() {
@@ -171,14 +178,29 @@ impl Drop for Acquire<'_> {
 // ===== the kernel forms =====
 
 /// Acquires one permit; on success it is the caller's.
-pub(crate) async fn acquire_one(sem: &Semaphore) -> Result<(), Closed> {
-    acquire(sem, 1).await
+pub(crate) fn acquire_one(sem: &Semaphore) -> AcquireFuture<'_> {
+    acquire(sem, 1)
 }
 
 /// Acquires `need` permits; on success they are the caller's.
-pub(crate) async fn acquire(sem: &Semaphore, need: u64) -> Result<(), Closed> {
-    let mut acq = Acquire::new(sem, need, TaskState::Uninterruptible);
-    poll_fn(|cx| acq.poll_acquire(cx)).await
+pub(crate) fn acquire(sem: &Semaphore, need: u64) -> AcquireFuture<'_> {
+    AcquireFuture(Acquire::new(sem, need, TaskState::Uninterruptible))
+}
+
+/// The future of a plain acquire: [`Acquire::poll_acquire`] itself, one
+/// layer (two nested `async fn`s around a `poll_fn` cost a contended
+/// `Mutex::lock` about 60 instructions: `benches/sync.rs`, mutex_16).
+/// Dropping it is dropping the [`Acquire`] (see its `Drop`).
+#[derive(Debug)]
+pub(crate) struct AcquireFuture<'a>(Acquire<'a>);
+
+impl Future for AcquireFuture<'_> {
+    type Output = Result<(), Closed>;
+
+    #[inline]
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll_acquire(cx)
+    }
 }
 
 /// Acquires `need` permits unless the current task is signalled first
