@@ -260,6 +260,54 @@ fn acquire_many_blocks_later_small_acquires() {
     assert_eq!(sem.available_permits(), 2);
 }
 
+/// Zero permits are had at once, even behind waiters (as tokio's): nothing
+/// is taken from them, and so no linked waiter is ever owed nothing (a
+/// release's hand-off stops at the first waiter it cannot serve). Closed,
+/// even zero fails.
+#[test]
+fn zero_permits_are_had_at_once_even_behind_waiters() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().unwrap();
+    let mut waiter = task::spawn(sem.acquire());
+    assert_pending!(waiter.poll());
+    let mut zero = task::spawn(sem.acquire_many(0));
+    assert_eq!(assert_ready!(zero.poll()).unwrap().num_permits(), 0);
+    assert_eq!(sem.try_acquire_many(0).unwrap().num_permits(), 0);
+    // One release serves exactly the one waiter, and nothing stays owed.
+    drop(held);
+    drop(assert_ready!(waiter.poll()).unwrap());
+    assert_eq!(sem.available_permits(), 1);
+    sem.close();
+    assert!(sem.try_acquire_many(0).is_err());
+    let mut closed = task::spawn(sem.acquire_many(0));
+    assert!(assert_ready!(closed.poll()).is_err());
+}
+
+/// A release of several permits serves every waiter it can, in order, in
+/// one hand-off, and frees the rest only once nobody waits.
+#[test]
+fn one_release_serves_several_waiters_in_order() {
+    let sem = Semaphore::new(0);
+    let mut a = task::spawn(sem.acquire());
+    let mut b = task::spawn(sem.acquire_many(2));
+    let mut c = task::spawn(sem.acquire());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_pending!(c.poll());
+    sem.add_permits(4); // a: 1, b: 2, c: 1
+    assert!(a.is_woken() && b.is_woken() && c.is_woken());
+    let (pa, pb, pc) = (
+        assert_ready!(a.poll()).unwrap(),
+        assert_ready!(b.poll()).unwrap(),
+        assert_ready!(c.poll()).unwrap(),
+    );
+    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(1); // nobody waits: free
+    assert_eq!(sem.available_permits(), 1);
+    drop((pa, pb, pc));
+    assert_eq!(sem.available_permits(), 5);
+}
+
 /// A stream of single acquires on real threads (each holding its permit
 /// across a yield) does not starve an `acquire_many` of all permits: it is
 /// served within a bounded number of single acquisitions.

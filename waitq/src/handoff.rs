@@ -669,15 +669,20 @@ impl<S, W> HandoffGuard<'_, S, W> {
 impl<S, W> Drop for HandoffGuard<'_, S, W> {
     fn drop(&mut self) {
         drop(self.inner.take());
-        drop(std::mem::take(&mut self.unlinked));
+        // Emptied in place (the buffers go with the guard): most holds
+        // have no unlinked waiter and at most one woken.
+        if !self.unlinked.is_empty() {
+            self.unlinked.clear();
+        }
         let Some(first) = self.first.take() else {
             return;
         };
         first.wake();
-        let rest = std::mem::take(&mut self.rest);
-        let woken = 1 + rest.len();
-        for waker in rest {
-            waker.wake();
+        let woken = 1 + self.rest.len();
+        if woken > 1 {
+            for waker in self.rest.drain(..) {
+                waker.wake();
+            }
         }
         hook::woke_on(
             self.queue.id(),

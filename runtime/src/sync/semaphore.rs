@@ -323,7 +323,8 @@ impl Semaphore {
         self.try_acquire_many(1)
     }
 
-    /// Takes `n` permits if they are free and nobody waits.
+    /// Takes `n` permits if they are free and nobody waits (zero permits:
+    /// always, unless closed).
     ///
     /// # Errors
     ///
@@ -431,6 +432,8 @@ impl Semaphore {
 
     /// Waits for `n` permits, taking them as they come while it is the
     /// first waiter, and blocking later acquirers until it has all `n`.
+    /// Zero permits are had at once, even while others wait (as tokio's):
+    /// nothing is taken from them.
     ///
     /// # Errors
     ///

@@ -168,6 +168,11 @@ impl<'a> Acquire<'a> {
 
 impl Drop for Acquire<'_> {
     fn drop(&mut self) {
+        // Done or never queued (every completed acquire): nothing to give
+        // back, and no call.
+        if !self.entry.is_queued() {
+            return;
+        }
         if self.end() {
             // Served but never handed out: a full release.
             self.sem.release(self.need);

@@ -92,13 +92,19 @@ pub(super) enum Now {
     Closed,
 }
 
-/// Takes `n` permits if nobody is queued and enough are free.
+/// Takes `n` permits if nobody is queued and enough are free. Zero
+/// permits are taken at once, queue or not (as tokio's): nothing is taken
+/// from anyone, and a linked waiter then always lacks at least one permit
+/// (what [`Semaphore::hand_off`] relies on).
 #[inline]
 pub(super) fn try_take(state: &AtomicU64, n: u64) -> Fast {
     let mut cur = state.load(Acquire);
     loop {
         if is_closed(cur) {
             return Fast::Closed;
+        }
+        if n == 0 {
+            return Fast::Acquired;
         }
         if has_waiters(cur) || permits(cur) < n {
             return Fast::NoPermits;
@@ -118,6 +124,9 @@ pub(super) fn take_or_queue(state: &AtomicU64, n: u64) -> Result<Now, Waiter> {
     loop {
         if is_closed(cur) {
             return Ok(Now::Closed);
+        }
+        if n == 0 {
+            return Ok(Now::Acquired); // as `try_take`
         }
         let (next, outcome) = if !has_waiters(cur) && permits(cur) >= n {
             (cur - (n << PERMIT_SHIFT), Ok(Now::Acquired))
@@ -174,7 +183,11 @@ impl Semaphore {
     /// left. A closed semaphore serves nobody: its waiters fail.
     pub(super) fn hand_off(&self, waiters: &mut HandoffGuard<'_, (), Waiter>, mut free: u64) {
         if !is_closed(self.state.load(Acquire)) {
-            while let Some(first) = waiters.front() {
+            // A linked waiter always lacks at least one permit (it would
+            // have been served otherwise), so with none left the walk
+            // stops without looking at the next one.
+            while free > 0 {
+                let Some(first) = waiters.front() else { break };
                 let give = free.min(first.need - first.assigned);
                 first.assigned += give;
                 free -= give;
