@@ -189,7 +189,7 @@ impl Semaphore {
     /// Tells the wait registry which task holds the semaphore now (a lock
     /// built on it: see `waitq::registry::set_holder`), and the test
     /// toolkit's hook; one relaxed load each while they are off.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_holder(&self, task: Option<u64>) {
         waitq::hook::held(&self.waiters, task); // for the test toolkit's deadlock report
         if waitq::registry::is_enabled() {
