@@ -61,6 +61,7 @@ struct Restore {
 
 impl Restore {
     /// Replaces the budget with `units` (forced flag cleared when `clear`).
+    #[inline]
     fn set(units: Option<u32>, clear: bool) -> Restore {
         BUDGET
             .try_with(|b| {
@@ -82,6 +83,7 @@ impl Restore {
 }
 
 impl Drop for Restore {
+    #[inline]
     fn drop(&mut self) {
         let _ = BUDGET.try_with(|b| {
             b.units.set(self.units);
