@@ -24,11 +24,18 @@ struct Context {
     /// How many [`EnterGuard`]s are alive on this thread (they must drop
     /// in the reverse order they were made).
     enter_depth: Cell<usize>,
+    core: RefCell<Core>,
+}
+
+/// The task being polled on this thread: apart from [`Context`], whose
+/// fields need a destructor, so that every task poll's enter and leave
+/// reach it without the lazy-registration check such a thread-local pays
+/// on each access (yield_many: about 10 instructions per poll).
+struct TaskContext {
     task: Cell<Option<CurrentTask>>,
     /// The task being polled called [`yield_now`](crate::task::yield_now)
     /// (read and cleared after each task poll).
     yielded: Cell<bool>,
-    core: RefCell<Core>,
 }
 
 thread_local! {
@@ -37,9 +44,13 @@ thread_local! {
             driving: Cell::new(false),
             scheduler: RefCell::new(None),
             enter_depth: Cell::new(0),
+            core: RefCell::new(Core::None),
+        }
+    };
+    static TASK: TaskContext = const {
+        TaskContext {
             task: Cell::new(None),
             yielded: Cell::new(false),
-            core: RefCell::new(Core::None),
         }
     };
 }
@@ -189,7 +200,7 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
             _ => waitq::registry::enter_slot(None),
         }
     }
-    let previous = CONTEXT.with(|cx| {
+    let previous = TASK.with(|cx| {
         cx.yielded.set(false);
         cx.task.replace(Some(current))
     });
@@ -209,12 +220,10 @@ impl TaskGuard<'_> {
         if waitq::registry::slots_enabled() {
             waitq::registry::enter_slot(None);
         }
-        CONTEXT
-            .try_with(|cx| {
-                cx.task.set(previous);
-                cx.yielded.replace(false)
-            })
-            .unwrap_or(false)
+        TASK.with(|cx| {
+            cx.task.set(previous);
+            cx.yielded.replace(false)
+        })
     }
 }
 
@@ -223,7 +232,7 @@ impl Drop for TaskGuard<'_> {
         if waitq::registry::slots_enabled() {
             waitq::registry::enter_slot(None);
         }
-        let _ = CONTEXT.try_with(|cx| cx.task.set(self.previous));
+        TASK.with(|cx| cx.task.set(self.previous));
     }
 }
 
@@ -231,23 +240,19 @@ impl Drop for TaskGuard<'_> {
 /// [`TaskGuard::leave`] reports it.
 #[inline]
 pub(crate) fn note_yield_now() {
-    let _ = CONTEXT.try_with(|cx| cx.yielded.set(true));
+    TASK.with(|cx| cx.yielded.set(true));
 }
 
 /// The id of the task being polled on this thread, if any.
 pub(crate) fn current_task_id() -> Option<Id> {
-    CONTEXT
-        .try_with(|cx| cx.task.get())
-        .ok()
-        .flatten()
-        .map(|t| t.id)
+    TASK.with(|cx| cx.task.get()).map(|t| t.id)
 }
 
 /// The task being polled on this thread, if any: found in the owned list
 /// of the runtime this thread runs (a task is listed from its spawn until
 /// it completes, so while it is polled).
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let current = CONTEXT.try_with(|cx| cx.task.get()).ok().flatten()?;
+    let current = TASK.with(|cx| cx.task.get())?;
     with_scheduler(|scheduler| scheduler.common().owned.get(current.owned_key))
         .flatten()
         .filter(|task| task.header().id == current.id)
@@ -273,7 +278,7 @@ pub(crate) fn set_core(core: Core) -> Core {
 /// worker), `None` on a thread outside every runtime.
 pub(crate) fn registry_task() -> Option<Option<Id>> {
     CONTEXT
-        .try_with(|cx| match cx.task.get() {
+        .try_with(|cx| match TASK.with(|t| t.task.get()) {
             Some(task) => Some(Some(task.id)),
             None if cx.enter_depth.get() > 0 => Some(None),
             None => None,
