@@ -323,7 +323,7 @@ impl Builder {
     /// alternating, median of 8 pairs (2 vCPUs; the 2-worker rows swing
     /// by 10 % and more from run to run): the pure wake loops pay most, a
     /// ping-pong of two tasks 1.03x-1.04x and a herd of 1,000 waiters
-    /// 1.04x-1.05x, and 1.07x and 1.06x on another host (an AMD EPYC VM,
+    /// 1.04x-1.05x, and 1.06x and 1.08x on another host (an AMD EPYC VM,
     /// where ours and tokio run those two loops level with the registry
     /// off) (`RT_BENCH_WAIT_REGISTRY=0` turns it off in `cargo
     /// bench --bench runtime`); a contended `Mutex`, `Semaphore`, `RwLock`
