@@ -283,8 +283,10 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.scheduler.spawn(future) {
-            Ok(handle) | Err(handle) => handle,
+        let site = std::panic::Location::caller();
+        match self.scheduler.spawn_cell(future, site, None) {
+            // Built where it is returned (see `Scheduler::spawn_cell`).
+            Ok(cell) | Err(cell) => JoinHandle::new(cell),
         }
     }
 
@@ -299,7 +301,11 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.scheduler.spawn(future).map_err(|_| SpawnError(()))
+        let site = std::panic::Location::caller();
+        match self.scheduler.spawn_cell(future, site, None) {
+            Ok(cell) => Ok(JoinHandle::new(cell)),
+            Err(_) => Err(SpawnError(())),
+        }
     }
 
     /// Runs `f` on the blocking pool: a FIFO of jobs served by at most

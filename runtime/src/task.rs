@@ -111,12 +111,14 @@ where
     // Borrow the current scheduler rather than clone a `Handle`: its
     // count is shared by every task.
     let site = std::panic::Location::caller();
-    let spawned =
-        crate::context::with_scheduler(|scheduler| match scheduler.spawn_at(future, site) {
-            Ok(handle) | Err(handle) => handle,
-        });
+    let spawned = crate::context::with_scheduler(|scheduler| {
+        match scheduler.spawn_cell(future, site, None) {
+            Ok(cell) | Err(cell) => cell,
+        }
+    });
     match spawned {
-        Some(handle) => handle,
+        // Built here, where it is returned (see `Scheduler::spawn_cell`).
+        Some(cell) => JoinHandle::new(cell),
         None => panic!(
             "there is no runtime here: call `spawn` from inside `block_on`, a spawned \
              task, or after `Handle::enter`"

@@ -82,8 +82,9 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let site = Location::caller();
-        match handle.scheduler.spawn_named(future, site, self.name) {
-            Ok(join) | Err(join) => join,
+        match handle.scheduler.spawn_cell(future, site, self.name) {
+            // Built where it is returned (see `Scheduler::spawn_cell`).
+            Ok(cell) | Err(cell) => JoinHandle::new(cell),
         }
     }
 

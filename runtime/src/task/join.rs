@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use waitq::{PollWaiter, WaitQueue};
 
 use super::error::JoinError;
-use super::raw::{JoinCell, TaskRef};
+use super::raw::{JoinRef, TaskRef};
 use super::Id;
 
 /// An owned permission to await a task's output; it sleeps on the task's
@@ -28,7 +28,7 @@ use super::Id;
 /// assert_eq!(answer, 42);
 /// ```
 pub struct JoinHandle<T> {
-    cell: Arc<dyn JoinCell<T>>,
+    cell: JoinRef<T>,
     /// Made the first time the handle has to sleep, and boxed, so the
     /// handle itself stays four words (32 bytes on 64-bit targets: the
     /// task pointer is two, with its vtable): handles are moved around
@@ -41,7 +41,7 @@ pub struct JoinHandle<T> {
 }
 
 /// Lets the join waiter own a reference to the task's join queue.
-struct JoinQueue<T>(Arc<dyn JoinCell<T>>);
+struct JoinQueue<T>(JoinRef<T>);
 
 impl<T> Deref for JoinQueue<T> {
     type Target = WaitQueue;
@@ -51,7 +51,7 @@ impl<T> Deref for JoinQueue<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(cell: Arc<dyn JoinCell<T>>) -> Self {
+    pub(crate) fn new(cell: JoinRef<T>) -> Self {
         JoinHandle {
             cell,
             waiter: None,

@@ -32,6 +32,10 @@ pub(crate) const BUDGET: u32 = 128;
 /// The type-erased task the schedulers queue.
 pub(crate) type TaskRef = Arc<dyn Runnable>;
 
+/// A task as its join handle holds it: its output's type known, its
+/// future's erased.
+pub(crate) type JoinRef<T> = Arc<dyn JoinCell<T>>;
+
 /// The part of a task every reference kind can see.
 #[derive(Debug)]
 pub(crate) struct Header {
