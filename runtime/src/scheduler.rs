@@ -449,7 +449,7 @@ pub(crate) fn schedule_via_own_handle(task: TaskRef, requeue: bool) {
 /// Runs one queued task: claim it, poll it (or drop it if cancelled), and
 /// requeue it through its own scheduler when it was woken during its poll.
 pub(crate) fn run(task: TaskRef) {
-    if let (_, Some(again)) = run_outcome(task, None) {
+    if let Some(again) = run_outcome(task, None, &mut None) {
         schedule_via_own_handle(again, true);
     }
 }
@@ -463,26 +463,34 @@ pub(crate) fn run(task: TaskRef) {
 /// A worker passes its poll slot (task dumps, the stuck-worker detector):
 /// it names the task while its poll runs (`poll_once` catches panics, so
 /// the slot is always cleared).
+///
+/// The outcome goes to `outcome` (see [`Runnable::poll_once`] for why not
+/// beside the task).
 pub(crate) fn run_outcome(
     task: TaskRef,
     slot: Option<&crate::obs::PollSlot>,
-) -> (Option<PollOutcome>, Option<TaskRef>) {
+    outcome: &mut Option<PollOutcome>,
+) -> Option<TaskRef> {
     let header = task.header();
     let Some(before) = header.state.transition_to_running() else {
-        return (None, None); // claimed by shutdown
+        *outcome = None; // claimed by shutdown
+        return None;
     };
     if before.is_cancelled() {
         task.cancel(header.scheduler.cancel_error(header.id));
-        return (Some(PollOutcome::Complete), None);
+        *outcome = Some(PollOutcome::Complete);
+        return None;
     }
     if let Some(slot) = slot {
         slot.begin(header.id);
     }
-    let (outcome, again) = task.poll_once();
+    let mut polled = PollOutcome::Idle;
+    let again = task.poll_once(&mut polled);
     if let Some(slot) = slot {
         slot.end();
     }
-    (Some(outcome), again)
+    *outcome = Some(polled);
+    again
 }
 
 /// Shutdown step shared by both flavours: close the owned list and drop

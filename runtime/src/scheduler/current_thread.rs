@@ -300,7 +300,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         while ran < interval {
             match shared.next_task() {
                 Some(task) => {
-                    if let (_, Some(again)) = run_outcome(task, Some(&slot)) {
+                    if let Some(again) = run_outcome(task, Some(&slot), &mut None) {
                         shared.schedule(again);
                     }
                     ran += 1;

@@ -494,7 +494,8 @@ fn run_worker(shared: &Shared) {
                 break;
             };
             transition_from_searching(shared);
-            if let (outcome, Some(task)) = run_outcome(task, Some(&slot)) {
+            let mut outcome = None;
+            if let Some(task) = run_outcome(task, Some(&slot), &mut outcome) {
                 again = Some((task, outcome == Some(PollOutcome::Yielded)));
             }
             ran += 1;

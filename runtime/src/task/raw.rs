@@ -74,8 +74,12 @@ pub(crate) trait Runnable: Send + Sync {
     fn header(&self) -> &Header;
     /// Polls the future once (the task is the thread's current task
     /// meanwhile). The caller has moved the state to `RUNNING`. The task
-    /// comes back when it must be queued again (`Requeue`).
-    fn poll_once(self: Arc<Self>) -> (PollOutcome, Option<TaskRef>);
+    /// comes back when it must be queued again (`Requeue`); `outcome`
+    /// says what happened. (An out-parameter, so that the task comes back
+    /// in two registers: returned beside the outcome, the pair went
+    /// through memory as two 8-byte stores the caller read back as one
+    /// 16-byte load, a store-forwarding stall per poll.)
+    fn poll_once(self: Arc<Self>, outcome: &mut PollOutcome) -> Option<TaskRef>;
     /// Drops the future and completes the task as cancelled. The caller
     /// holds `RUNNING` (claimed through the state word).
     fn cancel(&self, error: JoinError);
@@ -311,7 +315,7 @@ where
         &self.header
     }
 
-    fn poll_once(self: Arc<Self>) -> (PollOutcome, Option<TaskRef>) {
+    fn poll_once(self: Arc<Self>, outcome: &mut PollOutcome) -> Option<TaskRef> {
         let id = self.header.id;
         // SAFETY: the caller holds `RUNNING` (rule 1 of `StageCell`); the
         // future cannot reach this task's stage (`take_output` returns
@@ -325,28 +329,40 @@ where
                     drop_quietly(output);
                     self.complete(Err(JoinError::panicked(id, panic)));
                     self.header.scheduler.on_panic(id);
-                    return (PollOutcome::Panicked, None);
+                    *outcome = PollOutcome::Panicked;
+                    return None;
                 }
                 self.complete(Ok(output));
-                (PollOutcome::Complete, None)
+                *outcome = PollOutcome::Complete;
+                None
             }
             Ok((Poll::Pending, yielded)) => match self.header.state.transition_to_idle() {
-                AfterPoll::Idle => (PollOutcome::Idle, None),
+                AfterPoll::Idle => {
+                    *outcome = PollOutcome::Idle;
+                    None
+                }
                 AfterPoll::Requeue if self.header.state.load().is_cancelled() => {
                     // Aborted while running: drop it now.
                     if self.header.state.transition_to_running().is_some() {
                         self.cancel(self.header.scheduler.cancel_error(id));
                     }
-                    (PollOutcome::Complete, None)
+                    *outcome = PollOutcome::Complete;
+                    None
                 }
-                AfterPoll::Requeue if yielded => (PollOutcome::Yielded, Some(self)),
-                AfterPoll::Requeue => (PollOutcome::Requeue, Some(self)),
+                AfterPoll::Requeue => {
+                    *outcome = match yielded {
+                        true => PollOutcome::Yielded,
+                        false => PollOutcome::Requeue,
+                    };
+                    Some(self)
+                }
             },
             Err(panic) => {
                 drop(self.drop_future());
                 self.complete(Err(JoinError::panicked(id, panic)));
                 self.header.scheduler.on_panic(id);
-                (PollOutcome::Panicked, None)
+                *outcome = PollOutcome::Panicked;
+                None
             }
         }
     }

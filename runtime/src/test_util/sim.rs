@@ -439,7 +439,8 @@ impl Sim {
     }
 
     fn poll_task(&self, slot: u32, task: TaskRef) {
-        let (outcome, again) = scheduler::run_outcome(task, None);
+        let mut outcome = None;
+        let again = scheduler::run_outcome(task, None, &mut outcome);
         if let Some(task) = again {
             scheduler::schedule_via_own_handle(task, true);
         }
