@@ -609,7 +609,7 @@ impl WaitQueue {
             exclusive_only,
         } = spec;
         let woken = self.wake_walk(info, nr_exclusive, exclusive_only, site);
-        let kind = match spec.exclusive_only {
+        let kind = match exclusive_only {
             true => WakeKind::HandOff,
             false => WakeKind::WakeUp,
         };
