@@ -14,7 +14,11 @@
 //!   bytes around the system allocator). Shown: ours − tokio.
 //! - `rss`: resident set growth (from `/proc/self/statm`) once all `N`
 //!   timers are registered and then cancelled, against the baseline taken
-//!   before the first one; and the live heap bytes left. Shown per runtime.
+//!   before the first one; the live heap bytes left; and the growth after
+//!   glibc's `malloc_trim(0)`, which hands the allocator's free pages back
+//!   (glibc keeps freed small chunks below the heap's top in its bins: the
+//!   growth before the trim is the allocator's cache, the one after is
+//!   what is still in use). Shown per runtime.
 //!
 //! Method: the parent re-executes itself (`TIMERS_ROW=<row>:<runtime>`) so
 //! every (row, runtime) measurement runs in a fresh process, alternating
@@ -79,13 +83,14 @@ fn rss_bytes() -> i64 {
 }
 
 /// What one child measures: `(seconds, live bytes per timer, rss growth
-/// after cancel, live bytes left after cancel)`.
+/// after cancel, live bytes left after cancel, rss growth after a trim)`.
 #[derive(Debug, Default)]
 struct Sample {
     secs: f64,
     bytes_per_timer: f64,
     rss_after_cancel: i64,
     live_after_cancel: i64,
+    rss_after_trim: i64,
 }
 
 /// The same workload on either runtime; `$sleep` makes one boxed sleep.
@@ -124,8 +129,20 @@ macro_rules! workload {
         }
         sample.rss_after_cancel = rss_bytes() - base_rss;
         sample.live_after_cancel = (LIVE.load(Relaxed) - base_live) as i64;
+        trim();
+        sample.rss_after_trim = rss_bytes() - base_rss;
         sample
     }};
+}
+
+/// Returns the allocator's free pages to the kernel (glibc only).
+fn trim() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: `malloc_trim` takes no pointer and only releases free
+    // memory the allocator owns; any thread may call it at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn child(row: &str, rt: &str) -> Sample {
@@ -178,6 +195,7 @@ fn run_child(row: &str, rt: &str) -> Sample {
         bytes_per_timer: f[1],
         rss_after_cancel: f[2] as i64,
         live_after_cancel: f[3] as i64,
+        rss_after_trim: f[4] as i64,
     }
 }
 
@@ -191,8 +209,8 @@ fn main() {
         let (row, rt) = spec.split_once(':').expect("row:runtime");
         let s = child(row, rt);
         println!(
-            "SAMPLE {} {} {} {}",
-            s.secs, s.bytes_per_timer, s.rss_after_cancel, s.live_after_cancel
+            "SAMPLE {} {} {} {} {}",
+            s.secs, s.bytes_per_timer, s.rss_after_cancel, s.live_after_cancel, s.rss_after_trim
         );
         return;
     }
@@ -237,14 +255,17 @@ fn main() {
                         .map(|s| s.rss_after_cancel as f64 / 1024.0)
                         .collect();
                     let mut live: Vec<f64> = v.iter().map(|s| s.live_after_cancel as f64).collect();
+                    let mut trimmed: Vec<f64> =
+                        v.iter().map(|s| s.rss_after_trim as f64 / 1024.0).collect();
                     let (lo, hi) = (
                         rss.iter().copied().fold(f64::MAX, f64::min),
                         rss.iter().copied().fold(f64::MIN, f64::max),
                     );
                     println!(
-                        "{row:<9} {name:<5} after cancel: RSS {:+.0} KiB over baseline ({lo:+.0}..{hi:+.0}), live heap {:+.0} B",
+                        "{row:<9} {name:<5} after cancel: RSS {:+.0} KiB over baseline ({lo:+.0}..{hi:+.0}), live heap {:+.0} B; after malloc_trim: RSS {:+.0} KiB",
                         median(&mut rss),
-                        median(&mut live)
+                        median(&mut live),
+                        median(&mut trimmed)
                     );
                 }
             }

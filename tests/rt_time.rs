@@ -44,22 +44,63 @@ rt_test! {
 }
 
 rt_test! {
-    fn sleep_until_past_deadline_is_ready_on_first_poll(rt) {
+    fn past_deadlines_complete_without_waiting_for_the_clock(rt) {
         rt.block_on(async {
-            let past = waitrt::time::now() - ms(5);
-            let mut s = pin!(sleep_until(past));
-            assert!(poll!(s.as_mut()).is_ready());
-            assert!(s.is_elapsed());
-            let mut s = pin!(sleep_until(waitrt::time::now()));
-            assert!(poll!(s.as_mut()).is_ready());
+            // Zero-length sleeps and an interval's first tick: on the
+            // first poll.
             let mut s = pin!(sleep(Duration::ZERO));
             assert!(poll!(s.as_mut()).is_ready());
-            // A future deadline is not.
+            assert!(s.is_elapsed());
+            let mut ticks = waitrt::time::interval(Duration::from_secs(3600));
+            assert!(poll!(pin!(ticks.tick())).is_ready());
+            // A deadline the timer driver has passed (it fired a later
+            // timer): on the first poll.
+            let before = waitrt::time::now();
+            sleep(ms(2)).await;
+            let mut s = pin!(sleep_until(before));
+            assert!(poll!(s.as_mut()).is_ready());
+            assert!(s.is_elapsed());
+            let mut s = pin!(sleep_until(before - ms(5)));
+            assert!(poll!(s.as_mut()).is_ready());
+            // Deadlines that passed since the driver's last turn: at its
+            // next turn (a hang here fails at the watchdog).
+            for _ in 0..100 {
+                sleep_until(waitrt::time::now()).await;
+            }
+            let mut s = pin!(sleep_until(waitrt::time::now()));
+            let _ = poll!(s.as_mut());
+            s.as_mut().await;
+            assert!(s.is_elapsed());
+            // A future deadline is not due.
             let mut s = pin!(sleep(Duration::from_secs(3600)));
             assert!(poll!(s.as_mut()).is_pending());
         });
         assert_eq!(rt.metrics().pending_timers(), 0);
     }
+}
+
+/// A past deadline the driver passed at a turn that fired nothing (the
+/// thread parked with no timer until a plain thread woke it) completes on
+/// its first poll: the wheel's clock moves at every turn.
+#[test]
+fn deadline_passed_at_an_idle_turn_is_ready_on_first_poll() {
+    support::watchdog("deadline_passed_at_an_idle_turn", support::RT_LIMIT, || {
+        let rt = Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async {
+            for _ in 0..3 {
+                let before = waitrt::time::now();
+                let (tx, rx) = waitrt::sync::oneshot::channel();
+                let waker = std::thread::spawn(move || {
+                    std::thread::sleep(ms(2));
+                    tx.send(()).unwrap();
+                });
+                rx.await.unwrap();
+                waker.join().unwrap();
+                let mut s = pin!(sleep_until(before));
+                assert!(poll!(s.as_mut()).is_ready());
+            }
+        });
+    });
 }
 
 rt_test! {

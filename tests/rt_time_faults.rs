@@ -324,6 +324,40 @@ paused_test! {
     }
 }
 
+/// A timer at the wheel's last tick wakes a worker parked with no timer:
+/// here, a sleep made when the paused clock stands at the end of time
+/// (its deadline saturates to that tick) while the worker that holds the
+/// timer driver is parked untimed. It hung before the driver unparked
+/// for that tick too.
+#[test]
+fn timer_at_the_last_tick_wakes_a_worker_parked_without_timers() {
+    for workers in [1, 2] {
+        support::watchdog("timer_at_the_last_tick", support::RT_LIMIT, move || {
+            let rt = Builder::new_multi_thread()
+                .worker_threads(workers)
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                advance(Duration::MAX).await;
+                for _ in 0..3 {
+                    // Every thread idle with no timer: the worker that
+                    // holds the driver parks for good. A plain thread then
+                    // wakes this one, which makes a timer.
+                    let (tx, rx) = waitrt::sync::oneshot::channel();
+                    let waker = std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        tx.send(()).unwrap();
+                    });
+                    rx.await.unwrap();
+                    waker.join().unwrap();
+                    sleep(Duration::from_secs(1)).await;
+                }
+            });
+        });
+    }
+}
+
 // ===== 4. panics point at the caller =====
 
 thread_local! {

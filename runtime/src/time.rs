@@ -88,10 +88,17 @@ fn current() -> Scheduler {
 pub fn sleep(duration: Duration) -> Sleep {
     let scheduler = current();
     let now = now_on(&scheduler);
-    Sleep::new(scheduler, clock::saturating_add(now, duration))
+    let sleep = Sleep::new(scheduler, clock::saturating_add(now, duration));
+    if duration.is_zero() {
+        sleep.due_now()
+    } else {
+        sleep
+    }
 }
 
-/// Completes at `deadline`; at once (no extra tick) if it has passed.
+/// Completes at `deadline`: on its first poll if the timer driver had
+/// reached it at its last turn, else when the driver reaches it (for a
+/// deadline that has passed: at its next turn; see [`Sleep`]).
 ///
 /// # Panics
 ///
@@ -102,7 +109,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// ```
 /// use std::time::Instant;
 /// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
-/// rt.block_on(async { waitrt::time::sleep_until(Instant::now()).await }); // at once
+/// rt.block_on(async { waitrt::time::sleep_until(Instant::now()).await }); // at the driver's next turn
 /// ```
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
@@ -158,11 +165,12 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 pub fn interval(period: Duration) -> Interval {
     let scheduler = current();
     let now = now_on(&scheduler);
-    Interval::new(Sleep::new(scheduler, now), period)
+    Interval::new(Sleep::new(scheduler, now).due_now(), period)
 }
 
-/// Ticks every `period`, the first tick at `start` (at once if it has
-/// passed; missed ticks are then handled as
+/// Ticks every `period`, the first tick at `start` (if it has passed: as
+/// soon as the timer driver has, see [`Sleep`]; missed ticks are then
+/// handled as
 /// [`set_missed_tick_behavior`](Interval::set_missed_tick_behavior) says).
 ///
 /// # Panics

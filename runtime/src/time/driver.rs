@@ -190,9 +190,13 @@ impl Driver {
     }
 
     /// Whether a timer at `tick` comes before the parked driving thread
-    /// wakes (called under the lock, see [`Driver::sleep_until`]).
+    /// wakes (called under the lock, see [`Driver::sleep_until`]). A
+    /// thread parked with no timer (`u64::MAX`) is woken by every timer,
+    /// the last tick's included: the wheel keeps that one at its horizon,
+    /// which the thread must time its park by (with a paused clock that
+    /// stood at the end of time, nothing else would wake it).
     fn must_unpark(&self, tick: u64) -> bool {
-        tick < self.sleep_until.load(Acquire)
+        tick.min(u64::MAX - 1) < self.sleep_until.load(Acquire)
     }
 
     /// The outcome of inserting a timer at `tick`.
@@ -296,6 +300,9 @@ impl Driver {
         let mut fired = {
             let mut inner = self.lock();
             if inner.wheel.next_expiration().is_none_or(|next| next > now) {
+                // Nothing due: the wheel's clock moves all the same, so a
+                // deadline passed by now completes on its first poll.
+                inner.wheel.skip_to(now);
                 return;
             }
             let mut fired = std::mem::take(&mut inner.fired);

@@ -27,7 +27,8 @@ pub enum MissedTickBehavior {
 /// for `interval`).
 ///
 /// Each tick is a [`Sleep`]: a tick already due (the first one, or missed
-/// ticks caught up in [`Burst`](MissedTickBehavior::Burst) mode) spends one
+/// ticks caught up in [`Burst`](MissedTickBehavior::Burst) mode, each at
+/// once or at the timer driver's next turn, see [`Sleep`]) spends one
 /// unit of the task's [`coop`](waitq::coop) budget, so catching up yields
 /// to other tasks now and then. Schedule arithmetic saturates: a tick that
 /// would lie past the latest representable `Instant` lies there, so

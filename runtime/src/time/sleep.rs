@@ -13,7 +13,13 @@ use crate::scheduler::Scheduler;
 ///
 /// The timer is registered on the first poll (creating and dropping a
 /// `Sleep` costs nothing) and removed from the wheel when dropped, in O(1).
-/// A deadline already past completes on the first poll, with no extra tick.
+/// A deadline that has passed completes on the first poll if the timer
+/// driver had reached it when it last turned (it turns whenever a worker
+/// parks, and every few dozen task polls), and otherwise at its next turn:
+/// the first poll reads no clock, as tokio's does not (a read costs about
+/// a fifth of a registration). The kernel's absolute hrtimers behave
+/// alike: one started in the past fires from the next timer interrupt. A
+/// zero-length [`sleep`](super::sleep) completes on its first poll.
 /// A registered timer is one 40-byte node of the wheel; [`reset`](Self::reset)
 /// moves it in place, without allocating.
 ///
@@ -70,12 +76,20 @@ impl Sleep {
         }
     }
 
+    /// A sleep whose deadline is the instant the clock was just read at
+    /// (`sleep(Duration::ZERO)`): it completes on its first poll.
+    pub(crate) fn due_now(mut self) -> Sleep {
+        self.elapsed = true;
+        self
+    }
+
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
-    /// Whether the deadline has been reached (after a `Ready` poll).
+    /// Whether the deadline has been reached (after a `Ready` poll, and
+    /// from the start for a zero-length [`sleep`](super::sleep)).
     pub fn is_elapsed(&self) -> bool {
         self.elapsed
     }
@@ -114,7 +128,7 @@ impl Sleep {
             return;
         }
         // `None`: removed (due, fired or closed); the next poll registers
-        // afresh, or completes at once.
+        // afresh, or completes at once if the wheel is past the deadline.
         if let Some(unpark) = driver(&self.scheduler).reset(&mut self.timer, deadline) {
             self.armed = deadline;
             if unpark {
@@ -169,10 +183,11 @@ impl Future for Sleep {
             } else if this.elapsed {
                 ready!(waitq::coop::poll_proceed(cx));
                 return Poll::Ready(());
-            } else if driver.clock().now() >= this.deadline {
-                // Due at once (the wheel's clock may lag the runtime's).
-                this.elapsed = true;
             } else {
+                // No clock read here (one costs about a fifth of a
+                // registration): the wheel compares the deadline with the
+                // tick it last reached, and one past that but not past
+                // its next turn fires then.
                 let waker = cx.waker().clone();
                 match driver.register(this.deadline, waker) {
                     Registered::Pending { key, unpark } => {

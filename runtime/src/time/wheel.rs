@@ -432,6 +432,15 @@ impl<T> Wheel<T> {
         self.next_slot().map(|(_, _, start)| start)
     }
 
+    /// Moves the clock to `now` (never back) when nothing is due by then
+    /// (the caller found `next_expiration` later, or none): what
+    /// [`poll`](Self::poll) does in that case, without looking for work
+    /// again.
+    pub(crate) fn skip_to(&mut self, now: u64) {
+        debug_assert!(self.next_expiration().is_none_or(|next| next > now));
+        self.elapsed = self.elapsed.max(now);
+    }
+
     /// Advances the wheel to `now` (no-op if `now <= elapsed`), marking every entry with
     /// deadline `<= now` [`Status::Fired`] and calling `fire` on its payload, in deadline order
     /// (ties: insertion order), cascading entries down levels as needed. Fired entries stay until
