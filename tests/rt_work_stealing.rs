@@ -9,6 +9,9 @@
 //! dry, but never longer than one event interval: the last test keeps a
 //! worker busy forever with two tasks that wake each other, and a task
 //! that yields must still finish.
+//!
+//! A task woken behind queued tasks runs after them, not in the next-task
+//! slot.
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -131,4 +134,65 @@ fn a_yielding_task_runs_on_while_its_worker_never_runs_dry() {
             });
         },
     );
+}
+
+/// A task woken while its waker's worker has tasks queued runs behind
+/// them (the next-task slot is for a worker with nothing else to run):
+/// one task woken by many (an HTTP/2 connection by each of its streams'
+/// tasks) then handles all their work in one poll. Here a sleeper woken
+/// after two spawns runs after both; with the slot it ran first.
+#[test]
+fn a_task_woken_behind_queued_tasks_runs_after_them() {
+    use std::sync::Mutex;
+    use waitrt::sync::WaitQueue;
+
+    for round in 0..20 {
+        let order = support::watchdog(
+            "a_task_woken_behind_queued_tasks_runs_after_them",
+            Duration::from_secs(60),
+            move || {
+                let rt = Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let order = Arc::new(Mutex::new(Vec::new()));
+                    let queue = Arc::new(WaitQueue::new());
+                    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let sleeper = waitrt::spawn({
+                        let (order, queue, go) = (order.clone(), queue.clone(), go.clone());
+                        async move {
+                            queue.wait_event(|| go.load(SeqCst)).await.unwrap();
+                            order.lock().unwrap().push("woken");
+                        }
+                    });
+                    // Wait until it sleeps.
+                    while queue.is_empty() {
+                        waitrt::task::yield_now().await;
+                    }
+                    let order2 = order.clone();
+                    waitrt::spawn(async move {
+                        let spawned: Vec<_> = ["a", "b"]
+                            .into_iter()
+                            .map(|name| {
+                                let order = order2.clone();
+                                waitrt::spawn(async move { order.lock().unwrap().push(name) })
+                            })
+                            .collect();
+                        go.store(true, SeqCst);
+                        queue.wake_up_all();
+                        for handle in spawned {
+                            handle.await.unwrap();
+                        }
+                    })
+                    .await
+                    .unwrap();
+                    sleeper.await.unwrap();
+                    let order = order.lock().unwrap().clone();
+                    order
+                })
+            },
+        );
+        assert_eq!(order, ["a", "b", "woken"], "round {round}");
+    }
 }
