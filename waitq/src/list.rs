@@ -23,6 +23,8 @@
 //! lock between batches stays atomic (waiters that register meanwhile are
 //! newer than the snapshot and are not woken by it).
 
+use std::num::NonZeroU64;
+
 use slab::Slab;
 
 use crate::entry::Entry;
@@ -35,22 +37,54 @@ const NIL: usize = usize::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Handle {
     seq: u64,
-    /// A `u32`, so that a handle is 16 bytes and travels in two registers
-    /// (a 24-byte one went through memory and stalled the re-check that
-    /// follows every `register`; see the `wake` benchmark).
-    key: u32,
-    class: Class,
+    /// The slab key (low 32 bits), the class (bit 32: exclusive) and bit
+    /// 63, always set. Two `u64`s make the handle a pair of scalars, which
+    /// is returned in two registers: as `u64`, `u32` and a byte it came
+    /// back from `push_back` and `register` through memory, written piece
+    /// by piece and read back whole (a store-forwarding stall on every
+    /// sleep). The set bit leaves a niche, so `Option<Handle>` is a pair
+    /// too.
+    tag: NonZeroU64,
 }
 
+/// [`Handle::tag`]'s bit that is always set.
+const TAG_SET: NonZeroU64 = NonZeroU64::new(1 << 63).unwrap();
+/// [`Handle::tag`]'s class bit (set: [`Class::Exclusive`]).
+const TAG_EXCLUSIVE: u64 = 1 << 32;
+
 impl Handle {
+    #[inline(always)]
+    fn new(key: usize, seq: u64, class: Class) -> Handle {
+        let class = match class {
+            Class::Shared => 0,
+            Class::Exclusive => TAG_EXCLUSIVE,
+        };
+        Handle {
+            seq,
+            tag: TAG_SET | class | u64::from(slot_key(key)),
+        }
+    }
+
     /// The registration sequence number: orders waiters by age.
+    #[inline(always)]
     pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 
     /// The list the entry was linked on.
+    #[inline(always)]
     pub(crate) fn class(&self) -> Class {
-        self.class
+        if self.tag.get() & TAG_EXCLUSIVE == 0 {
+            Class::Shared
+        } else {
+            Class::Exclusive
+        }
+    }
+
+    /// The entry's slab key.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        self.tag.get() as u32 as usize
     }
 }
 
@@ -240,11 +274,7 @@ impl WaitList {
             self.slab[tail].next = key;
         }
         self.ends_mut(class).tail = key;
-        Handle {
-            key: slot_key(key),
-            seq,
-            class,
-        }
+        Handle::new(key, seq, class)
     }
 
     /// Whether `handle` still names a linked entry.
@@ -254,7 +284,7 @@ impl WaitList {
 
     /// The entry behind `handle`, if it is still linked.
     pub(crate) fn get_mut(&mut self, handle: Handle) -> Option<&mut Entry> {
-        match self.slab.get_mut(handle.key as usize) {
+        match self.slab.get_mut(handle.key()) {
             Some(node) if node.seq == handle.seq => Some(&mut node.entry),
             _ => None,
         }
@@ -264,7 +294,7 @@ impl WaitList {
     /// (woken, closed, or removed before).
     pub(crate) fn remove(&mut self, handle: Handle) -> Option<Entry> {
         self.node(handle)?;
-        let node = self.slab.remove(handle.key as usize);
+        let node = self.slab.remove(handle.key());
         if node.prev == NIL {
             self.ends_mut(node.class).head = node.next;
         } else {
@@ -302,11 +332,7 @@ impl WaitList {
         if node.seq >= snapshot {
             return None;
         }
-        let handle = Handle {
-            key: slot_key(head),
-            seq: node.seq,
-            class,
-        };
+        let handle = Handle::new(head, node.seq, class);
         Some((handle, &mut node.entry))
     }
 
@@ -340,17 +366,11 @@ impl WaitList {
             return None;
         }
         let node = &self.slab[key];
-        Some(Handle {
-            key: slot_key(key),
-            seq: node.seq,
-            class: node.class,
-        })
+        Some(Handle::new(key, node.seq, node.class))
     }
 
     fn node(&self, handle: Handle) -> Option<&Node> {
-        self.slab
-            .get(handle.key as usize)
-            .filter(|n| n.seq == handle.seq)
+        self.slab.get(handle.key()).filter(|n| n.seq == handle.seq)
     }
 
     fn ends(&self, class: Class) -> Ends {

@@ -713,19 +713,21 @@ impl WaitQueue {
         self.wake_spec(spec, Location::caller());
     }
 
-    /// Links `entry` at the tail of its list. The caller re-checks its
-    /// condition afterwards (see "No lost wake-ups").
-    pub(crate) fn register(&self, class: Class, entry: Entry) -> Result<Handle, Closed> {
+    /// Links `entry` at the tail of its list; `None`: the queue is closed
+    /// (an `Option`, not a `Result` with [`Closed`], so that the handle
+    /// comes back in two registers). The caller re-checks its condition
+    /// afterwards (see "No lost wake-ups").
+    pub(crate) fn register(&self, class: Class, entry: Entry) -> Option<Handle> {
         let mut inner = self.lock();
         if inner.closed {
             drop(inner);
             drop(entry); // its waker is dropped outside the lock
-            return Err(Closed::new(crate::error::Reason::Closed));
+            return None;
         }
         let handle = inner.list.push_back(class, entry);
         self.publish(&inner.list);
         drop(inner);
-        Ok(handle)
+        Some(handle)
     }
 
     /// Unlinks `handle`'s entry if it is still linked and returns it, for
@@ -926,7 +928,10 @@ impl Inner {
         if entry.func.is_some() || entry.decide(&spec.info) != WakeDecision::Wake {
             return None;
         }
-        self.list.remove(handle).map(|entry| (handle, entry))
+        // The head of its list: popped in O(1), and returned without going
+        // through an `Option<Entry>` (copying that into the pair stalled:
+        // the copy read back in other pieces what the unlink had written).
+        Some((handle, self.list.pop_front_of(handle.class())))
     }
 
     /// Fills `batch` from where `cursor` stands. Returns `true` when the walk

@@ -357,7 +357,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         let registered = self.queue.register(self.class, entry);
         // Re-queued (or closed): a pick we held is consumed either way.
         self.picked = false;
-        let handle = registered.map_err(|_| Reason::Closed)?;
+        let handle = registered.ok_or(Reason::Closed)?;
         self.handle = Some(handle);
         if registry::is_recording() {
             self.record(handle);

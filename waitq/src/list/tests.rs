@@ -41,7 +41,7 @@ fn stale_handle_never_touches_new_occupant_of_its_slot() {
     assert!(list.remove(a).is_some());
     // Slab reuses the most recently freed key first: same key, new seq.
     let b = list.push_back(Class::Exclusive, entry(2));
-    assert_eq!(a.key, b.key);
+    assert_eq!(a.key(), b.key());
     assert_ne!(a.seq, b.seq);
     assert!(!list.contains(a));
     assert!(list.get_mut(a).is_none());
@@ -152,4 +152,33 @@ fn matches_vecdeque_model() {
     assert!(list.capacity() <= 1 + (peak - 1).next_power_of_two().max(4));
     assert_eq!(list.first(Class::Shared), None);
     assert_eq!(list.first(Class::Exclusive), None);
+}
+
+/// A handle is two words and `Option<Handle>` too (it comes back from
+/// `push_back` and `WaitQueue::register` in two registers), and its packed
+/// key and class read back as they were linked.
+#[test]
+fn handle_is_two_words_and_packs_key_and_class() {
+    assert_eq!(std::mem::size_of::<Handle>(), 16);
+    assert_eq!(std::mem::size_of::<Option<Handle>>(), 16);
+    let mut list = WaitList::new();
+    let mut handles = Vec::new();
+    for i in 0..6u32 {
+        let class = if i % 2 == 0 {
+            Class::Shared
+        } else {
+            Class::Exclusive
+        };
+        handles.push((list.push_back(class, entry(i)), class));
+    }
+    for (i, (handle, class)) in handles.iter().enumerate() {
+        assert_eq!(handle.class(), *class);
+        assert_eq!(handle.key(), i);
+        assert_eq!(list.get_mut(*handle).unwrap().key as usize, i);
+    }
+    let big = Handle::new(u32::MAX as usize - 1, 7, Class::Exclusive);
+    assert_eq!(
+        (big.key(), big.seq(), big.class()),
+        (u32::MAX as usize - 1, 7, Class::Exclusive)
+    );
 }
