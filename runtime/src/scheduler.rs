@@ -349,27 +349,45 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.clone().spawn_owned(future, site, name)
+    }
+
+    /// [`spawn_cell`](Self::spawn_cell) with the task's own clone of the
+    /// scheduler: `task::spawn` takes the clone from the thread's context
+    /// and hands the future straight here. (Through a closure borrowing
+    /// the context's scheduler, the future was copied once more, in
+    /// pieces that the next wide load could not forward from.)
+    pub(crate) fn spawn_owned<F>(
+        self,
+        future: F,
+        site: &'static std::panic::Location<'static>,
+        name: Option<Arc<str>>,
+    ) -> Result<JoinRef<F::Output>, JoinRef<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = Id::next();
-        let task = Task::new(future, self.clone(), id, site, name);
-        let join: JoinRef<F::Output> = task.clone();
-        let common = self.common();
-        match common.owned.insert(task.clone()) {
+        let task = Task::new(future, self, id, site, name);
+        // The task's own scheduler; `task` itself becomes the join side.
+        let this = &task.header().scheduler;
+        match this.common().owned.insert(task.clone()) {
             Ok(key) => {
                 task.header().owned_key.store(key, Relaxed);
                 if waitq::hook::is_enabled() {
                     let erased: TaskRef = task.clone();
                     crate::test_util::on_spawn(&erased, site, std::any::type_name::<F>());
                 }
-                self.schedule_new(task);
-                Ok(join)
+                this.schedule_new(task.clone());
+                Ok(task)
             }
-            Err(task) => {
+            Err(unlisted) => {
                 // Never published (no list, no queue, the handle is ours):
                 // the claim cannot lose.
-                let claimed = task.header().state.claim_for_shutdown();
+                let claimed = unlisted.header().state.claim_for_shutdown();
                 debug_assert!(claimed, "an unpublished task is claimed");
-                task.cancel(JoinError::shutdown(id));
-                Err(join)
+                unlisted.cancel(JoinError::shutdown(id));
+                Err(task)
             }
         }
     }

@@ -108,17 +108,14 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // Borrow the current scheduler rather than clone a `Handle`: its
-    // count is shared by every task.
+    // The task keeps a clone of the scheduler: take it from the context
+    // and hand it over with the future (see `Scheduler::spawn_owned`).
     let site = std::panic::Location::caller();
-    let spawned = crate::context::with_scheduler(|scheduler| {
-        match scheduler.spawn_cell(future, site, None) {
-            Ok(cell) | Err(cell) => cell,
-        }
-    });
-    match spawned {
+    match crate::context::scheduler() {
         // Built here, where it is returned (see `Scheduler::spawn_cell`).
-        Some(cell) => JoinHandle::new(cell),
+        Some(scheduler) => match scheduler.spawn_owned(future, site, None) {
+            Ok(cell) | Err(cell) => JoinHandle::new(cell),
+        },
         None => panic!(
             "there is no runtime here: call `spawn` from inside `block_on`, a spawned \
              task, or after `Handle::enter`"
