@@ -825,6 +825,7 @@ pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
 /// assert!(SLOT.read().is_none());
 /// registry::enter_slot(None);
 /// ```
+#[inline]
 pub fn note_sleep(
     queue: QueueId,
     queue_name: Option<&'static str>,
