@@ -287,11 +287,18 @@ fn sigquit_child() {
     let _daemon = TaskBuilder::new()
         .name("obs_child")
         .spawn_on(async { NAMED.wait_event(|| false).await }, rt.handle());
-    rt.block_on(async {
-        for _ in 0..10 {
-            waitrt::task::yield_now().await;
-        }
-    });
+    // Ready once the daemon sleeps: a worker may take a while to run it
+    // on a loaded machine (ten yields were not always enough).
+    let asleep = |dump: &Dump| {
+        dump.to_string()
+            .contains("\"obs_child\" [wait_event on obs_named, ")
+    };
+    let start = Instant::now();
+    while !asleep(&rt.handle().dump()) {
+        assert!(start.elapsed() < WATCHDOG, "the daemon never slept");
+        rt.block_on(waitrt::task::yield_now());
+        std::thread::sleep(Duration::from_millis(1));
+    }
     println!("READY");
     std::io::stdout().flush().unwrap();
     // The parent sends SIGQUIT, reads the dump, then writes a line here.
