@@ -34,7 +34,7 @@ const NIL: usize = usize::MAX;
 
 /// A registered waiter's identity: slab key plus the sequence number it was
 /// registered with (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Handle {
     seq: u64,
     /// The slab key (low 32 bits), the class (bit 32: exclusive) and bit
@@ -45,6 +45,16 @@ pub(crate) struct Handle {
     /// sleep). The set bit leaves a niche, so `Option<Handle>` is a pair
     /// too.
     tag: NonZeroU64,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("seq", &self.seq)
+            .field("key", &self.key())
+            .field("class", &self.class())
+            .finish()
+    }
 }
 
 /// [`Handle::tag`]'s bit that is always set.

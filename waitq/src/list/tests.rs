@@ -182,3 +182,12 @@ fn handle_is_two_words_and_packs_key_and_class() {
         (u32::MAX as usize - 1, 7, Class::Exclusive)
     );
 }
+
+#[test]
+fn handle_debug_shows_its_parts() {
+    let handle = Handle::new(5, 9, Class::Exclusive);
+    assert_eq!(
+        format!("{handle:?}"),
+        "Handle { seq: 9, key: 5, class: Exclusive }"
+    );
+}
