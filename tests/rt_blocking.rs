@@ -57,6 +57,66 @@ fn spawn_blocking_returns_the_value() {
     });
 }
 
+/// The spins around a hand-off (`Builder::blocking_spin`) lose no wake:
+/// results that come within the spin, at its end and long after it (when
+/// the spinner sleeps), awaited from `block_on` and from a task, with jobs
+/// back to back (the pool thread's spin for its next job) and spaced out
+/// (it sleeps first). Each round is bounded by the watchdog: a wake the
+/// spin swallowed would leave its waiter asleep.
+#[test]
+fn results_around_the_blocking_spin_are_never_lost() {
+    fn spin_50us(b: &mut waitrt::Builder) -> &mut waitrt::Builder {
+        b.blocking_spin(Duration::from_micros(50))
+    }
+    fn no_spin(b: &mut waitrt::Builder) -> &mut waitrt::Builder {
+        b.blocking_spin(Duration::ZERO)
+    }
+    support::watchdog("results_around_the_blocking_spin", LIMIT, || {
+        let job_lengths_us = [0u64, 10, 45, 50, 55, 200, 2_000];
+        type Configure = fn(&mut waitrt::Builder) -> &mut waitrt::Builder;
+        for configure in [spin_50us as Configure, no_spin] {
+            for (name, rt) in flavours(configure) {
+                for &us in &job_lengths_us {
+                    let job = move || {
+                        let start = Instant::now();
+                        while start.elapsed() < Duration::from_micros(us) {
+                            std::hint::spin_loop();
+                        }
+                        us
+                    };
+                    let rounds = if us >= 2_000 { 10 } else { 200 };
+                    // From block_on.
+                    let sum = rt.block_on(async move {
+                        let mut sum = 0;
+                        for _ in 0..rounds {
+                            sum += waitrt::spawn_blocking(job).await.unwrap();
+                        }
+                        sum
+                    });
+                    assert_eq!(sum, us * rounds, "{name}, {us} µs jobs from block_on");
+                    // From a task, with a pause between jobs now and then
+                    // (the pool thread's spin ends and it sleeps).
+                    let sum = rt.block_on(async move {
+                        waitrt::spawn(async move {
+                            let mut sum = 0;
+                            for round in 0..rounds {
+                                sum += waitrt::spawn_blocking(job).await.unwrap();
+                                if round % 16 == 0 {
+                                    waitrt::time::sleep(Duration::from_micros(200)).await;
+                                }
+                            }
+                            sum
+                        })
+                        .await
+                        .unwrap()
+                    });
+                    assert_eq!(sum, us * rounds, "{name}, {us} µs jobs from a task");
+                }
+            }
+        }
+    });
+}
+
 #[test]
 fn max_blocking_threads_caps_concurrency() {
     support::watchdog("max_blocking_threads_caps_concurrency", LIMIT, || {

@@ -35,7 +35,7 @@
 //! never fires late because of the poller; an I/O event arriving in that
 //! last sub-millisecond is seen when it ends.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -99,6 +99,26 @@ impl Parker {
     /// whether the timeout ended it.
     pub(crate) fn park_timeout(&self, timeout: Duration) -> bool {
         self.sleep(Some(timeout))
+    }
+
+    /// Whether the next park returns at once: an unpark is pending (or
+    /// the parker is closed). A thread that polls this before it parks
+    /// ([`spin_until`]) stays on its CPU: an unpark meanwhile is one swap
+    /// for the unparker and no wake-up for either, and the park consumes it.
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.load(Relaxed) != EMPTY || self.closed.load(Relaxed)
+    }
+
+    /// Whether the owner sleeps on the condition variable (or is about
+    /// to), rather than running or spinning before its park.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.state.load(Relaxed) == PARKED
+    }
+
+    /// Marks the parker as asleep, for tests of who gets woken.
+    #[cfg(test)]
+    pub(crate) fn pretend_parked(&self) {
+        self.state.store(PARKED, SeqCst);
     }
 
     /// The sleep itself; true when it timed out. No clock read of its own.
@@ -244,13 +264,13 @@ pub(crate) fn park_driving(common: &Common, parker: &Parker, others_idle: impl F
 /// server's CPU per request down by a median 6 % over 5 pairs.
 const SPIN_MAX_SOURCES: usize = 8;
 
-/// Spins in a row that found nothing before the driver backs off: it then
-/// spins on one park in `SPIN_PROBE_EVERY`, until a spin finds I/O or work
-/// again. The sources may be few and still slow to answer: a child
-/// process's pidfd and pipes (`Command::output()`), where each spin only
-/// took CPU from the child (`benches/fs_process.rs` process_output/true on
-/// 2 vCPUs: about 100 `epoll_wait` calls per child against tokio's 2.6,
-/// and 0.96x tokio).
+/// Spins in a row that found nothing before a spinner backs off
+/// ([`SpinGovernor`]): it then spins on one park in `SPIN_PROBE_EVERY`,
+/// until a spin finds what it waits for again. For the driver: the
+/// sources may be few and still slow to answer: a child process's pidfd
+/// and pipes (`Command::output()`), where each spin only took CPU from the
+/// child (`benches/fs_process.rs` process_output/true on 2 vCPUs: about
+/// 100 `epoll_wait` calls per child against tokio's 2.6, and 0.96x tokio).
 const SPIN_MISS_LIMIT: u32 = 4;
 const SPIN_PROBE_EVERY: u32 = 64;
 
@@ -268,34 +288,90 @@ pub(crate) fn spin_for_io(
     if spin.is_zero() || sources == 0 || sources > SPIN_MAX_SOURCES {
         return false;
     }
-    let state = io.spin_state.load(Relaxed);
-    if state >= SPIN_MISS_LIMIT {
-        // Backed off: one park in `SPIN_PROBE_EVERY` spins, to notice when
-        // the I/O comes back quickly again.
-        let next = match state + 1 {
-            n if n >= SPIN_MISS_LIMIT + SPIN_PROBE_EVERY => SPIN_MISS_LIMIT,
-            n => n,
-        };
-        io.spin_state.store(next, Relaxed);
-        if next != SPIN_MISS_LIMIT {
-            return false;
-        }
+    if !io.spin_governor.allows() {
+        return false;
     }
     let start = Instant::now();
     loop {
         // Not blocking on the poll lock: a busy worker's check holds it
         // only for a moment, and what it collects it wakes.
         if io.turn(Some(Duration::ZERO), false) > Some(0) || work_arrived() {
-            io.spin_state.store(0, Relaxed);
+            io.spin_governor.record(true);
             return true;
         }
         if start.elapsed() >= spin {
-            if state < SPIN_MISS_LIMIT {
-                io.spin_state.store(state + 1, Relaxed);
-            }
+            io.spin_governor.record(false);
             return false;
         }
         std::hint::spin_loop();
+    }
+}
+
+/// Whether spinning for something keeps paying: after `SPIN_MISS_LIMIT`
+/// spins in a row that found nothing, [`allows`](Self::allows) says yes to
+/// one spin in `SPIN_PROBE_EVERY`, until one finds it again. Shared by the
+/// threads that spin for the same thing (relaxed: a lost update only
+/// moves the back-off by a spin).
+#[derive(Debug, Default)]
+pub(crate) struct SpinGovernor {
+    /// Misses in a row, up to `SPIN_MISS_LIMIT`; above it, the count of
+    /// spins skipped since the last probe.
+    state: AtomicU32,
+}
+
+impl SpinGovernor {
+    pub(crate) const fn new() -> SpinGovernor {
+        SpinGovernor {
+            state: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether to spin this time.
+    pub(crate) fn allows(&self) -> bool {
+        let state = self.state.load(Relaxed);
+        if state < SPIN_MISS_LIMIT {
+            return true;
+        }
+        // Backed off: one spin in `SPIN_PROBE_EVERY`, to notice when what
+        // we wait for comes back quickly again.
+        let next = match state + 1 {
+            n if n >= SPIN_MISS_LIMIT + SPIN_PROBE_EVERY => SPIN_MISS_LIMIT,
+            n => n,
+        };
+        self.state.store(next, Relaxed);
+        next == SPIN_MISS_LIMIT
+    }
+
+    /// How the spin [`allows`](Self::allows) granted ended.
+    pub(crate) fn record(&self, found: bool) {
+        if found {
+            self.state.store(0, Relaxed);
+        } else {
+            let state = self.state.load(Relaxed);
+            if state < SPIN_MISS_LIMIT {
+                self.state.store(state + 1, Relaxed);
+            }
+        }
+    }
+}
+
+/// Polls `done` until it holds (true) or `spin` has passed (false),
+/// reading the clock once every 32 polls. Zero: no poll at all.
+pub(crate) fn spin_until(spin: Duration, mut done: impl FnMut() -> bool) -> bool {
+    if spin.is_zero() {
+        return false;
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..32 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= spin {
+            return false;
+        }
     }
 }
 
@@ -560,5 +636,49 @@ mod tests {
         reactor.deregister(&mut socket, key);
         assert!(spin_for_io(&reactor, Duration::from_millis(1), || false));
         assert!(sockets[0].3.ready_event(Direction::Read).is_some());
+    }
+    #[test]
+    fn a_governor_backs_off_after_misses_and_comes_back_on_a_hit() {
+        use super::{SpinGovernor, SPIN_MISS_LIMIT, SPIN_PROBE_EVERY};
+        let governor = SpinGovernor::new();
+        for _ in 0..SPIN_MISS_LIMIT {
+            assert!(governor.allows());
+            governor.record(false);
+        }
+        // Backed off: one spin in SPIN_PROBE_EVERY.
+        let allowed = (0..3 * SPIN_PROBE_EVERY)
+            .filter(|_| {
+                let allowed = governor.allows();
+                if allowed {
+                    governor.record(false);
+                }
+                allowed
+            })
+            .count();
+        assert_eq!(allowed, 3);
+        // A probe that finds what it waits for ends the back-off.
+        while !governor.allows() {}
+        governor.record(true);
+        assert!((0..SPIN_MISS_LIMIT).all(|_| governor.allows()));
+    }
+
+    #[test]
+    fn a_spin_ends_at_an_unpark_which_the_park_then_consumes() {
+        use super::spin_until;
+        let parker = Arc::new(Parker::new());
+        assert!(!spin_until(Duration::from_micros(50), || parker.is_notified()));
+        assert!(!parker.is_parked(), "a spinning owner counts as awake");
+        let unparker = {
+            let parker = parker.clone();
+            std::thread::spawn(move || parker.unpark())
+        };
+        // Bounded: the unpark comes long before the minute is out.
+        assert!(spin_until(Duration::from_secs(60), || parker.is_notified()));
+        unparker.join().unwrap();
+        // The park returns at once (the unpark is consumed, not lost) ...
+        assert!(!parker.park_timeout(Duration::from_secs(60)));
+        // ... and only once.
+        assert!(!parker.is_notified());
+        assert!(parker.park_timeout(Duration::from_millis(1)));
     }
 }

@@ -34,7 +34,7 @@ pub(crate) use stream::{vectored_len, MAX_IOVECS};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+    AtomicBool, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -86,11 +86,9 @@ pub(crate) struct Reactor {
     /// `epoll_wait` (one syscall per `event_interval` polls was 6% of
     /// yield_many on 2 threads).
     live: AtomicUsize,
-    /// How the idle driver's recent spins went (`park::spin_for_io`):
-    /// below `SPIN_MISS_LIMIT`, the spins in a row that found nothing;
-    /// from it on, the count of parks while spinning is backed off.
+    /// How the idle driver's recent spins went (`park::spin_for_io`).
     /// Only the driver (one thread at a time) uses it.
-    pub(crate) spin_state: AtomicU32,
+    pub(crate) spin_governor: crate::park::SpinGovernor,
     shutdown: AtomicBool,
 }
 
@@ -133,7 +131,7 @@ impl Reactor {
             waker,
             sources: Mutex::new(Sources::default()),
             live: AtomicUsize::new(0),
-            spin_state: AtomicU32::new(0),
+            spin_governor: crate::park::SpinGovernor::new(),
             shutdown: AtomicBool::new(false),
         })
     }

@@ -321,6 +321,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             continue;
         }
         since_drivers = 0;
+        // Waiting for a blocking-pool job's result, most likely: spin for
+        // the wake (a remote wake unparks this thread) before sleeping.
+        shared
+            .common
+            .blocking
+            .spin_for_result(|| shared.parker.is_notified());
         park(shared);
     }
 }

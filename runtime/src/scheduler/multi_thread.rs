@@ -68,7 +68,11 @@
 //! back that soon (the next chunk of a transfer, a peer's answer) is taken
 //! without the ~35 µs sleep and wake-up, which the waking side pays too.
 //! After 4 spins in a row that found nothing it spins on one park in 64
-//! until one finds I/O again (`park::spin_for_io`).
+//! until one finds I/O again (`park::spin_for_io`). A worker that runs
+//! out of work while a blocking-pool job is in flight first spins for the
+//! job's result as a searcher, for up to `blocking_spin` (30 µs by
+//! default, [`Builder::blocking_spin`](crate::Builder::blocking_spin)), so
+//! that the result wakes nobody (see the blocking pool's "Spinning").
 //!
 //! # Shutdown (the runtime's numbered protocol calls these steps)
 //!
@@ -518,6 +522,9 @@ fn run_worker(shared: &Shared) {
             shared.requeue(task, yielded);
         }
         shared.common.counters.add_polls(ran as usize);
+        if since_events < interval && spin_for_result(shared) {
+            continue;
+        }
         if since_events == interval {
             since_events = 0;
             crate::park::poll_drivers(&shared.common);
@@ -626,6 +633,24 @@ fn steal(shared: &Shared) -> Option<TaskRef> {
     })
 }
 
+/// Out of work while a blocking-pool job is in flight: spin for its result
+/// (`Builder::blocking_spin`) as a searcher, so that the job's wake of its
+/// task, queued from the pool thread, unparks nobody. True when work came.
+/// Only one worker in two may search (`Idle::try_start_searching`).
+fn spin_for_result(shared: &Shared) -> bool {
+    let blocking = &shared.common.blocking;
+    if !blocking.is_busy() {
+        return false;
+    }
+    let searching = with_worker(|core| {
+        if !core.searching && shared.idle.try_start_searching() {
+            core.searching = true;
+        }
+        core.searching
+    });
+    searching && blocking.spin_for_result(|| shared.has_visible_work())
+}
+
 /// Found work: stop searching; the last searcher passes the baton on if
 /// more work is visible.
 fn transition_from_searching(shared: &Shared) {
@@ -720,6 +745,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         if let Poll::Ready(out) = poll {
             return out;
         }
+        // Waiting for a blocking-pool job's result, most likely: spin for
+        // the wake before sleeping.
+        shared
+            .common
+            .blocking
+            .spin_for_result(|| parker.parker.is_notified());
         parker.parker.park(None);
     }
 }
