@@ -15,6 +15,8 @@
 //! - `fs_write/4KiB`, `fs_write/1MiB`: `fs::write` of one file, 4,000
 //!   and 400 times, each call writing a different first byte; the file
 //!   is read back at the end.
+//! - `fs_read_in_task/4KiB`: `fs_read/4KiB` from a spawned task (as a
+//!   request handler reads), where the other rows call from `block_on`.
 //! - `process_output/true`: `Command::new("true").output()`, 400 times;
 //!   each exit status is checked.
 //!
@@ -130,6 +132,47 @@ fn read_tokio(size: usize, n: usize) -> f64 {
     })
 }
 
+/// `fs::read` of 4 KiB from a spawned task (as a request handler reads),
+/// where `read_ours` reads from `block_on`: the result wakes a worker
+/// instead of the `block_on` thread.
+fn read_in_task_ours(n: usize) -> f64 {
+    let scratch = Scratch::new("read-task-ours");
+    let path = scratch.file("data");
+    let expected = content(KIB_4);
+    std::fs::write(&path, &expected).unwrap();
+    let rt = ours_rt();
+    rt.block_on(async {
+        waitrt::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..n {
+                check_read(&waitrt::fs::read(&path).await.unwrap(), &expected);
+            }
+            start.elapsed().as_nanos() as f64 / n as f64
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn read_in_task_tokio(n: usize) -> f64 {
+    let scratch = Scratch::new("read-task-tokio");
+    let path = scratch.file("data");
+    let expected = content(KIB_4);
+    std::fs::write(&path, &expected).unwrap();
+    let rt = tokio_rt();
+    rt.block_on(async {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..n {
+                check_read(&tokio::fs::read(&path).await.unwrap(), &expected);
+            }
+            start.elapsed().as_nanos() as f64 / n as f64
+        })
+        .await
+        .unwrap()
+    })
+}
+
 // ===== fs::write =====
 
 fn write_ours(size: usize, n: usize) -> f64 {
@@ -213,6 +256,13 @@ fn rows() -> Vec<Row> {
             ],
         ));
     }
+    rows.push(Row::new(
+        "fs_read_in_task/4KiB",
+        vec![
+            Contender::new("ours", |scale| read_in_task_ours(count(4_000.0, scale))),
+            Contender::new("tokio", |scale| read_in_task_tokio(count(4_000.0, scale))),
+        ],
+    ));
     rows.push(Row::new(
         "process_output/true",
         vec![
