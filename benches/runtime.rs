@@ -21,6 +21,11 @@
 //!   plain threads parking and unparking as the runtime-free reference.
 //!   ns/op = per round trip.
 //!
+//! - `bare` (in the `ping_pong/ct` and `herd/ct` rows): [`bare`], the
+//!   smallest executor that runs them, around the same `WaitQueue` as
+//!   ours, reported as a reference (a floor, not a peer): what waking and
+//!   polling cost with no runtime around them.
+//!
 //! Every workload runs inside one spawned root task, which also takes the
 //! time, so the measurement excludes building the runtime, `block_on` and
 //! shutdown. Every run checks its counts and panics when they are wrong,
@@ -61,6 +66,9 @@ use harness::{Contender, Outcome, Row};
 
 #[path = "runtime/cross_thread.rs"]
 mod cross_thread;
+
+#[path = "runtime/bare.rs"]
+mod bare;
 
 const SPAWN_MANY_TASKS: f64 = 100_000.0;
 const YIELD_TASKS: u64 = 1_000;
@@ -698,6 +706,13 @@ fn rows() -> Vec<Row> {
                     contender::<Smol>(workers, workload),
                 ],
             );
+            // The floor of the one-thread wake rows (see `bare`).
+            if workers == 1 && matches!(workload, Workload::PingPong | Workload::Herd) {
+                row.contenders
+                    .push(Contender::reference(bare::Bare::NAME, move |scale| {
+                        run::<bare::Bare>(1, workload, scale)
+                    }));
+            }
             for (w, f, peer, min) in TARGETS {
                 if w == workload && f == flavour {
                     row = row.target(peer, min);
