@@ -102,10 +102,41 @@ fn run_until_idle() {
     }
 }
 
-/// What a spawned task hands to its join future.
-struct JoinSlot<T> {
-    output: Option<T>,
-    waker: Option<Waker>,
+/// A one-shot hand-over of a value (a task's output to its join future,
+/// or `completion`'s): the sender's half and the receiving future.
+fn one_shot<T: Send + 'static>() -> (impl FnOnce(T), impl Future<Output = T>) {
+    struct Slot<T> {
+        value: Option<T>,
+        waker: Option<Waker>,
+    }
+    let slot = Arc::new(Mutex::new(Slot {
+        value: None,
+        waker: None,
+    }));
+    let sender = {
+        let slot = slot.clone();
+        move |value: T| {
+            let waker = {
+                let mut slot = slot.lock().unwrap();
+                slot.value = Some(value);
+                slot.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    };
+    let receiver = std::future::poll_fn(move |cx| {
+        let mut slot = slot.lock().unwrap();
+        match slot.value.take() {
+            Some(value) => Poll::Ready(value),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    });
+    (sender, receiver)
 }
 
 /// The executor (one thread).
@@ -141,32 +172,9 @@ impl Rt for Bare {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let slot = Arc::new(Mutex::new(JoinSlot {
-            output: None,
-            waker: None,
-        }));
-        let task_slot = slot.clone();
-        spawn_boxed(Box::pin(async move {
-            let value = future.await;
-            let waker = {
-                let mut slot = task_slot.lock().unwrap();
-                slot.output = Some(value);
-                slot.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }));
-        std::future::poll_fn(move |cx| {
-            let mut slot = slot.lock().unwrap();
-            match slot.output.take() {
-                Some(value) => Poll::Ready(value),
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
+        let (send, output) = one_shot();
+        spawn_boxed(Box::pin(async move { send(future.await) }));
+        output
     }
 
     fn spawn_detached<F>(future: F)
@@ -192,33 +200,6 @@ impl Rt for Bare {
         impl FnOnce(u64) + Send + 'static,
         impl Future<Output = u64> + Send + 'static,
     ) {
-        let slot = Arc::new(Mutex::new(JoinSlot {
-            output: None,
-            waker: None,
-        }));
-        let sender = {
-            let slot = slot.clone();
-            move |value: u64| {
-                let waker = {
-                    let mut slot = slot.lock().unwrap();
-                    slot.output = Some(value);
-                    slot.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }
-        };
-        let receiver = std::future::poll_fn(move |cx| {
-            let mut slot = slot.lock().unwrap();
-            match slot.output.take() {
-                Some(value) => Poll::Ready(value),
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        });
-        (sender, receiver)
+        one_shot()
     }
 }
