@@ -76,7 +76,7 @@ use std::time::{Duration, Instant};
 use waitq::WaitQueue;
 
 use crate::context;
-use crate::park::{spin_until, Parker, SpinGovernor};
+use crate::park::{Parker, SpinGovernor};
 use crate::task::raw::TaskRef;
 
 /// Pool settings.
@@ -208,13 +208,11 @@ impl BlockingPool {
     /// (or other work) came: true. False at once when no job is in flight
     /// or recent spins kept missing, else after the spin.
     pub(crate) fn spin_for_result(&self, arrived: impl FnMut() -> bool) -> bool {
-        let inner = &self.inner;
-        if inner.config.spin.is_zero() || !self.is_busy() || !inner.result_spins.allows() {
-            return false;
-        }
-        let found = spin_until(inner.config.spin, arrived);
-        inner.result_spins.record(found);
-        found
+        self.is_busy()
+            && self
+                .inner
+                .result_spins
+                .spin(self.inner.config.spin, arrived)
     }
 
     /// Threads alive, and jobs waiting (metrics).
@@ -341,10 +339,8 @@ impl Inner {
     /// timeout) is rare: the keep-alive starts again from it, which saves
     /// a clock read per job.
     fn sleep(&self, parker: &Arc<Parker>) -> bool {
-        if !self.config.spin.is_zero() && self.job_spins.allows() {
-            let found = spin_until(self.config.spin, || parker.is_notified());
-            self.job_spins.record(found);
-        }
+        self.job_spins
+            .spin(self.config.spin, || parker.is_notified());
         loop {
             let timed_out = parker.park_timeout(self.config.keep_alive);
             let mut state = self.lock();

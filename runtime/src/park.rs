@@ -342,6 +342,17 @@ impl SpinGovernor {
         next == SPIN_MISS_LIMIT
     }
 
+    /// Spins for up to `spin` until `done` holds, if the back-off allows
+    /// it, and records how it went. Returns whether `done` held.
+    pub(crate) fn spin(&self, spin: Duration, done: impl FnMut() -> bool) -> bool {
+        if spin.is_zero() || !self.allows() {
+            return false;
+        }
+        let found = spin_until(spin, done);
+        self.record(found);
+        found
+    }
+
     /// How the spin [`allows`](Self::allows) granted ended.
     pub(crate) fn record(&self, found: bool) {
         if found {
@@ -637,6 +648,7 @@ mod tests {
         assert!(spin_for_io(&reactor, Duration::from_millis(1), || false));
         assert!(sockets[0].3.ready_event(Direction::Read).is_some());
     }
+
     #[test]
     fn a_governor_backs_off_after_misses_and_comes_back_on_a_hit() {
         use super::{SpinGovernor, SPIN_MISS_LIMIT, SPIN_PROBE_EVERY};
