@@ -208,6 +208,94 @@ fn a_stale_entry_never_touches_the_next_waiter_in_its_slot() {
     assert_eq!(q.lock().unlink(&mut b), Some(1));
 }
 
+/// Links, give-ups in the middle (many, behind one long-lived oldest
+/// waiter, so the list compacts), re-polls with a new waker and hand-offs
+/// in a seeded random order, against a plain FIFO: every hand-off serves
+/// the oldest waiter still linked and wakes the waker of its last poll,
+/// and every give-up gets its payload back.
+#[test]
+fn random_links_give_ups_and_hand_offs_keep_link_order() {
+    // Hand-offs seldom (a long queue, many give-ups behind its oldest),
+    // then often (the queue empties again and again).
+    for odds in [8, 1] {
+        link_give_up_and_hand_off_at_random(odds);
+    }
+}
+
+fn link_give_up_and_hand_off_at_random(odds: usize) {
+    const ENTRIES: usize = 64;
+    let q = Units::with_state(None, 0);
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut entries = [HandoffEntry::new(); ENTRIES];
+    let mut wakers: Vec<Arc<CountingWaker>> = (0..ENTRIES).map(|_| CountingWaker::new()).collect();
+    let mut model = std::collections::VecDeque::new();
+    let mut served = 0;
+    for round in 0..20_000 {
+        match next(10) {
+            // Link an idle entry.
+            0..=3 => {
+                let Some(i) = (0..ENTRIES).find(|&i| !entries[i].is_queued()) else {
+                    continue;
+                };
+                wakers[i] = CountingWaker::new();
+                assert!(step(&q, &wakers[i].waker(), &mut entries[i]).is_pending());
+                model.push_back(i);
+            }
+            // Give up: anywhere but the oldest while hand-offs are seldom
+            // (so that the give-ups behind it pile up), anywhere when not.
+            4..=6 if !model.is_empty() => {
+                let at = match model.len() {
+                    1 if odds > 1 => continue,
+                    1 => 0,
+                    _ if odds == 1 && next(4) == 0 => 0,
+                    n => 1 + next(n - 1),
+                };
+                let i = model.remove(at).expect("in the model");
+                assert_eq!(q.lock().unlink(&mut entries[i]), Some(1), "round {round}");
+                assert!(!entries[i].is_queued());
+            }
+            // Poll again with a new waker.
+            7 if !model.is_empty() => {
+                let i = model[next(model.len())];
+                wakers[i] = CountingWaker::new();
+                assert!(step(&q, &wakers[i].waker(), &mut entries[i]).is_pending());
+            }
+            // Hand off, one time in `odds`.
+            8 if !model.is_empty() && next(odds) == 0 => {
+                let i = model.pop_front().expect("not empty");
+                assert_eq!(q.lock().hand_off_front(), Some(1), "round {round}");
+                assert_eq!(wakers[i].wakes(), 1, "round {round}: the last poll's waker");
+                assert_eq!(
+                    step(&q, &wakers[i].waker(), &mut entries[i]),
+                    Poll::Ready(Ok(None))
+                );
+                served += 1;
+            }
+            _ => {}
+        }
+        assert_eq!(q.len(), model.len(), "round {round}");
+    }
+    // Drain in order.
+    while let Some(i) = model.pop_front() {
+        release(&q);
+        assert_eq!(wakers[i].wakes(), 1);
+        assert_eq!(
+            step(&q, &wakers[i].waker(), &mut entries[i]),
+            Poll::Ready(Ok(None))
+        );
+        served += 1;
+    }
+    assert!(q.is_empty());
+    assert_eq!(*q.lock(), 0);
+    assert!(served > 100, "only {served} hand-offs");
+}
+
 #[test]
 fn close_fails_every_waiter_and_every_later_one() {
     let q = Units::with_state(None, 0);
