@@ -201,15 +201,21 @@ impl<W> Nodes<W> {
         }
     }
 
-    /// Takes the waiter out of the list: its payload and waker.
-    fn remove(&mut self, seq: u64) -> Option<(W, Option<Waker>)> {
+    /// Takes the waiter out of the list (its node, or what a tombstone
+    /// keeps of it: the payload and the waker).
+    fn remove(&mut self, seq: u64) -> Option<Node<W>> {
         let at = match self.position(seq)? {
             At::Inline => return self.pop_front(),
             At::Ring(0) if self.inline.is_none() => return self.pop_front(),
             At::Ring(at) => at,
         };
         let node = &mut self.ring[at];
-        let taken = (node.payload.take()?, node.waker.take());
+        let taken = Node {
+            seq,
+            waker: node.waker.take(),
+            recorded: node.recorded,
+            payload: Some(node.payload.take()?),
+        };
         self.live -= 1;
         if self.ring.len() > 2 * self.live + 8 {
             self.ring.retain(|node| node.payload.is_some());
@@ -217,9 +223,10 @@ impl<W> Nodes<W> {
         Some(taken)
     }
 
-    /// Takes the oldest waiter out (and the tombstones behind it).
+    /// Takes the oldest waiter out (and the tombstones behind it): never
+    /// a tombstone itself.
     #[inline(always)]
-    fn pop_front(&mut self) -> Option<(W, Option<Waker>)> {
+    fn pop_front(&mut self) -> Option<Node<W>> {
         let node = match self.inline.take() {
             Some(node) => node,
             None => self.ring.pop_front()?,
@@ -228,7 +235,7 @@ impl<W> Nodes<W> {
             self.ring.pop_front();
         }
         self.live -= 1;
-        Some((node.payload?, node.waker))
+        Some(node)
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Node<W>> {
@@ -281,8 +288,16 @@ impl HandoffEntry {
 /// when it is dropped, after the lock is released.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct HandoffGuard<'a, S, W> {
+    // Fields drop in their order: the lock is released before `woken`'s
+    // drop wakes anybody.
+    inner: MutexGuard<'a, Inner<S, W>>,
+    woken: Woken<'a, S, W>,
+}
+
+/// The wakers a [`HandoffGuard`]'s hold collected: called (or dropped)
+/// when it drops, after the lock.
+struct Woken<'a, S, W> {
     queue: &'a HandoffQueue<S, W>,
-    inner: Option<MutexGuard<'a, Inner<S, W>>>,
     site: &'static Location<'static>,
     /// The wakers of the waiters handed off in this hold.
     first: Option<Waker>,
@@ -334,12 +349,14 @@ impl<S, W> HandoffQueue<S, W> {
     #[track_caller]
     pub fn lock(&self) -> HandoffGuard<'_, S, W> {
         HandoffGuard {
-            queue: self,
-            inner: Some(self.lock_inner()),
-            site: Location::caller(),
-            first: None,
-            rest: Vec::new(),
-            unlinked: Vec::new(),
+            inner: self.lock_inner(),
+            woken: Woken {
+                queue: self,
+                site: Location::caller(),
+                first: None,
+                rest: Vec::new(),
+                unlinked: Vec::new(),
+            },
         }
     }
 
@@ -373,9 +390,9 @@ impl<S, W> HandoffQueue<S, W> {
     pub fn close(&self) -> usize {
         let mut guard = self.lock();
         self.closed.store(true, Ordering::Release);
-        let inner = guard.inner.as_mut().expect("held until drop");
-        let mut wakers = Vec::with_capacity(inner.nodes.len());
-        for node in inner.nodes.iter_mut() {
+        let nodes = &mut guard.inner.nodes;
+        let mut wakers = Vec::with_capacity(nodes.len());
+        for node in nodes.iter_mut() {
             wakers.extend(node.waker.take());
         }
         drop(guard);
@@ -618,27 +635,19 @@ impl<S, W> Inner<S, W> {
 // ===== impl HandoffGuard =====
 
 impl<S, W> HandoffGuard<'_, S, W> {
-    fn inner(&mut self) -> &mut Inner<S, W> {
-        self.inner.as_mut().expect("held until drop")
-    }
-
     /// The oldest waiter's payload, if anybody waits.
     pub fn front(&mut self) -> Option<&mut W> {
-        self.inner().nodes.front_mut()?.payload.as_mut()
+        self.inner.nodes.front_mut()?.payload.as_mut()
     }
 
     /// Whether nobody waits.
     pub fn is_empty(&self) -> bool {
-        self.inner
-            .as_ref()
-            .expect("held until drop")
-            .nodes
-            .is_empty()
+        self.inner.nodes.is_empty()
     }
 
     /// How many wait.
     pub fn len(&self) -> usize {
-        self.inner.as_ref().expect("held until drop").nodes.len()
+        self.inner.nodes.len()
     }
 
     /// Unlinks the oldest waiter, which is served: its next poll returns
@@ -648,24 +657,23 @@ impl<S, W> HandoffGuard<'_, S, W> {
     /// Kernel: `__up()`: `list_del(&waiter->list); waiter->up = true;
     /// wake_q_add(...)`.
     pub fn hand_off_front(&mut self) -> Option<W> {
-        let nodes = &mut self.inner().nodes;
-        let (seq, recorded) = nodes.front_mut().map(|node| (node.seq, node.recorded))?;
-        let (payload, waker) = nodes.pop_front()?;
+        let node = self.inner.nodes.pop_front()?;
+        let woken = &mut self.woken;
         // Under the lock, and in link order (the front is the oldest): the
         // watermark `served_to` describes.
-        self.queue.served_to.store(seq, Ordering::Release);
-        if recorded && registry::is_enabled() {
+        woken.queue.served_to.store(node.seq, Ordering::Release);
+        if node.recorded && registry::is_enabled() {
             // Listed until its owner sees it (the lost-grant detector, which
             // turns the whole registry on, looks for hand-offs nobody
             // takes; a task's slot has no place for the mark).
-            registry::note_picked_on(self.queue.id(), &[seq]);
+            registry::note_picked_on(woken.queue.id(), &[node.seq]);
         }
-        match (&self.first, waker) {
-            (None, waker) => self.first = waker,
-            (Some(_), Some(waker)) => self.rest.push(waker),
+        match (&woken.first, node.waker) {
+            (None, waker) => woken.first = waker,
+            (Some(_), Some(waker)) => woken.rest.push(waker),
             (Some(_), None) => {}
         }
-        Some(payload)
+        node.payload
     }
 
     /// Takes `entry` out of the list if it is still linked, and returns
@@ -681,23 +689,19 @@ impl<S, W> HandoffGuard<'_, S, W> {
             return None;
         }
         if taken.recorded {
-            registry::remove_on(self.queue.id(), taken.seq);
+            registry::remove_on(self.woken.queue.id(), taken.seq);
         }
-        let (payload, waker) = self.inner().nodes.remove(taken.seq)?;
+        let node = self.inner.nodes.remove(taken.seq)?;
         // Dropped outside the lock, with the guard's wakers.
-        self.unlinked.extend(waker);
-        Some(payload)
+        self.woken.unlinked.extend(node.waker);
+        node.payload
     }
 }
 
-impl<S, W> Drop for HandoffGuard<'_, S, W> {
+impl<S, W> Drop for Woken<'_, S, W> {
     fn drop(&mut self) {
-        drop(self.inner.take());
-        // Emptied in place (the buffers go with the guard): most holds
-        // have no unlinked waiter and at most one woken.
-        if !self.unlinked.is_empty() {
-            self.unlinked.clear();
-        }
+        // The unlinked wakers go with the buffer, after this (most holds
+        // have none, and at most one woken).
         let Some(first) = self.first.take() else {
             return;
         };
@@ -721,13 +725,13 @@ impl<S, W> Drop for HandoffGuard<'_, S, W> {
 impl<S, W> Deref for HandoffGuard<'_, S, W> {
     type Target = S;
     fn deref(&self) -> &S {
-        &self.inner.as_ref().expect("held until drop").state
+        &self.inner.state
     }
 }
 
 impl<S, W> DerefMut for HandoffGuard<'_, S, W> {
     fn deref_mut(&mut self) -> &mut S {
-        &mut self.inner().state
+        &mut self.inner.state
     }
 }
 
