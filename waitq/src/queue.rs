@@ -640,7 +640,13 @@ impl WaitQueue {
         if inner.closed || inner.list.len() == 0 {
             return 0;
         }
-        if inner.list.len() == 1 {
+        // One entry to take at most: the only one linked, or the first
+        // exclusive waiter of a `wake_up` with no non-exclusive waiter in
+        // front of it (a queue of exclusive waiters: a work queue's
+        // consumers, a lock's).
+        let one = inner.list.len() == 1
+            || (nr_exclusive == 1 && (exclusive_only || inner.list.first(Class::Shared).is_none()));
+        if one {
             if let Some((handle, entry)) = inner.take_lone(&spec) {
                 self.publish(&inner.list);
                 drop(inner);
@@ -917,8 +923,10 @@ impl fmt::Debug for WaitQueue {
 // ===== impl Inner =====
 
 impl Inner {
-    /// The one linked entry, unlinked, if `spec` wakes it and it has no
-    /// custom wake function (the walk guards those). `None`: use the walk.
+    /// The entry a wake that takes one at most takes (the one linked, or
+    /// the first exclusive waiter of an exclusive wake for one), unlinked,
+    /// if `spec` wakes it and it has no custom wake function (the walk
+    /// guards those). `None`: use the walk.
     fn take_lone(&mut self, spec: &WakeSpec) -> Option<(Handle, Entry)> {
         let handle = match spec.exclusive_only {
             true => self.list.first(Class::Exclusive),
