@@ -451,6 +451,66 @@ fn current_sleeps_only_multi_thread() {
     current_sleeps_only(registry_runtime(2));
 }
 
+/// A task asleep on two oneshot receivers at once: the first receiver's
+/// sleep goes to the task's slot, the second (the slot is taken) sleeps on
+/// its channel's queue, listed in the registry's shared map; the dump
+/// lists both. Once both values arrive and the task sleeps on a queue,
+/// that queue alone is listed.
+fn two_oneshot_sleeps_at_once(rt: Runtime) {
+    let (tx1, rx1) = waitrt::sync::oneshot::channel::<()>();
+    let (tx2, rx2) = waitrt::sync::oneshot::channel::<()>();
+    let first_wait = async move {
+        let (one, two) = futures::future::join(rx1, rx2).await;
+        one.and(two).unwrap();
+    };
+    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let queue = Arc::new(WaitQueue::new());
+    let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
+    let task = {
+        let (step, queue) = (step.clone(), queue.clone());
+        TaskBuilder::new().name("two_oneshots").spawn_on(
+            async move {
+                first_wait.await;
+                queue.wait_event(|| step.load(SeqCst) >= 1).await
+            },
+            rt.handle(),
+        )
+    };
+    let id = task.id();
+    let (handle, driver) = drive_until_done(rt, task);
+    let names_of = |dump: &Dump| -> Vec<String> {
+        dump.task(id)
+            .map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| {
+                        w.queue_name
+                            .map_or_else(|| format!("{:?}", w.queue), str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    dump_until_on(&handle, |dump| names_of(dump) == ["oneshot", "oneshot"]);
+    tx1.send(()).unwrap();
+    tx2.send(()).unwrap();
+    let dump = dump_until_on(&handle, |dump| names_of(dump).contains(&queue_id));
+    assert_eq!(names_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
+    step.store(1, SeqCst);
+    queue.wake_up_all();
+    driver.join().unwrap();
+}
+
+#[test]
+fn two_oneshot_sleeps_at_once_current_thread() {
+    two_oneshot_sleeps_at_once(registry_runtime(1));
+}
+
+#[test]
+fn two_oneshot_sleeps_at_once_multi_thread() {
+    two_oneshot_sleeps_at_once(registry_runtime(2));
+}
+
 /// Runs `first_wait` then a wait on a fresh unnamed queue in one task, and
 /// checks the dump: the task is listed asleep on `first` (a queue's name)
 /// alone; once `wake` ends that sleep and the task sleeps on the queue,
