@@ -175,6 +175,7 @@ pub(crate) struct TaskGuard<'task> {
 /// `task::signals()`, `task::id()`), and its sleep slot the one its waits
 /// are listed in (`waitq::registry::enter_slot`).
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
     let current = CurrentTask {
         // Ids count from 1 (`Id::next`).
