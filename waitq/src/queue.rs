@@ -422,6 +422,7 @@ impl WaitQueue {
     /// ```
     #[doc(alias = "notify_one")]
     #[track_caller]
+    #[inline]
     pub fn wake_up(&self) -> usize {
         self.wake(WakeMode::Normal, 1, 0)
     }
@@ -589,6 +590,7 @@ impl WaitQueue {
 
     /// The walk behind every wake (kernel: `__wake_up()`).
     #[track_caller]
+    #[inline]
     fn wake(&self, mode: WakeMode, nr_exclusive: usize, key: u32) -> usize {
         let spec = WakeSpec {
             info: WakeInfo { mode, key },
