@@ -463,42 +463,10 @@ fn two_oneshot_sleeps_at_once(rt: Runtime) {
         let (one, two) = futures::future::join(rx1, rx2).await;
         one.and(two).unwrap();
     };
-    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let queue = Arc::new(WaitQueue::new());
-    let queue_id = format!("{:?}", waitrt::sync::hook::QueueId::of(&queue));
-    let task = {
-        let (step, queue) = (step.clone(), queue.clone());
-        TaskBuilder::new().name("two_oneshots").spawn_on(
-            async move {
-                first_wait.await;
-                queue.wait_event(|| step.load(SeqCst) >= 1).await
-            },
-            rt.handle(),
-        )
-    };
-    let id = task.id();
-    let (handle, driver) = drive_until_done(rt, task);
-    let names_of = |dump: &Dump| -> Vec<String> {
-        dump.task(id)
-            .map(|t| {
-                t.waits
-                    .iter()
-                    .map(|w| {
-                        w.queue_name
-                            .map_or_else(|| format!("{:?}", w.queue), str::to_string)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    dump_until_on(&handle, |dump| names_of(dump) == ["oneshot", "oneshot"]);
-    tx1.send(()).unwrap();
-    tx2.send(()).unwrap();
-    let dump = dump_until_on(&handle, |dump| names_of(dump).contains(&queue_id));
-    assert_eq!(names_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
-    step.store(1, SeqCst);
-    queue.wake_up_all();
-    driver.join().unwrap();
+    ended_sleep_unlisted(rt, &["oneshot", "oneshot"], first_wait, || {
+        tx1.send(()).unwrap();
+        tx2.send(()).unwrap();
+    });
 }
 
 #[test]
@@ -512,10 +480,10 @@ fn two_oneshot_sleeps_at_once_multi_thread() {
 }
 
 /// Runs `first_wait` then a wait on a fresh unnamed queue in one task, and
-/// checks the dump: the task is listed asleep on `first` (a queue's name)
-/// alone; once `wake` ends that sleep and the task sleeps on the queue,
-/// on the queue alone (the ended sleep is no longer listed).
-fn ended_sleep_unlisted<F>(rt: Runtime, first: &str, first_wait: F, wake: impl FnOnce())
+/// checks the dump: the task is listed asleep on `first` (queues' names)
+/// alone; once `wake` ends those sleeps and the task sleeps on the queue,
+/// on the queue alone (the ended sleeps are no longer listed).
+fn ended_sleep_unlisted<F>(rt: Runtime, first: &[&str], first_wait: F, wake: impl FnOnce())
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -548,7 +516,7 @@ where
             })
             .unwrap_or_default()
     };
-    dump_until_on(&handle, |dump| queues_of(dump) == [first]);
+    dump_until_on(&handle, |dump| queues_of(dump) == first);
     wake();
     let dump = dump_until_on(&handle, |dump| queues_of(dump).contains(&queue_id));
     assert_eq!(queues_of(&dump), std::slice::from_ref(&queue_id), "{dump}");
@@ -567,7 +535,7 @@ fn rcuwait_sleep_ends_with_its_wake(workers: usize) {
         let (go, rcu) = (go.clone(), rcu.clone());
         async move { rcu.wait_event(|| go.load(SeqCst)).await.unwrap() }
     };
-    ended_sleep_unlisted(registry_runtime(workers), "obs_rcu", first_wait, || {
+    ended_sleep_unlisted(registry_runtime(workers), &["obs_rcu"], first_wait, || {
         go.store(true, SeqCst);
         rcu.wake_up();
     });
@@ -588,7 +556,7 @@ fn rcuwait_sleep_ends_with_its_wake_multi_thread() {
 fn oneshot_sleep_ends_with_its_value(workers: usize) {
     let (tx, rx) = waitrt::sync::oneshot::channel::<()>();
     let first_wait = async move { rx.await.unwrap() };
-    ended_sleep_unlisted(registry_runtime(workers), "oneshot", first_wait, || {
+    ended_sleep_unlisted(registry_runtime(workers), &["oneshot"], first_wait, || {
         tx.send(()).unwrap();
     });
 }
