@@ -25,8 +25,10 @@
 //! ```
 //!
 //! Runs when Samba is reachable on 127.0.0.1:4445 (it starts the project's
-//! one via `.ci/smb/start-smbd.sh` when root and `smbd` is installed);
-//! otherwise it says so on stderr and exits 0 (under `CI=true`, 1).
+//! one via `.ci/smb/start-smbd.sh` when root and `smbd` is installed, and
+//! stops that one again at the end; a Samba that was up before is left
+//! running); otherwise it says so on stderr and exits 0 (under `CI=true`,
+//! 1).
 #![forbid(unsafe_code)]
 // The example's modules are compiled in by path: the bench uses a part of
 // them, and cargo builds benches with cfg(test) but without their #[test]
@@ -91,9 +93,19 @@ impl Sizes {
     }
 }
 
-fn samba_up() -> bool {
+/// Where Samba stands for this run.
+#[derive(PartialEq)]
+enum Samba {
+    /// Reachable, and not ours to stop (it was up before the bench).
+    Found,
+    /// Started by the bench: stopped again when the bench ends.
+    Started,
+    Missing,
+}
+
+fn samba_up() -> Samba {
     if StdStream::connect(SAMBA).is_ok() {
-        return true;
+        return Samba::Found;
     }
     let root = Command::new("id")
         .arg("-u")
@@ -104,10 +116,16 @@ fn samba_up() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if root && smbd {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/smb/start-smbd.sh");
-        let _ = Command::new("bash").arg(script).status();
+        let _ = Command::new("bash").arg(smbd_script()).status();
+        if StdStream::connect(SAMBA).is_ok() {
+            return Samba::Started;
+        }
     }
-    StdStream::connect(SAMBA).is_ok()
+    Samba::Missing
+}
+
+fn smbd_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/smb/start-smbd.sh")
 }
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
@@ -275,7 +293,11 @@ fn rows() -> Vec<Row> {
 
 fn main() -> std::process::ExitCode {
     const PREFIX: &str = "SMBIOD_BENCH";
-    if !harness::is_child(PREFIX) && !samba_up() {
+    let samba = match harness::is_child(PREFIX) {
+        true => Samba::Found,
+        false => samba_up(),
+    };
+    if samba == Samba::Missing {
         let why = format!(
             "SKIP: smbiod bench: no Samba on {SAMBA} (needs root and smbd; see \
              .ci/smb/start-smbd.sh)\n"
@@ -300,5 +322,10 @@ fn main() -> std::process::ExitCode {
         title: Box::leak(title.into_boxed_str()),
         unit: "ns/op",
     };
-    harness::main(&bench, rows())
+    let code = harness::main(&bench, rows());
+    if samba == Samba::Started {
+        // Leave the machine as we found it.
+        let _ = Command::new("bash").arg(smbd_script()).arg("stop").status();
+    }
+    code
 }
