@@ -583,6 +583,49 @@ fn io_after_runtime_shutdown_is_an_error() {
     }
 }
 
+/// A socket registered while its runtime has no other source: the driver
+/// may then sleep off the reactor (`park.rs`, "No sources"), and the
+/// registration must wake it, or the socket's events go unread. A
+/// multi-thread runtime's `block_on` thread never drives: its connect and
+/// read wait on the idle workers' driver. (Without the wake in
+/// `Registration::new`, every round hangs until the watchdog.)
+#[test]
+fn the_first_socket_wakes_a_driver_asleep_off_the_reactor() {
+    for round in 0..10 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(b"x").unwrap();
+        });
+        let what = format!("round {round}: a first socket's connect and read");
+        support::watchdog(&what, Duration::from_secs(30), move || {
+            let rt = Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            // Both workers parked (one as the driver) before the socket
+            // exists; the extra millisecond lets the driver reach its sleep.
+            for _ in 0..10_000 {
+                if rt.metrics().parks() >= 2 {
+                    break;
+                }
+                std::thread::sleep(support::ms(1));
+            }
+            std::thread::sleep(support::ms(1));
+            assert_eq!(rt.metrics().io_sources(), 0, "no source before the socket");
+            rt.block_on(async move {
+                let mut conn = TcpStream::connect(addr).await.unwrap();
+                let mut byte = [0u8; 1];
+                conn.read_exact(&mut byte).await.unwrap();
+                assert_eq!(&byte, b"x");
+            });
+        });
+        server.join().unwrap();
+    }
+}
+
 #[test]
 fn sockets_need_a_runtime_with_io() {
     let rt = Builder::new_current_thread().enable_time().build().unwrap();

@@ -34,7 +34,8 @@ pub(crate) use stream::{vectored_len, MAX_IOVECS};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{
-    AtomicBool, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+    AtomicBool, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release, Ordering::SeqCst,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -74,6 +75,17 @@ struct Sources {
     shutdown: bool,
 }
 
+/// A source [`Reactor::register`] added.
+#[derive(Debug)]
+pub(crate) struct Registered {
+    /// Its slot, for `deregister`.
+    pub(crate) key: usize,
+    pub(crate) io: Arc<ScheduledIo>,
+    /// No other source was registered: the caller wakes the driver, which
+    /// may sleep off the reactor while there is none (`park.rs`).
+    pub(crate) first: bool,
+}
+
 /// The runtime's I/O driver.
 pub(crate) struct Reactor {
     /// The poller; whoever holds this lock drives the reactor.
@@ -86,6 +98,11 @@ pub(crate) struct Reactor {
     /// `epoll_wait` (one syscall per `event_interval` polls was 6% of
     /// yield_many on 2 threads).
     live: AtomicUsize,
+    /// Some deregistered slot waits to be freed (`Sources::released` is
+    /// not empty, or was not when last looked at): a driver sleeping off
+    /// the reactor frees them only then, without taking two locks on
+    /// every sleep.
+    released_pending: AtomicBool,
     /// How the idle driver's recent spins went (`park::spin_for_io`).
     /// Only the driver (one thread at a time) uses it.
     pub(crate) spin_governor: crate::park::SpinGovernor,
@@ -131,6 +148,7 @@ impl Reactor {
             waker,
             sources: Mutex::new(Sources::default()),
             live: AtomicUsize::new(0),
+            released_pending: AtomicBool::new(false),
             spin_governor: crate::park::SpinGovernor::new(),
             shutdown: AtomicBool::new(false),
         })
@@ -145,12 +163,15 @@ impl Reactor {
         self.sources.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers `source`; on failure nothing stays behind.
+    /// Registers `source`; on failure nothing stays behind. The caller
+    /// wakes the runtime's driver when the source is the only one
+    /// ([`Registered::first`]): with none, the driver may be asleep off
+    /// the reactor (`park.rs`, "No sources").
     pub(crate) fn register(
         &self,
         source: &mut impl mio::event::Source,
         interest: Interest,
-    ) -> io::Result<(usize, Arc<ScheduledIo>)> {
+    ) -> io::Result<Registered> {
         let (key, io) = {
             let mut sources = self.lock_sources();
             if sources.shutdown {
@@ -173,8 +194,11 @@ impl Reactor {
             drop(self.lock_sources().slab.try_remove(key));
             return Err(err);
         }
-        self.live.fetch_add(1, Release);
-        Ok((key, io))
+        // SeqCst: against the driver's check for sources before it sleeps
+        // off the reactor (`Parker::park_in_reactor`), either it sees this
+        // source or the caller's wake (after this) finds it asleep.
+        let first = self.live.fetch_add(1, SeqCst) == 0;
+        Ok(Registered { key, io, first })
     }
 
     /// Deregisters `source`; its slot is freed at the next turn.
@@ -184,6 +208,7 @@ impl Reactor {
         let mut sources = self.lock_sources();
         if !sources.shutdown {
             sources.released.push(key);
+            self.released_pending.store(true, Release);
         }
     }
 
@@ -202,9 +227,10 @@ impl Reactor {
         self.live.load(Acquire) > 0
     }
 
-    /// Registered sources now, without the lock (a hint).
+    /// Registered sources now, without the lock (a hint; SeqCst, see
+    /// [`register`](Self::register)).
     pub(crate) fn live_sources(&self) -> usize {
-        self.live.load(Acquire)
+        self.live.load(SeqCst)
     }
 
     pub(crate) fn turn(&self, timeout: Option<Duration>, block: bool) -> Option<usize> {
@@ -286,8 +312,28 @@ impl Reactor {
         Some(events)
     }
 
+    /// Frees the slots deregistered since the last turn, unless a turn is
+    /// under way (it frees them itself), for a driver that sleeps without
+    /// turning (`park.rs`, "No sources"): a thread that opens and closes a
+    /// socket between such sleeps would otherwise grow the slab.
+    pub(crate) fn free_released_between_turns(&self) {
+        if !self.released_pending.load(Acquire) {
+            return;
+        }
+        if let Ok(_turn) = self.turn.try_lock() {
+            self.free_released();
+        }
+    }
+
+    /// Slots in the slab, released ones included (tests).
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.lock_sources().slab.len()
+    }
+
     fn free_released(&self) {
         let mut sources = self.lock_sources();
+        self.released_pending.store(false, Relaxed);
         let sources = &mut *sources;
         for key in sources.released.drain(..) {
             drop(sources.slab.try_remove(key));

@@ -46,11 +46,21 @@ pub(crate) struct Registration {
 
 impl Registration {
     fn new(source: &mut impl mio::event::Source, interest: Interest) -> io::Result<Registration> {
-        let reactor = crate::context::scheduler()
-            .and_then(|scheduler| scheduler.common().io.clone())
-            .ok_or_else(no_reactor_error)?;
-        let (key, io) = reactor.register(source, interest)?;
-        Ok(Registration { reactor, io, key })
+        let scheduler = crate::context::scheduler().ok_or_else(no_reactor_error)?;
+        let reactor = scheduler.common().io.clone().ok_or_else(no_reactor_error)?;
+        let registered = reactor.register(source, interest)?;
+        if registered.first {
+            // The driver may sleep off the reactor while no source is
+            // registered (`park.rs`, "No sources"): from another thread (a
+            // multi-thread runtime's `block_on`, a thread in
+            // `Handle::enter`) this source's events would go unread.
+            scheduler.unpark_driver();
+        }
+        Ok(Registration {
+            reactor,
+            io: registered.io,
+            key: registered.key,
+        })
     }
 
     fn is_ready(&self, direction: Direction) -> bool {

@@ -7,7 +7,7 @@ use mio::net::UnixStream;
 use mio::Interest;
 
 use super::readiness::Direction;
-use super::Reactor;
+use super::{Reactor, Registered};
 
 fn pair() -> (UnixStream, UnixStream) {
     UnixStream::pair().expect("socketpair")
@@ -17,7 +17,7 @@ fn pair() -> (UnixStream, UnixStream) {
 fn a_failed_registration_leaves_nothing_behind() {
     let reactor = Reactor::new().unwrap();
     let (mut a, _b) = pair();
-    let (key, _io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key, io: _io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
     assert_eq!(reactor.sources(), 1);
     // The same fd twice: epoll_ctl says EEXIST, and the slot is rolled back.
     let err = reactor.register(&mut a, Interest::READABLE).unwrap_err();
@@ -31,18 +31,30 @@ fn a_failed_registration_leaves_nothing_behind() {
 fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
     let reactor = Reactor::new().unwrap();
     let (mut a, _peer_a) = pair();
-    let (key_a, io_a) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered {
+        key: key_a,
+        io: io_a,
+        ..
+    } = reactor.register(&mut a, Interest::READABLE).unwrap();
     reactor.deregister(&mut a, key_a);
     // Not freed yet: an event collected before the deregistration could
     // still be in flight, so the next source gets another slot.
     let (mut b, _peer_b) = pair();
-    let (key_b, _io_b) = reactor.register(&mut b, Interest::READABLE).unwrap();
+    let Registered {
+        key: key_b,
+        io: _io_b,
+        ..
+    } = reactor.register(&mut b, Interest::READABLE).unwrap();
     assert_ne!(key_a, key_b);
     reactor.turn(Some(Duration::ZERO), true);
     // Freed now; the reused slot carries a new generation, so a stale
     // event for the old token cannot match it.
     let (mut c, _peer_c) = pair();
-    let (key_c, io_c) = reactor.register(&mut c, Interest::READABLE).unwrap();
+    let Registered {
+        key: key_c,
+        io: io_c,
+        ..
+    } = reactor.register(&mut c, Interest::READABLE).unwrap();
     assert_eq!(key_c, key_a);
     assert_ne!(io_c.generation(), io_a.generation());
 }
@@ -51,7 +63,7 @@ fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
 fn an_event_sets_readiness_and_a_would_block_clears_it() {
     let reactor = Reactor::new().unwrap();
     let (mut a, mut peer) = pair();
-    let (_key, io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key: _key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
     let seen = io
         .ready_event(Direction::Read)
         .expect("optimistic at first");
@@ -69,7 +81,7 @@ fn an_event_sets_readiness_and_a_would_block_clears_it() {
 fn shutdown_refuses_registrations_and_closes_queues() {
     let reactor = Reactor::new().unwrap();
     let (mut a, _peer) = pair();
-    let (_key, io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key: _key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
     reactor.shutdown();
     assert!(io.is_shutdown());
     assert!(io.readers.is_closed() && io.writers.is_closed());
@@ -89,7 +101,7 @@ fn a_busy_check_polls_only_while_sources_are_registered() {
     assert_eq!(reactor.interrupts(), 1);
     // With a source, the same check polls and records its edge.
     let (mut a, mut peer) = pair();
-    let (key, io) = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
     let seen = io.ready_event(Direction::Read).unwrap();
     io.clear_readiness(seen, Direction::Read);
     peer.write_all(b"x").unwrap();

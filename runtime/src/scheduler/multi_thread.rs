@@ -316,9 +316,12 @@ impl Shared {
         !self.inject.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
     }
 
-    /// A timer earlier than the driver worker's sleep was added.
+    /// A timer earlier than the driver worker's sleep was added, or the
+    /// first I/O source (the driver may sleep off the reactor while there
+    /// is none: `park.rs`, "No sources"). SeqCst, as the driver's store
+    /// of itself before it checks for sources (`park`).
     pub(crate) fn unpark_driver(&self) {
-        let index = self.driver_worker.load(Acquire);
+        let index = self.driver_worker.load(SeqCst);
         if index != NO_WORKER {
             self.remotes[index].parker.unpark();
         }
@@ -682,9 +685,10 @@ fn park(shared: &Shared) {
     }
     let has_drivers = common.time.is_some() || common.io.is_some();
     if has_drivers && !shared.driver_taken.swap(true, AcqRel) {
-        shared
-            .driver_worker
-            .store(index, std::sync::atomic::Ordering::Release);
+        // SeqCst: before its check for I/O sources, against a source's
+        // registration and then `unpark_driver` (see "No sources" in
+        // `park.rs`).
+        shared.driver_worker.store(index, SeqCst);
         if !common.is_shutdown() {
             // Polling a while first takes I/O that is about to come without
             // a sleep and a wake-up (`Builder::io_spin`).
