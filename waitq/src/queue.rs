@@ -651,7 +651,7 @@ impl WaitQueue {
             || (nr_exclusive == 1 && (exclusive_only || inner.list.first(Class::Shared).is_none()));
         if one {
             if let Some((handle, entry)) = inner.take_lone(&spec) {
-                self.publish(&inner.list);
+                self.publish_unlinked(&inner.list, handle.class());
                 drop(inner);
                 if handle.class() == Class::Exclusive && registry::is_enabled() {
                     registry::note_picked(self, &[handle.seq()]);
@@ -752,7 +752,7 @@ impl WaitQueue {
     fn unregister_locked(&self, handle: Handle) -> Option<Entry> {
         let mut inner = self.lock();
         let entry = inner.list.remove(handle);
-        self.publish(&inner.list);
+        self.publish_unlinked(&inner.list, handle.class());
         entry
     }
 
@@ -864,6 +864,14 @@ impl WaitQueue {
     /// Two `low_water` computations and stores less on every sleep.
     fn publish_linked(&self, list: &WaitList) {
         self.waiters.store(list.len(), Ordering::Release);
+    }
+
+    /// [`publish`](Self::publish) after unlinks from `class`'s list only:
+    /// the other list's mark stays (as after a link, see
+    /// [`publish_linked`](Self::publish_linked)).
+    fn publish_unlinked(&self, list: &WaitList, class: Class) {
+        self.waiters.store(list.len(), Ordering::Release);
+        self.low_water[class as usize].store(list.low_water(class), Ordering::Release);
     }
 
     /// Whether `handle`'s entry is known to be unlinked, without the lock.
