@@ -62,8 +62,7 @@
 //! - Senders of a full channel sleep on `tx_wait` as *exclusive* waiters
 //!   (FIFO) whose condition takes a slot when one is free, so a wake hands
 //!   exactly one slot to exactly one sender; a sender that was picked and
-//!   then dropped hands the wake on (waitq rule 5). One wake at a time is
-//!   on its way to them (see "Waking senders").
+//!   then dropped hands the wake on (waitq rule 5).
 //! - [`Sender::closed`](super::Sender::closed) sleeps on `closed_wait`.
 //! - The receiver closing closes `tx_wait` and `closed_wait` (every sender
 //!   waiting ends with its value back); the last sender leaving sets
@@ -87,37 +86,6 @@
 //! comes first, so either the receiver sees the sender linked and wakes
 //! it, or the sender's condition sees the slot free.
 //!
-//! # Waking senders
-//!
-//! A freed slot wakes a sleeping sender only if no wake is on its way to
-//! one already (`tx_woken`); the woken sender takes its slot when it
-//! runs, and then, if slots are still free and senders still sleep,
-//! passes a wake on (`pass_tx_wake_on`): the kernel's pipe writers since
-//! Linux 5.5 (`wake_next_writer` in `pipe_write`). A receiver draining a
-//! full channel that four senders sleep on thus wakes one, which fills
-//! the room it finds, where it woke all four, three of which found the
-//! channel full again and went back to sleep. `mpsc_4tx` on 2 workers
-//! (`benches/sync.rs`'s workload run alone, `Runtime::metrics`): 39,000
-//! task polls per million messages before, 22,000 after.
-//!
-//! The flag never strands a sleeping sender next to a free slot. Every
-//! run of a sender's condition clears it (a woken sender's, and any
-//! sender's first look), before the `SeqCst` fence that pairs with
-//! `hand_out`'s. A wake skipped because the flag was set read it before
-//! that clearing (in the flag's coherence order), after `hand_out`'s
-//! fence; so `hand_out`'s fence precedes the condition's in the single
-//! order of `SeqCst` fences, and the condition sees the slot (C++20,
-//! `atomics.order` paragraph 4, the case of two fences). A slot freed
-//! under the state lock (a permit given back, a `recv` from the ring) is
-//! seen through that lock, as before. A slot freed after the clearing finds
-//! the flag clear and wakes. A woken sender dropped before it runs hands
-//! its wake on inside waitq (rule 5); with nobody left to take it, the
-//! flag stays set only until the next sender looks, which is before that
-//! sender can sleep. `tests/sync_mpsc.rs` checks each rule
-//! (`a_woken_sender_passes_the_free_slots_on`,
-//! `a_wake_spent_on_a_dropped_sender_blocks_no_later_one`,
-//! `freed_slots_reach_every_sender_*`).
-//!
 //! # Conditions with side effects, and the toolkit's probe
 //!
 //! A sender's condition takes its slot, so that a wake and the slot it
@@ -126,7 +94,7 @@
 //! [`waitq::hook::is_probing`] the condition only looks.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -155,8 +123,6 @@ pub(super) struct Chan<T> {
     /// Messages the receiver has handed out of its batch, a wrapping
     /// count that only the receiver writes (see "The receiver's batch").
     delivered: AtomicUsize,
-    /// A wake is on its way to a sleeping sender (see "Waking senders").
-    tx_woken: AtomicBool,
     cap: usize,
     /// The ring's starting room (the batch gets as much: see
     /// `reserve_batch`).
@@ -226,7 +192,6 @@ impl<T> Chan<T> {
             closed_wait: WaitQueue::new(),
             senders: AtomicUsize::new(1),
             delivered: AtomicUsize::new(0),
-            tx_woken: AtomicBool::new(false),
             cap,
             prealloc,
         })
@@ -365,7 +330,7 @@ impl<T> Chan<T> {
         if state.rx_dropped {
             drop(state);
             drop(value);
-            self.wake_tx();
+            self.wake_tx(1);
             return;
         }
         state.buf.push_back(value);
@@ -384,7 +349,7 @@ impl<T> Chan<T> {
         } else {
             drop(state);
         }
-        self.wake_tx();
+        self.wake_tx(1);
         if last {
             self.wake_rx_queue();
         }
@@ -402,16 +367,10 @@ impl<T> Chan<T> {
             if got.is_some() {
                 return true;
             }
-            let probing = waitq::hook::is_probing();
-            if !probing {
-                // A sender looks: the wake on its way to one (if any) is
-                // spent, before the fence below (see "Waking senders").
-                self.spend_tx_wake();
-            }
             // Pairs with the fence in `hand_out`: our entry is linked
             // before we read `delivered` (see "The receiver's batch").
             fence(Ordering::SeqCst);
-            if probing {
+            if waitq::hook::is_probing() {
                 return self.slot_free_or_closed();
             }
             match self.try_reserve() {
@@ -431,7 +390,7 @@ impl<T> Chan<T> {
             .tx_wait
             .wait_event_exclusive(self.slot_cond(&mut got))
             .await;
-        self.outcome(got, res)
+        outcome(got, res)
     }
 
     pub(super) async fn reserve_interruptible(&self) -> Result<(), SlotFail<Interrupted>> {
@@ -440,7 +399,7 @@ impl<T> Chan<T> {
             .tx_wait
             .wait_event_interruptible_exclusive(signals::current(), self.slot_cond(&mut got))
             .await;
-        self.outcome(got, res)
+        outcome(got, res)
     }
 
     pub(super) async fn reserve_killable(&self) -> Result<(), SlotFail<Killed>> {
@@ -449,7 +408,7 @@ impl<T> Chan<T> {
             .tx_wait
             .wait_event_killable_exclusive(signals::current(), self.slot_cond(&mut got))
             .await;
-        self.outcome(got, res)
+        outcome(got, res)
     }
 
     pub(super) async fn reserve_timeout(
@@ -463,7 +422,7 @@ impl<T> Chan<T> {
             .wait_event_exclusive_timeout(clock, timeout, self.slot_cond(&mut got))
             .await
             .map(drop);
-        self.outcome(got, res)
+        outcome(got, res)
     }
 
     pub(super) fn blocking_reserve(&self) -> Result<(), SlotFail<Closed>> {
@@ -471,7 +430,7 @@ impl<T> Chan<T> {
         let res = self
             .tx_wait
             .blocking_wait_event_exclusive(self.slot_cond(&mut got));
-        self.outcome(got, res)
+        outcome(got, res)
     }
 
     pub(super) async fn closed(&self) {
@@ -487,44 +446,10 @@ impl<T> Chan<T> {
         }
     }
 
-    /// A slot came free (the caller passed a full barrier since): wakes
-    /// one sleeping sender, unless a wake is already on its way to one
-    /// (see "Waking senders").
-    fn wake_tx(&self) {
-        if self.is_bounded()
-            && self.tx_wait.waitqueue_active_after_barrier()
-            && !self.tx_woken.load(Ordering::Relaxed)
-            && self
-                .tx_woken
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
-            && self.tx_wait.wake_up_nr(1) == 0
-        {
-            // Nobody was left to wake.
-            self.spend_tx_wake();
-        }
-    }
-
-    /// Clears `tx_woken`: a sender's condition runs (see "Waking senders").
-    #[inline]
-    fn spend_tx_wake(&self) {
-        if self.tx_woken.load(Ordering::Relaxed) {
-            let _ =
-                self.tx_woken
-                    .compare_exchange(true, false, Ordering::SeqCst, Ordering::Relaxed);
-        }
-    }
-
-    /// A sender got its slot by the slow path: if slots are still free,
-    /// the wake goes on to the next sleeping sender (the kernel's
-    /// `wake_next_writer` in `pipe_write`).
-    fn pass_tx_wake_on(&self) {
-        // Both reads come after the fence of the condition that took our
-        // slot (see "Waking senders"); a sender linking after them sees
-        // the free slots itself.
-        if self.tx_wait.waitqueue_active() && self.slot_free_or_closed() {
-            fence(Ordering::SeqCst);
-            self.wake_tx();
+    /// `n` slots came free: wake that many sleeping senders.
+    fn wake_tx(&self, n: usize) {
+        if self.is_bounded() && self.tx_wait.waitqueue_active_after_barrier() {
+            self.tx_wait.wake_up_nr(n);
         }
     }
 
@@ -553,7 +478,7 @@ impl<T> Chan<T> {
         self.reserve_batch(local);
         let res = self.take_locked(&mut self.lock(), local);
         if res.is_ok() {
-            self.wake_tx();
+            self.wake_tx(1);
         }
         res
     }
@@ -613,7 +538,7 @@ impl<T> Chan<T> {
         }
         match self.take_many_locked(&mut self.lock(), out, limit - batched) {
             Ok(n) => {
-                self.wake_tx();
+                self.wake_tx(n);
                 Ok(batched + n)
             }
             Err(_) if batched > 0 => Ok(batched),
@@ -649,7 +574,7 @@ impl<T> Chan<T> {
         self.delivered
             .store(delivered.wrapping_add(n), Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        self.wake_tx();
+        self.wake_tx(n);
     }
 
     /// One message from a non-empty batch, after spending the unit of
@@ -720,7 +645,7 @@ impl<T> Chan<T> {
         // The wait is never closed (the last sender sets `tx_gone`).
         let got = ready!(poll).unwrap_or(None);
         if got.is_some() {
-            self.wake_tx();
+            self.wake_tx(1);
         }
         Poll::Ready(got)
     }
@@ -752,7 +677,7 @@ impl<T> Chan<T> {
         });
         *slept = poll.is_pending();
         let n = ready!(poll).unwrap_or(0);
-        self.wake_tx();
+        self.wake_tx(n);
         Poll::Ready(n)
     }
 
@@ -899,25 +824,15 @@ impl<T> State<T> {
     }
 }
 
-impl<T> Chan<T> {
-    /// What a sender's wait for a slot came to. A slot got passes the
-    /// wake on if more are free.
-    fn outcome<E: WaitErr>(
-        &self,
-        got: Option<bool>,
-        res: Result<(), E>,
-    ) -> Result<(), SlotFail<E>> {
-        match (got, res) {
-            (Some(true), _) => {
-                self.pass_tx_wake_on();
-                Ok(())
-            }
-            (Some(false), _) => Err(SlotFail::Closed),
-            (None, Err(err)) if !err.is_closed() => Err(SlotFail::Ended(err)),
-            // `Ok` without a slot cannot happen (the condition is true only
-            // with `got` set); treat it as the close it would have to be.
-            (None, _) => Err(SlotFail::Closed),
-        }
+/// What a sender's wait for a slot came to.
+fn outcome<E: WaitErr>(got: Option<bool>, res: Result<(), E>) -> Result<(), SlotFail<E>> {
+    match (got, res) {
+        (Some(true), _) => Ok(()),
+        (Some(false), _) => Err(SlotFail::Closed),
+        (None, Err(err)) if !err.is_closed() => Err(SlotFail::Ended(err)),
+        // `Ok` without a slot cannot happen (the condition is true only
+        // with `got` set); treat it as the close it would have to be.
+        (None, _) => Err(SlotFail::Closed),
     }
 }
 
