@@ -241,6 +241,91 @@ fn cancelled_chosen_sender_hands_the_slot_on() {
     assert_eq!(rx.try_recv(), Ok(2));
 }
 
+/// Each freed slot wakes a sleeping sender: a woken sender whose task
+/// holds its `send` without polling it again (awaiting something else,
+/// say the other sender) holds up no other sender while slots are free.
+/// (A channel that sent one wake at a time to its senders, the next
+/// passed on by the woken one, left `b` asleep next to a free slot here:
+/// a deadlock once `a`'s task waits for `b`.)
+#[test]
+fn a_woken_sender_that_is_not_polled_holds_up_no_other() {
+    let (tx, mut rx) = mpsc::channel::<u8>(2);
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    let mut a = task::spawn(tx.send(2));
+    let mut b = task::spawn(tx.send(3));
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert!(a.is_woken());
+    assert!(b.is_woken(), "the second free slot wakes the second sender");
+    assert_ready!(b.poll()).unwrap();
+    assert_ready!(a.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+/// The sender a wake went to is dropped with nobody else asleep: the next
+/// sender that sleeps is still woken by the next free slot.
+#[test]
+fn a_wake_spent_on_a_dropped_sender_blocks_no_later_one() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(0).unwrap();
+    let mut a = task::spawn(tx.send(1));
+    assert_pending!(a.poll());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert!(a.is_woken());
+    drop(a);
+    tx.try_send(2).unwrap();
+    let mut b = task::spawn(tx.send(3));
+    assert_pending!(b.poll());
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert!(b.is_woken(), "a later sender is woken by a later free slot");
+    assert_ready!(b.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+/// Two senders asleep on a full channel of two slots; the receiver frees
+/// both slots, then waits for both senders to finish before it receives
+/// again: each freed slot must reach a sender, or the two sides wait for
+/// each other for good.
+async fn freed_slots_reach_every_sender() {
+    let (tx, mut rx) = mpsc::channel::<usize>(2);
+    tx.send(0).await.unwrap();
+    tx.send(1).await.unwrap();
+    let senders: Vec<_> = (2..4)
+        .map(|i| {
+            let tx = tx.clone();
+            waitrt::spawn(async move { tx.send(i).await.unwrap() })
+        })
+        .collect();
+    drop(tx);
+    yield_now().await; // the senders (most often) find the channel full
+    assert_eq!(rx.recv().await, Some(0));
+    assert_eq!(rx.recv().await, Some(1));
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut rest = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    rest.sort_unstable();
+    assert_eq!(rest, [2, 3]);
+    assert_eq!(rx.recv().await, None);
+}
+
+rt_test! {
+    fn freed_slots_reach_every_sender_on_threads(rt) {
+        for _ in 0..ITERS {
+            rt.block_on(freed_slots_reach_every_sender());
+        }
+    }
+}
+
+#[test]
+fn freed_slots_reach_every_sender_under_the_toolkit() {
+    both("freed_slots", freed_slots_reach_every_sender);
+}
+
 #[test]
 fn dropped_permit_frees_its_slot() {
     let (tx, mut rx) = mpsc::channel::<u8>(1);
