@@ -86,6 +86,18 @@
 //! comes first, so either the receiver sees the sender linked and wakes
 //! it, or the sender's condition sees the slot free.
 //!
+//! Each freed slot wakes a sleeping sender, even while an earlier woken
+//! one has not run yet, though on a full channel the first woken sender
+//! often fills all the room and the others go back to sleep (four
+//! senders on 2 workers: about 27,000 sender wakes per million messages).
+//! Waking one sender at a time and letting it pass the wake on once it
+//! has its slot (the kernel's pipe writers, `wake_next_writer`) halved
+//! the polls and ran that row 1.1x–2.2x faster, but a woken future need
+//! not be polled again (its task may await something else first, unlike
+//! a woken thread), and the other senders then slept next to free slots
+//! for good: `a_woken_sender_that_is_not_polled_holds_up_no_other` in
+//! `tests/sync_mpsc.rs`.
+//!
 //! # Conditions with side effects, and the toolkit's probe
 //!
 //! A sender's condition takes its slot, so that a wake and the slot it
