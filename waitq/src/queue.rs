@@ -662,6 +662,20 @@ impl WaitQueue {
                 return 1;
             }
         }
+        self.wake_batches(inner, &spec, site)
+    }
+
+    /// The walk proper, for a wake that may take more than one entry:
+    /// batches of wakers taken under the lock and called after it. Out of
+    /// line, so that the one-waiter wake above does not set up its stack
+    /// frame (the batch of 32 wakers) or spill its arguments.
+    #[inline(never)]
+    fn wake_batches<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner>,
+        spec: &WakeSpec,
+        site: &'static Location<'static>,
+    ) -> usize {
         let mut woken = 0;
         let mut panic = None;
         let mut batch = WakeBatch::new();
@@ -685,7 +699,7 @@ impl WaitQueue {
         let walk = inner.walks;
         let snapshot = inner.list.next_seq();
         loop {
-            let done = inner.walk(&spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
+            let done = inner.walk(spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
             self.publish(&inner.list);
             drop(inner);
             if let Some(picks) = cursor.picks.as_mut().filter(|p| !p.is_empty()) {
