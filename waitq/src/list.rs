@@ -318,6 +318,12 @@ impl WaitList {
         Some(node.entry)
     }
 
+    /// Whether `class`'s list is empty (one load: its head).
+    #[inline]
+    pub(crate) fn is_empty_of(&self, class: Class) -> bool {
+        self.ends(class).head == NIL
+    }
+
     /// The oldest entry of `class`, if any.
     pub(crate) fn first(&self, class: Class) -> Option<Handle> {
         self.handle_at(self.ends(class).head)

@@ -964,11 +964,13 @@ impl Inner {
     /// if `spec` wakes it and it has no custom wake function (the walk
     /// guards those). `None`: use the walk.
     fn take_lone(&mut self, spec: &WakeSpec) -> Option<(Handle, Entry)> {
-        let handle = match spec.exclusive_only {
-            true => self.list.first(Class::Exclusive),
-            false => (self.list.first(Class::Shared)).or_else(|| self.list.first(Class::Exclusive)),
-        }?;
-        let entry = self.list.get_mut(handle)?;
+        let class = match spec.exclusive_only || self.list.is_empty_of(Class::Shared) {
+            true => Class::Exclusive,
+            false => Class::Shared,
+        };
+        // The head's handle and entry in one lookup (every entry is older
+        // than `u64::MAX`).
+        let (handle, entry) = self.list.front_mut(class, u64::MAX)?;
         if entry.func.is_some() || entry.decide(&spec.info) != WakeDecision::Wake {
             return None;
         }
