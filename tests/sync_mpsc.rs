@@ -326,6 +326,56 @@ fn freed_slots_reach_every_sender_under_the_toolkit() {
     both("freed_slots", freed_slots_reach_every_sender);
 }
 
+/// Sender `a` sleeps on a full channel of two slots, then its task awaits
+/// sender `b` before it polls its `send` again; the receiver frees both
+/// slots and waits for `b`: the second free slot must reach `b` though
+/// the wake for the first went to `a`, which holds it unpolled.
+async fn a_held_woken_sender_holds_up_no_other() {
+    let (tx, mut rx) = mpsc::channel::<u32>(2);
+    tx.send(0).await.unwrap();
+    tx.send(1).await.unwrap();
+    let (b_sent, mut b_sent_rx) = mpsc::channel::<()>(1);
+    let (a_asleep, mut a_asleep_rx) = mpsc::channel::<()>(1);
+    let tx_a = tx.clone();
+    let a = waitrt::spawn(async move {
+        let mut send = pin!(tx_a.send(10));
+        let first = poll!(send.as_mut());
+        a_asleep.send(()).await.unwrap();
+        if first.is_pending() {
+            b_sent_rx.recv().await.unwrap(); // holds `send` meanwhile
+            send.await.unwrap();
+        } else {
+            b_sent_rx.recv().await.unwrap();
+        }
+    });
+    a_asleep_rx.recv().await.unwrap();
+    let b = waitrt::spawn(async move {
+        tx.send(20).await.unwrap();
+        b_sent.send(()).await.unwrap();
+    });
+    yield_now().await; // `b` (most often) finds the channel full
+    assert_eq!(rx.recv().await, Some(0));
+    assert_eq!(rx.recv().await, Some(1));
+    b.await.unwrap();
+    a.await.unwrap();
+    let mut rest = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    rest.sort_unstable();
+    assert_eq!(rest, [10, 20]);
+}
+
+rt_test! {
+    fn a_held_woken_sender_holds_up_no_other_on_threads(rt) {
+        for _ in 0..ITERS {
+            rt.block_on(a_held_woken_sender_holds_up_no_other());
+        }
+    }
+}
+
+#[test]
+fn a_held_woken_sender_holds_up_no_other_under_the_toolkit() {
+    both("held_woken", a_held_woken_sender_holds_up_no_other);
+}
+
 #[test]
 fn dropped_permit_frees_its_slot() {
     let (tx, mut rx) = mpsc::channel::<u8>(1);
