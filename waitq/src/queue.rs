@@ -648,7 +648,7 @@ impl WaitQueue {
         // front of it (a queue of exclusive waiters: a work queue's
         // consumers, a lock's).
         let one = inner.list.len() == 1
-            || (nr_exclusive == 1 && (exclusive_only || inner.list.first(Class::Shared).is_none()));
+            || (nr_exclusive == 1 && (exclusive_only || inner.list.is_empty_of(Class::Shared)));
         if one {
             if let Some((handle, entry)) = inner.take_lone(&spec) {
                 self.publish_unlinked(&inner.list, handle.class());
