@@ -199,12 +199,20 @@ impl Entry {
         if let Some(func) = &self.func {
             return func.decide(info);
         }
-        let key_matches = self.key == 0 || info.key == 0 || self.key & info.key != 0;
-        if key_matches && info.mode.matches(self.state) {
+        if self.matches(info) {
             WakeDecision::Wake
         } else {
             WakeDecision::Skip
         }
+    }
+
+    /// [`decide`](Self::decide) for an entry without a wake function:
+    /// whether `info`'s key and mode match it. Inline, for the one-waiter
+    /// wake (where a call to `decide` cost about 10 instructions).
+    #[inline(always)]
+    pub(crate) fn matches(&self, info: &WakeInfo) -> bool {
+        let key_matches = self.key == 0 || info.key == 0 || self.key & info.key != 0;
+        key_matches && info.mode.matches(self.state)
     }
 
     /// The owner's waker, if it has one. The rest of the entry may be

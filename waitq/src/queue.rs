@@ -971,7 +971,7 @@ impl Inner {
         // The head's handle and entry in one lookup (every entry is older
         // than `u64::MAX`).
         let (handle, entry) = self.list.front_mut(class, u64::MAX)?;
-        if entry.func.is_some() || entry.decide(&spec.info) != WakeDecision::Wake {
+        if entry.func.is_some() || !entry.matches(&spec.info) {
             return None;
         }
         // The head of its list: popped in O(1), and returned without going
