@@ -8,7 +8,8 @@
 //! a child killed by a signal, 8 MiB through `cat` both ways at once,
 //! `kill_on_drop`, 1,000 short-lived children with no zombie left, a
 //! `Child` dropped unawaited (reaped when it exits), `wait` after the
-//! runtime shut down (an error, not a hang), spawning outside a runtime,
+//! runtime shut down (an error, not a hang), spawning outside a runtime
+//! or in one without I/O,
 //! and that each path is the one taken (a pidfd of the child's in
 //! `/proc/self/fdinfo`, or none).
 #[macro_use]
@@ -355,6 +356,20 @@ fn wait_after_shutdown_is_an_error() {
 fn spawn_outside_a_runtime_fails_and_starts_nothing() {
     let err = Command::new("true").spawn().unwrap_err();
     assert!(err.to_string().contains("runtime"), "{err}");
+    assert!(err.to_string().contains("child processes"), "{err}");
+}
+
+/// In a runtime built without I/O the error says what to enable, and
+/// names processes (it spoke of sockets only).
+#[test]
+fn spawn_in_a_runtime_without_io_names_what_to_enable() {
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    let err = rt
+        .block_on(async { Command::new("true").status().await })
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("child processes"), "{message}");
+    assert!(message.contains("enable_io()"), "{message}");
 }
 
 #[test]

@@ -60,8 +60,11 @@
 //! `is_spawn_failed()` holds, naming the OS error; nothing waits forever.
 //!
 //! Shutdown: no new job is accepted (its handle resolves to a shutdown
-//! `JoinError`); queued jobs that never started are cancelled the same way;
-//! running jobs get the shutdown timeout to finish, after which their
+//! `JoinError`); queued jobs that never started are cancelled the same way,
+//! except mandatory ones (a `fs::File`'s writes, which its caller was
+//! already told succeeded: tokio's `spawn_mandatory_blocking`), which the
+//! pool threads still run before they exit; running jobs (and those
+//! mandatory ones) get the shutdown timeout to finish, after which their
 //! threads are left to end on their own. A running job's handle resolves
 //! at once to a `JoinError` for which `is_abandoned()` holds: the closure
 //! cannot be cancelled, and goes on in its thread.
@@ -221,8 +224,8 @@ impl BlockingPool {
         (state.threads, state.jobs.len())
     }
 
-    /// Refuses new jobs, drops queued ones, and waits until `deadline` for
-    /// running jobs. Returns whether every pool thread exited. A pool
+    /// Refuses new jobs, drops queued ones but the mandatory ones, and
+    /// waits until `deadline` for running jobs and those. Returns whether every pool thread exited. A pool
     /// thread that shuts its own runtime down (a job that drops the
     /// `Runtime`) is not waited for: it exits when its job returns.
     pub(crate) fn shutdown(&self, deadline: Option<Instant>) -> bool {
@@ -230,15 +233,22 @@ impl BlockingPool {
         let (queued, idle) = {
             let mut state = inner.lock();
             state.shutdown = true;
-            (
-                std::mem::take(&mut state.jobs),
-                std::mem::take(&mut state.idle),
-            )
+            // Mandatory jobs stay queued: the threads run them before they
+            // exit (a thread takes a queued job before it looks at
+            // `shutdown`). The others were cancelled through the owned-task
+            // list.
+            let (keep, cancelled) = std::mem::take(&mut state.jobs)
+                .into_iter()
+                .partition(|job: &TaskRef| job.header().state.load().is_mandatory());
+            state.jobs = keep;
+            (cancelled, std::mem::take(&mut state.idle))
         };
         inner.in_flight.fetch_sub(queued.len(), AcqRel);
-        drop(queued); // already cancelled through the owned-task list
+        drop::<VecDeque<TaskRef>>(queued);
         for (thread, _) in idle {
-            thread.close(); // off the list: it wakes, sees shutdown, exits
+            // Off the list: it wakes, runs what mandatory jobs are left,
+            // sees shutdown, exits.
+            thread.close();
         }
         let me = usize::from(inner.is_current_thread());
         let done = || inner.lock().threads <= me;

@@ -58,7 +58,11 @@
 //! - **A runtime.** Every call needs the current runtime's blocking pool:
 //!   outside a runtime it panics, as [`spawn_blocking`](crate::spawn_blocking)
 //!   does. After shutdown began it fails with the pool's
-//!   [`JoinError`](crate::task::JoinError) as an [`io::Error`].
+//!   [`JoinError`](crate::task::JoinError) as an [`io::Error`], its
+//!   message starting with the path as any other. Writes a [`File`]
+//!   already accepted are the exception: shutdown does not cancel them
+//!   (the pool writes them before its threads exit, within the shutdown
+//!   timeout), as tokio's `File` does.
 //!
 //! # What maps to what in tokio
 //!
@@ -142,13 +146,17 @@ async fn asyncify<R: Send + 'static>(
     crate::spawn_blocking(f).await?
 }
 
-/// Runs `f(path)` on the blocking pool; its error names `path`.
+/// Runs `f(path)` on the blocking pool; its error names `path`, as does
+/// the error of a job that never ran (the runtime shut down).
 async fn on_path<R: Send + 'static>(
     path: &Path,
     f: impl FnOnce(&Path) -> io::Result<R> + Send + 'static,
 ) -> io::Result<R> {
-    let path = path.to_owned();
-    asyncify(move || f(&path).map_err(|err| with_path(err, &path))).await
+    let owned = path.to_owned();
+    match crate::spawn_blocking(move || f(&owned).map_err(|err| with_path(err, &owned))).await {
+        Ok(result) => result,
+        Err(never_ran) => Err(with_path(never_ran.into(), path)),
+    }
 }
 
 /// Runs `f(from, to)` on the blocking pool; its error names both.
@@ -157,8 +165,17 @@ async fn on_paths<R: Send + 'static>(
     to: &Path,
     f: impl FnOnce(&Path, &Path) -> io::Result<R> + Send + 'static,
 ) -> io::Result<R> {
-    let (from, to) = (from.to_owned(), to.to_owned());
-    asyncify(move || f(&from, &to).map_err(|err| with_paths(err, Paths::Two(from, to)))).await
+    let (owned_from, owned_to) = (from.to_owned(), to.to_owned());
+    let job = move || {
+        f(&owned_from, &owned_to).map_err(|err| with_paths(err, Paths::Two(owned_from, owned_to)))
+    };
+    match crate::spawn_blocking(job).await {
+        Ok(result) => result,
+        Err(never_ran) => Err(with_paths(
+            never_ran.into(),
+            Paths::Two(from.to_owned(), to.to_owned()),
+        )),
+    }
 }
 
 // ===== the functions =====

@@ -128,11 +128,12 @@ pub(crate) fn shutdown_error() -> io::Error {
     io::Error::other("the runtime's I/O driver has shut down")
 }
 
-/// The error for a socket made outside a runtime with I/O enabled.
+/// The error for a socket or child process made outside a runtime with
+/// I/O enabled.
 pub(crate) fn no_reactor_error() -> io::Error {
     io::Error::other(
-        "no I/O driver: sockets must be created inside a runtime built with \
-         `enable_io()` or `enable_all()`",
+        "no I/O driver: sockets and child processes must be created inside a runtime \
+         built with `enable_io()` or `enable_all()`",
     )
 }
 

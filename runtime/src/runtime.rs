@@ -24,7 +24,9 @@
 //!    for I/O ends with an error, and later socket operations fail with
 //!    "the runtime's I/O driver has shut down" instead of hanging.
 //! 5. **Stop the blocking pool.** Queued jobs that never started were
-//!    cancelled in step 3; running jobs get until the deadline, then their
+//!    cancelled in step 3, except the writes a `fs::File` had accepted
+//!    (tokio's mandatory jobs), which the pool threads still run; those
+//!    and the running jobs get until the deadline, then their
 //!    threads are left to finish on their own (their join handles ended in
 //!    step 3 as abandoned: the closure goes on, nothing cancelled it).
 //! 6. **Close the parkers and empty the run queues**, so nothing in the
@@ -334,6 +336,35 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.spawn_blocking_job(f, site, name, false)
+    }
+
+    /// [`spawn_blocking`](Self::spawn_blocking) for a job that must run
+    /// even if the runtime shuts down before a pool thread takes it (a
+    /// `fs::File`'s write, whose caller has already been told `Ok`): shutdown
+    /// leaves it queued, and the pool runs it before its threads exit
+    /// (within the shutdown timeout, as a running job). Refused only when
+    /// shutdown began before the spawn. Tokio: `spawn_mandatory_blocking`.
+    #[track_caller]
+    pub(crate) fn spawn_mandatory_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_blocking_job(f, std::panic::Location::caller(), None, true)
+    }
+
+    fn spawn_blocking_job<F, R>(
+        &self,
+        f: F,
+        site: &'static std::panic::Location<'static>,
+        name: Option<std::sync::Arc<str>>,
+        mandatory: bool,
+    ) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
         let id = Id::next();
         let task = Task::new(
             BlockingTask(Some(f)),
@@ -342,6 +373,9 @@ impl Handle {
             site,
             name,
         );
+        if mandatory {
+            task.header().state.set_mandatory();
+        }
         let join = JoinHandle::new(task.clone());
         let common = self.scheduler.common();
         let refused = match common.owned.insert(task.clone()) {

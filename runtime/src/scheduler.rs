@@ -518,6 +518,11 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
     // Dropping a future may spawn or wake; the list is closed so spawns fail.
     for task in common.owned.close_and_drain() {
         let header = task.header();
+        if header.state.load().is_mandatory() {
+            // A blocking job that must run (a `fs::File`'s write): the pool
+            // runs it before its threads exit (`BlockingPool::shutdown`).
+            continue;
+        }
         if header.state.claim_for_shutdown() {
             task.cancel(JoinError::shutdown(header.id));
         } else if !header.state.load().is_complete() {

@@ -57,8 +57,9 @@ pub(crate) const MAX_BUF: usize = 2 * 1024 * 1024;
 /// its bytes reach the OS. **Call `flush` (or `close`) to wait for them**
 /// and learn whether they were written; [`sync_all`](Self::sync_all)
 /// flushes too, then asks the disk. A `File` dropped with writes pending
-/// still writes them (in the pool, after the drop), but nobody learns of
-/// an error.
+/// still writes them (in the pool, after the drop, even when the runtime
+/// shuts down right after: shutdown leaves accepted writes to the pool,
+/// within its timeout), but nobody learns of an error.
 ///
 /// # Examples
 ///
@@ -93,8 +94,20 @@ pub struct File {
 enum State {
     /// No job in flight; `None` only while one is being started.
     Idle(Option<Buf>),
-    /// A job runs; `true` if it writes (takes the behind buffer).
-    Busy(JoinHandle<(Operation, Buf)>, bool),
+    /// A job runs.
+    Busy(JoinHandle<(Operation, Buf)>, Job),
+}
+
+/// What the job in flight does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Read,
+    /// Writes, and takes the behind buffer.
+    Write,
+    /// Seeks to this position: the next `poll_seek` for the same position
+    /// takes its outcome, one for another position waits for it and then
+    /// seeks again (the caller of this one gave up: see `poll_seek_priv`).
+    Seek(SeekFrom),
 }
 
 /// What a job did.
@@ -408,8 +421,15 @@ impl File {
         }
     }
 
-    fn start(&mut self, writes: bool, job: impl FnOnce() -> (Operation, Buf) + Send + 'static) {
-        self.state = State::Busy(crate::spawn_blocking(job), writes);
+    fn start(&mut self, kind: Job, job: impl FnOnce() -> (Operation, Buf) + Send + 'static) {
+        let handle = match kind {
+            // Accepted writes must reach the file even if the runtime
+            // shuts down before a pool thread takes the job (the caller
+            // was told `Ok`, and may drop the `File` at once).
+            Job::Write => crate::Handle::current().spawn_mandatory_blocking(job),
+            Job::Read | Job::Seek(_) => crate::spawn_blocking(job),
+        };
+        self.state = State::Busy(handle, kind);
     }
 
     fn poll_read_priv(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -428,7 +448,7 @@ impl File {
                     let mut buf = self.take_buf();
                     let len = dst.len().min(MAX_BUF);
                     let std = self.std.clone();
-                    self.start(false, move || {
+                    self.start(Job::Read, move || {
                         let result = buf.read_from(&std, len);
                         (Operation::Read(result), buf)
                     });
@@ -466,11 +486,11 @@ impl File {
                     let n = buf.copy_from(src);
                     self.lock_behind().open = true;
                     let (std, behind) = (self.std.clone(), self.behind.clone());
-                    self.start(true, move || write_job(&std, &behind, buf, seek));
+                    self.start(Job::Write, move || write_job(&std, &behind, buf, seek));
                     return Poll::Ready(Ok(n));
                 }
-                State::Busy(_, writes) => {
-                    if *writes {
+                State::Busy(_, kind) => {
+                    if *kind == Job::Write {
                         let mut behind = self.lock_behind();
                         if behind.open && behind.data.len() < MAX_BUF {
                             let n = src.len().min(MAX_BUF - behind.data.len());
@@ -492,7 +512,11 @@ impl File {
         }
     }
 
-    fn poll_seek_priv(&mut self, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+    fn poll_seek_priv(
+        &mut self,
+        cx: &mut Context<'_>,
+        requested: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
         loop {
             match &mut self.state {
                 State::Idle(_) => {
@@ -500,7 +524,7 @@ impl File {
                         return Poll::Ready(Err(self.error(err)));
                     }
                     let mut buf = self.take_buf();
-                    let pos = match pos {
+                    let pos = match requested {
                         SeekFrom::Current(n) => {
                             SeekFrom::Current(n.saturating_add(buf.discard_read()))
                         }
@@ -510,18 +534,29 @@ impl File {
                         }
                     };
                     let std = self.std.clone();
-                    self.start(false, move || (Operation::Seek((&*std).seek(pos)), buf));
+                    self.start(Job::Seek(requested), move || {
+                        (Operation::Seek((&*std).seek(pos)), buf)
+                    });
                 }
-                State::Busy(..) => match ready!(self.poll_job(cx)) {
-                    // This seek's outcome (or that of a seek whose caller
-                    // gave up: as with tokio, poll again with the same `pos`).
-                    Operation::Seek(result) => {
-                        return Poll::Ready(result.map_err(|err| self.error(err)))
+                State::Busy(_, kind) => {
+                    let ours = *kind == Job::Seek(requested);
+                    match ready!(self.poll_job(cx)) {
+                        // This seek's outcome: the job seeked where this
+                        // call asks (it started it, or a call for the same
+                        // position whose caller gave up did).
+                        Operation::Seek(result) if ours => {
+                            return Poll::Ready(result.map_err(|err| self.error(err)))
+                        }
+                        // A seek elsewhere whose caller gave up: it moved
+                        // the cursor (as tokio's does), and this one seeks
+                        // from there. Its error, as tokio's, is this one's.
+                        Operation::Seek(Err(err)) => return Poll::Ready(Err(self.error(err))),
+                        Operation::Seek(Ok(_)) => {}
+                        Operation::Lost(err) => return Poll::Ready(Err(self.error(err))),
+                        Operation::Write(Err(err)) => self.last_write_err = Some(err),
+                        Operation::Write(Ok(())) | Operation::Read(_) => {}
                     }
-                    Operation::Lost(err) => return Poll::Ready(Err(self.error(err))),
-                    Operation::Write(Err(err)) => self.last_write_err = Some(err),
-                    Operation::Write(Ok(())) | Operation::Read(_) => {}
-                },
+                }
             }
         }
     }
@@ -596,8 +631,11 @@ impl AsyncWrite for File {
 
 impl AsyncSeek for File {
     /// Seeks on the pool. As with tokio, a seek whose caller gave up
-    /// (dropped the future) after it started still completes: poll again
-    /// with the same `pos`.
+    /// (dropped the future) after it started still completes: the next
+    /// seek starts from where it went (or returns its error). A seek to
+    /// the same `pos` as the one in flight takes that one's outcome (it is
+    /// how a seek future polled again learns its own), so after a dropped
+    /// `SeekFrom::Current(n)` the same `Current(n)` does not move again.
     fn poll_seek(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -9,6 +9,7 @@
 //! | `CANCELLED` | `abort()` and shutdown | never |
 //! | `JOIN_INTEREST` | spawn (the `JoinHandle` exists) | dropping the `JoinHandle` |
 //! | `JOIN_WAITING` | a `JoinHandle` about to sleep on the join queue | never |
+//! | `MANDATORY` | the spawn of a blocking job that must run even when the runtime shuts down first (a `fs::File`'s write) | never |
 //!
 //! `JOIN_WAITING` lets completion skip waking an empty join queue. Both
 //! sides read-modify-write the one word, so they are ordered: either the
@@ -27,6 +28,7 @@ const COMPLETE: u32 = 1 << 3;
 const CANCELLED: u32 = 1 << 4;
 const JOIN_INTEREST: u32 = 1 << 5;
 const JOIN_WAITING: u32 = 1 << 6;
+const MANDATORY: u32 = 1 << 7;
 
 /// A snapshot of the state word.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +57,10 @@ impl Snapshot {
     pub(crate) fn has_join_waiter(self) -> bool {
         self.0 & JOIN_WAITING != 0
     }
+    /// A blocking job that shutdown leaves to the pool to run.
+    pub(crate) fn is_mandatory(self) -> bool {
+        self.0 & MANDATORY != 0
+    }
 }
 
 /// What the polling worker does after a `Pending` poll.
@@ -78,6 +84,13 @@ impl State {
 
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Acquire))
+    }
+
+    /// Marks a blocking job as one that shutdown does not cancel while it
+    /// is queued (see `BlockingPool::shutdown`). Before the task is
+    /// published: no other thread sees it yet.
+    pub(crate) fn set_mandatory(&self) {
+        self.0.fetch_or(MANDATORY, AcqRel);
     }
 
     /// A `JoinHandle` is about to wait; returns the state before (if it
