@@ -330,8 +330,10 @@ impl Inner {
                 // thread off the idle list: exit, unless a job arrived
                 // since (its spawner found no idle thread, and counted this
                 // one as running: checked under the lock spawners take).
+                // After shutdown began only mandatory jobs are left queued,
+                // and they too must run.
                 state = self.lock();
-                if !state.jobs.is_empty() && !state.shutdown {
+                if !state.jobs.is_empty() {
                     continue;
                 }
             }
