@@ -83,5 +83,18 @@ pub use rwlock::{
 mod barrier;
 mod once_cell;
 
+/// `blocking_*` from a thread that drives tasks would stall them (on a
+/// current-thread runtime for good, if a task of it holds what is waited
+/// for): a panic, as tokio's.
+#[track_caller]
+pub(crate) fn assert_blocking_allowed(what: &str) {
+    if crate::context::is_driving() {
+        panic!(
+            "`{what}` called from inside a runtime: it would block the thread that \
+             drives tasks (use the async form, or call it from `spawn_blocking`)"
+        );
+    }
+}
+
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use once_cell::{OnceCell, SetError};

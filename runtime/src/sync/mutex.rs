@@ -336,6 +336,12 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, blocking the current thread (for code outside
     /// async tasks). Do not call it from a task: it blocks the worker.
     ///
+    /// # Panics
+    ///
+    /// When called from a thread that drives tasks (inside a task or a
+    /// runtime's `block_on`), as tokio's does: it would block them, for
+    /// good on a current-thread runtime whose task holds the lock.
+    ///
     /// # Examples
     ///
     /// ```
@@ -348,7 +354,9 @@ impl<T: ?Sized> Mutex<T> {
     /// other.join().unwrap();
     /// assert_eq!(*lock.blocking_lock(), 1);
     /// ```
+    #[track_caller]
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
+        crate::sync::assert_blocking_allowed("Mutex::blocking_lock");
         if semaphore::block_on(semaphore::acquire_one(&self.sem)).is_err() {
             unreachable!("a mutex's semaphore is never closed");
         }

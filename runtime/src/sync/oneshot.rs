@@ -156,7 +156,11 @@ pub struct Sender<T> {
 /// The future of the one value; see [`channel`].
 ///
 /// Resolves to the value, or [`RecvError`] if the sender was dropped
-/// without sending.
+/// without sending. Polled again after it resolved (or after
+/// [`try_recv`](Self::try_recv) took the value or found the channel
+/// closed), it resolves to `Err(RecvError)` again, whatever it gave the
+/// first time (tokio's panics): [`is_terminated`](Self::is_terminated)
+/// says whether it has.
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,

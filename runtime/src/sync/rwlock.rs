@@ -406,13 +406,21 @@ impl<T> RwLock<T> {
     /// [`read`](Self::read), blocking the current thread (for code outside
     /// async tasks). Do not call it from a task: it blocks the worker.
     ///
+    /// # Panics
+    ///
+    /// When called from a thread that drives tasks (inside a task or a
+    /// runtime's `block_on`), as tokio's does: it would block them, for
+    /// good on a current-thread runtime whose task holds the lock.
+    ///
     /// # Examples
     ///
     /// ```
     /// let lock = waitrt::sync::RwLock::new(3);
     /// assert_eq!(*lock.blocking_read(), 3);
     /// ```
+    #[track_caller]
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
+        crate::sync::assert_blocking_allowed("RwLock::blocking_read");
         if semaphore::block_on(semaphore::acquire_one(&self.sem)).is_err() {
             unreachable!("an rwlock's semaphore is never closed");
         }
@@ -423,6 +431,12 @@ impl<T> RwLock<T> {
     /// outside async tasks). Do not call it from a task: it blocks the
     /// worker.
     ///
+    /// # Panics
+    ///
+    /// When called from a thread that drives tasks (inside a task or a
+    /// runtime's `block_on`), as tokio's does: it would block them, for
+    /// good on a current-thread runtime whose task holds the lock.
+    ///
     /// # Examples
     ///
     /// ```
@@ -430,7 +444,9 @@ impl<T> RwLock<T> {
     /// *lock.blocking_write() += 1;
     /// assert_eq!(*lock.blocking_read(), 4);
     /// ```
+    #[track_caller]
     pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
+        crate::sync::assert_blocking_allowed("RwLock::blocking_write");
         let acquire = semaphore::acquire_n(&self.sem, self.max_readers as u64);
         if semaphore::block_on(acquire).is_err() {
             unreachable!("an rwlock's semaphore is never closed");

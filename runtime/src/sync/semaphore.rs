@@ -663,6 +663,12 @@ impl Semaphore {
     ///
     /// [`AcquireError`] if the semaphore is (or gets) closed first.
     ///
+    /// # Panics
+    ///
+    /// When called from a thread that drives tasks (inside a task or a
+    /// runtime's `block_on`), as tokio's does: it would block them, for
+    /// good on a current-thread runtime whose task holds the permits.
+    ///
     /// # Examples
     ///
     /// ```
@@ -676,7 +682,9 @@ impl Semaphore {
     /// drop(permit);
     /// giver.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        crate::sync::assert_blocking_allowed("Semaphore::blocking_acquire");
         match acquire::blocking_acquire(self, 1).inspect(|()| self.took()) {
             Ok(()) => Ok(SemaphorePermit {
                 sem: self,

@@ -11,7 +11,7 @@ use waitq::{Interrupted, Killed, TimedOut};
 
 use super::chan::{Chan, SlotFail};
 use super::error::{SendError, SendInterruptError, SendTimeoutError, TryRecvError, TrySendError};
-use super::rx::{assert_blocking_allowed, Recv, Rx};
+use super::rx::{Recv, Rx};
 
 /// Creates a bounded channel of `buffer` slots: a message sent waits
 /// while every slot is taken (buffered messages and reserved permits).
@@ -269,7 +269,7 @@ impl<T> Sender<T> {
     /// ```
     #[track_caller]
     pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
-        assert_blocking_allowed("blocking_send");
+        crate::sync::assert_blocking_allowed("blocking_send");
         let value = match self.chan.try_send(value) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(value)) => return Err(SendError(value)),

@@ -112,7 +112,7 @@ impl<T> Rx<T> {
 
     #[track_caller]
     pub(super) fn blocking_recv(&mut self) -> Option<T> {
-        assert_blocking_allowed("blocking_recv");
+        crate::sync::assert_blocking_allowed("blocking_recv");
         self.chan.blocking_recv(batch(&mut self.local))
     }
 
@@ -193,15 +193,4 @@ impl<T> Drop for FinishOnDrop<'_, T> {
 /// The batch, reached through `&mut` without locking.
 fn batch<T>(local: &mut Mutex<VecDeque<T>>) -> &mut VecDeque<T> {
     local.get_mut().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `blocking_*` from a thread that drives tasks would stall them.
-#[track_caller]
-pub(super) fn assert_blocking_allowed(what: &str) {
-    if crate::context::is_driving() {
-        panic!(
-            "`{what}` called from inside a runtime: it would block the thread that \
-             drives tasks (use the async form, or call it from `spawn_blocking`)"
-        );
-    }
 }
