@@ -317,6 +317,61 @@ rt_test! {
     }
 }
 
+/// Polls `future` and counts its polls.
+struct CountPolls<'a, F> {
+    future: std::pin::Pin<&'a mut F>,
+    polls: &'a AtomicUsize,
+}
+
+impl<F: std::future::Future> std::future::Future for CountPolls<'_, F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.fetch_add(1, SeqCst);
+        self.future.as_mut().poll(cx)
+    }
+}
+
+rt_test! {
+    // A connected socket sends to a closed port: the kernel's ICMP "port
+    // unreachable" comes back as the socket's pending error, which the
+    // next receive returns (`ConnectionRefused`) and so takes. A receive
+    // after it has nothing to read and must sleep. Found by an independent
+    // probe: the reactor kept the error bit set for good, so every later
+    // wait returned at once and the task spun (a core busy for the whole of
+    // a 1 s timeout, 10 of 10 runs; tokio sleeps). Here the second receive
+    // is polled a handful of times in 200 ms, where the spin polled it
+    // hundreds of thousands of times.
+    fn a_socket_error_taken_by_a_receive_does_not_keep_waking_receivers(rt) {
+        rt.block_on(async {
+            let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+            let (socket, _) = bind().await;
+            socket.connect(closed).await.unwrap();
+            let socket = Arc::new(socket);
+            let receiver = {
+                let socket = socket.clone();
+                waitrt::spawn(async move {
+                    let mut buf = [0; 16];
+                    let first = timeout(LONG, socket.recv(&mut buf)).await.expect("no error");
+                    assert_eq!(first.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+                    let polls = AtomicUsize::new(0);
+                    let recv = pin!(socket.recv(&mut buf));
+                    let counted = CountPolls { future: recv, polls: &polls };
+                    assert!(timeout(Duration::from_millis(200), counted).await.is_err());
+                    polls.load(SeqCst)
+                })
+            };
+            // Sent once the receiver sleeps in its first receive.
+            sleep(Duration::from_millis(20)).await;
+            socket.send(b"x").await.unwrap();
+            let polls = receiver.await.unwrap();
+            assert!(polls < 100, "the second receive was polled {polls} times: it spun");
+        });
+    }
+}
+
 rt_test! {
     fn socket_options(rt) {
         rt.block_on(async {

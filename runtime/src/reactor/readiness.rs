@@ -92,12 +92,17 @@ impl Direction {
         }
     }
 
-    /// The bits a `WouldBlock` in this direction clears. The closed and
-    /// error bits are final: they are never cleared.
+    /// The bits a `WouldBlock` in this direction clears: its own, and the
+    /// error bit. The closed bits are final: they are never cleared. The
+    /// error is not: the socket's pending error (`SO_ERROR`) is taken by
+    /// the syscall that reports it (a connected UDP socket's ICMP "port
+    /// unreachable", say), and a `WouldBlock` after it shows it is gone;
+    /// kept, it made every later wait return at once, a task spinning on
+    /// a socket with nothing to read (tokio clears it the same way).
     fn clearable(self) -> Ready {
         match self {
-            Direction::Read => Ready::READABLE,
-            Direction::Write => Ready::WRITABLE,
+            Direction::Read => Ready(Ready::READABLE.0 | Ready::ERROR.0),
+            Direction::Write => Ready(Ready::WRITABLE.0 | Ready::ERROR.0),
         }
     }
 }
@@ -299,15 +304,59 @@ mod tests {
     }
 
     #[test]
-    fn closed_and_error_bits_are_never_cleared() {
+    fn closed_bits_are_never_cleared() {
         let io = ScheduledIo::new(0);
-        io.set_readiness(1, Ready::READ_CLOSED | Ready::ERROR);
-        let seen = io.ready_event(Direction::Read).unwrap();
-        io.clear_readiness(seen, Direction::Read);
-        assert!(io.ready_event(Direction::Read).is_some(), "EOF stays ready");
+        io.set_readiness(1, Ready::READ_CLOSED | Ready::WRITE_CLOSED | Ready::ERROR);
         assert!(
             io.ready_event(Direction::Write).is_some(),
             "error wakes writers"
+        );
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        let seen = io.ready_event(Direction::Write).unwrap();
+        io.clear_readiness(seen, Direction::Write);
+        assert!(io.ready_event(Direction::Read).is_some(), "EOF stays ready");
+        assert!(
+            io.ready_event(Direction::Write).is_some(),
+            "a closed write side stays ready"
+        );
+    }
+
+    #[test]
+    fn a_would_block_clears_the_error_bit() {
+        // A connected UDP socket's ICMP error: reported once, taken by the
+        // receive that returns it; the next receive blocks, and must sleep.
+        let io = ScheduledIo::new(0);
+        // Past the fresh source's optimistic readiness: both sides blocked.
+        io.clear_readiness(ReadyEvent::FRESH, Direction::Read);
+        io.clear_readiness(ReadyEvent::FRESH, Direction::Write);
+        assert!(io.ready_event(Direction::Write).is_none());
+        io.set_readiness(1, Ready::ERROR);
+        assert!(
+            io.ready_event(Direction::Read).is_some(),
+            "error wakes readers"
+        );
+        assert!(
+            io.ready_event(Direction::Write).is_some(),
+            "error wakes writers"
+        );
+        let seen = io.ready_event(Direction::Read).unwrap();
+        io.clear_readiness(seen, Direction::Read);
+        assert!(
+            io.ready_event(Direction::Read).is_none(),
+            "the error is gone"
+        );
+        assert!(
+            io.ready_event(Direction::Write).is_none(),
+            "for writers too"
+        );
+        // A newer error is not cleared by a stale `WouldBlock`.
+        let stale = ReadyEvent { tick: 1 };
+        io.set_readiness(2, Ready::ERROR);
+        io.clear_readiness(stale, Direction::Write);
+        assert!(
+            io.ready_event(Direction::Read).is_some(),
+            "the new error stays"
         );
     }
 
