@@ -127,7 +127,10 @@ impl TcpListener {
     /// # Cancel safety
     ///
     /// Cancel safe as [`accept`](Self::accept); dropped during a pause, the
-    /// `AcceptBackoff` keeps its episode and the next call pauses again.
+    /// `AcceptBackoff` keeps its episode and the pause's end: the next call
+    /// sleeps until then (not a whole pause again), so a loop that also
+    /// waits on something more frequent (`select!` with a timer) still gets
+    /// to accept.
     ///
     /// # Examples
     ///
@@ -152,12 +155,22 @@ impl TcpListener {
         // Bounded by the caller: each pass either returns or sleeps.
         loop {
             if let Some(pause) = backoff.pause {
-                crate::time::sleep(pause).await;
+                // The pause ends at a deadline kept in `backoff`, so that a
+                // call dropped mid-pause (a `select!` whose other branch
+                // ticks more often than the pause) does not start it over:
+                // restarted on every call, a pause longer than the tick was
+                // never over, and nothing was accepted again.
+                let resume_at = *backoff
+                    .resume_at
+                    .get_or_insert_with(|| crate::time::now() + pause);
+                crate::time::sleep_until(resume_at).await;
+                backoff.resume_at = None;
                 backoff.pause = Some((pause * 2).min(AcceptBackoff::MAX));
             }
             match self.accept().await {
                 Ok(ok) => {
                     backoff.pause = None;
+                    backoff.resume_at = None;
                     return Ok(ok);
                 }
                 Err(e) if is_resource_exhaustion(&e) => {
@@ -240,6 +253,9 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
 pub struct AcceptBackoff {
     /// The pause before the next accept; `None` outside an episode.
     pause: Option<Duration>,
+    /// When the pause under way ends (on the runtime's clock), once a call
+    /// has started it.
+    resume_at: Option<std::time::Instant>,
     episodes: u64,
     failures: u64,
 }
