@@ -113,3 +113,22 @@ fn a_busy_check_polls_only_while_sources_are_registered() {
     assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(0));
     assert_eq!(reactor.interrupts(), 1);
 }
+
+#[test]
+fn a_busy_check_with_no_sources_frees_released_slots() {
+    // A busy runtime that opens and closes one socket at a time: no source
+    // is registered at any check, so no turn polls; the released slots
+    // must be freed anyway, or the slab grows by one per socket.
+    let reactor = Reactor::new().unwrap();
+    for _ in 0..1_000 {
+        let (mut a, _peer) = pair();
+        let Registered { key, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+        reactor.deregister(&mut a, key);
+        assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(0));
+    }
+    assert!(
+        reactor.slots() <= 1,
+        "{} slots for no source",
+        reactor.slots()
+    );
+}
