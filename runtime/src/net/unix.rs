@@ -11,6 +11,14 @@
 //! someone else is left alone. Sockets made with `from_std` never remove
 //! anything, and `into_std` hands the file over to the std socket (which
 //! never removes it either).
+//!
+//! # Abstract names (Linux)
+//!
+//! A path whose first byte is NUL (`"\0name"`) names a socket in the
+//! abstract namespace instead, as with tokio: no file is created (so none
+//! is removed), and the name goes when the last socket bound to it
+//! closes. [`UnixListener::bind`], [`UnixStream::connect`] and
+//! [`UnixDatagram::bind`] take such names.
 
 mod datagram;
 mod listener;
@@ -26,6 +34,23 @@ pub use listener::{Incoming, UnixListener};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use std::os::unix::net::SocketAddr;
 pub use stream::UnixStream;
+
+/// The address `path` names: a leading NUL byte names a socket in Linux's
+/// abstract namespace (tokio's rule), anything else a socket file.
+pub(crate) fn socket_addr(path: &Path) -> std::io::Result<SocketAddr> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some((0, name)) = path.as_os_str().as_bytes().split_first() {
+            #[cfg(target_os = "android")]
+            use std::os::android::net::SocketAddrExt;
+            #[cfg(target_os = "linux")]
+            use std::os::linux::net::SocketAddrExt;
+            return SocketAddr::from_abstract_name(name);
+        }
+    }
+    SocketAddr::from_pathname(path)
+}
 
 /// The socket file a `bind` created; dropping it removes the file if the
 /// path still names that socket.

@@ -63,7 +63,7 @@ impl UnixDatagram {
     /// again).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let path = path.as_ref();
-        let socket = mio::net::UnixDatagram::bind(path)?;
+        let socket = mio::net::UnixDatagram::bind_addr(&super::socket_addr(path)?)?;
         // On a registration error `file` is dropped, removing the file.
         let file = SocketFile::new(path);
         UnixDatagram::new(socket, file)

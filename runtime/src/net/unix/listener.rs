@@ -58,7 +58,7 @@ impl UnixListener {
     /// again).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let path = path.as_ref();
-        let listener = mio::net::UnixListener::bind(path)?;
+        let listener = mio::net::UnixListener::bind_addr(&super::socket_addr(path)?)?;
         // On a registration error `file` is dropped, removing the file.
         let file = SocketFile::new(path);
         UnixListener::new(listener, file)

@@ -57,7 +57,8 @@ impl UnixStream {
     /// Dropping the future abandons the attempt and closes the socket being
     /// connected; nothing else is lost. Call `connect` again to retry.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let stream = UnixStream::new(mio::net::UnixStream::connect(path)?)?;
+        let address = super::socket_addr(path.as_ref())?;
+        let stream = UnixStream::new(mio::net::UnixStream::connect_addr(&address)?)?;
         // Writable means connected, or failed: the socket error tells.
         let source = stream.io.source();
         stream
