@@ -1008,3 +1008,52 @@ fn blocking_forms_inside_a_runtime_panic() {
         }
     }
 }
+
+// ===== tokio's permit and count API =====
+
+/// `forget_permits` takes only free permits (none while a waiter is
+/// queued: free permits are then the oldest waiter's), and a permit split
+/// off another gives its permits back on its own, serving the waiter.
+#[test]
+fn forget_permits_and_split_permits_keep_the_fifo_rules() {
+    waitrt::block_on(async {
+        let sem = Arc::new(Semaphore::new(4));
+        assert_eq!(sem.forget_permits(1), 1);
+        let mut three = sem.try_acquire_many(3).unwrap();
+        // A waiter for 2 queues; nothing is free to forget.
+        let waiter = {
+            let sem = sem.clone();
+            waitrt::spawn(async move { sem.acquire_many(2).await.unwrap().num_permits() })
+        };
+        yield_now().await;
+        assert_eq!(
+            sem.forget_permits(10),
+            0,
+            "no permit is free while one waits"
+        );
+        let one = three.split(1).unwrap();
+        assert!(three.split(3).is_none(), "holds only 2");
+        assert_eq!(three.num_permits(), 2);
+        drop(one); // 1 of the waiter's 2
+        yield_now().await;
+        assert!(!waiter.is_finished());
+        let last = three.split(1).unwrap();
+        drop(last); // its second: served
+        assert_eq!(waiter.await.unwrap(), 2);
+        three.merge(
+            sem.try_acquire()
+                .unwrap_or_else(|_| unreachable!("1 is free")),
+        );
+        assert_eq!(three.num_permits(), 2);
+        drop(three);
+        assert_eq!(sem.available_permits(), 3, "4 less the forgotten one");
+    });
+}
+
+#[test]
+#[should_panic(expected = "two different semaphores")]
+fn merging_permits_of_two_semaphores_panics() {
+    let (a, b) = (Semaphore::new(1), Semaphore::new(1));
+    let mut permit = a.try_acquire().unwrap();
+    permit.merge(b.try_acquire().unwrap());
+}

@@ -234,6 +234,25 @@ impl Semaphore {
         state::permits(self.state.load(Ordering::Acquire)) as usize
     }
 
+    /// Takes up to `n` free permits away for good; returns how many it took
+    /// (fewer than `n` when fewer are free: none while others wait, since
+    /// free permits then belong to the oldest waiter). As tokio's.
+    ///
+    /// Kernel: none (a `struct semaphore`'s count only moves through
+    /// `down()` and `up()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = waitrt::sync::Semaphore::new(5);
+    /// assert_eq!(sem.forget_permits(3), 3);
+    /// assert_eq!(sem.forget_permits(3), 2);
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
+        state::forget(&self.state, n as u64) as usize
+    }
+
     /// Adds `n` permits, serving waiters first, in order.
     ///
     /// Kernel: `up()` (`n` times).
@@ -741,6 +760,51 @@ impl SemaphorePermit<'_> {
     pub fn num_permits(&self) -> usize {
         self.permits as usize
     }
+
+    /// Splits `n` of its permits off into a permit of their own; `None`
+    /// (and nothing changes) if it holds fewer than `n`. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = waitrt::sync::Semaphore::new(3);
+    /// let mut three = sem.try_acquire_many(3).unwrap();
+    /// let one = three.split(1).unwrap();
+    /// assert_eq!((three.num_permits(), one.num_permits()), (2, 1));
+    /// assert!(three.split(5).is_none());
+    /// drop(one);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        let n = u32::try_from(n).ok().filter(|&n| n <= self.permits)?;
+        self.permits -= n;
+        Some(SemaphorePermit {
+            sem: self.sem,
+            permits: n,
+        })
+    }
+
+    /// Takes `other`'s permits into this one. As tokio's.
+    ///
+    /// # Panics
+    ///
+    /// If `other` came from another semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = waitrt::sync::Semaphore::new(3);
+    /// let mut two = sem.try_acquire_many(2).unwrap();
+    /// two.merge(sem.try_acquire().unwrap());
+    /// assert_eq!(two.num_permits(), 3);
+    /// ```
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            std::ptr::eq(self.sem, other.sem),
+            "merging permits of two different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
 }
 
 impl Drop for SemaphorePermit<'_> {
@@ -799,6 +863,50 @@ impl OwnedSemaphorePermit {
     /// ```
     pub fn semaphore(&self) -> &Arc<Semaphore> {
         &self.sem
+    }
+
+    /// Splits `n` of its permits off into a permit of their own; `None`
+    /// (and nothing changes) if it holds fewer than `n`. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(2));
+    /// let mut two = sem.clone().try_acquire_many_owned(2).unwrap();
+    /// let one = two.split(1).unwrap();
+    /// assert_eq!((two.num_permits(), one.num_permits()), (1, 1));
+    /// ```
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        let n = u32::try_from(n).ok().filter(|&n| n <= self.permits)?;
+        self.permits -= n;
+        Some(OwnedSemaphorePermit {
+            sem: self.sem.clone(),
+            permits: n,
+        })
+    }
+
+    /// Takes `other`'s permits into this one. As tokio's.
+    ///
+    /// # Panics
+    ///
+    /// If `other` came from another semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(waitrt::sync::Semaphore::new(2));
+    /// let mut one = sem.clone().try_acquire_owned().unwrap();
+    /// one.merge(sem.clone().try_acquire_owned().unwrap());
+    /// assert_eq!(one.num_permits(), 2);
+    /// ```
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            Arc::ptr_eq(&self.sem, &other.sem),
+            "merging permits of two different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
     }
 }
 

@@ -516,13 +516,29 @@ impl<T> Sender<T> {
     /// ```
     pub fn downgrade(&self) -> WeakSender<T> {
         WeakSender {
-            chan: self.chan.clone(),
+            chan: self.chan.add_weak(),
         }
     }
 
     /// Live senders of this channel (weak ones not counted).
     pub fn strong_count(&self) -> usize {
         self.chan.strong_count()
+    }
+
+    /// Live weak senders of this channel. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
+    /// let weak = tx.downgrade();
+    /// let other = weak.clone();
+    /// assert_eq!((tx.weak_count(), weak.strong_count()), (2, 1));
+    /// drop((weak, other));
+    /// assert_eq!(tx.weak_count(), 0);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        self.chan.weak_count()
     }
 }
 
@@ -556,13 +572,29 @@ impl<T> WeakSender<T> {
             chan: self.chan.clone(),
         })
     }
+
+    /// Live senders of the channel (weak ones not counted).
+    pub fn strong_count(&self) -> usize {
+        self.chan.strong_count()
+    }
+
+    /// Live weak senders of the channel, this one included.
+    pub fn weak_count(&self) -> usize {
+        self.chan.weak_count()
+    }
 }
 
 impl<T> Clone for WeakSender<T> {
     fn clone(&self) -> Self {
         WeakSender {
-            chan: self.chan.clone(),
+            chan: self.chan.add_weak(),
         }
+    }
+}
+
+impl<T> Drop for WeakSender<T> {
+    fn drop(&mut self) {
+        self.chan.drop_weak();
     }
 }
 

@@ -140,6 +140,8 @@ pub(super) struct Chan<T> {
     /// The ring's starting room (the batch gets as much: see
     /// `reserve_batch`).
     prealloc: usize,
+    /// Live weak senders (`weak_count`; last, off the hot fields' lines).
+    weak: AtomicUsize,
 }
 
 struct State<T> {
@@ -207,6 +209,7 @@ impl<T> Chan<T> {
             delivered: AtomicUsize::new(0),
             cap,
             prealloc,
+            weak: AtomicUsize::new(0),
         })
     }
 
@@ -267,6 +270,22 @@ impl<T> Chan<T> {
 
     pub(super) fn strong_count(&self) -> usize {
         self.senders.load(Ordering::Acquire)
+    }
+
+    /// Live weak senders.
+    pub(super) fn weak_count(&self) -> usize {
+        self.weak.load(Ordering::Acquire)
+    }
+
+    /// A weak sender was made (`downgrade`, or a clone of one).
+    pub(super) fn add_weak(self: &Arc<Self>) -> Arc<Self> {
+        self.weak.fetch_add(1, Ordering::Relaxed);
+        self.clone()
+    }
+
+    /// A weak sender was dropped.
+    pub(super) fn drop_weak(&self) {
+        self.weak.fetch_sub(1, Ordering::Release);
     }
 
     /// The last sender closes the receiver's side.

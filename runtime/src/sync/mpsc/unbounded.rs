@@ -117,13 +117,29 @@ impl<T> UnboundedSender<T> {
     /// ```
     pub fn downgrade(&self) -> WeakUnboundedSender<T> {
         WeakUnboundedSender {
-            chan: self.chan.clone(),
+            chan: self.chan.add_weak(),
         }
     }
 
     /// Live senders of this channel (weak ones not counted).
     pub fn strong_count(&self) -> usize {
         self.chan.strong_count()
+    }
+
+    /// Live weak senders of this channel. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::mpsc::unbounded_channel::<u8>();
+    /// let weak = tx.downgrade();
+    /// let other = weak.clone();
+    /// assert_eq!((tx.weak_count(), weak.strong_count()), (2, 1));
+    /// drop((weak, other));
+    /// assert_eq!(tx.weak_count(), 0);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        self.chan.weak_count()
     }
 }
 
@@ -159,13 +175,29 @@ impl<T> WeakUnboundedSender<T> {
             chan: self.chan.clone(),
         })
     }
+
+    /// Live senders of the channel (weak ones not counted).
+    pub fn strong_count(&self) -> usize {
+        self.chan.strong_count()
+    }
+
+    /// Live weak senders of the channel, this one included.
+    pub fn weak_count(&self) -> usize {
+        self.chan.weak_count()
+    }
 }
 
 impl<T> Clone for WeakUnboundedSender<T> {
     fn clone(&self) -> Self {
         WeakUnboundedSender {
-            chan: self.chan.clone(),
+            chan: self.chan.add_weak(),
         }
+    }
+}
+
+impl<T> Drop for WeakUnboundedSender<T> {
+    fn drop(&mut self) {
+        self.chan.drop_weak();
     }
 }
 

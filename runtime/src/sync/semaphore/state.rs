@@ -166,6 +166,23 @@ pub(super) fn add_unless_waiters(state: &AtomicU64, n: u64) -> bool {
     }
 }
 
+/// Takes up to `n` free permits out of the semaphore for good; returns how
+/// many. While somebody is queued no permit is free (see the module docs),
+/// so none is taken.
+pub(super) fn forget(state: &AtomicU64, n: u64) -> u64 {
+    let mut cur = state.load(Acquire);
+    loop {
+        let take = permits(cur).min(n);
+        if take == 0 {
+            return 0;
+        }
+        match state.compare_exchange_weak(cur, cur - (take << PERMIT_SHIFT), AcqRel, Acquire) {
+            Ok(_) => return take,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
 /// `cur` with `n` more free permits.
 fn add(cur: u64, n: u64) -> u64 {
     let total = permits(cur).checked_add(n).filter(|t| *t <= MAX_PERMITS);
