@@ -299,6 +299,46 @@ paused_test! {
     }
 }
 
+paused_test! {
+    // `sleep(Duration::MAX)` ("forever") holds no timer: a paused clock
+    // that jumps to its next timer passes it by. It was stored at the
+    // wheel's last tick, fired early at each horizon (about 8.9 years of
+    // the clock) and registered again, so a paused clock with nothing else
+    // to do jumped horizon after horizon (found by an independent probe:
+    // `block_on(sleep(Duration::MAX))` on a paused clock kept a core busy
+    // for about 12 s). Here the forever sleep is polled once while the
+    // clock jumps 100 years; it was polled at every horizon before.
+    fn a_sleep_past_the_end_of_time_holds_no_timer(rt) {
+        rt.block_on(async {
+            let polls = Arc::new(AtomicUsize::new(0));
+            let forever = {
+                let polls = polls.clone();
+                let mut sleep = Box::pin(sleep(Duration::MAX));
+                waitrt::spawn(std::future::poll_fn(move |cx| {
+                    polls.fetch_add(1, SeqCst);
+                    sleep.as_mut().poll(cx)
+                }))
+            };
+            for _ in 0..10_000 {
+                if polls.load(SeqCst) > 0 {
+                    break;
+                }
+                waitrt::task::yield_now().await;
+            }
+            assert_eq!(polls.load(SeqCst), 1);
+            let metrics = waitrt::Handle::current().metrics();
+            assert_eq!(metrics.pending_timers(), 0, "a timer for never");
+            // The clock jumps to the timeout, 100 years on, in one step.
+            let start = now();
+            assert!(timeout(100 * YEAR, pending::<()>()).await.is_err());
+            assert!(now() - start >= 100 * YEAR);
+            assert_eq!(polls.load(SeqCst), 1, "the forever sleep was woken");
+            assert!(!forever.is_finished());
+            forever.abort();
+        });
+    }
+}
+
 // ===== 3. saturation =====
 
 paused_test! {

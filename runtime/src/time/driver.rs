@@ -36,9 +36,11 @@
 //! fires a later one at that horizon, early; the [`Sleep`](super::Sleep)
 //! that owns it sees that its own deadline has not come and registers again,
 //! until it has. Ticks end about 584,000 years after the origin: a deadline
-//! beyond that can never be registered ([`Registered::Never`]): the sleep
-//! never completes, unless a paused clock is moved past its deadline and
-//! the sleep is polled.
+//! beyond that (`sleep(Duration::MAX)`) is never registered
+//! ([`Registered::Never`]): the sleep holds no timer and never completes,
+//! unless a paused clock is moved past its deadline and the sleep is
+//! polled. (A paused clock whose only sleeps are such sleeps does not
+//! move: nothing is due.)
 //!
 //! Shutdown closes every pending timer: its node stays (the wheel unlinks
 //! it and marks it closed) and its sleeper is woken, to find on its next
@@ -178,6 +180,17 @@ impl Driver {
     /// lock if nothing is stored.
     pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> Registered {
         let tick = self.deadline_tick(deadline);
+        if tick == u64::MAX && deadline > self.tick_instant(u64::MAX) && self.clock.now() < deadline
+        {
+            // Past the last tick (`sleep(Duration::MAX)`, "forever"): no
+            // timer could fire for it, so none is stored. Stored at the
+            // last tick, it fired early at the wheel's horizon, about every
+            // 8.9 years of the clock, and its sleeper registered again: a
+            // paused clock with nothing else to do jumped from horizon to
+            // horizon, some 65,000 times, with a core busy for seconds
+            // (found by an independent probe).
+            return Registered::Never;
+        }
         let mut inner = self.lock();
         if inner.shutdown {
             drop(inner);
