@@ -345,6 +345,77 @@ fn hung_on(multi: bool, held: Held) {
     rt.shutdown_timeout(WATCHDOG);
 }
 
+/// The timed forms of the lock and semaphore waits (`lock_timeout`,
+/// `read_timeout`, `write_timeout`, `acquire_timeout`) are timed waits:
+/// never reported hung, and listed with their deadline. They were listed
+/// without it, so the detector took them for untimed ones and reported
+/// each (an independent probe); the untimed `lock` beside them is.
+fn timed_lock_waits_are_not_hung(multi: bool) {
+    let _one = one_at_a_time();
+    let (rt, reports) = hung_runtime(multi);
+    let lock = Arc::new(waitrt::sync::Mutex::new(()));
+    let rw = Arc::new(waitrt::sync::RwLock::new(()));
+    let sem = Arc::new(waitrt::sync::Semaphore::new(1));
+    drive(&rt, &mut || {
+        let held = (
+            lock.try_lock().unwrap(),
+            rw.try_write().unwrap(),
+            sem.try_acquire().unwrap(),
+        );
+        let timed = {
+            let (lock, rw, sem) = (lock.clone(), rw.clone(), sem.clone());
+            rt.spawn(async move {
+                let _ = futures::join!(
+                    lock.lock_timeout(WATCHDOG),
+                    rw.read_timeout(WATCHDOG),
+                    sem.acquire_timeout(WATCHDOG),
+                );
+            })
+        };
+        let timed_write = {
+            let rw = rw.clone();
+            rt.spawn(async move { drop(rw.write_timeout(WATCHDOG).await) })
+        };
+        let plain = {
+            let lock = lock.clone();
+            TaskBuilder::new()
+                .name("plain")
+                .spawn_on(async move { drop(lock.lock().await) }, rt.handle())
+        };
+        until("the untimed wait's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        several_checks();
+        {
+            let r = reports.lock().unwrap();
+            assert!(
+                r.iter().all(|r| r.id == plain.id()),
+                "a timed wait reported hung: {r:#?}"
+            );
+        }
+        let dump = rt.handle().dump().to_string();
+        assert!(
+            dump.matches("deadline in").count() >= 4,
+            "the timed waits' deadlines are listed:\n{dump}"
+        );
+        drop(held);
+        until("all done", || {
+            timed.is_finished() && timed_write.is_finished() && plain.is_finished()
+        });
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn timed_lock_waits_are_not_hung_current_thread() {
+    timed_lock_waits_are_not_hung(false);
+}
+
+#[test]
+fn timed_lock_waits_are_not_hung_multi_thread() {
+    timed_lock_waits_are_not_hung(true);
+}
+
 /// Runs `f` on this thread while another thread drives `rt` (a
 /// current-thread runtime runs its tasks only inside `block_on`).
 fn drive(rt: &Runtime, f: &mut dyn FnMut()) {
@@ -399,11 +470,16 @@ fn lost_grant(multi: bool) {
     use waitrt::obs::LostGrant;
     static RELEASE: WaitQueue = WaitQueue::named("obs_release_grant");
     let reports: Arc<Mutex<Vec<LostGrant>>> = Arc::default();
+    let hung: Arc<Mutex<Vec<HungTask>>> = Arc::default();
     let rt = {
-        let reports = reports.clone();
+        let (reports, hung) = (reports.clone(), hung.clone());
         build(multi)
             .lost_grant_timeout(THRESHOLD)
             .on_lost_grant(move |l| reports.lock().unwrap().push(l.clone()))
+            // The granted wait is not a hung one: only the lost-grant
+            // detector names it (both did: an independent probe).
+            .hung_task_timeout(THRESHOLD)
+            .on_hung_task(move |h| hung.lock().unwrap().push(h.clone()))
             .build()
             .unwrap()
     };
@@ -473,6 +549,15 @@ fn lost_grant(multi: bool) {
             assert!(
                 line.contains("\"forgetful\" was handed sync::Mutex"),
                 "{line}"
+            );
+        }
+        {
+            // The prompt task, queued behind the grant, may well be
+            // reported hung; the forgetful one, which has the lock, not.
+            let h = hung.lock().unwrap();
+            assert!(
+                h.iter().all(|h| h.id != forgetful.id()),
+                "the granted wait was reported hung: {h:#?}"
             );
         }
         // Dropping the future hands the lock on: the prompt task gets it.

@@ -471,10 +471,37 @@ impl<S, W> HandoffQueue<S, W> {
         state: TaskState,
         try_now: impl FnOnce(&mut S) -> Result<R, W>,
     ) -> Poll<Result<Option<R>, Closed>> {
+        self.poll_wait_spent_until(cx, entry, state, None, try_now)
+    }
+
+    /// [`poll_wait_spent`](Self::poll_wait_spent) for a wait that ends at
+    /// `deadline` (the caller watches it): the wait registry lists the
+    /// deadline with the sleep, so that dumps show it and the hung-task
+    /// detector, which leaves timed waits alone, leaves this one alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] as [`poll_wait`](Self::poll_wait).
+    #[track_caller]
+    pub fn poll_wait_spent_until<R>(
+        &self,
+        cx: &mut Context<'_>,
+        entry: &mut HandoffEntry,
+        state: TaskState,
+        deadline: Option<std::time::Instant>,
+        try_now: impl FnOnce(&mut S) -> Result<R, W>,
+    ) -> Poll<Result<Option<R>, Closed>> {
         if entry.is_queued() {
             self.poll_queued(cx.waker(), entry)
         } else {
-            self.poll_first(cx.waker(), entry, state, Location::caller(), try_now)
+            self.poll_first(
+                cx.waker(),
+                entry,
+                state,
+                deadline,
+                Location::caller(),
+                try_now,
+            )
         }
     }
 
@@ -497,6 +524,7 @@ impl<S, W> HandoffQueue<S, W> {
         waker: &Waker,
         entry: &mut HandoffEntry,
         state: TaskState,
+        deadline: Option<std::time::Instant>,
         site: &'static Location<'static>,
         try_now: impl FnOnce(&mut S) -> Result<R, W>,
     ) -> Poll<Result<Option<R>, Closed>> {
@@ -515,8 +543,14 @@ impl<S, W> HandoffQueue<S, W> {
         // node is written once (a lookup after the link cost ~15
         // instructions per contended acquire).
         let recorded = registry::is_recording() && {
-            let kind = WaitKind::new(WaitApi::Handoff, state, true, None);
-            registry::record_on(self.id(), self.name, inner.seq + 1, site, kind).any()
+            let kind = WaitKind::new(WaitApi::Handoff, state, true, deadline);
+            let seq = inner.seq + 1;
+            let listed = registry::record_on(self.id(), self.name, seq, site, kind).any();
+            if listed && deadline.is_some() {
+                // A task's slot takes the deadline apart from the kind.
+                registry::set_deadline_on(self.id(), seq, deadline);
+            }
+            listed
         };
         *entry = inner.push_back(payload, waker, recorded);
         Poll::Pending

@@ -729,15 +729,21 @@ fn record_in_map(
 /// waiter does not carry it).
 #[inline]
 pub(crate) fn set_deadline(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
-    if !slot::try_set_deadline(QueueId::of(queue), seq, deadline) {
+    set_deadline_on(QueueId::of(queue), seq, deadline);
+}
+
+/// [`set_deadline`] for a sleep listed by [`record_on`].
+#[inline]
+pub(crate) fn set_deadline_on(queue: QueueId, seq: u64, deadline: Option<Instant>) {
+    if !slot::try_set_deadline(queue, seq, deadline) {
         set_deadline_in_map(queue, seq, deadline);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn set_deadline_in_map(queue: &crate::WaitQueue, seq: u64, deadline: Option<Instant>) {
-    let key = (QueueId::of(queue).addr(), seq);
+fn set_deadline_in_map(queue: QueueId, seq: u64, deadline: Option<Instant>) {
+    let key = (queue.addr(), seq);
     if let Some(w) = shard(shard_of(key)).waiting.get_mut(&key) {
         w.kind.deadline = deadline;
     }

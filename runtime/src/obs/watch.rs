@@ -377,7 +377,10 @@ impl HungState {
         let mut seen = HashSet::new();
         let mut candidates = Vec::new();
         for w in waits {
-            if w.task.is_none() || !w.kind.is_uninterruptible() {
+            // A wait an exclusive wake already granted (`picked`) is not
+            // asleep: its task has what it waited for and has not come
+            // back for it, which the lost-grant detector reports.
+            if w.task.is_none() || !w.kind.is_uninterruptible() || w.picked.is_some() {
                 continue;
             }
             seen.insert(w.sleep);

@@ -47,6 +47,9 @@ pub(crate) struct Acquire<'a> {
     state: TaskState,
     entry: HandoffEntry,
     done: bool,
+    /// A timed acquire's deadline, for the wait registry (the caller
+    /// watches it).
+    deadline: Option<std::time::Instant>,
 }
 
 /// Why a kernel-form acquire ended without its permits.
@@ -65,7 +68,14 @@ impl<'a> Acquire<'a> {
             state,
             entry: HandoffEntry::new(),
             done: false,
+            deadline: None,
         }
+    }
+
+    /// The acquire ends at `deadline` (listed with its sleep).
+    fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// One step: `Ready(Ok)` once the permits are the caller's, `Ready(Err)`
@@ -96,11 +106,13 @@ impl<'a> Acquire<'a> {
             }
         }
         let need = self.need;
-        let poll = sem
-            .waiters
-            .poll_wait_spent(cx, &mut self.entry, self.state, |()| {
-                state::take_or_queue(&sem.state, need)
-            });
+        let poll = sem.waiters.poll_wait_spent_until(
+            cx,
+            &mut self.entry,
+            self.state,
+            self.deadline,
+            |()| state::take_or_queue(&sem.state, need),
+        );
         match poll {
             Poll::Pending => {
                 coop::refund();
@@ -246,7 +258,7 @@ pub(crate) fn acquire_timeout(
     let deadline = clock.now().checked_add(timeout);
     async move {
         let mut sleep = pin!(deadline.map(|at| clock.sleep_until(at)));
-        let mut acq = Acquire::new(sem, need, TaskState::Uninterruptible);
+        let mut acq = Acquire::new(sem, need, TaskState::Uninterruptible).until(deadline);
         let mut end = |cx: &mut Context<'_>| match sleep.as_mut().as_pin_mut() {
             Some(sleep) => sleep.poll(cx),
             None => Poll::Pending,
