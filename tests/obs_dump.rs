@@ -305,6 +305,20 @@ fn sigquit_child() {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
     println!("ALIVE");
+    std::io::stdout().flush().unwrap();
+    // No runtime dumps any more: the parent's next SIGQUIT gets the
+    // default action again (quit; no core file: RLIMIT_CORE 0).
+    // SAFETY: a plain setrlimit(2) call with a valid struct.
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) }, 0);
+    drop(rt);
+    println!("DROPPED");
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read_line(&mut line);
+    println!("STILL ALIVE");
 }
 
 fn sigquit_prints_the_dump(flavour: &str) {
@@ -356,8 +370,29 @@ fn sigquit_prints_the_dump(flavour: &str) {
     assert!(line.contains("spawned at tests/obs_dump.rs:"), "{line}");
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     wait_for("out", "ALIVE");
-    let status = child.wait().unwrap();
-    assert!(status.success(), "the child was killed: {status:?}");
+    // Its runtime dropped, a SIGQUIT quits the child, as by default. (It
+    // was swallowed: the handler stayed, and nobody dumped or quit; an
+    // independent probe.)
+    wait_for("out", "DROPPED");
+    let status = std::process::Command::new("kill")
+        .args(["-QUIT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.stdin.as_mut().unwrap().write_all(b"go\n");
+            let _ = child.kill();
+            panic!("SIGQUIT did not quit the child once its runtime was dropped");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGQUIT), "{status:?}");
 }
 
 #[test]

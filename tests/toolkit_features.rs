@@ -465,6 +465,27 @@ fn dfs_counts_distinct_schedules_and_exhausts() {
     assert!(stats.runs() > 3, "{stats}");
 }
 
+/// A `Dfs` check cut short by its seed budget (the default is one run)
+/// says so in its summary, where it used to pass looking like a search
+/// (an independent probe: one run of a buggy primitive, "passed").
+#[test]
+fn dfs_cut_short_by_the_seed_budget_says_so() {
+    let stats = Check::new()
+        .quiet(true)
+        .policy(Policy::Dfs {
+            preemption_bound: 2,
+        })
+        .run(|| async {
+            let a = waitrt::spawn(async { waitrt::task::yield_now().await });
+            let b = waitrt::spawn(async {});
+            a.await.unwrap();
+            b.await.unwrap();
+        });
+    assert!(!stats.exhausted(), "{stats}");
+    assert!(stats.to_string().contains("NOT exhausted"), "{stats}");
+    assert!(stats.to_string().contains(".seeds(n)"), "{stats}");
+}
+
 #[test]
 fn until_idle_runs_everything_runnable_first() {
     Check::new().seeds(32).run(|| async {

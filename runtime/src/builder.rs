@@ -327,7 +327,10 @@ impl Builder {
     /// Prints a task dump ([`Handle::dump`](crate::Handle::dump)) to stderr
     /// whenever the process gets SIGQUIT (Ctrl-\\), as Go and the JVM do,
     /// instead of the default action (quit with a core dump). A listener
-    /// thread takes the dump; no task is polled. Off by default.
+    /// thread takes the dump; no task is polled. Once every runtime built
+    /// with it is dropped, SIGQUIT quits the process again (unless the
+    /// program listens for it through [`signal`](crate::signal)). Off by
+    /// default.
     ///
     /// # Examples
     ///

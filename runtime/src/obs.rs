@@ -204,8 +204,6 @@ pub(crate) struct Observer {
     /// Worker slots by worker index (the current-thread flavour's driving
     /// thread is worker 0).
     workers: Mutex<Vec<Arc<PollSlot>>>,
-    /// The SIGQUIT listener, closed when the runtime goes.
-    sigquit: Mutex<Option<signal_hook::iterator::Handle>>,
 }
 
 impl Observer {
@@ -223,18 +221,6 @@ impl Observer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        let handle = self
-            .sigquit
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(handle) = handle.take() {
-            handle.close();
-        }
     }
 }
 

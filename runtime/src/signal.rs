@@ -103,6 +103,12 @@ impl ProcessSignal {
     }
 }
 
+/// Whether the program listens for `raw` through this module (a route, a
+/// stream, `recv`): its handler is installed, and the signal is delivered.
+pub(crate) fn handles(raw: i32) -> bool {
+    listener::is_installed(raw)
+}
+
 /// From now on, each `signal` the process receives raises `kind` on
 /// `task` (an interrupt or a kill), until the task finishes.
 ///

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Write;
 use std::panic::Location;
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use waitq::registry::Waiting;
@@ -277,27 +277,7 @@ pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<(
     }
     let weak = WeakScheduler::new(scheduler);
     if config.dump_on_sigquit {
-        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
-        let handle = signals.handle();
-        *scheduler
-            .common()
-            .obs
-            .sigquit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
-        let weak = weak.clone();
-        std::thread::Builder::new()
-            .name("runtime-sigquit".into())
-            .spawn(move || {
-                for _ in signals.forever() {
-                    let Some(scheduler) = weak.upgrade() else {
-                        return;
-                    };
-                    let dump = super::dump::take(&scheduler);
-                    drop(scheduler);
-                    let _ = write!(std::io::stderr().lock(), "{dump}");
-                }
-            })?;
+        sigquit_dumps(weak.clone())?;
     }
     if config.hung_task_timeout.is_some()
         || config.stuck_worker_threshold.is_some()
@@ -309,6 +289,57 @@ pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<(
             .spawn(move || watchdog(weak, config))?;
     }
     Ok(())
+}
+
+/// The runtimes that print a dump on SIGQUIT, and whether the listener
+/// thread they share runs.
+static SIGQUIT: Mutex<(Vec<WeakScheduler>, bool)> = Mutex::new((Vec::new(), false));
+
+/// Adds a runtime to those that dump on SIGQUIT, starting the one listener
+/// thread with the first (a failed start leaves nothing behind: the next
+/// runtime tries again). The listener prints a dump of every such runtime
+/// still alive; once none is (all dropped), a SIGQUIT gets its default
+/// action again (quit with a core dump), unless the program listens for it
+/// through [`crate::signal`]: signal-hook cannot uninstall its handler,
+/// which would otherwise swallow the signal for the rest of the process.
+fn sigquit_dumps(runtime: WeakScheduler) -> std::io::Result<()> {
+    let mut state = SIGQUIT.lock().unwrap_or_else(PoisonError::into_inner);
+    if !state.1 {
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
+        std::thread::Builder::new()
+            .name("runtime-sigquit".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    on_sigquit();
+                }
+            })?;
+        state.1 = true;
+    }
+    state.0.push(runtime);
+    Ok(())
+}
+
+/// One SIGQUIT: the dumps, or the default action.
+fn on_sigquit() {
+    let alive: Vec<Scheduler> = {
+        let mut state = SIGQUIT.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0.retain(|weak| {
+            weak.upgrade()
+                .is_some_and(|scheduler| !scheduler.common().is_shutdown())
+        });
+        state.0.iter().filter_map(WeakScheduler::upgrade).collect()
+    };
+    if alive.is_empty() {
+        if !crate::signal::handles(signal_hook::consts::SIGQUIT) {
+            let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGQUIT);
+        }
+        return;
+    }
+    for scheduler in alive {
+        let dump = super::dump::take(&scheduler);
+        drop(scheduler);
+        let _ = write!(std::io::stderr().lock(), "{dump}");
+    }
 }
 
 /// The detectors' thread: wakes every quarter of the smallest threshold

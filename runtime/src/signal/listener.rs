@@ -87,7 +87,7 @@ pub(super) fn listen(signals: &[i32]) -> io::Result<&'static Listener> {
     Ok(&LISTENER)
 }
 
-fn is_installed(raw: i32) -> bool {
+pub(super) fn is_installed(raw: i32) -> bool {
     usize::try_from(raw)
         .ok()
         .and_then(|i| INSTALLED.get(i))

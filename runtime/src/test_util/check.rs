@@ -230,7 +230,15 @@ impl fmt::Display for Stats {
             "toolkit: {} runs ({:?}{}), {} distinct schedules, up to {} decisions, {} polls, {:?}",
             self.runs,
             self.policy.unwrap_or(Policy::Fifo),
-            if self.exhausted { ", exhausted" } else { "" },
+            match (self.exhausted, self.policy) {
+                (true, _) => ", exhausted",
+                // A bounded search cut short by the seed budget says so:
+                // one run of `Dfs` (the default budget) is no search.
+                (false, Some(Policy::Dfs { .. })) => {
+                    ", NOT exhausted: the seed budget ran out first (raise `.seeds(n)`)"
+                }
+                (false, _) => "",
+            },
             self.distinct,
             self.max_decisions,
             self.polls,

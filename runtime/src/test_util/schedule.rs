@@ -50,7 +50,9 @@ pub enum Policy {
     /// Every schedule with at most `preemption_bound` non-default choices
     /// (delay bounding: a preemption at a decision point, or running a
     /// task other than the oldest), depth first, until exhausted or the
-    /// seed budget is spent. For tiny tests.
+    /// seed budget is spent (give one: the default is a single run; the
+    /// summary says "NOT exhausted" when the budget ran out first). For
+    /// tiny tests.
     Dfs {
         /// Most non-default choices per schedule.
         preemption_bound: u32,
