@@ -280,3 +280,66 @@ fn an_exclusive_success_never_absorbs_another_items_wake() {
         println!("exclusive consumers, {policy:?}: {stats}");
     }
 }
+
+/// A hand-written event outside the wait queues: a flag and a waker in a
+/// std mutex. The buggy wait checks the flag, then stores its waker (a set
+/// in between wakes nobody); the correct one stores, then checks.
+#[derive(Default)]
+struct Event {
+    flag: waitrt::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Event {
+    fn set(&self) {
+        self.flag.store(true, SeqCst);
+        if let Some(waker) = self.waker.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+
+    async fn wait(&self, correct: bool) {
+        std::future::poll_fn(|cx| {
+            if correct {
+                *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            }
+            if self.flag.load(SeqCst) {
+                return std::task::Poll::Ready(());
+            }
+            if !correct {
+                waitrt::test_util::switch_point();
+                *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
+async fn event_scenario(correct: bool) {
+    let event = Arc::new(Event::default());
+    let setter = {
+        let event = event.clone();
+        waitrt::spawn(async move { event.set() })
+    };
+    event.wait(correct).await;
+    setter.await.unwrap();
+}
+
+/// The test body asleep on it after the set: the oracle's probe poll ran
+/// the body to its end, and the run was reported as a hang listing no
+/// task at all (the probe had finished the body; an independent probe of
+/// the toolkit). It is a lost wake-up of the test body.
+#[test]
+fn a_lost_wakeup_outside_the_wait_queues_names_the_sleeper() {
+    let failure = Check::new()
+        .seeds(300)
+        .try_run(|| event_scenario(false))
+        .expect_err("the check-then-store bug must be found within 300 seeds");
+    assert_found(&failure, "check-then-store outside the wait queues");
+    assert!(
+        failure.report().contains("the test body was asleep"),
+        "{failure}"
+    );
+    Check::new().seeds(many()).run(|| event_scenario(true));
+}

@@ -8,7 +8,9 @@ impl Sim {
     /// Probes every idle task (and the test body): a sleeper whose
     /// condition holds while linked is a lost wake-up.
     pub(super) fn oracle(&self) {
-        self.probe_all();
+        if self.probe_ran_to_the_end() {
+            return;
+        }
         let st = self.st.borrow();
         let lost = st.probed.iter().find(|(_, s)| s.is_lost_wakeup()).copied();
         drop(st);
@@ -18,7 +20,33 @@ impl Sim {
         }
     }
 
-    fn probe_all(&self) {
+    /// Probes every sleeper ([`probe_all`](Self::probe_all)); if a probe
+    /// poll ran one to its end, fails the run with a lost wake-up and
+    /// returns true. Such a sleeper was idle, nobody had woken it, and it
+    /// could finish: it waited for something outside the wait queues (a
+    /// hand-written future that stored its waker after the condition it
+    /// waits for turned true, say), which the oracle cannot see, but the
+    /// probe's poll just did. (The probe had finished the test body, and
+    /// the hang report then listed no task at all: an independent probe.)
+    fn probe_ran_to_the_end(&self) -> bool {
+        let Some(slot) = self.probe_all() else {
+            return false;
+        };
+        let message = format!(
+            "lost wake-up: {} was asleep and nothing had woken it, but the oracle's probe \
+             poll ran it to its end: what it waited for had happened without waking it \
+             (outside the wait queues: a waker stored after its condition turned true, \
+             or never stored)",
+            self.describe(slot)
+        );
+        self.fail(FailureKind::LostWakeup, message);
+        true
+    }
+
+    /// Probes every sleeper; returns the first one the probe's poll ran to
+    /// its end, if any.
+    fn probe_all(&self) -> Option<u32> {
+        let mut finished = None;
         self.st.borrow_mut().probed.clear();
         let count = self.st.borrow().tasks.len();
         for slot in 0..count as u32 {
@@ -37,6 +65,9 @@ impl Sim {
                         self.st.borrow_mut().running.push(0);
                         hook::probe(|| self.poll_main());
                         self.st.borrow_mut().running.pop();
+                        if self.st.borrow().main_done {
+                            finished.get_or_insert(slot);
+                        }
                     }
                 }
                 Some(task) => {
@@ -44,13 +75,17 @@ impl Sim {
                     // complete) is not asleep.
                     if task.header().state.transition_to_scheduled() {
                         self.st.borrow_mut().running.push(slot);
-                        hook::probe(|| self.poll_task(slot, task));
+                        hook::probe(|| self.poll_task(slot, task.clone()));
                         self.st.borrow_mut().running.pop();
+                        if task.header().state.load().is_complete() {
+                            finished.get_or_insert(slot);
+                        }
                     }
                 }
             }
             self.st.borrow_mut().probing = None;
         }
+        finished
     }
 
     fn describe(&self, slot: u32) -> String {
@@ -94,7 +129,9 @@ impl Sim {
 
     /// Nothing runnable, no timer, no outside work: fail with every task.
     pub(super) fn hang(&self) {
-        self.probe_all();
+        if self.probe_ran_to_the_end() {
+            return;
+        }
         // A hand-written loop that linked after the wake it needed ran
         // (while it was preempted between its check and its link).
         let suspects: Vec<(u32, Sleeper)> = self.st.borrow().probed.clone();
