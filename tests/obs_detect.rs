@@ -320,6 +320,11 @@ fn hung_on(multi: bool, held: Held) {
             let line = r[0].to_string();
             assert!(line.contains(report_says), "{line}");
             assert!(line.ends_with("\"holder\""), "{line}");
+            // The wait site is the waiter's `lock()` / `acquire()` call,
+            // not a line inside the runtime (it was `sync/semaphore/
+            // acquire.rs` for every lock and semaphore wait: an
+            // independent probe).
+            assert!(line.contains("waits at tests/obs_detect.rs:"), "{line}");
         }
         let dump = rt.handle().dump().to_string();
         let header = dump

@@ -491,17 +491,30 @@ impl<S, W> HandoffQueue<S, W> {
         deadline: Option<std::time::Instant>,
         try_now: impl FnOnce(&mut S) -> Result<R, W>,
     ) -> Poll<Result<Option<R>, Closed>> {
+        self.poll_wait_at(cx, entry, state, deadline, Location::caller(), try_now)
+    }
+
+    /// [`poll_wait_spent_until`](Self::poll_wait_spent_until) with the
+    /// wait site given: an owner whose wait future is made in one place
+    /// and polled in another (a lock's `lock()`) names where its user
+    /// called it, for dumps and the hung-task detector.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] as [`poll_wait`](Self::poll_wait).
+    pub fn poll_wait_at<R>(
+        &self,
+        cx: &mut Context<'_>,
+        entry: &mut HandoffEntry,
+        state: TaskState,
+        deadline: Option<std::time::Instant>,
+        site: &'static Location<'static>,
+        try_now: impl FnOnce(&mut S) -> Result<R, W>,
+    ) -> Poll<Result<Option<R>, Closed>> {
         if entry.is_queued() {
             self.poll_queued(cx.waker(), entry)
         } else {
-            self.poll_first(
-                cx.waker(),
-                entry,
-                state,
-                deadline,
-                Location::caller(),
-                try_now,
-            )
+            self.poll_first(cx.waker(), entry, state, deadline, site, try_now)
         }
     }
 

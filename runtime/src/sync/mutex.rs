@@ -36,6 +36,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -223,11 +224,16 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// ```
     #[doc(alias = "mutex_lock")]
-    pub async fn lock(&self) -> MutexGuard<'_, T> {
-        if semaphore::acquire_one(&self.sem).await.is_err() {
-            unreachable!("a mutex's semaphore is never closed");
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = std::panic::Location::caller();
+        async move {
+            if semaphore::acquire_at(&self.sem, 1, site).await.is_err() {
+                unreachable!("a mutex's semaphore is never closed");
+            }
+            self.guard()
         }
-        self.guard()
     }
 
     /// Locks the mutex unless the current task is signalled first.
@@ -408,11 +414,15 @@ impl<T: ?Sized> Mutex<T> {
     ///     assert_eq!(*lock.lock().await, 2);
     /// });
     /// ```
-    pub async fn lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
-        if semaphore::acquire_one(&self.sem).await.is_err() {
-            unreachable!("a mutex's semaphore is never closed");
+    #[track_caller]
+    pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedMutexGuard<T>> {
+        let site = std::panic::Location::caller();
+        async move {
+            if semaphore::acquire_at(&self.sem, 1, site).await.is_err() {
+                unreachable!("a mutex's semaphore is never closed");
+            }
+            self.owned_guard()
         }
-        self.owned_guard()
     }
 
     /// [`try_lock`](Self::try_lock) for an `Arc<Mutex>`.

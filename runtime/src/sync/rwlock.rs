@@ -40,6 +40,7 @@ mod guards;
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,11 +187,16 @@ impl<T> RwLock<T> {
     /// });
     /// ```
     #[doc(alias = "down_read")]
-    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
-        if semaphore::acquire_one(&self.sem).await.is_err() {
-            unreachable!("an rwlock's semaphore is never closed");
+    #[track_caller]
+    pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = std::panic::Location::caller();
+        async move {
+            if semaphore::acquire_at(&self.sem, 1, site).await.is_err() {
+                unreachable!("an rwlock's semaphore is never closed");
+            }
+            self.read_guard()
         }
-        self.read_guard()
     }
 
     /// [`read`](Self::read) unless the current task is signalled first.
@@ -302,14 +308,17 @@ impl<T> RwLock<T> {
     /// });
     /// ```
     #[doc(alias = "down_write")]
-    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
-        if semaphore::acquire_n(&self.sem, self.max_readers as u64)
-            .await
-            .is_err()
-        {
-            unreachable!("an rwlock's semaphore is never closed");
+    #[track_caller]
+    pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = std::panic::Location::caller();
+        async move {
+            let need = self.max_readers as u64;
+            if semaphore::acquire_at(&self.sem, need, site).await.is_err() {
+                unreachable!("an rwlock's semaphore is never closed");
+            }
+            self.write_guard()
         }
-        self.write_guard()
     }
 
     /// [`write`](Self::write) unless the current task is signalled first.
@@ -523,11 +532,15 @@ impl<T> RwLock<T> {
     ///     waitrt::spawn(async move { assert_eq!(*guard, 1) }).await.unwrap();
     /// });
     /// ```
-    pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
-        if semaphore::acquire_one(&self.sem).await.is_err() {
-            unreachable!("an rwlock's semaphore is never closed");
+    #[track_caller]
+    pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
+        let site = std::panic::Location::caller();
+        async move {
+            if semaphore::acquire_at(&self.sem, 1, site).await.is_err() {
+                unreachable!("an rwlock's semaphore is never closed");
+            }
+            OwnedRwLockReadGuard::new(self)
         }
-        OwnedRwLockReadGuard::new(self)
     }
 
     /// [`write`](Self::write) for an `Arc<RwLock>`.
@@ -547,15 +560,17 @@ impl<T> RwLock<T> {
     ///     assert_eq!(*lock.read().await, 2);
     /// });
     /// ```
-    pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
-        if semaphore::acquire_n(&self.sem, self.max_readers as u64)
-            .await
-            .is_err()
-        {
-            unreachable!("an rwlock's semaphore is never closed");
+    #[track_caller]
+    pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
+        let site = std::panic::Location::caller();
+        async move {
+            let need = self.max_readers as u64;
+            if semaphore::acquire_at(&self.sem, need, site).await.is_err() {
+                unreachable!("an rwlock's semaphore is never closed");
+            }
+            self.set_owner();
+            OwnedRwLockWriteGuard::new(self)
         }
-        self.set_owner();
-        OwnedRwLockWriteGuard::new(self)
     }
 
     /// The value, through `&mut self` (no locking needed).

@@ -42,6 +42,7 @@ mod acquire;
 mod state;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +50,8 @@ use std::time::Duration;
 use waitq::{HandoffQueue, Interrupted, Killed, TimedOut};
 
 pub(crate) use acquire::{
-    acquire as acquire_n, acquire_interruptible, acquire_killable, acquire_one, acquire_timeout,
-    block_on,
+    acquire as acquire_n, acquire_at, acquire_interruptible, acquire_killable, acquire_one,
+    acquire_timeout, block_on,
 };
 use state::{Fast, Waiter};
 
@@ -445,8 +446,9 @@ impl Semaphore {
     /// });
     /// ```
     #[doc(alias = "down")]
-    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
-        self.acquire_many(1).await
+    #[track_caller]
+    pub fn acquire(&self) -> impl Future<Output = Result<SemaphorePermit<'_>, AcquireError>> + '_ {
+        self.acquire_many(1)
     }
 
     /// Waits for `n` permits, taking them as they come while it is the
@@ -472,16 +474,24 @@ impl Semaphore {
     ///     drop(permits);
     /// });
     /// ```
-    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
-        match acquire::acquire(self, n as u64)
-            .await
-            .inspect(|()| self.took())
-        {
-            Ok(()) => Ok(SemaphorePermit {
-                sem: self,
-                permits: n,
-            }),
-            Err(_) => Err(AcquireError(())),
+    #[track_caller]
+    pub fn acquire_many(
+        &self,
+        n: u32,
+    ) -> impl Future<Output = Result<SemaphorePermit<'_>, AcquireError>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = std::panic::Location::caller();
+        async move {
+            match acquire::acquire_at(self, n as u64, site)
+                .await
+                .inspect(|()| self.took())
+            {
+                Ok(()) => Ok(SemaphorePermit {
+                    sem: self,
+                    permits: n,
+                }),
+                Err(_) => Err(AcquireError(())),
+            }
         }
     }
 
@@ -507,8 +517,11 @@ impl Semaphore {
     ///     assert_eq!(sem.available_permits(), 1);
     /// });
     /// ```
-    pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
-        self.acquire_many_owned(1).await
+    #[track_caller]
+    pub fn acquire_owned(
+        self: Arc<Self>,
+    ) -> impl Future<Output = Result<OwnedSemaphorePermit, AcquireError>> {
+        self.acquire_many_owned(1)
     }
 
     /// [`acquire_many`](Self::acquire_many) for an `Arc<Semaphore>`.
@@ -531,19 +544,23 @@ impl Semaphore {
     ///     assert_eq!(permits.num_permits(), 2);
     /// });
     /// ```
-    pub async fn acquire_many_owned(
+    #[track_caller]
+    pub fn acquire_many_owned(
         self: Arc<Self>,
         n: u32,
-    ) -> Result<OwnedSemaphorePermit, AcquireError> {
-        match acquire::acquire(&self, n as u64)
-            .await
-            .inspect(|()| self.took())
-        {
-            Ok(()) => Ok(OwnedSemaphorePermit {
-                sem: self,
-                permits: n,
-            }),
-            Err(_) => Err(AcquireError(())),
+    ) -> impl Future<Output = Result<OwnedSemaphorePermit, AcquireError>> {
+        let site = std::panic::Location::caller();
+        async move {
+            match acquire::acquire_at(&self, n as u64, site)
+                .await
+                .inspect(|()| self.took())
+            {
+                Ok(()) => Ok(OwnedSemaphorePermit {
+                    sem: self,
+                    permits: n,
+                }),
+                Err(_) => Err(AcquireError(())),
+            }
         }
     }
 

@@ -50,6 +50,9 @@ pub(crate) struct Acquire<'a> {
     /// A timed acquire's deadline, for the wait registry (the caller
     /// watches it).
     deadline: Option<std::time::Instant>,
+    /// Where the acquire was asked for (`#[track_caller]` from the lock's
+    /// or semaphore's method): the wait site dumps name.
+    site: &'static std::panic::Location<'static>,
 }
 
 /// Why a kernel-form acquire ended without its permits.
@@ -61,6 +64,7 @@ pub(crate) enum Ended<E> {
 // ===== impl Acquire =====
 
 impl<'a> Acquire<'a> {
+    #[track_caller]
     pub(crate) fn new(sem: &'a Semaphore, need: u64, state: TaskState) -> Self {
         Acquire {
             sem,
@@ -69,6 +73,7 @@ impl<'a> Acquire<'a> {
             entry: HandoffEntry::new(),
             done: false,
             deadline: None,
+            site: std::panic::Location::caller(),
         }
     }
 
@@ -106,11 +111,12 @@ impl<'a> Acquire<'a> {
             }
         }
         let need = self.need;
-        let poll = sem.waiters.poll_wait_spent_until(
+        let poll = sem.waiters.poll_wait_at(
             cx,
             &mut self.entry,
             self.state,
             self.deadline,
+            self.site,
             |()| state::take_or_queue(&sem.state, need),
         );
         match poll {
@@ -195,11 +201,25 @@ impl Drop for Acquire<'_> {
 // ===== the kernel forms =====
 
 /// Acquires one permit; on success it is the caller's.
+#[track_caller]
 pub(crate) fn acquire_one(sem: &Semaphore) -> AcquireFuture<'_> {
     acquire(sem, 1)
 }
 
+/// [`acquire`] listed with the wait site `site` (a lock's or semaphore's
+/// method that took it from its caller before an `async` block).
+pub(crate) fn acquire_at<'a>(
+    sem: &'a Semaphore,
+    need: u64,
+    site: &'static std::panic::Location<'static>,
+) -> AcquireFuture<'a> {
+    let mut acquire = Acquire::new(sem, need, TaskState::Uninterruptible);
+    acquire.site = site;
+    AcquireFuture(acquire)
+}
+
 /// Acquires `need` permits; on success they are the caller's.
+#[track_caller]
 pub(crate) fn acquire(sem: &Semaphore, need: u64) -> AcquireFuture<'_> {
     AcquireFuture(Acquire::new(sem, need, TaskState::Uninterruptible))
 }
