@@ -321,6 +321,15 @@ fn sigquit_child() {
     println!("STILL ALIVE");
 }
 
+/// `kill -QUIT` to the child (never to this process).
+fn send_sigquit(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-QUIT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn sigquit_prints_the_dump(flavour: &str) {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -361,11 +370,7 @@ fn sigquit_prints_the_dump(flavour: &str) {
         }
     };
     wait_for("out", "READY");
-    let status = std::process::Command::new("kill")
-        .args(["-QUIT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_sigquit(&child);
     let line = wait_for("err", "\"obs_child\" [wait_event on obs_named, ");
     assert!(line.contains("spawned at tests/obs_dump.rs:"), "{line}");
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
@@ -374,11 +379,7 @@ fn sigquit_prints_the_dump(flavour: &str) {
     // was swallowed: the handler stayed, and nobody dumped or quit; an
     // independent probe.)
     wait_for("out", "DROPPED");
-    let status = std::process::Command::new("kill")
-        .args(["-QUIT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_sigquit(&child);
     let deadline = Instant::now() + WATCHDOG;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -447,6 +447,14 @@ fn determinism_self_check_passes_and_catches_divergence() {
     assert!(failure.report().contains("diverged at event"));
 }
 
+/// Two tasks, one of which yields: a handful of schedules for DFS.
+async fn two_tasks() {
+    let a = waitrt::spawn(async { waitrt::task::yield_now().await });
+    let b = waitrt::spawn(async {});
+    a.await.unwrap();
+    b.await.unwrap();
+}
+
 #[test]
 fn dfs_counts_distinct_schedules_and_exhausts() {
     let stats = Check::new()
@@ -454,12 +462,7 @@ fn dfs_counts_distinct_schedules_and_exhausts() {
         .policy(Policy::Dfs {
             preemption_bound: 2,
         })
-        .run(|| async {
-            let a = waitrt::spawn(async { waitrt::task::yield_now().await });
-            let b = waitrt::spawn(async {});
-            a.await.unwrap();
-            b.await.unwrap();
-        });
+        .run(two_tasks);
     assert!(stats.exhausted(), "{stats}");
     assert_eq!(stats.runs(), stats.distinct_schedules(), "{stats}");
     assert!(stats.runs() > 3, "{stats}");
@@ -475,12 +478,7 @@ fn dfs_cut_short_by_the_seed_budget_says_so() {
         .policy(Policy::Dfs {
             preemption_bound: 2,
         })
-        .run(|| async {
-            let a = waitrt::spawn(async { waitrt::task::yield_now().await });
-            let b = waitrt::spawn(async {});
-            a.await.unwrap();
-            b.await.unwrap();
-        });
+        .run(two_tasks);
     assert!(!stats.exhausted(), "{stats}");
     assert!(stats.to_string().contains("NOT exhausted"), "{stats}");
     assert!(stats.to_string().contains(".seeds(n)"), "{stats}");

@@ -293,7 +293,15 @@ pub(crate) fn start(scheduler: &Scheduler, config: &Config) -> std::io::Result<(
 
 /// The runtimes that print a dump on SIGQUIT, and whether the listener
 /// thread they share runs.
-static SIGQUIT: Mutex<(Vec<WeakScheduler>, bool)> = Mutex::new((Vec::new(), false));
+struct Sigquit {
+    runtimes: Vec<WeakScheduler>,
+    listening: bool,
+}
+
+static SIGQUIT: Mutex<Sigquit> = Mutex::new(Sigquit {
+    runtimes: Vec::new(),
+    listening: false,
+});
 
 /// Adds a runtime to those that dump on SIGQUIT, starting the one listener
 /// thread with the first (a failed start leaves nothing behind: the next
@@ -304,7 +312,7 @@ static SIGQUIT: Mutex<(Vec<WeakScheduler>, bool)> = Mutex::new((Vec::new(), fals
 /// which would otherwise swallow the signal for the rest of the process.
 fn sigquit_dumps(runtime: WeakScheduler) -> std::io::Result<()> {
     let mut state = SIGQUIT.lock().unwrap_or_else(PoisonError::into_inner);
-    if !state.1 {
+    if !state.listening {
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
         std::thread::Builder::new()
             .name("runtime-sigquit".into())
@@ -313,9 +321,9 @@ fn sigquit_dumps(runtime: WeakScheduler) -> std::io::Result<()> {
                     on_sigquit();
                 }
             })?;
-        state.1 = true;
+        state.listening = true;
     }
-    state.0.push(runtime);
+    state.runtimes.push(runtime);
     Ok(())
 }
 
@@ -323,11 +331,15 @@ fn sigquit_dumps(runtime: WeakScheduler) -> std::io::Result<()> {
 fn on_sigquit() {
     let alive: Vec<Scheduler> = {
         let mut state = SIGQUIT.lock().unwrap_or_else(PoisonError::into_inner);
-        state.0.retain(|weak| {
+        state.runtimes.retain(|weak| {
             weak.upgrade()
                 .is_some_and(|scheduler| !scheduler.common().is_shutdown())
         });
-        state.0.iter().filter_map(WeakScheduler::upgrade).collect()
+        state
+            .runtimes
+            .iter()
+            .filter_map(WeakScheduler::upgrade)
+            .collect()
     };
     if alive.is_empty() {
         if !crate::signal::handles(signal_hook::consts::SIGQUIT) {
