@@ -471,33 +471,16 @@ impl<S, W> HandoffQueue<S, W> {
         state: TaskState,
         try_now: impl FnOnce(&mut S) -> Result<R, W>,
     ) -> Poll<Result<Option<R>, Closed>> {
-        self.poll_wait_spent_until(cx, entry, state, None, try_now)
+        self.poll_wait_at(cx, entry, state, None, Location::caller(), try_now)
     }
 
-    /// [`poll_wait_spent`](Self::poll_wait_spent) for a wait that ends at
-    /// `deadline` (the caller watches it): the wait registry lists the
-    /// deadline with the sleep, so that dumps show it and the hung-task
-    /// detector, which leaves timed waits alone, leaves this one alone.
-    ///
-    /// # Errors
-    ///
-    /// [`Closed`] as [`poll_wait`](Self::poll_wait).
-    #[track_caller]
-    pub fn poll_wait_spent_until<R>(
-        &self,
-        cx: &mut Context<'_>,
-        entry: &mut HandoffEntry,
-        state: TaskState,
-        deadline: Option<std::time::Instant>,
-        try_now: impl FnOnce(&mut S) -> Result<R, W>,
-    ) -> Poll<Result<Option<R>, Closed>> {
-        self.poll_wait_at(cx, entry, state, deadline, Location::caller(), try_now)
-    }
-
-    /// [`poll_wait_spent_until`](Self::poll_wait_spent_until) with the
-    /// wait site given: an owner whose wait future is made in one place
-    /// and polled in another (a lock's `lock()`) names where its user
-    /// called it, for dumps and the hung-task detector.
+    /// [`poll_wait_spent`](Self::poll_wait_spent) with the wait site
+    /// given, and the deadline of a wait that ends at one (the caller
+    /// watches it): an owner whose wait future is made in one place and
+    /// polled in another (a lock's `lock()`) names where its user called
+    /// it, and a timed wait is listed with its deadline, so that dumps show
+    /// it and the hung-task detector, which leaves timed waits alone, leaves
+    /// this one alone.
     ///
     /// # Errors
     ///
