@@ -127,6 +127,15 @@ impl<Q: Deref<Target = WaitQueue>> PollWaiter<Q> {
         }
     }
 
+    /// Lists this waiter's sleeps at `site` instead of where it was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)): for a waiter made
+    /// lazily inside a future's poll, the site of the code that awaits it.
+    #[must_use]
+    pub fn at(mut self, site: &'static std::panic::Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+
     /// The queue this waiter sleeps on.
     ///
     /// # Examples

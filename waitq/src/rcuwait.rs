@@ -315,9 +315,25 @@ impl<S, L: LockKind> RcuWait<S, L> {
     pub fn poll_wait_event(
         &self,
         cx: &mut Context<'_>,
+        cond: impl FnMut() -> bool,
+    ) -> Poll<Result<(), Closed>> {
+        self.poll_wait_event_at(cx, Location::caller(), cond)
+    }
+
+    /// [`poll_wait_event`](Self::poll_wait_event), listing the wait at
+    /// `site` (in the wait registry's dumps and the test toolkit's
+    /// reports): for a future that wraps the wait, so the listing names
+    /// the code that made it.
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_wait_event`](Self::poll_wait_event).
+    pub fn poll_wait_event_at(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
         mut cond: impl FnMut() -> bool,
     ) -> Poll<Result<(), Closed>> {
-        let site = Location::caller();
         if hook::is_probing() {
             self.probe(site, &mut cond);
             return Poll::Pending;
@@ -605,6 +621,15 @@ pub struct RcuWaitEvent<'a, F, S = (), L: LockKind = StdLock> {
     site: &'static Location<'static>,
     /// A poll stored our waker and no later poll ended the wait.
     stored: bool,
+}
+
+impl<F, S, L: LockKind> RcuWaitEvent<'_, F, S, L> {
+    /// Lists this wait at `site` instead of where the future was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)).
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.site = site;
+        self
+    }
 }
 
 impl<F: FnMut() -> bool, S, L: LockKind> Future for RcuWaitEvent<'_, F, S, L> {

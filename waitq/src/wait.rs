@@ -99,6 +99,11 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         }
     }
 
+    /// Lists the wait at `site` instead of where it was made.
+    pub(crate) fn at(&mut self, site: &'static Location<'static>) {
+        self.site = site;
+    }
+
     /// Sets the API the registry names (`WaitApi::Event` by default).
     pub(crate) fn with_api(mut self, api: WaitApi) -> Self {
         self.flags = (self.flags & !(7 << API_SHIFT)) | (api.to_bits() << API_SHIFT);

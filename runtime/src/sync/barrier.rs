@@ -1,6 +1,8 @@
 //! [`Barrier`]: `n` tasks wait for each other, generation after generation.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Release};
 use std::sync::{Mutex, PoisonError};
 
@@ -62,7 +64,7 @@ impl Barrier {
             n: n.max(1),
             arrived: Mutex::new(0),
             generation: AtomicU64::new(0),
-            queue: WaitQueue::new(),
+            queue: WaitQueue::named("barrier"),
         }
     }
 
@@ -93,30 +95,35 @@ impl Barrier {
     ///     }
     /// });
     /// ```
-    pub async fn wait(&self) -> BarrierWaitResult {
-        let generation = {
-            let mut arrived = self.arrived();
-            let generation = self.generation.load(Acquire);
-            *arrived += 1;
-            if *arrived == self.n {
-                *arrived = 0;
-                self.generation.store(generation + 1, Release);
-                drop(arrived);
-                self.queue.wake_up_all();
-                return BarrierWaitResult(true);
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = BarrierWaitResult> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let generation = {
+                let mut arrived = self.arrived();
+                let generation = self.generation.load(Acquire);
+                *arrived += 1;
+                if *arrived == self.n {
+                    *arrived = 0;
+                    self.generation.store(generation + 1, Release);
+                    drop(arrived);
+                    self.queue.wake_up_all();
+                    return BarrierWaitResult(true);
+                }
+                generation
+            };
+            let arrival = Arrival {
+                barrier: self,
+                generation,
+            };
+            let done = || self.generation.load(Acquire) != generation;
+            if self.queue.wait_event(done).at(site).await.is_err() {
+                unreachable!("a barrier's queue is never closed");
             }
-            generation
-        };
-        let arrival = Arrival {
-            barrier: self,
-            generation,
-        };
-        let done = || self.generation.load(Acquire) != generation;
-        if self.queue.wait_event(done).await.is_err() {
-            unreachable!("a barrier's queue is never closed");
+            std::mem::forget(arrival);
+            BarrierWaitResult(false)
         }
-        std::mem::forget(arrival);
-        BarrierWaitResult(false)
     }
 
     fn arrived(&self) -> std::sync::MutexGuard<'_, usize> {

@@ -62,6 +62,8 @@
 //! Neither path takes the wait queue's lock or allocates.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -124,8 +126,8 @@ impl<T> Shared<T> {
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             weak_senders: AtomicUsize::new(0),
-            queue: WaitQueue::new(),
-            rx_gone: WaitQueue::new(),
+            queue: WaitQueue::named("broadcast"),
+            rx_gone: WaitQueue::named("broadcast_closed"),
         })
     }
 }
@@ -449,13 +451,19 @@ impl<T> Sender<T> {
     ///     assert_eq!(tx.receiver_count(), 0);
     /// });
     /// ```
-    pub async fn closed(&self) {
-        let shared = &*self.shared;
-        // The queue is never closed, so the wait ends only on its condition.
-        let _ = shared
-            .rx_gone
-            .wait_event(|| lock(&shared.tail).rx_cnt == 0)
-            .await;
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let shared = &*self.shared;
+            // The queue is never closed, so the wait ends only on its condition.
+            let _ = shared
+                .rx_gone
+                .wait_event(|| lock(&shared.tail).rx_cnt == 0)
+                .at(site)
+                .await;
+        }
     }
 }
 

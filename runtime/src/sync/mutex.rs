@@ -268,9 +268,15 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// ```
     #[doc(alias = "mutex_lock_interruptible")]
-    pub async fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>, Interrupted> {
-        semaphore::acquire_interruptible(&self.sem, 1).await?;
-        Ok(self.guard())
+    #[track_caller]
+    pub fn lock_interruptible(
+        &self,
+    ) -> impl Future<Output = Result<MutexGuard<'_, T>, Interrupted>> + '_ {
+        let acquire = semaphore::acquire_interruptible(&self.sem, 1);
+        async move {
+            acquire.await?;
+            Ok(self.guard())
+        }
     }
 
     /// Locks the mutex unless the current task is killed first (ordinary
@@ -295,9 +301,13 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// ```
     #[doc(alias = "mutex_lock_killable")]
-    pub async fn lock_killable(&self) -> Result<MutexGuard<'_, T>, Killed> {
-        semaphore::acquire_killable(&self.sem, 1).await?;
-        Ok(self.guard())
+    #[track_caller]
+    pub fn lock_killable(&self) -> impl Future<Output = Result<MutexGuard<'_, T>, Killed>> + '_ {
+        let acquire = semaphore::acquire_killable(&self.sem, 1);
+        async move {
+            acquire.await?;
+            Ok(self.guard())
+        }
     }
 
     /// Locks the mutex unless `timeout` passes first on the runtime's clock.

@@ -178,17 +178,18 @@ impl<T> OnceCell<T> {
     ///     assert_eq!(*cell.get_or_init(|| async { 2 }).await, 1);
     /// });
     /// ```
-    pub async fn get_or_init<F, Fut>(&self, f: F) -> &T
+    #[track_caller]
+    pub fn get_or_init<F, Fut>(&self, f: F) -> impl Future<Output = &T> + use<'_, T, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        match self
-            .get_or_try_init(|| async { Ok::<T, std::convert::Infallible>(f().await) })
-            .await
-        {
-            Ok(value) => value,
-            Err(never) => match never {},
+        let init = self.get_or_try_init(|| async { Ok::<T, std::convert::Infallible>(f().await) });
+        async move {
+            match init.await {
+                Ok(value) => value,
+                Err(never) => match never {},
+            }
         }
     }
 
@@ -213,24 +214,33 @@ impl<T> OnceCell<T> {
     ///     assert_eq!(*cell.get_or_try_init(|| async { Ok::<_, ()>(7) }).await.unwrap(), 7);
     /// });
     /// ```
-    pub async fn get_or_try_init<E, F, Fut>(&self, f: F) -> Result<&T, E>
+    #[track_caller]
+    pub fn get_or_try_init<E, F, Fut>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<&T, E>> + use<'_, T, E, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if let Some(value) = self.get() {
-            return Ok(value);
+        // Made here, polled only if the cell is empty: a wait for another
+        // initializer is listed at our caller's site.
+        let permit = self.init.acquire();
+        async move {
+            if let Some(value) = self.get() {
+                return Ok(value);
+            }
+            // Closed: the value was set meanwhile.
+            let Ok(_permit) = permit.await else {
+                return Ok(self.set_value());
+            };
+            if let Some(value) = self.get() {
+                return Ok(value);
+            }
+            let value = f().await?;
+            self.store(value);
+            Ok(self.set_value())
         }
-        // Closed: the value was set meanwhile.
-        let Ok(_permit) = self.init.acquire().await else {
-            return Ok(self.set_value());
-        };
-        if let Some(value) = self.get() {
-            return Ok(value);
-        }
-        let value = f().await?;
-        self.store(value);
-        Ok(self.set_value())
     }
 
     /// Stores `value` (the caller holds the permit) and lets every waiter

@@ -102,6 +102,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -460,9 +461,18 @@ impl<T> Sender<T> {
     ///     assert!(tx.is_closed());
     /// });
     /// ```
-    pub async fn closed(&mut self) {
-        let inner = self.inner.as_ref().expect("sender used after send");
-        let _ = inner.queue().wait_event(|| inner.seen(CLOSED)).await;
+    #[track_caller]
+    pub fn closed(&mut self) -> impl Future<Output = ()> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let inner = self.inner.as_ref().expect("sender used after send");
+            let _ = inner
+                .queue()
+                .wait_event(|| inner.seen(CLOSED))
+                .at(site)
+                .await;
+        }
     }
 
     /// [`closed`](Self::closed) as a poll function, for hand-written
@@ -635,13 +645,21 @@ impl<T> Receiver<T> {
     ///     assert_eq!(rx.recv_interruptible().await, Ok(Ok(1)));
     /// });
     /// ```
-    pub async fn recv_interruptible(&mut self) -> Result<Result<T, RecvError>, Interrupted> {
-        let inner = &*self.inner;
-        let res = inner
-            .queue()
-            .wait_event_interruptible(signals::current(), || inner.rx_ready())
-            .await;
-        self.after_wait(res)
+    #[track_caller]
+    pub fn recv_interruptible(
+        &mut self,
+    ) -> impl Future<Output = Result<Result<T, RecvError>, Interrupted>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let inner = &*self.inner;
+            let res = inner
+                .queue()
+                .wait_event_interruptible(signals::current(), || inner.rx_ready())
+                .at(site)
+                .await;
+            self.after_wait(res)
+        }
     }
 
     /// Waits for the value, ending early only if the task is killed
@@ -665,13 +683,21 @@ impl<T> Receiver<T> {
     ///     assert!(rx.recv_killable().await.unwrap().is_err());
     /// });
     /// ```
-    pub async fn recv_killable(&mut self) -> Result<Result<T, RecvError>, Killed> {
-        let inner = &*self.inner;
-        let res = inner
-            .queue()
-            .wait_event_killable(signals::current(), || inner.rx_ready())
-            .await;
-        self.after_wait(res)
+    #[track_caller]
+    pub fn recv_killable(
+        &mut self,
+    ) -> impl Future<Output = Result<Result<T, RecvError>, Killed>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let inner = &*self.inner;
+            let res = inner
+                .queue()
+                .wait_event_killable(signals::current(), || inner.rx_ready())
+                .at(site)
+                .await;
+            self.after_wait(res)
+        }
     }
 
     /// Waits for the value at most `timeout` on the runtime's clock
@@ -700,17 +726,23 @@ impl<T> Receiver<T> {
     ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err());
     /// });
     /// ```
-    pub async fn recv_timeout(
+    #[track_caller]
+    pub fn recv_timeout(
         &mut self,
         timeout: Duration,
-    ) -> Result<Result<T, RecvError>, TimedOut> {
-        let inner = &*self.inner;
-        let res = inner
-            .queue()
-            .wait_event_timeout(crate::time::clock(), timeout, || inner.rx_ready())
-            .await
-            .map(drop);
-        self.after_wait(res)
+    ) -> impl Future<Output = Result<Result<T, RecvError>, TimedOut>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let inner = &*self.inner;
+            let res = inner
+                .queue()
+                .wait_event_timeout(crate::time::clock(), timeout, || inner.rx_ready())
+                .at(site)
+                .await
+                .map(drop);
+            self.after_wait(res)
+        }
     }
 
     fn after_wait<E>(&mut self, res: Result<(), E>) -> Result<Result<T, RecvError>, E> {
@@ -741,11 +773,15 @@ impl<T> Receiver<T> {
     /// "Internals").
     #[cold]
     #[inline(never)]
-    fn poll_observed(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+    fn poll_observed(
+        &mut self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<Result<T, RecvError>> {
         let inner = &self.inner;
         let waiter = self.observed.get_or_insert_with(|| {
             inner.queue(); // marks the queue used before a wait links
-            Box::new(PollWaiter::new(QueueOf(inner.clone())))
+            Box::new(PollWaiter::new(QueueOf(inner.clone())).at(site))
         });
         // The queue is never closed: `Ready` means something is there.
         let _ = ready!(waiter.poll_wait_event(cx, || inner.rx_ready()));
@@ -758,13 +794,16 @@ impl<T> Receiver<T> {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
+    /// `#[track_caller]`: a sleep is listed where the receiver is awaited.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let site = Location::caller();
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(Err(RecvError(())));
         }
         if observed() {
-            return this.poll_observed(cx);
+            return this.poll_observed(cx, site);
         }
         // The wait registry's task slots are on: an earlier sleep this
         // receiver listed is over (this task runs); a sleep now is listed
@@ -786,11 +825,11 @@ impl<T> Future for Receiver<T> {
                     // below spends its own).
                     coop::refund();
                     if listing {
-                        this.listed = this.list_sleep();
+                        this.listed = this.list_sleep(site);
                         if !this.listed {
                             // The waker stays in its cell: a send wakes
                             // both, and a wake too many is harmless.
-                            return this.poll_observed(cx);
+                            return this.poll_observed(cx, site);
                         }
                     }
                     return Poll::Pending;
@@ -810,19 +849,14 @@ impl<T> Receiver<T> {
     }
 
     /// Lists the fast path's sleep in the task's slot; whether it did.
-    fn list_sleep(&self) -> bool {
+    fn list_sleep(&self, site: &'static Location<'static>) -> bool {
         let kind = registry::WaitKind::new(
             registry::WaitApi::Poll,
             waitq::TaskState::Uninterruptible,
             false,
             None,
         );
-        registry::note_sleep(
-            self.id(),
-            Some(QUEUE_NAME),
-            std::panic::Location::caller(),
-            kind,
-        )
+        registry::note_sleep(self.id(), Some(QUEUE_NAME), site, kind)
     }
 }
 

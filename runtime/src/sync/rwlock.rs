@@ -219,9 +219,15 @@ impl<T> RwLock<T> {
     ///     assert_eq!(*lock.read_interruptible().await.unwrap(), 1);
     /// });
     /// ```
-    pub async fn read_interruptible(&self) -> Result<RwLockReadGuard<'_, T>, Interrupted> {
-        semaphore::acquire_interruptible(&self.sem, 1).await?;
-        Ok(self.read_guard())
+    #[track_caller]
+    pub fn read_interruptible(
+        &self,
+    ) -> impl Future<Output = Result<RwLockReadGuard<'_, T>, Interrupted>> + '_ {
+        let acquire = semaphore::acquire_interruptible(&self.sem, 1);
+        async move {
+            acquire.await?;
+            Ok(self.read_guard())
+        }
     }
 
     /// [`read`](Self::read) unless the current task is killed first.
@@ -244,9 +250,15 @@ impl<T> RwLock<T> {
     ///     assert_eq!(*lock.read_killable().await.unwrap(), 1);
     /// });
     /// ```
-    pub async fn read_killable(&self) -> Result<RwLockReadGuard<'_, T>, Killed> {
-        semaphore::acquire_killable(&self.sem, 1).await?;
-        Ok(self.read_guard())
+    #[track_caller]
+    pub fn read_killable(
+        &self,
+    ) -> impl Future<Output = Result<RwLockReadGuard<'_, T>, Killed>> + '_ {
+        let acquire = semaphore::acquire_killable(&self.sem, 1);
+        async move {
+            acquire.await?;
+            Ok(self.read_guard())
+        }
     }
 
     /// [`read`](Self::read) unless `timeout` passes first on the runtime's
@@ -342,9 +354,15 @@ impl<T> RwLock<T> {
     ///     *lock.write_interruptible().await.unwrap() += 1;
     /// });
     /// ```
-    pub async fn write_interruptible(&self) -> Result<RwLockWriteGuard<'_, T>, Interrupted> {
-        semaphore::acquire_interruptible(&self.sem, self.max_readers as u64).await?;
-        Ok(self.write_guard())
+    #[track_caller]
+    pub fn write_interruptible(
+        &self,
+    ) -> impl Future<Output = Result<RwLockWriteGuard<'_, T>, Interrupted>> + '_ {
+        let acquire = semaphore::acquire_interruptible(&self.sem, self.max_readers as u64);
+        async move {
+            acquire.await?;
+            Ok(self.write_guard())
+        }
     }
 
     /// [`write`](Self::write) unless the current task is killed first.
@@ -367,9 +385,15 @@ impl<T> RwLock<T> {
     ///     *lock.write_killable().await.unwrap() += 1;
     /// });
     /// ```
-    pub async fn write_killable(&self) -> Result<RwLockWriteGuard<'_, T>, Killed> {
-        semaphore::acquire_killable(&self.sem, self.max_readers as u64).await?;
-        Ok(self.write_guard())
+    #[track_caller]
+    pub fn write_killable(
+        &self,
+    ) -> impl Future<Output = Result<RwLockWriteGuard<'_, T>, Killed>> + '_ {
+        let acquire = semaphore::acquire_killable(&self.sem, self.max_readers as u64);
+        async move {
+            acquire.await?;
+            Ok(self.write_guard())
+        }
     }
 
     /// [`write`](Self::write) unless `timeout` passes first on the

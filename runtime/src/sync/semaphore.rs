@@ -598,13 +598,19 @@ impl Semaphore {
     /// });
     /// ```
     #[doc(alias = "down_interruptible")]
-    pub async fn acquire_interruptible(&self) -> Result<SemaphorePermit<'_>, Interrupted> {
-        acquire::acquire_interruptible(self, 1).await?;
-        self.took();
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+    #[track_caller]
+    pub fn acquire_interruptible(
+        &self,
+    ) -> impl Future<Output = Result<SemaphorePermit<'_>, Interrupted>> + '_ {
+        let acquire = acquire::acquire_interruptible(self, 1);
+        async move {
+            acquire.await?;
+            self.took();
+            Ok(SemaphorePermit {
+                sem: self,
+                permits: 1,
+            })
+        }
     }
 
     /// Waits for one permit unless the current task is killed first
@@ -639,13 +645,19 @@ impl Semaphore {
     /// });
     /// ```
     #[doc(alias = "down_killable")]
-    pub async fn acquire_killable(&self) -> Result<SemaphorePermit<'_>, Killed> {
-        acquire::acquire_killable(self, 1).await?;
-        self.took();
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+    #[track_caller]
+    pub fn acquire_killable(
+        &self,
+    ) -> impl Future<Output = Result<SemaphorePermit<'_>, Killed>> + '_ {
+        let acquire = acquire::acquire_killable(self, 1);
+        async move {
+            acquire.await?;
+            self.took();
+            Ok(SemaphorePermit {
+                sem: self,
+                permits: 1,
+            })
+        }
     }
 
     /// Waits for one permit at most `timeout` on the runtime's clock.

@@ -63,7 +63,9 @@
 //! `waitqueue_active`, pairing with the fence in the receivers' re-check).
 
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::panic::Location;
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
@@ -95,8 +97,8 @@ pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
         state: AtomicU64::new(0),
         senders: AtomicUsize::new(1),
         receivers: AtomicUsize::new(1),
-        queue: WaitQueue::new(),
-        rx_gone: WaitQueue::new(),
+        queue: WaitQueue::named("watch"),
+        rx_gone: WaitQueue::named("watch_closed"),
     });
     let rx = Receiver {
         shared: shared.clone(),
@@ -364,13 +366,19 @@ impl<T> Sender<T> {
     ///     assert!(tx.is_closed());
     /// });
     /// ```
-    pub async fn closed(&self) {
-        let shared = &*self.shared;
-        // The queue is never closed, so the wait ends only on its condition.
-        let _ = shared
-            .rx_gone
-            .wait_event(|| shared.receivers.load(SeqCst) == 0)
-            .await;
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let shared = &*self.shared;
+            // The queue is never closed, so the wait ends only on its condition.
+            let _ = shared
+                .rx_gone
+                .wait_event(|| shared.receivers.load(SeqCst) == 0)
+                .at(site)
+                .await;
+        }
     }
 
     /// Whether `other` sends on the same channel.

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -108,8 +109,22 @@ pub(crate) fn abort(task: TaskRef) {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    /// `#[track_caller]`: a sleep is listed where the handle is awaited.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
+        self.get_mut().poll_at(cx, Location::caller())
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// [`poll`](Future::poll), listing a sleep at `site` (a `JoinSet`
+    /// passes its caller's).
+    pub(crate) fn poll_at(
+        &mut self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<Result<T, JoinError>> {
+        let this = self;
         let cell = &this.cell;
         // A finished task's handle is ready at once: spend budget so that a
         // loop joining finished tasks yields like any other resource.
@@ -120,7 +135,7 @@ impl<T> Future for JoinHandle<T> {
         }
         let waiter = this
             .waiter
-            .get_or_insert_with(|| Box::new(PollWaiter::new(JoinQueue(cell.clone()))));
+            .get_or_insert_with(|| Box::new(PollWaiter::new(JoinQueue(cell.clone())).at(site)));
         let header = cell.header();
         if header.state.set_join_waiting().is_complete() {
             return match cell.take_output() {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Release};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -156,7 +156,18 @@ impl<T> JoinSet<T> {
     }
 
     /// Polls for the next finished task; `Ready(None)` when the set is empty.
+    #[track_caller]
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        self.poll_join_next_at(cx, Location::caller())
+    }
+
+    /// [`poll_join_next`](Self::poll_join_next), listing a member's wait
+    /// at `site`.
+    fn poll_join_next_at(
+        &mut self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+    ) -> Poll<Option<Result<T, JoinError>>> {
         if self.members.is_empty() {
             return Poll::Ready(None);
         }
@@ -169,7 +180,7 @@ impl<T> JoinSet<T> {
             member.waker.queued.store(false, Release);
             let waker = Waker::from(member.waker.clone());
             let mut member_cx = Context::from_waker(&waker);
-            if let Poll::Ready(out) = Pin::new(&mut member.handle).poll(&mut member_cx) {
+            if let Poll::Ready(out) = member.handle.poll_at(&mut member_cx, site) {
                 drop(self.members.remove(key));
                 return Poll::Ready(Some(out));
             }
@@ -185,14 +196,24 @@ impl<T> JoinSet<T> {
     }
 
     /// Waits for the next task to finish; `None` when the set is empty.
-    pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
-        poll_fn(|cx| self.poll_join_next(cx)).await
+    #[track_caller]
+    pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> + '_ {
+        // The members' waits are listed at our caller's site.
+        let site = Location::caller();
+        poll_fn(move |cx| self.poll_join_next_at(cx, site))
     }
 
     /// Aborts every task and waits until all of them have ended.
-    pub async fn shutdown(&mut self) {
-        self.abort_all();
-        while self.join_next().await.is_some() {}
+    #[track_caller]
+    pub fn shutdown(&mut self) -> impl Future<Output = ()> + '_ {
+        let site = Location::caller();
+        async move {
+            self.abort_all();
+            while poll_fn(|cx| self.poll_join_next_at(cx, site))
+                .await
+                .is_some()
+            {}
+        }
     }
 }
 

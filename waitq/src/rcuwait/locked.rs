@@ -76,9 +76,24 @@ impl<S, L: LockKind> RcuWait<S, L> {
     pub fn poll_wait_event_locked<R>(
         &self,
         cx: &mut Context<'_>,
+        cond: impl FnMut(&mut S) -> Option<R>,
+    ) -> Poll<Result<R, Closed>> {
+        self.poll_wait_event_locked_at(cx, Location::caller(), cond)
+    }
+
+    /// [`poll_wait_event_locked`](Self::poll_wait_event_locked), listing
+    /// the wait at `site` (see
+    /// [`poll_wait_event_at`](Self::poll_wait_event_at)).
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_wait_event_locked`](Self::poll_wait_event_locked).
+    pub fn poll_wait_event_locked_at<R>(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
         mut cond: impl FnMut(&mut S) -> Option<R>,
     ) -> Poll<Result<R, Closed>> {
-        let site = Location::caller();
         if hook::is_probing() {
             self.probe(site, &mut || cond(&mut self.lock_slot().state).is_some());
             return Poll::Pending;

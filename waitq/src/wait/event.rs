@@ -1,6 +1,7 @@
 //! `wait_event`, `wait_event_exclusive`, `wait_event_value`, `wait_event_key`.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -243,6 +244,39 @@ impl WaitQueue {
 }
 
 // ===== impl WaitEvent =====
+
+impl<F> WaitEvent<'_, F> {
+    /// Lists this wait at `site` (in the wait registry's dumps and the
+    /// test toolkit's reports) instead of where the future was made: for a
+    /// method that wraps the wait, so the listing names *its* caller (mark
+    /// the method `#[track_caller]` and pass `Location::caller()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::Location;
+    /// use waitq::WaitQueue;
+    ///
+    /// #[track_caller]
+    /// fn ready(queue: &WaitQueue) -> impl std::future::Future<Output = Result<(), waitq::Closed>> + '_ {
+    ///     queue.wait_event(|| true).at(Location::caller())
+    /// }
+    /// futures::executor::block_on(ready(&WaitQueue::new())).unwrap();
+    /// ```
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+}
+
+impl<F> WaitEventValue<'_, F> {
+    /// Lists this wait at `site` instead of where the future was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)).
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+}
 
 impl<F: FnMut() -> bool> Future for WaitEvent<'_, F> {
     type Output = Result<(), Closed>;

@@ -1,6 +1,7 @@
 //! `wait_event_interruptible[_exclusive]` and `wait_event_killable[_exclusive]`.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -200,6 +201,24 @@ impl WaitQueue {
 }
 
 // ===== impl WaitEventInterruptible =====
+
+impl<S, F> WaitEventInterruptible<'_, S, F> {
+    /// Lists this wait at `site` instead of where the future was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)).
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+}
+
+impl<S, F> WaitEventKillable<'_, S, F> {
+    /// Lists this wait at `site` instead of where the future was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)).
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+}
 
 impl<S: SignalSource, F: FnMut() -> bool> Future for WaitEventInterruptible<'_, S, F> {
     type Output = Result<(), Interrupted>;

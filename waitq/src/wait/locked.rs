@@ -2,6 +2,7 @@
 //! `wait_event_lock_irq()`, the condition-variable pattern).
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -118,6 +119,15 @@ impl WaitQueue {
 }
 
 // ===== impl WaitEventLock =====
+
+impl<T, F> WaitEventLock<'_, '_, T, F> {
+    /// Lists this wait at `site` instead of where the future was made
+    /// (see [`WaitEvent::at`](crate::WaitEvent::at)).
+    pub fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.waiter.at(site);
+        self
+    }
+}
 
 impl<'m, T, F: FnMut(&mut T) -> bool> Future for WaitEventLock<'_, 'm, T, F> {
     type Output = Result<MutexGuard<'m, T>, Closed>;

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -91,6 +92,15 @@ macro_rules! timed_future {
                 #[pin]
                 deadline: Deadline<C>,
                 cond: F,
+            }
+        }
+
+        impl<$($sig,)? C: Clock, F> $name<'_, $($sig,)? C, F> {
+            /// Lists this wait at `site` instead of where the future was
+            /// made (see [`WaitEvent::at`](crate::WaitEvent::at)).
+            pub fn at(mut self, site: &'static Location<'static>) -> Self {
+                self.waiter.at(site);
+                self
             }
         }
 

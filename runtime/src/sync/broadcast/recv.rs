@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
@@ -46,37 +47,43 @@ impl<T: Clone> Receiver<T> {
     ///     assert_eq!(rx.recv().await, Err(RecvError::Closed));
     /// });
     /// ```
-    pub async fn recv(&mut self) -> Result<T, RecvError> {
-        let Receiver { shared, next } = self;
-        let shared = &**shared;
-        // A message already there is taken without a wait future: the same
-        // first test the wait makes (no entry linked, so no decision point
-        // either), and the same budget unit.
-        let now = std::future::poll_fn(|cx| {
-            if waitq::coop::poll_proceed(cx).is_pending() {
-                return std::task::Poll::Pending;
-            }
-            std::task::Poll::Ready(match shared.try_recv(next) {
-                Ok(value) => Some(Ok(value)),
-                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-                Err(TryRecvError::Empty) => {
-                    // No progress: the wait below spends its own unit.
-                    waitq::coop::refund();
-                    None
+    #[track_caller]
+    pub fn recv(&mut self) -> impl Future<Output = Result<T, RecvError>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let Receiver { shared, next } = self;
+            let shared = &**shared;
+            // A message already there is taken without a wait future: the same
+            // first test the wait makes (no entry linked, so no decision point
+            // either), and the same budget unit.
+            let now = std::future::poll_fn(|cx| {
+                if waitq::coop::poll_proceed(cx).is_pending() {
+                    return std::task::Poll::Pending;
                 }
+                std::task::Poll::Ready(match shared.try_recv(next) {
+                    Ok(value) => Some(Ok(value)),
+                    Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                    Err(TryRecvError::Empty) => {
+                        // No progress: the wait below spends its own unit.
+                        waitq::coop::refund();
+                        None
+                    }
+                })
             })
-        })
-        .await;
-        if let Some(res) = now {
-            return res;
+            .await;
+            if let Some(res) = now {
+                return res;
+            }
+            // The channel never closes its queue: the wait ends on its condition.
+            shared
+                .queue
+                .wait_event_value(|| shared.poll_recv(next))
+                .at(site)
+                .await
+                .unwrap_or(Err(RecvError::Closed))
         }
-        // The channel never closes its queue: the wait ends on its condition.
-        shared
-            .queue
-            .wait_event_value(|| shared.poll_recv(next))
-            .await
-            .unwrap_or(Err(RecvError::Closed))
     }
 
     /// [`recv`](Self::recv) that the task's signals also end (kernel:
@@ -117,6 +124,7 @@ impl<T: Clone> Receiver<T> {
     ///     assert_eq!(rx.recv_interruptible().await, Ok(Err(RecvError::Closed)));
     /// });
     /// ```
+    #[track_caller]
     pub fn recv_interruptible(
         &mut self,
     ) -> impl Future<Output = Result<Result<T, RecvError>, Interrupted>> + Send + '_
@@ -124,6 +132,7 @@ impl<T: Clone> Receiver<T> {
         T: Send,
     {
         let signals = signals::current();
+        let site = Location::caller();
         async move {
             let Receiver { shared, next } = self;
             let shared = &**shared;
@@ -134,6 +143,7 @@ impl<T: Clone> Receiver<T> {
                     out = shared.poll_recv(next);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }
@@ -171,6 +181,7 @@ impl<T: Clone> Receiver<T> {
     ///     drop(tx);
     /// });
     /// ```
+    #[track_caller]
     pub fn recv_killable(
         &mut self,
     ) -> impl Future<Output = Result<Result<T, RecvError>, Killed>> + Send + '_
@@ -178,6 +189,7 @@ impl<T: Clone> Receiver<T> {
         T: Send,
     {
         let signals = signals::current();
+        let site = Location::caller();
         async move {
             let Receiver { shared, next } = self;
             let shared = &**shared;
@@ -188,6 +200,7 @@ impl<T: Clone> Receiver<T> {
                     out = shared.poll_recv(next);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }
@@ -234,6 +247,7 @@ impl<T: Clone> Receiver<T> {
         T: Send,
     {
         let clock = crate::time::clock();
+        let site = Location::caller();
         async move {
             let Receiver { shared, next } = self;
             let shared = &**shared;
@@ -244,6 +258,7 @@ impl<T: Clone> Receiver<T> {
                     out = shared.poll_recv(next);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }

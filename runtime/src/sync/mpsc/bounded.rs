@@ -2,6 +2,8 @@
 //! [`OwnedPermit`], [`WeakSender`].
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -112,18 +114,23 @@ impl<T> Sender<T> {
     ///     assert_eq!(rx.recv().await, Some("hello"));
     /// });
     /// ```
-    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        let value = match self.chan.send_now(value).await {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(value)) => return Err(SendError(value)),
-            Err(TrySendError::Full(value)) => value,
-        };
-        match self.chan.reserve().await {
-            Ok(()) => {
-                self.chan.send_reserved(value);
-                Ok(())
+    #[track_caller]
+    pub fn send(&self, value: T) -> impl Future<Output = Result<(), SendError<T>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let value = match self.chan.send_now(value).await {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(value)) => return Err(SendError(value)),
+                Err(TrySendError::Full(value)) => value,
+            };
+            match self.chan.reserve(site).await {
+                Ok(()) => {
+                    self.chan.send_reserved(value);
+                    Ok(())
+                }
+                Err(_) => Err(SendError(value)),
             }
-            Err(_) => Err(SendError(value)),
         }
     }
 
@@ -150,20 +157,30 @@ impl<T> Sender<T> {
     ///     assert_eq!(rx.recv().await, Some(1));
     /// });
     /// ```
-    pub async fn send_interruptible(&self, value: T) -> Result<(), SendInterruptError<T>> {
-        let value = match self.chan.send_now(value).await {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
-            Err(TrySendError::Full(value)) => value,
-        };
-        match self.chan.reserve_interruptible().await {
-            Ok(()) => {
-                self.chan.send_reserved(value);
-                Ok(())
+    #[track_caller]
+    pub fn send_interruptible(
+        &self,
+        value: T,
+    ) -> impl Future<Output = Result<(), SendInterruptError<T>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let value = match self.chan.send_now(value).await {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
+                Err(TrySendError::Full(value)) => value,
+            };
+            match self.chan.reserve_interruptible(site).await {
+                Ok(()) => {
+                    self.chan.send_reserved(value);
+                    Ok(())
+                }
+                Err(SlotFail::Closed) => Err(SendInterruptError::Closed(value)),
+                Err(SlotFail::Ended(err)) if err.is_fatal() => {
+                    Err(SendInterruptError::Killed(value))
+                }
+                Err(SlotFail::Ended(_)) => Err(SendInterruptError::Interrupted(value)),
             }
-            Err(SlotFail::Closed) => Err(SendInterruptError::Closed(value)),
-            Err(SlotFail::Ended(err)) if err.is_fatal() => Err(SendInterruptError::Killed(value)),
-            Err(SlotFail::Ended(_)) => Err(SendInterruptError::Interrupted(value)),
         }
     }
 
@@ -189,19 +206,27 @@ impl<T> Sender<T> {
     ///     assert_eq!(rx.recv().await, Some(1));
     /// });
     /// ```
-    pub async fn send_killable(&self, value: T) -> Result<(), SendInterruptError<T>> {
-        let value = match self.chan.send_now(value).await {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
-            Err(TrySendError::Full(value)) => value,
-        };
-        match self.chan.reserve_killable().await {
-            Ok(()) => {
-                self.chan.send_reserved(value);
-                Ok(())
+    #[track_caller]
+    pub fn send_killable(
+        &self,
+        value: T,
+    ) -> impl Future<Output = Result<(), SendInterruptError<T>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let value = match self.chan.send_now(value).await {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(value)) => return Err(SendInterruptError::Closed(value)),
+                Err(TrySendError::Full(value)) => value,
+            };
+            match self.chan.reserve_killable(site).await {
+                Ok(()) => {
+                    self.chan.send_reserved(value);
+                    Ok(())
+                }
+                Err(SlotFail::Closed) => Err(SendInterruptError::Closed(value)),
+                Err(SlotFail::Ended(_)) => Err(SendInterruptError::Killed(value)),
             }
-            Err(SlotFail::Closed) => Err(SendInterruptError::Closed(value)),
-            Err(SlotFail::Ended(_)) => Err(SendInterruptError::Killed(value)),
         }
     }
 
@@ -224,23 +249,28 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// See [`SendTimeoutError`].
-    pub async fn send_timeout(
+    #[track_caller]
+    pub fn send_timeout(
         &self,
         value: T,
         timeout: Duration,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let value = match self.chan.send_now(value).await {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(value)) => return Err(SendTimeoutError::Closed(value)),
-            Err(TrySendError::Full(value)) => value,
-        };
-        match self.chan.reserve_timeout(timeout).await {
-            Ok(()) => {
-                self.chan.send_reserved(value);
-                Ok(())
+    ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let value = match self.chan.send_now(value).await {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(value)) => return Err(SendTimeoutError::Closed(value)),
+                Err(TrySendError::Full(value)) => value,
+            };
+            match self.chan.reserve_timeout(timeout, site).await {
+                Ok(()) => {
+                    self.chan.send_reserved(value);
+                    Ok(())
+                }
+                Err(SlotFail::Closed) => Err(SendTimeoutError::Closed(value)),
+                Err(SlotFail::Ended(_)) => Err(SendTimeoutError::Timeout(value)),
             }
-            Err(SlotFail::Closed) => Err(SendTimeoutError::Closed(value)),
-            Err(SlotFail::Ended(_)) => Err(SendTimeoutError::Timeout(value)),
         }
     }
 
@@ -322,10 +352,15 @@ impl<T> Sender<T> {
     ///     assert_eq!(rx.recv().await, Some(1));
     /// });
     /// ```
-    pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
-        match self.chan.reserve().await {
-            Ok(()) => Ok(Permit { chan: &self.chan }),
-            Err(_) => Err(SendError(())),
+    #[track_caller]
+    pub fn reserve(&self) -> impl Future<Output = Result<Permit<'_, T>, SendError<()>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            match self.chan.reserve(site).await {
+                Ok(()) => Ok(Permit { chan: &self.chan }),
+                Err(_) => Err(SendError(())),
+            }
         }
     }
 
@@ -355,14 +390,19 @@ impl<T> Sender<T> {
     ///     assert!(tx.reserve_timeout(Duration::from_millis(1)).await.is_err());
     /// });
     /// ```
-    pub async fn reserve_timeout(
+    #[track_caller]
+    pub fn reserve_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<Permit<'_, T>, SendTimeoutError<()>> {
-        match self.chan.reserve_timeout(timeout).await {
-            Ok(()) => Ok(Permit { chan: &self.chan }),
-            Err(SlotFail::Closed) => Err(SendTimeoutError::Closed(())),
-            Err(SlotFail::Ended(_)) => Err(SendTimeoutError::Timeout(())),
+    ) -> impl Future<Output = Result<Permit<'_, T>, SendTimeoutError<()>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            match self.chan.reserve_timeout(timeout, site).await {
+                Ok(()) => Ok(Permit { chan: &self.chan }),
+                Err(SlotFail::Closed) => Err(SendTimeoutError::Closed(())),
+                Err(SlotFail::Ended(_)) => Err(SendTimeoutError::Timeout(())),
+            }
         }
     }
 
@@ -390,10 +430,15 @@ impl<T> Sender<T> {
     ///     assert_eq!(rx.recv().await, None);
     /// });
     /// ```
-    pub async fn reserve_owned(self) -> Result<OwnedPermit<T>, SendError<Self>> {
-        match self.chan.reserve().await {
-            Ok(()) => Ok(OwnedPermit { sender: Some(self) }),
-            Err(_) => Err(SendError(self)),
+    #[track_caller]
+    pub fn reserve_owned(self) -> impl Future<Output = Result<OwnedPermit<T>, SendError<Self>>> {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            match self.chan.reserve(site).await {
+                Ok(()) => Ok(OwnedPermit { sender: Some(self) }),
+                Err(_) => Err(SendError(self)),
+            }
         }
     }
 
@@ -455,8 +500,13 @@ impl<T> Sender<T> {
     ///     assert!(tx.is_closed());
     /// });
     /// ```
-    pub async fn closed(&self) {
-        self.chan.closed().await;
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            self.chan.closed(site).await;
+        }
     }
 
     /// Whether the receiver is gone (dropped or closed).
@@ -712,8 +762,13 @@ impl<T> Receiver<T> {
     ///     assert_eq!(got, [0, 1, 2, 3, 4]);
     /// });
     /// ```
-    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
-        self.rx.recv_many(buffer, limit).await
+    #[track_caller]
+    pub fn recv_many<'a>(
+        &'a mut self,
+        buffer: &'a mut Vec<T>,
+        limit: usize,
+    ) -> impl Future<Output = usize> + 'a {
+        self.rx.recv_many(buffer, limit, Location::caller())
     }
 
     /// [`recv`](Self::recv), ending early if the task is interrupted or
@@ -738,8 +793,13 @@ impl<T> Receiver<T> {
     ///     assert_eq!(rx.recv_interruptible().await, Ok(Some(1)));
     /// });
     /// ```
-    pub async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
-        self.rx.recv_interruptible().await
+    #[track_caller]
+    pub fn recv_interruptible(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<T>, Interrupted>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_interruptible(site).await }
     }
 
     /// [`recv`](Self::recv), ending early only if the task is killed
@@ -763,8 +823,11 @@ impl<T> Receiver<T> {
     ///     assert_eq!(rx.recv_killable().await, Ok(None));
     /// });
     /// ```
-    pub async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
-        self.rx.recv_killable().await
+    #[track_caller]
+    pub fn recv_killable(&mut self) -> impl Future<Output = Result<Option<T>, Killed>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_killable(site).await }
     }
 
     /// [`recv`](Self::recv), giving up after `timeout` on the runtime's
@@ -792,8 +855,14 @@ impl<T> Receiver<T> {
     ///     assert!(rx.recv_timeout(Duration::from_millis(1)).await.is_err());
     /// });
     /// ```
-    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
-        self.rx.recv_timeout(timeout).await
+    #[track_caller]
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<T>, TimedOut>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_timeout(timeout, site).await }
     }
 
     /// Receives from a plain thread, blocking it while the channel is empty.
@@ -873,6 +942,7 @@ impl<T> Receiver<T> {
 
     /// Polls for the next message (for hand-written futures): the
     /// receiver keeps its registration between polls.
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.rx.poll_recv(cx)
     }
@@ -884,7 +954,8 @@ impl<T> Receiver<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
-        self.rx.poll_recv_many(cx, buffer, limit)
+        self.rx
+            .poll_recv_many(cx, buffer, limit, Location::caller())
     }
 }
 

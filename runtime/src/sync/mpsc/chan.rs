@@ -107,6 +107,7 @@
 //! [`waitq::hook::is_probing`] the condition only looks.
 
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -202,9 +203,9 @@ impl<T> Chan<T> {
                     tx_gone: false,
                 },
             ),
-            rx_wait: WaitQueue::new(),
-            tx_wait: WaitQueue::new(),
-            closed_wait: WaitQueue::new(),
+            rx_wait: WaitQueue::named("mpsc_recv"),
+            tx_wait: WaitQueue::named("mpsc_send"),
+            closed_wait: WaitQueue::named("mpsc_closed"),
             senders: AtomicUsize::new(1),
             delivered: AtomicUsize::new(0),
             cap,
@@ -415,30 +416,42 @@ impl<T> Chan<T> {
     }
 
     /// Sleeps for a slot; `Ok` means one is reserved for the caller.
-    pub(super) async fn reserve(&self) -> Result<(), SlotFail<Closed>> {
+    pub(super) async fn reserve(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<(), SlotFail<Closed>> {
         waitq::hook::acquire_point(&self.tx_wait); // see `send_now`
         let mut got = None;
         let res = self
             .tx_wait
             .wait_event_exclusive(self.slot_cond(&mut got))
+            .at(site)
             .await;
         outcome(got, res)
     }
 
-    pub(super) async fn reserve_interruptible(&self) -> Result<(), SlotFail<Interrupted>> {
+    pub(super) async fn reserve_interruptible(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<(), SlotFail<Interrupted>> {
         let mut got = None;
         let res = self
             .tx_wait
             .wait_event_interruptible_exclusive(signals::current(), self.slot_cond(&mut got))
+            .at(site)
             .await;
         outcome(got, res)
     }
 
-    pub(super) async fn reserve_killable(&self) -> Result<(), SlotFail<Killed>> {
+    pub(super) async fn reserve_killable(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<(), SlotFail<Killed>> {
         let mut got = None;
         let res = self
             .tx_wait
             .wait_event_killable_exclusive(signals::current(), self.slot_cond(&mut got))
+            .at(site)
             .await;
         outcome(got, res)
     }
@@ -446,12 +459,14 @@ impl<T> Chan<T> {
     pub(super) async fn reserve_timeout(
         &self,
         timeout: Duration,
+        site: &'static Location<'static>,
     ) -> Result<(), SlotFail<TimedOut>> {
         let mut got = None;
         let clock = crate::time::clock();
         let res = self
             .tx_wait
             .wait_event_exclusive_timeout(clock, timeout, self.slot_cond(&mut got))
+            .at(site)
             .await
             .map(drop);
         outcome(got, res)
@@ -465,9 +480,13 @@ impl<T> Chan<T> {
         outcome(got, res)
     }
 
-    pub(super) async fn closed(&self) {
+    pub(super) async fn closed(&self, site: &'static Location<'static>) {
         // Ends with `Closed` once the receiver closes `closed_wait`.
-        let _ = self.closed_wait.wait_event(|| self.is_rx_closed()).await;
+        let _ = self
+            .closed_wait
+            .wait_event(|| self.is_rx_closed())
+            .at(site)
+            .await;
     }
 
     /// After a lock hold that woke the receiver's poll (`wake_up` on the
@@ -641,13 +660,14 @@ impl<T> Chan<T> {
         local: &mut VecDeque<T>,
         slept: &mut bool,
         cx: &mut Context<'_>,
+        site: &'static Location<'static>,
     ) -> Poll<Option<T>> {
         ready!(coop::poll_proceed(cx));
         if let Some(value) = local.pop_front() {
             self.hand_out(1);
             return self.done(slept, Some(value));
         }
-        self.poll_recv_ring(local, slept, cx)
+        self.poll_recv_ring(local, slept, cx, site)
     }
 
     /// [`poll_recv`](Self::poll_recv) with the batch empty: the ring, then
@@ -658,6 +678,7 @@ impl<T> Chan<T> {
         local: &mut VecDeque<T>,
         slept: &mut bool,
         cx: &mut Context<'_>,
+        site: &'static Location<'static>,
     ) -> Poll<Option<T>> {
         match self.try_recv_ring(local) {
             Ok(value) => return self.done(slept, Some(value)),
@@ -666,13 +687,13 @@ impl<T> Chan<T> {
         }
         // The wait spends its own unit.
         coop::refund();
-        let poll =
-            self.state
-                .poll_wait_event_locked(cx, |state| match self.take_locked(state, local) {
-                    Ok(value) => Some(Some(value)),
-                    Err(TryRecvError::Disconnected) => Some(None),
-                    Err(TryRecvError::Empty) => None,
-                });
+        let poll = self.state.poll_wait_event_locked_at(cx, site, |state| {
+            match self.take_locked(state, local) {
+                Ok(value) => Some(Some(value)),
+                Err(TryRecvError::Disconnected) => Some(None),
+                Err(TryRecvError::Empty) => None,
+            }
+        });
         *slept = poll.is_pending();
         // The wait is never closed (the last sender sets `tx_gone`).
         let got = ready!(poll).unwrap_or(None);
@@ -689,6 +710,7 @@ impl<T> Chan<T> {
         cx: &mut Context<'_>,
         out: &mut Vec<T>,
         limit: usize,
+        site: &'static Location<'static>,
     ) -> Poll<usize> {
         if limit == 0 {
             return Poll::Ready(0);
@@ -700,7 +722,7 @@ impl<T> Chan<T> {
             Err(TryRecvError::Empty) => {}
         }
         coop::refund();
-        let poll = self.state.poll_wait_event_locked(cx, |state| {
+        let poll = self.state.poll_wait_event_locked_at(cx, site, |state| {
             match self.take_many_locked(state, out, limit) {
                 Ok(n) => Some(n),
                 Err(TryRecvError::Disconnected) => Some(0),
@@ -731,6 +753,7 @@ impl<T> Chan<T> {
     pub(super) async fn recv_interruptible(
         &self,
         local: &mut VecDeque<T>,
+        site: &'static Location<'static>,
     ) -> Result<Option<T>, Interrupted> {
         if let Some(value) = self.recv_batched(local).await {
             return Ok(Some(value));
@@ -739,6 +762,7 @@ impl<T> Chan<T> {
             let res = self
                 .rx_wait
                 .wait_event_interruptible(signals::current(), || self.recv_ready())
+                .at(site)
                 .await;
             if let Some(got) = self.after_wait(local, res)? {
                 return Ok(got);
@@ -746,7 +770,11 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(super) async fn recv_killable(&self, local: &mut VecDeque<T>) -> Result<Option<T>, Killed> {
+    pub(super) async fn recv_killable(
+        &self,
+        local: &mut VecDeque<T>,
+        site: &'static Location<'static>,
+    ) -> Result<Option<T>, Killed> {
         if let Some(value) = self.recv_batched(local).await {
             return Ok(Some(value));
         }
@@ -754,6 +782,7 @@ impl<T> Chan<T> {
             let res = self
                 .rx_wait
                 .wait_event_killable(signals::current(), || self.recv_ready())
+                .at(site)
                 .await;
             if let Some(got) = self.after_wait(local, res)? {
                 return Ok(got);
@@ -765,6 +794,7 @@ impl<T> Chan<T> {
         &self,
         local: &mut VecDeque<T>,
         timeout: Duration,
+        site: &'static Location<'static>,
     ) -> Result<Option<T>, TimedOut> {
         if let Some(value) = self.recv_batched(local).await {
             return Ok(Some(value));
@@ -776,6 +806,7 @@ impl<T> Chan<T> {
             let res = self
                 .rx_wait
                 .wait_event_timeout(&clock, left, || self.recv_ready())
+                .at(site)
                 .await
                 .map(drop);
             if let Some(got) = self.after_wait(local, res)? {

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -38,6 +39,8 @@ pub struct Recv<'a, T> {
     local: &'a mut Mutex<VecDeque<T>>,
     /// A poll left its waker stored: a drop takes it back.
     slept: bool,
+    /// Where `recv` was called: the wait is listed there.
+    site: &'static Location<'static>,
 }
 
 // ===== impl Rx =====
@@ -51,6 +54,7 @@ impl<T> Rx<T> {
         }
     }
 
+    #[track_caller]
     pub(super) fn recv(&mut self) -> Recv<'_, T> {
         // A waker the receiver's own `poll_recv` left goes first: the new
         // future stores its own.
@@ -59,10 +63,16 @@ impl<T> Rx<T> {
             chan: &self.chan,
             local: &mut self.local,
             slept: false,
+            site: Location::caller(),
         }
     }
 
-    pub(super) async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+    pub(super) async fn recv_many(
+        &mut self,
+        buffer: &mut Vec<T>,
+        limit: usize,
+        site: &'static Location<'static>,
+    ) -> usize {
         self.chan.finish_wait(&mut self.slept);
         let mut wait = FinishOnDrop {
             chan: &self.chan,
@@ -71,14 +81,16 @@ impl<T> Rx<T> {
         let local = batch(&mut self.local);
         std::future::poll_fn(|cx| {
             wait.chan
-                .poll_recv_many(local, &mut wait.slept, cx, buffer, limit)
+                .poll_recv_many(local, &mut wait.slept, cx, buffer, limit, site)
         })
         .await
     }
 
+    #[track_caller]
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let local = batch(&mut self.local);
-        self.chan.poll_recv(local, &mut self.slept, cx)
+        self.chan
+            .poll_recv(local, &mut self.slept, cx, Location::caller())
     }
 
     pub(super) fn poll_recv_many(
@@ -86,27 +98,40 @@ impl<T> Rx<T> {
         cx: &mut Context<'_>,
         buffer: &mut Vec<T>,
         limit: usize,
+        site: &'static Location<'static>,
     ) -> Poll<usize> {
         let local = batch(&mut self.local);
         self.chan
-            .poll_recv_many(local, &mut self.slept, cx, buffer, limit)
+            .poll_recv_many(local, &mut self.slept, cx, buffer, limit, site)
     }
 
     pub(super) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.chan.try_recv(batch(&mut self.local))
     }
 
-    pub(super) async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
-        self.chan.recv_interruptible(batch(&mut self.local)).await
-    }
-
-    pub(super) async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
-        self.chan.recv_killable(batch(&mut self.local)).await
-    }
-
-    pub(super) async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
+    pub(super) async fn recv_interruptible(
+        &mut self,
+        site: &'static Location<'static>,
+    ) -> Result<Option<T>, Interrupted> {
         self.chan
-            .recv_timeout(batch(&mut self.local), timeout)
+            .recv_interruptible(batch(&mut self.local), site)
+            .await
+    }
+
+    pub(super) async fn recv_killable(
+        &mut self,
+        site: &'static Location<'static>,
+    ) -> Result<Option<T>, Killed> {
+        self.chan.recv_killable(batch(&mut self.local), site).await
+    }
+
+    pub(super) async fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+        site: &'static Location<'static>,
+    ) -> Result<Option<T>, TimedOut> {
+        self.chan
+            .recv_timeout(batch(&mut self.local), timeout, site)
             .await
     }
 
@@ -160,7 +185,8 @@ impl<T> Future for Recv<'_, T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        this.chan.poll_recv(batch(this.local), &mut this.slept, cx)
+        this.chan
+            .poll_recv(batch(this.local), &mut this.slept, cx, this.site)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The unbounded channel: [`UnboundedSender`], [`UnboundedReceiver`].
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -91,8 +93,13 @@ impl<T> UnboundedSender<T> {
     ///     tx.closed().await;
     /// });
     /// ```
-    pub async fn closed(&self) {
-        self.chan.closed().await;
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            self.chan.closed(site).await;
+        }
     }
 
     /// Whether the receiver is gone (dropped or closed).
@@ -229,8 +236,13 @@ impl<T> UnboundedReceiver<T> {
     /// # Cancel safety
     ///
     /// Dropping the future loses no message.
-    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
-        self.rx.recv_many(buffer, limit).await
+    #[track_caller]
+    pub fn recv_many<'a>(
+        &'a mut self,
+        buffer: &'a mut Vec<T>,
+        limit: usize,
+    ) -> impl Future<Output = usize> + 'a {
+        self.rx.recv_many(buffer, limit, Location::caller())
     }
 
     /// See [`Receiver::recv_interruptible`](super::Receiver::recv_interruptible).
@@ -242,8 +254,13 @@ impl<T> UnboundedReceiver<T> {
     /// # Cancel safety
     ///
     /// Dropping the future loses no message.
-    pub async fn recv_interruptible(&mut self) -> Result<Option<T>, Interrupted> {
-        self.rx.recv_interruptible().await
+    #[track_caller]
+    pub fn recv_interruptible(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<T>, Interrupted>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_interruptible(site).await }
     }
 
     /// See [`Receiver::recv_killable`](super::Receiver::recv_killable).
@@ -255,8 +272,11 @@ impl<T> UnboundedReceiver<T> {
     /// # Cancel safety
     ///
     /// Dropping the future loses no message.
-    pub async fn recv_killable(&mut self) -> Result<Option<T>, Killed> {
-        self.rx.recv_killable().await
+    #[track_caller]
+    pub fn recv_killable(&mut self) -> impl Future<Output = Result<Option<T>, Killed>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_killable(site).await }
     }
 
     /// See [`Receiver::recv_timeout`](super::Receiver::recv_timeout).
@@ -272,8 +292,14 @@ impl<T> UnboundedReceiver<T> {
     /// # Cancel safety
     ///
     /// Dropping the future loses no message.
-    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, TimedOut> {
-        self.rx.recv_timeout(timeout).await
+    #[track_caller]
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<T>, TimedOut>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.rx.recv_timeout(timeout, site).await }
     }
 
     /// See [`Receiver::blocking_recv`](super::Receiver::blocking_recv).
@@ -316,6 +342,7 @@ impl<T> UnboundedReceiver<T> {
     }
 
     /// See [`Receiver::poll_recv`](super::Receiver::poll_recv).
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.rx.poll_recv(cx)
     }
@@ -327,7 +354,8 @@ impl<T> UnboundedReceiver<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
-        self.rx.poll_recv_many(cx, buffer, limit)
+        self.rx
+            .poll_recv_many(cx, buffer, limit, Location::caller())
     }
 }
 

@@ -242,27 +242,46 @@ impl Future for AcquireFuture<'_> {
 
 /// Acquires `need` permits unless the current task is signalled first
 /// (any signal; kernel: `down_interruptible()`).
-pub(crate) async fn acquire_interruptible(sem: &Semaphore, need: u64) -> Result<(), Interrupted> {
-    let signals = signals::current();
-    let mut acq = Acquire::new(sem, need, TaskState::Interruptible);
-    let end = |cx: &mut Context<'_>| signals.poll_signal(TaskState::Interruptible, cx);
-    match poll_fn(|cx| acq.poll_until(cx, end)).await {
-        Ok(()) => Ok(()),
-        Err(Ended::Closed) => Err(Interrupted::from(closed())),
-        Err(Ended::By(kind)) => Err(interrupted(kind)),
+/// The wait is listed at the caller's site; the signals are those of the
+/// task that polls it.
+#[track_caller]
+pub(crate) fn acquire_interruptible(
+    sem: &Semaphore,
+    need: u64,
+) -> impl Future<Output = Result<(), Interrupted>> + '_ {
+    let site = std::panic::Location::caller();
+    async move {
+        let signals = signals::current();
+        let mut acq = Acquire::new(sem, need, TaskState::Interruptible);
+        acq.site = site;
+        let end = |cx: &mut Context<'_>| signals.poll_signal(TaskState::Interruptible, cx);
+        match poll_fn(|cx| acq.poll_until(cx, end)).await {
+            Ok(()) => Ok(()),
+            Err(Ended::Closed) => Err(Interrupted::from(closed())),
+            Err(Ended::By(kind)) => Err(interrupted(kind)),
+        }
     }
 }
 
 /// Acquires `need` permits unless the current task is killed first
 /// (kernel: `down_killable()`).
-pub(crate) async fn acquire_killable(sem: &Semaphore, need: u64) -> Result<(), Killed> {
-    let signals = signals::current();
-    let mut acq = Acquire::new(sem, need, TaskState::Killable);
-    let end = |cx: &mut Context<'_>| signals.poll_signal(TaskState::Killable, cx);
-    match poll_fn(|cx| acq.poll_until(cx, end)).await {
-        Ok(()) => Ok(()),
-        Err(Ended::Closed) => Err(Killed::from(closed())),
-        Err(Ended::By(_)) => Err(killed()),
+/// Listed as [`acquire_interruptible`] is.
+#[track_caller]
+pub(crate) fn acquire_killable(
+    sem: &Semaphore,
+    need: u64,
+) -> impl Future<Output = Result<(), Killed>> + '_ {
+    let site = std::panic::Location::caller();
+    async move {
+        let signals = signals::current();
+        let mut acq = Acquire::new(sem, need, TaskState::Killable);
+        acq.site = site;
+        let end = |cx: &mut Context<'_>| signals.poll_signal(TaskState::Killable, cx);
+        match poll_fn(|cx| acq.poll_until(cx, end)).await {
+            Ok(()) => Ok(()),
+            Err(Ended::Closed) => Err(Killed::from(closed())),
+            Err(Ended::By(_)) => Err(killed()),
+        }
     }
 }
 
@@ -276,9 +295,11 @@ pub(crate) fn acquire_timeout(
 ) -> impl Future<Output = Result<(), TimedOut>> + '_ {
     let clock = crate::time::clock();
     let deadline = clock.now().checked_add(timeout);
+    let site = std::panic::Location::caller();
     async move {
         let mut sleep = pin!(deadline.map(|at| clock.sleep_until(at)));
         let mut acq = Acquire::new(sem, need, TaskState::Uninterruptible).until(deadline);
+        acq.site = site;
         let mut end = |cx: &mut Context<'_>| match sleep.as_mut().as_pin_mut() {
             Some(sleep) => sleep.poll(cx),
             None => Poll::Pending,

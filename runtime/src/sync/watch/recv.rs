@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,8 +157,11 @@ impl<T> Receiver<T> {
     ///     assert!(rx.changed().await.is_err()); // the sender is gone
     /// });
     /// ```
-    pub async fn changed(&mut self) -> Result<(), RecvError> {
-        changed(&self.shared, &mut self.version).await
+    #[track_caller]
+    pub fn changed(&mut self) -> impl Future<Output = Result<(), RecvError>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { changed(&self.shared, &mut self.version, site).await }
     }
 
     /// Waits until the value satisfies `f` (checking the current value
@@ -188,24 +192,29 @@ impl<T> Receiver<T> {
     ///     assert_eq!(*rx.wait_for(|v| *v == 3).await.unwrap(), 3);
     /// });
     /// ```
-    pub async fn wait_for(
+    #[track_caller]
+    pub fn wait_for<F: FnMut(&T) -> bool>(
         &mut self,
-        mut f: impl FnMut(&T) -> bool,
-    ) -> Result<Ref<'_, T>, RecvError> {
-        let Receiver { shared, version } = self;
-        let shared: &Shared<T> = shared;
-        let mut closed = false;
-        loop {
-            {
-                let value = shared.read_and_mark(version);
-                if (!closed || value.has_changed) && f(&value) {
-                    return Ok(value);
+        mut f: F,
+    ) -> impl Future<Output = Result<Ref<'_, T>, RecvError>> + use<'_, T, F> {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let Receiver { shared, version } = self;
+            let shared: &Shared<T> = shared;
+            let mut closed = false;
+            loop {
+                {
+                    let value = shared.read_and_mark(version);
+                    if (!closed || value.has_changed) && f(&value) {
+                        return Ok(value);
+                    }
                 }
+                if closed {
+                    return Err(RecvError(()));
+                }
+                closed = changed(shared, version, site).await.is_err();
             }
-            if closed {
-                return Err(RecvError(()));
-            }
-            closed = changed(shared, version).await.is_err();
         }
     }
 
@@ -246,6 +255,7 @@ impl<T> Receiver<T> {
     ///     assert!(matches!(rx.changed_interruptible().await, Ok(Err(_)))); // closed
     /// });
     /// ```
+    #[track_caller]
     pub fn changed_interruptible(
         &mut self,
     ) -> impl Future<Output = Result<Result<(), RecvError>, Interrupted>> + Send + '_
@@ -253,6 +263,7 @@ impl<T> Receiver<T> {
         T: Send + Sync,
     {
         let signals = signals::current();
+        let site = Location::caller();
         async move {
             let Receiver { shared, version } = self;
             let shared: &Shared<T> = shared;
@@ -263,6 +274,7 @@ impl<T> Receiver<T> {
                     out = shared.poll_changed(version);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }
@@ -296,6 +308,7 @@ impl<T> Receiver<T> {
     ///     assert!(matches!(task.await.unwrap(), Err(Killed { .. })));
     /// });
     /// ```
+    #[track_caller]
     pub fn changed_killable(
         &mut self,
     ) -> impl Future<Output = Result<Result<(), RecvError>, Killed>> + Send + '_
@@ -303,6 +316,7 @@ impl<T> Receiver<T> {
         T: Send + Sync,
     {
         let signals = signals::current();
+        let site = Location::caller();
         async move {
             let Receiver { shared, version } = self;
             let shared: &Shared<T> = shared;
@@ -313,6 +327,7 @@ impl<T> Receiver<T> {
                     out = shared.poll_changed(version);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }
@@ -358,6 +373,7 @@ impl<T> Receiver<T> {
         T: Send + Sync,
     {
         let clock = crate::time::clock();
+        let site = Location::caller();
         async move {
             let Receiver { shared, version } = self;
             let shared: &Shared<T> = shared;
@@ -368,6 +384,7 @@ impl<T> Receiver<T> {
                     out = shared.poll_changed(version);
                     out.is_some()
                 })
+                .at(site)
                 .await;
             finish(out, waited)
         }
@@ -440,11 +457,16 @@ impl<T: fmt::Debug> fmt::Debug for Receiver<T> {
 
 /// `changed` on the parts of a receiver (so `wait_for` can keep its borrow
 /// of the value's lock apart from the version it updates).
-async fn changed<T>(shared: &Shared<T>, version: &mut u64) -> Result<(), RecvError> {
+async fn changed<T>(
+    shared: &Shared<T>,
+    version: &mut u64,
+    site: &'static Location<'static>,
+) -> Result<(), RecvError> {
     // The channel never closes its queue: the wait ends on its condition.
     shared
         .queue
         .wait_event_value(|| shared.poll_changed(version))
+        .at(site)
         .await
         .unwrap_or(Err(RecvError(())))
 }

@@ -1,0 +1,393 @@
+//! Every async wait of `waitrt::sync` and the task handles is listed in a
+//! dump at its caller's line, on a named queue (issue 22: "waits at" must
+//! say where the user's code sleeps, not which file of the runtime holds
+//! the wait).
+//!
+//! One task per wait, each asleep for good; then one dump, checked task by
+//! task. A wait listed inside `runtime/src/...` fails here with its name.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use waitrt::obs::Dump;
+use waitrt::sync::{
+    broadcast, mpsc, oneshot, watch, Barrier, Mutex, OnceCell, RwLock, Semaphore, WaitQueue,
+};
+use waitrt::task::{JoinHandle, JoinSet};
+use waitrt::{Builder, Runtime};
+
+/// Every wait in this test gives up after this.
+const WATCHDOG: Duration = Duration::from_secs(20);
+/// Longer than the test: a timed wait that must not end.
+const HOUR: Duration = Duration::from_secs(3600);
+
+static NEVER: WaitQueue = WaitQueue::named("obs_sites_never");
+
+fn runtime() -> Runtime {
+    let mut builder = Builder::new_multi_thread();
+    builder.worker_threads(2);
+    builder.enable_all().wait_registry(true).build().unwrap()
+}
+
+/// One sleeping task and the line its wait was written on.
+struct Case {
+    what: &'static str,
+    line: u32,
+    task: JoinHandle<()>,
+}
+
+/// Spawns `$wait.await` as a task, noting the line the macro is invoked
+/// on (`line!()` inside a macro gives its invocation's line): the wait's
+/// call is on it or a few lines below.
+macro_rules! case {
+    ($cases:ident, $rt:ident, $what:literal, $wait:expr) => {{
+        let line = line!();
+        let task = $rt.spawn(async move {
+            let _ = $wait.await;
+        });
+        $cases.push(Case {
+            what: $what,
+            line,
+            task,
+        });
+    }};
+}
+
+/// The checks: each case's task is asleep on a named queue at its line.
+fn misplaced(dump: &Dump, cases: &[Case]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for case in cases {
+        let Some(task) = dump.task(case.task.id()) else {
+            wrong.push(format!("{}: not in the dump", case.what));
+            continue;
+        };
+        let Some(wait) = task.waits.first() else {
+            wrong.push(format!("{}: not asleep", case.what));
+            continue;
+        };
+        let file = wait.site.file().replace('\\', "/");
+        // The wait's call is on the macro's line or, formatted, a few below.
+        let lines = case.line..=case.line + 4;
+        if file != "tests/obs_sites.rs" || !lines.contains(&wait.site.line()) {
+            wrong.push(format!(
+                "{}: waits at {}:{}, written at tests/obs_sites.rs:{}",
+                case.what,
+                file,
+                wait.site.line(),
+                case.line
+            ));
+        }
+        if wait.queue_name.is_none() {
+            wrong.push(format!("{}: its queue has no name", case.what));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn every_wait_is_listed_at_its_callers_line() {
+    let rt = runtime();
+    let release = Arc::new(AtomicBool::new(false));
+    let never = {
+        let release = release.clone();
+        move || {
+            let release = release.clone();
+            async move { NEVER.wait_event(|| release.load(SeqCst)).await }
+        }
+    };
+    let mut cases = Vec::new();
+
+    // mpsc, bounded: an empty channel and a full one.
+    let (empty_tx, empty_rx) = mpsc::channel::<u8>(1);
+    let (full_tx, _full_rx) = mpsc::channel::<u8>(1);
+    full_tx.try_send(0).unwrap();
+    let mut rx = empty_rx;
+    case!(
+        cases,
+        rt,
+        "mpsc Receiver::recv",
+        async move { rx.recv().await }
+    );
+    let tx = full_tx.clone();
+    case!(cases, rt, "mpsc Sender::send", tx.send(1));
+    let tx = full_tx.clone();
+    case!(cases, rt, "mpsc Sender::reserve", tx.reserve());
+    let tx = full_tx.clone();
+    case!(cases, rt, "mpsc Sender::reserve_owned", tx.reserve_owned());
+    let tx = full_tx.clone();
+    case!(
+        cases,
+        rt,
+        "mpsc Sender::send_timeout",
+        tx.send_timeout(1, HOUR)
+    );
+    let tx = full_tx.clone();
+    case!(
+        cases,
+        rt,
+        "mpsc Sender::reserve_timeout",
+        tx.reserve_timeout(HOUR)
+    );
+    let tx = full_tx.clone();
+    case!(
+        cases,
+        rt,
+        "mpsc Sender::send_interruptible",
+        tx.send_interruptible(1)
+    );
+    let tx = full_tx.clone();
+    case!(cases, rt, "mpsc Sender::send_killable", tx.send_killable(1));
+    let tx = empty_tx.clone();
+    case!(cases, rt, "mpsc Sender::closed", tx.closed());
+
+    let mut more = Vec::new();
+    for _ in 0..4 {
+        let (tx, rx) = mpsc::channel::<u8>(1);
+        more.push(tx);
+        let mut rx = rx;
+        let which = more.len();
+        match which {
+            1 => case!(cases, rt, "mpsc Receiver::recv_many", async move {
+                let mut got = Vec::new();
+                rx.recv_many(&mut got, 4).await
+            }),
+            2 => case!(cases, rt, "mpsc Receiver::recv_interruptible", async move {
+                rx.recv_interruptible().await
+            }),
+            3 => case!(cases, rt, "mpsc Receiver::recv_killable", async move {
+                rx.recv_killable().await
+            }),
+            _ => case!(cases, rt, "mpsc Receiver::recv_timeout", async move {
+                rx.recv_timeout(HOUR).await
+            }),
+        }
+    }
+
+    // mpsc, unbounded.
+    let (utx, mut urx) = mpsc::unbounded_channel::<u8>();
+    case!(cases, rt, "mpsc UnboundedReceiver::recv", async move {
+        urx.recv().await
+    });
+    let tx = utx.clone();
+    case!(cases, rt, "mpsc UnboundedSender::closed", tx.closed());
+
+    // oneshot.
+    let (mut otx, orx) = oneshot::channel::<u8>();
+    case!(cases, rt, "oneshot Receiver (await)", orx);
+    case!(cases, rt, "oneshot Sender::closed", async move {
+        otx.closed().await
+    });
+    let (otx2, mut orx2) = oneshot::channel::<u8>();
+    case!(cases, rt, "oneshot Receiver::recv_timeout", async move {
+        orx2.recv_timeout(HOUR).await
+    });
+    let (otx3, mut orx3) = oneshot::channel::<u8>();
+    case!(
+        cases,
+        rt,
+        "oneshot Receiver::recv_interruptible",
+        async move { orx3.recv_interruptible().await }
+    );
+
+    // watch.
+    let (wtx, mut wrx) = watch::channel(0u8);
+    wrx.borrow_and_update();
+    let mut wrx2 = wrx.clone();
+    let mut wrx3 = wrx.clone();
+    case!(cases, rt, "watch Receiver::changed", async move {
+        wrx.changed().await
+    });
+    case!(cases, rt, "watch Receiver::wait_for", async move {
+        wrx2.wait_for(|v| *v == 9).await.map(|_| ())
+    });
+    case!(cases, rt, "watch Receiver::changed_timeout", async move {
+        wrx3.changed_timeout(HOUR).await
+    });
+    let wtx = Arc::new(wtx);
+    let watch_tx = wtx.clone();
+    case!(cases, rt, "watch Sender::closed", async move {
+        watch_tx.closed().await
+    });
+
+    // broadcast.
+    let (btx, mut brx) = broadcast::channel::<u8>(4);
+    let mut brx2 = btx.subscribe();
+    case!(cases, rt, "broadcast Receiver::recv", async move {
+        brx.recv().await
+    });
+    case!(cases, rt, "broadcast Receiver::recv_timeout", async move {
+        brx2.recv_timeout(HOUR).await
+    });
+
+    let (btx_more, mut brx3) = broadcast::channel::<u8>(4);
+    let mut brx4 = btx_more.subscribe();
+    case!(
+        cases,
+        rt,
+        "broadcast Receiver::recv_interruptible",
+        async move { brx3.recv_interruptible().await }
+    );
+    case!(cases, rt, "broadcast Receiver::recv_killable", async move {
+        brx4.recv_killable().await
+    });
+    let btx_more = Arc::new(btx_more);
+    let b = btx_more.clone();
+    case!(cases, rt, "broadcast Sender::closed", async move {
+        b.closed().await
+    });
+    let (wtx_more, mut wrx4) = watch::channel(0u8);
+    let mut wrx5 = wrx4.clone();
+    wrx4.borrow_and_update();
+    wrx5.borrow_and_update();
+    case!(
+        cases,
+        rt,
+        "watch Receiver::changed_interruptible",
+        async move { wrx4.changed_interruptible().await }
+    );
+    case!(cases, rt, "watch Receiver::changed_killable", async move {
+        wrx5.changed_killable().await
+    });
+    let (otx4, mut orx4) = oneshot::channel::<u8>();
+    case!(cases, rt, "oneshot Receiver::recv_killable", async move {
+        orx4.recv_killable().await
+    });
+    let poll_fn_rx = {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u8>();
+        case!(cases, rt, "mpsc UnboundedReceiver::poll_recv", async move {
+            std::future::poll_fn(|cx| rx.poll_recv(cx)).await
+        });
+        tx
+    };
+
+    // Locks and counters, each held by the test.
+    let mutex = Arc::new(Mutex::new(0u8));
+    let held = rt.block_on(mutex.clone().lock_owned());
+    for which in 0..3 {
+        let m = mutex.clone();
+        match which {
+            0 => case!(cases, rt, "Mutex::lock_interruptible", async move {
+                m.lock_interruptible().await.map(|_| ())
+            }),
+            1 => case!(cases, rt, "Mutex::lock_killable", async move {
+                m.lock_killable().await.map(|_| ())
+            }),
+            _ => case!(cases, rt, "Mutex::lock_timeout", async move {
+                m.lock_timeout(HOUR).await.map(|_| ())
+            }),
+        }
+    }
+    let rwlock = Arc::new(RwLock::new(0u8));
+    let written = rt.block_on(rwlock.clone().write_owned());
+    for which in 0..6 {
+        let l = rwlock.clone();
+        match which {
+            0 => case!(cases, rt, "RwLock::read_interruptible", async move {
+                l.read_interruptible().await.map(|_| ())
+            }),
+            1 => case!(cases, rt, "RwLock::read_killable", async move {
+                l.read_killable().await.map(|_| ())
+            }),
+            2 => case!(cases, rt, "RwLock::write_interruptible", async move {
+                l.write_interruptible().await.map(|_| ())
+            }),
+            3 => case!(cases, rt, "RwLock::write_killable", async move {
+                l.write_killable().await.map(|_| ())
+            }),
+            4 => case!(cases, rt, "RwLock::read_timeout", async move {
+                l.read_timeout(HOUR).await.map(|_| ())
+            }),
+            _ => case!(cases, rt, "RwLock::write_timeout", async move {
+                l.write_timeout(HOUR).await.map(|_| ())
+            }),
+        }
+    }
+    let sem = Arc::new(Semaphore::new(0));
+    for which in 0..3 {
+        let s = sem.clone();
+        match which {
+            0 => case!(cases, rt, "Semaphore::acquire_interruptible", async move {
+                s.acquire_interruptible().await.map(|_| ())
+            }),
+            1 => case!(cases, rt, "Semaphore::acquire_killable", async move {
+                s.acquire_killable().await.map(|_| ())
+            }),
+            _ => case!(cases, rt, "Semaphore::acquire_timeout", async move {
+                s.acquire_timeout(HOUR).await.map(|_| ())
+            }),
+        }
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let b = barrier.clone();
+    case!(cases, rt, "Barrier::wait", async move { b.wait().await });
+    let cell = Arc::new(OnceCell::<u8>::new());
+    let init = {
+        let (cell, never) = (cell.clone(), never.clone());
+        rt.spawn(async move {
+            cell.get_or_init(|| async move {
+                let _ = never().await;
+                1
+            })
+            .await;
+        })
+    };
+    // The initializer first, so the second caller waits for it.
+    dump_until(&rt, |d| {
+        d.task(init.id()).is_some_and(|t| !t.waits.is_empty())
+    });
+    let c = cell.clone();
+    case!(
+        cases,
+        rt,
+        "OnceCell::get_or_init (another initializes)",
+        async move { *c.get_or_init(|| async { 2 }).await }
+    );
+
+    // Task handles.
+    let sleeper = rt.spawn(never());
+    case!(cases, rt, "JoinHandle (await)", sleeper);
+    let mut set = JoinSet::new();
+    {
+        let _enter = rt.handle().enter();
+        set.spawn(never());
+    }
+    case!(cases, rt, "JoinSet::join_next", async move {
+        set.join_next().await.map(|_| ())
+    });
+
+    let dump = dump_until(&rt, |d| {
+        cases
+            .iter()
+            .all(|c| d.task(c.task.id()).is_some_and(|t| !t.waits.is_empty()))
+    });
+    let wrong = misplaced(&dump, &cases);
+    assert!(
+        wrong.is_empty(),
+        "{} of {} waits misplaced:\n  {}\n{dump}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n  ")
+    );
+
+    release.store(true, SeqCst);
+    NEVER.wake_up_all();
+    drop((
+        held, written, more, utx, otx2, otx3, empty_tx, full_tx, btx, wtx,
+    ));
+    drop((btx_more, wtx_more, otx4, poll_fn_rx));
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+/// Takes dumps until `ok` holds (or panics at the watchdog, printing the last one).
+fn dump_until(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
+    let start = Instant::now();
+    loop {
+        let dump = rt.handle().dump();
+        if ok(&dump) {
+            return dump;
+        }
+        assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
