@@ -456,3 +456,135 @@ fn unhandled_panic_shutdown_runtime_unrelated_block_on() {
         },
     );
 }
+
+#[test]
+fn a_blocking_job_that_ends_during_shutdown_gives_its_joiner_its_output() {
+    support::watchdog(
+        "a_blocking_job_that_ends_during_shutdown_gives_its_joiner_its_output",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(plain) {
+                // The job ends only once shutdown is past step 4 (timers
+                // stopped), so past step 3, where the joiner used to be told
+                // "abandoned" although the pool then waited for the job and
+                // threw its output away.
+                let started = Counter::new();
+                let gate = Gate::new();
+                let job = rt.spawn_blocking({
+                    let (started, gate) = (started.clone(), gate.clone());
+                    move || {
+                        started.inc();
+                        gate.blocking_wait();
+                        "the job's output"
+                    }
+                });
+                started.blocking_wait_for(1);
+                let joiner = on_plain_thread(job);
+                let timer = {
+                    let _enter = rt.handle().enter();
+                    sleep(Duration::from_secs(3600))
+                };
+                let polled = Gate::new();
+                let step4 = std::thread::spawn({
+                    let (polled, gate) = (polled.clone(), gate.clone());
+                    move || {
+                        let res = catch_unwind(AssertUnwindSafe(|| {
+                            futures::executor::block_on(async move {
+                                let mut timer = Box::pin(timer);
+                                assert!(poll!(timer.as_mut()).is_pending());
+                                polled.open();
+                                timer.await
+                            })
+                        }));
+                        // Step 4 closed the timer's queue: step 3 is over.
+                        gate.open();
+                        res
+                    }
+                });
+                polled.blocking_wait();
+                assert!(rt.shutdown_timeout(LIMIT), "{name}: the job ended in time");
+                assert!(step4.join().unwrap().is_err(), "{name}");
+                assert_eq!(
+                    joiner.join().unwrap().unwrap(),
+                    "the job's output",
+                    "{name}"
+                );
+            }
+        },
+    );
+}
+
+/// Under `ShutdownRuntime` a task's panic ends every task at once: their
+/// joiners (other runtimes, plain threads) get a shutdown error and their
+/// futures are dropped while the `Runtime` value still lives, and new
+/// spawns are refused (they were queued, and their joiners waited for the
+/// drop).
+#[test]
+fn unhandled_panic_shutdown_runtime_ends_every_task_before_the_drop() {
+    support::watchdog(
+        "unhandled_panic_shutdown_runtime_ends_every_task_before_the_drop",
+        LIMIT,
+        || {
+            for (name, rt) in flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime)) {
+                let dropped = Counter::new();
+                let sleeper = rt.spawn({
+                    let guard = counting_guard(&dropped);
+                    async move {
+                        let _guard = guard;
+                        sleep(Duration::from_secs(3600)).await;
+                    }
+                });
+                fatal_panic_case_keep(name, &rt, async {
+                    let _ = waitrt::spawn(async { panic!("task boom") }).await;
+                    std::future::pending::<()>().await;
+                });
+                let err = on_plain_thread(sleeper).join().unwrap().unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                assert_eq!(dropped.get(), 1, "{name}: the sleeper's future lives on");
+                let late = rt.spawn(async { 2 });
+                let err = on_plain_thread(late).join().unwrap().unwrap_err();
+                assert!(err.is_shutdown(), "{name}: {err:?}");
+                assert!(rt.handle().try_spawn(async {}).is_err(), "{name}");
+                drop(rt);
+            }
+        },
+    );
+}
+
+/// The same on workers with no `block_on` running: the workers that stop
+/// on the panic end the tasks.
+#[test]
+fn unhandled_panic_shutdown_runtime_without_block_on_ends_every_task() {
+    support::watchdog(
+        "unhandled_panic_shutdown_runtime_without_block_on_ends_every_task",
+        LIMIT,
+        || {
+            let rt = Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+                .build()
+                .unwrap();
+            let dropped = Counter::new();
+            let sleeper = rt.spawn({
+                let guard = counting_guard(&dropped);
+                async move {
+                    let _guard = guard;
+                    sleep(Duration::from_secs(3600)).await;
+                }
+            });
+            let _ = on_plain_thread(rt.spawn(async { panic!("task boom") })).join();
+            let err = on_plain_thread(sleeper).join().unwrap().unwrap_err();
+            assert!(err.is_shutdown(), "{err:?}");
+            dropped.blocking_wait_for(1);
+            drop(rt);
+        },
+    );
+}
+
+/// [`fatal_panic_case`] keeping the runtime.
+fn fatal_panic_case_keep(name: &str, rt: &Runtime, body: impl Future<Output = ()>) {
+    let res = catch_unwind(AssertUnwindSafe(|| rt.block_on(body)));
+    let msg = panic_message(&*res.expect_err("block_on must panic after a task panicked"));
+    assert!(msg.contains("ShutdownRuntime"), "{name}: {msg}");
+}

@@ -15,10 +15,9 @@
 //!    A worker stuck in a poll that never yields is left behind.
 //! 3. **End every task.** The owned-task list is closed and drained: every
 //!    task nobody is polling has its future dropped now, and its
-//!    `JoinHandle` gets a shutdown error. A task still being polled by a
-//!    stuck worker is dropped when that poll returns, and its join queue is
-//!    closed now, so whoever waits on it ends at once with an error for
-//!    which `is_abandoned()` holds (it was not cancelled: it runs on).
+//!    `JoinHandle` gets a shutdown error. A task running now (polled by a
+//!    stuck worker, or a blocking job's closure) is left to finish: its
+//!    joiner gets its output if it ends before the deadline (step 5).
 //! 4. **Stop the timers and the reactor.** Every pending timer's wait
 //!    queue is closed, and so is every registered socket's: a task waiting
 //!    for I/O ends with an error, and later socket operations fail with
@@ -27,13 +26,21 @@
 //!    cancelled in step 3, except the writes a `fs::File` had accepted
 //!    (tokio's mandatory jobs), which the pool threads still run; those
 //!    and the running jobs get until the deadline, then their
-//!    threads are left to finish on their own (their join handles ended in
-//!    step 3 as abandoned: the closure goes on, nothing cancelled it).
+//!    threads are left to finish on their own. Whoever joins a task still
+//!    running then (a job, a stuck worker's poll) ends at once with an
+//!    error for which `is_abandoned()` holds (it was not cancelled: it
+//!    runs on); a task that ended in time gave its joiner its output.
 //! 6. **Close the parkers and empty the run queues**, so nothing in the
 //!    runtime can sleep again, and no queued task (each holds the runtime)
 //!    keeps the runtime's memory, threads' parkers and the reactor's fds
 //!    alive. A task woken later (from another thread, or by a waker that
 //!    outlived the runtime) is dropped instead of queued.
+//!
+//! Under [`UnhandledPanic::ShutdownRuntime`](crate::UnhandledPanic), a
+//! panicking task starts a shutdown at once: steps 1 and 3 run on the
+//! thread that acts on it (the `block_on` that then panics, or a worker
+//! as it stops), so every join handle ends without waiting for the
+//! `Runtime` to be dropped; the drop does the rest.
 //!
 //! Nothing waits past the deadline, so shutdown never hangs forever. A
 //! runtime dropped by one of its own threads (inside a task on a worker,
@@ -194,8 +201,10 @@ impl Runtime {
         if let Some(io) = &common.io {
             io.shutdown();
         }
-        // 5. Stop the blocking pool.
+        // 5. Stop the blocking pool; then whoever joins a task still
+        // running (a job past the deadline, a stuck worker's poll) ends.
         stopped &= common.blocking.shutdown(deadline);
+        scheduler::abandon_unfinished(common);
         // 6. Close the parkers (and drop what is still queued).
         match &scheduler {
             Scheduler::CurrentThread(shared) => shared.shutdown(),

@@ -86,6 +86,11 @@ pub(crate) struct Common {
     pub(crate) shutdown: AtomicBool,
     /// The panic that `UnhandledPanic::ShutdownRuntime` reports.
     pub(crate) fatal_panic: std::sync::Mutex<Option<FatalPanic>>,
+    /// Tasks [`cancel_all_tasks`] found running (a blocking job, a stuck
+    /// worker's poll): their joiners wait for them while shutdown waits
+    /// for its threads, and [`abandon_unfinished`] ends the joiners of
+    /// those still running after it.
+    pub(crate) unfinished: std::sync::Mutex<Vec<TaskRef>>,
     /// With a paused clock: threads of this runtime running tasks now
     /// (multi-thread workers out of their park, `block_on` threads polling
     /// their future). The clock jumps to the next timer only when none is:
@@ -112,6 +117,7 @@ impl Common {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             fatal_panic: std::sync::Mutex::new(None),
+            unfinished: std::sync::Mutex::new(Vec::new()),
             busy: Arc::new(AtomicUsize::new(0)),
             obs: crate::obs::Observer::default(),
         }
@@ -368,10 +374,19 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         let id = Id::next();
+        // Shutdown began (`Runtime::shutdown`, or a fatal panic under
+        // `UnhandledPanic::ShutdownRuntime`): refused, as the docs say. The
+        // closed owned list refuses it too, but a fatal panic closes the
+        // list only once a thread of the runtime acts on it.
+        let refused = self.common().is_shutdown();
         let task = Task::new(future, self, id, site, name);
         // The task's own scheduler; `task` itself becomes the join side.
         let this = &task.header().scheduler;
-        match this.common().owned.insert(task.clone()) {
+        let inserted = match refused {
+            false => this.common().owned.insert(task.clone()),
+            true => Err(task.clone() as TaskRef),
+        };
+        match inserted {
             Ok(key) => {
                 task.header().owned_key.store(key, Relaxed);
                 if waitq::hook::is_enabled() {
@@ -513,9 +528,13 @@ pub(crate) fn run_outcome(
 
 /// Shutdown step shared by both flavours: close the owned list and drop
 /// every task nobody is polling; each one's join handle gets a shutdown
-/// [`JoinError`].
+/// [`JoinError`]. A task running now (a blocking job's closure, a stuck
+/// worker's poll) is kept in `unfinished`: its joiner still gets its
+/// output if it ends while shutdown waits for the threads, and
+/// [`abandon_unfinished`] ends the joiners of those that did not.
 pub(crate) fn cancel_all_tasks(common: &Common) {
     // Dropping a future may spawn or wake; the list is closed so spawns fail.
+    let mut running = Vec::new();
     for task in common.owned.close_and_drain() {
         let header = task.header();
         if header.state.load().is_mandatory() {
@@ -526,13 +545,36 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
         if header.state.claim_for_shutdown() {
             task.cancel(JoinError::shutdown(header.id));
         } else if !header.state.load().is_complete() {
-            // Being polled by a stuck worker: whoever joins it ends now.
+            running.push(task);
+        }
+    }
+    if !running.is_empty() {
+        lock_unfinished(common).append(&mut running);
+    }
+}
+
+/// The last shutdown step for the tasks [`cancel_all_tasks`] found
+/// running: those still running after shutdown waited for its threads
+/// are abandoned, and whoever joins them ends now (`JoinError::Abandoned`).
+pub(crate) fn abandon_unfinished(common: &Common) {
+    let unfinished = std::mem::take(&mut *lock_unfinished(common));
+    for task in unfinished {
+        let header = task.header();
+        if !header.state.load().is_complete() {
             header.join_queue().close();
         }
     }
 }
 
-/// `UnhandledPanic::ShutdownRuntime`: `block_on` panics once a task did.
+fn lock_unfinished(common: &Common) -> std::sync::MutexGuard<'_, Vec<TaskRef>> {
+    common
+        .unfinished
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `UnhandledPanic::ShutdownRuntime`: `block_on` panics once a task did,
+/// after ending every task (see [`end_tasks_after_fatal`]).
 pub(crate) fn check_fatal_panic(common: &Common) {
     let fatal = common
         .fatal_panic
@@ -540,10 +582,28 @@ pub(crate) fn check_fatal_panic(common: &Common) {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     if let Some(what) = fatal {
+        end_tasks_after_fatal(common);
         panic!(
             "{what} and the runtime is configured with \
              `UnhandledPanic::ShutdownRuntime`: the runtime is shutting down"
         );
+    }
+}
+
+/// After a fatal panic (`UnhandledPanic::ShutdownRuntime`), on a thread of
+/// the runtime that acts on it (a `block_on` about to panic, a worker
+/// leaving): every task ends now, as at shutdown (step 3), so that whoever
+/// joins one, from any thread or runtime, gets a shutdown error instead of
+/// waiting for the `Runtime` to be dropped. The threads, timers and
+/// reactor stop when it is. Called again, it finds the list empty.
+pub(crate) fn end_tasks_after_fatal(common: &Common) {
+    if common
+        .fatal_panic
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+    {
+        cancel_all_tasks(common);
     }
 }
 

@@ -440,6 +440,9 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
     let busy = shared.common.enter_busy();
     run_worker(&shared);
     drop(busy);
+    // A fatal panic stopped the workers: end the tasks now (a `block_on`
+    // may not be running to do it).
+    super::end_tasks_after_fatal(&shared.common);
     // Drop whatever is still queued here: the owned list cancels them.
     let core = context::set_core(previous);
     if let AnyCore::MultiThread(mut core) = core {
