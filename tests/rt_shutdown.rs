@@ -588,3 +588,73 @@ fn fatal_panic_case_keep(name: &str, rt: &Runtime, body: impl Future<Output = ()
     let msg = panic_message(&*res.expect_err("block_on must panic after a task panicked"));
     assert!(msg.contains("ShutdownRuntime"), "{name}: {msg}");
 }
+
+/// A runtime dropped inside a task of another runtime waits for nothing:
+/// waiting would stall that runtime (a current-thread one entirely). Its
+/// blocking job ends only when a task of the outer runtime runs, so a drop
+/// that waited (for the job, up to a drop timeout longer than the
+/// watchdog) would hang here.
+#[test]
+fn a_runtime_dropped_inside_another_runtimes_task_does_not_wait() {
+    support::watchdog(
+        "a_runtime_dropped_inside_another_runtimes_task_does_not_wait",
+        LIMIT,
+        || {
+            for (name, outer) in flavours(plain) {
+                let inner = Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .drop_timeout(LIMIT * 2)
+                    .build()
+                    .unwrap();
+                let started = Counter::new();
+                let gate = Gate::new();
+                let job = inner.spawn_blocking({
+                    let (started, gate) = (started.clone(), gate.clone());
+                    move || {
+                        started.inc();
+                        gate.blocking_wait();
+                        7
+                    }
+                });
+                started.blocking_wait_for(1);
+                let got = outer.block_on(async move {
+                    let dropper = waitrt::spawn(async move { drop(inner) });
+                    dropper.await.unwrap();
+                    // Only now may the job end.
+                    waitrt::spawn(async move { gate.open() }).await.unwrap();
+                    job.await
+                });
+                // The job ran on: its output, or (the drop waited for
+                // nothing) abandoned.
+                match got {
+                    Ok(value) => assert_eq!(value, 7, "{name}"),
+                    Err(err) => assert!(err.is_abandoned(), "{name}: {err:?}"),
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn into_panic_on_an_abandoned_task_says_it_did_not_panic() {
+    let rt = Builder::new_current_thread().build().unwrap();
+    let gate = Gate::new();
+    let started = Counter::new();
+    let job = rt.spawn_blocking({
+        let (started, gate) = (started.clone(), gate.clone());
+        move || {
+            started.inc();
+            gate.blocking_wait();
+        }
+    });
+    started.blocking_wait_for(1);
+    rt.shutdown_background();
+    let err = on_plain_thread(job).join().unwrap().unwrap_err();
+    gate.open();
+    assert!(!err.is_cancelled() && !err.is_panic(), "{err:?}");
+    let msg = panic_message(&*catch_unwind(AssertUnwindSafe(|| err.into_panic())).unwrap_err());
+    assert!(
+        msg.contains("did not panic") && msg.contains("abandoned") && !msg.contains("cancelled"),
+        "{msg}"
+    );
+}

@@ -45,7 +45,10 @@
 //! Nothing waits past the deadline, so shutdown never hangs forever. A
 //! runtime dropped by one of its own threads (inside a task on a worker,
 //! or a `spawn_blocking` job) shuts down the same way without waiting for
-//! that thread, which exits once the task's poll or the job returns.
+//! that thread, which exits once the task's poll or the job returns. A
+//! runtime dropped on a thread that drives tasks (in a task, its own
+//! runtime's or another's) waits for nothing, as `shutdown_background`:
+//! waiting would stall the tasks of that thread (tokio panics there).
 
 use std::fmt;
 use std::future::Future;
@@ -218,8 +221,17 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
+    /// Shuts down, waiting up to `drop_timeout` for the threads, except on
+    /// a thread that drives tasks (a task of another runtime, a `block_on`
+    /// future): waiting there would stall those tasks (a current-thread
+    /// runtime's all of them), so the drop waits for nothing, as
+    /// [`shutdown_background`](Runtime::shutdown_background). Tokio panics
+    /// there instead.
     fn drop(&mut self) {
-        let timeout = self.drop_timeout;
+        let timeout = match context::is_driving() {
+            true => Duration::ZERO,
+            false => self.drop_timeout,
+        };
         self.shutdown(timeout);
     }
 }

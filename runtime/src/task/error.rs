@@ -129,12 +129,23 @@ impl JoinError {
         self.id
     }
 
-    /// The panic payload. Panics if the task was cancelled; see
+    /// The panic payload. Panics if the task did not panic (it was
+    /// cancelled, abandoned at shutdown, or never started); see
     /// [`try_into_panic`](Self::try_into_panic).
+    ///
+    /// Unlike tokio's, a `JoinError` can be neither
+    /// [`is_cancelled`](Self::is_cancelled) nor [`is_panic`](Self::is_panic)
+    /// ([`is_abandoned`](Self::is_abandoned), [`is_spawn_failed`](Self::is_spawn_failed)):
+    /// test `is_panic()` before calling this, not `!is_cancelled()`.
     #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic()
-            .expect("`JoinError::into_panic` called on a cancelled task")
+        match self.try_into_panic() {
+            Ok(payload) => payload,
+            Err(err) => panic!(
+                "`JoinError::into_panic` called on a task that did not panic ({err}): \
+                 check `is_panic()` first"
+            ),
+        }
     }
 
     /// The panic payload, or the error back if the task was cancelled.
