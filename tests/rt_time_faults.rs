@@ -364,6 +364,38 @@ paused_test! {
     }
 }
 
+// A tick taken late: where the next one goes (tokio's rule: a tick more
+// than 5 ms late is missed, and the behaviour decides; Delay puts the next
+// one a full period after the late one, even when it is less than a period
+// late: it used to go back on the old schedule, 50 ms after a tick 50 ms
+// late).
+paused_test! {
+    fn missed_tick_behaviour_after_a_late_tick(rt) {
+        rt.block_on(async {
+            let ms = Duration::from_millis;
+            let cases = [
+                (MissedTickBehavior::Delay, 150, 250),
+                (MissedTickBehavior::Delay, 350, 450),
+                (MissedTickBehavior::Delay, 103, 200), // within 5 ms: on time
+                (MissedTickBehavior::Burst, 150, 200),
+                (MissedTickBehavior::Burst, 350, 200),
+                (MissedTickBehavior::Skip, 150, 200),
+                (MissedTickBehavior::Skip, 350, 400),
+            ];
+            for (behavior, late, want) in cases {
+                let start = now();
+                let mut ticks = interval(ms(100));
+                ticks.set_missed_tick_behavior(behavior);
+                assert_eq!(ticks.tick().await, start);
+                advance(ms(late)).await;
+                assert_eq!(ticks.tick().await, start + ms(100), "{behavior:?} {late}");
+                let next = ticks.tick().await - start;
+                assert_eq!(next, ms(want), "{behavior:?}, {late} ms late");
+            }
+        });
+    }
+}
+
 /// A timer at the wheel's last tick wakes a worker parked with no timer:
 /// here, a sleep made when the paused clock stands at the end of time
 /// (its deadline saturates to that tick) while the worker that holds the

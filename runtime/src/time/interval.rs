@@ -40,6 +40,10 @@ pub struct Interval {
     missed: MissedTickBehavior,
 }
 
+/// How late a tick may be and still count as on time (tokio's figure: a
+/// timer fires up to a millisecond late, plus the time to poll the task).
+const MISSED_AFTER: Duration = Duration::from_millis(5);
+
 impl Interval {
     #[track_caller]
     pub(crate) fn new(sleep: Sleep, period: Duration) -> Interval {
@@ -71,12 +75,15 @@ impl Interval {
             return Poll::Pending;
         }
         let now = self.sleep.scheduler_now();
-        let next = saturating_add(scheduled, self.period);
-        let next = if next > now {
-            next
+        // On time, give or take the timer's granularity: the next tick one
+        // period after this one. Later than that (tokio's 5 ms): missed,
+        // and the behaviour decides (Delay counts from now even when the
+        // tick is less than a period late).
+        let next = if now <= saturating_add(scheduled, MISSED_AFTER) {
+            saturating_add(scheduled, self.period)
         } else {
             match self.missed {
-                MissedTickBehavior::Burst => next,
+                MissedTickBehavior::Burst => saturating_add(scheduled, self.period),
                 MissedTickBehavior::Delay => saturating_add(now, self.period),
                 MissedTickBehavior::Skip => {
                     let behind = now.duration_since(scheduled).as_nanos();
