@@ -360,3 +360,64 @@ fn enter_guards_dropped_out_of_order_panic() {
     assert!(msg.contains("dropped out of order"), "{msg}");
     drop(inner);
 }
+
+/// Panics when dropped.
+struct FutureGuardPanics;
+
+impl Drop for FutureGuardPanics {
+    fn drop(&mut self) {
+        panic!("this future's destructor panics on purpose");
+    }
+}
+
+/// An aborted task whose future panics as it is dropped: the joiner gets
+/// the panic, payload and all (it was told "cancelled", the payload lost),
+/// and `ShutdownRuntime` acts on it as on a panic in a poll.
+#[test]
+fn a_panic_in_an_aborted_futures_destructor_reaches_the_joiner_and_the_policy() {
+    support::watchdog(
+        "a_panic_in_an_aborted_futures_destructor",
+        support::RT_LIMIT,
+        || {
+            for (name, rt) in support::flavours(support::plain) {
+                rt.block_on(async {
+                    let (live, guard_live) = waitrt::sync::oneshot::channel();
+                    let task = waitrt::spawn(async move {
+                        let _guard = FutureGuardPanics;
+                        live.send(()).unwrap();
+                        std::future::pending::<()>().await;
+                    });
+                    guard_live.await.unwrap(); // polled: the guard is live
+                    task.abort();
+                    let err = task.await.unwrap_err();
+                    assert!(err.is_panic() && !err.is_cancelled(), "{name}: {err:?}");
+                    let msg = panic_message(&*err.into_panic());
+                    assert!(
+                        msg.contains("destructor panics on purpose"),
+                        "{name}: {msg}"
+                    );
+                });
+            }
+            for (name, rt) in
+                support::flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime))
+            {
+                let res = catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async {
+                        let (live, guard_live) = waitrt::sync::oneshot::channel();
+                        let task = waitrt::spawn(async move {
+                            let _guard = FutureGuardPanics;
+                            live.send(()).unwrap();
+                            std::future::pending::<()>().await;
+                        });
+                        guard_live.await.unwrap();
+                        task.abort();
+                        let _ = task.await;
+                        std::future::pending::<()>().await;
+                    })
+                }));
+                let msg = panic_message(&*res.expect_err("block_on must panic"));
+                assert!(msg.contains("ShutdownRuntime"), "{name}: {msg}");
+            }
+        },
+    );
+}

@@ -380,8 +380,17 @@ where
     }
 
     fn cancel(&self, error: JoinError) {
-        drop(self.drop_future());
-        self.complete(Err(error));
+        match self.drop_future() {
+            // The future's destructor panicked: the joiner gets the panic
+            // (as tokio's), and the runtime follows its policy, as for a
+            // panic in a poll.
+            Some(panic) => {
+                let id = self.header.id;
+                self.complete(Err(JoinError::panicked(id, panic)));
+                self.header.scheduler.on_panic(id);
+            }
+            None => self.complete(Err(error)),
+        }
     }
 }
 
