@@ -604,6 +604,49 @@ fn timeouts_end_on_the_paused_clock() {
     });
 }
 
+/// `Duration::MAX` is "wait forever" for every `_timeout` form: the
+/// receives computed `now + timeout` and panicked with an overflow (an
+/// independent probe), while the sends and `reserve_timeout` saturated.
+#[test]
+fn timeout_forms_take_duration_max() {
+    support::run_on("timeout_forms_take_duration_max", None, |rt| {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<u8>(1);
+            tx.send(1).await.unwrap();
+            // Already buffered, then one that comes later.
+            assert_eq!(rx.recv_timeout(Duration::MAX).await, Ok(Some(1)));
+            let sender = {
+                let tx = tx.clone();
+                waitrt::spawn(async move {
+                    yield_now().await;
+                    tx.send(2).await.unwrap();
+                })
+            };
+            assert_eq!(rx.recv_timeout(Duration::MAX).await, Ok(Some(2)));
+            sender.await.unwrap();
+            tx.send_timeout(3, Duration::MAX).await.unwrap();
+            let permit = {
+                let tx = tx.clone();
+                waitrt::spawn(async move { tx.reserve_timeout(Duration::MAX).await.is_ok() })
+            };
+            yield_now().await;
+            assert_eq!(rx.recv().await, Some(3));
+            assert!(permit.await.unwrap());
+
+            let (utx, mut urx) = mpsc::unbounded_channel::<u8>();
+            utx.send(4).unwrap();
+            assert_eq!(urx.recv_timeout(Duration::MAX).await, Ok(Some(4)));
+            let sender = waitrt::spawn(async move {
+                yield_now().await;
+                utx.send(5).unwrap();
+            });
+            assert_eq!(urx.recv_timeout(Duration::MAX).await, Ok(Some(5)));
+            sender.await.unwrap();
+            assert_eq!(urx.recv_timeout(Duration::MAX).await, Ok(None));
+        });
+    });
+}
+
 #[test]
 fn interruptible_and_killable_forms_end_on_signals() {
     let rt = support::build(None);

@@ -800,7 +800,9 @@ impl<T> Chan<T> {
             return Ok(Some(value));
         }
         let clock = crate::time::clock();
-        let deadline = waitq::Clock::now(&clock) + timeout;
+        // Saturating: `Duration::MAX` ("wait forever") must not overflow
+        // the `Instant`, as in every sibling `_timeout` form.
+        let deadline = crate::time::saturating_add(waitq::Clock::now(&clock), timeout);
         loop {
             let left = deadline.saturating_duration_since(waitq::Clock::now(&clock));
             let res = self
