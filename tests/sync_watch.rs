@@ -370,3 +370,33 @@ fn a_changed_loop_on_a_changing_watch_yields() {
         other.await.unwrap();
     });
 }
+
+/// A loop over `wait_for` whose predicate already holds yields too: each
+/// call spends a unit of budget, as tokio's does (it did not: such a loop
+/// kept a current-thread runtime to itself, an independent probe).
+#[test]
+fn a_wait_for_loop_on_a_satisfied_predicate_yields() {
+    let rt = support::build(None);
+    rt.block_on(async {
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let other_ran = other_ran.clone();
+            waitrt::spawn(async move {
+                let (_tx, mut rx) = watch::channel(0u32);
+                for _ in 0..2000 {
+                    if other_ran.load(SeqCst) {
+                        return true;
+                    }
+                    assert_eq!(*rx.wait_for(|v| *v == 0).await.unwrap(), 0);
+                }
+                false
+            })
+        };
+        let other = {
+            let other_ran = other_ran.clone();
+            waitrt::spawn(async move { other_ran.store(true, SeqCst) })
+        };
+        assert!(reader.await.unwrap(), "the wait_for loop never yielded");
+        other.await.unwrap();
+    });
+}

@@ -42,8 +42,9 @@
 //!   kernel's forms ([`changed_interruptible`](Receiver::changed_interruptible),
 //!   [`changed_killable`](Receiver::changed_killable),
 //!   [`changed_timeout`](Receiver::changed_timeout),
-//!   [`blocking_changed`](Receiver::blocking_changed)); a `changed` that
-//!   returns at once spends a unit of the task's cooperative budget.
+//!   [`blocking_changed`](Receiver::blocking_changed)); a `changed` (or a
+//!   [`wait_for`](Receiver::wait_for)) that returns at once spends a unit
+//!   of the task's cooperative budget.
 //!
 //! Kernel counterpart: a value published under a lock with a sequence
 //! count (`seqcount_t`), readers sleeping in

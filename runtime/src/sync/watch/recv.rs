@@ -202,6 +202,13 @@ impl<T> Receiver<T> {
         async move {
             let Receiver { shared, version } = self;
             let shared: &Shared<T> = shared;
+            // The first look spends the unit of budget a completed wait
+            // spends (as `broadcast::Receiver::recv` does), so a loop over
+            // a value that already satisfies `f` still lets other tasks
+            // run; a look that then waits refunds it (the wait spends its
+            // own units).
+            std::future::poll_fn(waitq::coop::poll_proceed).await;
+            let mut first = true;
             let mut closed = false;
             loop {
                 {
@@ -209,6 +216,9 @@ impl<T> Receiver<T> {
                     if (!closed || value.has_changed) && f(&value) {
                         return Ok(value);
                     }
+                }
+                if std::mem::take(&mut first) {
+                    waitq::coop::refund();
                 }
                 if closed {
                     return Err(RecvError(()));
