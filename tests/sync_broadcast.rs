@@ -521,3 +521,15 @@ fn sender_new_starts_without_receivers() {
     assert_eq!(tx.send(2), Ok(1));
     assert_eq!(rx.try_recv(), Ok(2));
 }
+
+#[test]
+fn receivers_count_the_senders() {
+    let (tx, rx) = waitrt::sync::broadcast::channel::<u8>(2);
+    let weak = tx.downgrade();
+    let tx2 = tx.clone();
+    assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (2, 1));
+    drop((tx, tx2));
+    assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (0, 1));
+    drop(weak);
+    assert_eq!(rx.sender_weak_count(), 0);
+}

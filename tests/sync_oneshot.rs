@@ -293,3 +293,18 @@ fn poll_closed_wakes_the_last_pollers_waker() {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     assert!(tx.poll_closed(&mut cx).is_ready());
 }
+
+/// `is_empty`, as tokio's: true before a send, after the sender is dropped
+/// without one, and once the value was received.
+#[test]
+fn is_empty_says_whether_a_value_waits() {
+    let (tx, mut rx) = waitrt::sync::oneshot::channel();
+    assert!(rx.is_empty());
+    tx.send(1).unwrap();
+    assert!(!rx.is_empty());
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert!(rx.is_empty());
+    let (tx, rx) = waitrt::sync::oneshot::channel::<u8>();
+    drop(tx);
+    assert!(rx.is_empty());
+}

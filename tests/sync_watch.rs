@@ -400,3 +400,12 @@ fn a_wait_for_loop_on_a_satisfied_predicate_yields() {
         other.await.unwrap();
     });
 }
+
+#[test]
+fn sender_count_counts_the_clones() {
+    let (tx, _rx) = watch::channel(0u8);
+    let tx2 = tx.clone();
+    assert_eq!((tx.sender_count(), tx2.sender_count()), (2, 2));
+    drop(tx2);
+    assert_eq!(tx.sender_count(), 1);
+}

@@ -340,6 +340,20 @@ impl<T> Inner<T> {
         None
     }
 
+    /// Whether a value is there for the receiver to take.
+    fn has_value(&self) -> bool {
+        if self.state.load(Ordering::Acquire) & COMPLETE == 0 {
+            return false;
+        }
+        // SAFETY: as in `take`: `COMPLETE` was read with acquire and the
+        // sender never touches the cell again; the receiver takes the
+        // value only through `&mut`, so nothing writes it during this read
+        // (made through `&Receiver`).
+        #[allow(unsafe_code)]
+        let there = unsafe { (*self.value.get()).is_some() };
+        there
+    }
+
     /// [`take`](Self::take) on the word now.
     fn try_take(&self) -> Option<Result<T, RecvError>> {
         self.take(self.state.load(Ordering::Acquire))
@@ -587,6 +601,25 @@ impl<T> Receiver<T> {
     /// Whether the value (or the error) was already handed out.
     pub fn is_terminated(&self) -> bool {
         self.done
+    }
+
+    /// Whether no value is there to receive: none was sent yet, the sender
+    /// was dropped without one, or it was already received. As tokio's:
+    /// an empty receiver is not necessarily safe to poll (it may have
+    /// handed its value out already; see [`is_terminated`](Self::is_terminated)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = waitrt::sync::oneshot::channel();
+    /// assert!(rx.is_empty());
+    /// tx.send(0).unwrap();
+    /// assert!(!rx.is_empty());
+    /// assert_eq!(rx.try_recv(), Ok(0));
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.done || !self.inner.has_value()
     }
 
     /// Waits from a plain thread (kernel: `wait_for_completion` in a

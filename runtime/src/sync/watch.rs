@@ -337,6 +337,21 @@ impl<T> Sender<T> {
         self.shared.receivers.load(SeqCst)
     }
 
+    /// How many senders exist, this one included. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::watch::channel(0);
+    /// let other = tx.clone();
+    /// assert_eq!((tx.sender_count(), other.sender_count()), (2, 2));
+    /// drop(other);
+    /// assert_eq!(tx.sender_count(), 1);
+    /// ```
+    pub fn sender_count(&self) -> usize {
+        self.shared.senders.load(SeqCst)
+    }
+
     /// Whether no receiver is left.
     ///
     /// # Examples

@@ -390,6 +390,31 @@ impl<T> Receiver<T> {
     pub fn same_channel(&self, other: &Self) -> bool {
         std::sync::Arc::ptr_eq(&self.shared, &other.shared)
     }
+
+    /// How many [`Sender`](super::Sender)s of this channel exist. As
+    /// tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = waitrt::sync::broadcast::channel::<u8>(4);
+    /// let _weak = tx.downgrade();
+    /// let _tx2 = tx.clone();
+    /// assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (2, 1));
+    /// ```
+    pub fn sender_strong_count(&self) -> usize {
+        self.shared.senders.load(SeqCst)
+    }
+
+    /// How many [`WeakSender`](super::WeakSender)s of this channel exist.
+    /// As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// See [`sender_strong_count`](Self::sender_strong_count).
+    pub fn sender_weak_count(&self) -> usize {
+        self.shared.weak_senders.load(SeqCst)
+    }
 }
 
 impl<T> Drop for Receiver<T> {
