@@ -960,3 +960,235 @@ fn public_types_are_send_sync_unpin() {
     send_sync(&otx);
     send_unpin(&orx);
 }
+
+// ===== reserve_many =====
+
+#[test]
+fn reserve_many_reserves_together_and_gives_back_the_rest() {
+    support::run_on("reserve_many_basics", None, |rt| {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<u8>(4);
+            // More than the channel has: an error at once, as tokio's.
+            assert!(tx.reserve_many(5).await.is_err());
+            assert!(matches!(
+                tx.try_reserve_many(5),
+                Err(TrySendError::Full(()))
+            ));
+            assert_eq!(tx.reserve_many(0).await.unwrap().len(), 0);
+            let mut permits = tx.reserve_many(3).await.unwrap();
+            assert_eq!((permits.len(), tx.capacity()), (3, 1));
+            assert!(matches!(
+                tx.try_reserve_many(2),
+                Err(TrySendError::Full(()))
+            ));
+            permits.next().unwrap().send(1);
+            drop(permits); // the two not handed out come free
+            assert_eq!(tx.capacity(), 3);
+            let permits = tx.try_reserve_many(3).unwrap();
+            assert_eq!(tx.capacity(), 0);
+            for (i, permit) in permits.enumerate() {
+                permit.send(2 + i as u8);
+            }
+            for want in 1..=4 {
+                assert_eq!(rx.recv().await, Some(want));
+            }
+            rx.close();
+            assert!(tx.reserve_many(1).await.is_err());
+            assert!(tx.reserve_many(0).await.is_err());
+            assert!(matches!(
+                tx.try_reserve_many(0),
+                Err(TrySendError::Closed(()))
+            ));
+            assert_eq!(rx.recv().await, None);
+        });
+    });
+}
+
+/// A `reserve_many` waiting for slots is served before the senders that
+/// came after it, though slots come free one at a time: a later `send`
+/// waits until the reservation has all it asked for.
+#[test]
+fn reserve_many_is_not_overtaken_by_later_senders() {
+    let (tx, mut rx) = mpsc::channel::<u32>(3);
+    for i in 0..3 {
+        tx.try_send(i).unwrap();
+    }
+    let mut many = task::spawn(tx.reserve_many(3));
+    assert_pending!(many.poll());
+    let mut later = task::spawn(tx.send(99));
+    assert_pending!(later.poll());
+    let mut permits = None;
+    for want in 0..3 {
+        assert_eq!(rx.try_recv(), Ok(want));
+        // Poll both as an executor would after the wake; the later sender
+        // gets nothing while the reservation is short.
+        if later.is_woken() {
+            assert_pending!(later.poll());
+        }
+        if let Poll::Ready(res) = many.poll() {
+            permits = Some(res.unwrap());
+        }
+        assert!(
+            tx.try_send(7).is_err(),
+            "a slot owed to reserve_many went elsewhere"
+        );
+    }
+    let permits = permits.expect("reserve_many was served");
+    assert_eq!(permits.len(), 3);
+    assert_pending!(later.poll());
+    drop(permits);
+    assert!(later.is_woken());
+    assert_ready!(later.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(99));
+}
+
+/// A `reserve_many` dropped while it waits in line gives back the slots it
+/// took, and the sender waiting behind it gets them.
+#[test]
+fn a_dropped_reserve_many_gives_back_what_it_took() {
+    let (tx, mut rx) = mpsc::channel::<u32>(3);
+    for i in 0..3 {
+        tx.try_send(i).unwrap();
+    }
+    let mut many = task::spawn(tx.reserve_many(3));
+    assert_pending!(many.poll());
+    let mut later = task::spawn(tx.send(99));
+    assert_pending!(later.poll());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_pending!(many.poll());
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_pending!(many.poll()); // it holds two of three
+    assert_eq!(tx.capacity(), 0);
+    drop(many);
+    assert_eq!(tx.capacity(), 2);
+    assert!(later.is_woken());
+    assert_ready!(later.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Ok(99));
+    assert_eq!(tx.capacity(), 3);
+}
+
+/// Several `reserve_many` (some dropped after a `Pending` poll) and plain
+/// senders on a small channel: every message whose send or permit
+/// succeeded arrives once, nothing hangs, and every slot comes back.
+async fn many_and_single_senders(cap: usize) {
+    let (tx, mut rx) = mpsc::channel::<usize>(cap);
+    let mut tasks = Vec::new();
+    for s in 0..3 {
+        let tx = tx.clone();
+        tasks.push(waitrt::spawn(async move {
+            let mut rng = Rng(0x51_7cc1 + s as u64);
+            let mut sent = 0;
+            for round in 0..4 {
+                let n = 1 + (s + round) % cap;
+                let mut fut = pin!(tx.reserve_many(n));
+                let permits = match poll!(fut.as_mut()) {
+                    Poll::Ready(res) => res.unwrap(),
+                    Poll::Pending if rng.one_in(3) => continue, // dropped in line
+                    Poll::Pending => fut.await.unwrap(),
+                };
+                for permit in permits {
+                    permit.send(s);
+                    sent += 1;
+                }
+            }
+            sent
+        }));
+    }
+    for s in 3..5 {
+        let tx = tx.clone();
+        tasks.push(waitrt::spawn(async move {
+            for _ in 0..4 {
+                tx.send(s).await.unwrap();
+            }
+            4
+        }));
+    }
+    drop(tx);
+    let mut got = 0;
+    while rx.recv().await.is_some() {
+        got += 1;
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.unwrap();
+    }
+    assert_eq!(got, sent);
+    assert_eq!(rx.capacity(), cap, "a slot was not given back");
+}
+
+#[test]
+fn reserve_many_with_other_senders_under_the_toolkit() {
+    both("many_and_single_senders", || many_and_single_senders(2));
+}
+
+// ===== tokio's other methods =====
+
+#[test]
+fn receivers_count_the_senders() {
+    let (tx, rx) = mpsc::channel::<u8>(1);
+    let weak = tx.downgrade();
+    let tx2 = tx.clone();
+    assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (2, 1));
+    drop((tx, tx2));
+    assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (0, 1));
+    drop(weak);
+    assert_eq!(rx.sender_weak_count(), 0);
+
+    let (utx, urx) = mpsc::unbounded_channel::<u8>();
+    let _weak = utx.downgrade();
+    assert_eq!((urx.sender_strong_count(), urx.sender_weak_count()), (1, 1));
+}
+
+#[test]
+fn owned_permits_name_their_channel() {
+    let (tx, _rx) = mpsc::channel::<u8>(2);
+    let (other, _other_rx) = mpsc::channel::<u8>(2);
+    let a = tx.clone().try_reserve_owned().unwrap();
+    let b = tx.clone().try_reserve_owned().unwrap();
+    let c = other.clone().try_reserve_owned().unwrap();
+    assert!(a.same_channel(&b) && !a.same_channel(&c));
+    assert!(a.same_channel_as_sender(&tx) && !c.same_channel_as_sender(&tx));
+}
+
+/// `blocking_recv_many` on a plain thread: what is there (up to the
+/// limit), waiting while nothing is, and 0 at the end.
+#[test]
+fn blocking_recv_many_takes_what_is_there_and_waits() {
+    support::watchdog("blocking_recv_many", support::WATCHDOG, || {
+        let (tx, mut rx) = mpsc::channel::<u32>(4);
+        let (utx, mut urx) = mpsc::unbounded_channel::<u32>();
+        let senders = std::thread::spawn(move || {
+            for i in 0..100 {
+                tx.blocking_send(i).unwrap();
+                utx.send(i).unwrap();
+            }
+        });
+        let (mut got, mut ugot) = (Vec::new(), Vec::new());
+        loop {
+            let n = rx.blocking_recv_many(&mut got, 3);
+            assert!(n <= 3);
+            if n == 0 {
+                break;
+            }
+        }
+        while urx.blocking_recv_many(&mut ugot, 7) > 0 {}
+        senders.join().unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        assert_eq!(ugot, got);
+        assert_eq!(rx.blocking_recv_many(&mut got, 0), 0);
+    });
+}
+
+#[test]
+fn blocking_recv_many_inside_a_runtime_panics() {
+    let rt = support::build(None);
+    let res = rt.block_on(async {
+        waitrt::spawn(async {
+            let (_tx, mut rx) = mpsc::channel::<u8>(1);
+            rx.blocking_recv_many(&mut Vec::new(), 1)
+        })
+        .await
+    });
+    assert!(res.unwrap_err().is_panic());
+}

@@ -39,11 +39,14 @@
 //!   dropped (cancelled, timed out, interrupted) hands the slot to the
 //!   next. A sender arriving while a slot is free takes it at once, even
 //!   with older senders still waking up (the kernel's and `std`'s
-//!   choice: no convoy).
+//!   choice: no convoy). A [`reserve_many`](Sender::reserve_many) short of
+//!   slots after its turn joins a line that every slot freed from then on
+//!   goes to first: no later sender overtakes it.
 //! - **Cancel safety.** A dropped `recv` loses no message; a dropped
 //!   `send` sends nothing (its value is dropped with it) and gives its
-//!   place away; a dropped `reserve` reserves nothing, and a dropped
-//!   [`Permit`] frees its slot.
+//!   place away; a dropped `reserve` (or `reserve_many`, which gives back
+//!   the slots it took in line) reserves nothing, and a dropped
+//!   [`Permit`] (or [`PermitIterator`]) frees its slots.
 //! - **Budget.** Every completed `send`, `reserve` or `recv` spends a unit
 //!   of the task's cooperative budget, so a loop over a channel that is
 //!   never empty (or never full) still lets other tasks run.
@@ -70,6 +73,6 @@ pub mod error;
 mod rx;
 mod unbounded;
 
-pub use bounded::{channel, OwnedPermit, Permit, Receiver, Sender, WeakSender};
+pub use bounded::{channel, OwnedPermit, Permit, PermitIterator, Receiver, Sender, WeakSender};
 pub use rx::Recv;
 pub use unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};

@@ -1,5 +1,5 @@
 //! The bounded channel: [`Sender`], [`Receiver`], [`Permit`],
-//! [`OwnedPermit`], [`WeakSender`].
+//! [`PermitIterator`], [`OwnedPermit`], [`WeakSender`].
 
 use std::fmt;
 use std::future::Future;
@@ -69,6 +69,14 @@ pub struct WeakSender<T> {
 /// or wait. Dropping it unused frees the slot (and wakes a waiting sender).
 pub struct Permit<'a, T> {
     chan: &'a Chan<T>,
+}
+
+/// Slots reserved together by [`Sender::reserve_many`] or
+/// [`Sender::try_reserve_many`]: each [`next`](Iterator::next) hands out
+/// one as a [`Permit`]. Dropping it frees the slots not yet handed out.
+pub struct PermitIterator<'a, T> {
+    chan: &'a Chan<T>,
+    n: usize,
 }
 
 /// A slot reserved by [`Sender::reserve_owned`], owning its sender.
@@ -406,6 +414,107 @@ impl<T> Sender<T> {
         }
     }
 
+    /// Waits for `n` slots and reserves them together: the
+    /// [`PermitIterator`] then hands out `n` [`Permit`]s. As tokio's.
+    ///
+    /// Fair with the other senders: it waits for a turn as any sender
+    /// does (FIFO), and if fewer than `n` slots are free then, it joins a
+    /// line of such reservations that the slots freed from then on go to
+    /// first (the oldest first, each slot to the front until it has all
+    /// it asked for), so neither a later `send` nor a later `reserve_many`
+    /// overtakes it. `n == 0` completes at once with no permit.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] if the receiver is gone, or if `n` exceeds
+    /// [`max_capacity`](Self::max_capacity) (it could never be served;
+    /// tokio's behaviour).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes reserves nothing: the slots
+    /// it had taken in line are given back (to the next in line and the
+    /// other senders), and a turn announced to it goes to the next waiting
+    /// sender. Dropping the iterator frees the slots not yet handed out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(2);
+    ///     let mut permits = tx.reserve_many(2).await.unwrap();
+    ///     assert!(tx.try_send(0).is_err()); // both slots are taken
+    ///     permits.next().unwrap().send(1);
+    ///     permits.next().unwrap().send(2);
+    ///     assert!(permits.next().is_none());
+    ///     assert_eq!(rx.recv().await, Some(1));
+    ///     assert_eq!(rx.recv().await, Some(2));
+    ///     assert!(tx.reserve_many(3).await.is_err()); // more than the channel has
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn reserve_many(
+        &self,
+        n: usize,
+    ) -> impl Future<Output = Result<PermitIterator<'_, T>, SendError<()>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            if n > self.max_capacity() {
+                return Err(SendError(()));
+            }
+            if n == 0 {
+                if self.is_closed() {
+                    return Err(SendError(()));
+                }
+                return Ok(PermitIterator {
+                    chan: &self.chan,
+                    n,
+                });
+            }
+            match self.chan.reserve_many(n, site).await {
+                Ok(()) => Ok(PermitIterator {
+                    chan: &self.chan,
+                    n,
+                }),
+                Err(_) => Err(SendError(())),
+            }
+        }
+    }
+
+    /// Reserves `n` slots together if that many are free for a sender now
+    /// (slots owed to a [`reserve_many`](Self::reserve_many) waiting in
+    /// line are not). As tokio's.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if fewer are free, or if `n` exceeds
+    /// [`max_capacity`](Self::max_capacity); [`TrySendError::Closed`] if
+    /// the receiver is gone (for `n == 0` too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(3);
+    /// let permits = tx.try_reserve_many(2).unwrap();
+    /// assert_eq!(permits.len(), 2);
+    /// assert!(tx.try_reserve_many(2).is_err()); // one slot left
+    /// drop(permits); // frees both
+    /// assert!(tx.try_reserve_many(3).is_ok());
+    /// assert!(tx.try_reserve_many(4).is_err()); // more than the channel has
+    /// ```
+    pub fn try_reserve_many(&self, n: usize) -> Result<PermitIterator<'_, T>, TrySendError<()>> {
+        if n > self.max_capacity() {
+            return Err(TrySendError::Full(()));
+        }
+        self.chan.try_reserve_many(n)?;
+        Ok(PermitIterator {
+            chan: &self.chan,
+            n,
+        })
+    }
+
     /// [`reserve`](Self::reserve) with a permit that owns the sender (for
     /// moving into another task).
     ///
@@ -678,6 +787,42 @@ impl<T> fmt::Debug for Permit<'_, T> {
     }
 }
 
+// ===== impl PermitIterator =====
+
+impl<'a, T> Iterator for PermitIterator<'a, T> {
+    type Item = Permit<'a, T>;
+
+    fn next(&mut self) -> Option<Permit<'a, T>> {
+        if self.n == 0 {
+            return None;
+        }
+        self.n -= 1;
+        Some(Permit { chan: self.chan })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.n, Some(self.n))
+    }
+}
+
+impl<T> ExactSizeIterator for PermitIterator<'_, T> {}
+
+impl<T> std::iter::FusedIterator for PermitIterator<'_, T> {}
+
+impl<T> Drop for PermitIterator<'_, T> {
+    fn drop(&mut self) {
+        self.chan.release_many(self.n);
+    }
+}
+
+impl<T> fmt::Debug for PermitIterator<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PermitIterator")
+            .field("remaining", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
 // ===== impl OwnedPermit =====
 
 impl<T> OwnedPermit<T> {
@@ -693,6 +838,39 @@ impl<T> OwnedPermit<T> {
         let sender = self.sender.take().expect("permit used twice");
         sender.chan.release();
         sender
+    }
+
+    /// Whether both permits reserve slots of the same channel. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(2);
+    /// let a = tx.clone().try_reserve_owned().unwrap();
+    /// let b = tx.clone().try_reserve_owned().unwrap();
+    /// assert!(a.same_channel(&b));
+    /// ```
+    pub fn same_channel(&self, other: &Self) -> bool {
+        match (&self.sender, &other.sender) {
+            (Some(a), Some(b)) => a.same_channel(b),
+            _ => false,
+        }
+    }
+
+    /// Whether this permit reserves a slot of `sender`'s channel. As
+    /// tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = waitrt::sync::mpsc::channel::<u8>(1);
+    /// let (other, _other_rx) = waitrt::sync::mpsc::channel::<u8>(1);
+    /// let permit = tx.clone().try_reserve_owned().unwrap();
+    /// assert!(permit.same_channel_as_sender(&tx));
+    /// assert!(!permit.same_channel_as_sender(&other));
+    /// ```
+    pub fn same_channel_as_sender(&self, sender: &Sender<T>) -> bool {
+        self.sender.as_ref().is_some_and(|s| s.same_channel(sender))
     }
 }
 
@@ -879,6 +1057,35 @@ impl<T> Receiver<T> {
         self.rx.blocking_recv()
     }
 
+    /// [`recv_many`](Self::recv_many) from a plain thread: blocks it while
+    /// the channel is empty, then moves up to `limit` messages into
+    /// `buffer` (appended); how many (0 only when `limit` is 0 or the
+    /// channel has ended). As tokio's.
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a runtime's tasks (it would stall them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = waitrt::sync::mpsc::channel(8);
+    /// let thread = std::thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     while rx.blocking_recv_many(&mut got, 2) > 0 {}
+    ///     got
+    /// });
+    /// for i in 0..5 {
+    ///     tx.blocking_send(i).unwrap();
+    /// }
+    /// drop(tx); // the loop ends once the channel has
+    /// assert_eq!(thread.join().unwrap(), [0, 1, 2, 3, 4]);
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        self.rx.blocking_recv_many(buffer, limit)
+    }
+
     /// Receives a message if one is buffered.
     ///
     /// # Errors
@@ -938,6 +1145,29 @@ impl<T> Receiver<T> {
     /// The slots the channel was created with.
     pub fn max_capacity(&self) -> usize {
         self.rx.chan.max_capacity()
+    }
+
+    /// Live senders of this channel (weak ones not counted). As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = waitrt::sync::mpsc::channel::<u8>(1);
+    /// let _weak = tx.downgrade();
+    /// let _other = tx.clone();
+    /// assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (2, 1));
+    /// ```
+    pub fn sender_strong_count(&self) -> usize {
+        self.rx.sender_strong_count()
+    }
+
+    /// Live weak senders of this channel. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// See [`sender_strong_count`](Self::sender_strong_count).
+    pub fn sender_weak_count(&self) -> usize {
+        self.rx.sender_weak_count()
     }
 
     /// Polls for the next message (for hand-written futures): the

@@ -99,6 +99,26 @@
 //! for good: `a_woken_sender_that_is_not_polled_holds_up_no_other` in
 //! `tests/sync_mpsc.rs`.
 //!
+//! # Reserving many slots
+//!
+//! `reserve_many(n)` first waits for a turn as any sender does (an
+//! exclusive waiter on `tx_wait`, `take_turn`): all `n` slots if that many
+//! are free for a sender, else, with at least one free, a place in the
+//! *line* (`State::line`, oldest first, each place with the slots it holds,
+//! counted in `reserved`, and those it still waits for, counted in
+//! `owed`). From then on it waits on `many_wait`, non-exclusive, and only
+//! the line's front acts: its condition takes every free slot it still
+//! waits for (`take_in_line`). Every other sender sees the slots owed to
+//! the line as taken (`taken()`): a later `send` or `reserve_many` does not
+//! overtake it, the kernel's FIFO semaphore (`__down`/`__up`) with
+//! counts instead of one. Each freed slot wakes `many_wait` as well as a
+//! sleeping sender (`wake_tx`), so a front that is not polled holds up no
+//! sender for slots beyond what the line is owed; a sender woken for a
+//! slot the line then took waits again. A place that is served, dropped or
+//! closed (`Place`'s drop gives back what it held) calls `pass_on`: a
+//! barrier, then the next in line and as many senders as slots are free
+//! beyond the line's owed ones are woken.
+//!
 //! # Conditions with side effects, and the toolkit's probe
 //!
 //! A sender's condition takes its slot, so that a wake and the slot it
@@ -131,6 +151,9 @@ pub(super) struct Chan<T> {
     /// The receiver's kernel-family and blocking waits.
     rx_wait: WaitQueue,
     tx_wait: WaitQueue,
+    /// The many-reservers in line (non-exclusive: each one's condition
+    /// acts only at the front).
+    many_wait: WaitQueue,
     closed_wait: WaitQueue,
     /// Live senders (not counting weak ones).
     senders: AtomicUsize,
@@ -154,6 +177,29 @@ struct State<T> {
     rx_closed: bool,
     rx_dropped: bool,
     tx_gone: bool,
+    /// The many-reservers in line, oldest first (see "Reserving many
+    /// slots"); `owed` is what they still wait for, all together.
+    line: VecDeque<InLine>,
+    owed: usize,
+    next_ticket: u64,
+}
+
+/// A many-reserver in line: its ticket, the slots it holds so far (counted
+/// in `reserved`) and those it still waits for (counted in `owed`).
+struct InLine {
+    ticket: u64,
+    got: usize,
+    left: usize,
+}
+
+/// How a many-reserver's wait for its turn ended.
+enum Turn {
+    /// It took all its slots at once.
+    Done,
+    /// It joined the line with this ticket.
+    InLine(u64),
+    /// The receiver is gone.
+    Closed,
 }
 
 /// How a wait for a slot ended without one.
@@ -201,10 +247,14 @@ impl<T> Chan<T> {
                     rx_closed: false,
                     rx_dropped: false,
                     tx_gone: false,
+                    line: VecDeque::new(),
+                    owed: 0,
+                    next_ticket: 0,
                 },
             ),
             rx_wait: WaitQueue::named("mpsc_recv"),
             tx_wait: WaitQueue::named("mpsc_send"),
+            many_wait: WaitQueue::named("mpsc_reserve_many"),
             closed_wait: WaitQueue::named("mpsc_closed"),
             senders: AtomicUsize::new(1),
             delivered: AtomicUsize::new(0),
@@ -239,6 +289,13 @@ impl<T> Chan<T> {
             .rx_taken
             .wrapping_sub(self.delivered.load(Ordering::Relaxed));
         state.buf.len() + state.reserved + batched
+    }
+
+    /// Slots a sender other than the line's front cannot take: those
+    /// [`used`](Self::used), and those owed to the line of many-reservers
+    /// (see "Reserving many slots").
+    fn taken(&self, state: &State<T>) -> usize {
+        self.used(state).saturating_add(state.owed)
     }
 
     /// Messages in the ring (the receiver adds its batch).
@@ -308,7 +365,7 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(()));
         }
-        if self.used(&state) >= self.cap {
+        if self.taken(&state) >= self.cap {
             return Err(TrySendError::Full(()));
         }
         state.reserved += 1;
@@ -322,7 +379,7 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(value));
         }
-        if self.is_bounded() && self.used(&state) >= self.cap {
+        if self.is_bounded() && self.taken(&state) >= self.cap {
             return Err(TrySendError::Full(value));
         }
         state.buf.push_back(value);
@@ -373,8 +430,16 @@ impl<T> Chan<T> {
 
     /// Gives back a slot reserved earlier and never used.
     pub(super) fn release(&self) {
+        self.release_many(1);
+    }
+
+    /// Gives back `n` slots reserved earlier and never used.
+    pub(super) fn release_many(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
         let mut state = self.lock();
-        state.reserved -= 1;
+        state.reserved -= n;
         // `recv` after `close` ends when the last permit goes unused.
         let last = state.rx_closed && state.reserved == 0 && state.buf.is_empty();
         if last {
@@ -382,7 +447,7 @@ impl<T> Chan<T> {
         } else {
             drop(state);
         }
-        self.wake_tx(1);
+        self.wake_tx(n);
         if last {
             self.wake_rx_queue();
         }
@@ -390,7 +455,7 @@ impl<T> Chan<T> {
 
     fn slot_free_or_closed(&self) -> bool {
         let state = self.lock();
-        state.rx_closed || self.used(&state) < self.cap
+        state.rx_closed || self.taken(&state) < self.cap
     }
 
     /// The condition of a sender waiting for a slot: takes one (`got =
@@ -480,6 +545,165 @@ impl<T> Chan<T> {
         outcome(got, res)
     }
 
+    // ----- senders: many slots at once -----
+
+    /// Takes `n` slots if that many are free for a sender now (the line's
+    /// owed slots are not: see "Reserving many slots").
+    pub(super) fn try_reserve_many(&self, n: usize) -> Result<(), TrySendError<()>> {
+        let mut state = self.lock();
+        if state.rx_closed {
+            return Err(TrySendError::Closed(()));
+        }
+        if n > self.cap - self.taken(&state).min(self.cap) {
+            return Err(TrySendError::Full(()));
+        }
+        state.reserved += n;
+        Ok(())
+    }
+
+    /// Sleeps for `n` slots (`0 < n <= cap`); `Ok` means they are reserved
+    /// for the caller. First a turn as any sender has one (an exclusive
+    /// waiter on `tx_wait`), then, unless that many were free, a place in
+    /// the line (see "Reserving many slots"). Dropped, it gives back what
+    /// it took.
+    pub(super) async fn reserve_many(
+        &self,
+        n: usize,
+        site: &'static Location<'static>,
+    ) -> Result<(), SlotFail<Closed>> {
+        waitq::hook::acquire_point(&self.tx_wait); // see `send_now`
+        let mut turn = None;
+        let res = self
+            .tx_wait
+            .wait_event_exclusive(|| {
+                if turn.is_some() {
+                    return true;
+                }
+                fence(Ordering::SeqCst); // as in `slot_cond`
+                if waitq::hook::is_probing() {
+                    let state = self.lock();
+                    return state.rx_closed || self.taken(&state) < self.cap;
+                }
+                turn = self.take_turn(n);
+                turn.is_some()
+            })
+            .at(site)
+            .await;
+        let ticket = match (turn, res) {
+            (Some(Turn::Done), _) => return Ok(()),
+            (Some(Turn::InLine(ticket)), _) => ticket,
+            (Some(Turn::Closed), _) | (None, _) => return Err(SlotFail::Closed),
+        };
+        // In line: a dropped future (or the close) gives back what it took.
+        let mut place = Place {
+            chan: self,
+            ticket: Some(ticket),
+        };
+        let mut served = false;
+        let _ = self
+            .many_wait
+            .wait_event(|| {
+                if served {
+                    return true;
+                }
+                fence(Ordering::SeqCst); // as in `slot_cond`
+                if waitq::hook::is_probing() {
+                    let state = self.lock();
+                    let front = state.line.front().map(|p| p.ticket);
+                    return state.rx_closed
+                        || (front == Some(ticket) && self.used(&state) < self.cap);
+                }
+                match self.take_in_line(ticket) {
+                    Some(done) => {
+                        served = done;
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .at(site)
+            .await;
+        if !served {
+            return Err(SlotFail::Closed); // `place` gives back what it took
+        }
+        place.ticket = None;
+        // The slots free beyond ours go on: to the next in line, and to
+        // the other senders (after a barrier: see `Place::drop`).
+        self.pass_on();
+        Ok(())
+    }
+
+    /// A many-reserver's turn among the senders: all `n` slots if free,
+    /// else (with at least one free for a sender) a place in the line.
+    /// `None`: no slot free, wait for one.
+    fn take_turn(&self, n: usize) -> Option<Turn> {
+        let mut state = self.lock();
+        if state.rx_closed {
+            return Some(Turn::Closed);
+        }
+        let taken = self.taken(&state);
+        if taken >= self.cap {
+            return None;
+        }
+        if self.cap - taken >= n {
+            state.reserved += n;
+            return Some(Turn::Done);
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.line.push_back(InLine {
+            ticket,
+            got: 0,
+            left: n,
+        });
+        state.owed += n;
+        Some(Turn::InLine(ticket))
+    }
+
+    /// In line with `ticket`: at the front, takes the free slots it still
+    /// waits for. `Some(true)`: it has them all and left the line;
+    /// `Some(false)`: the receiver is gone; `None`: wait on.
+    fn take_in_line(&self, ticket: u64) -> Option<bool> {
+        let mut state = self.lock();
+        if state.rx_closed {
+            return Some(false);
+        }
+        let free = self.cap - self.used(&state).min(self.cap);
+        let front = state.line.front_mut()?;
+        if front.ticket != ticket || free == 0 {
+            return None;
+        }
+        let k = free.min(front.left);
+        front.got += k;
+        front.left -= k;
+        let done = front.left == 0;
+        if done {
+            state.line.pop_front();
+        }
+        state.reserved += k;
+        state.owed -= k;
+        done.then_some(true)
+    }
+
+    /// After the line changed (its front served or gone): wakes the next
+    /// in line, and as many senders as slots are free beyond what the line
+    /// is owed. The barrier pairs with `hand_out`'s: a slot it freed is
+    /// either seen here or its wake found the line.
+    fn pass_on(&self) {
+        fence(Ordering::SeqCst);
+        let (next, free) = {
+            let state = self.lock();
+            let free = self.cap - self.taken(&state).min(self.cap);
+            (!state.line.is_empty(), free)
+        };
+        if next && self.many_wait.waitqueue_active_after_barrier() {
+            self.many_wait.wake_up();
+        }
+        if free > 0 && self.tx_wait.waitqueue_active_after_barrier() {
+            self.tx_wait.wake_up_nr(free);
+        }
+    }
+
     pub(super) async fn closed(&self, site: &'static Location<'static>) {
         // Ends with `Closed` once the receiver closes `closed_wait`.
         let _ = self
@@ -499,8 +723,15 @@ impl<T> Chan<T> {
 
     /// `n` slots came free: wake that many sleeping senders.
     fn wake_tx(&self, n: usize) {
-        if self.is_bounded() && self.tx_wait.waitqueue_active_after_barrier() {
+        if !self.is_bounded() {
+            return;
+        }
+        if self.tx_wait.waitqueue_active_after_barrier() {
             self.tx_wait.wake_up_nr(n);
+        }
+        // The line's front takes freed slots first (its condition looks).
+        if self.many_wait.waitqueue_active_after_barrier() {
+            self.many_wait.wake_up();
         }
     }
 
@@ -830,6 +1061,30 @@ impl<T> Chan<T> {
         }
     }
 
+    /// [`blocking_recv`](Self::blocking_recv) of up to `limit` messages
+    /// into `out`: the batch, then the ring, sleeping on `rx_wait` while
+    /// both are empty. 0 only for `limit == 0` or at the end.
+    pub(super) fn blocking_recv_many(
+        &self,
+        local: &mut VecDeque<T>,
+        out: &mut Vec<T>,
+        limit: usize,
+    ) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        loop {
+            match self.try_recv_many(local, out, limit) {
+                Ok(n) => return n,
+                Err(TryRecvError::Disconnected) => return 0,
+                Err(TryRecvError::Empty) => {}
+            }
+            // Ends on a message or the end (the last sender closes the
+            // queue): either way the take above decides.
+            let _ = self.rx_wait.blocking_wait_event(|| self.recv_ready());
+        }
+    }
+
     /// After a receiver's wait: `Some(message or None at the end)`, `None`
     /// to wait again; the wait's own error unless it was the close.
     fn after_wait<E: WaitErr>(
@@ -864,6 +1119,7 @@ impl<T> Chan<T> {
         state.rx_closed = true;
         drop(state);
         self.tx_wait.close();
+        self.many_wait.close();
         self.closed_wait.close();
     }
 
@@ -876,8 +1132,41 @@ impl<T> Chan<T> {
         let buf = std::mem::take(&mut state.buf);
         drop(state);
         self.tx_wait.close();
+        self.many_wait.close();
         self.closed_wait.close();
         drop(buf);
+    }
+}
+
+/// A many-reserver's place in the line while it waits there: dropped
+/// (the future cancelled, or the receiver gone) it leaves the line and
+/// gives back the slots it took.
+struct Place<'a, T> {
+    chan: &'a Chan<T>,
+    /// `None` once served.
+    ticket: Option<u64>,
+}
+
+impl<T> Drop for Place<'_, T> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else { return };
+        let chan = self.chan;
+        let mut state = chan.lock();
+        let Some(at) = state.line.iter().position(|p| p.ticket == ticket) else {
+            return;
+        };
+        let place = state.line.remove(at).expect("found above");
+        state.owed -= place.left;
+        state.reserved -= place.got;
+        // `recv` after `close` ends when the last reserved slot goes unused.
+        let last = state.rx_closed && state.reserved == 0 && state.buf.is_empty();
+        if last {
+            state.wake_up();
+            chan.wake_rx_queue();
+        } else {
+            drop(state);
+        }
+        chan.pass_on();
     }
 }
 

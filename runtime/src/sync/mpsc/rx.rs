@@ -141,6 +141,23 @@ impl<T> Rx<T> {
         self.chan.blocking_recv(batch(&mut self.local))
     }
 
+    #[track_caller]
+    pub(super) fn blocking_recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        crate::sync::assert_blocking_allowed("blocking_recv_many");
+        self.chan
+            .blocking_recv_many(batch(&mut self.local), buffer, limit)
+    }
+
+    /// Live senders (weak ones not counted).
+    pub(super) fn sender_strong_count(&self) -> usize {
+        self.chan.strong_count()
+    }
+
+    /// Live weak senders.
+    pub(super) fn sender_weak_count(&self) -> usize {
+        self.chan.weak_count()
+    }
+
     /// Messages waiting: the ring's and the batch's.
     pub(super) fn len(&self) -> usize {
         let batched = self

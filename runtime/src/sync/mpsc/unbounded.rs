@@ -312,6 +312,30 @@ impl<T> UnboundedReceiver<T> {
         self.rx.blocking_recv()
     }
 
+    /// See [`Receiver::blocking_recv_many`](super::Receiver::blocking_recv_many).
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a runtime's tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = waitrt::sync::mpsc::unbounded_channel();
+    /// for i in 0..3 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// let mut got = Vec::new();
+    /// assert_eq!(rx.blocking_recv_many(&mut got, 8), 3);
+    /// drop(tx);
+    /// assert_eq!(rx.blocking_recv_many(&mut got, 8), 0); // ended
+    /// assert_eq!(got, [0, 1, 2]);
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        self.rx.blocking_recv_many(buffer, limit)
+    }
+
     /// See [`Receiver::try_recv`](super::Receiver::try_recv).
     ///
     /// # Errors
@@ -339,6 +363,31 @@ impl<T> UnboundedReceiver<T> {
     /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Live senders of this channel (weak ones not counted). As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = waitrt::sync::mpsc::unbounded_channel::<u8>();
+    /// let weak = tx.downgrade();
+    /// drop(tx);
+    /// assert_eq!((rx.sender_strong_count(), rx.sender_weak_count()), (0, 1));
+    /// drop(weak);
+    /// assert_eq!(rx.sender_weak_count(), 0);
+    /// ```
+    pub fn sender_strong_count(&self) -> usize {
+        self.rx.sender_strong_count()
+    }
+
+    /// Live weak senders of this channel. As tokio's.
+    ///
+    /// # Examples
+    ///
+    /// See [`sender_strong_count`](Self::sender_strong_count).
+    pub fn sender_weak_count(&self) -> usize {
+        self.rx.sender_weak_count()
     }
 
     /// See [`Receiver::poll_recv`](super::Receiver::poll_recv).
