@@ -261,6 +261,17 @@ fn every_wait_is_listed_at_its_callers_line() {
         tx
     };
 
+    let tx = full_tx.clone();
+    case!(cases, rt, "mpsc Sender::reserve_many", tx.reserve_many(1));
+    let poll_many_rx = {
+        let (tx, mut rx) = mpsc::channel::<u8>(1);
+        case!(cases, rt, "mpsc Receiver::poll_recv_many", async move {
+            let mut got = Vec::new();
+            std::future::poll_fn(|cx| rx.poll_recv_many(cx, &mut got, 4)).await
+        });
+        tx
+    };
+
     // Locks and counters, each held by the test.
     let mutex = Arc::new(Mutex::new(0u8));
     let held = rt.block_on(mutex.clone().lock_owned());
@@ -375,7 +386,7 @@ fn every_wait_is_listed_at_its_callers_line() {
     drop((
         held, written, more, utx, otx2, otx3, empty_tx, full_tx, btx, wtx,
     ));
-    drop((btx_more, wtx_more, otx4, poll_fn_rx));
+    drop((btx_more, wtx_more, otx4, poll_fn_rx, poll_many_rx));
     rt.shutdown_timeout(WATCHDOG);
 }
 

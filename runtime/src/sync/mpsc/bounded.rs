@@ -1178,6 +1178,7 @@ impl<T> Receiver<T> {
     }
 
     /// Polls for up to `limit` messages; see [`recv_many`](Self::recv_many).
+    #[track_caller]
     pub fn poll_recv_many(
         &mut self,
         cx: &mut Context<'_>,

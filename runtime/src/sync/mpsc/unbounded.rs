@@ -397,6 +397,7 @@ impl<T> UnboundedReceiver<T> {
     }
 
     /// See [`Receiver::poll_recv_many`](super::Receiver::poll_recv_many).
+    #[track_caller]
     pub fn poll_recv_many(
         &mut self,
         cx: &mut Context<'_>,
