@@ -625,3 +625,76 @@ fn fs_types_are_send_sync_unpin() {
     send(&fs::read("x"));
     send(&fs::write("x", b""));
 }
+
+/// Out of file descriptors, an fs call's error is the bare OS error, so
+/// `raw_os_error()` names `EMFILE` (code that backs off on it reads that):
+/// it came wrapped with the path, its raw error gone. Runs in a child
+/// process (this binary again), whose descriptor limit it lowers.
+#[test]
+fn running_out_of_descriptors_keeps_the_os_error() {
+    if std::env::var_os("FS_EMFILE_CHILD").is_some() {
+        return emfile_child();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "running_out_of_descriptors_keeps_the_os_error",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FS_EMFILE_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > support::RT_LIMIT {
+            child.kill().unwrap();
+            panic!("the child hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("EMFILE KEPT"), "{text}");
+}
+
+fn emfile_child() {
+    let rt = waitrt::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Start the pool's thread while descriptors are left (nothing else
+    // in a job needs one).
+    rt.block_on(async { waitrt::spawn_blocking(|| ()).await })
+        .unwrap();
+    let limit = libc::rlimit {
+        rlim_cur: 64,
+        rlim_max: 64,
+    };
+    // SAFETY: a plain setrlimit(2) call with a valid struct, in this child.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(err) if err.raw_os_error() == Some(libc::EMFILE) => break,
+            Err(err) => panic!("{err}"),
+        }
+        assert!(held.len() <= 64, "the limit did not hold");
+    }
+    rt.block_on(async {
+        let err = fs::read("/dev/null").await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        let err = File::open("/dev/null").await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        // A path error still names its path.
+        drop(held.pop());
+        let err = fs::read("/no/such/file").await.unwrap_err();
+        assert!(err.to_string().contains("/no/such/file"), "{err}");
+    });
+    println!("EMFILE KEPT");
+}

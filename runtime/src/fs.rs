@@ -51,7 +51,11 @@
 //!   [`rename`], [`copy`], [`hard_link`] and [`symlink`]): `/tmp/x: No
 //!   such file or directory (os error 2)`. The OS error itself is the
 //!   error's [`source`](std::error::Error::source) (and is reached through
-//!   [`io::Error::get_ref`]). tokio returns the bare OS error.
+//!   [`io::Error::get_ref`]). tokio returns the bare OS error. The
+//!   exceptions are the errors that say nothing about the path, running
+//!   out of file descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`):
+//!   they come back bare, so `raw_os_error()` names them, as code that
+//!   backs off on `EMFILE` expects.
 //! - **Cancel safety.** A call that is dropped mid-way does not stop its
 //!   job: the operation (a `write`, a `remove_dir_all`) still runs to the
 //!   end on the pool; only its result is lost.
@@ -134,6 +138,14 @@ pub(crate) fn with_path(err: io::Error, path: &Path) -> io::Error {
 }
 
 fn with_paths(err: io::Error, paths: Paths) -> io::Error {
+    // Not about the path, and `raw_os_error()` must name them (an
+    // `io::Error::new` has none).
+    if matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    ) {
+        return err;
+    }
     io::Error::new(err.kind(), PathError { paths, source: err })
 }
 
