@@ -13,12 +13,13 @@
 mod support;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::poll;
+use futures::{poll, FutureExt};
 use support::{ms, panic_message, serial, Counter, Gate};
 use waitrt::sync::{SignalKind, WaitQueue};
 use waitrt::task::{yield_now, JoinSet};
@@ -874,7 +875,9 @@ rt_test! {
             let err = both.await.expect_err("a panicking destructor is a panic");
             assert!(err.is_panic(), "{err}");
             assert_eq!(drops.load(SeqCst), 3, "future and output dropped once each");
-            // Aborted while pending: dropped once, the handle says cancelled.
+            // Aborted while pending: dropped once, and the handle reports
+            // the destructor's panic (as tokio's; it said "cancelled", the
+            // payload lost, before rt_faults' test of it).
             let pending = PanicsOnDrop(drops.clone());
             let stuck = waitrt::spawn(async move {
                 let _pending = pending;
@@ -882,10 +885,54 @@ rt_test! {
             });
             yield_now().await;
             stuck.abort();
-            assert!(stuck.await.expect_err("aborted").is_cancelled());
+            assert!(stuck.await.expect_err("aborted").is_panic());
             // The runtime carries on, and nothing was dropped twice.
             assert_eq!(waitrt::spawn(async { 1 }).await.unwrap(), 1);
             assert_eq!(drops.load(SeqCst), 4);
+        });
+    }
+}
+
+rt_test! {
+    fn join_set_spawn_on_try_join_next_and_join_all(rt) {
+        // spawn_on and spawn_blocking_on from outside the runtime.
+        let mut set = JoinSet::new();
+        set.spawn_on(async { 1 }, rt.handle());
+        set.spawn_blocking_on(|| 2, rt.handle());
+        let mut got = rt.block_on(set.join_all());
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+
+        rt.block_on(async {
+            // try_join_next never waits: None while nothing finished.
+            let mut set = JoinSet::new();
+            assert!(set.try_join_next().is_none());
+            let gate = Gate::new();
+            let g = gate.clone();
+            set.spawn(async move {
+                g.wait().await;
+                7
+            });
+            assert!(set.try_join_next().is_none());
+            gate.open();
+            let mut done = None;
+            for _ in 0..10_000 {
+                if let Some(out) = set.try_join_next() {
+                    done = Some(out.unwrap());
+                    break;
+                }
+                yield_now().await;
+            }
+            assert_eq!(done, Some(7));
+            assert!(set.try_join_next().is_none() && set.is_empty());
+
+            // join_all passes a member's panic on, payload and all.
+            let mut set = JoinSet::new();
+            set.spawn(async { panic!("member boom") });
+            set.spawn(async { 1 });
+            let res = AssertUnwindSafe(set.join_all()).catch_unwind().await;
+            let payload = res.unwrap_err();
+            assert_eq!(*payload.downcast::<&str>().unwrap(), "member boom");
         });
     }
 }

@@ -195,6 +195,37 @@ impl<T> JoinSet<T> {
         Poll::Pending
     }
 
+    /// The output of a task that has finished, if one has; `None` when
+    /// none has yet (or the set is empty). Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// waitrt::block_on(async {
+    ///     let mut set = waitrt::task::JoinSet::new();
+    ///     assert!(set.try_join_next().is_none()); // empty
+    ///     let (tx, rx) = waitrt::sync::oneshot::channel::<()>();
+    ///     set.spawn(async move { rx.await.is_ok() });
+    ///     assert!(set.try_join_next().is_none()); // not finished
+    ///     tx.send(()).unwrap();
+    ///     let done = loop {
+    ///         match set.try_join_next() {
+    ///             Some(done) => break done,
+    ///             None => waitrt::task::yield_now().await,
+    ///         }
+    ///     };
+    ///     assert!(done.unwrap());
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_join_next_at(&mut cx, Location::caller()) {
+            Poll::Ready(next) => next,
+            Poll::Pending => None,
+        }
+    }
+
     /// Waits for the next task to finish; `None` when the set is empty.
     #[track_caller]
     pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> + '_ {
@@ -238,6 +269,75 @@ impl<T: Send + 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
     {
         self.insert(super::spawn_blocking(f))
+    }
+
+    /// Spawns `future` on `handle`'s runtime into the set (from anywhere,
+    /// as [`Handle::spawn`](crate::Handle::spawn)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Runtime::new().unwrap();
+    /// let mut set = waitrt::task::JoinSet::new();
+    /// set.spawn_on(async { 1 }, rt.handle());
+    /// assert_eq!(rt.block_on(set.join_next()).unwrap().unwrap(), 1);
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(&mut self, future: F, handle: &crate::Handle) -> AbortHandle
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.insert(handle.spawn(future))
+    }
+
+    /// Runs `f` on `handle`'s blocking pool as a member of the set.
+    #[track_caller]
+    pub fn spawn_blocking_on<F>(&mut self, f: F, handle: &crate::Handle) -> AbortHandle
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.insert(handle.spawn_blocking(f))
+    }
+
+    /// Waits for every task and returns their outputs, in the order they
+    /// finished.
+    ///
+    /// # Panics
+    ///
+    /// If a task panicked (with its payload) or was cancelled; the tasks
+    /// still in the set are aborted (the set is dropped), as tokio's.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the set: its tasks are aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// waitrt::block_on(async {
+    ///     let mut set = waitrt::task::JoinSet::new();
+    ///     for i in 0..3 {
+    ///         set.spawn(async move { i });
+    ///     }
+    ///     let mut all = set.join_all().await;
+    ///     all.sort();
+    ///     assert_eq!(all, [0, 1, 2]);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn join_all(mut self) -> impl Future<Output = Vec<T>> {
+        let site = Location::caller();
+        async move {
+            let mut out = Vec::with_capacity(self.len());
+            while let Some(res) = poll_fn(|cx| self.poll_join_next_at(cx, site)).await {
+                match res {
+                    Ok(value) => out.push(value),
+                    Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                    Err(err) => panic!("a task of `JoinSet::join_all` did not finish: {err}"),
+                }
+            }
+            out
+        }
     }
 }
 
