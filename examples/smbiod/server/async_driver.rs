@@ -92,7 +92,8 @@ async fn read_requests(
         rd.read_exact(&mut msg).await?;
         out.extend(conn.handle(&msg));
         let deferred = conn.take_deferred();
-        if conn.wants_close() {
+        if let Some(why) = conn.close_reason() {
+            eprintln!("smbiod server: dropping a connection: {why}");
             break;
         }
         if !deferred.is_empty() || !has_frame(rd.buffer()) || out.len() >= FLUSH_AT {

@@ -16,6 +16,12 @@
 //! goes async, see [`pending`]), CHANGE_NOTIFY (watchers asleep on the
 //! directory's wait queue, see [`notify`]). CANCEL is never answered; it ends the
 //! pending request it names. Anything else gets `STATUS_NOT_SUPPORTED`.
+//!
+//! The credit window is enforced as on Samba: a request whose MessageIds
+//! lie outside the window granted (or were used already), or whose
+//! CreditCharge exceeds the credits held, drops the connection
+//! (MS-SMB2 3.3.5.2.3), so a client can only have as many requests
+//! outstanding as it was granted.
 
 pub mod async_driver;
 #[cfg(test)]
@@ -43,7 +49,7 @@ mod tests;
 #[cfg(test)]
 mod volume_tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -186,10 +192,17 @@ pub struct Connection {
     opens: HashMap<u64, Open>,
     next_file: u64,
     server_guid: [u8; 16],
-    closed: bool,
+    /// Why the connection must be dropped, once it must.
+    closed: Option<String>,
     /// Credits the client holds: granted and not yet spent (starts at the
     /// one every connection begins with).
     credits_held: u32,
+    /// The MessageId window (MS-SMB2 3.3.1.1, Samba's seqnum low/range):
+    /// `seq_low` is the lowest id not yet used; entry `i` of `seq_used`
+    /// says whether `seq_low + i` was used (out of order). Every id in the
+    /// window was granted; its unused ids are the `credits_held`.
+    seq_low: u64,
+    seq_used: VecDeque<bool>,
     /// The session and tree of the request being handled.
     current: (u64, u32),
     /// Requests gone async, by AsyncId.
@@ -224,8 +237,10 @@ impl Connection {
             opens: HashMap::new(),
             next_file: 1,
             server_guid: *b"smbiod-server\0\0\0",
-            closed: false,
+            closed: None,
             credits_held: 1,
+            seq_low: 0,
+            seq_used: VecDeque::from([false]),
             current: (0, 0),
             pending: PendingTable::default(),
             next_async: 1,
@@ -250,19 +265,74 @@ impl Connection {
         }
     }
 
-    /// Spends the request's charge and grants what it asks for, keeping
-    /// what the client holds within [`MAX_CREDIT_WINDOW`]; a client left
-    /// with nothing always gets one credit, so it can never stall.
-    fn grant_credits(&mut self, charge: u16, requested: u16) -> u16 {
-        self.credits_held = self.credits_held.saturating_sub(u32::from(charge.max(1)));
-        let room = MAX_CREDIT_WINDOW.saturating_sub(self.credits_held);
-        let wanted = u32::from(requested.max(charge).clamp(1, MAX_GRANT));
+    /// Takes the MessageIds of request `h` out of the window (MS-SMB2
+    /// 3.3.5.2.3, Samba's `smb2_validate_message_id`): its CreditCharge
+    /// (1 without multi-credit) must not exceed the credits held, and each
+    /// of its ids must lie in the window, unused. The caller drops the
+    /// connection otherwise, as Samba does (it terminates the connection
+    /// on an invalid MessageId or charge; Windows does the same).
+    fn take_message_ids(&mut self, h: &Header) -> Result<u32, String> {
+        let multi_credit = self.dialect.is_some_and(|d| d != 0x0202);
+        let charge = if multi_credit {
+            u32::from(h.credit_charge.max(1))
+        } else {
+            1
+        };
+        if charge > self.credits_held {
+            return Err(format!(
+                "CreditCharge {charge} exceeds the {} credits granted (MessageId {})",
+                self.credits_held, h.message_id
+            ));
+        }
+        let slots = (0..u64::from(charge))
+            .map(|i| {
+                let id = h.message_id.checked_add(i)?;
+                let at = usize::try_from(id.checked_sub(self.seq_low)?).ok()?;
+                (!*self.seq_used.get(at)?).then_some(at)
+            })
+            .collect::<Option<Vec<usize>>>();
+        let Some(slots) = slots else {
+            return Err(format!(
+                "MessageId {} (charge {charge}) is outside the window [{}, {}) or reused",
+                h.message_id,
+                self.seq_low,
+                self.seq_low + self.seq_used.len() as u64
+            ));
+        };
+        for at in slots {
+            self.seq_used[at] = true;
+        }
+        while self.seq_used.front() == Some(&true) {
+            self.seq_used.pop_front();
+            self.seq_low += 1;
+        }
+        self.credits_held -= charge;
+        Ok(charge)
+    }
+
+    /// Grants what the request asks for (at least its charge), keeping
+    /// the window, used ids not yet passed included, within
+    /// [`MAX_CREDIT_WINDOW`]; a client left with nothing always gets one
+    /// credit, so it can never stall.
+    fn grant_credits(&mut self, charge: u32, requested: u16) -> u16 {
+        let room = MAX_CREDIT_WINDOW.saturating_sub(self.seq_used.len() as u32);
+        let wanted = u32::from(requested)
+            .max(charge)
+            .clamp(1, u32::from(MAX_GRANT));
         let mut grant = wanted.min(room);
         if grant == 0 && self.credits_held == 0 {
             grant = 1;
         }
         self.credits_held += grant;
+        self.seq_used
+            .extend(std::iter::repeat_n(false, grant as usize));
         u16::try_from(grant).unwrap_or(MAX_GRANT)
+    }
+
+    /// The lowest MessageId the client has not used yet.
+    #[cfg(test)]
+    pub fn next_message_id(&self) -> u64 {
+        self.seq_low
     }
 
     /// Credits the client holds now (granted, not yet spent).
@@ -271,9 +341,21 @@ impl Connection {
         self.credits_held
     }
 
-    /// True once the connection must be dropped (a frame that is not SMB2).
+    /// True once the connection must be dropped (a frame that is not
+    /// SMB2, a MessageId or CreditCharge outside the credit window, a
+    /// second NEGOTIATE).
     pub fn wants_close(&self) -> bool {
-        self.closed
+        self.closed.is_some()
+    }
+
+    /// Why the connection must be dropped, for the driver's log.
+    pub fn close_reason(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// Marks the connection for closing (the first reason sticks).
+    fn drop_connection(&mut self, why: String) {
+        self.closed.get_or_insert(why);
     }
 
     /// Handles one SMB2 message (a frame's payload, possibly a compound
@@ -283,19 +365,25 @@ impl Connection {
     pub fn handle(&mut self, msg: &[u8]) -> Vec<u8> {
         let parts = match split_compound(msg) {
             Ok(p) => p,
-            Err(_) => {
-                self.closed = true;
+            Err(e) => {
+                self.drop_connection(format!("not an SMB2 message: {e}"));
                 return Vec::new();
             }
         };
         let mut last_file: Option<FileId> = None;
         let mut related_ids = (0u64, 0u32);
         // CANCEL yields nothing: only the answered messages are chained.
-        let outs: Vec<Vec<u8>> = parts
-            .iter()
-            .map(|part| self.one(part, &mut last_file, &mut related_ids))
-            .filter(|out| !out.is_empty())
-            .collect();
+        let mut outs: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let out = self.one(part, &mut last_file, &mut related_ids);
+            if self.wants_close() {
+                // Nothing more is answered on a connection being dropped.
+                return Vec::new();
+            }
+            if !out.is_empty() {
+                outs.push(out);
+            }
+        }
         let mut reply = Vec::new();
         for (i, out) in outs.iter().enumerate() {
             let start = reply.len();
@@ -326,6 +414,13 @@ impl Connection {
             self.cancel(&h);
             return Vec::new();
         }
+        let charge = match self.take_message_ids(&h) {
+            Ok(c) => c,
+            Err(why) => {
+                self.drop_connection(why);
+                return Vec::new();
+            }
+        };
         if h.flags & FLAG_RELATED != 0 {
             if h.session_id == u64::MAX {
                 h.session_id = ids.0;
@@ -350,7 +445,7 @@ impl Connection {
             Ok(ok) => ok,
             Err(st) => (st, Response::Error(ErrorResponse::default())),
         };
-        let grant = self.grant_credits(h.credit_charge, h.credits);
+        let grant = self.grant_credits(charge, h.credits);
         let mut rh = Header {
             status,
             credits: grant,

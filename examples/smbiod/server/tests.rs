@@ -205,7 +205,7 @@ fn wire_level_errors() {
     let h = crate::wire::Header {
         command: crate::wire::Command::Ioctl as u16,
         credits: 1,
-        message_id: 1000,
+        message_id: 0,
         ..Default::default()
     };
     let mut conn = Connection::new(ShareConfig::new("share", &base.join("share")).unwrap());
@@ -215,7 +215,7 @@ fn wire_level_errors() {
     msg.extend_from_slice(&[0; 16]);
     let out = conn.handle(&msg);
     let (rh, body) = Response::parse(&out[4..]).unwrap();
-    assert_eq!((rh.status, rh.message_id), (status::NOT_SUPPORTED, 1000));
+    assert_eq!((rh.status, rh.message_id), (status::NOT_SUPPORTED, 0));
     assert!(matches!(body, Response::Error(_)));
     // SMB1 closes the connection
     let mut smb1 = vec![0u8; 64];
@@ -327,6 +327,12 @@ fn fuzzed_requests_never_panic_the_server() {
             if m.len() >= 48 && rng.below(2) == 0 {
                 m[40..48].copy_from_slice(&0x0000_1000_0000_0001u64.to_le_bytes());
                 m[36..40].copy_from_slice(&1u32.to_le_bytes());
+            }
+            if m.len() >= 32 && rng.below(8) != 0 {
+                // Mostly within the credit window (a MessageId or charge
+                // outside it drops the connection before any parsing).
+                m[6..8].copy_from_slice(&1u16.to_le_bytes());
+                m[24..32].copy_from_slice(&conn.next_message_id().to_le_bytes());
             }
             let out = conn.handle(&m);
             if out.is_empty() {
@@ -735,4 +741,63 @@ fn sigterm_interrupts_a_running_client() {
         "callers got the error:\n{seen}"
     );
     assert!(seen.contains("session     logged off"), "{seen}");
+}
+
+/// The server enforces the credit window (MS-SMB2 3.3.5.2.3; an
+/// independent probe: MessageIds outside the window, reused ones and a
+/// CreditCharge above the credits held were all served, so a client could
+/// pipeline without bound). Each drops the connection, as Samba does,
+/// while ids used out of order within the window are served.
+#[test]
+fn requests_outside_the_credit_window_drop_the_connection() {
+    use super::lock_tests::{client, server};
+    let s = server("credit-window");
+    let echo = |c: &mut SyncClient| {
+        c.state
+            .build(&crate::wire::message::Request::Echo, 0)
+            .unwrap()
+    };
+    // (what, MessageId, CreditCharge) from the id the client took and the
+    // credits it held
+    type Retouch = fn(u64, u32) -> (u64, u16);
+    let cases: [(&str, Retouch); 3] = [
+        ("past the window", |id, _| {
+            (id + u64::from(super::MAX_CREDIT_WINDOW), 1)
+        }),
+        ("reused", |id, _| (id - 1, 1)),
+        ("charge above the credits held", |id, held| {
+            (id, u16::try_from(held + 1).unwrap())
+        }),
+    ];
+    for (what, retouch) in cases {
+        let mut c = client(&s);
+        let held = c.state.credits();
+        let (id, mut f) = echo(&mut c);
+        let (id, charge) = retouch(id, held);
+        f[4 + 24..4 + 32].copy_from_slice(&id.to_le_bytes());
+        f[4 + 6..4 + 8].copy_from_slice(&charge.to_le_bytes());
+        c.send(&f).unwrap();
+        match c.recv_one() {
+            Err(ClientError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) => {}
+            other => panic!("{what}: the connection must be dropped, got {other:?}"),
+        }
+    }
+    // Within the window, order does not matter.
+    let mut c = client(&s);
+    let (a, first) = echo(&mut c);
+    let (b, second) = echo(&mut c);
+    c.send(&second).unwrap();
+    c.send(&first).unwrap();
+    let mut answered = [
+        c.recv_final().unwrap().0.message_id,
+        c.recv_final().unwrap().0.message_id,
+    ];
+    answered.sort_unstable();
+    assert_eq!(answered, [a, b]);
+    c.logoff().unwrap();
+    fs::remove_dir_all(&s.base).unwrap();
 }
