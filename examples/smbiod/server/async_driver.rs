@@ -3,11 +3,20 @@
 //! through [`Connection::handle`]. Replies are batched: they are flushed
 //! when no further complete request is already buffered, so a pipelining
 //! client gets many replies per write.
+//!
+//! Backpressure: while more than [`MAX_QUEUED_REPLIES`] bytes of replies
+//! wait for the writer, the reader reads no further request (it sleeps on
+//! the connection's `replies_drained` wait queue, woken by the writer), so
+//! a client that sends requests but never reads its replies is stopped by
+//! TCP flow control instead of growing the server's memory.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use waitq::WaitQueue;
 use waitrt::net::{AcceptBackoff, TcpListener, TcpStream};
 use waitrt::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use waitrt::task::JoinHandle;
@@ -16,7 +25,53 @@ use super::{Connection, ShareConfig};
 use crate::wire::frame;
 
 /// Flush replies once this many bytes are pending.
-const FLUSH_AT: usize = 1 << 20;
+pub(super) const FLUSH_AT: usize = 1 << 20;
+/// Reply bytes queued for the writer above which the reader stops reading
+/// requests until the writer has sent enough of them.
+pub(super) const MAX_QUEUED_REPLIES: usize = 4 << 20;
+
+/// The replies of one connection queued for its writer, counted in bytes.
+#[derive(Debug)]
+struct Backlog {
+    /// Bytes handed to the writer and not yet written.
+    bytes: AtomicUsize,
+    /// The writer has ended (failed or finished): nothing drains any more.
+    writer_gone: AtomicBool,
+    /// The reader sleeps here while the backlog is too large.
+    drained: WaitQueue,
+}
+
+impl Backlog {
+    /// Counts `frame` in and hands it to the writer; false if the writer
+    /// is gone.
+    fn send(&self, share: &ShareConfig, tx: &UnboundedSender<Vec<u8>>, frame: Vec<u8>) -> bool {
+        let len = frame.len();
+        let now = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        share
+            .state
+            .peak_queued_replies
+            .fetch_max(now, Ordering::Relaxed);
+        if tx.send(frame).is_err() {
+            self.written(len);
+            return false;
+        }
+        true
+    }
+
+    /// The writer sent `len` bytes (or dropped them).
+    fn written(&self, len: usize) {
+        let before = self.bytes.fetch_sub(len, Ordering::AcqRel);
+        if before - len <= MAX_QUEUED_REPLIES {
+            self.drained.wake_up_all();
+        }
+    }
+
+    /// Whether the reader may read another request.
+    fn has_room(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) <= MAX_QUEUED_REPLIES
+            || self.writer_gone.load(Ordering::Acquire)
+    }
+}
 
 /// Binds `addr` (port 0: ephemeral) and serves `share` from an accept
 /// task on the current runtime; returns the bound address and the task.
@@ -61,8 +116,13 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = waitrt::spawn(write_replies(wr, rx));
-    let read = read_requests(rd, share, tx).await;
+    let backlog = Arc::new(Backlog {
+        bytes: AtomicUsize::new(0),
+        writer_gone: AtomicBool::new(false),
+        drained: WaitQueue::named("replies_drained"),
+    });
+    let writer = waitrt::spawn(write_replies(wr, rx, backlog.clone()));
+    let read = read_requests(rd, share, tx, backlog).await;
     let written = writer
         .await
         .unwrap_or_else(|e| Err(io::Error::other(format!("writer task: {e}"))));
@@ -70,16 +130,25 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
 }
 
 /// Reads and handles requests; replies go to `tx`, batched while more
-/// requests are already buffered.
+/// requests are already buffered. Reads nothing while the writer is more
+/// than [`MAX_QUEUED_REPLIES`] behind.
 async fn read_requests(
     rd: impl futures::io::AsyncRead + Unpin,
     share: ShareConfig,
     tx: UnboundedSender<Vec<u8>>,
+    backlog: Arc<Backlog>,
 ) -> io::Result<()> {
     let mut rd = BufReader::with_capacity(256 * 1024, rd);
-    let mut conn = Connection::new(share);
+    let mut conn = Connection::new(share.clone());
     let mut out = Vec::new();
     loop {
+        if !backlog.has_room() {
+            share
+                .state
+                .reply_backpressure
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = backlog.drained.wait_event(|| backlog.has_room()).await;
+        }
         let mut hdr = [0u8; 4];
         match rd.read_exact(&mut hdr).await {
             Ok(()) => {}
@@ -98,31 +167,44 @@ async fn read_requests(
         }
         if !deferred.is_empty() || !has_frame(rd.buffer()) || out.len() >= FLUSH_AT {
             // The interim replies go first; the final ones follow.
-            if tx.send(std::mem::take(&mut out)).is_err() {
+            if !backlog.send(&share, &tx, std::mem::take(&mut out)) {
                 return Ok(()); // the writer failed; it reports why
             }
         }
         for d in deferred {
-            let tx = tx.clone();
+            let (tx, backlog, share) = (tx.clone(), backlog.clone(), share.clone());
             waitrt::spawn(async move {
                 let frame = d.await;
                 if !frame.is_empty() {
-                    let _ = tx.send(frame);
+                    backlog.send(&share, &tx, frame);
                 }
             });
         }
     }
     if !out.is_empty() {
-        let _ = tx.send(out);
+        backlog.send(&share, &tx, out);
     }
     Ok(())
 }
 
 /// Writes what arrives on `rx`, as many queued frames per write as fit
-/// in [`FLUSH_AT`], until every sender is gone.
+/// in [`FLUSH_AT`], until every sender is gone; counts what it wrote out
+/// of `backlog`.
 async fn write_replies(
+    wr: impl futures::io::AsyncWrite + Unpin,
+    rx: UnboundedReceiver<Vec<u8>>,
+    backlog: Arc<Backlog>,
+) -> io::Result<()> {
+    let r = write_all_replies(wr, rx, &backlog).await;
+    backlog.writer_gone.store(true, Ordering::Release);
+    backlog.drained.wake_up_all();
+    r
+}
+
+async fn write_all_replies(
     mut wr: impl futures::io::AsyncWrite + Unpin,
     mut rx: UnboundedReceiver<Vec<u8>>,
+    backlog: &Backlog,
 ) -> io::Result<()> {
     while let Some(mut buf) = rx.recv().await {
         while buf.len() < FLUSH_AT {
@@ -132,7 +214,9 @@ async fn write_replies(
             }
         }
         if !buf.is_empty() {
-            wr.write_all(&buf).await?;
+            let r = wr.write_all(&buf).await;
+            backlog.written(buf.len());
+            r?;
         }
     }
     wr.close().await

@@ -98,6 +98,11 @@ pub struct ServerState {
     pub shares: shares::ShareTable,
     /// Server-wide ids: of opens (lock owners) and blocked lock requests.
     next_uid: AtomicU64,
+    /// Times a connection's reader stopped reading requests because its
+    /// client was not reading the replies (see [`async_driver`]).
+    pub reply_backpressure: AtomicU64,
+    /// The most reply bytes ever queued for one connection's writer.
+    pub peak_queued_replies: std::sync::atomic::AtomicUsize,
 }
 
 impl ServerState {

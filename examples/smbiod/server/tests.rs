@@ -801,3 +801,54 @@ fn requests_outside_the_credit_window_drop_the_connection() {
     c.logoff().unwrap();
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A client that pipelines READs and never reads the replies stops being
+/// read once a bounded backlog of replies is queued (an independent
+/// probe: the server kept reading requests and queueing replies, so its
+/// memory grew without bound); once the client reads, the server resumes
+/// and every reply arrives.
+#[test]
+fn a_client_not_reading_replies_stops_being_read() {
+    use super::async_driver::{FLUSH_AT, MAX_QUEUED_REPLIES};
+    use super::lock_tests::{client, eventually, server};
+    use crate::wire::message::Request;
+    use crate::wire::rw::ReadRequest;
+    use std::sync::atomic::Ordering;
+    const READS: usize = 200;
+    const MIB: u32 = 1 << 20;
+    let s = server("backpressure");
+    fs::write(s.base.join("share/big.bin"), pattern(MIB as usize, 3)).unwrap();
+    let mut c = client(&s);
+    // Credits for every READ at once (16 each): one ECHO fills the window.
+    c.state.credit_request = 8192;
+    c.call(Request::Echo, &[]).unwrap();
+    let fid = c.create("big.bin", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..READS {
+        let read = ReadRequest {
+            length: MIB,
+            file_id: fid,
+            ..ReadRequest::default()
+        };
+        frames.extend(c.state.build(&Request::Read(read), c.tree_id).unwrap().1);
+    }
+    // A few KiB of requests for 200 MiB of replies; none read for now.
+    c.send(&frames).unwrap();
+    let state = &s.share.state;
+    eventually("the server stops reading requests", || {
+        state.reply_backpressure.load(Ordering::Relaxed) > 0
+    });
+    let peak = state.peak_queued_replies.load(Ordering::Relaxed);
+    // the backlog, plus one batch of replies queued as it passed the bound
+    let bound = MAX_QUEUED_REPLIES + FLUSH_AT + MIB as usize + 4096;
+    assert!(peak <= bound, "{peak} bytes of replies queued");
+    for i in 0..READS {
+        match c.recv_final() {
+            Ok((_, Response::Read(r))) => assert_eq!(r.data.len(), MIB as usize),
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+    c.close(fid).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(&s.base).unwrap();
+}
