@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
+use futures::stream::{FuturesOrdered, StreamExt};
 use waitrt::net::TcpStream;
 
 use super::{auth, check, ClientError, CREDIT_REQUEST};
@@ -35,6 +36,11 @@ const LARGE_CHUNK: u32 = 1 << 20;
 const SMALL_CHUNK: u32 = 65_536;
 /// Directory listing buffer per QUERY_DIRECTORY.
 const LIST_CHUNK: u32 = 65_536;
+/// READs one [`Client::read_file`] keeps in flight at most.
+pub const READS_IN_FLIGHT: usize = 16;
+/// The largest file [`Client::read_file`] reads whole (it holds the file
+/// in memory); a larger EndOfFile is refused before anything is read.
+pub const MAX_READ_FILE: u64 = 16 << 30;
 
 /// [`ConnectOptions::timeout`]'s default (the kernel's cifs waits 60 s
 /// for a reply and probes every 60 s; an interactive tool wants less).
@@ -372,7 +378,11 @@ impl Client {
         closed
     }
 
-    /// Reads the whole of `name`: its size, then every chunk at once.
+    /// Reads the whole of `name`: its size, then its chunks, at most
+    /// [`READS_IN_FLIGHT`] at a time, the buffer growing as they arrive.
+    /// A size above [`MAX_READ_FILE`] is refused with
+    /// [`ClientError::FileTooLarge`]; a chunk shorter than the size said
+    /// fails the read.
     pub async fn read_file(&self, name: &str) -> Result<Vec<u8>, ClientError> {
         let fid = self.open(name, false).await?;
         let read = self.read_open(fid).await;
@@ -383,22 +393,37 @@ impl Client {
     }
 
     async fn read_open(&self, fid: FileId) -> Result<Vec<u8>, ClientError> {
+        // The size comes from the server: trust it for nothing but a
+        // bound. Memory follows the data actually received.
         let size = self.size_of(fid).await?;
+        if size > MAX_READ_FILE {
+            return Err(ClientError::FileTooLarge {
+                size,
+                max: MAX_READ_FILE,
+            });
+        }
         let chunk = self.chunk(self.limits().0) as u64;
-        let reads = (0..size.div_ceil(chunk)).map(|i| {
-            let len = chunk.min(size - i * chunk) as u32;
-            self.read_at(fid, i * chunk, len)
-        });
-        let parts = try_join_all(reads).await?;
-        let mut out = Vec::with_capacity(size as usize);
-        for (i, p) in parts.iter().enumerate() {
-            let want = chunk.min(size - i as u64 * chunk) as usize;
-            if p.len() != want {
+        let want = |i: u64| chunk.min(size - i * chunk);
+        let chunks = size.div_ceil(chunk);
+        let (mut sent, mut out) = (0, Vec::new());
+        let mut reads = FuturesOrdered::new();
+        loop {
+            while sent < chunks && reads.len() < READS_IN_FLIGHT {
+                reads.push_back(self.read_at(fid, sent * chunk, want(sent) as u32));
+                sent += 1;
+            }
+            let Some(part) = reads.next().await else {
+                return Ok(out);
+            };
+            let part = part?;
+            let i = out.len() as u64 / chunk;
+            if part.len() as u64 != want(i) {
                 return Err(ClientError::Protocol("short READ"));
             }
-            out.extend_from_slice(p);
+            out.try_reserve(part.len())
+                .map_err(|_| ClientError::Io(std::io::ErrorKind::OutOfMemory.into()))?;
+            out.extend_from_slice(&part);
         }
-        Ok(out)
     }
 
     /// TREE_DISCONNECT, LOGOFF, then stops the daemon.

@@ -43,6 +43,14 @@ pub enum ClientError {
         /// The negotiated maximum.
         max: u32,
     },
+    /// A file too large to read whole
+    /// ([`Client::read_file`](crate::client::api::Client::read_file)).
+    FileTooLarge {
+        /// Its size, as the server reported it.
+        size: u64,
+        /// The most that is read whole.
+        max: u64,
+    },
     /// The server's reply is well-formed but not what the protocol allows
     /// at this point (e.g. SESSION_SETUP without a CHALLENGE).
     Protocol(&'static str),
@@ -90,6 +98,10 @@ impl fmt::Display for ClientError {
             ClientError::TooLarge { len, max } => {
                 write!(f, "request of {len} bytes exceeds the negotiated {max}")
             }
+            ClientError::FileTooLarge { size, max } => write!(
+                f,
+                "the server reports a file of {size} bytes, more than the {max} read whole"
+            ),
             ClientError::Protocol(what) => write!(f, "protocol violation: {what}"),
             ClientError::Interrupted => f.write_str("interrupted while waiting for the server"),
             ClientError::TimedOut(t) => write!(f, "no reply from the server within {t:?}"),

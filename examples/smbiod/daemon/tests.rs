@@ -290,3 +290,50 @@ fn garbage_or_oversized_frames_fail_every_waiting_caller() {
         });
     }
 }
+
+/// A hostile server's EndOfFile cannot make `read_file` allocate or send
+/// without bound (an independent probe: EndOfFile 2^62 built one READ
+/// future per chunk at once and `Vec::with_capacity(size)`, and the
+/// process aborted out of memory). A size beyond [`MAX_READ_FILE`] is
+/// refused; a lie within it sends at most [`READS_IN_FLIGHT`] READs
+/// before the first short one fails the read.
+#[test]
+fn a_lying_end_of_file_is_refused_or_read_in_bounded_steps() {
+    use crate::client::api::{MAX_READ_FILE, READS_IN_FLIGHT};
+    let ts = TestServer::start("huge-eof");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &ConnectOptions::new("share"))
+            .await
+            .unwrap();
+        let data = pattern(3, 3, 4096);
+        c.write_file("a.bin", &data).await.unwrap();
+        // FileStandardInformation's EndOfFile: transport header, SMB2
+        // header, QUERY_INFO body, AllocationSize.
+        const EOF_AT: usize = 4 + 64 + 8 + 8;
+        ts.patch(Command::QueryInfo as u16, |f| {
+            f[EOF_AT..EOF_AT + 8].copy_from_slice(&(1u64 << 30).to_le_bytes())
+        });
+        let reads_before = count(&ts.commands(), Command::Read);
+        let r = c.read_file("a.bin").await;
+        assert!(
+            matches!(r, Err(ClientError::Protocol("short READ"))),
+            "{r:?}"
+        );
+        let reads = count(&ts.commands(), Command::Read) - reads_before;
+        assert!(reads <= READS_IN_FLIGHT, "{reads} READs sent at once");
+        ts.patch(Command::QueryInfo as u16, |f| {
+            f[EOF_AT..EOF_AT + 8].copy_from_slice(&(1u64 << 62).to_le_bytes())
+        });
+        match c.read_file("a.bin").await {
+            Err(ClientError::FileTooLarge { size, max }) => {
+                assert_eq!((size, max), (1 << 62, MAX_READ_FILE))
+            }
+            other => panic!("{other:?}"),
+        }
+        // the connection is still fine
+        let fid = c.open("a.bin", false).await.unwrap();
+        assert_eq!(c.read_at(fid, 0, 4096).await.unwrap(), data);
+        c.close(fid).await.unwrap();
+        c.logoff().await.unwrap();
+    });
+}

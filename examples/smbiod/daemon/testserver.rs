@@ -1,8 +1,8 @@
 //! A controllable real server for the daemon's tests: a std `TcpListener`
 //! whose connections are answered by the embedded server's
 //! [`Connection`], except that replies to one chosen command can be held
-//! back (to keep callers waiting), released late, or replaced by raw bytes
-//! (garbage, oversized frames).
+//! back (to keep callers waiting), released late, rewritten (a hostile
+//! server's lies), or replaced by raw bytes (garbage, oversized frames).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,8 +12,12 @@ use std::time::Duration;
 use crate::server::{Connection, ShareConfig};
 use crate::wire::{frame, Header};
 
+/// Rewrites a reply frame (transport header included).
+pub type Patch = fn(&mut [u8]);
+
 #[derive(Default)]
 struct State {
+    patch: Option<(u16, Patch)>,
     hold: Option<u16>,
     held: Vec<Vec<u8>>,
     held_total: usize,
@@ -54,6 +58,11 @@ impl TestServer {
     /// Holds back replies to `command` (None: answer everything).
     pub fn hold(&self, command: Option<u16>) {
         self.lock().hold = command;
+    }
+
+    /// Rewrites every later reply to `command` with `patch`.
+    pub fn patch(&self, command: u16, patch: Patch) {
+        self.lock().patch = Some((command, patch));
     }
 
     /// How many replies were held back so far.
@@ -103,12 +112,15 @@ fn serve(mut stream: TcpStream, share: ShareConfig, state: &Mutex<State>) {
     let mut conn = Connection::new(share);
     while let Ok(Some(msg)) = frame::read_blocking(&mut stream, frame::MAX_FRAME_LEN) {
         let command = Header::decode(&msg).map(|h| h.command).unwrap_or(u16::MAX);
-        let reply = conn.handle(&msg);
+        let mut reply = conn.handle(&msg);
         // The daemon never sends LOCK or CHANGE_NOTIFY; a request that
         // went async anyway is ended when `conn` drops.
         drop(conn.take_deferred());
         let mut g = lock();
         g.commands.push(command);
+        if let Some((_, patch)) = g.patch.filter(|(c, _)| *c == command) {
+            patch(&mut reply);
+        }
         if g.hold == Some(command) {
             g.held.push(reply);
             g.held_total += 1;
