@@ -301,3 +301,138 @@ fn keepalive_echoes_keep_an_idle_connection() {
         c.logoff().await.unwrap();
     });
 }
+
+/// A server that answers everything until the first WRITE, then never
+/// reads again (a fixed receive buffer, so the client's sends stall) but
+/// keeps the connection busy: an interim `STATUS_PENDING` for that WRITE
+/// every 50 ms, which refreshes the client's keepalive. Stops pestering
+/// when `done` is set, the client goes, or after 120 s (past the guard).
+struct StallingServer {
+    addr: String,
+    stalled: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl StallingServer {
+    fn start(tag: &str) -> StallingServer {
+        use crate::server::{Connection, ShareConfig};
+        use crate::wire::header::{FLAG_ASYNC, FLAG_SERVER_TO_REDIR};
+        use crate::wire::message::ErrorResponse;
+        use crate::wire::{frame, status, Header};
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("smbiod-stall-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let share = ShareConfig::new("share", &dir).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (st, dn) = (stalled.clone(), done.clone());
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // Fixed, not autotuned (up to 32 MiB here): the unread WRITEs
+            // must fill it and the client's send buffer.
+            let _ = socket2::SockRef::from(&s).set_recv_buffer_size(256 << 10);
+            let mut conn = Connection::new(share);
+            let write = loop {
+                let Ok(Some(msg)) = frame::read_blocking(&mut s, frame::MAX_FRAME_LEN) else {
+                    return;
+                };
+                let h = Header::decode(&msg).unwrap();
+                if h.command == Command::Write as u16 {
+                    break h;
+                }
+                s.write_all(&conn.handle(&msg)).unwrap();
+            };
+            st.store(true, Ordering::Release);
+            let interim = Header {
+                status: status::PENDING,
+                flags: FLAG_SERVER_TO_REDIR | FLAG_ASYNC,
+                async_id: 1,
+                credits: 0,
+                ..write
+            };
+            let mut msg = Vec::new();
+            interim.encode(&mut msg);
+            ErrorResponse::default().encode(&mut msg).unwrap();
+            let f = frame::encode(&msg).unwrap();
+            for _ in 0..2400 {
+                if dn.load(Ordering::Acquire) || s.write_all(&f).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        StallingServer {
+            addr,
+            stalled,
+            done,
+        }
+    }
+
+    /// Waits until the server has stopped reading.
+    async fn wait_stalled(&self) {
+        guarded("the server stops reading", async {
+            while !self.stalled.load(Ordering::Acquire) {
+                waitrt::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for StallingServer {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+    }
+}
+
+/// A client whose sends stall (the server stopped reading) while the
+/// server keeps talking (interim replies, which refresh the keepalive)
+/// ends at the request timeout: the stuck write declares the connection
+/// dead, and shutdown returns (an independent probe, hang_dump.py: the
+/// daemon waited in its write until the connection was declared dead,
+/// which never happened, and shutdown waited for the daemon, forever).
+#[test]
+fn a_stalled_send_ends_at_the_timeout() {
+    let server = StallingServer::start("timeout");
+    rt().block_on(async {
+        let mut o = opts(Duration::from_secs(1));
+        o.credit_request = 8192; // a window wide enough to fill the socket
+        let c = Client::connect(&server.addr, &o).await.unwrap();
+        let data = pattern(5, 5, 32 << 20);
+        let r = guarded("the WRITEs", c.write_file("s.bin", &data)).await;
+        assert!(r.is_err(), "{r:?}");
+        guarded("shutdown", c.daemon().shutdown()).await;
+        let why = c.daemon().dead_reason().expect("declared dead");
+        assert!(why.contains("stopped reading"), "{why}");
+    });
+}
+
+/// The same stall with a long timeout: a signal to the daemon (what a
+/// routed Ctrl-C or SIGTERM raises) ends the stuck write at once, and the
+/// daemon stops (the probe: SIGTERM no longer stopped the client).
+#[test]
+fn a_signal_ends_a_stalled_send() {
+    let server = StallingServer::start("signal");
+    rt().block_on(async {
+        let mut o = opts(Duration::from_secs(3600));
+        o.credit_request = 8192;
+        let c = Client::connect(&server.addr, &o).await.unwrap();
+        let writer = {
+            let c = c.clone();
+            waitrt::spawn(async move { c.write_file("s.bin", &pattern(6, 6, 32 << 20)).await })
+        };
+        server.wait_stalled().await;
+        c.daemon().interrupt();
+        let r = guarded("the WRITEs", writer).await.unwrap();
+        assert!(r.is_err(), "{r:?}");
+        guarded("the daemon stops", async {
+            while !c.daemon().is_stopped() {
+                waitrt::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    });
+}

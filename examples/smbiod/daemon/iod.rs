@@ -3,6 +3,12 @@
 //! queued in MessageId order, and
 //! on a signal (Ctrl-C) or a shutdown request fails its callers, logs the
 //! session off and stops.
+//!
+//! A send is bounded too: a server that stops reading (its receive window
+//! full, so the write cannot finish) while it keeps the connection busy
+//! otherwise (interim `STATUS_PENDING` replies refresh the keepalive) is
+//! declared dead once one write has not finished within the timeout, and
+//! a signal ends a stuck write at once.
 
 use std::io;
 use std::pin::pin;
@@ -22,8 +28,9 @@ use crate::wire::message::Request;
 
 /// Frames written per batch at most (more follow at once).
 const BATCH_BYTES: usize = 4 << 20;
-/// How long a shutdown waits for a credit and for the LOGOFF reply.
-const LOGOFF_WAIT: Duration = Duration::from_secs(2);
+/// How long a shutdown waits for a credit, for the LOGOFF to be sent and
+/// for its reply.
+pub const LOGOFF_WAIT: Duration = Duration::from_secs(2);
 
 /// The daemon's main loop.
 pub async fn run(shared: Arc<Shared>, mut wr: OwnedWriteHalf) {
@@ -69,7 +76,7 @@ pub async fn run(shared: Arc<Shared>, mut wr: OwnedWriteHalf) {
             break;
         }
         sh.data_ready.store(false, Ordering::Release);
-        if let Err(e) = send_queued(sh, &mut wr).await {
+        if let Err(e) = send_queued(sh, &mut wr, &signals).await {
             sh.kill(&format!("send failed: {e}"));
             break;
         }
@@ -82,26 +89,51 @@ pub async fn run(shared: Arc<Shared>, mut wr: OwnedWriteHalf) {
 }
 
 /// Sends everything queued, batch by batch.
-async fn send_queued(sh: &Shared, wr: &mut OwnedWriteHalf) -> io::Result<()> {
+async fn send_queued(sh: &Shared, wr: &mut OwnedWriteHalf, signals: &Signals) -> io::Result<()> {
     loop {
         let batch = build_batch(sh);
         if batch.is_empty() {
             return Ok(());
         }
-        write(sh, wr, &batch).await?;
+        write(sh, wr, &batch, signals, sh.timeout).await?;
     }
 }
 
-/// Writes `buf`, giving up when the connection dies meanwhile (a peer
-/// that stopped reading must not keep the daemon stuck).
-async fn write(sh: &Shared, wr: &mut OwnedWriteHalf, buf: &[u8]) -> io::Result<()> {
-    let dead = sh
+/// Writes `buf`, giving up when the connection dies meanwhile, when the
+/// daemon is signalled, or when the write has not finished within
+/// `limit`: a peer that stopped reading must not keep the daemon stuck.
+/// The connection is declared dead on a stalled or interrupted write (a
+/// frame may be half sent).
+async fn write(
+    sh: &Shared,
+    wr: &mut OwnedWriteHalf,
+    buf: &[u8],
+    signals: &Signals,
+    limit: Duration,
+) -> io::Result<()> {
+    let stop = sh
         .smbiod_wait
-        .wait_event(|| sh.dead.load(Ordering::Acquire));
-    match select(pin!(wr.write_all(buf)), pin!(dead)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err(io::ErrorKind::ConnectionAborted.into()),
-    }
+        .wait_event_interruptible_timeout(signals, &sh.clock, limit, || {
+            sh.dead.load(Ordering::Acquire)
+        });
+    let why = match select(pin!(wr.write_all(buf)), pin!(stop)).await {
+        Either::Left((r, _)) => return r,
+        Either::Right((Ok(_), _)) => return Err(io::ErrorKind::ConnectionAborted.into()),
+        Either::Right((Err(e), _)) if e.is_closed() => {
+            return Err(io::ErrorKind::ConnectionAborted.into())
+        }
+        Either::Right((Err(e), _)) if e.is_timed_out() => {
+            format!("the server stopped reading: a send did not finish within {limit:?}")
+        }
+        Either::Right((Err(_), _)) => {
+            // Ctrl-C: the half-sent frame cannot be finished later.
+            signals.clear();
+            sh.request_shutdown();
+            "smbiod shut down while a send was stuck".to_string()
+        }
+    };
+    sh.kill(&why);
+    Err(io::Error::new(io::ErrorKind::TimedOut, why))
 }
 
 /// Gives queued requests their MessageIds and frames, in order, up to
@@ -220,7 +252,7 @@ async fn logoff(sh: &Shared, wr: &mut OwnedWriteHalf, signals: &Signals) {
         built
     };
     let Ok((_, frame)) = built else { return };
-    if write(sh, wr, &frame).await.is_err() {
+    if write(sh, wr, &frame, signals, LOGOFF_WAIT).await.is_err() {
         return;
     }
     let done = sh.smbiod_wait.wait_event_interruptible(signals, || {

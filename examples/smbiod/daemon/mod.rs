@@ -217,11 +217,32 @@ impl Daemon {
     }
 
     /// Asks the daemon to log off and stop; callers still waiting get
-    /// [`ClientError::Shutdown`]. Returns once it has stopped.
+    /// [`ClientError::Shutdown`]. Returns once it has stopped, or once it
+    /// has had the time a stuck send and the logoff may take (the timeout
+    /// and [`iod::LOGOFF_WAIT`] three times): then the connection is
+    /// declared dead, which ends every wait of the daemon, and if even
+    /// that does not stop it within [`iod::LOGOFF_WAIT`], its task is
+    /// aborted. Never waits longer than that.
     pub async fn shutdown(&self) {
         self.shared.request_shutdown();
         let sh = &*self.shared;
-        let _ = sh.stopped_wait.wait_event(|| sh.is_stopped()).await;
+        let stopped = || sh.stopped_wait.wait_event(|| sh.is_stopped());
+        let grace = sh.timeout + 3 * iod::LOGOFF_WAIT;
+        if waitrt::time::timeout(grace, stopped()).await.is_ok() {
+            return;
+        }
+        sh.kill(&format!("smbiod did not stop within {grace:?} of shutdown"));
+        if waitrt::time::timeout(iod::LOGOFF_WAIT, stopped())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Some(t) = sh.tasks.get() {
+            t.daemon.abort();
+        }
+        sh.stopped.store(true, Ordering::Release);
+        sh.stopped_wait.wake_up_all();
     }
 
     /// Asks the daemon to log off and stop, without waiting for it.
