@@ -1,7 +1,10 @@
 //! CREATE, CLOSE, READ and WRITE for the embedded server.
 
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use rustix::fs::OFlags;
 
 use super::meta::{attrs, io_status};
 use super::notify::filter;
@@ -51,6 +54,33 @@ pub(super) fn data_access(desired: u32) -> u32 {
     a
 }
 
+/// Opens `path` as `opts` says, if it is a regular file, without ever
+/// blocking: `O_NONBLOCK`, so that a FIFO put in the file's place since
+/// it was looked at cannot hold the worker in open(2) until a peer opens
+/// its other end (an independent probe froze the server with one CREATE
+/// of a FIFO). Anything but a regular file is refused with
+/// `STATUS_ACCESS_DENIED`; a regular file gets `O_NONBLOCK` cleared.
+fn open_regular(opts: &mut OpenOptions, path: &Path) -> Result<File, u32> {
+    let f = opts
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            // ENXIO: a FIFO opened for writing with no reader.
+            if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+                status::ACCESS_DENIED
+            } else {
+                io_status(&e)
+            }
+        })?;
+    let md = f.metadata().map_err(|e| io_status(&e))?;
+    if !md.is_file() {
+        return Err(status::ACCESS_DENIED);
+    }
+    let flags = rustix::fs::fcntl_getfl(&f).map_err(|e| io_status(&e.into()))?;
+    rustix::fs::fcntl_setfl(&f, flags - OFlags::NONBLOCK).map_err(|e| io_status(&e.into()))?;
+    Ok(f)
+}
+
 /// CreateAction values.
 const OPENED: u32 = 1;
 const CREATED: u32 = 2;
@@ -97,15 +127,18 @@ impl Connection {
                 }
                 (None, OPENED)
             }
+            // A FIFO, socket or device: never opened (see `open_regular`).
+            Some(md) if !md.is_file() => return Err(status::ACCESS_DENIED),
             Some(_) if want_dir => return Err(status::NOT_A_DIRECTORY),
             Some(_) => {
                 let truncate = !matches!(r.disposition, FILE_OPEN | FILE_OPEN_IF);
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(writable || truncate)
-                    .truncate(truncate)
-                    .open(&path)
-                    .map_err(|e| io_status(&e))?;
+                let f = open_regular(
+                    OpenOptions::new()
+                        .read(true)
+                        .write(writable || truncate)
+                        .truncate(truncate),
+                    &path,
+                )?;
                 (Some(f), if truncate { OVERWRITTEN } else { OPENED })
             }
             None if matches!(r.disposition, FILE_OPEN | FILE_OVERWRITE) => {

@@ -852,3 +852,26 @@ fn a_client_not_reading_replies_stops_being_read() {
     c.logoff().unwrap();
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// CREATE of a FIFO (or socket, or device) in the share is refused with
+/// STATUS_ACCESS_DENIED, at once (an independent probe, fifo1.py: open(2)
+/// of a FIFO blocked a runtime worker until someone opened its other end,
+/// and the server froze). The server serves on.
+#[test]
+fn create_of_a_fifo_is_refused_without_blocking() {
+    use super::lock_tests::{client, server};
+    use crate::wire::create::FILE_OPEN_IF;
+    let s = server("fifo");
+    let fifo = s.base.join("share/pipe");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, 0o666.into()).unwrap();
+    let mut c = client(&s);
+    let read = c.create("pipe", 0x0012_0089, FILE_OPEN, 0);
+    let write = c.create("pipe", 0x0012_019F, FILE_OPEN_IF, 0);
+    // Whatever happened, let a blocked open go (O_RDWR never blocks).
+    drop(fs::OpenOptions::new().read(true).write(true).open(&fifo));
+    assert_eq!(status_of(read), status::ACCESS_DENIED);
+    assert_eq!(status_of(write), status::ACCESS_DENIED);
+    assert!(c.list("").unwrap().iter().any(|e| e.name == "hello.txt"));
+    c.logoff().unwrap();
+    fs::remove_dir_all(&s.base).unwrap();
+}
