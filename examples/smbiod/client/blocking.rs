@@ -97,6 +97,13 @@ impl SyncClient {
         self.state.receive(&msg)
     }
 
+    /// Reads one frame's payload raw (a compound reply, unmatched).
+    #[cfg(test)]
+    pub fn recv_frame(&mut self) -> Result<Vec<u8>, ClientError> {
+        frame::read_blocking(&mut self.stream, frame::MAX_FRAME_LEN)?
+            .ok_or(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into()))
+    }
+
     /// Reads replies until a final one arrives (skipping interim ones).
     pub fn recv_final(&mut self) -> Result<(Header, Response), ClientError> {
         loop {

@@ -17,6 +17,10 @@
 //! directory's wait queue, see [`notify`]). CANCEL is never answered; it ends the
 //! pending request it names. Anything else gets `STATUS_NOT_SUPPORTED`.
 //!
+//! A compound's reply must fit one frame (16 MiB): a request whose reply
+//! could overflow it is not run and gets `STATUS_INSUFFICIENT_RESOURCES`,
+//! as do the requests after it.
+//!
 //! The credit window is enforced as on Samba: a request whose MessageIds
 //! lie outside the window granted (or were used already), or whose
 //! CreditCharge exceeds the credits held, drops the connection
@@ -377,10 +381,14 @@ impl Connection {
         };
         let mut last_file: Option<FileId> = None;
         let mut related_ids = (0u64, 0u32);
+        // The reply must fit one frame: each part may add at most what its
+        // reply can take (see `reply_bound`); what is left is kept for an
+        // error reply to every part.
+        let mut budget = frame::MAX_FRAME_LEN.saturating_sub(parts.len() * ERROR_REPLY_LEN);
         // CANCEL yields nothing: only the answered messages are chained.
         let mut outs: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
         for part in &parts {
-            let out = self.one(part, &mut last_file, &mut related_ids);
+            let out = self.one(part, &mut last_file, &mut related_ids, &mut budget);
             if self.wants_close() {
                 // Nothing more is answered on a connection being dropped.
                 return Vec::new();
@@ -404,11 +412,28 @@ impl Connection {
         if reply.is_empty() {
             return Vec::new();
         }
-        frame::encode(&reply).unwrap_or_default()
+        match frame::encode(&reply) {
+            Ok(f) => f,
+            Err(e) => {
+                // Cannot happen with the budget above; never drop a reply
+                // silently, drop the connection with the reason instead.
+                self.drop_connection(format!("compound reply too large: {e}"));
+                Vec::new()
+            }
+        }
     }
 
-    /// Handles one message of a chain; returns the response message.
-    fn one(&mut self, msg: &[u8], last_file: &mut Option<FileId>, ids: &mut (u64, u32)) -> Vec<u8> {
+    /// Handles one message of a chain; returns the response message. A
+    /// request whose reply could exceed `budget` (bytes left in the
+    /// compound reply's frame) is not run: it gets
+    /// `STATUS_INSUFFICIENT_RESOURCES`.
+    fn one(
+        &mut self,
+        msg: &[u8],
+        last_file: &mut Option<FileId>,
+        ids: &mut (u64, u32),
+        budget: &mut usize,
+    ) -> Vec<u8> {
         let mut h = match Header::decode(msg) {
             Ok(h) => h,
             Err(_) => return Vec::new(), // split_compound decoded it already
@@ -435,6 +460,11 @@ impl Connection {
             }
         }
         let outcome = match Request::parse(msg) {
+            Ok((_, _)) if *budget == 0 => Err(status::INSUFFICIENT_RESOURCES),
+            Ok((_, req)) if reply_bound(&req, self.max_io()) > *budget => {
+                *budget = 0; // the parts that follow are refused too
+                Err(status::INSUFFICIENT_RESOURCES)
+            }
             Ok((_, mut req)) => {
                 substitute_related(&mut req, h.flags & FLAG_RELATED != 0, *last_file);
                 self.dispatch(&mut h, req)
@@ -476,6 +506,7 @@ impl Connection {
             .encode(&mut out);
             let _ = ErrorResponse::default().encode(&mut out);
         }
+        *budget = budget.saturating_sub(out.len().next_multiple_of(8));
         out
     }
 
@@ -537,6 +568,23 @@ impl Connection {
     fn max_io(&self) -> u32 {
         session::max_io(self.dialect.unwrap_or(0x0202))
     }
+}
+
+/// An error reply (header and ErrorResponse), padded for a chain.
+const ERROR_REPLY_LEN: usize = 80;
+
+/// The most bytes the reply to `req` can take in a compound reply
+/// (padding included), with `max_io` the negotiated MaxRead/MaxTransact.
+fn reply_bound(req: &Request, max_io: u32) -> usize {
+    let payload = match req {
+        Request::Read(r) => r.length.min(max_io),
+        Request::QueryDirectory(q) => q.output_length.min(max_io),
+        Request::QueryInfo(q) => q.output_length,
+        Request::ChangeNotify(n) => n.output_length,
+        // small fixed bodies, names, security blobs
+        _ => 4096,
+    };
+    payload as usize + 128
 }
 
 /// In a related chain, a FileId of all ones means "the last CREATE's".
