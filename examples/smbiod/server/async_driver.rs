@@ -4,6 +4,11 @@
 //! when no further complete request is already buffered, so a pipelining
 //! client gets many replies per write.
 //!
+//! A client that has not sent its NEGOTIATE, or the rest of a frame it
+//! began, within [`ShareConfig::frame_deadline`] is dropped; a frame's
+//! buffer grows as its data arrives, never to the announced length up
+//! front.
+//!
 //! Backpressure: while more than [`MAX_QUEUED_REPLIES`] bytes of replies
 //! wait for the writer, the reader reads no further request (it sleeps on
 //! the connection's `replies_drained` wait queue, woken by the writer), so
@@ -24,6 +29,8 @@ use waitrt::task::JoinHandle;
 use super::{Connection, ShareConfig};
 use crate::wire::frame;
 
+/// A frame's buffer starts this large and grows as its data arrives.
+const READ_AHEAD: usize = 256 * 1024;
 /// Flush replies once this many bytes are pending.
 pub(super) const FLUSH_AT: usize = 1 << 20;
 /// Reply bytes queued for the writer above which the reader stops reading
@@ -149,16 +156,35 @@ async fn read_requests(
                 .fetch_add(1, Ordering::Relaxed);
             let _ = backlog.drained.wait_event(|| backlog.has_room()).await;
         }
+        // An idle connection waits as long as it likes once negotiated;
+        // before that, and for the rest of a frame begun, it has
+        // `frame_deadline`.
         let mut hdr = [0u8; 4];
-        match rd.read_exact(&mut hdr).await {
+        let header = if conn.negotiated() {
+            rd.read_exact(&mut hdr).await
+        } else {
+            within(share.frame_deadline, "NEGOTIATE", rd.read_exact(&mut hdr)).await
+        };
+        match header {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(e),
         }
         let len = frame::decode_len(hdr, frame::MAX_FRAME_LEN)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let mut msg = vec![0u8; len];
-        rd.read_exact(&mut msg).await?;
+        // The buffer grows with the data received, whatever length the
+        // header announced.
+        let mut msg = Vec::with_capacity(len.min(READ_AHEAD));
+        let mut body = (&mut rd).take(len as u64);
+        within(
+            share.frame_deadline,
+            "the rest of a frame",
+            body.read_to_end(&mut msg),
+        )
+        .await?;
+        if msg.len() < len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         out.extend(conn.handle(&msg));
         let deferred = conn.take_deferred();
         if let Some(why) = conn.close_reason() {
@@ -220,6 +246,20 @@ async fn write_all_replies(
         }
     }
     wr.close().await
+}
+
+/// `io`, or a `TimedOut` error naming `what` if it takes over `limit`.
+async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    waitrt::time::timeout(limit, io).await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} did not arrive within {limit:?}"),
+        ))
+    })
 }
 
 /// Whether `buf` holds a complete frame.

@@ -86,10 +86,17 @@ pub struct ShareConfig {
     /// Handles one session may hold open (Samba's `max open files`);
     /// CREATE beyond it gets `STATUS_TOO_MANY_OPENED_FILES`.
     pub max_open: usize,
+    /// How long a connection may take to send its NEGOTIATE, and the rest
+    /// of any frame once its first bytes came; past it, the connection is
+    /// dropped. An idle negotiated connection is kept.
+    pub frame_deadline: std::time::Duration,
     /// What every connection to this share sees alike (byte-range locks);
     /// clones of a config share it.
     pub state: Arc<ServerState>,
 }
+
+/// The default [`ShareConfig::frame_deadline`].
+pub const DEFAULT_FRAME_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Server-wide state shared by the connections of one share.
 #[derive(Debug, Default)]
@@ -131,6 +138,7 @@ impl ShareConfig {
             name: name.to_string(),
             root: dir.canonicalize()?,
             max_open: DEFAULT_MAX_OPEN,
+            frame_deadline: DEFAULT_FRAME_DEADLINE,
             state: Arc::default(),
         })
     }
@@ -355,6 +363,11 @@ impl Connection {
     /// second NEGOTIATE).
     pub fn wants_close(&self) -> bool {
         self.closed.is_some()
+    }
+
+    /// Whether NEGOTIATE has succeeded.
+    pub fn negotiated(&self) -> bool {
+        self.dialect.is_some()
     }
 
     /// Why the connection must be dropped, for the driver's log.

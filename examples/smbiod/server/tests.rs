@@ -938,3 +938,65 @@ fn a_compound_too_large_for_one_reply_is_capped_not_dropped() {
     c.logoff().unwrap();
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A connection that sends no NEGOTIATE, or only part of a frame, is
+/// dropped after `frame_deadline`; a negotiated idle one is kept (an
+/// independent probe, fdexhaust.py: half-sent frames held their
+/// connections, and descriptors, forever, each with the announced length
+/// allocated up front).
+#[test]
+fn half_sent_frames_and_silent_openers_are_dropped() {
+    use super::lock_tests::client;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let mut s = super::lock_tests::server("frame-deadline");
+    // A server of its own, with a short deadline, on the same runtime.
+    let mut share = s.share.clone();
+    share.frame_deadline = std::time::Duration::from_millis(500);
+    let rt = waitrt::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    s.addr = rt.block_on(async move {
+        super::async_driver::spawn("127.0.0.1:0", share)
+            .await
+            .unwrap()
+            .0
+    });
+    let dropped = |mut t: TcpStream, what: &str| {
+        t.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        match t.read(&mut [0u8; 1]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("{what}: the connection must be dropped, got {other:?}"),
+        }
+    };
+    // silent from the start
+    dropped(TcpStream::connect(s.addr).unwrap(), "no NEGOTIATE");
+    // a frame announced, 10 of its 1,000 bytes sent
+    let mut t = TcpStream::connect(s.addr).unwrap();
+    t.write_all(&[0, 0, 0x03, 0xe8]).unwrap();
+    t.write_all(&[0xfe; 10]).unwrap();
+    dropped(t, "a half frame before NEGOTIATE");
+    // logged on, then 16 MiB announced and a few bytes sent
+    let mut c = client(&s);
+    c.send(&[0, 0xff, 0xff, 0xff, 0xfe, b'S', b'M', b'B'])
+        .unwrap();
+    match c.recv_one() {
+        Err(ClientError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) => {}
+        other => panic!("a half frame after logon: the connection must be dropped, got {other:?}"),
+    }
+    // logged on and idle for longer than the deadline: kept
+    let mut c = client(&s);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.call(crate::wire::message::Request::Echo, &[]).unwrap();
+    c.logoff().unwrap();
+    drop(rt);
+    fs::remove_dir_all(&s.base).unwrap();
+}
