@@ -43,6 +43,8 @@ pub enum ClientError {
         /// The negotiated maximum.
         max: u32,
     },
+    /// The server's NEGOTIATE reply chose a dialect we did not offer.
+    UnofferedDialect(u16),
     /// A file too large to read whole
     /// ([`Client::read_file`](crate::client::api::Client::read_file)).
     FileTooLarge {
@@ -98,6 +100,10 @@ impl fmt::Display for ClientError {
             ClientError::TooLarge { len, max } => {
                 write!(f, "request of {len} bytes exceeds the negotiated {max}")
             }
+            ClientError::UnofferedDialect(d) => write!(
+                f,
+                "the server chose dialect {d:#06x}, which was not offered"
+            ),
             ClientError::FileTooLarge { size, max } => write!(
                 f,
                 "the server reports a file of {size} bytes, more than the {max} read whole"

@@ -72,6 +72,8 @@ pub struct ClientState {
     pub session_id: u64,
     /// Credits asked for with every request (CreditRequest).
     pub credit_request: u16,
+    /// The dialects our NEGOTIATE offered: the server must pick one.
+    offered: Vec<u16>,
 }
 
 impl Default for ClientState {
@@ -94,6 +96,7 @@ impl ClientState {
             max_transact: CREDIT_UNIT as u32,
             session_id: 0,
             credit_request: CREDIT_REQUEST,
+            offered: Vec::new(),
         }
     }
 
@@ -181,6 +184,9 @@ impl ClientState {
         self.credits -= cost;
         self.next_message_id += u64::from(cost);
         self.outstanding.insert(message_id, req.command());
+        if let Request::Negotiate(n) = req {
+            self.offered.clone_from(&n.dialects);
+        }
         Ok((message_id, frame))
     }
 
@@ -207,6 +213,11 @@ impl ClientState {
             });
         }
         self.outstanding.remove(&header.message_id);
+        if let Response::Negotiate(n) = &body {
+            if header.status == status::SUCCESS && !self.offered.contains(&n.dialect) {
+                return Err(ClientError::UnofferedDialect(n.dialect));
+            }
+        }
         match &body {
             Response::Negotiate(n) => self.apply_negotiate(n),
             Response::SessionSetup(_) if self.session_id == 0 => {

@@ -337,3 +337,26 @@ fn a_lying_end_of_file_is_refused_or_read_in_bounded_steps() {
         c.logoff().await.unwrap();
     });
 }
+
+/// A NEGOTIATE reply choosing a dialect we never offered fails the
+/// connect with that reason (an independent probe: the client took it).
+#[test]
+fn a_dialect_never_offered_is_refused() {
+    let ts = TestServer::start("unoffered-dialect");
+    // NEGOTIATE's DialectRevision: transport header, SMB2 header,
+    // StructureSize and SecurityMode.
+    const DIALECT_AT: usize = 4 + 64 + 4;
+    ts.patch(Command::Negotiate as u16, |f| {
+        f[DIALECT_AT..DIALECT_AT + 2].copy_from_slice(&0x0311u16.to_le_bytes())
+    });
+    rt().block_on(async {
+        let mut opts = ConnectOptions::new("share");
+        opts.dialects = vec![0x0202];
+        match Client::connect(&ts.addr.to_string(), &opts).await {
+            Err(ClientError::Disconnected(why)) => {
+                assert!(why.contains("0x0311, which was not offered"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}

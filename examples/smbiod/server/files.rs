@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rustix::fs::OFlags;
 
-use super::meta::{attrs, io_status};
+use super::meta::{attrs, data_io_status, io_status};
 use super::notify::filter;
 use super::sandbox::resolve;
 use super::setinfo::check_deletable;
@@ -285,7 +285,7 @@ impl Connection {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_status(&e)),
+                Err(e) => return Err(data_io_status(&e)),
             }
         }
         if got == 0 && !data.is_empty() || (got as u32) < r.minimum_count {
@@ -312,7 +312,7 @@ impl Connection {
             l.check_io(open.uid, r.offset, r.data.len() as u64, true)?;
         }
         file.write_all_at(&r.data, r.offset)
-            .map_err(|e| io_status(&e))?;
+            .map_err(|e| data_io_status(&e))?;
         let path = open.path.clone();
         self.notify(&path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
         Ok((

@@ -25,9 +25,19 @@ pub fn io_status(e: &io::Error) -> u32 {
         io::ErrorKind::NotADirectory => status::NOT_A_DIRECTORY,
         io::ErrorKind::IsADirectory => status::FILE_IS_A_DIRECTORY,
         io::ErrorKind::DirectoryNotEmpty => status::DIRECTORY_NOT_EMPTY,
-        io::ErrorKind::StorageFull => status::DISK_FULL,
+        // EFBIG as Samba maps it
+        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge => status::DISK_FULL,
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => status::OBJECT_NAME_INVALID,
         _ => status::UNSUCCESSFUL,
+    }
+}
+
+/// The NTSTATUS for an I/O error of a READ or WRITE (pread/pwrite):
+/// EINVAL there means a bad offset, not a bad name.
+pub fn data_io_status(e: &io::Error) -> u32 {
+    match e.kind() {
+        io::ErrorKind::InvalidInput => status::INVALID_PARAMETER,
+        _ => io_status(e),
     }
 }
 

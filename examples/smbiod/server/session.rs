@@ -43,6 +43,12 @@ pub fn max_io(dialect: u16) -> u32 {
 
 impl Connection {
     pub(super) fn negotiate(&mut self, r: &NegotiateRequest) -> Outcome {
+        if self.dialect.is_some() {
+            // MS-SMB2 3.3.5.3.1: a second NEGOTIATE on a connection that
+            // has negotiated drops it (Samba does the same).
+            self.drop_connection("a second NEGOTIATE".into());
+            return Err(status::INVALID_PARAMETER);
+        }
         let dialect = DIALECTS
             .iter()
             .rev()

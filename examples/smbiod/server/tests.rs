@@ -1000,3 +1000,59 @@ fn half_sent_frames_and_silent_openers_are_dropped() {
     drop(rt);
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A second NEGOTIATE drops the connection (MS-SMB2 3.3.5.3.1; an
+/// independent probe: it was answered SUCCESS).
+#[test]
+fn a_second_negotiate_drops_the_connection() {
+    use super::lock_tests::{client, server};
+    let s = server("renegotiate");
+    let mut c = client(&s);
+    let again = crate::client::auth::negotiate(&DIALECTS, [1; 16], [2; 32]);
+    match c.call(again, &[]) {
+        Err(ClientError::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) => {}
+        other => panic!("the connection must be dropped, got {other:?}"),
+    }
+    fs::remove_dir_all(&s.base).unwrap();
+}
+
+/// READ and WRITE at offsets pread/pwrite refuse (EINVAL past 2^63) get
+/// STATUS_INVALID_PARAMETER (an independent probe: they got
+/// STATUS_OBJECT_NAME_INVALID, EINVAL mapped as if for a name).
+#[test]
+fn io_at_impossible_offsets_is_an_invalid_parameter() {
+    use super::lock_tests::{client, server};
+    use crate::wire::message::Request;
+    use crate::wire::rw::{ReadRequest, WriteRequest};
+    let s = server("huge-offsets");
+    let mut c = client(&s);
+    let fid = c.create("hello.txt", 0x0012_019F, FILE_OPEN, 0).unwrap();
+    let offset = 1u64 << 63;
+    let read = ReadRequest {
+        length: 5,
+        offset,
+        file_id: fid,
+        ..ReadRequest::default()
+    };
+    assert_eq!(
+        status_of(c.call(Request::Read(read), &[])),
+        status::INVALID_PARAMETER
+    );
+    let write = WriteRequest {
+        offset,
+        file_id: fid,
+        flags: 0,
+        data: b"x".to_vec(),
+    };
+    assert_eq!(
+        status_of(c.call(Request::Write(write), &[])),
+        status::INVALID_PARAMETER
+    );
+    c.close(fid).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(&s.base).unwrap();
+}
