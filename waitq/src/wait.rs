@@ -376,14 +376,14 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     fn record(&mut self, handle: Handle) {
         let api_bits = (self.flags >> API_SHIFT) & 7;
         let exclusive = self.class == Class::Exclusive;
-        // The common case first, with no call in it: a task's sleep on a
-        // queue without a name goes to the task's own slot.
-        if let Some((slot, owner)) = registry::free_slot(&self.queue) {
+        // The common case first, with no call in it: a task's sleep goes
+        // to the task's own slot.
+        if let Some((slot, owner, name)) = registry::free_slot(&self.queue) {
             let kind = registry::pack_kind(api_bits, self.state, exclusive);
             slot.write(
                 owner,
                 QueueId::of(&self.queue),
-                None,
+                name,
                 handle.seq(),
                 self.site,
                 kind,
