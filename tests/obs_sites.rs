@@ -272,6 +272,62 @@ fn every_wait_is_listed_at_its_callers_line() {
         tx
     };
 
+    // Sockets (on loopback): nothing is ever sent to them.
+    let (tcp, udp, unix, unix_dgram) = rt.block_on(async {
+        let tcp = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let udp = waitrt::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let path = std::env::temp_dir().join(format!("obs_sites_{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let unix = waitrt::net::UnixListener::bind(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let (dgram, _peer) = waitrt::net::UnixDatagram::pair().unwrap();
+        (
+            Arc::new(tcp),
+            Arc::new(udp),
+            Arc::new(unix),
+            Arc::new(dgram),
+        )
+    });
+    let l = tcp.clone();
+    case!(cases, rt, "TcpListener::accept", async move {
+        l.accept().await.map(drop)
+    });
+    let (client, server) = rt.block_on(async {
+        let addr = tcp.local_addr().unwrap();
+        let client = waitrt::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = tcp.accept().await.unwrap();
+        (Arc::new(client), Arc::new(server))
+    });
+    // Readiness starts set: a read that would block clears it first.
+    assert!(client.try_read(&mut [0; 1]).is_err());
+    let c = client.clone();
+    case!(cases, rt, "TcpStream::readable", async move {
+        c.readable().await
+    });
+    let s = server.clone();
+    case!(cases, rt, "TcpStream::peek", async move {
+        let mut buf = [0; 4];
+        s.peek(&mut buf).await
+    });
+    let u = udp.clone();
+    case!(cases, rt, "UdpSocket::recv_from", async move {
+        let mut buf = [0; 4];
+        u.recv_from(&mut buf).await.map(drop)
+    });
+    let u = udp.clone();
+    case!(cases, rt, "UdpSocket::readable", async move {
+        u.readable().await
+    });
+    let l = unix.clone();
+    case!(cases, rt, "UnixListener::accept", async move {
+        l.accept().await.map(drop)
+    });
+    let d = unix_dgram.clone();
+    case!(cases, rt, "UnixDatagram::recv", async move {
+        let mut buf = [0; 4];
+        d.recv(&mut buf).await
+    });
+
     // Locks and counters, each held by the test.
     let mutex = Arc::new(Mutex::new(0u8));
     let held = rt.block_on(mutex.clone().lock_owned());
@@ -387,6 +443,7 @@ fn every_wait_is_listed_at_its_callers_line() {
         held, written, more, utx, otx2, otx3, empty_tx, full_tx, btx, wtx,
     ));
     drop((btx_more, wtx_more, otx4, poll_fn_rx, poll_many_rx));
+    drop((tcp, udp, unix, unix_dgram, client, server));
     rt.shutdown_timeout(WATCHDOG);
 }
 

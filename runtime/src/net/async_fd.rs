@@ -3,8 +3,10 @@
 //! [`waitrt::io::unix`](crate::io::unix)).
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use mio::unix::SourceFd;
@@ -180,8 +182,13 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// Cancel safe: it only waits. A wake-up it had received passes on to
     /// the next waiter.
-    pub async fn readable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
-        self.ready(Direction::Read).await
+    #[track_caller]
+    pub fn readable<'a>(
+        &'a self,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyGuard<'a, T>>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.ready_at(site, Direction::Read).await }
     }
 
     /// Waits until the descriptor is writable; gives a guard to do the
@@ -195,13 +202,22 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// # Cancel safety
     ///
     /// As [`readable`](Self::readable).
-    pub async fn writable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
-        self.ready(Direction::Write).await
+    #[track_caller]
+    pub fn writable<'a>(
+        &'a self,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyGuard<'a, T>>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.ready_at(site, Direction::Write).await }
     }
 
-    async fn ready(&self, direction: Direction) -> io::Result<AsyncFdReadyGuard<'_, T>> {
+    async fn ready_at(
+        &self,
+        site: &'static Location<'static>,
+        direction: Direction,
+    ) -> io::Result<AsyncFdReadyGuard<'_, T>> {
         self.check(direction)?;
-        let seen = self.io.registration().ready(direction).await?;
+        let seen = self.io.registration().ready_at(site, direction).await?;
         Ok(AsyncFdReadyGuard::new(self, seen, direction))
     }
 

@@ -1,9 +1,11 @@
 //! UDP: [`UdpSocket`], a datagram socket that many tasks can share.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
@@ -121,12 +123,17 @@ impl UdpSocket {
     ///
     /// Cancel safe: a datagram is sent whole or not at all, and if the
     /// future is dropped before it completes, nothing was sent.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Write, || source.send(buf))
-            .await
+    #[track_caller]
+    pub fn send<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Write, || source.send(buf))
+                .await
+        }
     }
 
     /// Receives one datagram from the connected peer into `buf`; a longer
@@ -140,12 +147,17 @@ impl UdpSocket {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// datagram was taken from the socket (none is lost).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.recv(buf))
-            .await
+    #[track_caller]
+    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.recv(buf))
+                .await
+        }
     }
 
     /// Sends `buf` as one datagram to `target` (the first address it
@@ -179,12 +191,20 @@ impl UdpSocket {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// datagram was taken from the socket (none is lost).
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.recv_from(buf))
-            .await
+    #[track_caller]
+    pub fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.recv_from(buf))
+                .await
+        }
     }
 
     /// Like [`recv_from`](Self::recv_from), but the datagram stays queued:
@@ -197,12 +217,20 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel safe: peeking consumes nothing.
-    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.peek_from(buf))
-            .await
+    #[track_caller]
+    pub fn peek_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.peek_from(buf))
+                .await
+        }
     }
 
     /// [`recv_from`](Self::recv_from) for hand-written futures: only the
@@ -324,8 +352,11 @@ impl UdpSocket {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+    #[track_caller]
+    pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Read).await }
     }
 
     /// Waits until a send would not block.
@@ -338,8 +369,11 @@ impl UdpSocket {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+    #[track_caller]
+    pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Write).await }
     }
 
     /// The bound address (the real port when bound to port 0).

@@ -9,6 +9,7 @@
 //! passed on to the next sleeper, since the readiness may still hold.
 
 use std::io;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -102,12 +103,17 @@ impl Registration {
     }
 
     /// Waits (async) until `direction` is ready; every caller has its own
-    /// exclusive wait entry.
-    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<ReadyEvent> {
+    /// exclusive wait entry, listed at `site` (a socket method's caller).
+    pub(crate) async fn ready_at(
+        &self,
+        site: &'static Location<'static>,
+        direction: Direction,
+    ) -> io::Result<ReadyEvent> {
         loop {
             let queue = self.io.queue(direction);
             if queue
                 .wait_event_exclusive(|| self.is_ready(direction))
+                .at(site)
                 .await
                 .is_err()
             {
@@ -200,14 +206,26 @@ impl Registration {
         }
     }
 
-    /// Async I/O: `op` is tried whenever `direction` is ready.
+    /// Async I/O: `op` is tried whenever `direction` is ready (the wait
+    /// listed here: the runtime's own waits, a child's exit).
     pub(crate) async fn async_io<R>(
         &self,
+        direction: Direction,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.async_io_at(Location::caller(), direction, op).await
+    }
+
+    /// [`async_io`](Self::async_io), the wait listed at `site` (a socket
+    /// method's caller).
+    pub(crate) async fn async_io_at<R>(
+        &self,
+        site: &'static Location<'static>,
         direction: Direction,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         loop {
-            let seen = self.ready(direction).await?;
+            let seen = self.ready_at(site, direction).await?;
             if let Some(result) = self.finish(seen, direction, op()) {
                 return result;
             }
@@ -297,10 +315,13 @@ impl<E: mio::event::Source> PollEvented<E> {
         self.registration.is_ready(direction)
     }
 
-    /// Waits until `direction` would not block (or the runtime is gone):
-    /// every socket type's `readable()` / `writable()`.
-    pub(crate) async fn ready(&self, direction: Direction) -> io::Result<()> {
-        self.registration.ready(direction).await.map(drop)
+    /// [`ready`](Self::ready), the wait listed at `site`.
+    pub(crate) async fn ready_at(
+        &self,
+        site: &'static Location<'static>,
+        direction: Direction,
+    ) -> io::Result<()> {
+        self.registration.ready_at(site, direction).await.map(drop)
     }
 
     /// Deregisters and hands the source back.

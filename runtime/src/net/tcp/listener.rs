@@ -1,9 +1,11 @@
 //! [`TcpListener`]: accepts TCP connections.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -96,14 +98,19 @@ impl TcpListener {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// connection was accepted; it stays queued for the next `accept`.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let source = self.io.source();
-        let (stream, addr) = self
-            .io
-            .registration()
-            .async_io(Direction::Read, || source.accept())
-            .await?;
-        Ok((TcpStream::new(stream)?, addr))
+    #[track_caller]
+    pub fn accept<'a>(&'a self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.io.source();
+            let (stream, addr) = self
+                .io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.accept())
+                .await?;
+            Ok((TcpStream::new(stream)?, addr))
+        }
     }
 
     /// [`accept`](Self::accept) for a server's accept loop: when the

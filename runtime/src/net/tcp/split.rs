@@ -77,8 +77,12 @@ impl OwnedReadHalf {
     /// # Cancel safety
     ///
     /// Cancel safe: peeking consumes nothing.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.peek(buf).await
+    #[track_caller]
+    pub fn peek<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<usize>> + 'a {
+        self.stream.peek(buf)
     }
 
     /// See [`TcpStream::peer_addr`].

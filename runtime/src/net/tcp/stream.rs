@@ -1,9 +1,11 @@
 //! [`TcpStream`]: a connected TCP socket.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -273,12 +275,17 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Cancel safe: peeking consumes nothing.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.peek(buf))
-            .await
+    #[track_caller]
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.peek(buf))
+                .await
+        }
     }
 
     /// [`peek`](Self::peek) for hand-written futures.
@@ -303,8 +310,11 @@ impl TcpStream {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+    #[track_caller]
+    pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Read).await }
     }
 
     /// Waits until a write would not block.
@@ -317,8 +327,11 @@ impl TcpStream {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+    #[track_caller]
+    pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Write).await }
     }
 
     /// Reads what is there without waiting: `WouldBlock` if nothing is.

@@ -1,9 +1,11 @@
 //! [`UnixDatagram`]: a Unix-domain datagram socket.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::path::Path;
 use std::task::{Context, Poll};
 
@@ -147,12 +149,17 @@ impl UnixDatagram {
     ///
     /// Cancel safe: a datagram is sent whole or not at all, and if the
     /// future is dropped before it completes, nothing was sent.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Write, || source.send(buf))
-            .await
+    #[track_caller]
+    pub fn send<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Write, || source.send(buf))
+                .await
+        }
     }
 
     /// Receives one datagram into `buf`; a longer one is truncated.
@@ -165,12 +172,17 @@ impl UnixDatagram {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// datagram was taken from the socket (none is lost).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.recv(buf))
-            .await
+    #[track_caller]
+    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.recv(buf))
+                .await
+        }
     }
 
     /// Sends `buf` as one datagram to the socket at `path`.
@@ -202,12 +214,20 @@ impl UnixDatagram {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// datagram was taken from the socket (none is lost).
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Read, || source.recv_from(buf))
-            .await
+    #[track_caller]
+    pub fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.recv_from(buf))
+                .await
+        }
     }
 
     /// [`send`](Self::send) for hand-written futures: only the task that
@@ -304,8 +324,11 @@ impl UnixDatagram {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+    #[track_caller]
+    pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Read).await }
     }
 
     /// Waits until a send would not block.
@@ -318,8 +341,11 @@ impl UnixDatagram {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+    #[track_caller]
+    pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Write).await }
     }
 
     /// The bound address (unnamed if not bound).

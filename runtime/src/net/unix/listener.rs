@@ -1,8 +1,10 @@
 //! [`UnixListener`]: accepts Unix-domain stream connections.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -109,14 +111,19 @@ impl UnixListener {
     ///
     /// Cancel safe: if the future is dropped before it completes, no
     /// connection was accepted; it stays queued for the next `accept`.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let source = self.io.source();
-        let (stream, addr) = self
-            .io
-            .registration()
-            .async_io(Direction::Read, || source.accept())
-            .await?;
-        Ok((UnixStream::new(stream)?, addr))
+    #[track_caller]
+    pub fn accept<'a>(&'a self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.io.source();
+            let (stream, addr) = self
+                .io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.accept())
+                .await?;
+            Ok((UnixStream::new(stream)?, addr))
+        }
     }
 
     /// [`accept`](Self::accept) for hand-written futures: only the task

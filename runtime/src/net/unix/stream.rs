@@ -1,9 +1,11 @@
 //! [`UnixStream`]: a connected Unix-domain stream socket.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -168,8 +170,11 @@ impl UnixStream {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+    #[track_caller]
+    pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Read).await }
     }
 
     /// Waits until a write would not block.
@@ -182,8 +187,11 @@ impl UnixStream {
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
     /// wake-up it had received passes on to the next waiter.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+    #[track_caller]
+    pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move { self.io.ready_at(site, Direction::Write).await }
     }
 
     /// Reads what is there without waiting: `WouldBlock` if nothing is.
