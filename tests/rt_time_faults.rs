@@ -310,21 +310,21 @@ paused_test! {
     // clock jumps 100 years; it was polled at every horizon before.
     fn a_sleep_past_the_end_of_time_holds_no_timer(rt) {
         rt.block_on(async {
+            // Its first poll is awaited on a queue, not by a number of
+            // yields: on 2 workers of a loaded machine the worker may not
+            // run for longer than 10,000 yields take (seen in CI).
+            static POLLED: WaitQueue = WaitQueue::new();
             let polls = Arc::new(AtomicUsize::new(0));
             let forever = {
                 let polls = polls.clone();
                 let mut sleep = Box::pin(sleep(Duration::MAX));
                 waitrt::spawn(std::future::poll_fn(move |cx| {
                     polls.fetch_add(1, SeqCst);
+                    POLLED.wake_up_all();
                     sleep.as_mut().poll(cx)
                 }))
             };
-            for _ in 0..10_000 {
-                if polls.load(SeqCst) > 0 {
-                    break;
-                }
-                waitrt::task::yield_now().await;
-            }
+            POLLED.wait_event(|| polls.load(SeqCst) > 0).await.unwrap();
             assert_eq!(polls.load(SeqCst), 1);
             let metrics = waitrt::Handle::current().metrics();
             assert_eq!(metrics.pending_timers(), 0, "a timer for never");
