@@ -427,3 +427,73 @@ fn rule27_panicking_wake_function_loses_no_wake() {
     drop((n1, n2));
     assert_usable(&queue);
 }
+
+/// A picked exclusive waiter that is dropped passes on *the wake that
+/// picked it*, key and all: a keyed wake for readers, handed on as a plain
+/// wake, went to the writer between the two readers (its condition false,
+/// it queued again) and the second reader slept on with data readable (an
+/// independent probe's lost wake-up).
+#[test]
+fn a_dropped_reader_hands_its_keyed_wake_to_the_next_reader() {
+    const READ: u32 = 1;
+    const WRITE: u32 = 2;
+    let queue = WaitQueue::new();
+    let readable = AtomicBool::new(false);
+    let (r1w, w1w, r2w) = (
+        CountingWaker::new(),
+        CountingWaker::new(),
+        CountingWaker::new(),
+    );
+    let ready = || readable.load(Ordering::SeqCst);
+    let mut r1 = Box::pin(queue.wait_event_key_exclusive(READ, ready));
+    let mut w1 = Box::pin(queue.wait_event_key_exclusive(WRITE, || false));
+    let mut r2 = Box::pin(queue.wait_event_key_exclusive(READ, ready));
+    assert!(poll_with(&mut r1, &r1w.waker()).is_pending());
+    assert!(poll_with(&mut w1, &w1w.waker()).is_pending());
+    assert!(poll_with(&mut r2, &r2w.waker()).is_pending());
+    readable.store(true, Ordering::SeqCst);
+    assert_eq!(queue.wake_up_poll(READ), 1);
+    assert_eq!((r1w.wakes(), w1w.wakes(), r2w.wakes()), (1, 0, 0));
+    drop(r1); // picked, never acted on
+    assert_eq!(w1w.wakes(), 0, "the writer got the readers' wake");
+    assert_eq!(r2w.wakes(), 1, "the second reader was not woken");
+    assert!(poll_with(&mut r2, &r2w.waker()).is_ready());
+    drop(w1);
+    assert_eq!(queue.len(), 0);
+}
+
+/// The same for the wake's mode: `wake_up_interruptible` picked an
+/// interruptible waiter; dropped, it hands the wake to the next
+/// interruptible one, never to an uninterruptible sleeper that wake could
+/// not reach.
+#[test]
+fn a_dropped_waiter_hands_an_interruptible_wake_to_an_interruptible_one() {
+    let queue = WaitQueue::new();
+    let signals = waitq::TaskSignals::new();
+    let (i1w, u1w, i2w) = (
+        CountingWaker::new(),
+        CountingWaker::new(),
+        CountingWaker::new(),
+    );
+    let mut i1 = Box::pin(queue.wait_event_interruptible_exclusive(&signals, || false));
+    let mut u1 = Box::pin(queue.wait_event_exclusive(|| false));
+    let mut i2 = Box::pin(queue.wait_event_interruptible_exclusive(&signals, || false));
+    assert!(poll_with(&mut i1, &i1w.waker()).is_pending());
+    assert!(poll_with(&mut u1, &u1w.waker()).is_pending());
+    assert!(poll_with(&mut i2, &i2w.waker()).is_pending());
+    assert_eq!(queue.wake_up_interruptible(), 1);
+    assert_eq!((i1w.wakes(), u1w.wakes(), i2w.wakes()), (1, 0, 0));
+    drop(i1);
+    assert_eq!(
+        u1w.wakes(),
+        0,
+        "an uninterruptible sleeper got an interruptible wake"
+    );
+    assert_eq!(
+        i2w.wakes(),
+        1,
+        "the next interruptible waiter was not woken"
+    );
+    drop((u1, i2));
+    assert_eq!(queue.len(), 0);
+}

@@ -51,6 +51,18 @@ pub struct WakeInfo {
 }
 
 impl WakeInfo {
+    /// A plain `wake_up`'s: normal mode, no key.
+    pub(crate) const PLAIN: WakeInfo = WakeInfo {
+        mode: WakeMode::Normal,
+        key: 0,
+    };
+
+    /// Whether this is [`PLAIN`](Self::PLAIN).
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.mode == WakeMode::Normal && self.key == 0
+    }
+
     /// The wake's mode.
     ///
     /// # Examples

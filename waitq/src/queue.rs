@@ -62,7 +62,12 @@
 //! its handle gone. An exclusive owner that then ends without success
 //! (dropped, timed out, interrupted, its condition false) calls
 //! [`WaitQueue::hand_off`], which wakes the next exclusive waiter, so a
-//! wake is never swallowed by a waiter that does not act on it.
+//! wake is never swallowed by a waiter that does not act on it. It passes
+//! on the wake that picked the entry: a wake with a mode or a key
+//! (`wake_up_interruptible`, `wake_up_poll`) is remembered for the entry it
+//! picked (the queue keeps the last 64 such picks), so its hand-off goes
+//! only to a waiter that wake could have woken; a plain `wake_up`'s goes to
+//! the next exclusive waiter.
 
 use std::any::Any;
 use std::fmt;
@@ -130,7 +135,18 @@ struct Inner {
     name: Option<&'static str>,
     /// Id of the last wake walk started (see "The wake walk").
     walks: u64,
+    /// The recent exclusive picks made by a wake with a mode or key (not
+    /// a plain `wake_up`): the picked entry's sequence number and the
+    /// wake's info, so that a hand-off passes on *that* wake (see
+    /// "Cancellation hand-off"). Allocated at the first such pick; the
+    /// oldest goes beyond [`KEYED_PICKS`].
+    keyed_picks: Option<Box<std::collections::VecDeque<(u64, WakeInfo)>>>,
 }
+
+/// How many keyed exclusive picks a queue remembers for hand-offs. A
+/// waiter that hands off after more than this many newer keyed picks on
+/// its queue passes a plain wake on (what every hand-off did before).
+const KEYED_PICKS: usize = 64;
 
 /// What one call of the walk should do.
 #[derive(Clone, Copy)]
@@ -225,6 +241,7 @@ impl WaitQueue {
                 closed: false,
                 name,
                 walks: 0,
+                keyed_picks: None,
             }),
             waiters: AtomicUsize::new(0),
             low_water: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -656,6 +673,9 @@ impl WaitQueue {
             || (nr_exclusive == 1 && (exclusive_only || inner.list.is_empty_of(Class::Shared)));
         if one {
             if let Some((handle, entry)) = inner.take_lone(&spec) {
+                if !info.is_plain() && handle.class() == Class::Exclusive {
+                    inner.note_keyed_pick(handle.seq(), info);
+                }
                 self.publish_unlinked(&inner.list, handle.class());
                 drop(inner);
                 if handle.class() == Class::Exclusive && registry::is_enabled() {
@@ -727,14 +747,17 @@ impl WaitQueue {
     }
 
     /// Passes an unconsumed exclusive wake on to the next exclusive waiter
-    /// (see "Cancellation hand-off").
+    /// (see "Cancellation hand-off"): the wake that picked the entry `seq`,
+    /// with its mode and key, so it reaches a waiter that wake could have
+    /// woken (a plain wake passed on for a keyed one went to the next
+    /// exclusive waiter whatever its mask or state, which re-queued with
+    /// its condition false while the waiter meant for it slept on: an
+    /// independent probe's lost wake-up).
     #[track_caller]
-    pub(crate) fn hand_off(&self) {
+    pub(crate) fn hand_off(&self, seq: u64) {
+        let info = self.lock().take_keyed_pick(seq).unwrap_or(WakeInfo::PLAIN);
         let spec = WakeSpec {
-            info: WakeInfo {
-                mode: WakeMode::Normal,
-                key: 0,
-            },
+            info,
             nr_exclusive: 1,
             exclusive_only: true,
         };
@@ -968,6 +991,25 @@ impl Inner {
     /// the first exclusive waiter of an exclusive wake for one), unlinked,
     /// if `spec` wakes it and it has no custom wake function (the walk
     /// guards those). `None`: use the walk.
+    /// Remembers that a keyed (or moded) wake picked the exclusive entry
+    /// `seq` (see `keyed_picks`).
+    #[cold]
+    fn note_keyed_pick(&mut self, seq: u64, info: WakeInfo) {
+        let picks = self.keyed_picks.get_or_insert_with(Default::default);
+        if picks.len() == KEYED_PICKS {
+            picks.pop_front();
+        }
+        picks.push_back((seq, info));
+    }
+
+    /// The info of the wake that picked the entry `seq`, if it was keyed
+    /// and is still remembered.
+    fn take_keyed_pick(&mut self, seq: u64) -> Option<WakeInfo> {
+        let picks = self.keyed_picks.as_mut()?;
+        let at = picks.iter().position(|&(picked, _)| picked == seq)?;
+        picks.remove(at).map(|(_, info)| info)
+    }
+
     fn take_lone(&mut self, spec: &WakeSpec) -> Option<(Handle, Entry)> {
         let class = match spec.exclusive_only || self.list.is_empty_of(Class::Shared) {
             true => Class::Exclusive,
@@ -1019,6 +1061,9 @@ impl Inner {
                     WakeDecision::Stop => return true,
                     WakeDecision::Wake => {
                         let entry = self.list.pop_front_of(cursor.class);
+                        if !matches_all && cursor.class == Class::Exclusive {
+                            self.note_keyed_pick(head.seq(), spec.info);
+                        }
                         if cursor.took(head, entry, batch) {
                             return false;
                         }
@@ -1045,6 +1090,9 @@ impl Inner {
                     WakeDecision::Stop => return true,
                     WakeDecision::Wake => {
                         let entry = self.list.remove(handle).expect("walked handle is linked");
+                        if !matches_all && cursor.class == Class::Exclusive {
+                            self.note_keyed_pick(handle.seq(), spec.info);
+                        }
                         if cursor.took(handle, entry, batch) {
                             return false;
                         }

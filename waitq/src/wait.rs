@@ -69,6 +69,9 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
     /// Where the wait was created (for the test toolkit's reports and the
     /// wait registry).
     site: &'static Location<'static>,
+    /// The sequence number of the entry linked last: the one a pick we
+    /// hold took, which a hand-off names (see [`WaitQueue::hand_off`]).
+    linked_seq: u64,
 }
 
 /// The wait returned `Ready`.
@@ -96,6 +99,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             picked: false,
             flags: WaitApi::Event.to_bits() << API_SHIFT,
             site: Location::caller(),
+            linked_seq: 0,
         }
     }
 
@@ -364,6 +368,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         self.picked = false;
         let handle = registered.ok_or(Reason::Closed)?;
         self.handle = Some(handle);
+        self.linked_seq = handle.seq();
         if registry::is_recording() {
             self.record(handle);
         }
@@ -441,7 +446,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
         };
         let picked = self.queue.unregister(handle).is_none();
         if picked && !picked_before && self.class == Class::Exclusive && !self.queue.is_closed() {
-            self.queue.hand_off();
+            self.queue.hand_off(self.linked_seq);
         }
     }
 
@@ -477,7 +482,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             && self.class == Class::Exclusive
             && !self.queue.is_closed()
         {
-            self.queue.hand_off();
+            self.queue.hand_off(self.linked_seq);
         }
     }
 }
