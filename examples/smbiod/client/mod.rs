@@ -124,7 +124,9 @@ impl ClientState {
             Request::Read(r) => r.length as usize,
             Request::Write(w) => w.data.len(),
             Request::QueryDirectory(q) => q.output_length as usize,
-            Request::QueryInfo(q) => q.output_length as usize,
+            Request::QueryInfo(q) => (q.output_length as usize).max(q.input.len()),
+            Request::SetInfo(s) => s.buffer.len(),
+            Request::ChangeNotify(n) => n.output_length as usize,
             _ => 0,
         };
         payload

@@ -25,7 +25,9 @@
 //! lie outside the window granted (or were used already), or whose
 //! CreditCharge exceeds the credits held, drops the connection
 //! (MS-SMB2 3.3.5.2.3), so a client can only have as many requests
-//! outstanding as it was granted.
+//! outstanding as it was granted. A request that moves more than its
+//! CreditCharge covers (a credit per started 64 KiB, MS-SMB2 3.3.5.2.5)
+//! gets `STATUS_INVALID_PARAMETER`, as on Samba.
 
 pub mod async_driver;
 #[cfg(test)]
@@ -479,8 +481,9 @@ impl Connection {
                 Err(status::INSUFFICIENT_RESOURCES)
             }
             Ok((_, mut req)) => {
+                let short_charge = charge_needed(&req, msg) > charge;
                 substitute_related(&mut req, h.flags & FLAG_RELATED != 0, *last_file);
-                self.dispatch(&mut h, req)
+                self.dispatch(&mut h, req, short_charge)
             }
             Err(WireError::Unsupported(_)) => Err(status::NOT_SUPPORTED),
             Err(_) => Err(status::INVALID_PARAMETER),
@@ -524,12 +527,17 @@ impl Connection {
     }
 
     /// Runs one parsed request. May update the header's session and tree
-    /// ids (SESSION_SETUP and TREE_CONNECT assign them).
-    fn dispatch(&mut self, h: &mut Header, req: Request) -> Outcome {
+    /// ids (SESSION_SETUP and TREE_CONNECT assign them). `short_charge`:
+    /// its CreditCharge does not cover its payload (see
+    /// [`charge_needed`]); it gets `STATUS_INVALID_PARAMETER` where Samba
+    /// checks, after the session and tree.
+    fn dispatch(&mut self, h: &mut Header, req: Request, short_charge: bool) -> Outcome {
         match req {
             Request::Negotiate(r) => return self.negotiate(&r),
             Request::Echo => return Ok((status::SUCCESS, Response::Echo)),
             Request::SessionSetup(r) => return self.session_setup(h, &r),
+            // An IOCTL (not implemented) is checked for its charge alone.
+            Request::Other(_) if short_charge => return Err(status::INVALID_PARAMETER),
             Request::Other(_) => return Err(status::NOT_SUPPORTED),
             _ => {}
         }
@@ -549,6 +557,9 @@ impl Connection {
             return Err(status::NETWORK_NAME_DELETED);
         }
         self.current = (h.session_id, h.tree_id);
+        if short_charge {
+            return Err(status::INVALID_PARAMETER);
+        }
         match req {
             Request::TreeDisconnect => {
                 let tid = h.tree_id;
@@ -598,6 +609,43 @@ fn reply_bound(req: &Request, max_io: u32) -> usize {
         _ => 4096,
     };
     payload as usize + 128
+}
+
+/// Bytes per credit (MS-SMB2 3.1.5.2).
+const CREDIT_UNIT: u64 = 65_536;
+
+/// The credits request `msg` (parsed as `req`) must be charged (MS-SMB2
+/// 3.3.5.2.5): one per started 64 KiB of what it moves either way. The
+/// sizes are Samba's (`smbd_smb2_request_verify_creditcharge` in each
+/// command): READ its Length, WRITE its data, QUERY_DIRECTORY and
+/// CHANGE_NOTIFY their OutputBufferLength, QUERY_INFO the larger of its
+/// input and OutputBufferLength, SET_INFO its buffer, and IOCTL the
+/// larger of its input and output counts and of its two maximum
+/// responses. Other requests need none.
+fn charge_needed(req: &Request, msg: &[u8]) -> u32 {
+    let bytes = match req {
+        Request::Read(r) => u64::from(r.length),
+        Request::Write(w) => w.data.len() as u64,
+        Request::QueryDirectory(q) => u64::from(q.output_length),
+        Request::ChangeNotify(n) => u64::from(n.output_length),
+        Request::QueryInfo(q) => u64::from(q.output_length).max(q.input.len() as u64),
+        Request::SetInfo(s) => s.buffer.len() as u64,
+        Request::Other(c) if *c == Command::Ioctl as u16 => ioctl_payload(msg),
+        _ => 0,
+    };
+    u32::try_from(bytes.div_ceil(CREDIT_UNIT)).unwrap_or(u32::MAX)
+}
+
+/// What an IOCTL request (MS-SMB2 2.2.31) moves: the larger of
+/// InputCount + OutputCount and MaxInputResponse + MaxOutputResponse
+/// (0 if its body is too short to say).
+fn ioctl_payload(msg: &[u8]) -> u64 {
+    let at = |off: usize| -> u64 {
+        msg.get(64 + off..64 + off + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+    };
+    (at(28) + at(40)).max(at(32) + at(44))
 }
 
 /// In a related chain, a FileId of all ones means "the last CREATE's".

@@ -1056,3 +1056,100 @@ fn io_at_impossible_offsets_is_an_invalid_parameter() {
     c.logoff().unwrap();
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A READ, WRITE, QUERY_DIRECTORY, QUERY_INFO or IOCTL that moves more
+/// than its CreditCharge covers (one credit per started 64 KiB, MS-SMB2
+/// 3.3.5.2.5) gets STATUS_INVALID_PARAMETER, as on Samba, and is not run
+/// (an independent probe: a 1 MiB READ charged one credit was served).
+/// Charged in full, the same requests are served.
+#[test]
+fn a_credit_charge_below_the_payload_is_an_invalid_parameter() {
+    use super::lock_tests::{client, server};
+    use crate::wire::create::FILE_DIRECTORY_FILE;
+    use crate::wire::dir::QueryDirectoryRequest;
+    use crate::wire::info::QueryInfoRequest;
+    use crate::wire::message::Request;
+    use crate::wire::rw::{ReadRequest, WriteRequest};
+    use crate::wire::{Command, Header};
+    const BIG: u32 = 128 * 1024; // two credits' worth
+    let s = server("credit-charge");
+    fs::write(s.base.join("share/big.bin"), pattern(BIG as usize, 5)).unwrap();
+    let mut c = client(&s);
+    c.state.credit_request = 256;
+    c.call(Request::Echo, &[]).unwrap();
+    let fid = c.create("big.bin", 0x0012_019F, FILE_OPEN, 0).unwrap();
+    let dir = c
+        .create("", 0x0012_0089, FILE_OPEN, FILE_DIRECTORY_FILE)
+        .unwrap();
+    let requests = [
+        Request::Read(ReadRequest {
+            length: BIG,
+            file_id: fid,
+            ..ReadRequest::default()
+        }),
+        Request::Write(WriteRequest {
+            offset: 0,
+            file_id: fid,
+            flags: 0,
+            data: pattern(BIG as usize, 6),
+        }),
+        Request::QueryDirectory(QueryDirectoryRequest {
+            class: 0x25, // FileIdBothDirectoryInformation
+            flags: 0x01, // RESTART_SCANS
+            file_index: 0,
+            file_id: dir,
+            pattern: "*".into(),
+            output_length: BIG,
+        }),
+        Request::QueryInfo(QueryInfoRequest {
+            info_type: 1, // file
+            class: 18,    // FileAllInformation
+            output_length: BIG,
+            file_id: fid,
+            ..QueryInfoRequest::default()
+        }),
+    ];
+    for req in requests {
+        let what = format!("{:?}", Command::from_u16(req.command()));
+        // charged one credit (and zero, which counts as one) instead of two
+        for charge in [1u16, 0] {
+            let (id, mut f) = c.state.build(&req, c.tree_id).unwrap();
+            assert_eq!(u16::from_le_bytes([f[4 + 6], f[4 + 7]]), 2, "{what}");
+            f[4 + 6..4 + 8].copy_from_slice(&charge.to_le_bytes());
+            c.send(&f).unwrap();
+            let (h, _) = c.recv_final().unwrap();
+            assert_eq!(h.message_id, id);
+            assert_eq!(
+                h.status,
+                status::INVALID_PARAMETER,
+                "{what} charged {charge}"
+            );
+        }
+        let (h, _) = c.call(req, &[status::NO_MORE_FILES]).unwrap();
+        assert_eq!(h.status, status::SUCCESS, "{what} charged in full");
+    }
+    // An IOCTL (not implemented) whose maximum output needs two credits.
+    let ioctl = |c: &mut SyncClient, max_output: u32| {
+        let (_, echo) = c.state.build(&Request::Echo, c.tree_id).unwrap();
+        let mut msg = echo[4..4 + 64].to_vec();
+        msg[12..14].copy_from_slice(&(Command::Ioctl as u16).to_le_bytes());
+        msg[6..8].copy_from_slice(&1u16.to_le_bytes());
+        let mut body = [0u8; 56];
+        body[0] = 57; // StructureSize
+        body[4..8].copy_from_slice(&0x0014_4064u32.to_le_bytes()); // an FSCTL
+        body[8..24].fill(0xff); // FileId
+        body[44..48].copy_from_slice(&max_output.to_le_bytes());
+        body[48] = 1; // SMB2_0_IOCTL_IS_FSCTL
+        msg.extend_from_slice(&body);
+        c.send(&frame::encode(&msg).unwrap()).unwrap();
+        Header::decode(&c.recv_frame().unwrap()).unwrap().status
+    };
+    assert_eq!(ioctl(&mut c, BIG), status::INVALID_PARAMETER);
+    assert_eq!(ioctl(&mut c, BIG / 2), status::NOT_SUPPORTED);
+    // the connection carries on
+    c.call(Request::Echo, &[]).unwrap();
+    c.close(dir).unwrap();
+    c.close(fid).unwrap();
+    c.logoff().unwrap();
+    fs::remove_dir_all(&s.base).unwrap();
+}
