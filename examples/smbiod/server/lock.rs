@@ -70,6 +70,13 @@ impl Connection {
             file.try_lock(&ranges)?;
             return Ok((status::SUCCESS, Response::Lock));
         }
+        if let Err(full) = self.async_room() {
+            // Too many pending: granted now or refused, never queued.
+            return match file.try_lock(&ranges) {
+                Ok(()) => Ok((status::SUCCESS, Response::Lock)),
+                Err(_) => Err(full),
+            };
+        }
         let id = self.share.state.uid();
         match file.lock_or_block(ranges[0], id) {
             Locked::Granted => Ok((status::SUCCESS, Response::Lock)),

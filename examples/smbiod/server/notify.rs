@@ -302,6 +302,7 @@ impl Connection {
         if let Some(done) = watch.take(id, r.output_length) {
             return Ok(reply(done));
         }
+        self.async_room()?;
         let max = r.output_length;
         let w = watch.clone();
         let work = Box::pin(async move { reply(w.wait(id, max).await) });

@@ -216,3 +216,106 @@ fn pending_notify_ends_by_cancel_close_tdis_logoff_and_disconnect() {
     drop(a);
     std::fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A connection may have `MAX_PENDING` requests pending, CHANGE_NOTIFY
+/// and blocked LOCK alike; past that, one that would wait fails at once
+/// with STATUS_INSUFFICIENT_RESOURCES while one that can be answered now
+/// still is (an independent probe: each interim reply granted its credit
+/// back, so a client could keep tens of thousands pending). Once one
+/// ends, another may wait again.
+#[test]
+fn pending_requests_are_capped_per_connection() {
+    use super::pending::MAX_PENDING;
+    use crate::wire::lock::{flags, LockElement, LockRequest};
+    let s = server("pending-cap");
+    let (mut a, mut b) = (client(&s), client(&s));
+    a.state.credit_request = 1024;
+    a.call(Request::Echo, &[]).unwrap();
+    assert!(a.state.credits() as usize > MAX_PENDING);
+    let d = dir(&mut a, "w");
+    let mut frames = Vec::new();
+    let mut ids = Vec::with_capacity(MAX_PENDING);
+    for _ in 0..MAX_PENDING {
+        let (id, f) = a
+            .state
+            .build(&notify_req(d, 4096, false), a.tree_id)
+            .unwrap();
+        ids.push(id);
+        frames.extend(f);
+    }
+    a.send(&frames).unwrap();
+    let mut async_ids = Vec::with_capacity(MAX_PENDING);
+    for i in 0..MAX_PENDING {
+        match a.recv_one() {
+            Ok(Incoming::Interim {
+                message_id,
+                async_id,
+            }) if message_id == ids[i] => async_ids.push(async_id),
+            other => panic!("notify {i}: expected STATUS_PENDING, got {other:?}"),
+        }
+    }
+    // one more notify is refused, not queued
+    let id = send_notify(&mut a, d, 4096, false);
+    let (st0, _, interim) = notify_result(&mut a, id);
+    assert_eq!((st0, interim), (status::INSUFFICIENT_RESOURCES, false));
+    // a LOCK that would block is refused; one that is free is granted
+    let lock = |fid, offset| {
+        Request::Lock(LockRequest {
+            sequence: 0,
+            file_id: fid,
+            locks: vec![LockElement {
+                offset,
+                length: 1,
+                flags: flags::EXCLUSIVE,
+            }],
+        })
+    };
+    let mine = a.create("f.txt", 0x0012_019F, FILE_OPEN_IF, 0).unwrap();
+    let theirs = b.create("f.txt", 0x0012_019F, FILE_OPEN, 0).unwrap();
+    b.call(lock(theirs, 0), &[]).unwrap();
+    assert_eq!(
+        st(a.call(lock(mine, 0), &[])),
+        status::INSUFFICIENT_RESOURCES
+    );
+    assert_eq!(st(a.call(lock(mine, 1), &[])), status::SUCCESS);
+    // one pending notify cancelled: another may wait
+    send_cancel(&mut a, ids[0], Some(async_ids[0]));
+    assert_eq!(notify_result(&mut a, ids[0]).0, status::CANCELLED);
+    let (lock_id, f) = a.state.build(&lock(mine, 0), a.tree_id).unwrap();
+    a.send(&f).unwrap();
+    match a.recv_one() {
+        Ok(Incoming::Interim { message_id, .. }) if message_id == lock_id => {}
+        other => panic!("the LOCK must wait now, got {other:?}"),
+    }
+    // closing the directory ends every notify (their replies and the
+    // CLOSE's may come in any order); the lock waits until its holder goes
+    let close = Request::Close(crate::wire::create::CloseRequest {
+        flags: 0,
+        file_id: d,
+    });
+    let (close_id, f) = a.state.build(&close, a.tree_id).unwrap();
+    a.send(&f).unwrap();
+    drop(b);
+    let (mut ended, mut closed, mut locked) = (0, false, false);
+    for _ in 0..MAX_PENDING + 1 {
+        match a.recv_one() {
+            Ok(Incoming::Final { header, .. }) if header.message_id == lock_id => {
+                assert_eq!(header.status, status::SUCCESS);
+                locked = true;
+            }
+            Ok(Incoming::Final { header, .. }) if header.message_id == close_id => {
+                assert_eq!(header.status, status::SUCCESS);
+                closed = true;
+            }
+            Ok(Incoming::Final { header, .. }) => {
+                assert_eq!(header.status, status::NOTIFY_CLEANUP);
+                ended += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ended, closed, locked), (MAX_PENDING - 1, true, true));
+    a.close(mine).unwrap();
+    a.logoff().unwrap();
+    std::fs::remove_dir_all(&s.base).unwrap();
+}

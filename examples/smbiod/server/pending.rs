@@ -13,6 +13,13 @@
 //! never answered. Closing the handle (CLOSE, tree disconnect, logoff,
 //! connection loss) ends the wait through the handle's own state (the
 //! lock table, the watch), so no waiter is ever left asleep.
+//!
+//! A connection may have [`MAX_PENDING`] requests pending at once: the
+//! interim reply grants credits back, so the credit window does not bound
+//! them. One that would go async past the cap fails with
+//! `STATUS_INSUFFICIENT_RESOURCES` instead (MS-SMB2 3.3.4.2); one that
+//! can be answered at once (a free range, changes already buffered) still
+//! is.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +32,11 @@ use super::Connection;
 use crate::wire::header::{FLAG_ASYNC, FLAG_SERVER_TO_REDIR};
 use crate::wire::message::{ErrorResponse, Response};
 use crate::wire::{frame, status, Header};
+
+/// Requests one connection may have pending at once: Windows Server's
+/// default `AsynchronousCredits` (Samba has no such cap; its pending
+/// requests are bounded by nothing but memory).
+pub const MAX_PENDING: usize = 512;
 
 /// A pending request's completion: resolves to its final response frame
 /// (transport header included; empty if nothing is to be sent). The
@@ -84,6 +96,15 @@ impl PendingTable {
 }
 
 impl Connection {
+    /// `STATUS_INSUFFICIENT_RESOURCES` if [`MAX_PENDING`] requests are
+    /// pending already: call it before a request starts waiting.
+    pub(super) fn async_room(&self) -> Result<(), u32> {
+        if self.pending.map().len() >= MAX_PENDING {
+            return Err(status::INSUFFICIENT_RESOURCES);
+        }
+        Ok(())
+    }
+
     /// Turns the request `h` into an async one waiting on `work`; returns
     /// the interim header's AsyncId. The caller answers `STATUS_PENDING`.
     pub(super) fn go_async(&mut self, h: &Header, work: Work, canceller: Canceller) -> u64 {
