@@ -7,7 +7,9 @@
 //! A client that has not sent its NEGOTIATE, or the rest of a frame it
 //! began, within [`ShareConfig::frame_deadline`] is dropped; a frame's
 //! buffer grows as its data arrives, never to the announced length up
-//! front.
+//! front. So is one that reads none of its replies for as long: the
+//! writer gives up once a write makes no progress for the deadline, and
+//! the reader stops with it.
 //!
 //! Backpressure: while more than [`MAX_QUEUED_REPLIES`] bytes of replies
 //! wait for the writer, the reader reads no further request (it sleeps on
@@ -17,10 +19,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use futures::future::{select, Either};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use waitq::WaitQueue;
 use waitrt::net::{AcceptBackoff, TcpListener, TcpStream};
 use waitrt::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -75,8 +80,17 @@ impl Backlog {
 
     /// Whether the reader may read another request.
     fn has_room(&self) -> bool {
-        self.bytes.load(Ordering::Acquire) <= MAX_QUEUED_REPLIES
-            || self.writer_gone.load(Ordering::Acquire)
+        self.bytes.load(Ordering::Acquire) <= MAX_QUEUED_REPLIES || self.writer_ended()
+    }
+
+    /// Whether the writer has ended.
+    fn writer_ended(&self) -> bool {
+        self.writer_gone.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the writer has ended (it wakes `drained` then).
+    async fn writer_end(&self) {
+        let _ = self.drained.wait_event(|| self.writer_ended()).await;
     }
 }
 
@@ -128,7 +142,7 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
         writer_gone: AtomicBool::new(false),
         drained: WaitQueue::named("replies_drained"),
     });
-    let writer = waitrt::spawn(write_replies(wr, rx, backlog.clone()));
+    let writer = waitrt::spawn(write_replies(wr, rx, backlog.clone(), share.clone()));
     let read = read_requests(rd, share, tx, backlog).await;
     let written = writer
         .await
@@ -138,9 +152,10 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
 
 /// Reads and handles requests; replies go to `tx`, batched while more
 /// requests are already buffered. Reads nothing while the writer is more
-/// than [`MAX_QUEUED_REPLIES`] behind.
+/// than [`MAX_QUEUED_REPLIES`] behind, and stops once the writer has
+/// ended (it reports why).
 async fn read_requests(
-    rd: impl futures::io::AsyncRead + Unpin,
+    rd: impl AsyncRead + Unpin,
     share: ShareConfig,
     tx: UnboundedSender<Vec<u8>>,
     backlog: Arc<Backlog>,
@@ -156,35 +171,12 @@ async fn read_requests(
                 .fetch_add(1, Ordering::Relaxed);
             let _ = backlog.drained.wait_event(|| backlog.has_room()).await;
         }
-        // An idle connection waits as long as it likes once negotiated;
-        // before that, and for the rest of a frame begun, it has
-        // `frame_deadline`.
-        let mut hdr = [0u8; 4];
-        let header = if conn.negotiated() {
-            rd.read_exact(&mut hdr).await
-        } else {
-            within(share.frame_deadline, "NEGOTIATE", rd.read_exact(&mut hdr)).await
+        let read = read_frame(&mut rd, conn.negotiated(), share.frame_deadline);
+        let msg = match select(pin!(read), pin!(backlog.writer_end())).await {
+            Either::Left((Ok(Some(msg)), _)) => msg,
+            Either::Left((Ok(None), _)) | Either::Right(_) => break,
+            Either::Left((Err(e), _)) => return Err(e),
         };
-        match header {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e),
-        }
-        let len = frame::decode_len(hdr, frame::MAX_FRAME_LEN)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        // The buffer grows with the data received, whatever length the
-        // header announced.
-        let mut msg = Vec::with_capacity(len.min(READ_AHEAD));
-        let mut body = (&mut rd).take(len as u64);
-        within(
-            share.frame_deadline,
-            "the rest of a frame",
-            body.read_to_end(&mut msg),
-        )
-        .await?;
-        if msg.len() < len {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
         out.extend(conn.handle(&msg));
         let deferred = conn.take_deferred();
         if let Some(why) = conn.close_reason() {
@@ -213,15 +205,54 @@ async fn read_requests(
     Ok(())
 }
 
+/// Reads one frame's payload; `None` at EOF between frames. An idle
+/// connection waits as long as it likes once negotiated; before that,
+/// and for the rest of a frame begun, it has `deadline`. The buffer grows
+/// with the data received, whatever length the header announced.
+async fn read_frame(
+    rd: &mut (impl AsyncRead + Unpin),
+    negotiated: bool,
+    deadline: Duration,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut hdr = [0u8; 4];
+    let header = if negotiated {
+        rd.read_exact(&mut hdr).await
+    } else {
+        within(deadline, "NEGOTIATE", rd.read_exact(&mut hdr)).await
+    };
+    match header {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = frame::decode_len(hdr, frame::MAX_FRAME_LEN)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut msg = Vec::with_capacity(len.min(READ_AHEAD));
+    let mut body = rd.take(len as u64);
+    within(deadline, "the rest of a frame", body.read_to_end(&mut msg)).await?;
+    if msg.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(Some(msg))
+}
+
 /// Writes what arrives on `rx`, as many queued frames per write as fit
 /// in [`FLUSH_AT`], until every sender is gone; counts what it wrote out
-/// of `backlog`.
+/// of `backlog`. Gives up, with a `TimedOut` error saying why, once a
+/// write makes no progress for the share's `frame_deadline` (the client
+/// reads none of its replies); the reader then stops too.
 async fn write_replies(
     wr: impl futures::io::AsyncWrite + Unpin,
     rx: UnboundedReceiver<Vec<u8>>,
     backlog: Arc<Backlog>,
+    share: ShareConfig,
 ) -> io::Result<()> {
-    let r = write_all_replies(wr, rx, &backlog).await;
+    let r = write_all_replies(wr, rx, &backlog, share.frame_deadline).await;
+    if r.as_ref()
+        .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+    {
+        share.state.stalled_writers.fetch_add(1, Ordering::Relaxed);
+    }
     backlog.writer_gone.store(true, Ordering::Release);
     backlog.drained.wake_up_all();
     r
@@ -231,6 +262,7 @@ async fn write_all_replies(
     mut wr: impl futures::io::AsyncWrite + Unpin,
     mut rx: UnboundedReceiver<Vec<u8>>,
     backlog: &Backlog,
+    deadline: Duration,
 ) -> io::Result<()> {
     while let Some(mut buf) = rx.recv().await {
         while buf.len() < FLUSH_AT {
@@ -239,10 +271,32 @@ async fn write_all_replies(
                 Err(_) => break,
             }
         }
-        if !buf.is_empty() {
-            let r = wr.write_all(&buf).await;
-            backlog.written(buf.len());
-            r?;
+        let mut sent = 0;
+        while sent < buf.len() {
+            // Each write that moves a byte restarts the deadline.
+            let wrote = match waitrt::time::timeout(deadline, wr.write(&buf[sent..])).await {
+                Ok(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "dropped: its client read no reply for {deadline:?} \
+                         ({} bytes of replies queued)",
+                        backlog.bytes.load(Ordering::Relaxed)
+                    ),
+                )),
+            };
+            match wrote {
+                Ok(n) => {
+                    sent += n;
+                    backlog.written(n);
+                }
+                Err(e) => {
+                    backlog.written(buf.len() - sent);
+                    return Err(e);
+                }
+            }
         }
     }
     wr.close().await

@@ -89,8 +89,9 @@ pub struct ShareConfig {
     /// CREATE beyond it gets `STATUS_TOO_MANY_OPENED_FILES`.
     pub max_open: usize,
     /// How long a connection may take to send its NEGOTIATE, and the rest
-    /// of any frame once its first bytes came; past it, the connection is
-    /// dropped. An idle negotiated connection is kept.
+    /// of any frame once its first bytes came, and how long a write of its
+    /// replies may make no progress (its client reading none); past it,
+    /// the connection is dropped. An idle negotiated connection is kept.
     pub frame_deadline: std::time::Duration,
     /// What every connection to this share sees alike (byte-range locks);
     /// clones of a config share it.
@@ -116,6 +117,9 @@ pub struct ServerState {
     pub reply_backpressure: AtomicU64,
     /// The most reply bytes ever queued for one connection's writer.
     pub peak_queued_replies: std::sync::atomic::AtomicUsize,
+    /// Connections dropped because their client read no reply for
+    /// [`ShareConfig::frame_deadline`].
+    pub stalled_writers: AtomicU64,
 }
 
 impl ServerState {

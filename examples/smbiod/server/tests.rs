@@ -1153,3 +1153,70 @@ fn a_credit_charge_below_the_payload_is_an_invalid_parameter() {
     c.logoff().unwrap();
     fs::remove_dir_all(&s.base).unwrap();
 }
+
+/// A client that reads none of its replies is dropped once the server's
+/// writer has made no progress for `frame_deadline` (an independent
+/// probe: it was only paused, the server no longer reading it, and kept
+/// forever with its replies queued); the reason is logged.
+#[test]
+fn a_client_reading_no_replies_is_dropped_after_the_deadline() {
+    use super::lock_tests::{client, eventually};
+    use crate::wire::message::Request;
+    use crate::wire::rw::ReadRequest;
+    use std::sync::atomic::Ordering;
+    const READS: usize = 64;
+    const MIB: u32 = 1 << 20;
+    let mut s = super::lock_tests::server("writer-stall");
+    fs::write(s.base.join("share/big.bin"), pattern(MIB as usize, 9)).unwrap();
+    // A server of its own, with a short deadline, on the same runtime.
+    let mut share = s.share.clone();
+    share.frame_deadline = std::time::Duration::from_millis(500);
+    let rt = waitrt::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    s.addr = rt.block_on(async move {
+        super::async_driver::spawn("127.0.0.1:0", share)
+            .await
+            .unwrap()
+            .0
+    });
+    let mut c = client(&s);
+    c.state.credit_request = 8192;
+    c.call(Request::Echo, &[]).unwrap();
+    let fid = c.create("big.bin", 0x0012_0089, FILE_OPEN, 0).unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..READS {
+        let read = ReadRequest {
+            length: MIB,
+            file_id: fid,
+            ..ReadRequest::default()
+        };
+        frames.extend(c.state.build(&Request::Read(read), c.tree_id).unwrap().1);
+    }
+    // 64 MiB of replies asked for, none read
+    c.send(&frames).unwrap();
+    let state = &s.share.state;
+    eventually("the server drops the connection", || {
+        state.stalled_writers.load(Ordering::Relaxed) > 0
+    });
+    // What the sockets held arrives, then the end: never every reply.
+    for i in 0..READS {
+        match c.recv_final() {
+            Ok((_, Response::Read(r))) => assert_eq!(r.data.len(), MIB as usize),
+            Err(ClientError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                drop(rt);
+                fs::remove_dir_all(&s.base).unwrap();
+                return;
+            }
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+    panic!("every reply arrived: the connection was kept");
+}
