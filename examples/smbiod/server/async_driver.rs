@@ -11,6 +11,10 @@
 //! writer gives up once a write makes no progress for the deadline, and
 //! the reader stops with it.
 //!
+//! A peer IP address may have [`ShareConfig::max_conns_per_peer`]
+//! connections open; the accept loop closes any more at once (see
+//! [`peers`](super::peers)).
+//!
 //! Backpressure: while more than [`MAX_QUEUED_REPLIES`] bytes of replies
 //! wait for the writer, the reader reads no further request (it sleeps on
 //! the connection's `replies_drained` wait queue, woken by the writer), so
@@ -105,9 +109,15 @@ pub async fn spawn(addr: &str, share: ShareConfig) -> io::Result<(SocketAddr, Jo
         let mut backoff = AcceptBackoff::new();
         loop {
             match listener.accept_with_backoff(&mut backoff).await {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    let peers = &share.state.peers;
+                    let Some(slot) = peers.admit(peer.ip(), share.max_conns_per_peer) else {
+                        drop(stream); // too many from this peer: closed at once
+                        continue;
+                    };
                     let share = share.clone();
                     waitrt::spawn(async move {
+                        let _slot = slot; // held while the connection lasts
                         if let Err(e) = serve_connection(stream, share).await {
                             if e.kind() != io::ErrorKind::ConnectionReset {
                                 eprintln!("smbiod server: connection ended: {e}");

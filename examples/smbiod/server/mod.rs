@@ -42,6 +42,7 @@ mod meta;
 pub mod notify;
 #[cfg(test)]
 mod notify_tests;
+pub mod peers;
 pub mod pending;
 mod query;
 mod sandbox;
@@ -93,6 +94,9 @@ pub struct ShareConfig {
     /// replies may make no progress (its client reading none); past it,
     /// the connection is dropped. An idle negotiated connection is kept.
     pub frame_deadline: std::time::Duration,
+    /// Connections one peer IP address may have open at once; the accept
+    /// loop closes any more at once (see [`peers`]).
+    pub max_conns_per_peer: usize,
     /// What every connection to this share sees alike (byte-range locks);
     /// clones of a config share it.
     pub state: Arc<ServerState>,
@@ -100,6 +104,12 @@ pub struct ShareConfig {
 
 /// The default [`ShareConfig::frame_deadline`].
 pub const DEFAULT_FRAME_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The default [`ShareConfig::max_conns_per_peer`]: a quarter of Linux's
+/// usual soft `RLIMIT_NOFILE` of 1,024, as for [`DEFAULT_MAX_OPEN`], so
+/// one host cannot take the descriptors every other client needs. Our
+/// own client, like smbclient, uses one connection.
+pub const DEFAULT_MAX_CONNS_PER_PEER: usize = 256;
 
 /// Server-wide state shared by the connections of one share.
 #[derive(Debug, Default)]
@@ -120,6 +130,8 @@ pub struct ServerState {
     /// Connections dropped because their client read no reply for
     /// [`ShareConfig::frame_deadline`].
     pub stalled_writers: AtomicU64,
+    /// Open connections by peer address.
+    pub peers: Arc<peers::PeerTable>,
 }
 
 impl ServerState {
@@ -145,6 +157,7 @@ impl ShareConfig {
             root: dir.canonicalize()?,
             max_open: DEFAULT_MAX_OPEN,
             frame_deadline: DEFAULT_FRAME_DEADLINE,
+            max_conns_per_peer: DEFAULT_MAX_CONNS_PER_PEER,
             state: Arc::default(),
         })
     }

@@ -1220,3 +1220,61 @@ fn a_client_reading_no_replies_is_dropped_after_the_deadline() {
     }
     panic!("every reply arrived: the connection was kept");
 }
+
+/// A peer may have `max_conns_per_peer` connections open; the accept
+/// loop closes any more at once, logging the burst once, and admits the
+/// peer again as soon as one of its connections ends (an independent
+/// probe: ~1,100 half-sent frames from one host held every descriptor
+/// until their deadline, locking new clients out).
+#[test]
+fn connections_past_the_per_peer_cap_are_closed_at_accept() {
+    use super::lock_tests::{client, eventually};
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::sync::atomic::Ordering;
+    const CAP: usize = 4;
+    let mut s = super::lock_tests::server("peer-cap");
+    let mut share = s.share.clone();
+    share.max_conns_per_peer = CAP;
+    let rt = waitrt::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    s.addr = rt.block_on(async move {
+        super::async_driver::spawn("127.0.0.1:0", share)
+            .await
+            .unwrap()
+            .0
+    });
+    let peers = &s.share.state.peers;
+    let ip = s.addr.ip();
+    // CAP silent openers (the frame deadline is 30 s)
+    let mut held: Vec<TcpStream> = (0..CAP)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    eventually("the server admits them", || peers.open_from(ip) == CAP);
+    for i in 0..3 {
+        let mut t = TcpStream::connect(s.addr).unwrap();
+        t.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        match t.read(&mut [0u8; 1]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("connection {i} past the cap must be closed, got {other:?}"),
+        }
+    }
+    assert_eq!(peers.refused.load(Ordering::Relaxed), 3);
+    assert_eq!(peers.bursts.load(Ordering::Relaxed), 1, "one log per burst");
+    // one opener goes: a real client gets its place and works
+    drop(held.pop());
+    eventually("the server sees it go", || peers.open_from(ip) == CAP - 1);
+    let mut c = client(&s);
+    c.call(crate::wire::message::Request::Echo, &[]).unwrap();
+    assert_eq!(peers.open_from(ip), CAP);
+    c.logoff().unwrap();
+    drop(held);
+    eventually("every connection ends", || peers.open_from(ip) == 0);
+    drop(rt);
+    fs::remove_dir_all(&s.base).unwrap();
+}
