@@ -245,12 +245,12 @@ fn pending_requests_are_capped_per_connection() {
     }
     a.send(&frames).unwrap();
     let mut async_ids = Vec::with_capacity(MAX_PENDING);
-    for i in 0..MAX_PENDING {
+    for (i, &id) in ids.iter().enumerate() {
         match a.recv_one() {
             Ok(Incoming::Interim {
                 message_id,
                 async_id,
-            }) if message_id == ids[i] => async_ids.push(async_id),
+            }) if message_id == id => async_ids.push(async_id),
             other => panic!("notify {i}: expected STATUS_PENDING, got {other:?}"),
         }
     }
