@@ -55,6 +55,9 @@ struct Backlog {
     writer_gone: AtomicBool,
     /// The reader sleeps here while the backlog is too large.
     drained: WaitQueue,
+    /// The reader's frame read races a sleep here, woken once the writer
+    /// ends (not by every write, as `drained` is).
+    ended: WaitQueue,
 }
 
 impl Backlog {
@@ -92,9 +95,9 @@ impl Backlog {
         self.writer_gone.load(Ordering::Acquire)
     }
 
-    /// Resolves once the writer has ended (it wakes `drained` then).
+    /// Resolves once the writer has ended.
     async fn writer_end(&self) {
-        let _ = self.drained.wait_event(|| self.writer_ended()).await;
+        let _ = self.ended.wait_event(|| self.writer_ended()).await;
     }
 }
 
@@ -151,6 +154,7 @@ pub async fn serve_connection(stream: TcpStream, share: ShareConfig) -> io::Resu
         bytes: AtomicUsize::new(0),
         writer_gone: AtomicBool::new(false),
         drained: WaitQueue::named("replies_drained"),
+        ended: WaitQueue::named("writer_ended"),
     });
     let writer = waitrt::spawn(write_replies(wr, rx, backlog.clone(), share.clone()));
     let read = read_requests(rd, share, tx, backlog).await;
@@ -265,6 +269,7 @@ async fn write_replies(
     }
     backlog.writer_gone.store(true, Ordering::Release);
     backlog.drained.wake_up_all();
+    backlog.ended.wake_up_all();
     r
 }
 
