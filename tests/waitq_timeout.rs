@@ -190,6 +190,18 @@ fn rule17_overflowing_timeout_never_expires() {
     assert_eq!(assert_ready!(fut.poll()), Ok(Duration::MAX));
 }
 
+// Breaks if a timeout too large for `Instant` (but not `Duration::MAX`)
+// reported more time left than it was given (it said `Duration::MAX`: an
+// independent probe).
+#[test]
+fn rule17_time_left_never_exceeds_an_overflowing_timeout() {
+    let queue = WaitQueue::new();
+    let huge = Duration::from_secs(u64::MAX / 2);
+    let mut fut = task::spawn(queue.wait_event_timeout(ManualClock::new(), huge, || true));
+    assert_eq!(assert_ready!(fut.poll()), Ok(huge));
+    assert_eq!(queue.blocking_wait_event_timeout(huge, || true), Ok(huge));
+}
+
 // Breaks if `_interruptible_timeout` mis-reported time left, signals or deadlines.
 #[test]
 fn rule17_interruptible_timeout_conventions() {

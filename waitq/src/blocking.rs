@@ -164,7 +164,9 @@ fn block_timed(
     block(waiter, cond, deadline)
         .map(|()| match deadline {
             Some(at) => at.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
+            // No deadline (the timeout overflowed `Instant`): never more
+            // time left than was asked for.
+            None => timeout,
         })
         .map_err(TimedOut::new)
 }

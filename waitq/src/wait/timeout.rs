@@ -31,6 +31,9 @@ pin_project! {
         clock: C,
         // `None`: the timeout overflowed `Instant`, i.e. no deadline.
         at: Option<Instant>,
+        // The time left reported when there is no deadline: never more
+        // than was asked for.
+        timeout: Duration,
         fired: bool,
         #[pin]
         sleep: Option<C::Sleep>,
@@ -43,6 +46,7 @@ impl<C: Clock> Deadline<C> {
         Deadline {
             clock,
             at,
+            timeout,
             fired: false,
             sleep: None,
         }
@@ -76,7 +80,9 @@ impl<C: Clock> Deadline<C> {
     fn remaining(&self) -> Duration {
         match self.at {
             Some(at) => at.saturating_duration_since(self.clock.now()),
-            None => Duration::MAX,
+            // No deadline (the timeout overflowed `Instant`): the time
+            // left is not more than the timeout (it was `Duration::MAX`).
+            None => self.timeout,
         }
     }
 }
