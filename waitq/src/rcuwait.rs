@@ -29,9 +29,17 @@ use crate::TaskState;
 ///
 /// # Contract
 ///
-/// - **One waiter.** A second waiter replaces the first one's waker: only
-///   the task that polled last is woken (tokio's `poll_*` rule, and the
-///   kernel's: `rcuwait_wait_event` callers must serialize themselves).
+/// - **One waiter at a time** (the kernel's rule: `rcuwait_wait_event`
+///   callers must serialize themselves). Two tasks waiting at once is not
+///   supported: the second one's poll replaces the first one's waker, so
+///   the first is not woken (tokio's `poll_*` rule), and the first one's
+///   end (its condition true, its future dropped, [`finish_wait`]) empties
+///   the slot whoever stored it, so the second is not woken either. Give
+///   each waiter its own `RcuWait`, or use a [`WaitQueue`](crate::WaitQueue).
+///   One task may make a new wait future for each wait (a loop of
+///   `select!`s): only one of them is ever asleep.
+///
+/// [`finish_wait`]: RcuWait::finish_wait
 /// - **No lost wake-ups**, by the queue's own rule: the waiter stores its
 ///   waker under the slot's lock and only then re-checks its condition; a
 ///   waker changes the state first and then takes the same lock to take
