@@ -197,6 +197,11 @@ impl Future for UntilIdle {
 /// tasks it wakes run (until idle) before the clock moves on; returns once
 /// the clock reads `now + duration` and everything woken has run.
 ///
+/// # Cancel safety
+///
+/// Not cancel safe: a future dropped part way leaves the clock where it
+/// got to (some timers fired, not all), as a test that stopped midway.
+///
 /// # Panics
 ///
 /// Outside a runtime with a paused clock.

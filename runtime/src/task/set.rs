@@ -227,6 +227,11 @@ impl<T> JoinSet<T> {
     }
 
     /// Waits for the next task to finish; `None` when the set is empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe (as tokio's): a dropped `join_next` takes no output; a
+    /// task that finished meanwhile is returned by the next call.
     #[track_caller]
     pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> + '_ {
         // The members' waits are listed at our caller's site.
@@ -235,6 +240,11 @@ impl<T> JoinSet<T> {
     }
 
     /// Aborts every task and waits until all of them have ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it part way leaves every task aborted and the ones not yet
+    /// joined in the set (the next `join_next` or the set's drop ends them).
     #[track_caller]
     pub fn shutdown(&mut self) -> impl Future<Output = ()> + '_ {
         let site = Location::caller();
