@@ -253,3 +253,41 @@ fn recv_and_ctrl_c_register_at_the_call() {
         });
     });
 }
+
+// `ctrl_c()` takes over `SIGINT` only: `SIGTERM` keeps its default action
+// and kills the process, as under tokio (it took over both, so a service
+// ported from tokio that awaited only Ctrl-C ignored `docker stop`: an
+// independent probe). The child raises `SIGTERM` on itself (never this
+// process) while its `ctrl_c()` listens, and must die of it.
+#[test]
+fn ctrl_c_leaves_sigterm_its_default_action() {
+    const NAME: &str = "ctrl_c_leaves_sigterm_its_default_action";
+    if std::env::var(CHILD).as_deref() == Ok(NAME) {
+        let rt = waitrt::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let _listening = signal::ctrl_c();
+            // SAFETY: raise(3) on this child process, no other effect.
+            assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
+            // Not reached: the default action ends the process.
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        return;
+    }
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, NAME)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, output) = support::run_with_watchdog(command);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.and_then(|s| s.signal()),
+        Some(libc::SIGTERM),
+        "the child survived SIGTERM ({status:?}):\n{output}"
+    );
+}

@@ -16,14 +16,16 @@
 //!
 //! # Ctrl-C no longer ends the process
 //!
-//! The first use of [`route`], [`recv`], [`ctrl_c`] or [`raise`]
-//! installs handlers for both `SIGINT` and `SIGTERM`, and
-//! replaces their default action for the rest of the process: from then
-//! on, Ctrl-C and `SIGTERM` no longer kill the process. Each is delivered
-//! to the runtime instead (counted, waking [`recv`] and [`ctrl_c`],
-//! raised on the routed tasks), and that is all, even when nothing waits
-//! for it and every runtime has been dropped: the handlers are never
-//! removed.
+//! The first use of [`route`], [`recv`], [`ctrl_c`] or [`raise`] for a
+//! signal installs that signal's handler, and replaces its default action
+//! for the rest of the process: after [`ctrl_c`], Ctrl-C no longer kills
+//! the process; after [`recv`]`(`[`ProcessSignal::Terminate`]`)`, `SIGTERM`
+//! no longer does. The other one keeps its default action until it is
+//! used too (as tokio's: its `ctrl_c` touches `SIGINT` only). A handled
+//! signal is delivered to the runtime instead (counted, waking [`recv`]
+//! and [`ctrl_c`], raised on the routed tasks), and that is all, even when
+//! nothing waits for it and every runtime has been dropped: the handlers
+//! are never removed.
 //!
 //! So a program that uses this module ends itself: it awaits [`ctrl_c`]
 //! (and [`recv`]`(`[`ProcessSignal::Terminate`]`)` if it is a service),
@@ -52,8 +54,7 @@
 //! Starting the listener needs a thread and two file descriptors (the
 //! self-pipe). When it cannot start (say the process has run out of file
 //! descriptors), the call that tried fails, no handler is installed
-//! (`SIGINT` and `SIGTERM` keep their default actions), and the next call
-//! tries again.
+//! (the signal keeps its default action), and the next call tries again.
 
 use std::io;
 use std::sync::PoisonError;
@@ -62,7 +63,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use waitq::SignalKind;
 
 use crate::task::AbortHandle;
-use listener::listener;
+use listener::listen;
 
 mod listener;
 mod recv;
@@ -139,7 +140,7 @@ pub(crate) fn handles(raw: i32) -> bool {
 /// });
 /// ```
 pub fn route(signal: ProcessSignal, task: &AbortHandle, kind: SignalKind) -> io::Result<()> {
-    let listener = listener()?;
+    let listener = listen(&[signal.raw()])?;
     listener
         .routes
         .lock()
@@ -221,6 +222,6 @@ pub fn ctrl_c() -> Recv {
 /// When the signal handlers cannot be installed (see the [module
 /// docs](crate::signal#errors)); a later call tries again. Then nothing is raised.
 pub fn raise(signal: ProcessSignal) -> io::Result<()> {
-    listener()?;
+    listen(&[signal.raw()])?;
     signal_hook::low_level::raise(signal.raw())
 }

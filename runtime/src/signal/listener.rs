@@ -1,8 +1,9 @@
 //! The listener: one thread that reads signal-hook's self-pipe and
 //! delivers each signal (count, wake, raise on the routed tasks). It
 //! starts with the signals its first user needs and adds others as later
-//! users ask for them (signal-hook's `Handle::add_signal`): `SIGINT` and
-//! `SIGTERM` for routes and [`recv`](super::recv), any signal for
+//! users ask for them (signal-hook's `Handle::add_signal`): `SIGINT` or
+//! `SIGTERM` for a route, [`recv`](super::recv) and
+//! [`raise`](super::raise) of that signal, any signal for
 //! [`unix::signal`](super::unix::signal).
 //!
 //! Starting it can fail (no file descriptor for the self-pipe, no thread).
@@ -19,7 +20,9 @@ use std::sync::atomic::Ordering::Release;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{mpsc, Mutex, PoisonError};
 
-use signal_hook::consts::{FORBIDDEN, SIGINT, SIGTERM};
+use signal_hook::consts::FORBIDDEN;
+#[cfg(test)]
+use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 use waitq::WaitQueue;
 
@@ -61,13 +64,15 @@ static STARTING: Mutex<()> = Mutex::new(());
 pub(super) type Body = Box<dyn FnOnce() + Send>;
 
 /// The listener, started if it was not, with the `SIGINT` and `SIGTERM`
-/// handlers installed ([`route`](super::route), [`recv`](super::recv),
-/// [`raise`](super::raise)).
+/// handlers installed (the listener's tests; [`route`](super::route),
+/// [`recv`](super::recv) and [`raise`](super::raise) install only the
+/// signal they name, through [`listen`]).
 ///
 /// # Errors
 ///
 /// When the thread cannot start or the handlers cannot be installed;
 /// nothing is kept of the attempt, and the next call tries again.
+#[cfg(test)]
 pub(super) fn listener() -> io::Result<&'static Listener> {
     listen(&[SIGINT, SIGTERM])
 }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use waitq::{PollWaiter, WaitQueue};
 
-use super::listener::listener;
+use super::listener::listen;
 use super::ProcessSignal;
 
 /// Completes at the first delivery of a process signal after the call
@@ -47,7 +47,11 @@ struct Waiting {
 
 impl Recv {
     pub(super) fn new(signal: ProcessSignal) -> Recv {
-        let state = listener().map_err(Some).map(|listener| {
+        // This signal's handler only: `ctrl_c` leaves `SIGTERM` its
+        // default action, as tokio's does (it took over both, and a
+        // service ported from tokio that awaits only Ctrl-C ignored
+        // `docker stop`: an independent probe).
+        let state = listen(&[signal.raw()]).map_err(Some).map(|listener| {
             let count = &listener.counts[signal.index()];
             Waiting {
                 count,

@@ -28,9 +28,9 @@
 //! process (nor dumps core) once anything has listened for it, even after
 //! every [`Signal`] is dropped; it is counted and wakes the listeners,
 //! and that is all. Only the signal asked for is affected: listening for
-//! `SIGHUP` leaves Ctrl-C's default action alone (unlike
+//! `SIGHUP` leaves Ctrl-C's default action alone (as
 //! [`ctrl_c`](super::ctrl_c), [`recv`](super::recv) and
-//! [`route`](super::route), which install `SIGINT` and `SIGTERM`).
+//! [`route`](super::route) install only the signal they name).
 //!
 //! # Delivery
 //!
