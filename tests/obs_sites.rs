@@ -292,10 +292,13 @@ fn every_wait_is_listed_at_its_callers_line() {
     case!(cases, rt, "TcpListener::accept", async move {
         l.accept().await.map(drop)
     });
+    // A listener of its own: the accept case above sleeps on `tcp` and
+    // would take this connection (seen in CI: the block_on waited forever).
     let (client, server) = rt.block_on(async {
-        let addr = tcp.local_addr().unwrap();
+        let pair = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = pair.local_addr().unwrap();
         let client = waitrt::net::TcpStream::connect(addr).await.unwrap();
-        let (server, _) = tcp.accept().await.unwrap();
+        let (server, _) = pair.accept().await.unwrap();
         (Arc::new(client), Arc::new(server))
     });
     // Readiness starts set: a read that would block clears it first.
