@@ -196,6 +196,18 @@ fn class2_locks_in_opposite_orders_deadlock_and_the_report_names_the_cycle() {
         report.contains("two_locks"),
         "the tasks are named: {report}"
     );
+    // Each wait at the user's `.lock()`, not inside the runtime (it said
+    // `runtime/src/sync/semaphore/acquire.rs:94`: an independent probe).
+    assert!(!report.contains("acquire.rs"), "{report}");
+    assert_eq!(
+        report.matches("waits for `sync::Mutex` (queue@").count(),
+        2,
+        "{report}"
+    );
+    assert!(
+        report.contains("waits at tests/toolkit_classes.rs:"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -672,4 +684,29 @@ fn class2_bounded_channel_slots_are_acquisition_points() {
         stats.coverage_line()
     );
     assert_eq!(sites, 2, "{}", stats.coverage_line());
+}
+
+/// What the toolkit cannot see says so: a real socket inside a check is
+/// refused with a pointer to the in-memory streams (it said "build the
+/// runtime with `enable_io()`", which a `Check` user cannot do), and a
+/// sleep only a plain thread could end is a hang whose report says plain
+/// threads are not seen (it said "no outside work is in flight").
+#[test]
+fn what_the_toolkit_cannot_see_is_named_in_its_messages() {
+    passes(|| async {
+        let err = waitrt::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("test_util::duplex"), "{err}");
+    });
+    let failure = find(
+        "a wake only a plain thread sends",
+        FailureKind::Hang,
+        || async {
+            static QUEUE: WaitQueue = WaitQueue::new();
+            QUEUE.wait_event(|| false).await.unwrap();
+        },
+    );
+    let report = failure.report();
+    assert!(report.contains("does not see plain threads"), "{report}");
 }

@@ -131,6 +131,13 @@ pub(crate) fn shutdown_error() -> io::Error {
 /// The error for a socket or child process made outside a runtime with
 /// I/O enabled.
 pub(crate) fn no_reactor_error() -> io::Error {
+    if crate::test_util::in_check() {
+        return io::Error::other(
+            "no I/O driver under the test toolkit: a `Check` run has no real sockets or \
+             child processes; use `test_util::duplex` (in-memory streams) or \
+             `test_util::io::Builder` (scripted I/O)",
+        );
+    }
     io::Error::other(
         "no I/O driver: sockets and child processes must be created inside a runtime \
          built with `enable_io()` or `enable_all()`",

@@ -42,6 +42,12 @@ mod report;
 mod rng;
 mod schedule;
 mod sim;
+
+/// Whether this thread runs a [`Check`]'s simulation (for error messages
+/// that would point a test elsewhere).
+pub(crate) fn in_check() -> bool {
+    sim::current().is_some()
+}
 /// The store buffers `crate::sync::atomic` consults under a check.
 pub(crate) use sim::memory as weak_memory;
 

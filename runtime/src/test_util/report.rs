@@ -16,7 +16,9 @@ pub enum FailureKind {
     /// (or, for a hand-written `prepare_to_wait` loop, it linked after the
     /// wake it needed ran, and nothing woke it since).
     LostWakeup,
-    /// Nothing can run, no timer is pending and no outside work is in flight.
+    /// Nothing can run, no timer is pending and no blocking job or spawn
+    /// from another thread is in flight (plain threads are not seen: a
+    /// wake one would send cannot end the sleep).
     Hang,
     /// A hang where tasks sleep in a cycle on locks (our `Mutex`, `RwLock`
     /// writer) each held by the next: the report names every task, what it

@@ -169,7 +169,11 @@ impl Sim {
         let dump = self.dump();
         self.fail(
             FailureKind::Hang,
-            format!("hang: nothing can run, no timer is pending and no outside work is in flight\n{dump}"),
+            format!(
+                "hang: nothing can run, no timer is pending and no blocking job or spawn \
+                 from another thread is in flight (the toolkit does not see plain threads: \
+                 a wake from a `std::thread` the test started cannot end this sleep)\n{dump}"
+            ),
         );
     }
 
