@@ -546,3 +546,86 @@ fn signals_can_be_injected_into_interruptible_waits() {
         });
     assert!(interrupted.load(SeqCst), "no seed delivered a signal");
 }
+
+/// A reply racing a timeout: the waiter, timed out, marks the request
+/// cancelled without looking again, so a reply sent just before is lost.
+/// The toolkit finds it only by firing the timeout between two decision
+/// points (`time_jumps`); a jump moved the clock to the start of the
+/// timer's wheel slot, three jumps to reach a timer a second away, and the
+/// bug was never found, in 5,000 seeds or an exhausted DFS (an independent
+/// probe). The fixed version passes.
+async fn reply_racing_a_timeout(correct: bool) {
+    // The toolkit's atomics: each access is a decision point.
+    use waitrt::sync::atomic::{AtomicBool, AtomicU32};
+    const PENDING: u32 = 0;
+    const REPLIED: u32 = 1;
+    const CANCELLED: u32 = 2;
+    let queue = Arc::new(WaitQueue::new());
+    let state = Arc::new(AtomicU32::new(PENDING));
+    let taken = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (queue, state, taken) = (queue.clone(), state.clone(), taken.clone());
+        waitrt::spawn(async move {
+            let clock = waitrt::time::clock();
+            let replied = || state.load(SeqCst) == REPLIED;
+            match queue
+                .wait_event_timeout(&clock, Duration::from_secs(1), replied)
+                .await
+            {
+                Ok(_) => taken.store(true, SeqCst),
+                Err(_) if correct => {
+                    if state
+                        .compare_exchange(PENDING, CANCELLED, SeqCst, SeqCst)
+                        .is_err()
+                    {
+                        taken.store(true, SeqCst);
+                    }
+                }
+                Err(_) => state.store(CANCELLED, SeqCst), // the bug
+            }
+        })
+    };
+    let responder = {
+        let (queue, state) = (queue.clone(), state.clone());
+        waitrt::spawn(async move {
+            sleep(Duration::from_millis(10)).await;
+            if correct {
+                if state
+                    .compare_exchange(PENDING, REPLIED, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    queue.wake_up();
+                }
+            } else if state.load(SeqCst) != CANCELLED {
+                state.store(REPLIED, SeqCst);
+                queue.wake_up();
+            }
+        })
+    };
+    waiter.await.unwrap();
+    responder.await.unwrap();
+    let state = state.load(SeqCst);
+    assert!(
+        state != REPLIED || taken.load(SeqCst),
+        "a reply was sent and the waiter gave up"
+    );
+}
+
+#[test]
+fn a_time_jump_fires_the_timer_it_jumps_to() {
+    let failure = Check::new()
+        .time_jumps(true)
+        .seeds(2_000)
+        .quiet(true)
+        .try_run(|| reply_racing_a_timeout(false))
+        .expect_err("the reply lost to a timeout was not found");
+    assert_eq!(failure.kind(), FailureKind::Panic);
+    for policy in [Policy::Random, Policy::Pct { depth: 2 }] {
+        Check::new()
+            .time_jumps(true)
+            .policy(policy)
+            .seeds(300)
+            .quiet(true)
+            .run(|| reply_racing_a_timeout(true));
+    }
+}
