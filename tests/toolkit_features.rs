@@ -629,3 +629,41 @@ fn a_time_jump_fires_the_timer_it_jumps_to() {
             .run(|| reply_racing_a_timeout(true));
     }
 }
+
+/// A task that busy-waits on one of the toolkit's atomics for a store the
+/// test body makes: while it spins nothing else runs, and `max_polls`
+/// counts polls, not steps within one, so the run hung with no word (an
+/// independent probe). It now fails as a livelock naming the task.
+#[test]
+fn a_poll_that_spins_on_toolkit_atomics_is_a_livelock() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = Check::new()
+            .seeds(64)
+            .max_polls(20_000)
+            .quiet(true)
+            .try_run(|| async {
+                let stop = Arc::new(waitrt::sync::atomic::AtomicBool::new(false));
+                let spinner = {
+                    let stop = stop.clone();
+                    waitrt::spawn(async move {
+                        let mut spins = 0u64;
+                        while !stop.load(SeqCst) {
+                            spins += 1;
+                            assert!(spins < 10_000_000, "the toolkit never stopped the spin");
+                        }
+                    })
+                };
+                waitrt::task::yield_now().await;
+                stop.store(true, SeqCst);
+                spinner.await.unwrap();
+            });
+        let _ = tx.send(result.map(drop).map_err(|f| (f.kind(), f.report().to_string())));
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the check hung on a spinning poll");
+    let (kind, report) = result.expect_err("no seed ran the spinner before the store");
+    assert_eq!(kind, FailureKind::Livelock, "{report}");
+    assert!(report.contains("decision points in one poll"), "{report}");
+}

@@ -79,6 +79,9 @@ struct TaskInfo {
     task: Option<TaskRef>,
     name: TaskName,
     poll_start: u64,
+    /// Decision points met in the task's current poll (a bound on them
+    /// ends a poll that spins, see `decide`).
+    poll_decisions: u64,
     asleep_since: Duration,
     /// Per queue: (sequence number of the link, of the start of that poll).
     links: Vec<(QueueId, u64, u64)>,
@@ -195,6 +198,7 @@ pub(crate) fn run(cfg: RunConfig, trace: bool, body: &dyn Fn() -> MainFuture) ->
             type_name: "",
         },
         poll_start: 0,
+        poll_decisions: 0,
         asleep_since: Duration::ZERO,
         links: Vec::new(),
     });
@@ -323,6 +327,7 @@ impl Sim {
                 type_name: "",
             },
             poll_start: 0,
+            poll_decisions: 0,
             asleep_since: Duration::ZERO,
             links: Vec::new(),
         });
@@ -392,6 +397,7 @@ impl Sim {
             st.seq += 1;
             let seq = st.seq;
             st.tasks[slot as usize].poll_start = seq;
+            st.tasks[slot as usize].poll_decisions = 0;
             st.running.push(slot);
             st.tasks[slot as usize].task.clone()
         };

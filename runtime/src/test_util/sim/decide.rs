@@ -59,6 +59,9 @@ impl Sim {
     }
 }
 
+/// The payload that unwinds a poll that spins (see `decide`).
+struct SpinUnwound;
+
 /// Steps of one time jump at most: more than the wheel has levels.
 const JUMP_STEPS: usize = 16;
 
@@ -75,6 +78,27 @@ impl Hook for Sim {
             };
             if st.failure.is_some() || st.probing.is_some() || st.in_driver {
                 return;
+            }
+            // A poll that meets decision points without end spins (a
+            // busy-wait on the toolkit's atomics): nothing else can run
+            // until it returns, and `max_polls` counts polls, so the run
+            // hung with no word. Past the bound the run fails, and the
+            // poll is unwound (a panic the task's poll catches).
+            let info = &mut st.tasks[current as usize];
+            info.poll_decisions += 1;
+            if info.poll_decisions > self.cfg.max_polls {
+                let name = info.name.clone();
+                drop(st);
+                self.fail(
+                    FailureKind::Livelock,
+                    format!(
+                        "livelock: {name} met more than {} decision points in one poll, the \
+                         last at {} (a busy-wait, or a loop that never awaits; raise \
+                         `max_polls` if the poll is just big)",
+                        self.cfg.max_polls, point.site
+                    ),
+                );
+                std::panic::resume_unwind(Box::new(SpinUnwound));
             }
             if point.kind == PointKind::AfterLink {
                 st.seq += 1;
