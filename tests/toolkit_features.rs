@@ -658,7 +658,11 @@ fn a_poll_that_spins_on_toolkit_atomics_is_a_livelock() {
                 stop.store(true, SeqCst);
                 spinner.await.unwrap();
             });
-        let _ = tx.send(result.map(drop).map_err(|f| (f.kind(), f.report().to_string())));
+        let _ = tx.send(
+            result
+                .map(drop)
+                .map_err(|f| (f.kind(), f.report().to_string())),
+        );
     });
     let result = rx
         .recv_timeout(Duration::from_secs(120))
