@@ -640,7 +640,7 @@ fn a_poll_that_spins_on_toolkit_atomics_is_a_livelock() {
     std::thread::spawn(move || {
         let result = Check::new()
             .seeds(64)
-            .max_polls(20_000)
+            .max_poll_decisions(20_000)
             .quiet(true)
             .try_run(|| async {
                 let stop = Arc::new(waitrt::sync::atomic::AtomicBool::new(false));
@@ -670,4 +670,38 @@ fn a_poll_that_spins_on_toolkit_atomics_is_a_livelock() {
     let (kind, report) = result.expect_err("no seed ran the spinner before the store");
     assert_eq!(kind, FailureKind::Livelock, "{report}");
     assert!(report.contains("decision points in one poll"), "{report}");
+}
+
+/// A task whose future panics as its abort drops it panicked, and the
+/// toolkit says so (allow_panics off): the poll that dropped it reported
+/// "complete", so the run passed (a review).
+#[test]
+fn a_panic_in_an_aborted_futures_drop_fails_the_run() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("dropped");
+        }
+    }
+    let failure = Check::new()
+        .seeds(4)
+        .quiet(true)
+        .try_run(|| async {
+            let live = Arc::new(AtomicBool::new(false));
+            let task = {
+                let live = live.clone();
+                waitrt::spawn(async move {
+                    let _guard = PanicsOnDrop;
+                    live.store(true, SeqCst);
+                    std::future::pending::<()>().await;
+                })
+            };
+            while !live.load(SeqCst) {
+                waitrt::task::yield_now().await;
+            }
+            task.abort();
+            assert!(task.await.unwrap_err().is_panic());
+        })
+        .expect_err("the panic was not reported");
+    assert_eq!(failure.kind(), FailureKind::Panic);
 }

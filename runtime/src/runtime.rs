@@ -15,9 +15,11 @@
 //!    A worker stuck in a poll that never yields is left behind.
 //! 3. **End every task.** The owned-task list is closed and drained: every
 //!    task nobody is polling has its future dropped now, and its
-//!    `JoinHandle` gets a shutdown error. A task running now (polled by a
-//!    stuck worker, or a blocking job's closure) is left to finish: its
-//!    joiner gets its output if it ends before the deadline (step 5).
+//!    `JoinHandle` gets a shutdown error (or the panic, if dropping the
+//!    future panicked). A task running now is left to finish: a blocking
+//!    job's joiner gets its output if the job ends before the deadline
+//!    (step 5); a task polled by a stuck worker is dropped when that poll
+//!    returns (its joiner gets an error, unless the poll completed it).
 //! 4. **Stop the timers and the reactor.** Every pending timer's wait
 //!    queue is closed, and so is every registered socket's: a task waiting
 //!    for I/O ends with an error, and later socket operations fail with

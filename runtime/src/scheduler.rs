@@ -74,6 +74,17 @@ impl Counters {
     }
 }
 
+/// The tasks shutdown found running (see [`Common::unfinished`]).
+#[derive(Default)]
+pub(crate) struct Unfinished {
+    tasks: Vec<TaskRef>,
+    /// [`abandon_unfinished`] ran: a task found running later (a worker
+    /// that ends the tasks after a fatal panic, outliving the shutdown's
+    /// wait for it) is abandoned at once, never kept (it would keep the
+    /// runtime alive: each task holds it).
+    abandoned: bool,
+}
+
 /// State both scheduler flavours share.
 pub(crate) struct Common {
     pub(crate) owned: OwnedTasks,
@@ -90,7 +101,7 @@ pub(crate) struct Common {
     /// worker's poll): their joiners wait for them while shutdown waits
     /// for its threads, and [`abandon_unfinished`] ends the joiners of
     /// those still running after it.
-    pub(crate) unfinished: std::sync::Mutex<Vec<TaskRef>>,
+    pub(crate) unfinished: std::sync::Mutex<Unfinished>,
     /// With a paused clock: threads of this runtime running tasks now
     /// (multi-thread workers out of their park, `block_on` threads polling
     /// their future). The clock jumps to the next timer only when none is:
@@ -117,7 +128,7 @@ impl Common {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             fatal_panic: std::sync::Mutex::new(None),
-            unfinished: std::sync::Mutex::new(Vec::new()),
+            unfinished: std::sync::Mutex::new(Unfinished::default()),
             busy: Arc::new(AtomicUsize::new(0)),
             obs: crate::obs::Observer::default(),
         }
@@ -180,6 +191,10 @@ impl Common {
         drop(fatal);
         self.shutdown
             .store(true, std::sync::atomic::Ordering::Release);
+        // Every spawn is refused from now on, as after `Runtime::shutdown`
+        // began (tasks, blocking jobs); the listed tasks end when a thread
+        // of the runtime acts on the panic (`end_tasks_after_fatal`).
+        self.owned.close();
         true
     }
 }
@@ -374,19 +389,10 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         let id = Id::next();
-        // Shutdown began (`Runtime::shutdown`, or a fatal panic under
-        // `UnhandledPanic::ShutdownRuntime`): refused, as the docs say. The
-        // closed owned list refuses it too, but a fatal panic closes the
-        // list only once a thread of the runtime acts on it.
-        let refused = self.common().is_shutdown();
         let task = Task::new(future, self, id, site, name);
         // The task's own scheduler; `task` itself becomes the join side.
         let this = &task.header().scheduler;
-        let inserted = match refused {
-            false => this.common().owned.insert(task.clone()),
-            true => Err(task.clone() as TaskRef),
-        };
-        match inserted {
+        match this.common().owned.insert(task.clone()) {
             Ok(key) => {
                 task.header().owned_key.store(key, Relaxed);
                 if waitq::hook::is_enabled() {
@@ -510,8 +516,11 @@ pub(crate) fn run_outcome(
         return None;
     };
     if before.is_cancelled() {
-        task.cancel(header.scheduler.cancel_error(header.id));
-        *outcome = Some(PollOutcome::Complete);
+        let panicked = task.cancel(header.scheduler.cancel_error(header.id));
+        *outcome = Some(match panicked {
+            true => PollOutcome::Panicked,
+            false => PollOutcome::Complete,
+        });
         return None;
     }
     if let Some(slot) = slot {
@@ -548,8 +557,15 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
             running.push(task);
         }
     }
-    if !running.is_empty() {
-        lock_unfinished(common).append(&mut running);
+    if running.is_empty() {
+        return;
+    }
+    let mut unfinished = lock_unfinished(common);
+    if unfinished.abandoned {
+        drop(unfinished);
+        abandon(running);
+    } else {
+        unfinished.tasks.append(&mut running);
     }
 }
 
@@ -557,8 +573,17 @@ pub(crate) fn cancel_all_tasks(common: &Common) {
 /// running: those still running after shutdown waited for its threads
 /// are abandoned, and whoever joins them ends now (`JoinError::Abandoned`).
 pub(crate) fn abandon_unfinished(common: &Common) {
-    let unfinished = std::mem::take(&mut *lock_unfinished(common));
-    for task in unfinished {
+    let tasks = {
+        let mut unfinished = lock_unfinished(common);
+        unfinished.abandoned = true;
+        std::mem::take(&mut unfinished.tasks)
+    };
+    abandon(tasks);
+}
+
+/// Ends the joiners of those of `tasks` still running.
+fn abandon(tasks: Vec<TaskRef>) {
+    for task in tasks {
         let header = task.header();
         if !header.state.load().is_complete() {
             header.join_queue().close();
@@ -566,7 +591,7 @@ pub(crate) fn abandon_unfinished(common: &Common) {
     }
 }
 
-fn lock_unfinished(common: &Common) -> std::sync::MutexGuard<'_, Vec<TaskRef>> {
+fn lock_unfinished(common: &Common) -> std::sync::MutexGuard<'_, Unfinished> {
     common
         .unfinished
         .lock()
@@ -609,3 +634,5 @@ pub(crate) fn end_tasks_after_fatal(common: &Common) {
 
 #[cfg(test)]
 mod event_interval_tests;
+#[cfg(test)]
+mod unfinished_tests;

@@ -83,6 +83,15 @@ impl OwnedTasks {
         self.shard(key % SHARDS).tasks.try_remove(key / SHARDS)
     }
 
+    /// Closes the list: later inserts fail, the tasks stay (a fatal panic:
+    /// every spawn path, blocking jobs too, is refused from now on, and a
+    /// thread of the runtime ends the listed tasks soon after).
+    pub(crate) fn close(&self) {
+        for index in 0..SHARDS {
+            self.shard(index).closed = true;
+        }
+    }
+
     /// Closes the list (later inserts fail) and takes every task in it.
     pub(crate) fn close_and_drain(&self) -> Vec<TaskRef> {
         let mut all = Vec::new();

@@ -80,9 +80,11 @@ pub(crate) trait Runnable: Send + Sync {
     /// through memory as two 8-byte stores the caller read back as one
     /// 16-byte load, a store-forwarding stall per poll.)
     fn poll_once(self: Arc<Self>, outcome: &mut PollOutcome) -> Option<TaskRef>;
-    /// Drops the future and completes the task as cancelled. The caller
-    /// holds `RUNNING` (claimed through the state word).
-    fn cancel(&self, error: JoinError);
+    /// Drops the future and completes the task as cancelled; `true` when
+    /// the future's drop panicked (the task then completes with that
+    /// panic, and the runtime's policy has been told). The caller holds
+    /// `RUNNING` (claimed through the state word).
+    fn cancel(&self, error: JoinError) -> bool;
 }
 
 /// The result of one [`Runnable::poll_once`].
@@ -355,10 +357,12 @@ where
                 }
                 AfterPoll::Requeue if self.header.state.load().is_cancelled() => {
                     // Aborted while running: drop it now.
-                    if self.header.state.transition_to_running().is_some() {
-                        self.cancel(self.header.scheduler.cancel_error(id));
-                    }
-                    *outcome = PollOutcome::Complete;
+                    let panicked = self.header.state.transition_to_running().is_some()
+                        && self.cancel(self.header.scheduler.cancel_error(id));
+                    *outcome = match panicked {
+                        true => PollOutcome::Panicked,
+                        false => PollOutcome::Complete,
+                    };
                     None
                 }
                 AfterPoll::Requeue => {
@@ -379,7 +383,7 @@ where
         }
     }
 
-    fn cancel(&self, error: JoinError) {
+    fn cancel(&self, error: JoinError) -> bool {
         match self.drop_future() {
             // The future's destructor panicked: the joiner gets the panic
             // (as tokio's), and the runtime follows its policy, as for a
@@ -388,8 +392,12 @@ where
                 let id = self.header.id;
                 self.complete(Err(JoinError::panicked(id, panic)));
                 self.header.scheduler.on_panic(id);
+                true
             }
-            None => self.complete(Err(error)),
+            None => {
+                self.complete(Err(error));
+                false
+            }
         }
     }
 }
