@@ -936,3 +936,30 @@ rt_test! {
         });
     }
 }
+
+rt_test! {
+    fn try_join_next_sees_a_finished_task_with_the_budget_spent(rt) {
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            let done = set.spawn(async { 5 });
+            // Sleeps, not a count of yields: a worker of a loaded machine
+            // may not run it within any number of them (a 60 s watchdog).
+            for _ in 0..60_000 {
+                if done.is_finished() {
+                    break;
+                }
+                sleep(ms(1)).await;
+            }
+            assert!(done.is_finished());
+            let got = std::future::poll_fn(|cx| {
+                // Spend the whole budget of this poll, then ask: the set
+                // polled its members within the budget and said "none
+                // finished" with one done (a review).
+                while waitrt::sync::coop::poll_proceed(cx).is_ready() {}
+                std::task::Poll::Ready(set.try_join_next())
+            })
+            .await;
+            assert_eq!(got.map(Result::unwrap), Some(5));
+        });
+    }
+}

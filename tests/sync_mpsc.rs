@@ -1020,6 +1020,12 @@ fn reserve_many_is_not_overtaken_by_later_senders() {
     let mut permits = None;
     for want in 0..3 {
         assert_eq!(rx.try_recv(), Ok(want));
+        if want > 0 {
+            // In line since the first slot: the one just freed is owed to
+            // it, not free for anyone else (capacity() said 1 while
+            // try_send said Full: a review).
+            assert_eq!(tx.capacity(), 0, "capacity counted an owed slot as free");
+        }
         // Poll both as an executor would after the wake; the later sender
         // gets nothing while the reservation is short.
         if later.is_woken() {

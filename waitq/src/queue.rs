@@ -989,10 +989,6 @@ impl fmt::Debug for WaitQueue {
 // ===== impl Inner =====
 
 impl Inner {
-    /// The entry a wake that takes one at most takes (the one linked, or
-    /// the first exclusive waiter of an exclusive wake for one), unlinked,
-    /// if `spec` wakes it and it has no custom wake function (the walk
-    /// guards those). `None`: use the walk.
     /// Remembers that a keyed (or moded) wake picked the exclusive entry
     /// `seq` (see `keyed_picks`).
     #[cold]
@@ -1012,6 +1008,10 @@ impl Inner {
         picks.remove(at).map(|(_, info)| info)
     }
 
+    /// The entry a wake that takes one at most takes (the one linked, or
+    /// the first exclusive waiter of an exclusive wake for one), unlinked,
+    /// if `spec` wakes it and it has no custom wake function (the walk
+    /// guards those). `None`: use the walk.
     fn take_lone(&mut self, spec: &WakeSpec) -> Option<(Handle, Entry)> {
         let class = match spec.exclusive_only || self.list.is_empty_of(Class::Shared) {
             true => Class::Exclusive,

@@ -315,7 +315,9 @@ impl<E: mio::event::Source> PollEvented<E> {
         self.registration.is_ready(direction)
     }
 
-    /// [`ready`](Self::ready), the wait listed at `site`.
+    /// Waits until `direction` would not block (or the runtime is gone),
+    /// the wait listed at `site`: every socket type's `readable()` /
+    /// `writable()`.
     pub(crate) async fn ready_at(
         &self,
         site: &'static Location<'static>,

@@ -10,7 +10,7 @@
 //! A failure is not kept: the next call tries again. And the handlers are
 //! never left installed with nobody reading them, because the thread
 //! installs them itself, after it has started: if it cannot start, nothing
-//! was installed and `SIGINT` / `SIGTERM` keep their default actions.
+//! was installed and the signals asked for keep their default actions.
 //! signal-hook could not give those back once installed (unregistering
 //! its action leaves its handler in place, ignoring the signal).
 

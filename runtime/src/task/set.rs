@@ -219,10 +219,16 @@ impl<T> JoinSet<T> {
     /// ```
     #[track_caller]
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        let site = Location::caller();
+        // Outside the task's cooperative budget (as tokio's): a task that
+        // spent it would see every member `Pending` and be told "none
+        // finished" with one waiting.
+        let once =
+            waitq::coop::unconstrained(poll_fn(|cx| Poll::Ready(self.poll_join_next_at(cx, site))));
         let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_join_next_at(&mut cx, Location::caller()) {
-            Poll::Ready(next) => next,
-            Poll::Pending => None,
+        match std::pin::pin!(once).poll(&mut cx) {
+            Poll::Ready(Poll::Ready(next)) => next,
+            Poll::Ready(Poll::Pending) | Poll::Pending => None,
         }
     }
 

@@ -64,6 +64,7 @@ pub struct Check {
     first_seed: u64,
     policy: Policy,
     max_polls: u64,
+    max_poll_decisions: u64,
     max_time: Duration,
     max_depth: usize,
     spurious: bool,
@@ -272,6 +273,7 @@ impl Check {
             first_seed: 0,
             policy: Policy::Random,
             max_polls: 100_000,
+            max_poll_decisions: 100_000,
             max_time: Duration::from_secs(3600),
             max_depth: 2,
             spurious: true,
@@ -336,6 +338,29 @@ impl Check {
     /// ```
     pub fn max_polls(mut self, n: u64) -> Self {
         self.max_polls = n;
+        self
+    }
+
+    /// Most decision points (the toolkit's atomics, wait-queue and lock
+    /// operations) within one poll before the run fails as a livelock: a
+    /// poll that meets them without end spins (a busy-wait), and nothing
+    /// else runs until it returns. Default 100,000.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering::SeqCst;
+    /// use waitrt::sync::atomic::AtomicBool;
+    /// use waitrt::test_util::{Check, FailureKind};
+    /// let spin = || async {
+    ///     let never = AtomicBool::new(false);
+    ///     while !never.load(SeqCst) {} // no await: nothing else can run
+    /// };
+    /// let failure = Check::new().max_poll_decisions(1_000).try_run(spin).unwrap_err();
+    /// assert_eq!(failure.kind(), FailureKind::Livelock);
+    /// ```
+    pub fn max_poll_decisions(mut self, n: u64) -> Self {
+        self.max_poll_decisions = n;
         self
     }
 
@@ -590,6 +615,7 @@ impl Check {
             prefix,
             steps_hint: 0,
             max_polls: self.max_polls,
+            max_poll_decisions: self.max_poll_decisions,
             max_time: self.max_time,
             max_depth: self.max_depth,
             spurious: self.spurious,

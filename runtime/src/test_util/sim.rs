@@ -43,6 +43,7 @@ pub(crate) struct RunConfig {
     pub(crate) prefix: Vec<u32>,
     pub(crate) steps_hint: u64,
     pub(crate) max_polls: u64,
+    pub(crate) max_poll_decisions: u64,
     pub(crate) max_time: Duration,
     pub(crate) max_depth: usize,
     pub(crate) spurious: bool,

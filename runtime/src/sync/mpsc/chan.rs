@@ -283,8 +283,10 @@ impl<T> Chan<T> {
     }
 
     /// Free slots now (bounded).
+    /// Free slots a sender can take now: those owed to a `reserve_many`
+    /// line are not (`try_send` says `Full` while they are owed).
     pub(super) fn capacity(&self) -> usize {
-        self.cap - self.used(&self.lock())
+        self.cap - self.taken(&self.lock()).min(self.cap)
     }
 
     /// Slots taken: buffered messages, messages in the receiver's batch

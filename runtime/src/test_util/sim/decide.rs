@@ -86,7 +86,7 @@ impl Hook for Sim {
             // poll is unwound (a panic the task's poll catches).
             let info = &mut st.tasks[current as usize];
             info.poll_decisions += 1;
-            if info.poll_decisions > self.cfg.max_polls {
+            if info.poll_decisions > self.cfg.max_poll_decisions {
                 let name = info.name.clone();
                 drop(st);
                 self.fail(
@@ -94,8 +94,8 @@ impl Hook for Sim {
                     format!(
                         "livelock: {name} met more than {} decision points in one poll, the \
                          last at {} (a busy-wait, or a loop that never awaits; raise \
-                         `max_polls` if the poll is just big)",
-                        self.cfg.max_polls, point.site
+                         `max_poll_decisions` if the poll is just big)",
+                        self.cfg.max_poll_decisions, point.site
                     ),
                 );
                 std::panic::resume_unwind(Box::new(SpinUnwound));
