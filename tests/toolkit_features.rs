@@ -26,6 +26,12 @@ fn task_panic_fails_at_once_naming_task_seed_and_time() {
     assert!(report.contains("task 1"), "{report}");
     assert!(report.contains("seed: 0"), "{report}");
     assert!(report.contains("virtual time 7ms"), "{report}");
+    // The task's own message, not "printed above" (quiet or `try_run`
+    // users never saw it: an independent probe).
+    assert!(
+        report.contains("task 1") && report.contains("panicked: boom"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -43,6 +43,15 @@ mod rng;
 mod schedule;
 mod sim;
 
+/// A task's poll (or its future's drop) panicked with `payload`: under a
+/// [`Check`], its report quotes the message (with `quiet` there is no
+/// "printed above"). Nothing outside a check (one thread-local read).
+pub(crate) fn note_task_panic(payload: &(dyn std::any::Any + Send)) {
+    if let Some(sim) = sim::current() {
+        sim.note_panic(payload);
+    }
+}
+
 /// Whether this thread runs a [`Check`]'s simulation (for error messages
 /// that would point a test elsewhere).
 pub(crate) fn in_check() -> bool {

@@ -375,6 +375,7 @@ where
             },
             Err(panic) => {
                 drop(self.drop_future());
+                crate::test_util::note_task_panic(&*panic);
                 self.complete(Err(JoinError::panicked(id, panic)));
                 self.header.scheduler.on_panic(id);
                 *outcome = PollOutcome::Panicked;
@@ -390,6 +391,7 @@ where
             // panic in a poll.
             Some(panic) => {
                 let id = self.header.id;
+                crate::test_util::note_task_panic(&*panic);
                 self.complete(Err(JoinError::panicked(id, panic)));
                 self.header.scheduler.on_panic(id);
                 true

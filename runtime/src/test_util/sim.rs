@@ -144,6 +144,8 @@ pub(crate) struct Sim {
     chooser: RefCell<Chooser>,
     names: RefCell<BTreeMap<QueueId, String>>,
     tracing: Cell<bool>,
+    /// The message of the last task panic, for the failure report.
+    last_panic: RefCell<Option<String>>,
 }
 
 thread_local! {
@@ -189,6 +191,7 @@ pub(crate) fn run(cfg: RunConfig, trace: bool, body: &dyn Fn() -> MainFuture) ->
         chooser: RefCell::new(chooser),
         names: RefCell::new(BTreeMap::new()),
         tracing: Cell::new(trace),
+        last_panic: RefCell::new(None),
     });
     sim.st.borrow_mut().tasks.push(TaskInfo {
         task: None,
@@ -455,10 +458,11 @@ impl Sim {
         match outcome {
             Some(PollOutcome::Panicked) if !self.cfg.allow_panics => {
                 let name = self.st.borrow().tasks[slot as usize].name.clone();
-                self.fail(
-                    FailureKind::Panic,
-                    format!("{name} panicked (its message is printed above)"),
-                );
+                let message = match self.last_panic.borrow_mut().take() {
+                    Some(message) => format!("{name} panicked: {message}"),
+                    None => format!("{name} panicked (its message is printed above)"),
+                };
+                self.fail(FailureKind::Panic, message);
             }
             Some(PollOutcome::Requeue | PollOutcome::Yielded) if !hook::is_probing() => {
                 self.chooser.borrow_mut().yielded(slot);
@@ -549,6 +553,11 @@ impl Sim {
 
     /// Moves the clock to `at` and fires what is due (no decision points
     /// inside: the driver is not a task).
+    /// Keeps a task panic's message for the report (see `poll_task`).
+    pub(crate) fn note_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        *self.last_panic.borrow_mut() = Some(panic_message(payload));
+    }
+
     pub(crate) fn fire_until(&self, at: std::time::Instant) {
         self.st.borrow_mut().in_driver = true;
         self.driver().clock().advance_to(at);
