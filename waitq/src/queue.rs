@@ -117,6 +117,10 @@ pub struct WaitQueue {
     /// with `waiters`: a handle below it is known unlinked without the lock.
     low_water: [AtomicU64; 2],
     closed: std::sync::atomic::AtomicBool,
+    /// A keyed (or moded) wake has picked an exclusive entry at least once
+    /// (`Inner::keyed_picks` exists): only then does a hand-off look its
+    /// pick up, under a lock of its own.
+    keyed: std::sync::atomic::AtomicBool,
     /// [`set_name`](Self::set_name) was called: the name is `Inner::name`,
     /// read under the lock. Until then it is `const_name`, read without.
     renamed: std::sync::atomic::AtomicBool,
@@ -248,6 +252,7 @@ impl WaitQueue {
             waiters: AtomicUsize::new(0),
             low_water: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: std::sync::atomic::AtomicBool::new(false),
+            keyed: std::sync::atomic::AtomicBool::new(false),
             renamed: std::sync::atomic::AtomicBool::new(false),
             const_name: name,
         }
@@ -677,6 +682,7 @@ impl WaitQueue {
             if let Some((handle, entry)) = inner.take_lone(&spec) {
                 if !info.is_plain() && handle.class() == Class::Exclusive {
                     inner.note_keyed_pick(handle.seq(), info);
+                    self.mark_keyed();
                 }
                 self.publish_unlinked(&inner.list, handle.class());
                 drop(inner);
@@ -727,6 +733,9 @@ impl WaitQueue {
         let snapshot = inner.list.next_seq();
         loop {
             let done = inner.walk(spec, walk, snapshot, &mut cursor, &mut batch, &mut panic);
+            if !spec.info.is_plain() && inner.keyed_picks.is_some() {
+                self.mark_keyed();
+            }
             self.publish(&inner.list);
             drop(inner);
             if let Some(picks) = cursor.picks.as_mut().filter(|p| !p.is_empty()) {
@@ -748,6 +757,13 @@ impl WaitQueue {
         woken
     }
 
+    /// Notes, under the lock and before the unlinks are published, that a
+    /// keyed pick is kept: a waiter that learns of its pick from the
+    /// published state sees this too.
+    fn mark_keyed(&self) {
+        self.keyed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Passes an unconsumed exclusive wake on to the next exclusive waiter
     /// (see "Cancellation hand-off"): the wake that picked the entry `seq`,
     /// with its mode and key, so it reaches a waiter that wake could have
@@ -757,7 +773,13 @@ impl WaitQueue {
     /// independent probe's lost wake-up).
     #[track_caller]
     pub(crate) fn hand_off(&self, seq: u64) {
-        let info = self.lock().take_keyed_pick(seq).unwrap_or(WakeInfo::PLAIN);
+        // A queue that never had a keyed pick hands off a plain wake in one
+        // lock hold (the wake's), as before keyed picks were kept.
+        let info = match self.keyed.load(std::sync::atomic::Ordering::Relaxed) {
+            true => self.lock().take_keyed_pick(seq),
+            false => None,
+        }
+        .unwrap_or(WakeInfo::PLAIN);
         let spec = WakeSpec {
             info,
             nr_exclusive: 1,
