@@ -137,6 +137,9 @@ pub(crate) struct Shared {
     /// Worker threads still running, and the queue shutdown waits on.
     running: AtomicUsize,
     exited: WaitQueue,
+    /// The worker threads, joined once they have all left their loops
+    /// (see [`wait_for_workers`](Shared::wait_for_workers)).
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 /// One worker's own state; lives in its thread's context.
@@ -210,6 +213,7 @@ impl Shared {
             block_on_parkers: Mutex::new(Vec::new()),
             running: AtomicUsize::new(workers),
             exited: WaitQueue::named("waitrt::workers_exited"),
+            threads: Mutex::new(Vec::with_capacity(workers)),
         });
         for (index, local) in locals.into_iter().enumerate() {
             let core = Box::new(Core {
@@ -229,10 +233,17 @@ impl Shared {
             if let Some(size) = shared.common.config.thread_stack_size {
                 builder = builder.stack_size(size);
             }
-            if let Err(err) = builder.spawn(move || worker_main(worker_shared, core)) {
-                shared.running.fetch_sub(workers - index, AcqRel);
-                shared.shutdown();
-                return Err(err);
+            match builder.spawn(move || worker_main(worker_shared, core)) {
+                Ok(thread) => shared
+                    .threads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(thread),
+                Err(err) => {
+                    shared.running.fetch_sub(workers - index, AcqRel);
+                    shared.shutdown();
+                    return Err(err);
+                }
             }
         }
         Ok(shared)
@@ -410,13 +421,26 @@ impl Shared {
         )
         .unwrap_or(false);
         let done = || self.running.load(Acquire) <= usize::from(on_worker);
-        match deadline {
+        let stopped = match deadline {
             None => self.exited.blocking_wait_event(done).is_ok() || done(),
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 self.exited.blocking_wait_event_timeout(left, done).is_ok() || done()
             }
+        };
+        if stopped && !on_worker {
+            // Every worker has left its loop; what is left of each thread
+            // is its exit (its handle on the runtime, its context): joined,
+            // so a runtime dropped is gone when the drop returns (its
+            // threads lingered, with the reactor's fds, for a few hundred
+            // ms after: a scale probe).
+            let threads =
+                std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+            for thread in threads {
+                let _ = thread.join();
+            }
         }
+        stopped
     }
 
     fn pop_inject(&self, local: &Worker<TaskRef>) -> Option<TaskRef> {
