@@ -39,6 +39,23 @@ fn counting_guard(counter: &Arc<Counter>) -> OnDrop<impl FnMut()> {
     OnDrop(move || counter.inc())
 }
 
+/// A blocking job on `rt` that returns `value` once its gate opens; it has
+/// started when this returns.
+fn gated_blocking_job<T: Send + 'static>(rt: &Runtime, value: T) -> (JoinHandle<T>, Arc<Gate>) {
+    let started = Counter::new();
+    let gate = Gate::new();
+    let job = rt.spawn_blocking({
+        let (started, gate) = (started.clone(), gate.clone());
+        move || {
+            started.inc();
+            gate.blocking_wait();
+            value
+        }
+    });
+    started.blocking_wait_for(1);
+    (job, gate)
+}
+
 /// Awaits `fut` on a fresh plain thread with `futures::executor::block_on`.
 fn on_plain_thread<F: Future + Send + 'static>(fut: F) -> std::thread::JoinHandle<F::Output>
 where
@@ -266,17 +283,8 @@ fn shutdown_timeout_gives_up_on_a_stuck_blocking_job() {
         LIMIT,
         || {
             for (name, rt) in flavours(plain) {
-                let started = Counter::new();
-                let gate = Gate::new();
-                let job = rt.spawn_blocking({
-                    let (started, gate) = (started.clone(), gate.clone());
-                    move || {
-                        started.inc();
-                        gate.blocking_wait(); // "forever": until the test ends
-                        1
-                    }
-                });
-                started.blocking_wait_for(1);
+                // The job waits "forever": until the test ends.
+                let (job, gate) = gated_blocking_job(&rt, 1);
                 let handle = rt.handle().clone();
                 let stopped = rt.shutdown_timeout(Duration::from_millis(100));
                 assert!(
@@ -468,17 +476,7 @@ fn a_blocking_job_that_ends_during_shutdown_gives_its_joiner_its_output() {
                 // stopped), so past step 3, where the joiner used to be told
                 // "abandoned" although the pool then waited for the job and
                 // threw its output away.
-                let started = Counter::new();
-                let gate = Gate::new();
-                let job = rt.spawn_blocking({
-                    let (started, gate) = (started.clone(), gate.clone());
-                    move || {
-                        started.inc();
-                        gate.blocking_wait();
-                        "the job's output"
-                    }
-                });
-                started.blocking_wait_for(1);
+                let (job, gate) = gated_blocking_job(&rt, "the job's output");
                 let joiner = on_plain_thread(job);
                 let timer = {
                     let _enter = rt.handle().enter();
@@ -606,17 +604,7 @@ fn a_runtime_dropped_inside_another_runtimes_task_does_not_wait() {
                     .drop_timeout(LIMIT * 2)
                     .build()
                     .unwrap();
-                let started = Counter::new();
-                let gate = Gate::new();
-                let job = inner.spawn_blocking({
-                    let (started, gate) = (started.clone(), gate.clone());
-                    move || {
-                        started.inc();
-                        gate.blocking_wait();
-                        7
-                    }
-                });
-                started.blocking_wait_for(1);
+                let (job, gate) = gated_blocking_job(&inner, 7);
                 let got = outer.block_on(async move {
                     let dropper = waitrt::spawn(async move { drop(inner) });
                     dropper.await.unwrap();
