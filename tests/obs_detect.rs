@@ -157,8 +157,9 @@ fn hung_task_multi_thread() {
     hung(true);
 }
 
-fn stuck(multi: bool) {
-    let _one = one_at_a_time();
+/// A runtime whose stuck-worker detector (threshold `THRESHOLD`) collects
+/// its reports.
+fn stuck_runtime(multi: bool) -> (Runtime, Arc<Mutex<Vec<StuckWorker>>>) {
     let reports: Arc<Mutex<Vec<StuckWorker>>> = Arc::default();
     let rt = {
         let reports = reports.clone();
@@ -168,16 +169,21 @@ fn stuck(multi: bool) {
             .build()
             .unwrap()
     };
-    // Busy but well-behaved tasks: short polls, many of them. Each task
-    // times its own polls: on a loaded machine a thread can be descheduled
-    // mid-poll for longer than the threshold, and then a report is right.
+    (rt, reports)
+}
+
+/// Busy but well-behaved tasks: `tasks` loops of short polls (1 ms) that
+/// yield, for six thresholds; then no report may have come. Each task
+/// times its own polls: on a loaded machine a thread can be descheduled
+/// mid-poll for longer than the threshold, and then a report is right.
+fn no_report_for_short_polls(rt: &Runtime, reports: &Mutex<Vec<StuckWorker>>, tasks: usize) {
     let longest_poll = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
+        let mut handles = Vec::new();
+        for _ in 0..tasks {
             let longest_poll = longest_poll.clone();
-            tasks.push(waitrt::spawn(async move {
+            handles.push(waitrt::spawn(async move {
                 let start = Instant::now();
                 while start.elapsed() < THRESHOLD * 6 {
                     let poll = Instant::now();
@@ -188,7 +194,7 @@ fn stuck(multi: bool) {
                 }
             }));
         }
-        for t in tasks {
+        for t in handles {
             t.await.unwrap();
         }
     });
@@ -197,7 +203,7 @@ fn stuck(multi: bool) {
     if longest_poll < THRESHOLD / 2 {
         assert!(
             reports.lock().unwrap().is_empty(),
-            "no poll took over {longest_poll:?}, yet: {:#?}",
+            "{tasks} task(s) yielding, no poll took over {longest_poll:?}, yet: {:#?}",
             reports.lock().unwrap()
         );
     } else {
@@ -209,6 +215,34 @@ fn stuck(multi: bool) {
         );
         reports.lock().unwrap().clear();
     }
+}
+
+/// One task alone on its worker, yielding between short polls, is polled
+/// again and again in what the detector must see as separate polls: the
+/// worker's check of its drivers before the yield runs again starts a new
+/// turn (without it, the turn never ended and the detector saw one long
+/// poll).
+fn a_lone_yielding_task_is_no_stuck_worker(multi: bool) {
+    let _one = one_at_a_time();
+    let (rt, reports) = stuck_runtime(multi);
+    no_report_for_short_polls(&rt, &reports, 1);
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn a_lone_yielding_task_is_no_stuck_worker_current_thread() {
+    a_lone_yielding_task_is_no_stuck_worker(false);
+}
+
+#[test]
+fn a_lone_yielding_task_is_no_stuck_worker_multi_thread() {
+    a_lone_yielding_task_is_no_stuck_worker(true);
+}
+
+fn stuck(multi: bool) {
+    let _one = one_at_a_time();
+    let (rt, reports) = stuck_runtime(multi);
+    no_report_for_short_polls(&rt, &reports, 4);
 
     // Blocking code in async: one poll far past the threshold.
     let line = line!() + 1;

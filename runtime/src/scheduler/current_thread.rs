@@ -7,6 +7,11 @@
 //! `event_interval` (61) queued tasks. The local queue is FIFO; every
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
+//! A task that yields (`yield_now`, or its cooperative budget ran out) is
+//! held back until nothing else is ready or the turn ends, as tokio does;
+//! before it runs again, due timers fire and ready I/O is collected if
+//! that has not happened for 100 µs (`park::YieldCheck`), so a loop of
+//! long polls that yields delays them by one poll, not by the turn.
 //! After `event_interval` polls, or when no task is ready, due timers fire
 //! and ready I/O is collected. With nothing to do the thread sleeps in the
 //! reactor (or on its wait queue without one) until a remote wake, the
@@ -26,7 +31,7 @@ use crossbeam_deque::{Injector, Steal};
 use super::{run_outcome, Common, Scheduler};
 use crate::context::{self, Core as AnyCore};
 use crate::park::Parker;
-use crate::task::raw::{TaskRef, BUDGET};
+use crate::task::raw::{PollOutcome, TaskRef, BUDGET};
 
 /// State shared with wakers on other threads.
 pub(crate) struct Shared {
@@ -45,6 +50,10 @@ pub(crate) struct Core {
     owner: usize,
     queue: VecDeque<TaskRef>,
     tick: u32,
+    /// Tasks that yielded (`PollOutcome::Yielded`: the cooperative budget
+    /// ran out, or `yield_now`), held back until nothing else is ready or
+    /// the turn ends (see "Run loop and fairness" above).
+    deferred: Vec<TaskRef>,
 }
 
 impl Shared {
@@ -58,6 +67,7 @@ impl Shared {
                 owner: weak.as_ptr() as usize,
                 queue: VecDeque::new(),
                 tick: 0,
+                deferred: Vec::new(),
             }))),
             waiters: Mutex::new(Vec::new()),
         })
@@ -100,8 +110,46 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(0, |c| c.queue.len());
+            .map_or(0, |c| c.queue.len() + c.deferred.len());
         local + self.inject.len()
+    }
+
+    /// Holds back a task that yielded during its poll (see `Core::deferred`).
+    fn defer(&self, task: TaskRef) {
+        let me = self.addr();
+        let mut task = Some(task);
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => {
+                if let Some(task) = task.take() {
+                    core.deferred.push(task);
+                }
+            }
+            _ => {}
+        });
+        if let Some(task) = task {
+            self.schedule(task);
+        }
+    }
+
+    /// Whether this thread's core holds yields back.
+    fn has_deferred(&self) -> bool {
+        let me = self.addr();
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => !core.deferred.is_empty(),
+            _ => false,
+        })
+        .unwrap_or(false)
+    }
+
+    /// Moves the held-back yields to the back of the local queue.
+    fn requeue_deferred(&self) {
+        let me = self.addr();
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => {
+                core.queue.extend(core.deferred.drain(..));
+            }
+            _ => {}
+        });
     }
 
     fn next_task(&self) -> Option<TaskRef> {
@@ -142,7 +190,10 @@ impl Shared {
     pub(crate) fn drain_ready(&self, out: &mut Vec<TaskRef>) {
         let me = self.addr();
         context::with_core(|core| match core {
-            AnyCore::CurrentThread(core) if core.owner == me => out.extend(core.queue.drain(..)),
+            AnyCore::CurrentThread(core) if core.owner == me => {
+                out.extend(core.queue.drain(..));
+                out.append(&mut core.deferred);
+            }
             _ => {}
         });
         while let Some(task) = self.pop_inject() {
@@ -166,6 +217,7 @@ impl Shared {
             .as_mut()
         {
             core.queue.clear();
+            core.deferred.clear();
         }
         super::drain(&self.inject);
         self.parker.close();
@@ -287,6 +339,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     // Polls since the drivers were last checked: a `block_on` future that
     // wakes itself forever must not starve the timers and the reactor.
     let mut since_drivers = 0;
+    let mut yield_check = crate::park::YieldCheck::new();
     loop {
         super::check_fatal_panic(&shared.common);
         if main.woken.swap(false, AcqRel) {
@@ -297,27 +350,46 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         }
         slot.turn();
         let mut ran = 0;
+        // Polls of this turn already counted in `since_drivers`.
+        let mut counted = 0;
         while ran < interval {
             match shared.next_task() {
                 Some(task) => {
-                    if let Some(again) = run_outcome(task, Some(&slot), &mut None) {
-                        shared.schedule(again);
+                    let mut outcome = None;
+                    if let Some(again) = run_outcome(task, Some(&slot), &mut outcome) {
+                        match outcome {
+                            Some(PollOutcome::Yielded) => shared.defer(again),
+                            _ => shared.schedule(again),
+                        }
                     }
                     ran += 1;
                 }
-                None => break,
+                None if !shared.has_deferred() => break,
+                None => {
+                    // Nothing else is ready: the yields run again, after
+                    // due timers and ready I/O (`park::YieldCheck`).
+                    if yield_check.before_yields(&shared.common) {
+                        since_drivers = 0;
+                        counted = ran;
+                        slot.turn();
+                    }
+                    shared.requeue_deferred();
+                }
             }
         }
-        since_drivers += ran + 1;
+        since_drivers += ran - counted + 1;
         shared.common.counters.add_polls(ran as usize);
         if ran == interval || main.woken.load(std::sync::atomic::Ordering::Acquire) {
             // Busy: check timers and I/O now and then, without sleeping.
             if since_drivers >= interval {
                 since_drivers = 0;
-                crate::park::poll_drivers(&shared.common);
+                yield_check.checked(crate::park::poll_drivers(&shared.common));
             } else if let Some(time) = &shared.common.time {
                 time.process();
             }
+            // The yields go behind what the turn woke: a stream of wakes
+            // holds them back for one turn at most.
+            shared.requeue_deferred();
             continue;
         }
         since_drivers = 0;

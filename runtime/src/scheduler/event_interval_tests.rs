@@ -1,12 +1,16 @@
 //! A busy scheduler turns the reactor once per `event_interval` polls, no
-//! more (the first two tests) and no less (the last one),
+//! more (the first two tests) and no less (the third one),
 //! even while every turn finds ready I/O (see `Builder::event_interval`:
 //! checking more often let a busy worker feed itself from the reactor and
-//! get preempted mid-run on a loaded machine).
+//! get preempted mid-run on a loaded machine). The last ones: a task that
+//! yields in a loop of long polls does not hold timers and I/O back for
+//! an event interval of its polls.
 
+use std::future::Future;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::AsyncReadExt as _;
 
@@ -145,4 +149,127 @@ fn a_worker_that_parks_between_polls_still_checks_the_drivers_once_per_interval(
         "{checks} busy driver checks in {polls} polls: fewer than one per 61 polls \
          (at least {at_least}); does the count restart when a worker parks?"
     );
+}
+
+/// Polls of about 1 ms each, yielding between them, until `done` (at
+/// most 1,000 of them: the watchdog); counts them in `polls`.
+fn long_polls(polls: Arc<AtomicUsize>, done: Arc<AtomicBool>) -> impl Future<Output = ()> {
+    async move {
+        for _ in 0..1_000 {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(1) {
+                std::hint::spin_loop();
+            }
+            polls.fetch_add(1, Relaxed);
+            if done.load(Relaxed) {
+                return;
+            }
+            crate::task::yield_now().await;
+        }
+    }
+}
+
+/// Runs `yielders` loops of long polls that yield, and `waits` next to
+/// them; returns the yielders' polls (all of them) while it waited.
+fn polls_while_waiting<W>(rt: &Runtime, yielders: usize, wait: W) -> usize
+where
+    W: Future<Output = ()> + Send + 'static,
+{
+    let polls = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let loops: Vec<_> = (0..yielders)
+            .map(|_| crate::spawn(long_polls(polls.clone(), done.clone())))
+            .collect();
+        let waiter = crate::spawn({
+            let (polls, done) = (polls.clone(), done.clone());
+            async move {
+                let before = polls.load(Relaxed);
+                wait.await;
+                let during = polls.load(Relaxed) - before;
+                done.store(true, Relaxed);
+                during
+            }
+        });
+        let during = waiter.await.unwrap();
+        for each in loops {
+            each.await.unwrap();
+        }
+        during
+    })
+}
+
+/// A task that yields in a loop of long polls holds a due timer back by
+/// about one poll, not by an event interval (61) of them: before the
+/// yields run again the worker checks its timers (`park::YieldCheck`).
+/// Before that check a 10 ms sleep fired 378 ms late next to 6.4 ms polls.
+fn a_timer_fires_between_long_polls_that_yield(rt: Runtime, yielders: usize) {
+    let during = polls_while_waiting(&rt, yielders, async {
+        crate::time::sleep(Duration::from_millis(5)).await;
+    });
+    // About 6 polls of 1 ms for a 5 ms sleep; 61 without the check.
+    assert!(
+        during < 30,
+        "{during} polls of 1 ms while a 5 ms sleep waited: \
+         are timers checked before yields run again?"
+    );
+}
+
+/// As above, for a socket made readable by another thread.
+fn io_is_taken_in_between_long_polls_that_yield(rt: Runtime, yielders: usize) {
+    let (mut reader, writer) = rt
+        .block_on(async { UnixStream::pair() })
+        .expect("a socket pair");
+    let during = polls_while_waiting(&rt, yielders, async move {
+        let writing = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            writer.into_std().unwrap().write_all(b"x").unwrap();
+        });
+        let mut buf = [0; 1];
+        assert_eq!(reader.read(&mut buf).await.unwrap(), 1);
+        writing.join().unwrap();
+    });
+    assert!(
+        during < 30,
+        "{during} polls of 1 ms while a socket written after 5 ms \
+         waited: is the reactor checked before yields run again?"
+    );
+}
+
+fn current_thread() -> Runtime {
+    crate::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One worker: with two, an idle one drives the timers and the reactor
+/// (as it should), which would hide the busy worker's check whenever both
+/// loops land on one worker.
+fn one_worker() -> Runtime {
+    crate::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn current_thread_a_timer_fires_between_long_polls_that_yield() {
+    a_timer_fires_between_long_polls_that_yield(current_thread(), 1);
+}
+
+#[test]
+fn multi_thread_a_timer_fires_between_long_polls_that_yield() {
+    a_timer_fires_between_long_polls_that_yield(one_worker(), 2);
+}
+
+#[test]
+fn current_thread_io_is_taken_in_between_long_polls_that_yield() {
+    io_is_taken_in_between_long_polls_that_yield(current_thread(), 2);
+}
+
+#[test]
+fn multi_thread_io_is_taken_in_between_long_polls_that_yield() {
+    io_is_taken_in_between_long_polls_that_yield(one_worker(), 1);
 }

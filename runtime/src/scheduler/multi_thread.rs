@@ -39,14 +39,15 @@
 //! yield would wake an idle worker, which would steal one side of a busy
 //! channel and run it across cores from then on (the 2-worker mpsc rows
 //! of `benches/sync.rs` ran at about 40 or about 100 ns per message,
-//! depending on the luck of that race). Tokio also keeps a yield on its
-//! worker, but behind a poll of the timers and the reactor, which it runs
-//! whenever its queue holds only deferred tasks; here they are polled
-//! only at the end of the event interval, so a task that yields (or
-//! spends its budget) in a loop of long polls delays the timers by up to
-//! `event_interval` polls: an independent probe measured a 10 ms sleep
-//! fired 378 ms late next to a loop of 6.4 ms polls (tokio: 3 ms). Not
-//! fixed yet (see issue 21's note). The cost of keeping yields local: a
+//! depending on the luck of that race). Tokio keeps a yield on its worker
+//! too. Before the held-back yields run again, the worker checks the
+//! timers and the reactor (`park::YieldCheck`) if it has not for 100 µs,
+//! so a task that yields (or spends its budget) in a loop of long polls
+//! delays a due timer or ready I/O by at most one of its polls (before
+//! this check, by up to `event_interval` polls: a 10 ms sleep fired 378
+//! ms late next to a loop of 6.4 ms polls). Tokio checks before every
+//! such run, a system call each; the gap makes the check a clock read for
+//! a loop of short yields. The cost of keeping yields local: a
 //! poll that blocks its worker (never yielding) also delays the tasks
 //! that yielded just before it, as it delays the slot's task; the
 //! stuck-worker detector (`Builder::stuck_worker_threshold`) reports such
@@ -530,6 +531,7 @@ fn run_worker(shared: &Shared) {
     // never reached the interval in tcp_echo_rr on 2 workers: 1.6x tokio's
     // futex wakes and context switches, 0.91x tokio's round trips.
     let mut since_events = 0;
+    let mut yield_check = crate::park::YieldCheck::new();
     loop {
         if shared.common.is_shutdown() {
             return;
@@ -540,8 +542,25 @@ fn run_worker(shared: &Shared) {
         // `next_task` (one core borrow for both).
         let mut again = None;
         while since_events < interval {
-            let Some(task) = next_task(shared, &mut again).or_else(|| steal(shared)) else {
-                break;
+            let task = match next_task(shared, &mut again) {
+                Next::Task(task) => task,
+                Next::OnlyYields => {
+                    // Nothing else here: the yields run now, on this
+                    // worker, which wakes nobody for them until the
+                    // interval ends; due timers and ready I/O go first.
+                    if yield_check.before_yields(&shared.common) {
+                        since_events = 0;
+                        // A new turn for the stuck-worker detector: the
+                        // interval no longer ends this loop of yields.
+                        slot.turn();
+                    }
+                    with_worker(|core| core.requeue_deferred(&shared.remotes[core.index].deferred));
+                    continue;
+                }
+                Next::Empty => match steal(shared) {
+                    Some(task) => task,
+                    None => break,
+                },
             };
             transition_from_searching(shared);
             let mut outcome = None;
@@ -564,7 +583,7 @@ fn run_worker(shared: &Shared) {
         }
         if since_events == interval {
             since_events = 0;
-            crate::park::poll_drivers(&shared.common);
+            yield_check.checked(crate::park::poll_drivers(&shared.common));
             // Yields join the queue behind what the drivers woke, where
             // other workers can take them. A queue of two or more has work
             // for another worker: wake one (the yields taken back when the
@@ -582,9 +601,18 @@ fn run_worker(shared: &Shared) {
     }
 }
 
+/// What [`next_task`] found.
+enum Next {
+    Task(TaskRef),
+    /// Nothing to run here but the yields this worker holds back.
+    OnlyYields,
+    /// Nothing here at all: time to steal.
+    Empty,
+}
+
 /// The next task to run, after queueing `again` (a task woken during the
 /// last poll, and whether it yielded: see [`Shared::requeue`]).
-fn next_task(shared: &Shared, again: &mut Option<(TaskRef, bool)>) -> Option<TaskRef> {
+fn next_task(shared: &Shared, again: &mut Option<(TaskRef, bool)>) -> Next {
     let interval = shared.common.config.global_queue_interval;
     with_worker(|core| {
         let remote = &shared.remotes[core.index];
@@ -598,7 +626,7 @@ fn next_task(shared: &Shared, again: &mut Option<(TaskRef, bool)>) -> Option<Tas
         if core.until_global == 0 {
             core.until_global = interval;
             if let Some(task) = shared.pop_inject(&core.local) {
-                return Some(task);
+                return Next::Task(task);
             }
         }
         let lifo = if std::mem::take(&mut core.lifo_filled) {
@@ -613,21 +641,17 @@ fn next_task(shared: &Shared, again: &mut Option<(TaskRef, bool)>) -> Option<Tas
         if let Some(task) = lifo {
             if core.lifo_polls < MAX_LIFO_POLLS {
                 core.lifo_polls += 1;
-                return Some(task);
+                return Next::Task(task);
             }
             // Capped: the slot's task waits its turn in the queue.
             core.local.push(task);
         }
         core.lifo_polls = 0;
-        core.local
-            .pop()
-            .or_else(|| shared.pop_inject(&core.local))
-            .or_else(|| {
-                // Nothing else here: the yields run now, on this worker,
-                // which wakes nobody for them until the interval ends.
-                core.requeue_deferred(&remote.deferred);
-                core.local.pop()
-            })
+        match core.local.pop().or_else(|| shared.pop_inject(&core.local)) {
+            Some(task) => Next::Task(task),
+            None if core.deferred.is_empty() => Next::Empty,
+            None => Next::OnlyYields,
+        }
     })
 }
 
