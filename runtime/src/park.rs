@@ -426,8 +426,10 @@ pub(crate) fn poll_drivers(common: &Common) -> Instant {
 pub(crate) const YIELD_CHECK_GAP: Duration = Duration::from_micros(100);
 
 /// A worker's check of the drivers before it runs again the tasks that
-/// yielded, once nothing else is ready (tokio's `park_yield`): a task that
-/// yields (or spends its budget) in a loop of long polls would otherwise
+/// yielded: on the multi-thread scheduler once nothing else is ready
+/// (tokio's `park_yield`), on the current-thread one when the first task
+/// that yielded since the last check comes off its queue. A task that yields (or
+/// spends its budget) in a loop of long polls would otherwise
 /// hold due timers and ready I/O back for `event_interval` of its polls
 /// (an independent probe: a 10 ms sleep fired 378 ms late next to a loop
 /// of 6.4 ms polls). Tokio checks before every such run, a zero-timeout
@@ -451,8 +453,8 @@ impl YieldCheck {
         self.last = now;
     }
 
-    /// The worker ran dry holding yields: checks the drivers if it has
-    /// not for [`YIELD_CHECK_GAP`]. True when it did.
+    /// The worker is about to run its yields again: checks the drivers
+    /// if it has not for [`YIELD_CHECK_GAP`]. True when it did.
     pub(crate) fn before_yields(&mut self, common: &Common) -> bool {
         if self.last.elapsed() < YIELD_CHECK_GAP {
             return false;

@@ -148,16 +148,18 @@ where
 
 /// Yields once: the task goes behind the other ready tasks.
 ///
-/// The task stays on its worker and runs again once that worker has run
-/// its other ready tasks, or at the end of the worker's event interval
-/// ([`Builder::event_interval`](crate::Builder::event_interval)),
+/// On the current-thread runtime the task joins the back of the queue.
+/// On the multi-thread runtime it stays on its worker and runs again once
+/// that worker has run its other ready tasks, or at the end of the
+/// worker's event interval ([`Builder::event_interval`](crate::Builder::event_interval)),
 /// whichever comes first; a yield does not wake an idle worker to take it.
 /// A task that runs out of cooperative budget yields the same way.
 ///
 /// On both flavours, before the yielded tasks run again the worker fires
 /// due timers and collects ready I/O if it has not done so for 100 µs,
 /// so a task that yields in a loop of long polls delays a timer or a
-/// socket by about one of its polls. (Tokio checks before every such run,
+/// socket by about one pass over the ready tasks (one poll, if it runs
+/// alone). (Tokio checks before every such run,
 /// a system call each time; the 100 µs gap keeps a loop of short yields
 /// at a clock read per yield.)
 ///
