@@ -153,19 +153,17 @@ fn a_worker_that_parks_between_polls_still_checks_the_drivers_once_per_interval(
 
 /// Polls of about 1 ms each, yielding between them, until `done` (at
 /// most 1,000 of them: the watchdog); counts them in `polls`.
-fn long_polls(polls: Arc<AtomicUsize>, done: Arc<AtomicBool>) -> impl Future<Output = ()> {
-    async move {
-        for _ in 0..1_000 {
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_millis(1) {
-                std::hint::spin_loop();
-            }
-            polls.fetch_add(1, Relaxed);
-            if done.load(Relaxed) {
-                return;
-            }
-            crate::task::yield_now().await;
+async fn long_polls(polls: Arc<AtomicUsize>, done: Arc<AtomicBool>) {
+    for _ in 0..1_000 {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1) {
+            std::hint::spin_loop();
         }
+        polls.fetch_add(1, Relaxed);
+        if done.load(Relaxed) {
+            return;
+        }
+        crate::task::yield_now().await;
     }
 }
 
