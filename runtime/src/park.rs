@@ -456,11 +456,21 @@ impl YieldCheck {
     /// The worker is about to run its yields again: checks the drivers
     /// if it has not for [`YIELD_CHECK_GAP`]. True when it did.
     pub(crate) fn before_yields(&mut self, common: &Common) -> bool {
-        if self.last.elapsed() < YIELD_CHECK_GAP {
+        if !self.due() {
             return false;
         }
-        self.last = poll_drivers(common);
+        self.check(common);
         true
+    }
+
+    /// [`YIELD_CHECK_GAP`] has passed since the last check.
+    pub(crate) fn due(&self) -> bool {
+        self.last.elapsed() >= YIELD_CHECK_GAP
+    }
+
+    /// Checks the drivers now.
+    pub(crate) fn check(&mut self, common: &Common) {
+        self.last = poll_drivers(common);
     }
 }
 

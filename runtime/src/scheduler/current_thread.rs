@@ -133,6 +133,28 @@ impl Shared {
         place.unwrap_or(1)
     }
 
+    /// Tasks in this thread's local queue.
+    fn local_len(&self) -> usize {
+        let me = self.addr();
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => core.queue.len(),
+            _ => 0,
+        })
+        .unwrap_or(0)
+    }
+
+    /// Moves the tasks queued after the first `queued` to the front.
+    fn woken_first(&self, queued: usize) {
+        let me = self.addr();
+        context::with_core(|core| match core {
+            AnyCore::CurrentThread(core) if core.owner == me => {
+                let woken = core.queue.len().saturating_sub(queued);
+                core.queue.rotate_right(woken);
+            }
+            _ => {}
+        });
+    }
+
     fn next_task(&self) -> Option<TaskRef> {
         let me = self.addr();
         let interval = self.common.config.global_queue_interval;
@@ -338,7 +360,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         while ran < interval {
             if ran == check_at {
                 check_at = NO_YIELD;
-                if yield_check.before_yields(&shared.common) {
+                if yield_check.due() {
+                    // What the drivers wake runs before the yields (as
+                    // tokio's, whose yields wait behind everything).
+                    let queued = shared.local_len();
+                    yield_check.check(&shared.common);
+                    shared.woken_first(queued);
                     since_drivers = 0;
                     counted = ran;
                 }

@@ -271,3 +271,101 @@ fn current_thread_io_is_taken_in_between_long_polls_that_yield() {
 fn multi_thread_io_is_taken_in_between_long_polls_that_yield() {
     io_is_taken_in_between_long_polls_that_yield(one_worker(), 1);
 }
+
+/// What the check before the yields wakes runs before the yields, as in
+/// tokio (whose yields wait behind everything): a task waiting for `wait`
+/// (registered first) and two loops of 2 ms polls that yield, on one
+/// thread. The first yielder's first poll calls `trigger`; the check
+/// before the yields run again finds the waiter's event, so the order
+/// is A, B, then the waiter, not a second pass of A and B first.
+fn what_the_check_wakes_runs_first<W, F>(rt: Runtime, wait: W, trigger: F)
+where
+    W: Future<Output = ()> + Send + 'static,
+    F: FnOnce() + Send + 'static,
+{
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    rt.block_on(async {
+        let waiter = crate::spawn({
+            let order = order.clone();
+            async move {
+                wait.await;
+                order.lock().unwrap().push('W');
+            }
+        });
+        let mut trigger = Some(trigger);
+        let loops: Vec<_> = ['A', 'B']
+            .into_iter()
+            .map(|name| {
+                let order = order.clone();
+                let trigger = if name == 'A' { trigger.take() } else { None };
+                crate::spawn(async move {
+                    let mut trigger = trigger;
+                    // Bounded: 4 polls each.
+                    for _ in 0..4 {
+                        let start = Instant::now();
+                        if let Some(trigger) = trigger.take() {
+                            trigger();
+                        }
+                        while start.elapsed() < Duration::from_millis(2) {
+                            std::hint::spin_loop();
+                        }
+                        order.lock().unwrap().push(name);
+                        crate::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        waiter.await.unwrap();
+        for each in loops {
+            each.await.unwrap();
+        }
+    });
+    let order: String = order.lock().unwrap().iter().collect();
+    assert!(
+        order.starts_with("ABW"),
+        "order {order}: the waiter, woken by the check before the yields, \
+         should run before them"
+    );
+}
+
+/// A socket written from A's first poll.
+fn a_socket_woken_by_the_check_runs_first(rt: Runtime) {
+    let (mut reader, writer) = rt
+        .block_on(async { UnixStream::pair() })
+        .expect("a socket pair");
+    let read = async move {
+        let mut buf = [0; 1];
+        assert_eq!(reader.read(&mut buf).await.unwrap(), 1);
+    };
+    what_the_check_wakes_runs_first(rt, read, move || {
+        writer.into_std().unwrap().write_all(b"x").unwrap();
+    });
+}
+
+/// A 1 ms sleep, due before A's first poll (2 ms) ends.
+fn a_timer_fired_by_the_check_runs_first(rt: Runtime) {
+    let sleep = async {
+        crate::time::sleep(Duration::from_millis(1)).await;
+    };
+    what_the_check_wakes_runs_first(rt, sleep, || {});
+}
+
+#[test]
+fn current_thread_a_socket_woken_by_the_check_runs_before_the_yields() {
+    a_socket_woken_by_the_check_runs_first(current_thread());
+}
+
+#[test]
+fn current_thread_a_timer_fired_by_the_check_runs_before_the_yields() {
+    a_timer_fired_by_the_check_runs_first(current_thread());
+}
+
+#[test]
+fn multi_thread_a_socket_woken_by_the_check_runs_before_the_yields() {
+    a_socket_woken_by_the_check_runs_first(one_worker());
+}
+
+#[test]
+fn multi_thread_a_timer_fired_by_the_check_runs_before_the_yields() {
+    a_timer_fired_by_the_check_runs_first(one_worker());
+}
