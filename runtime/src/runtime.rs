@@ -156,6 +156,25 @@ impl Runtime {
         self.handle.spawn_blocking(f)
     }
 
+    /// Makes this runtime current on this thread until the guard drops
+    /// (tokio's `Runtime::enter`): see [`Handle::enter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let (std_end, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// std_end.set_nonblocking(true).unwrap();
+    /// let guard = rt.enter();
+    /// // Sockets register with the current runtime's reactor.
+    /// let stream = waitrt::net::UnixStream::from_std(std_end).unwrap();
+    /// drop(guard);
+    /// rt.block_on(async move { stream.writable().await.unwrap() });
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        self.handle.enter()
+    }
+
     /// See [`Handle::dump`].
     pub fn dump(&self) -> crate::obs::Dump {
         self.handle.dump()
