@@ -186,7 +186,7 @@ fn everything(rt: Runtime, flavour: &str) {
         assert!(left > Duration::from_secs(3000), "{left:?}");
 
         let t = dump.task(socket.id()).unwrap();
-        assert_eq!(t.waits[0].queue_name, Some("socket_readable"));
+        assert_eq!(t.waits[0].queue_name, Some("tcp_listener_accept"));
 
         let t = dump.task(oneshot.id()).unwrap();
         assert_eq!(t.waits[0].queue_name, Some("oneshot"));

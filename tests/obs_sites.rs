@@ -1,7 +1,10 @@
-//! Every async wait of `waitrt::sync` and the task handles is listed in a
-//! dump at its caller's line, on a named queue (issue 22: "waits at" must
-//! say where the user's code sleeps, not which file of the runtime holds
-//! the wait).
+//! Every async wait of `waitrt::sync`, the task handles, the sockets
+//! (their async methods and, from a hand-written future, their `poll_*`
+//! methods), `AsyncFd` and `process` is listed in a dump at its caller's
+//! line, on a named queue (issue 22: "waits at" must say where the user's
+//! code sleeps, not which file of the runtime holds the wait). The last
+//! test: waits inside `futures::io` trait methods, which cannot name the
+//! user's line, are on queues named for their socket.
 //!
 //! One task per wait, each asleep for good; then one dump, checked task by
 //! task. A wait listed inside `runtime/src/...` fails here with its name.
@@ -331,6 +334,124 @@ fn every_wait_is_listed_at_its_callers_line() {
         d.recv(&mut buf).await
     });
 
+    // Hand-written futures over the sockets' `poll_*` methods: listed at
+    // the closure's line.
+    let u = udp.clone();
+    case!(cases, rt, "UdpSocket::poll_recv (poll_fn)", async move {
+        let mut buf = [0; 4];
+        std::future::poll_fn(|cx| u.poll_recv(cx, &mut buf)).await
+    });
+    let l = tcp.clone();
+    case!(
+        cases,
+        rt,
+        "TcpListener::poll_accept (poll_fn)",
+        async move { std::future::poll_fn(|cx| l.poll_accept(cx)).await.map(drop) }
+    );
+    let s = server.clone();
+    case!(cases, rt, "TcpStream::poll_peek (poll_fn)", async move {
+        let mut buf = [0; 4];
+        std::future::poll_fn(|cx| s.poll_peek(cx, &mut buf)).await
+    });
+    // A descriptor of the caller's own, through `AsyncFd`.
+    let (fd_end, fd_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    fd_end.set_nonblocking(true).unwrap();
+    let fd = {
+        let _enter = rt.enter();
+        Arc::new(waitrt::net::AsyncFd::new(fd_end).unwrap())
+    };
+    let f = fd.clone();
+    case!(cases, rt, "AsyncFd::read_with", async move {
+        let mut buf = [0; 4];
+        f.read_with(|s| std::io::Read::read(&mut &*s, &mut buf))
+            .await
+    });
+    // A datagram to a receiver whose queue is full (nobody reads it).
+    let dgram_path =
+        std::env::temp_dir().join(format!("obs_sites_dgram_{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&dgram_path);
+    let (receiver, sender) = rt.block_on(async {
+        let receiver = waitrt::net::UnixDatagram::bind(&dgram_path).unwrap();
+        let sender = waitrt::net::UnixDatagram::unbound().unwrap();
+        // Bounded: the kernel's queue holds a few hundred at most.
+        for sent in 0.. {
+            assert!(sent < 100_000, "the receiver's queue never filled");
+            match sender.try_send_to(&[0; 64], &dgram_path) {
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("try_send_to: {err}"),
+            }
+        }
+        (receiver, Arc::new(sender))
+    });
+    let (d, path) = (sender.clone(), dgram_path.clone());
+    case!(cases, rt, "UnixDatagram::send_to", async move {
+        d.send_to(&[0; 64], &path).await
+    });
+    // A connection the listener never takes: its backlog is full.
+    let (full, full_addr, fillers) = rt.block_on(async {
+        let socket = waitrt::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let full = socket.listen(0).unwrap();
+        let addr = full.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        // The accept queue takes one or two; then the kernel drops SYNs.
+        for _ in 0..4 {
+            if let Ok(stream) =
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+            {
+                fillers.push(stream);
+            }
+        }
+        (full, addr, fillers)
+    });
+    let connects = [
+        (
+            "TcpStream::connect",
+            line!(),
+            rt.spawn(async move {
+                let _ = waitrt::net::TcpStream::connect(full_addr).await;
+            }),
+        ),
+        (
+            "TcpStream::connect_timeout",
+            line!(),
+            rt.spawn(async move {
+                let _ = waitrt::net::TcpStream::connect_timeout(full_addr, HOUR).await;
+            }),
+        ),
+        (
+            "TcpSocket::connect",
+            line!(),
+            rt.spawn(async move {
+                let socket = waitrt::net::TcpSocket::new_v4().unwrap();
+                let _ = socket.connect(full_addr).await;
+            }),
+        ),
+    ];
+    for (what, line, task) in connects {
+        cases.push(Case { what, line, task });
+    }
+    // A child that runs for an hour, killed when its task is dropped.
+    let sleeper = || {
+        let mut command = waitrt::process::Command::new("sleep");
+        command.arg("3600").kill_on_drop(true);
+        command
+    };
+    let mut child = {
+        let _enter = rt.enter();
+        sleeper().spawn().unwrap()
+    };
+    case!(cases, rt, "Child::wait", async move { child.wait().await });
+    let mut command = sleeper();
+    case!(cases, rt, "Command::status", async move {
+        command.status().await
+    });
+    let mut command = sleeper();
+    case!(cases, rt, "Command::output", async move {
+        command.output().await
+    });
+
     // Locks and counters, each held by the test.
     let mutex = Arc::new(Mutex::new(0u8));
     let held = rt.block_on(mutex.clone().lock_owned());
@@ -447,6 +568,8 @@ fn every_wait_is_listed_at_its_callers_line() {
     ));
     drop((btx_more, wtx_more, otx4, poll_fn_rx, poll_many_rx));
     drop((tcp, udp, unix, unix_dgram, client, server));
+    drop((fd, fd_peer, receiver, sender, full, fillers));
+    let _ = std::fs::remove_file(&dgram_path);
     rt.shutdown_timeout(WATCHDOG);
 }
 
@@ -461,4 +584,80 @@ fn dump_until(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
         assert!(start.elapsed() < WATCHDOG, "dump never got there:\n{dump}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A wait inside a `futures::io` or `Stream` trait method cannot name the
+/// user's line (the combinator between, `AsyncReadExt::read`'s future,
+/// calls it), so its queue names the socket: a dump says `on
+/// tcp_stream_readable`, `on child_exit`, not just "a socket".
+#[test]
+fn socket_waits_are_on_queues_named_for_their_kind() {
+    use futures::{AsyncReadExt as _, StreamExt as _};
+    let rt = runtime();
+    let (tcp_client, _tcp_server, unix, _unix_peer) = rt.block_on(async {
+        let listener = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = waitrt::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (unix, peer) = waitrt::net::UnixStream::pair().unwrap();
+        (client, server, unix, peer)
+    });
+    let listener = rt
+        .block_on(waitrt::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let mut child = {
+        let _enter = rt.enter();
+        waitrt::process::Command::new("sleep")
+            .arg("3600")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut stdout = child.stdout.take().unwrap();
+    let mut tasks = Vec::new();
+    let mut c = tcp_client;
+    tasks.push((
+        "tcp_stream_readable",
+        rt.spawn(async move {
+            let _ = c.read(&mut [0; 4]).await;
+        }),
+    ));
+    let mut u = unix;
+    tasks.push((
+        "unix_stream_readable",
+        rt.spawn(async move {
+            let _ = u.read(&mut [0; 4]).await;
+        }),
+    ));
+    tasks.push((
+        "tcp_listener_accept",
+        rt.spawn(async move {
+            let mut incoming = listener.incoming();
+            let _ = incoming.next().await;
+        }),
+    ));
+    tasks.push((
+        "child_pipe_readable",
+        rt.spawn(async move {
+            let _ = stdout.read(&mut [0; 4]).await;
+        }),
+    ));
+    tasks.push((
+        "child_exit",
+        rt.spawn(async move {
+            let _ = child.wait().await;
+        }),
+    ));
+    let dump = dump_until(&rt, |d| {
+        tasks
+            .iter()
+            .all(|(_, t)| d.task(t.id()).is_some_and(|t| !t.waits.is_empty()))
+    });
+    for (queue, task) in &tasks {
+        let wait = &dump.task(task.id()).unwrap().waits[0];
+        assert_eq!(wait.queue_name, Some(*queue), "{dump}");
+    }
+    rt.shutdown_timeout(WATCHDOG);
 }

@@ -23,6 +23,21 @@
 //!   word. Nothing is polled, nothing waits for a worker: a dump returns
 //!   while a worker is stuck in a poll, and reports it as busy.
 //!
+//! # Where a wait is listed
+//!
+//! A wait is listed at its caller's line (`#[track_caller]`) for every
+//! async method of `waitrt::sync`, the task handles, the sockets (`recv`,
+//! `accept`, `connect`, `send_to`, `readable`...), `AsyncFd` and
+//! `process` (`Child::wait`, `Command::status`/`output`), and for the
+//! sockets' `poll_*` methods called from a hand-written future. A wait
+//! inside a `futures::io` or `Stream` trait method (`AsyncReadExt::read`
+//! on a `TcpStream`) cannot name the user's line, since the combinator's
+//! future calls the method: it is listed at the socket type's impl, and
+//! its queue is named for the socket and direction (`tcp_stream_readable`,
+//! `unix_stream_writable`, `tcp_listener_accept`, `udp_socket_readable`,
+//! `child_pipe_readable`, `child_exit`, `async_fd_readable`...); the
+//! task's spawn site says which task it is.
+//!
 //! # Accuracy
 //!
 //! Durations are measured on the coarse clock: a sleep that starts after a

@@ -514,7 +514,11 @@ mod tests {
         for _ in 0..100 {
             let (mut socket, _peer) = UnixStream::pair().unwrap();
             let key = reactor
-                .register(&mut socket, Interest::READABLE)
+                .register(
+                    &mut socket,
+                    Interest::READABLE,
+                    crate::reactor::readiness::IoNames::OTHER,
+                )
                 .unwrap()
                 .key;
             reactor.deregister(&mut socket, key);
@@ -532,7 +536,11 @@ mod tests {
         });
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
         let io = reactor
-            .register(&mut socket, Interest::READABLE)
+            .register(
+                &mut socket,
+                Interest::READABLE,
+                crate::reactor::readiness::IoNames::OTHER,
+            )
             .unwrap()
             .io;
         // New sources start out ready; a would-block clears that, so the
@@ -663,7 +671,11 @@ mod tests {
         assert!(!spin_for_io(&reactor, Duration::from_secs(3600), || false));
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
         let io = reactor
-            .register(&mut socket, Interest::READABLE)
+            .register(
+                &mut socket,
+                Interest::READABLE,
+                crate::reactor::readiness::IoNames::OTHER,
+            )
             .unwrap()
             .io;
         let seen = io.ready_event(Direction::Read).unwrap();
@@ -690,7 +702,11 @@ mod tests {
         let spin = Duration::from_micros(200);
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
         let io = reactor
-            .register(&mut socket, Interest::READABLE)
+            .register(
+                &mut socket,
+                Interest::READABLE,
+                crate::reactor::readiness::IoNames::OTHER,
+            )
             .unwrap()
             .io;
         let seen = io.ready_event(Direction::Read).unwrap();
@@ -735,7 +751,13 @@ mod tests {
         let mut sockets = Vec::new();
         for _ in 0..SPIN_MAX_SOURCES + 1 {
             let (mut socket, peer) = UnixStream::pair().unwrap();
-            let registered = reactor.register(&mut socket, Interest::READABLE).unwrap();
+            let registered = reactor
+                .register(
+                    &mut socket,
+                    Interest::READABLE,
+                    crate::reactor::readiness::IoNames::OTHER,
+                )
+                .unwrap();
             let (key, io) = (registered.key, registered.io);
             let seen = io.ready_event(Direction::Read).unwrap();
             io.clear_readiness(seen, Direction::Read);

@@ -93,6 +93,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
+use std::panic::Location;
 use std::path::Path;
 use std::pin::{pin, Pin};
 use std::process::{ExitStatus, Output, Stdio};
@@ -292,7 +293,13 @@ impl Command {
     /// Dropping the future drops the child: it runs on unless
     /// [`kill_on_drop`](Self::kill_on_drop) was set, and is reaped when it
     /// exits; its output is lost.
-    pub async fn output(&mut self) -> io::Result<Output> {
+    #[track_caller]
+    pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> + '_ {
+        // The wait is listed at our caller's site.
+        self.output_at(Location::caller())
+    }
+
+    async fn output_at(&mut self, site: &'static Location<'static>) -> io::Result<Output> {
         if !self.stdin_set {
             self.std.stdin(Stdio::null());
         }
@@ -304,7 +311,7 @@ impl Command {
         }
         let child = self.spawn();
         self.restore_defaults();
-        child?.wait_with_output().await
+        child?.wait_with_output_at(site).await
     }
 
     /// Starts the process (stdio inherited unless set) and waits for it to
@@ -317,10 +324,15 @@ impl Command {
     /// # Cancel safety
     ///
     /// As [`output`](Self::output).
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        let mut child = self.spawn()?;
-        drop((child.stdin.take(), child.stdout.take(), child.stderr.take()));
-        child.wait().await
+    #[track_caller]
+    pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let mut child = self.spawn()?;
+            drop((child.stdin.take(), child.stdout.take(), child.stderr.take()));
+            child.wait_at(site).await
+        }
     }
 
     /// Puts back the stdio `output` chose, so a later `spawn` inherits.
@@ -425,10 +437,10 @@ impl Exit {
         }
     }
 
-    async fn wait(&mut self) -> io::Result<ExitStatus> {
+    async fn wait(&mut self, site: &'static Location<'static>) -> io::Result<ExitStatus> {
         match self {
-            Exit::Pidfd(exit) => exit.wait().await,
-            Exit::Reaper(exit) => exit.wait().await,
+            Exit::Pidfd(exit) => exit.wait(site).await,
+            Exit::Reaper(exit) => exit.wait(site).await,
         }
     }
 
@@ -485,8 +497,14 @@ impl Child {
     /// # Cancel safety
     ///
     /// Cancel safe: nothing is lost, a later call waits again.
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        let status = self.inner.exit.wait().await?;
+    #[track_caller]
+    pub fn wait(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
+        // The wait is listed at our caller's site.
+        self.wait_at(Location::caller())
+    }
+
+    async fn wait_at(&mut self, site: &'static Location<'static>) -> io::Result<ExitStatus> {
+        let status = self.inner.exit.wait(site).await?;
         self.inner.observed = true;
         Ok(status)
     }
@@ -511,9 +529,14 @@ impl Child {
     ///
     /// The signal is sent on the first poll; dropping the future after
     /// that loses nothing (the process is reaped in the background).
-    pub async fn kill(&mut self) -> io::Result<()> {
-        self.start_kill()?;
-        self.wait().await.map(drop)
+    #[track_caller]
+    pub fn kill(&mut self) -> impl Future<Output = io::Result<()>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            self.start_kill()?;
+            self.wait_at(site).await.map(drop)
+        }
     }
 
     /// Closes stdin, then reads stdout and stderr to the end while
@@ -527,12 +550,18 @@ impl Child {
     ///
     /// Dropping the future drops the child (see [`Child`]) and loses the
     /// output read so far.
-    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+    #[track_caller]
+    pub fn wait_with_output(self) -> impl Future<Output = io::Result<Output>> {
+        // The wait is listed at our caller's site.
+        self.wait_with_output_at(Location::caller())
+    }
+
+    async fn wait_with_output_at(mut self, site: &'static Location<'static>) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
         let mut out = pin!(read_to_end(stdout));
         let mut err = pin!(read_to_end(stderr));
-        let mut status = pin!(self.wait());
+        let mut status = pin!(self.wait_at(site));
         let (mut got_out, mut got_err, mut got_status) = (None, None, None);
         poll_fn(|cx| {
             if got_out.is_none() {

@@ -183,6 +183,7 @@ impl Reactor {
         &self,
         source: &mut impl mio::event::Source,
         interest: Interest,
+        names: readiness::IoNames,
     ) -> io::Result<Registered> {
         let (key, io) = {
             let mut sources = self.lock_sources();
@@ -196,7 +197,7 @@ impl Reactor {
             if key > MAX_KEY {
                 return Err(io::Error::other("too many I/O sources registered"));
             }
-            let io = Arc::new(ScheduledIo::new(generation));
+            let io = Arc::new(ScheduledIo::new(generation, names));
             entry.insert(io.clone());
             (key, io)
         };

@@ -13,7 +13,7 @@ use mio::unix::SourceFd;
 use mio::{Registry, Token};
 
 use crate::io::Interest;
-use crate::reactor::readiness::{Direction, ReadyEvent};
+use crate::reactor::readiness::{Direction, IoNames, ReadyEvent};
 use crate::reactor::PollEvented;
 
 /// A file descriptor the runtime's reactor watches: wait until it is
@@ -129,7 +129,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// ```
     pub fn with_interest(inner: T, interest: Interest) -> io::Result<AsyncFd<T>> {
         Ok(AsyncFd {
-            io: PollEvented::with_interest(FdSource(inner), interest.to_mio())?,
+            io: PollEvented::with_interest(FdSource(inner), interest.to_mio(), IoNames::ASYNC_FD)?,
             interest,
         })
     }
@@ -227,6 +227,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// # Errors
     ///
     /// As [`readable`](Self::readable).
+    #[track_caller]
     pub fn poll_read_ready(
         &self,
         cx: &mut Context<'_>,
@@ -239,6 +240,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// # Errors
     ///
     /// As [`writable`](Self::writable).
+    #[track_caller]
     pub fn poll_write_ready(
         &self,
         cx: &mut Context<'_>,
@@ -246,6 +248,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         self.poll_ready(cx, Direction::Write)
     }
 
+    #[track_caller]
     fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -269,8 +272,16 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// Cancel safe if `f` is: the future is dropped only between calls of
     /// `f`, after a `WouldBlock`.
-    pub async fn read_with<R>(&self, f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.io_with(Direction::Read, f).await
+    #[track_caller]
+    pub fn read_with<'a, R, F>(
+        &'a self,
+        f: F,
+    ) -> impl Future<Output = io::Result<R>> + use<'a, T, R, F>
+    where
+        F: FnMut(&T) -> io::Result<R>,
+    {
+        // The wait is listed at our caller's site.
+        self.io_with(Location::caller(), Direction::Read, f)
     }
 
     /// Runs `f` (a non-blocking write) whenever the descriptor is
@@ -283,12 +294,21 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// # Cancel safety
     ///
     /// As [`read_with`](Self::read_with).
-    pub async fn write_with<R>(&self, f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.io_with(Direction::Write, f).await
+    #[track_caller]
+    pub fn write_with<'a, R, F>(
+        &'a self,
+        f: F,
+    ) -> impl Future<Output = io::Result<R>> + use<'a, T, R, F>
+    where
+        F: FnMut(&T) -> io::Result<R>,
+    {
+        // The wait is listed at our caller's site.
+        self.io_with(Location::caller(), Direction::Write, f)
     }
 
     async fn io_with<R>(
         &self,
+        site: &'static Location<'static>,
         direction: Direction,
         mut f: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
@@ -296,7 +316,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         let inner = self.get_ref();
         self.io
             .registration()
-            .async_io(direction, || f(inner))
+            .async_io_at(site, direction, || f(inner))
             .await
     }
 }

@@ -9,7 +9,7 @@ use std::panic::Location;
 use std::task::{Context, Poll};
 
 use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// A UDP socket. Every operation takes `&self`: share one socket between
@@ -64,7 +64,7 @@ impl UdpSocket {
 
     fn new(socket: mio::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            io: PollEvented::new(socket)?,
+            io: PollEvented::new(socket, IoNames::UDP)?,
         })
     }
 
@@ -171,13 +171,22 @@ impl UdpSocket {
     ///
     /// Cancel safe: a datagram is sent whole or not at all, and if the
     /// future is dropped before it completes, nothing was sent.
-    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = resolve(&target).await?[0];
-        let source = self.source();
-        self.io
-            .registration()
-            .async_io(Direction::Write, || source.send_to(buf, target))
-            .await
+    #[track_caller]
+    pub fn send_to<'a, A: ToSocketAddrs + 'a>(
+        &'a self,
+        buf: &'a [u8],
+        target: A,
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let target = resolve(&target).await?[0];
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Write, || source.send_to(buf, target))
+                .await
+        }
     }
 
     /// Receives one datagram and its sender's address; a longer datagram
@@ -239,6 +248,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recv_from`.
+    #[track_caller]
     pub fn poll_recv_from(
         &self,
         cx: &mut Context<'_>,
@@ -256,6 +266,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `send_to`.
+    #[track_caller]
     pub fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
@@ -273,6 +284,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recv`.
+    #[track_caller]
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let source = self.source();
         self.io
@@ -285,6 +297,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `send`.
+    #[track_caller]
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let source = self.source();
         self.io

@@ -34,7 +34,7 @@ use mio::Interest;
 
 use super::reaper;
 use crate::net::async_fd::FdSource;
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// `pidfd_open` failed in a way that will not change (no such syscall, or
@@ -119,7 +119,11 @@ impl Exit {
         // Not ready until the exit: `wait` sleeps before its first
         // `waitpid` (one per child, as tokio), and an exit before this
         // registration is reported by `epoll_ctl(ADD)` itself.
-        match PollEvented::with_interest_unready(FdSource(pidfd), Interest::READABLE) {
+        match PollEvented::with_interest_unready(
+            FdSource(pidfd),
+            Interest::READABLE,
+            IoNames::CHILD_EXIT,
+        ) {
             Ok(fd) => Ok(Exit {
                 child: Some(child),
                 status: None,
@@ -143,7 +147,10 @@ impl Exit {
 
     /// Waits for the exit on the pidfd's wait queue, then reaps (one
     /// `waitpid` after the wake).
-    pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
+    pub(super) async fn wait(
+        &mut self,
+        site: &'static std::panic::Location<'static>,
+    ) -> io::Result<ExitStatus> {
         if let Some(status) = self.status {
             return Ok(status);
         }
@@ -151,7 +158,7 @@ impl Exit {
         let child = child.as_mut().expect("the child is ours until drop");
         let reaped = fd
             .registration()
-            .async_io(Direction::Read, || match child.try_wait()? {
+            .async_io_at(site, Direction::Read, || match child.try_wait()? {
                 Some(status) => Ok(status),
                 // Readable before the exit is reapable does not happen
                 // (the kernel marks the zombie first); were it to, this

@@ -11,7 +11,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use mio::unix::pipe::{Receiver, Sender};
 use mio::Interest;
 
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::registration::Moved;
 use crate::reactor::PollEvented;
 
@@ -40,7 +40,11 @@ impl ChildStdin {
         let sender = Sender::from(std);
         sender.set_nonblocking(true)?;
         Ok(ChildStdin {
-            io: Some(PollEvented::with_interest(sender, Interest::WRITABLE)?),
+            io: Some(PollEvented::with_interest(
+                sender,
+                Interest::WRITABLE,
+                IoNames::CHILD_PIPE,
+            )?),
         })
     }
 
@@ -88,7 +92,11 @@ macro_rules! impl_reader {
                 // Empty until the child writes: the first read waits for
                 // the reactor's edge instead of trying (`EAGAIN`) first.
                 Ok($ty {
-                    io: PollEvented::with_interest_unready(receiver, Interest::READABLE)?,
+                    io: PollEvented::with_interest_unready(
+                        receiver,
+                        Interest::READABLE,
+                        IoNames::CHILD_PIPE,
+                    )?,
                 })
             }
         }

@@ -50,7 +50,7 @@ use signal_hook::consts::SIGCHLD;
 use signal_hook::iterator::Signals;
 use slab::Slab;
 
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// One spawned child, until reaped.
@@ -213,7 +213,7 @@ impl Exit {
     pub(super) fn prepare() -> io::Result<Prepared> {
         ensure_started()?;
         let (notify, exited) = mio::unix::pipe::new()?;
-        let exited = PollEvented::with_interest(exited, Interest::READABLE)?;
+        let exited = PollEvented::with_interest(exited, Interest::READABLE, IoNames::CHILD_EXIT)?;
         Ok(Prepared { notify, exited })
     }
 
@@ -238,13 +238,16 @@ impl Exit {
     }
 
     /// Waits on the exit pipe's wait queue until the child is reaped.
-    pub(super) async fn wait(&self) -> io::Result<ExitStatus> {
+    pub(super) async fn wait(
+        &self,
+        site: &'static std::panic::Location<'static>,
+    ) -> io::Result<ExitStatus> {
         if let Some(status) = self.try_wait()? {
             return Ok(status);
         }
         self.exited
             .registration()
-            .async_io(Direction::Read, || match self.try_wait()? {
+            .async_io_at(site, Direction::Read, || match self.try_wait()? {
                 Some(status) => Ok(status),
                 None => Err(io::ErrorKind::WouldBlock.into()),
             })

@@ -198,10 +198,13 @@ fn a_pidfd_registered_after_the_exit_is_ready() {
         }
         let fd = pidfd::open(&std).unwrap();
         let mut exit = pidfd::Exit::new(std, fd).map_err(|(_, err)| err).unwrap();
-        let status = crate::time::timeout(Duration::from_secs(30), exit.wait())
-            .await
-            .expect("the wait missed an exit from before the registration")
-            .unwrap();
+        let status = crate::time::timeout(
+            Duration::from_secs(30),
+            exit.wait(std::panic::Location::caller()),
+        )
+        .await
+        .expect("the wait missed an exit from before the registration")
+        .unwrap();
         assert!(status.success());
         assert!(is_gone(pid));
     });

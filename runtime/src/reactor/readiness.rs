@@ -123,6 +123,39 @@ impl ReadyEvent {
 const TICK_SHIFT: usize = 16;
 const SHUTDOWN: usize = 1 << 15;
 
+/// The names of a source's two wait queues, by what the source is: a dump
+/// says `on tcp_stream_readable`, not which of the runtime's files waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IoNames {
+    read: &'static str,
+    write: &'static str,
+}
+
+impl IoNames {
+    pub(crate) const TCP_STREAM: IoNames =
+        IoNames::of("tcp_stream_readable", "tcp_stream_writable");
+    pub(crate) const TCP_LISTENER: IoNames =
+        IoNames::of("tcp_listener_accept", "tcp_listener_writable");
+    pub(crate) const UDP: IoNames = IoNames::of("udp_socket_readable", "udp_socket_writable");
+    pub(crate) const UNIX_STREAM: IoNames =
+        IoNames::of("unix_stream_readable", "unix_stream_writable");
+    pub(crate) const UNIX_LISTENER: IoNames =
+        IoNames::of("unix_listener_accept", "unix_listener_writable");
+    pub(crate) const UNIX_DATAGRAM: IoNames =
+        IoNames::of("unix_datagram_readable", "unix_datagram_writable");
+    pub(crate) const ASYNC_FD: IoNames = IoNames::of("async_fd_readable", "async_fd_writable");
+    pub(crate) const CHILD_EXIT: IoNames = IoNames::of("child_exit", "child_exit_writable");
+    pub(crate) const CHILD_PIPE: IoNames =
+        IoNames::of("child_pipe_readable", "child_pipe_writable");
+    /// Sources of the runtime's own (tests).
+    #[cfg(test)]
+    pub(crate) const OTHER: IoNames = IoNames::of("socket_readable", "socket_writable");
+
+    const fn of(read: &'static str, write: &'static str) -> IoNames {
+        IoNames { read, write }
+    }
+}
+
 /// The reactor's per-source state.
 #[derive(Debug)]
 pub(crate) struct ScheduledIo {
@@ -141,14 +174,14 @@ pub(crate) struct ScheduledIo {
 }
 
 impl ScheduledIo {
-    pub(crate) fn new(generation: usize) -> ScheduledIo {
+    pub(crate) fn new(generation: usize, names: IoNames) -> ScheduledIo {
         ScheduledIo {
             word: AtomicUsize::new(Ready::OPTIMISTIC.0),
             generation,
-            readers: WaitQueue::named("socket_readable"),
-            writers: WaitQueue::named("socket_writable"),
-            read_poll: RcuWait::named("socket_readable"),
-            write_poll: RcuWait::named("socket_writable"),
+            readers: WaitQueue::named(names.read),
+            writers: WaitQueue::named(names.write),
+            read_poll: RcuWait::named(names.read),
+            write_poll: RcuWait::named(names.write),
         }
     }
 
@@ -258,14 +291,14 @@ mod tests {
 
     #[test]
     fn fresh_source_is_optimistically_ready_both_ways() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         assert!(io.ready_event(Direction::Read).is_some());
         assert!(io.ready_event(Direction::Write).is_some());
     }
 
     #[test]
     fn would_block_clears_only_its_direction() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
         assert!(io.ready_event(Direction::Read).is_none());
@@ -274,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_newer_event_survives_a_stale_clear() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         let seen = io.ready_event(Direction::Read).unwrap();
         io.set_readiness(1, Ready::READABLE); // the edge lands after the read
         io.clear_readiness(seen, Direction::Read);
@@ -286,7 +319,7 @@ mod tests {
 
     #[test]
     fn only_new_edges_are_reported_for_waking() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         // Both bits start set (optimistic): an event repeating them wakes nobody.
         assert!(io
             .set_readiness(1, Ready::READABLE | Ready::WRITABLE)
@@ -305,7 +338,7 @@ mod tests {
 
     #[test]
     fn closed_bits_are_never_cleared() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         io.set_readiness(1, Ready::READ_CLOSED | Ready::WRITE_CLOSED | Ready::ERROR);
         assert!(
             io.ready_event(Direction::Write).is_some(),
@@ -326,7 +359,7 @@ mod tests {
     fn a_would_block_clears_the_error_bit() {
         // A connected UDP socket's ICMP error: reported once, taken by the
         // receive that returns it; the next receive blocks, and must sleep.
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         // Past the fresh source's optimistic readiness: both sides blocked.
         io.clear_readiness(ReadyEvent::FRESH, Direction::Read);
         io.clear_readiness(ReadyEvent::FRESH, Direction::Write);
@@ -362,7 +395,7 @@ mod tests {
 
     #[test]
     fn shutdown_closes_both_queues() {
-        let io = ScheduledIo::new(0);
+        let io = ScheduledIo::new(0, IoNames::OTHER);
         io.shutdown();
         assert!(io.is_shutdown());
         assert!(io.readers.is_closed() && io.writers.is_closed());

@@ -15,7 +15,7 @@ use std::task::{ready, Context, Poll};
 
 use mio::Interest;
 
-use super::readiness::{Direction, ReadyEvent, ScheduledIo};
+use super::readiness::{Direction, IoNames, ReadyEvent, ScheduledIo};
 use super::{no_reactor_error, shutdown_error, Reactor};
 
 /// What one stream syscall moved: its byte count, and whether the kernel
@@ -46,10 +46,14 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    fn new(source: &mut impl mio::event::Source, interest: Interest) -> io::Result<Registration> {
+    fn new(
+        source: &mut impl mio::event::Source,
+        interest: Interest,
+        names: IoNames,
+    ) -> io::Result<Registration> {
         let scheduler = crate::context::scheduler().ok_or_else(no_reactor_error)?;
         let reactor = scheduler.common().io.clone().ok_or_else(no_reactor_error)?;
-        let registered = reactor.register(source, interest)?;
+        let registered = reactor.register(source, interest, names)?;
         if registered.first {
             // The driver may sleep off the reactor while no source is
             // registered (`park.rs`, "No sources"): from another thread (a
@@ -81,6 +85,7 @@ impl Registration {
     /// one-waiter [`RcuWait`](waitq::RcuWait): only the task that polled
     /// last is woken. A ready direction costs no lock. Spends one unit of
     /// the cooperative budget.
+    #[track_caller]
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -158,6 +163,7 @@ impl Registration {
     }
 
     /// Poll-style I/O: `op` is tried whenever `direction` is ready.
+    #[track_caller]
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
@@ -182,6 +188,7 @@ impl Registration {
     /// would only say `WouldBlock` (one `recv` per round trip on each side
     /// of a request/response exchange). An edge that arrives later has a
     /// newer tick and survives the clear.
+    #[track_caller]
     pub(crate) fn poll_stream_io(
         &self,
         cx: &mut Context<'_>,
@@ -206,18 +213,8 @@ impl Registration {
         }
     }
 
-    /// Async I/O: `op` is tried whenever `direction` is ready (the wait
-    /// listed here: the runtime's own waits, a child's exit).
-    pub(crate) async fn async_io<R>(
-        &self,
-        direction: Direction,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        self.async_io_at(Location::caller(), direction, op).await
-    }
-
-    /// [`async_io`](Self::async_io), the wait listed at `site` (a socket
-    /// method's caller).
+    /// Async I/O: `op` is tried whenever `direction` is ready, the wait
+    /// listed at `site` (the caller of a socket's or a child's method).
     pub(crate) async fn async_io_at<R>(
         &self,
         site: &'static Location<'static>,
@@ -262,12 +259,18 @@ pub(crate) struct PollEvented<E: mio::event::Source> {
 impl<E: mio::event::Source> PollEvented<E> {
     /// Registers `source` with the current runtime's reactor, for both
     /// directions.
-    pub(crate) fn new(source: E) -> io::Result<Self> {
-        Self::with_interest(source, Interest::READABLE | Interest::WRITABLE)
+    pub(crate) fn new(source: E, names: IoNames) -> io::Result<Self> {
+        Self::with_interest(source, Interest::READABLE | Interest::WRITABLE, names)
     }
 
-    pub(crate) fn with_interest(mut source: E, interest: Interest) -> io::Result<Self> {
-        let registration = Registration::new(&mut source, interest)?;
+    /// Registers `source` for `interest`; its wait queues are named
+    /// `names` (in dumps and reports).
+    pub(crate) fn with_interest(
+        mut source: E,
+        interest: Interest,
+        names: IoNames,
+    ) -> io::Result<Self> {
+        let registration = Registration::new(&mut source, interest, names)?;
         Ok(PollEvented {
             source: Some(source),
             registration,
@@ -281,8 +284,12 @@ impl<E: mio::event::Source> PollEvented<E> {
     /// `WouldBlock`. Nothing is lost when the source was ready after all:
     /// epoll reports a ready source as it is added, and a readiness
     /// already reported is kept.
-    pub(crate) fn with_interest_unready(source: E, interest: Interest) -> io::Result<Self> {
-        let this = Self::with_interest(source, interest)?;
+    pub(crate) fn with_interest_unready(
+        source: E,
+        interest: Interest,
+        names: IoNames,
+    ) -> io::Result<Self> {
+        let this = Self::with_interest(source, interest, names)?;
         for direction in [Direction::Read, Direction::Write] {
             this.registration
                 .io

@@ -24,6 +24,7 @@ where
     E: mio::event::Source,
     for<'a> &'a E: Read + Write,
 {
+    #[track_caller]
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
@@ -34,6 +35,7 @@ where
         })
     }
 
+    #[track_caller]
     pub(crate) fn poll_read_vectored(
         &self,
         cx: &mut Context<'_>,
@@ -46,6 +48,7 @@ where
 
     /// A read through `op`, which may also report whether it emptied the
     /// receive queue (TCP's `TCP_INQ` reads); `len`: the bytes asked for.
+    #[track_caller]
     pub(crate) fn poll_read_reporting(
         &self,
         cx: &mut Context<'_>,
@@ -57,6 +60,7 @@ where
             .poll_stream_io(cx, Direction::Read, len, || op(source))
     }
 
+    #[track_caller]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let mut source = self.source();
         self.registration()
@@ -65,6 +69,7 @@ where
             })
     }
 
+    #[track_caller]
     pub(crate) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,

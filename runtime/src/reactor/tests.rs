@@ -17,10 +17,22 @@ fn pair() -> (UnixStream, UnixStream) {
 fn a_failed_registration_leaves_nothing_behind() {
     let reactor = Reactor::new().unwrap();
     let (mut a, _b) = pair();
-    let Registered { key, io: _io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key, io: _io, .. } = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     assert_eq!(reactor.sources(), 1);
     // The same fd twice: epoll_ctl says EEXIST, and the slot is rolled back.
-    let err = reactor.register(&mut a, Interest::READABLE).unwrap_err();
+    let err = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
     assert_eq!(reactor.sources(), 1);
     reactor.deregister(&mut a, key);
@@ -35,7 +47,13 @@ fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
         key: key_a,
         io: io_a,
         ..
-    } = reactor.register(&mut a, Interest::READABLE).unwrap();
+    } = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     reactor.deregister(&mut a, key_a);
     // Not freed yet: an event collected before the deregistration could
     // still be in flight, so the next source gets another slot.
@@ -44,7 +62,13 @@ fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
         key: key_b,
         io: _io_b,
         ..
-    } = reactor.register(&mut b, Interest::READABLE).unwrap();
+    } = reactor
+        .register(
+            &mut b,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     assert_ne!(key_a, key_b);
     reactor.turn(Some(Duration::ZERO), true);
     // Freed now; the reused slot carries a new generation, so a stale
@@ -54,7 +78,13 @@ fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
         key: key_c,
         io: io_c,
         ..
-    } = reactor.register(&mut c, Interest::READABLE).unwrap();
+    } = reactor
+        .register(
+            &mut c,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     assert_eq!(key_c, key_a);
     assert_ne!(io_c.generation(), io_a.generation());
 }
@@ -63,7 +93,13 @@ fn a_released_slot_is_reused_only_after_a_turn_and_with_a_new_generation() {
 fn an_event_sets_readiness_and_a_would_block_clears_it() {
     let reactor = Reactor::new().unwrap();
     let (mut a, mut peer) = pair();
-    let Registered { key: _key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key: _key, io, .. } = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     let seen = io
         .ready_event(Direction::Read)
         .expect("optimistic at first");
@@ -81,12 +117,24 @@ fn an_event_sets_readiness_and_a_would_block_clears_it() {
 fn shutdown_refuses_registrations_and_closes_queues() {
     let reactor = Reactor::new().unwrap();
     let (mut a, _peer) = pair();
-    let Registered { key: _key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key: _key, io, .. } = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     reactor.shutdown();
     assert!(io.is_shutdown());
     assert!(io.readers.is_closed() && io.writers.is_closed());
     let (mut b, _peer_b) = pair();
-    assert!(reactor.register(&mut b, Interest::READABLE).is_err());
+    assert!(reactor
+        .register(
+            &mut b,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER
+        )
+        .is_err());
 }
 
 #[test]
@@ -101,7 +149,13 @@ fn a_busy_check_polls_only_while_sources_are_registered() {
     assert_eq!(reactor.interrupts(), 1);
     // With a source, the same check polls and records its edge.
     let (mut a, mut peer) = pair();
-    let Registered { key, io, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+    let Registered { key, io, .. } = reactor
+        .register(
+            &mut a,
+            Interest::READABLE,
+            crate::reactor::readiness::IoNames::OTHER,
+        )
+        .unwrap();
     let seen = io.ready_event(Direction::Read).unwrap();
     io.clear_readiness(seen, Direction::Read);
     peer.write_all(b"x").unwrap();
@@ -122,7 +176,13 @@ fn a_busy_check_with_no_sources_frees_released_slots() {
     let reactor = Reactor::new().unwrap();
     for _ in 0..1_000 {
         let (mut a, _peer) = pair();
-        let Registered { key, .. } = reactor.register(&mut a, Interest::READABLE).unwrap();
+        let Registered { key, .. } = reactor
+            .register(
+                &mut a,
+                Interest::READABLE,
+                crate::reactor::readiness::IoNames::OTHER,
+            )
+            .unwrap();
         reactor.deregister(&mut a, key);
         assert_eq!(reactor.turn(Some(Duration::ZERO), false), Some(0));
     }

@@ -216,6 +216,7 @@ impl Signal {
     /// for a delivery since the last one reported; otherwise `Pending`,
     /// and `cx`'s waker is woken at the next delivery (only the waker of
     /// the latest call).
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
         let (count, seen) = (self.count, self.seen);
         match self

@@ -14,7 +14,7 @@ use futures_core::Stream;
 
 use super::TcpStream;
 use crate::net::addr::{each_addr, ToSocketAddrs};
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// A listening TCP socket. Many tasks may `accept` on one listener (share
@@ -62,7 +62,11 @@ impl TcpListener {
 
     pub(super) fn new(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+            io: PollEvented::with_interest(
+                listener,
+                mio::Interest::READABLE,
+                IoNames::TCP_LISTENER,
+            )?,
         })
     }
 
@@ -199,6 +203,7 @@ impl TcpListener {
     /// # Errors
     ///
     /// As `accept`.
+    #[track_caller]
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let source = self.io.source();
         self.io

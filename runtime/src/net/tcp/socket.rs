@@ -289,14 +289,22 @@ impl TcpSocket {
     /// Dropping the future closes the socket and abandons the connection
     /// (the kernel resets it if the handshake had completed). The socket
     /// was moved into the call, so a new attempt needs a new socket.
-    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        match self.inner.connect(&SockAddr::from(addr)) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
-            Err(e) => return Err(e),
+    #[track_caller]
+    pub fn connect(
+        self,
+        addr: SocketAddr,
+    ) -> impl std::future::Future<Output = io::Result<TcpStream>> {
+        // The wait is listed at our caller's site.
+        let site = std::panic::Location::caller();
+        async move {
+            match self.inner.connect(&SockAddr::from(addr)) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+                Err(e) => return Err(e),
+            }
+            let stream = std::net::TcpStream::from(self.inner);
+            TcpStream::connected(mio::net::TcpStream::from_std(stream), site).await
         }
-        let stream = std::net::TcpStream::from(self.inner);
-        TcpStream::connected(mio::net::TcpStream::from_std(stream)).await
     }
 
     /// Listens (`listen(2)`) with room for `backlog` connections that have

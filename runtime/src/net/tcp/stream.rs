@@ -16,7 +16,7 @@ use socket2::SockRef;
 use super::inq::InqReads;
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf};
 use crate::net::addr::{each_addr, ToSocketAddrs};
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::{vectored_len, PollEvented};
 
 /// A TCP connection, read and written through [`futures_io::AsyncRead`] and
@@ -63,8 +63,17 @@ impl TcpStream {
     ///
     /// Dropping the future abandons the attempt and closes the socket being
     /// connected; nothing else is lost. Call `connect` again to retry.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        each_addr(&addr, TcpStream::connect_addr).await
+    #[track_caller]
+    pub fn connect(addr: impl ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
+        // The wait is listed at our caller's site.
+        TcpStream::connect_at(addr, Location::caller())
+    }
+
+    async fn connect_at(
+        addr: impl ToSocketAddrs,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
+        each_addr(&addr, |addr| TcpStream::connect_addr(addr, site)).await
     }
 
     /// [`connect`](Self::connect), giving up after `timeout` with
@@ -78,11 +87,20 @@ impl TcpStream {
     ///
     /// Dropping the future abandons the attempt and closes the socket being
     /// connected; nothing else is lost. Call `connect` again to retry.
-    pub async fn connect_timeout(
+    #[track_caller]
+    pub fn connect_timeout(
         addr: impl ToSocketAddrs,
         timeout: Duration,
+    ) -> impl Future<Output = io::Result<TcpStream>> {
+        TcpStream::connect_timeout_at(addr, timeout, Location::caller())
+    }
+
+    async fn connect_timeout_at(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+        site: &'static Location<'static>,
     ) -> io::Result<TcpStream> {
-        match crate::time::timeout(timeout, TcpStream::connect(addr)).await {
+        match crate::time::timeout(timeout, TcpStream::connect_at(addr, site)).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -91,19 +109,26 @@ impl TcpStream {
         }
     }
 
-    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connected(mio::net::TcpStream::connect(addr)?).await
+    async fn connect_addr(
+        addr: SocketAddr,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
+        TcpStream::connected(mio::net::TcpStream::connect(addr)?, site).await
     }
 
     /// Registers `stream`, whose non-blocking `connect(2)` has started,
-    /// and waits until it is connected (or failed).
-    pub(super) async fn connected(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+    /// and waits until it is connected (or failed), the wait listed at
+    /// `site`.
+    pub(super) async fn connected(
+        stream: mio::net::TcpStream,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
         let stream = TcpStream::new(stream)?;
         // Writable means connected, or failed: the socket error tells.
         let source = stream.io.source();
         let registration = stream.io.registration();
         registration
-            .async_io(Direction::Write, || {
+            .async_io_at(site, Direction::Write, || {
                 if let Some(err) = source.take_error()? {
                     return Err(err);
                 }
@@ -121,7 +146,7 @@ impl TcpStream {
 
     pub(super) fn new(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(stream)?,
+            io: PollEvented::new(stream, IoNames::TCP_STREAM)?,
             inq: InqReads::new(),
         })
     }
@@ -293,6 +318,7 @@ impl TcpStream {
     /// # Errors
     ///
     /// As a read.
+    #[track_caller]
     pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let source = self.source();
         self.io
@@ -358,6 +384,7 @@ impl TcpStream {
         split::split_owned(self)
     }
 
+    #[track_caller]
     pub(super) fn poll_read_priv(
         &self,
         cx: &mut Context<'_>,
@@ -371,6 +398,7 @@ impl TcpStream {
     /// A read into memory that may be uninitialised (hyper's read buffer,
     /// see `hyper::Io`): the syscall only writes it.
     #[cfg(all(feature = "hyper", any(target_os = "linux", target_os = "android")))]
+    #[track_caller]
     pub(crate) fn poll_read_uninit(
         &self,
         cx: &mut Context<'_>,
@@ -381,6 +409,7 @@ impl TcpStream {
             .poll_read_reporting(cx, len, |source| self.inq.read_uninit(source, buf))
     }
 
+    #[track_caller]
     pub(super) fn poll_read_vectored_priv(
         &self,
         cx: &mut Context<'_>,
@@ -391,6 +420,7 @@ impl TcpStream {
             .poll_read_reporting(cx, len, |source| self.inq.read_vectored(source, bufs))
     }
 
+    #[track_caller]
     pub(super) fn poll_write_priv(
         &self,
         cx: &mut Context<'_>,
@@ -399,6 +429,7 @@ impl TcpStream {
         self.io.poll_write(cx, buf)
     }
 
+    #[track_caller]
     pub(super) fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,

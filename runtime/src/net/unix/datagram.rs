@@ -10,7 +10,7 @@ use std::path::Path;
 use std::task::{Context, Poll};
 
 use super::{SocketAddr, SocketFile};
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// A Unix-domain datagram socket. Every operation takes `&self`: share
@@ -93,7 +93,7 @@ impl UnixDatagram {
 
     fn new(socket: mio::net::UnixDatagram, file: Option<SocketFile>) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
-            io: PollEvented::new(socket)?,
+            io: PollEvented::new(socket, IoNames::UNIX_DATAGRAM)?,
             file,
         })
     }
@@ -195,12 +195,21 @@ impl UnixDatagram {
     ///
     /// Cancel safe: a datagram is sent whole or not at all, and if the
     /// future is dropped before it completes, nothing was sent.
-    pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
-        let (source, path) = (self.source(), path.as_ref());
-        self.io
-            .registration()
-            .async_io(Direction::Write, || source.send_to(buf, path))
-            .await
+    #[track_caller]
+    pub fn send_to<'a, P: AsRef<Path> + 'a>(
+        &'a self,
+        buf: &'a [u8],
+        path: P,
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let (source, path) = (self.source(), path.as_ref());
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Write, || source.send_to(buf, path))
+                .await
+        }
     }
 
     /// Receives one datagram and its sender's address (unnamed for an
@@ -236,6 +245,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `send`.
+    #[track_caller]
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let source = self.source();
         self.io
@@ -248,6 +258,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `recv`.
+    #[track_caller]
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let source = self.source();
         self.io
@@ -260,6 +271,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `send_to`.
+    #[track_caller]
     pub fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
@@ -277,6 +289,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As `recv_from`.
+    #[track_caller]
     pub fn poll_recv_from(
         &self,
         cx: &mut Context<'_>,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::{SocketAddr, SocketFile, UnixStream};
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// A listening Unix-domain stream socket. Many tasks may `accept` on one
@@ -68,7 +68,11 @@ impl UnixListener {
 
     fn new(listener: mio::net::UnixListener, file: Option<SocketFile>) -> io::Result<UnixListener> {
         Ok(UnixListener {
-            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+            io: PollEvented::with_interest(
+                listener,
+                mio::Interest::READABLE,
+                IoNames::UNIX_LISTENER,
+            )?,
             file,
         })
     }
@@ -132,6 +136,7 @@ impl UnixListener {
     /// # Errors
     ///
     /// As `accept`.
+    #[track_caller]
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let source = self.io.source();
         self.io

@@ -14,7 +14,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf};
 use super::SocketAddr;
-use crate::reactor::readiness::Direction;
+use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
 /// A Unix-domain stream connection, read and written through
@@ -58,7 +58,16 @@ impl UnixStream {
     ///
     /// Dropping the future abandons the attempt and closes the socket being
     /// connected; nothing else is lost. Call `connect` again to retry.
-    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+    #[track_caller]
+    pub fn connect(path: impl AsRef<Path>) -> impl Future<Output = io::Result<UnixStream>> {
+        // The wait is listed at our caller's site.
+        UnixStream::connect_at(path, Location::caller())
+    }
+
+    async fn connect_at(
+        path: impl AsRef<Path>,
+        site: &'static Location<'static>,
+    ) -> io::Result<UnixStream> {
         let address = super::socket_addr(path.as_ref())?;
         let stream = UnixStream::new(mio::net::UnixStream::connect_addr(&address)?)?;
         // Writable means connected, or failed: the socket error tells.
@@ -66,7 +75,7 @@ impl UnixStream {
         stream
             .io
             .registration()
-            .async_io(Direction::Write, || {
+            .async_io_at(site, Direction::Write, || {
                 if let Some(err) = source.take_error()? {
                     return Err(err);
                 }
@@ -94,7 +103,7 @@ impl UnixStream {
 
     pub(super) fn new(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: PollEvented::new(stream)?,
+            io: PollEvented::new(stream, IoNames::UNIX_STREAM)?,
         })
     }
 
@@ -218,6 +227,7 @@ impl UnixStream {
         split::split_owned(self)
     }
 
+    #[track_caller]
     pub(super) fn poll_read_priv(
         &self,
         cx: &mut Context<'_>,
@@ -226,6 +236,7 @@ impl UnixStream {
         self.io.poll_read(cx, buf)
     }
 
+    #[track_caller]
     pub(super) fn poll_read_vectored_priv(
         &self,
         cx: &mut Context<'_>,
@@ -234,6 +245,7 @@ impl UnixStream {
         self.io.poll_read_vectored(cx, bufs)
     }
 
+    #[track_caller]
     pub(super) fn poll_write_priv(
         &self,
         cx: &mut Context<'_>,
@@ -242,6 +254,7 @@ impl UnixStream {
         self.io.poll_write(cx, buf)
     }
 
+    #[track_caller]
     pub(super) fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,
