@@ -172,11 +172,16 @@ fn stuck_runtime(multi: bool) -> (Runtime, Arc<Mutex<Vec<StuckWorker>>>) {
     (rt, reports)
 }
 
-/// Busy but well-behaved tasks: `tasks` loops of short polls (1 ms) that
-/// yield, for six thresholds; then no report may have come. Each task
+/// Busy but well-behaved tasks: `tasks` loops of short polls
+/// (`poll_length` each) that yield, for six thresholds; then no report may have come. Each task
 /// times its own polls: on a loaded machine a thread can be descheduled
 /// mid-poll for longer than the threshold, and then a report is right.
-fn no_report_for_short_polls(rt: &Runtime, reports: &Mutex<Vec<StuckWorker>>, tasks: usize) {
+fn no_report_for_short_polls(
+    rt: &Runtime,
+    reports: &Mutex<Vec<StuckWorker>>,
+    tasks: usize,
+    poll_length: Duration,
+) {
     let longest_poll = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     rt.block_on(async {
@@ -187,7 +192,7 @@ fn no_report_for_short_polls(rt: &Runtime, reports: &Mutex<Vec<StuckWorker>>, ta
                 let start = Instant::now();
                 while start.elapsed() < THRESHOLD * 6 {
                     let poll = Instant::now();
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(poll_length);
                     let took = u64::try_from(poll.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     longest_poll.fetch_max(took, SeqCst);
                     waitrt::task::yield_now().await;
@@ -217,15 +222,16 @@ fn no_report_for_short_polls(rt: &Runtime, reports: &Mutex<Vec<StuckWorker>>, ta
     }
 }
 
-/// One task alone on its worker, yielding between short polls, is polled
-/// again and again in what the detector must see as separate polls: the
-/// worker's check of its drivers before the yield runs again starts a new
-/// turn (without it, the turn never ended and the detector saw one long
-/// poll).
+/// One task alone on its worker, yielding between short polls (3 ms), is
+/// polled again and again in what the detector must see as separate
+/// polls, though many may run in one turn of the worker's loop (61 polls,
+/// 183 ms): each poll bumps its slot's sequence number. (When a poll was
+/// told by its task and turn, this failed under load with 1 ms polls,
+/// and at once with 3 ms.)
 fn a_lone_yielding_task_is_no_stuck_worker(multi: bool) {
     let _one = one_at_a_time();
     let (rt, reports) = stuck_runtime(multi);
-    no_report_for_short_polls(&rt, &reports, 1);
+    no_report_for_short_polls(&rt, &reports, 1, Duration::from_millis(3));
     rt.shutdown_timeout(WATCHDOG);
 }
 
@@ -242,7 +248,7 @@ fn a_lone_yielding_task_is_no_stuck_worker_multi_thread() {
 fn stuck(multi: bool) {
     let _one = one_at_a_time();
     let (rt, reports) = stuck_runtime(multi);
-    no_report_for_short_polls(&rt, &reports, 4);
+    no_report_for_short_polls(&rt, &reports, 4, Duration::from_millis(1));
 
     // Blocking code in async: one poll far past the threshold.
     let line = line!() + 1;

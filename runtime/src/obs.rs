@@ -112,8 +112,11 @@ fn task_stamp() -> Option<waitq::registry::TaskStamp> {
 /// of its loop (every `event_interval` polls at most, and after it
 /// parks), so the start of a poll reads as the start of the loop turn it
 /// runs in: a stuck poll looks older by the polls before it in that turn
-/// (the coarse clock itself is as coarse). Read by dumps and the
-/// detector. On its own cache lines: two workers' slots on one line made
+/// (the coarse clock itself is as coarse). Each poll also bumps a
+/// sequence number, which tells one poll from the next for the
+/// stuck-worker detector: the same task polled again in the same turn
+/// (a lone task that yields, each poll a few milliseconds) read as one
+/// long poll. Read by dumps and the detector. On its own cache lines: two workers' slots on one line made
 /// every poll of each a cache miss for the other (yield_many, 2 workers:
 /// 2.1x slower).
 #[derive(Debug, Default)]
@@ -121,6 +124,18 @@ fn task_stamp() -> Option<waitq::registry::TaskStamp> {
 pub(crate) struct PollSlot {
     task: AtomicU64,
     since: AtomicU64,
+    /// Polls begun (only this slot's worker writes it).
+    seq: AtomicU64,
+}
+
+/// One poll seen in a [`PollSlot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeenPoll {
+    pub(crate) task: Id,
+    /// The start of the turn it runs in, on the coarse clock (ns).
+    pub(crate) since: u64,
+    /// The slot's poll count when it began: a new poll, a new number.
+    pub(crate) seq: u64,
 }
 
 impl PollSlot {
@@ -134,6 +149,9 @@ impl PollSlot {
     /// sees the turn's time.)
     #[inline]
     pub(crate) fn begin(&self, id: Id) {
+        // A load and a store, not a read-modify-write: one writer.
+        self.seq
+            .store(self.seq.load(Relaxed).wrapping_add(1), Relaxed);
         self.task.store(id.0, Release);
     }
 
@@ -143,15 +161,19 @@ impl PollSlot {
         self.task.store(0, Relaxed);
     }
 
-    /// `(task, since)` if a poll runs now; `since` on the coarse clock in
-    /// nanoseconds: with the task, it tells one poll from the next (the
-    /// same task polled again in the same loop turn reads the same).
-    fn read(&self) -> Option<(Id, u64)> {
+    /// The poll running now, if any. (The sequence number is read after
+    /// the task, `Acquire`: it is the task's poll's or a later one's, so
+    /// a poll that ended in between only looks new.)
+    fn read(&self) -> Option<SeenPoll> {
         let task = self.task.load(std::sync::atomic::Ordering::Acquire);
         if task == 0 {
             return None;
         }
-        Some((Id(task), self.since.load(Relaxed)))
+        Some(SeenPoll {
+            task: Id(task),
+            since: self.since.load(Relaxed),
+            seq: self.seq.load(Relaxed),
+        })
     }
 }
 

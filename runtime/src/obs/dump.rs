@@ -170,10 +170,10 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         .enumerate()
         .map(|(index, slot)| WorkerDump {
             index,
-            polling: slot.read().map(|(task, since)| {
+            polling: slot.read().map(|poll| {
                 (
-                    task,
-                    taken.saturating_duration_since(waitq::registry::at(since)),
+                    poll.task,
+                    taken.saturating_duration_since(waitq::registry::at(poll.since)),
                 )
             }),
         })

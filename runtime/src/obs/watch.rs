@@ -369,7 +369,7 @@ fn watchdog(weak: WeakScheduler, config: Config) {
     let period = (smallest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut hung = HungState::default();
     let mut lost = LostState::default();
-    let mut stuck: HashMap<usize, ((Id, u64), Instant, bool)> = HashMap::new();
+    let mut stuck: HashMap<usize, (crate::obs::SeenPoll, Instant, bool)> = HashMap::new();
     loop {
         std::thread::sleep(period);
         let Some(scheduler) = weak.upgrade() else {
@@ -481,17 +481,17 @@ fn check_stuck(
     scheduler: &Scheduler,
     threshold: Duration,
     now: Instant,
-    state: &mut HashMap<usize, ((Id, u64), Instant, bool)>,
+    state: &mut HashMap<usize, (crate::obs::SeenPoll, Instant, bool)>,
     on: Option<&OnStuck>,
 ) {
     let slots = scheduler.common().obs.slots();
     for (index, slot) in slots.iter().enumerate() {
-        // The task and its start time tell one poll from the next.
+        // The slot's sequence number tells one poll from the next.
         let Some(poll) = slot.read() else {
             state.remove(&index);
             continue;
         };
-        let task = poll.0;
+        let task = poll.task;
         let entry = state.entry(index).or_insert((poll, now, false));
         if entry.0 != poll {
             *entry = (poll, now, false);

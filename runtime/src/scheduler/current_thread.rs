@@ -368,6 +368,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                     shared.woken_first(queued);
                     since_drivers = 0;
                     counted = ran;
+                    // The dump dates a poll from its turn: a new one.
+                    slot.turn();
                 }
             }
             match shared.next_task() {
