@@ -65,24 +65,28 @@ fn misplaced(dump: &Dump, cases: &[Case]) -> Vec<String> {
             wrong.push(format!("{}: not in the dump", case.what));
             continue;
         };
-        let Some(wait) = task.waits.first() else {
+        if task.waits.is_empty() {
             wrong.push(format!("{}: not asleep", case.what));
             continue;
-        };
-        let file = wait.site.file().replace('\\', "/");
-        // The wait's call is on the macro's line or, formatted, a few below.
-        let lines = case.line..=case.line + 4;
-        if file != "tests/obs_sites.rs" || !lines.contains(&wait.site.line()) {
-            wrong.push(format!(
-                "{}: waits at {}:{}, written at tests/obs_sites.rs:{}",
-                case.what,
-                file,
-                wait.site.line(),
-                case.line
-            ));
         }
-        if wait.queue_name.is_none() {
-            wrong.push(format!("{}: its queue has no name", case.what));
+        // Every wait of the task (`Command::output` sleeps on its child's
+        // exit and both pipes at once).
+        for wait in &task.waits {
+            let file = wait.site.file().replace('\\', "/");
+            // The wait's call is on the macro's line or, formatted, a few below.
+            let lines = case.line..=case.line + 4;
+            if file != "tests/obs_sites.rs" || !lines.contains(&wait.site.line()) {
+                wrong.push(format!(
+                    "{}: waits at {}:{}, written at tests/obs_sites.rs:{}",
+                    case.what,
+                    file,
+                    wait.site.line(),
+                    case.line
+                ));
+            }
+            if wait.queue_name.is_none() {
+                wrong.push(format!("{}: its queue has no name", case.what));
+            }
         }
     }
     wrong

@@ -95,11 +95,9 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::panic::Location;
 use std::path::Path;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::process::{ExitStatus, Output, Stdio};
 use std::task::Poll;
-
-use futures_io::AsyncRead;
 
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 
@@ -559,8 +557,8 @@ impl Child {
     async fn wait_with_output_at(mut self, site: &'static Location<'static>) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
-        let mut out = pin!(read_to_end(stdout));
-        let mut err = pin!(read_to_end(stderr));
+        let mut out = pin!(read_to_end(stdout, site));
+        let mut err = pin!(read_to_end(stderr, site));
         let mut status = pin!(self.wait_at(site));
         let (mut got_out, mut got_err, mut got_status) = (None, None, None);
         poll_fn(|cx| {
@@ -600,9 +598,12 @@ impl Child {
 /// nothing costs no large zeroed buffer (a fixed 64 KiB chunk per stream
 /// was two 64 KiB `memset`s per `output()` of `true`), and a large output
 /// still reads a pipe's worth per call.
-async fn read_to_end<R: AsyncRead + Unpin>(io: Option<R>) -> io::Result<Vec<u8>> {
+async fn read_to_end<R: pipe::ReadAt>(
+    io: Option<R>,
+    site: &'static Location<'static>,
+) -> io::Result<Vec<u8>> {
     let mut all = Vec::new();
-    let Some(mut io) = io else {
+    let Some(io) = io else {
         return Ok(all);
     };
     let mut len = 0;
@@ -611,7 +612,7 @@ async fn read_to_end<R: AsyncRead + Unpin>(io: Option<R>) -> io::Result<Vec<u8>>
             let room = len.clamp(READ_ROOM_MIN, READ_ROOM_MAX);
             all.resize(len + room, 0);
         }
-        match poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut all[len..])).await {
+        match poll_fn(|cx| io.poll_read_at(cx, &mut all[len..], site)).await {
             Ok(0) => {
                 all.truncate(len);
                 return Ok(all);

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -82,6 +83,17 @@ impl AsyncWrite for ChildStdin {
     }
 }
 
+/// A child's output pipe read with its wait listed at a given site (for
+/// `Child::wait_with_output`, whose caller's line it is).
+pub(super) trait ReadAt {
+    fn poll_read_at(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        site: &'static Location<'static>,
+    ) -> Poll<io::Result<usize>>;
+}
+
 /// The reader impls, the same for stdout and stderr.
 macro_rules! impl_reader {
     ($ty:ident, $std:ty) => {
@@ -101,18 +113,30 @@ macro_rules! impl_reader {
             }
         }
 
+        impl ReadAt for $ty {
+            fn poll_read_at(
+                &self,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+                site: &'static Location<'static>,
+            ) -> Poll<io::Result<usize>> {
+                let io = &self.io;
+                let mut source = io.source();
+                io.registration()
+                    .poll_stream_io_at(cx, site, Direction::Read, buf.len(), || {
+                        source.read(buf).map(Moved::bytes)
+                    })
+            }
+        }
+
         impl AsyncRead for $ty {
+            /// Listed here: a trait method's caller is a combinator.
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                let io = &self.io;
-                let mut source = io.source();
-                io.registration()
-                    .poll_stream_io(cx, Direction::Read, buf.len(), || {
-                        source.read(buf).map(Moved::bytes)
-                    })
+                self.poll_read_at(cx, buf, Location::caller())
             }
         }
 

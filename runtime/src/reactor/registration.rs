@@ -91,9 +91,19 @@ impl Registration {
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
+        self.poll_ready_at(cx, Location::caller(), direction)
+    }
+
+    /// [`poll_ready`](Self::poll_ready), the wait listed at `site`.
+    pub(crate) fn poll_ready_at(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+        direction: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
         let wait = self.io.poll_wait(direction);
         loop {
-            match wait.poll_wait_event(cx, || self.is_ready(direction)) {
+            match wait.poll_wait_event_at(cx, site, || self.is_ready(direction)) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_closed)) => return Poll::Ready(Err(shutdown_error())),
                 Poll::Ready(Ok(())) => {
@@ -194,10 +204,22 @@ impl Registration {
         cx: &mut Context<'_>,
         direction: Direction,
         requested: usize,
+        op: impl FnMut() -> io::Result<Moved>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_stream_io_at(cx, Location::caller(), direction, requested, op)
+    }
+
+    /// [`poll_stream_io`](Self::poll_stream_io), the wait listed at `site`.
+    pub(crate) fn poll_stream_io_at(
+        &self,
+        cx: &mut Context<'_>,
+        site: &'static Location<'static>,
+        direction: Direction,
+        requested: usize,
         mut op: impl FnMut() -> io::Result<Moved>,
     ) -> Poll<io::Result<usize>> {
         loop {
-            let seen = ready!(self.poll_ready(cx, direction))?;
+            let seen = ready!(self.poll_ready_at(cx, site, direction))?;
             match op() {
                 Ok(moved) if moved.bytes > 0 && (moved.bytes < requested || moved.drained) => {
                     self.io.clear_readiness(seen, direction);
