@@ -38,17 +38,11 @@ fn poll_with_panicking_waker<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> 
     Pin::new(fut).poll(&mut Context::from_waker(&panicking_waker()))
 }
 
-/// Runs tasks until `done` holds (bounded).
-fn run_until(rt: &Runtime, done: impl Fn() -> bool) {
-    rt.block_on(async {
-        for _ in 0..1_000_000 {
-            if done() {
-                return;
-            }
-            waitrt::task::yield_now().await;
-        }
-        panic!("the condition never held");
-    });
+/// Runs tasks until `done` holds, sleeping 1 ms at a time (bounded by
+/// `support::WAIT_LIMIT`): not a count of yields, which a worker or pool
+/// thread of a loaded machine may outlast without running.
+fn run_until(rt: &Runtime, what: &str, done: impl Fn() -> bool) {
+    rt.block_on(support::wait_until(what, done));
 }
 
 /// After a panicking waker: the runtime still runs tasks and blocking jobs,
@@ -80,7 +74,7 @@ rt_test! {
         // The task completes on a worker (or in `block_on`) and wakes the
         // waker that panics there.
         gate.open();
-        run_until(&rt, || finished.is_finished());
+        run_until(&rt, "the task's end", || finished.is_finished());
         assert_eq!(rt.block_on(task).unwrap(), 1);
         assert_runtime_healthy(rt);
     }
@@ -98,7 +92,7 @@ rt_test! {
         let finished = job.abort_handle();
         // The job completes on its pool thread and wakes the waker there.
         gate.open();
-        run_until(&rt, || finished.is_finished());
+        run_until(&rt, "the blocking job's end", || finished.is_finished());
         assert_eq!(rt.block_on(job).unwrap(), 1);
         assert_runtime_healthy(rt);
     }
@@ -163,7 +157,7 @@ rt_test! {
         let d = drops.clone();
         let task = rt.spawn(async move { PanicsOnDrop(d) });
         let finished = task.abort_handle();
-        run_until(&rt, || finished.is_finished());
+        run_until(&rt, "the task's end", || finished.is_finished());
         // The output is stored: the handle's drop drops it, and its panic
         // must not come out here (before completion it never did).
         let dropped = catch_unwind(AssertUnwindSafe(|| drop(task)));
@@ -297,13 +291,12 @@ async fn finished_handles_spend_budget(blocking: bool) {
         });
     }
     let finished: Vec<_> = handles.iter().map(|h| h.abort_handle()).collect();
-    for _ in 0..1_000_000 {
-        if finished.iter().all(|h| h.is_finished()) {
-            break;
-        }
-        waitrt::task::yield_now().await;
-    }
-    assert!(finished.iter().all(|h| h.is_finished()));
+    // Sleeps, not a count of yields: the blocking jobs run on pool threads
+    // that a loaded machine may not start within any number of them.
+    support::wait_until("every task's or job's end", || {
+        finished.iter().all(|h| h.is_finished())
+    })
+    .await;
     let other_ran = Arc::new(AtomicBool::new(false));
     let o = other_ran.clone();
     let other = waitrt::spawn(async move { o.store(true, SeqCst) });

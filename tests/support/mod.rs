@@ -110,6 +110,39 @@ pub fn watchdog<T: Send + 'static>(
 /// The default watchdog limit for stress scenarios.
 pub const WATCHDOG: Duration = Duration::from_secs(120);
 
+/// How long [`wait_until`] and [`blocking_wait_until`] wait for what
+/// another thread, worker, pool thread or process must do: a hang
+/// detector (below [`RT_LIMIT`], so the failure names what never
+/// happened), never a timing goal.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Sleeps 1 ms at a time on the current runtime's timer (it needs one)
+/// until `cond` holds; panics naming `what` if it still does not after
+/// [`WAIT_LIMIT`] of real time. Not a count of yields or polls: on a
+/// loaded machine the other side may not run within any number of them.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "waited {WAIT_LIMIT:?} for {what}: it never happened"
+        );
+        waitrt::time::sleep(ms(1)).await;
+    }
+}
+
+/// [`wait_until`] for a plain thread: sleeps the thread 1 ms at a time.
+pub fn blocking_wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "waited {WAIT_LIMIT:?} for {what}: it never happened"
+        );
+        std::thread::sleep(ms(1));
+    }
+}
+
 /// Iterations for real-thread stress scenarios (override with WAITQ_STRESS_ITERS).
 pub fn stress_iters() -> usize {
     std::env::var("WAITQ_STRESS_ITERS")
