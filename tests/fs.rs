@@ -153,17 +153,18 @@ rt_test! {
 /// read ahead). Its job then reads ahead data no one has consumed yet.
 /// Needs a runtime with `max_blocking_threads(1)`.
 async fn read_ahead(file: &mut File) {
-    let gate = support::Gate::new();
-    let g = gate.clone();
-    let holder = waitrt::spawn_blocking(move || g.blocking_wait());
-    // The holder runs first: wait until it holds the thread (bounded).
-    let metrics = waitrt::Handle::current().metrics();
-    for _ in 0..1_000_000 {
-        if metrics.blocking_threads() == 1 && metrics.blocking_queue_depth() == 0 {
-            break;
-        }
-        waitrt::task::yield_now().await;
-    }
+    let (gate, started) = (support::Gate::new(), support::Counter::new());
+    let (g, s) = (gate.clone(), started.clone());
+    let holder = waitrt::spawn_blocking(move || {
+        s.inc();
+        g.blocking_wait();
+    });
+    // The holder runs first: wait until it holds the thread, on what it
+    // says (not a count of yields: a loaded machine may not start the
+    // pool thread within any number of them).
+    waitrt::time::timeout(support::WAIT_LIMIT, started.wait_for(1))
+        .await
+        .expect("the holder job never started on the pool thread");
     let mut big = vec![0; 64 * 1024];
     let waker = futures::task::noop_waker();
     let pending = Pin::new(&mut *file)
