@@ -230,8 +230,12 @@ rt_test! {
             assert!(!err.is_closed());
             assert!(start.elapsed() >= ms(10), "timed out early");
 
-            let left = queue.wait_event_timeout(&clock, ms(10), || true).await.unwrap();
-            assert!(left > Duration::ZERO && left <= ms(10));
+            // An hour, not 10 ms: the deadline is fixed when the future
+            // is made, so a thread descheduled for 10 ms before its first
+            // poll found the condition true at the deadline (Ok(ZERO)).
+            let hour = Duration::from_secs(3600);
+            let left = queue.wait_event_timeout(&clock, hour, || true).await.unwrap();
+            assert!(left > Duration::ZERO && left <= hour);
 
             let flag = Arc::new(AtomicBool::new(false));
             waitrt::spawn({
