@@ -56,6 +56,34 @@ pub(crate) struct Check {
     policy: Option<TokenStream>,
 }
 
+/// `Check`'s builder methods that take an integer, in the order the
+/// unknown-option error lists them (`seeds` and `first_seed` first).
+const INT_OPTIONS: &[&str] = &[
+    "seeds",
+    "first_seed",
+    "max_polls",
+    "max_poll_decisions",
+    "max_depth",
+];
+
+/// `Check`'s builder methods that take a `Duration`, written as a string
+/// with a unit (`max_time = "10s"`).
+const DURATION_OPTIONS: &[&str] = &["max_time"];
+
+/// `Check`'s builder methods that take a `bool`.
+const BOOL_OPTIONS: &[&str] = &[
+    "spurious_wakeups",
+    "weak_memory",
+    "inject_signals",
+    "time_jumps",
+    "oracle",
+    "allow_task_panics",
+    "check_determinism",
+    "shrink",
+    "quiet",
+    "coverage",
+];
+
 // ===== parsing =====
 
 impl Config {
@@ -218,15 +246,32 @@ impl Check {
                 seen.push(key.clone());
                 let method = syn::Ident::new(&key, option.path().span());
                 match key.as_str() {
-                    "seeds" | "first_seed" | "max_polls" | "max_depth" => {
+                    key if INT_OPTIONS.contains(&key) => {
                         let lit = int_value(&option, &format!("{key} = 8"))?;
-                        let n = lit.base10_parse::<u64>()?;
+                        // Unsuffixed: the method's own integer type
+                        // (`max_depth` takes a `usize`, the others `u64`).
+                        let n = proc_macro2::Literal::u64_unsuffixed(lit.base10_parse::<u64>()?);
                         calls.push(quote_spanned!(lit.span()=> .#method(#n)));
                     }
-                    "spurious_wakeups" | "inject_signals" | "time_jumps" | "allow_task_panics"
-                    | "check_determinism" | "shrink" | "quiet" => {
+                    key if BOOL_OPTIONS.contains(&key) => {
                         let lit = bool_value(&option, &format!("{key} = true"))?;
                         calls.push(quote_spanned!(lit.span()=> .#method(#lit)));
+                    }
+                    key if DURATION_OPTIONS.contains(&key) => {
+                        let example = format!("{key} = \"10s\"");
+                        let lit = duration_value(&option, &example)?;
+                        let nanos = parse_duration(&lit.value()).ok_or_else(|| {
+                            syn::Error::new_spanned(
+                                &lit,
+                                format!(
+                                    "`{key}` takes a duration: a whole number and a unit \
+                                     (`ns`, `us`, `ms`, `s`, `min` or `h`), e.g. `{example}`"
+                                ),
+                            )
+                        })?;
+                        calls.push(quote_spanned!(lit.span()=>
+                            .#method(::core::time::Duration::from_nanos(#nanos))
+                        ));
                     }
                     "policy" => {
                         let lit = str_value(&option, "policy = \"pct\"")?;
@@ -251,9 +296,14 @@ impl Check {
                             format!(
                                 "unknown `check` option `{key}`: expected one of `seeds`, \
                                  `first_seed`, `policy`, `depth` (pct), `preemption_bound` (dfs), \
-                                 `max_polls`, `max_depth`, `spurious_wakeups`, `inject_signals`, \
-                                 `time_jumps`, `allow_task_panics`, `check_determinism`, \
-                                 `shrink`, `quiet`"
+                                 {}",
+                                INT_OPTIONS[2..]
+                                    .iter()
+                                    .chain(DURATION_OPTIONS)
+                                    .chain(BOOL_OPTIONS)
+                                    .map(|o| format!("`{o}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         ))
                     }
@@ -460,7 +510,91 @@ fn bool_value(meta: &Meta, example: &str) -> syn::Result<LitBool> {
     }
 }
 
+/// The string of `key = "10s"` (a duration is written as a string: an
+/// integer literal would leave its unit unsaid).
+fn duration_value(meta: &Meta, example: &str) -> syn::Result<LitStr> {
+    let what = "a duration string";
+    match literal(meta, example, what)? {
+        Lit::Str(lit) => Ok(lit.clone()),
+        lit => Err(type_error(meta, lit, example, what)),
+    }
+}
+
+/// `"10s"`, `"500 ms"`, `"2min"`: a whole number and a unit, in
+/// nanoseconds; `None` for anything else (or more than `u64` nanoseconds,
+/// 584 years).
+fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
 fn type_error(meta: &Meta, lit: &Lit, example: &str, what: &str) -> syn::Error {
     let name = key(meta).unwrap_or_default();
     syn::Error::new_spanned(lit, format!("`{name}` takes {what}, e.g. `{example}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every builder method of `Check` can be set from `check(...)` under
+    /// its own name (the attribute could not set `weak_memory`, `oracle`,
+    /// `coverage`, `max_time` or `max_poll_decisions`: an independent
+    /// probe), and the attribute knows no method `Check` lacks. Read from
+    /// the source, so a new method without its option fails here.
+    #[test]
+    fn every_check_method_is_an_option() {
+        let source = include_str!("../../runtime/src/test_util/check.rs");
+        let methods: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("pub fn "))
+            .filter(|rest| rest.contains("(mut self"))
+            .filter_map(|rest| rest.split('(').next())
+            .collect();
+        assert!(
+            methods.len() > 10,
+            "the builder methods were found: {methods:?}"
+        );
+        let options: Vec<&str> = INT_OPTIONS
+            .iter()
+            .chain(DURATION_OPTIONS)
+            .chain(BOOL_OPTIONS)
+            .copied()
+            .chain(["policy"])
+            .collect();
+        for method in &methods {
+            assert!(
+                options.contains(method),
+                "`Check::{method}` has no `check` option"
+            );
+        }
+        for option in &options {
+            assert!(methods.contains(option), "`{option}` is no `Check` method");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(10_000_000_000));
+        assert_eq!(parse_duration(" 500 ms "), Some(500_000_000));
+        assert_eq!(parse_duration("2min"), Some(120_000_000_000));
+        assert_eq!(parse_duration("1h"), Some(3_600_000_000_000));
+        assert_eq!(parse_duration("7us"), Some(7_000));
+        assert_eq!(parse_duration("3ns"), Some(3));
+        for bad in ["", "s", "10", "1.5s", "-1s", "10 parsecs", "99999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -18,4 +18,10 @@ async fn no_value() {}
 #[waitrt::test(check(seeds = "many", policy = "round_robin"))]
 async fn bad_check_values() {}
 
+#[waitrt::test(check(max_time = 10, oracle = "no", max_poll_decisions = true))]
+async fn bad_check_types() {}
+
+#[waitrt::test(check(max_time = "10 parsecs", coverage))]
+async fn bad_duration_and_no_value() {}
+
 fn main() {}
