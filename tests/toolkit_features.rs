@@ -553,6 +553,66 @@ fn signals_can_be_injected_into_interruptible_waits() {
     assert!(interrupted.load(SeqCst), "no seed delivered a signal");
 }
 
+/// A failure that needs a signal: the report lists the faults its schedule
+/// injected (kind, target task, step), which the schedule string alone
+/// does not say (a choice number; an independent probe found reports
+/// silent on it). A failure with no fault lists none.
+#[test]
+fn a_report_lists_the_faults_its_schedule_injected() {
+    let failure = Check::new()
+        .seeds(256)
+        .inject_signals(true)
+        .spurious_wakeups(false)
+        .quiet(true)
+        .try_run(|| async {
+            let q = Arc::new(WaitQueue::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let (q2, f2) = (q.clone(), flag.clone());
+            let t = waitrt::spawn(async move {
+                let signals = waitrt::task::signals();
+                q2.wait_event_interruptible(&signals, || f2.load(SeqCst))
+                    .await
+                    .expect("never interrupted");
+            });
+            waitrt::task::yield_now().await;
+            flag.store(true, SeqCst);
+            q.wake_up();
+            t.await.unwrap();
+        })
+        .expect_err("no seed delivered a signal");
+    assert_eq!(failure.kind(), FailureKind::Panic);
+    let report = failure.report();
+    let listed = report
+        .lines()
+        .skip_while(|l| !l.starts_with("injected faults"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no injected faults listed:\n{report}"));
+    assert!(
+        listed.contains("an interrupt signal to task 1 (id ") && listed.contains("spawned at"),
+        "{report}"
+    );
+    // Its step is an entry of the schedule shown.
+    let step = listed
+        .trim()
+        .strip_prefix("step ")
+        .and_then(|l| l.split(':').next());
+    let step = step.unwrap_or_else(|| panic!("no step: {listed}"));
+    let schedule = failure.schedule().to_string();
+    assert!(
+        schedule
+            .split(',')
+            .any(|entry| entry.split(':').next() == Some(step)),
+        "step {step} is not in the schedule {schedule}:\n{report}"
+    );
+
+    let plain = Check::new()
+        .inject_signals(true)
+        .quiet(true)
+        .try_run(|| async { panic!("boom") })
+        .unwrap_err();
+    assert!(!plain.report().contains("injected faults"), "{plain}");
+}
+
 /// A reply racing a timeout: the waiter, timed out, marks the request
 /// cancelled without looking again, so a reply sent just before is lost.
 /// The toolkit finds it only by firing the timeout between two decision
@@ -626,6 +686,13 @@ fn a_time_jump_fires_the_timer_it_jumps_to() {
         .try_run(|| reply_racing_a_timeout(false))
         .expect_err("the reply lost to a timeout was not found");
     assert_eq!(failure.kind(), FailureKind::Panic);
+    // The report says the failure needs a time jump, and where.
+    let report = failure.report();
+    assert!(report.contains("injected faults"), "{report}");
+    assert!(
+        report.contains("a time jump (the next timer fired early) in task"),
+        "{report}"
+    );
     for policy in [Policy::Random, Policy::Pct { depth: 2 }] {
         Check::new()
             .time_jumps(true)

@@ -777,6 +777,15 @@ impl Check {
             schedule.len(),
             original.len()
         ));
+        // The faults this schedule injects (a schedule entry is only a
+        // choice number: which choices were a signal or a time jump, into
+        // which task, is not in it).
+        if !failure.faults.is_empty() {
+            report.push_str("injected faults (steps are the schedule's indices):\n");
+            for line in &failure.faults {
+                report.push_str(&format!("  {line}\n"));
+            }
+        }
         let replay = replay_command(&replay_value, caller.file());
         report.push_str(&format!("replay: {replay}"));
         if let Some(seed) = seed {

@@ -115,6 +115,10 @@ pub(crate) struct RunFailure {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
     pub(crate) time: Duration,
+    /// The faults the run injected before it failed, one line each (the
+    /// step, what, into which task, at which point): the report lists
+    /// those of the schedule it shows.
+    pub(crate) faults: Vec<String>,
 }
 
 /// The last wake seen on a queue.

@@ -110,6 +110,8 @@ struct State {
     holders: BTreeMap<QueueId, u64>,
     /// Join queues: no decision point after their wakes (runtime internals).
     join_queues: BTreeSet<QueueId>,
+    /// The faults injected so far, as the report lists them.
+    injected: Vec<String>,
     /// The tasks' store buffers (`Check::weak_memory`).
     weak: memory::WeakMemory,
     points: PointCounts,
@@ -270,10 +272,12 @@ impl Sim {
         let time = self.now();
         let mut st = self.st.borrow_mut();
         if st.failure.is_none() {
+            let faults = st.injected.clone();
             st.failure = Some(RunFailure {
                 kind,
                 message,
                 time,
+                faults,
             });
         }
     }

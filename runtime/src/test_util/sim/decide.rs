@@ -19,8 +19,26 @@ impl Sim {
         faults
     }
 
-    fn inject(&self, current: u32, fault: Fault) {
+    /// Injects `fault` into `current` at `point`, the run's decision
+    /// number `step` (the index a schedule entry names), and notes it for
+    /// the report: a failure that needs a signal or a time jump says so,
+    /// where the trace alone had it (an independent probe).
+    fn inject(&self, current: u32, fault: Fault, step: usize, point: &Point) {
         self.trace(|| format!("fault {fault:?} into {current}"));
+        let what = match fault {
+            Fault::Spurious => "a spurious wake-up of",
+            Fault::Signal(TaskState::Killable) => "a kill signal to",
+            Fault::Signal(_) => "an interrupt signal to",
+            Fault::TimeJump => "a time jump (the next timer fired early) in",
+        };
+        let line = format!(
+            "step {step}: {what} {}, at its {} point at {} (t={:?})",
+            self.st.borrow().tasks[current as usize].name,
+            point.kind.name(),
+            point.site,
+            self.now()
+        );
+        self.st.borrow_mut().injected.push(line);
         let task = self.st.borrow().tasks[current as usize].task.clone();
         match (fault, task) {
             (Fault::Spurious, None) => self.main_wake.woken.store(true, Release),
@@ -159,7 +177,8 @@ impl Hook for Sim {
                 }
                 continue;
             }
-            self.inject(current, faults[choice - 1 - slots.len()]);
+            let step = self.chooser.borrow().record.len() - 1;
+            self.inject(current, faults[choice - 1 - slots.len()], step, point);
             return;
         }
     }
