@@ -83,6 +83,13 @@ async fn weak_memory_is_set() {
     waiter.await.unwrap();
 }
 
+/// `max_time = "off"` is `max_time(Duration::MAX)`: no limit, a year's
+/// sleep passes (in no time: the clock is virtual).
+#[waitrt::test(check(max_time = "off", watchdog = "off", quiet = true))]
+async fn off_is_no_limit() {
+    waitrt::time::sleep(Duration::from_secs(365 * 24 * 3600)).await;
+}
+
 /// `max_depth` takes a `usize` where the other integers are `u64`: the
 /// attribute wrote `max_depth(1u64)`, which did not compile.
 #[waitrt::test(check(max_depth = 0, seeds = 4, quiet = true))]
@@ -109,7 +116,8 @@ async fn max_depth_is_set() {
     check_determinism = true,
     shrink = false,
     quiet = true,
-    coverage = true
+    coverage = true,
+    watchdog = "1min"
 ))]
 async fn every_option_at_once() {
     waitrt::time::sleep(Duration::from_secs(60)).await; // within "2min"

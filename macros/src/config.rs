@@ -67,8 +67,9 @@ const INT_OPTIONS: &[&str] = &[
 ];
 
 /// `Check`'s builder methods that take a `Duration`, written as a string
-/// with a unit (`max_time = "10s"`).
-const DURATION_OPTIONS: &[&str] = &["max_time"];
+/// with a unit (`max_time = "10s"`), or `"off"` for `Duration::MAX` (no
+/// limit).
+const DURATION_OPTIONS: &[&str] = &["max_time", "watchdog"];
 
 /// `Check`'s builder methods that take a `bool`.
 const BOOL_OPTIONS: &[&str] = &[
@@ -260,12 +261,19 @@ impl Check {
                     key if DURATION_OPTIONS.contains(&key) => {
                         let example = format!("{key} = \"10s\"");
                         let lit = duration_value(&option, &example)?;
+                        if lit.value().trim() == "off" {
+                            calls.push(quote_spanned!(lit.span()=>
+                                .#method(::core::time::Duration::MAX)
+                            ));
+                            return Ok(());
+                        }
                         let nanos = parse_duration(&lit.value()).ok_or_else(|| {
                             syn::Error::new_spanned(
                                 &lit,
                                 format!(
                                     "`{key}` takes a duration: a whole number and a unit \
-                                     (`ns`, `us`, `ms`, `s`, `min` or `h`), e.g. `{example}`"
+                                     (`ns`, `us`, `ms`, `s`, `min` or `h`), e.g. `{example}`, \
+                                     or `\"off\"` for no limit"
                                 ),
                             )
                         })?;

@@ -42,6 +42,7 @@ mod report;
 mod rng;
 mod schedule;
 mod sim;
+mod watchdog;
 
 /// A task's poll (or its future's drop) panicked with `payload`: under a
 /// [`Check`], its report quotes the message (with `quiet` there is no

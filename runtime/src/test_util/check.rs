@@ -13,6 +13,7 @@ use super::command::replay_command;
 use super::report::{Failure, FailureKind};
 use super::schedule::{dfs_next, Policy, Schedule};
 use super::sim::{self, PointCounts, RunConfig, RunOutcome};
+use super::watchdog::{self, Watchdog};
 use waitq::hook::PointKind;
 
 /// Pins one seed: `RUNTIME_TEST_SEED=<n>`.
@@ -77,6 +78,7 @@ pub struct Check {
     shrink: bool,
     quiet: bool,
     coverage: bool,
+    watchdog: Duration,
 }
 
 /// What a check covered.
@@ -286,6 +288,7 @@ impl Check {
             shrink: true,
             quiet: false,
             coverage: false,
+            watchdog: Duration::from_secs(10),
         }
     }
 
@@ -536,6 +539,44 @@ impl Check {
         self
     }
 
+    /// The real-time watchdog's limit (default 10 s; `Duration::MAX`
+    /// turns it off): how long one poll may run, and how long a run waits
+    /// for work outside the check (blocking jobs, tasks spawned from other
+    /// threads) when nothing else can run.
+    ///
+    /// A check runs every task on the test's thread, so a poll that
+    /// blocks that thread stops the whole check: a `std::sync::Mutex`
+    /// held across a decision point and taken again by a task run nested
+    /// there, a spin on a `std` atomic (the toolkit's own atomics are
+    /// decision points, bounded by
+    /// [`max_poll_decisions`](Self::max_poll_decisions)), a blocking call
+    /// that waits for the check's own tasks. When a poll has met no
+    /// decision point for the limit, a watchdog thread prints a report to
+    /// stderr (past the test harness's capture) naming the task stuck in
+    /// its poll (id, spawn site, future type), the tasks it runs nested
+    /// in, its last decision point, the step and the schedule so far with
+    /// its replay command, and **ends the process with status 101**: the
+    /// stuck poll cannot be unwound from another thread, and the check
+    /// cannot return while its caller is the thread that is stuck, so the
+    /// alternative is a test binary that hangs with no word. Other tests
+    /// of the binary running at that moment end with it. Turn it off (or
+    /// raise it) to step through a check in a debugger.
+    ///
+    /// Outside work still unfinished after the limit fails the run as
+    /// [`FailureKind::External`], naming the tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// waitrt::test_util::Check::new().watchdog(Duration::from_secs(60)).run(|| async {});
+    /// waitrt::test_util::Check::new().watchdog(Duration::MAX).run(|| async {}); // off
+    /// ```
+    pub fn watchdog(mut self, limit: Duration) -> Self {
+        self.watchdog = limit;
+        self
+    }
+
     /// Runs the check; panics with the failure report if a run fails.
     /// Prints the coverage (runs, distinct schedules) on success.
     ///
@@ -624,11 +665,16 @@ impl Check {
             time_jumps: self.time_jumps,
             oracle: self.oracle,
             allow_panics: self.allow_panics,
+            watchdog: self.watchdog,
         }
     }
 
     fn run_boxed(self, body: Body<'_>, caller: &Location<'_>) -> Result<Stats, Failure> {
         let start = Instant::now();
+        // Declared first, dropped last: every run, shrinking included, is
+        // watched; the thread is stopped and joined on the way out.
+        let watchdog = Watchdog::start(self.watchdog, caller);
+        let _active = watchdog::activate(watchdog.as_ref());
         if let Some(replay) = env(REPLAY_VAR) {
             let schedule = read_replay(&replay).unwrap_or_else(|e| panic!("{REPLAY_VAR}: {e}"));
             let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);

@@ -30,7 +30,9 @@ pub enum FailureKind {
     Livelock,
     /// The virtual clock passed the limit.
     TimeLimit,
-    /// Outside work (blocking jobs, foreign threads) never finished.
+    /// Outside work (blocking jobs, tasks spawned from other threads) did
+    /// not finish within [`Check::watchdog`](super::Check::watchdog)'s limit
+    /// while nothing in the check could run; the report names those tasks.
     External,
     /// The same seed ran twice and the runs diverged.
     Nondeterminism,

@@ -52,6 +52,9 @@ pub(crate) struct RunConfig {
     pub(crate) time_jumps: bool,
     pub(crate) oracle: bool,
     pub(crate) allow_panics: bool,
+    /// The real-time limit of one poll and of a wait for outside work
+    /// (`Check::watchdog`).
+    pub(crate) watchdog: Duration,
 }
 
 /// What one run produced.
@@ -148,6 +151,8 @@ pub(crate) struct Sim {
     tracing: Cell<bool>,
     /// The message of the last task panic, for the failure report.
     last_panic: RefCell<Option<String>>,
+    /// The check's real-time watchdog, told of every poll and decision.
+    watch: Option<Arc<super::watchdog::Watch>>,
 }
 
 thread_local! {
@@ -194,7 +199,11 @@ pub(crate) fn run(cfg: RunConfig, trace: bool, body: &dyn Fn() -> MainFuture) ->
         names: RefCell::new(BTreeMap::new()),
         tracing: Cell::new(trace),
         last_panic: RefCell::new(None),
+        watch: super::watchdog::active(),
     });
+    if let Some(watch) = &sim.watch {
+        watch.run_started();
+    }
     sim.st.borrow_mut().tasks.push(TaskInfo {
         task: None,
         name: TaskName {
@@ -376,10 +385,7 @@ impl Sim {
                 }
                 continue;
             }
-            let choice = self
-                .chooser
-                .borrow_mut()
-                .choose(Ask::Pick { slots: &runnable }, runnable.len());
+            let choice = self.choose(Ask::Pick { slots: &runnable }, runnable.len());
             let slot = self.st.borrow_mut().runnable.remove(choice);
             self.trace(|| format!("run {slot}"));
             self.poll_slot(slot);
@@ -409,12 +415,43 @@ impl Sim {
             st.running.push(slot);
             st.tasks[slot as usize].task.clone()
         };
-        match task {
+        self.watched(slot, || match task {
             None => self.poll_main(),
             Some(task) => self.poll_task(slot, task),
-        }
+        });
         self.st.borrow_mut().running.pop();
         self.weak_poll_end(slot);
+    }
+
+    /// The chooser's answer to `ask` among `n` options; the watchdog
+    /// hears of a non-default one (for the schedule its report shows).
+    fn choose(&self, ask: Ask<'_>, n: usize) -> usize {
+        let mut chooser = self.chooser.borrow_mut();
+        let choice = chooser.choose(ask, n);
+        if choice != 0 {
+            if let Some(watch) = &self.watch {
+                watch.chose(chooser.record.len() - 1, choice as u32);
+            }
+        }
+        choice
+    }
+
+    /// Runs `poll`, a poll of `slot`, with the watchdog told when it
+    /// starts and ends (see `watchdog`).
+    fn watched(&self, slot: u32, poll: impl FnOnce()) {
+        let Some(watch) = &self.watch else {
+            return poll();
+        };
+        watch.poll_started(self.st.borrow().tasks[slot as usize].name.clone());
+        /// Ends the poll for the watchdog even if it unwinds.
+        struct Ended<'a>(&'a super::watchdog::Watch);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                self.0.poll_ended();
+            }
+        }
+        let _ended = Ended(watch);
+        poll();
     }
 
     fn poll_main(&self) {
@@ -500,14 +537,9 @@ impl Sim {
                 st.external_wait += step;
                 st.external_wait
             };
-            if waited > Duration::from_secs(10) {
-                self.fail(
-                    FailureKind::External,
-                    format!(
-                        "{} blocking job(s) or foreign task(s) never finished",
-                        alive - known
-                    ),
-                );
+            if waited > self.cfg.watchdog {
+                let message = self.external_message(alive - known);
+                self.fail(FailureKind::External, message);
                 return false;
             }
             return true;

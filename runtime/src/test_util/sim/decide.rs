@@ -85,6 +85,10 @@ const JUMP_STEPS: usize = 16;
 
 impl Hook for Sim {
     fn decide(&self, point: &Point) {
+        if let Some(watch) = &self.watch {
+            let step = self.chooser.borrow().record.len();
+            watch.point(point.kind, point.site, step);
+        }
         if point.kind != PointKind::Switch {
             // A wait-queue or lock operation takes a lock: a full barrier.
             self.weak_barrier();
@@ -158,7 +162,7 @@ impl Hook for Sim {
                 slots: &slots,
                 faults: faults.len(),
             };
-            let choice = self.chooser.borrow_mut().choose(ask, n);
+            let choice = self.choose(ask, n);
             if n > 1 {
                 let mut st = self.st.borrow_mut();
                 let counts = st.points.entry((point.kind, point.site)).or_default();

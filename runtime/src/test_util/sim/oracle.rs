@@ -63,7 +63,7 @@ impl Sim {
                 None => {
                     if !self.st.borrow().main_done {
                         self.st.borrow_mut().running.push(0);
-                        hook::probe(|| self.poll_main());
+                        hook::probe(|| self.watched(slot, || self.poll_main()));
                         self.st.borrow_mut().running.pop();
                         if self.st.borrow().main_done {
                             finished.get_or_insert(slot);
@@ -75,7 +75,7 @@ impl Sim {
                     // complete) is not asleep.
                     if task.header().state.transition_to_scheduled() {
                         self.st.borrow_mut().running.push(slot);
-                        hook::probe(|| self.poll_task(slot, task.clone()));
+                        hook::probe(|| self.watched(slot, || self.poll_task(slot, task.clone())));
                         self.st.borrow_mut().running.pop();
                         if task.header().state.load().is_complete() {
                             finished.get_or_insert(slot);
@@ -175,6 +175,43 @@ impl Sim {
                  a wake from a `std::thread` the test started cannot end this sleep)\n{dump}"
             ),
         );
+    }
+
+    /// Outside work (`count` tasks the check did not spawn on its thread:
+    /// blocking jobs, spawns from other threads) never finished: names
+    /// each by id, name and spawn site (the message named none: an
+    /// independent probe), then the check's own live tasks and what they
+    /// sleep on.
+    pub(super) fn external_message(&self, count: usize) -> String {
+        let mut m = format!(
+            "external: {count} task(s) from outside the check (blocking jobs, or tasks \
+             spawned from other threads) did not finish within {:?} of real time \
+             (`Check::watchdog`), and nothing in the check can run:",
+            self.cfg.watchdog
+        );
+        let known: BTreeSet<u64> = self.st.borrow().by_id.keys().copied().collect();
+        let mut outside: Vec<TaskRef> = self
+            .shared
+            .common
+            .owned
+            .snapshot()
+            .into_iter()
+            .filter(|t| !known.contains(&t.header().id.0))
+            .filter(|t| !t.header().state.load().is_complete())
+            .collect();
+        outside.sort_by_key(|t| t.header().id.0);
+        for task in &outside {
+            let header = task.header();
+            let _ = write!(m, "\n  task id {}", header.id.0);
+            if let Some(name) = header.name() {
+                let _ = write!(m, " `{name}`");
+            }
+            let _ = write!(m, " spawned at {}", header.site);
+        }
+        // What the check's tasks sleep on (who waits for that work).
+        let _ = self.probe_all();
+        let _ = write!(m, "\n{}", self.dump());
+        m
     }
 
     /// What each sleeping task waits for: the first lock (a queue with a
