@@ -36,9 +36,15 @@
 //! is as short for a thousand messages as for one (`rx_taken +=` the
 //! batch's length). The receives after it pop the batch without the
 //! lock. Before its first take the batch gets the ring's starting room
-//! (outside the lock), so neither ring grows under the lock later; the
-//! cost is memory: both rings keep the room of the largest backlog (a
-//! bounded(1024) channel of `u64` holds 16 KiB instead of 8). A
+//! (outside the lock), and the ring coming back in a trade grows to hold
+//! the backlog just taken, so under a steady load neither ring grows
+//! under the lock later; the cost is memory: both rings keep the room of
+//! the recent backlog (a bounded(1024) channel of `u64` holds 16 KiB
+//! instead of 8). Once the backlog falls well below the room (a burst
+//! is over: `peak_take`, which decays), the receiver gives the surplus
+//! back from its empty batch before the next take, outside the lock, so
+//! an unbounded channel that once held a million messages does not keep
+//! two rings of a million slots. A
 //! batched message keeps its slot until it is handed out, so capacity,
 //! `len` (the receiver adds its batch) and the senders' view are those of
 //! an unbatched channel. Handing one out (`hand_out`) frees its slot
@@ -171,7 +177,16 @@ pub(super) struct Chan<T> {
     prealloc: usize,
     /// Live weak senders (`weak_count`; last, off the hot fields' lines).
     weak: AtomicUsize,
+    /// The recent largest batch the receiver took, decaying by 1/16 per
+    /// take (only the receiver writes it): how much room the rings keep
+    /// (see "The receiver's batch").
+    peak_take: AtomicUsize,
 }
+
+/// A ring's room is given back once it exceeds this many slots and
+/// [`SHRINK_FACTOR`] times the recent backlog (and the starting room).
+const SHRINK_MIN: usize = 1024;
+const SHRINK_FACTOR: usize = 4;
 
 struct State<T> {
     buf: VecDeque<T>,
@@ -266,12 +281,19 @@ impl<T> Chan<T> {
             delivered: AtomicUsize::new(0),
             cap,
             prealloc,
+            peak_take: AtomicUsize::new(0),
             weak: AtomicUsize::new(0),
         })
     }
 
     fn lock(&self) -> RcuWaitGuard<'_, State<T>, SpinKind> {
         self.state.lock()
+    }
+
+    /// The ring's room (tests of the memory given back).
+    #[cfg(test)]
+    pub(super) fn ring_room(&self) -> usize {
+        self.lock().buf.capacity()
     }
 
     fn is_bounded(&self) -> bool {
@@ -792,9 +814,21 @@ impl<T> Chan<T> {
     /// Gives the batch the ring's starting room before its first take
     /// (outside the lock), so the ring it hands over in trade needs no
     /// growing under the lock.
+    /// Gives back the surplus room of a ring much larger than the recent
+    /// backlog (after a burst), outside the lock too.
     fn reserve_batch(&self, local: &mut VecDeque<T>) {
-        if local.capacity() < self.prealloc {
+        let room = local.capacity();
+        if room < self.prealloc {
             local.reserve_exact(self.prealloc);
+        } else if room > SHRINK_MIN {
+            let keep = self
+                .peak_take
+                .load(Ordering::Relaxed)
+                .max(self.prealloc)
+                .max(1);
+            if room > keep.saturating_mul(SHRINK_FACTOR) {
+                local.shrink_to(keep.saturating_mul(2).max(self.prealloc));
+            }
         }
     }
 
@@ -817,12 +851,17 @@ impl<T> Chan<T> {
             });
         }
         std::mem::swap(&mut state.buf, local);
-        if state.buf.capacity() < local.capacity() {
+        let taken = local.len();
+        if state.buf.capacity() < taken {
             // The ring grew since the last trade: the one coming back grows
-            // to match, once, so that neither grows again (after warm-up
-            // nothing allocates here).
-            state.buf.reserve(local.capacity());
+            // to hold that backlog, once, so that under a steady load
+            // neither grows again (after warm-up nothing allocates here).
+            state.buf.reserve(taken);
         }
+        // The receiver is the only writer: a load and a store.
+        let peak = self.peak_take.load(Ordering::Relaxed);
+        self.peak_take
+            .store(taken.max(peak - peak / 16), Ordering::Relaxed);
         let value = local.pop_front().expect("the ring was not empty");
         state.rx_taken = state.rx_taken.wrapping_add(local.len());
         Ok(value)

@@ -159,6 +159,12 @@ impl<T> Rx<T> {
     }
 
     /// Messages waiting: the ring's and the batch's.
+    /// The room the ring and the batch keep (tests).
+    #[cfg(test)]
+    pub(super) fn room(&mut self) -> usize {
+        self.chan.ring_room() + batch(&mut self.local).capacity()
+    }
+
     pub(super) fn len(&self) -> usize {
         let batched = self
             .local

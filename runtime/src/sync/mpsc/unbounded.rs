@@ -424,3 +424,51 @@ impl<T> fmt::Debug for UnboundedReceiver<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// After a burst, the rings give their room back once the backlog has
+    /// stayed small for a while (they kept two rings of the burst's size
+    /// for good), and a steady load allocates nothing after warm-up.
+    #[test]
+    fn the_rings_give_back_a_bursts_room() {
+        let (tx, mut rx) = super::unbounded_channel::<u64>();
+        for i in 0..1_000_000 {
+            tx.send(i).unwrap();
+        }
+        for i in 0..1_000_000 {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        let after_burst = rx.rx.room();
+        assert!(after_burst >= 1_000_000, "{after_burst}");
+        // Small exchanges: the peak decays by 1/16 per take (a few hundred
+        // takes from a million to a handful).
+        for i in 0..2_000u64 {
+            tx.send(i).unwrap();
+            tx.send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        let settled = rx.rx.room();
+        assert!(
+            settled < 10_000,
+            "the rings keep {settled} slots after the burst ({after_burst} at its end)"
+        );
+        // A steady backlog of 500: the room settles and stays.
+        let mut rooms = Vec::new();
+        for round in 0..200u64 {
+            for i in 0..500 {
+                tx.send(round * 500 + i).unwrap();
+            }
+            for i in 0..500 {
+                assert_eq!(rx.try_recv(), Ok(round * 500 + i));
+            }
+            rooms.push(rx.rx.room());
+        }
+        let late = &rooms[100..];
+        assert!(
+            late.iter().all(|&room| room == late[0]),
+            "the room changes under a steady load (reallocations): {late:?}"
+        );
+    }
+}
