@@ -2,13 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
-use waitq::{PollWaiter, WaitQueue};
 
 use super::error::JoinError;
 use super::raw::{JoinRef, TaskRef};
@@ -30,33 +27,21 @@ use super::Id;
 /// ```
 pub struct JoinHandle<T> {
     cell: JoinRef<T>,
-    /// Made the first time the handle has to sleep, and boxed, so the
-    /// handle itself stays four words (32 bytes on 64-bit targets: the
-    /// task pointer is two, with its vtable): handles are moved around
-    /// (collected, captured by futures) far more often than they sleep.
-    waiter: Option<Box<PollWaiter<JoinQueue<T>>>>,
     /// The output was taken: the task is complete and owes us nothing, so
     /// dropping the handle has no join interest to give up (one atomic
     /// operation less per joined task).
     taken: bool,
-}
-
-/// Lets the join waiter own a reference to the task's join queue.
-struct JoinQueue<T>(JoinRef<T>);
-
-impl<T> Deref for JoinQueue<T> {
-    type Target = WaitQueue;
-    fn deref(&self) -> &WaitQueue {
-        self.0.header().join_queue()
-    }
+    /// Our waker is stored in the task's join wait (a poll returned
+    /// `Pending`): dropping the handle takes it back.
+    waiting: bool,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(cell: JoinRef<T>) -> Self {
         JoinHandle {
             cell,
-            waiter: None,
             taken: false,
+            waiting: false,
         }
     }
 
@@ -133,9 +118,6 @@ impl<T> JoinHandle<T> {
             this.taken = true;
             return Poll::Ready(output);
         }
-        let waiter = this
-            .waiter
-            .get_or_insert_with(|| Box::new(PollWaiter::new(JoinQueue(cell.clone())).at(site)));
         let header = cell.header();
         if header.state.set_join_waiting().is_complete() {
             return match cell.take_output() {
@@ -148,7 +130,11 @@ impl<T> JoinHandle<T> {
         }
         // The wait spends its own unit: give back the one spent above.
         waitq::coop::refund();
-        match waiter.poll_wait_event(cx, || header.state.load().is_complete()) {
+        let poll = header
+            .join_queue()
+            .poll_wait_event_at(cx, site, || header.state.load().is_complete());
+        this.waiting = poll.is_pending();
+        match poll {
             Poll::Pending => Poll::Pending,
             Poll::Ready(_) => match cell.take_output() {
                 Some(output) => {
@@ -172,6 +158,10 @@ impl<T> Drop for JoinHandle<T> {
             return;
         }
         let header = self.cell.header();
+        if self.waiting {
+            // Our waker must not stay stored (and listed as a sleep).
+            header.join_queue().finish_wait();
+        }
         let before = header.state.drop_join_interest();
         if before.is_complete() {
             // The task stored its output before it saw us go: drop it here.
@@ -250,10 +240,12 @@ impl fmt::Debug for AbortHandle {
 
 #[cfg(test)]
 mod tests {
-    /// The size the field docs promise: four words.
+    /// Three words: the task pointer (two, with its vtable) and the two
+    /// flags. (It was four, with a boxed wait entry made the first time
+    /// the handle slept: now it sleeps on the task's one-waiter wait.)
     #[test]
-    fn a_join_handle_is_four_words() {
+    fn a_join_handle_is_three_words() {
         let word = std::mem::size_of::<usize>();
-        assert_eq!(std::mem::size_of::<super::JoinHandle<u64>>(), 4 * word);
+        assert_eq!(std::mem::size_of::<super::JoinHandle<u64>>(), 3 * word);
     }
 }

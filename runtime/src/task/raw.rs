@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use futures_task::{waker_ref, ArcWake};
 use once_cell::race::OnceBox;
 
-use waitq::{TaskSignals, WaitQueue};
+use waitq::{RcuWait, TaskSignals};
 
 use super::error::JoinError;
 use super::state::{AfterPoll, State};
@@ -60,8 +60,11 @@ pub(crate) struct Header {
 /// The parts of a [`Header`] most tasks never use.
 #[derive(Debug)]
 struct Rare {
-    /// Join handles sleep here until the task completes.
-    join_queue: WaitQueue,
+    /// The join handle sleeps here until the task completes: one waiter
+    /// (the handle is not `Clone`), so the kernel's one-waiter `rcuwait`
+    /// (56 bytes; a `WaitQueue` is 256, which made a task whose handle
+    /// slept cost about 426 bytes against tokio's 138).
+    join_queue: RcuWait,
     /// Interrupt and kill, read by `_interruptible` and `_killable` waits.
     signals: TaskSignals,
     /// The name given at spawn (`task::Builder::name`), for task dumps: a
@@ -234,7 +237,7 @@ where
             self.header.scheduler.common().wake_guarded(
                 || format!("the waker of a `JoinHandle` of task {id}"),
                 || {
-                    queue.wake_up_all();
+                    queue.wake_up();
                 },
             );
         }
@@ -450,7 +453,7 @@ where
 impl Rare {
     fn new(name: Option<Arc<str>>) -> Self {
         Rare {
-            join_queue: WaitQueue::named("join"),
+            join_queue: RcuWait::named("join"),
             signals: TaskSignals::new(),
             name,
         }
@@ -459,7 +462,7 @@ impl Rare {
 
 impl Header {
     /// The queue join handles sleep on, made on first use.
-    pub(crate) fn join_queue(&self) -> &WaitQueue {
+    pub(crate) fn join_queue(&self) -> &RcuWait {
         &self.rare().join_queue
     }
 
@@ -496,5 +499,15 @@ mod tests {
         let arc_counts = 2 * std::mem::size_of::<usize>();
         let task = std::mem::size_of::<super::Task<std::future::Ready<u64>>>();
         assert!(arc_counts + task <= 88, "task is {task} bytes");
+    }
+
+    /// What a task whose join handle slept adds: its `Rare` (join wait,
+    /// signals, name), within a 128-byte allocation. With a `WaitQueue`
+    /// for the join (256 bytes) and the handle's boxed wait entry, such a
+    /// task took about 426 bytes in all (tokio's: 138).
+    #[test]
+    fn the_rare_parts_fit_a_small_allocation() {
+        let rare = std::mem::size_of::<super::Rare>();
+        assert!(rare <= 120, "Rare is {rare} bytes");
     }
 }

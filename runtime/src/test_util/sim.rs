@@ -324,7 +324,7 @@ impl Sim {
         info.name.site = Some(site);
         info.name.type_name = name;
         drop(st);
-        let join = QueueId::of(task.header().join_queue());
+        let join = QueueId::of_rcuwait(task.header().join_queue());
         self.st.borrow_mut().join_queues.insert(join);
         self.name_queue(join, format!("join queue of task {slot}"));
     }
