@@ -343,11 +343,14 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let mut yield_check = crate::park::YieldCheck::new();
     loop {
         super::check_fatal_panic(&shared.common);
+        // The `block_on` future woke itself in its poll (it yielded).
+        let mut main_yielded = false;
         if main.woken.swap(false, AcqRel) {
             let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
             if let Poll::Ready(out) = poll {
                 return out;
             }
+            main_yielded = main.woken.load(std::sync::atomic::Ordering::Relaxed);
         }
         slot.turn();
         let mut ran = 0;
@@ -398,6 +401,10 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             if since_drivers >= interval {
                 since_drivers = 0;
                 yield_check.checked(crate::park::poll_drivers(&shared.common));
+            } else if main_yielded && yield_check.before_yields(&shared.common) {
+                // A `block_on` future that yields in a loop of long polls
+                // gets the tasks' check too (I/O waited 61 of its polls).
+                since_drivers = 0;
             } else if let Some(time) = &shared.common.time {
                 time.process();
             }

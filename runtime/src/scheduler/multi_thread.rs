@@ -549,9 +549,11 @@ fn run_worker(shared: &Shared) {
                     // worker, which wakes nobody for them until the
                     // interval ends; due timers and ready I/O go first.
                     if yield_check.before_yields(&shared.common) {
-                        since_events = 0;
-                        // A new turn for the stuck-worker detector: the
-                        // interval no longer ends this loop of yields.
+                        // `since_events` runs on: the end of the interval
+                        // is where the yields join the stealable queue and
+                        // an idle worker is woken for them (resetting it
+                        // here kept CPU-bound yielders on one worker while
+                        // the others slept). A new turn dates the polls.
                         slot.turn();
                     }
                     with_worker(|core| core.requeue_deferred(&shared.remotes[core.index].deferred));
