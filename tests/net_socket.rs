@@ -504,7 +504,9 @@ rt_test! {
                 peer
             });
             let mut buf = [0; 4];
-            let n = waitrt::time::timeout(WATCHDOG, fd.read_with(|s| (&*s).read(&mut buf)))
+            // The output type can be named, as before the methods took
+            // their caller's site (a review found `::<usize>` broken).
+            let n = waitrt::time::timeout(WATCHDOG, fd.read_with::<usize>(|s| (&*s).read(&mut buf)))
                 .await
                 .expect("read_with never woke")
                 .unwrap();
@@ -524,7 +526,7 @@ rt_test! {
             let fd = Arc::new(fd);
             let writer = {
                 let fd = fd.clone();
-                waitrt::spawn(async move { fd.write_with(|s| (&*s).write(b"tail")).await })
+                waitrt::spawn(async move { fd.write_with::<usize>(|s| (&*s).write(b"tail")).await })
             };
             waitrt::time::sleep(Duration::from_millis(20)).await;
             assert!(!writer.is_finished(), "write_with did not wait for room");

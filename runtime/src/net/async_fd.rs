@@ -273,17 +273,13 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// Cancel safe if `f` is: the future is dropped only between calls of
     /// `f`, after a `WouldBlock`.
     #[track_caller]
-    pub fn read_with<'a, R, F>(
+    pub fn read_with<'a, R: 'a>(
         &'a self,
-        f: F,
-    ) -> impl Future<Output = io::Result<R>> + use<'a, T, R, F>
-    where
-        F: FnMut(&T) -> io::Result<R>,
-    {
+        f: impl FnMut(&T) -> io::Result<R> + 'a,
+    ) -> impl Future<Output = io::Result<R>> + 'a {
         // The wait is listed at our caller's site.
         self.io_with(Location::caller(), Direction::Read, f)
     }
-
     /// Runs `f` (a non-blocking write) whenever the descriptor is
     /// writable, until it gives anything but `WouldBlock`.
     ///
@@ -295,17 +291,13 @@ impl<T: AsRawFd> AsyncFd<T> {
     ///
     /// As [`read_with`](Self::read_with).
     #[track_caller]
-    pub fn write_with<'a, R, F>(
+    pub fn write_with<'a, R: 'a>(
         &'a self,
-        f: F,
-    ) -> impl Future<Output = io::Result<R>> + use<'a, T, R, F>
-    where
-        F: FnMut(&T) -> io::Result<R>,
-    {
+        f: impl FnMut(&T) -> io::Result<R> + 'a,
+    ) -> impl Future<Output = io::Result<R>> + 'a {
         // The wait is listed at our caller's site.
         self.io_with(Location::caller(), Direction::Write, f)
     }
-
     async fn io_with<R>(
         &self,
         site: &'static Location<'static>,
