@@ -542,7 +542,13 @@ impl Check {
     /// The real-time watchdog's limit (default 10 s; `Duration::MAX`
     /// turns it off): how long one poll may run, and how long a run waits
     /// for work outside the check (blocking jobs, tasks spawned from other
-    /// threads) when nothing else can run.
+    /// threads) when nothing else can run (10 s with the watchdog off).
+    /// Time the process spends stopped (a debugger's breakpoint, `^Z`) is
+    /// not counted.
+    ///
+    /// # Panics
+    ///
+    /// On a zero limit.
     ///
     /// A check runs every task on the test's thread, so a poll that
     /// blocks that thread stops the whole check: a `std::sync::Mutex`
@@ -573,6 +579,10 @@ impl Check {
     /// waitrt::test_util::Check::new().watchdog(Duration::MAX).run(|| async {}); // off
     /// ```
     pub fn watchdog(mut self, limit: Duration) -> Self {
+        assert!(
+            !limit.is_zero(),
+            "Check::watchdog(0) would end any poll at once: give a limit, or Duration::MAX for none"
+        );
         self.watchdog = limit;
         self
     }

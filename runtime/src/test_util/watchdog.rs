@@ -209,6 +209,7 @@ fn watch_loop(watch: &Watch) {
     let period = (watch.limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut beat = watch.lock();
     let mut seen = (beat.count, Instant::now());
+    let mut last_wake = Instant::now();
     loop {
         if beat.stop {
             return;
@@ -220,8 +221,15 @@ fn watch_loop(watch: &Watch) {
         if beat.stop {
             return;
         }
-        if beat.count != seen.0 || beat.polls.is_empty() {
-            seen = (beat.count, Instant::now());
+        // A wake-up far later than asked means this process (or this
+        // thread) was stopped: a debugger, `^Z`, a suspended VM. That
+        // time is nobody's poll: the count starts again (an independent
+        // review: a SIGSTOP of 3 s ended a check whose poll needed 1.2 s).
+        let now = Instant::now();
+        let paused = now.saturating_duration_since(last_wake) > period * 2;
+        last_wake = now;
+        if beat.count != seen.0 || beat.polls.is_empty() || paused {
+            seen = (beat.count, now);
             continue;
         }
         let stuck = seen.1.elapsed();
