@@ -16,6 +16,8 @@
 //!   hook may poll other tasks re-entrantly there, emulating preemption.
 //! - **Ownership** ([`Hook::held`]): a lock built on a queue says which
 //!   task holds it ([`held`]), so a toolkit can name the cycle of a deadlock.
+//!   A lock that many may hold at once (a reader-writer lock's readers)
+//!   adds and removes each of them ([`held_shared`], [`Hook::held_shared`]).
 //! - **Wakes** ([`Hook::woke`]): every `wake_up*`, `close` and exclusive
 //!   hand-off, with the caller's source location and how many it woke
 //!   (a wake on an empty queue too: that is the one a lost wake-up misses).
@@ -302,6 +304,22 @@ pub struct Held {
     pub task: Option<u64>,
 }
 
+/// One shared holder of a lock built on a queue came or went (see
+/// [`Hook::held_shared`]): a reader of a reader-writer lock.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct HeldShared {
+    /// The lock's queue.
+    pub queue: QueueId,
+    /// The queue's name ([`WaitQueue::named`]), if it has one.
+    pub queue_name: Option<&'static str>,
+    /// The holder's task id (the executor's); [`NOT_A_TASK`] when the
+    /// holder is no task.
+    pub task: u64,
+    /// `true`: `task` took a shared hold; `false`: it gave one back.
+    pub acquired: bool,
+}
+
 /// The holder id [`held`] reports for a holder that is not a task: a
 /// runtime's root future (the test toolkit's test body) or a plain
 /// thread. No executor gives a task this id.
@@ -412,6 +430,15 @@ pub trait Hook {
 
     /// A lock built on a queue changed hands (see [`held`]).
     fn held(&self, held: &Held) {
+        let _ = held;
+    }
+
+    /// A shared holder of a lock built on a queue came or went (see
+    /// [`held_shared`]). A task may hold a lock shared more than once (a
+    /// reader that reads again): each hold comes and goes by itself, so a
+    /// hook counts them. The exclusive holder ([`held`]) is separate: a
+    /// writer that downgrades is reported released, then added shared.
+    fn held_shared(&self, held: &HeldShared) {
         let _ = held;
     }
 
@@ -757,6 +784,41 @@ fn held_slow(queue: QueueId, queue_name: Option<&'static str>, task: Option<u64>
             queue,
             queue_name,
             task,
+        });
+    }
+}
+
+/// Tells the hook that `task` took (`acquired`) or gave back one shared
+/// hold on the lock built on `queue` (a reader of a reader-writer lock;
+/// [`NOT_A_TASK`]: a holder that is not a task). Unlike [`held`], each call
+/// adds or removes one holder of a set; the one who gives a hold back names
+/// the task that took it (a guard may move to another task). One `Relaxed`
+/// load when no hook is installed.
+///
+/// # Examples
+///
+/// ```
+/// let queue = waitq::WaitQueue::named("my_rwlock");
+/// waitq::hook::held_shared(&queue, 7, true); // no hook: nothing happens
+/// waitq::hook::held_shared(&queue, 7, false);
+/// ```
+#[inline]
+pub fn held_shared(queue: &(impl Sleepable + ?Sized), task: u64, acquired: bool) {
+    if !is_enabled() {
+        return;
+    }
+    held_shared_slow(queue.queue_id(), queue.queue_name(), task, acquired);
+}
+
+#[cold]
+#[inline(never)]
+fn held_shared_slow(queue: QueueId, queue_name: Option<&'static str>, task: u64, acquired: bool) {
+    if let Some(hook) = current() {
+        hook.held_shared(&HeldShared {
+            queue,
+            queue_name,
+            task,
+            acquired,
         });
     }
 }
