@@ -879,6 +879,128 @@ fn owned_guards_downgrade_and_holder() {
     });
 }
 
+/// The ownership events the test toolkit's hook hears (see
+/// `shared_holds_are_named_for_every_read_guard`).
+#[derive(Default)]
+struct Holds {
+    /// `Hook::held`: the one holder (a writer), `None` when released.
+    exclusive: std::cell::RefCell<Vec<Option<u64>>>,
+    /// `Hook::held_shared`: (task, acquired).
+    shared: std::cell::RefCell<Vec<(u64, bool)>>,
+}
+
+impl waitrt::sync::hook::Hook for Holds {
+    fn decide(&self, _: &waitrt::sync::hook::Point) {}
+    fn held(&self, held: &waitrt::sync::hook::Held) {
+        self.exclusive.borrow_mut().push(held.task);
+    }
+    fn held_shared(&self, held: &waitrt::sync::hook::HeldShared) {
+        self.shared.borrow_mut().push((held.task, held.acquired));
+    }
+}
+
+/// The current task's id as the hook names it.
+fn task_id() -> u64 {
+    let id = waitrt::task::try_id().expect("inside a task");
+    id.to_string().parse().expect("an id is a number")
+}
+
+impl Holds {
+    /// The shared holds now, by task (each taken and not given back).
+    fn readers(&self) -> std::collections::BTreeMap<u64, usize> {
+        let mut readers = std::collections::BTreeMap::new();
+        for &(task, acquired) in self.shared.borrow().iter() {
+            let holds: &mut usize = readers.entry(task).or_default();
+            match acquired {
+                true => *holds += 1,
+                false => *holds = holds.checked_sub(1).expect("given back, never taken"),
+            }
+        }
+        readers.retain(|_, holds| *holds > 0);
+        readers
+    }
+}
+
+// Every way to make a read guard names its task a shared holder while a
+// hook is installed, and the guard takes it back when it drops, wherever
+// it has moved: the plain, mapped (twice), owned, tried, blocking and
+// downgraded guards. Breaks if one of them named no reader (the toolkit
+// then saw no holder: a cycle through a read lock was a plain hang, and
+// a downgraded writer held nothing) or took back another task's hold.
+#[test]
+fn shared_holds_are_named_for_every_read_guard() {
+    use std::collections::BTreeMap;
+    use waitrt::sync::hook::NOT_A_TASK;
+    use waitrt::sync::{MappedRwLockReadGuard, RwLockReadGuard};
+
+    let holds = std::rc::Rc::new(Holds::default());
+    let _installed = waitrt::sync::hook::install(holds.clone());
+    let none = BTreeMap::new();
+    let body = |n| BTreeMap::from([(NOT_A_TASK, n)]);
+
+    // Outside any task: the holder is no task.
+    let lock = RwLock::new((1, 2));
+    let r = lock.try_read().unwrap();
+    let b = lock.blocking_read();
+    assert_eq!(
+        holds.readers(),
+        body(2),
+        "a reader reading twice holds twice"
+    );
+    drop(b);
+    let mapped = RwLockReadGuard::map(r, |v| &v.0);
+    let mapped = MappedRwLockReadGuard::map(mapped, |v| v);
+    assert_eq!(holds.readers(), body(1), "a mapped guard keeps the hold");
+    drop(mapped);
+    assert_eq!(holds.readers(), none);
+    let w = lock.try_write().unwrap();
+    assert_eq!(holds.exclusive.borrow()[..], [Some(NOT_A_TASK)]);
+    let r = w.downgrade();
+    assert_eq!(holds.exclusive.borrow()[..], [Some(NOT_A_TASK), None]);
+    assert_eq!(holds.readers(), body(1), "the downgraded writer reads");
+    drop(r);
+    assert_eq!(holds.readers(), none);
+    assert_eq!(format!("{lock:?}"), "RwLock { data: (1, 2) }");
+    assert_eq!(
+        holds.readers(),
+        none,
+        "Debug's try_read gives back its hold"
+    );
+
+    // Tasks on a current-thread runtime (this thread: the hook is the
+    // thread's). A guard made in a task and dropped by the body takes back
+    // the task's hold.
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let lock = Arc::new(RwLock::new(0));
+        let (id, owned) = {
+            let lock = lock.clone();
+            let reader = waitrt::spawn(async move {
+                let guard = lock.read_owned().await;
+                (task_id(), guard)
+            });
+            reader.await.unwrap()
+        };
+        assert_eq!(holds.readers(), BTreeMap::from([(id, 1)]));
+        let plain = lock.read().await;
+        assert_eq!(holds.readers(), BTreeMap::from([(id, 1), (NOT_A_TASK, 1)]));
+        drop((owned, plain));
+        assert_eq!(holds.readers(), none);
+        let (id, downgraded) = {
+            let lock = lock.clone();
+            let writer = waitrt::spawn(async move {
+                let guard = lock.write_owned().await.downgrade();
+                (task_id(), guard)
+            });
+            writer.await.unwrap()
+        };
+        assert_eq!(holds.readers(), BTreeMap::from([(id, 1)]));
+        assert_eq!(holds.exclusive.borrow().last(), Some(&None));
+        drop(downgraded);
+        assert_eq!(holds.readers(), none);
+    });
+}
+
 // ===== mapped guards =====
 
 // Breaks if a mapped guard gave the lock back early (the counter would see

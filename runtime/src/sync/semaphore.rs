@@ -198,6 +198,16 @@ impl Semaphore {
         }
     }
 
+    /// One shared holder of a lock built on the semaphore (an `RwLock`'s
+    /// reader) came (`acquired`) or went: for the test toolkit's deadlock
+    /// report (`waitq::hook::held_shared`); one relaxed load while no hook
+    /// is installed. The wait registry keeps one holder per queue, so it
+    /// hears only of writers ([`set_holder`](Self::set_holder)).
+    #[inline(always)]
+    pub(crate) fn held_shared(&self, task: u64, acquired: bool) {
+        waitq::hook::held_shared(&self.waiters, task, acquired);
+    }
+
     /// A task took permits through the `Semaphore` API: while the wait
     /// registry is on, it is named as the one that last took the
     /// semaphore (kernel: `sem->last_holder`, which the hung-task detector

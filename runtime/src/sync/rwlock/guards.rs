@@ -25,6 +25,7 @@ use crate::sync::semaphore::Semaphore;
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T> {
     lock: &'a RwLock<T>,
+    reader: Reader,
     _value: PhantomData<&'a T>,
 }
 
@@ -36,6 +37,7 @@ pub struct RwLockReadGuard<'a, T> {
 pub struct MappedRwLockReadGuard<'a, U: ?Sized> {
     value: NonNull<U>,
     sem: &'a Semaphore,
+    reader: Reader,
     _value: PhantomData<&'a U>,
 }
 
@@ -75,6 +77,7 @@ unsafe impl<U: ?Sized + Sync> Sync for MappedRwLockWriteGuard<'_, U> {}
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct OwnedRwLockReadGuard<T> {
     lock: Arc<RwLock<T>>,
+    reader: Reader,
 }
 
 /// Holds an `Arc<RwLock>` for writing.
@@ -83,6 +86,45 @@ pub struct OwnedRwLockWriteGuard<T> {
     lock: Arc<RwLock<T>>,
     /// Cleared by `downgrade`, which gives the permits back itself.
     holds: bool,
+}
+
+/// The task a read guard named to the test toolkit's hook as a holder
+/// when it was made (`waitq::hook::held_shared`), named again when the
+/// guard drops, wherever the guard has moved by then (a reader's hold is
+/// the reader's; the lock's semaphore cannot say whose a permit is). 0:
+/// no hook was installed, nothing to take back. Production code installs
+/// none: a relaxed load and a branch when a guard is made, a branch on
+/// this field when it drops.
+#[derive(Debug, Clone, Copy)]
+struct Reader(u64);
+
+impl Reader {
+    /// Names the current task (or [`NOT_A_TASK`](waitq::hook::NOT_A_TASK))
+    /// a holder of `sem` while a hook is installed.
+    #[inline]
+    fn new(sem: &Semaphore) -> Reader {
+        if !waitq::hook::is_enabled() {
+            return Reader(0);
+        }
+        Reader::named(sem)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn named(sem: &Semaphore) -> Reader {
+        let task = crate::task::try_id().map_or(waitq::hook::NOT_A_TASK, |id| id.0);
+        sem.held_shared(task, true);
+        Reader(task)
+    }
+
+    /// Takes the hold [`new`](Self::new) named back (before the permit
+    /// goes, as a writer's record is cleared before its permits).
+    #[inline]
+    fn release(self, sem: &Semaphore) {
+        if self.0 != 0 {
+            sem.held_shared(self.0, false);
+        }
+    }
 }
 
 /// Gives back a writer's permits when dropped.
@@ -98,6 +140,7 @@ impl<'a, T> RwLockReadGuard<'a, T> {
     pub(super) fn new(lock: &'a RwLock<T>) -> Self {
         RwLockReadGuard {
             lock,
+            reader: Reader::new(&lock.sem),
             _value: PhantomData,
         }
     }
@@ -124,10 +167,12 @@ impl<'a, T> RwLockReadGuard<'a, T> {
         // guard, which gives it back only when it drops. (`f` runs while
         // `this` lives: if it panics, `this` gives the permit back.)
         let value = NonNull::from(f(unsafe { &*lock.data.get() }));
+        let reader = this.reader;
         std::mem::forget(this); // the mapped guard gives the permit back
         MappedRwLockReadGuard {
             value,
             sem: &lock.sem,
+            reader,
             _value: PhantomData,
         }
     }
@@ -145,6 +190,7 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
+        self.reader.release(&self.lock.sem);
         self.lock.sem.release(1);
     }
 }
@@ -172,11 +218,12 @@ impl<'a, U: ?Sized> MappedRwLockReadGuard<'a, U> {
     /// ```
     pub fn map<V: ?Sized>(this: Self, f: impl FnOnce(&U) -> &V) -> MappedRwLockReadGuard<'a, V> {
         let value = NonNull::from(f(&*this));
-        let sem = this.sem;
+        let (sem, reader) = (this.sem, this.reader);
         std::mem::forget(this); // the new guard gives the permit back
         MappedRwLockReadGuard {
             value,
             sem,
+            reader,
             _value: PhantomData,
         }
     }
@@ -194,6 +241,7 @@ impl<U: ?Sized> Deref for MappedRwLockReadGuard<'_, U> {
 
 impl<U: ?Sized> Drop for MappedRwLockReadGuard<'_, U> {
     fn drop(&mut self) {
+        self.reader.release(self.sem);
         self.sem.release(1);
     }
 }
@@ -235,8 +283,15 @@ impl<'a, T> RwLockWriteGuard<'a, T> {
     pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
         let lock = self.lock;
         std::mem::forget(self); // keeps one permit: the read guard's
+                                // Named a reader before the writer's record goes: the task holds
+                                // the lock throughout.
+        let reader = Reader::new(&lock.sem);
         lock.release_write(1);
-        RwLockReadGuard::new(lock)
+        RwLockReadGuard {
+            lock,
+            reader,
+            _value: PhantomData,
+        }
     }
 
     /// Narrows the guard to a part of the value; the lock stays
@@ -380,7 +435,8 @@ impl<T> RwLock<T> {
 
 impl<T> OwnedRwLockReadGuard<T> {
     pub(super) fn new(lock: Arc<RwLock<T>>) -> Self {
-        OwnedRwLockReadGuard { lock }
+        let reader = Reader::new(&lock.sem);
+        OwnedRwLockReadGuard { lock, reader }
     }
 
     /// The lock this guard holds.
@@ -411,6 +467,7 @@ impl<T> Deref for OwnedRwLockReadGuard<T> {
 
 impl<T> Drop for OwnedRwLockReadGuard<T> {
     fn drop(&mut self) {
+        self.reader.release(&self.lock.sem);
         self.lock.sem.release(1);
     }
 }
@@ -447,8 +504,10 @@ impl<T> OwnedRwLockWriteGuard<T> {
         let lock = self.lock.clone();
         self.holds = false;
         drop(self);
+        // Named a reader before the writer's record goes (as `downgrade`).
+        let reader = Reader::new(&lock.sem);
         lock.release_write(1); // keeps one permit: the read guard's
-        OwnedRwLockReadGuard::new(lock)
+        OwnedRwLockReadGuard { lock, reader }
     }
 
     /// The lock this guard holds.
