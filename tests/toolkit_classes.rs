@@ -274,6 +274,219 @@ fn class2_a_cycle_through_the_test_body_is_a_deadlock_naming_it() {
     assert!(report.contains("held by the test body"), "{report}");
 }
 
+/// Two tasks, two `RwLock`s: each read-locks one (or, with `b_writes`,
+/// the second write-locks its first) and then waits to write-lock the
+/// other. Each waits for a lock the other holds; only a writer was
+/// recorded as a holder, so a cycle through a read lock showed as a
+/// plain hang.
+async fn read_write_cycle(b_writes: bool) {
+    let l1 = Arc::new(RwLock::new(0u32));
+    let l2 = Arc::new(RwLock::new(0u32));
+    let a = {
+        let (l1, l2) = (l1.clone(), l2.clone());
+        waitrt::spawn(async move {
+            let _r = l1.read().await;
+            *l2.write().await += 1;
+        })
+    };
+    let b = waitrt::spawn(async move {
+        if b_writes {
+            let _w = l2.write().await;
+            *l1.write().await += 1;
+        } else {
+            let _r = l2.read().await;
+            *l1.write().await += 1;
+        }
+    });
+    a.await.unwrap();
+    b.await.unwrap();
+}
+
+/// The queue ids (`queue@0x..`) of the lines of `report` that start with
+/// `prefix` (after indentation), in order.
+fn queues_after<'r>(report: &'r str, prefix: &str) -> Vec<&'r str> {
+    report
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(prefix))
+        .filter_map(|rest| rest.split("(queue@").nth(1))
+        .filter_map(|rest| rest.split(')').next())
+        .collect()
+}
+
+#[test]
+fn class2_a_cycle_through_read_locks_is_a_deadlock_naming_the_readers() {
+    for b_writes in [false, true] {
+        let what = format!("read/write cycle (second task writes: {b_writes})");
+        let failure = find(&what, FailureKind::Deadlock, || read_write_cycle(b_writes));
+        let report = failure.report();
+        assert!(
+            report.contains("deadlock: 2 tasks wait in a cycle"),
+            "{report}"
+        );
+        // Both tasks, each named as the holder the other waits for.
+        assert!(
+            report.contains("held by task 1") && report.contains("held by task 2"),
+            "{report}"
+        );
+        let cycle = report.split("live tasks:").next().unwrap();
+        assert_eq!(
+            cycle.matches("read_write_cycle").count(),
+            2,
+            "the tasks are named: {report}"
+        );
+        // Both locks: each task waits for one, and holds the other.
+        let waits = queues_after(report, "waits for `sync::RwLock`");
+        let holds = queues_after(report, "holds `sync::RwLock`");
+        assert_eq!(waits.len(), 2, "{report}");
+        assert_ne!(waits[0], waits[1], "{report}");
+        assert_eq!(holds, [waits[1], waits[0]], "{report}");
+        let reads = if b_writes { 1 } else { 2 };
+        assert_eq!(
+            report.matches(") for reading").count(),
+            reads,
+            "held for reading: {report}"
+        );
+        assert_eq!(
+            report.matches("(reading)").count(),
+            reads,
+            "held by a reader: {report}"
+        );
+    }
+}
+
+/// `RwLockWriteGuard::downgrade` turns the writer into a reader: it still
+/// holds the lock, now for reading (the writer's record was cleared and
+/// nothing took its place: a cycle through a downgraded lock was a hang).
+#[test]
+fn class2_a_downgraded_writer_still_holds_the_lock_as_a_reader() {
+    let failure = find("downgrade cycle", FailureKind::Deadlock, || async {
+        let l1 = Arc::new(RwLock::new(0u32));
+        let l2 = Arc::new(Mutex::new(0u32));
+        let a = {
+            let (l1, l2) = (l1.clone(), l2.clone());
+            waitrt::spawn(async move {
+                let _r = l1.write().await.downgrade();
+                *l2.lock().await += 1;
+            })
+        };
+        let b = waitrt::spawn(async move {
+            let _m = l2.lock().await;
+            *l1.write().await += 1;
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    let report = failure.report();
+    assert!(
+        report.contains("deadlock: 2 tasks wait in a cycle"),
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("holds `sync::RwLock` (queue@").count(),
+        1,
+        "{report}"
+    );
+    assert!(report.contains(") for reading"), "{report}");
+    assert_eq!(report.matches("(reading)").count(), 1, "{report}");
+}
+
+/// Six readers hold a lock and sleep on a gate nobody opens; a writer
+/// waits for the lock. A hang, not a deadlock (no cycle), but the dump
+/// names the readers as the holders the writer waits for: the first
+/// four, and a count of the rest.
+#[test]
+fn class2_a_writer_behind_many_readers_names_them_in_the_hang_report() {
+    const READERS: usize = 6;
+    let failure = Check::new()
+        .seeds(20)
+        .quiet(true)
+        .try_run(|| async {
+            let lock = Arc::new(RwLock::new(0u32));
+            let gate = Arc::new(WaitQueue::new());
+            name_queue(&gate, "gate");
+            let reading = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for _ in 0..READERS {
+                let (lock, gate, reading) = (lock.clone(), gate.clone(), reading.clone());
+                waitrt::spawn(async move {
+                    let _r = lock.read().await;
+                    reading.fetch_add(1, SeqCst);
+                    gate.wake_up_all();
+                    gate.wait_event(|| false).await.unwrap();
+                });
+            }
+            let ready = gate.wait_event(|| reading.load(SeqCst) == READERS);
+            ready.await.unwrap();
+            *lock.write().await += 1;
+        })
+        .expect_err("the readers never leave");
+    let report = failure.report();
+    assert_eq!(failure.kind(), FailureKind::Hang, "{report}");
+    assert!(report.contains("held for reading by 6 tasks:"), "{report}");
+    let listed = report
+        .lines()
+        .skip_while(|l| !l.contains("held for reading by 6 tasks:"))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("task "))
+        .count();
+    assert_eq!(listed, 4, "the first four: {report}");
+    assert!(report.contains("and 2 more readers"), "{report}");
+}
+
+/// Six readers hold a lock; the last of them waits for a mutex the test
+/// body holds while the body waits to write the lock. The cycle goes
+/// through one reader of six: the search follows every reader (it
+/// followed one holder per lock), and the report names that reader and
+/// counts the others.
+#[test]
+fn class2_a_cycle_through_one_of_many_readers_is_a_deadlock() {
+    const READERS: usize = 6;
+    let failure = Check::new()
+        .seeds(20)
+        .quiet(true)
+        .try_run(|| async {
+            let lock = Arc::new(RwLock::new(0u32));
+            let mutex = Arc::new(Mutex::new(0u32));
+            let gate = Arc::new(WaitQueue::new());
+            let reading = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let _m = mutex.lock().await;
+            for i in 0..READERS {
+                let (lock, mutex) = (lock.clone(), mutex.clone());
+                let (gate, reading) = (gate.clone(), reading.clone());
+                waitrt::spawn(async move {
+                    let _r = lock.read().await;
+                    reading.fetch_add(1, SeqCst);
+                    gate.wake_up_all();
+                    if i == READERS - 1 {
+                        *mutex.lock().await += 1;
+                    } else {
+                        gate.wait_event(|| false).await.unwrap();
+                    }
+                });
+            }
+            let ready = gate.wait_event(|| reading.load(SeqCst) == READERS);
+            ready.await.unwrap();
+            *lock.write().await += 1;
+        })
+        .expect_err("a deadlock in every schedule");
+    let report = failure.report();
+    assert_eq!(failure.kind(), FailureKind::Deadlock, "{report}");
+    assert!(
+        report.contains("deadlock: 2 tasks wait in a cycle"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "held by task 6 (reading; 5 other reader(s): task 1, task 2, task 3, task 4 \
+             and 1 more)"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("task 6 (id ") && report.contains("held by the test body"),
+        "{report}"
+    );
+}
+
 // ===== class 3: two reads racing two writes =====
 
 /// A receiver that asks "an item?" and "closed?" with two reads; a sender

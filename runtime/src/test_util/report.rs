@@ -20,9 +20,9 @@ pub enum FailureKind {
     /// from another thread is in flight (plain threads are not seen: a
     /// wake one would send cannot end the sleep).
     Hang,
-    /// A hang where tasks sleep in a cycle on locks (our `Mutex`, `RwLock`
-    /// writer) each held by the next: the report names every task, what it
-    /// holds, what it waits for and where.
+    /// A hang where tasks sleep in a cycle on locks (our `Mutex`, an
+    /// `RwLock`'s writer or readers) each held by the next: the report names
+    /// every task, what it holds, what it waits for and where.
     Deadlock,
     /// A task (or the test body) panicked.
     Panic,

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use waitq::hook::{self, Held, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent};
+use waitq::hook::{
+    self, Held, HeldShared, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent,
+};
 use waitq::TaskState;
 
 use super::report::{
@@ -111,6 +113,9 @@ struct State {
     trace: Vec<String>,
     /// The holder (task id) of each lock built on a queue (`Hook::held`).
     holders: BTreeMap<QueueId, u64>,
+    /// The shared holders of each lock built on a queue (an `RwLock`'s
+    /// readers, `Hook::held_shared`): task id → holds.
+    shared: BTreeMap<QueueId, BTreeMap<u64, usize>>,
     /// Join queues: no decision point after their wakes (runtime internals).
     join_queues: BTreeSet<QueueId>,
     /// The faults injected so far, as the report lists them.

@@ -227,6 +227,33 @@ impl Hook for Sim {
         }
     }
 
+    fn held_shared(&self, held: &HeldShared) {
+        self.weak_barrier(); // a lock changed hands
+        let mut st = self.st.borrow_mut();
+        let readers = st.shared.entry(held.queue).or_default();
+        match held.acquired {
+            true => *readers.entry(held.task).or_default() += 1,
+            false => {
+                if let Some(holds) = readers.get_mut(&held.task) {
+                    *holds -= 1;
+                    if *holds == 0 {
+                        readers.remove(&held.task);
+                    }
+                }
+            }
+        }
+        if readers.is_empty() {
+            st.shared.remove(&held.queue);
+        }
+        drop(st);
+        if let Some(name) = held.queue_name {
+            self.names
+                .borrow_mut()
+                .entry(held.queue)
+                .or_insert_with(|| name.to_string());
+        }
+    }
+
     fn probed(&self, sleeper: &Sleeper) {
         let mut st = self.st.borrow_mut();
         if let Some(slot) = st.probing {

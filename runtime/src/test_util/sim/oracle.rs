@@ -215,41 +215,63 @@ impl Sim {
     }
 
     /// What each sleeping task waits for: the first lock (a queue with a
-    /// holder) it sleeps on, and the slot of that holder.
-    fn waits_for(&self) -> BTreeMap<u32, (Sleeper, u32)> {
+    /// holder) it sleeps on, and the slots of its holders (a writer's one,
+    /// or every reader of an `RwLock`).
+    fn waits_for(&self) -> BTreeMap<u32, (Sleeper, Vec<u32>)> {
         let st = self.st.borrow();
         let mut edges = BTreeMap::new();
         for (slot, s) in &st.probed {
             if !s.linked || edges.contains_key(slot) {
                 continue;
             }
-            let holder = st.holders.get(&s.queue).and_then(|id| st.by_id.get(id));
-            if let Some(&holder) = holder {
-                edges.insert(*slot, (*s, holder));
+            let holders: Vec<u32> = st.holder_slots(s.queue).iter().map(|h| h.0).collect();
+            if !holders.is_empty() {
+                edges.insert(*slot, (*s, holders));
             }
         }
         edges
     }
 
-    /// A cycle of tasks each asleep on a lock the next one holds, if any.
+    /// A cycle of tasks each asleep on a lock the next one holds, if any:
+    /// a depth-first search, since a lock held by readers leads to each of
+    /// them (a loop, not recursion: a chain may be as long as the tasks).
     fn lock_cycle(&self) -> Option<Vec<(u32, Sleeper)>> {
         let edges = self.waits_for();
+        let mut done = BTreeSet::new();
         for &start in edges.keys() {
-            let mut path: Vec<u32> = vec![start];
-            let mut at = start;
-            while let Some(&(_, next)) = edges.get(&at) {
-                if let Some(pos) = path.iter().position(|&p| p == next) {
-                    let cycle = path[pos..].iter().map(|s| (*s, edges[s].0)).collect();
-                    return Some(cycle);
+            if done.contains(&start) {
+                continue;
+            }
+            // The path from `start`, each with the index of its next edge.
+            let mut path: Vec<(u32, usize)> = vec![(start, 0)];
+            while let Some(top) = path.last_mut() {
+                let at = top.0;
+                let next = edges[&at].1.get(top.1).copied();
+                top.1 += 1;
+                let Some(next) = next else {
+                    done.insert(at); // no cycle through it
+                    path.pop();
+                    continue;
+                };
+                if let Some(pos) = path.iter().position(|&(p, _)| p == next) {
+                    let cycle = path[pos..].iter().map(|&(s, _)| (s, edges[&s].0));
+                    return Some(cycle.collect());
                 }
-                if path.len() > edges.len() {
-                    break;
+                if edges.contains_key(&next) && !done.contains(&next) {
+                    path.push((next, 0));
                 }
-                path.push(next);
-                at = next;
             }
         }
         None
+    }
+
+    /// How a deadlock report names `slot` as a holder: `task 3` or `the
+    /// test body`.
+    fn holder_label(slot: u32) -> String {
+        match slot {
+            0 => "the test body".to_string(),
+            _ => format!("task {slot}"),
+        }
     }
 
     /// Names each task of `cycle`, what it holds, what it waits for, where.
@@ -260,21 +282,65 @@ impl Sim {
         );
         for (i, (slot, s)) in cycle.iter().enumerate() {
             let next = cycle[(i + 1) % cycle.len()].0;
-            let held: Vec<String> = {
+            let (held, readers) = {
                 let st = self.st.borrow();
                 let id = match slot {
                     0 => Some(hook::NOT_A_TASK), // the test body
                     _ => st.tasks[*slot as usize].name.id,
                 };
-                st.holders
+                let mut held: Vec<(QueueId, bool)> = st
+                    .holders
                     .iter()
                     .filter(|(_, &h)| Some(h) == id)
-                    .map(|(&q, _)| q)
-                    .collect::<Vec<_>>()
+                    .map(|(&q, _)| (q, false))
+                    .collect();
+                held.extend(
+                    st.shared
+                        .iter()
+                        .filter(|(_, readers)| id.is_some_and(|id| readers.contains_key(&id)))
+                        .map(|(&q, _)| (q, true)),
+                );
+                // Whether `next` holds what this task waits for as a
+                // reader, and the other readers.
+                let holders = st.holder_slots(s.queue);
+                let readers = match holders.contains(&(next, true)) {
+                    true => Some(
+                        holders
+                            .iter()
+                            .filter(|&&(h, shared)| shared && h != next)
+                            .map(|&(h, _)| h)
+                            .collect::<Vec<u32>>(),
+                    ),
+                    false => None,
+                };
+                (held, readers)
+            };
+            let held: Vec<String> = held
+                .into_iter()
+                .map(|(q, shared)| match shared {
+                    true => format!("{} for reading", self.queue(q)),
+                    false => self.queue(q),
+                })
+                .collect();
+            let mut by = Self::holder_label(next);
+            match readers.as_deref() {
+                None => {}
+                Some([]) => by.push_str(" (reading)"),
+                Some(others) => {
+                    let shown = others.iter().take(SHOWN_READERS);
+                    let shown: Vec<String> = shown.map(|&h| Self::holder_label(h)).collect();
+                    let _ = write!(
+                        by,
+                        " (reading; {} other reader(s): {}",
+                        others.len(),
+                        shown.join(", ")
+                    );
+                    if others.len() > SHOWN_READERS {
+                        let _ = write!(by, " and {} more", others.len() - SHOWN_READERS);
+                    }
+                    by.push(')');
+                }
             }
-            .into_iter()
-            .map(|q| self.queue(q))
-            .collect();
             // A lock's own wait site is inside the runtime: the task's name
             // (its spawn site and future type) says where instead.
             let site = match super::super::report::is_runtime_site(s.site) {
@@ -283,7 +349,7 @@ impl Sim {
             };
             let _ = write!(
                 m,
-                "\n  {}\n    holds {}\n    waits for {}{site}, held by {}",
+                "\n  {}\n    holds {}\n    waits for {}{site}, held by {by}",
                 self.describe(*slot),
                 if held.is_empty() {
                     "nothing".into()
@@ -291,10 +357,6 @@ impl Sim {
                     held.join(", ")
                 },
                 self.queue(s.queue),
-                match next {
-                    0 => "the test body".to_string(),
-                    _ => format!("task {next}"),
-                },
             );
         }
         m
@@ -326,8 +388,28 @@ impl Sim {
                     self.names.borrow().get(&s.queue).map(String::as_str),
                 );
                 let _ = write!(out, "\n    sleeps: {}", sleeper_line(s, &queue));
-                if let Some(h) = st.holders.get(&s.queue).and_then(|id| st.by_id.get(id)) {
-                    let _ = write!(out, "\n      held by {}", st.tasks[*h as usize].name);
+                let holders = st.holder_slots(s.queue);
+                let readers: Vec<u32> = holders.iter().filter(|h| h.1).map(|h| h.0).collect();
+                if let Some(&(h, false)) = holders.first() {
+                    let _ = write!(out, "\n      held by {}", st.tasks[h as usize].name);
+                }
+                match readers[..] {
+                    [] => {}
+                    [h] => {
+                        let name = &st.tasks[h as usize].name;
+                        let _ = write!(out, "\n      held for reading by {name}");
+                    }
+                    _ => {
+                        let n = readers.len();
+                        let _ = write!(out, "\n      held for reading by {n} tasks:");
+                        for &h in readers.iter().take(SHOWN_READERS) {
+                            let _ = write!(out, "\n        {}", st.tasks[h as usize].name);
+                        }
+                        if n > SHOWN_READERS {
+                            let more = n - SHOWN_READERS;
+                            let _ = write!(out, "\n        and {more} more readers");
+                        }
+                    }
                 }
                 if let Some(w) = st.wakes.get(&s.queue) {
                     let by = w.by.map_or_else(
@@ -342,5 +424,30 @@ impl Sim {
             }
         }
         out
+    }
+}
+
+/// Readers a report names for one lock at most; it counts the rest (a
+/// dump names a task in a line of its own, and a lock may have hundreds).
+const SHOWN_READERS: usize = 4;
+
+impl State {
+    /// The slots that hold the lock built on `queue`: its one holder (a
+    /// `Mutex`, an `RwLock`'s writer), `false`, then its readers in slot
+    /// order, `true`. Holders outside the check are left out.
+    fn holder_slots(&self, queue: QueueId) -> Vec<(u32, bool)> {
+        let mut slots = Vec::new();
+        if let Some(&h) = self.holders.get(&queue).and_then(|id| self.by_id.get(id)) {
+            slots.push((h, false));
+        }
+        if let Some(readers) = self.shared.get(&queue) {
+            let mut shared: Vec<u32> = readers
+                .keys()
+                .filter_map(|id| self.by_id.get(id).copied())
+                .collect();
+            shared.sort_unstable();
+            slots.extend(shared.into_iter().map(|h| (h, true)));
+        }
+        slots
     }
 }
