@@ -426,9 +426,8 @@ pub(crate) fn poll_drivers(common: &Common) -> Instant {
 pub(crate) const YIELD_CHECK_GAP: Duration = Duration::from_micros(100);
 
 /// A worker's check of the drivers before it runs again the tasks that
-/// yielded: on the multi-thread scheduler once nothing else is ready
-/// (tokio's `park_yield`), on the current-thread one when the first task
-/// that yielded since the last check comes off its queue. A task that yields (or
+/// yielded, once nothing else is ready (tokio's `park_yield`), on both
+/// schedulers. A task that yields (or
 /// spends its budget) in a loop of long polls would otherwise
 /// hold due timers and ready I/O back for `event_interval` of its polls
 /// (an independent probe: a 10 ms sleep fired 378 ms late next to a loop

@@ -148,9 +148,8 @@ where
 
 /// Yields once: the task goes behind the other ready tasks.
 ///
-/// On the current-thread runtime the task joins the back of the queue.
-/// On the multi-thread runtime it stays on its worker and runs again once
-/// that worker has run its other ready tasks, or at the end of the
+/// The task is held back on its worker (either flavour) and runs again
+/// once that worker has run its other ready tasks, or at the end of the
 /// worker's event interval ([`Builder::event_interval`](crate::Builder::event_interval)),
 /// whichever comes first; a yield does not wake an idle worker to take it.
 /// A task that runs out of cooperative budget yields the same way.

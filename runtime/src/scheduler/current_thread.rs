@@ -7,16 +7,17 @@
 //! `event_interval` (61) queued tasks. The local queue is FIFO; every
 //! `global_queue_interval` (31) polls the remote queue (tasks woken from
 //! other threads) is served first, so neither queue can starve the other.
-//! After `event_interval` polls, or when no task is ready, due timers fire
-//! and ready I/O is collected; also before a task that yielded
-//! (`yield_now`, or its cooperative budget ran out) runs again, if that
-//! has not happened for 100 µs (`park::YieldCheck`), so a loop of long
-//! polls that yields delays them by about one pass over the queue, not
-//! by `event_interval` polls (the first yield since the last check is
-//! watched, by its place in the queue). (Tokio holds yields back until nothing else
-//! is ready and then checks; here a yield joins the back of the queue,
-//! which keeps the order the benches were tuned on: holding them back
-//! cost the lock rows about 4 % more instructions.) With nothing to do the thread sleeps in the
+//! A task that yields (`yield_now`, or its cooperative budget ran out) is
+//! held back until nothing else is ready or the turn ends, as tokio's: a
+//! woken task does not wait behind a CPU-bound task that yields (a
+//! ping-pong next to a task yielding between 200 µs polls made 300-500
+//! round trips in 300 ms with yields in queue order, 21,185 on tokio).
+//! Before the held-back yields run again, due timers fire and ready I/O
+//! is collected if that has not happened for 100 µs (`park::YieldCheck`),
+//! so a loop of long polls that yields delays them by one pass, not by
+//! `event_interval` polls. After `event_interval` polls, or when no task
+//! is ready, due timers fire and ready I/O is collected. With nothing to
+//! do the thread sleeps in the
 //! reactor (or on its wait queue without one) until a remote wake, the
 //! `block_on` future's waker, an I/O event, or the next timer deadline.
 //! Guarantee: with a bounded number of tasks, each poll bounded, a woken
@@ -53,6 +54,18 @@ pub(crate) struct Core {
     owner: usize,
     queue: VecDeque<TaskRef>,
     tick: u32,
+    /// Tasks that yielded (`PollOutcome::Yielded`), held back until
+    /// nothing else is ready or the turn ends (see "Run loop and
+    /// fairness" above).
+    deferred: Vec<TaskRef>,
+}
+
+/// What [`Shared::next_task`] found.
+enum Next {
+    Task(TaskRef),
+    /// Nothing is ready but the yields held back.
+    OnlyYields,
+    Empty,
 }
 
 impl Shared {
@@ -66,6 +79,7 @@ impl Shared {
                 owner: weak.as_ptr() as usize,
                 queue: VecDeque::new(),
                 tick: 0,
+                deferred: Vec::new(),
             }))),
             waiters: Mutex::new(Vec::new()),
         })
@@ -108,69 +122,59 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(0, |c| c.queue.len());
+            .map_or(0, |c| c.queue.len() + c.deferred.len());
         local + self.inject.len()
     }
 
-    /// Queues again a task that yielded during its poll, at the back of
-    /// the local queue. Returns how many polls from now it comes off the
-    /// queue (its place in it; 1 if it went elsewhere).
-    fn requeue_yield(&self, task: TaskRef) -> u32 {
+    /// Holds back a task that yielded during its poll (`Core::deferred`).
+    fn defer(&self, task: TaskRef) {
         let me = self.addr();
         let mut task = Some(task);
-        let place = context::with_core(|core| match core {
+        context::with_core(|core| match core {
             AnyCore::CurrentThread(core) if core.owner == me => {
                 if let Some(task) = task.take() {
-                    core.queue.push_back(task); // not `extend`: see `push_local`
+                    core.deferred.push(task);
                 }
-                u32::try_from(core.queue.len()).unwrap_or(u32::MAX)
             }
-            _ => 1,
+            _ => {}
         });
         if let Some(task) = task {
             self.schedule(task);
         }
-        place.unwrap_or(1)
     }
 
-    /// Tasks in this thread's local queue.
-    fn local_len(&self) -> usize {
+    /// Moves the held-back yields to the back of the local queue.
+    fn requeue_deferred(&self) {
         let me = self.addr();
         context::with_core(|core| match core {
-            AnyCore::CurrentThread(core) if core.owner == me => core.queue.len(),
-            _ => 0,
-        })
-        .unwrap_or(0)
-    }
-
-    /// Moves the tasks queued after the first `queued` to the front.
-    fn woken_first(&self, queued: usize) {
-        let me = self.addr();
-        context::with_core(|core| match core {
-            AnyCore::CurrentThread(core) if core.owner == me => {
-                let woken = core.queue.len().saturating_sub(queued);
-                core.queue.rotate_right(woken);
+            AnyCore::CurrentThread(core) if core.owner == me && !core.deferred.is_empty() => {
+                core.queue.extend(core.deferred.drain(..));
             }
             _ => {}
         });
     }
 
-    fn next_task(&self) -> Option<TaskRef> {
+    fn next_task(&self) -> Next {
         let me = self.addr();
         let interval = self.common.config.global_queue_interval;
         context::with_core(|core| {
             let AnyCore::CurrentThread(core) = core else {
-                return None;
+                return Next::Empty;
             };
             debug_assert_eq!(core.owner, me);
             core.tick = core.tick.wrapping_add(1);
-            if core.tick % interval == 0 {
+            let task = if core.tick % interval == 0 {
                 self.pop_inject().or_else(|| core.queue.pop_front())
             } else {
                 core.queue.pop_front().or_else(|| self.pop_inject())
+            };
+            match task {
+                Some(task) => Next::Task(task),
+                None if core.deferred.is_empty() => Next::Empty,
+                None => Next::OnlyYields,
             }
         })
-        .flatten()
+        .unwrap_or(Next::Empty)
     }
 
     /// The test toolkit drives this scheduler itself: installs the core on
@@ -195,6 +199,7 @@ impl Shared {
         context::with_core(|core| match core {
             AnyCore::CurrentThread(core) if core.owner == me => {
                 out.extend(core.queue.drain(..));
+                out.append(&mut core.deferred);
             }
             _ => {}
         });
@@ -219,6 +224,7 @@ impl Shared {
             .as_mut()
         {
             core.queue.clear();
+            core.deferred.clear();
         }
         super::drain(&self.inject);
         self.parker.close();
@@ -356,42 +362,30 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         let mut ran = 0;
         // Polls of this turn already counted in `since_drivers`.
         let mut counted = 0;
-        // The value of `ran` when the first task that yielded since the
-        // last check comes off the queue (`NO_YIELD`: none queued); the
-        // end of the turn checks the drivers anyway.
-        let mut check_at = NO_YIELD;
         while ran < interval {
-            if ran == check_at {
-                check_at = NO_YIELD;
-                if yield_check.due() {
-                    // What the drivers wake runs before the yields (as
-                    // tokio's, whose yields wait behind everything).
-                    let queued = shared.local_len();
-                    yield_check.check(&shared.common);
-                    shared.woken_first(queued);
-                    since_drivers = 0;
-                    counted = ran;
-                    // The dump dates a poll from its turn: a new one.
-                    slot.turn();
-                }
-            }
             match shared.next_task() {
-                Some(task) => {
+                Next::Task(task) => {
                     let mut outcome = None;
                     if let Some(again) = run_outcome(task, Some(&slot), &mut outcome) {
                         match outcome {
-                            Some(PollOutcome::Yielded) => {
-                                let place = shared.requeue_yield(again);
-                                if check_at == NO_YIELD {
-                                    check_at = ran.saturating_add(place);
-                                }
-                            }
+                            Some(PollOutcome::Yielded) => shared.defer(again),
                             _ => shared.schedule(again),
                         }
                     }
                     ran += 1;
                 }
-                None => break,
+                Next::OnlyYields => {
+                    // The yields run again, after due timers and ready
+                    // I/O (what those wake goes first).
+                    if yield_check.before_yields(&shared.common) {
+                        since_drivers = 0;
+                        counted = ran;
+                        // The dump dates a poll from its turn: a new one.
+                        slot.turn();
+                    }
+                    shared.requeue_deferred();
+                }
+                Next::Empty => break,
             }
         }
         since_drivers += ran - counted + 1;
@@ -408,6 +402,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             } else if let Some(time) = &shared.common.time {
                 time.process();
             }
+            // The yields go behind what the turn woke: a stream of wakes
+            // holds them back for one turn at most.
+            shared.requeue_deferred();
             continue;
         }
         since_drivers = 0;
@@ -420,9 +417,6 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         park(shared);
     }
 }
-
-/// `check_at` in `block_on`'s loop while no yielded task is queued.
-const NO_YIELD: u32 = u32::MAX;
 
 /// Takes a waiting `block_on` off the list.
 struct Unregister<'a>(&'a Shared, &'a Arc<MainWaker>);
