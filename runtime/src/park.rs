@@ -427,15 +427,15 @@ pub(crate) const YIELD_CHECK_GAP: Duration = Duration::from_micros(100);
 
 /// A worker's check of the drivers before it runs again the tasks that
 /// yielded, once nothing else is ready (tokio's `park_yield`), on both
-/// schedulers. A task that yields (or
-/// spends its budget) in a loop of long polls would otherwise
-/// hold due timers and ready I/O back for `event_interval` of its polls
-/// (an independent probe: a 10 ms sleep fired 378 ms late next to a loop
-/// of 6.4 ms polls). Tokio checks before every such run, a zero-timeout
-/// `epoll_wait` each time; this one reads the clock and checks only once
-/// [`YIELD_CHECK_GAP`] has passed since the worker's last check, so a
-/// loop of short yields pays about 25 ns per yield, not a system call,
-/// and timers and I/O wait at most one poll plus the gap.
+/// schedulers. A task that yields (or spends its budget) in a loop of
+/// long polls would otherwise hold due timers and ready I/O back for
+/// `event_interval` of its polls (an independent probe: a 10 ms sleep
+/// fired 378 ms late next to a loop of 6.4 ms polls). Tokio checks before
+/// every such run, a zero-timeout `epoll_wait` each time; this one reads
+/// the clock and checks only once [`YIELD_CHECK_GAP`] has passed since
+/// the worker's last check, so a loop of short yields pays about 25 ns
+/// per yield, not a system call, and timers and I/O wait at most one
+/// pass over the yielding tasks plus the gap.
 pub(crate) struct YieldCheck {
     last: Instant,
 }
@@ -463,12 +463,12 @@ impl YieldCheck {
     }
 
     /// [`YIELD_CHECK_GAP`] has passed since the last check.
-    pub(crate) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         self.last.elapsed() >= YIELD_CHECK_GAP
     }
 
     /// Checks the drivers now.
-    pub(crate) fn check(&mut self, common: &Common) {
+    fn check(&mut self, common: &Common) {
         self.last = poll_drivers(common);
     }
 }
