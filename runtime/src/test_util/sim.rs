@@ -305,6 +305,17 @@ impl Sim {
         self.names.borrow_mut().insert(queue, name);
     }
 
+    /// Names a queue by the name an event carries, unless it has one
+    /// already (a name given by `name_queue` or an earlier event stays).
+    pub(crate) fn name_queue_once(&self, queue: QueueId, name: Option<&str>) {
+        if let Some(name) = name {
+            self.names
+                .borrow_mut()
+                .entry(queue)
+                .or_insert_with(|| name.to_string());
+        }
+    }
+
     /// A future of `until_idle` registers here; returns the epoch to wait past.
     pub(crate) fn idle_waiter(&self, waker: &Waker) -> u64 {
         let mut st = self.st.borrow_mut();

@@ -139,12 +139,7 @@ impl Hook for Sim {
             }
             current
         };
-        if let Some(name) = point.queue_name {
-            self.names
-                .borrow_mut()
-                .entry(point.queue)
-                .or_insert_with(|| name.to_string());
-        }
+        self.name_queue_once(point.queue, point.queue_name);
         loop {
             self.collect();
             let slots: Vec<u32> = {
@@ -219,12 +214,7 @@ impl Hook for Sim {
             None => st.holders.remove(&held.queue),
         };
         drop(st);
-        if let Some(name) = held.queue_name {
-            self.names
-                .borrow_mut()
-                .entry(held.queue)
-                .or_insert_with(|| name.to_string());
-        }
+        self.name_queue_once(held.queue, held.queue_name);
     }
 
     fn held_shared(&self, held: &HeldShared) {
@@ -246,12 +236,7 @@ impl Hook for Sim {
             st.shared.remove(&held.queue);
         }
         drop(st);
-        if let Some(name) = held.queue_name {
-            self.names
-                .borrow_mut()
-                .entry(held.queue)
-                .or_insert_with(|| name.to_string());
-        }
+        self.name_queue_once(held.queue, held.queue_name);
     }
 
     fn probed(&self, sleeper: &Sleeper) {
