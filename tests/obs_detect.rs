@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use waitq::registry::HeldAs;
 use waitrt::obs::{HungTask, StuckWorker};
 use waitrt::sync::WaitQueue;
 use waitrt::task::Builder as TaskBuilder;
@@ -293,6 +294,12 @@ enum Held {
     /// task that last took it (kernel: "blocked on a semaphore likely last
     /// held by task X").
     Semaphore,
+    /// An `RwLock` that "holder" and then a second task hold for reading,
+    /// a writer waiting: named as the longest-standing reader, with the
+    /// count of the others (kernel: "blocked on an rw-semaphore likely
+    /// owned by task X <reader>"). It named nobody: the registry heard
+    /// only of writers.
+    ReadLock,
 }
 
 /// A task asleep on `held` while a task named "holder" has it: the
@@ -304,18 +311,22 @@ fn hung_on(multi: bool, held: Held) {
     let (rt, reports) = hung_runtime(multi);
     let lock = Arc::new(waitrt::sync::Mutex::new(()));
     let sem = Arc::new(waitrt::sync::Semaphore::new(1));
+    let rw = Arc::new(waitrt::sync::RwLock::new(()));
     let release = Arc::new(AtomicBool::new(false));
-    let taken = Arc::new(AtomicBool::new(false));
-    let holder = {
-        let (lock, sem) = (lock.clone(), sem.clone());
+    let taken = Arc::new(AtomicU64::new(0));
+    // Takes `held` (for reading, a lock), counts itself in `taken`, and
+    // holds on until `release`.
+    let take = |name: &'static str| {
+        let (lock, sem, rw) = (lock.clone(), sem.clone(), rw.clone());
         let (release, taken) = (release.clone(), taken.clone());
-        TaskBuilder::new().name("holder").spawn_on(
+        TaskBuilder::new().name(name).spawn_on(
             async move {
                 let _held: Box<dyn std::any::Any + Send> = match held {
                     Held::Mutex => Box::new(lock.lock_owned().await),
                     Held::Semaphore => Box::new(sem.acquire_owned().await.unwrap()),
+                    Held::ReadLock => Box::new(rw.read_owned().await),
                 };
-                taken.store(true, SeqCst);
+                taken.fetch_add(1, SeqCst);
                 // A timed sleep: the holder itself is never reported.
                 let clock = waitrt::time::clock();
                 let _ = RELEASE
@@ -325,23 +336,36 @@ fn hung_on(multi: bool, held: Held) {
             rt.handle(),
         )
     };
-    let (queue, report_says, dump_says) = match held {
-        Held::Mutex => ("sync::Mutex", ", lock held by task ", "held by"),
+    let holder = take("holder");
+    let (queue, report_says, dump_says, ends) = match held {
+        Held::Mutex => ("sync::Mutex", ", lock held by task ", "held by", ""),
         Held::Semaphore => (
             "sync::Semaphore",
             ", semaphore last taken by task ",
             "last taken by",
+            "",
+        ),
+        Held::ReadLock => (
+            "sync::RwLock",
+            ", lock held for reading by task ",
+            "held for reading by",
+            " and 1 other reader",
         ),
     };
     drive(&rt, &mut || {
-        until("the holder takes it", || taken.load(SeqCst));
+        until("the holder takes it", || taken.load(SeqCst) == 1);
+        let second = (held == Held::ReadLock).then(|| take("second"));
+        if second.is_some() {
+            until("the second reader takes it", || taken.load(SeqCst) == 2);
+        }
         let waiter = {
-            let (lock, sem) = (lock.clone(), sem.clone());
+            let (lock, sem, rw) = (lock.clone(), sem.clone(), rw.clone());
             TaskBuilder::new().name("waiter").spawn_on(
                 async move {
                     match held {
                         Held::Mutex => drop(lock.lock().await),
                         Held::Semaphore => drop(sem.acquire().await.unwrap()),
+                        Held::ReadLock => drop(rw.write().await),
                     }
                 },
                 rt.handle(),
@@ -354,12 +378,17 @@ fn hung_on(multi: bool, held: Held) {
             let r = reports.lock().unwrap();
             assert_eq!(r[0].id, waiter.id(), "{r:#?}");
             assert_eq!(r[0].wait.queue_name, Some(queue));
-            assert_eq!(r[0].wait.last_holder, held == Held::Semaphore, "{r:#?}");
+            let held_as = match held {
+                Held::Mutex => HeldAs::Owner,
+                Held::Semaphore => HeldAs::LastTaker,
+                Held::ReadLock => HeldAs::Reader { others: 1 },
+            };
+            assert_eq!(r[0].wait.held_as, held_as, "{r:#?}");
             let (id, name) = r[0].holder.clone().expect("the holder is named");
             assert_eq!((id, name.as_deref()), (holder.id(), Some("holder")));
             let line = r[0].to_string();
             assert!(line.contains(report_says), "{line}");
-            assert!(line.ends_with("\"holder\""), "{line}");
+            assert!(line.ends_with(&format!("\"holder\"{ends}")), "{line}");
             // The wait site is the waiter's `lock()` / `acquire()` call,
             // not a line inside the runtime (it was `sync/semaphore/
             // acquire.rs` for every lock and semaphore wait: an
@@ -373,15 +402,17 @@ fn hung_on(multi: bool, held: Held) {
             .unwrap_or_else(|| panic!("no {queue} queue in the dump:\n{dump}"));
         assert!(
             header.ends_with(&format!(
-                "1 sleeping, {dump_says} task {} \"holder\"",
+                "1 sleeping, {dump_says} task {} \"holder\"{ends}",
                 holder.id()
             )),
             "{header}"
         );
         release.store(true, SeqCst);
         RELEASE.wake_up_all();
-        until("both are done", || {
-            holder.is_finished() && waiter.is_finished()
+        until("all are done", || {
+            holder.is_finished()
+                && waiter.is_finished()
+                && second.as_ref().is_none_or(|s| s.is_finished())
         });
         // Given back: nobody holds it now.
         let dump = rt.handle().dump().to_string();
@@ -504,6 +535,16 @@ fn hung_on_a_semaphore_names_its_last_taker_current_thread() {
 #[test]
 fn hung_on_a_semaphore_names_its_last_taker_multi_thread() {
     hung_on(true, Held::Semaphore);
+}
+
+#[test]
+fn hung_on_a_read_locked_rwlock_names_its_readers_current_thread() {
+    hung_on(false, Held::ReadLock);
+}
+
+#[test]
+fn hung_on_a_read_locked_rwlock_names_its_readers_multi_thread() {
+    hung_on(true, Held::ReadLock);
 }
 
 /// The futurelock: a task polls `lock()` once (it queues), then goes on

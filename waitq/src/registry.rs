@@ -83,7 +83,12 @@ use crate::entry::TaskState;
 use crate::hook::QueueId;
 use crate::sync::{AtomicU64, AtomicU8, Mutex, MutexGuard, Ordering, PoisonError};
 
+mod holders;
 mod slot;
+
+pub use holders::{
+    clear_last_holder, forget_holders, held_shared, holder_of, set_holder, set_last_holder, HeldAs,
+};
 
 pub(crate) use slot::pack_kind;
 pub use slot::{enter_owned_slot, enter_slot, RawSleep, SleepSlot};
@@ -362,14 +367,15 @@ pub struct Waiting {
     /// wake) gets a new id. A detector reports each sleep once by it.
     pub sleep: u64,
     /// The task that holds what the queue's waiters wait for (a lock's
-    /// owner), if whoever owns the queue says ([`set_holder`]) and it is
-    /// held by a task now. Kernel: the mutex owner the hung-task detector
-    /// names (`hung_task_detect_blocker`, 2025).
+    /// owner), if whoever owns the queue says ([`set_holder`],
+    /// [`set_last_holder`], [`held_shared`]) and a task holds it now.
+    /// Kernel: the blocker the hung-task detector names
+    /// (`hung_task_detect_blocker`, 2025).
     pub holder: Option<u64>,
-    /// `holder` is only the task that last took the semaphore the queue
-    /// belongs to ([`set_last_holder`]), not its one owner: others may
-    /// hold permits too. Kernel: "likely last held by".
-    pub last_holder: bool,
+    /// How `holder` holds it: its one owner, only the task that last took
+    /// a semaphore (others may hold permits too; kernel: "likely last held
+    /// by"), or one of its readers.
+    pub held_as: HeldAs,
     /// When an exclusive wake took this waiter's entry (handed it the
     /// lock, permit, slot or turn) while its future has not yet acted on
     /// it: the record stays listed until the future's next poll. Long ago,
@@ -472,128 +478,6 @@ fn shard(index: usize) -> MutexGuard<'static, Shard> {
         .0
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Holders by queue (see [`set_holder`]), sharded by the queue's address;
-/// `true`: only the last taker ([`set_last_holder`]).
-type Holders = HashMap<QueueId, (u64, bool), BuildHasherDefault<KeyHasher>>;
-
-/// Keeps each shard's lock off its neighbours' cache lines.
-#[repr(align(128))]
-struct PaddedHolders(Mutex<Holders>);
-
-static HOLDERS: [PaddedHolders; SHARDS] =
-    [const { PaddedHolders(Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()))) }; SHARDS];
-
-fn holders(queue: QueueId) -> MutexGuard<'static, Holders> {
-    let index = (queue.addr() >> 4) % SHARDS;
-    // Nothing panics under the lock.
-    HOLDERS[index]
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Says which task now holds what `queue`'s waiters wait for (`None`: no
-/// task holds it): a lock calls it when it is taken and given back, so a
-/// dump or a hang report can name the holder of the lock a task sleeps
-/// on. Does nothing while the registry is off (one relaxed load).
-///
-/// Kernel: `mutex->owner`, which the hung-task detector prints.
-///
-/// # Examples
-///
-/// ```
-/// use std::future::Future;
-/// use waitq::registry;
-/// static LOCK_WAIT: waitq::WaitQueue = waitq::WaitQueue::named("lock_wait");
-///
-/// registry::enable();
-/// registry::set_task_source(|| Some(registry::TaskStamp { task: Some(3), now: std::time::Instant::now() }));
-/// registry::set_holder(&LOCK_WAIT, Some(9)); // task 9 took the lock
-/// let mut wait = LOCK_WAIT.wait_event_exclusive(|| false);
-/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
-/// let me = waitq::hook::QueueId::of(&LOCK_WAIT);
-/// let waits: Vec<_> = registry::snapshot().into_iter().filter(|w| w.queue == me).collect();
-/// assert_eq!(waits[0].holder, Some(9));
-/// registry::set_holder(&LOCK_WAIT, None);
-/// assert_eq!(registry::holder_of(me), None);
-/// ```
-pub fn set_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: Option<u64>) {
-    if !is_recording() {
-        return;
-    }
-    let id = queue.queue_id();
-    let mut holders = holders(id);
-    match task {
-        Some(task) => {
-            holders.insert(id, (task, false));
-        }
-        None => {
-            holders.remove(&id);
-        }
-    }
-}
-
-/// Says that `task` just took what `queue`'s waiters wait for, where
-/// several may hold it at once (a semaphore's permits): a dump or a hang
-/// report names it as the one that *last* took it. Does nothing while the
-/// registry is off (one relaxed load).
-///
-/// Kernel: `sem->last_holder` (2025), printed by the hung-task detector
-/// as "blocked on a semaphore likely last held by task X".
-///
-/// # Examples
-///
-/// ```
-/// use waitq::{hook::QueueId, registry};
-/// static PERMITS: waitq::WaitQueue = waitq::WaitQueue::named("permits");
-/// registry::enable();
-/// registry::set_last_holder(&PERMITS, 4);
-/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), Some(4));
-/// registry::clear_last_holder(&PERMITS, 5); // not the last taker: kept
-/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), Some(4));
-/// registry::clear_last_holder(&PERMITS, 4);
-/// assert_eq!(registry::holder_of(QueueId::of(&PERMITS)), None);
-/// ```
-pub fn set_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
-    if !is_recording() {
-        return;
-    }
-    let id = queue.queue_id();
-    holders(id).insert(id, (task, true));
-}
-
-/// `task` gave back what it took (see [`set_last_holder`]): if it is the
-/// last taker named, nobody is named any more. Kernel: `up()` clearing
-/// `last_holder` when the releaser is it.
-///
-/// # Examples
-///
-/// See [`set_last_holder`].
-pub fn clear_last_holder(queue: &(impl crate::hook::Sleepable + ?Sized), task: u64) {
-    if !is_recording() {
-        return;
-    }
-    let id = queue.queue_id();
-    let mut holders = holders(id);
-    if holders.get(&id) == Some(&(task, true)) {
-        holders.remove(&id);
-    }
-}
-
-/// The task [`set_holder`] or [`set_last_holder`] last named for `queue`,
-/// if any.
-///
-/// # Examples
-///
-/// ```
-/// let queue = waitq::WaitQueue::new();
-/// assert_eq!(waitq::registry::holder_of(waitq::hook::QueueId::of(&queue)), None);
-/// ```
-pub fn holder_of(queue: QueueId) -> Option<u64> {
-    holders(queue).get(&queue).map(|&(task, _)| task)
 }
 
 /// Who waits and since when: the executor's task (or a thread it runs
@@ -720,7 +604,7 @@ fn record_in_map(
             thread,
             sleep,
             holder: None,
-            last_holder: false,
+            held_as: HeldAs::Owner,
             picked: None,
         },
     );
@@ -910,9 +794,9 @@ pub fn snapshot() -> Vec<Waiting> {
         all.extend(shard.waiting.values().cloned());
     }
     for waiting in &mut all {
-        let holder = holders(waiting.queue).get(&waiting.queue).copied();
+        let holder = holders::holder(waiting.queue);
         waiting.holder = holder.map(|(task, _)| task);
-        waiting.last_holder = holder.is_some_and(|(_, last)| last);
+        waiting.held_as = holder.map_or(HeldAs::Owner, |(_, held_as)| held_as);
     }
     all
 }

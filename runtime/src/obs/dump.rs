@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use waitq::registry::{WaitKind, Waiting};
+use waitq::registry::{HeldAs, WaitKind, Waiting};
 
 use super::fmt_duration;
 use crate::scheduler::Scheduler;
@@ -283,6 +283,29 @@ impl fmt::Display for TaskLabel<'_> {
     }
 }
 
+/// How a holder holds what a sleep waits for, before its label: `held
+/// by task 3`, `last taken by task 3` (a semaphore), `held for reading by
+/// task 3 and 2 other readers`. The dump's queue line and the hung-task
+/// report say it alike.
+pub(crate) struct Held<'a>(pub(crate) HeldAs, pub(crate) TaskLabel<'a>);
+
+impl fmt::Display for Held<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = &self.1;
+        match self.0 {
+            HeldAs::LastTaker => write!(f, "last taken by {label}"),
+            HeldAs::Reader { others: 0 } => write!(f, "held for reading by {label}"),
+            HeldAs::Reader { others: 1 } => {
+                write!(f, "held for reading by {label} and 1 other reader")
+            }
+            HeldAs::Reader { others } => {
+                write!(f, "held for reading by {label} and {others} other readers")
+            }
+            _ => write!(f, "held by {label}"),
+        }
+    }
+}
+
 impl TaskDump {
     fn label(&self) -> TaskLabel<'_> {
         TaskLabel(self.id, self.name.as_deref())
@@ -347,10 +370,7 @@ impl fmt::Display for Dump {
                     Some(holder) => {
                         let id = Id(holder);
                         let name = self.task(id).and_then(|t| t.name.as_deref());
-                        match w.last_holder {
-                            true => writeln!(f, ", last taken by {}", TaskLabel(id, name))?,
-                            false => writeln!(f, ", held by {}", TaskLabel(id, name))?,
-                        }
+                        writeln!(f, ", {}", Held(w.held_as, TaskLabel(id, name)))?;
                     }
                     None => writeln!(f)?,
                 }

@@ -8,9 +8,9 @@ use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use waitq::registry::Waiting;
+use waitq::registry::{HeldAs, Waiting};
 
-use super::dump::{QueueName, TaskLabel, WaitBracket};
+use super::dump::{Held, QueueName, TaskLabel, WaitBracket};
 use super::fmt_duration;
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
 use crate::task::Id;
@@ -67,11 +67,12 @@ pub struct HungTask {
     /// The timeout it exceeded.
     pub timeout: Duration,
     /// The task that holds the lock it waits for ([`Mutex`](crate::sync::Mutex),
-    /// an [`RwLock`](crate::sync::RwLock)'s writer), or that last took the
-    /// [`Semaphore`](crate::sync::Semaphore) it waits on
-    /// (`wait.last_holder`), and its name, when known (kernel: the blocker
-    /// the hung-task detector names since 2025, "likely last held by" for
-    /// a semaphore).
+    /// an [`RwLock`](crate::sync::RwLock)'s writer or its longest-standing
+    /// reader), or that last took the [`Semaphore`](crate::sync::Semaphore)
+    /// it waits on, and its name, when known; `wait.held_as` says which
+    /// (kernel: the blocker the hung-task detector names since 2025,
+    /// "likely last held by" for a semaphore, "likely owned by" a reader
+    /// for an rw-semaphore).
     pub holder: Option<(Id, Option<Arc<str>>)>,
 }
 
@@ -90,10 +91,11 @@ impl fmt::Display for HungTask {
         f.write_str(")")?;
         if let Some((id, name)) = &self.holder {
             let label = TaskLabel(*id, name.as_deref());
-            match self.wait.last_holder {
-                true => write!(f, ", semaphore last taken by {label}")?,
-                false => write!(f, ", lock held by {label}")?,
-            }
+            let what = match self.wait.held_as {
+                HeldAs::LastTaker => "semaphore",
+                _ => "lock",
+            };
+            write!(f, ", {what} {}", Held(self.wait.held_as, label))?;
         }
         Ok(())
     }

@@ -200,12 +200,16 @@ impl Semaphore {
 
     /// One shared holder of a lock built on the semaphore (an `RwLock`'s
     /// reader) came (`acquired`) or went: for the test toolkit's deadlock
-    /// report (`waitq::hook::held_shared`); one relaxed load while no hook
-    /// is installed. The wait registry keeps one holder per queue, so it
-    /// hears only of writers ([`set_holder`](Self::set_holder)).
-    #[inline(always)]
+    /// report (`waitq::hook::held_shared`) and, while the whole wait
+    /// registry is on (the hung-task detector), for a writer's report to
+    /// name the readers it waits for (`waitq::registry::held_shared`). A
+    /// read guard tests both switches before it asks for its task's id.
+    #[inline]
     pub(crate) fn held_shared(&self, task: u64, acquired: bool) {
         waitq::hook::held_shared(&self.waiters, task, acquired);
+        if task != waitq::hook::NOT_A_TASK && waitq::registry::is_enabled() {
+            waitq::registry::held_shared(&self.waiters, task, acquired);
+        }
     }
 
     /// A task took permits through the `Semaphore` API: while the wait
@@ -759,6 +763,7 @@ impl Drop for Semaphore {
     /// inherit it).
     fn drop(&mut self) {
         self.set_holder(None);
+        waitq::registry::forget_holders(&self.waiters);
     }
 }
 

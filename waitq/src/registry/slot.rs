@@ -114,6 +114,7 @@ impl RawSleep {
         queue_name: Option<&'static str>,
         task: u64,
     ) -> Waiting {
+        let holder = super::holders::holder(self.queue);
         Waiting {
             queue: self.queue,
             queue_name,
@@ -125,8 +126,8 @@ impl RawSleep {
             // Unique per sleep while the queue lives (entry numbers count
             // up); the top bit keeps it apart from the map's ids.
             sleep: (1 << 63) | (self.seq ^ (self.queue.addr() as u64).rotate_left(32)) >> 1,
-            holder: super::holder_of(self.queue),
-            last_holder: false,
+            holder: holder.map(|(task, _)| task),
+            held_as: holder.map_or(super::HeldAs::Owner, |(_, held_as)| held_as),
             picked: None,
         }
     }
