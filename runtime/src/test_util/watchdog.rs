@@ -221,27 +221,54 @@ fn watch_loop(watch: &Watch) {
         if beat.stop {
             return;
         }
-        // A wake-up far later than asked means this process (or this
-        // thread) was stopped: a debugger, `^Z`, a suspended VM. That
-        // time is nobody's poll: the count starts again (an independent
-        // review: a SIGSTOP of 3 s ended a check whose poll needed 1.2 s).
         let now = Instant::now();
-        let paused = now.saturating_duration_since(last_wake) > period * 2;
+        let wake = Wake {
+            late: now.saturating_duration_since(last_wake) > period * 2,
+            count: beat.count,
+            polling: !beat.polls.is_empty(),
+            now,
+        };
         last_wake = now;
-        if beat.count != seen.0 || beat.polls.is_empty() || paused {
-            seen = (beat.count, now);
-            continue;
-        }
-        let stuck = seen.1.elapsed();
-        if stuck >= watch.limit {
-            let report = watch.report(&beat, stuck);
-            // Straight to the process's stderr: `eprintln!` from this
-            // thread goes to the test's captured output, which is lost
-            // when the process ends.
-            let _ = writeln!(std::io::stderr(), "\n{report}\n");
-            std::process::exit(101);
+        match judge(watch.limit, &mut seen, wake) {
+            None => {}
+            Some(stuck) => {
+                let report = watch.report(&beat, stuck);
+                // Straight to the process's stderr: `eprintln!` from this
+                // thread goes to the test's captured output, which is lost
+                // when the process ends.
+                let _ = writeln!(std::io::stderr(), "\n{report}\n");
+                std::process::exit(101);
+            }
         }
     }
+}
+
+/// What the watch loop saw when it woke.
+#[derive(Debug, Clone, Copy)]
+struct Wake {
+    /// Far later than its period: this process (or this thread) was
+    /// stopped meanwhile.
+    late: bool,
+    /// The beat count now.
+    count: u64,
+    /// A poll is in progress.
+    polling: bool,
+    now: Instant,
+}
+
+/// One wake-up of the watch loop: whether the poll in progress has been
+/// stuck for `limit` (for how long), given `seen`, the beat count last
+/// seen moving and since when (updated here). A late wake-up means the
+/// process was stopped (a debugger, `^Z`, a suspended VM): that time is
+/// nobody's poll, so the count starts again (an independent review: a
+/// SIGSTOP of 3 s ended a check whose poll needed 1.2 s).
+fn judge(limit: Duration, seen: &mut (u64, Instant), wake: Wake) -> Option<Duration> {
+    if wake.count != seen.0 || !wake.polling || wake.late {
+        *seen = (wake.count, wake.now);
+        return None;
+    }
+    let stuck = wake.now.saturating_duration_since(seen.1);
+    (stuck >= limit).then_some(stuck)
 }
 
 thread_local! {
@@ -268,5 +295,67 @@ impl Drop for Active {
     fn drop(&mut self) {
         let previous = self.0.take();
         let _ = ACTIVE.try_with(|a| *a.borrow_mut() = previous);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wake(at: Instant, count: u64, late: bool) -> Wake {
+        Wake {
+            late,
+            count,
+            polling: true,
+            now: at,
+        }
+    }
+
+    /// A poll whose beat count stands still for the limit is stuck; one
+    /// whose count moves, or no poll at all, is not.
+    #[test]
+    fn a_poll_standing_still_for_the_limit_is_stuck() {
+        let (limit, t0) = (Duration::from_millis(300), Instant::now());
+        let mut seen = (7, t0);
+        let ms = Duration::from_millis;
+        assert_eq!(judge(limit, &mut seen, wake(t0 + ms(100), 7, false)), None);
+        assert_eq!(
+            judge(limit, &mut seen, wake(t0 + ms(300), 7, false)),
+            Some(ms(300))
+        );
+        let mut seen = (7, t0);
+        assert_eq!(judge(limit, &mut seen, wake(t0 + ms(200), 8, false)), None);
+        assert_eq!(judge(limit, &mut seen, wake(t0 + ms(400), 8, false)), None);
+        let idle = Wake {
+            polling: false,
+            ..wake(t0 + ms(900), 8, false)
+        };
+        assert_eq!(judge(limit, &mut seen, idle), None);
+    }
+
+    /// A wake-up far later than the period (the process was stopped)
+    /// starts the count again: the stop is nobody's poll. Counted as poll
+    /// time, a SIGSTOP of 3 s ended a check whose poll needed 1.2 s.
+    #[test]
+    fn a_stopped_process_is_no_stuck_poll() {
+        let (limit, t0) = (Duration::from_secs(2), Instant::now());
+        let secs = Duration::from_secs;
+        let mut seen = (1, t0);
+        // The poll began at t0; the process was stopped from 0.5 s to 3.5 s.
+        assert_eq!(judge(limit, &mut seen, wake(t0 + secs(3), 1, true)), None);
+        assert_eq!(seen.1, t0 + secs(3), "the count starts again");
+        // The poll goes on after the stop: stuck only a limit later.
+        assert_eq!(
+            judge(
+                limit,
+                &mut seen,
+                wake(t0 + Duration::from_millis(4200), 1, false)
+            ),
+            None
+        );
+        assert_eq!(
+            judge(limit, &mut seen, wake(t0 + secs(5), 1, false)),
+            Some(secs(2))
+        );
     }
 }
