@@ -324,6 +324,12 @@ fn hung_on(multi: bool, held: Held) {
                 let _held: Box<dyn std::any::Any + Send> = match held {
                     Held::Mutex => Box::new(lock.lock_owned().await),
                     Held::Semaphore => Box::new(sem.acquire_owned().await.unwrap()),
+                    // The second reader tries: a `try_read` replaced the
+                    // readers named with itself alone (an independent
+                    // review), as the lock's `Debug` did.
+                    Held::ReadLock if name == "second" => {
+                        Box::new(rw.try_read_owned().expect("no writer yet"))
+                    }
                     Held::ReadLock => Box::new(rw.read_owned().await),
                 };
                 taken.fetch_add(1, SeqCst);

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use waitq::{Interrupted, Killed, TimedOut};
 
-use crate::sync::semaphore::{self, Semaphore, SemaphorePermit};
+use crate::sync::semaphore::{self, Semaphore};
 use crate::task::Id;
 
 /// An async mutex: one task at a time holds the value, the others sleep
@@ -397,11 +397,8 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(lock.try_lock().is_ok());
     /// ```
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
-        match self.sem.try_acquire() {
-            Ok(permit) => {
-                permit.forget();
-                Ok(self.guard())
-            }
+        match self.sem.try_take_for_lock(1) {
+            Ok(()) => Ok(self.guard()),
             Err(_) => Err(TryLockError(())),
         }
     }
@@ -451,8 +448,7 @@ impl<T: ?Sized> Mutex<T> {
     /// drop(guard);
     /// ```
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
-        let taken = self.sem.try_acquire().map(SemaphorePermit::forget);
-        match taken {
+        match self.sem.try_take_for_lock(1) {
             Ok(()) => Ok(self.owned_guard()),
             Err(_) => Err(TryLockError(())),
         }

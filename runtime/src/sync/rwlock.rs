@@ -530,13 +530,51 @@ impl<T> RwLock<T> {
     }
 
     fn try_take(&self, n: u32) -> Result<(), TryLockError> {
-        match self.sem.try_acquire_many(n) {
-            Ok(permit) => {
-                permit.forget();
-                Ok(())
-            }
-            Err(_) => Err(TryLockError::new()),
-        }
+        self.sem
+            .try_take_for_lock(n)
+            .map_err(|_| TryLockError::new())
+    }
+
+    /// [`try_read`](Self::try_read) for an `Arc<RwLock>`: the guard keeps
+    /// the lock alive and can move into a spawned task.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if a writer holds or waits for the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let lock = Arc::new(waitrt::sync::RwLock::new(1));
+    /// let r = lock.clone().try_read_owned().unwrap();
+    /// assert!(lock.try_write().is_err());
+    /// drop(r);
+    /// ```
+    pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
+        self.try_take(1)?;
+        Ok(OwnedRwLockReadGuard::new(self))
+    }
+
+    /// [`try_write`](Self::try_write) for an `Arc<RwLock>`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if anybody holds or waits for the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let lock = Arc::new(waitrt::sync::RwLock::new(1));
+    /// let w = lock.clone().try_write_owned().unwrap();
+    /// assert!(lock.try_read().is_err());
+    /// drop(w);
+    /// ```
+    pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
+        self.try_take(self.max_readers)?;
+        self.set_owner();
+        Ok(OwnedRwLockWriteGuard::new(self))
     }
 
     /// [`read`](Self::read) for an `Arc<RwLock>`: the guard keeps the lock

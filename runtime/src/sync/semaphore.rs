@@ -381,11 +381,20 @@ impl Semaphore {
     }
 
     fn try_take(&self, n: u32) -> Result<(), TryAcquireError> {
+        self.try_take_for_lock(n)?;
+        self.took();
+        Ok(())
+    }
+
+    /// Takes `n` free permits, if nobody waits, for a lock built on the
+    /// semaphore, which names its holders itself (an owner, readers): the
+    /// `Semaphore` API's "last taken by" record ([`took`](Self::took))
+    /// would replace the readers an `RwLock` has named (an independent
+    /// review: a `try_read`, or the lock's `Debug`, left a writer's hang
+    /// report naming only the last reader, or nobody).
+    pub(crate) fn try_take_for_lock(&self, n: u32) -> Result<(), TryAcquireError> {
         match state::try_take(&self.state, n as u64) {
-            Fast::Acquired => {
-                self.took();
-                Ok(())
-            }
+            Fast::Acquired => Ok(()),
             Fast::Closed => Err(TryAcquireError::Closed),
             Fast::NoPermits => Err(TryAcquireError::NoPermits),
         }
@@ -763,7 +772,11 @@ impl Drop for Semaphore {
     /// inherit it).
     fn drop(&mut self) {
         self.set_holder(None);
-        waitq::registry::forget_holders(&self.waiters);
+        if waitq::registry::is_enabled() {
+            // Not while only tasks' slots are on (the runtime's default):
+            // nothing names holders then, and a drop would take a lock.
+            waitq::registry::forget_holders(&self.waiters);
+        }
     }
 }
 
