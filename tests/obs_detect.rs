@@ -553,6 +553,57 @@ fn hung_on_a_read_locked_rwlock_names_its_readers_multi_thread() {
     hung_on(true, Held::ReadLock);
 }
 
+/// A task that gave up on waits (a `timeout` around `&mut JoinHandle`,
+/// `&mut oneshot::Receiver` and a socket read, each expired) and goes on
+/// running is not hung: those waits stay registered (their futures live
+/// on, unpolled), and the detector reported each of them as a hung task
+/// while the task ran every 10 ms (an independent probe, 5 of 5 runs). It
+/// now reports a task only if it has not been polled for the timeout
+/// (khungtaskd's unchanged context-switch count).
+fn a_task_that_left_its_waits_and_runs_is_not_hung(multi: bool) {
+    use futures::AsyncReadExt;
+    let _one = one_at_a_time();
+    let (rt, reports) = hung_runtime(multi);
+    rt.block_on(async {
+        let listener = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = waitrt::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (tx, mut rx) = waitrt::sync::oneshot::channel::<()>();
+        let mut slow = waitrt::spawn(waitrt::time::sleep(WATCHDOG));
+        let poller = TaskBuilder::new().name("poller").spawn(async move {
+            let short = Duration::from_millis(10);
+            let _ = waitrt::time::timeout(short, &mut slow).await;
+            let _ = waitrt::time::timeout(short, &mut rx).await;
+            let mut byte = [0u8; 1];
+            let _ = waitrt::time::timeout(short, server.read(&mut byte)).await;
+            // Runs on (timed sleeps, never reported) for 8 timeouts.
+            for _ in 0..80 {
+                waitrt::time::sleep(THRESHOLD / 10).await;
+            }
+            slow.abort();
+            drop((rx, server));
+        });
+        poller.await.unwrap();
+        drop((tx, client));
+    });
+    let r = reports.lock().unwrap();
+    assert!(r.is_empty(), "reported while it ran: {r:#?}");
+    drop(r);
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn a_task_that_left_its_waits_and_runs_is_not_hung_current_thread() {
+    a_task_that_left_its_waits_and_runs_is_not_hung(false);
+}
+
+#[test]
+fn a_task_that_left_its_waits_and_runs_is_not_hung_multi_thread() {
+    a_task_that_left_its_waits_and_runs_is_not_hung(true);
+}
+
 /// The futurelock: a task polls `lock()` once (it queues), then goes on
 /// with other work without polling that future again, and the lock is
 /// handed to it while others queue behind. The lost-grant detector names

@@ -391,11 +391,15 @@ impl Builder {
 
     /// Reports every task asleep for longer than `timeout` in an
     /// uninterruptible wait without a deadline (`wait_event`, a lock, a
-    /// join; not `_interruptible`, `_killable` or `_timeout` waits), once
-    /// per sleep, as Linux's khungtaskd does (its default is 120 s). A
-    /// background thread checks a few times per `timeout`; the report goes
-    /// to [`on_hung_task`](Self::on_hung_task), or one line on stderr.
-    /// Off by default.
+    /// join; not `_interruptible`, `_killable` or `_timeout` waits) that
+    /// has not been polled for `timeout` either, once per sleep, as Linux's
+    /// khungtaskd does (its default is 120 s): a report comes between one
+    /// and two timeouts into a hang. A task that runs is not hung, even
+    /// with a wait it left behind still registered (a `&mut JoinHandle` or
+    /// a socket read inside a `timeout` that expired). A background thread
+    /// checks a few times per `timeout`; the report goes to
+    /// [`on_hung_task`](Self::on_hung_task), or one line on stderr. Off by
+    /// default.
     ///
     /// # Examples
     ///

@@ -199,21 +199,27 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
     // registry's shared map. Measured: a sleep written to the task's own
     // slot costs plain stores where the registry's shared map took two
     // locks and a hash insert (see `obs.rs`).
-    if waitq::registry::slots_enabled() {
-        let slot = header
-            .scheduler
-            .common()
-            .obs
-            .sleeps
-            .get(current.owned_key as usize)
-            .map(|slot| unsafe { &*std::ptr::from_ref::<SleepSlot>(slot) });
-        // Stamped with the task's id: a record an ended task left under
-        // this key counts as empty, so the slot is not cleared when a task
-        // ends (`Scheduler::release`).
-        match slot {
-            Some(slot) => waitq::registry::enter_owned_slot(slot, current.id),
-            None => waitq::registry::enter_slot(None),
+    match waitq::registry::listing() {
+        waitq::registry::Listing::Slots => {
+            let slot = header
+                .scheduler
+                .common()
+                .obs
+                .sleeps
+                .get(current.owned_key as usize)
+                .map(|slot| unsafe { &*std::ptr::from_ref::<SleepSlot>(slot) });
+            // Stamped with the task's id: a record an ended task left under
+            // this key counts as empty, so the slot is not cleared when a task
+            // ends (`Scheduler::release`).
+            match slot {
+                Some(slot) => waitq::registry::enter_owned_slot(slot, current.id),
+                None => waitq::registry::enter_slot(None),
+            }
         }
+        // The whole registry (no slots then, even if a runtime without the
+        // detectors enabled them): the hung-task detector may be watching.
+        waitq::registry::Listing::Whole => header.note_poll(),
+        _ => {}
     }
     let previous = TASK.with(|cx| {
         cx.yielded.set(false);

@@ -147,6 +147,42 @@ pub fn slots_enabled() -> bool {
     MODE.load(Ordering::Relaxed) & SLOTS != 0
 }
 
+/// What the registry lists, as [`listing`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Listing {
+    /// Nothing.
+    Off,
+    /// Tasks' sleeps in their slots ([`enable_slots`]).
+    Slots,
+    /// Every sleep in the shared map ([`enable`]; slots are not used then,
+    /// even if they were enabled too).
+    Whole,
+}
+
+/// What the registry lists now, in one relaxed load: for an executor that
+/// acts on it on every poll (enters the task's slot, or counts the poll
+/// for a detector).
+///
+/// # Examples
+///
+/// ```
+/// use waitq::registry::{self, Listing};
+/// registry::enable_slots();
+/// assert_ne!(registry::listing(), Listing::Off);
+/// ```
+#[inline]
+pub fn listing() -> Listing {
+    let mode = MODE.load(Ordering::Relaxed);
+    if mode & FULL != 0 {
+        Listing::Whole
+    } else if mode & SLOTS != 0 {
+        Listing::Slots
+    } else {
+        Listing::Off
+    }
+}
+
 /// Whether sleeps are listed at all, in the shared map or in slots (one
 /// relaxed load: the only cost on a sleep while nothing is listed). A
 /// primitive with a fast path that bypasses the wait queue takes its

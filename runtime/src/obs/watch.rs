@@ -13,6 +13,7 @@ use waitq::registry::{HeldAs, Waiting};
 use super::dump::{Held, QueueName, TaskLabel, WaitBracket};
 use super::fmt_duration;
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
+use crate::task::raw::TaskRef;
 use crate::task::Id;
 
 /// A callback for hung tasks.
@@ -399,18 +400,27 @@ fn watchdog(weak: WeakScheduler, config: Config) {
     }
 }
 
-/// Sleeps seen by the previous check, and those already reported.
+/// Sleeps seen by the previous check, those already reported, and the
+/// poll count of each task seen asleep, with when it was first seen.
 #[derive(Default)]
 struct HungState {
     seen: HashSet<u64>,
     reported: HashSet<u64>,
+    polls: HashMap<u64, (u32, Instant)>,
 }
 
 impl HungState {
     /// khungtaskd's pass: every task of this runtime asleep in an
     /// uninterruptible untimed wait for longer than `timeout`, reported once
     /// per sleep, and only if the previous check saw that same sleep (so a
-    /// stale coarse clock cannot make a fresh sleep look old).
+    /// stale coarse clock cannot make a fresh sleep look old) and the task
+    /// has not been polled for `timeout` either, counted from the first
+    /// check that saw its poll count (khungtaskd's unchanged context-switch
+    /// count: a report comes between one and two timeouts into a hang). A wait stays listed
+    /// while its registration stands, also after its task moved on (a
+    /// `&mut JoinHandle` or a socket read inside a `timeout` that expired,
+    /// a `JoinSet`'s members): such a task runs, so it is not hung (an
+    /// independent probe: reported while it was polled every 10 ms).
     fn check(
         &mut self,
         scheduler: &Scheduler,
@@ -420,7 +430,7 @@ impl HungState {
     ) {
         let waits = waitq::registry::snapshot();
         let mut seen = HashSet::new();
-        let mut candidates = Vec::new();
+        let mut asleep = Vec::new();
         for w in waits {
             // A wait an exclusive wake already granted (`picked`) is not
             // asleep: its task has what it waited for and has not come
@@ -429,22 +439,50 @@ impl HungState {
                 continue;
             }
             seen.insert(w.sleep);
-            if self.seen.contains(&w.sleep)
-                && !self.reported.contains(&w.sleep)
-                && now.saturating_duration_since(w.since) >= timeout
-            {
-                candidates.push(w);
-            }
+            asleep.push(w);
         }
         self.reported.retain(|sleep| seen.contains(sleep));
-        self.seen = seen;
-        if candidates.is_empty() {
+        if asleep.is_empty() {
+            self.seen = seen;
+            self.polls.clear();
             return;
         }
         let tasks = scheduler.common().owned.snapshot();
-        for w in candidates {
-            let Some(task) = tasks.iter().find(|t| Some(t.header().id.0) == w.task) else {
+        let by_id: HashMap<u64, &TaskRef> = tasks.iter().map(|t| (t.header().id.0, t)).collect();
+        // Each sleeping task's poll count: unchanged since first seen, or
+        // seen afresh now (it ran, or it is new).
+        let mut polls = HashMap::new();
+        for w in &asleep {
+            let Some(task) = w.task.and_then(|id| by_id.get(&id)) else {
                 continue; // another runtime's task
+            };
+            let id = task.header().id.0;
+            let count = task.header().poll_count();
+            let first_seen = match self.polls.get(&id) {
+                Some(&(before, since)) if before == count => since,
+                _ => now,
+            };
+            polls.insert(id, (count, first_seen));
+        }
+        let candidates: Vec<Waiting> = asleep
+            .into_iter()
+            .filter(|w| {
+                self.seen.contains(&w.sleep)
+                    && !self.reported.contains(&w.sleep)
+                    && now.saturating_duration_since(w.since) >= timeout
+                    && w.task
+                        .and_then(|id| polls.get(&id))
+                        .is_some_and(|&(_, first)| {
+                            // Not polled for the timeout either.
+                            now.saturating_duration_since(first) >= timeout
+                        })
+            })
+            .collect();
+        self.seen = seen;
+        self.polls = polls;
+        for w in candidates {
+            let Some(task) = w.task.and_then(|id| by_id.get(&id)) else {
+                continue;
             };
             let header = task.header();
             let state = header.state.load();

@@ -70,6 +70,10 @@ struct Rare {
     /// The name given at spawn (`task::Builder::name`), for task dumps: a
     /// named task makes its `Rare` at spawn.
     name: Option<Arc<str>>,
+    /// Polls since the hung-task detector first looked at the task
+    /// ([`Header::note_poll`]): its "has it run since?" (khungtaskd's
+    /// context-switch count).
+    polls: AtomicU32,
 }
 
 /// What a scheduler can do with a task without knowing its type.
@@ -456,6 +460,7 @@ impl Rare {
             join_queue: RcuWait::named("join"),
             signals: TaskSignals::new(),
             name,
+            polls: AtomicU32::new(0),
         }
     }
 }
@@ -473,6 +478,25 @@ impl Header {
 
     fn rare(&self) -> &Rare {
         self.rare.get_or_init(|| Box::new(Rare::new(None)))
+    }
+
+    /// Counts a poll of the task, while the hung-task detector runs (the
+    /// whole wait registry is on) and once it has looked at the task (its
+    /// [`poll_count`](Self::poll_count) made the task's `Rare`). Only the
+    /// thread polling the task writes it.
+    #[inline]
+    pub(crate) fn note_poll(&self) {
+        if let Some(rare) = self.rare.get() {
+            let polls = &rare.polls;
+            polls.store(polls.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// The polls [`note_poll`](Self::note_poll) counted: for the hung-task
+    /// detector, which reports a task only if it has not run since it saw
+    /// it asleep.
+    pub(crate) fn poll_count(&self) -> u32 {
+        self.rare().polls.load(Relaxed)
     }
 
     /// The name given at spawn, if any.
