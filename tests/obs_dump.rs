@@ -674,3 +674,94 @@ fn ended_task_record_is_not_the_next_tasks_current_thread() {
 fn ended_task_record_is_not_the_next_tasks_multi_thread() {
     ended_task_record_is_not_the_next_tasks(2);
 }
+
+/// A task that joins a `JoinSet` sleeps on the set: the dump lists one
+/// wait, on `join_set`, at the `join_next` call. It listed the task asleep
+/// on every pending member's `join` instead, and kept those listed after a
+/// `try_join_next` (which never waits) and after a `join_next` dropped by
+/// an expired `timeout`, while the task slept elsewhere (an independent
+/// probe: an accept loop that reaps its connections with `try_join_next`
+/// was listed, and reported hung, on each connection's join).
+fn a_join_set_is_one_wait(rt: Runtime) {
+    static PARK: WaitQueue = WaitQueue::named("obs_joinset_park");
+    let step = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let join_line = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let task = {
+        let (step, join_line) = (step.clone(), join_line.clone());
+        TaskBuilder::new().name("joiner").spawn_on(
+            async move {
+                let mut set = waitrt::task::JoinSet::new();
+                for _ in 0..3 {
+                    set.spawn(waitrt::time::sleep(WATCHDOG * 2));
+                }
+                assert!(set.try_join_next().is_none());
+                let short = Duration::from_millis(5);
+                assert!(waitrt::time::timeout(short, set.join_next()).await.is_err());
+                PARK.wait_event(|| step.load(SeqCst) >= 1).await?;
+                let next = {
+                    join_line.store(line!() + 1, SeqCst);
+                    set.join_next()
+                };
+                let stop = PARK.wait_event(|| step.load(SeqCst) >= 2);
+                futures::pin_mut!(next, stop);
+                // Until the test says stop (the members never end).
+                let _ = futures::future::select(next, stop).await;
+                Ok(())
+            },
+            rt.handle(),
+        )
+    };
+    let id = task.id();
+    let (handle, driver) = drive_until_done(rt, task);
+    let waits_of = |dump: &Dump| -> Vec<String> {
+        let mut listed: Vec<String> = dump
+            .task(id)
+            .map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| format!("{} at {}", w.queue_name.unwrap_or("?"), w.site.line()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        listed.sort();
+        listed
+    };
+    // Asleep on PARK alone: nothing left listed by the try or the
+    // abandoned join.
+    let dump = dump_until_on(&handle, |dump| {
+        waits_of(dump)
+            .iter()
+            .any(|w| w.starts_with("obs_joinset_park"))
+    });
+    let parked = waits_of(&dump);
+    assert_eq!(parked.len(), 1, "{dump}");
+    step.store(1, SeqCst);
+    PARK.wake_up_all();
+    // In join_next (and the stop wait beside it): one wait on the set.
+    let dump = dump_until_on(&handle, |dump| {
+        waits_of(dump).iter().any(|w| w.starts_with("join_set"))
+    });
+    let listed = waits_of(&dump);
+    let line = join_line.load(SeqCst);
+    assert!(
+        listed.contains(&format!("join_set at {line}")),
+        "{listed:?}\n{dump}"
+    );
+    assert!(!listed.iter().any(|w| w.starts_with("join ")), "{dump}");
+    assert_eq!(listed.len(), 2, "{dump}");
+    step.store(2, SeqCst);
+    PARK.wake_up_all();
+    driver.join().unwrap();
+}
+
+#[test]
+fn a_join_set_is_one_wait_current_thread() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    a_join_set_is_one_wait(registry_runtime(1));
+}
+
+#[test]
+fn a_join_set_is_one_wait_multi_thread() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    a_join_set_is_one_wait(registry_runtime(2));
+}

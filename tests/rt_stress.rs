@@ -407,3 +407,64 @@ fn output_handover_multi_thread_2() {
         output_handover(multi_thread(2))
     });
 }
+
+// ===== (e) a JoinSet joined while its members finish on other threads =====
+
+/// `stress_iters()` rounds of a `JoinSet` of one to three members that
+/// each yield a few times, joined with `join_next` (the joiner sleeps on
+/// the set's own wait, woken by the members' wakers as they finish; with
+/// one member its wake is the only one), with a `try_join_next` and a
+/// `join_next` dropped by a `timeout` mixed in: every member is joined
+/// once, and a lost wake-up trips the watchdog.
+fn join_set_joins_every_member(rt: Runtime) {
+    let rounds = stress_iters();
+    rt.block_on(async move {
+        let mut tries = 0usize;
+        for round in 0..rounds {
+            let members = round % 3 + 1;
+            let mut set = waitrt::task::JoinSet::new();
+            for i in 0..members {
+                set.spawn(async move {
+                    for _ in 0..(i + round) % 4 {
+                        yield_now().await;
+                    }
+                    i
+                });
+            }
+            let mut seen = [false; 3];
+            let mut joined = 0;
+            while joined < members {
+                let next = match tries % 5 {
+                    0 => set.try_join_next(),
+                    1 => waitrt::time::timeout(Duration::from_micros(50), set.join_next())
+                        .await
+                        .ok()
+                        .flatten(),
+                    _ => set.join_next().await,
+                };
+                tries += 1;
+                if let Some(done) = next {
+                    let i = done.unwrap();
+                    assert!(!seen[i], "member {i} joined twice");
+                    seen[i] = true;
+                    joined += 1;
+                }
+            }
+            assert!(set.join_next().await.is_none());
+        }
+    });
+}
+
+#[test]
+fn join_set_joins_every_member_current_thread() {
+    support::watchdog("join_set_joins_every_member_current_thread", LIMIT, || {
+        join_set_joins_every_member(current_thread())
+    });
+}
+
+#[test]
+fn join_set_joins_every_member_multi_thread_2() {
+    support::watchdog("join_set_joins_every_member_multi_thread_2", LIMIT, || {
+        join_set_joins_every_member(multi_thread(2))
+    });
+}

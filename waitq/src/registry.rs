@@ -91,7 +91,7 @@ pub use holders::{
 };
 
 pub(crate) use slot::pack_kind;
-pub use slot::{enter_owned_slot, enter_slot, RawSleep, SleepSlot};
+pub use slot::{enter_owned_slot, enter_slot, unlisted, RawSleep, SleepSlot};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread
@@ -521,6 +521,9 @@ fn shard(index: usize) -> MutexGuard<'static, Shard> {
 /// blocking wait. `None`: an async wait outside any executor that set a
 /// source (nobody to name and no cheap clock): not listed.
 fn stamp(api: WaitApi) -> Option<(Option<u64>, Option<Thread>, Instant)> {
+    if slot::is_unlisted() {
+        return None;
+    }
     match TASK_SOURCE.get().and_then(|source| source()) {
         Some(TaskStamp {
             task: Some(task),

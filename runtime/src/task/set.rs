@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Release};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use waitq::RcuWait;
+
 use slab::Slab;
 
 use super::{AbortHandle, JoinError, JoinHandle};
@@ -18,7 +20,11 @@ use super::{AbortHandle, JoinError, JoinHandle};
 ///
 /// Each member's handle is polled with a waker of its own that puts the
 /// member on a ready list, so `join_next` polls only members that were
-/// woken: O(1) per joined task however large the set.
+/// woken: O(1) per joined task however large the set. A task waiting in
+/// `join_next` sleeps on the set (a dump lists it on the queue `join_set`,
+/// at the `join_next` call), not on each member (the kernel's epoll: the
+/// members' wait entries are callbacks, the task sleeps on the epoll's
+/// own queue).
 ///
 /// # Examples
 ///
@@ -46,41 +52,34 @@ struct Member<T> {
     waker: Arc<MemberWaker>,
 }
 
-/// The members woken since the set last looked, and the set's own waker.
-#[derive(Default)]
+/// The members woken since the set last looked, and the wait of the task
+/// that joins (one at a time: `join_next` takes `&mut self`).
 struct ReadyList {
-    inner: Mutex<ReadyInner>,
+    keys: Mutex<VecDeque<usize>>,
+    wait: RcuWait,
 }
 
-#[derive(Default)]
-struct ReadyInner {
-    keys: VecDeque<usize>,
-    waker: Option<Waker>,
+impl Default for ReadyList {
+    fn default() -> Self {
+        ReadyList {
+            keys: Mutex::default(),
+            wait: RcuWait::named("join_set"),
+        }
+    }
 }
 
 impl ReadyList {
-    fn push(&self, key: usize) {
-        let waker = {
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.keys.push_back(key);
-            inner.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+    fn keys(&self) -> std::sync::MutexGuard<'_, VecDeque<usize>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next woken member, or `None` after storing `cx`'s waker.
-    fn pop_or_register(&self, cx: &Context<'_>) -> Option<usize> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = inner.keys.pop_front();
-        if key.is_none() {
-            match &mut inner.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-        }
-        key
+    fn push(&self, key: usize) {
+        self.keys().push_back(key);
+        self.wait.wake_up();
+    }
+
+    fn pop(&self) -> Option<usize> {
+        self.keys().pop_front()
     }
 }
 
@@ -132,12 +131,7 @@ impl<T> JoinSet<T> {
     /// Removes every task from the set without aborting them.
     pub fn detach_all(&mut self) {
         self.members.clear();
-        let mut inner = self
-            .ready
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        inner.keys.clear();
+        self.ready.keys().clear();
     }
 
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
@@ -158,20 +152,39 @@ impl<T> JoinSet<T> {
     /// Polls for the next finished task; `Ready(None)` when the set is empty.
     #[track_caller]
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
-        self.poll_join_next_at(cx, Location::caller())
+        self.poll_join_next_at(cx, Location::caller(), true)
     }
 
-    /// [`poll_join_next`](Self::poll_join_next), listing a member's wait
-    /// at `site`.
+    /// [`poll_join_next`](Self::poll_join_next), listing the task's wait
+    /// on the set at `site`; with `sleep` false (`try_join_next`), it does
+    /// not wait: `Pending` when no woken member has finished.
     fn poll_join_next_at(
         &mut self,
         cx: &mut Context<'_>,
         site: &'static Location<'static>,
+        sleep: bool,
     ) -> Poll<Option<Result<T, JoinError>>> {
         if self.members.is_empty() {
+            self.ready.wait.finish_wait();
             return Poll::Ready(None);
         }
-        while let Some(key) = self.ready.pop_or_register(cx) {
+        loop {
+            let Some(key) = self.ready.pop() else {
+                if !sleep {
+                    return Poll::Pending;
+                }
+                // Nothing woken: sleep on the set until a member is (its
+                // waker pushes, then wakes; the wait re-checks after it
+                // registers, so no push is missed).
+                let ready = &self.ready;
+                match ready
+                    .wait
+                    .poll_wait_event_at(cx, site, || !ready.keys().is_empty())
+                {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => continue,
+                }
+            };
             // A key of a member joined or detached meanwhile is skipped; if
             // its slot was reused, the new member just gets an extra poll.
             let Some(member) = self.members.get_mut(key) else {
@@ -180,8 +193,12 @@ impl<T> JoinSet<T> {
             member.waker.queued.store(false, Release);
             let waker = Waker::from(member.waker.clone());
             let mut member_cx = Context::from_waker(&waker);
-            if let Poll::Ready(out) = member.handle.poll_at(&mut member_cx, site) {
+            // The member's join wait is the set's, not the task's sleep:
+            // not listed (the task's sleep is the set's wait above).
+            let poll = waitq::registry::unlisted(|| member.handle.poll_at(&mut member_cx, site));
+            if let Poll::Ready(out) = poll {
                 drop(self.members.remove(key));
+                self.ready.wait.finish_wait();
                 return Poll::Ready(Some(out));
             }
             if !waitq::coop::has_budget_remaining() {
@@ -192,7 +209,6 @@ impl<T> JoinSet<T> {
                 return Poll::Pending;
             }
         }
-        Poll::Pending
     }
 
     /// The output of a task that has finished, if one has; `None` when
@@ -223,8 +239,9 @@ impl<T> JoinSet<T> {
         // Outside the task's cooperative budget (as tokio's): a task that
         // spent it would see every member `Pending` and be told "none
         // finished" with one waiting.
-        let once =
-            waitq::coop::unconstrained(poll_fn(|cx| Poll::Ready(self.poll_join_next_at(cx, site))));
+        let once = waitq::coop::unconstrained(poll_fn(|cx| {
+            Poll::Ready(self.poll_join_next_at(cx, site, false))
+        }));
         let mut cx = Context::from_waker(Waker::noop());
         match std::pin::pin!(once).poll(&mut cx) {
             Poll::Ready(Poll::Ready(next)) => next,
@@ -242,7 +259,13 @@ impl<T> JoinSet<T> {
     pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> + '_ {
         // The members' waits are listed at our caller's site.
         let site = Location::caller();
-        poll_fn(move |cx| self.poll_join_next_at(cx, site))
+        // Dropped while it waits, it takes its wait on the set back (the
+        // task's waker, and the listed sleep).
+        let unwait = Unwait(self.ready.clone());
+        poll_fn(move |cx| {
+            let _ = &unwait;
+            self.poll_join_next_at(cx, site, true)
+        })
     }
 
     /// Aborts every task and waits until all of them have ended.
@@ -256,7 +279,8 @@ impl<T> JoinSet<T> {
         let site = Location::caller();
         async move {
             self.abort_all();
-            while poll_fn(|cx| self.poll_join_next_at(cx, site))
+            let _unwait = Unwait(self.ready.clone());
+            while poll_fn(|cx| self.poll_join_next_at(cx, site, true))
                 .await
                 .is_some()
             {}
@@ -345,7 +369,7 @@ impl<T: Send + 'static> JoinSet<T> {
         let site = Location::caller();
         async move {
             let mut out = Vec::with_capacity(self.len());
-            while let Some(res) = poll_fn(|cx| self.poll_join_next_at(cx, site)).await {
+            while let Some(res) = poll_fn(|cx| self.poll_join_next_at(cx, site, true)).await {
                 match res {
                     Ok(value) => out.push(value),
                     Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
@@ -365,7 +389,19 @@ impl<T> Default for JoinSet<T> {
 
 impl<T> Drop for JoinSet<T> {
     fn drop(&mut self) {
+        self.ready.wait.finish_wait();
         self.abort_all();
+    }
+}
+
+/// Takes the joining task's wait on the set back when a `join_next` (or
+/// `shutdown`) future is dropped part way: its waker must not stay stored,
+/// nor its sleep listed, once it no longer waits.
+struct Unwait(Arc<ReadyList>);
+
+impl Drop for Unwait {
+    fn drop(&mut self) {
+        self.0.wait.finish_wait();
     }
 }
 

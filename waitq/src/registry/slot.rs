@@ -383,6 +383,50 @@ pub fn enter_owned_slot(slot: &'static SleepSlot, owner: std::num::NonZeroU64) {
     CURRENT.with(|current| current.set((Some(slot), owner.get())));
 }
 
+/// The owner [`unlisted`] puts in the current-slot cell (with no slot):
+/// no sleep is listed until it ends.
+const UNLISTED: u64 = u64::MAX;
+
+/// Runs `f` with no sleep listed on this thread, in a slot or in the
+/// shared map: for polls that are not their task's sleep, such as a
+/// non-blocking try over futures that register wakers of their own (a
+/// `JoinSet`'s `try_join_next` polling its members' handles, which left
+/// the task listed as asleep on each member while it ran on). The waits
+/// still register and wake as always; only the registry does not hear of
+/// them. The cell is restored when `f` returns or unwinds.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use waitq::registry::{self, SleepSlot};
+/// static SLOT: SleepSlot = SleepSlot::new();
+/// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::new();
+/// registry::enable_slots();
+/// registry::enter_slot(Some(&SLOT));
+/// let mut wait = Box::pin(QUEUE.wait_event(|| false));
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// registry::unlisted(|| assert!(wait.as_mut().poll(&mut cx).is_pending()));
+/// assert!(SLOT.read().is_none()); // registered, not listed
+/// drop(wait);
+/// registry::enter_slot(None);
+/// ```
+pub fn unlisted<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore((Option<&'static SleepSlot>, u64));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|current| current.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|current| current.replace((None, UNLISTED))));
+    f()
+}
+
+/// Whether [`unlisted`] runs on this thread now.
+pub(super) fn is_unlisted() -> bool {
+    matches!(CURRENT.with(Cell::get), (None, UNLISTED))
+}
+
 #[inline]
 pub(super) fn current() -> Option<&'static SleepSlot> {
     CURRENT.with(Cell::get).0
