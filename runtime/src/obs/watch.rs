@@ -416,11 +416,12 @@ impl HungState {
     /// stale coarse clock cannot make a fresh sleep look old) and the task
     /// has not been polled for `timeout` either, counted from the first
     /// check that saw its poll count (khungtaskd's unchanged context-switch
-    /// count: a report comes between one and two timeouts into a hang). A wait stays listed
-    /// while its registration stands, also after its task moved on (a
-    /// `&mut JoinHandle` or a socket read inside a `timeout` that expired,
-    /// a `JoinSet`'s members): such a task runs, so it is not hung (an
-    /// independent probe: reported while it was polled every 10 ms).
+    /// count: a report comes between one and two timeouts into a hang).
+    /// A wait stays listed while its registration stands, also after its
+    /// task moved on (a `&mut JoinHandle` or a socket read inside a
+    /// `timeout` that expired): such a task runs, so it is not hung (an
+    /// independent probe: reported while it was polled every 10 ms). Reading
+    /// a task's poll count makes its rare part if it had none.
     fn check(
         &mut self,
         scheduler: &Scheduler,
