@@ -112,13 +112,18 @@ fn dropping_the_runtime_ends_every_kind_of_task() {
                             panic!("a one-hour timer fired");
                         }));
                     }
-                    // A task whose drop lets the blocking job finish.
-                    let release = release_job.clone();
+                    // A task whose drop lets the blocking job finish. It
+                    // counts as started once polled: its guard exists only
+                    // from its first poll, and a drop before that left the
+                    // job blocked (CI under load, multi-thread: the test
+                    // went on before a worker had polled it).
+                    let (release, st) = (release_job.clone(), started.clone());
                     handles.push(waitrt::spawn(async move {
                         let _guard = OnDrop(move || release.open());
+                        st.inc();
                         std::future::pending::<()>().await;
                     }));
-                    started.wait_for(3 * N).await;
+                    started.wait_for(3 * N + 1).await;
                     handles
                 });
                 // A blocking job in flight.
