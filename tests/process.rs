@@ -8,7 +8,8 @@
 //! a child killed by a signal, 8 MiB through `cat` both ways at once,
 //! `kill_on_drop`, 1,000 short-lived children with no zombie left, a
 //! `Child` dropped unawaited (reaped when it exits), `wait` after the
-//! runtime shut down (an error, not a hang), spawning outside a runtime
+//! runtime shut down (an error, not a hang; the status if the child had
+//! exited before), `wait` closing stdin first, spawning outside a runtime
 //! or in one without I/O,
 //! and that each path is the one taken (a pidfd of the child's in
 //! `/proc/self/fdinfo`, or none).
@@ -252,6 +253,26 @@ process_test! {
 }
 
 process_test! {
+    fn wait_closes_stdin_first(rt) {
+        rt.block_on(async {
+            // `cat` exits at EOF on its stdin, which `wait` gives it (as
+            // tokio's and std's do); left open, both would wait forever.
+            let mut child = Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            child.stdin.as_mut().unwrap().write_all(b"some input").await.unwrap();
+            let waited = waitrt::time::timeout(Duration::from_secs(30), child.wait()).await;
+            let status = waited.expect("wait left stdin open: cat never saw EOF").unwrap();
+            assert!(status.success());
+            assert!(child.stdin.is_none(), "stdin still held after wait");
+        });
+    }
+}
+
+process_test! {
     fn kill_on_drop(rt) {
         rt.block_on(async {
             let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().unwrap();
@@ -349,6 +370,40 @@ fn wait_after_shutdown_is_an_error() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+#[test]
+fn wait_after_shutdown_returns_an_exit_that_came_before() {
+    let paths = [true, false].into_iter();
+    for (pidfd, workers) in paths.flat_map(|p| [(p, None), (p, Some(1)), (p, Some(2))]) {
+        let rt = build(workers, pidfd);
+        let mut child = rt
+            .block_on(async { Command::new("sh").args(["-c", "exit 3"]).spawn() })
+            .unwrap();
+        let pid = child.id().unwrap();
+        // Exited (a zombie on the pidfd path; reaped by the reaper thread,
+        // which keeps the status, on the other) before the runtime goes.
+        let start = Instant::now();
+        while !(is_our_zombie(pid) || is_gone(pid)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the child did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(rt);
+        let (child, result) =
+            support::watchdog("wait after shutdown", support::RT_LIMIT, move || {
+                let result = futures::executor::block_on(child.wait());
+                (child, result)
+            });
+        let status = result.unwrap_or_else(|err| {
+            panic!("{workers:?}, pidfd {pidfd}: an exit before the shutdown gave {err}")
+        });
+        assert_eq!(status.code(), Some(3));
+        assert!(is_gone(pid), "waited but not reaped");
+        drop(child);
     }
 }
 

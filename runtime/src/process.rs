@@ -484,8 +484,10 @@ impl Child {
     }
 
     /// Waits for the process to exit; its status (kept: every later call
-    /// returns it too). Does not close stdin: a child that reads until
-    /// EOF waits for [`stdin`](Self::stdin) to be closed or dropped.
+    /// returns it too). Closes [`stdin`](Self::stdin) first, if it is
+    /// still here (as tokio's and std's `wait` do): a child reading until
+    /// EOF would otherwise wait for us while we wait for it. Take `stdin`
+    /// out of the `Child` beforehand to keep writing to it meanwhile.
     ///
     /// # Errors
     ///
@@ -494,7 +496,8 @@ impl Child {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: nothing is lost, a later call waits again.
+    /// Cancel safe: nothing is lost, a later call waits again (stdin stays
+    /// closed once the first poll closed it).
     #[track_caller]
     pub fn wait(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
         // The wait is listed at our caller's site.
@@ -502,6 +505,7 @@ impl Child {
     }
 
     async fn wait_at(&mut self, site: &'static Location<'static>) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
         let status = self.inner.exit.wait(site).await?;
         self.inner.observed = true;
         Ok(status)

@@ -156,7 +156,7 @@ impl Exit {
         }
         let Exit { child, status, fd } = self;
         let child = child.as_mut().expect("the child is ours until drop");
-        let reaped = fd
+        let waited = fd
             .registration()
             .async_io_at(site, Direction::Read, || match child.try_wait()? {
                 Some(status) => Ok(status),
@@ -165,7 +165,17 @@ impl Exit {
                 // waits for the next edge rather than spinning.
                 None => Err(io::ErrorKind::WouldBlock.into()),
             })
-            .await?;
+            .await;
+        let reaped = match waited {
+            Ok(status) => status,
+            // The reactor is gone (the runtime shut down): a child that
+            // has exited is still reapable, as on the reaper path; only
+            // one still running is the error.
+            Err(err) => match child.try_wait() {
+                Ok(Some(status)) => status,
+                _ => return Err(err),
+            },
+        };
         *status = Some(reaped);
         Ok(reaped)
     }
