@@ -320,13 +320,17 @@ process_test! {
         rt.block_on(async {
             let mut pids = Vec::new();
             for _batch in 0..20 {
+                // Every other child is dropped unawaited (reaped in the
+                // background); the rest are reaped by their own `wait`.
                 let tasks: Vec<_> = (0..50)
-                    .map(|_| {
-                        waitrt::spawn(async {
+                    .map(|i| {
+                        waitrt::spawn(async move {
                             let mut child = Command::new("true").spawn().unwrap();
                             let pid = child.id().unwrap();
-                            assert!(child.wait().await.unwrap().success());
-                            pid
+                            if i % 2 == 0 {
+                                assert!(child.wait().await.unwrap().success());
+                            }
+                            (pid, i % 2 == 0)
                         })
                     })
                     .collect();
@@ -335,9 +339,12 @@ process_test! {
                 }
             }
             assert_eq!(pids.len(), 1000);
-            // Each was reaped by its own `wait`: none is a zombie now.
-            let zombies: Vec<_> = pids.iter().filter(|&&pid| is_our_zombie(pid)).collect();
+            // The awaited ones were reaped by their `wait`: none is a
+            // zombie now; the dropped ones soon after they exit.
+            let zombies: Vec<_> =
+                pids.iter().filter(|&&(pid, waited)| waited && is_our_zombie(pid)).collect();
             assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+            eventually("dropped children reaped", || pids.iter().all(|&(pid, _)| is_gone(pid))).await;
         });
     }
 }
