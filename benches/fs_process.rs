@@ -22,7 +22,11 @@
 //!
 //! Both sides run their calls on their blocking pool (tokio's `fs` does
 //! too), so a row measures the round trip to the pool plus the system
-//! calls, and for processes the spawn and the wait for the exit.
+//! calls, and for processes the spawn and the wait for the exit. The
+//! `std` reference makes the same calls blocking on the calling thread,
+//! with no runtime: what the system calls alone cost (where it is level
+//! with both runtimes, the row is at its physical limit: `fs_write`
+//! truncates a file with data, which on ext4 starts its writeback).
 //!
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench --bench fs_process
@@ -208,6 +212,49 @@ fn write_tokio(size: usize, n: usize) -> f64 {
     per_op
 }
 
+// ===== the physical reference: the same calls, blocking, on one thread =====
+
+/// `std::fs::read` on the calling thread: no runtime and no trip to a
+/// pool thread, what the system calls alone cost.
+fn read_std(size: usize, n: usize) -> f64 {
+    let scratch = Scratch::new("read-std");
+    let path = scratch.file("data");
+    let expected = content(size);
+    std::fs::write(&path, &expected).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        check_read(&std::fs::read(&path).unwrap(), &expected);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// `std::fs::write` on the calling thread.
+fn write_std(size: usize, n: usize) -> f64 {
+    let scratch = Scratch::new("write-std");
+    let path = scratch.file("data");
+    let mut data = content(size);
+    let start = Instant::now();
+    for i in 0..n {
+        data[0] = i as u8;
+        std::fs::write(&path, &data).unwrap();
+    }
+    let per_op = start.elapsed().as_nanos() as f64 / n as f64;
+    check_written(&path, size, (n - 1) as u8);
+    per_op
+}
+
+/// `std::process::Command::output` of `true` on the calling thread.
+fn output_std(n: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        let out = std::process::Command::new("true")
+            .output()
+            .expect("spawn `true` (coreutils)");
+        assert!(out.status.success(), "`true` failed: {:?}", out.status);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
 // ===== Command::output =====
 
 fn output_ours(n: usize) -> f64 {
@@ -246,6 +293,7 @@ fn rows() -> Vec<Row> {
             vec![
                 Contender::new("ours", move |scale| read_ours(size, count(base, scale))),
                 Contender::new("tokio", move |scale| read_tokio(size, count(base, scale))),
+                Contender::reference("std", move |scale| read_std(size, count(base, scale))),
             ],
         ));
         rows.push(Row::new(
@@ -253,6 +301,7 @@ fn rows() -> Vec<Row> {
             vec![
                 Contender::new("ours", move |scale| write_ours(size, count(base, scale))),
                 Contender::new("tokio", move |scale| write_tokio(size, count(base, scale))),
+                Contender::reference("std", move |scale| write_std(size, count(base, scale))),
             ],
         ));
     }
@@ -268,6 +317,7 @@ fn rows() -> Vec<Row> {
         vec![
             Contender::new("ours", |scale| output_ours(count(400.0, scale))),
             Contender::new("tokio", |scale| output_tokio(count(400.0, scale))),
+            Contender::reference("std", |scale| output_std(count(400.0, scale))),
         ],
     ));
     rows
