@@ -1,7 +1,8 @@
 //! Timers on every scheduler flavour (through `rt_test!`): `sleep` order,
 //! past deadlines, `timeout`, `interval`, 10 000 fired and cancelled
 //! timers, waitq `_timeout` waits on `waitrt::time::clock()`, and the
-//! paused clock (auto-advance, and holding still while a blocking job runs).
+//! paused clock (auto-advance, holding still while a blocking job runs,
+//! and `advance` returning after the tasks it woke have run).
 #[macro_use]
 mod support;
 
@@ -330,6 +331,67 @@ fn paused_clock_auto_advances_long_timeouts() {
             });
         },
     );
+}
+
+/// `advance` returns once the tasks its timers woke have run as far as
+/// they can: a task woken by a timer, and a second task it wakes in turn,
+/// have both run when `advance` returns, called from `block_on` and from a
+/// spawned task, on every flavour, 100 times each. On multi-thread the
+/// woken tasks run on workers beside the caller; `advance` once only
+/// yielded, and returned first in most runs (a ported mini-redis test,
+/// "GET after advance finds the key expired", failed 4 runs in 20).
+#[test]
+fn advance_returns_after_the_tasks_it_woke_have_run() {
+    for workers in [None, Some(1), Some(2)] {
+        support::watchdog(
+            "advance_returns_after_woken_tasks",
+            support::RT_LIMIT,
+            move || {
+                for round in 0..100 {
+                    let mut builder = match workers {
+                        None => Builder::new_current_thread(),
+                        Some(n) => {
+                            let mut builder = Builder::new_multi_thread();
+                            builder.worker_threads(n);
+                            builder
+                        }
+                    };
+                    let rt = builder.enable_all().start_paused(true).build().unwrap();
+                    let from_a_task = round % 2 == 1;
+                    let trial = async move {
+                        let done = Arc::new(AtomicBool::new(false));
+                        let (registered, is_registered) = waitrt::sync::oneshot::channel();
+                        let (relay_tx, relay_rx) = waitrt::sync::oneshot::channel::<()>();
+                        let relay_done = done.clone();
+                        // Woken in turn by the sleeper: runs as far as it can.
+                        waitrt::spawn(async move {
+                            relay_rx.await.unwrap();
+                            relay_done.store(true, SeqCst);
+                        });
+                        waitrt::spawn(async move {
+                            let mut nap = pin!(sleep(Duration::from_secs(1)));
+                            assert!(poll!(nap.as_mut()).is_pending()); // registered
+                            registered.send(()).unwrap();
+                            nap.await;
+                            relay_tx.send(()).unwrap();
+                        });
+                        is_registered.await.unwrap();
+                        waitrt::time::advance(Duration::from_secs(1)).await;
+                        done.load(SeqCst)
+                    };
+                    let ran = match from_a_task {
+                        false => rt.block_on(trial),
+                        true => rt.block_on(async { waitrt::spawn(trial).await.unwrap() }),
+                    };
+                    assert!(
+                        ran,
+                        "{workers:?} workers, round {round} (from a task: {from_a_task}): \
+                     advance returned before the tasks its timer woke had run"
+                    );
+                }
+            },
+        );
+    }
 }
 
 /// A paused clock does not jump past a timeout while a blocking job works

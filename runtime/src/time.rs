@@ -204,14 +204,22 @@ pub fn now() -> Instant {
 }
 
 /// Moves a paused clock forward by `duration`, firing the timers that
-/// come due, then yields so their tasks run. The clock saturates: by
+/// come due, and returns once the tasks they woke have run as far as they
+/// can without more time or I/O (and the tasks those woke in turn): on
+/// current-thread it yields, and they run before it returns; on
+/// multi-thread, where they run on the workers beside the caller, it also
+/// waits until no other thread of the runtime runs a task or has one
+/// queued, for at most a second of real time (a task that
+/// never stops running would otherwise hold it forever). tokio allows a
+/// paused clock on current-thread only, and its `advance` promises less:
+/// its woken tasks may not have run yet. The clock saturates: by
 /// `Duration::MAX` it moves to the latest representable instant, where
 /// every deadline has passed.
 ///
 /// # Cancel safety
 ///
 /// The clock moves and the timers fire on the first poll; dropping the
-/// future after that only skips the final yield.
+/// future after that only skips the wait for their tasks.
 ///
 /// # Panics
 ///
@@ -236,7 +244,20 @@ pub async fn advance(duration: Duration) {
     driver.clock().advance_to(target);
     driver.process();
     crate::task::yield_now().await;
+    if let Scheduler::MultiThread(shared) = &scheduler {
+        let start = Instant::now();
+        while !shared.settled_but_caller() && start.elapsed() < ADVANCE_SETTLE_LIMIT {
+            // Real time passes for the workers; the yield lets this
+            // thread's own queue run if it is a worker.
+            std::thread::sleep(Duration::from_micros(50));
+            crate::task::yield_now().await;
+        }
+    }
 }
+
+/// How long (in real time) [`advance`] waits, on a multi-thread runtime,
+/// for the tasks its timers woke to finish running.
+const ADVANCE_SETTLE_LIMIT: Duration = Duration::from_secs(1);
 
 /// The runtime's clock as a [`waitq::Clock`], for the `_timeout` waits.
 ///

@@ -329,6 +329,14 @@ impl Shared {
         }
     }
 
+    /// With a paused clock (where [`Common::busy`] is counted): whether no
+    /// thread of the runtime but the caller's (a worker running the
+    /// calling task, or the `block_on` thread) runs tasks, and none is
+    /// queued. What `time::advance` waits for.
+    pub(crate) fn settled_but_caller(&self) -> bool {
+        self.common.busy.load(SeqCst) <= 1 && !self.has_visible_work()
+    }
+
     /// Whether any queue holds a task another worker could take. LIFO
     /// slots do not count: a slot's owner is awake and runs it next.
     fn has_visible_work(&self) -> bool {
