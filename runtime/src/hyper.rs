@@ -48,9 +48,14 @@
 //!   timers. tonic's generated services are tower `Service`s and can be
 //!   served by hyper's `http2` builder here.
 //! - **tower's `timeout`** and other timer layers: `tokio::time::sleep`.
-//! - **hyper-util's `TokioIo` and `TokioTimer`** (and its legacy client
-//!   and `auto` server builder, which are written against them): use
-//!   [`Io`] and [`RuntimeTimer`].
+//! - **hyper-util's `TokioIo` and `TokioTimer`** (and its legacy client,
+//!   whose `HttpConnector` opens `tokio::net` sockets): use [`Io`] and
+//!   [`RuntimeTimer`].
+//!
+//! hyper-util's server pieces need no tokio runtime and do work here
+//! (feature `server-auto`, `server-graceful`): its `auto` builder serves
+//! HTTP/1 and h2c on one port over [`Io`], given [`RuntimeExecutor`] and
+//! [`RuntimeTimer`], and `GracefulShutdown` drains connections.
 //!
 //! # Examples
 //!
