@@ -32,15 +32,29 @@
 //! is needed to tell (the timer driver's `Sleep` holds exactly one key).
 //!
 //! The slab gives its memory back: when fewer than a quarter of its slots are
-//! occupied it drops the vacant ones at its end (keys stay valid), so a wheel
-//! that held a million timers and lost them returns to a few bytes. An
-//! attempt that frees little is not repeated until the wheel has halved
-//! again, so the scans stay amortised O(1) per removal.
+//! occupied it drops the vacant ones at its end; if entries still stand
+//! near the end (a long timer that outlived a burst) and the slab stays
+//! that sparse for [`COMPACT_AFTER`] ticks of the wheel's clock (a second),
+//! it compacts: those entries move into the holes below, their lists are
+//! relinked, and the slab is cut to its length. So a wheel that held a
+//! million timers and lost all but a few returns to a few bytes within
+//! about a second, where tokio's intrusive timers give theirs back at once;
+//! the wait spares the common burst whose timers are all about to go (a
+//! compaction costs about 200 ns per moved entry, most of it in the map
+//! below). A moved entry's key still names it: every entry carries a serial
+//! number that its key repeats; a key whose index no longer holds its
+//! serial finds the entry's new index in a small map (`moved`, one item per
+//! moved entry until its key is removed), and a serial in that map is not
+//! given to a new entry. Compacting is O(capacity), after at least three
+//! quarters of the slab were removed, so it stays amortised O(1) per
+//! removal.
 //!
 //! The wheel reads no clock and wakes nothing: it stores a payload `T` and
 //! hands payloads to [`Wheel::poll`]'s callback as they fall due.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU32;
 
 use slab::Slab;
@@ -71,18 +85,28 @@ const NIL: u32 = u32::MAX;
 /// Slabs at most this many slots long are never shrunk.
 const SHRINK_MIN: usize = 64;
 
+/// How long (in ticks: a second) a slab must stay sparse, with entries
+/// near its end, before it compacts.
+const COMPACT_AFTER: u64 = 1_000_000;
+
 /// Names one entry from its insertion until [`Wheel::remove`] consumes it.
 /// Neither `Copy` nor `Clone`: the one holder of a key is the one who
 /// removes the entry (see the module docs), so a key never goes stale.
 /// A key is used only with the wheel that made it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey(NonZeroU32);
+pub(crate) struct TimerKey {
+    /// The entry's index in the slab when the key was made, plus one (so
+    /// that an `Option<TimerKey>` takes no more room than the key); a
+    /// compaction may have moved the entry since (see the module docs).
+    index: NonZeroU32,
+    /// The entry's serial number.
+    serial: u32,
+}
 
 impl TimerKey {
-    /// The entry's index in the slab (stored plus one, so that an
-    /// `Option<TimerKey>` takes no more room than the key).
+    /// The entry's index in the slab when the key was made.
     fn index(&self) -> u32 {
-        self.0.get() - 1
+        self.index.get() - 1
     }
 }
 
@@ -149,6 +173,8 @@ struct Node<T> {
     prev: u32,
     /// Next node in the slot's list, or [`NIL`].
     next: u32,
+    /// The serial number its key repeats (in the node's padding).
+    serial: u32,
     /// The level whose list holds this node (its slot is
     /// `slot_for(deadline, level)`), or why it is in none.
     place: Place,
@@ -227,9 +253,42 @@ pub(crate) struct Wheel<T> {
     /// The levels, level 0 (single ticks) first.
     levels: Box<[Level; LEVELS]>,
     /// Try to shrink the slab once `len` falls below this (see the module
-    /// docs): a quarter of the capacity, or half the length at the last
-    /// attempt that left the slab long.
+    /// docs): a quarter of the capacity.
     shrink_below: usize,
+    /// The serial number of the next entry.
+    next_serial: u32,
+    /// Since when (tick) the slab has been sparse with entries near its end
+    /// (a shrink could not cut it), if it is: it compacts at
+    /// [`COMPACT_AFTER`] ticks from then.
+    sparse_since: Option<u64>,
+    /// Serial number -> index of the entries a compaction moved whose keys
+    /// have not been removed yet.
+    moved: Moved,
+}
+
+/// The map of moved entries: serial numbers are distinct and dense, so
+/// one multiplication spreads them (SipHash cost a mass cancel a third of
+/// its time).
+type Moved = HashMap<u32, u32, BuildHasherDefault<SerialHasher>>;
+
+/// Hashes one `u32` by a Fibonacci multiplication.
+#[derive(Default)]
+struct SerialHasher(u64);
+
+impl Hasher for SerialHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl<T> fmt::Debug for Wheel<T> {
@@ -267,6 +326,9 @@ impl<T> Wheel<T> {
             linked: 0,
             levels: Box::new([Level::EMPTY; LEVELS]),
             shrink_below: 0,
+            next_serial: 0,
+            sparse_since: None,
+            moved: Moved::default(),
         }
     }
 
@@ -322,11 +384,13 @@ impl<T> Wheel<T> {
             list.head = index;
         }
         lvl.occupied |= 1u64 << slot;
+        let serial = self.take_serial();
         let inserted = self.nodes.insert(Node {
             value,
             deadline,
             prev: tail,
             next: NIL,
+            serial,
             place: Place::AT_LEVEL[level],
         });
         debug_assert_eq!(inserted, index as usize);
@@ -337,14 +401,56 @@ impl<T> Wheel<T> {
         if self.nodes.capacity() / 4 > self.shrink_below {
             self.shrink_below = self.nodes.capacity() / 4;
         }
-        Ok(TimerKey(NonZeroU32::MIN.saturating_add(index)))
+        Ok(TimerKey {
+            index: NonZeroU32::MIN.saturating_add(index),
+            serial,
+        })
+    }
+
+    /// A serial number for a new entry: the next, skipping those of moved
+    /// entries whose keys are still out (a key must never match two).
+    #[inline]
+    fn take_serial(&mut self) -> u32 {
+        loop {
+            let serial = self.next_serial;
+            self.next_serial = serial.wrapping_add(1);
+            if self.moved.is_empty() || !self.moved.contains_key(&serial) {
+                return serial;
+            }
+        }
+    }
+
+    /// The slab index of the entry `key` names: where the key says, unless
+    /// a compaction moved it (the serial there differs).
+    #[inline]
+    fn index_of(&self, key: &TimerKey) -> usize {
+        let index = key.index() as usize;
+        match self.nodes.get(index) {
+            Some(node) if node.serial == key.serial => index,
+            _ => self.moved_index(key),
+        }
+    }
+
+    /// The new index of an entry a compaction moved.
+    #[cold]
+    #[inline(never)]
+    fn moved_index(&self, key: &TimerKey) -> usize {
+        let index = self.moved.get(&key.serial);
+        *index.expect("a timer key names an entry of this wheel") as usize
     }
 
     /// Removes an entry, pending, fired or closed, and hands its payload
     /// back. O(1) (amortised: it may shrink the slab).
     pub(crate) fn remove(&mut self, key: TimerKey) -> T {
+        let index = self.index_of(&key);
+        if index != key.index() as usize {
+            self.moved.remove(&key.serial);
+            if self.moved.is_empty() {
+                self.moved = Moved::default(); // its memory too
+            }
+        }
         // Out of the slab first, then out of its list: one slab access.
-        let node = self.nodes.remove(key.index() as usize);
+        let node = self.nodes.remove(index);
         if let Some(level) = node.place.level() {
             self.detach(level, slot_for(node.deadline, level), node.prev, node.next);
         }
@@ -354,7 +460,7 @@ impl<T> Wheel<T> {
 
     /// Where an entry stands.
     pub(crate) fn status(&self, key: &TimerKey) -> Status {
-        match self.nodes[key.index() as usize].place {
+        match self.nodes[self.index_of(key)].place {
             Place::Fired => Status::Fired,
             Place::Closed => Status::Closed,
             _ => Status::Pending,
@@ -363,7 +469,8 @@ impl<T> Wheel<T> {
 
     /// An entry's payload (pending, fired or closed).
     pub(crate) fn get_mut(&mut self, key: &TimerKey) -> &mut T {
-        &mut self.nodes[key.index() as usize].value
+        let index = self.index_of(key);
+        &mut self.nodes[index].value
     }
 
     /// Moves a pending entry to fire at `tick` instead, in place: O(1), the
@@ -372,7 +479,7 @@ impl<T> Wheel<T> {
     /// `tick <= self.elapsed()` (the deadline has passed: the caller
     /// removes the entry and fires it itself).
     pub(crate) fn reset(&mut self, key: &TimerKey, tick: u64) -> bool {
-        let index = key.index();
+        let index = self.index_of(key) as u32;
         if tick <= self.elapsed || self.nodes[index as usize].place.level().is_none() {
             return false;
         }
@@ -410,18 +517,77 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Drops the vacant slots at the slab's end (occupied keys stay
-    /// valid). An attempt scans the slab, so a failed one (occupied slots
-    /// near the end) waits until the length halves again.
+    /// Drops the vacant slots at the slab's end; if entries near the end
+    /// keep more than half of it vacant, notes since when, for
+    /// [`compact_if_still_sparse`](Self::compact_if_still_sparse). An
+    /// attempt scans the slab's tail, so a failed one waits until the
+    /// length halves again.
     #[cold]
     fn shrink(&mut self) {
         let len = self.nodes.len();
         if len == 0 {
             self.nodes = Slab::new();
+            debug_assert!(self.moved.is_empty(), "a moved entry outlived its key");
+            self.moved = Moved::default();
+            self.sparse_since = None;
         } else {
             self.nodes.shrink_to_fit();
+            if self.nodes.capacity() > 2 * len {
+                self.sparse_since.get_or_insert(self.elapsed);
+            }
         }
         self.shrink_below = (self.nodes.capacity() / 4).min(len.div_ceil(2));
+    }
+
+    /// After the clock moved: compacts a slab that has stayed sparse, with
+    /// entries near its end, for [`COMPACT_AFTER`] ticks (unless it filled
+    /// up again meanwhile).
+    #[inline]
+    fn compact_if_still_sparse(&mut self) {
+        let Some(since) = self.sparse_since else {
+            return;
+        };
+        if self.elapsed.saturating_sub(since) < COMPACT_AFTER {
+            return;
+        }
+        self.sparse_since = None;
+        self.nodes.shrink_to_fit();
+        if self.nodes.capacity() > 2 * self.nodes.len().max(SHRINK_MIN / 2) {
+            self.compact();
+        }
+        self.shrink_below = self.nodes.capacity() / 4;
+    }
+
+    /// Moves the entries at index `len` and above into the vacant slots
+    /// below (the slab's own `compact`, in place), relinks them, and cuts
+    /// the slab to `len` slots. O(capacity).
+    fn compact(&mut self) {
+        let len = self.nodes.len();
+        // New index of each moved node, by old index minus `len`.
+        let mut remap: Vec<u32> = vec![NIL; self.nodes.capacity().saturating_sub(len)];
+        let moved = &mut self.moved;
+        self.nodes.compact(|node, from, to| {
+            remap[from - len] = to as u32;
+            // Moved again before its key came back: the new place wins.
+            moved.insert(node.serial, to as u32);
+            true
+        });
+        let relink = |link: &mut u32| {
+            if *link != NIL && *link as usize >= len {
+                *link = remap[*link as usize - len];
+            }
+        };
+        for (_, node) in self.nodes.iter_mut() {
+            relink(&mut node.prev);
+            relink(&mut node.next);
+        }
+        for level in self.levels.iter_mut() {
+            for list in &mut level.slots {
+                relink(&mut list.head);
+                relink(&mut list.tail);
+            }
+        }
+        self.moved.shrink_to_fit();
     }
 
     /// The earliest tick at which `poll` has work to do, or `None` when none is pending. Never
@@ -439,6 +605,7 @@ impl<T> Wheel<T> {
     pub(crate) fn skip_to(&mut self, now: u64) {
         debug_assert!(self.next_expiration().is_none_or(|next| next > now));
         self.elapsed = self.elapsed.max(now);
+        self.compact_if_still_sparse();
     }
 
     /// Advances the wheel to `now` (no-op if `now <= elapsed`), marking every entry with
@@ -458,6 +625,7 @@ impl<T> Wheel<T> {
             self.process_slot(level, slot, &mut fire);
         }
         self.elapsed = now;
+        self.compact_if_still_sparse();
     }
 
     /// The level, slot and start tick of the next slot with work: the first
