@@ -8,7 +8,8 @@
 //! requests in one write, the header-read timeout closing a slow client
 //! (our timer fires), HTTP/2 keep-alive pings over a long idle spell (our
 //! timer's `reset` moves the deadline: a no-op reset times the connection
-//! out), h2c with 100 concurrent streams (all in their handlers at once),
+//! out), h2c with 100 concurrent streams (all in their handlers at once;
+//! and from `h2load`, nghttp2's client, when installed),
 //! a client that disconnects mid-response (the connection task ends with
 //! an error, the server keeps serving), graceful shutdown with a request in
 //! flight (it completes), an axum `Router` as the service (its handler
@@ -144,29 +145,49 @@ async fn h1_get(
 /// keeps serving meanwhile), bounded by `--max-time`. `None`, said on
 /// stderr, when curl is not installed; under `CI=true` that fails instead.
 async fn curl(args: &[&str]) -> Option<String> {
-    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let mut all = vec!["--silent", "--show-error", "--max-time", "20"];
+    all.extend_from_slice(args);
+    tool("curl", &all).await
+}
+
+/// Runs the client `program` with `args` on the blocking pool, killed
+/// after 60 s (`timeout`); its stdout. `None`, said on stderr, when it is
+/// not installed; under `CI=true` that fails instead.
+async fn tool(program: &str, args: &[&str]) -> Option<String> {
+    let (program, args): (String, Vec<String>) = (
+        program.to_string(),
+        args.iter().map(|arg| arg.to_string()).collect(),
+    );
     waitrt::spawn_blocking(move || {
-        let output = Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20"])
-            .args(&args)
-            .output();
+        let installed = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        let output = match installed {
+            true => Command::new("timeout")
+                .arg("60")
+                .arg(&program)
+                .args(&args)
+                .output(),
+            false => Err(std::io::ErrorKind::NotFound.into()),
+        };
         match output {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("curl is not installed, and CI=true: install curl");
+                    panic!("{program} is not installed, and CI=true: install it");
                 }
                 let _ = writeln!(
                     std::io::stderr(),
-                    "SKIPPED (curl is not installed): curl {}",
+                    "SKIPPED ({program} is not installed): {program} {}",
                     args.join(" ")
                 );
                 None
             }
-            Err(err) => panic!("running curl: {err}"),
+            Err(err) => panic!("running {program}: {err}"),
             Ok(output) => {
                 assert!(
                     output.status.success(),
-                    "curl {args:?} failed: {}",
+                    "{program} {args:?} failed: {}",
                     String::from_utf8_lossy(&output.stderr)
                 );
                 Some(String::from_utf8(output.stdout).unwrap())
@@ -350,6 +371,26 @@ rt_test! {
     }
 }
 
+rt_test! {
+    /// A real h2 client with 100 streams in flight on one connection:
+    /// `h2load -c1 -m100` (nghttp2's load generator; CI installs it), 500
+    /// requests, every one answered.
+    fn h2load_100_concurrent_streams(rt) {
+        rt.block_on(async {
+            let (addr, accepted) = server(serve_h2).await;
+            let url = format!("http://{addr}/h2load");
+            let Some(out) = tool("h2load", &["-c1", "-m100", "-n500", &url]).await else {
+                return;
+            };
+            assert!(
+                out.contains("500 total, 500 started, 500 done, 500 succeeded, 0 failed, 0 errored"),
+                "h2load: {out}"
+            );
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+}
+
 // ===== failures and shutdown =====
 
 rt_test! {
@@ -391,6 +432,102 @@ rt_test! {
             // Still serving.
             let mut sender = h1_client(addr).await;
             assert_eq!(h1_get(&mut sender, "/next").await.1, "hello /next");
+        });
+    }
+}
+
+rt_test! {
+    /// The same on HTTP/2 with hyper's client: a client whose connection
+    /// goes mid-response (its connection task aborted, the socket closed)
+    /// ends the server's connection, which keeps no task behind; and a
+    /// graceful shutdown (GOAWAY) lets the stream in flight finish, then
+    /// the connection ends cleanly.
+    fn h2_disconnect_mid_response_and_graceful_shutdown(rt) {
+        rt.block_on(async {
+            let (ended_tx, mut ended_rx) = waitrt::sync::mpsc::unbounded_channel::<bool>();
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            let stop_rx = Arc::new(std::sync::Mutex::new(Some(stop_rx)));
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let (release_tx, release_rx) = oneshot::channel::<()>();
+            let slow = Arc::new(std::sync::Mutex::new(Some((started_tx, release_rx))));
+            let (addr, _) = server(move |stream| {
+                let (ended_tx, slow) = (ended_tx.clone(), slow.clone());
+                // The first connection takes the stop; the second never stops.
+                let stop_rx = stop_rx.lock().unwrap().take();
+                async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let slow = (request.uri().path() == "/slow")
+                            .then(|| slow.lock().unwrap().take())
+                            .flatten();
+                        async move {
+                            if request.uri().path() == "/endless" {
+                                let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                                let chunks = futures::stream::repeat_with(move || {
+                                    Ok::<_, Infallible>(Frame::data(chunk.clone()))
+                                });
+                                return Ok::<_, Infallible>(Response::new(StreamBody::new(chunks).boxed()));
+                            }
+                            if let Some((started, release)) = slow {
+                                started.send(()).unwrap();
+                                release.await.unwrap();
+                            }
+                            let response = hello(request).await?;
+                            Ok(response.map(|body| body.map_err(|never| match never {}).boxed()))
+                        }
+                    });
+                    let connection = http2::Builder::new(RuntimeExecutor::new())
+                        .timer(RuntimeTimer::new())
+                        .serve_connection(Io::new(stream), service);
+                    let mut connection = pin!(connection);
+                    let served = match stop_rx {
+                        None => connection.await,
+                        Some(stop_rx) => match select(connection.as_mut(), stop_rx).await {
+                            Either::Left((served, _)) => served,
+                            Either::Right(_) => {
+                                connection.as_mut().graceful_shutdown();
+                                connection.await
+                            }
+                        },
+                    };
+                    let _ = ended_tx.send(served.is_ok());
+                }
+            })
+            .await;
+
+            // One connection first: it is the one stopped below.
+            let mut stopped = h2_client(addr).await;
+            let (status, _) = read(timeout(LIMIT, stopped.send_request(get("/warm"))).await.unwrap().unwrap()).await;
+            assert_eq!(status, StatusCode::OK);
+
+            // Mid-response: read some of an endless body, then the client's
+            // connection goes (its task aborted closes the socket).
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) = client2::handshake(RuntimeExecutor::new(), Io::new(stream))
+                .await
+                .unwrap();
+            let client_connection = waitrt::spawn(connection);
+            let response = timeout(LIMIT, sender.send_request(get("/endless"))).await.unwrap().unwrap();
+            let mut body = response.into_body();
+            let mut got = 0;
+            while got < 256 * 1024 {
+                let frame = timeout(LIMIT, body.frame()).await.unwrap().unwrap().unwrap();
+                got += frame.data_ref().map_or(0, |data| data.len());
+            }
+            client_connection.abort();
+            drop((body, sender));
+            let ended = timeout(LIMIT, ended_rx.recv()).await.expect("the h2 connection never ended");
+            assert!(ended.is_some(), "the server's connection task is gone without a word");
+
+            // Graceful shutdown of the other connection with a stream in flight.
+            let in_flight = waitrt::spawn(stopped.send_request(get("/slow")));
+            timeout(LIMIT, started_rx).await.unwrap().unwrap();
+            stop_tx.send(()).unwrap();
+            release_tx.send(()).unwrap();
+            let response = timeout(LIMIT, in_flight).await.unwrap().unwrap();
+            let (status, body) = read(response.expect("the stream in flight was cut off")).await;
+            assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello /slow"[..]));
+            let ended = timeout(LIMIT, ended_rx.recv()).await.expect("the stopped connection never ended");
+            assert_eq!(ended, Some(true), "the graceful shutdown ended in an error");
         });
     }
 }
