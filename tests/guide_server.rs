@@ -221,6 +221,67 @@ async fn serve_on_real_sockets_drains_and_refuses_new_connections() {
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 }
 
+/// "Coming from tokio", the I/O traits: tokio-util's `compat` turns our
+/// `TcpStream` into tokio I/O (a tokio-util codec reads lines from it,
+/// tokio's `AsyncWriteExt::shutdown` sends a FIN), `into_inner` gives our
+/// stream back, and a tokio-I/O type (a `tokio::io::duplex`) becomes
+/// `futures::io`. No tokio runtime is running.
+#[test]
+fn tokio_util_compat_works_on_our_streams() {
+    use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+    use tokio_util::codec::{FramedRead, LinesCodec};
+    use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+    use waitrt::net::{TcpListener, TcpStream};
+
+    let rt = waitrt::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        waitrt::time::timeout(LIMIT, async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = waitrt::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                stream.write_all(b"one\ntwo\n").await.unwrap();
+                // tokio's shutdown through compat: the client's lines end.
+                let mut tokio_io = stream.compat();
+                tokio::io::AsyncWriteExt::shutdown(&mut tokio_io)
+                    .await
+                    .unwrap();
+                let mut rest = Vec::new();
+                tokio::io::AsyncReadExt::read_to_end(&mut tokio_io, &mut rest)
+                    .await
+                    .unwrap();
+                rest
+            });
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let mut lines = FramedRead::new(stream.compat(), LinesCodec::new());
+            let mut got = Vec::new();
+            while let Some(line) = lines.next().await {
+                got.push(line.unwrap());
+            }
+            assert_eq!(got, ["one", "two"]);
+            let mut stream: TcpStream = lines.into_inner().into_inner();
+            stream.write_all(b"back").await.unwrap();
+            stream.close().await.unwrap();
+            assert_eq!(server.await.unwrap(), b"back");
+
+            let (tokio_side, mut other) = tokio::io::duplex(64);
+            tokio::io::AsyncWriteExt::write_all(&mut other, b"from tokio")
+                .await
+                .unwrap();
+            drop(other);
+            let mut text = String::new();
+            tokio_side.compat().read_to_string(&mut text).await.unwrap();
+            assert_eq!(text, "from tokio");
+        })
+        .await
+        .expect("the compat exchange in time");
+    });
+}
+
 /// The program itself, in a child process (this test binary re-executed
 /// into `server::run`): `SIGTERM` to the child lets the request in flight
 /// finish, then the child exits with 0. Only the child is signalled.
