@@ -558,6 +558,43 @@ rt_test! {
     }
 }
 
+rt_test! {
+    /// A free lock or semaphore is taken by its `_interruptible` and
+    /// `_killable` forms even with the task's signal pending, every time
+    /// (the kernel's fast path: a true condition wins), past the task's
+    /// cooperative budget too: 1,000 rounds, where the budget runs out at
+    /// 128 polls. Once the budget was spent, the poll that yielded for it
+    /// looked like a wait and ended on the signal: every round from the
+    /// 129th failed (an independent audit).
+    fn kernel_forms_take_a_free_resource_with_a_signal_pending(rt) {
+        rt.block_on(async {
+            let task = waitrt::spawn(async {
+                waitrt::task::signals().interrupt();
+                let (sem, lock, rw) = (Semaphore::new(1), Mutex::new(0u32), RwLock::new(0u32));
+                for round in 0..1_000u32 {
+                    let taken = [
+                        sem.acquire_interruptible().await.map(drop).is_ok(),
+                        sem.acquire_killable().await.map(drop).is_ok(),
+                        lock.lock_interruptible().await.map(|mut g| *g += 1).is_ok(),
+                        lock.lock_killable().await.map(|mut g| *g += 1).is_ok(),
+                        rw.read_interruptible().await.map(drop).is_ok(),
+                        rw.write_interruptible().await.map(|mut g| *g += 1).is_ok(),
+                        rw.read_killable().await.map(drop).is_ok(),
+                        rw.write_killable().await.map(|mut g| *g += 1).is_ok(),
+                    ];
+                    assert!(
+                        taken.iter().all(|&ok| ok),
+                        "round {round}: a free resource refused with a signal pending: {taken:?}"
+                    );
+                }
+                let counts = (*lock.lock().await, *rw.read().await);
+                counts
+            });
+            assert_eq!(task.await.unwrap(), (2_000, 2_000));
+        });
+    }
+}
+
 /// `_timeout` forms on a paused clock: they time out exactly at the
 /// deadline when nothing comes, and succeed when the resource comes first.
 #[test]

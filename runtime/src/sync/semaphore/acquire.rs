@@ -47,6 +47,10 @@ pub(crate) struct Acquire<'a> {
     state: TaskState,
     entry: HandoffEntry,
     done: bool,
+    /// The last poll ended `Pending` only because the task's cooperative
+    /// budget was spent (a yield, not a wait): the kernel forms must not
+    /// end on a signal then, since the permits may be free.
+    yielded: bool,
     /// A timed acquire's deadline, for the wait registry (the caller
     /// watches it).
     deadline: Option<std::time::Instant>,
@@ -72,6 +76,7 @@ impl<'a> Acquire<'a> {
             state,
             entry: HandoffEntry::new(),
             done: false,
+            yielded: false,
             deadline: None,
             site: std::panic::Location::caller(),
         }
@@ -98,7 +103,8 @@ impl<'a> Acquire<'a> {
         }
         // One budget unit per poll, fast path or queue (refunded below
         // when the poll ends `Pending`: no progress).
-        if coop::poll_proceed(cx).is_pending() {
+        self.yielded = coop::poll_proceed(cx).is_pending();
+        if self.yielded {
             return Poll::Pending;
         }
         if !self.entry.is_queued() {
@@ -170,6 +176,10 @@ impl<'a> Acquire<'a> {
             Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
             Poll::Ready(Err(_)) => return Poll::Ready(Err(Ended::Closed)),
             Poll::Pending if waitq::hook::is_probing() => return Poll::Pending,
+            // Out of budget, not waiting: the task yields and tries again
+            // (the kernel's fast path takes a free lock with a signal
+            // pending; so must the next poll).
+            Poll::Pending if self.yielded => return Poll::Pending,
             Poll::Pending => {}
         }
         match end(cx) {
