@@ -21,10 +21,12 @@
 //! | [`Barrier`] | `Barrier` | none (`pthread_barrier_wait`) |
 //! | [`OnceCell`] | `OnceCell` | `DO_ONCE()` (closest) |
 //!
-//! # The kernel family on every wait
+//! # The kernel family on the main waits
 //!
-//! Each operation that can sleep comes in the forms the wait queue has:
-//! the plain one (`lock`, `recv`), `_interruptible` (ends with
+//! The main waits (a channel's `recv` and `send`, watch's `changed`,
+//! `lock`, `read`, `write`, `acquire`; `reserve` has `_timeout`) come in
+//! the forms the wait queue has: the plain one (`lock`, `recv`),
+//! `_interruptible` (ends with
 //! [`Interrupted`] when the current task is signalled, as
 //! `mutex_lock_interruptible` ends with `-EINTR`), `_killable` (ends only
 //! on a fatal signal, [`Killed`]) and `_timeout(d)` (ends with
@@ -50,8 +52,14 @@
 //! - **Cooperative budget.** An operation that completes at once spends a
 //!   unit of the task's budget, so a loop over a channel that is never
 //!   empty (or a lock never contended) still yields.
-//! - **Fairness.** Lockers, acquirers and the senders of a full bounded
-//!   channel are exclusive waiters, served in FIFO order.
+//! - **Fairness.** Lockers and acquirers are exclusive waiters, served in
+//!   FIFO order (a released lock or permit is handed to the oldest). The
+//!   senders of a full bounded channel are woken oldest first, one per
+//!   freed slot, but a free slot goes to whoever asks first: a `try_send`
+//!   or a new `send` can take it before the woken sender runs (tokio hands
+//!   it to the woken sender), so a producer that refills the channel right
+//!   after each receive can keep a sleeping sender waiting as long as it
+//!   does (see [`mpsc`]'s fairness notes).
 
 pub mod atomic;
 pub mod broadcast;

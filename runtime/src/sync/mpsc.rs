@@ -2,7 +2,7 @@
 //! sender waits while every slot is taken) and [`unbounded_channel`].
 //!
 //! The API is tokio's (`tokio::sync::mpsc`), plus the kernel family on
-//! every wait: `_interruptible`, `_killable` and `_timeout` forms of
+//! the main waits: `_interruptible`, `_killable` and `_timeout` forms of
 //! `send`/`recv` (`reserve_timeout` too), and `blocking_*` forms for
 //! plain threads.
 //!
@@ -39,7 +39,11 @@
 //!   dropped (cancelled, timed out, interrupted) hands the slot to the
 //!   next. A sender arriving while a slot is free takes it at once, even
 //!   with older senders still waking up (the kernel's and `std`'s
-//!   choice: no convoy). A [`reserve_many`](Sender::reserve_many) short of
+//!   choice: no convoy). Unlike tokio, which hands a freed slot to the
+//!   woken sender: here a task that refills the channel with `try_send`
+//!   right after each receive keeps a sleeping sender waiting for as long
+//!   as it goes on (an independent audit: 100,000 rounds; tokio served it
+//!   in the first). A [`reserve_many`](Sender::reserve_many) short of
 //!   slots after its turn joins a line that every slot freed from then on
 //!   goes to first: no later sender overtakes it.
 //! - **Cancel safety.** A dropped `recv` loses no message; a dropped
