@@ -44,8 +44,8 @@ fn lcg(seed: &mut u64) -> u64 {
 
 // ===== Mutex: FIFO =====
 
-/// Six tasks contend on 2 worker threads, each holding the lock across a
-/// yield. Each acquisition takes an arrival number before it calls `lock`
+/// Six tasks contend, on every flavour (current-thread, 1 and 2 workers),
+/// each holding the lock across a yield. Each acquisition takes an arrival number before it calls `lock`
 /// and, if the first poll queued it, another one just after: nobody that
 /// arrived after a waiter was queued may be served before it (the unlock
 /// hands the lock to the first waiter; newcomers queue behind). Numbers
@@ -53,10 +53,16 @@ fn lcg(seed: &mut u64) -> u64 {
 /// The worst overtaking, counted from the first number, is printed.
 #[test]
 fn mutex_is_fifo_under_contention() {
+    for workers in [None, Some(1), Some(2)] {
+        mutex_is_fifo_on(workers);
+    }
+}
+
+fn mutex_is_fifo_on(workers: Option<usize>) {
     const TASKS: usize = 6;
     const ROUNDS: usize = if cfg!(debug_assertions) { 300 } else { 2_000 };
-    let log = watchdog("mutex fifo", WATCHDOG, || {
-        let rt = support::build(Some(2));
+    let log = watchdog("mutex fifo", WATCHDOG, move || {
+        let rt = support::build(workers);
         rt.block_on(async {
             let lock = Arc::new(Mutex::new(0usize));
             let arrivals = Arc::new(AtomicUsize::new(0));
@@ -101,14 +107,17 @@ fn mutex_is_fifo_under_contention() {
         .unwrap_or(0);
     let waited = log.iter().filter(|e| e.1.is_some()).count();
     println!(
-        "mutex fifo: {waited} of {} acquisitions waited; worst wait overtaken by {worst_wait:?} \
-         later arrivals; by {unfair} that arrived after it queued",
+        "mutex fifo ({workers:?} workers): {waited} of {} acquisitions waited; worst wait \
+         overtaken by {worst_wait:?} later arrivals; by {unfair} that arrived after it queued",
         log.len()
     );
-    assert!(waited > log.len() / 2, "too little contention to tell");
+    assert!(
+        waited > log.len() / 2,
+        "{workers:?} workers: too little contention to tell"
+    );
     assert_eq!(
         unfair, 0,
-        "a queued locker was overtaken by {unfair} later arrivals"
+        "{workers:?} workers: a queued locker was overtaken by {unfair} later arrivals"
     );
 }
 
