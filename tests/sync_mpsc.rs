@@ -649,7 +649,13 @@ fn timeout_forms_take_duration_max() {
 
 #[test]
 fn interruptible_and_killable_forms_end_on_signals() {
-    let rt = support::build(None);
+    for workers in [None, Some(1), Some(2)] {
+        kernel_forms_on(workers);
+    }
+}
+
+fn kernel_forms_on(workers: Option<usize>) {
+    let rt = support::build(workers);
     rt.block_on(async {
         let (tx, mut rx) = mpsc::channel::<u8>(1);
         let (_keep, mut urx) = mpsc::unbounded_channel::<u8>();
@@ -684,6 +690,36 @@ fn interruptible_and_killable_forms_end_on_signals() {
         assert!(!sender.is_finished());
         sender.kill();
         assert_eq!(sender.await.unwrap(), Err(SendInterruptError::Killed(2)));
+
+        // The reserve forms, likewise; a free slot wins over a pending signal.
+        let reserver = {
+            let tx = tx.clone();
+            waitrt::spawn(async move { tx.reserve_interruptible().await.map(drop) })
+        };
+        yield_now().await;
+        reserver.interrupt();
+        assert_eq!(
+            reserver.await.unwrap(),
+            Err(SendInterruptError::Interrupted(()))
+        );
+        let reserver = {
+            let tx = tx.clone();
+            waitrt::spawn(async move { tx.reserve_killable().await.map(drop) })
+        };
+        yield_now().await;
+        reserver.interrupt();
+        yield_now().await;
+        assert!(!reserver.is_finished());
+        reserver.kill();
+        assert_eq!(reserver.await.unwrap(), Err(SendInterruptError::Killed(())));
+        let (free_tx, mut free_rx) = mpsc::channel::<u8>(1);
+        let reserver = waitrt::spawn(async move {
+            waitrt::task::signals().interrupt();
+            free_tx.reserve_interruptible().await.unwrap().send(7);
+            free_tx.reserve_killable().await.map(drop)
+        });
+        assert_eq!(free_rx.recv().await, Some(7));
+        assert_eq!(reserver.await.unwrap(), Ok(()));
 
         assert_eq!(rx.recv().await, Some(0));
         let receiver = waitrt::spawn(async move { rx.recv_killable().await });

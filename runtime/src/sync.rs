@@ -23,8 +23,8 @@
 //!
 //! # The kernel family on the main waits
 //!
-//! The main waits (a channel's `recv` and `send`, watch's `changed`,
-//! `lock`, `read`, `write`, `acquire`; `reserve` has `_timeout`) come in
+//! The main waits (a channel's `recv`, `send` and `reserve`, watch's
+//! `changed`, `lock`, `read`, `write`, `acquire`) come in
 //! the forms the wait queue has: the plain one (`lock`, `recv`),
 //! `_interruptible` (ends with
 //! [`Interrupted`] when the current task is signalled, as

@@ -3,7 +3,7 @@
 //!
 //! The API is tokio's (`tokio::sync::mpsc`), plus the kernel family on
 //! the main waits: `_interruptible`, `_killable` and `_timeout` forms of
-//! `send`/`recv` (`reserve_timeout` too), and `blocking_*` forms for
+//! `send`, `reserve` and `recv`, and `blocking_*` forms for
 //! plain threads.
 //!
 //! ```

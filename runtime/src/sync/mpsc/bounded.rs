@@ -372,6 +372,82 @@ impl<T> Sender<T> {
         }
     }
 
+    /// [`reserve`](Self::reserve), ending early if the task is interrupted
+    /// or killed (kernel: a `wait_event_interruptible_exclusive` sender).
+    ///
+    /// # Errors
+    ///
+    /// [`SendInterruptError`] (with `()`): `Interrupted` or `Killed` if a
+    /// signal came while the channel was full, `Closed` if the receiver is
+    /// gone. A slot that comes free together with the signal wins.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`reserve`](Self::reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
+    ///     tx.reserve_interruptible().await.unwrap().send(1);
+    ///     assert_eq!(rx.recv().await, Some(1));
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn reserve_interruptible(
+        &self,
+    ) -> impl Future<Output = Result<Permit<'_, T>, SendInterruptError<()>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            match self.chan.reserve_interruptible(site).await {
+                Ok(()) => Ok(Permit { chan: &self.chan }),
+                Err(SlotFail::Closed) => Err(SendInterruptError::Closed(())),
+                Err(SlotFail::Ended(err)) if err.is_fatal() => Err(SendInterruptError::Killed(())),
+                Err(SlotFail::Ended(_)) => Err(SendInterruptError::Interrupted(())),
+            }
+        }
+    }
+
+    /// [`reserve`](Self::reserve), ending early only if the task is killed
+    /// (kernel: `wait_event_killable_exclusive`).
+    ///
+    /// # Errors
+    ///
+    /// [`SendInterruptError::Killed`] or [`SendInterruptError::Closed`]
+    /// (with `()`).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`reserve`](Self::reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, mut rx) = waitrt::sync::mpsc::channel(1);
+    ///     tx.reserve_killable().await.unwrap().send(1);
+    ///     assert_eq!(rx.recv().await, Some(1));
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn reserve_killable(
+        &self,
+    ) -> impl Future<Output = Result<Permit<'_, T>, SendInterruptError<()>>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            match self.chan.reserve_killable(site).await {
+                Ok(()) => Ok(Permit { chan: &self.chan }),
+                Err(SlotFail::Closed) => Err(SendInterruptError::Closed(())),
+                Err(SlotFail::Ended(_)) => Err(SendInterruptError::Killed(())),
+            }
+        }
+    }
+
     /// [`reserve`](Self::reserve), giving up after `timeout` on the
     /// runtime's clock.
     ///
