@@ -322,9 +322,15 @@ fn one_release_serves_several_waiters_in_order() {
 /// served within a bounded number of single acquisitions.
 #[test]
 fn acquire_many_not_starved_by_single_acquires() {
+    for workers in [None, Some(1), Some(2)] {
+        acquire_many_not_starved_on(workers);
+    }
+}
+
+fn acquire_many_not_starved_on(workers: Option<usize>) {
     const PERMITS: usize = 4;
-    let overtaken = watchdog("acquire_many starvation", WATCHDOG, || {
-        let rt = support::build(Some(2));
+    let overtaken = watchdog("acquire_many starvation", WATCHDOG, move || {
+        let rt = support::build(workers);
         rt.block_on(async {
             let sem = Arc::new(Semaphore::new(PERMITS));
             let stop = Arc::new(AtomicBool::new(false));
@@ -372,7 +378,7 @@ fn acquire_many_not_starved_by_single_acquires() {
     // go first, and holders release.
     assert!(
         overtaken <= 2 * (PERMITS + 2),
-        "starved for {overtaken} acquisitions"
+        "{workers:?} workers: starved for {overtaken} acquisitions"
     );
 }
 
@@ -399,9 +405,15 @@ fn waiting_writer_blocks_new_readers() {
 /// yield, so some reader always holds it) do not starve a writer.
 #[test]
 fn writer_not_starved_by_a_stream_of_readers() {
+    for workers in [None, Some(1), Some(2)] {
+        writer_not_starved_on(workers);
+    }
+}
+
+fn writer_not_starved_on(workers: Option<usize>) {
     const READERS: usize = 6;
-    let reads = watchdog("writer starvation", WATCHDOG, || {
-        let rt = support::build(Some(2));
+    let reads = watchdog("writer starvation", WATCHDOG, move || {
+        let rt = support::build(workers);
         rt.block_on(async {
             let lock = Arc::new(RwLock::new(0u64));
             let stop = Arc::new(AtomicBool::new(false));
