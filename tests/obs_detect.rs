@@ -498,6 +498,73 @@ fn timed_lock_waits_are_not_hung_multi_thread() {
     timed_lock_waits_are_not_hung(true);
 }
 
+/// Tasks idle on events from outside (an accept, a socket read, a
+/// channel's receive, a join, a sender waiting for its receiver to go) are
+/// not hung, as the kernel's idle and interruptible sleeps are not; a task
+/// on a lock held forever beside them is reported. All were reported,
+/// smbiod's own accept loop under `--hung-timeout` included (an
+/// independent audit).
+fn idle_waits_are_not_hung(multi: bool) {
+    let _one = one_at_a_time();
+    let (rt, reports) = hung_runtime(multi);
+    let lock = Arc::new(waitrt::sync::Mutex::new(()));
+    drive(&rt, &mut || {
+        let held = lock.try_lock().unwrap();
+        let (tx, mut rx) = waitrt::sync::mpsc::unbounded_channel::<u8>();
+        let (done_tx, done_rx) = waitrt::sync::oneshot::channel::<()>();
+        let idle = rt.spawn(async move {
+            use futures::AsyncReadExt;
+            let listener = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let other = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = waitrt::net::TcpStream::connect(listener.local_addr().unwrap());
+            let (client, accepted) = futures::join!(client, listener.accept());
+            let (mut client, (server, _)) = (client.unwrap(), accepted.unwrap());
+            let inner = waitrt::spawn(async move { done_rx.await.ok() });
+            let mut buf = [0u8; 1];
+            let (read, accept, recv, joined, closed) = futures::join!(
+                client.read(&mut buf),
+                other.accept(),
+                rx.recv(),
+                inner,
+                tx.closed(),
+            );
+            drop((read, accept, recv, joined, closed, server));
+        });
+        let plain = {
+            let lock = lock.clone();
+            TaskBuilder::new()
+                .name("plain")
+                .spawn_on(async move { drop(lock.lock().await) }, rt.handle())
+        };
+        until("the lock waiter's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        several_checks();
+        {
+            let r = reports.lock().unwrap();
+            assert!(
+                r.iter().all(|r| r.id == plain.id()),
+                "an idle wait reported hung: {r:#?}"
+            );
+        }
+        drop(held);
+        idle.abort();
+        drop(done_tx);
+        until("all done", || idle.is_finished() && plain.is_finished());
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn idle_waits_are_not_hung_current_thread() {
+    idle_waits_are_not_hung(false);
+}
+
+#[test]
+fn idle_waits_are_not_hung_multi_thread() {
+    idle_waits_are_not_hung(true);
+}
+
 /// Runs `f` on this thread while another thread drives `rt` (a
 /// current-thread runtime runs its tasks only inside `block_on`).
 fn drive(rt: &Runtime, f: &mut dyn FnMut()) {

@@ -390,11 +390,16 @@ impl Builder {
     }
 
     /// Reports every task asleep for longer than `timeout` in an
-    /// uninterruptible wait without a deadline (`wait_event`, a lock, a
-    /// join; not `_interruptible`, `_killable` or `_timeout` waits) that
-    /// has not been polled for `timeout` either, once per sleep, as Linux's
-    /// khungtaskd does (its default is 120 s): a report comes between one
-    /// and two timeouts into a hang. A task that runs is not hung, even
+    /// uninterruptible wait without a deadline for something another task
+    /// holds or must do (`wait_event` on a queue, a lock, a semaphore, a
+    /// full channel's send, `OnceCell`, `Barrier`; not `_interruptible`,
+    /// `_killable` or `_timeout` waits) that has not been polled for
+    /// `timeout` either, once per sleep, as Linux's khungtaskd does (its
+    /// default is 120 s): a report comes between one and two timeouts into
+    /// a hang. Waits for events from outside are not reported, as the
+    /// kernel's `TASK_IDLE` and interruptible sleeps are not: a socket's
+    /// readiness or an accept, a channel's receive or `closed()`, a join, a
+    /// signal (an idle connection or accept loop is not hung). A task that runs is not hung, even
     /// with a wait it left behind still registered (a `&mut JoinHandle` or
     /// a socket read inside a `timeout` that expired). A background thread
     /// checks a few times per `timeout`; the report goes to

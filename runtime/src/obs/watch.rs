@@ -436,7 +436,11 @@ impl HungState {
             // A wait an exclusive wake already granted (`picked`) is not
             // asleep: its task has what it waited for and has not come
             // back for it, which the lost-grant detector reports.
-            if w.task.is_none() || !w.kind.is_uninterruptible() || w.picked.is_some() {
+            if w.task.is_none()
+                || !w.kind.is_uninterruptible()
+                || w.picked.is_some()
+                || waits_for_an_event(w.queue_name)
+            {
                 continue;
             }
             seen.insert(w.sleep);
@@ -561,5 +565,66 @@ fn check_stuck(
             Some(on) => on(&report),
             None => eprintln!("{report}"),
         }
+    }
+}
+
+/// Whether a wait on the queue named `name` waits for an event from
+/// outside the program rather than for a resource another task holds: a
+/// socket's readiness or an accept, a message on a channel, a channel's
+/// receivers all gone (a sender's `closed()`), a task's end (a join), a
+/// process signal. The kernel sleeps in those as
+/// `TASK_INTERRUPTIBLE` or `TASK_IDLE`, which khungtaskd never reports: an
+/// idle server or consumer is not hung (reported, every idle connection
+/// and accept loop of a service with the detector on was, smbiod's own
+/// included: an independent audit). Locks, semaphores, a full channel's
+/// senders, `OnceCell`, `Barrier` and the user's own queues stay reported.
+/// Named by the queues the runtime names.
+fn waits_for_an_event(name: Option<&str>) -> bool {
+    let Some(name) = name else {
+        return false;
+    };
+    name.ends_with("_readable")
+        || name.ends_with("_writable")
+        || name.ends_with("_accept")
+        || matches!(name, "mpsc_closed" | "broadcast_closed" | "watch_closed")
+        || matches!(
+            name,
+            "mpsc_recv" | "broadcast" | "watch" | "oneshot" | "join" | "join_set" | "signal"
+        )
+}
+
+#[cfg(test)]
+mod event_wait_tests {
+    use super::waits_for_an_event;
+
+    #[test]
+    fn idle_waits_are_told_from_resource_waits() {
+        for idle in [
+            "tcp_listener_accept",
+            "tcp_stream_readable",
+            "udp_socket_writable",
+            "unix_listener_accept",
+            "mpsc_recv",
+            "broadcast",
+            "watch",
+            "oneshot",
+            "join",
+            "join_set",
+            "signal",
+            "mpsc_closed",
+            "watch_closed",
+        ] {
+            assert!(waits_for_an_event(Some(idle)), "{idle}");
+        }
+        for held in [
+            "sync::Mutex",
+            "mpsc_send",
+            "barrier",
+            "obs_hung",
+            "smbiod_wait",
+        ] {
+            assert!(!waits_for_an_event(Some(held)), "{held}");
+        }
+        assert!(!waits_for_an_event(None));
     }
 }

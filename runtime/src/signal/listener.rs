@@ -44,7 +44,7 @@ pub(super) struct Listener {
 
 static LISTENER: Listener = Listener {
     counts: [const { AtomicU64::new(0) }; SLOTS],
-    queues: [const { WaitQueue::new() }; SLOTS],
+    queues: [const { WaitQueue::named("signal") }; SLOTS],
     routes: Mutex::new(Routes::new()),
 };
 
