@@ -179,17 +179,23 @@ impl fmt::Display for LostGrant {
     }
 }
 
-/// Grants already reported (by sleep id), kept while their records live.
+/// Grants already reported (by sleep id), kept while their records live;
+/// and for each unclaimed grant past the threshold whose task was running
+/// when seen, the task's poll count then.
 #[derive(Default)]
 struct LostState {
     reported: HashSet<u64>,
+    polls_at: HashMap<u64, u32>,
 }
 
 impl LostState {
     /// The lost-grant pass: a record picked by an exclusive wake more than
     /// `threshold` ago (the future has not acted on it, or the record would
     /// be gone) whose task is idle (it was woken by the grant, so it has
-    /// been polled since, and went back to sleep without that future).
+    /// been polled since, and went back to sleep without that future), or
+    /// runs on: polled twice more since a pass saw it running (a whole poll
+    /// went by without that future; a task that keeps running, the
+    /// futurelock's usual shape, is never idle when a pass looks).
     fn check(&mut self, scheduler: &Scheduler, threshold: Duration, on: Option<&OnLostGrant>) {
         let now = Instant::now();
         let mut live = HashSet::new();
@@ -205,6 +211,7 @@ impl LostState {
             }
         }
         self.reported.retain(|sleep| live.contains(sleep));
+        self.polls_at.retain(|sleep, _| live.contains(sleep));
         if candidates.is_empty() {
             return;
         }
@@ -216,7 +223,14 @@ impl LostState {
             let header = task.header();
             let state = header.state.load();
             if state.is_running() || state.is_scheduled() {
-                continue; // about to poll it, or stuck in a poll (another detector)
+                // About to poll it, stuck in a poll (another detector), or
+                // running on without it: a whole poll since a pass saw it
+                // running tells.
+                let polls = header.poll_count();
+                let first = *self.polls_at.entry(w.sleep).or_insert(polls);
+                if polls.wrapping_sub(first) < 2 {
+                    continue;
+                }
             }
             // Idle now: still unclaimed? (It may have run, claimed the grant
             // and gone idle on something else since the snapshot above.)
