@@ -279,6 +279,42 @@ fn stuck_worker_current_thread() {
     stuck(false);
 }
 
+/// A current-thread runtime's `block_on` future stuck in one poll: a dump
+/// taken meanwhile names worker 0 busy with it, and the stuck-worker
+/// detector reports it. Both said nothing (`worker 0: idle`), because only
+/// tasks' polls were listed (an independent audit).
+#[test]
+fn stuck_block_on_future_current_thread() {
+    let _one = one_at_a_time();
+    let (rt, reports) = stuck_runtime(false);
+    let handle = rt.handle().clone();
+    let seen = std::thread::scope(|s| {
+        let dumper = s.spawn(|| {
+            let start = Instant::now();
+            loop {
+                let dump = handle.dump().to_string();
+                if dump.contains("worker 0: busy polling the block_on future for ") {
+                    return Some(dump);
+                }
+                if start.elapsed() > THRESHOLD * 6 {
+                    return None;
+                }
+                std::thread::sleep(THRESHOLD / 4);
+            }
+        });
+        rt.block_on(async { std::thread::sleep(THRESHOLD * 8) });
+        dumper.join().unwrap()
+    });
+    assert!(seen.is_some(), "no dump named the block_on future busy");
+    until("a report", || !reports.lock().unwrap().is_empty());
+    let r = reports.lock().unwrap();
+    assert_eq!(r[0].task, waitrt::task::Id::BLOCK_ON_FUTURE, "{r:#?}");
+    let text = r[0].to_string();
+    assert!(text.contains("polling the block_on future for "), "{text}");
+    drop(r);
+    rt.shutdown_timeout(WATCHDOG);
+}
+
 #[test]
 fn stuck_worker_multi_thread() {
     stuck(true);

@@ -47,6 +47,12 @@ use crate::context;
 pub struct Id(pub(crate) u64);
 
 impl Id {
+    /// Not a task: the future a current-thread runtime's `block_on` runs,
+    /// as the observability reports name it (a dump's `worker 0: busy
+    /// polling the block_on future`, a [`StuckWorker`](crate::obs::StuckWorker)
+    /// report's `task`).
+    pub const BLOCK_ON_FUTURE: Id = Id(u64::MAX);
+
     /// A fresh id. Each thread takes ids from the global counter in
     /// blocks, so a spawn does not write a counter every spawning thread
     /// shares: ids are unique, and increasing per thread, not globally.

@@ -275,6 +275,9 @@ pub(crate) struct TaskLabel<'a>(pub(crate) Id, pub(crate) Option<&'a str>);
 
 impl fmt::Display for TaskLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == Id::BLOCK_ON_FUTURE {
+            return f.write_str("the block_on future");
+        }
         write!(f, "task {}", self.0)?;
         if let Some(name) = self.1 {
             write!(f, " {name:?}")?;

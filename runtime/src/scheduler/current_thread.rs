@@ -352,7 +352,12 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         // The `block_on` future woke itself in its poll (it yielded).
         let mut main_yielded = false;
         if main.woken.swap(false, AcqRel) {
+            // Listed as this worker's poll (dumps, the stuck-worker
+            // detector): it was shown idle while stuck in it.
+            slot.turn();
+            slot.begin(crate::task::Id::BLOCK_ON_FUTURE);
             let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+            slot.end();
             if let Poll::Ready(out) = poll {
                 return out;
             }
