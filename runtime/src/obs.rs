@@ -44,6 +44,12 @@
 //! long poll on the same thread, before that thread parks again, may look
 //! older by up to that poll. The detectors avoid false reports by also
 //! requiring what they report to be unchanged between two of their checks.
+//!
+//! A dump is not a frozen picture: it reads the shared map, then each
+//! task's slot and state, while tasks go on running. The waits of a task
+//! polled while the dump was taken may mix two moments (a sleep its poll
+//! has just ended listed beside one it has just begun); a task that sleeps
+//! throughout is read as it sleeps.
 
 pub(crate) mod dump;
 mod watch;
