@@ -452,3 +452,53 @@ fn stress_threads_share_units_through_hand_offs() {
         "nobody ever slept: nothing was tested"
     );
 }
+
+/// A waker whose `wake` panics (a buggy hand-written executor).
+struct PanicWaker;
+
+impl std::task::Wake for PanicWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panic");
+    }
+}
+
+/// Two hand-offs in one lock hold, the first to a waiter whose waker
+/// panics: the second waiter is still woken (it was handed its unit, and
+/// would hold it asleep for good), and the panic reaches the waker's
+/// caller once both are woken. Same for `close`.
+#[test]
+fn a_panicking_waker_does_not_stop_the_other_wakes() {
+    let q = Units::with_state(None, 0);
+    let panicky = Waker::from(Arc::new(PanicWaker));
+    let other = CountingWaker::new();
+    let mut entries = [HandoffEntry::new(); 2];
+    assert!(step(&q, &panicky, &mut entries[0]).is_pending());
+    assert!(step(&q, &other.waker(), &mut entries[1]).is_pending());
+    let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut guard = q.lock();
+        assert!(guard.hand_off_front().is_some());
+        assert!(guard.hand_off_front().is_some());
+    }));
+    assert!(handed.is_err(), "the waker's panic reaches the caller");
+    assert_eq!(other.wakes(), 1, "the second waiter was woken");
+    assert_eq!(
+        step(&q, &other.waker(), &mut entries[1]),
+        Poll::Ready(Ok(None))
+    );
+
+    let q = Units::with_state(None, 0);
+    let mut entries = [HandoffEntry::new(); 2];
+    let other = CountingWaker::new();
+    assert!(step(&q, &panicky, &mut entries[0]).is_pending());
+    assert!(step(&q, &other.waker(), &mut entries[1]).is_pending());
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.close()));
+    assert!(closed.is_err(), "the waker's panic reaches the caller");
+    assert_eq!(other.wakes(), 1, "the second waiter was told of the close");
+    assert!(matches!(
+        step(&q, &other.waker(), &mut entries[1]),
+        Poll::Ready(Err(_))
+    ));
+    for entry in &mut entries {
+        q.lock().unlink(entry);
+    }
+}

@@ -3,10 +3,11 @@
 //! straight to it (kernel: `struct semaphore`'s `wait_list` and `__up()`).
 //! The type's docs hold the contract.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
@@ -397,9 +398,7 @@ impl<S, W> HandoffQueue<S, W> {
         }
         drop(guard);
         let woken = wakers.len();
-        for waker in wakers {
-            waker.wake();
-        }
+        let panic = wake_each(wakers);
         hook::woke_on(
             self.id(),
             self.name,
@@ -407,6 +406,7 @@ impl<S, W> HandoffQueue<S, W> {
             woken,
             WakeKind::Close,
         );
+        resume(panic);
         woken
     }
 
@@ -735,13 +735,8 @@ impl<S, W> Drop for Woken<'_, S, W> {
         let Some(first) = self.first.take() else {
             return;
         };
-        first.wake();
         let woken = 1 + self.rest.len();
-        if woken > 1 {
-            for waker in self.rest.drain(..) {
-                waker.wake();
-            }
-        }
+        let panic = wake_each(std::iter::once(first).chain(self.rest.drain(..)));
         hook::woke_on(
             self.queue.id(),
             self.queue.name,
@@ -749,6 +744,33 @@ impl<S, W> Drop for Woken<'_, S, W> {
             woken,
             WakeKind::WakeUp,
         );
+        resume(panic);
+    }
+}
+
+/// Wakes every waker in `wakers`; a panicking waker does not stop the
+/// others (each was handed what it waited for, or told of the close:
+/// skipping one strands it, and what it holds, for good). Returns the
+/// first panic, for [`resume`] once the wake is done, as
+/// [`WaitQueue`](crate::WaitQueue)'s wakes do.
+fn wake_each(wakers: impl IntoIterator<Item = Waker>) -> Option<Box<dyn Any + Send>> {
+    let mut panic = None;
+    for waker in wakers {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            panic.get_or_insert(payload);
+        }
+    }
+    panic
+}
+
+/// Resumes a waker's panic kept by [`wake_each`] in the waking caller,
+/// unless this thread is unwinding already (a guard dropped by another
+/// panic): a second panic would abort, so that one goes on alone.
+fn resume(panic: Option<Box<dyn Any + Send>>) {
+    if let Some(payload) = panic {
+        if !std::thread::panicking() {
+            panic::resume_unwind(payload);
+        }
     }
 }
 
