@@ -706,6 +706,78 @@ fn a_panicking_waker_does_not_stop_the_reactor() {
     }
 }
 
+/// One event that makes a socket readable and writable at once (the
+/// peer's reset) wakes its writer even when its reader's waker panics:
+/// the write side's wake must not be skipped, since the edge does not
+/// come again (an independent probe: the writer slept for good).
+#[test]
+fn a_panicking_reader_waker_does_not_strand_the_writer() {
+    for workers in [None, Some(2)] {
+        support::watchdog("panicking_reader", support::RT_LIMIT, move || {
+            let mut builder = match workers {
+                None => Builder::new_current_thread(),
+                Some(n) => {
+                    let mut b = Builder::new_multi_thread();
+                    b.worker_threads(n);
+                    b
+                }
+            };
+            let rt = builder.enable_all().wait_registry(true).build().unwrap();
+            let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = peer.local_addr().unwrap();
+            let (reset_tx, reset_rx) = std::sync::mpsc::channel::<()>();
+            let resetter = std::thread::spawn(move || {
+                let (peer, _) = peer.accept().unwrap();
+                // Reset (SO_LINGER 0) when told, or at the watchdog.
+                let _ = reset_rx.recv_timeout(support::RT_LIMIT);
+                socket2::SockRef::from(&peer)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+            });
+            rt.block_on(async {
+                let stream = Arc::new(TcpStream::connect(addr).await.unwrap());
+                let writer = {
+                    let stream = stream.clone();
+                    waitrt::spawn(async move {
+                        let chunk = vec![0u8; 65536];
+                        // Fill the send buffer (the peer never reads).
+                        for _ in 0..10_000 {
+                            match stream.try_write(&chunk) {
+                                Ok(_) => continue,
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        stream.writable().await
+                    })
+                };
+                let handle = waitrt::Handle::current();
+                for _ in 0..4_000 {
+                    let dump = handle.dump();
+                    if dump.task(writer.id()).is_some_and(|t| !t.waits.is_empty()) {
+                        break;
+                    }
+                    waitrt::time::sleep(Duration::from_millis(5)).await;
+                }
+                // The reader sleeps with a waker that panics (a read that
+                // would block first clears a readiness seen at connect).
+                let mut byte = [0u8; 1];
+                let read = stream.try_read(&mut byte);
+                assert_eq!(read.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+                let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+                let mut reader = Box::pin(stream.readable());
+                let mut cx = std::task::Context::from_waker(&waker);
+                assert!(std::future::Future::poll(reader.as_mut(), &mut cx).is_pending());
+                reset_tx.send(()).unwrap();
+                let woke = waitrt::time::timeout(support::RT_LIMIT / 2, writer).await;
+                assert!(woke.is_ok(), "the writer was never woken");
+                drop(reader);
+            });
+            resetter.join().unwrap();
+        });
+    }
+}
+
 rt_test! {
     fn busy_tasks_do_not_starve_the_reactor(rt) {
         rt.block_on(async {

@@ -319,7 +319,16 @@ impl Reactor {
         // Wake with the poll lock released too: another thread may drive.
         drop(guard);
         for (io, ready) in woken.drain(..) {
-            let _ = catch_unwind(AssertUnwindSafe(|| io.wake(ready)));
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| io.wake(ready))) {
+                // The runtime's policy for a panicking waker, as for a
+                // timer's (the panic hook has printed it).
+                crate::context::with_scheduler(|scheduler| {
+                    scheduler.common().wake_guarded(
+                        || "the waker of an I/O source".into(),
+                        || std::panic::resume_unwind(panic),
+                    );
+                });
+            }
         }
         if let Ok(mut turn) = self.turn.try_lock() {
             if turn.woken.capacity() < woken.capacity() {

@@ -223,15 +223,24 @@ impl ScheduledIo {
     }
 
     /// Wakes the waiters `ready` lets proceed (called after the reactor's
-    /// locks are released).
+    /// locks are released). A panicking waker on one queue does not stop
+    /// the wakes of the others (each queue already wakes all its own
+    /// waiters before it passes a panic on): the edge that reported
+    /// readable and writable at once comes only once, and a writer
+    /// skipped here would sleep for good. The first panic is resumed at
+    /// the end, for the reactor to report.
     pub(crate) fn wake(&self, ready: Ready) {
+        let mut panic = None;
         if ready.intersects(Ready::READ_SIDE) {
-            self.read_poll.wake_up();
-            self.readers.wake_up();
+            guarded(&mut panic, || self.read_poll.wake_up());
+            guarded(&mut panic, || self.readers.wake_up());
         }
         if ready.intersects(Ready::WRITE_SIDE) {
-            self.write_poll.wake_up();
-            self.writers.wake_up();
+            guarded(&mut panic, || self.write_poll.wake_up());
+            guarded(&mut panic, || self.writers.wake_up());
+        }
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
         }
     }
 
@@ -282,6 +291,15 @@ impl ScheduledIo {
         self.write_poll.close();
         self.readers.close();
         self.writers.close();
+    }
+}
+
+/// Runs one queue's wake, keeping its panic (the first of a batch) in
+/// `panic` so that the next queue's wake still runs.
+#[inline]
+fn guarded<R>(panic: &mut Option<Box<dyn std::any::Any + Send>>, wake: impl FnOnce() -> R) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(wake)) {
+        panic.get_or_insert(payload);
     }
 }
 
