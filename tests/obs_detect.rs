@@ -148,6 +148,69 @@ fn hung(multi: bool) {
     rt.shutdown_timeout(WATCHDOG);
 }
 
+/// A task of a [`LocalSet`](waitrt::task::LocalSet) asleep too long in
+/// an uninterruptible wait is reported as itself (its id and spawn site),
+/// by the detector of the runtime that drives its set (here from a
+/// `block_on` future, a thread that is no worker on either flavour).
+fn hung_local_task(multi: bool) {
+    let _one = one_at_a_time();
+    static Q: WaitQueue = WaitQueue::named("obs_hung_local");
+    /// Ends the sleep when dropped, also when an assertion fails (the
+    /// scope then joins the driving thread instead of hanging).
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+            Q.wake_up_all();
+        }
+    }
+    let (rt, reports) = hung_runtime(multi);
+    let done = Arc::new(AtomicBool::new(false));
+    let (id_tx, id_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let release = Release(done.clone());
+        let driver = {
+            let (rt, done) = (&rt, done.clone());
+            scope.spawn(move || {
+                let local = waitrt::task::LocalSet::new();
+                let stuck = local.spawn_local(async move {
+                    Q.wait_event(|| done.load(SeqCst)).await.unwrap();
+                });
+                id_tx.send(stuck.id()).unwrap();
+                local.block_on(rt, stuck).unwrap();
+            })
+        };
+        let stuck = id_rx.recv_timeout(WATCHDOG).unwrap();
+        until("the local task's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        several_checks();
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r.len(), 1, "{r:#?}");
+            assert_eq!(r[0].id, stuck);
+            assert_eq!(r[0].wait.queue_name, Some("obs_hung_local"));
+            let line = r[0].to_string();
+            let head = format!("hung task: task {stuck} [wait_event on obs_hung_local, ");
+            assert!(line.starts_with(&head), "{line}");
+            assert!(line.contains("spawned at tests/obs_detect.rs:"), "{line}");
+        }
+        drop(release);
+        driver.join().unwrap();
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn hung_local_task_current_thread() {
+    hung_local_task(false);
+}
+
+#[test]
+fn hung_local_task_multi_thread() {
+    hung_local_task(true);
+}
+
 #[test]
 fn hung_task_current_thread() {
     hung(false);

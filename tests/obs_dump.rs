@@ -768,3 +768,88 @@ fn a_join_set_is_one_wait_multi_thread() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     a_join_set_is_one_wait(registry_runtime(2));
 }
+
+/// The tasks of a [`LocalSet`](waitrt::task::LocalSet) are listed in the
+/// dump of the runtime that drives the set, each with its own id, spawn
+/// site, waits and timers, and the task that drives the set (here a
+/// `block_on` future); not as the driving thread's waits. Once the set is
+/// gone, so are they.
+fn local_tasks_listed(rt: Runtime) {
+    static LOCAL_Q: WaitQueue = WaitQueue::named("obs_local");
+    /// Releases the sleeper when dropped, also when an assertion fails:
+    /// the scope then joins the driving thread instead of hanging.
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+            LOCAL_Q.wake_up_all();
+        }
+    }
+    let release = Arc::new(AtomicBool::new(false));
+    let (ids_tx, ids_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let releaser = Release(release.clone());
+        let driver = {
+            let (rt, release) = (&rt, release.clone());
+            scope.spawn(move || {
+                let local = waitrt::task::LocalSet::new();
+                let line = line!() + 1;
+                let sleeper = local.spawn_local(async move {
+                    LOCAL_Q.wait_event(|| release.load(SeqCst)).await.unwrap()
+                });
+                let timer = local.spawn_local(async {
+                    waitrt::time::sleep(Duration::from_secs(3600)).await;
+                });
+                ids_tx.send((sleeper.id(), timer.id(), line)).unwrap();
+                local.block_on(rt, sleeper).unwrap();
+                // `timer` is dropped with the set.
+            })
+        };
+        let (sleeper, timer, line) = ids_rx.recv_timeout(WATCHDOG).unwrap();
+        let dump = dump_until(&rt, |d| {
+            d.task(sleeper).is_some_and(|t| !t.waits.is_empty())
+                && d.task(timer).is_some_and(|t| !t.timers.is_empty())
+        });
+        let t = dump.task(sleeper).unwrap();
+        assert_eq!(t.local_to, Some(waitrt::task::Id::BLOCK_ON_FUTURE));
+        assert_eq!(file_of(t.spawned_at), "tests/obs_dump.rs");
+        assert_eq!(t.spawned_at.line(), line);
+        assert_eq!(t.status, TaskStatus::Idle);
+        assert_eq!(t.waits.len(), 1, "{dump}");
+        let w = &t.waits[0];
+        assert_eq!(w.queue_name, Some("obs_local"));
+        assert_eq!(w.task, Some(sleeper.to_string().parse().unwrap()));
+        assert_eq!(file_of(w.site), "tests/obs_dump.rs");
+        let t = dump.task(timer).unwrap();
+        assert_eq!(t.local_to, Some(waitrt::task::Id::BLOCK_ON_FUTURE));
+        assert_eq!(t.timers.len(), 1);
+        assert!(t.waits.is_empty(), "{dump}");
+        // The driving thread does not wear the local task's wait.
+        assert!(
+            !dump
+                .threads()
+                .iter()
+                .any(|w| w.queue_name == Some("obs_local")),
+            "{dump}"
+        );
+        let text = dump.to_string();
+        let wait_line = format!("task {sleeper} [wait_event on obs_local, ");
+        assert!(text.contains(&wait_line), "{text}");
+        assert!(text.contains(", local to the block_on future"), "{text}");
+        drop(releaser);
+        driver.join().unwrap();
+        let dump = rt.handle().dump();
+        assert!(dump.task(sleeper).is_none(), "{dump}");
+        assert!(dump.task(timer).is_none(), "{dump}");
+    });
+}
+
+#[test]
+fn local_tasks_listed_current_thread() {
+    local_tasks_listed(registry_runtime(1));
+}
+
+#[test]
+fn local_tasks_listed_multi_thread() {
+    local_tasks_listed(registry_runtime(2));
+}

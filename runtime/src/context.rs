@@ -54,6 +54,34 @@ thread_local! {
             yielded: Cell::new(false),
         }
     };
+    /// The local task ([`LocalSet`](crate::task::LocalSet)) polled on
+    /// this thread now (0: none): the wait registry names it rather than
+    /// the task that drives its set.
+    static LOCAL_TASK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f`, the poll of the local task `id`, with `id` as the task the
+/// wait registry names and no task slot current: the local task's sleeps
+/// are its own, listed in the registry's shared map, not in the slot of
+/// the task that drives its set. Restored when `f` returns or unwinds.
+pub(crate) fn poll_local_task<R>(id: Id, f: impl FnOnce() -> R) -> R {
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = LOCAL_TASK.try_with(|local| local.set(self.0));
+        }
+    }
+    let _restore = Restore(LOCAL_TASK.with(|local| local.replace(id.0)));
+    waitq::registry::in_shared_map(f)
+}
+
+/// Who drives a [`LocalSet`](crate::task::LocalSet) polled on this thread
+/// now: the runtime (its `Common`'s address) and the task polling the
+/// set's `run_until` ([`Id::BLOCK_ON_FUTURE`] for a `block_on` future).
+/// `None` outside every runtime.
+pub(crate) fn local_set_driver() -> Option<(usize, Id)> {
+    let runtime = with_scheduler(|s| std::ptr::from_ref(s.common()) as usize)?;
+    Some((runtime, current_task_id().unwrap_or(Id::BLOCK_ON_FUTURE)))
 }
 
 /// The runtime this thread runs in, if any.
@@ -298,14 +326,19 @@ pub(crate) fn set_core(core: Core) -> Core {
 /// inside when no task is being polled: a `block_on` future, a parked
 /// worker), `None` on a thread outside every runtime.
 pub(crate) fn registry_task() -> Option<Option<Id>> {
-    CONTEXT
+    let task = CONTEXT
         .try_with(|cx| match TASK.with(|t| t.task.get()) {
             Some(task) => Some(Some(task.id())),
             None if cx.enter_depth.get() > 0 => Some(None),
             None => None,
         })
         .ok()
-        .flatten()
+        .flatten()?;
+    // A local task polled inside its set's `run_until`: it, not the driver.
+    match LOCAL_TASK.try_with(Cell::get) {
+        Ok(local) if local != 0 => Some(Some(Id(local))),
+        _ => Some(task),
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,15 @@
 //! - **Tasks** come from the owned-task list: id, name, spawn site and state
 //!   word. Nothing is polled, nothing waits for a worker: a dump returns
 //!   while a worker is stuck in a poll, and reports it as busy.
+//! - **Local tasks** (a [`LocalSet`](crate::task::LocalSet)'s) come from
+//!   their set's list of unfinished tasks, shared with dumps: each is
+//!   listed, as itself, in the dump of the runtime whose task (or
+//!   `block_on` future) polled the set's `run_until` last, with the task
+//!   that drives the set ([`TaskDump::local_to`]). While a set polls one
+//!   of its tasks, the registry names that task (not the driving one) and
+//!   lists its sleeps in the shared map. The hung-task detector reports
+//!   local tasks as it does the runtime's; the lost-grant detector does
+//!   not watch them.
 //!
 //! # Where a wait is listed
 //!

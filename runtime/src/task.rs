@@ -19,7 +19,7 @@
 mod builder;
 pub(crate) mod error;
 pub(crate) mod join;
-mod local;
+pub(crate) mod local;
 pub(crate) mod raw;
 mod set;
 mod signal;

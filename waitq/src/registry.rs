@@ -91,7 +91,7 @@ pub use holders::{
 };
 
 pub(crate) use slot::pack_kind;
-pub use slot::{enter_owned_slot, enter_slot, unlisted, RawSleep, SleepSlot};
+pub use slot::{enter_owned_slot, enter_slot, in_shared_map, unlisted, RawSleep, SleepSlot};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread

@@ -46,13 +46,20 @@ pub struct TaskDump {
     pub waits: Vec<Waiting>,
     /// The deadlines of its pending timers.
     pub timers: Vec<Instant>,
+    /// For a task of a [`LocalSet`](crate::task::LocalSet): the task that
+    /// drives the set (polled its `run_until` last;
+    /// [`Id::BLOCK_ON_FUTURE`] for a `block_on` future). A local task is
+    /// listed in the dump of the runtime that drives its set, as running
+    /// while the set polls it. `None` for the runtime's own tasks.
+    pub local_to: Option<Id>,
 }
 
 /// What a task in a [`Dump`] is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskStatus {
-    /// Being polled: by worker `worker` (`None`: a blocking-pool thread)
+    /// Being polled: by worker `worker` (`None`: a blocking-pool thread,
+    /// or for a local task a set driven on a thread that is no worker)
     /// for `busy` so far (on the runtime's coarse clock).
     Running {
         /// The worker polling it.
@@ -214,6 +221,35 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             status,
             waits: mine,
             timers: timers.remove(&data).unwrap_or_default(),
+            local_to: None,
+        });
+    }
+    let runtime = std::ptr::from_ref(common) as usize;
+    for local in crate::task::local::live_tasks(runtime) {
+        let status = if local.polling {
+            // Polled inside its driver's poll, on its driver's worker.
+            let worker = workers
+                .iter()
+                .find(|w| w.polling.is_some_and(|(id, _)| id == local.driver));
+            TaskStatus::Running {
+                worker: worker.map(|w| w.index),
+                busy: worker.and_then(|w| w.polling.map(|(_, busy)| busy)),
+            }
+        } else if local.scheduled {
+            TaskStatus::Runnable
+        } else {
+            TaskStatus::Idle
+        };
+        let mut mine = waits.remove(&local.id.0).unwrap_or_default();
+        mine.sort_by_key(|w| w.since);
+        out.push(TaskDump {
+            id: local.id,
+            name: None,
+            spawned_at: local.spawned_at,
+            status,
+            waits: mine,
+            timers: timers.remove(&local.waker_data).unwrap_or_default(),
+            local_to: Some(local.driver),
         });
     }
     out.sort_by_key(|t| t.id);
@@ -323,12 +359,26 @@ impl TaskDump {
         };
         writeln!(
             f,
-            "  {} [{}{note}] spawned at {}, waits at {}",
+            "  {} [{}{note}] spawned at {}, waits at {}{}",
             self.label(),
             WaitBracket(w, now),
             self.spawned_at,
-            w.site
+            w.site,
+            LocalTo(self.local_to)
         )
+    }
+}
+
+/// `, local to task 3` for a task of a `LocalSet` (see
+/// [`TaskDump::local_to`]); nothing for a runtime task.
+struct LocalTo(Option<Id>);
+
+impl fmt::Display for LocalTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(driver) => write!(f, ", local to {}", TaskLabel(driver, None)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -388,7 +438,7 @@ impl fmt::Display for Dump {
             for deadline in &t.timers {
                 write!(f, "  {} [timer, fires in ", t.label())?;
                 fmt_duration(deadline.saturating_duration_since(now), f)?;
-                writeln!(f, "] spawned at {}", t.spawned_at)?;
+                writeln!(f, "] spawned at {}{}", t.spawned_at, LocalTo(t.local_to))?;
             }
         }
         for (title, pick) in [
@@ -415,6 +465,8 @@ impl fmt::Display for Dump {
                     TaskStatus::Running { worker, busy } => {
                         match worker {
                             Some(worker) => write!(f, "running on worker {worker}")?,
+                            // Its set is driven outside the workers.
+                            None if t.local_to.is_some() => f.write_str("running")?,
                             None => f.write_str("running on a blocking-pool thread")?,
                         }
                         if let Some(busy) = busy {
@@ -425,7 +477,7 @@ impl fmt::Display for Dump {
                     TaskStatus::Runnable => f.write_str("runnable")?,
                     TaskStatus::Idle => f.write_str("idle")?,
                 }
-                writeln!(f, "] spawned at {}", t.spawned_at)?;
+                writeln!(f, "] spawned at {}{}", t.spawned_at, LocalTo(t.local_to))?;
             }
         }
         if !self.threads.is_empty() {

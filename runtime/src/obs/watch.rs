@@ -13,6 +13,7 @@ use waitq::registry::{HeldAs, Waiting};
 use super::dump::{Held, QueueName, TaskLabel, WaitBracket};
 use super::fmt_duration;
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
+use crate::task::local::LocalTask;
 use crate::task::raw::TaskRef;
 use crate::task::Id;
 
@@ -468,15 +469,22 @@ impl HungState {
         }
         let tasks = scheduler.common().owned.snapshot();
         let by_id: HashMap<u64, &TaskRef> = tasks.iter().map(|t| (t.header().id.0, t)).collect();
+        // The local tasks of the sets this runtime drives.
+        let runtime = std::ptr::from_ref(scheduler.common()) as usize;
+        let locals: HashMap<u64, LocalTask> = crate::task::local::live_tasks(runtime)
+            .into_iter()
+            .map(|t| (t.id.0, t))
+            .collect();
         // Each sleeping task's poll count: unchanged since first seen, or
         // seen afresh now (it ran, or it is new).
         let mut polls = HashMap::new();
         for w in &asleep {
-            let Some(task) = w.task.and_then(|id| by_id.get(&id)) else {
-                continue; // another runtime's task
+            let Some(id) = w.task else { continue };
+            let count = match (by_id.get(&id), locals.get(&id)) {
+                (Some(task), _) => task.header().poll_count(),
+                (None, Some(local)) => local.polls,
+                (None, None) => continue, // another runtime's task
             };
-            let id = task.header().id.0;
-            let count = task.header().poll_count();
             let first_seen = match self.polls.get(&id) {
                 Some(&(before, since)) if before == count => since,
                 _ => now,
@@ -500,14 +508,22 @@ impl HungState {
         self.seen = seen;
         self.polls = polls;
         for w in candidates {
-            let Some(task) = w.task.and_then(|id| by_id.get(&id)) else {
-                continue;
+            let Some(id) = w.task else { continue };
+            // Who it is, unless woken (no longer asleep).
+            let (id, name, spawned_at) = match (by_id.get(&id), locals.get(&id)) {
+                (Some(task), _) => {
+                    let header = task.header();
+                    let state = header.state.load();
+                    if state.is_running() || state.is_scheduled() {
+                        continue;
+                    }
+                    (header.id, header.name().cloned(), header.site)
+                }
+                (None, Some(local)) if !local.polling && !local.scheduled => {
+                    (local.id, None, local.spawned_at)
+                }
+                _ => continue,
             };
-            let header = task.header();
-            let state = header.state.load();
-            if state.is_running() || state.is_scheduled() {
-                continue; // woken: no longer asleep
-            }
             self.reported.insert(w.sleep);
             let holder = w.holder.map(|holder| {
                 let name = tasks
@@ -517,9 +533,9 @@ impl HungState {
                 (Id(holder), name)
             });
             let report = HungTask {
-                id: header.id,
-                name: header.name().cloned(),
-                spawned_at: header.site,
+                id,
+                name,
+                spawned_at,
                 asleep: now.saturating_duration_since(w.since),
                 wait: w,
                 timeout,

@@ -19,10 +19,10 @@ mod task;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use pin_project_lite::pin_project;
@@ -31,6 +31,7 @@ use slab::Slab;
 use self::task::{erase, Header, Ready, Run};
 use super::error::JoinError;
 use super::raw::BUDGET;
+use super::Id;
 
 pub use self::join::LocalJoinHandle;
 
@@ -43,8 +44,56 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Inner>>> = const { RefCell::new(None) };
 }
 
+/// Every set's ready queue (dropped sets' are dead), for dumps and the
+/// hung-task detector: a local task is a task of the runtime whose task
+/// (or `block_on`) drives its set.
+static SETS: Mutex<Vec<Weak<Ready>>> = Mutex::new(Vec::new());
+
+/// A local task as a dump or the hung-task detector sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalTask {
+    pub(crate) id: Id,
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// The task that polled its set's `run_until` last
+    /// ([`Id::BLOCK_ON_FUTURE`]: a `block_on` future).
+    pub(crate) driver: Id,
+    /// Polls begun (wrapping).
+    pub(crate) polls: u32,
+    pub(crate) polling: bool,
+    pub(crate) scheduled: bool,
+    /// Its waker's data pointer (the timer wheel lists sleepers by it).
+    pub(crate) waker_data: usize,
+}
+
+/// The unfinished local tasks of every set that the runtime at `runtime`
+/// (its `Common`'s address) drove last.
+pub(crate) fn live_tasks(runtime: usize) -> Vec<LocalTask> {
+    let sets: Vec<Arc<Ready>> = SETS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    sets.iter().flat_map(|set| set.live_on(runtime)).collect()
+}
+
+/// Lists a new set's ready queue in [`SETS`], dropping dead entries when
+/// the list would grow (amortised: the list at most doubles the live
+/// sets).
+fn list_set(ready: &Arc<Ready>) {
+    let mut sets = SETS.lock().unwrap_or_else(PoisonError::into_inner);
+    if sets.len() == sets.capacity() {
+        sets.retain(|set| set.strong_count() > 0);
+    }
+    sets.push(Arc::downgrade(ready));
+}
+
 /// A set of `!Send` tasks that run on the thread that drives it, inside
 /// [`run_until`](Self::run_until) (or [`block_on`](Self::block_on)).
+///
+/// Its tasks are listed in the task dumps ([`Handle::dump`](crate::Handle::dump))
+/// of the runtime that drives it, each as itself, and the hung-task
+/// detector watches them (see [`obs`](crate::obs)).
 ///
 /// Tasks spawned before the set runs wait until it does. Dropping the set
 /// drops every unfinished task; their handles resolve to a cancelled
@@ -74,6 +123,9 @@ pub struct LocalSet {
 struct Inner {
     tasks: RefCell<Slab<Entry>>,
     ready: Arc<Ready>,
+    /// Keys of finished tasks still listed live (unlisted at the next
+    /// spawn, see `Ready::push_new`).
+    ended: RefCell<Vec<usize>>,
 }
 
 /// One unfinished task. `run` is `None` while the task is being polled.
@@ -84,6 +136,7 @@ struct Entry {
 }
 
 impl Inner {
+    #[track_caller]
     fn spawn<F>(&self, future: F) -> LocalJoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -92,14 +145,15 @@ impl Inner {
         let (run, slot) = erase(future);
         let mut tasks = self.tasks.borrow_mut();
         let vacant = tasks.vacant_entry();
-        let header = Header::new(vacant.key(), self.ready.clone());
+        let header = Header::new(vacant.key(), self.ready.clone(), Location::caller());
         vacant.insert(Entry {
             header: header.clone(),
             waker: Waker::from(header.clone()),
             run: Some(run),
         });
         drop(tasks);
-        self.ready.push(header.clone());
+        self.ready
+            .push_new(header.clone(), &mut self.ended.borrow_mut());
         LocalJoinHandle::new(header, slot)
     }
 
@@ -140,9 +194,18 @@ impl Inner {
             return self.finish(&header, run, Some(JoinError::cancelled(header.id)));
         }
         let mut cx = Context::from_waker(&waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| {
-            waitq::coop::with_budget(BUDGET, || run.poll_run(&mut cx)).0
-        }));
+        header.set_polling(true);
+        let mut poll = || {
+            catch_unwind(AssertUnwindSafe(|| {
+                waitq::coop::with_budget(BUDGET, || run.poll_run(&mut cx)).0
+            }))
+        };
+        let polled = match waitq::registry::is_recording() {
+            // Its sleeps are listed as its own (not the driving task's).
+            true => crate::context::poll_local_task(header.id, poll),
+            false => poll(),
+        };
+        header.set_polling(false);
         match polled {
             Ok(Poll::Pending) if header.is_cancelled() => {
                 self.finish(&header, run, Some(JoinError::cancelled(header.id)))
@@ -161,6 +224,7 @@ impl Inner {
     fn finish(&self, header: &Header, run: Box<dyn Run>, error: Option<JoinError>) {
         let entry = self.tasks.borrow_mut().try_remove(header.key);
         drop(entry);
+        self.ended.borrow_mut().push(header.live_key());
         run.finish(header.id, error);
         header.complete();
     }
@@ -190,10 +254,13 @@ impl LocalSet {
     /// assert!(local.is_empty());
     /// ```
     pub fn new() -> LocalSet {
+        let ready = Ready::new();
+        list_set(&ready);
         LocalSet {
             inner: Rc::new(Inner {
                 tasks: RefCell::new(Slab::new()),
-                ready: Ready::new(),
+                ready,
+                ended: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -217,6 +284,7 @@ impl LocalSet {
     /// local.block_on(&rt, task).unwrap();
     /// assert_eq!(hits.get(), 1);
     /// ```
+    #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> LocalJoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -346,7 +414,9 @@ impl<F: Future> Future for RunUntil<'_, F> {
         let this = self.project();
         let inner = &this.set.inner;
         // Before the tick: a wake after it finds this waker.
-        inner.ready.register(cx.waker());
+        inner
+            .ready
+            .register(cx.waker(), crate::context::local_set_driver());
         let _enter = enter(inner.clone());
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(out);

@@ -422,6 +422,41 @@ pub fn unlisted<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with no task slot current: sleeps made in it are listed in
+/// the registry's shared map, each named by the task source (see
+/// [`set_task_source`](super::set_task_source)), as sleeps outside any
+/// slot are. For a task an executor polls inside another task's poll (a
+/// local task inside its set's `run_until`), whose sleeps are its own and
+/// not the outer task's. The cell is restored when `f` returns or
+/// unwinds.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use waitq::registry::{self, SleepSlot};
+/// static SLOT: SleepSlot = SleepSlot::new();
+/// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::new();
+/// registry::enable_slots();
+/// registry::enter_slot(Some(&SLOT));
+/// let mut wait = Box::pin(QUEUE.wait_event(|| false));
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// registry::in_shared_map(|| assert!(wait.as_mut().poll(&mut cx).is_pending()));
+/// assert!(SLOT.read().is_none()); // listed in the shared map instead
+/// drop(wait);
+/// registry::enter_slot(None);
+/// ```
+pub fn in_shared_map<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore((Option<&'static SleepSlot>, u64));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|current| current.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|current| current.replace((None, 0))));
+    f()
+}
+
 /// Whether [`unlisted`] runs on this thread now.
 pub(super) fn is_unlisted() -> bool {
     matches!(CURRENT.with(Cell::get), (None, UNLISTED))

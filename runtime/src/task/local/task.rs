@@ -4,22 +4,35 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+use std::sync::atomic::{
+    Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use slab::Slab;
 use waitq::WaitQueue;
 
 use crate::task::{Id, JoinError};
 
-/// The shared part of a task: its waker (from any thread), and what its
-/// join handle reads.
+/// The shared part of a task: its waker (from any thread), what its
+/// join handle reads, and what a dump or the hung-task detector reads
+/// (from any thread, through its set's `Ready::live`).
 pub(super) struct Header {
     pub(super) id: Id,
     /// Key in the set's slab.
     pub(super) key: usize,
+    /// Where it was spawned.
+    pub(super) site: &'static Location<'static>,
+    /// Its key in `ReadyState::live`.
+    live_key: AtomicUsize,
+    /// Polls begun (wrapping; written only on the set's thread).
+    polls: AtomicU32,
+    /// Being polled now.
+    polling: AtomicBool,
     ready: Arc<Ready>,
     /// In the ready queue (or being pushed there).
     scheduled: AtomicBool,
@@ -31,10 +44,18 @@ pub(super) struct Header {
 
 impl Header {
     /// A new task, already counted as scheduled: the caller queues it.
-    pub(super) fn new(key: usize, ready: Arc<Ready>) -> Arc<Header> {
+    pub(super) fn new(
+        key: usize,
+        ready: Arc<Ready>,
+        site: &'static Location<'static>,
+    ) -> Arc<Header> {
         Arc::new(Header {
             id: Id::next(),
             key,
+            site,
+            live_key: AtomicUsize::new(usize::MAX),
+            polls: AtomicU32::new(0),
+            polling: AtomicBool::new(false),
             ready,
             scheduled: AtomicBool::new(true),
             cancelled: AtomicBool::new(false),
@@ -49,6 +70,35 @@ impl Header {
 
     pub(super) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Acquire)
+    }
+
+    /// Its key among its set's live tasks, to unlist it once it has
+    /// finished (see [`Ready::push_new`]).
+    pub(super) fn live_key(&self) -> usize {
+        self.live_key.load(Relaxed)
+    }
+
+    /// A poll of it begins (`true`) or ends (`false`).
+    pub(super) fn set_polling(&self, polling: bool) {
+        if polling {
+            // Only the set's thread polls: no read-modify-write needed.
+            self.polls
+                .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+        self.polling.store(polling, Relaxed);
+    }
+
+    /// What a dump or the hung-task detector reads of it now.
+    pub(super) fn view(self: &Arc<Self>, driver: Id) -> super::LocalTask {
+        super::LocalTask {
+            id: self.id,
+            spawned_at: self.site,
+            driver,
+            polls: self.polls.load(Relaxed),
+            polling: self.polling.load(Relaxed),
+            scheduled: self.scheduled.load(Acquire),
+            waker_data: Arc::as_ptr(self) as *const () as usize,
+        }
     }
 
     /// Taken off the ready queue: a wake from now on queues it again.
@@ -91,6 +141,11 @@ struct ReadyState {
     wakers: Vec<Waker>,
     /// The set was dropped: wakes are ignored.
     closed: bool,
+    /// Every unfinished task, for dumps and the hung-task detector.
+    live: Slab<Arc<Header>>,
+    /// Who polled the set's `run_until` last: the runtime (its `Common`'s
+    /// address) and the task (see `context::local_set_driver`).
+    driver: Option<(usize, Id)>,
 }
 
 impl Ready {
@@ -99,7 +154,44 @@ impl Ready {
             queue: VecDeque::new(),
             wakers: Vec::new(),
             closed: false,
+            live: Slab::new(),
+            driver: None,
         })))
+    }
+
+    /// Lists a new task as live and queues it, in one lock hold, which
+    /// also unlists the tasks that finished since the last spawn (`ended`:
+    /// their keys; a finished task costs no lock hold of its own, and a
+    /// dump skips it meanwhile).
+    pub(super) fn push_new(&self, header: Arc<Header>, ended: &mut Vec<usize>) {
+        let mut state = lock(&self.0);
+        if state.closed {
+            return;
+        }
+        for key in ended.drain(..) {
+            state.live.try_remove(key);
+        }
+        let key = state.live.insert(header.clone());
+        header.live_key.store(key, Relaxed);
+        state.queue.push_back(header);
+        let wakers = std::mem::take(&mut state.wakers);
+        drop(state);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The set's unfinished tasks if a task of the runtime at `runtime`
+    /// (or its `block_on`) drove the set last.
+    pub(super) fn live_on(&self, runtime: usize) -> Vec<super::LocalTask> {
+        let state = lock(&self.0);
+        match state.driver {
+            Some((on, driver)) if on == runtime => state
+                .live
+                .iter()
+                .filter(|(_, h)| !h.is_complete())
+                .map(|(_, h)| h.view(driver))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Queues `header` and wakes the `run_until` futures.
@@ -127,9 +219,13 @@ impl Ready {
     /// once each (`will_wake`); if an executor's wakers never compare equal
     /// they are woken and dropped at 1,024 (a spurious wake) rather than
     /// piling up until the next push.
-    pub(super) fn register(&self, waker: &Waker) {
+    /// `driver` is who polls it (`context::local_set_driver`).
+    pub(super) fn register(&self, waker: &Waker, driver: Option<(usize, Id)>) {
         const MAX_KEPT_WAKERS: usize = 1024;
         let mut state = lock(&self.0);
+        if driver.is_some() {
+            state.driver = driver;
+        }
         if state.wakers.iter().any(|w| w.will_wake(waker)) {
             return;
         }
@@ -148,8 +244,9 @@ impl Ready {
         state.closed = true;
         let queue = std::mem::take(&mut state.queue);
         let wakers = std::mem::take(&mut state.wakers);
+        let live = std::mem::take(&mut state.live);
         drop(state);
-        drop((queue, wakers));
+        drop((queue, wakers, live));
     }
 }
 
