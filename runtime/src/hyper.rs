@@ -5,6 +5,7 @@
 //! | hyper needs | tokio (hyper-util) | here |
 //! | --- | --- | --- |
 //! | `hyper::rt::Read` + `Write` over a socket | `TokioIo<T>` | [`Io<T>`](Io), over any `futures::io` stream |
+//! | `futures::io` over hyper's IO (an upgraded connection: `hyper::upgrade::Upgraded`) | `TokioIo<Upgraded>` (tokio's traits) | [`Io<T>`](Io) the other way round: `Io::new(upgraded)` is `AsyncRead` + `AsyncWrite` |
 //! | `hyper::rt::Timer` (header-read timeout, keep-alive pings) | `TokioTimer` | [`RuntimeTimer`], on our wheel |
 //! | `hyper::rt::Executor` (HTTP/2 streams, client connections) | `TokioExecutor` | [`RuntimeExecutor`], [`crate::spawn`] |
 //!
