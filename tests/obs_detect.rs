@@ -986,6 +986,21 @@ fn lost_grant(multi: bool, busy: bool) {
             );
         }
         {
+            // A dump says the forgetful task's wait was granted, not that
+            // it still waits.
+            let dump = rt.handle().dump();
+            let t = dump.task(forgetful.id()).unwrap();
+            let w = t.waits.iter().find(|w| w.queue_name == Some("sync::Mutex"));
+            assert!(w.is_some_and(|w| w.picked.is_some()), "{dump}");
+            let text = dump.to_string();
+            let line = text
+                .lines()
+                .find(|l| l.contains("\"forgetful\" ["))
+                .unwrap();
+            assert!(line.contains(", handed it by a wake "), "{text}");
+            assert!(line.contains(" ago, not yet taken"), "{text}");
+        }
+        {
             // The prompt task, queued behind the grant, may well be
             // reported hung; the forgetful one, which has the lock, not.
             let h = hung.lock().unwrap();

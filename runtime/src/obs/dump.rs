@@ -42,7 +42,11 @@ pub struct TaskDump {
     /// Running, runnable or idle.
     pub status: TaskStatus,
     /// The wait queues it sleeps on (while idle; a runnable task may still
-    /// list the wait it was just woken from).
+    /// list the wait it was just woken from). While the hung-task or
+    /// lost-grant detector is on, a wait an exclusive wake has granted
+    /// (the lock, permit, slot or turn is the task's) but whose future
+    /// has not come back for it has [`Waiting::picked`] set, and the text
+    /// says `handed it by a wake 3s ago, not yet taken`.
     pub waits: Vec<Waiting>,
     /// The deadlines of its pending timers.
     pub timers: Vec<Instant>,
@@ -301,6 +305,13 @@ impl fmt::Display for WaitBracket<'_> {
         if let Some(deadline) = w.kind.deadline {
             f.write_str(", deadline in ")?;
             fmt_duration(deadline.saturating_duration_since(now), f)?;
+        }
+        if let Some(picked) = w.picked {
+            // Granted (the lock, permit, slot or turn is its own), but its
+            // future has not come back for it: a lost grant if this grows.
+            f.write_str(", handed it by a wake ")?;
+            fmt_duration(now.saturating_duration_since(picked), f)?;
+            f.write_str(" ago, not yet taken")?;
         }
         Ok(())
     }
