@@ -11,8 +11,9 @@
 //! out), h2c with 100 concurrent streams (all in their handlers at once;
 //! and from `h2load`, nghttp2's client, when installed),
 //! a client that disconnects mid-response (the connection task ends with
-//! an error, the server keeps serving), graceful shutdown with a request in
-//! flight (it completes), an axum `Router` as the service (its handler
+//! an error, the server keeps serving; a raw socket and curl cut off by a
+//! closed pipe), graceful shutdown with a request in flight (it completes;
+//! from hyper's client and from curl), an axum `Router` as the service (its handler
 //! runs on our runtime, with no tokio runtime anywhere), hyper-util's
 //! `auto` builder and `GracefulShutdown` (no tokio runtime either), and
 //! `Io` both ways (hyper's traits over a `futures::io` stream, and back).
@@ -393,46 +394,96 @@ rt_test! {
 
 // ===== failures and shutdown =====
 
-rt_test! {
-    fn client_disconnects_mid_response(rt) {
-        rt.block_on(async {
-            let (ended_tx, ended_rx) = oneshot::channel::<bool>();
-            let ended_tx = Arc::new(std::sync::Mutex::new(Some(ended_tx)));
-            let (addr, _) = server(move |stream| {
-                let ended_tx = ended_tx.clone();
-                async move {
-                    // `/endless` streams 64 KiB chunks forever.
-                    let service = service_fn(|request: Request<Incoming>| async move {
-                        if request.uri().path() != "/endless" {
-                            let response = hello(request).await?;
-                            return Ok::<_, Infallible>(response.map(|body| body.map_err(|never| match never {}).boxed()));
-                        }
-                        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-                        let chunks = futures::stream::repeat_with(move || Ok::<_, Infallible>(Frame::data(chunk.clone())));
-                        Ok(Response::new(StreamBody::new(chunks).boxed()))
-                    });
-                    let served = http1::Builder::new()
-                        .timer(RuntimeTimer::new())
-                        .serve_connection(Io::new(stream), service)
-                        .await;
-                    if let Some(tx) = ended_tx.lock().unwrap().take() {
-                        let _ = tx.send(served.is_err());
-                    }
+/// Who plays the client that goes away mid-response.
+#[derive(Clone, Copy)]
+enum Client {
+    /// A socket written and dropped by hand.
+    Raw,
+    /// curl, cut off by a closed pipe (skipped, said on stderr, when curl
+    /// is not installed; under `CI=true` that fails instead).
+    Curl,
+}
+
+/// A client that disconnects mid-response: the connection task ends with
+/// an error, and the server keeps serving.
+async fn client_disconnects_mid_response_by(by: Client) {
+    let (ended_tx, ended_rx) = oneshot::channel::<bool>();
+    let ended_tx = Arc::new(std::sync::Mutex::new(Some(ended_tx)));
+    let (addr, _) = server(move |stream| {
+        let ended_tx = ended_tx.clone();
+        async move {
+            // `/endless` streams 64 KiB chunks forever.
+            let service = service_fn(|request: Request<Incoming>| async move {
+                if request.uri().path() != "/endless" {
+                    let response = hello(request).await?;
+                    return Ok::<_, Infallible>(
+                        response.map(|body| body.map_err(|never| match never {}).boxed()),
+                    );
                 }
-            })
-            .await;
+                let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                let chunks = futures::stream::repeat_with(move || {
+                    Ok::<_, Infallible>(Frame::data(chunk.clone()))
+                });
+                Ok(Response::new(StreamBody::new(chunks).boxed()))
+            });
+            let served = http1::Builder::new()
+                .timer(RuntimeTimer::new())
+                .serve_connection(Io::new(stream), service)
+                .await;
+            if let Some(tx) = ended_tx.lock().unwrap().take() {
+                let _ = tx.send(served.is_err());
+            }
+        }
+    })
+    .await;
+    match by {
+        Client::Raw => {
             let mut stream = TcpStream::connect(addr).await.unwrap();
-            stream.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            stream
+                .write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
             let mut some = vec![0; 256 * 1024];
-            timeout(LIMIT, stream.read_exact(&mut some)).await.unwrap().unwrap();
+            timeout(LIMIT, stream.read_exact(&mut some))
+                .await
+                .unwrap()
+                .unwrap();
             assert!(some.starts_with(b"HTTP/1.1 200 OK"));
             drop(stream); // mid-response
-            let ended = timeout(LIMIT, ended_rx).await.expect("the connection task never ended");
-            assert!(ended.unwrap(), "the aborted response did not end in an error");
-            // Still serving.
-            let mut sender = h1_client(addr).await;
-            assert_eq!(h1_get(&mut sender, "/next").await.1, "hello /next");
-        });
+        }
+        Client::Curl => {
+            // curl reads 256 KiB of the endless body, then `head` exits
+            // and curl, failing to write, drops the connection.
+            if curl(&["--version"]).await.is_none() {
+                return;
+            }
+            let url = format!("http://{addr}/endless");
+            let pipe = format!("curl --silent --max-time 20 {url} | head -c 262144 | wc -c");
+            let out = tool("sh", &["-c", &pipe]).await.unwrap();
+            assert_eq!(out.trim(), "262144");
+        }
+    }
+    let ended = timeout(LIMIT, ended_rx)
+        .await
+        .expect("the connection task never ended");
+    assert!(
+        ended.unwrap(),
+        "the aborted response did not end in an error"
+    );
+    // Still serving.
+    let mut sender = h1_client(addr).await;
+    assert_eq!(h1_get(&mut sender, "/next").await.1, "hello /next");
+}
+
+rt_test! {
+    fn client_disconnects_mid_response(rt) {
+        rt.block_on(client_disconnects_mid_response_by(Client::Raw));
+    }
+}
+
+rt_test! {
+    fn curl_disconnects_mid_response(rt) {
+        rt.block_on(client_disconnects_mid_response_by(Client::Curl));
     }
 }
 
@@ -532,60 +583,100 @@ rt_test! {
     }
 }
 
-rt_test! {
-    fn graceful_shutdown_finishes_the_request_in_flight(rt) {
-        rt.block_on(async {
-            let (started_tx, started_rx) = oneshot::channel::<()>();
-            let (release_tx, release_rx) = oneshot::channel::<()>();
-            let (stop_tx, stop_rx) = oneshot::channel::<()>();
-            let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
-            let (done_tx, done_rx) = oneshot::channel::<bool>();
-            let handler = Arc::new(std::sync::Mutex::new(Some((started_tx, release_rx))));
-            let server_side = Arc::new(std::sync::Mutex::new(Some((stop_rx, stopping_tx, done_tx))));
-            let (addr, _) = server(move |stream| {
-                let handler = handler.clone();
-                let (stop_rx, stopping_tx, done_tx) = server_side.lock().unwrap().take().unwrap();
+/// Graceful shutdown with a request in flight, sent by hyper's client
+/// or by curl (`by_curl`; skipped, said on stderr, when curl is not
+/// installed): the request completes, and the connection ends cleanly.
+async fn graceful_shutdown_finishes_the_request_in_flight_from(by_curl: bool) {
+    let (started_tx, started_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel::<bool>();
+    let handler = Arc::new(std::sync::Mutex::new(Some((started_tx, release_rx))));
+    let server_side = Arc::new(std::sync::Mutex::new(Some((stop_rx, stopping_tx, done_tx))));
+    let (addr, _) = server(move |stream| {
+        let handler = handler.clone();
+        let (stop_rx, stopping_tx, done_tx) = server_side.lock().unwrap().take().unwrap();
+        async move {
+            // `/slow` tells the test it started, then waits to be released.
+            let service = service_fn(move |request: Request<Incoming>| {
+                let handler = handler.lock().unwrap().take();
                 async move {
-                    // `/slow` tells the test it started, then waits to be released.
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let handler = handler.lock().unwrap().take();
-                        async move {
-                            if let Some((started, release)) = handler {
-                                started.send(()).unwrap();
-                                release.await.unwrap();
-                            }
-                            hello(request).await
-                        }
-                    });
-                    let connection = http1::Builder::new()
-                        .timer(RuntimeTimer::new())
-                        .serve_connection(Io::new(stream), service);
-                    let mut connection = pin!(connection);
-                    let served = match select(connection.as_mut(), stop_rx).await {
-                        Either::Left((served, _)) => served,
-                        Either::Right(_) => {
-                            connection.as_mut().graceful_shutdown();
-                            stopping_tx.send(()).unwrap();
-                            connection.await
-                        }
-                    };
-                    done_tx.send(served.is_ok()).unwrap();
+                    if let Some((started, release)) = handler {
+                        started.send(()).unwrap();
+                        release.await.unwrap();
+                    }
+                    hello(request).await
                 }
-            })
-            .await;
-            let mut sender = h1_client(addr).await;
-            let in_flight = waitrt::spawn(sender.send_request(get("/slow")));
-            timeout(LIMIT, started_rx).await.unwrap().unwrap();
-            stop_tx.send(()).unwrap();
-            timeout(LIMIT, stopping_rx).await.unwrap().unwrap();
-            release_tx.send(()).unwrap();
+            });
+            let connection = http1::Builder::new()
+                .timer(RuntimeTimer::new())
+                .serve_connection(Io::new(stream), service);
+            let mut connection = pin!(connection);
+            let served = match select(connection.as_mut(), stop_rx).await {
+                Either::Left((served, _)) => served,
+                Either::Right(_) => {
+                    connection.as_mut().graceful_shutdown();
+                    stopping_tx.send(()).unwrap();
+                    connection.await
+                }
+            };
+            done_tx.send(served.is_ok()).unwrap();
+        }
+    })
+    .await;
+    if by_curl && curl(&["--version"]).await.is_none() {
+        return;
+    }
+    // One connection only: the server's first takes the test's channels.
+    let mut sender = match by_curl {
+        false => Some(h1_client(addr).await),
+        true => None,
+    };
+    let in_flight = match &mut sender {
+        Some(sender) => Either::Left(waitrt::spawn(sender.send_request(get("/slow")))),
+        // curl's body, then the status code on a line of its own.
+        None => Either::Right(waitrt::spawn(async move {
+            let url = format!("http://{addr}/slow");
+            curl(&["--write-out", "\n%{http_code}", &url])
+                .await
+                .unwrap()
+        })),
+    };
+    timeout(LIMIT, started_rx).await.unwrap().unwrap();
+    stop_tx.send(()).unwrap();
+    timeout(LIMIT, stopping_rx).await.unwrap().unwrap();
+    release_tx.send(()).unwrap();
+    match in_flight {
+        Either::Left(in_flight) => {
             let response = timeout(LIMIT, in_flight).await.unwrap().unwrap();
             let (status, body) = read(response.expect("the request in flight was cut off")).await;
             assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello /slow"[..]));
-            assert!(timeout(LIMIT, done_rx).await.unwrap().unwrap(), "the connection ended in an error");
-            // Closed after that request: no new one on this connection.
-            assert!(sender.send_request(get("/late")).await.is_err());
-        });
+        }
+        Either::Right(in_flight) => {
+            let out = timeout(LIMIT, in_flight).await.unwrap().unwrap();
+            assert_eq!(out, "hello /slow\n200");
+        }
+    }
+    assert!(
+        timeout(LIMIT, done_rx).await.unwrap().unwrap(),
+        "the connection ended in an error"
+    );
+    if let Some(mut sender) = sender {
+        // Closed after that request: no new one on this connection.
+        assert!(sender.send_request(get("/late")).await.is_err());
+    }
+}
+
+rt_test! {
+    fn graceful_shutdown_finishes_the_request_in_flight(rt) {
+        rt.block_on(graceful_shutdown_finishes_the_request_in_flight_from(false));
+    }
+}
+
+rt_test! {
+    fn graceful_shutdown_finishes_curls_request_in_flight(rt) {
+        rt.block_on(graceful_shutdown_finishes_the_request_in_flight_from(true));
     }
 }
 
