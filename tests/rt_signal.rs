@@ -291,3 +291,62 @@ fn ctrl_c_leaves_sigterm_its_default_action() {
         "the child survived SIGTERM ({status:?}):\n{output}"
     );
 }
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+// A signal stream's waker that panics does not cost the delivery its
+// routes: the routed task's interruptible wait still ends (an independent
+// probe: it stayed asleep, the routes skipped), and the next delivery
+// works too.
+#[test]
+fn a_panicking_stream_waker_does_not_skip_the_routes() {
+    in_child(
+        "a_panicking_stream_waker_does_not_skip_the_routes",
+        None,
+        || {
+            let rt = waitrt::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let kind = waitrt::signal::unix::SignalKind::terminate();
+                let mut doomed = waitrt::signal::unix::signal(kind).unwrap();
+                let waker = std::task::Waker::from(std::sync::Arc::new(PanickingWaker));
+                let polled = doomed.poll_recv(&mut std::task::Context::from_waker(&waker));
+                assert!(polled.is_pending());
+                let routed = waitrt::spawn(async {
+                    let signals = waitrt::task::signals();
+                    NEVER.wait_event_interruptible(&signals, || false).await
+                });
+                signal::route(
+                    ProcessSignal::Terminate,
+                    &routed.abort_handle(),
+                    SignalKind::Interrupt,
+                )
+                .unwrap();
+                signal::raise(ProcessSignal::Terminate).unwrap();
+                let ended = waitrt::time::timeout(WATCHDOG, routed).await;
+                let err = ended
+                    .expect("the routed wait never ended")
+                    .unwrap()
+                    .unwrap_err();
+                assert!(!err.is_closed(), "{err:?}");
+                // The listener goes on: a second delivery reaches a new stream.
+                let mut next = waitrt::signal::unix::signal(kind).unwrap();
+                let recv = waitrt::spawn(async move { next.recv().await });
+                signal::raise(ProcessSignal::Terminate).unwrap();
+                let got = waitrt::time::timeout(WATCHDOG, recv).await;
+                assert_eq!(got.expect("no second delivery").unwrap(), Some(()));
+                drop(doomed);
+            });
+        },
+    );
+}

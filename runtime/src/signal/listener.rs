@@ -217,7 +217,11 @@ impl Listener {
     fn deliver(&self, raw: i32) {
         let Ok(i) = check(raw) else { return };
         self.counts[i].fetch_add(1, AcqRel);
-        self.queues[i].wake_up_all();
+        // A stream's waker that panics (the hook has printed it) must not
+        // cost this delivery its routes: the queue wakes all its other
+        // waiters first, and the routes are raised after it regardless.
+        // This thread belongs to no runtime, so no panic policy applies.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.queues[i].wake_up_all()));
         let Some(signal) = ProcessSignal::from_raw(raw) else {
             return;
         };
