@@ -565,3 +565,53 @@ fn sockets_need_a_runtime_with_io() {
     let err = UdpSocket::from_std(std_socket).unwrap_err();
     assert!(err.to_string().contains("enable_io"), "{err}");
 }
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+rt_test! {
+    /// A receive that succeeds passes the readiness on to the next reader;
+    /// that reader's panicking waker must not unwind through the receive
+    /// and lose the datagram (an independent probe: the receiving task
+    /// died with the other's panic and the datagram was gone).
+    fn a_panicking_readers_waker_costs_the_receiver_nothing(rt) {
+        rt.block_on(async {
+            let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+            let addr = socket.local_addr().unwrap();
+            let receiver = {
+                let socket = socket.clone();
+                waitrt::spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                    buf[..n].to_vec()
+                })
+            };
+            // The receiver sleeps first (it is then the one the datagram
+            // wakes, and it passes the wake on to the panicking reader):
+            // its sleep is seen in a dump.
+            let handle = waitrt::Handle::current();
+            for _ in 0..4_000 {
+                let dump = handle.dump();
+                if dump.task(receiver.id()).is_some_and(|t| !t.waits.is_empty()) {
+                    break;
+                }
+                sleep(Duration::from_millis(5)).await;
+            }
+            let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+            let mut doomed = Box::pin(socket.readable());
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(std::future::Future::poll(doomed.as_mut(), &mut cx).is_pending());
+            let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.send_to(b"hello", addr).unwrap();
+            let got = timeout(Duration::from_secs(20), receiver).await.unwrap();
+            assert_eq!(got.expect("the receiving task died").as_slice(), b"hello");
+            drop(doomed);
+        });
+    }
+}

@@ -1375,3 +1375,39 @@ fn blocking_recv_many_inside_a_runtime_panics() {
     });
     assert!(res.unwrap_err().is_panic());
 }
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+rt_test! {
+    /// A receive that frees a slot wakes the sender waiting for it; a
+    /// panicking waker there must not cost the receiver the message it
+    /// took (an independent probe: `recv` and `try_recv` panicked and the
+    /// message was gone). The sender still sends once polled again.
+    fn a_senders_panicking_waker_costs_the_receiver_nothing(rt) {
+        rt.block_on(async {
+            for use_try in [false, true] {
+                let (tx, mut rx) = mpsc::channel::<u32>(1);
+                tx.send(1).await.unwrap();
+                let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+                let mut blocked = Box::pin(tx.send(2));
+                let mut cx = std::task::Context::from_waker(&waker);
+                assert!(blocked.as_mut().poll(&mut cx).is_pending());
+                let got = match use_try {
+                    false => rx.recv().await,
+                    true => rx.try_recv().ok(),
+                };
+                assert_eq!(got, Some(1), "the received message was lost");
+                // The sender was handed the slot: it sends when polled.
+                assert!(blocked.await.is_ok());
+                assert_eq!(rx.recv().await, Some(2));
+            }
+        });
+    }
+}

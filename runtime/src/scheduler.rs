@@ -19,7 +19,14 @@ use crate::task::Id;
 use crate::time::Driver;
 pub(crate) use owned::OwnedTasks;
 
-/// What happens when a spawned task panics.
+/// What happens when a spawned task panics, or a waker the runtime calls
+/// does: a task's join waker, a timer's, a socket's (from the reactor, or
+/// passed on by a read or write that succeeded), a bounded channel's
+/// sleeping sender woken by a receive. Such a waker's panic never unwinds
+/// through the runtime's threads or through the task whose operation made
+/// the wake (it keeps what it read or received); the panic hook prints it.
+/// A signal stream's waker, woken by the signal thread (no runtime's),
+/// is caught the same way and follows no policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnhandledPanic {
@@ -211,6 +218,27 @@ impl Common {
 /// of them sees the other's write. Dropping a queued task here loses
 /// nothing: after shutdown began, the owned-task list ends every task
 /// (`cancel_all_tasks`), queued or not.
+/// Runs `wake`, a wake made on the side of an operation that has already
+/// done its work (a socket read that passes the readiness on, a receive
+/// that frees a sender's slot), so that a panicking waker (someone else's)
+/// does not unwind through that operation and lose what it did (the data
+/// read, the message received; an independent probe: both were lost, and
+/// the innocent task died with the other's panic). The panic, which the
+/// hook has printed, goes to the runtime's policy on a thread of a
+/// runtime ([`Common::wake_guarded`], as a timer's waker does), and goes
+/// no further elsewhere. Out of line: callers check for sleepers first,
+/// so only an actual wake pays for the call.
+#[inline(never)]
+pub(crate) fn wake_aside(whose: fn() -> String, wake: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(wake)) {
+        crate::context::with_scheduler(|scheduler| {
+            scheduler
+                .common()
+                .wake_guarded(whose, || std::panic::resume_unwind(panic));
+        });
+    }
+}
+
 pub(crate) fn drain_after_shutdown(common: &Common, inject: &crossbeam_deque::Injector<TaskRef>) {
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     if common.is_shutdown() {

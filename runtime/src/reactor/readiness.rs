@@ -269,14 +269,20 @@ impl ScheduledIo {
     /// A task in `direction` made progress and the readiness may still
     /// hold: hand the wake on to the next sleeper, as an exclusive waiter
     /// in the kernel does when it leaves work behind.
+    /// Its caller has just read or written: a sleeper's panicking waker
+    /// must not unwind through it and lose that (`wake_aside`).
     pub(crate) fn pass_on(&self, direction: Direction) {
         let poll = self.poll_wait(direction);
         if poll.rcuwait_active() {
-            poll.wake_up();
+            crate::scheduler::wake_aside(WHOSE, || {
+                poll.wake_up();
+            });
         }
         let queue = self.queue(direction);
         if queue.waitqueue_active() {
-            queue.wake_up();
+            crate::scheduler::wake_aside(WHOSE, || {
+                queue.wake_up();
+            });
         }
     }
 
@@ -293,6 +299,9 @@ impl ScheduledIo {
         self.writers.close();
     }
 }
+
+/// Names a socket's sleeper whose waker panicked in a wake passed on.
+const WHOSE: fn() -> String = || "the waker of an I/O source".into();
 
 /// Runs one queue's wake, keeping its panic (the first of a batch) in
 /// `panic` so that the next queue's wake still runs.

@@ -51,6 +51,11 @@
 //!   place away; a dropped `reserve` (or `reserve_many`, which gives back
 //!   the slots it took in line) reserves nothing, and a dropped
 //!   [`Permit`] (or [`PermitIterator`]) frees its slots.
+//! - **Panicking wakers.** A receive that frees a slot wakes a sleeping
+//!   sender; if that sender's waker panics, the receiver still gets its
+//!   message, and the panic goes to the runtime's
+//!   [`UnhandledPanic`](crate::UnhandledPanic) policy (it does not unwind
+//!   through the receive).
 //! - **Budget.** Every completed `send`, `reserve` or `recv` spends a unit
 //!   of the task's cooperative budget, so a loop over a channel that is
 //!   never empty (or never full) still lets other tasks run.

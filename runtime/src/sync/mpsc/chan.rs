@@ -145,6 +145,9 @@ use super::error::{TryRecvError, TrySendError};
 use crate::sync::signals;
 use crate::sync::spin::SpinKind;
 
+/// Names a sleeping sender whose waker panicked in a side wake.
+const SENDER: fn() -> String = || "the waker of an mpsc sender".into();
+
 /// The most slots a bounded channel allocates up front; a larger one grows
 /// its ring on demand (and never shrinks it), so that after warm-up a
 /// message allocates nothing either way.
@@ -730,11 +733,16 @@ impl<T> Chan<T> {
             let free = self.cap - self.taken(&state).min(self.cap);
             (!state.line.is_empty(), free)
         };
+        // Side wakes, some from a destructor (`Place`'s): see `wake_aside`.
         if next && self.many_wait.waitqueue_active_after_barrier() {
-            self.many_wait.wake_up();
+            crate::scheduler::wake_aside(SENDER, || {
+                self.many_wait.wake_up();
+            });
         }
         if free > 0 && self.tx_wait.waitqueue_active_after_barrier() {
-            self.tx_wait.wake_up_nr(free);
+            crate::scheduler::wake_aside(SENDER, || {
+                self.tx_wait.wake_up_nr(free);
+            });
         }
     }
 
@@ -765,7 +773,11 @@ impl<T> Chan<T> {
             return;
         }
         if self.tx_wait.waitqueue_active_after_barrier() {
-            self.tx_wait.wake_up_nr(n);
+            // A receive's side wake: a sender's panicking waker must not
+            // cost the receiver the message it took (`wake_aside`).
+            crate::scheduler::wake_aside(SENDER, || {
+                self.tx_wait.wake_up_nr(n);
+            });
         }
         // The line's front takes freed slots first (its condition looks).
         if self.line_active.load(Ordering::Relaxed) {
@@ -777,7 +789,9 @@ impl<T> Chan<T> {
     #[inline(never)]
     fn wake_line(&self) {
         if self.many_wait.waitqueue_active_after_barrier() {
-            self.many_wait.wake_up();
+            crate::scheduler::wake_aside(SENDER, || {
+                self.many_wait.wake_up();
+            });
         }
     }
 
