@@ -125,7 +125,9 @@ impl Builder {
 
     /// Starts with the clock paused (implies [`enable_time`](Self::enable_time)):
     /// it moves only through [`time::advance`](crate::time::advance), or
-    /// jumps to the next timer when no task can run. For tests.
+    /// jumps to the next timer when no task can run (a task asleep on a
+    /// socket counts as unable to run: see [`time`](crate::time)). For
+    /// tests.
     pub fn start_paused(&mut self, paused: bool) -> &mut Self {
         self.start_paused = paused;
         if paused {

@@ -13,6 +13,15 @@
 //!
 //! What a user sees at the edges:
 //!
+//! - **A paused clock jumps past I/O.** "Nothing can run" counts a task
+//!   asleep on a socket, a pipe or a thread outside the runtime as unable
+//!   to run: with every task so, the clock jumps to the next timer at
+//!   once, however soon the peer would answer in real time (a
+//!   `timeout(5s, stream.read(..))` whose peer answers after 100 ms of
+//!   real time ends `Elapsed` at once; hyper's header-read timeout closes
+//!   a connection whose client is a plain thread). Only the blocking pool's
+//!   running jobs hold the jump back. tokio's paused clock does the same.
+//!   Paused tests keep their peers inside the runtime, or advance by hand.
 //! - **Far deadlines are kept.** The wheel reaches about 8.9 years ahead; a
 //!   later deadline is woken at that horizon and its [`Sleep`] registers
 //!   again, as often as needed, so `sleep(20 years)`, `timeout(20 years, ..)`

@@ -20,7 +20,10 @@ use crate::time::Sleep;
 /// [`now`](hyper::rt::Timer::now) is the runtime's clock
 /// ([`waitrt::time::now`](crate::time::now)), so a paused clock (the test
 /// toolkit's, `start_paused`) drives hyper's timeouts too; outside a
-/// runtime, or on one without timers, it is `Instant::now()`.
+/// runtime, or on one without timers, it is `Instant::now()`. A paused
+/// clock jumps while every task waits on sockets, so a client outside the
+/// runtime (a plain thread, another process) meets hyper's timeouts at
+/// once: see [`time`](crate::time).
 ///
 /// # Panics
 ///
