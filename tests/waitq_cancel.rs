@@ -497,3 +497,52 @@ fn a_dropped_waiter_hands_an_interruptible_wake_to_an_interruptible_one() {
     drop((u1, i2));
     assert_eq!(queue.len(), 0);
 }
+
+// Breaks if a wake made by a destructor that a panic runs (a guard dropped
+// while unwinding) aborted the process because the woken waker panicked
+// too: a second panic while unwinding aborts, so the waker's is dropped
+// there (the hook prints it). One waiter (the direct path), two (the
+// batch), and a one-waiter `RcuWait`.
+#[test]
+fn rule27_panicking_waker_woken_while_unwinding() {
+    struct WakeOnDrop<'a>(&'a WaitQueue, bool);
+    impl Drop for WakeOnDrop<'_> {
+        fn drop(&mut self) {
+            match self.1 {
+                false => drop(self.0.wake_up()),
+                true => drop(self.0.wake_up_all()),
+            }
+        }
+    }
+    for all in [false, true] {
+        let queue = WaitQueue::new();
+        let mut p = queue.wait_event_exclusive(|| false);
+        assert!(poll_with(&mut p, &panic_waker()).is_pending());
+        let mut q = queue.wait_event_exclusive(|| false);
+        if all {
+            assert!(poll_with(&mut q, &panic_waker()).is_pending());
+        }
+        let res = catch_unwind(AssertUnwindSafe(|| {
+            let _wake = WakeOnDrop(&queue, all);
+            panic!("first");
+        }));
+        assert_eq!(panic_message(&res.unwrap_err()), "first");
+        drop((p, q));
+        assert_usable(&queue);
+    }
+    struct RcuWakeOnDrop<'a>(&'a waitq::RcuWait);
+    impl Drop for RcuWakeOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.wake_up();
+        }
+    }
+    let rcu = waitq::RcuWait::new();
+    let waker = panic_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(rcu.poll_wait_event(&mut cx, || false).is_pending());
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        let _wake = RcuWakeOnDrop(&rcu);
+        panic!("first");
+    }));
+    assert_eq!(panic_message(&res.unwrap_err()), "first");
+}

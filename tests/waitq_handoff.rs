@@ -502,3 +502,34 @@ fn a_panicking_waker_does_not_stop_the_other_wakes() {
         q.lock().unlink(entry);
     }
 }
+
+/// A hand-off made by a destructor that a panic runs (a guard dropped
+/// while unwinding) to one waiter whose waker panics: the process goes
+/// on (a second panic while unwinding would abort it), and the first
+/// panic is the one that comes out (an independent review found the
+/// one-waiter path aborting).
+#[test]
+fn a_hand_off_while_unwinding_survives_a_panicking_waker() {
+    struct ReleaseOnDrop<'a>(&'a Units);
+    impl Drop for ReleaseOnDrop<'_> {
+        fn drop(&mut self) {
+            release(self.0);
+        }
+    }
+    let q = Units::with_state(None, 0);
+    let panicky = Waker::from(Arc::new(PanicWaker));
+    let mut entry = HandoffEntry::new();
+    assert!(step(&q, &panicky, &mut entry).is_pending());
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _release = ReleaseOnDrop(&q);
+        panic!("first");
+    }));
+    let payload = res.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
+    let served = step(&q, &CountingWaker::new().waker(), &mut entry);
+    assert_eq!(
+        served,
+        Poll::Ready(Ok(None)),
+        "the waiter was handed the unit"
+    );
+}

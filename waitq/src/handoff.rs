@@ -735,7 +735,10 @@ impl<S, W> Drop for Woken<'_, S, W> {
         let Some(first) = self.first.take() else {
             return;
         };
-        if !self.rest.is_empty() {
+        if !self.rest.is_empty() || std::thread::panicking() {
+            // Several, or a hand-off from a destructor run by a panic
+            // (a guard dropped while unwinding), where a waker's panic
+            // must not escape: it would abort the process.
             return self.wake_many(first);
         }
         // Nobody after it to strand: a panic goes straight to the caller.

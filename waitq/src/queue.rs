@@ -690,7 +690,7 @@ impl WaitQueue {
                     registry::note_picked(self, &[handle.seq()]);
                 }
                 if let Some(waker) = entry.into_waker() {
-                    waker.wake();
+                    crate::wake_batch::wake_one(waker);
                 }
                 return 1;
             }
@@ -1171,9 +1171,14 @@ const SPIN_TRIES: u32 = 4;
 /// ~22 ns per pause), longer than most lock holds.
 const SPIN_PAUSES: u32 = 32;
 
+/// Resumes a waker's panic in the waking caller once the whole wake is
+/// done, unless this thread is already unwinding (a wake from a
+/// destructor run by another panic): a second panic would abort.
 fn resume(panic: Option<Box<dyn Any + Send>>) {
     if let Some(payload) = panic {
-        panic::resume_unwind(payload);
+        if !std::thread::panicking() {
+            panic::resume_unwind(payload);
+        }
     }
 }
 

@@ -280,7 +280,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
         self.unlist(listed);
         let woken = waker.is_some();
         if let Some(waker) = waker {
-            waker.wake();
+            crate::wake_batch::wake_one(waker);
         }
         hook::woke_on(self.id(), self.name, site, usize::from(woken), kind);
         woken

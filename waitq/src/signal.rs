@@ -169,9 +169,7 @@ impl TaskSignals {
     fn raise(&self, bit: u8) {
         self.pending.fetch_or(bit, Ordering::SeqCst);
         let wakers = std::mem::take(&mut *self.lock());
-        for waker in wakers {
-            waker.wake();
-        }
+        crate::wake_batch::wake_every(wakers);
     }
 
     fn honoured(&self, state: TaskState) -> Option<SignalKind> {

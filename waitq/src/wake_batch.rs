@@ -77,3 +77,34 @@ impl WakeBatch {
         self.len = 0;
     }
 }
+
+/// Calls one waker taken out of a queue. A panic goes to the caller, as
+/// any waker's does, except while this thread is already unwinding (a
+/// wake from a destructor run by another panic: a guard dropped, a waiter
+/// handing its turn on): a second panic there would abort the process,
+/// so it is dropped instead (the panic hook has printed it).
+#[inline]
+pub(crate) fn wake_one(waker: Waker) {
+    if std::thread::panicking() {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+    } else {
+        waker.wake();
+    }
+}
+
+/// Calls every waker in `wakers`, each even if an earlier one panics; the
+/// first panic is resumed once all are called (dropped while this thread
+/// is already unwinding, as in [`wake_one`]).
+pub(crate) fn wake_every(wakers: impl IntoIterator<Item = Waker>) {
+    let mut first = None;
+    for waker in wakers {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            first.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first {
+        if !std::thread::panicking() {
+            panic::resume_unwind(payload);
+        }
+    }
+}
