@@ -558,3 +558,56 @@ fn same_set_reentered_from_its_own_task() {
         assert!(local.is_empty());
     });
 }
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+rt_test! {
+    /// A join handle polled with a panicking waker: when its task
+    /// completes, the panic does not unwind through the set's `run_until`
+    /// (the task driving the set), and the other tasks of that tick run
+    /// and complete (an independent review: the join wake was unguarded).
+    fn a_joiners_panicking_waker_does_not_unwind_through_the_set(rt) {
+        let local = LocalSet::new();
+        let out = local.block_on(&rt, async {
+            let gate = Rc::new(Cell::new(false));
+            let doomed = spawn_local({
+                let gate = gate.clone();
+                async move {
+                    while !gate.get() {
+                        yield_now().await;
+                    }
+                    1u32
+                }
+            });
+            let others: Vec<_> = (0..10u32)
+                .map(|i| {
+                    let gate = gate.clone();
+                    spawn_local(async move {
+                        while !gate.get() {
+                            yield_now().await;
+                        }
+                        i
+                    })
+                })
+                .collect();
+            let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+            let mut doomed = Box::pin(doomed);
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(doomed.as_mut().poll(&mut cx).is_pending());
+            gate.set(true);
+            let mut sum = 0;
+            for other in others {
+                sum += other.await.unwrap();
+            }
+            sum + doomed.await.unwrap()
+        });
+        assert_eq!(out, (0..10).sum::<u32>() + 1);
+    }
+}

@@ -123,8 +123,8 @@ pub struct LocalSet {
 struct Inner {
     tasks: RefCell<Slab<Entry>>,
     ready: Arc<Ready>,
-    /// Keys of finished tasks still listed live (unlisted at the next
-    /// spawn, see `Ready::push_new`).
+    /// Keys of finished tasks still listed live (unlisted at the end of
+    /// the tick that finished them: `Ready::unlist`).
     ended: RefCell<Vec<usize>>,
 }
 
@@ -152,9 +152,21 @@ impl Inner {
             run: Some(run),
         });
         drop(tasks);
-        self.ready
-            .push_new(header.clone(), &mut self.ended.borrow_mut());
+        self.ready.push_new(header.clone());
         LocalJoinHandle::new(header, slot)
+    }
+
+    /// The finished tasks' keys, taken out of the cell.
+    fn take_ended(&self) -> Vec<usize> {
+        self.ended.take()
+    }
+
+    /// Gives the emptied list back, to keep its room.
+    fn keep_ended(&self, ended: Vec<usize>) {
+        let mut cell = self.ended.borrow_mut();
+        if cell.is_empty() {
+            *cell = ended;
+        }
     }
 
     /// Runs at most [`MAX_TASKS_PER_POLL`] ready tasks; true when more are
@@ -171,6 +183,11 @@ impl Inner {
         for header in in_flight {
             // Woken while a `run_until` further up the stack polls it.
             header.wake_by_ref();
+        }
+        if !self.ended.borrow().is_empty() {
+            let mut ended = self.take_ended();
+            self.ready.unlist(&mut ended);
+            self.keep_ended(ended);
         }
         !self.ready.is_empty()
     }
@@ -470,5 +487,32 @@ where
             "`spawn_local` called from outside of a `task::LocalSet`: call it from inside \
              `LocalSet::run_until`, `LocalSet::block_on`, or a local task"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalSet;
+
+    /// Finished tasks leave the list that dumps read at the end of the
+    /// poll that finished them, not at the set's next spawn: a set that
+    /// ran a burst and idles keeps none of it (an independent review:
+    /// 1,000,000 finished tasks kept 345 MB until the next spawn).
+    #[test]
+    fn finished_tasks_are_unlisted_without_another_spawn() {
+        let local = LocalSet::new();
+        let handles: Vec<_> = (0..100u32)
+            .map(|i| local.spawn_local(async move { i }))
+            .collect();
+        assert_eq!(local.inner.ready.live_len(), 100);
+        let sum = futures::executor::block_on(local.run_until(async {
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.unwrap();
+            }
+            sum
+        }));
+        assert_eq!(sum, (0..100).sum::<u32>());
+        assert_eq!(local.inner.ready.live_len(), 0);
     }
 }

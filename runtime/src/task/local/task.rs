@@ -18,6 +18,9 @@ use waitq::WaitQueue;
 
 use crate::task::{Id, JoinError};
 
+/// Names a joiner whose waker panicked as its local task completed.
+const JOINER: fn() -> String = || "the waker of a local task's join handle".into();
+
 /// The shared part of a task: its waker (from any thread), what its
 /// join handle reads, and what a dump or the hung-task detector reads
 /// (from any thread, through its set's `Ready::live`).
@@ -116,7 +119,11 @@ impl Header {
     /// The result is in the slot: publish it and wake the joiners.
     pub(super) fn complete(&self) {
         self.complete.store(true, Release);
-        self.join_queue.wake_up_all();
+        // A joiner's panicking waker must not unwind through the set's
+        // `run_until` (its driving task) or skip the rest of its tick.
+        crate::scheduler::wake_aside(JOINER, || {
+            self.join_queue.wake_up_all();
+        });
     }
 }
 
@@ -159,17 +166,11 @@ impl Ready {
         })))
     }
 
-    /// Lists a new task as live and queues it, in one lock hold, which
-    /// also unlists the tasks that finished since the last spawn (`ended`:
-    /// their keys; a finished task costs no lock hold of its own, and a
-    /// dump skips it meanwhile).
-    pub(super) fn push_new(&self, header: Arc<Header>, ended: &mut Vec<usize>) {
+    /// Lists a new task as live and queues it, in one lock hold.
+    pub(super) fn push_new(&self, header: Arc<Header>) {
         let mut state = lock(&self.0);
         if state.closed {
             return;
-        }
-        for key in ended.drain(..) {
-            state.live.try_remove(key);
         }
         let key = state.live.insert(header.clone());
         header.live_key.store(key, Relaxed);
@@ -177,6 +178,25 @@ impl Ready {
         let wakers = std::mem::take(&mut state.wakers);
         drop(state);
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Unlists the tasks that finished (`ended`: their keys), at the end
+    /// of a `run_until` poll that finished some: one lock hold per poll,
+    /// not per task (a dump skips a finished task meanwhile), and a set
+    /// that ran a burst and idles keeps none of it (an independent review,
+    /// when only spawns unlisted: 1,000,000 finished tasks kept 345 MB
+    /// until the next spawn).
+    pub(super) fn unlist(&self, ended: &mut Vec<usize>) {
+        let mut state = lock(&self.0);
+        for key in ended.drain(..) {
+            state.live.try_remove(key);
+        }
+    }
+
+    /// Tasks listed live, finished ones not yet unlisted included.
+    #[cfg(test)]
+    pub(super) fn live_len(&self) -> usize {
+        lock(&self.0).live.len()
     }
 
     /// The set's unfinished tasks if a task of the runtime at `runtime`
@@ -223,9 +243,8 @@ impl Ready {
     pub(super) fn register(&self, waker: &Waker, driver: Option<(usize, Id)>) {
         const MAX_KEPT_WAKERS: usize = 1024;
         let mut state = lock(&self.0);
-        if driver.is_some() {
-            state.driver = driver;
-        }
+        // Off every runtime (`None`): in no runtime's dump.
+        state.driver = driver;
         if state.wakers.iter().any(|w| w.will_wake(waker)) {
             return;
         }
