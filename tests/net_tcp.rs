@@ -778,6 +778,44 @@ fn a_panicking_reader_waker_does_not_strand_the_writer() {
     }
 }
 
+/// A runtime shutting down tells every source's waiters, even past a
+/// source whose waiter's waker panics: a waiter polled on another runtime
+/// for a socket of the dropped one gets the shutdown error (an independent
+/// review: the shutdown loop stopped at the panic, and the drop panicked).
+#[test]
+fn shutdown_reaches_every_source_past_a_panicking_waker() {
+    support::watchdog("shutdown_past_panic", support::RT_LIMIT, || {
+        let a = support::build(Some(1));
+        let b = support::build(None);
+        let (doomed, watched, _peers) = a.block_on(async {
+            let (first, first_peer) = connected().await;
+            let (second, second_peer) = connected().await;
+            (first, second, (first_peer, second_peer))
+        });
+        // The first source's reader sleeps with a waker that panics (a
+        // read that would block first clears a readiness seen at connect).
+        let would_block = |s: &TcpStream| s.try_read(&mut [0u8; 1]).unwrap_err().kind();
+        assert_eq!(would_block(&doomed), io::ErrorKind::WouldBlock);
+        assert_eq!(would_block(&watched), io::ErrorKind::WouldBlock);
+        let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+        let mut reader = Box::pin(doomed.readable());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(reader.as_mut(), &mut cx).is_pending());
+        let watcher = b.spawn(async move { watched.readable().await });
+        b.block_on(async {
+            for _ in 0..100 {
+                waitrt::task::yield_now().await;
+            }
+        });
+        drop(a);
+        let woke =
+            b.block_on(async { waitrt::time::timeout(support::RT_LIMIT / 2, watcher).await });
+        let ended = woke.expect("the second source's waiter never heard of the shutdown");
+        assert!(ended.unwrap().is_err(), "not the shutdown error");
+        drop(reader);
+    });
+}
+
 rt_test! {
     fn busy_tasks_do_not_starve_the_reactor(rt) {
         rt.block_on(async {

@@ -402,8 +402,10 @@ impl Reactor {
             sources.released.clear();
             sources.slab.drain().collect()
         };
+        // Every source's waiters hear of it, even past a panicking waker
+        // (which goes to the runtime's policy, as a wake's does).
         for io in all {
-            io.shutdown();
+            crate::scheduler::wake_aside(|| "the waker of an I/O source".into(), || io.shutdown());
         }
         self.unpark();
     }

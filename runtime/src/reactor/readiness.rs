@@ -291,12 +291,18 @@ impl ScheduledIo {
     }
 
     /// The reactor is gone: every wait on this source ends with an error.
+    /// A panicking waker on one queue does not keep the others' waiters
+    /// asleep (as in [`wake`](Self::wake)); the first panic goes on after.
     pub(crate) fn shutdown(&self) {
         self.word.fetch_or(SHUTDOWN, AcqRel);
-        self.read_poll.close();
-        self.write_poll.close();
-        self.readers.close();
-        self.writers.close();
+        let mut panic = None;
+        guarded(&mut panic, || self.read_poll.close());
+        guarded(&mut panic, || self.write_poll.close());
+        guarded(&mut panic, || self.readers.close());
+        guarded(&mut panic, || self.writers.close());
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
+        }
     }
 }
 
