@@ -1237,3 +1237,79 @@ fn merging_permits_of_two_semaphores_panics() {
     let mut permit = a.try_acquire().unwrap();
     permit.merge(b.try_acquire().unwrap());
 }
+
+/// A waker that panics when woken (a buggy hand-written executor).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
+/// The last task to reach a barrier wakes the others; a waiter's
+/// panicking waker does not cost the leader its result, nor the other
+/// waiters their wake (an independent review: the leader's `wait`
+/// panicked with the other's panic, its `is_leader` lost).
+#[test]
+fn a_waiters_panicking_waker_costs_the_leader_nothing() {
+    for workers in [None, Some(2)] {
+        let rt = support::build(workers);
+        rt.block_on(async {
+            let barrier = Arc::new(Barrier::new(3));
+            let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+            let mut doomed = Box::pin(barrier.wait());
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(doomed.as_mut().poll(&mut cx).is_pending());
+            let other = {
+                let barrier = barrier.clone();
+                waitrt::spawn(async move { barrier.wait().await.is_leader() })
+            };
+            // Whichever of the two arrives last leads, and gets to say so
+            // (the other's wait panicked in it before, or its task died).
+            let mine = barrier.wait().await.is_leader();
+            let theirs = other.await.expect("the leading task died");
+            assert!(mine != theirs, "one leader: {mine} {theirs}");
+            assert!(!doomed.await.is_leader());
+        });
+    }
+}
+
+/// Releasing a permit (a guard's drop) hands it to the next waiter; that
+/// waiter's panicking waker does not unwind through the releasing task,
+/// which goes on with what it had (an independent review: a `select!`
+/// dropping a granted acquire beside a received value lost the value).
+/// The same for a Mutex's guard and a semaphore's close.
+#[test]
+fn a_waiters_panicking_waker_does_not_unwind_through_the_release() {
+    for workers in [None, Some(2)] {
+        let rt = support::build(workers);
+        rt.block_on(async {
+            let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+            let mut cx = std::task::Context::from_waker(&waker);
+
+            let sem = Arc::new(Semaphore::new(1));
+            let held = sem.acquire().await.unwrap();
+            let mut doomed = Box::pin(sem.acquire());
+            assert!(doomed.as_mut().poll(&mut cx).is_pending());
+            let kept = String::from("kept");
+            drop(held); // hands the permit to `doomed`, whose waker panics
+            assert_eq!(kept, "kept");
+            assert!(doomed.await.is_ok(), "the permit was handed over");
+
+            let mutex = Arc::new(Mutex::new(0u32));
+            let guard = mutex.lock().await;
+            let mut doomed = Box::pin(mutex.lock());
+            assert!(doomed.as_mut().poll(&mut cx).is_pending());
+            drop(guard);
+            *doomed.await += 1;
+            assert_eq!(*mutex.lock().await, 1);
+
+            let sem = Semaphore::new(0);
+            let mut doomed = Box::pin(sem.acquire());
+            assert!(doomed.as_mut().poll(&mut cx).is_pending());
+            sem.close();
+            assert!(doomed.await.is_err());
+        });
+    }
+}

@@ -20,11 +20,16 @@ use crate::time::Driver;
 pub(crate) use owned::OwnedTasks;
 
 /// What happens when a spawned task panics, or a waker the runtime calls
-/// does: a task's join waker, a timer's, a socket's (from the reactor, or
-/// passed on by a read or write that succeeded), a bounded channel's
-/// sleeping sender woken by a receive. Such a waker's panic never unwinds
-/// through the runtime's threads or through the task whose operation made
-/// the wake (it keeps what it read or received); the panic hook prints it.
+/// does: a task's join waker (a local task's too), a timer's, a socket's
+/// (from the reactor, passed on by a read or write that succeeded, or at
+/// shutdown), a bounded channel's sleeping sender woken by a receive, a
+/// semaphore's or lock's waiter handed permits by a release, a close or a
+/// dropped acquire, a barrier's waiters woken by its last arrival. Such a
+/// waker's panic never unwinds through the runtime's threads or through
+/// the task whose operation made the wake (it keeps what it read,
+/// received or led); the panic hook prints it. (A primitive's own
+/// `waitq` queue used directly passes a waker's panic to whoever woke, as
+/// `waitq` documents.)
 /// A signal stream's waker, woken by the signal thread (no runtime's),
 /// is caught the same way and follows no policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,18 +211,6 @@ impl Common {
     }
 }
 
-/// After a push to a scheduler's shared queue (`inject`): if shutdown has
-/// begun, empties that queue. Every queued task holds its scheduler, and
-/// the scheduler holds the queue, so a task left queued after shutdown
-/// keeps the whole runtime (its threads' parkers, the reactor's fds, the
-/// wheel) alive forever. Shutdown empties the queues once its workers have
-/// stopped; a wake that pushes later (a task woken from another thread
-/// just as the runtime drops, a stray waker after it) empties the queue
-/// itself. The two sides are ordered like Dekker's: each writes (the push,
-/// the flag) then fences then reads (the flag, the queue), so at least one
-/// of them sees the other's write. Dropping a queued task here loses
-/// nothing: after shutdown began, the owned-task list ends every task
-/// (`cancel_all_tasks`), queued or not.
 /// Runs `wake`, a wake made on the side of an operation that has already
 /// done its work (a socket read that passes the readiness on, a receive
 /// that frees a sender's slot), so that a panicking waker (someone else's)
@@ -239,6 +232,18 @@ pub(crate) fn wake_aside(whose: fn() -> String, wake: impl FnOnce()) {
     }
 }
 
+/// After a push to a scheduler's shared queue (`inject`): if shutdown has
+/// begun, empties that queue. Every queued task holds its scheduler, and
+/// the scheduler holds the queue, so a task left queued after shutdown
+/// keeps the whole runtime (its threads' parkers, the reactor's fds, the
+/// wheel) alive forever. Shutdown empties the queues once its workers have
+/// stopped; a wake that pushes later (a task woken from another thread
+/// just as the runtime drops, a stray waker after it) empties the queue
+/// itself. The two sides are ordered like Dekker's: each writes (the push,
+/// the flag) then fences then reads (the flag, the queue), so at least one
+/// of them sees the other's write. Dropping a queued task here loses
+/// nothing: after shutdown began, the owned-task list ends every task
+/// (`cancel_all_tasks`), queued or not.
 pub(crate) fn drain_after_shutdown(common: &Common, inject: &crossbeam_deque::Injector<TaskRef>) {
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     if common.is_shutdown() {

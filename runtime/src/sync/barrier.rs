@@ -108,7 +108,14 @@ impl Barrier {
                     *arrived = 0;
                     self.generation.store(generation + 1, Release);
                     drop(arrived);
-                    self.queue.wake_up_all();
+                    // A waiter's panicking waker must not cost the leader
+                    // its result (the others are woken regardless).
+                    crate::scheduler::wake_aside(
+                        || "the waker of a barrier's waiter".into(),
+                        || {
+                            self.queue.wake_up_all();
+                        },
+                    );
                     return BarrierWaitResult(true);
                 }
                 generation

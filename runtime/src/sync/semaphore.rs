@@ -106,6 +106,9 @@ pub struct Semaphore {
     waiters: HandoffQueue<(), Waiter>,
 }
 
+/// Names a waiter whose waker panicked as permits were handed to it.
+pub(crate) const WAITER: fn() -> String = || "the waker of a semaphore's or lock's waiter".into();
+
 /// Permits taken from a [`Semaphore`], given back when dropped.
 #[must_use = "the permits are given back as soon as the permit is dropped"]
 pub struct SemaphorePermit<'a> {
@@ -301,9 +304,15 @@ impl Semaphore {
             }
         }
         if !state::add_unless_waiters(&self.state, n) {
-            // Somebody is queued: the permits are theirs first.
-            let mut waiters = self.waiters.lock();
-            self.hand_off(&mut waiters, n);
+            // Somebody is queued: the permits are theirs first. A woken
+            // waiter's panicking waker does not unwind through the
+            // releasing task (a guard's drop, a `select!` that dropped a
+            // granted acquire beside a value it received): see
+            // `scheduler::wake_aside`.
+            crate::scheduler::wake_aside(WAITER, || {
+                let mut waiters = self.waiters.lock();
+                self.hand_off(&mut waiters, n);
+            });
         }
     }
 
@@ -320,7 +329,9 @@ impl Semaphore {
     /// ```
     pub fn close(&self) {
         self.state.fetch_or(state::CLOSED, Ordering::AcqRel);
-        self.waiters.close();
+        crate::scheduler::wake_aside(WAITER, || {
+            self.waiters.close();
+        });
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -156,9 +156,14 @@ impl<'a> Acquire<'a> {
         }
         let mut waiters = self.sem.waiters.lock();
         match waiters.unlink(&mut self.entry) {
-            // Still queued: its assigned permits go to the next waiters.
+            // Still queued: its assigned permits go to the next waiters
+            // (woken as the guard drops, in `wake_aside`: a dropped
+            // acquire is often beside a value its task keeps).
             Some(waiter) => {
-                self.sem.hand_off(&mut waiters, waiter.assigned);
+                crate::scheduler::wake_aside(super::WAITER, move || {
+                    let mut waiters = waiters;
+                    self.sem.hand_off(&mut waiters, waiter.assigned);
+                });
                 false
             }
             None => true,
