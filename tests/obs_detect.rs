@@ -997,8 +997,8 @@ fn lost_grant(multi: bool, busy: bool) {
                 .lines()
                 .find(|l| l.contains("\"forgetful\" ["))
                 .unwrap();
-            assert!(line.contains(", handed it by a wake "), "{text}");
-            assert!(line.contains(" ago, not yet taken"), "{text}");
+            assert!(line.contains(", picked by a wake "), "{text}");
+            assert!(line.contains(" ago, not yet polled"), "{text}");
         }
         {
             // The prompt task, queued behind the grant, may well be

@@ -43,10 +43,11 @@ pub struct TaskDump {
     pub status: TaskStatus,
     /// The wait queues it sleeps on (while idle; a runnable task may still
     /// list the wait it was just woken from). While the hung-task or
-    /// lost-grant detector is on, a wait an exclusive wake has granted
-    /// (the lock, permit, slot or turn is the task's) but whose future
-    /// has not come back for it has [`Waiting::picked`] set, and the text
-    /// says `handed it by a wake 3s ago, not yet taken`.
+    /// lost-grant detector is on, a wait an exclusive wake has picked (a
+    /// lock, permit or slot handed to the task, or its turn on a plain
+    /// queue) but whose future has not come back for it has
+    /// [`Waiting::picked`] set, and the text says `picked by a wake 3s
+    /// ago, not yet polled`.
     pub waits: Vec<Waiting>,
     /// The deadlines of its pending timers.
     pub timers: Vec<Instant>,
@@ -307,11 +308,13 @@ impl fmt::Display for WaitBracket<'_> {
             fmt_duration(deadline.saturating_duration_since(now), f)?;
         }
         if let Some(picked) = w.picked {
-            // Granted (the lock, permit, slot or turn is its own), but its
-            // future has not come back for it: a lost grant if this grows.
-            f.write_str(", handed it by a wake ")?;
+            // Picked by an exclusive wake (a lock's, a semaphore's or a
+            // channel's hand-off made it the owner; a plain queue's wake,
+            // its turn), but its future has not come back for it: a lost
+            // grant if this grows.
+            f.write_str(", picked by a wake ")?;
             fmt_duration(now.saturating_duration_since(picked), f)?;
-            f.write_str(" ago, not yet taken")?;
+            f.write_str(" ago, not yet polled")?;
         }
         Ok(())
     }
