@@ -545,4 +545,21 @@ fn rule27_panicking_waker_woken_while_unwinding() {
         panic!("first");
     }));
     assert_eq!(panic_message(&res.unwrap_err()), "first");
+    // The state-holding `RcuWait`'s guard wakes the same way.
+    struct GuardWakeOnDrop<'a>(&'a waitq::RcuWait<bool>);
+    impl Drop for GuardWakeOnDrop<'_> {
+        fn drop(&mut self) {
+            let mut ready = self.0.lock();
+            *ready = true;
+            ready.wake_up();
+        }
+    }
+    let rcu = waitq::RcuWait::with_state(None, false);
+    let polled = rcu.poll_wait_event_locked(&mut cx, |ready| ready.then_some(()));
+    assert!(polled.is_pending());
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        let _wake = GuardWakeOnDrop(&rcu);
+        panic!("first");
+    }));
+    assert_eq!(panic_message(&res.unwrap_err()), "first");
 }

@@ -214,7 +214,8 @@ impl<S, L: LockKind> RcuWaitGuard<'_, S, L> {
         drop(self);
         let woken = waker.is_some();
         if let Some(waker) = waker {
-            waker.wake();
+            // Not while unwinding: a waker's panic would abort.
+            crate::wake_batch::wake_one(waker);
         }
         hook::woke_on(
             wait.id(),
