@@ -398,7 +398,9 @@ mod tests {
                     break;
                 }
                 seen += &line;
-                if line.starts_with("listening on ") {
+                // Anywhere in the line: one test at a time, libtest prints
+                // `test NAME ...` before the server's output, on its line.
+                if line.contains("listening on ") {
                     break;
                 }
             }

@@ -333,6 +333,9 @@ fn sigterm_to_the_server_process_finishes_the_request_in_flight() {
     });
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     // libtest prints its own lines first; the server's first names it.
+    // Found anywhere in a line: a libtest running one test at a time
+    // (`RUST_TEST_THREADS=1`, inherited, or one CPU) prints `test NAME ...`
+    // before the test's own output, on the same line.
     let mut first = String::new();
     for _ in 0..20 {
         let mut line = String::new();
@@ -340,13 +343,13 @@ fn sigterm_to_the_server_process_finishes_the_request_in_flight() {
             break;
         }
         first += &line;
-        if line.starts_with("listening on ") {
+        if line.contains("listening on ") {
             break;
         }
     }
     let addr = first
         .lines()
-        .find_map(|line| line.strip_prefix("listening on "))
+        .find_map(|line| line.split_once("listening on ").map(|(_, addr)| addr))
         .unwrap_or_else(|| panic!("the server names its address: {first:?}"))
         .trim()
         .to_string();

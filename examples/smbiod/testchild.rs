@@ -25,8 +25,10 @@ pub fn spawn(test: &str, var: &str, mode: &str, stderr: bool) -> Child {
         .unwrap()
 }
 
-/// Kills `pid` if the test has not set the returned flag within 60 s.
-pub fn watchdog(pid: u32) -> Arc<AtomicBool> {
+/// Kills `pid` if the test has not set the returned flag within 60 s, or
+/// when the flag is dropped unset (the test failed before it was done: a
+/// flake hunt found such a child alive long after its parent had gone).
+pub fn watchdog(pid: u32) -> Watchdog {
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
     std::thread::spawn(move || {
@@ -36,13 +38,42 @@ pub fn watchdog(pid: u32) -> Arc<AtomicBool> {
                 return;
             }
         }
-        let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
+        kill(pid);
     });
-    done
+    Watchdog { done, pid }
 }
 
-/// Reads lines until one starts with `mark`; all of them, or a panic
-/// naming what came instead.
+fn kill(pid: u32) {
+    let _ = Proc::new("kill").args(["-KILL", &pid.to_string()]).status();
+}
+
+/// The flag [`watchdog`] returns: `store(true, ..)` once the child is
+/// done; dropped unset, it kills the child.
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+    pid: u32,
+}
+
+impl std::ops::Deref for Watchdog {
+    type Target = AtomicBool;
+
+    fn deref(&self) -> &AtomicBool {
+        &self.done
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            kill(self.pid);
+        }
+    }
+}
+
+/// Reads lines until one starts with `mark` (or has it right after
+/// libtest's `test NAME ... `, which one test at a time puts before the
+/// child's output on its line); all of them, or a panic naming what came
+/// instead.
 pub fn wait_for(out: &mut impl BufRead, mark: &str) -> String {
     let mut seen = String::new();
     for _ in 0..1000 {
@@ -51,7 +82,8 @@ pub fn wait_for(out: &mut impl BufRead, mark: &str) -> String {
             break;
         }
         seen += &line;
-        if line.starts_with(mark) {
+        let after_libtest = line.split_once(" ... ").map(|(_, rest)| rest);
+        if line.starts_with(mark) || after_libtest.is_some_and(|rest| rest.starts_with(mark)) {
             return seen;
         }
     }

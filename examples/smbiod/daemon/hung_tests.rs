@@ -72,21 +72,26 @@ impl ServerChild {
                 break;
             }
             seen += &line;
-            if let Some(rest) = line.strip_prefix("embedded SMB2 server on ") {
+            // Anywhere in the line: one test at a time, libtest prints
+            // `test NAME ...` before the child's output, on its line.
+            if let Some((_, rest)) = line.split_once("embedded SMB2 server on ") {
                 addr = rest.split_whitespace().next().map(str::to_string);
             }
-            if line.starts_with("serving until") {
+            if line.contains("serving until") {
                 break;
             }
         }
-        assert!(seen.contains("serving until"), "{seen}");
+        let Some(addr) = addr.filter(|_| seen.contains("serving until")) else {
+            // Not left running after the test fails (a flake hunt found
+            // one still alive, its parent gone).
+            done.store(true, Ordering::Release);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server child did not say where it serves:\n{seen}");
+        };
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        ServerChild {
-            child,
-            addr: addr.unwrap_or_else(|| panic!("no address in {seen}")),
-            done,
-        }
+        ServerChild { child, addr, done }
     }
 
     fn signal(&self, sig: &str) {
