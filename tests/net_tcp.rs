@@ -663,14 +663,7 @@ fn poll_read_wakes_on_data() {
     });
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 /// A panicking waker cannot take the reactor down: the wake is guarded,
 /// and every other socket keeps working.

@@ -566,14 +566,7 @@ fn sockets_need_a_runtime_with_io() {
     assert!(err.to_string().contains("enable_io"), "{err}");
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 rt_test! {
     /// A receive that succeeds passes the readiness on to the next reader;

@@ -14,20 +14,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use support::{panic_message, Gate};
 use waitrt::{Builder, Runtime, UnhandledPanic};
 
-/// A waker whose `wake` panics.
-struct PanickingWaker;
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 fn panicking_waker() -> Waker {
     Waker::from(Arc::new(PanickingWaker))

@@ -559,14 +559,7 @@ fn same_set_reentered_from_its_own_task() {
     });
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 rt_test! {
     /// A join handle polled with a panicking waker: when its task

@@ -292,14 +292,7 @@ fn ctrl_c_leaves_sigterm_its_default_action() {
     );
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 // A signal stream's waker that panics does not cost the delivery its
 // routes: the routed task's interruptible wait still ends (an independent

@@ -1238,14 +1238,7 @@ fn merging_permits_of_two_semaphores_panics() {
     permit.merge(b.try_acquire().unwrap());
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 /// The last task to reach a barrier wakes the others; a waiter's
 /// panicking waker does not cost the leader its result, nor the other

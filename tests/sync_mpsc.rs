@@ -1376,14 +1376,7 @@ fn blocking_recv_many_inside_a_runtime_panics() {
     assert!(res.unwrap_err().is_panic());
 }
 
-/// A waker that panics when woken (a buggy hand-written executor).
-struct PanickingWaker;
-
-impl std::task::Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics on purpose");
-    }
-}
+use support::PanickingWaker;
 
 rt_test! {
     /// A receive that frees a slot wakes the sender waiting for it; a

@@ -333,6 +333,16 @@ pub fn build(workers: Option<usize>) -> waitrt::Runtime {
     }
 }
 
+/// A waker that panics when woken (a buggy hand-written executor), for the
+/// tests that a panicking waker loses nothing.
+pub struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics on purpose");
+    }
+}
+
 // ===== waitable conditions for task tests =====
 
 /// A one-shot condition tasks (and threads) can wait for.

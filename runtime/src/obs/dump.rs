@@ -198,13 +198,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             continue;
         }
         let status = if state.is_running() {
-            let worker = workers
-                .iter()
-                .find(|w| w.polling.is_some_and(|(id, _)| id == header.id));
-            TaskStatus::Running {
-                worker: worker.map(|w| w.index),
-                busy: worker.and_then(|w| w.polling.map(|(_, busy)| busy)),
-            }
+            running(&workers, header.id)
         } else if state.is_scheduled() {
             TaskStatus::Runnable
         } else {
@@ -233,13 +227,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
     for local in crate::task::local::live_tasks(runtime) {
         let status = if local.polling {
             // Polled inside its driver's poll, on its driver's worker.
-            let worker = workers
-                .iter()
-                .find(|w| w.polling.is_some_and(|(id, _)| id == local.driver));
-            TaskStatus::Running {
-                worker: worker.map(|w| w.index),
-                busy: worker.and_then(|w| w.polling.map(|(_, busy)| busy)),
-            }
+            running(&workers, local.driver)
         } else if local.scheduled {
             TaskStatus::Runnable
         } else {
@@ -264,6 +252,18 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
         tasks: out,
         workers,
         threads,
+    }
+}
+
+/// A running task's status: the worker seen polling `polled` (the task,
+/// or for a local task its set's driver) and for how long, if any.
+fn running(workers: &[WorkerDump], polled: Id) -> TaskStatus {
+    let worker = workers
+        .iter()
+        .find(|w| w.polling.is_some_and(|(id, _)| id == polled));
+    TaskStatus::Running {
+        worker: worker.map(|w| w.index),
+        busy: worker.and_then(|w| w.polling.map(|(_, busy)| busy)),
     }
 }
 
