@@ -76,12 +76,12 @@ pub(crate) fn poll_local_task<R>(id: Id, f: impl FnOnce() -> R) -> R {
 }
 
 /// Who drives a [`LocalSet`](crate::task::LocalSet) polled on this thread
-/// now: the runtime (its `Common`'s address) and the task polling the
+/// now: the runtime (its `Common::id`) and the task polling the
 /// set's `run_until`: a local task of another set when sets nest, else
 /// the runtime's task ([`Id::BLOCK_ON_FUTURE`] for a `block_on` future).
 /// `None` outside every runtime.
-pub(crate) fn local_set_driver() -> Option<(usize, Id)> {
-    let runtime = with_scheduler(|s| std::ptr::from_ref(s.common()) as usize)?;
+pub(crate) fn local_set_driver() -> Option<(u64, Id)> {
+    let runtime = with_scheduler(|s| s.common().id)?;
     let task = match LOCAL_TASK.with(Cell::get) {
         0 => current_task_id().unwrap_or(Id::BLOCK_ON_FUTURE),
         local => Id(local),

@@ -122,6 +122,9 @@ pub(crate) struct Common {
     pub(crate) busy: Arc<AtomicUsize>,
     /// Per-worker poll slots and the SIGQUIT listener (task dumps).
     pub(crate) obs: crate::obs::Observer,
+    /// Unique for the process (never reused, unlike the address): a
+    /// `LocalSet` names the runtime that drives it by it.
+    pub(crate) id: u64,
 }
 
 impl Common {
@@ -143,6 +146,10 @@ impl Common {
             unfinished: std::sync::Mutex::new(Unfinished::default()),
             busy: Arc::new(AtomicUsize::new(0)),
             obs: crate::obs::Observer::default(),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Relaxed)
+            },
         }
     }
 

@@ -223,7 +223,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             local_to: None,
         });
     }
-    let runtime = std::ptr::from_ref(common) as usize;
+    let runtime = common.id;
     for local in crate::task::local::live_tasks(runtime) {
         let status = if local.polling {
             // Polled inside its driver's poll, on its driver's worker.

@@ -470,7 +470,7 @@ impl HungState {
         let tasks = scheduler.common().owned.snapshot();
         let by_id: HashMap<u64, &TaskRef> = tasks.iter().map(|t| (t.header().id.0, t)).collect();
         // The local tasks of the sets this runtime drives.
-        let runtime = std::ptr::from_ref(scheduler.common()) as usize;
+        let runtime = scheduler.common().id;
         let locals: HashMap<u64, LocalTask> = crate::task::local::live_tasks(runtime)
             .into_iter()
             .map(|t| (t.id.0, t))

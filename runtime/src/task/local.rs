@@ -65,9 +65,9 @@ pub(crate) struct LocalTask {
     pub(crate) waker_data: usize,
 }
 
-/// The unfinished local tasks of every set that the runtime at `runtime`
-/// (its `Common`'s address) drove last.
-pub(crate) fn live_tasks(runtime: usize) -> Vec<LocalTask> {
+/// The unfinished local tasks of every set that the runtime `runtime`
+/// (its `Common::id`) drove last.
+pub(crate) fn live_tasks(runtime: u64) -> Vec<LocalTask> {
     let sets: Vec<Arc<Ready>> = SETS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -150,9 +150,9 @@ struct ReadyState {
     closed: bool,
     /// Every unfinished task, for dumps and the hung-task detector.
     live: Slab<Arc<Header>>,
-    /// Who polled the set's `run_until` last: the runtime (its `Common`'s
-    /// address) and the task (see `context::local_set_driver`).
-    driver: Option<(usize, Id)>,
+    /// Who polled the set's `run_until` last: the runtime (its
+    /// `Common::id`) and the task (see `context::local_set_driver`).
+    driver: Option<(u64, Id)>,
 }
 
 impl Ready {
@@ -199,9 +199,9 @@ impl Ready {
         lock(&self.0).live.len()
     }
 
-    /// The set's unfinished tasks if a task of the runtime at `runtime`
+    /// The set's unfinished tasks if a task of the runtime `runtime`
     /// (or its `block_on`) drove the set last.
-    pub(super) fn live_on(&self, runtime: usize) -> Vec<super::LocalTask> {
+    pub(super) fn live_on(&self, runtime: u64) -> Vec<super::LocalTask> {
         let state = lock(&self.0);
         match state.driver {
             Some((on, driver)) if on == runtime => state
@@ -240,7 +240,7 @@ impl Ready {
     /// they are woken and dropped at 1,024 (a spurious wake) rather than
     /// piling up until the next push.
     /// `driver` is who polls it (`context::local_set_driver`).
-    pub(super) fn register(&self, waker: &Waker, driver: Option<(usize, Id)>) {
+    pub(super) fn register(&self, waker: &Waker, driver: Option<(u64, Id)>) {
         const MAX_KEPT_WAKERS: usize = 1024;
         let mut state = lock(&self.0);
         // Off every runtime (`None`): in no runtime's dump.
