@@ -1025,6 +1025,84 @@ fn lost_grant(multi: bool, busy: bool) {
     rt.shutdown_timeout(WATCHDOG);
 }
 
+/// A local task that leaves a granted lock future unpolled while it runs
+/// on (the futurelock's shape) is reported by the lost-grant detector of
+/// the runtime that drives its set, as itself.
+fn lost_grant_of_a_local_task(multi: bool) {
+    let _one = one_at_a_time();
+    use waitrt::obs::LostGrant;
+    let reports: Arc<Mutex<Vec<LostGrant>>> = Arc::default();
+    let rt = {
+        let reports = reports.clone();
+        build(multi)
+            .lost_grant_timeout(THRESHOLD)
+            .on_lost_grant(move |l| reports.lock().unwrap().push(l.clone()))
+            .build()
+            .unwrap()
+    };
+    let lock = Arc::new(waitrt::sync::Mutex::new(0u32));
+    let stop = Arc::new(AtomicBool::new(false));
+    /// Stops the local task even when an assertion fails (the scope then
+    /// ends instead of hanging).
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let queued = Arc::new(AtomicBool::new(false));
+    let (id_tx, id_rx) = std::sync::mpsc::channel();
+    let held = lock.clone().try_lock_owned().unwrap();
+    std::thread::scope(|scope| {
+        let _stop = Stop(stop.clone());
+        let driver = {
+            let (rt, lock, stop, queued) = (&rt, lock.clone(), stop.clone(), queued.clone());
+            scope.spawn(move || {
+                let local = waitrt::task::LocalSet::new();
+                let forgetful = local.spawn_local(async move {
+                    let mut mine = std::pin::pin!(lock.lock());
+                    assert!(futures::poll!(mine.as_mut()).is_pending());
+                    queued.store(true, SeqCst);
+                    // Other work, never polling `mine` again while it lives.
+                    let start = Instant::now();
+                    while !stop.load(SeqCst) && start.elapsed() < WATCHDOG {
+                        waitrt::time::sleep(Duration::from_millis(2)).await;
+                    }
+                });
+                id_tx.send(forgetful.id()).unwrap();
+                local.block_on(rt, forgetful).unwrap();
+            })
+        };
+        let forgetful = id_rx.recv_timeout(WATCHDOG).unwrap();
+        // Queued behind the held lock; then the lock goes to its entry.
+        until("the local task queues", || queued.load(SeqCst));
+        drop(held);
+        until("the lost grant's report", || {
+            !reports.lock().unwrap().is_empty()
+        });
+        {
+            let r = reports.lock().unwrap();
+            assert_eq!(r[0].id, forgetful, "{r:#?}");
+            assert_eq!(r[0].wait.queue_name, Some("sync::Mutex"));
+            let line = r[0].to_string();
+            assert!(line.contains("spawned at tests/obs_detect.rs:"), "{line}");
+        }
+        stop.store(true, SeqCst);
+        driver.join().unwrap();
+    });
+    rt.shutdown_timeout(WATCHDOG);
+}
+
+#[test]
+fn lost_grant_of_a_local_task_current_thread() {
+    lost_grant_of_a_local_task(false);
+}
+
+#[test]
+fn lost_grant_of_a_local_task_multi_thread() {
+    lost_grant_of_a_local_task(true);
+}
+
 #[test]
 fn lost_grant_current_thread() {
     lost_grant(false, false);

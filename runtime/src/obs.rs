@@ -28,9 +28,8 @@
 //!   `block_on` future) polled the set's `run_until` last, with the task
 //!   that drives the set ([`TaskDump::local_to`]). While a set polls one
 //!   of its tasks, the registry names that task (not the driving one) and
-//!   lists its sleeps in the shared map. The hung-task detector reports
-//!   local tasks as it does the runtime's; the lost-grant detector does
-//!   not watch them.
+//!   lists its sleeps in the shared map. The hung-task and lost-grant
+//!   detectors report local tasks as they do the runtime's.
 //!
 //! # Where a wait is listed
 //!

@@ -217,17 +217,29 @@ impl LostState {
             return;
         }
         let tasks = scheduler.common().owned.snapshot();
+        // The local tasks of the sets this runtime drives, as in the
+        // hung-task pass.
+        let locals = crate::task::local::live_tasks(scheduler.common().id);
         for (w, picked) in candidates {
-            let Some(task) = tasks.iter().find(|t| Some(t.header().id.0) == w.task) else {
-                continue; // another runtime's task
-            };
-            let header = task.header();
-            let state = header.state.load();
-            if state.is_running() || state.is_scheduled() {
+            // Who, whether it runs or is queued, and its poll count.
+            let (id, name, spawned_at, busy, polls) =
+                match tasks.iter().find(|t| Some(t.header().id.0) == w.task) {
+                    Some(task) => {
+                        let header = task.header();
+                        let state = header.state.load();
+                        let busy = state.is_running() || state.is_scheduled();
+                        let name = header.name().cloned();
+                        (header.id, name, header.site, busy, header.poll_count())
+                    }
+                    None => match locals.iter().find(|t| Some(t.id.0) == w.task) {
+                        Some(t) => (t.id, None, t.spawned_at, t.polling || t.scheduled, t.polls),
+                        None => continue, // another runtime's task
+                    },
+                };
+            if busy {
                 // About to poll it, stuck in a poll (another detector), or
                 // running on without it: a whole poll since a pass saw it
                 // running tells.
-                let polls = header.poll_count();
                 let first = *self.polls_at.entry(w.sleep).or_insert(polls);
                 if polls.wrapping_sub(first) < 2 {
                     continue;
@@ -243,9 +255,9 @@ impl LostState {
             }
             self.reported.insert(w.sleep);
             let report = LostGrant {
-                id: header.id,
-                name: header.name().cloned(),
-                spawned_at: header.site,
+                id,
+                name,
+                spawned_at,
                 unclaimed: now.saturating_duration_since(picked),
                 wait: w,
                 threshold,
