@@ -76,7 +76,7 @@ impl Header {
     }
 
     /// Its key among its set's live tasks, to unlist it once it has
-    /// finished (see [`Ready::push_new`]).
+    /// finished (see [`Ready::unlist`]).
     pub(super) fn live_key(&self) -> usize {
         self.live_key.load(Relaxed)
     }
@@ -148,7 +148,8 @@ struct ReadyState {
     wakers: Vec<Waker>,
     /// The set was dropped: wakes are ignored.
     closed: bool,
-    /// Every unfinished task, for dumps and the hung-task detector.
+    /// Every unfinished task (and those finished since the last
+    /// `unlist`, which readers skip), for dumps and the detectors.
     live: Slab<Arc<Header>>,
     /// Who polled the set's `run_until` last: the runtime (its
     /// `Common::id`) and the task (see `context::local_set_driver`).
