@@ -93,6 +93,9 @@ const MAX_KEPT_WAKERS: usize = 1024;
 pub struct TaskSignals {
     pending: AtomicU8,
     wakers: Mutex<Vec<Waker>>,
+    /// A waker was ever kept: [`forget_wakers`](Self::forget_wakers) takes
+    /// the lock only then (most tasks never wait interruptibly).
+    kept: std::sync::atomic::AtomicBool,
 }
 
 impl TaskSignals {
@@ -108,6 +111,7 @@ impl TaskSignals {
         TaskSignals {
             pending: AtomicU8::new(0),
             wakers: Mutex::new(Vec::new()),
+            kept: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -152,6 +156,32 @@ impl TaskSignals {
     /// ```
     pub fn clear(&self) {
         self.pending.store(0, Ordering::SeqCst);
+    }
+
+    /// Drops the wakers kept for a signal, without waking them: for an
+    /// executor whose task has ended. A task's own waker kept in its own
+    /// signal set (an interruptible wait that ended without a signal
+    /// leaves it there, to be woken by the next one) holds the task, and
+    /// so the set, alive: a cycle that only a signal or this breaks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::{Context, Waker};
+    /// use waitq::{SignalSource, TaskSignals, TaskState};
+    /// let signals = TaskSignals::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(signals.poll_signal(TaskState::Interruptible, &mut cx).is_pending());
+    /// signals.forget_wakers(); // the task ended: nothing left to wake
+    /// ```
+    pub fn forget_wakers(&self) {
+        // Set by the poll that kept a waker, which the executor's poll
+        // ordered before the task's end: a plain load sees it.
+        if !self.kept.load(Ordering::Relaxed) {
+            return;
+        }
+        let wakers = std::mem::take(&mut *self.lock());
+        drop(wakers);
     }
 
     /// The most severe pending signal, if any.
@@ -212,6 +242,7 @@ impl SignalSource for TaskSignals {
                     overflow = std::mem::take(&mut *wakers);
                 }
                 wakers.push(cx.waker().clone());
+                self.kept.store(true, Ordering::Relaxed);
             }
             overflow
         };
