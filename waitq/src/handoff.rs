@@ -3,11 +3,10 @@
 //! straight to it (kernel: `struct semaphore`'s `wait_list` and `__up()`).
 //! The type's docs hold the contract.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
@@ -15,6 +14,7 @@ use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, QueueId, WakeKind};
 use crate::registry::{self, WaitApi, WaitKind};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::wake_batch;
 use crate::TaskState;
 
 /// A FIFO of waiters under one lock with their owner's state `S`; each
@@ -398,7 +398,7 @@ impl<S, W> HandoffQueue<S, W> {
         }
         drop(guard);
         let woken = wakers.len();
-        let panic = wake_each(wakers);
+        let panic = wake_batch::wake_each(wakers);
         hook::woke_on(
             self.id(),
             self.name,
@@ -406,7 +406,7 @@ impl<S, W> HandoffQueue<S, W> {
             woken,
             WakeKind::Close,
         );
-        resume(panic);
+        wake_batch::resume(panic);
         woken
     }
 
@@ -755,7 +755,7 @@ impl<S, W> Drop for Woken<'_, S, W> {
 
 impl<S, W> Woken<'_, S, W> {
     /// More than one waiter was handed off: each is woken even if one's
-    /// waker panics (see [`wake_each`]). Kept out of line: a hold that
+    /// waker panics (see [`wake_batch::wake_each`]). Kept out of line: a hold that
     /// hands off one waiter (most) stays as small as it was (a
     /// `catch_unwind` inlined into every hand-off cost a contended
     /// semaphore about 80 instructions per acquire, through inlining lost
@@ -763,7 +763,7 @@ impl<S, W> Woken<'_, S, W> {
     #[inline(never)]
     fn wake_many(&mut self, first: Waker) {
         let woken = 1 + self.rest.len();
-        let panic = wake_each(std::iter::once(first).chain(self.rest.drain(..)));
+        let panic = wake_batch::wake_each(std::iter::once(first).chain(self.rest.drain(..)));
         hook::woke_on(
             self.queue.id(),
             self.queue.name,
@@ -771,33 +771,7 @@ impl<S, W> Woken<'_, S, W> {
             woken,
             WakeKind::WakeUp,
         );
-        resume(panic);
-    }
-}
-
-/// Wakes every waker in `wakers`; a panicking waker does not stop the
-/// others (each was handed what it waited for, or told of the close:
-/// skipping one strands it, and what it holds, for good). Returns the
-/// first panic, for [`resume`] once the wake is done, as
-/// [`WaitQueue`](crate::WaitQueue)'s wakes do.
-fn wake_each(wakers: impl IntoIterator<Item = Waker>) -> Option<Box<dyn Any + Send>> {
-    let mut panic = None;
-    for waker in wakers {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-            panic.get_or_insert(payload);
-        }
-    }
-    panic
-}
-
-/// Resumes a waker's panic kept by [`wake_each`] in the waking caller,
-/// unless this thread is unwinding already (a guard dropped by another
-/// panic): a second panic would abort, so that one goes on alone.
-fn resume(panic: Option<Box<dyn Any + Send>>) {
-    if let Some(payload) = panic {
-        if !std::thread::panicking() {
-            panic::resume_unwind(payload);
-        }
+        wake_batch::resume(panic);
     }
 }
 

@@ -614,7 +614,7 @@ impl WaitQueue {
             inner = self.lock();
         }
         hook::woke(self, Location::caller(), ended, WakeKind::Close);
-        resume(panic);
+        crate::wake_batch::resume(panic);
         ended
     }
 
@@ -753,7 +753,7 @@ impl WaitQueue {
             }
             inner = self.lock();
         }
-        resume(panic);
+        crate::wake_batch::resume(panic);
         woken
     }
 
@@ -1170,17 +1170,6 @@ const SPIN_TRIES: u32 = 4;
 /// Pauses between two tries: about 0.7 µs on these machines (AMD EPYC,
 /// ~22 ns per pause), longer than most lock holds.
 const SPIN_PAUSES: u32 = 32;
-
-/// Resumes a waker's panic in the waking caller once the whole wake is
-/// done, unless this thread is already unwinding (a wake from a
-/// destructor run by another panic): a second panic would abort.
-fn resume(panic: Option<Box<dyn Any + Send>>) {
-    if let Some(payload) = panic {
-        if !std::thread::panicking() {
-            panic::resume_unwind(payload);
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests;

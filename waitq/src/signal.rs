@@ -199,7 +199,7 @@ impl TaskSignals {
     fn raise(&self, bit: u8) {
         self.pending.fetch_or(bit, Ordering::SeqCst);
         let wakers = std::mem::take(&mut *self.lock());
-        crate::wake_batch::wake_every(wakers);
+        crate::wake_batch::resume(crate::wake_batch::wake_each(wakers));
     }
 
     fn honoured(&self, state: TaskState) -> Option<SignalKind> {

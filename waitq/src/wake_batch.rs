@@ -92,17 +92,26 @@ pub(crate) fn wake_one(waker: Waker) {
     }
 }
 
-/// Calls every waker in `wakers`, each even if an earlier one panics; the
-/// first panic is resumed once all are called (dropped while this thread
-/// is already unwinding, as in [`wake_one`]).
-pub(crate) fn wake_every(wakers: impl IntoIterator<Item = Waker>) {
+/// Calls every waker in `wakers`, each even if an earlier one panics (a
+/// woken waiter may have been handed what it waited for: skipping it
+/// strands that for good); returns the first panic, for [`resume`] once
+/// the caller's wake is done.
+pub(crate) fn wake_each(wakers: impl IntoIterator<Item = Waker>) -> Option<Box<dyn Any + Send>> {
     let mut first = None;
     for waker in wakers {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
             first.get_or_insert(payload);
         }
     }
-    if let Some(payload) = first {
+    first
+}
+
+/// Resumes a waker's panic in the waking caller once the whole wake is
+/// done, unless this thread is already unwinding (a wake from a
+/// destructor run by another panic): a second panic would abort, so that
+/// one is dropped (the panic hook has printed it).
+pub(crate) fn resume(panic: Option<Box<dyn Any + Send>>) {
+    if let Some(payload) = panic {
         if !std::thread::panicking() {
             panic::resume_unwind(payload);
         }

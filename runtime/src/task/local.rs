@@ -156,11 +156,6 @@ impl Inner {
         LocalJoinHandle::new(header, slot)
     }
 
-    /// The finished tasks' keys, taken out of the cell.
-    fn take_ended(&self) -> Vec<usize> {
-        self.ended.take()
-    }
-
     /// Gives the emptied list back, to keep its room.
     fn keep_ended(&self, ended: Vec<usize>) {
         let mut cell = self.ended.borrow_mut();
@@ -185,7 +180,7 @@ impl Inner {
             header.wake_by_ref();
         }
         if !self.ended.borrow().is_empty() {
-            let mut ended = self.take_ended();
+            let mut ended = self.ended.take();
             self.ready.unlist(&mut ended);
             self.keep_ended(ended);
         }
