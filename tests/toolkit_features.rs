@@ -201,6 +201,11 @@ const CHILD_VAR: &str = "TOOLKIT_FEATURES_REPLAY_CHILD";
 fn failing_check_for_replay() {
     match std::env::var(CHILD_VAR).as_deref() {
         Ok(LONG) => drop(long_failing_check().run(|| last_of_three_panics(100))),
+        Ok(ALWAYS) => drop(
+            Check::new()
+                .seeds(8)
+                .run(|| async { panic!("every run fails") }),
+        ),
         Ok(_) => drop(failing_check().run(task_0_last_panics)),
         Err(_) => {}
     }
@@ -208,6 +213,34 @@ fn failing_check_for_replay() {
 
 /// `CHILD_VAR`'s value for the long-schedule child run.
 const LONG: &str = "long";
+/// `CHILD_VAR`'s value for a check whose every run fails.
+const ALWAYS: &str = "always";
+
+/// `RUNTIME_TEST_SEEDS` that asks for no run, or is not a number, does not
+/// make a check pass without running: 0 runs one seed (as `seeds(0)`),
+/// and a value that is not a number panics naming the variable (both
+/// passed, running nothing or the default, before).
+#[test]
+fn a_seed_count_of_zero_or_garbage_is_not_a_pass() {
+    let args = ["failing_check_for_replay", "--exact", "--include-ignored"];
+    let zero = run_child(&args, &[(CHILD_VAR, ALWAYS), ("RUNTIME_TEST_SEEDS", "0")]);
+    assert!(zero.failed, "0 seeds passed:\n{}", zero.output);
+    assert!(zero.output.contains("every run fails"), "{}", zero.output);
+    for bad in ["abc", "-1", "1e3"] {
+        let run = run_child(&args, &[(CHILD_VAR, ALWAYS), ("RUNTIME_TEST_SEEDS", bad)]);
+        assert!(run.failed, "{bad:?} passed:\n{}", run.output);
+        assert!(
+            run.output.contains(&format!(
+                "RUNTIME_TEST_SEEDS: {bad:?} is not a number of seeds"
+            )),
+            "{}",
+            run.output
+        );
+    }
+    // Underscores and hex are numbers, as in `RUNTIME_TEST_SEED`.
+    let many = run_child(&args, &[(CHILD_VAR, ALWAYS), ("RUNTIME_TEST_SEEDS", "1_0")]);
+    assert!(many.failed && many.output.contains("every run fails"));
+}
 
 /// A check whose failing schedule stays long: shrinking is off, and the
 /// tasks yield many times under Random.

@@ -171,7 +171,7 @@
 //! | `waitrt::hyper` (feature `hyper`): hyper's executor, timer and I/O glue | `hyper.rs`, `hyper/` |
 //! | the deterministic test toolkit | [`test_util`] |
 //! | `!Send` tasks: [`LocalSet`](task::LocalSet), [`spawn_local`](task::spawn_local) | `task/local.rs` |
-//! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `runtime-macros` crate (`macros/`) |
+//! | the [`#[test]`](macro@test) and [`#[main]`](macro@main) attributes | the `waitrt-macros` crate (`macros/`) |
 //!
 //! ## Audited `unsafe`
 //!

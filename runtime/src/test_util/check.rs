@@ -292,7 +292,9 @@ impl Check {
         }
     }
 
-    /// Runs `n` seeds (schedules, for DFS). `RUNTIME_TEST_SEEDS` overrides.
+    /// Runs `n` seeds (schedules, for DFS); 0 counts as 1, so a check
+    /// always runs. `RUNTIME_TEST_SEEDS` overrides (also at least 1; a
+    /// value that is not a number panics).
     ///
     /// # Examples
     ///
@@ -695,8 +697,13 @@ impl Check {
             };
         }
         let mut seeds = self.first_seed..self.first_seed + self.seeds;
-        if let Some(n) = env(SEEDS_VAR).and_then(|n| n.parse::<u64>().ok()) {
-            seeds = self.first_seed..self.first_seed + n;
+        if let Some(n) = env(SEEDS_VAR) {
+            // As `seeds(n)`: at least one. A value that is not a number is
+            // an error, not the default: a script that meant to widen the
+            // search must not pass having run what it did not ask for.
+            let n = parse_seed(&n)
+                .unwrap_or_else(|| panic!("{SEEDS_VAR}: {n:?} is not a number of seeds"));
+            seeds = self.first_seed..self.first_seed + n.max(1);
         }
         if let Some(seed) = env(SEED_VAR) {
             let seed = parse_seed(&seed).unwrap_or_else(|| panic!("{SEED_VAR}: not a number"));
