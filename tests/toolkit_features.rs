@@ -811,3 +811,35 @@ fn a_panic_in_an_aborted_futures_drop_fails_the_run() {
         .expect_err("the panic was not reported");
     assert_eq!(failure.kind(), FailureKind::Panic);
 }
+
+/// A failure that hangs on a choice the toolkit does not control (here a
+/// counter kept between runs, standing for `select!`'s random branch
+/// order) does not come back on every replay: the report says so, in how
+/// many of its replays it came back, and what to do. A failure that
+/// depends on the schedule alone carries no such warning.
+#[test]
+fn a_failure_that_does_not_replay_says_so() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let failure = Check::new()
+        .seeds(64)
+        .quiet(true)
+        .try_run(|| async {
+            // Fails in one run of four, whatever the schedule.
+            if RUNS.fetch_add(1, SeqCst) % 4 == 3 {
+                panic!("the uncontrolled choice");
+            }
+        })
+        .unwrap_err();
+    let report = failure.report();
+    assert!(
+        report.contains("warning: this schedule reproduced the failure in 0 of 3 replays"),
+        "{report}"
+    );
+    assert!(report.contains("`biased;`"), "{report}");
+
+    let steady = failing_check()
+        .quiet(true)
+        .try_run(task_0_last_panics)
+        .unwrap_err();
+    assert!(!steady.report().contains("warning:"), "{}", steady.report());
+}

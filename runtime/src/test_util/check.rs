@@ -27,6 +27,8 @@ pub const SEEDS_VAR: &str = "RUNTIME_TEST_SEEDS";
 
 /// Replays tried while shrinking a failure.
 const SHRINK_BUDGET: usize = 400;
+/// Replays of a failure's final schedule that check it reproduces.
+const CONFIRM_REPLAYS: usize = 3;
 
 /// A test body run under many schedules of the deterministic test runtime.
 ///
@@ -808,11 +810,24 @@ impl Check {
     ) -> Failure {
         let first = outcome.failure.clone().expect("a failing run");
         let original = Schedule::from_record(&outcome.record);
-        let (schedule, failure, tries) = if self.shrink {
+        let (mut schedule, mut failure, tries) = if self.shrink {
             self.shrink_schedule(original.clone(), first.clone(), body)
         } else {
-            (original.clone(), first, 0)
+            (original.clone(), first.clone(), 0)
         };
+        // A schedule fixes every choice the toolkit makes; a choice the
+        // code makes on its own (`select!`'s random branch order, a random
+        // number, the wall clock) it does not, and then the replay line
+        // may pass. Replay the schedule found a few times and say so, so
+        // that nobody trusts a replay that does not reproduce; if the
+        // shrunk one is less faithful than the original, give the original.
+        let mut reproduced = self.reproductions(&schedule, failure.kind, body);
+        if reproduced < CONFIRM_REPLAYS && schedule != original {
+            let unshrunk = self.reproductions(&original, failure.kind, body);
+            if unshrunk > reproduced {
+                (schedule, failure, reproduced) = (original.clone(), first, unshrunk);
+            }
+        }
         let mut report = String::new();
         report.push_str(&failure.message);
         report.push_str("\n\n");
@@ -851,6 +866,16 @@ impl Check {
         }
         let replay = replay_command(&replay_value, caller.file());
         report.push_str(&format!("replay: {replay}"));
+        if reproduced < CONFIRM_REPLAYS {
+            report.push_str(&format!(
+                "\nwarning: this schedule reproduced the failure in {reproduced} of {CONFIRM_REPLAYS} \
+                 replays: the code under check makes a choice the toolkit does not control, so a \
+                 replay (or the seed) may pass. The usual one is `select!`'s random branch order \
+                 (tokio's and futures'): write `biased;` (tokio) or use `select_biased!` (futures) \
+                 in code under check; others are random numbers, the wall clock, a HashMap's \
+                 order, real threads (`check_determinism(true)` shows where two runs part)."
+            ));
+        }
         if let Some(seed) = seed {
             report.push_str(&format!("\n   or: {SEED_VAR}={seed} (the unshrunk run)"));
         }
@@ -866,6 +891,17 @@ impl Check {
             schedule,
             seed,
         }
+    }
+
+    /// How many of [`CONFIRM_REPLAYS`] replays of `schedule` fail with
+    /// `kind`.
+    fn reproductions(&self, schedule: &Schedule, kind: FailureKind, body: Body<'_>) -> usize {
+        (0..CONFIRM_REPLAYS)
+            .filter(|_| {
+                let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
+                matches!(outcome.failure, Some(f) if f.kind == kind)
+            })
+            .count()
     }
 
     /// Delta debugging: drops chunks of non-default decisions, then single
