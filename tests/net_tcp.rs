@@ -1008,3 +1008,78 @@ fn accept_backoff_child() {
         clients.clear();
     });
 }
+
+rt_test! {
+    /// `writable()` likewise: a writer that returns from it and writes
+    /// nothing leaves the next writer woken once the peer drains the send
+    /// buffer (see net_udp's `a_readable_that_reads_nothing_*`).
+    fn a_writable_that_writes_nothing_leaves_the_next_writer_woken(rt) {
+        rt.block_on(async {
+            let (client, mut server) = connected().await;
+            let client = Arc::new(client);
+            // Fill the send buffer: the peer reads nothing yet.
+            let chunk = vec![7u8; 65536];
+            let mut sent = 0usize;
+            for _ in 0..10_000 {
+                match client.try_write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let handle = waitrt::Handle::current();
+            let until_asleep = |id: waitrt::task::Id| {
+                let handle = handle.clone();
+                async move {
+                    for _ in 0..4_000 {
+                        if handle.dump().task(id).is_some_and(|t| !t.waits.is_empty()) {
+                            return;
+                        }
+                        waitrt::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    panic!("the task never went to sleep");
+                }
+            };
+            let (release, held) = waitrt::sync::oneshot::channel::<()>();
+            let observer = {
+                let client = client.clone();
+                waitrt::spawn(async move {
+                    client.writable().await.unwrap();
+                    // Holds on without writing.
+                    let _ = held.await;
+                })
+            };
+            until_asleep(observer.id()).await;
+            let writer = {
+                let client = client.clone();
+                waitrt::spawn(async move {
+                    loop {
+                        client.writable().await.unwrap();
+                        match client.try_write(b"last") {
+                            Ok(n) => return n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            };
+            until_asleep(writer.id()).await;
+            // The peer drains everything sent so far.
+            let drain = waitrt::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = 0;
+                while got < sent {
+                    got += server.read(&mut buf).await.unwrap();
+                }
+                server
+            });
+            let n = waitrt::time::timeout(support::RT_LIMIT / 2, writer)
+                .await
+                .expect("the second writer was never woken");
+            assert!(n.unwrap() > 0);
+            release.send(()).unwrap();
+            observer.await.unwrap();
+            drop(drain.await.unwrap());
+        });
+    }
+}

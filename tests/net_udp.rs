@@ -608,3 +608,63 @@ rt_test! {
         });
     }
 }
+
+/// Waits (bounded) until `task` sleeps in a wait, read from task dumps.
+async fn until_asleep<T>(task: &waitrt::task::JoinHandle<T>) {
+    let handle = waitrt::Handle::current();
+    for _ in 0..4_000 {
+        if handle
+            .dump()
+            .task(task.id())
+            .is_some_and(|t| !t.waits.is_empty())
+        {
+            return;
+        }
+        sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the task never went to sleep");
+}
+
+rt_test! {
+    /// `readable()` reports readiness and reads nothing, so it takes no
+    /// wake from a task that then reads: a task that returns from it and
+    /// does no I/O leaves the socket's next waiter woken (tokio's waits
+    /// wake every waiter; the kernel's poll waits are non-exclusive). The
+    /// readiness wait was an exclusive one that passed nothing on, so the
+    /// receiver behind it slept for good, whatever came after (an
+    /// independent probe of the reactor).
+    fn a_readable_that_reads_nothing_leaves_the_next_reader_woken(rt) {
+        rt.block_on(async {
+            let (socket, addr) = bind().await;
+            let socket = Arc::new(socket);
+            // A fresh socket is assumed ready; a read that would block
+            // clears that, so the waits below sleep.
+            let err = socket.try_recv_from(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            let (release, held) = waitrt::sync::oneshot::channel::<()>();
+            let observer = {
+                let socket = socket.clone();
+                waitrt::spawn(async move {
+                    socket.readable().await.unwrap();
+                    // Holds on without reading.
+                    let _ = held.await;
+                })
+            };
+            until_asleep(&observer).await;
+            let reader = {
+                let socket = socket.clone();
+                waitrt::spawn(async move {
+                    let mut buf = [0u8; 16];
+                    socket.recv_from(&mut buf).await.map(|(n, _)| buf[..n].to_vec())
+                })
+            };
+            until_asleep(&reader).await;
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.send_to(b"hello", addr).unwrap();
+            let got = timeout(LONG, reader).await.expect("the reader was never woken");
+            assert_eq!(got.unwrap().unwrap(), b"hello");
+            release.send(()).unwrap();
+            observer.await.unwrap();
+        });
+    }
+}

@@ -18,6 +18,9 @@
 //! task, and a task that made progress hands the wake on (see the
 //! reactor's docs). Many tasks can therefore share one socket (an
 //! `Arc<UdpSocket>`, a `&TcpListener`) and each wake reaches one of them.
+//! `readable()` and `writable()` move no data, so they hand the wake on as
+//! they return: a task that returns from one and then reads nothing (or
+//! awaits something else first) holds up no other task of the socket.
 //!
 //! Sockets must be created inside a runtime built with
 //! [`enable_io`](crate::Builder::enable_io) (or `enable_all`); elsewhere

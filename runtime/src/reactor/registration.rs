@@ -347,12 +347,24 @@ impl<E: mio::event::Source> PollEvented<E> {
     /// Waits until `direction` would not block (or the runtime is gone),
     /// the wait listed at `site`: every socket type's `readable()` /
     /// `writable()`.
+    ///
+    /// The wait is an exclusive one, as every I/O wait here, but it moves
+    /// no data: its caller may return, or await something else, before it
+    /// reads or writes (if ever), so the wake it took is passed on to the
+    /// next sleeper of `direction` now, as a syscall that made progress
+    /// would (`finish`). Without that, the readiness it saw stayed set and
+    /// the later edges, which wake only on a change, woke nobody: a task
+    /// that returned from `readable()` without reading left the socket's
+    /// other readers asleep for good. Kernel: a `poll()` wait is
+    /// non-exclusive; tokio wakes every readiness waiter.
     pub(crate) async fn ready_at(
         &self,
         site: &'static Location<'static>,
         direction: Direction,
     ) -> io::Result<()> {
-        self.registration.ready_at(site, direction).await.map(drop)
+        self.registration.ready_at(site, direction).await?;
+        self.registration.pass_on(direction);
+        Ok(())
     }
 
     /// Deregisters and hands the source back.

@@ -335,7 +335,8 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.
@@ -352,7 +353,8 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.

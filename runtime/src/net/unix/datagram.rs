@@ -336,7 +336,8 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.
@@ -353,7 +354,8 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.

@@ -178,7 +178,8 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn readable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.
@@ -195,7 +196,8 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. Dropping it consumes no readiness, and a
-    /// wake-up it had received passes on to the next waiter.
+    /// wake-up it had received passes on to the next waiter; so does one
+    /// it completes with (it moves no data).
     #[track_caller]
     pub fn writable<'a>(&'a self) -> impl Future<Output = io::Result<()>> + 'a {
         // The wait is listed at our caller's site.
