@@ -343,3 +343,82 @@ fn a_lost_wakeup_outside_the_wait_queues_names_the_sleeper() {
     );
     Check::new().seeds(many()).run(|| event_scenario(true));
 }
+
+// ===== a late wake is not a lost one =====
+
+/// The setter changes the state, sleeps on a timer (a flush, a batching
+/// tick), then wakes: correct, and the oracle must not call the waiter
+/// lost while that timer is due (it did, at the quiescent point before
+/// time moved: an independent probe of the toolkit). `ticker`: a task
+/// keeps a timer due every millisecond (so time always has somewhere to
+/// go) for as long as the run lasts.
+async fn late_wake(delay: std::time::Duration, wake: bool, ticker: bool) {
+    let queue = Arc::new(WaitQueue::new());
+    name_queue(&queue, "late_wq");
+    let ready = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let ticks = ticker.then(|| {
+        let done = done.clone();
+        waitrt::spawn(async move {
+            for _ in 0..5_000 {
+                if done.load(SeqCst) {
+                    break;
+                }
+                waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        })
+    });
+    let waiter = {
+        let (queue, ready) = (queue.clone(), ready.clone());
+        waitrt::spawn(async move { queue.wait_event(|| ready.load(SeqCst)).await })
+    };
+    waitrt::test_util::until_idle().await; // the waiter sleeps
+    ready.store(true, SeqCst);
+    waitrt::time::sleep(delay).await;
+    if wake {
+        queue.wake_up();
+    }
+    waiter.await.unwrap().unwrap();
+    done.store(true, SeqCst);
+    if let Some(ticks) = ticks {
+        ticks.await.unwrap();
+    }
+}
+
+#[test]
+fn a_wake_that_comes_late_is_not_lost() {
+    for ticker in [false, true] {
+        Check::new()
+            .seeds(200)
+            .quiet(true)
+            .run(move || late_wake(std::time::Duration::from_millis(5), true, ticker));
+    }
+}
+
+/// A wake that never comes is still lost, found once the grace (one
+/// second of virtual time) has passed with timers firing, and said to
+/// have been lost since the set.
+#[test]
+fn a_wake_that_never_comes_is_lost_after_the_grace() {
+    // The setter's own timer is far off: no reason to wait.
+    let failure = Check::new()
+        .seeds(8)
+        .quiet(true)
+        .try_run(|| late_wake(std::time::Duration::from_secs(3_000), false, false))
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
+    assert!(failure.report().contains("virtual time 0ns"), "{failure}");
+    // A ticker keeps time moving: lost one second (the grace) later.
+    let failure = Check::new()
+        .seeds(8)
+        .quiet(true)
+        .try_run(|| late_wake(std::time::Duration::from_secs(3_000), false, true))
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
+    assert!(
+        failure
+            .report()
+            .contains("its condition has held since t=0ns"),
+        "{failure}"
+    );
+}

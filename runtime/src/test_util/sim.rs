@@ -34,6 +34,10 @@ use crate::scheduler::{self, current_thread, Scheduler};
 use crate::task::raw::{PollOutcome, TaskRef, BUDGET};
 
 mod decide;
+
+/// How long, in virtual time, a sleeper whose condition holds may wait
+/// for a late wake while timers fire, before the oracle calls it lost.
+pub(crate) const LATE_WAKE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) mod memory;
 mod oracle;
 
@@ -106,6 +110,10 @@ struct State {
     wakes: BTreeMap<QueueId, WakeRecord>,
     probing: Option<u32>,
     probed: Vec<(u32, Sleeper)>,
+    /// The lost-wake-up suspect the oracle is giving time (a timer is due
+    /// within [`LATE_WAKE_GRACE`]): (task slot, queue, wait site), and the
+    /// virtual time it was first seen (see `oracle`).
+    late: Option<((u32, QueueId, &'static Location<'static>), Duration)>,
     idle_waiters: Vec<Waker>,
     idle_epoch: u64,
     in_driver: bool,
