@@ -307,6 +307,32 @@ rt_test! {
 }
 
 rt_test! {
+    /// Copying a file onto itself (the same path, a symlink to it, a hard
+    /// link) is an error naming both paths, and the file keeps its
+    /// contents: `std::fs::copy` (and tokio's) opened the destination for
+    /// writing, truncating it, then copied what was left, nothing, and
+    /// returned `Ok(0)` (an independent probe of fs).
+    fn copying_a_file_onto_itself_is_an_error_and_loses_nothing(rt) {
+        let dir = TempDir::new();
+        rt.block_on(async {
+            let a = dir.path("a");
+            fs::write(&a, b"precious").await.unwrap();
+            fs::symlink(&a, dir.path("link")).await.unwrap();
+            fs::hard_link(&a, dir.path("hard")).await.unwrap();
+            for to in [a.clone(), dir.path("link"), dir.path("hard")] {
+                let err = fs::copy(&a, &to).await.unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+                assert!(err.to_string().contains("the same file"), "{err}");
+                assert!(err.to_string().contains(&to.display().to_string()), "{err}");
+                assert_eq!(fs::read(&a).await.unwrap(), b"precious", "onto {}", to.display());
+            }
+            // A copy to another file still works.
+            assert_eq!(fs::copy(&a, dir.path("b")).await.unwrap(), 8);
+        });
+    }
+}
+
+rt_test! {
     fn concurrent_readers_and_writers(rt) {
         let dir = TempDir::new();
         let base = dir.0.clone();

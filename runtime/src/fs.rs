@@ -346,13 +346,31 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 ///
 /// # Errors
 ///
-/// As [`std::fs::copy`], the message naming both paths.
+/// As [`std::fs::copy`], the message naming both paths; and
+/// [`InvalidInput`](io::ErrorKind::InvalidInput) if `to` is `from` itself
+/// (the same path, a symlink to it or another hard link), which
+/// [`std::fs::copy`] (and tokio's) would truncate to nothing before
+/// reading it: the file is left as it was (GNU `cp`: "are the same file").
 ///
 /// # Cancel safety
 ///
 /// The copy goes on to its end if the future is dropped.
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
-    on_paths(from.as_ref(), to.as_ref(), |f, t| std::fs::copy(f, t)).await
+    on_paths(from.as_ref(), to.as_ref(), copy_file).await
+}
+
+/// [`std::fs::copy`], refusing to copy a file onto itself.
+fn copy_file(from: &Path, to: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(from), std::fs::metadata(to)) {
+        if a.dev() == b.dev() && a.ino() == b.ino() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "source and destination are the same file",
+            ));
+        }
+    }
+    std::fs::copy(from, to)
 }
 
 /// The absolute path with every symlink resolved
