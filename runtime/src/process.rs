@@ -221,7 +221,13 @@ impl Command {
     }
 
     /// The std builder inside, to change. Stdio set through it counts as
-    /// not set for [`output`](Self::output)'s defaults.
+    /// not set for [`output`](Self::output)'s defaults, and does not
+    /// outlive an `output`: that call pipes the streams not set through
+    /// this `Command`'s own [`stdin`](Self::stdin) /
+    /// [`stdout`](Self::stdout) / [`stderr`](Self::stderr), then puts
+    /// them back to inherit (std's builder cannot be read back), so a
+    /// later [`spawn`](Self::spawn) inherits them. Set stdio through this
+    /// `Command` to keep it.
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
         &mut self.std
     }
