@@ -843,3 +843,41 @@ fn a_failure_that_does_not_replay_says_so() {
         .unwrap_err();
     assert!(!steady.report().contains("warning:"), "{}", steady.report());
 }
+
+/// A futurelock: a task's lock future is handed the lock while its task
+/// awaits something else (here a task that needs that lock) and is never
+/// polled again. The hang report names the task that has the lock: a
+/// guard names its holder only once it is made, which here is never, and
+/// the report named nobody (an independent probe of the toolkit).
+#[test]
+fn a_futurelock_names_the_task_that_was_handed_the_lock() {
+    let failure = Check::new()
+        .seeds(4)
+        .quiet(true)
+        .try_run(|| async {
+            let lock = Arc::new(waitrt::sync::Mutex::new(0u32));
+            let guard = lock.lock().await;
+            let lock2 = lock.clone();
+            let stuck = waitrt::spawn(async move {
+                let mut mine = std::pin::pin!(lock2.lock());
+                // Queue behind the body's guard, then move on.
+                assert!(futures::poll!(mine.as_mut()).is_pending());
+                let lock3 = lock2.clone();
+                let needs_it = waitrt::spawn(async move { *lock3.lock().await += 1 });
+                needs_it.await.unwrap();
+                drop(mine);
+            });
+            waitrt::test_util::until_idle().await;
+            drop(guard); // hands the lock to `stuck`'s unpolled future
+            stuck.await.unwrap();
+        })
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Hang, "{failure}");
+    let report = failure.report();
+    let line = report
+        .lines()
+        .find(|l| l.contains("held by"))
+        .unwrap_or_else(|| panic!("no holder named:\n{report}"));
+    assert!(line.contains("task 1"), "{report}");
+    assert!(line.contains("handed it while that task slept"), "{report}");
+}

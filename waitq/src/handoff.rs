@@ -741,6 +741,7 @@ impl<S, W> Drop for Woken<'_, S, W> {
             // must not escape: it would abort the process.
             return self.wake_many(first);
         }
+        hook::handed_on(self.queue.id(), self.queue.name, &first);
         // Nobody after it to strand: a panic goes straight to the caller.
         first.wake();
         hook::woke_on(
@@ -763,6 +764,11 @@ impl<S, W> Woken<'_, S, W> {
     #[inline(never)]
     fn wake_many(&mut self, first: Waker) {
         let woken = 1 + self.rest.len();
+        if hook::is_enabled() {
+            for waker in std::iter::once(&first).chain(&self.rest) {
+                hook::handed_on(self.queue.id(), self.queue.name, waker);
+            }
+        }
         let panic = wake_batch::wake_each(std::iter::once(first).chain(self.rest.drain(..)));
         hook::woke_on(
             self.queue.id(),

@@ -69,6 +69,7 @@ use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::Waker;
 
 use crate::entry::TaskState;
 use crate::WaitQueue;
@@ -320,6 +321,21 @@ pub struct HeldShared {
     pub acquired: bool,
 }
 
+/// A [`HandoffQueue`](crate::HandoffQueue) handed what its oldest waiter
+/// waited for (a lock, permits) straight to it (see [`Hook::handed`]):
+/// from now on it is the waiter's, though the waiter has not run yet.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Handed<'a> {
+    /// The queue.
+    pub queue: QueueId,
+    /// The queue's name ([`WaitQueue::named`]), if it has one.
+    pub queue_name: Option<&'static str>,
+    /// The waiter's waker, about to be woken (it tells a hook which task
+    /// the waiter is).
+    pub waker: &'a Waker,
+}
+
 /// The holder id [`held`] reports for a holder that is not a task: a
 /// runtime's root future (the test toolkit's test body) or a plain
 /// thread. No executor gives a task this id.
@@ -440,6 +456,16 @@ pub trait Hook {
     /// writer that downgrades is reported released, then added shared.
     fn held_shared(&self, held: &HeldShared) {
         let _ = held;
+    }
+
+    /// A hand-off queue gave its oldest waiter what it waited for (see
+    /// [`Handed`]). A lock's holder is otherwise told as its guard is made
+    /// ([`held`]), when the waiter next runs; until then (for good, if its
+    /// task never polls that future again: the "futurelock") this is the
+    /// only word of who has it. Called with no lock held, just before the
+    /// waiter's waker is woken.
+    fn handed(&self, handed: &Handed<'_>) {
+        let _ = handed;
     }
 
     /// The current task passed a full barrier outside any decision point
@@ -784,6 +810,28 @@ fn held_slow(queue: QueueId, queue_name: Option<&'static str>, task: Option<u64>
             queue,
             queue_name,
             task,
+        });
+    }
+}
+
+/// Tells the hook that the hand-off queue `queue` (named `name`) handed
+/// its waiter whose waker is `waker` what it waited for (see
+/// [`Hook::handed`]). One `Relaxed` load when no hook is installed.
+#[inline]
+pub(crate) fn handed_on(queue: QueueId, name: Option<&'static str>, waker: &Waker) {
+    if is_enabled() {
+        handed_slow(queue, name, waker);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn handed_slow(queue: QueueId, queue_name: Option<&'static str>, waker: &Waker) {
+    if let Some(hook) = current() {
+        hook.handed(&Handed {
+            queue,
+            queue_name,
+            waker,
         });
     }
 }

@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use waitq::hook::{
-    self, Held, HeldShared, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent,
+    self, Handed, Held, HeldShared, Hook, Point, PointKind, QueueId, Sleeper, Wake as WakeEvent,
 };
 use waitq::TaskState;
 
@@ -121,6 +121,10 @@ struct State {
     trace: Vec<String>,
     /// The holder (task id) of each lock built on a queue (`Hook::held`).
     holders: BTreeMap<QueueId, u64>,
+    /// The task slot a hand-off queue last handed what it waited for
+    /// (`Hook::handed`), until a guard is made or the lock released: a
+    /// holder the guards have not named yet (the futurelock's, for good).
+    granted: BTreeMap<QueueId, u32>,
     /// The shared holders of each lock built on a queue (an `RwLock`'s
     /// readers, `Hook::held_shared`): task id → holds.
     shared: BTreeMap<QueueId, BTreeMap<u64, usize>>,

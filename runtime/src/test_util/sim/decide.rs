@@ -206,9 +206,32 @@ impl Hook for Sim {
         self.weak_buffered()
     }
 
+    fn handed(&self, handed: &Handed<'_>) {
+        let data = handed.waker.data();
+        let slot = if handed.waker.will_wake(&self.main_waker) {
+            Some(0)
+        } else {
+            let st = self.st.borrow();
+            st.tasks
+                .iter()
+                .position(|t| {
+                    t.task
+                        .as_ref()
+                        .is_some_and(|t| std::sync::Arc::as_ptr(t) as *const () == data)
+                })
+                .map(|slot| slot as u32)
+        };
+        if let Some(slot) = slot {
+            self.st.borrow_mut().granted.insert(handed.queue, slot);
+            self.name_queue_once(handed.queue, handed.queue_name);
+        }
+    }
+
     fn held(&self, held: &Held) {
         self.weak_barrier(); // a lock changed hands
         let mut st = self.st.borrow_mut();
+        // Made a guard, or released: no longer only handed.
+        st.granted.remove(&held.queue);
         match held.task {
             Some(task) => st.holders.insert(held.queue, task),
             None => st.holders.remove(&held.queue),
@@ -220,6 +243,7 @@ impl Hook for Sim {
     fn held_shared(&self, held: &HeldShared) {
         self.weak_barrier(); // a lock changed hands
         let mut st = self.st.borrow_mut();
+        st.granted.remove(&held.queue);
         let readers = st.shared.entry(held.queue).or_default();
         match held.acquired {
             true => *readers.entry(held.task).or_default() += 1,

@@ -428,6 +428,14 @@ impl Sim {
                 let readers: Vec<u32> = holders.iter().filter(|h| h.1).map(|h| h.0).collect();
                 if let Some(&(h, false)) = holders.first() {
                     let _ = write!(out, "\n      held by {}", st.tasks[h as usize].name);
+                } else if let Some(&h) = st.granted.get(&s.queue) {
+                    let _ = write!(
+                        out,
+                        "\n      held by {}: handed it while that task slept, and the \
+                         future that waited for it has not been polled since (a lost grant: \
+                         its task awaits something else, e.g. another select! branch)",
+                        st.tasks[h as usize].name
+                    );
                 }
                 match readers[..] {
                     [] => {}
