@@ -494,3 +494,31 @@ fn resets_later_then_earlier_end_exactly_at_the_last_deadline() {
         assert_eq!(waitrt::time::now() - start, Duration::from_secs(3));
     });
 }
+
+rt_test! {
+    /// A sleep moved to a deadline already past, by a task other than the
+    /// one waiting on it, wakes its waiter: the timer, removed as due,
+    /// dropped the waiter's waker instead of waking it, and the waiter
+    /// slept for good (an independent probe of the timers; tokio fires
+    /// such a timer at once). The shape of a shared idle timer reset to
+    /// `last_activity + idle` once that has passed.
+    fn a_reset_into_the_past_from_another_task_wakes_the_waiter(rt) {
+        rt.block_on(async {
+            let shared = Arc::new(Mutex::new(Box::pin(sleep(Duration::from_secs(3_600)))));
+            let waiting = shared.clone();
+            let waiter = waitrt::spawn(async move {
+                std::future::poll_fn(|cx| {
+                    std::future::Future::poll(waiting.lock().unwrap().as_mut(), cx)
+                })
+                .await
+            });
+            // The waiter's timer is registered, and the clock has moved on.
+            sleep(ms(5)).await;
+            shared.lock().unwrap().as_mut().reset(Instant::now() - ms(2));
+            waitrt::time::timeout(support::RT_LIMIT / 2, waiter)
+                .await
+                .expect("the waiter was never woken")
+                .unwrap();
+        });
+    }
+}

@@ -396,6 +396,30 @@ paused_test! {
     }
 }
 
+// Skip after more missed periods than a `u32` counts (2^32 ms is about 50
+// days): the next tick is the next point of the grid after now, not a
+// stale one that fires at once (the count stopped at 2^32 and two stale
+// ticks burst out: an independent probe; tokio skips them).
+paused_test! {
+    fn skip_after_more_than_two_to_the_32_missed_periods(rt) {
+        rt.block_on(async {
+            let start = now();
+            let mut ticks = interval(Duration::from_millis(1));
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            assert_eq!(ticks.tick().await, start);
+            let stall = Duration::from_secs(100 * 24 * 3600);
+            advance(stall).await;
+            // The missed tick comes first, then the grid after now.
+            assert_eq!(ticks.tick().await - start, Duration::from_millis(1));
+            let grid = stall + Duration::from_millis(1);
+            for k in 0..3 {
+                let tick = ticks.tick().await - start;
+                assert_eq!(tick, grid + Duration::from_millis(k), "tick {k} after the stall");
+            }
+        });
+    }
+}
+
 /// A timer at the wheel's last tick wakes a worker parked with no timer:
 /// here, a sleep made when the paused clock stands at the end of time
 /// (its deadline saturates to that tick) while the worker that holds the

@@ -35,9 +35,11 @@
 //!   Linux): "never" on a real clock. (The driver counts microseconds from
 //!   the runtime's start in 64 bits, about 584,000 years; a deadline beyond
 //!   that completes only if a paused clock is moved past it.) An
-//!   [`Interval`] whose next tick overflows never ticks again, and
-//!   [`advance`] by `Duration::MAX` moves a paused clock to that latest
-//!   instant instead of panicking.
+//!   [`Interval`] whose next tick overflows has it at that latest instant:
+//!   never on a real clock; on a paused clock moved there, where every
+//!   deadline has passed, it ticks on every poll. [`advance`] by
+//!   `Duration::MAX` moves a paused clock to that latest instant instead
+//!   of panicking.
 //! - **Due timers spend the cooperative budget.** A timer future that
 //!   completes (a `sleep(Duration::ZERO)`, a past `sleep_until`, a
 //!   `timeout(Duration::ZERO, ..)`, an [`Interval`] catching up missed ticks

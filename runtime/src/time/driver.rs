@@ -287,6 +287,12 @@ impl Driver {
     /// deadline has passed, or it had fired or closed; the caller registers
     /// afresh on its next poll (which then completes, re-arms, or finds
     /// the runtime shut down).
+    ///
+    /// A timer removed while still pending (the new deadline has passed)
+    /// has its sleeper's waker woken, as if it fired now: the task waiting
+    /// on the sleep need not be the one that moved it (a shared idle
+    /// timer, a hand-written future that resets and returns `Pending`),
+    /// and nothing else would wake it (tokio fires such a timer at once).
     pub(crate) fn reset(&self, timer: &mut Option<TimerKey>, deadline: Instant) -> Option<bool> {
         let key = timer.as_ref()?;
         let tick = self.deadline_tick(deadline);
@@ -296,7 +302,9 @@ impl Driver {
         }
         let waker = inner.wheel.remove(timer.take()?);
         drop(inner);
-        drop(waker);
+        if let Some(panic) = self.wake_guarded(waker.into_iter()) {
+            resume_unwind(panic);
+        }
         None
     }
 

@@ -86,11 +86,19 @@ impl Interval {
                 MissedTickBehavior::Burst => saturating_add(scheduled, self.period),
                 MissedTickBehavior::Delay => saturating_add(now, self.period),
                 MissedTickBehavior::Skip => {
+                    // The next point of the grid after `now`, in whole
+                    // nanoseconds (`u128`: any number of missed periods;
+                    // counting them in a `u32` stopped short after 2^32 and
+                    // burst stale ticks, an independent probe).
                     let behind = now.duration_since(scheduled).as_nanos();
                     let period = self.period.as_nanos();
-                    let periods = u32::try_from(behind / period + 1).unwrap_or(u32::MAX);
-                    let ahead = self.period.checked_mul(periods).unwrap_or(Duration::MAX);
-                    saturating_add(scheduled, ahead)
+                    let rest = period - behind % period;
+                    const NANOS: u128 = 1_000_000_000;
+                    let ahead = Duration::new(
+                        u64::try_from(rest / NANOS).unwrap_or(u64::MAX),
+                        (rest % NANOS) as u32,
+                    );
+                    saturating_add(now, ahead)
                 }
             }
         };

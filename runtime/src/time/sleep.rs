@@ -97,7 +97,8 @@ impl Sleep {
     /// Moves the deadline; the sleep can be awaited again (also after it
     /// completed). A registered timer moved earlier is moved in place in
     /// the wheel (same node, nothing allocated), and a task already waiting
-    /// on it is woken at the new deadline without polling it first. Moved
+    /// on it is woken at the new deadline without polling it first (at
+    /// once if that has passed, whichever task moved it). Moved
     /// later, it stays where it is, untouched (no lock, as tokio does): when
     /// it fires, the sleep sees its deadline has not come and moves itself
     /// there, so the task is woken at the new deadline, after one poll at
