@@ -522,3 +522,43 @@ rt_test! {
         });
     }
 }
+
+/// `Interval`'s resets (tokio's `reset_immediately`, `reset_after`,
+/// `reset_at`) put the next tick where they say, and the schedule goes on
+/// a period apart from it; `missed_tick_behavior` reads the setter's.
+#[test]
+fn interval_resets_move_the_next_tick() {
+    let rt = Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use waitrt::time::{interval, now, MissedTickBehavior};
+        let start = now();
+        let s = Duration::from_secs;
+        let mut ticks = interval(s(10));
+        assert_eq!(ticks.tick().await, start);
+        ticks.reset_after(s(3));
+        assert_eq!(ticks.tick().await - start, s(3));
+        assert_eq!(ticks.tick().await - start, s(13));
+        ticks.reset_at(start + s(20));
+        assert_eq!(ticks.tick().await - start, s(20));
+        ticks.reset_immediately();
+        assert_eq!(ticks.tick().await - start, s(20));
+        assert_eq!(ticks.tick().await - start, s(30));
+        ticks.reset_at(start); // passed: due at once
+        assert_eq!(ticks.tick().await - start, s(0));
+        assert_eq!(ticks.missed_tick_behavior(), MissedTickBehavior::Burst);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        assert_eq!(ticks.missed_tick_behavior(), MissedTickBehavior::Skip);
+
+        // `Timeout::get_mut` reaches the future inside: here it closes a
+        // oneshot receiver, so the send fails and the receive ends.
+        let (tx, rx) = waitrt::sync::oneshot::channel::<u32>();
+        let mut timeout = waitrt::time::timeout(s(1), rx);
+        timeout.get_mut().close();
+        assert_eq!(tx.send(1), Err(1));
+        assert!(timeout.await.unwrap().is_err());
+    });
+}

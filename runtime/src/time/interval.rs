@@ -121,4 +121,44 @@ impl Interval {
         let now = self.sleep.scheduler_now();
         self.sleep.reset(saturating_add(now, self.period));
     }
+
+    /// Restarts the schedule from now: the next tick is due at once, the
+    /// one after it a period later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = waitrt::Builder::new_current_thread().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let mut ticks = waitrt::time::interval(Duration::from_secs(10));
+    ///     ticks.tick().await;
+    ///     ticks.reset_immediately();
+    ///     let start = waitrt::time::now();
+    ///     ticks.tick().await;
+    ///     assert_eq!(waitrt::time::now(), start);
+    /// });
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        let now = self.sleep.scheduler_now();
+        self.sleep.reset(now);
+    }
+
+    /// Restarts the schedule: the next tick is due `after` from now.
+    pub fn reset_after(&mut self, after: Duration) {
+        let now = self.sleep.scheduler_now();
+        self.sleep.reset(saturating_add(now, after));
+    }
+
+    /// Restarts the schedule: the next tick is due at `deadline` (at once
+    /// if that has passed), the ones after it a period apart.
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.sleep.reset(deadline);
+    }
+
+    /// How missed ticks are handled (see
+    /// [`set_missed_tick_behavior`](Self::set_missed_tick_behavior)).
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
 }

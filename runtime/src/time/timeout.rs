@@ -65,6 +65,11 @@ impl<F> Timeout<F> {
         &self.future
     }
 
+    /// The wrapped future, to change (a `Timeout` not pinned yet).
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.future
+    }
+
     /// The wrapped future, by value (the deadline is dropped).
     pub fn into_inner(self) -> F {
         self.future
