@@ -407,3 +407,39 @@ fn a_panic_in_an_aborted_futures_destructor_reaches_the_joiner_and_the_policy() 
         },
     );
 }
+
+/// A `spawn_blocking` job that panics under `ShutdownRuntime`: the panic
+/// goes to its `JoinHandle` only and the runtime carries on, as tokio's
+/// (it shut the runtime down: blocking jobs are tasks, and their panic
+/// took the task path; an independent probe of the scheduler). A spawned
+/// task that panics next still follows the policy.
+#[test]
+fn a_panicking_blocking_job_does_not_shut_the_runtime_down() {
+    support::watchdog(
+        "a_panicking_blocking_job_does_not_shut_the_runtime_down",
+        support::RT_LIMIT,
+        || {
+            for (name, rt) in
+                support::flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime))
+            {
+                rt.block_on(async {
+                    let job = waitrt::spawn_blocking(|| -> u32 { panic!("a job's panic") });
+                    let err = job.await.unwrap_err();
+                    assert!(err.is_panic(), "{name}: {err:?}");
+                    // The runtime runs on: a task, a timer, another job.
+                    waitrt::time::sleep(std::time::Duration::from_millis(20)).await;
+                    assert_eq!(waitrt::spawn(async { 7 }).await.unwrap(), 7, "{name}");
+                    assert_eq!(waitrt::spawn_blocking(|| 8).await.unwrap(), 8, "{name}");
+                });
+                let res = catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async {
+                        let _ = waitrt::spawn(async { panic!("a task's panic") }).await;
+                        std::future::pending::<()>().await;
+                    })
+                }));
+                let msg = panic_message(&*res.expect_err("block_on must panic"));
+                assert!(msg.contains("ShutdownRuntime"), "{name}: {msg}");
+            }
+        },
+    );
+}

@@ -415,6 +415,7 @@ impl Handle {
             site,
             name,
         );
+        task.header().state.set_blocking();
         if mandatory {
             task.header().state.set_mandatory();
         }

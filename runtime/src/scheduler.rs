@@ -32,6 +32,12 @@ pub(crate) use owned::OwnedTasks;
 /// `waitq` documents.)
 /// A signal stream's waker, woken by the signal thread (no runtime's),
 /// is caught the same way and follows no policy.
+///
+/// A task counts whether it panics in a poll or in its future's `Drop`
+/// when it is aborted. A [`spawn_blocking`](crate::spawn_blocking) job's
+/// panic does not: it goes to the job's `JoinHandle` only, under either
+/// policy (as tokio's), since a blocking job is often how a service runs
+/// panic-prone code and turns a panic into an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnhandledPanic {

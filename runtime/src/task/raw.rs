@@ -389,7 +389,7 @@ where
                 drop(self.drop_future());
                 crate::test_util::note_task_panic(&*panic);
                 self.complete(Err(JoinError::panicked(id, panic)));
-                self.header.scheduler.on_panic(id);
+                self.header.on_panic();
                 *outcome = PollOutcome::Panicked;
                 None
             }
@@ -405,7 +405,7 @@ where
                 let id = self.header.id;
                 crate::test_util::note_task_panic(&*panic);
                 self.complete(Err(JoinError::panicked(id, panic)));
-                self.header.scheduler.on_panic(id);
+                self.header.on_panic();
                 true
             }
             None => {
@@ -471,6 +471,15 @@ impl Rare {
 }
 
 impl Header {
+    /// The runtime's policy for this task, which panicked (its `JoinHandle`
+    /// has the panic already); a blocking job's panic is its `JoinHandle`'s
+    /// alone, as tokio's.
+    fn on_panic(&self) {
+        if !self.state.load().is_blocking() {
+            self.scheduler.on_panic(self.id);
+        }
+    }
+
     /// The queue join handles sleep on, made on first use.
     pub(crate) fn join_queue(&self) -> &RcuWait {
         &self.rare().join_queue

@@ -10,6 +10,7 @@
 //! | `JOIN_INTEREST` | spawn (the `JoinHandle` exists) | dropping the `JoinHandle` |
 //! | `JOIN_WAITING` | a `JoinHandle` about to sleep on the join queue | never |
 //! | `MANDATORY` | the spawn of a blocking job that must run even when the runtime shuts down first (a `fs::File`'s write) | never |
+//! | `BLOCKING` | the spawn of a blocking job (`spawn_blocking`): its panic goes to its `JoinHandle` only, never to the runtime's `UnhandledPanic` policy | never |
 //!
 //! `JOIN_WAITING` lets completion skip waking an empty join queue. Both
 //! sides read-modify-write the one word, so they are ordered: either the
@@ -29,6 +30,7 @@ const CANCELLED: u32 = 1 << 4;
 const JOIN_INTEREST: u32 = 1 << 5;
 const JOIN_WAITING: u32 = 1 << 6;
 const MANDATORY: u32 = 1 << 7;
+const BLOCKING: u32 = 1 << 8;
 
 /// A snapshot of the state word.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +63,11 @@ impl Snapshot {
     pub(crate) fn is_mandatory(self) -> bool {
         self.0 & MANDATORY != 0
     }
+
+    /// A `spawn_blocking` job (see `set_blocking`).
+    pub(crate) fn is_blocking(self) -> bool {
+        self.0 & BLOCKING != 0
+    }
 }
 
 /// What the polling worker does after a `Pending` poll.
@@ -91,6 +98,14 @@ impl State {
     /// published: no other thread sees it yet.
     pub(crate) fn set_mandatory(&self) {
         self.0.fetch_or(MANDATORY, AcqRel);
+    }
+
+    /// Marks a blocking job: a panic in it goes to its `JoinHandle` only,
+    /// as tokio's, never to the runtime's `UnhandledPanic` policy (a job
+    /// is often how a service runs panic-prone code and turns a panic into
+    /// an error). Before the task is published.
+    pub(crate) fn set_blocking(&self) {
+        self.0.fetch_or(BLOCKING, AcqRel);
     }
 
     /// A `JoinHandle` is about to wait; returns the state before (if it
