@@ -604,3 +604,47 @@ rt_test! {
         assert_eq!(out, (0..10).sum::<u32>() + 1);
     }
 }
+
+/// A local task's destructor that spawns a local task, run as the set is
+/// dropped: the spawn is taken (the new task is dropped with the rest,
+/// never run, as tokio's) and the destructor runs to its end. It panicked
+/// ("`spawn_local` called from outside of a `task::LocalSet`"): the set
+/// dropped its tasks without being current, and the rest of each such
+/// destructor never ran (an independent probe of the scheduler).
+#[test]
+fn a_destructor_that_spawns_local_runs_to_its_end_as_the_set_drops() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct SpawnsOnDrop {
+        cleaned: Rc<Cell<u32>>,
+        ran: Rc<Cell<u32>>,
+    }
+    impl Drop for SpawnsOnDrop {
+        fn drop(&mut self) {
+            let ran = self.ran.clone();
+            let handle = waitrt::task::spawn_local(async move { ran.set(ran.get() + 1) });
+            drop(handle);
+            self.cleaned.set(self.cleaned.get() + 1);
+        }
+    }
+    let rt = support::build(None);
+    let cleaned = Rc::new(Cell::new(0));
+    let ran = Rc::new(Cell::new(0));
+    let local = waitrt::task::LocalSet::new();
+    rt.block_on(local.run_until(async {
+        for _ in 0..5 {
+            let guard = SpawnsOnDrop {
+                cleaned: cleaned.clone(),
+                ran: ran.clone(),
+            };
+            waitrt::task::spawn_local(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            });
+        }
+        waitrt::task::yield_now().await; // each has run once
+    }));
+    drop(local);
+    assert_eq!(cleaned.get(), 5, "a destructor stopped at its spawn_local");
+    assert_eq!(ran.get(), 0, "a task spawned while the set dropped ran");
+}

@@ -374,8 +374,16 @@ impl Default for LocalSet {
 impl Drop for LocalSet {
     fn drop(&mut self) {
         self.inner.ready.close();
-        // Futures are dropped outside the slab borrow; loop in case one
-        // left a task behind (nothing can reach the set now, but be sure).
+        // The tasks' futures are dropped with the set current, as they ran:
+        // a destructor that calls `spawn_local` gets a task (dropped below
+        // with the rest, never run: tokio's behaviour) where it panicked
+        // and skipped the rest of its cleanup (an independent probe). Not
+        // while the thread's locals are being torn down.
+        let _enter = CURRENT
+            .try_with(|current| Enter(current.replace(Some(self.inner.clone()))))
+            .ok();
+        // Futures are dropped outside the slab borrow; loop for the tasks
+        // spawned meanwhile (by the destructors above).
         loop {
             let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
             if tasks.is_empty() {
