@@ -178,6 +178,7 @@ fn build_batch(sh: &Shared) -> Vec<u8> {
                     id,
                     Sent {
                         cost,
+                        tree_id: q.tree_id,
                         slot: q.slot,
                         queued_at: q.queued_at,
                     },
@@ -244,6 +245,7 @@ async fn logoff(sh: &Shared, wr: &mut OwnedWriteHalf, signals: &Signals) {
                 *id,
                 Sent {
                     cost: 1,
+                    tree_id: 0,
                     slot: None,
                     queued_at,
                 },

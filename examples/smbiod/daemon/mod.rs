@@ -120,6 +120,7 @@ impl Daemon {
         let mut guard = Abandon {
             shared: &self.shared,
             slot: &slot,
+            tree_id,
             armed: false,
         };
         let queued = self
@@ -137,10 +138,13 @@ impl Daemon {
         let waited = slot.wait(&signals, &sh.clock, left, sh.timeout).await;
         guard.armed = false;
         if let Err(e) = waited {
-            // A reply that raced the signal or the deadline wins;
-            // otherwise give up.
+            // A reply that raced the signal or the deadline wins (even one
+            // that came as we gave up: `abandon` hands it back); otherwise
+            // give up.
             if !slot.is_done() {
-                sh.abandon(&slot);
+                if let Some(arrived) = sh.abandon(&slot) {
+                    return arrived;
+                }
                 if matches!(e, ClientError::TimedOut(_)) {
                     sh.timed_out(started);
                 }
@@ -321,17 +325,24 @@ struct Tasks {
 }
 
 /// Abandons a queued or sent request if its caller's future is dropped
-/// before the reply arrives (cancel safety).
+/// before it took the reply (cancel safety): a reply that had arrived but
+/// was never taken is discarded as a late one is (a CREATE's handle
+/// closed), where it stayed in the slot, its handle open (an independent
+/// probe: a future polled once, its reply in, then dropped).
 struct Abandon<'a> {
     shared: &'a Arc<Shared>,
     slot: &'a Arc<Slot>,
+    /// The request's TreeId (a discarded CREATE's CLOSE goes there).
+    tree_id: u32,
     armed: bool,
 }
 
 impl Drop for Abandon<'_> {
     fn drop(&mut self) {
-        if self.armed && !self.slot.is_done() {
-            self.shared.abandon(self.slot);
+        if self.armed {
+            if let Some(unclaimed) = self.shared.abandon(self.slot) {
+                self.shared.discard(unclaimed, self.tree_id);
+            }
         }
     }
 }

@@ -14,8 +14,7 @@ use waitrt::net::tcp::OwnedReadHalf;
 use super::request::Slot;
 use super::shared::Shared;
 use crate::client::{ClientError, Incoming};
-use crate::wire::create::CloseRequest;
-use crate::wire::message::{Request, Response};
+use crate::wire::message::{split_compound, Response};
 use crate::wire::{frame, status, Command};
 
 /// Header and length overhead allowed on top of the negotiated sizes.
@@ -38,7 +37,18 @@ pub async fn run(shared: Arc<Shared>, rd: OwnedReadHalf) {
         if let Err(e) = rd.read_exact(&mut msg).await {
             break eof_reason(&shared, &e);
         }
-        if let Err(e) = deliver(&shared, &msg) {
+        // A frame may hold several replies, chained by NextCommand: a
+        // server MAY compound responses, and a client MUST separate them
+        // (MS-SMB2 3.2.5.1, 3.3.4.1.3; Linux cifs does). Each is a reply
+        // of its own, with its own credits and caller.
+        let delivered = split_compound(&msg)
+            .map_err(ClientError::from)
+            .and_then(|parts| {
+                parts
+                    .into_iter()
+                    .try_for_each(|part| deliver(&shared, part))
+            });
+        if let Err(e) = delivered {
             break format!("bad reply from the server: {e}");
         }
     };
@@ -57,7 +67,7 @@ fn eof_reason(shared: &Shared, e: &io::Error) -> String {
 
 /// Takes one reply: credits, matching, wakes.
 fn deliver(shared: &Shared, msg: &[u8]) -> Result<(), ClientError> {
-    let mut done: Option<(Arc<Slot>, Result<_, ClientError>)> = None;
+    let mut done: Option<(Arc<Slot>, Result<_, ClientError>, u32)> = None;
     let (wake_credits, wake_daemon) = {
         let now = shared.clock.now();
         let mut g = shared.lock();
@@ -66,6 +76,11 @@ fn deliver(shared: &Shared, msg: &[u8]) -> Result<(), ClientError> {
         let incoming = g.proto.receive(msg)?;
         let granted = g.proto.credits() - before;
         g.acct.granted += u64::from(granted);
+        // A caller waiting for credits fails at once when none can come
+        // (`never_enough`: nothing left in flight): a last reply that
+        // grants none (an async operation's final reply must grant 0,
+        // MS-SMB2 3.3.4.3) wakes them to see it, not only a grant.
+        let mut ended_flight = false;
         match incoming {
             Incoming::Interim { .. } => g.acct.interim += 1,
             Incoming::Final { header, body } => {
@@ -74,6 +89,7 @@ fn deliver(shared: &Shared, msg: &[u8]) -> Result<(), ClientError> {
                     .remove(&header.message_id)
                     .ok_or(ClientError::UnknownMessageId(header.message_id))?;
                 g.acct.in_flight -= sent.cost;
+                ended_flight = g.acct.in_flight == 0;
                 g.acct.replies += 1;
                 g.sample(sent.queued_at.elapsed().as_micros());
                 if let Response::Negotiate(n) = &body {
@@ -84,28 +100,24 @@ fn deliver(shared: &Shared, msg: &[u8]) -> Result<(), ClientError> {
                 if header.command == Command::Logoff as u16 && header.status == status::SUCCESS {
                     shared.logged_off.store(true, Ordering::Release);
                 }
-                match sent.slot {
-                    Some(slot) if !slot.is_abandoned() => done = Some((slot, Ok((header, body)))),
-                    Some(_) => {
-                        g.acct.discarded += 1;
-                        // A late CREATE opened a handle nobody will use: close it.
-                        if let (Response::Create(c), status::SUCCESS) = (&body, header.status) {
-                            let close = CloseRequest {
-                                flags: 0,
-                                file_id: c.file_id,
-                            };
-                            g.deferred
-                                .push_back((Request::Close(close), header.tree_id));
-                        }
-                    }
-                    None => {}
+                // The caller's, unless it gave up: then `complete` hands
+                // it back to be discarded (a late CREATE's handle closed,
+                // with the TreeId it was sent with: an async reply's header
+                // carries an AsyncId, no TreeId).
+                if let Some(slot) = sent.slot {
+                    done = Some((slot, Ok((header, body)), sent.tree_id));
                 }
             }
         }
-        (granted > 0, g.closing || !g.deferred.is_empty())
+        (
+            granted > 0 || ended_flight,
+            g.closing || !g.deferred.is_empty(),
+        )
     };
-    if let Some((slot, r)) = done {
-        slot.complete(r);
+    if let Some((slot, r, tree_id)) = done {
+        if let Some(unclaimed) = slot.complete(r) {
+            shared.discard(unclaimed, tree_id);
+        }
     }
     if wake_credits {
         shared.credit_wait.wake_up_all();

@@ -39,17 +39,24 @@ impl Slot {
         })
     }
 
-    /// Stores the outcome (the first one wins) and wakes the caller.
-    pub fn complete(&self, r: Result<Reply, ClientError>) {
+    /// Stores the outcome (the first one wins) and wakes the caller. A
+    /// caller that gave up ([`abandon`](Self::abandon)) gets nothing: the
+    /// outcome comes back, for the reader to discard (and to close the
+    /// handle of a CREATE nobody will use).
+    pub fn complete(&self, r: Result<Reply, ClientError>) -> Option<Result<Reply, ClientError>> {
         {
             let mut g = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.abandoned.load(Ordering::Acquire) {
+                return Some(r);
+            }
             if g.is_some() || self.done.load(Ordering::Acquire) {
-                return;
+                return None;
             }
             *g = Some(r);
             self.done.store(true, Ordering::Release);
         }
         self.wq.wake_up();
+        None
     }
 
     /// Whether the outcome is in.
@@ -66,14 +73,15 @@ impl Slot {
     }
 
     /// The caller gave up (interrupted, or its future dropped): a late
-    /// reply is discarded.
-    pub fn abandon(&self) {
+    /// reply is discarded. An outcome already stored and not taken comes
+    /// back (a reply that arrived just before: the caller's own, or the
+    /// reader's to discard), in the same lock hold as `complete`'s test,
+    /// so a reply is always either taken or handed back, never left in a
+    /// slot nobody reads (a CREATE's handle would then stay open).
+    pub fn abandon(&self) -> Option<Result<Reply, ClientError>> {
+        let mut g = self.result.lock().unwrap_or_else(PoisonError::into_inner);
         self.abandoned.store(true, Ordering::Release);
-    }
-
-    /// Whether the caller gave up.
-    pub fn is_abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::Acquire)
+        g.take()
     }
 
     /// Sleeps (interruptibly) until the outcome is in, for at most `left`
@@ -119,6 +127,10 @@ pub struct Queued {
 pub struct Sent {
     /// The credits it consumed.
     pub cost: u32,
+    /// The TreeId it was sent with: an async final reply carries none (its
+    /// header holds the AsyncId there), so a late CREATE's cleanup CLOSE
+    /// takes this one.
+    pub tree_id: u32,
     /// The caller's slot, if any.
     pub slot: Option<Arc<Slot>>,
     /// When it was queued.

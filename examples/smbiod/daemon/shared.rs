@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use waitq::{Clock, WaitQueue};
 use waitrt::time::RuntimeClock;
 
-use super::request::{Queued, Sent, Slot};
+use super::request::{Queued, Reply, Sent, Slot};
 use super::{Stats, TaskCell};
 use crate::client::{ClientError, ClientState};
-use crate::wire::message::Request;
+use crate::wire::create::CloseRequest;
+use crate::wire::message::{Request, Response};
+use crate::wire::status;
 
 /// Frames larger than this are refused before NEGOTIATE sets the limits.
 pub const PRE_NEGOTIATE_MAX_FRAME: usize = 65_536 + 4096;
@@ -215,9 +217,15 @@ impl Shared {
     }
 
     /// A caller gave up on `slot`: unqueue it if not sent yet (returning
-    /// its credits), else let the reader discard its reply.
-    pub fn abandon(&self, slot: &Arc<Slot>) {
-        slot.abandon();
+    /// its credits), else let the reader discard its reply. A reply that
+    /// had arrived already comes back (see [`Slot::abandon`]): the caller
+    /// may still take it, or hand it to [`discard`](Self::discard).
+    #[must_use]
+    pub fn abandon(&self, slot: &Arc<Slot>) -> Option<Result<Reply, ClientError>> {
+        let arrived = slot.abandon();
+        if arrived.is_some() {
+            return arrived;
+        }
         let mut g = self.lock();
         let before = g.queue.len();
         let mut freed = 0;
@@ -233,6 +241,26 @@ impl Shared {
         drop(g);
         if unqueued {
             self.credit_wait.wake_up_all();
+        }
+        None
+    }
+
+    /// A reply nobody will read (its caller gave up): counted, and a
+    /// CREATE's handle closed (sent with `tree_id`, the TreeId the CREATE
+    /// went out with).
+    pub fn discard(&self, reply: Result<Reply, ClientError>, tree_id: u32) {
+        let mut g = self.lock();
+        g.acct.discarded += 1;
+        if let Ok((header, Response::Create(c))) = &reply {
+            if header.status == status::SUCCESS {
+                let close = CloseRequest {
+                    flags: 0,
+                    file_id: c.file_id,
+                };
+                g.deferred.push_back((Request::Close(close), tree_id));
+                drop(g);
+                self.set_data_ready();
+            }
         }
     }
 

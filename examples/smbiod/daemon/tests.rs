@@ -206,6 +206,203 @@ fn count(cmds: &[u16], c: Command) -> usize {
     cmds.iter().filter(|x| **x == c as u16).count()
 }
 
+/// Options whose timeout only a defect reaches (a hang guard: every test
+/// below passes long before it, and fails with the wrong error after it).
+fn bounded(share: &str) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(share);
+    opts.timeout = std::time::Duration::from_secs(20);
+    opts
+}
+
+/// Two replies in one compound frame (a server MAY compound responses, a
+/// client MUST separate them, MS-SMB2 3.2.5.1): each reaches its caller,
+/// and their credits count. The reader parsed the first reply of a frame
+/// only: the second caller waited out its timeout, and the credits of the
+/// dropped reply were lost for good (an independent probe of smbiod).
+#[test]
+fn compound_replies_reach_each_caller() {
+    let ts = TestServer::start("compound");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &bounded("share"))
+            .await
+            .unwrap();
+        let data = pattern(3, 3, 4096);
+        c.write_file("c.bin", &data).await.unwrap();
+        let fid = c.open("c.bin", false).await.unwrap();
+        let window = c.daemon().window();
+        ts.hold(Some(Command::Read as u16));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let c = c.clone();
+                waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
+            })
+            .collect();
+        ts.wait_held(3).await;
+        ts.hold(None);
+        ts.release_compound();
+        for reader in readers {
+            assert_eq!(reader.await.unwrap().unwrap(), data);
+        }
+        let acct = c.daemon().stats().acct;
+        assert_eq!(acct.in_flight, 0);
+        assert!(c.daemon().window() >= window, "credits lost");
+        c.close(fid).await.unwrap();
+        c.logoff().await.unwrap();
+    });
+}
+
+/// A last reply that grants no credits (an async operation's final reply
+/// must grant 0, MS-SMB2 3.3.4.3) leaves a caller waiting for credits with
+/// none to come: it fails at once with `NoCredits`. Only a grant woke the
+/// credit waiters, so it waited out its whole timeout (an independent
+/// probe of smbiod).
+#[test]
+fn a_last_reply_granting_nothing_fails_credit_waiters_at_once() {
+    let ts = TestServer::start("zero-credits");
+    rt().block_on(async {
+        let mut opts = ConnectOptions::new("share");
+        opts.credit_request = 1; // a window of one credit
+                                 // Longer than the watchdog below: the caller must fail on its
+                                 // own, not at its timeout (where a true condition also wins).
+        opts.timeout = std::time::Duration::from_secs(3_600);
+        let c = Client::connect(&ts.addr.to_string(), &opts).await.unwrap();
+        let data = pattern(2, 2, 4096);
+        c.write_file("z.bin", &data).await.unwrap();
+        let fid = c.open("z.bin", false).await.unwrap();
+        // READ replies grant nothing.
+        ts.patch(Command::Read as u16, |f| f[4 + 14..4 + 16].fill(0));
+        ts.hold(Some(Command::Read as u16));
+        let first = {
+            let c = c.clone();
+            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
+        };
+        ts.wait_held(1).await; // the only credit is in flight
+        let waits_before = c.daemon().stats().acct.credit_waits;
+        let second = {
+            let c = c.clone();
+            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
+        };
+        while c.daemon().stats().acct.credit_waits == waits_before {
+            waitrt::task::yield_now().await; // until it waits for credits
+        }
+        // ...and sleeps on them (the count goes up just before the sleep).
+        let handle = waitrt::Handle::current();
+        for _ in 0..20_000 {
+            if handle
+                .dump()
+                .task(second.id())
+                .is_some_and(|t| !t.waits.is_empty())
+            {
+                break;
+            }
+            waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        ts.hold(None);
+        ts.release();
+        assert_eq!(first.await.unwrap().unwrap(), data);
+        let second = waitrt::time::timeout(std::time::Duration::from_secs(30), second)
+            .await
+            .expect("the credit waiter was never told")
+            .unwrap();
+        assert!(
+            matches!(second, Err(ClientError::NoCredits { .. })),
+            "{second:?}"
+        );
+    });
+}
+
+/// Turns a reply into its async form (SMB2_FLAGS_ASYNC_COMMAND, an AsyncId
+/// where the sync form has Reserved and TreeId), as a server's final reply
+/// to a request it answered asynchronously is.
+fn to_async_form(frame: &mut [u8]) {
+    let h = &mut frame[4..];
+    let flags = u32::from_le_bytes(h[16..20].try_into().unwrap()) | crate::wire::header::FLAG_ASYNC;
+    h[16..20].copy_from_slice(&flags.to_le_bytes());
+    h[32..40].copy_from_slice(&0x5eu64.to_le_bytes());
+}
+
+/// A late CREATE whose final reply comes in async form (Samba defers an
+/// open on a share-mode or oplock conflict): its cleanup CLOSE goes to the
+/// TreeId the CREATE was sent with. It went with the reply header's, which
+/// the async form does not carry (0): the server refused it
+/// (NETWORK_NAME_DELETED) and the handle stayed open (an independent
+/// probe of smbiod).
+#[test]
+fn a_late_async_create_gets_its_handle_closed_on_its_tree() {
+    let ts = TestServer::start("late-async-create");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &bounded("share"))
+            .await
+            .unwrap();
+        c.write_file("a.bin", b"ay").await.unwrap();
+        ts.patch(Command::Create as u16, to_async_form);
+        ts.hold(Some(Command::Create as u16));
+        let waiter = {
+            let c = c.clone();
+            waitrt::spawn(async move { c.open("a.bin", false).await })
+        };
+        ts.wait_held(1).await;
+        waiter.interrupt();
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(ClientError::Interrupted)
+        ));
+        ts.hold(None);
+        ts.release();
+        // A round trip after the release: the daemon's CLOSE goes first.
+        assert_eq!(c.read_file("a.bin").await.unwrap(), b"ay");
+        assert_eq!(c.daemon().stats().acct.discarded, 1);
+        let closes = ts.statuses(Command::Close as u16);
+        assert_eq!(
+            closes.len(),
+            3,
+            "write_file's, the daemon's, read_file's: {closes:x?}"
+        );
+        assert!(
+            closes.iter().all(|&s| s == 0),
+            "a CLOSE failed: {closes:x?}"
+        );
+        c.logoff().await.unwrap();
+    });
+}
+
+/// A call polled once and dropped after its reply arrived (in a `select!`
+/// whose other branch won): a CREATE's reply nobody took is discarded as
+/// a late one is, its handle closed. The drop gave up only on a call whose
+/// reply had not come, so the reply stayed in the slot and the handle open
+/// (an independent probe of smbiod).
+#[test]
+fn a_call_dropped_after_its_reply_came_gets_its_handle_closed() {
+    let ts = TestServer::start("drop-after-reply");
+    rt().block_on(async {
+        let c = Client::connect(&ts.addr.to_string(), &bounded("share"))
+            .await
+            .unwrap();
+        c.write_file("d.bin", b"dee").await.unwrap();
+        let closes_before = count(&ts.commands(), Command::Close);
+        let replies_before = c.daemon().stats().acct.replies;
+        {
+            let mut open = Box::pin(c.open("d.bin", false));
+            assert!(futures::poll!(open.as_mut()).is_pending());
+            for _ in 0..20_000 {
+                if c.daemon().stats().acct.replies > replies_before {
+                    break;
+                }
+                waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert!(
+                c.daemon().stats().acct.replies > replies_before,
+                "no reply came"
+            );
+            // dropped here, its reply in the slot, never taken
+        }
+        assert_eq!(c.read_file("d.bin").await.unwrap(), b"dee");
+        assert_eq!(c.daemon().stats().acct.discarded, 1);
+        assert_eq!(count(&ts.commands(), Command::Close), closes_before + 2);
+        c.logoff().await.unwrap();
+    });
+}
+
 #[test]
 fn ctrl_c_fails_waiting_callers_and_logs_off() {
     let ts = TestServer::start("ctrlc");

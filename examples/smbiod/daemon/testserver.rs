@@ -22,6 +22,8 @@ struct State {
     held: Vec<Vec<u8>>,
     held_total: usize,
     commands: Vec<u16>,
+    /// (command, status) of each reply made, in order.
+    replies: Vec<(u16, u32)>,
     writer: Option<TcpStream>,
 }
 
@@ -81,6 +83,41 @@ impl TestServer {
         }
     }
 
+    /// Sends the held replies now as one compound frame: each reply's
+    /// NextCommand points at the next (8-aligned), as a server MAY send
+    /// them (MS-SMB2 3.3.4.1.3).
+    pub fn release_compound(&self) {
+        let mut g = self.lock();
+        let held = std::mem::take(&mut g.held);
+        let mut chain = Vec::new();
+        for (i, f) in held.iter().enumerate() {
+            let msg = &f[4..]; // past the transport header
+            let start = chain.len();
+            chain.extend_from_slice(msg);
+            if i + 1 < held.len() {
+                while chain.len() % 8 != 0 {
+                    chain.push(0);
+                }
+                let next = (chain.len() - start) as u32;
+                chain[start + 20..start + 24].copy_from_slice(&next.to_le_bytes());
+            }
+        }
+        let frame = frame::encode(&chain).unwrap();
+        if let Some(w) = g.writer.as_mut() {
+            let _ = w.write_all(&frame);
+        }
+    }
+
+    /// The statuses of the replies made to `command` so far, in order.
+    pub fn statuses(&self, command: u16) -> Vec<u32> {
+        let g = self.lock();
+        g.replies
+            .iter()
+            .filter(|r| r.0 == command)
+            .map(|r| r.1)
+            .collect()
+    }
+
     /// Writes raw bytes to the client.
     pub fn send_raw(&self, bytes: &[u8]) {
         if let Some(w) = self.lock().writer.as_mut() {
@@ -118,6 +155,9 @@ fn serve(mut stream: TcpStream, share: ShareConfig, state: &Mutex<State>) {
         drop(conn.take_deferred());
         let mut g = lock();
         g.commands.push(command);
+        if let Ok(h) = Header::decode(&reply[4..]) {
+            g.replies.push((h.command, h.status));
+        }
         if let Some((_, patch)) = g.patch.filter(|(c, _)| *c == command) {
             patch(&mut reply);
         }
