@@ -111,19 +111,20 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--rounds" => cfg.plan.rounds = num(val()?)?,
             "--size" => cfg.plan.size = num(val()?)?,
             "--credits" => cfg.connect.credit_request = num(val()?)?.clamp(1, 8192) as u16,
-            "--timeout" => cfg.connect.timeout = parse_secs(&val()?)?,
-            "--hung-timeout" => cfg.hung_timeout = Some(parse_secs(&val()?)?),
+            "--timeout" => cfg.connect.timeout = parse_secs("--timeout", &val()?)?,
+            "--hung-timeout" => cfg.hung_timeout = Some(parse_secs("--hung-timeout", &val()?)?),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(cfg)
 }
 
-/// "30" or "0.5" seconds → a timeout; it must be positive and at most a day.
-pub fn parse_secs(v: &str) -> Result<Duration, String> {
-    let secs: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
+/// "30" or "0.5" seconds → a timeout given with `flag`; it must be
+/// positive and at most a day.
+pub fn parse_secs(flag: &str, v: &str) -> Result<Duration, String> {
+    let secs: f64 = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!("--timeout {v}: want seconds in (0, 86400]"));
+        return Err(format!("{flag} {v}: want seconds in (0, 86400]"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -318,5 +319,19 @@ mod tests {
             assert!(parse(&args(&["--timeout", bad])).is_err(), "{bad}");
         }
         assert!(parse(&args(&["--timeout"])).is_err());
+    }
+
+    /// A bad value is reported under the flag it was given with (a bad
+    /// `--hung-timeout` was reported as `--timeout`).
+    #[test]
+    fn a_bad_seconds_value_names_its_flag() {
+        for flag in ["--timeout", "--hung-timeout"] {
+            for bad in ["abc", "0"] {
+                let err = parse(&args(&[flag, bad])).err().unwrap();
+                assert!(err.starts_with(&format!("{flag} {bad}:")), "{err}");
+            }
+        }
+        let cfg = parse(&args(&["--hung-timeout", "1.5"])).unwrap();
+        assert_eq!(cfg.hung_timeout, Some(Duration::from_millis(1500)));
     }
 }

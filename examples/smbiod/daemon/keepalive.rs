@@ -1,7 +1,9 @@
 //! Liveness: the daemon's keepalive ECHO and the rule that declares a
 //! silent connection dead (the kernel's cifs: `cifs_echo_request` every
-//! `echo_interval`, and `server_unresponsive` reconnecting a server that
-//! has said nothing for too long).
+//! `echo_interval`, and `server_unresponsive` for a server that has said
+//! nothing for too long). Unlike cifs, which then reconnects and replays
+//! what it can, a dead connection stays dead: every later call fails with
+//! `Disconnected`, and the user connects a new client.
 //!
 //! The daemon sleeps on `smbiod_wait` with a timeout that ends at the next
 //! of these events, then calls [`tick`]:
