@@ -485,3 +485,32 @@ fn capacity_grows_only_past_the_peak() {
         assert_eq!(q.capacity(), at_peak, "grew without a new peak");
     }
 }
+
+/// A queue that once had more than 4,096 waiters at once gives the room
+/// back when they are all gone (a million waiters kept some 60 MB for the
+/// queue's life: an independent probe); one of 1,000 keeps its room, so a
+/// herd that sleeps and wakes over and over allocates once.
+#[test]
+fn a_slab_emptied_after_a_big_peak_is_freed() {
+    let waker = CountingWaker::new().waker();
+    for (peak, kept) in [(1_000, true), (10_000, false)] {
+        let q = WaitQueue::new();
+        let mut futs: Vec<_> = (0..peak).map(|_| q.wait_event(|| false)).collect();
+        for fut in &mut futs {
+            assert!(poll_with(fut, &waker).is_pending());
+        }
+        assert!(q.capacity() >= peak);
+        drop(futs);
+        assert_eq!(q.len(), 0);
+        match kept {
+            true => assert!(q.capacity() >= peak, "{peak}: room given back"),
+            false => assert!(q.capacity() <= 1, "{peak}: kept {}", q.capacity()),
+        }
+        // And it works on: a new peak grows it again.
+        let mut futs: Vec<_> = (0..peak).map(|_| q.wait_event(|| false)).collect();
+        for fut in &mut futs {
+            assert!(poll_with(fut, &waker).is_pending());
+        }
+        assert_eq!(q.wake_up_all(), peak);
+    }
+}

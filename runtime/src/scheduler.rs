@@ -332,6 +332,16 @@ impl fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
+    /// The current-thread run queue's room while no `block_on` holds it
+    /// (tests of the room given back; 0 for the multi-thread flavour).
+    #[cfg(test)]
+    pub(crate) fn run_queue_room(&self) -> usize {
+        match self {
+            Scheduler::CurrentThread(s) => s.run_queue_room(),
+            Scheduler::MultiThread(_) => 0,
+        }
+    }
+
     pub(crate) fn common(&self) -> &Common {
         match self {
             Scheduler::CurrentThread(s) => &s.common,

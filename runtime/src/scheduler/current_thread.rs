@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     waiters: Mutex<Vec<Arc<MainWaker>>>,
 }
 
+/// The run queue's room kept when it empties (more is given back then).
+const QUEUE_KEEP: usize = 4096;
+
 /// The local run queue; lives in the driving thread's context.
 pub(crate) struct Core {
     owner: usize,
@@ -170,11 +173,28 @@ impl Shared {
             };
             match task {
                 Some(task) => Next::Task(task),
-                None if core.deferred.is_empty() => Next::Empty,
+                None if core.deferred.is_empty() => {
+                    // Idle: a burst's room goes back (a million tasks woken
+                    // at once kept 16 MB of queue for the runtime's life).
+                    if core.queue.capacity() > QUEUE_KEEP {
+                        core.queue.shrink_to(QUEUE_KEEP);
+                    }
+                    if core.deferred.capacity() > QUEUE_KEEP {
+                        core.deferred.shrink_to(QUEUE_KEEP);
+                    }
+                    Next::Empty
+                }
                 None => Next::OnlyYields,
             }
         })
         .unwrap_or(Next::Empty)
+    }
+
+    /// The run queue's room while the core is parked here (tests).
+    #[cfg(test)]
+    pub(crate) fn run_queue_room(&self) -> usize {
+        let core = self.core.lock().unwrap_or_else(PoisonError::into_inner);
+        core.as_ref().map_or(0, |core| core.queue.capacity())
     }
 
     /// The test toolkit drives this scheduler itself: installs the core on
