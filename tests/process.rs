@@ -184,6 +184,17 @@ process_test! {
 
             let err = Command::new("no-such-program-here").spawn().unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            // The message names the program (and the directory, if one
+            // was set: a missing one is NotFound too); the OS error is
+            // the source.
+            assert!(err.to_string().contains("`no-such-program-here`"), "{err}");
+            let os = err.get_ref().and_then(|e| e.source()).and_then(|e| e.downcast_ref::<std::io::Error>());
+            assert_eq!(os.and_then(std::io::Error::raw_os_error), Some(libc::ENOENT));
+            let missing = dir.join("no-such-dir");
+            let err = Command::new("true").current_dir(&missing).spawn().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            assert!(err.to_string().contains("`true`"), "{err}");
+            assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
         });
     }
 }

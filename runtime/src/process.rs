@@ -238,9 +238,11 @@ impl Command {
     ///
     /// Outside a runtime with I/O (nothing is started); when the program
     /// cannot be started (as [`std::process::Command::spawn`]: `NotFound`
-    /// for a missing program); when the reaper cannot start (no thread, no
-    /// file descriptor). If registering the child's pipes fails after it
-    /// started, it is killed (and reaped).
+    /// for a missing program or working directory, the message naming the
+    /// program, and the directory if one was set; the OS error is the
+    /// `source()`, as with [`fs`](crate::fs)'s paths); when the reaper
+    /// cannot start (no thread, no file descriptor). If registering the
+    /// child's pipes fails after it started, it is killed (and reaped).
     pub fn spawn(&mut self) -> io::Result<Child> {
         // Outside a runtime with I/O this fails before any process exists.
         let use_pidfd = crate::context::with_scheduler(|scheduler| {
@@ -253,7 +255,10 @@ impl Command {
             true => None,
             false => Some(reaper::Exit::prepare()?),
         };
-        let mut std = self.std.spawn()?;
+        let mut std = self
+            .std
+            .spawn()
+            .map_err(|err| spawn_error(&self.std, err))?;
         let pid = std.id();
         let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
         let exit = match prepared {
@@ -350,6 +355,51 @@ impl Command {
         if !self.stderr_set {
             self.std.stderr(Stdio::inherit());
         }
+    }
+}
+
+/// A spawn's error with the program (and working directory, if set) it
+/// was about: std's says only "No such file or directory", which does
+/// not tell a missing program from a missing directory. Descriptor and
+/// memory exhaustion come back bare (not about the program; their
+/// `raw_os_error()` is what callers match on).
+fn spawn_error(cmd: &std::process::Command, err: io::Error) -> io::Error {
+    if matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN)
+    ) {
+        return err;
+    }
+    let program = cmd.get_program().to_string_lossy();
+    let message = match cmd.get_current_dir() {
+        Some(dir) => format!("spawning `{program}` in {}: {err}", dir.display()),
+        None => format!("spawning `{program}`: {err}"),
+    };
+    io::Error::new(
+        err.kind(),
+        SpawnError {
+            message,
+            source: err,
+        },
+    )
+}
+
+/// See [`spawn_error`].
+#[derive(Debug)]
+struct SpawnError {
+    message: String,
+    source: io::Error,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
