@@ -864,8 +864,7 @@ fn a_futurelock_names_the_task_that_was_handed_the_lock() {
                 assert!(futures::poll!(mine.as_mut()).is_pending());
                 let lock3 = lock2.clone();
                 let needs_it = waitrt::spawn(async move { *lock3.lock().await += 1 });
-                needs_it.await.unwrap();
-                drop(mine);
+                needs_it.await.unwrap(); // `mine` lives on, unpolled
             });
             waitrt::test_util::until_idle().await;
             drop(guard); // hands the lock to `stuck`'s unpolled future
