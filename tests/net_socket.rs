@@ -693,6 +693,67 @@ rt_test! {
     }
 }
 
+rt_test! {
+    /// A readiness guard held across an await (a lock taken before
+    /// `try_io`) holds up no other waiter: the wait that made it passed its
+    /// wake on. It passed it on only as the guard dropped, so a reader that
+    /// awaited a lock its peer held, the peer asleep in `readable()`,
+    /// deadlocked (an independent review, 10 of 10; tokio wakes every
+    /// readiness waiter).
+    fn an_async_fd_guard_held_across_an_await_holds_up_no_waiter(rt) {
+        rt.block_on(async {
+            let (fd, mut peer) = fd_pair();
+            spend_initial_readiness(&fd).await;
+            let fd = Arc::new(fd);
+            let lock = Arc::new(waitrt::sync::Mutex::new(()));
+            let handle = waitrt::Handle::current();
+            let asleep = |id: waitrt::task::Id| {
+                let handle = handle.clone();
+                async move {
+                    for _ in 0..4_000 {
+                        if handle.dump().task(id).is_some_and(|t| !t.waits.is_empty()) {
+                            return;
+                        }
+                        waitrt::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    panic!("the task never went to sleep");
+                }
+            };
+            // A: readable, then the lock, then the read.
+            let a = {
+                let (fd, lock) = (fd.clone(), lock.clone());
+                waitrt::spawn(async move {
+                    let mut guard = fd.readable().await.unwrap();
+                    let _held = lock.lock().await;
+                    let mut buf = [0; 8];
+                    let _ = guard.try_io(|fd| fd.get_ref().read(&mut buf));
+                })
+            };
+            asleep(a.id()).await;
+            // B: the lock, then readable.
+            let (locked_tx, locked_rx) = waitrt::sync::oneshot::channel();
+            let b = {
+                let (fd, lock) = (fd.clone(), lock.clone());
+                waitrt::spawn(async move {
+                    let _held = lock.lock().await;
+                    locked_tx.send(()).unwrap();
+                    let _guard = fd.readable().await.unwrap();
+                })
+            };
+            locked_rx.await.unwrap();
+            asleep(b.id()).await;
+            peer.write_all(b"x").unwrap();
+            let both = async {
+                b.await.unwrap();
+                a.await.unwrap();
+            };
+            waitrt::time::timeout(WATCHDOG, both)
+                .await
+                .expect("deadlocked: the guard's holder kept the wake");
+        });
+    }
+}
+
 /// Outside a runtime with I/O: an error; after the runtime shuts down, a
 /// wait is an error, not a hang.
 #[test]

@@ -181,7 +181,8 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits. A wake-up it had received passes on to
-    /// the next waiter.
+    /// the next waiter; so does the one it completes with, so a guard held
+    /// across an await holds up no other waiter.
     #[track_caller]
     pub fn readable<'a>(
         &'a self,
@@ -218,6 +219,14 @@ impl<T: AsRawFd> AsyncFd<T> {
     ) -> io::Result<AsyncFdReadyGuard<'_, T>> {
         self.check(direction)?;
         let seen = self.io.registration().ready_at(site, direction).await?;
+        // As the sockets' `readable()`: the wait moved no data, and the
+        // guard may be held across an await (a lock taken before
+        // `try_io`), so the wake goes on to the next waiter now, not when
+        // the guard drops; a `clear_ready` after `WouldBlock` still clears
+        // (an independent review: a reader holding its guard while it
+        // awaited a lock its peer held, the peer asleep in `readable()`,
+        // deadlocked; tokio wakes every readiness waiter).
+        self.io.registration().pass_on(direction);
         Ok(AsyncFdReadyGuard::new(self, seen, direction))
     }
 
