@@ -443,3 +443,40 @@ fn a_panicking_blocking_job_does_not_shut_the_runtime_down() {
         },
     );
 }
+
+/// A detached `spawn_blocking` job whose output panics as it is dropped
+/// (nobody joins it): under `ShutdownRuntime` the runtime runs on, as for
+/// a panic in the job itself (it went to `FatalPanic::Output`, an
+/// independent review of the fix above).
+#[test]
+fn a_detached_blocking_jobs_panicking_output_does_not_shut_the_runtime_down() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("this output's destructor panics on purpose");
+        }
+    }
+    support::watchdog(
+        "a_detached_blocking_jobs_panicking_output",
+        support::RT_LIMIT,
+        || {
+            for (name, rt) in
+                support::flavours(|b| b.unhandled_panic(UnhandledPanic::ShutdownRuntime))
+            {
+                rt.block_on(async {
+                    let (done_tx, done_rx) = waitrt::sync::oneshot::channel();
+                    drop(waitrt::spawn_blocking(move || {
+                        let _ = done_tx.send(());
+                        PanicsOnDrop
+                    }));
+                    done_rx.await.unwrap();
+                    // Its output is dropped by now or soon: the runtime runs on.
+                    for _ in 0..3 {
+                        waitrt::time::sleep(std::time::Duration::from_millis(10)).await;
+                        assert_eq!(waitrt::spawn(async { 7 }).await.unwrap(), 7, "{name}");
+                    }
+                });
+            }
+        },
+    );
+}

@@ -321,9 +321,12 @@ fn drop_quietly<T>(value: T) {
 
 /// Drops a finished task's output (or whatever holds it), catching a
 /// panic in its destructor: the panic hook has printed it, and the runtime
-/// follows its `UnhandledPanic` policy (as for a panic in the task).
+/// follows its `UnhandledPanic` policy (as for a panic in the task); a
+/// blocking job's is its own, as its panics are (see `Header::on_panic`).
 pub(crate) fn drop_output_quietly<T>(header: &Header, output: T) {
-    if catch_unwind(AssertUnwindSafe(move || drop(output))).is_err() {
+    if catch_unwind(AssertUnwindSafe(move || drop(output))).is_err()
+        && !header.state.load().is_blocking()
+    {
         let id = header.id;
         let what = crate::scheduler::FatalPanic::Output(id);
         if header.scheduler.common().on_fatal(what) {
