@@ -648,3 +648,44 @@ fn a_destructor_that_spawns_local_runs_to_its_end_as_the_set_drops() {
     assert_eq!(cleaned.get(), 5, "a destructor stopped at its spawn_local");
     assert_eq!(ran.get(), 0, "a task spawned while the set dropped ran");
 }
+
+/// A destructor that spawns a task like itself every time it runs (a
+/// supervisor restarting on drop): dropping the set still ends, the last
+/// round's futures leaked, not dropped (it looped for good once the set
+/// was current during its drop: an independent review; tokio overflows
+/// its stack there, and so did refusing the spawn).
+#[test]
+fn a_set_whose_tasks_respawn_on_drop_still_drops() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct Respawns(Rc<Cell<u32>>);
+    impl Drop for Respawns {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            let again = Respawns(self.0.clone());
+            drop(waitrt::task::spawn_local(async move {
+                let _again = again;
+                std::future::pending::<()>().await;
+            }));
+        }
+    }
+    support::watchdog(
+        "a_set_whose_tasks_respawn_on_drop",
+        support::RT_LIMIT,
+        || {
+            let rt = support::build(None);
+            let drops = Rc::new(Cell::new(0));
+            let local = waitrt::task::LocalSet::new();
+            rt.block_on(local.run_until(async {
+                let first = Respawns(drops.clone());
+                waitrt::task::spawn_local(async move {
+                    let _first = first;
+                    std::future::pending::<()>().await;
+                });
+                waitrt::task::yield_now().await;
+            }));
+            drop(local);
+            assert!(drops.get() >= 1, "the first task's destructor never ran");
+        },
+    );
+}

@@ -97,7 +97,10 @@ fn list_set(ready: &Arc<Ready>) {
 ///
 /// Tasks spawned before the set runs wait until it does. Dropping the set
 /// drops every unfinished task; their handles resolve to a cancelled
-/// [`JoinError`]. Inside a local task, [`task::try_id`](super::try_id) and
+/// [`JoinError`]. The set is current while it drops them, so a destructor
+/// may call [`spawn_local`]: such tasks are dropped too, never run (after
+/// eight rounds of destructors that spawn again, the tasks left are
+/// leaked instead, so that the drop ends). Inside a local task, [`task::try_id`](super::try_id) and
 /// [`task::signals`](super::signals) are those of the runtime task (or
 /// `block_on`) that drives the set.
 ///
@@ -371,6 +374,10 @@ impl Default for LocalSet {
     }
 }
 
+/// Rounds of tasks spawned by destructors a dropping set drops (later
+/// ones are forsaken: see `LocalSet`'s `Drop`).
+const SPAWNING_DROP_ROUNDS: usize = 8;
+
 impl Drop for LocalSet {
     fn drop(&mut self) {
         self.inner.ready.close();
@@ -383,8 +390,15 @@ impl Drop for LocalSet {
             .try_with(|current| Enter(current.replace(Some(self.inner.clone()))))
             .ok();
         // Futures are dropped outside the slab borrow; loop for the tasks
-        // spawned meanwhile (by the destructors above).
-        loop {
+        // spawned meanwhile (by the destructors above). A destructor that
+        // spawns a task like itself each time (a supervisor restarting on
+        // drop) would never let the drop end: after a few rounds the tasks
+        // left are forsaken, their futures leaked rather than dropped (so
+        // no destructor spawns again), their handles told "cancelled"
+        // (tokio overflows its stack there; refusing the spawn instead
+        // recursed the same way, as the refused future's destructor spawned
+        // again).
+        for round in 0.. {
             let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
             if tasks.is_empty() {
                 break;
@@ -392,7 +406,11 @@ impl Drop for LocalSet {
             for (_, entry) in tasks {
                 let header = entry.header;
                 if let Some(run) = entry.run {
-                    run.finish(header.id, Some(JoinError::cancelled(header.id)));
+                    let error = JoinError::cancelled(header.id);
+                    match round < SPAWNING_DROP_ROUNDS {
+                        true => run.finish(header.id, Some(error)),
+                        false => run.forsake(error),
+                    }
                 }
                 header.complete();
             }

@@ -280,6 +280,10 @@ pub(super) trait Run {
     /// Drops the future, then stores the output, or `error` (or the panic
     /// of the future's destructor) in the slot.
     fn finish(self: Box<Self>, id: Id, error: Option<JoinError>);
+    /// Stores `error` in the slot and leaks the future without dropping
+    /// it: for a set's drop that its tasks' destructors keep refilling
+    /// (see `LocalSet`'s `Drop`).
+    fn forsake(self: Box<Self>, error: JoinError);
 }
 
 /// Boxes `future` as a [`Run`], and the slot its output goes to.
@@ -328,6 +332,12 @@ impl<F: Future> Run for Typed<F> {
             (None, Ok(()), None) => Err(JoinError::cancelled(id)),
         };
         *lock(&self.slot) = Some(result);
+    }
+
+    fn forsake(mut self: Box<Self>, error: JoinError) {
+        std::mem::forget(self.future.take());
+        drop_quietly(self.output.take());
+        *lock(&self.slot) = Some(Err(error));
     }
 }
 
