@@ -880,3 +880,40 @@ fn a_futurelock_names_the_task_that_was_handed_the_lock() {
     assert!(line.contains("task 1"), "{report}");
     assert!(line.contains("handed it while that task slept"), "{report}");
 }
+
+/// A grant its task claimed (a semaphore's permit, polled and taken, with
+/// no guard to name a holder) is no lost grant: a later hang must not
+/// report it as one (an independent review: the report named task 1 as
+/// handed the permit and never polled, though it had taken it and slept
+/// elsewhere).
+#[test]
+fn a_claimed_grant_is_not_reported_as_lost() {
+    let failure = Check::new()
+        .seeds(4)
+        .quiet(true)
+        .try_run(|| async {
+            let sem = Arc::new(waitrt::sync::Semaphore::new(1));
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let (_tx, rx) = waitrt::sync::oneshot::channel::<()>();
+            let first_sem = sem.clone();
+            let first = waitrt::spawn(async move {
+                let _permit = first_sem.acquire().await.unwrap();
+                let _ = rx.await; // hangs here, holding the permit
+            });
+            waitrt::test_util::until_idle().await;
+            drop(permit); // handed to `first`, which takes it
+            waitrt::test_util::until_idle().await;
+            let second_sem = sem.clone();
+            let second = waitrt::spawn(async move {
+                drop(second_sem.acquire().await.unwrap());
+            });
+            second.await.unwrap();
+            first.await.unwrap();
+        })
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Hang, "{failure}");
+    assert!(
+        !failure.report().contains("handed it while that task slept"),
+        "{failure}"
+    );
+}

@@ -344,27 +344,31 @@ fn a_lost_wakeup_outside_the_wait_queues_names_the_sleeper() {
     Check::new().seeds(many()).run(|| event_scenario(true));
 }
 
-// ===== a late wake is not a lost one =====
+// ===== a late wake, and a lost one covered by a later wake =====
 
 /// The setter changes the state, sleeps on a timer (a flush, a batching
-/// tick), then wakes: correct, and the oracle must not call the waiter
-/// lost while that timer is due (it did, at the quiescent point before
-/// time moved: an independent probe of the toolkit). `ticker`: a task
-/// keeps a timer due every millisecond (so time always has somewhere to
-/// go) for as long as the run lasts.
-async fn late_wake(delay: std::time::Duration, wake: bool, ticker: bool) {
+/// tick), then wakes: correct code the strict oracle (the default) calls
+/// lost, at the set; `Check::late_wake_grace` lets such a wake come (an
+/// independent probe of the toolkit). `ticker`: a task keeps a timer due
+/// every millisecond (so time always has somewhere to go) for as long as
+/// the run lasts. `heartbeat`: that task also wakes the queue each tick
+/// (a wake that covers a missing one, a latency bug).
+async fn late_wake(delay: std::time::Duration, wake: bool, ticker: bool, heartbeat: bool) {
     let queue = Arc::new(WaitQueue::new());
     name_queue(&queue, "late_wq");
     let ready = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let ticks = ticker.then(|| {
-        let done = done.clone();
+        let (done, queue) = (done.clone(), queue.clone());
         waitrt::spawn(async move {
             for _ in 0..5_000 {
                 if done.load(SeqCst) {
                     break;
                 }
                 waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
+                if heartbeat {
+                    queue.wake_up();
+                }
             }
         })
     });
@@ -385,34 +389,56 @@ async fn late_wake(delay: std::time::Duration, wake: bool, ticker: bool) {
     }
 }
 
+const MS: std::time::Duration = std::time::Duration::from_millis(1);
+
 #[test]
-fn a_wake_that_comes_late_is_not_lost() {
+fn a_wake_that_comes_late_passes_with_a_grace() {
     for ticker in [false, true] {
+        // Strict by default: the set with no wake at that point is lost.
+        let failure = Check::new()
+            .seeds(8)
+            .quiet(true)
+            .try_run(move || late_wake(5 * MS, true, ticker, false))
+            .unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
+        // With a grace longer than the delay it passes.
         Check::new()
             .seeds(200)
             .quiet(true)
-            .run(move || late_wake(std::time::Duration::from_millis(5), true, ticker));
+            .late_wake_grace(1_000 * MS)
+            .run(move || late_wake(5 * MS, true, ticker, false));
     }
 }
 
-/// A wake that never comes is still lost, found once the grace (one
-/// second of virtual time) has passed with timers firing, and said to
-/// have been lost since the set.
+/// A wake that never comes is lost: at once by default, even with timers
+/// firing (and with another task's periodic wake on the queue covering
+/// it: the latency bug a grace would hide, an independent review), and
+/// with a grace once the grace has passed with timers firing (saying
+/// since when the condition held), or at once with no timer near.
 #[test]
-fn a_wake_that_never_comes_is_lost_after_the_grace() {
-    // The setter's own timer is far off: no reason to wait.
-    let failure = Check::new()
+fn a_wake_that_never_comes_is_lost() {
+    let never = 3_000_000 * MS;
+    for (ticker, heartbeat) in [(false, false), (true, false), (true, true)] {
+        let failure = Check::new()
+            .seeds(8)
+            .quiet(true)
+            .try_run(move || late_wake(never, false, ticker, heartbeat))
+            .unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
+        assert!(failure.report().contains("virtual time 0ns"), "{failure}");
+    }
+    let grace = Check::new()
         .seeds(8)
         .quiet(true)
-        .try_run(|| late_wake(std::time::Duration::from_secs(3_000), false, false))
+        .late_wake_grace(1_000 * MS);
+    let failure = grace
+        .clone()
+        .try_run(move || late_wake(never, false, false, false))
         .unwrap_err();
     assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
     assert!(failure.report().contains("virtual time 0ns"), "{failure}");
-    // A ticker keeps time moving: lost one second (the grace) later.
-    let failure = Check::new()
-        .seeds(8)
-        .quiet(true)
-        .try_run(|| late_wake(std::time::Duration::from_secs(3_000), false, true))
+    let failure = grace
+        .try_run(move || late_wake(never, false, true, false))
         .unwrap_err();
     assert_eq!(failure.kind(), FailureKind::LostWakeup, "{failure}");
     assert!(

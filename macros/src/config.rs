@@ -69,7 +69,7 @@ const INT_OPTIONS: &[&str] = &[
 /// `Check`'s builder methods that take a `Duration`, written as a string
 /// with a unit (`max_time = "10s"`), or `"off"` for `Duration::MAX` (no
 /// limit).
-const DURATION_OPTIONS: &[&str] = &["max_time", "watchdog"];
+const DURATION_OPTIONS: &[&str] = &["max_time", "watchdog", "late_wake_grace"];
 
 /// `Check`'s builder methods that take a `bool`.
 const BOOL_OPTIONS: &[&str] = &[

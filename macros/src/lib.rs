@@ -100,7 +100,7 @@ use proc_macro::TokenStream;
 /// | `depth = N` | PCT's depth (with `policy = "pct"`; default 3) |
 /// | `preemption_bound = N` | DFS's bound (with `policy = "dfs"`; default 2) |
 /// | `max_polls = N`, `max_poll_decisions = N`, `max_depth = N` | `max_polls(N)`, `max_poll_decisions(N)`, `max_depth(N)` (how deep preemptions nest) |
-/// | `max_time = "10s"`, `watchdog = "30s"` | `max_time(Duration::from_secs(10))`, `watchdog(..)`: a whole number and a unit, `ns`, `us`, `ms`, `s`, `min` or `h`; `"off"` is `Duration::MAX` (no limit) |
+/// | `max_time = "10s"`, `watchdog = "30s"`, `late_wake_grace = "10ms"` | `max_time(Duration::from_secs(10))`, `watchdog(..)`, `late_wake_grace(..)`: a whole number and a unit, `ns`, `us`, `ms`, `s`, `min` or `h`; `"off"` is `Duration::MAX` (no limit) |
 /// | `spurious_wakeups`, `weak_memory`, `inject_signals`, `time_jumps`, `oracle`, `allow_task_panics`, `check_determinism`, `shrink`, `quiet`, `coverage` `= bool` | the method of that name |
 ///
 /// Every builder method of `Check` is an option of the same name (a unit

@@ -599,6 +599,7 @@ impl<S, W> HandoffQueue<S, W> {
         if taken.recorded {
             registry::remove_on(self.id(), taken.seq);
         }
+        hook::claimed_on(self.id());
         Poll::Ready(Ok(None))
     }
 

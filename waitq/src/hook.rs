@@ -468,6 +468,14 @@ pub trait Hook {
         let _ = handed;
     }
 
+    /// The current task's waiter on the hand-off queue `queue` took what a
+    /// hand-off gave it ([`handed`](Self::handed)): the grant is claimed,
+    /// whether or not a guard names a holder after it (a semaphore's
+    /// permits have none).
+    fn claimed(&self, queue: QueueId) {
+        let _ = queue;
+    }
+
     /// The current task passed a full barrier outside any decision point
     /// (see [`barrier`]). A hook that models store buffers drains the
     /// task's here.
@@ -833,6 +841,24 @@ fn handed_slow(queue: QueueId, queue_name: Option<&'static str>, waker: &Waker) 
             queue_name,
             waker,
         });
+    }
+}
+
+/// Tells the hook that the current task's waiter on `queue` took what a
+/// hand-off gave it (see [`Hook::claimed`]). One `Relaxed` load when no
+/// hook is installed.
+#[inline]
+pub(crate) fn claimed_on(queue: QueueId) {
+    if is_enabled() {
+        claimed_slow(queue);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn claimed_slow(queue: QueueId) {
+    if let Some(hook) = current() {
+        hook.claimed(queue);
     }
 }
 

@@ -34,10 +34,6 @@ use crate::scheduler::{self, current_thread, Scheduler};
 use crate::task::raw::{PollOutcome, TaskRef, BUDGET};
 
 mod decide;
-
-/// How long, in virtual time, a sleeper whose condition holds may wait
-/// for a late wake while timers fire, before the oracle calls it lost.
-pub(crate) const LATE_WAKE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) mod memory;
 mod oracle;
 
@@ -57,6 +53,8 @@ pub(crate) struct RunConfig {
     pub(crate) signals: bool,
     pub(crate) time_jumps: bool,
     pub(crate) oracle: bool,
+    /// See `Check::late_wake_grace`.
+    pub(crate) late_wake_grace: Duration,
     pub(crate) allow_panics: bool,
     /// The real-time limit of one poll and of a wait for outside work
     /// (`Check::watchdog`).
@@ -111,8 +109,8 @@ struct State {
     probing: Option<u32>,
     probed: Vec<(u32, Sleeper)>,
     /// The lost-wake-up suspect the oracle is giving time (a timer is due
-    /// within [`LATE_WAKE_GRACE`]): (task slot, queue, wait site), and the
-    /// virtual time it was first seen (see `oracle`).
+    /// within `Check::late_wake_grace`): (task slot, queue, wait site), and
+    /// the virtual time it was first seen (see `oracle`).
     late: Option<((u32, QueueId, &'static Location<'static>), Duration)>,
     idle_waiters: Vec<Waker>,
     idle_epoch: u64,

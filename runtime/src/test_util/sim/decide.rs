@@ -227,6 +227,14 @@ impl Hook for Sim {
         }
     }
 
+    fn claimed(&self, queue: QueueId) {
+        let mut st = self.st.borrow_mut();
+        let me = st.running.last().copied();
+        if me.is_some() && st.granted.get(&queue).copied() == me {
+            st.granted.remove(&queue);
+        }
+    }
+
     fn held(&self, held: &Held) {
         self.weak_barrier(); // a lock changed hands
         let mut st = self.st.borrow_mut();

@@ -8,13 +8,14 @@ impl Sim {
     /// Probes every idle task (and the test body): a sleeper whose
     /// condition holds while linked is a lost wake-up.
     ///
-    /// A wake may come late without being lost: code that sets the
-    /// condition, then sleeps on a timer (a flush, a batching tick), then
-    /// wakes. So while a timer is due within [`LATE_WAKE_GRACE`] of the
-    /// moment such a sleeper was first seen, the run goes on (time moves
-    /// to that timer) and the oracle looks again at the next quiescent
-    /// point; the same sleeper still linked with its condition true once
-    /// the grace has passed, or with no timer due within it, is lost.
+    /// With a grace (`Check::late_wake_grace`; none by default), a wake
+    /// may come late without being lost: code that sets the condition,
+    /// then sleeps on a timer (a flush, a batching tick), then wakes. So
+    /// while a timer is due within the grace of the moment such a sleeper
+    /// was first seen, the run goes on (time moves to that timer) and the
+    /// oracle looks again at the next quiescent point; the same sleeper
+    /// still linked with its condition true once the grace has passed, or
+    /// with no timer due within it, is lost.
     pub(super) fn oracle(&self) {
         if self.probe_ran_to_the_end() {
             return;
@@ -43,7 +44,8 @@ impl Sim {
             .driver()
             .next_deadline()
             .map(|at| at.saturating_duration_since(origin));
-        if next_timer.is_some_and(|at| at <= since + LATE_WAKE_GRACE) {
+        let grace = self.cfg.late_wake_grace;
+        if !grace.is_zero() && next_timer.is_some_and(|at| at <= since.saturating_add(grace)) {
             return;
         }
         let mut message = self.lost_message(slot, &sleeper, None);
