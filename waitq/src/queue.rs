@@ -409,7 +409,7 @@ impl WaitQueue {
     /// used), the rest in a slab on the heap. It grows only when more
     /// waiters are linked at once than ever before (the slab by `Vec`'s
     /// doubling), so it stays bounded by the peak `len()` rounded up to the
-    /// allocation step, and shrinks only when a slab of more than 4,096
+    /// allocation step, and shrinks only when a slab of more than 65,536
     /// slots empties (it is freed then; a smaller one is kept, so a herd
     /// that sleeps and wakes over and over allocates once). A queue that
     /// never has two waiters at once never allocates.

@@ -175,12 +175,16 @@ impl Shared {
                 Some(task) => Next::Task(task),
                 None if core.deferred.is_empty() => {
                     // Idle: a burst's room goes back (a million tasks woken
-                    // at once kept 16 MB of queue for the runtime's life).
-                    if core.queue.capacity() > QUEUE_KEEP {
-                        core.queue.shrink_to(QUEUE_KEEP);
+                    // at once kept 16 MB of queue for the runtime's life),
+                    // half of it per idle turn, so a burst that comes back
+                    // every turn regrows by one doubling, not from scratch.
+                    let room = core.queue.capacity();
+                    if room > QUEUE_KEEP {
+                        core.queue.shrink_to((room / 2).max(QUEUE_KEEP));
                     }
-                    if core.deferred.capacity() > QUEUE_KEEP {
-                        core.deferred.shrink_to(QUEUE_KEEP);
+                    let room = core.deferred.capacity();
+                    if room > QUEUE_KEEP {
+                        core.deferred.shrink_to((room / 2).max(QUEUE_KEEP));
                     }
                     Next::Empty
                 }
