@@ -250,7 +250,11 @@ impl Shared {
     /// went out with).
     pub fn discard(&self, reply: Result<Reply, ClientError>, tree_id: u32) {
         let mut g = self.lock();
-        g.acct.discarded += 1;
+        // A server's reply, not the error every caller gets as the
+        // connection dies.
+        if reply.is_ok() {
+            g.acct.discarded += 1;
+        }
         if let Ok((header, Response::Create(c))) = &reply {
             if header.status == status::SUCCESS {
                 let close = CloseRequest {

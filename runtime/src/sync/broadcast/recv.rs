@@ -21,8 +21,9 @@ use crate::sync::signals;
 /// Hand-written rather than an `async` block, which kept the receiver, the
 /// site and the wait side by side: 120 bytes for a `u64` channel, this is
 /// 64, tokio's size (`tests/sync_sizes.rs`), for about 2 % more
-/// instructions on that row (callgrind, current-thread). Polled again
-/// after it returned a message, it receives the next one.
+/// instructions on that row (callgrind, current-thread). Like any future,
+/// it is not to be polled after it completed (it may then receive the next
+/// message, or panic).
 enum Recv<'a, F> {
     /// Not polled yet (or only turned back by the budget).
     First {
