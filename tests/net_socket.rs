@@ -706,19 +706,6 @@ rt_test! {
             spend_initial_readiness(&fd).await;
             let fd = Arc::new(fd);
             let lock = Arc::new(waitrt::sync::Mutex::new(()));
-            let handle = waitrt::Handle::current();
-            let asleep = |id: waitrt::task::Id| {
-                let handle = handle.clone();
-                async move {
-                    for _ in 0..4_000 {
-                        if handle.dump().task(id).is_some_and(|t| !t.waits.is_empty()) {
-                            return;
-                        }
-                        waitrt::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    panic!("the task never went to sleep");
-                }
-            };
             // A: readable, then the lock, then the read.
             let a = {
                 let (fd, lock) = (fd.clone(), lock.clone());
@@ -729,7 +716,7 @@ rt_test! {
                     let _ = guard.try_io(|fd| fd.get_ref().read(&mut buf));
                 })
             };
-            asleep(a.id()).await;
+            support::until_asleep(a.id()).await;
             // B: the lock, then readable.
             let (locked_tx, locked_rx) = waitrt::sync::oneshot::channel();
             let b = {
@@ -741,7 +728,7 @@ rt_test! {
                 })
             };
             locked_rx.await.unwrap();
-            asleep(b.id()).await;
+            support::until_asleep(b.id()).await;
             peer.write_all(b"x").unwrap();
             let both = async {
                 b.await.unwrap();

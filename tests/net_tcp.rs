@@ -1027,19 +1027,6 @@ rt_test! {
                     Err(e) => panic!("{e}"),
                 }
             }
-            let handle = waitrt::Handle::current();
-            let until_asleep = |id: waitrt::task::Id| {
-                let handle = handle.clone();
-                async move {
-                    for _ in 0..4_000 {
-                        if handle.dump().task(id).is_some_and(|t| !t.waits.is_empty()) {
-                            return;
-                        }
-                        waitrt::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    panic!("the task never went to sleep");
-                }
-            };
             let (release, held) = waitrt::sync::oneshot::channel::<()>();
             let observer = {
                 let client = client.clone();
@@ -1049,7 +1036,7 @@ rt_test! {
                     let _ = held.await;
                 })
             };
-            until_asleep(observer.id()).await;
+            support::until_asleep(observer.id()).await;
             let writer = {
                 let client = client.clone();
                 waitrt::spawn(async move {
@@ -1063,7 +1050,7 @@ rt_test! {
                     }
                 })
             };
-            until_asleep(writer.id()).await;
+            support::until_asleep(writer.id()).await;
             // The peer drains everything sent so far.
             let drain = waitrt::spawn(async move {
                 let mut buf = vec![0u8; 65536];

@@ -609,22 +609,6 @@ rt_test! {
     }
 }
 
-/// Waits (bounded) until `task` sleeps in a wait, read from task dumps.
-async fn until_asleep<T>(task: &waitrt::task::JoinHandle<T>) {
-    let handle = waitrt::Handle::current();
-    for _ in 0..4_000 {
-        if handle
-            .dump()
-            .task(task.id())
-            .is_some_and(|t| !t.waits.is_empty())
-        {
-            return;
-        }
-        sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the task never went to sleep");
-}
-
 rt_test! {
     /// `readable()` reports readiness and reads nothing, so it takes no
     /// wake from a task that then reads: a task that returns from it and
@@ -650,7 +634,7 @@ rt_test! {
                     let _ = held.await;
                 })
             };
-            until_asleep(&observer).await;
+            support::until_asleep(observer.id()).await;
             let reader = {
                 let socket = socket.clone();
                 waitrt::spawn(async move {
@@ -658,7 +642,7 @@ rt_test! {
                     socket.recv_from(&mut buf).await.map(|(n, _)| buf[..n].to_vec())
                 })
             };
-            until_asleep(&reader).await;
+            support::until_asleep(reader.id()).await;
             let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             peer.send_to(b"hello", addr).unwrap();
             let got = timeout(LONG, reader).await.expect("the reader was never woken");

@@ -131,6 +131,20 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// [`wait_until`] the task `id` sleeps in a wait, read from the current
+/// runtime's task dumps (a task that runs, or is queued, is not asleep).
+#[allow(dead_code)]
+pub async fn until_asleep(id: waitrt::task::Id) {
+    let handle = waitrt::Handle::current();
+    wait_until("the task to sleep", || {
+        handle
+            .dump()
+            .task(id)
+            .is_some_and(|task| !task.waits.is_empty())
+    })
+    .await;
+}
+
 /// [`wait_until`] for a plain thread: sleeps the thread 1 ms at a time.
 pub fn blocking_wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
