@@ -689,3 +689,41 @@ fn a_set_whose_tasks_respawn_on_drop_still_drops() {
         },
     );
 }
+
+/// A finite chain of cleanups (each task's destructor spawns the next
+/// stage, twenty deep) is dropped whole with the set, as tokio drops it:
+/// only an endless one is cut (an independent review: with the cut at
+/// eight rounds, stages past the eighth were leaked).
+#[test]
+fn a_finite_chain_of_spawning_destructors_is_dropped_whole() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct Stage(u32, Rc<Cell<u32>>);
+    impl Drop for Stage {
+        fn drop(&mut self) {
+            self.1.set(self.1.get() + 1);
+            if self.0 > 0 {
+                let next = Stage(self.0 - 1, self.1.clone());
+                drop(waitrt::task::spawn_local(async move {
+                    let _next = next;
+                    std::future::pending::<()>().await;
+                }));
+            }
+        }
+    }
+    let rt = support::build(None);
+    let drops = Rc::new(Cell::new(0));
+    let local = waitrt::task::LocalSet::new();
+    rt.block_on(local.run_until(async {
+        for _ in 0..10 {
+            let stage = Stage(19, drops.clone());
+            waitrt::task::spawn_local(async move {
+                let _stage = stage;
+                std::future::pending::<()>().await;
+            });
+        }
+        waitrt::task::yield_now().await;
+    }));
+    drop(local);
+    assert_eq!(drops.get(), 10 * 20, "stages leaked");
+}

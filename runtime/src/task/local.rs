@@ -99,7 +99,7 @@ fn list_set(ready: &Arc<Ready>) {
 /// drops every unfinished task; their handles resolve to a cancelled
 /// [`JoinError`]. The set is current while it drops them, so a destructor
 /// may call [`spawn_local`]: such tasks are dropped too, never run (after
-/// eight rounds of destructors that spawn again, the tasks left are
+/// a thousand rounds of destructors that spawn again, the tasks left are
 /// leaked instead, so that the drop ends). Inside a local task, [`task::try_id`](super::try_id) and
 /// [`task::signals`](super::signals) are those of the runtime task (or
 /// `block_on`) that drives the set.
@@ -376,7 +376,7 @@ impl Default for LocalSet {
 
 /// Rounds of tasks spawned by destructors a dropping set drops (later
 /// ones are forsaken: see `LocalSet`'s `Drop`).
-const SPAWNING_DROP_ROUNDS: usize = 8;
+const SPAWNING_DROP_ROUNDS: usize = 1_000;
 
 impl Drop for LocalSet {
     fn drop(&mut self) {
@@ -392,7 +392,8 @@ impl Drop for LocalSet {
         // Futures are dropped outside the slab borrow; loop for the tasks
         // spawned meanwhile (by the destructors above). A destructor that
         // spawns a task like itself each time (a supervisor restarting on
-        // drop) would never let the drop end: after a few rounds the tasks
+        // drop) would never let the drop end: after a thousand rounds (a
+        // finite chain of cleanups is dropped whole, as tokio's) the tasks
         // left are forsaken, their futures leaked rather than dropped (so
         // no destructor spawns again), their handles told "cancelled"
         // (tokio overflows its stack there; refusing the spawn instead
