@@ -448,3 +448,25 @@ fn a_wake_that_never_comes_is_lost() {
         "{failure}"
     );
 }
+
+/// A grace longer than the run can last ends it at its limit, and the
+/// report names the waiter still pending (it named only the limit: an
+/// independent review).
+#[test]
+fn a_grace_past_the_runs_limits_names_the_pending_waiter() {
+    let failure = Check::new()
+        .seeds(2)
+        .quiet(true)
+        .late_wake_grace(std::time::Duration::MAX)
+        .max_time(std::time::Duration::from_secs(1))
+        .try_run(|| late_wake(3_000_000 * MS, false, true, false))
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::TimeLimit, "{failure}");
+    assert!(
+        failure
+            .report()
+            .contains("a lost wake-up was pending under `late_wake_grace`"),
+        "{failure}"
+    );
+    assert!(failure.report().contains("late_wq"), "{failure}");
+}

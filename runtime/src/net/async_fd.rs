@@ -26,7 +26,9 @@ use crate::reactor::PollEvented;
 ///
 /// Readiness is kept per direction, with a wait queue each, as for the
 /// runtime's sockets: [`readable`](Self::readable) waits (an exclusive
-/// waiter: one readiness edge wakes one task) and gives a guard. Do the
+/// waiter: one readiness edge wakes one task, which passes the wake on as
+/// it gets its guard, so while the readiness lasts every waiter gets one
+/// in turn, as with tokio) and gives a guard. Do the
 /// I/O through the guard's [`try_io`](AsyncFdReadyGuard::try_io): a
 /// `WouldBlock` clears the readiness (the next wait sleeps until the
 /// kernel reports an edge), anything else keeps it. Or let

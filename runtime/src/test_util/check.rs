@@ -486,9 +486,12 @@ impl Check {
     /// then wakes) needs the delay here; the oracle then looks again at
     /// each quiescent point while a timer is due within it, and a wake
     /// that never comes is still reported once it has passed (or at once
-    /// with no timer due within it). Note the cost: a wake that is lost
-    /// but covered by another within the grace (a periodic wake on the
-    /// same queue) passes.
+    /// with no timer due within it). A grace the run outlasts its limits
+    /// in (`max_time`, `max_polls`; `Duration::MAX`, "off" in the
+    /// attribute) ends it as a time limit or a livelock instead, whose
+    /// report then names the waiter still pending. Note the cost: a wake
+    /// that is lost but covered by another within the grace (a periodic
+    /// wake on the same queue) passes.
     ///
     /// # Examples
     ///

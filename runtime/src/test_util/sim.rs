@@ -292,8 +292,23 @@ impl Sim {
         }
     }
 
-    fn fail(&self, kind: FailureKind, message: String) {
+    fn fail(&self, kind: FailureKind, mut message: String) {
         let time = self.now();
+        // A run that hits its limits while the oracle gives a suspect time
+        // (`late_wake_grace` longer than the run can last) names it: the
+        // limit is then not the news.
+        if matches!(kind, FailureKind::Livelock | FailureKind::TimeLimit) {
+            let late = self.st.borrow().late;
+            if let Some(((slot, queue, site), since)) = late {
+                let queue = queue_name(queue, self.names.borrow().get(&queue).map(String::as_str));
+                let name = self.st.borrow().tasks[slot as usize].name.to_string();
+                let _ = write!(
+                    message,
+                    "\n  and a lost wake-up was pending under `late_wake_grace`: {name} sleeps on \
+                     {queue} at {site} with its condition true since t={since:?}"
+                );
+            }
+        }
         let mut st = self.st.borrow_mut();
         if st.failure.is_none() {
             let faults = st.injected.clone();
