@@ -1001,12 +1001,30 @@ fn lost_grant(multi: bool, busy: bool) {
             assert!(line.contains(" ago, not yet polled"), "{text}");
         }
         {
-            // The prompt task, queued behind the grant, may well be
-            // reported hung; the forgetful one, which has the lock, not.
+            // The prompt task, queued behind the grant, is reported hung,
+            // naming the task that was handed the lock (its report named
+            // nobody: a guard names a holder only once made, an independent
+            // probe); the forgetful one, which has the lock, is not.
+            until("the prompt task's hung report", || {
+                hung.lock().unwrap().iter().any(|h| h.id == prompt.id())
+            });
             let h = hung.lock().unwrap();
             assert!(
                 h.iter().all(|h| h.id != forgetful.id()),
                 "the granted wait was reported hung: {h:#?}"
+            );
+            let report = h.iter().find(|h| h.id == prompt.id()).unwrap();
+            assert_eq!(
+                report.granted_to.as_ref().map(|g| g.0),
+                Some(forgetful.id()),
+                "{report:#?}"
+            );
+            let line = report.to_string();
+            assert!(line.contains(", handed to task "), "{line}");
+            assert!(line.contains("\"forgetful\" by a wake "), "{line}");
+            assert!(
+                line.contains(" ago, not yet taken (a lost grant)"),
+                "{line}"
             );
         }
         // Dropping the future hands the lock on: the prompt task gets it.
@@ -1014,7 +1032,7 @@ fn lost_grant(multi: bool, busy: bool) {
         until("the prompt task runs", || {
             lock.try_lock().is_ok_and(|n| *n == 1)
         });
-        let _ = (&holder, prompt);
+        let _ = (&holder, &prompt);
         several_checks();
         assert_eq!(
             reports.lock().unwrap().len(),

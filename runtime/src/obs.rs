@@ -14,6 +14,16 @@
 //!   built). The time comes from a coarse clock that its threads refresh
 //!   whenever they park or check their drivers, so a sleep costs no clock
 //!   read.
+//! - **Holders** (who holds the lock or semaphore a task waits for) are
+//!   recorded only while the whole registry is on, that is while the
+//!   hung-task or lost-grant detector is enabled: each lock operation then
+//!   takes a registry lock, too dear for every service by default. So a
+//!   default dump (and the SIGQUIT one) names the waiters of a lock but
+//!   not its holder; build the runtime with
+//!   [`hung_task_timeout`](crate::Builder::hung_task_timeout) to have
+//!   holders named in dumps and reports. A lock handed by a wake to a task
+//!   that has not taken it shows under that task's wait as picked and not
+//!   yet polled, and a hung task queued behind it names that task.
 //! - **Timers** come from the timer wheel: each pending timer holds its
 //!   sleeper's waker, whose data pointer is the task.
 //! - **Workers** publish "polling task X since t" in a per-worker slot

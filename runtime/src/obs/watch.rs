@@ -8,6 +8,7 @@ use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use waitq::hook::QueueId;
 use waitq::registry::{HeldAs, Waiting};
 
 use super::dump::{Held, QueueName, TaskLabel, WaitBracket};
@@ -76,6 +77,12 @@ pub struct HungTask {
     /// "likely last held by" for a semaphore, "likely owned by" a reader
     /// for an rw-semaphore).
     pub holder: Option<(Id, Option<Arc<str>>)>,
+    /// With no holder known: the task a wake handed the lock (or permits)
+    /// to, whose future has not taken it since, its name, and since when
+    /// (the futurelock: that task awaits something else; the lost-grant
+    /// detector names it too). The waiter queued behind it cannot get the
+    /// lock until it does.
+    pub granted_to: Option<(Id, Option<Arc<str>>, Instant)>,
 }
 
 impl fmt::Display for HungTask {
@@ -98,6 +105,12 @@ impl fmt::Display for HungTask {
                 _ => "lock",
             };
             write!(f, ", {what} {}", Held(self.wait.held_as, label))?;
+        } else if let Some((id, name, picked)) = &self.granted_to {
+            let label = TaskLabel(*id, name.as_deref());
+            f.write_str(", handed to ")?;
+            write!(f, "{label} by a wake ")?;
+            fmt_duration(now.saturating_duration_since(*picked), f)?;
+            f.write_str(" ago, not yet taken (a lost grant)")?;
         }
         Ok(())
     }
@@ -457,6 +470,12 @@ impl HungState {
         on: Option<&OnHung>,
     ) {
         let waits = waitq::registry::snapshot();
+        // Queues whose lock a wake handed to a task that has not taken it:
+        // the holder a task queued behind such a grant waits for.
+        let granted: HashMap<QueueId, (u64, Instant)> = waits
+            .iter()
+            .filter_map(|w| Some((w.queue, (w.task?, w.picked?))))
+            .collect();
         let mut seen = HashSet::new();
         let mut asleep = Vec::new();
         for w in waits {
@@ -544,6 +563,19 @@ impl HungState {
                     .and_then(|t| t.header().name().cloned());
                 (Id(holder), name)
             });
+            let named = |task: u64| {
+                tasks
+                    .iter()
+                    .find(|t| t.header().id.0 == task)
+                    .and_then(|t| t.header().name().cloned())
+            };
+            let granted_to = match holder {
+                Some(_) => None,
+                None => granted
+                    .get(&w.queue)
+                    .filter(|(task, _)| *task != id.0)
+                    .map(|&(task, picked)| (Id(task), named(task), picked)),
+            };
             let report = HungTask {
                 id,
                 name,
@@ -552,6 +584,7 @@ impl HungState {
                 wait: w,
                 timeout,
                 holder,
+                granted_to,
             };
             match on {
                 Some(on) => on(&report),
