@@ -355,7 +355,10 @@ impl UdpSocket {
             .try_io(Direction::Write, || source.send(buf))
     }
 
-    /// Waits until a receive would not block.
+    /// Waits until a receive would not block. The readiness may be stale,
+    /// as tokio's may: a new socket starts out ready, and a datagram may
+    /// be gone by the time you receive, so receive with [`try_recv`](Self::try_recv) and wait
+    /// again on `WouldBlock` (which clears it).
     ///
     /// # Errors
     ///

@@ -326,7 +326,11 @@ impl TcpStream {
             .poll_io(cx, Direction::Read, || source.peek(buf))
     }
 
-    /// Waits until a read would not block (data, EOF or an error).
+    /// Waits until a read would not block (data, EOF or an error). The
+    /// readiness may be stale, as tokio's may: a new socket starts out
+    /// ready, and data may be gone by the time you read, so read with
+    /// [`try_read`](Self::try_read) and wait again on `WouldBlock` (which
+    /// clears it).
     ///
     /// # Errors
     ///

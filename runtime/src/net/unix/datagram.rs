@@ -327,7 +327,10 @@ impl UnixDatagram {
             .try_io(Direction::Write, || source.send_to(buf, path))
     }
 
-    /// Waits until a receive would not block.
+    /// Waits until a receive would not block. The readiness may be stale,
+    /// as tokio's may: a new socket starts out ready, and a datagram may
+    /// be gone by the time you receive, so receive with [`try_recv_from`](Self::try_recv_from) and wait
+    /// again on `WouldBlock` (which clears it).
     ///
     /// # Errors
     ///

@@ -169,7 +169,11 @@ impl UnixStream {
         self.source().take_error()
     }
 
-    /// Waits until a read would not block (data, EOF or an error).
+    /// Waits until a read would not block (data, EOF or an error). The
+    /// readiness may be stale, as tokio's may: a new socket starts out
+    /// ready, and data may be gone by the time you read, so read with
+    /// [`try_read`](Self::try_read) and wait again on `WouldBlock` (which
+    /// clears it).
     ///
     /// # Errors
     ///
