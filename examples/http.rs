@@ -46,7 +46,11 @@ use waitrt::sync::{watch, WaitQueue};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for connections to finish their requests.
+/// How long shutdown waits for connections to finish their requests. An
+/// h2c client that never answers the PING sent with GOAWAY (hyper's
+/// graceful shutdown waits for its ack, as with tokio) holds the drain up
+/// to this long; HTTP/1 connections and h2 peers that answer close in
+/// milliseconds.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> io::Result<()> {
