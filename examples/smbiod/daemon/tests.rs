@@ -122,6 +122,56 @@ fn an_interrupted_caller_gets_interrupted_and_others_carry_on() {
     });
 }
 
+/// A client with a window of one credit, which a READ (`first`) holds in
+/// flight (the server holds READ replies back), and a second READ
+/// (`second`) asleep on the credit queue.
+struct CreditWaiter {
+    c: Client,
+    fid: crate::wire::create::FileId,
+    data: Vec<u8>,
+    first: waitrt::task::JoinHandle<Result<Vec<u8>, ClientError>>,
+    second: waitrt::task::JoinHandle<Result<Vec<u8>, ClientError>>,
+}
+
+async fn a_credit_waiter(ts: &TestServer, mut opts: ConnectOptions, file: &str) -> CreditWaiter {
+    opts.credit_request = 1; // a window of one credit
+    let c = Client::connect(&ts.addr.to_string(), &opts).await.unwrap();
+    let data = pattern(2, 2, 4096);
+    c.write_file(file, &data).await.unwrap();
+    let fid = c.open(file, false).await.unwrap();
+    ts.hold(Some(Command::Read as u16));
+    let read = || {
+        let c = c.clone();
+        waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
+    };
+    let first = read();
+    ts.wait_held(1).await; // the only credit is in flight
+    let waits_before = c.daemon().stats().acct.credit_waits;
+    let second = read();
+    while c.daemon().stats().acct.credit_waits == waits_before {
+        waitrt::task::yield_now().await; // until it waits for credits
+    }
+    // ...and sleeps on them (the count goes up just before the sleep).
+    let handle = waitrt::Handle::current();
+    for _ in 0..20_000 {
+        if handle
+            .dump()
+            .task(second.id())
+            .is_some_and(|t| !t.waits.is_empty())
+        {
+            break;
+        }
+        waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    CreditWaiter {
+        c,
+        fid,
+        data,
+        first,
+        second,
+    }
+}
+
 /// A caller asleep on the *credit* queue (the window is used up by a
 /// reply the server holds back) is interruptible too, and its request is
 /// never sent.
@@ -129,26 +179,13 @@ fn an_interrupted_caller_gets_interrupted_and_others_carry_on() {
 fn a_caller_waiting_for_credits_can_be_interrupted() {
     let ts = TestServer::start("credit-interrupt");
     rt().block_on(async {
-        let mut opts = ConnectOptions::new("share");
-        opts.credit_request = 1; // a window of one credit
-        let c = Client::connect(&ts.addr.to_string(), &opts).await.unwrap();
-        let data = pattern(2, 2, 4096);
-        c.write_file("c.bin", &data).await.unwrap();
-        let fid = c.open("c.bin", false).await.unwrap();
-        ts.hold(Some(Command::Read as u16));
-        let first = {
-            let c = c.clone();
-            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
-        };
-        ts.wait_held(1).await; // the only credit is in flight
-        let waits_before = c.daemon().stats().acct.credit_waits;
-        let second = {
-            let c = c.clone();
-            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
-        };
-        while c.daemon().stats().acct.credit_waits == waits_before {
-            waitrt::task::yield_now().await; // until it sleeps on the credits
-        }
+        let CreditWaiter {
+            c,
+            fid,
+            data,
+            first,
+            second,
+        } = a_credit_waiter(&ts, ConnectOptions::new("share"), "c.bin").await;
         let requests_before = c.daemon().stats().acct.requests;
         second.interrupt();
         assert!(matches!(
@@ -260,43 +297,19 @@ fn compound_replies_reach_each_caller() {
 fn a_last_reply_granting_nothing_fails_credit_waiters_at_once() {
     let ts = TestServer::start("zero-credits");
     rt().block_on(async {
+        // Longer than the watchdog below: the caller must fail on its own,
+        // not at its timeout (where a true condition also wins).
         let mut opts = ConnectOptions::new("share");
-        opts.credit_request = 1; // a window of one credit
-                                 // Longer than the watchdog below: the caller must fail on its
-                                 // own, not at its timeout (where a true condition also wins).
         opts.timeout = std::time::Duration::from_secs(3_600);
-        let c = Client::connect(&ts.addr.to_string(), &opts).await.unwrap();
-        let data = pattern(2, 2, 4096);
-        c.write_file("z.bin", &data).await.unwrap();
-        let fid = c.open("z.bin", false).await.unwrap();
         // READ replies grant nothing.
         ts.patch(Command::Read as u16, |f| f[4 + 14..4 + 16].fill(0));
-        ts.hold(Some(Command::Read as u16));
-        let first = {
-            let c = c.clone();
-            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
-        };
-        ts.wait_held(1).await; // the only credit is in flight
-        let waits_before = c.daemon().stats().acct.credit_waits;
-        let second = {
-            let c = c.clone();
-            waitrt::spawn(async move { c.read_at(fid, 0, 4096).await })
-        };
-        while c.daemon().stats().acct.credit_waits == waits_before {
-            waitrt::task::yield_now().await; // until it waits for credits
-        }
-        // ...and sleeps on them (the count goes up just before the sleep).
-        let handle = waitrt::Handle::current();
-        for _ in 0..20_000 {
-            if handle
-                .dump()
-                .task(second.id())
-                .is_some_and(|t| !t.waits.is_empty())
-            {
-                break;
-            }
-            waitrt::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        let CreditWaiter {
+            c: _client,
+            data,
+            first,
+            second,
+            ..
+        } = a_credit_waiter(&ts, opts, "z.bin").await;
         ts.hold(None);
         ts.release();
         assert_eq!(first.await.unwrap().unwrap(), data);
