@@ -345,10 +345,11 @@ where
         }
         let mut reply = respond(line.trim_end()).await;
         reply.push('\n');
+        // No stop check here: the select above looks at the read first,
+        // so a request that came behind this one is served, stop or not
+        // (checking here closed the connection on a request that had
+        // arrived while the reply was being written).
         stream.write_all(reply.as_bytes()).await?;
-        if *stop.borrow() {
-            break;
-        }
     }
     stream.close().await
 }
