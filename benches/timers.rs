@@ -20,6 +20,15 @@
 //!   growth before the trim is the allocator's cache, the one after is
 //!   what is still in use). Shown per runtime.
 //!
+//! - `sleep_io`: timers beside I/O, as a server whose handlers sleep:
+//!   `SLEEP_IO_PAIRS` (default 100) pairs of tasks on one current-thread
+//!   runtime, joined by a Unix socket pair; the client writes a byte, the
+//!   server reads it, sleeps 1 ms and writes it back, 100 rounds per
+//!   pair (timed). Measures both a timer's precision (tokio's wheel counts
+//!   whole milliseconds) and how the driver sleeps the last fraction of a
+//!   millisecond before a timer: slept away from the poller, the I/O that
+//!   arrives meanwhile waits for the timer. Ratio = tokio / ours.
+//!
 //! Method: the parent re-executes itself (`TIMERS_ROW=<row>:<runtime>`) so
 //! every (row, runtime) measurement runs in a fresh process, alternating
 //! which runtime goes first, `TIMERS_PAIRS` pairs (default 5); it prints
@@ -63,7 +72,52 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const ROWS: [&str; 5] = ["register", "cancel", "reset", "bytes", "rss"];
+const ROWS: [&str; 6] = ["register", "cancel", "reset", "bytes", "rss", "sleep_io"];
+
+/// Rounds per pair in `sleep_io`, and the sleep of each.
+const SLEEP_IO_ROUNDS: usize = 100;
+const SLEEP_IO_SLEEP: Duration = Duration::from_millis(1);
+
+fn sleep_io_pairs() -> usize {
+    std::env::var("SLEEP_IO_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100)
+}
+
+/// The `sleep_io` row on either runtime: `$pair` makes a connected pair,
+/// `$spawn` a task, `$sleep` a sleep.
+macro_rules! sleep_io {
+    ($pair:expr, $spawn:path, $sleep:path) => {{
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..sleep_io_pairs() {
+            let (mut client, mut server) = $pair().unwrap();
+            tasks.push($spawn(async move {
+                let mut byte = [0u8; 1];
+                for _ in 0..SLEEP_IO_ROUNDS {
+                    server.read_exact(&mut byte).await.unwrap();
+                    $sleep(SLEEP_IO_SLEEP).await;
+                    server.write_all(&byte).await.unwrap();
+                }
+            }));
+            tasks.push($spawn(async move {
+                let mut byte = [7u8; 1];
+                for _ in 0..SLEEP_IO_ROUNDS {
+                    client.write_all(&byte).await.unwrap();
+                    client.read_exact(&mut byte).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        Sample {
+            secs: t.elapsed().as_secs_f64(),
+            ..Sample::default()
+        }
+    }};
+}
 
 fn n() -> u64 {
     std::env::var("TIMERS_N")
@@ -146,6 +200,38 @@ fn trim() {
 }
 
 fn child(row: &str, rt: &str) -> Sample {
+    if row == "sleep_io" {
+        return match rt {
+            "ours" => {
+                use futures::{AsyncReadExt, AsyncWriteExt};
+                let rt = waitrt::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    sleep_io!(
+                        waitrt::net::UnixStream::pair,
+                        waitrt::spawn,
+                        waitrt::time::sleep
+                    )
+                })
+            }
+            _ => {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    sleep_io!(
+                        tokio::net::UnixStream::pair,
+                        tokio::spawn,
+                        tokio::time::sleep
+                    )
+                })
+            }
+        };
+    }
     match rt {
         "ours" => {
             let rt = waitrt::Builder::new_current_thread()

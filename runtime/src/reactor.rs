@@ -56,6 +56,17 @@ const MAX_KEY: usize = (1 << KEY_BITS) - 1;
 /// waker's.
 const GENERATION_MASK: usize = usize::MAX >> (KEY_BITS + 1);
 const WAKE_TOKEN: Token = Token(usize::MAX);
+/// The token of the turn's `timerfd` ([`PRECISE_TIMEOUTS`]); top bit set
+/// too, so no source's.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const TIMER_TOKEN: Token = Token(usize::MAX - 1);
+
+/// Whether a turn's timeout under a millisecond is kept to the
+/// nanosecond: `epoll_wait` counts in milliseconds (mio rounds a timeout
+/// up), so such a turn arms a `timerfd` registered with the poller for
+/// the exact remainder (Linux). Elsewhere the driver polls without
+/// sleeping and sleeps the remainder on its parker (`park.rs`).
+pub(crate) const PRECISE_TIMEOUTS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 struct Turn {
     poll: mio::Poll,
@@ -64,6 +75,63 @@ struct Turn {
     woken: Vec<(Arc<ScheduledIo>, Ready)>,
     /// Polls the eventfd interrupted (`unpark`), for tests.
     interrupts: u64,
+    /// The timer of sub-millisecond timeouts, made at the first one.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    timer: Option<std::os::fd::OwnedFd>,
+}
+
+impl Turn {
+    /// Makes a turn with `timeout` end on time: under a millisecond (not
+    /// zero), `epoll_wait` would round it up, so the turn's `timerfd` is
+    /// armed for it and ends the poll. The poll's own timeout (which mio
+    /// rounds up) stays as the backstop: if no timer can be made (the
+    /// process is out of file descriptors), the turn ends up to a
+    /// millisecond late, never in a spin. Arming resets the timer, so an
+    /// earlier arming that did not fire (the poll ended on I/O) is
+    /// forgotten; one that fires during a later, longer poll ends it
+    /// early, which its caller takes as a spurious wake-up.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn arm_timer(&mut self, timeout: Option<Duration>, registry: &mio::Registry) {
+        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+        let Some(t) = timeout.filter(|t| !t.is_zero() && *t < Duration::from_millis(1)) else {
+            return;
+        };
+        if self.timer.is_none() {
+            self.timer = make_timer(registry);
+        }
+        let Some(fd) = &self.timer else {
+            return;
+        };
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let value = Itimerspec {
+            it_interval: zero,
+            it_value: Timespec {
+                tv_sec: 0,
+                tv_nsec: t.subsec_nanos().into(),
+            },
+        };
+        let _ = timerfd_settime(fd, TimerfdTimerFlags::empty(), &value);
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn arm_timer(&mut self, _: Option<Duration>, _: &mio::Registry) {}
+}
+
+/// A monotonic `timerfd` registered with the poller under [`TIMER_TOKEN`].
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn make_timer(registry: &mio::Registry) -> Option<std::os::fd::OwnedFd> {
+    use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
+    use std::os::fd::AsRawFd;
+    let flags = TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK;
+    let fd = timerfd_create(TimerfdClockId::Monotonic, flags).ok()?;
+    let mut source = mio::unix::SourceFd(&fd.as_raw_fd());
+    registry
+        .register(&mut source, TIMER_TOKEN, Interest::READABLE)
+        .ok()?;
+    Some(fd)
 }
 
 #[derive(Default)]
@@ -156,6 +224,8 @@ impl Reactor {
                 tick: 0,
                 woken: Vec::new(),
                 interrupts: 0,
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                timer: None,
             }),
             registry,
             waker,
@@ -284,6 +354,7 @@ impl Reactor {
             return Some(0);
         }
         turn.tick = turn.tick.wrapping_add(1);
+        turn.arm_timer(timeout, &self.registry);
         let result = turn.poll.poll(&mut turn.events, timeout);
         polled();
         if let Err(err) = result {
@@ -299,6 +370,10 @@ impl Reactor {
                 if token == WAKE_TOKEN {
                     turn.interrupts += 1;
                     continue;
+                }
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if token == TIMER_TOKEN {
+                    continue; // the timeout of a sub-millisecond turn
                 }
                 let key = token.0 & MAX_KEY;
                 let generation = token.0 >> KEY_BITS;

@@ -17,8 +17,10 @@
 //! Ticks are microseconds since the driver's origin: a deadline rounds *up*
 //! to its tick (never fires early), `now` rounds down, and the parked
 //! thread's timeout is the exact time to the next tick, so sub-millisecond
-//! deadlines are honoured (parking uses the thread parker, which has
-//! nanosecond resolution, not epoll's ms).
+//! deadlines are honoured: the thread parker has nanosecond resolution,
+//! and a driver asleep in the reactor polls for whole milliseconds, then
+//! for the remainder with the reactor's `timerfd` ending the poll
+//! (`park.rs`, "Timer precision with I/O enabled").
 //!
 //! Why not a wait queue per timer, as every other sleep in the runtime: a
 //! `WaitQueue` is 136 bytes, and its first waiter allocates room for four
