@@ -404,6 +404,15 @@ fn replay_and_seed_pinning_reproduce_the_failure() {
         first.output
     );
     let panic = first.panic.clone().expect("the panic message");
+    // The panic is printed once, by the run that found it: the replays
+    // that shrink and confirm it (here 3) printed it again each, with its
+    // backtrace when one was asked for.
+    let printed = first
+        .output
+        .lines()
+        .filter(|l| l.trim() == "task 0 ran last")
+        .count();
+    assert_eq!(printed, 1, "{}", first.output);
     assert_eq!(
         first.schedule.as_deref(),
         Some(&*schedule),

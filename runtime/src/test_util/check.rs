@@ -30,6 +30,38 @@ const SHRINK_BUDGET: usize = 400;
 /// Replays of a failure's final schedule that check it reproduces.
 const CONFIRM_REPLAYS: usize = 3;
 
+thread_local! {
+    /// This thread replays a failure: its panics are not printed.
+    static REPLAYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (the replays that shrink and confirm a failure) with the panic
+/// messages of this thread unprinted: they repeat the first run's, which
+/// was printed (with its backtrace, if asked for) and which the report
+/// quotes; each replay printed it again, up to [`SHRINK_BUDGET`] times.
+/// The panic hook that does this wraps the one in place at the first
+/// failure; other threads' panics, and this one's outside replays, go to
+/// that hook as before.
+fn replaying<R>(f: impl FnOnce() -> R) -> R {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !REPLAYING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            REPLAYING.with(|replaying| replaying.set(self.0));
+        }
+    }
+    let _restore = Restore(REPLAYING.with(|replaying| replaying.replace(true)));
+    f()
+}
+
 /// A test body run under many schedules of the deterministic test runtime.
 ///
 /// Each run builds a fresh current-thread runtime with a paused clock and
@@ -842,7 +874,7 @@ impl Check {
         let first = outcome.failure.clone().expect("a failing run");
         let original = Schedule::from_record(&outcome.record);
         let (mut schedule, mut failure, tries) = if self.shrink {
-            self.shrink_schedule(original.clone(), first.clone(), body)
+            replaying(|| self.shrink_schedule(original.clone(), first.clone(), body))
         } else {
             (original.clone(), first.clone(), 0)
         };
@@ -934,12 +966,14 @@ impl Check {
     /// How many of [`CONFIRM_REPLAYS`] replays of `schedule` fail with
     /// `kind`.
     fn reproductions(&self, schedule: &Schedule, kind: FailureKind, body: Body<'_>) -> usize {
-        (0..CONFIRM_REPLAYS)
-            .filter(|_| {
-                let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
-                matches!(outcome.failure, Some(f) if f.kind == kind)
-            })
-            .count()
+        replaying(|| {
+            (0..CONFIRM_REPLAYS)
+                .filter(|_| {
+                    let outcome = sim::run(self.replay_config(schedule.prefix()), false, body);
+                    matches!(outcome.failure, Some(f) if f.kind == kind)
+                })
+                .count()
+        })
     }
 
     /// Delta debugging: drops chunks of non-default decisions, then single
