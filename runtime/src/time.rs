@@ -65,6 +65,8 @@ mod wheel;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "hyper")]
+pub(crate) use clock::all_real as all_clocks_real;
 pub(crate) use clock::{saturating_add, Clock};
 pub(crate) use driver::Driver;
 pub use interval::{Interval, MissedTickBehavior};

@@ -72,6 +72,9 @@ impl hyper::rt::Timer for RuntimeTimer {
     }
 
     fn now(&self) -> Instant {
+        if crate::time::all_clocks_real() {
+            return Instant::now(); // what the runtime's clock would say
+        }
         context::with_scheduler(|scheduler| {
             let time = scheduler.common().time.as_ref()?;
             Some(time.clock().now())
