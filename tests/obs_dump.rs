@@ -198,7 +198,14 @@ fn everything(rt: Runtime, flavour: &str) {
 
         let t = dump.task(pool.id()).unwrap();
         assert_eq!(t.name.as_deref(), Some("pool"));
-        assert!(matches!(t.status, TaskStatus::Running { worker: None, .. }));
+        assert!(matches!(
+            t.status,
+            TaskStatus::Running {
+                worker: None,
+                busy: Some(_)
+            }
+        ));
+        assert!(t.blocking);
         assert_eq!(t.waits[0].kind.to_string(), "blocking_wait_event");
         assert_eq!(t.waits[0].queue_name, Some("obs_pool"));
 
@@ -264,6 +271,82 @@ fn everything(rt: Runtime, flavour: &str) {
         driver.join().unwrap();
     });
     rt.shutdown_timeout(WATCHDOG);
+}
+
+/// A blocking job that runs without sleeping on a queue (blocking code:
+/// a syscall, a computation) is listed as running on a pool thread *for
+/// how long*, as a worker's long poll is, and a job waiting in the pool's
+/// queue for a thread as queued for one. (The job's duration was not
+/// shown, and a queued job read as a runnable task.)
+fn blocking_jobs(flavour: &str, workers: usize) {
+    let mut builder = match workers {
+        1 => Builder::new_current_thread(),
+        n => {
+            let mut builder = Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    let rt = builder
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let busy_job = |release: Arc<AtomicBool>| {
+        move || {
+            let start = Instant::now();
+            while !release.load(SeqCst) && start.elapsed() < WATCHDOG {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    };
+    let (running, queued) = {
+        let _enter = rt.handle().enter();
+        let running = TaskBuilder::new()
+            .name("busy_job")
+            .spawn_blocking(busy_job(release.clone()));
+        let queued = TaskBuilder::new()
+            .name("queued_job")
+            .spawn_blocking(busy_job(release.clone()));
+        (running, queued)
+    };
+    let dump = dump_until(&rt, |d| {
+        let ran_a_while = d.task(running.id()).is_some_and(|t| {
+            matches!(t.status, TaskStatus::Running { worker: None, busy: Some(busy) }
+                if busy >= Duration::from_millis(30))
+        });
+        ran_a_while && d.task(queued.id()).map(|t| t.status) == Some(TaskStatus::Runnable)
+    });
+    println!("{flavour}, blocking jobs:\n{dump}");
+    assert!(dump.task(running.id()).unwrap().blocking);
+    assert!(dump.task(queued.id()).unwrap().blocking);
+    let text = dump.to_string();
+    let want = format!(
+        "task {} \"busy_job\" [running on a blocking-pool thread, ",
+        running.id()
+    );
+    assert!(text.contains(&want), "{text}");
+    let want = format!(
+        "task {} \"queued_job\" [queued for a blocking-pool thread]",
+        queued.id()
+    );
+    assert!(text.contains(&want), "{text}");
+    release.store(true, SeqCst);
+    rt.block_on(async {
+        running.await.unwrap();
+        queued.await.unwrap();
+    });
+}
+
+#[test]
+fn blocking_jobs_current_thread() {
+    blocking_jobs("current_thread", 1);
+}
+
+#[test]
+fn blocking_jobs_multi_thread() {
+    blocking_jobs("multi_thread", 2);
 }
 
 #[test]

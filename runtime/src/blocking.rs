@@ -79,6 +79,7 @@ use std::time::{Duration, Instant};
 use waitq::WaitQueue;
 
 use crate::context;
+use crate::obs::PollSlot;
 use crate::park::{Parker, SpinGovernor};
 use crate::task::raw::TaskRef;
 
@@ -138,6 +139,10 @@ struct Inner {
     job_spins: SpinGovernor,
     /// Whether scheduler threads' spins for a job's result find it.
     result_spins: SpinGovernor,
+    /// Each pool thread's poll slot: the job it runs and since when, for
+    /// task dumps (a job that blocks for minutes shows for how long). A
+    /// thread adds its own when it starts and takes it out as it exits.
+    slots: Mutex<Vec<Arc<PollSlot>>>,
 }
 
 /// The runtime's blocking pool.
@@ -164,8 +169,15 @@ impl BlockingPool {
                 config,
                 job_spins: SpinGovernor::new(),
                 result_spins: SpinGovernor::new(),
+                slots: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// The pool threads' poll slots (task dumps: a running job's
+    /// duration).
+    pub(crate) fn poll_slots(&self) -> Vec<Arc<PollSlot>> {
+        self.inner.lock_slots().clone()
     }
 
     /// Queues a job (a task whose poll runs the closure).
@@ -268,6 +280,10 @@ thread_local! {
 }
 
 impl Inner {
+    fn lock_slots(&self) -> MutexGuard<'_, Vec<Arc<PollSlot>>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -309,6 +325,8 @@ impl Inner {
     fn thread_main(self: Arc<Self>) {
         POOL_THREAD.with(|pool| pool.set(Arc::as_ptr(&self) as usize));
         let parker = Arc::new(Parker::new());
+        let slot = Arc::new(PollSlot::default());
+        self.lock_slots().push(slot.clone());
         loop {
             let mut state = self.lock();
             if let Some(job) = state.jobs.pop_front() {
@@ -316,7 +334,8 @@ impl Inner {
                 let _enter = context::enter(job.header().scheduler.clone());
                 let counters = &job.header().scheduler.common().counters;
                 counters.add_polls(1);
-                crate::scheduler::run(job);
+                slot.job_begins();
+                crate::scheduler::run_in(job, &slot);
                 self.in_flight.fetch_sub(1, AcqRel);
                 continue;
             }
@@ -339,6 +358,7 @@ impl Inner {
             }
             state.threads -= 1;
             drop(state);
+            self.lock_slots().retain(|s| !Arc::ptr_eq(s, &slot));
             self.exited.wake_up_all();
             return;
         }

@@ -169,6 +169,15 @@ impl PollSlot {
         self.since.store(waitq::registry::coarse_nanos(), Relaxed);
     }
 
+    /// A blocking-pool thread is about to run a job: its poll starts from
+    /// now. (The pool thread reads the clock: the coarse clock moves with
+    /// the workers' parks, and they may all be asleep.)
+    #[inline]
+    pub(crate) fn job_begins(&self) {
+        waitq::registry::tick();
+        self.turn();
+    }
+
     /// A poll of task `id` begins. (`Release`: a reader that sees the task
     /// sees the turn's time.)
     #[inline]

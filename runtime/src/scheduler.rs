@@ -541,10 +541,11 @@ pub(crate) fn schedule_via_own_handle(task: TaskRef, requeue: bool) {
     }
 }
 
-/// Runs one queued task: claim it, poll it (or drop it if cancelled), and
-/// requeue it through its own scheduler when it was woken during its poll.
-pub(crate) fn run(task: TaskRef) {
-    if let Some(again) = run_outcome(task, None, &mut None) {
+/// Runs one queued task (a blocking job, on a pool thread whose poll slot
+/// is `slot`): claim it, poll it (or drop it if cancelled), and requeue it
+/// through its own scheduler when it was woken during its poll.
+pub(crate) fn run_in(task: TaskRef, slot: &crate::obs::PollSlot) {
+    if let Some(again) = run_outcome(task, Some(slot), &mut None) {
         schedule_via_own_handle(again, true);
     }
 }

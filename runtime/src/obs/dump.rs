@@ -41,6 +41,10 @@ pub struct TaskDump {
     pub spawned_at: &'static Location<'static>,
     /// Running, runnable or idle.
     pub status: TaskStatus,
+    /// A [`spawn_blocking`](crate::spawn_blocking) job (also what
+    /// [`fs`](crate::fs) runs): running on a blocking-pool thread, or
+    /// runnable while it waits in the pool's queue for one.
+    pub blocking: bool,
     /// The wait queues it sleeps on (while idle; a runnable task may still
     /// list the wait it was just woken from). While the hung-task or
     /// lost-grant detector is on, a wait an exclusive wake has picked (a
@@ -190,6 +194,17 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             }),
         })
         .collect();
+    // The jobs blocking-pool threads run, and for how long.
+    let pool: Vec<(Id, Duration)> = common
+        .blocking
+        .poll_slots()
+        .iter()
+        .filter_map(|slot| slot.read())
+        .map(|poll| {
+            let since = waitq::registry::at(poll.since);
+            (poll.task, taken.saturating_duration_since(since))
+        })
+        .collect();
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
         let header = task.header();
@@ -198,7 +213,13 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             continue;
         }
         let status = if state.is_running() {
-            running(&workers, header.id)
+            match pool.iter().find(|(id, _)| *id == header.id) {
+                Some(&(_, busy)) => TaskStatus::Running {
+                    worker: None,
+                    busy: Some(busy),
+                },
+                None => running(&workers, header.id),
+            }
         } else if state.is_scheduled() {
             TaskStatus::Runnable
         } else {
@@ -218,6 +239,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             name: header.name().cloned(),
             spawned_at: header.site,
             status,
+            blocking: state.is_blocking(),
             waits: mine,
             timers: timers.remove(&data).unwrap_or_default(),
             local_to: None,
@@ -240,6 +262,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             name: None,
             spawned_at: local.spawned_at,
             status,
+            blocking: false,
             waits: mine,
             timers: timers.remove(&local.waker_data).unwrap_or_default(),
             local_to: Some(local.driver),
@@ -487,6 +510,9 @@ impl fmt::Display for Dump {
                             f.write_str(", ")?;
                             fmt_duration(busy, f)?;
                         }
+                    }
+                    TaskStatus::Runnable if t.blocking => {
+                        f.write_str("queued for a blocking-pool thread")?;
                     }
                     TaskStatus::Runnable => f.write_str("runnable")?,
                     TaskStatus::Idle => f.write_str("idle")?,
