@@ -567,6 +567,35 @@ fn the_error_of_a_job_that_never_ran_names_the_path() {
     assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
 }
 
+/// A write whose job cannot run (the pool has no thread and the OS
+/// refuses one: a stack of 1 TiB, as `rt_faults` does) fails at the write,
+/// not only at the next flush: told `Ok`, a caller that dropped the file
+/// lost the bytes without a word (an independent probe, 3 of 3 runs;
+/// tokio's write fails too). Each later write fails the same way, and
+/// nothing is left pending for a flush to report.
+#[test]
+fn a_write_no_thread_can_run_fails_at_the_write() {
+    use futures::AsyncWriteExt;
+    let dir = TempDir::new();
+    let path = dir.path("no-thread");
+    let rt = waitrt::Builder::new_current_thread()
+        .enable_all()
+        .thread_stack_size(1 << 40)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let std_file = std::fs::File::create(&path).unwrap();
+        let mut file = File::from_std(std_file);
+        let err = file.write_all(b"important").await.unwrap_err();
+        assert!(err.to_string().contains("never ran"), "{err}");
+        let again = file.write_all(b"again").await.unwrap_err();
+        assert!(again.to_string().contains("never ran"), "{again}");
+        // Nothing is left pending: a flush has nothing to report.
+        file.flush().await.unwrap();
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}
+
 /// A FIFO at `path` (`mkfifo(1)`: std has no safe `mkfifo`).
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")

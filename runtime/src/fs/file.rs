@@ -59,7 +59,8 @@ pub(crate) const MAX_BUF: usize = 2 * 1024 * 1024;
 /// flushes too, then asks the disk. A `File` dropped with writes pending
 /// still writes them (in the pool, after the drop, even when the runtime
 /// shuts down right after: shutdown leaves accepted writes to the pool,
-/// within its timeout), but nobody learns of an error.
+/// within its timeout), but nobody learns of an error. A write that no
+/// pool thread can take (the OS refused to start one) fails at the write.
 ///
 /// # Examples
 ///
@@ -487,6 +488,23 @@ impl File {
                     self.lock_behind().open = true;
                     let (std, behind) = (self.std.clone(), self.behind.clone());
                     self.start(Job::Write, move || write_job(&std, &behind, buf, seek));
+                    // A job that ended already never started: no pool
+                    // thread could (the OS refused one). Say so here; told
+                    // `Ok`, a caller that drops the file learned nothing,
+                    // and the bytes were gone.
+                    if matches!(&self.state, State::Busy(job, _) if job.is_finished()) {
+                        // (Never `Pending` once finished; if it were, the
+                        // bytes are the job's and `Ok` stands.)
+                        match self.poll_job(cx) {
+                            Poll::Ready(Operation::Lost(err)) => {
+                                return Poll::Ready(Err(self.error(err)))
+                            }
+                            Poll::Ready(Operation::Write(Err(err))) => {
+                                self.last_write_err = Some(err);
+                            }
+                            _ => {}
+                        }
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 State::Busy(_, kind) => {
