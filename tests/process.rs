@@ -445,6 +445,98 @@ fn spawn_in_a_runtime_without_io_names_what_to_enable() {
     assert!(message.contains("enable_io()"), "{message}");
 }
 
+/// Out of file descriptors, a spawn that needs none itself (inherited
+/// stdio) fails *before* the program starts: the child's pidfd, the one
+/// descriptor it needs once it runs, is held for it from before the
+/// spawn. (The program ran, was then killed for want of a pidfd, and the
+/// caller was told it failed: an independent probe saw the side effect of
+/// a "failed" `status()` in 7 of 9 runs; tokio sets up its `SIGCHLD`
+/// machinery at build and succeeds.) With one descriptor back, the same
+/// call runs it; no zombie is left. In a child process, whose descriptor
+/// limit it lowers.
+#[test]
+fn out_of_descriptors_a_spawn_fails_before_the_program_runs() {
+    if std::env::var_os("PROCESS_EMFILE_CHILD").is_some() {
+        return emfile_child();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "out_of_descriptors_a_spawn_fails_before_the_program_runs",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PROCESS_EMFILE_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > support::RT_LIMIT {
+            child.kill().unwrap();
+            panic!("the child hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SPAWN EMFILE OK"), "{text}");
+}
+
+fn emfile_child() {
+    let dir = std::env::temp_dir().join(format!("waitrt-process-emfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("ran");
+    let script = format!("echo ran >> '{}'", marker.display());
+    let rt = build(None, true);
+    let limit = libc::rlimit {
+        rlim_cur: 64,
+        rlim_max: 64,
+    };
+    // SAFETY: a plain setrlimit(2) call with a valid struct, in this child.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(err) if err.raw_os_error() == Some(libc::EMFILE) => break,
+            Err(err) => panic!("{err}"),
+        }
+        assert!(held.len() <= 64, "the limit did not hold");
+    }
+    rt.block_on(async {
+        for _ in 0..5 {
+            let err = Command::new("/bin/sh")
+                .args(["-c", &script])
+                .status()
+                .await
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        }
+        assert!(!marker.exists(), "a spawn that failed ran its program");
+        drop(held.pop());
+        let status = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    });
+    drop(held);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+    let zombies: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&pid| is_our_zombie(pid))
+        .collect();
+    assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!("SPAWN EMFILE OK");
+}
+
 #[test]
 fn process_types_are_send_sync() {
     fn send_sync<T: Send + Sync>() {}

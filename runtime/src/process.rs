@@ -98,6 +98,7 @@ use std::path::Path;
 use std::pin::pin;
 use std::process::{ExitStatus, Output, Stdio};
 use std::task::Poll;
+use std::time::Duration;
 
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 
@@ -241,8 +242,12 @@ impl Command {
     /// for a missing program or working directory, the message naming the
     /// program, and the directory if one was set; the OS error is the
     /// `source()`, as with [`fs`](crate::fs)'s paths); when the reaper
-    /// cannot start (no thread, no file descriptor). If registering the
-    /// child's pipes fails after it started, it is killed (and reaped).
+    /// cannot start (no thread, no file descriptor). Out of file
+    /// descriptors it fails before the program starts (the bare OS error,
+    /// `EMFILE`): the descriptor that will watch the child's exit is held
+    /// for it from before the spawn. If watching the exit or registering
+    /// the child's pipes still fails after it started, it is killed and
+    /// reaped, and the error says that it started.
     pub fn spawn(&mut self) -> io::Result<Child> {
         // Outside a runtime with I/O this fails before any process exists.
         let use_pidfd = crate::context::with_scheduler(|scheduler| {
@@ -251,19 +256,22 @@ impl Command {
         })
         .flatten()
         .ok_or_else(no_reactor_error)?;
-        let prepared = match use_pidfd && pidfd::supported() {
-            true => None,
-            false => Some(reaper::Exit::prepare()?),
+        // Orphans an earlier failure left without a reaper get one now.
+        reaper::start_if_pending();
+        let (prepared, reserved) = match use_pidfd && pidfd::supported() {
+            true => (None, pidfd::reserve()?),
+            false => (Some(reaper::Exit::prepare()?), None),
         };
         let mut std = self
             .std
             .spawn()
             .map_err(|err| spawn_error(&self.std, err))?;
+        drop(reserved); // for the child's pidfd, next
         let pid = std.id();
         let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
         let exit = match prepared {
             Some(prepared) => Exit::Reaper(reaper::Exit::watch(std, prepared)?),
-            None => watch_pidfd(std)?,
+            None => watch_pidfd(std, &self.std)?,
         };
         let mut child = Child {
             stdin: None,
@@ -403,29 +411,66 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Watches `std`'s exit through a pidfd; through the reaper if there is
-/// no pidfd for it.
-fn watch_pidfd(std: std::process::Child) -> io::Result<Exit> {
+/// Watches `std`'s exit (a child of `cmd`) through a pidfd; through the
+/// reaper if this kernel has no pidfd for it.
+fn watch_pidfd(std: std::process::Child, cmd: &std::process::Command) -> io::Result<Exit> {
     let fd = match pidfd::open(&std) {
         Ok(fd) => fd,
+        // Out of descriptors (another thread took the one reserved): the
+        // reaper's exit pipe would need two more.
+        Err(err) if pidfd::exhausted(&err) => return Err(abandon(std, cmd, err)),
         Err(_) => {
             return match reaper::Exit::prepare() {
                 Ok(prepared) => reaper::Exit::watch(std, prepared).map(Exit::Reaper),
-                Err(err) => Err(abandon(std, err)),
+                Err(err) => Err(abandon(std, cmd, err)),
             }
         }
     };
     pidfd::Exit::new(std, fd)
         .map(Exit::Pidfd)
-        .map_err(|(std, err)| abandon(std, err))
+        .map_err(|(std, err)| abandon(std, cmd, err))
 }
 
-/// Kills `child`, which cannot be watched, and has it reaped in the
-/// background; gives back `err`.
-fn abandon(mut child: std::process::Child, err: io::Error) -> io::Error {
+/// How long [`abandon`] waits for a killed child to exit before it leaves
+/// it to the reaper.
+const ABANDON_REAP: Duration = Duration::from_millis(100);
+
+/// Kills `child` (of `cmd`), whose exit cannot be watched, and reaps it:
+/// here, since `SIGKILL` ends it within moments (unless it is stuck in the
+/// kernel: then after [`ABANDON_REAP`] it is left to the reaper, which may
+/// not be able to start either when descriptors ran out). Gives back
+/// `err`, saying that the program started and was killed: it may have
+/// done part of its work.
+fn abandon(
+    mut child: std::process::Child,
+    cmd: &std::process::Command,
+    err: io::Error,
+) -> io::Error {
     let _ = child.kill();
-    reaper::orphan(child);
-    err
+    let start = std::time::Instant::now();
+    let reaped = loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => break true,
+            Ok(None) if start.elapsed() < ABANDON_REAP => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Ok(None) => break false,
+        }
+    };
+    if !reaped {
+        reaper::orphan(child);
+    }
+    let program = cmd.get_program().to_string_lossy();
+    io::Error::new(
+        err.kind(),
+        SpawnError {
+            message: format!(
+                "`{program}` started, but its exit cannot be watched, so it was killed \
+                 (it may have done part of its work): {err}"
+            ),
+            source: err,
+        },
+    )
 }
 
 impl From<std::process::Command> for Command {

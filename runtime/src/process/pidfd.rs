@@ -46,10 +46,45 @@ pub(super) fn supported() -> bool {
     !UNSUPPORTED.load(Relaxed)
 }
 
+/// A descriptor to hold while a child is spawned (a pidfd of this
+/// process: the cheapest one to make), dropped just before the child's
+/// own [`open`]: the child's pidfd is the one descriptor it needs once
+/// it runs, and a spawn that needs none itself (inherited stdio) started
+/// a program whose exit could then not be watched, with no descriptor
+/// left (it was killed). `Err` only when descriptors or memory ran out:
+/// the spawn fails before any program starts. `Ok(None)` where a pidfd
+/// cannot be made for other reasons (the caller spawns without it).
+pub(super) fn reserve() -> io::Result<Option<OwnedFd>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::process::{getpid, pidfd_open, PidfdFlags};
+        match pidfd_open(getpid(), PidfdFlags::NONBLOCK) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(err) if exhausted(&io::Error::from(err)) => Err(err.into()),
+            Err(_) => Ok(None),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Ok(None)
+}
+
+/// Whether `err` says descriptors or memory ran out.
+pub(super) fn exhausted(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
+}
+
 /// Makes the next [`open`] fail with `ENOSYS`, as before Linux 5.3 (tests
 /// of the fallback after a failed `pidfd_open`).
 #[cfg(test)]
 pub(super) static FAIL_NEXT_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Makes the next [`open`] fail with `EMFILE`, as when another thread
+/// took the descriptor [`reserve`] held for it.
+#[cfg(test)]
+pub(super) static EMFILE_NEXT_OPEN: AtomicBool = AtomicBool::new(false);
 
 /// `pidfd_open(pid, PIDFD_NONBLOCK)` for `child`, which this process has
 /// not reaped (so the pid is still the child's).
@@ -60,12 +95,16 @@ pub(super) static FAIL_NEXT_OPEN: AtomicBool = AtomicBool::new(false);
 /// [`supported`] false from then on.
 pub(super) fn open(child: &std::process::Child) -> io::Result<OwnedFd> {
     #[cfg(test)]
-    let result = match FAIL_NEXT_OPEN.swap(false, Relaxed) {
-        true => Err(io::Error::new(
+    let result = match (
+        FAIL_NEXT_OPEN.swap(false, Relaxed),
+        EMFILE_NEXT_OPEN.swap(false, Relaxed),
+    ) {
+        (true, _) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "injected: pidfd_open: ENOSYS",
         )),
-        false => open_os(child),
+        (_, true) => Err(io::Error::from_raw_os_error(libc::EMFILE)),
+        _ => open_os(child),
     };
     #[cfg(not(test))]
     let result = open_os(child);

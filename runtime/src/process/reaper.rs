@@ -80,6 +80,12 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// Held while starting, so that one caller starts the thread.
 static STARTING: Mutex<()> = Mutex::new(());
 
+/// An orphan was listed while the thread could not start: the next spawn
+/// tries again ([`start_if_pending`]). Without this, a program that
+/// otherwise only uses pidfds never started the reaper again, and the
+/// orphan stayed a zombie until the program exited.
+static PENDING: AtomicBool = AtomicBool::new(false);
+
 fn children() -> MutexGuard<'static, Slab<Arc<Entry>>> {
     CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -180,8 +186,18 @@ fn list(
 /// succeeds (see "No lost exit").
 pub(super) fn orphan(child: std::process::Child) {
     let (entry, key) = list(child, None);
-    let _ = ensure_started();
+    if ensure_started().is_err() {
+        PENDING.store(true, Release);
+    }
     let _ = entry.try_wait(key);
+}
+
+/// Starts the reaper if an orphan is listed with none running (its start
+/// failed then; see [`PENDING`]); its first scan reaps what exited since.
+pub(super) fn start_if_pending() {
+    if PENDING.load(Acquire) && ensure_started().is_ok() {
+        PENDING.store(false, Release);
+    }
 }
 
 /// A reaper-path child's exit: its listed entry and the exit pipe's read

@@ -180,6 +180,72 @@ fn an_orphan_listed_before_the_reaper_started_is_reaped() {
     );
 }
 
+// An orphan listed while the reaper could not start is reaped once a
+// later spawn starts it, though that spawn's own child is watched through
+// its pidfd and nothing is orphaned again. (Only a later orphan started
+// it: a program that otherwise waits for its children kept the zombie
+// until it exited; an independent probe, out of descriptors, 4 of 7.)
+#[test]
+fn an_orphan_left_without_a_reaper_is_reaped_after_a_later_spawn() {
+    in_child(
+        "an_orphan_left_without_a_reaper_is_reaped_after_a_later_spawn",
+        || {
+            runtime(true).block_on(async {
+                let early = Command::new("sleep").arg("0.1").spawn().unwrap();
+                let early_pid = early.id().unwrap();
+                reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
+                drop(early);
+                assert!(!reaper::started());
+                let start = Instant::now();
+                while !std::fs::read_to_string(format!("/proc/{early_pid}/stat"))
+                    .unwrap()
+                    .contains(") Z ")
+                {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(30),
+                        "sleep 0.1 ran on"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let mut next = Command::new("true").spawn().unwrap();
+                assert!(is_pidfd(&next));
+                assert!(next.wait().await.unwrap().success());
+                wait_until_gone(early_pid);
+            });
+        },
+    );
+}
+
+// A child whose pidfd cannot be made for want of a descriptor (another
+// thread took the one held for it) is killed and reaped before the spawn
+// returns, not left to a reaper that could not start either; the error
+// says that the program started. (It went to the reaper, whose start
+// needs more descriptors: a zombie, 4 of 7 runs of an independent probe.)
+#[test]
+fn a_child_that_cannot_be_watched_is_killed_and_reaped_at_once() {
+    in_child(
+        "a_child_that_cannot_be_watched_is_killed_and_reaped_at_once",
+        || {
+            runtime(true).block_on(async {
+                pidfd::EMFILE_NEXT_OPEN.store(true, std::sync::atomic::Ordering::Relaxed);
+                reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
+                let err = Command::new("sleep").arg("60").spawn().unwrap_err();
+                let message = err.to_string();
+                assert!(message.contains("`sleep` started"), "{message}");
+                assert!(message.contains("killed"), "{message}");
+                assert!(!reaper::started());
+                let zombies: Vec<u32> = std::fs::read_dir("/proc")
+                    .unwrap()
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|&pid| !is_gone(pid))
+                    .collect();
+                assert!(zombies.is_empty(), "children left: {zombies:?}");
+                reaper::FAIL_NEXT_START.store(false, std::sync::atomic::Ordering::Relaxed);
+            });
+        },
+    );
+}
+
 // A pidfd registered after its process exited is ready at once: the wait
 // (which does not try `waitpid` before its first wake) ends.
 #[test]
