@@ -561,6 +561,8 @@ fn the_error_of_a_job_that_never_ran_names_the_path() {
     let message = err.to_string();
     assert!(message.contains(&*path.to_string_lossy()), "{message}");
     assert!(message.contains("shut down"), "{message}");
+    // Not a kind a `std`-style loop retries at once (it was `Interrupted`).
+    assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
     let err = futures::executor::block_on(fs::copy(&path, dir.path("to"))).unwrap_err();
     assert!(err.to_string().contains("-> "), "{err}");
     let err = futures::executor::block_on(File::open(&path)).unwrap_err();
@@ -588,6 +590,11 @@ fn a_write_no_thread_can_run_fails_at_the_write() {
         let mut file = File::from_std(std_file);
         let err = file.write_all(b"important").await.unwrap_err();
         assert!(err.to_string().contains("never ran"), "{err}");
+        // The OS says `EAGAIN`; not `WouldBlock` here, which a caller
+        // would take for "try again" (as it did, through `fs::read` too).
+        assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
+        let err = fs::read(&path).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
         let again = file.write_all(b"again").await.unwrap_err();
         assert!(again.to_string().contains("never ran"), "{again}");
         // Nothing is left pending: a flush has nothing to report.

@@ -307,6 +307,37 @@ async fn finished_handles_spend_budget(blocking: bool) {
     );
 }
 
+/// A multi-thread runtime whose workers cannot start (a 1 TiB stack: the
+/// OS refuses the thread) is an error that says so, of a kind no caller
+/// reads as "try again" (it was the bare `EAGAIN`, "Resource temporarily
+/// unavailable", kind `WouldBlock`), and leaves nothing behind.
+#[test]
+fn a_worker_that_cannot_start_is_named_in_the_build_error() {
+    let err = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_stack_size(1 << 40)
+        .build()
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot start worker thread 0 of 2"),
+        "{message}"
+    );
+    assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
+    // The same builder without the stack runs.
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(async { waitrt::spawn(async { 7 }).await })
+            .unwrap(),
+        7
+    );
+}
+
 #[test]
 fn ready_join_handles_spend_the_budget() {
     support::watchdog("ready join handles spend budget", support::RT_LIMIT, || {

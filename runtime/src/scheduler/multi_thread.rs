@@ -243,7 +243,11 @@ impl Shared {
                 Err(err) => {
                     shared.running.fetch_sub(workers - index, AcqRel);
                     shared.shutdown();
-                    return Err(err);
+                    // Say what could not start (the OS says only `EAGAIN`,
+                    // whose kind, `WouldBlock`, reads as "try again").
+                    return Err(std::io::Error::other(format!(
+                        "cannot start worker thread {index} of {workers}: {err}"
+                    )));
                 }
             }
         }

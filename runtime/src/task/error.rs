@@ -230,12 +230,24 @@ impl std::error::Error for JoinError {
     }
 }
 
+/// The kind says whether trying again can help, as callers read it:
+/// never `WouldBlock` or `Interrupted` for what will not change (a
+/// runtime that shut down, a pool that could not start a thread: the OS
+/// says `EAGAIN`), which a loop written the `std` way retries at once,
+/// forever (`fs::read` returned `WouldBlock` when no pool thread could
+/// start, and `Interrupted` once the runtime had shut down).
 impl From<JoinError> for std::io::Error {
     fn from(err: JoinError) -> Self {
+        use std::io::ErrorKind;
         let kind = match &err.repr {
-            Repr::Cancelled { .. } => std::io::ErrorKind::Interrupted,
-            Repr::SpawnFailed(os) => os.kind(),
-            Repr::Panicked(_) | Repr::Abandoned => std::io::ErrorKind::Other,
+            Repr::Cancelled { shutdown: false } => ErrorKind::Interrupted,
+            Repr::SpawnFailed(os) => match os.kind() {
+                ErrorKind::WouldBlock | ErrorKind::Interrupted => ErrorKind::Other,
+                kind => kind,
+            },
+            Repr::Cancelled { shutdown: true } | Repr::Panicked(_) | Repr::Abandoned => {
+                ErrorKind::Other
+            }
         };
         std::io::Error::new(kind, err.to_string())
     }
