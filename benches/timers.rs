@@ -29,6 +29,13 @@
 //!   millisecond before a timer: slept away from the poller, the I/O that
 //!   arrives meanwhile waits for the timer. Ratio = tokio / ours.
 //!
+//! - `pingpong_timer`: two tasks on one current-thread runtime exchange
+//!   a byte over a Unix socket pair, `PINGPONG_ROUNDS` (default 100,000)
+//!   round trips (timed), while a third task loops `sleep(300 µs)`: a
+//!   busy thread whose next timer is always under a millisecond away,
+//!   which parks once per round trip to collect the other side's I/O.
+//!   Ratio = tokio / ours.
+//!
 //! Method: the parent re-executes itself (`TIMERS_ROW=<row>:<runtime>`) so
 //! every (row, runtime) measurement runs in a fresh process, alternating
 //! which runtime goes first, `TIMERS_PAIRS` pairs (default 5); it prints
@@ -72,7 +79,60 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const ROWS: [&str; 6] = ["register", "cancel", "reset", "bytes", "rss", "sleep_io"];
+const ROWS: [&str; 7] = [
+    "register",
+    "cancel",
+    "reset",
+    "bytes",
+    "rss",
+    "sleep_io",
+    "pingpong_timer",
+];
+
+fn pingpong_rounds() -> usize {
+    std::env::var("PINGPONG_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// The `pingpong_timer` row on either runtime (see the module docs).
+macro_rules! pingpong_timer {
+    ($pair:expr, $spawn:path, $sleep:path) => {{
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = {
+            let stop = stop.clone();
+            $spawn(async move {
+                while !stop.load(Relaxed) {
+                    $sleep(Duration::from_micros(300)).await;
+                }
+            })
+        };
+        let (mut a, mut b) = $pair().unwrap();
+        let rounds = pingpong_rounds();
+        let echo = $spawn(async move {
+            let mut byte = [0u8; 1];
+            for _ in 0..rounds {
+                b.read_exact(&mut byte).await.unwrap();
+                b.write_all(&byte).await.unwrap();
+            }
+        });
+        let t = Instant::now();
+        let mut byte = [1u8; 1];
+        for _ in 0..rounds {
+            a.write_all(&byte).await.unwrap();
+            a.read_exact(&mut byte).await.unwrap();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        echo.await.unwrap();
+        stop.store(true, Relaxed);
+        ticker.await.unwrap();
+        Sample {
+            secs,
+            ..Sample::default()
+        }
+    }};
+}
 
 /// Rounds per pair in `sleep_io`, and the sleep of each.
 const SLEEP_IO_ROUNDS: usize = 100;
@@ -200,6 +260,38 @@ fn trim() {
 }
 
 fn child(row: &str, rt: &str) -> Sample {
+    if row == "pingpong_timer" {
+        return match rt {
+            "ours" => {
+                use futures::{AsyncReadExt, AsyncWriteExt};
+                let rt = waitrt::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    pingpong_timer!(
+                        waitrt::net::UnixStream::pair,
+                        waitrt::spawn,
+                        waitrt::time::sleep
+                    )
+                })
+            }
+            _ => {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    pingpong_timer!(
+                        tokio::net::UnixStream::pair,
+                        tokio::spawn,
+                        tokio::time::sleep
+                    )
+                })
+            }
+        };
+    }
     if row == "sleep_io" {
         return match rt {
             "ours" => {
