@@ -382,7 +382,7 @@ impl Driver {
     /// clock nothing sleeps: time jumps to the next deadline instead.
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
         let inner = self.lock();
-        let Some(next) = inner.wheel.next_expiration() else {
+        let Some(next) = inner.wheel.next_wake() else {
             // Asleep with no timer: every new timer must wake it.
             self.park_untimed();
             return None;

@@ -82,6 +82,10 @@ const MAX_SPAN: u64 = (1 << (LEVEL_BITS * LEVELS)) - 1;
 /// "No node": the end of a slot's list.
 const NIL: u32 = u32::MAX;
 
+/// Entries [`Wheel::next_wake`] reads in a higher-level slot for the
+/// earliest deadline; a longer slot's start is the wake.
+const NEXT_WAKE_SCAN: usize = 8;
+
 /// Slabs at most this many slots long are never shrunk.
 const SHRINK_MIN: usize = 64;
 
@@ -596,6 +600,36 @@ impl<T> Wheel<T> {
     /// next work is a cascade from a higher level; the driver then polls, and asks again.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         self.next_slot().map(|(_, _, start)| start)
+    }
+
+    /// When a driver that sleeps should wake next: [`next_expiration`](Self::next_expiration),
+    /// unless that is a cascade from a higher level whose slot holds at most
+    /// [`NEXT_WAKE_SCAN`] entries: then the earliest of their deadlines,
+    /// the earliest in the wheel (lower levels are empty, and higher ones
+    /// fall due later). A `poll` there cascades the slot and fires that
+    /// entry in one go, where waking at the slot's start woke twice for
+    /// one timer (a 200 µs `Interval` woke its thread about 19,000 times
+    /// in 2 s for 10,000 ticks; an independent probe).
+    pub(crate) fn next_wake(&self) -> Option<u64> {
+        let (level, slot, start) = self.next_slot()?;
+        if level == 0 {
+            return Some(start);
+        }
+        let mut cursor = self.levels[level].slots[slot].head;
+        let mut earliest = u64::MAX;
+        for _ in 0..NEXT_WAKE_SCAN {
+            if cursor == NIL {
+                return Some(earliest.max(start));
+            }
+            let node = &self.nodes[cursor as usize];
+            earliest = earliest.min(node.deadline);
+            cursor = node.next;
+        }
+        Some(if cursor == NIL {
+            earliest.max(start)
+        } else {
+            start // a long slot: wake at its start, as before
+        })
     }
 
     /// Moves the clock to `now` (never back) when nothing is due by then

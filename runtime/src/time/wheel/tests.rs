@@ -218,6 +218,58 @@ fn driver_loop_reaches_deadline_through_next_expiration() {
     }
 }
 
+/// A lone timer is one wake away, whatever its level: `next_wake` is its
+/// deadline (waking at each cascade's start took up to a step per level:
+/// a 200 µs `Interval` woke its thread twice per tick).
+#[test]
+fn a_lone_timer_is_one_wake_away() {
+    for base in [0, 777, (1 << 48) - 3] {
+        for delta in boundary_deltas() {
+            let deadline = base + delta;
+            let mut wheel = Wheel::new();
+            poll(&mut wheel, base);
+            wheel.insert(deadline, 7).unwrap();
+            let clamped = deadline.min(base + MAX_SPAN);
+            assert_eq!(wheel.next_wake(), Some(clamped), "delta {delta}");
+            assert_eq!(poll(&mut wheel, clamped), vec![7]);
+            assert_eq!(wheel.next_wake(), None);
+        }
+    }
+}
+
+/// `next_wake` is never past the earliest pending deadline nor before
+/// `next_expiration`, with short and long higher-level slots alike (a slot
+/// longer than the scan wakes at its start): random entries, polled to
+/// each wake until none is left, fire in deadline order and never early.
+#[test]
+fn next_wake_is_between_the_next_expiration_and_the_earliest_deadline() {
+    let mut rng = XorShift(7);
+    for round in 0..200 {
+        let mut wheel = Wheel::new();
+        poll(&mut wheel, rng.delta(20));
+        let n = 1 + (round % 20) as usize;
+        let mut pending: Vec<u64> = (0..n)
+            .map(|_| wheel.elapsed() + 1 + rng.below(1 << (6 + round % 12)))
+            .collect();
+        for &deadline in &pending {
+            wheel.insert(deadline, deadline).unwrap();
+        }
+        pending.sort_unstable();
+        let mut steps = 0;
+        while let Some(wake) = wheel.next_wake() {
+            let earliest = pending[0];
+            assert!(wake <= earliest, "wake {wake} past the deadline {earliest}");
+            assert!(wake >= wheel.next_expiration().unwrap());
+            let fired = poll(&mut wheel, wake);
+            assert!(fired.iter().all(|&d| d <= wake), "{fired:?} early");
+            pending.drain(..fired.len());
+            steps += 1;
+            assert!(steps <= 10 * n + 10, "no progress");
+        }
+        assert!(pending.is_empty(), "{pending:?} never fired");
+    }
+}
+
 #[test]
 fn past_deadline_is_rejected() {
     let mut wheel = Wheel::new();
