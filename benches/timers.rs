@@ -259,71 +259,65 @@ fn trim() {
     }
 }
 
+/// Runs `f` on a current-thread runtime with everything enabled: ours.
+fn on_ours(f: impl std::future::Future<Output = Sample>) -> Sample {
+    let rt = waitrt::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(f)
+}
+
+/// [`on_ours`] on tokio's.
+fn on_tokio(f: impl std::future::Future<Output = Sample>) -> Sample {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(f)
+}
+
 fn child(row: &str, rt: &str) -> Sample {
-    if row == "pingpong_timer" {
-        return match rt {
-            "ours" => {
-                use futures::{AsyncReadExt, AsyncWriteExt};
-                let rt = waitrt::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    pingpong_timer!(
-                        waitrt::net::UnixStream::pair,
-                        waitrt::spawn,
-                        waitrt::time::sleep
-                    )
-                })
-            }
-            _ => {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    pingpong_timer!(
-                        tokio::net::UnixStream::pair,
-                        tokio::spawn,
-                        tokio::time::sleep
-                    )
-                })
-            }
-        };
+    match (row, rt) {
+        ("pingpong_timer", "ours") => on_ours(async {
+            use futures::{AsyncReadExt, AsyncWriteExt};
+            pingpong_timer!(
+                waitrt::net::UnixStream::pair,
+                waitrt::spawn,
+                waitrt::time::sleep
+            )
+        }),
+        ("pingpong_timer", _) => on_tokio(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            pingpong_timer!(
+                tokio::net::UnixStream::pair,
+                tokio::spawn,
+                tokio::time::sleep
+            )
+        }),
+        ("sleep_io", "ours") => on_ours(async {
+            use futures::{AsyncReadExt, AsyncWriteExt};
+            sleep_io!(
+                waitrt::net::UnixStream::pair,
+                waitrt::spawn,
+                waitrt::time::sleep
+            )
+        }),
+        ("sleep_io", _) => on_tokio(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            sleep_io!(
+                tokio::net::UnixStream::pair,
+                tokio::spawn,
+                tokio::time::sleep
+            )
+        }),
+        _ => timer_rows(row, rt),
     }
-    if row == "sleep_io" {
-        return match rt {
-            "ours" => {
-                use futures::{AsyncReadExt, AsyncWriteExt};
-                let rt = waitrt::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    sleep_io!(
-                        waitrt::net::UnixStream::pair,
-                        waitrt::spawn,
-                        waitrt::time::sleep
-                    )
-                })
-            }
-            _ => {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    sleep_io!(
-                        tokio::net::UnixStream::pair,
-                        tokio::spawn,
-                        tokio::time::sleep
-                    )
-                })
-            }
-        };
-    }
+}
+
+/// The rows of a million timers (register, cancel, reset, bytes, rss),
+/// with only timers enabled.
+fn timer_rows(row: &str, rt: &str) -> Sample {
     match rt {
         "ours" => {
             let rt = waitrt::Builder::new_current_thread()

@@ -698,31 +698,11 @@ fn running_out_of_descriptors_keeps_the_os_error() {
     if std::env::var_os("FS_EMFILE_CHILD").is_some() {
         return emfile_child();
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "running_out_of_descriptors_keeps_the_os_error",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FS_EMFILE_CHILD", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > support::RT_LIMIT {
-            child.kill().unwrap();
-            panic!("the child hung");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("EMFILE KEPT"), "{text}");
+    support::run_test_in_child(
+        "running_out_of_descriptors_keeps_the_os_error",
+        "FS_EMFILE_CHILD",
+        "EMFILE KEPT",
+    );
 }
 
 fn emfile_child() {
@@ -734,21 +714,7 @@ fn emfile_child() {
     // in a job needs one).
     rt.block_on(async { waitrt::spawn_blocking(|| ()).await })
         .unwrap();
-    let limit = libc::rlimit {
-        rlim_cur: 64,
-        rlim_max: 64,
-    };
-    // SAFETY: a plain setrlimit(2) call with a valid struct, in this child.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    let mut held = Vec::new();
-    loop {
-        match std::fs::File::open("/dev/null") {
-            Ok(file) => held.push(file),
-            Err(err) if err.raw_os_error() == Some(libc::EMFILE) => break,
-            Err(err) => panic!("{err}"),
-        }
-        assert!(held.len() <= 64, "the limit did not hold");
-    }
+    let mut held = support::use_up_descriptors(64);
     rt.block_on(async {
         let err = fs::read("/dev/null").await.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");

@@ -459,31 +459,11 @@ fn out_of_descriptors_a_spawn_fails_before_the_program_runs() {
     if std::env::var_os("PROCESS_EMFILE_CHILD").is_some() {
         return emfile_child();
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "out_of_descriptors_a_spawn_fails_before_the_program_runs",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PROCESS_EMFILE_CHILD", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > support::RT_LIMIT {
-            child.kill().unwrap();
-            panic!("the child hung");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("SPAWN EMFILE OK"), "{text}");
+    support::run_test_in_child(
+        "out_of_descriptors_a_spawn_fails_before_the_program_runs",
+        "PROCESS_EMFILE_CHILD",
+        "SPAWN EMFILE OK",
+    );
 }
 
 fn emfile_child() {
@@ -492,21 +472,7 @@ fn emfile_child() {
     let marker = dir.join("ran");
     let script = format!("echo ran >> '{}'", marker.display());
     let rt = build(None, true);
-    let limit = libc::rlimit {
-        rlim_cur: 64,
-        rlim_max: 64,
-    };
-    // SAFETY: a plain setrlimit(2) call with a valid struct, in this child.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    let mut held = Vec::new();
-    loop {
-        match std::fs::File::open("/dev/null") {
-            Ok(file) => held.push(file),
-            Err(err) if err.raw_os_error() == Some(libc::EMFILE) => break,
-            Err(err) => panic!("{err}"),
-        }
-        assert!(held.len() <= 64, "the limit did not hold");
-    }
+    let mut held = support::use_up_descriptors(64);
     rt.block_on(async {
         for _ in 0..5 {
             let err = Command::new("/bin/sh")

@@ -556,20 +556,10 @@ mod tests {
     #[test]
     fn sleeping_off_the_reactor_frees_deregistered_slots() {
         let reactor = Reactor::new().unwrap();
-        let parker = Parker {
-            io_waker: Some(reactor.waker()),
-            ..Parker::new()
-        };
+        let parker = driver_parker(&reactor);
         for _ in 0..100 {
             let (mut socket, _peer) = UnixStream::pair().unwrap();
-            let key = reactor
-                .register(
-                    &mut socket,
-                    Interest::READABLE,
-                    crate::reactor::readiness::IoNames::OTHER,
-                )
-                .unwrap()
-                .key;
+            let key = register_read(&reactor, &mut socket).key;
             reactor.deregister(&mut socket, key);
             parker.park_in_reactor(&reactor, Some(Duration::from_micros(10)));
         }
@@ -579,19 +569,9 @@ mod tests {
     #[test]
     fn a_wake_the_parked_thread_makes_in_its_own_turn_does_not_interrupt_a_poll() {
         let reactor = Reactor::new().unwrap();
-        let parker = Arc::new(Parker {
-            io_waker: Some(reactor.waker()),
-            ..Parker::new()
-        });
+        let parker = driver_parker(&reactor);
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
-        let io = reactor
-            .register(
-                &mut socket,
-                Interest::READABLE,
-                crate::reactor::readiness::IoNames::OTHER,
-            )
-            .unwrap()
-            .io;
+        let io = register_read(&reactor, &mut socket).io;
         // New sources start out ready; a would-block clears that, so the
         // event below is a new edge, which wakes the queue.
         let seen = io.ready_event(Direction::Read).unwrap();
@@ -633,19 +613,9 @@ mod tests {
     fn io_during_a_sub_millisecond_park_is_handled_by_it() {
         use std::io::Read;
         let reactor = Reactor::new().unwrap();
-        let parker = Arc::new(Parker {
-            io_waker: Some(reactor.waker()),
-            ..Parker::new()
-        });
+        let parker = driver_parker(&reactor);
         let (mut socket, peer) = UnixStream::pair().unwrap();
-        let io = reactor
-            .register(
-                &mut socket,
-                Interest::READABLE,
-                crate::reactor::readiness::IoNames::OTHER,
-            )
-            .unwrap()
-            .io;
+        let io = register_read(&reactor, &mut socket).io;
         let peer = Arc::new(std::sync::Mutex::new(peer));
         let (mut wrote, mut handled) = (0, 0);
         for _ in 0..50 {
@@ -689,6 +659,25 @@ mod tests {
             handled > 0,
             "{wrote} of 50 parks announced a poll; no write during one was handled by it"
         );
+    }
+
+    /// A parker that sleeps in `reactor`, as a runtime's driver's does.
+    fn driver_parker(reactor: &Reactor) -> Arc<Parker> {
+        Arc::new(Parker {
+            io_waker: Some(reactor.waker()),
+            ..Parker::new()
+        })
+    }
+
+    /// Registers `socket` with `reactor` for reading.
+    fn register_read(reactor: &Reactor, socket: &mut UnixStream) -> crate::reactor::Registered {
+        reactor
+            .register(
+                socket,
+                Interest::READABLE,
+                crate::reactor::readiness::IoNames::OTHER,
+            )
+            .unwrap()
     }
 
     /// Runs `f` on a thread of its own and waits (at most 10 s) for it.
@@ -792,14 +781,7 @@ mod tests {
         // No sources: no poll at all, whatever the budget.
         assert!(!spin_for_io(&reactor, Duration::from_secs(3600), || false));
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
-        let io = reactor
-            .register(
-                &mut socket,
-                Interest::READABLE,
-                crate::reactor::readiness::IoNames::OTHER,
-            )
-            .unwrap()
-            .io;
+        let io = register_read(&reactor, &mut socket).io;
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
         // A source with nothing ready: the spin ends empty-handed.
@@ -823,14 +805,7 @@ mod tests {
         let reactor = Reactor::new().unwrap();
         let spin = Duration::from_micros(200);
         let (mut socket, mut peer) = UnixStream::pair().unwrap();
-        let io = reactor
-            .register(
-                &mut socket,
-                Interest::READABLE,
-                crate::reactor::readiness::IoNames::OTHER,
-            )
-            .unwrap()
-            .io;
+        let io = register_read(&reactor, &mut socket).io;
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
         let polled = |reactor: &Reactor| {

@@ -521,6 +521,44 @@ pub fn run_with_watchdog(
     (status, output)
 }
 
+/// Runs the test `test` of this test binary alone in a child process with
+/// `var=1` in its environment (the test's child half looks for it), at
+/// most a minute; panics unless it passed and printed `done`.
+#[allow(dead_code)] // not every test binary has a child half
+pub fn run_test_in_child(test: &str, var: &str, done: &str) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(var, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let (status, text) = run_with_watchdog(command);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{text}");
+    assert!(text.contains(done), "{text}");
+}
+
+/// Lowers this process's descriptor limit to `limit` (call it in a child
+/// process only) and opens `/dev/null` until no descriptor is left: the
+/// files that hold them.
+#[allow(dead_code)]
+pub fn use_up_descriptors(limit: u64) -> Vec<std::fs::File> {
+    let rlimit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: a plain setrlimit(2) call with a valid struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) }, 0);
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(err) if err.raw_os_error() == Some(libc::EMFILE) => return held,
+            Err(err) => panic!("{err}"),
+        }
+        assert!(held.len() as u64 <= limit, "the limit did not hold");
+    }
+}
+
 /// Reads `pipe` to its end on a thread of its own.
 fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {

@@ -47,6 +47,21 @@ fn is_gone(pid: u32) -> bool {
     ppid != Some(&std::process::id().to_string())
 }
 
+/// Waits (at most 30 s) until `pid` has exited and is not reaped.
+fn wait_until_zombie(pid: u32) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap()
+        .contains(") Z ")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "child {pid} ran on"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn wait_until_gone(pid: u32) {
     let start = Instant::now();
     while !is_gone(pid) {
@@ -152,17 +167,7 @@ fn an_orphan_listed_before_the_reaper_started_is_reaped() {
                 drop(early);
                 assert!(!reaper::started());
                 // It exits (SIGCHLD, no handler) and stays a zombie.
-                let start = Instant::now();
-                while !std::fs::read_to_string(format!("/proc/{early_pid}/stat"))
-                    .unwrap()
-                    .contains(") Z ")
-                {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(30),
-                        "sleep 0.1 ran on"
-                    );
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                wait_until_zombie(early_pid);
                 // The next orphan starts the reaper, which reaps the first:
                 // no other child exits meanwhile to raise a SIGCHLD.
                 let late = Command::new("sleep").arg("60").spawn().unwrap();
@@ -196,17 +201,7 @@ fn an_orphan_left_without_a_reaper_is_reaped_after_a_later_spawn() {
                 reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
                 drop(early);
                 assert!(!reaper::started());
-                let start = Instant::now();
-                while !std::fs::read_to_string(format!("/proc/{early_pid}/stat"))
-                    .unwrap()
-                    .contains(") Z ")
-                {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(30),
-                        "sleep 0.1 ran on"
-                    );
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                wait_until_zombie(early_pid);
                 let mut next = Command::new("true").spawn().unwrap();
                 assert!(is_pidfd(&next));
                 assert!(next.wait().await.unwrap().success());
