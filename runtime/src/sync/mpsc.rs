@@ -35,17 +35,24 @@
 //!   buffered messages can still be received, and permits reserved before
 //!   it can still send; `recv` returns `None` once both are used up.
 //! - **Fairness.** Senders of a full channel are exclusive waiters, woken
-//!   oldest first, one per freed slot; a sender that was woken and then
-//!   dropped (cancelled, timed out, interrupted) hands the slot to the
-//!   next. A sender arriving while a slot is free takes it at once, even
-//!   with older senders still waking up (the kernel's and `std`'s
-//!   choice: no convoy). Unlike tokio, which hands a freed slot to the
-//!   woken sender: here a task that refills the channel with `try_send`
-//!   right after each receive keeps a sleeping sender waiting for as long
-//!   as it goes on (an independent audit: 100,000 rounds; tokio served it
-//!   in the first). A [`reserve_many`](Sender::reserve_many) short of
-//!   slots after its turn joins a line that every slot freed from then on
-//!   goes to first: no later sender overtakes it.
+//!   oldest first, one per freed slot, and a slot freed while senders
+//!   sleep is theirs, as in tokio (whose semaphore hands a released
+//!   permit to the queued waiter): while `k` senders sleep (or are woken
+//!   and have not taken their slot yet), `k` of the free slots are owed to
+//!   them, and a sender arriving then (`try_send`, `try_reserve`, `send`,
+//!   `reserve`, the kernel-family and blocking forms) sees only the free
+//!   slots beyond those, [`capacity`](Sender::capacity) too. So a task
+//!   that refills the channel with `try_send` right after each receive
+//!   no longer keeps a sleeping sender waiting: it is served within a
+//!   round or two (it waited 100,000 rounds in an audit before). A sender
+//!   that was woken and then dropped (cancelled, timed out, interrupted)
+//!   hands its wake to the next sleeper, and the slot owed to it is owed
+//!   to the next, or free again when nobody sleeps: no slot is lost. As in
+//!   tokio, a woken sender whose task does not poll it again keeps its
+//!   slot from newcomers until it does (or is dropped). A
+//!   [`reserve_many`](Sender::reserve_many) short of slots after its turn
+//!   joins a line that every slot freed from then on goes to first: no
+//!   later sender overtakes it.
 //! - **Cancel safety.** A dropped `recv` loses no message; a dropped
 //!   `send` sends nothing (its value is dropped with it) and gives its
 //!   place away; a dropped `reserve` (or `reserve_many`, which gives back

@@ -707,7 +707,10 @@ impl<T> Sender<T> {
         self.chan.is_rx_closed()
     }
 
-    /// Free slots now.
+    /// Free slots a sender arriving now can take: those owed to senders
+    /// asleep on the full channel (one each) or to a waiting
+    /// [`reserve_many`](Self::reserve_many) are not counted (see the
+    /// module's fairness contract).
     ///
     /// # Examples
     ///

@@ -26,7 +26,9 @@
 //!
 //! A send into a free slot takes it and fills it in one lock hold
 //! (`send_now`, then `try_send`); only a sender that finds the channel
-//! full reserves a slot through the wait below and then fills it.
+//! full reserves a slot through the wait below and then fills it. While
+//! senders sleep, a free slot is owed to each (`tx_sleepers`, see "Freed
+//! slots go to sleeping senders"): a newcomer sees only those beyond.
 //!
 //! # The receiver's batch
 //!
@@ -68,7 +70,8 @@
 //! - Senders of a full channel sleep on `tx_wait` as *exclusive* waiters
 //!   (FIFO) whose condition takes a slot when one is free, so a wake hands
 //!   exactly one slot to exactly one sender; a sender that was picked and
-//!   then dropped hands the wake on (waitq rule 5).
+//!   then dropped hands the wake on (waitq rule 5). The slots they wait
+//!   for are owed to them, not to newcomers (next section).
 //! - [`Sender::closed`](super::Sender::closed) sleeps on `closed_wait`.
 //! - The receiver closing closes `tx_wait` and `closed_wait` (every sender
 //!   waiting ends with its value back); the last sender leaving sets
@@ -93,9 +96,10 @@
 //! it, or the sender's condition sees the slot free.
 //!
 //! Each freed slot wakes a sleeping sender, even while an earlier woken
-//! one has not run yet, though on a full channel the first woken sender
-//! often fills all the room and the others go back to sleep (four
-//! senders on 2 workers: about 27,000 sender wakes per million messages).
+//! one has not run yet, and is owed to the sleepers (next section): the
+//! first woken sender no longer fills all the room with its next sends
+//! while the others go back to sleep (as it did before: four senders on
+//! 2 workers, about 27,000 sender wakes per million messages).
 //! Waking one sender at a time and letting it pass the wake on once it
 //! has its slot (the kernel's pipe writers, `wake_next_writer`) cut the
 //! task polls there from about 39,000 to 22,000 per million messages
@@ -104,6 +108,41 @@
 //! a woken thread), and the other senders then slept next to free slots
 //! for good: `a_woken_sender_that_is_not_polled_holds_up_no_other` in
 //! `tests/sync_mpsc.rs`.
+//!
+//! # Freed slots go to sleeping senders
+//!
+//! tokio's semaphore hands a released permit to the oldest queued waiter,
+//! and its `try_acquire` cannot take permits owed to waiters, so a task
+//! that refills a full channel with `try_send` right after each receive
+//! cannot keep a sleeping `send` waiting. Here the same rule is kept with
+//! a count under the state lock instead of a hand-off: `tx_sleepers`
+//! counts the senders asleep on `tx_wait`, from the re-check after their
+//! link (a sender's condition that finds no slot with its entry linked;
+//! `SlotWait`) until their wait ends, woken-but-not-yet-run ones
+//! included. Each is owed one free slot: a newcomer (`try_send`,
+//! `try_reserve[_many]`, `capacity`, and the condition of any sender
+//! before it is counted) sees `free - tx_sleepers` (`free_for_new`),
+//! while a counted sender's condition takes any free slot. A freed slot
+//! wakes the oldest sleeper as before, and that sender takes it when it
+//! runs: the refill sees the channel full meanwhile.
+//!
+//! Nothing is owed to a particular waiter, so nothing can leak: a sleeper
+//! that ends without a slot (dropped, timed out, interrupted; `SlotWait`'s
+//! drop, `sender_left`) uncounts itself, which gives its share back to
+//! newcomers at once, and wakes the linked sleepers for any free slot
+//! (its own wake, if it had been picked, went on by waitq's rule 5; this
+//! wake is spurious at worst). One that takes a slot or sees the close
+//! uncounts itself in the same lock hold. A sender counted only once its
+//! entry is linked keeps the lossless argument below: a freed slot either
+//! happens after the link, and its wake finds the entry, or before the
+//! re-check, which then sees the slot free and still beyond the others'
+//! shares. The fast path pays one more plain add under the lock it
+//! already holds (`taken() + tx_sleepers >= cap`), no atomic.
+//!
+//! A counted sender that takes a slot another sleeper was woken for (a
+//! spurious poll of its future) leaves that one to find the channel full
+//! and go back to the tail of the queue, as in the kernel; the counts
+//! stay exact either way.
 //!
 //! # Reserving many slots
 //!
@@ -205,6 +244,11 @@ struct State<T> {
     line: VecDeque<InLine>,
     owed: usize,
     next_ticket: u64,
+    /// Senders asleep on `tx_wait` (linked, or picked by a wake and not
+    /// yet back), counted by their condition from the re-check after the
+    /// link until they end: one free slot is owed to each (see "Freed
+    /// slots go to sleeping senders").
+    tx_sleepers: usize,
 }
 
 /// A many-reserver in line: its ticket, the slots it holds so far (counted
@@ -215,7 +259,8 @@ struct InLine {
     left: usize,
 }
 
-/// How a many-reserver's wait for its turn ended.
+/// How a sender's wait for its turn ended.
+#[derive(Clone, Copy)]
 enum Turn {
     /// It took all its slots at once.
     Done,
@@ -223,6 +268,31 @@ enum Turn {
     InLine(u64),
     /// The receiver is gone.
     Closed,
+}
+
+impl Turn {
+    /// No turn yet, in [`encode`](Self::encode)'s form.
+    const NONE: u64 = 0;
+
+    /// In one word (`SlotWait` is part of every waiting send future):
+    /// 0 none, 1 done, 2 closed, a ticket plus 3.
+    fn encode(turn: Option<Turn>) -> u64 {
+        match turn {
+            None => Self::NONE,
+            Some(Turn::Done) => 1,
+            Some(Turn::Closed) => 2,
+            Some(Turn::InLine(ticket)) => ticket + 3,
+        }
+    }
+
+    fn decode(word: u64) -> Option<Turn> {
+        match word {
+            Self::NONE => None,
+            1 => Some(Turn::Done),
+            2 => Some(Turn::Closed),
+            ticket => Some(Turn::InLine(ticket - 3)),
+        }
+    }
 }
 
 /// How a wait for a slot ended without one.
@@ -273,6 +343,7 @@ impl<T> Chan<T> {
                     line: VecDeque::new(),
                     owed: 0,
                     next_ticket: 0,
+                    tx_sleepers: 0,
                 },
             ),
             rx_wait: WaitQueue::named("mpsc_recv"),
@@ -307,11 +378,11 @@ impl<T> Chan<T> {
         self.cap
     }
 
-    /// Free slots now (bounded).
-    /// Free slots a sender can take now: those owed to a `reserve_many`
-    /// line are not (`try_send` says `Full` while they are owed).
+    /// Free slots a sender arriving now can take: those owed to a
+    /// `reserve_many` line or to sleeping senders are not (`try_send` says
+    /// `Full` while they are owed).
     pub(super) fn capacity(&self) -> usize {
-        self.cap - self.taken(&self.lock()).min(self.cap)
+        self.free_for_new(&self.lock())
     }
 
     /// Slots taken: buffered messages, messages in the receiver's batch
@@ -330,6 +401,13 @@ impl<T> Chan<T> {
     fn taken(&self, state: &State<T>) -> usize {
         // Plain adds, as in `used`: each term is at most `cap`.
         self.used(state) + state.owed
+    }
+
+    /// Free slots a sender arriving now can take: those not
+    /// [`taken`](Self::taken) and not owed to sleeping senders (see
+    /// "Freed slots go to sleeping senders").
+    fn free_for_new(&self, state: &State<T>) -> usize {
+        (self.cap - self.taken(state).min(self.cap)).saturating_sub(state.tx_sleepers)
     }
 
     /// Messages in the ring (the receiver adds its batch).
@@ -399,7 +477,7 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(()));
         }
-        if self.taken(&state) >= self.cap {
+        if self.free_for_new(&state) == 0 {
             return Err(TrySendError::Full(()));
         }
         state.reserved += 1;
@@ -413,7 +491,9 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(value));
         }
-        if self.is_bounded() && self.taken(&state) >= self.cap {
+        // Slots owed to sleeping senders are not free for a newcomer.
+        // (Plain adds: `tx_sleepers` counts tasks and threads.)
+        if self.is_bounded() && self.taken(&state) + state.tx_sleepers >= self.cap {
             return Err(TrySendError::Full(value));
         }
         state.buf.push_back(value);
@@ -487,72 +567,45 @@ impl<T> Chan<T> {
         }
     }
 
-    fn slot_free_or_closed(&self) -> bool {
-        let state = self.lock();
-        state.rx_closed || self.taken(&state) < self.cap
-    }
-
-    /// The condition of a sender waiting for a slot: takes one (`got =
-    /// Some(true)`) or sees the receiver gone (`Some(false)`).
-    fn slot_cond<'a>(&'a self, got: &'a mut Option<bool>) -> impl FnMut() -> bool + 'a {
-        move || {
-            if got.is_some() {
-                return true;
-            }
-            // Pairs with the fence in `hand_out`: our entry is linked
-            // before we read `delivered` (see "The receiver's batch").
-            fence(Ordering::SeqCst);
-            if waitq::hook::is_probing() {
-                return self.slot_free_or_closed();
-            }
-            match self.try_reserve() {
-                Ok(()) => *got = Some(true),
-                Err(TrySendError::Closed(())) => *got = Some(false),
-                Err(TrySendError::Full(())) => return false,
-            }
-            true
-        }
-    }
-
     /// Sleeps for a slot; `Ok` means one is reserved for the caller.
     pub(super) async fn reserve(
         &self,
         site: &'static Location<'static>,
     ) -> Result<(), SlotFail<Closed>> {
         waitq::hook::acquire_point(&self.tx_wait); // see `send_now`
-        let mut got = None;
+        let mut wait = SlotWait::new(self, 1);
         let res = self
             .tx_wait
-            .wait_event_exclusive(self.slot_cond(&mut got))
+            .wait_event_exclusive(|| wait.cond())
             .at(site)
             .await;
-        outcome(got, res)
+        wait.outcome(res)
     }
 
     pub(super) async fn reserve_interruptible(
         &self,
         site: &'static Location<'static>,
     ) -> Result<(), SlotFail<Interrupted>> {
-        let mut got = None;
+        let mut wait = SlotWait::new(self, 1);
         let res = self
             .tx_wait
-            .wait_event_interruptible_exclusive(signals::current(), self.slot_cond(&mut got))
+            .wait_event_interruptible_exclusive(signals::current(), || wait.cond())
             .at(site)
             .await;
-        outcome(got, res)
+        wait.outcome(res)
     }
 
     pub(super) async fn reserve_killable(
         &self,
         site: &'static Location<'static>,
     ) -> Result<(), SlotFail<Killed>> {
-        let mut got = None;
+        let mut wait = SlotWait::new(self, 1);
         let res = self
             .tx_wait
-            .wait_event_killable_exclusive(signals::current(), self.slot_cond(&mut got))
+            .wait_event_killable_exclusive(signals::current(), || wait.cond())
             .at(site)
             .await;
-        outcome(got, res)
+        wait.outcome(res)
     }
 
     pub(super) async fn reserve_timeout(
@@ -560,23 +613,40 @@ impl<T> Chan<T> {
         timeout: Duration,
         site: &'static Location<'static>,
     ) -> Result<(), SlotFail<TimedOut>> {
-        let mut got = None;
+        let mut wait = SlotWait::new(self, 1);
         let clock = crate::time::clock();
         let res = self
             .tx_wait
-            .wait_event_exclusive_timeout(clock, timeout, self.slot_cond(&mut got))
+            .wait_event_exclusive_timeout(clock, timeout, || wait.cond())
             .at(site)
             .await
             .map(drop);
-        outcome(got, res)
+        wait.outcome(res)
     }
 
     pub(super) fn blocking_reserve(&self) -> Result<(), SlotFail<Closed>> {
-        let mut got = None;
-        let res = self
-            .tx_wait
-            .blocking_wait_event_exclusive(self.slot_cond(&mut got));
-        outcome(got, res)
+        let mut wait = SlotWait::new(self, 1);
+        let res = self.tx_wait.blocking_wait_event_exclusive(|| wait.cond());
+        wait.outcome(res)
+    }
+
+    /// A sleeping sender (or many-reserver waiting for its turn) gave up
+    /// without a slot: the slot owed to it is no longer owed. A wake it had
+    /// been picked for went on to the next sleeper (waitq's rule 5); if
+    /// slots are free, sleepers that are still linked are woken for them
+    /// as well (spurious at worst), so that none sleeps next to a free slot
+    /// it is owed.
+    #[cold]
+    #[inline(never)]
+    fn sender_left(&self) {
+        let free = {
+            let mut state = self.lock();
+            state.tx_sleepers -= 1;
+            self.cap - self.taken(&state).min(self.cap)
+        };
+        if free > 0 {
+            self.wake_tx(free);
+        }
     }
 
     // ----- senders: many slots at once -----
@@ -588,7 +658,7 @@ impl<T> Chan<T> {
         if state.rx_closed {
             return Err(TrySendError::Closed(()));
         }
-        if n > self.cap - self.taken(&state).min(self.cap) {
+        if n > self.free_for_new(&state) {
             return Err(TrySendError::Full(()));
         }
         state.reserved += n;
@@ -606,24 +676,13 @@ impl<T> Chan<T> {
         site: &'static Location<'static>,
     ) -> Result<(), SlotFail<Closed>> {
         waitq::hook::acquire_point(&self.tx_wait); // see `send_now`
-        let mut turn = None;
+        let mut wait = SlotWait::new(self, n);
         let res = self
             .tx_wait
-            .wait_event_exclusive(|| {
-                if turn.is_some() {
-                    return true;
-                }
-                fence(Ordering::SeqCst); // as in `slot_cond`
-                if waitq::hook::is_probing() {
-                    let state = self.lock();
-                    return state.rx_closed || self.taken(&state) < self.cap;
-                }
-                turn = self.take_turn(n);
-                turn.is_some()
-            })
+            .wait_event_exclusive(|| wait.cond())
             .at(site)
             .await;
-        let ticket = match (turn, res) {
+        let ticket = match (wait.turn(), res) {
             (Some(Turn::Done), _) => return Ok(()),
             (Some(Turn::InLine(ticket)), _) => ticket,
             (Some(Turn::Closed), _) | (None, _) => return Err(SlotFail::Closed),
@@ -640,7 +699,7 @@ impl<T> Chan<T> {
                 if served {
                     return true;
                 }
-                fence(Ordering::SeqCst); // as in `slot_cond`
+                fence(Ordering::SeqCst); // as in `SlotWait::cond`
                 if waitq::hook::is_probing() {
                     let state = self.lock();
                     let front = state.line.front().map(|p| p.ticket);
@@ -667,19 +726,43 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// A many-reserver's turn among the senders: all `n` slots if free,
-    /// else (with at least one free for a sender) a place in the line.
-    /// `None`: no slot free, wait for one.
-    fn take_turn(&self, n: usize) -> Option<Turn> {
+    /// A sender's turn (a many-reserver's too): all `n` slots if free,
+    /// else (with at least one free for it) a place in the line. `None`:
+    /// no slot free, wait for one. A sender new to the wait leaves one free
+    /// slot to each sleeping sender; a sleeping one (counted in
+    /// `tx_sleepers`, `mark.slept`) takes any (see "Freed slots go to
+    /// sleeping senders"). A sender that finds none after it linked its
+    /// entry is counted until it ends.
+    fn take_turn(&self, n: usize, mark: &mut SleepMark) -> Option<Turn> {
         let mut state = self.lock();
+        let turn = self.take_turn_locked(&mut state, n, mark.slept);
+        match turn {
+            Some(_) if mark.slept => {
+                state.tx_sleepers -= 1;
+                mark.slept = false;
+            }
+            None if mark.linked && !mark.slept => {
+                state.tx_sleepers += 1;
+                mark.slept = true;
+            }
+            _ => {}
+        }
+        turn
+    }
+
+    fn take_turn_locked(&self, state: &mut State<T>, n: usize, slept: bool) -> Option<Turn> {
         if state.rx_closed {
             return Some(Turn::Closed);
         }
-        let taken = self.taken(&state);
-        if taken >= self.cap {
+        let free = if slept {
+            self.cap - self.taken(state).min(self.cap)
+        } else {
+            self.free_for_new(state)
+        };
+        if free == 0 {
             return None;
         }
-        if self.cap - taken >= n {
+        if free >= n {
             state.reserved += n;
             return Some(Turn::Done);
         }
@@ -895,7 +978,9 @@ impl<T> Chan<T> {
         if batched == limit {
             return Ok(batched);
         }
-        match self.take_many_locked(&mut self.lock(), out, limit - batched) {
+        // The lock is released before the wake below (no waker under it).
+        let took = self.take_many_locked(&mut self.lock(), out, limit - batched);
+        match took {
             Ok(n) => {
                 self.wake_tx(n);
                 Ok(batched + n)
@@ -1257,15 +1342,92 @@ impl<T> State<T> {
     }
 }
 
-/// What a sender's wait for a slot came to.
-fn outcome<E: WaitErr>(got: Option<bool>, res: Result<(), E>) -> Result<(), SlotFail<E>> {
-    match (got, res) {
-        (Some(true), _) => Ok(()),
-        (Some(false), _) => Err(SlotFail::Closed),
-        (None, Err(err)) if !err.is_closed() => Err(SlotFail::Ended(err)),
-        // `Ok` without a slot cannot happen (the condition is true only
-        // with `got` set); treat it as the close it would have to be.
-        (None, _) => Err(SlotFail::Closed),
+/// A sender's wait on `tx_wait` for its turn: `n` slots (one for a send
+/// or a reserve), the condition's record, and, dropped without its turn
+/// after it slept, the end of the slot owed to it (`sender_left`).
+///
+/// Kept small: a `send` or `reserve` future holds it while it waits
+/// (`tests/sync_sizes.rs`: no bigger than tokio's).
+struct SlotWait<'a, T> {
+    chan: &'a Chan<T>,
+    n: usize,
+    /// The turn, once taken ([`Turn::encode`]).
+    turn: u64,
+    /// Evaluations of the condition (not counting probes), up to 2. The
+    /// first poll evaluates it once before linking the entry and once
+    /// right after (the lossless re-check); a later evaluation comes from
+    /// a later poll: after a wake, or a spurious poll of a sleeper.
+    evals: u8,
+    mark: SleepMark,
+}
+
+/// Where a sender's wait stands, for `tx_sleepers`.
+#[derive(Default)]
+struct SleepMark {
+    /// The entry may be linked: the condition runs as the re-check after
+    /// the link or later.
+    linked: bool,
+    /// Counted in `tx_sleepers`.
+    slept: bool,
+}
+
+impl<'a, T> SlotWait<'a, T> {
+    fn new(chan: &'a Chan<T>, n: usize) -> Self {
+        SlotWait {
+            chan,
+            n,
+            turn: Turn::NONE,
+            evals: 0,
+            mark: SleepMark::default(),
+        }
+    }
+
+    /// The condition: takes its turn ([`Chan::take_turn`]) or sees the
+    /// receiver gone. Until it has slept, a sender leaves the slots owed
+    /// to the sleeping senders; once counted among them, it takes any.
+    fn cond(&mut self) -> bool {
+        if self.turn != Turn::NONE {
+            return true;
+        }
+        // Pairs with the fence in `hand_out`: our entry is linked
+        // before we read `delivered` (see "The receiver's batch").
+        fence(Ordering::SeqCst);
+        if waitq::hook::is_probing() {
+            let state = self.chan.lock();
+            return state.rx_closed || self.chan.taken(&state) < self.chan.cap;
+        }
+        self.evals = self.evals.saturating_add(1).min(2);
+        self.mark.linked = self.evals >= 2;
+        self.turn = Turn::encode(self.chan.take_turn(self.n, &mut self.mark));
+        self.turn != Turn::NONE
+    }
+
+    /// The turn taken, if any.
+    fn turn(&self) -> Option<Turn> {
+        Turn::decode(self.turn)
+    }
+
+    /// What a one-slot wait came to.
+    fn outcome<E: WaitErr>(&self, res: Result<(), E>) -> Result<(), SlotFail<E>> {
+        match (self.turn(), res) {
+            (Some(Turn::Done), _) => Ok(()),
+            (Some(Turn::InLine(_)), _) => unreachable!("one slot never waits in line"),
+            (Some(Turn::Closed), _) => Err(SlotFail::Closed),
+            (None, Err(err)) if !err.is_closed() => Err(SlotFail::Ended(err)),
+            // `Ok` without a slot cannot happen (the condition is true only
+            // with `turn` set); treat it as the close it would have to be.
+            (None, _) => Err(SlotFail::Closed),
+        }
+    }
+}
+
+impl<T> Drop for SlotWait<'_, T> {
+    fn drop(&mut self) {
+        // Counted as asleep and ends without its turn (dropped, timed
+        // out, interrupted): the slot owed to it is free for others.
+        if self.mark.slept {
+            self.chan.sender_left();
+        }
     }
 }
 
