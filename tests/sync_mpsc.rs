@@ -101,6 +101,8 @@ async fn exactly_once(senders: usize, per_sender: usize, cap: usize) {
     sent.sort_unstable();
     got.sort_unstable();
     assert_eq!(got, sent, "received multiset differs from sent multiset");
+    // Every slot is back: none kept by a sender cancelled asleep.
+    assert_eq!(rx.capacity(), cap, "a slot was lost");
 }
 
 rt_test! {
