@@ -408,6 +408,52 @@ fn a_freed_slot_is_owed_to_the_woken_sender() {
     assert_eq!(tx.capacity(), tx.max_capacity());
 }
 
+/// A sleeper that leaves without having been woken (its send dropped)
+/// wakes nobody: the slot freed before went to the oldest sleeper, and it
+/// stays that sender's. (The leaver woke the next sleeper for the free
+/// slot too, which, polled first, took it; the oldest then found the
+/// channel full and slept again at the back. tokio serves the oldest; an
+/// independent review.)
+#[test]
+fn a_sleeper_that_leaves_unwoken_wakes_nobody() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    tx.try_send(0).unwrap();
+    let mut a = task::spawn(tx.send(1));
+    let mut b = task::spawn(tx.send(2));
+    let mut x = task::spawn(tx.send(3));
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_pending!(x.poll());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert!(a.is_woken());
+    drop(x);
+    assert!(!b.is_woken(), "`b` woken for a slot owed to `a`");
+    assert_ready!(a.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_ready!(b.poll()).unwrap();
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(tx.capacity(), tx.max_capacity());
+}
+
+/// A receiver dropped with messages in its batch gives every slot back:
+/// `capacity()` is the whole channel again, as tokio's. (The batch's
+/// slots stayed taken for good.)
+#[test]
+fn a_receiver_dropped_mid_batch_gives_every_slot_back() {
+    waitrt::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (tx, mut rx) = mpsc::channel::<u32>(2);
+            tx.send(1).await.unwrap();
+            tx.send(2).await.unwrap();
+            assert_eq!(rx.recv().await, Some(1)); // 2 waits in the batch
+            drop(rx);
+            assert_eq!(tx.capacity(), 2);
+            assert!(tx.try_send(3).is_err(), "closed");
+        });
+}
+
 /// A sleeping `send` on a full channel while another task receives and at
 /// once refills the channel with `try_send`, round after round: each freed
 /// slot is owed to the sleeping sender, so it is served within a round or

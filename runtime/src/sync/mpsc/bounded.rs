@@ -1216,7 +1216,9 @@ impl<T> Receiver<T> {
         self.len() == 0
     }
 
-    /// Free slots now.
+    /// Free slots a sender arriving now can take (see
+    /// [`Sender::capacity`]: those owed to sleeping senders or to a
+    /// waiting `reserve_many` are not counted).
     pub fn capacity(&self) -> usize {
         self.rx.chan.capacity()
     }

@@ -129,11 +129,15 @@
 //! Nothing is owed to a particular waiter, so nothing can leak: a sleeper
 //! that ends without a slot (dropped, timed out, interrupted; `SlotWait`'s
 //! drop, `sender_left`) uncounts itself, which gives its share back to
-//! newcomers at once, and wakes the linked sleepers for any free slot
-//! (its own wake, if it had been picked, went on by waitq's rule 5; this
-//! wake is spurious at worst). One that takes a slot or sees the close
-//! uncounts itself in the same lock hold. A sender counted only once its
-//! entry is linked keeps the lossless argument below: a freed slot either
+//! newcomers at once (its own wake, if it had been picked, went on by
+//! waitq's rule 5; no other is due: every free slot has its wake out, and
+//! the count changes no sleeper's condition). One that takes a slot or
+//! sees the close uncounts itself in the same lock hold. A sender is
+//! counted from a re-check that finds no slot with its entry linked (the
+//! first poll of an interruptible or killable wait with a signal already
+//! pending evaluates the condition a second time without linking: such a
+//! sender is counted and uncounted in that one poll). That keeps the
+//! lossless argument below: a freed slot either
 //! happens after the link, and its wake finds the entry, or before the
 //! re-check, which then sees the slot free and still beyond the others'
 //! shares. The fast path pays one more plain add under the lock it
@@ -632,21 +636,17 @@ impl<T> Chan<T> {
 
     /// A sleeping sender (or many-reserver waiting for its turn) gave up
     /// without a slot: the slot owed to it is no longer owed. A wake it had
-    /// been picked for went on to the next sleeper (waitq's rule 5); if
-    /// slots are free, sleepers that are still linked are woken for them
-    /// as well (spurious at worst), so that none sleeps next to a free slot
-    /// it is owed.
+    /// been picked for went on to the next sleeper (waitq's rule 5); no
+    /// other wake is due: every free slot already has its wake out (one
+    /// per slot freed), and the count only keeps slots from *newcomers*, so
+    /// lowering it changes no sleeper's condition. (Waking the sleepers
+    /// for the free slots here let a later sleeper take the slot an
+    /// earlier one had been woken for, which then slept again at the back:
+    /// tokio serves the earlier one; an independent review.)
     #[cold]
     #[inline(never)]
     fn sender_left(&self) {
-        let free = {
-            let mut state = self.lock();
-            state.tx_sleepers -= 1;
-            self.cap - self.taken(&state).min(self.cap)
-        };
-        if free > 0 {
-            self.wake_tx(free);
-        }
+        self.lock().tx_sleepers -= 1;
     }
 
     // ----- senders: many slots at once -----
@@ -1291,6 +1291,12 @@ impl<T> Chan<T> {
         let mut state = self.lock();
         state.rx_closed = true;
         state.rx_dropped = true;
+        // The receiver's batch goes with it: its messages hold no slot
+        // any more (they did for good: `capacity()` stayed short of the
+        // whole channel after the receiver was dropped mid-batch, where
+        // tokio's comes back to it). The receiver, the only writer of
+        // `delivered`, is the caller.
+        state.rx_taken = self.delivered.load(Ordering::Relaxed);
         let buf = std::mem::take(&mut state.buf);
         drop(state);
         self.tx_wait.close();
