@@ -599,6 +599,15 @@ fn a_write_no_thread_can_run_fails_at_the_write() {
         assert!(again.to_string().contains("never ran"), "{again}");
         // Nothing is left pending: a flush has nothing to report.
         file.flush().await.unwrap();
+        // The same with the task's budget spent: the failed job's outcome
+        // is taken, not polled (a poll said `Pending`, and the write `Ok`).
+        let err = futures::future::poll_fn(|cx| {
+            while waitrt::sync::coop::poll_proceed(cx).is_ready() {}
+            futures::AsyncWrite::poll_write(std::pin::Pin::new(&mut file), cx, b"spent")
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("never ran"), "{err}");
     });
     assert_eq!(std::fs::read(&path).unwrap(), b"");
 }

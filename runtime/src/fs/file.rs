@@ -390,7 +390,22 @@ impl File {
         let State::Busy(job, _) = &mut self.state else {
             unreachable!("poll_job on an idle file");
         };
-        let (operation, buf) = match ready!(Pin::new(job).poll(cx)) {
+        let done = ready!(Pin::new(job).poll(cx));
+        Poll::Ready(self.job_done(done))
+    }
+
+    /// The job in flight, if it has finished (no poll: no budget spent).
+    fn finished_job(&mut self) -> Option<Operation> {
+        let State::Busy(job, _) = &mut self.state else {
+            return None;
+        };
+        let done = job.take_finished()?;
+        Some(self.job_done(done))
+    }
+
+    /// A busy file's job came to `done`: the file is idle again.
+    fn job_done(&mut self, done: Result<(Operation, Buf), crate::task::JoinError>) -> Operation {
+        let (operation, buf) = match done {
             Ok(done) => done,
             Err(lost) => {
                 *self.lock_behind() = Behind::default();
@@ -398,7 +413,7 @@ impl File {
             }
         };
         self.state = State::Idle(Some(buf));
-        Poll::Ready(operation)
+        operation
     }
 
     /// Finishes the job in flight, keeping a write error for later and
@@ -491,19 +506,13 @@ impl File {
                     // A job that ended already never started: no pool
                     // thread could (the OS refused one). Say so here; told
                     // `Ok`, a caller that drops the file learned nothing,
-                    // and the bytes were gone.
-                    if matches!(&self.state, State::Busy(job, _) if job.is_finished()) {
-                        // (Never `Pending` once finished; if it were, the
-                        // bytes are the job's and `Ok` stands.)
-                        match self.poll_job(cx) {
-                            Poll::Ready(Operation::Lost(err)) => {
-                                return Poll::Ready(Err(self.error(err)))
-                            }
-                            Poll::Ready(Operation::Write(Err(err))) => {
-                                self.last_write_err = Some(err);
-                            }
-                            _ => {}
-                        }
+                    // and the bytes were gone. (Taken, not polled: a poll
+                    // with the task's budget spent said `Pending`, and the
+                    // write said `Ok`; an independent review.)
+                    match self.finished_job() {
+                        Some(Operation::Lost(err)) => return Poll::Ready(Err(self.error(err))),
+                        Some(Operation::Write(Err(err))) => self.last_write_err = Some(err),
+                        _ => {}
                     }
                     return Poll::Ready(Ok(n));
                 }

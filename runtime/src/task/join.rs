@@ -102,6 +102,15 @@ impl<T> Future for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
+    /// The output of a task that has finished, taken without a poll (and
+    /// without spending the cooperative budget a poll spends); `None`
+    /// while it runs or once taken.
+    pub(crate) fn take_finished(&mut self) -> Option<Result<T, JoinError>> {
+        let output = self.cell.take_output()?;
+        self.taken = true;
+        Some(output)
+    }
+
     /// [`poll`](Future::poll), listing a sleep at `site` (a `JoinSet`
     /// passes its caller's).
     pub(crate) fn poll_at(
