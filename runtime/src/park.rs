@@ -45,14 +45,17 @@
 //! `epoll_wait` counts in milliseconds and mio rounds a timeout up. The
 //! driver polls for the whole milliseconds only; a remainder under a
 //! millisecond is a poll that the reactor's `timerfd` ends on time
-//! (`reactor::PRECISE_TIMEOUTS`): a timer never fires late because of the
-//! poller, and I/O arriving in that last sub-millisecond is handled at
-//! once. The timer is armed (one `timerfd_settime`) only when the end
-//! changes, not on every park of a busy thread whose next timer stays
-//! the same (`benches/timers.rs`, row `pingpong_timer`). (Where there is no `timerfd`, the driver collects ready I/O and
-//! sleeps the remainder on the parker: that I/O waits for the timer. A
-//! current-thread h2 server over a Unix socket, 150 streams each sleeping
-//! 1 ms per request, took 0.84-0.90 s that way against tokio's 0.34 s.)
+//! (`Reactor::precise`): a timer never fires late because of the poller,
+//! and I/O arriving in that last sub-millisecond is handled at once. The
+//! timer is armed (one `timerfd_settime`) only when the end changes, not
+//! on every park of a busy thread whose next timer stays the same
+//! (`benches/timers.rs`, row `pingpong_timer`). Without a `timerfd` (the
+//! process had no descriptor left when the runtime was built, or not
+//! Linux) the driver collects ready I/O and sleeps the remainder on the
+//! parker: still on time, but I/O arriving meanwhile waits for the timer
+//! (a current-thread h2 server over a Unix socket, 150 streams each
+//! sleeping 1 ms per request, took 0.84-0.90 s that way against tokio's
+//! 0.34 s; `benches/timers.rs` row `pingpong_timer` 100x tokio's time).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -204,7 +207,7 @@ impl Parker {
         // the rest); under one, the reactor's timer keeps the remainder.
         let mut poll_timeout = timeout.map(|t| Duration::from_millis(t.as_millis() as u64));
         if poll_timeout == Some(Duration::ZERO) {
-            if !crate::reactor::PRECISE_TIMEOUTS {
+            if !reactor.precise() {
                 // Collect what is ready, then the precise sleep.
                 reactor.turn(Some(Duration::ZERO), true);
                 self.park(timeout);
@@ -678,6 +681,49 @@ mod tests {
                 crate::reactor::readiness::IoNames::OTHER,
             )
             .unwrap()
+    }
+
+    /// Without a `timerfd` (none could be made when the reactor was: the
+    /// process was out of descriptors) a sub-millisecond park is a zero
+    /// poll and then the parker's precise sleep, as before the timer: not a
+    /// poll whose timeout mio rounds up to a millisecond (sub-millisecond
+    /// timers then fired up to a millisecond late; an independent review).
+    /// A watcher looks at how the parked thread sleeps, over up to 50
+    /// parks of 900 µs; it must see the parker and never the poll.
+    #[test]
+    fn without_a_timerfd_a_sub_millisecond_park_sleeps_on_the_parker() {
+        let reactor = Reactor::new().unwrap().without_timer();
+        assert!(!reactor.precise());
+        let (mut socket, _peer) = UnixStream::pair().unwrap();
+        let _registered = register_read(&reactor, &mut socket);
+        let parker = driver_parker(&reactor);
+        let (mut parked, mut polled) = (0, 0);
+        for _ in 0..50 {
+            let done = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let (parker, done) = (parker.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let (mut parked, mut polled) = (false, false);
+                    let start = std::time::Instant::now();
+                    while !done.load(SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                        parked |= parker.is_parked();
+                        polled |= parker.in_poll.load(SeqCst);
+                        std::hint::spin_loop();
+                    }
+                    (parked, polled)
+                })
+            };
+            parker.park_in_reactor(&reactor, Some(Duration::from_micros(900)));
+            done.store(true, SeqCst);
+            let (saw_parked, saw_polled) = watcher.join().unwrap();
+            parked += usize::from(saw_parked);
+            polled += usize::from(saw_polled);
+            if parked >= 3 {
+                break;
+            }
+        }
+        assert_eq!(polled, 0, "a sub-millisecond park polled without a timer");
+        assert!(parked > 0, "no park was seen asleep on the parker");
     }
 
     /// Runs `f` on a thread of its own and waits (at most 10 s) for it.

@@ -245,9 +245,10 @@ impl Command {
     /// cannot start (no thread, no file descriptor). Out of file
     /// descriptors it fails before the program starts (the bare OS error,
     /// `EMFILE`): the descriptor that will watch the child's exit is held
-    /// for it from before the spawn. If watching the exit or registering
-    /// the child's pipes still fails after it started, it is killed and
-    /// reaped, and the error says that it started.
+    /// for it from before the spawn. If watching the exit still fails
+    /// after it started, it is killed and reaped, and the error says that
+    /// it started; if registering its pipes fails, it is killed (and
+    /// reaped when it exits).
     pub fn spawn(&mut self) -> io::Result<Child> {
         // Outside a runtime with I/O this fails before any process exists.
         let use_pidfd = crate::context::with_scheduler(|scheduler| {

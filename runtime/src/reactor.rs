@@ -56,17 +56,10 @@ const MAX_KEY: usize = (1 << KEY_BITS) - 1;
 /// waker's.
 const GENERATION_MASK: usize = usize::MAX >> (KEY_BITS + 1);
 const WAKE_TOKEN: Token = Token(usize::MAX);
-/// The token of the turn's `timerfd` ([`PRECISE_TIMEOUTS`]); top bit set
+/// The token of the turn's `timerfd` ([`Turn::arm_timer`]); top bit set
 /// too, so no source's.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const TIMER_TOKEN: Token = Token(usize::MAX - 1);
-
-/// Whether a turn's timeout under a millisecond is kept to the
-/// nanosecond: `epoll_wait` counts in milliseconds (mio rounds a timeout
-/// up), so such a turn arms a `timerfd` registered with the poller for
-/// the exact remainder (Linux). Elsewhere the driver polls without
-/// sleeping and sleeps the remainder on its parker (`park.rs`).
-pub(crate) const PRECISE_TIMEOUTS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 struct Turn {
     poll: mio::Poll,
@@ -75,12 +68,12 @@ struct Turn {
     woken: Vec<(Arc<ScheduledIo>, Ready)>,
     /// Polls the eventfd interrupted (`unpark`), for tests.
     interrupts: u64,
-    /// The timer of sub-millisecond timeouts, made at the first one.
+    /// The timer of sub-millisecond timeouts (see [`Reactor::precise`]).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     timer: Option<std::os::fd::OwnedFd>,
-    /// When the timer was last armed to fire (see [`Turn::arm_timer`]).
+    /// The `CLOCK_MONOTONIC` time (ns) the timer was last armed to fire at.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    armed: Option<std::time::Instant>,
+    armed: Option<i128>,
     /// `timerfd_settime` calls so far, for tests.
     #[cfg(test)]
     arms: u64,
@@ -91,46 +84,45 @@ struct Turn {
 /// apart. A turn may end this much before its timeout (the time driver
 /// then parks again for what is left; nothing fires early) or after it.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-const ARM_SLACK: Duration = Duration::from_micros(5);
+const ARM_SLACK_NS: i128 = 5_000;
 
 impl Turn {
     /// Makes a turn with `timeout` end on time: under a millisecond (not
     /// zero), `epoll_wait` would round it up, so the turn's `timerfd` is
-    /// armed for it and ends the poll. The poll's own timeout (which mio
-    /// rounds up) stays as the backstop: if no timer can be made (the
-    /// process is out of file descriptors), the turn ends up to a
-    /// millisecond late, never in a spin. Arming resets the timer, so an
-    /// earlier arming that did not fire (the poll ended on I/O) is
-    /// forgotten; one that fires during a later, longer poll ends it
-    /// early, which its caller takes as a spurious wake-up.
+    /// armed for the end (an absolute `CLOCK_MONOTONIC` time, so a thread
+    /// preempted before the call arms it for the same end) and ends the
+    /// poll. The poll's own timeout (which mio rounds up) stays as the
+    /// backstop. Arming resets the timer, so an earlier arming that did
+    /// not fire (the poll ended on I/O) is forgotten; one that fires
+    /// during a later, longer poll ends it early, which its caller takes
+    /// as a spurious wake-up.
     ///
-    /// A timer still armed for (within [`ARM_SLACK`] of) the same end is
-    /// not armed again: a busy thread parks once per batch of I/O, each
+    /// A timer still armed for (within [`ARM_SLACK_NS`] of) the same end
+    /// is not armed again: a busy thread parks once per batch of I/O, each
     /// time with the same next timer, and `timerfd_settime` reprograms a
     /// kernel timer each call (one per park made a current-thread socket
     /// ping-pong beside a 300 µs sleep loop 2.3-3.6x slower than tokio's,
     /// an independent probe; `epoll_wait` arms its own only when it
     /// sleeps). One clock read per such turn instead.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn arm_timer(&mut self, timeout: Option<Duration>, registry: &mio::Registry) {
-        use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+    fn arm_timer(&mut self, timeout: Option<Duration>) {
+        use rustix::time::{
+            clock_gettime, timerfd_settime, ClockId, Itimerspec, TimerfdTimerFlags, Timespec,
+        };
         let Some(t) = timeout.filter(|t| !t.is_zero() && *t < Duration::from_millis(1)) else {
             return;
         };
-        let now = std::time::Instant::now();
-        let end = now + t;
-        if let Some(armed) = self.armed {
-            let apart = armed.max(end) - armed.min(end);
-            if armed > now && apart <= ARM_SLACK {
-                return; // still armed for this end
-            }
-        }
-        if self.timer.is_none() {
-            self.timer = make_timer(registry);
-        }
         let Some(fd) = &self.timer else {
             return;
         };
+        let now = clock_gettime(ClockId::Monotonic);
+        let now = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
+        let end = now + t.as_nanos() as i128;
+        if let Some(armed) = self.armed {
+            if armed > now && (armed - end).abs() <= ARM_SLACK_NS {
+                return; // still armed for this end
+            }
+        }
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -138,11 +130,11 @@ impl Turn {
         let value = Itimerspec {
             it_interval: zero,
             it_value: Timespec {
-                tv_sec: 0,
-                tv_nsec: t.subsec_nanos().into(),
+                tv_sec: (end / 1_000_000_000) as _,
+                tv_nsec: (end % 1_000_000_000) as _,
             },
         };
-        let armed = timerfd_settime(fd, TimerfdTimerFlags::empty(), &value).is_ok();
+        let armed = timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &value).is_ok();
         self.armed = armed.then_some(end);
         #[cfg(test)]
         {
@@ -151,7 +143,7 @@ impl Turn {
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn arm_timer(&mut self, _: Option<Duration>, _: &mio::Registry) {}
+    fn arm_timer(&mut self, _: Option<Duration>) {}
 }
 
 /// A monotonic `timerfd` registered with the poller under [`TIMER_TOKEN`].
@@ -214,6 +206,8 @@ pub(crate) struct Reactor {
     /// Only the driver (one thread at a time) uses it.
     pub(crate) spin_governor: crate::park::SpinGovernor,
     shutdown: AtomicBool,
+    /// The turn has a `timerfd` for sub-millisecond timeouts ([`precise`](Self::precise)).
+    precise: bool,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -251,6 +245,12 @@ impl Reactor {
         let poll = mio::Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE_TOKEN)?);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let timer = make_timer(&registry);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let precise = timer.is_some();
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let precise = false;
         Ok(Reactor {
             turn: Mutex::new(Turn {
                 poll,
@@ -259,7 +259,7 @@ impl Reactor {
                 woken: Vec::new(),
                 interrupts: 0,
                 #[cfg(any(target_os = "linux", target_os = "android"))]
-                timer: None,
+                timer,
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 armed: None,
                 #[cfg(test)]
@@ -271,7 +271,31 @@ impl Reactor {
             live: AtomicUsize::new(0),
             spin_governor: crate::park::SpinGovernor::new(),
             shutdown: AtomicBool::new(false),
+            precise,
         })
+    }
+
+    /// Whether a turn's timeout under a millisecond is kept to the
+    /// nanosecond: `epoll_wait` counts in milliseconds (mio rounds a
+    /// timeout up), so such a turn arms a `timerfd` registered with the
+    /// poller for the exact end ([`Turn::arm_timer`]). The timer is made
+    /// with the reactor (one descriptor, so a runtime does not take one at
+    /// some later moment, when the process may have none left); without
+    /// one (none left then, or not Linux) the driver polls without
+    /// sleeping and sleeps the remainder on its parker (`park.rs`).
+    pub(crate) fn precise(&self) -> bool {
+        self.precise
+    }
+
+    /// As if no `timerfd` could be made (tests of the fallback).
+    #[cfg(test)]
+    pub(crate) fn without_timer(mut self) -> Reactor {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            self.turn.get_mut().unwrap().timer = None;
+        }
+        self.precise = false;
+        self
     }
 
     /// The waker that interrupts a thread blocked in this reactor's poll.
@@ -392,7 +416,7 @@ impl Reactor {
             return Some(0);
         }
         turn.tick = turn.tick.wrapping_add(1);
-        turn.arm_timer(timeout, &self.registry);
+        turn.arm_timer(timeout);
         let result = turn.poll.poll(&mut turn.events, timeout);
         polled();
         if let Err(err) = result {
