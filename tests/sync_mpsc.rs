@@ -527,10 +527,14 @@ fn a_refilled_channel_serves_a_blocking_sender() {
             let tx = tx.clone();
             std::thread::spawn(move || tx.blocking_send(u32::MAX).unwrap())
         };
+        // This sender's sleep, not another test's in this process (CI saw
+        // the check pass at once, then 1,000 rounds go by before the
+        // sender's thread had even started).
+        let id = sender.thread().id();
         let asleep = || {
-            waitq::registry::snapshot()
-                .iter()
-                .any(|w| w.queue_name == Some("mpsc_send"))
+            waitq::registry::snapshot().iter().any(|w| {
+                w.queue_name == Some("mpsc_send") && w.thread.as_ref().is_some_and(|t| t.id() == id)
+            })
         };
         let (mut seen, mut round, mut total) = (false, 0, 0u64);
         loop {

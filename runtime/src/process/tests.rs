@@ -47,6 +47,18 @@ fn is_gone(pid: u32) -> bool {
     ppid != Some(&std::process::id().to_string())
 }
 
+/// A child dropped (an orphan) while the reaper could not start, once it
+/// has exited and stays a zombie: its pid.
+fn a_zombie_orphan_without_a_reaper() -> u32 {
+    let early = Command::new("sleep").arg("0.1").spawn().unwrap();
+    let early_pid = early.id().unwrap();
+    reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(early);
+    assert!(!reaper::started());
+    wait_until_zombie(early_pid);
+    early_pid
+}
+
 /// Waits (at most 30 s) until `pid` has exited and is not reaped.
 fn wait_until_zombie(pid: u32) {
     let start = Instant::now();
@@ -161,13 +173,8 @@ fn an_orphan_listed_before_the_reaper_started_is_reaped() {
         "an_orphan_listed_before_the_reaper_started_is_reaped",
         || {
             runtime(true).block_on(async {
-                let early = Command::new("sleep").arg("0.1").spawn().unwrap();
-                let early_pid = early.id().unwrap();
-                reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
-                drop(early);
-                assert!(!reaper::started());
                 // It exits (SIGCHLD, no handler) and stays a zombie.
-                wait_until_zombie(early_pid);
+                let early_pid = a_zombie_orphan_without_a_reaper();
                 // The next orphan starts the reaper, which reaps the first:
                 // no other child exits meanwhile to raise a SIGCHLD.
                 let late = Command::new("sleep").arg("60").spawn().unwrap();
@@ -196,12 +203,7 @@ fn an_orphan_left_without_a_reaper_is_reaped_after_a_later_spawn() {
         "an_orphan_left_without_a_reaper_is_reaped_after_a_later_spawn",
         || {
             runtime(true).block_on(async {
-                let early = Command::new("sleep").arg("0.1").spawn().unwrap();
-                let early_pid = early.id().unwrap();
-                reaper::FAIL_NEXT_START.store(true, std::sync::atomic::Ordering::Relaxed);
-                drop(early);
-                assert!(!reaper::started());
-                wait_until_zombie(early_pid);
+                let early_pid = a_zombie_orphan_without_a_reaper();
                 let mut next = Command::new("true").spawn().unwrap();
                 assert!(is_pidfd(&next));
                 assert!(next.wait().await.unwrap().success());
