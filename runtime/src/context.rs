@@ -322,6 +322,22 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&mut Core) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Runs `f` with the runtime this thread runs in and this thread's core,
+/// found in one look at the thread's context (a wake on a worker: looking
+/// twice cost about 30 instructions per wake on 2 workers). `None` when
+/// the thread has no runtime or its core is borrowed.
+#[inline]
+pub(crate) fn with_scheduler_and_core<R>(f: impl FnOnce(&Scheduler, &mut Core) -> R) -> Option<R> {
+    CONTEXT
+        .try_with(|cx| {
+            let scheduler = cx.scheduler.borrow();
+            let mut core = cx.core.try_borrow_mut().ok()?;
+            Some(f(scheduler.as_ref()?, &mut core))
+        })
+        .ok()
+        .flatten()
+}
+
 /// Installs `core` as this thread's core, returning the previous one.
 pub(crate) fn set_core(core: Core) -> Core {
     CONTEXT.with(|cx| cx.core.replace(core))

@@ -512,14 +512,31 @@ pub(crate) fn schedule_woken(task: TaskRef) {
     // The current-thread check first: it skips the context's `RefCell`
     // borrow, and the general path below measured slower on current-thread
     // herd (84-89 against 82.5 ns per wake).
-    let task = match task.header().scheduler.current_thread_owner() {
+    let mut task = match task.header().scheduler.current_thread_owner() {
         Some(owner) => match current_thread::push_local(owner, task) {
             Ok(()) => return,
-            Err(task) => task,
+            Err(task) => Some(task),
         },
-        None => task,
+        None => {
+            // On one of its runtime's workers: straight onto that worker's
+            // queue, the runtime and the core found in one look.
+            let mut task = Some(task);
+            crate::context::with_scheduler_and_core(|here, core| {
+                if here.addr() != runtime {
+                    return;
+                }
+                if let (Scheduler::MultiThread(shared), crate::context::Core::MultiThread(core)) =
+                    (here, core)
+                {
+                    task = shared.wake_on_own_core(core, task.take().expect("taken once"));
+                }
+            });
+            if task.is_none() {
+                return;
+            }
+            task
+        }
     };
-    let mut task = Some(task);
     crate::context::with_scheduler(|here| {
         if here.addr() == runtime {
             here.schedule(task.take().expect("taken once"));
@@ -550,7 +567,7 @@ pub(crate) fn run_in(task: TaskRef, slot: &crate::obs::PollSlot) {
     }
 }
 
-/// [`run`], telling what happened (`None` when shutdown had claimed the
+/// [`run_in`], telling what happened (`None` when shutdown had claimed the
 /// task, `Complete` for a cancelled one; the test toolkit reads this) and
 /// handing the task back when it must be queued again, behind the others:
 /// the scheduler loops queue it themselves, which spares a reference-count

@@ -271,23 +271,7 @@ impl Shared {
         let mut task = Some(task);
         let pushed_local = context::with_core(|core| match core {
             AnyCore::MultiThread(core) if core.owner == me => {
-                let task = task.take()?;
-                if is_yield || !core.local.is_empty() {
-                    core.local.push(task);
-                    return Some((made_work_stealable(&core.local), core.index));
-                }
-                let mut slot = self.remotes[core.index]
-                    .lifo
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let previous = slot.replace(task);
-                drop(slot);
-                core.lifo_filled = true;
-                // A task displaced from the slot is work another worker can take.
-                previous
-                    .map(|previous| core.local.push(previous))
-                    .map(|()| (made_work_stealable(&core.local), core.index))
-                    .or(Some((false, core.index)))
+                Some(self.push_local(core, task.take()?, is_yield))
             }
             _ => None,
         })
@@ -305,6 +289,49 @@ impl Shared {
             }
             (None, None) => unreachable!("a task taken by the core was queued"),
         }
+    }
+
+    /// Queues `task` on `core`, one of this runtime's workers' (see
+    /// [`schedule`](Self::schedule)): whether that made work another
+    /// worker can take, and the worker's index.
+    #[inline]
+    fn push_local(&self, core: &mut Core, task: TaskRef, is_yield: bool) -> (bool, usize) {
+        if is_yield || !core.local.is_empty() {
+            core.local.push(task);
+            return (made_work_stealable(&core.local), core.index);
+        }
+        let mut slot = self.remotes[core.index]
+            .lifo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let previous = slot.replace(task);
+        drop(slot);
+        core.lifo_filled = true;
+        // A task displaced from the slot is work another worker can take.
+        match previous {
+            Some(previous) => {
+                core.local.push(previous);
+                (made_work_stealable(&core.local), core.index)
+            }
+            None => (false, core.index),
+        }
+    }
+
+    /// A wake on a thread of this runtime whose core is `core` (the
+    /// caller found both in one look at the thread's context, where
+    /// [`schedule`](Self::schedule) looks again): if `core` is one of our
+    /// workers', into its LIFO slot or local queue, and another worker
+    /// told if that made work it can take; otherwise the task comes back.
+    /// Nothing here drops a task or looks at the thread's context.
+    pub(crate) fn wake_on_own_core(&self, core: &mut Core, task: TaskRef) -> Option<TaskRef> {
+        if core.owner != self.addr() {
+            return Some(task);
+        }
+        let (stealable, me) = self.push_local(core, task, false);
+        if stealable {
+            self.notify_parked_except(Some(me));
+        }
+        None
     }
 
     /// Queues again, from its own worker, a task woken during its poll
