@@ -325,6 +325,12 @@ fn a_worker_that_cannot_start_is_named_in_the_build_error() {
         "{message}"
     );
     assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
+    // The OS's error stays reachable (`EAGAIN`).
+    let os = err
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .and_then(|source| source.downcast_ref::<std::io::Error>());
+    assert!(os.is_some_and(|os| os.raw_os_error().is_some()), "{err:?}");
     // The same builder without the stack runs.
     let rt = Builder::new_multi_thread()
         .worker_threads(2)

@@ -245,9 +245,11 @@ impl Shared {
                     shared.shutdown();
                     // Say what could not start (the OS says only `EAGAIN`,
                     // whose kind, `WouldBlock`, reads as "try again").
-                    return Err(std::io::Error::other(format!(
-                        "cannot start worker thread {index} of {workers}: {err}"
-                    )));
+                    return Err(std::io::Error::other(WorkerStartError {
+                        index,
+                        workers,
+                        source: err,
+                    }));
                 }
             }
         }
@@ -546,6 +548,32 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
 /// check, which costs a fence per push (yield_many, 2 threads).
 fn made_work_stealable(local: &Worker<TaskRef>) -> bool {
     local.len() == 2
+}
+
+/// A worker thread the OS would not start (the build's error; the OS
+/// error is its `source()`).
+#[derive(Debug)]
+struct WorkerStartError {
+    index: usize,
+    workers: usize,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for WorkerStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (index, workers) = (self.index, self.workers);
+        write!(
+            f,
+            "cannot start worker thread {index} of {workers}: {}",
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for WorkerStartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// Runs `f` with this worker's core.
