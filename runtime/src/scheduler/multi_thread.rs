@@ -442,13 +442,15 @@ impl Shared {
                     Steal::Retry => {}
                 }
             }
-            drop(
-                remote
-                    .lifo
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take(),
-            );
+            // Taken in one statement, dropped in the next: the slot's lock
+            // is released before the task's drop runs (which must not find
+            // it held, should it ever wake a task onto this slot).
+            let task = remote
+                .lifo
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            drop(task);
         }
     }
 
@@ -522,13 +524,13 @@ fn worker_main(shared: Arc<Shared>, core: Box<Core>) {
         while core.local.pop().is_some() {}
         core.deferred.clear();
         shared.remotes[core.index].deferred.store(0, Relaxed);
-        drop(
-            shared.remotes[core.index]
-                .lifo
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        // Out of the slot first, then dropped with its lock released.
+        let task = shared.remotes[core.index]
+            .lifo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(task);
     }
     shared.running.fetch_sub(1, AcqRel);
     shared.exited.wake_up_all();
