@@ -39,7 +39,10 @@
 //! future of the task's output (an `Err` if it panicked or was
 //! aborted). A [`JoinSet`](task::JoinSet) keeps a group of them and
 //! aborts what is left when dropped; [`spawn_blocking`] runs blocking
-//! code on a thread pool.
+//! code on a thread pool. Blocking code in a task holds up more than that
+//! task: on the multi-thread flavour a task it woke waits in its worker's
+//! next-task slot until the worker is free again (as on tokio), and the
+//! stuck-worker detector ([`Builder::stuck_worker_threshold`]) reports it.
 //!
 //! ```
 //! waitrt::Runtime::new().unwrap().block_on(async {
