@@ -579,11 +579,7 @@ mod tests {
         // event below is a new edge, which wakes the queue.
         let seen = io.ready_event(Direction::Read).unwrap();
         io.clear_readiness(seen, Direction::Read);
-        let unpark = Arc::new(Unpark(parker.clone(), AtomicBool::new(false)));
-        let waker = Waker::from(unpark.clone());
-        let mut waiter = PollWaiter::new(io.queue(Direction::Read));
-        let registered = waiter.poll_wait_event(&mut Context::from_waker(&waker), || false);
-        assert!(registered.is_pending());
+        let (unpark, _waiter) = read_waiter(&parker, &io);
         peer.write_all(b"x").unwrap();
         // The event wakes the waiter from inside this turn, on this thread.
         parker.park_in_reactor(&reactor, Some(Duration::from_secs(5)));
@@ -628,11 +624,7 @@ mod tests {
             if let Some(seen) = io.ready_event(Direction::Read) {
                 io.clear_readiness(seen, Direction::Read);
             }
-            let unpark = Arc::new(Unpark(parker.clone(), AtomicBool::new(false)));
-            let waker = Waker::from(unpark.clone());
-            let mut waiter = PollWaiter::new(io.queue(Direction::Read));
-            let registered = waiter.poll_wait_event(&mut Context::from_waker(&waker), || false);
-            assert!(registered.is_pending());
+            let (unpark, waiter) = read_waiter(&parker, &io);
             let done = Arc::new(AtomicBool::new(false));
             let writer = {
                 let (parker, peer, done) = (parker.clone(), peer.clone(), done.clone());
@@ -670,6 +662,20 @@ mod tests {
             io_waker: Some(reactor.waker()),
             ..Parker::new()
         })
+    }
+
+    /// A waiter asleep on `io`'s read queue whose wake unparks `parker`
+    /// (and sets the flag in the returned `Unpark`), as a task's would.
+    fn read_waiter<'a>(
+        parker: &Arc<Parker>,
+        io: &'a crate::reactor::readiness::ScheduledIo,
+    ) -> (Arc<Unpark>, PollWaiter<&'a waitq::WaitQueue>) {
+        let unpark = Arc::new(Unpark(parker.clone(), AtomicBool::new(false)));
+        let waker = Waker::from(unpark.clone());
+        let mut waiter = PollWaiter::new(io.queue(Direction::Read));
+        let registered = waiter.poll_wait_event(&mut Context::from_waker(&waker), || false);
+        assert!(registered.is_pending());
+        (unpark, waiter)
     }
 
     /// Registers `socket` with `reactor` for reading.

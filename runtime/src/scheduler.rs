@@ -503,9 +503,11 @@ impl Scheduler {
 
 /// Queues a task whose wake claimed `SCHEDULED`, taking over the waker's
 /// count: on a thread that holds its current-thread core the task goes
-/// straight into the local queue, and on a thread that runs its runtime
-/// (a worker, a `block_on`) the thread's own handle queues it; either way
-/// with no clone and no drop. Anywhere else it is cloned once to reach its
+/// straight into the local queue; on one of its multi-thread runtime's
+/// workers onto that worker's queue (runtime and core found in one look
+/// at the thread's context); on another thread that runs its runtime (a
+/// `block_on`) the thread's own handle queues it; each with no clone and
+/// no drop. Anywhere else it is cloned once to reach its
 /// scheduler (the handle lives inside the task being moved).
 pub(crate) fn schedule_woken(task: TaskRef) {
     let runtime = task.header().scheduler.addr();
