@@ -395,8 +395,16 @@ fn a_call_dropped_after_its_reply_came_gets_its_handle_closed() {
         let closes_before = count(&ts.commands(), Command::Close);
         let replies_before = c.daemon().stats().acct.replies;
         {
+            // The reply is held until the call has been polled once, so
+            // the poll is pending by construction (a fast server answered
+            // within the first poll once, on a busy CI host).
+            ts.hold(Some(Command::Create as u16));
+            let held_before = ts.held_total();
             let mut open = Box::pin(c.open("d.bin", false));
             assert!(futures::poll!(open.as_mut()).is_pending());
+            ts.wait_held(held_before + 1).await;
+            ts.hold(None);
+            ts.release();
             for _ in 0..20_000 {
                 if c.daemon().stats().acct.replies > replies_before {
                     break;
