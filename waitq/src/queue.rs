@@ -129,6 +129,9 @@ pub struct WaitQueue {
     /// (reading `Inner::name` took the lock, and sent every such sleep
     /// the slow way: 7.6 % more instructions on the watch bench's row).
     const_name: Option<&'static str>,
+    /// `const_name` as a registry slot stores it (`registry::name_bits_of`),
+    /// made with the queue (in its padding: the queue stays 256 bytes).
+    const_name_bits: u32,
 }
 
 struct Inner {
@@ -255,6 +258,7 @@ impl WaitQueue {
             keyed: std::sync::atomic::AtomicBool::new(false),
             renamed: std::sync::atomic::AtomicBool::new(false),
             const_name: name,
+            const_name_bits: crate::registry::name_bits_of(name),
         }
     }
 
@@ -294,6 +298,16 @@ impl WaitQueue {
     pub(crate) fn name_unlocked(&self) -> Option<Option<&'static str>> {
         match self.renamed.load(std::sync::atomic::Ordering::Relaxed) {
             false => Some(self.const_name),
+            true => None,
+        }
+    }
+
+    /// [`name_unlocked`](Self::name_unlocked) with the name's bits as a
+    /// registry slot stores them (`registry::name_bits_of`).
+    #[inline]
+    pub(crate) fn slot_name_unlocked(&self) -> Option<crate::registry::SlotName> {
+        match self.renamed.load(std::sync::atomic::Ordering::Relaxed) {
+            false => Some((self.const_name, self.const_name_bits)),
             true => None,
         }
     }

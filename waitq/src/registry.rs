@@ -36,9 +36,13 @@
 //! With slots, a task's sleep costs about 8 stores into its slot (a
 //! sequence count around the queue, entry, site, kind, and the time from
 //! a coarse clock the executor keeps: [`tick`]), and its end one compare
-//! and one store: about 120 instructions per round trip of a ping-pong of
-//! two tasks (about 2,350 without), which ran 4 % slower (`cargo bench
-//! --bench runtime`, `RT_BENCH_WAIT_REGISTRY=1`).
+//! and one store: about 47 instructions to write the record (its kind is
+//! kept packed in the waiter, its name's bits in the queue) and 20 to
+//! clear it, about 110 per sleep with the executor's per-poll part, on a
+//! ping-pong of two tasks whose sleep costs about 1,050 without
+//! (callgrind, `RT_BENCH_CHILD=ping_pong/ct RT_BENCH_SCALE=0.05
+//! RT_BENCH_CONTENDER=ours`, against `RT_BENCH_WAIT_REGISTRY=0`: 10.4 %
+//! more instructions; 12.2 % before the packing).
 //!
 //! In the shared map, a sleep writes one record into a shard picked by
 //! that key (one uncontended lock, a hash-map insert: no allocation once
@@ -90,8 +94,8 @@ pub use holders::{
     clear_last_holder, forget_holders, held_shared, holder_of, set_holder, set_last_holder, HeldAs,
 };
 
-pub(crate) use slot::pack_kind;
 pub use slot::{enter_owned_slot, enter_slot, in_shared_map, unlisted, RawSleep, SleepSlot};
+pub(crate) use slot::{name_bits_of, pack_kind, SlotName};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread
@@ -558,13 +562,11 @@ pub(crate) fn record(
 /// queue's name, if any, is read without its lock), with that name;
 /// `None`: take [`record`]'s way.
 #[inline(always)]
-pub(crate) fn free_slot(
-    queue: &crate::WaitQueue,
-) -> Option<(&'static SleepSlot, u64, Option<&'static str>)> {
+pub(crate) fn free_slot(queue: &crate::WaitQueue) -> Option<(&'static SleepSlot, u64, SlotName)> {
     if MODE.load(Ordering::Relaxed) & FULL != 0 {
         return None;
     }
-    let name = queue.name_unlocked()?;
+    let name = queue.slot_name_unlocked()?;
     slot::current_free().map(|(slot, owner)| (slot, owner, name))
 }
 
@@ -758,14 +760,19 @@ pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
 /// assert!(SLOT.read().is_none());
 /// registry::enter_slot(None);
 /// ```
-#[inline]
+///
+/// Inlined, so that a caller's constant kind and name are packed at
+/// compile time (packed at run time they were a quarter of the call's
+/// ~45 instructions).
+#[inline(always)]
 pub fn note_sleep(
     queue: QueueId,
     queue_name: Option<&'static str>,
     site: &'static Location<'static>,
     kind: WaitKind,
 ) -> bool {
-    if !is_recording() || is_enabled() {
+    // One load for both tests: slots on, the whole registry off.
+    if MODE.load(Ordering::Relaxed) & (SLOTS | FULL) != SLOTS {
         return false;
     }
     let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);

@@ -62,9 +62,12 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
     /// consumes it, re-queuing consumes it, anything else (failure, drop,
     /// a panicking condition) must pass it on. See [`Waiter::pass_on`].
     picked: bool,
-    /// [`DONE`], [`RECORDED`] and the [`WaitApi`] bits: one byte, so that a
-    /// waiter is no larger than it was before the wait registry (the
-    /// `sizes` test checks it).
+    /// [`DONE`], [`RECORDED`], and from [`API_SHIFT`] up the wait's kind
+    /// as the registry's slots store it (`registry::pack_kind`: the
+    /// [`WaitApi`]'s three bits, the state's two, exclusive): one byte, so
+    /// that a waiter is no larger than it was before the wait registry
+    /// (the `sizes` test checks it), and a sleep's record takes its kind
+    /// with one shift (packing it there cost every sleep ~10 instructions).
     flags: u8,
     /// Where the wait was created (for the test toolkit's reports and the
     /// wait registry).
@@ -78,7 +81,8 @@ pub(crate) struct Waiter<Q: Deref<Target = WaitQueue>> {
 const DONE: u8 = 1;
 /// The current entry (`handle`) is listed in the wait registry.
 const RECORDED: u8 = 2;
-/// The [`WaitApi`] bits start here (three bits).
+/// The [`WaitApi`] bits start here (three bits), then the state's two and
+/// the exclusive bit: `registry::pack_kind`'s six bits.
 const API_SHIFT: u32 = 2;
 
 // ===== impl Waiter =====
@@ -97,7 +101,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
             state,
             key,
             picked: false,
-            flags: WaitApi::Event.to_bits() << API_SHIFT,
+            flags: Self::kind_flags(WaitApi::Event.to_bits(), state, exclusive),
             site: Location::caller(),
             linked_seq: 0,
         }
@@ -112,6 +116,13 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     pub(crate) fn with_api(mut self, api: WaitApi) -> Self {
         self.flags = (self.flags & !(7 << API_SHIFT)) | (api.to_bits() << API_SHIFT);
         self
+    }
+
+    /// The kind's bits in `flags` (see there).
+    #[inline(always)]
+    fn kind_flags(api_bits: u8, state: TaskState, exclusive: bool) -> u8 {
+        // Six bits from bit 2: they fit the byte.
+        (registry::pack_kind(api_bits, state, exclusive) as u8) << API_SHIFT
     }
 
     /// A timed wait tells the registry its deadline after each poll that
@@ -327,7 +338,7 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
 
     /// The wait's kind, for a probe's report (no deadline).
     fn probe_kind(&self) -> WaitKind {
-        let api = WaitApi::from_bits(self.flags >> API_SHIFT);
+        let api = WaitApi::from_bits((self.flags >> API_SHIFT) & 7);
         WaitKind::new(api, self.state, self.class == Class::Exclusive, None)
     }
 
@@ -379,12 +390,18 @@ impl<Q: Deref<Target = WaitQueue>> Waiter<Q> {
     /// linked an entry because the condition was false).
     #[inline(never)]
     fn record(&mut self, handle: Handle) {
-        let api_bits = (self.flags >> API_SHIFT) & 7;
-        let exclusive = self.class == Class::Exclusive;
         // The common case first, with no call in it: a task's sleep goes
         // to the task's own slot.
         if let Some((slot, owner, name)) = registry::free_slot(&self.queue) {
-            let kind = registry::pack_kind(api_bits, self.state, exclusive);
+            let kind = u32::from(self.flags >> API_SHIFT);
+            debug_assert_eq!(
+                kind,
+                registry::pack_kind(
+                    (self.flags >> API_SHIFT) & 7,
+                    self.state,
+                    self.class == Class::Exclusive
+                )
+            );
             slot.write(
                 owner,
                 QueueId::of(&self.queue),

@@ -60,8 +60,8 @@ use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 pub struct SleepSlot {
     /// The sequence count: odd while the writer stores.
     version: AtomicU32,
-    /// [`WaitKind`] without its deadline (`pack_kind`), and the name's
-    /// length from bit [`NAME_LEN_SHIFT`].
+    /// [`WaitKind`] without its deadline (`pack_kind`), [`HAS_NAME`], and
+    /// the name's length from bit [`NAME_LEN_SHIFT`] ([`name_bits`]).
     kind: AtomicU32,
     /// The queue's address; 0: the slot is empty.
     queue: AtomicUsize,
@@ -70,7 +70,7 @@ pub struct SleepSlot {
     /// Always from a `&'static Location` (or null, before the first sleep).
     site: AtomicPtr<Location<'static>>,
     /// The queue's name: always from one `&'static str`, its length in
-    /// `kind`'s high bits (or null: no name).
+    /// `kind`'s high bits (a name only while `kind` has [`HAS_NAME`]).
     name: AtomicPtr<u8>,
     /// Who wrote the record ([`enter_owned_slot`]; 0: [`enter_slot`]).
     owner: AtomicU64,
@@ -175,28 +175,23 @@ impl SleepSlot {
     }
 
     /// Writes a sleep (the slot is free for `owner`: [`current_free`]
-    /// found it so). `kind` is packed
-    /// ([`pack_kind`]); a new sleep has no deadline until
-    /// [`set_deadline`](Self::set_deadline) notes one. A name too long for
-    /// `kind`'s bits is left out (never cut: the reader turns it back into
-    /// a `str`).
+    /// found it so). `kind` is packed ([`pack_kind`]), `name_bits` are
+    /// [`name_bits`]`(queue_name)` (a queue keeps them, made when it was);
+    /// a new sleep has no deadline until
+    /// [`set_deadline`](Self::set_deadline) notes one.
     #[inline(always)]
     pub(crate) fn write(
         &self,
         owner: u64,
         queue: QueueId,
-        queue_name: Option<&'static str>,
+        (queue_name, name_bits): SlotName,
         seq: u64,
         site: &'static Location<'static>,
         kind: u32,
     ) {
-        let (name, kind) = match queue_name {
-            Some(name) if name.len() <= NAME_LEN_MAX => (
-                name.as_ptr().cast_mut(),
-                kind | (name.len() as u32) << NAME_LEN_SHIFT,
-            ),
-            _ => (std::ptr::null_mut(), kind),
-        };
+        debug_assert_eq!(name_bits, name_bits_of(queue_name));
+        let name = queue_name.map_or(std::ptr::null_mut(), |name| name.as_ptr().cast_mut());
+        let kind = kind | name_bits;
         let version = self.begin_write();
         self.queue.store(queue.addr(), Ordering::Relaxed);
         self.seq.store(seq, Ordering::Relaxed);
@@ -281,7 +276,7 @@ impl SleepSlot {
                 queue: QueueId::of_addr(queue),
                 seq,
                 site: site.cast_const(),
-                name: (!name.is_null())
+                name: (kind & HAS_NAME != 0 && !name.is_null())
                     .then_some((name.cast_const(), (kind >> NAME_LEN_SHIFT) as usize)),
                 kind: unpack_kind(kind & KIND_BITS, deadline),
                 since: super::at(since),
@@ -294,13 +289,32 @@ impl SleepSlot {
 
 /// In a slot's `kind`: its `deadline` belongs to this sleep.
 const HAS_DEADLINE: u32 = 1 << 6;
-/// A slot's `kind` below its name's length: [`pack_kind`]'s six bits and
+/// A slot's `kind` below its name's bits: [`pack_kind`]'s six bits and
 /// [`HAS_DEADLINE`].
 const KIND_BITS: u32 = (1 << 7) - 1;
+/// In a slot's `kind`: `name` and the length above are the queue's name.
+const HAS_NAME: u32 = 1 << 7;
 /// Where the name's length starts in a slot's `kind`.
-const NAME_LEN_SHIFT: u32 = 7;
-/// The longest name a slot keeps (32 MiB - 1 bytes).
+const NAME_LEN_SHIFT: u32 = 8;
+/// The longest name a slot keeps (16 MiB - 1 bytes).
 const NAME_LEN_MAX: usize = (u32::MAX >> NAME_LEN_SHIFT) as usize;
+
+/// A queue's name and its [`name_bits_of`], as [`SleepSlot::write`] takes
+/// them.
+pub(crate) type SlotName = (Option<&'static str>, u32);
+
+/// A queue's name as a slot's `kind` bits: [`HAS_NAME`] and the length,
+/// or none (no name, or one too long for the bits: left out, never cut,
+/// since the reader turns it back into a `str`). A
+/// [`WaitQueue`](crate::WaitQueue) keeps its name's, made when it is.
+pub(crate) const fn name_bits_of(name: Option<&'static str>) -> u32 {
+    match name {
+        Some(name) if name.len() <= NAME_LEN_MAX => {
+            HAS_NAME | (name.len() as u32) << NAME_LEN_SHIFT
+        }
+        _ => 0,
+    }
+}
 
 /// A [`WaitKind`] without its deadline in six bits: the API's three bits
 /// (as [`WaitApi::to_bits`] gives them), the state's two, exclusive.
@@ -486,7 +500,10 @@ pub(super) fn try_record(
     kind: u32,
 ) -> bool {
     current_free()
-        .map(|(slot, owner)| slot.write(owner, queue, queue_name, seq, site, kind))
+        .map(|(slot, owner)| {
+            let name = (queue_name, name_bits_of(queue_name));
+            slot.write(owner, queue, name, seq, site, kind);
+        })
         .is_some()
 }
 
@@ -550,7 +567,7 @@ mod tests {
                     SLOT.write(
                         0,
                         queue,
-                        Some(NAMES[which]),
+                        (Some(NAMES[which]), name_bits_of(Some(NAMES[which]))),
                         which as u64,
                         sites[which],
                         kind,
