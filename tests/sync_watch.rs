@@ -106,6 +106,92 @@ fn the_final_value_is_always_observed_on_threads() {
     });
 }
 
+/// Receivers on many threads sleep on several of the channel's wait
+/// queues (each thread has its own): one send wakes every one of them,
+/// round after round. Each round waits until every reader is about to
+/// wait again, then sends; a reader whose queue the send skipped never
+/// reports and the round's wait panics.
+#[test]
+fn one_send_wakes_receivers_on_every_thread() {
+    const THREADS: usize = 12;
+    const ROUNDS: u32 = 20;
+    watchdog("watch send wakes every thread", WATCHDOG, || {
+        let (tx, rx) = watch::channel(0u32);
+        let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let readers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (mut rx, ready) = (rx.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    for round in 1..=ROUNDS {
+                        ready.fetch_add(1, SeqCst);
+                        rx.blocking_changed().unwrap();
+                        assert_eq!(*rx.borrow_and_update(), round);
+                    }
+                })
+            })
+            .collect();
+        for round in 1..=ROUNDS {
+            let want = THREADS * round as usize;
+            let mut waited = Duration::ZERO;
+            while ready.load(SeqCst) < want {
+                assert!(
+                    waited < support::WAIT_LIMIT,
+                    "round {round}: {} of {THREADS} readers were woken",
+                    THREADS + ready.load(SeqCst) - want
+                );
+                std::thread::sleep(Duration::from_millis(1));
+                waited += Duration::from_millis(1);
+            }
+            // Most readers are asleep by now (not needed for the check).
+            std::thread::sleep(Duration::from_millis(2));
+            tx.send(round).unwrap();
+        }
+        for reader in readers {
+            reader.join().unwrap();
+        }
+    });
+}
+
+/// The same with reader tasks on a 4-worker runtime: each worker's readers
+/// sleep on that worker's queue.
+#[test]
+fn one_send_wakes_reader_tasks_on_every_worker() {
+    const READERS: usize = 16;
+    const ROUNDS: u32 = 200;
+    watchdog("watch send wakes every worker", WATCHDOG, || {
+        let rt = waitrt::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = watch::channel(0u32);
+            let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let readers: Vec<_> = (0..READERS)
+                .map(|_| {
+                    let (mut rx, ready) = (rx.clone(), ready.clone());
+                    waitrt::spawn(async move {
+                        for round in 1..=ROUNDS {
+                            ready.fetch_add(1, SeqCst);
+                            rx.changed().await.unwrap();
+                            assert_eq!(*rx.borrow_and_update(), round);
+                        }
+                    })
+                })
+                .collect();
+            for round in 1..=ROUNDS {
+                let want = READERS * round as usize;
+                support::wait_until("every reader waits again", || ready.load(SeqCst) >= want)
+                    .await;
+                tx.send(round).unwrap();
+            }
+            for reader in readers {
+                reader.await.unwrap();
+            }
+        });
+    });
+}
+
 /// The version moves with the value, under its lock: while a sender is in
 /// the middle of a modification, nobody sees a new version yet, and once
 /// the new version is visible the value read is the new one.

@@ -279,7 +279,8 @@ impl<T> Receiver<T> {
             let shared: &Shared<T> = shared;
             let mut out = None;
             let waited = shared
-                .queue
+                .queues
+                .mine()
                 .wait_event_interruptible(signals, || {
                     out = shared.poll_changed(version);
                     out.is_some()
@@ -332,7 +333,8 @@ impl<T> Receiver<T> {
             let shared: &Shared<T> = shared;
             let mut out = None;
             let waited = shared
-                .queue
+                .queues
+                .mine()
                 .wait_event_killable(signals, || {
                     out = shared.poll_changed(version);
                     out.is_some()
@@ -389,7 +391,8 @@ impl<T> Receiver<T> {
             let shared: &Shared<T> = shared;
             let mut out = None;
             let waited = shared
-                .queue
+                .queues
+                .mine()
                 .wait_event_timeout(clock, timeout, || {
                     out = shared.poll_changed(version);
                     out.is_some()
@@ -431,7 +434,7 @@ impl<T> Receiver<T> {
         let Receiver { shared, version } = self;
         let shared: &Shared<T> = shared;
         let mut out = None;
-        let _ = shared.queue.blocking_wait_event(|| {
+        let _ = shared.queues.mine().blocking_wait_event(|| {
             out = shared.poll_changed(version);
             out.is_some()
         });
@@ -474,7 +477,8 @@ async fn changed<T>(
 ) -> Result<(), RecvError> {
     // The channel never closes its queue: the wait ends on its condition.
     shared
-        .queue
+        .queues
+        .mine()
         .wait_event_value(|| shared.poll_changed(version))
         .at(site)
         .await
