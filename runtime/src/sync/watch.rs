@@ -65,11 +65,13 @@
 //!
 //! Receivers sleep on one of 8 wait queues, the one of the thread
 //! that polls them (each thread is given one, in turn), made on first use;
-//! a send wakes every queue that has sleepers. With one queue, 16 readers
+//! a send wakes every queue that has sleepers. Shards belong to threads,
+//! process-wide: a ninth thread shares the first one's. With one queue, 16 readers
 //! on 2 workers spent a third of their time waiting for its lock, each
 //! worker's readers linking their entries while the other's walked it
 //! (`perf`, `watch_1w16r/2wk`: 0.85x tokio's watch, which spreads its
-//! waiters over 8 `Notify`s). A current-thread runtime uses one queue.
+//! waiters over 8 `Notify`s). A channel polled from one thread (a
+//! current-thread runtime's) uses one queue.
 
 use std::cell::Cell;
 use std::fmt;
@@ -534,8 +536,8 @@ const SHARDS: usize = 8;
 #[derive(Default)]
 struct Shards {
     queues: [OnceLock<Box<WaitQueue>>; SHARDS],
-    /// Bit `i`: `queues[i]` is made (set after it is, before the receiver
-    /// that made it links its entry).
+    /// Bit `i`: `queues[i]` is made (set while it is made, before any
+    /// receiver can find it).
     made: AtomicU8,
 }
 
@@ -552,9 +554,21 @@ impl Shards {
 
     #[cold]
     fn make(&self, index: usize) -> &WaitQueue {
-        let queue = self.queues[index].get_or_init(|| Box::new(WaitQueue::named("watch")));
-        // Release: a send that sees the bit (Acquire) finds the queue.
-        self.made.fetch_or(1 << index, Release);
+        let queue = self.queues[index].get_or_init(|| {
+            // Set before the queue is published: a receiver on another
+            // thread of the same shard that finds the queue made (and
+            // links on it without coming here) then has this store before
+            // its link and fence, so a send that misses its re-check sees
+            // the bit. Set after, that receiver could sleep through a send
+            // that came between the two (an independent review: a hang
+            // after the sender's last drop, 5 of 5 stress runs). A send
+            // that sees the bit before the queue is published skips it:
+            // nobody can have linked on it yet.
+            self.made.fetch_or(1 << index, Release);
+            Box::new(WaitQueue::named("watch"))
+        });
+        #[cfg(test)]
+        tests::after_make();
         queue
     }
 
@@ -562,7 +576,7 @@ impl Shards {
     /// and then a full fence, which pairs with the one in a receiver's
     /// re-check (`Shared::poll_changed`): a receiver whose re-check missed
     /// the change had linked its entry (and made its queue) before that
-    /// fence, so it is seen here.
+    /// fence, so it is seen here (with its queue's bit: see `make`).
     fn wake_sleepers(&self) {
         let mut made = self.made.load(Acquire);
         while made != 0 {
@@ -577,11 +591,13 @@ impl Shards {
     }
 }
 
+thread_local! {
+    /// The calling thread's shard ([`thread_shard`]); `u8::MAX`: none yet.
+    static SHARD: Cell<u8> = const { Cell::new(u8::MAX) };
+}
+
 /// The calling thread's shard: given in turn to each thread that asks.
 fn thread_shard() -> usize {
-    thread_local! {
-        static SHARD: Cell<u8> = const { Cell::new(u8::MAX) };
-    }
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     SHARD.with(|shard| match shard.get() {
         u8::MAX => {
@@ -591,4 +607,77 @@ fn thread_shard() -> usize {
         }
         given => usize::from(given),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    thread_local! {
+        /// Run once by `Shards::make` on this thread after the queue is
+        /// made: where a preemption used to lose a wake.
+        static AFTER_MAKE: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn after_make() {
+        if let Some(hook) = AFTER_MAKE.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    fn until(what: &str, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Two threads of one shard: A makes the channel's queue and is held
+    /// right after (as a preemption would); B finds the queue made, links
+    /// its entry and sleeps; a send then must wake B.
+    #[test]
+    fn a_receiver_that_found_its_queue_made_is_woken() {
+        let (tx, rx) = channel(0u32);
+        let shared = tx.shared.clone();
+        let (mut rx_a, mut rx_b) = (rx.clone(), rx);
+        let (release_a, held) = mpsc::channel::<()>();
+        let a = std::thread::spawn(move || {
+            SHARD.with(|s| s.set(3));
+            AFTER_MAKE.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    let _ = held.recv();
+                }))
+            });
+            rx_a.blocking_changed()
+        });
+        until("A made its queue", || {
+            shared.queues.queues[3].get().is_some()
+        });
+        let (b_done, b_finished) = mpsc::channel();
+        let b = std::thread::spawn(move || {
+            SHARD.with(|s| s.set(3));
+            let got = rx_b.blocking_changed();
+            let _ = b_done.send(());
+            got
+        });
+        let queue = shared.queues.queues[3].get().unwrap();
+        until("B sleeps on A's queue", || queue.len() == 1);
+        tx.send(1).unwrap();
+        let woken = b_finished.recv_timeout(Duration::from_secs(10)).is_ok();
+        release_a.send(()).unwrap();
+        assert!(a.join().unwrap().is_ok());
+        if !woken {
+            tx.send(2).unwrap(); // A has published the queue: let B go, then fail
+        }
+        assert!(b.join().unwrap().is_ok());
+        assert!(
+            woken,
+            "the send did not wake a receiver on a queue found made"
+        );
+    }
 }

@@ -61,7 +61,7 @@ pub struct SleepSlot {
     /// The sequence count: odd while the writer stores.
     version: AtomicU32,
     /// [`WaitKind`] without its deadline (`pack_kind`), [`HAS_NAME`], and
-    /// the name's length from bit [`NAME_LEN_SHIFT`] ([`name_bits`]).
+    /// the name's length from bit [`NAME_LEN_SHIFT`] ([`name_bits_of`]).
     kind: AtomicU32,
     /// The queue's address; 0: the slot is empty.
     queue: AtomicUsize,
@@ -176,7 +176,7 @@ impl SleepSlot {
 
     /// Writes a sleep (the slot is free for `owner`: [`current_free`]
     /// found it so). `kind` is packed ([`pack_kind`]), `name_bits` are
-    /// [`name_bits`]`(queue_name)` (a queue keeps them, made when it was);
+    /// [`name_bits_of`]`(queue_name)` (a queue keeps them, made when it was);
     /// a new sleep has no deadline until
     /// [`set_deadline`](Self::set_deadline) notes one.
     #[inline(always)]
