@@ -1,0 +1,57 @@
+//! A spawned task is one allocation: spawning, running and completing a
+//! trivial task, and taking its output, allocate nothing else (its
+//! join queue and signals are made only when something waits on it or
+//! signals it). A counting global allocator watches a current-thread
+//! runtime, where all of it happens on the calling thread.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocs;
+
+const TASKS: usize = 1_000;
+
+#[test]
+fn a_trivial_task_is_one_allocation_from_spawn_to_output() {
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        // Warm-up: the owned-task list, the run queue and the wait
+        // registry's slots grow to hold TASKS tasks.
+        for _ in 0..2 {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|i| waitrt::spawn(async move { i }))
+                .collect();
+            run_all(&handles).await;
+            for handle in handles {
+                assert!(handle.is_finished());
+                handle.await.unwrap();
+            }
+        }
+        let mut handles = Vec::with_capacity(TASKS);
+        let before = allocs();
+        for i in 0..TASKS {
+            handles.push(waitrt::spawn(async move { i }));
+        }
+        run_all(&handles).await;
+        let mut sum = 0;
+        for handle in handles.drain(..) {
+            assert!(handle.is_finished());
+            sum += handle.await.unwrap();
+        }
+        let made = allocs() - before;
+        assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+        assert_eq!(made, TASKS, "allocations for {TASKS} trivial tasks");
+    });
+}
+
+/// Yields until every task in `handles` has completed (bounded: a
+/// current-thread runtime runs them all within a few yields).
+async fn run_all<T>(handles: &[waitrt::task::JoinHandle<T>]) {
+    for _ in 0..1_000 {
+        if handles.iter().all(|h| h.is_finished()) {
+            return;
+        }
+        waitrt::task::yield_now().await;
+    }
+    panic!("the tasks did not run");
+}
