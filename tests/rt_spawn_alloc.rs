@@ -44,6 +44,47 @@ fn a_trivial_task_is_one_allocation_from_spawn_to_output() {
     });
 }
 
+/// A join that slept leaves no record behind: the task's end takes the
+/// joiner's waker (and only the joiner can clear its sleep slot), and the
+/// joiner, finding the output there, returns without polling the join
+/// wait again. The record it left kept the task's slot taken, so each
+/// later oneshot receive in that task took the observed path: a queue and
+/// a waiter boxed per receive, 4 allocations per round where 2 are
+/// needed (an independent probe).
+#[test]
+fn a_join_that_slept_leaves_the_slot_free() {
+    const ROUNDS: usize = 100;
+    let rt = waitrt::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        waitrt::spawn(async {
+            let round = || async {
+                let (tx, rx) = waitrt::sync::oneshot::channel();
+                drop(waitrt::spawn(async move { tx.send(7).unwrap() }));
+                assert_eq!(rx.await.unwrap(), 7);
+            };
+            // Warm-up, then a join that sleeps: the task runs after this
+            // one parks on its handle.
+            for _ in 0..ROUNDS {
+                round().await;
+            }
+            let joined = waitrt::spawn(async { waitrt::task::yield_now().await });
+            joined.await.unwrap();
+            let before = allocs();
+            for _ in 0..ROUNDS {
+                round().await;
+            }
+            let made = allocs() - before;
+            assert_eq!(
+                made,
+                2 * ROUNDS,
+                "allocations for {ROUNDS} oneshot rounds after a join"
+            );
+        })
+        .await
+        .unwrap();
+    });
+}
+
 /// Yields until every task in `handles` has completed (bounded: a
 /// current-thread runtime runs them all within a few yields).
 async fn run_all<T>(handles: &[waitrt::task::JoinHandle<T>]) {

@@ -416,8 +416,11 @@ impl<S, L: LockKind> RcuWait<S, L> {
     }
 
     /// Takes a waiter's waker back out, for a waiter that gives up (its
-    /// future is dropped, or it stops waiting for another reason). A
-    /// no-op if a wake took it already.
+    /// future is dropped, or it stops waiting for another reason, such as
+    /// finding what it waits for without polling the wait again). If a
+    /// wake took the waker already, only the sleep's record is gone: the
+    /// wait registry still lists it in the waiter's task's slot, where
+    /// the wake could not reach, and this call (made by that task) ends it.
     ///
     /// Kernel: `finish_rcuwait()`.
     ///
@@ -435,9 +438,15 @@ impl<S, L: LockKind> RcuWait<S, L> {
     #[inline]
     pub fn finish_wait(&self) {
         // Only this waiter's thread sets `armed`, so it sees its own store;
-        // a wake that cleared it leaves nothing to take.
+        // a wake that cleared it leaves nothing to take but the slot's
+        // record (left, it kept the task's slot taken: its next sleeps went
+        // to the registry's shared map, and a oneshot receive took the
+        // observed path, two allocations more per receive after a join
+        // that slept; an independent probe).
         if self.armed.load(Ordering::Relaxed) {
             self.finish_stored();
+        } else {
+            self.forget_stale();
         }
     }
 

@@ -111,6 +111,15 @@ impl<T> JoinHandle<T> {
         Some(output)
     }
 
+    /// An earlier poll slept on the join queue and this one ends without
+    /// polling it again: its waker (or, taken by the task's end, its
+    /// record in this task's sleep slot) goes.
+    fn stop_waiting(&mut self) {
+        if std::mem::take(&mut self.waiting) {
+            self.cell.header().join_queue().finish_wait();
+        }
+    }
+
     /// [`poll`](Future::poll), listing a sleep at `site` (a `JoinSet`
     /// passes its caller's).
     pub(crate) fn poll_at(
@@ -125,6 +134,7 @@ impl<T> JoinHandle<T> {
         std::task::ready!(waitq::coop::poll_proceed(cx));
         if let Some(output) = cell.take_output() {
             this.taken = true;
+            this.stop_waiting();
             return Poll::Ready(output);
         }
         let header = cell.header();
@@ -132,6 +142,7 @@ impl<T> JoinHandle<T> {
             return match cell.take_output() {
                 Some(output) => {
                     this.taken = true;
+                    this.stop_waiting();
                     Poll::Ready(output)
                 }
                 None => panic!("`JoinHandle` polled after it returned the task's output"),
