@@ -21,6 +21,10 @@ pub(crate) mod sealed {
 
     #[derive(Debug)]
     pub enum Resolved {
+        /// One literal address: no allocation (a `send_to` resolves its
+        /// target on every call; a `Vec` of one cost each an allocation
+        /// tokio's does not make, an independent probe).
+        One(SocketAddr),
         Addrs(Vec<SocketAddr>),
         Lookup(String),
     }
@@ -73,7 +77,13 @@ pub async fn lookup_host(
 
 /// Resolves `addr` (host names on the blocking pool); may be empty.
 async fn lookup(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
-    match addr.resolve() {
+    lookup_resolved(addr.resolve()).await
+}
+
+/// [`lookup`] of what `resolve` gave.
+async fn lookup_resolved(resolved: Resolved) -> io::Result<Vec<SocketAddr>> {
+    match resolved {
+        Resolved::One(addr) => Ok(vec![addr]),
         Resolved::Addrs(addrs) => Ok(addrs),
         Resolved::Lookup(name) => crate::Handle::try_current()
             .ok_or_else(|| {
@@ -103,6 +113,21 @@ pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<
     Ok(addrs)
 }
 
+/// The first address `addr` names (host names on the blocking pool), as
+/// [`resolve`]`(addr)[0]`; a literal address allocates nothing.
+pub(crate) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
+    match addr.resolve() {
+        Resolved::One(addr) => Ok(addr),
+        resolved => match lookup_resolved(resolved).await?.first() {
+            Some(&addr) => Ok(addr),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            )),
+        },
+    }
+}
+
 /// Tries `op` on each address in turn; the last error if none works.
 pub(crate) async fn each_addr<T, F, Fut>(
     addr: &(impl ToSocketAddrs + ?Sized),
@@ -128,7 +153,7 @@ macro_rules! literal {
         impl Resolve for $ty {
             fn resolve(&self) -> Resolved {
                 let $a = self;
-                Resolved::Addrs(vec![$e])
+                Resolved::One($e)
             }
         }
     )*};
@@ -154,7 +179,7 @@ impl ToSocketAddrs for str {}
 impl Resolve for str {
     fn resolve(&self) -> Resolved {
         match self.parse() {
-            Ok(addr) => Resolved::Addrs(vec![addr]),
+            Ok(addr) => Resolved::One(addr),
             Err(_) => Resolved::Lookup(self.to_owned()),
         }
     }
@@ -171,7 +196,7 @@ impl ToSocketAddrs for (&str, u16) {}
 impl Resolve for (&str, u16) {
     fn resolve(&self) -> Resolved {
         match self.0.parse::<IpAddr>() {
-            Ok(ip) => Resolved::Addrs(vec![SocketAddr::new(ip, self.1)]),
+            Ok(ip) => Resolved::One(SocketAddr::new(ip, self.1)),
             Err(_) => Resolved::Lookup(format!("{}:{}", self.0, self.1)),
         }
     }

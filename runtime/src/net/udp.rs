@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::Location;
 use std::task::{Context, Poll};
 
-use crate::net::addr::{each_addr, resolve, ToSocketAddrs};
+use crate::net::addr::{each_addr, resolve_first, ToSocketAddrs};
 use crate::reactor::readiness::{Direction, IoNames};
 use crate::reactor::PollEvented;
 
@@ -180,7 +180,7 @@ impl UdpSocket {
         // The wait is listed at our caller's site.
         let site = Location::caller();
         async move {
-            let target = resolve(&target).await?[0];
+            let target = resolve_first(&target).await?;
             let source = self.source();
             self.io
                 .registration()

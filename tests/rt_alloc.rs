@@ -1,8 +1,10 @@
-//! A spawned task is one allocation: spawning, running and completing a
-//! trivial task, and taking its output, allocate nothing else (its
-//! join queue and signals are made only when something waits on it or
-//! signals it). A counting global allocator watches a current-thread
-//! runtime, where all of it happens on the calling thread.
+//! Allocations per operation, counted by a counting global allocator on
+//! a current-thread runtime, where all of it happens on the calling
+//! thread: a spawned task is one allocation (spawning, running and
+//! completing a trivial task, and taking its output, allocate nothing
+//! else: its join queue and signals are made only when something waits
+//! on it or signals it); a join that slept leaves the joiner's sleep slot
+//! free; a UDP `send_to` a literal address allocates nothing.
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -95,4 +97,44 @@ async fn run_all<T>(handles: &[waitrt::task::JoinHandle<T>]) {
         waitrt::task::yield_now().await;
     }
     panic!("the tasks did not run");
+}
+
+/// `send_to` resolves its target on every call: a literal address (a
+/// `SocketAddr`, an `(ip, port)` pair, `"127.0.0.1:port"`) is used as it
+/// is, with no allocation (it was a `Vec` of one per call).
+#[test]
+fn udp_send_to_a_literal_address_allocates_nothing() {
+    const ROUNDS: usize = 100;
+    let rt = waitrt::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = waitrt::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = waitrt::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = b.local_addr().unwrap();
+        let text = to.to_string();
+        let mut buf = [0u8; 64];
+        let mut round = async |i: usize| {
+            match i % 3 {
+                0 => a.send_to(b"ping", to).await.unwrap(),
+                1 => a.send_to(b"ping", (to.ip(), to.port())).await.unwrap(),
+                _ => a.send_to(b"ping", text.as_str()).await.unwrap(),
+            };
+            let (n, _) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(n, 4);
+        };
+        for i in 0..ROUNDS {
+            round(i).await;
+        }
+        let before = allocs();
+        for i in 0..ROUNDS {
+            round(i).await;
+        }
+        assert_eq!(
+            allocs() - before,
+            0,
+            "allocations for {ROUNDS} UDP round trips"
+        );
+    });
 }
