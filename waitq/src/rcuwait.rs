@@ -450,6 +450,15 @@ impl<S, L: LockKind> RcuWait<S, L> {
         }
     }
 
+    /// [`finish_wait`](Self::finish_wait) for a caller that has just ended
+    /// any stale record itself ([`forget_stale`](Self::forget_stale)).
+    #[inline]
+    fn take_back_waker(&self) {
+        if self.armed.load(Ordering::Relaxed) {
+            self.finish_stored();
+        }
+    }
+
     #[inline(never)]
     fn finish_stored(&self) {
         let (waker, listed) = self.take();
@@ -559,12 +568,14 @@ impl<S, L: LockKind> RcuWait<S, L> {
         api: WaitApi,
     ) -> Poll<Result<(), Closed>> {
         self.forget_stale();
+        // Ready before storing: a stale record is gone already (above),
+        // only a waker an earlier poll stored is left to take.
         if cond() {
-            self.finish_wait();
+            self.take_back_waker();
             return Poll::Ready(Ok(()));
         }
         if self.is_closed() {
-            self.finish_wait();
+            self.take_back_waker();
             return Poll::Ready(Err(Closed::new(Reason::Closed)));
         }
         hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
