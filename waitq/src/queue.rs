@@ -286,24 +286,16 @@ impl WaitQueue {
     /// assert_eq!(waitq::WaitQueue::new().name(), None);
     /// ```
     pub fn name(&self) -> Option<&'static str> {
-        match self.name_unlocked() {
-            Some(name) => name,
+        match self.slot_name_unlocked() {
+            Some((name, _)) => name,
             None => self.lock().name,
         }
     }
 
     /// The name without the lock, if it was not changed since the queue
-    /// was made (one relaxed load); `None`: it was, read it under the lock.
-    #[inline]
-    pub(crate) fn name_unlocked(&self) -> Option<Option<&'static str>> {
-        match self.renamed.load(std::sync::atomic::Ordering::Relaxed) {
-            false => Some(self.const_name),
-            true => None,
-        }
-    }
-
-    /// [`name_unlocked`](Self::name_unlocked) with the name's bits as a
-    /// registry slot stores them (`registry::name_bits_of`).
+    /// was made (one relaxed load), with its bits as a registry slot
+    /// stores them (`registry::name_bits_of`); `None`: it was, read it
+    /// under the lock.
     #[inline]
     pub(crate) fn slot_name_unlocked(&self) -> Option<crate::registry::SlotName> {
         match self.renamed.load(std::sync::atomic::Ordering::Relaxed) {

@@ -103,7 +103,11 @@ async fn lookup_resolved(resolved: Resolved) -> io::Result<Vec<SocketAddr>> {
 /// Resolves `addr` (host names on the blocking pool); at least one
 /// address, or an error.
 pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
-    let addrs = lookup(addr).await?;
+    at_least_one(lookup(addr).await?)
+}
+
+/// `addrs`, or the error for a name that resolved to no address.
+fn at_least_one(addrs: Vec<SocketAddr>) -> io::Result<Vec<SocketAddr>> {
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -118,13 +122,7 @@ pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<
 pub(crate) async fn resolve_first(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<SocketAddr> {
     match addr.resolve() {
         Resolved::One(addr) => Ok(addr),
-        resolved => match lookup_resolved(resolved).await?.first() {
-            Some(&addr) => Ok(addr),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "could not resolve to any address",
-            )),
-        },
+        resolved => Ok(at_least_one(lookup_resolved(resolved).await?)?[0]),
     }
 }
 
