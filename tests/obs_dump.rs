@@ -698,6 +698,66 @@ fn oneshot_sleep_ends_with_its_value_multi_thread() {
     oneshot_sleep_ends_with_its_value(2);
 }
 
+/// A `block_on` future's sleep is listed in its runtime's dump, under its
+/// thread (as a plain thread's), from a slot of that thread's: not in the
+/// registry's shared map, where it cost two locks and a hash insert per
+/// sleep. Once the future's wait ends, it is no longer listed.
+fn block_on_future_listed_from_its_slot(workers: usize) {
+    static BLOCK_ON_Q: WaitQueue = WaitQueue::named("obs_block_on");
+    let rt = registry_runtime(workers);
+    let go = Arc::new(AtomicBool::new(false));
+    let line = line!() + 8;
+    std::thread::scope(|scope| {
+        let sleeper = {
+            let (rt, go) = (&rt, go.clone());
+            std::thread::Builder::new()
+                .name("obs-blockon".into())
+                .spawn_scoped(scope, move || {
+                    rt.block_on(async {
+                        BLOCK_ON_Q.wait_event(|| go.load(SeqCst)).await.unwrap();
+                    })
+                })
+                .unwrap()
+        };
+        let mine = |w: &&waitrt::sync::registry::Waiting| w.queue_name == Some("obs_block_on");
+        // Until the watchdog; the sleeper is let go either way, so that a
+        // failure fails the test rather than hanging the scope.
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if dump.threads().iter().any(|w| mine(&w)) || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let in_map = waitrt::sync::registry::snapshot();
+        go.store(true, SeqCst);
+        BLOCK_ON_Q.wake_up_all();
+        sleeper.join().unwrap();
+        let w = dump.threads().iter().find(mine);
+        let w = w.unwrap_or_else(|| panic!("the block_on future is not listed:\n{dump}"));
+        assert_eq!(w.thread.as_ref().unwrap().name(), Some("obs-blockon"));
+        assert_eq!(w.task, None);
+        assert_eq!(w.kind.to_string(), "wait_event");
+        assert_eq!(
+            (file_of(w.site).as_str(), w.site.line()),
+            ("tests/obs_dump.rs", line)
+        );
+        assert!(!in_map.iter().any(|w| mine(&w)), "listed in the shared map");
+        assert!(!rt.handle().dump().threads().iter().any(|w| mine(&w)));
+    });
+}
+
+#[test]
+fn block_on_future_listed_from_its_slot_current_thread() {
+    block_on_future_listed_from_its_slot(1);
+}
+
+#[test]
+fn block_on_future_listed_from_its_slot_multi_thread() {
+    block_on_future_listed_from_its_slot(2);
+}
+
 /// A task that ends with its wait still listed (the wait future leaked,
 /// so nothing unlisted it) leaves its record in the sleep slot under its
 /// task key, which the runtime no longer clears when a task ends: the

@@ -4,7 +4,8 @@
 //! completing a trivial task, and taking its output, allocate nothing
 //! else: its join queue and signals are made only when something waits
 //! on it or signals it); a join that slept leaves the joiner's sleep slot
-//! free; a UDP `send_to` a literal address allocates nothing.
+//! free; a `block_on` future's sleep allocates nothing either; a UDP
+//! `send_to` a literal address allocates nothing.
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -85,6 +86,52 @@ fn a_join_that_slept_leaves_the_slot_free() {
         .await
         .unwrap();
     });
+}
+
+/// A `block_on` future's sleeps go to a slot of its thread's, as a
+/// task's go to the task's: a oneshot receive that sleeps in it allocates
+/// nothing. Without a slot it sleeps on the channel's queue and boxes its
+/// waiter (4 allocations per round where 2 are needed: the channel and
+/// the sending task).
+#[test]
+fn a_block_on_future_sleeps_without_allocating() {
+    const ROUNDS: usize = 100;
+    // A task spawned from outside the workers goes to the remote queue,
+    // which allocates a block per 63 tasks.
+    let remote_queue = ROUNDS.div_ceil(63);
+    for (rt, extra) in [
+        (waitrt::Builder::new_current_thread().build().unwrap(), 0),
+        (
+            waitrt::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap(),
+            remote_queue,
+        ),
+    ] {
+        rt.block_on(async {
+            let round = || async {
+                let (tx, rx) = waitrt::sync::oneshot::channel();
+                drop(waitrt::spawn(async move {
+                    waitrt::task::yield_now().await;
+                    tx.send(7).unwrap()
+                }));
+                assert_eq!(rx.await.unwrap(), 7);
+            };
+            for _ in 0..ROUNDS {
+                round().await;
+            }
+            let before = allocs();
+            for _ in 0..ROUNDS {
+                round().await;
+            }
+            let made = allocs() - before;
+            assert!(
+                (2 * ROUNDS..=2 * ROUNDS + extra).contains(&made),
+                "{made} allocations for {ROUNDS} oneshot rounds"
+            );
+        });
+    }
 }
 
 /// Yields until every task in `handles` has completed (bounded: a

@@ -7,7 +7,8 @@
 //! - **Sleeps** come from `waitq`'s [wait registry](waitq::registry): every
 //!   waiter that links an entry is listed with its queue, wait site, kind
 //!   and since when. A task's sleep goes to its own slot (`SleepSlots`,
-//!   by owned-task key), which the task's polls make current; the
+//!   by owned-task key), which the task's polls make current, and a
+//!   `block_on` future's to a slot of its thread's (`BlockOnSlots`); the
 //!   detectors, a task's second sleep at once and sleeps outside any task
 //!   go to the registry's shared map, where this runtime names the task
 //!   behind each one (its task source, installed when a runtime is
@@ -69,6 +70,7 @@
 //! has just ended listed beside one it has just begun); a task that sleeps
 //! throughout is read as it sleeps.
 
+mod block_on;
 pub(crate) mod dump;
 mod watch;
 
@@ -271,6 +273,8 @@ impl SleepSlots {
 pub(crate) struct Observer {
     /// Tasks' sleep slots, by owned-task key.
     pub(crate) sleeps: SleepSlots,
+    /// The `block_on` calls running now, with their threads' sleep slots.
+    pub(crate) block_ons: block_on::BlockOnSlots,
     /// Worker slots by worker index (the current-thread flavour's driving
     /// thread is worker 0).
     workers: Mutex<Vec<Arc<PollSlot>>>,

@@ -94,7 +94,9 @@ pub use holders::{
     clear_last_holder, forget_holders, held_shared, holder_of, set_holder, set_last_holder, HeldAs,
 };
 
-pub use slot::{enter_owned_slot, enter_slot, in_shared_map, unlisted, RawSleep, SleepSlot};
+pub use slot::{
+    enter_owned_slot, enter_slot, in_owned_slot, in_shared_map, unlisted, RawSleep, SleepSlot,
+};
 pub(crate) use slot::{name_bits_of, pack_kind, SlotName};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on

@@ -173,6 +173,7 @@ pub(crate) fn take(scheduler: &Scheduler) -> Dump {
             None => threads.push(w),
         }
     }
+    threads.extend(common.obs.block_ons.sleeps());
     let mut timers: HashMap<usize, Vec<Instant>> = HashMap::new();
     if let Some(time) = &common.time {
         for (deadline, task) in time.sleepers() {

@@ -332,6 +332,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     });
     let waker = Waker::from(main.clone());
     let mut cx = Context::from_waker(&waker);
+    // The future's sleeps go to this thread's slot (dumps read it there).
+    let sleeps = shared.common.obs.block_ons.enter();
 
     let take_core = || {
         shared
@@ -349,7 +351,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             let _unregister = Unregister(shared, &main);
             loop {
                 if main.woken.swap(false, AcqRel) {
-                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    if let Poll::Ready(out) = sleeps.poll(|| future.as_mut().poll(&mut cx)) {
                         return out;
                     }
                 }
@@ -380,7 +382,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             // detector): it was shown idle while stuck in it.
             slot.turn();
             slot.begin(crate::task::Id::BLOCK_ON_FUTURE);
-            let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+            let (poll, _) =
+                waitq::coop::with_budget(BUDGET, || sleeps.poll(|| future.as_mut().poll(&mut cx)));
             slot.end();
             if let Poll::Ready(out) = poll {
                 return out;

@@ -869,11 +869,14 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let _registered = Unregister(shared, &parker);
     let waker = std::task::Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);
+    // The future's sleeps go to this thread's slot (dumps read it there).
+    let sleeps = shared.common.obs.block_ons.enter();
     loop {
         super::check_fatal_panic(&shared.common);
         let busy = shared.common.enter_busy();
         parker.took_wake();
-        let (poll, _) = waitq::coop::with_budget(BUDGET, || future.as_mut().poll(&mut cx));
+        let (poll, _) =
+            waitq::coop::with_budget(BUDGET, || sleeps.poll(|| future.as_mut().poll(&mut cx)));
         drop(busy);
         if let Poll::Ready(out) = poll {
             return out;

@@ -397,6 +397,46 @@ pub fn enter_owned_slot(slot: &'static SleepSlot, owner: std::num::NonZeroU64) {
     CURRENT.with(|current| current.set((Some(slot), owner.get())));
 }
 
+/// Runs `f` with `slot` current, stamped with `owner` (as
+/// [`enter_owned_slot`]), and puts back what was current before when `f`
+/// returns or unwinds: for a poll that an executor makes outside its
+/// task loop, such as a `block_on` future's, which may run inside
+/// something else that keeps a slot current.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use std::num::NonZeroU64;
+/// use waitq::registry::{self, SleepSlot};
+/// static SLOT: SleepSlot = SleepSlot::new();
+/// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::new();
+/// registry::enable_slots();
+/// let mut wait = Box::pin(QUEUE.wait_event(|| false));
+/// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// let owner = NonZeroU64::new(9).unwrap();
+/// registry::in_owned_slot(&SLOT, owner, || assert!(wait.as_mut().poll(&mut cx).is_pending()));
+/// assert_eq!(SLOT.read().unwrap().owner, 9);
+/// registry::in_owned_slot(&SLOT, owner, || drop(wait)); // the wait ends in the slot's poll
+/// assert!(SLOT.read().is_none());
+/// ```
+#[inline]
+pub fn in_owned_slot<R>(
+    slot: &'static SleepSlot,
+    owner: std::num::NonZeroU64,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore((Option<&'static SleepSlot>, u64));
+    impl Drop for Restore {
+        #[inline]
+        fn drop(&mut self) {
+            CURRENT.with(|current| current.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|current| current.replace((Some(slot), owner.get()))));
+    f()
+}
+
 /// The owner [`unlisted`] puts in the current-slot cell (with no slot):
 /// no sleep is listed until it ends.
 const UNLISTED: u64 = u64::MAX;
