@@ -758,6 +758,141 @@ fn block_on_future_listed_from_its_slot_multi_thread() {
     block_on_future_listed_from_its_slot(2);
 }
 
+/// A join handle polled once in task A (it sleeps on the join, listed in
+/// A's slot) and handed to task B, which awaits it or drops it once the
+/// joined task is released: A is listed on its own later sleep alone. The
+/// wake at the joined task's end cannot reach A's slot, and B's end of the
+/// wait cleared only B's: A was listed on the join for as long as it
+/// lived, its later sleeps going to the shared map (an independent review).
+fn join_handle_moved_between_tasks(workers: usize, drop_it: bool) {
+    use waitrt::sync::oneshot;
+    let rt = registry_runtime(workers);
+    rt.block_on(async {
+        let (park_tx, park_rx) = oneshot::channel::<()>();
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let (handle_tx, handle_rx) = oneshot::channel::<waitrt::task::JoinHandle<i32>>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let taker = waitrt::spawn(async move {
+            let joined = handle_rx.await.unwrap();
+            done_rx.await.unwrap();
+            if drop_it {
+                drop(joined);
+            } else {
+                assert_eq!(joined.await.unwrap(), 1);
+            }
+        });
+        let first = TaskBuilder::new()
+            .name("polled_the_join")
+            .spawn(async move {
+                let mut joined = waitrt::spawn(async move {
+                    go_rx.await.unwrap();
+                    1
+                });
+                assert!(futures::poll!(&mut joined).is_pending());
+                handle_tx.send(joined).unwrap();
+                park_rx.await.unwrap();
+            });
+        go_tx.send(()).unwrap();
+        done_tx.send(()).unwrap();
+        taker.await.unwrap();
+        let first_id = first.id();
+        let waits_of_first = |dump: &Dump| -> Vec<String> {
+            let task = dump.task(first_id);
+            let waits = task.map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| w.queue_name.unwrap_or("?").to_string())
+            });
+            waits.map(Vec::from_iter).unwrap_or_default()
+        };
+        // Until the watchdog; the first task is let go either way.
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if waits_of_first(&dump) == ["oneshot"] || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        };
+        park_tx.send(()).unwrap();
+        first.await.unwrap();
+        assert_eq!(waits_of_first(&dump), ["oneshot"], "{dump}");
+    });
+}
+
+#[test]
+fn join_handle_awaited_in_another_task_current_thread() {
+    join_handle_moved_between_tasks(1, false);
+}
+
+#[test]
+fn join_handle_awaited_in_another_task_multi_thread() {
+    join_handle_moved_between_tasks(2, false);
+}
+
+#[test]
+fn join_handle_dropped_in_another_task_current_thread() {
+    join_handle_moved_between_tasks(1, true);
+}
+
+#[test]
+fn join_handle_dropped_in_another_task_multi_thread() {
+    join_handle_moved_between_tasks(2, true);
+}
+
+/// A oneshot receiver that slept on its channel's queue (its task's slot
+/// was taken by another sleep) and is polled again once the slot is free
+/// is listed once: it stays on the queue, where it was listed, rather
+/// than listing the same sleep a second time in the slot.
+fn oneshot_listed_once_after_its_slot_frees(workers: usize) {
+    use waitrt::sync::oneshot;
+    let rt = registry_runtime(workers);
+    rt.block_on(async {
+        let (first_tx, first_rx) = oneshot::channel::<()>();
+        let (second_tx, second_rx) = oneshot::channel::<()>();
+        let both = waitrt::spawn(async move {
+            let (one, two) = futures::future::join(first_rx, second_rx).await;
+            one.and(two).unwrap();
+        });
+        let id = both.id();
+        let oneshots = |dump: &Dump| {
+            dump.task(id).map_or(0, |t| {
+                t.waits
+                    .iter()
+                    .filter(|w| w.queue_name == Some("oneshot"))
+                    .count()
+            })
+        };
+        let start = Instant::now();
+        while oneshots(&rt.handle().dump()) != 2 && start.elapsed() < WATCHDOG {
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The first value frees the slot; the second receiver is polled again.
+        first_tx.send(()).unwrap();
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if oneshots(&dump) == 1 || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        };
+        second_tx.send(()).unwrap();
+        both.await.unwrap();
+        assert_eq!(oneshots(&dump), 1, "{dump}");
+    });
+}
+
+#[test]
+fn oneshot_listed_once_after_its_slot_frees_current_thread() {
+    oneshot_listed_once_after_its_slot_frees(1);
+}
+
+#[test]
+fn oneshot_listed_once_after_its_slot_frees_multi_thread() {
+    oneshot_listed_once_after_its_slot_frees(2);
+}
+
 /// A task that ends with its wait still listed (the wait future leaked,
 /// so nothing unlisted it) leaves its record in the sleep slot under its
 /// task key, which the runtime no longer clears when a task ends: the

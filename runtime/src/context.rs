@@ -5,8 +5,6 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
 
-use waitq::registry::SleepSlot;
-
 use crate::scheduler::{current_thread, multi_thread, Scheduler};
 use crate::task::raw::{Header, TaskRef};
 use crate::task::Id;
@@ -207,7 +205,6 @@ pub(crate) struct TaskGuard<'task> {
 /// Makes the task behind `header` the current task (for
 /// `task::signals()`, `task::id()`), and its sleep slot the one its waits
 /// are listed in (`waitq::registry::enter_slot`).
-#[allow(unsafe_code)]
 #[inline]
 pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
     let current = CurrentTask {
@@ -215,23 +212,15 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
         id: NonZeroU64::new(header.id.0).unwrap_or(NonZeroU64::MAX),
         owned_key: header.owned_key.load(std::sync::atomic::Ordering::Relaxed),
     };
-    // SAFETY: `slot` is the task's sleep slot (in its runtime's
-    // `Observer`, which the task's `header.scheduler` keeps alive) with
-    // its borrow extended to `'static`, and stays reachable only through
-    // waitq's current-slot cell: waitq uses it inside the wait calls made
-    // on this thread and keeps no copy (`enter_slot`'s contract). The
-    // guard returned borrows `header` and empties the cell when it is
-    // left or dropped (also when the poll panics: the caller leaves it
-    // after `catch_unwind`, and a guard dropped while unwinding empties
-    // it), so the cell never holds it after the runtime could be freed.
-    // The guard is never leaked (`leave` forgets it only after emptying
-    // the cell). Slots, once enabled, stay enabled for the process, so a
-    // guard whose `enter_task` filled the cell always empties it. A poll
-    // nested in another (none is today) leaves its
-    // outer task without a slot: that task's later sleeps go to the
-    // registry's shared map. Measured: a sleep written to the task's own
-    // slot costs plain stores where the registry's shared map took two
-    // locks and a hash insert (see `obs.rs`).
+    // The task's sleep slot (`'static`: see `SleepSlots`) is current
+    // while the task is polled. The guard returned empties the cell when
+    // it is left or dropped (also when the poll panics), so no later
+    // sleep on this thread is written there. A poll nested in another
+    // (none is today) leaves its outer task without a slot: that task's
+    // later sleeps go to the registry's shared map. Measured: a sleep
+    // written to the task's own slot costs plain stores where the
+    // registry's shared map took two locks and a hash insert (see
+    // `obs.rs`).
     match waitq::registry::listing() {
         waitq::registry::Listing::Slots => {
             let slot = header
@@ -239,8 +228,7 @@ pub(crate) fn enter_task(header: &Header) -> TaskGuard<'_> {
                 .common()
                 .obs
                 .sleeps
-                .get(current.owned_key as usize)
-                .map(|slot| unsafe { &*std::ptr::from_ref::<SleepSlot>(slot) });
+                .get(current.owned_key as usize);
             // Stamped with the task's id: a record an ended task left under
             // this key counts as empty, so the slot is not cleared when a task
             // ends (`Scheduler::release`).

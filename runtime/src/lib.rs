@@ -189,11 +189,10 @@
 //!   holds of a mutex: `oneshot/ct` went from 0.76x tokio's to parity
 //!   (`cargo bench --bench sync`);
 //!
-//! - the sleep slots (`context.rs`, `obs.rs`): a task's poll makes its
-//!   slot in the runtime waitq's current slot, a borrow extended to
-//!   `'static` that the poll's guard takes back before it ends, and a dump
-//!   turns the slot's site and queue name (stored as raw pointers, from
-//!   `&'static` values, under a sequence count) back into references. A
+//! - the sleep slots (`obs.rs`): a task's poll makes its slot waitq's
+//!   current slot, and a dump turns the slot's site and queue name
+//!   (stored as raw pointers, from `&'static` values, under a sequence
+//!   count) back into references. A
 //!   sleep is then a few plain stores where the registry's shared map took
 //!   two locks and a hash insert: a ping-pong ran 1.04x instead of 1.6x
 //!   its time without the registry ([`Builder::wait_registry`];

@@ -226,11 +226,35 @@ const CHUNKS: usize = 20;
 /// current slot) and read by dumps. Beside the tasks rather than in them,
 /// so that a task stays in its allocator size class (`task/raw.rs`); keys
 /// are reused, so the slots number the most tasks alive at once. Chunks
-/// double in size and are made on first use, never moved, and freed with
-/// the runtime.
+/// double in size and are made on first use and never moved.
+///
+/// They are `'static`, as waitq's registry takes them: a wait may keep
+/// where it wrote its sleep, to clear it from another task than the one
+/// that slept (a join handle polled in one task and awaited in another),
+/// however long after the runtime is gone. So a runtime's chunks are not
+/// freed with it but go to a process-wide spare list ([`SPARE`]) that
+/// the next runtimes take theirs from: the memory kept is what the most
+/// runtimes alive at once used. A record left in a chunk counts as empty
+/// for every later task (records carry their task's id, unique in the
+/// process).
 #[derive(Default)]
 pub(crate) struct SleepSlots {
-    chunks: [OnceLock<Box<[SleepSlot]>>; CHUNKS],
+    chunks: [OnceLock<&'static [SleepSlot]>; CHUNKS],
+}
+
+/// Chunks of runtimes that are gone, by chunk index, for the next ones.
+static SPARE: Mutex<[Vec<&'static [SleepSlot]>; CHUNKS]> =
+    Mutex::new([const { Vec::new() }; CHUNKS]);
+
+impl Drop for SleepSlots {
+    fn drop(&mut self) {
+        let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+        for (index, chunk) in self.chunks.iter_mut().enumerate() {
+            if let Some(chunk) = chunk.take() {
+                spare[index].push(chunk);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SleepSlots {
@@ -252,11 +276,14 @@ impl SleepSlots {
     /// The slot of the task under `key`, made if need be (`None` past the
     /// last chunk: that task's sleeps go to the registry's shared map).
     #[inline]
-    pub(crate) fn get(&self, key: usize) -> Option<&SleepSlot> {
+    pub(crate) fn get(&self, key: usize) -> Option<&'static SleepSlot> {
         let (chunk, offset) = Self::locate(key)?;
         let slots = self.chunks.get(chunk)?.get_or_init(|| {
-            let len = 1usize << (FIRST_BITS as usize + chunk);
-            (0..len).map(|_| SleepSlot::new()).collect()
+            let spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner)[chunk].pop();
+            spare.unwrap_or_else(|| {
+                let len = 1usize << (FIRST_BITS as usize + chunk);
+                Box::leak((0..len).map(|_| SleepSlot::new()).collect())
+            })
         });
         slots.get(offset)
     }

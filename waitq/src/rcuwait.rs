@@ -11,8 +11,8 @@ use std::thread;
 use crate::coop;
 use crate::error::{Closed, Reason};
 use crate::hook::{self, PointKind, QueueId, WakeKind};
-use crate::registry::{self, Listed, WaitApi, WaitKind};
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::registry::{self, Listed, SlotRecord, WaitApi, WaitKind};
+use crate::sync::{AtomicBool, AtomicU8, Mutex, Ordering};
 use crate::TaskState;
 
 /// A wait for one waiter at a time: [`poll_wait_event`](Self::poll_wait_event)
@@ -79,6 +79,17 @@ pub struct RcuWait<S = (), L: LockKind = StdLock> {
     /// `slot.waker.is_some()`, written under the lock and read without it
     /// (a hint: see [`RcuWait::rcuwait_active`]).
     armed: AtomicBool,
+    /// A sleep of the waiter's may still be written in a task's slot
+    /// (`Slot::recorded`): set when the waiter's store writes one, and
+    /// cleared by the waiter when it ends the sleep. A wake leaves it, and
+    /// the record, to the waiter.
+    in_slot: AtomicBool,
+    /// Where the sleep is listed in the wait registry (a [`Listed`], under
+    /// the key `(address, 0)`: there is only one sleeper). Read and written
+    /// under the slot's lock only; an atomic beside the flags rather than
+    /// in the slot, so that the wait stays 56 bytes (a task's `Rare`
+    /// holds one).
+    listed: AtomicU8,
     closed: AtomicBool,
     /// The name the wait registry and the toolkit report.
     name: Option<&'static str>,
@@ -86,9 +97,10 @@ pub struct RcuWait<S = (), L: LockKind = StdLock> {
 
 struct Slot<S> {
     waker: Option<Waker>,
-    /// Where the sleep is listed in the wait registry (under the key
-    /// `(address, 0)`: there is only one sleeper).
-    listed: Listed,
+    /// The slot the last sleep was written to: what a waiter that ends
+    /// the sleep in another task than the one that slept clears (see
+    /// `RcuWait::forget_elsewhere`). A wake takes `listed`, not this.
+    recorded: Option<SlotRecord>,
     /// The owner's state, for locked waits (see [`RcuWait::lock`]).
     state: S,
 }
@@ -98,7 +110,7 @@ impl<S> Slot<S> {
     const fn empty(state: S) -> Self {
         Slot {
             waker: None,
-            listed: Listed::No,
+            recorded: None,
             state,
         }
     }
@@ -181,6 +193,8 @@ impl<S, L: LockKind> RcuWait<S, L> {
         RcuWait {
             slot,
             armed: AtomicBool::new(false),
+            in_slot: AtomicBool::new(false),
+            listed: AtomicU8::new(0),
             closed: AtomicBool::new(false),
             name,
         }
@@ -462,7 +476,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
     #[inline(never)]
     fn finish_stored(&self) {
         let (waker, listed) = self.take();
-        self.unlist(listed);
+        self.unlist_mine(listed);
         drop(waker);
     }
 
@@ -475,13 +489,48 @@ impl<S, L: LockKind> RcuWait<S, L> {
         }
     }
 
+    /// Unlists a sleep the waiter itself ends (it took its waker back):
+    /// from its slot, which is the current one unless the wait moved to
+    /// another task since it slept; from the map; or nowhere.
+    #[inline]
+    fn unlist_mine(&self, listed: Listed) {
+        if listed == Listed::InSlot {
+            self.forget_slot_record();
+        } else {
+            self.unlist(listed);
+        }
+    }
+
     /// The waiter runs again: if no waker of its is stored (a wake took
     /// it, unlisting the sleep only from the map), its task's slot may
     /// still list the sleep; it is over.
     #[inline]
     fn forget_stale(&self) {
-        if !self.armed.load(Ordering::Relaxed) && registry::is_recording() {
-            registry::forget_sleep(self.id());
+        if !self.armed.load(Ordering::Relaxed) && self.in_slot.load(Ordering::Relaxed) {
+            self.forget_slot_record();
+        }
+    }
+
+    /// Ends the record of the waiter's sleep in a slot: in the current
+    /// task's (the one that slept, as a rule), else where it was written.
+    #[inline]
+    fn forget_slot_record(&self) {
+        self.in_slot.store(false, Ordering::Relaxed);
+        if !registry::remove_here(self.id(), SEQ) {
+            self.forget_elsewhere();
+        }
+    }
+
+    /// The wait ends in another task than the one that slept (a join
+    /// handle polled in one task, then awaited or dropped in another):
+    /// that task's slot still lists the sleep, and, taken, sends all its
+    /// later sleeps to the registry's shared map. Cleared from here.
+    #[cold]
+    #[inline(never)]
+    fn forget_elsewhere(&self) {
+        let recorded = self.lock_slot().recorded.take();
+        if let Some(at) = recorded {
+            at.clear(self.id(), SEQ);
         }
     }
 
@@ -505,7 +554,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
     /// [`take`](Self::take) under a lock the caller holds.
     fn take_locked(&self, slot: &mut Slot<S>) -> (Option<Waker>, Listed) {
         self.armed.store(false, Ordering::Relaxed);
-        let listed = std::mem::take(&mut slot.listed);
+        let listed = Listed::from_bits(self.listed.swap(0, Ordering::Relaxed));
         (slot.waker.take(), listed)
     }
 
@@ -552,11 +601,36 @@ impl<S, L: LockKind> RcuWait<S, L> {
     ) -> Option<Waker> {
         self.armed.store(true, Ordering::Relaxed);
         let old = slot.waker.replace(new);
-        if registry::is_recording() && !slot.listed.any() {
-            let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
-            slot.listed = registry::record_on(self.id(), self.name, SEQ, site, kind);
+        if registry::is_recording() {
+            let mut listed = Listed::from_bits(self.listed.load(Ordering::Relaxed));
+            if listed == Listed::InSlot && !slot.recorded.is_some_and(SlotRecord::is_current) {
+                // Stored again from another task than the one whose slot
+                // lists the sleep: the sleep moves to this one.
+                self.move_record(slot);
+                listed = Listed::No;
+            }
+            if !listed.any() {
+                let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
+                let (listed, at) = registry::record_at(self.id(), self.name, SEQ, site, kind);
+                self.listed.store(listed.to_bits(), Ordering::Relaxed);
+                if at.is_some() {
+                    slot.recorded = at;
+                    self.in_slot.store(true, Ordering::Relaxed);
+                }
+            }
         }
         old
+    }
+
+    /// Clears the record of the sleep from the slot of the task that slept
+    /// (under the lock, so the next store writes the new one).
+    #[cold]
+    #[inline(never)]
+    fn move_record(&self, slot: &mut Slot<S>) {
+        if let Some(at) = slot.recorded.take() {
+            at.clear(self.id(), SEQ);
+        }
+        self.listed.store(Listed::No.to_bits(), Ordering::Relaxed);
     }
 
     /// One step without the budget: test, store, test again.

@@ -97,7 +97,7 @@ pub use holders::{
 pub use slot::{
     enter_owned_slot, enter_slot, in_owned_slot, in_shared_map, unlisted, RawSleep, SleepSlot,
 };
-pub(crate) use slot::{name_bits_of, pack_kind, SlotName};
+pub(crate) use slot::{name_bits_of, pack_kind, SlotName, SlotRecord};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread
@@ -578,7 +578,7 @@ pub(crate) fn free_slot(queue: &crate::WaitQueue) -> Option<(&'static SleepSlot,
 pub(crate) enum Listed {
     /// Not listed (the registry is off, or there was nothing to stamp).
     #[default]
-    No,
+    No = 0,
     /// In the sleeping task's own slot.
     InSlot,
     /// In the shared map.
@@ -589,6 +589,20 @@ impl Listed {
     /// Listed somewhere.
     pub(crate) fn any(self) -> bool {
         self != Listed::No
+    }
+
+    /// As a byte, for an atomic beside other flags.
+    pub(crate) const fn to_bits(self) -> u8 {
+        self as u8
+    }
+
+    /// Back from [`to_bits`](Self::to_bits).
+    pub(crate) const fn from_bits(bits: u8) -> Listed {
+        match bits {
+            1 => Listed::InSlot,
+            2 => Listed::InMap,
+            _ => Listed::No,
+        }
     }
 }
 
@@ -603,16 +617,28 @@ pub(crate) fn record_on(
     site: &'static Location<'static>,
     kind: WaitKind,
 ) -> Listed {
+    record_at(queue, queue_name, seq, site, kind).0
+}
+
+/// [`record_on`], and where in a slot the sleep went, if it went to one.
+#[inline]
+pub(crate) fn record_at(
+    queue: QueueId,
+    queue_name: Option<&'static str>,
+    seq: u64,
+    site: &'static Location<'static>,
+    kind: WaitKind,
+) -> (Listed, Option<SlotRecord>) {
     if MODE.load(Ordering::Relaxed) & FULL == 0 {
         let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
-        if slot::try_record(queue, queue_name, seq, site, packed) {
-            return Listed::InSlot;
+        if let Some(at) = slot::try_record(queue, queue_name, seq, site, packed) {
+            return (Listed::InSlot, Some(at));
         }
     }
     if record_in_map(queue, queue_name, seq, site, kind) {
-        Listed::InMap
+        (Listed::InMap, None)
     } else {
-        Listed::No
+        (Listed::No, None)
     }
 }
 
@@ -778,7 +804,7 @@ pub fn note_sleep(
         return false;
     }
     let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
-    slot::try_record(queue, queue_name, SOLE_SEQ, site, packed)
+    slot::try_record(queue, queue_name, SOLE_SEQ, site, packed).is_some()
 }
 
 /// Whether [`note_sleep`] would list a sleep now: the registry records
@@ -794,6 +820,13 @@ pub fn slot_is_free() -> bool {
 #[inline]
 pub fn forget_sleep(queue: QueueId) {
     slot::try_remove(queue, SOLE_SEQ);
+}
+
+/// Unlists sleep `seq` of `queue` from the current task's slot, if it is
+/// there; returns whether it was.
+#[inline]
+pub(crate) fn remove_here(queue: QueueId, seq: u64) -> bool {
+    slot::try_remove(queue, seq)
 }
 
 /// The key's sequence part for a wait with one sleeper at most (an

@@ -836,7 +836,11 @@ impl<T> Future for Receiver<T> {
         if this.done {
             return Poll::Ready(Err(RecvError(())));
         }
-        if observed() {
+        // Once it slept on the queue, the receiver stays there: its waiter
+        // is linked and listed, and a fast-path sleep would list the same
+        // sleep a second time, in the task's slot (a dump listed the task
+        // twice on the oneshot after its slot was freed).
+        if observed() || this.observed.is_some() {
             return this.poll_observed(cx, site);
         }
         // The wait registry's task slots are on: an earlier sleep this

@@ -171,7 +171,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
         };
         drop(slot);
         drop((old, new));
-        self.unlist(listed);
+        self.unlist_mine(listed);
         Poll::Ready(res)
     }
 }

@@ -204,6 +204,21 @@ impl SleepSlot {
         self.end_write(version);
     }
 
+    /// Empties the slot if it still holds sleep `seq` of `queue`, from any
+    /// thread (see [`SlotRecord`]). Only its task writes a slot, and while
+    /// the slot holds this record that task writes no other (the slot is
+    /// not free for it); a later task under the same key writes over it,
+    /// queue first, so the swap of the queue word either empties this
+    /// record or finds the new one and leaves it.
+    #[inline]
+    fn clear_from_afar(&self, queue: QueueId, seq: u64) -> bool {
+        self.seq.load(Ordering::Relaxed) == seq
+            && self
+                .queue
+                .compare_exchange(queue.addr(), 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
     /// Empties the slot whatever it holds (its task is gone: the slot
     /// goes to the next task).
     pub fn clear_any(&self) {
@@ -348,11 +363,13 @@ thread_local! {
 /// Makes `slot` the slot this thread's sleeps are recorded in (the task
 /// about to be polled), or none (`None`, when the poll ends).
 ///
-/// The registry uses the current slot only inside the wait calls made on
-/// this thread and keeps no copy of the reference, so an executor may
-/// pass a slot that lives only as long as its task (extending the borrow
-/// itself), as long as it empties the cell before that task can be
-/// freed.
+/// The slot must really live for the rest of the process, as its type
+/// says: a wait that slept keeps where it wrote its sleep (an
+/// [`RcuWait`](crate::RcuWait)'s waiter), so that if it ends in another
+/// task it clears the record there, whenever that is. An executor that
+/// reuses its slots for later tasks stamps records with an owner
+/// ([`enter_owned_slot`]): a clear from afar then leaves another owner's
+/// record alone.
 #[inline]
 pub fn enter_slot(slot: Option<&'static SleepSlot>) {
     CURRENT.with(|current| current.set((slot, 0)));
@@ -529,8 +546,41 @@ pub(super) fn current_free() -> Option<(&'static SleepSlot, u64)> {
     slot.is_free_for(owner).then_some((slot, owner))
 }
 
+/// Where a sleep was written: its slot. A waiter that may end its wait
+/// in another task than the one it slept in (a join handle polled in one
+/// task and awaited in another) keeps it, so that the record does not
+/// stay in the first task's slot, listing that task as asleep and sending
+/// its later sleeps to the shared map, for as long as it lives (an
+/// independent review). Slots are `'static`, so it stays valid whatever
+/// became of the task.
+///
+/// It needs no owner: a record of the waiter's queue and sequence number
+/// is only ever written by that waiter's own wait (which keeps this up to
+/// date), so whoever got the slot since, a record there under that key is
+/// still the waiter's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlotRecord(&'static SleepSlot);
+
+impl SlotRecord {
+    /// Whether the slot is this thread's current one and its record was
+    /// written by the current owner (the sleeper's task is being polled).
+    #[inline]
+    pub(crate) fn is_current(self) -> bool {
+        let (slot, owner) = CURRENT.with(Cell::get);
+        slot.is_some_and(|slot| std::ptr::eq(slot, self.0))
+            && self.0.owner.load(Ordering::Relaxed) == owner
+    }
+
+    /// Empties the slot if it still holds this sleep (`seq` of `queue`),
+    /// from any thread.
+    #[inline]
+    pub(crate) fn clear(self, queue: QueueId, seq: u64) -> bool {
+        self.0.clear_from_afar(queue, seq)
+    }
+}
+
 /// Writes the sleep into the current task's slot, if there is one and it
-/// is empty (`kind` packed by [`pack_kind`]).
+/// is empty (`kind` packed by [`pack_kind`]); returns where.
 #[inline]
 pub(super) fn try_record(
     queue: QueueId,
@@ -538,13 +588,12 @@ pub(super) fn try_record(
     seq: u64,
     site: &'static Location<'static>,
     kind: u32,
-) -> bool {
-    current_free()
-        .map(|(slot, owner)| {
-            let name = (queue_name, name_bits_of(queue_name));
-            slot.write(owner, queue, name, seq, site, kind);
-        })
-        .is_some()
+) -> Option<SlotRecord> {
+    current_free().map(|(slot, owner)| {
+        let name = (queue_name, name_bits_of(queue_name));
+        slot.write(owner, queue, name, seq, site, kind);
+        SlotRecord(slot)
+    })
 }
 
 /// Clears the sleep from the current task's slot, if it is there.

@@ -1,0 +1,146 @@
+//! A wait that slept in one task and ends in another (a join handle
+//! polled in one task, then awaited or dropped in another): the record of
+//! its sleep in the first task's sleep slot is cleared, wherever the wait
+//! ends, and the second task's sleeps are listed as its own. Before, the
+//! first task's slot kept the record for as long as that task lived: a
+//! dump listed it as asleep on a wait that was over, and its later sleeps
+//! all went to the registry's shared map.
+//!
+//! Its own test binary: the registry's slots must be on and the whole
+//! registry off (`registry::enable` turns the slots off for the process).
+
+use std::future::Future;
+use std::num::NonZeroU64;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use waitq::hook::QueueId;
+use waitq::registry::{self, SleepSlot};
+use waitq::{RcuWait, WaitQueue};
+
+/// Runs `f` as a poll of task `owner`, whose slot is `slot`.
+fn in_task<R>(slot: &'static SleepSlot, owner: u64, f: impl FnOnce() -> R) -> R {
+    registry::in_owned_slot(slot, NonZeroU64::new(owner).unwrap(), f)
+}
+
+/// A waker of its own (`Waker::noop()`s all wake alike).
+struct Own;
+impl Wake for Own {
+    fn wake(self: Arc<Self>) {}
+}
+
+fn own_waker() -> Waker {
+    Waker::from(Arc::new(Own))
+}
+
+fn listed_on(slot: &SleepSlot, wait: &RcuWait) -> bool {
+    slot.read()
+        .is_some_and(|s| s.queue == QueueId::of_ptr(wait))
+}
+
+#[test]
+fn a_wait_woken_then_ended_in_another_task_clears_the_first_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    static TWO: SleepSlot = SleepSlot::new();
+    static NEXT: WaitQueue = WaitQueue::named("next_sleep");
+    registry::enable_slots();
+    let wait = RcuWait::named("moved_wait");
+    let go = AtomicBool::new(false);
+    let (one, two) = (own_waker(), own_waker());
+    let cond = || go.load(SeqCst);
+    in_task(&ONE, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(wait.poll_wait_event(&mut cx, cond).is_pending());
+    });
+    assert!(listed_on(&ONE, &wait));
+    go.store(true, SeqCst);
+    assert!(wait.wake_up()); // from outside: it cannot reach task 1's slot
+    in_task(&TWO, 2, || {
+        let mut cx = Context::from_waker(&two);
+        assert_eq!(wait.poll_wait_event(&mut cx, cond), Poll::Ready(Ok(())));
+    });
+    assert!(
+        !listed_on(&ONE, &wait),
+        "task 1 still listed on a wait that ended"
+    );
+    assert!(TWO.read().is_none());
+    // Task 1's next sleep is listed in its own slot again.
+    in_task(&ONE, 1, || {
+        let mut sleep = pin!(NEXT.wait_event(|| false));
+        let mut cx = Context::from_waker(&one);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(ONE.read().unwrap().queue, QueueId::of(&NEXT));
+    });
+}
+
+#[test]
+fn a_wait_polled_again_in_another_task_moves_its_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    static TWO: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let wait = RcuWait::named("moved_wait");
+    let (one, two) = (own_waker(), own_waker());
+    in_task(&ONE, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(wait.poll_wait_event(&mut cx, || false).is_pending());
+    });
+    in_task(&TWO, 2, || {
+        let mut cx = Context::from_waker(&two);
+        assert!(wait.poll_wait_event(&mut cx, || false).is_pending());
+    });
+    assert!(!listed_on(&ONE, &wait), "task 1 still listed");
+    assert!(listed_on(&TWO, &wait), "task 2 not listed");
+    assert_eq!(TWO.read().unwrap().owner, 2);
+    in_task(&TWO, 2, || wait.finish_wait());
+    assert!(TWO.read().is_none());
+}
+
+#[test]
+fn a_wait_dropped_in_another_task_clears_the_first_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    static TWO: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let wait = RcuWait::named("moved_wait");
+    let one = own_waker();
+    let mut sleep = Box::pin(wait.wait_event(|| false));
+    in_task(&ONE, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    });
+    assert!(listed_on(&ONE, &wait));
+    in_task(&TWO, 2, || drop(sleep)); // its waker still stored
+    assert!(!listed_on(&ONE, &wait), "task 1 still listed");
+    assert!(!wait.rcuwait_active());
+}
+
+/// The clear from afar leaves alone a record of another task that got
+/// the slot since (an executor reuses slots for later tasks).
+#[test]
+fn a_clear_from_afar_leaves_a_later_owners_record() {
+    static SHARED: SleepSlot = SleepSlot::new();
+    static OTHER: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let wait = RcuWait::named("moved_wait");
+    let later = RcuWait::named("later_task_wait");
+    let (one, three) = (own_waker(), own_waker());
+    let go = AtomicBool::new(false);
+    in_task(&SHARED, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(wait
+            .poll_wait_event(&mut cx, || go.load(SeqCst))
+            .is_pending());
+    });
+    go.store(true, SeqCst);
+    assert!(wait.wake_up());
+    // Task 1 ended; task 3 gets its slot and sleeps.
+    in_task(&SHARED, 3, || {
+        let mut cx = Context::from_waker(&three);
+        assert!(later.poll_wait_event(&mut cx, || false).is_pending());
+    });
+    in_task(&OTHER, 2, || wait.finish_wait());
+    assert!(listed_on(&SHARED, &later), "task 3's record was cleared");
+    in_task(&SHARED, 3, || later.finish_wait());
+    assert!(SHARED.read().is_none());
+}
