@@ -18,6 +18,16 @@
 //! `select!` over two waits) lists that second sleep in the registry's
 //! shared map, as it does a sleep outside any task.
 //!
+//! A wait that slept in one task and ends in another (a join handle
+//! polled in one task, then awaited or dropped in another): an
+//! [`RcuWait`](crate::RcuWait) keeps the slot it wrote to, and its end
+//! clears the record there, or moves it when the other task sleeps on it.
+//! A [`WaitQueue`](crate::WaitQueue) wait keeps no such room (its waiter
+//! stays the size it has without the registry), nor does a
+//! [`note_sleep`](super::note_sleep) sleep, so such a record stays in
+//! the first task's slot while that task lives, listing the task on the
+//! queue and sending its later sleeps to the shared map.
+//!
 //! A slot that passes from task to task ([`enter_owned_slot`]) stamps each
 //! record with its writer, and a record stamped by another task counts as
 //! empty: an executor need not clear the slot when a task ends (that
