@@ -840,6 +840,70 @@ fn join_handle_dropped_in_another_task_multi_thread() {
     join_handle_moved_between_tasks(2, true);
 }
 
+/// A oneshot receiver polled once in task A (its fast path lists the
+/// sleep in A's slot) and handed to task B, which receives the value: A
+/// is listed on its own later sleep alone (it stayed listed on the oneshot
+/// for as long as it lived).
+fn oneshot_receiver_moved_between_tasks(workers: usize) {
+    use waitrt::sync::oneshot;
+    let rt = registry_runtime(workers);
+    rt.block_on(async {
+        let (park_tx, park_rx) = oneshot::channel::<()>();
+        let (value_tx, value_rx) = oneshot::channel::<i32>();
+        let (rx_tx, rx_rx) = oneshot::channel::<oneshot::Receiver<i32>>();
+        // The value is sent once the receiver has slept in the first task.
+        let taker = waitrt::spawn(async move {
+            let value_rx = rx_rx.await.unwrap();
+            value_tx.send(7).unwrap();
+            value_rx.await.unwrap()
+        });
+        let first = waitrt::spawn(async move {
+            let mut value_rx = value_rx;
+            assert!(futures::poll!(&mut value_rx).is_pending());
+            rx_tx.send(value_rx).unwrap();
+            PARKED
+                .wait_event(|| park_rx.is_terminated() || !park_rx.is_empty())
+                .await
+                .unwrap();
+        });
+        assert_eq!(taker.await.unwrap(), 7);
+        let first_id = first.id();
+        let waits_of_first = |dump: &Dump| -> Vec<String> {
+            let task = dump.task(first_id);
+            let waits = task.map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| w.queue_name.unwrap_or("?").to_string())
+            });
+            waits.map(Vec::from_iter).unwrap_or_default()
+        };
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if waits_of_first(&dump) == ["obs_parked"] || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        };
+        park_tx.send(()).unwrap();
+        PARKED.wake_up_all();
+        first.await.unwrap();
+        assert_eq!(waits_of_first(&dump), ["obs_parked"], "{dump}");
+    });
+}
+
+static PARKED: WaitQueue = WaitQueue::named("obs_parked");
+
+#[test]
+fn oneshot_receiver_moved_between_tasks_current_thread() {
+    oneshot_receiver_moved_between_tasks(1);
+}
+
+#[test]
+fn oneshot_receiver_moved_between_tasks_multi_thread() {
+    oneshot_receiver_moved_between_tasks(2);
+}
+
 /// A oneshot receiver that slept on its channel's queue (its task's slot
 /// was taken by another sleep) and is polled again once the slot is free
 /// is listed once: it stays on the queue, where it was listed, rather

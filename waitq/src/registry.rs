@@ -96,8 +96,9 @@ pub use holders::{
 
 pub use slot::{
     enter_owned_slot, enter_slot, in_owned_slot, in_shared_map, unlisted, RawSleep, SleepSlot,
+    SlotRecord,
 };
-pub(crate) use slot::{name_bits_of, pack_kind, SlotName, SlotRecord};
+pub(crate) use slot::{name_bits_of, pack_kind, SlotName};
 
 /// A value alone in its cache line: the linker placed [`MODE`], read on
 /// every sleep and every poll, and [`COARSE`], written whenever a thread
@@ -768,8 +769,9 @@ pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
 /// word of its own (the runtime's oneshot receiver), which cannot afford a
 /// wait queue on its fast path. Only while the registry records, the
 /// whole registry is off and the slot is free ([`slot_is_free`]); returns
-/// whether it listed the sleep. The sleeper calls [`forget_sleep`] when it
-/// runs again, and when it gives up.
+/// where it listed the sleep, if it did. The sleeper calls
+/// [`forget_sleep_at`] with it when it runs again, and when it gives up
+/// (it may do so in another task: a receiver handed on).
 ///
 /// # Examples
 ///
@@ -782,9 +784,9 @@ pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
 /// registry::enable_slots();
 /// registry::enter_slot(Some(&SLOT)); // "polling the task"
 /// let kind = WaitKind::new(WaitApi::Poll, TaskState::Uninterruptible, false, None);
-/// assert!(registry::note_sleep(id, Some("my_state"), std::panic::Location::caller(), kind));
+/// let at = registry::note_sleep(id, Some("my_state"), std::panic::Location::caller(), kind);
 /// assert_eq!(SLOT.read().unwrap().queue, id);
-/// registry::forget_sleep(id); // it runs again
+/// registry::forget_sleep_at(at.unwrap(), id); // it runs again
 /// assert!(SLOT.read().is_none());
 /// registry::enter_slot(None);
 /// ```
@@ -798,13 +800,13 @@ pub fn note_sleep(
     queue_name: Option<&'static str>,
     site: &'static Location<'static>,
     kind: WaitKind,
-) -> bool {
+) -> Option<SlotRecord> {
     // One load for both tests: slots on, the whole registry off.
     if MODE.load(Ordering::Relaxed) & (SLOTS | FULL) != SLOTS {
-        return false;
+        return None;
     }
     let packed = slot::pack_kind(kind.api.to_bits(), kind.state, kind.exclusive);
-    slot::try_record(queue, queue_name, SOLE_SEQ, site, packed).is_some()
+    slot::try_record(queue, queue_name, SOLE_SEQ, site, packed)
 }
 
 /// Whether [`note_sleep`] would list a sleep now: the registry records
@@ -820,6 +822,43 @@ pub fn slot_is_free() -> bool {
 #[inline]
 pub fn forget_sleep(queue: QueueId) {
     slot::try_remove(queue, SOLE_SEQ);
+}
+
+/// The sleeper that [`note_sleep`] listed at `at` runs again (or gives
+/// up): its sleep is no longer listed, in the current task's slot or, if
+/// the sleeper moved to another task since, in the slot it was listed in.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU64;
+/// use waitq::registry::{self, SleepSlot, WaitApi, WaitKind};
+/// use waitq::TaskState;
+/// static FIRST: SleepSlot = SleepSlot::new();
+/// static SECOND: SleepSlot = SleepSlot::new();
+/// static STATE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// let id = waitq::hook::QueueId::of_ptr(&STATE);
+/// let kind = WaitKind::new(WaitApi::Poll, TaskState::Uninterruptible, false, None);
+/// registry::enable_slots();
+/// let site = std::panic::Location::caller();
+/// let first = NonZeroU64::new(1).unwrap();
+/// let at = registry::in_owned_slot(&FIRST, first, || registry::note_sleep(id, None, site, kind));
+/// // Handed to another task, which ends the wait there.
+/// let second = NonZeroU64::new(2).unwrap();
+/// registry::in_owned_slot(&SECOND, second, || registry::forget_sleep_at(at.unwrap(), id));
+/// assert!(FIRST.read().is_none());
+/// ```
+#[inline]
+pub fn forget_sleep_at(at: SlotRecord, queue: QueueId) {
+    if !slot::try_remove(queue, SOLE_SEQ) {
+        forget_elsewhere(at, queue);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget_elsewhere(at: SlotRecord, queue: QueueId) {
+    at.clear(queue, SOLE_SEQ);
 }
 
 /// Unlists sleep `seq` of `queue` from the current task's slot, if it is

@@ -139,9 +139,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             inner,
-            observed: None,
-            done: false,
-            listed: false,
+            wait: RxWait::Idle,
         },
     )
 }
@@ -166,14 +164,25 @@ pub struct Sender<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiver<T> {
     inner: Arc<Inner<T>>,
+    /// How it waits, and whether it is done.
+    wait: RxWait<T>,
+}
+
+/// A [`Receiver`]'s wait (one enum: 16 bytes where three fields took as
+/// many, with a slot record in).
+enum RxWait<T> {
+    /// No sleep listed (none yet, or the registry is off).
+    Idle,
+    /// A fast-path sleep of this receiver is listed in a task's slot
+    /// (see "Observed mode"), the one `at` names: the next poll or the
+    /// drop unlists it, from there if the receiver moved to another task
+    /// since.
+    Listed(registry::SlotRecord),
     /// The receiver's own poll on the queue, in observed mode (made by
-    /// the first such poll).
-    observed: Option<Box<PollWaiter<QueueOf<T>>>>,
+    /// the first such poll; the receiver stays in it).
+    Observed(Box<PollWaiter<QueueOf<T>>>),
     /// The value (or the error) was handed out.
-    done: bool,
-    /// A fast-path sleep of this receiver is listed in its task's slot
-    /// (see "Observed mode"): the next poll or the drop unlists it.
-    listed: bool,
+    Done,
 }
 
 struct Inner<T> {
@@ -572,7 +581,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(3));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        if self.done {
+        if self.is_done() {
             return Err(TryRecvError::Closed);
         }
         match self.inner.try_take() {
@@ -601,7 +610,11 @@ impl<T> Receiver<T> {
 
     /// Whether the value (or the error) was already handed out.
     pub fn is_terminated(&self) -> bool {
-        self.done
+        self.is_done()
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.wait, RxWait::Done)
     }
 
     /// Whether no value is there to receive: none was sent yet, the sender
@@ -620,7 +633,7 @@ impl<T> Receiver<T> {
     /// assert!(rx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.done || !self.inner.has_value()
+        self.is_done() || !self.inner.has_value()
     }
 
     /// Waits from a plain thread (kernel: `wait_for_completion` in a
@@ -780,7 +793,7 @@ impl<T> Receiver<T> {
     }
 
     fn after_wait<E>(&mut self, res: Result<(), E>) -> Result<Result<T, RecvError>, E> {
-        if self.done {
+        if self.is_done() {
             return Ok(Err(RecvError(())));
         }
         match self.inner.try_take() {
@@ -798,9 +811,11 @@ impl<T> Receiver<T> {
     }
 
     fn finish(&mut self) {
-        // An observed waiter resets itself when its wait ends; it goes
-        // with the receiver.
-        self.done = true;
+        // An observed waiter's wait is over (it unlisted itself); a
+        // fast-path sleep listed earlier is over too.
+        if let RxWait::Listed(at) = std::mem::replace(&mut self.wait, RxWait::Done) {
+            registry::forget_sleep_at(at, self.id());
+        }
     }
 
     /// The receiver's own poll on the queue (observed mode; see
@@ -813,10 +828,19 @@ impl<T> Receiver<T> {
         site: &'static Location<'static>,
     ) -> Poll<Result<T, RecvError>> {
         let inner = &self.inner;
-        let waiter = self.observed.get_or_insert_with(|| {
+        if !matches!(self.wait, RxWait::Observed(_)) {
+            // A fast-path sleep listed earlier is over: this one is listed
+            // on the queue.
+            if let RxWait::Listed(at) = std::mem::replace(&mut self.wait, RxWait::Idle) {
+                registry::forget_sleep_at(at, self.id());
+            }
             inner.queue(); // marks the queue used before a wait links
-            Box::new(PollWaiter::new(QueueOf(inner.clone())).at(site))
-        });
+            let waiter = Box::new(PollWaiter::new(QueueOf(inner.clone())).at(site));
+            self.wait = RxWait::Observed(waiter);
+        }
+        let RxWait::Observed(waiter) = &mut self.wait else {
+            unreachable!("made above")
+        };
         // The queue is never closed: `Ready` means something is there.
         let _ = ready!(waiter.poll_wait_event(cx, || inner.rx_ready()));
         let res = self.inner.try_take().unwrap_or(Err(RecvError(())));
@@ -833,14 +857,14 @@ impl<T> Future for Receiver<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let site = Location::caller();
         let this = self.get_mut();
-        if this.done {
+        if this.is_done() {
             return Poll::Ready(Err(RecvError(())));
         }
         // Once it slept on the queue, the receiver stays there: its waiter
         // is linked and listed, and a fast-path sleep would list the same
         // sleep a second time, in the task's slot (a dump listed the task
         // twice on the oneshot after its slot was freed).
-        if observed() || this.observed.is_some() {
+        if observed() || matches!(this.wait, RxWait::Observed(_)) {
             return this.poll_observed(cx, site);
         }
         // The wait registry's task slots are on: an earlier sleep this
@@ -849,8 +873,9 @@ impl<T> Future for Receiver<T> {
         // task) on the queue as well. A poll that finds the value lists
         // nothing and asks nothing of the slot.
         let listing = registry::is_recording();
-        if listing && std::mem::take(&mut this.listed) {
-            registry::forget_sleep(this.id());
+        if let RxWait::Listed(at) = this.wait {
+            this.wait = RxWait::Idle;
+            registry::forget_sleep_at(at, this.id());
         }
         ready!(coop::poll_proceed(cx));
         let state = this.inner.state.load(Ordering::Acquire);
@@ -863,8 +888,10 @@ impl<T> Future for Receiver<T> {
                     // below spends its own).
                     coop::refund();
                     if listing {
-                        this.listed = this.list_sleep(site);
-                        if !this.listed {
+                        let listed = this.list_sleep(site);
+                        if let Some(at) = listed {
+                            this.wait = RxWait::Listed(at);
+                        } else {
                             // The waker stays in its cell: a send wakes
                             // both, and a wake too many is harmless.
                             return this.poll_observed(cx, site);
@@ -886,8 +913,8 @@ impl<T> Receiver<T> {
         hook::QueueId::of_ptr(Arc::as_ptr(&self.inner))
     }
 
-    /// Lists the fast path's sleep in the task's slot; whether it did.
-    fn list_sleep(&self, site: &'static Location<'static>) -> bool {
+    /// Lists the fast path's sleep in the task's slot; where, if it did.
+    fn list_sleep(&self, site: &'static Location<'static>) -> Option<registry::SlotRecord> {
         let kind = registry::WaitKind::new(
             registry::WaitApi::Poll,
             waitq::TaskState::Uninterruptible,
@@ -900,19 +927,19 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if self.listed {
-            registry::forget_sleep(self.id());
+        match self.wait {
+            RxWait::Listed(at) => registry::forget_sleep_at(at, self.id()),
+            RxWait::Done => return,
+            _ => {}
         }
-        if !self.done {
-            self.inner.close_rx();
-        }
+        self.inner.close_rx();
     }
 }
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("done", &self.done)
+            .field("done", &self.is_done())
             .finish()
     }
 }

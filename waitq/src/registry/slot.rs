@@ -568,8 +568,11 @@ pub(super) fn current_free() -> Option<(&'static SleepSlot, u64)> {
 /// is only ever written by that waiter's own wait (which keeps this up to
 /// date), so whoever got the slot since, a record there under that key is
 /// still the waiter's.
+///
+/// [`note_sleep`](super::note_sleep) returns one, for
+/// [`forget_sleep_at`](super::forget_sleep_at).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SlotRecord(&'static SleepSlot);
+pub struct SlotRecord(&'static SleepSlot);
 
 impl SlotRecord {
     /// Whether the slot is this thread's current one and its record was
