@@ -904,6 +904,137 @@ fn oneshot_receiver_moved_between_tasks_multi_thread() {
     oneshot_receiver_moved_between_tasks(2);
 }
 
+/// A join handle polled in one `block_on` call and awaited, beside a
+/// wait of its own, in the next call on the same thread: the second call's
+/// first sleep writes over the first call's record (another owner), and
+/// the join's sleep is listed anew. It was listed nowhere (the join took
+/// its old record, written over, for a live one: an independent review).
+fn join_sleep_listed_in_a_second_block_on(workers: usize) {
+    static SECOND_Q: WaitQueue = WaitQueue::named("obs_second_block_on");
+    let rt = registry_runtime(workers);
+    let go = Arc::new(AtomicBool::new(false));
+    let joined = {
+        let go = go.clone();
+        rt.spawn(async move {
+            let start = Instant::now();
+            while !go.load(SeqCst) && start.elapsed() < WATCHDOG {
+                waitrt::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // The dump lists every plain thread's sleeps: this test's by name.
+    let thread_name = format!("obs-second-block-on-{workers}");
+    std::thread::scope(|scope| {
+        let sleeper = {
+            let (rt, go) = (&rt, go.clone());
+            let builder = std::thread::Builder::new().name(thread_name.clone());
+            builder.spawn_scoped(scope, move || {
+                let mut joined = joined;
+                // The first call sleeps on the join and returns.
+                let first_poll = rt.block_on(async { futures::poll!(&mut joined) });
+                assert!(first_poll.is_pending());
+                rt.block_on(async {
+                    let queue = SECOND_Q.wait_event(|| go.load(SeqCst));
+                    let (queue, join) = futures::future::join(queue, &mut joined).await;
+                    queue.unwrap();
+                    join.unwrap();
+                });
+            })
+        };
+        let sleeper = sleeper.unwrap();
+        let waits = |dump: &Dump| -> Vec<&str> {
+            let mine = dump
+                .threads()
+                .iter()
+                .filter(|w| w.thread.as_ref().and_then(|t| t.name()) == Some(thread_name.as_str()));
+            let mut names: Vec<_> = mine.filter_map(|w| w.queue_name).collect();
+            names.sort_unstable();
+            names
+        };
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if waits(&dump) == ["join", "obs_second_block_on"] || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        go.store(true, SeqCst);
+        SECOND_Q.wake_up_all();
+        sleeper.join().unwrap();
+        assert_eq!(waits(&dump), ["join", "obs_second_block_on"], "{dump}");
+    });
+}
+
+#[test]
+fn join_sleep_listed_in_a_second_block_on_current_thread() {
+    join_sleep_listed_in_a_second_block_on(1);
+}
+
+#[test]
+fn join_sleep_listed_in_a_second_block_on_multi_thread() {
+    join_sleep_listed_in_a_second_block_on(2);
+}
+
+/// A task that polls a socket's read (it sleeps: the waker is stored,
+/// the sleep listed in its slot) and then drops the socket: the drop ends
+/// that sleep, and the task is listed on its later sleep alone. It stayed
+/// listed on `tcp_stream_readable` for as long as it lived.
+fn dropped_socket_ends_its_poll_sleep(workers: usize) {
+    let rt = registry_runtime(workers);
+    rt.block_on(async {
+        let listener = waitrt::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (park_tx, park_rx) = waitrt::sync::oneshot::channel::<()>();
+        let reader = waitrt::spawn(async move {
+            use futures::AsyncReadExt;
+            let mut stream = waitrt::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 8];
+            assert!(futures::poll!(stream.read(&mut buf)).is_pending());
+            drop(stream);
+            PARKED_AFTER_DROP
+                .wait_event(|| park_rx.is_terminated() || !park_rx.is_empty())
+                .await
+                .unwrap();
+        });
+        let (_peer, _) = listener.accept().await.unwrap();
+        let id = reader.id();
+        let waits_of = |dump: &Dump| -> Vec<String> {
+            let task = dump.task(id);
+            let waits = task.map(|t| {
+                t.waits
+                    .iter()
+                    .map(|w| w.queue_name.unwrap_or("?").to_string())
+            });
+            waits.map(Vec::from_iter).unwrap_or_default()
+        };
+        let start = Instant::now();
+        let dump = loop {
+            let dump = rt.handle().dump();
+            if waits_of(&dump) == ["obs_parked_after_drop"] || start.elapsed() > WATCHDOG {
+                break dump;
+            }
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        };
+        park_tx.send(()).unwrap();
+        PARKED_AFTER_DROP.wake_up_all();
+        reader.await.unwrap();
+        assert_eq!(waits_of(&dump), ["obs_parked_after_drop"], "{dump}");
+    });
+}
+
+static PARKED_AFTER_DROP: WaitQueue = WaitQueue::named("obs_parked_after_drop");
+
+#[test]
+fn dropped_socket_ends_its_poll_sleep_current_thread() {
+    dropped_socket_ends_its_poll_sleep(1);
+}
+
+#[test]
+fn dropped_socket_ends_its_poll_sleep_multi_thread() {
+    dropped_socket_ends_its_poll_sleep(2);
+}
+
 /// A oneshot receiver that slept on its channel's queue (its task's slot
 /// was taken by another sleep) and is polled again once the slot is free
 /// is listed once: it stays on the queue, where it was listed, rather

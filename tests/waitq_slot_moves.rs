@@ -144,3 +144,38 @@ fn a_clear_from_afar_leaves_a_later_owners_record() {
     in_task(&SHARED, 3, || later.finish_wait());
     assert!(SHARED.read().is_none());
 }
+
+/// A later owner of the same slot (the next `block_on` call on a thread,
+/// with an owner of its own) writes over the wait's record with a sleep
+/// of its own, then polls the wait again: the wait's sleep is listed anew
+/// (in the shared map, the slot being taken), not taken as still there.
+#[test]
+fn a_record_written_over_is_listed_anew() {
+    static SHARED: SleepSlot = SleepSlot::new();
+    static OTHER_QUEUE: WaitQueue = WaitQueue::named("written_over_by");
+    registry::enable_slots();
+    // The shared map lists a sleep only where an executor names its task.
+    registry::set_task_source(|| {
+        Some(registry::TaskStamp {
+            task: Some(2),
+            now: std::time::Instant::now(),
+        })
+    });
+    let wait = RcuWait::named("written_over_wait");
+    let (one, two) = (own_waker(), own_waker());
+    in_task(&SHARED, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(wait.poll_wait_event(&mut cx, || false).is_pending());
+    });
+    in_task(&SHARED, 2, || {
+        let mut cx = Context::from_waker(&two);
+        let mut other = pin!(OTHER_QUEUE.wait_event(|| false));
+        assert!(other.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(SHARED.read().unwrap().queue, QueueId::of(&OTHER_QUEUE));
+        assert!(wait.poll_wait_event(&mut cx, || false).is_pending());
+        let id = QueueId::of_ptr(&wait);
+        let listed = registry::snapshot().iter().any(|w| w.queue == id);
+        wait.finish_wait();
+        assert!(listed, "the wait's sleep is listed nowhere");
+    });
+}

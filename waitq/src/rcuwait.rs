@@ -603,9 +603,11 @@ impl<S, L: LockKind> RcuWait<S, L> {
         let old = slot.waker.replace(new);
         if registry::is_recording() {
             let mut listed = Listed::from_bits(self.listed.load(Ordering::Relaxed));
-            if listed == Listed::InSlot && !slot.recorded.is_some_and(SlotRecord::is_current) {
+            let here = |at: SlotRecord| at.is_current(self.id(), SEQ);
+            if listed == Listed::InSlot && !slot.recorded.is_some_and(here) {
                 // Stored again from another task than the one whose slot
-                // lists the sleep: the sleep moves to this one.
+                // lists the sleep, or the record was written over (a later
+                // `block_on` call on the thread): the sleep moves here.
                 self.move_record(slot);
                 listed = Listed::No;
             }

@@ -373,9 +373,7 @@ impl<E: mio::event::Source> PollEvented<E> {
             .source
             .take()
             .expect("the source is present until drop or into_inner");
-        self.registration
-            .reactor
-            .deregister(&mut source, self.registration.key);
+        self.registration.deregister(&mut source);
         source
     }
 }
@@ -383,9 +381,22 @@ impl<E: mio::event::Source> PollEvented<E> {
 impl<E: mio::event::Source> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut source) = self.source.take() {
-            self.registration
-                .reactor
-                .deregister(&mut source, self.registration.key);
+            self.registration.deregister(&mut source);
         }
+    }
+}
+
+impl Registration {
+    /// Deregisters `source`, and ends the `poll_*` callers' sleeps: a
+    /// `poll_read` that returned `Pending` keeps its waker stored, and its
+    /// sleep listed in its task's slot, until something ends it; the
+    /// socket going away is that end. (Left, the task that polled was
+    /// listed on `tcp_stream_readable` for as long as it lived, and its
+    /// later sleeps went to the registry's shared map: an independent
+    /// review.)
+    fn deregister(&self, source: &mut impl mio::event::Source) {
+        self.io.poll_wait(Direction::Read).finish_wait();
+        self.io.poll_wait(Direction::Write).finish_wait();
+        self.reactor.deregister(source, self.key);
     }
 }

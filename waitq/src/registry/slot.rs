@@ -575,12 +575,16 @@ pub(super) fn current_free() -> Option<(&'static SleepSlot, u64)> {
 pub struct SlotRecord(&'static SleepSlot);
 
 impl SlotRecord {
-    /// Whether the slot is this thread's current one and its record was
-    /// written by the current owner (the sleeper's task is being polled).
+    /// Whether the slot is this thread's current one and still holds
+    /// sleep `seq` of `queue`, written by the current owner (the sleeper's
+    /// task is being polled, and nothing wrote over the record: a later
+    /// `block_on` call on the same thread, with an owner of its own, may
+    /// have, and the sleep must then be listed anew).
     #[inline]
-    pub(crate) fn is_current(self) -> bool {
+    pub(crate) fn is_current(self, queue: QueueId, seq: u64) -> bool {
         let (slot, owner) = CURRENT.with(Cell::get);
         slot.is_some_and(|slot| std::ptr::eq(slot, self.0))
+            && self.0.holds(queue, seq)
             && self.0.owner.load(Ordering::Relaxed) == owner
     }
 
