@@ -44,6 +44,45 @@ fn dump_until_on(handle: &waitrt::Handle, mut ok: impl FnMut(&Dump) -> bool) -> 
     }
 }
 
+/// Dumps until `ok` holds or the watchdog runs out, sleeping on the
+/// runtime's clock in between (for a test inside `block_on`), and returns
+/// the last dump either way: the caller lets go of what it holds before
+/// it asserts, so that a failure fails rather than hangs.
+async fn dump_until_or_watchdog(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
+    let start = Instant::now();
+    loop {
+        let dump = rt.handle().dump();
+        if ok(&dump) || start.elapsed() > WATCHDOG {
+            return dump;
+        }
+        waitrt::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// [`dump_until_or_watchdog`] from a plain thread.
+fn dump_until_or_watchdog_blocking(rt: &Runtime, mut ok: impl FnMut(&Dump) -> bool) -> Dump {
+    let start = Instant::now();
+    loop {
+        let dump = rt.handle().dump();
+        if ok(&dump) || start.elapsed() > WATCHDOG {
+            return dump;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The names of the queues task `id` is listed asleep on (`?` for an
+/// unnamed one), in the dump's order.
+fn queue_names(dump: &Dump, id: waitrt::task::Id) -> Vec<String> {
+    let task = dump.task(id);
+    let names = task.map(|t| {
+        t.waits
+            .iter()
+            .map(|w| w.queue_name.unwrap_or("?").to_string())
+    });
+    names.map(Vec::from_iter).unwrap_or_default()
+}
+
 /// A runtime with the wait registry's task slots on: current-thread for
 /// `workers == 1`, else that many workers.
 fn registry_runtime(workers: usize) -> Runtime {
@@ -722,14 +761,7 @@ fn block_on_future_listed_from_its_slot(workers: usize) {
         let mine = |w: &&waitrt::sync::registry::Waiting| w.queue_name == Some("obs_block_on");
         // Until the watchdog; the sleeper is let go either way, so that a
         // failure fails the test rather than hanging the scope.
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if dump.threads().iter().any(|w| mine(&w)) || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let dump = dump_until_or_watchdog_blocking(&rt, |d| d.threads().iter().any(|w| mine(&w)));
         let in_map = waitrt::sync::registry::snapshot();
         go.store(true, SeqCst);
         BLOCK_ON_Q.wake_up_all();
@@ -796,27 +828,11 @@ fn join_handle_moved_between_tasks(workers: usize, drop_it: bool) {
         done_tx.send(()).unwrap();
         taker.await.unwrap();
         let first_id = first.id();
-        let waits_of_first = |dump: &Dump| -> Vec<String> {
-            let task = dump.task(first_id);
-            let waits = task.map(|t| {
-                t.waits
-                    .iter()
-                    .map(|w| w.queue_name.unwrap_or("?").to_string())
-            });
-            waits.map(Vec::from_iter).unwrap_or_default()
-        };
         // Until the watchdog; the first task is let go either way.
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if waits_of_first(&dump) == ["oneshot"] || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            waitrt::time::sleep(Duration::from_millis(5)).await;
-        };
+        let dump = dump_until_or_watchdog(&rt, |d| queue_names(d, first_id) == ["oneshot"]).await;
         park_tx.send(()).unwrap();
         first.await.unwrap();
-        assert_eq!(waits_of_first(&dump), ["oneshot"], "{dump}");
+        assert_eq!(queue_names(&dump, first_id), ["oneshot"], "{dump}");
     });
 }
 
@@ -868,27 +884,12 @@ fn oneshot_receiver_moved_between_tasks(workers: usize) {
         });
         assert_eq!(taker.await.unwrap(), 7);
         let first_id = first.id();
-        let waits_of_first = |dump: &Dump| -> Vec<String> {
-            let task = dump.task(first_id);
-            let waits = task.map(|t| {
-                t.waits
-                    .iter()
-                    .map(|w| w.queue_name.unwrap_or("?").to_string())
-            });
-            waits.map(Vec::from_iter).unwrap_or_default()
-        };
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if waits_of_first(&dump) == ["obs_parked"] || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            waitrt::time::sleep(Duration::from_millis(5)).await;
-        };
+        let dump =
+            dump_until_or_watchdog(&rt, |d| queue_names(d, first_id) == ["obs_parked"]).await;
         park_tx.send(()).unwrap();
         PARKED.wake_up_all();
         first.await.unwrap();
-        assert_eq!(waits_of_first(&dump), ["obs_parked"], "{dump}");
+        assert_eq!(queue_names(&dump, first_id), ["obs_parked"], "{dump}");
     });
 }
 
@@ -951,14 +952,8 @@ fn join_sleep_listed_in_a_second_block_on(workers: usize) {
             names.sort_unstable();
             names
         };
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if waits(&dump) == ["join", "obs_second_block_on"] || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let both = |d: &Dump| waits(d) == ["join", "obs_second_block_on"];
+        let dump = dump_until_or_watchdog_blocking(&rt, both);
         go.store(true, SeqCst);
         SECOND_Q.wake_up_all();
         sleeper.join().unwrap();
@@ -999,27 +994,12 @@ fn dropped_socket_ends_its_poll_sleep(workers: usize) {
         });
         let (_peer, _) = listener.accept().await.unwrap();
         let id = reader.id();
-        let waits_of = |dump: &Dump| -> Vec<String> {
-            let task = dump.task(id);
-            let waits = task.map(|t| {
-                t.waits
-                    .iter()
-                    .map(|w| w.queue_name.unwrap_or("?").to_string())
-            });
-            waits.map(Vec::from_iter).unwrap_or_default()
-        };
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if waits_of(&dump) == ["obs_parked_after_drop"] || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            waitrt::time::sleep(Duration::from_millis(5)).await;
-        };
+        let parked = |d: &Dump| queue_names(d, id) == ["obs_parked_after_drop"];
+        let dump = dump_until_or_watchdog(&rt, parked).await;
         park_tx.send(()).unwrap();
         PARKED_AFTER_DROP.wake_up_all();
         reader.await.unwrap();
-        assert_eq!(waits_of(&dump), ["obs_parked_after_drop"], "{dump}");
+        assert_eq!(queue_names(&dump, id), ["obs_parked_after_drop"], "{dump}");
     });
 }
 
@@ -1058,20 +1038,10 @@ fn oneshot_listed_once_after_its_slot_frees(workers: usize) {
                     .count()
             })
         };
-        let start = Instant::now();
-        while oneshots(&rt.handle().dump()) != 2 && start.elapsed() < WATCHDOG {
-            waitrt::time::sleep(Duration::from_millis(5)).await;
-        }
+        dump_until_or_watchdog(&rt, |d| oneshots(d) == 2).await;
         // The first value frees the slot; the second receiver is polled again.
         first_tx.send(()).unwrap();
-        let start = Instant::now();
-        let dump = loop {
-            let dump = rt.handle().dump();
-            if oneshots(&dump) == 1 || start.elapsed() > WATCHDOG {
-                break dump;
-            }
-            waitrt::time::sleep(Duration::from_millis(5)).await;
-        };
+        let dump = dump_until_or_watchdog(&rt, |d| oneshots(d) == 1).await;
         second_tx.send(()).unwrap();
         both.await.unwrap();
         assert_eq!(oneshots(&dump), 1, "{dump}");
