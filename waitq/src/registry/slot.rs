@@ -21,10 +21,11 @@
 //! A wait that slept in one task and ends in another (a join handle
 //! polled in one task, then awaited or dropped in another): an
 //! [`RcuWait`](crate::RcuWait) keeps the slot it wrote to, and its end
-//! clears the record there, or moves it when the other task sleeps on it.
+//! clears the record there, or moves it when the other task sleeps on it;
+//! a [`note_sleep`](super::note_sleep) sleeper does the same with the
+//! [`SlotRecord`] it got ([`forget_sleep_at`](super::forget_sleep_at)).
 //! A [`WaitQueue`](crate::WaitQueue) wait keeps no such room (its waiter
-//! stays the size it has without the registry), nor does a
-//! [`note_sleep`](super::note_sleep) sleep, so such a record stays in
+//! stays the size it has without the registry), so its record stays in
 //! the first task's slot while that task lives, listing the task on the
 //! queue and sending its later sleeps to the shared map.
 //!
