@@ -230,6 +230,32 @@ impl SleepSlot {
                 .is_ok()
     }
 
+    /// Whether the slot holds a sleep stamped with `owner` (two loads; for
+    /// the thread that writes the slot, which sees its own stores: a
+    /// reader on another thread uses [`read`](Self::read)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU64;
+    /// static SLOT: waitq::registry::SleepSlot = waitq::registry::SleepSlot::new();
+    /// static QUEUE: waitq::WaitQueue = waitq::WaitQueue::new();
+    /// waitq::registry::enable_slots();
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// let mut wait = Box::pin(QUEUE.wait_event(|| false));
+    /// let owner = NonZeroU64::new(5).unwrap();
+    /// waitq::registry::in_owned_slot(&SLOT, owner, || {
+    ///     assert!(std::future::Future::poll(wait.as_mut(), &mut cx).is_pending())
+    /// });
+    /// assert!(SLOT.is_held_by(5) && !SLOT.is_held_by(6));
+    /// waitq::registry::in_owned_slot(&SLOT, owner, || drop(wait));
+    /// assert!(!SLOT.is_held_by(5));
+    /// ```
+    #[inline]
+    pub fn is_held_by(&self, owner: u64) -> bool {
+        self.queue.load(Ordering::Relaxed) != 0 && self.owner.load(Ordering::Relaxed) == owner
+    }
+
     /// Empties the slot whatever it holds (its task is gone: the slot
     /// goes to the next task).
     pub fn clear_any(&self) {
