@@ -1015,6 +1015,67 @@ fn dropped_socket_ends_its_poll_sleep_multi_thread() {
     dropped_socket_ends_its_poll_sleep(2);
 }
 
+/// A oneshot receiver polled once (its fast path lists the sleep in the
+/// task's slot) and then received another way: with `recv_timeout` it is
+/// listed once, on the channel's queue (it was listed twice, the slot's
+/// record beside the queue's); after a `try_recv` that finds nothing, the
+/// task parked elsewhere is listed there alone (an independent review).
+fn oneshot_fast_sleep_ends_with_another_receive(workers: usize, timed: bool) {
+    use waitrt::sync::oneshot;
+    let rt = registry_runtime(workers);
+    rt.block_on(async {
+        let (value_tx, mut value_rx) = oneshot::channel::<i32>();
+        let (park_tx, park_rx) = oneshot::channel::<()>();
+        let task = waitrt::spawn(async move {
+            assert!(futures::poll!(&mut value_rx).is_pending());
+            if timed {
+                let got = value_rx.recv_timeout(WATCHDOG).await;
+                assert_eq!(got.unwrap(), Ok(7));
+            } else {
+                assert!(value_rx.try_recv().is_err());
+                PARKED_AFTER_TRY
+                    .wait_event(|| park_rx.is_terminated() || !park_rx.is_empty())
+                    .await
+                    .unwrap();
+            }
+        });
+        let id = task.id();
+        let want: &[&str] = if timed {
+            &["oneshot"]
+        } else {
+            &["obs_parked_after_try"]
+        };
+        let dump = dump_until_or_watchdog(&rt, |d| queue_names(d, id) == want).await;
+        value_tx.send(7).unwrap();
+        park_tx.send(()).unwrap();
+        PARKED_AFTER_TRY.wake_up_all();
+        task.await.unwrap();
+        assert_eq!(queue_names(&dump, id), want, "{dump}");
+    });
+}
+
+static PARKED_AFTER_TRY: WaitQueue = WaitQueue::named("obs_parked_after_try");
+
+#[test]
+fn oneshot_fast_sleep_ends_with_recv_timeout_current_thread() {
+    oneshot_fast_sleep_ends_with_another_receive(1, true);
+}
+
+#[test]
+fn oneshot_fast_sleep_ends_with_recv_timeout_multi_thread() {
+    oneshot_fast_sleep_ends_with_another_receive(2, true);
+}
+
+#[test]
+fn oneshot_fast_sleep_ends_with_try_recv_current_thread() {
+    oneshot_fast_sleep_ends_with_another_receive(1, false);
+}
+
+#[test]
+fn oneshot_fast_sleep_ends_with_try_recv_multi_thread() {
+    oneshot_fast_sleep_ends_with_another_receive(2, false);
+}
+
 /// A oneshot receiver that slept on its channel's queue (its task's slot
 /// was taken by another sleep) and is polled again once the slot is free
 /// is listed once: it stays on the queue, where it was listed, rather

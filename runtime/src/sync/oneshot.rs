@@ -584,6 +584,8 @@ impl<T> Receiver<T> {
         if self.is_done() {
             return Err(TryRecvError::Closed);
         }
+        // Not asleep now, whatever it finds.
+        self.end_listed_sleep();
         match self.inner.try_take() {
             Some(res) => {
                 self.finish();
@@ -662,6 +664,7 @@ impl<T> Receiver<T> {
                  that drives tasks (await the receiver instead)"
             );
         }
+        self.end_listed_sleep();
         let inner = &*self.inner;
         let _ = inner.queue().blocking_wait_event(|| inner.rx_ready());
         let res = self.inner.try_take().unwrap_or(Err(RecvError(())));
@@ -699,6 +702,7 @@ impl<T> Receiver<T> {
         // The wait is listed at our caller's site.
         let site = Location::caller();
         async move {
+            self.end_listed_sleep();
             let inner = &*self.inner;
             let res = inner
                 .queue()
@@ -737,6 +741,7 @@ impl<T> Receiver<T> {
         // The wait is listed at our caller's site.
         let site = Location::caller();
         async move {
+            self.end_listed_sleep();
             let inner = &*self.inner;
             let res = inner
                 .queue()
@@ -781,6 +786,7 @@ impl<T> Receiver<T> {
         // The wait is listed at our caller's site.
         let site = Location::caller();
         async move {
+            self.end_listed_sleep();
             let inner = &*self.inner;
             let res = inner
                 .queue()
@@ -810,6 +816,17 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// A fast-path sleep this receiver listed is over (it runs again, or
+    /// waits another way: on the queue, from a plain thread): unlisted,
+    /// from the slot it was listed in, whichever task runs this.
+    #[inline]
+    fn end_listed_sleep(&mut self) {
+        if let RxWait::Listed(at) = self.wait {
+            self.wait = RxWait::Idle;
+            registry::forget_sleep_at(at, self.id());
+        }
+    }
+
     fn finish(&mut self) {
         // An observed waiter's wait is over (it unlisted itself); a
         // fast-path sleep listed earlier is over too.
@@ -827,17 +844,15 @@ impl<T> Receiver<T> {
         cx: &mut Context<'_>,
         site: &'static Location<'static>,
     ) -> Poll<Result<T, RecvError>> {
-        let inner = &self.inner;
         if !matches!(self.wait, RxWait::Observed(_)) {
             // A fast-path sleep listed earlier is over: this one is listed
             // on the queue.
-            if let RxWait::Listed(at) = std::mem::replace(&mut self.wait, RxWait::Idle) {
-                registry::forget_sleep_at(at, self.id());
-            }
-            inner.queue(); // marks the queue used before a wait links
-            let waiter = Box::new(PollWaiter::new(QueueOf(inner.clone())).at(site));
+            self.end_listed_sleep();
+            self.inner.queue(); // marks the queue used before a wait links
+            let waiter = Box::new(PollWaiter::new(QueueOf(self.inner.clone())).at(site));
             self.wait = RxWait::Observed(waiter);
         }
+        let inner = &self.inner;
         let RxWait::Observed(waiter) = &mut self.wait else {
             unreachable!("made above")
         };
@@ -873,10 +888,7 @@ impl<T> Future for Receiver<T> {
         // task) on the queue as well. A poll that finds the value lists
         // nothing and asks nothing of the slot.
         let listing = registry::is_recording();
-        if let RxWait::Listed(at) = this.wait {
-            this.wait = RxWait::Idle;
-            registry::forget_sleep_at(at, this.id());
-        }
+        this.end_listed_sleep();
         ready!(coop::poll_proceed(cx));
         let state = this.inner.state.load(Ordering::Acquire);
         let got = match this.inner.take(state) {
