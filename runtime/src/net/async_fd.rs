@@ -35,6 +35,12 @@ use crate::reactor::PollEvented;
 /// [`read_with`](Self::read_with) / [`write_with`](Self::write_with) run
 /// that loop for you.
 ///
+/// A fresh `AsyncFd` counts as readable and writable until a `WouldBlock`
+/// says otherwise, as the runtime's sockets do (trying the syscall first
+/// saves a reactor turn per new descriptor): its first `readable()` is
+/// ready at once, where tokio's waits for the kernel's first event. A
+/// loop through `try_io` handles both alike.
+///
 /// # Examples
 ///
 /// ```
