@@ -830,9 +830,8 @@ impl<T> Receiver<T> {
     fn finish(&mut self) {
         // An observed waiter's wait is over (it unlisted itself); a
         // fast-path sleep listed earlier is over too.
-        if let RxWait::Listed(at) = std::mem::replace(&mut self.wait, RxWait::Done) {
-            registry::forget_sleep_at(at, self.id());
-        }
+        self.end_listed_sleep();
+        self.wait = RxWait::Done;
     }
 
     /// The receiver's own poll on the queue (observed mode; see
