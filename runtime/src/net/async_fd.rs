@@ -36,10 +36,11 @@ use crate::reactor::PollEvented;
 /// that loop for you.
 ///
 /// A fresh `AsyncFd` counts as readable and writable until a `WouldBlock`
-/// says otherwise, as the runtime's sockets do (trying the syscall first
-/// saves a reactor turn per new descriptor): its first `readable()` is
-/// ready at once, where tokio's waits for the kernel's first event. A
-/// loop through `try_io` handles both alike.
+/// or the reactor's first event for it says otherwise, as the runtime's
+/// sockets do (trying the syscall first saves a reactor turn per new
+/// descriptor): its first `readable()` may be ready at once, where
+/// tokio's waits for the kernel's first event. A loop through `try_io`
+/// handles both alike.
 ///
 /// # Examples
 ///

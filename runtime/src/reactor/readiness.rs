@@ -212,10 +212,25 @@ impl ScheduledIo {
     /// the edge that follows the next clear. (epoll reports the whole mask
     /// on every edge: each readable edge also says "writable", and waking
     /// the empty writer queue each time cost a lock round trip per event.)
+    ///
+    /// The first event replaces a fresh source's optimistic bits
+    /// ([`Ready::OPTIMISTIC`], tick 0) rather than adding to them: epoll
+    /// reports a source's whole readiness when it is registered, so what
+    /// the first event leaves out is not ready. (Added to them, an
+    /// optimistic "readable" outlived the `WouldBlock` that should have
+    /// cleared it whenever the registration's "writable" event came
+    /// between a task's read of the word and its clear: the clear saw a
+    /// newer tick and kept the word, and the next `readable()` was ready
+    /// for nothing. A test saw it once in 23 CI runs.)
     pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) -> Ready {
         let tick_bits = tick << TICK_SHIFT;
-        let update =
-            |word: usize| Some(tick_bits | (word & SHUTDOWN) | ((word | ready.0) & Ready::MASK));
+        let update = |word: usize| {
+            let known = match word >> TICK_SHIFT {
+                0 => 0,
+                _ => word & Ready::MASK,
+            };
+            Some(tick_bits | (word & SHUTDOWN) | ((known | ready.0) & Ready::MASK))
+        };
         let before = match self.word.fetch_update(AcqRel, Acquire, update) {
             Ok(word) | Err(word) => word,
         };
@@ -424,6 +439,27 @@ mod tests {
             io.ready_event(Direction::Read).is_some(),
             "the new error stays"
         );
+    }
+
+    /// The registration's first event ("writable") comes between a task's
+    /// read of a fresh source's word and its `WouldBlock` clear: the
+    /// clear sees a newer tick and keeps the word, so the optimistic
+    /// "readable" must not survive the event itself.
+    #[test]
+    fn the_first_event_replaces_the_optimistic_bits() {
+        let io = ScheduledIo::new(0, IoNames::OTHER);
+        let seen = io.ready_event(Direction::Read).expect("optimistic");
+        assert_eq!(io.set_readiness(1, Ready::WRITABLE), Ready::EMPTY);
+        io.clear_readiness(seen, Direction::Read); // stale: keeps the word
+        assert!(
+            io.ready_event(Direction::Read).is_none(),
+            "readable for nothing after the first event"
+        );
+        assert!(io.ready_event(Direction::Write).is_some());
+        // Later events add to what earlier ones reported.
+        io.set_readiness(2, Ready::READABLE);
+        assert!(io.ready_event(Direction::Read).is_some());
+        assert!(io.ready_event(Direction::Write).is_some());
     }
 
     #[test]
