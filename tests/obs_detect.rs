@@ -1140,3 +1140,56 @@ fn lost_grant_of_a_task_that_keeps_running_current_thread() {
 fn lost_grant_of_a_task_that_keeps_running_multi_thread() {
     lost_grant(true, true);
 }
+
+/// With the whole registry on (a detector runs), a join handle polled in
+/// task A (its sleep listed in the shared map under A) and then handed to
+/// task B, which awaits it, is listed under B alone: the record moves with
+/// the waker. It stayed under A, so a hung-task report named A, which no
+/// longer waited on anything there.
+fn moved_join_listed_under_its_new_task(multi: bool) {
+    let _one = one_at_a_time();
+    let (rt, _reports) = hung_runtime(multi);
+    rt.block_on(async {
+        use waitrt::sync::oneshot;
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let (handle_tx, handle_rx) = oneshot::channel::<waitrt::task::JoinHandle<()>>();
+        let (park_tx, park_rx) = oneshot::channel::<()>();
+        let taker = waitrt::spawn(async move { handle_rx.await.unwrap().await.unwrap() });
+        let first = waitrt::spawn(async move {
+            let mut joined = waitrt::spawn(async move { go_rx.await.unwrap() });
+            assert!(futures::poll!(&mut joined).is_pending());
+            handle_tx.send(joined).unwrap();
+            park_rx.await.unwrap();
+        });
+        let joins_of = |id| {
+            let dump = waitrt::Handle::current().dump();
+            let task = dump.task(id).map(|t| t.waits.clone()).unwrap_or_default();
+            task.iter().filter(|w| w.queue_name == Some("join")).count()
+        };
+        let (taker_id, first_id) = (taker.id(), first.id());
+        let start = Instant::now();
+        while !(joins_of(taker_id) == 1 && joins_of(first_id) == 0) && start.elapsed() < WATCHDOG {
+            waitrt::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (taker_joins, first_joins) = (joins_of(taker_id), joins_of(first_id));
+        go_tx.send(()).unwrap();
+        park_tx.send(()).unwrap();
+        taker.await.unwrap();
+        first.await.unwrap();
+        assert_eq!(
+            (taker_joins, first_joins),
+            (1, 0),
+            "the join's sleep under (taker, first)"
+        );
+    });
+}
+
+#[test]
+fn moved_join_listed_under_its_new_task_current_thread() {
+    moved_join_listed_under_its_new_task(false);
+}
+
+#[test]
+fn moved_join_listed_under_its_new_task_multi_thread() {
+    moved_join_listed_under_its_new_task(true);
+}

@@ -610,6 +610,18 @@ impl<S, L: LockKind> RcuWait<S, L> {
                 // `block_on` call on the thread): the sleep moves here.
                 self.move_record(slot);
                 listed = Listed::No;
+            } else if listed == Listed::InMap
+                && old
+                    .as_ref()
+                    .is_some_and(|old| !old.will_wake(slot.waker.as_ref().expect("just stored")))
+            {
+                // Listed in the shared map under the task that slept, and
+                // stored again with another waker (another task, as a
+                // rule): listed anew, under the task that waits now (a
+                // hung-task report named the first one).
+                self.listed.store(Listed::No.to_bits(), Ordering::Relaxed);
+                self.unlist(Listed::InMap);
+                listed = Listed::No;
             }
             if !listed.any() {
                 let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
