@@ -749,10 +749,11 @@ pub(crate) fn remove_on(queue: QueueId, seq: u64) {
 /// the map at once; from a task's slot only when that slot is the
 /// current one (the sleeper's own poll ends its wait). A wake from
 /// another task leaves the sleeper's slot to the sleeper, which clears it
-/// when it runs again ([`forget_sleep`]): looking for it in the map
-/// instead cost every such wake a map lookup, and left the record in the
-/// slot, so that the sleeper's later sleeps all went to the map (a TCP
-/// echo round trip ran 1.4x the instructions with the registry on).
+/// when it runs again (or from afar, where it moved: [`SlotRecord`]):
+/// looking for it in the map instead cost every such wake a map lookup,
+/// and left the record in the slot, so that the sleeper's later sleeps
+/// all went to the map (a TCP echo round trip ran 1.4x the instructions
+/// with the registry on).
 #[inline]
 pub(crate) fn remove_listed(queue: QueueId, seq: u64, listed: Listed) {
     match listed {
@@ -815,13 +816,6 @@ pub fn note_sleep(
 #[inline]
 pub fn slot_is_free() -> bool {
     is_recording() && !is_enabled() && slot::current_free().is_some()
-}
-
-/// The sleeper on `queue` runs again (or gives up): the current task's
-/// slot no longer lists the sleep [`note_sleep`] listed, if it still does.
-#[inline]
-pub fn forget_sleep(queue: QueueId) {
-    slot::try_remove(queue, SOLE_SEQ);
 }
 
 /// The sleeper that [`note_sleep`] listed at `at` runs again (or gives
