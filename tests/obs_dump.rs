@@ -822,9 +822,12 @@ fn join_handle_moved_between_tasks(workers: usize, drop_it: bool) {
                 });
                 assert!(futures::poll!(&mut joined).is_pending());
                 handle_tx.send(joined).unwrap();
+                // Only now: sent from `block_on`, the go let the joined task
+                // end on the other worker before this poll, which then
+                // found it finished.
+                go_tx.send(()).unwrap();
                 park_rx.await.unwrap();
             });
-        go_tx.send(()).unwrap();
         done_tx.send(()).unwrap();
         taker.await.unwrap();
         let first_id = first.id();

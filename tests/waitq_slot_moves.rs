@@ -179,3 +179,117 @@ fn a_record_written_over_is_listed_anew() {
         assert!(listed, "the wait's sleep is listed nowhere");
     });
 }
+
+/// The wake comes while the second task polls, between its poll's check
+/// for a stale record (none yet: the first task's waker was still stored)
+/// and its store: the store found nothing listed (the wake took that) and
+/// wrote the sleep anew in the second task's slot, overwriting the only
+/// pointer to the first task's record, which stayed for as long as that
+/// task lived (a flake hunt: 2 of 300 runs of `obs_dump`'s
+/// `join_handle_awaited_in_another_task_multi_thread`). The condition
+/// plays the wake at that point: it runs between the two.
+#[test]
+fn a_wake_between_the_stale_check_and_the_store_clears_the_first_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    static TWO: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let wait = RcuWait::named("raced_wait");
+    let go = AtomicBool::new(false);
+    let (one, two) = (own_waker(), own_waker());
+    in_task(&ONE, 1, || {
+        let mut cx = Context::from_waker(&one);
+        assert!(wait
+            .poll_wait_event(&mut cx, || go.load(SeqCst))
+            .is_pending());
+    });
+    assert!(listed_on(&ONE, &wait));
+    let mut evals = 0;
+    in_task(&TWO, 2, || {
+        let mut cx = Context::from_waker(&two);
+        let cond = || {
+            evals += 1;
+            if evals == 1 {
+                // The joined task ends now: after the stale check, before
+                // the store.
+                go.store(true, SeqCst);
+                assert!(wait.wake_up());
+                return false;
+            }
+            go.load(SeqCst)
+        };
+        assert_eq!(wait.poll_wait_event(&mut cx, cond), Poll::Ready(Ok(())));
+    });
+    assert_eq!(evals, 2, "the store ran between the two evaluations");
+    assert!(
+        !listed_on(&ONE, &wait),
+        "task 1 still listed on a wait that ended"
+    );
+    assert!(
+        !listed_on(&TWO, &wait),
+        "task 2 still listed on a wait that ended"
+    );
+    assert!(!wait.rcuwait_active());
+}
+
+/// The same three parties on real threads, many times over: the wait
+/// sleeps in task 1, then task 2 polls it to its end while a third
+/// thread ends the joined work and wakes it, in any order. Task 1's
+/// record is gone every time.
+#[test]
+fn a_wait_moved_while_woken_on_real_threads_clears_the_first_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    static TWO: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let rounds = std::env::var("WAITQ_STRESS_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000usize);
+    for round in 0..rounds {
+        let wait = Arc::new(RcuWait::named("moved_woken_wait"));
+        let go = Arc::new(AtomicBool::new(false));
+        let one = own_waker();
+        in_task(&ONE, 1, || {
+            let mut cx = Context::from_waker(&one);
+            assert!(wait
+                .poll_wait_event(&mut cx, || go.load(SeqCst))
+                .is_pending());
+        });
+        let ender = {
+            let (wait, go) = (wait.clone(), go.clone());
+            std::thread::spawn(move || {
+                go.store(true, SeqCst);
+                wait.wake_up();
+            })
+        };
+        let taker = {
+            let (wait, go) = (wait.clone(), go.clone());
+            std::thread::spawn(move || {
+                let two = own_waker();
+                let mut cx = Context::from_waker(&two);
+                // Bounded: the ender sets `go` within the round.
+                for _ in 0..10_000_000u64 {
+                    let done = in_task(&TWO, 2, || {
+                        wait.poll_wait_event(&mut cx, || go.load(SeqCst)).is_ready()
+                    });
+                    if done {
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
+                panic!("the wait never ended");
+            })
+        };
+        ender.join().unwrap();
+        taker.join().unwrap();
+        assert!(
+            !listed_on(&ONE, &wait),
+            "round {round}: task 1 still listed on a wait that ended"
+        );
+        assert!(
+            !listed_on(&TWO, &wait),
+            "round {round}: task 2 still listed"
+        );
+        ONE.clear_any();
+        TWO.clear_any();
+    }
+}

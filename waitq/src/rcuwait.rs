@@ -464,15 +464,6 @@ impl<S, L: LockKind> RcuWait<S, L> {
         }
     }
 
-    /// [`finish_wait`](Self::finish_wait) for a caller that has just ended
-    /// any stale record itself ([`forget_stale`](Self::forget_stale)).
-    #[inline]
-    fn take_back_waker(&self) {
-        if self.armed.load(Ordering::Relaxed) {
-            self.finish_stored();
-        }
-    }
-
     #[inline(never)]
     fn finish_stored(&self) {
         let (waker, listed) = self.take();
@@ -492,11 +483,19 @@ impl<S, L: LockKind> RcuWait<S, L> {
     /// Unlists a sleep the waiter itself ends (it took its waker back):
     /// from its slot, which is the current one unless the wait moved to
     /// another task since it slept; from the map; or nowhere.
+    ///
+    /// The slot's record goes by `in_slot`, not by `listed`: a wake that
+    /// took the waker between the waiter's look at `armed` and its own
+    /// take also took `listed` (the waiter's take then finds it empty),
+    /// and leaves the slot's record to the waiter, which must clear it
+    /// all the same (it stayed, listing the task on a wait that was over
+    /// while it lived: a real-thread test, about 1 round in 350).
     #[inline]
     fn unlist_mine(&self, listed: Listed) {
-        if listed == Listed::InSlot {
+        if self.in_slot.load(Ordering::Relaxed) {
             self.forget_slot_record();
-        } else {
+        }
+        if listed == Listed::InMap {
             self.unlist(listed);
         }
     }
@@ -623,6 +622,16 @@ impl<S, L: LockKind> RcuWait<S, L> {
                 self.unlist(Listed::InMap);
                 listed = Listed::No;
             }
+            if !listed.any() && self.in_slot.load(Ordering::Relaxed) {
+                // A wake took the listing but left the record to us: the
+                // record is stale, wherever it is (this task's slot, or
+                // the slot of the task that slept before the wait moved
+                // here). Cleared now, since the one written next replaces
+                // our only pointer to it (left, a task that had polled a
+                // join handle it then handed on stayed listed on the join
+                // while it lived).
+                self.forget_recorded(slot);
+            }
             if !listed.any() {
                 let kind = WaitKind::new(api, TaskState::Uninterruptible, false, None);
                 let (listed, at) = registry::record_at(self.id(), self.name, SEQ, site, kind);
@@ -634,6 +643,17 @@ impl<S, L: LockKind> RcuWait<S, L> {
             }
         }
         old
+    }
+
+    /// Clears a stale record of the waiter's sleep, wherever it was
+    /// written (under the lock, so the next store writes the new one).
+    #[cold]
+    #[inline(never)]
+    fn forget_recorded(&self, slot: &mut Slot<S>) {
+        self.in_slot.store(false, Ordering::Relaxed);
+        if let Some(at) = slot.recorded.take() {
+            at.clear(self.id(), SEQ);
+        }
     }
 
     /// Clears the record of the sleep from the slot of the task that slept
@@ -655,15 +675,16 @@ impl<S, L: LockKind> RcuWait<S, L> {
         site: &'static Location<'static>,
         api: WaitApi,
     ) -> Poll<Result<(), Closed>> {
-        self.forget_stale();
-        // Ready before storing: a stale record is gone already (above),
-        // only a waker an earlier poll stored is left to take.
+        // No stale check first: a record a wake left is ended by
+        // `finish_wait` when the wait is over, or by the store when it
+        // sleeps again (`store_locked`), whenever the wake came (a check
+        // up front missed a wake that came after it: a real-thread test).
         if cond() {
-            self.take_back_waker();
+            self.finish_wait();
             return Poll::Ready(Ok(()));
         }
         if self.is_closed() {
-            self.take_back_waker();
+            self.finish_wait();
             return Poll::Ready(Err(Closed::new(Reason::Closed)));
         }
         hook::decide_on(PointKind::BeforeLink, self.id(), self.name, site);
