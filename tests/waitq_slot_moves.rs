@@ -293,3 +293,61 @@ fn a_wait_moved_while_woken_on_real_threads_clears_the_first_record() {
         TWO.clear_any();
     }
 }
+
+/// A wait queue's sleeper woken from another thread while its task polls
+/// it to its end, many times over on real threads: the task's slot does
+/// not keep the sleep.
+#[test]
+fn a_wait_queue_sleeper_woken_while_it_ends_leaves_no_record() {
+    static ONE: SleepSlot = SleepSlot::new();
+    registry::enable_slots();
+    let rounds = std::env::var("WAITQ_STRESS_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000usize);
+    for round in 0..rounds {
+        let queue = Arc::new(WaitQueue::named("raced_queue"));
+        let go = Arc::new(AtomicBool::new(false));
+        let exclusive = round % 2 == 1;
+        let waker = own_waker();
+        let mut cx = Context::from_waker(&waker);
+        let cond = {
+            let go = go.clone();
+            move || go.load(SeqCst)
+        };
+        let mut wait: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = if exclusive {
+            Box::pin(queue.wait_event_exclusive(cond))
+        } else {
+            Box::pin(queue.wait_event(cond))
+        };
+        in_task(&ONE, 1, || {
+            assert!(wait.as_mut().poll(&mut cx).is_pending())
+        });
+        let ender = {
+            let (queue, go) = (queue.clone(), go.clone());
+            std::thread::spawn(move || {
+                go.store(true, SeqCst);
+                queue.wake_up();
+            })
+        };
+        // Bounded: the ender sets `go` within the round.
+        let mut ended = false;
+        for _ in 0..10_000_000u64 {
+            if in_task(&ONE, 1, || wait.as_mut().poll(&mut cx).is_ready()) {
+                ended = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(ended, "round {round}: the wait never ended");
+        ender.join().unwrap();
+        // Over at its end, before the future goes.
+        assert!(
+            ONE.read().is_none(),
+            "round {round}: still listed: {:?}",
+            ONE.read()
+        );
+        in_task(&ONE, 1, || drop(wait));
+        ONE.clear_any();
+    }
+}
