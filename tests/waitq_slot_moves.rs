@@ -35,6 +35,14 @@ fn own_waker() -> Waker {
     Waker::from(Arc::new(Own))
 }
 
+/// Rounds of the real-thread tests (`WAITQ_STRESS_ITERS`, else 20,000).
+fn stress_rounds() -> usize {
+    std::env::var("WAITQ_STRESS_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000)
+}
+
 fn listed_on(slot: &SleepSlot, wait: &RcuWait) -> bool {
     slot.read()
         .is_some_and(|s| s.queue == QueueId::of_ptr(wait))
@@ -240,10 +248,7 @@ fn a_wait_moved_while_woken_on_real_threads_clears_the_first_record() {
     static ONE: SleepSlot = SleepSlot::new();
     static TWO: SleepSlot = SleepSlot::new();
     registry::enable_slots();
-    let rounds = std::env::var("WAITQ_STRESS_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000usize);
+    let rounds = stress_rounds();
     for round in 0..rounds {
         let wait = Arc::new(RcuWait::named("moved_woken_wait"));
         let go = Arc::new(AtomicBool::new(false));
@@ -301,10 +306,7 @@ fn a_wait_moved_while_woken_on_real_threads_clears_the_first_record() {
 fn a_wait_queue_sleeper_woken_while_it_ends_leaves_no_record() {
     static ONE: SleepSlot = SleepSlot::new();
     registry::enable_slots();
-    let rounds = std::env::var("WAITQ_STRESS_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000usize);
+    let rounds = stress_rounds();
     for round in 0..rounds {
         let queue = Arc::new(WaitQueue::named("raced_queue"));
         let go = Arc::new(AtomicBool::new(false));
