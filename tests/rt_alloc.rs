@@ -97,11 +97,12 @@ fn a_join_that_slept_leaves_the_slot_free() {
 fn a_block_on_future_sleeps_without_allocating() {
     const ROUNDS: usize = 100;
     // A task spawned from outside the workers goes to the remote queue,
-    // which allocates a block per 63 tasks; and on a worker thread, timing
-    // decides what else grows once (the owned-task list, when a task is
-    // spawned before the last one was released: a clean-clone CI run saw
-    // one allocation more than the blocks). A few once, never per round:
-    // without the slot a receive takes 4 per round.
+    // which allocates a block per 63 tasks; and the `block_on` slot is
+    // listed with the runtime at its first sleep (one push), which timing
+    // puts in the counted rounds when every warm-up receive found its
+    // value already sent (a clean-clone CI run saw 203; a flake hunt
+    // caught the push's backtrace). A few once, never per round: without
+    // the slot a receive takes 4 per round.
     let remote_queue = ROUNDS.div_ceil(63) + 4;
     for (rt, extra) in [
         (waitrt::Builder::new_current_thread().build().unwrap(), 0),
