@@ -661,9 +661,7 @@ impl<S, L: LockKind> RcuWait<S, L> {
     #[cold]
     #[inline(never)]
     fn move_record(&self, slot: &mut Slot<S>) {
-        if let Some(at) = slot.recorded.take() {
-            at.clear(self.id(), SEQ);
-        }
+        self.forget_recorded(slot);
         self.listed.store(Listed::No.to_bits(), Ordering::Relaxed);
     }
 
