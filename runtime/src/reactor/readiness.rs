@@ -6,12 +6,18 @@
 //! waiter and one async waiter; a task that made progress passes the wake
 //! on (see [`ScheduledIo::pass_on`]).
 //!
+//! An edge wakes a direction's queue only once a wait on it has begun
+//! (its `READERS_USED` or `WRITERS_USED` bit, set before the first
+//! waiter links, and never cleared): a socket read and written through
+//! `poll_*` alone, as a `TcpStream` under `read`/`write` is, costs no
+//! queue lock per event.
+//!
 //! The word packs the ready bits with the reactor tick that set them:
 //! readiness is cleared only by a task that saw `WouldBlock`, and only if
 //! no newer event arrived since it read the word, so an edge reported
 //! between a task's read and its clear is never lost.
 
-use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 
 use waitq::{RcuWait, WaitQueue};
 
@@ -105,6 +111,14 @@ impl Direction {
             Direction::Write => Ready(Ready::WRITABLE.0 | Ready::ERROR.0),
         }
     }
+
+    /// The bit that says a wait on this direction's queue has begun.
+    fn used_bit(self) -> usize {
+        match self {
+            Direction::Read => READERS_USED,
+            Direction::Write => WRITERS_USED,
+        }
+    }
 }
 
 /// A snapshot of the readiness word: what was ready and at which tick.
@@ -122,6 +136,13 @@ impl ReadyEvent {
 
 const TICK_SHIFT: usize = 16;
 const SHUTDOWN: usize = 1 << 15;
+/// A wait on the direction's queue has begun (set by its first waiter,
+/// before it links; never cleared): the reactor's edges wake the queue.
+/// Without it they skip the queue, and its lock, as the kernel's
+/// `smp_mb(); if (waitqueue_active(wq)) wake_up(wq)` does; see
+/// [`ScheduledIo::queue`] for why no wake is lost.
+const READERS_USED: usize = 1 << 8;
+const WRITERS_USED: usize = 1 << 9;
 
 /// The names of a source's two wait queues, by what the source is: a dump
 /// says `on tcp_stream_readable`, not which of the runtime's files waits.
@@ -159,14 +180,15 @@ impl IoNames {
 /// The reactor's per-source state.
 #[derive(Debug)]
 pub(crate) struct ScheduledIo {
-    /// `tick << 16 | SHUTDOWN | ready bits`.
+    /// `tick << 16 | SHUTDOWN | WRITERS_USED | READERS_USED | ready bits`.
     word: AtomicUsize,
     /// The slab generation this source was registered under.
     generation: usize,
     /// The async waiters of each direction (`readable()`, `recv()`...):
-    /// exclusive, one edge wakes one of them.
-    pub(crate) readers: WaitQueue,
-    pub(crate) writers: WaitQueue,
+    /// exclusive, one edge wakes one of them. A waiter reaches them
+    /// through [`queue`](Self::queue), which marks them used.
+    readers: WaitQueue,
+    writers: WaitQueue,
     /// The `poll_*` waiter of each direction (`poll_read`...): one task,
     /// the one that polled last.
     read_poll: RcuWait,
@@ -189,11 +211,44 @@ impl ScheduledIo {
         self.generation
     }
 
+    /// The direction's queue, for a waiter about to link on it: marks it
+    /// used first (once), so that the reactor's edges wake it from then
+    /// on.
+    ///
+    /// No wake is lost, by the same word's modification order: a waiter
+    /// marks, links, then re-checks the word; the reactor sets the ready
+    /// bits, then reads the mark. If the reactor's update came after the
+    /// mark, it sees the mark and takes the queue's lock, which orders it
+    /// against the link as any `wake_up` is. If it came before, the
+    /// waiter's re-check reads the word after its own mark (or after the
+    /// earlier one it saw), so it sees the ready bits and does not sleep.
     pub(crate) fn queue(&self, direction: Direction) -> &WaitQueue {
+        let used = direction.used_bit();
+        if self.word.load(Relaxed) & used == 0 {
+            self.word.fetch_or(used, AcqRel);
+        }
+        self.queue_unmarked(direction)
+    }
+
+    fn queue_unmarked(&self, direction: Direction) -> &WaitQueue {
         match direction {
             Direction::Read => &self.readers,
             Direction::Write => &self.writers,
         }
+    }
+
+    /// Whether both queues are closed (the reactor shut down).
+    #[cfg(test)]
+    pub(crate) fn queues_closed(&self) -> bool {
+        self.readers.is_closed() && self.writers.is_closed()
+    }
+
+    /// Whether a wait on the direction's queue has begun: the reactor's
+    /// edges must wake it (and do, always, while the test toolkit's hook
+    /// watches, for its record of wakes). Read after the reactor's update
+    /// of the word.
+    fn queue_used(&self, direction: Direction) -> bool {
+        self.word.load(Acquire) & direction.used_bit() != 0 || waitq::hook::is_enabled()
     }
 
     /// The direction's `poll_*` waiter.
@@ -223,13 +278,14 @@ impl ScheduledIo {
     /// newer tick and kept the word, and the next `readable()` was ready
     /// for nothing. A test saw it once in 23 CI runs.)
     pub(crate) fn set_readiness(&self, tick: usize, ready: Ready) -> Ready {
+        const KEPT: usize = SHUTDOWN | READERS_USED | WRITERS_USED;
         let tick_bits = tick << TICK_SHIFT;
         let update = |word: usize| {
             let known = match word >> TICK_SHIFT {
                 0 => 0,
                 _ => word & Ready::MASK,
             };
-            Some(tick_bits | (word & SHUTDOWN) | ((known | ready.0) & Ready::MASK))
+            Some(tick_bits | (word & KEPT) | ((known | ready.0) & Ready::MASK))
         };
         let before = match self.word.fetch_update(AcqRel, Acquire, update) {
             Ok(word) | Err(word) => word,
@@ -243,16 +299,21 @@ impl ScheduledIo {
     /// waiters before it passes a panic on): the edge that reported
     /// readable and writable at once comes only once, and a writer
     /// skipped here would sleep for good. The first panic is resumed at
-    /// the end, for the reactor to report.
+    /// the end, for the reactor to report. A queue no wait has used is
+    /// skipped ([`queue`](Self::queue)).
     pub(crate) fn wake(&self, ready: Ready) {
         let mut panic = None;
         if ready.intersects(Ready::READ_SIDE) {
             guarded(&mut panic, || self.read_poll.wake_up());
-            guarded(&mut panic, || self.readers.wake_up());
+            if self.queue_used(Direction::Read) {
+                guarded(&mut panic, || self.readers.wake_up());
+            }
         }
         if ready.intersects(Ready::WRITE_SIDE) {
             guarded(&mut panic, || self.write_poll.wake_up());
-            guarded(&mut panic, || self.writers.wake_up());
+            if self.queue_used(Direction::Write) {
+                guarded(&mut panic, || self.writers.wake_up());
+            }
         }
         if let Some(payload) = panic {
             std::panic::resume_unwind(payload);
@@ -293,7 +354,7 @@ impl ScheduledIo {
                 poll.wake_up();
             });
         }
-        let queue = self.queue(direction);
+        let queue = self.queue_unmarked(direction);
         if queue.waitqueue_active() {
             crate::scheduler::wake_aside(WHOSE, || {
                 queue.wake_up();
@@ -460,6 +521,119 @@ mod tests {
         io.set_readiness(2, Ready::READABLE);
         assert!(io.ready_event(Direction::Read).is_some());
         assert!(io.ready_event(Direction::Write).is_some());
+    }
+
+    /// A source's word with nothing ready (past the optimistic start).
+    fn blocked_source() -> ScheduledIo {
+        let io = ScheduledIo::new(0, IoNames::OTHER);
+        io.clear_readiness(ReadyEvent::FRESH, Direction::Read);
+        io.clear_readiness(ReadyEvent::FRESH, Direction::Write);
+        io
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, AcqRel);
+        }
+    }
+
+    /// An edge wakes a queue a waiter reached through `queue` (which marks
+    /// it used), in either direction; a queue never marked is skipped.
+    /// Watched failing: with `queue` not marking, the first waiter is
+    /// never woken.
+    #[test]
+    fn an_edge_wakes_a_used_queue_and_skips_an_unused_one() {
+        for direction in [Direction::Read, Direction::Write] {
+            let io = blocked_source();
+            let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(count.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+            let ready = || io.ready_event(direction).is_some();
+            let mut waiter = waitq::PollWaiter::new(io.queue(direction));
+            assert!(waiter.poll_wait_event(&mut cx, ready).is_pending());
+            let bits = match direction {
+                Direction::Read => Ready::READABLE,
+                Direction::Write => Ready::WRITABLE,
+            };
+            io.wake(io.set_readiness(1, bits));
+            assert_eq!(count.0.load(Acquire), 1, "{direction:?} waiter not woken");
+            assert!(waiter.poll_wait_event(&mut cx, ready).is_ready());
+
+            // The other direction's queue, linked on without the mark (as
+            // no runtime path does), is skipped by its edge: the lock a
+            // socket that only reads and writes through `poll_*` saves.
+            let other = match direction {
+                Direction::Read => Direction::Write,
+                Direction::Write => Direction::Read,
+            };
+            let other_ready = || io.ready_event(other).is_some();
+            let mut unmarked = waitq::PollWaiter::new(io.queue_unmarked(other));
+            assert!(unmarked.poll_wait_event(&mut cx, other_ready).is_pending());
+            let other_bits = match other {
+                Direction::Read => Ready::READABLE,
+                Direction::Write => Ready::WRITABLE,
+            };
+            io.wake(io.set_readiness(2, other_bits));
+            assert_eq!(count.0.load(Acquire), 1, "an unused queue was woken");
+            // A later mark makes later edges wake it.
+            let _ = io.queue(other);
+            io.clear_readiness(io.ready_event(other).unwrap(), other);
+            io.wake(io.set_readiness(3, other_bits));
+            assert_eq!(count.0.load(Acquire), 2, "a marked queue was not woken");
+        }
+    }
+
+    /// The race the mark must survive, on real threads: a fresh source's
+    /// first waiter marks and links while the reactor's thread sets the
+    /// ready bits and wakes. Every round must end with the waiter seeing
+    /// the edge, never asleep past it (its wait's 20 s deadline is the
+    /// watchdog). Watched failing with `queue` not marking.
+    #[test]
+    fn a_first_waiter_racing_the_edge_is_never_left_asleep() {
+        let rounds = std::env::var("WAITQ_STRESS_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20_000);
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let io = std::sync::Arc::new(std::sync::Mutex::new(std::sync::Arc::new(blocked_source())));
+        let reactor = {
+            let (start, io) = (start.clone(), io.clone());
+            std::thread::spawn(move || {
+                for round in 0..rounds {
+                    start.wait();
+                    let io = io.lock().unwrap().clone();
+                    // Spread the edge over the waiter's mark, link and
+                    // re-check: a varying spin before it.
+                    for _ in 0..(round * 7_919) % 4_000 {
+                        std::hint::spin_loop();
+                    }
+                    io.wake(io.set_readiness(1, Ready::READABLE));
+                    start.wait();
+                }
+            })
+        };
+        for round in 0..rounds {
+            *io.lock().unwrap() = std::sync::Arc::new(blocked_source());
+            let this = io.lock().unwrap().clone();
+            start.wait();
+            let waited = this
+                .queue(Direction::Read)
+                .blocking_wait_event_exclusive_timeout(std::time::Duration::from_secs(20), || {
+                    this.ready_event(Direction::Read).is_some()
+                });
+            // A wait that ran to its deadline slept through the edge (its
+            // last check then found the bits set, and it returns no time).
+            let left = waited.expect("the condition holds at the deadline");
+            assert!(
+                !left.is_zero(),
+                "round {round}: the waiter slept through the edge"
+            );
+            start.wait();
+        }
+        reactor.join().unwrap();
     }
 
     #[test]

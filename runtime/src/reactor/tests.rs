@@ -126,7 +126,7 @@ fn shutdown_refuses_registrations_and_closes_queues() {
         .unwrap();
     reactor.shutdown();
     assert!(io.is_shutdown());
-    assert!(io.readers.is_closed() && io.writers.is_closed());
+    assert!(io.queues_closed());
     let (mut b, _peer_b) = pair();
     assert!(reactor
         .register(
