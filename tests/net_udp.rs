@@ -2,6 +2,7 @@
 //! flavour (current-thread, mt(1), mt(2)) through `rt_test!`.
 //!
 //! Covered: echo round trips, `send_to`/`recv_from`/`peek_from` addresses,
+//! `peek`/`peek_sender` on a connected socket,
 //! connected sockets (and that they ignore other senders), 1,000
 //! datagrams in order, truncation, many tasks receiving on one
 //! `Arc<UdpSocket>` (each datagram reaches exactly one), receive futures
@@ -93,9 +94,43 @@ rt_test! {
             b.send_to(b"back", a_addr).await.unwrap();
             let (n, from) = a.recv_from(&mut buf).await.unwrap();
             assert_eq!((&buf[..n], from), (&b"back"[..], b_addr));
-            // Unconnected: no peer, and `send` has nowhere to go.
+            // Unconnected: no peer, and `send` has nowhere to go (the
+            // kernel's EDESTADDRREQ, as its docs say).
             assert_eq!(a.peer_addr().unwrap_err().kind(), io::ErrorKind::NotConnected);
-            assert!(a.send(b"x").await.is_err());
+            let unsent = a.send(b"x").await.unwrap_err();
+            assert_eq!(unsent.raw_os_error(), Some(89), "EDESTADDRREQ: {unsent}");
+        });
+    }
+}
+
+rt_test! {
+    fn peek_and_peek_sender_leave_the_datagram_queued(rt) {
+        rt.block_on(async {
+            let (a, a_addr) = bind().await;
+            let (b, b_addr) = bind().await;
+            b.connect(a_addr).await.unwrap();
+            // Both wait for the datagram: it is sent after they sleep.
+            let sender = waitrt::spawn(async move {
+                sleep(Duration::from_millis(20)).await;
+                a.send_to(b"peeked", b_addr).await.unwrap();
+                a
+            });
+            let mut buf = [0; 16];
+            let from = timeout(LONG, b.peek_sender()).await.unwrap().unwrap();
+            assert_eq!(from, a_addr);
+            let n = timeout(LONG, b.peek(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], b"peeked");
+            // A short buffer truncates the peek, not the datagram.
+            let mut short = [0; 3];
+            assert_eq!(b.peek(&mut short).await.unwrap(), 3);
+            assert_eq!(&short, b"pee");
+            let n = b.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"peeked", "peeking consumed the datagram");
+            assert!(matches!(
+                b.try_recv(&mut buf),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ));
+            drop(sender.await.unwrap());
         });
     }
 }

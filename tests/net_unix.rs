@@ -5,7 +5,7 @@
 //! Covered: stream echo, 200 concurrent connections, EOF on peer close,
 //! half-close, vectored I/O, owned halves on two tasks and `reunite`,
 //! `pair`, `incoming`, `try_*`, datagrams (paths, `pair`, `connect`,
-//! unbound senders, `poll_*`, 200 in order through a 10-deep queue),
+//! unbound senders, `poll_*`, `try_send`/`try_recv`, 200 in order through a 10-deep queue),
 //! the socket-file cleanup rule (removed on drop only if the path still
 //! names our socket), connecting to a missing path, std conversions,
 //! Linux abstract names, and sockets outliving their runtime (an error, not
@@ -380,6 +380,61 @@ rt_test! {
             // A missing path is an error, not a wait.
             let err = a.send_to(b"x", dir.path("nobody.sock")).await.unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        });
+    }
+}
+
+rt_test! {
+    fn datagram_try_send_and_try_recv_never_wait(rt) {
+        rt.block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let mut buf = [0; 16];
+            let empty = b.try_recv(&mut buf).unwrap_err();
+            assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+            // Fill the peer's queue until the kernel says it is full.
+            let mut sent = 0u32;
+            loop {
+                match a.try_send(&sent.to_le_bytes()) {
+                    Ok(n) => assert_eq!(n, 4),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("try_send: {e}"),
+                }
+                sent += 1;
+                assert!(sent < 100_000, "the queue never filled");
+            }
+            assert!(sent > 0);
+            // All of them come back, in order. A `WouldBlock` with
+            // datagrams still to come is the readiness `try_recv` cleared
+            // before they were sent (as on tokio): wait for the edge.
+            let mut seq = 0;
+            for _ in 0..2 * sent + 10 {
+                if seq == sent {
+                    break;
+                }
+                match b.try_recv(&mut buf) {
+                    Ok(n) => {
+                        assert_eq!(&buf[..n], seq.to_le_bytes(), "datagram {seq}");
+                        seq += 1;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        waitrt::time::timeout(Duration::from_secs(10), b.readable())
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    }
+                    Err(e) => panic!("try_recv: {e}"),
+                }
+            }
+            assert_eq!(seq, sent, "datagrams lost");
+            let drained = b.try_recv(&mut buf).unwrap_err();
+            assert_eq!(drained.kind(), io::ErrorKind::WouldBlock);
+            // Room again: a send after the drain goes through.
+            waitrt::time::timeout(Duration::from_secs(10), a.writable())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(a.try_send(b"more").unwrap(), 4);
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 4);
         });
     }
 }

@@ -116,8 +116,10 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// `NotConnected` without [`connect`](Self::connect), or as
-    /// `send(2)` (for example `ConnectionRefused` after an ICMP error).
+    /// As `send(2)`: without [`connect`](Self::connect), an error whose
+    /// `raw_os_error()` is `EDESTADDRREQ` ("Destination address
+    /// required"; as on tokio, not `NotConnected`), and after an ICMP
+    /// error from the peer, `ConnectionRefused`.
     ///
     /// # Cancel safety
     ///
@@ -238,6 +240,56 @@ impl UdpSocket {
             self.io
                 .registration()
                 .async_io_at(site, Direction::Read, || source.peek_from(buf))
+                .await
+        }
+    }
+
+    /// Like [`recv`](Self::recv), but the datagram stays queued: the next
+    /// receive returns it again. For a connected socket (tokio's `peek`).
+    ///
+    /// # Errors
+    ///
+    /// As `recv`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking consumes nothing.
+    #[track_caller]
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || source.peek(buf))
+                .await
+        }
+    }
+
+    /// The sender's address of the next datagram, which stays queued
+    /// (tokio's `peek_sender`): waits for one to arrive.
+    ///
+    /// # Errors
+    ///
+    /// As `recv_from`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking consumes nothing.
+    #[track_caller]
+    pub fn peek_sender(&self) -> impl Future<Output = io::Result<SocketAddr>> + '_ {
+        // The wait is listed at our caller's site.
+        let site = Location::caller();
+        async move {
+            let source = self.source();
+            self.io
+                .registration()
+                .async_io_at(site, Direction::Read, || {
+                    // An empty buffer: the kernel reports the address and
+                    // truncates nothing that stays queued.
+                    source.peek_from(&mut []).map(|(_, from)| from)
+                })
                 .await
         }
     }

@@ -314,6 +314,32 @@ impl UnixDatagram {
             .try_io(Direction::Read, || source.recv_from(buf))
     }
 
+    /// [`recv`](Self::recv) without waiting: `WouldBlock` if nothing is
+    /// queued. For a connected socket.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or as `recv`.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let source = self.source();
+        self.io
+            .registration()
+            .try_io(Direction::Read, || source.recv(buf))
+    }
+
+    /// [`send`](Self::send) without waiting: `WouldBlock` if the receiver
+    /// is full. For a connected socket.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or as `send`.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        let source = self.source();
+        self.io
+            .registration()
+            .try_io(Direction::Write, || source.send(buf))
+    }
+
     /// [`send_to`](Self::send_to) without waiting: `WouldBlock` if the
     /// receiver is full.
     ///
