@@ -8,7 +8,8 @@
 //! and from another task), panics; `spawn_local` outside a set; dropping
 //! the set cancels its tasks; fairness against a `yield_now` spinner and an
 //! always-ready wait queue spinner; nested `spawn_local`; a set inside a
-//! local task; tasks spawned before the set runs.
+//! local task; tasks spawned before the set runs; the set awaited as a
+//! future (every task run to its end).
 #[macro_use]
 mod support;
 
@@ -75,6 +76,64 @@ rt_test! {
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
         assert!(local.is_empty());
         assert_eq!(Rc::strong_count(&log), 1, "every task dropped its Rc");
+    }
+}
+
+rt_test! {
+    fn awaiting_the_set_runs_every_task_to_the_end(rt) {
+        // An empty set is done at once.
+        rt.block_on(LocalSet::new());
+        let mut local = LocalSet::new();
+        let done = Rc::new(Cell::new(0));
+        let gate = Gate::new();
+        for i in 0..20 {
+            let (done, gate) = (done.clone(), gate.clone());
+            local.spawn_local(async move {
+                for _ in 0..i {
+                    yield_now().await;
+                }
+                if i % 5 == 0 {
+                    // Woken from another thread.
+                    gate.wait().await;
+                }
+                if i == 19 {
+                    // Spawned while the set runs: waited for too.
+                    let done = done.clone();
+                    spawn_local(async move {
+                        yield_now().await;
+                        done.set(done.get() + 100);
+                    });
+                }
+                done.set(done.get() + 1);
+            });
+        }
+        // Aborted before it finishes: the set ends without it.
+        let never = local.spawn_local(std::future::pending::<()>());
+        never.abort();
+        let opener = std::thread::spawn({
+            let gate = gate.clone();
+            move || {
+                // Open once the four gated tasks sleep on the queue.
+                for _ in 0..1_000_000 {
+                    if gate.queue.len() == 4 {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+                gate.open();
+            }
+        });
+        rt.block_on(&mut local);
+        opener.join().unwrap();
+        assert_eq!(done.get(), 120);
+        assert!(local.is_empty());
+        // By value, the set is dropped once empty.
+        let again = LocalSet::new();
+        let done2 = done.clone();
+        again.spawn_local(async move { done2.set(done2.get() + 1) });
+        rt.block_on(again);
+        assert_eq!(done.get(), 121);
+        assert_eq!(Rc::strong_count(&done), 1, "every task dropped its Rc");
     }
 }
 

@@ -468,6 +468,54 @@ impl<F: Future> Future for RunUntil<'_, F> {
     }
 }
 
+/// Runs the set until every task on it has finished (tokio's
+/// `local.await`): tasks spawned meanwhile, by the set's tasks or from
+/// their destructors, are waited for too. Awaiting the set by value drops
+/// it once it is empty; `&mut local` can be awaited to keep it.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let rt = waitrt::Builder::new_current_thread().enable_time().build().unwrap();
+/// let local = waitrt::task::LocalSet::new();
+/// let done = Rc::new(Cell::new(0));
+/// for i in 0..3 {
+///     let done = done.clone();
+///     local.spawn_local(async move {
+///         waitrt::time::sleep(std::time::Duration::from_millis(i)).await;
+///         done.set(done.get() + 1);
+///     });
+/// }
+/// rt.block_on(local);
+/// assert_eq!(done.get(), 3);
+/// ```
+impl Future for LocalSet {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = &self.inner;
+        // Before the tick: a wake after it finds this waker.
+        inner
+            .ready
+            .register(cx.waker(), crate::context::local_set_driver());
+        let more = {
+            let _enter = enter(inner.clone());
+            inner.tick()
+        };
+        if self.is_empty() {
+            return Poll::Ready(());
+        }
+        if more {
+            // More ready than one turn's share: let the executor run others.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
 impl<F> fmt::Debug for RunUntil<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunUntil").field("set", self.set).finish()
