@@ -531,6 +531,14 @@ mod tests {
         io
     }
 
+    /// The edge that makes `direction` ready.
+    fn edge_of(direction: Direction) -> Ready {
+        match direction {
+            Direction::Read => Ready::READABLE,
+            Direction::Write => Ready::WRITABLE,
+        }
+    }
+
     /// A waker that counts its wakes.
     struct Count(std::sync::atomic::AtomicUsize);
 
@@ -554,11 +562,7 @@ mod tests {
             let ready = || io.ready_event(direction).is_some();
             let mut waiter = waitq::PollWaiter::new(io.queue(direction));
             assert!(waiter.poll_wait_event(&mut cx, ready).is_pending());
-            let bits = match direction {
-                Direction::Read => Ready::READABLE,
-                Direction::Write => Ready::WRITABLE,
-            };
-            io.wake(io.set_readiness(1, bits));
+            io.wake(io.set_readiness(1, edge_of(direction)));
             assert_eq!(count.0.load(Acquire), 1, "{direction:?} waiter not woken");
             assert!(waiter.poll_wait_event(&mut cx, ready).is_ready());
 
@@ -572,16 +576,12 @@ mod tests {
             let other_ready = || io.ready_event(other).is_some();
             let mut unmarked = waitq::PollWaiter::new(io.queue_unmarked(other));
             assert!(unmarked.poll_wait_event(&mut cx, other_ready).is_pending());
-            let other_bits = match other {
-                Direction::Read => Ready::READABLE,
-                Direction::Write => Ready::WRITABLE,
-            };
-            io.wake(io.set_readiness(2, other_bits));
+            io.wake(io.set_readiness(2, edge_of(other)));
             assert_eq!(count.0.load(Acquire), 1, "an unused queue was woken");
             // A later mark makes later edges wake it.
             let _ = io.queue(other);
             io.clear_readiness(io.ready_event(other).unwrap(), other);
-            io.wake(io.set_readiness(3, other_bits));
+            io.wake(io.set_readiness(3, edge_of(other)));
             assert_eq!(count.0.load(Acquire), 2, "a marked queue was not woken");
         }
     }
