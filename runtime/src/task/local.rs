@@ -368,6 +368,19 @@ impl LocalSet {
     }
 }
 
+impl LocalSet {
+    /// Makes `cx`'s waker the one this set's wakes go to (before a tick:
+    /// a wake after it finds this waker) and the set this thread's current
+    /// one until the returned guard drops: a turn of [`RunUntil`] or of the
+    /// set as a future.
+    fn drive(&self, cx: &Context<'_>) -> Enter {
+        self.inner
+            .ready
+            .register(cx.waker(), crate::context::local_set_driver());
+        enter(self.inner.clone())
+    }
+}
+
 impl Default for LocalSet {
     fn default() -> Self {
         LocalSet::new()
@@ -451,16 +464,11 @@ impl<F: Future> Future for RunUntil<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let inner = &this.set.inner;
-        // Before the tick: a wake after it finds this waker.
-        inner
-            .ready
-            .register(cx.waker(), crate::context::local_set_driver());
-        let _enter = enter(inner.clone());
+        let _enter = this.set.drive(cx);
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(out);
         }
-        if inner.tick() {
+        if this.set.inner.tick() {
             // More ready than one turn's share: let the executor run others.
             cx.waker().wake_by_ref();
         }
@@ -496,14 +504,9 @@ impl Future for LocalSet {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let inner = &self.inner;
-        // Before the tick: a wake after it finds this waker.
-        inner
-            .ready
-            .register(cx.waker(), crate::context::local_set_driver());
         let more = {
-            let _enter = enter(inner.clone());
-            inner.tick()
+            let _enter = self.drive(cx);
+            self.inner.tick()
         };
         if self.is_empty() {
             return Poll::Ready(());
